@@ -1,0 +1,43 @@
+# Thin wrapper over CMake. `make demo` and `make test` do all set-up on a fresh Debian machine.
+PREFIX ?= /usr/local
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+WERROR := $(if $(CI),ON,OFF)
+CMAKE_FLAGS ?=
+
+.PHONY: all setup build build-asan test test-release test-asan demo bench install clean
+
+all: build
+
+setup:
+	@bash scripts/setup
+
+build: setup
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DVEIL_WERROR=$(WERROR) $(CMAKE_FLAGS) >/dev/null
+	cmake --build build -j$(JOBS)
+
+build-asan: setup
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVEIL_SANITIZE=ON -DVEIL_WERROR=$(WERROR) $(CMAKE_FLAGS) >/dev/null
+	cmake --build build-asan -j$(JOBS)
+
+# The whole suite: the release build, then the same tests under ASan + UBSan.
+test: test-release test-asan
+
+test-release: build
+	cd build && ctest --output-on-failure -j$(JOBS)
+
+test-asan: build-asan
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
+
+# The main job. Until the ML layer lands it runs the ring benchmark in quick mode.
+demo: build
+	./build/veil --version
+	./build/veil-bench ring --quick
+
+bench: build
+	./build/veil-bench ring
+
+install: build
+	cmake --install build --prefix "$(PREFIX)"
+
+clean:
+	rm -rf build build-asan

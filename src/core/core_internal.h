@@ -1,0 +1,25 @@
+/* Internal helpers of the core layer, shared by every layer above it. */
+#ifndef VEIL_CORE_INTERNAL_H
+#define VEIL_CORE_INTERNAL_H
+
+#include "veil/core.h"
+
+/* Stores status and a printf-style detail into err (when not NULL) and returns status. */
+veil_status veil_fail(veil_error *err, veil_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Returns VEIL_ERR_NULL with the argument's name when ptr is NULL. */
+#define VEIL_REQUIRE(ptr, err)                                                                      \
+    do {                                                                                            \
+        if ((ptr) == NULL) return veil_fail((err), VEIL_ERR_NULL, "%s: argument '%s' is NULL",    \
+                                            __func__, #ptr);                                        \
+    } while (0)
+
+/* Propagates a failing status. */
+#define VEIL_TRY(expr)                                                                              \
+    do {                                                                                            \
+        veil_status veil_try_status_ = (expr);                                                      \
+        if (veil_try_status_ != VEIL_OK) return veil_try_status_;                                  \
+    } while (0)
+
+#endif

@@ -1,0 +1,79 @@
+/* Internal definitions of the ring layer, shared with the layers above it (never installed). */
+#ifndef VEIL_RING_INTERNAL_H
+#define VEIL_RING_INTERNAL_H
+
+#include <stdbool.h>
+#include "veil/ring.h"
+#include "core/core_internal.h"
+#include "ring/modarith.h"
+
+/* Precomputed tables of one prime's NTT. */
+typedef struct veil_ntt_tables {
+    uint64_t q;
+    size_t n;
+    unsigned log_n;
+    uint64_t psi;           /* primitive 2n-th root of unity used by this table */
+    /* Scalar (Harvey) tables: root powers in bit-reversed order with their Shoup quotients. */
+    uint64_t *fwd, *fwd_shoup; /* fwd[i] = psi^brv(i), i in [0, n) */
+    uint64_t *inv, *inv_shoup; /* inv[i] = psi^-(brv(i)), i in [0, n) */
+    uint64_t n_inv, n_inv_shoup;
+    /* AVX2 tables (NULL when this prime does not use the AVX2 kernel); layout private to ntt_avx2.c. */
+    double *simd_fwd, *simd_inv;
+    bool use_simd;
+} veil_ntt_tables;
+
+struct veil_ring {
+    size_t n;
+    unsigned log_n;
+    size_t count;
+    int threads;
+    veil_kernel kernel; /* what the NTT actually runs: SCALAR or AVX2 */
+    uint64_t primes[VEIL_RING_MAX_PRIMES];
+    veil_modulus mod[VEIL_RING_MAX_PRIMES];
+    veil_ntt_tables ntt[VEIL_RING_MAX_PRIMES];
+};
+
+struct veil_poly {
+    const veil_ring *ring;
+    size_t count;               /* number of limbs */
+    veil_form form;
+    size_t base[VEIL_RING_MAX_PRIMES]; /* ring index of each limb's prime */
+    uint64_t *data;             /* count * n residues, limb after limb, 64-byte aligned */
+};
+
+static inline uint64_t *veil_poly_limb_ptr(const veil_poly *p, size_t limb)
+{
+    return p->data + limb * p->ring->n;
+}
+
+/* NTT kernels on one limb, no argument checks. in/out [0, q). */
+void veil_ntt_forward_limb(const veil_ntt_tables *t, uint64_t *a);
+void veil_ntt_inverse_limb(const veil_ntt_tables *t, uint64_t *a);
+void veil_ntt_forward_scalar(const veil_ntt_tables *t, uint64_t *a);
+void veil_ntt_inverse_scalar(const veil_ntt_tables *t, uint64_t *a);
+
+/* AVX2 kernels (ntt_avx2.c, compiled with -mavx2 -mfma; only call when veil_cpu_has_avx2()). */
+bool veil_cpu_has_avx2(void);
+veil_status veil_ntt_simd_tables_init(veil_ntt_tables *t);
+void veil_ntt_simd_tables_free(veil_ntt_tables *t);
+void veil_ntt_forward_avx2(const veil_ntt_tables *t, uint64_t *a);
+void veil_ntt_inverse_avx2(const veil_ntt_tables *t, uint64_t *a);
+/* out[i] = a[i] * b[i] mod q for q < 2^50 (AVX2); in/out [0, q). */
+void veil_mul_avx2(uint64_t *out, const uint64_t *a, const uint64_t *b, size_t n, uint64_t q);
+
+/* Bit reversal of the low `bits` bits of x. */
+static inline size_t veil_bitrev(size_t x, unsigned bits)
+{
+    size_t r = 0;
+    for (unsigned i = 0; i < bits; i++) {
+        r = (r << 1) | (x & 1);
+        x >>= 1;
+    }
+    return r;
+}
+
+/* Argument checks shared by the poly operations: same ring and base; and also the same form. */
+veil_status veil_poly_check_base(const veil_poly *a, const veil_poly *b, const char *op, veil_error *err);
+veil_status veil_poly_check_same(const veil_poly *a, const veil_poly *b, const char *op, veil_error *err);
+
+#endif
