@@ -68,7 +68,7 @@ veil_status veil_ring_new(veil_ring **out, size_t n, const uint64_t *primes, siz
     veil_ring_options o = {VEIL_KERNEL_AUTO, 0};
     if (opts) o = *opts;
     if (o.threads < 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "thread count %d is negative", o.threads);
-    veil_kernel kernel;
+    veil_kernel kernel = VEIL_KERNEL_SCALAR;
     VEIL_TRY(choose_kernel(&kernel, o.kernel, err));
 
     veil_ring *r = veil_alloc(1, sizeof *r);

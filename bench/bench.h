@@ -1,0 +1,27 @@
+/* Shared helpers of veil-bench: timing and JSON-lines output. */
+#ifndef VEIL_BENCH_H
+#define VEIL_BENCH_H
+
+#include <stddef.h>
+
+typedef struct bench_config {
+    int quick;   /* fewer sizes and repetitions */
+    int threads; /* thread count given to contexts */
+} bench_config;
+
+typedef void (*bench_fn)(void *arg);
+
+typedef struct bench_result {
+    double us_median, us_min;
+    int reps;
+} bench_result;
+
+/* Runs fn(arg) repeatedly (after a warm-up) for about `budget_s` seconds, at least 5 times. */
+bench_result bench_time(bench_fn fn, void *arg, double budget_s);
+
+/* Prints one JSON object on its own line; extra is either NULL or ',"key":value...' appended verbatim. */
+void bench_emit(const char *op, size_t n, size_t limbs, int threads, bench_result r, const char *extra);
+
+int bench_ring(const bench_config *cfg);
+
+#endif

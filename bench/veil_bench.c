@@ -1,0 +1,95 @@
+/*
+ * veil-bench: Veil's benchmarks. One JSON object per line on standard output:
+ *   {"op":..., "N":..., "limbs":..., "threads":..., "us_median":..., "us_min":..., "reps":..., ...}
+ * Single-thread figures: VEIL_THREADS=1 taskset -c 1 veil-bench ring
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "bench.h"
+#include "veil/veil.h"
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+bench_result bench_time(bench_fn fn, void *arg, double budget_s)
+{
+    enum { MAX_REPS = 2000 };
+    static double samples[MAX_REPS];
+    fn(arg); /* warm-up: caches, page faults, lazily built tables */
+    double start = now_us();
+    int reps = 0;
+    while (reps < MAX_REPS && (reps < 5 || now_us() - start < budget_s * 1e6)) {
+        double t0 = now_us();
+        fn(arg);
+        samples[reps++] = now_us() - t0;
+    }
+    qsort(samples, (size_t)reps, sizeof samples[0], cmp_double);
+    bench_result r = {samples[reps / 2], samples[0], reps};
+    return r;
+}
+
+void bench_emit(const char *op, size_t n, size_t limbs, int threads, bench_result r, const char *extra)
+{
+    printf("{\"op\":\"%s\",\"N\":%zu,\"limbs\":%zu,\"threads\":%d,\"us_median\":%.2f,\"us_min\":%.2f,\"reps\":%d%s}\n",
+           op, n, limbs, threads, r.us_median, r.us_min, r.reps, extra ? extra : "");
+    fflush(stdout);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: veil-bench SUITE [--quick] [--threads T]\n"
+            "suites:\n"
+            "  ring    NTT, pointwise products, base conversion, rescale and sampling, N = 2^12..2^16\n"
+            "options:\n"
+            "  --quick       fewer sizes and repetitions (seconds instead of minutes)\n"
+            "  --threads T   threads per operation (default: VEIL_THREADS, else all cores)\n"
+            "Output: one JSON object per line. For single-thread figures pin the process:\n"
+            "  VEIL_THREADS=1 taskset -c 1 veil-bench ring\n");
+}
+
+int main(int argc, char **argv)
+{
+    bench_config cfg = {0, veil_threads_default()};
+    const char *suite = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) cfg.quick = 1;
+        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            char *end;
+            long t = strtol(argv[++i], &end, 10);
+            if (*end || t < 1 || t > 1024) {
+                fprintf(stderr, "veil-bench: bad thread count '%s'\n", argv[i]);
+                return 2;
+            }
+            cfg.threads = (int)t;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (argv[i][0] != '-' && !suite) suite = argv[i];
+        else {
+            fprintf(stderr, "veil-bench: unknown argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!suite) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(suite, "ring") == 0) return bench_ring(&cfg);
+    fprintf(stderr, "veil-bench: unknown suite '%s'\n", suite);
+    return 2;
+}

@@ -1,0 +1,50 @@
+/* Galois automorphisms X -> X^k of Z_q[X]/(X^n + 1), in coefficient and evaluation form. */
+#include "ring/ring_internal.h"
+
+/* Coefficient form: x^i -> x^(i*k mod 2n), with a sign flip when i*k mod 2n >= n (X^n = -1). */
+static void automorph_coeff(uint64_t *out, const uint64_t *in, size_t n, uint64_t k, uint64_t q)
+{
+    const uint64_t mask = 2 * (uint64_t)n - 1;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t e = ((uint64_t)i * k) & mask;
+        uint64_t v = in[i];
+        if (e < n) out[e] = v;
+        else out[e - n] = v ? q - v : 0;
+    }
+}
+
+/*
+ * Evaluation form: slot j holds a(psi^(2*brv(j)+1)); sigma_k(a) evaluated there is
+ * a(psi^((2*brv(j)+1)*k)), which is slot brv(((2*brv(j)+1)*k mod 2n - 1) / 2). A pure permutation.
+ */
+static void automorph_eval(uint64_t *out, const uint64_t *in, size_t n, unsigned log_n, uint64_t k)
+{
+    const uint64_t mask = 2 * (uint64_t)n - 1;
+    for (size_t j = 0; j < n; j++) {
+        uint64_t e = ((2 * (uint64_t)veil_bitrev(j, log_n) + 1) * k) & mask;
+        out[j] = in[veil_bitrev((size_t)((e - 1) >> 1), log_n)];
+    }
+}
+
+veil_status veil_poly_automorphism(veil_poly *out, const veil_poly *in, uint64_t k, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(in, err);
+    VEIL_TRY(veil_poly_check_base(out, in, "veil_poly_automorphism", err));
+    const veil_ring *r = in->ring;
+    const size_t n = r->n;
+    if ((k & 1) == 0 || k >= 2 * (uint64_t)n)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "automorphism exponent %llu is not odd and below 2n = %zu",
+                         (unsigned long long)k, 2 * n);
+    if (out == in) return veil_fail(err, VEIL_ERR_ARGUMENT, "veil_poly_automorphism: out must not alias in");
+    out->form = in->form;
+    const int threads = in->count > 1 ? r->threads : 1;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (size_t l = 0; l < in->count; l++) {
+        const uint64_t *x = veil_poly_limb_ptr(in, l);
+        uint64_t *y = veil_poly_limb_ptr(out, l);
+        if (in->form == VEIL_FORM_COEFF) automorph_coeff(y, x, n, k, r->primes[in->base[l]]);
+        else automorph_eval(y, x, n, r->log_n, k);
+    }
+    return VEIL_OK;
+}

@@ -1,0 +1,317 @@
+/*
+ * Fast base conversion (Bajard, Eynard, Hasan, Zucca, SAC 2016, section 2.2), exact rescaling by the last
+ * prime, and ModUp / ModDown for hybrid key switching (Han, Ki, CT-RSA 2020, section 3).
+ */
+#include <string.h>
+#include "ring/ring_internal.h"
+
+struct veil_base_conv {
+    const veil_ring *ring;
+    size_t from_count, to_count;
+    size_t from[VEIL_RING_MAX_PRIMES], to[VEIL_RING_MAX_PRIMES];
+    uint64_t inv_hat[VEIL_RING_MAX_PRIMES];       /* [(B/b_i)^-1]_{b_i} */
+    uint64_t inv_hat_shoup[VEIL_RING_MAX_PRIMES];
+    uint64_t *hat_mod;                            /* [to_count][from_count]: (B/b_i) mod c_j */
+    uint64_t prod_inv[VEIL_RING_MAX_PRIMES];      /* B^-1 mod c_j */
+    uint64_t half_from[VEIL_RING_MAX_PRIMES];     /* floor(B/2) mod b_i */
+    uint64_t half_to[VEIL_RING_MAX_PRIMES];       /* floor(B/2) mod c_j */
+};
+
+static veil_status check_indices(const veil_ring *ring, const size_t *idx, size_t count, const char *what,
+                                 veil_error *err)
+{
+    if (count == 0 || count > ring->count)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "base conversion: the %s base has %zu primes", what, count);
+    for (size_t i = 0; i < count; i++) {
+        if (idx[i] >= ring->count)
+            return veil_fail(err, VEIL_ERR_ARGUMENT, "base conversion: prime index %zu out of range", idx[i]);
+        for (size_t j = 0; j < i; j++)
+            if (idx[j] == idx[i])
+                return veil_fail(err, VEIL_ERR_ARGUMENT, "base conversion: prime index %zu repeated", idx[i]);
+    }
+    return VEIL_OK;
+}
+
+/* The product of the primes `idx` modulo q, and floor(product / 2) modulo q (the product is odd). */
+static void product_mod(uint64_t *prod, uint64_t *half, const veil_ring *ring, const size_t *idx, size_t count,
+                        uint64_t q)
+{
+    uint64_t p = 1;
+    for (size_t i = 0; i < count; i++) p = veil_mod_mul(p, ring->primes[idx[i]] % q, q);
+    *prod = p;
+    /* floor(B/2) = (B - 1) / 2 for odd B */
+    *half = veil_mod_mul(veil_submod(p, 1 % q, q), (q + 1) / 2, q);
+}
+
+veil_status veil_base_conv_new(veil_base_conv **out, const veil_ring *ring, const size_t *from, size_t from_count,
+                               const size_t *to, size_t to_count, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(ring, err);
+    VEIL_REQUIRE(from, err);
+    VEIL_REQUIRE(to, err);
+    VEIL_TRY(check_indices(ring, from, from_count, "source", err));
+    VEIL_TRY(check_indices(ring, to, to_count, "target", err));
+    for (size_t i = 0; i < from_count; i++)
+        for (size_t j = 0; j < to_count; j++)
+            if (from[i] == to[j])
+                return veil_fail(err, VEIL_ERR_ARGUMENT, "base conversion: prime index %zu is in both bases", from[i]);
+    veil_base_conv *c = veil_alloc(1, sizeof *c);
+    if (c) c->hat_mod = veil_alloc(from_count * to_count, sizeof(uint64_t));
+    if (!c || !c->hat_mod) {
+        veil_base_conv_free(c);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "base conversion: out of memory");
+    }
+    c->ring = ring;
+    c->from_count = from_count;
+    c->to_count = to_count;
+    memcpy(c->from, from, from_count * sizeof *from);
+    memcpy(c->to, to, to_count * sizeof *to);
+    for (size_t i = 0; i < from_count; i++) {
+        const uint64_t b = ring->primes[from[i]];
+        uint64_t hat = 1, unused;
+        for (size_t k = 0; k < from_count; k++)
+            if (k != i) hat = veil_mod_mul(hat, ring->primes[from[k]] % b, b);
+        veil_mod_inv(&c->inv_hat[i], hat, b, NULL); /* distinct primes: always invertible */
+        c->inv_hat_shoup[i] = veil_shoup_precompute(c->inv_hat[i], b);
+        product_mod(&unused, &c->half_from[i], ring, from, from_count, b);
+    }
+    for (size_t j = 0; j < to_count; j++) {
+        const uint64_t q = ring->primes[to[j]];
+        uint64_t prod;
+        for (size_t i = 0; i < from_count; i++) {
+            uint64_t hat = 1;
+            for (size_t k = 0; k < from_count; k++)
+                if (k != i) hat = veil_mod_mul(hat, ring->primes[from[k]] % q, q);
+            c->hat_mod[j * from_count + i] = hat;
+        }
+        product_mod(&prod, &c->half_to[j], ring, from, from_count, q);
+        veil_mod_inv(&c->prod_inv[j], prod, q, NULL);
+    }
+    *out = c;
+    return VEIL_OK;
+}
+
+void veil_base_conv_free(veil_base_conv *conv)
+{
+    if (!conv) return;
+    veil_free(conv->hat_mod);
+    veil_free(conv);
+}
+
+static int thread_count(const veil_ring *r, size_t limbs)
+{
+    return limbs > 1 ? r->threads : 1;
+}
+
+/*
+ * The conversion itself. src[i] points at the n residues modulo from[i]; dst[j] receives the residues
+ * modulo to[j]. y_i = x_i * (B/b_i)^-1 mod b_i, then out_j = sum_i y_i * (B/b_i) accumulated in 128 bits
+ * without reduction (each product < 2^122, at most 64 terms) and reduced once (Barrett).
+ */
+static veil_status convert(const veil_base_conv *c, uint64_t *const *dst, const uint64_t *const *src,
+                           veil_error *err)
+{
+    const veil_ring *r = c->ring;
+    const size_t n = r->n, kf = c->from_count;
+    uint64_t *y = veil_alloc(kf * n, sizeof(uint64_t));
+    if (!y) return veil_fail(err, VEIL_ERR_NO_MEMORY, "base conversion: out of memory for %zu limbs", kf);
+#pragma omp parallel num_threads(thread_count(r, kf + c->to_count))
+    {
+#pragma omp for schedule(static)
+        for (size_t i = 0; i < kf; i++) {
+            const uint64_t b = r->primes[c->from[i]], w = c->inv_hat[i], ws = c->inv_hat_shoup[i];
+            for (size_t t = 0; t < n; t++) y[i * n + t] = veil_mulmod_shoup(src[i][t], w, ws, b);
+        }
+#pragma omp for schedule(static)
+        for (size_t j = 0; j < c->to_count; j++) {
+            const veil_modulus *m = &r->mod[c->to[j]];
+            const uint64_t *hat = c->hat_mod + j * kf;
+            uint64_t *o = dst[j];
+            for (size_t t = 0; t < n; t++) {
+                veil_u128 acc = 0;
+                for (size_t i = 0; i < kf; i++) acc += (veil_u128)y[i * n + t] * hat[i];
+                o[t] = veil_reduce128(m, acc);
+            }
+        }
+    }
+    veil_free(y);
+    return VEIL_OK;
+}
+
+static int same_indices(const size_t *a, const size_t *b, size_t count)
+{
+    return memcmp(a, b, count * sizeof *a) == 0;
+}
+
+veil_status veil_base_conv_apply(const veil_base_conv *conv, veil_poly *out, const veil_poly *in, veil_error *err)
+{
+    VEIL_REQUIRE(conv, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(in, err);
+    if (in->ring != conv->ring || out->ring != conv->ring)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "veil_base_conv_apply: polynomials of another ring");
+    if (in->count != conv->from_count || !same_indices(in->base, conv->from, in->count))
+        return veil_fail(err, VEIL_ERR_MISMATCH, "veil_base_conv_apply: the input is not over the source base");
+    if (out->count != conv->to_count || !same_indices(out->base, conv->to, out->count))
+        return veil_fail(err, VEIL_ERR_MISMATCH, "veil_base_conv_apply: the output is not over the target base");
+    if (in->form != VEIL_FORM_COEFF)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "veil_base_conv_apply: the input must be in coefficient form");
+    const uint64_t *src[VEIL_RING_MAX_PRIMES];
+    uint64_t *dst[VEIL_RING_MAX_PRIMES];
+    for (size_t i = 0; i < in->count; i++) src[i] = veil_poly_limb_ptr(in, i);
+    for (size_t j = 0; j < out->count; j++) dst[j] = veil_poly_limb_ptr(out, j);
+    out->form = VEIL_FORM_COEFF;
+    return convert(conv, dst, src, err);
+}
+
+/*
+ * Shared by rescale and ModDown: for each target limb j, out_j = (x_j - d_j) * B^-1 mod c_j, where
+ * d (given in coefficient form, one limb per target prime) is congruent to x modulo B. When x is in
+ * evaluation form, d is transformed first. out may alias neither x nor d.
+ */
+static void divide_by_base(uint64_t *const *out, const uint64_t *const *x, uint64_t *const *d, const size_t *to,
+                           const uint64_t *inv, size_t count, const veil_ring *r, veil_form form)
+{
+    const size_t n = r->n;
+#pragma omp parallel for num_threads(thread_count(r, count)) schedule(static)
+    for (size_t j = 0; j < count; j++) {
+        const size_t p = to[j];
+        const uint64_t q = r->primes[p], w = inv[j], ws = veil_shoup_precompute(w, q);
+        if (form == VEIL_FORM_EVAL) veil_ntt_forward_limb(&r->ntt[p], d[j]);
+        for (size_t t = 0; t < n; t++) out[j][t] = veil_mulmod_shoup(veil_submod(x[j][t], d[j][t], q), w, ws, q);
+    }
+}
+
+veil_status veil_poly_rescale(veil_poly *out, const veil_poly *in, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(in, err);
+    if (in->count < 2) return veil_fail(err, VEIL_ERR_ARGUMENT, "veil_poly_rescale: needs at least two limbs");
+    const size_t keep = in->count - 1;
+    if (out->ring != in->ring || out->count != keep || !same_indices(out->base, in->base, keep))
+        return veil_fail(err, VEIL_ERR_MISMATCH, "veil_poly_rescale: the output must be over the input's first %zu limbs",
+                         keep);
+    if (out == in) return veil_fail(err, VEIL_ERR_ARGUMENT, "veil_poly_rescale: out must not alias in");
+    const veil_ring *r = in->ring;
+    const size_t n = r->n, last = in->base[keep];
+    const uint64_t ql = r->primes[last], half = ql / 2;
+    uint64_t *scratch = veil_alloc((keep + 1) * n, sizeof(uint64_t));
+    if (!scratch) return veil_fail(err, VEIL_ERR_NO_MEMORY, "veil_poly_rescale: out of memory");
+    uint64_t *xl = scratch + keep * n;
+    memcpy(xl, veil_poly_limb_ptr(in, keep), n * sizeof *xl);
+    if (in->form == VEIL_FORM_EVAL) veil_ntt_inverse_limb(&r->ntt[last], xl);
+    /* d = the centered representative of x mod q_l, so that (x - d) / q_l = round(x / q_l) exactly */
+    uint64_t *d[VEIL_RING_MAX_PRIMES], inv[VEIL_RING_MAX_PRIMES];
+    const uint64_t *x[VEIL_RING_MAX_PRIMES];
+    uint64_t *o[VEIL_RING_MAX_PRIMES];
+    for (size_t j = 0; j < keep; j++) {
+        const size_t p = in->base[j];
+        const uint64_t q = r->primes[p], ql_mod = ql % q;
+        d[j] = scratch + j * n;
+        x[j] = veil_poly_limb_ptr(in, j);
+        o[j] = veil_poly_limb_ptr(out, j);
+        veil_mod_inv(&inv[j], ql_mod, q, NULL);
+        for (size_t t = 0; t < n; t++) {
+            uint64_t v = xl[t];
+            /* v > half: d = v - q_l < 0, i.e. v - q_l + q mod q (branch-free select) */
+            uint64_t pos = veil_reduce64(&r->mod[p], v);
+            uint64_t neg = veil_submod(pos, ql_mod, q);
+            uint64_t is_neg = 0 - (uint64_t)(v > half);
+            d[j][t] = (neg & is_neg) | (pos & ~is_neg);
+        }
+    }
+    divide_by_base(o, x, d, in->base, inv, keep, r, in->form);
+    out->form = in->form;
+    veil_free_secret(scratch, (keep + 1) * n * sizeof(uint64_t));
+    return VEIL_OK;
+}
+
+veil_status veil_poly_mod_up(veil_poly *out, const veil_poly *in, const veil_base_conv *conv, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(in, err);
+    VEIL_REQUIRE(conv, err);
+    const size_t kd = conv->from_count, ke = conv->to_count;
+    if (in->ring != conv->ring || out->ring != conv->ring || in->count != kd || !same_indices(in->base, conv->from, kd))
+        return veil_fail(err, VEIL_ERR_MISMATCH, "veil_poly_mod_up: the input is not over the conversion's source base");
+    if (out->count != kd + ke || !same_indices(out->base, conv->from, kd) || !same_indices(out->base + kd, conv->to, ke))
+        return veil_fail(err, VEIL_ERR_MISMATCH,
+                         "veil_poly_mod_up: the output must be over the source base followed by the target base");
+    if (out == in) return veil_fail(err, VEIL_ERR_ARGUMENT, "veil_poly_mod_up: out must not alias in");
+    const veil_ring *r = in->ring;
+    const size_t n = r->n;
+    memcpy(out->data, in->data, kd * n * sizeof(uint64_t));
+    const uint64_t *src[VEIL_RING_MAX_PRIMES];
+    uint64_t *dst[VEIL_RING_MAX_PRIMES];
+    for (size_t j = 0; j < ke; j++) dst[j] = veil_poly_limb_ptr(out, kd + j);
+    uint64_t *coeff = NULL;
+    if (in->form == VEIL_FORM_EVAL) {
+        coeff = veil_alloc(kd * n, sizeof(uint64_t));
+        if (!coeff) return veil_fail(err, VEIL_ERR_NO_MEMORY, "veil_poly_mod_up: out of memory");
+        memcpy(coeff, in->data, kd * n * sizeof(uint64_t));
+#pragma omp parallel for num_threads(thread_count(r, kd)) schedule(static)
+        for (size_t i = 0; i < kd; i++) veil_ntt_inverse_limb(&r->ntt[in->base[i]], coeff + i * n);
+        for (size_t i = 0; i < kd; i++) src[i] = coeff + i * n;
+    } else {
+        for (size_t i = 0; i < kd; i++) src[i] = veil_poly_limb_ptr(in, i);
+    }
+    veil_status st = convert(conv, dst, src, err);
+    if (st == VEIL_OK && in->form == VEIL_FORM_EVAL) {
+#pragma omp parallel for num_threads(thread_count(r, ke)) schedule(static)
+        for (size_t j = 0; j < ke; j++) veil_ntt_forward_limb(&r->ntt[conv->to[j]], dst[j]);
+    }
+    out->form = in->form;
+    veil_free_secret(coeff, coeff ? kd * n * sizeof(uint64_t) : 0);
+    return st;
+}
+
+veil_status veil_poly_mod_down(veil_poly *out, const veil_poly *in, const veil_base_conv *conv, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(in, err);
+    VEIL_REQUIRE(conv, err);
+    const size_t kp = conv->from_count, kq = conv->to_count;
+    if (in->ring != conv->ring || out->ring != conv->ring || in->count != kq + kp ||
+        !same_indices(in->base, conv->to, kq) || !same_indices(in->base + kq, conv->from, kp))
+        return veil_fail(err, VEIL_ERR_MISMATCH,
+                         "veil_poly_mod_down: the input must be over the target base Q followed by the source base P");
+    if (out->count != kq || !same_indices(out->base, conv->to, kq))
+        return veil_fail(err, VEIL_ERR_MISMATCH, "veil_poly_mod_down: the output must be over the base Q");
+    if (out == in) return veil_fail(err, VEIL_ERR_ARGUMENT, "veil_poly_mod_down: out must not alias in");
+    const veil_ring *r = in->ring;
+    const size_t n = r->n;
+    uint64_t *scratch = veil_alloc((kp + kq) * n, sizeof(uint64_t));
+    if (!scratch) return veil_fail(err, VEIL_ERR_NO_MEMORY, "veil_poly_mod_down: out of memory");
+    /* v = [x + floor(P/2)]_P limb by limb, in coefficient form */
+    const uint64_t *src[VEIL_RING_MAX_PRIMES];
+    uint64_t *d[VEIL_RING_MAX_PRIMES], *o[VEIL_RING_MAX_PRIMES];
+    const uint64_t *x[VEIL_RING_MAX_PRIMES];
+#pragma omp parallel for num_threads(thread_count(r, kp)) schedule(static)
+    for (size_t i = 0; i < kp; i++) {
+        uint64_t *v = scratch + i * n;
+        const size_t p = conv->from[i];
+        memcpy(v, veil_poly_limb_ptr(in, kq + i), n * sizeof *v);
+        if (in->form == VEIL_FORM_EVAL) veil_ntt_inverse_limb(&r->ntt[p], v);
+        for (size_t t = 0; t < n; t++) v[t] = veil_addmod(v[t], conv->half_from[i], r->primes[p]);
+    }
+    for (size_t i = 0; i < kp; i++) src[i] = scratch + i * n;
+    for (size_t j = 0; j < kq; j++) {
+        d[j] = scratch + (kp + j) * n;
+        x[j] = veil_poly_limb_ptr(in, j);
+        o[j] = veil_poly_limb_ptr(out, j);
+    }
+    /* d = conv(v) - floor(P/2) = x mod P + u*P, then out = (x - d) / P = round(x/P) - u */
+    veil_status st = convert(conv, d, src, err);
+    if (st == VEIL_OK) {
+        for (size_t j = 0; j < kq; j++) {
+            const uint64_t q = r->primes[conv->to[j]], h = conv->half_to[j];
+            for (size_t t = 0; t < n; t++) d[j][t] = veil_submod(d[j][t], h, q);
+        }
+        divide_by_base(o, x, d, conv->to, conv->prod_inv, kq, r, in->form);
+        out->form = in->form;
+    }
+    veil_free_secret(scratch, (kp + kq) * n * sizeof(uint64_t));
+    return st;
+}

@@ -1,0 +1,140 @@
+/*
+ * Samplers. Those that produce secrets (ternary, fixed Hamming weight, centered binomial) are written
+ * without branches or memory accesses that depend on the values they produce: rejection sampling only
+ * looks at values it then discards, and everything else is arithmetic on masks.
+ */
+#include <string.h>
+#include "ring/ring_internal.h"
+
+veil_status veil_sample_uniform(veil_poly *out, veil_prng *prng, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(prng, err);
+    const size_t n = out->ring->n;
+    /* sequential over limbs, so a seeded prng gives the same polynomial for any thread count */
+    for (size_t l = 0; l < out->count; l++) {
+        const uint64_t q = out->ring->primes[out->base[l]];
+        const uint64_t mask = ((uint64_t)1 << out->ring->mod[out->base[l]].bits) - 1;
+        uint64_t *x = veil_poly_limb_ptr(out, l);
+        for (size_t j = 0; j < n; j++) {
+            uint64_t v;
+            do v = veil_prng_u64(prng) & mask;
+            while (v >= q);
+            x[j] = v;
+        }
+    }
+    return VEIL_OK;
+}
+
+static veil_status check_small_args(const int8_t *out, size_t n, const veil_prng *prng, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(prng, err);
+    if (n == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "sampler: zero coefficients requested");
+    return VEIL_OK;
+}
+
+/* b mod 3 for b < 256 without division: floor(b * 171 / 512) = floor(b / 3) on that range. */
+static inline int8_t byte_mod3(uint32_t b)
+{
+    uint32_t quot = (b * 171u) >> 9;
+    return (int8_t)(b - 3u * quot);
+}
+
+veil_status veil_sample_ternary(int8_t *out, size_t n, veil_prng *prng, veil_error *err)
+{
+    VEIL_TRY(check_small_args(out, n, prng, err));
+    uint8_t buf[256];
+    size_t avail = 0, pos = 0;
+    for (size_t j = 0; j < n;) {
+        if (pos == avail) {
+            veil_prng_bytes(prng, buf, sizeof buf);
+            avail = sizeof buf;
+            pos = 0;
+        }
+        uint32_t b = buf[pos++];
+        if (b == 255) continue; /* 255 = 3 * 85: reject the one byte that would bias the result */
+        out[j++] = (int8_t)(byte_mod3(b) - 1);
+    }
+    veil_wipe(buf, sizeof buf);
+    return VEIL_OK;
+}
+
+/* Number of set bits, branch-free (SWAR). */
+static inline uint32_t popcount32(uint32_t x)
+{
+    x = x - ((x >> 1) & 0x55555555u);
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
+    return (x * 0x01010101u) >> 24;
+}
+
+veil_status veil_sample_cbd(int8_t *out, size_t n, veil_prng *prng, veil_error *err)
+{
+    VEIL_TRY(check_small_args(out, n, prng, err));
+    const uint64_t mask = ((uint64_t)1 << VEIL_CBD_ETA) - 1;
+    for (size_t j = 0; j < n; j++) {
+        /* 42 random bits: popcount of the low 21 minus popcount of the next 21 */
+        uint64_t r = veil_prng_u64(prng);
+        int32_t a = (int32_t)popcount32((uint32_t)(r & mask));
+        int32_t b = (int32_t)popcount32((uint32_t)((r >> VEIL_CBD_ETA) & mask));
+        out[j] = (int8_t)(a - b);
+        r = 0;
+    }
+    return VEIL_OK;
+}
+
+/* Branch-free compare-exchange on (key, value) pairs: afterwards key[i] <= key[j]. */
+static inline void cswap(uint64_t *key, int8_t *val, size_t i, size_t j)
+{
+    uint64_t a = key[i], b = key[j];
+    uint64_t swap = 0 - (uint64_t)(a > b); /* all ones when the pair is out of order */
+    uint64_t dk = (a ^ b) & swap;
+    key[i] = a ^ dk;
+    key[j] = b ^ dk;
+    int8_t dv = (int8_t)((val[i] ^ val[j]) & (int8_t)swap);
+    val[i] ^= dv;
+    val[j] ^= dv;
+}
+
+/*
+ * Batcher's odd-even merge sort for any n (Knuth, TAOCP vol. 3, 5.2.2, Algorithm M): the sequence of
+ * compared positions depends only on n, never on the data.
+ */
+static void oblivious_sort(uint64_t *key, int8_t *val, size_t n)
+{
+    size_t t = 1;
+    while (t < n) t <<= 1;
+    for (size_t p = t >> 1; p > 0; p >>= 1) {
+        size_t q = t >> 1, r = 0, d = p;
+        for (;;) {
+            for (size_t i = 0; i + d < n; i++)
+                if ((i & p) == r) cswap(key, val, i, i + d);
+            if (q == p) break;
+            d = q - p;
+            q >>= 1;
+            r = p;
+        }
+    }
+}
+
+veil_status veil_sample_ternary_hw(int8_t *out, size_t n, size_t h, veil_prng *prng, veil_error *err)
+{
+    VEIL_TRY(check_small_args(out, n, prng, err));
+    if (h == 0 || h > n)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "Hamming weight %zu is outside [1, %zu]", h, n);
+    uint64_t *key = veil_alloc(n, sizeof *key);
+    if (!key) return veil_fail(err, VEIL_ERR_NO_MEMORY, "out of memory for %zu sort keys", n);
+    /* h values +-1 with random signs, then zeros; a random permutation by sorting on random keys (two
+     * keys collide with probability below n^2 / 2^64, which only biases the permutation negligibly) */
+    for (size_t j = 0; j < n; j++) {
+        uint64_t r = veil_prng_u64(prng);
+        int8_t sign = (int8_t)(1 - 2 * (int)(r & 1));
+        int8_t nonzero = (int8_t)(j < h); /* depends on the public h only */
+        out[j] = (int8_t)(sign * nonzero);
+        key[j] = veil_prng_u64(prng);
+    }
+    oblivious_sort(key, out, n);
+    veil_free_secret(key, n * sizeof *key);
+    return VEIL_OK;
+}
