@@ -300,17 +300,34 @@ void veil_ntt_inverse_avx2(const veil_ntt_tables *tab, uint64_t *a)
 
 /* ---- pointwise product ------------------------------------------------------------------------- */
 
+/*
+ * x*y mod q with both factors variable, x, y in [0, q): the quotient estimated from fl(x*y) * (1/q)
+ * (relative error about 2^-52 on a value below 2^50, so off by at most one), then the exact remainder as
+ * in mulmod. out: |r| <= q.
+ */
+static inline __m256d mulmod_var(__m256d x, __m256d y, modq m)
+{
+    __m256d h = _mm256_mul_pd(x, y);
+    __m256d l = _mm256_fmsub_pd(x, y, h);
+    __m256d c = _mm256_round_pd(_mm256_mul_pd(h, m.qinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    return _mm256_add_pd(_mm256_fnmadd_pd(c, m.q, h), l);
+}
+
 void veil_mul_avx2(uint64_t *out, const uint64_t *a, const uint64_t *b, size_t n, uint64_t q)
 {
     const modq mq = {_mm256_set1_pd((double)q), _mm256_set1_pd(1.0 / (double)q)};
     size_t j = 0;
-    for (; j + 4 <= n; j += 4) {
-        /* x*y with both factors variable: the quotient from x*y*(1/q), then the exact remainder */
-        __m256d x = load_u64(a + j), y = load_u64(b + j);
-        __m256d h = _mm256_mul_pd(x, y);
-        __m256d l = _mm256_fmsub_pd(x, y, h);
-        __m256d c = _mm256_round_pd(_mm256_mul_pd(h, mq.qinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        store_u64(out + j, canonical(_mm256_add_pd(_mm256_fnmadd_pd(c, mq.q, h), l), mq));
-    }
+    for (; j + 4 <= n; j += 4) store_u64(out + j, canonical(mulmod_var(load_u64(a + j), load_u64(b + j), mq), mq));
     for (; j < n; j++) out[j] = veil_mod_mul(a[j], b[j], q);
+}
+
+void veil_mul_acc_avx2(uint64_t *out, const uint64_t *a, const uint64_t *b, size_t n, uint64_t q)
+{
+    const modq mq = {_mm256_set1_pd((double)q), _mm256_set1_pd(1.0 / (double)q)};
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        __m256d r = _mm256_add_pd(mulmod_var(load_u64(a + j), load_u64(b + j), mq), load_u64(out + j)); /* |r| < 2q */
+        store_u64(out + j, canonical(r, mq));
+    }
+    for (; j < n; j++) out[j] = veil_mod_add(veil_mod_mul(a[j], b[j], q), out[j], q);
 }

@@ -209,7 +209,9 @@ static void limb_op(elementwise_op op, const veil_ring *r, size_t prime, uint64_
             for (size_t j = 0; j < n; j++) o[j] = veil_mulmod(m, a[j], b[j]);
         break;
     case OP_MUL_ACC:
-        for (size_t j = 0; j < n; j++) o[j] = veil_reduce128(m, (veil_u128)a[j] * b[j] + o[j]);
+        if (r->ntt[prime].use_simd) veil_mul_acc_avx2(o, a, b, n, q);
+        else
+            for (size_t j = 0; j < n; j++) o[j] = veil_reduce128(m, (veil_u128)a[j] * b[j] + o[j]);
         break;
     }
 }

@@ -60,6 +60,8 @@ void veil_ntt_forward_avx2(const veil_ntt_tables *t, uint64_t *a);
 void veil_ntt_inverse_avx2(const veil_ntt_tables *t, uint64_t *a);
 /* out[i] = a[i] * b[i] mod q for q < 2^50 (AVX2); in/out [0, q). */
 void veil_mul_avx2(uint64_t *out, const uint64_t *a, const uint64_t *b, size_t n, uint64_t q);
+/* out[i] = out[i] + a[i] * b[i] mod q for q < 2^50 (AVX2); in/out [0, q). */
+void veil_mul_acc_avx2(uint64_t *out, const uint64_t *a, const uint64_t *b, size_t n, uint64_t q);
 
 /* Bit reversal of the low `bits` bits of x. */
 static inline size_t veil_bitrev(size_t x, unsigned bits)
