@@ -122,7 +122,9 @@ static veil_status convert(const veil_base_conv *c, uint64_t *const *dst, const 
 #pragma omp for schedule(static)
         for (size_t i = 0; i < kf; i++) {
             const uint64_t b = r->primes[c->from[i]], w = c->inv_hat[i], ws = c->inv_hat_shoup[i];
-            for (size_t t = 0; t < n; t++) y[i * n + t] = veil_mulmod_shoup(src[i][t], w, ws, b);
+            if (r->ntt[c->from[i]].use_simd) veil_mul_const_avx2(y + i * n, src[i], n, b, w);
+            else
+                for (size_t t = 0; t < n; t++) y[i * n + t] = veil_mulmod_shoup(src[i][t], w, ws, b);
         }
 #pragma omp for schedule(static)
         for (size_t j = 0; j < c->to_count; j++) {
@@ -180,7 +182,9 @@ static void divide_by_base(uint64_t *const *out, const uint64_t *const *x, uint6
         const size_t p = to[j];
         const uint64_t q = r->primes[p], w = inv[j], ws = veil_shoup_precompute(w, q);
         if (form == VEIL_FORM_EVAL) veil_ntt_forward_limb(&r->ntt[p], d[j]);
-        for (size_t t = 0; t < n; t++) out[j][t] = veil_mulmod_shoup(veil_submod(x[j][t], d[j][t], q), w, ws, q);
+        if (r->ntt[p].use_simd) veil_sub_mul_const_avx2(out[j], x[j], d[j], n, q, w);
+        else
+            for (size_t t = 0; t < n; t++) out[j][t] = veil_mulmod_shoup(veil_submod(x[j][t], d[j][t], q), w, ws, q);
     }
 }
 
@@ -213,13 +217,17 @@ veil_status veil_poly_rescale(veil_poly *out, const veil_poly *in, veil_error *e
         x[j] = veil_poly_limb_ptr(in, j);
         o[j] = veil_poly_limb_ptr(out, j);
         veil_mod_inv(&inv[j], ql_mod, q, NULL);
+        if (r->ntt[p].use_simd && r->ntt[last].use_simd) {
+            veil_center_reduce_avx2(d[j], xl, n, ql, q);
+            continue;
+        }
+        const uint64_t one_shoup = veil_shoup_precompute(1, q); /* Shoup by 1: v mod q for any 64-bit v */
         for (size_t t = 0; t < n; t++) {
             uint64_t v = xl[t];
-            /* v > half: d = v - q_l < 0, i.e. v - q_l + q mod q (branch-free select) */
-            uint64_t pos = veil_reduce64(&r->mod[p], v);
-            uint64_t neg = veil_submod(pos, ql_mod, q);
-            uint64_t is_neg = 0 - (uint64_t)(v > half);
-            d[j][t] = (neg & is_neg) | (pos & ~is_neg);
+            /* d = v when v <= half, else v - q_l (negative): v mod q, minus q_l mod q when v > half */
+            uint64_t pos = veil_mulmod_shoup(v, 1, one_shoup, q);
+            uint64_t sub = ql_mod & (0 - (uint64_t)(v > half));
+            d[j][t] = veil_submod(pos, sub, q);
         }
     }
     divide_by_base(o, x, d, in->base, inv, keep, r, in->form);

@@ -331,3 +331,54 @@ void veil_mul_acc_avx2(uint64_t *out, const uint64_t *a, const uint64_t *b, size
     }
     for (; j < n; j++) out[j] = veil_mod_add(veil_mod_mul(a[j], b[j], q), out[j], q);
 }
+
+/* ---- multiplication by a constant -------------------------------------------------------------- */
+
+typedef struct {
+    __m256d w, wq;
+} constq;
+
+static inline constq const_of(uint64_t w, uint64_t q)
+{
+    double wb = balanced(w, q);
+    constq c = {_mm256_set1_pd(wb), _mm256_set1_pd(wb / (double)q)};
+    return c;
+}
+
+void veil_mul_const_avx2(uint64_t *out, const uint64_t *a, size_t n, uint64_t q, uint64_t w)
+{
+    const modq mq = {_mm256_set1_pd((double)q), _mm256_set1_pd(1.0 / (double)q)};
+    const constq c = const_of(w, q);
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) store_u64(out + j, canonical(mulmod(load_u64(a + j), c.w, c.wq, mq), mq));
+    for (; j < n; j++) out[j] = veil_mod_mul(a[j], w, q);
+}
+
+void veil_sub_mul_const_avx2(uint64_t *out, const uint64_t *x, const uint64_t *d, size_t n, uint64_t q, uint64_t w)
+{
+    const modq mq = {_mm256_set1_pd((double)q), _mm256_set1_pd(1.0 / (double)q)};
+    const constq c = const_of(w, q);
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        __m256d t = _mm256_sub_pd(load_u64(x + j), load_u64(d + j)); /* |t| < q */
+        store_u64(out + j, canonical(mulmod(t, c.w, c.wq, mq), mq));
+    }
+    for (; j < n; j++) out[j] = veil_mod_mul(veil_mod_sub(x[j], d[j], q), w, q);
+}
+
+void veil_center_reduce_avx2(uint64_t *out, const uint64_t *v, size_t n, uint64_t q_from, uint64_t q)
+{
+    const modq mq = {_mm256_set1_pd((double)q), _mm256_set1_pd(1.0 / (double)q)};
+    const __m256d qf = _mm256_set1_pd((double)q_from), half = _mm256_set1_pd((double)(q_from / 2));
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        __m256d x = load_u64(v + j);
+        __m256d big = _mm256_cmp_pd(x, half, _CMP_GT_OQ);
+        x = _mm256_sub_pd(x, _mm256_and_pd(big, qf)); /* centered: |x| <= q_from / 2 */
+        store_u64(out + j, canonical(x, mq));
+    }
+    for (; j < n; j++) {
+        uint64_t r = v[j] % q, sub = (q_from % q) & (0 - (uint64_t)(v[j] > q_from / 2));
+        out[j] = veil_mod_sub(r, sub, q);
+    }
+}

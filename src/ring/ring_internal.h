@@ -62,6 +62,11 @@ void veil_ntt_inverse_avx2(const veil_ntt_tables *t, uint64_t *a);
 void veil_mul_avx2(uint64_t *out, const uint64_t *a, const uint64_t *b, size_t n, uint64_t q);
 /* out[i] = out[i] + a[i] * b[i] mod q for q < 2^50 (AVX2); in/out [0, q). */
 void veil_mul_acc_avx2(uint64_t *out, const uint64_t *a, const uint64_t *b, size_t n, uint64_t q);
+/* out[i] = a[i] * w mod q, and out[i] = (x[i] - d[i]) * w mod q, for q < 2^50, w < q (AVX2). */
+void veil_mul_const_avx2(uint64_t *out, const uint64_t *a, size_t n, uint64_t q, uint64_t w);
+void veil_sub_mul_const_avx2(uint64_t *out, const uint64_t *x, const uint64_t *d, size_t n, uint64_t q, uint64_t w);
+/* out[i] = (the centered representative of v[i] modulo q_from) mod q, for q, q_from < 2^50 (AVX2). */
+void veil_center_reduce_avx2(uint64_t *out, const uint64_t *v, size_t n, uint64_t q_from, uint64_t q);
 
 /* Bit reversal of the low `bits` bits of x. */
 static inline size_t veil_bitrev(size_t x, unsigned bits)
