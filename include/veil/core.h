@@ -78,7 +78,9 @@ void veil_wipe(void *ptr, size_t size);
 
 /*
  * A stream of random bytes. Two kinds:
- *  - OS: bytes from the operating system's CSPRNG through libsodium (randombytes_buf);
+ *  - OS: a ChaCha20 generator keyed with 32 bytes from the operating system's CSPRNG (libsodium
+ *    randombytes_buf) and rekeyed from its own output at every 4 KiB refill (fast key erasure), so that
+ *    its state never reveals bytes already served;
  *  - seeded: the ChaCha20 keystream (libsodium crypto_stream_chacha20, 64-bit nonce and block counter)
  *    under a 32-byte seed as key and a 64-bit stream identifier as nonce. The same (seed, stream id)
  *    expands to the same bytes on every machine; it regenerates the uniform half of seeded

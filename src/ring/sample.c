@@ -6,21 +6,45 @@
 #include <string.h>
 #include "ring/ring_internal.h"
 
+/* The next `count` 8-byte little-endian words of the stream (the same words as veil_prng_u64 gives). */
+static void read_words(uint64_t *words, size_t count, veil_prng *prng)
+{
+    uint8_t bytes[8 * 512];
+    for (size_t done = 0; done < count;) {
+        size_t take = count - done < 512 ? count - done : 512;
+        veil_prng_bytes(prng, bytes, 8 * take);
+        for (size_t k = 0; k < take; k++) {
+            uint64_t v = 0;
+            for (int b = 7; b >= 0; b--) v = (v << 8) | bytes[8 * k + (size_t)b];
+            words[done + k] = v;
+        }
+        done += take;
+    }
+    veil_wipe(bytes, sizeof bytes);
+}
+
 veil_status veil_sample_uniform(veil_poly *out, veil_prng *prng, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(prng, err);
     const size_t n = out->ring->n;
-    /* sequential over limbs, so a seeded prng gives the same polynomial for any thread count */
+    enum { BLOCK = 512 };
+    uint64_t words[BLOCK];
+    size_t avail = 0, pos = 0;
+    /* sequential over limbs, so a seeded prng gives the same polynomial for any thread count; the stream
+     * is read as little-endian 64-bit words, masked to the prime's bit length, and kept when below q */
     for (size_t l = 0; l < out->count; l++) {
         const uint64_t q = out->ring->primes[out->base[l]];
         const uint64_t mask = ((uint64_t)1 << out->ring->mod[out->base[l]].bits) - 1;
         uint64_t *x = veil_poly_limb_ptr(out, l);
-        for (size_t j = 0; j < n; j++) {
-            uint64_t v;
-            do v = veil_prng_u64(prng) & mask;
-            while (v >= q);
-            x[j] = v;
+        for (size_t j = 0; j < n;) {
+            if (pos == avail) {
+                read_words(words, BLOCK, prng);
+                avail = BLOCK;
+                pos = 0;
+            }
+            uint64_t v = words[pos++] & mask;
+            if (v < q) x[j++] = v;
         }
     }
     return VEIL_OK;
@@ -73,14 +97,18 @@ veil_status veil_sample_cbd(int8_t *out, size_t n, veil_prng *prng, veil_error *
 {
     VEIL_TRY(check_small_args(out, n, prng, err));
     const uint64_t mask = ((uint64_t)1 << VEIL_CBD_ETA) - 1;
-    for (size_t j = 0; j < n; j++) {
-        /* 42 random bits: popcount of the low 21 minus popcount of the next 21 */
-        uint64_t r = veil_prng_u64(prng);
-        int32_t a = (int32_t)popcount32((uint32_t)(r & mask));
-        int32_t b = (int32_t)popcount32((uint32_t)((r >> VEIL_CBD_ETA) & mask));
-        out[j] = (int8_t)(a - b);
-        r = 0;
+    uint64_t words[256];
+    for (size_t j = 0; j < n; j += 256) {
+        size_t take = n - j < 256 ? n - j : 256;
+        read_words(words, take, prng);
+        for (size_t k = 0; k < take; k++) {
+            /* one word per value: popcount of its low 21 bits minus popcount of the next 21 */
+            int32_t a = (int32_t)popcount32((uint32_t)(words[k] & mask));
+            int32_t b = (int32_t)popcount32((uint32_t)((words[k] >> VEIL_CBD_ETA) & mask));
+            out[j + k] = (int8_t)(a - b);
+        }
     }
+    veil_wipe(words, sizeof words);
     return VEIL_OK;
 }
 
