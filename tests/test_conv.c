@@ -12,7 +12,7 @@
 #include <gmp.h>
 #include "ring/ring_internal.h"
 
-#define WORDS 8
+#define WORDS 20
 
 typedef struct fixture {
     veil_ring *ring;
@@ -113,6 +113,47 @@ static void test_base_conversion(void **state)
         }
         release(&f);
     }
+}
+
+/* Many source primes of the AVX2 size (the vector path reduces its sum every 8 terms). */
+static void test_base_conversion_wide(void **state)
+{
+    (void)state;
+    unsigned bits[24];
+    for (size_t i = 0; i < 24; i++) bits[i] = i % 3 ? 50 : 49;
+    fixture f = make(1024, bits, 24);
+    const size_t kf = 20;
+    size_t from[20], to[4] = {20, 21, 22, 23};
+    for (size_t i = 0; i < kf; i++) from[i] = i;
+    veil_base_conv *conv = NULL;
+    veil_poly *in = NULL, *out = NULL;
+    assert_int_equal(veil_base_conv_new(&conv, f.ring, from, kf, to, 4, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_new(&in, f.ring, from, kf, VEIL_FORM_COEFF, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_new(&out, f.ring, to, 4, VEIL_FORM_COEFF, NULL), VEIL_OK);
+    assert_int_equal(veil_sample_uniform(in, f.prng, NULL), VEIL_OK);
+    for (size_t i = 0; i < kf; i++) veil_poly_limb(in, i)[0] = veil_ring_prime(f.ring, i) - 1; /* x = B - 1 */
+    assert_int_equal(veil_base_conv_apply(conv, out, in, NULL), VEIL_OK);
+    mpz_t *x = coeffs_of(in, f.n);
+    mpz_t B, t, expect;
+    mpz_inits(B, t, expect, NULL);
+    product(B, f.ring, from, kf);
+    for (size_t j = 0; j < f.n; j++) {
+        /* u = the one value in [0, kf) for which x + u*B matches the first target residue */
+        unsigned long u = 0;
+        for (; u < kf; u++) {
+            mpz_mul_ui(t, B, u);
+            mpz_add(t, t, x[j]);
+            if (mpz_fdiv_ui(t, veil_ring_prime(f.ring, to[0])) == veil_poly_limb(out, 0)[j]) break;
+        }
+        assert_true(u < kf);
+        for (size_t k = 1; k < 4; k++) assert_int_equal(mpz_fdiv_ui(t, veil_ring_prime(f.ring, to[k])), veil_poly_limb(out, k)[j]);
+    }
+    mpz_clears(B, t, expect, NULL);
+    free_coeffs(x, f.n);
+    veil_poly_free(in);
+    veil_poly_free(out);
+    veil_base_conv_free(conv);
+    release(&f);
 }
 
 /* Rescale: exactly round(x / q_last), in both forms. */
@@ -295,7 +336,8 @@ static void test_bad_arguments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_base_conversion), cmocka_unit_test(test_rescale_exact),
+        cmocka_unit_test(test_base_conversion), cmocka_unit_test(test_base_conversion_wide),
+        cmocka_unit_test(test_rescale_exact),
         cmocka_unit_test(test_mod_up),          cmocka_unit_test(test_mod_down),
         cmocka_unit_test(test_bad_arguments),
     };

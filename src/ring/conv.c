@@ -12,6 +12,8 @@ struct veil_base_conv {
     uint64_t inv_hat[VEIL_RING_MAX_PRIMES];       /* [(B/b_i)^-1]_{b_i} */
     uint64_t inv_hat_shoup[VEIL_RING_MAX_PRIMES];
     uint64_t *hat_mod;                            /* [to_count][from_count]: (B/b_i) mod c_j */
+    double *hat_simd, *hat_simd_q;                /* the same, balanced, as doubles, and divided by c_j */
+    bool simd;                                    /* every prime of both bases is below 2^50 and uses AVX2 */
     uint64_t prod_inv[VEIL_RING_MAX_PRIMES];      /* B^-1 mod c_j */
     uint64_t half_from[VEIL_RING_MAX_PRIMES];     /* floor(B/2) mod b_i */
     uint64_t half_to[VEIL_RING_MAX_PRIMES];       /* floor(B/2) mod c_j */
@@ -58,8 +60,12 @@ veil_status veil_base_conv_new(veil_base_conv **out, const veil_ring *ring, cons
             if (from[i] == to[j])
                 return veil_fail(err, VEIL_ERR_ARGUMENT, "base conversion: prime index %zu is in both bases", from[i]);
     veil_base_conv *c = veil_alloc(1, sizeof *c);
-    if (c) c->hat_mod = veil_alloc(from_count * to_count, sizeof(uint64_t));
-    if (!c || !c->hat_mod) {
+    if (c) {
+        c->hat_mod = veil_alloc(from_count * to_count, sizeof(uint64_t));
+        c->hat_simd = veil_alloc(from_count * to_count, sizeof(double));
+        c->hat_simd_q = veil_alloc(from_count * to_count, sizeof(double));
+    }
+    if (!c || !c->hat_mod || !c->hat_simd || !c->hat_simd_q) {
         veil_base_conv_free(c);
         return veil_fail(err, VEIL_ERR_NO_MEMORY, "base conversion: out of memory");
     }
@@ -85,10 +91,16 @@ veil_status veil_base_conv_new(veil_base_conv **out, const veil_ring *ring, cons
             for (size_t k = 0; k < from_count; k++)
                 if (k != i) hat = veil_mod_mul(hat, ring->primes[from[k]] % q, q);
             c->hat_mod[j * from_count + i] = hat;
+            double balanced = hat > q / 2 ? -(double)(q - hat) : (double)hat;
+            c->hat_simd[j * from_count + i] = balanced;
+            c->hat_simd_q[j * from_count + i] = balanced / (double)q;
         }
         product_mod(&prod, &c->half_to[j], ring, from, from_count, q);
         veil_mod_inv(&c->prod_inv[j], prod, q, NULL);
     }
+    c->simd = true;
+    for (size_t i = 0; i < from_count; i++) c->simd = c->simd && ring->ntt[from[i]].use_simd;
+    for (size_t j = 0; j < to_count; j++) c->simd = c->simd && ring->ntt[to[j]].use_simd;
     *out = c;
     return VEIL_OK;
 }
@@ -97,6 +109,8 @@ void veil_base_conv_free(veil_base_conv *conv)
 {
     if (!conv) return;
     veil_free(conv->hat_mod);
+    veil_free(conv->hat_simd);
+    veil_free(conv->hat_simd_q);
     veil_free(conv);
 }
 
@@ -108,37 +122,51 @@ static int thread_count(const veil_ring *r, size_t limbs)
 /*
  * The conversion itself. src[i] points at the n residues modulo from[i]; dst[j] receives the residues
  * modulo to[j]. y_i = x_i * (B/b_i)^-1 mod b_i, then out_j = sum_i y_i * (B/b_i) accumulated in 128 bits
- * without reduction (each product < 2^122, at most 64 terms) and reduced once (Barrett).
+ * without reduction (each product < 2^122, at most 64 terms) and reduced once (Barrett). The work runs on
+ * blocks of CONV_BLOCK coefficients so that the y values of a block stay in L1 while every output limb
+ * reads them; blocks are independent, so the result does not depend on the thread count.
  */
+#define CONV_BLOCK 64
+
+static void convert_block(const veil_base_conv *c, uint64_t *const *dst, const uint64_t *const *src, size_t start,
+                          size_t len)
+{
+    const veil_ring *r = c->ring;
+    const size_t kf = c->from_count;
+    uint64_t y[VEIL_RING_MAX_PRIMES * CONV_BLOCK];
+    for (size_t i = 0; i < kf; i++) {
+        const uint64_t b = r->primes[c->from[i]], w = c->inv_hat[i], ws = c->inv_hat_shoup[i];
+        uint64_t *yi = y + i * CONV_BLOCK;
+        if (r->ntt[c->from[i]].use_simd) veil_mul_const_avx2(yi, src[i] + start, len, b, w);
+        else
+            for (size_t t = 0; t < len; t++) yi[t] = veil_mulmod_shoup(src[i][start + t], w, ws, b);
+    }
+    for (size_t j = 0; j < c->to_count; j++) {
+        if (c->simd) { /* the same sum with exact double-precision products, reduced every 8 terms */
+            veil_dot_const_avx2(dst[j] + start, y, CONV_BLOCK, kf, c->hat_simd + j * kf, c->hat_simd_q + j * kf, len,
+                                r->primes[c->to[j]]);
+            continue;
+        }
+        const veil_modulus *m = &r->mod[c->to[j]];
+        const uint64_t *hat = c->hat_mod + j * kf;
+        uint64_t *o = dst[j] + start;
+        for (size_t t = 0; t < len; t++) {
+            veil_u128 acc = 0;
+            for (size_t i = 0; i < kf; i++) acc += (veil_u128)y[i * CONV_BLOCK + t] * hat[i];
+            o[t] = veil_reduce128(m, acc);
+        }
+    }
+}
+
 static veil_status convert(const veil_base_conv *c, uint64_t *const *dst, const uint64_t *const *src,
                            veil_error *err)
 {
+    (void)err;
     const veil_ring *r = c->ring;
-    const size_t n = r->n, kf = c->from_count;
-    uint64_t *y = veil_alloc(kf * n, sizeof(uint64_t));
-    if (!y) return veil_fail(err, VEIL_ERR_NO_MEMORY, "base conversion: out of memory for %zu limbs", kf);
-#pragma omp parallel num_threads(thread_count(r, kf + c->to_count))
-    {
-#pragma omp for schedule(static)
-        for (size_t i = 0; i < kf; i++) {
-            const uint64_t b = r->primes[c->from[i]], w = c->inv_hat[i], ws = c->inv_hat_shoup[i];
-            if (r->ntt[c->from[i]].use_simd) veil_mul_const_avx2(y + i * n, src[i], n, b, w);
-            else
-                for (size_t t = 0; t < n; t++) y[i * n + t] = veil_mulmod_shoup(src[i][t], w, ws, b);
-        }
-#pragma omp for schedule(static)
-        for (size_t j = 0; j < c->to_count; j++) {
-            const veil_modulus *m = &r->mod[c->to[j]];
-            const uint64_t *hat = c->hat_mod + j * kf;
-            uint64_t *o = dst[j];
-            for (size_t t = 0; t < n; t++) {
-                veil_u128 acc = 0;
-                for (size_t i = 0; i < kf; i++) acc += (veil_u128)y[i * n + t] * hat[i];
-                o[t] = veil_reduce128(m, acc);
-            }
-        }
-    }
-    veil_free(y);
+    const size_t n = r->n;
+#pragma omp parallel for num_threads(r->threads) schedule(static)
+    for (size_t start = 0; start < n; start += CONV_BLOCK)
+        convert_block(c, dst, src, start, n - start < CONV_BLOCK ? n - start : CONV_BLOCK);
     return VEIL_OK;
 }
 

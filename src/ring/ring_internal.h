@@ -65,6 +65,12 @@ void veil_mul_acc_avx2(uint64_t *out, const uint64_t *a, const uint64_t *b, size
 /* out[i] = a[i] * w mod q, and out[i] = (x[i] - d[i]) * w mod q, for q < 2^50, w < q (AVX2). */
 void veil_mul_const_avx2(uint64_t *out, const uint64_t *a, size_t n, uint64_t q, uint64_t w);
 void veil_sub_mul_const_avx2(uint64_t *out, const uint64_t *x, const uint64_t *d, size_t n, uint64_t q, uint64_t w);
+/*
+ * out[t] = sum_i y[i*stride + t] * w_i mod q for t < n, all moduli below 2^50 (AVX2): w_i given balanced
+ * (|w_i| <= q/2, as doubles) with wq_i = w_i / q. y values must be below 2^50. Output in [0, q).
+ */
+void veil_dot_const_avx2(uint64_t *out, const uint64_t *y, size_t stride, size_t terms, const double *w,
+                         const double *wq, size_t n, uint64_t q);
 /* out[i] = (the centered representative of v[i] modulo q_from) mod q, for q, q_from < 2^50 (AVX2). */
 void veil_center_reduce_avx2(uint64_t *out, const uint64_t *v, size_t n, uint64_t q_from, uint64_t q);
 
