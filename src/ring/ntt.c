@@ -51,6 +51,12 @@ veil_status veil_ntt_tables_init(veil_ntt_tables *t, size_t n, uint64_t q, bool 
             return veil_fail(err, st, "NTT tables: out of memory for the AVX2 tables");
         }
         t->use_simd = true;
+        /* the AVX2 kernel reads only its own tables: drop the scalar ones (half of the memory) */
+        veil_free(t->fwd);
+        veil_free(t->fwd_shoup);
+        veil_free(t->inv);
+        veil_free(t->inv_shoup);
+        t->fwd = t->fwd_shoup = t->inv = t->inv_shoup = NULL;
     }
     return VEIL_OK;
 }

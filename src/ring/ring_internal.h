@@ -13,7 +13,8 @@ typedef struct veil_ntt_tables {
     size_t n;
     unsigned log_n;
     uint64_t psi;           /* primitive 2n-th root of unity used by this table */
-    /* Scalar (Harvey) tables: root powers in bit-reversed order with their Shoup quotients. */
+    /* Scalar (Harvey) tables: root powers in bit-reversed order with their Shoup quotients (NULL when the
+     * prime uses the AVX2 kernel, which has tables of its own). */
     uint64_t *fwd, *fwd_shoup; /* fwd[i] = psi^brv(i), i in [0, n) */
     uint64_t *inv, *inv_shoup; /* inv[i] = psi^-(brv(i)), i in [0, n) */
     uint64_t n_inv, n_inv_shoup;
