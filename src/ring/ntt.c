@@ -101,7 +101,7 @@ void veil_ntt_inverse_scalar(const veil_ntt_tables *tab, uint64_t *a)
 {
     const uint64_t q = tab->q, two_q = 2 * q;
     const size_t n = tab->n;
-    for (size_t m = n >> 1, t = 1; m >= 1; m >>= 1, t <<= 1) {
+    for (size_t m = n >> 1, t = 1; m > 1; m >>= 1, t <<= 1) {
         for (size_t i = 0; i < m; i++) {
             const uint64_t w = tab->inv[m + i], ws = tab->inv_shoup[m + i];
             uint64_t *x = a + 2 * i * t, *y = x + t;
@@ -115,7 +115,15 @@ void veil_ntt_inverse_scalar(const veil_ntt_tables *tab, uint64_t *a)
             }
         }
     }
-    for (size_t j = 0; j < n; j++) a[j] = veil_mulmod_shoup(a[j], tab->n_inv, tab->n_inv_shoup, q);
+    /* last stage with the 1/n factor folded in: x' = (u+v)/n, y' = (u-v) * w/n. in: [0, 2q) out: [0, q) */
+    const uint64_t wn = veil_mulmod_shoup(tab->inv[1], tab->n_inv, tab->n_inv_shoup, q);
+    const uint64_t wns = veil_shoup_precompute(wn, q);
+    uint64_t *x = a, *y = a + n / 2;
+    for (size_t j = 0; j < n / 2; j++) {
+        uint64_t u = x[j], v = y[j];
+        x[j] = veil_mulmod_shoup(u + v, tab->n_inv, tab->n_inv_shoup, q);
+        y[j] = veil_mulmod_shoup(u - v + two_q, wn, wns, q);
+    }
 }
 
 void veil_ntt_forward_limb(const veil_ntt_tables *t, uint64_t *a)
