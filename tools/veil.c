@@ -16,7 +16,7 @@ static void usage(FILE *f)
             "\n"
             "options:\n"
             "  --version   print the version and exit\n"
-            "  --help      print this help and exit\n"
+            "  -h, --help  print this help and exit\n"
             "\n"
             "environment:\n"
             "  VEIL_THREADS=T   default thread count\n"
@@ -25,17 +25,31 @@ static void usage(FILE *f)
             "exit codes: 0 success, 1 runtime error, 2 usage error\n");
 }
 
+/* Exit status after writing to stdout: EXIT_RUNTIME when the output could not be written (a full disk,
+ * a closed pipe), EXIT_OK otherwise. */
+static int finish_stdout(void)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "veil: cannot write to standard output\n");
+        return EXIT_RUNTIME;
+    }
+    return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
         printf("veil %s\n", veil_version());
-        return EXIT_OK;
+        return finish_stdout();
     }
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         usage(stdout);
-        return EXIT_OK;
+        return finish_stdout();
     }
-    if (argc > 1) fprintf(stderr, "veil: unknown command or option '%s'\n", argv[1]);
+    if (argc > 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "--help") == 0))
+        fprintf(stderr, "veil: unexpected argument '%s' after %s\n", argv[2], argv[1]);
+    else if (argc > 1)
+        fprintf(stderr, "veil: unknown command or option '%s'\n", argv[1]);
     usage(stderr);
     return EXIT_USAGE;
 }

@@ -98,7 +98,11 @@ void veil_prng_free(veil_prng *prng);
 void veil_prng_bytes(veil_prng *prng, void *buf, size_t len);
 /* The next 8 bytes of the stream as a little-endian 64-bit integer. */
 uint64_t veil_prng_u64(veil_prng *prng);
-/* A uniform value in [0, bound) by rejection (no modulo bias). bound must be >= 1. */
+/*
+ * A uniform value in [0, bound) by rejection, without modulo bias: draws veil_prng_u64 values masked to the
+ * bit length of bound - 1 until one is below bound (on average fewer than two draws). bound must be >= 1;
+ * bound 1 returns 0 without consuming the stream (as does the invalid bound 0).
+ */
 uint64_t veil_prng_below(veil_prng *prng, uint64_t bound);
 
 /* A fresh seed from the OS CSPRNG. */
@@ -108,7 +112,8 @@ veil_status veil_seed_new(uint8_t seed[VEIL_SEED_BYTES], veil_error *err);
 
 /*
  * The thread count that new contexts use when their options leave it at 0: the VEIL_THREADS environment
- * variable when it holds a positive integer, otherwise OpenMP's default (usually the core count).
+ * variable when it holds a decimal integer in [1, 4096] (digits only: values such as "abc", "0", "-3",
+ * "+3" or "4x" are ignored), otherwise OpenMP's default (usually the core count), and never below 1.
  * Results never depend on the thread count.
  */
 int veil_threads_default(void);

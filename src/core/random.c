@@ -102,6 +102,8 @@ static size_t direct_blocks(veil_prng *p, uint8_t *out, size_t len)
     return bytes;
 }
 
+/* Serves len bytes: the rest of the buffer, then whole refills (or, for a seeded stream whose buffer is
+ * empty, whole keystream blocks written in place), so that the bytes never depend on how they are asked for. */
 void veil_prng_bytes(veil_prng *prng, void *buf, size_t len)
 {
     uint8_t *out = buf;
@@ -122,6 +124,7 @@ void veil_prng_bytes(veil_prng *prng, void *buf, size_t len)
     }
 }
 
+/* The next 8 bytes, little-endian, so that the value is the same on every machine. */
 uint64_t veil_prng_u64(veil_prng *prng)
 {
     uint8_t b[8];
@@ -131,6 +134,7 @@ uint64_t veil_prng_u64(veil_prng *prng)
     return v;
 }
 
+/* Rejection sampling under the smallest all-ones mask covering bound - 1; bound <= 1 consumes nothing. */
 uint64_t veil_prng_below(veil_prng *prng, uint64_t bound)
 {
     if (bound <= 1) return 0;
