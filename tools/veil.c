@@ -50,6 +50,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "veil: unexpected argument '%s' after %s\n", argv[2], argv[1]);
     else if (argc > 1)
         fprintf(stderr, "veil: unknown command or option '%s'\n", argv[1]);
-    usage(stderr);
+    if (argc > 1) {
+        fprintf(stderr, "try 'veil --help'\n");
+        return EXIT_USAGE;
+    }
+    usage(stderr); /* no arguments at all: the whole usage */
     return EXIT_USAGE;
 }
