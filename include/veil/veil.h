@@ -8,4 +8,5 @@
 #define VEIL_VEIL_H
 #include "veil/core.h"
 #include "veil/ring.h"
+#include "veil/params.h"
 #endif

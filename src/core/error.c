@@ -15,6 +15,7 @@ const char *veil_strerror(veil_status status)
     case VEIL_ERR_RANDOM: return "the randomness source failed";
     case VEIL_ERR_NOT_FOUND: return "nothing satisfies the request";
     case VEIL_ERR_INTERNAL: return "internal error (a bug in Veil)";
+    case VEIL_ERR_INSECURE: return "parameters below the requested security level";
     }
     return "unknown status code";
 }
