@@ -90,10 +90,10 @@ typedef struct veil_params_request {
 veil_status veil_params_select(veil_params **out, const veil_params_request *request, veil_error *err);
 
 /*
- * Named presets (50- and 40-bit primes, so that every limb takes the AVX2 kernels; 128-bit security):
- *   "ckks-n8192-d2"   N=8192,  Q = {50, 40, 40},        P = {50}:     depth 2, scale 2^40
- *   "ckks-n16384-d7"  N=16384, Q = {50, 7 x 40},        P = {50}:     depth 7, scale 2^40
- *   "ckks-n32768-d14" N=32768, Q = {50, 14 x 50},       P = {50, 50}: depth 14, scale 2^50
+ * Named presets (primes of at most 50 bits, so that every limb takes the AVX2 kernels; 128-bit security):
+ *   "ckks-n8192-d2"   N=8192,  Q = {50, 40, 40},  P = {50, 30}, dnum 3: depth 2, scale 2^40
+ *   "ckks-n16384-d7"  N=16384, Q = {50, 7 x 40},  P = {50, 50}, dnum 4: depth 7, scale 2^40
+ *   "ckks-n32768-d14" N=32768, Q = {50, 14 x 50}, P = {50, 50}, dnum 8: depth 14, scale 2^50
  * VEIL_ERR_NOT_FOUND for an unknown name.
  */
 veil_status veil_params_preset(veil_params **out, const char *name, veil_error *err);

@@ -9,4 +9,6 @@
 #include "veil/core.h"
 #include "veil/ring.h"
 #include "veil/params.h"
+#include "veil/rlwe.h"
+#include "veil/ckks.h"
 #endif

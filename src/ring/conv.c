@@ -11,12 +11,11 @@ struct veil_base_conv {
     size_t from[VEIL_RING_MAX_PRIMES], to[VEIL_RING_MAX_PRIMES];
     uint64_t inv_hat[VEIL_RING_MAX_PRIMES];       /* [(B/b_i)^-1]_{b_i} */
     uint64_t inv_hat_shoup[VEIL_RING_MAX_PRIMES];
-    uint64_t *hat_mod;                            /* [to_count][from_count]: (B/b_i) mod c_j */
+    uint64_t *hat_mod;                            /* [to_count][from_count + 1]: (B/b_i) mod c_j, then -B mod c_j */
     double *hat_simd, *hat_simd_q;                /* the same, balanced, as doubles, and divided by c_j */
+    double inv_from[VEIL_RING_MAX_PRIMES];        /* 1 / b_i, for the exact (centered) conversion */
     bool simd;                                    /* every prime of both bases is below 2^50 and uses AVX2 */
     uint64_t prod_inv[VEIL_RING_MAX_PRIMES];      /* B^-1 mod c_j */
-    uint64_t half_from[VEIL_RING_MAX_PRIMES];     /* floor(B/2) mod b_i */
-    uint64_t half_to[VEIL_RING_MAX_PRIMES];       /* floor(B/2) mod c_j */
 };
 
 static veil_status check_indices(const veil_ring *ring, const size_t *idx, size_t count, const char *what,
@@ -34,15 +33,12 @@ static veil_status check_indices(const veil_ring *ring, const size_t *idx, size_
     return VEIL_OK;
 }
 
-/* The product of the primes `idx` modulo q, and floor(product / 2) modulo q (the product is odd). */
-static void product_mod(uint64_t *prod, uint64_t *half, const veil_ring *ring, const size_t *idx, size_t count,
-                        uint64_t q)
+/* The product of the primes `idx` modulo q. */
+static uint64_t product_mod(const veil_ring *ring, const size_t *idx, size_t count, uint64_t q)
 {
     uint64_t p = 1;
     for (size_t i = 0; i < count; i++) p = veil_mod_mul(p, ring->primes[idx[i]] % q, q);
-    *prod = p;
-    /* floor(B/2) = (B - 1) / 2 for odd B */
-    *half = veil_mod_mul(veil_submod(p, 1 % q, q), (q + 1) / 2, q);
+    return p;
 }
 
 veil_status veil_base_conv_new(veil_base_conv **out, const veil_ring *ring, const size_t *from, size_t from_count,
@@ -61,9 +57,9 @@ veil_status veil_base_conv_new(veil_base_conv **out, const veil_ring *ring, cons
                 return veil_fail(err, VEIL_ERR_ARGUMENT, "base conversion: prime index %zu is in both bases", from[i]);
     veil_base_conv *c = veil_alloc(1, sizeof *c);
     if (c) {
-        c->hat_mod = veil_alloc(from_count * to_count, sizeof(uint64_t));
-        c->hat_simd = veil_alloc(from_count * to_count, sizeof(double));
-        c->hat_simd_q = veil_alloc(from_count * to_count, sizeof(double));
+        c->hat_mod = veil_alloc((from_count + 1) * to_count, sizeof(uint64_t));
+        c->hat_simd = veil_alloc((from_count + 1) * to_count, sizeof(double));
+        c->hat_simd_q = veil_alloc((from_count + 1) * to_count, sizeof(double));
     }
     if (!c || !c->hat_mod || !c->hat_simd || !c->hat_simd_q) {
         veil_base_conv_free(c);
@@ -76,26 +72,28 @@ veil_status veil_base_conv_new(veil_base_conv **out, const veil_ring *ring, cons
     memcpy(c->to, to, to_count * sizeof *to);
     for (size_t i = 0; i < from_count; i++) {
         const uint64_t b = ring->primes[from[i]];
-        uint64_t hat = 1, unused;
+        uint64_t hat = 1;
         for (size_t k = 0; k < from_count; k++)
             if (k != i) hat = veil_mod_mul(hat, ring->primes[from[k]] % b, b);
         veil_mod_inv(&c->inv_hat[i], hat, b, NULL); /* distinct primes: always invertible */
         c->inv_hat_shoup[i] = veil_shoup_precompute(c->inv_hat[i], b);
-        product_mod(&unused, &c->half_from[i], ring, from, from_count, b);
+        c->inv_from[i] = 1.0 / (double)b;
     }
+    const size_t cols = from_count + 1;
     for (size_t j = 0; j < to_count; j++) {
         const uint64_t q = ring->primes[to[j]];
-        uint64_t prod;
-        for (size_t i = 0; i < from_count; i++) {
+        const uint64_t prod = product_mod(ring, from, from_count, q);
+        for (size_t i = 0; i <= from_count; i++) {
             uint64_t hat = 1;
-            for (size_t k = 0; k < from_count; k++)
-                if (k != i) hat = veil_mod_mul(hat, ring->primes[from[k]] % q, q);
-            c->hat_mod[j * from_count + i] = hat;
+            if (i == from_count) hat = veil_submod(0, prod, q); /* -B: removes u*B in the exact conversion */
+            else
+                for (size_t k = 0; k < from_count; k++)
+                    if (k != i) hat = veil_mod_mul(hat, ring->primes[from[k]] % q, q);
+            c->hat_mod[j * cols + i] = hat;
             double balanced = hat > q / 2 ? -(double)(q - hat) : (double)hat;
-            c->hat_simd[j * from_count + i] = balanced;
-            c->hat_simd_q[j * from_count + i] = balanced / (double)q;
+            c->hat_simd[j * cols + i] = balanced;
+            c->hat_simd_q[j * cols + i] = balanced / (double)q;
         }
-        product_mod(&prod, &c->half_to[j], ring, from, from_count, q);
         veil_mod_inv(&c->prod_inv[j], prod, q, NULL);
     }
     c->simd = true;
@@ -128,12 +126,18 @@ static int thread_count(const veil_ring *r, size_t limbs)
  */
 #define CONV_BLOCK 64
 
+/*
+ * centered: also computes u = round(sum_i y_i / b_i) in double precision and subtracts u*B, which gives
+ * the centered representative of x modulo B, |x| <= B/2, exactly (Halevi, Polyakov, Shoup, CT-RSA 2019,
+ * section 2.2). Only when x mod B lies within about kf * 2^-52 * B of B/2 may the other representative,
+ * -B/2 <= x - B, come out instead. u is at most kf, so it joins the sum as one more small term.
+ */
 static void convert_block(const veil_base_conv *c, uint64_t *const *dst, const uint64_t *const *src, size_t start,
-                          size_t len)
+                          size_t len, bool centered)
 {
     const veil_ring *r = c->ring;
-    const size_t kf = c->from_count;
-    uint64_t y[VEIL_RING_MAX_PRIMES * CONV_BLOCK];
+    const size_t kf = c->from_count, cols = kf + 1, terms = centered ? kf + 1 : kf;
+    uint64_t y[(VEIL_RING_MAX_PRIMES + 1) * CONV_BLOCK];
     for (size_t i = 0; i < kf; i++) {
         const uint64_t b = r->primes[c->from[i]], w = c->inv_hat[i], ws = c->inv_hat_shoup[i];
         uint64_t *yi = y + i * CONV_BLOCK;
@@ -141,24 +145,32 @@ static void convert_block(const veil_base_conv *c, uint64_t *const *dst, const u
         else
             for (size_t t = 0; t < len; t++) yi[t] = veil_mulmod_shoup(src[i][start + t], w, ws, b);
     }
+    if (centered) {
+        uint64_t *u = y + kf * CONV_BLOCK;
+        for (size_t t = 0; t < len; t++) {
+            double sum = 0;
+            for (size_t i = 0; i < kf; i++) sum += (double)y[i * CONV_BLOCK + t] * c->inv_from[i];
+            u[t] = (uint64_t)(sum + 0.5); /* sum >= 0: round to nearest */
+        }
+    }
     for (size_t j = 0; j < c->to_count; j++) {
         if (c->simd) { /* the same sum with exact double-precision products, reduced every 8 terms */
-            veil_dot_const_avx2(dst[j] + start, y, CONV_BLOCK, kf, c->hat_simd + j * kf, c->hat_simd_q + j * kf, len,
-                                r->primes[c->to[j]]);
+            veil_dot_const_avx2(dst[j] + start, y, CONV_BLOCK, terms, c->hat_simd + j * cols, c->hat_simd_q + j * cols,
+                                len, r->primes[c->to[j]]);
             continue;
         }
         const veil_modulus *m = &r->mod[c->to[j]];
-        const uint64_t *hat = c->hat_mod + j * kf;
+        const uint64_t *hat = c->hat_mod + j * cols;
         uint64_t *o = dst[j] + start;
         for (size_t t = 0; t < len; t++) {
             veil_u128 acc = 0;
-            for (size_t i = 0; i < kf; i++) acc += (veil_u128)y[i * CONV_BLOCK + t] * hat[i];
+            for (size_t i = 0; i < terms; i++) acc += (veil_u128)y[i * CONV_BLOCK + t] * hat[i];
             o[t] = veil_reduce128(m, acc);
         }
     }
 }
 
-static veil_status convert(const veil_base_conv *c, uint64_t *const *dst, const uint64_t *const *src,
+static veil_status convert(const veil_base_conv *c, uint64_t *const *dst, const uint64_t *const *src, bool centered,
                            veil_error *err)
 {
     (void)err;
@@ -166,7 +178,7 @@ static veil_status convert(const veil_base_conv *c, uint64_t *const *dst, const 
     const size_t n = r->n;
 #pragma omp parallel for num_threads(r->threads) schedule(static)
     for (size_t start = 0; start < n; start += CONV_BLOCK)
-        convert_block(c, dst, src, start, n - start < CONV_BLOCK ? n - start : CONV_BLOCK);
+        convert_block(c, dst, src, start, n - start < CONV_BLOCK ? n - start : CONV_BLOCK, centered);
     return VEIL_OK;
 }
 
@@ -175,7 +187,22 @@ static int same_indices(const size_t *a, const size_t *b, size_t count)
     return memcmp(a, b, count * sizeof *a) == 0;
 }
 
+static veil_status conv_apply(const veil_base_conv *conv, veil_poly *out, const veil_poly *in, bool centered,
+                              veil_error *err);
+
 veil_status veil_base_conv_apply(const veil_base_conv *conv, veil_poly *out, const veil_poly *in, veil_error *err)
+{
+    return conv_apply(conv, out, in, false, err);
+}
+
+veil_status veil_base_conv_apply_centered(const veil_base_conv *conv, veil_poly *out, const veil_poly *in,
+                                          veil_error *err)
+{
+    return conv_apply(conv, out, in, true, err);
+}
+
+static veil_status conv_apply(const veil_base_conv *conv, veil_poly *out, const veil_poly *in, bool centered,
+                              veil_error *err)
 {
     VEIL_REQUIRE(conv, err);
     VEIL_REQUIRE(out, err);
@@ -193,7 +220,7 @@ veil_status veil_base_conv_apply(const veil_base_conv *conv, veil_poly *out, con
     for (size_t i = 0; i < in->count; i++) src[i] = veil_poly_limb_ptr(in, i);
     for (size_t j = 0; j < out->count; j++) dst[j] = veil_poly_limb_ptr(out, j);
     out->form = VEIL_FORM_COEFF;
-    return convert(conv, dst, src, err);
+    return convert(conv, dst, src, centered, err);
 }
 
 /*
@@ -293,7 +320,7 @@ veil_status veil_poly_mod_up(veil_poly *out, const veil_poly *in, const veil_bas
     } else {
         for (size_t i = 0; i < kd; i++) src[i] = veil_poly_limb_ptr(in, i);
     }
-    veil_status st = convert(conv, dst, src, err);
+    veil_status st = convert(conv, dst, src, true, err);
     if (st == VEIL_OK && in->form == VEIL_FORM_EVAL) {
 #pragma omp parallel for num_threads(thread_count(r, ke)) schedule(static)
         for (size_t j = 0; j < ke; j++) veil_ntt_forward_limb(&r->ntt[conv->to[j]], dst[j]);
@@ -320,17 +347,15 @@ veil_status veil_poly_mod_down(veil_poly *out, const veil_poly *in, const veil_b
     const size_t n = r->n;
     uint64_t *scratch = veil_alloc((kp + kq) * n, sizeof(uint64_t));
     if (!scratch) return veil_fail(err, VEIL_ERR_NO_MEMORY, "veil_poly_mod_down: out of memory");
-    /* v = [x + floor(P/2)]_P limb by limb, in coefficient form */
+    /* x mod P limb by limb, in coefficient form */
     const uint64_t *src[VEIL_RING_MAX_PRIMES];
     uint64_t *d[VEIL_RING_MAX_PRIMES], *o[VEIL_RING_MAX_PRIMES];
     const uint64_t *x[VEIL_RING_MAX_PRIMES];
 #pragma omp parallel for num_threads(thread_count(r, kp)) schedule(static)
     for (size_t i = 0; i < kp; i++) {
         uint64_t *v = scratch + i * n;
-        const size_t p = conv->from[i];
         memcpy(v, veil_poly_limb_ptr(in, kq + i), n * sizeof *v);
-        if (in->form == VEIL_FORM_EVAL) veil_ntt_inverse_limb(&r->ntt[p], v);
-        for (size_t t = 0; t < n; t++) v[t] = veil_addmod(v[t], conv->half_from[i], r->primes[p]);
+        if (in->form == VEIL_FORM_EVAL) veil_ntt_inverse_limb(&r->ntt[conv->from[i]], v);
     }
     for (size_t i = 0; i < kp; i++) src[i] = scratch + i * n;
     for (size_t j = 0; j < kq; j++) {
@@ -338,13 +363,9 @@ veil_status veil_poly_mod_down(veil_poly *out, const veil_poly *in, const veil_b
         x[j] = veil_poly_limb_ptr(in, j);
         o[j] = veil_poly_limb_ptr(out, j);
     }
-    /* d = conv(v) - floor(P/2) = x mod P + u*P, then out = (x - d) / P = round(x/P) - u */
-    veil_status st = convert(conv, d, src, err);
+    /* d = the centered representative of x mod P, so that out = (x - d) / P = round(x / P) */
+    veil_status st = convert(conv, d, src, true, err);
     if (st == VEIL_OK) {
-        for (size_t j = 0; j < kq; j++) {
-            const uint64_t q = r->primes[conv->to[j]], h = conv->half_to[j];
-            for (size_t t = 0; t < n; t++) d[j][t] = veil_submod(d[j][t], h, q);
-        }
         divide_by_base(o, x, d, conv->to, conv->prod_inv, kq, r, in->form);
         out->form = in->form;
     }

@@ -286,3 +286,8 @@ veil_status veil_poly_mul_scalar(veil_poly *out, const veil_poly *a, int64_t s, 
     }
     return VEIL_OK;
 }
+
+void veil_limb_mul(const veil_ring *r, size_t prime, uint64_t *out, const uint64_t *a, const uint64_t *b, bool accumulate)
+{
+    limb_op(accumulate ? OP_MUL_ACC : OP_MUL, r, prime, out, a, b);
+}

@@ -86,6 +86,17 @@ static inline size_t veil_bitrev(size_t x, unsigned bits)
     return r;
 }
 
+/*
+ * Exact base conversion to the centered representative: out = x' with x' = x mod B and |x'| <= B/2 (the
+ * approximate conversion's error u*B removed by computing u in floating point). Coefficient form.
+ */
+veil_status veil_base_conv_apply_centered(const veil_base_conv *conv, veil_poly *out, const veil_poly *in,
+                                          veil_error *err);
+
+/* One limb of a pointwise product modulo the ring's prime `prime`: out = a*b, or out += a*b. */
+void veil_limb_mul(const veil_ring *r, size_t prime, uint64_t *out, const uint64_t *a, const uint64_t *b,
+                   bool accumulate);
+
 /* Argument checks shared by the poly operations: same ring and base; and also the same form. */
 veil_status veil_poly_check_base(const veil_poly *a, const veil_poly *b, const char *op, veil_error *err);
 veil_status veil_poly_check_same(const veil_poly *a, const veil_poly *b, const char *op, veil_error *err);

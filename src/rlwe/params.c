@@ -1,18 +1,9 @@
 /* RLWE parameter sets: construction, the HomomorphicEncryption.org security check, selection, presets. */
 #include <string.h>
 #include <sodium.h>
-#include "veil/params.h"
-#include "ring/ring_internal.h"
+#include "rlwe/rlwe_internal.h"
 
-#define VEIL_PARAMS_MAX_PRIMES VEIL_RING_MAX_PRIMES
 #define DEFAULT_HAMMING_WEIGHT 192
-
-struct veil_params {
-    size_t n, q_count, p_count, dnum, hamming_weight;
-    uint64_t q[VEIL_PARAMS_MAX_PRIMES], p[VEIL_PARAMS_MAX_PRIMES];
-    veil_secret_kind secret;
-    veil_security security;
-};
 
 /*
  * Largest log2(QP) for ternary secrets against classical attacks (HomomorphicEncryption.org security
@@ -227,14 +218,15 @@ veil_status veil_params_select(veil_params **out, const veil_params_request *req
 
 typedef struct preset {
     const char *name;
-    size_t n, q_count, p_count;
-    unsigned first, scale, special;
+    size_t n, q_count, p_count, dnum;
+    unsigned first, scale, special[2];
 } preset;
 
+/* Special primes of at least the largest digit's size keep the key-switching noise at the rounding level. */
 static const preset presets[] = {
-    {"ckks-n8192-d2", 8192, 3, 1, 50, 40, 50},
-    {"ckks-n16384-d7", 16384, 8, 1, 50, 40, 50},
-    {"ckks-n32768-d14", 32768, 15, 2, 50, 50, 50},
+    {"ckks-n8192-d2", 8192, 3, 2, 3, 50, 40, {50, 30}},
+    {"ckks-n16384-d7", 16384, 8, 2, 4, 50, 40, {50, 50}},
+    {"ckks-n32768-d14", 32768, 15, 2, 8, 50, 50, {50, 50}},
 };
 
 static const char *const preset_names[] = {"ckks-n8192-d2", "ckks-n16384-d7", "ckks-n32768-d14", NULL};
@@ -255,8 +247,8 @@ veil_status veil_params_preset(veil_params **out, const char *name, veil_error *
         unsigned q_bits[VEIL_PARAMS_MAX_PRIMES], p_bits[VEIL_PARAMS_MAX_PRIMES];
         q_bits[0] = ps->first;
         for (size_t i = 1; i < ps->q_count; i++) q_bits[i] = ps->scale;
-        for (size_t i = 0; i < ps->p_count; i++) p_bits[i] = ps->special;
-        veil_params_spec spec = {ps->n, ps->q_count, NULL, q_bits, ps->p_count, NULL, p_bits, 0,
+        for (size_t i = 0; i < ps->p_count; i++) p_bits[i] = ps->special[i];
+        veil_params_spec spec = {ps->n, ps->q_count, NULL, q_bits, ps->p_count, NULL, p_bits, ps->dnum,
                                  VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_128};
         return veil_params_new(out, &spec, err);
     }

@@ -1,0 +1,108 @@
+/*
+ * veil/ckks.h - the CKKS scheme (Cheon, Kim, Kim, Song, Asiacrypt 2017), in its RNS form (Cheon, Han,
+ * Kim, Kim, Song, SAC 2018): approximate arithmetic on vectors of up to N/2 complex (or real) numbers.
+ *
+ * A plaintext or ciphertext carries its level (it lives over q_0..q_level) and its scale (the factor by
+ * which the encoded values were multiplied). Operations check levels and scales and say which operands
+ * disagree; veil_ckks_rescale divides by the last prime and drops one level.
+ *
+ * Outputs may alias inputs (in-place use). Every operation takes the context first and an optional
+ * veil_error last.
+ */
+#ifndef VEIL_CKKS_H
+#define VEIL_CKKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "veil/core.h"
+#include "veil/rlwe.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct veil_ckks_encoder veil_ckks_encoder;
+typedef struct veil_ckks_plaintext veil_ckks_plaintext;
+typedef struct veil_ckks_ciphertext veil_ckks_ciphertext;
+
+/* The encoder: canonical embedding through the special FFT over the 2N-th roots of unity. */
+veil_status veil_ckks_encoder_new(veil_ckks_encoder **out, const veil_context *ctx, veil_error *err);
+void veil_ckks_encoder_free(veil_ckks_encoder *enc);
+
+/* Empty objects, filled by encode / encrypt / the operations. */
+veil_status veil_ckks_plaintext_new(veil_ckks_plaintext **out, const veil_context *ctx, veil_error *err);
+void veil_ckks_plaintext_free(veil_ckks_plaintext *pt);
+veil_status veil_ckks_ciphertext_new(veil_ckks_ciphertext **out, const veil_context *ctx, veil_error *err);
+void veil_ckks_ciphertext_free(veil_ckks_ciphertext *ct);
+
+size_t veil_ckks_plaintext_level(const veil_ckks_plaintext *pt);
+double veil_ckks_plaintext_scale(const veil_ckks_plaintext *pt);
+size_t veil_ckks_ciphertext_level(const veil_ckks_ciphertext *ct);
+double veil_ckks_ciphertext_scale(const veil_ckks_ciphertext *ct);
+size_t veil_ckks_ciphertext_size(const veil_ckks_ciphertext *ct); /* 2, or 3 after a product */
+
+/*
+ * Encodes count values (re[i] + i*im[i]; im may be NULL for real values) at the given scale and level.
+ * count is at most N/2; fewer values are padded with zeros. |value * scale| must stay below 2^62.
+ */
+veil_status veil_ckks_encode(const veil_ckks_encoder *enc, veil_ckks_plaintext *out, const double *re,
+                             const double *im, size_t count, double scale, size_t level, veil_error *err);
+/* Decodes the first count slots into re (and im when not NULL). */
+veil_status veil_ckks_decode(const veil_ckks_encoder *enc, double *re, double *im, size_t count,
+                             const veil_ckks_plaintext *pt, veil_error *err);
+
+/* Encryption with the public key or the secret key at the plaintext's level; prng NULL: the OS CSPRNG. */
+veil_status veil_ckks_encrypt_pk(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_plaintext *pt,
+                                 const veil_public_key *pk, veil_prng *prng, veil_error *err);
+veil_status veil_ckks_encrypt_sk(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_plaintext *pt,
+                                 const veil_secret_key *sk, veil_prng *prng, veil_error *err);
+veil_status veil_ckks_decrypt(const veil_context *ctx, veil_ckks_plaintext *out, const veil_ckks_ciphertext *ct,
+                              const veil_secret_key *sk, veil_error *err);
+
+/* ---- evaluator ---------------------------------------------------------------------------------- */
+
+/* a + b, a - b, -a. Operands at different levels are brought to the lower one; scales must match. */
+veil_status veil_ckks_add(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                          const veil_ckks_ciphertext *b, veil_error *err);
+veil_status veil_ckks_sub(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                          const veil_ckks_ciphertext *b, veil_error *err);
+veil_status veil_ckks_negate(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                             veil_error *err);
+veil_status veil_ckks_add_plain(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                const veil_ckks_plaintext *p, veil_error *err);
+/* a * p: the scales multiply. */
+veil_status veil_ckks_mul_plain(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                const veil_ckks_plaintext *p, veil_error *err);
+/* a * k for an integer k: the scale is unchanged. */
+veil_status veil_ckks_mul_integer(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                  int64_t k, veil_error *err);
+/* a * b: size 3, the scales multiply (relinearize and rescale afterwards). */
+veil_status veil_ckks_mul(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                          const veil_ckks_ciphertext *b, veil_error *err);
+/* Size 3 -> size 2 with the relinearization key. */
+veil_status veil_ckks_relinearize(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                  const veil_switch_key *relin_key, veil_error *err);
+/* Divides by the last prime of the level (exact rounding) and drops a level; the scale follows. */
+veil_status veil_ckks_rescale(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                              veil_error *err);
+/* a * b, relinearized and rescaled: the usual product. */
+veil_status veil_ckks_mul_relin_rescale(const veil_context *ctx, veil_ckks_ciphertext *out,
+                                        const veil_ckks_ciphertext *a, const veil_ckks_ciphertext *b,
+                                        const veil_switch_key *relin_key, veil_error *err);
+/* Drops limbs down to `level` without changing the value or the scale. */
+veil_status veil_ckks_mod_drop(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                               size_t level, veil_error *err);
+/*
+ * Slot rotation to the left by `steps` (negative: right) with the Galois key of element
+ * veil_galois_element_rotation(ctx, steps); conjugation with that of veil_galois_element_conjugation(ctx).
+ * VEIL_ERR_MISMATCH names the missing element when the key does not match.
+ */
+veil_status veil_ckks_rotate(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                             long steps, const veil_switch_key *galois_key, veil_error *err);
+veil_status veil_ckks_conjugate(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                const veil_switch_key *galois_key, veil_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VEIL_CKKS_H */

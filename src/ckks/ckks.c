@@ -1,0 +1,569 @@
+/* CKKS plaintexts, ciphertexts, encryption, decryption and the evaluator. */
+#include <math.h>
+#include <string.h>
+#include "ckks/ckks_internal.h"
+
+/* ---- objects ----------------------------------------------------------------------------------- */
+
+veil_status veil_ckks_plaintext_new(veil_ckks_plaintext **out, const veil_context *ctx, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(ctx, err);
+    *out = veil_alloc(1, sizeof **out);
+    if (!*out) return veil_fail(err, VEIL_ERR_NO_MEMORY, "plaintext: out of memory");
+    (*out)->ctx = ctx;
+    return VEIL_OK;
+}
+
+void veil_ckks_plaintext_free(veil_ckks_plaintext *pt)
+{
+    if (!pt) return;
+    veil_poly_free(pt->m);
+    veil_free_secret(pt, sizeof *pt);
+}
+
+veil_status veil_ckks_ciphertext_new(veil_ckks_ciphertext **out, const veil_context *ctx, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(ctx, err);
+    *out = veil_alloc(1, sizeof **out);
+    if (!*out) return veil_fail(err, VEIL_ERR_NO_MEMORY, "ciphertext: out of memory");
+    (*out)->ctx = ctx;
+    return VEIL_OK;
+}
+
+void veil_ckks_ciphertext_free(veil_ckks_ciphertext *ct)
+{
+    if (!ct) return;
+    for (int i = 0; i < 3; i++) veil_poly_free(ct->c[i]);
+    veil_free(ct);
+}
+
+size_t veil_ckks_plaintext_level(const veil_ckks_plaintext *pt) { return pt ? pt->level : 0; }
+double veil_ckks_plaintext_scale(const veil_ckks_plaintext *pt) { return pt ? pt->scale : 0; }
+size_t veil_ckks_ciphertext_level(const veil_ckks_ciphertext *ct) { return ct ? ct->level : 0; }
+double veil_ckks_ciphertext_scale(const veil_ckks_ciphertext *ct) { return ct ? ct->scale : 0; }
+size_t veil_ckks_ciphertext_size(const veil_ckks_ciphertext *ct) { return ct ? ct->size : 0; }
+
+/* A result under construction: polynomials at one level, moved into the output only when complete, so
+ * that an output aliasing an input is never overwritten while the input is still read. */
+typedef struct result {
+    veil_poly *c[3];
+    size_t size, level;
+    double scale;
+} result;
+
+static veil_status result_init(result *r, const veil_context *ctx, size_t size, size_t level, veil_error *err)
+{
+    memset(r, 0, sizeof *r);
+    r->size = size;
+    r->level = level;
+    for (size_t i = 0; i < size; i++) VEIL_TRY(veil_context_poly_new(&r->c[i], ctx, level, VEIL_FORM_EVAL, err));
+    return VEIL_OK;
+}
+
+static void result_drop(result *r)
+{
+    for (int i = 0; i < 3; i++) veil_poly_free(r->c[i]);
+}
+
+static void result_commit(veil_ckks_ciphertext *out, result *r)
+{
+    for (int i = 0; i < 3; i++) {
+        veil_poly_free(out->c[i]);
+        out->c[i] = r->c[i];
+    }
+    out->size = r->size;
+    out->level = r->level;
+    out->scale = r->scale;
+}
+
+static veil_status check_ct(const veil_context *ctx, const veil_ckks_ciphertext *ct, const char *op, veil_error *err)
+{
+    if (!ct) return veil_fail(err, VEIL_ERR_NULL, "%s: a ciphertext argument is NULL", op);
+    if (ct->ctx != ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "%s: a ciphertext belongs to another context", op);
+    if (ct->size < 2) return veil_fail(err, VEIL_ERR_ARGUMENT, "%s: a ciphertext is empty", op);
+    return VEIL_OK;
+}
+
+static bool same_scale(double a, double b)
+{
+    return fabs(a - b) <= ldexp(fmax(a, b), -40);
+}
+
+static veil_status check_scales(double a, double b, size_t la, size_t lb, const char *op, veil_error *err)
+{
+    if (same_scale(a, b)) return VEIL_OK;
+    return veil_fail(err, VEIL_ERR_MISMATCH,
+                     "%s: operands have different scales (2^%.4f at level %zu and 2^%.4f at level %zu): rescale or "
+                     "multiply one of them first",
+                     op, log2(a), la, log2(b), lb);
+}
+
+/* ---- limb-level helpers ------------------------------------------------------------------------ */
+
+typedef enum { LIMB_ADD, LIMB_SUB, LIMB_COPY, LIMB_NEG } limb_op;
+
+/* out[0..level] = a (op) b limb by limb; a and b may be at higher levels (their extra limbs are ignored). */
+static void limbwise(const veil_context *ctx, veil_poly *out, const veil_poly *a, const veil_poly *b, size_t level,
+                     limb_op op)
+{
+    const veil_ring *r = ctx->ring;
+    const size_t n = r->n;
+#pragma omp parallel for num_threads(r->threads) schedule(static)
+    for (size_t l = 0; l <= level; l++) {
+        const uint64_t q = r->primes[l];
+        const uint64_t *x = veil_poly_limb_const(a, l), *y = b ? veil_poly_limb_const(b, l) : NULL;
+        uint64_t *o = veil_poly_limb(out, l);
+        switch (op) {
+        case LIMB_ADD: for (size_t j = 0; j < n; j++) o[j] = veil_addmod(x[j], y[j], q); break;
+        case LIMB_SUB: for (size_t j = 0; j < n; j++) o[j] = veil_submod(x[j], y[j], q); break;
+        case LIMB_NEG: for (size_t j = 0; j < n; j++) o[j] = veil_submod(0, x[j], q); break;
+        case LIMB_COPY: memcpy(o, x, n * sizeof *o); break;
+        }
+    }
+}
+
+/* out[0..level] = a * b (or += when accumulate), limb by limb. */
+static void limb_products(const veil_context *ctx, veil_poly *out, const veil_poly *a, const veil_poly *b, size_t level,
+                          bool accumulate)
+{
+    const veil_ring *r = ctx->ring;
+#pragma omp parallel for num_threads(r->threads) schedule(static)
+    for (size_t l = 0; l <= level; l++)
+        veil_limb_mul(r, l, veil_poly_limb(out, l), veil_poly_limb_const(a, l), veil_poly_limb_const(b, l), accumulate);
+}
+
+static veil_status own_prng(veil_prng **use, veil_prng **owned, veil_prng *prng, veil_error *err)
+{
+    *owned = NULL;
+    *use = prng;
+    if (prng) return VEIL_OK;
+    VEIL_TRY(veil_prng_new_os(owned, err));
+    *use = *owned;
+    return VEIL_OK;
+}
+
+/* ---- encryption and decryption ------------------------------------------------------------------ */
+
+static veil_status check_pt(const veil_context *ctx, const veil_ckks_plaintext *pt, const char *op, veil_error *err)
+{
+    if (!pt) return veil_fail(err, VEIL_ERR_NULL, "%s: the plaintext is NULL", op);
+    if (pt->ctx != ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "%s: the plaintext belongs to another context", op);
+    if (!pt->m) return veil_fail(err, VEIL_ERR_ARGUMENT, "%s: the plaintext is empty", op);
+    return VEIL_OK;
+}
+
+/* A fresh small polynomial (error or ternary) over q_0..q_level in evaluation form. */
+static veil_status small_poly(veil_poly **out, const veil_context *ctx, size_t level, bool ternary, veil_prng *prng,
+                              veil_error *err)
+{
+    VEIL_TRY(veil_context_poly_new(out, ctx, level, VEIL_FORM_COEFF, err));
+    veil_status st = ternary ? veil_sample_ternary_poly(*out, prng, err) : veil_sample_error_poly(*out, prng, err);
+    if (st == VEIL_OK) st = veil_poly_to_eval(*out, err);
+    return st;
+}
+
+/* A fresh small polynomial (error or ternary) over the given base, in evaluation form. */
+static veil_status small_poly_over(veil_poly **out, const veil_context *ctx, const size_t *base, size_t count,
+                                   bool ternary, veil_prng *prng, veil_error *err)
+{
+    VEIL_TRY(veil_poly_new(out, ctx->ring, base, count, VEIL_FORM_COEFF, err));
+    veil_status st = ternary ? veil_sample_ternary_poly(*out, prng, err) : veil_sample_error_poly(*out, prng, err);
+    if (st == VEIL_OK) st = veil_poly_to_eval(*out, err);
+    return st;
+}
+
+veil_status veil_ckks_encrypt_pk(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_plaintext *pt,
+                                 const veil_public_key *pk, veil_prng *prng, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(pk, err);
+    VEIL_TRY(check_pt(ctx, pt, "encrypt", err));
+    if (pk->ctx != ctx || out->ctx != ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "encrypt: objects of another context");
+    veil_prng *use, *owned;
+    VEIL_TRY(own_prng(&use, &owned, prng, err));
+    const size_t level = pt->level;
+    size_t qp[2 * VEIL_PARAMS_MAX_PRIMES];
+    const size_t count = veil_context_qp_base(ctx, level, qp);
+    result r;
+    veil_poly *u = NULL, *e[2] = {NULL, NULL}, *t[2] = {NULL, NULL};
+    /* over Q_l*P: (u*b + e0, u*a + e1), divided by P (ModDown), then + m */
+    veil_status st = result_init(&r, ctx, 2, level, err);
+    if (st == VEIL_OK) st = small_poly_over(&u, ctx, qp, count, true, use, err);
+    for (int i = 0; i < 2 && st == VEIL_OK; i++) {
+        st = small_poly_over(&e[i], ctx, qp, count, false, use, err);
+        if (st == VEIL_OK) st = veil_poly_new(&t[i], ctx->ring, qp, count, VEIL_FORM_EVAL, err);
+    }
+    if (st == VEIL_OK) {
+        const veil_poly *key[2] = {pk->b, pk->a};
+#pragma omp parallel for num_threads(ctx->ring->threads) schedule(static)
+        for (size_t k = 0; k < count; k++)
+            for (int i = 0; i < 2; i++) {
+                uint64_t *o = veil_poly_limb(t[i], k);
+                memcpy(o, veil_poly_limb_const(e[i], k), ctx->ring->n * sizeof *o);
+                veil_limb_mul(ctx->ring, qp[k], o, veil_poly_limb_const(u, k), veil_poly_limb_const(key[i], qp[k]), true);
+            }
+        st = veil_poly_mod_down(r.c[0], t[0], ctx->moddown[level], err);
+        if (st == VEIL_OK) st = veil_poly_mod_down(r.c[1], t[1], ctx->moddown[level], err);
+    }
+    if (st == VEIL_OK) {
+        limbwise(ctx, r.c[0], r.c[0], pt->m, level, LIMB_ADD);
+        r.scale = pt->scale;
+        result_commit(out, &r);
+    } else {
+        result_drop(&r);
+    }
+    veil_poly_free(u);
+    for (int i = 0; i < 2; i++) {
+        veil_poly_free(e[i]);
+        veil_poly_free(t[i]);
+    }
+    veil_prng_free(owned);
+    return st;
+}
+
+veil_status veil_ckks_encrypt_sk(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_plaintext *pt,
+                                 const veil_secret_key *sk, veil_prng *prng, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(sk, err);
+    VEIL_TRY(check_pt(ctx, pt, "encrypt", err));
+    if (sk->ctx != ctx || out->ctx != ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "encrypt: objects of another context");
+    veil_prng *use, *owned;
+    VEIL_TRY(own_prng(&use, &owned, prng, err));
+    const size_t level = pt->level;
+    result r;
+    veil_poly *e = NULL;
+    /* (-a*s + e + m, a) */
+    veil_status st = result_init(&r, ctx, 2, level, err);
+    if (st == VEIL_OK) st = small_poly(&e, ctx, level, false, use, err);
+    if (st == VEIL_OK) st = veil_sample_uniform(r.c[1], use, err);
+    if (st == VEIL_OK) {
+        limb_products(ctx, r.c[0], r.c[1], sk->s, level, false);
+        limbwise(ctx, r.c[0], e, r.c[0], level, LIMB_SUB);
+        limbwise(ctx, r.c[0], r.c[0], pt->m, level, LIMB_ADD);
+        r.scale = pt->scale;
+        result_commit(out, &r);
+    } else {
+        result_drop(&r);
+    }
+    veil_poly_free(e);
+    veil_prng_free(owned);
+    return st;
+}
+
+veil_status veil_ckks_decrypt(const veil_context *ctx, veil_ckks_plaintext *out, const veil_ckks_ciphertext *ct,
+                              const veil_secret_key *sk, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(sk, err);
+    VEIL_TRY(check_ct(ctx, ct, "decrypt", err));
+    if (sk->ctx != ctx || out->ctx != ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "decrypt: objects of another context");
+    const size_t level = ct->level;
+    veil_poly *m = NULL, *s2 = NULL;
+    /* m = c0 + c1*s (+ c2*s^2), by Horner: ((c2*s) + c1)*s + c0 */
+    VEIL_TRY(veil_context_poly_new(&m, ctx, level, VEIL_FORM_EVAL, err));
+    veil_status st = VEIL_OK;
+    if (ct->size == 3) {
+        limb_products(ctx, m, ct->c[2], sk->s, level, false);
+        limbwise(ctx, m, m, ct->c[1], level, LIMB_ADD);
+        st = veil_context_poly_new(&s2, ctx, level, VEIL_FORM_EVAL, err);
+        if (st == VEIL_OK) {
+            limb_products(ctx, s2, m, sk->s, level, false);
+            limbwise(ctx, m, s2, ct->c[0], level, LIMB_ADD);
+        }
+    } else {
+        limbwise(ctx, m, ct->c[0], NULL, level, LIMB_COPY);
+        limb_products(ctx, m, ct->c[1], sk->s, level, true);
+    }
+    veil_poly_free(s2);
+    if (st != VEIL_OK) {
+        veil_poly_free(m);
+        return st;
+    }
+    veil_poly_free(out->m);
+    out->m = m;
+    out->level = level;
+    out->scale = ct->scale;
+    return VEIL_OK;
+}
+
+/* ---- evaluator ---------------------------------------------------------------------------------- */
+
+static veil_status add_sub(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                           const veil_ckks_ciphertext *b, bool subtract, veil_error *err)
+{
+    const char *op = subtract ? "sub" : "add";
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_TRY(check_ct(ctx, a, op, err));
+    VEIL_TRY(check_ct(ctx, b, op, err));
+    VEIL_TRY(check_scales(a->scale, b->scale, a->level, b->level, op, err));
+    const size_t level = a->level < b->level ? a->level : b->level;
+    const size_t size = a->size > b->size ? a->size : b->size;
+    result r;
+    veil_status st = result_init(&r, ctx, size, level, err);
+    if (st != VEIL_OK) {
+        result_drop(&r);
+        return st;
+    }
+    for (size_t i = 0; i < size; i++) {
+        if (i < a->size && i < b->size) limbwise(ctx, r.c[i], a->c[i], b->c[i], level, subtract ? LIMB_SUB : LIMB_ADD);
+        else if (i < a->size) limbwise(ctx, r.c[i], a->c[i], NULL, level, LIMB_COPY);
+        else limbwise(ctx, r.c[i], b->c[i], NULL, level, subtract ? LIMB_NEG : LIMB_COPY);
+    }
+    r.scale = a->scale;
+    result_commit(out, &r);
+    return VEIL_OK;
+}
+
+veil_status veil_ckks_add(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                          const veil_ckks_ciphertext *b, veil_error *err)
+{
+    return add_sub(ctx, out, a, b, false, err);
+}
+
+veil_status veil_ckks_sub(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                          const veil_ckks_ciphertext *b, veil_error *err)
+{
+    return add_sub(ctx, out, a, b, true, err);
+}
+
+veil_status veil_ckks_negate(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                             veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_TRY(check_ct(ctx, a, "negate", err));
+    result r;
+    veil_status st = result_init(&r, ctx, a->size, a->level, err);
+    if (st != VEIL_OK) {
+        result_drop(&r);
+        return st;
+    }
+    for (size_t i = 0; i < a->size; i++) limbwise(ctx, r.c[i], a->c[i], NULL, a->level, LIMB_NEG);
+    r.scale = a->scale;
+    result_commit(out, &r);
+    return VEIL_OK;
+}
+
+static veil_status plain_op(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                            const veil_ckks_plaintext *p, bool multiply, veil_error *err)
+{
+    const char *op = multiply ? "mul_plain" : "add_plain";
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_TRY(check_ct(ctx, a, op, err));
+    VEIL_TRY(check_pt(ctx, p, op, err));
+    if (!multiply) VEIL_TRY(check_scales(a->scale, p->scale, a->level, p->level, op, err));
+    const size_t level = a->level < p->level ? a->level : p->level;
+    result r;
+    veil_status st = result_init(&r, ctx, a->size, level, err);
+    if (st != VEIL_OK) {
+        result_drop(&r);
+        return st;
+    }
+    for (size_t i = 0; i < a->size; i++) {
+        if (multiply) limb_products(ctx, r.c[i], a->c[i], p->m, level, false);
+        else if (i == 0) limbwise(ctx, r.c[i], a->c[i], p->m, level, LIMB_ADD);
+        else limbwise(ctx, r.c[i], a->c[i], NULL, level, LIMB_COPY);
+    }
+    r.scale = multiply ? a->scale * p->scale : a->scale;
+    result_commit(out, &r);
+    return VEIL_OK;
+}
+
+veil_status veil_ckks_add_plain(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                const veil_ckks_plaintext *p, veil_error *err)
+{
+    return plain_op(ctx, out, a, p, false, err);
+}
+
+veil_status veil_ckks_mul_plain(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                const veil_ckks_plaintext *p, veil_error *err)
+{
+    return plain_op(ctx, out, a, p, true, err);
+}
+
+veil_status veil_ckks_mul_integer(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                  int64_t k, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_TRY(check_ct(ctx, a, "mul_integer", err));
+    result r;
+    veil_status st = result_init(&r, ctx, a->size, a->level, err);
+    for (size_t i = 0; st == VEIL_OK && i < a->size; i++) {
+        veil_poly *src = NULL;
+        st = veil_context_poly_new(&src, ctx, a->level, VEIL_FORM_EVAL, err);
+        if (st == VEIL_OK) {
+            limbwise(ctx, src, a->c[i], NULL, a->level, LIMB_COPY);
+            st = veil_poly_mul_scalar(r.c[i], src, k, err);
+        }
+        veil_poly_free(src);
+    }
+    if (st != VEIL_OK) {
+        result_drop(&r);
+        return st;
+    }
+    r.scale = a->scale;
+    result_commit(out, &r);
+    return VEIL_OK;
+}
+
+veil_status veil_ckks_mul(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                          const veil_ckks_ciphertext *b, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_TRY(check_ct(ctx, a, "mul", err));
+    VEIL_TRY(check_ct(ctx, b, "mul", err));
+    if (a->size != 2 || b->size != 2)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "mul: relinearize the operands first (sizes %zu and %zu)", a->size,
+                         b->size);
+    const size_t level = a->level < b->level ? a->level : b->level;
+    result r;
+    veil_status st = result_init(&r, ctx, 3, level, err);
+    if (st != VEIL_OK) {
+        result_drop(&r);
+        return st;
+    }
+    /* (a0 + a1 s)(b0 + b1 s) = a0 b0 + (a0 b1 + a1 b0) s + a1 b1 s^2 */
+    limb_products(ctx, r.c[0], a->c[0], b->c[0], level, false);
+    limb_products(ctx, r.c[1], a->c[0], b->c[1], level, false);
+    limb_products(ctx, r.c[1], a->c[1], b->c[0], level, true);
+    limb_products(ctx, r.c[2], a->c[1], b->c[1], level, false);
+    r.scale = a->scale * b->scale;
+    result_commit(out, &r);
+    return VEIL_OK;
+}
+
+static veil_status check_key(const veil_context *ctx, const veil_switch_key *key, uint64_t galois, const char *op,
+                             veil_error *err)
+{
+    if (!key) return veil_fail(err, VEIL_ERR_NULL, "%s: the key is NULL", op);
+    if (key->ctx != ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "%s: the key belongs to another context", op);
+    if (key->galois != galois) {
+        if (galois == 0) return veil_fail(err, VEIL_ERR_MISMATCH, "%s: this is a Galois key, not the relinearization key", op);
+        return veil_fail(err, VEIL_ERR_MISMATCH, "%s: needs the Galois key for element %llu, got %llu", op,
+                         (unsigned long long)galois, (unsigned long long)key->galois);
+    }
+    return VEIL_OK;
+}
+
+veil_status veil_ckks_relinearize(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                  const veil_switch_key *relin_key, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_TRY(check_ct(ctx, a, "relinearize", err));
+    VEIL_TRY(check_key(ctx, relin_key, 0, "relinearize", err));
+    if (a->size == 2) return veil_ckks_mod_drop(ctx, out, a, a->level, err); /* nothing to do: a copy */
+    result r;
+    veil_status st = result_init(&r, ctx, 2, a->level, err);
+    if (st == VEIL_OK) st = veil_keyswitch(ctx, r.c[0], r.c[1], a->c[2], relin_key, err);
+    if (st != VEIL_OK) {
+        result_drop(&r);
+        return st;
+    }
+    limbwise(ctx, r.c[0], r.c[0], a->c[0], a->level, LIMB_ADD);
+    limbwise(ctx, r.c[1], r.c[1], a->c[1], a->level, LIMB_ADD);
+    r.scale = a->scale;
+    result_commit(out, &r);
+    return VEIL_OK;
+}
+
+veil_status veil_ckks_rescale(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                              veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_TRY(check_ct(ctx, a, "rescale", err));
+    if (a->level == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "rescale: the ciphertext is at level 0, no prime left to drop");
+    result r;
+    veil_status st = result_init(&r, ctx, a->size, a->level - 1, err);
+    for (size_t i = 0; st == VEIL_OK && i < a->size; i++) st = veil_poly_rescale(r.c[i], a->c[i], err);
+    if (st != VEIL_OK) {
+        result_drop(&r);
+        return st;
+    }
+    r.scale = a->scale / (double)ctx->ring->primes[a->level];
+    result_commit(out, &r);
+    return VEIL_OK;
+}
+
+veil_status veil_ckks_mul_relin_rescale(const veil_context *ctx, veil_ckks_ciphertext *out,
+                                        const veil_ckks_ciphertext *a, const veil_ckks_ciphertext *b,
+                                        const veil_switch_key *relin_key, veil_error *err)
+{
+    VEIL_TRY(veil_ckks_mul(ctx, out, a, b, err));
+    VEIL_TRY(veil_ckks_relinearize(ctx, out, out, relin_key, err));
+    return veil_ckks_rescale(ctx, out, out, err);
+}
+
+veil_status veil_ckks_mod_drop(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                               size_t level, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_TRY(check_ct(ctx, a, "mod_drop", err));
+    if (level > a->level)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "mod_drop: cannot raise a ciphertext from level %zu to %zu", a->level,
+                         level);
+    result r;
+    veil_status st = result_init(&r, ctx, a->size, level, err);
+    if (st != VEIL_OK) {
+        result_drop(&r);
+        return st;
+    }
+    for (size_t i = 0; i < a->size; i++) limbwise(ctx, r.c[i], a->c[i], NULL, level, LIMB_COPY);
+    r.scale = a->scale;
+    result_commit(out, &r);
+    return VEIL_OK;
+}
+
+static veil_status apply_galois(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                uint64_t galois, const veil_switch_key *key, const char *op, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_TRY(check_ct(ctx, a, op, err));
+    VEIL_TRY(check_key(ctx, key, galois, op, err));
+    if (a->size != 2) return veil_fail(err, VEIL_ERR_ARGUMENT, "%s: relinearize the ciphertext first", op);
+    result r;
+    veil_poly *rc1 = NULL;
+    /* (sigma(c0), sigma(c1)) decrypts under sigma(s); switch sigma(c1) back to s */
+    veil_status st = result_init(&r, ctx, 2, a->level, err);
+    if (st == VEIL_OK) st = veil_context_poly_new(&rc1, ctx, a->level, VEIL_FORM_EVAL, err);
+    if (st == VEIL_OK) st = veil_poly_automorphism(rc1, a->c[1], galois, err);
+    if (st == VEIL_OK) st = veil_keyswitch(ctx, r.c[0], r.c[1], rc1, key, err);
+    if (st == VEIL_OK) st = veil_poly_automorphism(rc1, a->c[0], galois, err);
+    if (st != VEIL_OK) {
+        veil_poly_free(rc1);
+        result_drop(&r);
+        return st;
+    }
+    limbwise(ctx, r.c[0], r.c[0], rc1, a->level, LIMB_ADD);
+    veil_poly_free(rc1);
+    r.scale = a->scale;
+    result_commit(out, &r);
+    return VEIL_OK;
+}
+
+veil_status veil_ckks_rotate(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                             long steps, const veil_switch_key *galois_key, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    return apply_galois(ctx, out, a, veil_galois_element_rotation(ctx, steps), galois_key, "rotate", err);
+}
+
+veil_status veil_ckks_conjugate(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                const veil_switch_key *galois_key, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    return apply_galois(ctx, out, a, veil_galois_element_conjugation(ctx), galois_key, "conjugate", err);
+}

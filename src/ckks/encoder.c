@@ -1,0 +1,237 @@
+/*
+ * CKKS encoding: the canonical embedding restricted to the slots zeta^(5^k), zeta = exp(i pi / N), computed
+ * with the "special" FFT of length N/2 (Cheon, Han, Kim, Kim, Song, SAC 2018, section 2; the HEAAN
+ * library's formulation). Slot k of a polynomial m holds m(zeta^(5^k)) / scale, so X -> X^(5^r) rotates the
+ * slots left by r and X -> X^(2N-1) conjugates them.
+ */
+#include <math.h>
+#include <string.h>
+#include "ckks/ckks_internal.h"
+
+veil_status veil_ckks_encoder_new(veil_ckks_encoder **out, const veil_context *ctx, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(ctx, err);
+    veil_ckks_encoder *e = veil_alloc(1, sizeof *e);
+    const size_t n = ctx->params.n, m = 2 * n;
+    if (e) {
+        e->roots = veil_alloc(m + 1, sizeof *e->roots);
+        e->rot_group = veil_alloc(n / 2, sizeof *e->rot_group);
+    }
+    if (!e || !e->roots || !e->rot_group) {
+        veil_ckks_encoder_free(e);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "encoder: out of memory");
+    }
+    e->ctx = ctx;
+    e->n = n;
+    e->slots = n / 2;
+    const double pi = 3.14159265358979323846264338327950288;
+    for (size_t j = 0; j <= m; j++) {
+        double angle = 2.0 * pi * (double)j / (double)m;
+        e->roots[j] = cos(angle) + I * sin(angle);
+    }
+    uint64_t g = 1;
+    for (size_t j = 0; j < n / 2; j++) {
+        e->rot_group[j] = g;
+        g = g * 5 % m;
+    }
+    *out = e;
+    return VEIL_OK;
+}
+
+void veil_ckks_encoder_free(veil_ckks_encoder *enc)
+{
+    if (!enc) return;
+    veil_free(enc->roots);
+    veil_free(enc->rot_group);
+    veil_free(enc);
+}
+
+static void bit_reverse(double complex *v, size_t len)
+{
+    for (size_t i = 1, j = 0; i < len; i++) {
+        size_t bit = len >> 1;
+        for (; j & bit; bit >>= 1) j ^= bit;
+        j ^= bit;
+        if (i < j) {
+            double complex t = v[i];
+            v[i] = v[j];
+            v[j] = t;
+        }
+    }
+}
+
+/* Slots -> the complex vector whose real and imaginary parts are the polynomial's two coefficient halves. */
+static void special_fft_inverse(const veil_ckks_encoder *e, double complex *v, size_t len)
+{
+    const size_t m = 2 * e->n;
+    for (size_t size = len; size >= 2; size >>= 1) {
+        const size_t half = size / 2, quarter_root = 4 * size;
+        for (size_t i = 0; i < len; i += size)
+            for (size_t j = 0; j < half; j++) {
+                size_t idx = (quarter_root - e->rot_group[j] % quarter_root) * (m / quarter_root);
+                double complex u = v[i + j] + v[i + j + half];
+                double complex w = (v[i + j] - v[i + j + half]) * e->roots[idx];
+                v[i + j] = u;
+                v[i + j + half] = w;
+            }
+    }
+    bit_reverse(v, len);
+    for (size_t i = 0; i < len; i++) v[i] /= (double)len;
+}
+
+static void special_fft(const veil_ckks_encoder *e, double complex *v, size_t len)
+{
+    const size_t m = 2 * e->n;
+    bit_reverse(v, len);
+    for (size_t size = 2; size <= len; size <<= 1) {
+        const size_t half = size / 2, quarter_root = 4 * size;
+        for (size_t i = 0; i < len; i += size)
+            for (size_t j = 0; j < half; j++) {
+                size_t idx = (e->rot_group[j] % quarter_root) * (m / quarter_root);
+                double complex u = v[i + j], w = v[i + j + half] * e->roots[idx];
+                v[i + j] = u + w;
+                v[i + j + half] = u - w;
+            }
+    }
+}
+
+veil_status veil_ckks_poly_at(veil_poly **p, const veil_context *ctx, size_t level, veil_error *err)
+{
+    if (*p && veil_poly_limb_count(*p) == level + 1) return VEIL_OK;
+    veil_poly_free(*p);
+    *p = NULL;
+    return veil_context_poly_new(p, ctx, level, VEIL_FORM_EVAL, err);
+}
+
+veil_status veil_ckks_encode(const veil_ckks_encoder *enc, veil_ckks_plaintext *out, const double *re,
+                             const double *im, size_t count, double scale, size_t level, veil_error *err)
+{
+    VEIL_REQUIRE(enc, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(re, err);
+    const veil_context *ctx = enc->ctx;
+    if (out->ctx != ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "encode: the plaintext belongs to another context");
+    if (count > enc->slots)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "encode: %zu values do not fit the %zu slots", count, enc->slots);
+    if (!(scale >= 1.0) || !isfinite(scale))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "encode: scale %g must be a finite number >= 1", scale);
+    if (level >= ctx->q_count)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "encode: level %zu does not exist (top level %zu)", level,
+                         ctx->q_count - 1);
+    const size_t n = enc->n, slots = enc->slots;
+    double complex *v = veil_alloc(slots, sizeof *v);
+    int64_t *coeffs = veil_alloc(n, sizeof *coeffs);
+    veil_status st = (v && coeffs) ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "encode: out of memory");
+    for (size_t i = 0; st == VEIL_OK && i < count; i++) {
+        if (!isfinite(re[i]) || (im && !isfinite(im[i])))
+            st = veil_fail(err, VEIL_ERR_ARGUMENT, "encode: value %zu is not a finite number", i);
+        else v[i] = re[i] + I * (im ? im[i] : 0.0);
+    }
+    if (st == VEIL_OK) {
+        special_fft_inverse(enc, v, slots);
+        const double limit = 4611686018427387904.0; /* 2^62 */
+        for (size_t i = 0; i < slots && st == VEIL_OK; i++) {
+            double a = round(creal(v[i]) * scale), b = round(cimag(v[i]) * scale);
+            if (fabs(a) >= limit || fabs(b) >= limit)
+                st = veil_fail(err, VEIL_ERR_ARGUMENT,
+                               "encode: a coefficient reaches 2^62 (values up to about %g at scale %g): lower the scale",
+                               fabs(a) > fabs(b) ? fabs(a) / scale : fabs(b) / scale, scale);
+            coeffs[i] = (int64_t)a;
+            coeffs[i + slots] = (int64_t)b;
+        }
+    }
+    if (st == VEIL_OK) st = veil_ckks_poly_at(&out->m, ctx, level, err);
+    if (st == VEIL_OK) st = veil_poly_set_i64(out->m, coeffs, err);
+    if (st == VEIL_OK) st = veil_poly_to_eval(out->m, err);
+    if (st == VEIL_OK) {
+        out->level = level;
+        out->scale = scale;
+    }
+    veil_free_secret(v, slots * sizeof *v);
+    veil_free_secret(coeffs, n * sizeof *coeffs);
+    return st;
+}
+
+/* The centered value of each coefficient of p (coefficient form) as a double. */
+static veil_status centered_doubles(double *out, const veil_poly *p, veil_error *err)
+{
+    const size_t n = veil_ring_degree(veil_poly_ring(p)), k = veil_poly_limb_count(p), words = k + 1;
+    if (k == 1) {
+        const uint64_t q = veil_ring_prime(veil_poly_ring(p), veil_poly_prime_index(p, 0));
+        const uint64_t *x = veil_poly_limb_const(p, 0);
+        for (size_t j = 0; j < n; j++) out[j] = x[j] > q / 2 ? -(double)(q - x[j]) : (double)x[j];
+        return VEIL_OK;
+    }
+    uint64_t *w = veil_alloc(n * words, sizeof *w), qw[VEIL_RING_MAX_PRIMES + 1] = {1};
+    if (!w) return veil_fail(err, VEIL_ERR_NO_MEMORY, "decode: out of memory");
+    veil_status st = veil_poly_crt_compose(w, words, p, err);
+    /* Q as a multiword integer */
+    for (size_t i = 0; i < k; i++) {
+        uint64_t prime = veil_ring_prime(veil_poly_ring(p), veil_poly_prime_index(p, i)), carry = 0;
+        for (size_t t = 0; t < words; t++) {
+            veil_u128 v = (veil_u128)qw[t] * prime + carry;
+            qw[t] = (uint64_t)v;
+            carry = (uint64_t)(v >> 64);
+        }
+    }
+    for (size_t j = 0; st == VEIL_OK && j < n; j++) {
+        uint64_t *x = w + j * words;
+        /* x > Q/2  <=>  2x > Q: then the value is x - Q < 0 */
+        int negative = 0;
+        for (size_t t = words; t-- > 0;) {
+            uint64_t two_x = (x[t] << 1) | (t ? x[t - 1] >> 63 : 0);
+            if (two_x != qw[t]) {
+                negative = two_x > qw[t];
+                break;
+            }
+        }
+        double v = 0;
+        if (negative) { /* |value| = Q - x */
+            uint64_t borrow = 0;
+            for (size_t t = 0; t < words; t++) {
+                uint64_t d = qw[t] - x[t] - borrow;
+                borrow = (qw[t] < x[t]) || (qw[t] - x[t] < borrow);
+                x[t] = d;
+            }
+        }
+        for (size_t t = words; t-- > 0;) v = v * 18446744073709551616.0 + (double)x[t];
+        out[j] = negative ? -v : v;
+    }
+    veil_free_secret(w, n * words * sizeof *w);
+    return st;
+}
+
+veil_status veil_ckks_decode(const veil_ckks_encoder *enc, double *re, double *im, size_t count,
+                             const veil_ckks_plaintext *pt, veil_error *err)
+{
+    VEIL_REQUIRE(enc, err);
+    VEIL_REQUIRE(re, err);
+    VEIL_REQUIRE(pt, err);
+    if (!pt->m) return veil_fail(err, VEIL_ERR_ARGUMENT, "decode: the plaintext is empty");
+    if (pt->ctx != enc->ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "decode: the plaintext belongs to another context");
+    if (count > enc->slots)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "decode: %zu values requested, %zu slots exist", count, enc->slots);
+    const size_t n = enc->n, slots = enc->slots;
+    veil_poly *c = NULL;
+    double *coeffs = veil_alloc(n, sizeof *coeffs);
+    double complex *v = veil_alloc(slots, sizeof *v);
+    veil_status st = (coeffs && v) ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "decode: out of memory");
+    if (st == VEIL_OK) st = veil_context_poly_new(&c, enc->ctx, pt->level, VEIL_FORM_EVAL, err);
+    if (st == VEIL_OK) st = veil_poly_copy(c, pt->m, err);
+    if (st == VEIL_OK) st = veil_poly_to_coeff(c, err);
+    if (st == VEIL_OK) st = centered_doubles(coeffs, c, err);
+    if (st == VEIL_OK) {
+        for (size_t i = 0; i < slots; i++) v[i] = (coeffs[i] + I * coeffs[i + slots]) / pt->scale;
+        special_fft(enc, v, slots);
+        for (size_t i = 0; i < count; i++) {
+            re[i] = creal(v[i]);
+            if (im) im[i] = cimag(v[i]);
+        }
+    }
+    veil_poly_free(c);
+    veil_free_secret(coeffs, n * sizeof *coeffs);
+    veil_free_secret(v, slots * sizeof *v);
+    return st;
+}

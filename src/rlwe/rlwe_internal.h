@@ -1,0 +1,67 @@
+/* Internal definitions of the RLWE layer (parameters, context, keys, key switching). */
+#ifndef VEIL_RLWE_INTERNAL_H
+#define VEIL_RLWE_INTERNAL_H
+
+#include "veil/params.h"
+#include "veil/rlwe.h"
+#include "ring/ring_internal.h"
+
+#define VEIL_PARAMS_MAX_PRIMES VEIL_RING_MAX_PRIMES
+
+struct veil_params {
+    size_t n, q_count, p_count, dnum, hamming_weight;
+    uint64_t q[VEIL_PARAMS_MAX_PRIMES], p[VEIL_PARAMS_MAX_PRIMES];
+    veil_secret_kind secret;
+    veil_security security;
+};
+
+/*
+ * The ring holds the Q primes at indices 0..q_count-1 and the special primes after them. For every level
+ * l and digit j, modup[l][j] converts the digit's primes at that level to the other primes of Q_l and to P;
+ * moddown[l] converts P to Q_l.
+ */
+struct veil_context {
+    veil_params params;
+    veil_ring *ring;
+    size_t q_count, p_count, alpha, dnum;
+    veil_base_conv **modup;   /* [level * dnum + digit], NULL where the digit is empty at that level */
+    veil_base_conv **moddown; /* [level] */
+    uint64_t p_mod_q[VEIL_PARAMS_MAX_PRIMES]; /* P mod q_i */
+};
+
+struct veil_secret_key {
+    const veil_context *ctx;
+    veil_poly *s; /* over Q and P, evaluation form */
+};
+
+struct veil_public_key {
+    const veil_context *ctx;
+    veil_poly *b, *a; /* over Q and P, evaluation form: b = -a*s + e */
+};
+
+struct veil_switch_key {
+    const veil_context *ctx;
+    uint64_t galois;  /* 0 for relinearization */
+    size_t digits;
+    veil_poly **b, **a; /* per digit, over Q and P, evaluation form */
+};
+
+/* Ring indices of the primes of Q_level followed by those of P; returns how many. */
+size_t veil_context_qp_base(const veil_context *ctx, size_t level, size_t *base);
+
+/*
+ * Hybrid key switching: given x over Q_level (evaluation form), writes (out0, out1) over Q_level
+ * (evaluation form) with out0 + out1 * s ~= x * s', where the key switches s' to s.
+ */
+veil_status veil_keyswitch(const veil_context *ctx, veil_poly *out0, veil_poly *out1, const veil_poly *x,
+                           const veil_switch_key *key, veil_error *err);
+
+/* A new polynomial over q_0..q_level in the given form. */
+veil_status veil_context_poly_new(veil_poly **out, const veil_context *ctx, size_t level, veil_form form,
+                                  veil_error *err);
+
+/* Samplers into a polynomial (coefficient form; callers move it to evaluation form). */
+veil_status veil_sample_error_poly(veil_poly *out, veil_prng *prng, veil_error *err);
+veil_status veil_sample_ternary_poly(veil_poly *out, veil_prng *prng, veil_error *err);
+
+#endif
