@@ -23,5 +23,6 @@ bench_result bench_time(bench_fn fn, void *arg, double budget_s);
 void bench_emit(const char *op, size_t n, size_t limbs, int threads, bench_result r, const char *extra);
 
 int bench_ring(const bench_config *cfg);
+int bench_ckks(const bench_config *cfg);
 
 #endif

@@ -54,6 +54,7 @@ static void usage(FILE *f)
             "usage: veil-bench SUITE [--quick] [--threads T]\n"
             "suites:\n"
             "  ring    NTT, pointwise products, base conversion, rescale and sampling, N = 2^12..2^16\n"
+            "  ckks    CKKS keys, encoding, encryption and evaluator at the presets (--quick: N = 8192 only)\n"
             "options:\n"
             "  --quick       fewer sizes and repetitions (seconds instead of minutes)\n"
             "  --threads T   threads per operation (default: VEIL_THREADS, else all cores)\n"
@@ -90,6 +91,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strcmp(suite, "ring") == 0) return bench_ring(&cfg);
+    if (strcmp(suite, "ckks") == 0) return bench_ckks(&cfg);
     fprintf(stderr, "veil-bench: unknown suite '%s'\n", suite);
     return 2;
 }

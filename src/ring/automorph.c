@@ -15,14 +15,16 @@ static void automorph_coeff(uint64_t *out, const uint64_t *in, size_t n, uint64_
 
 /*
  * Evaluation form: slot j holds a(psi^(2*brv(j)+1)); sigma_k(a) evaluated there is
- * a(psi^((2*brv(j)+1)*k)), which is slot brv(((2*brv(j)+1)*k mod 2n - 1) / 2). A pure permutation.
+ * a(psi^((2*brv(j)+1)*k)), which is slot brv(((2*brv(j)+1)*k mod 2n - 1) / 2). A pure permutation, the
+ * same for every limb: computed once per call.
  */
-static void automorph_eval(uint64_t *out, const uint64_t *in, size_t n, unsigned log_n, uint64_t k)
+static void eval_permutation(uint32_t *perm, const veil_ring *r, uint64_t k)
 {
+    const size_t n = r->n;
     const uint64_t mask = 2 * (uint64_t)n - 1;
     for (size_t j = 0; j < n; j++) {
-        uint64_t e = ((2 * (uint64_t)veil_bitrev(j, log_n) + 1) * k) & mask;
-        out[j] = in[veil_bitrev((size_t)((e - 1) >> 1), log_n)];
+        uint64_t e = ((2 * (uint64_t)r->bitrev[j] + 1) * k) & mask;
+        perm[j] = r->bitrev[(e - 1) >> 1];
     }
 }
 
@@ -38,13 +40,22 @@ veil_status veil_poly_automorphism(veil_poly *out, const veil_poly *in, uint64_t
                          (unsigned long long)k, 2 * n);
     if (out == in) return veil_fail(err, VEIL_ERR_ARGUMENT, "veil_poly_automorphism: out must not alias in");
     out->form = in->form;
+    uint32_t *perm = NULL;
+    if (in->form == VEIL_FORM_EVAL) {
+        perm = veil_alloc(n, sizeof *perm);
+        if (!perm) return veil_fail(err, VEIL_ERR_NO_MEMORY, "veil_poly_automorphism: out of memory");
+        eval_permutation(perm, r, k);
+    }
     const int threads = in->count > 1 ? r->threads : 1;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (size_t l = 0; l < in->count; l++) {
         const uint64_t *x = veil_poly_limb_ptr(in, l);
         uint64_t *y = veil_poly_limb_ptr(out, l);
-        if (in->form == VEIL_FORM_COEFF) automorph_coeff(y, x, n, k, r->primes[in->base[l]]);
-        else automorph_eval(y, x, n, r->log_n, k);
+        if (perm)
+            for (size_t j = 0; j < n; j++) y[j] = x[perm[j]];
+        else
+            automorph_coeff(y, x, n, k, r->primes[in->base[l]]);
     }
+    veil_free(perm);
     return VEIL_OK;
 }

@@ -78,6 +78,12 @@ veil_status veil_ring_new(veil_ring **out, size_t n, const uint64_t *primes, siz
     r->count = count;
     r->threads = o.threads > 0 ? o.threads : veil_threads_default();
     r->kernel = VEIL_KERNEL_SCALAR;
+    r->bitrev = veil_alloc(n, sizeof *r->bitrev);
+    if (!r->bitrev) {
+        veil_ring_free(r);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "out of memory for the ring");
+    }
+    for (size_t j = 0; j < n; j++) r->bitrev[j] = (uint32_t)veil_bitrev(j, r->log_n);
     for (size_t i = 0; i < count; i++) {
         r->primes[i] = primes[i];
         veil_modulus_init(&r->mod[i], primes[i]);
@@ -96,6 +102,7 @@ void veil_ring_free(veil_ring *ring)
 {
     if (!ring) return;
     for (size_t i = 0; i < ring->count; i++) veil_ntt_tables_free(&ring->ntt[i]);
+    veil_free(ring->bitrev);
     veil_free(ring);
 }
 

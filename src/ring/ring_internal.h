@@ -32,6 +32,7 @@ struct veil_ring {
     uint64_t primes[VEIL_RING_MAX_PRIMES];
     veil_modulus mod[VEIL_RING_MAX_PRIMES];
     veil_ntt_tables ntt[VEIL_RING_MAX_PRIMES];
+    uint32_t *bitrev; /* bitrev[j] = brv(j) over log_n bits, j < n */
 };
 
 struct veil_poly {

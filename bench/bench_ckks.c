@@ -1,0 +1,118 @@
+/* The CKKS benchmark: keys, encoding, encryption and the evaluator at the presets that match the peers' sets. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "bench.h"
+#include "veil/veil.h"
+
+#define CHECK(call)                                                                                  \
+    do {                                                                                             \
+        veil_status s_ = (call);                                                                     \
+        if (s_ != VEIL_OK) {                                                                         \
+            fprintf(stderr, "veil-bench: %s failed: %s (%s)\n", #call, veil_strerror(s_), err.detail); \
+            exit(1);                                                                                 \
+        }                                                                                            \
+    } while (0)
+
+typedef struct ckks_case {
+    veil_context *ctx;
+    veil_ckks_encoder *enc;
+    veil_secret_key *sk;
+    veil_public_key *pk;
+    veil_switch_key *rk, *gk;
+    veil_prng *prng;
+    veil_ckks_plaintext *pt;
+    veil_ckks_ciphertext *a, *b, *prod, *out;
+    double *values, scale;
+    size_t slots, top;
+} ckks_case;
+
+static void run_keygen_sk(void *p) { ckks_case *c = p; veil_secret_key *k; veil_secret_key_new(&k, c->ctx, c->prng, NULL); veil_secret_key_free(k); }
+static void run_keygen_pk(void *p) { ckks_case *c = p; veil_public_key *k; veil_public_key_new(&k, c->ctx, c->sk, c->prng, NULL); veil_public_key_free(k); }
+static void run_keygen_relin(void *p) { ckks_case *c = p; veil_switch_key *k; veil_relin_key_new(&k, c->ctx, c->sk, c->prng, NULL); veil_switch_key_free(k); }
+static void run_keygen_galois(void *p)
+{
+    ckks_case *c = p;
+    veil_switch_key *k;
+    veil_galois_key_new(&k, c->ctx, c->sk, veil_galois_element_rotation(c->ctx, 1), c->prng, NULL);
+    veil_switch_key_free(k);
+}
+static void run_encode(void *p) { ckks_case *c = p; veil_ckks_encode(c->enc, c->pt, c->values, NULL, c->slots, c->scale, c->top, NULL); }
+static void run_decode(void *p) { ckks_case *c = p; veil_ckks_decode(c->enc, c->values, NULL, c->slots, c->pt, NULL); }
+static void run_encrypt_pk(void *p) { ckks_case *c = p; veil_ckks_encrypt_pk(c->ctx, c->out, c->pt, c->pk, c->prng, NULL); }
+static void run_encrypt_sk(void *p) { ckks_case *c = p; veil_ckks_encrypt_sk(c->ctx, c->out, c->pt, c->sk, c->prng, NULL); }
+static void run_decrypt(void *p) { ckks_case *c = p; veil_ckks_decrypt(c->ctx, c->pt, c->a, c->sk, NULL); }
+static void run_add(void *p) { ckks_case *c = p; veil_ckks_add(c->ctx, c->out, c->a, c->b, NULL); }
+static void run_mul(void *p) { ckks_case *c = p; veil_ckks_mul(c->ctx, c->out, c->a, c->b, NULL); }
+static void run_relin(void *p) { ckks_case *c = p; veil_ckks_relinearize(c->ctx, c->out, c->prod, c->rk, NULL); }
+static void run_rescale(void *p) { ckks_case *c = p; veil_ckks_rescale(c->ctx, c->out, c->a, NULL); }
+static void run_mrr(void *p) { ckks_case *c = p; veil_ckks_mul_relin_rescale(c->ctx, c->out, c->a, c->b, c->rk, NULL); }
+static void run_rotate(void *p) { ckks_case *c = p; veil_ckks_rotate(c->ctx, c->out, c->a, 1, c->gk, NULL); }
+
+static void bench_preset(const char *name, int threads, double budget)
+{
+    veil_error err = {0};
+    veil_params *params = NULL;
+    ckks_case c = {0};
+    CHECK(veil_params_preset(&params, name, &err));
+    veil_ring_options opts = {VEIL_KERNEL_AUTO, threads};
+    CHECK(veil_context_new(&c.ctx, params, &opts, &err));
+    CHECK(veil_prng_new_os(&c.prng, &err));
+    CHECK(veil_ckks_encoder_new(&c.enc, c.ctx, &err));
+    CHECK(veil_secret_key_new(&c.sk, c.ctx, c.prng, &err));
+    CHECK(veil_public_key_new(&c.pk, c.ctx, c.sk, c.prng, &err));
+    CHECK(veil_relin_key_new(&c.rk, c.ctx, c.sk, c.prng, &err));
+    CHECK(veil_galois_key_new(&c.gk, c.ctx, c.sk, veil_galois_element_rotation(c.ctx, 1), c.prng, &err));
+    const size_t n = veil_params_degree(params);
+    c.slots = n / 2;
+    c.top = veil_context_max_level(c.ctx);
+    c.scale = ldexp(1.0, (int)(log2((double)veil_params_q(params, c.top)) + 0.5));
+    c.values = malloc(c.slots * sizeof *c.values);
+    for (size_t i = 0; i < c.slots; i++) c.values[i] = sin((double)i);
+    CHECK(veil_ckks_plaintext_new(&c.pt, c.ctx, &err));
+    CHECK(veil_ckks_ciphertext_new(&c.a, c.ctx, &err));
+    CHECK(veil_ckks_ciphertext_new(&c.b, c.ctx, &err));
+    CHECK(veil_ckks_ciphertext_new(&c.prod, c.ctx, &err));
+    CHECK(veil_ckks_ciphertext_new(&c.out, c.ctx, &err));
+    CHECK(veil_ckks_encode(c.enc, c.pt, c.values, NULL, c.slots, c.scale, c.top, &err));
+    CHECK(veil_ckks_encrypt_pk(c.ctx, c.a, c.pt, c.pk, c.prng, &err));
+    CHECK(veil_ckks_encrypt_pk(c.ctx, c.b, c.pt, c.pk, c.prng, &err));
+    CHECK(veil_ckks_mul(c.ctx, c.prod, c.a, c.b, &err));
+    char extra[96];
+    snprintf(extra, sizeof extra, ",\"set\":\"%s\",\"level\":%zu", name, c.top);
+    struct { const char *op; bench_fn fn; } ops[] = {
+        {"keygen_secret", run_keygen_sk}, {"keygen_public", run_keygen_pk}, {"keygen_relin", run_keygen_relin},
+        {"keygen_galois", run_keygen_galois}, {"encode", run_encode}, {"encrypt_pk", run_encrypt_pk},
+        {"encrypt_sk", run_encrypt_sk}, {"decrypt", run_decrypt}, {"decode", run_decode}, {"add", run_add},
+        {"mul", run_mul}, {"relin", run_relin}, {"rescale", run_rescale}, {"mul_relin_rescale", run_mrr},
+        {"rotate", run_rotate}};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        if (ops[i].fn == run_decode) run_decrypt(&c); /* decode what decrypt produced */
+        bench_emit(ops[i].op, n, c.top + 1, threads, bench_time(ops[i].fn, &c, budget), extra);
+    }
+    free(c.values);
+    veil_ckks_plaintext_free(c.pt);
+    veil_ckks_ciphertext_free(c.a);
+    veil_ckks_ciphertext_free(c.b);
+    veil_ckks_ciphertext_free(c.prod);
+    veil_ckks_ciphertext_free(c.out);
+    veil_switch_key_free(c.rk);
+    veil_switch_key_free(c.gk);
+    veil_public_key_free(c.pk);
+    veil_secret_key_free(c.sk);
+    veil_ckks_encoder_free(c.enc);
+    veil_prng_free(c.prng);
+    veil_context_free(c.ctx);
+    veil_params_free(params);
+}
+
+int bench_ckks(const bench_config *cfg)
+{
+    const double budget = cfg->quick ? 0.05 : 0.5;
+    const char *const *names = veil_params_preset_names();
+    for (size_t k = 0; names[k]; k++) {
+        if (cfg->quick && k > 0) break;
+        bench_preset(names[k], cfg->threads, budget);
+    }
+    return 0;
+}
