@@ -62,6 +62,29 @@ static veil_status result_init(result *r, const veil_context *ctx, size_t size, 
     return VEIL_OK;
 }
 
+/*
+ * As result_init, but takes the output's own polynomials when they have the right level and the output is
+ * none of the inputs (the common case of a caller-provided output in a loop): no allocation then.
+ */
+static veil_status result_reuse(result *r, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                const veil_ckks_ciphertext *b, const veil_context *ctx, size_t size, size_t level,
+                                veil_error *err)
+{
+    memset(r, 0, sizeof *r);
+    r->size = size;
+    r->level = level;
+    const bool reusable = out != a && out != b;
+    for (size_t i = 0; i < size; i++) {
+        if (reusable && out->c[i] && veil_poly_limb_count(out->c[i]) == level + 1) {
+            r->c[i] = out->c[i];
+            out->c[i] = NULL;
+        } else {
+            VEIL_TRY(veil_context_poly_new(&r->c[i], ctx, level, VEIL_FORM_EVAL, err));
+        }
+    }
+    return VEIL_OK;
+}
+
 static void result_drop(result *r)
 {
     for (int i = 0; i < 3; i++) veil_poly_free(r->c[i]);
@@ -306,7 +329,7 @@ static veil_status add_sub(const veil_context *ctx, veil_ckks_ciphertext *out, c
     const size_t level = a->level < b->level ? a->level : b->level;
     const size_t size = a->size > b->size ? a->size : b->size;
     result r;
-    veil_status st = result_init(&r, ctx, size, level, err);
+    veil_status st = result_reuse(&r, out, a, b, ctx, size, level, err);
     if (st != VEIL_OK) {
         result_drop(&r);
         return st;
@@ -340,7 +363,7 @@ veil_status veil_ckks_negate(const veil_context *ctx, veil_ckks_ciphertext *out,
     VEIL_REQUIRE(out, err);
     VEIL_TRY(check_ct(ctx, a, "negate", err));
     result r;
-    veil_status st = result_init(&r, ctx, a->size, a->level, err);
+    veil_status st = result_reuse(&r, out, a, NULL, ctx, a->size, a->level, err);
     if (st != VEIL_OK) {
         result_drop(&r);
         return st;
@@ -362,7 +385,7 @@ static veil_status plain_op(const veil_context *ctx, veil_ckks_ciphertext *out, 
     if (!multiply) VEIL_TRY(check_scales(a->scale, p->scale, a->level, p->level, op, err));
     const size_t level = a->level < p->level ? a->level : p->level;
     result r;
-    veil_status st = result_init(&r, ctx, a->size, level, err);
+    veil_status st = result_reuse(&r, out, a, NULL, ctx, a->size, level, err);
     if (st != VEIL_OK) {
         result_drop(&r);
         return st;
@@ -427,7 +450,7 @@ veil_status veil_ckks_mul(const veil_context *ctx, veil_ckks_ciphertext *out, co
                          b->size);
     const size_t level = a->level < b->level ? a->level : b->level;
     result r;
-    veil_status st = result_init(&r, ctx, 3, level, err);
+    veil_status st = result_reuse(&r, out, a, b, ctx, 3, level, err);
     if (st != VEIL_OK) {
         result_drop(&r);
         return st;
@@ -464,7 +487,7 @@ veil_status veil_ckks_relinearize(const veil_context *ctx, veil_ckks_ciphertext 
     VEIL_TRY(check_key(ctx, relin_key, 0, "relinearize", err));
     if (a->size == 2) return veil_ckks_mod_drop(ctx, out, a, a->level, err); /* nothing to do: a copy */
     result r;
-    veil_status st = result_init(&r, ctx, 2, a->level, err);
+    veil_status st = result_reuse(&r, out, a, NULL, ctx, 2, a->level, err);
     if (st == VEIL_OK) st = veil_keyswitch(ctx, r.c[0], r.c[1], a->c[2], relin_key, err);
     if (st != VEIL_OK) {
         result_drop(&r);
@@ -485,7 +508,7 @@ veil_status veil_ckks_rescale(const veil_context *ctx, veil_ckks_ciphertext *out
     VEIL_TRY(check_ct(ctx, a, "rescale", err));
     if (a->level == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "rescale: the ciphertext is at level 0, no prime left to drop");
     result r;
-    veil_status st = result_init(&r, ctx, a->size, a->level - 1, err);
+    veil_status st = result_reuse(&r, out, a, NULL, ctx, a->size, a->level - 1, err);
     for (size_t i = 0; st == VEIL_OK && i < a->size; i++) st = veil_poly_rescale(r.c[i], a->c[i], err);
     if (st != VEIL_OK) {
         result_drop(&r);
@@ -515,7 +538,7 @@ veil_status veil_ckks_mod_drop(const veil_context *ctx, veil_ckks_ciphertext *ou
         return veil_fail(err, VEIL_ERR_ARGUMENT, "mod_drop: cannot raise a ciphertext from level %zu to %zu", a->level,
                          level);
     result r;
-    veil_status st = result_init(&r, ctx, a->size, level, err);
+    veil_status st = result_reuse(&r, out, a, NULL, ctx, a->size, level, err);
     if (st != VEIL_OK) {
         result_drop(&r);
         return st;
@@ -537,7 +560,7 @@ static veil_status apply_galois(const veil_context *ctx, veil_ckks_ciphertext *o
     result r;
     veil_poly *rc1 = NULL;
     /* (sigma(c0), sigma(c1)) decrypts under sigma(s); switch sigma(c1) back to s */
-    veil_status st = result_init(&r, ctx, 2, a->level, err);
+    veil_status st = result_reuse(&r, out, a, NULL, ctx, 2, a->level, err);
     if (st == VEIL_OK) st = veil_context_poly_new(&rc1, ctx, a->level, VEIL_FORM_EVAL, err);
     if (st == VEIL_OK) st = veil_poly_automorphism(rc1, a->c[1], galois, err);
     if (st == VEIL_OK) st = veil_keyswitch(ctx, r.c[0], r.c[1], rc1, key, err);

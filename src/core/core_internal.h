@@ -15,6 +15,9 @@ veil_status veil_fail(veil_error *err, veil_status status, const char *fmt, ...)
                                             __func__, #ptr);                                        \
     } while (0)
 
+/* 64-byte aligned scratch memory that is not zero-filled (free with veil_free or veil_free_secret). */
+void *veil_alloc_scratch(size_t count, size_t size);
+
 /* Propagates a failing status. */
 #define VEIL_TRY(expr)                                                                              \
     do {                                                                                            \

@@ -42,7 +42,7 @@ veil_status veil_poly_automorphism(veil_poly *out, const veil_poly *in, uint64_t
     out->form = in->form;
     uint32_t *perm = NULL;
     if (in->form == VEIL_FORM_EVAL) {
-        perm = veil_alloc(n, sizeof *perm);
+        perm = veil_alloc_scratch(n, sizeof *perm);
         if (!perm) return veil_fail(err, VEIL_ERR_NO_MEMORY, "veil_poly_automorphism: out of memory");
         eval_permutation(perm, r, k);
     }

@@ -256,7 +256,7 @@ veil_status veil_poly_rescale(veil_poly *out, const veil_poly *in, veil_error *e
     const veil_ring *r = in->ring;
     const size_t n = r->n, last = in->base[keep];
     const uint64_t ql = r->primes[last], half = ql / 2;
-    uint64_t *scratch = veil_alloc((keep + 1) * n, sizeof(uint64_t));
+    uint64_t *scratch = veil_alloc_scratch((keep + 1) * n, sizeof(uint64_t));
     if (!scratch) return veil_fail(err, VEIL_ERR_NO_MEMORY, "veil_poly_rescale: out of memory");
     uint64_t *xl = scratch + keep * n;
     memcpy(xl, veil_poly_limb_ptr(in, keep), n * sizeof *xl);
@@ -311,7 +311,7 @@ veil_status veil_poly_mod_up(veil_poly *out, const veil_poly *in, const veil_bas
     for (size_t j = 0; j < ke; j++) dst[j] = veil_poly_limb_ptr(out, kd + j);
     uint64_t *coeff = NULL;
     if (in->form == VEIL_FORM_EVAL) {
-        coeff = veil_alloc(kd * n, sizeof(uint64_t));
+        coeff = veil_alloc_scratch(kd * n, sizeof(uint64_t));
         if (!coeff) return veil_fail(err, VEIL_ERR_NO_MEMORY, "veil_poly_mod_up: out of memory");
         memcpy(coeff, in->data, kd * n * sizeof(uint64_t));
 #pragma omp parallel for num_threads(thread_count(r, kd)) schedule(static)
@@ -345,7 +345,7 @@ veil_status veil_poly_mod_down(veil_poly *out, const veil_poly *in, const veil_b
     if (out == in) return veil_fail(err, VEIL_ERR_ARGUMENT, "veil_poly_mod_down: out must not alias in");
     const veil_ring *r = in->ring;
     const size_t n = r->n;
-    uint64_t *scratch = veil_alloc((kp + kq) * n, sizeof(uint64_t));
+    uint64_t *scratch = veil_alloc_scratch((kp + kq) * n, sizeof(uint64_t));
     if (!scratch) return veil_fail(err, VEIL_ERR_NO_MEMORY, "veil_poly_mod_down: out of memory");
     /* x mod P limb by limb, in coefficient form */
     const uint64_t *src[VEIL_RING_MAX_PRIMES];

@@ -291,3 +291,13 @@ void veil_limb_mul(const veil_ring *r, size_t prime, uint64_t *out, const uint64
 {
     limb_op(accumulate ? OP_MUL_ACC : OP_MUL, r, prime, out, a, b);
 }
+
+void veil_poly_view(veil_poly *view, const veil_ring *ring, const size_t *base, size_t count, veil_form form,
+                    uint64_t *data)
+{
+    view->ring = ring;
+    view->count = count;
+    view->form = form;
+    memcpy(view->base, base, count * sizeof *base);
+    view->data = data;
+}

@@ -98,6 +98,13 @@ veil_status veil_base_conv_apply_centered(const veil_base_conv *conv, veil_poly 
 void veil_limb_mul(const veil_ring *r, size_t prime, uint64_t *out, const uint64_t *a, const uint64_t *b,
                    bool accumulate);
 
+/*
+ * A polynomial header over caller-owned memory (count * n residues), for scratch space inside one
+ * operation: no allocation, nothing to free. The caller keeps data alive while the view is used.
+ */
+void veil_poly_view(veil_poly *view, const veil_ring *ring, const size_t *base, size_t count, veil_form form,
+                    uint64_t *data);
+
 /* Argument checks shared by the poly operations: same ring and base; and also the same form. */
 veil_status veil_poly_check_base(const veil_poly *a, const veil_poly *b, const char *op, veil_error *err);
 veil_status veil_poly_check_same(const veil_poly *a, const veil_poly *b, const char *op, veil_error *err);
