@@ -99,6 +99,7 @@ static void result_commit(veil_ckks_ciphertext *out, result *r)
     out->size = r->size;
     out->level = r->level;
     out->scale = r->scale;
+    out->seeded = false;
 }
 
 static veil_status check_ct(const veil_context *ctx, const veil_ckks_ciphertext *ct, const char *op, veil_error *err)
@@ -263,13 +264,17 @@ veil_status veil_ckks_encrypt_sk(const veil_context *ctx, veil_ckks_ciphertext *
     /* (-a*s + e + m, a) */
     veil_status st = result_init(&r, ctx, 2, level, err);
     if (st == VEIL_OK) st = small_poly(&e, ctx, level, false, use, err);
-    if (st == VEIL_OK) st = veil_sample_uniform(r.c[1], use, err);
+    uint8_t seed[VEIL_SEED_BYTES];
+    veil_prng_bytes(use, seed, sizeof seed);
+    if (st == VEIL_OK) st = veil_uniform_from_seed(r.c[1], seed, 0, err);
     if (st == VEIL_OK) {
         limb_products(ctx, r.c[0], r.c[1], sk->s, level, false);
         limbwise(ctx, r.c[0], e, r.c[0], level, LIMB_SUB);
         limbwise(ctx, r.c[0], r.c[0], pt->m, level, LIMB_ADD);
         r.scale = pt->scale;
         result_commit(out, &r);
+        out->seeded = true; /* c1 is the seed's expansion: a stored copy keeps only the seed */
+        memcpy(out->seed, seed, sizeof seed);
     } else {
         result_drop(&r);
     }

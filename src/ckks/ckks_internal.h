@@ -25,6 +25,8 @@ struct veil_ckks_ciphertext {
     veil_poly *c[3]; /* over q_0..q_level, evaluation form; c[2] only while size is 3 */
     size_t size, level;
     double scale;
+    bool seeded;     /* fresh secret-key encryption: c[1] = uniform from (seed, stream 0) */
+    uint8_t seed[VEIL_SEED_BYTES];
 };
 
 /* Makes *p a polynomial over q_0..q_level (reallocating when its level differs); contents unspecified. */

@@ -13,6 +13,16 @@ static veil_status with_prng(veil_prng **use, veil_prng **owned, veil_prng *prng
     return VEIL_OK;
 }
 
+veil_status veil_uniform_from_seed(veil_poly *out, const uint8_t seed[VEIL_SEED_BYTES], uint64_t stream,
+                                   veil_error *err)
+{
+    veil_prng *prng = NULL;
+    VEIL_TRY(veil_prng_new_seeded(&prng, seed, stream, err));
+    veil_status st = veil_sample_uniform(out, prng, err);
+    veil_prng_free(prng);
+    return st;
+}
+
 veil_status veil_sample_error_poly(veil_poly *out, veil_prng *prng, veil_error *err)
 {
     const size_t n = veil_ring_degree(veil_poly_ring(out));
@@ -35,6 +45,32 @@ veil_status veil_sample_ternary_poly(veil_poly *out, veil_prng *prng, veil_error
     return st;
 }
 
+veil_status veil_secret_key_from_coeffs(veil_secret_key **out, const veil_context *ctx, const int8_t *coeffs,
+                                        veil_error *err)
+{
+    const size_t n = ctx->params.n;
+    veil_secret_key *sk = veil_alloc(1, sizeof *sk);
+    if (sk) {
+        sk->ctx = ctx;
+        sk->coeffs = veil_alloc(n, 1);
+    }
+    size_t base[2 * VEIL_PARAMS_MAX_PRIMES];
+    const size_t count = veil_context_qp_base(ctx, ctx->q_count - 1, base);
+    veil_status st = (sk && sk->coeffs) ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "secret key: out of memory");
+    if (st == VEIL_OK) st = veil_poly_new(&sk->s, ctx->ring, base, count, VEIL_FORM_COEFF, err);
+    if (st == VEIL_OK) {
+        memcpy(sk->coeffs, coeffs, n);
+        st = veil_poly_set_small(sk->s, coeffs, err);
+    }
+    if (st == VEIL_OK) st = veil_poly_to_eval(sk->s, err);
+    if (st != VEIL_OK) {
+        veil_secret_key_free(sk);
+        return st;
+    }
+    *out = sk;
+    return VEIL_OK;
+}
+
 veil_status veil_secret_key_new(veil_secret_key **out, const veil_context *ctx, veil_prng *prng, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
@@ -43,36 +79,25 @@ veil_status veil_secret_key_new(veil_secret_key **out, const veil_context *ctx, 
     const size_t n = ctx->params.n;
     veil_prng *use, *owned;
     VEIL_TRY(with_prng(&use, &owned, prng, err));
-    veil_secret_key *sk = veil_alloc(1, sizeof *sk);
     int8_t *coeffs = veil_alloc(n, 1);
-    size_t base[2 * VEIL_PARAMS_MAX_PRIMES];
-    const size_t count = veil_context_qp_base(ctx, ctx->q_count - 1, base);
-    veil_status st = (sk && coeffs) ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "secret key: out of memory");
-    if (st == VEIL_OK) st = veil_poly_new(&sk->s, ctx->ring, base, count, VEIL_FORM_COEFF, err);
+    veil_status st = coeffs ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "secret key: out of memory");
     if (st == VEIL_OK) {
         if (ctx->params.secret == VEIL_SECRET_TERNARY_HW)
             st = veil_sample_ternary_hw(coeffs, n, ctx->params.hamming_weight, use, err);
         else
             st = veil_sample_ternary(coeffs, n, use, err);
     }
-    if (st == VEIL_OK) st = veil_poly_set_small(sk->s, coeffs, err);
-    if (st == VEIL_OK) st = veil_poly_to_eval(sk->s, err);
+    if (st == VEIL_OK) st = veil_secret_key_from_coeffs(out, ctx, coeffs, err);
     veil_free_secret(coeffs, n);
     veil_prng_free(owned);
-    if (st != VEIL_OK) {
-        if (sk) veil_poly_free(sk->s);
-        veil_free_secret(sk, sizeof *sk);
-        return st;
-    }
-    sk->ctx = ctx;
-    *out = sk;
-    return VEIL_OK;
+    return st;
 }
 
 void veil_secret_key_free(veil_secret_key *sk)
 {
     if (!sk) return;
     veil_poly_free(sk->s); /* wipes */
+    veil_free_secret(sk->coeffs, sk->ctx->params.n);
     veil_free_secret(sk, sizeof *sk);
 }
 
@@ -112,7 +137,10 @@ veil_status veil_public_key_new(veil_public_key **out, const veil_context *ctx, 
     if (st == VEIL_OK) st = veil_poly_new(&pk->a, ctx->ring, base, count, VEIL_FORM_EVAL, err);
     if (st == VEIL_OK) st = veil_poly_new(&pk->b, ctx->ring, base, count, VEIL_FORM_COEFF, err);
     if (st == VEIL_OK) st = secret_part(&s, sk, top, 1, err);
-    if (st == VEIL_OK) st = veil_sample_uniform(pk->a, use, err);
+    if (st == VEIL_OK) {
+        veil_prng_bytes(use, pk->seed, sizeof pk->seed);
+        st = veil_uniform_from_seed(pk->a, pk->seed, 0, err);
+    }
     if (st == VEIL_OK) st = veil_sample_error_poly(pk->b, use, err);
     if (st == VEIL_OK) st = veil_poly_to_eval(pk->b, err);
     if (st == VEIL_OK) {
@@ -162,10 +190,11 @@ static veil_status switch_key_new(veil_switch_key **out, const veil_context *ctx
     const size_t n = ctx->params.n;
     veil_poly *as = NULL;
     if (st == VEIL_OK) st = veil_poly_new(&as, ctx->ring, base, count, VEIL_FORM_EVAL, err);
+    veil_prng_bytes(prng, k->seed, sizeof k->seed);
     for (size_t j = 0; st == VEIL_OK && j < k->digits; j++) {
         st = veil_poly_new(&k->a[j], ctx->ring, base, count, VEIL_FORM_EVAL, err);
         if (st == VEIL_OK) st = veil_poly_new(&k->b[j], ctx->ring, base, count, VEIL_FORM_COEFF, err);
-        if (st == VEIL_OK) st = veil_sample_uniform(k->a[j], prng, err);
+        if (st == VEIL_OK) st = veil_uniform_from_seed(k->a[j], k->seed, 1 + j, err);
         if (st == VEIL_OK) st = veil_sample_error_poly(k->b[j], prng, err);
         if (st == VEIL_OK) st = veil_poly_to_eval(k->b[j], err);
         if (st == VEIL_OK) st = veil_poly_mul(as, k->a[j], sk->s, err);

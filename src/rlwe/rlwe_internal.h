@@ -31,12 +31,18 @@ struct veil_context {
 
 struct veil_secret_key {
     const veil_context *ctx;
-    veil_poly *s; /* over Q and P, evaluation form */
+    veil_poly *s;    /* over Q and P, evaluation form */
+    int8_t *coeffs;  /* the N small coefficients (what a stored key holds) */
 };
+
+/* A secret key from its small coefficients (each in {-1, 0, 1}); the caller validated them. */
+veil_status veil_secret_key_from_coeffs(veil_secret_key **out, const veil_context *ctx, const int8_t *coeffs,
+                                        veil_error *err);
 
 struct veil_public_key {
     const veil_context *ctx;
     veil_poly *b, *a; /* over Q and P, evaluation form: b = -a*s + e */
+    uint8_t seed[VEIL_SEED_BYTES]; /* a = uniform from (seed, stream 0): a stored key keeps only the seed */
 };
 
 struct veil_switch_key {
@@ -44,6 +50,7 @@ struct veil_switch_key {
     uint64_t galois;  /* 0 for relinearization */
     size_t digits;
     veil_poly **b, **a; /* per digit, over Q and P, evaluation form */
+    uint8_t seed[VEIL_SEED_BYTES]; /* a_j = uniform from (seed, stream 1 + j) */
 };
 
 /* Ring indices of the primes of Q_level followed by those of P; returns how many. */
@@ -59,6 +66,10 @@ veil_status veil_keyswitch(const veil_context *ctx, veil_poly *out0, veil_poly *
 /* A new polynomial over q_0..q_level in the given form. */
 veil_status veil_context_poly_new(veil_poly **out, const veil_context *ctx, size_t level, veil_form form,
                                   veil_error *err);
+
+/* out = the uniform polynomial that (seed, stream) expands to (the same on every machine). */
+veil_status veil_uniform_from_seed(veil_poly *out, const uint8_t seed[VEIL_SEED_BYTES], uint64_t stream,
+                                   veil_error *err);
 
 /* Samplers into a polynomial (coefficient form; callers move it to evaluation form). */
 veil_status veil_sample_error_poly(veil_poly *out, veil_prng *prng, veil_error *err);
