@@ -86,7 +86,12 @@ static void test_base_conversion(void **state)
             assert_int_equal(veil_poly_new(&in, f.ring, from, kf, VEIL_FORM_COEFF, NULL), VEIL_OK);
             assert_int_equal(veil_poly_new(&out, f.ring, to, 4, VEIL_FORM_COEFF, NULL), VEIL_OK);
             assert_int_equal(veil_sample_uniform(in, f.prng, NULL), VEIL_OK);
+            for (size_t i = 0; i < kf; i++) { /* x = 0 and x = B - 1 */
+                veil_poly_limb(in, i)[0] = 0;
+                veil_poly_limb(in, i)[1] = veil_ring_prime(f.ring, from[i]) - 1;
+            }
             assert_int_equal(veil_base_conv_apply(conv, out, in, NULL), VEIL_OK);
+            assert_int_equal(veil_poly_form(out), VEIL_FORM_COEFF);
             mpz_t *x = coeffs_of(in, f.n), *y = coeffs_of(out, f.n);
             mpz_t B, C, diff, u, rem;
             mpz_inits(B, C, diff, u, rem, NULL);
@@ -204,144 +209,301 @@ static void test_rescale_exact(void **state)
     }
 }
 
-/* ModUp: D limbs unchanged; the E limbs hold the centered representative of x mod D (|x'| <= D/2). */
+/*
+ * One ModUp check: D limbs unchanged (and the input untouched); the E limbs hold the centered
+ * representative of x mod D (|x'| <= D/2), i.e. x or x - D written modulo D*E. Only x within D * 2^-40
+ * of D/2 may give the other representative (the documented floating-point boundary).
+ */
+static void check_mod_up(fixture *f, const size_t *from, size_t kd, const size_t *to, size_t ke, int form)
+{
+    size_t all[VEIL_RING_MAX_PRIMES];
+    for (size_t i = 0; i < kd; i++) all[i] = from[i];
+    for (size_t j = 0; j < ke; j++) all[kd + j] = to[j];
+    veil_base_conv *conv = NULL;
+    veil_poly *in = NULL, *out = NULL, *copy = NULL;
+    assert_int_equal(veil_base_conv_new(&conv, f->ring, from, kd, to, ke, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_new(&in, f->ring, from, kd, VEIL_FORM_COEFF, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_new(&copy, f->ring, from, kd, VEIL_FORM_COEFF, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_new(&out, f->ring, all, kd + ke, VEIL_FORM_COEFF, NULL), VEIL_OK);
+    assert_int_equal(veil_sample_uniform(in, f->prng, NULL), VEIL_OK);
+    for (size_t i = 0; i < kd; i++) { /* x = 0 and x = D - 1 */
+        veil_poly_limb(in, i)[0] = 0;
+        veil_poly_limb(in, i)[1] = veil_ring_prime(f->ring, from[i]) - 1;
+    }
+    mpz_t *x = coeffs_of(in, f->n);
+    if (form == 1) assert_int_equal(veil_poly_to_eval(in, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_copy(copy, in, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_mod_up(out, in, conv, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_form(out), form == 1 ? VEIL_FORM_EVAL : VEIL_FORM_COEFF);
+    assert_memory_equal(veil_poly_limb(out, 0), veil_poly_limb(copy, 0), kd * f->n * sizeof(uint64_t));
+    assert_memory_equal(veil_poly_limb(in, 0), veil_poly_limb(copy, 0), kd * f->n * sizeof(uint64_t));
+    mpz_t *y = coeffs_of(out, f->n);
+    mpz_t D, DE, half, slack, t;
+    mpz_inits(D, DE, half, slack, t, NULL);
+    product(D, f->ring, from, kd);
+    product(DE, f->ring, all, kd + ke);
+    mpz_fdiv_q_2exp(half, D, 1);
+    mpz_fdiv_q_2exp(slack, D, 40);
+    for (size_t j = 0; j < f->n; j++) {
+        if (mpz_cmp(y[j], x[j]) == 0) { /* x' = x: x <= D/2 (up to the boundary slack) */
+            mpz_add(t, half, slack);
+            assert_true(mpz_cmp(x[j], t) <= 0);
+        } else { /* x' = x - D < 0: x >= D/2 (up to the slack) */
+            mpz_sub(t, x[j], D);
+            mpz_add(t, t, DE);
+            assert_int_equal(mpz_cmp(y[j], t), 0);
+            mpz_sub(t, half, slack);
+            assert_true(mpz_cmp(x[j], t) >= 0);
+        }
+    }
+    mpz_clears(D, DE, half, slack, t, NULL);
+    free_coeffs(x, f->n);
+    free_coeffs(y, f->n);
+    veil_poly_free(in);
+    veil_poly_free(copy);
+    veil_poly_free(out);
+    veil_base_conv_free(conv);
+}
+
+/* ModUp with 50-bit primes (the AVX2 path) and with mixed 40..61-bit primes (the scalar path), both forms. */
 static void test_mod_up(void **state)
 {
     (void)state;
-    const unsigned bits[] = {50, 50, 50, 50, 50, 50, 50};
-    fixture f = make(1024, bits, 7);
+    const unsigned bits50[] = {50, 50, 50, 50, 50, 50, 50};
+    fixture f = make(1024, bits50, 7);
     for (size_t kd = 1; kd <= 4; kd++) {
-        for (int form = 0; form < 2; form++) {
-            size_t from[4], to[3], all[7];
-            for (size_t i = 0; i < kd; i++) all[i] = from[i] = i;
-            for (size_t j = 0; j < 3; j++) all[kd + j] = to[j] = 4 + j;
-            veil_base_conv *conv = NULL;
-            veil_poly *in = NULL, *out = NULL, *copy = NULL;
-            assert_int_equal(veil_base_conv_new(&conv, f.ring, from, kd, to, 3, NULL), VEIL_OK);
-            assert_int_equal(veil_poly_new(&in, f.ring, from, kd, VEIL_FORM_COEFF, NULL), VEIL_OK);
-            assert_int_equal(veil_poly_new(&copy, f.ring, from, kd, VEIL_FORM_COEFF, NULL), VEIL_OK);
-            assert_int_equal(veil_poly_new(&out, f.ring, all, kd + 3, VEIL_FORM_COEFF, NULL), VEIL_OK);
-            veil_sample_uniform(in, f.prng, NULL);
-            mpz_t *x = coeffs_of(in, f.n);
-            if (form == 1) veil_poly_to_eval(in, NULL);
-            veil_poly_copy(copy, in, NULL);
-            assert_int_equal(veil_poly_mod_up(out, in, conv, NULL), VEIL_OK);
-            assert_memory_equal(veil_poly_limb(out, 0), veil_poly_limb(copy, 0), kd * f.n * sizeof(uint64_t));
-            assert_memory_equal(veil_poly_limb(in, 0), veil_poly_limb(copy, 0), kd * f.n * sizeof(uint64_t));
-            mpz_t *y = coeffs_of(out, f.n);
-            mpz_t D, diff, u, rem;
-            mpz_inits(D, diff, u, rem, NULL);
-            product(D, f.ring, from, kd);
-            mpz_t DE, half, slack;
-            mpz_inits(DE, half, slack, NULL);
-            product(DE, f.ring, all, kd + 3);
-            mpz_fdiv_q_2exp(half, D, 1);
-            mpz_fdiv_q_2exp(slack, D, 40);
-            for (size_t j = 0; j < f.n; j++) {
-                /* y is the centered representative of x mod D, written modulo D*E: x, or x - D + D*E */
-                if (mpz_cmp(y[j], x[j]) == 0) {
-                    mpz_add(diff, half, slack);
-                    assert_true(mpz_cmp(x[j], diff) <= 0);
-                } else {
-                    mpz_sub(diff, x[j], D);
-                    mpz_add(diff, diff, DE);
-                    assert_int_equal(mpz_cmp(y[j], diff), 0);
-                    mpz_sub(diff, half, slack);
-                    assert_true(mpz_cmp(x[j], diff) >= 0);
-                }
-            }
-            mpz_clears(DE, half, slack, NULL);
-            mpz_clears(D, diff, u, rem, NULL);
-            free_coeffs(x, f.n);
-            free_coeffs(y, f.n);
-            veil_poly_free(in);
-            veil_poly_free(copy);
-            veil_poly_free(out);
-            veil_base_conv_free(conv);
-        }
+        const size_t from[4] = {0, 1, 2, 3}, to[3] = {4, 5, 6};
+        for (int form = 0; form < 2; form++) check_mod_up(&f, from, kd, to, 3, form);
+    }
+    release(&f);
+    const unsigned mixed[] = {61, 40, 55, 45, 60, 50, 58, 42, 61};
+    f = make(4096, mixed, 9);
+    for (size_t kd = 1; kd <= 6; kd++) {
+        const size_t from[6] = {0, 1, 2, 3, 4, 5}, to[3] = {8, 6, 7}; /* target base not in ring order */
+        for (int form = 0; form < 2; form++) check_mod_up(&f, from, kd, to, 3, form);
     }
     release(&f);
 }
 
-/* ModDown: round(x / P), in both forms (off by one only when x mod P is within 2^-45 P of P/2). */
+/*
+ * One ModDown check: for x uniform in [0, QP), out = round(x / P) mod Q exactly (the documented
+ * exception, x mod P within about |P| * 2^-52 * P of P/2, has probability ~2^-46 per coefficient and
+ * is not met by these seeds).
+ */
+static void check_mod_down(fixture *f, const size_t *qidx, size_t kq, const size_t *pidx, size_t kp, int form)
+{
+    size_t all[VEIL_RING_MAX_PRIMES];
+    for (size_t i = 0; i < kq; i++) all[i] = qidx[i];
+    for (size_t i = 0; i < kp; i++) all[kq + i] = pidx[i];
+    veil_base_conv *conv = NULL;
+    veil_poly *in = NULL, *out = NULL;
+    assert_int_equal(veil_base_conv_new(&conv, f->ring, pidx, kp, qidx, kq, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_new(&in, f->ring, all, kq + kp, VEIL_FORM_COEFF, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_new(&out, f->ring, qidx, kq, VEIL_FORM_COEFF, NULL), VEIL_OK);
+    assert_int_equal(veil_sample_uniform(in, f->prng, NULL), VEIL_OK);
+    for (size_t i = 0; i < kq + kp; i++) { /* x = 0 and x = QP - 1 */
+        veil_poly_limb(in, i)[0] = 0;
+        veil_poly_limb(in, i)[1] = veil_ring_prime(f->ring, all[i]) - 1;
+    }
+    mpz_t *x = coeffs_of(in, f->n);
+    if (form == 1) assert_int_equal(veil_poly_to_eval(in, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_mod_down(out, in, conv, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_form(out), form == 1 ? VEIL_FORM_EVAL : VEIL_FORM_COEFF);
+    mpz_t *y = coeffs_of(out, f->n);
+    mpz_t P, Q, r;
+    mpz_inits(P, Q, r, NULL);
+    product(P, f->ring, pidx, kp);
+    product(Q, f->ring, qidx, kq);
+    for (size_t j = 0; j < f->n; j++) {
+        mpz_fdiv_q_2exp(r, P, 1);
+        mpz_add(r, r, x[j]);
+        mpz_fdiv_q(r, r, P); /* round(x / P) = floor((x + floor(P/2)) / P), P odd */
+        mpz_mod(r, r, Q);
+        assert_int_equal(mpz_cmp(r, y[j]), 0);
+    }
+    mpz_clears(P, Q, r, NULL);
+    free_coeffs(x, f->n);
+    free_coeffs(y, f->n);
+    veil_poly_free(in);
+    veil_poly_free(out);
+    veil_base_conv_free(conv);
+}
+
+/* ModDown with 1..6 special primes of 40..61 bits, N = 1024 and 4096, both forms. */
 static void test_mod_down(void **state)
 {
     (void)state;
     const unsigned bits[] = {50, 45, 50, 61, 50, 50, 40};
     fixture f = make(1024, bits, 7);
     for (size_t kp = 1; kp <= 3; kp++) {
-        for (int form = 0; form < 2; form++) {
-            const size_t kq = 4;
-            size_t qidx[4] = {0, 1, 2, 3}, pidx[3] = {4, 5, 6}, all[7];
-            for (size_t i = 0; i < kq; i++) all[i] = qidx[i];
-            for (size_t i = 0; i < kp; i++) all[kq + i] = pidx[i];
-            veil_base_conv *conv = NULL;
-            veil_poly *in = NULL, *out = NULL;
-            assert_int_equal(veil_base_conv_new(&conv, f.ring, pidx, kp, qidx, kq, NULL), VEIL_OK);
-            assert_int_equal(veil_poly_new(&in, f.ring, all, kq + kp, VEIL_FORM_COEFF, NULL), VEIL_OK);
-            assert_int_equal(veil_poly_new(&out, f.ring, qidx, kq, VEIL_FORM_COEFF, NULL), VEIL_OK);
-            veil_sample_uniform(in, f.prng, NULL);
-            mpz_t *x = coeffs_of(in, f.n);
-            if (form == 1) veil_poly_to_eval(in, NULL);
-            assert_int_equal(veil_poly_mod_down(out, in, conv, NULL), VEIL_OK);
-            assert_int_equal(veil_poly_form(out), form == 1 ? VEIL_FORM_EVAL : VEIL_FORM_COEFF);
-            mpz_t *y = coeffs_of(out, f.n);
-            mpz_t P, Q, r, diff;
-            mpz_inits(P, Q, r, diff, NULL);
-            product(P, f.ring, pidx, kp);
-            product(Q, f.ring, qidx, kq);
-            for (size_t j = 0; j < f.n; j++) {
-                mpz_fdiv_q_2exp(r, P, 1);
-                mpz_add(r, r, x[j]);
-                mpz_fdiv_q(r, r, P); /* round(x / P) */
-                mpz_sub(diff, r, y[j]);
-                mpz_mod(diff, diff, Q); /* 0, or 1 / Q-1 at an exact-tie boundary (never met by random x) */
-                assert_int_equal(mpz_sgn(diff), 0);
-            }
-            mpz_clears(P, Q, r, diff, NULL);
-            free_coeffs(x, f.n);
-            free_coeffs(y, f.n);
-            veil_poly_free(in);
-            veil_poly_free(out);
-            veil_base_conv_free(conv);
-        }
+        const size_t qidx[4] = {0, 1, 2, 3}, pidx[3] = {4, 5, 6};
+        for (int form = 0; form < 2; form++) check_mod_down(&f, qidx, 4, pidx, kp, form);
     }
     release(&f);
+    const unsigned mixed[] = {50, 50, 50, 61, 40, 55, 45, 60, 58};
+    f = make(4096, mixed, 9);
+    for (size_t kp = 1; kp <= 6; kp++) {
+        const size_t qidx[3] = {0, 1, 2}, pidx[6] = {8, 3, 4, 5, 6, 7}; /* P not in ring order */
+        for (int form = 0; form < 2; form++) check_mod_down(&f, qidx, 3, pidx, kp, form);
+    }
+    const size_t q50[3] = {0, 1, 2}, p50[1] = {3}; /* all-50-bit Q with a 61-bit P: mixed kernels */
+    for (int form = 0; form < 2; form++) check_mod_down(&f, q50, 3, p50, 1, form);
+    release(&f);
 }
+
+/*
+ * Runs base conversion, rescale, ModUp and ModDown on x (over Q then P) in the given form and returns the
+ * four results in coefficient form.
+ */
+static void run_all(veil_poly *res[4], const veil_ring *r, const veil_poly *x, const veil_base_conv *up,
+                    const veil_base_conv *down, veil_form form)
+{
+    const size_t q[4] = {0, 1, 2, 3}, p[2] = {4, 5}, all[6] = {0, 1, 2, 3, 4, 5};
+    veil_poly *xe = NULL, *xq = NULL;
+    assert_int_equal(veil_poly_new(&xe, r, all, 6, VEIL_FORM_COEFF, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_new(&xq, r, q, 4, VEIL_FORM_COEFF, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_copy(xe, x, NULL), VEIL_OK);
+    memcpy(veil_poly_limb(xq, 0), veil_poly_limb_const(x, 0), 4 * veil_ring_degree(r) * sizeof(uint64_t));
+    assert_int_equal(veil_poly_new(&res[0], r, p, 2, VEIL_FORM_COEFF, NULL), VEIL_OK);
+    assert_int_equal(veil_base_conv_apply(up, res[0], xq, NULL), VEIL_OK);
+    if (form == VEIL_FORM_EVAL) {
+        assert_int_equal(veil_poly_to_eval(xe, NULL), VEIL_OK);
+        assert_int_equal(veil_poly_to_eval(xq, NULL), VEIL_OK);
+    }
+    assert_int_equal(veil_poly_new(&res[1], r, all, 5, VEIL_FORM_COEFF, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_new(&res[2], r, all, 6, VEIL_FORM_COEFF, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_new(&res[3], r, q, 4, VEIL_FORM_COEFF, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_rescale(res[1], xe, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_mod_up(res[2], xq, up, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_mod_down(res[3], xe, down, NULL), VEIL_OK);
+    for (int k = 1; k < 4; k++) {
+        assert_int_equal(veil_poly_form(res[k]), form);
+        assert_int_equal(veil_poly_to_coeff(res[k], NULL), VEIL_OK);
+    }
+    veil_poly_free(xe);
+    veil_poly_free(xq);
+}
+
+/* The same bits with 1, 2 and 3 threads, and from evaluation form as from coefficient form. */
+static void test_thread_count_independent(void **state)
+{
+    (void)state;
+    const unsigned bits[] = {50, 50, 50, 61, 50, 50};
+    fixture f = make(4096, bits, 6);
+    const size_t q[4] = {0, 1, 2, 3}, p[2] = {4, 5};
+    veil_base_conv *up = NULL, *down = NULL;
+    assert_int_equal(veil_base_conv_new(&up, f.ring, q, 4, p, 2, NULL), VEIL_OK);
+    assert_int_equal(veil_base_conv_new(&down, f.ring, p, 2, q, 4, NULL), VEIL_OK);
+    veil_poly *x = NULL, *ref[4], *got[4];
+    assert_int_equal(veil_poly_new_range(&x, f.ring, 0, 6, VEIL_FORM_COEFF, NULL), VEIL_OK);
+    assert_int_equal(veil_sample_uniform(x, f.prng, NULL), VEIL_OK);
+    assert_int_equal(veil_ring_set_threads(f.ring, 1, NULL), VEIL_OK);
+    run_all(ref, f.ring, x, up, down, VEIL_FORM_COEFF);
+    for (int t = 1; t <= 3; t++) {
+        assert_int_equal(veil_ring_set_threads(f.ring, t, NULL), VEIL_OK);
+        for (int form = 0; form < 2; form++) {
+            if (t == 1 && form == 0) continue;
+            run_all(got, f.ring, x, up, down, (veil_form)form);
+            for (int k = 0; k < 4; k++) {
+                const size_t limbs = veil_poly_limb_count(ref[k]);
+                assert_int_equal(veil_poly_limb_count(got[k]), limbs);
+                assert_memory_equal(veil_poly_limb(got[k], 0), veil_poly_limb(ref[k], 0), limbs * f.n * sizeof(uint64_t));
+                veil_poly_free(got[k]);
+            }
+        }
+    }
+    for (int k = 0; k < 4; k++) veil_poly_free(ref[k]);
+    veil_poly_free(x);
+    veil_base_conv_free(up);
+    veil_base_conv_free(down);
+    release(&f);
+}
+
+/* Status and a non-empty detail. */
+#define EXPECT(call, status)                                                                                  \
+    do {                                                                                                      \
+        err.detail[0] = '\0';                                                                                 \
+        assert_int_equal((call), (status));                                                                   \
+        assert_true(err.detail[0] != '\0');                                                                   \
+    } while (0)
 
 static void test_bad_arguments(void **state)
 {
     (void)state;
-    const unsigned bits[] = {50, 50, 50, 50};
-    fixture f = make(1024, bits, 4);
+    const unsigned bits[] = {50, 50, 50, 50, 50};
+    fixture f = make(1024, bits, 5), g = make(1024, bits, 5);
     veil_error err = {0};
-    veil_base_conv *conv = NULL;
-    size_t a[2] = {0, 1}, b[2] = {2, 3}, overlap[2] = {1, 2}, bad[1] = {4};
-    assert_int_equal(veil_base_conv_new(&conv, f.ring, a, 2, overlap, 2, &err), VEIL_ERR_ARGUMENT);
-    assert_int_equal(veil_base_conv_new(&conv, f.ring, a, 2, bad, 1, &err), VEIL_ERR_ARGUMENT);
-    assert_int_equal(veil_base_conv_new(&conv, f.ring, a, 0, b, 2, &err), VEIL_ERR_ARGUMENT);
-    assert_int_equal(veil_base_conv_new(&conv, NULL, a, 2, b, 2, &err), VEIL_ERR_NULL);
+    veil_base_conv *conv = NULL, *other = NULL;
+    size_t a[2] = {0, 1}, b[2] = {2, 3}, ba[2] = {3, 2}, overlap[2] = {1, 2}, bad[1] = {5}, dup[2] = {2, 2};
+    size_t ab[4] = {0, 1, 2, 3}, ab_swapped[4] = {0, 1, 3, 2}, ba_first[4] = {2, 3, 0, 1}, c4[1] = {4};
+    EXPECT(veil_base_conv_new(&conv, f.ring, a, 2, overlap, 2, &err), VEIL_ERR_ARGUMENT);
+    assert_null(conv);
+    EXPECT(veil_base_conv_new(&conv, f.ring, a, 2, bad, 1, &err), VEIL_ERR_ARGUMENT);
+    EXPECT(veil_base_conv_new(&conv, f.ring, a, 2, dup, 2, &err), VEIL_ERR_ARGUMENT);
+    EXPECT(veil_base_conv_new(&conv, f.ring, a, 0, b, 2, &err), VEIL_ERR_ARGUMENT);
+    EXPECT(veil_base_conv_new(&conv, f.ring, a, 2, b, 0, &err), VEIL_ERR_ARGUMENT);
+    EXPECT(veil_base_conv_new(&conv, NULL, a, 2, b, 2, &err), VEIL_ERR_NULL);
+    EXPECT(veil_base_conv_new(&conv, f.ring, NULL, 2, b, 2, &err), VEIL_ERR_NULL);
+    EXPECT(veil_base_conv_new(NULL, f.ring, a, 2, b, 2, &err), VEIL_ERR_NULL);
     assert_int_equal(veil_base_conv_new(&conv, f.ring, a, 2, b, 2, &err), VEIL_OK);
-    veil_poly *in = NULL, *out = NULL, *wrong = NULL, *one = NULL;
+    assert_int_equal(veil_base_conv_new(&other, g.ring, a, 2, b, 2, &err), VEIL_OK);
+    veil_poly *in = NULL, *out = NULL, *wrong = NULL, *one = NULL, *out_ba = NULL, *inq = NULL, *in_g = NULL;
+    veil_poly *up = NULL, *up_bad = NULL, *down_in = NULL, *down_bad = NULL, *three = NULL, *c_out = NULL;
     veil_poly_new(&in, f.ring, a, 2, VEIL_FORM_EVAL, NULL);
+    veil_poly_new(&inq, f.ring, a, 2, VEIL_FORM_COEFF, NULL);
+    veil_poly_new(&in_g, g.ring, a, 2, VEIL_FORM_COEFF, NULL);
     veil_poly_new(&out, f.ring, b, 2, VEIL_FORM_COEFF, NULL);
+    veil_poly_new(&out_ba, f.ring, ba, 2, VEIL_FORM_COEFF, NULL);
     veil_poly_new(&wrong, f.ring, b, 2, VEIL_FORM_COEFF, NULL);
     veil_poly_new(&one, f.ring, a, 1, VEIL_FORM_COEFF, NULL);
-    assert_int_equal(veil_base_conv_apply(conv, out, in, &err), VEIL_ERR_MISMATCH); /* eval form */
+    veil_poly_new(&three, f.ring, ab, 3, VEIL_FORM_COEFF, NULL);
+    veil_poly_new(&c_out, f.ring, c4, 1, VEIL_FORM_COEFF, NULL);
+    veil_poly_new(&up, f.ring, ab, 4, VEIL_FORM_COEFF, NULL);
+    veil_poly_new(&up_bad, f.ring, ab_swapped, 4, VEIL_FORM_COEFF, NULL);
+    veil_poly_new(&down_in, f.ring, ba_first, 4, VEIL_FORM_COEFF, NULL);
+    veil_poly_new(&down_bad, f.ring, ab, 4, VEIL_FORM_COEFF, NULL);
+    /* base conversion: coefficient form, exactly the source and target bases, same ring */
+    EXPECT(veil_base_conv_apply(conv, out, in, &err), VEIL_ERR_MISMATCH); /* eval form */
     assert_non_null(strstr(err.detail, "coefficient form"));
-    assert_int_equal(veil_base_conv_apply(conv, out, wrong, &err), VEIL_ERR_MISMATCH); /* wrong base */
-    assert_int_equal(veil_poly_rescale(out, one, &err), VEIL_ERR_ARGUMENT);          /* one limb */
-    assert_int_equal(veil_poly_rescale(out, in, &err), VEIL_ERR_MISMATCH);           /* wrong output base */
-    assert_int_equal(veil_poly_mod_up(out, in, conv, &err), VEIL_ERR_MISMATCH);
-    assert_int_equal(veil_poly_mod_down(out, in, conv, &err), VEIL_ERR_MISMATCH);
-    assert_int_equal(veil_poly_mod_down(NULL, in, conv, &err), VEIL_ERR_NULL);
-    veil_poly_free(in);
-    veil_poly_free(out);
-    veil_poly_free(wrong);
-    veil_poly_free(one);
+    EXPECT(veil_base_conv_apply(conv, out, wrong, &err), VEIL_ERR_MISMATCH); /* input over the target base */
+    EXPECT(veil_base_conv_apply(conv, out_ba, inq, &err), VEIL_ERR_MISMATCH); /* target base out of order */
+    EXPECT(veil_base_conv_apply(conv, out, one, &err), VEIL_ERR_MISMATCH);    /* part of the source base */
+    EXPECT(veil_base_conv_apply(conv, out, in_g, &err), VEIL_ERR_MISMATCH);   /* another ring */
+    EXPECT(veil_base_conv_apply(other, out, inq, &err), VEIL_ERR_MISMATCH);   /* conversion of another ring */
+    EXPECT(veil_base_conv_apply(NULL, out, inq, &err), VEIL_ERR_NULL);
+    EXPECT(veil_base_conv_apply(conv, NULL, inq, &err), VEIL_ERR_NULL);
+    assert_int_equal(veil_base_conv_apply(conv, out, inq, &err), VEIL_OK);
+    /* rescale: two limbs or more, output over the first limbs, no aliasing */
+    EXPECT(veil_poly_rescale(out, one, &err), VEIL_ERR_ARGUMENT); /* one limb */
+    EXPECT(veil_poly_rescale(out, in, &err), VEIL_ERR_MISMATCH);  /* wrong output base */
+    EXPECT(veil_poly_rescale(in, in, &err), VEIL_ERR_MISMATCH);   /* same limb count: not the first limbs */
+    EXPECT(veil_poly_rescale(c_out, in, &err), VEIL_ERR_MISMATCH); /* one limb, but not in's first */
+    EXPECT(veil_poly_rescale(one, three, &err), VEIL_ERR_MISMATCH); /* drops two limbs */
+    EXPECT(veil_poly_rescale(NULL, in, &err), VEIL_ERR_NULL);
+    EXPECT(veil_poly_rescale(one, NULL, &err), VEIL_ERR_NULL);
+    assert_int_equal(veil_poly_rescale(one, inq, &err), VEIL_OK);
+    /* ModUp: input over D, output over D then E */
+    EXPECT(veil_poly_mod_up(out, in, conv, &err), VEIL_ERR_MISMATCH);
+    EXPECT(veil_poly_mod_up(up_bad, inq, conv, &err), VEIL_ERR_MISMATCH); /* E out of order */
+    EXPECT(veil_poly_mod_up(up, wrong, conv, &err), VEIL_ERR_MISMATCH);   /* input over E */
+    EXPECT(veil_poly_mod_up(up, in_g, conv, &err), VEIL_ERR_MISMATCH);    /* another ring */
+    EXPECT(veil_poly_mod_up(up, inq, NULL, &err), VEIL_ERR_NULL);
+    assert_int_equal(veil_poly_mod_up(up, inq, conv, &err), VEIL_OK);
+    /* ModDown with conv: {0,1} -> {2,3}: input over {2,3} then {0,1}, output over {2,3} */
+    EXPECT(veil_poly_mod_down(out, in, conv, &err), VEIL_ERR_MISMATCH);
+    EXPECT(veil_poly_mod_down(out, down_bad, conv, &err), VEIL_ERR_MISMATCH); /* P first */
+    EXPECT(veil_poly_mod_down(out_ba, down_in, conv, &err), VEIL_ERR_MISMATCH); /* Q out of order */
+    EXPECT(veil_poly_mod_down(inq, down_in, conv, &err), VEIL_ERR_MISMATCH);    /* output over P */
+    EXPECT(veil_poly_mod_down(NULL, in, conv, &err), VEIL_ERR_NULL);
+    EXPECT(veil_poly_mod_down(out, down_in, NULL, &err), VEIL_ERR_NULL);
+    assert_int_equal(veil_poly_mod_down(out, down_in, conv, &err), VEIL_OK);
+    veil_poly *polys[] = {in, out, wrong, one, out_ba, inq, in_g, up, up_bad, down_in, down_bad, three, c_out};
+    for (size_t i = 0; i < sizeof polys / sizeof *polys; i++) veil_poly_free(polys[i]);
     veil_base_conv_free(conv);
+    veil_base_conv_free(other);
     veil_base_conv_free(NULL);
     release(&f);
+    release(&g);
 }
 
 int main(void)
@@ -350,7 +512,7 @@ int main(void)
         cmocka_unit_test(test_base_conversion), cmocka_unit_test(test_base_conversion_wide),
         cmocka_unit_test(test_rescale_exact),
         cmocka_unit_test(test_mod_up),          cmocka_unit_test(test_mod_down),
-        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_thread_count_independent), cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <gmp.h>
 #include <flint/fmpz.h>
@@ -40,19 +41,27 @@ static veil_prng *test_prng(uint8_t tag)
     return p;
 }
 
-static void test_elementwise(void **state)
+/* One form: every element-wise operation against veil_mod_* on each residue (products only in NTT form). */
+static void elementwise_in_form(veil_form form)
 {
-    (void)state;
     const unsigned bits[] = {50, 49, 61, 36};
     veil_ring *r = make_ring(2048, bits, 4);
-    veil_prng *prng = test_prng(1);
-    veil_poly *a = random_poly(r, 4, VEIL_FORM_EVAL, prng), *b = random_poly(r, 4, VEIL_FORM_EVAL, prng);
-    veil_poly *o = random_poly(r, 4, VEIL_FORM_EVAL, prng), *acc = random_poly(r, 4, VEIL_FORM_EVAL, prng);
+    veil_prng *prng = test_prng((uint8_t)(1 + 16 * form));
+    veil_poly *a = random_poly(r, 4, form, prng), *b = random_poly(r, 4, form, prng);
+    veil_poly *o = random_poly(r, 4, form, prng), *acc = random_poly(r, 4, VEIL_FORM_EVAL, prng);
     veil_poly *acc0 = NULL;
+    veil_error err = {0};
     assert_int_equal(veil_poly_new_range(&acc0, r, 0, 4, VEIL_FORM_EVAL, NULL), VEIL_OK);
     assert_int_equal(veil_poly_copy(acc0, acc, NULL), VEIL_OK);
-    const int64_t scalars[] = {0, 1, -1, 7, -123456789, INT64_MAX, INT64_MIN};
-    for (int op = 0; op < 5 + 7; op++) {
+    const int64_t scalars[] = {0, 1, -1, 7, -123456789, INT64_MAX, INT64_MIN, (int64_t)1 << 62, -((int64_t)1 << 61) - 5};
+    const int nscalars = (int)(sizeof scalars / sizeof *scalars);
+    for (int op = 0; op < 5 + nscalars; op++) {
+        if (form == VEIL_FORM_COEFF && (op == 3 || op == 4)) { /* products need evaluation form */
+            err.detail[0] = '\0';
+            assert_int_equal(op == 3 ? veil_poly_mul(o, a, b, &err) : veil_poly_mul_acc(o, a, b, &err), VEIL_ERR_MISMATCH);
+            assert_true(err.detail[0] != '\0');
+            continue;
+        }
         switch (op) {
         case 0: assert_int_equal(veil_poly_add(o, a, b, NULL), VEIL_OK); break;
         case 1: assert_int_equal(veil_poly_sub(o, a, b, NULL), VEIL_OK); break;
@@ -61,6 +70,7 @@ static void test_elementwise(void **state)
         case 4: assert_int_equal(veil_poly_mul_acc(acc, a, b, NULL), VEIL_OK); break;
         default: assert_int_equal(veil_poly_mul_scalar(o, a, scalars[op - 5], NULL), VEIL_OK); break;
         }
+        if (op != 4) assert_int_equal(veil_poly_form(o), form);
         for (size_t l = 0; l < 4; l++) {
             const uint64_t q = veil_ring_prime(r, l);
             const uint64_t *x = veil_poly_limb(a, l), *y = veil_poly_limb(b, l), *z = veil_poly_limb(o, l);
@@ -91,6 +101,11 @@ static void test_elementwise(void **state)
     assert_int_equal(veil_poly_add(o, o, o, NULL), VEIL_OK);
     for (size_t j = 0; j < 2048; j++)
         assert_int_equal(veil_poly_limb(o, 0)[j], veil_mod_add(veil_poly_limb(a, 0)[j], veil_poly_limb(a, 0)[j], veil_ring_prime(r, 0)));
+    assert_int_equal(veil_poly_mul_scalar(o, o, -3, NULL), VEIL_OK);
+    for (size_t j = 0; j < 2048; j++) {
+        const uint64_t q = veil_ring_prime(r, 2), two_a = veil_mod_add(veil_poly_limb(a, 2)[j], veil_poly_limb(a, 2)[j], q);
+        assert_int_equal(veil_poly_limb(o, 2)[j], veil_mod_mul(two_a, q - 3, q));
+    }
     veil_poly_free(a);
     veil_poly_free(b);
     veil_poly_free(o);
@@ -98,6 +113,13 @@ static void test_elementwise(void **state)
     veil_poly_free(acc0);
     veil_prng_free(prng);
     veil_ring_free(r);
+}
+
+static void test_elementwise(void **state)
+{
+    (void)state;
+    elementwise_in_form(VEIL_FORM_EVAL);
+    elementwise_in_form(VEIL_FORM_COEFF);
 }
 
 /* Compose every coefficient of p into an fmpz (the integer in [0, Q)). */
@@ -211,6 +233,77 @@ static void test_crt_round_trip(void **state)
     free(w);
     veil_poly_free(p);
     veil_poly_free(back);
+    veil_prng_free(prng);
+    veil_ring_free(r);
+}
+
+/*
+ * set_multiword against GMP on integers far above Q (8 words, all-ones words included), over a base not in
+ * ring order; crt_compose with more words than needed pads with zeros, and a one-limb poly composes to
+ * its residues.
+ */
+static void test_multiword_against_gmp(void **state)
+{
+    (void)state;
+    const unsigned bits[] = {61, 50, 50, 40, 30, 55};
+    const size_t n = 1024, words = 8, base[4] = {5, 0, 3, 1};
+    veil_ring *r = make_ring(n, bits, 6);
+    veil_prng *prng = test_prng(5);
+    veil_poly *p = NULL, *one = NULL;
+    assert_int_equal(veil_poly_new(&p, r, base, 4, VEIL_FORM_EVAL, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_new(&one, r, base + 1, 1, VEIL_FORM_COEFF, NULL), VEIL_OK);
+    uint64_t *w = malloc(n * words * sizeof *w), *back = malloc(n * words * sizeof *back);
+    veil_prng_bytes(prng, w, n * words * sizeof *w);
+    for (size_t k = 0; k < words; k++) {
+        w[0 * words + k] = 0;          /* 0 */
+        w[1 * words + k] = UINT64_MAX; /* 2^512 - 1 */
+        w[2 * words + k] = k == 0;     /* 1 */
+    }
+    assert_int_equal(veil_poly_set_multiword(p, w, words, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_form(p), VEIL_FORM_COEFF);
+    mpz_t x, Q, y;
+    mpz_inits(x, Q, y, NULL);
+    mpz_set_ui(Q, 1);
+    for (size_t i = 0; i < 4; i++) mpz_mul_ui(Q, Q, veil_ring_prime(r, base[i]));
+    for (size_t j = 0; j < n; j++) {
+        mpz_import(x, words, -1, sizeof(uint64_t), 0, 0, w + j * words);
+        for (size_t i = 0; i < 4; i++)
+            assert_int_equal(mpz_fdiv_ui(x, veil_ring_prime(r, base[i])), veil_poly_limb(p, i)[j]);
+    }
+    /* compose back: x mod Q, little-endian, zero above Q's words */
+    memset(back, 0xAB, n * words * sizeof *back);
+    assert_int_equal(veil_poly_crt_compose(back, words, p, NULL), VEIL_OK);
+    for (size_t j = 0; j < n; j++) {
+        mpz_import(x, words, -1, sizeof(uint64_t), 0, 0, w + j * words);
+        mpz_mod(x, x, Q);
+        mpz_import(y, words, -1, sizeof(uint64_t), 0, 0, back + j * words);
+        assert_int_equal(mpz_cmp(x, y), 0);
+        for (size_t k = 4; k < words; k++) assert_int_equal(back[j * words + k], 0); /* Q < 2^206 */
+    }
+    /* one word per coefficient, and a single-limb poly */
+    assert_int_equal(veil_poly_set_multiword(one, w, 1, NULL), VEIL_OK);
+    const uint64_t q0 = veil_ring_prime(r, base[1]);
+    for (size_t j = 0; j < n; j++) assert_int_equal(veil_poly_limb(one, 0)[j], w[j] % q0);
+    assert_int_equal(veil_poly_crt_compose(back, 1, one, NULL), VEIL_OK);
+    for (size_t j = 0; j < n; j++) assert_int_equal(back[j], w[j] % q0);
+    /* errors */
+    veil_error err = {0};
+    assert_int_equal(veil_poly_set_multiword(p, w, 0, &err), VEIL_ERR_ARGUMENT);
+    assert_true(err.detail[0] != '\0');
+    err.detail[0] = '\0';
+    assert_int_equal(veil_poly_set_multiword(p, NULL, words, &err), VEIL_ERR_NULL);
+    assert_true(err.detail[0] != '\0');
+    assert_int_equal(veil_poly_set_multiword(NULL, w, words, &err), VEIL_ERR_NULL);
+    assert_int_equal(veil_poly_crt_compose(NULL, words, p, &err), VEIL_ERR_NULL);
+    assert_int_equal(veil_poly_crt_compose(back, words, NULL, &err), VEIL_ERR_NULL);
+    err.detail[0] = '\0';
+    assert_int_equal(veil_poly_crt_compose(back, 3, p, &err), VEIL_ERR_ARGUMENT); /* Q needs 4 words */
+    assert_true(err.detail[0] != '\0');
+    mpz_clears(x, Q, y, NULL);
+    free(w);
+    free(back);
+    veil_poly_free(p);
+    veil_poly_free(one);
     veil_prng_free(prng);
     veil_ring_free(r);
 }
@@ -338,7 +431,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_elementwise),      cmocka_unit_test(test_product_against_flint),
-        cmocka_unit_test(test_crt_round_trip),   cmocka_unit_test(test_thread_count_independent),
+        cmocka_unit_test(test_crt_round_trip),   cmocka_unit_test(test_multiword_against_gmp),
+        cmocka_unit_test(test_thread_count_independent),
         cmocka_unit_test(test_set_and_validate), cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -36,7 +36,9 @@ typedef enum veil_status {
     VEIL_ERR_RANDOM = 6,      /* the randomness source failed */
     VEIL_ERR_NOT_FOUND = 7,   /* nothing satisfies the request (for example no prime of that size) */
     VEIL_ERR_INTERNAL = 8,    /* a bug in Veil: please report it */
-    VEIL_ERR_INSECURE = 9     /* parameters below the requested security level */
+    VEIL_ERR_INSECURE = 9,    /* parameters below the requested security level */
+    VEIL_ERR_FORMAT = 10,     /* malformed, truncated or foreign serialized data */
+    VEIL_ERR_IO = 11          /* a file could not be read or written */
 } veil_status;
 
 /* A short, static English description of a status. Never NULL, also for unknown values. */

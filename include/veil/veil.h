@@ -11,4 +11,5 @@
 #include "veil/params.h"
 #include "veil/rlwe.h"
 #include "veil/ckks.h"
+#include "veil/serial.h"
 #endif

@@ -16,6 +16,8 @@ const char *veil_strerror(veil_status status)
     case VEIL_ERR_NOT_FOUND: return "nothing satisfies the request";
     case VEIL_ERR_INTERNAL: return "internal error (a bug in Veil)";
     case VEIL_ERR_INSECURE: return "parameters below the requested security level";
+    case VEIL_ERR_FORMAT: return "malformed or foreign serialized data";
+    case VEIL_ERR_IO: return "file input/output failed";
     }
     return "unknown status code";
 }

@@ -1,0 +1,99 @@
+/*
+ * veil/serial.h - Veil's versioned wire format for parameters, keys, plaintexts and ciphertexts.
+ *
+ * Every object is a 64-byte header followed by its payload, all little-endian:
+ *   0  "VEIL"                 4  format version (u16)    6  object type (u16)
+ *   8  flags (u32: 1 zstd-compressed payload, 2 seeded form, 4 secret)
+ *   12 security level of the parameter set (u32)         16 parameter-set hash (32 bytes, BLAKE2b-256)
+ *   48 stored payload length (u64)                       56 payload length before compression (u64)
+ * Seeded objects (public and key-switching keys, fresh secret-key ciphertexts) store a 32-byte seed instead
+ * of their uniform half, which the loader regenerates: about half the size. The layout of each payload is
+ * in docs/wire-format.md.
+ *
+ * Loading checks, in this order: header and version, object type, parameter hash against the context,
+ * declared sizes against limits derived from the parameters (before anything is allocated), the data
+ * length, the compressed stream's own bounds, and every coefficient against its prime. Any failure returns
+ * VEIL_ERR_FORMAT (or VEIL_ERR_MISMATCH for a hash or type that belongs elsewhere) with a message saying
+ * which check failed; nothing is allocated for the caller then.
+ */
+#ifndef VEIL_SERIAL_H
+#define VEIL_SERIAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "veil/core.h"
+#include "veil/params.h"
+#include "veil/rlwe.h"
+#include "veil/ckks.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VEIL_FORMAT_VERSION 1
+#define VEIL_HEADER_BYTES 64
+
+typedef enum veil_object_type {
+    VEIL_OBJECT_PARAMS = 1,
+    VEIL_OBJECT_SECRET_KEY = 2,
+    VEIL_OBJECT_PUBLIC_KEY = 3,
+    VEIL_OBJECT_SWITCH_KEY = 4,
+    VEIL_OBJECT_CKKS_PLAINTEXT = 5,
+    VEIL_OBJECT_CKKS_CIPHERTEXT = 6
+} veil_object_type;
+
+#define VEIL_FLAG_ZSTD 1u
+#define VEIL_FLAG_SEEDED 2u
+#define VEIL_FLAG_SECRET 4u
+
+/* A byte buffer owned by the caller once filled; veil_buffer_free wipes and releases it. */
+typedef struct veil_buffer {
+    uint8_t *data;
+    size_t len;
+} veil_buffer;
+void veil_buffer_free(veil_buffer *buf);
+
+/* Options of the save functions. */
+#define VEIL_SAVE_COMPRESS 1u /* zstd-compress the payload */
+
+/* What a header says, read without any context (for `veil info` and servers that route objects). */
+typedef struct veil_object_info {
+    veil_object_type type;
+    uint32_t flags;
+    veil_security security;
+    uint8_t params_hash[VEIL_PARAMS_HASH_BYTES];
+    uint64_t stored_bytes, payload_bytes;
+} veil_object_info;
+veil_status veil_object_peek(veil_object_info *info, const uint8_t *data, size_t len, veil_error *err);
+
+veil_status veil_params_save(veil_buffer *out, const veil_params *params, unsigned options, veil_error *err);
+veil_status veil_params_load(veil_params **out, const uint8_t *data, size_t len, veil_error *err);
+
+veil_status veil_secret_key_save(veil_buffer *out, const veil_secret_key *sk, unsigned options, veil_error *err);
+veil_status veil_secret_key_load(veil_secret_key **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                 veil_error *err);
+veil_status veil_public_key_save(veil_buffer *out, const veil_public_key *pk, unsigned options, veil_error *err);
+veil_status veil_public_key_load(veil_public_key **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                 veil_error *err);
+veil_status veil_switch_key_save(veil_buffer *out, const veil_switch_key *key, unsigned options, veil_error *err);
+veil_status veil_switch_key_load(veil_switch_key **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                 veil_error *err);
+veil_status veil_ckks_plaintext_save(veil_buffer *out, const veil_ckks_plaintext *pt, unsigned options,
+                                     veil_error *err);
+veil_status veil_ckks_plaintext_load(veil_ckks_plaintext **out, const veil_context *ctx, const uint8_t *data,
+                                     size_t len, veil_error *err);
+/* A fresh secret-key ciphertext is saved in seeded form (c1 as its seed). */
+veil_status veil_ckks_ciphertext_save(veil_buffer *out, const veil_ckks_ciphertext *ct, unsigned options,
+                                      veil_error *err);
+veil_status veil_ckks_ciphertext_load(veil_ckks_ciphertext **out, const veil_context *ctx, const uint8_t *data,
+                                      size_t len, veil_error *err);
+
+/* Writes a file atomically: a temporary file in the same folder, fsync, rename, fsync of the folder. */
+veil_status veil_file_write_atomic(const char *path, const uint8_t *data, size_t len, veil_error *err);
+/* Reads a whole file of at most max_len bytes. */
+veil_status veil_file_read(veil_buffer *out, const char *path, size_t max_len, veil_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VEIL_SERIAL_H */

@@ -1,0 +1,694 @@
+/* The wire format: headers, payloads, validation, zstd compression and atomic files (see veil/serial.h). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+#include "veil/serial.h"
+#include "ckks/ckks_internal.h"
+
+static const uint8_t magic[4] = {'V', 'E', 'I', 'L'};
+
+/* ---- little-endian writer and reader ---------------------------------------------------------- */
+
+typedef struct writer {
+    uint8_t *buf;
+    size_t len, cap;
+    bool failed;
+} writer;
+
+static void w_bytes(writer *w, const void *p, size_t n)
+{
+    if (w->failed) return;
+    if (w->len + n > w->cap) {
+        size_t cap = w->cap ? w->cap : 1024;
+        while (cap < w->len + n) cap *= 2;
+        uint8_t *b = veil_alloc(cap, 1);
+        if (!b) {
+            w->failed = true;
+            return;
+        }
+        if (w->buf) memcpy(b, w->buf, w->len);
+        veil_free_secret(w->buf, w->cap);
+        w->buf = b;
+        w->cap = cap;
+    }
+    memcpy(w->buf + w->len, p, n);
+    w->len += n;
+}
+
+static void w_u64(writer *w, uint64_t v)
+{
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
+    w_bytes(w, b, 8);
+}
+
+static void w_f64(writer *w, double d)
+{
+    uint64_t v;
+    memcpy(&v, &d, sizeof v);
+    w_u64(w, v);
+}
+
+static void w_poly(writer *w, const veil_poly *p)
+{
+    const size_t total = veil_poly_limb_count(p) * veil_ring_degree(veil_poly_ring(p));
+    const uint64_t *x = veil_poly_limb_const(p, 0);
+    for (size_t i = 0; i < total; i++) w_u64(w, x[i]);
+}
+
+typedef struct reader {
+    const uint8_t *p;
+    size_t left;
+} reader;
+
+static bool r_bytes(reader *r, void *out, size_t n)
+{
+    if (r->left < n) return false;
+    memcpy(out, r->p, n);
+    r->p += n;
+    r->left -= n;
+    return true;
+}
+
+static bool r_u64(reader *r, uint64_t *v)
+{
+    uint8_t b[8];
+    if (!r_bytes(r, b, 8)) return false;
+    *v = 0;
+    for (int i = 7; i >= 0; i--) *v = (*v << 8) | b[i];
+    return true;
+}
+
+static bool r_f64(reader *r, double *d)
+{
+    uint64_t v;
+    if (!r_u64(r, &v)) return false;
+    memcpy(d, &v, sizeof *d);
+    return true;
+}
+
+/* Reads a polynomial's residues into p (its base fixed by the caller), checking each against its prime. */
+static veil_status r_poly(reader *r, veil_poly *p, const char *what, veil_error *err)
+{
+    const veil_ring *ring = veil_poly_ring(p);
+    const size_t n = veil_ring_degree(ring);
+    for (size_t l = 0; l < veil_poly_limb_count(p); l++) {
+        const uint64_t q = veil_ring_prime(ring, veil_poly_prime_index(p, l));
+        uint64_t *x = veil_poly_limb(p, l);
+        for (size_t j = 0; j < n; j++) {
+            if (!r_u64(r, &x[j]))
+                return veil_fail(err, VEIL_ERR_FORMAT, "%s: the data ends inside limb %zu", what, l);
+            if (x[j] >= q)
+                return veil_fail(err, VEIL_ERR_FORMAT, "%s: residue %zu of limb %zu is not below its prime", what, j, l);
+        }
+    }
+    p->form = VEIL_FORM_EVAL;
+    return VEIL_OK;
+}
+
+void veil_buffer_free(veil_buffer *buf)
+{
+    if (!buf) return;
+    veil_free_secret(buf->data, buf->len);
+    buf->data = NULL;
+    buf->len = 0;
+}
+
+/* ---- header ------------------------------------------------------------------------------------- */
+
+static void put_le(uint8_t *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+/* Header plus (optionally compressed) payload into out. Consumes the payload writer. */
+static veil_status finish(veil_buffer *out, writer *payload, veil_object_type type, uint32_t flags,
+                          const veil_params *params, unsigned options, veil_error *err)
+{
+    out->data = NULL;
+    out->len = 0;
+    if (payload->failed) {
+        veil_free_secret(payload->buf, payload->cap);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "save: out of memory");
+    }
+    const uint8_t *body = payload->buf;
+    size_t body_len = payload->len;
+    uint8_t *packed = NULL;
+    size_t packed_cap = 0;
+    if (options & VEIL_SAVE_COMPRESS) {
+        packed_cap = ZSTD_compressBound(payload->len);
+        packed = veil_alloc(packed_cap, 1);
+        if (!packed) {
+            veil_free_secret(payload->buf, payload->cap);
+            return veil_fail(err, VEIL_ERR_NO_MEMORY, "save: out of memory");
+        }
+        size_t z = ZSTD_compress(packed, packed_cap, payload->buf, payload->len, 3);
+        if (ZSTD_isError(z)) {
+            veil_free_secret(packed, packed_cap);
+            veil_free_secret(payload->buf, payload->cap);
+            return veil_fail(err, VEIL_ERR_INTERNAL, "save: zstd failed: %s", ZSTD_getErrorName(z));
+        }
+        body = packed;
+        body_len = z;
+        flags |= VEIL_FLAG_ZSTD;
+    }
+    out->len = VEIL_HEADER_BYTES + body_len;
+    out->data = veil_alloc(out->len, 1);
+    veil_status st = VEIL_OK;
+    if (!out->data) {
+        out->len = 0;
+        st = veil_fail(err, VEIL_ERR_NO_MEMORY, "save: out of memory");
+    } else {
+        uint8_t *h = out->data;
+        memcpy(h, magic, 4);
+        put_le(h + 4, VEIL_FORMAT_VERSION, 2);
+        put_le(h + 6, (uint64_t)type, 2);
+        put_le(h + 8, flags, 4);
+        put_le(h + 12, (uint64_t)veil_params_security(params), 4);
+        veil_params_hash(params, h + 16);
+        put_le(h + 48, body_len, 8);
+        put_le(h + 56, payload->len, 8);
+        memcpy(h + VEIL_HEADER_BYTES, body, body_len);
+    }
+    veil_free_secret(packed, packed_cap);
+    veil_free_secret(payload->buf, payload->cap);
+    return st;
+}
+
+veil_status veil_object_peek(veil_object_info *info, const uint8_t *data, size_t len, veil_error *err)
+{
+    VEIL_REQUIRE(info, err);
+    VEIL_REQUIRE(data, err);
+    if (len < VEIL_HEADER_BYTES) return veil_fail(err, VEIL_ERR_FORMAT, "not a Veil object: %zu bytes, shorter than a header", len);
+    if (memcmp(data, magic, 4) != 0) return veil_fail(err, VEIL_ERR_FORMAT, "not a Veil object: bad magic");
+    uint64_t version = get_le(data + 4, 2);
+    if (version != VEIL_FORMAT_VERSION)
+        return veil_fail(err, VEIL_ERR_FORMAT, "format version %llu is not supported (this build reads %d)",
+                         (unsigned long long)version, VEIL_FORMAT_VERSION);
+    uint64_t type = get_le(data + 6, 2), flags = get_le(data + 8, 4), sec = get_le(data + 12, 4);
+    if (type < VEIL_OBJECT_PARAMS || type > VEIL_OBJECT_CKKS_CIPHERTEXT)
+        return veil_fail(err, VEIL_ERR_FORMAT, "unknown object type %llu", (unsigned long long)type);
+    if (flags & ~(uint64_t)(VEIL_FLAG_ZSTD | VEIL_FLAG_SEEDED | VEIL_FLAG_SECRET))
+        return veil_fail(err, VEIL_ERR_FORMAT, "unknown flags 0x%llx", (unsigned long long)flags);
+    if (sec > VEIL_SECURITY_NONE) return veil_fail(err, VEIL_ERR_FORMAT, "unknown security level %llu", (unsigned long long)sec);
+    info->type = (veil_object_type)type;
+    info->flags = (uint32_t)flags;
+    info->security = (veil_security)sec;
+    memcpy(info->params_hash, data + 16, VEIL_PARAMS_HASH_BYTES);
+    info->stored_bytes = get_le(data + 48, 8);
+    info->payload_bytes = get_le(data + 56, 8);
+    if (info->stored_bytes != len - VEIL_HEADER_BYTES)
+        return veil_fail(err, VEIL_ERR_FORMAT, "the header announces %llu payload bytes but %zu follow",
+                         (unsigned long long)info->stored_bytes, len - VEIL_HEADER_BYTES);
+    if (!(flags & VEIL_FLAG_ZSTD) && info->payload_bytes != info->stored_bytes)
+        return veil_fail(err, VEIL_ERR_FORMAT, "an uncompressed payload must be stored as is");
+    return VEIL_OK;
+}
+
+static const char *type_name(veil_object_type t)
+{
+    switch (t) {
+    case VEIL_OBJECT_PARAMS: return "a parameter set";
+    case VEIL_OBJECT_SECRET_KEY: return "a secret key";
+    case VEIL_OBJECT_PUBLIC_KEY: return "a public key";
+    case VEIL_OBJECT_SWITCH_KEY: return "a key-switching key";
+    case VEIL_OBJECT_CKKS_PLAINTEXT: return "a CKKS plaintext";
+    case VEIL_OBJECT_CKKS_CIPHERTEXT: return "a CKKS ciphertext";
+    }
+    return "an unknown object";
+}
+
+/*
+ * Checks the header against the expected type and context, bounds the payload by `limit` before any
+ * allocation, and returns the raw payload (decompressed if needed) in *raw (free with veil_free_secret).
+ */
+static veil_status open_object(uint8_t **raw, size_t *raw_len, uint32_t *flags, const uint8_t *data, size_t len,
+                               veil_object_type want, const veil_params *params, size_t limit, veil_error *err)
+{
+    veil_object_info info;
+    *raw = NULL;
+    VEIL_TRY(veil_object_peek(&info, data, len, err));
+    if (info.type != want)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "expected %s, found %s", type_name(want), type_name(info.type));
+    if (params) {
+        uint8_t h[VEIL_PARAMS_HASH_BYTES];
+        veil_params_hash(params, h);
+        if (memcmp(h, info.params_hash, sizeof h) != 0)
+            return veil_fail(err, VEIL_ERR_MISMATCH, "%s made for another parameter set (hash mismatch)", type_name(want));
+    }
+    if (info.payload_bytes > limit || info.stored_bytes > limit + 1024)
+        return veil_fail(err, VEIL_ERR_FORMAT, "%s of %llu bytes exceeds the %zu bytes its parameters allow",
+                         type_name(want), (unsigned long long)info.payload_bytes, limit);
+    const uint8_t *body = data + VEIL_HEADER_BYTES;
+    *raw_len = (size_t)info.payload_bytes;
+    *raw = veil_alloc_scratch(*raw_len ? *raw_len : 1, 1);
+    if (!*raw) return veil_fail(err, VEIL_ERR_NO_MEMORY, "load: out of memory");
+    if (info.flags & VEIL_FLAG_ZSTD) {
+        unsigned long long declared = ZSTD_getFrameContentSize(body, (size_t)info.stored_bytes);
+        if (declared == ZSTD_CONTENTSIZE_ERROR || declared == ZSTD_CONTENTSIZE_UNKNOWN || declared != info.payload_bytes) {
+            veil_free(*raw);
+            *raw = NULL;
+            return veil_fail(err, VEIL_ERR_FORMAT, "the compressed payload does not announce the header's size");
+        }
+        size_t got = ZSTD_decompress(*raw, *raw_len, body, (size_t)info.stored_bytes);
+        if (ZSTD_isError(got) || got != *raw_len) {
+            veil_free_secret(*raw, *raw_len);
+            *raw = NULL;
+            return veil_fail(err, VEIL_ERR_FORMAT, "the compressed payload is corrupt");
+        }
+    } else {
+        memcpy(*raw, body, *raw_len);
+    }
+    *flags = info.flags;
+    return VEIL_OK;
+}
+
+static veil_status expect_end(const reader *r, const char *what, veil_error *err)
+{
+    if (r->left != 0) return veil_fail(err, VEIL_ERR_FORMAT, "%s: %zu unexpected bytes after the data", what, r->left);
+    return VEIL_OK;
+}
+
+/* ---- parameters ---------------------------------------------------------------------------------- */
+
+veil_status veil_params_save(veil_buffer *out, const veil_params *p, unsigned options, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(p, err);
+    writer w = {0};
+    w_u64(&w, p->n);
+    w_u64(&w, p->q_count);
+    w_u64(&w, p->p_count);
+    w_u64(&w, p->dnum);
+    w_u64(&w, (uint64_t)p->secret);
+    w_u64(&w, p->hamming_weight);
+    w_u64(&w, (uint64_t)p->security);
+    for (size_t i = 0; i < p->q_count; i++) w_u64(&w, p->q[i]);
+    for (size_t i = 0; i < p->p_count; i++) w_u64(&w, p->p[i]);
+    return finish(out, &w, VEIL_OBJECT_PARAMS, 0, p, options, err);
+}
+
+veil_status veil_params_load(veil_params **out, const uint8_t *data, size_t len, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(data, err);
+    uint8_t *raw;
+    size_t raw_len = 0;
+    uint32_t flags = 0;
+    VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PARAMS, NULL,
+                         8 * (7 + 2 * VEIL_PARAMS_MAX_PRIMES), err));
+    reader r = {raw, raw_len};
+    uint64_t f[7];
+    veil_status st = VEIL_OK;
+    for (int i = 0; i < 7 && st == VEIL_OK; i++)
+        if (!r_u64(&r, &f[i])) st = veil_fail(err, VEIL_ERR_FORMAT, "parameters: truncated");
+    if (st == VEIL_OK && (f[1] > VEIL_PARAMS_MAX_PRIMES || f[2] > VEIL_PARAMS_MAX_PRIMES || f[4] > 1 || f[6] > 3))
+        st = veil_fail(err, VEIL_ERR_FORMAT, "parameters: field out of range");
+    uint64_t q[VEIL_PARAMS_MAX_PRIMES], pp[VEIL_PARAMS_MAX_PRIMES];
+    for (uint64_t i = 0; st == VEIL_OK && i < f[1]; i++)
+        if (!r_u64(&r, &q[i])) st = veil_fail(err, VEIL_ERR_FORMAT, "parameters: truncated");
+    for (uint64_t i = 0; st == VEIL_OK && i < f[2]; i++)
+        if (!r_u64(&r, &pp[i])) st = veil_fail(err, VEIL_ERR_FORMAT, "parameters: truncated");
+    if (st == VEIL_OK) st = expect_end(&r, "parameters", err);
+    if (st == VEIL_OK) {
+        /* rebuilding runs every check of veil_params_new, the security check included */
+        veil_params_spec spec = {(size_t)f[0], (size_t)f[1], q, NULL, (size_t)f[2], pp, NULL, (size_t)f[3],
+                                 (veil_secret_kind)f[4], (size_t)f[5], (veil_security)f[6]};
+        st = veil_params_new(out, &spec, err);
+    }
+    if (st == VEIL_OK) {
+        uint8_t h[VEIL_PARAMS_HASH_BYTES];
+        veil_params_hash(*out, h);
+        if (memcmp(h, data + 16, sizeof h) != 0) {
+            veil_params_free(*out);
+            *out = NULL;
+            st = veil_fail(err, VEIL_ERR_FORMAT, "parameters: the header's hash does not match the set");
+        }
+    }
+    veil_free_secret(raw, raw_len);
+    return st;
+}
+
+/* ---- keys ---------------------------------------------------------------------------------------- */
+
+veil_status veil_secret_key_save(veil_buffer *out, const veil_secret_key *sk, unsigned options, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(sk, err);
+    writer w = {0};
+    w_bytes(&w, sk->coeffs, sk->ctx->params.n);
+    return finish(out, &w, VEIL_OBJECT_SECRET_KEY, VEIL_FLAG_SECRET, &sk->ctx->params, options, err);
+}
+
+veil_status veil_secret_key_load(veil_secret_key **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                 veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(data, err);
+    const size_t n = ctx->params.n;
+    uint8_t *raw;
+    size_t raw_len = 0;
+    uint32_t flags = 0;
+    VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_SECRET_KEY, &ctx->params, n, err));
+    veil_status st = raw_len == n ? VEIL_OK : veil_fail(err, VEIL_ERR_FORMAT, "secret key: %zu bytes, expected %zu", raw_len, n);
+    size_t weight = 0;
+    for (size_t j = 0; st == VEIL_OK && j < n; j++) {
+        int8_t c = (int8_t)raw[j];
+        if (c < -1 || c > 1) st = veil_fail(err, VEIL_ERR_FORMAT, "secret key: coefficient %zu is not in {-1, 0, 1}", j);
+        weight += c != 0;
+    }
+    if (st == VEIL_OK && ctx->params.secret == VEIL_SECRET_TERNARY_HW && weight != ctx->params.hamming_weight)
+        st = veil_fail(err, VEIL_ERR_FORMAT, "secret key: Hamming weight %zu, the parameters say %zu", weight,
+                       ctx->params.hamming_weight);
+    if (st == VEIL_OK) st = veil_secret_key_from_coeffs(out, ctx, (const int8_t *)raw, err);
+    veil_free_secret(raw, raw_len);
+    return st;
+}
+
+/* Limits: the largest payload each object may have under ctx. */
+static size_t qp_limbs(const veil_context *ctx) { return ctx->q_count + ctx->p_count; }
+
+veil_status veil_public_key_save(veil_buffer *out, const veil_public_key *pk, unsigned options, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(pk, err);
+    writer w = {0};
+    w_bytes(&w, pk->seed, sizeof pk->seed);
+    w_poly(&w, pk->b);
+    return finish(out, &w, VEIL_OBJECT_PUBLIC_KEY, VEIL_FLAG_SEEDED, &pk->ctx->params, options, err);
+}
+
+veil_status veil_public_key_load(veil_public_key **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                 veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(data, err);
+    const size_t n = ctx->params.n, limbs = qp_limbs(ctx), expected = VEIL_SEED_BYTES + 8 * limbs * n;
+    uint8_t *raw;
+    size_t raw_len = 0;
+    uint32_t flags = 0;
+    VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PUBLIC_KEY, &ctx->params, expected, err));
+    veil_status st = VEIL_OK;
+    if (!(flags & VEIL_FLAG_SEEDED) || raw_len != expected)
+        st = veil_fail(err, VEIL_ERR_FORMAT, "public key: %zu bytes in %s form, expected %zu in seeded form", raw_len,
+                       flags & VEIL_FLAG_SEEDED ? "seeded" : "full", expected);
+    veil_public_key *pk = NULL;
+    size_t base[2 * VEIL_PARAMS_MAX_PRIMES];
+    veil_context_qp_base(ctx, ctx->q_count - 1, base);
+    if (st == VEIL_OK) {
+        pk = veil_alloc(1, sizeof *pk);
+        if (!pk) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "public key: out of memory");
+    }
+    if (st == VEIL_OK) st = veil_poly_new(&pk->a, ctx->ring, base, limbs, VEIL_FORM_EVAL, err);
+    if (st == VEIL_OK) st = veil_poly_new(&pk->b, ctx->ring, base, limbs, VEIL_FORM_EVAL, err);
+    if (st == VEIL_OK) {
+        reader r = {raw, raw_len};
+        r_bytes(&r, pk->seed, sizeof pk->seed);
+        st = r_poly(&r, pk->b, "public key", err);
+        if (st == VEIL_OK) st = veil_uniform_from_seed(pk->a, pk->seed, 0, err);
+    }
+    if (st == VEIL_OK) {
+        pk->ctx = ctx;
+        *out = pk;
+    } else {
+        veil_public_key_free(pk);
+    }
+    veil_free_secret(raw, raw_len);
+    return st;
+}
+
+veil_status veil_switch_key_save(veil_buffer *out, const veil_switch_key *key, unsigned options, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(key, err);
+    writer w = {0};
+    w_u64(&w, key->galois);
+    w_u64(&w, key->digits);
+    w_bytes(&w, key->seed, sizeof key->seed);
+    for (size_t j = 0; j < key->digits; j++) w_poly(&w, key->b[j]);
+    return finish(out, &w, VEIL_OBJECT_SWITCH_KEY, VEIL_FLAG_SEEDED, &key->ctx->params, options, err);
+}
+
+veil_status veil_switch_key_load(veil_switch_key **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                 veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(data, err);
+    const size_t n = ctx->params.n, limbs = qp_limbs(ctx);
+    const size_t expected = 16 + VEIL_SEED_BYTES + ctx->dnum * 8 * limbs * n;
+    uint8_t *raw;
+    size_t raw_len = 0;
+    uint32_t flags = 0;
+    VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_SWITCH_KEY, &ctx->params, expected, err));
+    reader r = {raw, raw_len};
+    uint64_t galois = 0, digits = 0;
+    veil_status st = VEIL_OK;
+    if (!(flags & VEIL_FLAG_SEEDED) || !r_u64(&r, &galois) || !r_u64(&r, &digits) || raw_len != expected)
+        st = veil_fail(err, VEIL_ERR_FORMAT, "key-switching key: %zu bytes, expected %zu in seeded form", raw_len, expected);
+    else if (digits != ctx->dnum)
+        st = veil_fail(err, VEIL_ERR_FORMAT, "key-switching key: %llu digits, the parameters have %zu",
+                       (unsigned long long)digits, ctx->dnum);
+    else if (galois != 0 && ((galois & 1) == 0 || galois == 1 || galois >= 2 * (uint64_t)n))
+        st = veil_fail(err, VEIL_ERR_FORMAT, "key-switching key: Galois element %llu is not odd in [3, 2N)",
+                       (unsigned long long)galois);
+    veil_switch_key *k = NULL;
+    if (st == VEIL_OK) {
+        k = veil_alloc(1, sizeof *k);
+        if (k) {
+            k->ctx = ctx;
+            k->galois = galois;
+            k->digits = ctx->dnum;
+            k->a = veil_alloc(k->digits, sizeof *k->a);
+            k->b = veil_alloc(k->digits, sizeof *k->b);
+        }
+        if (!k || !k->a || !k->b) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "key-switching key: out of memory");
+    }
+    if (st == VEIL_OK) r_bytes(&r, k->seed, sizeof k->seed);
+    size_t base[2 * VEIL_PARAMS_MAX_PRIMES];
+    veil_context_qp_base(ctx, ctx->q_count - 1, base);
+    for (size_t j = 0; st == VEIL_OK && j < ctx->dnum; j++) {
+        st = veil_poly_new(&k->b[j], ctx->ring, base, limbs, VEIL_FORM_EVAL, err);
+        if (st == VEIL_OK) st = veil_poly_new(&k->a[j], ctx->ring, base, limbs, VEIL_FORM_EVAL, err);
+        if (st == VEIL_OK) st = r_poly(&r, k->b[j], "key-switching key", err);
+        if (st == VEIL_OK) st = veil_uniform_from_seed(k->a[j], k->seed, 1 + j, err);
+    }
+    if (st == VEIL_OK) *out = k;
+    else veil_switch_key_free(k);
+    veil_free_secret(raw, raw_len);
+    return st;
+}
+
+/* ---- CKKS plaintexts and ciphertexts -------------------------------------------------------------- */
+
+static veil_status check_scale(double scale, const char *what, veil_error *err)
+{
+    if (!isfinite(scale) || scale < 1.0 || scale > 0x1p1000)
+        return veil_fail(err, VEIL_ERR_FORMAT, "%s: scale %g is not a finite number in [1, 2^1000]", what, scale);
+    return VEIL_OK;
+}
+
+veil_status veil_ckks_plaintext_save(veil_buffer *out, const veil_ckks_plaintext *pt, unsigned options,
+                                     veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(pt, err);
+    if (!pt->m) return veil_fail(err, VEIL_ERR_ARGUMENT, "save: the plaintext is empty");
+    writer w = {0};
+    w_u64(&w, pt->level);
+    w_f64(&w, pt->scale);
+    w_poly(&w, pt->m);
+    return finish(out, &w, VEIL_OBJECT_CKKS_PLAINTEXT, 0, &pt->ctx->params, options, err);
+}
+
+veil_status veil_ckks_plaintext_load(veil_ckks_plaintext **out, const veil_context *ctx, const uint8_t *data,
+                                     size_t len, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(data, err);
+    const size_t n = ctx->params.n;
+    uint8_t *raw;
+    size_t raw_len = 0;
+    uint32_t flags = 0;
+    VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_CKKS_PLAINTEXT, &ctx->params,
+                         16 + 8 * ctx->q_count * n, err));
+    reader r = {raw, raw_len};
+    uint64_t level = 0;
+    double scale = 0;
+    veil_status st = VEIL_OK;
+    if (!r_u64(&r, &level) || !r_f64(&r, &scale)) st = veil_fail(err, VEIL_ERR_FORMAT, "plaintext: truncated");
+    else if (level >= ctx->q_count) st = veil_fail(err, VEIL_ERR_FORMAT, "plaintext: level %llu does not exist", (unsigned long long)level);
+    else if (raw_len != 16 + 8 * (level + 1) * n) st = veil_fail(err, VEIL_ERR_FORMAT, "plaintext: wrong length for level %llu", (unsigned long long)level);
+    if (st == VEIL_OK) st = check_scale(scale, "plaintext", err);
+    veil_ckks_plaintext *pt = NULL;
+    if (st == VEIL_OK) st = veil_ckks_plaintext_new(&pt, ctx, err);
+    if (st == VEIL_OK) st = veil_context_poly_new(&pt->m, ctx, (size_t)level, VEIL_FORM_EVAL, err);
+    if (st == VEIL_OK) st = r_poly(&r, pt->m, "plaintext", err);
+    if (st == VEIL_OK) {
+        pt->level = (size_t)level;
+        pt->scale = scale;
+        *out = pt;
+    } else {
+        veil_ckks_plaintext_free(pt);
+    }
+    veil_free_secret(raw, raw_len);
+    return st;
+}
+
+veil_status veil_ckks_ciphertext_save(veil_buffer *out, const veil_ckks_ciphertext *ct, unsigned options,
+                                      veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(ct, err);
+    if (ct->size < 2) return veil_fail(err, VEIL_ERR_ARGUMENT, "save: the ciphertext is empty");
+    writer w = {0};
+    w_u64(&w, ct->level);
+    w_u64(&w, ct->size);
+    w_f64(&w, ct->scale);
+    if (ct->seeded) {
+        w_bytes(&w, ct->seed, sizeof ct->seed);
+        w_poly(&w, ct->c[0]);
+    } else {
+        for (size_t i = 0; i < ct->size; i++) w_poly(&w, ct->c[i]);
+    }
+    return finish(out, &w, VEIL_OBJECT_CKKS_CIPHERTEXT, ct->seeded ? VEIL_FLAG_SEEDED : 0, &ct->ctx->params, options,
+                  err);
+}
+
+veil_status veil_ckks_ciphertext_load(veil_ckks_ciphertext **out, const veil_context *ctx, const uint8_t *data,
+                                      size_t len, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(data, err);
+    const size_t n = ctx->params.n;
+    uint8_t *raw;
+    size_t raw_len = 0;
+    uint32_t flags = 0;
+    VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_CKKS_CIPHERTEXT, &ctx->params,
+                         24 + VEIL_SEED_BYTES + 3 * 8 * ctx->q_count * n, err));
+    reader r = {raw, raw_len};
+    uint64_t level = 0, size = 0;
+    double scale = 0;
+    const bool seeded = flags & VEIL_FLAG_SEEDED;
+    veil_status st = VEIL_OK;
+    if (!r_u64(&r, &level) || !r_u64(&r, &size) || !r_f64(&r, &scale))
+        st = veil_fail(err, VEIL_ERR_FORMAT, "ciphertext: truncated");
+    else if (level >= ctx->q_count)
+        st = veil_fail(err, VEIL_ERR_FORMAT, "ciphertext: level %llu does not exist", (unsigned long long)level);
+    else if (size < 2 || size > 3 || (seeded && size != 2))
+        st = veil_fail(err, VEIL_ERR_FORMAT, "ciphertext: size %llu is not 2 or 3 (2 when seeded)", (unsigned long long)size);
+    else {
+        size_t polys = seeded ? 1 : (size_t)size, want = 24 + (seeded ? VEIL_SEED_BYTES : 0) + polys * 8 * (level + 1) * n;
+        if (raw_len != want) st = veil_fail(err, VEIL_ERR_FORMAT, "ciphertext: %zu bytes, expected %zu", raw_len, want);
+    }
+    if (st == VEIL_OK) st = check_scale(scale, "ciphertext", err);
+    veil_ckks_ciphertext *ct = NULL;
+    if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&ct, ctx, err);
+    for (size_t i = 0; st == VEIL_OK && i < size; i++) st = veil_context_poly_new(&ct->c[i], ctx, (size_t)level, VEIL_FORM_EVAL, err);
+    if (st == VEIL_OK && seeded) {
+        r_bytes(&r, ct->seed, sizeof ct->seed);
+        st = r_poly(&r, ct->c[0], "ciphertext", err);
+        if (st == VEIL_OK) st = veil_uniform_from_seed(ct->c[1], ct->seed, 0, err);
+    } else {
+        for (size_t i = 0; st == VEIL_OK && i < size; i++) st = r_poly(&r, ct->c[i], "ciphertext", err);
+    }
+    if (st == VEIL_OK) {
+        ct->size = (size_t)size;
+        ct->level = (size_t)level;
+        ct->scale = scale;
+        ct->seeded = seeded;
+        *out = ct;
+    } else {
+        veil_ckks_ciphertext_free(ct);
+    }
+    veil_free_secret(raw, raw_len);
+    return st;
+}
+
+/* ---- files ---------------------------------------------------------------------------------------- */
+
+veil_status veil_file_write_atomic(const char *path, const uint8_t *data, size_t len, veil_error *err)
+{
+    VEIL_REQUIRE(path, err);
+    VEIL_REQUIRE(data, err);
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16), *dir_copy = strdup(path);
+    if (!tmp || !dir_copy) {
+        free(tmp);
+        free(dir_copy);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "write %s: out of memory", path);
+    }
+    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    veil_status st = VEIL_OK;
+    int fd = mkstemp(tmp);
+    if (fd < 0) st = veil_fail(err, VEIL_ERR_IO, "write %s: cannot create a temporary file: %s", path, strerror(errno));
+    for (size_t done = 0; st == VEIL_OK && done < len;) {
+        ssize_t w = write(fd, data + done, len - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) st = veil_fail(err, VEIL_ERR_IO, "write %s: %s", path, strerror(errno));
+        else done += (size_t)w;
+    }
+    if (st == VEIL_OK && fsync(fd) != 0) st = veil_fail(err, VEIL_ERR_IO, "write %s: fsync: %s", path, strerror(errno));
+    if (fd >= 0 && close(fd) != 0 && st == VEIL_OK) st = veil_fail(err, VEIL_ERR_IO, "write %s: close: %s", path, strerror(errno));
+    if (st == VEIL_OK && rename(tmp, path) != 0) st = veil_fail(err, VEIL_ERR_IO, "write %s: rename: %s", path, strerror(errno));
+    if (st != VEIL_OK && fd >= 0) unlink(tmp); /* nothing already stored at path is touched on failure */
+    if (st == VEIL_OK) {
+        int dfd = open(dirname(dir_copy), O_RDONLY);
+        if (dfd >= 0) {
+            fsync(dfd); /* make the rename itself durable */
+            close(dfd);
+        }
+    }
+    free(tmp);
+    free(dir_copy);
+    return st;
+}
+
+veil_status veil_file_read(veil_buffer *out, const char *path, size_t max_len, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(path, err);
+    out->data = NULL;
+    out->len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return veil_fail(err, VEIL_ERR_IO, "read %s: %s", path, strerror(errno));
+    struct stat sb;
+    veil_status st = VEIL_OK;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) st = veil_fail(err, VEIL_ERR_IO, "read %s: not a regular file", path);
+    else if ((uint64_t)sb.st_size > max_len)
+        st = veil_fail(err, VEIL_ERR_FORMAT, "read %s: %lld bytes exceed the limit of %zu", path, (long long)sb.st_size, max_len);
+    if (st == VEIL_OK) {
+        out->len = (size_t)sb.st_size;
+        out->data = veil_alloc(out->len ? out->len : 1, 1);
+        if (!out->data) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "read %s: out of memory", path);
+        else if (fread(out->data, 1, out->len, f) != out->len) st = veil_fail(err, VEIL_ERR_IO, "read %s: short read", path);
+    }
+    fclose(f);
+    if (st != VEIL_OK) veil_buffer_free(out);
+    return st;
+}

@@ -1,0 +1,351 @@
+/*
+ * The wire format: round trips of every object (plain, seeded, compressed), what loaders refuse, files,
+ * and a deterministic mutation test (bit flips, truncations, length edits): every mutated object loads as
+ * an error or a valid object, never a crash, hang, leak or out-of-bounds read (the suite runs under ASan).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "veil/veil.h"
+
+typedef struct fixture {
+    veil_params *params;
+    veil_context *ctx;
+    veil_ckks_encoder *enc;
+    veil_secret_key *sk;
+    veil_public_key *pk;
+    veil_switch_key *rk, *gk;
+    veil_prng *prng;
+    veil_ckks_plaintext *pt;
+    veil_ckks_ciphertext *ct_pk, *ct_sk;
+} fixture;
+
+static fixture *fx;
+
+static int setup(void **state)
+{
+    (void)state;
+    fx = calloc(1, sizeof *fx);
+    veil_error err = {0};
+    const unsigned qb[] = {45, 40}, pb[] = {50};
+    veil_params_spec spec = {2048, 2, NULL, qb, 1, NULL, pb, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_NONE};
+    uint8_t seed[VEIL_SEED_BYTES] = {5};
+    double v[1024];
+    for (int i = 0; i < 1024; i++) v[i] = sin(i);
+    if (veil_params_new(&fx->params, &spec, &err) || veil_context_new(&fx->ctx, fx->params, NULL, &err) ||
+        veil_prng_new_seeded(&fx->prng, seed, 0, &err) || veil_ckks_encoder_new(&fx->enc, fx->ctx, &err) ||
+        veil_secret_key_new(&fx->sk, fx->ctx, fx->prng, &err) ||
+        veil_public_key_new(&fx->pk, fx->ctx, fx->sk, fx->prng, &err) ||
+        veil_relin_key_new(&fx->rk, fx->ctx, fx->sk, fx->prng, &err) ||
+        veil_galois_key_new(&fx->gk, fx->ctx, fx->sk, veil_galois_element_rotation(fx->ctx, 1), fx->prng, &err) ||
+        veil_ckks_plaintext_new(&fx->pt, fx->ctx, &err) ||
+        veil_ckks_encode(fx->enc, fx->pt, v, NULL, 1024, ldexp(1, 30), 1, &err) ||
+        veil_ckks_ciphertext_new(&fx->ct_pk, fx->ctx, &err) || veil_ckks_ciphertext_new(&fx->ct_sk, fx->ctx, &err) ||
+        veil_ckks_encrypt_pk(fx->ctx, fx->ct_pk, fx->pt, fx->pk, fx->prng, &err) ||
+        veil_ckks_encrypt_sk(fx->ctx, fx->ct_sk, fx->pt, fx->sk, fx->prng, &err)) {
+        fprintf(stderr, "setup: %s\n", err.detail);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    veil_ckks_ciphertext_free(fx->ct_pk);
+    veil_ckks_ciphertext_free(fx->ct_sk);
+    veil_ckks_plaintext_free(fx->pt);
+    veil_switch_key_free(fx->rk);
+    veil_switch_key_free(fx->gk);
+    veil_public_key_free(fx->pk);
+    veil_secret_key_free(fx->sk);
+    veil_ckks_encoder_free(fx->enc);
+    veil_prng_free(fx->prng);
+    veil_context_free(fx->ctx);
+    veil_params_free(fx->params);
+    free(fx);
+    return 0;
+}
+
+/* Saving a loaded object gives the same bytes: the round trip loses nothing. */
+static void assert_same_buffer(const veil_buffer *a, const veil_buffer *b)
+{
+    assert_int_equal(a->len, b->len);
+    assert_memory_equal(a->data, b->data, a->len);
+}
+
+static void test_round_trips(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    for (unsigned options = 0; options <= VEIL_SAVE_COMPRESS; options++) {
+        veil_buffer a = {0}, b = {0};
+        /* parameters */
+        veil_params *p2 = NULL;
+        assert_int_equal(veil_params_save(&a, fx->params, options, &err), VEIL_OK);
+        assert_int_equal(veil_params_load(&p2, a.data, a.len, &err), VEIL_OK);
+        assert_int_equal(veil_params_save(&b, p2, options, &err), VEIL_OK);
+        assert_same_buffer(&a, &b);
+        veil_params_free(p2);
+        veil_buffer_free(&a);
+        veil_buffer_free(&b);
+        /* secret key: marked secret */
+        veil_secret_key *sk2 = NULL;
+        veil_object_info info;
+        assert_int_equal(veil_secret_key_save(&a, fx->sk, options, &err), VEIL_OK);
+        assert_int_equal(veil_object_peek(&info, a.data, a.len, &err), VEIL_OK);
+        assert_true(info.flags & VEIL_FLAG_SECRET);
+        assert_int_equal(info.type, VEIL_OBJECT_SECRET_KEY);
+        assert_int_equal(veil_secret_key_load(&sk2, fx->ctx, a.data, a.len, &err), VEIL_OK);
+        assert_int_equal(veil_secret_key_save(&b, sk2, options, &err), VEIL_OK);
+        assert_same_buffer(&a, &b);
+        veil_secret_key_free(sk2);
+        veil_buffer_free(&a);
+        veil_buffer_free(&b);
+        /* public key (seeded) */
+        veil_public_key *pk2 = NULL;
+        assert_int_equal(veil_public_key_save(&a, fx->pk, options, &err), VEIL_OK);
+        assert_int_equal(veil_public_key_load(&pk2, fx->ctx, a.data, a.len, &err), VEIL_OK);
+        assert_int_equal(veil_public_key_save(&b, pk2, options, &err), VEIL_OK);
+        assert_same_buffer(&a, &b);
+        veil_public_key_free(pk2);
+        veil_buffer_free(&a);
+        veil_buffer_free(&b);
+        /* key-switching keys (seeded): a reloaded key relinearizes to the same bits */
+        veil_switch_key *keys[2] = {fx->rk, fx->gk};
+        for (int k = 0; k < 2; k++) {
+            veil_switch_key *k2 = NULL;
+            assert_int_equal(veil_switch_key_save(&a, keys[k], options, &err), VEIL_OK);
+            assert_int_equal(veil_switch_key_load(&k2, fx->ctx, a.data, a.len, &err), VEIL_OK);
+            assert_int_equal(veil_switch_key_galois_element(k2), veil_switch_key_galois_element(keys[k]));
+            assert_int_equal(veil_switch_key_save(&b, k2, options, &err), VEIL_OK);
+            assert_same_buffer(&a, &b);
+            veil_buffer_free(&a);
+            veil_buffer_free(&b);
+            if (k == 0) {
+                veil_ckks_ciphertext *x = NULL, *y = NULL;
+                veil_ckks_ciphertext_new(&x, fx->ctx, NULL);
+                veil_ckks_ciphertext_new(&y, fx->ctx, NULL);
+                assert_int_equal(veil_ckks_mul_relin_rescale(fx->ctx, x, fx->ct_pk, fx->ct_pk, fx->rk, &err), VEIL_OK);
+                assert_int_equal(veil_ckks_mul_relin_rescale(fx->ctx, y, fx->ct_pk, fx->ct_pk, k2, &err), VEIL_OK);
+                assert_int_equal(veil_ckks_ciphertext_save(&a, x, 0, &err), VEIL_OK);
+                assert_int_equal(veil_ckks_ciphertext_save(&b, y, 0, &err), VEIL_OK);
+                assert_same_buffer(&a, &b);
+                veil_buffer_free(&a);
+                veil_buffer_free(&b);
+                veil_ckks_ciphertext_free(x);
+                veil_ckks_ciphertext_free(y);
+            }
+            veil_switch_key_free(k2);
+        }
+        /* plaintext and both kinds of ciphertext */
+        veil_ckks_plaintext *pt2 = NULL;
+        assert_int_equal(veil_ckks_plaintext_save(&a, fx->pt, options, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_plaintext_load(&pt2, fx->ctx, a.data, a.len, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_plaintext_save(&b, pt2, options, &err), VEIL_OK);
+        assert_same_buffer(&a, &b);
+        veil_ckks_plaintext_free(pt2);
+        veil_buffer_free(&a);
+        veil_buffer_free(&b);
+        veil_ckks_ciphertext *cts[2] = {fx->ct_pk, fx->ct_sk};
+        size_t sizes[2];
+        for (int c = 0; c < 2; c++) {
+            veil_ckks_ciphertext *ct2 = NULL;
+            assert_int_equal(veil_ckks_ciphertext_save(&a, cts[c], options, &err), VEIL_OK);
+            sizes[c] = a.len;
+            assert_int_equal(veil_ckks_ciphertext_load(&ct2, fx->ctx, a.data, a.len, &err), VEIL_OK);
+            assert_int_equal(veil_ckks_ciphertext_save(&b, ct2, options, &err), VEIL_OK);
+            assert_same_buffer(&a, &b);
+            /* the reloaded ciphertext decrypts to the same values */
+            veil_ckks_plaintext *d = NULL;
+            double out[4];
+            veil_ckks_plaintext_new(&d, fx->ctx, NULL);
+            assert_int_equal(veil_ckks_decrypt(fx->ctx, d, ct2, fx->sk, &err), VEIL_OK);
+            assert_int_equal(veil_ckks_decode(fx->enc, out, NULL, 4, d, &err), VEIL_OK);
+            for (int i = 0; i < 4; i++) assert_true(fabs(out[i] - sin(i)) < 1e-5);
+            veil_ckks_plaintext_free(d);
+            veil_ckks_ciphertext_free(ct2);
+            veil_buffer_free(&a);
+            veil_buffer_free(&b);
+        }
+        if (options == 0) assert_true(sizes[1] * 2 < sizes[0] + 200); /* seeded: half the size */
+    }
+}
+
+static void test_refusals(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_buffer ct = {0}, pk = {0};
+    assert_int_equal(veil_ckks_ciphertext_save(&ct, fx->ct_pk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_public_key_save(&pk, fx->pk, 0, &err), VEIL_OK);
+    veil_ckks_ciphertext *c = NULL;
+    veil_secret_key *sk = NULL;
+    /* an object of another type */
+    assert_int_equal(veil_ckks_ciphertext_load(&c, fx->ctx, pk.data, pk.len, &err), VEIL_ERR_MISMATCH);
+    assert_non_null(strstr(err.detail, "public key"));
+    assert_int_equal(veil_secret_key_load(&sk, fx->ctx, ct.data, ct.len, &err), VEIL_ERR_MISMATCH);
+    /* another parameter set */
+    const unsigned qb[] = {45, 41}, pb[] = {50};
+    veil_params_spec spec = {2048, 2, NULL, qb, 1, NULL, pb, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_NONE};
+    veil_params *other = NULL;
+    veil_context *octx = NULL;
+    assert_int_equal(veil_params_new(&other, &spec, &err), VEIL_OK);
+    assert_int_equal(veil_context_new(&octx, other, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_load(&c, octx, ct.data, ct.len, &err), VEIL_ERR_MISMATCH);
+    assert_non_null(strstr(err.detail, "parameter set"));
+    /* truncation, bad magic, bad version, trailing bytes */
+    assert_int_equal(veil_ckks_ciphertext_load(&c, fx->ctx, ct.data, 10, &err), VEIL_ERR_FORMAT);
+    assert_int_equal(veil_ckks_ciphertext_load(&c, fx->ctx, ct.data, ct.len - 1, &err), VEIL_ERR_FORMAT);
+    ct.data[0] = 'X';
+    assert_int_equal(veil_ckks_ciphertext_load(&c, fx->ctx, ct.data, ct.len, &err), VEIL_ERR_FORMAT);
+    assert_non_null(strstr(err.detail, "magic"));
+    ct.data[0] = 'V';
+    ct.data[4] = 9;
+    assert_int_equal(veil_ckks_ciphertext_load(&c, fx->ctx, ct.data, ct.len, &err), VEIL_ERR_FORMAT);
+    assert_non_null(strstr(err.detail, "version"));
+    ct.data[4] = 1;
+    /* a residue at or above its prime */
+    uint64_t q = veil_params_q(fx->params, 0);
+    for (int i = 0; i < 8; i++) ct.data[VEIL_HEADER_BYTES + 24 + i] = (uint8_t)(q >> (8 * i));
+    assert_int_equal(veil_ckks_ciphertext_load(&c, fx->ctx, ct.data, ct.len, &err), VEIL_ERR_FORMAT);
+    assert_non_null(strstr(err.detail, "not below its prime"));
+    assert_null(c);
+    /* an insecure parameter set is refused on load unless it says so itself */
+    veil_buffer pb_ = {0};
+    assert_int_equal(veil_params_save(&pb_, fx->params, 0, &err), VEIL_OK);
+    pb_.data[VEIL_HEADER_BYTES + 48] = 0; /* security field: NONE -> 128 */
+    veil_params *loaded = NULL;
+    veil_status st = veil_params_load(&loaded, pb_.data, pb_.len, &err);
+    assert_true(st == VEIL_ERR_INSECURE || st == VEIL_ERR_FORMAT);
+    assert_null(loaded);
+    veil_buffer_free(&pb_);
+    veil_context_free(octx);
+    veil_params_free(other);
+    veil_buffer_free(&ct);
+    veil_buffer_free(&pk);
+}
+
+static void test_files(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    char dir[] = "/tmp/veil-serial-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/ct.veil", dir);
+    veil_buffer a = {0}, b = {0};
+    assert_int_equal(veil_ckks_ciphertext_save(&a, fx->ct_sk, VEIL_SAVE_COMPRESS, &err), VEIL_OK);
+    assert_int_equal(veil_file_write_atomic(path, a.data, a.len, &err), VEIL_OK);
+    assert_int_equal(veil_file_read(&b, path, 1 << 24, &err), VEIL_OK);
+    assert_same_buffer(&a, &b);
+    veil_buffer_free(&b);
+    assert_int_equal(veil_file_read(&b, path, 100, &err), VEIL_ERR_FORMAT);
+    assert_int_equal(veil_file_read(&b, "/nonexistent/x", 100, &err), VEIL_ERR_IO);
+    assert_int_equal(veil_file_write_atomic("/nonexistent/dir/x", a.data, a.len, &err), VEIL_ERR_IO);
+    /* the stored file is still whole after a failed write elsewhere */
+    assert_int_equal(veil_file_read(&b, path, 1 << 24, &err), VEIL_OK);
+    assert_same_buffer(&a, &b);
+    veil_buffer_free(&a);
+    veil_buffer_free(&b);
+    unlink(path);
+    rmdir(dir);
+}
+
+static uint64_t mix_state = 0x1234567;
+static uint64_t next_rand(void)
+{
+    uint64_t z = (mix_state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+typedef enum { K_PARAMS, K_SK, K_PK, K_SWITCH, K_PT, K_CT } kind;
+
+/* Loads data as `k`; frees whatever loads. Returns the status. */
+static veil_status load_any(kind k, const uint8_t *data, size_t len)
+{
+    veil_status st;
+    switch (k) {
+    case K_PARAMS: { veil_params *p = NULL; st = veil_params_load(&p, data, len, NULL); veil_params_free(p); break; }
+    case K_SK: { veil_secret_key *p = NULL; st = veil_secret_key_load(&p, fx->ctx, data, len, NULL); veil_secret_key_free(p); break; }
+    case K_PK: { veil_public_key *p = NULL; st = veil_public_key_load(&p, fx->ctx, data, len, NULL); veil_public_key_free(p); break; }
+    case K_SWITCH: { veil_switch_key *p = NULL; st = veil_switch_key_load(&p, fx->ctx, data, len, NULL); veil_switch_key_free(p); break; }
+    case K_PT: { veil_ckks_plaintext *p = NULL; st = veil_ckks_plaintext_load(&p, fx->ctx, data, len, NULL); veil_ckks_plaintext_free(p); break; }
+    default: { veil_ckks_ciphertext *p = NULL; st = veil_ckks_ciphertext_load(&p, fx->ctx, data, len, NULL); veil_ckks_ciphertext_free(p); break; }
+    }
+    return st;
+}
+
+static void test_mutations(void **state)
+{
+    (void)state;
+    veil_buffer objs[9] = {{0}};
+    kind kinds[9] = {K_PARAMS, K_SK, K_PK, K_SWITCH, K_PT, K_CT, K_CT, K_CT, K_SWITCH};
+    assert_int_equal(veil_params_save(&objs[0], fx->params, 0, NULL), VEIL_OK);
+    assert_int_equal(veil_secret_key_save(&objs[1], fx->sk, 0, NULL), VEIL_OK);
+    assert_int_equal(veil_public_key_save(&objs[2], fx->pk, 0, NULL), VEIL_OK);
+    assert_int_equal(veil_switch_key_save(&objs[3], fx->rk, 0, NULL), VEIL_OK);
+    assert_int_equal(veil_ckks_plaintext_save(&objs[4], fx->pt, 0, NULL), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_save(&objs[5], fx->ct_pk, 0, NULL), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_save(&objs[6], fx->ct_sk, 0, NULL), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_save(&objs[7], fx->ct_pk, VEIL_SAVE_COMPRESS, NULL), VEIL_OK);
+    assert_int_equal(veil_switch_key_save(&objs[8], fx->gk, VEIL_SAVE_COMPRESS, NULL), VEIL_OK);
+    size_t errors = 0, loaded = 0;
+    for (int o = 0; o < 9; o++) {
+        assert_int_equal(load_any(kinds[o], objs[o].data, objs[o].len), VEIL_OK);
+        uint8_t *m = malloc(objs[o].len + 64);
+        for (int round = 0; round < 400; round++) {
+            size_t len = objs[o].len;
+            memcpy(m, objs[o].data, len);
+            switch (round % 5) {
+            case 0: /* flips in the header */
+                for (int f = 0; f < 1 + (int)(next_rand() % 3); f++) m[next_rand() % VEIL_HEADER_BYTES] ^= (uint8_t)(1u << (next_rand() % 8));
+                break;
+            case 1: /* flips anywhere */
+                for (int f = 0; f < 1 + (int)(next_rand() % 8); f++) m[next_rand() % len] ^= (uint8_t)(1u << (next_rand() % 8));
+                break;
+            case 2: /* truncation */
+                len = next_rand() % len;
+                break;
+            case 3: /* a length field set to something else, the data unchanged */
+                for (int i = 0; i < 8; i++) m[48 + (next_rand() % 2) * 8 + i] = (uint8_t)next_rand();
+                break;
+            default: /* trailing bytes, or the first payload fields rewritten */
+                if (next_rand() & 1) {
+                    for (int i = 0; i < 16; i++) m[len + i] = (uint8_t)next_rand();
+                    len += 16;
+                } else if (len > VEIL_HEADER_BYTES + 24) {
+                    for (int i = 0; i < 24; i++) m[VEIL_HEADER_BYTES + i] = (uint8_t)next_rand();
+                }
+                break;
+            }
+            if (load_any(kinds[o], m, len) == VEIL_OK) loaded++;
+            else errors++;
+        }
+        free(m);
+        veil_buffer_free(&objs[o]);
+    }
+    printf("mutations: %zu refused, %zu still valid\n", errors, loaded);
+    assert_true(errors > 2000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trips),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_files),
+        cmocka_unit_test(test_mutations),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
