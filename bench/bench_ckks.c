@@ -90,6 +90,25 @@ static void bench_preset(const char *name, int threads, double budget)
         if (ops[i].fn == run_decode) run_decrypt(&c); /* decode what decrypt produced */
         bench_emit(ops[i].op, n, c.top + 1, threads, bench_time(ops[i].fn, &c, budget), extra);
     }
+    /* serialized sizes (seeded where the object allows it; zstd does not shrink uniform residues) */
+    veil_ckks_ciphertext *fresh_sk = NULL;
+    CHECK(veil_ckks_ciphertext_new(&fresh_sk, c.ctx, &err));
+    CHECK(veil_ckks_encrypt_sk(c.ctx, fresh_sk, c.pt, c.sk, c.prng, &err));
+    struct { const char *what; const void *obj; } sizes[] = {
+        {"ciphertext_pk", c.a}, {"ciphertext_sk_seeded", fresh_sk}, {"public_key_seeded", c.pk},
+        {"relin_key_seeded", c.rk}, {"galois_key_seeded", c.gk}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        veil_buffer b = {0};
+        if (i < 2) CHECK(veil_ckks_ciphertext_save(&b, sizes[i].obj, 0, &err));
+        else if (i == 2) CHECK(veil_public_key_save(&b, sizes[i].obj, 0, &err));
+        else CHECK(veil_switch_key_save(&b, sizes[i].obj, 0, &err));
+        printf("{\"op\":\"size_%s\",\"N\":%zu,\"set\":\"%s\",\"bytes\":%zu}\n", sizes[i].what, n, name, b.len);
+        if (i == 4) /* the power-of-two rotation set SEAL generates by default: 2 * log2(N/2) keys */
+            printf("{\"op\":\"size_galois_pow2_set_seeded\",\"N\":%zu,\"set\":\"%s\",\"keys\":%d,\"bytes\":%zu}\n",
+                   n, name, 2 * (int)log2((double)(n / 2)), b.len * 2 * (size_t)log2((double)(n / 2)));
+        veil_buffer_free(&b);
+    }
+    veil_ckks_ciphertext_free(fresh_sk);
     free(c.values);
     veil_ckks_plaintext_free(c.pt);
     veil_ckks_ciphertext_free(c.a);

@@ -57,11 +57,46 @@ static void w_f64(writer *w, double d)
     w_u64(w, v);
 }
 
+/* Bytes of one limb packed at its prime's bit length. */
+static size_t limb_bytes(const veil_ring *r, size_t prime_index)
+{
+    return (r->n * r->mod[prime_index].bits + 7) / 8;
+}
+
+/* Bytes of a polynomial over the ring primes first .. first+count-1 (Q limbs) plus, when with_p, P. */
+static size_t poly_bytes(const veil_context *ctx, size_t level, bool with_p)
+{
+    size_t total = 0;
+    for (size_t i = 0; i <= level; i++) total += limb_bytes(ctx->ring, i);
+    if (with_p)
+        for (size_t k = 0; k < ctx->p_count; k++) total += limb_bytes(ctx->ring, ctx->q_count + k);
+    return total;
+}
+
+/* Each limb as a little-endian bit stream of bits(q)-bit residues, padded to a whole byte. */
 static void w_poly(writer *w, const veil_poly *p)
 {
-    const size_t total = veil_poly_limb_count(p) * veil_ring_degree(veil_poly_ring(p));
-    const uint64_t *x = veil_poly_limb_const(p, 0);
-    for (size_t i = 0; i < total; i++) w_u64(w, x[i]);
+    const veil_ring *r = veil_poly_ring(p);
+    for (size_t l = 0; l < veil_poly_limb_count(p); l++) {
+        const unsigned bits = r->mod[veil_poly_prime_index(p, l)].bits;
+        const uint64_t *x = veil_poly_limb_const(p, l);
+        veil_u128 acc = 0;
+        unsigned have = 0;
+        for (size_t j = 0; j < r->n; j++) {
+            acc |= (veil_u128)x[j] << have;
+            have += bits;
+            while (have >= 8) {
+                uint8_t b = (uint8_t)acc;
+                w_bytes(w, &b, 1);
+                acc >>= 8;
+                have -= 8;
+            }
+        }
+        if (have) {
+            uint8_t b = (uint8_t)acc;
+            w_bytes(w, &b, 1);
+        }
+    }
 }
 
 typedef struct reader {
@@ -95,20 +130,36 @@ static bool r_f64(reader *r, double *d)
     return true;
 }
 
-/* Reads a polynomial's residues into p (its base fixed by the caller), checking each against its prime. */
+/* Reads a polynomial's packed residues into p (its base fixed by the caller), checking each against its
+ * prime and that the padding bits are zero. */
 static veil_status r_poly(reader *r, veil_poly *p, const char *what, veil_error *err)
 {
     const veil_ring *ring = veil_poly_ring(p);
-    const size_t n = veil_ring_degree(ring);
+    const size_t n = ring->n;
     for (size_t l = 0; l < veil_poly_limb_count(p); l++) {
-        const uint64_t q = veil_ring_prime(ring, veil_poly_prime_index(p, l));
+        const size_t prime = veil_poly_prime_index(p, l);
+        const unsigned bits = ring->mod[prime].bits;
+        const uint64_t q = ring->primes[prime], mask = ((uint64_t)1 << bits) - 1;
+        const size_t bytes = limb_bytes(ring, prime);
+        if (r->left < bytes) return veil_fail(err, VEIL_ERR_FORMAT, "%s: the data ends inside limb %zu", what, l);
         uint64_t *x = veil_poly_limb(p, l);
+        veil_u128 acc = 0;
+        unsigned have = 0;
+        size_t pos = 0;
         for (size_t j = 0; j < n; j++) {
-            if (!r_u64(r, &x[j]))
-                return veil_fail(err, VEIL_ERR_FORMAT, "%s: the data ends inside limb %zu", what, l);
+            while (have < bits) {
+                acc |= (veil_u128)r->p[pos++] << have;
+                have += 8;
+            }
+            x[j] = (uint64_t)acc & mask;
+            acc >>= bits;
+            have -= bits;
             if (x[j] >= q)
                 return veil_fail(err, VEIL_ERR_FORMAT, "%s: residue %zu of limb %zu is not below its prime", what, j, l);
         }
+        if (acc != 0) return veil_fail(err, VEIL_ERR_FORMAT, "%s: nonzero padding after limb %zu", what, l);
+        r->p += bytes;
+        r->left -= bytes;
     }
     p->form = VEIL_FORM_EVAL;
     return VEIL_OK;
@@ -403,7 +454,7 @@ veil_status veil_public_key_load(veil_public_key **out, const veil_context *ctx,
     *out = NULL;
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(data, err);
-    const size_t n = ctx->params.n, limbs = qp_limbs(ctx), expected = VEIL_SEED_BYTES + 8 * limbs * n;
+    const size_t limbs = qp_limbs(ctx), expected = VEIL_SEED_BYTES + poly_bytes(ctx, ctx->q_count - 1, true);
     uint8_t *raw;
     size_t raw_len = 0;
     uint32_t flags = 0;
@@ -457,7 +508,7 @@ veil_status veil_switch_key_load(veil_switch_key **out, const veil_context *ctx,
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(data, err);
     const size_t n = ctx->params.n, limbs = qp_limbs(ctx);
-    const size_t expected = 16 + VEIL_SEED_BYTES + ctx->dnum * 8 * limbs * n;
+    const size_t expected = 16 + VEIL_SEED_BYTES + ctx->dnum * poly_bytes(ctx, ctx->q_count - 1, true);
     uint8_t *raw;
     size_t raw_len = 0;
     uint32_t flags = 0;
@@ -529,19 +580,19 @@ veil_status veil_ckks_plaintext_load(veil_ckks_plaintext **out, const veil_conte
     *out = NULL;
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(data, err);
-    const size_t n = ctx->params.n;
     uint8_t *raw;
     size_t raw_len = 0;
     uint32_t flags = 0;
     VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_CKKS_PLAINTEXT, &ctx->params,
-                         16 + 8 * ctx->q_count * n, err));
+                         16 + poly_bytes(ctx, ctx->q_count - 1, false), err));
     reader r = {raw, raw_len};
     uint64_t level = 0;
     double scale = 0;
     veil_status st = VEIL_OK;
     if (!r_u64(&r, &level) || !r_f64(&r, &scale)) st = veil_fail(err, VEIL_ERR_FORMAT, "plaintext: truncated");
     else if (level >= ctx->q_count) st = veil_fail(err, VEIL_ERR_FORMAT, "plaintext: level %llu does not exist", (unsigned long long)level);
-    else if (raw_len != 16 + 8 * (level + 1) * n) st = veil_fail(err, VEIL_ERR_FORMAT, "plaintext: wrong length for level %llu", (unsigned long long)level);
+    else if (raw_len != 16 + poly_bytes(ctx, (size_t)level, false))
+        st = veil_fail(err, VEIL_ERR_FORMAT, "plaintext: wrong length for level %llu", (unsigned long long)level);
     if (st == VEIL_OK) st = check_scale(scale, "plaintext", err);
     veil_ckks_plaintext *pt = NULL;
     if (st == VEIL_OK) st = veil_ckks_plaintext_new(&pt, ctx, err);
@@ -585,12 +636,11 @@ veil_status veil_ckks_ciphertext_load(veil_ckks_ciphertext **out, const veil_con
     *out = NULL;
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(data, err);
-    const size_t n = ctx->params.n;
     uint8_t *raw;
     size_t raw_len = 0;
     uint32_t flags = 0;
     VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_CKKS_CIPHERTEXT, &ctx->params,
-                         24 + VEIL_SEED_BYTES + 3 * 8 * ctx->q_count * n, err));
+                         24 + VEIL_SEED_BYTES + 3 * poly_bytes(ctx, ctx->q_count - 1, false), err));
     reader r = {raw, raw_len};
     uint64_t level = 0, size = 0;
     double scale = 0;
@@ -603,7 +653,8 @@ veil_status veil_ckks_ciphertext_load(veil_ckks_ciphertext **out, const veil_con
     else if (size < 2 || size > 3 || (seeded && size != 2))
         st = veil_fail(err, VEIL_ERR_FORMAT, "ciphertext: size %llu is not 2 or 3 (2 when seeded)", (unsigned long long)size);
     else {
-        size_t polys = seeded ? 1 : (size_t)size, want = 24 + (seeded ? VEIL_SEED_BYTES : 0) + polys * 8 * (level + 1) * n;
+        size_t polys = seeded ? 1 : (size_t)size;
+        size_t want = 24 + (seeded ? VEIL_SEED_BYTES : 0) + polys * poly_bytes(ctx, (size_t)level, false);
         if (raw_len != want) st = veil_fail(err, VEIL_ERR_FORMAT, "ciphertext: %zu bytes, expected %zu", raw_len, want);
     }
     if (st == VEIL_OK) st = check_scale(scale, "ciphertext", err);
