@@ -22,7 +22,8 @@ typedef struct ckks_case {
     veil_switch_key *rk, *gk;
     veil_prng *prng;
     veil_ckks_plaintext *pt;
-    veil_ckks_ciphertext *a, *b, *prod, *out;
+    veil_ckks_ciphertext *a, *b, *prod, *out, *outs[8];
+    veil_switch_key *gks[8];
     double *values, scale;
     size_t slots, top;
 } ckks_case;
@@ -48,6 +49,17 @@ static void run_relin(void *p) { ckks_case *c = p; veil_ckks_relinearize(c->ctx,
 static void run_rescale(void *p) { ckks_case *c = p; veil_ckks_rescale(c->ctx, c->out, c->a, NULL); }
 static void run_mrr(void *p) { ckks_case *c = p; veil_ckks_mul_relin_rescale(c->ctx, c->out, c->a, c->b, c->rk, NULL); }
 static void run_rotate(void *p) { ckks_case *c = p; veil_ckks_rotate(c->ctx, c->out, c->a, 1, c->gk, NULL); }
+static const long hoisted_steps[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+static void run_rotate_hoisted8(void *p)
+{
+    ckks_case *c = p;
+    veil_ckks_rotate_hoisted(c->ctx, c->outs, c->a, hoisted_steps, 8, (const veil_switch_key *const *)c->gks, NULL);
+}
+static void run_rotate_separate8(void *p)
+{
+    ckks_case *c = p;
+    for (int k = 0; k < 8; k++) veil_ckks_rotate(c->ctx, c->outs[k], c->a, hoisted_steps[k], c->gks[k], NULL);
+}
 
 static void bench_preset(const char *name, int threads, double budget)
 {
@@ -78,6 +90,10 @@ static void bench_preset(const char *name, int threads, double budget)
     CHECK(veil_ckks_encrypt_pk(c.ctx, c.a, c.pt, c.pk, c.prng, &err));
     CHECK(veil_ckks_encrypt_pk(c.ctx, c.b, c.pt, c.pk, c.prng, &err));
     CHECK(veil_ckks_mul(c.ctx, c.prod, c.a, c.b, &err));
+    for (int k = 0; k < 8; k++) {
+        CHECK(veil_ckks_ciphertext_new(&c.outs[k], c.ctx, &err));
+        CHECK(veil_galois_key_new(&c.gks[k], c.ctx, c.sk, veil_galois_element_rotation(c.ctx, hoisted_steps[k]), c.prng, &err));
+    }
     char extra[96];
     snprintf(extra, sizeof extra, ",\"set\":\"%s\",\"level\":%zu", name, c.top);
     struct { const char *op; bench_fn fn; } ops[] = {
@@ -85,7 +101,7 @@ static void bench_preset(const char *name, int threads, double budget)
         {"keygen_galois", run_keygen_galois}, {"encode", run_encode}, {"encrypt_pk", run_encrypt_pk},
         {"encrypt_sk", run_encrypt_sk}, {"decrypt", run_decrypt}, {"decode", run_decode}, {"add", run_add},
         {"mul", run_mul}, {"relin", run_relin}, {"rescale", run_rescale}, {"mul_relin_rescale", run_mrr},
-        {"rotate", run_rotate}};
+        {"rotate", run_rotate}, {"rotate_hoisted8", run_rotate_hoisted8}, {"rotate_separate8", run_rotate_separate8}};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
         if (ops[i].fn == run_decode) run_decrypt(&c); /* decode what decrypt produced */
         bench_emit(ops[i].op, n, c.top + 1, threads, bench_time(ops[i].fn, &c, budget), extra);
@@ -109,6 +125,10 @@ static void bench_preset(const char *name, int threads, double budget)
         veil_buffer_free(&b);
     }
     veil_ckks_ciphertext_free(fresh_sk);
+    for (int k = 0; k < 8; k++) {
+        veil_ckks_ciphertext_free(c.outs[k]);
+        veil_switch_key_free(c.gks[k]);
+    }
     free(c.values);
     veil_ckks_plaintext_free(c.pt);
     veil_ckks_ciphertext_free(c.a);

@@ -311,6 +311,56 @@ static void test_rotate_conjugate(void **state)
     free(ar); free(ai); free(er); free(ei);
 }
 
+/* Hoisted rotations equal one-by-one rotations, bit for bit. */
+static void test_rotate_hoisted(void **state)
+{
+    (void)state;
+    const size_t s = fx->slots;
+    double *ar = calloc(s, 8), *ai = calloc(s, 8), *er = calloc(s, 8), *ei = calloc(s, 8);
+    random_values(ar, ai, s, 9);
+    veil_ckks_ciphertext *a = encrypt(ar, ai, 2), *one = NULL, *outs[4];
+    veil_switch_key *keys[4];
+    const long steps[4] = {1, 3, -2, 100};
+    veil_error err = {0};
+    assert_int_equal(veil_ckks_ciphertext_new(&one, fx->ctx, NULL), VEIL_OK);
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(veil_ckks_ciphertext_new(&outs[k], fx->ctx, NULL), VEIL_OK);
+        assert_int_equal(veil_galois_key_new(&keys[k], fx->ctx, fx->sk, veil_galois_element_rotation(fx->ctx, steps[k]),
+                                             fx->prng, &err), VEIL_OK);
+    }
+    assert_int_equal(veil_ckks_rotate_hoisted(fx->ctx, outs, a, steps, 4, (const veil_switch_key *const *)keys, &err),
+                     VEIL_OK);
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(veil_ckks_rotate(fx->ctx, one, a, steps[k], keys[k], &err), VEIL_OK);
+        veil_buffer x = {0}, y = {0};
+        assert_int_equal(veil_ckks_ciphertext_save(&x, one, 0, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_ciphertext_save(&y, outs[k], 0, &err), VEIL_OK);
+        assert_int_equal(x.len, y.len);
+        assert_memory_equal(x.data, y.data, x.len);
+        veil_buffer_free(&x);
+        veil_buffer_free(&y);
+        for (size_t i = 0; i < s; i++) {
+            size_t from = (size_t)(((long)i + steps[k]) % (long)s + (long)s) % s;
+            er[i] = ar[from];
+            ei[i] = ai[from];
+        }
+        assert_true(max_error(outs[k], er, ei) < 3e-8);
+    }
+    /* a wrong key is refused, and so is an output that is the input */
+    const veil_switch_key *swapped[2] = {keys[1], keys[0]};
+    assert_int_equal(veil_ckks_rotate_hoisted(fx->ctx, outs, a, steps, 2, swapped, &err), VEIL_ERR_MISMATCH);
+    veil_ckks_ciphertext *aliased[1] = {a};
+    assert_int_equal(veil_ckks_rotate_hoisted(fx->ctx, aliased, a, steps, 1, (const veil_switch_key *const *)keys, &err),
+                     VEIL_ERR_ARGUMENT);
+    for (int k = 0; k < 4; k++) {
+        veil_ckks_ciphertext_free(outs[k]);
+        veil_switch_key_free(keys[k]);
+    }
+    veil_ckks_ciphertext_free(one);
+    veil_ckks_ciphertext_free(a);
+    free(ar); free(ai); free(er); free(ei);
+}
+
 static void test_plain_and_errors(void **state)
 {
     (void)state;
@@ -333,7 +383,7 @@ static void test_plain_and_errors(void **state)
     assert_true(max_error(c, er, NULL) < 3e-8);
     assert_int_equal(veil_ckks_mul_integer(fx->ctx, c, a, -3, &err), VEIL_OK);
     for (size_t i = 0; i < s; i++) er[i] = -3 * ar[i];
-    assert_true(max_error(c, er, NULL) < 3e-8);
+    assert_true(max_error(c, er, NULL) < 3 * 3e-8); /* the noise is multiplied by 3 too */
     assert_int_equal(veil_ckks_negate(fx->ctx, c, a, &err), VEIL_OK);
     for (size_t i = 0; i < s; i++) er[i] = -ar[i];
     assert_true(max_error(c, er, NULL) < 3e-8);
@@ -377,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_encoding),         cmocka_unit_test(test_precision_against_seal),
         cmocka_unit_test(test_encrypt_decrypt),
         cmocka_unit_test(test_add_mul_rescale),  cmocka_unit_test(test_rotate_conjugate),
+        cmocka_unit_test(test_rotate_hoisted),
         cmocka_unit_test(test_plain_and_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -104,17 +104,14 @@ static void set_boundary(veil_poly *p, const mpz_t B, size_t k, const mpz_t offs
     mpz_inits(half, slack, v, NULL);
     mpz_fdiv_q_2exp(half, B, 1);
     centered_slack(slack, B, k);
-    for (int i = 0; i < 8; i++) {
-        static const int sign[8] = {-1, -1, 0, 0, 0, 0, 1, 1}, small[8] = {2, 1, -1, 0, 1, 2, 1, 2};
-        mpz_mul_si(v, slack, sign[i]);
-        mpz_add_ui(v, v, 0);
-        if (sign[i] < 0) mpz_sub_ui(v, v, (unsigned long)small[i]);
-        else if (sign[i] > 0) mpz_add_ui(v, v, (unsigned long)small[i]);
-        else if (small[i] < 0) mpz_sub_ui(v, v, 1);
-        else mpz_add_ui(v, v, (unsigned long)small[i]);
+    static const long mult[8] = {-1, -1, 0, 0, 0, 0, 1, 1}, add[8] = {-2, -1, -1, 0, 1, 2, 1, 2};
+    for (size_t i = 0; i < 8; i++) { /* v = floor(B/2) + mult*slack + add + offset */
+        mpz_mul_si(v, slack, mult[i]);
+        if (add[i] < 0) mpz_sub_ui(v, v, (unsigned long)-add[i]);
+        else mpz_add_ui(v, v, (unsigned long)add[i]);
         mpz_add(v, v, half);
         mpz_add(v, v, offset);
-        set_coeff(p, 2 + (size_t)i, v);
+        set_coeff(p, 2 + i, v);
     }
     mpz_clears(half, slack, v, NULL);
 }

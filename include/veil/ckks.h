@@ -99,6 +99,14 @@ veil_status veil_ckks_mod_drop(const veil_context *ctx, veil_ckks_ciphertext *ou
  */
 veil_status veil_ckks_rotate(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                              long steps, const veil_switch_key *galois_key, veil_error *err);
+/*
+ * Rotations of one ciphertext by several steps at once, sharing the decomposition and ModUp of its c1
+ * (hoisting, Halevi-Shoup 2018): outs[i] = rotate(a, steps[i]) with galois_keys[i]. Faster than count
+ * separate rotations as soon as count >= 2. The outputs must be distinct objects other than a.
+ */
+veil_status veil_ckks_rotate_hoisted(const veil_context *ctx, veil_ckks_ciphertext *const *outs,
+                                     const veil_ckks_ciphertext *a, const long *steps, size_t count,
+                                     const veil_switch_key *const *galois_keys, veil_error *err);
 veil_status veil_ckks_conjugate(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                                 const veil_switch_key *galois_key, veil_error *err);
 

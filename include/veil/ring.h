@@ -177,15 +177,17 @@ veil_status veil_poly_rescale(veil_poly *out, const veil_poly *in, veil_error *e
 /*
  * ModUp for hybrid key switching (Han-Ki 2020): `in` over base D; `conv` converts from D to a base E
  * disjoint from D; out is over D followed by E (in that order) and receives in's limbs on D and, on E, the
- * centered representative x' of x mod D (|x'| <= D/2; the exact conversion of Halevi-Polyakov-Shoup 2019,
- * which leaves no bias in the key-switching noise). Either form; out takes in's form.
+ * centered representative x' of x mod D (x' = x or x - D, |x'| <= D/2; the conversion of
+ * Halevi-Polyakov-Shoup 2019, which leaves no bias in the key-switching noise). Its correction is
+ * computed in double precision: only when x mod D lies within (k^2 + 4) * 2^-53 * D of D/2 (k the number
+ * of primes of D) may the other one of x, x - D come out. Either form; out takes in's form.
  */
 veil_status veil_poly_mod_up(veil_poly *out, const veil_poly *in, const veil_base_conv *conv, veil_error *err);
 
 /*
  * ModDown: `in` over base Q followed by base P; `conv` converts from P to Q; out over Q receives
- * round(x / P) (off by one only when x mod P lies within about |P| * 2^-52 * P of P/2). Either form; out
- * takes in's form.
+ * round(x / P), off by one only when x mod P lies within (k^2 + 4) * 2^-53 * P of P/2 (k the number of
+ * primes of P; the centered conversion of veil_poly_mod_up). Either form; out takes in's form.
  */
 veil_status veil_poly_mod_down(veil_poly *out, const veil_poly *in, const veil_base_conv *conv, veil_error *err);
 

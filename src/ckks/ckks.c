@@ -49,6 +49,7 @@ size_t veil_ckks_ciphertext_size(const veil_ckks_ciphertext *ct) { return ct ? c
  * that an output aliasing an input is never overwritten while the input is still read. */
 typedef struct result {
     veil_poly *c[3];
+    bool borrowed[3]; /* c[i] is the output's own polynomial (result_reuse), not ours to free */
     size_t size, level;
     double scale;
 } result;
@@ -77,7 +78,7 @@ static veil_status result_reuse(result *r, veil_ckks_ciphertext *out, const veil
     for (size_t i = 0; i < size; i++) {
         if (reusable && out->c[i] && veil_poly_limb_count(out->c[i]) == level + 1) {
             r->c[i] = out->c[i];
-            out->c[i] = NULL;
+            r->borrowed[i] = true;
         } else {
             VEIL_TRY(veil_context_poly_new(&r->c[i], ctx, level, VEIL_FORM_EVAL, err));
         }
@@ -87,12 +88,14 @@ static veil_status result_reuse(result *r, veil_ckks_ciphertext *out, const veil
 
 static void result_drop(result *r)
 {
-    for (int i = 0; i < 3; i++) veil_poly_free(r->c[i]);
+    for (int i = 0; i < 3; i++)
+        if (!r->borrowed[i]) veil_poly_free(r->c[i]);
 }
 
 static void result_commit(veil_ckks_ciphertext *out, result *r)
 {
     for (int i = 0; i < 3; i++) {
+        if (r->borrowed[i]) continue; /* already the output's own polynomial */
         veil_poly_free(out->c[i]);
         out->c[i] = r->c[i];
     }
@@ -594,4 +597,54 @@ veil_status veil_ckks_conjugate(const veil_context *ctx, veil_ckks_ciphertext *o
 {
     VEIL_REQUIRE(ctx, err);
     return apply_galois(ctx, out, a, veil_galois_element_conjugation(ctx), galois_key, "conjugate", err);
+}
+
+veil_status veil_ckks_rotate_hoisted(const veil_context *ctx, veil_ckks_ciphertext *const *outs,
+                                     const veil_ckks_ciphertext *a, const long *steps, size_t count,
+                                     const veil_switch_key *const *galois_keys, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(outs, err);
+    VEIL_REQUIRE(steps, err);
+    VEIL_REQUIRE(galois_keys, err);
+    VEIL_TRY(check_ct(ctx, a, "rotate_hoisted", err));
+    if (a->size != 2) return veil_fail(err, VEIL_ERR_ARGUMENT, "rotate_hoisted: relinearize the ciphertext first");
+    if (count == 0 || count > 4096) return veil_fail(err, VEIL_ERR_ARGUMENT, "rotate_hoisted: %zu rotations", count);
+    uint64_t *galois = veil_alloc(count, sizeof *galois);
+    result *rs = veil_alloc(count, sizeof *rs);
+    veil_poly **o0 = veil_alloc(count, sizeof *o0), **o1 = veil_alloc(count, sizeof *o1);
+    veil_status st = (galois && rs && o0 && o1) ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "rotate_hoisted: out of memory");
+    for (size_t k = 0; st == VEIL_OK && k < count; k++) {
+        if (!outs[k] || outs[k] == a || outs[k]->ctx != ctx) st = veil_fail(err, VEIL_ERR_ARGUMENT, "rotate_hoisted: output %zu is NULL, the input, or of another context", k);
+        for (size_t m = 0; st == VEIL_OK && m < k; m++)
+            if (outs[m] == outs[k]) st = veil_fail(err, VEIL_ERR_ARGUMENT, "rotate_hoisted: outputs %zu and %zu are the same object", m, k);
+        if (st != VEIL_OK) break;
+        galois[k] = veil_galois_element_rotation(ctx, steps[k]);
+        st = check_key(ctx, galois_keys[k], galois[k], "rotate_hoisted", err);
+        if (st == VEIL_OK) st = result_reuse(&rs[k], outs[k], a, NULL, ctx, 2, a->level, err);
+        if (st == VEIL_OK) {
+            o0[k] = rs[k].c[0];
+            o1[k] = rs[k].c[1];
+        }
+    }
+    if (st == VEIL_OK) st = veil_keyswitch_hoisted(ctx, o0, o1, a->c[1], galois, galois_keys, count, err);
+    veil_poly *rc0 = NULL;
+    if (st == VEIL_OK) st = veil_context_poly_new(&rc0, ctx, a->level, VEIL_FORM_EVAL, err);
+    for (size_t k = 0; st == VEIL_OK && k < count; k++) {
+        st = veil_poly_automorphism(rc0, a->c[0], galois[k], err);
+        if (st == VEIL_OK) {
+            limbwise(ctx, rs[k].c[0], rs[k].c[0], rc0, a->level, LIMB_ADD);
+            rs[k].scale = a->scale;
+        }
+    }
+    for (size_t k = 0; rs && k < count; k++) {
+        if (st == VEIL_OK) result_commit(outs[k], &rs[k]);
+        else result_drop(&rs[k]);
+    }
+    veil_poly_free(rc0);
+    veil_free(galois);
+    veil_free(rs);
+    veil_free(o0);
+    veil_free(o1);
+    return st;
 }

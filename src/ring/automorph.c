@@ -18,7 +18,7 @@ static void automorph_coeff(uint64_t *out, const uint64_t *in, size_t n, uint64_
  * a(psi^((2*brv(j)+1)*k)), which is slot brv(((2*brv(j)+1)*k mod 2n - 1) / 2). A pure permutation, the
  * same for every limb: computed once per call.
  */
-static void eval_permutation(uint32_t *perm, const veil_ring *r, uint64_t k)
+void veil_automorphism_permutation(uint32_t *perm, const veil_ring *r, uint64_t k)
 {
     const size_t n = r->n;
     const uint64_t mask = 2 * (uint64_t)n - 1;
@@ -44,7 +44,7 @@ veil_status veil_poly_automorphism(veil_poly *out, const veil_poly *in, uint64_t
     if (in->form == VEIL_FORM_EVAL) {
         perm = veil_alloc_scratch(n, sizeof *perm);
         if (!perm) return veil_fail(err, VEIL_ERR_NO_MEMORY, "veil_poly_automorphism: out of memory");
-        eval_permutation(perm, r, k);
+        veil_automorphism_permutation(perm, r, k);
     }
     const int threads = in->count > 1 ? r->threads : 1;
 #pragma omp parallel for num_threads(threads) schedule(static)

@@ -128,9 +128,11 @@ static int thread_count(const veil_ring *r, size_t limbs)
 
 /*
  * centered: also computes u = round(sum_i y_i / b_i) in double precision and subtracts u*B, which gives
- * the centered representative of x modulo B, |x| <= B/2, exactly (Halevi, Polyakov, Shoup, CT-RSA 2019,
- * section 2.2). Only when x mod B lies within about kf * 2^-52 * B of B/2 may the other representative,
- * -B/2 <= x - B, come out instead. u is at most kf, so it joins the sum as one more small term.
+ * the centered representative of x modulo B, |x| <= B/2 (Halevi, Polyakov, Shoup, CT-RSA 2019,
+ * section 2.2). Each term y_i * (1/b_i) is off by at most 3 * 2^-53 and below 1, the running sum (below
+ * kf) adds at most (kf - 1) * kf * 2^-53 and the + 0.5 at most (kf + 1) * 2^-53: in all less than
+ * (kf^2 + 4) * 2^-53, so only when x mod B lies within (kf^2 + 4) * 2^-53 * B of B/2 may the other
+ * representative (x or x - B) come out. u is at most kf, so it joins the sum as one more small term.
  */
 static void convert_block(const veil_base_conv *c, uint64_t *const *dst, const uint64_t *const *src, size_t start,
                           size_t len, bool centered)

@@ -391,7 +391,8 @@ void veil_dot_const_avx2(uint64_t *out, const uint64_t *y, size_t stride, size_t
     for (; j + 4 <= n; j += 4) {
         __m256d acc = _mm256_setzero_pd();
         for (size_t i = 0; i < terms; i++) {
-            /* each term |.| <= q; reduce every 8 terms so that |acc| <= 8.5q < 2^53 */
+            /* each term |.| <= q (y < 2^50, |w| <= q/2: the quotient estimate is off by under one); reduce
+             * every 8 terms so that |acc| <= 8q + q/2 + 1 < 2^53 */
             acc = _mm256_add_pd(acc, mulmod(load_u64(y + i * stride + j), bc(w + i), bc(wq + i), mq));
             if ((i & 7) == 7) acc = reduce(acc, mq);
         }

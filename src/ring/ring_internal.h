@@ -88,8 +88,9 @@ static inline size_t veil_bitrev(size_t x, unsigned bits)
 }
 
 /*
- * Exact base conversion to the centered representative: out = x' with x' = x mod B and |x'| <= B/2 (the
- * approximate conversion's error u*B removed by computing u in floating point). Coefficient form.
+ * Base conversion to the centered representative: out = x' with x' = x mod B and |x'| <= B/2 (the
+ * approximate conversion's error u*B removed by computing u in double precision; only when x mod B lies
+ * within (k^2 + 4) * 2^-53 * B of B/2, k = |B|, may x' be the other of x, x - B). Coefficient form.
  */
 veil_status veil_base_conv_apply_centered(const veil_base_conv *conv, veil_poly *out, const veil_poly *in,
                                           veil_error *err);
@@ -104,6 +105,9 @@ void veil_limb_mul(const veil_ring *r, size_t prime, uint64_t *out, const uint64
  */
 void veil_poly_view(veil_poly *view, const veil_ring *ring, const size_t *base, size_t count, veil_form form,
                     uint64_t *data);
+
+/* The slot permutation of X -> X^k in evaluation form: sigma_k(a)[j] = a[perm[j]]. k odd, below 2n. */
+void veil_automorphism_permutation(uint32_t *perm, const veil_ring *r, uint64_t k);
 
 /* Argument checks shared by the poly operations: same ring and base; and also the same form. */
 veil_status veil_poly_check_base(const veil_poly *a, const veil_poly *b, const char *op, veil_error *err);

@@ -7,6 +7,57 @@
 #include <string.h>
 #include "rlwe/rlwe_internal.h"
 
+/*
+ * Digit j of x raised to all of Q_l P, in evaluation form, into dst (qp_count limbs of n): the digit's own
+ * limbs copied from x, the others converted (centered, exact) from xc (x in coefficient form) and NTT'd.
+ */
+static veil_status raise_digit(const veil_context *ctx, uint64_t *dst, size_t j, const veil_poly *x, veil_poly *xc,
+                               const size_t *qp, size_t qp_count, uint64_t *work, veil_error *err)
+{
+    const veil_ring *r = ctx->ring;
+    const size_t n = r->n, level = x->count - 1;
+    const size_t start = j * ctx->alpha, end = start + ctx->alpha - 1 < level ? start + ctx->alpha - 1 : level;
+    const size_t len = end - start + 1;
+    size_t to[2 * VEIL_PARAMS_MAX_PRIMES], where[2 * VEIL_PARAMS_MAX_PRIMES], nt = 0;
+    for (size_t i = 0; i < qp_count; i++)
+        if (qp[i] < start || qp[i] > end) {
+            where[i] = nt;
+            to[nt++] = qp[i];
+        }
+    veil_poly digit, raised;
+    veil_poly_view(&digit, r, qp + start, len, VEIL_FORM_COEFF, veil_poly_limb_ptr(xc, start));
+    veil_poly_view(&raised, r, to, nt, VEIL_FORM_COEFF, work);
+    VEIL_TRY(veil_base_conv_apply_centered(ctx->modup[level * ctx->dnum + j], &raised, &digit, err));
+    VEIL_TRY(veil_poly_to_eval(&raised, err));
+    for (size_t t = 0; t < qp_count; t++) {
+        const uint64_t *src = (qp[t] >= start && qp[t] <= end) ? veil_poly_limb_const(x, qp[t])
+                                                               : veil_poly_limb_ptr(&raised, where[t]);
+        memcpy(dst + t * n, src, n * sizeof *dst);
+    }
+    return VEIL_OK;
+}
+
+/* acc0/acc1 (+)= raised (permuted slot-wise by perm when not NULL) times the key's digit j. */
+static void accumulate_digit(const veil_context *ctx, veil_poly *acc0, veil_poly *acc1, const uint64_t *raised,
+                             const uint32_t *perm, uint64_t *gathered, const veil_switch_key *key, size_t j,
+                             const size_t *qp, size_t qp_count)
+{
+    const veil_ring *r = ctx->ring;
+    const size_t n = r->n;
+    const bool accumulate = j > 0;
+#pragma omp parallel for num_threads(r->threads) schedule(static)
+    for (size_t t = 0; t < qp_count; t++) {
+        const uint64_t *src = raised + t * n;
+        if (perm) {
+            uint64_t *g = gathered + t * n;
+            for (size_t i = 0; i < n; i++) g[i] = src[perm[i]];
+            src = g;
+        }
+        veil_limb_mul(r, qp[t], veil_poly_limb(acc0, t), src, veil_poly_limb_const(key->b[j], qp[t]), accumulate);
+        veil_limb_mul(r, qp[t], veil_poly_limb(acc1, t), src, veil_poly_limb_const(key->a[j], qp[t]), accumulate);
+    }
+}
+
 veil_status veil_keyswitch(const veil_context *ctx, veil_poly *out0, veil_poly *out1, const veil_poly *x,
                            const veil_switch_key *key, veil_error *err)
 {
@@ -14,48 +65,67 @@ veil_status veil_keyswitch(const veil_context *ctx, veil_poly *out0, veil_poly *
     const size_t n = r->n, level = x->count - 1;
     size_t qp[2 * VEIL_PARAMS_MAX_PRIMES];
     const size_t qp_count = veil_context_qp_base(ctx, level, qp);
-    /* one scratch block: x in coefficient form, one raised digit, and the two accumulators over Q_l P */
-    uint64_t *scratch = veil_alloc_scratch((level + 1 + 3 * qp_count) * n, sizeof(uint64_t));
+    /* one scratch block: x in coefficient form, one raised digit (and its conversion work area), and the two
+     * accumulators over Q_l P */
+    uint64_t *scratch = veil_alloc_scratch((level + 1 + 4 * qp_count) * n, sizeof(uint64_t));
     if (!scratch) return veil_fail(err, VEIL_ERR_NO_MEMORY, "key switching: out of memory");
-    veil_poly xc, digit, raised, acc0, acc1;
+    veil_poly xc, acc0, acc1;
     veil_poly_view(&xc, r, qp, level + 1, VEIL_FORM_EVAL, scratch);
     veil_poly_view(&acc0, r, qp, qp_count, VEIL_FORM_EVAL, scratch + (level + 1) * n);
     veil_poly_view(&acc1, r, qp, qp_count, VEIL_FORM_EVAL, scratch + (level + 1 + qp_count) * n);
-    uint64_t *raised_data = scratch + (level + 1 + 2 * qp_count) * n;
+    uint64_t *raised = scratch + (level + 1 + 2 * qp_count) * n, *work = raised + qp_count * n;
     veil_status st = veil_poly_copy(&xc, x, err);
     if (st == VEIL_OK) st = veil_poly_to_coeff(&xc, err);
     const size_t digits = level / ctx->alpha + 1;
     for (size_t j = 0; st == VEIL_OK && j < digits; j++) {
-        const veil_base_conv *conv = ctx->modup[level * ctx->dnum + j];
-        const size_t start = j * ctx->alpha, end = start + ctx->alpha - 1 < level ? start + ctx->alpha - 1 : level;
-        const size_t len = end - start + 1;
-        size_t to[2 * VEIL_PARAMS_MAX_PRIMES], where[2 * VEIL_PARAMS_MAX_PRIMES], nt = 0;
-        for (size_t i = 0; i < qp_count; i++)
-            if (qp[i] < start || qp[i] > end) {
-                where[i] = nt;
-                to[nt++] = qp[i];
-            }
-        /* ModUp: the digit's residues (a view into xc) raised to every other prime (centered), then NTT */
-        veil_poly_view(&digit, r, qp + start, len, VEIL_FORM_COEFF, veil_poly_limb_ptr(&xc, start));
-        veil_poly_view(&raised, r, to, nt, VEIL_FORM_COEFF, raised_data);
-        st = veil_base_conv_apply_centered(conv, &raised, &digit, err);
-        if (st == VEIL_OK) st = veil_poly_to_eval(&raised, err);
-        if (st != VEIL_OK) break;
-        /* inner product with the key's digit, limb by limb over Q_l and P */
-        const bool accumulate = j > 0;
-#pragma omp parallel for num_threads(r->threads) schedule(static)
-        for (size_t t = 0; t < qp_count; t++) {
-            const size_t prime = qp[t];
-            /* the digit's own primes: x itself, already in NTT form */
-            const uint64_t *src = (prime >= start && prime <= end) ? veil_poly_limb_const(x, prime)
-                                                                   : veil_poly_limb_ptr(&raised, where[t]);
-            veil_limb_mul(r, prime, veil_poly_limb_ptr(&acc0, t), src, veil_poly_limb_const(key->b[j], prime), accumulate);
-            veil_limb_mul(r, prime, veil_poly_limb_ptr(&acc1, t), src, veil_poly_limb_const(key->a[j], prime), accumulate);
-        }
+        st = raise_digit(ctx, raised, j, x, &xc, qp, qp_count, work, err);
+        if (st == VEIL_OK) accumulate_digit(ctx, &acc0, &acc1, raised, NULL, NULL, key, j, qp, qp_count);
     }
     /* ModDown: divide by P with rounding, back to Q_l */
     if (st == VEIL_OK) st = veil_poly_mod_down(out0, &acc0, ctx->moddown[level], err);
     if (st == VEIL_OK) st = veil_poly_mod_down(out1, &acc1, ctx->moddown[level], err);
     veil_free(scratch);
+    return st;
+}
+
+veil_status veil_keyswitch_hoisted(const veil_context *ctx, veil_poly *const *out0, veil_poly *const *out1,
+                                   const veil_poly *x, const uint64_t *galois, const veil_switch_key *const *keys,
+                                   size_t count, veil_error *err)
+{
+    const veil_ring *r = ctx->ring;
+    const size_t n = r->n, level = x->count - 1, digits = level / ctx->alpha + 1;
+    size_t qp[2 * VEIL_PARAMS_MAX_PRIMES];
+    const size_t qp_count = veil_context_qp_base(ctx, level, qp);
+    /* x in coefficient form, every raised digit (kept for all rotations), a conversion work area, the
+     * gathered (permuted) digit, and the accumulators */
+    const size_t limbs = level + 1 + digits * qp_count + 4 * qp_count;
+    uint64_t *scratch = veil_alloc_scratch(limbs * n, sizeof(uint64_t));
+    uint32_t *perm = veil_alloc_scratch(n, sizeof *perm);
+    if (!scratch || !perm) {
+        veil_free(scratch);
+        veil_free(perm);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "hoisted key switching: out of memory");
+    }
+    veil_poly xc, acc0, acc1;
+    uint64_t *raised = scratch + (level + 1) * n, *work = raised + digits * qp_count * n;
+    uint64_t *gathered = work + qp_count * n;
+    veil_poly_view(&xc, r, qp, level + 1, VEIL_FORM_EVAL, scratch);
+    veil_poly_view(&acc0, r, qp, qp_count, VEIL_FORM_EVAL, gathered + qp_count * n);
+    veil_poly_view(&acc1, r, qp, qp_count, VEIL_FORM_EVAL, gathered + 2 * qp_count * n);
+    veil_status st = veil_poly_copy(&xc, x, err);
+    if (st == VEIL_OK) st = veil_poly_to_coeff(&xc, err);
+    /* one ModUp for all rotations (Halevi-Shoup 2018): the automorphism commutes with it, and in evaluation
+     * form it is a permutation of the slots, applied to the raised digits below */
+    for (size_t j = 0; st == VEIL_OK && j < digits; j++)
+        st = raise_digit(ctx, raised + j * qp_count * n, j, x, &xc, qp, qp_count, work, err);
+    for (size_t k = 0; st == VEIL_OK && k < count; k++) {
+        veil_automorphism_permutation(perm, r, galois[k]);
+        for (size_t j = 0; j < digits; j++)
+            accumulate_digit(ctx, &acc0, &acc1, raised + j * qp_count * n, perm, gathered, keys[k], j, qp, qp_count);
+        st = veil_poly_mod_down(out0[k], &acc0, ctx->moddown[level], err);
+        if (st == VEIL_OK) st = veil_poly_mod_down(out1[k], &acc1, ctx->moddown[level], err);
+    }
+    veil_free(scratch);
+    veil_free(perm);
     return st;
 }

@@ -63,6 +63,14 @@ size_t veil_context_qp_base(const veil_context *ctx, size_t level, size_t *base)
 veil_status veil_keyswitch(const veil_context *ctx, veil_poly *out0, veil_poly *out1, const veil_poly *x,
                            const veil_switch_key *key, veil_error *err);
 
+/*
+ * Hoisted key switching: for each k < count, (out0[k], out1[k]) switches sigma_{galois[k]}(x) with keys[k],
+ * sharing one decomposition and ModUp of x among all of them.
+ */
+veil_status veil_keyswitch_hoisted(const veil_context *ctx, veil_poly *const *out0, veil_poly *const *out1,
+                                   const veil_poly *x, const uint64_t *galois, const veil_switch_key *const *keys,
+                                   size_t count, veil_error *err);
+
 /* A new polynomial over q_0..q_level in the given form. */
 veil_status veil_context_poly_new(veil_poly **out, const veil_context *ctx, size_t level, veil_form form,
                                   veil_error *err);
