@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 WERROR := $(if $(CI),ON,OFF)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build build-asan test test-release test-asan demo bench install clean
+.PHONY: all setup build build-asan test test-release test-asan demo bench install clean fuzz
 
 all: build
 
@@ -35,6 +35,10 @@ demo: build
 
 bench: build
 	./build/veil-bench ring
+
+# libFuzzer on every loader of the wire format for FUZZ_SECONDS (default 60); not part of `make test`.
+fuzz: setup
+	bash tests/fuzz/run.sh
 
 install: build
 	cmake --install build --prefix "$(PREFIX)"

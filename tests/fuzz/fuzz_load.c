@@ -1,0 +1,41 @@
+/*
+ * libFuzzer target for every loader of the wire format. The first input byte picks the loader, the rest is
+ * the object. Each loader must return an error or a valid object: never crash, hang, leak or read out of
+ * bounds (built with -fsanitize=fuzzer,address,undefined by `make fuzz`).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include "veil/veil.h"
+
+static veil_context *ctx;
+
+static void init(void)
+{
+    const unsigned qb[] = {45, 40}, pb[] = {50};
+    veil_params_spec spec = {1024, 2, NULL, qb, 1, NULL, pb, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_NONE};
+    veil_params *params = NULL;
+    veil_ring_options opts = {VEIL_KERNEL_AUTO, 1};
+    if (veil_params_new(&params, &spec, NULL) != VEIL_OK || veil_context_new(&ctx, params, &opts, NULL) != VEIL_OK)
+        abort(); /* the fixed parameters above are valid: this cannot happen */
+    veil_params_free(params);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!ctx) init();
+    if (size < 1) return 0;
+    const uint8_t which = data[0] % 6;
+    data++;
+    size--;
+    switch (which) {
+    case 0: { veil_params *p = NULL; veil_params_load(&p, data, size, NULL); veil_params_free(p); break; }
+    case 1: { veil_secret_key *k = NULL; veil_secret_key_load(&k, ctx, data, size, NULL); veil_secret_key_free(k); break; }
+    case 2: { veil_public_key *k = NULL; veil_public_key_load(&k, ctx, data, size, NULL); veil_public_key_free(k); break; }
+    case 3: { veil_switch_key *k = NULL; veil_switch_key_load(&k, ctx, data, size, NULL); veil_switch_key_free(k); break; }
+    case 4: { veil_ckks_plaintext *p = NULL; veil_ckks_plaintext_load(&p, ctx, data, size, NULL); veil_ckks_plaintext_free(p); break; }
+    default: { veil_ckks_ciphertext *c = NULL; veil_ckks_ciphertext_load(&c, ctx, data, size, NULL); veil_ckks_ciphertext_free(c); break; }
+    }
+    return 0;
+}

@@ -1,0 +1,56 @@
+/* Writes one valid object of each kind (prefixed by its loader's selector byte) as the fuzzing seed corpus. */
+#include <stdio.h>
+#include <string.h>
+#include "veil/veil.h"
+
+static int put(const char *dir, const char *name, uint8_t which, const veil_buffer *b)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) return 1;
+    fputc(which, f);
+    fwrite(b->data, 1, b->len, f);
+    return fclose(f) != 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) return 2;
+    const unsigned qb[] = {45, 40}, pb[] = {50};
+    veil_params_spec spec = {1024, 2, NULL, qb, 1, NULL, pb, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_NONE};
+    veil_params *params = NULL;
+    veil_context *ctx = NULL;
+    veil_secret_key *sk = NULL;
+    veil_public_key *pk = NULL;
+    veil_switch_key *rk = NULL;
+    veil_ckks_encoder *enc = NULL;
+    veil_ckks_plaintext *pt = NULL;
+    veil_ckks_ciphertext *ct = NULL;
+    double v[4] = {0.5, -0.25, 1, 0};
+    veil_ring_options opts = {VEIL_KERNEL_AUTO, 1};
+    if (veil_params_new(&params, &spec, NULL) || veil_context_new(&ctx, params, &opts, NULL) ||
+        veil_secret_key_new(&sk, ctx, NULL, NULL) || veil_public_key_new(&pk, ctx, sk, NULL, NULL) ||
+        veil_relin_key_new(&rk, ctx, sk, NULL, NULL) || veil_ckks_encoder_new(&enc, ctx, NULL) ||
+        veil_ckks_plaintext_new(&pt, ctx, NULL) || veil_ckks_encode(enc, pt, v, NULL, 4, 1 << 30, 1, NULL) ||
+        veil_ckks_ciphertext_new(&ct, ctx, NULL) || veil_ckks_encrypt_sk(ctx, ct, pt, sk, NULL, NULL))
+        return 1;
+    veil_buffer b[7] = {{0}};
+    int bad = veil_params_save(&b[0], params, 0, NULL) | veil_secret_key_save(&b[1], sk, 0, NULL) |
+              veil_public_key_save(&b[2], pk, 0, NULL) | veil_switch_key_save(&b[3], rk, VEIL_SAVE_COMPRESS, NULL) |
+              veil_ckks_plaintext_save(&b[4], pt, 0, NULL) | veil_ckks_ciphertext_save(&b[5], ct, 0, NULL) |
+              veil_ckks_ciphertext_save(&b[6], ct, VEIL_SAVE_COMPRESS, NULL);
+    const char *names[7] = {"params", "secret", "public", "relin", "plaintext", "ciphertext", "ciphertext-zstd"};
+    const uint8_t which[7] = {0, 1, 2, 3, 4, 5, 5};
+    for (int i = 0; i < 7 && !bad; i++) bad |= put(argv[1], names[i], which[i], &b[i]);
+    for (int i = 0; i < 7; i++) veil_buffer_free(&b[i]);
+    veil_ckks_ciphertext_free(ct);
+    veil_ckks_plaintext_free(pt);
+    veil_ckks_encoder_free(enc);
+    veil_switch_key_free(rk);
+    veil_public_key_free(pk);
+    veil_secret_key_free(sk);
+    veil_context_free(ctx);
+    veil_params_free(params);
+    return bad ? 1 : 0;
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `make fuzz`: builds the loader fuzz target with clang's libFuzzer, ASan and UBSan, seeds it with one valid
+# object of each kind, and runs it for FUZZ_SECONDS (default 60). A crash leaves its input in build-fuzz/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+need=(clang libclang-rt-14-dev)
+missing=()
+for p in "${need[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_=""; [ "$(id -u)" = 0 ] || sudo_=sudo
+  $sudo_ apt-get update -qq && $sudo_ apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVEIL_FUZZ=ON -DVEIL_BUILD_TESTS=OFF >/dev/null
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_load make_corpus >/dev/null
+corpus=build-fuzz/corpus
+mkdir -p "$corpus"
+./build-fuzz/make_corpus "$corpus"
+cd build-fuzz
+./fuzz_load -max_total_time="${FUZZ_SECONDS:-60}" -max_len=200000 -rss_limit_mb=2048 corpus
