@@ -361,6 +361,61 @@ static void test_rotate_hoisted(void **state)
     free(ar); free(ai); free(er); free(ei);
 }
 
+/* sum_slots and inner_product against the plaintext sums; the rotation key set helper. */
+static void test_sums_and_key_sets(void **state)
+{
+    (void)state;
+    const size_t s = fx->slots;
+    double *ar = calloc(s, 8), *br = calloc(s, 8), *er = calloc(s, 8);
+    random_values(ar, NULL, s, 13);
+    random_values(br, NULL, s, 14);
+    veil_error err = {0};
+    /* the smallest key set composing the rotations 1, 2, 4, ... is those rotations themselves */
+    long steps[12];
+    size_t nsteps = 0;
+    for (size_t st = 1; st < s; st <<= 1) steps[nsteps++] = (long)st;
+    uint64_t elements[64];
+    size_t nkeys = 0;
+    assert_int_equal(veil_rotation_key_set(elements, &nkeys, 64, fx->ctx, steps, nsteps, &err), VEIL_OK);
+    assert_int_equal(nkeys, nsteps);
+    /* arbitrary steps 3, 5, 6, 7, 9, 10, 11, 12, 13: powers of two (1, 2, 4, 8) are fewer keys than the steps */
+    const long many[] = {3, 5, 6, 7, 9, 10, 11, 12, 13};
+    assert_int_equal(veil_rotation_key_set(elements, &nkeys, 64, fx->ctx, many, 9, &err), VEIL_OK);
+    assert_int_equal(nkeys, 4);
+    assert_int_equal(veil_rotation_key_set(elements, &nkeys, 2, fx->ctx, many, 9, &err), VEIL_ERR_ARGUMENT);
+    veil_switch_key *keys[12];
+    for (size_t k = 0; k < nsteps; k++)
+        assert_int_equal(veil_galois_key_new(&keys[k], fx->ctx, fx->sk, veil_galois_element_rotation(fx->ctx, steps[k]),
+                                             fx->prng, &err), VEIL_OK);
+    veil_ckks_ciphertext *a = encrypt(ar, NULL, 2), *b = encrypt(br, NULL, 2), *c = NULL;
+    assert_int_equal(veil_ckks_ciphertext_new(&c, fx->ctx, NULL), VEIL_OK);
+    assert_int_equal(veil_ckks_sum_slots(fx->ctx, c, a, 0, (const veil_switch_key *const *)keys, nsteps, &err), VEIL_OK);
+    double sum = 0, dot = 0;
+    for (size_t i = 0; i < s; i++) {
+        sum += ar[i];
+        dot += ar[i] * br[i];
+    }
+    for (size_t i = 0; i < s; i++) er[i] = sum;
+    double e = max_error(c, er, NULL);
+    printf("sum of %zu slots: max error %.3g\n", s, e);
+    assert_true(e < 2e-6); /* 12 rotations: each doubles the noise it adds to (sqrt(4096) = 64x one rotation) */
+    assert_int_equal(veil_ckks_inner_product(fx->ctx, c, a, b, 0, fx->rk, (const veil_switch_key *const *)keys, nsteps,
+                                             &err), VEIL_OK);
+    for (size_t i = 0; i < s; i++) er[i] = dot;
+    e = max_error(c, er, NULL);
+    printf("inner product: max error %.3g\n", e);
+    assert_true(e < 2e-6);
+    /* a missing key is named */
+    assert_int_equal(veil_ckks_sum_slots(fx->ctx, c, a, 0, (const veil_switch_key *const *)keys, nsteps - 1, &err),
+                     VEIL_ERR_MISMATCH);
+    assert_non_null(strstr(err.detail, "no Galois key"));
+    for (size_t k = 0; k < nsteps; k++) veil_switch_key_free(keys[k]);
+    veil_ckks_ciphertext_free(a);
+    veil_ckks_ciphertext_free(b);
+    veil_ckks_ciphertext_free(c);
+    free(ar); free(br); free(er);
+}
+
 static void test_plain_and_errors(void **state)
 {
     (void)state;
@@ -427,7 +482,7 @@ int main(void)
         cmocka_unit_test(test_encoding),         cmocka_unit_test(test_precision_against_seal),
         cmocka_unit_test(test_encrypt_decrypt),
         cmocka_unit_test(test_add_mul_rescale),  cmocka_unit_test(test_rotate_conjugate),
-        cmocka_unit_test(test_rotate_hoisted),
+        cmocka_unit_test(test_rotate_hoisted),   cmocka_unit_test(test_sums_and_key_sets),
         cmocka_unit_test(test_plain_and_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

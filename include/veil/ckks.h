@@ -107,6 +107,16 @@ veil_status veil_ckks_rotate(const veil_context *ctx, veil_ckks_ciphertext *out,
 veil_status veil_ckks_rotate_hoisted(const veil_context *ctx, veil_ckks_ciphertext *const *outs,
                                      const veil_ckks_ciphertext *a, const long *steps, size_t count,
                                      const veil_switch_key *const *galois_keys, veil_error *err);
+/*
+ * Every slot of out holds the sum of a's first `slots` slots (slots a power of two, at most N/2; 0 means
+ * N/2): log2(slots) rotations by 1, 2, 4, ... with the matching Galois keys, found among keys[0..count).
+ */
+veil_status veil_ckks_sum_slots(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                size_t slots, const veil_switch_key *const *keys, size_t count, veil_error *err);
+/* The inner product of two encrypted vectors in every slot: mul, relinearize, rescale, then sum_slots. */
+veil_status veil_ckks_inner_product(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                    const veil_ckks_ciphertext *b, size_t slots, const veil_switch_key *relin_key,
+                                    const veil_switch_key *const *keys, size_t count, veil_error *err);
 veil_status veil_ckks_conjugate(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                                 const veil_switch_key *galois_key, veil_error *err);
 

@@ -648,3 +648,50 @@ veil_status veil_ckks_rotate_hoisted(const veil_context *ctx, veil_ckks_cipherte
     veil_free(o1);
     return st;
 }
+
+veil_status veil_ckks_sum_slots(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                size_t slots, const veil_switch_key *const *keys, size_t count, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_TRY(check_ct(ctx, a, "sum_slots", err));
+    if (count) VEIL_REQUIRE(keys, err);
+    const size_t max_slots = ctx->params.n / 2;
+    if (slots == 0) slots = max_slots;
+    if (slots > max_slots || (slots & (slots - 1)) != 0)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "sum_slots: %zu slots is not a power of two up to %zu", slots, max_slots);
+    veil_ckks_ciphertext *acc = NULL, *rot = NULL;
+    VEIL_TRY(veil_ckks_ciphertext_new(&acc, ctx, err));
+    veil_status st = veil_ckks_ciphertext_new(&rot, ctx, err);
+    if (st == VEIL_OK) st = veil_ckks_mod_drop(ctx, acc, a, a->level, err); /* a copy */
+    for (size_t step = 1; st == VEIL_OK && step < slots; step <<= 1) {
+        const uint64_t g = veil_galois_element_rotation(ctx, (long)step);
+        const veil_switch_key *key = NULL;
+        for (size_t k = 0; k < count && !key; k++)
+            if (keys[k] && keys[k]->galois == g) key = keys[k];
+        if (!key) {
+            st = veil_fail(err, VEIL_ERR_MISMATCH, "sum_slots: no Galois key for a rotation by %zu (element %llu)", step,
+                           (unsigned long long)g);
+            break;
+        }
+        st = veil_ckks_rotate(ctx, rot, acc, (long)step, key, err);
+        if (st == VEIL_OK) st = veil_ckks_add(ctx, acc, acc, rot, err);
+    }
+    if (st == VEIL_OK) st = veil_ckks_mod_drop(ctx, out, acc, acc->level, err);
+    veil_ckks_ciphertext_free(acc);
+    veil_ckks_ciphertext_free(rot);
+    return st;
+}
+
+veil_status veil_ckks_inner_product(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                    const veil_ckks_ciphertext *b, size_t slots, const veil_switch_key *relin_key,
+                                    const veil_switch_key *const *keys, size_t count, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    veil_ckks_ciphertext *prod = NULL;
+    VEIL_TRY(veil_ckks_ciphertext_new(&prod, ctx, err));
+    veil_status st = veil_ckks_mul_relin_rescale(ctx, prod, a, b, relin_key, err);
+    if (st == VEIL_OK) st = veil_ckks_sum_slots(ctx, out, prod, slots, keys, count, err);
+    veil_ckks_ciphertext_free(prod);
+    return st;
+}
