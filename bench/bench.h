@@ -3,6 +3,18 @@
 #define VEIL_BENCH_H
 
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Aborts the benchmark with the failing call and its detail (expects a veil_error named err in scope). */
+#define CHECK(call)                                                                                  \
+    do {                                                                                             \
+        veil_status s_ = (call);                                                                     \
+        if (s_ != VEIL_OK) {                                                                         \
+            fprintf(stderr, "veil-bench: %s failed: %s (%s)\n", #call, veil_strerror(s_), err.detail); \
+            exit(1);                                                                                 \
+        }                                                                                            \
+    } while (0)
 
 typedef struct bench_config {
     int quick;   /* fewer sizes and repetitions */

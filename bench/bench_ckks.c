@@ -5,14 +5,6 @@
 #include "bench.h"
 #include "veil/veil.h"
 
-#define CHECK(call)                                                                                  \
-    do {                                                                                             \
-        veil_status s_ = (call);                                                                     \
-        if (s_ != VEIL_OK) {                                                                         \
-            fprintf(stderr, "veil-bench: %s failed: %s (%s)\n", #call, veil_strerror(s_), err.detail); \
-            exit(1);                                                                                 \
-        }                                                                                            \
-    } while (0)
 
 typedef struct ckks_case {
     veil_context *ctx;

@@ -161,16 +161,6 @@ static void limb_products(const veil_context *ctx, veil_poly *out, const veil_po
         veil_limb_mul(r, l, veil_poly_limb(out, l), veil_poly_limb_const(a, l), veil_poly_limb_const(b, l), accumulate);
 }
 
-static veil_status own_prng(veil_prng **use, veil_prng **owned, veil_prng *prng, veil_error *err)
-{
-    *owned = NULL;
-    *use = prng;
-    if (prng) return VEIL_OK;
-    VEIL_TRY(veil_prng_new_os(owned, err));
-    *use = *owned;
-    return VEIL_OK;
-}
-
 /* ---- encryption and decryption ------------------------------------------------------------------ */
 
 static veil_status check_pt(const veil_context *ctx, const veil_ckks_plaintext *pt, const char *op, veil_error *err)
@@ -210,7 +200,7 @@ veil_status veil_ckks_encrypt_pk(const veil_context *ctx, veil_ckks_ciphertext *
     VEIL_TRY(check_pt(ctx, pt, "encrypt", err));
     if (pk->ctx != ctx || out->ctx != ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "encrypt: objects of another context");
     veil_prng *use, *owned;
-    VEIL_TRY(own_prng(&use, &owned, prng, err));
+    VEIL_TRY(veil_prng_or_os(&use, &owned, prng, err));
     const size_t level = pt->level;
     size_t qp[2 * VEIL_PARAMS_MAX_PRIMES];
     const size_t count = veil_context_qp_base(ctx, level, qp);
@@ -260,7 +250,7 @@ veil_status veil_ckks_encrypt_sk(const veil_context *ctx, veil_ckks_ciphertext *
     VEIL_TRY(check_pt(ctx, pt, "encrypt", err));
     if (sk->ctx != ctx || out->ctx != ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "encrypt: objects of another context");
     veil_prng *use, *owned;
-    VEIL_TRY(own_prng(&use, &owned, prng, err));
+    VEIL_TRY(veil_prng_or_os(&use, &owned, prng, err));
     const size_t level = pt->level;
     result r;
     veil_poly *e = NULL;

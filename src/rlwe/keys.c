@@ -2,8 +2,7 @@
 #include <string.h>
 #include "rlwe/rlwe_internal.h"
 
-/* Runs body with prng, or with a fresh OS prng when prng is NULL. */
-static veil_status with_prng(veil_prng **use, veil_prng **owned, veil_prng *prng, veil_error *err)
+veil_status veil_prng_or_os(veil_prng **use, veil_prng **owned, veil_prng *prng, veil_error *err)
 {
     *owned = NULL;
     *use = prng;
@@ -78,7 +77,7 @@ veil_status veil_secret_key_new(veil_secret_key **out, const veil_context *ctx, 
     VEIL_REQUIRE(ctx, err);
     const size_t n = ctx->params.n;
     veil_prng *use, *owned;
-    VEIL_TRY(with_prng(&use, &owned, prng, err));
+    VEIL_TRY(veil_prng_or_os(&use, &owned, prng, err));
     int8_t *coeffs = veil_alloc(n, 1);
     veil_status st = coeffs ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "secret key: out of memory");
     if (st == VEIL_OK) {
@@ -127,7 +126,7 @@ veil_status veil_public_key_new(veil_public_key **out, const veil_context *ctx, 
     VEIL_REQUIRE(sk, err);
     if (sk->ctx != ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "public key: the secret key belongs to another context");
     veil_prng *use, *owned;
-    VEIL_TRY(with_prng(&use, &owned, prng, err));
+    VEIL_TRY(veil_prng_or_os(&use, &owned, prng, err));
     const size_t top = ctx->q_count - 1;
     size_t base[2 * VEIL_PARAMS_MAX_PRIMES];
     const size_t count = veil_context_qp_base(ctx, top, base);
@@ -226,7 +225,7 @@ veil_status veil_relin_key_new(veil_switch_key **out, const veil_context *ctx, c
     VEIL_REQUIRE(sk, err);
     if (sk->ctx != ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "relinearization key: the secret key belongs to another context");
     veil_prng *use, *owned;
-    VEIL_TRY(with_prng(&use, &owned, prng, err));
+    VEIL_TRY(veil_prng_or_os(&use, &owned, prng, err));
     size_t base[2 * VEIL_PARAMS_MAX_PRIMES];
     const size_t count = veil_context_qp_base(ctx, ctx->q_count - 1, base);
     veil_poly *s2 = NULL;
@@ -250,7 +249,7 @@ veil_status veil_galois_key_new(veil_switch_key **out, const veil_context *ctx, 
         return veil_fail(err, VEIL_ERR_ARGUMENT, "Galois key: element %llu is not odd in [3, 2N)",
                          (unsigned long long)galois_element);
     veil_prng *use, *owned;
-    VEIL_TRY(with_prng(&use, &owned, prng, err));
+    VEIL_TRY(veil_prng_or_os(&use, &owned, prng, err));
     size_t base[2 * VEIL_PARAMS_MAX_PRIMES];
     const size_t count = veil_context_qp_base(ctx, ctx->q_count - 1, base);
     veil_poly *rotated = NULL;

@@ -75,6 +75,9 @@ veil_status veil_keyswitch_hoisted(const veil_context *ctx, veil_poly *const *ou
 veil_status veil_context_poly_new(veil_poly **out, const veil_context *ctx, size_t level, veil_form form,
                                   veil_error *err);
 
+/* *use = prng, or a new OS prng (returned in *owned, to free) when prng is NULL. */
+veil_status veil_prng_or_os(veil_prng **use, veil_prng **owned, veil_prng *prng, veil_error *err);
+
 /* out = the uniform polynomial that (seed, stream) expands to (the same on every machine). */
 veil_status veil_uniform_from_seed(veil_poly *out, const uint8_t seed[VEIL_SEED_BYTES], uint64_t stream,
                                    veil_error *err);
