@@ -258,7 +258,7 @@ veil_status veil_poly_rescale(veil_poly *out, const veil_poly *in, veil_error *e
     const veil_ring *r = in->ring;
     const size_t n = r->n, last = in->base[keep];
     const uint64_t ql = r->primes[last], half = ql / 2;
-    uint64_t *scratch = veil_alloc_scratch((keep + 1) * n, sizeof(uint64_t));
+    uint64_t *scratch = veil_pool_get(r->pool, (keep + 1) * n * sizeof(uint64_t), false);
     if (!scratch) return veil_fail(err, VEIL_ERR_NO_MEMORY, "veil_poly_rescale: out of memory");
     uint64_t *xl = scratch + keep * n;
     memcpy(xl, veil_poly_limb_ptr(in, keep), n * sizeof *xl);
@@ -289,7 +289,8 @@ veil_status veil_poly_rescale(veil_poly *out, const veil_poly *in, veil_error *e
     }
     divide_by_base(o, x, d, in->base, inv, keep, r, in->form);
     out->form = in->form;
-    veil_free_secret(scratch, (keep + 1) * n * sizeof(uint64_t));
+    veil_wipe(scratch, (keep + 1) * n * sizeof(uint64_t));
+    veil_pool_put(r->pool, scratch, (keep + 1) * n * sizeof(uint64_t), true);
     return VEIL_OK;
 }
 
@@ -313,7 +314,7 @@ veil_status veil_poly_mod_up(veil_poly *out, const veil_poly *in, const veil_bas
     for (size_t j = 0; j < ke; j++) dst[j] = veil_poly_limb_ptr(out, kd + j);
     uint64_t *coeff = NULL;
     if (in->form == VEIL_FORM_EVAL) {
-        coeff = veil_alloc_scratch(kd * n, sizeof(uint64_t));
+        coeff = veil_pool_get(r->pool, kd * n * sizeof(uint64_t), false);
         if (!coeff) return veil_fail(err, VEIL_ERR_NO_MEMORY, "veil_poly_mod_up: out of memory");
         memcpy(coeff, in->data, kd * n * sizeof(uint64_t));
 #pragma omp parallel for num_threads(thread_count(r, kd)) schedule(static)
@@ -328,7 +329,10 @@ veil_status veil_poly_mod_up(veil_poly *out, const veil_poly *in, const veil_bas
         for (size_t j = 0; j < ke; j++) veil_ntt_forward_limb(&r->ntt[conv->to[j]], dst[j]);
     }
     out->form = in->form;
-    veil_free_secret(coeff, coeff ? kd * n * sizeof(uint64_t) : 0);
+    if (coeff) {
+        veil_wipe(coeff, kd * n * sizeof(uint64_t));
+        veil_pool_put(r->pool, coeff, kd * n * sizeof(uint64_t), true);
+    }
     return st;
 }
 
@@ -347,7 +351,7 @@ veil_status veil_poly_mod_down(veil_poly *out, const veil_poly *in, const veil_b
     if (out == in) return veil_fail(err, VEIL_ERR_ARGUMENT, "veil_poly_mod_down: out must not alias in");
     const veil_ring *r = in->ring;
     const size_t n = r->n;
-    uint64_t *scratch = veil_alloc_scratch((kp + kq) * n, sizeof(uint64_t));
+    uint64_t *scratch = veil_pool_get(r->pool, (kp + kq) * n * sizeof(uint64_t), false);
     if (!scratch) return veil_fail(err, VEIL_ERR_NO_MEMORY, "veil_poly_mod_down: out of memory");
     /* x mod P limb by limb, in coefficient form */
     const uint64_t *src[VEIL_RING_MAX_PRIMES];
@@ -371,6 +375,7 @@ veil_status veil_poly_mod_down(veil_poly *out, const veil_poly *in, const veil_b
         divide_by_base(o, x, d, conv->to, conv->prod_inv, kq, r, in->form);
         out->form = in->form;
     }
-    veil_free_secret(scratch, (kp + kq) * n * sizeof(uint64_t));
+    veil_wipe(scratch, (kp + kq) * n * sizeof(uint64_t));
+    veil_pool_put(r->pool, scratch, (kp + kq) * n * sizeof(uint64_t), true);
     return st;
 }

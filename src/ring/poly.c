@@ -21,7 +21,7 @@ static veil_status poly_alloc(veil_poly **out, const veil_ring *ring, const size
                 return veil_fail(err, VEIL_ERR_ARGUMENT, "prime index %zu appears twice in the base", base[i]);
     }
     veil_poly *p = veil_alloc(1, sizeof *p);
-    if (p) p->data = veil_alloc(count * ring->n, sizeof(uint64_t));
+    if (p) p->data = veil_pool_get(ring->pool, count * ring->n * sizeof(uint64_t), true);
     if (!p || !p->data) {
         veil_free(p);
         return veil_fail(err, VEIL_ERR_NO_MEMORY, "out of memory for a polynomial of %zu limbs", count);
@@ -56,7 +56,9 @@ veil_status veil_poly_new_range(veil_poly **out, const veil_ring *ring, size_t f
 void veil_poly_free(veil_poly *poly)
 {
     if (!poly) return;
-    veil_free_secret(poly->data, poly->count * poly->ring->n * sizeof(uint64_t));
+    const size_t bytes = poly->count * poly->ring->n * sizeof(uint64_t);
+    veil_wipe(poly->data, bytes); /* a polynomial may hold a secret; wiped, the block is also zeroed for reuse */
+    veil_pool_put(poly->ring->pool, poly->data, bytes, true);
     veil_free_secret(poly, sizeof *poly);
 }
 

@@ -79,7 +79,8 @@ veil_status veil_ring_new(veil_ring **out, size_t n, const uint64_t *primes, siz
     r->threads = o.threads > 0 ? o.threads : veil_threads_default();
     r->kernel = VEIL_KERNEL_SCALAR;
     r->bitrev = veil_alloc(n, sizeof *r->bitrev);
-    if (!r->bitrev) {
+    r->pool = veil_pool_new();
+    if (!r->bitrev || !r->pool) {
         veil_ring_free(r);
         return veil_fail(err, VEIL_ERR_NO_MEMORY, "out of memory for the ring");
     }
@@ -103,6 +104,7 @@ void veil_ring_free(veil_ring *ring)
     if (!ring) return;
     for (size_t i = 0; i < ring->count; i++) veil_ntt_tables_free(&ring->ntt[i]);
     veil_free(ring->bitrev);
+    veil_pool_free(ring->pool);
     veil_free(ring);
 }
 

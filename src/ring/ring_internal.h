@@ -7,6 +7,16 @@
 #include "core/core_internal.h"
 #include "ring/modarith.h"
 
+/* A thread-safe cache of large blocks (src/ring/pool.c). */
+typedef struct veil_pool veil_pool;
+veil_pool *veil_pool_new(void);
+void veil_pool_free(veil_pool *pool);
+/* A block of `bytes` (64-byte aligned; all zero when zeroed), from the cache when one fits. */
+void *veil_pool_get(veil_pool *pool, size_t bytes, bool zeroed);
+/* Returns a block to the cache (or to the system when the cache is full). zeroed: it is all zero bytes;
+ * otherwise it must hold nothing secret. */
+void veil_pool_put(veil_pool *pool, void *ptr, size_t bytes, bool zeroed);
+
 /* Precomputed tables of one prime's NTT. */
 typedef struct veil_ntt_tables {
     uint64_t q;
@@ -33,6 +43,7 @@ struct veil_ring {
     veil_modulus mod[VEIL_RING_MAX_PRIMES];
     veil_ntt_tables ntt[VEIL_RING_MAX_PRIMES];
     uint32_t *bitrev; /* bitrev[j] = brv(j) over log_n bits, j < n */
+    veil_pool *pool;  /* memory of polynomials and scratch over this ring (mutable, thread-safe) */
 };
 
 struct veil_poly {

@@ -67,7 +67,8 @@ veil_status veil_keyswitch(const veil_context *ctx, veil_poly *out0, veil_poly *
     const size_t qp_count = veil_context_qp_base(ctx, level, qp);
     /* one scratch block: x in coefficient form, one raised digit (and its conversion work area), and the two
      * accumulators over Q_l P */
-    uint64_t *scratch = veil_alloc_scratch((level + 1 + 4 * qp_count) * n, sizeof(uint64_t));
+    const size_t scratch_bytes = (level + 1 + 4 * qp_count) * n * sizeof(uint64_t);
+    uint64_t *scratch = veil_pool_get(r->pool, scratch_bytes, false); /* ciphertext data: nothing secret */
     if (!scratch) return veil_fail(err, VEIL_ERR_NO_MEMORY, "key switching: out of memory");
     veil_poly xc, acc0, acc1;
     veil_poly_view(&xc, r, qp, level + 1, VEIL_FORM_EVAL, scratch);
@@ -84,7 +85,7 @@ veil_status veil_keyswitch(const veil_context *ctx, veil_poly *out0, veil_poly *
     /* ModDown: divide by P with rounding, back to Q_l */
     if (st == VEIL_OK) st = veil_poly_mod_down(out0, &acc0, ctx->moddown[level], err);
     if (st == VEIL_OK) st = veil_poly_mod_down(out1, &acc1, ctx->moddown[level], err);
-    veil_free(scratch);
+    veil_pool_put(r->pool, scratch, scratch_bytes, false);
     return st;
 }
 
@@ -99,10 +100,10 @@ veil_status veil_keyswitch_hoisted(const veil_context *ctx, veil_poly *const *ou
     /* x in coefficient form, every raised digit (kept for all rotations), a conversion work area, the
      * gathered (permuted) digit, and the accumulators */
     const size_t limbs = level + 1 + digits * qp_count + 4 * qp_count;
-    uint64_t *scratch = veil_alloc_scratch(limbs * n, sizeof(uint64_t));
+    uint64_t *scratch = veil_pool_get(r->pool, limbs * n * sizeof(uint64_t), false); /* nothing secret */
     uint32_t *perm = veil_alloc_scratch(n, sizeof *perm);
     if (!scratch || !perm) {
-        veil_free(scratch);
+        veil_pool_put(r->pool, scratch, limbs * n * sizeof(uint64_t), false);
         veil_free(perm);
         return veil_fail(err, VEIL_ERR_NO_MEMORY, "hoisted key switching: out of memory");
     }
@@ -125,7 +126,7 @@ veil_status veil_keyswitch_hoisted(const veil_context *ctx, veil_poly *const *ou
         st = veil_poly_mod_down(out0[k], &acc0, ctx->moddown[level], err);
         if (st == VEIL_OK) st = veil_poly_mod_down(out1[k], &acc1, ctx->moddown[level], err);
     }
-    veil_free(scratch);
+    veil_pool_put(r->pool, scratch, limbs * n * sizeof(uint64_t), false);
     veil_free(perm);
     return st;
 }

@@ -1,0 +1,86 @@
+/*
+ * A small cache of large blocks, owned by a ring, so that operations that need the same sizes again and
+ * again (polynomials, key-switching scratch) reuse memory instead of asking the system for fresh pages
+ * each time (fresh pages cost a page fault each, serialized in the kernel). Thread-safe (one mutex); blocks
+ * are handed out whole and returned whole. A block returned "zeroed" is all zero bytes (polynomials are
+ * wiped when freed), so that it can serve a request for zeroed memory without another pass.
+ */
+#include <pthread.h>
+#include <string.h>
+#include "ring/ring_internal.h"
+
+#define POOL_SLOTS 64
+#define POOL_MAX_BYTES ((size_t)512 << 20)
+
+typedef struct pool_block {
+    void *ptr;
+    size_t bytes;
+    bool zeroed;
+} pool_block;
+
+struct veil_pool {
+    pthread_mutex_t lock;
+    pool_block blocks[POOL_SLOTS];
+    size_t count, cached_bytes;
+};
+
+veil_pool *veil_pool_new(void)
+{
+    veil_pool *p = veil_alloc(1, sizeof *p);
+    if (p && pthread_mutex_init(&p->lock, NULL) != 0) {
+        veil_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void veil_pool_free(veil_pool *p)
+{
+    if (!p) return;
+    for (size_t i = 0; i < p->count; i++) veil_free(p->blocks[i].ptr); /* zeroed or not secret (see put) */
+    pthread_mutex_destroy(&p->lock);
+    veil_free(p);
+}
+
+void *veil_pool_get(veil_pool *p, size_t bytes, bool zeroed)
+{
+    if (bytes == 0) bytes = 1;
+    void *ptr = NULL;
+    bool is_zero = false;
+    if (p) {
+        pthread_mutex_lock(&p->lock);
+        size_t pick = p->count;
+        for (size_t i = 0; i < p->count; i++)
+            if (p->blocks[i].bytes == bytes) {
+                pick = i;
+                if (p->blocks[i].zeroed == zeroed) break; /* the best match */
+            }
+        if (pick < p->count) {
+            ptr = p->blocks[pick].ptr;
+            is_zero = p->blocks[pick].zeroed;
+            p->cached_bytes -= bytes;
+            p->blocks[pick] = p->blocks[--p->count];
+        }
+        pthread_mutex_unlock(&p->lock);
+    }
+    if (!ptr) ptr = veil_alloc_scratch(bytes, 1);
+    if (ptr && zeroed && !is_zero) memset(ptr, 0, bytes);
+    return ptr;
+}
+
+void veil_pool_put(veil_pool *p, void *ptr, size_t bytes, bool zeroed)
+{
+    if (!ptr) return;
+    if (bytes == 0) bytes = 1;
+    if (p) {
+        pthread_mutex_lock(&p->lock);
+        bool kept = p->count < POOL_SLOTS && p->cached_bytes + bytes <= POOL_MAX_BYTES;
+        if (kept) {
+            p->blocks[p->count++] = (pool_block){ptr, bytes, zeroed};
+            p->cached_bytes += bytes;
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (kept) return;
+    }
+    veil_free(ptr);
+}
