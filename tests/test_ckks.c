@@ -416,6 +416,91 @@ static void test_sums_and_key_sets(void **state)
     free(ar); free(br); free(er);
 }
 
+/* Chebyshev sum at x by Clenshaw's recurrence, in double precision: the reference. */
+static double chebyshev_plain(const double *c, size_t degree, double x, double lo, double hi)
+{
+    const double t = (2 * x - (lo + hi)) / (hi - lo);
+    double b1 = 0, b2 = 0;
+    for (size_t k = degree; k >= 1; k--) {
+        double b = 2 * t * b1 - b2 + c[k];
+        b2 = b1;
+        b1 = b;
+    }
+    return t * b1 - b2 + c[0];
+}
+
+/* A degree-31 Chebyshev approximation of the logistic sigmoid on [-8, 8], encrypted vs in the clear. */
+static void test_chebyshev(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_params *params = NULL;
+    veil_context *ctx = NULL;
+    veil_ckks_encoder *enc = NULL;
+    veil_secret_key *sk = NULL;
+    veil_switch_key *rk = NULL;
+    assert_int_equal(veil_params_preset(&params, "ckks-n16384-d7", &err), VEIL_OK);
+    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encoder_new(&enc, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_secret_key_new(&sk, ctx, fx->prng, &err), VEIL_OK);
+    assert_int_equal(veil_relin_key_new(&rk, ctx, sk, fx->prng, &err), VEIL_OK);
+    const size_t degree = 31, slots = 8192;
+    const double lo = -8, hi = 8, pi = 3.14159265358979323846;
+    double c[32] = {0};
+    for (size_t k = 0; k <= degree; k++) {
+        for (size_t j = 0; j <= degree; j++) {
+            double theta = pi * (j + 0.5) / (degree + 1), x = cos(theta) * (hi - lo) / 2 + (hi + lo) / 2;
+            c[k] += 2.0 / (degree + 1) / (1 + exp(-x)) * cos(k * theta);
+        }
+    }
+    c[0] /= 2;
+    assert_int_equal(veil_ckks_chebyshev_depth(degree), 7);
+    double *x = calloc(slots, 8), *y = calloc(slots, 8);
+    srand(21);
+    for (size_t i = 0; i < slots; i++) x[i] = lo + (hi - lo) * rand() / RAND_MAX;
+    veil_ckks_plaintext *pt = NULL;
+    veil_ckks_ciphertext *ct = NULL, *res = NULL;
+    assert_int_equal(veil_ckks_plaintext_new(&pt, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encode(enc, pt, x, NULL, slots, ldexp(1, 40), 7, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_new(&ct, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_new(&res, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encrypt_sk(ctx, ct, pt, sk, fx->prng, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_eval_chebyshev(ctx, res, ct, c, degree, lo, hi, rk, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_level(res), 0);
+    assert_true(fabs(veil_ckks_ciphertext_scale(res) - ldexp(1, 40)) < 1);
+    assert_int_equal(veil_ckks_decrypt(ctx, pt, res, sk, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_decode(enc, y, NULL, slots, pt, &err), VEIL_OK);
+    double worst = 0, approx = 0;
+    for (size_t i = 0; i < slots; i++) {
+        worst = fmax(worst, fabs(y[i] - chebyshev_plain(c, degree, x[i], lo, hi)));
+        approx = fmax(approx, fabs(chebyshev_plain(c, degree, x[i], lo, hi) - 1 / (1 + exp(-x[i]))));
+    }
+    printf("chebyshev degree %zu: encrypted vs clear %.3g, approximation error %.3g\n", degree, worst, approx);
+    assert_true(worst < 1e-6);
+    /* one level short */
+    assert_int_equal(veil_ckks_mod_drop(ctx, ct, ct, 6, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_eval_chebyshev(ctx, res, ct, c, degree, lo, hi, rk, &err), VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "needs 7 levels"));
+    /* constants */
+    assert_int_equal(veil_ckks_mul_constant(ctx, res, ct, -0.75, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_add_constant(ctx, res, res, 0.5, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_decrypt(ctx, pt, res, sk, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_decode(enc, y, NULL, slots, pt, &err), VEIL_OK);
+    worst = 0;
+    for (size_t i = 0; i < slots; i++) worst = fmax(worst, fabs(y[i] - (0.5 - 0.75 * x[i])));
+    assert_true(worst < 1e-7);
+    free(x);
+    free(y);
+    veil_ckks_plaintext_free(pt);
+    veil_ckks_ciphertext_free(ct);
+    veil_ckks_ciphertext_free(res);
+    veil_switch_key_free(rk);
+    veil_secret_key_free(sk);
+    veil_ckks_encoder_free(enc);
+    veil_context_free(ctx);
+    veil_params_free(params);
+}
+
 static void test_plain_and_errors(void **state)
 {
     (void)state;
@@ -483,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_encrypt_decrypt),
         cmocka_unit_test(test_add_mul_rescale),  cmocka_unit_test(test_rotate_conjugate),
         cmocka_unit_test(test_rotate_hoisted),   cmocka_unit_test(test_sums_and_key_sets),
+        cmocka_unit_test(test_chebyshev),
         cmocka_unit_test(test_plain_and_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

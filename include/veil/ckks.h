@@ -76,6 +76,28 @@ veil_status veil_ckks_mul_plain(const veil_context *ctx, veil_ckks_ciphertext *o
 /* a * k for an integer k: the scale is unchanged. */
 veil_status veil_ckks_mul_integer(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                                   int64_t k, veil_error *err);
+/* a + c for a real constant c (no level used). */
+veil_status veil_ckks_add_constant(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                   double c, veil_error *err);
+/*
+ * a * c for a real constant c, keeping the scale: multiplies by the integer round(c * q_l) and rescales, so it
+ * uses one level. The result's value is c * a up to a relative error of 1 / (2 |c| q_l).
+ */
+veil_status veil_ckks_mul_constant(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                   double c, veil_error *err);
+
+/*
+ * p(x) = sum_k coeffs[k] T_k(t), t = (2x - (lo + hi)) / (hi - lo), in the Chebyshev basis over [lo, hi], of
+ * degree `degree` (coeffs has degree + 1 entries). Uses veil_ckks_chebyshev_depth(degree) levels; the result
+ * keeps a's scale. Every power T_k is built with at most ceil(log2 k) products (T_2k = 2 T_k^2 - 1,
+ * T_2k+1 = 2 T_k T_k+1 - T_1), and scales are aligned exactly before every sum.
+ */
+veil_status veil_ckks_eval_chebyshev(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                     const double *coeffs, size_t degree, double lo, double hi,
+                                     const veil_switch_key *relin_key, veil_error *err);
+/* The levels veil_ckks_eval_chebyshev uses for a degree: the linear map, ceil(log2 degree), the coefficients. */
+size_t veil_ckks_chebyshev_depth(size_t degree);
+
 /* a * b: size 3, the scales multiply (relinearize and rescale afterwards). */
 veil_status veil_ckks_mul(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                           const veil_ckks_ciphertext *b, veil_error *err);

@@ -685,3 +685,134 @@ veil_status veil_ckks_inner_product(const veil_context *ctx, veil_ckks_ciphertex
     veil_ckks_ciphertext_free(prod);
     return st;
 }
+
+/* ---- constants and polynomials ------------------------------------------------------------------ */
+
+veil_status veil_ckks_add_constant(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                   double c, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_TRY(check_ct(ctx, a, "add_constant", err));
+    const double v = round(c * a->scale);
+    if (!isfinite(v) || fabs(v) >= 4611686018427387904.0)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "add_constant: %g at scale 2^%.1f does not fit 62 bits", c, log2(a->scale));
+    VEIL_TRY(veil_ckks_mod_drop(ctx, out, a, a->level, err)); /* a copy (or a itself) */
+    /* a constant polynomial is the same value in every NTT slot */
+    const veil_ring *r = ctx->ring;
+#pragma omp parallel for num_threads(r->threads) schedule(static)
+    for (size_t l = 0; l <= out->level; l++) {
+        const uint64_t q = r->primes[l], k = veil_reduce_i64(&r->mod[l], (int64_t)v);
+        uint64_t *x = veil_poly_limb(out->c[0], l);
+        for (size_t j = 0; j < r->n; j++) x[j] = veil_addmod(x[j], k, q);
+    }
+    return VEIL_OK;
+}
+
+/* out = a * c at exactly `target` scale, one level down: the integer round(c * target * q_l / scale). */
+static veil_status mul_constant_to_scale(const veil_context *ctx, veil_ckks_ciphertext *out,
+                                         const veil_ckks_ciphertext *a, double c, double target, veil_error *err)
+{
+    VEIL_TRY(check_ct(ctx, a, "mul_constant", err));
+    if (a->level == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "mul_constant: the ciphertext is at level 0, no level left");
+    const double k = round(c * target * (double)ctx->ring->primes[a->level] / a->scale);
+    if (!isfinite(k) || fabs(k) >= 4611686018427387904.0)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "mul_constant: %g does not fit 62 bits at this level and scale", c);
+    VEIL_TRY(veil_ckks_mul_integer(ctx, out, a, (int64_t)k, err));
+    VEIL_TRY(veil_ckks_rescale(ctx, out, out, err));
+    out->scale = target; /* the rounding of k is a relative error of at most 1 / (2|k|) on the value */
+    return VEIL_OK;
+}
+
+veil_status veil_ckks_mul_constant(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                   double c, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(a, err);
+    return mul_constant_to_scale(ctx, out, a, c, a->scale, err);
+}
+
+size_t veil_ckks_chebyshev_depth(size_t degree)
+{
+    size_t log = 0;
+    while (((size_t)1 << log) < degree) log++;
+    return degree == 0 ? 0 : log + 2;
+}
+
+/* out = x - y where y may be at a higher level and another scale: y is brought to x's scale and level. */
+static veil_status sub_aligned(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *x,
+                               const veil_ckks_ciphertext *y, veil_error *err)
+{
+    if (same_scale(x->scale, y->scale)) return veil_ckks_sub(ctx, out, x, y, err);
+    veil_ckks_ciphertext *t = NULL;
+    VEIL_TRY(veil_ckks_ciphertext_new(&t, ctx, err));
+    veil_status st = y->level > x->level ? mul_constant_to_scale(ctx, t, y, 1.0, x->scale, err)
+                                         : veil_fail(err, VEIL_ERR_ARGUMENT, "chebyshev: no level left to align scales");
+    if (st == VEIL_OK) st = veil_ckks_sub(ctx, out, x, t, err);
+    veil_ckks_ciphertext_free(t);
+    return st;
+}
+
+veil_status veil_ckks_eval_chebyshev(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                     const double *coeffs, size_t degree, double lo, double hi,
+                                     const veil_switch_key *relin_key, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(coeffs, err);
+    VEIL_TRY(check_ct(ctx, a, "eval_chebyshev", err));
+    if (!(hi > lo) || !isfinite(lo) || !isfinite(hi))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "eval_chebyshev: [%g, %g] is not an interval", lo, hi);
+    if (degree > 1024) return veil_fail(err, VEIL_ERR_ARGUMENT, "eval_chebyshev: degree %zu above 1024", degree);
+    const size_t depth = veil_ckks_chebyshev_depth(degree);
+    if (depth > a->level)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "eval_chebyshev: degree %zu needs %zu levels, the ciphertext has %zu",
+                         degree, depth, a->level);
+    if (degree == 0) {
+        veil_ckks_ciphertext *z = NULL;
+        VEIL_TRY(veil_ckks_ciphertext_new(&z, ctx, err));
+        veil_status st = veil_ckks_mul_integer(ctx, z, a, 0, err);
+        if (st == VEIL_OK) st = veil_ckks_add_constant(ctx, out, z, coeffs[0], err);
+        veil_ckks_ciphertext_free(z);
+        return st;
+    }
+    const double scale = a->scale;
+    veil_ckks_ciphertext **T = veil_alloc(degree + 1, sizeof *T), *acc = NULL, *term = NULL;
+    veil_status st = T ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "eval_chebyshev: out of memory");
+    for (size_t k = 1; st == VEIL_OK && k <= degree; k++) st = veil_ckks_ciphertext_new(&T[k], ctx, err);
+    if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&acc, ctx, err);
+    if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&term, ctx, err);
+    /* T_1 = t = alpha x + beta */
+    const double alpha = 2.0 / (hi - lo), beta = -(hi + lo) / (hi - lo);
+    if (st == VEIL_OK) st = mul_constant_to_scale(ctx, T[1], a, alpha, scale, err);
+    if (st == VEIL_OK) st = veil_ckks_add_constant(ctx, T[1], T[1], beta, err);
+    for (size_t k = 2; st == VEIL_OK && k <= degree; k++) {
+        const size_t h = k / 2;
+        if (k % 2 == 0) { /* T_2h = 2 T_h^2 - 1 */
+            st = veil_ckks_mul_relin_rescale(ctx, T[k], T[h], T[h], relin_key, err);
+            if (st == VEIL_OK) st = veil_ckks_mul_integer(ctx, T[k], T[k], 2, err);
+            if (st == VEIL_OK) st = veil_ckks_add_constant(ctx, T[k], T[k], -1.0, err);
+        } else { /* T_2h+1 = 2 T_h T_h+1 - T_1 */
+            st = veil_ckks_mul_relin_rescale(ctx, T[k], T[h], T[h + 1], relin_key, err);
+            if (st == VEIL_OK) st = veil_ckks_mul_integer(ctx, T[k], T[k], 2, err);
+            if (st == VEIL_OK) st = sub_aligned(ctx, T[k], T[k], T[1], err);
+        }
+    }
+    /* sum of c_k T_k, each term brought to the input's scale by its coefficient (one level) */
+    bool started = false;
+    for (size_t k = 1; st == VEIL_OK && k <= degree; k++) {
+        if (coeffs[k] == 0.0) continue;
+        st = mul_constant_to_scale(ctx, term, T[k], coeffs[k], scale, err);
+        if (st == VEIL_OK) st = started ? veil_ckks_add(ctx, acc, acc, term, err) : veil_ckks_mod_drop(ctx, acc, term, term->level, err);
+        started = true;
+    }
+    if (st == VEIL_OK && !started) st = mul_constant_to_scale(ctx, acc, T[1], 0.0, scale, err);
+    if (st == VEIL_OK) st = veil_ckks_add_constant(ctx, acc, acc, coeffs[0], err);
+    if (st == VEIL_OK) st = veil_ckks_mod_drop(ctx, out, acc, acc->level, err);
+    for (size_t k = 1; T && k <= degree; k++) veil_ckks_ciphertext_free(T[k]);
+    veil_free(T);
+    veil_ckks_ciphertext_free(acc);
+    veil_ckks_ciphertext_free(term);
+    return st;
+}
