@@ -537,8 +537,22 @@ static void test_plain_and_errors(void **state)
     assert_true(max_error(c, er, NULL) < 3e-8);
     /* errors: different scales, raising a level, rescale at level 0, relinearizing with a Galois key */
     assert_int_equal(veil_ckks_mul_plain(fx->ctx, c, a, p, &err), VEIL_OK);
-    assert_int_equal(veil_ckks_add(fx->ctx, c, c, a, &err), VEIL_ERR_MISMATCH);
+    assert_int_equal(veil_ckks_add(fx->ctx, c, c, a, &err), VEIL_ERR_MISMATCH); /* same level, 2^80 vs 2^40 */
     assert_non_null(strstr(err.detail, "scales"));
+    /* different scales at different levels are aligned: a (level 2, 2^40) + a*b (level 1, 2^80 / q_2) */
+    veil_ckks_ciphertext *cb = encrypt(br, NULL, 2), *prod = NULL;
+    assert_int_equal(veil_ckks_ciphertext_new(&prod, fx->ctx, NULL), VEIL_OK);
+    assert_int_equal(veil_ckks_mul_relin_rescale(fx->ctx, prod, a, cb, fx->rk, &err), VEIL_OK);
+    assert_false(fabs(veil_ckks_ciphertext_scale(prod) - veil_ckks_ciphertext_scale(a)) < 1);
+    assert_int_equal(veil_ckks_add(fx->ctx, c, a, prod, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_level(c), 1);
+    for (size_t i = 0; i < s; i++) er[i] = ar[i] + ar[i] * br[i];
+    assert_true(max_error(c, er, NULL) < 3e-8);
+    assert_int_equal(veil_ckks_sub(fx->ctx, c, prod, a, &err), VEIL_OK);
+    for (size_t i = 0; i < s; i++) er[i] = ar[i] * br[i] - ar[i];
+    assert_true(max_error(c, er, NULL) < 3e-8);
+    veil_ckks_ciphertext_free(cb);
+    veil_ckks_ciphertext_free(prod);
     assert_int_equal(veil_ckks_mod_drop(fx->ctx, c, low, 2, &err), VEIL_ERR_ARGUMENT);
     assert_int_equal(veil_ckks_rescale(fx->ctx, c, low, &err), VEIL_ERR_ARGUMENT);
     assert_non_null(strstr(err.detail, "level 0"));

@@ -61,7 +61,11 @@ veil_status veil_ckks_decrypt(const veil_context *ctx, veil_ckks_plaintext *out,
 
 /* ---- evaluator ---------------------------------------------------------------------------------- */
 
-/* a + b, a - b, -a. Operands at different levels are brought to the lower one; scales must match. */
+/*
+ * a + b, a - b, -a. Operands at different levels are brought to the lower one. Operands at different scales
+ * are aligned when their levels differ (the higher one is multiplied by 1 at the other's scale, using one of
+ * its spare levels); at the same level different scales are an error that names both.
+ */
 veil_status veil_ckks_add(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                           const veil_ckks_ciphertext *b, veil_error *err);
 veil_status veil_ckks_sub(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,

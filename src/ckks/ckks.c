@@ -122,8 +122,8 @@ static veil_status check_scales(double a, double b, size_t la, size_t lb, const 
 {
     if (same_scale(a, b)) return VEIL_OK;
     return veil_fail(err, VEIL_ERR_MISMATCH,
-                     "%s: operands have different scales (2^%.4f at level %zu and 2^%.4f at level %zu): rescale or "
-                     "multiply one of them first",
+                     "%s: operands have different scales (2^%.4f at level %zu, 2^%.4f at level %zu) and no spare "
+                     "level to align them: encode or multiply one of them at the other's scale",
                      op, log2(a), la, log2(b), lb);
 }
 
@@ -315,6 +315,29 @@ veil_status veil_ckks_decrypt(const veil_context *ctx, veil_ckks_plaintext *out,
 
 /* ---- evaluator ---------------------------------------------------------------------------------- */
 
+static veil_status mul_constant_to_scale(const veil_context *ctx, veil_ckks_ciphertext *out,
+                                         const veil_ckks_ciphertext *a, double c, double target, veil_error *err);
+static veil_status add_sub(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                           const veil_ckks_ciphertext *b, bool subtract, veil_error *err);
+
+/*
+ * Operands at different scales: the one at the higher level is multiplied by the constant 1 at the other's
+ * scale (one of its spare levels), then the two are added. At equal levels there is no spare level to use.
+ */
+static veil_status add_sub_aligned(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                   const veil_ckks_ciphertext *b, bool subtract, veil_error *err)
+{
+    const char *op = subtract ? "sub" : "add";
+    if (a->level == b->level) return check_scales(a->scale, b->scale, a->level, b->level, op, err);
+    const bool move_a = a->level > b->level;
+    veil_ckks_ciphertext *t = NULL;
+    VEIL_TRY(veil_ckks_ciphertext_new(&t, ctx, err));
+    veil_status st = mul_constant_to_scale(ctx, t, move_a ? a : b, 1.0, move_a ? b->scale : a->scale, err);
+    if (st == VEIL_OK) st = move_a ? add_sub(ctx, out, t, b, subtract, err) : add_sub(ctx, out, a, t, subtract, err);
+    veil_ckks_ciphertext_free(t);
+    return st;
+}
+
 static veil_status add_sub(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                            const veil_ckks_ciphertext *b, bool subtract, veil_error *err)
 {
@@ -323,7 +346,7 @@ static veil_status add_sub(const veil_context *ctx, veil_ckks_ciphertext *out, c
     VEIL_REQUIRE(out, err);
     VEIL_TRY(check_ct(ctx, a, op, err));
     VEIL_TRY(check_ct(ctx, b, op, err));
-    VEIL_TRY(check_scales(a->scale, b->scale, a->level, b->level, op, err));
+    if (!same_scale(a->scale, b->scale)) return add_sub_aligned(ctx, out, a, b, subtract, err);
     const size_t level = a->level < b->level ? a->level : b->level;
     const size_t size = a->size > b->size ? a->size : b->size;
     result r;
@@ -740,20 +763,6 @@ size_t veil_ckks_chebyshev_depth(size_t degree)
     return degree == 0 ? 0 : log + 2;
 }
 
-/* out = x - y where y may be at a higher level and another scale: y is brought to x's scale and level. */
-static veil_status sub_aligned(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *x,
-                               const veil_ckks_ciphertext *y, veil_error *err)
-{
-    if (same_scale(x->scale, y->scale)) return veil_ckks_sub(ctx, out, x, y, err);
-    veil_ckks_ciphertext *t = NULL;
-    VEIL_TRY(veil_ckks_ciphertext_new(&t, ctx, err));
-    veil_status st = y->level > x->level ? mul_constant_to_scale(ctx, t, y, 1.0, x->scale, err)
-                                         : veil_fail(err, VEIL_ERR_ARGUMENT, "chebyshev: no level left to align scales");
-    if (st == VEIL_OK) st = veil_ckks_sub(ctx, out, x, t, err);
-    veil_ckks_ciphertext_free(t);
-    return st;
-}
-
 veil_status veil_ckks_eval_chebyshev(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                                      const double *coeffs, size_t degree, double lo, double hi,
                                      const veil_switch_key *relin_key, veil_error *err)
@@ -796,7 +805,7 @@ veil_status veil_ckks_eval_chebyshev(const veil_context *ctx, veil_ckks_cipherte
         } else { /* T_2h+1 = 2 T_h T_h+1 - T_1 */
             st = veil_ckks_mul_relin_rescale(ctx, T[k], T[h], T[h + 1], relin_key, err);
             if (st == VEIL_OK) st = veil_ckks_mul_integer(ctx, T[k], T[k], 2, err);
-            if (st == VEIL_OK) st = sub_aligned(ctx, T[k], T[k], T[1], err);
+            if (st == VEIL_OK) st = veil_ckks_sub(ctx, T[k], T[k], T[1], err); /* aligns T_1's scale */
         }
     }
     /* sum of c_k T_k, each term brought to the input's scale by its coefficient (one level) */
