@@ -41,6 +41,13 @@ static void run_relin(void *p) { ckks_case *c = p; veil_ckks_relinearize(c->ctx,
 static void run_rescale(void *p) { ckks_case *c = p; veil_ckks_rescale(c->ctx, c->out, c->a, NULL); }
 static void run_mrr(void *p) { ckks_case *c = p; veil_ckks_mul_relin_rescale(c->ctx, c->out, c->a, c->b, c->rk, NULL); }
 static void run_rotate(void *p) { ckks_case *c = p; veil_ckks_rotate(c->ctx, c->out, c->a, 1, c->gk, NULL); }
+static double cheb_coeffs[64];
+static size_t cheb_degree;
+static void run_chebyshev(void *p)
+{
+    ckks_case *c = p;
+    veil_ckks_eval_chebyshev(c->ctx, c->out, c->a, cheb_coeffs, cheb_degree, -8, 8, c->rk, NULL);
+}
 static const long hoisted_steps[8] = {1, 2, 3, 4, 5, 6, 7, 8};
 static void run_rotate_hoisted8(void *p)
 {
@@ -97,6 +104,16 @@ static void bench_preset(const char *name, int threads, double budget)
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
         if (ops[i].fn == run_decode) run_decrypt(&c); /* decode what decrypt produced */
         bench_emit(ops[i].op, n, c.top + 1, threads, bench_time(ops[i].fn, &c, budget), extra);
+    }
+    /* the largest Chebyshev degree (at most 63) that the set's depth allows, on [-8, 8] */
+    cheb_degree = 0;
+    while (cheb_degree < 63 && veil_ckks_chebyshev_depth(2 * cheb_degree + 1) <= c.top) cheb_degree = 2 * cheb_degree + 1;
+    if (cheb_degree >= 3) {
+        for (size_t k = 0; k <= cheb_degree; k++) cheb_coeffs[k] = 1.0 / (double)(k + 1);
+        char cheb_extra[160];
+        snprintf(cheb_extra, sizeof cheb_extra, "%s,\"degree\":%zu,\"depth\":%zu", extra, cheb_degree,
+                 veil_ckks_chebyshev_depth(cheb_degree));
+        bench_emit("chebyshev", n, c.top + 1, threads, bench_time(run_chebyshev, &c, budget), cheb_extra);
     }
     /* serialized sizes (seeded where the object allows it; zstd does not shrink uniform residues) */
     veil_ckks_ciphertext *fresh_sk = NULL;
