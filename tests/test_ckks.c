@@ -477,6 +477,25 @@ static void test_chebyshev(void **state)
     }
     printf("chebyshev degree %zu: encrypted vs clear %.3g, approximation error %.3g\n", degree, worst, approx);
     assert_true(worst < 1e-6);
+    /* other degrees, with zero coefficients, random values: every level prediction must hold */
+    const size_t degrees[] = {1, 2, 3, 5, 8, 13, 16, 20, 31};
+    for (size_t t = 0; t < sizeof degrees / sizeof degrees[0]; t++) {
+        double r[32] = {0};
+        for (size_t k = 0; k <= degrees[t]; k++) r[k] = (k % 3 == 1) ? 0.0 : 2.0 * rand() / RAND_MAX - 1.0;
+        r[degrees[t]] = 0.5;
+        assert_int_equal(veil_ckks_eval_chebyshev(ctx, res, ct, r, degrees[t], lo, hi, rk, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_ciphertext_level(res), 7 - veil_ckks_chebyshev_depth(degrees[t]));
+        assert_int_equal(veil_ckks_decrypt(ctx, pt, res, sk, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_decode(enc, y, NULL, slots, pt, &err), VEIL_OK);
+        double w = 0;
+        for (size_t i = 0; i < slots; i++) w = fmax(w, fabs(y[i] - chebyshev_plain(r, degrees[t], x[i], lo, hi)));
+        /* errors of T_k grow with k (T_2k = 2 T_k^2 - 1 doubles the slope), weighted by the coefficients */
+        double l1 = 0;
+        for (size_t k = 0; k <= degrees[t]; k++) l1 += fabs(r[k]);
+        printf("chebyshev degree %zu (depth %zu): %.3g (sum |c| %.2f)\n", degrees[t],
+               veil_ckks_chebyshev_depth(degrees[t]), w, l1);
+        assert_true(w < 5e-8 * l1 * (double)degrees[t]);
+    }
     /* one level short */
     assert_int_equal(veil_ckks_mod_drop(ctx, ct, ct, 6, &err), VEIL_OK);
     assert_int_equal(veil_ckks_eval_chebyshev(ctx, res, ct, c, degree, lo, hi, rk, &err), VEIL_ERR_ARGUMENT);

@@ -92,14 +92,14 @@ veil_status veil_ckks_mul_constant(const veil_context *ctx, veil_ckks_ciphertext
 
 /*
  * p(x) = sum_k coeffs[k] T_k(t), t = (2x - (lo + hi)) / (hi - lo), in the Chebyshev basis over [lo, hi], of
- * degree `degree` (coeffs has degree + 1 entries). Uses veil_ckks_chebyshev_depth(degree) levels; the result
- * keeps a's scale. Every power T_k is built with at most ceil(log2 k) products (T_2k = 2 T_k^2 - 1,
- * T_2k+1 = 2 T_k T_k+1 - T_1), and scales are aligned exactly before every sum.
+ * degree `degree` (coeffs has degree + 1 entries, degree <= 1024). Baby-step giant-step evaluation; uses
+ * veil_ckks_chebyshev_depth(degree) levels and returns a ciphertext at a's scale. The error grows with the
+ * coefficients and the degree (about 1e-8 * sum |c_k| * degree at scale 2^40).
  */
 veil_status veil_ckks_eval_chebyshev(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                                      const double *coeffs, size_t degree, double lo, double hi,
                                      const veil_switch_key *relin_key, veil_error *err);
-/* The levels veil_ckks_eval_chebyshev uses for a degree: the linear map, ceil(log2 degree), the coefficients. */
+/* The levels veil_ckks_eval_chebyshev uses for a degree (at most ceil(log2 degree) + 2). */
 size_t veil_ckks_chebyshev_depth(size_t degree);
 
 /* a * b: size 3, the scales multiply (relinearize and rescale afterwards). */

@@ -756,11 +756,146 @@ veil_status veil_ckks_mul_constant(const veil_context *ctx, veil_ckks_ciphertext
     return mul_constant_to_scale(ctx, out, a, c, a->scale, err);
 }
 
+/*
+ * Chebyshev evaluation by baby-step giant-step (Bossuat et al., Eurocrypt 2021, section 4; Han-Ki 2020):
+ * baby steps T_1..T_g (g a power of two near sqrt(d)), giant steps T_g, T_2g, T_4g, ...; the polynomial is
+ * divided by the largest giant step T_D not above its degree, p = q T_D + r (T_k = 2 T_D T_k-D - T_2D-k),
+ * recursively, down to leaves of degree < g that are sums of constant multiples of baby steps.
+ * Scales: every subtree is evaluated at a target scale chosen so that the product q * T_D lands exactly on
+ * its parent's target (q at target * q_t / scale(T_D), q_t the prime that product's rescale drops), so
+ * every sum adds operands of one scale. Levels are predicted before anything is computed.
+ */
+typedef struct cheb_state {
+    const veil_context *ctx;
+    const veil_switch_key *rk;
+    veil_ckks_ciphertext **T; /* T[k] for k <= g and for the giant steps (k = g * 2^i) */
+    long *level;              /* level of T[k] (also filled by the dry run) */
+    size_t g, max_index;
+} cheb_state;
+
+static size_t cheb_baby(size_t degree)
+{
+    size_t g = 2;
+    while (g * g < degree + 1) g *= 2;
+    return g;
+}
+
+static bool all_zero(const double *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (c[i] != 0.0) return false;
+    return true;
+}
+
+/* The largest giant step D = g * 2^i <= degree. */
+static size_t cheb_giant(const cheb_state *cs, size_t degree)
+{
+    size_t d = cs->g;
+    while (2 * d <= degree) d *= 2;
+    return d;
+}
+
+/* q (degree deg - D) and r (degree < D) with p = q T_D + r. q and r have room for D entries. */
+static void cheb_divide(double *q, double *r, const double *c, size_t deg, size_t D)
+{
+    memset(q, 0, D * sizeof *q);
+    memcpy(r, c, D * sizeof *r);
+    q[0] = c[D];
+    for (size_t k = D + 1; k <= deg; k++) {
+        q[k - D] += 2 * c[k];
+        r[2 * D - k] -= c[k];
+    }
+}
+
+/* The level at which cheb_eval leaves p (degree deg). Mirrors cheb_eval exactly. */
+static long cheb_level(const cheb_state *cs, const double *c, size_t deg)
+{
+    if (deg < cs->g) {
+        long lv = cs->level[1];
+        for (size_t j = 1; j <= deg; j++)
+            if (c[j] != 0.0 && cs->level[j] < lv) lv = cs->level[j];
+        return lv - 1;
+    }
+    const size_t D = cheb_giant(cs, deg);
+    double q[4096], r[4096];
+    cheb_divide(q, r, c, deg, D);
+    long lq = cheb_level(cs, q, deg - D), lp = (lq < cs->level[D] ? lq : cs->level[D]) - 1;
+    if (all_zero(r, D)) return lp;
+    long lr = cheb_level(cs, r, D - 1);
+    return lp < lr ? lp : lr;
+}
+
+static veil_status cheb_eval(const cheb_state *cs, veil_ckks_ciphertext *out, const double *c, size_t deg, double target,
+                             veil_error *err)
+{
+    const veil_context *ctx = cs->ctx;
+    if (deg < cs->g) { /* a leaf: sum of c_j T_j, each brought to the target scale, plus c_0 */
+        bool started = false;
+        veil_ckks_ciphertext *term = NULL;
+        VEIL_TRY(veil_ckks_ciphertext_new(&term, ctx, err));
+        veil_status st = VEIL_OK;
+        for (size_t j = 1; st == VEIL_OK && j <= deg; j++) {
+            if (c[j] == 0.0) continue;
+            st = mul_constant_to_scale(ctx, started ? term : out, cs->T[j], c[j], target, err);
+            if (st == VEIL_OK && started) st = veil_ckks_add(ctx, out, out, term, err);
+            started = true;
+        }
+        if (st == VEIL_OK && !started) st = mul_constant_to_scale(ctx, out, cs->T[1], 0.0, target, err);
+        if (st == VEIL_OK) st = veil_ckks_add_constant(ctx, out, out, c[0], err);
+        veil_ckks_ciphertext_free(term);
+        return st;
+    }
+    const size_t D = cheb_giant(cs, deg);
+    double *q = veil_alloc(2 * D, sizeof *q), *r = q ? q + D : NULL;
+    if (!q) return veil_fail(err, VEIL_ERR_NO_MEMORY, "eval_chebyshev: out of memory");
+    cheb_divide(q, r, c, deg, D);
+    const long lq = cheb_level(cs, q, deg - D), t = lq < cs->level[D] ? lq : cs->level[D];
+    veil_ckks_ciphertext *qe = NULL, *re = NULL;
+    veil_status st = veil_ckks_ciphertext_new(&qe, ctx, err);
+    if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&re, ctx, err);
+    /* q at the scale that makes q * T_D land on target after the rescale drops prime t */
+    if (st == VEIL_OK) st = cheb_eval(cs, qe, q, deg - D, target * (double)ctx->ring->primes[t] / cs->T[D]->scale, err);
+    if (st == VEIL_OK && (long)qe->level != lq)
+        st = veil_fail(err, VEIL_ERR_INTERNAL, "eval_chebyshev: predicted level %ld, got %zu", lq, qe->level);
+    if (st == VEIL_OK) st = veil_ckks_mul_relin_rescale(ctx, out, qe, cs->T[D], cs->rk, err);
+    if (st == VEIL_OK) {
+        out->scale = target; /* exact up to floating-point rounding of the product of scales */
+        if (!all_zero(r, D)) {
+            st = cheb_eval(cs, re, r, D - 1, target, err);
+            if (st == VEIL_OK) st = veil_ckks_add(ctx, out, out, re, err);
+        }
+    }
+    veil_ckks_ciphertext_free(qe);
+    veil_ckks_ciphertext_free(re);
+    veil_free(q);
+    return st;
+}
+
+/* Levels of the powers for an input at `top`, without computing them (the dry run of the power steps). */
+static void cheb_power_levels(long *level, size_t g, size_t max_index, long top)
+{
+    level[1] = top - 1; /* the linear map */
+    for (size_t k = 2; k <= g; k++) {
+        const size_t h = k / 2;
+        level[k] = (k % 2 == 0 ? level[h] : (level[h] < level[h + 1] ? level[h] : level[h + 1])) - 1;
+    }
+    for (size_t d = 2 * g; d <= max_index; d *= 2) level[d] = level[d / 2] - 1;
+}
+
 size_t veil_ckks_chebyshev_depth(size_t degree)
 {
-    size_t log = 0;
-    while (((size_t)1 << log) < degree) log++;
-    return degree == 0 ? 0 : log + 2;
+    if (degree == 0) return 0;
+    if (degree > 1024) return (size_t)-1;
+    cheb_state cs = {0};
+    long level[2049];
+    double c[1025];
+    cs.g = cheb_baby(degree);
+    cs.max_index = cheb_giant(&cs, degree < cs.g ? cs.g : degree);
+    cs.level = level;
+    const long top = 100000;
+    cheb_power_levels(level, cs.g, cs.max_index, top);
+    for (size_t k = 0; k <= degree; k++) c[k] = 1.0; /* all terms present: the deepest case */
+    return (size_t)(top - cheb_level(&cs, c, degree));
 }
 
 veil_status veil_ckks_eval_chebyshev(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
@@ -774,6 +909,8 @@ veil_status veil_ckks_eval_chebyshev(const veil_context *ctx, veil_ckks_cipherte
     if (!(hi > lo) || !isfinite(lo) || !isfinite(hi))
         return veil_fail(err, VEIL_ERR_ARGUMENT, "eval_chebyshev: [%g, %g] is not an interval", lo, hi);
     if (degree > 1024) return veil_fail(err, VEIL_ERR_ARGUMENT, "eval_chebyshev: degree %zu above 1024", degree);
+    for (size_t k = 0; k <= degree; k++)
+        if (!isfinite(coeffs[k])) return veil_fail(err, VEIL_ERR_ARGUMENT, "eval_chebyshev: coefficient %zu is not finite", k);
     const size_t depth = veil_ckks_chebyshev_depth(degree);
     if (depth > a->level)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "eval_chebyshev: degree %zu needs %zu levels, the ciphertext has %zu",
@@ -786,42 +923,47 @@ veil_status veil_ckks_eval_chebyshev(const veil_context *ctx, veil_ckks_cipherte
         veil_ckks_ciphertext_free(z);
         return st;
     }
-    const double scale = a->scale;
-    veil_ckks_ciphertext **T = veil_alloc(degree + 1, sizeof *T), *acc = NULL, *term = NULL;
-    veil_status st = T ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "eval_chebyshev: out of memory");
-    for (size_t k = 1; st == VEIL_OK && k <= degree; k++) st = veil_ckks_ciphertext_new(&T[k], ctx, err);
-    if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&acc, ctx, err);
-    if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&term, ctx, err);
-    /* T_1 = t = alpha x + beta */
-    const double alpha = 2.0 / (hi - lo), beta = -(hi + lo) / (hi - lo);
-    if (st == VEIL_OK) st = mul_constant_to_scale(ctx, T[1], a, alpha, scale, err);
-    if (st == VEIL_OK) st = veil_ckks_add_constant(ctx, T[1], T[1], beta, err);
-    for (size_t k = 2; st == VEIL_OK && k <= degree; k++) {
+    cheb_state cs = {ctx, relin_key, NULL, NULL, cheb_baby(degree), 0};
+    cs.max_index = cheb_giant(&cs, degree < cs.g ? cs.g : degree);
+    cs.T = veil_alloc(cs.max_index + 1, sizeof *cs.T);
+    cs.level = veil_alloc(cs.max_index + 1, sizeof *cs.level);
+    veil_status st = (cs.T && cs.level) ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "eval_chebyshev: out of memory");
+    /* T_1 = t = alpha x + beta, then the baby steps and the giant steps */
+    const double alpha = 2.0 / (hi - lo), beta = -(hi + lo) / (hi - lo), scale = a->scale;
+    for (size_t k = 1; st == VEIL_OK && k <= cs.max_index; k++)
+        if (k <= cs.g || (k % cs.g == 0 && ((k / cs.g) & (k / cs.g - 1)) == 0)) st = veil_ckks_ciphertext_new(&cs.T[k], ctx, err);
+    if (st == VEIL_OK) st = mul_constant_to_scale(ctx, cs.T[1], a, alpha, scale, err);
+    if (st == VEIL_OK) st = veil_ckks_add_constant(ctx, cs.T[1], cs.T[1], beta, err);
+    for (size_t k = 2; st == VEIL_OK && k <= cs.g; k++) {
         const size_t h = k / 2;
         if (k % 2 == 0) { /* T_2h = 2 T_h^2 - 1 */
-            st = veil_ckks_mul_relin_rescale(ctx, T[k], T[h], T[h], relin_key, err);
-            if (st == VEIL_OK) st = veil_ckks_mul_integer(ctx, T[k], T[k], 2, err);
-            if (st == VEIL_OK) st = veil_ckks_add_constant(ctx, T[k], T[k], -1.0, err);
+            st = veil_ckks_mul_relin_rescale(ctx, cs.T[k], cs.T[h], cs.T[h], relin_key, err);
+            if (st == VEIL_OK) st = veil_ckks_mul_integer(ctx, cs.T[k], cs.T[k], 2, err);
+            if (st == VEIL_OK) st = veil_ckks_add_constant(ctx, cs.T[k], cs.T[k], -1.0, err);
         } else { /* T_2h+1 = 2 T_h T_h+1 - T_1 */
-            st = veil_ckks_mul_relin_rescale(ctx, T[k], T[h], T[h + 1], relin_key, err);
-            if (st == VEIL_OK) st = veil_ckks_mul_integer(ctx, T[k], T[k], 2, err);
-            if (st == VEIL_OK) st = veil_ckks_sub(ctx, T[k], T[k], T[1], err); /* aligns T_1's scale */
+            st = veil_ckks_mul_relin_rescale(ctx, cs.T[k], cs.T[h], cs.T[h + 1], relin_key, err);
+            if (st == VEIL_OK) st = veil_ckks_mul_integer(ctx, cs.T[k], cs.T[k], 2, err);
+            if (st == VEIL_OK) st = veil_ckks_sub(ctx, cs.T[k], cs.T[k], cs.T[1], err); /* aligns T_1's scale */
         }
     }
-    /* sum of c_k T_k, each term brought to the input's scale by its coefficient (one level) */
-    bool started = false;
-    for (size_t k = 1; st == VEIL_OK && k <= degree; k++) {
-        if (coeffs[k] == 0.0) continue;
-        st = mul_constant_to_scale(ctx, term, T[k], coeffs[k], scale, err);
-        if (st == VEIL_OK) st = started ? veil_ckks_add(ctx, acc, acc, term, err) : veil_ckks_mod_drop(ctx, acc, term, term->level, err);
-        started = true;
+    for (size_t d = 2 * cs.g; st == VEIL_OK && d <= cs.max_index; d *= 2) {
+        st = veil_ckks_mul_relin_rescale(ctx, cs.T[d], cs.T[d / 2], cs.T[d / 2], relin_key, err);
+        if (st == VEIL_OK) st = veil_ckks_mul_integer(ctx, cs.T[d], cs.T[d], 2, err);
+        if (st == VEIL_OK) st = veil_ckks_add_constant(ctx, cs.T[d], cs.T[d], -1.0, err);
     }
-    if (st == VEIL_OK && !started) st = mul_constant_to_scale(ctx, acc, T[1], 0.0, scale, err);
-    if (st == VEIL_OK) st = veil_ckks_add_constant(ctx, acc, acc, coeffs[0], err);
-    if (st == VEIL_OK) st = veil_ckks_mod_drop(ctx, out, acc, acc->level, err);
-    for (size_t k = 1; T && k <= degree; k++) veil_ckks_ciphertext_free(T[k]);
-    veil_free(T);
-    veil_ckks_ciphertext_free(acc);
-    veil_ckks_ciphertext_free(term);
+    for (size_t k = 1; st == VEIL_OK && k <= cs.max_index; k++)
+        if (cs.T[k]) cs.level[k] = (long)cs.T[k]->level;
+    if (st == VEIL_OK) {
+        double *c = veil_alloc(degree + 1, sizeof *c);
+        if (!c) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "eval_chebyshev: out of memory");
+        else {
+            memcpy(c, coeffs, (degree + 1) * sizeof *c);
+            st = cheb_eval(&cs, out, c, degree, scale, err);
+            veil_free(c);
+        }
+    }
+    for (size_t k = 1; cs.T && k <= cs.max_index; k++) veil_ckks_ciphertext_free(cs.T[k]);
+    veil_free(cs.T);
+    veil_free(cs.level);
     return st;
 }
