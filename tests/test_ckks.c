@@ -405,6 +405,35 @@ static void test_sums_and_key_sets(void **state)
     e = max_error(c, er, NULL);
     printf("inner product: max error %.3g\n", e);
     assert_true(e < 2e-6);
+    /* sparse packing: 16 values replicated; a rotation by 3 is cyclic on 16; the 16-slot sum is their sum */
+    {
+        double v[16], out[16];
+        for (int i = 0; i < 16; i++) v[i] = 0.1 * i - 0.7;
+        veil_ckks_plaintext *sp = NULL;
+        veil_ckks_ciphertext *sc = NULL, *rot = NULL;
+        veil_switch_key *k3 = NULL;
+        assert_int_equal(veil_ckks_plaintext_new(&sp, fx->ctx, NULL), VEIL_OK);
+        assert_int_equal(veil_ckks_encode_sparse(fx->enc, sp, v, NULL, 16, fx->scale, 2, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_ciphertext_new(&sc, fx->ctx, NULL), VEIL_OK);
+        assert_int_equal(veil_ckks_ciphertext_new(&rot, fx->ctx, NULL), VEIL_OK);
+        assert_int_equal(veil_ckks_encrypt_pk(fx->ctx, sc, sp, fx->pk, fx->prng, &err), VEIL_OK);
+        assert_int_equal(veil_galois_key_new(&k3, fx->ctx, fx->sk, veil_galois_element_rotation(fx->ctx, 3), fx->prng, &err),
+                         VEIL_OK);
+        assert_int_equal(veil_ckks_rotate(fx->ctx, rot, sc, 3, k3, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_decrypt(fx->ctx, sp, rot, fx->sk, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_decode(fx->enc, out, NULL, 16, sp, &err), VEIL_OK);
+        for (int i = 0; i < 16; i++) assert_true(fabs(out[i] - v[(i + 3) % 16]) < 1e-7);
+        assert_int_equal(veil_ckks_sum_slots(fx->ctx, rot, sc, 16, (const veil_switch_key *const *)keys, nsteps, &err),
+                         VEIL_OK);
+        assert_int_equal(veil_ckks_decrypt(fx->ctx, sp, rot, fx->sk, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_decode(fx->enc, out, NULL, 16, sp, &err), VEIL_OK);
+        for (int i = 0; i < 16; i++) assert_true(fabs(out[i] - (0.1 * 120 - 0.7 * 16)) < 1e-6);
+        assert_int_equal(veil_ckks_encode_sparse(fx->enc, sp, v, NULL, 12, fx->scale, 2, &err), VEIL_ERR_ARGUMENT);
+        veil_switch_key_free(k3);
+        veil_ckks_ciphertext_free(sc);
+        veil_ckks_ciphertext_free(rot);
+        veil_ckks_plaintext_free(sp);
+    }
     /* a missing key is named */
     assert_int_equal(veil_ckks_sum_slots(fx->ctx, c, a, 0, (const veil_switch_key *const *)keys, nsteps - 1, &err),
                      VEIL_ERR_MISMATCH);

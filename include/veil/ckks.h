@@ -47,6 +47,13 @@ size_t veil_ckks_ciphertext_size(const veil_ckks_ciphertext *ct); /* 2, or 3 aft
  */
 veil_status veil_ckks_encode(const veil_ckks_encoder *enc, veil_ckks_plaintext *out, const double *re,
                              const double *im, size_t count, double scale, size_t level, veil_error *err);
+/*
+ * Sparse packing: encodes `slots` values (a power of two dividing N/2) replicated N / (2 slots) times over
+ * the full slot vector, so that rotations act on them as a cyclic vector of length `slots` and
+ * veil_ckks_sum_slots(..., slots, ...) sums them. Decode the first `slots` values as usual.
+ */
+veil_status veil_ckks_encode_sparse(const veil_ckks_encoder *enc, veil_ckks_plaintext *out, const double *re,
+                                    const double *im, size_t slots, double scale, size_t level, veil_error *err);
 /* Decodes the first count slots into re (and im when not NULL). */
 veil_status veil_ckks_decode(const veil_ckks_encoder *enc, double *re, double *im, size_t count,
                              const veil_ckks_plaintext *pt, veil_error *err);

@@ -235,3 +235,27 @@ veil_status veil_ckks_decode(const veil_ckks_encoder *enc, double *re, double *i
     veil_free_secret(v, slots * sizeof *v);
     return st;
 }
+
+veil_status veil_ckks_encode_sparse(const veil_ckks_encoder *enc, veil_ckks_plaintext *out, const double *re,
+                                    const double *im, size_t slots, double scale, size_t level, veil_error *err)
+{
+    VEIL_REQUIRE(enc, err);
+    VEIL_REQUIRE(re, err);
+    if (slots == 0 || slots > enc->slots || (enc->slots % slots) != 0 || (slots & (slots - 1)) != 0)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "encode_sparse: %zu slots is not a power of two dividing %zu", slots,
+                         enc->slots);
+    double *fr = veil_alloc(enc->slots, sizeof *fr), *fi = im ? veil_alloc(enc->slots, sizeof *fi) : NULL;
+    if (!fr || (im && !fi)) {
+        veil_free(fr);
+        veil_free(fi);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "encode_sparse: out of memory");
+    }
+    for (size_t i = 0; i < enc->slots; i++) {
+        fr[i] = re[i % slots];
+        if (fi) fi[i] = im[i % slots];
+    }
+    veil_status st = veil_ckks_encode(enc, out, fr, fi, enc->slots, scale, level, err);
+    veil_free_secret(fr, enc->slots * sizeof *fr);
+    if (fi) veil_free_secret(fi, enc->slots * sizeof *fi);
+    return st;
+}
