@@ -69,7 +69,8 @@ static int cmd_info(const char *path)
     veil_object_info info;
     if (veil_file_read(&buf, path, (size_t)1 << 34, &err) != VEIL_OK ||
         veil_object_peek(&info, buf.data, buf.len, &err) != VEIL_OK) {
-        fprintf(stderr, "veil: %s: %s\n", path, err.detail);
+        if (buf.data) fprintf(stderr, "veil: %s: %s\n", path, err.detail);
+        else fprintf(stderr, "veil: %s\n", err.detail); /* the reader's message names the file */
         veil_buffer_free(&buf);
         return EXIT_RUNTIME;
     }
