@@ -585,7 +585,7 @@ static void test_plain_and_errors(void **state)
     assert_true(max_error(c, er, NULL) < 3e-8);
     /* errors: different scales, raising a level, rescale at level 0, relinearizing with a Galois key */
     assert_int_equal(veil_ckks_mul_plain(fx->ctx, c, a, p, &err), VEIL_OK);
-    assert_int_equal(veil_ckks_add(fx->ctx, c, c, a, &err), VEIL_ERR_MISMATCH); /* same level, 2^80 vs 2^40 */
+    assert_int_equal(veil_ckks_add(fx->ctx, c, c, a, &err), VEIL_ERR_MISMATCH); /* 2^80 vs 2^40: too far apart */
     assert_non_null(strstr(err.detail, "scales"));
     /* different scales at different levels are aligned: a (level 2, 2^40) + a*b (level 1, 2^80 / q_2) */
     veil_ckks_ciphertext *cb = encrypt(br, NULL, 2), *prod = NULL;
@@ -599,6 +599,15 @@ static void test_plain_and_errors(void **state)
     assert_int_equal(veil_ckks_sub(fx->ctx, c, prod, a, &err), VEIL_OK);
     for (size_t i = 0; i < s; i++) er[i] = ar[i] * br[i] - ar[i];
     assert_true(max_error(c, er, NULL) < 3e-8);
+    /* the same drift at equal levels: a dropped to level 1, aligned there, the sum one level lower */
+    assert_int_equal(veil_ckks_mod_drop(fx->ctx, c, a, 1, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_add(fx->ctx, c, c, prod, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_level(c), 0);
+    for (size_t i = 0; i < s; i++) er[i] = ar[i] + ar[i] * br[i];
+    assert_true(max_error(c, er, NULL) < 3e-8);
+    /* at level 0 there is no level to spend */
+    assert_int_equal(veil_ckks_mod_drop(fx->ctx, prod, prod, 0, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_add(fx->ctx, c, low, prod, &err), VEIL_ERR_MISMATCH);
     veil_ckks_ciphertext_free(cb);
     veil_ckks_ciphertext_free(prod);
     assert_int_equal(veil_ckks_mod_drop(fx->ctx, c, low, 2, &err), VEIL_ERR_ARGUMENT);

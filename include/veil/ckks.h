@@ -69,9 +69,10 @@ veil_status veil_ckks_decrypt(const veil_context *ctx, veil_ckks_plaintext *out,
 /* ---- evaluator ---------------------------------------------------------------------------------- */
 
 /*
- * a + b, a - b, -a. Operands at different levels are brought to the lower one. Operands at different scales
- * are aligned when their levels differ (the higher one is multiplied by 1 at the other's scale, using one of
- * its spare levels); at the same level different scales are an error that names both.
+ * a + b, a - b, -a. Operands at different levels are brought to the lower one. Operands at slightly
+ * different scales (the drift of rescaling) are aligned: the one at the higher level (either at equal
+ * levels) is multiplied by 1 at the other's scale, which uses one of its levels. Scales too far apart for
+ * that (a ratio above 2^20 or so), or at level 0, are an error that names both.
  */
 veil_status veil_ckks_add(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                           const veil_ckks_ciphertext *b, veil_error *err);

@@ -122,8 +122,8 @@ static veil_status check_scales(double a, double b, size_t la, size_t lb, const 
 {
     if (same_scale(a, b)) return VEIL_OK;
     return veil_fail(err, VEIL_ERR_MISMATCH,
-                     "%s: operands have different scales (2^%.4f at level %zu, 2^%.4f at level %zu) and no spare "
-                     "level to align them: encode or multiply one of them at the other's scale",
+                     "%s: operands have different scales (2^%.4f at level %zu, 2^%.4f at level %zu) that one "
+                     "constant product cannot align (too far apart, or no level left): rescale one of them first",
                      op, log2(a), la, log2(b), lb);
 }
 
@@ -321,15 +321,31 @@ static veil_status add_sub(const veil_context *ctx, veil_ckks_ciphertext *out, c
                            const veil_ckks_ciphertext *b, bool subtract, veil_error *err);
 
 /*
- * Operands at different scales: the one at the higher level is multiplied by the constant 1 at the other's
- * scale (one of its spare levels), then the two are added. At equal levels there is no spare level to use.
+ * Can `own` be brought to scale `target` by one constant product: the integer round(target * q_l / own) must
+ * be at least 2^20 (precision) and below 2^62 (it must fit), and a level must be left.
+ */
+static bool alignable(const veil_context *ctx, const veil_ckks_ciphertext *own, double target)
+{
+    if (own->level == 0) return false;
+    const double k = target * (double)ctx->ring->primes[own->level] / own->scale;
+    return k >= 0x1p20 && k < 0x1p62;
+}
+
+/*
+ * Operands at different scales (typically the drift of rescaling by primes that are not exactly the scale):
+ * the one at the higher level, or either at equal levels, is multiplied by 1 at the other's scale, which uses
+ * one of its levels. Scales too far apart for one constant product, or no level left, are an error.
  */
 static veil_status add_sub_aligned(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                                    const veil_ckks_ciphertext *b, bool subtract, veil_error *err)
 {
     const char *op = subtract ? "sub" : "add";
-    if (a->level == b->level) return check_scales(a->scale, b->scale, a->level, b->level, op, err);
-    const bool move_a = a->level > b->level;
+    bool move_a;
+    if (a->level != b->level && alignable(ctx, a->level > b->level ? a : b, a->level > b->level ? b->scale : a->scale))
+        move_a = a->level > b->level;
+    else if (a->level == b->level && alignable(ctx, b, a->scale)) move_a = false;
+    else if (a->level == b->level && alignable(ctx, a, b->scale)) move_a = true;
+    else return check_scales(a->scale, b->scale, a->level, b->level, op, err);
     veil_ckks_ciphertext *t = NULL;
     VEIL_TRY(veil_ckks_ciphertext_new(&t, ctx, err));
     veil_status st = mul_constant_to_scale(ctx, t, move_a ? a : b, 1.0, move_a ? b->scale : a->scale, err);
