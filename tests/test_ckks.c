@@ -632,6 +632,67 @@ static void test_plain_and_errors(void **state)
     free(ar); free(br); free(er);
 }
 
+/* Outputs of another context, failures that must leave an aliased output whole, rotations by 0 slots. */
+static void test_outputs_and_identity(void **state)
+{
+    (void)state;
+    const size_t s = fx->slots;
+    double *ar = malloc(s * 8), *sq = malloc(s * 8);
+    random_values(ar, NULL, s, 21);
+    for (size_t i = 0; i < s; i++) sq[i] = ar[i] * ar[i];
+    veil_error err = {0};
+    veil_ckks_ciphertext *a = encrypt(ar, NULL, 2), *foreign = NULL, *copy = NULL, *outs[2] = {NULL, NULL};
+    /* an output made for another context is refused by every kind of operation */
+    veil_params *op = NULL;
+    veil_context *octx = NULL;
+    assert_int_equal(veil_params_preset(&op, "ckks-n8192-d2", &err), VEIL_OK);
+    assert_int_equal(veil_context_new(&octx, op, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_new(&foreign, octx, NULL), VEIL_OK);
+    assert_int_equal(veil_ckks_add(fx->ctx, foreign, a, a, &err), VEIL_ERR_MISMATCH);
+    assert_non_null(strstr(err.detail, "output"));
+    assert_int_equal(veil_ckks_mul_integer(fx->ctx, foreign, a, 2, &err), VEIL_ERR_MISMATCH);
+    assert_int_equal(veil_ckks_add_constant(fx->ctx, foreign, a, 1.0, &err), VEIL_ERR_MISMATCH);
+    assert_int_equal(veil_ckks_mul(fx->ctx, foreign, a, a, &err), VEIL_ERR_MISMATCH);
+    assert_int_equal(veil_ckks_ciphertext_size(foreign), 0);
+    /* mul_relin_rescale in place with a wrong key, or at level 0, leaves its input as it was */
+    veil_switch_key *gk = NULL;
+    assert_int_equal(veil_galois_key_new(&gk, fx->ctx, fx->sk, 5, fx->prng, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_mul_relin_rescale(fx->ctx, a, a, a, gk, &err), VEIL_ERR_MISMATCH);
+    assert_int_equal(veil_ckks_ciphertext_size(a), 2);
+    assert_true(max_error(a, ar, NULL) < 3e-8);
+    assert_int_equal(veil_ckks_ciphertext_new(&copy, fx->ctx, NULL), VEIL_OK);
+    assert_int_equal(veil_ckks_mod_drop(fx->ctx, copy, a, 0, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_mul_relin_rescale(fx->ctx, copy, copy, copy, fx->rk, &err), VEIL_ERR_ARGUMENT);
+    assert_true(max_error(copy, ar, NULL) < 3e-8);
+    assert_int_equal(veil_ckks_mul_relin_rescale(fx->ctx, a, a, a, fx->rk, &err), VEIL_OK);
+    assert_true(max_error(a, sq, NULL) < 3e-8);
+    /* a rotation by 0 (or by all the slots) is a copy and needs no key */
+    assert_int_equal(veil_ckks_rotate(fx->ctx, copy, a, 0, NULL, &err), VEIL_OK);
+    assert_true(max_error(copy, sq, NULL) < 3e-8);
+    assert_int_equal(veil_ckks_rotate(fx->ctx, copy, a, (long)s, NULL, &err), VEIL_OK);
+    assert_true(max_error(copy, sq, NULL) < 3e-8);
+    veil_switch_key *k1 = NULL;
+    assert_int_equal(veil_galois_key_new(&k1, fx->ctx, fx->sk, veil_galois_element_rotation(fx->ctx, 1), fx->prng,
+                                         &err), VEIL_OK);
+    const long steps[2] = {0, 1};
+    const veil_switch_key *keys[2] = {NULL, k1};
+    for (int k = 0; k < 2; k++) assert_int_equal(veil_ckks_ciphertext_new(&outs[k], fx->ctx, NULL), VEIL_OK);
+    assert_int_equal(veil_ckks_rotate_hoisted(fx->ctx, outs, a, steps, 2, keys, &err), VEIL_OK);
+    assert_true(max_error(outs[0], sq, NULL) < 3e-8);
+    for (size_t i = 0; i < s; i++) ar[i] = sq[(i + 1) % s];
+    assert_true(max_error(outs[1], ar, NULL) < 3e-8);
+    for (int k = 0; k < 2; k++) veil_ckks_ciphertext_free(outs[k]);
+    veil_switch_key_free(k1);
+    veil_switch_key_free(gk);
+    veil_ckks_ciphertext_free(copy);
+    veil_ckks_ciphertext_free(foreign);
+    veil_ckks_ciphertext_free(a);
+    veil_context_free(octx);
+    veil_params_free(op);
+    free(ar);
+    free(sq);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -641,6 +702,7 @@ int main(void)
         cmocka_unit_test(test_rotate_hoisted),   cmocka_unit_test(test_sums_and_key_sets),
         cmocka_unit_test(test_chebyshev),
         cmocka_unit_test(test_plain_and_errors),
+        cmocka_unit_test(test_outputs_and_identity),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

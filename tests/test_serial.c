@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "veil/veil.h"
 
@@ -228,6 +229,37 @@ static void test_refusals(void **state)
     assert_true(st == VEIL_ERR_INSECURE || st == VEIL_ERR_FORMAT);
     assert_null(loaded);
     veil_buffer_free(&pb_);
+    /* flags that contradict the type: a ciphertext claiming to be secret, a secret key without the flag */
+    ct.data[8] |= 4;
+    assert_int_equal(veil_ckks_ciphertext_load(&c, fx->ctx, ct.data, ct.len, &err), VEIL_ERR_FORMAT);
+    assert_non_null(strstr(err.detail, "secret flag"));
+    ct.data[8] &= (uint8_t)~4;
+    veil_buffer skb = {0};
+    assert_int_equal(veil_secret_key_save(&skb, fx->sk, VEIL_SAVE_COMPRESS, &err), VEIL_OK);
+    assert_int_equal(skb.data[8], 4); /* secret, and not compressed although asked */
+    skb.data[8] = 0;
+    assert_int_equal(veil_secret_key_load(&sk, fx->ctx, skb.data, skb.len, &err), VEIL_ERR_FORMAT);
+    skb.data[8] = 4 | 2;
+    assert_int_equal(veil_secret_key_load(&sk, fx->ctx, skb.data, skb.len, &err), VEIL_ERR_FORMAT);
+    assert_null(sk);
+    veil_buffer_free(&skb);
+    /* a plaintext has no seeded form */
+    veil_buffer ptb = {0};
+    veil_ckks_plaintext *pt = NULL;
+    assert_int_equal(veil_ckks_plaintext_save(&ptb, fx->pt, 0, &err), VEIL_OK);
+    ptb.data[8] |= 2;
+    assert_int_equal(veil_ckks_plaintext_load(&pt, fx->ctx, ptb.data, ptb.len, &err), VEIL_ERR_FORMAT);
+    assert_null(pt);
+    veil_buffer_free(&ptb);
+    /* a security level that is not the context's */
+    veil_buffer pkb = {0};
+    veil_public_key *pkl = NULL;
+    assert_int_equal(veil_public_key_save(&pkb, fx->pk, 0, &err), VEIL_OK);
+    pkb.data[12] = 0;
+    assert_int_equal(veil_public_key_load(&pkl, fx->ctx, pkb.data, pkb.len, &err), VEIL_ERR_MISMATCH);
+    assert_non_null(strstr(err.detail, "security level"));
+    assert_null(pkl);
+    veil_buffer_free(&pkb);
     veil_context_free(octx);
     veil_params_free(other);
     veil_buffer_free(&ct);
@@ -254,6 +286,26 @@ static void test_files(void **state)
     /* the stored file is still whole after a failed write elsewhere */
     assert_int_equal(veil_file_read(&b, path, 1 << 24, &err), VEIL_OK);
     assert_same_buffer(&a, &b);
+    /* a public object follows the umask, a secret key is the owner's only */
+    struct stat sb;
+    const mode_t old = umask(022);
+    assert_int_equal(veil_file_write_atomic(path, a.data, a.len, &err), VEIL_OK);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0644);
+    char skpath[300];
+    snprintf(skpath, sizeof skpath, "%s/secret.key", dir);
+    veil_buffer skb = {0};
+    assert_int_equal(veil_secret_key_save(&skb, fx->sk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_file_write_atomic(skpath, skb.data, skb.len, &err), VEIL_OK);
+    assert_int_equal(stat(skpath, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    umask(old);
+    /* an empty file is a valid thing to write */
+    assert_int_equal(veil_file_write_atomic(skpath, NULL, 0, &err), VEIL_OK);
+    assert_int_equal(stat(skpath, &sb), 0);
+    assert_int_equal(sb.st_size, 0);
+    unlink(skpath);
+    veil_buffer_free(&skb);
     veil_buffer_free(&a);
     veil_buffer_free(&b);
     unlink(path);

@@ -54,7 +54,7 @@ typedef struct veil_buffer {
 void veil_buffer_free(veil_buffer *buf);
 
 /* Options of the save functions. */
-#define VEIL_SAVE_COMPRESS 1u /* zstd-compress the payload */
+#define VEIL_SAVE_COMPRESS 1u /* zstd-compress the payload (never a secret key: zstd keeps copies we cannot wipe) */
 
 /* What a header says, read without any context (for `veil info` and servers that route objects). */
 typedef struct veil_object_info {
@@ -88,7 +88,11 @@ veil_status veil_ckks_ciphertext_save(veil_buffer *out, const veil_ckks_cipherte
 veil_status veil_ckks_ciphertext_load(veil_ckks_ciphertext **out, const veil_context *ctx, const uint8_t *data,
                                       size_t len, veil_error *err);
 
-/* Writes a file atomically: a temporary file in the same folder, fsync, rename, fsync of the folder. */
+/*
+ * Writes a file atomically: a temporary file in the same folder, fsync, rename, fsync of the folder. A secret
+ * key (or any bytes that are not a public Veil object) is created with mode 0600; public objects with 0666
+ * less the umask. On failure, whatever was stored at path before is untouched.
+ */
 veil_status veil_file_write_atomic(const char *path, const uint8_t *data, size_t len, veil_error *err);
 /* Reads a whole file of at most max_len bytes. */
 veil_status veil_file_read(veil_buffer *out, const char *path, size_t max_len, veil_error *err);

@@ -54,11 +54,20 @@ typedef struct result {
     double scale;
 } result;
 
-static veil_status result_init(result *r, const veil_context *ctx, size_t size, size_t level, veil_error *err)
+/* The output must be a ciphertext of this context: its polynomials are replaced by ones of this ring. */
+static veil_status check_out(const veil_context *ctx, const veil_ckks_ciphertext *out, veil_error *err)
+{
+    if (out->ctx != ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "the output ciphertext belongs to another context");
+    return VEIL_OK;
+}
+
+static veil_status result_init(result *r, const veil_ckks_ciphertext *out, const veil_context *ctx, size_t size,
+                               size_t level, veil_error *err)
 {
     memset(r, 0, sizeof *r);
     r->size = size;
     r->level = level;
+    VEIL_TRY(check_out(ctx, out, err));
     for (size_t i = 0; i < size; i++) VEIL_TRY(veil_context_poly_new(&r->c[i], ctx, level, VEIL_FORM_EVAL, err));
     return VEIL_OK;
 }
@@ -74,6 +83,7 @@ static veil_status result_reuse(result *r, veil_ckks_ciphertext *out, const veil
     memset(r, 0, sizeof *r);
     r->size = size;
     r->level = level;
+    VEIL_TRY(check_out(ctx, out, err));
     const bool reusable = out != a && out != b;
     for (size_t i = 0; i < size; i++) {
         if (reusable && out->c[i] && veil_poly_limb_count(out->c[i]) == level + 1) {
@@ -86,10 +96,22 @@ static veil_status result_reuse(result *r, veil_ckks_ciphertext *out, const veil
     return VEIL_OK;
 }
 
-static void result_drop(result *r)
+/*
+ * Gives up a result after a failure. An output whose own polynomials were borrowed may have been partly
+ * written: it is left empty (size 0), so that it is refused by every later operation instead of decrypting
+ * to garbage.
+ */
+static void result_drop(result *r, veil_ckks_ciphertext *out)
 {
-    for (int i = 0; i < 3; i++)
-        if (!r->borrowed[i]) veil_poly_free(r->c[i]);
+    bool touched = false;
+    for (int i = 0; i < 3; i++) {
+        if (r->borrowed[i]) touched = true;
+        else veil_poly_free(r->c[i]);
+    }
+    if (touched) {
+        out->size = 0;
+        out->seeded = false;
+    }
 }
 
 static void result_commit(veil_ckks_ciphertext *out, result *r)
@@ -207,7 +229,7 @@ veil_status veil_ckks_encrypt_pk(const veil_context *ctx, veil_ckks_ciphertext *
     result r;
     veil_poly *u = NULL, *e[2] = {NULL, NULL}, *t[2] = {NULL, NULL};
     /* over Q_l*P: (u*b + e0, u*a + e1), divided by P (ModDown), then + m */
-    veil_status st = result_init(&r, ctx, 2, level, err);
+    veil_status st = result_init(&r, out, ctx, 2, level, err);
     if (st == VEIL_OK) st = small_poly_over(&u, ctx, qp, count, true, use, err);
     for (int i = 0; i < 2 && st == VEIL_OK; i++) {
         st = small_poly_over(&e[i], ctx, qp, count, false, use, err);
@@ -230,7 +252,7 @@ veil_status veil_ckks_encrypt_pk(const veil_context *ctx, veil_ckks_ciphertext *
         r.scale = pt->scale;
         result_commit(out, &r);
     } else {
-        result_drop(&r);
+        result_drop(&r, out);
     }
     veil_poly_free(u);
     for (int i = 0; i < 2; i++) {
@@ -255,7 +277,7 @@ veil_status veil_ckks_encrypt_sk(const veil_context *ctx, veil_ckks_ciphertext *
     result r;
     veil_poly *e = NULL;
     /* (-a*s + e + m, a) */
-    veil_status st = result_init(&r, ctx, 2, level, err);
+    veil_status st = result_init(&r, out, ctx, 2, level, err);
     if (st == VEIL_OK) st = small_poly(&e, ctx, level, false, use, err);
     uint8_t seed[VEIL_SEED_BYTES];
     veil_prng_bytes(use, seed, sizeof seed);
@@ -269,7 +291,7 @@ veil_status veil_ckks_encrypt_sk(const veil_context *ctx, veil_ckks_ciphertext *
         out->seeded = true; /* c1 is the seed's expansion: a stored copy keeps only the seed */
         memcpy(out->seed, seed, sizeof seed);
     } else {
-        result_drop(&r);
+        result_drop(&r, out);
     }
     veil_poly_free(e);
     veil_prng_free(owned);
@@ -368,7 +390,7 @@ static veil_status add_sub(const veil_context *ctx, veil_ckks_ciphertext *out, c
     result r;
     veil_status st = result_reuse(&r, out, a, b, ctx, size, level, err);
     if (st != VEIL_OK) {
-        result_drop(&r);
+        result_drop(&r, out);
         return st;
     }
     for (size_t i = 0; i < size; i++) {
@@ -402,7 +424,7 @@ veil_status veil_ckks_negate(const veil_context *ctx, veil_ckks_ciphertext *out,
     result r;
     veil_status st = result_reuse(&r, out, a, NULL, ctx, a->size, a->level, err);
     if (st != VEIL_OK) {
-        result_drop(&r);
+        result_drop(&r, out);
         return st;
     }
     for (size_t i = 0; i < a->size; i++) limbwise(ctx, r.c[i], a->c[i], NULL, a->level, LIMB_NEG);
@@ -424,7 +446,7 @@ static veil_status plain_op(const veil_context *ctx, veil_ckks_ciphertext *out, 
     result r;
     veil_status st = result_reuse(&r, out, a, NULL, ctx, a->size, level, err);
     if (st != VEIL_OK) {
-        result_drop(&r);
+        result_drop(&r, out);
         return st;
     }
     for (size_t i = 0; i < a->size; i++) {
@@ -456,7 +478,7 @@ veil_status veil_ckks_mul_integer(const veil_context *ctx, veil_ckks_ciphertext 
     VEIL_REQUIRE(out, err);
     VEIL_TRY(check_ct(ctx, a, "mul_integer", err));
     result r;
-    veil_status st = result_init(&r, ctx, a->size, a->level, err);
+    veil_status st = result_init(&r, out, ctx, a->size, a->level, err);
     for (size_t i = 0; st == VEIL_OK && i < a->size; i++) {
         veil_poly *src = NULL;
         st = veil_context_poly_new(&src, ctx, a->level, VEIL_FORM_EVAL, err);
@@ -467,7 +489,7 @@ veil_status veil_ckks_mul_integer(const veil_context *ctx, veil_ckks_ciphertext 
         veil_poly_free(src);
     }
     if (st != VEIL_OK) {
-        result_drop(&r);
+        result_drop(&r, out);
         return st;
     }
     r.scale = a->scale;
@@ -489,7 +511,7 @@ veil_status veil_ckks_mul(const veil_context *ctx, veil_ckks_ciphertext *out, co
     result r;
     veil_status st = result_reuse(&r, out, a, b, ctx, 3, level, err);
     if (st != VEIL_OK) {
-        result_drop(&r);
+        result_drop(&r, out);
         return st;
     }
     /* (a0 + a1 s)(b0 + b1 s) = a0 b0 + (a0 b1 + a1 b0) s + a1 b1 s^2 */
@@ -527,7 +549,7 @@ veil_status veil_ckks_relinearize(const veil_context *ctx, veil_ckks_ciphertext 
     veil_status st = result_reuse(&r, out, a, NULL, ctx, 2, a->level, err);
     if (st == VEIL_OK) st = veil_keyswitch(ctx, r.c[0], r.c[1], a->c[2], relin_key, err);
     if (st != VEIL_OK) {
-        result_drop(&r);
+        result_drop(&r, out);
         return st;
     }
     limbwise(ctx, r.c[0], r.c[0], a->c[0], a->level, LIMB_ADD);
@@ -548,7 +570,7 @@ veil_status veil_ckks_rescale(const veil_context *ctx, veil_ckks_ciphertext *out
     veil_status st = result_reuse(&r, out, a, NULL, ctx, a->size, a->level - 1, err);
     for (size_t i = 0; st == VEIL_OK && i < a->size; i++) st = veil_poly_rescale(r.c[i], a->c[i], err);
     if (st != VEIL_OK) {
-        result_drop(&r);
+        result_drop(&r, out);
         return st;
     }
     r.scale = a->scale / (double)ctx->ring->primes[a->level];
@@ -560,6 +582,15 @@ veil_status veil_ckks_mul_relin_rescale(const veil_context *ctx, veil_ckks_ciphe
                                         const veil_ckks_ciphertext *a, const veil_ckks_ciphertext *b,
                                         const veil_switch_key *relin_key, veil_error *err)
 {
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    /* every check that relinearize and rescale would make comes first, so a failure leaves out untouched
+     * (out may be one of the inputs) */
+    VEIL_TRY(check_ct(ctx, a, "mul_relin_rescale", err));
+    VEIL_TRY(check_ct(ctx, b, "mul_relin_rescale", err));
+    VEIL_TRY(check_key(ctx, relin_key, 0, "mul_relin_rescale", err));
+    if (a->level == 0 || b->level == 0)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "mul_relin_rescale: an operand is at level 0, no prime left to rescale by");
     VEIL_TRY(veil_ckks_mul(ctx, out, a, b, err));
     VEIL_TRY(veil_ckks_relinearize(ctx, out, out, relin_key, err));
     return veil_ckks_rescale(ctx, out, out, err);
@@ -577,7 +608,7 @@ veil_status veil_ckks_mod_drop(const veil_context *ctx, veil_ckks_ciphertext *ou
     result r;
     veil_status st = result_reuse(&r, out, a, NULL, ctx, a->size, level, err);
     if (st != VEIL_OK) {
-        result_drop(&r);
+        result_drop(&r, out);
         return st;
     }
     for (size_t i = 0; i < a->size; i++) limbwise(ctx, r.c[i], a->c[i], NULL, level, LIMB_COPY);
@@ -592,6 +623,7 @@ static veil_status apply_galois(const veil_context *ctx, veil_ckks_ciphertext *o
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(out, err);
     VEIL_TRY(check_ct(ctx, a, op, err));
+    if (galois == 1) return veil_ckks_mod_drop(ctx, out, a, a->level, err); /* a rotation by 0 slots: a copy */
     VEIL_TRY(check_key(ctx, key, galois, op, err));
     if (a->size != 2) return veil_fail(err, VEIL_ERR_ARGUMENT, "%s: relinearize the ciphertext first", op);
     result r;
@@ -604,7 +636,7 @@ static veil_status apply_galois(const veil_context *ctx, veil_ckks_ciphertext *o
     if (st == VEIL_OK) st = veil_poly_automorphism(rc1, a->c[0], galois, err);
     if (st != VEIL_OK) {
         veil_poly_free(rc1);
-        result_drop(&r);
+        result_drop(&r, out);
         return st;
     }
     limbwise(ctx, r.c[0], r.c[0], rc1, a->level, LIMB_ADD);
@@ -642,39 +674,49 @@ veil_status veil_ckks_rotate_hoisted(const veil_context *ctx, veil_ckks_cipherte
     uint64_t *galois = veil_alloc(count, sizeof *galois);
     result *rs = veil_alloc(count, sizeof *rs);
     veil_poly **o0 = veil_alloc(count, sizeof *o0), **o1 = veil_alloc(count, sizeof *o1);
-    veil_status st = (galois && rs && o0 && o1) ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "rotate_hoisted: out of memory");
+    const veil_switch_key **keys = veil_alloc(count, sizeof *keys);
+    veil_status st = (galois && rs && o0 && o1 && keys) ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "rotate_hoisted: out of memory");
     for (size_t k = 0; st == VEIL_OK && k < count; k++) {
         if (!outs[k] || outs[k] == a || outs[k]->ctx != ctx) st = veil_fail(err, VEIL_ERR_ARGUMENT, "rotate_hoisted: output %zu is NULL, the input, or of another context", k);
         for (size_t m = 0; st == VEIL_OK && m < k; m++)
             if (outs[m] == outs[k]) st = veil_fail(err, VEIL_ERR_ARGUMENT, "rotate_hoisted: outputs %zu and %zu are the same object", m, k);
         if (st != VEIL_OK) break;
         galois[k] = veil_galois_element_rotation(ctx, steps[k]);
-        st = check_key(ctx, galois_keys[k], galois[k], "rotate_hoisted", err);
+        if (galois[k] != 1) st = check_key(ctx, galois_keys[k], galois[k], "rotate_hoisted", err);
         if (st == VEIL_OK) st = result_reuse(&rs[k], outs[k], a, NULL, ctx, 2, a->level, err);
-        if (st == VEIL_OK) {
-            o0[k] = rs[k].c[0];
-            o1[k] = rs[k].c[1];
-        }
     }
-    if (st == VEIL_OK) st = veil_keyswitch_hoisted(ctx, o0, o1, a->c[1], galois, galois_keys, count, err);
+    /* the rotations by 0 slots (element 1) are copies; the others share one ModUp */
+    size_t switched = 0;
+    for (size_t k = 0; st == VEIL_OK && k < count; k++) {
+        if (galois[k] == 1) continue;
+        o0[switched] = rs[k].c[0];
+        o1[switched] = rs[k].c[1];
+        galois[switched] = galois[k];
+        keys[switched++] = galois_keys[k];
+    }
     veil_poly *rc0 = NULL;
     if (st == VEIL_OK) st = veil_context_poly_new(&rc0, ctx, a->level, VEIL_FORM_EVAL, err);
-    for (size_t k = 0; st == VEIL_OK && k < count; k++) {
-        st = veil_poly_automorphism(rc0, a->c[0], galois[k], err);
-        if (st == VEIL_OK) {
-            limbwise(ctx, rs[k].c[0], rs[k].c[0], rc0, a->level, LIMB_ADD);
-            rs[k].scale = a->scale;
+    if (st == VEIL_OK && switched) st = veil_keyswitch_hoisted(ctx, o0, o1, a->c[1], galois, keys, switched, err);
+    for (size_t k = 0, j = 0; st == VEIL_OK && k < count; k++) {
+        rs[k].scale = a->scale;
+        if (veil_galois_element_rotation(ctx, steps[k]) == 1) {
+            limbwise(ctx, rs[k].c[0], a->c[0], NULL, a->level, LIMB_COPY);
+            limbwise(ctx, rs[k].c[1], a->c[1], NULL, a->level, LIMB_COPY);
+            continue;
         }
+        st = veil_poly_automorphism(rc0, a->c[0], galois[j++], err);
+        if (st == VEIL_OK) limbwise(ctx, rs[k].c[0], rs[k].c[0], rc0, a->level, LIMB_ADD);
     }
     for (size_t k = 0; rs && k < count; k++) {
         if (st == VEIL_OK) result_commit(outs[k], &rs[k]);
-        else result_drop(&rs[k]);
+        else result_drop(&rs[k], outs[k]);
     }
     veil_poly_free(rc0);
     veil_free(galois);
     veil_free(rs);
     veil_free(o0);
     veil_free(o1);
+    veil_free(keys);
     return st;
 }
 

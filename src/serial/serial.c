@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sodium.h>
 #include <zstd.h>
 #include "veil/serial.h"
 #include "ckks/ckks_internal.h"
@@ -201,7 +202,8 @@ static veil_status finish(veil_buffer *out, writer *payload, veil_object_type ty
     size_t body_len = payload->len;
     uint8_t *packed = NULL;
     size_t packed_cap = 0;
-    if (options & VEIL_SAVE_COMPRESS) {
+    /* a secret object is never compressed: zstd's internal buffers would hold copies we cannot wipe */
+    if ((options & VEIL_SAVE_COMPRESS) && !(flags & VEIL_FLAG_SECRET)) {
         packed_cap = ZSTD_compressBound(payload->len);
         packed = veil_alloc(packed_cap, 1);
         if (!packed) {
@@ -302,9 +304,26 @@ static veil_status open_object(uint8_t **raw, size_t *raw_len, uint32_t *flags, 
         if (memcmp(h, info.params_hash, sizeof h) != 0)
             return veil_fail(err, VEIL_ERR_MISMATCH, "%s made for another parameter set (hash mismatch)", type_name(want));
     }
-    if (info.payload_bytes > limit || info.stored_bytes > limit + 1024)
-        return veil_fail(err, VEIL_ERR_FORMAT, "%s of %llu bytes exceeds the %zu bytes its parameters allow",
-                         type_name(want), (unsigned long long)info.payload_bytes, limit);
+    const bool secret = want == VEIL_OBJECT_SECRET_KEY;
+    if (!!(info.flags & VEIL_FLAG_SECRET) != secret)
+        return veil_fail(err, VEIL_ERR_FORMAT, "%s whose header %s the secret flag", type_name(want),
+                         secret ? "lacks" : "carries");
+    if (secret && (info.flags & (VEIL_FLAG_ZSTD | VEIL_FLAG_SEEDED)))
+        return veil_fail(err, VEIL_ERR_FORMAT, "a secret key is never stored compressed or seeded");
+    if (want == VEIL_OBJECT_PARAMS || want == VEIL_OBJECT_CKKS_PLAINTEXT) {
+        if (info.flags & VEIL_FLAG_SEEDED)
+            return veil_fail(err, VEIL_ERR_FORMAT, "%s has no seeded form", type_name(want));
+    }
+    if (params && info.security != veil_params_security(params))
+        return veil_fail(err, VEIL_ERR_MISMATCH, "%s records security level %d, the context has %d", type_name(want),
+                         (int)info.security, (int)veil_params_security(params));
+    /* a compressed payload may exceed its raw size by zstd's worst case, never more */
+    const size_t stored_limit = limit < ((size_t)1 << 40) ? ZSTD_compressBound(limit) : limit;
+    if (info.payload_bytes > limit || info.stored_bytes > stored_limit)
+        return veil_fail(err, VEIL_ERR_FORMAT,
+                         "%s of %llu bytes (%llu stored) exceeds the %zu bytes its parameters allow",
+                         type_name(want), (unsigned long long)info.payload_bytes,
+                         (unsigned long long)info.stored_bytes, limit);
     const uint8_t *body = data + VEIL_HEADER_BYTES;
     *raw_len = (size_t)info.payload_bytes;
     *raw = veil_alloc_scratch(*raw_len ? *raw_len : 1, 1);
@@ -683,25 +702,47 @@ veil_status veil_ckks_ciphertext_load(veil_ckks_ciphertext **out, const veil_con
 
 /* ---- files ---------------------------------------------------------------------------------------- */
 
+/* A secret object (its header carries the secret flag) is created readable by its owner only. */
+static mode_t file_mode_for(const uint8_t *data, size_t len)
+{
+    if (len >= VEIL_HEADER_BYTES && memcmp(data, magic, 4) == 0 && !(get_le(data + 8, 4) & VEIL_FLAG_SECRET))
+        return 0666; /* less the umask, applied by open */
+    return 0600;
+}
+
+/* Opens a new temporary file beside path (a random name, created exclusively). */
+static int open_temporary(char *tmp, size_t cap, const char *path, mode_t mode)
+{
+    for (int attempt = 0; attempt < 16; attempt++) {
+        uint8_t r[8];
+        randombytes_buf(r, sizeof r);
+        snprintf(tmp, cap, "%s.tmp.%02x%02x%02x%02x%02x%02x%02x%02x", path, r[0], r[1], r[2], r[3], r[4], r[5], r[6],
+                 r[7]);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    return -1;
+}
+
 veil_status veil_file_write_atomic(const char *path, const uint8_t *data, size_t len, veil_error *err)
 {
     VEIL_REQUIRE(path, err);
-    VEIL_REQUIRE(data, err);
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16), *dir_copy = strdup(path);
+    if (len) VEIL_REQUIRE(data, err);
+    const size_t plen = strlen(path), cap = plen + 32;
+    char *tmp = malloc(cap), *dir_copy = strdup(path);
     if (!tmp || !dir_copy) {
         free(tmp);
         free(dir_copy);
         return veil_fail(err, VEIL_ERR_NO_MEMORY, "write %s: out of memory", path);
     }
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
     veil_status st = VEIL_OK;
-    int fd = mkstemp(tmp);
+    int fd = open_temporary(tmp, cap, path, file_mode_for(data, len));
     if (fd < 0) st = veil_fail(err, VEIL_ERR_IO, "write %s: cannot create a temporary file: %s", path, strerror(errno));
     for (size_t done = 0; st == VEIL_OK && done < len;) {
         ssize_t w = write(fd, data + done, len - done);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) st = veil_fail(err, VEIL_ERR_IO, "write %s: %s", path, strerror(errno));
+        if (w < 0) st = veil_fail(err, VEIL_ERR_IO, "write %s: %s", path, strerror(errno));
+        else if (w == 0) st = veil_fail(err, VEIL_ERR_IO, "write %s: the device accepted no more bytes", path);
         else done += (size_t)w;
     }
     if (st == VEIL_OK && fsync(fd) != 0) st = veil_fail(err, VEIL_ERR_IO, "write %s: fsync: %s", path, strerror(errno));
@@ -709,11 +750,12 @@ veil_status veil_file_write_atomic(const char *path, const uint8_t *data, size_t
     if (st == VEIL_OK && rename(tmp, path) != 0) st = veil_fail(err, VEIL_ERR_IO, "write %s: rename: %s", path, strerror(errno));
     if (st != VEIL_OK && fd >= 0) unlink(tmp); /* nothing already stored at path is touched on failure */
     if (st == VEIL_OK) {
-        int dfd = open(dirname(dir_copy), O_RDONLY);
-        if (dfd >= 0) {
-            fsync(dfd); /* make the rename itself durable */
-            close(dfd);
-        }
+        /* make the rename itself durable; file systems that cannot sync a folder say EINVAL */
+        int dfd = open(dirname(dir_copy), O_RDONLY | O_CLOEXEC);
+        if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL))
+            st = veil_fail(err, VEIL_ERR_IO, "write %s: the file is written but its folder could not be synced: %s",
+                           path, strerror(errno));
+        if (dfd >= 0) close(dfd);
     }
     free(tmp);
     free(dir_copy);
