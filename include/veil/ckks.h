@@ -66,6 +66,55 @@ veil_status veil_ckks_encrypt_sk(const veil_context *ctx, veil_ckks_ciphertext *
 veil_status veil_ckks_decrypt(const veil_context *ctx, veil_ckks_plaintext *out, const veil_ckks_ciphertext *ct,
                               const veil_secret_key *sk, veil_error *err);
 
+/* ---- error measurement and flooded decryption (IND-CPA-D) ----------------------------------------- */
+
+/* What a key holder measures on a ciphertext whose expected values it knows. */
+typedef struct veil_ckks_error {
+    double coeff_bits;     /* log2(1 + the largest coefficient of the error polynomial), at the ciphertext's scale */
+    double slot_error;     /* the largest |decoded - expected| over the compared slots */
+    double precision_bits; /* -log2(slot_error) */
+} veil_ckks_error;
+
+/*
+ * Decrypts ct with the secret key and compares it with the values it should hold (re + i*im, count slots,
+ * im may be NULL): the error in the coefficients (what flooding must hide) and in the slots (the precision
+ * a result has). This is the decoding precision estimate, and the noise estimate that sizes flooding.
+ */
+veil_status veil_ckks_measure_error(const veil_ckks_encoder *enc, veil_ckks_error *out, const veil_ckks_ciphertext *ct,
+                                    const veil_secret_key *sk, const double *re, const double *im, size_t count,
+                                    veil_error *err);
+
+#define VEIL_FLOODING_DEFAULT_SECURITY 30 /* bits of statistical security */
+#define VEIL_FLOODING_DEFAULT_QUERIES 128 /* decryptions of related ciphertexts an adversary may see */
+
+/* How wide flooding noise must be: a bound on the error, and the security wanted (0: the defaults above). */
+typedef struct veil_ckks_flooding {
+    double error_bits;             /* log2 of a bound on the coefficient error (veil_ckks_error.coeff_bits) */
+    unsigned statistical_security; /* s */
+    unsigned long queries;         /* k */
+} veil_ckks_flooding;
+
+/*
+ * log2 of the flooding noise's standard deviation: sigma = sqrt(24 k) * 2^(s/2) * 2^error_bits (the
+ * Gaussian mechanism as sized by Li, Micciancio, Schultz and Sorrell, Crypto 2022). With the defaults this
+ * is error_bits + 20.8: a flooded result loses about that many bits plus log2(sqrt(N)) + 2 of precision
+ * against its scale, so the scale at decryption must leave room for it.
+ */
+veil_status veil_ckks_flooding_bits(const veil_ckks_flooding *flooding, double *log2_sigma, veil_error *err);
+
+/*
+ * Decryption for results that will be shown to anyone but the key holder (another party, a published
+ * statistic, a threshold protocol): decrypts and adds a fresh rounded Gaussian of the width above to every
+ * coefficient, so that the result no longer reveals the ciphertext's error (Li-Micciancio, Eurocrypt 2021).
+ * Size error_bits by running the same computation once on data you know and calling
+ * veil_ckks_measure_error on it (the error depends on the computation, not on the data, to a few bits;
+ * add a margin), or from an analysis. Plain veil_ckks_decrypt is fine when the result stays with the key
+ * holder. Refused when the noise would not fit the modulus at the ciphertext's level. prng NULL: the OS CSPRNG.
+ */
+veil_status veil_ckks_decrypt_flooded(const veil_context *ctx, veil_ckks_plaintext *out, const veil_ckks_ciphertext *ct,
+                                      const veil_secret_key *sk, const veil_ckks_flooding *flooding, veil_prng *prng,
+                                      veil_error *err);
+
 /* ---- evaluator ---------------------------------------------------------------------------------- */
 
 /*

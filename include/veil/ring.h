@@ -216,6 +216,12 @@ veil_status veil_sample_ternary_hw(int8_t *out, size_t n, size_t h, veil_prng *p
 /* n coefficients from the centered binomial distribution: popcount(21 bits) - popcount(21 bits). */
 veil_status veil_sample_cbd(int8_t *out, size_t n, veil_prng *prng, veil_error *err);
 
+/*
+ * n values from the rounded Gaussian of standard deviation sigma (1 <= sigma <= 1e17), for noise flooding.
+ * Unlike the samplers above its running time may depend on the values drawn: do not use it for keys.
+ */
+veil_status veil_sample_gaussian_wide(int64_t *out, size_t n, double sigma, veil_prng *prng, veil_error *err);
+
 /* Sets a poly (coefficient form) from n small signed coefficients, in constant time per coefficient. */
 veil_status veil_poly_set_small(veil_poly *poly, const int8_t *coeffs, veil_error *err);
 

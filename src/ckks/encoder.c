@@ -154,8 +154,7 @@ veil_status veil_ckks_encode(const veil_ckks_encoder *enc, veil_ckks_plaintext *
     return st;
 }
 
-/* The centered value of each coefficient of p (coefficient form) as a double. */
-static veil_status centered_doubles(double *out, const veil_poly *p, veil_error *err)
+veil_status veil_ckks_centered_coeffs(double *out, const veil_poly *p, veil_error *err)
 {
     const size_t n = veil_ring_degree(veil_poly_ring(p)), k = veil_poly_limb_count(p), words = k + 1;
     if (k == 1) {
@@ -221,7 +220,7 @@ veil_status veil_ckks_decode(const veil_ckks_encoder *enc, double *re, double *i
     if (st == VEIL_OK) st = veil_context_poly_new(&c, enc->ctx, pt->level, VEIL_FORM_EVAL, err);
     if (st == VEIL_OK) st = veil_poly_copy(c, pt->m, err);
     if (st == VEIL_OK) st = veil_poly_to_coeff(c, err);
-    if (st == VEIL_OK) st = centered_doubles(coeffs, c, err);
+    if (st == VEIL_OK) st = veil_ckks_centered_coeffs(coeffs, c, err);
     if (st == VEIL_OK) {
         for (size_t i = 0; i < slots; i++) v[i] = (coeffs[i] + I * coeffs[i + slots]) / pt->scale;
         special_fft(enc, v, slots);

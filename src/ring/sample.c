@@ -3,6 +3,7 @@
  * without branches or memory accesses that depend on the values they produce: rejection sampling only
  * looks at values it then discards, and everything else is arithmetic on masks.
  */
+#include <math.h>
 #include <string.h>
 #include "ring/ring_internal.h"
 
@@ -164,5 +165,29 @@ veil_status veil_sample_ternary_hw(int8_t *out, size_t n, size_t h, veil_prng *p
     }
     oblivious_sort(key, out, n);
     veil_free_secret(key, n * sizeof *key);
+    return VEIL_OK;
+}
+
+/*
+ * Wide rounded Gaussian for noise flooding: Box-Muller on pairs of 53-bit uniforms from the stream, each
+ * value rounded to the nearest integer. Its timing may depend on the values (libm's log, sin and cos); it
+ * is meant for flooding noise that hides a decryption's error, not for key material.
+ */
+veil_status veil_sample_gaussian_wide(int64_t *out, size_t n, double sigma, veil_prng *prng, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(prng, err);
+    if (!(sigma >= 1.0) || !(sigma < 1e17))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "gaussian sampler: sigma %g must lie in [1, 1e17]", sigma);
+    const double two_pi = 6.283185307179586476925286766559;
+    const double unit = 1.0 / 9007199254740992.0; /* 2^-53 */
+    for (size_t i = 0; i < n; i += 2) {
+        /* u1 in (0, 1], u2 in [0, 1) */
+        const double u1 = (double)((veil_prng_u64(prng) >> 11) + 1) * unit;
+        const double u2 = (double)(veil_prng_u64(prng) >> 11) * unit;
+        const double r = sigma * sqrt(-2.0 * log(u1));
+        out[i] = (int64_t)llround(r * cos(two_pi * u2));
+        if (i + 1 < n) out[i + 1] = (int64_t)llround(r * sin(two_pi * u2));
+    }
     return VEIL_OK;
 }
