@@ -392,6 +392,91 @@ static void check_mod_down(fixture *f, const size_t *qidx, size_t kq, const size
     veil_base_conv_free(conv);
 }
 
+/*
+ * The BGV forms: with y the output and D the dropped primes' product, r = x - y D (mod Q D, centered) must be
+ * the d of the definition: r = x mod D, r = 0 mod t, |r| <= t D (t D / 2 up to the conversion's boundary).
+ */
+static void check_bgv_division(const mpz_t *x, const mpz_t *y, size_t n, const mpz_t Q, const mpz_t D, uint64_t t)
+{
+    mpz_t QD, half, r, a, bound;
+    mpz_inits(QD, half, r, a, bound, NULL);
+    mpz_mul(QD, Q, D);
+    mpz_fdiv_q_2exp(half, QD, 1);
+    mpz_mul_ui(bound, D, t);
+    for (size_t j = 0; j < n; j++) {
+        mpz_mul(r, y[j], D);
+        mpz_sub(r, x[j], r);
+        mpz_mod(r, r, QD);
+        if (mpz_cmp(r, half) > 0) mpz_sub(r, r, QD);
+        assert_true(mpz_fdiv_ui(r, t) == 0);
+        mpz_sub(a, r, x[j]);
+        assert_true(mpz_divisible_p(a, D));
+        mpz_abs(a, r);
+        assert_true(mpz_cmp(a, bound) <= 0);
+    }
+    mpz_clears(QD, half, r, a, bound, NULL);
+}
+
+static void test_bgv_rescale_mod_down(void **state)
+{
+    (void)state;
+    const unsigned bits[] = {50, 45, 61, 50, 40};
+    const uint64_t ts[] = {2, 257, 65537, (1ull << 30) + 3};
+    fixture f = make(1024, bits, 5);
+    for (size_t k = 0; k < 4; k++) {
+        for (int form = 0; form < 2; form++) {
+            /* rescale: Q = q0 q1 q2, D = q3 */
+            veil_poly *in = NULL, *out = NULL;
+            assert_int_equal(veil_poly_new_range(&in, f.ring, 0, 4, VEIL_FORM_COEFF, NULL), VEIL_OK);
+            assert_int_equal(veil_poly_new_range(&out, f.ring, 0, 3, VEIL_FORM_COEFF, NULL), VEIL_OK);
+            assert_int_equal(veil_sample_uniform(in, f.prng, NULL), VEIL_OK);
+            mpz_t *x = coeffs_of(in, f.n);
+            if (form) assert_int_equal(veil_poly_to_eval(in, NULL), VEIL_OK);
+            assert_int_equal(veil_poly_rescale_t(out, in, ts[k], NULL), VEIL_OK);
+            if (form) assert_int_equal(veil_poly_to_coeff(out, NULL), VEIL_OK);
+            mpz_t *y = coeffs_of(out, f.n);
+            mpz_t Q, D;
+            mpz_inits(Q, D, NULL);
+            const size_t qi[3] = {0, 1, 2}, di[1] = {3}, pi[2] = {3, 4};
+            product(Q, f.ring, qi, 3);
+            product(D, f.ring, di, 1);
+            check_bgv_division((const mpz_t *)x, (const mpz_t *)y, f.n, Q, D, ts[k]);
+            free_coeffs(x, f.n);
+            free_coeffs(y, f.n);
+            veil_poly_free(in);
+            veil_poly_free(out);
+            /* ModDown: Q = q0 q1 q2, P = q3 q4 */
+            veil_base_conv *conv = NULL;
+            const size_t all[5] = {0, 1, 2, 3, 4};
+            assert_int_equal(veil_base_conv_new(&conv, f.ring, pi, 2, qi, 3, NULL), VEIL_OK);
+            assert_int_equal(veil_poly_new(&in, f.ring, all, 5, VEIL_FORM_COEFF, NULL), VEIL_OK);
+            assert_int_equal(veil_poly_new(&out, f.ring, qi, 3, VEIL_FORM_COEFF, NULL), VEIL_OK);
+            assert_int_equal(veil_sample_uniform(in, f.prng, NULL), VEIL_OK);
+            x = coeffs_of(in, f.n);
+            if (form) assert_int_equal(veil_poly_to_eval(in, NULL), VEIL_OK);
+            assert_int_equal(veil_poly_mod_down_t(out, in, conv, ts[k], NULL), VEIL_OK);
+            if (form) assert_int_equal(veil_poly_to_coeff(out, NULL), VEIL_OK);
+            y = coeffs_of(out, f.n);
+            product(D, f.ring, pi, 2);
+            check_bgv_division((const mpz_t *)x, (const mpz_t *)y, f.n, Q, D, ts[k]);
+            mpz_clears(Q, D, NULL);
+            free_coeffs(x, f.n);
+            free_coeffs(y, f.n);
+            veil_poly_free(in);
+            veil_poly_free(out);
+            veil_base_conv_free(conv);
+        }
+    }
+    veil_error err = {0};
+    veil_poly *a = NULL, *b = NULL;
+    assert_int_equal(veil_poly_new_range(&a, f.ring, 0, 2, VEIL_FORM_COEFF, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_new_range(&b, f.ring, 0, 1, VEIL_FORM_COEFF, NULL), VEIL_OK);
+    assert_int_equal(veil_poly_rescale_t(b, a, 1, &err), VEIL_ERR_ARGUMENT);
+    veil_poly_free(a);
+    veil_poly_free(b);
+    release(&f);
+}
+
 /* ModDown with 1..6 special primes of 40..61 bits, N = 1024 and 4096, both forms. */
 static void test_mod_down(void **state)
 {
@@ -575,6 +660,8 @@ int main(void)
         cmocka_unit_test(test_base_conversion), cmocka_unit_test(test_base_conversion_wide),
         cmocka_unit_test(test_rescale_exact),
         cmocka_unit_test(test_mod_up),          cmocka_unit_test(test_mod_down),
+        cmocka_unit_test(test_bgv_rescale_mod_down),
+        cmocka_unit_test(test_bgv_rescale_mod_down),
         cmocka_unit_test(test_thread_count_independent), cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

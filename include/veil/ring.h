@@ -192,6 +192,15 @@ veil_status veil_poly_mod_up(veil_poly *out, const veil_poly *in, const veil_bas
 veil_status veil_poly_mod_down(veil_poly *out, const veil_poly *in, const veil_base_conv *conv, veil_error *err);
 
 /*
+ * The BGV forms of rescale and ModDown, for a plaintext modulus t >= 2 prime to every limb (Gentry-Halevi-
+ * Smart 2012, section 3; Kim-Polyakov-Zucca 2021, section 3): out = (x - d) / D with d = x mod D and d = 0
+ * mod t (d = t [x t^-1]_D centered), so that out = x * D^-1 mod t and |out - x / D| <= t / 2.
+ */
+veil_status veil_poly_rescale_t(veil_poly *out, const veil_poly *in, uint64_t t, veil_error *err);
+veil_status veil_poly_mod_down_t(veil_poly *out, const veil_poly *in, const veil_base_conv *conv, uint64_t t,
+                                 veil_error *err);
+
+/*
  * Galois automorphism X -> X^k (k odd, 1 <= k < 2n) in either form: in coefficient form a signed
  * permutation of the coefficients; in evaluation form a permutation of the NTT slots. out must not alias in.
  */

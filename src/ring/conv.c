@@ -245,7 +245,14 @@ static void divide_by_base(uint64_t *const *out, const uint64_t *const *x, uint6
     }
 }
 
-veil_status veil_poly_rescale(veil_poly *out, const veil_poly *in, veil_error *err)
+/* x[0..n) *= w mod q (a scalar product on one limb, either form). */
+static void scale_limb(uint64_t *x, size_t n, uint64_t w, uint64_t q)
+{
+    const uint64_t ws = veil_shoup_precompute(w, q);
+    for (size_t t = 0; t < n; t++) x[t] = veil_mulmod_shoup(x[t], w, ws, q);
+}
+
+static veil_status rescale(veil_poly *out, const veil_poly *in, uint64_t t, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(in, err);
@@ -263,6 +270,10 @@ veil_status veil_poly_rescale(veil_poly *out, const veil_poly *in, veil_error *e
     uint64_t *xl = scratch + keep * n;
     memcpy(xl, veil_poly_limb_ptr(in, keep), n * sizeof *xl);
     if (in->form == VEIL_FORM_EVAL) veil_ntt_inverse_limb(&r->ntt[last], xl);
+    /* with a plaintext modulus t (BGV): d = t [x t^-1]_{q_l}, so that d = x mod q_l and d = 0 mod t */
+    uint64_t t_inv = 0;
+    if (t > 1) veil_mod_inv(&t_inv, t % ql, ql, NULL);
+    if (t > 1) scale_limb(xl, n, t_inv, ql);
     /* d = the centered representative of x mod q_l, so that (x - d) / q_l = round(x / q_l) exactly */
     uint64_t *d[VEIL_RING_MAX_PRIMES], inv[VEIL_RING_MAX_PRIMES];
     const uint64_t *x[VEIL_RING_MAX_PRIMES];
@@ -276,22 +287,34 @@ veil_status veil_poly_rescale(veil_poly *out, const veil_poly *in, veil_error *e
         veil_mod_inv(&inv[j], ql_mod, q, NULL);
         if (r->ntt[p].use_simd && r->ntt[last].use_simd) {
             veil_center_reduce_avx2(d[j], xl, n, ql, q);
-            continue;
+        } else {
+            const uint64_t one_shoup = veil_shoup_precompute(1, q); /* Shoup by 1: v mod q for any 64-bit v */
+            for (size_t c = 0; c < n; c++) {
+                uint64_t v = xl[c];
+                /* d = v when v <= half, else v - q_l (negative): v mod q, minus q_l mod q when v > half */
+                uint64_t pos = veil_mulmod_shoup(v, 1, one_shoup, q);
+                uint64_t sub = ql_mod & (0 - (uint64_t)(v > half));
+                d[j][c] = veil_submod(pos, sub, q);
+            }
         }
-        const uint64_t one_shoup = veil_shoup_precompute(1, q); /* Shoup by 1: v mod q for any 64-bit v */
-        for (size_t t = 0; t < n; t++) {
-            uint64_t v = xl[t];
-            /* d = v when v <= half, else v - q_l (negative): v mod q, minus q_l mod q when v > half */
-            uint64_t pos = veil_mulmod_shoup(v, 1, one_shoup, q);
-            uint64_t sub = ql_mod & (0 - (uint64_t)(v > half));
-            d[j][t] = veil_submod(pos, sub, q);
-        }
+        if (t > 1) scale_limb(d[j], n, t % q, q);
     }
     divide_by_base(o, x, d, in->base, inv, keep, r, in->form);
     out->form = in->form;
     veil_wipe(scratch, (keep + 1) * n * sizeof(uint64_t));
     veil_pool_put(r->pool, scratch, (keep + 1) * n * sizeof(uint64_t), true);
     return VEIL_OK;
+}
+
+veil_status veil_poly_rescale(veil_poly *out, const veil_poly *in, veil_error *err)
+{
+    return rescale(out, in, 0, err);
+}
+
+veil_status veil_poly_rescale_t(veil_poly *out, const veil_poly *in, uint64_t t, veil_error *err)
+{
+    if (t < 2) return veil_fail(err, VEIL_ERR_ARGUMENT, "veil_poly_rescale_t: plaintext modulus %llu < 2", (unsigned long long)t);
+    return rescale(out, in, t, err);
 }
 
 veil_status veil_poly_mod_up(veil_poly *out, const veil_poly *in, const veil_base_conv *conv, veil_error *err)
@@ -336,7 +359,7 @@ veil_status veil_poly_mod_up(veil_poly *out, const veil_poly *in, const veil_bas
     return st;
 }
 
-veil_status veil_poly_mod_down(veil_poly *out, const veil_poly *in, const veil_base_conv *conv, veil_error *err)
+static veil_status mod_down(veil_poly *out, const veil_poly *in, const veil_base_conv *conv, uint64_t t, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(in, err);
@@ -362,6 +385,12 @@ veil_status veil_poly_mod_down(veil_poly *out, const veil_poly *in, const veil_b
         uint64_t *v = scratch + i * n;
         memcpy(v, veil_poly_limb_ptr(in, kq + i), n * sizeof *v);
         if (in->form == VEIL_FORM_EVAL) veil_ntt_inverse_limb(&r->ntt[conv->from[i]], v);
+        if (t > 1) { /* BGV: convert x t^-1 mod P, and multiply the result by t (see rescale) */
+            const uint64_t p = r->primes[conv->from[i]];
+            uint64_t t_inv = 0;
+            veil_mod_inv(&t_inv, t % p, p, NULL);
+            scale_limb(v, n, t_inv, p);
+        }
     }
     for (size_t i = 0; i < kp; i++) src[i] = scratch + i * n;
     for (size_t j = 0; j < kq; j++) {
@@ -371,6 +400,8 @@ veil_status veil_poly_mod_down(veil_poly *out, const veil_poly *in, const veil_b
     }
     /* d = the centered representative of x mod P, so that out = (x - d) / P = round(x / P) */
     veil_status st = convert(conv, d, src, true, err);
+    if (st == VEIL_OK && t > 1)
+        for (size_t j = 0; j < kq; j++) scale_limb(d[j], n, t % r->primes[conv->to[j]], r->primes[conv->to[j]]);
     if (st == VEIL_OK) {
         divide_by_base(o, x, d, conv->to, conv->prod_inv, kq, r, in->form);
         out->form = in->form;
@@ -378,4 +409,16 @@ veil_status veil_poly_mod_down(veil_poly *out, const veil_poly *in, const veil_b
     veil_wipe(scratch, (kp + kq) * n * sizeof(uint64_t));
     veil_pool_put(r->pool, scratch, (kp + kq) * n * sizeof(uint64_t), true);
     return st;
+}
+
+veil_status veil_poly_mod_down(veil_poly *out, const veil_poly *in, const veil_base_conv *conv, veil_error *err)
+{
+    return mod_down(out, in, conv, 0, err);
+}
+
+veil_status veil_poly_mod_down_t(veil_poly *out, const veil_poly *in, const veil_base_conv *conv, uint64_t t,
+                                 veil_error *err)
+{
+    if (t < 2) return veil_fail(err, VEIL_ERR_ARGUMENT, "veil_poly_mod_down_t: plaintext modulus %llu < 2", (unsigned long long)t);
+    return mod_down(out, in, conv, t, err);
 }
