@@ -772,7 +772,7 @@ static void test_flooding(void **state)
     (void)state;
     veil_error err = {0};
     const unsigned qb[] = {60, 50}, pb[] = {60};
-    veil_params_spec spec = {8192, 2, NULL, qb, 1, NULL, pb, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_128};
+    veil_params_spec spec = {8192, 2, NULL, qb, 1, NULL, pb, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_128, 0};
     veil_params *params = NULL;
     veil_context *ctx = NULL;
     veil_ckks_encoder *enc = NULL;

@@ -59,7 +59,7 @@ static void test_security_table(void **state)
                 primes[count - 1] = primes[largest];
                 primes[largest] = tmp;
                 veil_params_spec spec = {n, count - 1, primes, NULL, 1, primes + count - 1, NULL, count - 1,
-                                         VEIL_SECRET_TERNARY, 0, (veil_security)level};
+                                         VEIL_SECRET_TERNARY, 0, (veil_security)level, 0};
                 veil_params *p = NULL;
                 veil_error err = {0};
                 veil_status st = veil_params_new(&p, &spec, &err);
@@ -94,7 +94,7 @@ static void test_bits_and_validation(void **state)
     veil_error err = {0};
     veil_params *p = NULL;
     const unsigned qb[] = {50, 40, 40}, pb[] = {50};
-    veil_params_spec spec = {8192, 3, NULL, qb, 1, NULL, pb, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_128};
+    veil_params_spec spec = {8192, 3, NULL, qb, 1, NULL, pb, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_128, 0};
     assert_int_equal(veil_params_new(&p, &spec, &err), VEIL_OK);
     assert_int_equal(veil_params_degree(p), 8192);
     assert_int_equal(veil_params_q_count(p), 3);
@@ -111,7 +111,7 @@ static void test_bits_and_validation(void **state)
 
     /* a digit larger than P */
     const unsigned big_q[] = {50, 50, 50, 50}, small_p[] = {40};
-    veil_params_spec digits = {8192, 4, NULL, big_q, 1, NULL, small_p, 2, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_128};
+    veil_params_spec digits = {8192, 4, NULL, big_q, 1, NULL, small_p, 2, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_128, 0};
     assert_int_equal(veil_params_new(&p, &digits, &err), VEIL_ERR_ARGUMENT);
     assert_non_null(strstr(err.detail, "digit"));
     /* bad degree, dnum, counts, levels, duplicate primes */
@@ -131,7 +131,7 @@ static void test_bits_and_validation(void **state)
     unsigned b50 = 50;
     assert_int_equal(veil_prime_chain(dup, &b50, 1, 8192, NULL, 0, NULL), VEIL_OK);
     dup[1] = dup[0];
-    veil_params_spec twice = {8192, 1, dup, NULL, 1, dup + 1, NULL, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_128};
+    veil_params_spec twice = {8192, 1, dup, NULL, 1, dup + 1, NULL, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_128, 0};
     assert_int_equal(veil_params_new(&p, &twice, &err), VEIL_ERR_ARGUMENT);
     dup[1] = 12289; /* prime but not 1 mod 16384 */
     assert_int_equal(veil_params_new(&p, &twice, &err), VEIL_ERR_ARGUMENT);
@@ -204,7 +204,7 @@ static void test_presets_and_hash(void **state)
     assert_int_equal(veil_params_preset(&p, "no-such-set", &err), VEIL_ERR_NOT_FOUND);
     /* the security level is part of the hash */
     const unsigned qb[] = {40}, pb[] = {40};
-    veil_params_spec a = {4096, 1, NULL, qb, 1, NULL, pb, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_128};
+    veil_params_spec a = {4096, 1, NULL, qb, 1, NULL, pb, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_128, 0};
     veil_params_spec b = a;
     b.security = VEIL_SECURITY_NONE;
     veil_params *pa = NULL, *pb_ = NULL;

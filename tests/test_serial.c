@@ -37,7 +37,7 @@ static int setup(void **state)
     fx = calloc(1, sizeof *fx);
     veil_error err = {0};
     const unsigned qb[] = {45, 40}, pb[] = {50};
-    veil_params_spec spec = {2048, 2, NULL, qb, 1, NULL, pb, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_NONE};
+    veil_params_spec spec = {2048, 2, NULL, qb, 1, NULL, pb, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_NONE, 0};
     uint8_t seed[VEIL_SEED_BYTES] = {5};
     double v[1024];
     for (int i = 0; i < 1024; i++) v[i] = sin(i);
@@ -196,7 +196,7 @@ static void test_refusals(void **state)
     assert_int_equal(veil_secret_key_load(&sk, fx->ctx, ct.data, ct.len, &err), VEIL_ERR_MISMATCH);
     /* another parameter set */
     const unsigned qb[] = {45, 41}, pb[] = {50};
-    veil_params_spec spec = {2048, 2, NULL, qb, 1, NULL, pb, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_NONE};
+    veil_params_spec spec = {2048, 2, NULL, qb, 1, NULL, pb, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_NONE, 0};
     veil_params *other = NULL;
     veil_context *octx = NULL;
     assert_int_equal(veil_params_new(&other, &spec, &err), VEIL_OK);

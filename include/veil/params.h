@@ -8,6 +8,7 @@
  * bit lengths of its primes, may not exceed the standard's bound for N at the requested level. A set over
  * the bound is refused with VEIL_ERR_INSECURE unless the caller asks for VEIL_SECURITY_NONE (tests only);
  * the level is part of the set and of its hash, so every object made from it records the choice.
+ * A BGV set also holds its plaintext modulus t: keys made for it carry errors multiplied by t.
  */
 #ifndef VEIL_PARAMS_H
 #define VEIL_PARAMS_H
@@ -59,6 +60,7 @@ typedef struct veil_params_spec {
     veil_secret_kind secret;
     size_t hamming_weight;   /* for VEIL_SECRET_TERNARY_HW; 0: the default (see veil_params_new) */
     veil_security security;
+    uint64_t plain_modulus;  /* BGV: the plaintext modulus t (2 <= t < 2^60, prime to every prime); 0: CKKS */
 } veil_params_spec;
 
 typedef struct veil_params veil_params;
@@ -110,6 +112,7 @@ veil_security veil_params_security(const veil_params *params);
 veil_secret_kind veil_params_secret(const veil_params *params);
 size_t veil_params_hamming_weight(const veil_params *params); /* 0 for uniform ternary */
 unsigned veil_params_log_qp(const veil_params *params);
+uint64_t veil_params_plain_modulus(const veil_params *params); /* BGV's t; 0 for a CKKS set */
 
 #define VEIL_PARAMS_HASH_BYTES 32
 /* BLAKE2b-256 of the set's canonical encoding: equal hashes mean equal parameter sets. */

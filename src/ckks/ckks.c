@@ -151,38 +151,6 @@ static veil_status check_scales(double a, double b, size_t la, size_t lb, const 
 
 /* ---- limb-level helpers ------------------------------------------------------------------------ */
 
-typedef enum { LIMB_ADD, LIMB_SUB, LIMB_COPY, LIMB_NEG } limb_op;
-
-/* out[0..level] = a (op) b limb by limb; a and b may be at higher levels (their extra limbs are ignored). */
-static void limbwise(const veil_context *ctx, veil_poly *out, const veil_poly *a, const veil_poly *b, size_t level,
-                     limb_op op)
-{
-    const veil_ring *r = ctx->ring;
-    const size_t n = r->n;
-#pragma omp parallel for num_threads(r->threads) schedule(static)
-    for (size_t l = 0; l <= level; l++) {
-        const uint64_t q = r->primes[l];
-        const uint64_t *x = veil_poly_limb_const(a, l), *y = b ? veil_poly_limb_const(b, l) : NULL;
-        uint64_t *o = veil_poly_limb(out, l);
-        switch (op) {
-        case LIMB_ADD: for (size_t j = 0; j < n; j++) o[j] = veil_addmod(x[j], y[j], q); break;
-        case LIMB_SUB: for (size_t j = 0; j < n; j++) o[j] = veil_submod(x[j], y[j], q); break;
-        case LIMB_NEG: for (size_t j = 0; j < n; j++) o[j] = veil_submod(0, x[j], q); break;
-        case LIMB_COPY: memcpy(o, x, n * sizeof *o); break;
-        }
-    }
-}
-
-/* out[0..level] = a * b (or += when accumulate), limb by limb. */
-static void limb_products(const veil_context *ctx, veil_poly *out, const veil_poly *a, const veil_poly *b, size_t level,
-                          bool accumulate)
-{
-    const veil_ring *r = ctx->ring;
-#pragma omp parallel for num_threads(r->threads) schedule(static)
-    for (size_t l = 0; l <= level; l++)
-        veil_limb_mul(r, l, veil_poly_limb(out, l), veil_poly_limb_const(a, l), veil_poly_limb_const(b, l), accumulate);
-}
-
 /* ---- encryption and decryption ------------------------------------------------------------------ */
 
 static veil_status check_pt(const veil_context *ctx, const veil_ckks_plaintext *pt, const char *op, veil_error *err)
@@ -194,25 +162,6 @@ static veil_status check_pt(const veil_context *ctx, const veil_ckks_plaintext *
 }
 
 /* A fresh small polynomial (error or ternary) over q_0..q_level in evaluation form. */
-static veil_status small_poly(veil_poly **out, const veil_context *ctx, size_t level, bool ternary, veil_prng *prng,
-                              veil_error *err)
-{
-    VEIL_TRY(veil_context_poly_new(out, ctx, level, VEIL_FORM_COEFF, err));
-    veil_status st = ternary ? veil_sample_ternary_poly(*out, prng, err) : veil_sample_error_poly(*out, prng, err);
-    if (st == VEIL_OK) st = veil_poly_to_eval(*out, err);
-    return st;
-}
-
-/* A fresh small polynomial (error or ternary) over the given base, in evaluation form. */
-static veil_status small_poly_over(veil_poly **out, const veil_context *ctx, const size_t *base, size_t count,
-                                   bool ternary, veil_prng *prng, veil_error *err)
-{
-    VEIL_TRY(veil_poly_new(out, ctx->ring, base, count, VEIL_FORM_COEFF, err));
-    veil_status st = ternary ? veil_sample_ternary_poly(*out, prng, err) : veil_sample_error_poly(*out, prng, err);
-    if (st == VEIL_OK) st = veil_poly_to_eval(*out, err);
-    return st;
-}
-
 veil_status veil_ckks_encrypt_pk(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_plaintext *pt,
                                  const veil_public_key *pk, veil_prng *prng, veil_error *err)
 {
@@ -230,9 +179,9 @@ veil_status veil_ckks_encrypt_pk(const veil_context *ctx, veil_ckks_ciphertext *
     veil_poly *u = NULL, *e[2] = {NULL, NULL}, *t[2] = {NULL, NULL};
     /* over Q_l*P: (u*b + e0, u*a + e1), divided by P (ModDown), then + m */
     veil_status st = result_init(&r, out, ctx, 2, level, err);
-    if (st == VEIL_OK) st = small_poly_over(&u, ctx, qp, count, true, use, err);
+    if (st == VEIL_OK) st = veil_small_poly_over(&u, ctx, qp, count, true, use, err);
     for (int i = 0; i < 2 && st == VEIL_OK; i++) {
-        st = small_poly_over(&e[i], ctx, qp, count, false, use, err);
+        st = veil_small_poly_over(&e[i], ctx, qp, count, false, use, err);
         if (st == VEIL_OK) st = veil_poly_new(&t[i], ctx->ring, qp, count, VEIL_FORM_EVAL, err);
     }
     if (st == VEIL_OK) {
@@ -248,7 +197,7 @@ veil_status veil_ckks_encrypt_pk(const veil_context *ctx, veil_ckks_ciphertext *
         if (st == VEIL_OK) st = veil_poly_mod_down(r.c[1], t[1], ctx->moddown[level], err);
     }
     if (st == VEIL_OK) {
-        limbwise(ctx, r.c[0], r.c[0], pt->m, level, LIMB_ADD);
+        veil_limbwise(ctx, r.c[0], r.c[0], pt->m, level, VEIL_LIMB_ADD);
         r.scale = pt->scale;
         result_commit(out, &r);
     } else {
@@ -278,14 +227,14 @@ veil_status veil_ckks_encrypt_sk(const veil_context *ctx, veil_ckks_ciphertext *
     veil_poly *e = NULL;
     /* (-a*s + e + m, a) */
     veil_status st = result_init(&r, out, ctx, 2, level, err);
-    if (st == VEIL_OK) st = small_poly(&e, ctx, level, false, use, err);
+    if (st == VEIL_OK) st = veil_small_poly(&e, ctx, level, false, use, err);
     uint8_t seed[VEIL_SEED_BYTES];
     veil_prng_bytes(use, seed, sizeof seed);
     if (st == VEIL_OK) st = veil_uniform_from_seed(r.c[1], seed, 0, err);
     if (st == VEIL_OK) {
-        limb_products(ctx, r.c[0], r.c[1], sk->s, level, false);
-        limbwise(ctx, r.c[0], e, r.c[0], level, LIMB_SUB);
-        limbwise(ctx, r.c[0], r.c[0], pt->m, level, LIMB_ADD);
+        veil_limb_products(ctx, r.c[0], r.c[1], sk->s, level, false);
+        veil_limbwise(ctx, r.c[0], e, r.c[0], level, VEIL_LIMB_SUB);
+        veil_limbwise(ctx, r.c[0], r.c[0], pt->m, level, VEIL_LIMB_ADD);
         r.scale = pt->scale;
         result_commit(out, &r);
         out->seeded = true; /* c1 is the seed's expansion: a stored copy keeps only the seed */
@@ -312,16 +261,16 @@ veil_status veil_ckks_decrypt(const veil_context *ctx, veil_ckks_plaintext *out,
     VEIL_TRY(veil_context_poly_new(&m, ctx, level, VEIL_FORM_EVAL, err));
     veil_status st = VEIL_OK;
     if (ct->size == 3) {
-        limb_products(ctx, m, ct->c[2], sk->s, level, false);
-        limbwise(ctx, m, m, ct->c[1], level, LIMB_ADD);
+        veil_limb_products(ctx, m, ct->c[2], sk->s, level, false);
+        veil_limbwise(ctx, m, m, ct->c[1], level, VEIL_LIMB_ADD);
         st = veil_context_poly_new(&s2, ctx, level, VEIL_FORM_EVAL, err);
         if (st == VEIL_OK) {
-            limb_products(ctx, s2, m, sk->s, level, false);
-            limbwise(ctx, m, s2, ct->c[0], level, LIMB_ADD);
+            veil_limb_products(ctx, s2, m, sk->s, level, false);
+            veil_limbwise(ctx, m, s2, ct->c[0], level, VEIL_LIMB_ADD);
         }
     } else {
-        limbwise(ctx, m, ct->c[0], NULL, level, LIMB_COPY);
-        limb_products(ctx, m, ct->c[1], sk->s, level, true);
+        veil_limbwise(ctx, m, ct->c[0], NULL, level, VEIL_LIMB_COPY);
+        veil_limb_products(ctx, m, ct->c[1], sk->s, level, true);
     }
     veil_poly_free(s2);
     if (st != VEIL_OK) {
@@ -394,9 +343,9 @@ static veil_status add_sub(const veil_context *ctx, veil_ckks_ciphertext *out, c
         return st;
     }
     for (size_t i = 0; i < size; i++) {
-        if (i < a->size && i < b->size) limbwise(ctx, r.c[i], a->c[i], b->c[i], level, subtract ? LIMB_SUB : LIMB_ADD);
-        else if (i < a->size) limbwise(ctx, r.c[i], a->c[i], NULL, level, LIMB_COPY);
-        else limbwise(ctx, r.c[i], b->c[i], NULL, level, subtract ? LIMB_NEG : LIMB_COPY);
+        if (i < a->size && i < b->size) veil_limbwise(ctx, r.c[i], a->c[i], b->c[i], level, subtract ? VEIL_LIMB_SUB : VEIL_LIMB_ADD);
+        else if (i < a->size) veil_limbwise(ctx, r.c[i], a->c[i], NULL, level, VEIL_LIMB_COPY);
+        else veil_limbwise(ctx, r.c[i], b->c[i], NULL, level, subtract ? VEIL_LIMB_NEG : VEIL_LIMB_COPY);
     }
     r.scale = a->scale;
     result_commit(out, &r);
@@ -427,7 +376,7 @@ veil_status veil_ckks_negate(const veil_context *ctx, veil_ckks_ciphertext *out,
         result_drop(&r, out);
         return st;
     }
-    for (size_t i = 0; i < a->size; i++) limbwise(ctx, r.c[i], a->c[i], NULL, a->level, LIMB_NEG);
+    for (size_t i = 0; i < a->size; i++) veil_limbwise(ctx, r.c[i], a->c[i], NULL, a->level, VEIL_LIMB_NEG);
     r.scale = a->scale;
     result_commit(out, &r);
     return VEIL_OK;
@@ -450,9 +399,9 @@ static veil_status plain_op(const veil_context *ctx, veil_ckks_ciphertext *out, 
         return st;
     }
     for (size_t i = 0; i < a->size; i++) {
-        if (multiply) limb_products(ctx, r.c[i], a->c[i], p->m, level, false);
-        else if (i == 0) limbwise(ctx, r.c[i], a->c[i], p->m, level, LIMB_ADD);
-        else limbwise(ctx, r.c[i], a->c[i], NULL, level, LIMB_COPY);
+        if (multiply) veil_limb_products(ctx, r.c[i], a->c[i], p->m, level, false);
+        else if (i == 0) veil_limbwise(ctx, r.c[i], a->c[i], p->m, level, VEIL_LIMB_ADD);
+        else veil_limbwise(ctx, r.c[i], a->c[i], NULL, level, VEIL_LIMB_COPY);
     }
     r.scale = multiply ? a->scale * p->scale : a->scale;
     result_commit(out, &r);
@@ -483,7 +432,7 @@ veil_status veil_ckks_mul_integer(const veil_context *ctx, veil_ckks_ciphertext 
         veil_poly *src = NULL;
         st = veil_context_poly_new(&src, ctx, a->level, VEIL_FORM_EVAL, err);
         if (st == VEIL_OK) {
-            limbwise(ctx, src, a->c[i], NULL, a->level, LIMB_COPY);
+            veil_limbwise(ctx, src, a->c[i], NULL, a->level, VEIL_LIMB_COPY);
             st = veil_poly_mul_scalar(r.c[i], src, k, err);
         }
         veil_poly_free(src);
@@ -515,10 +464,10 @@ veil_status veil_ckks_mul(const veil_context *ctx, veil_ckks_ciphertext *out, co
         return st;
     }
     /* (a0 + a1 s)(b0 + b1 s) = a0 b0 + (a0 b1 + a1 b0) s + a1 b1 s^2 */
-    limb_products(ctx, r.c[0], a->c[0], b->c[0], level, false);
-    limb_products(ctx, r.c[1], a->c[0], b->c[1], level, false);
-    limb_products(ctx, r.c[1], a->c[1], b->c[0], level, true);
-    limb_products(ctx, r.c[2], a->c[1], b->c[1], level, false);
+    veil_limb_products(ctx, r.c[0], a->c[0], b->c[0], level, false);
+    veil_limb_products(ctx, r.c[1], a->c[0], b->c[1], level, false);
+    veil_limb_products(ctx, r.c[1], a->c[1], b->c[0], level, true);
+    veil_limb_products(ctx, r.c[2], a->c[1], b->c[1], level, false);
     r.scale = a->scale * b->scale;
     result_commit(out, &r);
     return VEIL_OK;
@@ -552,8 +501,8 @@ veil_status veil_ckks_relinearize(const veil_context *ctx, veil_ckks_ciphertext 
         result_drop(&r, out);
         return st;
     }
-    limbwise(ctx, r.c[0], r.c[0], a->c[0], a->level, LIMB_ADD);
-    limbwise(ctx, r.c[1], r.c[1], a->c[1], a->level, LIMB_ADD);
+    veil_limbwise(ctx, r.c[0], r.c[0], a->c[0], a->level, VEIL_LIMB_ADD);
+    veil_limbwise(ctx, r.c[1], r.c[1], a->c[1], a->level, VEIL_LIMB_ADD);
     r.scale = a->scale;
     result_commit(out, &r);
     return VEIL_OK;
@@ -611,7 +560,7 @@ veil_status veil_ckks_mod_drop(const veil_context *ctx, veil_ckks_ciphertext *ou
         result_drop(&r, out);
         return st;
     }
-    for (size_t i = 0; i < a->size; i++) limbwise(ctx, r.c[i], a->c[i], NULL, level, LIMB_COPY);
+    for (size_t i = 0; i < a->size; i++) veil_limbwise(ctx, r.c[i], a->c[i], NULL, level, VEIL_LIMB_COPY);
     r.scale = a->scale;
     result_commit(out, &r);
     return VEIL_OK;
@@ -639,7 +588,7 @@ static veil_status apply_galois(const veil_context *ctx, veil_ckks_ciphertext *o
         result_drop(&r, out);
         return st;
     }
-    limbwise(ctx, r.c[0], r.c[0], rc1, a->level, LIMB_ADD);
+    veil_limbwise(ctx, r.c[0], r.c[0], rc1, a->level, VEIL_LIMB_ADD);
     veil_poly_free(rc1);
     r.scale = a->scale;
     result_commit(out, &r);
@@ -700,12 +649,12 @@ veil_status veil_ckks_rotate_hoisted(const veil_context *ctx, veil_ckks_cipherte
     for (size_t k = 0, j = 0; st == VEIL_OK && k < count; k++) {
         rs[k].scale = a->scale;
         if (veil_galois_element_rotation(ctx, steps[k]) == 1) {
-            limbwise(ctx, rs[k].c[0], a->c[0], NULL, a->level, LIMB_COPY);
-            limbwise(ctx, rs[k].c[1], a->c[1], NULL, a->level, LIMB_COPY);
+            veil_limbwise(ctx, rs[k].c[0], a->c[0], NULL, a->level, VEIL_LIMB_COPY);
+            veil_limbwise(ctx, rs[k].c[1], a->c[1], NULL, a->level, VEIL_LIMB_COPY);
             continue;
         }
         st = veil_poly_automorphism(rc0, a->c[0], galois[j++], err);
-        if (st == VEIL_OK) limbwise(ctx, rs[k].c[0], rs[k].c[0], rc0, a->level, LIMB_ADD);
+        if (st == VEIL_OK) veil_limbwise(ctx, rs[k].c[0], rs[k].c[0], rc0, a->level, VEIL_LIMB_ADD);
     }
     for (size_t k = 0; rs && k < count; k++) {
         if (st == VEIL_OK) result_commit(outs[k], &rs[k]);

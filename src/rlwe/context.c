@@ -163,3 +163,10 @@ veil_status veil_rotation_key_set(uint64_t *out, size_t *count, size_t max_out, 
     *count = nbest;
     return VEIL_OK;
 }
+
+veil_status veil_context_mod_down(const veil_context *ctx, veil_poly *out, const veil_poly *in, size_t level,
+                                  veil_error *err)
+{
+    if (ctx->params.t) return veil_poly_mod_down_t(out, in, ctx->moddown[level], ctx->params.t, err);
+    return veil_poly_mod_down(out, in, ctx->moddown[level], err);
+}

@@ -33,6 +33,13 @@ veil_status veil_sample_error_poly(veil_poly *out, veil_prng *prng, veil_error *
     return st;
 }
 
+veil_status veil_sample_key_error(veil_poly *out, const veil_context *ctx, veil_prng *prng, veil_error *err)
+{
+    VEIL_TRY(veil_sample_error_poly(out, prng, err));
+    if (ctx->params.t) VEIL_TRY(veil_poly_mul_scalar(out, out, (int64_t)ctx->params.t, err)); /* BGV: t e */
+    return VEIL_OK;
+}
+
 veil_status veil_sample_ternary_poly(veil_poly *out, veil_prng *prng, veil_error *err)
 {
     const size_t n = veil_ring_degree(veil_poly_ring(out));
@@ -140,7 +147,7 @@ veil_status veil_public_key_new(veil_public_key **out, const veil_context *ctx, 
         veil_prng_bytes(use, pk->seed, sizeof pk->seed);
         st = veil_uniform_from_seed(pk->a, pk->seed, 0, err);
     }
-    if (st == VEIL_OK) st = veil_sample_error_poly(pk->b, use, err);
+    if (st == VEIL_OK) st = veil_sample_key_error(pk->b, ctx, use, err);
     if (st == VEIL_OK) st = veil_poly_to_eval(pk->b, err);
     if (st == VEIL_OK) {
         /* b = e - a*s */
@@ -194,7 +201,7 @@ static veil_status switch_key_new(veil_switch_key **out, const veil_context *ctx
         st = veil_poly_new(&k->a[j], ctx->ring, base, count, VEIL_FORM_EVAL, err);
         if (st == VEIL_OK) st = veil_poly_new(&k->b[j], ctx->ring, base, count, VEIL_FORM_COEFF, err);
         if (st == VEIL_OK) st = veil_uniform_from_seed(k->a[j], k->seed, 1 + j, err);
-        if (st == VEIL_OK) st = veil_sample_error_poly(k->b[j], prng, err);
+        if (st == VEIL_OK) st = veil_sample_key_error(k->b[j], ctx, prng, err);
         if (st == VEIL_OK) st = veil_poly_to_eval(k->b[j], err);
         if (st == VEIL_OK) st = veil_poly_mul(as, k->a[j], sk->s, err);
         if (st == VEIL_OK) st = veil_poly_sub(k->b[j], k->b[j], as, err);

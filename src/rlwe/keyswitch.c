@@ -83,8 +83,8 @@ veil_status veil_keyswitch(const veil_context *ctx, veil_poly *out0, veil_poly *
         if (st == VEIL_OK) accumulate_digit(ctx, &acc0, &acc1, raised, NULL, NULL, key, j, qp, qp_count);
     }
     /* ModDown: divide by P with rounding, back to Q_l */
-    if (st == VEIL_OK) st = veil_poly_mod_down(out0, &acc0, ctx->moddown[level], err);
-    if (st == VEIL_OK) st = veil_poly_mod_down(out1, &acc1, ctx->moddown[level], err);
+    if (st == VEIL_OK) st = veil_context_mod_down(ctx, out0, &acc0, level, err);
+    if (st == VEIL_OK) st = veil_context_mod_down(ctx, out1, &acc1, level, err);
     veil_pool_put(r->pool, scratch, scratch_bytes, false);
     return st;
 }
@@ -123,8 +123,8 @@ veil_status veil_keyswitch_hoisted(const veil_context *ctx, veil_poly *const *ou
         veil_automorphism_permutation(perm, r, galois[k]);
         for (size_t j = 0; j < digits; j++)
             accumulate_digit(ctx, &acc0, &acc1, raised + j * qp_count * n, perm, gathered, keys[k], j, qp, qp_count);
-        st = veil_poly_mod_down(out0[k], &acc0, ctx->moddown[level], err);
-        if (st == VEIL_OK) st = veil_poly_mod_down(out1[k], &acc1, ctx->moddown[level], err);
+        st = veil_context_mod_down(ctx, out0[k], &acc0, level, err);
+        if (st == VEIL_OK) st = veil_context_mod_down(ctx, out1[k], &acc1, level, err);
     }
     veil_pool_put(r->pool, scratch, limbs * n * sizeof(uint64_t), false);
     veil_free(perm);

@@ -105,6 +105,23 @@ static veil_status check_digits(const veil_params *pr, veil_error *err)
     return VEIL_OK;
 }
 
+/* BGV: t >= 2 below 2^60, prime to every Q and P prime (it is inverted modulo each of them). */
+static veil_status check_plain_modulus(const veil_params *pr, veil_error *err)
+{
+    const uint64_t t = pr->t;
+    if (t == 0) return VEIL_OK;
+    if (t < 2 || t >= ((uint64_t)1 << 60))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "parameters: plaintext modulus %llu is not in [2, 2^60)",
+                         (unsigned long long)t);
+    for (size_t i = 0; i < pr->q_count + pr->p_count; i++) {
+        const uint64_t q = i < pr->q_count ? pr->q[i] : pr->p[i - pr->q_count];
+        if (t % q == 0)
+            return veil_fail(err, VEIL_ERR_ARGUMENT, "parameters: plaintext modulus %llu is a multiple of the prime %llu",
+                             (unsigned long long)t, (unsigned long long)q);
+    }
+    return VEIL_OK;
+}
+
 static veil_status check_security(const veil_params *pr, veil_error *err)
 {
     if (pr->security == VEIL_SECURITY_NONE) return VEIL_OK;
@@ -153,6 +170,7 @@ veil_status veil_params_new(veil_params **out, const veil_params_spec *spec, vei
     if (pr->dnum > pr->q_count) pr->dnum = pr->q_count;
     pr->secret = spec->secret;
     pr->security = spec->security;
+    pr->t = spec->plain_modulus;
     if (spec->secret == VEIL_SECRET_TERNARY_HW) {
         const size_t fallback = DEFAULT_HAMMING_WEIGHT < spec->n / 2 ? DEFAULT_HAMMING_WEIGHT : spec->n / 2;
         pr->hamming_weight = spec->hamming_weight ? spec->hamming_weight : fallback;
@@ -160,6 +178,7 @@ veil_status veil_params_new(veil_params **out, const veil_params_spec *spec, vei
     veil_status st = choose_primes(pr, spec, err);
     if (st == VEIL_OK) st = check_primes(pr, err);
     if (st == VEIL_OK) st = check_digits(pr, err);
+    if (st == VEIL_OK) st = check_plain_modulus(pr, err);
     if (st == VEIL_OK) st = check_security(pr, err);
     if (st != VEIL_OK) {
         veil_free(pr);
@@ -203,7 +222,7 @@ veil_status veil_params_select(veil_params **out, const veil_params_request *req
             if (q_count + alpha > VEIL_PARAMS_MAX_PRIMES) continue;
             if (q_total + alpha * special > limit) continue;
             for (size_t i = 0; i < alpha; i++) p_bits[i] = special;
-            veil_params_spec spec = {n, q_count, NULL, q_bits, alpha, NULL, p_bits, dnum, req->secret, 0, req->security};
+            veil_params_spec spec = {n, q_count, NULL, q_bits, alpha, NULL, p_bits, dnum, req->secret, 0, req->security, 0};
             veil_error attempt = {VEIL_OK, ""};
             veil_status st = veil_params_new(out, &spec, &attempt);
             if (st == VEIL_ERR_NOT_FOUND) continue; /* too few primes of these sizes at this N */
@@ -249,7 +268,7 @@ veil_status veil_params_preset(veil_params **out, const char *name, veil_error *
         for (size_t i = 1; i < ps->q_count; i++) q_bits[i] = ps->scale;
         for (size_t i = 0; i < ps->p_count; i++) p_bits[i] = ps->special[i];
         veil_params_spec spec = {ps->n, ps->q_count, NULL, q_bits, ps->p_count, NULL, p_bits, ps->dnum,
-                                 VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_128};
+                                 VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_128, 0};
         return veil_params_new(out, &spec, err);
     }
     return veil_fail(err, VEIL_ERR_NOT_FOUND, "no parameter preset named '%s'", name);
@@ -264,6 +283,7 @@ size_t veil_params_dnum(const veil_params *p) { return p ? p->dnum : 0; }
 veil_security veil_params_security(const veil_params *p) { return p ? p->security : VEIL_SECURITY_NONE; }
 veil_secret_kind veil_params_secret(const veil_params *p) { return p ? p->secret : VEIL_SECRET_TERNARY; }
 size_t veil_params_hamming_weight(const veil_params *p) { return p ? p->hamming_weight : 0; }
+uint64_t veil_params_plain_modulus(const veil_params *p) { return p ? p->t : 0; }
 
 unsigned veil_params_log_qp(const veil_params *p)
 {
@@ -292,5 +312,6 @@ void veil_params_hash(const veil_params *p, uint8_t out[VEIL_PARAMS_HASH_BYTES])
     put_u64(&st, (uint64_t)p->secret);
     put_u64(&st, p->hamming_weight);
     put_u64(&st, (uint64_t)p->security);
+    if (p->t) put_u64(&st, p->t); /* BGV only: CKKS sets hash as they always did */
     crypto_generichash_final(&st, out, VEIL_PARAMS_HASH_BYTES);
 }

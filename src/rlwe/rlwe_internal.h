@@ -13,6 +13,7 @@ struct veil_params {
     uint64_t q[VEIL_PARAMS_MAX_PRIMES], p[VEIL_PARAMS_MAX_PRIMES];
     veil_secret_kind secret;
     veil_security security;
+    uint64_t t; /* BGV plaintext modulus; 0 for CKKS */
 };
 
 /*
@@ -71,6 +72,10 @@ veil_status veil_keyswitch_hoisted(const veil_context *ctx, veil_poly *const *ou
                                    const veil_poly *x, const uint64_t *galois, const veil_switch_key *const *keys,
                                    size_t count, veil_error *err);
 
+/* ModDown from Q_level P to Q_level: the BGV form (d = 0 mod t) for a BGV set. */
+veil_status veil_context_mod_down(const veil_context *ctx, veil_poly *out, const veil_poly *in, size_t level,
+                                  veil_error *err);
+
 /* A new polynomial over q_0..q_level in the given form. */
 veil_status veil_context_poly_new(veil_poly **out, const veil_context *ctx, size_t level, veil_form form,
                                   veil_error *err);
@@ -85,5 +90,21 @@ veil_status veil_uniform_from_seed(veil_poly *out, const uint8_t seed[VEIL_SEED_
 /* Samplers into a polynomial (coefficient form; callers move it to evaluation form). */
 veil_status veil_sample_error_poly(veil_poly *out, veil_prng *prng, veil_error *err);
 veil_status veil_sample_ternary_poly(veil_poly *out, veil_prng *prng, veil_error *err);
+/* An error polynomial for a key or an encryption: e, or t e for a BGV set (coefficient form). */
+veil_status veil_sample_key_error(veil_poly *out, const veil_context *ctx, veil_prng *prng, veil_error *err);
+
+typedef enum { VEIL_LIMB_ADD, VEIL_LIMB_SUB, VEIL_LIMB_COPY, VEIL_LIMB_NEG } veil_limb_op;
+
+/* out[0..level] = a (op) b limb by limb; a and b may be at higher levels (their extra limbs are ignored). */
+void veil_limbwise(const veil_context *ctx, veil_poly *out, const veil_poly *a, const veil_poly *b, size_t level,
+                   veil_limb_op op);
+/* out[0..level] = a * b (or += when accumulate), limb by limb; evaluation form. */
+void veil_limb_products(const veil_context *ctx, veil_poly *out, const veil_poly *a, const veil_poly *b, size_t level,
+                        bool accumulate);
+/* A fresh small polynomial (error or ternary) over q_0..q_level / over the given base, in evaluation form. */
+veil_status veil_small_poly(veil_poly **out, const veil_context *ctx, size_t level, bool ternary, veil_prng *prng,
+                            veil_error *err);
+veil_status veil_small_poly_over(veil_poly **out, const veil_context *ctx, const size_t *base, size_t count,
+                                 bool ternary, veil_prng *prng, veil_error *err);
 
 #endif

@@ -370,6 +370,7 @@ veil_status veil_params_save(veil_buffer *out, const veil_params *p, unsigned op
     w_u64(&w, (uint64_t)p->security);
     for (size_t i = 0; i < p->q_count; i++) w_u64(&w, p->q[i]);
     for (size_t i = 0; i < p->p_count; i++) w_u64(&w, p->p[i]);
+    w_u64(&w, p->t);
     return finish(out, &w, VEIL_OBJECT_PARAMS, 0, p, options, err);
 }
 
@@ -382,7 +383,7 @@ veil_status veil_params_load(veil_params **out, const uint8_t *data, size_t len,
     size_t raw_len = 0;
     uint32_t flags = 0;
     VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PARAMS, NULL,
-                         8 * (7 + 2 * VEIL_PARAMS_MAX_PRIMES), err));
+                         8 * (8 + 2 * VEIL_PARAMS_MAX_PRIMES), err));
     reader r = {raw, raw_len};
     uint64_t f[7];
     veil_status st = VEIL_OK;
@@ -395,11 +396,13 @@ veil_status veil_params_load(veil_params **out, const uint8_t *data, size_t len,
         if (!r_u64(&r, &q[i])) st = veil_fail(err, VEIL_ERR_FORMAT, "parameters: truncated");
     for (uint64_t i = 0; st == VEIL_OK && i < f[2]; i++)
         if (!r_u64(&r, &pp[i])) st = veil_fail(err, VEIL_ERR_FORMAT, "parameters: truncated");
+    uint64_t t = 0;
+    if (st == VEIL_OK && !r_u64(&r, &t)) st = veil_fail(err, VEIL_ERR_FORMAT, "parameters: truncated");
     if (st == VEIL_OK) st = expect_end(&r, "parameters", err);
     if (st == VEIL_OK) {
         /* rebuilding runs every check of veil_params_new, the security check included */
         veil_params_spec spec = {(size_t)f[0], (size_t)f[1], q, NULL, (size_t)f[2], pp, NULL, (size_t)f[3],
-                                 (veil_secret_kind)f[4], (size_t)f[5], (veil_security)f[6]};
+                                 (veil_secret_kind)f[4], (size_t)f[5], (veil_security)f[6], t};
         st = veil_params_new(out, &spec, err);
     }
     if (st == VEIL_OK) {

@@ -12,7 +12,7 @@ static veil_context *ctx;
 static void init(void)
 {
     const unsigned qb[] = {45, 40}, pb[] = {50};
-    veil_params_spec spec = {1024, 2, NULL, qb, 1, NULL, pb, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_NONE};
+    veil_params_spec spec = {1024, 2, NULL, qb, 1, NULL, pb, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_NONE, 0};
     veil_params *params = NULL;
     veil_ring_options opts = {VEIL_KERNEL_AUTO, 1};
     if (veil_params_new(&params, &spec, NULL) != VEIL_OK || veil_context_new(&ctx, params, &opts, NULL) != VEIL_OK)

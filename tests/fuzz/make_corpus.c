@@ -18,7 +18,7 @@ int main(int argc, char **argv)
 {
     if (argc != 2) return 2;
     const unsigned qb[] = {45, 40}, pb[] = {50};
-    veil_params_spec spec = {1024, 2, NULL, qb, 1, NULL, pb, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_NONE};
+    veil_params_spec spec = {1024, 2, NULL, qb, 1, NULL, pb, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_NONE, 0};
     veil_params *params = NULL;
     veil_context *ctx = NULL;
     veil_secret_key *sk = NULL;
