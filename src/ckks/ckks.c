@@ -172,41 +172,15 @@ veil_status veil_ckks_encrypt_pk(const veil_context *ctx, veil_ckks_ciphertext *
     if (pk->ctx != ctx || out->ctx != ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "encrypt: objects of another context");
     veil_prng *use, *owned;
     VEIL_TRY(veil_prng_or_os(&use, &owned, prng, err));
-    const size_t level = pt->level;
-    size_t qp[2 * VEIL_PARAMS_MAX_PRIMES];
-    const size_t count = veil_context_qp_base(ctx, level, qp);
     result r;
-    veil_poly *u = NULL, *e[2] = {NULL, NULL}, *t[2] = {NULL, NULL};
-    /* over Q_l*P: (u*b + e0, u*a + e1), divided by P (ModDown), then + m */
-    veil_status st = result_init(&r, out, ctx, 2, level, err);
-    if (st == VEIL_OK) st = veil_small_poly_over(&u, ctx, qp, count, true, use, err);
-    for (int i = 0; i < 2 && st == VEIL_OK; i++) {
-        st = veil_small_poly_over(&e[i], ctx, qp, count, false, use, err);
-        if (st == VEIL_OK) st = veil_poly_new(&t[i], ctx->ring, qp, count, VEIL_FORM_EVAL, err);
-    }
+    veil_status st = result_init(&r, out, ctx, 2, pt->level, err);
+    if (st == VEIL_OK) st = veil_encrypt_zero_pk(ctx, r.c[0], r.c[1], pt->level, pk, use, err);
     if (st == VEIL_OK) {
-        const veil_poly *key[2] = {pk->b, pk->a};
-#pragma omp parallel for num_threads(ctx->ring->threads) schedule(static)
-        for (size_t k = 0; k < count; k++)
-            for (int i = 0; i < 2; i++) {
-                uint64_t *o = veil_poly_limb(t[i], k);
-                memcpy(o, veil_poly_limb_const(e[i], k), ctx->ring->n * sizeof *o);
-                veil_limb_mul(ctx->ring, qp[k], o, veil_poly_limb_const(u, k), veil_poly_limb_const(key[i], qp[k]), true);
-            }
-        st = veil_poly_mod_down(r.c[0], t[0], ctx->moddown[level], err);
-        if (st == VEIL_OK) st = veil_poly_mod_down(r.c[1], t[1], ctx->moddown[level], err);
-    }
-    if (st == VEIL_OK) {
-        veil_limbwise(ctx, r.c[0], r.c[0], pt->m, level, VEIL_LIMB_ADD);
+        veil_limbwise(ctx, r.c[0], r.c[0], pt->m, pt->level, VEIL_LIMB_ADD);
         r.scale = pt->scale;
         result_commit(out, &r);
     } else {
         result_drop(&r, out);
-    }
-    veil_poly_free(u);
-    for (int i = 0; i < 2; i++) {
-        veil_poly_free(e[i]);
-        veil_poly_free(t[i]);
     }
     veil_prng_free(owned);
     return st;
@@ -222,19 +196,12 @@ veil_status veil_ckks_encrypt_sk(const veil_context *ctx, veil_ckks_ciphertext *
     if (sk->ctx != ctx || out->ctx != ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "encrypt: objects of another context");
     veil_prng *use, *owned;
     VEIL_TRY(veil_prng_or_os(&use, &owned, prng, err));
-    const size_t level = pt->level;
     result r;
-    veil_poly *e = NULL;
-    /* (-a*s + e + m, a) */
-    veil_status st = result_init(&r, out, ctx, 2, level, err);
-    if (st == VEIL_OK) st = veil_small_poly(&e, ctx, level, false, use, err);
     uint8_t seed[VEIL_SEED_BYTES];
-    veil_prng_bytes(use, seed, sizeof seed);
-    if (st == VEIL_OK) st = veil_uniform_from_seed(r.c[1], seed, 0, err);
+    veil_status st = result_init(&r, out, ctx, 2, pt->level, err);
+    if (st == VEIL_OK) st = veil_encrypt_zero_sk(ctx, r.c[0], r.c[1], pt->level, sk, seed, use, err);
     if (st == VEIL_OK) {
-        veil_limb_products(ctx, r.c[0], r.c[1], sk->s, level, false);
-        veil_limbwise(ctx, r.c[0], e, r.c[0], level, VEIL_LIMB_SUB);
-        veil_limbwise(ctx, r.c[0], r.c[0], pt->m, level, VEIL_LIMB_ADD);
+        veil_limbwise(ctx, r.c[0], r.c[0], pt->m, pt->level, VEIL_LIMB_ADD);
         r.scale = pt->scale;
         result_commit(out, &r);
         out->seeded = true; /* c1 is the seed's expansion: a stored copy keeps only the seed */
@@ -242,7 +209,6 @@ veil_status veil_ckks_encrypt_sk(const veil_context *ctx, veil_ckks_ciphertext *
     } else {
         result_drop(&r, out);
     }
-    veil_poly_free(e);
     veil_prng_free(owned);
     return st;
 }
@@ -255,31 +221,11 @@ veil_status veil_ckks_decrypt(const veil_context *ctx, veil_ckks_plaintext *out,
     VEIL_REQUIRE(sk, err);
     VEIL_TRY(check_ct(ctx, ct, "decrypt", err));
     if (sk->ctx != ctx || out->ctx != ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "decrypt: objects of another context");
-    const size_t level = ct->level;
-    veil_poly *m = NULL, *s2 = NULL;
-    /* m = c0 + c1*s (+ c2*s^2), by Horner: ((c2*s) + c1)*s + c0 */
-    VEIL_TRY(veil_context_poly_new(&m, ctx, level, VEIL_FORM_EVAL, err));
-    veil_status st = VEIL_OK;
-    if (ct->size == 3) {
-        veil_limb_products(ctx, m, ct->c[2], sk->s, level, false);
-        veil_limbwise(ctx, m, m, ct->c[1], level, VEIL_LIMB_ADD);
-        st = veil_context_poly_new(&s2, ctx, level, VEIL_FORM_EVAL, err);
-        if (st == VEIL_OK) {
-            veil_limb_products(ctx, s2, m, sk->s, level, false);
-            veil_limbwise(ctx, m, s2, ct->c[0], level, VEIL_LIMB_ADD);
-        }
-    } else {
-        veil_limbwise(ctx, m, ct->c[0], NULL, level, VEIL_LIMB_COPY);
-        veil_limb_products(ctx, m, ct->c[1], sk->s, level, true);
-    }
-    veil_poly_free(s2);
-    if (st != VEIL_OK) {
-        veil_poly_free(m);
-        return st;
-    }
+    veil_poly *m = NULL;
+    VEIL_TRY(veil_decrypt_phase(ctx, &m, ct->c, ct->size, ct->level, sk, err));
     veil_poly_free(out->m);
     out->m = m;
-    out->level = level;
+    out->level = ct->level;
     out->scale = ct->scale;
     return VEIL_OK;
 }

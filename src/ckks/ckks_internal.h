@@ -32,7 +32,4 @@ struct veil_ckks_ciphertext {
 /* Makes *p a polynomial over q_0..q_level (reallocating when its level differs); contents unspecified. */
 veil_status veil_ckks_poly_at(veil_poly **p, const veil_context *ctx, size_t level, veil_error *err);
 
-/* The centered value of each coefficient of p (coefficient form) as a double. */
-veil_status veil_ckks_centered_coeffs(double *out, const veil_poly *p, veil_error *err);
-
 #endif

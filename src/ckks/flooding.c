@@ -35,7 +35,7 @@ veil_status veil_ckks_measure_error(const veil_ckks_encoder *enc, veil_ckks_erro
     /* the error polynomial: decrypted minus the exact encoding (off by the encoding's rounding, <= 1/2) */
     if (st == VEIL_OK) st = veil_poly_sub(got->m, got->m, want->m, err);
     if (st == VEIL_OK) st = veil_poly_to_coeff(got->m, err);
-    if (st == VEIL_OK) st = veil_ckks_centered_coeffs(coeffs, got->m, err);
+    if (st == VEIL_OK) st = veil_poly_centered_doubles(coeffs, got->m, err);
     if (st == VEIL_OK) {
         double coeff = 0, slot = 0;
         for (size_t j = 0; j < n; j++) coeff = fmax(coeff, fabs(coeffs[j]));

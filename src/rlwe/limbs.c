@@ -50,3 +50,51 @@ veil_status veil_small_poly_over(veil_poly **out, const veil_context *ctx, const
     if (st == VEIL_OK) st = veil_poly_to_eval(*out, err);
     return st;
 }
+
+veil_status veil_poly_centered_doubles(double *out, const veil_poly *p, veil_error *err)
+{
+    const size_t n = veil_ring_degree(veil_poly_ring(p)), k = veil_poly_limb_count(p), words = k + 1;
+    if (k == 1) {
+        const uint64_t q = veil_ring_prime(veil_poly_ring(p), veil_poly_prime_index(p, 0));
+        const uint64_t *x = veil_poly_limb_const(p, 0);
+        for (size_t j = 0; j < n; j++) out[j] = x[j] > q / 2 ? -(double)(q - x[j]) : (double)x[j];
+        return VEIL_OK;
+    }
+    uint64_t *w = veil_alloc(n * words, sizeof *w), qw[VEIL_RING_MAX_PRIMES + 1] = {1};
+    if (!w) return veil_fail(err, VEIL_ERR_NO_MEMORY, "centered coefficients: out of memory");
+    veil_status st = veil_poly_crt_compose(w, words, p, err);
+    /* Q as a multiword integer */
+    for (size_t i = 0; i < k; i++) {
+        uint64_t prime = veil_ring_prime(veil_poly_ring(p), veil_poly_prime_index(p, i)), carry = 0;
+        for (size_t t = 0; t < words; t++) {
+            veil_u128 v = (veil_u128)qw[t] * prime + carry;
+            qw[t] = (uint64_t)v;
+            carry = (uint64_t)(v >> 64);
+        }
+    }
+    for (size_t j = 0; st == VEIL_OK && j < n; j++) {
+        uint64_t *x = w + j * words;
+        /* x > Q/2  <=>  2x > Q: then the value is x - Q < 0 */
+        int negative = 0;
+        for (size_t t = words; t-- > 0;) {
+            uint64_t two_x = (x[t] << 1) | (t ? x[t - 1] >> 63 : 0);
+            if (two_x != qw[t]) {
+                negative = two_x > qw[t];
+                break;
+            }
+        }
+        double v = 0;
+        if (negative) { /* |value| = Q - x */
+            uint64_t borrow = 0;
+            for (size_t t = 0; t < words; t++) {
+                uint64_t d = qw[t] - x[t] - borrow;
+                borrow = (qw[t] < x[t]) || (qw[t] - x[t] < borrow);
+                x[t] = d;
+            }
+        }
+        for (size_t t = words; t-- > 0;) v = v * 18446744073709551616.0 + (double)x[t];
+        out[j] = negative ? -v : v;
+    }
+    veil_free_secret(w, n * words * sizeof *w);
+    return st;
+}

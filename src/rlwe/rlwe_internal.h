@@ -107,4 +107,21 @@ veil_status veil_small_poly(veil_poly **out, const veil_context *ctx, size_t lev
 veil_status veil_small_poly_over(veil_poly **out, const veil_context *ctx, const size_t *base, size_t count,
                                  bool ternary, veil_prng *prng, veil_error *err);
 
+/* The centered value of each coefficient of p (coefficient form, any base) as a double. */
+veil_status veil_poly_centered_doubles(double *out, const veil_poly *p, veil_error *err);
+
+/*
+ * An encryption of zero at `level` into (c0, c1) (polynomials over q_0..q_level, evaluation form): with the
+ * public key (over Q_l P, then ModDown), or with the secret key (c1 the expansion of a fresh seed, written
+ * to seed). Errors are t e for a BGV set.
+ */
+veil_status veil_encrypt_zero_pk(const veil_context *ctx, veil_poly *c0, veil_poly *c1, size_t level,
+                                 const veil_public_key *pk, veil_prng *prng, veil_error *err);
+veil_status veil_encrypt_zero_sk(const veil_context *ctx, veil_poly *c0, veil_poly *c1, size_t level,
+                                 const veil_secret_key *sk, uint8_t seed[VEIL_SEED_BYTES], veil_prng *prng,
+                                 veil_error *err);
+/* The phase c0 + c1 s (+ c2 s^2 when size is 3) at level, in a new polynomial (evaluation form). */
+veil_status veil_decrypt_phase(const veil_context *ctx, veil_poly **out, veil_poly *const *c, size_t size,
+                               size_t level, const veil_secret_key *sk, veil_error *err);
+
 #endif
