@@ -16,7 +16,7 @@ static void test_strerror(void **state)
     (void)state;
     const veil_status all[] = {VEIL_OK, VEIL_ERR_NULL, VEIL_ERR_ARGUMENT, VEIL_ERR_NO_MEMORY, VEIL_ERR_MISMATCH,
                                VEIL_ERR_UNSUPPORTED, VEIL_ERR_RANDOM, VEIL_ERR_NOT_FOUND, VEIL_ERR_INTERNAL, VEIL_ERR_INSECURE,
-                               VEIL_ERR_FORMAT, VEIL_ERR_IO};
+                               VEIL_ERR_FORMAT, VEIL_ERR_IO, VEIL_ERR_NOISE};
     const size_t count = sizeof all / sizeof all[0];
     for (size_t i = 0; i < count; i++) {
         assert_non_null(veil_strerror(all[i]));

@@ -38,7 +38,8 @@ typedef enum veil_status {
     VEIL_ERR_INTERNAL = 8,    /* a bug in Veil: please report it */
     VEIL_ERR_INSECURE = 9,    /* parameters below the requested security level */
     VEIL_ERR_FORMAT = 10,     /* malformed, truncated or foreign serialized data */
-    VEIL_ERR_IO = 11          /* a file could not be read or written */
+    VEIL_ERR_IO = 11,         /* a file could not be read or written */
+    VEIL_ERR_NOISE = 12       /* a ciphertext has no noise budget left: decrypting it would give garbage */
 } veil_status;
 
 /* A short, static English description of a status. Never NULL, also for unknown values. */

@@ -96,6 +96,8 @@ veil_status veil_params_select(veil_params **out, const veil_params_request *req
  *   "ckks-n8192-d2"   N=8192,  Q = {50, 40, 40},  P = {50, 30}, dnum 3: depth 2, scale 2^40
  *   "ckks-n16384-d7"  N=16384, Q = {50, 7 x 40},  P = {50, 50}, dnum 4: depth 7, scale 2^40
  *   "ckks-n32768-d14" N=32768, Q = {50, 14 x 50}, P = {50, 50}, dnum 8: depth 14, scale 2^50
+ *   "bgv-n8192"       N=8192,  Q = {44, 43, 43, 44}, P = {44}, t = 65537: depth 3
+ *   "bgv-n16384"      N=16384, Q = {5 x 49, 3 x 48}, P = {49}, t = 65537: depth 7
  * VEIL_ERR_NOT_FOUND for an unknown name.
  */
 veil_status veil_params_preset(veil_params **out, const char *name, veil_error *err);

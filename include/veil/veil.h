@@ -11,5 +11,6 @@
 #include "veil/params.h"
 #include "veil/rlwe.h"
 #include "veil/ckks.h"
+#include "veil/bgv.h"
 #include "veil/serial.h"
 #endif

@@ -18,6 +18,7 @@ const char *veil_strerror(veil_status status)
     case VEIL_ERR_INSECURE: return "parameters below the requested security level";
     case VEIL_ERR_FORMAT: return "malformed or foreign serialized data";
     case VEIL_ERR_IO: return "file input/output failed";
+    case VEIL_ERR_NOISE: return "the noise budget of a ciphertext is exhausted";
     }
     return "unknown status code";
 }

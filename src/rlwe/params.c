@@ -248,7 +248,23 @@ static const preset presets[] = {
     {"ckks-n32768-d14", 32768, 15, 2, 8, 50, 50, {50, 50}},
 };
 
-static const char *const preset_names[] = {"ckks-n8192-d2", "ckks-n16384-d7", "ckks-n32768-d14", NULL};
+/*
+ * BGV presets with t = 65537 (batching up to N = 2^15) and the total modulus SEAL 4.4.3 chooses by default
+ * at each N (218 and 438 bits): one special prime as large as any Q prime, one digit per Q prime.
+ */
+typedef struct bgv_preset {
+    const char *name;
+    size_t n, q_count;
+    unsigned q_bits[VEIL_PARAMS_MAX_PRIMES], p_bits;
+} bgv_preset;
+
+static const bgv_preset bgv_presets[] = {
+    {"bgv-n8192", 8192, 4, {44, 43, 43, 44}, 44},
+    {"bgv-n16384", 16384, 8, {49, 49, 49, 49, 49, 48, 48, 48}, 49},
+};
+
+static const char *const preset_names[] = {"ckks-n8192-d2", "ckks-n16384-d7", "ckks-n32768-d14", "bgv-n8192",
+                                           "bgv-n16384", NULL};
 
 const char *const *veil_params_preset_names(void)
 {
@@ -269,6 +285,13 @@ veil_status veil_params_preset(veil_params **out, const char *name, veil_error *
         for (size_t i = 0; i < ps->p_count; i++) p_bits[i] = ps->special[i];
         veil_params_spec spec = {ps->n, ps->q_count, NULL, q_bits, ps->p_count, NULL, p_bits, ps->dnum,
                                  VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_128, 0};
+        return veil_params_new(out, &spec, err);
+    }
+    for (size_t k = 0; k < sizeof bgv_presets / sizeof bgv_presets[0]; k++) {
+        const bgv_preset *ps = &bgv_presets[k];
+        if (strcmp(ps->name, name) != 0) continue;
+        veil_params_spec spec = {ps->n, ps->q_count, NULL, ps->q_bits, 1, NULL, &ps->p_bits, ps->q_count,
+                                 VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_128, 65537};
         return veil_params_new(out, &spec, err);
     }
     return veil_fail(err, VEIL_ERR_NOT_FOUND, "no parameter preset named '%s'", name);
