@@ -37,5 +37,6 @@ void bench_emit(const char *op, size_t n, size_t limbs, int threads, bench_resul
 int bench_ring(const bench_config *cfg);
 int bench_ckks(const bench_config *cfg);
 int bench_precision(const bench_config *cfg);
+int bench_bgv(const bench_config *cfg);
 
 #endif

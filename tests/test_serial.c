@@ -27,6 +27,14 @@ typedef struct fixture {
     veil_prng *prng;
     veil_ckks_plaintext *pt;
     veil_ckks_ciphertext *ct_pk, *ct_sk;
+    /* a BGV set of the same shape, t = 12289 */
+    veil_params *bparams;
+    veil_context *bctx;
+    veil_bgv_encoder *benc;
+    veil_secret_key *bsk;
+    veil_public_key *bpk;
+    veil_bgv_plaintext *bpt;
+    veil_bgv_ciphertext *bct_pk, *bct_sk, *bct3;
 } fixture;
 
 static fixture *fx;
@@ -55,12 +63,36 @@ static int setup(void **state)
         fprintf(stderr, "setup: %s\n", err.detail);
         return -1;
     }
+    veil_params_spec bspec = {2048, 2, NULL, qb, 1, NULL, pb, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_NONE, 12289};
+    uint64_t bv[2048];
+    for (int i = 0; i < 2048; i++) bv[i] = (uint64_t)(i * 7919) % 12289;
+    if (veil_params_new(&fx->bparams, &bspec, &err) || veil_context_new(&fx->bctx, fx->bparams, NULL, &err) ||
+        veil_bgv_encoder_new(&fx->benc, fx->bctx, &err) || veil_secret_key_new(&fx->bsk, fx->bctx, fx->prng, &err) ||
+        veil_public_key_new(&fx->bpk, fx->bctx, fx->bsk, fx->prng, &err) ||
+        veil_bgv_plaintext_new(&fx->bpt, fx->bctx, &err) || veil_bgv_encode(fx->benc, fx->bpt, bv, 2048, &err) ||
+        veil_bgv_ciphertext_new(&fx->bct_pk, fx->bctx, &err) || veil_bgv_ciphertext_new(&fx->bct_sk, fx->bctx, &err) ||
+        veil_bgv_ciphertext_new(&fx->bct3, fx->bctx, &err) ||
+        veil_bgv_encrypt_pk(fx->bctx, fx->bct_pk, fx->bpt, fx->bpk, fx->prng, &err) ||
+        veil_bgv_encrypt_sk(fx->bctx, fx->bct_sk, fx->bpt, fx->bsk, fx->prng, &err) ||
+        veil_bgv_mul(fx->bctx, fx->bct3, fx->bct_pk, fx->bct_sk, &err)) {
+        fprintf(stderr, "setup (bgv): %s\n", err.detail);
+        return -1;
+    }
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
+    veil_bgv_ciphertext_free(fx->bct_pk);
+    veil_bgv_ciphertext_free(fx->bct_sk);
+    veil_bgv_ciphertext_free(fx->bct3);
+    veil_bgv_plaintext_free(fx->bpt);
+    veil_public_key_free(fx->bpk);
+    veil_secret_key_free(fx->bsk);
+    veil_bgv_encoder_free(fx->benc);
+    veil_context_free(fx->bctx);
+    veil_params_free(fx->bparams);
     veil_ckks_ciphertext_free(fx->ct_pk);
     veil_ckks_ciphertext_free(fx->ct_sk);
     veil_ckks_plaintext_free(fx->pt);
@@ -179,6 +211,67 @@ static void test_round_trips(void **state)
         }
         if (options == 0) assert_true(sizes[1] * 2 < sizes[0] + 200); /* seeded: half the size */
     }
+}
+
+/* BGV objects: every form round-trips to the same bytes and decrypts to the same values. */
+static void test_bgv_round_trips(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    const veil_bgv_ciphertext *cts[3] = {fx->bct_pk, fx->bct_sk, fx->bct3};
+    for (int k = 0; k < 3; k++) {
+        for (unsigned opt = 0; opt < 2; opt++) {
+            veil_buffer a = {0}, b = {0};
+            veil_bgv_ciphertext *back = NULL;
+            assert_int_equal(veil_bgv_ciphertext_save(&a, cts[k], opt, &err), VEIL_OK);
+            assert_int_equal(veil_bgv_ciphertext_load(&back, fx->bctx, a.data, a.len, &err), VEIL_OK);
+            assert_int_equal(veil_bgv_ciphertext_save(&b, back, opt, &err), VEIL_OK);
+            assert_same_buffer(&a, &b);
+            veil_bgv_plaintext *x = NULL, *y = NULL;
+            assert_int_equal(veil_bgv_plaintext_new(&x, fx->bctx, &err), VEIL_OK);
+            assert_int_equal(veil_bgv_plaintext_new(&y, fx->bctx, &err), VEIL_OK);
+            assert_int_equal(veil_bgv_decrypt(fx->bctx, x, cts[k], fx->bsk, &err), VEIL_OK);
+            assert_int_equal(veil_bgv_decrypt(fx->bctx, y, back, fx->bsk, &err), VEIL_OK);
+            veil_buffer px = {0}, py = {0};
+            assert_int_equal(veil_bgv_plaintext_save(&px, x, 0, &err), VEIL_OK);
+            assert_int_equal(veil_bgv_plaintext_save(&py, y, 0, &err), VEIL_OK);
+            assert_same_buffer(&px, &py);
+            if (k == 1) assert_int_equal(a.data[8] & 2, 2); /* fresh secret-key encryption: seeded */
+            veil_buffer_free(&px);
+            veil_buffer_free(&py);
+            veil_bgv_plaintext_free(x);
+            veil_bgv_plaintext_free(y);
+            veil_bgv_ciphertext_free(back);
+            veil_buffer_free(&a);
+            veil_buffer_free(&b);
+        }
+    }
+    veil_buffer pb_ = {0}, pb2 = {0};
+    veil_bgv_plaintext *pt = NULL;
+    assert_int_equal(veil_bgv_plaintext_save(&pb_, fx->bpt, 0, &err), VEIL_OK);
+    assert_int_equal(pb_.len, VEIL_HEADER_BYTES + 2048 * 14 / 8); /* 14 bits per residue of t = 12289 */
+    assert_int_equal(veil_bgv_plaintext_load(&pt, fx->bctx, pb_.data, pb_.len, &err), VEIL_OK);
+    assert_int_equal(veil_bgv_plaintext_save(&pb2, pt, 0, &err), VEIL_OK);
+    assert_same_buffer(&pb_, &pb2);
+    veil_bgv_plaintext_free(pt);
+    pt = NULL;
+    /* a BGV object in a CKKS context, a residue at t, a factor that is not a unit */
+    veil_bgv_ciphertext *ct = NULL;
+    veil_buffer cb = {0};
+    assert_int_equal(veil_bgv_ciphertext_save(&cb, fx->bct_pk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_bgv_ciphertext_load(&ct, fx->ctx, cb.data, cb.len, &err), VEIL_ERR_MISMATCH);
+    cb.data[VEIL_HEADER_BYTES + 16] = 0;
+    cb.data[VEIL_HEADER_BYTES + 17] = 0;
+    assert_int_equal(veil_bgv_ciphertext_load(&ct, fx->bctx, cb.data, cb.len, &err), VEIL_ERR_FORMAT);
+    assert_non_null(strstr(err.detail, "factor"));
+    assert_null(ct);
+    pb_.data[VEIL_HEADER_BYTES] = 0x01;
+    pb_.data[VEIL_HEADER_BYTES + 1] = 0x30; /* 12289 = 0x3001 in the first 14 bits */
+    assert_int_equal(veil_bgv_plaintext_load(&pt, fx->bctx, pb_.data, pb_.len, &err), VEIL_ERR_FORMAT);
+    assert_null(pt);
+    veil_buffer_free(&cb);
+    veil_buffer_free(&pb_);
+    veil_buffer_free(&pb2);
 }
 
 static void test_refusals(void **state)
@@ -321,7 +414,7 @@ static uint64_t next_rand(void)
     return z ^ (z >> 31);
 }
 
-typedef enum { K_PARAMS, K_SK, K_PK, K_SWITCH, K_PT, K_CT } kind;
+typedef enum { K_PARAMS, K_SK, K_PK, K_SWITCH, K_PT, K_CT, K_BPT, K_BCT } kind;
 
 /* Loads data as `k`; frees whatever loads. Returns the status. */
 static veil_status load_any(kind k, const uint8_t *data, size_t len)
@@ -333,6 +426,8 @@ static veil_status load_any(kind k, const uint8_t *data, size_t len)
     case K_PK: { veil_public_key *p = NULL; st = veil_public_key_load(&p, fx->ctx, data, len, NULL); veil_public_key_free(p); break; }
     case K_SWITCH: { veil_switch_key *p = NULL; st = veil_switch_key_load(&p, fx->ctx, data, len, NULL); veil_switch_key_free(p); break; }
     case K_PT: { veil_ckks_plaintext *p = NULL; st = veil_ckks_plaintext_load(&p, fx->ctx, data, len, NULL); veil_ckks_plaintext_free(p); break; }
+    case K_BPT: { veil_bgv_plaintext *p = NULL; st = veil_bgv_plaintext_load(&p, fx->bctx, data, len, NULL); veil_bgv_plaintext_free(p); break; }
+    case K_BCT: { veil_bgv_ciphertext *p = NULL; st = veil_bgv_ciphertext_load(&p, fx->bctx, data, len, NULL); veil_bgv_ciphertext_free(p); break; }
     default: { veil_ckks_ciphertext *p = NULL; st = veil_ckks_ciphertext_load(&p, fx->ctx, data, len, NULL); veil_ckks_ciphertext_free(p); break; }
     }
     return st;
@@ -341,8 +436,8 @@ static veil_status load_any(kind k, const uint8_t *data, size_t len)
 static void test_mutations(void **state)
 {
     (void)state;
-    veil_buffer objs[9] = {{0}};
-    kind kinds[9] = {K_PARAMS, K_SK, K_PK, K_SWITCH, K_PT, K_CT, K_CT, K_CT, K_SWITCH};
+    veil_buffer objs[13] = {{0}};
+    kind kinds[13] = {K_PARAMS, K_SK, K_PK, K_SWITCH, K_PT, K_CT, K_CT, K_CT, K_SWITCH, K_BPT, K_BCT, K_BCT, K_BCT};
     assert_int_equal(veil_params_save(&objs[0], fx->params, 0, NULL), VEIL_OK);
     assert_int_equal(veil_secret_key_save(&objs[1], fx->sk, 0, NULL), VEIL_OK);
     assert_int_equal(veil_public_key_save(&objs[2], fx->pk, 0, NULL), VEIL_OK);
@@ -352,8 +447,12 @@ static void test_mutations(void **state)
     assert_int_equal(veil_ckks_ciphertext_save(&objs[6], fx->ct_sk, 0, NULL), VEIL_OK);
     assert_int_equal(veil_ckks_ciphertext_save(&objs[7], fx->ct_pk, VEIL_SAVE_COMPRESS, NULL), VEIL_OK);
     assert_int_equal(veil_switch_key_save(&objs[8], fx->gk, VEIL_SAVE_COMPRESS, NULL), VEIL_OK);
+    assert_int_equal(veil_bgv_plaintext_save(&objs[9], fx->bpt, 0, NULL), VEIL_OK);
+    assert_int_equal(veil_bgv_ciphertext_save(&objs[10], fx->bct_pk, 0, NULL), VEIL_OK);
+    assert_int_equal(veil_bgv_ciphertext_save(&objs[11], fx->bct_sk, 0, NULL), VEIL_OK);
+    assert_int_equal(veil_bgv_ciphertext_save(&objs[12], fx->bct3, VEIL_SAVE_COMPRESS, NULL), VEIL_OK);
     size_t errors = 0, loaded = 0;
-    for (int o = 0; o < 9; o++) {
+    for (int o = 0; o < 13; o++) {
         assert_int_equal(load_any(kinds[o], objs[o].data, objs[o].len), VEIL_OK);
         uint8_t *m = malloc(objs[o].len + 64);
         for (int round = 0; round < 400; round++) {
@@ -388,7 +487,7 @@ static void test_mutations(void **state)
         veil_buffer_free(&objs[o]);
     }
     printf("mutations: %zu refused, %zu still valid\n", errors, loaded);
-    assert_true(errors > 2000);
+    assert_true(errors > 3000);
 }
 
 int main(void)
@@ -396,6 +495,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_bgv_round_trips),
         cmocka_unit_test(test_files),
         cmocka_unit_test(test_mutations),
     };

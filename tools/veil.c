@@ -46,6 +46,8 @@ static const char *type_name(veil_object_type t)
     case VEIL_OBJECT_SWITCH_KEY: return "key-switching key (relinearization or Galois)";
     case VEIL_OBJECT_CKKS_PLAINTEXT: return "CKKS plaintext";
     case VEIL_OBJECT_CKKS_CIPHERTEXT: return "CKKS ciphertext";
+    case VEIL_OBJECT_BGV_PLAINTEXT: return "BGV plaintext";
+    case VEIL_OBJECT_BGV_CIPHERTEXT: return "BGV ciphertext";
     }
     return "unknown";
 }
@@ -91,9 +93,11 @@ static int cmd_info(const char *path)
             veil_buffer_free(&buf);
             return EXIT_RUNTIME;
         }
+        printf("scheme:     %s\n", veil_params_plain_modulus(p) ? "BGV" : "CKKS");
         printf("N:          %zu\nQ primes:   %zu\nP primes:   %zu\ndnum:       %zu\nlog2(QP):   %u\n",
                veil_params_degree(p), veil_params_q_count(p), veil_params_p_count(p), veil_params_dnum(p),
                veil_params_log_qp(p));
+        if (veil_params_plain_modulus(p)) printf("t:          %llu\n", (unsigned long long)veil_params_plain_modulus(p));
         veil_params_free(p);
     }
     veil_buffer_free(&buf);

@@ -25,6 +25,7 @@
 #include "veil/params.h"
 #include "veil/rlwe.h"
 #include "veil/ckks.h"
+#include "veil/bgv.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,7 +40,9 @@ typedef enum veil_object_type {
     VEIL_OBJECT_PUBLIC_KEY = 3,
     VEIL_OBJECT_SWITCH_KEY = 4,
     VEIL_OBJECT_CKKS_PLAINTEXT = 5,
-    VEIL_OBJECT_CKKS_CIPHERTEXT = 6
+    VEIL_OBJECT_CKKS_CIPHERTEXT = 6,
+    VEIL_OBJECT_BGV_PLAINTEXT = 7,
+    VEIL_OBJECT_BGV_CIPHERTEXT = 8
 } veil_object_type;
 
 #define VEIL_FLAG_ZSTD 1u
@@ -87,6 +90,15 @@ veil_status veil_ckks_ciphertext_save(veil_buffer *out, const veil_ckks_cipherte
                                       veil_error *err);
 veil_status veil_ckks_ciphertext_load(veil_ckks_ciphertext **out, const veil_context *ctx, const uint8_t *data,
                                       size_t len, veil_error *err);
+
+/* BGV plaintexts (N residues mod t at t's bit width) and ciphertexts (level, size, factor, noise estimate,
+ * the polynomials; seeded when fresh from the secret key). */
+veil_status veil_bgv_plaintext_save(veil_buffer *out, const veil_bgv_plaintext *pt, unsigned options, veil_error *err);
+veil_status veil_bgv_plaintext_load(veil_bgv_plaintext **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                    veil_error *err);
+veil_status veil_bgv_ciphertext_save(veil_buffer *out, const veil_bgv_ciphertext *ct, unsigned options, veil_error *err);
+veil_status veil_bgv_ciphertext_load(veil_bgv_ciphertext **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                     veil_error *err);
 
 /*
  * Writes a file atomically: a temporary file in the same folder, fsync, rename, fsync of the folder. A secret

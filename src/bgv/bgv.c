@@ -394,6 +394,58 @@ veil_status veil_bgv_noise_budget(const veil_context *ctx, double *bits, const v
     return measure_budget(ctx, ct, sk, bits, err);
 }
 
+/*
+ * The phase's centered value modulo t, coefficient by coefficient, without big integers: with y_i =
+ * x_i (Q/q_i)^-1 mod q_i, x = sum_i y_i (Q/q_i) - v Q where v = round(sum_i y_i / q_i) gives the centered
+ * representative (Halevi-Polyakov-Shoup 2019, section 2.3); the fraction f = sum y_i / q_i - v is x / Q,
+ * so |f| > 1/4 means the phase reached Q/4: no budget left.
+ */
+static veil_status phase_mod_t(const veil_context *ctx, uint64_t *out, const veil_poly *phase, size_t level,
+                               uint64_t factor_inverse, veil_error *err)
+{
+    const veil_ring *r = ctx->ring;
+    const size_t n = r->n, k = level + 1;
+    const uint64_t t = ctx->params.t;
+    uint64_t inv[VEIL_PARAMS_MAX_PRIMES], inv_shoup[VEIL_PARAMS_MAX_PRIMES], rest_t[VEIL_PARAMS_MAX_PRIMES];
+    double recip[VEIL_PARAMS_MAX_PRIMES];
+    uint64_t q_t = 1; /* Q mod t */
+    for (size_t i = 0; i < k; i++) {
+        const uint64_t q = r->primes[i];
+        uint64_t rest_q = 1, rt = 1; /* (Q / q_i) mod q_i and mod t */
+        for (size_t j = 0; j < k; j++) {
+            if (j == i) continue;
+            rest_q = veil_mulmod(&r->mod[i], rest_q, r->primes[j] % q);
+            rt = mulmod_t(rt, r->primes[j] % t, t);
+        }
+        veil_mod_inv(&inv[i], rest_q, q, NULL);
+        inv_shoup[i] = veil_shoup_precompute(inv[i], q);
+        rest_t[i] = rt;
+        recip[i] = 1.0 / (double)q;
+        q_t = mulmod_t(q_t, q % t, t);
+    }
+    double worst = 0;
+    for (size_t j = 0; j < n; j++) {
+        veil_u128 acc = 0;
+        double frac = 0;
+        for (size_t i = 0; i < k; i++) {
+            const uint64_t y = veil_mulmod_shoup(veil_poly_limb_const(phase, i)[j], inv[i], inv_shoup[i], r->primes[i]);
+            acc += (veil_u128)(y % t) * rest_t[i];
+            frac += (double)y * recip[i];
+        }
+        const double v = nearbyint(frac);
+        worst = fmax(worst, fabs(frac - v));
+        const uint64_t vq = mulmod_t((uint64_t)v % t, q_t, t);
+        const uint64_t x = (uint64_t)(acc % t);
+        out[j] = mulmod_t((x + t - vq) % t, factor_inverse, t);
+    }
+    if (worst > 0.25)
+        return veil_fail(err, VEIL_ERR_NOISE,
+                         "decrypt: the ciphertext's noise budget is exhausted (the phase reaches %.2f of the modulus at "
+                         "level %zu): the result would be wrong; use larger parameters or fewer operations",
+                         worst, level);
+    return VEIL_OK;
+}
+
 veil_status veil_bgv_decrypt(const veil_context *ctx, veil_bgv_plaintext *out, const veil_bgv_ciphertext *ct,
                              const veil_secret_key *sk, veil_error *err)
 {
@@ -402,31 +454,17 @@ veil_status veil_bgv_decrypt(const veil_context *ctx, veil_bgv_plaintext *out, c
     VEIL_TRY(check_ct(ctx, ct, "decrypt", err));
     VEIL_TRY(check_pt(ctx, out, "decrypt", err));
     if (sk->ctx != ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "decrypt: the key belongs to another context");
-    double budget = 0;
-    VEIL_TRY(measure_budget(ctx, ct, sk, &budget, err));
-    if (budget < 1)
-        return veil_fail(err, VEIL_ERR_NOISE,
-                         "decrypt: the ciphertext's noise budget is exhausted (level %zu, estimated noise 2^%.1f of a "
-                         "%.1f-bit modulus): the result would be wrong; use larger parameters or fewer operations",
-                         ct->level, ct->noise_bits, level_bits(ctx, ct->level));
-    /* at level 0 the phase is one residue: switch a copy down (the budget stays positive), read it mod t */
-    operand o;
-    operand_view(&o, ct);
-    veil_status st = operand_switch_to(ctx, &o, 0, err);
+    const size_t n = ctx->params.n;
     veil_poly *phase = NULL;
-    if (st == VEIL_OK) st = veil_decrypt_phase(ctx, &phase, o.c, o.size, 0, sk, err);
+    uint64_t *m = veil_alloc(n, sizeof *m);
+    veil_status st = m ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "decrypt: out of memory");
+    if (st == VEIL_OK) st = veil_decrypt_phase(ctx, &phase, ct->c, ct->size, ct->level, sk, err);
     if (st == VEIL_OK) st = veil_poly_to_coeff(phase, err);
-    if (st == VEIL_OK) {
-        const uint64_t t = ctx->params.t, q = ctx->ring->primes[0], undo = inverse_mod_t(o.factor, t);
-        const uint64_t *x = veil_poly_limb_const(phase, 0);
-        for (size_t j = 0; j < ctx->params.n; j++) {
-            /* the centered phase modulo t */
-            uint64_t r = x[j] > q / 2 ? (t - (q - x[j]) % t) % t : x[j] % t;
-            out->m[j] = mulmod_t(r, undo, t);
-        }
-    }
+    if (st == VEIL_OK)
+        st = phase_mod_t(ctx, m, phase, ct->level, inverse_mod_t(ct->factor, ctx->params.t), err);
+    if (st == VEIL_OK) memcpy(out->m, m, n * sizeof *m); /* only a correct result reaches out */
     veil_poly_free(phase);
-    operand_release(&o);
+    veil_free_secret(m, n * sizeof *m);
     return st;
 }
 

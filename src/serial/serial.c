@@ -13,6 +13,7 @@
 #include <zstd.h>
 #include "veil/serial.h"
 #include "ckks/ckks_internal.h"
+#include "bgv/bgv_internal.h"
 
 static const uint8_t magic[4] = {'V', 'E', 'I', 'L'};
 
@@ -74,30 +75,33 @@ static size_t poly_bytes(const veil_context *ctx, size_t level, bool with_p)
     return total;
 }
 
-/* Each limb as a little-endian bit stream of bits(q)-bit residues, padded to a whole byte. */
+/* n values of `bits` bits as a little-endian bit stream, padded to a whole byte. */
+static void w_packed(writer *w, const uint64_t *x, size_t n, unsigned bits)
+{
+    veil_u128 acc = 0;
+    unsigned have = 0;
+    for (size_t j = 0; j < n; j++) {
+        acc |= (veil_u128)x[j] << have;
+        have += bits;
+        while (have >= 8) {
+            uint8_t b = (uint8_t)acc;
+            w_bytes(w, &b, 1);
+            acc >>= 8;
+            have -= 8;
+        }
+    }
+    if (have) {
+        uint8_t b = (uint8_t)acc;
+        w_bytes(w, &b, 1);
+    }
+}
+
+/* Each limb packed at its prime's bit length. */
 static void w_poly(writer *w, const veil_poly *p)
 {
     const veil_ring *r = veil_poly_ring(p);
-    for (size_t l = 0; l < veil_poly_limb_count(p); l++) {
-        const unsigned bits = r->mod[veil_poly_prime_index(p, l)].bits;
-        const uint64_t *x = veil_poly_limb_const(p, l);
-        veil_u128 acc = 0;
-        unsigned have = 0;
-        for (size_t j = 0; j < r->n; j++) {
-            acc |= (veil_u128)x[j] << have;
-            have += bits;
-            while (have >= 8) {
-                uint8_t b = (uint8_t)acc;
-                w_bytes(w, &b, 1);
-                acc >>= 8;
-                have -= 8;
-            }
-        }
-        if (have) {
-            uint8_t b = (uint8_t)acc;
-            w_bytes(w, &b, 1);
-        }
-    }
+    for (size_t l = 0; l < veil_poly_limb_count(p); l++)
+        w_packed(w, veil_poly_limb_const(p, l), r->n, r->mod[veil_poly_prime_index(p, l)].bits);
 }
 
 typedef struct reader {
@@ -133,34 +137,39 @@ static bool r_f64(reader *r, double *d)
 
 /* Reads a polynomial's packed residues into p (its base fixed by the caller), checking each against its
  * prime and that the padding bits are zero. */
+/* n values of `bits` bits, each below bound; limb names the block in messages. */
+static veil_status r_packed(reader *r, uint64_t *x, size_t n, unsigned bits, uint64_t bound, size_t limb,
+                            const char *what, veil_error *err)
+{
+    const uint64_t mask = bits == 64 ? ~(uint64_t)0 : ((uint64_t)1 << bits) - 1;
+    const size_t bytes = (n * bits + 7) / 8;
+    if (r->left < bytes) return veil_fail(err, VEIL_ERR_FORMAT, "%s: the data ends inside limb %zu", what, limb);
+    veil_u128 acc = 0;
+    unsigned have = 0;
+    size_t pos = 0;
+    for (size_t j = 0; j < n; j++) {
+        while (have < bits) {
+            acc |= (veil_u128)r->p[pos++] << have;
+            have += 8;
+        }
+        x[j] = (uint64_t)acc & mask;
+        acc >>= bits;
+        have -= bits;
+        if (x[j] >= bound)
+            return veil_fail(err, VEIL_ERR_FORMAT, "%s: residue %zu of limb %zu is not below its prime", what, j, limb);
+    }
+    if (acc != 0) return veil_fail(err, VEIL_ERR_FORMAT, "%s: nonzero padding after limb %zu", what, limb);
+    r->p += bytes;
+    r->left -= bytes;
+    return VEIL_OK;
+}
+
 static veil_status r_poly(reader *r, veil_poly *p, const char *what, veil_error *err)
 {
     const veil_ring *ring = veil_poly_ring(p);
-    const size_t n = ring->n;
     for (size_t l = 0; l < veil_poly_limb_count(p); l++) {
         const size_t prime = veil_poly_prime_index(p, l);
-        const unsigned bits = ring->mod[prime].bits;
-        const uint64_t q = ring->primes[prime], mask = ((uint64_t)1 << bits) - 1;
-        const size_t bytes = limb_bytes(ring, prime);
-        if (r->left < bytes) return veil_fail(err, VEIL_ERR_FORMAT, "%s: the data ends inside limb %zu", what, l);
-        uint64_t *x = veil_poly_limb(p, l);
-        veil_u128 acc = 0;
-        unsigned have = 0;
-        size_t pos = 0;
-        for (size_t j = 0; j < n; j++) {
-            while (have < bits) {
-                acc |= (veil_u128)r->p[pos++] << have;
-                have += 8;
-            }
-            x[j] = (uint64_t)acc & mask;
-            acc >>= bits;
-            have -= bits;
-            if (x[j] >= q)
-                return veil_fail(err, VEIL_ERR_FORMAT, "%s: residue %zu of limb %zu is not below its prime", what, j, l);
-        }
-        if (acc != 0) return veil_fail(err, VEIL_ERR_FORMAT, "%s: nonzero padding after limb %zu", what, l);
-        r->p += bytes;
-        r->left -= bytes;
+        VEIL_TRY(r_packed(r, veil_poly_limb(p, l), ring->n, ring->mod[prime].bits, ring->primes[prime], l, what, err));
     }
     p->form = VEIL_FORM_EVAL;
     return VEIL_OK;
@@ -254,7 +263,7 @@ veil_status veil_object_peek(veil_object_info *info, const uint8_t *data, size_t
         return veil_fail(err, VEIL_ERR_FORMAT, "format version %llu is not supported (this build reads %d)",
                          (unsigned long long)version, VEIL_FORMAT_VERSION);
     uint64_t type = get_le(data + 6, 2), flags = get_le(data + 8, 4), sec = get_le(data + 12, 4);
-    if (type < VEIL_OBJECT_PARAMS || type > VEIL_OBJECT_CKKS_CIPHERTEXT)
+    if (type < VEIL_OBJECT_PARAMS || type > VEIL_OBJECT_BGV_CIPHERTEXT)
         return veil_fail(err, VEIL_ERR_FORMAT, "unknown object type %llu", (unsigned long long)type);
     if (flags & ~(uint64_t)(VEIL_FLAG_ZSTD | VEIL_FLAG_SEEDED | VEIL_FLAG_SECRET))
         return veil_fail(err, VEIL_ERR_FORMAT, "unknown flags 0x%llx", (unsigned long long)flags);
@@ -282,6 +291,8 @@ static const char *type_name(veil_object_type t)
     case VEIL_OBJECT_SWITCH_KEY: return "a key-switching key";
     case VEIL_OBJECT_CKKS_PLAINTEXT: return "a CKKS plaintext";
     case VEIL_OBJECT_CKKS_CIPHERTEXT: return "a CKKS ciphertext";
+    case VEIL_OBJECT_BGV_PLAINTEXT: return "a BGV plaintext";
+    case VEIL_OBJECT_BGV_CIPHERTEXT: return "a BGV ciphertext";
     }
     return "an unknown object";
 }
@@ -310,7 +321,7 @@ static veil_status open_object(uint8_t **raw, size_t *raw_len, uint32_t *flags, 
                          secret ? "lacks" : "carries");
     if (secret && (info.flags & (VEIL_FLAG_ZSTD | VEIL_FLAG_SEEDED)))
         return veil_fail(err, VEIL_ERR_FORMAT, "a secret key is never stored compressed or seeded");
-    if (want == VEIL_OBJECT_PARAMS || want == VEIL_OBJECT_CKKS_PLAINTEXT) {
+    if (want == VEIL_OBJECT_PARAMS || want == VEIL_OBJECT_CKKS_PLAINTEXT || want == VEIL_OBJECT_BGV_PLAINTEXT) {
         if (info.flags & VEIL_FLAG_SEEDED)
             return veil_fail(err, VEIL_ERR_FORMAT, "%s has no seeded form", type_name(want));
     }
@@ -631,6 +642,44 @@ veil_status veil_ckks_plaintext_load(veil_ckks_plaintext **out, const veil_conte
     return st;
 }
 
+/* The polynomials of a ciphertext: all of them, or (seeded) the seed and c0 only. */
+static void w_cipher(writer *w, veil_poly *const *c, size_t size, bool seeded, const uint8_t *seed)
+{
+    if (seeded) {
+        w_bytes(w, seed, VEIL_SEED_BYTES);
+        w_poly(w, c[0]);
+    } else {
+        for (size_t i = 0; i < size; i++) w_poly(w, c[i]);
+    }
+}
+
+/* Checks level, size and the exact length (head: the bytes before the polynomials), then reads them. */
+static veil_status r_cipher(reader *r, const veil_context *ctx, veil_poly **c, uint8_t *seed, uint64_t level,
+                            uint64_t size, bool seeded, size_t head, const char *what, veil_error *err)
+{
+    if (level >= ctx->q_count)
+        return veil_fail(err, VEIL_ERR_FORMAT, "%s: level %llu does not exist", what, (unsigned long long)level);
+    if (size < 2 || size > 3 || (seeded && size != 2))
+        return veil_fail(err, VEIL_ERR_FORMAT, "%s: size %llu is not 2 or 3 (2 when seeded)", what, (unsigned long long)size);
+    const size_t polys = seeded ? 1 : (size_t)size;
+    const size_t want = head + (seeded ? VEIL_SEED_BYTES : 0) + polys * poly_bytes(ctx, (size_t)level, false);
+    if (head + r->left != want)
+        return veil_fail(err, VEIL_ERR_FORMAT, "%s: %zu bytes, expected %zu", what, head + r->left, want);
+    for (size_t i = 0; i < size; i++) VEIL_TRY(veil_context_poly_new(&c[i], ctx, (size_t)level, VEIL_FORM_EVAL, err));
+    if (seeded) {
+        r_bytes(r, seed, VEIL_SEED_BYTES);
+        VEIL_TRY(r_poly(r, c[0], what, err));
+        return veil_uniform_from_seed(c[1], seed, 0, err);
+    }
+    for (size_t i = 0; i < size; i++) VEIL_TRY(r_poly(r, c[i], what, err));
+    return VEIL_OK;
+}
+
+static size_t cipher_limit(const veil_context *ctx, size_t head)
+{
+    return head + VEIL_SEED_BYTES + 3 * poly_bytes(ctx, ctx->q_count - 1, false);
+}
+
 veil_status veil_ckks_ciphertext_save(veil_buffer *out, const veil_ckks_ciphertext *ct, unsigned options,
                                       veil_error *err)
 {
@@ -641,12 +690,7 @@ veil_status veil_ckks_ciphertext_save(veil_buffer *out, const veil_ckks_cipherte
     w_u64(&w, ct->level);
     w_u64(&w, ct->size);
     w_f64(&w, ct->scale);
-    if (ct->seeded) {
-        w_bytes(&w, ct->seed, sizeof ct->seed);
-        w_poly(&w, ct->c[0]);
-    } else {
-        for (size_t i = 0; i < ct->size; i++) w_poly(&w, ct->c[i]);
-    }
+    w_cipher(&w, ct->c, ct->size, ct->seeded, ct->seed);
     return finish(out, &w, VEIL_OBJECT_CKKS_CIPHERTEXT, ct->seeded ? VEIL_FLAG_SEEDED : 0, &ct->ctx->params, options,
                   err);
 }
@@ -662,7 +706,7 @@ veil_status veil_ckks_ciphertext_load(veil_ckks_ciphertext **out, const veil_con
     size_t raw_len = 0;
     uint32_t flags = 0;
     VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_CKKS_CIPHERTEXT, &ctx->params,
-                         24 + VEIL_SEED_BYTES + 3 * poly_bytes(ctx, ctx->q_count - 1, false), err));
+                         cipher_limit(ctx, 24), err));
     reader r = {raw, raw_len};
     uint64_t level = 0, size = 0;
     double scale = 0;
@@ -670,26 +714,10 @@ veil_status veil_ckks_ciphertext_load(veil_ckks_ciphertext **out, const veil_con
     veil_status st = VEIL_OK;
     if (!r_u64(&r, &level) || !r_u64(&r, &size) || !r_f64(&r, &scale))
         st = veil_fail(err, VEIL_ERR_FORMAT, "ciphertext: truncated");
-    else if (level >= ctx->q_count)
-        st = veil_fail(err, VEIL_ERR_FORMAT, "ciphertext: level %llu does not exist", (unsigned long long)level);
-    else if (size < 2 || size > 3 || (seeded && size != 2))
-        st = veil_fail(err, VEIL_ERR_FORMAT, "ciphertext: size %llu is not 2 or 3 (2 when seeded)", (unsigned long long)size);
-    else {
-        size_t polys = seeded ? 1 : (size_t)size;
-        size_t want = 24 + (seeded ? VEIL_SEED_BYTES : 0) + polys * poly_bytes(ctx, (size_t)level, false);
-        if (raw_len != want) st = veil_fail(err, VEIL_ERR_FORMAT, "ciphertext: %zu bytes, expected %zu", raw_len, want);
-    }
     if (st == VEIL_OK) st = check_scale(scale, "ciphertext", err);
     veil_ckks_ciphertext *ct = NULL;
     if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&ct, ctx, err);
-    for (size_t i = 0; st == VEIL_OK && i < size; i++) st = veil_context_poly_new(&ct->c[i], ctx, (size_t)level, VEIL_FORM_EVAL, err);
-    if (st == VEIL_OK && seeded) {
-        r_bytes(&r, ct->seed, sizeof ct->seed);
-        st = r_poly(&r, ct->c[0], "ciphertext", err);
-        if (st == VEIL_OK) st = veil_uniform_from_seed(ct->c[1], ct->seed, 0, err);
-    } else {
-        for (size_t i = 0; st == VEIL_OK && i < size; i++) st = r_poly(&r, ct->c[i], "ciphertext", err);
-    }
+    if (st == VEIL_OK) st = r_cipher(&r, ctx, ct->c, ct->seed, level, size, seeded, 24, "ciphertext", err);
     if (st == VEIL_OK) {
         ct->size = (size_t)size;
         ct->level = (size_t)level;
@@ -698,6 +726,126 @@ veil_status veil_ckks_ciphertext_load(veil_ckks_ciphertext **out, const veil_con
         *out = ct;
     } else {
         veil_ckks_ciphertext_free(ct);
+    }
+    veil_free_secret(raw, raw_len);
+    return st;
+}
+
+/* ---- BGV plaintexts and ciphertexts --------------------------------------------------------------- */
+
+static unsigned bits_of(uint64_t v)
+{
+    unsigned b = 0;
+    while (v) {
+        b++;
+        v >>= 1;
+    }
+    return b;
+}
+
+static uint64_t gcd(uint64_t a, uint64_t b)
+{
+    while (b) {
+        const uint64_t r = a % b;
+        a = b;
+        b = r;
+    }
+    return a;
+}
+
+static veil_status check_bgv(const veil_context *ctx, const char *what, veil_error *err)
+{
+    if (ctx->params.t == 0) return veil_fail(err, VEIL_ERR_MISMATCH, "%s: the context is a CKKS set", what);
+    return VEIL_OK;
+}
+
+veil_status veil_bgv_plaintext_save(veil_buffer *out, const veil_bgv_plaintext *pt, unsigned options, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(pt, err);
+    const veil_context *ctx = pt->ctx;
+    writer w = {0};
+    w_packed(&w, pt->m, ctx->params.n, bits_of(ctx->params.t - 1));
+    return finish(out, &w, VEIL_OBJECT_BGV_PLAINTEXT, 0, &ctx->params, options, err);
+}
+
+veil_status veil_bgv_plaintext_load(veil_bgv_plaintext **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                    veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(data, err);
+    VEIL_TRY(check_bgv(ctx, "bgv plaintext", err));
+    const size_t n = ctx->params.n;
+    const unsigned bits = bits_of(ctx->params.t - 1);
+    const size_t want = (n * bits + 7) / 8;
+    uint8_t *raw;
+    size_t raw_len = 0;
+    uint32_t flags = 0;
+    VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_BGV_PLAINTEXT, &ctx->params, want, err));
+    reader r = {raw, raw_len};
+    veil_bgv_plaintext *pt = NULL;
+    veil_status st = raw_len == want ? VEIL_OK
+                                     : veil_fail(err, VEIL_ERR_FORMAT, "bgv plaintext: %zu bytes, expected %zu", raw_len, want);
+    if (st == VEIL_OK) st = veil_bgv_plaintext_new(&pt, ctx, err);
+    if (st == VEIL_OK) st = r_packed(&r, pt->m, n, bits, ctx->params.t, 0, "bgv plaintext", err);
+    if (st == VEIL_OK) *out = pt;
+    else veil_bgv_plaintext_free(pt);
+    veil_free_secret(raw, raw_len);
+    return st;
+}
+
+veil_status veil_bgv_ciphertext_save(veil_buffer *out, const veil_bgv_ciphertext *ct, unsigned options, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(ct, err);
+    if (ct->size < 2) return veil_fail(err, VEIL_ERR_ARGUMENT, "save: the ciphertext is empty");
+    writer w = {0};
+    w_u64(&w, ct->level);
+    w_u64(&w, ct->size);
+    w_u64(&w, ct->factor);
+    w_f64(&w, ct->noise_bits);
+    w_cipher(&w, ct->c, ct->size, ct->seeded, ct->seed);
+    return finish(out, &w, VEIL_OBJECT_BGV_CIPHERTEXT, ct->seeded ? VEIL_FLAG_SEEDED : 0, &ct->ctx->params, options, err);
+}
+
+veil_status veil_bgv_ciphertext_load(veil_bgv_ciphertext **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                     veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(data, err);
+    VEIL_TRY(check_bgv(ctx, "bgv ciphertext", err));
+    uint8_t *raw;
+    size_t raw_len = 0;
+    uint32_t flags = 0;
+    VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_BGV_CIPHERTEXT, &ctx->params,
+                         cipher_limit(ctx, 32), err));
+    reader r = {raw, raw_len};
+    uint64_t level = 0, size = 0, factor = 0;
+    double noise = 0;
+    const bool seeded = flags & VEIL_FLAG_SEEDED;
+    veil_status st = VEIL_OK;
+    if (!r_u64(&r, &level) || !r_u64(&r, &size) || !r_u64(&r, &factor) || !r_f64(&r, &noise))
+        st = veil_fail(err, VEIL_ERR_FORMAT, "bgv ciphertext: truncated");
+    else if (factor == 0 || factor >= ctx->params.t || gcd(factor, ctx->params.t) != 1)
+        st = veil_fail(err, VEIL_ERR_FORMAT, "bgv ciphertext: factor %llu is not a unit below t", (unsigned long long)factor);
+    else if (!isfinite(noise) || noise < 0 || noise > 4096)
+        st = veil_fail(err, VEIL_ERR_FORMAT, "bgv ciphertext: noise estimate %g is not in [0, 4096]", noise);
+    veil_bgv_ciphertext *ct = NULL;
+    if (st == VEIL_OK) st = veil_bgv_ciphertext_new(&ct, ctx, err);
+    if (st == VEIL_OK) st = r_cipher(&r, ctx, ct->c, ct->seed, level, size, seeded, 32, "bgv ciphertext", err);
+    if (st == VEIL_OK) {
+        ct->size = (size_t)size;
+        ct->level = (size_t)level;
+        ct->factor = factor;
+        ct->noise_bits = noise;
+        ct->seeded = seeded;
+        *out = ct;
+    } else {
+        veil_bgv_ciphertext_free(ct);
     }
     veil_free_secret(raw, raw_len);
     return st;

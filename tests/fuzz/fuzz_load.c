@@ -7,17 +7,25 @@
 #include <stdlib.h>
 #include "veil/veil.h"
 
-static veil_context *ctx;
+static veil_context *ctx, *bgv;
+
+static veil_context *make(uint64_t t)
+{
+    const unsigned qb[] = {45, 40}, pb[] = {50};
+    veil_params_spec spec = {1024, 2, NULL, qb, 1, NULL, pb, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_NONE, t};
+    veil_params *params = NULL;
+    veil_context *c = NULL;
+    veil_ring_options opts = {VEIL_KERNEL_AUTO, 1};
+    if (veil_params_new(&params, &spec, NULL) != VEIL_OK || veil_context_new(&c, params, &opts, NULL) != VEIL_OK)
+        abort(); /* the fixed parameters above are valid: this cannot happen */
+    veil_params_free(params);
+    return c;
+}
 
 static void init(void)
 {
-    const unsigned qb[] = {45, 40}, pb[] = {50};
-    veil_params_spec spec = {1024, 2, NULL, qb, 1, NULL, pb, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_NONE, 0};
-    veil_params *params = NULL;
-    veil_ring_options opts = {VEIL_KERNEL_AUTO, 1};
-    if (veil_params_new(&params, &spec, NULL) != VEIL_OK || veil_context_new(&ctx, params, &opts, NULL) != VEIL_OK)
-        abort(); /* the fixed parameters above are valid: this cannot happen */
-    veil_params_free(params);
+    ctx = make(0);
+    bgv = make(12289); /* the same shape as a BGV set, as make_corpus writes it */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -26,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!ctx) init();
     if (size < 1) return 0;
-    const uint8_t which = data[0] % 6;
+    const uint8_t which = data[0] % 8;
     data++;
     size--;
     switch (which) {
@@ -35,6 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 2: { veil_public_key *k = NULL; veil_public_key_load(&k, ctx, data, size, NULL); veil_public_key_free(k); break; }
     case 3: { veil_switch_key *k = NULL; veil_switch_key_load(&k, ctx, data, size, NULL); veil_switch_key_free(k); break; }
     case 4: { veil_ckks_plaintext *p = NULL; veil_ckks_plaintext_load(&p, ctx, data, size, NULL); veil_ckks_plaintext_free(p); break; }
+    case 6: { veil_bgv_plaintext *p = NULL; veil_bgv_plaintext_load(&p, bgv, data, size, NULL); veil_bgv_plaintext_free(p); break; }
+    case 7: { veil_bgv_ciphertext *c = NULL; veil_bgv_ciphertext_load(&c, bgv, data, size, NULL); veil_bgv_ciphertext_free(c); break; }
     default: { veil_ckks_ciphertext *c = NULL; veil_ckks_ciphertext_load(&c, ctx, data, size, NULL); veil_ckks_ciphertext_free(c); break; }
     }
     return 0;

@@ -35,15 +35,38 @@ int main(int argc, char **argv)
         veil_ckks_plaintext_new(&pt, ctx, NULL) || veil_ckks_encode(enc, pt, v, NULL, 4, 1 << 30, 1, NULL) ||
         veil_ckks_ciphertext_new(&ct, ctx, NULL) || veil_ckks_encrypt_sk(ctx, ct, pt, sk, NULL, NULL))
         return 1;
-    veil_buffer b[7] = {{0}};
+    veil_params_spec bspec = spec;
+    bspec.plain_modulus = 12289;
+    veil_params *bparams = NULL;
+    veil_context *bctx = NULL;
+    veil_secret_key *bsk = NULL;
+    veil_bgv_encoder *benc = NULL;
+    veil_bgv_plaintext *bpt = NULL;
+    veil_bgv_ciphertext *bct = NULL;
+    const uint64_t bv[4] = {1, 2, 12288, 0};
+    if (veil_params_new(&bparams, &bspec, NULL) || veil_context_new(&bctx, bparams, &opts, NULL) ||
+        veil_secret_key_new(&bsk, bctx, NULL, NULL) || veil_bgv_encoder_new(&benc, bctx, NULL) ||
+        veil_bgv_plaintext_new(&bpt, bctx, NULL) || veil_bgv_encode(benc, bpt, bv, 4, NULL) ||
+        veil_bgv_ciphertext_new(&bct, bctx, NULL) || veil_bgv_encrypt_sk(bctx, bct, bpt, bsk, NULL, NULL))
+        return 1;
+    veil_buffer b[10] = {{0}};
     int bad = veil_params_save(&b[0], params, 0, NULL) | veil_secret_key_save(&b[1], sk, 0, NULL) |
               veil_public_key_save(&b[2], pk, 0, NULL) | veil_switch_key_save(&b[3], rk, VEIL_SAVE_COMPRESS, NULL) |
               veil_ckks_plaintext_save(&b[4], pt, 0, NULL) | veil_ckks_ciphertext_save(&b[5], ct, 0, NULL) |
-              veil_ckks_ciphertext_save(&b[6], ct, VEIL_SAVE_COMPRESS, NULL);
-    const char *names[7] = {"params", "secret", "public", "relin", "plaintext", "ciphertext", "ciphertext-zstd"};
-    const uint8_t which[7] = {0, 1, 2, 3, 4, 5, 5};
-    for (int i = 0; i < 7 && !bad; i++) bad |= put(argv[1], names[i], which[i], &b[i]);
-    for (int i = 0; i < 7; i++) veil_buffer_free(&b[i]);
+              veil_ckks_ciphertext_save(&b[6], ct, VEIL_SAVE_COMPRESS, NULL) |
+              veil_bgv_plaintext_save(&b[7], bpt, 0, NULL) | veil_bgv_ciphertext_save(&b[8], bct, 0, NULL) |
+              veil_bgv_ciphertext_save(&b[9], bct, VEIL_SAVE_COMPRESS, NULL);
+    const char *names[10] = {"params", "secret", "public", "relin", "plaintext", "ciphertext", "ciphertext-zstd",
+                             "bgv-plaintext", "bgv-ciphertext", "bgv-ciphertext-zstd"};
+    const uint8_t which[10] = {0, 1, 2, 3, 4, 5, 5, 6, 7, 7};
+    for (int i = 0; i < 10 && !bad; i++) bad |= put(argv[1], names[i], which[i], &b[i]);
+    for (int i = 0; i < 10; i++) veil_buffer_free(&b[i]);
+    veil_bgv_ciphertext_free(bct);
+    veil_bgv_plaintext_free(bpt);
+    veil_bgv_encoder_free(benc);
+    veil_secret_key_free(bsk);
+    veil_context_free(bctx);
+    veil_params_free(bparams);
     veil_ckks_ciphertext_free(ct);
     veil_ckks_plaintext_free(pt);
     veil_ckks_encoder_free(enc);
