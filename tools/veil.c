@@ -48,6 +48,7 @@ static const char *type_name(veil_object_type t)
     case VEIL_OBJECT_CKKS_CIPHERTEXT: return "CKKS ciphertext";
     case VEIL_OBJECT_BGV_PLAINTEXT: return "BGV plaintext";
     case VEIL_OBJECT_BGV_CIPHERTEXT: return "BGV ciphertext";
+    case VEIL_OBJECT_SET: return "set of objects";
     }
     return "unknown";
 }

@@ -148,6 +148,16 @@ veil_status veil_ckks_mul_constant(const veil_context *ctx, veil_ckks_ciphertext
                                    double c, veil_error *err);
 
 /*
+ * out = sum_k weights[k] * a[k] + bias using one level: every term is multiplied by round(weights[k] * q_l),
+ * the products are summed with lazy (128-bit) reduction and divided by q_l once. The terms must share size 2,
+ * level (>= 1) and scale; the result keeps that scale. |weights[k]| * q_l must stay below 2^62. This is a
+ * dense layer's output in the throughput packing (one ciphertext per feature).
+ */
+veil_status veil_ckks_linear_combination(const veil_context *ctx, veil_ckks_ciphertext *out,
+                                         const veil_ckks_ciphertext *const *a, const double *weights, size_t count,
+                                         double bias, veil_error *err);
+
+/*
  * p(x) = sum_k coeffs[k] T_k(t), t = (2x - (lo + hi)) / (hi - lo), in the Chebyshev basis over [lo, hi], of
  * degree `degree` (coeffs has degree + 1 entries, degree <= 1024). Baby-step giant-step evaluation; uses
  * veil_ckks_chebyshev_depth(degree) levels and returns a ciphertext at a's scale. The error grows with the

@@ -42,7 +42,8 @@ typedef enum veil_object_type {
     VEIL_OBJECT_CKKS_PLAINTEXT = 5,
     VEIL_OBJECT_CKKS_CIPHERTEXT = 6,
     VEIL_OBJECT_BGV_PLAINTEXT = 7,
-    VEIL_OBJECT_BGV_CIPHERTEXT = 8
+    VEIL_OBJECT_BGV_CIPHERTEXT = 8,
+    VEIL_OBJECT_SET = 9 /* several objects of one parameter set, with metadata (key bundles, batches) */
 } veil_object_type;
 
 #define VEIL_FLAG_ZSTD 1u
@@ -99,6 +100,38 @@ veil_status veil_bgv_plaintext_load(veil_bgv_plaintext **out, const veil_context
 veil_status veil_bgv_ciphertext_save(veil_buffer *out, const veil_bgv_ciphertext *ct, unsigned options, veil_error *err);
 veil_status veil_bgv_ciphertext_load(veil_bgv_ciphertext **out, const veil_context *ctx, const uint8_t *data, size_t len,
                                      veil_error *err);
+
+/*
+ * Sets: up to 4 KiB of caller-defined metadata and a list of complete objects (each with its own header and
+ * compression) of one parameter set, as one object of type VEIL_OBJECT_SET. Payload: u64 metadata length,
+ * the metadata, u64 count, then per object u64 length and its bytes. The set carries the secret flag when
+ * any object in it does (so that its file is created 0600), and is itself never compressed.
+ */
+veil_status veil_set_save(veil_buffer *out, const veil_params *params, const uint8_t *meta, size_t meta_len,
+                          const veil_buffer *items, size_t count, veil_error *err);
+
+typedef struct veil_set_item {
+    const uint8_t *data; /* points into the set's bytes */
+    size_t len;
+    veil_object_type type;
+} veil_set_item;
+
+typedef struct veil_set_contents {
+    const uint8_t *meta;
+    size_t meta_len;
+    veil_set_item *items;
+    size_t count;
+    int secret;
+    uint8_t params_hash[VEIL_PARAMS_HASH_BYTES];
+} veil_set_contents;
+
+/*
+ * Checks a set's framing (every object's header, its parameter hash equal to the set's, no nested sets, no
+ * undeclared secret) and points into it; the objects themselves are validated by their loaders. Release
+ * with veil_set_contents_clear; the view does not outlive data.
+ */
+veil_status veil_set_open(veil_set_contents *view, const uint8_t *data, size_t len, veil_error *err);
+void veil_set_contents_clear(veil_set_contents *view);
 
 /*
  * Writes a file atomically: a temporary file in the same folder, fsync, rename, fsync of the folder. A secret

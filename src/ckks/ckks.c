@@ -1,5 +1,6 @@
 /* CKKS plaintexts, ciphertexts, encryption, decryption and the evaluator. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "ckks/ckks_internal.h"
 
@@ -707,6 +708,93 @@ veil_status veil_ckks_mul_constant(const veil_context *ctx, veil_ckks_ciphertext
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(a, err);
     return mul_constant_to_scale(ctx, out, a, c, a->scale, err);
+}
+
+/*
+ * out = sum_k w_k a_k + bias with one rescale: every a_k is multiplied by the integer round(w_k q_l) (so the
+ * products share the scale a.scale * q_l), the products are accumulated in 128 bits and reduced once per
+ * coefficient (lazy reduction: 32 terms of 122 bits fit), and the sum is divided by q_l.
+ */
+#define LINCOMB_CHUNK 32
+
+veil_status veil_ckks_linear_combination(const veil_context *ctx, veil_ckks_ciphertext *out,
+                                         const veil_ckks_ciphertext *const *a, const double *weights, size_t count,
+                                         double bias, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(a, err);
+    VEIL_REQUIRE(weights, err);
+    if (count == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "linear_combination: no terms");
+    for (size_t k = 0; k < count; k++) {
+        VEIL_TRY(check_ct(ctx, a[k], "linear_combination", err));
+        if (a[k]->size != 2 || a[k]->level != a[0]->level || !same_scale(a[k]->scale, a[0]->scale))
+            return veil_fail(err, VEIL_ERR_MISMATCH, "linear_combination: term %zu differs from the first in size, "
+                             "level or scale", k);
+        if (a[k] == out) return veil_fail(err, VEIL_ERR_ARGUMENT, "linear_combination: the output is one of the terms");
+    }
+    const size_t level = a[0]->level, n = ctx->ring->n;
+    if (level == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "linear_combination: the terms are at level 0");
+    const double q_l = (double)ctx->ring->primes[level];
+    int64_t *w = calloc(count, sizeof *w);
+    size_t *used = calloc(count, sizeof *used);
+    if (!w || !used) {
+        free(w);
+        free(used);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "linear_combination");
+    }
+    size_t m = 0;
+    veil_status st = VEIL_OK;
+    for (size_t k = 0; k < count; k++) {
+        const double v = round(weights[k] * q_l);
+        if (!isfinite(v) || fabs(v) >= 0x1p62) {
+            st = veil_fail(err, VEIL_ERR_ARGUMENT, "linear_combination: weight %g does not fit 62 bits at this level",
+                           weights[k]);
+            break;
+        }
+        if (v != 0) {
+            w[m] = (int64_t)v;
+            used[m++] = k;
+        }
+    }
+    result r;
+    if (st == VEIL_OK) st = result_init(&r, out, ctx, 2, level, err);
+    if (st != VEIL_OK) {
+        free(w);
+        free(used);
+        return st;
+    }
+    for (size_t c = 0; c < 2; c++)
+        for (size_t j = 0; j <= level; j++) {
+            const veil_modulus *mod = &ctx->ring->mod[j];
+            const uint64_t q = mod->q;
+            uint64_t *dst = veil_poly_limb_ptr(r.c[c], j);
+            memset(dst, 0, n * sizeof *dst);
+            for (size_t k0 = 0; k0 < m; k0 += LINCOMB_CHUNK) {
+                const size_t k1 = k0 + LINCOMB_CHUNK < m ? k0 + LINCOMB_CHUNK : m;
+                uint64_t wj[LINCOMB_CHUNK];
+                const uint64_t *src[LINCOMB_CHUNK];
+                for (size_t k = k0; k < k1; k++) {
+                    const uint64_t mag = (uint64_t)(w[k] < 0 ? -w[k] : w[k]) % q;
+                    wj[k - k0] = w[k] < 0 && mag ? q - mag : mag;
+                    src[k - k0] = veil_poly_limb_ptr(a[used[k]]->c[c], j);
+                }
+                const size_t terms = k1 - k0;
+                for (size_t i = 0; i < n; i++) {
+                    veil_u128 acc = dst[i];
+                    for (size_t t = 0; t < terms; t++) acc += (veil_u128)wj[t] * src[t][i];
+                    dst[i] = veil_reduce128(mod, acc);
+                }
+            }
+        }
+    free(w);
+    free(used);
+    r.scale = a[0]->scale * q_l;
+    result_commit(out, &r);
+    VEIL_TRY(veil_ckks_rescale(ctx, out, out, err));
+    out->scale = a[0]->scale; /* exactly: the products carried q_l, the rescale removed it */
+    if (bias != 0) VEIL_TRY(veil_ckks_add_constant(ctx, out, out, bias, err));
+    return VEIL_OK;
 }
 
 /*

@@ -263,7 +263,7 @@ veil_status veil_object_peek(veil_object_info *info, const uint8_t *data, size_t
         return veil_fail(err, VEIL_ERR_FORMAT, "format version %llu is not supported (this build reads %d)",
                          (unsigned long long)version, VEIL_FORMAT_VERSION);
     uint64_t type = get_le(data + 6, 2), flags = get_le(data + 8, 4), sec = get_le(data + 12, 4);
-    if (type < VEIL_OBJECT_PARAMS || type > VEIL_OBJECT_BGV_CIPHERTEXT)
+    if (type < VEIL_OBJECT_PARAMS || type > VEIL_OBJECT_SET)
         return veil_fail(err, VEIL_ERR_FORMAT, "unknown object type %llu", (unsigned long long)type);
     if (flags & ~(uint64_t)(VEIL_FLAG_ZSTD | VEIL_FLAG_SEEDED | VEIL_FLAG_SECRET))
         return veil_fail(err, VEIL_ERR_FORMAT, "unknown flags 0x%llx", (unsigned long long)flags);
@@ -293,6 +293,7 @@ static const char *type_name(veil_object_type t)
     case VEIL_OBJECT_CKKS_CIPHERTEXT: return "a CKKS ciphertext";
     case VEIL_OBJECT_BGV_PLAINTEXT: return "a BGV plaintext";
     case VEIL_OBJECT_BGV_CIPHERTEXT: return "a BGV ciphertext";
+    case VEIL_OBJECT_SET: return "a set of objects";
     }
     return "an unknown object";
 }
@@ -849,6 +850,94 @@ veil_status veil_bgv_ciphertext_load(veil_bgv_ciphertext **out, const veil_conte
     }
     veil_free_secret(raw, raw_len);
     return st;
+}
+
+/* ---- sets: several objects of one parameter set in one file ---------------------------------------- */
+
+#define SET_MAX_META 4096
+
+veil_status veil_set_save(veil_buffer *out, const veil_params *params, const uint8_t *meta, size_t meta_len,
+                          const veil_buffer *items, size_t count, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(params, err);
+    if (meta_len > SET_MAX_META) return veil_fail(err, VEIL_ERR_ARGUMENT, "set: %zu bytes of metadata", meta_len);
+    writer w = {0};
+    uint32_t flags = 0;
+    w_u64(&w, meta_len);
+    if (meta_len) w_bytes(&w, meta, meta_len);
+    w_u64(&w, count);
+    for (size_t i = 0; i < count; i++) {
+        veil_object_info info;
+        if (veil_object_peek(&info, items[i].data, items[i].len, err) != VEIL_OK) {
+            veil_free_secret(w.buf, w.cap);
+            return VEIL_ERR_FORMAT;
+        }
+        flags |= info.flags & VEIL_FLAG_SECRET; /* a set holding a secret is itself secret */
+        w_u64(&w, items[i].len);
+        w_bytes(&w, items[i].data, items[i].len);
+    }
+    return finish(out, &w, VEIL_OBJECT_SET, flags, params, 0, err);
+}
+
+veil_status veil_set_open(veil_set_contents *view, const uint8_t *data, size_t len, veil_error *err)
+{
+    VEIL_REQUIRE(view, err);
+    VEIL_REQUIRE(data, err);
+    memset(view, 0, sizeof *view);
+    veil_object_info info;
+    VEIL_TRY(veil_object_peek(&info, data, len, err));
+    if (info.type != VEIL_OBJECT_SET)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "expected a set of objects, found %s", type_name(info.type));
+    if (info.flags & (VEIL_FLAG_ZSTD | VEIL_FLAG_SEEDED))
+        return veil_fail(err, VEIL_ERR_FORMAT, "a set is stored uncompressed (its objects may be compressed)");
+    reader r = {data + VEIL_HEADER_BYTES, len - VEIL_HEADER_BYTES};
+    uint64_t meta_len, count;
+    if (!r_u64(&r, &meta_len) || meta_len > SET_MAX_META || meta_len > r.left)
+        return veil_fail(err, VEIL_ERR_FORMAT, "set: bad metadata length");
+    view->meta = r.p;
+    view->meta_len = (size_t)meta_len;
+    r.p += meta_len;
+    r.left -= meta_len;
+    if (!r_u64(&r, &count) || count > r.left / (8 + VEIL_HEADER_BYTES))
+        return veil_fail(err, VEIL_ERR_FORMAT, "set: bad object count");
+    view->items = calloc(count ? count : 1, sizeof *view->items);
+    if (!view->items) return veil_fail(err, VEIL_ERR_NO_MEMORY, "set");
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t item_len;
+        if (!r_u64(&r, &item_len) || item_len > r.left || item_len < VEIL_HEADER_BYTES) {
+            veil_set_contents_clear(view);
+            return veil_fail(err, VEIL_ERR_FORMAT, "set: object %llu is truncated", (unsigned long long)i);
+        }
+        veil_object_info inner;
+        if (veil_object_peek(&inner, r.p, (size_t)item_len, err) != VEIL_OK ||
+            memcmp(inner.params_hash, info.params_hash, sizeof inner.params_hash) != 0 ||
+            (inner.flags & VEIL_FLAG_SECRET && !(info.flags & VEIL_FLAG_SECRET)) || inner.type == VEIL_OBJECT_SET) {
+            veil_set_contents_clear(view);
+            return veil_fail(err, VEIL_ERR_FORMAT, "set: object %llu is malformed, of another parameter set, a "
+                             "nested set, or a secret the set's header does not declare", (unsigned long long)i);
+        }
+        view->items[i].data = r.p;
+        view->items[i].len = (size_t)item_len;
+        view->items[i].type = inner.type;
+        r.p += item_len;
+        r.left -= item_len;
+        view->count = (size_t)i + 1;
+    }
+    if (r.left) {
+        veil_set_contents_clear(view);
+        return veil_fail(err, VEIL_ERR_FORMAT, "set: %zu unexpected bytes after the objects", r.left);
+    }
+    view->secret = (info.flags & VEIL_FLAG_SECRET) != 0;
+    memcpy(view->params_hash, info.params_hash, sizeof view->params_hash);
+    return VEIL_OK;
+}
+
+void veil_set_contents_clear(veil_set_contents *view)
+{
+    if (!view) return;
+    free(view->items);
+    memset(view, 0, sizeof *view);
 }
 
 /* ---- files ---------------------------------------------------------------------------------------- */

@@ -1,0 +1,183 @@
+/*
+ * veil/ml.h - encrypted inference of ONNX models with CKKS.
+ *
+ * The four calls of the mission:
+ *   veil_keygen          the data owner: a secret key set and the evaluation keys for a model's plan;
+ *   veil_encrypt_inputs  the data owner: rows of features into a ciphertext set;
+ *   veil_evaluate        the server: the model on the ciphertexts, with only the evaluation keys;
+ *   veil_decrypt_outputs the data owner: the model's outputs, with the final activation applied.
+ *
+ * A model is an ONNX file. Veil lowers its graph to a program on one sample's flattened features: affine
+ * stages (every run of Gemm, MatMul, Add, Sub, Mul and Div by constants, Neg, BatchNormalization, and the
+ * shape operators, folded into one matrix and bias), squares (Mul of a tensor by itself, Pow 2), and
+ * polynomial approximations of Sigmoid, Tanh and Relu inside the network (Chebyshev, over a range measured
+ * on calibration data or given). A final Sigmoid, Softmax, LogSoftmax or ArgMax is applied by the data
+ * owner after decryption, exactly. Anything else is refused with the operator's and the node's names.
+ *
+ * The plan chooses the CKKS parameters (128-bit security by default), the packing and the exact rotation
+ * keys:
+ *   throughput  one sample per slot, each feature in its own ciphertext (CryptoNets); no rotations;
+ *   latency     one sample per ciphertext, its features in the slots; matrix-vector products by the
+ *               diagonal method with baby-step giant-step and hoisted rotations (Halevi-Shoup 2014, 2018).
+ */
+#ifndef VEIL_ML_H
+#define VEIL_ML_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "veil/core.h"
+#include "veil/params.h"
+#include "veil/serial.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct veil_model veil_model;
+
+/* How non-polynomial activations inside the network are approximated. Zero-initialised: the defaults. */
+typedef struct veil_model_options {
+    size_t degree;          /* Chebyshev degree of approximations; 0: 15 */
+    int have_range;         /* use [range_lo, range_hi] for every approximated activation's input */
+    double range_lo, range_hi;
+    const double *calibration; /* rows x input width samples, to measure the activations' input range */
+    size_t calibration_rows;
+    /*
+     * Evaluate a final Sigmoid on the server as the degree-3 polynomial 0.5 + 0.15012 z - 0.0015930 z^3 (the
+     * approximation of the logistic-regression benchmarks of SEAL and OpenFHE, good for |z| < 8) instead of
+     * leaving it to the data owner: the server then returns approximate probabilities.
+     */
+    int server_sigmoid;
+} veil_model_options;
+
+/* Loads an ONNX model (the bytes of a ModelProto). opts may be NULL. */
+veil_status veil_model_load_onnx(veil_model **out, const uint8_t *data, size_t len, const veil_model_options *opts,
+                                 veil_error *err);
+veil_status veil_model_load_onnx_file(veil_model **out, const char *path, const veil_model_options *opts,
+                                      veil_error *err);
+void veil_model_free(veil_model *model);
+
+size_t veil_model_input_width(const veil_model *model);  /* features per sample */
+size_t veil_model_output_width(const veil_model *model); /* values per sample after the final operation */
+/* Lines describing the lowering (stages, approximations and their errors); never NULL. */
+const char *veil_model_report(const veil_model *model);
+/* The plaintext reference: rows samples of input width through the ONNX graph in float64. */
+veil_status veil_model_run_plain(const veil_model *model, double *out, const double *in, size_t rows, veil_error *err);
+/* Largest |x| by which the input row exceeds the calibrated range of an approximated activation (0: none). */
+veil_status veil_model_range_excess(const veil_model *model, const double *in, size_t rows, double *excess,
+                                    veil_error *err);
+
+/* ---- the plan ----------------------------------------------------------------------------------- */
+
+typedef enum veil_packing { VEIL_PACKING_THROUGHPUT = 0, VEIL_PACKING_LATENCY = 1 } veil_packing;
+
+typedef struct veil_plan_request {
+    veil_packing packing;
+    size_t batch;          /* throughput: samples per call (0: as many as the slots hold) */
+    veil_security security; /* 128 bits when zero */
+} veil_plan_request;
+
+typedef struct veil_plan_info {
+    veil_packing packing;
+    size_t depth;            /* levels used */
+    size_t n, slots;         /* ring degree; slots per ciphertext (samples in throughput, padded width in latency) */
+    size_t batch;            /* samples per ciphertext set */
+    unsigned scale_bits, log_qp;
+    size_t q_count, p_count, dnum;
+    size_t rotations;        /* Galois keys */
+    size_t in_ciphertexts, out_ciphertexts; /* per batch (throughput) or per sample (latency) */
+    double eval_key_bytes, ciphertext_bytes; /* estimates of the stored sizes */
+    double estimated_seconds; /* server time per batch (throughput) or per sample (latency), single thread */
+    double estimated_memory_bytes;
+} veil_plan_info;
+
+typedef struct veil_plan veil_plan;
+veil_status veil_model_plan(veil_plan **out, const veil_model *model, const veil_plan_request *request,
+                            veil_error *err);
+void veil_plan_free(veil_plan *plan);
+void veil_plan_get_info(const veil_plan *plan, veil_plan_info *info);
+/* The rotation steps whose Galois keys the plan needs (count written to *count; at most max). */
+size_t veil_plan_rotations(const veil_plan *plan, long *steps, size_t max);
+
+/* ---- keys --------------------------------------------------------------------------------------- */
+
+typedef struct veil_keyset veil_keyset;       /* the data owner's: secret key, parameters, plan */
+typedef struct veil_eval_keys veil_eval_keys; /* the server's: public, relinearization and Galois keys */
+
+/* prng NULL: the OS CSPRNG. */
+veil_status veil_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan, veil_prng *prng,
+                        veil_error *err);
+void veil_keyset_free(veil_keyset *keys);
+void veil_eval_keys_free(veil_eval_keys *keys);
+
+/* Files: a key set (holds the secret key: write it with mode 0600) and the evaluation-key bundle. */
+veil_status veil_keyset_save(veil_buffer *out, const veil_keyset *keys, veil_error *err);
+veil_status veil_keyset_load(veil_keyset **out, const uint8_t *data, size_t len, veil_error *err);
+veil_status veil_eval_keys_save(veil_buffer *out, const veil_eval_keys *keys, veil_error *err);
+/* Refuses a bundle that holds a secret key, or any object but evaluation keys. */
+veil_status veil_eval_keys_load(veil_eval_keys **out, const uint8_t *data, size_t len, veil_error *err);
+/* 32 bytes naming a key set (a hash of its public key): equal in the key set, its bundle and its ciphertexts. */
+const uint8_t *veil_keyset_id(const veil_keyset *keys);
+const uint8_t *veil_eval_keys_id(const veil_eval_keys *keys);
+veil_packing veil_eval_keys_packing(const veil_eval_keys *keys);
+size_t veil_eval_keys_batch(const veil_eval_keys *keys);
+
+/* ---- ciphertext sets ------------------------------------------------------------------------------ */
+
+typedef struct veil_ciphertexts veil_ciphertexts;
+void veil_ciphertexts_free(veil_ciphertexts *cts);
+size_t veil_ciphertexts_rows(const veil_ciphertexts *cts);
+veil_status veil_ciphertexts_save(veil_buffer *out, const veil_ciphertexts *cts, veil_error *err);
+/* A set that belongs to a key set: eval keys or key set given (one of them) to check it. */
+veil_status veil_ciphertexts_load(veil_ciphertexts **out, const veil_keyset *keys, const veil_eval_keys *eval,
+                                  const uint8_t *data, size_t len, veil_error *err);
+
+/* Encrypts rows x input width values (row-major) with the secret key (seeded: half the size). */
+veil_status veil_encrypt_inputs(veil_ciphertexts **out, const veil_keyset *keys, const double *in, size_t rows,
+                                veil_prng *prng, veil_error *err);
+/*
+ * The server's work. The model must be the one the keys were made for (its hash is in the keys).
+ * progress, when not NULL, is called with (done, total) units of work.
+ */
+typedef void (*veil_progress_fn)(void *arg, size_t done, size_t total);
+veil_status veil_evaluate(veil_ciphertexts **out, const veil_model *model, const veil_eval_keys *keys,
+                          const veil_ciphertexts *in, veil_progress_fn progress, void *progress_arg,
+                          veil_error *err);
+/*
+ * The evaluator behind veil_evaluate, for servers that answer many requests: made once per (model, keys),
+ * it encodes the latency packing's diagonals once. threads > 1 evaluates independent ciphertexts in
+ * parallel (OpenMP). The model and keys must outlive it. Runs may be concurrent.
+ */
+typedef struct veil_evaluator veil_evaluator;
+veil_status veil_evaluator_new(veil_evaluator **out, const veil_model *model, const veil_eval_keys *keys,
+                               size_t threads, veil_error *err);
+veil_status veil_evaluator_run(const veil_evaluator *ev, veil_ciphertexts **out, const veil_ciphertexts *in,
+                               veil_progress_fn progress, void *progress_arg, veil_error *err);
+void veil_evaluator_free(veil_evaluator *ev);
+
+/*
+ * Decrypts rows x output width values (after the final Sigmoid / Softmax / LogSoftmax; ArgMax gives the
+ * class index as a double). raw_out, when not NULL, receives the values before the final operation
+ * (rows x veil_model_output_width of the program before it: see veil_ciphertexts_width).
+ */
+veil_status veil_decrypt_outputs(double *out, double *raw_out, const veil_keyset *keys, const veil_ciphertexts *cts,
+                                 veil_error *err);
+/* Values per row a set carries (input width for inputs, the program's output width for results). */
+size_t veil_ciphertexts_width(const veil_ciphertexts *cts);
+/* Values per row veil_decrypt_outputs writes to out. */
+size_t veil_keyset_output_width(const veil_keyset *keys);
+
+/* ---- CSV ---------------------------------------------------------------------------------------- */
+
+/*
+ * Reads a CSV of numbers: an optional header row (detected: a first row with a non-numeric cell), then rows
+ * of exactly `width` cells (width 0: the first row's count). NaN, infinities, empty and non-numeric cells
+ * are errors naming the row and the column. *values is rows x width, freed with free().
+ */
+veil_status veil_csv_read(const char *path, size_t width, double **values, size_t *rows, size_t *width_out,
+                          veil_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VEIL_ML_H */

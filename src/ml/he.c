@@ -1,0 +1,958 @@
+/*
+ * Encrypted inference: key generation for a plan, encryption of rows, the evaluator of both packings, and
+ * decryption with the final operation.
+ *
+ * Throughput packing (CryptoNets, Gilad-Bachrach et al. 2016): slot r of ciphertext f holds feature f of
+ * sample r. An affine stage is, per output, one fused linear combination of the input ciphertexts (scalar
+ * weights, lazy reduction, one rescale); elementwise stages act on each ciphertext. No rotations.
+ *
+ * Latency packing: one sample's features in the slots, replicated with period S (a power of two at least
+ * the widest layer), so that rotations are cyclic over S. An affine stage W (m x n, padded to S x S) is the
+ * diagonal method (Halevi-Shoup 2014): W x = sum_k d_k * rot(x, k), d_k[i] = W[i][(i + k) mod S], computed
+ * by baby-step giant-step, k = g j + i: sum_j rot(sum_i rot(d_{gj+i}, -g j) * rot(x, i), g j), with the
+ * baby rotations of x hoisted (Halevi-Shoup 2018) and the diagonals encoded once, when the evaluator is made.
+ * A single-output layer is a product by the row and a sum of slots (log2 S rotations).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <sodium.h>
+#include <omp.h>
+#include "ml/ml_plan.h"
+#include "veil/serial.h"
+
+/* ---- ciphertext sets ------------------------------------------------------------------------------ */
+
+size_t veil_ciphertexts_batches(const veil_ml_meta *meta)
+{
+    if (meta->packing == VEIL_PACKING_LATENCY) return (size_t)meta->rows;
+    return meta->batch ? (size_t)((meta->rows + meta->batch - 1) / meta->batch) : 0;
+}
+
+veil_status veil_ciphertexts_alloc(veil_ciphertexts **out, const veil_context *ctx, const veil_ml_meta *meta,
+                                   size_t count, veil_error *err)
+{
+    veil_ciphertexts *c = calloc(1, sizeof *c);
+    if (!c) return veil_fail(err, VEIL_ERR_NO_MEMORY, "ciphertext set");
+    c->meta = *meta;
+    c->ctx = ctx;
+    c->cts = calloc(count ? count : 1, sizeof *c->cts);
+    if (!c->cts) {
+        free(c);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "ciphertext set");
+    }
+    c->count = count;
+    for (size_t i = 0; i < count; i++) {
+        veil_status st = veil_ckks_ciphertext_new(&c->cts[i], ctx, err);
+        if (st != VEIL_OK) {
+            veil_ciphertexts_free(c);
+            return st;
+        }
+    }
+    *out = c;
+    return VEIL_OK;
+}
+
+void veil_ciphertexts_free(veil_ciphertexts *c)
+{
+    if (!c) return;
+    for (size_t i = 0; i < c->count; i++) veil_ckks_ciphertext_free(c->cts[i]);
+    free(c->cts);
+    free(c);
+}
+
+size_t veil_ciphertexts_rows(const veil_ciphertexts *c) { return c ? (size_t)c->meta.rows : 0; }
+size_t veil_ciphertexts_width(const veil_ciphertexts *c) { return c ? c->meta.width : 0; }
+
+/* ---- keys ------------------------------------------------------------------------------------------ */
+
+void veil_keyset_free(veil_keyset *k)
+{
+    if (!k) return;
+    veil_secret_key_free(k->sk);
+    veil_context_free(k->ctx);
+    veil_params_free(k->params);
+    free(k);
+}
+
+void veil_eval_keys_free(veil_eval_keys *k)
+{
+    if (!k) return;
+    veil_public_key_free(k->pk);
+    veil_switch_key_free(k->relin);
+    for (size_t i = 0; i < k->n_galois; i++) veil_switch_key_free(k->galois[i]);
+    free(k->galois);
+    veil_context_free(k->ctx);
+    veil_params_free(k->params);
+    free(k);
+}
+
+const uint8_t *veil_keyset_id(const veil_keyset *k) { return k ? k->meta.key_id : NULL; }
+const uint8_t *veil_eval_keys_id(const veil_eval_keys *k) { return k ? k->meta.key_id : NULL; }
+veil_packing veil_eval_keys_packing(const veil_eval_keys *k) { return k ? k->meta.packing : VEIL_PACKING_THROUGHPUT; }
+size_t veil_eval_keys_batch(const veil_eval_keys *k) { return k ? (size_t)k->meta.batch : 0; }
+size_t veil_keyset_output_width(const veil_keyset *k)
+{
+    return k ? (k->meta.final_op == VEIL_FINAL_ARGMAX ? 1 : k->meta.out_width) : 0;
+}
+
+static veil_status copy_params(veil_params **out, const veil_params *p, veil_error *err)
+{
+    veil_buffer b = {0};
+    VEIL_TRY(veil_params_save(&b, p, 0, err));
+    veil_status st = veil_params_load(out, b.data, b.len, err);
+    veil_buffer_free(&b);
+    return st;
+}
+
+/* The eval-key bundle of a freshly generated key set, and the key id (a hash of the public key). */
+static veil_status bundle_eval(veil_buffer *out, veil_ml_meta *meta, const veil_params *params, const veil_public_key *pk,
+                               const veil_switch_key *relin, veil_switch_key *const *galois, size_t n_galois,
+                               veil_error *err);
+
+veil_status veil_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan, veil_prng *prng,
+                        veil_error *err)
+{
+    VEIL_REQUIRE(secret_out, err);
+    VEIL_REQUIRE(eval_out, err);
+    *secret_out = NULL;
+    *eval_out = NULL;
+    VEIL_REQUIRE(plan, err);
+    veil_keyset *ks = calloc(1, sizeof *ks);
+    if (!ks) return veil_fail(err, VEIL_ERR_NO_MEMORY, "key set");
+    veil_public_key *pk = NULL;
+    veil_switch_key *relin = NULL, **galois = calloc(plan->n_steps + 1, sizeof *galois);
+    veil_buffer bundle = {0};
+    veil_status st = galois ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "keys");
+    if (st == VEIL_OK) st = copy_params(&ks->params, plan->params, err);
+    if (st == VEIL_OK) st = veil_context_new(&ks->ctx, ks->params, NULL, err);
+    if (st == VEIL_OK) st = veil_secret_key_new(&ks->sk, ks->ctx, prng, err);
+    if (st == VEIL_OK) st = veil_public_key_new(&pk, ks->ctx, ks->sk, prng, err);
+    if (st == VEIL_OK) st = veil_relin_key_new(&relin, ks->ctx, ks->sk, prng, err);
+    for (size_t i = 0; st == VEIL_OK && i < plan->n_steps; i++)
+        st = veil_galois_key_new(&galois[i], ks->ctx, ks->sk, veil_galois_element_rotation(ks->ctx, plan->steps[i]),
+                                 prng, err);
+    if (st == VEIL_OK) {
+        veil_ml_meta *m = &ks->meta;
+        m->packing = plan->packing;
+        memcpy(m->model_hash, plan->model_hash, VEIL_ID_BYTES);
+        m->batch = plan->batch;
+        m->slots = plan->slots;
+        m->scale_bits = plan->scale_bits;
+        m->in_width = (uint32_t)plan->in_width;
+        m->out_width = (uint32_t)plan->out_width;
+        m->final_op = (uint32_t)plan->final_op;
+        st = bundle_eval(&bundle, m, ks->params, pk, relin, galois, plan->n_steps, err);
+        m->kind = VEIL_SET_KEYSET;
+    }
+    if (st == VEIL_OK) st = veil_eval_keys_load(eval_out, bundle.data, bundle.len, err);
+    veil_buffer_free(&bundle);
+    veil_public_key_free(pk);
+    veil_switch_key_free(relin);
+    for (size_t i = 0; galois && i < plan->n_steps; i++) veil_switch_key_free(galois[i]);
+    free(galois);
+    if (st != VEIL_OK) {
+        veil_keyset_free(ks);
+        return st;
+    }
+    *secret_out = ks;
+    return VEIL_OK;
+}
+
+/* ---- bundles (sets with ML metadata) ---------------------------------------------------------------- */
+
+#define META_BYTES 128
+static const uint8_t meta_magic[8] = {'V', 'E', 'I', 'L', '-', 'M', 'L', '1'};
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+static void meta_encode(uint8_t out[META_BYTES], const veil_ml_meta *m)
+{
+    memset(out, 0, META_BYTES);
+    memcpy(out, meta_magic, 8);
+    put64(out + 8, (uint64_t)m->kind);
+    put64(out + 16, (uint64_t)m->packing);
+    memcpy(out + 24, m->key_id, VEIL_ID_BYTES);
+    memcpy(out + 56, m->model_hash, VEIL_ID_BYTES);
+    put64(out + 88, m->batch);
+    put64(out + 96, m->slots);
+    put64(out + 104, m->rows);
+    put64(out + 112, (uint64_t)m->in_width | (uint64_t)m->out_width << 32);
+    put64(out + 120, (uint64_t)m->width | (uint64_t)(m->final_op & 0xff) << 32 | (uint64_t)(m->scale_bits & 0xff) << 40);
+}
+
+static veil_status meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, veil_error *err)
+{
+    if (len != META_BYTES || memcmp(in, meta_magic, 8) != 0)
+        return veil_fail(err, VEIL_ERR_FORMAT, "not a Veil ML file (keys or ciphertexts): bad metadata");
+    uint64_t kind = get64(in + 8), packing = get64(in + 16), w = get64(in + 112), x = get64(in + 120);
+    if (kind < VEIL_SET_KEYSET || kind > VEIL_SET_OUTPUTS || packing > VEIL_PACKING_LATENCY)
+        return veil_fail(err, VEIL_ERR_FORMAT, "ML metadata: unknown kind %llu or packing %llu",
+                         (unsigned long long)kind, (unsigned long long)packing);
+    m->kind = (veil_set_kind)kind;
+    m->packing = (veil_packing)packing;
+    memcpy(m->key_id, in + 24, VEIL_ID_BYTES);
+    memcpy(m->model_hash, in + 56, VEIL_ID_BYTES);
+    m->batch = get64(in + 88);
+    m->slots = get64(in + 96);
+    m->rows = get64(in + 104);
+    m->in_width = (uint32_t)w;
+    m->out_width = (uint32_t)(w >> 32);
+    m->width = (uint32_t)x;
+    m->final_op = (uint32_t)(x >> 32) & 0xff;
+    m->scale_bits = (uint32_t)(x >> 40) & 0xff;
+    if (m->final_op > VEIL_FINAL_ARGMAX || m->scale_bits < 20 || m->scale_bits > 60 || m->batch == 0 ||
+        m->batch > ((uint64_t)1 << 16) || m->slots == 0 || m->slots > ((uint64_t)1 << 16) || (m->slots & (m->slots - 1)) ||
+        m->in_width == 0 || m->out_width == 0 || m->rows > ((uint64_t)1 << 40) || (x >> 48) != 0)
+        return veil_fail(err, VEIL_ERR_FORMAT, "ML metadata: a field is out of range");
+    return VEIL_OK;
+}
+
+static veil_status bundle_eval(veil_buffer *out, veil_ml_meta *meta, const veil_params *params, const veil_public_key *pk,
+                               const veil_switch_key *relin, veil_switch_key *const *galois, size_t n_galois,
+                               veil_error *err)
+{
+    size_t count = 3 + n_galois;
+    veil_buffer *items = calloc(count, sizeof *items);
+    if (!items) return veil_fail(err, VEIL_ERR_NO_MEMORY, "bundle");
+    veil_status st = veil_params_save(&items[0], params, 0, err);
+    if (st == VEIL_OK) st = veil_public_key_save(&items[1], pk, VEIL_SAVE_COMPRESS, err);
+    if (st == VEIL_OK) st = veil_switch_key_save(&items[2], relin, VEIL_SAVE_COMPRESS, err);
+    for (size_t i = 0; st == VEIL_OK && i < n_galois; i++)
+        st = veil_switch_key_save(&items[3 + i], galois[i], VEIL_SAVE_COMPRESS, err);
+    if (st == VEIL_OK) {
+        /* the key id names the key set: a hash of its public key */
+        crypto_generichash(meta->key_id, VEIL_ID_BYTES, items[1].data, items[1].len, NULL, 0);
+        meta->kind = VEIL_SET_EVAL_KEYS;
+        uint8_t mb[META_BYTES];
+        meta_encode(mb, meta);
+        st = veil_set_save(out, params, mb, sizeof mb, items, count, err);
+    }
+    for (size_t i = 0; i < count; i++) veil_buffer_free(&items[i]);
+    free(items);
+    return st;
+}
+
+veil_status veil_eval_keys_save(veil_buffer *out, const veil_eval_keys *k, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(k, err);
+    veil_ml_meta m = k->meta;
+    return bundle_eval(out, &m, k->params, k->pk, k->relin, k->galois, k->n_galois, err);
+}
+
+/* Opens a set, decodes its ML metadata, and loads its parameters (the first object). */
+static veil_status open_ml_set(veil_set_contents *c, veil_ml_meta *meta, veil_params **params, const uint8_t *data,
+                               size_t len, veil_error *err)
+{
+    *params = NULL;
+    VEIL_TRY(veil_set_open(c, data, len, err));
+    veil_status st = meta_decode(meta, c->meta, c->meta_len, err);
+    if (st == VEIL_OK && (c->count < 1 || c->items[0].type != VEIL_OBJECT_PARAMS))
+        st = veil_fail(err, VEIL_ERR_FORMAT, "ML file: the parameters do not come first");
+    if (st == VEIL_OK) st = veil_params_load(params, c->items[0].data, c->items[0].len, err);
+    if (st == VEIL_OK && veil_params_plain_modulus(*params) != 0)
+        st = veil_fail(err, VEIL_ERR_FORMAT, "ML file: a BGV parameter set (Veil's models run on CKKS)");
+    if (st != VEIL_OK) {
+        veil_params_free(*params);
+        *params = NULL;
+        veil_set_contents_clear(c);
+    }
+    return st;
+}
+
+veil_status veil_eval_keys_load(veil_eval_keys **out, const uint8_t *data, size_t len, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(data, err);
+    veil_object_info info;
+    VEIL_TRY(veil_object_peek(&info, data, len, err));
+    if (info.flags & VEIL_FLAG_SECRET)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "this file holds a secret key: the server side is given only the "
+                         "evaluation keys (KEYDIR/eval), never the secret key");
+    veil_eval_keys *k = calloc(1, sizeof *k);
+    if (!k) return veil_fail(err, VEIL_ERR_NO_MEMORY, "eval keys");
+    veil_set_contents c;
+    veil_status st = open_ml_set(&c, &k->meta, &k->params, data, len, err);
+    if (st != VEIL_OK) {
+        free(k);
+        return st;
+    }
+    if (k->meta.kind != VEIL_SET_EVAL_KEYS)
+        st = veil_fail(err, VEIL_ERR_MISMATCH, "this file is not an evaluation-key bundle");
+    if (st == VEIL_OK && c.count < 3) st = veil_fail(err, VEIL_ERR_FORMAT, "eval keys: the bundle is incomplete");
+    if (st == VEIL_OK) st = veil_context_new(&k->ctx, k->params, NULL, err);
+    if (st == VEIL_OK) {
+        uint8_t id[VEIL_ID_BYTES];
+        crypto_generichash(id, VEIL_ID_BYTES, c.items[1].data, c.items[1].len, NULL, 0);
+        if (sodium_memcmp(id, k->meta.key_id, VEIL_ID_BYTES) != 0)
+            st = veil_fail(err, VEIL_ERR_FORMAT, "eval keys: the key id does not match the public key");
+    }
+    if (st == VEIL_OK) st = veil_public_key_load(&k->pk, k->ctx, c.items[1].data, c.items[1].len, err);
+    if (st == VEIL_OK) st = veil_switch_key_load(&k->relin, k->ctx, c.items[2].data, c.items[2].len, err);
+    if (st == VEIL_OK && veil_switch_key_galois_element(k->relin) != 0)
+        st = veil_fail(err, VEIL_ERR_FORMAT, "eval keys: the third object is not a relinearization key");
+    if (st == VEIL_OK) {
+        k->galois = calloc(c.count, sizeof *k->galois);
+        if (!k->galois) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "eval keys");
+    }
+    for (size_t i = 3; st == VEIL_OK && i < c.count; i++) {
+        st = veil_switch_key_load(&k->galois[k->n_galois], k->ctx, c.items[i].data, c.items[i].len, err);
+        if (st == VEIL_OK) k->n_galois++;
+    }
+    veil_set_contents_clear(&c);
+    if (st != VEIL_OK) {
+        veil_eval_keys_free(k);
+        return st;
+    }
+    *out = k;
+    return VEIL_OK;
+}
+
+veil_status veil_keyset_save(veil_buffer *out, const veil_keyset *k, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(k, err);
+    veil_buffer items[2] = {{0}, {0}};
+    veil_status st = veil_params_save(&items[0], k->params, 0, err);
+    if (st == VEIL_OK) st = veil_secret_key_save(&items[1], k->sk, 0, err);
+    if (st == VEIL_OK) {
+        uint8_t mb[META_BYTES];
+        meta_encode(mb, &k->meta);
+        st = veil_set_save(out, k->params, mb, sizeof mb, items, 2, err);
+    }
+    veil_buffer_free(&items[0]);
+    veil_buffer_free(&items[1]);
+    return st;
+}
+
+veil_status veil_keyset_load(veil_keyset **out, const uint8_t *data, size_t len, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(data, err);
+    veil_keyset *k = calloc(1, sizeof *k);
+    if (!k) return veil_fail(err, VEIL_ERR_NO_MEMORY, "key set");
+    veil_set_contents c;
+    veil_status st = open_ml_set(&c, &k->meta, &k->params, data, len, err);
+    if (st != VEIL_OK) {
+        free(k);
+        return st;
+    }
+    if (k->meta.kind != VEIL_SET_KEYSET || c.count != 2 || c.items[1].type != VEIL_OBJECT_SECRET_KEY)
+        st = veil_fail(err, VEIL_ERR_MISMATCH, "this file is not a Veil key set (secret.key)");
+    if (st == VEIL_OK) st = veil_context_new(&k->ctx, k->params, NULL, err);
+    if (st == VEIL_OK) st = veil_secret_key_load(&k->sk, k->ctx, c.items[1].data, c.items[1].len, err);
+    veil_set_contents_clear(&c);
+    if (st != VEIL_OK) {
+        veil_keyset_free(k);
+        return st;
+    }
+    *out = k;
+    return VEIL_OK;
+}
+
+veil_status veil_ciphertexts_save(veil_buffer *out, const veil_ciphertexts *cts, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(cts, err);
+    veil_buffer *items = calloc(cts->count + 1, sizeof *items);
+    if (!items) return veil_fail(err, VEIL_ERR_NO_MEMORY, "ciphertext set");
+    const veil_params *params = veil_context_params(cts->ctx);
+    veil_status st = veil_params_save(&items[0], params, 0, err);
+    for (size_t i = 0; st == VEIL_OK && i < cts->count; i++)
+        st = veil_ckks_ciphertext_save(&items[i + 1], cts->cts[i], VEIL_SAVE_COMPRESS, err);
+    if (st == VEIL_OK) {
+        uint8_t mb[META_BYTES];
+        meta_encode(mb, &cts->meta);
+        st = veil_set_save(out, params, mb, sizeof mb, items, cts->count + 1, err);
+    }
+    for (size_t i = 0; i <= cts->count; i++) veil_buffer_free(&items[i]);
+    free(items);
+    return st;
+}
+
+veil_status veil_ciphertexts_load(veil_ciphertexts **out, const veil_keyset *keys, const veil_eval_keys *eval,
+                                  const uint8_t *data, size_t len, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(data, err);
+    if (!keys == !eval) return veil_fail(err, VEIL_ERR_ARGUMENT, "ciphertexts_load: give the key set or the eval keys");
+    const veil_ml_meta *km = keys ? &keys->meta : &eval->meta;
+    const veil_context *ctx = keys ? keys->ctx : eval->ctx;
+    veil_set_contents c;
+    veil_ml_meta meta;
+    veil_params *params = NULL;
+    VEIL_TRY(open_ml_set(&c, &meta, &params, data, len, err));
+    veil_params_free(params); /* its hash is the set's, checked against the keys' below */
+    veil_status st = VEIL_OK;
+    uint8_t h[VEIL_PARAMS_HASH_BYTES];
+    veil_params_hash(veil_context_params(ctx), h);
+    if (meta.kind != VEIL_SET_INPUTS && meta.kind != VEIL_SET_OUTPUTS)
+        st = veil_fail(err, VEIL_ERR_MISMATCH, "this file is not a ciphertext set");
+    else if (memcmp(h, c.params_hash, sizeof h) != 0)
+        st = veil_fail(err, VEIL_ERR_MISMATCH, "these ciphertexts were made under another parameter set than the keys'");
+    else if (sodium_memcmp(meta.key_id, km->key_id, VEIL_ID_BYTES) != 0)
+        st = veil_fail(err, VEIL_ERR_MISMATCH, "these ciphertexts were encrypted under other keys than the ones given");
+    else if (memcmp(meta.model_hash, km->model_hash, VEIL_ID_BYTES) != 0 || meta.packing != km->packing ||
+             meta.slots != km->slots || meta.batch != km->batch)
+        st = veil_fail(err, VEIL_ERR_MISMATCH, "these ciphertexts belong to another model or plan than the keys");
+    else if (meta.width != (meta.kind == VEIL_SET_INPUTS ? km->in_width : km->out_width))
+        st = veil_fail(err, VEIL_ERR_FORMAT, "ciphertext set: %u values per row, the model has %u", meta.width,
+                       meta.kind == VEIL_SET_INPUTS ? km->in_width : km->out_width);
+    size_t expect = 0;
+    if (st == VEIL_OK) {
+        size_t per = meta.packing == VEIL_PACKING_THROUGHPUT ? meta.width : 1;
+        expect = veil_ciphertexts_batches(&meta) * per;
+        if (c.count != expect + 1)
+            st = veil_fail(err, VEIL_ERR_FORMAT, "ciphertext set: %zu ciphertexts for %llu rows, expected %zu",
+                           c.count - 1, (unsigned long long)meta.rows, expect);
+    }
+    veil_ciphertexts *set = NULL;
+    if (st == VEIL_OK) st = veil_ciphertexts_alloc(&set, ctx, &meta, 0, err);
+    if (st == VEIL_OK) {
+        free(set->cts);
+        set->cts = calloc(expect ? expect : 1, sizeof *set->cts);
+        if (!set->cts) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "ciphertext set");
+    }
+    for (size_t i = 0; st == VEIL_OK && i < expect; i++) {
+        st = veil_ckks_ciphertext_load(&set->cts[i], ctx, c.items[i + 1].data, c.items[i + 1].len, err);
+        if (st == VEIL_OK) set->count = i + 1;
+    }
+    veil_set_contents_clear(&c);
+    if (st != VEIL_OK) {
+        veil_ciphertexts_free(set);
+        return st;
+    }
+    *out = set;
+    return VEIL_OK;
+}
+
+/* ---- encryption and decryption ----------------------------------------------------------------------- */
+
+veil_status veil_encrypt_inputs(veil_ciphertexts **out, const veil_keyset *k, const double *in, size_t rows,
+                                veil_prng *prng, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(k, err);
+    VEIL_REQUIRE(in, err);
+    if (rows == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "encrypt: no rows");
+    for (size_t i = 0; i < rows * k->meta.in_width; i++)
+        if (!isfinite(in[i]))
+            return veil_fail(err, VEIL_ERR_ARGUMENT, "encrypt: row %zu, column %zu is not a finite number",
+                             i / k->meta.in_width + 1, i % k->meta.in_width + 1);
+    veil_ml_meta meta = k->meta;
+    meta.kind = VEIL_SET_INPUTS;
+    meta.rows = rows;
+    meta.width = meta.in_width;
+    const size_t w = meta.in_width, batches = veil_ciphertexts_batches(&meta);
+    const size_t count = meta.packing == VEIL_PACKING_THROUGHPUT ? batches * w : rows;
+    veil_ckks_encoder *enc = NULL;
+    veil_ckks_plaintext *pt = NULL;
+    veil_ciphertexts *set = NULL;
+    const size_t level = veil_context_max_level(k->ctx);
+    const double scale = ldexp(1.0, (int)meta.scale_bits);
+    const size_t vlen = meta.packing == VEIL_PACKING_THROUGHPUT ? meta.batch : meta.slots;
+    double *v = calloc(vlen, sizeof *v);
+    veil_status st = v ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "encrypt");
+    if (st == VEIL_OK) st = veil_ckks_encoder_new(&enc, k->ctx, err);
+    if (st == VEIL_OK) st = veil_ckks_plaintext_new(&pt, k->ctx, err);
+    if (st == VEIL_OK) st = veil_ciphertexts_alloc(&set, k->ctx, &meta, count, err);
+    for (size_t i = 0; st == VEIL_OK && i < count; i++) {
+        memset(v, 0, vlen * sizeof *v);
+        if (meta.packing == VEIL_PACKING_THROUGHPUT) {
+            const size_t b = i / w, f = i % w, first = b * meta.batch;
+            const size_t n = rows - first < meta.batch ? rows - first : meta.batch;
+            for (size_t r = 0; r < n; r++) v[r] = in[(first + r) * w + f];
+            st = veil_ckks_encode(enc, pt, v, NULL, n, scale, level, err);
+        } else {
+            memcpy(v, in + i * w, w * sizeof *v);
+            st = veil_ckks_encode_sparse(enc, pt, v, NULL, meta.slots, scale, level, err);
+        }
+        if (st == VEIL_OK) st = veil_ckks_encrypt_sk(k->ctx, set->cts[i], pt, k->sk, prng, err);
+    }
+    free(v);
+    veil_ckks_plaintext_free(pt);
+    veil_ckks_encoder_free(enc);
+    if (st != VEIL_OK) {
+        veil_ciphertexts_free(set);
+        return st;
+    }
+    *out = set;
+    return VEIL_OK;
+}
+
+veil_status veil_decrypt_outputs(double *out, double *raw_out, const veil_keyset *k, const veil_ciphertexts *cts,
+                                 veil_error *err)
+{
+    VEIL_REQUIRE(k, err);
+    VEIL_REQUIRE(cts, err);
+    if (!out && !raw_out) return veil_fail(err, VEIL_ERR_NULL, "decrypt: no output buffer");
+    if (cts->ctx != k->ctx && sodium_memcmp(cts->meta.key_id, k->meta.key_id, VEIL_ID_BYTES) != 0)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "decrypt: the ciphertexts were encrypted under other keys");
+    if (cts->ctx != k->ctx)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "decrypt: load the ciphertexts with this key set");
+    const veil_ml_meta *m = &cts->meta;
+    const size_t w = m->width, rows = (size_t)m->rows;
+    veil_program final = {.final_op = (veil_final_op)k->meta.final_op, .out_width = w};
+    const size_t fw = m->kind == VEIL_SET_OUTPUTS ? veil_final_width(&final) : w;
+    veil_ckks_encoder *enc = NULL;
+    veil_ckks_plaintext *pt = NULL;
+    double *row = calloc(w, sizeof *row), *vals = calloc(m->packing == VEIL_PACKING_THROUGHPUT ? m->batch : m->slots,
+                                                             sizeof *vals);
+    double *all = calloc(rows * w + 1, sizeof *all);
+    veil_status st = row && vals && all ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "decrypt");
+    if (st == VEIL_OK) st = veil_ckks_encoder_new(&enc, k->ctx, err);
+    if (st == VEIL_OK) st = veil_ckks_plaintext_new(&pt, k->ctx, err);
+    for (size_t i = 0; st == VEIL_OK && i < cts->count; i++) {
+        st = veil_ckks_decrypt(k->ctx, pt, cts->cts[i], k->sk, err);
+        if (st != VEIL_OK) break;
+        if (m->packing == VEIL_PACKING_THROUGHPUT) {
+            const size_t b = i / w, f = i % w, first = b * m->batch;
+            const size_t n = rows - first < m->batch ? rows - first : m->batch;
+            st = veil_ckks_decode(enc, vals, NULL, n, pt, err);
+            for (size_t r = 0; st == VEIL_OK && r < n; r++) all[(first + r) * w + f] = vals[r];
+        } else {
+            st = veil_ckks_decode(enc, vals, NULL, w, pt, err);
+            if (st == VEIL_OK) memcpy(all + i * w, vals, w * sizeof *vals);
+        }
+    }
+    for (size_t r = 0; st == VEIL_OK && r < rows; r++) {
+        memcpy(row, all + r * w, w * sizeof *row);
+        if (raw_out) memcpy(raw_out + r * w, row, w * sizeof *row);
+        if (m->kind == VEIL_SET_OUTPUTS) veil_final_apply(&final, row, w);
+        if (out) memcpy(out + r * fw, row, fw * sizeof *row);
+    }
+    veil_ckks_plaintext_free(pt);
+    veil_ckks_encoder_free(enc);
+    free(row);
+    free(vals);
+    free(all);
+    return st;
+}
+
+/* ---- the evaluator ------------------------------------------------------------------------------------ */
+
+typedef struct prepared_stage {
+    size_t level;                 /* of the stage's input */
+    veil_ckks_plaintext **diag;   /* latency affine: S pre-rotated diagonals (NULL when zero), or the row */
+    veil_ckks_plaintext *row;
+    double *bias_slots;           /* latency: the bias padded to S */
+} prepared_stage;
+
+struct veil_evaluator {
+    const veil_model *model;
+    const veil_eval_keys *keys;
+    veil_ckks_encoder *enc;
+    prepared_stage *stages;
+    size_t threads;
+};
+
+static const veil_switch_key *galois_for(const veil_eval_keys *k, long step, veil_error *err)
+{
+    uint64_t e = veil_galois_element_rotation(k->ctx, step);
+    for (size_t i = 0; i < k->n_galois; i++)
+        if (veil_switch_key_galois_element(k->galois[i]) == e) return k->galois[i];
+    veil_fail(err, VEIL_ERR_MISMATCH, "the evaluation keys lack the Galois key of rotation %ld", step);
+    return NULL;
+}
+
+static size_t stage_depth(const veil_stage *s)
+{
+    veil_program one = {.stages = (veil_stage *)s, .n_stages = 1};
+    return veil_program_depth(&one);
+}
+
+void veil_evaluator_free(veil_evaluator *ev)
+{
+    if (!ev) return;
+    const veil_program *p = &ev->model->program;
+    for (size_t i = 0; ev->stages && i < p->n_stages; i++) {
+        prepared_stage *ps = &ev->stages[i];
+        for (size_t k = 0; ps->diag && k < ev->keys->meta.slots; k++) veil_ckks_plaintext_free(ps->diag[k]);
+        free(ps->diag);
+        veil_ckks_plaintext_free(ps->row);
+        free(ps->bias_slots);
+    }
+    free(ev->stages);
+    veil_ckks_encoder_free(ev->enc);
+    free(ev);
+}
+
+/* Latency: the diagonals of an affine stage, pre-rotated for the giant steps, encoded at scale q_l. */
+static veil_status prepare_latency(veil_evaluator *ev, const veil_stage *s, prepared_stage *ps, veil_error *err)
+{
+    const size_t S = (size_t)ev->keys->meta.slots, g = veil_bsgs_baby(S);
+    const veil_context *ctx = ev->keys->ctx;
+    const double q_l = (double)veil_params_q(veil_context_params(ctx), ps->level);
+    double *v = calloc(S, sizeof *v);
+    ps->bias_slots = calloc(S, sizeof *ps->bias_slots);
+    if (!v || !ps->bias_slots) {
+        free(v);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "evaluator");
+    }
+    memcpy(ps->bias_slots, s->b, s->out_width * sizeof *s->b);
+    veil_status st = VEIL_OK;
+    if (s->out_width == 1) {
+        memcpy(v, s->w, s->in_width * sizeof *v);
+        st = veil_ckks_plaintext_new(&ps->row, ctx, err);
+        if (st == VEIL_OK) st = veil_ckks_encode_sparse(ev->enc, ps->row, v, NULL, S, q_l, ps->level, err);
+        free(v);
+        return st;
+    }
+    ps->diag = calloc(S, sizeof *ps->diag);
+    if (!ps->diag) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "evaluator");
+    for (size_t k = 0; st == VEIL_OK && k < S; k++) {
+        const size_t giant = k - k % g;
+        int nonzero = 0;
+        for (size_t t = 0; t < S; t++) {
+            /* rot(d_k, -giant)[t] = d_k[(t - giant) mod S] = W[row][(row + k) mod S], row = (t - giant) mod S */
+            const size_t row = (t + S - giant) % S, col = (row + k) % S;
+            v[t] = row < s->out_width && col < s->in_width ? s->w[row * s->in_width + col] : 0.0;
+            if (v[t] != 0) nonzero = 1;
+        }
+        if (!nonzero) continue;
+        st = veil_ckks_plaintext_new(&ps->diag[k], ctx, err);
+        if (st == VEIL_OK) st = veil_ckks_encode_sparse(ev->enc, ps->diag[k], v, NULL, S, q_l, ps->level, err);
+    }
+    free(v);
+    return st;
+}
+
+veil_status veil_evaluator_new(veil_evaluator **out, const veil_model *model, const veil_eval_keys *keys,
+                               size_t threads, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(model, err);
+    VEIL_REQUIRE(keys, err);
+    if (memcmp(model->hash, keys->meta.model_hash, VEIL_ID_BYTES) != 0)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "the evaluation keys were made for another model (or other "
+                         "approximation settings): run keygen with this model");
+    const veil_program *p = &model->program;
+    if (p->in_width != keys->meta.in_width || p->out_width != keys->meta.out_width)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "the evaluation keys do not match the model's widths");
+    if (veil_program_depth(p) > veil_context_max_level(keys->ctx))
+        return veil_fail(err, VEIL_ERR_MISMATCH, "the keys' parameters have %zu levels, the model needs %zu",
+                         veil_context_max_level(keys->ctx), veil_program_depth(p));
+    veil_evaluator *ev = calloc(1, sizeof *ev);
+    if (!ev) return veil_fail(err, VEIL_ERR_NO_MEMORY, "evaluator");
+    ev->model = model;
+    ev->keys = keys;
+    ev->threads = threads ? threads : 1;
+    ev->stages = calloc(p->n_stages + 1, sizeof *ev->stages);
+    veil_status st = ev->stages ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "evaluator");
+    if (st == VEIL_OK) st = veil_ckks_encoder_new(&ev->enc, keys->ctx, err);
+    size_t level = veil_context_max_level(keys->ctx);
+    for (size_t i = 0; st == VEIL_OK && i < p->n_stages; i++) {
+        ev->stages[i].level = level;
+        if (keys->meta.packing == VEIL_PACKING_LATENCY && p->stages[i].kind == VEIL_STAGE_AFFINE) {
+            if (p->stages[i].in_width > keys->meta.slots || p->stages[i].out_width > keys->meta.slots)
+                st = veil_fail(err, VEIL_ERR_MISMATCH, "a layer is wider than the keys' %llu slots",
+                               (unsigned long long)keys->meta.slots);
+            else st = prepare_latency(ev, &p->stages[i], &ev->stages[i], err);
+        }
+        level -= stage_depth(&p->stages[i]);
+    }
+    if (st != VEIL_OK) {
+        veil_evaluator_free(ev);
+        return st;
+    }
+    *out = ev;
+    return VEIL_OK;
+}
+
+/* An elementwise stage on one ciphertext. */
+static veil_status elementwise(const veil_evaluator *ev, const veil_stage *s, veil_ckks_ciphertext *out,
+                               const veil_ckks_ciphertext *x, veil_error *err)
+{
+    const veil_context *ctx = ev->keys->ctx;
+    const veil_switch_key *rk = ev->keys->relin;
+    if (s->kind == VEIL_STAGE_SQUARE) return veil_ckks_mul_relin_rescale(ctx, out, x, x, rk, err);
+    if (s->kind == VEIL_STAGE_CHEBYSHEV)
+        return veil_ckks_eval_chebyshev(ctx, out, x, s->coeffs, s->degree, s->lo, s->hi, rk, err);
+    /* power basis, degree <= 3: c0 + c1 x + c2 x^2 + (c3 x) x^2, two levels */
+    const double *c = s->coeffs;
+    veil_ckks_ciphertext *x2 = NULL, *t = NULL, *acc = NULL;
+    veil_status st = veil_ckks_ciphertext_new(&t, ctx, err);
+    if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&acc, ctx, err);
+    if (st == VEIL_OK) st = veil_ckks_mul_constant(ctx, acc, x, s->degree >= 1 ? c[1] : 0.0, err);
+    if (st == VEIL_OK && s->degree >= 2) {
+        st = veil_ckks_ciphertext_new(&x2, ctx, err);
+        if (st == VEIL_OK) st = veil_ckks_mul_relin_rescale(ctx, x2, x, x, rk, err);
+        if (st == VEIL_OK && c[2] != 0) {
+            st = veil_ckks_mul_constant(ctx, t, x2, c[2], err);
+            if (st == VEIL_OK) st = veil_ckks_add(ctx, acc, acc, t, err);
+        }
+        if (st == VEIL_OK && s->degree >= 3 && c[3] != 0) {
+            st = veil_ckks_mul_constant(ctx, t, x, c[3], err);
+            if (st == VEIL_OK) st = veil_ckks_mul_relin_rescale(ctx, t, t, x2, rk, err);
+            if (st == VEIL_OK) st = veil_ckks_add(ctx, acc, acc, t, err);
+        }
+    }
+    if (st == VEIL_OK) st = veil_ckks_add_constant(ctx, out, acc, c[0], err);
+    veil_ckks_ciphertext_free(x2);
+    veil_ckks_ciphertext_free(t);
+    veil_ckks_ciphertext_free(acc);
+    return st;
+}
+
+/* Latency: one affine stage on one sample. */
+static veil_status latency_affine(const veil_evaluator *ev, const veil_stage *s, const prepared_stage *ps,
+                                  veil_ckks_ciphertext *out, const veil_ckks_ciphertext *x, veil_error *err)
+{
+    const veil_context *ctx = ev->keys->ctx;
+    const size_t S = (size_t)ev->keys->meta.slots, g = veil_bsgs_baby(S);
+    veil_status st = VEIL_OK;
+    veil_ckks_plaintext *bias = NULL;
+    if (s->out_width == 1) {
+        veil_ckks_ciphertext *t = NULL;
+        st = veil_ckks_ciphertext_new(&t, ctx, err);
+        if (st == VEIL_OK) st = veil_ckks_mul_plain(ctx, t, x, ps->row, err);
+        if (st == VEIL_OK) st = veil_ckks_rescale(ctx, t, t, err);
+        if (st == VEIL_OK && S > 1)
+            st = veil_ckks_sum_slots(ctx, out, t, S, (const veil_switch_key *const *)ev->keys->galois,
+                                     ev->keys->n_galois, err);
+        else if (st == VEIL_OK) st = veil_ckks_add_constant(ctx, out, t, 0.0, err);
+        if (st == VEIL_OK) st = veil_ckks_add_constant(ctx, out, out, s->b[0], err);
+        veil_ckks_ciphertext_free(t);
+        return st;
+    }
+    /* baby steps: rotations of x by 1..g-1 that some diagonal uses, hoisted */
+    veil_ckks_ciphertext *baby[256] = {0}, *inner = NULL, *acc = NULL, *prod = NULL;
+    long steps[256];
+    const veil_switch_key *keys[256];
+    veil_ckks_ciphertext *outs[256];
+    size_t nb = 0;
+    if (g > 256) return veil_fail(err, VEIL_ERR_UNSUPPORTED, "latency packing over more than 65536 slots");
+    for (size_t i = 1; i < g && st == VEIL_OK; i++) {
+        int used = 0;
+        for (size_t k = i; k < S && !used; k += g) used = ps->diag[k] != NULL;
+        if (!used) continue;
+        st = veil_ckks_ciphertext_new(&baby[i], ctx, err);
+        if (st == VEIL_OK && !(keys[nb] = galois_for(ev->keys, (long)i, err))) st = VEIL_ERR_MISMATCH;
+        steps[nb] = (long)i;
+        outs[nb++] = baby[i];
+    }
+    if (st == VEIL_OK && nb) st = veil_ckks_rotate_hoisted(ctx, outs, x, steps, nb, keys, err);
+    if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&inner, ctx, err);
+    if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&acc, ctx, err);
+    if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&prod, ctx, err);
+    int have_acc = 0;
+    for (size_t j = 0; st == VEIL_OK && j * g < S; j++) {
+        int have_inner = 0;
+        for (size_t i = 0; st == VEIL_OK && i < g; i++) {
+            const veil_ckks_plaintext *d = ps->diag[j * g + i];
+            if (!d) continue;
+            const veil_ckks_ciphertext *xi = i == 0 ? x : baby[i];
+            st = veil_ckks_mul_plain(ctx, have_inner ? prod : inner, xi, d, err);
+            if (st == VEIL_OK && have_inner) st = veil_ckks_add(ctx, inner, inner, prod, err);
+            have_inner = 1;
+        }
+        if (st != VEIL_OK || !have_inner) continue;
+        if (j > 0) {
+            const veil_switch_key *gk = galois_for(ev->keys, (long)(j * g), err);
+            st = gk ? veil_ckks_rotate(ctx, inner, inner, (long)(j * g), gk, err) : VEIL_ERR_MISMATCH;
+        }
+        if (st == VEIL_OK) st = have_acc ? veil_ckks_add(ctx, acc, acc, inner, err)
+                                         : veil_ckks_add_constant(ctx, acc, inner, 0.0, err);
+        have_acc = 1;
+    }
+    if (st == VEIL_OK && !have_acc) st = veil_ckks_mul_integer(ctx, acc, x, 0, err); /* an all-zero matrix */
+    if (st == VEIL_OK && have_acc) st = veil_ckks_rescale(ctx, acc, acc, err);
+    if (st == VEIL_OK) st = veil_ckks_plaintext_new(&bias, ctx, err);
+    if (st == VEIL_OK)
+        st = veil_ckks_encode_sparse(ev->enc, bias, ps->bias_slots, NULL, S, veil_ckks_ciphertext_scale(acc),
+                                     veil_ckks_ciphertext_level(acc), err);
+    if (st == VEIL_OK) st = veil_ckks_add_plain(ctx, out, acc, bias, err);
+    veil_ckks_plaintext_free(bias);
+    for (size_t i = 0; i < 256; i++) veil_ckks_ciphertext_free(baby[i]);
+    veil_ckks_ciphertext_free(inner);
+    veil_ckks_ciphertext_free(acc);
+    veil_ckks_ciphertext_free(prod);
+    return st;
+}
+
+typedef struct progress {
+    veil_progress_fn fn;
+    void *arg;
+    size_t done, total;
+} progress;
+
+static void tick(progress *pr, size_t units)
+{
+    if (!pr->fn) return;
+#pragma omp critical(veil_progress)
+    {
+        pr->done += units;
+        pr->fn(pr->arg, pr->done, pr->total);
+    }
+}
+
+/* Throughput: one batch (width ciphertexts in, out_width out). cur is consumed. */
+static veil_status run_batch(const veil_evaluator *ev, veil_ckks_ciphertext **cur, size_t width,
+                             veil_ckks_ciphertext **result, progress *pr, veil_error *err)
+{
+    const veil_program *p = &ev->model->program;
+    const veil_context *ctx = ev->keys->ctx;
+    veil_ckks_ciphertext **x = cur;
+    veil_ckks_ciphertext **owned = NULL;
+    veil_status st = VEIL_OK;
+    for (size_t si = 0; st == VEIL_OK && si < p->n_stages; si++) {
+        const veil_stage *s = &p->stages[si];
+        const size_t ow = s->out_width;
+        veil_ckks_ciphertext **y = calloc(ow, sizeof *y);
+        if (!y) {
+            st = veil_fail(err, VEIL_ERR_NO_MEMORY, "evaluate");
+            break;
+        }
+        for (size_t o = 0; st == VEIL_OK && o < ow; o++) st = veil_ckks_ciphertext_new(&y[o], ctx, err);
+        volatile veil_status shared = st;
+        veil_error first = {VEIL_OK, ""};
+#pragma omp parallel for schedule(dynamic) num_threads((int)ev->threads) if (ev->threads > 1)
+        for (size_t o = 0; o < ow; o++) {
+            if (shared != VEIL_OK) continue;
+            veil_error e = {VEIL_OK, ""};
+            veil_status r;
+            if (s->kind == VEIL_STAGE_AFFINE)
+                r = veil_ckks_linear_combination(ctx, y[o], (const veil_ckks_ciphertext *const *)x,
+                                                 s->w + o * s->in_width, s->in_width, s->b[o], &e);
+            else
+                r = elementwise(ev, s, y[o], x[o], &e);
+            if (r != VEIL_OK) {
+#pragma omp critical(veil_eval_error)
+                if (shared == VEIL_OK) {
+                    shared = r;
+                    first = e;
+                }
+            }
+            tick(pr, 1);
+        }
+        if (shared != VEIL_OK && st == VEIL_OK) {
+            st = shared;
+            if (err) *err = first;
+        }
+        if (owned) {
+            for (size_t i = 0; i < width; i++) veil_ckks_ciphertext_free(owned[i]);
+            free(owned);
+        }
+        owned = y;
+        x = y;
+        width = ow;
+    }
+    if (st == VEIL_OK) {
+        for (size_t o = 0; o < width; o++) {
+            if (owned) {
+                veil_ckks_ciphertext_free(result[o]);
+                result[o] = owned[o];
+                owned[o] = NULL;
+            } else {
+                st = veil_ckks_add_constant(ctx, result[o], x[o], 0.0, err); /* a program without stages */
+            }
+        }
+    }
+    if (owned) {
+        for (size_t i = 0; i < width; i++) veil_ckks_ciphertext_free(owned[i]);
+        free(owned);
+    }
+    return st;
+}
+
+/* Latency: one sample through every stage. */
+static veil_status run_sample(const veil_evaluator *ev, const veil_ckks_ciphertext *in, veil_ckks_ciphertext *out,
+                              veil_error *err)
+{
+    const veil_program *p = &ev->model->program;
+    const veil_context *ctx = ev->keys->ctx;
+    veil_ckks_ciphertext *a = NULL, *b = NULL;
+    veil_status st = veil_ckks_ciphertext_new(&a, ctx, err);
+    if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&b, ctx, err);
+    const veil_ckks_ciphertext *x = in;
+    for (size_t si = 0; st == VEIL_OK && si < p->n_stages; si++) {
+        const veil_stage *s = &p->stages[si];
+        veil_ckks_ciphertext *y = x == a ? b : a;
+        if (s->kind == VEIL_STAGE_AFFINE) st = latency_affine(ev, s, &ev->stages[si], y, x, err);
+        else st = elementwise(ev, s, y, x, err);
+        x = y;
+    }
+    if (st == VEIL_OK) st = veil_ckks_add_constant(ctx, out, x, 0.0, err);
+    veil_ckks_ciphertext_free(a);
+    veil_ckks_ciphertext_free(b);
+    return st;
+}
+
+veil_status veil_evaluator_run(const veil_evaluator *ev, veil_ciphertexts **out, const veil_ciphertexts *in,
+                               veil_progress_fn fn, void *arg, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(ev, err);
+    VEIL_REQUIRE(in, err);
+    const veil_eval_keys *k = ev->keys;
+    if (in->ctx != k->ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "evaluate: load the ciphertexts with these eval keys");
+    if (in->meta.kind != VEIL_SET_INPUTS) return veil_fail(err, VEIL_ERR_ARGUMENT, "evaluate: these are not inputs");
+    const veil_program *p = &ev->model->program;
+    veil_ml_meta meta = in->meta;
+    meta.kind = VEIL_SET_OUTPUTS;
+    meta.width = (uint32_t)p->out_width;
+    const size_t batches = veil_ciphertexts_batches(&in->meta);
+    const size_t per_out = meta.packing == VEIL_PACKING_THROUGHPUT ? p->out_width : 1;
+    veil_ciphertexts *res = NULL;
+    VEIL_TRY(veil_ciphertexts_alloc(&res, k->ctx, &meta, batches * per_out, err));
+    progress pr = {fn, arg, 0, 0};
+    veil_status st = VEIL_OK;
+    if (meta.packing == VEIL_PACKING_THROUGHPUT) {
+        for (size_t i = 0; i < p->n_stages; i++) pr.total += p->stages[i].out_width * batches;
+        for (size_t b = 0; st == VEIL_OK && b < batches; b++)
+            st = run_batch(ev, in->cts + b * p->in_width, p->in_width, res->cts + b * per_out, &pr, err);
+    } else {
+        pr.total = batches;
+        volatile veil_status shared = VEIL_OK;
+        veil_error first = {VEIL_OK, ""};
+#pragma omp parallel for schedule(dynamic) num_threads((int)ev->threads) if (ev->threads > 1)
+        for (size_t r = 0; r < batches; r++) {
+            if (shared != VEIL_OK) continue;
+            veil_error e = {VEIL_OK, ""};
+            veil_status s = run_sample(ev, in->cts[r], res->cts[r], &e);
+            if (s != VEIL_OK) {
+#pragma omp critical(veil_eval_error)
+                if (shared == VEIL_OK) {
+                    shared = s;
+                    first = e;
+                }
+            }
+            tick(&pr, 1);
+        }
+        st = shared;
+        if (st != VEIL_OK && err) *err = first;
+    }
+    if (st != VEIL_OK) {
+        veil_ciphertexts_free(res);
+        return st;
+    }
+    *out = res;
+    return VEIL_OK;
+}
+
+veil_status veil_evaluate(veil_ciphertexts **out, const veil_model *model, const veil_eval_keys *keys,
+                          const veil_ciphertexts *in, veil_progress_fn fn, void *arg, veil_error *err)
+{
+    veil_evaluator *ev = NULL;
+    VEIL_TRY(veil_evaluator_new(&ev, model, keys, 1, err));
+    veil_status st = veil_evaluator_run(ev, out, in, fn, arg, err);
+    veil_evaluator_free(ev);
+    return st;
+}

@@ -1,0 +1,604 @@
+/*
+ * The plaintext reference interpreter: ONNX operators in float64, following the operator specifications
+ * (https://onnx.ai/onnx/operators/) for the opsets Veil reads, broadcasting included. It is the oracle of
+ * the tests, `veil plain`, the lowering's way to compute affine maps, and the calibration of activations.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include "ml/ml_internal.h"
+
+/* ---- the environment ------------------------------------------------------------------------------ */
+
+void veil_env_clear(veil_env *env)
+{
+    for (size_t i = 0; i < env->count; i++) {
+        free(env->names[i]);
+        veil_tensor_clear(&env->values[i]);
+    }
+    free(env->names);
+    free(env->values);
+    memset(env, 0, sizeof *env);
+}
+
+static veil_status env_take(veil_env *env, const char *name, veil_tensor *value, veil_error *err)
+{
+    for (size_t i = 0; i < env->count; i++)
+        if (strcmp(env->names[i], name) == 0) {
+            veil_tensor_clear(&env->values[i]);
+            env->values[i] = *value;
+            memset(value, 0, sizeof *value);
+            return VEIL_OK;
+        }
+    if (env->count == env->cap) {
+        size_t cap = env->cap ? 2 * env->cap : 16;
+        char **names = realloc(env->names, cap * sizeof *names);
+        if (!names) return veil_fail(err, VEIL_ERR_NO_MEMORY, "values");
+        env->names = names;
+        veil_tensor *values = realloc(env->values, cap * sizeof *values);
+        if (!values) return veil_fail(err, VEIL_ERR_NO_MEMORY, "values");
+        env->values = values;
+        env->cap = cap;
+    }
+    size_t n = strlen(name);
+    char *copy = malloc(n + 1);
+    if (!copy) return veil_fail(err, VEIL_ERR_NO_MEMORY, "values");
+    memcpy(copy, name, n + 1);
+    env->names[env->count] = copy;
+    env->values[env->count] = *value;
+    memset(value, 0, sizeof *value);
+    env->count++;
+    return VEIL_OK;
+}
+
+veil_status veil_env_put(veil_env *env, const char *name, const veil_tensor *value, veil_error *err)
+{
+    veil_tensor copy;
+    VEIL_TRY(veil_tensor_copy(&copy, value, err));
+    veil_status st = env_take(env, name, &copy, err);
+    veil_tensor_clear(&copy);
+    return st;
+}
+
+const veil_tensor *veil_env_get(const veil_env *env, const char *name)
+{
+    for (size_t i = 0; i < env->count; i++)
+        if (strcmp(env->names[i], name) == 0) return &env->values[i];
+    return NULL;
+}
+
+/* ---- support ---------------------------------------------------------------------------------- */
+
+static const char *const supported_ops[] = {
+    "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Neg", "Pow", "Constant", "Identity", "Flatten", "Reshape",
+    "Squeeze", "Unsqueeze", "Concat", "BatchNormalization", "Sigmoid", "Tanh", "Relu", "Softmax", "LogSoftmax",
+    "ArgMax", NULL};
+
+int veil_op_supported(const char *op)
+{
+    for (size_t i = 0; supported_ops[i]; i++)
+        if (strcmp(supported_ops[i], op) == 0) return 1;
+    return 0;
+}
+
+const char *veil_node_unsupported(const veil_node *node, int64_t opset)
+{
+    (void)opset;
+    if (!veil_op_supported(node->op)) return "operator not supported";
+    for (size_t i = 0; i < node->n_attrs; i++)
+        if (node->attrs[i].kind == VEIL_ATTR_OTHER) return "attribute of an unsupported kind (graph, sparse tensor)";
+    if (strcmp(node->op, "BatchNormalization") == 0 &&
+        (veil_node_attr_int(node, "training_mode", 0) != 0 || node->n_outputs > 1))
+        return "BatchNormalization in training mode";
+    if (strcmp(node->op, "Constant") == 0 && !veil_node_attr(node, "value") && !veil_node_attr(node, "value_float") &&
+        !veil_node_attr(node, "value_floats") && !veil_node_attr(node, "value_int") &&
+        !veil_node_attr(node, "value_ints"))
+        return "Constant other than a numeric tensor";
+    return NULL;
+}
+
+/* ---- helpers -------------------------------------------------------------------------------------- */
+
+#define FAIL(...) veil_fail(err, VEIL_ERR_ARGUMENT, __VA_ARGS__)
+
+static veil_status input(const veil_node *n, const veil_env *env, size_t k, const veil_tensor **out, veil_error *err)
+{
+    if (k >= n->n_inputs || !n->inputs[k][0])
+        return veil_fail(err, VEIL_ERR_FORMAT, "node '%s' (%s) lacks input %zu", n->name, n->op, k + 1);
+    *out = veil_env_get(env, n->inputs[k]);
+    if (!*out)
+        return veil_fail(err, VEIL_ERR_FORMAT, "node '%s' (%s): input '%s' is not computed before it", n->name,
+                         n->op, n->inputs[k]);
+    return VEIL_OK;
+}
+
+static const veil_tensor *optional_input(const veil_node *n, const veil_env *env, size_t k)
+{
+    if (k >= n->n_inputs || !n->inputs[k][0]) return NULL;
+    return veil_env_get(env, n->inputs[k]);
+}
+
+static int is_int(veil_dtype t) { return t == VEIL_DT_INT32 || t == VEIL_DT_INT64; }
+
+static int64_t norm_axis(int64_t axis, size_t rank) { return axis < 0 ? axis + (int64_t)rank : axis; }
+
+static veil_status broadcast_shape(const veil_tensor *a, const veil_tensor *b, size_t *rank, int64_t *dims,
+                                   const veil_node *n, veil_error *err)
+{
+    size_t r = a->rank > b->rank ? a->rank : b->rank;
+    for (size_t i = 0; i < r; i++) {
+        int64_t da = i < r - a->rank ? 1 : a->dims[i - (r - a->rank)];
+        int64_t db = i < r - b->rank ? 1 : b->dims[i - (r - b->rank)];
+        if (da != db && da != 1 && db != 1)
+            return FAIL("node '%s' (%s): shapes cannot be broadcast (dimension %zu: %lld vs %lld)", n->name, n->op, i,
+                        (long long)da, (long long)db);
+        dims[i] = da == 1 ? db : da;
+    }
+    *rank = r;
+    return VEIL_OK;
+}
+
+/* Offset into t of the element at out-index idx (t broadcast to rank r). */
+static size_t bcast_offset(const veil_tensor *t, size_t r, const int64_t *idx)
+{
+    size_t off = 0;
+    for (size_t i = r - t->rank; i < r; i++) {
+        int64_t d = t->dims[i - (r - t->rank)];
+        off = off * (size_t)d + (size_t)(d == 1 ? 0 : idx[i]);
+    }
+    return off;
+}
+
+static void next_index(int64_t *idx, const int64_t *dims, size_t r)
+{
+    for (size_t i = r; i-- > 0;) {
+        if (++idx[i] < dims[i]) return;
+        idx[i] = 0;
+    }
+}
+
+typedef double (*binary_fn)(double, double);
+static double op_add(double a, double b) { return a + b; }
+static double op_sub(double a, double b) { return a - b; }
+static double op_mul(double a, double b) { return a * b; }
+static double op_div(double a, double b) { return a / b; }
+
+static veil_status run_binary(const veil_node *n, veil_env *env, binary_fn f, veil_tensor *out, veil_error *err)
+{
+    const veil_tensor *a, *b;
+    VEIL_TRY(input(n, env, 0, &a, err));
+    VEIL_TRY(input(n, env, 1, &b, err));
+    size_t r;
+    int64_t dims[VEIL_MAX_RANK], idx[VEIL_MAX_RANK] = {0};
+    VEIL_TRY(broadcast_shape(a, b, &r, dims, n, err));
+    VEIL_TRY(veil_tensor_init(out, a->dtype, r, dims, err));
+    int integer = is_int(a->dtype);
+    int pow_op = strcmp(n->op, "Pow") == 0;
+    for (size_t i = 0; i < out->size; i++) {
+        double x = a->data[bcast_offset(a, r, idx)], y = b->data[bcast_offset(b, r, idx)];
+        double v;
+        if (pow_op) v = pow(x, y);
+        else if (integer && f == op_div) v = y == 0 ? 0 : trunc(x / y);
+        else v = f(x, y);
+        out->data[i] = integer ? trunc(v) : v;
+        next_index(idx, dims, r);
+    }
+    return VEIL_OK;
+}
+
+static double sigmoid(double x) { return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)); }
+static double relu(double x) { return x > 0 ? x : 0; }
+static double neg(double x) { return -x; }
+
+static veil_status run_unary(const veil_node *n, veil_env *env, double (*f)(double), veil_tensor *out,
+                             veil_error *err)
+{
+    const veil_tensor *a;
+    VEIL_TRY(input(n, env, 0, &a, err));
+    VEIL_TRY(veil_tensor_copy(out, a, err));
+    for (size_t i = 0; i < out->size; i++) out->data[i] = f(a->data[i]);
+    return VEIL_OK;
+}
+
+/* C = A B with numpy semantics (1-D operands promoted and the added dimension removed; batch broadcast). */
+static veil_status run_matmul(const veil_node *n, veil_env *env, veil_tensor *out, veil_error *err)
+{
+    const veil_tensor *a, *b;
+    VEIL_TRY(input(n, env, 0, &a, err));
+    VEIL_TRY(input(n, env, 1, &b, err));
+    if (a->rank == 0 || b->rank == 0) return FAIL("node '%s' (MatMul): scalar operand", n->name);
+    veil_tensor A = *a, B = *b; /* views with adjusted shapes; data shared */
+    if (a->rank == 1) {
+        A.rank = 2;
+        A.dims[0] = 1;
+        A.dims[1] = a->dims[0];
+    }
+    if (b->rank == 1) {
+        B.rank = 2;
+        B.dims[0] = b->dims[0];
+        B.dims[1] = 1;
+    }
+    int64_t M = A.dims[A.rank - 2], K = A.dims[A.rank - 1], K2 = B.dims[B.rank - 2], N = B.dims[B.rank - 1];
+    if (K != K2) return FAIL("node '%s' (MatMul): inner dimensions differ (%lld vs %lld)", n->name, (long long)K,
+                             (long long)K2);
+    /* Batch dimensions broadcast. */
+    veil_tensor ab = A, bb = B;
+    ab.rank = A.rank - 2;
+    bb.rank = B.rank - 2;
+    size_t br;
+    int64_t bdims[VEIL_MAX_RANK], idx[VEIL_MAX_RANK] = {0};
+    VEIL_TRY(broadcast_shape(&ab, &bb, &br, bdims, n, err));
+    int64_t odims[VEIL_MAX_RANK + 2];
+    size_t orank = 0;
+    size_t batches = 1;
+    for (size_t i = 0; i < br; i++) {
+        odims[orank++] = bdims[i];
+        batches *= (size_t)bdims[i];
+    }
+    if (a->rank > 1) odims[orank++] = M;
+    if (b->rank > 1) odims[orank++] = N;
+    if (orank > VEIL_MAX_RANK) return FAIL("node '%s' (MatMul): rank too large", n->name);
+    VEIL_TRY(veil_tensor_init(out, a->dtype, orank, odims, err));
+    for (size_t t = 0; t < batches; t++) {
+        size_t oa = br ? bcast_offset(&ab, br, idx) : 0, ob = br ? bcast_offset(&bb, br, idx) : 0;
+        const double *pa = A.data + oa * (size_t)(M * K), *pb = B.data + ob * (size_t)(K * N);
+        double *pc = out->data + t * (size_t)(M * N);
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                double s = 0;
+                for (int64_t k = 0; k < K; k++) s += pa[i * K + k] * pb[k * N + j];
+                pc[i * N + j] = s;
+            }
+        if (br) next_index(idx, bdims, br);
+    }
+    return VEIL_OK;
+}
+
+static veil_status run_gemm(const veil_node *n, veil_env *env, veil_tensor *out, veil_error *err)
+{
+    const veil_tensor *a, *b, *c = optional_input(n, env, 2);
+    VEIL_TRY(input(n, env, 0, &a, err));
+    VEIL_TRY(input(n, env, 1, &b, err));
+    if (a->rank != 2 || b->rank != 2) return FAIL("node '%s' (Gemm): A and B must be matrices", n->name);
+    double alpha = veil_node_attr_float(n, "alpha", 1.0), beta = veil_node_attr_float(n, "beta", 1.0);
+    int ta = veil_node_attr_int(n, "transA", 0) != 0, tb = veil_node_attr_int(n, "transB", 0) != 0;
+    int64_t M = ta ? a->dims[1] : a->dims[0], K = ta ? a->dims[0] : a->dims[1];
+    int64_t K2 = tb ? b->dims[1] : b->dims[0], N = tb ? b->dims[0] : b->dims[1];
+    if (K != K2) return FAIL("node '%s' (Gemm): inner dimensions differ (%lld vs %lld)", n->name, (long long)K,
+                             (long long)K2);
+    int64_t dims[2] = {M, N};
+    if (c) {
+        veil_tensor target = {.rank = 2, .dims = {M, N}};
+        size_t r;
+        int64_t bd[VEIL_MAX_RANK];
+        if (c->rank > 2) return FAIL("node '%s' (Gemm): C has rank %zu", n->name, c->rank);
+        VEIL_TRY(broadcast_shape(&target, c, &r, bd, n, err));
+        if (bd[0] != M || bd[1] != N) return FAIL("node '%s' (Gemm): C does not broadcast to [%lld, %lld]", n->name,
+                                                  (long long)M, (long long)N);
+    }
+    VEIL_TRY(veil_tensor_init(out, a->dtype, 2, dims, err));
+    int64_t idx[2] = {0, 0};
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0;
+            for (int64_t k = 0; k < K; k++)
+                s += (ta ? a->data[k * M + i] : a->data[i * K + k]) * (tb ? b->data[j * K + k] : b->data[k * N + j]);
+            s *= alpha;
+            if (c) {
+                idx[0] = i;
+                idx[1] = j;
+                s += beta * c->data[bcast_offset(c, 2, idx)];
+            }
+            out->data[i * N + j] = s;
+        }
+    return VEIL_OK;
+}
+
+static veil_status reshape_to(veil_tensor *out, const veil_tensor *a, size_t rank, const int64_t *dims,
+                              veil_error *err)
+{
+    VEIL_TRY(veil_tensor_init(out, a->dtype, rank, dims, err));
+    if (out->size != a->size) {
+        veil_tensor_clear(out);
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "reshape of %zu elements into %zu", a->size, out->size);
+    }
+    memcpy(out->data, a->data, a->size * sizeof(double));
+    return VEIL_OK;
+}
+
+static veil_status run_reshape(const veil_node *n, veil_env *env, veil_tensor *out, veil_error *err)
+{
+    const veil_tensor *a, *s;
+    VEIL_TRY(input(n, env, 0, &a, err));
+    VEIL_TRY(input(n, env, 1, &s, err));
+    if (s->rank != 1 || s->size > VEIL_MAX_RANK) return FAIL("node '%s' (Reshape): bad shape tensor", n->name);
+    int allowzero = veil_node_attr_int(n, "allowzero", 0) != 0;
+    int64_t dims[VEIL_MAX_RANK];
+    size_t known = 1;
+    int infer = -1;
+    for (size_t i = 0; i < s->size; i++) {
+        int64_t d = (int64_t)s->data[i];
+        if (d == 0 && !allowzero) {
+            if (i >= a->rank) return FAIL("node '%s' (Reshape): 0 copies a dimension the input lacks", n->name);
+            d = a->dims[i];
+        }
+        if (d == -1) {
+            if (infer >= 0) return FAIL("node '%s' (Reshape): two -1 dimensions", n->name);
+            infer = (int)i;
+            d = 1;
+        } else if (d < 0) {
+            return FAIL("node '%s' (Reshape): dimension %lld", n->name, (long long)d);
+        }
+        dims[i] = d;
+        known *= (size_t)d;
+    }
+    if (infer >= 0) {
+        if (known == 0 || a->size % known) return FAIL("node '%s' (Reshape): cannot infer the -1 dimension", n->name);
+        dims[infer] = (int64_t)(a->size / known);
+    }
+    veil_status st = reshape_to(out, a, s->size, dims, err);
+    if (st != VEIL_OK) return FAIL("node '%s' (Reshape): %zu elements do not fit the shape", n->name, a->size);
+    return VEIL_OK;
+}
+
+static veil_status run_flatten(const veil_node *n, veil_env *env, veil_tensor *out, veil_error *err)
+{
+    const veil_tensor *a;
+    VEIL_TRY(input(n, env, 0, &a, err));
+    int64_t axis = norm_axis(veil_node_attr_int(n, "axis", 1), a->rank);
+    if (axis < 0 || axis > (int64_t)a->rank) return FAIL("node '%s' (Flatten): axis out of range", n->name);
+    int64_t dims[2] = {1, 1};
+    for (size_t i = 0; i < a->rank; i++) dims[(int64_t)i < axis ? 0 : 1] *= a->dims[i];
+    return reshape_to(out, a, 2, dims, err);
+}
+
+/* The axes of Squeeze / Unsqueeze: an attribute before opset 13, an input since. */
+static veil_status axes_of(const veil_node *n, const veil_env *env, int64_t opset, int64_t *axes, size_t *count,
+                           veil_error *err)
+{
+    *count = 0;
+    const veil_attr *at = veil_node_attr(n, "axes");
+    if (at && at->kind == VEIL_ATTR_INTS) {
+        if (at->count > VEIL_MAX_RANK) return FAIL("node '%s': too many axes", n->name);
+        for (size_t i = 0; i < at->count; i++) axes[i] = at->ints[i];
+        *count = at->count;
+        return VEIL_OK;
+    }
+    (void)opset;
+    const veil_tensor *t = optional_input(n, env, 1);
+    if (t) {
+        if (t->size > VEIL_MAX_RANK) return FAIL("node '%s': too many axes", n->name);
+        for (size_t i = 0; i < t->size; i++) axes[i] = (int64_t)t->data[i];
+        *count = t->size;
+    }
+    return VEIL_OK;
+}
+
+static veil_status run_squeeze(const veil_node *n, veil_env *env, int64_t opset, int unsqueeze, veil_tensor *out,
+                               veil_error *err)
+{
+    const veil_tensor *a;
+    VEIL_TRY(input(n, env, 0, &a, err));
+    int64_t axes[VEIL_MAX_RANK];
+    size_t count;
+    VEIL_TRY(axes_of(n, env, opset, axes, &count, err));
+    int64_t dims[VEIL_MAX_RANK];
+    size_t rank = 0;
+    if (unsqueeze) {
+        size_t orank = a->rank + count;
+        if (orank > VEIL_MAX_RANK) return FAIL("node '%s' (Unsqueeze): rank too large", n->name);
+        int mark[VEIL_MAX_RANK] = {0};
+        for (size_t i = 0; i < count; i++) {
+            int64_t ax = norm_axis(axes[i], orank);
+            if (ax < 0 || ax >= (int64_t)orank || mark[ax]) return FAIL("node '%s' (Unsqueeze): bad axes", n->name);
+            mark[ax] = 1;
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < orank; i++) dims[i] = mark[i] ? 1 : a->dims[k++];
+        rank = orank;
+    } else {
+        int mark[VEIL_MAX_RANK] = {0};
+        for (size_t i = 0; i < count; i++) {
+            int64_t ax = norm_axis(axes[i], a->rank);
+            if (ax < 0 || ax >= (int64_t)a->rank || a->dims[ax] != 1)
+                return FAIL("node '%s' (Squeeze): axis %lld is not of size 1", n->name, (long long)axes[i]);
+            mark[ax] = 1;
+        }
+        for (size_t i = 0; i < a->rank; i++) {
+            int drop = count ? mark[i] : a->dims[i] == 1;
+            if (!drop) dims[rank++] = a->dims[i];
+        }
+    }
+    return reshape_to(out, a, rank, dims, err);
+}
+
+static veil_status run_concat(const veil_node *n, veil_env *env, veil_tensor *out, veil_error *err)
+{
+    const veil_tensor *first;
+    VEIL_TRY(input(n, env, 0, &first, err));
+    int64_t axis = norm_axis(veil_node_attr_int(n, "axis", 0), first->rank);
+    if (axis < 0 || axis >= (int64_t)first->rank) return FAIL("node '%s' (Concat): axis out of range", n->name);
+    int64_t dims[VEIL_MAX_RANK];
+    memcpy(dims, first->dims, sizeof dims);
+    dims[axis] = 0;
+    for (size_t k = 0; k < n->n_inputs; k++) {
+        const veil_tensor *t;
+        VEIL_TRY(input(n, env, k, &t, err));
+        if (t->rank != first->rank) return FAIL("node '%s' (Concat): inputs of different ranks", n->name);
+        for (size_t i = 0; i < t->rank; i++)
+            if ((int64_t)i != axis && t->dims[i] != first->dims[i])
+                return FAIL("node '%s' (Concat): shapes differ outside the axis", n->name);
+        dims[axis] += t->dims[axis];
+    }
+    VEIL_TRY(veil_tensor_init(out, first->dtype, first->rank, dims, err));
+    size_t outer = 1, inner = 1;
+    for (int64_t i = 0; i < axis; i++) outer *= (size_t)dims[i];
+    for (size_t i = (size_t)axis + 1; i < first->rank; i++) inner *= (size_t)dims[i];
+    size_t pos = 0;
+    for (size_t o = 0; o < outer; o++)
+        for (size_t k = 0; k < n->n_inputs; k++) {
+            const veil_tensor *t = veil_env_get(env, n->inputs[k]);
+            size_t chunk = (size_t)t->dims[axis] * inner;
+            memcpy(out->data + pos, t->data + o * chunk, chunk * sizeof(double));
+            pos += chunk;
+        }
+    return VEIL_OK;
+}
+
+static veil_status run_batchnorm(const veil_node *n, veil_env *env, veil_tensor *out, veil_error *err)
+{
+    const veil_tensor *x, *scale, *bias, *mean, *var;
+    VEIL_TRY(input(n, env, 0, &x, err));
+    VEIL_TRY(input(n, env, 1, &scale, err));
+    VEIL_TRY(input(n, env, 2, &bias, err));
+    VEIL_TRY(input(n, env, 3, &mean, err));
+    VEIL_TRY(input(n, env, 4, &var, err));
+    if (x->rank < 2) return FAIL("node '%s' (BatchNormalization): input of rank %zu", n->name, x->rank);
+    size_t C = (size_t)x->dims[1];
+    if (scale->size != C || bias->size != C || mean->size != C || var->size != C)
+        return FAIL("node '%s' (BatchNormalization): parameters do not have %zu channels", n->name, C);
+    double eps = veil_node_attr_float(n, "epsilon", 1e-5);
+    VEIL_TRY(veil_tensor_copy(out, x, err));
+    size_t inner = 1;
+    for (size_t i = 2; i < x->rank; i++) inner *= (size_t)x->dims[i];
+    for (size_t i = 0; i < x->size; i++) {
+        size_t c = (i / inner) % C;
+        out->data[i] = scale->data[c] * (x->data[i] - mean->data[c]) / sqrt(var->data[c] + eps) + bias->data[c];
+    }
+    return VEIL_OK;
+}
+
+/* Softmax / LogSoftmax: before opset 13 over the input coerced to 2-D at axis (default 1); since, along axis (-1). */
+static veil_status run_softmax(const veil_node *n, veil_env *env, int64_t opset, int log_form, veil_tensor *out,
+                               veil_error *err)
+{
+    const veil_tensor *a;
+    VEIL_TRY(input(n, env, 0, &a, err));
+    int64_t axis = norm_axis(veil_node_attr_int(n, "axis", opset >= 13 ? -1 : 1), a->rank);
+    if (axis < 0 || (axis >= (int64_t)a->rank && a->rank > 0)) return FAIL("node '%s': axis out of range", n->name);
+    VEIL_TRY(veil_tensor_copy(out, a, err));
+    size_t outer = 1, len = 1, inner = 1;
+    for (size_t i = 0; i < a->rank; i++) {
+        if ((int64_t)i < axis) outer *= (size_t)a->dims[i];
+        else if (opset < 13 || (int64_t)i == axis) len *= (size_t)a->dims[i];
+        else inner *= (size_t)a->dims[i];
+    }
+    for (size_t o = 0; o < outer; o++)
+        for (size_t in = 0; in < inner; in++) {
+            double *base = out->data + o * len * inner + in;
+            double mx = -INFINITY, sum = 0;
+            for (size_t k = 0; k < len; k++) mx = fmax(mx, base[k * inner]);
+            for (size_t k = 0; k < len; k++) sum += exp(base[k * inner] - mx);
+            for (size_t k = 0; k < len; k++) {
+                double v = base[k * inner] - mx;
+                base[k * inner] = log_form ? v - log(sum) : exp(v) / sum;
+            }
+        }
+    return VEIL_OK;
+}
+
+static veil_status run_argmax(const veil_node *n, veil_env *env, veil_tensor *out, veil_error *err)
+{
+    const veil_tensor *a;
+    VEIL_TRY(input(n, env, 0, &a, err));
+    int64_t axis = norm_axis(veil_node_attr_int(n, "axis", 0), a->rank);
+    if (axis < 0 || axis >= (int64_t)a->rank) return FAIL("node '%s' (ArgMax): axis out of range", n->name);
+    int keep = veil_node_attr_int(n, "keepdims", 1) != 0, last = veil_node_attr_int(n, "select_last_index", 0) != 0;
+    int64_t dims[VEIL_MAX_RANK];
+    size_t rank = 0, outer = 1, len = (size_t)a->dims[axis], inner = 1;
+    for (size_t i = 0; i < a->rank; i++) {
+        if ((int64_t)i == axis) {
+            if (keep) dims[rank++] = 1;
+            continue;
+        }
+        dims[rank++] = a->dims[i];
+        if ((int64_t)i < axis) outer *= (size_t)a->dims[i];
+        else inner *= (size_t)a->dims[i];
+    }
+    VEIL_TRY(veil_tensor_init(out, VEIL_DT_INT64, rank, dims, err));
+    for (size_t o = 0; o < outer; o++)
+        for (size_t in = 0; in < inner; in++) {
+            const double *base = a->data + o * len * inner + in;
+            size_t best = 0;
+            for (size_t k = 1; k < len; k++)
+                if (base[k * inner] > base[best * inner] || (last && base[k * inner] == base[best * inner])) best = k;
+            out->data[o * inner + in] = (double)best;
+        }
+    return VEIL_OK;
+}
+
+static veil_status run_constant(const veil_node *n, veil_tensor *out, veil_error *err)
+{
+    const veil_attr *a;
+    if ((a = veil_node_attr(n, "value")) && a->kind == VEIL_ATTR_TENSOR) return veil_tensor_copy(out, &a->t, err);
+    if ((a = veil_node_attr(n, "value_float")) && a->kind == VEIL_ATTR_FLOAT) {
+        VEIL_TRY(veil_tensor_init(out, VEIL_DT_FLOAT, 0, NULL, err));
+        out->data[0] = a->f;
+        return VEIL_OK;
+    }
+    if ((a = veil_node_attr(n, "value_int")) && a->kind == VEIL_ATTR_INT) {
+        VEIL_TRY(veil_tensor_init(out, VEIL_DT_INT64, 0, NULL, err));
+        out->data[0] = (double)a->i;
+        return VEIL_OK;
+    }
+    if ((a = veil_node_attr(n, "value_floats")) && a->kind == VEIL_ATTR_FLOATS) {
+        int64_t d = (int64_t)a->count;
+        VEIL_TRY(veil_tensor_init(out, VEIL_DT_FLOAT, 1, &d, err));
+        memcpy(out->data, a->floats, a->count * sizeof(double));
+        return VEIL_OK;
+    }
+    if ((a = veil_node_attr(n, "value_ints")) && a->kind == VEIL_ATTR_INTS) {
+        int64_t d = (int64_t)a->count;
+        VEIL_TRY(veil_tensor_init(out, VEIL_DT_INT64, 1, &d, err));
+        for (size_t i = 0; i < a->count; i++) out->data[i] = (double)a->ints[i];
+        return VEIL_OK;
+    }
+    return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (Constant): no numeric value", n->name);
+}
+
+veil_status veil_node_run(const veil_node *n, int64_t opset, veil_env *env, veil_error *err)
+{
+    const char *why = veil_node_unsupported(n, opset);
+    if (why) return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (operator %s): %s", n->name, n->op, why);
+    if (n->n_outputs < 1 || !n->outputs[0][0]) return veil_fail(err, VEIL_ERR_FORMAT, "node '%s' has no output", n->name);
+    veil_tensor out = {0};
+    veil_status st;
+    const char *op = n->op;
+    if (!strcmp(op, "Add")) st = run_binary(n, env, op_add, &out, err);
+    else if (!strcmp(op, "Sub")) st = run_binary(n, env, op_sub, &out, err);
+    else if (!strcmp(op, "Mul")) st = run_binary(n, env, op_mul, &out, err);
+    else if (!strcmp(op, "Div")) st = run_binary(n, env, op_div, &out, err);
+    else if (!strcmp(op, "Pow")) st = run_binary(n, env, NULL, &out, err);
+    else if (!strcmp(op, "Neg")) st = run_unary(n, env, neg, &out, err);
+    else if (!strcmp(op, "Sigmoid")) st = run_unary(n, env, sigmoid, &out, err);
+    else if (!strcmp(op, "Tanh")) st = run_unary(n, env, tanh, &out, err);
+    else if (!strcmp(op, "Relu")) st = run_unary(n, env, relu, &out, err);
+    else if (!strcmp(op, "Identity")) {
+        const veil_tensor *a;
+        st = input(n, env, 0, &a, err);
+        if (st == VEIL_OK) st = veil_tensor_copy(&out, a, err);
+    } else if (!strcmp(op, "MatMul")) st = run_matmul(n, env, &out, err);
+    else if (!strcmp(op, "Gemm")) st = run_gemm(n, env, &out, err);
+    else if (!strcmp(op, "Reshape")) st = run_reshape(n, env, &out, err);
+    else if (!strcmp(op, "Flatten")) st = run_flatten(n, env, &out, err);
+    else if (!strcmp(op, "Squeeze")) st = run_squeeze(n, env, opset, 0, &out, err);
+    else if (!strcmp(op, "Unsqueeze")) st = run_squeeze(n, env, opset, 1, &out, err);
+    else if (!strcmp(op, "Concat")) st = run_concat(n, env, &out, err);
+    else if (!strcmp(op, "BatchNormalization")) st = run_batchnorm(n, env, &out, err);
+    else if (!strcmp(op, "Softmax")) st = run_softmax(n, env, opset, 0, &out, err);
+    else if (!strcmp(op, "LogSoftmax")) st = run_softmax(n, env, opset, 1, &out, err);
+    else if (!strcmp(op, "ArgMax")) st = run_argmax(n, env, &out, err);
+    else if (!strcmp(op, "Constant")) st = run_constant(n, &out, err);
+    else st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s': operator %s", n->name, op);
+    if (st == VEIL_OK) st = env_take(env, n->outputs[0], &out, err);
+    veil_tensor_clear(&out);
+    return st;
+}
+
+veil_status veil_graph_run_nodes(const veil_graph *g, size_t first, size_t last, veil_env *env, veil_error *err)
+{
+    for (size_t i = 0; i < g->n_inits; i++)
+        if (!veil_env_get(env, g->init_names[i])) VEIL_TRY(veil_env_put(env, g->init_names[i], &g->inits[i], err));
+    for (size_t i = first; i < last && i < g->n_nodes; i++) VEIL_TRY(veil_node_run(&g->nodes[i], g->opset, env, err));
+    return VEIL_OK;
+}

@@ -1,0 +1,578 @@
+/*
+ * Lowering an ONNX graph to the program the server evaluates: a chain of stages on one sample's flattened
+ * features.
+ *
+ * 1. Constant folding: every node that does not depend on the data input is computed once.
+ * 2. The data path must be a chain (each node reads one data value; Mul(x, x) reads it twice).
+ * 3. Each maximal run of nodes that are affine in the data (Gemm, MatMul, Add, Sub, Mul and Div by
+ *    constants, Neg, BatchNormalization, Concat with constants, and the shape operators) becomes one
+ *    affine stage y = W x + b. W and b are not derived operator by operator: the run is executed by the
+ *    interpreter on 0 and on each unit vector, b = f(0) and column i of W = f(e_i) - b, which is exact
+ *    for an affine map and folds BatchNormalization, standardization and reshapes into one matrix.
+ * 4. Squares (Mul(x, x), Pow(x, 2)) and approximated activations (Sigmoid, Tanh, Relu inside the network:
+ *    Chebyshev interpolation over a calibrated range) are elementwise stages.
+ * 5. A final Sigmoid, Softmax, LogSoftmax or ArgMax is left to the data owner.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <stdio.h>
+#include "ml/ml_internal.h"
+#include "veil/ckks.h"
+
+#define DEFAULT_DEGREE 15
+
+typedef enum node_class { NC_CONST, NC_AFFINE, NC_SQUARE, NC_ACTIVATION, NC_FINAL } node_class;
+
+static int is_data(char **data_names, size_t n_data, const char *name)
+{
+    for (size_t i = 0; i < n_data; i++)
+        if (strcmp(data_names[i], name) == 0) return 1;
+    return 0;
+}
+
+static void append_report(veil_model *m, const char *line)
+{
+    size_t old = m->report ? strlen(m->report) : 0, add = strlen(line);
+    char *r = realloc(m->report, old + add + 2);
+    if (!r) return;
+    memcpy(r + old, line, add);
+    r[old + add] = '\n';
+    r[old + add + 1] = 0;
+    m->report = r;
+}
+
+void veil_program_clear(veil_program *p)
+{
+    for (size_t i = 0; i < p->n_stages; i++) {
+        free(p->stages[i].w);
+        free(p->stages[i].b);
+        free(p->stages[i].coeffs);
+        free(p->stages[i].what);
+    }
+    free(p->stages);
+    memset(p, 0, sizeof *p);
+}
+
+size_t veil_program_depth(const veil_program *p)
+{
+    size_t depth = 0;
+    for (size_t i = 0; i < p->n_stages; i++) {
+        const veil_stage *s = &p->stages[i];
+        switch (s->kind) {
+        case VEIL_STAGE_AFFINE: depth += 1; break;
+        case VEIL_STAGE_SQUARE: depth += 1; break;
+        case VEIL_STAGE_CHEBYSHEV: depth += veil_ckks_chebyshev_depth(s->degree); break;
+        case VEIL_STAGE_POWER: depth += s->degree <= 1 ? 1 : 2; break;
+        }
+    }
+    return depth;
+}
+
+static double cheb_eval(const double *c, size_t degree, double lo, double hi, double x)
+{
+    double t = (2 * x - (lo + hi)) / (hi - lo), t0 = 1, t1 = t, s = c[0];
+    if (degree >= 1) s += c[1] * t;
+    for (size_t k = 2; k <= degree; k++) {
+        double t2 = 2 * t * t1 - t0;
+        s += c[k] * t2;
+        t0 = t1;
+        t1 = t2;
+    }
+    return s;
+}
+
+static double stage_scalar(const veil_stage *s, double x)
+{
+    switch (s->kind) {
+    case VEIL_STAGE_SQUARE: return x * x;
+    case VEIL_STAGE_CHEBYSHEV: return cheb_eval(s->coeffs, s->degree, s->lo, s->hi, x);
+    case VEIL_STAGE_POWER: {
+        double r = 0;
+        for (size_t k = s->degree + 1; k-- > 0;) r = r * x + s->coeffs[k];
+        return r;
+    }
+    default: return x;
+    }
+}
+
+veil_status veil_program_run_plain(const veil_program *p, const double *in, double *out, veil_error *err)
+{
+    size_t maxw = p->in_width;
+    for (size_t i = 0; i < p->n_stages; i++)
+        if (p->stages[i].out_width > maxw) maxw = p->stages[i].out_width;
+    double *x = calloc(maxw, sizeof *x), *y = calloc(maxw, sizeof *y);
+    if (!x || !y) {
+        free(x);
+        free(y);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "program run");
+    }
+    memcpy(x, in, p->in_width * sizeof *x);
+    size_t w = p->in_width;
+    for (size_t i = 0; i < p->n_stages; i++) {
+        const veil_stage *s = &p->stages[i];
+        if (s->kind == VEIL_STAGE_AFFINE) {
+            for (size_t r = 0; r < s->out_width; r++) {
+                double acc = s->b[r];
+                for (size_t c = 0; c < s->in_width; c++) acc += s->w[r * s->in_width + c] * x[c];
+                y[r] = acc;
+            }
+            memcpy(x, y, s->out_width * sizeof *x);
+            w = s->out_width;
+        } else {
+            for (size_t k = 0; k < w; k++) x[k] = stage_scalar(s, x[k]);
+        }
+    }
+    memcpy(out, x, p->out_width * sizeof *out);
+    free(x);
+    free(y);
+    return VEIL_OK;
+}
+
+size_t veil_final_width(const veil_program *p) { return p->final_op == VEIL_FINAL_ARGMAX ? 1 : p->out_width; }
+
+void veil_final_apply(const veil_program *p, double *row, size_t width)
+{
+    double mx = -INFINITY, sum = 0;
+    size_t best = 0;
+    switch (p->final_op) {
+    case VEIL_FINAL_NONE: break;
+    case VEIL_FINAL_SIGMOID:
+        for (size_t i = 0; i < width; i++)
+            row[i] = row[i] >= 0 ? 1 / (1 + exp(-row[i])) : exp(row[i]) / (1 + exp(row[i]));
+        break;
+    case VEIL_FINAL_SOFTMAX:
+    case VEIL_FINAL_LOGSOFTMAX:
+        for (size_t i = 0; i < width; i++) mx = fmax(mx, row[i]);
+        for (size_t i = 0; i < width; i++) sum += exp(row[i] - mx);
+        for (size_t i = 0; i < width; i++)
+            row[i] = p->final_op == VEIL_FINAL_SOFTMAX ? exp(row[i] - mx) / sum : row[i] - mx - log(sum);
+        break;
+    case VEIL_FINAL_ARGMAX:
+        for (size_t i = 1; i < width; i++)
+            if (row[i] > row[best]) best = i;
+        row[0] = (double)best;
+        break;
+    }
+}
+
+/* ---- classification of the data path ------------------------------------------------------------- */
+
+static const char *const affine_ops[] = {"Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Neg", "Identity", "Flatten",
+                                         "Reshape", "Squeeze", "Unsqueeze", "Concat", "BatchNormalization", NULL};
+
+static int op_is(const char *op, const char *const *list)
+{
+    for (size_t i = 0; list[i]; i++)
+        if (strcmp(op, list[i]) == 0) return 1;
+    return 0;
+}
+
+/* How a data node acts on its data input; NC_CONST means refused (reason in err). */
+static veil_status classify(const veil_node *n, char **data, size_t n_data, const veil_env *consts, node_class *cls,
+                            veil_error *err)
+{
+    size_t data_inputs = 0, first = 0;
+    for (size_t k = 0; k < n->n_inputs; k++)
+        if (n->inputs[k][0] && is_data(data, n_data, n->inputs[k])) {
+            if (!data_inputs) first = k;
+            data_inputs++;
+        }
+    const char *op = n->op;
+    int self_product = data_inputs == 2 && n->n_inputs == 2 && strcmp(n->inputs[0], n->inputs[1]) == 0;
+    if (strcmp(op, "Mul") == 0 && self_product) {
+        *cls = NC_SQUARE;
+        return VEIL_OK;
+    }
+    if (data_inputs > 1)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED,
+                         "node '%s' (%s) combines two data-dependent values; Veil evaluates chains of layers", n->name,
+                         op);
+    if (strcmp(op, "Pow") == 0) {
+        const veil_tensor *e = n->n_inputs > 1 ? veil_env_get(consts, n->inputs[1]) : NULL;
+        if (first == 0 && e && e->size == 1 && e->data[0] == 2.0) {
+            *cls = NC_SQUARE;
+            return VEIL_OK;
+        }
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (Pow): only a data value to the constant power 2 is "
+                         "evaluated under encryption", n->name);
+    }
+    if (strcmp(op, "Div") == 0 && first != 0)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (Div): division by an encrypted value", n->name);
+    if ((strcmp(op, "Reshape") == 0 || strcmp(op, "Squeeze") == 0 || strcmp(op, "Unsqueeze") == 0) && first != 0)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (%s): a shape computed from the data", n->name, op);
+    if (strcmp(op, "BatchNormalization") == 0 && first != 0)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (BatchNormalization): encrypted parameters", n->name);
+    if (op_is(op, affine_ops)) {
+        *cls = NC_AFFINE;
+        return VEIL_OK;
+    }
+    if (strcmp(op, "Sigmoid") == 0 || strcmp(op, "Tanh") == 0 || strcmp(op, "Relu") == 0) {
+        *cls = NC_ACTIVATION;
+        return VEIL_OK;
+    }
+    if (strcmp(op, "Softmax") == 0 || strcmp(op, "LogSoftmax") == 0 || strcmp(op, "ArgMax") == 0) {
+        *cls = NC_FINAL;
+        return VEIL_OK;
+    }
+    return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s': operator %s is not supported by Veil", n->name, op);
+}
+
+/* ---- building stages ------------------------------------------------------------------------------ */
+
+static veil_status push_stage(veil_program *p, const veil_stage *s, veil_error *err)
+{
+    veil_stage *st = realloc(p->stages, (p->n_stages + 1) * sizeof *st);
+    if (!st) return veil_fail(err, VEIL_ERR_NO_MEMORY, "stages");
+    p->stages = st;
+    p->stages[p->n_stages++] = *s;
+    return VEIL_OK;
+}
+
+static char *describe(const veil_graph *g, size_t first, size_t last)
+{
+    char buf[256];
+    size_t len = 0;
+    buf[0] = 0;
+    for (size_t i = first; i < last && len < sizeof buf - 40; i++) {
+        int w = snprintf(buf + len, sizeof buf - len, "%s%s", len ? "+" : "", g->nodes[i].op);
+        if (w > 0) len += (size_t)w;
+    }
+    char *d = malloc(len + 1);
+    if (d) memcpy(d, buf, len + 1);
+    return d;
+}
+
+/* The affine map of nodes [first, last) (the data ones among them) from in_name (shape in_shape) to out_name. */
+static veil_status affine_stage(const veil_graph *g, const veil_env *consts, const size_t *chain, size_t first,
+                                size_t last, const char *in_name, const veil_tensor *in_shape, const char *out_name,
+                                size_t out_width, veil_program *p, veil_error *err)
+{
+    size_t nin = in_shape->size;
+    veil_stage s = {.kind = VEIL_STAGE_AFFINE, .in_width = nin, .out_width = out_width};
+    s.w = calloc(out_width * (nin ? nin : 1), sizeof(double));
+    s.b = calloc(out_width ? out_width : 1, sizeof(double));
+    s.what = describe(g, chain[first], chain[last - 1] + 1);
+    veil_env env = {0};
+    veil_tensor x = {0};
+    veil_status st = VEIL_OK;
+    if (!s.w || !s.b) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "affine stage of %zu x %zu", out_width, nin);
+    for (size_t i = 0; st == VEIL_OK && i < consts->count; i++)
+        st = veil_env_put(&env, consts->names[i], &consts->values[i], err);
+    if (st == VEIL_OK) st = veil_tensor_copy(&x, in_shape, err);
+    for (size_t col = 0; st == VEIL_OK && col <= nin; col++) {
+        /* col == 0: f(0) = b; col > 0: f(e_{col-1}) - b */
+        memset(x.data, 0, nin * sizeof(double));
+        if (col > 0) x.data[col - 1] = 1.0;
+        st = veil_env_put(&env, in_name, &x, err);
+        for (size_t k = first; st == VEIL_OK && k < last; k++) st = veil_node_run(&g->nodes[chain[k]], g->opset, &env, err);
+        if (st != VEIL_OK) break;
+        const veil_tensor *y = veil_env_get(&env, out_name);
+        if (!y || y->size != out_width) {
+            st = veil_fail(err, VEIL_ERR_INTERNAL, "affine stage: output shape changed");
+            break;
+        }
+        for (size_t r = 0; r < out_width; r++) {
+            if (col == 0) s.b[r] = y->data[r];
+            else s.w[r * nin + col - 1] = y->data[r] - s.b[r];
+        }
+    }
+    veil_tensor_clear(&x);
+    veil_env_clear(&env);
+    if (st == VEIL_OK) st = push_stage(p, &s, err);
+    if (st != VEIL_OK) {
+        free(s.w);
+        free(s.b);
+        free(s.what);
+    }
+    return st;
+}
+
+static double act_fn(const char *op, double x)
+{
+    if (strcmp(op, "Sigmoid") == 0) return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
+    if (strcmp(op, "Tanh") == 0) return tanh(x);
+    return x > 0 ? x : 0;
+}
+
+/* Chebyshev interpolation of the activation at degree + 1 Chebyshev nodes of [lo, hi]. */
+static veil_status activation_stage(veil_model *m, const veil_node *n, size_t width, double lo, double hi,
+                                    veil_program *p, veil_error *err)
+{
+    size_t d = m->options.degree ? m->options.degree : DEFAULT_DEGREE;
+    if (d > 1024) return veil_fail(err, VEIL_ERR_ARGUMENT, "approximation degree %zu (at most 1024)", d);
+    veil_stage s = {.kind = VEIL_STAGE_CHEBYSHEV, .in_width = width, .out_width = width, .degree = d, .lo = lo, .hi = hi};
+    s.coeffs = calloc(d + 1, sizeof(double));
+    s.what = describe(&m->graph, (size_t)(n - m->graph.nodes), (size_t)(n - m->graph.nodes) + 1);
+    if (!s.coeffs || !s.what) {
+        free(s.coeffs);
+        free(s.what);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "approximation");
+    }
+    const double pi = 3.14159265358979323846;
+    for (size_t j = 0; j <= d; j++) {
+        double t = cos(pi * ((double)j + 0.5) / (double)(d + 1));
+        double fx = act_fn(n->op, (lo + hi) / 2 + t * (hi - lo) / 2);
+        for (size_t k = 0; k <= d; k++) s.coeffs[k] += fx * cos((double)k * pi * ((double)j + 0.5) / (double)(d + 1));
+    }
+    for (size_t k = 0; k <= d; k++) s.coeffs[k] *= (k == 0 ? 1.0 : 2.0) / (double)(d + 1);
+    double worst = 0;
+    for (int i = 0; i <= 4000; i++) {
+        double x = lo + (hi - lo) * i / 4000.0;
+        worst = fmax(worst, fabs(cheb_eval(s.coeffs, d, lo, hi, x) - act_fn(n->op, x)));
+    }
+    s.approx_error = worst;
+    char line[256];
+    snprintf(line, sizeof line, "%s '%s' approximated by a degree-%zu Chebyshev polynomial over [%g, %g]: "
+             "largest error %.3g", n->op, n->name, d, lo, hi, worst);
+    append_report(m, line);
+    veil_status st = push_stage(p, &s, err);
+    if (st != VEIL_OK) {
+        free(s.coeffs);
+        free(s.what);
+    }
+    return st;
+}
+
+/* The range of an activation's input: given, or measured on the calibration rows (widened by 10%). */
+static veil_status activation_range(veil_model *m, const size_t *chain, size_t upto, const char *in_name,
+                                    const veil_env *consts, const veil_node *n, double *lo, double *hi, veil_error *err)
+{
+    if (m->options.have_range) {
+        *lo = m->options.range_lo;
+        *hi = m->options.range_hi;
+        if (!(*hi > *lo)) return veil_fail(err, VEIL_ERR_ARGUMENT, "range [%g, %g] is empty", *lo, *hi);
+        return VEIL_OK;
+    }
+    if (!m->options.calibration || m->options.calibration_rows == 0)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "%s '%s' inside the network is approximated by a polynomial over "
+                         "the range of its input: give calibration data (--calibrate X.csv) or a range (--range LO:HI)",
+                         n->op, n->name);
+    size_t width = 1;
+    for (size_t i = 0; i < m->input_rank; i++) width *= (size_t)m->input_dims[i];
+    double mn = INFINITY, mx = -INFINITY;
+    veil_env env = {0};
+    veil_tensor x = {0};
+    veil_status st = VEIL_OK;
+    for (size_t i = 0; st == VEIL_OK && i < consts->count; i++)
+        st = veil_env_put(&env, consts->names[i], &consts->values[i], err);
+    if (st == VEIL_OK) st = veil_tensor_init(&x, VEIL_DT_FLOAT, m->input_rank, m->input_dims, err);
+    for (size_t r = 0; st == VEIL_OK && r < m->options.calibration_rows; r++) {
+        memcpy(x.data, m->options.calibration + r * width, width * sizeof(double));
+        st = veil_env_put(&env, m->input_name, &x, err);
+        for (size_t k = 0; st == VEIL_OK && k < upto; k++) st = veil_node_run(&m->graph.nodes[chain[k]], m->graph.opset, &env, err);
+        const veil_tensor *v = st == VEIL_OK ? veil_env_get(&env, in_name) : NULL;
+        for (size_t i = 0; v && i < v->size; i++) {
+            mn = fmin(mn, v->data[i]);
+            mx = fmax(mx, v->data[i]);
+        }
+    }
+    veil_tensor_clear(&x);
+    veil_env_clear(&env);
+    VEIL_TRY(st);
+    double pad = 0.1 * (mx - mn) + 1e-3;
+    *lo = mn - pad;
+    *hi = mx + pad;
+    return VEIL_OK;
+}
+
+static int final_covers_row(const veil_node *n, const veil_tensor *v, int64_t opset)
+{
+    if (strcmp(n->op, "Sigmoid") == 0) return 1; /* elementwise */
+    int64_t dflt = strcmp(n->op, "ArgMax") == 0 ? 0 : (opset >= 13 ? -1 : 1);
+    int64_t axis = veil_node_attr_int(n, "axis", dflt);
+    if (axis < 0) axis += (int64_t)v->rank;
+    if (axis < 0 || axis >= (int64_t)v->rank) return 0;
+    if (strcmp(n->op, "ArgMax") != 0 && opset < 13) {
+        for (int64_t i = 0; i < axis; i++)
+            if (v->dims[i] != 1) return 0;
+        return 1;
+    }
+    for (size_t i = 0; i < v->rank; i++)
+        if ((int64_t)i != axis && v->dims[i] != 1) return 0;
+    return 1;
+}
+
+veil_status veil_program_lower(veil_model *m, veil_error *err)
+{
+    veil_graph *g = &m->graph;
+    veil_program *p = &m->program;
+    memset(p, 0, sizeof *p);
+    veil_env consts = {0}, shapes = {0};
+    size_t outputs = 1;
+    for (size_t i = 0; i < g->n_nodes; i++) outputs += g->nodes[i].n_outputs;
+    char **data = calloc(outputs + 1, sizeof(char *));
+    size_t n_data = 0;
+    size_t *chain = calloc(g->n_nodes + 1, sizeof *chain);
+    size_t n_chain = 0;
+    veil_status st = VEIL_OK;
+    veil_tensor x = {0};
+    if (!data || !chain) {
+        st = veil_fail(err, VEIL_ERR_NO_MEMORY, "lowering");
+        goto done;
+    }
+    data[n_data++] = m->input_name;
+
+    /* 1. constants and the data chain */
+    if ((st = veil_graph_run_nodes(g, 0, 0, &consts, err)) != VEIL_OK) goto done;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const veil_node *n = &g->nodes[i];
+        int dep = 0;
+        for (size_t k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k][0] && is_data(data, n_data, n->inputs[k])) dep = 1;
+        if (!dep) {
+            if ((st = veil_node_run(n, g->opset, &consts, err)) != VEIL_OK) goto done;
+            continue;
+        }
+        const char *why = veil_node_unsupported(n, g->opset);
+        if (why) {
+            st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (operator %s): %s", n->name, n->op, why);
+            goto done;
+        }
+        /* the chain: this node must read the output of the previous data node (or the input) */
+        const char *prev = n_chain ? g->nodes[chain[n_chain - 1]].outputs[0] : m->input_name;
+        for (size_t k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k][0] && is_data(data, n_data, n->inputs[k]) && strcmp(n->inputs[k], prev) != 0) {
+                st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (%s) reads '%s', an earlier value of the data "
+                               "path: Veil evaluates chains of layers (no branches or skip connections)",
+                               n->name, n->op, n->inputs[k]);
+                goto done;
+            }
+        chain[n_chain++] = i;
+        for (size_t k = 0; k < n->n_outputs; k++) data[n_data++] = n->outputs[k];
+    }
+    if (n_chain == 0) {
+        st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "the model's output does not depend on its input '%s'", m->input_name);
+        goto done;
+    }
+    const char *last_out = g->nodes[chain[n_chain - 1]].outputs[0];
+    if (g->n_outputs != 1 || strcmp(g->outputs[0].name, last_out) != 0) {
+        int found = 0;
+        for (size_t k = 0; k < g->n_outputs; k++)
+            if (strcmp(g->outputs[k].name, last_out) == 0) found = 1;
+        if (g->n_outputs != 1 || !found) {
+            st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "the model has %zu outputs; Veil evaluates models with one "
+                           "output, computed by the last node of the data path", g->n_outputs);
+            goto done;
+        }
+    }
+
+    /* 2. shapes along the chain: run it once on zeros (this also reports shape mismatches by node) */
+    for (size_t i = 0; i < consts.count; i++)
+        if ((st = veil_env_put(&shapes, consts.names[i], &consts.values[i], err)) != VEIL_OK) goto done;
+    if ((st = veil_tensor_init(&x, VEIL_DT_FLOAT, m->input_rank, m->input_dims, err)) != VEIL_OK) goto done;
+    if ((st = veil_env_put(&shapes, m->input_name, &x, err)) != VEIL_OK) goto done;
+    for (size_t k = 0; k < n_chain; k++)
+        if ((st = veil_node_run(&g->nodes[chain[k]], g->opset, &shapes, err)) != VEIL_OK) goto done;
+
+    /* 3. stages */
+    if (x.size == 0) {
+        st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "input '%s' is empty (a dimension is 0)", m->input_name);
+        goto done;
+    }
+    p->in_width = x.size;
+    p->in_rank = m->input_rank;
+    memcpy(p->in_dims, m->input_dims, sizeof p->in_dims);
+    size_t seg_start = 0;
+    const char *seg_in = m->input_name;
+    const veil_tensor *cur = veil_env_get(&shapes, m->input_name);
+    size_t k = 0;
+    for (; k <= n_chain; k++) {
+        node_class cls = NC_FINAL;
+        const veil_node *n = k < n_chain ? &g->nodes[chain[k]] : NULL;
+        if (n && (st = classify(n, data, n_data, &consts, &cls, err)) != VEIL_OK) goto done;
+        if (n && cls == NC_ACTIVATION && k == n_chain - 1 && strcmp(n->op, "Sigmoid") == 0) cls = NC_FINAL;
+        if (cls == NC_AFFINE) continue;
+        /* close the affine run [seg_start, k) */
+        if (k > seg_start) {
+            const char *out_name = g->nodes[chain[k - 1]].outputs[0];
+            const veil_tensor *outv = veil_env_get(&shapes, out_name);
+            st = affine_stage(g, &consts, chain, seg_start, k, seg_in, cur, out_name, outv->size, p, err);
+            if (st != VEIL_OK) goto done;
+            cur = outv;
+            seg_in = out_name;
+        }
+        if (!n) break;
+        if (cls == NC_FINAL) break;
+        size_t width = cur->size;
+        if (cls == NC_SQUARE) {
+            veil_stage s = {.kind = VEIL_STAGE_SQUARE, .in_width = width, .out_width = width};
+            s.what = describe(g, chain[k], chain[k] + 1);
+            if ((st = push_stage(p, &s, err)) != VEIL_OK) {
+                free(s.what);
+                goto done;
+            }
+        } else {
+            double lo = 0, hi = 0;
+            if ((st = activation_range(m, chain, k, seg_in, &consts, n, &lo, &hi, err)) != VEIL_OK) goto done;
+            if ((st = activation_stage(m, n, width, lo, hi, p, err)) != VEIL_OK) goto done;
+        }
+        seg_in = n->outputs[0];
+        cur = veil_env_get(&shapes, seg_in);
+        seg_start = k + 1;
+    }
+    /* the final operations, applied by the data owner */
+    if (cur->size == 0) {
+        st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "the data path produces an empty tensor");
+        goto done;
+    }
+    p->out_width = cur->size;
+    p->out_rank = cur->rank;
+    memcpy(p->out_dims, cur->dims, sizeof p->out_dims);
+    for (; k < n_chain; k++) {
+        const veil_node *n = &g->nodes[chain[k]];
+        node_class cls;
+        if ((st = classify(n, data, n_data, &consts, &cls, err)) != VEIL_OK) goto done;
+        if (cls == NC_ACTIVATION && strcmp(n->op, "Sigmoid") == 0) cls = NC_FINAL;
+        if (cls != NC_FINAL || p->final_op == VEIL_FINAL_ARGMAX) {
+            st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (%s) follows the model's final %s: only an ArgMax "
+                           "may follow it", n->name, n->op, g->nodes[chain[k - 1]].op);
+            goto done;
+        }
+        if (!final_covers_row(n, cur, g->opset) ||
+            (strcmp(n->op, "ArgMax") == 0 && veil_node_attr_int(n, "select_last_index", 0) != 0)) {
+            st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (%s): a final %s is applied by the data owner over "
+                           "one sample's whole output row (this one reduces another axis, or selects the last index)",
+                           n->name, n->op, n->op);
+            goto done;
+        }
+        if (!strcmp(n->op, "Sigmoid") && m->options.server_sigmoid && k + 1 == n_chain && !p->final_op) {
+            static const double poly3[4] = {0.5, 0.15012, 0.0, -0.0015930};
+            veil_stage s = {.kind = VEIL_STAGE_POWER, .in_width = cur->size, .out_width = cur->size, .degree = 3};
+            s.coeffs = malloc(sizeof poly3);
+            s.what = describe(g, chain[k], chain[k] + 1);
+            if (!s.coeffs || !s.what || (st = push_stage(p, &s, err)) != VEIL_OK) {
+                free(s.coeffs);
+                free(s.what);
+                if (st == VEIL_OK) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "stage");
+                goto done;
+            }
+            memcpy(s.coeffs, poly3, sizeof poly3);
+            append_report(m, "final Sigmoid evaluated on the server as 0.5 + 0.15012 z - 0.0015930 z^3");
+        } else if (!strcmp(n->op, "Sigmoid")) p->final_op = p->final_op ? p->final_op : VEIL_FINAL_SIGMOID;
+        else if (!strcmp(n->op, "Softmax")) p->final_op = VEIL_FINAL_SOFTMAX;
+        else if (!strcmp(n->op, "LogSoftmax")) p->final_op = VEIL_FINAL_LOGSOFTMAX;
+        else {
+            p->final_op = VEIL_FINAL_ARGMAX;
+            p->argmax_keepdims = veil_node_attr_int(n, "keepdims", 1) != 0;
+        }
+        if (p->final_op == VEIL_FINAL_SIGMOID && k + 1 < n_chain && strcmp(g->nodes[chain[k + 1]].op, "ArgMax") == 0) {
+            st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s': ArgMax after Sigmoid", g->nodes[chain[k + 1]].name);
+            goto done;
+        }
+    }
+    {
+        char line[160];
+        snprintf(line, sizeof line, "program: %zu stages, %zu -> %zu values per sample, depth %zu", p->n_stages,
+                 p->in_width, p->out_width, veil_program_depth(p));
+        append_report(m, line);
+    }
+done:
+    veil_tensor_clear(&x);
+    veil_env_clear(&consts);
+    veil_env_clear(&shapes);
+    free(data);
+    free(chain);
+    if (st != VEIL_OK) veil_program_clear(p);
+    return st;
+}

@@ -1,0 +1,398 @@
+/* Models: loading an ONNX file, the plaintext reference, and the plan (parameters, packing, keys). */
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <stdio.h>
+#include <sodium.h>
+#include "ml/ml_internal.h"
+#include "ml/ml_plan.h"
+#include "veil/ckks.h"
+#include "veil/rlwe.h"
+
+#define MAX_MODEL_BYTES ((size_t)1 << 30)
+
+/* Hash of the model as the server evaluates it: the ONNX bytes and what the lowering was told. */
+static void model_hash(veil_model *m, const uint8_t *data, size_t len)
+{
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, (const unsigned char *)"veil-model-v1", 13, sizeof m->hash);
+    crypto_generichash_update(&h, data, len);
+    for (size_t i = 0; i < m->program.n_stages; i++) {
+        const veil_stage *s = &m->program.stages[i];
+        if (s->kind != VEIL_STAGE_CHEBYSHEV) continue;
+        double v[3] = {(double)s->degree, s->lo, s->hi};
+        crypto_generichash_update(&h, (const unsigned char *)v, sizeof v);
+    }
+    crypto_generichash_final(&h, m->hash, sizeof m->hash);
+}
+
+/* The shape of one sample: the declared input shape with the batch dimension (the first, at rank >= 2) as 1. */
+static veil_status sample_shape(veil_model *m, const veil_value_info *in, veil_error *err)
+{
+    if (in->rank == (size_t)-1)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "input '%s' has no declared tensor shape", in->name);
+    if (in->elem_type != VEIL_DT_FLOAT && in->elem_type != VEIL_DT_DOUBLE)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "input '%s' is not a float tensor", in->name);
+    m->input_rank = in->rank;
+    for (size_t i = 0; i < in->rank; i++) {
+        int64_t d = in->dims[i];
+        if (i == 0 && in->rank >= 2) d = 1;
+        if (d <= 0)
+            return veil_fail(err, VEIL_ERR_UNSUPPORTED, "input '%s': dimension %zu is unknown or zero (Veil needs "
+                             "the shape of one sample)", in->name, i);
+        m->input_dims[i] = d;
+    }
+    return VEIL_OK;
+}
+
+veil_status veil_model_from_graph(veil_model **out, veil_graph *g, const uint8_t *data, size_t len,
+                                  const int64_t *dims, size_t rank, const veil_model_options *opts, veil_error *err)
+{
+    veil_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        veil_graph_clear(g);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "model");
+    }
+    m->graph = *g;
+    memset(g, 0, sizeof *g);
+    if (opts) m->options = *opts;
+    veil_status st = VEIL_OK;
+    if (m->graph.n_inputs != 1)
+        st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "the model has %zu inputs besides its weights; Veil encrypts models "
+                       "of one input", m->graph.n_inputs);
+    if (st == VEIL_OK) {
+        const veil_value_info *in = &m->graph.inputs[0];
+        m->input_name = in->name;
+        if (dims) {
+            m->input_rank = rank;
+            memcpy(m->input_dims, dims, rank * sizeof *dims);
+        } else {
+            st = sample_shape(m, in, err);
+        }
+    }
+    if (st == VEIL_OK) st = veil_program_lower(m, err);
+    if (st == VEIL_OK) model_hash(m, data, len);
+    if (st != VEIL_OK) {
+        veil_model_free(m);
+        return st;
+    }
+    *out = m;
+    return VEIL_OK;
+}
+
+veil_status veil_model_load_onnx(veil_model **out, const uint8_t *data, size_t len, const veil_model_options *opts,
+                                 veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(data, err);
+    veil_graph g;
+    VEIL_TRY(veil_graph_parse(&g, data, len, err));
+    return veil_model_from_graph(out, &g, data, len, NULL, 0, opts, err);
+}
+
+veil_status veil_model_load_onnx_file(veil_model **out, const char *path, const veil_model_options *opts,
+                                      veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(path, err);
+    veil_buffer buf = {0};
+    VEIL_TRY(veil_file_read(&buf, path, MAX_MODEL_BYTES, err));
+    veil_status st = veil_model_load_onnx(out, buf.data, buf.len, opts, err);
+    veil_buffer_free(&buf);
+    return st;
+}
+
+void veil_model_free(veil_model *m)
+{
+    if (!m) return;
+    veil_program_clear(&m->program);
+    veil_graph_clear(&m->graph);
+    free(m->report);
+    free(m);
+}
+
+size_t veil_model_input_width(const veil_model *m) { return m ? m->program.in_width : 0; }
+size_t veil_model_output_width(const veil_model *m) { return m ? veil_final_width(&m->program) : 0; }
+const char *veil_model_report(const veil_model *m) { return m && m->report ? m->report : ""; }
+
+veil_status veil_model_run_plain(const veil_model *m, double *out, const double *in, size_t rows, veil_error *err)
+{
+    VEIL_REQUIRE(m, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(in, err);
+    const size_t w_in = m->program.in_width, w_out = veil_final_width(&m->program);
+    veil_env env = {0};
+    veil_tensor x = {0};
+    veil_status st = veil_graph_run_nodes(&m->graph, 0, 0, &env, err);
+    if (st == VEIL_OK) st = veil_tensor_init(&x, VEIL_DT_FLOAT, m->input_rank, m->input_dims, err);
+    for (size_t r = 0; st == VEIL_OK && r < rows; r++) {
+        memcpy(x.data, in + r * w_in, w_in * sizeof(double));
+        st = veil_env_put(&env, m->input_name, &x, err);
+        if (st == VEIL_OK) st = veil_graph_run_nodes(&m->graph, 0, m->graph.n_nodes, &env, err);
+        if (st != VEIL_OK) break;
+        const veil_tensor *y = veil_env_get(&env, m->graph.outputs[0].name);
+        if (!y || y->size != w_out) {
+            st = veil_fail(err, VEIL_ERR_INTERNAL, "plain run: the output has %zu values, the program %zu",
+                           y ? y->size : 0, w_out);
+            break;
+        }
+        memcpy(out + r * w_out, y->data, w_out * sizeof(double));
+    }
+    veil_tensor_clear(&x);
+    veil_env_clear(&env);
+    return st;
+}
+
+veil_status veil_model_range_excess(const veil_model *m, const double *in, size_t rows, double *excess,
+                                    veil_error *err)
+{
+    VEIL_REQUIRE(m, err);
+    VEIL_REQUIRE(in, err);
+    VEIL_REQUIRE(excess, err);
+    *excess = 0;
+    const veil_program *p = &m->program;
+    size_t maxw = p->in_width;
+    for (size_t i = 0; i < p->n_stages; i++)
+        if (p->stages[i].out_width > maxw) maxw = p->stages[i].out_width;
+    double *x = calloc(maxw, sizeof *x), *y = calloc(maxw, sizeof *y);
+    if (!x || !y) {
+        free(x);
+        free(y);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "range check");
+    }
+    for (size_t r = 0; r < rows; r++) {
+        memcpy(x, in + r * p->in_width, p->in_width * sizeof *x);
+        size_t w = p->in_width;
+        for (size_t i = 0; i < p->n_stages; i++) {
+            const veil_stage *s = &p->stages[i];
+            if (s->kind == VEIL_STAGE_AFFINE) {
+                for (size_t o = 0; o < s->out_width; o++) {
+                    double acc = s->b[o];
+                    for (size_t c = 0; c < s->in_width; c++) acc += s->w[o * s->in_width + c] * x[c];
+                    y[o] = acc;
+                }
+                memcpy(x, y, s->out_width * sizeof *x);
+                w = s->out_width;
+                continue;
+            }
+            for (size_t k = 0; k < w; k++) {
+                if (s->kind == VEIL_STAGE_CHEBYSHEV) {
+                    if (x[k] < s->lo) *excess = fmax(*excess, s->lo - x[k]);
+                    if (x[k] > s->hi) *excess = fmax(*excess, x[k] - s->hi);
+                }
+            }
+            veil_program single = {.stages = (veil_stage *)s, .n_stages = 1, .in_width = w, .out_width = w};
+            VEIL_TRY(veil_program_run_plain(&single, x, y, err));
+            memcpy(x, y, w * sizeof *x);
+        }
+    }
+    free(x);
+    free(y);
+    return VEIL_OK;
+}
+
+/* ---- the plan ------------------------------------------------------------------------------------ */
+
+void veil_plan_free(veil_plan *plan)
+{
+    if (!plan) return;
+    veil_params_free(plan->params);
+    free(plan->steps);
+    free(plan);
+}
+
+static size_t next_pow2(size_t x)
+{
+    size_t p = 1;
+    while (p < x) p *= 2;
+    return p;
+}
+
+/* The baby-step size of a diagonal matrix-vector product over S slots: about sqrt(S), a power of two. */
+size_t veil_bsgs_baby(size_t slots)
+{
+    size_t g = 1;
+    while (g * g < slots) g *= 2;
+    return g;
+}
+
+static int has_step(const long *steps, size_t n, long s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (steps[i] == s) return 1;
+    return 0;
+}
+
+/* Rotations of the latency packing: per affine stage, row sums (one output) or the BSGS diagonals used. */
+static veil_status latency_steps(veil_plan *plan, const veil_program *p, veil_error *err)
+{
+    const size_t S = plan->slots;
+    size_t cap = 4 * S + 64;
+    plan->steps = calloc(cap, sizeof *plan->steps);
+    if (!plan->steps) return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
+    for (size_t i = 0; i < p->n_stages; i++) {
+        const veil_stage *s = &p->stages[i];
+        if (s->kind != VEIL_STAGE_AFFINE) continue;
+        if (s->out_width == 1) {
+            for (size_t r = 1; r < S; r *= 2)
+                if (!has_step(plan->steps, plan->n_steps, (long)r)) plan->steps[plan->n_steps++] = (long)r;
+            continue;
+        }
+        const size_t g = veil_bsgs_baby(S);
+        for (size_t k = 0; k < S; k++) {
+            int nonzero = 0;
+            for (size_t row = 0; row < s->out_width && !nonzero; row++) {
+                size_t col = (row + k) % S;
+                if (col < s->in_width && s->w[row * s->in_width + col] != 0) nonzero = 1;
+            }
+            if (!nonzero) continue;
+            long baby = (long)(k % g), giant = (long)(k - k % g);
+            if (baby && !has_step(plan->steps, plan->n_steps, baby)) plan->steps[plan->n_steps++] = baby;
+            if (giant && !has_step(plan->steps, plan->n_steps, giant)) plan->steps[plan->n_steps++] = giant;
+        }
+    }
+    return VEIL_OK;
+}
+
+static size_t max_width(const veil_program *p)
+{
+    size_t w = p->in_width;
+    for (size_t i = 0; i < p->n_stages; i++) {
+        if (p->stages[i].in_width > w) w = p->stages[i].in_width;
+        if (p->stages[i].out_width > w) w = p->stages[i].out_width;
+    }
+    return w;
+}
+
+/* Chooses the parameters: the smallest ring for the depth and slots, then the largest scale (40, 36 or 33 bits). */
+static veil_status choose_params(veil_params **out, size_t depth, size_t slots, veil_security security,
+                                 unsigned *scale_bits, veil_error *err)
+{
+    static const unsigned scales[] = {40, 36, 33};
+    veil_params *best = NULL;
+    unsigned best_scale = 0;
+    veil_error last = {VEIL_OK, ""};
+    for (size_t i = 0; i < sizeof scales / sizeof *scales; i++) {
+        veil_params_request req = {.depth = (unsigned)depth, .scale_bits = scales[i], .first_bits = scales[i] + 20,
+                                   .slots = slots, .security = security};
+        veil_params *p = NULL;
+        if (veil_params_select(&p, &req, &last) != VEIL_OK) continue;
+        if (!best || veil_params_degree(p) < veil_params_degree(best)) {
+            veil_params_free(best);
+            best = p;
+            best_scale = scales[i];
+        } else {
+            veil_params_free(p);
+        }
+    }
+    if (!best) return veil_fail(err, last.status ? last.status : VEIL_ERR_NOT_FOUND, "%s", last.detail);
+    *out = best;
+    *scale_bits = best_scale;
+    return VEIL_OK;
+}
+
+static void estimate(veil_plan *plan, const veil_program *p)
+{
+    veil_plan_info *in = &plan->info;
+    const double n = (double)in->n, limbs = (double)in->q_count, special = (double)in->p_count;
+    const double ct_bytes = 2 * n * limbs * 8;
+    const double key_bytes = n * (limbs + special) * 8 * (double)in->dnum; /* seeded: one polynomial per digit */
+    in->ciphertext_bytes = ct_bytes / 2;                                 /* fresh inputs are seeded */
+    in->eval_key_bytes = key_bytes * (double)(1 + in->rotations) + ct_bytes;
+    /* a rough single-thread model: 4 ns per coefficient-limb for a product, 30 ns for a key switch */
+    double ks = 30e-9 * n * (limbs + special) * (double)in->dnum, mul = 4e-9 * n * limbs * 2, t = 0;
+    size_t w = p->in_width;
+    for (size_t i = 0; i < p->n_stages; i++) {
+        const veil_stage *s = &p->stages[i];
+        if (plan->packing == VEIL_PACKING_THROUGHPUT) {
+            if (s->kind == VEIL_STAGE_AFFINE) t += mul * (double)(s->in_width * s->out_width);
+            else t += (double)w * (ks + mul) * (s->kind == VEIL_STAGE_SQUARE ? 1 : 2.0 * sqrt((double)s->degree + 1));
+        } else {
+            if (s->kind == VEIL_STAGE_AFFINE) t += (ks + mul) * 2 * sqrt((double)plan->slots);
+            else t += (ks + mul) * (s->kind == VEIL_STAGE_SQUARE ? 1 : 2.0 * sqrt((double)s->degree + 1));
+        }
+        w = s->out_width;
+    }
+    in->estimated_seconds = t;
+    in->estimated_memory_bytes = ct_bytes * (double)(in->in_ciphertexts + max_width(p)) + in->eval_key_bytes;
+}
+
+veil_status veil_model_plan(veil_plan **out, const veil_model *m, const veil_plan_request *req, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(m, err);
+    veil_plan_request dflt = {0};
+    if (!req) req = &dflt;
+    if (req->packing != VEIL_PACKING_THROUGHPUT && req->packing != VEIL_PACKING_LATENCY)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: unknown packing %d", (int)req->packing);
+    if (req->security >= VEIL_SECURITY_NONE)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: a security level of 128, 192 or 256 bits is required");
+    const veil_program *p = &m->program;
+    veil_plan *plan = calloc(1, sizeof *plan);
+    if (!plan) return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
+    memcpy(plan->model_hash, m->hash, sizeof plan->model_hash);
+    plan->packing = req->packing;
+    plan->in_width = p->in_width;
+    plan->out_width = p->out_width;
+    plan->final_op = p->final_op;
+    size_t depth = veil_program_depth(p);
+    size_t slots_wanted;
+    if (req->packing == VEIL_PACKING_LATENCY) {
+        plan->slots = next_pow2(max_width(p));
+        slots_wanted = plan->slots;
+    } else {
+        if (req->batch > ((size_t)1 << 16)) {
+            veil_plan_free(plan);
+            return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: batch %zu is above 65536 samples per ciphertext", req->batch);
+        }
+        slots_wanted = req->batch;
+    }
+    veil_status st = choose_params(&plan->params, depth, slots_wanted, req->security, &plan->scale_bits, err);
+    if (st != VEIL_OK) {
+        veil_plan_free(plan);
+        return st;
+    }
+    const size_t n = veil_params_degree(plan->params);
+    if (req->packing == VEIL_PACKING_THROUGHPUT) {
+        plan->slots = req->batch ? next_pow2(req->batch) : n / 2;
+        plan->batch = req->batch ? req->batch : n / 2;
+    } else {
+        plan->batch = 1;
+        if ((st = latency_steps(plan, p, err)) != VEIL_OK) {
+            veil_plan_free(plan);
+            return st;
+        }
+    }
+    veil_plan_info *in = &plan->info;
+    in->packing = plan->packing;
+    in->depth = depth;
+    in->n = n;
+    in->slots = plan->slots;
+    in->batch = plan->batch;
+    in->scale_bits = plan->scale_bits;
+    in->log_qp = veil_params_log_qp(plan->params);
+    in->q_count = veil_params_q_count(plan->params);
+    in->p_count = veil_params_p_count(plan->params);
+    in->dnum = veil_params_dnum(plan->params);
+    in->rotations = plan->n_steps;
+    in->in_ciphertexts = plan->packing == VEIL_PACKING_THROUGHPUT ? p->in_width : 1;
+    in->out_ciphertexts = plan->packing == VEIL_PACKING_THROUGHPUT ? p->out_width : 1;
+    estimate(plan, p);
+    *out = plan;
+    return VEIL_OK;
+}
+
+void veil_plan_get_info(const veil_plan *plan, veil_plan_info *info)
+{
+    if (plan && info) *info = plan->info;
+}
+
+size_t veil_plan_rotations(const veil_plan *plan, long *steps, size_t max)
+{
+    if (!plan) return 0;
+    for (size_t i = 0; steps && i < plan->n_steps && i < max; i++) steps[i] = plan->steps[i];
+    return plan->n_steps;
+}

@@ -1,0 +1,365 @@
+#define _POSIX_C_SOURCE 200809L
+/*
+ * ONNX import: the ModelProto (decoded by the protobuf-c code generated at build time from Debian's
+ * onnx.proto) copied into Veil's own graph, with every field we use validated: tensor sizes against their
+ * data, element types, ranks, names. Nothing of the protobuf message outlives this file.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include "ml/ml_internal.h"
+#include "onnx.pb-c.h"
+
+#define MAX_NODES 100000
+#define MAX_NAME 4096
+
+veil_status veil_tensor_init(veil_tensor *t, veil_dtype dtype, size_t rank, const int64_t *dims, veil_error *err)
+{
+    memset(t, 0, sizeof *t);
+    if (rank > VEIL_MAX_RANK) return veil_fail(err, VEIL_ERR_UNSUPPORTED, "tensor of rank %zu (at most %d)", rank,
+                                                VEIL_MAX_RANK);
+    size_t size = 1;
+    for (size_t i = 0; i < rank; i++) {
+        if (dims[i] < 0) return veil_fail(err, VEIL_ERR_FORMAT, "tensor dimension %lld is negative", (long long)dims[i]);
+        if (dims[i] > 0 && size > VEIL_TENSOR_MAX_ELEMENTS / (size_t)dims[i])
+            return veil_fail(err, VEIL_ERR_UNSUPPORTED, "tensor of more than %zu elements", VEIL_TENSOR_MAX_ELEMENTS);
+        size *= (size_t)dims[i];
+        t->dims[i] = dims[i];
+    }
+    t->dtype = dtype;
+    t->rank = rank;
+    t->size = size;
+    t->data = calloc(size ? size : 1, sizeof(double));
+    if (!t->data) return veil_fail(err, VEIL_ERR_NO_MEMORY, "tensor of %zu elements", size);
+    return VEIL_OK;
+}
+
+veil_status veil_tensor_copy(veil_tensor *dst, const veil_tensor *src, veil_error *err)
+{
+    VEIL_TRY(veil_tensor_init(dst, src->dtype, src->rank, src->dims, err));
+    memcpy(dst->data, src->data, src->size * sizeof(double));
+    return VEIL_OK;
+}
+
+void veil_tensor_clear(veil_tensor *t)
+{
+    if (!t) return;
+    free(t->data);
+    memset(t, 0, sizeof *t);
+}
+
+int veil_dtype_supported(int onnx_type)
+{
+    return onnx_type == VEIL_DT_FLOAT || onnx_type == VEIL_DT_DOUBLE || onnx_type == VEIL_DT_INT64 ||
+           onnx_type == VEIL_DT_INT32;
+}
+
+static const char *dtype_name(int t)
+{
+    static const char *names[] = {"undefined", "float", "uint8", "int8", "uint16", "int16", "int32", "int64",
+                                  "string", "bool", "float16", "double", "uint32", "uint64", "complex64",
+                                  "complex128", "bfloat16"};
+    return t >= 0 && t < (int)(sizeof names / sizeof *names) ? names[t] : "unknown";
+}
+
+static veil_status copy_tensor_proto(veil_tensor *t, const Onnx__TensorProto *tp, veil_error *err)
+{
+    if (!veil_dtype_supported(tp->data_type))
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "tensor '%s' has element type %s (Veil reads float, double, "
+                         "int32 and int64)", tp->name ? tp->name : "", dtype_name(tp->data_type));
+    if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "tensor '%s' keeps its data in an external file",
+                         tp->name ? tp->name : "");
+    VEIL_TRY(veil_tensor_init(t, (veil_dtype)tp->data_type, tp->n_dims, tp->dims, err));
+    size_t n = t->size, have;
+    size_t width = tp->data_type == VEIL_DT_DOUBLE || tp->data_type == VEIL_DT_INT64 ? 8 : 4;
+    if (tp->has_raw_data) {
+        have = tp->raw_data.len / width;
+        if (tp->raw_data.len % width || have != n) goto bad;
+        const uint8_t *r = tp->raw_data.data;
+        for (size_t i = 0; i < n; i++) {
+            const uint8_t *e = r + i * width; /* little-endian, as ONNX specifies */
+            if (tp->data_type == VEIL_DT_FLOAT) {
+                uint32_t u = (uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 | (uint32_t)e[3] << 24;
+                float f;
+                memcpy(&f, &u, 4);
+                t->data[i] = f;
+            } else if (tp->data_type == VEIL_DT_INT32) {
+                uint32_t u = (uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 | (uint32_t)e[3] << 24;
+                t->data[i] = (double)(int32_t)u;
+            } else {
+                uint64_t u = 0;
+                for (int b = 7; b >= 0; b--) u = u << 8 | e[b];
+                if (tp->data_type == VEIL_DT_DOUBLE) {
+                    double d;
+                    memcpy(&d, &u, 8);
+                    t->data[i] = d;
+                } else {
+                    t->data[i] = (double)(int64_t)u;
+                }
+            }
+        }
+        return VEIL_OK;
+    }
+    switch (tp->data_type) {
+    case VEIL_DT_FLOAT:
+        if ((have = tp->n_float_data) != n) goto bad;
+        for (size_t i = 0; i < n; i++) t->data[i] = tp->float_data[i];
+        break;
+    case VEIL_DT_DOUBLE:
+        if ((have = tp->n_double_data) != n) goto bad;
+        for (size_t i = 0; i < n; i++) t->data[i] = tp->double_data[i];
+        break;
+    case VEIL_DT_INT32:
+        if ((have = tp->n_int32_data) != n) goto bad;
+        for (size_t i = 0; i < n; i++) t->data[i] = tp->int32_data[i];
+        break;
+    default:
+        if ((have = tp->n_int64_data) != n) goto bad;
+        for (size_t i = 0; i < n; i++) t->data[i] = (double)tp->int64_data[i];
+        break;
+    }
+    return VEIL_OK;
+bad:
+    veil_tensor_clear(t);
+    return veil_fail(err, VEIL_ERR_FORMAT, "tensor '%s': its shape holds %zu values but its data does not match",
+                     tp->name ? tp->name : "", n);
+}
+
+static char *dup_name(const char *s)
+{
+    if (!s) s = "";
+    size_t n = strnlen(s, MAX_NAME);
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = 0;
+    }
+    return d;
+}
+
+static veil_status copy_attr(veil_attr *a, const Onnx__AttributeProto *ap, veil_error *err)
+{
+    memset(a, 0, sizeof *a);
+    if (!(a->name = dup_name(ap->name))) return veil_fail(err, VEIL_ERR_NO_MEMORY, "attribute name");
+    switch (ap->type) {
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT:
+        a->kind = VEIL_ATTR_FLOAT;
+        a->f = ap->f;
+        break;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT:
+        a->kind = VEIL_ATTR_INT;
+        a->i = ap->i;
+        break;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING:
+        a->kind = VEIL_ATTR_STRING;
+        if (!(a->s = malloc(ap->s.len + 1))) return veil_fail(err, VEIL_ERR_NO_MEMORY, "attribute");
+        if (ap->s.len) memcpy(a->s, ap->s.data, ap->s.len);
+        a->s[ap->s.len] = 0;
+        break;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR:
+        a->kind = VEIL_ATTR_TENSOR;
+        if (!ap->t) return veil_fail(err, VEIL_ERR_FORMAT, "attribute '%s' has no tensor", a->name);
+        return copy_tensor_proto(&a->t, ap->t, err);
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS:
+        a->kind = VEIL_ATTR_FLOATS;
+        a->count = ap->n_floats;
+        if (!(a->floats = calloc(a->count + 1, sizeof(double)))) return veil_fail(err, VEIL_ERR_NO_MEMORY, "attribute");
+        for (size_t i = 0; i < a->count; i++) a->floats[i] = ap->floats[i];
+        break;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS:
+        a->kind = VEIL_ATTR_INTS;
+        a->count = ap->n_ints;
+        if (!(a->ints = calloc(a->count + 1, sizeof(int64_t)))) return veil_fail(err, VEIL_ERR_NO_MEMORY, "attribute");
+        for (size_t i = 0; i < a->count; i++) a->ints[i] = ap->ints[i];
+        break;
+    default:
+        a->kind = VEIL_ATTR_OTHER;
+        break;
+    }
+    return VEIL_OK;
+}
+
+static void attr_clear(veil_attr *a)
+{
+    free(a->name);
+    free(a->s);
+    free(a->floats);
+    free(a->ints);
+    veil_tensor_clear(&a->t);
+}
+
+static veil_status copy_value_info(veil_value_info *v, const Onnx__ValueInfoProto *vp, veil_error *err)
+{
+    memset(v, 0, sizeof *v);
+    if (!(v->name = dup_name(vp->name))) return veil_fail(err, VEIL_ERR_NO_MEMORY, "value name");
+    const Onnx__TypeProto *tp = vp->type;
+    if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type) {
+        v->elem_type = 0;
+        v->rank = (size_t)-1; /* not a tensor, or no type given */
+        return VEIL_OK;
+    }
+    v->elem_type = tp->tensor_type->elem_type;
+    const Onnx__TensorShapeProto *sp = tp->tensor_type->shape;
+    if (!sp) {
+        v->rank = (size_t)-1;
+        return VEIL_OK;
+    }
+    if (sp->n_dim > VEIL_MAX_RANK)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "'%s' has rank %zu (at most %d)", v->name, sp->n_dim, VEIL_MAX_RANK);
+    v->rank = sp->n_dim;
+    for (size_t i = 0; i < sp->n_dim; i++) {
+        const Onnx__TensorShapeProto__Dimension *d = sp->dim[i];
+        v->dims[i] = d && d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && d->dim_value >= 0
+                         ? d->dim_value : -1;
+    }
+    return VEIL_OK;
+}
+
+static int is_initializer(const veil_graph *g, const char *name)
+{
+    for (size_t i = 0; i < g->n_inits; i++)
+        if (strcmp(g->init_names[i], name) == 0) return 1;
+    return 0;
+}
+
+static veil_status copy_graph(veil_graph *g, const Onnx__ModelProto *mp, veil_error *err)
+{
+    const Onnx__GraphProto *gp = mp->graph;
+    if (!gp) return veil_fail(err, VEIL_ERR_FORMAT, "the ONNX model has no graph");
+    g->opset = -1;
+    for (size_t i = 0; i < mp->n_opset_import; i++) {
+        const Onnx__OperatorSetIdProto *o = mp->opset_import[i];
+        if (o && (!o->domain || !o->domain[0] || strcmp(o->domain, "ai.onnx") == 0)) g->opset = o->version;
+    }
+    if (g->opset < 0) g->opset = 1;
+    if (gp->n_node > MAX_NODES) return veil_fail(err, VEIL_ERR_UNSUPPORTED, "graph of %zu nodes", gp->n_node);
+    if (gp->n_sparse_initializer)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "the graph has sparse initializers");
+
+    g->inits = calloc(gp->n_initializer + 1, sizeof *g->inits);
+    g->init_names = calloc(gp->n_initializer + 1, sizeof *g->init_names);
+    if (!g->inits || !g->init_names) return veil_fail(err, VEIL_ERR_NO_MEMORY, "initializers");
+    for (size_t i = 0; i < gp->n_initializer; i++) {
+        if (!(g->init_names[i] = dup_name(gp->initializer[i]->name)))
+            return veil_fail(err, VEIL_ERR_NO_MEMORY, "initializer");
+        g->n_inits = i + 1;
+        VEIL_TRY(copy_tensor_proto(&g->inits[i], gp->initializer[i], err));
+    }
+
+    g->inputs = calloc(gp->n_input + 1, sizeof *g->inputs);
+    g->outputs = calloc(gp->n_output + 1, sizeof *g->outputs);
+    if (!g->inputs || !g->outputs) return veil_fail(err, VEIL_ERR_NO_MEMORY, "graph inputs");
+    for (size_t i = 0; i < gp->n_input; i++) {
+        if (gp->input[i]->name && is_initializer(g, gp->input[i]->name)) continue;
+        VEIL_TRY(copy_value_info(&g->inputs[g->n_inputs], gp->input[i], err));
+        g->n_inputs++;
+    }
+    for (size_t i = 0; i < gp->n_output; i++) {
+        VEIL_TRY(copy_value_info(&g->outputs[i], gp->output[i], err));
+        g->n_outputs = i + 1;
+    }
+
+    g->nodes = calloc(gp->n_node + 1, sizeof *g->nodes);
+    if (!g->nodes) return veil_fail(err, VEIL_ERR_NO_MEMORY, "nodes");
+    for (size_t i = 0; i < gp->n_node; i++) {
+        const Onnx__NodeProto *np = gp->node[i];
+        veil_node *n = &g->nodes[i];
+        g->n_nodes = i + 1;
+        if (np->domain && np->domain[0] && strcmp(np->domain, "ai.onnx") != 0)
+            return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' uses operator domain '%s'",
+                             np->name ? np->name : "", np->domain);
+        n->op = dup_name(np->op_type);
+        n->name = dup_name(np->name);
+        n->inputs = calloc(np->n_input + 1, sizeof(char *));
+        n->outputs = calloc(np->n_output + 1, sizeof(char *));
+        n->attrs = calloc(np->n_attribute + 1, sizeof *n->attrs);
+        if (!n->op || !n->name || !n->inputs || !n->outputs || !n->attrs)
+            return veil_fail(err, VEIL_ERR_NO_MEMORY, "node");
+        for (size_t k = 0; k < np->n_input; k++) {
+            if (!(n->inputs[k] = dup_name(np->input[k]))) return veil_fail(err, VEIL_ERR_NO_MEMORY, "node");
+            n->n_inputs = k + 1;
+        }
+        for (size_t k = 0; k < np->n_output; k++) {
+            if (!(n->outputs[k] = dup_name(np->output[k]))) return veil_fail(err, VEIL_ERR_NO_MEMORY, "node");
+            n->n_outputs = k + 1;
+        }
+        for (size_t k = 0; k < np->n_attribute; k++) {
+            n->n_attrs = k + 1;
+            VEIL_TRY(copy_attr(&n->attrs[k], np->attribute[k], err));
+        }
+    }
+    return VEIL_OK;
+}
+
+void veil_graph_clear(veil_graph *g)
+{
+    if (!g) return;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        veil_node *n = &g->nodes[i];
+        free(n->op);
+        free(n->name);
+        for (size_t k = 0; k < n->n_inputs; k++) free(n->inputs[k]);
+        for (size_t k = 0; k < n->n_outputs; k++) free(n->outputs[k]);
+        for (size_t k = 0; k < n->n_attrs; k++) attr_clear(&n->attrs[k]);
+        free(n->inputs);
+        free(n->outputs);
+        free(n->attrs);
+    }
+    for (size_t i = 0; i < g->n_inits; i++) {
+        free(g->init_names[i]);
+        veil_tensor_clear(&g->inits[i]);
+    }
+    for (size_t i = 0; i < g->n_inputs; i++) free(g->inputs[i].name);
+    for (size_t i = 0; i < g->n_outputs; i++) free(g->outputs[i].name);
+    free(g->nodes);
+    free(g->init_names);
+    free(g->inits);
+    free(g->inputs);
+    free(g->outputs);
+    memset(g, 0, sizeof *g);
+}
+
+veil_status veil_graph_parse(veil_graph *g, const uint8_t *data, size_t len, veil_error *err)
+{
+    memset(g, 0, sizeof *g);
+    if (!data || len == 0) return veil_fail(err, VEIL_ERR_FORMAT, "the model file is empty");
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, data);
+    if (!mp)
+        return veil_fail(err, VEIL_ERR_FORMAT, "not an ONNX model (the protobuf message is malformed or truncated)");
+    veil_status st = copy_graph(g, mp, err);
+    if (st == VEIL_OK && g->n_nodes == 0 && g->n_outputs == 0)
+        st = veil_fail(err, VEIL_ERR_FORMAT, "not an ONNX model (no nodes and no outputs)");
+    onnx__model_proto__free_unpacked(mp, NULL);
+    if (st != VEIL_OK) veil_graph_clear(g);
+    return st;
+}
+
+veil_status veil_tensor_parse(veil_tensor *t, const uint8_t *data, size_t len, veil_error *err)
+{
+    memset(t, 0, sizeof *t);
+    Onnx__TensorProto *tp = onnx__tensor_proto__unpack(NULL, len, data);
+    if (!tp) return veil_fail(err, VEIL_ERR_FORMAT, "not a serialized ONNX tensor");
+    veil_status st = copy_tensor_proto(t, tp, err);
+    onnx__tensor_proto__free_unpacked(tp, NULL);
+    return st;
+}
+
+const veil_attr *veil_node_attr(const veil_node *node, const char *name)
+{
+    for (size_t i = 0; i < node->n_attrs; i++)
+        if (strcmp(node->attrs[i].name, name) == 0) return &node->attrs[i];
+    return NULL;
+}
+
+int64_t veil_node_attr_int(const veil_node *node, const char *name, int64_t dflt)
+{
+    const veil_attr *a = veil_node_attr(node, name);
+    return a && a->kind == VEIL_ATTR_INT ? a->i : dflt;
+}
+
+double veil_node_attr_float(const veil_node *node, const char *name, double dflt)
+{
+    const veil_attr *a = veil_node_attr(node, name);
+    return a && a->kind == VEIL_ATTR_FLOAT ? a->f : dflt;
+}
