@@ -28,10 +28,9 @@ test-release: build
 test-asan: build-asan
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
 
-# The main job. Until the ML layer lands it runs the ring benchmark in quick mode.
+# The main job: the hospital scenario end to end (examples/hospital), in build/demo.
 demo: build
-	./build/veil --version
-	./build/veil-bench ring --quick
+	bash examples/hospital/run.sh build build/demo
 
 bench: build
 	./build/veil-bench ring

@@ -1,34 +1,47 @@
-/* veil: the command-line program. Today: its version and `veil info FILE`; the ML commands follow. */
+/* veil: the command-line program: encrypted inference (tools/veil_ml.c) and `veil info FILE`. */
 #include <stdio.h>
 #include <string.h>
 #include "veil/veil.h"
-
-enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+#include "veil_cli.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: veil [--version | --help]\n"
-            "       veil info FILE    what a stored Veil object holds (type, form, security, sizes)\n"
+            "usage: veil COMMAND [OPTIONS]\n"
             "\n"
-            "Veil: fully homomorphic encryption for privacy-preserving machine learning.\n"
-            "The key generation, encryption, evaluation and decryption commands come with the ML layer;\n"
-            "this release provides the library (core, ring, RLWE, CKKS, wire format) and veil-bench.\n"
+            "Encrypted inference of ONNX models with CKKS: the data owner keeps the secret key, the server\n"
+            "evaluates the model on ciphertexts with the evaluation keys only.\n"
             "\n"
-            "options:\n"
-            "  --version   print the version and exit\n"
-            "  -h, --help  print this help and exit\n"
+            "  veil keygen  --model M.onnx [--batch N | --latency] [--security 128|192|256] --out KEYDIR\n"
+            "               KEYDIR/secret.key (mode 0600, the data owner's) and KEYDIR/eval/ (the server's)\n"
+            "  veil encrypt --keys KEYDIR --in X.csv --out X.ct [--model M.onnx: warn outside calibrated ranges]\n"
+            "  veil eval    --model M.onnx --eval-keys KEYDIR/eval --in X.ct --out Y.ct [--threads T]\n"
+            "  veil decrypt --keys KEYDIR --in Y.ct --out Y.csv [--argmax]\n"
+            "  veil plain   --model M.onnx --in X.csv --out Y.csv [--argmax]   (the plaintext reference)\n"
+            "  veil plan    --model M.onnx [--batch N | --latency]   (parameters, keys, sizes, time)\n"
+            "  veil info    FILE   what a key, ciphertext or parameter file holds\n"
             "\n"
-            "environment:\n"
-            "  VEIL_THREADS=T   default thread count\n"
-            "  VEIL_NO_AVX2=1   use the portable kernels even on an AVX2 CPU\n"
+            "model options (give the same ones to keygen, plan and eval):\n"
+            "  --calibrate X.csv  measure the input range of Sigmoid/Tanh/Relu inside the network\n"
+            "  --range LO:HI      or give it; --degree D  Chebyshev degree of those approximations (15)\n"
+            "  --server-sigmoid   evaluate a final Sigmoid on the server (degree-3 polynomial)\n"
+            "other options: --quiet (no progress bar), --force (keygen: replace an existing key set)\n"
             "\n"
-            "exit codes: 0 success, 1 runtime error, 2 usage error\n");
+            "CSV input: numbers, an optional header row, one sample per row. Output: one row per input row,\n"
+            "%%.17g, or the class index with --argmax. Files are written atomically (temporary file, rename).\n"
+            "\n"
+            "  --version   print the version and exit;  -h, --help  print this help and exit\n"
+            "\n"
+            "environment: VEIL_THREADS=T default thread count; VEIL_NO_AVX2=1 portable kernels;\n"
+            "             VEIL_TIMING=1 print each command's time on standard error\n"
+            "\n"
+            "exit codes: 0 success, 1 runtime error (I/O, memory), 2 usage error, 3 bad input (CSV, model,\n"
+            "            file format, unsupported operator), 4 mismatch (keys, ciphertexts or model of another set)\n");
 }
 
 /* Exit status after writing to stdout: EXIT_RUNTIME when the output could not be written (a full disk,
  * a closed pipe), EXIT_OK otherwise. */
-static int finish_stdout(void)
+int finish_output(void)
 {
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "veil: cannot write to standard output\n");
@@ -101,12 +114,21 @@ static int cmd_info(const char *path)
         if (veil_params_plain_modulus(p)) printf("t:          %llu\n", (unsigned long long)veil_params_plain_modulus(p));
         veil_params_free(p);
     }
+    if (info.type == VEIL_OBJECT_SET) {
+        char text[1024];
+        if (veil_ml_describe(buf.data, buf.len, text, sizeof text, &err) == VEIL_OK) fputs(text, stdout);
+        else printf("contents:   %s\n", err.detail);
+    }
     veil_buffer_free(&buf);
-    return finish_stdout();
+    return finish_output();
 }
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2) {
+        int rc = veil_ml_command(argv[1], argc - 2, argv + 2);
+        if (rc >= 0) return rc;
+    }
     if (argc >= 2 && strcmp(argv[1], "info") == 0) {
         if (argc != 3) {
             fprintf(stderr, "usage: veil info FILE\n");
@@ -116,11 +138,11 @@ int main(int argc, char **argv)
     }
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
         printf("veil %s\n", veil_version());
-        return finish_stdout();
+        return finish_output();
     }
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         usage(stdout);
-        return finish_stdout();
+        return finish_output();
     }
     if (argc > 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "--help") == 0))
         fprintf(stderr, "veil: unexpected argument '%s' after %s\n", argv[2], argv[1]);

@@ -164,8 +164,13 @@ veil_status veil_decrypt_outputs(double *out, double *raw_out, const veil_keyset
                                  veil_error *err);
 /* Values per row a set carries (input width for inputs, the program's output width for results). */
 size_t veil_ciphertexts_width(const veil_ciphertexts *cts);
+/* Values per row the key set's model reads. */
+size_t veil_keyset_input_width(const veil_keyset *keys);
 /* Values per row veil_decrypt_outputs writes to out. */
 size_t veil_keyset_output_width(const veil_keyset *keys);
+
+/* What a Veil ML file (key set, eval keys, ciphertexts) holds, as lines of text for `veil info`. */
+veil_status veil_ml_describe(const uint8_t *data, size_t len, char *text, size_t cap, veil_error *err);
 
 /* ---- CSV ---------------------------------------------------------------------------------------- */
 

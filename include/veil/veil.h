@@ -13,4 +13,5 @@
 #include "veil/ckks.h"
 #include "veil/bgv.h"
 #include "veil/serial.h"
+#include "veil/ml.h"
 #endif

@@ -91,6 +91,7 @@ const uint8_t *veil_keyset_id(const veil_keyset *k) { return k ? k->meta.key_id 
 const uint8_t *veil_eval_keys_id(const veil_eval_keys *k) { return k ? k->meta.key_id : NULL; }
 veil_packing veil_eval_keys_packing(const veil_eval_keys *k) { return k ? k->meta.packing : VEIL_PACKING_THROUGHPUT; }
 size_t veil_eval_keys_batch(const veil_eval_keys *k) { return k ? (size_t)k->meta.batch : 0; }
+size_t veil_keyset_input_width(const veil_keyset *k) { return k ? k->meta.in_width : 0; }
 size_t veil_keyset_output_width(const veil_keyset *k)
 {
     return k ? (k->meta.final_op == VEIL_FINAL_ARGMAX ? 1 : k->meta.out_width) : 0;
@@ -954,5 +955,32 @@ veil_status veil_evaluate(veil_ciphertexts **out, const veil_model *model, const
     VEIL_TRY(veil_evaluator_new(&ev, model, keys, 1, err));
     veil_status st = veil_evaluator_run(ev, out, in, fn, arg, err);
     veil_evaluator_free(ev);
+    return st;
+}
+
+veil_status veil_ml_describe(const uint8_t *data, size_t len, char *text, size_t cap, veil_error *err)
+{
+    VEIL_REQUIRE(data, err);
+    VEIL_REQUIRE(text, err);
+    veil_set_contents c;
+    veil_ml_meta m;
+    VEIL_TRY(veil_set_open(&c, data, len, err));
+    veil_status st = meta_decode(&m, c.meta, c.meta_len, err);
+    if (st == VEIL_OK) {
+        static const char *kinds[] = {"", "key set (holds the SECRET key)", "evaluation keys (public: for the server)",
+                                      "encrypted inputs", "encrypted outputs"};
+        static const char *finals[] = {"none", "sigmoid", "softmax", "log-softmax", "argmax"};
+        char id[17];
+        for (int i = 0; i < 8; i++) snprintf(id + 2 * i, 3, "%02x", m.key_id[i]);
+        int used = snprintf(text, cap,
+                            "ml file:    %s\nkey id:     %s...\npacking:    %s\nslots:      %llu\nbatch:      %llu\n"
+                            "widths:     %u inputs, %u outputs (final operation: %s)\nobjects:    %zu\n",
+                            kinds[m.kind], id, m.packing == VEIL_PACKING_LATENCY ? "latency" : "throughput",
+                            (unsigned long long)m.slots, (unsigned long long)m.batch, m.in_width, m.out_width,
+                            finals[m.final_op], c.count);
+        if (m.kind >= VEIL_SET_INPUTS && used > 0 && (size_t)used < cap)
+            snprintf(text + used, cap - (size_t)used, "rows:       %llu\n", (unsigned long long)m.rows);
+    }
+    veil_set_contents_clear(&c);
     return st;
 }

@@ -1,0 +1,13 @@
+/* Shared between the parts of the `veil` program. */
+#ifndef VEIL_CLI_H
+#define VEIL_CLI_H
+
+/* Exit codes, documented in `veil --help` and docs/veil.1. */
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_INPUT = 3, EXIT_MISMATCH = 4 };
+
+/* EXIT_RUNTIME when standard output could not be written, EXIT_OK otherwise. */
+int finish_output(void);
+/* Runs an ML command (keygen, encrypt, eval, decrypt, plain, plan); -1 when cmd is none of them. */
+int veil_ml_command(const char *cmd, int argc, char **argv);
+
+#endif
