@@ -38,5 +38,6 @@ int bench_ring(const bench_config *cfg);
 int bench_ckks(const bench_config *cfg);
 int bench_precision(const bench_config *cfg);
 int bench_bgv(const bench_config *cfg);
+int bench_ml(const bench_config *cfg);
 
 #endif

@@ -764,8 +764,8 @@ veil_status veil_ckks_linear_combination(const veil_context *ctx, veil_ckks_ciph
         free(used);
         return st;
     }
-    for (size_t c = 0; c < 2; c++)
-        for (size_t j = 0; j <= level; j++) {
+    for (size_t c = 0; c < 2 && st == VEIL_OK; c++)
+        for (size_t j = 0; j <= level && st == VEIL_OK; j++) {
             const veil_modulus *mod = &ctx->ring->mod[j];
             const uint64_t q = mod->q;
             uint64_t *dst = veil_poly_limb_ptr(r.c[c], j);
@@ -780,6 +780,25 @@ veil_status veil_ckks_linear_combination(const veil_context *ctx, veil_ckks_ciph
                     src[k - k0] = veil_poly_limb_ptr(a[used[k]]->c[c], j);
                 }
                 const size_t terms = k1 - k0;
+                if (ctx->ring->kernel == VEIL_KERNEL_AVX2 && q < ((uint64_t)1 << VEIL_PRIME_SIMD_MAX_BITS)) {
+                    /* balanced weights as doubles: the AVX2 FMA product of 50-bit operands */
+                    double wd[LINCOMB_CHUNK], wq[LINCOMB_CHUNK];
+                    for (size_t t = 0; t < terms; t++) {
+                        wd[t] = wj[t] > q / 2 ? -(double)(q - wj[t]) : (double)wj[t];
+                        wq[t] = wd[t] / (double)q;
+                    }
+                    uint64_t *part = k0 ? veil_alloc_scratch(n, sizeof *part) : dst;
+                    if (!part) {
+                        st = veil_fail(err, VEIL_ERR_NO_MEMORY, "linear_combination");
+                        break;
+                    }
+                    veil_dot_ptrs_avx2(part, src, terms, wd, wq, n, q);
+                    if (k0) {
+                        for (size_t i = 0; i < n; i++) dst[i] = veil_addmod(dst[i], part[i], q);
+                        veil_free(part);
+                    }
+                    continue;
+                }
                 for (size_t i = 0; i < n; i++) {
                     veil_u128 acc = dst[i];
                     for (size_t t = 0; t < terms; t++) acc += (veil_u128)wj[t] * src[t][i];
@@ -789,6 +808,10 @@ veil_status veil_ckks_linear_combination(const veil_context *ctx, veil_ckks_ciph
         }
     free(w);
     free(used);
+    if (st != VEIL_OK) {
+        result_drop(&r, out);
+        return st;
+    }
     r.scale = a[0]->scale * q_l;
     result_commit(out, &r);
     VEIL_TRY(veil_ckks_rescale(ctx, out, out, err));

@@ -160,6 +160,15 @@ struct veil_model {
     char *report; /* lines describing approximations */
 };
 
+/* Building graphs in code (build.c). */
+veil_status veil_graph_add_input(veil_graph *g, const char *name, const int64_t *dims, size_t rank, veil_error *err);
+veil_status veil_graph_add_output(veil_graph *g, const char *name, veil_error *err);
+veil_status veil_graph_add_init(veil_graph *g, const char *name, const double *data, const int64_t *dims, size_t rank,
+                                veil_error *err);
+/* A node with one output (also its name) and at most one integer attribute (int_attr NULL: none). */
+veil_status veil_graph_add_node(veil_graph *g, const char *op, const char *const *inputs, size_t n_inputs,
+                                const char *output, const char *int_attr, int64_t value, veil_error *err);
+
 /* Lowers the graph to a program with the input bound to one sample of shape dims. */
 veil_status veil_program_lower(veil_model *m, veil_error *err);
 

@@ -266,16 +266,21 @@ static size_t max_width(const veil_program *p)
     return w;
 }
 
-/* Chooses the parameters: the smallest ring for the depth and slots, then the largest scale (40, 36 or 33 bits). */
+/*
+ * Chooses the parameters: the smallest ring for the depth and slots, then the largest scale (36 or 33 bits).
+ * Every prime stays below 2^50, where the AVX2 kernels apply; the first prime (50 bits) leaves 14 bits above
+ * the scale for the outputs (|y| < 8192 at scale 2^36), and the intermediate levels far more.
+ */
+#define FIRST_PRIME_BITS 50
 static veil_status choose_params(veil_params **out, size_t depth, size_t slots, veil_security security,
                                  unsigned *scale_bits, veil_error *err)
 {
-    static const unsigned scales[] = {40, 36, 33};
+    static const unsigned scales[] = {36, 33};
     veil_params *best = NULL;
     unsigned best_scale = 0;
     veil_error last = {VEIL_OK, ""};
     for (size_t i = 0; i < sizeof scales / sizeof *scales; i++) {
-        veil_params_request req = {.depth = (unsigned)depth, .scale_bits = scales[i], .first_bits = scales[i] + 20,
+        veil_params_request req = {.depth = (unsigned)depth, .scale_bits = scales[i], .first_bits = FIRST_PRIME_BITS,
                                    .slots = slots, .security = security};
         veil_params *p = NULL;
         if (veil_params_select(&p, &req, &last) != VEIL_OK) continue;

@@ -408,3 +408,28 @@ void veil_dot_const_avx2(uint64_t *out, const uint64_t *y, size_t stride, size_t
         out[j] = acc;
     }
 }
+
+void veil_dot_ptrs_avx2(uint64_t *out, const uint64_t *const *y, size_t terms, const double *w, const double *wq,
+                        size_t n, uint64_t q)
+{
+    const modq mq = {_mm256_set1_pd((double)q), _mm256_set1_pd(1.0 / (double)q)};
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        __m256d acc = _mm256_setzero_pd();
+        for (size_t i = 0; i < terms; i++) {
+            /* as veil_dot_const_avx2: every 8 terms reduced, so that |acc| < 2^53 */
+            acc = _mm256_add_pd(acc, mulmod(load_u64(y[i] + j), bc(w + i), bc(wq + i), mq));
+            if ((i & 7) == 7) acc = reduce(acc, mq);
+        }
+        store_u64(out + j, canonical(acc, mq));
+    }
+    for (; j < n; j++) {
+        uint64_t acc = 0;
+        for (size_t i = 0; i < terms; i++) {
+            double wi = w[i];
+            uint64_t wu = wi < 0 ? q - (uint64_t)(-wi) : (uint64_t)wi;
+            acc = veil_mod_add(acc, veil_mod_mul(y[i][j], wu, q), q);
+        }
+        out[j] = acc;
+    }
+}

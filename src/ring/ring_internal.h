@@ -84,6 +84,9 @@ void veil_sub_mul_const_avx2(uint64_t *out, const uint64_t *x, const uint64_t *d
  */
 void veil_dot_const_avx2(uint64_t *out, const uint64_t *y, size_t stride, size_t terms, const double *w,
                          const double *wq, size_t n, uint64_t q);
+/* out[t] = sum_i y[i][t] * w_i mod q: as veil_dot_const_avx2 with the terms given by pointers. */
+void veil_dot_ptrs_avx2(uint64_t *out, const uint64_t *const *y, size_t terms, const double *w, const double *wq,
+                        size_t n, uint64_t q);
 /* out[i] = (the centered representative of v[i] modulo q_from) mod q, for q, q_from < 2^50 (AVX2). */
 void veil_center_reduce_avx2(uint64_t *out, const uint64_t *v, size_t n, uint64_t q_from, uint64_t q);
 

@@ -1,0 +1,338 @@
+/*
+ * The ML layer: random models through both packings against the plaintext interpreter, approximated
+ * activations, the files of key sets and ciphertext sets, and bad input (models, CSV, foreign keys).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "veil/veil.h"
+#include "ml/ml_plan.h"
+
+static double uniform(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (double)(*s >> 8) / (double)(1u << 24) * 2.0 - 1.0;
+}
+
+/* x [batch, n] -> Gemm(n -> h) -> Mul(x, x) -> Gemm(h -> m) [-> Softmax]: a CryptoNets-style MLP. */
+static veil_model *random_mlp(unsigned seed, size_t n, size_t h, size_t m, int softmax, const char *act)
+{
+    veil_error err = {0};
+    veil_graph g = {0};
+    unsigned s = seed;
+    double *w1 = calloc(h * n, sizeof *w1), *b1 = calloc(h, sizeof *b1), *w2 = calloc(m * h, sizeof *w2),
+           *b2 = calloc(m, sizeof *b2);
+    for (size_t i = 0; i < h * n; i++) w1[i] = uniform(&s) / sqrt((double)n);
+    for (size_t i = 0; i < h; i++) b1[i] = 0.1 * uniform(&s);
+    for (size_t i = 0; i < m * h; i++) w2[i] = uniform(&s) / sqrt((double)h);
+    for (size_t i = 0; i < m; i++) b2[i] = 0.1 * uniform(&s);
+    int64_t in_dims[2] = {-1, (int64_t)n}, w1d[2] = {(int64_t)h, (int64_t)n}, b1d[1] = {(int64_t)h},
+            w2d[2] = {(int64_t)m, (int64_t)h}, b2d[1] = {(int64_t)m};
+    const char *g1[3] = {"x", "w1", "b1"}, *sq[2] = {"h1", "h1"}, *a1[1] = {"h1"}, *g2[3] = {"a1", "w2", "b2"},
+               *sm[1] = {"logits"};
+    assert_int_equal(veil_graph_add_input(&g, "x", in_dims, 2, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "w1", w1, w1d, 2, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "b1", b1, b1d, 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "w2", w2, w2d, 2, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "b2", b2, b2d, 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&g, "Gemm", g1, 3, "h1", "transB", 1, &err), VEIL_OK);
+    if (act) assert_int_equal(veil_graph_add_node(&g, act, a1, 1, "a1", NULL, 0, &err), VEIL_OK);
+    else assert_int_equal(veil_graph_add_node(&g, "Mul", sq, 2, "a1", NULL, 0, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&g, "Gemm", g2, 3, "logits", "transB", 1, &err), VEIL_OK);
+    if (softmax) assert_int_equal(veil_graph_add_node(&g, "Softmax", sm, 1, "probs", "axis", 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_output(&g, softmax ? "probs" : "logits", &err), VEIL_OK);
+    veil_model_options opts = {.have_range = act != NULL, .range_lo = -4, .range_hi = 4};
+    veil_model *model = NULL;
+    char tag[32];
+    snprintf(tag, sizeof tag, "mlp-%u", seed);
+    veil_status st = veil_model_from_graph(&model, &g, (const uint8_t *)tag, strlen(tag), NULL, 0, &opts, &err);
+    if (st != VEIL_OK) fail_msg("%s", err.detail);
+    free(w1);
+    free(b1);
+    free(w2);
+    free(b2);
+    return model;
+}
+
+static size_t argmax(const double *v, size_t n)
+{
+    size_t b = 0;
+    for (size_t i = 1; i < n; i++)
+        if (v[i] > v[b]) b = i;
+    return b;
+}
+
+/* The mission on a model: keygen, encrypt, (server: load, evaluate), decrypt; against the interpreter. */
+static void check_encrypted(veil_model *m, veil_packing packing, size_t rows, unsigned seed, double tol_raw,
+                            double tol_final)
+{
+    veil_error err = {0};
+    const size_t n = veil_model_input_width(m), w = veil_model_output_width(m), raw_w = m->program.out_width;
+    double *x = calloc(rows * n, sizeof *x), *plain = calloc(rows * w, sizeof *plain);
+    double *y = calloc(rows * w, sizeof *y), *raw = calloc(rows * raw_w, sizeof *raw);
+    unsigned s = seed;
+    for (size_t i = 0; i < rows * n; i++) x[i] = 2 * uniform(&s);
+    assert_int_equal(veil_model_run_plain(m, plain, x, rows, &err), VEIL_OK);
+
+    veil_plan *plan = NULL;
+    veil_plan_request req = {.packing = packing, .batch = packing == VEIL_PACKING_THROUGHPUT ? 4 : 0};
+    assert_int_equal(veil_model_plan(&plan, m, &req, &err), VEIL_OK);
+    veil_keyset *ks = NULL;
+    veil_eval_keys *ek = NULL, *server_keys = NULL;
+    assert_int_equal(veil_keygen(&ks, &ek, plan, NULL, &err), VEIL_OK);
+    veil_buffer kb = {0}, cb = {0};
+    assert_int_equal(veil_eval_keys_save(&kb, ek, &err), VEIL_OK);
+    assert_int_equal(veil_eval_keys_load(&server_keys, kb.data, kb.len, &err), VEIL_OK);
+
+    veil_ciphertexts *in = NULL, *server_in = NULL, *out = NULL, *mine = NULL;
+    assert_int_equal(veil_encrypt_inputs(&in, ks, x, rows, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_save(&cb, in, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_load(&server_in, NULL, server_keys, cb.data, cb.len, &err), VEIL_OK);
+    veil_buffer_free(&cb);
+    veil_status st = veil_evaluate(&out, m, server_keys, server_in, NULL, NULL, &err);
+    if (st != VEIL_OK) fail_msg("evaluate: %s", err.detail);
+    assert_int_equal(veil_ciphertexts_save(&cb, out, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_load(&mine, ks, NULL, cb.data, cb.len, &err), VEIL_OK);
+    assert_int_equal(veil_decrypt_outputs(y, raw, ks, mine, &err), VEIL_OK);
+
+    double worst_raw = 0, worst = 0;
+    for (size_t r = 0; r < rows; r++) {
+        double ref[64];
+        assert_int_equal(veil_program_run_plain(&m->program, x + r * n, ref, &err), VEIL_OK);
+        for (size_t i = 0; i < raw_w; i++) worst_raw = fmax(worst_raw, fabs(raw[r * raw_w + i] - ref[i]));
+        for (size_t i = 0; i < w; i++) worst = fmax(worst, fabs(y[r * w + i] - plain[r * w + i]));
+        if (w > 1) assert_int_equal(argmax(y + r * w, w), argmax(plain + r * w, w));
+    }
+    printf("  %s, %zu rows: before the final operation %.3g, after %.3g\n",
+           packing == VEIL_PACKING_LATENCY ? "latency" : "throughput", rows, worst_raw, worst);
+    assert_true(worst_raw <= tol_raw);
+    assert_true(worst <= tol_final);
+
+    veil_buffer_free(&kb);
+    veil_buffer_free(&cb);
+    veil_ciphertexts_free(in);
+    veil_ciphertexts_free(server_in);
+    veil_ciphertexts_free(out);
+    veil_ciphertexts_free(mine);
+    veil_eval_keys_free(ek);
+    veil_eval_keys_free(server_keys);
+    veil_keyset_free(ks);
+    veil_plan_free(plan);
+    free(x);
+    free(plain);
+    free(y);
+    free(raw);
+}
+
+static void test_random_mlps(void **state)
+{
+    (void)state;
+    const size_t shapes[3][3] = {{5, 8, 3}, {12, 16, 4}, {9, 6, 2}};
+    for (unsigned seed = 1; seed <= 3; seed++) {
+        const size_t *d = shapes[seed - 1];
+        veil_model *m = random_mlp(seed, d[0], d[1], d[2], seed != 2, NULL);
+        /* the lowering agrees with the interpreter exactly (before the final operation) */
+        assert_int_equal(m->program.n_stages, 3);
+        assert_int_equal(veil_program_depth(&m->program), 3);
+        check_encrypted(m, VEIL_PACKING_THROUGHPUT, 11, seed, 1e-4, 1e-3); /* 11 rows: 3 batches of 4 */
+        check_encrypted(m, VEIL_PACKING_LATENCY, 3, seed + 10, 1e-4, 1e-3);
+        veil_model_free(m);
+    }
+}
+
+static void test_approximated_activation(void **state)
+{
+    (void)state;
+    veil_model *m = random_mlp(7, 6, 8, 3, 0, "Tanh");
+    assert_int_equal(m->program.stages[1].kind, VEIL_STAGE_CHEBYSHEV);
+    printf("  tanh over [-4, 4], degree 15: approximation error %.3g\n", m->program.stages[1].approx_error);
+    assert_true(m->program.stages[1].approx_error < 5e-3);
+    assert_non_null(strstr(veil_model_report(m), "Tanh"));
+    /* encrypted vs the polynomial program within 1e-4; vs tanh itself within the approximation error */
+    check_encrypted(m, VEIL_PACKING_THROUGHPUT, 5, 3, 1e-4, 1e-4 + 2 * m->program.stages[1].approx_error);
+    double x[6] = {9, 9, 9, 9, 9, 9}, excess = 0;
+    veil_error err = {0};
+    assert_int_equal(veil_model_range_excess(m, x, 1, &excess, &err), VEIL_OK);
+    assert_true(excess > 0); /* inputs far outside [-4, 4] are reported */
+    veil_model_free(m);
+}
+
+static void test_keys_and_sets_are_checked(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_model *m1 = random_mlp(1, 5, 8, 3, 1, NULL), *m2 = random_mlp(2, 5, 8, 3, 1, NULL);
+    veil_plan *p1 = NULL, *p2 = NULL;
+    veil_plan_request req = {.batch = 8};
+    assert_int_equal(veil_model_plan(&p1, m1, &req, &err), VEIL_OK);
+    assert_int_equal(veil_model_plan(&p2, m2, &req, &err), VEIL_OK);
+    veil_keyset *k1 = NULL, *k2 = NULL;
+    veil_eval_keys *e1 = NULL, *e2 = NULL;
+    assert_int_equal(veil_keygen(&k1, &e1, p1, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_keygen(&k2, &e2, p2, NULL, &err), VEIL_OK);
+    double x[10] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
+    veil_ciphertexts *c1 = NULL, *loaded = NULL, *out = NULL;
+    assert_int_equal(veil_encrypt_inputs(&c1, k1, x, 2, NULL, &err), VEIL_OK);
+    veil_buffer b = {0};
+    assert_int_equal(veil_ciphertexts_save(&b, c1, &err), VEIL_OK);
+
+    /* ciphertexts from other keys: refused on loading */
+    assert_int_equal(veil_ciphertexts_load(&loaded, NULL, e2, b.data, b.len, &err), VEIL_ERR_MISMATCH);
+    assert_non_null(strstr(err.detail, "other keys"));
+    /* keys made for another model */
+    assert_int_equal(veil_evaluate(&out, m2, e1, c1, NULL, NULL, &err), VEIL_ERR_MISMATCH);
+    assert_non_null(strstr(err.detail, "another model"));
+    /* a key set (it holds the secret key) is never accepted as evaluation keys */
+    veil_buffer kb = {0};
+    assert_int_equal(veil_keyset_save(&kb, k1, &err), VEIL_OK);
+    veil_eval_keys *bad = NULL;
+    assert_int_equal(veil_eval_keys_load(&bad, kb.data, kb.len, &err), VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "secret key"));
+    veil_object_info info;
+    assert_int_equal(veil_object_peek(&info, kb.data, kb.len, &err), VEIL_OK);
+    assert_true(info.flags & VEIL_FLAG_SECRET);
+    veil_buffer_free(&kb);
+
+    /* every single-byte corruption of a set is refused or loads to a set of the same shape: never a crash */
+    unsigned s = 99;
+    size_t refused = 0;
+    for (int i = 0; i < 300; i++) {
+        size_t pos = i < 200 ? (size_t)i * 7 % 1200 : (size_t)(uniform(&s) * 0.5 + 0.5) * (b.len - 1);
+        uint8_t keep = b.data[pos];
+        b.data[pos] ^= (uint8_t)(1u << (i % 8));
+        veil_ciphertexts *c = NULL;
+        if (veil_ciphertexts_load(&c, k1, NULL, b.data, b.len, &err) != VEIL_OK) refused++;
+        else assert_int_equal(veil_ciphertexts_rows(c), 2);
+        veil_ciphertexts_free(c);
+        b.data[pos] = keep;
+    }
+    assert_true(refused > 150);
+    /* truncations */
+    for (size_t cut = 0; cut < b.len; cut += b.len / 37 + 1) {
+        veil_ciphertexts *c = NULL;
+        assert_int_not_equal(veil_ciphertexts_load(&c, k1, NULL, b.data, cut, &err), VEIL_OK);
+    }
+    veil_buffer_free(&b);
+    veil_ciphertexts_free(c1);
+    veil_keyset_free(k1);
+    veil_keyset_free(k2);
+    veil_eval_keys_free(e1);
+    veil_eval_keys_free(e2);
+    veil_plan_free(p1);
+    veil_plan_free(p2);
+    veil_model_free(m1);
+    veil_model_free(m2);
+}
+
+static void test_bad_models(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_model *m = NULL;
+    const uint8_t junk[] = "this is not an onnx model at all";
+    assert_int_equal(veil_model_load_onnx(&m, junk, sizeof junk, NULL, &err), VEIL_ERR_FORMAT);
+    assert_non_null(strstr(err.detail, "not an ONNX model"));
+    assert_int_equal(veil_model_load_onnx(&m, junk, 0, NULL, &err), VEIL_ERR_FORMAT);
+
+    /* an unsupported operator: named with its node */
+    veil_graph g = {0};
+    int64_t dims[2] = {-1, 4};
+    const char *in[1] = {"x"};
+    assert_int_equal(veil_graph_add_input(&g, "x", dims, 2, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&g, "Cos", in, 1, "cosine_node", NULL, 0, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_output(&g, "cosine_node", &err), VEIL_OK);
+    assert_int_equal(veil_model_from_graph(&m, &g, junk, 4, NULL, 0, NULL, &err), VEIL_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.detail, "Cos"));
+    assert_non_null(strstr(err.detail, "cosine_node"));
+
+    /* a shape mismatch: Gemm of a 4-feature input with a 3-column weight */
+    veil_graph h = {0};
+    double w[6] = {1, 2, 3, 4, 5, 6};
+    int64_t wd[2] = {2, 3};
+    const char *gi[2] = {"x", "w"};
+    assert_int_equal(veil_graph_add_input(&h, "x", dims, 2, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&h, "w", w, wd, 2, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&h, "Gemm", gi, 2, "dense", "transB", 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_output(&h, "dense", &err), VEIL_OK);
+    assert_int_not_equal(veil_model_from_graph(&m, &h, junk, 4, NULL, 0, NULL, &err), VEIL_OK);
+    assert_non_null(strstr(err.detail, "dense"));
+
+    /* an activation inside the network without a range */
+    veil_graph k = {0};
+    const char *t1[1] = {"x"}, *t2[2] = {"t", "w"};
+    double w2[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    int64_t w2d[2] = {2, 4};
+    assert_int_equal(veil_graph_add_input(&k, "x", dims, 2, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&k, "w", w2, w2d, 2, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&k, "Relu", t1, 1, "t", NULL, 0, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&k, "Gemm", t2, 2, "y", "transB", 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_output(&k, "y", &err), VEIL_OK);
+    assert_int_equal(veil_model_from_graph(&m, &k, junk, 4, NULL, 0, NULL, &err), VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "--calibrate"));
+}
+
+static char *write_temp(const char *text)
+{
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/veil-test-%d.csv", (int)getpid());
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static void expect_csv_error(const char *text, size_t width, const char *needle)
+{
+    veil_error err = {0};
+    double *v = NULL;
+    size_t rows = 0, w = 0;
+    char *path = write_temp(text);
+    assert_int_equal(veil_csv_read(path, width, &v, &rows, &w, &err), VEIL_ERR_ARGUMENT);
+    if (!strstr(err.detail, needle)) fail_msg("'%s' lacks '%s'", err.detail, needle);
+    assert_null(v);
+    unlink(path);
+}
+
+static void test_csv(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    double *v = NULL;
+    size_t rows = 0, w = 0;
+    char *path = write_temp("a,b,c\n1,2,3\n4.5,-6e-3, 7\n");
+    assert_int_equal(veil_csv_read(path, 3, &v, &rows, &w, &err), VEIL_OK);
+    assert_int_equal(rows, 2);
+    assert_true(v[3] == 4.5 && v[4] == -6e-3 && v[5] == 7);
+    free(v);
+    path = write_temp("1,2\n3,4\n");
+    assert_int_equal(veil_csv_read(path, 0, &v, &rows, &w, &err), VEIL_OK);
+    assert_int_equal(w, 2);
+    free(v);
+    unlink(path);
+    expect_csv_error("1,2,3\n4,5\n", 3, "row 2 (line 2) has 2 columns, expected 3");
+    expect_csv_error("1,2,3\n4,x5,6\n", 3, "row 2, column 2");
+    expect_csv_error("1,2,3\n4,nan,6\n", 3, "row 2, column 2: nan is not a finite number");
+    expect_csv_error("1,inf,3\n", 3, "row 1, column 2");
+    expect_csv_error("1,,3\n", 3, "row 1, column 2");
+    expect_csv_error("a,b\n", 2, "no data rows");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_random_mlps),
+        cmocka_unit_test(test_approximated_activation),
+        cmocka_unit_test(test_keys_and_sets_are_checked),
+        cmocka_unit_test(test_bad_models),
+        cmocka_unit_test(test_csv),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
