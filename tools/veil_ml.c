@@ -437,10 +437,10 @@ static int cmd_eval(int argc, char **argv)
     veil_status st = VEIL_OK;
     if (!rc) rc = read_all(path, &kb);
     if (!rc && (st = veil_eval_keys_load(&ek, kb.data, kb.len, &err)) != VEIL_OK) rc = fail(st, &err, path);
-    if (!rc) rc = read_all(o.in, &cb);
-    if (!rc && (st = veil_ciphertexts_load(&in, NULL, ek, cb.data, cb.len, &err)) != VEIL_OK) rc = fail(st, &err, o.in);
     if (!rc && (st = veil_evaluator_new(&ev, m, ek, o.threads ? o.threads : 1, &err)) != VEIL_OK)
         rc = fail(st, &err, "eval");
+    if (!rc) rc = read_all(o.in, &cb);
+    if (!rc && (st = veil_ciphertexts_load(&in, NULL, ek, cb.data, cb.len, &err)) != VEIL_OK) rc = fail(st, &err, o.in);
     if (!rc) {
         bar b;
         bar_init(&b, "evaluating", &o);

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Bad input through the veil CLI: each a clear message, the documented exit code, no output file left.
+#   test_cli_ml.sh BUILD_DIR SOURCE_DIR
+set -uo pipefail
+build=$1 src=$2
+veil="$build/veil"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fails=0
+expect() { # expect CODE PATTERN COMMAND...: exit code and a message on standard error
+    local code=$1 pattern=$2
+    shift 2
+    "$@" 2>"$work/err" >/dev/null
+    local rc=$?
+    if [ "$rc" != "$code" ] || ! grep -q -- "$pattern" "$work/err"; then
+        echo "FAIL: '$*' gave $rc (wanted $code), stderr: $(cat "$work/err") (wanted /$pattern/)"
+        fails=$((fails + 1))
+    fi
+}
+/usr/bin/python3 "$src/examples/diabetes/train.py" "$work/d" >/dev/null
+/usr/bin/python3 "$src/examples/hospital/train.py" "$work/h" >/dev/null
+d="$work/d"
+"$veil" keygen --model "$d/model.onnx" --out "$work/k1" --quiet
+"$veil" keygen --model "$d/model.onnx" --out "$work/k3" --quiet
+"$veil" keygen --model "$work/h/model.onnx" --out "$work/k2" --quiet
+"$veil" encrypt --keys "$work/k1" --in "$d/test.csv" --out "$work/x1.ct"
+"$veil" encrypt --keys "$work/k3" --in "$d/test.csv" --out "$work/x3.ct"
+
+# the secret key file is the owner's only
+[ "$(stat -c %a "$work/k1/secret.key")" = 600 ] || { echo "FAIL: secret.key is not 0600"; fails=$((fails + 1)); }
+
+# CSV
+printf '1,2,3\n' >"$work/short.csv"
+expect 3 "row 1 (line 1) has 3 columns, expected 10" "$veil" encrypt --keys "$work/k1" --in "$work/short.csv" --out "$work/bad.ct"
+(head -3 "$d/test.csv"; echo "0,0,0,0,x,0,0,0,0,0") >"$work/word.csv"
+expect 3 "row 3, column 5: 'x' is not a number" "$veil" encrypt --keys "$work/k1" --in "$work/word.csv" --out "$work/bad.ct"
+(head -2 "$d/test.csv"; echo "0,0,0,0,0,0,NaN,0,0,0") >"$work/nan.csv"
+expect 3 "row 2, column 7: NaN is not a finite number" "$veil" plain --model "$d/model.onnx" --in "$work/nan.csv" --out "$work/bad.csv"
+(head -2 "$d/test.csv"; echo "0,0,0,0,0,0,0,0,0,inf") >"$work/inf.csv"
+expect 3 "column 10" "$veil" encrypt --keys "$work/k1" --in "$work/inf.csv" --out "$work/bad.ct"
+
+# models
+head -c 100 "$d/model.onnx" >"$work/truncated.onnx"
+expect 3 "not an ONNX model" "$veil" plan --model "$work/truncated.onnx"
+expect 3 "not an ONNX model" "$veil" plain --model "$d/test.csv" --in "$d/test.csv" --out "$work/bad.csv"
+expect 1 "cannot open\|No such file" "$veil" plan --model "$work/missing.onnx"
+
+# keys and ciphertexts of other sets
+expect 4 "another model" "$veil" eval --model "$d/model.onnx" --eval-keys "$work/k2/eval" --in "$work/x1.ct" --out "$work/bad.ct"
+expect 4 "other keys" "$veil" eval --model "$d/model.onnx" --eval-keys "$work/k3/eval" --in "$work/x1.ct" --out "$work/bad.ct"
+expect 4 "other keys" "$veil" decrypt --keys "$work/k3" --in "$work/x1.ct" --out "$work/bad.csv"
+expect 3 "holds a secret key" "$veil" eval --model "$d/model.onnx" --eval-keys "$work/k1" --in "$work/x1.ct" --out "$work/bad.ct"
+expect 3 "secret key" "$veil" eval --model "$d/model.onnx" --eval-keys "$work/k1/secret.key" --in "$work/x1.ct" --out "$work/bad.ct"
+head -c 5000 "$work/x1.ct" >"$work/truncated.ct"
+expect 3 "" "$veil" eval --model "$d/model.onnx" --eval-keys "$work/k1/eval" --in "$work/truncated.ct" --out "$work/bad.ct"
+
+# keys are never overwritten without --force
+sum=$(sha256sum "$work/k1/secret.key")
+expect 3 "never overwritten" "$veil" keygen --model "$d/model.onnx" --out "$work/k1"
+[ "$(sha256sum "$work/k1/secret.key")" = "$sum" ] || { echo "FAIL: the key set changed"; fails=$((fails + 1)); }
+
+# usage
+expect 2 "--model is required" "$veil" keygen --out "$work/k9"
+expect 2 "exclude each other" "$veil" plan --model "$d/model.onnx" --batch 4 --latency
+expect 2 "positive integer" "$veil" plan --model "$d/model.onnx" --batch -3
+
+# no half-written outputs
+if ls "$work"/bad.* "$work"/*.tmp.* >/dev/null 2>&1; then
+    echo "FAIL: an output was left behind: $(ls "$work"/bad.* "$work"/*.tmp.* 2>/dev/null)"
+    fails=$((fails + 1))
+fi
+# info describes without the key
+"$veil" info "$work/k1/eval/eval.keys" | grep -q "evaluation keys" || { echo "FAIL: info"; fails=$((fails + 1)); }
+"$veil" info "$work/k1/secret.key" | grep -q "SECRET" || { echo "FAIL: info secret"; fails=$((fails + 1)); }
+[ "$fails" = 0 ] && echo "cli ml: ok"
+exit "$fails"
