@@ -124,8 +124,10 @@ int bench_ml(const bench_config *cfg)
     veil_error err = {0};
     veil_model *m = lr_model(&err);
     const double budget = cfg->quick ? 0.3 : 3.0;
-    bench_packing(m, VEIL_PACKING_THROUGHPUT, cfg->quick ? 1024 : 8192, cfg->threads, budget);
-    bench_packing(m, VEIL_PACKING_LATENCY, 1, cfg->threads, budget);
+    const char *only = getenv("VEIL_BENCH_ML_ONLY"); /* "throughput" or "latency": one packing (for profiling) */
+    if (!only || strcmp(only, "latency") != 0)
+        bench_packing(m, VEIL_PACKING_THROUGHPUT, cfg->quick ? 1024 : 8192, cfg->threads, budget);
+    if (!only || strcmp(only, "throughput") != 0) bench_packing(m, VEIL_PACKING_LATENCY, 1, cfg->threads, budget);
     veil_model_free(m);
     return 0;
 }

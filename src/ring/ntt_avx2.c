@@ -409,27 +409,36 @@ void veil_dot_const_avx2(uint64_t *out, const uint64_t *y, size_t stride, size_t
     }
 }
 
+/*
+ * Blocked over the coefficients: the accumulators of a block of DOT_BLOCK coefficients stay in L1 while each
+ * term streams through its own contiguous stretch (one stream at a time, not `terms` streams at once).
+ */
+#define DOT_BLOCK 512
 void veil_dot_ptrs_avx2(uint64_t *out, const uint64_t *const *y, size_t terms, const double *w, const double *wq,
                         size_t n, uint64_t q)
 {
     const modq mq = {_mm256_set1_pd((double)q), _mm256_set1_pd(1.0 / (double)q)};
-    size_t j = 0;
-    for (; j + 4 <= n; j += 4) {
-        __m256d acc = _mm256_setzero_pd();
+    __m256d acc[DOT_BLOCK / 4];
+    size_t j0 = 0;
+    for (; j0 + DOT_BLOCK <= n; j0 += DOT_BLOCK) {
+        for (size_t k = 0; k < DOT_BLOCK / 4; k++) acc[k] = _mm256_setzero_pd();
         for (size_t i = 0; i < terms; i++) {
-            /* as veil_dot_const_avx2: every 8 terms reduced, so that |acc| < 2^53 */
-            acc = _mm256_add_pd(acc, mulmod(load_u64(y[i] + j), bc(w + i), bc(wq + i), mq));
-            if ((i & 7) == 7) acc = reduce(acc, mq);
+            /* as veil_dot_const_avx2: reduced every 8 terms, so that |acc| < 2^53 */
+            const __m256d wi = bc(w + i), wqi = bc(wq + i);
+            const uint64_t *yi = y[i] + j0;
+            for (size_t k = 0; k < DOT_BLOCK / 4; k++) acc[k] = _mm256_add_pd(acc[k], mulmod(load_u64(yi + 4 * k), wi, wqi, mq));
+            if ((i & 7) == 7)
+                for (size_t k = 0; k < DOT_BLOCK / 4; k++) acc[k] = reduce(acc[k], mq);
         }
-        store_u64(out + j, canonical(acc, mq));
+        for (size_t k = 0; k < DOT_BLOCK / 4; k++) store_u64(out + j0 + 4 * k, canonical(acc[k], mq));
     }
-    for (; j < n; j++) {
-        uint64_t acc = 0;
+    for (size_t j = j0; j < n; j++) {
+        uint64_t sum = 0;
         for (size_t i = 0; i < terms; i++) {
             double wi = w[i];
             uint64_t wu = wi < 0 ? q - (uint64_t)(-wi) : (uint64_t)wi;
-            acc = veil_mod_add(acc, veil_mod_mul(y[i][j], wu, q), q);
+            sum = veil_mod_add(sum, veil_mod_mul(y[i][j], wu, q), q);
         }
-        out[j] = acc;
+        out[j] = sum;
     }
 }
