@@ -104,7 +104,11 @@ size_t veil_plan_rotations(const veil_plan *plan, long *steps, size_t max);
 typedef struct veil_keyset veil_keyset;       /* the data owner's: secret key, parameters, plan */
 typedef struct veil_eval_keys veil_eval_keys; /* the server's: public, relinearization and Galois keys */
 
-/* prng NULL: the OS CSPRNG. */
+/*
+ * A key set for the plan, and its evaluation keys (public, relinearization, exactly the plan's Galois keys).
+ * The two share one context, so that ciphertexts move between them in memory; loaded from files, each has
+ * its own, and a ciphertext set must be loaded with the keys that will use it. prng NULL: the OS CSPRNG.
+ */
 veil_status veil_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan, veil_prng *prng,
                         veil_error *err);
 void veil_keyset_free(veil_keyset *keys);
@@ -124,6 +128,7 @@ size_t veil_eval_keys_batch(const veil_eval_keys *keys);
 
 /* ---- ciphertext sets ------------------------------------------------------------------------------ */
 
+/* Encrypted rows. A set uses the context of the keys it was made or loaded with: free it before them. */
 typedef struct veil_ciphertexts veil_ciphertexts;
 void veil_ciphertexts_free(veil_ciphertexts *cts);
 size_t veil_ciphertexts_rows(const veil_ciphertexts *cts);

@@ -66,12 +66,28 @@ size_t veil_ciphertexts_width(const veil_ciphertexts *c) { return c ? c->meta.wi
 
 /* ---- keys ------------------------------------------------------------------------------------------ */
 
+/* Drops one holder of a shared context; the last one frees it. */
+static void release_ctx(veil_context *ctx, veil_params *params, atomic_int *refs)
+{
+    if (refs && atomic_fetch_sub(refs, 1) > 1) return;
+    veil_context_free(ctx);
+    veil_params_free(params);
+    free(refs);
+}
+
+static veil_status new_ctx(veil_params *params, veil_context **ctx, atomic_int **refs, veil_error *err)
+{
+    *refs = malloc(sizeof **refs);
+    if (!*refs) return veil_fail(err, VEIL_ERR_NO_MEMORY, "context");
+    atomic_init(*refs, 1);
+    return veil_context_new(ctx, params, NULL, err);
+}
+
 void veil_keyset_free(veil_keyset *k)
 {
     if (!k) return;
     veil_secret_key_free(k->sk);
-    veil_context_free(k->ctx);
-    veil_params_free(k->params);
+    release_ctx(k->ctx, k->params, k->refs);
     free(k);
 }
 
@@ -82,8 +98,7 @@ void veil_eval_keys_free(veil_eval_keys *k)
     veil_switch_key_free(k->relin);
     for (size_t i = 0; i < k->n_galois; i++) veil_switch_key_free(k->galois[i]);
     free(k->galois);
-    veil_context_free(k->ctx);
-    veil_params_free(k->params);
+    release_ctx(k->ctx, k->params, k->refs);
     free(k);
 }
 
@@ -110,6 +125,8 @@ static veil_status copy_params(veil_params **out, const veil_params *p, veil_err
 static veil_status bundle_eval(veil_buffer *out, veil_ml_meta *meta, const veil_params *params, const veil_public_key *pk,
                                const veil_switch_key *relin, veil_switch_key *const *galois, size_t n_galois,
                                veil_error *err);
+static veil_status eval_keys_parse(veil_eval_keys **out, const uint8_t *data, size_t len, veil_keyset *share,
+                                   veil_error *err);
 
 veil_status veil_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan, veil_prng *prng,
                         veil_error *err)
@@ -126,7 +143,7 @@ veil_status veil_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, con
     veil_buffer bundle = {0};
     veil_status st = galois ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "keys");
     if (st == VEIL_OK) st = copy_params(&ks->params, plan->params, err);
-    if (st == VEIL_OK) st = veil_context_new(&ks->ctx, ks->params, NULL, err);
+    if (st == VEIL_OK) st = new_ctx(ks->params, &ks->ctx, &ks->refs, err);
     if (st == VEIL_OK) st = veil_secret_key_new(&ks->sk, ks->ctx, prng, err);
     if (st == VEIL_OK) st = veil_public_key_new(&pk, ks->ctx, ks->sk, prng, err);
     if (st == VEIL_OK) st = veil_relin_key_new(&relin, ks->ctx, ks->sk, prng, err);
@@ -146,7 +163,7 @@ veil_status veil_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, con
         st = bundle_eval(&bundle, m, ks->params, pk, relin, galois, plan->n_steps, err);
         m->kind = VEIL_SET_KEYSET;
     }
-    if (st == VEIL_OK) st = veil_eval_keys_load(eval_out, bundle.data, bundle.len, err);
+    if (st == VEIL_OK) st = eval_keys_parse(eval_out, bundle.data, bundle.len, ks, err);
     veil_buffer_free(&bundle);
     veil_public_key_free(pk);
     veil_switch_key_free(relin);
@@ -277,6 +294,13 @@ veil_status veil_eval_keys_load(veil_eval_keys **out, const uint8_t *data, size_
     VEIL_REQUIRE(out, err);
     *out = NULL;
     VEIL_REQUIRE(data, err);
+    return eval_keys_parse(out, data, len, NULL, err);
+}
+
+/* Loads a bundle; with share, into the key set's context (the keygen path), else into a new one. */
+static veil_status eval_keys_parse(veil_eval_keys **out, const uint8_t *data, size_t len, veil_keyset *share,
+                                   veil_error *err)
+{
     veil_object_info info;
     VEIL_TRY(veil_object_peek(&info, data, len, err));
     if (info.flags & VEIL_FLAG_SECRET)
@@ -293,7 +317,15 @@ veil_status veil_eval_keys_load(veil_eval_keys **out, const uint8_t *data, size_
     if (k->meta.kind != VEIL_SET_EVAL_KEYS)
         st = veil_fail(err, VEIL_ERR_MISMATCH, "this file is not an evaluation-key bundle");
     if (st == VEIL_OK && c.count < 3) st = veil_fail(err, VEIL_ERR_FORMAT, "eval keys: the bundle is incomplete");
-    if (st == VEIL_OK) st = veil_context_new(&k->ctx, k->params, NULL, err);
+    if (st == VEIL_OK && share) {
+        veil_params_free(k->params); /* the same set as the key set's: use that one */
+        k->params = share->params;
+        k->ctx = share->ctx;
+        k->refs = share->refs;
+        atomic_fetch_add(k->refs, 1);
+    } else if (st == VEIL_OK) {
+        st = new_ctx(k->params, &k->ctx, &k->refs, err);
+    }
     if (st == VEIL_OK) {
         uint8_t id[VEIL_ID_BYTES];
         crypto_generichash(id, VEIL_ID_BYTES, c.items[1].data, c.items[1].len, NULL, 0);
@@ -353,7 +385,7 @@ veil_status veil_keyset_load(veil_keyset **out, const uint8_t *data, size_t len,
     }
     if (k->meta.kind != VEIL_SET_KEYSET || c.count != 2 || c.items[1].type != VEIL_OBJECT_SECRET_KEY)
         st = veil_fail(err, VEIL_ERR_MISMATCH, "this file is not a Veil key set (secret.key)");
-    if (st == VEIL_OK) st = veil_context_new(&k->ctx, k->params, NULL, err);
+    if (st == VEIL_OK) st = new_ctx(k->params, &k->ctx, &k->refs, err);
     if (st == VEIL_OK) st = veil_secret_key_load(&k->sk, k->ctx, c.items[1].data, c.items[1].len, err);
     veil_set_contents_clear(&c);
     if (st != VEIL_OK) {

@@ -5,6 +5,7 @@
 #include "ml/ml_internal.h"
 #include "veil/rlwe.h"
 #include "veil/ckks.h"
+#include <stdatomic.h>
 
 #define VEIL_ID_BYTES 32
 
@@ -33,10 +34,12 @@ typedef struct veil_ml_meta {
     uint32_t in_width, out_width, width, final_op, scale_bits;
 } veil_ml_meta;
 
+/* A key set and the eval keys made with it share one context (so that their ciphertexts mix in memory). */
 struct veil_keyset {
     veil_ml_meta meta;
     veil_params *params;
     veil_context *ctx;
+    atomic_int *refs; /* holders of params and ctx */
     veil_secret_key *sk;
 };
 
@@ -44,6 +47,7 @@ struct veil_eval_keys {
     veil_ml_meta meta;
     veil_params *params;
     veil_context *ctx;
+    atomic_int *refs;
     veil_public_key *pk;
     veil_switch_key *relin;
     veil_switch_key **galois;
