@@ -316,7 +316,7 @@ static int cmd_keygen(int argc, char **argv)
 {
     options o;
     if (!parse(argc, argv, &o, " --model --out --batch --latency --security --calibrate --range --degree "
-                               "--server-sigmoid --quiet --force --threads ") ||
+                               "--server-sigmoid --quiet --force ") ||
         !need(o.model, "--model") || !need(o.out, "--out"))
         return EXIT_USAGE;
     char sk_path[4096], eval_dir[4096], eval_path[4096];
