@@ -14,7 +14,7 @@
 #define MAX_KEY_BYTES ((size_t)1 << 34)
 
 typedef struct options {
-    const char *model, *keys, *eval_keys, *in, *out, *calibrate, *range;
+    const char *model, *keys, *eval_keys, *in, *out, *calibrate, *range, *server;
     size_t batch, degree, threads;
     int latency, argmax, quiet, force, server_sigmoid;
     veil_security security;
@@ -77,6 +77,7 @@ static int parse(int argc, char **argv, options *o, const char *allowed)
         else if (!strcmp(a, "--out")) o->out = v;
         else if (!strcmp(a, "--calibrate")) o->calibrate = v;
         else if (!strcmp(a, "--range")) o->range = v;
+        else if (!strcmp(a, "--server")) o->server = v;
         else if (!strcmp(a, "--batch") || !strcmp(a, "--degree") || !strcmp(a, "--threads")) {
             size_t n;
             if (!parse_size(v, &n) || n == 0) {
@@ -316,9 +317,10 @@ static int cmd_keygen(int argc, char **argv)
 {
     options o;
     if (!parse(argc, argv, &o, " --model --out --batch --latency --security --calibrate --range --degree "
-                               "--server-sigmoid --quiet --force ") ||
+                               "--server-sigmoid --quiet --force --server ") ||
         !need(o.model, "--model") || !need(o.out, "--out"))
         return EXIT_USAGE;
+    if (o.server) return veil_cmd_keygen_remote(o.server, o.model, o.latency, o.out, o.force, o.quiet);
     char sk_path[4096], eval_dir[4096], eval_path[4096];
     snprintf(sk_path, sizeof sk_path, "%s/secret.key", o.out);
     snprintf(eval_dir, sizeof eval_dir, "%s/eval", o.out);
@@ -522,6 +524,8 @@ int veil_ml_command(const char *cmd, int argc, char **argv)
     else if (!strcmp(cmd, "decrypt")) rc = cmd_decrypt(argc, argv);
     else if (!strcmp(cmd, "plain")) rc = cmd_plain(argc, argv);
     else if (!strcmp(cmd, "plan")) rc = cmd_plan(argc, argv);
+    else if (!strcmp(cmd, "serve")) rc = veil_cmd_serve(argc, argv);
+    else if (!strcmp(cmd, "predict")) rc = veil_cmd_predict(argc, argv);
     else return -1;
     if (getenv("VEIL_TIMING")) fprintf(stderr, "veil %s: %.3f s\n", cmd, seconds() - t0);
     return rc;

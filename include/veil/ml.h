@@ -96,6 +96,13 @@ veil_status veil_model_plan(veil_plan **out, const veil_model *model, const veil
                             veil_error *err);
 void veil_plan_free(veil_plan *plan);
 void veil_plan_get_info(const veil_plan *plan, veil_plan_info *info);
+/*
+ * A plan as a file: the parameters, the packing, the rotation steps, the model's hash and widths. A server
+ * gives it to clients that do not hold the model, so that they generate matching keys (veil_keygen).
+ * Loading refuses parameters without a security level.
+ */
+veil_status veil_plan_save(veil_buffer *out, const veil_plan *plan, veil_error *err);
+veil_status veil_plan_load(veil_plan **out, const uint8_t *data, size_t len, veil_error *err);
 /* The rotation steps whose Galois keys the plan needs (count written to *count; at most max). */
 size_t veil_plan_rotations(const veil_plan *plan, long *steps, size_t max);
 
@@ -124,6 +131,8 @@ veil_status veil_eval_keys_load(veil_eval_keys **out, const uint8_t *data, size_
 const uint8_t *veil_keyset_id(const veil_keyset *keys);
 const uint8_t *veil_eval_keys_id(const veil_eval_keys *keys);
 veil_packing veil_eval_keys_packing(const veil_eval_keys *keys);
+veil_packing veil_keyset_packing(const veil_keyset *keys);
+size_t veil_keyset_batch(const veil_keyset *keys); /* samples per ciphertext (1 in the latency packing) */
 size_t veil_eval_keys_batch(const veil_eval_keys *keys);
 
 /* ---- ciphertext sets ------------------------------------------------------------------------------ */

@@ -14,4 +14,5 @@
 #include "veil/bgv.h"
 #include "veil/serial.h"
 #include "veil/ml.h"
+#include "veil/net.h"
 #endif

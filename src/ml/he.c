@@ -106,6 +106,8 @@ const uint8_t *veil_keyset_id(const veil_keyset *k) { return k ? k->meta.key_id 
 const uint8_t *veil_eval_keys_id(const veil_eval_keys *k) { return k ? k->meta.key_id : NULL; }
 veil_packing veil_eval_keys_packing(const veil_eval_keys *k) { return k ? k->meta.packing : VEIL_PACKING_THROUGHPUT; }
 size_t veil_eval_keys_batch(const veil_eval_keys *k) { return k ? (size_t)k->meta.batch : 0; }
+veil_packing veil_keyset_packing(const veil_keyset *k) { return k ? k->meta.packing : VEIL_PACKING_THROUGHPUT; }
+size_t veil_keyset_batch(const veil_keyset *k) { return k ? (size_t)k->meta.batch : 0; }
 size_t veil_keyset_input_width(const veil_keyset *k) { return k ? k->meta.in_width : 0; }
 size_t veil_keyset_output_width(const veil_keyset *k)
 {
@@ -211,10 +213,10 @@ static void meta_encode(uint8_t out[META_BYTES], const veil_ml_meta *m)
 
 static veil_status meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, veil_error *err)
 {
-    if (len != META_BYTES || memcmp(in, meta_magic, 8) != 0)
+    if (len < META_BYTES || memcmp(in, meta_magic, 8) != 0 || (get64(in + 8) != VEIL_SET_PLAN && len != META_BYTES))
         return veil_fail(err, VEIL_ERR_FORMAT, "not a Veil ML file (keys or ciphertexts): bad metadata");
     uint64_t kind = get64(in + 8), packing = get64(in + 16), w = get64(in + 112), x = get64(in + 120);
-    if (kind < VEIL_SET_KEYSET || kind > VEIL_SET_OUTPUTS || packing > VEIL_PACKING_LATENCY)
+    if (kind < VEIL_SET_KEYSET || kind > VEIL_SET_PLAN || packing > VEIL_PACKING_LATENCY)
         return veil_fail(err, VEIL_ERR_FORMAT, "ML metadata: unknown kind %llu or packing %llu",
                          (unsigned long long)kind, (unsigned long long)packing);
     m->kind = (veil_set_kind)kind;
@@ -1000,7 +1002,7 @@ veil_status veil_ml_describe(const uint8_t *data, size_t len, char *text, size_t
     veil_status st = meta_decode(&m, c.meta, c.meta_len, err);
     if (st == VEIL_OK) {
         static const char *kinds[] = {"", "key set (holds the SECRET key)", "evaluation keys (public: for the server)",
-                                      "encrypted inputs", "encrypted outputs"};
+                                      "encrypted inputs", "encrypted outputs", "plan (parameters and rotations)"};
         static const char *finals[] = {"none", "sigmoid", "softmax", "log-softmax", "argmax"};
         char id[17];
         for (int i = 0; i < 8; i++) snprintf(id + 2 * i, 3, "%02x", m.key_id[i]);
@@ -1015,4 +1017,88 @@ veil_status veil_ml_describe(const uint8_t *data, size_t len, char *text, size_t
     }
     veil_set_contents_clear(&c);
     return st;
+}
+
+/* ---- plans as files (a server gives its plan to clients, which generate matching keys) ---------------- */
+
+#define MAX_PLAN_STEPS ((4096 - META_BYTES) / 8)
+
+veil_status veil_plan_save(veil_buffer *out, const veil_plan *plan, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(plan, err);
+    if (plan->n_steps > MAX_PLAN_STEPS) return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: %zu rotations", plan->n_steps);
+    veil_ml_meta m = {.kind = VEIL_SET_PLAN, .packing = plan->packing, .batch = plan->batch, .slots = plan->slots,
+                      .in_width = (uint32_t)plan->in_width, .out_width = (uint32_t)plan->out_width,
+                      .final_op = (uint32_t)plan->final_op, .scale_bits = plan->scale_bits};
+    memcpy(m.model_hash, plan->model_hash, VEIL_ID_BYTES);
+    uint8_t meta[4096];
+    meta_encode(meta, &m);
+    for (size_t i = 0; i < plan->n_steps; i++) put64(meta + META_BYTES + 8 * i, (uint64_t)(int64_t)plan->steps[i]);
+    veil_buffer params = {0};
+    VEIL_TRY(veil_params_save(&params, plan->params, 0, err));
+    veil_status st = veil_set_save(out, plan->params, meta, META_BYTES + 8 * plan->n_steps, &params, 1, err);
+    veil_buffer_free(&params);
+    return st;
+}
+
+veil_status veil_plan_load(veil_plan **out, const uint8_t *data, size_t len, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(data, err);
+    veil_plan *p = calloc(1, sizeof *p);
+    if (!p) return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
+    veil_set_contents c;
+    veil_ml_meta m;
+    veil_status st = open_ml_set(&c, &m, &p->params, data, len, err);
+    if (st != VEIL_OK) {
+        free(p);
+        return st;
+    }
+    if (m.kind != VEIL_SET_PLAN || c.count != 1) st = veil_fail(err, VEIL_ERR_MISMATCH, "this file is not a Veil plan");
+    else if (veil_params_security(p->params) >= VEIL_SECURITY_NONE)
+        st = veil_fail(err, VEIL_ERR_INSECURE, "the plan's parameters are not secure: refused");
+    if (st == VEIL_OK) {
+        p->n_steps = (c.meta_len - META_BYTES) / 8;
+        p->steps = calloc(p->n_steps + 1, sizeof *p->steps);
+        if (!p->steps) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
+        const int64_t limit = (int64_t)veil_params_degree(p->params) / 2;
+        for (size_t i = 0; st == VEIL_OK && i < p->n_steps; i++) {
+            p->steps[i] = (long)(int64_t)get64(c.meta + META_BYTES + 8 * i);
+            if (p->steps[i] <= -limit || p->steps[i] >= limit || p->steps[i] == 0)
+                st = veil_fail(err, VEIL_ERR_FORMAT, "plan: rotation step %ld out of range", p->steps[i]);
+        }
+    }
+    if (st == VEIL_OK) {
+        memcpy(p->model_hash, m.model_hash, VEIL_ID_BYTES);
+        p->packing = m.packing;
+        p->batch = (size_t)m.batch;
+        p->slots = (size_t)m.slots;
+        p->scale_bits = m.scale_bits;
+        p->in_width = m.in_width;
+        p->out_width = m.out_width;
+        p->final_op = (veil_final_op)m.final_op;
+        veil_plan_info *in = &p->info;
+        in->packing = p->packing;
+        in->n = veil_params_degree(p->params);
+        in->slots = p->slots;
+        in->batch = p->batch;
+        in->scale_bits = p->scale_bits;
+        in->log_qp = veil_params_log_qp(p->params);
+        in->q_count = veil_params_q_count(p->params);
+        in->p_count = veil_params_p_count(p->params);
+        in->dnum = veil_params_dnum(p->params);
+        in->depth = in->q_count - 1;
+        in->rotations = p->n_steps;
+        if (p->slots > in->n / 2 || (p->packing == VEIL_PACKING_THROUGHPUT && p->batch > in->n / 2))
+            st = veil_fail(err, VEIL_ERR_FORMAT, "plan: more slots than the ring has");
+    }
+    veil_set_contents_clear(&c);
+    if (st != VEIL_OK) {
+        veil_plan_free(p);
+        return st;
+    }
+    *out = p;
+    return VEIL_OK;
 }

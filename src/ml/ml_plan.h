@@ -23,7 +23,8 @@ struct veil_plan {
 };
 
 /* What a key set, its bundle and its ciphertexts agree on. Stored in every set's metadata. */
-typedef enum veil_set_kind { VEIL_SET_KEYSET = 1, VEIL_SET_EVAL_KEYS = 2, VEIL_SET_INPUTS = 3, VEIL_SET_OUTPUTS = 4 } veil_set_kind;
+typedef enum veil_set_kind { VEIL_SET_KEYSET = 1, VEIL_SET_EVAL_KEYS = 2, VEIL_SET_INPUTS = 3, VEIL_SET_OUTPUTS = 4,
+                              VEIL_SET_PLAN = 5 } veil_set_kind;
 
 typedef struct veil_ml_meta {
     veil_set_kind kind;

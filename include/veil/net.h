@@ -1,0 +1,78 @@
+/*
+ * veil/net.h - the cloud side over HTTP: a server that hosts models, stores clients' evaluation keys and
+ * answers encrypted predictions without ever holding a secret key (libmicrohttpd), and its client (libcurl).
+ *
+ * Endpoints (JSON for metadata and errors; Veil's wire format, application/octet-stream, for keys, plans
+ * and ciphertexts):
+ *   GET    /v1/models                        the models: name, input and output widths
+ *   GET    /v1/models/NAME                   one model, with both plans' parameters
+ *   GET    /v1/models/NAME/plan?packing=P    the plan (throughput or latency) as a file, for veil_keygen
+ *   POST   /v1/keys                          an evaluation-key bundle; answers {"id": ...} (content hash)
+ *   GET    /v1/keys/ID                       whether a bundle is stored
+ *   DELETE /v1/keys/ID
+ *   POST   /v1/models/NAME/predict?keys=ID   a ciphertext set in, the encrypted outputs out
+ *   GET    /healthz, GET /metrics            liveness; Prometheus text format
+ * Errors: 400 malformed, 404 unknown model or key id, 409 keys of another model, 413 body too large,
+ * 422 a secret key or an object of the wrong kind, 429 key store full, 503 busy or shutting down.
+ */
+#ifndef VEIL_NET_H
+#define VEIL_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "veil/core.h"
+#include "veil/serial.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct veil_server_config {
+    const char *models_dir;     /* every *.onnx in it is served, named by its file name without .onnx */
+    const char *store_dir;      /* evaluation-key bundles, kept across restarts */
+    const char *listen;         /* "HOST:PORT" (NULL: 127.0.0.1:8080; port 0: any free port) */
+    unsigned threads;           /* connection threads (0: 4) */
+    size_t eval_threads;        /* threads per evaluation (0: 1) */
+    const char *tls_cert, *tls_key; /* PEM files: HTTPS when both are given */
+    size_t max_keys;            /* stored bundles (0: 64) */
+    uint64_t max_store_bytes;   /* (0: 4 GiB) */
+    unsigned timeout_s;         /* per-connection inactivity limit (0: 60 s) */
+    unsigned max_batches;       /* ciphertext batches per request: bounds the body size (0: 16) */
+    int quiet;                  /* no request log lines */
+} veil_server_config;
+
+typedef struct veil_server veil_server;
+
+/* Loads the models, opens the store (removing temporary files a crash left), and starts listening. */
+veil_status veil_server_start(veil_server **out, const veil_server_config *config, veil_error *err);
+uint16_t veil_server_port(const veil_server *server);
+/* Stops accepting connections, lets the requests in flight finish (up to 30 s), and frees the server. */
+void veil_server_stop(veil_server *server);
+
+/* ---- the client ----------------------------------------------------------------------------------- */
+
+typedef struct veil_client veil_client;
+/* base_url: "http://host:port" or "https://...". Idempotent requests are retried on connection errors. */
+veil_status veil_client_new(veil_client **out, const char *base_url, veil_error *err);
+void veil_client_free(veil_client *client);
+/* Shows transfer progress on standard error (when it is a terminal). */
+void veil_client_set_progress(veil_client *client, int on);
+
+/* GET a path; the body in out (JSON or a Veil object). */
+veil_status veil_client_get(veil_client *client, const char *path, veil_buffer *out, veil_error *err);
+/* Uploads an evaluation-key bundle unless the server already holds it; its id (hex) in id[65]. */
+veil_status veil_client_upload_keys(veil_client *client, const uint8_t *bundle, size_t len, char id[65],
+                                    veil_error *err);
+/* One prediction: a saved ciphertext set in, the server's saved output set in out. */
+veil_status veil_client_predict(veil_client *client, const char *model, const char *key_id, const uint8_t *cts,
+                                size_t len, veil_buffer *out, veil_error *err);
+/* Bytes sent and received by this client so far. */
+void veil_client_traffic(const veil_client *client, uint64_t *sent, uint64_t *received);
+
+/* The id the server gives a bundle: hex of BLAKE2b-256 of its bytes, truncated to 32 characters. */
+void veil_key_bundle_id(const uint8_t *bundle, size_t len, char id[65]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VEIL_NET_H */

@@ -1,0 +1,241 @@
+/* The client of `veil serve` (libcurl): uploads evaluation keys once, sends ciphertexts, retries safely. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <curl/curl.h>
+#include "veil/net.h"
+#include "core/core_internal.h"
+
+#define MAX_RESPONSE ((size_t)1 << 34)
+#define ATTEMPTS 4
+
+struct veil_client {
+    CURL *curl;
+    char base[512];
+    int progress;
+    uint64_t sent, received;
+};
+
+typedef struct sink {
+    uint8_t *data;
+    size_t len, cap;
+    int overflow;
+} sink;
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    sink *s = arg;
+    size_t n = size * nmemb;
+    if (s->len + n > MAX_RESPONSE) {
+        s->overflow = 1;
+        return 0;
+    }
+    if (s->len + n > s->cap) {
+        size_t cap = s->cap ? s->cap : 65536;
+        while (cap < s->len + n) cap *= 2;
+        uint8_t *d = realloc(s->data, cap);
+        if (!d) return 0;
+        s->data = d;
+        s->cap = cap;
+    }
+    memcpy(s->data + s->len, ptr, n);
+    s->len += n;
+    return n;
+}
+
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)arg;
+    if (ultotal > 0 && ulnow < ultotal)
+        fprintf(stderr, "\rsending   %6.1f / %.1f MB", (double)ulnow / 1e6, (double)ultotal / 1e6);
+    else if (dltotal > 0)
+        fprintf(stderr, "\rreceiving %6.1f / %.1f MB", (double)dlnow / 1e6, (double)dltotal / 1e6);
+    return 0;
+}
+
+static veil_status global_init(veil_error *err)
+{
+    static int done; /* libcurl's own process-wide initialization, once (not thread-safe by curl's design) */
+    if (!done && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return veil_fail(err, VEIL_ERR_INTERNAL, "libcurl could not be initialized");
+    done = 1;
+    return VEIL_OK;
+}
+
+veil_status veil_client_new(veil_client **out, const char *base_url, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(base_url, err);
+    if (strncmp(base_url, "http://", 7) != 0 && strncmp(base_url, "https://", 8) != 0)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "the server URL must start with http:// or https://, not '%s'", base_url);
+    if (strlen(base_url) >= 500) return veil_fail(err, VEIL_ERR_ARGUMENT, "the server URL is too long");
+    VEIL_TRY(global_init(err));
+    veil_client *c = calloc(1, sizeof *c);
+    if (!c) return veil_fail(err, VEIL_ERR_NO_MEMORY, "client");
+    c->curl = curl_easy_init();
+    if (!c->curl) {
+        free(c);
+        return veil_fail(err, VEIL_ERR_INTERNAL, "libcurl: no handle");
+    }
+    snprintf(c->base, sizeof c->base, "%s", base_url);
+    size_t n = strlen(c->base);
+    while (n && c->base[n - 1] == '/') c->base[--n] = 0;
+    *out = c;
+    return VEIL_OK;
+}
+
+void veil_client_free(veil_client *c)
+{
+    if (!c) return;
+    curl_easy_cleanup(c->curl);
+    free(c);
+}
+
+void veil_client_set_progress(veil_client *c, int on)
+{
+    if (c) c->progress = on && isatty(2);
+}
+
+void veil_client_traffic(const veil_client *c, uint64_t *sent, uint64_t *received)
+{
+    if (sent) *sent = c ? c->sent : 0;
+    if (received) *received = c ? c->received : 0;
+}
+
+static int retryable(CURLcode rc)
+{
+    return rc == CURLE_COULDNT_CONNECT || rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR ||
+           rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE;
+}
+
+/* The error message of a JSON error body ({"error": "..."}), or the body's start. */
+static void error_text(const sink *s, char *out, size_t cap)
+{
+    const char *p = s->data ? memchr(s->data, '{', s->len) : NULL;
+    const char *key = p ? strstr(p, "\"error\":\"") : NULL;
+    if (key && s->len && s->data[s->len - 1] == '\n') {
+        key += 9;
+        size_t i = 0;
+        while (key[i] && key[i] != '"' && i + 1 < cap && (const uint8_t *)key + i < s->data + s->len) {
+            out[i] = key[i];
+            i++;
+        }
+        out[i] = 0;
+        return;
+    }
+    snprintf(out, cap, "(no message)");
+}
+
+/*
+ * One request, retried on connection errors with backoff (100, 200, 400 ms): every request Veil makes is
+ * idempotent (uploads are content-addressed, predictions are pure functions of their inputs).
+ */
+static veil_status request(veil_client *c, const char *method, const char *path, const uint8_t *body, size_t len,
+                           const char *type, veil_buffer *out, long *http_status, veil_error *err)
+{
+    char url[1024];
+    snprintf(url, sizeof url, "%s%s", c->base, path);
+    sink s = {0};
+    CURLcode rc = CURLE_OK;
+    long status = 0;
+    for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
+        free(s.data);
+        memset(&s, 0, sizeof s);
+        curl_easy_reset(c->curl);
+        curl_easy_setopt(c->curl, CURLOPT_URL, url);
+        curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
+        curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+        curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+        struct curl_slist *headers = NULL;
+        if (body) {
+            curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, (const char *)body);
+            curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+            char h[128];
+            snprintf(h, sizeof h, "Content-Type: %s", type ? type : "application/octet-stream");
+            headers = curl_slist_append(headers, h);
+            headers = curl_slist_append(headers, "Expect:");
+            curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
+        }
+        if (c->progress) {
+            curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
+            curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+        }
+        rc = curl_easy_perform(c->curl);
+        curl_slist_free_all(headers);
+        if (c->progress) fprintf(stderr, "\r%40s\r", "");
+        if (rc == CURLE_OK) {
+            curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+            c->sent += len;
+            c->received += s.len;
+            break;
+        }
+        if (!retryable(rc) || attempt + 1 == ATTEMPTS) break;
+        struct timespec t = {0, (long)(100 * 1000 * 1000) << attempt};
+        nanosleep(&t, NULL);
+    }
+    if (rc != CURLE_OK) {
+        free(s.data);
+        return veil_fail(err, VEIL_ERR_IO, "%s %s: %s", method, url, s.overflow ? "the answer is too large" : curl_easy_strerror(rc));
+    }
+    *http_status = status;
+    if (status >= 400) {
+        char msg[400];
+        error_text(&s, msg, sizeof msg);
+        free(s.data);
+        return veil_fail(err, status == 409 ? VEIL_ERR_MISMATCH : status == 404 ? VEIL_ERR_NOT_FOUND : VEIL_ERR_ARGUMENT,
+                         "the server answered %ld: %s", status, msg);
+    }
+    if (out) {
+        out->data = s.data;
+        out->len = s.len;
+    } else {
+        free(s.data);
+    }
+    return VEIL_OK;
+}
+
+veil_status veil_client_get(veil_client *c, const char *path, veil_buffer *out, veil_error *err)
+{
+    VEIL_REQUIRE(c, err);
+    VEIL_REQUIRE(path, err);
+    VEIL_REQUIRE(out, err);
+    long status;
+    return request(c, "GET", path, NULL, 0, NULL, out, &status, err);
+}
+
+veil_status veil_client_upload_keys(veil_client *c, const uint8_t *bundle, size_t len, char id[65], veil_error *err)
+{
+    VEIL_REQUIRE(c, err);
+    VEIL_REQUIRE(bundle, err);
+    veil_key_bundle_id(bundle, len, id);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/keys/%s", id);
+    long status;
+    veil_error probe = {0};
+    if (request(c, "GET", path, NULL, 0, NULL, NULL, &status, &probe) == VEIL_OK) return VEIL_OK; /* stored already */
+    if (probe.status != VEIL_ERR_NOT_FOUND) return veil_fail(err, probe.status, "%s", probe.detail);
+    return request(c, "POST", "/v1/keys", bundle, len, "application/octet-stream", NULL, &status, err);
+}
+
+veil_status veil_client_predict(veil_client *c, const char *model, const char *key_id, const uint8_t *cts, size_t len,
+                                veil_buffer *out, veil_error *err)
+{
+    VEIL_REQUIRE(c, err);
+    VEIL_REQUIRE(model, err);
+    VEIL_REQUIRE(key_id, err);
+    VEIL_REQUIRE(cts, err);
+    VEIL_REQUIRE(out, err);
+    char path[512];
+    char *m = curl_easy_escape(c->curl, model, 0);
+    if (!m) return veil_fail(err, VEIL_ERR_NO_MEMORY, "predict");
+    snprintf(path, sizeof path, "/v1/models/%s/predict?keys=%s", m, key_id);
+    curl_free(m);
+    long status;
+    return request(c, "POST", path, cts, len, "application/octet-stream", out, &status, err);
+}

@@ -1,0 +1,842 @@
+/*
+ * `veil serve`: models, a key store and encrypted predictions over HTTP/1.1 (libmicrohttpd, thread pool).
+ * The server holds evaluation keys only: a body that is, or holds, a secret key is refused (422).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <microhttpd.h>
+#include <sodium.h>
+#include "veil/net.h"
+#include "veil/ml.h"
+#include "core/core_internal.h"
+
+#define MAX_MODELS 64
+#define MAX_STORED 4096
+#define NAME_MAX_LEN 128
+#define SMALL_BODY (64 * 1024)
+
+typedef enum endpoint { EP_MODELS, EP_MODEL, EP_PLAN, EP_KEYS_POST, EP_KEYS_GET, EP_KEYS_DELETE, EP_PREDICT, EP_HEALTH,
+                        EP_METRICS, EP_OTHER, EP_COUNT } endpoint;
+static const char *const endpoint_names[EP_COUNT] = {"models", "model", "plan", "keys_upload", "keys_get", "keys_delete",
+                                                     "predict", "healthz", "metrics", "other"};
+static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+#define N_BUCKETS (sizeof buckets / sizeof *buckets)
+
+typedef struct model_entry {
+    char name[NAME_MAX_LEN];
+    veil_model *model;
+    veil_plan *plans[2];
+    veil_buffer plan_files[2];
+    size_t body_limit;
+} model_entry;
+
+/* A stored bundle; loaded (and its evaluator made) at first use. refs counts requests using it. */
+typedef struct key_entry {
+    char id[65];
+    uint64_t bytes;
+    veil_eval_keys *keys;
+    veil_evaluator *ev;
+    int model; /* index, -1 until loaded */
+    int refs;
+    int deleted;
+    pthread_mutex_t load_lock;
+} key_entry;
+
+struct veil_server {
+    veil_server_config cfg;
+    char *models_dir, *store_dir, *keys_dir;
+    model_entry models[MAX_MODELS];
+    size_t n_models;
+    key_entry *stored[MAX_STORED];
+    size_t n_stored;
+    uint64_t stored_bytes;
+    pthread_mutex_t lock;
+    struct MHD_Daemon *daemon;
+    uint16_t port;
+    size_t key_limit;
+    atomic_int in_flight;
+    atomic_int stopping;
+    /* metrics */
+    atomic_ullong requests[EP_COUNT], bytes_in, bytes_out, status_counts[6], hist[N_BUCKETS + 1];
+    double latency_sum; /* guarded by lock */
+    char *tls_cert_pem, *tls_key_pem;
+};
+
+typedef struct request {
+    endpoint ep;
+    double t0;
+    uint8_t *body;
+    size_t len, cap, limit;
+    int too_large;
+    unsigned status;
+    size_t out_bytes;
+    char method[8];
+    char path[160];
+} request;
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* ---- responses -------------------------------------------------------------------------------------- */
+
+static enum MHD_Result send_bytes(struct MHD_Connection *c, request *r, unsigned status, const char *type,
+                                  const void *data, size_t len)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", type);
+    r->status = status;
+    r->out_bytes = len;
+    enum MHD_Result ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* Writes s as a JSON string body (quotes and control characters escaped). */
+static void json_escape(char *out, size_t cap, const char *s)
+{
+    size_t n = 0;
+    for (; *s && n + 7 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)ch;
+        } else if (ch < 0x20) {
+            n += (size_t)snprintf(out + n, cap - n, "\\u%04x", ch);
+        } else {
+            out[n++] = (char)ch;
+        }
+    }
+    out[n] = 0;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, request *r, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static enum MHD_Result send_error(struct MHD_Connection *c, request *r, unsigned status, const char *fmt, ...)
+{
+    char msg[512], esc[1100], body[1300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_escape(esc, sizeof esc, msg);
+    int n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"status\":%u}\n", esc, status);
+    return send_bytes(c, r, status, "application/json", body, (size_t)n);
+}
+
+static unsigned status_for(veil_status st)
+{
+    switch (st) {
+    case VEIL_ERR_MISMATCH: return 409;
+    case VEIL_ERR_NO_MEMORY:
+    case VEIL_ERR_INTERNAL:
+    case VEIL_ERR_IO: return 500;
+    default: return 400;
+    }
+}
+
+/* ---- models ------------------------------------------------------------------------------------------- */
+
+static int valid_name(const char *s, size_t max)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char ch = s[n];
+        if (n >= max || !((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                          ch == '_' || ch == '-' || ch == '.'))
+            return 0;
+    }
+    return n > 0 && s[0] != '.';
+}
+
+static veil_status load_models(veil_server *s, veil_error *err)
+{
+    DIR *d = opendir(s->models_dir);
+    if (!d) return veil_fail(err, VEIL_ERR_IO, "models folder %s: %s", s->models_dir, strerror(errno));
+    struct dirent *e;
+    veil_status st = VEIL_OK;
+    while (st == VEIL_OK && (e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 6 || strcmp(e->d_name + len - 5, ".onnx") != 0) continue;
+        if (s->n_models == MAX_MODELS) {
+            st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "more than %d models", MAX_MODELS);
+            break;
+        }
+        model_entry *m = &s->models[s->n_models];
+        memset(m, 0, sizeof *m);
+        snprintf(m->name, sizeof m->name, "%.*s", (int)(len - 5), e->d_name);
+        if (!valid_name(m->name, NAME_MAX_LEN - 1)) continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", s->models_dir, e->d_name);
+        st = veil_model_load_onnx_file(&m->model, path, NULL, err);
+        for (int k = 0; st == VEIL_OK && k < 2; k++) {
+            veil_plan_request req = {.packing = (veil_packing)k};
+            st = veil_model_plan(&m->plans[k], m->model, &req, err);
+            if (st == VEIL_OK) st = veil_plan_save(&m->plan_files[k], m->plans[k], err);
+        }
+        if (st != VEIL_OK) {
+            char detail[VEIL_DETAIL_MAX];
+            snprintf(detail, sizeof detail, "%s", err ? err->detail : "");
+            st = veil_fail(err, st, "model %s: %s", e->d_name, detail);
+            break;
+        }
+        /* bodies: a bundle of either plan's keys, or max_batches batches of fresh ciphertexts */
+        size_t key_limit = 0, body = 0;
+        for (int k = 0; k < 2; k++) {
+            veil_plan_info in;
+            veil_plan_get_info(m->plans[k], &in);
+            const double ct = 2.0 * (double)in.n * (double)in.q_count * 8.0;
+            const double per_batch = ct * (double)(k == 0 ? in.in_ciphertexts : 16);
+            if (2 * in.eval_key_bytes + (1 << 20) > (double)key_limit) key_limit = (size_t)(2 * in.eval_key_bytes) + (1 << 20);
+            if (per_batch * s->cfg.max_batches + (1 << 20) > (double)body)
+                body = (size_t)(per_batch * s->cfg.max_batches) + (1 << 20);
+        }
+        m->body_limit = body;
+        if (key_limit > s->key_limit) s->key_limit = key_limit;
+        s->n_models++;
+    }
+    closedir(d);
+    if (st == VEIL_OK && s->n_models == 0)
+        st = veil_fail(err, VEIL_ERR_ARGUMENT, "no *.onnx model in %s", s->models_dir);
+    return st;
+}
+
+static model_entry *find_model(veil_server *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_models; i++)
+        if (strcmp(s->models[i].name, name) == 0) return &s->models[i];
+    return NULL;
+}
+
+/* ---- the key store ------------------------------------------------------------------------------------ */
+
+void veil_key_bundle_id(const uint8_t *bundle, size_t len, char id[65])
+{
+    uint8_t h[16];
+    crypto_generichash(h, sizeof h, bundle, len, NULL, 0);
+    for (size_t i = 0; i < sizeof h; i++) snprintf(id + 2 * i, 3, "%02x", h[i]);
+}
+
+static int valid_id(const char *id)
+{
+    if (strlen(id) != 32) return 0;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) return 0;
+    return 1;
+}
+
+static key_entry *new_entry(const char *id, uint64_t bytes)
+{
+    key_entry *k = calloc(1, sizeof *k);
+    if (!k) return NULL;
+    snprintf(k->id, sizeof k->id, "%s", id);
+    k->bytes = bytes;
+    k->model = -1;
+    pthread_mutex_init(&k->load_lock, NULL);
+    return k;
+}
+
+static void free_entry(key_entry *k)
+{
+    veil_evaluator_free(k->ev);
+    veil_eval_keys_free(k->keys);
+    pthread_mutex_destroy(&k->load_lock);
+    free(k);
+}
+
+/* Scans the store: bundles are ID.keys; temporary files a crash left behind are removed. */
+static veil_status open_store(veil_server *s, veil_error *err)
+{
+    if (mkdir(s->store_dir, 0700) != 0 && errno != EEXIST)
+        return veil_fail(err, VEIL_ERR_IO, "store %s: %s", s->store_dir, strerror(errno));
+    if (mkdir(s->keys_dir, 0700) != 0 && errno != EEXIST)
+        return veil_fail(err, VEIL_ERR_IO, "store %s: %s", s->keys_dir, strerror(errno));
+    DIR *d = opendir(s->keys_dir);
+    if (!d) return veil_fail(err, VEIL_ERR_IO, "store %s: %s", s->keys_dir, strerror(errno));
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", s->keys_dir, e->d_name);
+        if (strstr(e->d_name, ".tmp.")) {
+            unlink(path); /* an upload that never completed: it was never acknowledged */
+            continue;
+        }
+        size_t len = strlen(e->d_name);
+        if (len != 37 || strcmp(e->d_name + 32, ".keys") != 0) continue;
+        char id[65];
+        snprintf(id, sizeof id, "%.32s", e->d_name);
+        struct stat st;
+        if (!valid_id(id) || stat(path, &st) != 0 || s->n_stored == MAX_STORED) continue;
+        key_entry *k = new_entry(id, (uint64_t)st.st_size);
+        if (!k) break;
+        s->stored[s->n_stored++] = k;
+        s->stored_bytes += k->bytes;
+    }
+    closedir(d);
+    return VEIL_OK;
+}
+
+/* Finds a stored bundle and takes a reference (NULL when unknown). */
+static key_entry *acquire_key(veil_server *s, const char *id)
+{
+    key_entry *found = NULL;
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->n_stored; i++)
+        if (!s->stored[i]->deleted && strcmp(s->stored[i]->id, id) == 0) {
+            found = s->stored[i];
+            found->refs++;
+            break;
+        }
+    pthread_mutex_unlock(&s->lock);
+    return found;
+}
+
+static void release_key(veil_server *s, key_entry *k)
+{
+    pthread_mutex_lock(&s->lock);
+    int last = --k->refs == 0 && k->deleted;
+    pthread_mutex_unlock(&s->lock);
+    if (last) free_entry(k);
+}
+
+/* Loads the bundle from the store and makes its evaluator, once. */
+static veil_status load_key(veil_server *s, key_entry *k, veil_error *err)
+{
+    pthread_mutex_lock(&k->load_lock);
+    veil_status st = VEIL_OK;
+    if (!k->keys) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.keys", s->keys_dir, k->id);
+        veil_buffer b = {0};
+        st = veil_file_read(&b, path, (size_t)1 << 34, err);
+        if (st == VEIL_OK) st = veil_eval_keys_load(&k->keys, b.data, b.len, err);
+        veil_buffer_free(&b);
+        if (st == VEIL_OK) {
+            k->model = -1;
+            for (size_t i = 0; i < s->n_models && k->model < 0; i++) {
+                veil_evaluator *ev = NULL;
+                veil_error e2 = {0};
+                if (veil_evaluator_new(&ev, s->models[i].model, k->keys, s->cfg.eval_threads, &e2) == VEIL_OK) {
+                    k->ev = ev;
+                    k->model = (int)i;
+                }
+            }
+            if (k->model < 0) {
+                veil_eval_keys_free(k->keys);
+                k->keys = NULL;
+                st = veil_fail(err, VEIL_ERR_MISMATCH, "these evaluation keys were made for none of the models served here");
+            }
+        }
+    }
+    pthread_mutex_unlock(&k->load_lock);
+    return st;
+}
+
+/* ---- handlers ----------------------------------------------------------------------------------------- */
+
+static enum MHD_Result list_models(veil_server *s, struct MHD_Connection *c, request *r)
+{
+    size_t cap = 256 + s->n_models * 256, n = 0;
+    char *body = malloc(cap);
+    if (!body) return send_error(c, r, 500, "out of memory");
+    n += (size_t)snprintf(body + n, cap - n, "{\"models\":[");
+    for (size_t i = 0; i < s->n_models; i++)
+        n += (size_t)snprintf(body + n, cap - n, "%s{\"name\":\"%s\",\"input_width\":%zu,\"output_width\":%zu}",
+                              i ? "," : "", s->models[i].name, veil_model_input_width(s->models[i].model),
+                              veil_model_output_width(s->models[i].model));
+    n += (size_t)snprintf(body + n, cap - n, "]}\n");
+    enum MHD_Result ret = send_bytes(c, r, 200, "application/json", body, n);
+    free(body);
+    return ret;
+}
+
+static enum MHD_Result describe_model(veil_server *s, struct MHD_Connection *c, request *r, model_entry *m)
+{
+    (void)s;
+    char body[4096], report[1024];
+    json_escape(report, sizeof report, veil_model_report(m->model));
+    size_t n = (size_t)snprintf(body, sizeof body,
+                                "{\"name\":\"%s\",\"input_width\":%zu,\"output_width\":%zu,\"lowering\":\"%s\",\"plans\":[",
+                                m->name, veil_model_input_width(m->model), veil_model_output_width(m->model), report);
+    for (int k = 0; k < 2; k++) {
+        veil_plan_info in;
+        veil_plan_get_info(m->plans[k], &in);
+        n += (size_t)snprintf(body + n, sizeof body - n,
+                              "%s{\"packing\":\"%s\",\"n\":%zu,\"slots\":%zu,\"batch\":%zu,\"depth\":%zu,\"q_primes\":%zu,"
+                              "\"p_primes\":%zu,\"dnum\":%zu,\"log_qp\":%u,\"scale_bits\":%u,\"rotation_keys\":%zu,"
+                              "\"max_body_bytes\":%zu}",
+                              k ? "," : "", k ? "latency" : "throughput", in.n, in.slots, in.batch, in.depth, in.q_count,
+                              in.p_count, in.dnum, in.log_qp, in.scale_bits, in.rotations, m->body_limit);
+    }
+    n += (size_t)snprintf(body + n, sizeof body - n, "]}\n");
+    return send_bytes(c, r, 200, "application/json", body, n);
+}
+
+static enum MHD_Result upload_keys(veil_server *s, struct MHD_Connection *c, request *r)
+{
+    if (r->len == 0) return send_error(c, r, 400, "empty body: send an evaluation-key bundle (KEYDIR/eval/eval.keys)");
+    veil_error err = {0};
+    veil_object_info info;
+    if (veil_object_peek(&info, r->body, r->len, &err) != VEIL_OK)
+        return send_error(c, r, 400, "not a Veil object: %s", err.detail);
+    if (info.flags & VEIL_FLAG_SECRET)
+        return send_error(c, r, 422, "this object holds a secret key: the server accepts evaluation keys only, "
+                                     "never a secret key (upload KEYDIR/eval/eval.keys)");
+    char id[65];
+    veil_key_bundle_id(r->body, r->len, id);
+    key_entry *existing = acquire_key(s, id);
+    if (existing) {
+        release_key(s, existing);
+        char body[128];
+        int n = snprintf(body, sizeof body, "{\"id\":\"%s\",\"stored\":false}\n", id);
+        return send_bytes(c, r, 200, "application/json", body, (size_t)n);
+    }
+    /* validate fully: a loadable bundle, for a model served here */
+    veil_eval_keys *keys = NULL;
+    veil_status st = veil_eval_keys_load(&keys, r->body, r->len, &err);
+    if (st != VEIL_OK)
+        return send_error(c, r, st == VEIL_ERR_ARGUMENT || st == VEIL_ERR_MISMATCH ? 422 : 400,
+                          "not an evaluation-key bundle: %s", err.detail);
+    int model = -1;
+    veil_evaluator *ev = NULL;
+    for (size_t i = 0; i < s->n_models && model < 0; i++) {
+        veil_error e2 = {0};
+        if (veil_evaluator_new(&ev, s->models[i].model, keys, s->cfg.eval_threads, &e2) == VEIL_OK) model = (int)i;
+    }
+    if (model < 0) {
+        veil_eval_keys_free(keys);
+        return send_error(c, r, 409, "these evaluation keys were made for none of the models served here");
+    }
+    pthread_mutex_lock(&s->lock);
+    int full = s->n_stored >= s->cfg.max_keys || s->n_stored >= MAX_STORED ||
+               s->stored_bytes + r->len > s->cfg.max_store_bytes;
+    pthread_mutex_unlock(&s->lock);
+    if (full) {
+        veil_evaluator_free(ev);
+        veil_eval_keys_free(keys);
+        return send_error(c, r, 429, "the key store is full (%zu bundles at most): delete unused keys", s->cfg.max_keys);
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.keys", s->keys_dir, id);
+    st = veil_file_write_atomic(path, r->body, r->len, &err); /* temporary file, fsync, rename, fsync */
+    if (st != VEIL_OK) {
+        veil_evaluator_free(ev);
+        veil_eval_keys_free(keys);
+        return send_error(c, r, 500, "storing the keys failed: %s", err.detail);
+    }
+    key_entry *k = new_entry(id, r->len);
+    if (!k) {
+        veil_evaluator_free(ev);
+        veil_eval_keys_free(keys);
+        return send_error(c, r, 500, "out of memory");
+    }
+    k->keys = keys;
+    k->ev = ev;
+    k->model = model;
+    pthread_mutex_lock(&s->lock);
+    s->stored[s->n_stored++] = k;
+    s->stored_bytes += k->bytes;
+    pthread_mutex_unlock(&s->lock);
+    char body[160];
+    int n = snprintf(body, sizeof body, "{\"id\":\"%s\",\"stored\":true,\"model\":\"%s\"}\n", id, s->models[model].name);
+    return send_bytes(c, r, 201, "application/json", body, (size_t)n);
+}
+
+static enum MHD_Result delete_keys(veil_server *s, struct MHD_Connection *c, request *r, const char *id)
+{
+    key_entry *victim = NULL;
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->n_stored; i++)
+        if (strcmp(s->stored[i]->id, id) == 0 && !s->stored[i]->deleted) {
+            victim = s->stored[i];
+            s->stored[i] = s->stored[--s->n_stored];
+            s->stored_bytes -= victim->bytes;
+            victim->deleted = 1;
+            break;
+        }
+    int free_now = victim && victim->refs == 0;
+    pthread_mutex_unlock(&s->lock);
+    if (!victim) return send_error(c, r, 404, "no stored keys with id %s", id);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.keys", s->keys_dir, id);
+    unlink(path);
+    if (free_now) free_entry(victim);
+    return send_bytes(c, r, 200, "application/json", "{\"deleted\":true}\n", 17);
+}
+
+static enum MHD_Result predict(veil_server *s, struct MHD_Connection *c, request *r, model_entry *m, const char *id)
+{
+    if (!id || !valid_id(id)) return send_error(c, r, 400, "give the key id: /v1/models/%s/predict?keys=ID", m->name);
+    key_entry *k = acquire_key(s, id);
+    if (!k) return send_error(c, r, 404, "no stored keys with id %s: upload them first (POST /v1/keys)", id);
+    veil_error err = {0};
+    enum MHD_Result ret;
+    veil_status st = load_key(s, k, &err);
+    if (st != VEIL_OK) {
+        ret = send_error(c, r, status_for(st), "keys %s: %s", id, err.detail);
+    } else if (&s->models[k->model] != m) {
+        ret = send_error(c, r, 409, "keys %s were made for model %s, not %s", id, s->models[k->model].name, m->name);
+    } else {
+        veil_ciphertexts *in = NULL, *out = NULL;
+        veil_buffer ob = {0};
+        st = veil_ciphertexts_load(&in, NULL, k->keys, r->body, r->len, &err);
+        if (st != VEIL_OK) {
+            ret = send_error(c, r, status_for(st), "ciphertexts: %s", err.detail);
+        } else if ((st = veil_evaluator_run(k->ev, &out, in, NULL, NULL, &err)) != VEIL_OK ||
+                   (st = veil_ciphertexts_save(&ob, out, &err)) != VEIL_OK) {
+            ret = send_error(c, r, status_for(st), "evaluation: %s", err.detail);
+        } else {
+            ret = send_bytes(c, r, 200, "application/octet-stream", ob.data, ob.len);
+        }
+        veil_buffer_free(&ob);
+        veil_ciphertexts_free(out);
+        veil_ciphertexts_free(in);
+    }
+    release_key(s, k);
+    return ret;
+}
+
+static enum MHD_Result metrics(veil_server *s, struct MHD_Connection *c, request *r)
+{
+    char body[8192];
+    size_t n = 0;
+    n += (size_t)snprintf(body + n, sizeof body - n, "# TYPE veil_requests_total counter\n");
+    for (int e = 0; e < EP_COUNT; e++)
+        n += (size_t)snprintf(body + n, sizeof body - n, "veil_requests_total{endpoint=\"%s\"} %llu\n",
+                              endpoint_names[e], (unsigned long long)s->requests[e]);
+    n += (size_t)snprintf(body + n, sizeof body - n, "# TYPE veil_responses_total counter\n");
+    for (int k = 1; k < 6; k++)
+        n += (size_t)snprintf(body + n, sizeof body - n, "veil_responses_total{class=\"%dxx\"} %llu\n", k,
+                              (unsigned long long)s->status_counts[k]);
+    n += (size_t)snprintf(body + n, sizeof body - n, "# TYPE veil_request_seconds histogram\n");
+    unsigned long long cum = 0;
+    for (size_t b = 0; b <= N_BUCKETS; b++) {
+        cum += s->hist[b];
+        if (b < N_BUCKETS)
+            n += (size_t)snprintf(body + n, sizeof body - n, "veil_request_seconds_bucket{le=\"%g\"} %llu\n", buckets[b], cum);
+        else
+            n += (size_t)snprintf(body + n, sizeof body - n, "veil_request_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
+    }
+    pthread_mutex_lock(&s->lock);
+    n += (size_t)snprintf(body + n, sizeof body - n, "veil_request_seconds_sum %.6f\nveil_request_seconds_count %llu\n",
+                          s->latency_sum, cum);
+    size_t keys = s->n_stored;
+    uint64_t bytes = s->stored_bytes;
+    pthread_mutex_unlock(&s->lock);
+    n += (size_t)snprintf(body + n, sizeof body - n,
+                          "# TYPE veil_bytes_received_total counter\nveil_bytes_received_total %llu\n"
+                          "# TYPE veil_bytes_sent_total counter\nveil_bytes_sent_total %llu\n"
+                          "# TYPE veil_stored_keys gauge\nveil_stored_keys %zu\n"
+                          "# TYPE veil_stored_key_bytes gauge\nveil_stored_key_bytes %llu\n",
+                          (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out, keys,
+                          (unsigned long long)bytes);
+    return send_bytes(c, r, 200, "text/plain; version=0.0.4", body, n);
+}
+
+/* Routes a path; *name and *id point into buf (a copy of the path). */
+static endpoint route(const char *method, const char *url, char *buf, size_t cap, const char **name)
+{
+    *name = NULL;
+    snprintf(buf, cap, "%s", url);
+    int get = !strcmp(method, "GET"), post = !strcmp(method, "POST"), del = !strcmp(method, "DELETE");
+    if (get && !strcmp(buf, "/healthz")) return EP_HEALTH;
+    if (get && !strcmp(buf, "/metrics")) return EP_METRICS;
+    if (get && !strcmp(buf, "/v1/models")) return EP_MODELS;
+    if (post && !strcmp(buf, "/v1/keys")) return EP_KEYS_POST;
+    if (!strncmp(buf, "/v1/keys/", 9)) {
+        *name = buf + 9;
+        return get ? EP_KEYS_GET : del ? EP_KEYS_DELETE : EP_OTHER;
+    }
+    if (!strncmp(buf, "/v1/models/", 11)) {
+        char *rest = buf + 11, *slash = strchr(rest, '/');
+        *name = rest;
+        if (!slash) return get ? EP_MODEL : EP_OTHER;
+        *slash = 0;
+        if (get && !strcmp(slash + 1, "plan")) return EP_PLAN;
+        if (post && !strcmp(slash + 1, "predict")) return EP_PREDICT;
+    }
+    return EP_OTHER;
+}
+
+static enum MHD_Result dispatch(veil_server *s, struct MHD_Connection *c, request *r, const char *url,
+                                const char *method)
+{
+    char buf[256];
+    const char *name;
+    endpoint ep = route(method, url, buf, sizeof buf, &name);
+    if (r->too_large)
+        return send_error(c, r, 413, "the body is larger than the %zu bytes this endpoint accepts", r->limit);
+    if (atomic_load(&s->stopping) && ep != EP_HEALTH) return send_error(c, r, 503, "the server is shutting down");
+    switch (ep) {
+    case EP_HEALTH: return send_bytes(c, r, 200, "application/json", "{\"status\":\"ok\"}\n", 16);
+    case EP_METRICS: return metrics(s, c, r);
+    case EP_MODELS: return list_models(s, c, r);
+    case EP_KEYS_POST: return upload_keys(s, c, r);
+    case EP_KEYS_GET: {
+        if (!valid_id(name)) return send_error(c, r, 400, "malformed key id");
+        key_entry *k = acquire_key(s, name);
+        if (!k) return send_error(c, r, 404, "no stored keys with id %s", name);
+        char body[128];
+        int n = snprintf(body, sizeof body, "{\"id\":\"%s\",\"bytes\":%llu}\n", k->id, (unsigned long long)k->bytes);
+        release_key(s, k);
+        return send_bytes(c, r, 200, "application/json", body, (size_t)n);
+    }
+    case EP_KEYS_DELETE:
+        if (!valid_id(name)) return send_error(c, r, 400, "malformed key id");
+        return delete_keys(s, c, r, name);
+    case EP_MODEL:
+    case EP_PLAN:
+    case EP_PREDICT: {
+        model_entry *m = valid_name(name, NAME_MAX_LEN - 1) ? find_model(s, name) : NULL;
+        if (!m) return send_error(c, r, 404, "no model named '%.100s' (GET /v1/models lists them)", name);
+        if (ep == EP_MODEL) return describe_model(s, c, r, m);
+        if (ep == EP_PLAN) {
+            const char *p = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "packing");
+            int k = p && !strcmp(p, "latency") ? 1 : 0;
+            if (p && k == 0 && strcmp(p, "throughput") != 0)
+                return send_error(c, r, 400, "packing is throughput or latency");
+            return send_bytes(c, r, 200, "application/octet-stream", m->plan_files[k].data, m->plan_files[k].len);
+        }
+        return predict(s, c, r, m, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "keys"));
+    }
+    default: return send_error(c, r, 404, "no such endpoint: %s %.100s", method, url);
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_size, void **state)
+{
+    (void)version;
+    veil_server *s = cls;
+    request *r = *state;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        r->t0 = now_s();
+        snprintf(r->method, sizeof r->method, "%s", method);
+        snprintf(r->path, sizeof r->path, "%s", url);
+        char buf[256];
+        const char *name;
+        r->ep = route(method, url, buf, sizeof buf, &name);
+        r->limit = SMALL_BODY;
+        if (r->ep == EP_KEYS_POST) r->limit = s->key_limit;
+        model_entry *m = NULL;
+        if (r->ep == EP_PREDICT) {
+            m = valid_name(name, NAME_MAX_LEN - 1) ? find_model(s, name) : NULL;
+            if (m) r->limit = m->body_limit;
+        }
+        atomic_fetch_add(&s->in_flight, 1);
+        *state = r;
+        if (r->ep == EP_PREDICT && !m) {
+            r->too_large = 1; /* drop the body */
+            return send_error(c, r, 404, "no model named '%.100s' (GET /v1/models lists them)", name);
+        }
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > r->limit) {
+            r->too_large = 1;
+            return send_error(c, r, 413, "the body (%s bytes) is larger than the %zu bytes this endpoint accepts", cl,
+                              r->limit);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        atomic_fetch_add(&s->bytes_in, n);
+        if (r->too_large || r->len + n > r->limit) {
+            r->too_large = 1; /* keep reading and dropping: the answer is 413 */
+            return MHD_YES;
+        }
+        if (r->len + n > r->cap) {
+            size_t cap = r->cap ? r->cap : 65536;
+            while (cap < r->len + n) cap *= 2;
+            uint8_t *b = realloc(r->body, cap);
+            if (!b) return MHD_NO;
+            r->body = b;
+            r->cap = cap;
+        }
+        memcpy(r->body + r->len, upload_data, n);
+        r->len += n;
+        return MHD_YES;
+    }
+    if (r->status) return MHD_YES; /* answered already (413 on the header) */
+    return dispatch(s, c, r, url, method);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode code)
+{
+    (void)c;
+    veil_server *s = cls;
+    request *r = *state;
+    if (!r) return;
+    const double dt = now_s() - r->t0;
+    s->requests[r->ep]++;
+    if (r->status >= 100 && r->status < 600) s->status_counts[r->status / 100]++;
+    size_t b = 0;
+    while (b < N_BUCKETS && dt > buckets[b]) b++;
+    s->hist[b]++;
+    pthread_mutex_lock(&s->lock);
+    s->latency_sum += dt;
+    pthread_mutex_unlock(&s->lock);
+    s->bytes_out += r->out_bytes;
+    if (!s->cfg.quiet) {
+        char path[400];
+        json_escape(path, sizeof path, r->path);
+        fprintf(stderr, "{\"ts\":%lld,\"method\":\"%s\",\"path\":\"%s\",\"status\":%u,\"ms\":%.3f,\"in\":%zu,\"out\":%zu%s}\n",
+                (long long)time(NULL), r->method, path, r->status, dt * 1e3, r->len, r->out_bytes,
+                code == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ",\"aborted\":true");
+    }
+    free(r->body);
+    free(r);
+    *state = NULL;
+    atomic_fetch_sub(&s->in_flight, 1);
+}
+
+/* ---- start and stop ---------------------------------------------------------------------------------- */
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s);
+    char *d = malloc(n + 1);
+    if (d) memcpy(d, s, n + 1);
+    return d;
+}
+
+static veil_status read_text(const char *path, char **out, veil_error *err)
+{
+    veil_buffer b = {0};
+    VEIL_TRY(veil_file_read(&b, path, 1 << 20, err));
+    *out = malloc(b.len + 1);
+    if (*out) {
+        memcpy(*out, b.data, b.len);
+        (*out)[b.len] = 0;
+    }
+    veil_buffer_free(&b);
+    return *out ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "tls");
+}
+
+static veil_status parse_listen(const char *listen, struct sockaddr_in *addr, veil_error *err)
+{
+    char host[128];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || (size_t)(colon - listen) >= sizeof host)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "--listen wants HOST:PORT, not '%s'", listen);
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = 0;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    memset(addr, 0, sizeof *addr);
+    addr->sin_family = AF_INET;
+    addr->sin_port = htons((uint16_t)port);
+    if (*end || port < 0 || port > 65535 || inet_pton(AF_INET, host, &addr->sin_addr) != 1)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "--listen wants an IPv4 HOST:PORT, not '%s'", listen);
+    return VEIL_OK;
+}
+
+void veil_server_stop(veil_server *s)
+{
+    if (!s) return;
+    atomic_store(&s->stopping, 1);
+    if (s->daemon) {
+        MHD_quiesce_daemon(s->daemon); /* no new connections; those open finish */
+        for (int i = 0; i < 3000 && atomic_load(&s->in_flight) > 0; i++) {
+            struct timespec t = {0, 10 * 1000 * 1000};
+            nanosleep(&t, NULL);
+        }
+        MHD_stop_daemon(s->daemon);
+    }
+    for (size_t i = 0; i < s->n_models; i++) {
+        veil_model_free(s->models[i].model);
+        for (int k = 0; k < 2; k++) {
+            veil_plan_free(s->models[i].plans[k]);
+            veil_buffer_free(&s->models[i].plan_files[k]);
+        }
+    }
+    for (size_t i = 0; i < s->n_stored; i++) free_entry(s->stored[i]);
+    pthread_mutex_destroy(&s->lock);
+    free(s->models_dir);
+    free(s->store_dir);
+    free(s->keys_dir);
+    free(s->tls_cert_pem);
+    free(s->tls_key_pem);
+    free(s);
+}
+
+uint16_t veil_server_port(const veil_server *s) { return s ? s->port : 0; }
+
+veil_status veil_server_start(veil_server **out, const veil_server_config *cfg, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(cfg, err);
+    if (!cfg->models_dir || !cfg->store_dir) return veil_fail(err, VEIL_ERR_ARGUMENT, "serve: --models and --store are required");
+    if (!cfg->tls_cert != !cfg->tls_key) return veil_fail(err, VEIL_ERR_ARGUMENT, "serve: TLS needs both a certificate and a key");
+    veil_server *s = calloc(1, sizeof *s);
+    if (!s) return veil_fail(err, VEIL_ERR_NO_MEMORY, "server");
+    pthread_mutex_init(&s->lock, NULL);
+    s->cfg = *cfg;
+    if (!s->cfg.threads) s->cfg.threads = 4;
+    if (!s->cfg.eval_threads) s->cfg.eval_threads = 1;
+    if (!s->cfg.max_keys) s->cfg.max_keys = 64;
+    if (!s->cfg.max_store_bytes) s->cfg.max_store_bytes = (uint64_t)4 << 30;
+    if (!s->cfg.timeout_s) s->cfg.timeout_s = 60;
+    if (!s->cfg.max_batches) s->cfg.max_batches = 16;
+    s->models_dir = dup_str(cfg->models_dir);
+    s->store_dir = dup_str(cfg->store_dir);
+    s->keys_dir = malloc(strlen(cfg->store_dir) + 8);
+    veil_status st = s->models_dir && s->store_dir && s->keys_dir ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "server");
+    if (st == VEIL_OK) sprintf(s->keys_dir, "%s/keys", cfg->store_dir);
+    struct sockaddr_in addr;
+    if (st == VEIL_OK) st = parse_listen(cfg->listen ? cfg->listen : "127.0.0.1:8080", &addr, err);
+    if (st == VEIL_OK) st = load_models(s, err);
+    if (st == VEIL_OK) st = open_store(s, err);
+    if (st == VEIL_OK && cfg->tls_cert) {
+        st = read_text(cfg->tls_cert, &s->tls_cert_pem, err);
+        if (st == VEIL_OK) st = read_text(cfg->tls_key, &s->tls_key_pem, err);
+    }
+    if (st == VEIL_OK) {
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_EPOLL;
+        if (s->tls_cert_pem) flags |= MHD_USE_TLS;
+        if (s->tls_cert_pem)
+            s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
+                                         MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
+                                         s->cfg.timeout_s, MHD_OPTION_CONNECTION_LIMIT, 256,
+                                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_HTTPS_MEM_CERT,
+                                         s->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem, MHD_OPTION_END);
+        else
+            s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
+                                         MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
+                                         s->cfg.timeout_s, MHD_OPTION_CONNECTION_LIMIT, 256,
+                                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+        if (!s->daemon) st = veil_fail(err, VEIL_ERR_IO, "cannot listen on %s (in use, or not an address of this machine)",
+                                       cfg->listen ? cfg->listen : "127.0.0.1:8080");
+    }
+    if (st == VEIL_OK) {
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+        s->port = info ? info->port : ntohs(addr.sin_port);
+    }
+    if (st != VEIL_OK) {
+        veil_server_stop(s);
+        return st;
+    }
+    *out = s;
+    return VEIL_OK;
+}

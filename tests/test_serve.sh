@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# `veil serve` on loopback: end to end against the local evaluation, bad input, a load of 16 concurrent
+# clients, and kill -9 during uploads and predictions. Every loop is bounded in count and in time.
+#   test_serve.sh BUILD_DIR SOURCE_DIR
+set -uo pipefail
+build=$1 src=$2
+veil="$build/veil"
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+    [ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+fails=0
+check() { # check DESCRIPTION COMMAND...
+    local what=$1
+    shift
+    if ! "$@"; then
+        echo "FAIL: $what"
+        fails=$((fails + 1))
+    fi
+}
+start_server() { # start_server [EXTRA OPTIONS]: sets server_pid and url
+    "$veil" serve --models "$work/models" --store "$work/store" --listen 127.0.0.1:0 --threads 4 --quiet "$@" \
+        >"$work/port.txt" 2>>"$work/server.log" &
+    server_pid=$!
+    for _ in $(seq 100); do
+        grep -q "listening on port" "$work/port.txt" 2>/dev/null && break
+        sleep 0.1
+    done
+    url="http://127.0.0.1:$(awk '{print $4}' "$work/port.txt")"
+}
+# status METHOD PATH [BODY_FILE]: prints the HTTP status, the body to $work/body
+status() {
+    local data=()
+    [ $# -ge 3 ] && data=(--data-binary "@$3" -H "Content-Type: application/octet-stream")
+    curl -s -o "$work/body" -w '%{http_code}' -X "$1" "${data[@]}" --max-time 60 "$url$2"
+}
+expect_status() { # expect_status CODE WHAT METHOD PATH [BODY]: the code and a JSON error body
+    local got
+    got=$(status "${@:3}")
+    if [ "$got" != "$1" ]; then
+        echo "FAIL: $2: HTTP $got, wanted $1 ($(head -c 300 "$work/body"))"
+        fails=$((fails + 1))
+    elif [ "${1:0:1}" = 4 ] && ! grep -q '"error":' "$work/body"; then
+        echo "FAIL: $2: no JSON error"
+        fails=$((fails + 1))
+    fi
+    cp "$work/body" "$work/answer"
+    [ "$(status GET /healthz)" = 200 ] || { echo "FAIL: unhealthy after $2"; fails=$((fails + 1)); }
+    cp "$work/answer" "$work/body"
+}
+
+mkdir -p "$work/models"
+/usr/bin/python3 "$src/examples/hospital/train.py" "$work/h" >/dev/null
+/usr/bin/python3 "$src/examples/diabetes/train.py" "$work/d" >/dev/null
+cp "$work/h/model.onnx" "$work/models/breast_cancer.onnx"
+cp "$work/d/model.onnx" "$work/models/diabetes.onnx"
+head -6 "$work/h/test.csv" >"$work/h/five.csv"
+start_server --timeout 3 --max-batches 1
+
+# --- end to end: the same ciphertext in gives the same ciphertext out as `veil eval` -----------------
+"$veil" keygen --model "$work/h/model.onnx" --out "$work/ka" --quiet
+"$veil" keygen --model "$work/h/model.onnx" --out "$work/kb" --quiet
+"$veil" keygen --server "$url" --model diabetes --out "$work/kd" --quiet
+"$veil" encrypt --keys "$work/ka" --in "$work/h/test.csv" --out "$work/xa.ct"
+"$veil" encrypt --keys "$work/kb" --in "$work/h/test.csv" --out "$work/xb.ct"
+"$veil" encrypt --keys "$work/kd" --in "$work/d/test.csv" --out "$work/xd.ct"
+"$veil" encrypt --keys "$work/ka" --in "$work/h/five.csv" --out "$work/five.ct"
+expect_status 201 "upload keys" POST /v1/keys "$work/ka/eval/eval.keys"
+ida=$(sed 's/.*"id":"\([0-9a-f]*\)".*/\1/' "$work/body")
+expect_status 200 "upload the same keys again" POST /v1/keys "$work/ka/eval/eval.keys"
+expect_status 201 "upload other keys" POST /v1/keys "$work/kb/eval/eval.keys"
+idb=$(sed 's/.*"id":"\([0-9a-f]*\)".*/\1/' "$work/body")
+expect_status 201 "upload diabetes keys" POST /v1/keys "$work/kd/eval/eval.keys"
+idd=$(sed 's/.*"id":"\([0-9a-f]*\)".*/\1/' "$work/body")
+expect_status 200 "predict" POST "/v1/models/breast_cancer/predict?keys=$ida" "$work/xa.ct"
+cp "$work/body" "$work/ya_http.ct"
+"$veil" eval --model "$work/h/model.onnx" --eval-keys "$work/ka/eval" --in "$work/xa.ct" --out "$work/ya_local.ct" --quiet
+check "the server's answer equals veil eval's, byte for byte" cmp -s "$work/ya_http.ct" "$work/ya_local.ct"
+"$veil" decrypt --keys "$work/ka" --in "$work/ya_http.ct" --out "$work/ya.csv"
+"$veil" plain --model "$work/h/model.onnx" --in "$work/h/test.csv" --out "$work/pa.csv"
+check "decrypted predictions within 1e-3 of the plaintext model" \
+    awk -F, 'NR == FNR { p[NR] = $1; next } { d = $1 - p[FNR]; if (d < 0) d = -d; if (d > 1e-3) bad++ } END { exit bad > 0 }' \
+    "$work/pa.csv" "$work/ya.csv"
+"$veil" predict --server "$url" --model breast_cancer --keys "$work/ka" --in "$work/h/test.csv" --out "$work/yp.csv" --quiet
+check "veil predict agrees with the local decryption (fresh encryptions: within 1e-6)" \
+    awk -F, 'NR == FNR { p[NR] = $1; next } { d = $1 - p[FNR]; if (d < 0) d = -d; if (d > 1e-6) bad++ } END { exit bad > 0 || FNR != 171 }' \
+    "$work/ya.csv" "$work/yp.csv"
+"$veil" predict --server "$url" --model diabetes --keys "$work/kd" --in "$work/d/test.csv" --out "$work/yd.csv" --quiet
+"$veil" plain --model "$work/d/model.onnx" --in "$work/d/test.csv" --out "$work/pd.csv"
+check "diabetes over HTTP within 1e-4 (keys from the server's plan)" \
+    awk -F, 'NR == FNR { p[NR] = $1; next } { d = $1 - p[FNR]; if (d < 0) d = -d; if (d > 1e-4) bad++ } END { exit bad > 0 }' \
+    "$work/pd.csv" "$work/yd.csv"
+
+# --- bad input: a 4xx JSON error each, the server healthy after ------------------------------------------
+head -c 4096 /dev/urandom >"$work/garbage"
+head -c 100000 "$work/ka/eval/eval.keys" >"$work/keys_truncated"
+cp "$work/ka/eval/eval.keys" "$work/keys_flipped"
+printf '\xff' | dd of="$work/keys_flipped" bs=1 seek=5000 conv=notrunc 2>/dev/null
+head -c 300000 "$work/xa.ct" >"$work/ct_truncated"
+cp "$work/xa.ct" "$work/ct_flipped"
+printf '\x00\x00\x00\x00' | dd of="$work/ct_flipped" bs=1 seek=200 conv=notrunc 2>/dev/null
+head -c 20000000 /dev/zero >"$work/huge"
+expect_status 400 "garbage keys" POST /v1/keys "$work/garbage"
+expect_status 400 "truncated keys" POST /v1/keys "$work/keys_truncated"
+expect_status 400 "bit-flipped keys" POST /v1/keys "$work/keys_flipped"
+expect_status 422 "a secret key as evaluation keys" POST /v1/keys "$work/ka/secret.key"
+grep -q "secret key" "$work/body" || { echo "FAIL: the secret-key refusal does not say so"; fails=$((fails + 1)); }
+expect_status 400 "garbage ciphertexts" POST "/v1/models/breast_cancer/predict?keys=$ida" "$work/garbage"
+expect_status 400 "truncated ciphertexts" POST "/v1/models/breast_cancer/predict?keys=$ida" "$work/ct_truncated"
+expect_status 400 "bit-flipped ciphertexts" POST "/v1/models/breast_cancer/predict?keys=$ida" "$work/ct_flipped"
+expect_status 409 "ciphertexts of another key set" POST "/v1/models/breast_cancer/predict?keys=$ida" "$work/xb.ct"
+expect_status 409 "keys of another model" POST "/v1/models/breast_cancer/predict?keys=$idd" "$work/xd.ct"
+expect_status 409 "ciphertexts of another model" POST "/v1/models/diabetes/predict?keys=$idd" "$work/xa.ct"
+expect_status 404 "an unknown model" POST "/v1/models/nope/predict?keys=$ida" "$work/xa.ct"
+expect_status 404 "an unknown key id" POST "/v1/models/breast_cancer/predict?keys=0123456789abcdef0123456789abcdef" "$work/xa.ct"
+expect_status 400 "a malformed key id" POST "/v1/models/breast_cancer/predict?keys=../../etc" "$work/xa.ct"
+expect_status 413 "an oversized body" POST "/v1/models/breast_cancer/predict?keys=$ida" "$work/huge"
+expect_status 404 "an unknown endpoint" GET /v1/nothing
+# a slow client: headers and part of a body, then silence; the server drops it after --timeout 3
+exec 3<>"/dev/tcp/127.0.0.1/${url##*:}"
+printf 'POST /v1/keys HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc' >&3
+expect_status 200 "health while a client stalls" GET /healthz
+sleep 4
+check "the stalled connection was closed" bash -c "! timeout 2 cat <&3 >/dev/null 2>&1 || true"
+exec 3<&- 3>&-
+expect_status 200 "delete keys" DELETE "/v1/keys/$idb"
+expect_status 404 "deleted keys are gone" GET "/v1/keys/$idb"
+expect_status 404 "predict with deleted keys" POST "/v1/models/breast_cancer/predict?keys=$idb" "$work/xb.ct"
+
+# --- load: 16 concurrent clients x 20 predictions, every answer the expected bytes ---------------------
+expect_status 200 "reference prediction" POST "/v1/models/breast_cancer/predict?keys=$ida" "$work/five.ct"
+want=$(sha256sum <"$work/body" | cut -c1-64)
+seq 320 | timeout 300 xargs -P 16 -I{} curl -s -o "$work/load.{}" -w '%{http_code} %{time_total}\n' --max-time 60 \
+    --data-binary "@$work/five.ct" "$url/v1/models/breast_cancer/predict?keys=$ida" >"$work/load.txt"
+ok=$(awk '$1 == 200' "$work/load.txt" | wc -l)
+same=0
+for f in "$work"/load.[0-9]*; do [ "$(sha256sum <"$f" | cut -c1-64)" = "$want" ] && same=$((same + 1)); done
+sort -g -k2 "$work/load.txt" | awk -v ok="$ok" -v same="$same" '{ t[NR] = $2 } END {
+    printf "load: %d requests, %d answered 200, %d with the expected bytes, p50 %.1f ms, p99 %.1f ms\n",
+           NR, ok, same, 1000 * t[int(NR * 0.5)], 1000 * t[int(NR * 0.99)] }'
+check "every loaded request answered correctly" test "$ok" = 320 -a "$same" = 320
+
+# --- faults: kill -9 during uploads and predictions, then restart ----------------------------------------
+for i in 1 2 3 4 5 6; do "$veil" keygen --model "$work/h/model.onnx" --out "$work/kf$i" --quiet; done
+(for i in 1 2 3 4 5 6; do
+     code=$(curl -s -o "$work/up$i" -w '%{http_code}' --max-time 30 --data-binary "@$work/kf$i/eval/eval.keys" "$url/v1/keys")
+     echo "$i $code" >>"$work/acks.txt"
+ done) &
+uploader=$!
+(for i in $(seq 30); do curl -s -o /dev/null --max-time 30 --data-binary "@$work/xa.ct" \
+     "$url/v1/models/breast_cancer/predict?keys=$ida"; done) &
+predictor=$!
+sleep 0.3
+kill -9 "$server_pid"
+wait "$server_pid" 2>/dev/null
+wait "$uploader" "$predictor" 2>/dev/null
+start_server
+acked=0
+while read -r i code; do
+    case "$code" in 200 | 201)
+        acked=$((acked + 1))
+        id=$(sed 's/.*"id":"\([0-9a-f]*\)".*/\1/' "$work/up$i")
+        expect_status 200 "acknowledged upload $i survives kill -9" GET "/v1/keys/$id"
+        "$veil" encrypt --keys "$work/kf$i" --in "$work/h/five.csv" --out "$work/f$i.ct"
+        expect_status 200 "acknowledged keys $i load and predict" POST "/v1/models/breast_cancer/predict?keys=$id" "$work/f$i.ct"
+        ;;
+    esac
+done <"$work/acks.txt"
+echo "faults: $acked of 6 uploads acknowledged before kill -9, all present after the restart"
+check "no partial file is visible in the store" bash -c "! ls '$work/store/keys' | grep -v '^[0-9a-f]\{32\}\.keys$'"
+expect_status 200 "keys uploaded before the crash survive" POST "/v1/models/breast_cancer/predict?keys=$ida" "$work/five.ct"
+expect_status 200 "metrics" GET /metrics
+grep -q 'veil_stored_keys' "$work/body" || { echo "FAIL: metrics"; fails=$((fails + 1)); }
+
+# --- graceful shutdown: SIGTERM finishes the request in flight ---------------------------------------------
+curl -s -o "$work/inflight" -w '%{http_code}' --max-time 60 --data-binary "@$work/xa.ct" \
+    "$url/v1/models/breast_cancer/predict?keys=$ida" >"$work/inflight.code" &
+client=$!
+sleep 0.05
+kill -TERM "$server_pid"
+wait "$client"
+wait "$server_pid"
+check "SIGTERM: the server exits 0" test $? = 0
+server_pid=""
+check "SIGTERM: the request in flight got its answer" test "$(cat "$work/inflight.code")" = 200
+
+[ "$fails" = 0 ] && echo "serve: ok"
+exit "$fails"
