@@ -39,5 +39,6 @@ int bench_ckks(const bench_config *cfg);
 int bench_precision(const bench_config *cfg);
 int bench_bgv(const bench_config *cfg);
 int bench_ml(const bench_config *cfg);
+int bench_serve(const bench_config *cfg);
 
 #endif

@@ -407,7 +407,7 @@ veil_status veil_ciphertexts_save(veil_buffer *out, const veil_ciphertexts *cts,
     const veil_params *params = veil_context_params(cts->ctx);
     veil_status st = veil_params_save(&items[0], params, 0, err);
     for (size_t i = 0; st == VEIL_OK && i < cts->count; i++)
-        st = veil_ckks_ciphertext_save(&items[i + 1], cts->cts[i], VEIL_SAVE_COMPRESS, err);
+        st = veil_ckks_ciphertext_save(&items[i + 1], cts->cts[i], 0, err); /* uniform residues: zstd gains nothing */
     if (st == VEIL_OK) {
         uint8_t mb[META_BYTES];
         meta_encode(mb, &cts->meta);

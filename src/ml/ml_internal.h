@@ -169,6 +169,9 @@ veil_status veil_graph_add_init(veil_graph *g, const char *name, const double *d
 veil_status veil_graph_add_node(veil_graph *g, const char *op, const char *const *inputs, size_t n_inputs,
                                 const char *output, const char *int_attr, int64_t value, veil_error *err);
 
+/* The graph as an ONNX ModelProto (float initializers, integer attributes); *out freed with free(). */
+veil_status veil_graph_to_onnx(const veil_graph *g, uint8_t **out, size_t *len, veil_error *err);
+
 /* Lowers the graph to a program with the input bound to one sample of shape dims. */
 veil_status veil_program_lower(veil_model *m, veil_error *err);
 

@@ -650,7 +650,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return send_error(c, r, 404, "no model named '%.100s' (GET /v1/models lists them)", name);
         }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > r->limit) {
+        const unsigned long long announced = cl ? strtoull(cl, NULL, 10) : 0;
+        if (announced && announced <= r->limit) { /* one allocation for the whole body */
+            r->body = malloc((size_t)announced);
+            r->cap = r->body ? (size_t)announced : 0;
+        }
+        if (cl && announced > r->limit) {
             r->too_large = 1;
             return send_error(c, r, 413, "the body (%s bytes) is larger than the %zu bytes this endpoint accepts", cl,
                               r->limit);

@@ -75,25 +75,50 @@ static size_t poly_bytes(const veil_context *ctx, size_t level, bool with_p)
     return total;
 }
 
-/* n values of `bits` bits as a little-endian bit stream, padded to a whole byte. */
+static inline uint64_t load_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+static inline void or_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] |= (uint8_t)(v >> (8 * i));
+}
+
+/*
+ * n values of `bits` bits as a little-endian bit stream, padded to a whole byte. Value j starts at bit
+ * j * bits: it is OR-ed into the (zeroed) output with one 64-bit store and, when it straddles 8 bytes, one
+ * more byte.
+ */
 static void w_packed(writer *w, const uint64_t *x, size_t n, unsigned bits)
 {
-    veil_u128 acc = 0;
-    unsigned have = 0;
-    for (size_t j = 0; j < n; j++) {
-        acc |= (veil_u128)x[j] << have;
-        have += bits;
-        while (have >= 8) {
-            uint8_t b = (uint8_t)acc;
-            w_bytes(w, &b, 1);
-            acc >>= 8;
-            have -= 8;
+    const size_t bytes = (n * bits + 7) / 8;
+    if (w->failed) return;
+    if (w->len + bytes + 16 > w->cap) { /* grow once, with room for the last store's spill */
+        const size_t keep = w->len;
+        size_t cap = w->cap ? w->cap : 1024;
+        while (cap < keep + bytes + 16) cap *= 2;
+        uint8_t *b = veil_alloc(cap, 1);
+        if (!b) {
+            w->failed = true;
+            return;
         }
+        if (w->buf) memcpy(b, w->buf, keep);
+        veil_free_secret(w->buf, w->cap);
+        w->buf = b;
+        w->cap = cap;
     }
-    if (have) {
-        uint8_t b = (uint8_t)acc;
-        w_bytes(w, &b, 1);
+    uint8_t *dst = w->buf + w->len;
+    memset(dst, 0, bytes + 16);
+    for (size_t j = 0; j < n; j++) {
+        const size_t o = j * bits, byte = o >> 3;
+        const unsigned sh = (unsigned)(o & 7);
+        or_le64(dst + byte, x[j] << sh);
+        if (sh + bits > 64) dst[byte + 8] |= (uint8_t)(x[j] >> (64 - sh));
     }
+    w->len += bytes;
 }
 
 /* Each limb packed at its prime's bit length. */
@@ -135,30 +160,46 @@ static bool r_f64(reader *r, double *d)
     return true;
 }
 
-/* Reads a polynomial's packed residues into p (its base fixed by the caller), checking each against its
- * prime and that the padding bits are zero. */
-/* n values of `bits` bits, each below bound; limb names the block in messages. */
+/*
+ * n values of `bits` bits, each below bound, and zero padding; limb names the block in messages. Values
+ * whose 9 bytes lie inside the data are read with one 64-bit load (and a byte when they straddle); the last
+ * few bit by bit.
+ */
 static veil_status r_packed(reader *r, uint64_t *x, size_t n, unsigned bits, uint64_t bound, size_t limb,
                             const char *what, veil_error *err)
 {
     const uint64_t mask = bits == 64 ? ~(uint64_t)0 : ((uint64_t)1 << bits) - 1;
     const size_t bytes = (n * bits + 7) / 8;
     if (r->left < bytes) return veil_fail(err, VEIL_ERR_FORMAT, "%s: the data ends inside limb %zu", what, limb);
-    veil_u128 acc = 0;
-    unsigned have = 0;
-    size_t pos = 0;
-    for (size_t j = 0; j < n; j++) {
-        while (have < bits) {
-            acc |= (veil_u128)r->p[pos++] << have;
-            have += 8;
-        }
-        x[j] = (uint64_t)acc & mask;
-        acc >>= bits;
-        have -= bits;
-        if (x[j] >= bound)
-            return veil_fail(err, VEIL_ERR_FORMAT, "%s: residue %zu of limb %zu is not below its prime", what, j, limb);
+    const uint8_t *p = r->p;
+    uint64_t bad = 0;
+    size_t j = 0;
+    for (; j < n; j++) {
+        const size_t o = j * bits, byte = o >> 3;
+        const unsigned sh = (unsigned)(o & 7);
+        if (byte + 9 > bytes) break;
+        uint64_t v = load_le64(p + byte) >> sh;
+        if (sh + bits > 64) v |= (uint64_t)p[byte + 8] << (64 - sh);
+        x[j] = v & mask;
+        bad |= (uint64_t)(x[j] >= bound);
     }
-    if (acc != 0) return veil_fail(err, VEIL_ERR_FORMAT, "%s: nonzero padding after limb %zu", what, limb);
+    for (; j < n; j++) { /* the tail, bit by bit */
+        uint64_t v = 0;
+        for (unsigned b = 0; b < bits; b++) {
+            const size_t bit = j * bits + b;
+            v |= (uint64_t)((p[bit >> 3] >> (bit & 7)) & 1) << b;
+        }
+        x[j] = v;
+        bad |= (uint64_t)(v >= bound);
+    }
+    if (bad)
+        for (j = 0; j < n; j++)
+            if (x[j] >= bound)
+                return veil_fail(err, VEIL_ERR_FORMAT, "%s: residue %zu of limb %zu is not below its prime", what, j,
+                                 limb);
+    const unsigned used = (unsigned)((n * bits) & 7);
+    if (used && (p[bytes - 1] >> used) != 0)
+        return veil_fail(err, VEIL_ERR_FORMAT, "%s: nonzero padding after limb %zu", what, limb);
     r->p += bytes;
     r->left -= bytes;
     return VEIL_OK;
