@@ -144,8 +144,8 @@ sort -g -k2 "$work/load.txt" | awk -v ok="$ok" -v same="$same" '{ t[NR] = $2 } E
 check "every loaded request answered correctly" test "$ok" = 320 -a "$same" = 320
 
 # --- faults: kill -9 during uploads and predictions, then restart ----------------------------------------
-for i in 1 2 3 4 5 6; do "$veil" keygen --model "$work/h/model.onnx" --out "$work/kf$i" --quiet; done
-(for i in 1 2 3 4 5 6; do
+for i in $(seq 10); do "$veil" keygen --model "$work/h/model.onnx" --out "$work/kf$i" --quiet; done
+(for i in $(seq 10); do
      code=$(curl -s -o "$work/up$i" -w '%{http_code}' --max-time 30 --data-binary "@$work/kf$i/eval/eval.keys" "$url/v1/keys")
      echo "$i $code" >>"$work/acks.txt"
  done) &
@@ -153,7 +153,7 @@ uploader=$!
 (for i in $(seq 30); do curl -s -o /dev/null --max-time 30 --data-binary "@$work/xa.ct" \
      "$url/v1/models/breast_cancer/predict?keys=$ida"; done) &
 predictor=$!
-sleep 0.3
+sleep 0.15
 kill -9 "$server_pid"
 wait "$server_pid" 2>/dev/null
 wait "$uploader" "$predictor" 2>/dev/null
@@ -169,7 +169,7 @@ while read -r i code; do
         ;;
     esac
 done <"$work/acks.txt"
-echo "faults: $acked of 6 uploads acknowledged before kill -9, all present after the restart"
+echo "faults: $acked of 10 uploads acknowledged before kill -9, all present after the restart"
 check "no partial file is visible in the store" bash -c "! ls '$work/store/keys' | grep -v '^[0-9a-f]\{32\}\.keys$'"
 expect_status 200 "keys uploaded before the crash survive" POST "/v1/models/breast_cancer/predict?keys=$ida" "$work/five.ct"
 expect_status 200 "metrics" GET /metrics
@@ -186,6 +186,24 @@ wait "$server_pid"
 check "SIGTERM: the server exits 0" test $? = 0
 server_pid=""
 check "SIGTERM: the request in flight got its answer" test "$(cat "$work/inflight.code")" = 200
+
+# --- HTTPS (when openssl can make a self-signed certificate) ------------------------------------------
+if command -v openssl >/dev/null && openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" \
+    -out "$work/cert.pem" -days 1 -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null; then
+    start_server --tls-cert "$work/cert.pem" --tls-key "$work/key.pem"
+    https_url="https://127.0.0.1:${url##*:}"
+    "$veil" predict --server "$https_url" --cacert "$work/cert.pem" --model breast_cancer --keys "$work/ka" \
+        --in "$work/h/five.csv" --out "$work/tls.csv" --quiet
+    check "predictions over HTTPS" test "$(wc -l <"$work/tls.csv")" = 5
+    "$veil" predict --server "$https_url" --model breast_cancer --keys "$work/ka" --in "$work/h/five.csv" \
+        --out "$work/untrusted.csv" --quiet 2>/dev/null
+    check "an untrusted certificate is refused" test $? != 0 -a ! -e "$work/untrusted.csv"
+    kill -TERM "$server_pid"
+    wait "$server_pid"
+    server_pid=""
+else
+    echo "https: skipped (no openssl)"
+fi
 
 [ "$fails" = 0 ] && echo "serve: ok"
 exit "$fails"

@@ -27,6 +27,7 @@ static void usage(FILE *f)
             "               every DIR/*.onnx, named by its file name; evaluation keys kept in the store\n"
             "  veil keygen  --server URL --model NAME [--latency] --out KEYDIR   keys for a server's plan\n"
             "  veil predict --server URL --model NAME --keys KEYDIR --in X.csv --out Y.csv [--argmax]\n"
+            "               (--cacert F: trust a server's own certificate for https:// URLs)\n"
             "\n"
             "model options (give the same ones to keygen, plan and eval):\n"
             "  --calibrate X.csv  measure the input range of Sigmoid/Tanh/Relu inside the network\n"

@@ -13,6 +13,7 @@ int veil_ml_command(const char *cmd, int argc, char **argv);
 /* The network commands (tools/veil_net.c). */
 int veil_cmd_serve(int argc, char **argv);
 int veil_cmd_predict(int argc, char **argv);
-int veil_cmd_keygen_remote(const char *url, const char *model, int latency, const char *out_dir, int force, int quiet);
+int veil_cmd_keygen_remote(const char *url, const char *model, int latency, const char *out_dir, int force, int quiet,
+                           const char *cacert);
 
 #endif

@@ -14,7 +14,7 @@
 #define MAX_KEY_BYTES ((size_t)1 << 34)
 
 typedef struct options {
-    const char *model, *keys, *eval_keys, *in, *out, *calibrate, *range, *server;
+    const char *model, *keys, *eval_keys, *in, *out, *calibrate, *range, *server, *cacert;
     size_t batch, degree, threads;
     int latency, argmax, quiet, force, server_sigmoid;
     veil_security security;
@@ -78,6 +78,7 @@ static int parse(int argc, char **argv, options *o, const char *allowed)
         else if (!strcmp(a, "--calibrate")) o->calibrate = v;
         else if (!strcmp(a, "--range")) o->range = v;
         else if (!strcmp(a, "--server")) o->server = v;
+        else if (!strcmp(a, "--cacert")) o->cacert = v;
         else if (!strcmp(a, "--batch") || !strcmp(a, "--degree") || !strcmp(a, "--threads")) {
             size_t n;
             if (!parse_size(v, &n) || n == 0) {
@@ -317,10 +318,10 @@ static int cmd_keygen(int argc, char **argv)
 {
     options o;
     if (!parse(argc, argv, &o, " --model --out --batch --latency --security --calibrate --range --degree "
-                               "--server-sigmoid --quiet --force --server ") ||
+                               "--server-sigmoid --quiet --force --server --cacert ") ||
         !need(o.model, "--model") || !need(o.out, "--out"))
         return EXIT_USAGE;
-    if (o.server) return veil_cmd_keygen_remote(o.server, o.model, o.latency, o.out, o.force, o.quiet);
+    if (o.server) return veil_cmd_keygen_remote(o.server, o.model, o.latency, o.out, o.force, o.quiet, o.cacert);
     char sk_path[4096], eval_dir[4096], eval_path[4096];
     snprintf(sk_path, sizeof sk_path, "%s/secret.key", o.out);
     snprintf(eval_dir, sizeof eval_dir, "%s/eval", o.out);

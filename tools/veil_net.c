@@ -145,7 +145,8 @@ static int write_csv(const char *path, const double *v, size_t rows, size_t widt
 
 int veil_cmd_predict(int argc, char **argv)
 {
-    if (!check_args(argc, argv, " --server --model --keys --in --out ", " --argmax --quiet ")) return EXIT_USAGE;
+    if (!check_args(argc, argv, " --server --model --keys --in --out --cacert ", " --argmax --quiet ")) return EXIT_USAGE;
+    const char *cacert = value_of(argc, argv, "--cacert");
     const char *url = value_of(argc, argv, "--server"), *model = value_of(argc, argv, "--model"),
                *keys = value_of(argc, argv, "--keys"), *in = value_of(argc, argv, "--in"), *out = value_of(argc, argv, "--out");
     if (!url || !model || !keys || !in || !out) {
@@ -169,6 +170,7 @@ int veil_cmd_predict(int argc, char **argv)
     if (!rc && (st = veil_keyset_load(&ks, skb.data, skb.len, &err)) != VEIL_OK) rc = fail(st, &err, "keys");
     if (!rc && (st = veil_csv_read(in, veil_keyset_input_width(ks), &x, &rows, NULL, &err)) != VEIL_OK) rc = fail(st, &err, "input");
     if (!rc && (st = veil_client_new(&client, url, &err)) != VEIL_OK) rc = fail(st, &err, "server");
+    if (!rc && cacert && (st = veil_client_set_ca_file(client, cacert, &err)) != VEIL_OK) rc = fail(st, &err, "--cacert");
     if (!rc) veil_client_set_progress(client, !quiet);
     if (!rc && (st = veil_client_upload_keys(client, ekb.data, ekb.len, id, &err)) != VEIL_OK) rc = fail(st, &err, "upload keys");
     const size_t w = veil_keyset_output_width(ks);
@@ -211,7 +213,8 @@ int veil_cmd_predict(int argc, char **argv)
 }
 
 /* keygen from a server's plan: for a client that does not hold the model file. */
-int veil_cmd_keygen_remote(const char *url, const char *model, int latency, const char *out_dir, int force, int quiet)
+int veil_cmd_keygen_remote(const char *url, const char *model, int latency, const char *out_dir, int force, int quiet,
+                           const char *cacert)
 {
     char sk_path[4096], eval_dir[4096], eval_path[4096], path[512];
     snprintf(sk_path, sizeof sk_path, "%s/secret.key", out_dir);
@@ -236,6 +239,7 @@ int veil_cmd_keygen_remote(const char *url, const char *model, int latency, cons
     veil_status st;
     snprintf(path, sizeof path, "/v1/models/%s/plan?packing=%s", model, latency ? "latency" : "throughput");
     if ((st = veil_client_new(&client, url, &err)) != VEIL_OK) rc = fail(st, &err, "server");
+    if (!rc && cacert && (st = veil_client_set_ca_file(client, cacert, &err)) != VEIL_OK) rc = fail(st, &err, "--cacert");
     if (!rc && (st = veil_client_get(client, path, &pb, &err)) != VEIL_OK) rc = fail(st, &err, "plan");
     if (!rc && (st = veil_plan_load(&plan, pb.data, pb.len, &err)) != VEIL_OK) rc = fail(st, &err, "plan");
     if (!rc && !quiet) fprintf(stderr, "veil: generating keys for %s's plan of model %s...\n", url, model);

@@ -55,6 +55,9 @@ typedef struct veil_client veil_client;
 /* base_url: "http://host:port" or "https://...". Idempotent requests are retried on connection errors. */
 veil_status veil_client_new(veil_client **out, const char *base_url, veil_error *err);
 void veil_client_free(veil_client *client);
+/* Trusts the certificates of a CA bundle (PEM) for HTTPS, e.g. a server's self-signed certificate. The
+ * server's certificate is always verified. */
+veil_status veil_client_set_ca_file(veil_client *client, const char *path, veil_error *err);
 /* Shows transfer progress on standard error (when it is a terminal). */
 void veil_client_set_progress(veil_client *client, int on);
 
