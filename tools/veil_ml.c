@@ -345,9 +345,14 @@ static int cmd_keygen(int argc, char **argv)
     if (!rc) {
         veil_plan_info in;
         veil_plan_get_info(plan, &in);
-        if (!o.quiet) fprintf(stderr, "veil: generating keys (N = %zu, %zu rotation keys)...\n", in.n, in.rotations);
+        if (!o.quiet) {
+            fprintf(stderr, "veil: generating keys (N = %zu, %zu rotation keys)\n", in.n, in.rotations);
+            fputs(veil_model_report(m), stderr); /* the lowering, and each approximation's error */
+        }
         veil_error err = {0};
-        veil_status st = veil_keygen(&ks, &ek, plan, NULL, &err);
+        bar b;
+        bar_init(&b, "keys", &o);
+        veil_status st = veil_keygen_progress(&ks, &ek, plan, NULL, progress, &b, &err);
         if (st != VEIL_OK) rc = fail(st, &err, "keygen");
     }
     veil_buffer b = {0};

@@ -1,5 +1,5 @@
 /* The network commands of `veil`: serve, predict, and keygen from a server's plan. */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -172,6 +172,19 @@ int veil_cmd_predict(int argc, char **argv)
     if (!rc && (st = veil_client_new(&client, url, &err)) != VEIL_OK) rc = fail(st, &err, "server");
     if (!rc && cacert && (st = veil_client_set_ca_file(client, cacert, &err)) != VEIL_OK) rc = fail(st, &err, "--cacert");
     if (!rc) veil_client_set_progress(client, !quiet);
+    if (!rc) { /* the model must exist there and read as many values per row as the keys were made for */
+        veil_buffer info = {0};
+        char mpath[300], want[64];
+        snprintf(mpath, sizeof mpath, "/v1/models/%.200s", model);
+        if ((st = veil_client_get(client, mpath, &info, &err)) != VEIL_OK) rc = fail(st, &err, "model");
+        snprintf(want, sizeof want, "\"input_width\":%zu,", veil_keyset_input_width(ks));
+        if (!rc && (!info.data || !memmem(info.data, info.len, want, strlen(want)))) {
+            fprintf(stderr, "veil: the server's model %s does not read %zu values per row like these keys\n", model,
+                    veil_keyset_input_width(ks));
+            rc = EXIT_MISMATCH;
+        }
+        veil_buffer_free(&info);
+    }
     if (!rc && (st = veil_client_upload_keys(client, ekb.data, ekb.len, id, &err)) != VEIL_OK) rc = fail(st, &err, "upload keys");
     const size_t w = veil_keyset_output_width(ks);
     if (!rc && !(y = calloc(rows * w + 1, sizeof *y))) rc = EXIT_RUNTIME;

@@ -108,6 +108,9 @@ size_t veil_plan_rotations(const veil_plan *plan, long *steps, size_t max);
 
 /* ---- keys --------------------------------------------------------------------------------------- */
 
+/* Progress of long calls: (done, total) units of work. */
+typedef void (*veil_progress_fn)(void *arg, size_t done, size_t total);
+
 typedef struct veil_keyset veil_keyset;       /* the data owner's: secret key, parameters, plan */
 typedef struct veil_eval_keys veil_eval_keys; /* the server's: public, relinearization and Galois keys */
 
@@ -118,6 +121,9 @@ typedef struct veil_eval_keys veil_eval_keys; /* the server's: public, relineari
  */
 veil_status veil_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan, veil_prng *prng,
                         veil_error *err);
+/* As veil_keygen, reporting one unit per key made. */
+veil_status veil_keygen_progress(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan,
+                                 veil_prng *prng, veil_progress_fn progress, void *progress_arg, veil_error *err);
 void veil_keyset_free(veil_keyset *keys);
 void veil_eval_keys_free(veil_eval_keys *keys);
 
@@ -153,7 +159,6 @@ veil_status veil_encrypt_inputs(veil_ciphertexts **out, const veil_keyset *keys,
  * The server's work. The model must be the one the keys were made for (its hash is in the keys).
  * progress, when not NULL, is called with (done, total) units of work.
  */
-typedef void (*veil_progress_fn)(void *arg, size_t done, size_t total);
 veil_status veil_evaluate(veil_ciphertexts **out, const veil_model *model, const veil_eval_keys *keys,
                           const veil_ciphertexts *in, veil_progress_fn progress, void *progress_arg,
                           veil_error *err);

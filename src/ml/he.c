@@ -133,6 +133,12 @@ static veil_status eval_keys_parse(veil_eval_keys **out, const uint8_t *data, si
 veil_status veil_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan, veil_prng *prng,
                         veil_error *err)
 {
+    return veil_keygen_progress(secret_out, eval_out, plan, prng, NULL, NULL, err);
+}
+
+veil_status veil_keygen_progress(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan,
+                                 veil_prng *prng, veil_progress_fn progress, void *progress_arg, veil_error *err)
+{
     VEIL_REQUIRE(secret_out, err);
     VEIL_REQUIRE(eval_out, err);
     *secret_out = NULL;
@@ -148,10 +154,14 @@ veil_status veil_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, con
     if (st == VEIL_OK) st = new_ctx(ks->params, &ks->ctx, &ks->refs, err);
     if (st == VEIL_OK) st = veil_secret_key_new(&ks->sk, ks->ctx, prng, err);
     if (st == VEIL_OK) st = veil_public_key_new(&pk, ks->ctx, ks->sk, prng, err);
+    const size_t units = 2 + plan->n_steps;
     if (st == VEIL_OK) st = veil_relin_key_new(&relin, ks->ctx, ks->sk, prng, err);
-    for (size_t i = 0; st == VEIL_OK && i < plan->n_steps; i++)
+    if (st == VEIL_OK && progress) progress(progress_arg, 1, units);
+    for (size_t i = 0; st == VEIL_OK && i < plan->n_steps; i++) {
         st = veil_galois_key_new(&galois[i], ks->ctx, ks->sk, veil_galois_element_rotation(ks->ctx, plan->steps[i]),
                                  prng, err);
+        if (st == VEIL_OK && progress) progress(progress_arg, 2 + i, units);
+    }
     if (st == VEIL_OK) {
         veil_ml_meta *m = &ks->meta;
         m->packing = plan->packing;
@@ -166,6 +176,7 @@ veil_status veil_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, con
         m->kind = VEIL_SET_KEYSET;
     }
     if (st == VEIL_OK) st = eval_keys_parse(eval_out, bundle.data, bundle.len, ks, err);
+    if (st == VEIL_OK && progress) progress(progress_arg, units, units);
     veil_buffer_free(&bundle);
     veil_public_key_free(pk);
     veil_switch_key_free(relin);

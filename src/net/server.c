@@ -35,6 +35,10 @@ static const char *const endpoint_names[EP_COUNT] = {"models", "model", "plan", 
                                                      "predict", "healthz", "metrics", "other"};
 static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 #define N_BUCKETS (sizeof buckets / sizeof *buckets)
+static const unsigned error_codes[] = {400, 404, 409, 413, 422, 429, 500, 503};
+static const char *const error_kinds[] = {"bad_request", "not_found", "mismatch", "too_large", "refused",
+                                          "store_full", "internal", "unavailable"};
+#define N_ERROR_CODES (sizeof error_codes / sizeof *error_codes)
 
 typedef struct model_entry {
     char name[NAME_MAX_LEN];
@@ -72,6 +76,7 @@ struct veil_server {
     atomic_int stopping;
     /* metrics */
     atomic_ullong requests[EP_COUNT], bytes_in, bytes_out, status_counts[6], hist[N_BUCKETS + 1];
+    atomic_ullong error_counts[N_ERROR_CODES];
     double latency_sum; /* guarded by lock */
     char *tls_cert_pem, *tls_key_pem;
 };
@@ -526,6 +531,10 @@ static enum MHD_Result metrics(veil_server *s, struct MHD_Connection *c, request
     for (int k = 1; k < 6; k++)
         n += (size_t)snprintf(body + n, sizeof body - n, "veil_responses_total{class=\"%dxx\"} %llu\n", k,
                               (unsigned long long)s->status_counts[k]);
+    n += (size_t)snprintf(body + n, sizeof body - n, "# TYPE veil_errors_total counter\n");
+    for (size_t k = 0; k < N_ERROR_CODES; k++)
+        n += (size_t)snprintf(body + n, sizeof body - n, "veil_errors_total{kind=\"%s\",status=\"%u\"} %llu\n",
+                              error_kinds[k], error_codes[k], (unsigned long long)s->error_counts[k]);
     n += (size_t)snprintf(body + n, sizeof body - n, "# TYPE veil_request_seconds histogram\n");
     unsigned long long cum = 0;
     for (size_t b = 0; b <= N_BUCKETS; b++) {
@@ -695,6 +704,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
     const double dt = now_s() - r->t0;
     s->requests[r->ep]++;
     if (r->status >= 100 && r->status < 600) s->status_counts[r->status / 100]++;
+    for (size_t k = 0; k < N_ERROR_CODES; k++)
+        if (r->status == error_codes[k]) s->error_counts[k]++;
     size_t b = 0;
     while (b < N_BUCKETS && dt > buckets[b]) b++;
     s->hist[b]++;
