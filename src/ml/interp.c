@@ -72,7 +72,7 @@ const veil_tensor *veil_env_get(const veil_env *env, const char *name)
 static const char *const supported_ops[] = {
     "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Neg", "Pow", "Constant", "Identity", "Flatten", "Reshape",
     "Squeeze", "Unsqueeze", "Concat", "BatchNormalization", "Sigmoid", "Tanh", "Relu", "Softmax", "LogSoftmax",
-    "ArgMax", NULL};
+    "ArgMax", "Conv", "AveragePool", "GlobalAveragePool", NULL};
 
 int veil_op_supported(const char *op)
 {
@@ -90,6 +90,12 @@ const char *veil_node_unsupported(const veil_node *node, int64_t opset)
     if (strcmp(node->op, "BatchNormalization") == 0 &&
         (veil_node_attr_int(node, "training_mode", 0) != 0 || node->n_outputs > 1))
         return "BatchNormalization in training mode";
+    if (strcmp(node->op, "AveragePool") == 0 || strcmp(node->op, "Conv") == 0) {
+        const veil_attr *ap = veil_node_attr(node, "auto_pad");
+        if (ap && ap->kind == VEIL_ATTR_STRING && strcmp(ap->s, "NOTSET") != 0 && strcmp(ap->s, "SAME_UPPER") != 0 &&
+            strcmp(ap->s, "SAME_LOWER") != 0 && strcmp(ap->s, "VALID") != 0)
+            return "auto_pad value not supported";
+    }
     if (strcmp(node->op, "Constant") == 0 && !veil_node_attr(node, "value") && !veil_node_attr(node, "value_float") &&
         !veil_node_attr(node, "value_floats") && !veil_node_attr(node, "value_int") &&
         !veil_node_attr(node, "value_ints"))
@@ -556,6 +562,191 @@ static veil_status run_constant(const veil_node *n, veil_tensor *out, veil_error
     return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (Constant): no numeric value", n->name);
 }
 
+/* ---- convolution and pooling (N-D, 1 to 3 spatial dimensions) ----------------------------------------- */
+
+typedef struct window_geometry {
+    size_t rank;                     /* spatial dimensions */
+    int64_t in[3], out[3], k[3], stride[3], dil[3], pad_begin[3], pad_end[3];
+} window_geometry;
+
+static veil_status ints_attr(const veil_node *n, const char *name, int64_t *out, size_t count, int64_t dflt,
+                             veil_error *err)
+{
+    const veil_attr *a = veil_node_attr(n, name);
+    for (size_t i = 0; i < count; i++) out[i] = dflt;
+    if (!a) return VEIL_OK;
+    if (a->kind != VEIL_ATTR_INTS || a->count != count)
+        return FAIL("node '%s' (%s): attribute %s must list %zu integers", n->name, n->op, name, count);
+    for (size_t i = 0; i < count; i++) out[i] = a->ints[i];
+    return VEIL_OK;
+}
+
+/* Output sizes and paddings from kernel_shape, strides, dilations, pads, auto_pad and ceil_mode. */
+static veil_status geometry(const veil_node *n, const veil_tensor *x, const int64_t *kernel, window_geometry *g,
+                            int ceil_mode, veil_error *err)
+{
+    if (x->rank < 3 || x->rank > 5)
+        return FAIL("node '%s' (%s): input of rank %zu (Veil pools and convolves 1 to 3 spatial dimensions)", n->name,
+                    n->op, x->rank);
+    g->rank = x->rank - 2;
+    int64_t pads[6];
+    VEIL_TRY(ints_attr(n, "strides", g->stride, g->rank, 1, err));
+    VEIL_TRY(ints_attr(n, "dilations", g->dil, g->rank, 1, err));
+    VEIL_TRY(ints_attr(n, "pads", pads, 2 * g->rank, 0, err));
+    const veil_attr *ap = veil_node_attr(n, "auto_pad");
+    const char *mode = ap && ap->kind == VEIL_ATTR_STRING ? ap->s : "NOTSET";
+    for (size_t i = 0; i < g->rank; i++) {
+        g->in[i] = x->dims[2 + i];
+        g->k[i] = kernel[i];
+        if (g->k[i] < 1 || g->stride[i] < 1 || g->dil[i] < 1 || pads[i] < 0 || pads[g->rank + i] < 0)
+            return FAIL("node '%s' (%s): kernel, strides, dilations and pads must be positive", n->name, n->op);
+        const int64_t span = (g->k[i] - 1) * g->dil[i] + 1;
+        if (!strcmp(mode, "SAME_UPPER") || !strcmp(mode, "SAME_LOWER")) {
+            g->out[i] = (g->in[i] + g->stride[i] - 1) / g->stride[i];
+            int64_t total = (g->out[i] - 1) * g->stride[i] + span - g->in[i];
+            if (total < 0) total = 0;
+            g->pad_begin[i] = !strcmp(mode, "SAME_UPPER") ? total / 2 : (total + 1) / 2;
+            g->pad_end[i] = total - g->pad_begin[i];
+            continue;
+        }
+        if (!strcmp(mode, "VALID")) {
+            g->pad_begin[i] = g->pad_end[i] = 0;
+        } else {
+            g->pad_begin[i] = pads[i];
+            g->pad_end[i] = pads[g->rank + i];
+        }
+        const int64_t room = g->in[i] + g->pad_begin[i] + g->pad_end[i] - span;
+        if (room < 0) return FAIL("node '%s' (%s): the kernel is larger than the padded input", n->name, n->op);
+        g->out[i] = (ceil_mode ? (room + g->stride[i] - 1) / g->stride[i] : room / g->stride[i]) + 1;
+        /* with ceil_mode, a last window that would start inside the end padding is dropped */
+        if (ceil_mode && (g->out[i] - 1) * g->stride[i] >= g->in[i] + g->pad_begin[i]) g->out[i]--;
+    }
+    return VEIL_OK;
+}
+
+static size_t prod(const int64_t *d, size_t r)
+{
+    size_t p = 1;
+    for (size_t i = 0; i < r; i++) p *= (size_t)d[i];
+    return p;
+}
+
+/* Unflattens index t over dims d (rank r) into idx. */
+static void unflatten(size_t t, const int64_t *d, size_t r, int64_t *idx)
+{
+    for (size_t i = r; i-- > 0;) {
+        idx[i] = (int64_t)(t % (size_t)d[i]);
+        t /= (size_t)d[i];
+    }
+}
+
+static veil_status run_conv(const veil_node *n, veil_env *env, veil_tensor *out, veil_error *err)
+{
+    const veil_tensor *x, *w, *b = optional_input(n, env, 2);
+    VEIL_TRY(input(n, env, 0, &x, err));
+    VEIL_TRY(input(n, env, 1, &w, err));
+    if (w->rank != x->rank) return FAIL("node '%s' (Conv): the weights' rank differs from the input's", n->name);
+    const int64_t group = veil_node_attr_int(n, "group", 1);
+    const int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0], Cg = w->dims[1];
+    if (group < 1 || C % group || M % group || Cg != C / group)
+        return FAIL("node '%s' (Conv): %lld channels, %lld groups and weights of %lld input channels do not fit",
+                    n->name, (long long)C, (long long)group, (long long)Cg);
+    if (b && (b->rank != 1 || b->dims[0] != M)) return FAIL("node '%s' (Conv): the bias must have %lld values", n->name, (long long)M);
+    window_geometry g;
+    int64_t kernel[3];
+    for (size_t i = 0; i + 2 < w->rank && i < 3; i++) kernel[i] = w->dims[2 + i];
+    int64_t ks[3];
+    VEIL_TRY(ints_attr(n, "kernel_shape", ks, w->rank - 2 < 3 ? w->rank - 2 : 3, 0, err));
+    for (size_t i = 0; i + 2 < w->rank && i < 3; i++)
+        if (veil_node_attr(n, "kernel_shape") && ks[i] != kernel[i])
+            return FAIL("node '%s' (Conv): kernel_shape disagrees with the weights", n->name);
+    VEIL_TRY(geometry(n, x, kernel, &g, 0, err));
+    int64_t odims[VEIL_MAX_RANK] = {N, M};
+    for (size_t i = 0; i < g.rank; i++) odims[2 + i] = g.out[i];
+    VEIL_TRY(veil_tensor_init(out, x->dtype, x->rank, odims, err));
+    const size_t in_sp = prod(g.in, g.rank), out_sp = prod(g.out, g.rank), k_sp = prod(g.k, g.rank);
+    const int64_t Mg = M / group;
+    for (int64_t nb = 0; nb < N; nb++)
+        for (int64_t m = 0; m < M; m++) {
+            const int64_t grp = m / Mg;
+            for (size_t o = 0; o < out_sp; o++) {
+                int64_t oi[3], ki[3];
+                unflatten(o, g.out, g.rank, oi);
+                double acc = b ? b->data[m] : 0.0;
+                for (int64_t c = 0; c < Cg; c++) {
+                    const double *xc = x->data + ((size_t)nb * (size_t)C + (size_t)(grp * Cg + c)) * in_sp;
+                    const double *wc = w->data + ((size_t)m * (size_t)Cg + (size_t)c) * k_sp;
+                    for (size_t kk = 0; kk < k_sp; kk++) {
+                        unflatten(kk, g.k, g.rank, ki);
+                        size_t off = 0;
+                        int inside = 1;
+                        for (size_t d = 0; d < g.rank; d++) {
+                            const int64_t pos = oi[d] * g.stride[d] + ki[d] * g.dil[d] - g.pad_begin[d];
+                            if (pos < 0 || pos >= g.in[d]) inside = 0;
+                            off = off * (size_t)g.in[d] + (size_t)(pos < 0 ? 0 : pos);
+                        }
+                        if (inside) acc += xc[off] * wc[kk];
+                    }
+                }
+                out->data[((size_t)nb * (size_t)M + (size_t)m) * out_sp + o] = acc;
+            }
+        }
+    return VEIL_OK;
+}
+
+static veil_status run_avgpool(const veil_node *n, veil_env *env, int global, veil_tensor *out, veil_error *err)
+{
+    const veil_tensor *x;
+    VEIL_TRY(input(n, env, 0, &x, err));
+    window_geometry g;
+    int64_t kernel[3];
+    if (x->rank < 3 || x->rank > 5) return FAIL("node '%s' (%s): input of rank %zu", n->name, n->op, x->rank);
+    if (global) {
+        memset(&g, 0, sizeof g);
+        g.rank = x->rank - 2;
+        for (size_t i = 0; i < g.rank; i++) {
+            g.in[i] = g.k[i] = x->dims[2 + i];
+            g.out[i] = g.stride[i] = g.dil[i] = 1;
+        }
+    } else {
+        if (veil_node_attr_int(n, "dilations", 1) != 1 && veil_node_attr(n, "dilations")) {
+            const veil_attr *d = veil_node_attr(n, "dilations");
+            for (size_t i = 0; d->kind == VEIL_ATTR_INTS && i < d->count; i++)
+                if (d->ints[i] != 1) return FAIL("node '%s' (AveragePool): dilations are not supported", n->name);
+        }
+        VEIL_TRY(ints_attr(n, "kernel_shape", kernel, x->rank - 2, 0, err));
+        VEIL_TRY(geometry(n, x, kernel, &g, veil_node_attr_int(n, "ceil_mode", 0) != 0, err));
+    }
+    const int include_pad = !global && veil_node_attr_int(n, "count_include_pad", 0) != 0;
+    int64_t odims[VEIL_MAX_RANK] = {x->dims[0], x->dims[1]};
+    for (size_t i = 0; i < g.rank; i++) odims[2 + i] = g.out[i];
+    VEIL_TRY(veil_tensor_init(out, x->dtype, x->rank, odims, err));
+    const size_t in_sp = prod(g.in, g.rank), out_sp = prod(g.out, g.rank), k_sp = prod(g.k, g.rank);
+    const size_t planes = (size_t)x->dims[0] * (size_t)x->dims[1];
+    for (size_t p = 0; p < planes; p++)
+        for (size_t o = 0; o < out_sp; o++) {
+            int64_t oi[3], ki[3];
+            unflatten(o, g.out, g.rank, oi);
+            double acc = 0;
+            size_t count = 0;
+            for (size_t kk = 0; kk < k_sp; kk++) {
+                unflatten(kk, g.k, g.rank, ki);
+                size_t off = 0;
+                int inside = 1, in_padded = 1;
+                for (size_t d = 0; d < g.rank; d++) {
+                    const int64_t pos = oi[d] * g.stride[d] + ki[d] - g.pad_begin[d];
+                    if (pos < 0 || pos >= g.in[d]) inside = 0;
+                    if (pos < -g.pad_begin[d] || pos >= g.in[d] + g.pad_end[d]) in_padded = 0;
+                    off = off * (size_t)g.in[d] + (size_t)(pos < 0 ? 0 : pos);
+                }
+                if (inside) acc += x->data[p * in_sp + off];
+                if (include_pad ? in_padded : inside) count++;
+            }
+            out->data[p * out_sp + o] = count ? acc / (double)count : 0.0;
+        }
+    return VEIL_OK;
+}
+
 veil_status veil_node_run(const veil_node *n, int64_t opset, veil_env *env, veil_error *err)
 {
     const char *why = veil_node_unsupported(n, opset);
@@ -589,6 +780,9 @@ veil_status veil_node_run(const veil_node *n, int64_t opset, veil_env *env, veil
     else if (!strcmp(op, "LogSoftmax")) st = run_softmax(n, env, opset, 1, &out, err);
     else if (!strcmp(op, "ArgMax")) st = run_argmax(n, env, &out, err);
     else if (!strcmp(op, "Constant")) st = run_constant(n, &out, err);
+    else if (!strcmp(op, "Conv")) st = run_conv(n, env, &out, err);
+    else if (!strcmp(op, "AveragePool")) st = run_avgpool(n, env, 0, &out, err);
+    else if (!strcmp(op, "GlobalAveragePool")) st = run_avgpool(n, env, 1, &out, err);
     else st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s': operator %s", n->name, op);
     if (st == VEIL_OK) st = env_take(env, n->outputs[0], &out, err);
     veil_tensor_clear(&out);

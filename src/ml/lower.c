@@ -21,6 +21,7 @@
 #include "veil/ckks.h"
 
 #define DEFAULT_DEGREE 15
+#define VEIL_MAX_AFFINE_WEIGHTS (1 << 24) /* 128 MiB of float64 per layer */
 
 typedef enum node_class { NC_CONST, NC_AFFINE, NC_SQUARE, NC_ACTIVATION, NC_FINAL } node_class;
 
@@ -159,7 +160,8 @@ void veil_final_apply(const veil_program *p, double *row, size_t width)
 /* ---- classification of the data path ------------------------------------------------------------- */
 
 static const char *const affine_ops[] = {"Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Neg", "Identity", "Flatten",
-                                         "Reshape", "Squeeze", "Unsqueeze", "Concat", "BatchNormalization", NULL};
+                                         "Reshape", "Squeeze", "Unsqueeze", "Concat", "BatchNormalization", "Conv",
+                                         "AveragePool", "GlobalAveragePool", NULL};
 
 static int op_is(const char *op, const char *const *list)
 {
@@ -201,8 +203,8 @@ static veil_status classify(const veil_node *n, char **data, size_t n_data, cons
         return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (Div): division by an encrypted value", n->name);
     if ((strcmp(op, "Reshape") == 0 || strcmp(op, "Squeeze") == 0 || strcmp(op, "Unsqueeze") == 0) && first != 0)
         return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (%s): a shape computed from the data", n->name, op);
-    if (strcmp(op, "BatchNormalization") == 0 && first != 0)
-        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (BatchNormalization): encrypted parameters", n->name);
+    if ((strcmp(op, "BatchNormalization") == 0 || strcmp(op, "Conv") == 0) && first != 0)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (%s): encrypted parameters", n->name, op);
     if (op_is(op, affine_ops)) {
         *cls = NC_AFFINE;
         return VEIL_OK;
@@ -249,6 +251,9 @@ static veil_status affine_stage(const veil_graph *g, const veil_env *consts, con
                                 size_t out_width, veil_program *p, veil_error *err)
 {
     size_t nin = in_shape->size;
+    if (out_width && nin > VEIL_MAX_AFFINE_WEIGHTS / out_width)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "the layer %s maps %zu values to %zu: more than the %d weights Veil "
+                         "lowers to a dense matrix", g->nodes[chain[first]].name, nin, out_width, VEIL_MAX_AFFINE_WEIGHTS);
     veil_stage s = {.kind = VEIL_STAGE_AFFINE, .in_width = nin, .out_width = out_width};
     s.w = calloc(out_width * (nin ? nin : 1), sizeof(double));
     s.b = calloc(out_width ? out_width : 1, sizeof(double));
