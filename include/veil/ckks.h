@@ -158,6 +158,16 @@ veil_status veil_ckks_linear_combination(const veil_context *ctx, veil_ckks_ciph
                                          double bias, veil_error *err);
 
 /*
+ * A dense layer in one call: out[o] = sum_i weights[o * in_count + i] * in[i] + bias[o] (bias may be NULL),
+ * one level, the inputs read once (blocked over the coefficients; zero weights skipped). Inputs of size 3
+ * (products not relinearized) are accepted: the outputs are then relinearized with relin_key, one
+ * relinearization per output. The outputs must be distinct from the inputs; on failure they are unspecified.
+ */
+veil_status veil_ckks_linear_layer(const veil_context *ctx, veil_ckks_ciphertext *const *out, size_t out_count,
+                                   const veil_ckks_ciphertext *const *in, size_t in_count, const double *weights,
+                                   const double *bias, const veil_switch_key *relin_key, veil_error *err);
+
+/*
  * p(x) = sum_k coeffs[k] T_k(t), t = (2x - (lo + hi)) / (hi - lo), in the Chebyshev basis over [lo, hi], of
  * degree `degree` (coeffs has degree + 1 entries, degree <= 1024). Baby-step giant-step evaluation; uses
  * veil_ckks_chebyshev_depth(degree) levels and returns a ciphertext at a's scale. The error grows with the

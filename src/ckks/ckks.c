@@ -821,6 +821,180 @@ veil_status veil_ckks_linear_combination(const veil_context *ctx, veil_ckks_ciph
 }
 
 /*
+ * A whole dense layer: out[o] = sum_i weights[o][i] in[i] + bias[o] for every o, with one level. The same
+ * integer weights round(w q_l) as veil_ckks_linear_combination, but the coefficients are visited in blocks
+ * of LAYER_BLOCK and, inside a block, every output is accumulated from the inputs' stretches while they are
+ * in cache: the inputs are read from memory once per layer, not once per output. Zero weights cost nothing
+ * (a convolution's matrix is mostly zeros). Inputs of size 3 (products not yet relinearized) give outputs
+ * of size 3, relinearized here with relin_key: one relinearization per output instead of one per input.
+ */
+#define LAYER_BLOCK 128
+
+typedef struct sparse_rows {
+    size_t *start, *col; /* CSR: the nonzero weights of output o are start[o] .. start[o + 1] */
+    int64_t *w;
+} sparse_rows;
+
+static void sparse_free(sparse_rows *sr)
+{
+    free(sr->start);
+    free(sr->col);
+    free(sr->w);
+}
+
+static veil_status sparse_weights(sparse_rows *sr, const double *weights, size_t out_count, size_t in_count,
+                                  double q_l, veil_error *err)
+{
+    size_t nnz = 0;
+    for (size_t i = 0; i < out_count * in_count; i++) nnz += round(weights[i] * q_l) != 0;
+    sr->start = calloc(out_count + 1, sizeof *sr->start);
+    sr->col = calloc(nnz + 1, sizeof *sr->col);
+    sr->w = calloc(nnz + 1, sizeof *sr->w);
+    if (!sr->start || !sr->col || !sr->w) return veil_fail(err, VEIL_ERR_NO_MEMORY, "linear_layer: %zu weights", nnz);
+    size_t k = 0;
+    for (size_t o = 0; o < out_count; o++) {
+        sr->start[o] = k;
+        for (size_t i = 0; i < in_count; i++) {
+            const double v = round(weights[o * in_count + i] * q_l);
+            if (!isfinite(v) || fabs(v) >= 0x1p62)
+                return veil_fail(err, VEIL_ERR_ARGUMENT, "linear_layer: weight %g does not fit 62 bits at this level",
+                                 weights[o * in_count + i]);
+            if (v == 0) continue;
+            sr->col[k] = i;
+            sr->w[k++] = (int64_t)v;
+        }
+    }
+    sr->start[out_count] = k;
+    return VEIL_OK;
+}
+
+/* The layer's sums for limb j of polynomial c, coefficients [b0, b1), every output. */
+static void layer_block(const veil_context *ctx, const sparse_rows *sr, const double *wd, const double *wq,
+                        const uint64_t *wr, veil_poly *const *dst, const veil_ckks_ciphertext *const *in,
+                        size_t out_count, size_t c, size_t j, size_t b0, size_t b1, bool simd)
+{
+    const veil_modulus *mod = &ctx->ring->mod[j];
+    const uint64_t *src[LINCOMB_CHUNK];
+    for (size_t o = 0; o < out_count; o++) {
+        uint64_t *d = veil_poly_limb_ptr(dst[o], j) + b0;
+        const size_t s0 = sr->start[o], s1 = sr->start[o + 1];
+        if (s0 == s1) {
+            memset(d, 0, (b1 - b0) * sizeof *d);
+            continue;
+        }
+        if (simd) {
+            /* veil_dot_ptrs_avx2 takes any number of terms; the pointers in chunks */
+            for (size_t k0 = s0; k0 < s1; k0 += LINCOMB_CHUNK) {
+                const size_t k1 = k0 + LINCOMB_CHUNK < s1 ? k0 + LINCOMB_CHUNK : s1;
+                for (size_t k = k0; k < k1; k++) src[k - k0] = veil_poly_limb_ptr(in[sr->col[k]]->c[c], j) + b0;
+                if (k0 == s0) {
+                    veil_dot_ptrs_avx2(d, src, k1 - k0, wd + k0, wq + k0, b1 - b0, mod->q);
+                } else {
+                    uint64_t part[LAYER_BLOCK];
+                    veil_dot_ptrs_avx2(part, src, k1 - k0, wd + k0, wq + k0, b1 - b0, mod->q);
+                    for (size_t t = 0; t < b1 - b0; t++) d[t] = veil_addmod(d[t], part[t], mod->q);
+                }
+            }
+            continue;
+        }
+        for (size_t t = 0; t < b1 - b0; t++) {
+            veil_u128 acc = 0;
+            for (size_t k = s0; k < s1; k++) {
+                acc += (veil_u128)wr[k] * veil_poly_limb_ptr(in[sr->col[k]]->c[c], j)[b0 + t];
+                if ((k - s0) % LINCOMB_CHUNK == LINCOMB_CHUNK - 1) acc = veil_reduce128(mod, acc);
+            }
+            d[t] = veil_reduce128(mod, acc);
+        }
+    }
+}
+
+veil_status veil_ckks_linear_layer(const veil_context *ctx, veil_ckks_ciphertext *const *out, size_t out_count,
+                                   const veil_ckks_ciphertext *const *in, size_t in_count, const double *weights,
+                                   const double *bias, const veil_switch_key *relin_key, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(in, err);
+    VEIL_REQUIRE(weights, err);
+    if (in_count == 0 || out_count == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "linear_layer: no inputs or outputs");
+    for (size_t i = 0; i < in_count; i++) {
+        VEIL_TRY(check_ct(ctx, in[i], "linear_layer", err));
+        if (in[i]->size != in[0]->size || in[i]->level != in[0]->level || !same_scale(in[i]->scale, in[0]->scale))
+            return veil_fail(err, VEIL_ERR_MISMATCH, "linear_layer: input %zu differs from the first in size, level or "
+                             "scale", i);
+    }
+    for (size_t o = 0; o < out_count; o++) {
+        VEIL_TRY(check_out(ctx, out[o], err));
+        for (size_t i = 0; i < in_count; i++)
+            if (out[o] == in[i]) return veil_fail(err, VEIL_ERR_ARGUMENT, "linear_layer: an output is also an input");
+    }
+    const size_t size = in[0]->size, level = in[0]->level, n = ctx->ring->n;
+    if (level == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "linear_layer: the inputs are at level 0");
+    if (size == 3) VEIL_TRY(check_key(ctx, relin_key, 0, "linear_layer", err));
+    const double q_l = (double)ctx->ring->primes[level];
+    sparse_rows sr = {0};
+    veil_status st = sparse_weights(&sr, weights, out_count, in_count, q_l, err);
+    const size_t nnz = sr.start ? sr.start[out_count] : 0;
+    double *wd = calloc((nnz + 1) * (level + 1), sizeof *wd), *wq = calloc((nnz + 1) * (level + 1), sizeof *wq);
+    uint64_t *wr = calloc((nnz + 1) * (level + 1), sizeof *wr);
+    veil_poly **polys = calloc(out_count * size, sizeof *polys);
+    if (st == VEIL_OK && (!wd || !wq || !wr || !polys)) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "linear_layer");
+    bool simd = ctx->ring->kernel == VEIL_KERNEL_AVX2;
+    for (size_t j = 0; st == VEIL_OK && j <= level; j++) {
+        const uint64_t q = ctx->ring->primes[j];
+        if (q >= ((uint64_t)1 << VEIL_PRIME_SIMD_MAX_BITS)) simd = false;
+        for (size_t k = 0; k < nnz; k++) {
+            const uint64_t mag = (uint64_t)(sr.w[k] < 0 ? -sr.w[k] : sr.w[k]) % q, r = sr.w[k] < 0 && mag ? q - mag : mag;
+            wr[j * nnz + k] = r;
+            wd[j * nnz + k] = r > q / 2 ? -(double)(q - r) : (double)r;
+            wq[j * nnz + k] = wd[j * nnz + k] / (double)q;
+        }
+    }
+    for (size_t i = 0; st == VEIL_OK && i < out_count * size; i++)
+        st = veil_context_poly_new(&polys[i], ctx, level, VEIL_FORM_EVAL, err);
+    if (st == VEIL_OK) {
+        const size_t blocks = (n + LAYER_BLOCK - 1) / LAYER_BLOCK;
+        veil_poly **dst = calloc(out_count, sizeof *dst);
+        if (!dst) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "linear_layer");
+        for (size_t c = 0; st == VEIL_OK && c < size; c++) {
+            for (size_t o = 0; o < out_count; o++) dst[o] = polys[o * size + c];
+            for (size_t j = 0; j <= level; j++) {
+#pragma omp parallel for num_threads(ctx->ring->threads) schedule(static)
+                for (size_t b = 0; b < blocks; b++)
+                    layer_block(ctx, &sr, wd + j * nnz, wq + j * nnz, wr + j * nnz, dst, in, out_count, c, j,
+                                b * LAYER_BLOCK, (b + 1) * LAYER_BLOCK < n ? (b + 1) * LAYER_BLOCK : n, simd);
+            }
+        }
+        free(dst);
+    }
+    /* each output: adopt its polynomials, rescale (the weights carried q_l), bias, relinearize */
+    for (size_t o = 0; st == VEIL_OK && o < out_count; o++) {
+        veil_ckks_ciphertext *y = out[o];
+        for (size_t c = 0; c < 3; c++) {
+            veil_poly_free(y->c[c]);
+            y->c[c] = c < size ? polys[o * size + c] : NULL;
+            if (c < size) polys[o * size + c] = NULL;
+        }
+        y->size = size;
+        y->level = level;
+        y->scale = in[0]->scale * q_l;
+        y->seeded = false;
+        /* relinearized before the rescale, so that the key switch's noise is divided by q_l too */
+        if (size == 3) st = veil_ckks_relinearize(ctx, y, y, relin_key, err);
+        if (st == VEIL_OK) st = veil_ckks_rescale(ctx, y, y, err);
+        if (st == VEIL_OK) y->scale = in[0]->scale;
+        if (st == VEIL_OK && bias && bias[o] != 0) st = veil_ckks_add_constant(ctx, y, y, bias[o], err);
+    }
+    for (size_t i = 0; polys && i < out_count * size; i++) veil_poly_free(polys[i]);
+    free(polys);
+    free(wd);
+    free(wq);
+    free(wr);
+    sparse_free(&sr);
+    return st;
+}
+
+/*
  * Chebyshev evaluation by baby-step giant-step (Bossuat et al., Eurocrypt 2021, section 4; Han-Ki 2020):
  * baby steps T_1..T_g (g a power of two near sqrt(d)), giant steps T_g, T_2g, T_4g, ...; the polynomial is
  * divided by the largest giant step T_D not above its degree, p = q T_D + r (T_k = 2 T_D T_k-D - T_2D-k),

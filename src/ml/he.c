@@ -604,6 +604,7 @@ struct veil_evaluator {
     const veil_eval_keys *keys;
     veil_ckks_encoder *enc;
     prepared_stage *stages;
+    size_t n_stages, slots; /* copies: freeing needs neither the model nor the keys */
     size_t threads;
 };
 
@@ -625,10 +626,9 @@ static size_t stage_depth(const veil_stage *s)
 void veil_evaluator_free(veil_evaluator *ev)
 {
     if (!ev) return;
-    const veil_program *p = &ev->model->program;
-    for (size_t i = 0; ev->stages && i < p->n_stages; i++) {
+    for (size_t i = 0; ev->stages && i < ev->n_stages; i++) {
         prepared_stage *ps = &ev->stages[i];
-        for (size_t k = 0; ps->diag && k < ev->keys->meta.slots; k++) veil_ckks_plaintext_free(ps->diag[k]);
+        for (size_t k = 0; ps->diag && k < ev->slots; k++) veil_ckks_plaintext_free(ps->diag[k]);
         free(ps->diag);
         veil_ckks_plaintext_free(ps->row);
         free(ps->bias_slots);
@@ -698,6 +698,8 @@ veil_status veil_evaluator_new(veil_evaluator **out, const veil_model *model, co
     if (!ev) return veil_fail(err, VEIL_ERR_NO_MEMORY, "evaluator");
     ev->model = model;
     ev->keys = keys;
+    ev->n_stages = p->n_stages;
+    ev->slots = (size_t)keys->meta.slots;
     ev->threads = threads ? threads : 1;
     ev->stages = calloc(p->n_stages + 1, sizeof *ev->stages);
     veil_status st = ev->stages ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "evaluator");
@@ -866,6 +868,22 @@ static veil_status run_batch(const veil_evaluator *ev, veil_ckks_ciphertext **cu
             break;
         }
         for (size_t o = 0; st == VEIL_OK && o < ow; o++) st = veil_ckks_ciphertext_new(&y[o], ctx, err);
+        if (st == VEIL_OK && s->kind == VEIL_STAGE_AFFINE) {
+            /* the whole layer at once: inputs read once; products left unrelinearized are relinearized here */
+            st = veil_ckks_linear_layer(ctx, y, ow, (const veil_ckks_ciphertext *const *)x, s->in_width, s->w, s->b,
+                                        ev->keys->relin, err);
+            tick(pr, ow);
+            if (owned) {
+                for (size_t i = 0; i < width; i++) veil_ckks_ciphertext_free(owned[i]);
+                free(owned);
+            }
+            owned = y;
+            x = y;
+            width = ow;
+            continue;
+        }
+        /* a square feeding an affine layer stays unrelinearized: the layer relinearizes its fewer outputs */
+        const int lazy = s->kind == VEIL_STAGE_SQUARE && si + 1 < p->n_stages && p->stages[si + 1].kind == VEIL_STAGE_AFFINE;
         volatile veil_status shared = st;
         veil_error first = {VEIL_OK, ""};
 #pragma omp parallel for schedule(dynamic) num_threads((int)ev->threads) if (ev->threads > 1)
@@ -873,11 +891,12 @@ static veil_status run_batch(const veil_evaluator *ev, veil_ckks_ciphertext **cu
             if (shared != VEIL_OK) continue;
             veil_error e = {VEIL_OK, ""};
             veil_status r;
-            if (s->kind == VEIL_STAGE_AFFINE)
-                r = veil_ckks_linear_combination(ctx, y[o], (const veil_ckks_ciphertext *const *)x,
-                                                 s->w + o * s->in_width, s->in_width, s->b[o], &e);
-            else
+            if (lazy) {
+                r = veil_ckks_mul(ctx, y[o], x[o], x[o], &e);
+                if (r == VEIL_OK) r = veil_ckks_rescale(ctx, y[o], y[o], &e);
+            } else {
                 r = elementwise(ev, s, y[o], x[o], &e);
+            }
             if (r != VEIL_OK) {
 #pragma omp critical(veil_eval_error)
                 if (shared == VEIL_OK) {

@@ -779,6 +779,8 @@ void veil_server_stop(veil_server *s)
         }
         MHD_stop_daemon(s->daemon);
     }
+    for (size_t i = 0; i < s->n_stored; i++) free_entry(s->stored[i]); /* evaluators before their models */
+    s->n_stored = 0;
     for (size_t i = 0; i < s->n_models; i++) {
         veil_model_free(s->models[i].model);
         for (int k = 0; k < 2; k++) {
@@ -786,7 +788,6 @@ void veil_server_stop(veil_server *s)
             veil_buffer_free(&s->models[i].plan_files[k]);
         }
     }
-    for (size_t i = 0; i < s->n_stored; i++) free_entry(s->stored[i]);
     pthread_mutex_destroy(&s->lock);
     free(s->models_dir);
     free(s->store_dir);

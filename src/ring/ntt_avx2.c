@@ -420,17 +420,19 @@ void veil_dot_ptrs_avx2(uint64_t *out, const uint64_t *const *y, size_t terms, c
     const modq mq = {_mm256_set1_pd((double)q), _mm256_set1_pd(1.0 / (double)q)};
     __m256d acc[DOT_BLOCK / 4];
     size_t j0 = 0;
-    for (; j0 + DOT_BLOCK <= n; j0 += DOT_BLOCK) {
-        for (size_t k = 0; k < DOT_BLOCK / 4; k++) acc[k] = _mm256_setzero_pd();
+    while (j0 + 4 <= n) {
+        const size_t len = n - j0 >= DOT_BLOCK ? DOT_BLOCK : (n - j0) & ~(size_t)3, vecs = len / 4;
+        for (size_t k = 0; k < vecs; k++) acc[k] = _mm256_setzero_pd();
         for (size_t i = 0; i < terms; i++) {
             /* as veil_dot_const_avx2: reduced every 8 terms, so that |acc| < 2^53 */
             const __m256d wi = bc(w + i), wqi = bc(wq + i);
             const uint64_t *yi = y[i] + j0;
-            for (size_t k = 0; k < DOT_BLOCK / 4; k++) acc[k] = _mm256_add_pd(acc[k], mulmod(load_u64(yi + 4 * k), wi, wqi, mq));
+            for (size_t k = 0; k < vecs; k++) acc[k] = _mm256_add_pd(acc[k], mulmod(load_u64(yi + 4 * k), wi, wqi, mq));
             if ((i & 7) == 7)
-                for (size_t k = 0; k < DOT_BLOCK / 4; k++) acc[k] = reduce(acc[k], mq);
+                for (size_t k = 0; k < vecs; k++) acc[k] = reduce(acc[k], mq);
         }
-        for (size_t k = 0; k < DOT_BLOCK / 4; k++) store_u64(out + j0 + 4 * k, canonical(acc[k], mq));
+        for (size_t k = 0; k < vecs; k++) store_u64(out + j0 + 4 * k, canonical(acc[k], mq));
+        j0 += len;
     }
     for (size_t j = j0; j < n; j++) {
         uint64_t sum = 0;
