@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for every loader of the wire format. The first input byte picks the loader, the rest is
+ * libFuzzer target for every loader of the wire format, the ML layer's files and ONNX models. The first input byte picks the loader, the rest is
  * the object. Each loader must return an error or a valid object: never crash, hang, leak or read out of
  * bounds (built with -fsanitize=fuzzer,address,undefined by `make fuzz`).
  */
@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!ctx) init();
     if (size < 1) return 0;
-    const uint8_t which = data[0] % 8;
+    const uint8_t which = data[0] % 13;
     data++;
     size--;
     switch (which) {
@@ -45,6 +45,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 4: { veil_ckks_plaintext *p = NULL; veil_ckks_plaintext_load(&p, ctx, data, size, NULL); veil_ckks_plaintext_free(p); break; }
     case 6: { veil_bgv_plaintext *p = NULL; veil_bgv_plaintext_load(&p, bgv, data, size, NULL); veil_bgv_plaintext_free(p); break; }
     case 7: { veil_bgv_ciphertext *c = NULL; veil_bgv_ciphertext_load(&c, bgv, data, size, NULL); veil_bgv_ciphertext_free(c); break; }
+    /* the ML layer's files and ONNX models */
+    case 8: { veil_eval_keys *k = NULL; veil_eval_keys_load(&k, data, size, NULL); veil_eval_keys_free(k); break; }
+    case 9: { veil_keyset *k = NULL; veil_keyset_load(&k, data, size, NULL); veil_keyset_free(k); break; }
+    case 10: { veil_plan *p = NULL; veil_plan_load(&p, data, size, NULL); veil_plan_free(p); break; }
+    case 11: { char text[1024]; veil_ml_describe(data, size, text, sizeof text, NULL); break; }
+    case 12: { veil_model *m = NULL; veil_model_load_onnx(&m, data, size, NULL, NULL); veil_model_free(m); break; }
     default: { veil_ckks_ciphertext *c = NULL; veil_ckks_ciphertext_load(&c, ctx, data, size, NULL); veil_ckks_ciphertext_free(c); break; }
     }
     return 0;

@@ -1,7 +1,9 @@
 /* Writes one valid object of each kind (prefixed by its loader's selector byte) as the fuzzing seed corpus. */
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include "veil/veil.h"
+#include "ml/ml_internal.h"
 
 static int put(const char *dir, const char *name, uint8_t which, const veil_buffer *b)
 {
@@ -61,6 +63,41 @@ int main(int argc, char **argv)
     const uint8_t which[10] = {0, 1, 2, 3, 4, 5, 5, 6, 7, 7};
     for (int i = 0; i < 10 && !bad; i++) bad |= put(argv[1], names[i], which[i], &b[i]);
     for (int i = 0; i < 10; i++) veil_buffer_free(&b[i]);
+    /* an ONNX model (Gemm, square, Gemm), its plan, a key set and its eval keys (a small model: N = 8192) */
+    veil_graph g = {0};
+    double w1[6] = {0.5, -1, 2, 0.25, 3, -0.5}, w2[2] = {1, -1};
+    int64_t in_dims[2] = {-1, 3}, w1d[2] = {2, 3}, w2d[2] = {1, 2};
+    const char *g1[2] = {"x", "w1"}, *sq[2] = {"h", "h"}, *g2[2] = {"s", "w2"};
+    uint8_t *onnx = NULL;
+    size_t onnx_len = 0;
+    veil_model *model = NULL;
+    veil_plan *plan = NULL;
+    veil_keyset *ks = NULL;
+    veil_eval_keys *ek = NULL;
+    veil_plan_request req = {.packing = VEIL_PACKING_LATENCY};
+    bad |= veil_graph_add_input(&g, "x", in_dims, 2, NULL) | veil_graph_add_init(&g, "w1", w1, w1d, 2, NULL) |
+           veil_graph_add_init(&g, "w2", w2, w2d, 2, NULL) |
+           veil_graph_add_node(&g, "Gemm", g1, 2, "h", "transB", 1, NULL) |
+           veil_graph_add_node(&g, "Mul", sq, 2, "s", NULL, 0, NULL) |
+           veil_graph_add_node(&g, "Gemm", g2, 2, "y", "transB", 1, NULL) | veil_graph_add_output(&g, "y", NULL) |
+           veil_graph_to_onnx(&g, &onnx, &onnx_len, NULL);
+    veil_graph_clear(&g);
+    if (!bad) {
+        veil_buffer ob = {onnx, onnx_len}, pb = {0}, kb = {0}, eb = {0};
+        bad |= put(argv[1], "onnx", 12, &ob) | veil_model_load_onnx(&model, onnx, onnx_len, NULL, NULL) |
+               veil_model_plan(&plan, model, &req, NULL) | veil_plan_save(&pb, plan, NULL) |
+               veil_keygen(&ks, &ek, plan, NULL, NULL) | veil_keyset_save(&kb, ks, NULL) |
+               veil_eval_keys_save(&eb, ek, NULL);
+        if (!bad) bad |= put(argv[1], "plan", 10, &pb) | put(argv[1], "keyset", 9, &kb) | put(argv[1], "evalkeys", 8, &eb);
+        veil_buffer_free(&pb);
+        veil_buffer_free(&kb);
+        veil_buffer_free(&eb);
+    }
+    free(onnx);
+    veil_eval_keys_free(ek);
+    veil_keyset_free(ks);
+    veil_plan_free(plan);
+    veil_model_free(model);
     veil_bgv_ciphertext_free(bct);
     veil_bgv_plaintext_free(bpt);
     veil_bgv_encoder_free(benc);

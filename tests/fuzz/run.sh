@@ -16,4 +16,4 @@ corpus=build-fuzz/corpus
 mkdir -p "$corpus"
 ./build-fuzz/make_corpus "$corpus"
 cd build-fuzz
-./fuzz_load -max_total_time="${FUZZ_SECONDS:-60}" -max_len=200000 -rss_limit_mb=2048 corpus
+./fuzz_load -max_total_time="${FUZZ_SECONDS:-60}" -max_len=600000 -rss_limit_mb=2048 corpus
