@@ -184,6 +184,9 @@ static void test_keys_and_sets_are_checked(void **state)
     veil_buffer b = {0};
     assert_int_equal(veil_ciphertexts_save(&b, c1, &err), VEIL_OK);
 
+    /* encrypted inputs are not outputs: decrypt_outputs refuses them (their width is not the model's output's) */
+    double out_buf[16];
+    assert_int_equal(veil_decrypt_outputs(out_buf, NULL, k1, c1, &err), VEIL_ERR_ARGUMENT);
     /* ciphertexts from other keys: refused on loading */
     assert_int_equal(veil_ciphertexts_load(&loaded, NULL, e2, b.data, b.len, &err), VEIL_ERR_MISMATCH);
     assert_non_null(strstr(err.detail, "other keys"));
@@ -277,6 +280,27 @@ static void test_bad_models(void **state)
     assert_int_equal(veil_graph_add_output(&k, "y", &err), VEIL_OK);
     assert_int_equal(veil_model_from_graph(&m, &k, junk, 4, NULL, 0, NULL, &err), VEIL_ERR_ARGUMENT);
     assert_non_null(strstr(err.detail, "--calibrate"));
+
+    /* calibration rows of the wrong width are refused, not read past */
+    veil_graph k2 = {0};
+    double calib[3] = {1, 2, 3};
+    veil_model_options opts = {.calibration = calib, .calibration_rows = 1, .calibration_width = 3};
+    assert_int_equal(veil_graph_add_input(&k2, "x", dims, 2, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&k2, "w", w2, w2d, 2, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&k2, "Relu", t1, 1, "t", NULL, 0, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&k2, "Gemm", t2, 2, "y", "transB", 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_output(&k2, "y", &err), VEIL_OK);
+    assert_int_equal(veil_model_from_graph(&m, &k2, junk, 4, NULL, 0, &opts, &err), VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "calibration rows have 3 values"));
+
+    /* two final operations (Softmax then Sigmoid) would be silently merged: refused */
+    veil_graph k3 = {0};
+    const char *s1[1] = {"x"}, *s2[1] = {"p"};
+    assert_int_equal(veil_graph_add_input(&k3, "x", dims, 2, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&k3, "Softmax", s1, 1, "p", "axis", 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&k3, "Sigmoid", s2, 1, "q", NULL, 0, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_output(&k3, "q", &err), VEIL_OK);
+    assert_int_equal(veil_model_from_graph(&m, &k3, junk, 4, NULL, 0, NULL, &err), VEIL_ERR_UNSUPPORTED);
 }
 
 static char *write_temp(const char *text)

@@ -119,6 +119,7 @@ expect_status 404 "an unknown key id" POST "/v1/models/breast_cancer/predict?key
 expect_status 400 "a malformed key id" POST "/v1/models/breast_cancer/predict?keys=../../etc" "$work/xa.ct"
 expect_status 413 "an oversized body" POST "/v1/models/breast_cancer/predict?keys=$ida" "$work/huge"
 expect_status 404 "an unknown endpoint" GET /v1/nothing
+expect_status 405 "a known path with the wrong method" GET /v1/keys
 # a slow client: headers and part of a body, then silence; the server drops it after --timeout 3
 exec 3<>"/dev/tcp/127.0.0.1/${url##*:}"
 printf 'POST /v1/keys HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc' >&3

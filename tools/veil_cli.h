@@ -10,6 +10,11 @@ int finish_output(void);
 /* Runs an ML command (keygen, encrypt, eval, decrypt, plain, plan); -1 when cmd is none of them. */
 int veil_ml_command(const char *cmd, int argc, char **argv);
 
+/* Writes a key set's two files so that both change or neither does (tools/veil_ml.c). */
+typedef struct veil_keyset veil_keyset;
+typedef struct veil_eval_keys veil_eval_keys;
+int veil_write_key_pair(const char *sk_path, const char *eval_path, const veil_keyset *ks, const veil_eval_keys *ek);
+
 /* The network commands (tools/veil_net.c). */
 int veil_cmd_serve(int argc, char **argv);
 int veil_cmd_predict(int argc, char **argv);

@@ -162,6 +162,7 @@ static int load_model(veil_model **m, const options *o, double **calib)
         if (st != VEIL_OK) return fail(st, &err, "calibration data");
         mo.calibration = *calib;
         mo.calibration_rows = rows;
+        mo.calibration_width = width;
     }
     veil_status st = veil_model_load_onnx_file(m, o->model, &mo, &err);
     if (st == VEIL_OK && o->calibrate && mo.calibration_rows &&
@@ -172,7 +173,7 @@ static int load_model(veil_model **m, const options *o, double **calib)
 
 static int write_csv(const char *path, const double *v, size_t rows, size_t width, int argmax)
 {
-    size_t cap = rows * (argmax ? 12 : width * 26) + 64, len = 0;
+    size_t cap = rows * (width * 26 + 26) + 64, len = 0;
     char *text = malloc(cap);
     if (!text) {
         fprintf(stderr, "veil: out of memory\n");
@@ -184,7 +185,8 @@ static int write_csv(const char *path, const double *v, size_t rows, size_t widt
             size_t best = 0;
             for (size_t i = 1; i < width; i++)
                 if (row[i] > row[best]) best = i;
-            len += (size_t)snprintf(text + len, cap - len, "%zu\n", width == 1 && row[0] >= 0 && row[0] == floor(row[0]) ? (size_t)row[0] : best);
+            if (width == 1) len += (size_t)snprintf(text + len, cap - len, "%.17g\n", row[0]); /* an ArgMax model's index */
+            else len += (size_t)snprintf(text + len, cap - len, "%zu\n", best);
             continue;
         }
         for (size_t i = 0; i < width; i++)
@@ -235,6 +237,35 @@ static int load_keyset(const char *dir, veil_keyset **ks)
     veil_status st = veil_keyset_load(ks, b.data, b.len, &err);
     veil_buffer_free(&b);
     if (st != VEIL_OK) return fail(st, &err, path);
+    return EXIT_OK;
+}
+
+/*
+ * Both files of a key set, or neither changed: each is written beside its final name (atomically, the secret
+ * one 0600), then both are renamed, so that a failure never pairs new evaluation keys with an old secret key.
+ */
+int veil_write_key_pair(const char *sk_path, const char *eval_path, const veil_keyset *ks, const veil_eval_keys *ek)
+{
+    char sk_new[4200], eval_new[4200];
+    snprintf(sk_new, sizeof sk_new, "%s.new", sk_path);
+    snprintf(eval_new, sizeof eval_new, "%s.new", eval_path);
+    veil_buffer sb = {0}, eb = {0};
+    veil_error err = {0};
+    veil_status st = veil_eval_keys_save(&eb, ek, &err);
+    if (st == VEIL_OK) st = veil_keyset_save(&sb, ks, &err);
+    if (st == VEIL_OK) st = veil_file_write_atomic(eval_new, eb.data, eb.len, &err);
+    if (st == VEIL_OK) st = veil_file_write_atomic(sk_new, sb.data, sb.len, &err);
+    veil_buffer_free(&sb);
+    veil_buffer_free(&eb);
+    if (st == VEIL_OK && (rename(eval_new, eval_path) != 0 || rename(sk_new, sk_path) != 0)) {
+        st = VEIL_ERR_IO;
+        snprintf(err.detail, sizeof err.detail, "cannot rename the new keys into place: %s", strerror(errno));
+    }
+    if (st != VEIL_OK) {
+        unlink(sk_new);
+        unlink(eval_new);
+        return fail(st, &err, "keygen");
+    }
     return EXIT_OK;
 }
 
@@ -355,16 +386,7 @@ static int cmd_keygen(int argc, char **argv)
         veil_status st = veil_keygen_progress(&ks, &ek, plan, NULL, progress, &b, &err);
         if (st != VEIL_OK) rc = fail(st, &err, "keygen");
     }
-    veil_buffer b = {0};
-    veil_error err = {0};
-    if (!rc) {
-        veil_status st = veil_eval_keys_save(&b, ek, &err);
-        rc = st != VEIL_OK ? fail(st, &err, "keygen") : save_buffer(eval_path, &b);
-    }
-    if (!rc) {
-        veil_status st = veil_keyset_save(&b, ks, &err);
-        rc = st != VEIL_OK ? fail(st, &err, "keygen") : save_buffer(sk_path, &b); /* 0600: the set is secret */
-    }
+    if (!rc) rc = veil_write_key_pair(sk_path, eval_path, ks, ek);
     if (!rc && !o.quiet)
         fprintf(stderr, "veil: wrote %s (secret: keep it) and %s (give it to the server)\n", sk_path, eval_path);
     veil_keyset_free(ks);
@@ -393,6 +415,11 @@ static int cmd_encrypt(int argc, char **argv)
         double *calib = NULL, excess = 0;
         veil_error err = {0};
         rc = load_model(&m, &o, &calib);
+        if (!rc && veil_model_input_width(m) != veil_keyset_input_width(ks)) {
+            fprintf(stderr, "veil: %s reads %zu values per row, the keys' model %zu\n", o.model,
+                    veil_model_input_width(m), veil_keyset_input_width(ks));
+            rc = EXIT_MISMATCH;
+        }
         if (!rc && veil_model_range_excess(m, x, rows, &excess, &err) == VEIL_OK && excess > 0)
             fprintf(stderr, "veil: warning: some inputs drive an approximated activation up to %g outside the range "
                             "its polynomial was fitted on: those results will be inaccurate\n", excess);

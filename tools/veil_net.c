@@ -122,7 +122,7 @@ static int read_file_into(const char *path, veil_buffer *b)
 
 static int write_csv(const char *path, const double *v, size_t rows, size_t width, int argmax)
 {
-    size_t cap = rows * (argmax ? 12 : width * 26) + 64, len = 0;
+    size_t cap = rows * (width * 26 + 26) + 64, len = 0;
     char *text = malloc(cap);
     if (!text) return EXIT_RUNTIME;
     for (size_t r = 0; r < rows; r++) {
@@ -131,7 +131,8 @@ static int write_csv(const char *path, const double *v, size_t rows, size_t widt
             size_t best = 0;
             for (size_t i = 1; i < width; i++)
                 if (row[i] > row[best]) best = i;
-            len += (size_t)snprintf(text + len, cap - len, "%zu\n", width == 1 ? (size_t)row[0] : best);
+            if (width == 1) len += (size_t)snprintf(text + len, cap - len, "%.17g\n", row[0]); /* an ArgMax model's index */
+            else len += (size_t)snprintf(text + len, cap - len, "%zu\n", best);
             continue;
         }
         for (size_t i = 0; i < width; i++) len += (size_t)snprintf(text + len, cap - len, "%s%.17g", i ? "," : "", row[i]);
@@ -201,6 +202,10 @@ int veil_cmd_predict(int argc, char **argv)
             rc = fail(st, &err, "predict");
         if (!rc && (st = veil_ciphertexts_load(&res, ks, NULL, rb.data, rb.len, &err)) != VEIL_OK)
             rc = fail(st, &err, "the server's answer");
+        if (!rc && veil_ciphertexts_rows(res) != n) {
+            fprintf(stderr, "veil: the server answered %zu rows for %zu\n", veil_ciphertexts_rows(res), n);
+            rc = EXIT_INPUT;
+        }
         if (!rc && (st = veil_decrypt_outputs(y + first * w, NULL, ks, res, &err)) != VEIL_OK) rc = fail(st, &err, "decrypt");
         if (!rc && !quiet && isatty(2)) fprintf(stderr, "\rpredicted %zu / %zu rows", first + n, rows);
         veil_ciphertexts_free(cts);
@@ -257,11 +262,7 @@ int veil_cmd_keygen_remote(const char *url, const char *model, int latency, cons
     if (!rc && (st = veil_plan_load(&plan, pb.data, pb.len, &err)) != VEIL_OK) rc = fail(st, &err, "plan");
     if (!rc && !quiet) fprintf(stderr, "veil: generating keys for %s's plan of model %s...\n", url, model);
     if (!rc && (st = veil_keygen(&ks, &ek, plan, NULL, &err)) != VEIL_OK) rc = fail(st, &err, "keygen");
-    if (!rc && (st = veil_eval_keys_save(&b, ek, &err)) != VEIL_OK) rc = fail(st, &err, "keygen");
-    if (!rc && (st = veil_file_write_atomic(eval_path, b.data, b.len, &err)) != VEIL_OK) rc = fail(st, &err, eval_path);
-    veil_buffer_free(&b);
-    if (!rc && (st = veil_keyset_save(&b, ks, &err)) != VEIL_OK) rc = fail(st, &err, "keygen");
-    if (!rc && (st = veil_file_write_atomic(sk_path, b.data, b.len, &err)) != VEIL_OK) rc = fail(st, &err, sk_path);
+    if (!rc) rc = veil_write_key_pair(sk_path, eval_path, ks, ek);
     if (!rc && !quiet) fprintf(stderr, "veil: wrote %s (secret: keep it) and %s\n", sk_path, eval_path);
     veil_buffer_free(&b);
     veil_buffer_free(&pb);

@@ -40,8 +40,9 @@ typedef struct veil_model_options {
     size_t degree;          /* Chebyshev degree of approximations; 0: 15 */
     int have_range;         /* use [range_lo, range_hi] for every approximated activation's input */
     double range_lo, range_hi;
-    const double *calibration; /* rows x input width samples, to measure the activations' input range */
+    const double *calibration; /* rows x calibration_width samples, to measure the activations' input range */
     size_t calibration_rows;
+    size_t calibration_width;  /* must equal the model's input width (0: taken to be it) */
     /*
      * Evaluate a final Sigmoid on the server as the degree-3 polynomial 0.5 + 0.15012 z - 0.0015930 z^3 (the
      * approximation of the logistic-regression benchmarks of SEAL and OpenFHE, good for |z| < 8) instead of

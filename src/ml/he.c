@@ -244,7 +244,11 @@ static veil_status meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, v
     m->scale_bits = (uint32_t)(x >> 40) & 0xff;
     if (m->final_op > VEIL_FINAL_ARGMAX || m->scale_bits < 20 || m->scale_bits > 60 || m->batch == 0 ||
         m->batch > ((uint64_t)1 << 16) || m->slots == 0 || m->slots > ((uint64_t)1 << 16) || (m->slots & (m->slots - 1)) ||
-        m->in_width == 0 || m->out_width == 0 || m->rows > ((uint64_t)1 << 40) || (x >> 48) != 0)
+        m->in_width == 0 || m->out_width == 0 || m->rows > ((uint64_t)1 << 40) || (x >> 48) != 0 ||
+        (m->packing == VEIL_PACKING_LATENCY && (m->in_width > m->slots || m->out_width > m->slots || m->batch != 1)) ||
+        (m->packing == VEIL_PACKING_THROUGHPUT && m->batch > m->slots) ||
+        (m->kind >= VEIL_SET_INPUTS && m->kind <= VEIL_SET_OUTPUTS &&
+         m->width != (m->kind == VEIL_SET_INPUTS ? m->in_width : m->out_width)))
         return veil_fail(err, VEIL_ERR_FORMAT, "ML metadata: a field is out of range");
     return VEIL_OK;
 }
@@ -552,6 +556,8 @@ veil_status veil_decrypt_outputs(double *out, double *raw_out, const veil_keyset
     if (cts->ctx != k->ctx)
         return veil_fail(err, VEIL_ERR_MISMATCH, "decrypt: load the ciphertexts with this key set");
     const veil_ml_meta *m = &cts->meta;
+    if (m->kind != VEIL_SET_OUTPUTS)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "decrypt: these are encrypted inputs, not a model's outputs");
     const size_t w = m->width, rows = (size_t)m->rows;
     veil_program final = {.final_op = (veil_final_op)k->meta.final_op, .out_width = w};
     const size_t fw = m->kind == VEIL_SET_OUTPUTS ? veil_final_width(&final) : w;

@@ -709,11 +709,10 @@ static veil_status run_avgpool(const veil_node *n, veil_env *env, int global, ve
             g.out[i] = g.stride[i] = g.dil[i] = 1;
         }
     } else {
-        if (veil_node_attr_int(n, "dilations", 1) != 1 && veil_node_attr(n, "dilations")) {
-            const veil_attr *d = veil_node_attr(n, "dilations");
-            for (size_t i = 0; d->kind == VEIL_ATTR_INTS && i < d->count; i++)
-                if (d->ints[i] != 1) return FAIL("node '%s' (AveragePool): dilations are not supported", n->name);
-        }
+        const veil_attr *d = veil_node_attr(n, "dilations");
+        for (size_t i = 0; d && i < (d->kind == VEIL_ATTR_INTS ? d->count : 1); i++)
+            if (d->kind != VEIL_ATTR_INTS || d->ints[i] != 1)
+                return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (AveragePool): dilations are not supported", n->name);
         VEIL_TRY(ints_attr(n, "kernel_shape", kernel, x->rank - 2, 0, err));
         VEIL_TRY(geometry(n, x, kernel, &g, veil_node_attr_int(n, "ceil_mode", 0) != 0, err));
     }

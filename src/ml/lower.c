@@ -355,6 +355,9 @@ static veil_status activation_range(veil_model *m, const size_t *chain, size_t u
                          n->op, n->name);
     size_t width = 1;
     for (size_t i = 0; i < m->input_rank; i++) width *= (size_t)m->input_dims[i];
+    if (m->options.calibration_width && m->options.calibration_width != width)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "the calibration rows have %zu values, the model reads %zu",
+                         m->options.calibration_width, width);
     double mn = INFINITY, mx = -INFINITY;
     veil_env env = {0};
     veil_tensor x = {0};
@@ -529,7 +532,8 @@ veil_status veil_program_lower(veil_model *m, veil_error *err)
         node_class cls;
         if ((st = classify(n, data, n_data, &consts, &cls, err)) != VEIL_OK) goto done;
         if (cls == NC_ACTIVATION && strcmp(n->op, "Sigmoid") == 0) cls = NC_FINAL;
-        if (cls != NC_FINAL || p->final_op == VEIL_FINAL_ARGMAX) {
+        if (cls != NC_FINAL || p->final_op == VEIL_FINAL_ARGMAX ||
+            (p->final_op != VEIL_FINAL_NONE && strcmp(n->op, "ArgMax") != 0)) {
             st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (%s) follows the model's final %s: only an ArgMax "
                            "may follow it", n->name, n->op, g->nodes[chain[k - 1]].op);
             goto done;

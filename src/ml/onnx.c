@@ -252,12 +252,12 @@ static veil_status copy_graph(veil_graph *g, const Onnx__ModelProto *mp, veil_er
     if (!g->inputs || !g->outputs) return veil_fail(err, VEIL_ERR_NO_MEMORY, "graph inputs");
     for (size_t i = 0; i < gp->n_input; i++) {
         if (gp->input[i]->name && is_initializer(g, gp->input[i]->name)) continue;
-        VEIL_TRY(copy_value_info(&g->inputs[g->n_inputs], gp->input[i], err));
-        g->n_inputs++;
+        g->n_inputs++; /* counted first: graph_clear frees its name if copying fails */
+        VEIL_TRY(copy_value_info(&g->inputs[g->n_inputs - 1], gp->input[i], err));
     }
     for (size_t i = 0; i < gp->n_output; i++) {
-        VEIL_TRY(copy_value_info(&g->outputs[i], gp->output[i], err));
         g->n_outputs = i + 1;
+        VEIL_TRY(copy_value_info(&g->outputs[i], gp->output[i], err));
     }
 
     g->nodes = calloc(gp->n_node + 1, sizeof *g->nodes);

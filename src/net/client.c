@@ -34,9 +34,9 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
         s->overflow = 1;
         return 0;
     }
-    if (s->len + n > s->cap) {
+    if (s->len + n + 1 > s->cap) { /* one spare byte: the body is kept NUL-terminated */
         size_t cap = s->cap ? s->cap : 65536;
-        while (cap < s->len + n) cap *= 2;
+        while (cap < s->len + n + 1) cap *= 2;
         uint8_t *d = realloc(s->data, cap);
         if (!d) return 0;
         s->data = d;
@@ -44,6 +44,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
     }
     memcpy(s->data + s->len, ptr, n);
     s->len += n;
+    s->data[s->len] = 0;
     return n;
 }
 
@@ -162,6 +163,8 @@ static veil_status request(veil_client *c, const char *method, const char *path,
         curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
         curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
         curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+        curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L); /* a transfer that stalls for 5 minutes fails */
+        curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME, 300L);
         curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
         if (c->ca_file[0]) curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file); /* verification stays on */
         struct curl_slist *headers = NULL;

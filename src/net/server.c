@@ -198,6 +198,11 @@ static veil_status load_models(veil_server *s, veil_error *err)
             if (st == VEIL_OK) st = veil_plan_save(&m->plan_files[k], m->plans[k], err);
         }
         if (st != VEIL_OK) {
+            veil_model_free(m->model);
+            for (int k = 0; k < 2; k++) {
+                veil_plan_free(m->plans[k]);
+                veil_buffer_free(&m->plan_files[k]);
+            }
             char detail[VEIL_DETAIL_MAX];
             snprintf(detail, sizeof detail, "%s", err ? err->detail : "");
             st = veil_fail(err, st, "model %s: %s", e->d_name, detail);
@@ -430,23 +435,6 @@ static enum MHD_Result upload_keys(veil_server *s, struct MHD_Connection *c, req
         veil_eval_keys_free(keys);
         return send_error(c, r, 409, "these evaluation keys were made for none of the models served here");
     }
-    pthread_mutex_lock(&s->lock);
-    int full = s->n_stored >= s->cfg.max_keys || s->n_stored >= MAX_STORED ||
-               s->stored_bytes + r->len > s->cfg.max_store_bytes;
-    pthread_mutex_unlock(&s->lock);
-    if (full) {
-        veil_evaluator_free(ev);
-        veil_eval_keys_free(keys);
-        return send_error(c, r, 429, "the key store is full (%zu bundles at most): delete unused keys", s->cfg.max_keys);
-    }
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s.keys", s->keys_dir, id);
-    st = veil_file_write_atomic(path, r->body, r->len, &err); /* temporary file, fsync, rename, fsync */
-    if (st != VEIL_OK) {
-        veil_evaluator_free(ev);
-        veil_eval_keys_free(keys);
-        return send_error(c, r, 500, "storing the keys failed: %s", err.detail);
-    }
     key_entry *k = new_entry(id, r->len);
     if (!k) {
         veil_evaluator_free(ev);
@@ -456,10 +444,30 @@ static enum MHD_Result upload_keys(veil_server *s, struct MHD_Connection *c, req
     k->keys = keys;
     k->ev = ev;
     k->model = model;
+    /* the check, the file and the index under one lock: concurrent uploads and deletes of one id serialize */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.keys", s->keys_dir, id);
+    int status = 201;
     pthread_mutex_lock(&s->lock);
-    s->stored[s->n_stored++] = k;
-    s->stored_bytes += k->bytes;
+    for (size_t i = 0; i < s->n_stored; i++)
+        if (!s->stored[i]->deleted && strcmp(s->stored[i]->id, id) == 0) status = 200; /* raced: stored already */
+    if (status == 201 && (s->n_stored >= s->cfg.max_keys || s->stored_bytes + r->len > s->cfg.max_store_bytes))
+        status = 429;
+    if (status == 201 && veil_file_write_atomic(path, r->body, r->len, &err) != VEIL_OK) status = 500;
+    if (status == 201) {
+        s->stored[s->n_stored++] = k;
+        s->stored_bytes += k->bytes;
+    }
     pthread_mutex_unlock(&s->lock);
+    if (status != 201) free_entry(k);
+    if (status == 429)
+        return send_error(c, r, 429, "the key store is full (%zu bundles at most): delete unused keys", s->cfg.max_keys);
+    if (status == 500) return send_error(c, r, 500, "storing the keys failed: %s", err.detail);
+    if (status == 200) {
+        char again[128];
+        int m = snprintf(again, sizeof again, "{\"id\":\"%s\",\"stored\":false}\n", id);
+        return send_bytes(c, r, 200, "application/json", again, (size_t)m);
+    }
     char body[160];
     int n = snprintf(body, sizeof body, "{\"id\":\"%s\",\"stored\":true,\"model\":\"%s\"}\n", id, s->models[model].name);
     return send_bytes(c, r, 201, "application/json", body, (size_t)n);
@@ -478,11 +486,13 @@ static enum MHD_Result delete_keys(veil_server *s, struct MHD_Connection *c, req
             break;
         }
     int free_now = victim && victim->refs == 0;
+    if (victim) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.keys", s->keys_dir, id);
+        unlink(path); /* under the lock: a concurrent upload of the same id is not undone */
+    }
     pthread_mutex_unlock(&s->lock);
     if (!victim) return send_error(c, r, 404, "no stored keys with id %s", id);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s.keys", s->keys_dir, id);
-    unlink(path);
     if (free_now) free_entry(victim);
     return send_bytes(c, r, 200, "application/json", "{\"deleted\":true}\n", 17);
 }
@@ -626,7 +636,13 @@ static enum MHD_Result dispatch(veil_server *s, struct MHD_Connection *c, reques
         }
         return predict(s, c, r, m, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "keys"));
     }
-    default: return send_error(c, r, 404, "no such endpoint: %s %.100s", method, url);
+    default: {
+        static const char *const known[] = {"/healthz", "/metrics", "/v1/models", "/v1/keys"};
+        for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+            if (!strncmp(url, known[i], strlen(known[i])))
+                return send_error(c, r, 405, "%s is not allowed on %.100s (see docs/net.md)", method, url);
+        return send_error(c, r, 404, "no such endpoint: %s %.100s", method, url);
+    }
     }
 }
 
@@ -772,12 +788,13 @@ void veil_server_stop(veil_server *s)
     if (!s) return;
     atomic_store(&s->stopping, 1);
     if (s->daemon) {
-        MHD_quiesce_daemon(s->daemon); /* no new connections; those open finish */
+        const MHD_socket listener = MHD_quiesce_daemon(s->daemon); /* no new connections; those open finish */
         for (int i = 0; i < 3000 && atomic_load(&s->in_flight) > 0; i++) {
             struct timespec t = {0, 10 * 1000 * 1000};
             nanosleep(&t, NULL);
         }
         MHD_stop_daemon(s->daemon);
+        if (listener != MHD_INVALID_SOCKET) close(listener); /* quiescing handed it to us */
     }
     for (size_t i = 0; i < s->n_stored; i++) free_entry(s->stored[i]); /* evaluators before their models */
     s->n_stored = 0;
@@ -813,6 +830,7 @@ veil_status veil_server_start(veil_server **out, const veil_server_config *cfg, 
     if (!s->cfg.threads) s->cfg.threads = 4;
     if (!s->cfg.eval_threads) s->cfg.eval_threads = 1;
     if (!s->cfg.max_keys) s->cfg.max_keys = 64;
+    if (s->cfg.max_keys > MAX_STORED) s->cfg.max_keys = MAX_STORED;
     if (!s->cfg.max_store_bytes) s->cfg.max_store_bytes = (uint64_t)4 << 30;
     if (!s->cfg.timeout_s) s->cfg.timeout_s = 60;
     if (!s->cfg.max_batches) s->cfg.max_batches = 16;
