@@ -833,6 +833,7 @@ veil_status veil_ckks_linear_combination(const veil_context *ctx, veil_ckks_ciph
 typedef struct sparse_rows {
     size_t *start, *col; /* CSR: the nonzero weights of output o are start[o] .. start[o + 1] */
     int64_t *w;
+    size_t *cstart, *crow, *perm; /* CSC of the same: input i's entries cstart[i] .., CSR index perm[e] */
 } sparse_rows;
 
 static void sparse_free(sparse_rows *sr)
@@ -840,6 +841,31 @@ static void sparse_free(sparse_rows *sr)
     free(sr->start);
     free(sr->col);
     free(sr->w);
+    free(sr->cstart);
+    free(sr->crow);
+    free(sr->perm);
+}
+
+/* The column-major index of the nonzeros (for the input-major kernel). */
+static veil_status sparse_columns(sparse_rows *sr, size_t out_count, size_t in_count, veil_error *err)
+{
+    const size_t nnz = sr->start[out_count];
+    sr->cstart = calloc(in_count + 2, sizeof *sr->cstart);
+    sr->crow = calloc(nnz + 1, sizeof *sr->crow);
+    sr->perm = calloc(nnz + 1, sizeof *sr->perm);
+    if (!sr->cstart || !sr->crow || !sr->perm) return veil_fail(err, VEIL_ERR_NO_MEMORY, "linear_layer");
+    for (size_t k = 0; k < nnz; k++) sr->cstart[sr->col[k] + 1]++;
+    for (size_t i = 0; i < in_count; i++) sr->cstart[i + 1] += sr->cstart[i];
+    size_t *fill = calloc(in_count + 1, sizeof *fill);
+    if (!fill) return veil_fail(err, VEIL_ERR_NO_MEMORY, "linear_layer");
+    for (size_t o = 0; o < out_count; o++)
+        for (size_t k = sr->start[o]; k < sr->start[o + 1]; k++) {
+            const size_t i = sr->col[k], e = sr->cstart[i] + fill[i]++;
+            sr->crow[e] = o;
+            sr->perm[e] = k;
+        }
+    free(fill);
+    return VEIL_OK;
 }
 
 static veil_status sparse_weights(sparse_rows *sr, const double *weights, size_t out_count, size_t in_count,
@@ -871,10 +897,32 @@ static veil_status sparse_weights(sparse_rows *sr, const double *weights, size_t
 /* The layer's sums for limb j of polynomial c, coefficients [b0, b1), every output. */
 static void layer_block(const veil_context *ctx, const sparse_rows *sr, const double *wd, const double *wq,
                         const uint64_t *wr, veil_poly *const *dst, const veil_ckks_ciphertext *const *in,
-                        size_t out_count, size_t c, size_t j, size_t b0, size_t b1, bool simd)
+                        size_t in_count, size_t out_count, size_t c, size_t j, size_t b0, size_t b1, bool simd,
+                        const double *cwd, const double *cwq)
 {
     const veil_modulus *mod = &ctx->ring->mod[j];
     const uint64_t *src[LINCOMB_CHUNK];
+    if (simd && cwd) { /* input-major: the accumulators of every output stay in cache */
+        double *acc = veil_alloc_scratch(out_count * (b1 - b0), sizeof *acc);
+        uint32_t *counts = malloc(out_count * sizeof *counts);
+        uint64_t **outs = malloc(out_count * sizeof *outs);
+        const uint64_t **ins = malloc(in_count * sizeof *ins);
+        if (acc && counts && outs && ins) {
+            for (size_t o = 0; o < out_count; o++) outs[o] = veil_poly_limb_ptr(dst[o], j) + b0;
+            for (size_t i = 0; i < in_count; i++) ins[i] = veil_poly_limb_ptr(in[i]->c[c], j) + b0;
+            veil_layer_block_avx2(acc, counts, outs, ins, in_count, out_count, sr->cstart, sr->crow, cwd, cwq, b1 - b0,
+                                  mod->q);
+            veil_free(acc);
+            free(counts);
+            free(outs);
+            free(ins);
+            return;
+        }
+        veil_free(acc); /* out of memory: the output-major path below needs none */
+        free(counts);
+        free(outs);
+        free(ins);
+    }
     for (size_t o = 0; o < out_count; o++) {
         uint64_t *d = veil_poly_limb_ptr(dst[o], j) + b0;
         const size_t s0 = sr->start[o], s1 = sr->start[o + 1];
@@ -952,8 +1000,27 @@ veil_status veil_ckks_linear_layer(const veil_context *ctx, veil_ckks_ciphertext
     }
     for (size_t i = 0; st == VEIL_OK && i < out_count * size; i++)
         st = veil_context_poly_new(&polys[i], ctx, level, VEIL_FORM_EVAL, err);
+    /* the weights in column order too, for the input-major kernel; blocks sized so its accumulators fit L2 */
+    double *cwd = NULL, *cwq = NULL;
+    size_t block = LAYER_BLOCK;
+    if (st == VEIL_OK && simd) {
+        st = sparse_columns(&sr, out_count, in_count, err);
+        cwd = calloc((nnz + 1) * (level + 1), sizeof *cwd);
+        cwq = calloc((nnz + 1) * (level + 1), sizeof *cwq);
+        if (st == VEIL_OK && (!cwd || !cwq)) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "linear_layer");
+        for (size_t j = 0; st == VEIL_OK && j <= level; j++)
+            for (size_t e = 0; e < nnz; e++) {
+                cwd[j * nnz + e] = wd[j * nnz + sr.perm[e]];
+                cwq[j * nnz + e] = wq[j * nnz + sr.perm[e]];
+            }
+        block = (size_t)1 << 15; /* 256 KiB of accumulators: 2^15 doubles over the outputs */
+        block = (block / (out_count ? out_count : 1)) & ~(size_t)3;
+        if (block > 256) block = 256;
+        if (block < 16) block = 16;
+        if (block > n) block = n;
+    }
     if (st == VEIL_OK) {
-        const size_t blocks = (n + LAYER_BLOCK - 1) / LAYER_BLOCK;
+        const size_t blocks = (n + block - 1) / block;
         veil_poly **dst = calloc(out_count, sizeof *dst);
         if (!dst) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "linear_layer");
         for (size_t c = 0; st == VEIL_OK && c < size; c++) {
@@ -961,8 +1028,9 @@ veil_status veil_ckks_linear_layer(const veil_context *ctx, veil_ckks_ciphertext
             for (size_t j = 0; j <= level; j++) {
 #pragma omp parallel for num_threads(ctx->ring->threads) schedule(static)
                 for (size_t b = 0; b < blocks; b++)
-                    layer_block(ctx, &sr, wd + j * nnz, wq + j * nnz, wr + j * nnz, dst, in, out_count, c, j,
-                                b * LAYER_BLOCK, (b + 1) * LAYER_BLOCK < n ? (b + 1) * LAYER_BLOCK : n, simd);
+                    layer_block(ctx, &sr, wd + j * nnz, wq + j * nnz, wr + j * nnz, dst, in, in_count, out_count, c,
+                                j, b * block, (b + 1) * block < n ? (b + 1) * block : n, simd,
+                                cwd ? cwd + j * nnz : NULL, cwq ? cwq + j * nnz : NULL);
             }
         }
         free(dst);
@@ -987,6 +1055,8 @@ veil_status veil_ckks_linear_layer(const veil_context *ctx, veil_ckks_ciphertext
     }
     for (size_t i = 0; polys && i < out_count * size; i++) veil_poly_free(polys[i]);
     free(polys);
+    free(cwd);
+    free(cwq);
     free(wd);
     free(wq);
     free(wr);

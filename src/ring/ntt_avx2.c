@@ -444,3 +444,37 @@ void veil_dot_ptrs_avx2(uint64_t *out, const uint64_t *const *y, size_t terms, c
         out[j] = sum;
     }
 }
+
+/*
+ * One block of a sparse layer, input-major: each input's stretch is converted to doubles once and added,
+ * times its weight, into the accumulators of every output that uses it; an accumulator is reduced after
+ * every 8 terms (|acc| < 2^53) and stored canonically at the end. The accumulators (out_count x len
+ * doubles) stay in cache while the inputs stream by, which is what makes a dense layer compute-bound.
+ */
+void veil_layer_block_avx2(double *acc, uint32_t *counts, uint64_t *const *out, const uint64_t *const *in,
+                           size_t in_count, size_t out_count, const size_t *col_start, const size_t *col_row,
+                           const double *w, const double *wq, size_t len, uint64_t q)
+{
+    const modq mq = {_mm256_set1_pd((double)q), _mm256_set1_pd(1.0 / (double)q)};
+    const size_t vecs = len / 4;
+    __m256d xb[64];
+    memset(acc, 0, out_count * len * sizeof *acc);
+    memset(counts, 0, out_count * sizeof *counts);
+    for (size_t i = 0; i < in_count; i++) {
+        if (col_start[i] == col_start[i + 1]) continue;
+        for (size_t k = 0; k < vecs; k++) xb[k] = load_u64(in[i] + 4 * k);
+        for (size_t e = col_start[i]; e < col_start[i + 1]; e++) {
+            const size_t o = col_row[e];
+            const __m256d we = bc(w + e), wqe = bc(wq + e);
+            double *a = acc + o * len;
+            for (size_t k = 0; k < vecs; k++)
+                st(a + 4 * k, _mm256_add_pd(ld(a + 4 * k), mulmod(xb[k], we, wqe, mq)));
+            if (++counts[o] == 8) {
+                counts[o] = 0;
+                for (size_t k = 0; k < vecs; k++) st(a + 4 * k, reduce(ld(a + 4 * k), mq));
+            }
+        }
+    }
+    for (size_t o = 0; o < out_count; o++)
+        for (size_t k = 0; k < vecs; k++) store_u64(out[o] + 4 * k, canonical(ld(acc + o * len + 4 * k), mq));
+}

@@ -87,6 +87,10 @@ void veil_dot_const_avx2(uint64_t *out, const uint64_t *y, size_t stride, size_t
 /* out[t] = sum_i y[i][t] * w_i mod q: as veil_dot_const_avx2 with the terms given by pointers. */
 void veil_dot_ptrs_avx2(uint64_t *out, const uint64_t *const *y, size_t terms, const double *w, const double *wq,
                         size_t n, uint64_t q);
+/* One coefficient block of a sparse layer, input-major (see ntt_avx2.c); len <= 256, a multiple of 4. */
+void veil_layer_block_avx2(double *acc, uint32_t *counts, uint64_t *const *out, const uint64_t *const *in,
+                           size_t in_count, size_t out_count, const size_t *col_start, const size_t *col_row,
+                           const double *w, const double *wq, size_t len, uint64_t q);
 /* out[i] = (the centered representative of v[i] modulo q_from) mod q, for q, q_from < 2^50 (AVX2). */
 void veil_center_reduce_avx2(uint64_t *out, const uint64_t *v, size_t n, uint64_t q_from, uint64_t q);
 
