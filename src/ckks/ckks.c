@@ -1003,7 +1003,7 @@ veil_status veil_ckks_linear_layer(const veil_context *ctx, veil_ckks_ciphertext
     /* the weights in column order too, for the input-major kernel; blocks sized so its accumulators fit L2 */
     double *cwd = NULL, *cwq = NULL;
     size_t block = LAYER_BLOCK;
-    if (st == VEIL_OK && simd) {
+    if (st == VEIL_OK && simd && out_count >= 8) { /* few outputs: their sums stay in registers output-major */
         st = sparse_columns(&sr, out_count, in_count, err);
         cwd = calloc((nnz + 1) * (level + 1), sizeof *cwd);
         cwq = calloc((nnz + 1) * (level + 1), sizeof *cwq);
