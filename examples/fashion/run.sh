@@ -14,9 +14,9 @@ mkdir -p "$work"
 [ -e "$work/model.onnx" ] || /usr/bin/python3 "$here/train.py" "$work" "$images"
 head -n "$images" "$work/test.csv" >"$work/images.csv"
 head -n "$images" "$work/labels.csv" >"$work/labels_used.csv"
-"$veil" plan --model "$work/model.onnx" --batch "$images"
+"$veil" plan --model "$work/model.onnx"
 rm -rf "$work/keys"
-"$veil" keygen --model "$work/model.onnx" --batch "$images" --out "$work/keys" --quiet
+"$veil" keygen --model "$work/model.onnx" --out "$work/keys" --quiet
 "$veil" encrypt --keys "$work/keys" --in "$work/images.csv" --out "$work/x.ct"
 t0=$(date +%s.%N)
 "$veil" eval --model "$work/model.onnx" --eval-keys "$work/keys/eval" --in "$work/x.ct" --out "$work/y.ct" --quiet

@@ -306,13 +306,17 @@ static void estimate(veil_plan *plan, const veil_program *p)
     const double key_bytes = n * (limbs + special) * 8 * (double)in->dnum; /* seeded: one polynomial per digit */
     in->ciphertext_bytes = ct_bytes / 2;                                 /* fresh inputs are seeded */
     in->eval_key_bytes = key_bytes * (double)(1 + in->rotations) + ct_bytes;
-    /* a rough single-thread model: 4 ns per coefficient-limb for a product, 30 ns for a key switch */
-    double ks = 30e-9 * n * (limbs + special) * (double)in->dnum, mul = 4e-9 * n * limbs * 2, t = 0;
+    /* a rough single-thread model, fitted on this project's benchmarks: 0.5 ns per coefficient and limb for
+     * a term of a linear layer (AVX2), 8 ns per coefficient, limb and digit for a key switch */
+    double ks = 8e-9 * n * (limbs + special) * (double)in->dnum, mul = 0.5e-9 * n * limbs * 2, t = 0;
     size_t w = p->in_width;
     for (size_t i = 0; i < p->n_stages; i++) {
         const veil_stage *s = &p->stages[i];
         if (plan->packing == VEIL_PACKING_THROUGHPUT) {
-            if (s->kind == VEIL_STAGE_AFFINE) t += mul * (double)(s->in_width * s->out_width);
+            size_t nnz = 0;
+            if (s->kind == VEIL_STAGE_AFFINE)
+                for (size_t k = 0; k < s->in_width * s->out_width; k++) nnz += s->w[k] != 0;
+            if (s->kind == VEIL_STAGE_AFFINE) t += mul * (double)nnz + (ks / 4) * (double)s->out_width;
             else t += (double)w * (ks + mul) * (s->kind == VEIL_STAGE_SQUARE ? 1 : 2.0 * sqrt((double)s->degree + 1));
         } else {
             if (s->kind == VEIL_STAGE_AFFINE) t += (ks + mul) * 2 * sqrt((double)plan->slots);
