@@ -2,6 +2,8 @@
 #ifndef VEIL_CLI_H
 #define VEIL_CLI_H
 
+#include <stddef.h>
+
 /* Exit codes, documented in `veil --help` and docs/veil.1. */
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_INPUT = 3, EXIT_MISMATCH = 4 };
 
@@ -9,6 +11,9 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_INPUT = 3, EXIT_MISMA
 int finish_output(void);
 /* Runs an ML command (keygen, encrypt, eval, decrypt, plain, plan); -1 when cmd is none of them. */
 int veil_ml_command(const char *cmd, int argc, char **argv);
+
+/* Writes rows x width values as CSV (%.17g), or each row's argmax, atomically. */
+int veil_write_csv(const char *path, const double *v, size_t rows, size_t width, int argmax);
 
 /* Writes a key set's two files so that both change or neither does (tools/veil_ml.c). */
 typedef struct veil_keyset veil_keyset;

@@ -171,7 +171,7 @@ static int load_model(veil_model **m, const options *o, double **calib)
     return EXIT_OK;
 }
 
-static int write_csv(const char *path, const double *v, size_t rows, size_t width, int argmax)
+int veil_write_csv(const char *path, const double *v, size_t rows, size_t width, int argmax)
 {
     size_t cap = rows * (width * 26 + 26) + 64, len = 0;
     char *text = malloc(cap);
@@ -515,7 +515,7 @@ static int cmd_decrypt(int argc, char **argv)
     size_t rows = cts ? veil_ciphertexts_rows(cts) : 0, w = veil_keyset_output_width(ks);
     if (!rc && !(y = calloc(rows * w + 1, sizeof *y))) rc = EXIT_RUNTIME;
     if (!rc && (st = veil_decrypt_outputs(y, NULL, ks, cts, &err)) != VEIL_OK) rc = fail(st, &err, "decrypt");
-    if (!rc) rc = write_csv(o.out, y, rows, w, o.argmax);
+    if (!rc) rc = veil_write_csv(o.out, y, rows, w, o.argmax);
     free(y);
     veil_ciphertexts_free(cts);
     veil_buffer_free(&cb);
@@ -539,7 +539,7 @@ static int cmd_plain(int argc, char **argv)
     veil_error err = {0};
     veil_status st;
     if (!rc && (st = veil_model_run_plain(m, y, x, rows, &err)) != VEIL_OK) rc = fail(st, &err, "plain");
-    if (!rc) rc = write_csv(o.out, y, rows, w, o.argmax);
+    if (!rc) rc = veil_write_csv(o.out, y, rows, w, o.argmax);
     free(x);
     free(y);
     free(calib);

@@ -120,30 +120,6 @@ static int read_file_into(const char *path, veil_buffer *b)
     return st == VEIL_OK ? EXIT_OK : fail(st, &err, path);
 }
 
-static int write_csv(const char *path, const double *v, size_t rows, size_t width, int argmax)
-{
-    size_t cap = rows * (width * 26 + 26) + 64, len = 0;
-    char *text = malloc(cap);
-    if (!text) return EXIT_RUNTIME;
-    for (size_t r = 0; r < rows; r++) {
-        const double *row = v + r * width;
-        if (argmax) {
-            size_t best = 0;
-            for (size_t i = 1; i < width; i++)
-                if (row[i] > row[best]) best = i;
-            if (width == 1) len += (size_t)snprintf(text + len, cap - len, "%.17g\n", row[0]); /* an ArgMax model's index */
-            else len += (size_t)snprintf(text + len, cap - len, "%zu\n", best);
-            continue;
-        }
-        for (size_t i = 0; i < width; i++) len += (size_t)snprintf(text + len, cap - len, "%s%.17g", i ? "," : "", row[i]);
-        len += (size_t)snprintf(text + len, cap - len, "\n");
-    }
-    veil_error err = {0};
-    veil_status st = veil_file_write_atomic(path, (const uint8_t *)text, len, &err);
-    free(text);
-    return st == VEIL_OK ? EXIT_OK : fail(st, &err, path);
-}
-
 int veil_cmd_predict(int argc, char **argv)
 {
     if (!check_args(argc, argv, " --server --model --keys --in --out --cacert ", " --argmax --quiet ")) return EXIT_USAGE;
@@ -214,7 +190,7 @@ int veil_cmd_predict(int argc, char **argv)
         veil_buffer_free(&rb);
     }
     if (!rc && !quiet && isatty(2)) fputc('\n', stderr);
-    if (!rc) rc = write_csv(out, y, rows, w, has(argc, argv, "--argmax"));
+    if (!rc) rc = veil_write_csv(out, y, rows, w, has(argc, argv, "--argmax"));
     if (!rc && !quiet) {
         uint64_t sent, received;
         veil_client_traffic(client, &sent, &received);

@@ -99,6 +99,12 @@ static double stage_scalar(const veil_stage *s, double x)
 
 veil_status veil_program_run_plain(const veil_program *p, const double *in, double *out, veil_error *err)
 {
+    return veil_program_run_plain_excess(p, in, out, NULL, err);
+}
+
+veil_status veil_program_run_plain_excess(const veil_program *p, const double *in, double *out, double *excess,
+                                          veil_error *err)
+{
     size_t maxw = p->in_width;
     for (size_t i = 0; i < p->n_stages; i++)
         if (p->stages[i].out_width > maxw) maxw = p->stages[i].out_width;
@@ -121,6 +127,8 @@ veil_status veil_program_run_plain(const veil_program *p, const double *in, doub
             memcpy(x, y, s->out_width * sizeof *x);
             w = s->out_width;
         } else {
+            for (size_t k = 0; excess && s->kind == VEIL_STAGE_CHEBYSHEV && k < w; k++)
+                *excess = fmax(*excess, fmax(s->lo - x[k], x[k] - s->hi));
             for (size_t k = 0; k < w; k++) x[k] = stage_scalar(s, x[k]);
         }
     }

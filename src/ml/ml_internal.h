@@ -144,6 +144,9 @@ void veil_program_clear(veil_program *p);
 size_t veil_program_depth(const veil_program *p);
 /* Runs the lowered program in float64 (for tests: it must agree with the interpreter). */
 veil_status veil_program_run_plain(const veil_program *p, const double *in, double *out, veil_error *err);
+/* The same, raising *excess to how far an approximated activation's input leaves its range (0: never). */
+veil_status veil_program_run_plain_excess(const veil_program *p, const double *in, double *out, double *excess,
+                                          veil_error *err);
 /* Applies the final (client-side) operation to one row in place; argmax leaves its index in row[0]. */
 void veil_final_apply(const veil_program *p, double *row, size_t width);
 size_t veil_final_width(const veil_program *p);

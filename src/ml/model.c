@@ -152,45 +152,13 @@ veil_status veil_model_range_excess(const veil_model *m, const double *in, size_
     VEIL_REQUIRE(in, err);
     VEIL_REQUIRE(excess, err);
     *excess = 0;
-    const veil_program *p = &m->program;
-    size_t maxw = p->in_width;
-    for (size_t i = 0; i < p->n_stages; i++)
-        if (p->stages[i].out_width > maxw) maxw = p->stages[i].out_width;
-    double *x = calloc(maxw, sizeof *x), *y = calloc(maxw, sizeof *y);
-    if (!x || !y) {
-        free(x);
-        free(y);
-        return veil_fail(err, VEIL_ERR_NO_MEMORY, "range check");
-    }
-    for (size_t r = 0; r < rows; r++) {
-        memcpy(x, in + r * p->in_width, p->in_width * sizeof *x);
-        size_t w = p->in_width;
-        for (size_t i = 0; i < p->n_stages; i++) {
-            const veil_stage *s = &p->stages[i];
-            if (s->kind == VEIL_STAGE_AFFINE) {
-                for (size_t o = 0; o < s->out_width; o++) {
-                    double acc = s->b[o];
-                    for (size_t c = 0; c < s->in_width; c++) acc += s->w[o * s->in_width + c] * x[c];
-                    y[o] = acc;
-                }
-                memcpy(x, y, s->out_width * sizeof *x);
-                w = s->out_width;
-                continue;
-            }
-            for (size_t k = 0; k < w; k++) {
-                if (s->kind == VEIL_STAGE_CHEBYSHEV) {
-                    if (x[k] < s->lo) *excess = fmax(*excess, s->lo - x[k]);
-                    if (x[k] > s->hi) *excess = fmax(*excess, x[k] - s->hi);
-                }
-            }
-            veil_program single = {.stages = (veil_stage *)s, .n_stages = 1, .in_width = w, .out_width = w};
-            VEIL_TRY(veil_program_run_plain(&single, x, y, err));
-            memcpy(x, y, w * sizeof *x);
-        }
-    }
-    free(x);
+    double *y = calloc(m->program.out_width + 1, sizeof *y);
+    if (!y) return veil_fail(err, VEIL_ERR_NO_MEMORY, "range check");
+    veil_status st = VEIL_OK;
+    for (size_t r = 0; st == VEIL_OK && r < rows; r++)
+        st = veil_program_run_plain_excess(&m->program, in + r * m->program.in_width, y, excess, err);
     free(y);
-    return VEIL_OK;
+    return st;
 }
 
 /* ---- the plan ------------------------------------------------------------------------------------ */
