@@ -177,10 +177,11 @@ expect_status 200 "metrics" GET /metrics
 grep -q 'veil_stored_keys' "$work/body" || { echo "FAIL: metrics"; fails=$((fails + 1)); }
 
 # --- graceful shutdown: SIGTERM finishes the request in flight ---------------------------------------------
-curl -s -o "$work/inflight" -w '%{http_code}' --max-time 60 --data-binary "@$work/xa.ct" \
+# the upload is slowed (2.6 MB at 4 MB/s) so that the request is surely in flight when SIGTERM comes
+curl -s -o "$work/inflight" -w '%{http_code}' --max-time 60 --limit-rate 4M --data-binary "@$work/xa.ct" \
     "$url/v1/models/breast_cancer/predict?keys=$ida" >"$work/inflight.code" &
 client=$!
-sleep 0.05
+sleep 0.3
 kill -TERM "$server_pid"
 wait "$client"
 wait "$server_pid"

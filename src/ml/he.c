@@ -19,6 +19,7 @@
 #include <sodium.h>
 #include <omp.h>
 #include "ml/ml_plan.h"
+#include "ring/ring_internal.h"
 #include "veil/serial.h"
 
 /* ---- ciphertext sets ------------------------------------------------------------------------------ */
@@ -477,9 +478,27 @@ veil_status veil_ciphertexts_load(veil_ciphertexts **out, const veil_keyset *key
         set->cts = calloc(expect ? expect : 1, sizeof *set->cts);
         if (!set->cts) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "ciphertext set");
     }
-    for (size_t i = 0; st == VEIL_OK && i < expect; i++) {
-        st = veil_ckks_ciphertext_load(&set->cts[i], ctx, c.items[i + 1].data, c.items[i + 1].len, err);
-        if (st == VEIL_OK) set->count = i + 1;
+    if (st == VEIL_OK) {
+        /* the ciphertexts are independent (each regenerates its own seed): loaded on the context's threads */
+        volatile veil_status shared = VEIL_OK;
+        veil_error first = {VEIL_OK, ""};
+        set->count = expect; /* every slot is freed on failure, loaded or NULL */
+        const int threads = veil_context_ring(ctx)->threads;
+#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1 && expect > 1)
+        for (size_t i = 0; i < expect; i++) {
+            if (shared != VEIL_OK) continue;
+            veil_error e = {VEIL_OK, ""};
+            veil_status r = veil_ckks_ciphertext_load(&set->cts[i], ctx, c.items[i + 1].data, c.items[i + 1].len, &e);
+            if (r != VEIL_OK) {
+#pragma omp critical(veil_load_error)
+                if (shared == VEIL_OK) {
+                    shared = r;
+                    first = e;
+                }
+            }
+        }
+        st = shared;
+        if (st != VEIL_OK && err) *err = first;
     }
     veil_set_contents_clear(&c);
     if (st != VEIL_OK) {
