@@ -603,7 +603,6 @@ static enum MHD_Result dispatch(veil_server *s, struct MHD_Connection *c, reques
     endpoint ep = route(method, url, buf, sizeof buf, &name);
     if (r->too_large)
         return send_error(c, r, 413, "the body is larger than the %zu bytes this endpoint accepts", r->limit);
-    if (atomic_load(&s->stopping) && ep != EP_HEALTH) return send_error(c, r, 503, "the server is shutting down");
     switch (ep) {
     case EP_HEALTH: return send_bytes(c, r, 200, "application/json", "{\"status\":\"ok\"}\n", 16);
     case EP_METRICS: return metrics(s, c, r);
@@ -670,6 +669,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         atomic_fetch_add(&s->in_flight, 1);
         *state = r;
+        if (atomic_load(&s->stopping) && r->ep != EP_HEALTH) { /* requests begun before stopping finish */
+            r->too_large = 1; /* drop the body */
+            return send_error(c, r, 503, "the server is shutting down");
+        }
         if (r->ep == EP_PREDICT && !m) {
             r->too_large = 1; /* drop the body */
             return send_error(c, r, 404, "no model named '%.100s' (GET /v1/models lists them)", name);
