@@ -139,6 +139,24 @@ static void convert_block(const veil_base_conv *c, uint64_t *const *dst, const u
 {
     const veil_ring *r = c->ring;
     const size_t kf = c->from_count, cols = kf + 1, terms = centered ? kf + 1 : kf;
+    if (kf == 1) { /* one source prime b (a key-switching digit of one prime): B/b = 1, y = x, u = [x > b/2] */
+        const uint64_t b = r->primes[c->from[0]];
+        const uint64_t *x = src[0] + start;
+        for (size_t j = 0; j < c->to_count; j++) {
+            const veil_modulus *m = &r->mod[c->to[j]];
+            uint64_t *o = dst[j] + start;
+            if (centered && c->simd) {
+                veil_center_reduce_avx2(o, x, len, b, m->q);
+                continue;
+            }
+            const uint64_t b_mod = veil_reduce64(m, b);
+            for (size_t t = 0; t < len; t++) {
+                const uint64_t v = veil_reduce64(m, x[t]);
+                o[t] = centered && x[t] > b / 2 ? veil_submod(v, b_mod, m->q) : v;
+            }
+        }
+        return;
+    }
     uint64_t y[(VEIL_RING_MAX_PRIMES + 1) * CONV_BLOCK];
     for (size_t i = 0; i < kf; i++) {
         const uint64_t b = r->primes[c->from[i]], w = c->inv_hat[i], ws = c->inv_hat_shoup[i];
