@@ -385,6 +385,58 @@ static void test_onnx_roundtrip(void **state)
     veil_model_free(m);
 }
 
+static size_t varint_len(size_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, size_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* A model whose input type nests Sequence in TypeProto 100,000 deep: refused, not a stack overflow. */
+static void test_deeply_nested_onnx(void **state)
+{
+    (void)state;
+    enum { DEPTH = 100000 };
+    size_t *len = calloc(2 * DEPTH + 1, sizeof *len); /* len[k]: the bytes of the k-th message from inside */
+    for (size_t k = 1; k <= 2 * DEPTH; k++) len[k] = 1 + varint_len(len[k - 1]) + len[k - 1];
+    const size_t type_len = len[2 * DEPTH], vi_len = 3 + 1 + varint_len(type_len) + type_len;
+    const size_t graph_len = 1 + varint_len(vi_len) + vi_len, total = 1 + varint_len(graph_len) + graph_len;
+    uint8_t *buf = malloc(total), *p = buf;
+    p = put_varint(p, (7 << 3) | 2); /* ModelProto.graph */
+    p = put_varint(p, graph_len);
+    p = put_varint(p, (11 << 3) | 2); /* GraphProto.input */
+    p = put_varint(p, vi_len);
+    *p++ = (1 << 3) | 2; /* ValueInfoProto.name = "x" */
+    *p++ = 1;
+    *p++ = 'x';
+    p = put_varint(p, (2 << 3) | 2); /* ValueInfoProto.type */
+    p = put_varint(p, type_len);
+    for (size_t k = 2 * DEPTH; k >= 1; k--) { /* TypeProto.sequence_type (4), Sequence.elem_type (1), ... */
+        p = put_varint(p, ((k % 2 == 0 ? 4u : 1u) << 3) | 2);
+        p = put_varint(p, len[k - 1]);
+    }
+    assert_int_equal((size_t)(p - buf), total);
+    veil_error err = {0};
+    veil_model *m = NULL;
+    assert_int_equal(veil_model_load_onnx(&m, buf, total, NULL, &err), VEIL_ERR_FORMAT);
+    assert_non_null(strstr(err.detail, "nested"));
+    free(buf);
+    free(len);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -394,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_bad_models),
         cmocka_unit_test(test_csv),
         cmocka_unit_test(test_onnx_roundtrip),
+        cmocka_unit_test(test_deeply_nested_onnx),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

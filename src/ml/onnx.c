@@ -320,10 +320,72 @@ void veil_graph_clear(veil_graph *g)
     memset(g, 0, sizeof *g);
 }
 
+/*
+ * protobuf-c decodes nested messages recursively, so a file of a few megabytes nesting messages a million
+ * deep (TypeProto in Sequence in TypeProto ...) would overflow the stack. Before decoding, the wire format
+ * is scanned without the schema: every length-delimited field whose bytes read as a complete message is
+ * descended into, and nesting beyond MAX_NESTING is refused. Real models nest about ten deep; the scan
+ * itself recurses at most MAX_NESTING times.
+ */
+#define MAX_NESTING 48
+
+typedef enum { WIRE_MESSAGE, WIRE_NOT_MESSAGE, WIRE_TOO_DEEP } wire_result;
+
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        const uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) return 1;
+    }
+    return 0;
+}
+
+static wire_result scan_wire(const uint8_t *p, size_t len, unsigned depth)
+{
+    const uint8_t *end = p + len;
+    while (p < end) {
+        uint64_t key, v;
+        if (!read_varint(&p, end, &key) || (key >> 3) == 0) return WIRE_NOT_MESSAGE;
+        switch (key & 7) {
+        case 0:
+            if (!read_varint(&p, end, &v)) return WIRE_NOT_MESSAGE;
+            break;
+        case 1:
+            if ((size_t)(end - p) < 8) return WIRE_NOT_MESSAGE;
+            p += 8;
+            break;
+        case 5:
+            if ((size_t)(end - p) < 4) return WIRE_NOT_MESSAGE;
+            p += 4;
+            break;
+        case 2:
+            if (!read_varint(&p, end, &v) || v > (uint64_t)(end - p)) return WIRE_NOT_MESSAGE;
+            if (v > 0 && depth <= MAX_NESTING) {
+                if (depth + 1 >= MAX_NESTING) {
+                    /* one level more is too deep if these bytes are a message at all */
+                    if (scan_wire(p, (size_t)v, MAX_NESTING + 1) == WIRE_MESSAGE) return WIRE_TOO_DEEP;
+                } else if (scan_wire(p, (size_t)v, depth + 1) == WIRE_TOO_DEEP) {
+                    return WIRE_TOO_DEEP;
+                }
+            }
+            p += v;
+            break;
+        default:
+            return WIRE_NOT_MESSAGE; /* groups (3, 4) are not used by ONNX */
+        }
+    }
+    return WIRE_MESSAGE;
+}
+
 veil_status veil_graph_parse(veil_graph *g, const uint8_t *data, size_t len, veil_error *err)
 {
     memset(g, 0, sizeof *g);
     if (!data || len == 0) return veil_fail(err, VEIL_ERR_FORMAT, "the model file is empty");
+    if (scan_wire(data, len, 0) == WIRE_TOO_DEEP)
+        return veil_fail(err, VEIL_ERR_FORMAT, "not a usable ONNX model: messages nested more than %d deep",
+                         MAX_NESTING);
     Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, data);
     if (!mp)
         return veil_fail(err, VEIL_ERR_FORMAT, "not an ONNX model (the protobuf message is malformed or truncated)");
@@ -338,6 +400,8 @@ veil_status veil_graph_parse(veil_graph *g, const uint8_t *data, size_t len, vei
 veil_status veil_tensor_parse(veil_tensor *t, const uint8_t *data, size_t len, veil_error *err)
 {
     memset(t, 0, sizeof *t);
+    if (scan_wire(data, len, 0) == WIRE_TOO_DEEP)
+        return veil_fail(err, VEIL_ERR_FORMAT, "a tensor with messages nested more than %d deep", MAX_NESTING);
     Onnx__TensorProto *tp = onnx__tensor_proto__unpack(NULL, len, data);
     if (!tp) return veil_fail(err, VEIL_ERR_FORMAT, "not a serialized ONNX tensor");
     veil_status st = copy_tensor_proto(t, tp, err);
