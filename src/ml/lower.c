@@ -462,6 +462,10 @@ veil_status veil_program_lower(veil_model *m, veil_error *err)
         goto done;
     }
     const char *last_out = g->nodes[chain[n_chain - 1]].outputs[0];
+    if (g->n_outputs == 0 || !last_out) {
+        st = veil_fail(err, VEIL_ERR_FORMAT, "the model declares no output");
+        goto done;
+    }
     if (g->n_outputs != 1 || strcmp(g->outputs[0].name, last_out) != 0) {
         int found = 0;
         for (size_t k = 0; k < g->n_outputs; k++)

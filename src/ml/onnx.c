@@ -269,6 +269,9 @@ static veil_status copy_graph(veil_graph *g, const Onnx__ModelProto *mp, veil_er
         if (np->domain && np->domain[0] && strcmp(np->domain, "ai.onnx") != 0)
             return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' uses operator domain '%s'",
                              np->name ? np->name : "", np->domain);
+        if (np->n_output == 0 || !np->output[0] || !np->output[0][0])
+            return veil_fail(err, VEIL_ERR_FORMAT, "node '%s' (%s) has no output", np->name ? np->name : "",
+                             np->op_type ? np->op_type : "");
         n->op = dup_name(np->op_type);
         n->name = dup_name(np->name);
         n->inputs = calloc(np->n_input + 1, sizeof(char *));
