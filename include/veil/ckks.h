@@ -148,16 +148,6 @@ veil_status veil_ckks_mul_constant(const veil_context *ctx, veil_ckks_ciphertext
                                    double c, veil_error *err);
 
 /*
- * out = sum_k weights[k] * a[k] + bias using one level: every term is multiplied by round(weights[k] * q_l),
- * the products are summed with lazy (128-bit) reduction and divided by q_l once. The terms must share size 2,
- * level (>= 1) and scale; the result keeps that scale. |weights[k]| * q_l must stay below 2^62. This is a
- * dense layer's output in the throughput packing (one ciphertext per feature).
- */
-veil_status veil_ckks_linear_combination(const veil_context *ctx, veil_ckks_ciphertext *out,
-                                         const veil_ckks_ciphertext *const *a, const double *weights, size_t count,
-                                         double bias, veil_error *err);
-
-/*
  * A dense layer in one call: out[o] = sum_i weights[o * in_count + i] * in[i] + bias[o] (bias may be NULL),
  * one level, the inputs read once (blocked over the coefficients; zero weights skipped). Inputs of size 3
  * (products not relinearized) are accepted: the outputs are then relinearized with relin_key, one

@@ -710,119 +710,12 @@ veil_status veil_ckks_mul_constant(const veil_context *ctx, veil_ckks_ciphertext
     return mul_constant_to_scale(ctx, out, a, c, a->scale, err);
 }
 
-/*
- * out = sum_k w_k a_k + bias with one rescale: every a_k is multiplied by the integer round(w_k q_l) (so the
- * products share the scale a.scale * q_l), the products are accumulated in 128 bits and reduced once per
- * coefficient (lazy reduction: 32 terms of 122 bits fit), and the sum is divided by q_l.
- */
-#define LINCOMB_CHUNK 32
+#define LINCOMB_CHUNK 32 /* products of 61-bit residues summed in 128 bits before one reduction */
 
-veil_status veil_ckks_linear_combination(const veil_context *ctx, veil_ckks_ciphertext *out,
-                                         const veil_ckks_ciphertext *const *a, const double *weights, size_t count,
-                                         double bias, veil_error *err)
-{
-    VEIL_REQUIRE(ctx, err);
-    VEIL_REQUIRE(out, err);
-    VEIL_REQUIRE(a, err);
-    VEIL_REQUIRE(weights, err);
-    if (count == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "linear_combination: no terms");
-    for (size_t k = 0; k < count; k++) {
-        VEIL_TRY(check_ct(ctx, a[k], "linear_combination", err));
-        if (a[k]->size != 2 || a[k]->level != a[0]->level || !same_scale(a[k]->scale, a[0]->scale))
-            return veil_fail(err, VEIL_ERR_MISMATCH, "linear_combination: term %zu differs from the first in size, "
-                             "level or scale", k);
-        if (a[k] == out) return veil_fail(err, VEIL_ERR_ARGUMENT, "linear_combination: the output is one of the terms");
-    }
-    const size_t level = a[0]->level, n = ctx->ring->n;
-    if (level == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "linear_combination: the terms are at level 0");
-    const double q_l = (double)ctx->ring->primes[level];
-    int64_t *w = calloc(count, sizeof *w);
-    size_t *used = calloc(count, sizeof *used);
-    if (!w || !used) {
-        free(w);
-        free(used);
-        return veil_fail(err, VEIL_ERR_NO_MEMORY, "linear_combination");
-    }
-    size_t m = 0;
-    veil_status st = VEIL_OK;
-    for (size_t k = 0; k < count; k++) {
-        const double v = round(weights[k] * q_l);
-        if (!isfinite(v) || fabs(v) >= 0x1p62) {
-            st = veil_fail(err, VEIL_ERR_ARGUMENT, "linear_combination: weight %g does not fit 62 bits at this level",
-                           weights[k]);
-            break;
-        }
-        if (v != 0) {
-            w[m] = (int64_t)v;
-            used[m++] = k;
-        }
-    }
-    result r;
-    if (st == VEIL_OK) st = result_init(&r, out, ctx, 2, level, err);
-    if (st != VEIL_OK) {
-        free(w);
-        free(used);
-        return st;
-    }
-    for (size_t c = 0; c < 2 && st == VEIL_OK; c++)
-        for (size_t j = 0; j <= level && st == VEIL_OK; j++) {
-            const veil_modulus *mod = &ctx->ring->mod[j];
-            const uint64_t q = mod->q;
-            uint64_t *dst = veil_poly_limb_ptr(r.c[c], j);
-            memset(dst, 0, n * sizeof *dst);
-            for (size_t k0 = 0; k0 < m; k0 += LINCOMB_CHUNK) {
-                const size_t k1 = k0 + LINCOMB_CHUNK < m ? k0 + LINCOMB_CHUNK : m;
-                uint64_t wj[LINCOMB_CHUNK];
-                const uint64_t *src[LINCOMB_CHUNK];
-                for (size_t k = k0; k < k1; k++) {
-                    const uint64_t mag = (uint64_t)(w[k] < 0 ? -w[k] : w[k]) % q;
-                    wj[k - k0] = w[k] < 0 && mag ? q - mag : mag;
-                    src[k - k0] = veil_poly_limb_ptr(a[used[k]]->c[c], j);
-                }
-                const size_t terms = k1 - k0;
-                if (ctx->ring->kernel == VEIL_KERNEL_AVX2 && q < ((uint64_t)1 << VEIL_PRIME_SIMD_MAX_BITS)) {
-                    /* balanced weights as doubles: the AVX2 FMA product of 50-bit operands */
-                    double wd[LINCOMB_CHUNK], wq[LINCOMB_CHUNK];
-                    for (size_t t = 0; t < terms; t++) {
-                        wd[t] = wj[t] > q / 2 ? -(double)(q - wj[t]) : (double)wj[t];
-                        wq[t] = wd[t] / (double)q;
-                    }
-                    uint64_t *part = k0 ? veil_alloc_scratch(n, sizeof *part) : dst;
-                    if (!part) {
-                        st = veil_fail(err, VEIL_ERR_NO_MEMORY, "linear_combination");
-                        break;
-                    }
-                    veil_dot_ptrs_avx2(part, src, terms, wd, wq, n, q);
-                    if (k0) {
-                        for (size_t i = 0; i < n; i++) dst[i] = veil_addmod(dst[i], part[i], q);
-                        veil_free(part);
-                    }
-                    continue;
-                }
-                for (size_t i = 0; i < n; i++) {
-                    veil_u128 acc = dst[i];
-                    for (size_t t = 0; t < terms; t++) acc += (veil_u128)wj[t] * src[t][i];
-                    dst[i] = veil_reduce128(mod, acc);
-                }
-            }
-        }
-    free(w);
-    free(used);
-    if (st != VEIL_OK) {
-        result_drop(&r, out);
-        return st;
-    }
-    r.scale = a[0]->scale * q_l;
-    result_commit(out, &r);
-    VEIL_TRY(veil_ckks_rescale(ctx, out, out, err));
-    out->scale = a[0]->scale; /* exactly: the products carried q_l, the rescale removed it */
-    if (bias != 0) VEIL_TRY(veil_ckks_add_constant(ctx, out, out, bias, err));
-    return VEIL_OK;
-}
 
 /*
  * A whole dense layer: out[o] = sum_i weights[o][i] in[i] + bias[o] for every o, with one level. The same
- * integer weights round(w q_l) as veil_ckks_linear_combination, but the coefficients are visited in blocks
+ * integer weights round(w q_l) (products summed with lazy reduction, one rescale), but the coefficients are visited in blocks
  * of LAYER_BLOCK and, inside a block, every output is accumulated from the inputs' stretches while they are
  * in cache: the inputs are read from memory once per layer, not once per output. Zero weights cost nothing
  * (a convolution's matrix is mostly zeros). Inputs of size 3 (products not yet relinearized) give outputs
@@ -895,33 +788,44 @@ static veil_status sparse_weights(sparse_rows *sr, const double *weights, size_t
 }
 
 /* The layer's sums for limb j of polynomial c, coefficients [b0, b1), every output. */
+/* The input-major kernel's working memory, one per thread, allocated once per layer. */
+typedef struct layer_scratch {
+    double *acc;
+    uint32_t *counts;
+    uint64_t **outs;
+    const uint64_t **ins;
+} layer_scratch;
+
+static bool scratch_init(layer_scratch *ls, size_t out_count, size_t in_count, size_t block)
+{
+    ls->acc = veil_alloc_scratch(out_count * block, sizeof *ls->acc);
+    ls->counts = malloc(out_count * sizeof *ls->counts);
+    ls->outs = malloc(out_count * sizeof *ls->outs);
+    ls->ins = malloc(in_count * sizeof *ls->ins);
+    return ls->acc && ls->counts && ls->outs && ls->ins;
+}
+
+static void scratch_free(layer_scratch *ls)
+{
+    veil_free(ls->acc);
+    free(ls->counts);
+    free(ls->outs);
+    free(ls->ins);
+}
+
 static void layer_block(const veil_context *ctx, const sparse_rows *sr, const double *wd, const double *wq,
                         const uint64_t *wr, veil_poly *const *dst, const veil_ckks_ciphertext *const *in,
                         size_t in_count, size_t out_count, size_t c, size_t j, size_t b0, size_t b1, bool simd,
-                        const double *cwd, const double *cwq)
+                        const double *cwd, const double *cwq, const layer_scratch *ls)
 {
     const veil_modulus *mod = &ctx->ring->mod[j];
     const uint64_t *src[LINCOMB_CHUNK];
-    if (simd && cwd) { /* input-major: the accumulators of every output stay in cache */
-        double *acc = veil_alloc_scratch(out_count * (b1 - b0), sizeof *acc);
-        uint32_t *counts = malloc(out_count * sizeof *counts);
-        uint64_t **outs = malloc(out_count * sizeof *outs);
-        const uint64_t **ins = malloc(in_count * sizeof *ins);
-        if (acc && counts && outs && ins) {
-            for (size_t o = 0; o < out_count; o++) outs[o] = veil_poly_limb_ptr(dst[o], j) + b0;
-            for (size_t i = 0; i < in_count; i++) ins[i] = veil_poly_limb_ptr(in[i]->c[c], j) + b0;
-            veil_layer_block_avx2(acc, counts, outs, ins, in_count, out_count, sr->cstart, sr->crow, cwd, cwq, b1 - b0,
-                                  mod->q);
-            veil_free(acc);
-            free(counts);
-            free(outs);
-            free(ins);
-            return;
-        }
-        veil_free(acc); /* out of memory: the output-major path below needs none */
-        free(counts);
-        free(outs);
-        free(ins);
+    if (simd && cwd && ls) { /* input-major: the accumulators of every output stay in cache */
+        for (size_t o = 0; o < out_count; o++) ls->outs[o] = veil_poly_limb_ptr(dst[o], j) + b0;
+        for (size_t i = 0; i < in_count; i++) ls->ins[i] = veil_poly_limb_ptr(in[i]->c[c], j) + b0;
+        veil_layer_block_avx2(ls->acc, ls->counts, ls->outs, ls->ins, in_count, out_count, sr->cstart, sr->crow, cwd,
+                              cwq, b1 - b0, mod->q);
+        return;
     }
     for (size_t o = 0; o < out_count; o++) {
         uint64_t *d = veil_poly_limb_ptr(dst[o], j) + b0;
@@ -1025,12 +929,19 @@ veil_status veil_ckks_linear_layer(const veil_context *ctx, veil_ckks_ciphertext
         if (!dst) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "linear_layer");
         for (size_t c = 0; st == VEIL_OK && c < size; c++) {
             for (size_t o = 0; o < out_count; o++) dst[o] = polys[o * size + c];
-            for (size_t j = 0; j <= level; j++) {
-#pragma omp parallel for num_threads(ctx->ring->threads) schedule(static)
-                for (size_t b = 0; b < blocks; b++)
-                    layer_block(ctx, &sr, wd + j * nnz, wq + j * nnz, wr + j * nnz, dst, in, in_count, out_count, c,
-                                j, b * block, (b + 1) * block < n ? (b + 1) * block : n, simd,
-                                cwd ? cwd + j * nnz : NULL, cwq ? cwq + j * nnz : NULL);
+#pragma omp parallel num_threads(ctx->ring->threads)
+            {
+                /* per thread, once: without it (out of memory) the output-major path needs none */
+                layer_scratch ls = {0};
+                const bool have = cwd && scratch_init(&ls, out_count, in_count, block);
+                for (size_t j = 0; j <= level; j++) {
+#pragma omp for schedule(static)
+                    for (size_t b = 0; b < blocks; b++)
+                        layer_block(ctx, &sr, wd + j * nnz, wq + j * nnz, wr + j * nnz, dst, in, in_count, out_count,
+                                    c, j, b * block, (b + 1) * block < n ? (b + 1) * block : n, simd,
+                                    cwd ? cwd + j * nnz : NULL, cwq ? cwq + j * nnz : NULL, have ? &ls : NULL);
+                }
+                scratch_free(&ls);
             }
         }
         free(dst);
