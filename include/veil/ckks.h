@@ -146,6 +146,13 @@ veil_status veil_ckks_add_constant(const veil_context *ctx, veil_ckks_ciphertext
  */
 veil_status veil_ckks_mul_constant(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                                    double c, veil_error *err);
+/*
+ * a * c brought to a chosen scale in the same level: multiplies by round(c * scale * q_l / a.scale) and
+ * rescales, so that operands computed along different paths (whose scales drift apart with rescaling) can be
+ * added without the level an alignment costs. Refused when that integer does not fit 62 bits.
+ */
+veil_status veil_ckks_mul_constant_to_scale(const veil_context *ctx, veil_ckks_ciphertext *out,
+                                            const veil_ckks_ciphertext *a, double c, double scale, veil_error *err);
 
 /*
  * A dense layer in one call: out[o] = sum_i weights[o * in_count + i] * in[i] + bias[o] (bias may be NULL),

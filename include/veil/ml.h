@@ -70,7 +70,8 @@ veil_status veil_model_range_excess(const veil_model *model, const double *in, s
 
 /* ---- the plan ----------------------------------------------------------------------------------- */
 
-typedef enum veil_packing { VEIL_PACKING_THROUGHPUT = 0, VEIL_PACKING_LATENCY = 1 } veil_packing;
+/* TRAINING: keys and sets made for encrypted training (veil/train.h); the inference calls refuse them. */
+typedef enum veil_packing { VEIL_PACKING_THROUGHPUT = 0, VEIL_PACKING_LATENCY = 1, VEIL_PACKING_TRAINING = 2 } veil_packing;
 
 typedef struct veil_plan_request {
     veil_packing packing;

@@ -14,5 +14,6 @@
 #include "veil/bgv.h"
 #include "veil/serial.h"
 #include "veil/ml.h"
+#include "veil/train.h"
 #include "veil/net.h"
 #endif

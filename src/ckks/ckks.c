@@ -701,6 +701,17 @@ static veil_status mul_constant_to_scale(const veil_context *ctx, veil_ckks_ciph
     return VEIL_OK;
 }
 
+veil_status veil_ckks_mul_constant_to_scale(const veil_context *ctx, veil_ckks_ciphertext *out,
+                                            const veil_ckks_ciphertext *a, double c, double scale, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(a, err);
+    if (!(scale >= 1.0) || !isfinite(scale))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "mul_constant_to_scale: scale %g is not a finite number >= 1", scale);
+    return mul_constant_to_scale(ctx, out, a, c, scale, err);
+}
+
 veil_status veil_ckks_mul_constant(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                                    double c, veil_error *err)
 {

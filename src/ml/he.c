@@ -21,6 +21,7 @@
 #include "ml/ml_plan.h"
 #include "ring/ring_internal.h"
 #include "veil/serial.h"
+#include "veil/train.h"
 
 /* ---- ciphertext sets ------------------------------------------------------------------------------ */
 
@@ -173,6 +174,8 @@ veil_status veil_keygen_progress(veil_keyset **secret_out, veil_eval_keys **eval
         m->in_width = (uint32_t)plan->in_width;
         m->out_width = (uint32_t)plan->out_width;
         m->final_op = (uint32_t)plan->final_op;
+        m->degree = plan->degree;
+        m->range = plan->range;
         st = bundle_eval(&bundle, m, ks->params, pk, relin, galois, plan->n_steps, err);
         m->kind = VEIL_SET_KEYSET;
     }
@@ -220,7 +223,26 @@ static void meta_encode(uint8_t out[META_BYTES], const veil_ml_meta *m)
     put64(out + 96, m->slots);
     put64(out + 104, m->rows);
     put64(out + 112, (uint64_t)m->in_width | (uint64_t)m->out_width << 32);
-    put64(out + 120, (uint64_t)m->width | (uint64_t)(m->final_op & 0xff) << 32 | (uint64_t)(m->scale_bits & 0xff) << 40);
+    put64(out + 120, (uint64_t)m->width | (uint64_t)(m->final_op & 0xff) << 32 | (uint64_t)(m->scale_bits & 0xff) << 40 |
+                         (uint64_t)(m->degree & 0xff) << 48 | (uint64_t)(m->range & 0xff) << 56);
+}
+
+/* The fields of training metadata: the task, the sigmoid, the block and records per ciphertext. */
+static int train_meta_valid(const veil_ml_meta *m)
+{
+    if (m->packing != VEIL_PACKING_TRAINING) return 1; /* training kinds were refused with other packings */
+    if (m->kind == VEIL_SET_INPUTS || m->kind == VEIL_SET_OUTPUTS || m->final_op > VEIL_TRAIN_LINEAR || m->in_width >= 1024 || m->out_width != m->in_width + 1)
+        return 0;
+    if (m->final_op == VEIL_TRAIN_LOGISTIC && (m->degree < 3 || m->degree > 7 || m->degree % 2 == 0 || m->range < 1 ||
+                                               m->range > 64))
+        return 0;
+    if (m->final_op == VEIL_TRAIN_LINEAR && (m->degree != 0 || m->range != 0)) return 0;
+    if (veil_train_block(m->in_width) * m->batch != m->slots) return 0;
+    if (m->kind == VEIL_SET_TRAIN_DATA && (m->width != m->in_width || m->rows == 0 || m->rows > ((uint64_t)1 << 20)))
+        return 0;
+    if (m->kind == VEIL_SET_TRAIN_MODEL && (m->width != m->out_width || m->rows == 0 || m->rows > ((uint64_t)1 << 20)))
+        return 0;
+    return 1;
 }
 
 static veil_status meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, veil_error *err)
@@ -228,7 +250,8 @@ static veil_status meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, v
     if (len < META_BYTES || memcmp(in, meta_magic, 8) != 0 || (get64(in + 8) != VEIL_SET_PLAN && len != META_BYTES))
         return veil_fail(err, VEIL_ERR_FORMAT, "not a Veil ML file (keys or ciphertexts): bad metadata");
     uint64_t kind = get64(in + 8), packing = get64(in + 16), w = get64(in + 112), x = get64(in + 120);
-    if (kind < VEIL_SET_KEYSET || kind > VEIL_SET_PLAN || packing > VEIL_PACKING_LATENCY)
+    if (kind < VEIL_SET_KEYSET || kind > VEIL_SET_TRAIN_MODEL || packing > VEIL_PACKING_TRAINING ||
+        ((kind == VEIL_SET_TRAIN_DATA || kind == VEIL_SET_TRAIN_MODEL) && packing != VEIL_PACKING_TRAINING))
         return veil_fail(err, VEIL_ERR_FORMAT, "ML metadata: unknown kind %llu or packing %llu",
                          (unsigned long long)kind, (unsigned long long)packing);
     m->kind = (veil_set_kind)kind;
@@ -243,9 +266,12 @@ static veil_status meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, v
     m->width = (uint32_t)x;
     m->final_op = (uint32_t)(x >> 32) & 0xff;
     m->scale_bits = (uint32_t)(x >> 40) & 0xff;
+    m->degree = (uint32_t)(x >> 48) & 0xff;
+    m->range = (uint32_t)(x >> 56) & 0xff;
+    const int training = m->packing == VEIL_PACKING_TRAINING;
     if (m->final_op > VEIL_FINAL_ARGMAX || m->scale_bits < 20 || m->scale_bits > 60 || m->batch == 0 ||
         m->batch > ((uint64_t)1 << 16) || m->slots == 0 || m->slots > ((uint64_t)1 << 16) || (m->slots & (m->slots - 1)) ||
-        m->in_width == 0 || m->out_width == 0 || m->rows > ((uint64_t)1 << 40) || (x >> 48) != 0 ||
+        m->in_width == 0 || m->out_width == 0 || m->rows > ((uint64_t)1 << 40) || (!training && (x >> 48) != 0) || !train_meta_valid(m) ||
         (m->packing == VEIL_PACKING_LATENCY && (m->in_width > m->slots || m->out_width > m->slots || m->batch != 1)) ||
         (m->packing == VEIL_PACKING_THROUGHPUT && m->batch > m->slots) ||
         (m->kind >= VEIL_SET_INPUTS && m->kind <= VEIL_SET_OUTPUTS &&
@@ -451,22 +477,25 @@ veil_status veil_ciphertexts_load(veil_ciphertexts **out, const veil_keyset *key
     veil_status st = VEIL_OK;
     uint8_t h[VEIL_PARAMS_HASH_BYTES];
     veil_params_hash(veil_context_params(ctx), h);
-    if (meta.kind != VEIL_SET_INPUTS && meta.kind != VEIL_SET_OUTPUTS)
+    const int train_set = meta.kind == VEIL_SET_TRAIN_DATA || meta.kind == VEIL_SET_TRAIN_MODEL;
+    if (meta.kind != VEIL_SET_INPUTS && meta.kind != VEIL_SET_OUTPUTS && !train_set)
         st = veil_fail(err, VEIL_ERR_MISMATCH, "this file is not a ciphertext set");
     else if (memcmp(h, c.params_hash, sizeof h) != 0)
         st = veil_fail(err, VEIL_ERR_MISMATCH, "these ciphertexts were made under another parameter set than the keys'");
     else if (sodium_memcmp(meta.key_id, km->key_id, VEIL_ID_BYTES) != 0)
         st = veil_fail(err, VEIL_ERR_MISMATCH, "these ciphertexts were encrypted under other keys than the ones given");
     else if (memcmp(meta.model_hash, km->model_hash, VEIL_ID_BYTES) != 0 || meta.packing != km->packing ||
-             meta.slots != km->slots || meta.batch != km->batch)
+             meta.slots != km->slots || meta.batch != km->batch || meta.final_op != km->final_op ||
+             meta.degree != km->degree || meta.range != km->range)
         st = veil_fail(err, VEIL_ERR_MISMATCH, "these ciphertexts belong to another model or plan than the keys");
-    else if (meta.width != (meta.kind == VEIL_SET_INPUTS ? km->in_width : km->out_width))
+    else if (!train_set && meta.width != (meta.kind == VEIL_SET_INPUTS ? km->in_width : km->out_width))
         st = veil_fail(err, VEIL_ERR_FORMAT, "ciphertext set: %u values per row, the model has %u", meta.width,
                        meta.kind == VEIL_SET_INPUTS ? km->in_width : km->out_width);
     size_t expect = 0;
     if (st == VEIL_OK) {
         size_t per = meta.packing == VEIL_PACKING_THROUGHPUT ? meta.width : 1;
-        expect = veil_ciphertexts_batches(&meta) * per;
+        expect = train_set ? (meta.kind == VEIL_SET_TRAIN_MODEL ? 2 : veil_train_data_count(&meta))
+                           : veil_ciphertexts_batches(&meta) * per;
         if (c.count != expect + 1)
             st = veil_fail(err, VEIL_ERR_FORMAT, "ciphertext set: %zu ciphertexts for %llu rows, expected %zu",
                            c.count - 1, (unsigned long long)meta.rows, expect);
@@ -519,6 +548,8 @@ veil_status veil_encrypt_inputs(veil_ciphertexts **out, const veil_keyset *k, co
     VEIL_REQUIRE(k, err);
     VEIL_REQUIRE(in, err);
     if (rows == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "encrypt: no rows");
+    if (k->meta.packing == VEIL_PACKING_TRAINING)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "encrypt: these keys were made for training (encrypt with the labels)");
     for (size_t i = 0; i < rows * k->meta.in_width; i++)
         if (!isfinite(in[i]))
             return veil_fail(err, VEIL_ERR_ARGUMENT, "encrypt: row %zu, column %zu is not a finite number",
@@ -710,6 +741,8 @@ veil_status veil_evaluator_new(veil_evaluator **out, const veil_model *model, co
     *out = NULL;
     VEIL_REQUIRE(model, err);
     VEIL_REQUIRE(keys, err);
+    if (keys->meta.packing == VEIL_PACKING_TRAINING)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "these evaluation keys were made for training, not for a model");
     if (memcmp(model->hash, keys->meta.model_hash, VEIL_ID_BYTES) != 0)
         return veil_fail(err, VEIL_ERR_MISMATCH, "the evaluation keys were made for another model (or other "
                          "approximation settings): run keygen with this model");
@@ -1085,7 +1118,8 @@ veil_status veil_plan_save(veil_buffer *out, const veil_plan *plan, veil_error *
     if (plan->n_steps > MAX_PLAN_STEPS) return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: %zu rotations", plan->n_steps);
     veil_ml_meta m = {.kind = VEIL_SET_PLAN, .packing = plan->packing, .batch = plan->batch, .slots = plan->slots,
                       .in_width = (uint32_t)plan->in_width, .out_width = (uint32_t)plan->out_width,
-                      .final_op = (uint32_t)plan->final_op, .scale_bits = plan->scale_bits};
+                      .final_op = (uint32_t)plan->final_op, .scale_bits = plan->scale_bits,
+                      .degree = plan->degree, .range = plan->range};
     memcpy(m.model_hash, plan->model_hash, VEIL_ID_BYTES);
     uint8_t meta[4096];
     meta_encode(meta, &m);
@@ -1134,6 +1168,9 @@ veil_status veil_plan_load(veil_plan **out, const uint8_t *data, size_t len, vei
         p->in_width = m.in_width;
         p->out_width = m.out_width;
         p->final_op = (veil_final_op)m.final_op;
+        p->task = m.final_op;
+        p->degree = m.degree;
+        p->range = m.range;
         veil_plan_info *in = &p->info;
         in->packing = p->packing;
         in->n = veil_params_degree(p->params);

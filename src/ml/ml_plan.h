@@ -20,11 +20,12 @@ struct veil_plan {
     veil_plan_info info;
     size_t in_width, out_width;
     veil_final_op final_op;
+    uint32_t task, degree, range; /* training plans (veil/train.h) */
 };
 
 /* What a key set, its bundle and its ciphertexts agree on. Stored in every set's metadata. */
 typedef enum veil_set_kind { VEIL_SET_KEYSET = 1, VEIL_SET_EVAL_KEYS = 2, VEIL_SET_INPUTS = 3, VEIL_SET_OUTPUTS = 4,
-                              VEIL_SET_PLAN = 5 } veil_set_kind;
+                              VEIL_SET_PLAN = 5, VEIL_SET_TRAIN_DATA = 6, VEIL_SET_TRAIN_MODEL = 7 } veil_set_kind;
 
 typedef struct veil_ml_meta {
     veil_set_kind kind;
@@ -33,7 +34,13 @@ typedef struct veil_ml_meta {
     uint8_t model_hash[VEIL_ID_BYTES];
     uint64_t batch, slots, rows;
     uint32_t in_width, out_width, width, final_op, scale_bits;
+    uint32_t degree, range; /* training: the sigmoid (final_op holds the task) */
 } veil_ml_meta;
+
+/* Training: the block of slots a record takes (bias, features, and one free slot), a power of two. */
+size_t veil_train_block(size_t features);
+/* Ciphertexts a training data set holds for its rows (records, labels for linear regression, the scaling). */
+size_t veil_train_data_count(const veil_ml_meta *meta);
 
 /* A key set and the eval keys made with it share one context (so that their ciphertexts mix in memory). */
 struct veil_keyset {

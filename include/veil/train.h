@@ -1,0 +1,123 @@
+/*
+ * veil/train.h - encrypted training of linear and logistic regression with CKKS.
+ *
+ * The data owner encrypts its records (features and labels); the server runs gradient descent on the
+ * ciphertexts with only the evaluation keys; the owner decrypts the weights, as a standard ONNX model.
+ *
+ *   veil_train_plan     the parameters and keys for F features and K iterations (then veil_keygen)
+ *   veil_train_encrypt  the data owner: rows of features and labels into a ciphertext set
+ *   veil_train_run      the server: K iterations on the ciphertexts
+ *   veil_train_decrypt  the data owner: the weights, on the original features
+ *   veil_train_plain    the same algorithm in float64, for comparison
+ *
+ * The algorithms (public: the learning rate, the iteration count and the number of records):
+ *   linear     gradient descent on the mean squared error, w <- (1 - lr l2) w - lr/n sum_r (w.x_r - y_r) x_r;
+ *   logistic   Nesterov's accelerated gradient on the log-likelihood (Kim, Song, Kim, Lee, Cheon, JMIR Med
+ *              Inform 2018), w <- v + lr/n sum_r sigma(-z_r.v) z_r - lr l2 v with z_r = (2 y_r - 1) (1, x_r),
+ *              sigma a least-squares odd polynomial fit of degree 3, 5 or 7 over [-range, range].
+ * The data owner scales every feature to [-1, 1] (centred on its mean, divided by its largest deviation; for
+ * linear regression the label too) before encryption, so that one learning rate and one sigmoid range suit
+ * any data; the scaling is encrypted with the data and undone at decryption, so the model reads raw
+ * features. The server never sees it.
+ *
+ * Packing: each record is a block of B slots (B the power of two above F + 1: the bias term 1 and the
+ * features), slots/B records per ciphertext. One iteration is an encrypted inner product per record (a
+ * product and log2 B rotations), the polynomial, and the gradient as a sum over records (log2(slots/B)
+ * rotations), with the learning rate folded into the polynomial's coefficients. Its depth: 3 levels for linear
+ * regression, 5 / 6 / 7 for logistic regression with degree 3 / 5 / 7 (the first iteration, from w = 0, uses
+ * 1 or 2). The plan sizes the parameters for a number of iterations and refuses more; bootstrapping, when
+ * Veil has it, can refresh the weights between iterations.
+ */
+#ifndef VEIL_TRAIN_H
+#define VEIL_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "veil/core.h"
+#include "veil/params.h"
+#include "veil/ml.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum veil_train_task { VEIL_TRAIN_LOGISTIC = 0, VEIL_TRAIN_LINEAR = 1 } veil_train_task;
+
+/* What the keys are made for. Zero-initialised fields take the defaults. */
+typedef struct veil_train_request {
+    veil_train_task task;
+    size_t features;        /* F, 1 .. 1023 */
+    size_t iterations;      /* K the keys must allow, at least 1 */
+    unsigned degree;        /* logistic: the sigmoid's degree, 3, 5 or 7 (0: 3) */
+    unsigned range;         /* logistic: the fit's interval [-range, range], 1 .. 64 (0: 8) */
+    veil_security security; /* 128 bits when zero; VEIL_SECURITY_NONE only for tests */
+    size_t ring_degree;     /* 0: the smallest the security level allows; required with VEIL_SECURITY_NONE */
+} veil_train_request;
+
+typedef struct veil_train_info {
+    veil_train_task task;
+    size_t features, block, records_per_ciphertext;
+    unsigned degree, range;
+    size_t depth_per_iteration; /* levels one iteration uses (the first uses fewer) */
+    size_t max_iterations;      /* what the parameters allow */
+    double coefficients[4];     /* logistic: the odd coefficients a1, a3, a5, a7 of sigma(t) - 1/2 */
+} veil_train_info;
+
+/*
+ * A plan for encrypted training: CKKS parameters for the request's iterations (the smallest ring at the
+ * security level, scale 2^40 or less), the rotations (every power of two below the slot count). Its
+ * veil_plan_info tells the sizes; veil_keygen makes the keys; veil_plan_save / veil_plan_load carry it.
+ */
+veil_status veil_train_plan(veil_plan **out, const veil_train_request *request, veil_error *err);
+/* The training side of a plan or of keys made for training (VEIL_ERR_ARGUMENT for inference ones). */
+veil_status veil_train_plan_info(const veil_plan *plan, veil_train_info *info, veil_error *err);
+veil_status veil_train_keys_info(const veil_eval_keys *keys, veil_train_info *info, veil_error *err);
+veil_status veil_train_keyset_info(const veil_keyset *keys, veil_train_info *info, veil_error *err);
+
+/*
+ * Encrypts rows x F features (row-major) and rows labels: {0, 1} for logistic regression, any finite number
+ * for linear regression. Errors (nothing encrypted): a non-finite value, a label outside {0, 1} for logistic
+ * regression, a feature (or a linear label) that is constant over the rows (no variance: it cannot be
+ * scaled), more rows than 2^20, or values above 1e12 in magnitude. prng NULL: the OS CSPRNG.
+ */
+veil_status veil_train_encrypt(veil_ciphertexts **out, const veil_keyset *keys, const double *x, const double *y,
+                               size_t rows, veil_prng *prng, veil_error *err);
+
+typedef struct veil_train_options {
+    size_t iterations;    /* 0: as many as the keys allow */
+    double learning_rate; /* 0: 1 */
+    double l2;            /* ridge / L2 strength, >= 0 */
+    size_t threads;       /* parallel ciphertexts (OpenMP); 0: the context's (VEIL_THREADS) */
+} veil_train_options;
+
+/*
+ * The server's training on an encrypted data set (loaded with the evaluation keys it was made for). More
+ * iterations than the keys allow are refused before any work. progress: (iteration, iterations).
+ * The result is a set holding the encrypted weights and the data's encrypted scaling.
+ */
+veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, const veil_ciphertexts *data,
+                           const veil_train_options *opts, veil_progress_fn progress, void *progress_arg,
+                           veil_error *err);
+
+/* The weights of a trained set, on the raw features: weights[0] is the bias, weights[1 + j] feature j's. */
+veil_status veil_train_decrypt(double *weights, const veil_keyset *keys, const veil_ciphertexts *model, veil_error *err);
+
+/*
+ * The same algorithm in float64 (same scaling, polynomial, schedule and iterations; opts->iterations must be
+ * set): weights[0..F] as veil_train_decrypt gives them. *t_max, when not NULL, receives the largest |z.v| met,
+ * to compare with the sigmoid's range.
+ */
+veil_status veil_train_plain(double *weights, const veil_train_request *request, const veil_train_options *opts,
+                             const double *x, const double *y, size_t rows, double *t_max, veil_error *err);
+
+/*
+ * A standard ONNX model for trained weights: input "x" [N, F], output "y" [N, 1] = x W + b, followed by a
+ * Sigmoid for logistic regression (so that it gives probabilities). Bytes freed with veil_buffer_free.
+ */
+veil_status veil_train_to_onnx(veil_buffer *out, veil_train_task task, const double *weights, size_t features,
+                               veil_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VEIL_TRAIN_H */

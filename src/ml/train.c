@@ -1,0 +1,1033 @@
+/*
+ * Encrypted training of linear and logistic regression (veil/train.h).
+ *
+ * Layout. A record takes a block of B slots (B a power of two, B >= F + 2), R = slots / B records per
+ * ciphertext. The data owner encrypts layout A: record r's values z_r = (1, x_r) (times the label's sign
+ * 2y - 1 for logistic regression) in slots rB .. rB + F, the rest zero. The weights v live in layout A too,
+ * replicated in every block.
+ *
+ * One iteration (Kim, Song, Kim, Lee, Cheon, JMIR Med Inform 2018, section "Methods", with the layout
+ * changes below):
+ *   1. u = Z (.) v, then u += rot(u, 1), rot(u, 2), ..., rot(u, B/2): slot rB holds t_r = z_r . v;
+ *   2. a plaintext mask keeps slots rB, times a constant alpha (the learning rate is folded in there);
+ *   3. the odd polynomial -k q(t) = -k (a1 t + a3 t^3 + ...) in t' = alpha t (alpha chosen so that the
+ *      leading coefficient is 1, which saves a constant product);
+ *   4. the same rotations again spread each record's value from rB over rB - B + 1 .. rB: that is where the
+ *      record sits in layout X = A rotated left by B - 1, which the server computes once per ciphertext;
+ *   5. a product with Z_X, summed over the ciphertexts (one relinearization), and over the records by
+ *      rotations by B, 2B, ..., slots/2: every block of the sum holds the gradient, in layout X;
+ *   6. one rotation by 1 brings it back to layout A, and Nesterov's update is a linear combination of
+ *      ciphertexts from this and the previous iteration with public constants, each product taken at a
+ *      level above the gradient's, so that it costs no level of its own.
+ * Rotating left in steps 1 .. B/2 for both the sum (step 1) and the spreading (step 4) needs only the
+ * power-of-two keys; the shift between layouts A and X is what makes that possible.
+ *
+ * The constant term of sigma(-t) (1/2) times sum_r z_r is computed once, before the first iteration, and
+ * the first iteration (from v = 0) is that term alone. Linear regression uses the same steps with the
+ * residual k (t_r - y_r) in place of the polynomial: sum_r y_r z_r is computed once, in the same way.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include <omp.h>
+#include "ml/ml_plan.h"
+#include "ckks/ckks_internal.h"
+#include "veil/train.h"
+#include "veil/serial.h"
+
+#define TRAIN_FIRST_BITS 50
+#define DEFAULT_DEGREE 3
+#define DEFAULT_RANGE 8
+#define DEFAULT_LEARNING_RATE 1.0
+#define MAX_FEATURES 1023
+#define MAX_ROWS ((size_t)1 << 20)
+#define MAX_MAGNITUDE 1e12
+#define STATS_LEVEL 2 /* the scaling is encrypted as (mantissa, exponent) pairs at this level */
+
+static size_t next_pow2(size_t x)
+{
+    size_t p = 1;
+    while (p < x) p *= 2;
+    return p;
+}
+
+static size_t log2_exact(size_t x)
+{
+    size_t k = 0;
+    while (((size_t)1 << k) < x) k++;
+    return k;
+}
+
+size_t veil_train_block(size_t features) { return next_pow2(features + 2); }
+
+/* Levels of one iteration and of the first one (from w = 0). */
+static size_t per_iteration(unsigned task, unsigned degree)
+{
+    return task == VEIL_TRAIN_LINEAR ? 3 : 2 + (degree + 3) / 2;
+}
+static size_t first_iteration(unsigned task) { return task == VEIL_TRAIN_LINEAR ? 2 : 1; }
+
+static size_t depth_for(unsigned task, unsigned degree, size_t iterations)
+{
+    return first_iteration(task) + per_iteration(task, degree) * (iterations - 1);
+}
+
+static size_t max_iterations(unsigned task, unsigned degree, size_t levels)
+{
+    if (levels < first_iteration(task)) return 0;
+    return 1 + (levels - first_iteration(task)) / per_iteration(task, degree);
+}
+
+size_t veil_train_data_count(const veil_ml_meta *m)
+{
+    const size_t per = (size_t)((m->rows + m->batch - 1) / m->batch);
+    return per * (m->final_op == VEIL_TRAIN_LINEAR ? 2 : 1) + 1;
+}
+
+/*
+ * The least-squares fit of sigmoid(t) - 1/2 by an odd polynomial of the degree over [-range, range] (Kim et
+ * al. fit the same way), on 4001 points, in u = t / range for conditioning; c[i] multiplies t^(2i+1).
+ */
+static void sigmoid_fit(unsigned degree, unsigned range, double c[4])
+{
+    const size_t terms = (degree + 1) / 2, points = 4001;
+    double a[4][5] = {{0}};
+    for (size_t p = 0; p < points; p++) {
+        const double u = -1.0 + 2.0 * (double)p / (double)(points - 1), t = u * range;
+        const double target = 1.0 / (1.0 + exp(-t)) - 0.5;
+        double pw[4];
+        for (size_t i = 0; i < terms; i++) pw[i] = pow(u, (double)(2 * i + 1));
+        for (size_t i = 0; i < terms; i++) {
+            for (size_t j = 0; j < terms; j++) a[i][j] += pw[i] * pw[j];
+            a[i][terms] += pw[i] * target;
+        }
+    }
+    for (size_t i = 0; i < terms; i++) { /* Gauss-Jordan with partial pivoting on a 4x4 system at most */
+        size_t piv = i;
+        for (size_t r = i + 1; r < terms; r++)
+            if (fabs(a[r][i]) > fabs(a[piv][i])) piv = r;
+        for (size_t k = 0; k <= terms; k++) {
+            double tmp = a[i][k];
+            a[i][k] = a[piv][k];
+            a[piv][k] = tmp;
+        }
+        for (size_t r = 0; r < terms; r++) {
+            if (r == i) continue;
+            const double f = a[r][i] / a[i][i];
+            for (size_t k = i; k <= terms; k++) a[r][k] -= f * a[i][k];
+        }
+    }
+    for (size_t i = 0; i < 4; i++) c[i] = i < terms ? a[i][terms] / a[i][i] / pow((double)range, (double)(2 * i + 1)) : 0;
+}
+
+/* The spec's hash: keys, data and models carry it, so that none mixes with another spec's. */
+static void train_hash(uint8_t out[VEIL_ID_BYTES], unsigned task, size_t features, unsigned degree, unsigned range,
+                       unsigned scale_bits)
+{
+    uint8_t buf[32] = "veil-train-1";
+    const uint64_t f[5] = {task, features, degree, range, scale_bits};
+    for (size_t i = 0; i < 5; i++)
+        for (size_t b = 0; b < 4; b++) buf[12 + 4 * i + b] = (uint8_t)(f[i] >> (8 * b));
+    crypto_generichash(out, VEIL_ID_BYTES, buf, sizeof buf, NULL, 0);
+}
+
+/* ---- the plan ----------------------------------------------------------------------------------- */
+
+static veil_status check_request(const veil_train_request *r, unsigned *degree, unsigned *range, veil_error *err)
+{
+    if (r->task != VEIL_TRAIN_LOGISTIC && r->task != VEIL_TRAIN_LINEAR)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: unknown task %d", (int)r->task);
+    if (r->features < 1 || r->features > MAX_FEATURES)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: %zu features (1 to %d)", r->features, MAX_FEATURES);
+    if (r->iterations < 1 || r->iterations > 1000)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: %zu iterations (1 to 1000)", r->iterations);
+    *degree = r->task == VEIL_TRAIN_LINEAR ? 0 : r->degree ? r->degree : DEFAULT_DEGREE;
+    *range = r->task == VEIL_TRAIN_LINEAR ? 0 : r->range ? r->range : DEFAULT_RANGE;
+    if (r->task == VEIL_TRAIN_LOGISTIC && *degree != 3 && *degree != 5 && *degree != 7)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: the sigmoid's degree is 3, 5 or 7, not %u", *degree);
+    if (r->task == VEIL_TRAIN_LOGISTIC && *range > 64)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: the sigmoid's range is 1 to 64, not %u", *range);
+    if (r->task == VEIL_TRAIN_LINEAR && (r->degree || r->range))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: linear regression has no sigmoid (degree and range are 0)");
+    return VEIL_OK;
+}
+
+/* The smallest ring for the depth; at equal rings the largest scale (40, 36 or 32 bits; primes under 2^50). */
+static veil_status choose_params(veil_params **out, unsigned *scale_bits, size_t depth, size_t slots,
+                                 veil_security security, size_t ring_degree, veil_error *err)
+{
+    static const unsigned scales[] = {40, 36, 32};
+    if (ring_degree) { /* given (tests): the first scale, three special primes */
+        unsigned *bits = calloc(depth + 1, sizeof *bits);
+        if (!bits) return veil_fail(err, VEIL_ERR_NO_MEMORY, "train: parameters");
+        bits[0] = TRAIN_FIRST_BITS;
+        for (size_t i = 1; i <= depth; i++) bits[i] = scales[0];
+        const unsigned p_bits[3] = {TRAIN_FIRST_BITS, TRAIN_FIRST_BITS, TRAIN_FIRST_BITS};
+        veil_params_spec spec = {.n = ring_degree, .q_count = depth + 1, .q_bits = bits, .p_count = 3, .p_bits = p_bits,
+                                 .security = security};
+        veil_status st = veil_params_new(out, &spec, err);
+        free(bits);
+        *scale_bits = scales[0];
+        return st;
+    }
+    if (security == VEIL_SECURITY_NONE)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: without a security level, give the ring degree");
+    veil_params *best = NULL;
+    veil_error last = {VEIL_OK, ""};
+    for (size_t i = 0; i < sizeof scales / sizeof *scales; i++) {
+        veil_params_request req = {.depth = (unsigned)depth, .scale_bits = scales[i], .first_bits = TRAIN_FIRST_BITS,
+                                   .slots = slots, .security = security};
+        veil_params *p = NULL;
+        if (veil_params_select(&p, &req, &last) != VEIL_OK) continue;
+        if (!best || veil_params_degree(p) < veil_params_degree(best)) {
+            veil_params_free(best);
+            best = p;
+            *scale_bits = scales[i];
+        } else {
+            veil_params_free(p);
+        }
+    }
+    if (!best)
+        return veil_fail(err, last.status ? last.status : VEIL_ERR_NOT_FOUND,
+                         "train: no parameter set holds %zu levels at this security level (%s): ask for fewer iterations",
+                         depth, last.detail);
+    *out = best;
+    return VEIL_OK;
+}
+
+veil_status veil_train_plan(veil_plan **out, const veil_train_request *req, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(req, err);
+    unsigned degree, range;
+    VEIL_TRY(check_request(req, &degree, &range, err));
+    if (req->security > VEIL_SECURITY_NONE)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: unknown security level %d", (int)req->security);
+    veil_plan *plan = calloc(1, sizeof *plan);
+    if (!plan) return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
+    const size_t block = veil_train_block(req->features), depth = depth_for(req->task, degree, req->iterations);
+    veil_status st = choose_params(&plan->params, &plan->scale_bits, depth, block, req->security, req->ring_degree, err);
+    if (st != VEIL_OK) {
+        free(plan);
+        return st;
+    }
+    const size_t n = veil_params_degree(plan->params), slots = n / 2;
+    if (slots < block) {
+        veil_plan_free(plan);
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: %zu slots cannot hold a record of %zu features", slots, req->features);
+    }
+    plan->packing = VEIL_PACKING_TRAINING;
+    plan->slots = slots;
+    plan->batch = slots / block;
+    plan->in_width = req->features;
+    plan->out_width = req->features + 1;
+    plan->final_op = (veil_final_op)req->task;
+    plan->task = req->task;
+    plan->degree = degree;
+    plan->range = range;
+    train_hash(plan->model_hash, req->task, req->features, degree, range, plan->scale_bits);
+    plan->steps = calloc(log2_exact(slots) + 1, sizeof *plan->steps);
+    if (!plan->steps) {
+        veil_plan_free(plan);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
+    }
+    for (size_t s = 1; s < slots; s *= 2) plan->steps[plan->n_steps++] = (long)s;
+    veil_plan_info *in = &plan->info;
+    in->packing = VEIL_PACKING_TRAINING;
+    in->depth = depth;
+    in->n = n;
+    in->slots = slots;
+    in->batch = plan->batch;
+    in->scale_bits = plan->scale_bits;
+    in->log_qp = veil_params_log_qp(plan->params);
+    in->q_count = veil_params_q_count(plan->params);
+    in->p_count = veil_params_p_count(plan->params);
+    in->dnum = veil_params_dnum(plan->params);
+    in->rotations = plan->n_steps;
+    in->in_ciphertexts = 1; /* per slots/B records, plus one for the scaling */
+    in->out_ciphertexts = 2;
+    const double limbs = (double)in->q_count, special = (double)in->p_count, ct_bytes = 2.0 * (double)n * limbs * 8;
+    const double key_bytes = (double)n * (limbs + special) * 8 * (double)in->dnum; /* seeded */
+    in->ciphertext_bytes = ct_bytes / 2;
+    in->eval_key_bytes = key_bytes * (double)(1 + in->rotations) + ct_bytes;
+    /* per iteration and ciphertext of records: about 2 log2 B + 3 key switches, and log2 R + 2 shared */
+    const double ks = 8e-9 * (double)n * (limbs + special) * (double)in->dnum / 2; /* at the average level */
+    in->estimated_seconds = ks * (double)(2 * log2_exact(block) + 3 + log2_exact(plan->batch) + 2);
+    in->estimated_memory_bytes = 2 * key_bytes * (double)(1 + in->rotations) + 12 * ct_bytes;
+    *out = plan;
+    return VEIL_OK;
+}
+
+static void fill_info(veil_train_info *info, unsigned task, size_t features, unsigned degree, unsigned range,
+                      size_t records, size_t levels)
+{
+    memset(info, 0, sizeof *info);
+    info->task = (veil_train_task)task;
+    info->features = features;
+    info->block = veil_train_block(features);
+    info->records_per_ciphertext = records;
+    info->degree = degree;
+    info->range = range;
+    info->depth_per_iteration = per_iteration(task, degree);
+    info->max_iterations = max_iterations(task, degree, levels);
+    if (task == VEIL_TRAIN_LOGISTIC) sigmoid_fit(degree, range, info->coefficients);
+}
+
+veil_status veil_train_plan_info(const veil_plan *plan, veil_train_info *info, veil_error *err)
+{
+    VEIL_REQUIRE(plan, err);
+    VEIL_REQUIRE(info, err);
+    if (plan->packing != VEIL_PACKING_TRAINING)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "this plan is for inference, not training");
+    fill_info(info, plan->task, plan->in_width, plan->degree, plan->range, plan->batch,
+              veil_params_q_count(plan->params) - 1);
+    return VEIL_OK;
+}
+
+static veil_status meta_info(const veil_ml_meta *m, const veil_context *ctx, veil_train_info *info, veil_error *err)
+{
+    if (m->packing != VEIL_PACKING_TRAINING)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "these keys were made for inference, not for training");
+    fill_info(info, m->final_op, m->in_width, m->degree, m->range, (size_t)m->batch, veil_context_max_level(ctx));
+    return VEIL_OK;
+}
+
+veil_status veil_train_keys_info(const veil_eval_keys *keys, veil_train_info *info, veil_error *err)
+{
+    VEIL_REQUIRE(keys, err);
+    VEIL_REQUIRE(info, err);
+    return meta_info(&keys->meta, keys->ctx, info, err);
+}
+
+veil_status veil_train_keyset_info(const veil_keyset *keys, veil_train_info *info, veil_error *err)
+{
+    VEIL_REQUIRE(keys, err);
+    VEIL_REQUIRE(info, err);
+    return meta_info(&keys->meta, keys->ctx, info, err);
+}
+
+/* ---- the data owner's scaling ------------------------------------------------------------------------ */
+
+/* Each feature (and a linear label) centred on its mean and divided by its largest deviation: [-1, 1]. */
+typedef struct scaling {
+    double *mean, *dev; /* features + 1: the label's last (linear regression) */
+} scaling;
+
+static void scaling_free(scaling *s)
+{
+    free(s->mean);
+    free(s->dev);
+}
+
+static veil_status check_rows(unsigned task, size_t features, const double *x, const double *y, size_t rows,
+                              veil_error *err)
+{
+    if (rows == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "train: no rows");
+    if (rows > MAX_ROWS) return veil_fail(err, VEIL_ERR_ARGUMENT, "train: %zu rows (at most %zu)", rows, MAX_ROWS);
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t j = 0; j < features; j++) {
+            const double v = x[r * features + j];
+            if (!isfinite(v)) return veil_fail(err, VEIL_ERR_ARGUMENT, "train: row %zu, feature %zu is not a finite number", r + 1, j + 1);
+            if (fabs(v) > MAX_MAGNITUDE)
+                return veil_fail(err, VEIL_ERR_ARGUMENT, "train: row %zu, feature %zu is %g, above 1e12 in magnitude", r + 1, j + 1, v);
+        }
+        if (!isfinite(y[r])) return veil_fail(err, VEIL_ERR_ARGUMENT, "train: the label of row %zu is not a finite number", r + 1);
+        if (task == VEIL_TRAIN_LOGISTIC && y[r] != 0.0 && y[r] != 1.0)
+            return veil_fail(err, VEIL_ERR_ARGUMENT, "train: the label of row %zu is %g; logistic regression needs 0 or 1", r + 1, y[r]);
+        if (fabs(y[r]) > MAX_MAGNITUDE)
+            return veil_fail(err, VEIL_ERR_ARGUMENT, "train: the label of row %zu is above 1e12 in magnitude", r + 1);
+    }
+    return VEIL_OK;
+}
+
+static veil_status scaling_of(scaling *s, unsigned task, size_t features, const double *x, const double *y, size_t rows,
+                              veil_error *err)
+{
+    s->mean = calloc(features + 1, sizeof *s->mean);
+    s->dev = calloc(features + 1, sizeof *s->dev);
+    if (!s->mean || !s->dev) {
+        scaling_free(s);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "train: scaling");
+    }
+    for (size_t j = 0; j <= features; j++) {
+        const int label = j == features;
+        if (label && task != VEIL_TRAIN_LINEAR) {
+            s->mean[j] = 0;
+            s->dev[j] = 1;
+            continue;
+        }
+        double sum = 0;
+        for (size_t r = 0; r < rows; r++) sum += label ? y[r] : x[r * features + j];
+        const double mean = sum / (double)rows;
+        double dev = 0;
+        for (size_t r = 0; r < rows; r++) dev = fmax(dev, fabs((label ? y[r] : x[r * features + j]) - mean));
+        if (!(dev > 1e-12 * fmax(1.0, fabs(mean)))) {
+            scaling_free(s);
+            if (label) return veil_fail(err, VEIL_ERR_ARGUMENT, "train: the label has no variance (every row has %g)", mean);
+            return veil_fail(err, VEIL_ERR_ARGUMENT, "train: feature %zu has no variance (every row has %g): drop it", j + 1, mean);
+        }
+        s->mean[j] = mean;
+        s->dev[j] = dev;
+    }
+    return VEIL_OK;
+}
+
+/* Record r's block in layout A: (1, scaled x_r), times 2y - 1 for logistic regression. */
+static void record_values(double *out, unsigned task, size_t features, const scaling *s, const double *x, double y)
+{
+    const double sign = task == VEIL_TRAIN_LOGISTIC ? 2 * y - 1 : 1;
+    out[0] = sign;
+    for (size_t j = 0; j < features; j++) out[1 + j] = sign * (x[j] - s->mean[j]) / s->dev[j];
+}
+
+/* Weights on scaled features (bias first) to weights on raw ones. */
+static void unscale(double *w, unsigned task, size_t features, const scaling *s)
+{
+    const double ym = task == VEIL_TRAIN_LINEAR ? s->mean[features] : 0, yd = task == VEIL_TRAIN_LINEAR ? s->dev[features] : 1;
+    double bias = w[0];
+    for (size_t j = 0; j < features; j++) {
+        bias -= w[1 + j] * s->mean[j] / s->dev[j];
+        w[1 + j] = yd * w[1 + j] / s->dev[j];
+    }
+    w[0] = ym + yd * bias;
+}
+
+/* ---- the schedule, shared by the encrypted and the plaintext runs --------------------------------------- */
+
+typedef struct step_constants {
+    double k;       /* the gradient's factor: lr/n (1 - eta) (logistic); -lr/n (linear, on the residual) */
+    double eta;     /* Nesterov's momentum of this iteration (0 for the last, and for linear regression) */
+    double shrink;  /* 1 - lr l2 */
+} step_constants;
+
+/* lambda_1 = 1, lambda_{t+1} = (1 + sqrt(1 + 4 lambda_t^2)) / 2, eta_t = (1 - lambda_{t+1}) / lambda_{t+2} (eta_0 = 0). */
+static void schedule(step_constants *c, size_t iterations, unsigned task, double lr, double l2, size_t rows)
+{
+    double lambda = 1.0;
+    for (size_t t = 0; t < iterations; t++) {
+        const double next = (1 + sqrt(1 + 4 * lambda * lambda)) / 2;
+        c[t].eta = task == VEIL_TRAIN_LOGISTIC && t + 1 < iterations ? (1 - lambda) / next : 0;
+        c[t].shrink = 1 - lr * l2;
+        c[t].k = task == VEIL_TRAIN_LOGISTIC ? lr / (double)rows * (1 - c[t].eta) : -lr / (double)rows;
+        lambda = next;
+    }
+}
+
+static veil_status check_options(const veil_train_options *o, double *lr, veil_error *err)
+{
+    *lr = o->learning_rate ? o->learning_rate : DEFAULT_LEARNING_RATE;
+    if (!isfinite(*lr) || *lr <= 0 || *lr > 1000)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: the learning rate must be in (0, 1000], not %g", *lr);
+    if (!isfinite(o->l2) || o->l2 < 0 || *lr * o->l2 >= 1)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: the L2 strength must be >= 0 with lr * l2 < 1, not %g", o->l2);
+    return VEIL_OK;
+}
+
+/* ---- plaintext reference ------------------------------------------------------------------------------- */
+
+veil_status veil_train_plain(double *weights, const veil_train_request *req, const veil_train_options *opts,
+                             const double *x, const double *y, size_t rows, double *t_max, veil_error *err)
+{
+    VEIL_REQUIRE(weights, err);
+    VEIL_REQUIRE(req, err);
+    VEIL_REQUIRE(opts, err);
+    VEIL_REQUIRE(x, err);
+    VEIL_REQUIRE(y, err);
+    unsigned degree, range;
+    double lr;
+    VEIL_TRY(check_request(&(veil_train_request){.task = req->task, .features = req->features, .iterations = 1,
+                                                 .degree = req->degree, .range = req->range}, &degree, &range, err));
+    VEIL_TRY(check_options(opts, &lr, err));
+    if (opts->iterations < 1 || opts->iterations > 1000)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train_plain: give the iterations (1 to 1000)");
+    VEIL_TRY(check_rows(req->task, req->features, x, y, rows, err));
+    scaling s;
+    VEIL_TRY(scaling_of(&s, req->task, req->features, x, y, rows, err));
+    const size_t F = req->features, K = opts->iterations, W = F + 1;
+    double *z = malloc(rows * W * sizeof *z), *v = calloc(W, sizeof *v), *w = calloc(W, sizeof *w);
+    double *g = calloc(W, sizeof *g), *wn = calloc(W, sizeof *wn), *ys = malloc(rows * sizeof *ys);
+    step_constants *c = calloc(K, sizeof *c);
+    if (!z || !v || !w || !g || !wn || !ys || !c) {
+        free(z), free(v), free(w), free(g), free(wn), free(ys), free(c);
+        scaling_free(&s);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "train_plain");
+    }
+    for (size_t r = 0; r < rows; r++) {
+        record_values(z + r * W, req->task, F, &s, x + r * F, y[r]);
+        ys[r] = req->task == VEIL_TRAIN_LINEAR ? (y[r] - s.mean[F]) / s.dev[F] : 0;
+    }
+    schedule(c, K, req->task, lr, opts->l2, rows);
+    double coef[4];
+    if (req->task == VEIL_TRAIN_LOGISTIC) sigmoid_fit(degree, range, coef);
+    double tm = 0;
+    for (size_t t = 0; t < K; t++) {
+        memset(g, 0, W * sizeof *g);
+        for (size_t r = 0; r < rows; r++) {
+            double dot = 0;
+            for (size_t j = 0; j < W; j++) dot += z[r * W + j] * v[j];
+            tm = fmax(tm, fabs(dot));
+            double e;
+            if (req->task == VEIL_TRAIN_LOGISTIC) {
+                double q = 0, p = dot;
+                for (size_t i = 0; i < (degree + 1) / 2; i++, p *= dot * dot) q += coef[i] * p;
+                e = 0.5 - q; /* sigmoid(-dot) */
+            } else {
+                e = dot - ys[r];
+            }
+            for (size_t j = 0; j < W; j++) g[j] += e * z[r * W + j];
+        }
+        /* w_{t+1} = shrink v_t + G_t (G_t = k g / (1 - eta)); v_{t+1} = (1 - eta) w_{t+1} + eta w_t */
+        for (size_t j = 0; j < W; j++) {
+            wn[j] = c[t].shrink * v[j] + c[t].k * g[j] / (1 - c[t].eta);
+            v[j] = (1 - c[t].eta) * wn[j] + c[t].eta * w[j];
+            w[j] = wn[j];
+        }
+    }
+    memcpy(weights, w, W * sizeof *w);
+    unscale(weights, req->task, F, &s);
+    if (t_max) *t_max = tm;
+    free(z), free(v), free(w), free(g), free(wn), free(ys), free(c);
+    scaling_free(&s);
+    return VEIL_OK;
+}
+
+/* ---- encryption ------------------------------------------------------------------------------------------ */
+
+/* The scaling as (mantissa, exponent) pairs: the values span far more than one CKKS scale can hold. */
+static void scaling_pack(double *out, const scaling *s, size_t features)
+{
+    for (size_t j = 0; j <= features; j++) {
+        int e;
+        out[4 * j] = frexp(s->mean[j], &e);
+        out[4 * j + 1] = e;
+        out[4 * j + 2] = frexp(s->dev[j], &e);
+        out[4 * j + 3] = e;
+    }
+}
+
+static veil_status scaling_unpack(scaling *s, const double *in, size_t features, veil_error *err)
+{
+    s->mean = calloc(features + 1, sizeof *s->mean);
+    s->dev = calloc(features + 1, sizeof *s->dev);
+    if (!s->mean || !s->dev) {
+        scaling_free(s);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "train: scaling");
+    }
+    for (size_t j = 0; j <= features; j++) {
+        const double e1 = round(in[4 * j + 1]), e2 = round(in[4 * j + 3]);
+        if (fabs(e1) > 1100 || fabs(e2) > 1100 || fabs(in[4 * j]) > 1.01 || fabs(in[4 * j + 2]) > 1.01) {
+            scaling_free(s);
+            return veil_fail(err, VEIL_ERR_MISMATCH, "train: the scaling does not decrypt (other keys?)");
+        }
+        s->mean[j] = ldexp(in[4 * j], (int)e1);
+        s->dev[j] = ldexp(in[4 * j + 2], (int)e2);
+    }
+    return VEIL_OK;
+}
+
+veil_status veil_train_encrypt(veil_ciphertexts **out, const veil_keyset *k, const double *x, const double *y,
+                               size_t rows, veil_prng *prng, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(k, err);
+    VEIL_REQUIRE(x, err);
+    VEIL_REQUIRE(y, err);
+    if (k->meta.packing != VEIL_PACKING_TRAINING)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "train: these keys were made for inference, not for training");
+    const unsigned task = k->meta.final_op;
+    const size_t F = k->meta.in_width, B = veil_train_block(F), R = (size_t)k->meta.batch, slots = (size_t)k->meta.slots;
+    VEIL_TRY(check_rows(task, F, x, y, rows, err));
+    scaling s;
+    VEIL_TRY(scaling_of(&s, task, F, x, y, rows, err));
+    veil_ml_meta meta = k->meta;
+    meta.kind = VEIL_SET_TRAIN_DATA;
+    meta.rows = rows;
+    meta.width = (uint32_t)F;
+    const size_t nct = (rows + R - 1) / R, count = veil_train_data_count(&meta);
+    const size_t top = veil_context_max_level(k->ctx), stats_level = top < STATS_LEVEL ? top : STATS_LEVEL;
+    const double scale = ldexp(1.0, (int)meta.scale_bits);
+    veil_ckks_encoder *enc = NULL;
+    veil_ckks_plaintext *pt = NULL;
+    veil_ciphertexts *set = NULL;
+    double *v = calloc(slots, sizeof *v);
+    veil_status st = v ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "train: encrypt");
+    if (st == VEIL_OK && 4 * (F + 1) > slots) st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "train: too many features for the slots");
+    if (st == VEIL_OK) st = veil_ckks_encoder_new(&enc, k->ctx, err);
+    if (st == VEIL_OK) st = veil_ckks_plaintext_new(&pt, k->ctx, err);
+    if (st == VEIL_OK) st = veil_ciphertexts_alloc(&set, k->ctx, &meta, count, err);
+    for (size_t i = 0; st == VEIL_OK && i < count; i++) {
+        memset(v, 0, slots * sizeof *v);
+        size_t level = top;
+        if (i == count - 1) {
+            scaling_pack(v, &s, F);
+            level = stats_level;
+        } else {
+            const size_t c = i % nct, first = c * R, n = rows - first < R ? rows - first : R;
+            for (size_t r = 0; r < n; r++) {
+                if (i < nct) record_values(v + r * B, task, F, &s, x + (first + r) * F, y[first + r]);
+                else v[r * B] = (y[first + r] - s.mean[F]) / s.dev[F]; /* linear labels, at the mask's slot */
+            }
+        }
+        st = veil_ckks_encode(enc, pt, v, NULL, slots, scale, level, err);
+        if (st == VEIL_OK) st = veil_ckks_encrypt_sk(k->ctx, set->cts[i], pt, k->sk, prng, err);
+    }
+    sodium_memzero(v, v ? slots * sizeof *v : 0);
+    free(v);
+    scaling_free(&s);
+    veil_ckks_plaintext_free(pt);
+    veil_ckks_encoder_free(enc);
+    if (st != VEIL_OK) {
+        veil_ciphertexts_free(set);
+        return st;
+    }
+    *out = set;
+    return VEIL_OK;
+}
+
+/* ---- the server's training ----------------------------------------------------------------------------- */
+
+typedef struct trainer {
+    const veil_context *ctx;
+    const veil_switch_key *relin;
+    const veil_switch_key **rot; /* rot[i]: the key of a left rotation by 2^i */
+    veil_ckks_encoder *enc;
+    unsigned task, degree;
+    size_t slots, block, records, nct, rows;
+    double coef[4];
+    int threads;
+} trainer;
+
+typedef veil_ckks_ciphertext ct_t;
+
+static veil_status ct_new(ct_t **c, const trainer *tr, veil_error *err) { return veil_ckks_ciphertext_new(c, tr->ctx, err); }
+
+static veil_status copy_ct(const trainer *tr, ct_t *out, const ct_t *a, veil_error *err)
+{
+    return veil_ckks_mod_drop(tr->ctx, out, a, veil_ckks_ciphertext_level(a), err);
+}
+
+/* a += rot(a, stride), rot(a, 2 stride), ... count times: slot i then sums a[i .. i + 2^count stride) by stride. */
+static veil_status window_sum(const trainer *tr, ct_t *a, size_t stride, size_t count, ct_t *tmp, veil_error *err)
+{
+    const size_t first = log2_exact(stride);
+    for (size_t i = 0; i < count; i++) {
+        VEIL_TRY(veil_ckks_rotate(tr->ctx, tmp, a, (long)stride << i, tr->rot[first + i], err));
+        VEIL_TRY(veil_ckks_add(tr->ctx, a, a, tmp, err));
+    }
+    return VEIL_OK;
+}
+
+static veil_status mul_relin_rescale(const trainer *tr, ct_t *out, const ct_t *a, const ct_t *b, veil_error *err)
+{
+    return veil_ckks_mul_relin_rescale(tr->ctx, out, a, b, tr->relin, err);
+}
+
+/* out = a masked to the slots rB (r < records), times alpha: one level. */
+static veil_status mask(const trainer *tr, ct_t *out, const ct_t *a, double alpha, veil_error *err)
+{
+    const size_t level = veil_ckks_ciphertext_level(a);
+    double *m = calloc(tr->slots, sizeof *m);
+    if (!m) return veil_fail(err, VEIL_ERR_NO_MEMORY, "train: mask");
+    for (size_t r = 0; r < tr->records; r++) m[r * tr->block] = alpha;
+    veil_ckks_plaintext *pt = NULL;
+    veil_status st = veil_ckks_plaintext_new(&pt, tr->ctx, err);
+    /* at the scale of the prime the rescale removes, so that the ciphertext keeps its scale */
+    if (st == VEIL_OK)
+        st = veil_ckks_encode(tr->enc, pt, m, NULL, tr->slots, (double)veil_params_q(veil_context_params(tr->ctx), level),
+                              level, err);
+    if (st == VEIL_OK) st = veil_ckks_mul_plain(tr->ctx, out, a, pt, err);
+    if (st == VEIL_OK) st = veil_ckks_rescale(tr->ctx, out, out, err);
+    veil_ckks_plaintext_free(pt);
+    free(m);
+    return st;
+}
+
+/* The signed real d-th root (d odd). */
+static double odd_root(double x, unsigned d) { return x < 0 ? -pow(-x, 1.0 / d) : pow(x, 1.0 / d); }
+
+/*
+ * p = -k q(t) for t' = alpha t held in tp (alpha = (-k a_d)^(1/d), so that the leading coefficient is 1):
+ * -k q(t) = t' (b0 + b1 s + ... + s^(d-1)/2), s = t'^2, b_i = -k a_(2i+1) / alpha^(2i+1).
+ * Degree 3: 2 levels; 5: 3 levels; 7: 4 levels.
+ */
+static veil_status odd_polynomial(const trainer *tr, ct_t *p, const ct_t *tp, double alpha, double k, ct_t *s, ct_t *s2,
+                                  ct_t *tmp, veil_error *err)
+{
+    double b[4];
+    for (unsigned i = 0; i < (tr->degree + 1) / 2; i++) b[i] = -k * tr->coef[i] / pow(alpha, 2.0 * i + 1);
+    VEIL_TRY(mul_relin_rescale(tr, s, tp, tp, err));
+    if (tr->degree == 3) {
+        VEIL_TRY(veil_ckks_add_constant(tr->ctx, s, s, b[0], err));
+        return mul_relin_rescale(tr, p, s, tp, err);
+    }
+    VEIL_TRY(mul_relin_rescale(tr, s2, s, s, err));
+    if (tr->degree == 5) {
+        VEIL_TRY(veil_ckks_mul_constant_to_scale(tr->ctx, tmp, s, b[1], veil_ckks_ciphertext_scale(s2), err));
+        VEIL_TRY(veil_ckks_add(tr->ctx, s2, s2, tmp, err));
+        VEIL_TRY(veil_ckks_add_constant(tr->ctx, s2, s2, b[0], err));
+        return mul_relin_rescale(tr, p, s2, tp, err);
+    }
+    VEIL_TRY(veil_ckks_add_constant(tr->ctx, tmp, s, b[2], err)); /* (s + b2) s^2 + b1 s + b0 */
+    VEIL_TRY(mul_relin_rescale(tr, p, tmp, s2, err));
+    VEIL_TRY(veil_ckks_mul_constant_to_scale(tr->ctx, tmp, s, b[1], veil_ckks_ciphertext_scale(p), err));
+    VEIL_TRY(veil_ckks_add(tr->ctx, p, p, tmp, err));
+    VEIL_TRY(veil_ckks_add_constant(tr->ctx, p, p, b[0], err));
+    return mul_relin_rescale(tr, p, p, tp, err);
+}
+
+/*
+ * One ciphertext of records, steps 1-5 up to the product with Z_X (left unrelinearized in prod):
+ * logistic: -k q(z_r . v) z_r; linear: alpha (z_r . v) z_r (the labels' part is added once, outside).
+ */
+static veil_status record_terms(const trainer *tr, ct_t *prod, const ct_t *za, const ct_t *zx, const ct_t *v, double k,
+                                veil_error *err)
+{
+    ct_t *u = NULL, *tp = NULL, *s = NULL, *s2 = NULL, *tmp = NULL, *p = NULL;
+    veil_status st = ct_new(&u, tr, err);
+    if (st == VEIL_OK) st = ct_new(&tp, tr, err);
+    if (st == VEIL_OK) st = ct_new(&s, tr, err);
+    if (st == VEIL_OK) st = ct_new(&s2, tr, err);
+    if (st == VEIL_OK) st = ct_new(&tmp, tr, err);
+    if (st == VEIL_OK) st = ct_new(&p, tr, err);
+    const size_t lb = log2_exact(tr->block);
+    if (st == VEIL_OK) st = mul_relin_rescale(tr, u, za, v, err);
+    if (st == VEIL_OK) st = window_sum(tr, u, 1, lb, tmp, err);
+    double alpha = k;
+    if (tr->task == VEIL_TRAIN_LOGISTIC) alpha = odd_root(-k * tr->coef[(tr->degree - 1) / 2], tr->degree);
+    if (st == VEIL_OK) st = mask(tr, tp, u, alpha, err);
+    if (st == VEIL_OK && tr->task == VEIL_TRAIN_LOGISTIC) st = odd_polynomial(tr, p, tp, alpha, k, s, s2, tmp, err);
+    else if (st == VEIL_OK) st = copy_ct(tr, p, tp, err);
+    if (st == VEIL_OK) st = window_sum(tr, p, 1, lb, tmp, err);
+    if (st == VEIL_OK) st = veil_ckks_mul(tr->ctx, prod, p, zx, err);
+    veil_ckks_ciphertext_free(u);
+    veil_ckks_ciphertext_free(tp);
+    veil_ckks_ciphertext_free(s);
+    veil_ckks_ciphertext_free(s2);
+    veil_ckks_ciphertext_free(tmp);
+    veil_ckks_ciphertext_free(p);
+    return st;
+}
+
+/* Sums size-3 products over the ciphertexts, relinearizes, rescales, sums over records, back to layout A. */
+static veil_status reduce_records(const trainer *tr, ct_t *out, ct_t *const *prods, veil_error *err)
+{
+    VEIL_TRY(copy_ct(tr, out, prods[0], err));
+    for (size_t c = 1; c < tr->nct; c++) VEIL_TRY(veil_ckks_add(tr->ctx, out, out, prods[c], err));
+    VEIL_TRY(veil_ckks_relinearize(tr->ctx, out, out, tr->relin, err));
+    VEIL_TRY(veil_ckks_rescale(tr->ctx, out, out, err));
+    ct_t *tmp = NULL;
+    VEIL_TRY(ct_new(&tmp, tr, err));
+    veil_status st = window_sum(tr, out, tr->block, log2_exact(tr->slots / tr->block), tmp, err);
+    if (st == VEIL_OK) st = veil_ckks_rotate(tr->ctx, out, out, 1, tr->rot[0], err);
+    veil_ckks_ciphertext_free(tmp);
+    return st;
+}
+
+/* The gradient part that needs the records: over every ciphertext (in parallel), then reduced. */
+static veil_status gradient_terms(const trainer *tr, ct_t *out, ct_t *const *za, ct_t *const *zx, const ct_t *v, double k,
+                                  veil_error *err)
+{
+    ct_t **prods = calloc(tr->nct, sizeof *prods);
+    if (!prods) return veil_fail(err, VEIL_ERR_NO_MEMORY, "train");
+    volatile veil_status shared = VEIL_OK;
+    veil_error first = {VEIL_OK, ""};
+#pragma omp parallel for schedule(dynamic) num_threads(tr->threads) if (tr->threads > 1 && tr->nct > 1)
+    for (size_t c = 0; c < tr->nct; c++) {
+        if (shared != VEIL_OK) continue;
+        veil_error e = {VEIL_OK, ""};
+        veil_status r = veil_ckks_ciphertext_new(&prods[c], tr->ctx, &e);
+        if (r == VEIL_OK) r = record_terms(tr, prods[c], za[c], zx[c], v, k, &e);
+        if (r != VEIL_OK) {
+#pragma omp critical(veil_train_error)
+            if (shared == VEIL_OK) {
+                shared = r;
+                first = e;
+            }
+        }
+    }
+    veil_status st = shared;
+    if (st != VEIL_OK && err) *err = first;
+    if (st == VEIL_OK) st = reduce_records(tr, out, prods, err);
+    for (size_t c = 0; c < tr->nct; c++) veil_ckks_ciphertext_free(prods[c]);
+    free(prods);
+    return st;
+}
+
+/*
+ * The constant part, computed once at the top level: logistic sum_r z_r (layout A, no level); linear
+ * sum_r y_r z_r (one level: the labels spread over their blocks, times Z_X).
+ */
+static veil_status constant_part(const trainer *tr, ct_t *out, ct_t *const *za, ct_t *const *zx, ct_t *const *labels,
+                                 veil_error *err)
+{
+    ct_t *tmp = NULL;
+    VEIL_TRY(ct_new(&tmp, tr, err));
+    veil_status st = VEIL_OK;
+    if (tr->task == VEIL_TRAIN_LOGISTIC) {
+        st = copy_ct(tr, out, za[0], err);
+        for (size_t c = 1; st == VEIL_OK && c < tr->nct; c++) st = veil_ckks_add(tr->ctx, out, out, za[c], err);
+        if (st == VEIL_OK) st = window_sum(tr, out, tr->block, log2_exact(tr->slots / tr->block), tmp, err);
+    } else {
+        ct_t **prods = calloc(tr->nct, sizeof *prods);
+        st = prods ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "train");
+        for (size_t c = 0; st == VEIL_OK && c < tr->nct; c++) {
+            st = ct_new(&prods[c], tr, err);
+            if (st == VEIL_OK) st = copy_ct(tr, tmp, labels[c], err);
+            ct_t *t2 = NULL;
+            if (st == VEIL_OK) st = ct_new(&t2, tr, err);
+            if (st == VEIL_OK) st = window_sum(tr, tmp, 1, log2_exact(tr->block), t2, err);
+            veil_ckks_ciphertext_free(t2);
+            if (st == VEIL_OK) st = veil_ckks_mul(tr->ctx, prods[c], tmp, zx[c], err);
+        }
+        if (st == VEIL_OK) st = reduce_records(tr, out, prods, err);
+        for (size_t c = 0; prods && c < tr->nct; c++) veil_ckks_ciphertext_free(prods[c]);
+        free(prods);
+    }
+    veil_ckks_ciphertext_free(tmp);
+    return st;
+}
+
+/* Z_X = Z_A rotated left by B - 1 = 1 + 2 + ... + B/2. */
+static veil_status layout_x(const trainer *tr, ct_t *out, const ct_t *za, veil_error *err)
+{
+    VEIL_TRY(copy_ct(tr, out, za, err));
+    for (size_t i = 0; ((size_t)1 << i) < tr->block; i++)
+        VEIL_TRY(veil_ckks_rotate(tr->ctx, out, out, (long)1 << i, tr->rot[i], err));
+    return VEIL_OK;
+}
+
+/* acc += c * a at acc's scale (a at a higher level: the product's level is not acc's bottleneck). */
+static veil_status add_scaled(const trainer *tr, ct_t *acc, const ct_t *a, double c, ct_t *tmp, veil_error *err)
+{
+    if (c == 0) return VEIL_OK;
+    VEIL_TRY(veil_ckks_mul_constant_to_scale(tr->ctx, tmp, a, c, veil_ckks_ciphertext_scale(acc), err));
+    return veil_ckks_add(tr->ctx, acc, acc, tmp, err);
+}
+
+typedef struct train_state {
+    ct_t *v, *v_prev, *g_prev; /* v_t, v_{t-1}, and G'_{t-1} (the previous gradient step, times 1 - eta) */
+    int have_prev;
+} train_state;
+
+/*
+ * One iteration t from v_t (v = NULL: t = 0, w_0 = v_0 = 0):
+ *   G'_t = k_t (sum of the record terms + 1/2 sum z)   (logistic; k_t = lr/n (1 - eta_t))
+ *   G'_t = k_t (sum of (z.v) z - sum y z)               (linear; k_t = -lr/n, eta_t = 0)
+ *   w_{t+1} = shrink v_t + G'_t / (1 - eta_t)
+ *   v_{t+1} = (1 - eta_t) w_{t+1} + eta_t w_t,  w_t = shrink_{t-1} v_{t-1} + G'_{t-1} / (1 - eta_{t-1})
+ */
+static veil_status iterate(const trainer *tr, train_state *s, ct_t *const *za, ct_t *const *zx, const ct_t *cst,
+                           const step_constants *c, size_t t, veil_error *err)
+{
+    ct_t *g = NULL, *tmp = NULL, *next = NULL;
+    VEIL_TRY(ct_new(&g, tr, err));
+    veil_status st = ct_new(&tmp, tr, err);
+    if (st == VEIL_OK) st = ct_new(&next, tr, err);
+    const double cst_factor = tr->task == VEIL_TRAIN_LOGISTIC ? 0.5 * c[t].k : -c[t].k;
+    if (st == VEIL_OK && t == 0) {
+        st = veil_ckks_mul_constant(tr->ctx, g, cst, cst_factor, err);
+    } else if (st == VEIL_OK) {
+        st = gradient_terms(tr, g, za, zx, s->v, c[t].k, err);
+        if (st == VEIL_OK) st = add_scaled(tr, g, cst, cst_factor, tmp, err);
+    }
+    /* next = G'_t + (1 - eta_t) shrink_t v_t + eta_t (shrink_{t-1} v_{t-1} + G'_{t-1} / (1 - eta_{t-1})) */
+    if (st == VEIL_OK) st = copy_ct(tr, next, g, err);
+    if (st == VEIL_OK && t > 0) st = add_scaled(tr, next, s->v, (1 - c[t].eta) * c[t].shrink, tmp, err);
+    if (st == VEIL_OK && t > 0 && s->have_prev) st = add_scaled(tr, next, s->v_prev, c[t].eta * c[t - 1].shrink, tmp, err);
+    if (st == VEIL_OK && t > 0) st = add_scaled(tr, next, s->g_prev, c[t].eta / (1 - c[t - 1].eta), tmp, err);
+    if (st == VEIL_OK) {
+        ct_t *old_prev = s->v_prev;
+        s->v_prev = s->v;
+        s->have_prev = t > 0;
+        s->v = next;
+        next = old_prev;
+        ct_t *old_g = s->g_prev;
+        s->g_prev = g;
+        g = old_g;
+    }
+    veil_ckks_ciphertext_free(g);
+    veil_ckks_ciphertext_free(tmp);
+    veil_ckks_ciphertext_free(next);
+    return st;
+}
+
+static const veil_switch_key *find_rotation(const veil_eval_keys *k, long step)
+{
+    const uint64_t e = veil_galois_element_rotation(k->ctx, step);
+    for (size_t i = 0; i < k->n_galois; i++)
+        if (veil_switch_key_galois_element(k->galois[i]) == e) return k->galois[i];
+    return NULL;
+}
+
+veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, const veil_ciphertexts *data,
+                           const veil_train_options *opts, veil_progress_fn progress, void *progress_arg,
+                           veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(keys, err);
+    VEIL_REQUIRE(data, err);
+    veil_train_options dflt = {0};
+    if (!opts) opts = &dflt;
+    if (keys->meta.packing != VEIL_PACKING_TRAINING)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "train: these evaluation keys were made for inference, not for training");
+    if (data->meta.kind != VEIL_SET_TRAIN_DATA)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: this ciphertext set is not an encrypted training data set");
+    if (sodium_memcmp(data->meta.key_id, keys->meta.key_id, VEIL_ID_BYTES) != 0)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "train: the data was encrypted under other keys than these");
+    if (data->ctx != keys->ctx)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "train: load the data set with these evaluation keys");
+    double lr;
+    VEIL_TRY(check_options(opts, &lr, err));
+    veil_train_info info = {0};
+    VEIL_TRY(meta_info(&keys->meta, keys->ctx, &info, err));
+    const size_t K = opts->iterations ? opts->iterations : info.max_iterations;
+    if (K > info.max_iterations)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED,
+                         "train: %zu iterations asked, but these keys' parameters allow at most %zu (%zu levels, %zu per "
+                         "iteration): make keys for more iterations",
+                         K, info.max_iterations, veil_context_max_level(keys->ctx), info.depth_per_iteration);
+    trainer tr = {.ctx = keys->ctx, .relin = keys->relin, .task = info.task, .degree = info.degree,
+                  .slots = (size_t)keys->meta.slots, .block = info.block, .records = info.records_per_ciphertext,
+                  .rows = (size_t)data->meta.rows};
+    tr.nct = (tr.rows + tr.records - 1) / tr.records;
+    tr.threads = (int)(opts->threads ? opts->threads : (size_t)veil_context_ring(keys->ctx)->threads);
+    if (tr.threads < 1) tr.threads = 1;
+    memcpy(tr.coef, info.coefficients, sizeof tr.coef);
+    const size_t n_rot = log2_exact(tr.slots);
+    tr.rot = calloc(n_rot + 1, sizeof *tr.rot);
+    if (!tr.rot) return veil_fail(err, VEIL_ERR_NO_MEMORY, "train");
+    veil_status st = VEIL_OK;
+    for (size_t i = 0; st == VEIL_OK && i < n_rot; i++)
+        if (!(tr.rot[i] = find_rotation(keys, (long)1 << i)))
+            st = veil_fail(err, VEIL_ERR_MISMATCH, "train: the evaluation keys lack the rotation by %zu", (size_t)1 << i);
+    step_constants *c = calloc(K, sizeof *c);
+    ct_t **zx = calloc(tr.nct, sizeof *zx), *cst = NULL;
+    train_state s = {0};
+    if (st == VEIL_OK && (!c || !zx)) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "train");
+    if (st == VEIL_OK) schedule(c, K, tr.task, lr, opts->l2, tr.rows);
+    if (st == VEIL_OK) st = veil_ckks_encoder_new(&tr.enc, tr.ctx, err);
+    ct_t *const *za = data->cts, *const *labels = data->cts + tr.nct;
+    if (progress) progress(progress_arg, 0, K);
+    volatile veil_status shared = st;
+    veil_error first = {VEIL_OK, ""};
+#pragma omp parallel for schedule(dynamic) num_threads(tr.threads) if (tr.threads > 1 && tr.nct > 1)
+    for (size_t i = 0; i < tr.nct; i++) {
+        if (shared != VEIL_OK) continue;
+        veil_error e = {VEIL_OK, ""};
+        veil_status r = veil_ckks_ciphertext_new(&zx[i], tr.ctx, &e);
+        if (r == VEIL_OK) r = layout_x(&tr, zx[i], za[i], &e);
+        if (r != VEIL_OK) {
+#pragma omp critical(veil_train_error)
+            if (shared == VEIL_OK) {
+                shared = r;
+                first = e;
+            }
+        }
+    }
+    if (st == VEIL_OK && shared != VEIL_OK) {
+        st = shared;
+        if (err) *err = first;
+    }
+    if (st == VEIL_OK) st = ct_new(&cst, &tr, err);
+    if (st == VEIL_OK) st = constant_part(&tr, cst, za, zx, labels, err);
+    for (size_t t = 0; st == VEIL_OK && t < K; t++) {
+        st = iterate(&tr, &s, za, zx, cst, c, t, err);
+        if (st == VEIL_OK && progress) progress(progress_arg, t + 1, K);
+    }
+    veil_ciphertexts *set = NULL;
+    if (st == VEIL_OK) {
+        veil_ml_meta meta = data->meta;
+        meta.kind = VEIL_SET_TRAIN_MODEL;
+        meta.width = meta.out_width;
+        st = veil_ciphertexts_alloc(&set, tr.ctx, &meta, 2, err);
+    }
+    if (st == VEIL_OK) st = copy_ct(&tr, set->cts[0], s.v, err);
+    if (st == VEIL_OK) st = copy_ct(&tr, set->cts[1], data->cts[data->count - 1], err);
+    for (size_t i = 0; zx && i < tr.nct; i++) veil_ckks_ciphertext_free(zx[i]);
+    free(zx);
+    veil_ckks_ciphertext_free(cst);
+    veil_ckks_ciphertext_free(s.v);
+    veil_ckks_ciphertext_free(s.v_prev);
+    veil_ckks_ciphertext_free(s.g_prev);
+    veil_ckks_encoder_free(tr.enc);
+    free(tr.rot);
+    free(c);
+    if (st != VEIL_OK) {
+        veil_ciphertexts_free(set);
+        return st;
+    }
+    *out = set;
+    return VEIL_OK;
+}
+
+/* ---- decryption and the model -------------------------------------------------------------------------- */
+
+veil_status veil_train_decrypt(double *weights, const veil_keyset *k, const veil_ciphertexts *model, veil_error *err)
+{
+    VEIL_REQUIRE(weights, err);
+    VEIL_REQUIRE(k, err);
+    VEIL_REQUIRE(model, err);
+    if (model->meta.kind != VEIL_SET_TRAIN_MODEL)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: this set is not a trained model (veil train's output)");
+    if (sodium_memcmp(model->meta.key_id, k->meta.key_id, VEIL_ID_BYTES) != 0)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "train: the model was trained on data encrypted under other keys");
+    if (model->ctx != k->ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "train: load the model with this key set");
+    const size_t F = model->meta.in_width, slots = (size_t)model->meta.slots;
+    veil_ckks_encoder *enc = NULL;
+    veil_ckks_plaintext *pt = NULL;
+    double *vals = calloc(slots, sizeof *vals);
+    veil_status st = vals ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "train: decrypt");
+    if (st == VEIL_OK) st = veil_ckks_encoder_new(&enc, k->ctx, err);
+    if (st == VEIL_OK) st = veil_ckks_plaintext_new(&pt, k->ctx, err);
+    if (st == VEIL_OK) st = veil_ckks_decrypt(k->ctx, pt, model->cts[0], k->sk, err);
+    if (st == VEIL_OK) st = veil_ckks_decode(enc, weights, NULL, F + 1, pt, err);
+    if (st == VEIL_OK) st = veil_ckks_decrypt(k->ctx, pt, model->cts[1], k->sk, err);
+    if (st == VEIL_OK) st = veil_ckks_decode(enc, vals, NULL, 4 * (F + 1), pt, err);
+    scaling s = {0};
+    if (st == VEIL_OK) st = scaling_unpack(&s, vals, F, err);
+    for (size_t j = 0; st == VEIL_OK && j <= F; j++)
+        if (!isfinite(weights[j]) || fabs(weights[j]) > 1e6)
+            st = veil_fail(err, VEIL_ERR_MISMATCH, "train: the weights do not decrypt to sensible values");
+    if (st == VEIL_OK) {
+        unscale(weights, model->meta.final_op, F, &s);
+        scaling_free(&s);
+    }
+    if (vals) sodium_memzero(vals, slots * sizeof *vals);
+    free(vals);
+    veil_ckks_plaintext_free(pt);
+    veil_ckks_encoder_free(enc);
+    return st;
+}
+
+veil_status veil_train_to_onnx(veil_buffer *out, veil_train_task task, const double *weights, size_t features,
+                               veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(weights, err);
+    if (features < 1 || features > MAX_FEATURES)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: %zu features", features);
+    for (size_t j = 0; j <= features; j++)
+        if (!isfinite(weights[j])) return veil_fail(err, VEIL_ERR_ARGUMENT, "train: weight %zu is not finite", j);
+    veil_graph g = {0};
+    const int64_t in_dims[2] = {-1, (int64_t)features}, w_dims[2] = {(int64_t)features, 1}, b_dims[1] = {1};
+    const char *gemm_in[3] = {"x", "W", "b"}, *sig_in[1] = {"z"};
+    veil_status st = veil_graph_add_input(&g, "x", in_dims, 2, err);
+    if (st == VEIL_OK) st = veil_graph_add_init(&g, "W", weights + 1, w_dims, 2, err);
+    if (st == VEIL_OK) st = veil_graph_add_init(&g, "b", weights, b_dims, 1, err);
+    if (st == VEIL_OK)
+        st = veil_graph_add_node(&g, "Gemm", gemm_in, 3, task == VEIL_TRAIN_LOGISTIC ? "z" : "y", NULL, 0, err);
+    if (st == VEIL_OK && task == VEIL_TRAIN_LOGISTIC) st = veil_graph_add_node(&g, "Sigmoid", sig_in, 1, "y", NULL, 0, err);
+    if (st == VEIL_OK) st = veil_graph_add_output(&g, "y", err);
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (st == VEIL_OK) st = veil_graph_to_onnx(&g, &bytes, &len, err);
+    veil_graph_clear(&g);
+    if (st != VEIL_OK) return st;
+    out->data = bytes;
+    out->len = len;
+    return VEIL_OK;
+}

@@ -1,0 +1,338 @@
+/*
+ * Encrypted training: linear and logistic regression on ciphertexts against the same algorithm in float64
+ * (weights within 1e-3, identical classes), the files, the ONNX model it writes, and bad input.
+ * Most cases use VEIL_SECURITY_NONE for a small ring (the algorithm is the same); one checks the plan at
+ * 128 bits.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <cmocka.h>
+#include "veil/veil.h"
+
+static double uniform(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (double)(*s >> 8) / (double)(1u << 24) * 2.0 - 1.0;
+}
+
+/* rows x features, features on different scales and offsets; labels from a noisy linear rule. */
+static void make_data(unsigned seed, size_t rows, size_t features, int logistic, double **x, double **y)
+{
+    unsigned s = seed;
+    *x = malloc(rows * features * sizeof **x);
+    *y = malloc(rows * sizeof **y);
+    for (size_t r = 0; r < rows; r++) {
+        double t = 0.3;
+        for (size_t j = 0; j < features; j++) {
+            const double v = uniform(&s);
+            (*x)[r * features + j] = 5.0 * (double)j + v * pow(3.0, (double)(j % 4)); /* raw: offsets, spreads */
+            t += (j % 2 ? -1.5 : 2.0) * v / (double)(1 + j % 3);
+        }
+        t += 0.4 * uniform(&s);
+        (*y)[r] = logistic ? (t > 0) : 100 + 20 * t;
+    }
+}
+
+typedef struct trained {
+    double *enc, *plain;
+    size_t features;
+} trained;
+
+/* Keys, encryption, training and decryption through files (as the CLI does), and the plaintext run. */
+static trained train_both(veil_train_task task, unsigned degree, size_t features, size_t rows, size_t iterations,
+                          double l2, const double *x, const double *y)
+{
+    veil_error err = {0};
+    veil_train_request req = {.task = task, .features = features, .iterations = iterations, .degree = degree,
+                              .security = VEIL_SECURITY_NONE, .ring_degree = 2048};
+    veil_plan *plan = NULL;
+    if (veil_train_plan(&plan, &req, &err) != VEIL_OK) fail_msg("%s", err.detail);
+    veil_keyset *ks = NULL;
+    veil_eval_keys *ek = NULL;
+    assert_int_equal(veil_keygen(&ks, &ek, plan, NULL, &err), VEIL_OK);
+    veil_buffer kb = {0}, eb = {0}, db = {0}, mb = {0};
+    assert_int_equal(veil_keyset_save(&kb, ks, &err), VEIL_OK);
+    assert_int_equal(veil_eval_keys_save(&eb, ek, &err), VEIL_OK);
+    veil_ciphertexts *data = NULL;
+    if (veil_train_encrypt(&data, ks, x, y, rows, NULL, &err) != VEIL_OK) fail_msg("%s", err.detail);
+    assert_int_equal(veil_ciphertexts_save(&db, data, &err), VEIL_OK);
+    veil_ciphertexts_free(data);
+    veil_eval_keys_free(ek);
+    veil_keyset_free(ks);
+
+    /* the server: eval keys and data from bytes */
+    veil_eval_keys *server = NULL;
+    veil_ciphertexts *sdata = NULL, *model = NULL;
+    assert_int_equal(veil_eval_keys_load(&server, eb.data, eb.len, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_load(&sdata, NULL, server, db.data, db.len, &err), VEIL_OK);
+    veil_train_options opts = {.iterations = iterations, .l2 = l2};
+    if (veil_train_run(&model, server, sdata, &opts, NULL, NULL, &err) != VEIL_OK) fail_msg("%s", err.detail);
+    assert_int_equal(veil_ciphertexts_save(&mb, model, &err), VEIL_OK);
+    veil_ciphertexts_free(model);
+    veil_ciphertexts_free(sdata);
+    veil_eval_keys_free(server);
+
+    /* the owner */
+    trained t = {calloc(features + 1, sizeof(double)), calloc(features + 1, sizeof(double)), features};
+    veil_keyset *owner = NULL;
+    veil_ciphertexts *m = NULL;
+    assert_int_equal(veil_keyset_load(&owner, kb.data, kb.len, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_load(&m, owner, NULL, mb.data, mb.len, &err), VEIL_OK);
+    if (veil_train_decrypt(t.enc, owner, m, &err) != VEIL_OK) fail_msg("%s", err.detail);
+    veil_ciphertexts_free(m);
+    veil_keyset_free(owner);
+    double tmax = 0;
+    if (veil_train_plain(t.plain, &req, &opts, x, y, rows, &tmax, &err) != VEIL_OK) fail_msg("%s", err.detail);
+    veil_buffer_free(&kb);
+    veil_buffer_free(&eb);
+    veil_buffer_free(&db);
+    veil_buffer_free(&mb);
+    veil_plan_free(plan);
+    return t;
+}
+
+/* Weights within 1e-3 (relative to the weight's size when above 1) and the same class or close predictions. */
+static void compare(const trained *t, veil_train_task task, const double *x, const double *y, size_t rows)
+{
+    double worst = 0;
+    for (size_t j = 0; j <= t->features; j++) {
+        const double d = fabs(t->enc[j] - t->plain[j]) / fmax(1.0, fabs(t->plain[j]));
+        if (d > worst) worst = d;
+    }
+    print_message("    largest weight difference %.3g (weights %.4f %.4f ...)\n", worst, t->plain[0], t->plain[1]);
+    assert_true(worst < 1e-3);
+    size_t same = 0, correct = 0;
+    for (size_t r = 0; r < rows; r++) {
+        double a = t->enc[0], b = t->plain[0];
+        for (size_t j = 0; j < t->features; j++) {
+            a += t->enc[1 + j] * x[r * t->features + j];
+            b += t->plain[1 + j] * x[r * t->features + j];
+        }
+        if (task == VEIL_TRAIN_LOGISTIC) {
+            same += (a > 0) == (b > 0);
+            correct += (b > 0) == (y[r] > 0.5);
+        } else {
+            same += fabs(a - b) < 1e-3 * fmax(1.0, fabs(b));
+        }
+    }
+    if (task == VEIL_TRAIN_LOGISTIC) {
+        print_message("    plaintext accuracy %.3f\n", (double)correct / (double)rows);
+        assert_true(correct > rows * 7 / 10); /* it learned something */
+    }
+    assert_int_equal(same, rows);
+}
+
+static void logistic_case(unsigned degree, size_t iterations)
+{
+    const size_t features = 6, rows = 300, held = 100;
+    double *x, *y;
+    make_data(11 + degree, rows + held, features, 1, &x, &y);
+    trained t = train_both(VEIL_TRAIN_LOGISTIC, degree, features, rows, iterations, 0, x, y);
+    compare(&t, VEIL_TRAIN_LOGISTIC, x + rows * features, y + rows, held); /* the held-out split */
+    free(t.enc);
+    free(t.plain);
+    free(x);
+    free(y);
+}
+
+static void test_logistic_degree3(void **state)
+{
+    (void)state;
+    logistic_case(3, 5);
+}
+
+static void test_logistic_degree5(void **state)
+{
+    (void)state;
+    logistic_case(5, 3);
+}
+
+static void test_logistic_degree7(void **state)
+{
+    (void)state;
+    logistic_case(7, 3);
+}
+
+static void test_linear_ridge(void **state)
+{
+    (void)state;
+    const size_t features = 5, rows = 200;
+    double *x, *y;
+    make_data(5, rows, features, 0, &x, &y);
+    trained t = train_both(VEIL_TRAIN_LINEAR, 0, features, rows, 4, 0.01, x, y);
+    compare(&t, VEIL_TRAIN_LINEAR, x, y, rows);
+    free(t.enc);
+    free(t.plain);
+    free(x);
+    free(y);
+}
+
+/* The plan at 128 bits for the iDASH shape: 18 features, 7 iterations of degree 3. */
+static void test_plan_idash(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_train_request req = {.task = VEIL_TRAIN_LOGISTIC, .features = 18, .iterations = 7};
+    veil_plan *plan = NULL;
+    assert_int_equal(veil_train_plan(&plan, &req, &err), VEIL_OK);
+    veil_plan_info pi;
+    veil_train_info ti;
+    veil_plan_get_info(plan, &pi);
+    assert_int_equal(veil_train_plan_info(plan, &ti, &err), VEIL_OK);
+    print_message("    N=%zu, %zu levels, %u-bit scale, %zu rotations, %zu records per ciphertext, up to %zu iterations\n",
+                  pi.n, pi.q_count - 1, pi.scale_bits, pi.rotations, ti.records_per_ciphertext, ti.max_iterations);
+    assert_int_equal(ti.block, 32);
+    assert_int_equal(ti.depth_per_iteration, 5);
+    assert_true(ti.max_iterations >= 7);
+    assert_true(pi.q_count - 1 >= 1 + 5 * 6);
+    assert_true(veil_security_max_log_qp(pi.n, VEIL_SECURITY_128) >= pi.log_qp);
+    /* the plan survives a file; inference calls refuse it */
+    veil_buffer b = {0};
+    veil_plan *back = NULL;
+    assert_int_equal(veil_plan_save(&b, plan, &err), VEIL_OK);
+    assert_int_equal(veil_plan_load(&back, b.data, b.len, &err), VEIL_OK);
+    assert_int_equal(veil_train_plan_info(back, &ti, &err), VEIL_OK);
+    assert_int_equal(ti.features, 18);
+    veil_buffer_free(&b);
+    veil_plan_free(back);
+    /* a depth no 128-bit ring holds is refused before any key is made */
+    req.iterations = 40;
+    veil_plan *deep = NULL;
+    assert_int_not_equal(veil_train_plan(&deep, &req, &err), VEIL_OK);
+    print_message("    40 iterations: %s\n", err.detail);
+    assert_non_null(strstr(err.detail, "fewer iterations"));
+    veil_plan_free(plan);
+}
+
+static void test_bad_input(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    const size_t features = 3, rows = 40;
+    veil_train_request req = {.task = VEIL_TRAIN_LOGISTIC, .features = features, .iterations = 2,
+                              .security = VEIL_SECURITY_NONE, .ring_degree = 1024};
+    veil_plan *plan = NULL;
+    assert_int_equal(veil_train_plan(&plan, &req, &err), VEIL_OK);
+    veil_keyset *ks = NULL, *other = NULL;
+    veil_eval_keys *ek = NULL, *other_ek = NULL;
+    assert_int_equal(veil_keygen(&ks, &ek, plan, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_keygen(&other, &other_ek, plan, NULL, &err), VEIL_OK);
+    double *x, *y;
+    make_data(3, rows, features, 1, &x, &y);
+    veil_ciphertexts *data = NULL;
+
+    y[7] = 2;
+    assert_int_equal(veil_train_encrypt(&data, ks, x, y, rows, NULL, &err), VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "row 8"));
+    y[7] = NAN;
+    assert_int_equal(veil_train_encrypt(&data, ks, x, y, rows, NULL, &err), VEIL_ERR_ARGUMENT);
+    y[7] = 1;
+    const double keep = x[5 * features + 1];
+    x[5 * features + 1] = INFINITY;
+    assert_int_equal(veil_train_encrypt(&data, ks, x, y, rows, NULL, &err), VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "row 6, feature 2"));
+    x[5 * features + 1] = keep;
+    double *flat = malloc(rows * features * sizeof *flat);
+    memcpy(flat, x, rows * features * sizeof *flat);
+    for (size_t r = 0; r < rows; r++) flat[r * features + 2] = 4.5;
+    assert_int_equal(veil_train_encrypt(&data, ks, flat, y, rows, NULL, &err), VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "feature 3 has no variance"));
+    assert_null(data);
+
+    assert_int_equal(veil_train_encrypt(&data, ks, x, y, rows, NULL, &err), VEIL_OK);
+    veil_ciphertexts *model = NULL;
+    /* more iterations than the keys allow: refused before any work */
+    veil_train_options opts = {.iterations = 3};
+    veil_train_info ti;
+    assert_int_equal(veil_train_keys_info(ek, &ti, &err), VEIL_OK);
+    opts.iterations = ti.max_iterations + 1;
+    assert_int_equal(veil_train_run(&model, ek, data, &opts, NULL, NULL, &err), VEIL_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.detail, "allow at most"));
+    assert_null(model);
+    /* bad options */
+    opts.iterations = 1;
+    opts.learning_rate = -1;
+    assert_int_equal(veil_train_run(&model, ek, data, &opts, NULL, NULL, &err), VEIL_ERR_ARGUMENT);
+    opts.learning_rate = 0;
+    opts.l2 = NAN;
+    assert_int_equal(veil_train_run(&model, ek, data, &opts, NULL, NULL, &err), VEIL_ERR_ARGUMENT);
+    opts.l2 = 0;
+    /* the data under other keys: refused, in memory and from a file */
+    assert_int_equal(veil_train_run(&model, other_ek, data, &opts, NULL, NULL, &err), VEIL_ERR_MISMATCH);
+    veil_buffer db = {0};
+    veil_ciphertexts *loaded = NULL;
+    assert_int_equal(veil_ciphertexts_save(&db, data, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_load(&loaded, NULL, other_ek, db.data, db.len, &err), VEIL_ERR_MISMATCH);
+    /* corrupted data files fail cleanly */
+    for (size_t i = 0; i < 200; i++) {
+        const size_t at = (i * 7919u) % db.len;
+        db.data[at] ^= (uint8_t)(1u << (i % 8));
+        veil_status st = veil_ciphertexts_load(&loaded, NULL, ek, db.data, db.len, &err);
+        if (st == VEIL_OK) veil_ciphertexts_free(loaded);
+        loaded = NULL;
+        db.data[at] ^= (uint8_t)(1u << (i % 8));
+    }
+    assert_int_equal(veil_ciphertexts_load(&loaded, NULL, ek, db.data, db.len / 2, &err), VEIL_ERR_FORMAT);
+    /* training keys and inference calls do not mix */
+    double out[4];
+    assert_int_equal(veil_encrypt_inputs(&loaded, ks, x, rows, NULL, &err), VEIL_ERR_MISMATCH);
+    assert_int_equal(veil_decrypt_outputs(out, NULL, ks, data, &err), VEIL_ERR_ARGUMENT);
+    assert_int_equal(veil_train_decrypt(out, ks, data, &err), VEIL_ERR_ARGUMENT);
+    /* a model decrypted with other keys */
+    assert_int_equal(veil_train_run(&model, ek, data, &opts, NULL, NULL, &err), VEIL_OK);
+    double w[4];
+    assert_int_equal(veil_train_decrypt(w, other, model, &err), VEIL_ERR_MISMATCH);
+    assert_int_equal(veil_train_decrypt(w, ks, model, &err), VEIL_OK);
+    veil_buffer_free(&db);
+    veil_ciphertexts_free(model);
+    veil_ciphertexts_free(data);
+    veil_eval_keys_free(ek);
+    veil_keyset_free(ks);
+    veil_eval_keys_free(other_ek);
+    veil_keyset_free(other);
+    veil_plan_free(plan);
+    free(flat);
+    free(x);
+    free(y);
+}
+
+/* The ONNX model of trained weights loads in Veil and predicts what the weights say. */
+static void test_onnx_model(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    const double w[4] = {0.5, -1.25, 2.0, 0.75};
+    const double x[6] = {1, 2, 3, -1, 0.5, 4};
+    for (int task = 0; task < 2; task++) {
+        veil_buffer b = {0};
+        assert_int_equal(veil_train_to_onnx(&b, (veil_train_task)task, w, 3, &err), VEIL_OK);
+        veil_model *m = NULL;
+        if (veil_model_load_onnx(&m, b.data, b.len, NULL, &err) != VEIL_OK) fail_msg("%s", err.detail);
+        double out[2];
+        assert_int_equal(veil_model_run_plain(m, out, x, 2, &err), VEIL_OK);
+        for (size_t r = 0; r < 2; r++) {
+            double z = w[0] + w[1] * x[3 * r] + w[2] * x[3 * r + 1] + w[3] * x[3 * r + 2];
+            if (task == VEIL_TRAIN_LOGISTIC) z = 1 / (1 + exp(-z));
+            assert_true(fabs(out[r] - z) < 1e-6);
+        }
+        veil_model_free(m);
+        veil_buffer_free(&b);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_onnx_model),     cmocka_unit_test(test_plan_idash),       cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_linear_ridge),   cmocka_unit_test(test_logistic_degree3), cmocka_unit_test(test_logistic_degree5),
+        cmocka_unit_test(test_logistic_degree7),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
