@@ -40,5 +40,6 @@ int bench_precision(const bench_config *cfg);
 int bench_bgv(const bench_config *cfg);
 int bench_ml(const bench_config *cfg);
 int bench_serve(const bench_config *cfg);
+int bench_train(const bench_config *cfg);
 
 #endif

@@ -66,7 +66,11 @@ static size_t per_iteration(unsigned task, unsigned degree)
 {
     return task == VEIL_TRAIN_LINEAR ? 3 : 2 + (degree + 3) / 2;
 }
-static size_t first_iteration(unsigned task) { return task == VEIL_TRAIN_LINEAR ? 2 : 1; }
+static size_t first_iteration(unsigned task)
+{
+    (void)task; /* from w = 0 the gradient is a constant ciphertext times a public number */
+    return 1;
+}
 
 static size_t depth_for(unsigned task, unsigned degree, size_t iterations)
 {
@@ -81,8 +85,15 @@ static size_t max_iterations(unsigned task, unsigned degree, size_t levels)
 
 size_t veil_train_data_count(const veil_ml_meta *m)
 {
-    const size_t per = (size_t)((m->rows + m->batch - 1) / m->batch);
-    return per * (m->final_op == VEIL_TRAIN_LINEAR ? 2 : 1) + 1;
+    return 2 * (size_t)((m->rows + m->batch - 1) / m->batch) + 2;
+}
+
+/* The levels the records are encrypted at: layout A for the first iteration's product, X for its last. */
+static size_t level_a(size_t top) { return top >= 1 ? top - 1 : 0; }
+static size_t level_x(size_t top, unsigned task, unsigned degree)
+{
+    const size_t per = per_iteration(task, degree);
+    return top >= per ? top - per : 0;
 }
 
 /*
@@ -558,22 +569,36 @@ veil_status veil_train_encrypt(veil_ciphertexts **out, const veil_keyset *k, con
     if (st == VEIL_OK) st = veil_ckks_encoder_new(&enc, k->ctx, err);
     if (st == VEIL_OK) st = veil_ckks_plaintext_new(&pt, k->ctx, err);
     if (st == VEIL_OK) st = veil_ciphertexts_alloc(&set, k->ctx, &meta, count, err);
+    double *sum = calloc(F + 1, sizeof *sum), rec[MAX_FEATURES + 1];
+    if (st == VEIL_OK && !sum) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "train: encrypt");
+    for (size_t r = 0; st == VEIL_OK && r < rows; r++) { /* logistic: sum_r z_r; linear: sum_r y_r z_r */
+        record_values(rec, task, F, &s, x + r * F, y[r]);
+        const double f = task == VEIL_TRAIN_LINEAR ? (y[r] - s.mean[F]) / s.dev[F] : 1.0;
+        for (size_t j = 0; j <= F; j++) sum[j] += f * rec[j];
+    }
     for (size_t i = 0; st == VEIL_OK && i < count; i++) {
         memset(v, 0, slots * sizeof *v);
         size_t level = top;
         if (i == count - 1) {
             scaling_pack(v, &s, F);
             level = stats_level;
+        } else if (i == count - 2) {
+            for (size_t b = 0; b < R; b++) memcpy(v + b * B, sum, (F + 1) * sizeof *v); /* replicated, layout A */
         } else {
+            /* layout A: record r at rB; layout X (A rotated left by B - 1): at rB - B + 1, cyclically */
+            const int x_layout = i >= nct;
             const size_t c = i % nct, first = c * R, n = rows - first < R ? rows - first : R;
-            for (size_t r = 0; r < n; r++) {
-                if (i < nct) record_values(v + r * B, task, F, &s, x + (first + r) * F, y[first + r]);
-                else v[r * B] = (y[first + r] - s.mean[F]) / s.dev[F]; /* linear labels, at the mask's slot */
-            }
+            for (size_t r = 0; r < n; r++)
+                record_values(v + (x_layout ? (r * B + slots - B + 1) % slots : r * B), task, F, &s, x + (first + r) * F,
+                              y[first + r]);
+            level = x_layout ? level_x(top, task, meta.degree) : level_a(top);
         }
         st = veil_ckks_encode(enc, pt, v, NULL, slots, scale, level, err);
         if (st == VEIL_OK) st = veil_ckks_encrypt_sk(k->ctx, set->cts[i], pt, k->sk, prng, err);
     }
+    if (sum) sodium_memzero(sum, (F + 1) * sizeof *sum);
+    free(sum);
+    sodium_memzero(rec, sizeof rec);
     sodium_memzero(v, v ? slots * sizeof *v : 0);
     free(v);
     scaling_free(&s);
@@ -756,49 +781,6 @@ static veil_status gradient_terms(const trainer *tr, ct_t *out, ct_t *const *za,
     return st;
 }
 
-/*
- * The constant part, computed once at the top level: logistic sum_r z_r (layout A, no level); linear
- * sum_r y_r z_r (one level: the labels spread over their blocks, times Z_X).
- */
-static veil_status constant_part(const trainer *tr, ct_t *out, ct_t *const *za, ct_t *const *zx, ct_t *const *labels,
-                                 veil_error *err)
-{
-    ct_t *tmp = NULL;
-    VEIL_TRY(ct_new(&tmp, tr, err));
-    veil_status st = VEIL_OK;
-    if (tr->task == VEIL_TRAIN_LOGISTIC) {
-        st = copy_ct(tr, out, za[0], err);
-        for (size_t c = 1; st == VEIL_OK && c < tr->nct; c++) st = veil_ckks_add(tr->ctx, out, out, za[c], err);
-        if (st == VEIL_OK) st = window_sum(tr, out, tr->block, log2_exact(tr->slots / tr->block), tmp, err);
-    } else {
-        ct_t **prods = calloc(tr->nct, sizeof *prods);
-        st = prods ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "train");
-        for (size_t c = 0; st == VEIL_OK && c < tr->nct; c++) {
-            st = ct_new(&prods[c], tr, err);
-            if (st == VEIL_OK) st = copy_ct(tr, tmp, labels[c], err);
-            ct_t *t2 = NULL;
-            if (st == VEIL_OK) st = ct_new(&t2, tr, err);
-            if (st == VEIL_OK) st = window_sum(tr, tmp, 1, log2_exact(tr->block), t2, err);
-            veil_ckks_ciphertext_free(t2);
-            if (st == VEIL_OK) st = veil_ckks_mul(tr->ctx, prods[c], tmp, zx[c], err);
-        }
-        if (st == VEIL_OK) st = reduce_records(tr, out, prods, err);
-        for (size_t c = 0; prods && c < tr->nct; c++) veil_ckks_ciphertext_free(prods[c]);
-        free(prods);
-    }
-    veil_ckks_ciphertext_free(tmp);
-    return st;
-}
-
-/* Z_X = Z_A rotated left by B - 1 = 1 + 2 + ... + B/2. */
-static veil_status layout_x(const trainer *tr, ct_t *out, const ct_t *za, veil_error *err)
-{
-    VEIL_TRY(copy_ct(tr, out, za, err));
-    for (size_t i = 0; ((size_t)1 << i) < tr->block; i++)
-        VEIL_TRY(veil_ckks_rotate(tr->ctx, out, out, (long)1 << i, tr->rot[i], err));
-    return VEIL_OK;
-}
-
 /* acc += c * a at acc's scale (a at a higher level: the product's level is not acc's bottleneck). */
 static veil_status add_scaled(const trainer *tr, ct_t *acc, const ct_t *a, double c, ct_t *tmp, veil_error *err)
 {
@@ -905,35 +887,13 @@ veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, c
         if (!(tr.rot[i] = find_rotation(keys, (long)1 << i)))
             st = veil_fail(err, VEIL_ERR_MISMATCH, "train: the evaluation keys lack the rotation by %zu", (size_t)1 << i);
     step_constants *c = calloc(K, sizeof *c);
-    ct_t **zx = calloc(tr.nct, sizeof *zx), *cst = NULL;
     train_state s = {0};
-    if (st == VEIL_OK && (!c || !zx)) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "train");
+    if (st == VEIL_OK && !c) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "train");
     if (st == VEIL_OK) schedule(c, K, tr.task, lr, opts->l2, tr.rows);
     if (st == VEIL_OK) st = veil_ckks_encoder_new(&tr.enc, tr.ctx, err);
-    ct_t *const *za = data->cts, *const *labels = data->cts + tr.nct;
+    /* the data owner's set: Z_A and Z_X for each ciphertext of records, the constant part, the scaling */
+    ct_t *const *za = data->cts, *const *zx = data->cts + tr.nct, *cst = data->cts[2 * tr.nct];
     if (progress) progress(progress_arg, 0, K);
-    volatile veil_status shared = st;
-    veil_error first = {VEIL_OK, ""};
-#pragma omp parallel for schedule(dynamic) num_threads(tr.threads) if (tr.threads > 1 && tr.nct > 1)
-    for (size_t i = 0; i < tr.nct; i++) {
-        if (shared != VEIL_OK) continue;
-        veil_error e = {VEIL_OK, ""};
-        veil_status r = veil_ckks_ciphertext_new(&zx[i], tr.ctx, &e);
-        if (r == VEIL_OK) r = layout_x(&tr, zx[i], za[i], &e);
-        if (r != VEIL_OK) {
-#pragma omp critical(veil_train_error)
-            if (shared == VEIL_OK) {
-                shared = r;
-                first = e;
-            }
-        }
-    }
-    if (st == VEIL_OK && shared != VEIL_OK) {
-        st = shared;
-        if (err) *err = first;
-    }
-    if (st == VEIL_OK) st = ct_new(&cst, &tr, err);
-    if (st == VEIL_OK) st = constant_part(&tr, cst, za, zx, labels, err);
     for (size_t t = 0; st == VEIL_OK && t < K; t++) {
         st = iterate(&tr, &s, za, zx, cst, c, t, err);
         if (st == VEIL_OK && progress) progress(progress_arg, t + 1, K);
@@ -947,9 +907,6 @@ veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, c
     }
     if (st == VEIL_OK) st = copy_ct(&tr, set->cts[0], s.v, err);
     if (st == VEIL_OK) st = copy_ct(&tr, set->cts[1], data->cts[data->count - 1], err);
-    for (size_t i = 0; zx && i < tr.nct; i++) veil_ckks_ciphertext_free(zx[i]);
-    free(zx);
-    veil_ckks_ciphertext_free(cst);
     veil_ckks_ciphertext_free(s.v);
     veil_ckks_ciphertext_free(s.v_prev);
     veil_ckks_ciphertext_free(s.g_prev);

@@ -59,7 +59,8 @@ void *veil_pool_get(veil_pool *p, size_t bytes, bool zeroed)
             ptr = p->blocks[pick].ptr;
             is_zero = p->blocks[pick].zeroed;
             p->cached_bytes -= bytes;
-            p->blocks[pick] = p->blocks[--p->count];
+            memmove(p->blocks + pick, p->blocks + pick + 1, (p->count - pick - 1) * sizeof *p->blocks);
+            p->count--;
         }
         pthread_mutex_unlock(&p->lock);
     }
@@ -72,15 +73,24 @@ void veil_pool_put(veil_pool *p, void *ptr, size_t bytes, bool zeroed)
 {
     if (!ptr) return;
     if (bytes == 0) bytes = 1;
-    if (p) {
+    void *evicted[POOL_SLOTS];
+    size_t n_evicted = 0;
+    bool kept = false;
+    if (p && bytes <= POOL_MAX_BYTES) {
         pthread_mutex_lock(&p->lock);
-        bool kept = p->count < POOL_SLOTS && p->cached_bytes + bytes <= POOL_MAX_BYTES;
-        if (kept) {
-            p->blocks[p->count++] = (pool_block){ptr, bytes, zeroed};
-            p->cached_bytes += bytes;
+        /* full: the oldest blocks make room (a long computation moves through levels, hence through sizes,
+         * and blocks of sizes it has left behind would otherwise hold the cache forever) */
+        while (p->count > 0 && (p->count >= POOL_SLOTS || p->cached_bytes + bytes > POOL_MAX_BYTES)) {
+            evicted[n_evicted++] = p->blocks[0].ptr;
+            p->cached_bytes -= p->blocks[0].bytes;
+            memmove(p->blocks, p->blocks + 1, (p->count - 1) * sizeof *p->blocks);
+            p->count--;
         }
+        p->blocks[p->count++] = (pool_block){ptr, bytes, zeroed};
+        p->cached_bytes += bytes;
+        kept = true;
         pthread_mutex_unlock(&p->lock);
-        if (kept) return;
     }
-    veil_free(ptr);
+    for (size_t i = 0; i < n_evicted; i++) veil_free(evicted[i]); /* zeroed or not secret (see the callers) */
+    if (!kept) veil_free(ptr);
 }
