@@ -132,7 +132,7 @@ int bench_train(const bench_config *cfg)
     CHECK(veil_train_decrypt(w, ks, model, &err));
     CHECK(veil_train_plain(wp, &req, &opts, x, y, rows, &tmax, &err));
     double diff = 0;
-    for (size_t j = 0; j <= features; j++) diff = fmax(diff, fabs(w[j] - wp[j]));
+    for (size_t j = 0; j <= features; j++) diff = fmax(diff, fabs(w[j] - wp[j]) / fmax(1.0, fabs(wp[j])));
     scores(sc, w, x, rows, features);
     scores(scp, wp, x, rows, features);
     struct rusage ru;
@@ -141,9 +141,9 @@ int bench_train(const bench_config *cfg)
     snprintf(extra, sizeof extra,
              ",\"rows\":%zu,\"features\":%zu,\"iterations\":%d,\"degree\":3,\"seconds\":%.3f,\"auc\":%.4f,"
              "\"auc_plain\":%.4f,\"max_weight_diff\":%.3g,\"t_max\":%.2f,\"keygen_s\":%.2f,\"encrypt_s\":%.2f,"
-             "\"eval_key_bytes\":%zu,\"peak_rss_bytes\":%ld",
+             "\"eval_key_bytes\":%zu,\"peak_rss_bytes\":%ld,\"scale_bits\":%u,\"dnum\":%zu,\"special_primes\":%zu",
              rows, features, ITERATIONS, train_s, auc(sc, y, rows), auc(scp, y, rows), diff, tmax, keygen_s, encrypt_s,
-             eval_bytes, ru.ru_maxrss * 1024L);
+             eval_bytes, ru.ru_maxrss * 1024L, info.scale_bits, info.dnum, info.p_count);
     bench_result r = {train_s * 1e6, train_s * 1e6, 1};
     bench_emit("train_logistic", info.n, info.q_count, cfg->threads, r, extra);
     free(w);

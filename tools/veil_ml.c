@@ -15,6 +15,9 @@
 
 typedef struct options {
     const char *model, *keys, *eval_keys, *in, *out, *calibrate, *range, *server, *cacert;
+    const char *train, *labels, *onnx; /* training */
+    size_t features, iterations, sigmoid_range;
+    double learning_rate, l2;
     size_t batch, degree, threads;
     int latency, argmax, quiet, force, server_sigmoid;
     veil_security security;
@@ -79,7 +82,21 @@ static int parse(int argc, char **argv, options *o, const char *allowed)
         else if (!strcmp(a, "--range")) o->range = v;
         else if (!strcmp(a, "--server")) o->server = v;
         else if (!strcmp(a, "--cacert")) o->cacert = v;
-        else if (!strcmp(a, "--batch") || !strcmp(a, "--degree") || !strcmp(a, "--threads")) {
+        else if (!strcmp(a, "--train")) o->train = v;
+        else if (!strcmp(a, "--labels-column")) o->labels = v;
+        else if (!strcmp(a, "--onnx")) o->onnx = v;
+        else if (!strcmp(a, "--learning-rate") || !strcmp(a, "--l2")) {
+            char *end;
+            errno = 0;
+            double d = strtod(v, &end);
+            if (errno || *end || !v[0] || !isfinite(d) || d < 0) {
+                fprintf(stderr, "veil: %s wants a number >= 0, not '%s'\n", a, v);
+                return 0;
+            }
+            if (!strcmp(a, "--l2")) o->l2 = d;
+            else o->learning_rate = d;
+        } else if (!strcmp(a, "--batch") || !strcmp(a, "--degree") || !strcmp(a, "--threads") ||
+                   !strcmp(a, "--features") || !strcmp(a, "--iterations") || !strcmp(a, "--sigmoid-range")) {
             size_t n;
             if (!parse_size(v, &n) || n == 0) {
                 fprintf(stderr, "veil: %s wants a positive integer, not '%s'\n", a, v);
@@ -87,6 +104,9 @@ static int parse(int argc, char **argv, options *o, const char *allowed)
             }
             if (!strcmp(a, "--batch")) o->batch = n;
             else if (!strcmp(a, "--degree")) o->degree = n;
+            else if (!strcmp(a, "--features")) o->features = n;
+            else if (!strcmp(a, "--iterations")) o->iterations = n;
+            else if (!strcmp(a, "--sigmoid-range")) o->sigmoid_range = n;
             else o->threads = n;
         } else if (!strcmp(a, "--security")) {
             if (!strcmp(v, "128")) o->security = VEIL_SECURITY_128;
@@ -288,6 +308,290 @@ static double seconds(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* The evaluation-key file of --eval-keys (a folder's eval.keys, or the file); refuses a folder with a secret key. */
+static int eval_keys_path(const char *given, char *path, size_t cap)
+{
+    if (is_dir(given)) {
+        snprintf(path, cap, "%s/secret.key", given);
+        if (exists(path)) {
+            fprintf(stderr, "veil: %s holds a secret key: give the server only the eval/ folder\n", given);
+            return 1;
+        }
+        snprintf(path, cap, "%s/eval.keys", given);
+    } else {
+        snprintf(path, cap, "%s", given);
+    }
+    return 0;
+}
+
+/* ---- encrypted training (veil/train.h) ------------------------------------------------------------------ */
+
+static int make_train_plan(const options *o, veil_plan **plan)
+{
+    veil_train_request req = {.features = o->features, .iterations = o->iterations, .degree = (unsigned)o->degree,
+                              .range = (unsigned)o->sigmoid_range, .security = o->security};
+    if (!strcmp(o->train, "logistic")) req.task = VEIL_TRAIN_LOGISTIC;
+    else if (!strcmp(o->train, "linear")) req.task = VEIL_TRAIN_LINEAR;
+    else {
+        fprintf(stderr, "veil: --train is logistic or linear, not '%s'\n", o->train);
+        return EXIT_USAGE;
+    }
+    if (!need(o->features ? "" : NULL, "--features") || !need(o->iterations ? "" : NULL, "--iterations")) return EXIT_USAGE;
+    veil_error err = {0};
+    veil_status st = veil_train_plan(plan, &req, &err);
+    if (st != VEIL_OK) return fail(st, &err, "plan");
+    return EXIT_OK;
+}
+
+static void print_train_plan(const veil_plan *plan, FILE *f)
+{
+    veil_plan_info in;
+    veil_train_info ti;
+    veil_error err = {0};
+    veil_plan_get_info(plan, &in);
+    if (veil_train_plan_info(plan, &ti, &err) != VEIL_OK) return;
+    if (ti.task == VEIL_TRAIN_LOGISTIC)
+        fprintf(f, "training:       logistic regression, %zu features, Nesterov's accelerated gradient; sigmoid of "
+                   "degree %u over [-%u, %u]\n", ti.features, ti.degree, ti.range, ti.range);
+    else
+        fprintf(f, "training:       linear regression, %zu features, gradient descent\n", ti.features);
+    fprintf(f, "iterations:     at most %zu (%zu levels each, the first 1; %zu levels in all)\n", ti.max_iterations,
+            ti.depth_per_iteration, in.q_count - 1);
+    fprintf(f, "parameters:     N = %zu, %zu Q primes + %zu P primes, log2(QP) = %u, dnum %zu, scale 2^%u\n", in.n,
+            in.q_count, in.p_count, in.log_qp, in.dnum, in.scale_bits);
+    fprintf(f, "packing:        %zu slots per record, %zu records per ciphertext\n", ti.block, ti.records_per_ciphertext);
+    fprintf(f, "keys:           %zu rotation keys, about %.0f MB of evaluation keys\n", in.rotations, in.eval_key_bytes / 1e6);
+    fprintf(f, "estimate:       %.2f s per iteration and ciphertext of records (one thread); memory about %.1f GB\n",
+            in.estimated_seconds, in.estimated_memory_bytes / 1e9);
+}
+
+static int cmd_plan_train(const options *o)
+{
+    veil_plan *plan = NULL;
+    int rc = make_train_plan(o, &plan);
+    if (!rc) {
+        print_train_plan(plan, stdout);
+        rc = finish_output();
+    }
+    veil_plan_free(plan);
+    return rc;
+}
+
+/* Trims spaces and one pair of double quotes. */
+static void trim_cell(char *c)
+{
+    size_t n = strlen(c);
+    while (n && (c[n - 1] == ' ' || c[n - 1] == '\r' || c[n - 1] == '\n' || c[n - 1] == '\t')) c[--n] = 0;
+    size_t i = 0;
+    while (c[i] == ' ' || c[i] == '\t') i++;
+    memmove(c, c + i, n - i + 1);
+    n = strlen(c);
+    if (n >= 2 && c[0] == '"' && c[n - 1] == '"') {
+        memmove(c, c + 1, n - 2);
+        c[n - 2] = 0;
+    }
+}
+
+/* The label column: a name in the CSV's header, or a column number (1-based). */
+static int find_label_column(const char *path, const char *name, size_t width, size_t *col)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "veil: cannot open %s: %s\n", path, strerror(errno));
+        return EXIT_INPUT;
+    }
+    char line[65536];
+    int have = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    size_t i = 0;
+    for (char *cell = have ? strtok(line, ",") : NULL; cell; cell = strtok(NULL, ","), i++) {
+        trim_cell(cell);
+        if (!strcmp(cell, name)) {
+            *col = i;
+            return EXIT_OK;
+        }
+    }
+    size_t n = 0;
+    if (parse_size(name, &n) && n >= 1 && n <= width) {
+        *col = n - 1;
+        return EXIT_OK;
+    }
+    fprintf(stderr, "veil: %s has no column named '%s' in its header (nor is it a column number 1..%zu)\n", path, name,
+            width);
+    return EXIT_INPUT;
+}
+
+static int encrypt_training(const options *o, const veil_keyset *ks)
+{
+    if (veil_keyset_packing(ks) != VEIL_PACKING_TRAINING) {
+        fprintf(stderr, "veil: --labels-column is for training data; %s holds keys for a model\n", o->keys);
+        return EXIT_MISMATCH;
+    }
+    if (!o->labels) {
+        fprintf(stderr, "veil: these keys are for training: name the labels with --labels-column NAME\n");
+        return EXIT_USAGE;
+    }
+    veil_error err = {0};
+    veil_train_info ti;
+    veil_status st = veil_train_keyset_info(ks, &ti, &err);
+    if (st != VEIL_OK) return fail(st, &err, "encrypt");
+    double *all = NULL, *x = NULL, *y = NULL;
+    size_t rows = 0, width = 0, col = 0;
+    st = veil_csv_read(o->in, 0, &all, &rows, &width, &err);
+    if (st != VEIL_OK) return fail(st, &err, o->in);
+    int rc = find_label_column(o->in, o->labels, width, &col);
+    if (!rc && width - 1 != ti.features) {
+        fprintf(stderr, "veil: the keys were made for %zu features; %s has %zu columns besides the labels\n",
+                ti.features, o->in, width - 1);
+        rc = EXIT_MISMATCH;
+    }
+    if (!rc && (!(x = malloc(rows * (width - 1) * sizeof *x + 1)) || !(y = malloc(rows * sizeof *y + 1)))) rc = EXIT_RUNTIME;
+    for (size_t r = 0; !rc && r < rows; r++) {
+        size_t k = 0;
+        for (size_t j = 0; j < width; j++) {
+            if (j == col) y[r] = all[r * width + j];
+            else x[r * (width - 1) + k++] = all[r * width + j];
+        }
+    }
+    veil_ciphertexts *cts = NULL;
+    if (!rc && (st = veil_train_encrypt(&cts, ks, x, y, rows, NULL, &err)) != VEIL_OK) rc = fail(st, &err, "encrypt");
+    if (!rc) {
+        veil_buffer b = {0};
+        st = veil_ciphertexts_save(&b, cts, &err);
+        rc = st != VEIL_OK ? fail(st, &err, "encrypt") : save_buffer(o->out, &b);
+    }
+    if (!rc && !o->quiet)
+        fprintf(stderr, "veil: encrypted %zu records of %zu features and their labels ('%s') into %s\n", rows, width - 1,
+                o->labels, o->out);
+    veil_ciphertexts_free(cts);
+    free(all);
+    free(x);
+    free(y);
+    return rc;
+}
+
+/*
+ * `veil train --plain --train logistic|linear --in TRAIN.csv --labels-column NAME --iterations K ...`: the same
+ * algorithm in float64 on the plaintext, for comparison (writes the same --onnx / --out files as decrypt).
+ */
+static int cmd_train_plain(int argc, char **argv)
+{
+    options o;
+    if (!parse(argc, argv, &o, " --train --in --labels-column --iterations --degree --sigmoid-range --learning-rate "
+                               "--l2 --onnx --out ") ||
+        !need(o.train, "--train") || !need(o.in, "--in") || !need(o.labels, "--labels-column") ||
+        !need(o.iterations ? "" : NULL, "--iterations") || (!o.onnx && !need(o.out, "--out")))
+        return EXIT_USAGE;
+    veil_error err = {0};
+    double *all = NULL, *x = NULL, *y = NULL, *w = NULL, tmax = 0;
+    size_t rows = 0, width = 0, col = 0;
+    veil_status st = veil_csv_read(o.in, 0, &all, &rows, &width, &err);
+    if (st != VEIL_OK) return fail(st, &err, o.in);
+    int rc = width >= 2 ? find_label_column(o.in, o.labels, width, &col) : EXIT_INPUT;
+    if (!rc && (!(x = malloc(rows * width * sizeof *x)) || !(y = malloc(rows * sizeof *y)) ||
+                !(w = calloc(width, sizeof *w))))
+        rc = EXIT_RUNTIME;
+    for (size_t r = 0; !rc && r < rows; r++)
+        for (size_t j = 0, k = 0; j < width; j++) {
+            if (j == col) y[r] = all[r * width + j];
+            else x[r * (width - 1) + k++] = all[r * width + j];
+        }
+    veil_train_request req = {.features = width - 1, .iterations = o.iterations, .degree = (unsigned)o.degree,
+                              .range = (unsigned)o.sigmoid_range};
+    if (!rc && !strcmp(o.train, "linear")) req.task = VEIL_TRAIN_LINEAR;
+    else if (!rc && strcmp(o.train, "logistic")) {
+        fprintf(stderr, "veil: --train is logistic or linear, not '%s'\n", o.train);
+        rc = EXIT_USAGE;
+    }
+    veil_train_options opts = {.iterations = o.iterations, .learning_rate = o.learning_rate, .l2 = o.l2};
+    if (!rc && (st = veil_train_plain(w, &req, &opts, x, y, rows, &tmax, &err)) != VEIL_OK) rc = fail(st, &err, "train");
+    veil_buffer onnx = {0};
+    if (!rc && o.onnx && (st = veil_train_to_onnx(&onnx, req.task, w, req.features, &err)) != VEIL_OK)
+        rc = fail(st, &err, "train");
+    if (!rc && o.out) rc = veil_write_csv(o.out, w, 1, width, 0);
+    if (!rc && o.onnx) rc = save_buffer(o.onnx, &onnx);
+    const unsigned range = o.sigmoid_range ? (unsigned)o.sigmoid_range : 8; /* the library's default */
+    if (!rc && req.task == VEIL_TRAIN_LOGISTIC && tmax > range)
+        fprintf(stderr, "veil: warning: |z.w| reached %.2f, outside the sigmoid's range [-%u, %u]: lower the "
+                        "learning rate or raise --sigmoid-range\n", tmax, range, range);
+    veil_buffer_free(&onnx);
+    free(all);
+    free(x);
+    free(y);
+    free(w);
+    return rc;
+}
+
+static int cmd_train(int argc, char **argv)
+{
+    options o;
+    if (argc >= 1 && !strcmp(argv[0], "--plain")) return cmd_train_plain(argc - 1, argv + 1);
+    if (!parse(argc, argv, &o, " --eval-keys --in --out --iterations --learning-rate --l2 --threads --quiet ") ||
+        !need(o.eval_keys, "--eval-keys") || !need(o.in, "--in") || !need(o.out, "--out"))
+        return EXIT_USAGE;
+    char path[4096];
+    if (eval_keys_path(o.eval_keys, path, sizeof path)) return EXIT_INPUT;
+    veil_buffer kb = {0}, cb = {0};
+    veil_eval_keys *ek = NULL;
+    veil_ciphertexts *in = NULL, *out = NULL;
+    veil_error err = {0};
+    veil_status st = VEIL_OK;
+    veil_train_info ti;
+    int rc = read_all(path, &kb);
+    if (!rc && (st = veil_eval_keys_load(&ek, kb.data, kb.len, &err)) != VEIL_OK) rc = fail(st, &err, path);
+    if (!rc && (st = veil_train_keys_info(ek, &ti, &err)) != VEIL_OK) rc = fail(st, &err, path);
+    if (!rc && o.iterations > ti.max_iterations) { /* before reading the data */
+        fprintf(stderr, "veil: train: %zu iterations asked, but these keys allow at most %zu: make keys with "
+                        "--iterations %zu\n", o.iterations, ti.max_iterations, o.iterations);
+        rc = EXIT_INPUT;
+    }
+    if (!rc) rc = read_all(o.in, &cb);
+    if (!rc && (st = veil_ciphertexts_load(&in, NULL, ek, cb.data, cb.len, &err)) != VEIL_OK) rc = fail(st, &err, o.in);
+    double t0 = seconds();
+    if (!rc) {
+        veil_train_options opts = {.iterations = o.iterations, .learning_rate = o.learning_rate, .l2 = o.l2,
+                                   .threads = o.threads};
+        bar b;
+        bar_init(&b, "training", &o);
+        if ((st = veil_train_run(&out, ek, in, &opts, progress, &b, &err)) != VEIL_OK) rc = fail(st, &err, "train");
+    }
+    if (!rc) {
+        veil_buffer ob = {0};
+        st = veil_ciphertexts_save(&ob, out, &err);
+        rc = st != VEIL_OK ? fail(st, &err, "train") : save_buffer(o.out, &ob);
+    }
+    if (!rc && !o.quiet)
+        fprintf(stderr, "veil: trained on %zu encrypted records in %.1f s; wrote %s\n", veil_ciphertexts_rows(in),
+                seconds() - t0, o.out);
+    veil_ciphertexts_free(in);
+    veil_ciphertexts_free(out);
+    veil_eval_keys_free(ek);
+    veil_buffer_free(&kb);
+    veil_buffer_free(&cb);
+    return rc;
+}
+
+/* A trained model: the weights as CSV (--out: bias first) and/or a standard ONNX model (--onnx). */
+static int decrypt_training(const options *o, const veil_keyset *ks, const veil_ciphertexts *cts)
+{
+    veil_error err = {0};
+    veil_train_info ti;
+    veil_status st = veil_train_keyset_info(ks, &ti, &err);
+    if (st != VEIL_OK) return fail(st, &err, "decrypt");
+    double *w = calloc(ti.features + 1, sizeof *w);
+    if (!w) return EXIT_RUNTIME;
+    int rc = EXIT_OK;
+    if ((st = veil_train_decrypt(w, ks, cts, &err)) != VEIL_OK) rc = fail(st, &err, "decrypt");
+    veil_buffer onnx = {0};
+    if (!rc && o->onnx && (st = veil_train_to_onnx(&onnx, ti.task, w, ti.features, &err)) != VEIL_OK)
+        rc = fail(st, &err, "decrypt");
+    if (!rc && o->out) rc = veil_write_csv(o->out, w, 1, ti.features + 1, 0);
+    if (!rc && o->onnx) rc = save_buffer(o->onnx, &onnx);
+    veil_buffer_free(&onnx);
+    free(w);
+    return rc;
+}
+
 /* ---- commands ----------------------------------------------------------------------------------------- */
 
 static void print_plan(const veil_plan_info *in, FILE *f)
@@ -322,9 +626,11 @@ static int make_plan(const options *o, const veil_model *m, veil_plan **plan)
 static int cmd_plan(int argc, char **argv)
 {
     options o;
-    if (!parse(argc, argv, &o, " --model --batch --latency --security --calibrate --range --degree --server-sigmoid ") ||
-        !need(o.model, "--model"))
+    if (!parse(argc, argv, &o, " --model --batch --latency --security --calibrate --range --degree --server-sigmoid "
+                               "--train --features --iterations --sigmoid-range ") ||
+        (!o.train && !need(o.model, "--model")))
         return EXIT_USAGE;
+    if (o.train) return cmd_plan_train(&o);
     veil_model *m = NULL;
     double *calib = NULL;
     int rc = load_model(&m, &o, &calib);
@@ -349,9 +655,14 @@ static int cmd_keygen(int argc, char **argv)
 {
     options o;
     if (!parse(argc, argv, &o, " --model --out --batch --latency --security --calibrate --range --degree "
-                               "--server-sigmoid --quiet --force --server --cacert ") ||
-        !need(o.model, "--model") || !need(o.out, "--out"))
+                               "--server-sigmoid --quiet --force --server --cacert --train --features --iterations "
+                               "--sigmoid-range ") ||
+        (!o.train && !need(o.model, "--model")) || !need(o.out, "--out"))
         return EXIT_USAGE;
+    if (o.train && (o.model || o.server)) {
+        fprintf(stderr, "veil: --train makes keys for training, without a model: drop --model/--server\n");
+        return EXIT_USAGE;
+    }
     if (o.server) return veil_cmd_keygen_remote(o.server, o.model, o.latency, o.out, o.force, o.quiet, o.cacert);
     char sk_path[4096], eval_dir[4096], eval_path[4096];
     snprintf(sk_path, sizeof sk_path, "%s/secret.key", o.out);
@@ -368,17 +679,18 @@ static int cmd_keygen(int argc, char **argv)
     }
     veil_model *m = NULL;
     double *calib = NULL;
-    int rc = load_model(&m, &o, &calib);
     veil_plan *plan = NULL;
-    if (!rc) rc = make_plan(&o, m, &plan);
+    int rc = o.train ? make_train_plan(&o, &plan) : load_model(&m, &o, &calib);
+    if (!rc && !o.train) rc = make_plan(&o, m, &plan);
     veil_keyset *ks = NULL;
     veil_eval_keys *ek = NULL;
     if (!rc) {
         veil_plan_info in;
         veil_plan_get_info(plan, &in);
         if (!o.quiet) {
-            fprintf(stderr, "veil: generating keys (N = %zu, %zu rotation keys)\n", in.n, in.rotations);
-            fputs(veil_model_report(m), stderr); /* the lowering, and each approximation's error */
+            fprintf(stderr, "veil: generating keys (N = %zu, %zu rotation keys, about %.0f MB of evaluation keys)\n",
+                    in.n, in.rotations, in.eval_key_bytes / 1e6);
+            if (m) fputs(veil_model_report(m), stderr); /* the lowering, and each approximation's error */
         }
         veil_error err = {0};
         bar b;
@@ -400,11 +712,17 @@ static int cmd_keygen(int argc, char **argv)
 static int cmd_encrypt(int argc, char **argv)
 {
     options o;
-    if (!parse(argc, argv, &o, " --keys --in --out --model --quiet --calibrate --range --degree --server-sigmoid ") ||
+    if (!parse(argc, argv, &o, " --keys --in --out --model --quiet --calibrate --range --degree --server-sigmoid "
+                               "--labels-column ") ||
         !need(o.keys, "--keys") || !need(o.in, "--in") || !need(o.out, "--out"))
         return EXIT_USAGE;
     veil_keyset *ks = NULL;
     int rc = load_keyset(o.keys, &ks);
+    if (!rc && (veil_keyset_packing(ks) == VEIL_PACKING_TRAINING || o.labels)) {
+        rc = encrypt_training(&o, ks);
+        veil_keyset_free(ks);
+        return rc;
+    }
     double *x = NULL;
     size_t rows = 0;
     veil_ciphertexts *cts = NULL;
@@ -451,16 +769,7 @@ static int cmd_eval(int argc, char **argv)
         !need(o.model, "--model") || !need(o.eval_keys, "--eval-keys") || !need(o.in, "--in") || !need(o.out, "--out"))
         return EXIT_USAGE;
     char path[4096];
-    if (is_dir(o.eval_keys)) {
-        snprintf(path, sizeof path, "%s/secret.key", o.eval_keys);
-        if (exists(path)) {
-            fprintf(stderr, "veil: %s holds a secret key: give the server only the eval/ folder\n", o.eval_keys);
-            return EXIT_INPUT;
-        }
-        snprintf(path, sizeof path, "%s/eval.keys", o.eval_keys);
-    } else {
-        snprintf(path, sizeof path, "%s", o.eval_keys);
-    }
+    if (eval_keys_path(o.eval_keys, path, sizeof path)) return EXIT_INPUT;
     veil_model *m = NULL;
     double *calib = NULL;
     int rc = load_model(&m, &o, &calib);
@@ -500,8 +809,8 @@ static int cmd_eval(int argc, char **argv)
 static int cmd_decrypt(int argc, char **argv)
 {
     options o;
-    if (!parse(argc, argv, &o, " --keys --in --out --argmax ") || !need(o.keys, "--keys") || !need(o.in, "--in") ||
-        !need(o.out, "--out"))
+    if (!parse(argc, argv, &o, " --keys --in --out --argmax --onnx ") || !need(o.keys, "--keys") || !need(o.in, "--in") ||
+        (!o.onnx && !need(o.out, "--out")))
         return EXIT_USAGE;
     veil_keyset *ks = NULL;
     int rc = load_keyset(o.keys, &ks);
@@ -512,6 +821,17 @@ static int cmd_decrypt(int argc, char **argv)
     double *y = NULL;
     if (!rc) rc = read_all(o.in, &cb);
     if (!rc && (st = veil_ciphertexts_load(&cts, ks, NULL, cb.data, cb.len, &err)) != VEIL_OK) rc = fail(st, &err, o.in);
+    if (!rc && veil_keyset_packing(ks) == VEIL_PACKING_TRAINING) {
+        rc = decrypt_training(&o, ks, cts);
+        veil_ciphertexts_free(cts);
+        veil_buffer_free(&cb);
+        veil_keyset_free(ks);
+        return rc;
+    }
+    if (!rc && !o.out) {
+        fprintf(stderr, "veil: --onnx is for trained models; give --out for a model's outputs\n");
+        rc = EXIT_USAGE;
+    }
     size_t rows = cts ? veil_ciphertexts_rows(cts) : 0, w = veil_keyset_output_width(ks);
     if (!rc && !(y = calloc(rows * w + 1, sizeof *y))) rc = EXIT_RUNTIME;
     if (!rc && (st = veil_decrypt_outputs(y, NULL, ks, cts, &err)) != VEIL_OK) rc = fail(st, &err, "decrypt");
@@ -557,6 +877,7 @@ int veil_ml_command(const char *cmd, int argc, char **argv)
     else if (!strcmp(cmd, "decrypt")) rc = cmd_decrypt(argc, argv);
     else if (!strcmp(cmd, "plain")) rc = cmd_plain(argc, argv);
     else if (!strcmp(cmd, "plan")) rc = cmd_plan(argc, argv);
+    else if (!strcmp(cmd, "train")) rc = cmd_train(argc, argv);
     else if (!strcmp(cmd, "serve")) rc = veil_cmd_serve(argc, argv);
     else if (!strcmp(cmd, "predict")) rc = veil_cmd_predict(argc, argv);
     else return -1;

@@ -43,6 +43,7 @@
 #define MAX_FEATURES 1023
 #define MAX_ROWS ((size_t)1 << 20)
 #define MAX_MAGNITUDE 1e12
+#define KS_MARGIN_BITS 60 /* P exceeds every key-switching digit by this much: its noise stays far below the scale */
 #define STATS_LEVEL 2 /* the scaling is encrypted as (mantissa, exponent) pairs at this level */
 
 static size_t next_pow2(size_t x)
@@ -164,47 +165,74 @@ static veil_status check_request(const veil_train_request *r, unsigned *degree, 
     return VEIL_OK;
 }
 
-/* The smallest ring for the depth; at equal rings the largest scale (40, 36 or 32 bits; primes under 2^50). */
+/*
+ * Parameters for a depth: Q = {50, depth x scale} bits, the fewest key-switching digits whose special primes
+ * fit the security budget. The special primes (50 bits) need only exceed the largest digit by a margin, so
+ * there are ceil((digit + 60) / 50) of them rather than one per prime of a digit.
+ */
+static veil_status params_for(veil_params **out, size_t n, size_t depth, unsigned scale, veil_security security,
+                              veil_error *err)
+{
+    const size_t q_count = depth + 1;
+    if (q_count + 1 > VEIL_PARAMS_MAX_PRIMES) return veil_fail(err, VEIL_ERR_NOT_FOUND, "too many primes");
+    unsigned q_bits[VEIL_PARAMS_MAX_PRIMES], p_bits[VEIL_PARAMS_MAX_PRIMES];
+    q_bits[0] = TRAIN_FIRST_BITS;
+    for (size_t i = 1; i < q_count; i++) q_bits[i] = scale;
+    const unsigned q_total = TRAIN_FIRST_BITS + (unsigned)depth * scale;
+    const unsigned limit = security == VEIL_SECURITY_NONE ? ~0u : veil_security_max_log_qp(n, security);
+    for (size_t dnum = 1; dnum <= q_count; dnum++) {
+        const size_t alpha = (q_count + dnum - 1) / dnum;
+        const unsigned digit = TRAIN_FIRST_BITS + (unsigned)(alpha - 1) * scale; /* the first digit holds q_0 */
+        const size_t p_count = (digit + KS_MARGIN_BITS + TRAIN_FIRST_BITS - 1) / TRAIN_FIRST_BITS;
+        if (q_count + p_count > VEIL_PARAMS_MAX_PRIMES || q_total + p_count * TRAIN_FIRST_BITS > limit) continue;
+        for (size_t i = 0; i < p_count; i++) p_bits[i] = TRAIN_FIRST_BITS;
+        veil_params_spec spec = {.n = n, .q_count = q_count, .q_bits = q_bits, .p_count = p_count, .p_bits = p_bits,
+                                 .dnum = dnum, .security = security};
+        if (veil_params_new(out, &spec, err) == VEIL_OK) return VEIL_OK;
+    }
+    return veil_fail(err, VEIL_ERR_NOT_FOUND, "depth %zu does not fit N = %zu", depth, n);
+}
+
+/*
+ * The smallest ring for the depth (at least 2^12); in it, the scale (40, 38 or 36 bits) whose parameters
+ * make key switching cheapest (digits x primes, which counts its NTTs), the larger scale at equal cost: at
+ * N = 2^16 with 31 levels, 38 bits leave room for 3 digits where 40 bits need 4.
+ */
 static veil_status choose_params(veil_params **out, unsigned *scale_bits, size_t depth, size_t slots,
                                  veil_security security, size_t ring_degree, veil_error *err)
 {
-    static const unsigned scales[] = {40, 36, 32};
-    if (ring_degree) { /* given (tests): the first scale, three special primes */
-        unsigned *bits = calloc(depth + 1, sizeof *bits);
-        if (!bits) return veil_fail(err, VEIL_ERR_NO_MEMORY, "train: parameters");
-        bits[0] = TRAIN_FIRST_BITS;
-        for (size_t i = 1; i <= depth; i++) bits[i] = scales[0];
-        const unsigned p_bits[3] = {TRAIN_FIRST_BITS, TRAIN_FIRST_BITS, TRAIN_FIRST_BITS};
-        veil_params_spec spec = {.n = ring_degree, .q_count = depth + 1, .q_bits = bits, .p_count = 3, .p_bits = p_bits,
-                                 .security = security};
-        veil_status st = veil_params_new(out, &spec, err);
-        free(bits);
+    static const unsigned scales[] = {40, 38, 36};
+    if (ring_degree) { /* given (tests) */
         *scale_bits = scales[0];
-        return st;
+        return params_for(out, ring_degree, depth, scales[0], security, err);
     }
     if (security == VEIL_SECURITY_NONE)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "train: without a security level, give the ring degree");
-    veil_params *best = NULL;
-    veil_error last = {VEIL_OK, ""};
-    for (size_t i = 0; i < sizeof scales / sizeof *scales; i++) {
-        veil_params_request req = {.depth = (unsigned)depth, .scale_bits = scales[i], .first_bits = TRAIN_FIRST_BITS,
-                                   .slots = slots, .security = security};
-        veil_params *p = NULL;
-        if (veil_params_select(&p, &req, &last) != VEIL_OK) continue;
-        if (!best || veil_params_degree(p) < veil_params_degree(best)) {
-            veil_params_free(best);
-            best = p;
-            *scale_bits = scales[i];
-        } else {
-            veil_params_free(p);
+    for (size_t n = 4096; n <= 131072; n *= 2) {
+        if (n / 2 < slots) continue;
+        veil_params *best = NULL;
+        size_t best_cost = 0;
+        for (size_t i = 0; i < sizeof scales / sizeof *scales; i++) {
+            veil_error e = {VEIL_OK, ""};
+            veil_params *p = NULL;
+            if (params_for(&p, n, depth, scales[i], security, &e) != VEIL_OK) continue;
+            const size_t cost = veil_params_dnum(p) * (veil_params_q_count(p) + veil_params_p_count(p));
+            if (!best || cost < best_cost) {
+                veil_params_free(best);
+                best = p;
+                best_cost = cost;
+                *scale_bits = scales[i];
+            } else {
+                veil_params_free(p);
+            }
+        }
+        if (best) {
+            *out = best;
+            return VEIL_OK;
         }
     }
-    if (!best)
-        return veil_fail(err, last.status ? last.status : VEIL_ERR_NOT_FOUND,
-                         "train: no parameter set holds %zu levels at this security level (%s): ask for fewer iterations",
-                         depth, last.detail);
-    *out = best;
-    return VEIL_OK;
+    return veil_fail(err, VEIL_ERR_NOT_FOUND,
+                     "train: no parameter set holds %zu levels at this security level: ask for fewer iterations", depth);
 }
 
 veil_status veil_train_plan(veil_plan **out, const veil_train_request *req, veil_error *err)
@@ -979,6 +1007,11 @@ veil_status veil_train_to_onnx(veil_buffer *out, veil_train_task task, const dou
         st = veil_graph_add_node(&g, "Gemm", gemm_in, 3, task == VEIL_TRAIN_LOGISTIC ? "z" : "y", NULL, 0, err);
     if (st == VEIL_OK && task == VEIL_TRAIN_LOGISTIC) st = veil_graph_add_node(&g, "Sigmoid", sig_in, 1, "y", NULL, 0, err);
     if (st == VEIL_OK) st = veil_graph_add_output(&g, "y", err);
+    if (st == VEIL_OK) { /* [N, 1]: ONNX's checker wants the outputs' shapes */
+        g.outputs[0].rank = 2;
+        g.outputs[0].dims[0] = -1;
+        g.outputs[0].dims[1] = 1;
+    }
     uint8_t *bytes = NULL;
     size_t len = 0;
     if (st == VEIL_OK) st = veil_graph_to_onnx(&g, &bytes, &len, err);
