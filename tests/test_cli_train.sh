@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Encrypted training through the CLI, the server side given only KEYDIR/eval and the ciphertexts:
+#   test_cli_train.sh BUILD_DIR SOURCE_DIR
+# logistic and linear regression for 2 iterations on the breast-cancer data of examples/training: the weights
+# decrypted from `veil train` must match `veil train --plain` within 1e-3 (relative to each weight's size
+# above 1), the ONNX model written must load in `veil plain` and give the same classes as the plaintext
+# algorithm's; then bad input must fail with the documented exit code and write nothing.
+set -euo pipefail
+build=$1 src=$2
+veil="$build/veil"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+/usr/bin/python3 "$src/examples/training/make_data.py" .
+
+compare_weights() { # a.csv b.csv name
+    paste -d'|' "$1" "$2" | awk -F'|' -v name="$3" '
+        { k = split($1, a, ","); split($2, b, ",")
+          for (i = 1; i <= k; i++) { d = a[i] - b[i]; if (d < 0) d = -d; m = b[i] < 0 ? -b[i] : b[i]
+                                     if (m > 1) d /= m; if (d > worst) worst = d } }
+        END { printf "%s: %d weights, largest difference %.3g\n", name, k, worst; if (k < 2 || worst > 1e-3) exit 1 }'
+}
+
+for task in logistic linear; do
+    label=label
+    [ $task = linear ] && label=mean_area
+    rm -rf keys server
+    "$veil" keygen --train $task --features 30 --iterations 2 --out keys --quiet
+    "$veil" encrypt --keys keys --in breast_train.csv --labels-column $label --out train.ct --quiet
+    mkdir server && cp -r keys/eval server/eval && cp train.ct server/
+    "$veil" train --eval-keys server/eval --in server/train.ct --iterations 2 --out server/model.ct --quiet
+    "$veil" decrypt --keys keys --in server/model.ct --onnx enc.onnx --out enc.csv
+    "$veil" train --plain --train $task --in breast_train.csv --labels-column $label --iterations 2 \
+        --onnx plain.onnx --out plain.csv
+    compare_weights enc.csv plain.csv "$task"
+    # the ONNX model loads and predicts: the test rows without their label column
+    col=$(head -1 breast_test.csv | tr ',' '\n' | grep -n "^$label\$" | cut -d: -f1)
+    cut -d, -f"$col" --complement breast_test.csv > test_x.csv
+    "$veil" plain --model enc.onnx --in test_x.csv --out enc_pred.csv
+    "$veil" plain --model plain.onnx --in test_x.csv --out plain_pred.csv
+    paste -d, enc_pred.csv plain_pred.csv | awk -F, -v task=$task '
+        { n++; if (task == "logistic" && (($1 > 0.5) != ($2 > 0.5))) diff++
+          d = $1 - $2; if (d < 0) d = -d; m = $2 < 0 ? -$2 : $2; if (m > 1) d /= m; if (d > worst) worst = d }
+        END { printf "%s model: %d test rows predicted, largest difference %.3g, %d classes differ\n", task, n, worst, diff
+              if (n != 114 || diff > 0 || worst > 1e-3) exit 1 }'
+done
+
+expect() { # code description command...
+    local code=$1 what=$2
+    shift 2
+    set +e
+    "$@" 2>err.txt
+    local rc=$?
+    set -e
+    if [ $rc -ne "$code" ]; then
+        echo "FAIL: $what: exit $rc (expected $code): $(cat err.txt)"
+        exit 1
+    fi
+    echo "ok: $what -> $code: $(head -1 err.txt)"
+}
+
+rm -rf keys other out.ct
+"$veil" keygen --train logistic --features 30 --iterations 2 --out keys --quiet
+"$veil" keygen --train logistic --features 30 --iterations 2 --out other --quiet
+max=$("$veil" plan --train logistic --features 30 --iterations 2 | awk '/^iterations:/ { print $4 }')
+sed '2s/,[01]$/,2/' breast_train.csv > bad_label.csv
+sed '3s/,[01]$/,yes/' breast_train.csv > word_label.csv
+sed '4s/,[01]$/,/' breast_train.csv > missing_label.csv
+awk -F, -v OFS=, 'NR > 1 { $3 = 7.5 } { print }' breast_train.csv > constant.csv
+expect 3 "a label outside {0,1}" "$veil" encrypt --keys keys --in bad_label.csv --labels-column label --out out.ct
+expect 3 "a non-numeric label" "$veil" encrypt --keys keys --in word_label.csv --labels-column label --out out.ct
+expect 3 "a missing label" "$veil" encrypt --keys keys --in missing_label.csv --labels-column label --out out.ct
+expect 3 "a feature with no variance" "$veil" encrypt --keys keys --in constant.csv --labels-column label --out out.ct
+expect 3 "an unknown label column" "$veil" encrypt --keys keys --in breast_train.csv --labels-column nope --out out.ct
+expect 2 "training keys without --labels-column" "$veil" encrypt --keys keys --in breast_train.csv --out out.ct
+[ ! -e out.ct ] || { echo "FAIL: a refused encryption wrote out.ct"; exit 1; }
+"$veil" encrypt --keys keys --in breast_train.csv --labels-column label --out train.ct --quiet
+expect 3 "more iterations than the keys allow ($max)" "$veil" train --eval-keys keys/eval --in train.ct \
+    --iterations $((max + 1)) --out model.ct
+expect 4 "data encrypted under other keys" "$veil" train --eval-keys other/eval --in train.ct --iterations 1 --out model.ct
+expect 2 "a negative learning rate" "$veil" train --eval-keys keys/eval --in train.ct --learning-rate -1 --out model.ct
+expect 3 "a secret key given to the server" "$veil" train --eval-keys keys --in train.ct --out model.ct
+[ ! -e model.ct ] || { echo "FAIL: a refused training wrote model.ct"; exit 1; }
+"$veil" train --eval-keys keys/eval --in train.ct --iterations 1 --out model.ct --quiet
+expect 4 "a model decrypted with other keys" "$veil" decrypt --keys other --in model.ct --onnx x.onnx
+[ ! -e x.onnx ] || { echo "FAIL: a refused decryption wrote x.onnx"; exit 1; }
+echo "cli train: ok"
