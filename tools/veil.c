@@ -1,5 +1,8 @@
 /* veil: the command-line program: encrypted inference (tools/veil_ml.c) and `veil info FILE`. */
 #include <stdio.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 #include "veil/veil.h"
 #include "veil_cli.h"
@@ -145,6 +148,13 @@ static int cmd_info(const char *path)
 
 int main(int argc, char **argv)
 {
+#ifdef __GLIBC__
+    /* Deep computations (encrypted training at N = 2^16) allocate and free blocks of many megabytes again and
+     * again: keep freed memory in the process (glibc would map each block above its threshold afresh and
+     * fault its pages in again, a third of the time at that size). The program's choice, not the library's. */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
     if (argc >= 2) {
         int rc = veil_ml_command(argv[1], argc - 2, argv + 2);
         if (rc >= 0) return rc;

@@ -20,13 +20,14 @@
  * any data; the scaling is encrypted with the data and undone at decryption, so the model reads raw
  * features. The server never sees it.
  *
- * Packing: each record is a block of B slots (B the power of two above F + 1: the bias term 1 and the
- * features), slots/B records per ciphertext. One iteration is an encrypted inner product per record (a
- * product and log2 B rotations), the polynomial, and the gradient as a sum over records (log2(slots/B)
- * rotations), with the learning rate folded into the polynomial's coefficients. Its depth: 3 levels for linear
- * regression, 5 / 6 / 7 for logistic regression with degree 3 / 5 / 7 (the first iteration, from w = 0, uses
- * 1 or 2). The plan sizes the parameters for a number of iterations and refuses more; bootstrapping, when
- * Veil has it, can refresh the weights between iterations.
+ * Packing: each record is a block of B slots (B the power of two at or above F + 2: the bias term 1, the
+ * features and a free slot), slots/B records per ciphertext; the owner encrypts the records in two layouts
+ * (B - 1 slots apart) and the constant part of the gradient. One iteration is an encrypted inner product per
+ * record (a product and log2 B rotations), the polynomial, and the gradient as a sum over records
+ * (log2(slots/B) rotations), with the learning rate folded into the polynomial's coefficients. Its depth: 3
+ * levels for linear regression, 5 / 6 / 7 for logistic regression with degree 3 / 5 / 7; the first iteration,
+ * from w = 0, uses 1. The plan sizes the parameters for a number of iterations and refuses more;
+ * bootstrapping, when Veil has it, can refresh the weights between iterations. docs/training.md has the rest.
  */
 #ifndef VEIL_TRAIN_H
 #define VEIL_TRAIN_H

@@ -13,7 +13,7 @@
  *   3. the odd polynomial -k q(t) = -k (a1 t + a3 t^3 + ...) in t' = alpha t (alpha chosen so that the
  *      leading coefficient is 1, which saves a constant product);
  *   4. the same rotations again spread each record's value from rB over rB - B + 1 .. rB: that is where the
- *      record sits in layout X = A rotated left by B - 1, which the server computes once per ciphertext;
+ *      record sits in layout X = A rotated left by B - 1, which the data owner encrypts too;
  *   5. a product with Z_X, summed over the ciphertexts (one relinearization), and over the records by
  *      rotations by B, 2B, ..., slots/2: every block of the sum holds the gradient, in layout X;
  *   6. one rotation by 1 brings it back to layout A, and Nesterov's update is a linear combination of
@@ -22,9 +22,9 @@
  * Rotating left in steps 1 .. B/2 for both the sum (step 1) and the spreading (step 4) needs only the
  * power-of-two keys; the shift between layouts A and X is what makes that possible.
  *
- * The constant term of sigma(-t) (1/2) times sum_r z_r is computed once, before the first iteration, and
- * the first iteration (from v = 0) is that term alone. Linear regression uses the same steps with the
- * residual k (t_r - y_r) in place of the polynomial: sum_r y_r z_r is computed once, in the same way.
+ * The constant term of sigma(-t) (1/2) times sum_r z_r is encrypted by the data owner (who can compute it),
+ * and the first iteration (from v = 0) is that term alone. Linear regression uses the same steps with the
+ * residual k (t_r - y_r) in place of the polynomial; its constant part is sum_r y_r z_r.
  */
 #include <math.h>
 #include <stdlib.h>
