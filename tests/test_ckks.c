@@ -656,6 +656,12 @@ static void test_plain_and_errors(void **state)
     assert_int_equal(veil_ckks_ciphertext_level(c), 0);
     for (size_t i = 0; i < s; i++) er[i] = 2 * ar[i];
     assert_true(max_error(c, er, NULL) < 3e-8);
+    /* a scale that has grown past the modulus is refused by rescale, not wrapped around silently */
+    assert_int_equal(veil_ckks_mul_plain(fx->ctx, c, a, p, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_mul_plain(fx->ctx, c, c, p, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_mul_plain(fx->ctx, c, c, p, &err), VEIL_OK); /* scale 2^160 at level 2 */
+    assert_int_equal(veil_ckks_rescale(fx->ctx, c, c, &err), VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "drifted"));
     /* errors: different scales, raising a level, rescale at level 0, relinearizing with a Galois key */
     assert_int_equal(veil_ckks_mul_plain(fx->ctx, c, a, p, &err), VEIL_OK);
     assert_int_equal(veil_ckks_add(fx->ctx, c, c, a, &err), VEIL_ERR_MISMATCH); /* 2^80 vs 2^40: too far apart */

@@ -182,7 +182,10 @@ veil_status veil_ckks_mul(const veil_context *ctx, veil_ckks_ciphertext *out, co
 /* Size 3 -> size 2 with the relinearization key. */
 veil_status veil_ckks_relinearize(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                                   const veil_switch_key *relin_key, veil_error *err);
-/* Divides by the last prime of the level (exact rounding) and drops a level; the scale follows. */
+/*
+ * Divides by the last prime of the level (exact rounding) and drops a level; the scale follows. Refused when
+ * the new scale would fill the remaining modulus (a drifted scale: every value would wrap around).
+ */
 veil_status veil_ckks_rescale(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                               veil_error *err);
 /* a * b, relinearized and rescaled: the usual product. */

@@ -462,6 +462,15 @@ veil_status veil_ckks_rescale(const veil_context *ctx, veil_ckks_ciphertext *out
     VEIL_REQUIRE(out, err);
     VEIL_TRY(check_ct(ctx, a, "rescale", err));
     if (a->level == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "rescale: the ciphertext is at level 0, no prime left to drop");
+    /* a scale that fills the remaining modulus leaves no room for a value of magnitude 1: refuse it rather
+     * than let every value wrap around (it happens when scales drift, rescaled by primes far from them) */
+    const double new_scale = a->scale / (double)ctx->ring->primes[a->level];
+    double log_q = 0;
+    for (size_t i = 0; i < a->level; i++) log_q += log2((double)ctx->ring->primes[i]);
+    if (log2(new_scale) >= log_q - 1)
+        return veil_fail(err, VEIL_ERR_ARGUMENT,
+                         "rescale: the scale 2^%.2f would fill the %.1f-bit modulus of level %zu (the scale has drifted)",
+                         log2(new_scale), log_q, a->level - 1);
     result r;
     veil_status st = result_reuse(&r, out, a, NULL, ctx, a->size, a->level - 1, err);
     for (size_t i = 0; st == VEIL_OK && i < a->size; i++) st = veil_poly_rescale(r.c[i], a->c[i], err);
@@ -469,7 +478,7 @@ veil_status veil_ckks_rescale(const veil_context *ctx, veil_ckks_ciphertext *out
         result_drop(&r, out);
         return st;
     }
-    r.scale = a->scale / (double)ctx->ring->primes[a->level];
+    r.scale = new_scale;
     result_commit(out, &r);
     return VEIL_OK;
 }

@@ -648,6 +648,7 @@ typedef struct trainer {
     const veil_switch_key **rot; /* rot[i]: the key of a left rotation by 2^i */
     veil_ckks_encoder *enc;
     unsigned task, degree;
+    double scale;           /* 2^scale_bits: where every iteration brings its values back */
     size_t slots, block, records, nct, rows;
     double coef[4];
     int threads;
@@ -678,7 +679,12 @@ static veil_status mul_relin_rescale(const trainer *tr, ct_t *out, const ct_t *a
     return veil_ckks_mul_relin_rescale(tr->ctx, out, a, b, tr->relin, err);
 }
 
-/* out = a masked to the slots rB (r < records), times alpha: one level. */
+/*
+ * out = a masked to the slots rB (r < records), times alpha: one level. The mask is encoded at q_l times
+ * 2^scale_bits / a's scale, so that out lands exactly on 2^scale_bits: the primes are not exactly 2^scale_bits,
+ * and without this the scale's drift would be cubed by the polynomial in every iteration (with 32-bit
+ * primes at N = 2^16 it reached 2^56 by the seventh iteration and overflowed the last level).
+ */
 static veil_status mask(const trainer *tr, ct_t *out, const ct_t *a, double alpha, veil_error *err)
 {
     const size_t level = veil_ckks_ciphertext_level(a);
@@ -687,10 +693,9 @@ static veil_status mask(const trainer *tr, ct_t *out, const ct_t *a, double alph
     for (size_t r = 0; r < tr->records; r++) m[r * tr->block] = alpha;
     veil_ckks_plaintext *pt = NULL;
     veil_status st = veil_ckks_plaintext_new(&pt, tr->ctx, err);
-    /* at the scale of the prime the rescale removes, so that the ciphertext keeps its scale */
+    const double q = (double)veil_params_q(veil_context_params(tr->ctx), level);
     if (st == VEIL_OK)
-        st = veil_ckks_encode(tr->enc, pt, m, NULL, tr->slots, (double)veil_params_q(veil_context_params(tr->ctx), level),
-                              level, err);
+        st = veil_ckks_encode(tr->enc, pt, m, NULL, tr->slots, q * tr->scale / veil_ckks_ciphertext_scale(a), level, err);
     if (st == VEIL_OK) st = veil_ckks_mul_plain(tr->ctx, out, a, pt, err);
     if (st == VEIL_OK) st = veil_ckks_rescale(tr->ctx, out, out, err);
     veil_ckks_plaintext_free(pt);
@@ -901,7 +906,8 @@ veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, c
                          "iteration): make keys for more iterations",
                          K, info.max_iterations, veil_context_max_level(keys->ctx), info.depth_per_iteration);
     trainer tr = {.ctx = keys->ctx, .relin = keys->relin, .task = info.task, .degree = info.degree,
-                  .slots = (size_t)keys->meta.slots, .block = info.block, .records = info.records_per_ciphertext,
+                  .scale = ldexp(1.0, (int)keys->meta.scale_bits), .slots = (size_t)keys->meta.slots,
+                  .block = info.block, .records = info.records_per_ciphertext,
                   .rows = (size_t)data->meta.rows};
     tr.nct = (tr.rows + tr.records - 1) / tr.records;
     tr.threads = (int)(opts->threads ? opts->threads : (size_t)veil_context_ring(keys->ctx)->threads);
