@@ -41,5 +41,6 @@ int bench_bgv(const bench_config *cfg);
 int bench_ml(const bench_config *cfg);
 int bench_serve(const bench_config *cfg);
 int bench_train(const bench_config *cfg);
+int bench_cnn(const bench_config *cfg);
 
 #endif

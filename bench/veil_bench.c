@@ -62,6 +62,7 @@ static void usage(FILE *f)
             "  bgv     BGV keys, encoding, encryption and evaluator at bgv-n8192 and bgv-n16384, t = 65537\n"
             "  ml      logistic regression, 30 features: 8192 samples (throughput) and one (latency), server time\n"
             "  serve   the same model behind veil serve on loopback: p50/p99, predictions/s, overhead over direct\n"
+            "  cnn     examples/fashion's network on Fashion-MNIST (VEIL_BENCH_CNN_DIR): images/s and latency\n"
             "  train   encrypted logistic regression, 1579 x 18 (iDASH shape), 7 NAG iterations: whole training time\n"
             "options:\n"
             "  --quick       fewer sizes and repetitions (seconds instead of minutes)\n"
@@ -112,6 +113,7 @@ int main(int argc, char **argv)
     if (strcmp(suite, "ml") == 0) return bench_ml(&cfg);
     if (strcmp(suite, "serve") == 0) return bench_serve(&cfg);
     if (strcmp(suite, "train") == 0) return bench_train(&cfg);
+    if (strcmp(suite, "cnn") == 0) return bench_cnn(&cfg);
     fprintf(stderr, "veil-bench: unknown suite '%s'\n", suite);
     return 2;
 }

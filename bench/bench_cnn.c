@@ -1,0 +1,197 @@
+/*
+ * The CNN benchmark: the CryptoNets-shaped network of examples/fashion on Fashion-MNIST test images.
+ *   cnn_throughput  every image of the set, one per slot: images_per_s of the server's evaluation (the
+ *                   ciphertexts loaded as a server loads them, not timed), accuracy encrypted and in
+ *                   plaintext, identical argmax decisions;
+ *   cnn_latency     one image spread over the slots: latency_s of the server's evaluation (median of a few).
+ * Both report the evaluation keys' size and the process's memory peak. The data: VEIL_BENCH_CNN_DIR, a folder
+ * that `examples/fashion/train.py DIR` wrote (model.onnx, test.csv, labels.csv); without it the suite says so
+ * and exits 0. VEIL_BENCH_CNN_IMAGES limits the images (default: all of test.csv).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/resource.h>
+#include "bench.h"
+#include "veil/veil.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static long peak_rss(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss * 1024L;
+}
+
+static size_t argmax(const double *v, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 1; i < n; i++)
+        if (v[i] > v[k]) k = i;
+    return k;
+}
+
+/* Keys for a packing, the images encrypted and loaded on the server's side. */
+typedef struct cnn_setup {
+    veil_plan_info info;
+    veil_keyset *ks;
+    veil_eval_keys *ek;
+    veil_ciphertexts *server_in;
+    size_t eval_key_bytes;
+} cnn_setup;
+
+static void setup(cnn_setup *s, const veil_model *m, veil_packing packing, const double *x, size_t rows)
+{
+    veil_error err = {0};
+    veil_plan *plan = NULL;
+    veil_plan_request req = {.packing = packing};
+    CHECK(veil_model_plan(&plan, m, &req, &err));
+    veil_plan_get_info(plan, &s->info);
+    CHECK(veil_keygen(&s->ks, &s->ek, plan, NULL, &err));
+    veil_buffer b = {0};
+    CHECK(veil_eval_keys_save(&b, s->ek, &err));
+    s->eval_key_bytes = b.len;
+    veil_buffer_free(&b);
+    veil_ciphertexts *client = NULL;
+    CHECK(veil_encrypt_inputs(&client, s->ks, x, rows, NULL, &err));
+    CHECK(veil_ciphertexts_save(&b, client, &err));
+    CHECK(veil_ciphertexts_load(&s->server_in, NULL, s->ek, b.data, b.len, &err));
+    veil_buffer_free(&b);
+    veil_ciphertexts_free(client);
+    veil_plan_free(plan);
+}
+
+static void teardown(cnn_setup *s)
+{
+    veil_ciphertexts_free(s->server_in);
+    veil_eval_keys_free(s->ek);
+    veil_keyset_free(s->ks);
+}
+
+/* Decrypts a result (through its file, as the data owner would) into rows x width raw outputs. */
+static void decrypt_raw(double *raw, const cnn_setup *s, const veil_ciphertexts *out, size_t rows, size_t width)
+{
+    veil_error err = {0};
+    veil_buffer b = {0};
+    veil_ciphertexts *mine = NULL;
+    CHECK(veil_ciphertexts_save(&b, out, &err));
+    CHECK(veil_ciphertexts_load(&mine, s->ks, NULL, b.data, b.len, &err));
+    veil_buffer_free(&b);
+    double *final = malloc(rows * width * sizeof *final + 1);
+    CHECK(veil_decrypt_outputs(final, raw, s->ks, mine, &err));
+    free(final);
+    veil_ciphertexts_free(mine);
+    (void)width;
+}
+
+int bench_cnn(const bench_config *cfg)
+{
+    veil_error err = {0};
+    const char *dir = getenv("VEIL_BENCH_CNN_DIR");
+    if (!dir || !*dir) {
+        fprintf(stderr, "veil-bench cnn: set VEIL_BENCH_CNN_DIR to a folder written by examples/fashion/train.py "
+                        "(model.onnx, test.csv, labels.csv)\n");
+        return 0;
+    }
+    char path[4096];
+    veil_model *m = NULL;
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    CHECK(veil_model_load_onnx_file(&m, path, NULL, &err));
+    const size_t width = veil_model_input_width(m);
+    double *x = NULL, *labels = NULL;
+    size_t rows = 0, w = 0, lrows = 0;
+    snprintf(path, sizeof path, "%s/test.csv", dir);
+    CHECK(veil_csv_read(path, width, &x, &rows, &w, &err));
+    snprintf(path, sizeof path, "%s/labels.csv", dir);
+    CHECK(veil_csv_read(path, 1, &labels, &lrows, &w, &err));
+    const char *limit = getenv("VEIL_BENCH_CNN_IMAGES");
+    if (limit && atol(limit) > 0 && (size_t)atol(limit) < rows) rows = (size_t)atol(limit);
+    if (lrows < rows) rows = lrows;
+
+    /* the plaintext model: accuracy and the reference (the example's network ends in Gemm: its logits are
+     * the program's outputs, which decryption gives before any final operation) */
+    const size_t classes = veil_model_output_width(m);
+    double *plain = malloc(rows * classes * sizeof *plain);
+    CHECK(veil_model_run_plain(m, plain, x, rows, &err));
+    size_t plain_correct = 0;
+    for (size_t r = 0; r < rows; r++) plain_correct += argmax(plain + r * classes, classes) == (size_t)labels[r];
+
+    /* throughput: every image, one per slot */
+    cnn_setup s = {0};
+    setup(&s, m, VEIL_PACKING_THROUGHPUT, x, rows);
+    veil_evaluator *ev = NULL;
+    CHECK(veil_evaluator_new(&ev, m, s.ek, (size_t)cfg->threads, &err));
+    veil_ciphertexts *out = NULL;
+    double t0 = now();
+    CHECK(veil_evaluator_run(ev, &out, s.server_in, NULL, NULL, &err));
+    const double eval_s = now() - t0;
+    double *raw = malloc(rows * classes * sizeof *raw);
+    decrypt_raw(raw, &s, out, rows, classes);
+    size_t enc_correct = 0, same = 0;
+    double worst = 0;
+    for (size_t r = 0; r < rows; r++) {
+        const size_t a = argmax(raw + r * classes, classes), b = argmax(plain + r * classes, classes);
+        enc_correct += a == (size_t)labels[r];
+        same += a == b;
+        for (size_t k = 0; k < classes; k++) worst = fmax(worst, fabs(raw[r * classes + k] - plain[r * classes + k]));
+    }
+    char extra[512];
+    bench_result res = {eval_s * 1e6, eval_s * 1e6, 1};
+    snprintf(extra, sizeof extra,
+             ",\"images\":%zu,\"images_per_s\":%.1f,\"accuracy\":%.4f,\"accuracy_plain\":%.4f,\"same_argmax\":%zu,"
+             "\"max_error\":%.3g,\"depth\":%zu,\"scale_bits\":%u,\"eval_key_bytes\":%zu,\"peak_rss_bytes\":%ld",
+             rows, (double)rows / eval_s, (double)enc_correct / (double)rows, (double)plain_correct / (double)rows, same,
+             worst, s.info.depth, s.info.scale_bits, s.eval_key_bytes, peak_rss());
+    bench_emit("cnn_throughput", s.info.n, s.info.q_count, cfg->threads, res, extra);
+    veil_ciphertexts_free(out);
+    veil_evaluator_free(ev);
+    teardown(&s);
+
+    /* latency: one image over the slots (the first image), the median of a few runs */
+    cnn_setup l = {0};
+    setup(&l, m, VEIL_PACKING_LATENCY, x, 1);
+    CHECK(veil_evaluator_new(&ev, m, l.ek, (size_t)cfg->threads, &err));
+    const int reps = cfg->quick ? 1 : 3;
+    double times[3];
+    for (int i = 0; i < reps; i++) {
+        out = NULL;
+        t0 = now();
+        CHECK(veil_evaluator_run(ev, &out, l.server_in, NULL, NULL, &err));
+        times[i] = now() - t0;
+        if (i + 1 < reps) veil_ciphertexts_free(out);
+    }
+    decrypt_raw(raw, &l, out, 1, classes);
+    worst = 0;
+    for (size_t k = 0; k < classes; k++) worst = fmax(worst, fabs(raw[k] - plain[k]));
+    for (int i = 1; i < reps; i++) /* sort */
+        for (int j = i; j > 0 && times[j] < times[j - 1]; j--) {
+            const double tmp = times[j];
+            times[j] = times[j - 1];
+            times[j - 1] = tmp;
+        }
+    res = (bench_result){times[reps / 2] * 1e6, times[0] * 1e6, reps};
+    snprintf(extra, sizeof extra,
+             ",\"latency_s\":%.3f,\"same_argmax\":%d,\"max_error\":%.3g,\"depth\":%zu,\"rotation_keys\":%zu,"
+             "\"eval_key_bytes\":%zu,\"peak_rss_bytes\":%ld",
+             times[reps / 2], argmax(raw, classes) == argmax(plain, classes), worst, l.info.depth, l.info.rotations,
+             l.eval_key_bytes, peak_rss());
+    bench_emit("cnn_latency", l.info.n, l.info.q_count, cfg->threads, res, extra);
+    veil_ciphertexts_free(out);
+    veil_evaluator_free(ev);
+    teardown(&l);
+    free(raw);
+    free(plain);
+    free(x);
+    free(labels);
+    veil_model_free(m);
+    return 0;
+}
