@@ -368,8 +368,27 @@ static void test_rotate_hoisted(void **state)
         }
         assert_true(max_error(outs[k], er, ei) < 3e-8);
     }
+    /* the hoisted sum a + sum_k rot(a, steps[k]), in place, against the plaintext sum */
+    veil_ckks_ciphertext *sum = encrypt(ar, ai, 2);
+    assert_int_equal(veil_ckks_rotate_sum(fx->ctx, sum, sum, steps, 4, (const veil_switch_key *const *)keys, &err),
+                     VEIL_OK);
+    for (size_t i = 0; i < s; i++) {
+        er[i] = ar[i];
+        ei[i] = ai[i];
+        for (int k = 0; k < 4; k++) {
+            size_t from = (size_t)(((long)i + steps[k]) % (long)s + (long)s) % s;
+            er[i] += ar[from];
+            ei[i] += ai[from];
+        }
+    }
+    assert_true(max_error(sum, er, ei) < 1e-7);
+    const long zero[1] = {0};
+    assert_int_equal(veil_ckks_rotate_sum(fx->ctx, sum, a, zero, 1, (const veil_switch_key *const *)keys, &err),
+                     VEIL_ERR_ARGUMENT);
+    veil_ckks_ciphertext_free(sum);
     /* a wrong key is refused, and so is an output that is the input */
     const veil_switch_key *swapped[2] = {keys[1], keys[0]};
+    assert_int_equal(veil_ckks_rotate_sum(fx->ctx, one, a, steps, 2, swapped, &err), VEIL_ERR_MISMATCH);
     assert_int_equal(veil_ckks_rotate_hoisted(fx->ctx, outs, a, steps, 2, swapped, &err), VEIL_ERR_MISMATCH);
     veil_ckks_ciphertext *aliased[1] = {a};
     assert_int_equal(veil_ckks_rotate_hoisted(fx->ctx, aliased, a, steps, 1, (const veil_switch_key *const *)keys, &err),

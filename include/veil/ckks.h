@@ -211,6 +211,15 @@ veil_status veil_ckks_rotate_hoisted(const veil_context *ctx, veil_ckks_cipherte
                                      const veil_ckks_ciphertext *a, const long *steps, size_t count,
                                      const veil_switch_key *const *galois_keys, veil_error *err);
 /*
+ * out = a + rot(a, steps[0]) + ... + rot(a, steps[count - 1]) with galois_keys[k] for steps[k] (no step
+ * rotating by 0 slots): the rotations share one decomposition and ModUp of a's c1 (hoisting) and one
+ * ModDown (their products are summed over QP first, as in the double hoisting of Bossuat et al., Eurocrypt
+ * 2021), so that the sum costs about one key switch plus a cheap inner product per rotation. out may be a.
+ */
+veil_status veil_ckks_rotate_sum(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                 const long *steps, size_t count, const veil_switch_key *const *galois_keys,
+                                 veil_error *err);
+/*
  * Every slot of out holds the sum of a's first `slots` slots (slots a power of two, at most N/2; 0 means
  * N/2): log2(slots) rotations by 1, 2, 4, ... with the matching Galois keys, found among keys[0..count).
  */

@@ -625,6 +625,49 @@ veil_status veil_ckks_rotate_hoisted(const veil_context *ctx, veil_ckks_cipherte
     return st;
 }
 
+veil_status veil_ckks_rotate_sum(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                 const long *steps, size_t count, const veil_switch_key *const *galois_keys,
+                                 veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(steps, err);
+    VEIL_REQUIRE(galois_keys, err);
+    VEIL_TRY(check_ct(ctx, a, "rotate_sum", err));
+    if (a->size != 2) return veil_fail(err, VEIL_ERR_ARGUMENT, "rotate_sum: relinearize the ciphertext first");
+    if (count == 0 || count > 4096) return veil_fail(err, VEIL_ERR_ARGUMENT, "rotate_sum: %zu rotations", count);
+    uint64_t *galois = veil_alloc(count, sizeof *galois);
+    if (!galois) return veil_fail(err, VEIL_ERR_NO_MEMORY, "rotate_sum: out of memory");
+    veil_status st = VEIL_OK;
+    for (size_t k = 0; st == VEIL_OK && k < count; k++) {
+        galois[k] = veil_galois_element_rotation(ctx, steps[k]);
+        if (galois[k] == 1) st = veil_fail(err, VEIL_ERR_ARGUMENT, "rotate_sum: step %ld rotates by 0 slots", steps[k]);
+        else st = check_key(ctx, galois_keys[k], galois[k], "rotate_sum", err);
+    }
+    result r;
+    veil_poly *rot = NULL;
+    if (st == VEIL_OK) st = result_reuse(&r, out, a, NULL, ctx, 2, a->level, err);
+    else memset(&r, 0, sizeof r);
+    if (st == VEIL_OK) st = veil_context_poly_new(&rot, ctx, a->level, VEIL_FORM_EVAL, err);
+    /* sum_k (sigma_k(c0) + switch(sigma_k(c1))): the switched parts share one ModUp and one ModDown */
+    if (st == VEIL_OK) st = veil_keyswitch_hoisted_sum(ctx, r.c[0], r.c[1], a->c[1], galois, galois_keys, count, err);
+    for (size_t k = 0; st == VEIL_OK && k < count; k++) {
+        st = veil_poly_automorphism(rot, a->c[0], galois[k], err);
+        if (st == VEIL_OK) veil_limbwise(ctx, r.c[0], r.c[0], rot, a->level, VEIL_LIMB_ADD);
+    }
+    if (st == VEIL_OK) { /* and the unrotated term */
+        veil_limbwise(ctx, r.c[0], r.c[0], a->c[0], a->level, VEIL_LIMB_ADD);
+        veil_limbwise(ctx, r.c[1], r.c[1], a->c[1], a->level, VEIL_LIMB_ADD);
+        r.scale = a->scale;
+        result_commit(out, &r);
+    } else if (r.size) {
+        result_drop(&r, out);
+    }
+    veil_poly_free(rot);
+    veil_free(galois);
+    return st;
+}
+
 veil_status veil_ckks_sum_slots(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                                 size_t slots, const veil_switch_key *const *keys, size_t count, veil_error *err)
 {

@@ -62,6 +62,41 @@ static size_t log2_exact(size_t x)
 
 size_t veil_train_block(size_t features) { return next_pow2(features + 2); }
 
+/*
+ * A window sum over 2^count offsets by stride, in radix-4 groups: offsets {1, 2, 3} x b for b = stride,
+ * 4 stride, 16 stride, ..., and {b} for a last odd bit. Each group is one hoisted rotation sum (one ModUp and
+ * one ModDown for its three rotations). Writes the group of index g to out (at most 3 steps), returns its size
+ * (0 past the last group).
+ */
+static size_t window_group(long *out, size_t stride, size_t count, size_t g)
+{
+    if (2 * g >= count) return 0;
+    const long b = (long)stride << (2 * g);
+    out[0] = b;
+    if (2 * g + 1 == count) return 1;
+    out[1] = 2 * b;
+    out[2] = 3 * b;
+    return 3;
+}
+
+/* Every rotation step the training uses: the two window sums (block, records); the layout shift 1 is in both. */
+static size_t train_steps(long *out, size_t block, size_t slots)
+{
+    size_t n = 0;
+    const size_t strides[2] = {1, block}, counts[2] = {log2_exact(block), log2_exact(slots / block)};
+    for (size_t w = 0; w < 2; w++) {
+        long group[3];
+        for (size_t g = 0, k; (k = window_group(group, strides[w], counts[w], g)) > 0; g++)
+            for (size_t i = 0; i < k; i++) {
+                size_t j = 0;
+                while (j < n && out[j] != group[i]) j++;
+                if (j == n) out[n++] = group[i];
+            }
+    }
+    return n;
+}
+#define MAX_TRAIN_STEPS 64
+
 /* Levels of one iteration and of the first one (from w = 0). */
 static size_t per_iteration(unsigned task, unsigned degree)
 {
@@ -255,12 +290,12 @@ veil_status veil_train_plan(veil_plan **out, const veil_train_request *req, veil
     plan->degree = degree;
     plan->range = range;
     train_hash(plan->model_hash, req->task, req->features, degree, range, plan->scale_bits);
-    plan->steps = calloc(log2_exact(slots) + 1, sizeof *plan->steps);
+    plan->steps = calloc(MAX_TRAIN_STEPS, sizeof *plan->steps);
     if (!plan->steps) {
         veil_plan_free(plan);
         return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
     }
-    for (size_t s = 1; s < slots; s *= 2) plan->steps[plan->n_steps++] = (long)s;
+    plan->n_steps = train_steps(plan->steps, block, slots);
     veil_plan_info *in = &plan->info;
     in->packing = VEIL_PACKING_TRAINING;
     in->depth = depth;
@@ -633,7 +668,7 @@ veil_status veil_train_encrypt(veil_ciphertexts **out, const veil_keyset *k, con
 typedef struct trainer {
     const veil_context *ctx;
     const veil_switch_key *relin;
-    const veil_switch_key **rot; /* rot[i]: the key of a left rotation by 2^i */
+    const veil_eval_keys *keys; /* the Galois keys of train_steps */
     veil_ckks_encoder *enc;
     unsigned task, degree;
     double scale;           /* 2^scale_bits: where every iteration brings its values back */
@@ -651,13 +686,22 @@ static veil_status copy_ct(const trainer *tr, ct_t *out, const ct_t *a, veil_err
     return veil_ckks_mod_drop(tr->ctx, out, a, veil_ckks_ciphertext_level(a), err);
 }
 
-/* a += rot(a, stride), rot(a, 2 stride), ... count times: slot i then sums a[i .. i + 2^count stride) by stride. */
-static veil_status window_sum(const trainer *tr, ct_t *a, size_t stride, size_t count, ct_t *tmp, veil_error *err)
+static const veil_switch_key *find_rotation(const veil_eval_keys *k, long step)
 {
-    const size_t first = log2_exact(stride);
-    for (size_t i = 0; i < count; i++) {
-        VEIL_TRY(veil_ckks_rotate(tr->ctx, tmp, a, (long)stride << i, tr->rot[first + i], err));
-        VEIL_TRY(veil_ckks_add(tr->ctx, a, a, tmp, err));
+    const uint64_t e = veil_galois_element_rotation(k->ctx, step);
+    for (size_t i = 0; i < k->n_galois; i++)
+        if (veil_switch_key_galois_element(k->galois[i]) == e) return k->galois[i];
+    return NULL;
+}
+
+/* a = sum of rot(a, m stride) for m < 2^count (slot i sums a[i .. i + 2^count stride) by stride), in place. */
+static veil_status window_sum(const trainer *tr, ct_t *a, size_t stride, size_t count, veil_error *err)
+{
+    long steps[3];
+    for (size_t g = 0, k; (k = window_group(steps, stride, count, g)) > 0; g++) {
+        const veil_switch_key *keys[3];
+        for (size_t i = 0; i < k; i++) keys[i] = find_rotation(tr->keys, steps[i]); /* checked before the run */
+        VEIL_TRY(veil_ckks_rotate_sum(tr->ctx, a, a, steps, k, keys, err));
     }
     return VEIL_OK;
 }
@@ -740,13 +784,13 @@ static veil_status record_terms(const trainer *tr, ct_t *prod, const ct_t *za, c
     if (st == VEIL_OK) st = ct_new(&p, tr, err);
     const size_t lb = log2_exact(tr->block);
     if (st == VEIL_OK) st = mul_relin_rescale(tr, u, za, v, err);
-    if (st == VEIL_OK) st = window_sum(tr, u, 1, lb, tmp, err);
+    if (st == VEIL_OK) st = window_sum(tr, u, 1, lb, err);
     double alpha = k;
     if (tr->task == VEIL_TRAIN_LOGISTIC) alpha = odd_root(-k * tr->coef[(tr->degree - 1) / 2], tr->degree);
     if (st == VEIL_OK) st = mask(tr, tp, u, alpha, err);
     if (st == VEIL_OK && tr->task == VEIL_TRAIN_LOGISTIC) st = odd_polynomial(tr, p, tp, alpha, k, s, s2, tmp, err);
     else if (st == VEIL_OK) st = copy_ct(tr, p, tp, err);
-    if (st == VEIL_OK) st = window_sum(tr, p, 1, lb, tmp, err);
+    if (st == VEIL_OK) st = window_sum(tr, p, 1, lb, err);
     if (st == VEIL_OK) st = veil_ckks_mul(tr->ctx, prod, p, zx, err);
     veil_ckks_ciphertext_free(u);
     veil_ckks_ciphertext_free(tp);
@@ -764,12 +808,8 @@ static veil_status reduce_records(const trainer *tr, ct_t *out, ct_t *const *pro
     for (size_t c = 1; c < tr->nct; c++) VEIL_TRY(veil_ckks_add(tr->ctx, out, out, prods[c], err));
     VEIL_TRY(veil_ckks_relinearize(tr->ctx, out, out, tr->relin, err));
     VEIL_TRY(veil_ckks_rescale(tr->ctx, out, out, err));
-    ct_t *tmp = NULL;
-    VEIL_TRY(ct_new(&tmp, tr, err));
-    veil_status st = window_sum(tr, out, tr->block, log2_exact(tr->slots / tr->block), tmp, err);
-    if (st == VEIL_OK) st = veil_ckks_rotate(tr->ctx, out, out, 1, tr->rot[0], err);
-    veil_ckks_ciphertext_free(tmp);
-    return st;
+    VEIL_TRY(window_sum(tr, out, tr->block, log2_exact(tr->slots / tr->block), err));
+    return veil_ckks_rotate(tr->ctx, out, out, 1, find_rotation(tr->keys, 1), err);
 }
 
 /* The gradient part that needs the records: over every ciphertext (in parallel), then reduced. */
@@ -857,14 +897,6 @@ static veil_status iterate(const trainer *tr, train_state *s, ct_t *const *za, c
     return st;
 }
 
-static const veil_switch_key *find_rotation(const veil_eval_keys *k, long step)
-{
-    const uint64_t e = veil_galois_element_rotation(k->ctx, step);
-    for (size_t i = 0; i < k->n_galois; i++)
-        if (veil_switch_key_galois_element(k->galois[i]) == e) return k->galois[i];
-    return NULL;
-}
-
 veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, const veil_ciphertexts *data,
                            const veil_train_options *opts, veil_progress_fn progress, void *progress_arg,
                            veil_error *err)
@@ -901,13 +933,13 @@ veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, c
     tr.threads = (int)(opts->threads ? opts->threads : (size_t)veil_context_ring(keys->ctx)->threads);
     if (tr.threads < 1) tr.threads = 1;
     memcpy(tr.coef, info.coefficients, sizeof tr.coef);
-    const size_t n_rot = log2_exact(tr.slots);
-    tr.rot = calloc(n_rot + 1, sizeof *tr.rot);
-    if (!tr.rot) return veil_fail(err, VEIL_ERR_NO_MEMORY, "train");
+    tr.keys = keys;
+    long steps[MAX_TRAIN_STEPS];
+    const size_t n_steps = train_steps(steps, tr.block, tr.slots);
     veil_status st = VEIL_OK;
-    for (size_t i = 0; st == VEIL_OK && i < n_rot; i++)
-        if (!(tr.rot[i] = find_rotation(keys, (long)1 << i)))
-            st = veil_fail(err, VEIL_ERR_MISMATCH, "train: the evaluation keys lack the rotation by %zu", (size_t)1 << i);
+    for (size_t i = 0; st == VEIL_OK && i < n_steps; i++)
+        if (!find_rotation(keys, steps[i]))
+            st = veil_fail(err, VEIL_ERR_MISMATCH, "train: the evaluation keys lack the rotation by %ld", steps[i]);
     step_constants *c = calloc(K, sizeof *c);
     train_state s = {0};
     if (st == VEIL_OK && !c) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "train");
@@ -933,7 +965,6 @@ veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, c
     veil_ckks_ciphertext_free(s.v_prev);
     veil_ckks_ciphertext_free(s.g_prev);
     veil_ckks_encoder_free(tr.enc);
-    free(tr.rot);
     free(c);
     if (st != VEIL_OK) {
         veil_ciphertexts_free(set);

@@ -10,7 +10,7 @@
 #include "ring/ring_internal.h"
 
 #define POOL_SLOTS 64
-#define POOL_MAX_BYTES ((size_t)2048 << 20)
+#define POOL_MAX_BYTES ((size_t)512 << 20)
 
 typedef struct pool_block {
     void *ptr;

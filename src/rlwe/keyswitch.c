@@ -37,14 +37,13 @@ static veil_status raise_digit(const veil_context *ctx, uint64_t *dst, size_t j,
     return VEIL_OK;
 }
 
-/* acc0/acc1 (+)= raised (permuted slot-wise by perm when not NULL) times the key's digit j. */
+/* acc0/acc1 (+)= raised (permuted slot-wise by perm when not NULL) times the key's digit j (= when !accumulate). */
 static void accumulate_digit(const veil_context *ctx, veil_poly *acc0, veil_poly *acc1, const uint64_t *raised,
                              const uint32_t *perm, uint64_t *gathered, const veil_switch_key *key, size_t j,
-                             const size_t *qp, size_t qp_count)
+                             const size_t *qp, size_t qp_count, bool accumulate)
 {
     const veil_ring *r = ctx->ring;
     const size_t n = r->n;
-    const bool accumulate = j > 0;
 #pragma omp parallel for num_threads(r->threads) schedule(static)
     for (size_t t = 0; t < qp_count; t++) {
         const uint64_t *src = raised + t * n;
@@ -80,7 +79,7 @@ veil_status veil_keyswitch(const veil_context *ctx, veil_poly *out0, veil_poly *
     const size_t digits = level / ctx->alpha + 1;
     for (size_t j = 0; st == VEIL_OK && j < digits; j++) {
         st = raise_digit(ctx, raised, j, x, &xc, qp, qp_count, work, err);
-        if (st == VEIL_OK) accumulate_digit(ctx, &acc0, &acc1, raised, NULL, NULL, key, j, qp, qp_count);
+        if (st == VEIL_OK) accumulate_digit(ctx, &acc0, &acc1, raised, NULL, NULL, key, j, qp, qp_count, j > 0);
     }
     /* ModDown: divide by P with rounding, back to Q_l */
     if (st == VEIL_OK) st = veil_context_mod_down(ctx, out0, &acc0, level, err);
@@ -89,9 +88,14 @@ veil_status veil_keyswitch(const veil_context *ctx, veil_poly *out0, veil_poly *
     return st;
 }
 
-veil_status veil_keyswitch_hoisted(const veil_context *ctx, veil_poly *const *out0, veil_poly *const *out1,
-                                   const veil_poly *x, const uint64_t *galois, const veil_switch_key *const *keys,
-                                   size_t count, veil_error *err)
+/*
+ * The shared body of the hoisted forms: one ModUp of x, then for each k the permuted digits times keys[k];
+ * with sum, all of them accumulated over Q_l P and divided by P once (out0[0], out1[0]), else one ModDown
+ * per k.
+ */
+static veil_status keyswitch_hoisted(const veil_context *ctx, veil_poly *const *out0, veil_poly *const *out1,
+                                     const veil_poly *x, const uint64_t *galois, const veil_switch_key *const *keys,
+                                     size_t count, bool sum, veil_error *err)
 {
     const veil_ring *r = ctx->ring;
     const size_t n = r->n, level = x->count - 1, digits = level / ctx->alpha + 1;
@@ -122,11 +126,27 @@ veil_status veil_keyswitch_hoisted(const veil_context *ctx, veil_poly *const *ou
     for (size_t k = 0; st == VEIL_OK && k < count; k++) {
         veil_automorphism_permutation(perm, r, galois[k]);
         for (size_t j = 0; j < digits; j++)
-            accumulate_digit(ctx, &acc0, &acc1, raised + j * qp_count * n, perm, gathered, keys[k], j, qp, qp_count);
-        st = veil_context_mod_down(ctx, out0[k], &acc0, level, err);
-        if (st == VEIL_OK) st = veil_context_mod_down(ctx, out1[k], &acc1, level, err);
+            accumulate_digit(ctx, &acc0, &acc1, raised + j * qp_count * n, perm, gathered, keys[k], j, qp, qp_count,
+                             j > 0 || (sum && k > 0));
+        if (sum && k + 1 < count) continue;
+        st = veil_context_mod_down(ctx, out0[sum ? 0 : k], &acc0, level, err);
+        if (st == VEIL_OK) st = veil_context_mod_down(ctx, out1[sum ? 0 : k], &acc1, level, err);
     }
     veil_pool_put(r->pool, scratch, limbs * n * sizeof(uint64_t), false);
     veil_free(perm);
     return st;
+}
+
+veil_status veil_keyswitch_hoisted(const veil_context *ctx, veil_poly *const *out0, veil_poly *const *out1,
+                                   const veil_poly *x, const uint64_t *galois, const veil_switch_key *const *keys,
+                                   size_t count, veil_error *err)
+{
+    return keyswitch_hoisted(ctx, out0, out1, x, galois, keys, count, false, err);
+}
+
+veil_status veil_keyswitch_hoisted_sum(const veil_context *ctx, veil_poly *out0, veil_poly *out1, const veil_poly *x,
+                                       const uint64_t *galois, const veil_switch_key *const *keys, size_t count,
+                                       veil_error *err)
+{
+    return keyswitch_hoisted(ctx, &out0, &out1, x, galois, keys, count, true, err);
 }

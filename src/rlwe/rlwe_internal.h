@@ -72,6 +72,15 @@ veil_status veil_keyswitch_hoisted(const veil_context *ctx, veil_poly *const *ou
                                    const veil_poly *x, const uint64_t *galois, const veil_switch_key *const *keys,
                                    size_t count, veil_error *err);
 
+/*
+ * The sum of those key switchings, sum_k switch(sigma_{galois[k]}(x)), with one ModUp and one ModDown: the
+ * products are accumulated over Q_l P before the division by P (its rounding then counts once, not count
+ * times).
+ */
+veil_status veil_keyswitch_hoisted_sum(const veil_context *ctx, veil_poly *out0, veil_poly *out1, const veil_poly *x,
+                                       const uint64_t *galois, const veil_switch_key *const *keys, size_t count,
+                                       veil_error *err);
+
 /* ModDown from Q_level P to Q_level: the BGV form (d = 0 mod t) for a BGV set. */
 veil_status veil_context_mod_down(const veil_context *ctx, veil_poly *out, const veil_poly *in, size_t level,
                                   veil_error *err);
