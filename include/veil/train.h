@@ -23,10 +23,10 @@
  * Packing: each record is a block of B slots (B the power of two at or above F + 2: the bias term 1, the
  * features and a free slot), slots/B records per ciphertext; the owner encrypts the records in two layouts
  * (B - 1 slots apart) and the constant part of the gradient. One iteration is an encrypted inner product per
- * record (a product and log2 B rotations), the polynomial, and the gradient as a sum over records
- * (log2(slots/B) rotations), with the learning rate folded into the polynomial's coefficients. Its depth: 3
- * levels for linear regression, 5 / 6 / 7 for logistic regression with degree 3 / 5 / 7; the first iteration,
- * from w = 0, uses 1. The plan sizes the parameters for a number of iterations and refuses more;
+ * record (a product and a window sum of B rotations in hoisted radix-4 groups), the polynomial, and the
+ * gradient as a window sum over records, with the learning rate folded into the polynomial's coefficients.
+ * Its depth: 3 levels for linear regression, 5 / 6 / 7 for logistic regression with degree 3 / 5 / 7; the
+ * first iteration, from w = 0, uses 1. The plan sizes the parameters for a number of iterations and refuses more;
  * bootstrapping, when Veil has it, can refresh the weights between iterations. docs/training.md has the rest.
  */
 #ifndef VEIL_TRAIN_H
@@ -66,7 +66,7 @@ typedef struct veil_train_info {
 
 /*
  * A plan for encrypted training: CKKS parameters for the request's iterations (the smallest ring at the
- * security level, scale 2^40 or less), the rotations (every power of two below the slot count). Its
+ * security level, scale 2^40 or less), the rotations (those of the window sums, docs/training.md). Its
  * veil_plan_info tells the sizes; veil_keygen makes the keys; veil_plan_save / veil_plan_load carry it.
  */
 veil_status veil_train_plan(veil_plan **out, const veil_train_request *request, veil_error *err);

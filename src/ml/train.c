@@ -19,8 +19,8 @@
  *   6. one rotation by 1 brings it back to layout A, and Nesterov's update is a linear combination of
  *      ciphertexts from this and the previous iteration with public constants, each product taken at a
  *      level above the gradient's, so that it costs no level of its own.
- * Rotating left in steps 1 .. B/2 for both the sum (step 1) and the spreading (step 4) needs only the
- * power-of-two keys; the shift between layouts A and X is what makes that possible.
+ * Both the sum (step 1) and the spreading (step 4) are the same left window sum, in hoisted radix-4 groups
+ * (veil_ckks_rotate_sum); the shift between layouts A and X is what makes one serve both.
  *
  * The constant term of sigma(-t) (1/2) times sum_r z_r is encrypted by the data owner (who can compute it),
  * and the first iteration (from v = 0) is that term alone. Linear regression uses the same steps with the
@@ -314,9 +314,11 @@ veil_status veil_train_plan(veil_plan **out, const veil_train_request *req, veil
     const double key_bytes = (double)n * (limbs + special) * 8 * (double)in->dnum; /* seeded */
     in->ciphertext_bytes = ct_bytes / 2;
     in->eval_key_bytes = key_bytes * (double)(1 + in->rotations) + ct_bytes;
-    /* per iteration and ciphertext of records: about 2 log2 B + 3 key switches, and log2 R + 2 shared */
+    /* per iteration and ciphertext of records: 3 key switches and two window sums of ceil(log4 B) groups of
+     * about one key switch each, and ceil(log4 R) + 2 shared */
     const double ks = 8e-9 * (double)n * (limbs + special) * (double)in->dnum / 2; /* at the average level */
-    in->estimated_seconds = ks * (double)(2 * log2_exact(block) + 3 + log2_exact(plan->batch) + 2);
+    const size_t groups_b = (log2_exact(block) + 1) / 2, groups_r = (log2_exact(plan->batch) + 1) / 2;
+    in->estimated_seconds = ks * (double)(3 + 2 * groups_b + groups_r + 2);
     in->estimated_memory_bytes = 2 * key_bytes * (double)(1 + in->rotations) + 12 * ct_bytes;
     *out = plan;
     return VEIL_OK;
