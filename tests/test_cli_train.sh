@@ -33,6 +33,8 @@ for task in logistic linear; do
     "$veil" train --plain --train $task --in breast_train.csv --labels-column $label --iterations 2 \
         --onnx plain.onnx --out plain.csv
     compare_weights enc.csv plain.csv "$task"
+    "$veil" info server/model.ct | grep -q "encrypted trained model" || { echo "FAIL: veil info on a trained model"; exit 1; }
+    "$veil" info server/train.ct | grep -q "encrypted training data" || { echo "FAIL: veil info on training data"; exit 1; }
     # the ONNX model loads and predicts: the test rows without their label column
     col=$(head -1 breast_test.csv | tr ',' '\n' | grep -n "^$label\$" | cut -d: -f1)
     cut -d, -f"$col" --complement breast_test.csv > test_x.csv

@@ -1090,16 +1090,21 @@ veil_status veil_ml_describe(const uint8_t *data, size_t len, char *text, size_t
     veil_status st = meta_decode(&m, c.meta, c.meta_len, err);
     if (st == VEIL_OK) {
         static const char *kinds[] = {"", "key set (holds the SECRET key)", "evaluation keys (public: for the server)",
-                                      "encrypted inputs", "encrypted outputs", "plan (parameters and rotations)"};
+                                      "encrypted inputs", "encrypted outputs", "plan (parameters and rotations)",
+                                      "encrypted training data (records, labels, scaling)",
+                                      "encrypted trained model (weights, scaling)"};
+        static const char *packings[] = {"throughput", "latency", "training"};
         static const char *finals[] = {"none", "sigmoid", "softmax", "log-softmax", "argmax"};
         char id[17];
         for (int i = 0; i < 8; i++) snprintf(id + 2 * i, 3, "%02x", m.key_id[i]);
         int used = snprintf(text, cap,
                             "ml file:    %s\nkey id:     %s...\npacking:    %s\nslots:      %llu\nbatch:      %llu\n"
                             "widths:     %u inputs, %u outputs (final operation: %s)\nobjects:    %zu\n",
-                            kinds[m.kind], id, m.packing == VEIL_PACKING_LATENCY ? "latency" : "throughput",
+                            kinds[m.kind], id, packings[m.packing],
                             (unsigned long long)m.slots, (unsigned long long)m.batch, m.in_width, m.out_width,
-                            finals[m.final_op], c.count);
+                            m.packing == VEIL_PACKING_TRAINING ? (m.final_op ? "linear regression" : "logistic regression")
+                                                                : finals[m.final_op],
+                            c.count);
         if (m.kind >= VEIL_SET_INPUTS && used > 0 && (size_t)used < cap)
             snprintf(text + used, cap - (size_t)used, "rows:       %llu\n", (unsigned long long)m.rows);
     }
