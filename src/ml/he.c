@@ -1176,18 +1176,9 @@ veil_status veil_plan_load(veil_plan **out, const uint8_t *data, size_t len, vei
         p->task = m.final_op;
         p->degree = m.degree;
         p->range = m.range;
+        veil_plan_info_from_params(p);
         veil_plan_info *in = &p->info;
-        in->packing = p->packing;
-        in->n = veil_params_degree(p->params);
-        in->slots = p->slots;
-        in->batch = p->batch;
-        in->scale_bits = p->scale_bits;
-        in->log_qp = veil_params_log_qp(p->params);
-        in->q_count = veil_params_q_count(p->params);
-        in->p_count = veil_params_p_count(p->params);
-        in->dnum = veil_params_dnum(p->params);
         in->depth = in->q_count - 1;
-        in->rotations = p->n_steps;
         if (p->slots > in->n / 2 || (p->packing == VEIL_PACKING_THROUGHPUT && p->batch > in->n / 2))
             st = veil_fail(err, VEIL_ERR_FORMAT, "plan: more slots than the ring has");
     }

@@ -71,6 +71,8 @@ struct veil_ciphertexts {
 };
 
 size_t veil_bsgs_baby(size_t slots);
+/* Fills the plan's info from its parameters, packing, slots, batch, scale and rotations (not depth or sizes). */
+void veil_plan_info_from_params(veil_plan *plan);
 veil_status veil_ciphertexts_alloc(veil_ciphertexts **out, const veil_context *ctx, const veil_ml_meta *meta,
                                    size_t count, veil_error *err);
 size_t veil_ciphertexts_batches(const veil_ml_meta *meta);

@@ -163,6 +163,21 @@ veil_status veil_model_range_excess(const veil_model *m, const double *in, size_
 
 /* ---- the plan ------------------------------------------------------------------------------------ */
 
+void veil_plan_info_from_params(veil_plan *plan)
+{
+    veil_plan_info *in = &plan->info;
+    in->packing = plan->packing;
+    in->n = veil_params_degree(plan->params);
+    in->slots = plan->slots;
+    in->batch = plan->batch;
+    in->scale_bits = plan->scale_bits;
+    in->log_qp = veil_params_log_qp(plan->params);
+    in->q_count = veil_params_q_count(plan->params);
+    in->p_count = veil_params_p_count(plan->params);
+    in->dnum = veil_params_dnum(plan->params);
+    in->rotations = plan->n_steps;
+}
+
 void veil_plan_free(veil_plan *plan)
 {
     if (!plan) return;
@@ -343,18 +358,9 @@ veil_status veil_model_plan(veil_plan **out, const veil_model *m, const veil_pla
             return st;
         }
     }
+    veil_plan_info_from_params(plan);
     veil_plan_info *in = &plan->info;
-    in->packing = plan->packing;
     in->depth = depth;
-    in->n = n;
-    in->slots = plan->slots;
-    in->batch = plan->batch;
-    in->scale_bits = plan->scale_bits;
-    in->log_qp = veil_params_log_qp(plan->params);
-    in->q_count = veil_params_q_count(plan->params);
-    in->p_count = veil_params_p_count(plan->params);
-    in->dnum = veil_params_dnum(plan->params);
-    in->rotations = plan->n_steps;
     in->in_ciphertexts = plan->packing == VEIL_PACKING_THROUGHPUT ? p->in_width : 1;
     in->out_ciphertexts = plan->packing == VEIL_PACKING_THROUGHPUT ? p->out_width : 1;
     estimate(plan, p);

@@ -296,18 +296,9 @@ veil_status veil_train_plan(veil_plan **out, const veil_train_request *req, veil
         return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
     }
     plan->n_steps = train_steps(plan->steps, block, slots);
+    veil_plan_info_from_params(plan);
     veil_plan_info *in = &plan->info;
-    in->packing = VEIL_PACKING_TRAINING;
     in->depth = depth;
-    in->n = n;
-    in->slots = slots;
-    in->batch = plan->batch;
-    in->scale_bits = plan->scale_bits;
-    in->log_qp = veil_params_log_qp(plan->params);
-    in->q_count = veil_params_q_count(plan->params);
-    in->p_count = veil_params_p_count(plan->params);
-    in->dnum = veil_params_dnum(plan->params);
-    in->rotations = plan->n_steps;
     in->in_ciphertexts = 1; /* per slots/B records, plus one for the scaling */
     in->out_ciphertexts = 2;
     const double limbs = (double)in->q_count, special = (double)in->p_count, ct_bytes = 2.0 * (double)n * limbs * 8;
@@ -406,15 +397,19 @@ static veil_status check_rows(unsigned task, size_t features, const double *x, c
     return VEIL_OK;
 }
 
-static veil_status scaling_of(scaling *s, unsigned task, size_t features, const double *x, const double *y, size_t rows,
-                              veil_error *err)
+static veil_status scaling_alloc(scaling *s, size_t features, veil_error *err)
 {
     s->mean = calloc(features + 1, sizeof *s->mean);
     s->dev = calloc(features + 1, sizeof *s->dev);
-    if (!s->mean || !s->dev) {
-        scaling_free(s);
-        return veil_fail(err, VEIL_ERR_NO_MEMORY, "train: scaling");
-    }
+    if (s->mean && s->dev) return VEIL_OK;
+    scaling_free(s);
+    return veil_fail(err, VEIL_ERR_NO_MEMORY, "train: scaling");
+}
+
+static veil_status scaling_of(scaling *s, unsigned task, size_t features, const double *x, const double *y, size_t rows,
+                              veil_error *err)
+{
+    VEIL_TRY(scaling_alloc(s, features, err));
     for (size_t j = 0; j <= features; j++) {
         const int label = j == features;
         if (label && task != VEIL_TRAIN_LINEAR) {
@@ -573,12 +568,7 @@ static void scaling_pack(double *out, const scaling *s, size_t features)
 
 static veil_status scaling_unpack(scaling *s, const double *in, size_t features, veil_error *err)
 {
-    s->mean = calloc(features + 1, sizeof *s->mean);
-    s->dev = calloc(features + 1, sizeof *s->dev);
-    if (!s->mean || !s->dev) {
-        scaling_free(s);
-        return veil_fail(err, VEIL_ERR_NO_MEMORY, "train: scaling");
-    }
+    VEIL_TRY(scaling_alloc(s, features, err));
     for (size_t j = 0; j <= features; j++) {
         const double e1 = round(in[4 * j + 1]), e2 = round(in[4 * j + 3]);
         if (fabs(e1) > 1100 || fabs(e2) > 1100 || fabs(in[4 * j]) > 1.01 || fabs(in[4 * j + 2]) > 1.01) {
