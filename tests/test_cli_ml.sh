@@ -34,6 +34,11 @@ printf '1,2,3\n' >"$work/short.csv"
 expect 3 "row 1 (line 1) has 3 columns, expected 10" "$veil" encrypt --keys "$work/k1" --in "$work/short.csv" --out "$work/bad.ct"
 (head -3 "$d/test.csv"; echo "0,0,0,0,x,0,0,0,0,0") >"$work/word.csv"
 expect 3 "row 3, column 5: 'x' is not a number" "$veil" encrypt --keys "$work/k1" --in "$work/word.csv" --out "$work/bad.ct"
+# inputs on another scale than the model's: the outputs would wrap around at decryption; with --model, refused
+awk -F, -v OFS=, 'NR == 1 && $1 !~ /^-?[0-9.]/ { print; next } { for (i = 1; i <= NF; i++) $i *= 1000; print }' \
+    "$d/test.csv" >"$work/scaled.csv"
+expect 3 "above the .* the keys' parameters can decrypt" "$veil" encrypt --keys "$work/k1" --in "$work/scaled.csv" \
+    --model "$d/model.onnx" --out "$work/bad.ct"
 (head -2 "$d/test.csv"; echo "0,0,0,0,0,0,NaN,0,0,0") >"$work/nan.csv"
 expect 3 "row 2, column 7: NaN is not a finite number" "$veil" plain --model "$d/model.onnx" --in "$work/nan.csv" --out "$work/bad.csv"
 (head -2 "$d/test.csv"; echo "0,0,0,0,0,0,0,0,0,inf") >"$work/inf.csv"

@@ -17,7 +17,7 @@ static void usage(FILE *f)
             "\n"
             "  veil keygen  --model M.onnx [--batch N | --latency] [--security 128|192|256] --out KEYDIR\n"
             "               KEYDIR/secret.key (mode 0600, the data owner's) and KEYDIR/eval/ (the server's)\n"
-            "  veil encrypt --keys KEYDIR --in X.csv --out X.ct [--model M.onnx: warn outside calibrated ranges]\n"
+            "  veil encrypt --keys KEYDIR --in X.csv --out X.ct [--model M.onnx: check the ranges]\n"
             "  veil eval    --model M.onnx --eval-keys KEYDIR/eval --in X.ct --out Y.ct [--threads T]\n"
             "  veil decrypt --keys KEYDIR --in Y.ct --out Y.csv [--argmax]\n"
             "  veil plain   --model M.onnx --in X.csv --out Y.csv [--argmax]   (the plaintext reference)\n"

@@ -741,6 +741,14 @@ static int cmd_encrypt(int argc, char **argv)
         if (!rc && veil_model_range_excess(m, x, rows, &excess, &err) == VEIL_OK && excess > 0)
             fprintf(stderr, "veil: warning: some inputs drive an approximated activation up to %g outside the range "
                             "its polynomial was fitted on: those results will be inaccurate\n", excess);
+        double magnitude = 0;
+        if (!rc && veil_model_output_magnitude(m, x, rows, &magnitude, &err) == VEIL_OK &&
+            magnitude > veil_keyset_output_limit(ks)) {
+            fprintf(stderr, "veil: encrypt: on these inputs the model's outputs reach %g, above the %g the keys' "
+                            "parameters can decrypt: the results would be garbage (inputs on another scale than the "
+                            "model's training data?)\n", magnitude, veil_keyset_output_limit(ks));
+            rc = EXIT_INPUT;
+        }
         veil_model_free(m);
         free(calib);
     }

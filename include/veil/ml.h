@@ -64,6 +64,13 @@ size_t veil_model_output_width(const veil_model *model); /* values per sample af
 const char *veil_model_report(const veil_model *model);
 /* The plaintext reference: rows samples of input width through the ONNX graph in float64. */
 veil_status veil_model_run_plain(const veil_model *model, double *out, const double *in, size_t rows, veil_error *err);
+/*
+ * The largest |value| among the server's outputs (before the final operation) on these rows: they must stay
+ * below veil_keyset_output_limit, or they wrap around at decryption (inputs on another scale than the model's
+ * training data, pixels in 0..255 instead of 0..1, do that).
+ */
+veil_status veil_model_output_magnitude(const veil_model *model, const double *in, size_t rows, double *max_abs,
+                                        veil_error *err);
 /* Largest |x| by which the input row exceeds the calibrated range of an approximated activation (0: none). */
 veil_status veil_model_range_excess(const veil_model *model, const double *in, size_t rows, double *excess,
                                     veil_error *err);
@@ -189,6 +196,8 @@ size_t veil_ciphertexts_width(const veil_ciphertexts *cts);
 size_t veil_keyset_input_width(const veil_keyset *keys);
 /* Values per row veil_decrypt_outputs writes to out. */
 size_t veil_keyset_output_width(const veil_keyset *keys);
+/* The largest |output| the key set's parameters decrypt correctly: a quarter of q_0 over the scale. */
+double veil_keyset_output_limit(const veil_keyset *keys);
 
 /* What a Veil ML file (key set, eval keys, ciphertexts) holds, as lines of text for `veil info`. */
 veil_status veil_ml_describe(const uint8_t *data, size_t len, char *text, size_t cap, veil_error *err);

@@ -111,6 +111,12 @@ size_t veil_eval_keys_batch(const veil_eval_keys *k) { return k ? (size_t)k->met
 veil_packing veil_keyset_packing(const veil_keyset *k) { return k ? k->meta.packing : VEIL_PACKING_THROUGHPUT; }
 size_t veil_keyset_batch(const veil_keyset *k) { return k ? (size_t)k->meta.batch : 0; }
 size_t veil_keyset_input_width(const veil_keyset *k) { return k ? k->meta.in_width : 0; }
+double veil_keyset_output_limit(const veil_keyset *k)
+{
+    if (!k) return 0;
+    return (double)veil_params_q(k->params, 0) / 4 / ldexp(1.0, (int)k->meta.scale_bits);
+}
+
 size_t veil_keyset_output_width(const veil_keyset *k)
 {
     return k ? (k->meta.final_op == VEIL_FINAL_ARGMAX ? 1 : k->meta.out_width) : 0;
