@@ -437,6 +437,63 @@ static void test_deeply_nested_onnx(void **state)
     free(len);
 }
 
+/* The CNN issue's bad input: unsupported pooling and convolution attributes are named; a network deeper
+ * than any secure parameter set is refused by the plan, before any key exists. */
+static void test_cnn_bad_input(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_model *m = NULL;
+    const uint8_t tag[] = "cnn-bad";
+    int64_t img[4] = {-1, 1, 4, 4}, wd[4] = {2, 1, 3, 3};
+    double w[18];
+    for (int i = 0; i < 18; i++) w[i] = 0.1 * (i % 5) - 0.2;
+    const char *x1[1] = {"x"}, *cw[2] = {"x", "w"};
+
+    veil_graph g = {0}; /* MaxPool: not an affine operation */
+    assert_int_equal(veil_graph_add_input(&g, "x", img, 4, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&g, "MaxPool", x1, 1, "pool_1", NULL, 0, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_output(&g, "pool_1", &err), VEIL_OK);
+    assert_int_equal(veil_model_from_graph(&m, &g, tag, 7, NULL, 0, NULL, &err), VEIL_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.detail, "MaxPool"));
+    assert_non_null(strstr(err.detail, "pool_1"));
+
+    veil_graph h = {0}; /* a Conv whose auto_pad Veil does not know */
+    assert_int_equal(veil_graph_add_input(&h, "x", img, 4, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&h, "w", w, wd, 4, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&h, "Conv", cw, 2, "conv_1", "group", 1, &err), VEIL_OK);
+    veil_node *conv = &h.nodes[h.n_nodes - 1];
+    free(conv->attrs[0].name);
+    conv->attrs[0].name = strdup("auto_pad");
+    conv->attrs[0].kind = VEIL_ATTR_STRING;
+    conv->attrs[0].s = strdup("SOMETIMES");
+    assert_int_equal(veil_graph_add_output(&h, "conv_1", &err), VEIL_OK);
+    assert_int_equal(veil_model_from_graph(&m, &h, tag, 7, NULL, 0, NULL, &err), VEIL_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.detail, "conv_1"));
+    assert_non_null(strstr(err.detail, "auto_pad"));
+
+    veil_graph d = {0}; /* Conv, then 120 squares: no 128-bit parameter set holds that depth (even N = 2^17) */
+    assert_int_equal(veil_graph_add_input(&d, "x", img, 4, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&d, "w", w, wd, 4, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&d, "Conv", cw, 2, "c0", NULL, 0, &err), VEIL_OK);
+    char names[121][8];
+    snprintf(names[0], sizeof names[0], "c0");
+    for (int i = 1; i <= 120; i++) {
+        snprintf(names[i], sizeof names[i], "s%d", i);
+        const char *sq[2] = {names[i - 1], names[i - 1]};
+        assert_int_equal(veil_graph_add_node(&d, "Mul", sq, 2, names[i], NULL, 0, &err), VEIL_OK);
+    }
+    assert_int_equal(veil_graph_add_output(&d, names[120], &err), VEIL_OK);
+    if (veil_model_from_graph(&m, &d, tag, 7, NULL, 0, NULL, &err) != VEIL_OK) fail_msg("%s", err.detail);
+    veil_plan *plan = NULL;
+    veil_plan_request req = {0};
+    assert_int_not_equal(veil_model_plan(&plan, m, &req, &err), VEIL_OK);
+    assert_null(plan);
+    print_message("    121 levels: %s\n", err.detail);
+    assert_non_null(strstr(err.detail, "depth"));
+    veil_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -447,6 +504,7 @@ int main(void)
         cmocka_unit_test(test_csv),
         cmocka_unit_test(test_onnx_roundtrip),
         cmocka_unit_test(test_deeply_nested_onnx),
+        cmocka_unit_test(test_cnn_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

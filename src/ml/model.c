@@ -293,7 +293,11 @@ static veil_status choose_params(veil_params **out, size_t depth, size_t slots, 
             veil_params_free(p);
         }
     }
-    if (!best) return veil_fail(err, last.status ? last.status : VEIL_ERR_NOT_FOUND, "%s", last.detail);
+    if (!best)
+        return veil_fail(err, last.status ? last.status : VEIL_ERR_NOT_FOUND,
+                         "plan: the model needs %zu levels (one per affine layer, square and approximation step), more "
+                         "than any parameter set at this security level holds (%s); no keys were made", depth,
+                         last.detail);
     *out = best;
     *scale_bits = best_scale;
     return VEIL_OK;
