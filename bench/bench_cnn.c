@@ -116,6 +116,17 @@ int bench_cnn(const bench_config *cfg)
     const char *limit = getenv("VEIL_BENCH_CNN_IMAGES");
     if (limit && atol(limit) > 0 && (size_t)atol(limit) < rows) rows = (size_t)atol(limit);
     if (lrows < rows) rows = lrows;
+    const size_t classes_check = veil_model_output_width(m);
+    for (size_t r = 0; r < rows; r++)
+        if (!(labels[r] >= 0 && labels[r] < (double)classes_check && labels[r] == floor(labels[r]))) {
+            fprintf(stderr, "veil-bench cnn: label %zu is %g, not a class index below %zu\n", r + 1, labels[r],
+                    classes_check);
+            return 1;
+        }
+    if (rows == 0) {
+        fprintf(stderr, "veil-bench cnn: no images\n");
+        return 1;
+    }
 
     /* the plaintext model: accuracy and the reference (the example's network ends in Gemm: its logits are
      * the program's outputs, which decryption gives before any final operation) */

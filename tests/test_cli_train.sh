@@ -77,6 +77,10 @@ expect 3 "an unknown label column" "$veil" encrypt --keys keys --in breast_train
 expect 2 "training keys without --labels-column" "$veil" encrypt --keys keys --in breast_train.csv --out out.ct
 [ ! -e out.ct ] || { echo "FAIL: a refused encryption wrote out.ct"; exit 1; }
 "$veil" encrypt --keys keys --in breast_train.csv --labels-column label --out train.ct --quiet
+# without a header, the labels are named by their column number (never matched against the data)
+tail -n +2 breast_train.csv > noheader.csv
+"$veil" encrypt --keys keys --in noheader.csv --labels-column 31 --out nh.ct --quiet
+expect 3 "no column named 'label'" "$veil" encrypt --keys keys --in noheader.csv --labels-column label --out out.ct
 expect 3 "more iterations than the keys allow ($max)" "$veil" train --eval-keys keys/eval --in train.ct \
     --iterations $((max + 1)) --out model.ct
 expect 4 "data encrypted under other keys" "$veil" train --eval-keys other/eval --in train.ct --iterations 1 --out model.ct

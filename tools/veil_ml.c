@@ -94,12 +94,21 @@ static int parse(int argc, char **argv, options *o, const char *allowed)
                 return 0;
             }
             if (!strcmp(a, "--l2")) o->l2 = d;
-            else o->learning_rate = d;
+            else if (d == 0) {
+                fprintf(stderr, "veil: --learning-rate must be above 0\n");
+                return 0;
+            } else o->learning_rate = d;
         } else if (!strcmp(a, "--batch") || !strcmp(a, "--degree") || !strcmp(a, "--threads") ||
                    !strcmp(a, "--features") || !strcmp(a, "--iterations") || !strcmp(a, "--sigmoid-range")) {
             size_t n;
-            if (!parse_size(v, &n) || n == 0) {
-                fprintf(stderr, "veil: %s wants a positive integer, not '%s'\n", a, v);
+            if (!parse_size(v, &n) || n == 0 || n > ((size_t)1 << 20)) {
+                fprintf(stderr, "veil: %s wants a positive integer (at most 2^20), not '%s'\n", a, v);
+                return 0;
+            }
+            if ((!strcmp(a, "--degree") && n > 1024) || (!strcmp(a, "--sigmoid-range") && n > 64) ||
+                (!strcmp(a, "--threads") && n > 1024)) {
+                fprintf(stderr, "veil: %s %s is out of range (degree <= 1024, sigmoid range <= 64, threads <= 1024)\n",
+                        a, v);
                 return 0;
             }
             if (!strcmp(a, "--batch")) o->batch = n;
@@ -392,7 +401,21 @@ static void trim_cell(char *c)
     }
 }
 
-/* The label column: a name in the CSV's header, or a column number (1-based). */
+/* Whether a trimmed cell is a number, as the CSV reader takes it. */
+static int is_number(const char *c)
+{
+    char *end;
+    if (!c[0]) return 0;
+    errno = 0;
+    (void)strtod(c, &end);
+    return *end == 0;
+}
+
+/*
+ * The label column: a name in the CSV's header, or a column number (1-based). The header is found as the CSV
+ * reader finds it: the first line that is neither blank nor a # comment, when one of its cells is not a number;
+ * cells are split at every comma (empty cells count).
+ */
 static int find_label_column(const char *path, const char *name, size_t width, size_t *col)
 {
     FILE *f = fopen(path, "r");
@@ -401,16 +424,34 @@ static int find_label_column(const char *path, const char *name, size_t width, s
         return EXIT_INPUT;
     }
     char line[65536];
-    int have = fgets(line, sizeof line, f) != NULL;
-    fclose(f);
-    size_t i = 0;
-    for (char *cell = have ? strtok(line, ",") : NULL; cell; cell = strtok(NULL, ","), i++) {
-        trim_cell(cell);
-        if (!strcmp(cell, name)) {
-            *col = i;
-            return EXIT_OK;
+    int have = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *p = line;
+        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
+        if (*p && *p != '#') {
+            have = 1;
+            break;
         }
     }
+    fclose(f);
+    int header = 0, found = 0;
+    size_t column = 0, start = 0;
+    for (size_t i = 0; have; i++) {
+        if (line[i] != ',' && line[i] != 0) continue;
+        const int last = line[i] == 0;
+        line[i] = 0;
+        char *cell = line + start;
+        trim_cell(cell);
+        if (!is_number(cell)) header = 1;
+        if (!found && !strcmp(cell, name)) {
+            *col = column;
+            found = 1;
+        }
+        if (last) break;
+        start = i + 1;
+        column++;
+    }
+    if (header && found) return EXIT_OK;
     size_t n = 0;
     if (parse_size(name, &n) && n >= 1 && n <= width) {
         *col = n - 1;

@@ -184,7 +184,8 @@ veil_status veil_ckks_relinearize(const veil_context *ctx, veil_ckks_ciphertext 
                                   const veil_switch_key *relin_key, veil_error *err);
 /*
  * Divides by the last prime of the level (exact rounding) and drops a level; the scale follows. Refused when
- * the new scale would fill the remaining modulus (a drifted scale: every value would wrap around).
+ * the new scale would reach the remaining modulus (a drifted scale: the values would wrap around);
+ * veil_ckks_mul_relin_rescale checks the same before it changes anything.
  */
 veil_status veil_ckks_rescale(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                               veil_error *err);

@@ -455,6 +455,23 @@ veil_status veil_ckks_relinearize(const veil_context *ctx, veil_ckks_ciphertext 
     return VEIL_OK;
 }
 
+/*
+ * A scale at or above the modulus of the level a rescale lands on leaves room only for values below 1/2:
+ * refused rather than let the values wrap around (it happens when scales drift, rescaled by primes far from
+ * them).
+ */
+static veil_status check_rescaled_scale(const veil_context *ctx, double scale, size_t level, const char *op,
+                                        veil_error *err)
+{
+    double log_q = 0;
+    for (size_t i = 0; i <= level; i++) log_q += log2((double)ctx->ring->primes[i]);
+    if (log2(scale) >= log_q)
+        return veil_fail(err, VEIL_ERR_ARGUMENT,
+                         "%s: the scale 2^%.2f would reach the %.1f-bit modulus of level %zu (the scale has drifted)", op,
+                         log2(scale), log_q, level);
+    return VEIL_OK;
+}
+
 veil_status veil_ckks_rescale(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                               veil_error *err)
 {
@@ -462,15 +479,8 @@ veil_status veil_ckks_rescale(const veil_context *ctx, veil_ckks_ciphertext *out
     VEIL_REQUIRE(out, err);
     VEIL_TRY(check_ct(ctx, a, "rescale", err));
     if (a->level == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "rescale: the ciphertext is at level 0, no prime left to drop");
-    /* a scale that fills the remaining modulus leaves no room for a value of magnitude 1: refuse it rather
-     * than let every value wrap around (it happens when scales drift, rescaled by primes far from them) */
     const double new_scale = a->scale / (double)ctx->ring->primes[a->level];
-    double log_q = 0;
-    for (size_t i = 0; i < a->level; i++) log_q += log2((double)ctx->ring->primes[i]);
-    if (log2(new_scale) >= log_q - 1)
-        return veil_fail(err, VEIL_ERR_ARGUMENT,
-                         "rescale: the scale 2^%.2f would fill the %.1f-bit modulus of level %zu (the scale has drifted)",
-                         log2(new_scale), log_q, a->level - 1);
+    VEIL_TRY(check_rescaled_scale(ctx, new_scale, a->level - 1, "rescale", err));
     result r;
     veil_status st = result_reuse(&r, out, a, NULL, ctx, a->size, a->level - 1, err);
     for (size_t i = 0; st == VEIL_OK && i < a->size; i++) st = veil_poly_rescale(r.c[i], a->c[i], err);
@@ -496,6 +506,9 @@ veil_status veil_ckks_mul_relin_rescale(const veil_context *ctx, veil_ckks_ciphe
     VEIL_TRY(check_key(ctx, relin_key, 0, "mul_relin_rescale", err));
     if (a->level == 0 || b->level == 0)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "mul_relin_rescale: an operand is at level 0, no prime left to rescale by");
+    const size_t level = a->level < b->level ? a->level : b->level;
+    VEIL_TRY(check_rescaled_scale(ctx, a->scale * b->scale / (double)ctx->ring->primes[level], level - 1,
+                                  "mul_relin_rescale", err));
     VEIL_TRY(veil_ckks_mul(ctx, out, a, b, err));
     VEIL_TRY(veil_ckks_relinearize(ctx, out, out, relin_key, err));
     return veil_ckks_rescale(ctx, out, out, err);

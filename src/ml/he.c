@@ -494,6 +494,10 @@ veil_status veil_ciphertexts_load(veil_ciphertexts **out, const veil_keyset *key
              meta.slots != km->slots || meta.batch != km->batch || meta.final_op != km->final_op ||
              meta.degree != km->degree || meta.range != km->range)
         st = veil_fail(err, VEIL_ERR_MISMATCH, "these ciphertexts belong to another model or plan than the keys");
+    else if (train_set && (meta.in_width != km->in_width || meta.out_width != km->out_width ||
+                           meta.scale_bits != km->scale_bits))
+        st = veil_fail(err, VEIL_ERR_FORMAT, "training set: %u features at scale 2^%u, the keys are for %u at 2^%u",
+                       meta.in_width, meta.scale_bits, km->in_width, km->scale_bits);
     else if (!train_set && meta.width != (meta.kind == VEIL_SET_INPUTS ? km->in_width : km->out_width))
         st = veil_fail(err, VEIL_ERR_FORMAT, "ciphertext set: %u values per row, the model has %u", meta.width,
                        meta.kind == VEIL_SET_INPUTS ? km->in_width : km->out_width);

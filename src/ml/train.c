@@ -22,9 +22,10 @@
  * Both the sum (step 1) and the spreading (step 4) are the same left window sum, in hoisted radix-4 groups
  * (veil_ckks_rotate_sum); the shift between layouts A and X is what makes one serve both.
  *
- * The constant term of sigma(-t) (1/2) times sum_r z_r is encrypted by the data owner (who can compute it),
+ * The constant term of sigma(-t) (1/2) times sum_r z_r comes from the data owner (who can compute it), as
+ * the mean of z_r (its factor lr/2 then keeps precision in mul_constant's integer, where lr/2n would not),
  * and the first iteration (from v = 0) is that term alone. Linear regression uses the same steps with the
- * residual k (t_r - y_r) in place of the polynomial; its constant part is sum_r y_r z_r.
+ * residual k (t_r - y_r) in place of the polynomial; its constant part is the mean of y_r z_r.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -570,13 +571,16 @@ static veil_status scaling_unpack(scaling *s, const double *in, size_t features,
 {
     VEIL_TRY(scaling_alloc(s, features, err));
     for (size_t j = 0; j <= features; j++) {
-        const double e1 = round(in[4 * j + 1]), e2 = round(in[4 * j + 3]);
-        if (fabs(e1) > 1100 || fabs(e2) > 1100 || fabs(in[4 * j]) > 1.01 || fabs(in[4 * j + 2]) > 1.01) {
+        /* frexp mantissas: |m| in [0.5, 1) (0 for a zero mean); means within 1e12, deviations in [1e-12, 2e12] */
+        const double e1 = round(in[4 * j + 1]), e2 = round(in[4 * j + 3]), m1 = in[4 * j], m2 = in[4 * j + 2];
+        const double mean = ldexp(m1, (int)fmax(-200, fmin(200, e1))), dev = ldexp(m2, (int)fmax(-200, fmin(200, e2)));
+        if (!isfinite(e1) || !isfinite(e2) || !isfinite(m1) || !isfinite(m2) || fabs(e1) > 200 || fabs(e2) > 200 ||
+            fabs(m1) > 1.01 || !(m2 >= 0.49 && m2 <= 1.01) || !(fabs(mean) <= 2e12) || !(dev >= 0.5e-12 && dev <= 4e12)) {
             scaling_free(s);
             return veil_fail(err, VEIL_ERR_MISMATCH, "train: the scaling does not decrypt (other keys?)");
         }
-        s->mean[j] = ldexp(in[4 * j], (int)e1);
-        s->dev[j] = ldexp(in[4 * j + 2], (int)e2);
+        s->mean[j] = mean;
+        s->dev[j] = dev;
     }
     return VEIL_OK;
 }
@@ -614,10 +618,10 @@ veil_status veil_train_encrypt(veil_ciphertexts **out, const veil_keyset *k, con
     if (st == VEIL_OK) st = veil_ciphertexts_alloc(&set, k->ctx, &meta, count, err);
     double *sum = calloc(F + 1, sizeof *sum), rec[MAX_FEATURES + 1];
     if (st == VEIL_OK && !sum) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "train: encrypt");
-    for (size_t r = 0; st == VEIL_OK && r < rows; r++) { /* logistic: sum_r z_r; linear: sum_r y_r z_r */
+    for (size_t r = 0; st == VEIL_OK && r < rows; r++) { /* logistic: mean of z_r; linear: mean of y_r z_r */
         record_values(rec, task, F, &s, x + r * F, y[r]);
         const double f = task == VEIL_TRAIN_LINEAR ? (y[r] - s.mean[F]) / s.dev[F] : 1.0;
-        for (size_t j = 0; j <= F; j++) sum[j] += f * rec[j];
+        for (size_t j = 0; j <= F; j++) sum[j] += f * rec[j] / (double)rows;
     }
     for (size_t i = 0; st == VEIL_OK && i < count; i++) {
         memset(v, 0, slots * sizeof *v);
@@ -861,7 +865,8 @@ static veil_status iterate(const trainer *tr, train_state *s, ct_t *const *za, c
     VEIL_TRY(ct_new(&g, tr, err));
     veil_status st = ct_new(&tmp, tr, err);
     if (st == VEIL_OK) st = ct_new(&next, tr, err);
-    const double cst_factor = tr->task == VEIL_TRAIN_LOGISTIC ? 0.5 * c[t].k : -c[t].k;
+    /* the constant part is a mean over the n records (so that this factor stays near lr, not lr / n) */
+    const double n = (double)tr->rows, cst_factor = tr->task == VEIL_TRAIN_LOGISTIC ? 0.5 * c[t].k * n : -c[t].k * n;
     if (st == VEIL_OK && t == 0) {
         st = veil_ckks_mul_constant(tr->ctx, g, cst, cst_factor, err);
     } else if (st == VEIL_OK) {
@@ -907,6 +912,9 @@ veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, c
         return veil_fail(err, VEIL_ERR_MISMATCH, "train: the data was encrypted under other keys than these");
     if (data->ctx != keys->ctx)
         return veil_fail(err, VEIL_ERR_MISMATCH, "train: load the data set with these evaluation keys");
+    if (data->meta.in_width != keys->meta.in_width || data->meta.batch != keys->meta.batch ||
+        data->meta.slots != keys->meta.slots || data->count != veil_train_data_count(&data->meta))
+        return veil_fail(err, VEIL_ERR_MISMATCH, "train: the data set does not match the keys' features or packing");
     double lr;
     VEIL_TRY(check_options(opts, &lr, err));
     veil_train_info info = {0};
@@ -924,6 +932,7 @@ veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, c
     tr.nct = (tr.rows + tr.records - 1) / tr.records;
     tr.threads = (int)(opts->threads ? opts->threads : (size_t)veil_context_ring(keys->ctx)->threads);
     if (tr.threads < 1) tr.threads = 1;
+    if ((size_t)tr.threads > tr.nct) tr.threads = (int)tr.nct; /* the parallel loops are over the ciphertexts */
     memcpy(tr.coef, info.coefficients, sizeof tr.coef);
     tr.keys = keys;
     long steps[MAX_TRAIN_STEPS];
@@ -978,7 +987,10 @@ veil_status veil_train_decrypt(double *weights, const veil_keyset *k, const veil
     if (sodium_memcmp(model->meta.key_id, k->meta.key_id, VEIL_ID_BYTES) != 0)
         return veil_fail(err, VEIL_ERR_MISMATCH, "train: the model was trained on data encrypted under other keys");
     if (model->ctx != k->ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "train: load the model with this key set");
-    const size_t F = model->meta.in_width, slots = (size_t)model->meta.slots;
+    if (model->meta.in_width != k->meta.in_width || model->count != 2)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "train: the model has %u features, the keys %u", model->meta.in_width,
+                         k->meta.in_width);
+    const size_t F = k->meta.in_width, slots = (size_t)k->meta.slots;
     veil_ckks_encoder *enc = NULL;
     veil_ckks_plaintext *pt = NULL;
     double *vals = calloc(slots, sizeof *vals);
@@ -991,13 +1003,16 @@ veil_status veil_train_decrypt(double *weights, const veil_keyset *k, const veil
     if (st == VEIL_OK) st = veil_ckks_decode(enc, vals, NULL, 4 * (F + 1), pt, err);
     scaling s = {0};
     if (st == VEIL_OK) st = scaling_unpack(&s, vals, F, err);
+    /* weights beyond what the parameters hold have wrapped around: refuse them rather than return them */
+    const double limit = veil_keyset_output_limit(k);
     for (size_t j = 0; st == VEIL_OK && j <= F; j++)
-        if (!isfinite(weights[j]) || fabs(weights[j]) > 1e6)
-            st = veil_fail(err, VEIL_ERR_MISMATCH, "train: the weights do not decrypt to sensible values");
-    if (st == VEIL_OK) {
-        unscale(weights, model->meta.final_op, F, &s);
-        scaling_free(&s);
-    }
+        if (!isfinite(weights[j]) || fabs(weights[j]) > limit)
+            st = veil_fail(err, VEIL_ERR_MISMATCH, "train: weight %zu decrypts to %g, beyond the %g the parameters hold "
+                           "(a learning rate too large for the data?)", j, weights[j], limit);
+    if (st == VEIL_OK) unscale(weights, model->meta.final_op, F, &s);
+    for (size_t j = 0; st == VEIL_OK && j <= F; j++)
+        if (!isfinite(weights[j])) st = veil_fail(err, VEIL_ERR_MISMATCH, "train: the scaling does not decrypt");
+    scaling_free(&s);
     if (vals) sodium_memzero(vals, slots * sizeof *vals);
     free(vals);
     veil_ckks_plaintext_free(pt);
