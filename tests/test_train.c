@@ -15,6 +15,7 @@
 #include <math.h>
 #include <cmocka.h>
 #include "veil/veil.h"
+#include "ml/ml_plan.h"
 
 static double uniform(unsigned *s)
 {
@@ -290,6 +291,15 @@ static void test_bad_input(void **state)
     double w[4];
     assert_int_equal(veil_train_decrypt(w, other, model, &err), VEIL_ERR_MISMATCH);
     assert_int_equal(veil_train_decrypt(w, ks, model, &err), VEIL_OK);
+    /* a model or data set claiming more features than the keys (a server's forgery) is refused, not decoded
+     * past the caller's buffer */
+    model->meta.in_width = 7;
+    model->meta.out_width = model->meta.width = 8;
+    assert_int_equal(veil_train_decrypt(w, ks, model, &err), VEIL_ERR_MISMATCH);
+    data->meta.in_width = 7;
+    veil_ciphertexts *again = NULL;
+    assert_int_equal(veil_train_run(&again, ek, data, &opts, NULL, NULL, &err), VEIL_ERR_MISMATCH);
+    assert_null(again);
     veil_buffer_free(&db);
     veil_ciphertexts_free(model);
     veil_ciphertexts_free(data);
