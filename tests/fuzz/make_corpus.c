@@ -93,6 +93,16 @@ int main(int argc, char **argv)
         veil_buffer_free(&kb);
         veil_buffer_free(&eb);
     }
+    {
+        /* a training plan (128-bit, 3 features, 1 iteration), also given to the describer */
+        veil_train_request treq = {.task = VEIL_TRAIN_LOGISTIC, .features = 3, .iterations = 1};
+        veil_plan *tplan = NULL;
+        veil_buffer tb = {0};
+        bad |= veil_train_plan(&tplan, &treq, NULL) | veil_plan_save(&tb, tplan, NULL);
+        if (!bad) bad |= put(argv[1], "trainplan", 10, &tb) | put(argv[1], "trainplan-describe", 11, &tb);
+        veil_buffer_free(&tb);
+        veil_plan_free(tplan);
+    }
     free(onnx);
     veil_eval_keys_free(ek);
     veil_keyset_free(ks);
