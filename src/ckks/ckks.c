@@ -788,7 +788,6 @@ veil_status veil_ckks_mul_constant(const veil_context *ctx, veil_ckks_ciphertext
 
 #define LINCOMB_CHUNK 32 /* products of 61-bit residues summed in 128 bits before one reduction */
 
-
 /*
  * A whole dense layer: out[o] = sum_i weights[o][i] in[i] + bias[o] for every o, with one level. The same
  * integer weights round(w q_l) (products summed with lazy reduction, one rescale), but the coefficients are visited in blocks
@@ -863,7 +862,6 @@ static veil_status sparse_weights(sparse_rows *sr, const double *weights, size_t
     return VEIL_OK;
 }
 
-/* The layer's sums for limb j of polynomial c, coefficients [b0, b1), every output. */
 /* The input-major kernel's working memory, one per thread, allocated once per layer. */
 typedef struct layer_scratch {
     double *acc;
@@ -889,6 +887,7 @@ static void scratch_free(layer_scratch *ls)
     free(ls->ins);
 }
 
+/* The layer's sums for limb j of polynomial c, coefficients [b0, b1), every output. */
 static void layer_block(const veil_context *ctx, const sparse_rows *sr, const double *wd, const double *wq,
                         const uint64_t *wr, veil_poly *const *dst, const veil_ckks_ciphertext *const *in,
                         size_t in_count, size_t out_count, size_t c, size_t j, size_t b0, size_t b1, bool simd,

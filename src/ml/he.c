@@ -594,6 +594,7 @@ veil_status veil_encrypt_inputs(veil_ciphertexts **out, const veil_keyset *k, co
         }
         if (st == VEIL_OK) st = veil_ckks_encrypt_sk(k->ctx, set->cts[i], pt, k->sk, prng, err);
     }
+    if (v) sodium_memzero(v, vlen * sizeof *v); /* the data owner's values, as veil_train_encrypt does */
     free(v);
     veil_ckks_plaintext_free(pt);
     veil_ckks_encoder_free(enc);
@@ -941,42 +942,36 @@ static veil_status run_batch(const veil_evaluator *ev, veil_ckks_ciphertext **cu
             st = veil_ckks_linear_layer(ctx, y, ow, (const veil_ckks_ciphertext *const *)x, s->in_width, s->w, s->b,
                                         ev->keys->relin, err);
             tick(pr, ow);
-            if (owned) {
-                for (size_t i = 0; i < width; i++) veil_ckks_ciphertext_free(owned[i]);
-                free(owned);
-            }
-            owned = y;
-            x = y;
-            width = ow;
-            continue;
-        }
-        /* a square feeding an affine layer stays unrelinearized: the layer relinearizes its fewer outputs */
-        const int lazy = s->kind == VEIL_STAGE_SQUARE && si + 1 < p->n_stages && p->stages[si + 1].kind == VEIL_STAGE_AFFINE;
-        volatile veil_status shared = st;
-        veil_error first = {VEIL_OK, ""};
+        } else { /* elementwise */
+            /* a square feeding an affine layer stays unrelinearized: the layer relinearizes its fewer outputs */
+            const int lazy = s->kind == VEIL_STAGE_SQUARE && si + 1 < p->n_stages &&
+                             p->stages[si + 1].kind == VEIL_STAGE_AFFINE;
+            volatile veil_status shared = st;
+            veil_error first = {VEIL_OK, ""};
 #pragma omp parallel for schedule(dynamic) num_threads((int)ev->threads) if (ev->threads > 1)
-        for (size_t o = 0; o < ow; o++) {
-            if (shared != VEIL_OK) continue;
-            veil_error e = {VEIL_OK, ""};
-            veil_status r;
-            if (lazy) {
-                r = veil_ckks_mul(ctx, y[o], x[o], x[o], &e);
-                if (r == VEIL_OK) r = veil_ckks_rescale(ctx, y[o], y[o], &e);
-            } else {
-                r = elementwise(ev, s, y[o], x[o], &e);
-            }
-            if (r != VEIL_OK) {
-#pragma omp critical(veil_eval_error)
-                if (shared == VEIL_OK) {
-                    shared = r;
-                    first = e;
+            for (size_t o = 0; o < ow; o++) {
+                if (shared != VEIL_OK) continue;
+                veil_error e = {VEIL_OK, ""};
+                veil_status r;
+                if (lazy) {
+                    r = veil_ckks_mul(ctx, y[o], x[o], x[o], &e);
+                    if (r == VEIL_OK) r = veil_ckks_rescale(ctx, y[o], y[o], &e);
+                } else {
+                    r = elementwise(ev, s, y[o], x[o], &e);
                 }
+                if (r != VEIL_OK) {
+#pragma omp critical(veil_eval_error)
+                    if (shared == VEIL_OK) {
+                        shared = r;
+                        first = e;
+                    }
+                }
+                tick(pr, 1);
             }
-            tick(pr, 1);
-        }
-        if (shared != VEIL_OK && st == VEIL_OK) {
-            st = shared;
-            if (err) *err = first;
+            if (shared != VEIL_OK && st == VEIL_OK) {
+                st = shared;
+                if (err) *err = first;
+            }
         }
         if (owned) {
             for (size_t i = 0; i < width; i++) veil_ckks_ciphertext_free(owned[i]);
