@@ -425,12 +425,58 @@ static void test_crt(void **state)
     if (st == VEIL_OK) assert_true(v % (int64_t)wide[0] == 0);
 }
 
+/* The fused linear layer against the same sums mod t, after a product (a factor and a lower level). */
+static void test_linear_combination(void **state)
+{
+    (void)state;
+    enum { TERMS = 5 };
+    veil_bgv_ciphertext *x[TERMS], *out = NULL;
+    uint64_t *v[TERMS];
+    const int64_t k[TERMS] = {3, -7, 0, (1 << 19) - 1, -(1 << 19)};
+    for (int i = 0; i < TERMS; i++) {
+        v[i] = random_vector(40 + (unsigned)i, T);
+        x[i] = encrypt(v[i], i % 2 == 0);
+        /* a square first: the terms then carry a factor and sit lower (switched the same way) */
+        assert_int_equal(veil_bgv_mul_relin(fx->ctx, x[i], x[i], x[i], fx->rk, NULL), VEIL_OK);
+    }
+    assert_int_equal(veil_bgv_ciphertext_new(&out, fx->ctx, NULL), VEIL_OK);
+    veil_error err = {0};
+    assert_int_equal(veil_bgv_linear_combination(fx->ctx, out, (const veil_bgv_ciphertext *const *)x, k, TERMS, -12345,
+                                                 &err), VEIL_OK);
+    uint64_t *expect = malloc(fx->n * sizeof *expect);
+    for (size_t j = 0; j < fx->n; j++) {
+        int64_t acc = -12345;
+        for (int i = 0; i < TERMS; i++) acc = (acc + k[i] * (int64_t)(v[i][j] * v[i][j] % T)) % (int64_t)T;
+        expect[j] = (uint64_t)((acc + (int64_t)T) % (int64_t)T);
+    }
+    assert_int_equal(wrong_slots(out, expect), 0);
+    /* the estimate stays below the measured noise, as for every other operation */
+    assert_true(veil_bgv_noise_budget_estimate(out) <= budget(out) + 1);
+    /* refusals: no terms, a weight too large, terms at different levels */
+    assert_int_equal(veil_bgv_linear_combination(fx->ctx, out, (const veil_bgv_ciphertext *const *)x, k, 0, 0, &err),
+                     VEIL_ERR_ARGUMENT);
+    const int64_t big[2] = {1, (int64_t)1 << 20};
+    assert_int_equal(veil_bgv_linear_combination(fx->ctx, out, (const veil_bgv_ciphertext *const *)x, big, 2, 0, &err),
+                     VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "2^20"));
+    assert_int_equal(veil_bgv_mod_switch(fx->ctx, x[1], x[1], NULL), VEIL_OK);
+    assert_int_equal(veil_bgv_linear_combination(fx->ctx, out, (const veil_bgv_ciphertext *const *)x, k, 2, 0, &err),
+                     VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "level"));
+    for (int i = 0; i < TERMS; i++) {
+        veil_bgv_ciphertext_free(x[i]);
+        free(v[i]);
+    }
+    veil_bgv_ciphertext_free(out);
+    free(expect);
+}
+
 static void test_parameters_and_refusals(void **state)
 {
     (void)state;
     veil_error err = {0};
     /* automatic selection: depth and batching honoured, 128-bit security */
-    veil_bgv_request req = {4, 65537, true, 0, VEIL_SECURITY_128};
+    veil_bgv_request req = {4, 65537, true, 0, VEIL_SECURITY_128, 0};
     veil_params *p = NULL;
     assert_int_equal(veil_bgv_params_select(&p, &req, &err), VEIL_OK);
     assert_int_equal(veil_params_q_count(p), 5);
@@ -495,6 +541,7 @@ int main(void)
         cmocka_unit_test(test_arithmetic), cmocka_unit_test(test_chain_and_budget),
         cmocka_unit_test(test_power),      cmocka_unit_test(test_rotations),
         cmocka_unit_test(test_crt),        cmocka_unit_test(test_parameters_and_refusals),
+        cmocka_unit_test(test_linear_combination),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -43,6 +43,11 @@ typedef struct veil_bgv_request {
     bool batching;        /* require t prime and t = 1 mod 2N (N slots) */
     size_t min_n;         /* 0: any */
     veil_security security;
+    /*
+     * Bits of noise growth a plaintext linear layer adds between products (log2 of the largest sum of
+     * |weights| of veil_bgv_linear_combination); 0: none. Each prime then absorbs that growth too.
+     */
+    unsigned linear_bits;
 } veil_bgv_request;
 
 veil_status veil_bgv_params_select(veil_params **out, const veil_bgv_request *request, veil_error *err);
@@ -125,6 +130,14 @@ veil_status veil_bgv_add_scalar(const veil_context *ctx, veil_bgv_ciphertext *ou
                                 int64_t k, veil_error *err);
 veil_status veil_bgv_mul_scalar(const veil_context *ctx, veil_bgv_ciphertext *out, const veil_bgv_ciphertext *a,
                                 int64_t k, veil_error *err);
+/*
+ * out = sum_i k_i a_i + bias (bias in every slot), for integers |k_i| < 2^20, in one pass with 128-bit lazy
+ * accumulation: the linear layer of exact inference. The a_i (count >= 1) must share size, level and
+ * factor, as the outputs of one layer do; terms with k_i = 0 cost nothing.
+ */
+veil_status veil_bgv_linear_combination(const veil_context *ctx, veil_bgv_ciphertext *out,
+                                        const veil_bgv_ciphertext *const *a, const int64_t *k, size_t count,
+                                        int64_t bias, veil_error *err);
 /* a * b (size 3; relinearize afterwards), with the automatic modulus switching described above. */
 veil_status veil_bgv_mul(const veil_context *ctx, veil_bgv_ciphertext *out, const veil_bgv_ciphertext *a,
                          const veil_bgv_ciphertext *b, veil_error *err);

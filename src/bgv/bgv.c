@@ -612,6 +612,79 @@ veil_status veil_bgv_mul_scalar(const veil_context *ctx, veil_bgv_ciphertext *ou
     return st;
 }
 
+#define LINEAR_MAX_WEIGHT ((int64_t)1 << 20)
+
+/*
+ * One residue polynomial of sum_i k_i a_i mod q. A term adds x |k| when k > 0 and (q - x) |k| when k < 0,
+ * both below 2^80, so 2^40 terms fit a 128-bit accumulator before the one reduction per coefficient.
+ */
+static void linear_limb(uint64_t *out, const veil_bgv_ciphertext *const *a, const int64_t *k, size_t count,
+                        size_t poly, size_t limb, uint64_t q, size_t n, veil_u128 *acc)
+{
+    memset(acc, 0, n * sizeof *acc);
+    for (size_t i = 0; i < count; i++) {
+        if (k[i] == 0) continue;
+        const uint64_t *x = veil_poly_limb_const(a[i]->c[poly], limb), w = (uint64_t)(k[i] < 0 ? -k[i] : k[i]);
+        if (k[i] > 0)
+            for (size_t j = 0; j < n; j++) acc[j] += (veil_u128)x[j] * w;
+        else
+            for (size_t j = 0; j < n; j++) acc[j] += (veil_u128)(q - x[j]) * w;
+    }
+    for (size_t j = 0; j < n; j++) out[j] = (uint64_t)(acc[j] % q);
+}
+
+veil_status veil_bgv_linear_combination(const veil_context *ctx, veil_bgv_ciphertext *out,
+                                        const veil_bgv_ciphertext *const *a, const int64_t *k, size_t count,
+                                        int64_t bias, veil_error *err)
+{
+    VEIL_TRY(check_out(ctx, out, "linear_combination", err));
+    VEIL_REQUIRE(a, err);
+    VEIL_REQUIRE(k, err);
+    if (count == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "linear_combination: no terms");
+    double weight = 0, noise = 0;
+    for (size_t i = 0; i < count; i++) {
+        VEIL_TRY(check_ct(ctx, a[i], "linear_combination", err));
+        if (a[i]->size != a[0]->size || a[i]->level != a[0]->level || a[i]->factor != a[0]->factor)
+            return veil_fail(err, VEIL_ERR_ARGUMENT, "linear_combination: term %zu differs from the first in size, "
+                             "level or factor", i);
+        if (k[i] <= -LINEAR_MAX_WEIGHT || k[i] >= LINEAR_MAX_WEIGHT)
+            return veil_fail(err, VEIL_ERR_ARGUMENT, "linear_combination: weight %lld of term %zu is not below 2^20 "
+                             "in magnitude", (long long)k[i], i);
+        if (k[i] == 0) continue;
+        weight += fabs((double)k[i]);
+        noise = fmax(noise, a[i]->noise_bits);
+    }
+    const veil_bgv_ciphertext *first = a[0];
+    const size_t size = first->size, level = first->level, n = ctx->ring->n;
+    const uint64_t t = ctx->params.t, factor = first->factor;
+    veil_u128 *acc = malloc(n * sizeof *acc);
+    if (!acc) return veil_fail(err, VEIL_ERR_NO_MEMORY, "linear_combination");
+    veil_poly *c[3];
+    veil_status st = new_polys(ctx, c, size, level, err);
+    if (st != VEIL_OK) {
+        free(acc);
+        return st;
+    }
+    /* the bias enters as bias * factor, so that the sum decrypts to (sum k_i m_i + bias) * factor */
+    const int64_t v = centered_mod_t(mulmod_t(scalar_mod_t(bias, t), factor, t), t);
+    for (size_t p = 0; p < size; p++)
+        for (size_t l = 0; l <= level; l++) {
+            const uint64_t q = ctx->ring->primes[l];
+            uint64_t *o = veil_poly_limb(c[p], l);
+            linear_limb(o, a, k, count, p, l, q, n, acc);
+            if (p == 0 && v != 0) {
+                const uint64_t kv = veil_reduce_i64(&ctx->ring->mod[l], v);
+                for (size_t j = 0; j < n; j++) o[j] = veil_addmod(o[j], kv, q);
+            }
+        }
+    free(acc);
+    /* |sum k_i (m_i + t e_i)| <= sum |k_i| max |m_i + t e_i|, plus the bias below t/2 */
+    noise = weight > 0 ? noise + log2(weight) : 0;
+    if (v != 0) noise = weight > 0 ? log2_sum(noise, log2((double)t) - 1) : log2((double)t) - 1;
+    commit(out, c, size, level, factor, noise);
+    return VEIL_OK;
+}
+
 veil_status veil_bgv_mul(const veil_context *ctx, veil_bgv_ciphertext *out, const veil_bgv_ciphertext *a,
                          const veil_bgv_ciphertext *b, veil_error *err)
 {

@@ -12,6 +12,9 @@ veil_status veil_bgv_params_select(veil_params **out, const veil_bgv_request *re
     if (req->t < 2 || req->t >= ((uint64_t)1 << 40))
         return veil_fail(err, VEIL_ERR_ARGUMENT, "bgv parameter selection: t = %llu is not in [2, 2^40)",
                          (unsigned long long)req->t);
+    if (req->linear_bits > 40)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "bgv parameter selection: %u bits of linear growth (at most 40)",
+                         req->linear_bits);
     if (req->security >= VEIL_SECURITY_NONE)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "bgv parameter selection: a security level is required");
     const size_t q_count = (size_t)req->depth + 1;
@@ -24,8 +27,13 @@ veil_status veil_bgv_params_select(veil_params **out, const veil_bgv_request *re
         unsigned q_bits[VEIL_PARAMS_MAX_PRIMES];
         /* q_0 keeps 12 bits above the floor; q_1 with q_0 holds a product; every other prime brings a
          * product's noise back to the floor */
-        const unsigned first = (unsigned)ceil(floor_bits + 12), mid = (unsigned)ceil(product_bits - floor_bits + 4);
-        const unsigned second = (unsigned)ceil(product_bits + 4) > first ? (unsigned)ceil(product_bits + 4) - first : 0;
+        /* a linear layer before each product multiplies both operands (2 L), one after the last adds L */
+        const double lin = (double)req->linear_bits;
+        const unsigned first = (unsigned)ceil(floor_bits + 12 + lin),
+                       mid = (unsigned)ceil(product_bits - floor_bits + 4 + 2 * lin);
+        const unsigned second = (unsigned)ceil(product_bits + 3 * lin + 4) > first
+                                    ? (unsigned)ceil(product_bits + 3 * lin + 4) - first
+                                    : 0;
         if (first > 60 || mid > 60 || q_count >= VEIL_PARAMS_MAX_PRIMES) break;
         q_bits[0] = first < 30 ? 30 : first;
         for (size_t i = 1; i < q_count; i++) q_bits[i] = mid < 30 ? 30 : mid;
