@@ -14,6 +14,13 @@
  * on calibration data or given). A final Sigmoid, Softmax, LogSoftmax or ArgMax is applied by the data
  * owner after decryption, exactly. Anything else is refused with the operator's and the node's names.
  *
+ * Exact inference (BGV): a quantized model, whose affine layers have integer weights and biases, runs on
+ * integer inputs in the BGV scheme and decrypts to exactly the integer computation. Its ONNX file is the
+ * integer network, optionally ending with a Mul (or Div) by one scalar constant, the dequantization scale,
+ * which the data owner applies after decryption. The plan propagates the inputs' integer range through the
+ * layers to the worst-case bound of every output and chooses the plaintext moduli (one, or up to four
+ * combined by the CRT) so that no output can wrap around; the outputs must stay below 2^62.
+ *
  * The plan chooses the CKKS parameters (128-bit security by default), the packing and the exact rotation
  * keys:
  *   throughput  one sample per slot, each feature in its own ciphertext (CryptoNets); no rotations;
@@ -49,6 +56,12 @@ typedef struct veil_model_options {
      * leaving it to the data owner: the server then returns approximate probabilities.
      */
     int server_sigmoid;
+    /*
+     * Lower for exact inference (veil_plan_request.scheme = VEIL_ML_BGV): affine layers and squares only,
+     * every weight and bias an integer (|weight| < 2^20) once a trailing scalar Mul or Div (the output scale)
+     * is taken out; refused otherwise, naming the layer.
+     */
+    int integer;
 } veil_model_options;
 
 /* Loads an ONNX model (the bytes of a ModelProto). opts may be NULL. */
@@ -71,6 +84,15 @@ veil_status veil_model_run_plain(const veil_model *model, double *out, const dou
  */
 veil_status veil_model_output_magnitude(const veil_model *model, const double *in, size_t rows, double *max_abs,
                                         veil_error *err);
+/*
+ * Exact models (loaded with options.integer): the integer computation the server's BGV result equals, on
+ * integer inputs, before the output scale and the final operation (rows x the program's output width).
+ * VEIL_ERR_ARGUMENT when a value leaves the int64 range.
+ */
+veil_status veil_model_run_integer(const veil_model *model, int64_t *out, const int64_t *in, size_t rows,
+                                   veil_error *err);
+/* The output scale of an exact model (1 when the graph has none, and for approximate models). */
+double veil_model_output_scale(const veil_model *model);
 /* Largest |x| by which the input row exceeds the calibrated range of an approximated activation (0: none). */
 veil_status veil_model_range_excess(const veil_model *model, const double *in, size_t rows, double *excess,
                                     veil_error *err);
@@ -80,10 +102,17 @@ veil_status veil_model_range_excess(const veil_model *model, const double *in, s
 /* TRAINING: keys and sets made for encrypted training (veil/train.h); the inference calls refuse them. */
 typedef enum veil_packing { VEIL_PACKING_THROUGHPUT = 0, VEIL_PACKING_LATENCY = 1, VEIL_PACKING_TRAINING = 2 } veil_packing;
 
+typedef enum veil_ml_scheme { VEIL_ML_CKKS = 0, VEIL_ML_BGV = 1 } veil_ml_scheme;
+
+#define VEIL_CRT_MAX 4 /* plaintext moduli of exact inference */
+
 typedef struct veil_plan_request {
     veil_packing packing;
     size_t batch;          /* throughput: samples per call (0: as many as the slots hold) */
     veil_security security; /* 128 bits when zero */
+    /* BGV: exact inference of an integer model (throughput packing), on integer inputs in [input_lo, input_hi] */
+    veil_ml_scheme scheme;
+    int64_t input_lo, input_hi;
 } veil_plan_request;
 
 typedef struct veil_plan_info {
@@ -98,6 +127,11 @@ typedef struct veil_plan_info {
     double eval_key_bytes, ciphertext_bytes; /* estimates of the stored sizes */
     double estimated_seconds; /* server time per batch (throughput) or per sample (latency), single thread */
     double estimated_memory_bytes;
+    /* BGV: the plaintext moduli, and the bits of their product and of the outputs' worst-case bound */
+    veil_ml_scheme scheme;
+    size_t crt_count;
+    uint64_t plain_moduli[VEIL_CRT_MAX];
+    double modulus_bits, bound_bits;
 } veil_plan_info;
 
 typedef struct veil_plan veil_plan;
@@ -190,6 +224,14 @@ void veil_evaluator_free(veil_evaluator *ev);
  */
 veil_status veil_decrypt_outputs(double *out, double *raw_out, const veil_keyset *keys, const veil_ciphertexts *cts,
                                  veil_error *err);
+/*
+ * Exact inference: the integers the server computed (rows x the program's output width, before the output
+ * scale and the final operation), recomposed from the CRT moduli. veil_decrypt_outputs gives the same values
+ * times the output scale, with the final operation applied. VEIL_ERR_ARGUMENT for CKKS sets.
+ */
+veil_status veil_decrypt_integers(int64_t *out, const veil_keyset *keys, const veil_ciphertexts *cts, veil_error *err);
+veil_ml_scheme veil_keyset_scheme(const veil_keyset *keys);
+veil_ml_scheme veil_eval_keys_scheme(const veil_eval_keys *keys);
 /* Values per row a set carries (input width for inputs, the program's output width for results). */
 size_t veil_ciphertexts_width(const veil_ciphertexts *cts);
 /* Values per row the key set's model reads. */

@@ -126,7 +126,10 @@ typedef struct veil_set_contents {
 } veil_set_contents;
 
 /*
- * Checks a set's framing (every object's header, its parameter hash equal to the set's, no nested sets, no
+ * A set may hold objects of several parameter sets (exact inference over CRT moduli): a parameter-set object
+ * after the first starts a group, and the objects that follow carry its hash instead of the set's.
+ *
+ * Checks a set's framing (every object's header, its parameter hash equal to its group's, no nested sets, no
  * undeclared secret) and points into it; the objects themselves are validated by their loaders. Release
  * with veil_set_contents_clear; the view does not outlive data.
  */

@@ -17,7 +17,6 @@ veil_status veil_bgv_params_select(veil_params **out, const veil_bgv_request *re
                          req->linear_bits);
     if (req->security >= VEIL_SECURITY_NONE)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "bgv parameter selection: a security level is required");
-    const size_t q_count = (size_t)req->depth + 1;
     for (size_t n = 4096; n <= 131072; n *= 2) {
         if (n < req->min_n) continue;
         if (req->batching && (req->t % (2 * (uint64_t)n) != 1 || !veil_is_prime(req->t))) continue;
@@ -34,9 +33,12 @@ veil_status veil_bgv_params_select(veil_params **out, const veil_bgv_request *re
         const unsigned second = (unsigned)ceil(product_bits + 3 * lin + 4) > first
                                     ? (unsigned)ceil(product_bits + 3 * lin + 4) - first
                                     : 0;
-        if (first > 60 || mid > 60 || q_count >= VEIL_PARAMS_MAX_PRIMES) break;
+        /* a level whose growth exceeds one prime (large t, linear layers) takes two or more smaller ones */
+        const unsigned per_level = (mid + 57) / 58, level_bits = (mid + per_level - 1) / per_level;
+        const size_t q_count = (size_t)req->depth * per_level + 1;
+        if (first > 60 || q_count >= VEIL_PARAMS_MAX_PRIMES) break;
         q_bits[0] = first < 30 ? 30 : first;
-        for (size_t i = 1; i < q_count; i++) q_bits[i] = mid < 30 ? 30 : mid;
+        for (size_t i = 1; i < q_count; i++) q_bits[i] = level_bits < 30 ? 30 : level_bits;
         if (q_bits[1] < second) q_bits[1] = second > 60 ? 60 : second;
         unsigned p_bits = 0, total = 0;
         for (size_t i = 0; i < q_count; i++) {

@@ -44,7 +44,7 @@ veil_status veil_ciphertexts_alloc(veil_ciphertexts **out, const veil_context *c
         return veil_fail(err, VEIL_ERR_NO_MEMORY, "ciphertext set");
     }
     c->count = count;
-    for (size_t i = 0; i < count; i++) {
+    for (size_t i = 0; i < count && meta->scheme == VEIL_ML_CKKS; i++) {
         veil_status st = veil_ckks_ciphertext_new(&c->cts[i], ctx, err);
         if (st != VEIL_OK) {
             veil_ciphertexts_free(c);
@@ -58,8 +58,10 @@ veil_status veil_ciphertexts_alloc(veil_ciphertexts **out, const veil_context *c
 void veil_ciphertexts_free(veil_ciphertexts *c)
 {
     if (!c) return;
-    for (size_t i = 0; i < c->count; i++) veil_ckks_ciphertext_free(c->cts[i]);
+    for (size_t i = 0; !c->bcts && i < c->count; i++) veil_ckks_ciphertext_free(c->cts[i]);
+    for (size_t i = 0; c->bcts && i < c->count; i++) veil_bgv_ciphertext_free(c->bcts[i]);
     free(c->cts);
+    free(c->bcts);
     free(c);
 }
 
@@ -69,7 +71,7 @@ size_t veil_ciphertexts_width(const veil_ciphertexts *c) { return c ? c->meta.wi
 /* ---- keys ------------------------------------------------------------------------------------------ */
 
 /* Drops one holder of a shared context; the last one frees it. */
-static void release_ctx(veil_context *ctx, veil_params *params, atomic_int *refs)
+void veil_ml_context_release(veil_context *ctx, veil_params *params, atomic_int *refs)
 {
     if (refs && atomic_fetch_sub(refs, 1) > 1) return;
     veil_context_free(ctx);
@@ -77,7 +79,7 @@ static void release_ctx(veil_context *ctx, veil_params *params, atomic_int *refs
     free(refs);
 }
 
-static veil_status new_ctx(veil_params *params, veil_context **ctx, atomic_int **refs, veil_error *err)
+veil_status veil_ml_context_new(veil_params *params, veil_context **ctx, atomic_int **refs, veil_error *err)
 {
     *refs = malloc(sizeof **refs);
     if (!*refs) return veil_fail(err, VEIL_ERR_NO_MEMORY, "context");
@@ -89,7 +91,8 @@ void veil_keyset_free(veil_keyset *k)
 {
     if (!k) return;
     veil_secret_key_free(k->sk);
-    release_ctx(k->ctx, k->params, k->refs);
+    for (size_t i = 1; i < VEIL_CRT_MAX; i++) veil_crt_part_clear(&k->crt[i]);
+    veil_ml_context_release(k->ctx, k->params, k->refs);
     free(k);
 }
 
@@ -100,7 +103,8 @@ void veil_eval_keys_free(veil_eval_keys *k)
     veil_switch_key_free(k->relin);
     for (size_t i = 0; i < k->n_galois; i++) veil_switch_key_free(k->galois[i]);
     free(k->galois);
-    release_ctx(k->ctx, k->params, k->refs);
+    for (size_t i = 1; i < VEIL_CRT_MAX; i++) veil_crt_part_clear(&k->crt[i]);
+    veil_ml_context_release(k->ctx, k->params, k->refs);
     free(k);
 }
 
@@ -111,9 +115,13 @@ size_t veil_eval_keys_batch(const veil_eval_keys *k) { return k ? (size_t)k->met
 veil_packing veil_keyset_packing(const veil_keyset *k) { return k ? k->meta.packing : VEIL_PACKING_THROUGHPUT; }
 size_t veil_keyset_batch(const veil_keyset *k) { return k ? (size_t)k->meta.batch : 0; }
 size_t veil_keyset_input_width(const veil_keyset *k) { return k ? k->meta.in_width : 0; }
+veil_ml_scheme veil_keyset_scheme(const veil_keyset *k) { return k ? (veil_ml_scheme)k->meta.scheme : VEIL_ML_CKKS; }
+veil_ml_scheme veil_eval_keys_scheme(const veil_eval_keys *k) { return k ? (veil_ml_scheme)k->meta.scheme : VEIL_ML_CKKS; }
+
 double veil_keyset_output_limit(const veil_keyset *k)
 {
     if (!k) return 0;
+    if (k->meta.scheme == VEIL_ML_BGV) return HUGE_VAL; /* the plan bounds every output of the inputs' range */
     return (double)veil_params_q(k->params, 0) / 4 / ldexp(1.0, (int)k->meta.scale_bits);
 }
 
@@ -152,6 +160,7 @@ veil_status veil_keygen_progress(veil_keyset **secret_out, veil_eval_keys **eval
     *secret_out = NULL;
     *eval_out = NULL;
     VEIL_REQUIRE(plan, err);
+    if (plan->scheme == VEIL_ML_BGV) return veil_exact_keygen(secret_out, eval_out, plan, prng, progress, progress_arg, err);
     veil_keyset *ks = calloc(1, sizeof *ks);
     if (!ks) return veil_fail(err, VEIL_ERR_NO_MEMORY, "key set");
     veil_public_key *pk = NULL;
@@ -159,7 +168,7 @@ veil_status veil_keygen_progress(veil_keyset **secret_out, veil_eval_keys **eval
     veil_buffer bundle = {0};
     veil_status st = galois ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "keys");
     if (st == VEIL_OK) st = copy_params(&ks->params, plan->params, err);
-    if (st == VEIL_OK) st = new_ctx(ks->params, &ks->ctx, &ks->refs, err);
+    if (st == VEIL_OK) st = veil_ml_context_new(ks->params, &ks->ctx, &ks->refs, err);
     if (st == VEIL_OK) st = veil_secret_key_new(&ks->sk, ks->ctx, prng, err);
     if (st == VEIL_OK) st = veil_public_key_new(&pk, ks->ctx, ks->sk, prng, err);
     const size_t units = 2 + plan->n_steps;
@@ -202,7 +211,7 @@ veil_status veil_keygen_progress(veil_keyset **secret_out, veil_eval_keys **eval
 
 /* ---- bundles (sets with ML metadata) ---------------------------------------------------------------- */
 
-#define META_BYTES 128
+#define META_BYTES VEIL_META_BYTES
 static const uint8_t meta_magic[8] = {'V', 'E', 'I', 'L', '-', 'M', 'L', '1'};
 
 static void put64(uint8_t *p, uint64_t v)
@@ -217,12 +226,13 @@ static uint64_t get64(const uint8_t *p)
     return v;
 }
 
-static void meta_encode(uint8_t out[META_BYTES], const veil_ml_meta *m)
+size_t veil_ml_meta_encode(uint8_t *out, const veil_ml_meta *m)
 {
-    memset(out, 0, META_BYTES);
+    const int exact = m->scheme == VEIL_ML_BGV;
+    memset(out, 0, exact ? VEIL_META_EXACT_BYTES : META_BYTES);
     memcpy(out, meta_magic, 8);
     put64(out + 8, (uint64_t)m->kind);
-    put64(out + 16, (uint64_t)m->packing);
+    put64(out + 16, (uint64_t)m->packing | (uint64_t)(m->scheme & 0xff) << 8);
     memcpy(out + 24, m->key_id, VEIL_ID_BYTES);
     memcpy(out + 56, m->model_hash, VEIL_ID_BYTES);
     put64(out + 88, m->batch);
@@ -231,6 +241,27 @@ static void meta_encode(uint8_t out[META_BYTES], const veil_ml_meta *m)
     put64(out + 112, (uint64_t)m->in_width | (uint64_t)m->out_width << 32);
     put64(out + 120, (uint64_t)m->width | (uint64_t)(m->final_op & 0xff) << 32 | (uint64_t)(m->scale_bits & 0xff) << 40 |
                          (uint64_t)(m->degree & 0xff) << 48 | (uint64_t)(m->range & 0xff) << 56);
+    if (!exact) return META_BYTES;
+    /* exact inference: 40 more bytes (the moduli count, the inputs' range, the output scale, reserved) */
+    uint64_t scale_bits;
+    memcpy(&scale_bits, &m->out_scale, sizeof scale_bits);
+    put64(out + 128, m->crt_count);
+    put64(out + 136, (uint64_t)m->input_lo);
+    put64(out + 144, (uint64_t)m->input_hi);
+    put64(out + 152, scale_bits);
+    return VEIL_META_EXACT_BYTES;
+}
+
+/* The fields of exact-inference metadata. */
+static int exact_meta_valid(const veil_ml_meta *m, size_t len)
+{
+    if (m->scheme == VEIL_ML_CKKS) return len == META_BYTES || m->kind == VEIL_SET_PLAN;
+    if (m->scheme != VEIL_ML_BGV || len != VEIL_META_EXACT_BYTES || m->packing != VEIL_PACKING_THROUGHPUT ||
+        m->kind == VEIL_SET_PLAN || m->scale_bits != 0)
+        return 0;
+    const int64_t limit = (int64_t)1 << 40;
+    return m->crt_count >= 1 && m->crt_count <= VEIL_CRT_MAX && m->input_lo <= m->input_hi && m->input_lo > -limit &&
+           m->input_hi < limit && isfinite(m->out_scale) && m->out_scale != 0;
 }
 
 /* The fields of training metadata: the task, the sigmoid, the block and records per ciphertext. */
@@ -251,11 +282,21 @@ static int train_meta_valid(const veil_ml_meta *m)
     return 1;
 }
 
-static veil_status meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, veil_error *err)
+veil_status veil_ml_meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, veil_error *err)
 {
-    if (len < META_BYTES || memcmp(in, meta_magic, 8) != 0 || (get64(in + 8) != VEIL_SET_PLAN && len != META_BYTES))
+    memset(m, 0, sizeof *m);
+    if (len < META_BYTES || memcmp(in, meta_magic, 8) != 0)
         return veil_fail(err, VEIL_ERR_FORMAT, "not a Veil ML file (keys or ciphertexts): bad metadata");
     uint64_t kind = get64(in + 8), packing = get64(in + 16), w = get64(in + 112), x = get64(in + 120);
+    m->scheme = (uint32_t)(packing >> 8);
+    packing &= 0xff;
+    if (m->scheme == VEIL_ML_BGV && len == VEIL_META_EXACT_BYTES) {
+        uint64_t scale_bits = get64(in + 152);
+        m->crt_count = (uint32_t)get64(in + 128);
+        m->input_lo = (int64_t)get64(in + 136);
+        m->input_hi = (int64_t)get64(in + 144);
+        memcpy(&m->out_scale, &scale_bits, sizeof scale_bits);
+    }
     if (kind < VEIL_SET_KEYSET || kind > VEIL_SET_TRAIN_MODEL || packing > VEIL_PACKING_TRAINING ||
         ((kind == VEIL_SET_TRAIN_DATA || kind == VEIL_SET_TRAIN_MODEL) && packing != VEIL_PACKING_TRAINING))
         return veil_fail(err, VEIL_ERR_FORMAT, "ML metadata: unknown kind %llu or packing %llu",
@@ -275,7 +316,10 @@ static veil_status meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, v
     m->degree = (uint32_t)(x >> 48) & 0xff;
     m->range = (uint32_t)(x >> 56) & 0xff;
     const int training = m->packing == VEIL_PACKING_TRAINING;
-    if (m->final_op > VEIL_FINAL_ARGMAX || m->scale_bits < 20 || m->scale_bits > 60 || m->batch == 0 ||
+    if (!exact_meta_valid(m, len))
+        return veil_fail(err, VEIL_ERR_FORMAT, "ML metadata: the scheme's fields are out of range");
+    const int scale_ok = m->scheme == VEIL_ML_BGV || (m->scale_bits >= 20 && m->scale_bits <= 60);
+    if (m->final_op > VEIL_FINAL_ARGMAX || !scale_ok || m->batch == 0 ||
         m->batch > ((uint64_t)1 << 16) || m->slots == 0 || m->slots > ((uint64_t)1 << 16) || (m->slots & (m->slots - 1)) ||
         m->in_width == 0 || m->out_width == 0 || m->rows > ((uint64_t)1 << 40) || (!training && (x >> 48) != 0) || !train_meta_valid(m) ||
         (m->packing == VEIL_PACKING_LATENCY && (m->in_width > m->slots || m->out_width > m->slots || m->batch != 1)) ||
@@ -303,7 +347,7 @@ static veil_status bundle_eval(veil_buffer *out, veil_ml_meta *meta, const veil_
         crypto_generichash(meta->key_id, VEIL_ID_BYTES, items[1].data, items[1].len, NULL, 0);
         meta->kind = VEIL_SET_EVAL_KEYS;
         uint8_t mb[META_BYTES];
-        meta_encode(mb, meta);
+        veil_ml_meta_encode(mb, meta);
         st = veil_set_save(out, params, mb, sizeof mb, items, count, err);
     }
     for (size_t i = 0; i < count; i++) veil_buffer_free(&items[i]);
@@ -315,6 +359,7 @@ veil_status veil_eval_keys_save(veil_buffer *out, const veil_eval_keys *k, veil_
 {
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(k, err);
+    if (k->meta.scheme == VEIL_ML_BGV) return veil_exact_eval_keys_save(out, k, err);
     veil_ml_meta m = k->meta;
     return bundle_eval(out, &m, k->params, k->pk, k->relin, k->galois, k->n_galois, err);
 }
@@ -325,12 +370,12 @@ static veil_status open_ml_set(veil_set_contents *c, veil_ml_meta *meta, veil_pa
 {
     *params = NULL;
     VEIL_TRY(veil_set_open(c, data, len, err));
-    veil_status st = meta_decode(meta, c->meta, c->meta_len, err);
+    veil_status st = veil_ml_meta_decode(meta, c->meta, c->meta_len, err);
     if (st == VEIL_OK && (c->count < 1 || c->items[0].type != VEIL_OBJECT_PARAMS))
         st = veil_fail(err, VEIL_ERR_FORMAT, "ML file: the parameters do not come first");
     if (st == VEIL_OK) st = veil_params_load(params, c->items[0].data, c->items[0].len, err);
-    if (st == VEIL_OK && veil_params_plain_modulus(*params) != 0)
-        st = veil_fail(err, VEIL_ERR_FORMAT, "ML file: a BGV parameter set (Veil's models run on CKKS)");
+    if (st == VEIL_OK && (veil_params_plain_modulus(*params) != 0) != (meta->scheme == VEIL_ML_BGV))
+        st = veil_fail(err, VEIL_ERR_FORMAT, "ML file: the parameter set is not of the scheme the metadata names");
     if (st != VEIL_OK) {
         veil_params_free(*params);
         *params = NULL;
@@ -366,6 +411,16 @@ static veil_status eval_keys_parse(veil_eval_keys **out, const uint8_t *data, si
     }
     if (k->meta.kind != VEIL_SET_EVAL_KEYS)
         st = veil_fail(err, VEIL_ERR_MISMATCH, "this file is not an evaluation-key bundle");
+    if (st == VEIL_OK && k->meta.scheme == VEIL_ML_BGV) {
+        st = veil_exact_eval_keys_load(k, &c, err); /* never the keygen path: BGV keygen builds its own */
+        veil_set_contents_clear(&c);
+        if (st != VEIL_OK) {
+            veil_eval_keys_free(k);
+            return st;
+        }
+        *out = k;
+        return VEIL_OK;
+    }
     if (st == VEIL_OK && c.count < 3) st = veil_fail(err, VEIL_ERR_FORMAT, "eval keys: the bundle is incomplete");
     if (st == VEIL_OK && share) {
         veil_params_free(k->params); /* the same set as the key set's: use that one */
@@ -374,7 +429,7 @@ static veil_status eval_keys_parse(veil_eval_keys **out, const uint8_t *data, si
         k->refs = share->refs;
         atomic_fetch_add(k->refs, 1);
     } else if (st == VEIL_OK) {
-        st = new_ctx(k->params, &k->ctx, &k->refs, err);
+        st = veil_ml_context_new(k->params, &k->ctx, &k->refs, err);
     }
     if (st == VEIL_OK) {
         uint8_t id[VEIL_ID_BYTES];
@@ -407,12 +462,13 @@ veil_status veil_keyset_save(veil_buffer *out, const veil_keyset *k, veil_error 
 {
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(k, err);
+    if (k->meta.scheme == VEIL_ML_BGV) return veil_exact_keyset_save(out, k, err);
     veil_buffer items[2] = {{0}, {0}};
     veil_status st = veil_params_save(&items[0], k->params, 0, err);
     if (st == VEIL_OK) st = veil_secret_key_save(&items[1], k->sk, 0, err);
     if (st == VEIL_OK) {
         uint8_t mb[META_BYTES];
-        meta_encode(mb, &k->meta);
+        veil_ml_meta_encode(mb, &k->meta);
         st = veil_set_save(out, k->params, mb, sizeof mb, items, 2, err);
     }
     veil_buffer_free(&items[0]);
@@ -433,9 +489,20 @@ veil_status veil_keyset_load(veil_keyset **out, const uint8_t *data, size_t len,
         free(k);
         return st;
     }
-    if (k->meta.kind != VEIL_SET_KEYSET || c.count != 2 || c.items[1].type != VEIL_OBJECT_SECRET_KEY)
+    if (k->meta.kind != VEIL_SET_KEYSET)
         st = veil_fail(err, VEIL_ERR_MISMATCH, "this file is not a Veil key set (secret.key)");
-    if (st == VEIL_OK) st = new_ctx(k->params, &k->ctx, &k->refs, err);
+    else if (k->meta.scheme == VEIL_ML_BGV) {
+        st = veil_exact_keyset_load(k, &c, err);
+        veil_set_contents_clear(&c);
+        if (st != VEIL_OK) {
+            veil_keyset_free(k);
+            return st;
+        }
+        *out = k;
+        return VEIL_OK;
+    } else if (c.count != 2 || c.items[1].type != VEIL_OBJECT_SECRET_KEY)
+        st = veil_fail(err, VEIL_ERR_MISMATCH, "this file is not a Veil key set (secret.key)");
+    if (st == VEIL_OK) st = veil_ml_context_new(k->params, &k->ctx, &k->refs, err);
     if (st == VEIL_OK) st = veil_secret_key_load(&k->sk, k->ctx, c.items[1].data, c.items[1].len, err);
     veil_set_contents_clear(&c);
     if (st != VEIL_OK) {
@@ -450,6 +517,7 @@ veil_status veil_ciphertexts_save(veil_buffer *out, const veil_ciphertexts *cts,
 {
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(cts, err);
+    if (cts->meta.scheme == VEIL_ML_BGV) return veil_exact_ciphertexts_save(out, cts, err);
     veil_buffer *items = calloc(cts->count + 1, sizeof *items);
     if (!items) return veil_fail(err, VEIL_ERR_NO_MEMORY, "ciphertext set");
     const veil_params *params = veil_context_params(cts->ctx);
@@ -458,7 +526,7 @@ veil_status veil_ciphertexts_save(veil_buffer *out, const veil_ciphertexts *cts,
         st = veil_ckks_ciphertext_save(&items[i + 1], cts->cts[i], 0, err); /* uniform residues: zstd gains nothing */
     if (st == VEIL_OK) {
         uint8_t mb[META_BYTES];
-        meta_encode(mb, &cts->meta);
+        veil_ml_meta_encode(mb, &cts->meta);
         st = veil_set_save(out, params, mb, sizeof mb, items, cts->count + 1, err);
     }
     for (size_t i = 0; i <= cts->count; i++) veil_buffer_free(&items[i]);
@@ -490,6 +558,9 @@ veil_status veil_ciphertexts_load(veil_ciphertexts **out, const veil_keyset *key
         st = veil_fail(err, VEIL_ERR_MISMATCH, "these ciphertexts were made under another parameter set than the keys'");
     else if (sodium_memcmp(meta.key_id, km->key_id, VEIL_ID_BYTES) != 0)
         st = veil_fail(err, VEIL_ERR_MISMATCH, "these ciphertexts were encrypted under other keys than the ones given");
+    else if (meta.scheme != km->scheme || meta.crt_count != km->crt_count || meta.input_lo != km->input_lo ||
+             meta.input_hi != km->input_hi || (meta.scheme == VEIL_ML_BGV && meta.out_scale != km->out_scale))
+        st = veil_fail(err, VEIL_ERR_MISMATCH, "these ciphertexts belong to another scheme or plan than the keys");
     else if (memcmp(meta.model_hash, km->model_hash, VEIL_ID_BYTES) != 0 || meta.packing != km->packing ||
              meta.slots != km->slots || meta.batch != km->batch || meta.final_op != km->final_op ||
              meta.degree != km->degree || meta.range != km->range)
@@ -506,12 +577,25 @@ veil_status veil_ciphertexts_load(veil_ciphertexts **out, const veil_keyset *key
         size_t per = meta.packing == VEIL_PACKING_THROUGHPUT ? meta.width : 1;
         expect = train_set ? (meta.kind == VEIL_SET_TRAIN_MODEL ? 2 : veil_train_data_count(&meta))
                            : veil_ciphertexts_batches(&meta) * per;
-        if (c.count != expect + 1)
+        const size_t groups = meta.scheme == VEIL_ML_BGV ? meta.crt_count : 1;
+        if (c.count != groups * (expect + 1))
             st = veil_fail(err, VEIL_ERR_FORMAT, "ciphertext set: %zu ciphertexts for %llu rows, expected %zu",
                            c.count - 1, (unsigned long long)meta.rows, expect);
     }
     veil_ciphertexts *set = NULL;
     if (st == VEIL_OK) st = veil_ciphertexts_alloc(&set, ctx, &meta, 0, err);
+    if (st == VEIL_OK && meta.scheme == VEIL_ML_BGV) {
+        const veil_context *ctxs[VEIL_CRT_MAX] = {ctx};
+        for (size_t m = 1; m < meta.crt_count; m++) ctxs[m] = keys ? keys->crt[m].ctx : eval->crt[m].ctx;
+        st = veil_exact_ciphertexts_load(set, &c, ctxs, meta.crt_count, err);
+        veil_set_contents_clear(&c);
+        if (st != VEIL_OK) {
+            veil_ciphertexts_free(set);
+            return st;
+        }
+        *out = set;
+        return VEIL_OK;
+    }
     if (st == VEIL_OK) {
         free(set->cts);
         set->cts = calloc(expect ? expect : 1, sizeof *set->cts);
@@ -560,6 +644,7 @@ veil_status veil_encrypt_inputs(veil_ciphertexts **out, const veil_keyset *k, co
     if (rows == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "encrypt: no rows");
     if (k->meta.packing == VEIL_PACKING_TRAINING)
         return veil_fail(err, VEIL_ERR_MISMATCH, "encrypt: these keys were made for training (encrypt with the labels)");
+    if (k->meta.scheme == VEIL_ML_BGV) return veil_exact_encrypt(out, k, in, rows, prng, err);
     for (size_t i = 0; i < rows * k->meta.in_width; i++)
         if (!isfinite(in[i]))
             return veil_fail(err, VEIL_ERR_ARGUMENT, "encrypt: row %zu, column %zu is not a finite number",
@@ -606,12 +691,39 @@ veil_status veil_encrypt_inputs(veil_ciphertexts **out, const veil_keyset *k, co
     return VEIL_OK;
 }
 
+/* Exact inference: the integers, times the output scale, then the final operation. */
+static veil_status exact_decrypt_outputs(double *out, double *raw_out, const veil_keyset *k, const veil_ciphertexts *cts,
+                                         veil_error *err)
+{
+    const size_t w = cts->meta.width, rows = (size_t)cts->meta.rows;
+    veil_program final = {.final_op = (veil_final_op)k->meta.final_op, .out_width = w};
+    const size_t fw = veil_final_width(&final);
+    int64_t *ints = calloc(rows * w + 1, sizeof *ints);
+    double *row = calloc(w + 1, sizeof *row);
+    veil_status st = ints && row ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "decrypt");
+    if (st == VEIL_OK) st = veil_decrypt_integers(ints, k, cts, err);
+    for (size_t r = 0; st == VEIL_OK && r < rows; r++) {
+        for (size_t i = 0; i < w; i++) row[i] = (double)ints[r * w + i] * k->meta.out_scale;
+        if (raw_out) memcpy(raw_out + r * w, row, w * sizeof *row);
+        veil_final_apply(&final, row, w);
+        if (out) memcpy(out + r * fw, row, fw * sizeof *row);
+    }
+    free(ints);
+    free(row);
+    return st;
+}
+
 veil_status veil_decrypt_outputs(double *out, double *raw_out, const veil_keyset *k, const veil_ciphertexts *cts,
                                  veil_error *err)
 {
     VEIL_REQUIRE(k, err);
     VEIL_REQUIRE(cts, err);
     if (!out && !raw_out) return veil_fail(err, VEIL_ERR_NULL, "decrypt: no output buffer");
+    if (k->meta.scheme == VEIL_ML_BGV || cts->meta.scheme == VEIL_ML_BGV) {
+        if (cts->meta.kind != VEIL_SET_OUTPUTS)
+            return veil_fail(err, VEIL_ERR_ARGUMENT, "decrypt: these are encrypted inputs, not a model's outputs");
+        return exact_decrypt_outputs(out, raw_out, k, cts, err);
+    }
     if (cts->ctx != k->ctx && sodium_memcmp(cts->meta.key_id, k->meta.key_id, VEIL_ID_BYTES) != 0)
         return veil_fail(err, VEIL_ERR_MISMATCH, "decrypt: the ciphertexts were encrypted under other keys");
     if (cts->ctx != k->ctx)
@@ -760,6 +872,16 @@ veil_status veil_evaluator_new(veil_evaluator **out, const veil_model *model, co
     const veil_program *p = &model->program;
     if (p->in_width != keys->meta.in_width || p->out_width != keys->meta.out_width)
         return veil_fail(err, VEIL_ERR_MISMATCH, "the evaluation keys do not match the model's widths");
+    if (keys->meta.scheme == VEIL_ML_BGV) {
+        /* exact inference prepares nothing: the weights are small integers, used as they are */
+        veil_evaluator *ev = calloc(1, sizeof *ev);
+        if (!ev) return veil_fail(err, VEIL_ERR_NO_MEMORY, "evaluator");
+        ev->model = model;
+        ev->keys = keys;
+        ev->threads = threads ? threads : 1;
+        *out = ev;
+        return VEIL_OK;
+    }
     if (veil_program_depth(p) > veil_context_max_level(keys->ctx))
         return veil_fail(err, VEIL_ERR_MISMATCH, "the keys' parameters have %zu levels, the model needs %zu",
                          veil_context_max_level(keys->ctx), veil_program_depth(p));
@@ -1033,6 +1155,7 @@ veil_status veil_evaluator_run(const veil_evaluator *ev, veil_ciphertexts **out,
     if (in->ctx != k->ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "evaluate: load the ciphertexts with these eval keys");
     if (in->meta.kind != VEIL_SET_INPUTS) return veil_fail(err, VEIL_ERR_ARGUMENT, "evaluate: these are not inputs");
     const veil_program *p = &ev->model->program;
+    if (k->meta.scheme == VEIL_ML_BGV) return veil_exact_evaluate(out, p, k, in, ev->threads, fn, arg, err);
     veil_ml_meta meta = in->meta;
     meta.kind = VEIL_SET_OUTPUTS;
     meta.width = (uint32_t)p->out_width;
@@ -1092,7 +1215,7 @@ veil_status veil_ml_describe(const uint8_t *data, size_t len, char *text, size_t
     veil_set_contents c;
     veil_ml_meta m;
     VEIL_TRY(veil_set_open(&c, data, len, err));
-    veil_status st = meta_decode(&m, c.meta, c.meta_len, err);
+    veil_status st = veil_ml_meta_decode(&m, c.meta, c.meta_len, err);
     if (st == VEIL_OK) {
         static const char *kinds[] = {"", "key set (holds the SECRET key)", "evaluation keys (public: for the server)",
                                       "encrypted inputs", "encrypted outputs", "plan (parameters and rotations)",
@@ -1125,6 +1248,9 @@ veil_status veil_plan_save(veil_buffer *out, const veil_plan *plan, veil_error *
 {
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(plan, err);
+    if (plan->scheme == VEIL_ML_BGV)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: exact-inference (BGV) plans are not saved as files: the data "
+                         "owner makes its keys from the model (`veil keygen --scheme bgv`)");
     if (plan->n_steps > MAX_PLAN_STEPS) return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: %zu rotations", plan->n_steps);
     veil_ml_meta m = {.kind = VEIL_SET_PLAN, .packing = plan->packing, .batch = plan->batch, .slots = plan->slots,
                       .in_width = (uint32_t)plan->in_width, .out_width = (uint32_t)plan->out_width,
@@ -1132,7 +1258,7 @@ veil_status veil_plan_save(veil_buffer *out, const veil_plan *plan, veil_error *
                       .degree = plan->degree, .range = plan->range};
     memcpy(m.model_hash, plan->model_hash, VEIL_ID_BYTES);
     uint8_t meta[4096];
-    meta_encode(meta, &m);
+    veil_ml_meta_encode(meta, &m);
     for (size_t i = 0; i < plan->n_steps; i++) put64(meta + META_BYTES + 8 * i, (uint64_t)(int64_t)plan->steps[i]);
     veil_buffer params = {0};
     VEIL_TRY(veil_params_save(&params, plan->params, 0, err));

@@ -392,6 +392,105 @@ static veil_status activation_range(veil_model *m, const size_t *chain, size_t u
     return VEIL_OK;
 }
 
+/* A node that multiplies the data by one scalar constant: its factor (Div: the inverse), else 0. */
+static double scalar_factor(const veil_node *n, const veil_env *consts)
+{
+    if ((strcmp(n->op, "Mul") != 0 && strcmp(n->op, "Div") != 0) || n->n_inputs != 2) return 0;
+    for (size_t k = 0; k < 2; k++) {
+        const veil_tensor *c = veil_env_get(consts, n->inputs[k]);
+        if (!c || c->size != 1 || !isfinite(c->data[0]) || c->data[0] == 0) continue;
+        if (strcmp(n->op, "Div") == 0) return k == 1 ? 1 / c->data[0] : 0;
+        return c->data[0];
+    }
+    return 0;
+}
+
+#define INTEGER_MAX_WEIGHT ((double)(1 << 20))
+#define INTEGER_MAX_BIAS 9007199254740992.0 /* 2^53 */
+
+/* v as an integer when it is one up to the rounding of float64 arithmetic (and of an output scale). */
+static int near_integer(double v, double *rounded)
+{
+    *rounded = nearbyint(v);
+    return fabs(v - *rounded) <= 1e-6 * fmax(1.0, fabs(v));
+}
+
+/*
+ * Exact inference: the last data node's scalar factor becomes the output scale (divided out of the last
+ * affine stage), and every stage must then be affine with integer weights and biases, or a square.
+ */
+static veil_status integer_program(veil_program *p, const veil_graph *g, const veil_env *consts,
+                                   const veil_node *last, veil_error *err)
+{
+    (void)g;
+    p->integer = 1;
+    const double factor = last ? scalar_factor(last, consts) : 0;
+    veil_stage *tail = p->n_stages ? &p->stages[p->n_stages - 1] : NULL;
+    if (factor != 0 && tail && tail->kind == VEIL_STAGE_AFFINE) {
+        p->out_scale = factor;
+        for (size_t i = 0; i < tail->out_width * tail->in_width; i++) tail->w[i] /= factor;
+        for (size_t i = 0; i < tail->out_width; i++) tail->b[i] /= factor;
+    }
+    for (size_t si = 0; si < p->n_stages; si++) {
+        veil_stage *s = &p->stages[si];
+        if (s->kind == VEIL_STAGE_SQUARE) continue;
+        if (s->kind != VEIL_STAGE_AFFINE)
+            return veil_fail(err, VEIL_ERR_UNSUPPORTED, "exact inference takes affine layers and squares: the layer "
+                             "'%s' needs a polynomial approximation (quantize a network with square activations)",
+                             s->what ? s->what : "?");
+        for (size_t i = 0; i < s->out_width * s->in_width; i++) {
+            double r;
+            if (!near_integer(s->w[i], &r) || fabs(r) >= INTEGER_MAX_WEIGHT)
+                return veil_fail(err, VEIL_ERR_UNSUPPORTED, "exact inference: the layer '%s' has weight %.9g (row %zu, "
+                                 "column %zu), not an integer below 2^20 in magnitude: quantize the model (and put its "
+                                 "scale in a final Mul)", s->what ? s->what : "?", s->w[i], i / s->in_width + 1,
+                                 i % s->in_width + 1);
+            s->w[i] = r;
+        }
+        for (size_t i = 0; i < s->out_width; i++) {
+            double r;
+            if (!near_integer(s->b[i], &r) || fabs(r) >= INTEGER_MAX_BIAS)
+                return veil_fail(err, VEIL_ERR_UNSUPPORTED, "exact inference: the layer '%s' has bias %.9g (output "
+                                 "%zu), not an integer below 2^53", s->what ? s->what : "?", s->b[i], i + 1);
+            s->b[i] = r;
+        }
+    }
+    return VEIL_OK;
+}
+
+veil_status veil_program_run_integer(const veil_program *p, const int64_t *in, int64_t *out, veil_error *err)
+{
+    size_t maxw = p->in_width;
+    for (size_t i = 0; i < p->n_stages; i++)
+        if (p->stages[i].out_width > maxw) maxw = p->stages[i].out_width;
+    int64_t *x = calloc(maxw, sizeof *x), *y = calloc(maxw, sizeof *y);
+    veil_status st = x && y ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "integer run");
+    if (st == VEIL_OK) memcpy(x, in, p->in_width * sizeof *x);
+    for (size_t i = 0; st == VEIL_OK && i < p->n_stages; i++) {
+        const veil_stage *s = &p->stages[i];
+        int overflow = 0;
+        if (s->kind == VEIL_STAGE_AFFINE) {
+            for (size_t r = 0; r < s->out_width; r++) {
+                int64_t acc = (int64_t)s->b[r], term;
+                for (size_t c = 0; c < s->in_width; c++) {
+                    overflow |= __builtin_mul_overflow((int64_t)s->w[r * s->in_width + c], x[c], &term);
+                    overflow |= __builtin_add_overflow(acc, term, &acc);
+                }
+                y[r] = acc;
+            }
+            memcpy(x, y, s->out_width * sizeof *x);
+        } else {
+            for (size_t k = 0; k < s->in_width; k++) overflow |= __builtin_mul_overflow(x[k], x[k], &x[k]);
+        }
+        if (overflow) st = veil_fail(err, VEIL_ERR_ARGUMENT, "integer run: layer %zu ('%s') leaves the int64 range", i + 1,
+                                     s->what ? s->what : "?");
+    }
+    if (st == VEIL_OK) memcpy(out, x, p->out_width * sizeof *out);
+    free(x);
+    free(y);
+    return st;
+}
+
 static int final_covers_row(const veil_node *n, const veil_tensor *v, int64_t opset)
 {
     if (strcmp(n->op, "Sigmoid") == 0) return 1; /* elementwise */
@@ -539,6 +638,10 @@ veil_status veil_program_lower(veil_model *m, veil_error *err)
     p->out_width = cur->size;
     p->out_rank = cur->rank;
     memcpy(p->out_dims, cur->dims, sizeof p->out_dims);
+    p->out_scale = 1;
+    if (m->options.integer &&
+        (st = integer_program(p, g, &consts, k > 0 ? &g->nodes[chain[k - 1]] : NULL, err)) != VEIL_OK)
+        goto done;
     for (; k < n_chain; k++) {
         const veil_node *n = &g->nodes[chain[k]];
         node_class cls;

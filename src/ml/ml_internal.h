@@ -137,11 +137,15 @@ typedef struct veil_program {
     veil_final_op final_op;
     int64_t final_axis;          /* softmax / argmax axis over the output row */
     int argmax_keepdims;
+    int integer;       /* lowered for exact inference: integer weights and biases, affine and square stages */
+    double out_scale;  /* exact: the dequantization scale the data owner applies (1: none) */
 } veil_program;
 
 void veil_program_clear(veil_program *p);
 /* Levels a program uses. */
 size_t veil_program_depth(const veil_program *p);
+/* Exact programs: one sample in int64, VEIL_ERR_ARGUMENT when a value leaves the int64 range. */
+veil_status veil_program_run_integer(const veil_program *p, const int64_t *in, int64_t *out, veil_error *err);
 /* Runs the lowered program in float64 (for tests: it must agree with the interpreter). */
 veil_status veil_program_run_plain(const veil_program *p, const double *in, double *out, veil_error *err);
 /* The same, raising *excess to how far an approximated activation's input leaves its range (0: never). */

@@ -5,6 +5,7 @@
 #include "ml/ml_internal.h"
 #include "veil/rlwe.h"
 #include "veil/ckks.h"
+#include "veil/bgv.h"
 #include <stdatomic.h>
 
 #define VEIL_ID_BYTES 32
@@ -21,6 +22,12 @@ struct veil_plan {
     size_t in_width, out_width;
     veil_final_op final_op;
     uint32_t task, degree, range; /* training plans (veil/train.h) */
+    /* exact inference: params holds modulus 0's set, crt_params[1 .. crt_count) the others' */
+    veil_ml_scheme scheme;
+    size_t crt_count;
+    veil_params *crt_params[VEIL_CRT_MAX];
+    int64_t input_lo, input_hi;
+    double out_scale;
 };
 
 /* What a key set, its bundle and its ciphertexts agree on. Stored in every set's metadata. */
@@ -35,7 +42,30 @@ typedef struct veil_ml_meta {
     uint64_t batch, slots, rows;
     uint32_t in_width, out_width, width, final_op, scale_bits;
     uint32_t degree, range; /* training: the sigmoid (final_op holds the task) */
+    /* exact inference (BGV): the moduli, the inputs' range and the output scale (in 40 more bytes) */
+    uint32_t scheme, crt_count;
+    int64_t input_lo, input_hi;
+    double out_scale;
 } veil_ml_meta;
+
+#define VEIL_META_BYTES 128
+#define VEIL_META_EXACT_BYTES (VEIL_META_BYTES + 40)
+/* The metadata of ML sets (he.c): encoding, and decoding with every field checked. */
+size_t veil_ml_meta_encode(uint8_t *out, const veil_ml_meta *m);
+veil_status veil_ml_meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, veil_error *err);
+/* A context with a holder count, shared by a key set and its eval keys; the last holder frees it. */
+veil_status veil_ml_context_new(veil_params *params, veil_context **ctx, atomic_int **refs, veil_error *err);
+void veil_ml_context_release(veil_context *ctx, veil_params *params, atomic_int *refs);
+
+/* One more plaintext modulus of exact inference: its parameters, context and keys. */
+typedef struct veil_crt_part {
+    veil_params *params;
+    veil_context *ctx;
+    atomic_int *refs;
+    veil_secret_key *sk;
+    veil_public_key *pk;
+    veil_switch_key *relin;
+} veil_crt_part;
 
 /* Training: the block of slots a record takes (bias, features, and one free slot), a power of two. */
 size_t veil_train_block(size_t features);
@@ -49,6 +79,7 @@ struct veil_keyset {
     veil_context *ctx;
     atomic_int *refs; /* holders of params and ctx */
     veil_secret_key *sk;
+    veil_crt_part crt[VEIL_CRT_MAX]; /* exact inference: moduli 1 .. meta.crt_count - 1 (0 is the above) */
 };
 
 struct veil_eval_keys {
@@ -60,6 +91,7 @@ struct veil_eval_keys {
     veil_switch_key *relin;
     veil_switch_key **galois;
     size_t n_galois;
+    veil_crt_part crt[VEIL_CRT_MAX]; /* exact inference: moduli 1 .. meta.crt_count - 1 */
 };
 
 /* Throughput: batches x width ciphertexts, cts[b * width + f]; latency: one per row. */
@@ -68,6 +100,9 @@ struct veil_ciphertexts {
     const veil_context *ctx; /* the keys' context: a set does not outlive its keys */
     veil_ckks_ciphertext **cts;
     size_t count;
+    /* exact inference: count ciphertexts, modulus m's batches x width at bcts[m * count / crt_count] */
+    veil_bgv_ciphertext **bcts;
+    const veil_context *bctx[VEIL_CRT_MAX];
 };
 
 size_t veil_bsgs_baby(size_t slots);
@@ -76,6 +111,24 @@ void veil_plan_info_from_params(veil_plan *plan);
 veil_status veil_ciphertexts_alloc(veil_ciphertexts **out, const veil_context *ctx, const veil_ml_meta *meta,
                                    size_t count, veil_error *err);
 size_t veil_ciphertexts_batches(const veil_ml_meta *meta);
+
+/* Exact inference (exact.c), called by the generic functions when the scheme is BGV. */
+veil_status veil_exact_plan(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err);
+veil_status veil_exact_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan,
+                              veil_prng *prng, veil_progress_fn progress, void *progress_arg, veil_error *err);
+veil_status veil_exact_keyset_save(veil_buffer *out, const veil_keyset *k, veil_error *err);
+veil_status veil_exact_keyset_load(veil_keyset *k, const veil_set_contents *c, veil_error *err);
+veil_status veil_exact_eval_keys_save(veil_buffer *out, const veil_eval_keys *k, veil_error *err);
+veil_status veil_exact_eval_keys_load(veil_eval_keys *k, const veil_set_contents *c, veil_error *err);
+veil_status veil_exact_ciphertexts_save(veil_buffer *out, const veil_ciphertexts *cts, veil_error *err);
+veil_status veil_exact_ciphertexts_load(veil_ciphertexts *set, const veil_set_contents *c, const veil_context *const *ctx,
+                                        size_t crt_count, veil_error *err);
+veil_status veil_exact_encrypt(veil_ciphertexts **out, const veil_keyset *k, const double *in, size_t rows,
+                               veil_prng *prng, veil_error *err);
+veil_status veil_exact_evaluate(veil_ciphertexts **out, const veil_program *p, const veil_eval_keys *k,
+                                const veil_ciphertexts *in, size_t threads, veil_progress_fn fn, void *arg,
+                                veil_error *err);
+void veil_crt_part_clear(veil_crt_part *part);
 
 /* Builds a model from a parsed graph (moved in); dims NULL: the input's declared shape, batch as 1. */
 veil_status veil_model_from_graph(veil_model **out, veil_graph *g, const uint8_t *data, size_t len,

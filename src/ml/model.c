@@ -23,6 +23,7 @@ static void model_hash(veil_model *m, const uint8_t *data, size_t len)
         double v[3] = {(double)s->degree, s->lo, s->hi};
         crypto_generichash_update(&h, (const unsigned char *)v, sizeof v);
     }
+    if (m->program.integer) crypto_generichash_update(&h, (const unsigned char *)"exact", 5);
     crypto_generichash_final(&h, m->hash, sizeof m->hash);
 }
 
@@ -145,6 +146,22 @@ veil_status veil_model_run_plain(const veil_model *m, double *out, const double 
     return st;
 }
 
+veil_status veil_model_run_integer(const veil_model *m, int64_t *out, const int64_t *in, size_t rows,
+                                   veil_error *err)
+{
+    VEIL_REQUIRE(m, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(in, err);
+    if (!m->program.integer)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "integer run: the model was not loaded for exact inference");
+    veil_status st = VEIL_OK;
+    for (size_t r = 0; st == VEIL_OK && r < rows; r++)
+        st = veil_program_run_integer(&m->program, in + r * m->program.in_width, out + r * m->program.out_width, err);
+    return st;
+}
+
+double veil_model_output_scale(const veil_model *m) { return m && m->program.integer ? m->program.out_scale : 1.0; }
+
 veil_status veil_model_range_excess(const veil_model *m, const double *in, size_t rows, double *excess,
                                     veil_error *err)
 {
@@ -200,6 +217,7 @@ void veil_plan_free(veil_plan *plan)
 {
     if (!plan) return;
     veil_params_free(plan->params);
+    for (size_t i = 1; i < VEIL_CRT_MAX; i++) veil_params_free(plan->crt_params[i]);
     free(plan->steps);
     free(plan);
 }
@@ -344,7 +362,12 @@ veil_status veil_model_plan(veil_plan **out, const veil_model *m, const veil_pla
         return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: unknown packing %d", (int)req->packing);
     if (req->security >= VEIL_SECURITY_NONE)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: a security level of 128, 192 or 256 bits is required");
+    if (req->scheme != VEIL_ML_CKKS && req->scheme != VEIL_ML_BGV)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: unknown scheme %d", (int)req->scheme);
     const veil_program *p = &m->program;
+    if ((req->scheme == VEIL_ML_BGV) != (p->integer != 0))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, p->integer ? "plan: the model was loaded for exact inference: plan it with BGV"
+                         : "plan: exact inference (BGV) needs the model loaded for it (options.integer, `--scheme bgv`)");
     veil_plan *plan = calloc(1, sizeof *plan);
     if (!plan) return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
     memcpy(plan->model_hash, m->hash, sizeof plan->model_hash);
@@ -352,6 +375,15 @@ veil_status veil_model_plan(veil_plan **out, const veil_model *m, const veil_pla
     plan->in_width = p->in_width;
     plan->out_width = p->out_width;
     plan->final_op = p->final_op;
+    if (req->scheme == VEIL_ML_BGV) {
+        veil_status st = veil_exact_plan(plan, m, req, err);
+        if (st != VEIL_OK) {
+            veil_plan_free(plan);
+            return st;
+        }
+        *out = plan;
+        return VEIL_OK;
+    }
     size_t depth = veil_program_depth(p);
     size_t slots_wanted;
     if (req->packing == VEIL_PACKING_LATENCY) {

@@ -944,6 +944,9 @@ veil_status veil_set_open(veil_set_contents *view, const uint8_t *data, size_t l
         return veil_fail(err, VEIL_ERR_FORMAT, "set: bad object count");
     view->items = calloc(count ? count : 1, sizeof *view->items);
     if (!view->items) return veil_fail(err, VEIL_ERR_NO_MEMORY, "set");
+    /* objects carry the set's parameter hash, or that of the last parameter-set object before them */
+    uint8_t group[VEIL_PARAMS_HASH_BYTES];
+    memcpy(group, info.params_hash, sizeof group);
     for (uint64_t i = 0; i < count; i++) {
         uint64_t item_len;
         if (!r_u64(&r, &item_len) || item_len > r.left || item_len < VEIL_HEADER_BYTES) {
@@ -951,8 +954,10 @@ veil_status veil_set_open(veil_set_contents *view, const uint8_t *data, size_t l
             return veil_fail(err, VEIL_ERR_FORMAT, "set: object %llu is truncated", (unsigned long long)i);
         }
         veil_object_info inner;
-        if (veil_object_peek(&inner, r.p, (size_t)item_len, err) != VEIL_OK ||
-            memcmp(inner.params_hash, info.params_hash, sizeof inner.params_hash) != 0 ||
+        veil_status peeked = veil_object_peek(&inner, r.p, (size_t)item_len, err);
+        if (peeked == VEIL_OK && inner.type == VEIL_OBJECT_PARAMS && i > 0)
+            memcpy(group, inner.params_hash, sizeof group); /* a new group (the loader checks the hash) */
+        if (peeked != VEIL_OK || memcmp(inner.params_hash, group, sizeof inner.params_hash) != 0 ||
             (inner.flags & VEIL_FLAG_SECRET && !(info.flags & VEIL_FLAG_SECRET)) || inner.type == VEIL_OBJECT_SET) {
             veil_set_contents_clear(view);
             return veil_fail(err, VEIL_ERR_FORMAT, "set: object %llu is malformed, of another parameter set, a "
