@@ -16,10 +16,11 @@
 typedef struct options {
     const char *model, *keys, *eval_keys, *in, *out, *calibrate, *range, *server, *cacert;
     const char *train, *labels, *onnx; /* training */
+    const char *scheme, *input_range;  /* exact inference: --scheme bgv --input-range LO:HI */
     size_t features, iterations, sigmoid_range;
     double learning_rate, l2;
     size_t batch, degree, threads;
-    int latency, argmax, quiet, force, server_sigmoid;
+    int latency, argmax, quiet, force, server_sigmoid, integers;
     veil_security security;
 } options;
 
@@ -59,12 +60,13 @@ static int parse(int argc, char **argv, options *o, const char *allowed)
             return 0;
         }
         int is_switch = !strcmp(a, "--latency") || !strcmp(a, "--argmax") || !strcmp(a, "--quiet") ||
-                        !strcmp(a, "--force") || !strcmp(a, "--server-sigmoid");
+                        !strcmp(a, "--force") || !strcmp(a, "--server-sigmoid") || !strcmp(a, "--integers");
         if (is_switch) {
             if (!strcmp(a, "--latency")) o->latency = 1;
             else if (!strcmp(a, "--argmax")) o->argmax = 1;
             else if (!strcmp(a, "--quiet")) o->quiet = 1;
             else if (!strcmp(a, "--force")) o->force = 1;
+            else if (!strcmp(a, "--integers")) o->integers = 1;
             else o->server_sigmoid = 1;
             continue;
         }
@@ -85,6 +87,14 @@ static int parse(int argc, char **argv, options *o, const char *allowed)
         else if (!strcmp(a, "--train")) o->train = v;
         else if (!strcmp(a, "--labels-column")) o->labels = v;
         else if (!strcmp(a, "--onnx")) o->onnx = v;
+        else if (!strcmp(a, "--input-range")) o->input_range = v;
+        else if (!strcmp(a, "--scheme")) {
+            if (strcmp(v, "ckks") != 0 && strcmp(v, "bgv") != 0) {
+                fprintf(stderr, "veil: --scheme is ckks or bgv, not '%s'\n", v);
+                return 0;
+            }
+            o->scheme = v;
+        }
         else if (!strcmp(a, "--learning-rate") || !strcmp(a, "--l2")) {
             char *end;
             errno = 0;
@@ -131,6 +141,7 @@ static int parse(int argc, char **argv, options *o, const char *allowed)
         fprintf(stderr, "veil: --batch and --latency exclude each other\n");
         return 0;
     }
+    if (o->integers && !o->scheme) o->scheme = "bgv"; /* the integer computation is that of exact inference */
     return 1;
 }
 
@@ -173,7 +184,8 @@ static void bar_init(bar *b, const char *what, const options *o)
 
 static int load_model(veil_model **m, const options *o, double **calib)
 {
-    veil_model_options mo = {.degree = o->degree, .server_sigmoid = o->server_sigmoid};
+    veil_model_options mo = {.degree = o->degree, .server_sigmoid = o->server_sigmoid,
+                             .integer = o->scheme && !strcmp(o->scheme, "bgv")};
     veil_error err = {0};
     *calib = NULL;
     if (o->range) {
@@ -640,8 +652,17 @@ static void print_plan(const veil_plan_info *in, FILE *f)
     fprintf(f, "packing:        %s\n", in->packing == VEIL_PACKING_LATENCY ? "latency (one sample per ciphertext)"
                                                                           : "throughput (one sample per slot)");
     fprintf(f, "depth:          %zu levels\n", in->depth);
-    fprintf(f, "parameters:     N = %zu, %zu Q primes + %zu P primes, log2(QP) = %u, dnum %zu, scale 2^%u\n", in->n,
-            in->q_count, in->p_count, in->log_qp, in->dnum, in->scale_bits);
+    if (in->scheme == VEIL_ML_BGV) {
+        fprintf(f, "scheme:         BGV, exact: outputs bounded by 2^%.1f, %zu plaintext modul%s of %.1f bits in all (",
+                in->bound_bits, in->crt_count, in->crt_count == 1 ? "us" : "i", in->modulus_bits);
+        for (size_t i = 0; i < in->crt_count; i++) fprintf(f, "%s%llu", i ? ", " : "", (unsigned long long)in->plain_moduli[i]);
+        fprintf(f, ")\n");
+        fprintf(f, "parameters:     N = %zu, %zu Q primes + %zu P primes, log2(QP) = %u, per modulus\n", in->n,
+                in->q_count, in->p_count, in->log_qp);
+    } else {
+        fprintf(f, "parameters:     N = %zu, %zu Q primes + %zu P primes, log2(QP) = %u, dnum %zu, scale 2^%u\n", in->n,
+                in->q_count, in->p_count, in->log_qp, in->dnum, in->scale_bits);
+    }
     fprintf(f, "slots:          %zu%s\n", in->slots, in->packing == VEIL_PACKING_LATENCY ? " (padded width)" : "");
     fprintf(f, "batch:          %zu samples per ciphertext set\n", in->batch);
     fprintf(f, "rotation keys:  %zu\n", in->rotations);
@@ -654,10 +675,40 @@ static void print_plan(const veil_plan_info *in, FILE *f)
             in->estimated_memory_bytes / 1048576.0);
 }
 
+/* LO:HI, two integers. */
+static int parse_int_range(const char *s, int64_t *lo, int64_t *hi)
+{
+    char *end;
+    errno = 0;
+    long long a = strtoll(s, &end, 10);
+    if (errno || end == s || *end != ':') return 0;
+    const char *b = end + 1;
+    long long c = strtoll(b, &end, 10);
+    if (errno || end == b || *end || a > c) return 0;
+    *lo = a;
+    *hi = c;
+    return 1;
+}
+
 static int make_plan(const options *o, const veil_model *m, veil_plan **plan)
 {
     veil_plan_request req = {.packing = o->latency ? VEIL_PACKING_LATENCY : VEIL_PACKING_THROUGHPUT,
                              .batch = o->batch, .security = o->security};
+    if (o->scheme && !strcmp(o->scheme, "bgv")) {
+        req.scheme = VEIL_ML_BGV;
+        if (!o->input_range) {
+            fprintf(stderr, "veil: --scheme bgv needs --input-range LO:HI, the integer range of the quantized inputs "
+                            "(it bounds every output, which fixes the plaintext moduli)\n");
+            return EXIT_USAGE;
+        }
+        if (!parse_int_range(o->input_range, &req.input_lo, &req.input_hi)) {
+            fprintf(stderr, "veil: --input-range is LO:HI, two integers with LO <= HI, not '%s'\n", o->input_range);
+            return EXIT_USAGE;
+        }
+    } else if (o->input_range) {
+        fprintf(stderr, "veil: --input-range is for exact inference (--scheme bgv)\n");
+        return EXIT_USAGE;
+    }
     veil_error err = {0};
     veil_status st = veil_model_plan(plan, m, &req, &err);
     if (st != VEIL_OK) return fail(st, &err, "plan");
@@ -668,7 +719,7 @@ static int cmd_plan(int argc, char **argv)
 {
     options o;
     if (!parse(argc, argv, &o, " --model --batch --latency --security --calibrate --range --degree --server-sigmoid "
-                               "--train --features --iterations --sigmoid-range ") ||
+                               "--train --features --iterations --sigmoid-range --scheme --input-range ") ||
         (!o.train && !need(o.model, "--model")))
         return EXIT_USAGE;
     if (o.train) return cmd_plan_train(&o);
@@ -697,11 +748,15 @@ static int cmd_keygen(int argc, char **argv)
     options o;
     if (!parse(argc, argv, &o, " --model --out --batch --latency --security --calibrate --range --degree "
                                "--server-sigmoid --quiet --force --server --cacert --train --features --iterations "
-                               "--sigmoid-range ") ||
+                               "--sigmoid-range --scheme --input-range ") ||
         (!o.train && !need(o.model, "--model")) || !need(o.out, "--out"))
         return EXIT_USAGE;
     if (o.train && (o.model || o.server)) {
         fprintf(stderr, "veil: --train makes keys for training, without a model: drop --model/--server\n");
+        return EXIT_USAGE;
+    }
+    if (o.server && o.scheme && !strcmp(o.scheme, "bgv")) {
+        fprintf(stderr, "veil: exact inference (--scheme bgv) makes its keys from the model, not a server's plan\n");
         return EXIT_USAGE;
     }
     if (o.server) return veil_cmd_keygen_remote(o.server, o.model, o.latency, o.out, o.force, o.quiet, o.cacert);
@@ -729,8 +784,12 @@ static int cmd_keygen(int argc, char **argv)
         veil_plan_info in;
         veil_plan_get_info(plan, &in);
         if (!o.quiet) {
-            fprintf(stderr, "veil: generating keys (N = %zu, %zu rotation keys, about %.0f MB of evaluation keys)\n",
-                    in.n, in.rotations, in.eval_key_bytes / 1e6);
+            if (in.scheme == VEIL_ML_BGV)
+                fprintf(stderr, "veil: generating BGV keys (N = %zu, %zu plaintext modul%s, about %.0f MB of evaluation "
+                                "keys)\n", in.n, in.crt_count, in.crt_count == 1 ? "us" : "i", in.eval_key_bytes / 1e6);
+            else
+                fprintf(stderr, "veil: generating keys (N = %zu, %zu rotation keys, about %.0f MB of evaluation keys)\n",
+                        in.n, in.rotations, in.eval_key_bytes / 1e6);
             if (m) fputs(veil_model_report(m), stderr); /* the lowering, and each approximation's error */
         }
         veil_error err = {0};
@@ -768,6 +827,7 @@ static int cmd_encrypt(int argc, char **argv)
     size_t rows = 0;
     veil_ciphertexts *cts = NULL;
     if (!rc) rc = read_csv(o.in, veil_keyset_input_width(ks), &x, &rows);
+    if (!rc && veil_keyset_scheme(ks) == VEIL_ML_BGV) o.scheme = "bgv";
     if (!rc && o.model) {
         /* with the model at hand: warn about values outside the calibrated range of an approximation */
         veil_model *m = NULL;
@@ -821,15 +881,16 @@ static int cmd_eval(int argc, char **argv)
     if (eval_keys_path(o.eval_keys, path, sizeof path)) return EXIT_INPUT;
     veil_model *m = NULL;
     double *calib = NULL;
-    int rc = load_model(&m, &o, &calib);
     veil_buffer kb = {0}, cb = {0};
     veil_eval_keys *ek = NULL;
     veil_ciphertexts *in = NULL, *out = NULL;
     veil_evaluator *ev = NULL;
     veil_error err = {0};
     veil_status st = VEIL_OK;
-    if (!rc) rc = read_all(path, &kb);
+    int rc = read_all(path, &kb);
     if (!rc && (st = veil_eval_keys_load(&ek, kb.data, kb.len, &err)) != VEIL_OK) rc = fail(st, &err, path);
+    if (!rc && veil_eval_keys_scheme(ek) == VEIL_ML_BGV) o.scheme = "bgv"; /* the model as the keys were made for */
+    if (!rc) rc = load_model(&m, &o, &calib);
     if (!rc && (st = veil_evaluator_new(&ev, m, ek, o.threads ? o.threads : 1, &err)) != VEIL_OK)
         rc = fail(st, &err, "eval");
     if (!rc) rc = read_all(o.in, &cb);
@@ -855,10 +916,44 @@ static int cmd_eval(int argc, char **argv)
     return rc;
 }
 
+/* Integers as CSV, exactly. */
+static int write_int_csv(const char *path, const int64_t *v, size_t rows, size_t width)
+{
+    size_t cap = rows * (width * 21 + 1) + 64, len = 0;
+    char *text = malloc(cap);
+    if (!text) {
+        fprintf(stderr, "veil: out of memory\n");
+        return EXIT_RUNTIME;
+    }
+    for (size_t r = 0; r < rows; r++)
+        for (size_t i = 0; i < width; i++)
+            len += (size_t)snprintf(text + len, cap - len, "%s%lld%s", i ? "," : "", (long long)v[r * width + i],
+                                    i + 1 == width ? "\n" : "");
+    veil_error err = {0};
+    veil_status st = veil_file_write_atomic(path, (const uint8_t *)text, len, &err);
+    free(text);
+    if (st != VEIL_OK) return fail(st, &err, path);
+    return EXIT_OK;
+}
+
+/* decrypt --integers: exact inference's integers, before the output scale and the final operation. */
+static int write_integers(const options *o, const veil_keyset *ks, const veil_ciphertexts *cts)
+{
+    const size_t rows = veil_ciphertexts_rows(cts), w = veil_ciphertexts_width(cts);
+    int64_t *v = calloc(rows * w + 1, sizeof *v);
+    if (!v) return EXIT_RUNTIME;
+    veil_error err = {0};
+    veil_status st = veil_decrypt_integers(v, ks, cts, &err);
+    int rc = st != VEIL_OK ? fail(st, &err, "decrypt") : write_int_csv(o->out, v, rows, w);
+    free(v);
+    return rc;
+}
+
 static int cmd_decrypt(int argc, char **argv)
 {
     options o;
-    if (!parse(argc, argv, &o, " --keys --in --out --argmax --onnx ") || !need(o.keys, "--keys") || !need(o.in, "--in") ||
+    if (!parse(argc, argv, &o, " --keys --in --out --argmax --onnx --integers ") || !need(o.keys, "--keys") ||
+        !need(o.in, "--in") ||
         (!o.onnx && !need(o.out, "--out")))
         return EXIT_USAGE;
     veil_keyset *ks = NULL;
@@ -881,6 +976,13 @@ static int cmd_decrypt(int argc, char **argv)
         fprintf(stderr, "veil: --onnx is for trained models; give --out for a model's outputs\n");
         rc = EXIT_USAGE;
     }
+    if (!rc && o.integers) {
+        rc = write_integers(&o, ks, cts);
+        veil_ciphertexts_free(cts);
+        veil_buffer_free(&cb);
+        veil_keyset_free(ks);
+        return rc;
+    }
     size_t rows = cts ? veil_ciphertexts_rows(cts) : 0, w = veil_keyset_output_width(ks);
     if (!rc && !(y = calloc(rows * w + 1, sizeof *y))) rc = EXIT_RUNTIME;
     if (!rc && (st = veil_decrypt_outputs(y, NULL, ks, cts, &err)) != VEIL_OK) rc = fail(st, &err, "decrypt");
@@ -895,7 +997,8 @@ static int cmd_decrypt(int argc, char **argv)
 static int cmd_plain(int argc, char **argv)
 {
     options o;
-    if (!parse(argc, argv, &o, " --model --in --out --argmax --calibrate --range --degree --server-sigmoid ") ||
+    if (!parse(argc, argv, &o, " --model --in --out --argmax --calibrate --range --degree --server-sigmoid "
+                               "--integers ") ||
         !need(o.model, "--model") || !need(o.in, "--in") || !need(o.out, "--out"))
         return EXIT_USAGE;
     veil_model *m = NULL;
@@ -903,10 +1006,32 @@ static int cmd_plain(int argc, char **argv)
     size_t rows = 0;
     int rc = load_model(&m, &o, &calib);
     if (!rc) rc = read_csv(o.in, veil_model_input_width(m), &x, &rows);
-    size_t w = m ? veil_model_output_width(m) : 0;
-    if (!rc && !(y = calloc(rows * w + 1, sizeof *y))) rc = EXIT_RUNTIME;
     veil_error err = {0};
     veil_status st;
+    if (!rc && o.integers) {
+        /* the integer computation exact inference equals (the program before the output scale) */
+        const size_t iw = veil_model_input_width(m), ow = m ? veil_model_raw_width(m) : 0;
+        int64_t *xi = calloc(rows * iw + 1, sizeof *xi), *yi = calloc(rows * ow + 1, sizeof *yi);
+        rc = xi && yi ? EXIT_OK : EXIT_RUNTIME;
+        for (size_t i = 0; !rc && i < rows * iw; i++) {
+            if (x[i] != nearbyint(x[i]) || fabs(x[i]) > 9.0e15) {
+                fprintf(stderr, "veil: plain --integers: row %zu, column %zu is %g, not an integer\n", i / iw + 1,
+                        i % iw + 1, x[i]);
+                rc = EXIT_INPUT;
+            }
+            xi[i] = (int64_t)x[i];
+        }
+        if (!rc && (st = veil_model_run_integer(m, yi, xi, rows, &err)) != VEIL_OK) rc = fail(st, &err, "plain");
+        if (!rc) rc = write_int_csv(o.out, yi, rows, ow);
+        free(xi);
+        free(yi);
+        free(x);
+        free(calib);
+        veil_model_free(m);
+        return rc;
+    }
+    size_t w = m ? veil_model_output_width(m) : 0;
+    if (!rc && !(y = calloc(rows * w + 1, sizeof *y))) rc = EXIT_RUNTIME;
     if (!rc && (st = veil_model_run_plain(m, y, x, rows, &err)) != VEIL_OK) rc = fail(st, &err, "plain");
     if (!rc) rc = veil_write_csv(o.out, y, rows, w, o.argmax);
     free(x);

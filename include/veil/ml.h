@@ -73,6 +73,7 @@ void veil_model_free(veil_model *model);
 
 size_t veil_model_input_width(const veil_model *model);  /* features per sample */
 size_t veil_model_output_width(const veil_model *model); /* values per sample after the final operation */
+size_t veil_model_raw_width(const veil_model *model);    /* values per sample before it (the server's) */
 /* Lines describing the lowering (stages, approximations and their errors); never NULL. */
 const char *veil_model_report(const veil_model *model);
 /* The plaintext reference: rows samples of input width through the ONNX graph in float64. */

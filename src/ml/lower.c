@@ -416,21 +416,29 @@ static int near_integer(double v, double *rounded)
 }
 
 /*
- * Exact inference: the last data node's scalar factor becomes the output scale (divided out of the last
- * affine stage), and every stage must then be affine with integer weights and biases, or a square.
+ * The chain index of the output scale, the last data node before the final operations when it multiplies by
+ * one scalar constant (its factor in *scale), or SIZE_MAX.
  */
-static veil_status integer_program(veil_program *p, const veil_graph *g, const veil_env *consts,
-                                   const veil_node *last, veil_error *err)
+static size_t output_scale_node(const veil_graph *g, const size_t *chain, size_t n_chain, const veil_env *consts,
+                                double *scale)
 {
-    (void)g;
-    p->integer = 1;
-    const double factor = last ? scalar_factor(last, consts) : 0;
-    veil_stage *tail = p->n_stages ? &p->stages[p->n_stages - 1] : NULL;
-    if (factor != 0 && tail && tail->kind == VEIL_STAGE_AFFINE) {
-        p->out_scale = factor;
-        for (size_t i = 0; i < tail->out_width * tail->in_width; i++) tail->w[i] /= factor;
-        for (size_t i = 0; i < tail->out_width; i++) tail->b[i] /= factor;
+    size_t k = n_chain;
+    while (k > 0) {
+        const char *op = g->nodes[chain[k - 1]].op;
+        if (strcmp(op, "Sigmoid") && strcmp(op, "Softmax") && strcmp(op, "LogSoftmax") && strcmp(op, "ArgMax")) break;
+        k--;
     }
+    if (k == 0) return SIZE_MAX;
+    const double f = scalar_factor(&g->nodes[chain[k - 1]], consts);
+    if (f == 0 || f < 0) return SIZE_MAX; /* a negative scale would turn an ArgMax around: left in the layers */
+    *scale = f;
+    return k - 1;
+}
+
+/* Exact inference: every stage must be affine with integer weights and biases, or a square. */
+static veil_status integer_program(veil_program *p, veil_error *err)
+{
+    p->integer = 1;
     for (size_t si = 0; si < p->n_stages; si++) {
         veil_stage *s = &p->stages[si];
         if (s->kind == VEIL_STAGE_SQUARE) continue;
@@ -595,13 +603,17 @@ veil_status veil_program_lower(veil_model *m, veil_error *err)
     size_t seg_start = 0;
     const char *seg_in = m->input_name;
     const veil_tensor *cur = veil_env_get(&shapes, m->input_name);
+    /* exact inference: the output scale (a last scalar Mul or Div before the final operations) stays out of
+     * the affine stages, whose weights must come out as exact integers */
+    p->out_scale = 1;
+    const size_t scale_k = m->options.integer ? output_scale_node(g, chain, n_chain, &consts, &p->out_scale) : SIZE_MAX;
     size_t k = 0;
     for (; k <= n_chain; k++) {
         node_class cls = NC_FINAL;
         const veil_node *n = k < n_chain ? &g->nodes[chain[k]] : NULL;
         if (n && (st = classify(n, data, n_data, &consts, &cls, err)) != VEIL_OK) goto done;
         if (n && cls == NC_ACTIVATION && k == n_chain - 1 && strcmp(n->op, "Sigmoid") == 0) cls = NC_FINAL;
-        if (cls == NC_AFFINE) continue;
+        if (cls == NC_AFFINE && k != scale_k) continue;
         /* close the affine run [seg_start, k) */
         if (k > seg_start) {
             const char *out_name = g->nodes[chain[k - 1]].outputs[0];
@@ -614,7 +626,9 @@ veil_status veil_program_lower(veil_model *m, veil_error *err)
         if (!n) break;
         if (cls == NC_FINAL) break;
         size_t width = cur->size;
-        if (cls == NC_SQUARE) {
+        if (k == scale_k) {
+            /* applied by the data owner: nothing to evaluate */
+        } else if (cls == NC_SQUARE) {
             veil_stage s = {.kind = VEIL_STAGE_SQUARE, .in_width = width, .out_width = width};
             s.what = describe(g, chain[k], chain[k] + 1);
             if ((st = push_stage(p, &s, err)) != VEIL_OK) {
@@ -638,10 +652,7 @@ veil_status veil_program_lower(veil_model *m, veil_error *err)
     p->out_width = cur->size;
     p->out_rank = cur->rank;
     memcpy(p->out_dims, cur->dims, sizeof p->out_dims);
-    p->out_scale = 1;
-    if (m->options.integer &&
-        (st = integer_program(p, g, &consts, k > 0 ? &g->nodes[chain[k - 1]] : NULL, err)) != VEIL_OK)
-        goto done;
+    if (m->options.integer && (st = integer_program(p, err)) != VEIL_OK) goto done;
     for (; k < n_chain; k++) {
         const veil_node *n = &g->nodes[chain[k]];
         node_class cls;

@@ -116,6 +116,7 @@ void veil_model_free(veil_model *m)
 
 size_t veil_model_input_width(const veil_model *m) { return m ? m->program.in_width : 0; }
 size_t veil_model_output_width(const veil_model *m) { return m ? veil_final_width(&m->program) : 0; }
+size_t veil_model_raw_width(const veil_model *m) { return m ? m->program.out_width : 0; }
 const char *veil_model_report(const veil_model *m) { return m && m->report ? m->report : ""; }
 
 veil_status veil_model_run_plain(const veil_model *m, double *out, const double *in, size_t rows, veil_error *err)
