@@ -7,7 +7,8 @@
 Veil evaluates it as three affine layers (the convolution is one of them) and two encrypted squares.
 
 usage: train.py OUTDIR [TEST_ROWS]   writes model.onnx, test.csv (pixels in [0, 1], the first TEST_ROWS test
-                                     images, default all 10,000) and labels.csv
+                                     images, default all 10,000) and labels.csv, and calib.csv and
+                                     calib_labels.csv (the first 2,000 training images, for examples/quantize.py)
 """
 import gzip
 import os
@@ -62,6 +63,9 @@ def main(out, test_rows):
     n = min(test_rows, len(y_test))
     np.savetxt(os.path.join(out, "test.csv"), x_test[:n].reshape(n, -1), delimiter=",", fmt="%.6g")
     np.savetxt(os.path.join(out, "labels.csv"), y_test[:n], fmt="%d")
+    calib = x_train[:2000].numpy().reshape(2000, -1)
+    np.savetxt(os.path.join(out, "calib.csv"), calib, delimiter=",", fmt="%.6g")
+    np.savetxt(os.path.join(out, "calib_labels.csv"), y_train[:2000].numpy(), fmt="%d")
 
 
 if __name__ == "__main__":
