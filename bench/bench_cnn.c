@@ -4,9 +4,11 @@
  *                   ciphertexts loaded as a server loads them, not timed), accuracy encrypted and in
  *                   plaintext, identical argmax decisions;
  *   cnn_latency     one image spread over the slots: latency_s of the server's evaluation (median of a few).
- * Both report the evaluation keys' size and the process's memory peak. The data: VEIL_BENCH_CNN_DIR, a folder
- * that `examples/fashion/train.py DIR` wrote (model.onnx, test.csv, labels.csv); without it the suite says so
- * and exits 0. VEIL_BENCH_CNN_IMAGES limits the images (default: all of test.csv).
+ *   cnn_exact       the quantized network in BGV (see bench_exact), when the folder holds it.
+ * All report the evaluation keys' size and the process's memory peak. The data: VEIL_BENCH_CNN_DIR, a folder
+ * that `examples/fashion/train.py DIR` wrote (model.onnx, test.csv, labels.csv; model_q.onnx and test_q.csv
+ * from examples/quantize.py); without it the suite says so and exits 0. VEIL_BENCH_CNN_IMAGES limits the
+ * images (default: all of test.csv); VEIL_BENCH_CNN_EXACT_ONLY=1 runs cnn_exact alone.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -93,6 +95,92 @@ static void decrypt_raw(double *raw, const cnn_setup *s, const veil_ciphertexts 
     (void)width;
 }
 
+/*
+ * Exact inference (cnn_exact): the quantized network (model_q.onnx and test_q.csv of examples/quantize.py in
+ * the same folder, when present) in BGV over every image, one per slot: images_per_s, accuracy, and how many
+ * images decrypt to exactly the integer computation (all of them, or the run fails its purpose).
+ */
+static void bench_exact(const bench_config *cfg, const char *dir, const double *labels, size_t rows,
+                        double plain_accuracy)
+{
+    veil_error err = {0};
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model_q.onnx", dir);
+    FILE *probe = fopen(path, "rb");
+    if (!probe) return;
+    fclose(probe);
+    veil_model_options opts = {.integer = 1};
+    veil_model *m = NULL;
+    CHECK(veil_model_load_onnx_file(&m, path, &opts, &err));
+    const size_t width = veil_model_input_width(m), classes = veil_model_raw_width(m);
+    double *x = NULL;
+    size_t n = 0, w = 0;
+    snprintf(path, sizeof path, "%s/test_q.csv", dir);
+    CHECK(veil_csv_read(path, width, &x, &n, &w, &err));
+    if (n < rows) rows = n;
+    int64_t *xi = malloc(rows * width * sizeof *xi), *expect = malloc(rows * classes * sizeof *expect),
+            *got = malloc(rows * classes * sizeof *got);
+    veil_plan_request req = {.scheme = VEIL_ML_BGV, .input_lo = 0, .input_hi = 0};
+    for (size_t i = 0; i < rows * width; i++) {
+        xi[i] = (int64_t)x[i];
+        if (xi[i] > req.input_hi) req.input_hi = xi[i]; /* the quantized images' range */
+    }
+    CHECK(veil_model_run_integer(m, expect, xi, rows, &err));
+    veil_plan *plan = NULL;
+    veil_plan_info info;
+    veil_keyset *ks = NULL;
+    veil_eval_keys *ek = NULL;
+    CHECK(veil_model_plan(&plan, m, &req, &err));
+    veil_plan_get_info(plan, &info);
+    CHECK(veil_keygen(&ks, &ek, plan, NULL, &err));
+    veil_buffer b = {0};
+    CHECK(veil_eval_keys_save(&b, ek, &err));
+    const size_t key_bytes = b.len;
+    veil_buffer_free(&b);
+    veil_ciphertexts *client = NULL, *in = NULL, *out = NULL, *mine = NULL;
+    CHECK(veil_encrypt_inputs(&client, ks, x, rows, NULL, &err));
+    CHECK(veil_ciphertexts_save(&b, client, &err));
+    CHECK(veil_ciphertexts_load(&in, NULL, ek, b.data, b.len, &err));
+    veil_buffer_free(&b);
+    veil_ciphertexts_free(client);
+    veil_evaluator *ev = NULL;
+    CHECK(veil_evaluator_new(&ev, m, ek, (size_t)cfg->threads, &err));
+    const double t0 = now();
+    CHECK(veil_evaluator_run(ev, &out, in, NULL, NULL, &err));
+    const double eval_s = now() - t0;
+    CHECK(veil_ciphertexts_save(&b, out, &err));
+    CHECK(veil_ciphertexts_load(&mine, ks, NULL, b.data, b.len, &err));
+    veil_buffer_free(&b);
+    CHECK(veil_decrypt_integers(got, ks, mine, &err));
+    size_t exact = 0, correct = 0;
+    double y[64];
+    for (size_t r = 0; r < rows; r++) {
+        exact += memcmp(got + r * classes, expect + r * classes, classes * sizeof *got) == 0;
+        for (size_t k = 0; k < classes && k < 64; k++) y[k] = (double)got[r * classes + k];
+        correct += argmax(y, classes < 64 ? classes : 64) == (size_t)labels[r];
+    }
+    char extra[512];
+    bench_result res = {eval_s * 1e6, eval_s * 1e6, 1};
+    snprintf(extra, sizeof extra,
+             ",\"images\":%zu,\"images_per_s\":%.1f,\"accuracy\":%.4f,\"accuracy_plain\":%.4f,\"exact_images\":%zu,"
+             "\"moduli\":%zu,\"bound_bits\":%.1f,\"eval_key_bytes\":%zu,\"peak_rss_bytes\":%ld",
+             rows, (double)rows / eval_s, (double)correct / (double)rows, plain_accuracy, exact, info.crt_count,
+             info.bound_bits, key_bytes, peak_rss());
+    bench_emit("cnn_exact", info.n, info.q_count, cfg->threads, res, extra);
+    veil_evaluator_free(ev);
+    veil_ciphertexts_free(in);
+    veil_ciphertexts_free(out);
+    veil_ciphertexts_free(mine);
+    veil_eval_keys_free(ek);
+    veil_keyset_free(ks);
+    veil_plan_free(plan);
+    free(xi);
+    free(expect);
+    free(got);
+    free(x);
+    veil_model_free(m);
+}
+
 int bench_cnn(const bench_config *cfg)
 {
     veil_error err = {0};
@@ -136,6 +224,14 @@ int bench_cnn(const bench_config *cfg)
     size_t plain_correct = 0;
     for (size_t r = 0; r < rows; r++) plain_correct += argmax(plain + r * classes, classes) == (size_t)labels[r];
 
+    if (getenv("VEIL_BENCH_CNN_EXACT_ONLY")) {
+        bench_exact(cfg, dir, labels, rows, (double)plain_correct / (double)rows);
+        free(plain);
+        free(x);
+        free(labels);
+        veil_model_free(m);
+        return 0;
+    }
     /* throughput: every image, one per slot */
     cnn_setup s = {0};
     setup(&s, m, VEIL_PACKING_THROUGHPUT, x, rows);
@@ -199,6 +295,7 @@ int bench_cnn(const bench_config *cfg)
     veil_ciphertexts_free(out);
     veil_evaluator_free(ev);
     teardown(&l);
+    bench_exact(cfg, dir, labels, rows, (double)plain_correct / (double)rows);
     free(raw);
     free(plain);
     free(x);
