@@ -1234,7 +1234,11 @@ veil_status veil_ml_describe(const uint8_t *data, size_t len, char *text, size_t
                                                                 : finals[m.final_op],
                             c.count);
         if (m.kind >= VEIL_SET_INPUTS && used > 0 && (size_t)used < cap)
-            snprintf(text + used, cap - (size_t)used, "rows:       %llu\n", (unsigned long long)m.rows);
+            used += snprintf(text + used, cap - (size_t)used, "rows:       %llu\n", (unsigned long long)m.rows);
+        if (m.scheme == VEIL_ML_BGV && used > 0 && (size_t)used < cap)
+            snprintf(text + used, cap - (size_t)used, "scheme:     BGV, exact: %u plaintext modul%s, integer inputs "
+                     "in [%lld, %lld], output scale %.9g\n", m.crt_count, m.crt_count == 1 ? "us" : "i",
+                     (long long)m.input_lo, (long long)m.input_hi, m.out_scale);
     }
     veil_set_contents_clear(&c);
     return st;
