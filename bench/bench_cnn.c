@@ -8,7 +8,7 @@
  * All report the evaluation keys' size and the process's memory peak. The data: VEIL_BENCH_CNN_DIR, a folder
  * that `examples/fashion/train.py DIR` wrote (model.onnx, test.csv, labels.csv; model_q.onnx and test_q.csv
  * from examples/quantize.py); without it the suite says so and exits 0. VEIL_BENCH_CNN_IMAGES limits the
- * images (default: all of test.csv); VEIL_BENCH_CNN_EXACT_ONLY=1 runs cnn_exact alone.
+ * images (default: all of test.csv); VEIL_BENCH_CNN_PARTS picks among throughput,latency,exact (all).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -181,6 +181,11 @@ static void bench_exact(const bench_config *cfg, const char *dir, const double *
     veil_model_free(m);
 }
 
+static void throughput(const bench_config *cfg, const veil_model *m, const double *x, const double *labels,
+                       const double *plain, double *raw, size_t rows, size_t classes, size_t plain_correct);
+static void latency(const bench_config *cfg, const veil_model *m, const double *x, const double *plain, double *raw,
+                    size_t classes);
+
 int bench_cnn(const bench_config *cfg)
 {
     veil_error err = {0};
@@ -224,15 +229,25 @@ int bench_cnn(const bench_config *cfg)
     size_t plain_correct = 0;
     for (size_t r = 0; r < rows; r++) plain_correct += argmax(plain + r * classes, classes) == (size_t)labels[r];
 
-    if (getenv("VEIL_BENCH_CNN_EXACT_ONLY")) {
-        bench_exact(cfg, dir, labels, rows, (double)plain_correct / (double)rows);
-        free(plain);
-        free(x);
-        free(labels);
-        veil_model_free(m);
-        return 0;
-    }
-    /* throughput: every image, one per slot */
+    const char *parts = getenv("VEIL_BENCH_CNN_PARTS");
+    if (!parts || !*parts) parts = "throughput,latency,exact";
+    double *raw = malloc(rows * classes * sizeof *raw);
+    if (strstr(parts, "throughput")) throughput(cfg, m, x, labels, plain, raw, rows, classes, plain_correct);
+    if (strstr(parts, "latency")) latency(cfg, m, x, plain, raw, classes);
+    if (strstr(parts, "exact")) bench_exact(cfg, dir, labels, rows, (double)plain_correct / (double)rows);
+    free(raw);
+    free(plain);
+    free(x);
+    free(labels);
+    veil_model_free(m);
+    return 0;
+}
+
+/* cnn_throughput: every image, one per slot. */
+static void throughput(const bench_config *cfg, const veil_model *m, const double *x, const double *labels,
+                       const double *plain, double *raw, size_t rows, size_t classes, size_t plain_correct)
+{
+    veil_error err = {0};
     cnn_setup s = {0};
     setup(&s, m, VEIL_PACKING_THROUGHPUT, x, rows);
     veil_evaluator *ev = NULL;
@@ -241,7 +256,6 @@ int bench_cnn(const bench_config *cfg)
     double t0 = now();
     CHECK(veil_evaluator_run(ev, &out, s.server_in, NULL, NULL, &err));
     const double eval_s = now() - t0;
-    double *raw = malloc(rows * classes * sizeof *raw);
     decrypt_raw(raw, &s, out, rows, classes);
     size_t enc_correct = 0, same = 0;
     double worst = 0;
@@ -262,8 +276,18 @@ int bench_cnn(const bench_config *cfg)
     veil_ciphertexts_free(out);
     veil_evaluator_free(ev);
     teardown(&s);
+}
 
-    /* latency: one image over the slots (the first image), the median of a few runs */
+/* cnn_latency: one image over the slots (the first image), the median of a few runs. */
+static void latency(const bench_config *cfg, const veil_model *m, const double *x, const double *plain, double *raw,
+                    size_t classes)
+{
+    veil_error err = {0};
+    veil_evaluator *ev = NULL;
+    veil_ciphertexts *out = NULL;
+    double t0, worst;
+    char extra[512];
+    bench_result res;
     cnn_setup l = {0};
     setup(&l, m, VEIL_PACKING_LATENCY, x, 1);
     CHECK(veil_evaluator_new(&ev, m, l.ek, (size_t)cfg->threads, &err));
@@ -295,11 +319,4 @@ int bench_cnn(const bench_config *cfg)
     veil_ciphertexts_free(out);
     veil_evaluator_free(ev);
     teardown(&l);
-    bench_exact(cfg, dir, labels, rows, (double)plain_correct / (double)rows);
-    free(raw);
-    free(plain);
-    free(x);
-    free(labels);
-    veil_model_free(m);
-    return 0;
 }

@@ -773,7 +773,8 @@ veil_status veil_decrypt_outputs(double *out, double *raw_out, const veil_keyset
 
 typedef struct prepared_stage {
     size_t level;                 /* of the stage's input */
-    veil_ckks_plaintext **diag;   /* latency affine: S pre-rotated diagonals (NULL when zero), or the row */
+    veil_ckks_plaintext **diag;   /* latency affine: n_diag pre-rotated diagonals (NULL when zero), or the row */
+    size_t n_diag;
     veil_ckks_plaintext *row;
     double *bias_slots;           /* latency: the bias padded to S */
 } prepared_stage;
@@ -807,7 +808,7 @@ void veil_evaluator_free(veil_evaluator *ev)
     if (!ev) return;
     for (size_t i = 0; ev->stages && i < ev->n_stages; i++) {
         prepared_stage *ps = &ev->stages[i];
-        for (size_t k = 0; ps->diag && k < ev->slots; k++) veil_ckks_plaintext_free(ps->diag[k]);
+        for (size_t k = 0; ps->diag && k < ps->n_diag; k++) veil_ckks_plaintext_free(ps->diag[k]);
         free(ps->diag);
         veil_ckks_plaintext_free(ps->row);
         free(ps->bias_slots);
@@ -820,7 +821,7 @@ void veil_evaluator_free(veil_evaluator *ev)
 /* Latency: the diagonals of an affine stage, pre-rotated for the giant steps, encoded at scale q_l. */
 static veil_status prepare_latency(veil_evaluator *ev, const veil_stage *s, prepared_stage *ps, veil_error *err)
 {
-    const size_t S = (size_t)ev->keys->meta.slots, g = veil_bsgs_baby(S);
+    const size_t S = (size_t)ev->keys->meta.slots, g = veil_bsgs_baby(veil_latency_diagonals(s->out_width, S));
     const veil_context *ctx = ev->keys->ctx;
     const double q_l = (double)veil_params_q(veil_context_params(ctx), ps->level);
     double *v = calloc(S, sizeof *v);
@@ -838,15 +839,16 @@ static veil_status prepare_latency(veil_evaluator *ev, const veil_stage *s, prep
         free(v);
         return st;
     }
-    ps->diag = calloc(S, sizeof *ps->diag);
+    const size_t K = veil_latency_diagonals(s->out_width, S);
+    ps->n_diag = K;
+    ps->diag = calloc(K, sizeof *ps->diag);
     if (!ps->diag) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "evaluator");
-    for (size_t k = 0; st == VEIL_OK && k < S; k++) {
+    for (size_t k = 0; st == VEIL_OK && k < K; k++) {
         const size_t giant = k - k % g;
         int nonzero = 0;
         for (size_t t = 0; t < S; t++) {
-            /* rot(d_k, -giant)[t] = d_k[(t - giant) mod S] = W[row][(row + k) mod S], row = (t - giant) mod S */
-            const size_t row = (t + S - giant) % S, col = (row + k) % S;
-            v[t] = row < s->out_width && col < s->in_width ? s->w[row * s->in_width + col] : 0.0;
+            /* rot(d_k, -giant)[t] = d_k[(t - giant) mod S] */
+            v[t] = veil_latency_diag(s, S, K, k, (t + S - giant) % S);
             if (v[t] != 0) nonzero = 1;
         }
         if (!nonzero) continue;
@@ -954,7 +956,7 @@ static veil_status latency_affine(const veil_evaluator *ev, const veil_stage *s,
                                   veil_ckks_ciphertext *out, const veil_ckks_ciphertext *x, veil_error *err)
 {
     const veil_context *ctx = ev->keys->ctx;
-    const size_t S = (size_t)ev->keys->meta.slots, g = veil_bsgs_baby(S);
+    const size_t S = (size_t)ev->keys->meta.slots, K = ps->n_diag, g = veil_bsgs_baby(K);
     veil_status st = VEIL_OK;
     veil_ckks_plaintext *bias = NULL;
     if (s->out_width == 1) {
@@ -979,7 +981,7 @@ static veil_status latency_affine(const veil_evaluator *ev, const veil_stage *s,
     if (g > 256) return veil_fail(err, VEIL_ERR_UNSUPPORTED, "latency packing over more than 65536 slots");
     for (size_t i = 1; i < g && st == VEIL_OK; i++) {
         int used = 0;
-        for (size_t k = i; k < S && !used; k += g) used = ps->diag[k] != NULL;
+        for (size_t k = i; k < K && !used; k += g) used = ps->diag[k] != NULL;
         if (!used) continue;
         st = veil_ckks_ciphertext_new(&baby[i], ctx, err);
         if (st == VEIL_OK && !(keys[nb] = galois_for(ev->keys, (long)i, err))) st = VEIL_ERR_MISMATCH;
@@ -991,9 +993,9 @@ static veil_status latency_affine(const veil_evaluator *ev, const veil_stage *s,
     if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&acc, ctx, err);
     if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&prod, ctx, err);
     int have_acc = 0;
-    for (size_t j = 0; st == VEIL_OK && j * g < S; j++) {
+    for (size_t j = 0; st == VEIL_OK && j * g < K; j++) {
         int have_inner = 0;
-        for (size_t i = 0; st == VEIL_OK && i < g; i++) {
+        for (size_t i = 0; st == VEIL_OK && i < g && j * g + i < K; i++) {
             const veil_ckks_plaintext *d = ps->diag[j * g + i];
             if (!d) continue;
             const veil_ckks_ciphertext *xi = i == 0 ? x : baby[i];
@@ -1012,6 +1014,12 @@ static veil_status latency_affine(const veil_evaluator *ev, const veil_stage *s,
     }
     if (st == VEIL_OK && !have_acc) st = veil_ckks_mul_integer(ctx, acc, x, 0, err); /* an all-zero matrix */
     if (st == VEIL_OK && have_acc) st = veil_ckks_rescale(ctx, acc, acc, err);
+    /* the hybrid method: slot i holds the part of row i mod K; the parts of a row are K slots apart */
+    for (size_t r = K; st == VEIL_OK && have_acc && r < S; r *= 2) {
+        const veil_switch_key *gk = galois_for(ev->keys, (long)r, err);
+        st = gk ? veil_ckks_rotate(ctx, prod, acc, (long)r, gk, err) : VEIL_ERR_MISMATCH;
+        if (st == VEIL_OK) st = veil_ckks_add(ctx, acc, acc, prod, err);
+    }
     if (st == VEIL_OK) st = veil_ckks_plaintext_new(&bias, ctx, err);
     if (st == VEIL_OK)
         st = veil_ckks_encode_sparse(ev->enc, bias, ps->bias_slots, NULL, S, veil_ckks_ciphertext_scale(acc),

@@ -106,6 +106,14 @@ struct veil_ciphertexts {
 };
 
 size_t veil_bsgs_baby(size_t slots);
+/*
+ * Latency packing, an affine stage of m outputs over S slots: K = min(S, the power of two at least m)
+ * diagonals, extended over the S slots (K < S: the hybrid method of Juvekar et al., GAZELLE 2018, section
+ * 5.2): d_k[i] = W[i mod K][(i + k) mod S]. Then sum_k d_k * rot(x, k) holds, at slot i, the part of row
+ * i mod K over the columns = i + k, and rotating by K, 2K, .. S/2 and adding sums the parts.
+ */
+size_t veil_latency_diagonals(size_t out_width, size_t slots);
+double veil_latency_diag(const veil_stage *s, size_t slots, size_t K, size_t k, size_t i);
 /* Fills the plan's info from its parameters, packing, slots, batch, scale and rotations (not depth or sizes). */
 void veil_plan_info_from_params(veil_plan *plan);
 veil_status veil_ciphertexts_alloc(veil_ciphertexts **out, const veil_context *ctx, const veil_ml_meta *meta,

@@ -245,7 +245,20 @@ static int has_step(const long *steps, size_t n, long s)
     return 0;
 }
 
-/* Rotations of the latency packing: per affine stage, row sums (one output) or the BSGS diagonals used. */
+size_t veil_latency_diagonals(size_t out_width, size_t slots)
+{
+    const size_t K = next_pow2(out_width);
+    return K < slots ? K : slots;
+}
+
+double veil_latency_diag(const veil_stage *s, size_t slots, size_t K, size_t k, size_t i)
+{
+    const size_t row = i % K, col = (i + k) % slots;
+    return row < s->out_width && col < s->in_width ? s->w[row * s->in_width + col] : 0.0;
+}
+
+/* Rotations of the latency packing: per affine stage, row sums (one output) or the BSGS diagonals used and
+ * the sums of the hybrid method's parts. */
 static veil_status latency_steps(veil_plan *plan, const veil_program *p, veil_error *err)
 {
     const size_t S = plan->slots;
@@ -260,13 +273,12 @@ static veil_status latency_steps(veil_plan *plan, const veil_program *p, veil_er
                 if (!has_step(plan->steps, plan->n_steps, (long)r)) plan->steps[plan->n_steps++] = (long)r;
             continue;
         }
-        const size_t g = veil_bsgs_baby(S);
-        for (size_t k = 0; k < S; k++) {
+        const size_t K = veil_latency_diagonals(s->out_width, S), g = veil_bsgs_baby(K);
+        for (size_t r = K; r < S; r *= 2)
+            if (!has_step(plan->steps, plan->n_steps, (long)r)) plan->steps[plan->n_steps++] = (long)r;
+        for (size_t k = 0; k < K; k++) {
             int nonzero = 0;
-            for (size_t row = 0; row < s->out_width && !nonzero; row++) {
-                size_t col = (row + k) % S;
-                if (col < s->in_width && s->w[row * s->in_width + col] != 0) nonzero = 1;
-            }
+            for (size_t t = 0; t < S && !nonzero; t++) nonzero = veil_latency_diag(s, S, K, k, t) != 0;
             if (!nonzero) continue;
             long baby = (long)(k % g), giant = (long)(k - k % g);
             if (baby && !has_step(plan->steps, plan->n_steps, baby)) plan->steps[plan->n_steps++] = baby;
