@@ -660,7 +660,8 @@ veil_status veil_encrypt_inputs(veil_ciphertexts **out, const veil_keyset *k, co
     veil_ciphertexts *set = NULL;
     const size_t level = veil_context_max_level(k->ctx);
     const double scale = ldexp(1.0, (int)meta.scale_bits);
-    const size_t vlen = meta.packing == VEIL_PACKING_THROUGHPUT ? meta.batch : meta.slots;
+    const size_t half = veil_params_degree(k->params) / 2, S = (size_t)meta.slots;
+    const size_t vlen = meta.packing == VEIL_PACKING_THROUGHPUT ? meta.batch : half;
     double *v = calloc(vlen, sizeof *v);
     veil_status st = v ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "encrypt");
     if (st == VEIL_OK) st = veil_ckks_encoder_new(&enc, k->ctx, err);
@@ -674,8 +675,14 @@ veil_status veil_encrypt_inputs(veil_ciphertexts **out, const veil_keyset *k, co
             for (size_t r = 0; r < n; r++) v[r] = in[(first + r) * w + f];
             st = veil_ckks_encode(enc, pt, v, NULL, n, scale, level, err);
         } else {
-            memcpy(v, in + i * w, w * sizeof *v);
-            st = veil_ckks_encode_sparse(enc, pt, v, NULL, meta.slots, scale, level, err);
+            /* lane b of the N/2 = S R slots holds the row turned by b S / L values, L = min(R, S) lanes
+             * (veil_latency_lanes) */
+            const size_t R = half / S, L = R < S ? R : S;
+            for (size_t t = 0; t < half; t++) {
+                const size_t at = (t / R + (t % R) * (S / L)) % S;
+                v[t] = at < w ? in[i * w + at] : 0.0;
+            }
+            st = veil_ckks_encode(enc, pt, v, NULL, half, scale, level, err);
         }
         if (st == VEIL_OK) st = veil_ckks_encrypt_sk(k->ctx, set->cts[i], pt, k->sk, prng, err);
     }
@@ -736,7 +743,8 @@ veil_status veil_decrypt_outputs(double *out, double *raw_out, const veil_keyset
     const size_t fw = m->kind == VEIL_SET_OUTPUTS ? veil_final_width(&final) : w;
     veil_ckks_encoder *enc = NULL;
     veil_ckks_plaintext *pt = NULL;
-    double *row = calloc(w, sizeof *row), *vals = calloc(m->packing == VEIL_PACKING_THROUGHPUT ? m->batch : m->slots,
+    const size_t half = veil_params_degree(k->params) / 2, R = half / (size_t)m->slots;
+    double *row = calloc(w, sizeof *row), *vals = calloc(m->packing == VEIL_PACKING_THROUGHPUT ? m->batch : half,
                                                              sizeof *vals);
     double *all = calloc(rows * w + 1, sizeof *all);
     veil_status st = row && vals && all ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "decrypt");
@@ -751,8 +759,8 @@ veil_status veil_decrypt_outputs(double *out, double *raw_out, const veil_keyset
             st = veil_ckks_decode(enc, vals, NULL, n, pt, err);
             for (size_t r = 0; st == VEIL_OK && r < n; r++) all[(first + r) * w + f] = vals[r];
         } else {
-            st = veil_ckks_decode(enc, vals, NULL, w, pt, err);
-            if (st == VEIL_OK) memcpy(all + i * w, vals, w * sizeof *vals);
+            st = veil_ckks_decode(enc, vals, NULL, half, pt, err); /* the results in lane 0: slots 0, R, 2R, .. */
+            for (size_t c = 0; st == VEIL_OK && c < w; c++) all[i * w + c] = vals[c * R];
         }
     }
     for (size_t r = 0; st == VEIL_OK && r < rows; r++) {
@@ -773,10 +781,9 @@ veil_status veil_decrypt_outputs(double *out, double *raw_out, const veil_keyset
 
 typedef struct prepared_stage {
     size_t level;                 /* of the stage's input */
-    veil_ckks_plaintext **diag;   /* latency affine: n_diag pre-rotated diagonals (NULL when zero), or the row */
-    size_t n_diag;
-    veil_ckks_plaintext *row;
-    double *bias_slots;           /* latency: the bias padded to S */
+    veil_ckks_plaintext **diag;   /* latency affine: n_diag pre-rotated diagonals (NULL when zero) */
+    size_t n_diag, lanes;
+    double *bias_slots;           /* latency: the bias, in lane 0 of the N/2 slots */
 } prepared_stage;
 
 struct veil_evaluator {
@@ -797,6 +804,14 @@ static const veil_switch_key *galois_for(const veil_eval_keys *k, long step, vei
     return NULL;
 }
 
+/* out = x rotated by step slots, with the eval keys' Galois key for it. */
+static veil_status rotate_by(const veil_evaluator *ev, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *x,
+                             long step, veil_error *err)
+{
+    const veil_switch_key *gk = galois_for(ev->keys, step, err);
+    return gk ? veil_ckks_rotate(ev->keys->ctx, out, x, step, gk, err) : VEIL_ERR_MISMATCH;
+}
+
 static size_t stage_depth(const veil_stage *s)
 {
     veil_program one = {.stages = (veil_stage *)s, .n_stages = 1};
@@ -810,7 +825,6 @@ void veil_evaluator_free(veil_evaluator *ev)
         prepared_stage *ps = &ev->stages[i];
         for (size_t k = 0; ps->diag && k < ps->n_diag; k++) veil_ckks_plaintext_free(ps->diag[k]);
         free(ps->diag);
-        veil_ckks_plaintext_free(ps->row);
         free(ps->bias_slots);
     }
     free(ev->stages);
@@ -818,42 +832,43 @@ void veil_evaluator_free(veil_evaluator *ev)
     free(ev);
 }
 
-/* Latency: the diagonals of an affine stage, pre-rotated for the giant steps, encoded at scale q_l. */
-static veil_status prepare_latency(veil_evaluator *ev, const veil_stage *s, prepared_stage *ps, veil_error *err)
+/*
+ * Latency: the diagonals of an affine stage, pre-rotated for the giant steps, encoded at scale q_l over all
+ * N/2 slots (value s of lane b at slot s R + b). Lane b of diagonal k' holds d_{b K' + k'} when the stage
+ * spreads its K diagonals over the lanes (K' = K / lanes), and only lane 0 is used otherwise.
+ */
+static veil_status prepare_latency(veil_evaluator *ev, const veil_stage *s, size_t stage, prepared_stage *ps,
+                                   veil_error *err)
 {
-    const size_t S = (size_t)ev->keys->meta.slots, g = veil_bsgs_baby(veil_latency_diagonals(s->out_width, S));
     const veil_context *ctx = ev->keys->ctx;
+    const size_t S = ev->slots, half = veil_params_degree(veil_context_params(ctx)) / 2, R = half / S;
+    const size_t K = veil_latency_diagonals(s->out_width, S);
+    const size_t lanes = veil_latency_lanes(&ev->model->program, stage, S, half), Kl = K / lanes;
+    const size_t g = veil_bsgs_baby(Kl);
     const double q_l = (double)veil_params_q(veil_context_params(ctx), ps->level);
-    double *v = calloc(S, sizeof *v);
-    ps->bias_slots = calloc(S, sizeof *ps->bias_slots);
-    if (!v || !ps->bias_slots) {
+    double *v = calloc(half, sizeof *v);
+    ps->bias_slots = calloc(half, sizeof *ps->bias_slots);
+    ps->diag = calloc(Kl, sizeof *ps->diag);
+    if (!v || !ps->bias_slots || !ps->diag) {
         free(v);
         return veil_fail(err, VEIL_ERR_NO_MEMORY, "evaluator");
     }
-    memcpy(ps->bias_slots, s->b, s->out_width * sizeof *s->b);
+    ps->n_diag = Kl;
+    ps->lanes = lanes;
+    for (size_t r = 0; r < s->out_width; r++) ps->bias_slots[r * R] = s->b[r];
     veil_status st = VEIL_OK;
-    if (s->out_width == 1) {
-        memcpy(v, s->w, s->in_width * sizeof *v);
-        st = veil_ckks_plaintext_new(&ps->row, ctx, err);
-        if (st == VEIL_OK) st = veil_ckks_encode_sparse(ev->enc, ps->row, v, NULL, S, q_l, ps->level, err);
-        free(v);
-        return st;
-    }
-    const size_t K = veil_latency_diagonals(s->out_width, S);
-    ps->n_diag = K;
-    ps->diag = calloc(K, sizeof *ps->diag);
-    if (!ps->diag) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "evaluator");
-    for (size_t k = 0; st == VEIL_OK && k < K; k++) {
+    for (size_t k = 0; st == VEIL_OK && k < Kl; k++) {
         const size_t giant = k - k % g;
         int nonzero = 0;
-        for (size_t t = 0; t < S; t++) {
-            /* rot(d_k, -giant)[t] = d_k[(t - giant) mod S] */
-            v[t] = veil_latency_diag(s, S, K, k, (t + S - giant) % S);
+        for (size_t t = 0; t < half; t++) {
+            /* rot(D_k, -giant R)[t] = D_k[t - giant R]: value (t / R - giant) mod S of lane t mod R */
+            const size_t lane = t % R, at = (t / R + S - giant) % S;
+            v[t] = lane < lanes ? veil_latency_diag(s, S, K, lane * Kl + k, at) : 0.0;
             if (v[t] != 0) nonzero = 1;
         }
         if (!nonzero) continue;
         st = veil_ckks_plaintext_new(&ps->diag[k], ctx, err);
-        if (st == VEIL_OK) st = veil_ckks_encode_sparse(ev->enc, ps->diag[k], v, NULL, S, q_l, ps->level, err);
+        if (st == VEIL_OK) st = veil_ckks_encode(ev->enc, ps->diag[k], v, NULL, half, q_l, ps->level, err);
     }
     free(v);
     return st;
@@ -904,7 +919,7 @@ veil_status veil_evaluator_new(veil_evaluator **out, const veil_model *model, co
             if (p->stages[i].in_width > keys->meta.slots || p->stages[i].out_width > keys->meta.slots)
                 st = veil_fail(err, VEIL_ERR_MISMATCH, "a layer is wider than the keys' %llu slots",
                                (unsigned long long)keys->meta.slots);
-            else st = prepare_latency(ev, &p->stages[i], &ev->stages[i], err);
+            else st = prepare_latency(ev, &p->stages[i], i, &ev->stages[i], err);
         }
         level -= stage_depth(&p->stages[i]);
     }
@@ -956,23 +971,12 @@ static veil_status latency_affine(const veil_evaluator *ev, const veil_stage *s,
                                   veil_ckks_ciphertext *out, const veil_ckks_ciphertext *x, veil_error *err)
 {
     const veil_context *ctx = ev->keys->ctx;
-    const size_t S = (size_t)ev->keys->meta.slots, K = ps->n_diag, g = veil_bsgs_baby(K);
+    const size_t S = ev->slots, half = veil_params_degree(veil_context_params(ctx)) / 2, R = half / S;
+    const size_t Kl = ps->n_diag, K = Kl * ps->lanes, g = veil_bsgs_baby(Kl);
+    (void)s;
     veil_status st = VEIL_OK;
     veil_ckks_plaintext *bias = NULL;
-    if (s->out_width == 1) {
-        veil_ckks_ciphertext *t = NULL;
-        st = veil_ckks_ciphertext_new(&t, ctx, err);
-        if (st == VEIL_OK) st = veil_ckks_mul_plain(ctx, t, x, ps->row, err);
-        if (st == VEIL_OK) st = veil_ckks_rescale(ctx, t, t, err);
-        if (st == VEIL_OK && S > 1)
-            st = veil_ckks_sum_slots(ctx, out, t, S, (const veil_switch_key *const *)ev->keys->galois,
-                                     ev->keys->n_galois, err);
-        else if (st == VEIL_OK) st = veil_ckks_add_constant(ctx, out, t, 0.0, err);
-        if (st == VEIL_OK) st = veil_ckks_add_constant(ctx, out, out, s->b[0], err);
-        veil_ckks_ciphertext_free(t);
-        return st;
-    }
-    /* baby steps: rotations of x by 1..g-1 that some diagonal uses, hoisted */
+    /* baby steps: rotations of x by i R (value s -> s + i in every lane), 0 < i < g, that a diagonal uses */
     veil_ckks_ciphertext *baby[256] = {0}, *inner = NULL, *acc = NULL, *prod = NULL;
     long steps[256];
     const veil_switch_key *keys[256];
@@ -981,11 +985,11 @@ static veil_status latency_affine(const veil_evaluator *ev, const veil_stage *s,
     if (g > 256) return veil_fail(err, VEIL_ERR_UNSUPPORTED, "latency packing over more than 65536 slots");
     for (size_t i = 1; i < g && st == VEIL_OK; i++) {
         int used = 0;
-        for (size_t k = i; k < K && !used; k += g) used = ps->diag[k] != NULL;
+        for (size_t k = i; k < Kl && !used; k += g) used = ps->diag[k] != NULL;
         if (!used) continue;
         st = veil_ckks_ciphertext_new(&baby[i], ctx, err);
-        if (st == VEIL_OK && !(keys[nb] = galois_for(ev->keys, (long)i, err))) st = VEIL_ERR_MISMATCH;
-        steps[nb] = (long)i;
+        if (st == VEIL_OK && !(keys[nb] = galois_for(ev->keys, (long)(i * R), err))) st = VEIL_ERR_MISMATCH;
+        steps[nb] = (long)(i * R);
         outs[nb++] = baby[i];
     }
     if (st == VEIL_OK && nb) st = veil_ckks_rotate_hoisted(ctx, outs, x, steps, nb, keys, err);
@@ -993,9 +997,9 @@ static veil_status latency_affine(const veil_evaluator *ev, const veil_stage *s,
     if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&acc, ctx, err);
     if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&prod, ctx, err);
     int have_acc = 0;
-    for (size_t j = 0; st == VEIL_OK && j * g < K; j++) {
+    for (size_t j = 0; st == VEIL_OK && j * g < Kl; j++) {
         int have_inner = 0;
-        for (size_t i = 0; st == VEIL_OK && i < g && j * g + i < K; i++) {
+        for (size_t i = 0; st == VEIL_OK && i < g && j * g + i < Kl; i++) {
             const veil_ckks_plaintext *d = ps->diag[j * g + i];
             if (!d) continue;
             const veil_ckks_ciphertext *xi = i == 0 ? x : baby[i];
@@ -1004,26 +1008,27 @@ static veil_status latency_affine(const veil_evaluator *ev, const veil_stage *s,
             have_inner = 1;
         }
         if (st != VEIL_OK || !have_inner) continue;
-        if (j > 0) {
-            const veil_switch_key *gk = galois_for(ev->keys, (long)(j * g), err);
-            st = gk ? veil_ckks_rotate(ctx, inner, inner, (long)(j * g), gk, err) : VEIL_ERR_MISMATCH;
-        }
+        if (j > 0) st = rotate_by(ev, inner, inner, (long)(j * g * R), err);
         if (st == VEIL_OK) st = have_acc ? veil_ckks_add(ctx, acc, acc, inner, err)
                                          : veil_ckks_add_constant(ctx, acc, inner, 0.0, err);
         have_acc = 1;
     }
     if (st == VEIL_OK && !have_acc) st = veil_ckks_mul_integer(ctx, acc, x, 0, err); /* an all-zero matrix */
     if (st == VEIL_OK && have_acc) st = veil_ckks_rescale(ctx, acc, acc, err);
-    /* the hybrid method: slot i holds the part of row i mod K; the parts of a row are K slots apart */
+    /* the lanes' parts of every row, added into lane 0 (lanes are adjacent slots) */
+    for (size_t r = 1; st == VEIL_OK && have_acc && r < ps->lanes; r *= 2) {
+        st = rotate_by(ev, prod, acc, (long)r, err);
+        if (st == VEIL_OK) st = veil_ckks_add(ctx, acc, acc, prod, err);
+    }
+    /* the hybrid method: value s holds the part of row s mod K; the parts of a row are K values apart */
     for (size_t r = K; st == VEIL_OK && have_acc && r < S; r *= 2) {
-        const veil_switch_key *gk = galois_for(ev->keys, (long)r, err);
-        st = gk ? veil_ckks_rotate(ctx, prod, acc, (long)r, gk, err) : VEIL_ERR_MISMATCH;
+        st = rotate_by(ev, prod, acc, (long)(r * R), err);
         if (st == VEIL_OK) st = veil_ckks_add(ctx, acc, acc, prod, err);
     }
     if (st == VEIL_OK) st = veil_ckks_plaintext_new(&bias, ctx, err);
     if (st == VEIL_OK)
-        st = veil_ckks_encode_sparse(ev->enc, bias, ps->bias_slots, NULL, S, veil_ckks_ciphertext_scale(acc),
-                                     veil_ckks_ciphertext_level(acc), err);
+        st = veil_ckks_encode(ev->enc, bias, ps->bias_slots, NULL, half, veil_ckks_ciphertext_scale(acc),
+                              veil_ckks_ciphertext_level(acc), err);
     if (st == VEIL_OK) st = veil_ckks_add_plain(ctx, out, acc, bias, err);
     veil_ckks_plaintext_free(bias);
     for (size_t i = 0; i < 256; i++) veil_ckks_ciphertext_free(baby[i]);

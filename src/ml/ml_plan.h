@@ -114,6 +114,15 @@ size_t veil_bsgs_baby(size_t slots);
  */
 size_t veil_latency_diagonals(size_t out_width, size_t slots);
 double veil_latency_diag(const veil_stage *s, size_t slots, size_t K, size_t k, size_t i);
+/*
+ * The latency packing's layout over the N/2 = S R slots: value s of lane b sits at slot s R + b, so that a
+ * rotation by i R turns every lane by i values, cyclically over S. The data owner fills lane b with its input
+ * turned by b S / L values (L = min(R, S)); the first affine stage with S diagonals (any wider than S/2)
+ * takes diagonals b S/L .. (b + 1) S/L - 1 in lane b, L times fewer products and rotations, and log2(L)
+ * rotations add the lanes. Every result is read in lane 0. The lanes a stage spreads its diagonals over
+ * (1 or L):
+ */
+size_t veil_latency_lanes(const veil_program *p, size_t stage, size_t slots, size_t half_n);
 /* Fills the plan's info from its parameters, packing, slots, batch, scale and rotations (not depth or sizes). */
 void veil_plan_info_from_params(veil_plan *plan);
 veil_status veil_ciphertexts_alloc(veil_ciphertexts **out, const veil_context *ctx, const veil_ml_meta *meta,

@@ -257,30 +257,39 @@ double veil_latency_diag(const veil_stage *s, size_t slots, size_t K, size_t k, 
     return row < s->out_width && col < s->in_width ? s->w[row * s->in_width + col] : 0.0;
 }
 
-/* Rotations of the latency packing: per affine stage, row sums (one output) or the BSGS diagonals used and
- * the sums of the hybrid method's parts. */
+size_t veil_latency_lanes(const veil_program *p, size_t stage, size_t slots, size_t half_n)
+{
+    const veil_stage *s = &p->stages[stage];
+    if (s->kind != VEIL_STAGE_AFFINE || veil_latency_diagonals(s->out_width, slots) != slots || half_n < 2 * slots)
+        return 1;
+    for (size_t i = 0; i < stage; i++)
+        if (p->stages[i].kind == VEIL_STAGE_AFFINE) return 1; /* only the first affine stage reads the lanes */
+    return half_n / slots < slots ? half_n / slots : slots; /* at least one diagonal per lane */
+}
+
+/* Rotations of the latency packing: per affine stage, the BSGS diagonals used, the sum of the lanes and the
+ * sums of the hybrid method's parts, all in steps of R slots but the lanes'. */
 static veil_status latency_steps(veil_plan *plan, const veil_program *p, veil_error *err)
 {
-    const size_t S = plan->slots;
+    const size_t S = plan->slots, half = veil_params_degree(plan->params) / 2, R = half / S;
     size_t cap = 4 * S + 64;
     plan->steps = calloc(cap, sizeof *plan->steps);
     if (!plan->steps) return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
     for (size_t i = 0; i < p->n_stages; i++) {
         const veil_stage *s = &p->stages[i];
         if (s->kind != VEIL_STAGE_AFFINE) continue;
-        if (s->out_width == 1) {
-            for (size_t r = 1; r < S; r *= 2)
-                if (!has_step(plan->steps, plan->n_steps, (long)r)) plan->steps[plan->n_steps++] = (long)r;
-            continue;
-        }
-        const size_t K = veil_latency_diagonals(s->out_width, S), g = veil_bsgs_baby(K);
-        for (size_t r = K; r < S; r *= 2)
+        const size_t K = veil_latency_diagonals(s->out_width, S), lanes = veil_latency_lanes(p, i, S, half);
+        const size_t Kl = K / lanes, g = veil_bsgs_baby(Kl);
+        for (size_t r = 1; r < lanes; r *= 2)
             if (!has_step(plan->steps, plan->n_steps, (long)r)) plan->steps[plan->n_steps++] = (long)r;
-        for (size_t k = 0; k < K; k++) {
+        for (size_t r = K; r < S; r *= 2)
+            if (!has_step(plan->steps, plan->n_steps, (long)(r * R))) plan->steps[plan->n_steps++] = (long)(r * R);
+        for (size_t k = 0; k < Kl; k++) {
             int nonzero = 0;
-            for (size_t t = 0; t < S && !nonzero; t++) nonzero = veil_latency_diag(s, S, K, k, t) != 0;
+            for (size_t b = 0; b < lanes && !nonzero; b++)
+                for (size_t t = 0; t < S && !nonzero; t++) nonzero = veil_latency_diag(s, S, K, b * Kl + k, t) != 0;
             if (!nonzero) continue;
-            long baby = (long)(k % g), giant = (long)(k - k % g);
+            long baby = (long)(k % g * R), giant = (long)((k - k % g) * R);
             if (baby && !has_step(plan->steps, plan->n_steps, baby)) plan->steps[plan->n_steps++] = baby;
             if (giant && !has_step(plan->steps, plan->n_steps, giant)) plan->steps[plan->n_steps++] = giant;
         }
