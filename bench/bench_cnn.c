@@ -291,8 +291,8 @@ static void latency(const bench_config *cfg, const veil_model *m, const double *
     cnn_setup l = {0};
     setup(&l, m, VEIL_PACKING_LATENCY, x, 1);
     CHECK(veil_evaluator_new(&ev, m, l.ek, (size_t)cfg->threads, &err));
-    const int reps = cfg->quick ? 1 : 3;
-    double times[3];
+    const int reps = cfg->quick ? 1 : 7;
+    double times[7];
     for (int i = 0; i < reps; i++) {
         out = NULL;
         t0 = now();

@@ -661,6 +661,21 @@ static void test_plain_and_errors(void **state)
     assert_int_equal(veil_ckks_rescale(fx->ctx, c, c, &err), VEIL_OK);
     for (size_t i = 0; i < s; i++) er[i] = ar[i] * br[i];
     assert_true(max_error(c, er, NULL) < 3e-8);
+    /* c += a * p twice in place: 3 a b (with the first product) */
+    assert_int_equal(veil_ckks_mul_plain(fx->ctx, c, a, p, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_mul_plain_accumulate(fx->ctx, c, a, p, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_mul_plain_accumulate(fx->ctx, c, a, p, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_rescale(fx->ctx, c, c, &err), VEIL_OK);
+    for (size_t i = 0; i < s; i++) er[i] = 3 * ar[i] * br[i];
+    assert_true(max_error(c, er, NULL) < 3 * 3e-8);
+    /* refused: an accumulator at another level or scale, or the operand itself */
+    assert_int_equal(veil_ckks_mul_plain_accumulate(fx->ctx, c, a, p, &err), VEIL_ERR_MISMATCH);
+    assert_non_null(strstr(err.detail, "level"));
+    assert_int_equal(veil_ckks_mul_plain(fx->ctx, c, a, p, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_mul_plain_accumulate(fx->ctx, c, c, p, &err), VEIL_ERR_ARGUMENT);
+    assert_int_equal(veil_ckks_add_plain(fx->ctx, c, a, p, &err), VEIL_OK); /* scale 2^40, not 2^80 */
+    assert_int_equal(veil_ckks_mul_plain_accumulate(fx->ctx, c, a, p, &err), VEIL_ERR_MISMATCH);
+    assert_non_null(strstr(err.detail, "scales"));
     assert_int_equal(veil_ckks_mul_integer(fx->ctx, c, a, -3, &err), VEIL_OK);
     for (size_t i = 0; i < s; i++) er[i] = -3 * ar[i];
     assert_true(max_error(c, er, NULL) < 3 * 3e-8); /* the noise is multiplied by 3 too */

@@ -134,6 +134,13 @@ veil_status veil_ckks_add_plain(const veil_context *ctx, veil_ckks_ciphertext *o
 /* a * p: the scales multiply. */
 veil_status veil_ckks_mul_plain(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                                 const veil_ckks_plaintext *p, veil_error *err);
+/*
+ * acc += a * p in place, with no intermediate ciphertext: the inner sums of matrix-vector products. acc must
+ * have a's size, the level of the product and its scale (a product of the same kind made it).
+ */
+veil_status veil_ckks_mul_plain_accumulate(const veil_context *ctx, veil_ckks_ciphertext *acc,
+                                           const veil_ckks_ciphertext *a, const veil_ckks_plaintext *p,
+                                           veil_error *err);
 /* a * k for an integer k: the scale is unchanged. */
 veil_status veil_ckks_mul_integer(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                                   int64_t k, veil_error *err);

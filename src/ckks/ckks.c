@@ -367,6 +367,25 @@ veil_status veil_ckks_mul_plain(const veil_context *ctx, veil_ckks_ciphertext *o
     return plain_op(ctx, out, a, p, true, err);
 }
 
+veil_status veil_ckks_mul_plain_accumulate(const veil_context *ctx, veil_ckks_ciphertext *acc,
+                                           const veil_ckks_ciphertext *a, const veil_ckks_plaintext *p,
+                                           veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_TRY(check_ct(ctx, acc, "mul_plain_accumulate", err));
+    VEIL_TRY(check_ct(ctx, a, "mul_plain_accumulate", err));
+    VEIL_TRY(check_pt(ctx, p, "mul_plain_accumulate", err));
+    if (acc == a) return veil_fail(err, VEIL_ERR_ARGUMENT, "mul_plain_accumulate: the accumulator is the operand");
+    const size_t level = a->level < p->level ? a->level : p->level;
+    if (acc->size != a->size || acc->level != level)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "mul_plain_accumulate: the accumulator (size %zu, level %zu) does not "
+                         "match the product (size %zu, level %zu)", acc->size, acc->level, a->size, level);
+    VEIL_TRY(check_scales(acc->scale, a->scale * p->scale, acc->level, level, "mul_plain_accumulate", err));
+    for (size_t i = 0; i < a->size; i++) veil_limb_products(ctx, acc->c[i], a->c[i], p->m, level, true);
+    acc->seeded = false;
+    return VEIL_OK;
+}
+
 veil_status veil_ckks_mul_integer(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                                   int64_t k, veil_error *err)
 {

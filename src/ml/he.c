@@ -967,17 +967,69 @@ static veil_status elementwise(const veil_evaluator *ev, const veil_stage *s, ve
 }
 
 /* Latency: one affine stage on one sample. */
+#define VEIL_LATENCY_THREADS 16
+
+/* Giant-step groups j0 .. j1 - 1: acc (when *have) += rot(sum_i d_{j g + i} * rot(x, i R), j g R). */
+static veil_status giant_groups(const veil_evaluator *ev, const prepared_stage *ps, const veil_ckks_ciphertext *const *xr,
+                                size_t g, size_t R, size_t j0, size_t j1, veil_ckks_ciphertext *acc,
+                                veil_ckks_ciphertext *inner, int *have, veil_error *err)
+{
+    const veil_context *ctx = ev->keys->ctx;
+    veil_status st = VEIL_OK;
+    for (size_t j = j0; st == VEIL_OK && j < j1; j++) {
+        int have_inner = 0;
+        for (size_t i = 0; st == VEIL_OK && i < g && j * g + i < ps->n_diag; i++) {
+            const veil_ckks_plaintext *d = ps->diag[j * g + i];
+            if (!d) continue;
+            st = have_inner ? veil_ckks_mul_plain_accumulate(ctx, inner, xr[i], d, err)
+                            : veil_ckks_mul_plain(ctx, inner, xr[i], d, err);
+            have_inner = 1;
+        }
+        if (st != VEIL_OK || !have_inner) continue;
+        if (j > 0) st = rotate_by(ev, inner, inner, (long)(j * g * R), err);
+        if (st == VEIL_OK) st = *have ? veil_ckks_add(ctx, acc, acc, inner, err)
+                                      : veil_ckks_add_constant(ctx, acc, inner, 0.0, err);
+        *have = 1;
+    }
+    return st;
+}
+
+/*
+ * Runs body(part) for part = 0 .. parts - 1 on up to `threads` threads; the first failure is returned with
+ * its detail. (Ring operations inside run on one thread each: OpenMP does not nest here.)
+ */
+#define PARALLEL_PARTS(parts, threads, err, body)                                                             \
+    do {                                                                                                     \
+        volatile veil_status shared_ = VEIL_OK;                                                              \
+        veil_error first_ = {VEIL_OK, ""};                                                                   \
+        _Pragma("omp parallel for schedule(static, 1) num_threads((int)(threads)) if ((threads) > 1)")       \
+        for (size_t part = 0; part < (parts); part++) {                                                      \
+            veil_error e_ = {VEIL_OK, ""};                                                                   \
+            veil_status r_ = shared_ == VEIL_OK ? (body) : VEIL_OK;                                          \
+            if (r_ != VEIL_OK) {                                                                             \
+                _Pragma("omp critical(veil_latency_error)") if (shared_ == VEIL_OK) {                        \
+                    shared_ = r_;                                                                            \
+                    first_ = e_;                                                                             \
+                }                                                                                            \
+            }                                                                                                \
+        }                                                                                                    \
+        st = shared_;                                                                                        \
+        if (st != VEIL_OK && (err)) *(err) = first_;                                                         \
+    } while (0)
+
 static veil_status latency_affine(const veil_evaluator *ev, const veil_stage *s, const prepared_stage *ps,
                                   veil_ckks_ciphertext *out, const veil_ckks_ciphertext *x, veil_error *err)
 {
     const veil_context *ctx = ev->keys->ctx;
     const size_t S = ev->slots, half = veil_params_degree(veil_context_params(ctx)) / 2, R = half / S;
-    const size_t Kl = ps->n_diag, K = Kl * ps->lanes, g = veil_bsgs_baby(Kl);
+    const size_t Kl = ps->n_diag, K = Kl * ps->lanes, g = veil_bsgs_baby(Kl), groups = (Kl + g - 1) / g;
     (void)s;
     veil_status st = VEIL_OK;
     veil_ckks_plaintext *bias = NULL;
     /* baby steps: rotations of x by i R (value s -> s + i in every lane), 0 < i < g, that a diagonal uses */
-    veil_ckks_ciphertext *baby[256] = {0}, *inner = NULL, *acc = NULL, *prod = NULL;
+    veil_ckks_ciphertext *baby[256] = {0}, *inner[VEIL_LATENCY_THREADS] = {0}, *accs[VEIL_LATENCY_THREADS] = {0};
+    veil_ckks_ciphertext *acc = NULL, *prod = NULL;
+    const veil_ckks_ciphertext *xr[256] = {x};
     long steps[256];
     const veil_switch_key *keys[256];
     veil_ckks_ciphertext *outs[256];
@@ -990,29 +1042,34 @@ static veil_status latency_affine(const veil_evaluator *ev, const veil_stage *s,
         st = veil_ckks_ciphertext_new(&baby[i], ctx, err);
         if (st == VEIL_OK && !(keys[nb] = galois_for(ev->keys, (long)(i * R), err))) st = VEIL_ERR_MISMATCH;
         steps[nb] = (long)(i * R);
+        xr[i] = baby[i];
         outs[nb++] = baby[i];
     }
-    if (st == VEIL_OK && nb) st = veil_ckks_rotate_hoisted(ctx, outs, x, steps, nb, keys, err);
-    if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&inner, ctx, err);
-    if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&acc, ctx, err);
+    /* the baby steps share one ModUp per thread; the threads take the giant-step groups in turn */
+    const size_t threads = ev->threads < VEIL_LATENCY_THREADS ? ev->threads : VEIL_LATENCY_THREADS;
+    const size_t bt = nb < threads ? (nb ? nb : 1) : threads, gt = groups < threads ? groups : threads;
+    if (st == VEIL_OK && nb)
+        PARALLEL_PARTS(bt, bt, err,
+                       veil_ckks_rotate_hoisted(ctx, outs + part * nb / bt, x, steps + part * nb / bt,
+                                                (part + 1) * nb / bt - part * nb / bt, keys + part * nb / bt, &e_));
+    int have[VEIL_LATENCY_THREADS] = {0};
+    for (size_t t = 0; st == VEIL_OK && t < gt; t++) {
+        st = veil_ckks_ciphertext_new(&inner[t], ctx, err);
+        if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&accs[t], ctx, err);
+    }
     if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&prod, ctx, err);
+    if (st == VEIL_OK)
+        PARALLEL_PARTS(gt, gt, err,
+                       giant_groups(ev, ps, xr, g, R, part * groups / gt, (part + 1) * groups / gt, accs[part],
+                                    inner[part], &have[part], &e_));
     int have_acc = 0;
-    for (size_t j = 0; st == VEIL_OK && j * g < Kl; j++) {
-        int have_inner = 0;
-        for (size_t i = 0; st == VEIL_OK && i < g && j * g + i < Kl; i++) {
-            const veil_ckks_plaintext *d = ps->diag[j * g + i];
-            if (!d) continue;
-            const veil_ckks_ciphertext *xi = i == 0 ? x : baby[i];
-            st = veil_ckks_mul_plain(ctx, have_inner ? prod : inner, xi, d, err);
-            if (st == VEIL_OK && have_inner) st = veil_ckks_add(ctx, inner, inner, prod, err);
-            have_inner = 1;
-        }
-        if (st != VEIL_OK || !have_inner) continue;
-        if (j > 0) st = rotate_by(ev, inner, inner, (long)(j * g * R), err);
-        if (st == VEIL_OK) st = have_acc ? veil_ckks_add(ctx, acc, acc, inner, err)
-                                         : veil_ckks_add_constant(ctx, acc, inner, 0.0, err);
+    for (size_t t = 0; st == VEIL_OK && t < gt; t++) {
+        if (!have[t]) continue;
+        if (!have_acc) acc = accs[t], accs[t] = NULL;
+        else st = veil_ckks_add(ctx, acc, acc, accs[t], err);
         have_acc = 1;
     }
+    if (st == VEIL_OK && !acc) st = veil_ckks_ciphertext_new(&acc, ctx, err);
     if (st == VEIL_OK && !have_acc) st = veil_ckks_mul_integer(ctx, acc, x, 0, err); /* an all-zero matrix */
     if (st == VEIL_OK && have_acc) st = veil_ckks_rescale(ctx, acc, acc, err);
     /* the lanes' parts of every row, added into lane 0 (lanes are adjacent slots) */
@@ -1032,7 +1089,10 @@ static veil_status latency_affine(const veil_evaluator *ev, const veil_stage *s,
     if (st == VEIL_OK) st = veil_ckks_add_plain(ctx, out, acc, bias, err);
     veil_ckks_plaintext_free(bias);
     for (size_t i = 0; i < 256; i++) veil_ckks_ciphertext_free(baby[i]);
-    veil_ckks_ciphertext_free(inner);
+    for (size_t t = 0; t < VEIL_LATENCY_THREADS; t++) {
+        veil_ckks_ciphertext_free(inner[t]);
+        veil_ckks_ciphertext_free(accs[t]);
+    }
     veil_ckks_ciphertext_free(acc);
     veil_ckks_ciphertext_free(prod);
     return st;
@@ -1186,7 +1246,7 @@ veil_status veil_evaluator_run(const veil_evaluator *ev, veil_ciphertexts **out,
         pr.total = batches;
         volatile veil_status shared = VEIL_OK;
         veil_error first = {VEIL_OK, ""};
-#pragma omp parallel for schedule(dynamic) num_threads((int)ev->threads) if (ev->threads > 1)
+#pragma omp parallel for schedule(dynamic) num_threads((int)ev->threads) if (ev->threads > 1 && batches > 1)
         for (size_t r = 0; r < batches; r++) {
             if (shared != VEIL_OK) continue;
             veil_error e = {VEIL_OK, ""};
