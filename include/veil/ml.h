@@ -25,7 +25,8 @@
  * keys:
  *   throughput  one sample per slot, each feature in its own ciphertext (CryptoNets); no rotations;
  *   latency     one sample per ciphertext, its features in the slots; matrix-vector products by the
- *               diagonal method with baby-step giant-step and hoisted rotations (Halevi-Shoup 2014, 2018).
+ *               diagonal method with baby-step giant-step and hoisted rotations (Halevi-Shoup 2014, 2018),
+ *               the hybrid method for narrow layers and the slots' spare copies used as lanes (docs/ml.md).
  */
 #ifndef VEIL_ML_H
 #define VEIL_ML_H

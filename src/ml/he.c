@@ -6,12 +6,13 @@
  * sample r. An affine stage is, per output, one fused linear combination of the input ciphertexts (scalar
  * weights, lazy reduction, one rescale); elementwise stages act on each ciphertext. No rotations.
  *
- * Latency packing: one sample's features in the slots, replicated with period S (a power of two at least
- * the widest layer), so that rotations are cyclic over S. An affine stage W (m x n, padded to S x S) is the
- * diagonal method (Halevi-Shoup 2014): W x = sum_k d_k * rot(x, k), d_k[i] = W[i][(i + k) mod S], computed
- * by baby-step giant-step, k = g j + i: sum_j rot(sum_i rot(d_{gj+i}, -g j) * rot(x, i), g j), with the
- * baby rotations of x hoisted (Halevi-Shoup 2018) and the diagonals encoded once, when the evaluator is made.
- * A single-output layer is a product by the row and a sum of slots (log2 S rotations).
+ * Latency packing: one sample's features over S values (a power of two at least the widest layer) in each
+ * of R = N/2S lanes, value s of lane b at slot s R + b, so that a rotation by i R is cyclic over S in every
+ * lane. An affine stage W (m x n, padded) is the diagonal method (Halevi-Shoup 2014): W x = sum_k d_k *
+ * rot(x, k), computed by baby-step giant-step, k = g j + i: sum_j rot(sum_i rot(d_{gj+i}, -g j) * rot(x, i),
+ * g j), with the baby rotations of x hoisted (Halevi-Shoup 2018) and the diagonals encoded once, when the
+ * evaluator is made. A narrow layer uses the hybrid method's K extended diagonals, and the first full-width
+ * layer spreads its diagonals over the lanes (veil_latency_diagonals, veil_latency_lanes in ml_plan.h).
  */
 #include <stdlib.h>
 #include <string.h>
