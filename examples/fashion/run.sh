@@ -12,6 +12,10 @@ build=$(cd "${1:-$here/../../build}" && pwd)
 work=${2:-$(mktemp -d)}
 images=${3:-1000}
 veil="$build/veil"
+if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+    echo "run.sh: Fashion-MNIST is missing: install Debian's dataset-fashion-mnist (sudo apt-get install dataset-fashion-mnist)" >&2
+    exit 1
+fi
 mkdir -p "$work"
 [ -e "$work/model.onnx" ] || /usr/bin/python3 "$here/train.py" "$work" "$images"
 head -n "$images" "$work/test.csv" >"$work/images.csv"
