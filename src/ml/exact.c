@@ -231,15 +231,6 @@ veil_status veil_exact_plan(veil_plan *plan, const veil_model *m, const veil_pla
 
 /* ---- keys ---------------------------------------------------------------------------------------- */
 
-static veil_status copy_params(veil_params **out, const veil_params *p, veil_error *err)
-{
-    veil_buffer b = {0};
-    VEIL_TRY(veil_params_save(&b, p, 0, err));
-    veil_status st = veil_params_load(out, b.data, b.len, err);
-    veil_buffer_free(&b);
-    return st;
-}
-
 /* The key id: a hash of every modulus's stored public key. */
 static veil_status key_id_of(uint8_t id[VEIL_ID_BYTES], const veil_buffer *pks, size_t k)
 {
@@ -284,7 +275,7 @@ veil_status veil_exact_keygen(veil_keyset **secret_out, veil_eval_keys **eval_ou
     veil_status st = ks && ek ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "keys");
     for (size_t m = 0; st == VEIL_OK && m < k; m++) {
         part_view sp = keyset_part(ks, m), ep = eval_part(ek, m);
-        st = copy_params(sp.params, m ? plan->crt_params[m] : plan->params, err);
+        st = veil_ml_copy_params(sp.params, m ? plan->crt_params[m] : plan->params, err);
         if (st == VEIL_OK) st = veil_ml_context_new(*sp.params, sp.ctx, sp.refs, err);
         if (st == VEIL_OK) {
             /* the eval keys hold the same context */

@@ -131,7 +131,7 @@ size_t veil_keyset_output_width(const veil_keyset *k)
     return k ? (k->meta.final_op == VEIL_FINAL_ARGMAX ? 1 : k->meta.out_width) : 0;
 }
 
-static veil_status copy_params(veil_params **out, const veil_params *p, veil_error *err)
+veil_status veil_ml_copy_params(veil_params **out, const veil_params *p, veil_error *err)
 {
     veil_buffer b = {0};
     VEIL_TRY(veil_params_save(&b, p, 0, err));
@@ -168,7 +168,7 @@ veil_status veil_keygen_progress(veil_keyset **secret_out, veil_eval_keys **eval
     veil_switch_key *relin = NULL, **galois = calloc(plan->n_steps + 1, sizeof *galois);
     veil_buffer bundle = {0};
     veil_status st = galois ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "keys");
-    if (st == VEIL_OK) st = copy_params(&ks->params, plan->params, err);
+    if (st == VEIL_OK) st = veil_ml_copy_params(&ks->params, plan->params, err);
     if (st == VEIL_OK) st = veil_ml_context_new(ks->params, &ks->ctx, &ks->refs, err);
     if (st == VEIL_OK) st = veil_secret_key_new(&ks->sk, ks->ctx, prng, err);
     if (st == VEIL_OK) st = veil_public_key_new(&pk, ks->ctx, ks->sk, prng, err);

@@ -56,6 +56,8 @@ veil_status veil_ml_meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, 
 /* A context with a holder count, shared by a key set and its eval keys; the last holder frees it. */
 veil_status veil_ml_context_new(veil_params *params, veil_context **ctx, atomic_int **refs, veil_error *err);
 void veil_ml_context_release(veil_context *ctx, veil_params *params, atomic_int *refs);
+/* An independent copy of a parameter set (through its serialized form). */
+veil_status veil_ml_copy_params(veil_params **out, const veil_params *p, veil_error *err);
 
 /* One more plaintext modulus of exact inference: its parameters, context and keys. */
 typedef struct veil_crt_part {
