@@ -167,7 +167,9 @@ static void check_exact(veil_model *m, int64_t lo, int64_t hi, size_t rows, size
     veil_ciphertexts *bad = NULL;
     x[3] = (double)hi + 1;
     assert_int_equal(veil_encrypt_inputs(&bad, keys, x, rows, NULL, &err), VEIL_ERR_ARGUMENT);
-    assert_non_null(strstr(err.detail, "row 1, column 4"));
+    char where[64];
+    snprintf(where, sizeof where, "row %zu, column %zu", 3 / w + 1, 3 % w + 1);
+    assert_non_null(strstr(err.detail, where));
     x[3] = (double)lo + 0.5;
     assert_int_equal(veil_encrypt_inputs(&bad, keys, x, rows, NULL, &err), VEIL_ERR_ARGUMENT);
     assert_null(bad);
@@ -238,6 +240,30 @@ static void test_cnn_one_modulus(void **state)
     veil_model_free(m);
 }
 
+/* A tiny bound (2^7): the smallest plaintext modulus Veil takes (17 bits, t = 1 mod 2N) still holds it. */
+static void test_tiny_bound(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_graph g = {0};
+    double w1[6] = {1, -2, 3, 0, 2, -1}, w2[2] = {1, -1};
+    int64_t in_dims[2] = {-1, 3}, w1d[2] = {2, 3}, w2d[2] = {1, 2};
+    const char *g1[2] = {"x", "w1"}, *sq[2] = {"h", "h"}, *g2[2] = {"s", "w2"};
+    assert_int_equal(veil_graph_add_input(&g, "x", in_dims, 2, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "w1", w1, w1d, 2, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "w2", w2, w2d, 2, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&g, "Gemm", g1, 2, "h", "transB", 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&g, "Mul", sq, 2, "s", NULL, 0, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&g, "Gemm", g2, 2, "y", "transB", 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_output(&g, "y", &err), VEIL_OK);
+    veil_model_options opts = {.integer = 1};
+    veil_model *m = NULL;
+    if (veil_model_from_graph(&m, &g, (const uint8_t *)"tiny", 4, NULL, 0, &opts, &err) != VEIL_OK)
+        fail_msg("%s", err.detail);
+    check_exact(m, 0, 3, 20, 1);
+    veil_model_free(m);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -299,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_lowering),
         cmocka_unit_test(test_cnn_over_crt),
         cmocka_unit_test(test_cnn_one_modulus),
+        cmocka_unit_test(test_tiny_bound),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

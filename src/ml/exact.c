@@ -170,7 +170,7 @@ veil_status veil_exact_plan(veil_plan *plan, const veil_model *m, const veil_pla
         unsigned bits = (unsigned)ceil(need / (double)k);
         if (bits < MIN_T_BITS) bits = MIN_T_BITS;
         /* the primes found sit below 2^bits: one more bit when their product falls short */
-        for (; bits <= MAX_T_BITS && bits <= ceil(need / (double)k) + 2; bits++) {
+        for (const unsigned first = bits; bits <= MAX_T_BITS && bits <= first + 2; bits++) {
             candidate c;
             try_moduli(&c, k, bits, squares ? squares : 1, (unsigned)linear_bits, req->security, req->batch);
             double have = 0;

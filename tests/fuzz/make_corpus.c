@@ -94,6 +94,44 @@ int main(int argc, char **argv)
         veil_buffer_free(&eb);
     }
     {
+        /* exact inference: the same graph with integer weights, in BGV (a key set and eval keys of one modulus
+         * group or more, with the longer metadata) */
+        veil_graph q = {0};
+        double qw1[6] = {1, -2, 3, 0, 2, -1}, qw2[2] = {1, -1};
+        uint8_t *qonnx = NULL;
+        size_t qlen = 0;
+        veil_model *qm = NULL;
+        veil_plan *qp = NULL;
+        veil_keyset *qks = NULL;
+        veil_eval_keys *qek = NULL;
+        veil_model_options qo = {.integer = 1};
+        veil_plan_request qr = {.scheme = VEIL_ML_BGV, .input_lo = 0, .input_hi = 3};
+        veil_buffer kb = {0}, eb = {0};
+        bad |= veil_graph_add_input(&q, "x", in_dims, 2, NULL) | veil_graph_add_init(&q, "w1", qw1, w1d, 2, NULL) |
+               veil_graph_add_init(&q, "w2", qw2, w2d, 2, NULL) |
+               veil_graph_add_node(&q, "Gemm", g1, 2, "h", "transB", 1, NULL) |
+               veil_graph_add_node(&q, "Mul", sq, 2, "s", NULL, 0, NULL) |
+               veil_graph_add_node(&q, "Gemm", g2, 2, "y", "transB", 1, NULL) | veil_graph_add_output(&q, "y", NULL) |
+               veil_graph_to_onnx(&q, &qonnx, &qlen, NULL);
+        veil_graph_clear(&q);
+        veil_error qe = {VEIL_OK, ""};
+        if (!bad)
+            bad |= veil_model_load_onnx(&qm, qonnx, qlen, &qo, &qe) || veil_model_plan(&qp, qm, &qr, &qe) ||
+                   veil_keygen(&qks, &qek, qp, NULL, &qe) || veil_keyset_save(&kb, qks, &qe) ||
+                   veil_eval_keys_save(&eb, qek, &qe);
+        if (bad) fprintf(stderr, "make_corpus: exact inference: %s\n", qe.detail);
+        if (!bad)
+            bad |= put(argv[1], "exact-keyset", 9, &kb) | put(argv[1], "exact-evalkeys", 8, &eb) |
+                   put(argv[1], "exact-evalkeys-describe", 11, &eb);
+        veil_buffer_free(&kb);
+        veil_buffer_free(&eb);
+        veil_eval_keys_free(qek);
+        veil_keyset_free(qks);
+        veil_plan_free(qp);
+        veil_model_free(qm);
+        free(qonnx);
+    }
+    {
         /* a training plan (128-bit, 3 features, 1 iteration), also given to the describer */
         veil_train_request treq = {.task = VEIL_TRAIN_LOGISTIC, .features = 3, .iterations = 1};
         veil_plan *tplan = NULL;
