@@ -240,6 +240,109 @@ static void test_cnn_one_modulus(void **state)
     veil_model_free(m);
 }
 
+/* x [3] -> Gemm 3 -> 2 (w1) -> square -> Gemm 2 -> 1 [-> Sigmoid], loaded as given. */
+static veil_model *tiny(const double *w1, int sigmoid, const veil_model_options *opts, veil_status *st, veil_error *err)
+{
+    veil_graph g = {0};
+    const double w2[2] = {1, -1};
+    int64_t in_dims[2] = {-1, 3}, w1d[2] = {2, 3}, w2d[2] = {1, 2};
+    const char *g1[2] = {"x", "w1"}, *sq[2] = {"h", "h"}, *g2[2] = {"s", "w2"}, *sg[1] = {"y"};
+    assert_int_equal(veil_graph_add_input(&g, "x", in_dims, 2, err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "w1", w1, w1d, 2, err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "w2", w2, w2d, 2, err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&g, "Gemm", g1, 2, "h", "transB", 1, err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&g, "Mul", sq, 2, "s", NULL, 0, err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&g, "Gemm", g2, 2, "y", "transB", 1, err), VEIL_OK);
+    if (sigmoid) assert_int_equal(veil_graph_add_node(&g, "Sigmoid", sg, 1, "p", NULL, 0, err), VEIL_OK);
+    assert_int_equal(veil_graph_add_output(&g, sigmoid ? "p" : "y", err), VEIL_OK);
+    veil_model *m = NULL;
+    *st = veil_model_from_graph(&m, &g, (const uint8_t *)"tiny", 4, NULL, 0, opts, err);
+    return m;
+}
+
+/* Keys of a plan, and the bytes of the eval keys. */
+static void keys_for(veil_model *m, const veil_plan_request *req, veil_keyset **ks, veil_eval_keys **ek,
+                     veil_buffer *bundle)
+{
+    veil_error err = {0};
+    veil_plan *plan = NULL;
+    if (veil_model_plan(&plan, m, req, &err) != VEIL_OK) fail_msg("plan: %s", err.detail);
+    assert_int_equal(veil_keygen(ks, ek, plan, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_eval_keys_save(bundle, *ek, &err), VEIL_OK);
+    veil_plan_free(plan);
+}
+
+/* Files whose metadata lies about the ring, the scheme or the layout are refused; so are keys of the other
+ * scheme than the model's, and a decryption beyond the plan's bound. */
+static void test_forged_files(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_status st;
+    const double w1[6] = {1, -2, 3, 0, 2, -1};
+    veil_model_options exact = {.integer = 1};
+    veil_model *mq = tiny(w1, 0, &exact, &st, &err), *mc = tiny(w1, 0, NULL, &st, &err);
+    assert_non_null(mq);
+    assert_non_null(mc);
+    veil_keyset *ks = NULL, *ksl = NULL;
+    veil_eval_keys *ek = NULL, *ekl = NULL, *x = NULL;
+    veil_buffer b = {0}, bl = {0};
+    veil_plan_request rq = {.scheme = VEIL_ML_BGV, .input_hi = 3}, rl = {.packing = VEIL_PACKING_LATENCY};
+    keys_for(mq, &rq, &ks, &ek, &b);
+    keys_for(mc, &rl, &ksl, &ekl, &bl);
+    const size_t meta = VEIL_HEADER_BYTES + 8;
+    /* slots beyond the ring (the evaluator would divide by zero lanes), in both schemes */
+    uint8_t saved[8];
+    memcpy(saved, b.data + meta + 96, 8);
+    memset(b.data + meta + 96, 0, 8);
+    b.data[meta + 96 + 3] = 1; /* 2^24 slots */
+    assert_int_equal(veil_eval_keys_load(&x, b.data, b.len, &err), VEIL_ERR_FORMAT);
+    memcpy(b.data + meta + 96, saved, 8);
+    memcpy(saved, bl.data + meta + 96, 8);
+    memset(bl.data + meta + 96, 0, 8);
+    bl.data[meta + 96 + 2] = 1; /* 65536 slots for N/2 = 4096 or 8192 */
+    assert_int_equal(veil_eval_keys_load(&x, bl.data, bl.len, &err), VEIL_ERR_FORMAT);
+    assert_non_null(strstr(err.detail, "slots"));
+    memcpy(bl.data + meta + 96, saved, 8);
+    /* a latency file of the earlier layout (no layout mark) */
+    bl.data[meta + 16 + 2] = 0;
+    assert_int_equal(veil_eval_keys_load(&x, bl.data, bl.len, &err), VEIL_ERR_FORMAT);
+    assert_non_null(strstr(err.detail, "layout"));
+    bl.data[meta + 16 + 2] = 1;
+    assert_int_equal(veil_eval_keys_load(&x, bl.data, bl.len, &err), VEIL_OK);
+    veil_eval_keys_free(x);
+    /* a moduli count that only its low 32 bits make valid */
+    b.data[meta + 128 + 4] = 1;
+    assert_int_equal(veil_eval_keys_load(&x, b.data, b.len, &err), VEIL_ERR_FORMAT);
+    b.data[meta + 128 + 4] = 0;
+    /* keys of the other scheme than the model's */
+    veil_evaluator *ev = NULL;
+    assert_int_equal(veil_evaluator_new(&ev, mc, ek, 1, &err), VEIL_ERR_MISMATCH);
+    assert_int_equal(veil_evaluator_new(&ev, mq, ekl, 1, &err), VEIL_ERR_MISMATCH);
+    assert_null(ev);
+    /* a decryption past the proved bound is refused (here the bound is lowered by hand) */
+    const double x_in[3] = {3, 3, 3};
+    veil_ciphertexts *in = NULL, *out = NULL;
+    int64_t y = 0;
+    assert_int_equal(veil_encrypt_inputs(&in, ks, x_in, 1, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_evaluate(&out, mq, ek, in, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_decrypt_integers(&y, ks, out, &err), VEIL_OK);
+    assert_true(y == 27); /* (3 (1 - 2 + 3))^2 - (3 (0 + 2 - 1))^2 = 36 - 9 */
+    ks->meta.bound = fabs((double)y) - 1;
+    assert_int_equal(veil_decrypt_integers(&y, ks, out, &err), VEIL_ERR_NOISE);
+    assert_non_null(strstr(err.detail, "bound"));
+    veil_ciphertexts_free(in);
+    veil_ciphertexts_free(out);
+    veil_buffer_free(&b);
+    veil_buffer_free(&bl);
+    veil_eval_keys_free(ek);
+    veil_eval_keys_free(ekl);
+    veil_keyset_free(ks);
+    veil_keyset_free(ksl);
+    veil_model_free(mq);
+    veil_model_free(mc);
+}
+
 /* A tiny bound (2^7): the smallest plaintext modulus Veil takes (17 bits, t = 1 mod 2N) still holds it. */
 static void test_tiny_bound(void **state)
 {
@@ -277,6 +380,17 @@ static void test_bad_input(void **state)
     m = quantized_cnn(3, 7, 0, 0.001, 0, 1, &st, &err); /* Relu needs an approximation */
     assert_int_equal(st, VEIL_ERR_UNSUPPORTED);
     assert_non_null(strstr(err.detail, "Relu"));
+    /* a large weight with a fraction is no integer either; a Sigmoid on the server is a polynomial */
+    const double big[6] = {600000.4, -2, 3, 0, 2, -1}, small[6] = {1, -2, 3, 0, 2, -1};
+    veil_model_options exact = {.integer = 1}, sig = {.integer = 1, .server_sigmoid = 1};
+    assert_null(tiny(big, 0, &exact, &st, &err));
+    assert_int_equal(st, VEIL_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.detail, "600000.4"));
+    assert_null(tiny(small, 1, &sig, &st, &err));
+    assert_int_equal(st, VEIL_ERR_UNSUPPORTED);
+    veil_model *final_sigmoid = tiny(small, 1, &exact, &st, &err); /* left to the data owner: fine */
+    assert_int_equal(st, VEIL_OK);
+    veil_model_free(final_sigmoid);
     m = quantized_cnn(3, 7, 2, 0.001, 0, 1, &st, &err);
     assert_int_equal(st, VEIL_OK);
     veil_plan *plan = NULL;
@@ -326,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_cnn_over_crt),
         cmocka_unit_test(test_cnn_one_modulus),
         cmocka_unit_test(test_tiny_bound),
+        cmocka_unit_test(test_forged_files),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1018,6 +1018,7 @@ static int cmd_plain(int argc, char **argv)
                 fprintf(stderr, "veil: plain --integers: row %zu, column %zu is %g, not an integer\n", i / iw + 1,
                         i % iw + 1, x[i]);
                 rc = EXIT_INPUT;
+                break;
             }
             xi[i] = (int64_t)x[i];
         }

@@ -40,7 +40,7 @@ void veil_crt_part_clear(veil_crt_part *part)
 /* ---- the plan ------------------------------------------------------------------------------------ */
 
 /* The bound of every output over inputs in [lo, hi], the linear layers' largest noise growth, the squares. */
-static veil_status program_bounds(const veil_program *p, int64_t lo, int64_t hi, double *bound_bits,
+static veil_status program_bounds(const veil_program *p, int64_t lo, int64_t hi, double *bound, double *bound_bits,
                                   double *linear_bits, unsigned *squares, veil_error *err)
 {
     size_t maxw = p->in_width;
@@ -58,6 +58,10 @@ static veil_status program_bounds(const veil_program *p, int64_t lo, int64_t hi,
     *squares = 0;
     for (size_t si = 0; si < p->n_stages; si++) {
         const veil_stage *s = &p->stages[si];
+        if (s->kind != VEIL_STAGE_SQUARE && s->kind != VEIL_STAGE_AFFINE) {
+            free(l), free(h), free(nl), free(nh);
+            return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: exact inference takes affine layers and squares only");
+        }
         if (s->kind == VEIL_STAGE_SQUARE) {
             (*squares)++;
             for (size_t i = 0; i < s->in_width; i++) {
@@ -94,6 +98,7 @@ static veil_status program_bounds(const veil_program *p, int64_t lo, int64_t hi,
                          "in [%lld, %lld]; exact inference holds 2^%.0f: quantize to fewer bits (weights or inputs), "
                          "no keys were made", worst_bits, (long long)lo, (long long)hi, MAX_BOUND_BITS);
     *bound_bits = out > 0 ? (double)log2l(out) : 0;
+    *bound = ceil((double)out * (1 + 0x1p-40)); /* rounded up: every output is an integer at most this */
     *linear_bits = ceil(growth);
     return VEIL_OK;
 }
@@ -158,9 +163,9 @@ veil_status veil_exact_plan(veil_plan *plan, const veil_model *m, const veil_pla
                          (long long)req->input_lo, (long long)req->input_hi);
     if (req->batch > ((size_t)1 << 16))
         return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: batch %zu is above 65536 samples per ciphertext", req->batch);
-    double bound_bits = 0, linear_bits = 0;
+    double bound = 0, bound_bits = 0, linear_bits = 0;
     unsigned squares = 0;
-    VEIL_TRY(program_bounds(p, req->input_lo, req->input_hi, &bound_bits, &linear_bits, &squares, err));
+    VEIL_TRY(program_bounds(p, req->input_lo, req->input_hi, &bound, &bound_bits, &linear_bits, &squares, err));
     if (squares > 20)
         return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: %u squares; exact inference holds at most 20", squares);
     /* T > 2 B + 1: the bits of 2 B + 2, with one bit to spare, shared among k moduli */
@@ -195,6 +200,7 @@ veil_status veil_exact_plan(veil_plan *plan, const veil_model *m, const veil_pla
     plan->input_lo = req->input_lo;
     plan->input_hi = req->input_hi;
     plan->out_scale = p->out_scale;
+    plan->bound = bound;
     plan->slots = best.n;
     plan->batch = req->batch ? req->batch : best.n;
     plan->scale_bits = 0;
@@ -299,6 +305,7 @@ veil_status veil_exact_keygen(veil_keyset **secret_out, veil_eval_keys **eval_ou
         mt->input_lo = plan->input_lo;
         mt->input_hi = plan->input_hi;
         mt->out_scale = plan->out_scale;
+        mt->bound = plan->bound;
         memcpy(mt->model_hash, plan->model_hash, VEIL_ID_BYTES);
         mt->batch = plan->batch;
         mt->slots = plan->slots;
@@ -439,9 +446,9 @@ static size_t per_modulus(const veil_ciphertexts *c) { return c->count / c->meta
 static veil_status alloc_exact(veil_ciphertexts *set, const veil_context *const *ctx, size_t k, size_t per,
                                int fill, veil_error *err)
 {
-    set->count = k * per;
-    set->bcts = calloc(set->count ? set->count : 1, sizeof *set->bcts);
+    set->bcts = calloc(k * per > 0 ? k * per : 1, sizeof *set->bcts);
     if (!set->bcts) return veil_fail(err, VEIL_ERR_NO_MEMORY, "ciphertext set");
+    set->count = k * per; /* only now: the set is freed as an exact one */
     for (size_t m = 0; m < k; m++) set->bctx[m] = ctx[m];
     for (size_t i = 0; fill && i < set->count; i++)
         VEIL_TRY(veil_bgv_ciphertext_new(&set->bcts[i], ctx[i / per], err));
@@ -601,6 +608,12 @@ veil_status veil_decrypt_integers(int64_t *out, const veil_keyset *k, const veil
     } else if (st == VEIL_OK) {
         st = veil_bgv_crt_compose(moduli, kk, (const uint64_t *const *)res, rows * w, out, err);
     }
+    /* T > 4 B: a result past the bound is not the computation's (noise overflow, or a forged result) */
+    for (size_t i = 0; st == VEIL_OK && i < rows * w; i++)
+        if (fabs((double)out[i]) > k->meta.bound)
+            st = veil_fail(err, VEIL_ERR_NOISE, "decrypt: output %zu of row %zu decrypts to %lld, beyond the bound "
+                           "2^%.1f the plan proved: the result is not the model's (noise overflow or a forged "
+                           "ciphertext)", i % w + 1, i / w + 1, (long long)out[i], log2(k->meta.bound));
     for (size_t m = 0; m < kk; m++) free(res[m]);
     free(vals);
     return st;
@@ -687,9 +700,10 @@ static veil_status run_exact_batch(const veil_context *ctx, const veil_switch_ke
         veil_bgv_ciphertext **y = calloc(s->out_width, sizeof *y);
         st = y ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "evaluate");
         for (size_t j = 0; st == VEIL_OK && j < s->out_width; j++) st = veil_bgv_ciphertext_new(&y[j], ctx, err);
-        if (st == VEIL_OK)
-            st = s->kind == VEIL_STAGE_AFFINE ? linear_layer(ctx, s, x, y, threads, err)
-                                              : square_layer(ctx, rk, width, x, y, threads, err);
+        if (st == VEIL_OK && s->kind == VEIL_STAGE_AFFINE) st = linear_layer(ctx, s, x, y, threads, err);
+        else if (st == VEIL_OK && s->kind == VEIL_STAGE_SQUARE) st = square_layer(ctx, rk, width, x, y, threads, err);
+        else if (st == VEIL_OK) st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "evaluate: exact inference takes affine "
+                                               "layers and squares only");
         free_layer(owned, width);
         owned = y;
         x = y;

@@ -233,7 +233,9 @@ size_t veil_ml_meta_encode(uint8_t *out, const veil_ml_meta *m)
     memset(out, 0, exact ? VEIL_META_EXACT_BYTES : META_BYTES);
     memcpy(out, meta_magic, 8);
     put64(out + 8, (uint64_t)m->kind);
-    put64(out + 16, (uint64_t)m->packing | (uint64_t)(m->scheme & 0xff) << 8);
+    /* the latency layout: 1, the lanes of veil_latency_lanes (files of the earlier layout are refused) */
+    const uint64_t layout = m->packing == VEIL_PACKING_LATENCY ? 1 : 0;
+    put64(out + 16, (uint64_t)m->packing | (uint64_t)(m->scheme & 0xff) << 8 | layout << 16);
     memcpy(out + 24, m->key_id, VEIL_ID_BYTES);
     memcpy(out + 56, m->model_hash, VEIL_ID_BYTES);
     put64(out + 88, m->batch);
@@ -244,12 +246,14 @@ size_t veil_ml_meta_encode(uint8_t *out, const veil_ml_meta *m)
                          (uint64_t)(m->degree & 0xff) << 48 | (uint64_t)(m->range & 0xff) << 56);
     if (!exact) return META_BYTES;
     /* exact inference: 40 more bytes (the moduli count, the inputs' range, the output scale, reserved) */
-    uint64_t scale_bits;
+    uint64_t scale_bits, bound_bits;
     memcpy(&scale_bits, &m->out_scale, sizeof scale_bits);
+    memcpy(&bound_bits, &m->bound, sizeof bound_bits);
     put64(out + 128, m->crt_count);
     put64(out + 136, (uint64_t)m->input_lo);
     put64(out + 144, (uint64_t)m->input_hi);
     put64(out + 152, scale_bits);
+    put64(out + 160, bound_bits);
     return VEIL_META_EXACT_BYTES;
 }
 
@@ -262,7 +266,8 @@ static int exact_meta_valid(const veil_ml_meta *m, size_t len)
         return 0;
     const int64_t limit = (int64_t)1 << 40;
     return m->crt_count >= 1 && m->crt_count <= VEIL_CRT_MAX && m->input_lo <= m->input_hi && m->input_lo > -limit &&
-           m->input_hi < limit && isfinite(m->out_scale) && m->out_scale != 0;
+           m->input_hi < limit && isfinite(m->out_scale) && m->out_scale != 0 && m->bound >= 0 &&
+           m->bound < 0x1p62;
 }
 
 /* The fields of training metadata: the task, the sigmoid, the block and records per ciphertext. */
@@ -289,14 +294,19 @@ veil_status veil_ml_meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, 
     if (len < META_BYTES || memcmp(in, meta_magic, 8) != 0)
         return veil_fail(err, VEIL_ERR_FORMAT, "not a Veil ML file (keys or ciphertexts): bad metadata");
     uint64_t kind = get64(in + 8), packing = get64(in + 16), w = get64(in + 112), x = get64(in + 120);
-    m->scheme = (uint32_t)(packing >> 8);
+    const uint64_t scheme = packing >> 8 & 0xff, layout = packing >> 16 & 0xff, rest = packing >> 24;
     packing &= 0xff;
+    if (rest || scheme > VEIL_ML_BGV || layout != (packing == VEIL_PACKING_LATENCY ? 1u : 0u))
+        return veil_fail(err, VEIL_ERR_FORMAT, "ML metadata: unknown scheme or layout (a latency file of an earlier "
+                         "Veil, whose slots were laid out otherwise, is refused: make new keys)");
+    m->scheme = (uint32_t)scheme;
     if (m->scheme == VEIL_ML_BGV && len == VEIL_META_EXACT_BYTES) {
-        uint64_t scale_bits = get64(in + 152);
-        m->crt_count = (uint32_t)get64(in + 128);
+        uint64_t scale_bits = get64(in + 152), bound_bits = get64(in + 160), count = get64(in + 128);
+        m->crt_count = count <= VEIL_CRT_MAX ? (uint32_t)count : 0; /* 0: refused below */
         m->input_lo = (int64_t)get64(in + 136);
         m->input_hi = (int64_t)get64(in + 144);
         memcpy(&m->out_scale, &scale_bits, sizeof scale_bits);
+        memcpy(&m->bound, &bound_bits, sizeof bound_bits);
     }
     if (kind < VEIL_SET_KEYSET || kind > VEIL_SET_TRAIN_MODEL || packing > VEIL_PACKING_TRAINING ||
         ((kind == VEIL_SET_TRAIN_DATA || kind == VEIL_SET_TRAIN_MODEL) && packing != VEIL_PACKING_TRAINING))
@@ -377,6 +387,14 @@ static veil_status open_ml_set(veil_set_contents *c, veil_ml_meta *meta, veil_pa
     if (st == VEIL_OK) st = veil_params_load(params, c->items[0].data, c->items[0].len, err);
     if (st == VEIL_OK && (veil_params_plain_modulus(*params) != 0) != (meta->scheme == VEIL_ML_BGV))
         st = veil_fail(err, VEIL_ERR_FORMAT, "ML file: the parameter set is not of the scheme the metadata names");
+    if (st == VEIL_OK) {
+        /* the slots the metadata names must exist: CKKS has N/2, BGV (exact inference) N */
+        const uint64_t n = veil_params_degree(*params), have = meta->scheme == VEIL_ML_BGV ? n : n / 2;
+        if (meta->slots > have || meta->batch > have || (meta->scheme == VEIL_ML_BGV && meta->slots != n))
+            st = veil_fail(err, VEIL_ERR_FORMAT, "ML file: %llu slots and batch %llu for a ring of %llu slots",
+                           (unsigned long long)meta->slots, (unsigned long long)meta->batch,
+                           (unsigned long long)have);
+    }
     if (st != VEIL_OK) {
         veil_params_free(*params);
         *params = NULL;
@@ -890,6 +908,10 @@ veil_status veil_evaluator_new(veil_evaluator **out, const veil_model *model, co
     const veil_program *p = &model->program;
     if (p->in_width != keys->meta.in_width || p->out_width != keys->meta.out_width)
         return veil_fail(err, VEIL_ERR_MISMATCH, "the evaluation keys do not match the model's widths");
+    if ((keys->meta.scheme == VEIL_ML_BGV) != (p->integer != 0))
+        return veil_fail(err, VEIL_ERR_MISMATCH, keys->meta.scheme == VEIL_ML_BGV
+                         ? "these are exact-inference (BGV) keys: load the model for it (options.integer, --scheme bgv)"
+                         : "the model was loaded for exact inference (BGV): these keys are CKKS keys");
     if (keys->meta.scheme == VEIL_ML_BGV) {
         /* exact inference prepares nothing: the weights are small integers, used as they are */
         veil_evaluator *ev = calloc(1, sizeof *ev);

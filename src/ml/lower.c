@@ -399,7 +399,7 @@ static double scalar_factor(const veil_node *n, const veil_env *consts)
     for (size_t k = 0; k < 2; k++) {
         const veil_tensor *c = veil_env_get(consts, n->inputs[k]);
         if (!c || c->size != 1 || !isfinite(c->data[0]) || c->data[0] == 0) continue;
-        if (strcmp(n->op, "Div") == 0) return k == 1 ? 1 / c->data[0] : 0;
+        if (strcmp(n->op, "Div") == 0) return k == 1 && isfinite(1 / c->data[0]) ? 1 / c->data[0] : 0;
         return c->data[0];
     }
     return 0;
@@ -408,11 +408,12 @@ static double scalar_factor(const veil_node *n, const veil_env *consts)
 #define INTEGER_MAX_WEIGHT ((double)(1 << 20))
 #define INTEGER_MAX_BIAS 9007199254740992.0 /* 2^53 */
 
-/* v as an integer when it is one up to the rounding of float64 arithmetic (and of an output scale). */
+/* v as an integer when it is one up to the rounding of float64 arithmetic (an absolute 1e-6: a weight of
+ * 600000.4 is no integer however large it is). */
 static int near_integer(double v, double *rounded)
 {
     *rounded = nearbyint(v);
-    return fabs(v - *rounded) <= 1e-6 * fmax(1.0, fabs(v));
+    return fabs(v - *rounded) <= 1e-6;
 }
 
 /*
@@ -487,8 +488,11 @@ veil_status veil_program_run_integer(const veil_program *p, const int64_t *in, i
                 y[r] = acc;
             }
             memcpy(x, y, s->out_width * sizeof *x);
-        } else {
+        } else if (s->kind == VEIL_STAGE_SQUARE) {
             for (size_t k = 0; k < s->in_width; k++) overflow |= __builtin_mul_overflow(x[k], x[k], &x[k]);
+        } else {
+            st = veil_fail(err, VEIL_ERR_INTERNAL, "integer run: layer %zu is neither affine nor a square", i + 1);
+            break;
         }
         if (overflow) st = veil_fail(err, VEIL_ERR_ARGUMENT, "integer run: layer %zu ('%s') leaves the int64 range", i + 1,
                                      s->what ? s->what : "?");
@@ -652,7 +656,6 @@ veil_status veil_program_lower(veil_model *m, veil_error *err)
     p->out_width = cur->size;
     p->out_rank = cur->rank;
     memcpy(p->out_dims, cur->dims, sizeof p->out_dims);
-    if (m->options.integer && (st = integer_program(p, err)) != VEIL_OK) goto done;
     for (; k < n_chain; k++) {
         const veil_node *n = &g->nodes[chain[k]];
         node_class cls;
@@ -696,6 +699,8 @@ veil_status veil_program_lower(veil_model *m, veil_error *err)
             goto done;
         }
     }
+    /* after the final operations: a server-side Sigmoid would be a polynomial stage, which exact inference refuses */
+    if (m->options.integer && (st = integer_program(p, err)) != VEIL_OK) goto done;
     {
         char line[160];
         snprintf(line, sizeof line, "program: %zu stages, %zu -> %zu values per sample, depth %zu", p->n_stages,

@@ -27,7 +27,7 @@ struct veil_plan {
     size_t crt_count;
     veil_params *crt_params[VEIL_CRT_MAX];
     int64_t input_lo, input_hi;
-    double out_scale;
+    double out_scale, bound;
 };
 
 /* What a key set, its bundle and its ciphertexts agree on. Stored in every set's metadata. */
@@ -46,6 +46,7 @@ typedef struct veil_ml_meta {
     uint32_t scheme, crt_count;
     int64_t input_lo, input_hi;
     double out_scale;
+    double bound; /* the outputs' worst-case |value|: a larger decryption is refused */
 } veil_ml_meta;
 
 #define VEIL_META_BYTES 128

@@ -264,6 +264,11 @@ size_t veil_latency_lanes(const veil_program *p, size_t stage, size_t slots, siz
         return 1;
     for (size_t i = 0; i < stage; i++)
         if (p->stages[i].kind == VEIL_STAGE_AFFINE) return 1; /* only the first affine stage reads the lanes */
+    /* the other lanes are left with partial sums that only the next affine stage clears: between the two, a
+     * square keeps them bounded, while a polynomial approximation could blow them past the modulus */
+    size_t next = stage + 1;
+    while (next < p->n_stages && p->stages[next].kind == VEIL_STAGE_SQUARE) next++;
+    if (next >= p->n_stages || p->stages[next].kind != VEIL_STAGE_AFFINE) return 1;
     return half_n / slots < slots ? half_n / slots : slots; /* at least one diagonal per lane */
 }
 
