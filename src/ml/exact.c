@@ -180,13 +180,16 @@ veil_status veil_exact_plan(veil_plan *plan, const veil_model *m, const veil_pla
             try_moduli(&c, k, bits, squares ? squares : 1, (unsigned)linear_bits, req->security, req->batch);
             double have = 0;
             for (size_t i = 0; i < c.k; i++) have += log2((double)c.t[i]);
-            if (c.k && have >= need && (!best.k || c.cost < best.cost)) {
-                candidate_clear(&best);
-                best = c;
+            if (c.k && have >= need) { /* more bits would only cost more */
+                if (!best.k || c.cost < best.cost) {
+                    candidate_clear(&best);
+                    best = c;
+                } else {
+                    candidate_clear(&c);
+                }
                 break;
             }
             candidate_clear(&c);
-            if (c.k == 0 && have == 0) continue;
         }
     }
     if (!best.k)
@@ -484,27 +487,13 @@ veil_status veil_exact_ciphertexts_load(veil_ciphertexts *set, const veil_set_co
         if (it->type != VEIL_OBJECT_PARAMS || memcmp(it->data + 16, h, sizeof h) != 0)
             return veil_fail(err, VEIL_ERR_MISMATCH, "ciphertext set: modulus %zu was encrypted under another parameter "
                              "set than the keys'", m);
-        volatile veil_status shared = VEIL_OK;
-        veil_error first = {VEIL_OK, ""};
-        const int threads = veil_context_ring(ctx[m])->threads;
-#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1 && per > 1)
-        for (size_t i = 0; i < per; i++) {
-            if (shared != VEIL_OK) continue;
-            veil_error e = {VEIL_OK, ""};
-            const veil_set_item *x = &c->items[m * (per + 1) + 1 + i];
-            veil_status r = veil_bgv_ciphertext_load(&set->bcts[m * per + i], ctx[m], x->data, x->len, &e);
-            if (r != VEIL_OK) {
-#pragma omp critical(veil_exact_load_error)
-                if (shared == VEIL_OK) {
-                    shared = r;
-                    first = e;
-                }
-            }
-        }
-        if (shared != VEIL_OK) {
-            if (err) *err = first;
-            return shared;
-        }
+        const size_t threads = (size_t)veil_context_ring(ctx[m])->threads;
+        const veil_set_item *items = &c->items[m * (per + 1) + 1];
+        veil_status st;
+        VEIL_PARALLEL_PARTS(per, per > 1 ? threads : 1, err,
+                            veil_bgv_ciphertext_load(&set->bcts[m * per + part], ctx[m], items[part].data,
+                                                     items[part].len, &e_));
+        VEIL_TRY(st);
     }
     return VEIL_OK;
 }
@@ -628,56 +617,37 @@ static veil_status linear_layer(const veil_context *ctx, const veil_stage *s, ve
     int64_t *w = malloc(s->in_width * s->out_width * sizeof *w);
     if (!w) return veil_fail(err, VEIL_ERR_NO_MEMORY, "linear layer");
     for (size_t i = 0; i < s->in_width * s->out_width; i++) w[i] = (int64_t)s->w[i];
-    volatile veil_status shared = VEIL_OK;
-    veil_error first = {VEIL_OK, ""};
-#pragma omp parallel for schedule(dynamic) num_threads((int)threads) if (threads > 1)
-    for (size_t j = 0; j < s->out_width; j++) {
-        if (shared != VEIL_OK) continue;
-        veil_error e = {VEIL_OK, ""};
-        veil_status r = veil_bgv_linear_combination(ctx, y[j], (const veil_bgv_ciphertext *const *)x,
-                                                    w + j * s->in_width, s->in_width, (int64_t)s->b[j], &e);
-        if (r != VEIL_OK) {
-#pragma omp critical(veil_exact_eval_error)
-            if (shared == VEIL_OK) {
-                shared = r;
-                first = e;
-            }
-        }
-    }
+    veil_status st;
+    VEIL_PARALLEL_PARTS(s->out_width, threads, err,
+                        veil_bgv_linear_combination(ctx, y[part], (const veil_bgv_ciphertext *const *)x,
+                                                    w + part * s->in_width, s->in_width, (int64_t)s->b[part], &e_));
     free(w);
-    if (shared != VEIL_OK && err) *err = first;
-    return shared;
+    return st;
 }
 
-/* One square layer: every input to the level the noisiest one's product would use, then the products. */
+/* x squared into y at `level`: the product of a layer's input, brought to the layer's level first. */
+static veil_status square_at(const veil_context *ctx, const veil_switch_key *rk, veil_bgv_ciphertext *y,
+                             const veil_bgv_ciphertext *x, size_t level, veil_error *err)
+{
+    VEIL_TRY(veil_bgv_mod_switch_to(ctx, y, x, level, err));
+    VEIL_TRY(veil_bgv_mul_relin(ctx, y, y, y, rk, err));
+    if (veil_bgv_ciphertext_level(y) != level)
+        return veil_fail(err, VEIL_ERR_INTERNAL, "square layer: a product left the layer's level");
+    return VEIL_OK;
+}
+
+/* One square layer: every input to the level the noisiest one's product lands on, then the products. */
 static veil_status square_layer(const veil_context *ctx, const veil_switch_key *rk, size_t width,
                                 veil_bgv_ciphertext *const *x, veil_bgv_ciphertext **y, size_t threads, veil_error *err)
 {
     size_t noisiest = 0;
     for (size_t i = 1; i < width; i++)
         if (veil_bgv_noise_budget_estimate(x[i]) < veil_bgv_noise_budget_estimate(x[noisiest])) noisiest = i;
-    VEIL_TRY(veil_bgv_mul_relin(ctx, y[0], x[noisiest], x[noisiest], rk, err));
-    const size_t level = veil_bgv_ciphertext_level(y[0]);
-    volatile veil_status shared = VEIL_OK;
-    veil_error first = {VEIL_OK, ""};
-#pragma omp parallel for schedule(dynamic) num_threads((int)threads) if (threads > 1)
-    for (size_t i = 0; i < width; i++) {
-        if (shared != VEIL_OK) continue;
-        veil_error e = {VEIL_OK, ""};
-        veil_status r = veil_bgv_mod_switch_to(ctx, y[i], x[i], level, &e);
-        if (r == VEIL_OK) r = veil_bgv_mul_relin(ctx, y[i], y[i], y[i], rk, &e);
-        if (r == VEIL_OK && veil_bgv_ciphertext_level(y[i]) != level)
-            r = veil_fail(&e, VEIL_ERR_INTERNAL, "square layer: a product left the layer's level");
-        if (r != VEIL_OK) {
-#pragma omp critical(veil_exact_eval_error)
-            if (shared == VEIL_OK) {
-                shared = r;
-                first = e;
-            }
-        }
-    }
-    if (shared != VEIL_OK && err) *err = first;
-    return shared;
+    VEIL_TRY(veil_bgv_mul_relin(ctx, y[noisiest], x[noisiest], x[noisiest], rk, err));
+    const size_t level = veil_bgv_ciphertext_level(y[noisiest]);
+    veil_status st;
+    VEIL_PARALLEL_PARTS(width, threads, err, part == noisiest ? VEIL_OK : square_at(ctx, rk, y[part], x[part], level, &e_));
+    return st;
 }
 
 static void free_layer(veil_bgv_ciphertext **c, size_t n)

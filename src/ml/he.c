@@ -1017,36 +1017,13 @@ static veil_status giant_groups(const veil_evaluator *ev, const prepared_stage *
     return st;
 }
 
-/*
- * Runs body(part) for part = 0 .. parts - 1 on up to `threads` threads; the first failure is returned with
- * its detail. (Ring operations inside run on one thread each: OpenMP does not nest here.)
- */
-#define PARALLEL_PARTS(parts, threads, err, body)                                                             \
-    do {                                                                                                     \
-        volatile veil_status shared_ = VEIL_OK;                                                              \
-        veil_error first_ = {VEIL_OK, ""};                                                                   \
-        _Pragma("omp parallel for schedule(static, 1) num_threads((int)(threads)) if ((threads) > 1)")       \
-        for (size_t part = 0; part < (parts); part++) {                                                      \
-            veil_error e_ = {VEIL_OK, ""};                                                                   \
-            veil_status r_ = shared_ == VEIL_OK ? (body) : VEIL_OK;                                          \
-            if (r_ != VEIL_OK) {                                                                             \
-                _Pragma("omp critical(veil_latency_error)") if (shared_ == VEIL_OK) {                        \
-                    shared_ = r_;                                                                            \
-                    first_ = e_;                                                                             \
-                }                                                                                            \
-            }                                                                                                \
-        }                                                                                                    \
-        st = shared_;                                                                                        \
-        if (st != VEIL_OK && (err)) *(err) = first_;                                                         \
-    } while (0)
 
-static veil_status latency_affine(const veil_evaluator *ev, const veil_stage *s, const prepared_stage *ps,
-                                  veil_ckks_ciphertext *out, const veil_ckks_ciphertext *x, veil_error *err)
+static veil_status latency_affine(const veil_evaluator *ev, const prepared_stage *ps, veil_ckks_ciphertext *out,
+                                  const veil_ckks_ciphertext *x, veil_error *err)
 {
     const veil_context *ctx = ev->keys->ctx;
     const size_t S = ev->slots, half = veil_params_degree(veil_context_params(ctx)) / 2, R = half / S;
     const size_t Kl = ps->n_diag, K = Kl * ps->lanes, g = veil_bsgs_baby(Kl), groups = (Kl + g - 1) / g;
-    (void)s;
     veil_status st = VEIL_OK;
     veil_ckks_plaintext *bias = NULL;
     /* baby steps: rotations of x by i R (value s -> s + i in every lane), 0 < i < g, that a diagonal uses */
@@ -1072,7 +1049,7 @@ static veil_status latency_affine(const veil_evaluator *ev, const veil_stage *s,
     const size_t threads = ev->threads < VEIL_LATENCY_THREADS ? ev->threads : VEIL_LATENCY_THREADS;
     const size_t bt = nb < threads ? (nb ? nb : 1) : threads, gt = groups < threads ? groups : threads;
     if (st == VEIL_OK && nb)
-        PARALLEL_PARTS(bt, bt, err,
+        VEIL_PARALLEL_PARTS(bt, bt, err,
                        veil_ckks_rotate_hoisted(ctx, outs + part * nb / bt, x, steps + part * nb / bt,
                                                 (part + 1) * nb / bt - part * nb / bt, keys + part * nb / bt, &e_));
     int have[VEIL_LATENCY_THREADS] = {0};
@@ -1082,7 +1059,7 @@ static veil_status latency_affine(const veil_evaluator *ev, const veil_stage *s,
     }
     if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&prod, ctx, err);
     if (st == VEIL_OK)
-        PARALLEL_PARTS(gt, gt, err,
+        VEIL_PARALLEL_PARTS(gt, gt, err,
                        giant_groups(ev, ps, xr, g, R, part * groups / gt, (part + 1) * groups / gt, accs[part],
                                     inner[part], &have[part], &e_));
     int have_acc = 0;
@@ -1230,7 +1207,7 @@ static veil_status run_sample(const veil_evaluator *ev, const veil_ckks_cipherte
     for (size_t si = 0; st == VEIL_OK && si < p->n_stages; si++) {
         const veil_stage *s = &p->stages[si];
         veil_ckks_ciphertext *y = x == a ? b : a;
-        if (s->kind == VEIL_STAGE_AFFINE) st = latency_affine(ev, s, &ev->stages[si], y, x, err);
+        if (s->kind == VEIL_STAGE_AFFINE) st = latency_affine(ev, &ev->stages[si], y, x, err);
         else st = elementwise(ev, s, y, x, err);
         x = y;
     }

@@ -132,6 +132,31 @@ veil_status veil_ciphertexts_alloc(veil_ciphertexts **out, const veil_context *c
                                    size_t count, veil_error *err);
 size_t veil_ciphertexts_batches(const veil_ml_meta *meta);
 
+/*
+ * Runs body(part), a veil_status expression that may write its detail to e_, for part = 0 .. parts - 1 on up
+ * to `threads` threads (OpenMP), and leaves in st the first failure, with its detail in *err. Ring operations
+ * inside run on one thread each: OpenMP does not nest here.
+ */
+#define VEIL_PARALLEL_PARTS(parts, threads, err, body)                                                             \
+    do {                                                                                                           \
+        volatile veil_status shared_ = VEIL_OK;                                                                    \
+        veil_error first_ = {VEIL_OK, ""};                                                                         \
+        _Pragma("omp parallel for schedule(static, 1) num_threads((int)(threads)) if ((threads) > 1)")             \
+        for (size_t part = 0; part < (parts); part++) {                                                            \
+            veil_error e_ = {VEIL_OK, ""};                                                                         \
+            veil_status r_ = shared_ == VEIL_OK ? (body) : VEIL_OK;                                                \
+            if (r_ != VEIL_OK) {                                                                                   \
+                _Pragma("omp critical(veil_parallel_parts_error)") if (shared_ == VEIL_OK) {                       \
+                    shared_ = r_;                                                                                  \
+                    first_ = e_;                                                                                   \
+                }                                                                                                  \
+            }                                                                                                      \
+        }                                                                                                          \
+        st = shared_;                                                                                              \
+        if (st != VEIL_OK && (err)) *(err) = first_;                                                               \
+                                                                                                                   \
+    } while (0)
+
 /* Exact inference (exact.c), called by the generic functions when the scheme is BGV. */
 veil_status veil_exact_plan(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err);
 veil_status veil_exact_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan,
