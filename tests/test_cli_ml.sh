@@ -22,7 +22,7 @@ expect() { # expect CODE PATTERN COMMAND...: exit code and a message on standard
 d="$work/d"
 "$veil" keygen --model "$d/model.onnx" --out "$work/k1" --quiet
 "$veil" keygen --model "$d/model.onnx" --out "$work/k3" --quiet
-"$veil" keygen --model "$work/h/model.onnx" --out "$work/k2" --quiet
+"$veil" keygen --model "$work/h/model.onnx" --calibrate "$work/h/train.csv" --out "$work/k2" --quiet
 "$veil" encrypt --keys "$work/k1" --in "$d/test.csv" --out "$work/x1.ct"
 "$veil" encrypt --keys "$work/k3" --in "$d/test.csv" --out "$work/x3.ct"
 
@@ -34,11 +34,15 @@ printf '1,2,3\n' >"$work/short.csv"
 expect 3 "row 1 (line 1) has 3 columns, expected 10" "$veil" encrypt --keys "$work/k1" --in "$work/short.csv" --out "$work/bad.ct"
 (head -3 "$d/test.csv"; echo "0,0,0,0,x,0,0,0,0,0") >"$work/word.csv"
 expect 3 "row 3, column 5: 'x' is not a number" "$veil" encrypt --keys "$work/k1" --in "$work/word.csv" --out "$work/bad.ct"
-# inputs on another scale than the model's: the outputs would wrap around at decryption; with --model, refused
+# inputs on another scale than the model's: outside the range the keys' plan bounded the circuit from, so the
+# outputs could wrap around at decryption: refused, with or without the model
 awk -F, -v OFS=, 'NR == 1 && $1 !~ /^-?[0-9.]/ { print; next } { for (i = 1; i <= NF; i++) $i *= 1000; print }' \
     "$d/test.csv" >"$work/scaled.csv"
-expect 3 "above the .* the keys' parameters can decrypt" "$veil" encrypt --keys "$work/k1" --in "$work/scaled.csv" \
+expect 3 "outside .* the range the keys were made for" "$veil" encrypt --keys "$work/k1" --in "$work/scaled.csv" \
     --model "$d/model.onnx" --out "$work/bad.ct"
+expect 3 "outside .* the range the keys were made for" "$veil" encrypt --keys "$work/k1" --in "$work/scaled.csv" \
+    --out "$work/bad.ct"
+[ ! -e "$work/bad.ct" ] || { echo "FAIL: a refused encryption left ciphertexts"; fails=$((fails + 1)); }
 (head -2 "$d/test.csv"; echo "0,0,0,0,0,0,NaN,0,0,0") >"$work/nan.csv"
 expect 3 "row 2, column 7: NaN is not a finite number" "$veil" plain --model "$d/model.onnx" --in "$work/nan.csv" --out "$work/bad.csv"
 (head -2 "$d/test.csv"; echo "0,0,0,0,0,0,0,0,0,inf") >"$work/inf.csv"

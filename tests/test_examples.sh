@@ -17,6 +17,8 @@ if [ "$rows" -gt 0 ]; then
 fi
 flag=""
 [ "$packing" = latency ] && flag=--latency
+# the inputs' range: the training records where the example writes them, else the widest the plan allows
+[ -f "$work/owner/train.csv" ] && flag="$flag --calibrate $work/owner/train.csv"
 "$veil" keygen --model "$work/owner/model.onnx" $flag --out "$work/owner/keys" --quiet
 "$veil" encrypt --keys "$work/owner/keys" --in "$input" --out "$work/owner/x.ct"
 mkdir "$work/server"

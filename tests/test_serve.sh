@@ -61,8 +61,8 @@ head -6 "$work/h/test.csv" >"$work/h/five.csv"
 start_server --timeout 3 --max-batches 1
 
 # --- end to end: the same ciphertext in gives the same ciphertext out as `veil eval` -----------------
-"$veil" keygen --model "$work/h/model.onnx" --out "$work/ka" --quiet
-"$veil" keygen --model "$work/h/model.onnx" --out "$work/kb" --quiet
+"$veil" keygen --model "$work/h/model.onnx" --calibrate "$work/h/train.csv" --out "$work/ka" --quiet
+"$veil" keygen --model "$work/h/model.onnx" --calibrate "$work/h/train.csv" --out "$work/kb" --quiet
 "$veil" keygen --server "$url" --model diabetes --out "$work/kd" --quiet
 "$veil" encrypt --keys "$work/ka" --in "$work/h/test.csv" --out "$work/xa.ct"
 "$veil" encrypt --keys "$work/kb" --in "$work/h/test.csv" --out "$work/xb.ct"

@@ -20,7 +20,7 @@ typedef struct options {
     size_t features, iterations, sigmoid_range;
     double learning_rate, l2;
     size_t batch, degree, threads;
-    int latency, argmax, quiet, force, server_sigmoid, integers;
+    int latency, argmax, quiet, force, server_sigmoid, integers, exact, force_approximation;
     veil_security security;
 } options;
 
@@ -60,13 +60,16 @@ static int parse(int argc, char **argv, options *o, const char *allowed)
             return 0;
         }
         int is_switch = !strcmp(a, "--latency") || !strcmp(a, "--argmax") || !strcmp(a, "--quiet") ||
-                        !strcmp(a, "--force") || !strcmp(a, "--server-sigmoid") || !strcmp(a, "--integers");
+                        !strcmp(a, "--force") || !strcmp(a, "--server-sigmoid") || !strcmp(a, "--integers") ||
+                        !strcmp(a, "--exact") || !strcmp(a, "--force-approximation");
         if (is_switch) {
             if (!strcmp(a, "--latency")) o->latency = 1;
             else if (!strcmp(a, "--argmax")) o->argmax = 1;
             else if (!strcmp(a, "--quiet")) o->quiet = 1;
             else if (!strcmp(a, "--force")) o->force = 1;
             else if (!strcmp(a, "--integers")) o->integers = 1;
+            else if (!strcmp(a, "--exact")) o->exact = 1;
+            else if (!strcmp(a, "--force-approximation")) o->force_approximation = 1;
             else o->server_sigmoid = 1;
             continue;
         }
@@ -185,7 +188,8 @@ static void bar_init(bar *b, const char *what, const options *o)
 static int load_model(veil_model **m, const options *o, double **calib)
 {
     veil_model_options mo = {.degree = o->degree, .server_sigmoid = o->server_sigmoid,
-                             .integer = o->scheme && !strcmp(o->scheme, "bgv")};
+                             .integer = o->scheme && !strcmp(o->scheme, "bgv"),
+                             .force_approximation = o->force_approximation};
     veil_error err = {0};
     *calib = NULL;
     if (o->range) {
@@ -662,6 +666,9 @@ static void print_plan(const veil_plan_info *in, FILE *f)
     } else {
         fprintf(f, "parameters:     N = %zu, %zu Q primes + %zu P primes, log2(QP) = %u, dnum %zu, scale 2^%u\n", in->n,
                 in->q_count, in->p_count, in->log_qp, in->dnum, in->scale_bits);
+        if (in->input_hi >= in->input_lo)
+            fprintf(f, "bounds:         inputs within [%.6g, %.6g] (encryption refuses others), outputs |y| <= %.6g\n",
+                    in->input_lo, in->input_hi, in->output_bound);
     }
     fprintf(f, "slots:          %zu%s\n", in->slots, in->packing == VEIL_PACKING_LATENCY ? " (padded width)" : "");
     fprintf(f, "batch:          %zu samples per ciphertext set\n", in->batch);
@@ -706,8 +713,14 @@ static int make_plan(const options *o, const veil_model *m, veil_plan **plan)
             return EXIT_USAGE;
         }
     } else if (o->input_range) {
-        fprintf(stderr, "veil: --input-range is for exact inference (--scheme bgv)\n");
-        return EXIT_USAGE;
+        char *end;
+        req.range_lo = strtod(o->input_range, &end);
+        if (*end != ':' || (req.range_hi = strtod(end + 1, &end), *end) || !(req.range_hi >= req.range_lo) ||
+            !isfinite(req.range_lo) || !isfinite(req.range_hi)) {
+            fprintf(stderr, "veil: --input-range is LO:HI, two numbers with LO <= HI, not '%s'\n", o->input_range);
+            return EXIT_USAGE;
+        }
+        req.have_range = 1;
     }
     veil_error err = {0};
     veil_status st = veil_model_plan(plan, m, &req, &err);
@@ -718,7 +731,7 @@ static int make_plan(const options *o, const veil_model *m, veil_plan **plan)
 static int cmd_plan(int argc, char **argv)
 {
     options o;
-    if (!parse(argc, argv, &o, " --model --batch --latency --security --calibrate --range --degree --server-sigmoid "
+    if (!parse(argc, argv, &o, " --model --batch --latency --security --calibrate --range --degree --force-approximation --server-sigmoid "
                                "--train --features --iterations --sigmoid-range --scheme --input-range ") ||
         (!o.train && !need(o.model, "--model")))
         return EXIT_USAGE;
@@ -746,7 +759,7 @@ static int cmd_plan(int argc, char **argv)
 static int cmd_keygen(int argc, char **argv)
 {
     options o;
-    if (!parse(argc, argv, &o, " --model --out --batch --latency --security --calibrate --range --degree "
+    if (!parse(argc, argv, &o, " --model --out --batch --latency --security --calibrate --range --degree --force-approximation "
                                "--server-sigmoid --quiet --force --server --cacert --train --features --iterations "
                                "--sigmoid-range --scheme --input-range ") ||
         (!o.train && !need(o.model, "--model")) || !need(o.out, "--out"))
@@ -812,7 +825,7 @@ static int cmd_keygen(int argc, char **argv)
 static int cmd_encrypt(int argc, char **argv)
 {
     options o;
-    if (!parse(argc, argv, &o, " --keys --in --out --model --quiet --calibrate --range --degree --server-sigmoid "
+    if (!parse(argc, argv, &o, " --keys --in --out --model --quiet --calibrate --range --degree --force-approximation --server-sigmoid "
                                "--labels-column ") ||
         !need(o.keys, "--keys") || !need(o.in, "--in") || !need(o.out, "--out"))
         return EXIT_USAGE;
@@ -839,15 +852,11 @@ static int cmd_encrypt(int argc, char **argv)
                     veil_model_input_width(m), veil_keyset_input_width(ks));
             rc = EXIT_MISMATCH;
         }
-        if (!rc && veil_model_range_excess(m, x, rows, &excess, &err) == VEIL_OK && excess > 0)
-            fprintf(stderr, "veil: warning: some inputs drive an approximated activation up to %g outside the range "
-                            "its polynomial was fitted on: those results will be inaccurate\n", excess);
-        double magnitude = 0;
-        if (!rc && veil_model_output_magnitude(m, x, rows, &magnitude, &err) == VEIL_OK &&
-            magnitude > veil_keyset_output_limit(ks)) {
-            fprintf(stderr, "veil: encrypt: on these inputs the model's outputs reach %g, above the %g the keys' "
-                            "parameters can decrypt: the results would be garbage (inputs on another scale than the "
-                            "model's training data?)\n", magnitude, veil_keyset_output_limit(ks));
+        /* the keys enforce the inputs' range their plan bounded the circuit from (veil_encrypt_inputs); an
+         * approximated activation's input beyond its polynomial's range is refused all the same */
+        if (!rc && veil_model_range_excess(m, x, rows, &excess, &err) == VEIL_OK && excess > 0) {
+            fprintf(stderr, "veil: encrypt: some inputs drive an approximated activation up to %g outside the range "
+                            "its polynomial was fitted on: the results would not be the model's\n", excess);
             rc = EXIT_INPUT;
         }
         veil_model_free(m);
@@ -873,7 +882,7 @@ static int cmd_encrypt(int argc, char **argv)
 static int cmd_eval(int argc, char **argv)
 {
     options o;
-    if (!parse(argc, argv, &o, " --model --eval-keys --in --out --threads --quiet --calibrate --range --degree "
+    if (!parse(argc, argv, &o, " --model --eval-keys --in --out --threads --quiet --calibrate --range --degree --force-approximation "
                                "--server-sigmoid ") ||
         !need(o.model, "--model") || !need(o.eval_keys, "--eval-keys") || !need(o.in, "--in") || !need(o.out, "--out"))
         return EXIT_USAGE;
@@ -997,8 +1006,8 @@ static int cmd_decrypt(int argc, char **argv)
 static int cmd_plain(int argc, char **argv)
 {
     options o;
-    if (!parse(argc, argv, &o, " --model --in --out --argmax --calibrate --range --degree --server-sigmoid "
-                               "--integers ") ||
+    if (!parse(argc, argv, &o, " --model --in --out --argmax --calibrate --range --degree --force-approximation --server-sigmoid "
+                               "--integers --exact ") ||
         !need(o.model, "--model") || !need(o.in, "--in") || !need(o.out, "--out"))
         return EXIT_USAGE;
     veil_model *m = NULL;
@@ -1033,7 +1042,10 @@ static int cmd_plain(int argc, char **argv)
     }
     size_t w = m ? veil_model_output_width(m) : 0;
     if (!rc && !(y = calloc(rows * w + 1, sizeof *y))) rc = EXIT_RUNTIME;
-    if (!rc && (st = veil_model_run_plain(m, y, x, rows, &err)) != VEIL_OK) rc = fail(st, &err, "plain");
+    /* what the encrypted model returns (its polynomials), or with --exact the ONNX graph itself */
+    if (!rc && (st = o.exact ? veil_model_run_plain(m, y, x, rows, &err) : veil_model_run_program(m, y, x, rows, &err)) !=
+                   VEIL_OK)
+        rc = fail(st, &err, "plain");
     if (!rc) rc = veil_write_csv(o.out, y, rows, w, o.argmax);
     free(x);
     free(y);

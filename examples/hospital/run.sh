@@ -31,7 +31,10 @@ size() { stat -c %s "$1"; }
 echo "== Veil: encrypted breast-cancer screening =="
 echo "timings:"
 step "hospital: train the model (scikit-learn)" bash -c '/usr/bin/python3 "$0" "$1" >"$1/train.log"' "$here/train.py" "$hospital"
-step "hospital: generate keys" "$veil" keygen --model "$hospital/model.onnx" --out "$hospital/keys" --quiet
+# --calibrate: the inputs' range (each feature's over the training records, widened by 10%), from which the
+# plan bounds every value the encrypted model computes; encryption refuses records outside it
+step "hospital: generate keys" "$veil" keygen --model "$hospital/model.onnx" --calibrate "$hospital/train.csv" \
+    --out "$hospital/keys" --quiet
 step "hospital: encrypt $(($(wc -l <"$hospital/test.csv") - 1)) patients" \
     "$veil" encrypt --keys "$hospital/keys" --in "$hospital/test.csv" --out "$hospital/patients.ct"
 

@@ -48,7 +48,12 @@ typedef struct veil_model_options {
     size_t degree;          /* Chebyshev degree of approximations; 0: 15 */
     int have_range;         /* use [range_lo, range_hi] for every approximated activation's input */
     double range_lo, range_hi;
-    const double *calibration; /* rows x calibration_width samples, to measure the activations' input range */
+    /*
+     * rows x calibration_width samples: each input's range over them (widened by 10% of its span) is the box
+     * the plan bounds every value of the circuit from, and the activations' ranges cover both what the rows
+     * reach and the worst case over that box
+     */
+    const double *calibration;
     size_t calibration_rows;
     size_t calibration_width;  /* must equal the model's input width (0: taken to be it) */
     /*
@@ -63,6 +68,11 @@ typedef struct veil_model_options {
      * is taken out; refused otherwise, naming the layer.
      */
     int integer;
+    /*
+     * Keep a Chebyshev approximation whose largest error over its range exceeds a tenth of the activation's
+     * range there (refused otherwise, naming the degree that would meet it).
+     */
+    int force_approximation;
 } veil_model_options;
 
 /* Loads an ONNX model (the bytes of a ModelProto). opts may be NULL. */
@@ -77,8 +87,18 @@ size_t veil_model_output_width(const veil_model *model); /* values per sample af
 size_t veil_model_raw_width(const veil_model *model);    /* values per sample before it (the server's) */
 /* Lines describing the lowering (stages, approximations and their errors); never NULL. */
 const char *veil_model_report(const veil_model *model);
-/* The plaintext reference: rows samples of input width through the ONNX graph in float64. */
+/*
+ * The plaintext reference: rows samples of input width through the ONNX graph in float64, the activations
+ * inside the network computed exactly (not what the encrypted model returns: see veil_model_run_program).
+ */
 veil_status veil_model_run_plain(const veil_model *model, double *out, const double *in, size_t rows, veil_error *err);
+/*
+ * What the encrypted model returns, in float64: the lowered program (its polynomial approximations, a
+ * server-side Sigmoid's polynomial), then the final operation. The encrypted result equals it up to CKKS's
+ * approximation error (docs/ml.md).
+ */
+veil_status veil_model_run_program(const veil_model *model, double *out, const double *in, size_t rows,
+                                   veil_error *err);
 /*
  * The largest |value| among the server's outputs (before the final operation) on these rows: they must stay
  * below veil_keyset_output_limit, or they wrap around at decryption (inputs on another scale than the model's
@@ -115,6 +135,16 @@ typedef struct veil_plan_request {
     /* BGV: exact inference of an integer model (throughput packing), on integer inputs in [input_lo, input_hi] */
     veil_ml_scheme scheme;
     int64_t input_lo, input_hi;
+    /*
+     * CKKS: the inputs' range, which encryption enforces and from which the plan bounds every value the
+     * circuit computes (interval arithmetic), choosing the moduli with that headroom or refusing, naming the
+     * layer. Taken from, in order: box_lo/box_hi (one interval per input value), have_range (one interval for
+     * all), the model's calibration rows (each input's range over them, widened by 10%), or else the widest
+     * [-R, R] the smallest parameters guarantee.
+     */
+    const double *box_lo, *box_hi;
+    int have_range;
+    double range_lo, range_hi;
 } veil_plan_request;
 
 typedef struct veil_plan_info {
@@ -134,6 +164,8 @@ typedef struct veil_plan_info {
     size_t crt_count;
     uint64_t plain_moduli[VEIL_CRT_MAX];
     double modulus_bits, bound_bits;
+    /* CKKS: the hull of the inputs' range, and the outputs' worst-case |value| over it */
+    double input_lo, input_hi, output_bound;
 } veil_plan_info;
 
 typedef struct veil_plan veil_plan;
@@ -242,6 +274,12 @@ size_t veil_keyset_input_width(const veil_keyset *keys);
 size_t veil_keyset_output_width(const veil_keyset *keys);
 /* The largest |output| the key set's parameters decrypt correctly: a quarter of q_0 over the scale. */
 double veil_keyset_output_limit(const veil_keyset *keys);
+/*
+ * CKKS inference: each input's range (in_width values each), which veil_encrypt_inputs enforces, and the
+ * outputs' worst-case |value| over it, beyond which veil_decrypt_outputs refuses a result. Returns the
+ * width (0 for other key sets).
+ */
+size_t veil_keyset_input_range(const veil_keyset *keys, const double **lo, const double **hi, double *output_bound);
 
 /* What a Veil ML file (key set, eval keys, ciphertexts) holds, as lines of text for `veil info`. */
 veil_status veil_ml_describe(const uint8_t *data, size_t len, char *text, size_t cap, veil_error *err);

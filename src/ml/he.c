@@ -94,6 +94,8 @@ void veil_keyset_free(veil_keyset *k)
     veil_secret_key_free(k->sk);
     for (size_t i = 1; i < VEIL_CRT_MAX; i++) veil_crt_part_clear(&k->crt[i]);
     veil_ml_context_release(k->ctx, k->params, k->refs);
+    free(k->box_lo);
+    free(k->box_hi);
     free(k);
 }
 
@@ -126,6 +128,15 @@ double veil_keyset_output_limit(const veil_keyset *k)
     return (double)veil_params_q(k->params, 0) / 4 / ldexp(1.0, (int)k->meta.scale_bits);
 }
 
+size_t veil_keyset_input_range(const veil_keyset *k, const double **lo, const double **hi, double *output_bound)
+{
+    if (!k || !k->box_lo) return 0;
+    if (lo) *lo = k->box_lo;
+    if (hi) *hi = k->box_hi;
+    if (output_bound) *output_bound = k->meta.bound;
+    return k->meta.in_width;
+}
+
 size_t veil_keyset_output_width(const veil_keyset *k)
 {
     return k ? (k->meta.final_op == VEIL_FINAL_ARGMAX ? 1 : k->meta.out_width) : 0;
@@ -146,6 +157,70 @@ static veil_status bundle_eval(veil_buffer *out, veil_ml_meta *meta, const veil_
                                veil_error *err);
 static veil_status eval_keys_parse(veil_eval_keys **out, const uint8_t *data, size_t len, veil_keyset *share,
                                    veil_error *err);
+
+static veil_status box_copy(double **lo, double **hi, const double *from_lo, const double *from_hi, size_t w,
+                            veil_error *err)
+{
+    *lo = malloc(w * sizeof **lo);
+    *hi = malloc(w * sizeof **hi);
+    if (!*lo || !*hi) return veil_fail(err, VEIL_ERR_NO_MEMORY, "input range");
+    memcpy(*lo, from_lo, w * sizeof **lo);
+    memcpy(*hi, from_hi, w * sizeof **hi);
+    return VEIL_OK;
+}
+
+/*
+ * CKKS inference key sets and plans carry, after the 128 bytes of metadata, the outputs' bound (a double)
+ * and each input's range (in_width pairs of doubles): the range extension.
+ */
+static size_t range_ext_bytes(size_t w) { return 8 + 16 * w; }
+
+static void put_f64(uint8_t *p, double d)
+{
+    uint64_t v;
+    memcpy(&v, &d, sizeof v);
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static double get_f64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    double d;
+    memcpy(&d, &v, sizeof d);
+    return d;
+}
+
+static void range_ext_encode(uint8_t *out, double bound, const double *lo, const double *hi, size_t w)
+{
+    put_f64(out, bound);
+    for (size_t i = 0; i < w; i++) {
+        put_f64(out + 8 + 16 * i, lo[i]);
+        put_f64(out + 16 + 16 * i, hi[i]);
+    }
+}
+
+static veil_status range_ext_decode(const uint8_t *in, size_t len, size_t w, double *bound, double **lo, double **hi,
+                                    veil_error *err)
+{
+    *lo = *hi = NULL;
+    if (len < range_ext_bytes(w))
+        return veil_fail(err, VEIL_ERR_FORMAT, "these keys (or this plan) carry no inputs' range: they were made by an "
+                         "earlier Veil, which did not bound the circuit's values; make new keys");
+    *bound = get_f64(in);
+    if (!isfinite(*bound) || *bound < 0 || *bound > 0x1p80)
+        return veil_fail(err, VEIL_ERR_FORMAT, "ML metadata: the outputs' bound %g is out of range", *bound);
+    *lo = malloc(w * sizeof **lo);
+    *hi = malloc(w * sizeof **hi);
+    if (!*lo || !*hi) return veil_fail(err, VEIL_ERR_NO_MEMORY, "input range");
+    for (size_t i = 0; i < w; i++) {
+        (*lo)[i] = get_f64(in + 8 + 16 * i);
+        (*hi)[i] = get_f64(in + 16 + 16 * i);
+        if (!isfinite((*lo)[i]) || !isfinite((*hi)[i]) || (*lo)[i] > (*hi)[i])
+            return veil_fail(err, VEIL_ERR_FORMAT, "ML metadata: input %zu's range is empty or not finite", i + 1);
+    }
+    return VEIL_OK;
+}
 
 veil_status veil_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan, veil_prng *prng,
                         veil_error *err)
@@ -192,7 +267,9 @@ veil_status veil_keygen_progress(veil_keyset **secret_out, veil_eval_keys **eval
         m->final_op = (uint32_t)plan->final_op;
         m->degree = plan->degree;
         m->range = plan->range;
-        st = bundle_eval(&bundle, m, ks->params, pk, relin, galois, plan->n_steps, err);
+        m->bound = plan->bound;
+        if (plan->box_lo) st = box_copy(&ks->box_lo, &ks->box_hi, plan->box_lo, plan->box_hi, plan->in_width, err);
+        if (st == VEIL_OK) st = bundle_eval(&bundle, m, ks->params, pk, relin, galois, plan->n_steps, err);
         m->kind = VEIL_SET_KEYSET;
     }
     if (st == VEIL_OK) st = eval_keys_parse(eval_out, bundle.data, bundle.len, ks, err);
@@ -260,7 +337,7 @@ size_t veil_ml_meta_encode(uint8_t *out, const veil_ml_meta *m)
 /* The fields of exact-inference metadata. */
 static int exact_meta_valid(const veil_ml_meta *m, size_t len)
 {
-    if (m->scheme == VEIL_ML_CKKS) return len == META_BYTES || m->kind == VEIL_SET_PLAN;
+    if (m->scheme == VEIL_ML_CKKS) return len == META_BYTES || m->kind == VEIL_SET_PLAN || m->kind == VEIL_SET_KEYSET;
     if (m->scheme != VEIL_ML_BGV || len != VEIL_META_EXACT_BYTES || m->packing != VEIL_PACKING_THROUGHPUT ||
         m->kind == VEIL_SET_PLAN || m->scale_bits != 0)
         return 0;
@@ -485,11 +562,15 @@ veil_status veil_keyset_save(veil_buffer *out, const veil_keyset *k, veil_error 
     veil_buffer items[2] = {{0}, {0}};
     veil_status st = veil_params_save(&items[0], k->params, 0, err);
     if (st == VEIL_OK) st = veil_secret_key_save(&items[1], k->sk, 0, err);
+    const size_t w = k->meta.in_width, mlen = META_BYTES + (k->box_lo ? range_ext_bytes(w) : 0);
+    uint8_t *mb = st == VEIL_OK ? calloc(mlen, 1) : NULL;
+    if (st == VEIL_OK && !mb) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "key set");
     if (st == VEIL_OK) {
-        uint8_t mb[META_BYTES];
         veil_ml_meta_encode(mb, &k->meta);
-        st = veil_set_save(out, k->params, mb, sizeof mb, items, 2, err);
+        if (k->box_lo) range_ext_encode(mb + META_BYTES, k->meta.bound, k->box_lo, k->box_hi, w);
+        st = veil_set_save(out, k->params, mb, mlen, items, 2, err);
     }
+    free(mb);
     veil_buffer_free(&items[0]);
     veil_buffer_free(&items[1]);
     return st;
@@ -521,6 +602,14 @@ veil_status veil_keyset_load(veil_keyset **out, const uint8_t *data, size_t len,
         return VEIL_OK;
     } else if (c.count != 2 || c.items[1].type != VEIL_OBJECT_SECRET_KEY)
         st = veil_fail(err, VEIL_ERR_MISMATCH, "this file is not a Veil key set (secret.key)");
+    if (st == VEIL_OK && k->meta.packing != VEIL_PACKING_TRAINING)
+        st = range_ext_decode(c.meta + META_BYTES, c.meta_len - META_BYTES, k->meta.in_width, &k->meta.bound,
+                              &k->box_lo, &k->box_hi, err);
+    else if (st == VEIL_OK && c.meta_len != META_BYTES)
+        st = veil_fail(err, VEIL_ERR_FORMAT, "ML metadata: a training key set with %zu bytes of metadata", c.meta_len);
+    if (st == VEIL_OK && k->box_lo && c.meta_len != META_BYTES + range_ext_bytes(k->meta.in_width))
+        st = veil_fail(err, VEIL_ERR_FORMAT, "ML metadata: %zu bytes, not those of %u inputs' ranges", c.meta_len,
+                       k->meta.in_width);
     if (st == VEIL_OK) st = veil_ml_context_new(k->params, &k->ctx, &k->refs, err);
     if (st == VEIL_OK) st = veil_secret_key_load(&k->sk, k->ctx, c.items[1].data, c.items[1].len, err);
     veil_set_contents_clear(&c);
@@ -668,6 +757,16 @@ veil_status veil_encrypt_inputs(veil_ciphertexts **out, const veil_keyset *k, co
         if (!isfinite(in[i]))
             return veil_fail(err, VEIL_ERR_ARGUMENT, "encrypt: row %zu, column %zu is not a finite number",
                              i / k->meta.in_width + 1, i % k->meta.in_width + 1);
+    if (!k->box_lo) return veil_fail(err, VEIL_ERR_MISMATCH, "encrypt: these keys carry no inputs' range");
+    /* the range the plan bounded every value of the circuit from: outside it, nothing is guaranteed */
+    for (size_t i = 0; i < rows * k->meta.in_width; i++) {
+        const size_t f = i % k->meta.in_width;
+        if (in[i] < k->box_lo[f] || in[i] > k->box_hi[f])
+            return veil_fail(err, VEIL_ERR_ARGUMENT, "encrypt: row %zu, column %zu is %g, outside [%g, %g], the range "
+                             "the keys were made for (the results could wrap around to garbage): make keys for these "
+                             "inputs (keygen --calibrate DATA.csv or --input-range LO:HI)", i / k->meta.in_width + 1,
+                             f + 1, in[i], k->box_lo[f], k->box_hi[f]);
+    }
     veil_ml_meta meta = k->meta;
     meta.kind = VEIL_SET_INPUTS;
     meta.rows = rows;
@@ -680,7 +779,7 @@ veil_status veil_encrypt_inputs(veil_ciphertexts **out, const veil_keyset *k, co
     const size_t level = veil_context_max_level(k->ctx);
     const double scale = ldexp(1.0, (int)meta.scale_bits);
     const size_t half = veil_params_degree(k->params) / 2, S = (size_t)meta.slots;
-    const size_t vlen = meta.packing == VEIL_PACKING_THROUGHPUT ? meta.batch : half;
+    const size_t vlen = half;
     double *v = calloc(vlen, sizeof *v);
     veil_status st = v ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "encrypt");
     if (st == VEIL_OK) st = veil_ckks_encoder_new(&enc, k->ctx, err);
@@ -689,10 +788,13 @@ veil_status veil_encrypt_inputs(veil_ciphertexts **out, const veil_keyset *k, co
     for (size_t i = 0; st == VEIL_OK && i < count; i++) {
         memset(v, 0, vlen * sizeof *v);
         if (meta.packing == VEIL_PACKING_THROUGHPUT) {
+            /* every slot holds a row of the batch (the unused ones repeat them): an unused slot left at 0 would
+             * compute the model at 0, which may lie outside the inputs' range and wrap around, and a wrap in one
+             * slot spreads to all of them */
             const size_t b = i / w, f = i % w, first = b * meta.batch;
             const size_t n = rows - first < meta.batch ? rows - first : meta.batch;
-            for (size_t r = 0; r < n; r++) v[r] = in[(first + r) * w + f];
-            st = veil_ckks_encode(enc, pt, v, NULL, n, scale, level, err);
+            for (size_t r = 0; r < half; r++) v[r] = in[(first + r % n) * w + f];
+            st = veil_ckks_encode(enc, pt, v, NULL, half, scale, level, err);
         } else {
             /* lane b of the N/2 = S R slots holds the row turned by b S / L values, L = min(R, S) lanes
              * (veil_latency_lanes) */
@@ -739,6 +841,9 @@ static veil_status exact_decrypt_outputs(double *out, double *raw_out, const vei
     return st;
 }
 
+/* How far beyond the outputs' bound a decryption may lie (relative, and absolute): CKKS's approximation. */
+#define DECRYPT_SLACK 1e-3
+
 veil_status veil_decrypt_outputs(double *out, double *raw_out, const veil_keyset *k, const veil_ciphertexts *cts,
                                  veil_error *err)
 {
@@ -782,6 +887,14 @@ veil_status veil_decrypt_outputs(double *out, double *raw_out, const veil_keyset
             for (size_t c = 0; st == VEIL_OK && c < w; c++) all[i * w + c] = vals[c * R];
         }
     }
+    /* the plan bounded every output over the inputs' range: a larger one is no result (a wrap, or a set
+     * not computed by the model from inputs of that range) */
+    const double allowed = k->meta.bound * (1 + DECRYPT_SLACK) + DECRYPT_SLACK;
+    for (size_t i = 0; st == VEIL_OK && k->box_lo && i < rows * w; i++)
+        if (!(fabs(all[i]) <= allowed))
+            st = veil_fail(err, VEIL_ERR_NOISE, "decrypt: row %zu, output %zu decrypts to %g, beyond %g, the largest "
+                           "|output| the model can give on the inputs' range: this is not the model's result",
+                           i / w + 1, i % w + 1, all[i], k->meta.bound);
     for (size_t r = 0; st == VEIL_OK && r < rows; r++) {
         memcpy(row, all + r * w, w * sizeof *row);
         if (raw_out) memcpy(raw_out + r * w, row, w * sizeof *row);
@@ -1319,14 +1432,14 @@ veil_status veil_ml_describe(const uint8_t *data, size_t len, char *text, size_t
 
 /* ---- plans as files (a server gives its plan to clients, which generate matching keys) ---------------- */
 
-#define MAX_PLAN_STEPS ((4096 - META_BYTES) / 8)
+#define MAX_PLAN_STEPS 65536
 
 veil_status veil_plan_save(veil_buffer *out, const veil_plan *plan, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(plan, err);
     if (plan->scheme == VEIL_ML_BGV)
-        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: exact-inference (BGV) plans are not saved as files: the data "
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "exact-inference (BGV) plans are not saved as files: the data "
                          "owner makes its keys from the model (`veil keygen --scheme bgv`)");
     if (plan->n_steps > MAX_PLAN_STEPS) return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: %zu rotations", plan->n_steps);
     veil_ml_meta m = {.kind = VEIL_SET_PLAN, .packing = plan->packing, .batch = plan->batch, .slots = plan->slots,
@@ -1334,13 +1447,18 @@ veil_status veil_plan_save(veil_buffer *out, const veil_plan *plan, veil_error *
                       .final_op = (uint32_t)plan->final_op, .scale_bits = plan->scale_bits,
                       .degree = plan->degree, .range = plan->range};
     memcpy(m.model_hash, plan->model_hash, VEIL_ID_BYTES);
-    uint8_t meta[4096];
+    /* the metadata, the inputs' range (inference plans), then the rotation steps */
+    const size_t ext = plan->box_lo ? range_ext_bytes(plan->in_width) : 0, mlen = META_BYTES + ext + 8 * plan->n_steps;
+    uint8_t *meta = calloc(mlen, 1);
+    if (!meta) return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
     veil_ml_meta_encode(meta, &m);
-    for (size_t i = 0; i < plan->n_steps; i++) put64(meta + META_BYTES + 8 * i, (uint64_t)(int64_t)plan->steps[i]);
+    if (plan->box_lo) range_ext_encode(meta + META_BYTES, plan->bound, plan->box_lo, plan->box_hi, plan->in_width);
+    for (size_t i = 0; i < plan->n_steps; i++) put64(meta + META_BYTES + ext + 8 * i, (uint64_t)(int64_t)plan->steps[i]);
     veil_buffer params = {0};
-    VEIL_TRY(veil_params_save(&params, plan->params, 0, err));
-    veil_status st = veil_set_save(out, plan->params, meta, META_BYTES + 8 * plan->n_steps, &params, 1, err);
+    veil_status st = veil_params_save(&params, plan->params, 0, err);
+    if (st == VEIL_OK) st = veil_set_save(out, plan->params, meta, mlen, &params, 1, err);
     veil_buffer_free(&params);
+    free(meta);
     return st;
 }
 
@@ -1361,13 +1479,21 @@ veil_status veil_plan_load(veil_plan **out, const uint8_t *data, size_t len, vei
     if (m.kind != VEIL_SET_PLAN || c.count != 1) st = veil_fail(err, VEIL_ERR_MISMATCH, "this file is not a Veil plan");
     else if (veil_params_security(p->params) >= VEIL_SECURITY_NONE)
         st = veil_fail(err, VEIL_ERR_INSECURE, "the plan's parameters are not secure: refused");
+    size_t ext = 0;
+    if (st == VEIL_OK && m.packing != VEIL_PACKING_TRAINING) {
+        st = range_ext_decode(c.meta + META_BYTES, c.meta_len - META_BYTES, m.in_width, &p->bound, &p->box_lo,
+                              &p->box_hi, err);
+        ext = range_ext_bytes(m.in_width);
+    }
+    if (st == VEIL_OK && (c.meta_len - META_BYTES - ext) % 8 != 0)
+        st = veil_fail(err, VEIL_ERR_FORMAT, "plan: the rotation steps do not fill whole 8-byte words");
     if (st == VEIL_OK) {
-        p->n_steps = (c.meta_len - META_BYTES) / 8;
+        p->n_steps = (c.meta_len - META_BYTES - ext) / 8;
         p->steps = calloc(p->n_steps + 1, sizeof *p->steps);
         if (!p->steps) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
         const int64_t limit = (int64_t)veil_params_degree(p->params) / 2;
         for (size_t i = 0; st == VEIL_OK && i < p->n_steps; i++) {
-            p->steps[i] = (long)(int64_t)get64(c.meta + META_BYTES + 8 * i);
+            p->steps[i] = (long)(int64_t)get64(c.meta + META_BYTES + ext + 8 * i);
             if (p->steps[i] <= -limit || p->steps[i] >= limit || p->steps[i] == 0)
                 st = veil_fail(err, VEIL_ERR_FORMAT, "plan: rotation step %ld out of range", p->steps[i]);
         }

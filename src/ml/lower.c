@@ -21,6 +21,7 @@
 #include "veil/ckks.h"
 
 #define DEFAULT_DEGREE 15
+#define APPROX_TOLERANCE 0.1 /* an approximation may err by a tenth of the activation's range */
 #define VEIL_MAX_AFFINE_WEIGHTS (1 << 24) /* 128 MiB of float64 per layer */
 
 typedef enum node_class { NC_CONST, NC_AFFINE, NC_SQUARE, NC_ACTIVATION, NC_FINAL } node_class;
@@ -308,7 +309,53 @@ static double act_fn(const char *op, double x)
     return x > 0 ? x : 0;
 }
 
-/* Chebyshev interpolation of the activation at degree + 1 Chebyshev nodes of [lo, hi]. */
+/* Chebyshev interpolation of f at degree + 1 Chebyshev nodes of [lo, hi], into c (degree + 1 values). */
+static void chebyshev_fit(const char *op, size_t d, double lo, double hi, double *c)
+{
+    const double pi = 3.14159265358979323846;
+    for (size_t k = 0; k <= d; k++) c[k] = 0;
+    for (size_t j = 0; j <= d; j++) {
+        double t = cos(pi * ((double)j + 0.5) / (double)(d + 1));
+        double fx = act_fn(op, (lo + hi) / 2 + t * (hi - lo) / 2);
+        for (size_t k = 0; k <= d; k++) c[k] += fx * cos((double)k * pi * ((double)j + 0.5) / (double)(d + 1));
+    }
+    for (size_t k = 0; k <= d; k++) c[k] *= (k == 0 ? 1.0 : 2.0) / (double)(d + 1);
+}
+
+/* The fit's largest error over [lo, hi] (4001 points), and the activation's own range there (max - min). */
+static double chebyshev_error(const char *op, const double *c, size_t d, double lo, double hi, double *span)
+{
+    double worst = 0, mn = INFINITY, mx = -INFINITY;
+    for (int i = 0; i <= 4000; i++) {
+        double x = lo + (hi - lo) * i / 4000.0, f = act_fn(op, x);
+        worst = fmax(worst, fabs(cheb_eval(c, d, lo, hi, x) - f));
+        mn = fmin(mn, f);
+        mx = fmax(mx, f);
+    }
+    *span = mx - mn;
+    return worst;
+}
+
+/* The smallest degree 2^k - 1 (up to 1023) whose fit meets the tolerance; 0 when none does. */
+static size_t degree_meeting(const char *op, double lo, double hi, double tolerance)
+{
+    double *c = malloc(1024 * sizeof *c), span;
+    for (size_t d = 7; c && d <= 1023; d = 2 * d + 1) {
+        chebyshev_fit(op, d, lo, hi, c);
+        if (chebyshev_error(op, c, d, lo, hi, &span) <= tolerance) {
+            free(c);
+            return d;
+        }
+    }
+    free(c);
+    return 0;
+}
+
+/*
+ * The activation as a Chebyshev polynomial over [lo, hi]. The server computes the polynomial, not the
+ * activation: a fit whose largest error exceeds a tenth of the activation's range over [lo, hi] is refused
+ * (unless options.force_approximation), naming the degree that meets it.
+ */
 static veil_status activation_stage(veil_model *m, const veil_node *n, size_t width, double lo, double hi,
                                     veil_program *p, veil_error *err)
 {
@@ -322,19 +369,21 @@ static veil_status activation_stage(veil_model *m, const veil_node *n, size_t wi
         free(s.what);
         return veil_fail(err, VEIL_ERR_NO_MEMORY, "approximation");
     }
-    const double pi = 3.14159265358979323846;
-    for (size_t j = 0; j <= d; j++) {
-        double t = cos(pi * ((double)j + 0.5) / (double)(d + 1));
-        double fx = act_fn(n->op, (lo + hi) / 2 + t * (hi - lo) / 2);
-        for (size_t k = 0; k <= d; k++) s.coeffs[k] += fx * cos((double)k * pi * ((double)j + 0.5) / (double)(d + 1));
-    }
-    for (size_t k = 0; k <= d; k++) s.coeffs[k] *= (k == 0 ? 1.0 : 2.0) / (double)(d + 1);
-    double worst = 0;
-    for (int i = 0; i <= 4000; i++) {
-        double x = lo + (hi - lo) * i / 4000.0;
-        worst = fmax(worst, fabs(cheb_eval(s.coeffs, d, lo, hi, x) - act_fn(n->op, x)));
-    }
+    chebyshev_fit(n->op, d, lo, hi, s.coeffs);
+    double span = 0;
+    const double worst = chebyshev_error(n->op, s.coeffs, d, lo, hi, &span), tolerance = APPROX_TOLERANCE * span;
     s.approx_error = worst;
+    if (worst > tolerance && !m->options.force_approximation) {
+        const size_t better = degree_meeting(n->op, lo, hi, tolerance);
+        char hint[96];
+        if (better) snprintf(hint, sizeof hint, "degree %zu meets it (--degree %zu)", better, better);
+        else snprintf(hint, sizeof hint, "no degree up to 1023 meets it: narrow the range");
+        free(s.coeffs);
+        free(s.what);
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "%s '%s': its degree-%zu approximation over [%g, %g] errs by up to "
+                         "%.3g, more than a tenth of the activation's range there (%.3g); %s, or force it "
+                         "(--force-approximation)", n->op, n->name, d, lo, hi, worst, tolerance, hint);
+    }
     char line[256];
     snprintf(line, sizeof line, "%s '%s' approximated by a degree-%zu Chebyshev polynomial over [%g, %g]: "
              "largest error %.3g", n->op, n->name, d, lo, hi, worst);
@@ -347,9 +396,43 @@ static veil_status activation_stage(veil_model *m, const veil_node *n, size_t wi
     return st;
 }
 
-/* The range of an activation's input: given, or measured on the calibration rows (widened by 10%). */
+/*
+ * Each input's range over the calibration rows, widened by 10% of its span (and 1e-3): the box from which
+ * the plan bounds every value of the circuit, and the approximations' ranges below.
+ */
+static veil_status calibration_box(veil_model *m, size_t width, veil_error *err)
+{
+    if (!m->options.calibration || m->options.calibration_rows == 0) return VEIL_OK;
+    if (m->options.calibration_width && m->options.calibration_width != width)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "the calibration rows have %zu values, the model reads %zu",
+                         m->options.calibration_width, width);
+    m->box_lo = malloc(width * sizeof *m->box_lo);
+    m->box_hi = malloc(width * sizeof *m->box_hi);
+    if (!m->box_lo || !m->box_hi) return veil_fail(err, VEIL_ERR_NO_MEMORY, "calibration");
+    for (size_t i = 0; i < width; i++) {
+        double mn = INFINITY, mx = -INFINITY;
+        for (size_t r = 0; r < m->options.calibration_rows; r++) {
+            const double v = m->options.calibration[r * width + i];
+            if (!isfinite(v)) return veil_fail(err, VEIL_ERR_ARGUMENT, "calibration row %zu, value %zu is not finite", r + 1, i + 1);
+            mn = fmin(mn, v);
+            mx = fmax(mx, v);
+        }
+        const double pad = 0.1 * (mx - mn) + 1e-3;
+        m->box_lo[i] = mn - pad;
+        m->box_hi[i] = mx + pad;
+    }
+    return VEIL_OK;
+}
+
+/*
+ * The range of an activation's input: given, or from the calibration rows: the range measured on them
+ * (widened by 10%), joined with the worst case over their box (interval arithmetic through the stages so
+ * far, veil_program_bounds) and with 0 (the latency packing's unused slots), so that no input the box
+ * admits leaves the polynomial's range.
+ */
 static veil_status activation_range(veil_model *m, const size_t *chain, size_t upto, const char *in_name,
-                                    const veil_env *consts, const veil_node *n, double *lo, double *hi, veil_error *err)
+                                    const veil_env *consts, const veil_node *n, const veil_program *p, double *lo,
+                                    double *hi, veil_error *err)
 {
     if (m->options.have_range) {
         *lo = m->options.range_lo;
@@ -357,15 +440,11 @@ static veil_status activation_range(veil_model *m, const size_t *chain, size_t u
         if (!(*hi > *lo)) return veil_fail(err, VEIL_ERR_ARGUMENT, "range [%g, %g] is empty", *lo, *hi);
         return VEIL_OK;
     }
-    if (!m->options.calibration || m->options.calibration_rows == 0)
+    if (!m->box_lo)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "%s '%s' inside the network is approximated by a polynomial over "
                          "the range of its input: give calibration data (--calibrate X.csv) or a range (--range LO:HI)",
                          n->op, n->name);
-    size_t width = 1;
-    for (size_t i = 0; i < m->input_rank; i++) width *= (size_t)m->input_dims[i];
-    if (m->options.calibration_width && m->options.calibration_width != width)
-        return veil_fail(err, VEIL_ERR_ARGUMENT, "the calibration rows have %zu values, the model reads %zu",
-                         m->options.calibration_width, width);
+    size_t width = p->in_width;
     double mn = INFINITY, mx = -INFINITY;
     veil_env env = {0};
     veil_tensor x = {0};
@@ -387,9 +466,19 @@ static veil_status activation_range(veil_model *m, const size_t *chain, size_t u
     veil_env_clear(&env);
     VEIL_TRY(st);
     double pad = 0.1 * (mx - mn) + 1e-3;
-    *lo = mn - pad;
-    *hi = mx + pad;
-    return VEIL_OK;
+    *lo = fmin(mn - pad, 0);
+    *hi = fmax(mx + pad, 0);
+    const size_t w = p->n_stages ? p->stages[p->n_stages - 1].out_width : p->in_width;
+    double *wlo = malloc(w * sizeof *wlo), *whi = malloc(w * sizeof *whi);
+    st = wlo && whi ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "calibration");
+    if (st == VEIL_OK) st = veil_program_bounds(p, p->n_stages, m->box_lo, m->box_hi, 1, wlo, whi, NULL, err);
+    for (size_t i = 0; st == VEIL_OK && i < w; i++) {
+        *lo = fmin(*lo, wlo[i]);
+        *hi = fmax(*hi, whi[i]);
+    }
+    free(wlo);
+    free(whi);
+    return st;
 }
 
 /* A node that multiplies the data by one scalar constant: its factor (Div: the inverse), else 0. */
@@ -602,6 +691,7 @@ veil_status veil_program_lower(veil_model *m, veil_error *err)
         goto done;
     }
     p->in_width = x.size;
+    if (!m->options.integer && (st = calibration_box(m, x.size, err)) != VEIL_OK) goto done;
     p->in_rank = m->input_rank;
     memcpy(p->in_dims, m->input_dims, sizeof p->in_dims);
     size_t seg_start = 0;
@@ -641,7 +731,7 @@ veil_status veil_program_lower(veil_model *m, veil_error *err)
             }
         } else {
             double lo = 0, hi = 0;
-            if ((st = activation_range(m, chain, k, seg_in, &consts, n, &lo, &hi, err)) != VEIL_OK) goto done;
+            if ((st = activation_range(m, chain, k, seg_in, &consts, n, p, &lo, &hi, err)) != VEIL_OK) goto done;
             if ((st = activation_stage(m, n, width, lo, hi, p, err)) != VEIL_OK) goto done;
         }
         seg_in = n->outputs[0];

@@ -146,6 +146,15 @@ void veil_program_clear(veil_program *p);
 size_t veil_program_depth(const veil_program *p);
 /* Exact programs: one sample in int64, VEIL_ERR_ARGUMENT when a value leaves the int64 range. */
 veil_status veil_program_run_integer(const veil_program *p, const int64_t *in, int64_t *out, veil_error *err);
+/*
+ * Interval arithmetic through stages [0, upto) from the box [in_lo, in_hi] (one interval per input value;
+ * bounds.c): the box of stage upto's input in out_lo, out_hi (either may be NULL), and in peak[s] (when not
+ * NULL) the largest |value| stage s computes, its outputs and the intermediate values of its evaluation.
+ * zero_slots: unused slots hold 0 (the latency packing). VEIL_ERR_ARGUMENT, naming the layer, when an
+ * approximated activation's input can leave the range of its approximation.
+ */
+veil_status veil_program_bounds(const veil_program *p, size_t upto, const double *in_lo, const double *in_hi,
+                                int zero_slots, double *out_lo, double *out_hi, double *peak, veil_error *err);
 /* Runs the lowered program in float64 (for tests: it must agree with the interpreter). */
 veil_status veil_program_run_plain(const veil_program *p, const double *in, double *out, veil_error *err);
 /* The same, raising *excess to how far an approximated activation's input leaves its range (0: never). */
@@ -164,6 +173,7 @@ struct veil_model {
     size_t input_rank;
     veil_model_options options;
     double calib_lo, calib_hi; /* the range measured (or given) for approximated activations */
+    double *box_lo, *box_hi;   /* calibration rows given: each input's range over them, widened by 10% (else NULL) */
     char *report; /* lines describing approximations */
 };
 

@@ -27,7 +27,8 @@ struct veil_plan {
     size_t crt_count;
     veil_params *crt_params[VEIL_CRT_MAX];
     int64_t input_lo, input_hi;
-    double out_scale, bound;
+    double out_scale, bound; /* bound: the outputs' worst-case |value| (CKKS too) */
+    double *box_lo, *box_hi; /* CKKS inference: each input's range (in_width values) */
 };
 
 /* What a key set, its bundle and its ciphertexts agree on. Stored in every set's metadata. */
@@ -83,6 +84,7 @@ struct veil_keyset {
     atomic_int *refs; /* holders of params and ctx */
     veil_secret_key *sk;
     veil_crt_part crt[VEIL_CRT_MAX]; /* exact inference: moduli 1 .. meta.crt_count - 1 (0 is the above) */
+    double *box_lo, *box_hi; /* CKKS inference: each input's range (meta.in_width values); meta.bound */
 };
 
 struct veil_eval_keys {

@@ -110,6 +110,8 @@ void veil_model_free(veil_model *m)
     if (!m) return;
     veil_program_clear(&m->program);
     veil_graph_clear(&m->graph);
+    free(m->box_lo);
+    free(m->box_hi);
     free(m->report);
     free(m);
 }
@@ -144,6 +146,26 @@ veil_status veil_model_run_plain(const veil_model *m, double *out, const double 
     }
     veil_tensor_clear(&x);
     veil_env_clear(&env);
+    return st;
+}
+
+veil_status veil_model_run_program(const veil_model *m, double *out, const double *in, size_t rows, veil_error *err)
+{
+    VEIL_REQUIRE(m, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(in, err);
+    const veil_program *p = &m->program;
+    const size_t w_in = p->in_width, w_raw = p->out_width, w_out = veil_final_width(p);
+    double *row = calloc(w_raw + 1, sizeof *row);
+    if (!row) return veil_fail(err, VEIL_ERR_NO_MEMORY, "program run");
+    veil_status st = VEIL_OK;
+    for (size_t r = 0; st == VEIL_OK && r < rows; r++) {
+        st = veil_program_run_plain(p, in + r * w_in, row, err);
+        for (size_t i = 0; p->integer && i < w_raw; i++) row[i] *= p->out_scale;
+        if (st == VEIL_OK) veil_final_apply(p, row, w_raw);
+        if (st == VEIL_OK) memcpy(out + r * w_out, row, w_out * sizeof *row);
+    }
+    free(row);
     return st;
 }
 
@@ -220,6 +242,8 @@ void veil_plan_free(veil_plan *plan)
     veil_params_free(plan->params);
     for (size_t i = 1; i < VEIL_CRT_MAX; i++) veil_params_free(plan->crt_params[i]);
     free(plan->steps);
+    free(plan->box_lo);
+    free(plan->box_hi);
     free(plan);
 }
 
@@ -314,19 +338,20 @@ static size_t max_width(const veil_program *p)
 
 /*
  * Chooses the parameters: the smallest ring for the depth and slots, then the largest scale (36 or 33 bits).
- * Every prime stays below 2^50, where the AVX2 kernels apply; the first prime (50 bits) leaves 14 bits above
- * the scale for the outputs (|y| < 8192 at scale 2^36), and the intermediate levels far more.
+ * The first prime has first_bits (50 by default: every prime below 2^50, where the AVX2 kernels apply); the
+ * bounds (below) ask for more when the outputs need it.
  */
 #define FIRST_PRIME_BITS 50
+#define MAX_FIRST_PRIME_BITS 60
 static veil_status choose_params(veil_params **out, size_t depth, size_t slots, veil_security security,
-                                 unsigned *scale_bits, veil_error *err)
+                                 unsigned first_bits, unsigned *scale_bits, veil_error *err)
 {
     static const unsigned scales[] = {36, 33};
     veil_params *best = NULL;
     unsigned best_scale = 0;
     veil_error last = {VEIL_OK, ""};
     for (size_t i = 0; i < sizeof scales / sizeof *scales; i++) {
-        veil_params_request req = {.depth = (unsigned)depth, .scale_bits = scales[i], .first_bits = FIRST_PRIME_BITS,
+        veil_params_request req = {.depth = (unsigned)depth, .scale_bits = scales[i], .first_bits = first_bits,
                                    .slots = slots, .security = security};
         veil_params *p = NULL;
         if (veil_params_select(&p, &req, &last) != VEIL_OK) continue;
@@ -340,12 +365,185 @@ static veil_status choose_params(veil_params **out, size_t depth, size_t slots, 
     }
     if (!best)
         return veil_fail(err, last.status ? last.status : VEIL_ERR_NOT_FOUND,
-                         "plan: the model needs %zu levels (one per affine layer, square and approximation step), more "
+                         "the model needs %zu levels (one per affine layer, square and approximation step), more "
                          "than any parameter set at this security level holds (%s); no keys were made", depth,
                          last.detail);
     *out = best;
     *scale_bits = best_scale;
     return VEIL_OK;
+}
+
+/* ---- bounds: every value the circuit computes fits the modulus of its level -------------------------- */
+
+/*
+ * A CKKS value v at scale D on level l (modulus Q_l = q_0 .. q_l) decrypts correctly while |v| D < Q_l / 2;
+ * beyond, it wraps around and the wrap spreads to every slot. ROOM_MARGIN_BITS more cover the scales'
+ * drift from D and the noise.
+ */
+#define ROOM_MARGIN_BITS 2
+
+static double log2_q(const veil_params *params, size_t level)
+{
+    double bits = 0;
+    for (size_t i = 0; i <= level; i++) bits += log2((double)veil_params_q(params, i));
+    return bits;
+}
+
+/* Bits that a value of magnitude v needs at the plan's scale, with the margin. */
+static double bits_needed(double v, unsigned scale_bits)
+{
+    return (v > 0 ? log2(v) : -60) + scale_bits + 1 + ROOM_MARGIN_BITS;
+}
+
+/*
+ * Checks the inputs (at the top level) and every stage's peak (at the level of its outputs, the lowest it
+ * touches) against the moduli. *deficit: the most bits any of them lacks (0 when all fit); *worst: the stage
+ * lacking them (SIZE_MAX: the inputs).
+ */
+static void room(const veil_plan *plan, const veil_program *p, double in_peak, const double *peak, double *deficit,
+                 size_t *worst)
+{
+    size_t level = veil_params_q_count(plan->params) - 1;
+    *deficit = bits_needed(in_peak, plan->scale_bits) - log2_q(plan->params, level);
+    *worst = SIZE_MAX;
+    for (size_t i = 0; i < p->n_stages; i++) {
+        veil_program one = {.stages = &p->stages[i], .n_stages = 1};
+        const size_t d = veil_program_depth(&one);
+        level = level >= d ? level - d : 0;
+        const double lack = bits_needed(peak[i], plan->scale_bits) - log2_q(plan->params, level);
+        if (lack > *deficit) {
+            *deficit = lack;
+            *worst = i;
+        }
+    }
+    if (*deficit < 0) *deficit = 0;
+}
+
+typedef struct bounds_work {
+    const veil_program *p;
+    double *lo, *hi;          /* the box */
+    double *peak, *olo, *ohi; /* per stage; the outputs' ranges */
+    double in_peak, out_peak;
+    int zero_slots;
+} bounds_work;
+
+static veil_status bounds_of_box(bounds_work *b, veil_error *err)
+{
+    b->in_peak = 0;
+    for (size_t i = 0; i < b->p->in_width; i++) b->in_peak = fmax(b->in_peak, fmax(fabs(b->lo[i]), fabs(b->hi[i])));
+    VEIL_TRY(veil_program_bounds(b->p, b->p->n_stages, b->lo, b->hi, b->zero_slots, b->olo, b->ohi, b->peak, err));
+    b->out_peak = 0;
+    for (size_t i = 0; i < b->p->out_width; i++) b->out_peak = fmax(b->out_peak, fmax(fabs(b->olo[i]), fabs(b->ohi[i])));
+    return VEIL_OK;
+}
+
+/* No range declared: the widest [-R, R] (R = 2^k/4, up to 2^30) that the plan's parameters guarantee. */
+static veil_status widest_box(veil_plan *plan, bounds_work *b, veil_error *err)
+{
+    const size_t w = b->p->in_width;
+    int best = INT32_MIN;
+    veil_error last = {VEIL_OK, ""};
+    for (int lo = -80, hi = 120; lo <= hi;) { /* R = 2^(k/4): k in [-80, 120] */
+        const int k = lo + (hi - lo) / 2;
+        const double r = exp2(k / 4.0);
+        for (size_t i = 0; i < w; i++) {
+            b->lo[i] = -r;
+            b->hi[i] = r;
+        }
+        double deficit = 1;
+        size_t worst;
+        if (bounds_of_box(b, &last) == VEIL_OK) room(plan, b->p, b->in_peak, b->peak, &deficit, &worst);
+        if (deficit <= 0) {
+            best = k;
+            lo = k + 1;
+        } else {
+            hi = k - 1;
+        }
+    }
+    if (best == INT32_MIN)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "no input range makes this model's results certain with these "
+                         "parameters (%s): declare the inputs' range (--input-range LO:HI or --calibrate X.csv)",
+                         last.status ? last.detail : "its values outgrow the moduli");
+    const double r = exp2(best / 4.0);
+    for (size_t i = 0; i < w; i++) {
+        b->lo[i] = -r;
+        b->hi[i] = r;
+    }
+    return bounds_of_box(b, err);
+}
+
+/*
+ * The inputs' range (veil_plan_request), every value's bound over it, and the first prime that leaves room
+ * for all of them: the parameters are chosen again with a larger first prime when the outputs need it (up to
+ * 60 bits), and the plan is refused, naming the layer and its bound, when no first prime is enough.
+ */
+static veil_status plan_bounds(veil_plan *plan, const veil_model *m, const veil_plan_request *req, size_t depth,
+                               size_t slots_wanted, veil_error *err)
+{
+    const veil_program *p = &m->program;
+    const size_t w = p->in_width, n = p->n_stages ? p->n_stages : 1;
+    bounds_work b = {.p = p, .zero_slots = req->packing == VEIL_PACKING_LATENCY};
+    plan->box_lo = malloc(w * sizeof(double));
+    plan->box_hi = malloc(w * sizeof(double));
+    b.peak = calloc(n, sizeof *b.peak);
+    b.olo = malloc(p->out_width * sizeof *b.olo);
+    b.ohi = malloc(p->out_width * sizeof *b.ohi);
+    b.lo = plan->box_lo;
+    b.hi = plan->box_hi;
+    veil_status st = b.lo && b.hi && b.peak && b.olo && b.ohi ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
+    const char *source = "declared";
+    for (size_t i = 0; st == VEIL_OK && i < w; i++) {
+        if (req->box_lo && req->box_hi) {
+            b.lo[i] = req->box_lo[i];
+            b.hi[i] = req->box_hi[i];
+        } else if (req->have_range) {
+            b.lo[i] = req->range_lo;
+            b.hi[i] = req->range_hi;
+        } else if (m->box_lo) {
+            b.lo[i] = m->box_lo[i];
+            b.hi[i] = m->box_hi[i];
+            source = "calibrated";
+        } else {
+            source = NULL;
+            break;
+        }
+    }
+    if (st == VEIL_OK && !source) {
+        st = widest_box(plan, &b, err);
+    } else if (st == VEIL_OK) {
+        st = bounds_of_box(&b, err);
+        double deficit = 0;
+        size_t worst = SIZE_MAX;
+        if (st == VEIL_OK) room(plan, p, b.in_peak, b.peak, &deficit, &worst);
+        unsigned first = FIRST_PRIME_BITS;
+        while (st == VEIL_OK && deficit > 0 && first < MAX_FIRST_PRIME_BITS) {
+            first += (unsigned)ceil(deficit);
+            if (first > MAX_FIRST_PRIME_BITS) first = MAX_FIRST_PRIME_BITS;
+            veil_params *params = NULL;
+            unsigned scale_bits = 0;
+            st = choose_params(&params, depth, slots_wanted, req->security, first, &scale_bits, err);
+            if (st != VEIL_OK) break;
+            veil_params_free(plan->params);
+            plan->params = params;
+            plan->scale_bits = scale_bits;
+            room(plan, p, b.in_peak, b.peak, &deficit, &worst);
+        }
+        if (st == VEIL_OK && deficit > 0) {
+            const double v = worst == SIZE_MAX ? b.in_peak : b.peak[worst];
+            char where[200];
+            if (worst == SIZE_MAX) snprintf(where, sizeof where, "the inputs themselves");
+            else snprintf(where, sizeof where, "layer %zu (%s)", worst + 1, p->stages[worst].what ? p->stages[worst].what : "?");
+            st = veil_fail(err, VEIL_ERR_ARGUMENT, "on the %s inputs' range, %s can reach |value| %.4g, beyond what "
+                           "CKKS holds at its level with a %u-bit first prime and a %u-bit scale (%.1f bits short): "
+                           "the results would wrap around; narrow the inputs' range (standardize them, or "
+                           "--input-range LO:HI)", source, where, v, MAX_FIRST_PRIME_BITS, plan->scale_bits, deficit);
+        }
+    }
+    if (st == VEIL_OK) plan->bound = b.out_peak;
+    free(b.peak);
+    free(b.olo);
+    free(b.ohi);
+    return st;
 }
 
 static void estimate(veil_plan *plan, const veil_program *p)
@@ -423,7 +621,9 @@ veil_status veil_model_plan(veil_plan **out, const veil_model *m, const veil_pla
         }
         slots_wanted = req->batch;
     }
-    veil_status st = choose_params(&plan->params, depth, slots_wanted, req->security, &plan->scale_bits, err);
+    veil_status st = choose_params(&plan->params, depth, slots_wanted, req->security, FIRST_PRIME_BITS,
+                                   &plan->scale_bits, err);
+    if (st == VEIL_OK) st = plan_bounds(plan, m, req, depth, slots_wanted, err);
     if (st != VEIL_OK) {
         veil_plan_free(plan);
         return st;
@@ -444,6 +644,13 @@ veil_status veil_model_plan(veil_plan **out, const veil_model *m, const veil_pla
     in->depth = depth;
     in->in_ciphertexts = plan->packing == VEIL_PACKING_THROUGHPUT ? p->in_width : 1;
     in->out_ciphertexts = plan->packing == VEIL_PACKING_THROUGHPUT ? p->out_width : 1;
+    in->output_bound = plan->bound;
+    in->input_lo = INFINITY;
+    in->input_hi = -INFINITY;
+    for (size_t i = 0; i < p->in_width; i++) {
+        in->input_lo = fmin(in->input_lo, plan->box_lo[i]);
+        in->input_hi = fmax(in->input_hi, plan->box_hi[i]);
+    }
     estimate(plan, p);
     *out = plan;
     return VEIL_OK;

@@ -895,7 +895,7 @@ veil_status veil_bgv_ciphertext_load(veil_bgv_ciphertext **out, const veil_conte
 
 /* ---- sets: several objects of one parameter set in one file ---------------------------------------- */
 
-#define SET_MAX_META 4096
+#define SET_MAX_META ((size_t)1 << 20) /* an ML key set's inputs' ranges: 16 bytes an input */
 
 veil_status veil_set_save(veil_buffer *out, const veil_params *params, const uint8_t *meta, size_t meta_len,
                           const veil_buffer *items, size_t count, veil_error *err)
