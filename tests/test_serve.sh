@@ -145,7 +145,7 @@ sort -g -k2 "$work/load.txt" | awk -v ok="$ok" -v same="$same" '{ t[NR] = $2 } E
 check "every loaded request answered correctly" test "$ok" = 320 -a "$same" = 320
 
 # --- faults: kill -9 during uploads and predictions, then restart ----------------------------------------
-for i in $(seq 10); do "$veil" keygen --model "$work/h/model.onnx" --out "$work/kf$i" --quiet; done
+for i in $(seq 10); do "$veil" keygen --model "$work/h/model.onnx" --calibrate "$work/h/train.csv" --out "$work/kf$i" --quiet; done
 (for i in $(seq 10); do
      code=$(curl -s -o "$work/up$i" -w '%{http_code}' --max-time 30 --data-binary "@$work/kf$i/eval/eval.keys" "$url/v1/keys")
      echo "$i $code" >>"$work/acks.txt"

@@ -49,7 +49,7 @@ typedef struct veil_model_options {
     int have_range;         /* use [range_lo, range_hi] for every approximated activation's input */
     double range_lo, range_hi;
     /*
-     * rows x calibration_width samples: each input's range over them (widened by 10% of its span) is the box
+     * rows x calibration_width samples: each input's range over them (widened by half its span each side) is the box
      * the plan bounds every value of the circuit from, and the activations' ranges cover both what the rows
      * reach and the worst case over that box
      */
@@ -139,7 +139,7 @@ typedef struct veil_plan_request {
      * CKKS: the inputs' range, which encryption enforces and from which the plan bounds every value the
      * circuit computes (interval arithmetic), choosing the moduli with that headroom or refusing, naming the
      * layer. Taken from, in order: box_lo/box_hi (one interval per input value), have_range (one interval for
-     * all), the model's calibration rows (each input's range over them, widened by 10%), or else the widest
+     * all), the model's calibration rows (each input's range over them, widened by half its span each side), or else the widest
      * [-R, R] the smallest parameters guarantee.
      */
     const double *box_lo, *box_hi;

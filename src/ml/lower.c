@@ -21,6 +21,7 @@
 #include "veil/ckks.h"
 
 #define DEFAULT_DEGREE 15
+#define CALIBRATION_MARGIN 0.5 /* the inputs' box: the calibration range widened by half its span */
 #define APPROX_TOLERANCE 0.1 /* an approximation may err by a tenth of the activation's range */
 #define VEIL_MAX_AFFINE_WEIGHTS (1 << 24) /* 128 MiB of float64 per layer */
 
@@ -397,7 +398,8 @@ static veil_status activation_stage(veil_model *m, const veil_node *n, size_t wi
 }
 
 /*
- * Each input's range over the calibration rows, widened by 10% of its span (and 1e-3): the box from which
+ * Each input's range over the calibration rows, widened by half its span (and 1e-3) on each side, so that
+ * records a little beyond the calibration data (a new patient) are still admitted: the box from which
  * the plan bounds every value of the circuit, and the approximations' ranges below.
  */
 static veil_status calibration_box(veil_model *m, size_t width, veil_error *err)
@@ -417,7 +419,7 @@ static veil_status calibration_box(veil_model *m, size_t width, veil_error *err)
             mn = fmin(mn, v);
             mx = fmax(mx, v);
         }
-        const double pad = 0.1 * (mx - mn) + 1e-3;
+        const double pad = CALIBRATION_MARGIN * (mx - mn) + 1e-3;
         m->box_lo[i] = mn - pad;
         m->box_hi[i] = mx + pad;
     }
