@@ -63,6 +63,18 @@ expect 3 "secret key" "$veil" eval --model "$d/model.onnx" --eval-keys "$work/k1
 head -c 5000 "$work/x1.ct" >"$work/truncated.ct"
 expect 3 "" "$veil" eval --model "$d/model.onnx" --eval-keys "$work/k1/eval" --in "$work/truncated.ct" --out "$work/bad.ct"
 
+# one byte changed in the middle of a file: refused as corrupt (the integrity digest), never decrypted to garbage
+flip() { # flip FILE: the middle byte of FILE with one bit changed
+    /usr/bin/python3 -c 'import sys; p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) // 2] ^= 0x10; open(p, "wb").write(b)' "$1"
+}
+cp "$work/x1.ct" "$work/flipped.ct" && flip "$work/flipped.ct"
+expect 3 "corrupt: its integrity digest does not match" "$veil" decrypt --keys "$work/k1" --in "$work/flipped.ct" --out "$work/bad.csv"
+expect 3 "corrupt" "$veil" eval --model "$d/model.onnx" --eval-keys "$work/k1/eval" --in "$work/flipped.ct" --out "$work/bad.ct"
+expect 1 "corrupt" "$veil" info "$work/flipped.ct"
+cp -p -r "$work/k1" "$work/k1f" && flip "$work/k1f/secret.key" && flip "$work/k1f/eval/eval.keys"
+expect 3 "corrupt" "$veil" decrypt --keys "$work/k1f" --in "$work/x1.ct" --out "$work/bad.csv"
+expect 3 "corrupt" "$veil" eval --model "$d/model.onnx" --eval-keys "$work/k1f/eval" --in "$work/x1.ct" --out "$work/bad.ct"
+
 # keys are never overwritten without --force
 sum=$(sha256sum "$work/k1/secret.key")
 expect 3 "never overwritten" "$veil" keygen --model "$d/model.onnx" --out "$work/k1"

@@ -2,9 +2,12 @@
  * The wire format: round trips of every object (plain, seeded, compressed), what loaders refuse, files,
  * and a deterministic mutation test (bit flips, truncations, length edits): every mutated object loads as
  * an error or a valid object, never a crash, hang, leak or out-of-bounds read (the suite runs under ASan).
+ * The integrity digest: one damaged byte anywhere (header, payload, digest, a set's nested objects,
+ * compressed payloads) or a cut is refused with VEIL_ERR_FORMAT; version-1 objects and sets still load.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
@@ -15,7 +18,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sodium.h>
 #include "veil/veil.h"
+#include "serial/serial_internal.h"
 
 typedef struct fixture {
     veil_params *params;
@@ -107,6 +112,10 @@ static int teardown(void **state)
     free(fx);
     return 0;
 }
+
+/* After a deliberate edit: a fresh integrity digest, so that the checks behind it see the edit (as a forger
+ * could; the digest detects accidents, it authenticates nothing). */
+static void reseal(veil_buffer *b) { veil_object_reseal(b->data, b->len); }
 
 /* Saving a loaded object gives the same bytes: the round trip loses nothing. */
 static void assert_same_buffer(const veil_buffer *a, const veil_buffer *b)
@@ -249,7 +258,8 @@ static void test_bgv_round_trips(void **state)
     veil_buffer pb_ = {0}, pb2 = {0};
     veil_bgv_plaintext *pt = NULL;
     assert_int_equal(veil_bgv_plaintext_save(&pb_, fx->bpt, 0, &err), VEIL_OK);
-    assert_int_equal(pb_.len, VEIL_HEADER_BYTES + 2048 * 14 / 8); /* 14 bits per residue of t = 12289 */
+    /* 14 bits per residue of t = 12289 */
+    assert_int_equal(pb_.len, VEIL_HEADER_BYTES + 2048 * 14 / 8 + VEIL_DIGEST_BYTES);
     assert_int_equal(veil_bgv_plaintext_load(&pt, fx->bctx, pb_.data, pb_.len, &err), VEIL_OK);
     assert_int_equal(veil_bgv_plaintext_save(&pb2, pt, 0, &err), VEIL_OK);
     assert_same_buffer(&pb_, &pb2);
@@ -262,12 +272,15 @@ static void test_bgv_round_trips(void **state)
     assert_int_equal(veil_bgv_ciphertext_load(&ct, fx->ctx, cb.data, cb.len, &err), VEIL_ERR_MISMATCH);
     cb.data[VEIL_HEADER_BYTES + 16] = 0;
     cb.data[VEIL_HEADER_BYTES + 17] = 0;
+    reseal(&cb);
     assert_int_equal(veil_bgv_ciphertext_load(&ct, fx->bctx, cb.data, cb.len, &err), VEIL_ERR_FORMAT);
     assert_non_null(strstr(err.detail, "factor"));
     assert_null(ct);
     pb_.data[VEIL_HEADER_BYTES] = 0x01;
     pb_.data[VEIL_HEADER_BYTES + 1] = 0x30; /* 12289 = 0x3001 in the first 14 bits */
+    reseal(&pb_);
     assert_int_equal(veil_bgv_plaintext_load(&pt, fx->bctx, pb_.data, pb_.len, &err), VEIL_ERR_FORMAT);
+    assert_non_null(strstr(err.detail, "not below"));
     assert_null(pt);
     veil_buffer_free(&cb);
     veil_buffer_free(&pb_);
@@ -306,10 +319,11 @@ static void test_refusals(void **state)
     ct.data[4] = 9;
     assert_int_equal(veil_ckks_ciphertext_load(&c, fx->ctx, ct.data, ct.len, &err), VEIL_ERR_FORMAT);
     assert_non_null(strstr(err.detail, "version"));
-    ct.data[4] = 1;
+    ct.data[4] = VEIL_FORMAT_VERSION;
     /* a residue at or above its prime */
     uint64_t q = veil_params_q(fx->params, 0);
     for (int i = 0; i < 8; i++) ct.data[VEIL_HEADER_BYTES + 24 + i] = (uint8_t)(q >> (8 * i));
+    reseal(&ct);
     assert_int_equal(veil_ckks_ciphertext_load(&c, fx->ctx, ct.data, ct.len, &err), VEIL_ERR_FORMAT);
     assert_non_null(strstr(err.detail, "not below its prime"));
     assert_null(c);
@@ -317,6 +331,7 @@ static void test_refusals(void **state)
     veil_buffer pb_ = {0};
     assert_int_equal(veil_params_save(&pb_, fx->params, 0, &err), VEIL_OK);
     pb_.data[VEIL_HEADER_BYTES + 48] = 0; /* security field: NONE -> 128 */
+    reseal(&pb_);
     veil_params *loaded = NULL;
     veil_status st = veil_params_load(&loaded, pb_.data, pb_.len, &err);
     assert_true(st == VEIL_ERR_INSECURE || st == VEIL_ERR_FORMAT);
@@ -324,16 +339,22 @@ static void test_refusals(void **state)
     veil_buffer_free(&pb_);
     /* flags that contradict the type: a ciphertext claiming to be secret, a secret key without the flag */
     ct.data[8] |= 4;
+    reseal(&ct);
     assert_int_equal(veil_ckks_ciphertext_load(&c, fx->ctx, ct.data, ct.len, &err), VEIL_ERR_FORMAT);
     assert_non_null(strstr(err.detail, "secret flag"));
     ct.data[8] &= (uint8_t)~4;
+    reseal(&ct);
     veil_buffer skb = {0};
     assert_int_equal(veil_secret_key_save(&skb, fx->sk, VEIL_SAVE_COMPRESS, &err), VEIL_OK);
     assert_int_equal(skb.data[8], 4); /* secret, and not compressed although asked */
     skb.data[8] = 0;
+    reseal(&skb);
     assert_int_equal(veil_secret_key_load(&sk, fx->ctx, skb.data, skb.len, &err), VEIL_ERR_FORMAT);
+    assert_non_null(strstr(err.detail, "secret flag"));
     skb.data[8] = 4 | 2;
+    reseal(&skb);
     assert_int_equal(veil_secret_key_load(&sk, fx->ctx, skb.data, skb.len, &err), VEIL_ERR_FORMAT);
+    assert_non_null(strstr(err.detail, "never stored compressed or seeded"));
     assert_null(sk);
     veil_buffer_free(&skb);
     /* a plaintext has no seeded form */
@@ -341,6 +362,7 @@ static void test_refusals(void **state)
     veil_ckks_plaintext *pt = NULL;
     assert_int_equal(veil_ckks_plaintext_save(&ptb, fx->pt, 0, &err), VEIL_OK);
     ptb.data[8] |= 2;
+    reseal(&ptb);
     assert_int_equal(veil_ckks_plaintext_load(&pt, fx->ctx, ptb.data, ptb.len, &err), VEIL_ERR_FORMAT);
     assert_null(pt);
     veil_buffer_free(&ptb);
@@ -349,6 +371,7 @@ static void test_refusals(void **state)
     veil_public_key *pkl = NULL;
     assert_int_equal(veil_public_key_save(&pkb, fx->pk, 0, &err), VEIL_OK);
     pkb.data[12] = 0;
+    reseal(&pkb);
     assert_int_equal(veil_public_key_load(&pkl, fx->ctx, pkb.data, pkb.len, &err), VEIL_ERR_MISMATCH);
     assert_non_null(strstr(err.detail, "security level"));
     assert_null(pkl);
@@ -416,22 +439,24 @@ static uint64_t next_rand(void)
 
 typedef enum { K_PARAMS, K_SK, K_PK, K_SWITCH, K_PT, K_CT, K_BPT, K_BCT } kind;
 
-/* Loads data as `k`; frees whatever loads. Returns the status. */
-static veil_status load_any(kind k, const uint8_t *data, size_t len)
+/* Loads data as `k`; frees whatever loads. Returns the status (its detail in err, which may be NULL). */
+static veil_status load_err(kind k, const uint8_t *data, size_t len, veil_error *err)
 {
     veil_status st;
     switch (k) {
-    case K_PARAMS: { veil_params *p = NULL; st = veil_params_load(&p, data, len, NULL); veil_params_free(p); break; }
-    case K_SK: { veil_secret_key *p = NULL; st = veil_secret_key_load(&p, fx->ctx, data, len, NULL); veil_secret_key_free(p); break; }
-    case K_PK: { veil_public_key *p = NULL; st = veil_public_key_load(&p, fx->ctx, data, len, NULL); veil_public_key_free(p); break; }
-    case K_SWITCH: { veil_switch_key *p = NULL; st = veil_switch_key_load(&p, fx->ctx, data, len, NULL); veil_switch_key_free(p); break; }
-    case K_PT: { veil_ckks_plaintext *p = NULL; st = veil_ckks_plaintext_load(&p, fx->ctx, data, len, NULL); veil_ckks_plaintext_free(p); break; }
-    case K_BPT: { veil_bgv_plaintext *p = NULL; st = veil_bgv_plaintext_load(&p, fx->bctx, data, len, NULL); veil_bgv_plaintext_free(p); break; }
-    case K_BCT: { veil_bgv_ciphertext *p = NULL; st = veil_bgv_ciphertext_load(&p, fx->bctx, data, len, NULL); veil_bgv_ciphertext_free(p); break; }
-    default: { veil_ckks_ciphertext *p = NULL; st = veil_ckks_ciphertext_load(&p, fx->ctx, data, len, NULL); veil_ckks_ciphertext_free(p); break; }
+    case K_PARAMS: { veil_params *p = NULL; st = veil_params_load(&p, data, len, err); veil_params_free(p); break; }
+    case K_SK: { veil_secret_key *p = NULL; st = veil_secret_key_load(&p, fx->ctx, data, len, err); veil_secret_key_free(p); break; }
+    case K_PK: { veil_public_key *p = NULL; st = veil_public_key_load(&p, fx->ctx, data, len, err); veil_public_key_free(p); break; }
+    case K_SWITCH: { veil_switch_key *p = NULL; st = veil_switch_key_load(&p, fx->ctx, data, len, err); veil_switch_key_free(p); break; }
+    case K_PT: { veil_ckks_plaintext *p = NULL; st = veil_ckks_plaintext_load(&p, fx->ctx, data, len, err); veil_ckks_plaintext_free(p); break; }
+    case K_BPT: { veil_bgv_plaintext *p = NULL; st = veil_bgv_plaintext_load(&p, fx->bctx, data, len, err); veil_bgv_plaintext_free(p); break; }
+    case K_BCT: { veil_bgv_ciphertext *p = NULL; st = veil_bgv_ciphertext_load(&p, fx->bctx, data, len, err); veil_bgv_ciphertext_free(p); break; }
+    default: { veil_ckks_ciphertext *p = NULL; st = veil_ckks_ciphertext_load(&p, fx->ctx, data, len, err); veil_ckks_ciphertext_free(p); break; }
     }
     return st;
 }
+
+static veil_status load_any(kind k, const uint8_t *data, size_t len) { return load_err(k, data, len, NULL); }
 
 static void test_mutations(void **state)
 {
@@ -480,7 +505,14 @@ static void test_mutations(void **state)
                 }
                 break;
             }
-            if (load_any(kinds[o], m, len) == VEIL_OK) loaded++;
+            /* odd pairs of rounds: resealed, as a forger would, to reach the checks behind the digest; the
+             * others are accidents, and every one of them must be refused */
+            const bool sealed = (round / 5) % 2 == 1;
+            if (sealed) veil_object_reseal(m, len);
+            const veil_status st = load_any(kinds[o], m, len);
+            const bool changed = len != objs[o].len || memcmp(m, objs[o].data, len) != 0; /* two flips may cancel */
+            if (!sealed && changed) assert_int_equal(st, VEIL_ERR_FORMAT);
+            if (st == VEIL_OK) loaded++;
             else errors++;
         }
         free(m);
@@ -488,6 +520,252 @@ static void test_mutations(void **state)
     }
     printf("mutations: %zu refused, %zu still valid\n", errors, loaded);
     assert_true(errors > 3000);
+}
+
+/* ---- integrity: the version-2 digest, and version 1 still read -------------------------------------- */
+
+/*
+ * Written by the version-1 writer (Veil before the integrity digest) for the fixture's CKKS parameters:
+ * the parameter set alone, and a set of it with the 4 bytes of metadata "v1ok".
+ */
+static const uint8_t v1_params[152] = {
+    0x56, 0x45, 0x49, 0x4c, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00,
+    0x2f, 0xd0, 0x89, 0xa2, 0xc1, 0x30, 0xdf, 0xe7, 0x01, 0x6d, 0xc2, 0xb2, 0xe7, 0x3b, 0x68, 0xad,
+    0xff, 0x87, 0x39, 0x37, 0xa9, 0x2c, 0x60, 0x60, 0xa1, 0x46, 0xc3, 0xb7, 0x6b, 0x6b, 0x3e, 0xd7,
+    0x58, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x58, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x90, 0xff, 0xff, 0xff, 0x1f, 0x00, 0x00,
+    0x01, 0x70, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01, 0xc0, 0xff, 0xff, 0xff, 0xff, 0x03, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+};
+static const uint8_t v1_set[244] = {
+    0x56, 0x45, 0x49, 0x4c, 0x01, 0x00, 0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00,
+    0x2f, 0xd0, 0x89, 0xa2, 0xc1, 0x30, 0xdf, 0xe7, 0x01, 0x6d, 0xc2, 0xb2, 0xe7, 0x3b, 0x68, 0xad,
+    0xff, 0x87, 0x39, 0x37, 0xa9, 0x2c, 0x60, 0x60, 0xa1, 0x46, 0xc3, 0xb7, 0x6b, 0x6b, 0x3e, 0xd7,
+    0xb4, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xb4, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x76, 0x31, 0x6f, 0x6b, 0x01, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x98, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x56, 0x45, 0x49, 0x4c,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x2f, 0xd0, 0x89, 0xa2,
+    0xc1, 0x30, 0xdf, 0xe7, 0x01, 0x6d, 0xc2, 0xb2, 0xe7, 0x3b, 0x68, 0xad, 0xff, 0x87, 0x39, 0x37,
+    0xa9, 0x2c, 0x60, 0x60, 0xa1, 0x46, 0xc3, 0xb7, 0x6b, 0x6b, 0x3e, 0xd7, 0x58, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x58, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x01, 0x90, 0xff, 0xff, 0xff, 0x1f, 0x00, 0x00, 0x01, 0x70, 0xff, 0xff,
+    0xff, 0x00, 0x00, 0x00, 0x01, 0xc0, 0xff, 0xff, 0xff, 0xff, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00,
+};
+
+/* The digest is BLAKE2b-256 of everything before it, as docs/wire-format.md says (recomputed here). */
+static void assert_digest_layout(const veil_buffer *b)
+{
+    uint8_t d[VEIL_DIGEST_BYTES];
+    assert_true(b->len > VEIL_HEADER_BYTES + VEIL_DIGEST_BYTES);
+    assert_int_equal(b->data[4] | b->data[5] << 8, VEIL_FORMAT_VERSION);
+    crypto_generichash(d, sizeof d, b->data, b->len - VEIL_DIGEST_BYTES, NULL, 0);
+    assert_memory_equal(d, b->data + b->len - VEIL_DIGEST_BYTES, sizeof d);
+}
+
+/* The next byte to damage: every byte of the header and of the digest, every stride-th in between. */
+static size_t next_position(size_t pos, size_t len, size_t stride)
+{
+    if (pos < VEIL_HEADER_BYTES || pos + 1 >= len - VEIL_DIGEST_BYTES) return pos + 1;
+    return pos + stride < len - VEIL_DIGEST_BYTES ? pos + stride : len - VEIL_DIGEST_BYTES;
+}
+
+/* The detail a damaged byte at pos gives: the magic and the version are read before the digest. */
+static void assert_damage_named(size_t pos, const veil_error *err)
+{
+    const char *want = pos < 4 ? "magic" : pos < 6 ? "version" : "corrupt";
+    if (!strstr(err->detail, want)) fail_msg("byte %zu damaged: '%s', wanted '%s'", pos, err->detail, want);
+}
+
+/* One byte changed (two patterns) at each position, loaded as k: always VEIL_ERR_FORMAT, never a crash. */
+static void assert_damage_refused(kind k, veil_buffer *b, size_t stride)
+{
+    veil_error err = {0};
+    assert_digest_layout(b);
+    for (size_t pos = 0; pos < b->len; pos = next_position(pos, b->len, stride)) {
+        const uint8_t masks[2] = {(uint8_t)(1u << (pos % 8)), 0xa5};
+        for (int m = 0; m < 2; m++) {
+            b->data[pos] ^= masks[m];
+            assert_int_equal(load_err(k, b->data, b->len, &err), VEIL_ERR_FORMAT);
+            assert_damage_named(pos, &err);
+            b->data[pos] ^= masks[m];
+        }
+    }
+    /* cut short anywhere, or with bytes appended */
+    for (size_t len = 0; len < b->len; len += len + 40 < b->len ? stride : 1)
+        assert_int_equal(load_err(k, b->data, len, &err), VEIL_ERR_FORMAT);
+    uint8_t *longer = calloc(b->len + 1, 1);
+    memcpy(longer, b->data, b->len);
+    assert_int_equal(load_err(k, longer, b->len + 1, &err), VEIL_ERR_FORMAT);
+    free(longer);
+    /* relabelled version 1, the digest then read as payload */
+    b->data[4] = 1;
+    assert_int_equal(load_err(k, b->data, b->len, &err), VEIL_ERR_FORMAT);
+    b->data[4] = VEIL_FORMAT_VERSION;
+    assert_int_equal(load_err(k, b->data, b->len, &err), VEIL_OK);
+}
+
+static void test_integrity(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_buffer b[9] = {{0}};
+    /* small objects byte by byte, larger ones with a stride (header and digest always every byte) */
+    const kind kinds[9] = {K_PARAMS, K_SK, K_BPT, K_CT, K_CT, K_PK, K_SWITCH, K_BCT, K_BCT};
+    const size_t strides[9] = {1, 1, 1, 7, 61, 101, 97, 53, 59};
+    assert_int_equal(veil_params_save(&b[0], fx->params, 0, &err), VEIL_OK);
+    assert_int_equal(veil_secret_key_save(&b[1], fx->sk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_bgv_plaintext_save(&b[2], fx->bpt, 0, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_save(&b[3], fx->ct_sk, VEIL_SAVE_COMPRESS, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_save(&b[4], fx->ct_pk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_public_key_save(&b[5], fx->pk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_switch_key_save(&b[6], fx->gk, VEIL_SAVE_COMPRESS, &err), VEIL_OK);
+    assert_int_equal(veil_bgv_ciphertext_save(&b[7], fx->bct3, VEIL_SAVE_COMPRESS, &err), VEIL_OK);
+    assert_int_equal(veil_bgv_ciphertext_save(&b[8], fx->bct_pk, 0, &err), VEIL_OK);
+    assert_true(b[3].data[8] & VEIL_FLAG_ZSTD);
+    for (int i = 0; i < 9; i++) {
+        assert_damage_refused(kinds[i], &b[i], strides[i]);
+        veil_buffer_free(&b[i]);
+    }
+}
+
+/* A set's digest covers its objects: damage anywhere in it, nested objects included, is refused. */
+static void test_set_integrity(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_buffer items[3] = {{0}}, set = {0};
+    const uint8_t meta[5] = {'t', 'e', 's', 't', 0};
+    assert_int_equal(veil_params_save(&items[0], fx->params, 0, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_save(&items[1], fx->ct_sk, VEIL_SAVE_COMPRESS, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_save(&items[2], fx->ct_pk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_set_save(&set, fx->params, meta, sizeof meta, items, 3, &err), VEIL_OK);
+    assert_digest_layout(&set);
+    veil_set_contents view;
+    assert_int_equal(veil_set_open(&view, set.data, set.len, &err), VEIL_OK);
+    assert_int_equal(view.count, 3);
+    /* where each nested object starts in the set: its header, payload and digest are all damaged below */
+    size_t at[3];
+    for (size_t i = 0; i < 3; i++) at[i] = (size_t)(view.items[i].data - set.data);
+    veil_set_contents_clear(&view);
+    for (size_t pos = 0; pos < set.len; pos = next_position(pos, set.len, 41)) {
+        set.data[pos] ^= 0x10;
+        assert_int_equal(veil_set_open(&view, set.data, set.len, &err), VEIL_ERR_FORMAT);
+        assert_damage_named(pos, &err);
+        set.data[pos] ^= 0x10;
+    }
+    for (size_t i = 0; i < 3; i++) {
+        const size_t inner[4] = {at[i], at[i] + 40, at[i] + items[i].len / 2, at[i] + items[i].len - 1};
+        for (int j = 0; j < 4; j++) {
+            set.data[inner[j]] ^= 0x01;
+            assert_int_equal(veil_set_open(&view, set.data, set.len, &err), VEIL_ERR_FORMAT);
+            assert_non_null(strstr(err.detail, "corrupt"));
+            set.data[inner[j]] ^= 0x01;
+        }
+    }
+    for (size_t len = 0; len < set.len; len += 997)
+        assert_int_equal(veil_set_open(&view, set.data, len, &err), VEIL_ERR_FORMAT);
+    /* a nested object damaged before the set was sealed (the set's digest then matches): its own digest,
+     * checked by its loader, still refuses it */
+    set.data[at[2] + items[2].len / 2] ^= 0x01;
+    veil_object_reseal(set.data, set.len);
+    assert_int_equal(veil_set_open(&view, set.data, set.len, &err), VEIL_OK);
+    veil_ckks_ciphertext *c = NULL;
+    assert_int_equal(veil_ckks_ciphertext_load(&c, fx->ctx, view.items[2].data, view.items[2].len, &err),
+                     VEIL_ERR_FORMAT);
+    assert_non_null(strstr(err.detail, "corrupt"));
+    assert_null(c);
+    assert_int_equal(veil_ckks_ciphertext_load(&c, fx->ctx, view.items[1].data, view.items[1].len, &err), VEIL_OK);
+    veil_ckks_ciphertext_free(c);
+    veil_set_contents_clear(&view);
+    /* the set's own writer refuses a damaged object */
+    items[1].data[items[1].len / 2] ^= 0x01;
+    veil_buffer again = {0};
+    assert_int_equal(veil_set_save(&again, fx->params, meta, sizeof meta, items, 3, &err), VEIL_ERR_FORMAT);
+    assert_null(again.data);
+    for (int i = 0; i < 3; i++) veil_buffer_free(&items[i]);
+    veil_buffer_free(&set);
+}
+
+/* The version-1 layout: the version-2 one with version 1 and without the digest. */
+static void to_v1(veil_buffer *b)
+{
+    b->data[4] = 1;
+    b->len -= VEIL_DIGEST_BYTES; /* veil_buffer_free wipes len bytes only: zero the digest left behind */
+    memset(b->data + b->len, 0, VEIL_DIGEST_BYTES);
+}
+
+static void test_version1(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_object_info info;
+    /* files of the version-1 writer load, and are written back as version 2 with the same header and
+     * payload */
+    veil_params *p = NULL;
+    assert_int_equal(veil_object_peek(&info, v1_params, sizeof v1_params, &err), VEIL_OK);
+    assert_int_equal(info.version, 1);
+    assert_int_equal(veil_params_load(&p, v1_params, sizeof v1_params, &err), VEIL_OK);
+    uint8_t h1[VEIL_PARAMS_HASH_BYTES], h2[VEIL_PARAMS_HASH_BYTES];
+    veil_params_hash(p, h1);
+    veil_params_hash(fx->params, h2);
+    assert_memory_equal(h1, h2, sizeof h1);
+    veil_buffer b = {0};
+    assert_int_equal(veil_params_save(&b, p, 0, &err), VEIL_OK);
+    veil_params_free(p);
+    assert_int_equal(b.len, sizeof v1_params + VEIL_DIGEST_BYTES);
+    assert_int_equal(b.data[4], 2);
+    b.data[4] = 1;
+    assert_memory_equal(b.data, v1_params, sizeof v1_params);
+    veil_buffer_free(&b);
+    veil_set_contents view;
+    assert_int_equal(veil_set_open(&view, v1_set, sizeof v1_set, &err), VEIL_OK);
+    assert_int_equal(view.count, 1);
+    assert_int_equal(view.meta_len, 4);
+    assert_memory_equal(view.meta, "v1ok", 4);
+    assert_int_equal(veil_params_load(&p, view.items[0].data, view.items[0].len, &err), VEIL_OK);
+    veil_params_free(p);
+    veil_set_contents_clear(&view);
+    /* a version-1 file cut short is refused as before (by its stored length) */
+    assert_int_equal(veil_set_open(&view, v1_set, sizeof v1_set - 1, &err), VEIL_ERR_FORMAT);
+    assert_int_equal(veil_params_load(&p, v1_params, sizeof v1_params - 8, &err), VEIL_ERR_FORMAT);
+    /* every kind of object in the version-1 layout, compressed and seeded forms included */
+    veil_buffer v[8] = {{0}};
+    const kind kinds[8] = {K_PARAMS, K_SK, K_PK, K_SWITCH, K_PT, K_CT, K_BPT, K_BCT};
+    assert_int_equal(veil_params_save(&v[0], fx->params, 0, &err), VEIL_OK);
+    assert_int_equal(veil_secret_key_save(&v[1], fx->sk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_public_key_save(&v[2], fx->pk, VEIL_SAVE_COMPRESS, &err), VEIL_OK);
+    assert_int_equal(veil_switch_key_save(&v[3], fx->rk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_plaintext_save(&v[4], fx->pt, 0, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_save(&v[5], fx->ct_sk, VEIL_SAVE_COMPRESS, &err), VEIL_OK);
+    assert_int_equal(veil_bgv_plaintext_save(&v[6], fx->bpt, 0, &err), VEIL_OK);
+    assert_int_equal(veil_bgv_ciphertext_save(&v[7], fx->bct_pk, 0, &err), VEIL_OK);
+    for (int i = 0; i < 8; i++) {
+        to_v1(&v[i]);
+        assert_int_equal(veil_object_peek(&info, v[i].data, v[i].len, &err), VEIL_OK);
+        assert_int_equal(info.version, 1);
+        assert_int_equal(load_err(kinds[i], v[i].data, v[i].len, &err), VEIL_OK);
+    }
+    /* a mixed set: version-1 objects (the CKKS ones: a set is of one parameter set) in a version-2 set, and
+     * in a version-1 set */
+    veil_buffer set = {0};
+    assert_int_equal(veil_set_save(&set, fx->params, NULL, 0, v, 6, &err), VEIL_OK);
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(veil_set_open(&view, set.data, set.len, &err), VEIL_OK);
+        assert_int_equal(view.count, 6);
+        for (size_t i = 0; i < view.count; i++)
+            assert_int_equal(load_err(kinds[i], view.items[i].data, view.items[i].len, &err), VEIL_OK);
+        veil_set_contents_clear(&view);
+        to_v1(&set);
+    }
+    veil_buffer_free(&set);
+    for (int i = 0; i < 8; i++) veil_buffer_free(&v[i]);
 }
 
 int main(void)
@@ -498,6 +776,9 @@ int main(void)
         cmocka_unit_test(test_bgv_round_trips),
         cmocka_unit_test(test_files),
         cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_integrity),
+        cmocka_unit_test(test_set_integrity),
+        cmocka_unit_test(test_version1),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

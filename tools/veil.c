@@ -128,6 +128,8 @@ static int cmd_info(const char *path)
     printf("... (hash)\n");
     printf("size:       %zu bytes (payload %llu, stored %llu)\n", buf.len, (unsigned long long)info.payload_bytes,
            (unsigned long long)info.stored_bytes);
+    printf("format:     version %u (%s)\n", info.version,
+           info.version >= 2 ? "integrity digest verified" : "no integrity digest");
     if (info.type == VEIL_OBJECT_PARAMS) {
         veil_params *p = NULL;
         if (veil_params_load(&p, buf.data, buf.len, &err) != VEIL_OK) {

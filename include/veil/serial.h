@@ -1,20 +1,25 @@
 /*
  * veil/serial.h - Veil's versioned wire format for parameters, keys, plaintexts and ciphertexts.
  *
- * Every object is a 64-byte header followed by its payload, all little-endian:
+ * Every object is a 64-byte header, its stored payload and (version 2) a 32-byte integrity digest, all
+ * little-endian:
  *   0  "VEIL"                 4  format version (u16)    6  object type (u16)
  *   8  flags (u32: 1 zstd-compressed payload, 2 seeded form, 4 secret)
  *   12 security level of the parameter set (u32)         16 parameter-set hash (32 bytes, BLAKE2b-256)
  *   48 stored payload length (u64)                       56 payload length before compression (u64)
+ * The digest is BLAKE2b-256 of the header and the stored payload: any accidental change (a flipped bit, a
+ * truncated or padded file) is refused before anything else in the object is believed. It is not a
+ * signature: anyone can recompute it (see SECURITY.md). Version 1 objects (no digest) are still read.
  * Seeded objects (public and key-switching keys, fresh secret-key ciphertexts) store a 32-byte seed instead
  * of their uniform half, which the loader regenerates: about half the size. The layout of each payload is
  * in docs/wire-format.md.
  *
- * Loading checks, in this order: header and version, object type, parameter hash against the context,
- * declared sizes against limits derived from the parameters (before anything is allocated), the data
- * length, the compressed stream's own bounds, and every coefficient against its prime. Any failure returns
- * VEIL_ERR_FORMAT (or VEIL_ERR_MISMATCH for a hash or type that belongs elsewhere) with a message saying
- * which check failed; nothing is allocated for the caller then.
+ * Loading checks, in this order: magic and version, the integrity digest, the rest of the header, object
+ * type, parameter hash against the context, declared sizes against limits derived from the parameters
+ * (before anything is allocated), the data length, the compressed stream's own bounds, and every
+ * coefficient against its prime. Any failure returns VEIL_ERR_FORMAT (or VEIL_ERR_MISMATCH for a hash or
+ * type that belongs elsewhere) with a message saying which check failed; nothing is allocated for the
+ * caller then.
  */
 #ifndef VEIL_SERIAL_H
 #define VEIL_SERIAL_H
@@ -31,8 +36,9 @@
 extern "C" {
 #endif
 
-#define VEIL_FORMAT_VERSION 1
+#define VEIL_FORMAT_VERSION 2 /* the version written; versions 1 and 2 are read */
 #define VEIL_HEADER_BYTES 64
+#define VEIL_DIGEST_BYTES 32 /* the integrity digest that ends a version-2 object */
 
 typedef enum veil_object_type {
     VEIL_OBJECT_PARAMS = 1,
@@ -60,13 +66,18 @@ void veil_buffer_free(veil_buffer *buf);
 /* Options of the save functions. */
 #define VEIL_SAVE_COMPRESS 1u /* zstd-compress the payload (never a secret key: zstd keeps copies we cannot wipe) */
 
-/* What a header says, read without any context (for `veil info` and servers that route objects). */
+/*
+ * What a header says, read without any context (for `veil info` and servers that route objects). Checks the
+ * framing (magic, version, the stored length against the bytes present) and, for version 2, the integrity
+ * digest over all of data: a damaged object fails here with VEIL_ERR_FORMAT.
+ */
 typedef struct veil_object_info {
     veil_object_type type;
     uint32_t flags;
     veil_security security;
     uint8_t params_hash[VEIL_PARAMS_HASH_BYTES];
     uint64_t stored_bytes, payload_bytes;
+    unsigned version; /* 1 (no digest) or 2 (digest verified) */
 } veil_object_info;
 veil_status veil_object_peek(veil_object_info *info, const uint8_t *data, size_t len, veil_error *err);
 
@@ -103,9 +114,10 @@ veil_status veil_bgv_ciphertext_load(veil_bgv_ciphertext **out, const veil_conte
 
 /*
  * Sets: up to 4 KiB of caller-defined metadata and a list of complete objects (each with its own header and
- * compression) of one parameter set, as one object of type VEIL_OBJECT_SET. Payload: u64 metadata length,
- * the metadata, u64 count, then per object u64 length and its bytes. The set carries the secret flag when
- * any object in it does (so that its file is created 0600), and is itself never compressed.
+ * compression and, from version 2, its own digest) of one parameter set, as one object of type
+ * VEIL_OBJECT_SET. Payload: u64 metadata length, the metadata, u64 count, then per object u64 length and its
+ * bytes. The set's digest covers every byte of the set. The set carries the secret flag when any object in
+ * it does (so that its file is created 0600), and is itself never compressed.
  */
 veil_status veil_set_save(veil_buffer *out, const veil_params *params, const uint8_t *meta, size_t meta_len,
                           const veil_buffer *items, size_t count, veil_error *err);
@@ -129,8 +141,9 @@ typedef struct veil_set_contents {
  * A set may hold objects of several parameter sets (exact inference over CRT moduli): a parameter-set object
  * after the first starts a group, and the objects that follow carry its hash instead of the set's.
  *
- * Checks a set's framing (every object's header, its parameter hash equal to its group's, no nested sets, no
- * undeclared secret) and points into it; the objects themselves are validated by their loaders. Release
+ * Checks a set's framing (its digest, every object's header, its parameter hash equal to its group's, no
+ * nested sets, no undeclared secret) and points into it; the objects themselves, their own digests
+ * included, are validated by their loaders. Release
  * with veil_set_contents_clear; the view does not outlive data.
  */
 veil_status veil_set_open(veil_set_contents *view, const uint8_t *data, size_t len, veil_error *err);

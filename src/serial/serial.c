@@ -12,6 +12,7 @@
 #include <sodium.h>
 #include <zstd.h>
 #include "veil/serial.h"
+#include "serial/serial_internal.h"
 #include "ckks/ckks_internal.h"
 #include "bgv/bgv_internal.h"
 
@@ -238,7 +239,21 @@ static uint64_t get_le(const uint8_t *p, int bytes)
     return v;
 }
 
-/* Header plus (optionally compressed) payload into out. Consumes the payload writer. */
+/*
+ * The integrity digest of a version-2 object: BLAKE2b-256 (unkeyed) of its first len bytes, the header and
+ * the stored payload. It catches accidental damage; it authenticates nothing (anyone can recompute it).
+ */
+static void object_digest(uint8_t out[VEIL_DIGEST_BYTES], const uint8_t *data, size_t len)
+{
+    crypto_generichash(out, VEIL_DIGEST_BYTES, data, len, NULL, 0);
+}
+
+void veil_object_reseal(uint8_t *data, size_t len)
+{
+    if (data && len >= VEIL_DIGEST_BYTES) object_digest(data + len - VEIL_DIGEST_BYTES, data, len - VEIL_DIGEST_BYTES);
+}
+
+/* Header, (optionally compressed) payload and digest into out. Consumes the payload writer. */
 static veil_status finish(veil_buffer *out, writer *payload, veil_object_type type, uint32_t flags,
                           const veil_params *params, unsigned options, veil_error *err)
 {
@@ -270,7 +285,7 @@ static veil_status finish(veil_buffer *out, writer *payload, veil_object_type ty
         body_len = z;
         flags |= VEIL_FLAG_ZSTD;
     }
-    out->len = VEIL_HEADER_BYTES + body_len;
+    out->len = VEIL_HEADER_BYTES + body_len + VEIL_DIGEST_BYTES;
     out->data = veil_alloc(out->len, 1);
     veil_status st = VEIL_OK;
     if (!out->data) {
@@ -287,22 +302,58 @@ static veil_status finish(veil_buffer *out, writer *payload, veil_object_type ty
         put_le(h + 48, body_len, 8);
         put_le(h + 56, payload->len, 8);
         memcpy(h + VEIL_HEADER_BYTES, body, body_len);
+        object_digest(h + VEIL_HEADER_BYTES + body_len, h, VEIL_HEADER_BYTES + body_len);
     }
     veil_free_secret(packed, packed_cap);
     veil_free_secret(payload->buf, payload->cap);
     return st;
 }
 
-veil_status veil_object_peek(veil_object_info *info, const uint8_t *data, size_t len, veil_error *err)
+/*
+ * A fuzzing build (VEIL_FUZZ, see tests/fuzz/run.sh) computes the digest but ignores a mismatch, so that
+ * mutated inputs still reach the parsers behind it. Never ship such a build.
+ */
+#ifdef VEIL_FUZZ_IGNORE_DIGEST
+#define DIGEST_ENFORCED 0
+#else
+#define DIGEST_ENFORCED 1
+#endif
+
+/* The digest at the end of a version-2 object against its other bytes (len covers the digest). */
+static veil_status check_digest(const uint8_t *data, size_t len, veil_error *err)
 {
-    VEIL_REQUIRE(info, err);
-    VEIL_REQUIRE(data, err);
+    if (len < VEIL_HEADER_BYTES + VEIL_DIGEST_BYTES)
+        return veil_fail(err, VEIL_ERR_FORMAT, "the object is truncated: %zu bytes, shorter than a header and its "
+                         "integrity digest", len);
+    uint8_t d[VEIL_DIGEST_BYTES];
+    object_digest(d, data, len - VEIL_DIGEST_BYTES);
+    if (DIGEST_ENFORCED && memcmp(d, data + len - VEIL_DIGEST_BYTES, sizeof d) != 0)
+        return veil_fail(err, VEIL_ERR_FORMAT, "the object is corrupt: its integrity digest does not match its %zu "
+                         "bytes (damaged or truncated; the digest detects accidents, it is not authentication)", len);
+    return VEIL_OK;
+}
+
+/*
+ * Reads and checks a header. Magic and version come first (they say where the digest is); then, when
+ * verify is set, the digest, before any other field is believed. A set's objects are read with verify
+ * unset: the set's own digest covers them, and their loaders verify theirs.
+ */
+static veil_status parse_header(veil_object_info *info, const uint8_t *data, size_t len, bool verify,
+                                veil_error *err)
+{
     if (len < VEIL_HEADER_BYTES) return veil_fail(err, VEIL_ERR_FORMAT, "not a Veil object: %zu bytes, shorter than a header", len);
     if (memcmp(data, magic, 4) != 0) return veil_fail(err, VEIL_ERR_FORMAT, "not a Veil object: bad magic");
     uint64_t version = get_le(data + 4, 2);
-    if (version != VEIL_FORMAT_VERSION)
-        return veil_fail(err, VEIL_ERR_FORMAT, "format version %llu is not supported (this build reads %d)",
+    if (version < 1 || version > VEIL_FORMAT_VERSION)
+        return veil_fail(err, VEIL_ERR_FORMAT, "format version %llu is not supported (this build reads 1 to %d)",
                          (unsigned long long)version, VEIL_FORMAT_VERSION);
+    size_t body = len - VEIL_HEADER_BYTES; /* the stored payload: everything between header and digest */
+    if (version >= 2) {
+        if (verify) VEIL_TRY(check_digest(data, len, err));
+        else if (len < VEIL_HEADER_BYTES + VEIL_DIGEST_BYTES)
+            return veil_fail(err, VEIL_ERR_FORMAT, "the object is truncated: no room for its integrity digest");
+        body -= VEIL_DIGEST_BYTES;
+    }
     uint64_t type = get_le(data + 6, 2), flags = get_le(data + 8, 4), sec = get_le(data + 12, 4);
     if (type < VEIL_OBJECT_PARAMS || type > VEIL_OBJECT_SET)
         return veil_fail(err, VEIL_ERR_FORMAT, "unknown object type %llu", (unsigned long long)type);
@@ -315,12 +366,20 @@ veil_status veil_object_peek(veil_object_info *info, const uint8_t *data, size_t
     memcpy(info->params_hash, data + 16, VEIL_PARAMS_HASH_BYTES);
     info->stored_bytes = get_le(data + 48, 8);
     info->payload_bytes = get_le(data + 56, 8);
-    if (info->stored_bytes != len - VEIL_HEADER_BYTES)
+    info->version = (unsigned)version;
+    if (info->stored_bytes != body)
         return veil_fail(err, VEIL_ERR_FORMAT, "the header announces %llu payload bytes but %zu follow",
-                         (unsigned long long)info->stored_bytes, len - VEIL_HEADER_BYTES);
+                         (unsigned long long)info->stored_bytes, body);
     if (!(flags & VEIL_FLAG_ZSTD) && info->payload_bytes != info->stored_bytes)
         return veil_fail(err, VEIL_ERR_FORMAT, "an uncompressed payload must be stored as is");
     return VEIL_OK;
+}
+
+veil_status veil_object_peek(veil_object_info *info, const uint8_t *data, size_t len, veil_error *err)
+{
+    VEIL_REQUIRE(info, err);
+    VEIL_REQUIRE(data, err);
+    return parse_header(info, data, len, true, err);
 }
 
 static const char *type_name(veil_object_type t)
@@ -932,7 +991,7 @@ veil_status veil_set_open(veil_set_contents *view, const uint8_t *data, size_t l
         return veil_fail(err, VEIL_ERR_MISMATCH, "expected a set of objects, found %s", type_name(info.type));
     if (info.flags & (VEIL_FLAG_ZSTD | VEIL_FLAG_SEEDED))
         return veil_fail(err, VEIL_ERR_FORMAT, "a set is stored uncompressed (its objects may be compressed)");
-    reader r = {data + VEIL_HEADER_BYTES, len - VEIL_HEADER_BYTES};
+    reader r = {data + VEIL_HEADER_BYTES, (size_t)info.stored_bytes};
     uint64_t meta_len, count;
     if (!r_u64(&r, &meta_len) || meta_len > SET_MAX_META || meta_len > r.left)
         return veil_fail(err, VEIL_ERR_FORMAT, "set: bad metadata length");
@@ -954,7 +1013,7 @@ veil_status veil_set_open(veil_set_contents *view, const uint8_t *data, size_t l
             return veil_fail(err, VEIL_ERR_FORMAT, "set: object %llu is truncated", (unsigned long long)i);
         }
         veil_object_info inner;
-        veil_status peeked = veil_object_peek(&inner, r.p, (size_t)item_len, err);
+        veil_status peeked = parse_header(&inner, r.p, (size_t)item_len, false, err);
         if (peeked == VEIL_OK && inner.type == VEIL_OBJECT_PARAMS && i > 0)
             memcpy(group, inner.params_hash, sizeof group); /* a new group (the loader checks the hash) */
         if (peeked != VEIL_OK || memcmp(inner.params_hash, group, sizeof inner.params_hash) != 0 ||

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make fuzz`: builds the loader fuzz target with clang's libFuzzer, ASan and UBSan, seeds it with one valid
 # object of each kind, and runs it for FUZZ_SECONDS (default 60). A crash leaves its input in build-fuzz/.
+# The fuzzing build defines VEIL_FUZZ_IGNORE_DIGEST: it still computes every integrity digest but ignores a
+# mismatch, or nearly every mutation would stop there and never reach the parsers behind it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 need=(clang libclang-rt-14-dev)
