@@ -16,6 +16,11 @@ expect() { # expect CODE PATTERN COMMAND...: exit code and a message on standard
         echo "FAIL: '$*' gave $rc (wanted $code), stderr: $(cat "$work/err") (wanted /$pattern/)"
         fails=$((fails + 1))
     fi
+    # one prefix per message: never "veil: plan: plan: ..." nor "veil: F: read F: ..."
+    if grep -qE '^veil: ([^:]+): ((read|write) )?\1:' "$work/err"; then
+        echo "FAIL: '$*': a doubled prefix: $(cat "$work/err")"
+        fails=$((fails + 1))
+    fi
 }
 /usr/bin/python3 "$src/examples/diabetes/train.py" "$work/d" >/dev/null
 /usr/bin/python3 "$src/examples/hospital/train.py" "$work/h" >/dev/null
@@ -64,10 +69,21 @@ sum=$(sha256sum "$work/k1/secret.key")
 expect 3 "never overwritten" "$veil" keygen --model "$d/model.onnx" --out "$work/k1"
 [ "$(sha256sum "$work/k1/secret.key")" = "$sum" ] || { echo "FAIL: the key set changed"; fails=$((fails + 1)); }
 
+# a failed keygen leaves no folder it made, and nothing of a folder that was there is touched
+expect 1 "missing.onnx" "$veil" keygen --model "$work/missing.onnx" --out "$work/kbad" --quiet
+[ ! -e "$work/kbad" ] || { echo "FAIL: a failed keygen left $(find "$work/kbad")"; fails=$((fails + 1)); }
+mkdir "$work/kmine" && echo mine >"$work/kmine/notes.txt"
+expect 3 "not an ONNX model" "$veil" keygen --model "$d/test.csv" --out "$work/kmine" --quiet
+[ "$(ls -A "$work/kmine")" = notes.txt ] && [ "$(cat "$work/kmine/notes.txt")" = mine ] ||
+    { echo "FAIL: a failed keygen changed a folder that was there: $(ls -A "$work/kmine")"; fails=$((fails + 1)); }
+
 # usage
 expect 2 "--model is required" "$veil" keygen --out "$work/k9"
 expect 2 "exclude each other" "$veil" plan --model "$d/model.onnx" --batch 4 --latency
 expect 2 "positive integer" "$veil" plan --model "$d/model.onnx" --batch -3
+expect 3 "^veil: plan: batch 100000 is above" "$veil" plan --model "$d/model.onnx" --batch 100000
+expect 3 "^veil: decrypt: exact integers" "$veil" decrypt --keys "$work/k1" --in "$work/x1.ct" --out "$work/bad.csv" --integers
+expect 1 "^veil: read $work/nokeys/secret.key: " "$veil" encrypt --keys "$work/nokeys" --in "$d/test.csv" --out "$work/bad.ct"
 
 # no half-written outputs
 if ls "$work"/bad.* "$work"/*.tmp.* >/dev/null 2>&1; then

@@ -19,6 +19,9 @@ int veil_write_csv(const char *path, const double *v, size_t rows, size_t width,
 typedef struct veil_keyset veil_keyset;
 typedef struct veil_eval_keys veil_eval_keys;
 int veil_write_key_pair(const char *sk_path, const char *eval_path, const veil_keyset *ks, const veil_eval_keys *ek);
+/* KEYDIR/ and KEYDIR/eval/, made where missing (made[]: which); after a failure, removes those it made. */
+int veil_make_key_dirs(const char *dir, const char *eval_dir, int made[2]);
+void veil_remove_key_dirs(const char *dir, const char *eval_dir, const int made[2]);
 
 /* The network commands (tools/veil_net.c). */
 int veil_cmd_serve(int argc, char **argv);
