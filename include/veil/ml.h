@@ -12,7 +12,8 @@
  * shape operators, folded into one matrix and bias), squares (Mul of a tensor by itself, Pow 2), and
  * polynomial approximations of Sigmoid, Tanh and Relu inside the network (Chebyshev, over a range measured
  * on calibration data or given). A final Sigmoid, Softmax, LogSoftmax or ArgMax is applied by the data
- * owner after decryption, exactly. Anything else is refused with the operator's and the node's names.
+ * owner after decryption, exactly. Anything else is refused with the operator's and the node's names (a node
+ * without a name by its index in the graph's node list: "node #3 (Relu)").
  *
  * Exact inference (BGV): a quantized model, whose affine layers have integer weights and biases, runs on
  * integer inputs in the BGV scheme and decrypts to exactly the integer computation. Its ONNX file is the
