@@ -189,8 +189,10 @@ static void bar_init(bar *b, const char *what, const options *o)
 
 /* ---- models ------------------------------------------------------------------------------------------ */
 
-static int load_model(veil_model **m, const options *o, double **calib)
+/* Loads --model with the model options; *status: why the model was refused (VEIL_OK: not the model's fault). */
+static int load_model_why(veil_model **m, const options *o, double **calib, veil_status *status)
 {
+    *status = VEIL_OK;
     veil_model_options mo = {.degree = o->degree, .server_sigmoid = o->server_sigmoid,
                              .integer = o->scheme && !strcmp(o->scheme, "bgv")};
     veil_error err = {0};
@@ -220,24 +222,94 @@ static int load_model(veil_model **m, const options *o, double **calib)
     veil_buffer_free(&buf);
     if (st == VEIL_OK && o->calibrate && mo.calibration_rows &&
         veil_model_input_width(*m) * mo.calibration_rows == 0) st = VEIL_ERR_ARGUMENT;
+    *status = st;
     if (st != VEIL_OK) return fail(st, &err, o->model);
     return EXIT_OK;
 }
 
-/* Rows x width values as CSV text (%.17g), or each row's argmax; NULL when out of memory. */
-static char *csv_text(const double *v, size_t rows, size_t width, int argmax, size_t *len_out)
+static int load_model(veil_model **m, const options *o, double **calib)
+{
+    veil_status why;
+    return load_model_why(m, o, calib, &why);
+}
+
+/*
+ * --model beside keys made for a model: as the keys' scheme has it loaded. Exact (BGV) keys were made from a
+ * model that lowers to integer layers: one that does not is another model (EXIT_MISMATCH), whatever the lowering
+ * says. (CKKS keys are checked against the model's hash by veil_evaluator_new, and their width by encrypt.)
+ */
+static int load_model_for_keys(veil_model **m, options *o, veil_ml_scheme keys_scheme, const char *keys,
+                               double **calib)
+{
+    if (keys_scheme == VEIL_ML_BGV) o->scheme = "bgv";
+    veil_status why;
+    int rc = load_model_why(m, o, calib, &why);
+    if (rc && why == VEIL_ERR_UNSUPPORTED && keys_scheme == VEIL_ML_BGV && !o->server_sigmoid) {
+        fprintf(stderr, "veil: %s: keys for exact inference, made for a model with integer layers: %s is another "
+                        "model\n", keys, o->model);
+        return EXIT_MISMATCH;
+    }
+    return rc;
+}
+
+/*
+ * The rows of a CSV for keys whose model reads `width` values per row. A CSV whose rows all have another
+ * width holds data for another model (EXIT_MISMATCH); a ragged one is a CSV error, named against the keys' width.
+ */
+int veil_read_rows_for_keys(const char *path, size_t width, const char *keys, double **x, size_t *rows)
+{
+    veil_error err = {0};
+    size_t w = 0;
+    veil_status st = veil_csv_read(path, 0, x, rows, &w, &err);
+    if (st == VEIL_OK && w == width) return EXIT_OK;
+    free(*x);
+    *x = NULL;
+    if (st == VEIL_OK) {
+        fprintf(stderr, "veil: %s: keys made for a model of %zu inputs, but the rows of %s have %zu values: keys or "
+                        "data of another model\n", keys, width, path, w);
+        return EXIT_MISMATCH;
+    }
+    st = veil_csv_read(path, width, x, rows, NULL, &err);
+    return st == VEIL_OK ? EXIT_OK : fail(st, &err, NULL);
+}
+
+/*
+ * What --argmax writes for a model of `width` outputs after its final operation: each row's largest (several
+ * outputs), the class index an ArgMax already gave, or 1 for a Sigmoid's probability above 0.5 and 0 below (as
+ * scikit-learn's predict: a logit above 0). A single output without either names no class: refused (EXIT_USAGE).
+ */
+int veil_csv_mode(int argmax, veil_final_op final_op, size_t width, int *mode)
+{
+    *mode = VEIL_CSV_VALUES;
+    if (!argmax || (width == 1 && final_op == VEIL_FINAL_ARGMAX)) return EXIT_OK;
+    if (width > 1) *mode = VEIL_CSV_ARGMAX;
+    else if (final_op == VEIL_FINAL_SIGMOID) *mode = VEIL_CSV_ABOVE_HALF;
+    else {
+        fprintf(stderr, "veil: --argmax: the model has one output and ends in neither Sigmoid nor ArgMax: there is "
+                        "no class to write (a regression? with --server-sigmoid, the class is whether the output is "
+                        "above 0.5)\n");
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+/* Rows x width values as CSV text (%.17g), or one class per row (veil_csv_mode); NULL when out of memory. */
+static char *csv_text(const double *v, size_t rows, size_t width, int mode, size_t *len_out)
 {
     size_t cap = rows * (width * 26 + 26) + 64, len = 0;
     char *text = malloc(cap);
     if (!text) return NULL;
     for (size_t r = 0; r < rows; r++) {
         const double *row = v + r * width;
-        if (argmax) {
+        if (mode == VEIL_CSV_ARGMAX) {
             size_t best = 0;
             for (size_t i = 1; i < width; i++)
                 if (row[i] > row[best]) best = i;
-            if (width == 1) len += (size_t)snprintf(text + len, cap - len, "%.17g\n", row[0]); /* an ArgMax model's index */
-            else len += (size_t)snprintf(text + len, cap - len, "%zu\n", best);
+            len += (size_t)snprintf(text + len, cap - len, "%zu\n", best);
+            continue;
+        }
+        if (mode == VEIL_CSV_ABOVE_HALF) {
+            len += (size_t)snprintf(text + len, cap - len, "%d\n", row[0] > 0.5);
             continue;
         }
         for (size_t i = 0; i < width; i++)
@@ -248,10 +320,10 @@ static char *csv_text(const double *v, size_t rows, size_t width, int argmax, si
     return text;
 }
 
-int veil_write_csv(const char *path, const double *v, size_t rows, size_t width, int argmax)
+int veil_write_csv(const char *path, const double *v, size_t rows, size_t width, int mode)
 {
     size_t len = 0;
-    char *text = csv_text(v, rows, width, argmax, &len);
+    char *text = csv_text(v, rows, width, mode, &len);
     if (!text) {
         fprintf(stderr, "veil: out of memory\n");
         return EXIT_RUNTIME;
@@ -411,7 +483,7 @@ static int write_trained(const char *csv_path, const double *w, size_t count, co
                          const veil_buffer *onnx)
 {
     veil_buffer csv = {0};
-    if (csv_path && !(csv.data = (uint8_t *)csv_text(w, 1, count, 0, &csv.len))) {
+    if (csv_path && !(csv.data = (uint8_t *)csv_text(w, 1, count, VEIL_CSV_VALUES, &csv.len))) {
         fprintf(stderr, "veil: out of memory\n");
         return EXIT_RUNTIME;
     }
@@ -899,22 +971,22 @@ static int cmd_encrypt(int argc, char **argv)
         veil_keyset_free(ks);
         return rc;
     }
-    double *x = NULL;
+    double *x = NULL, *calib = NULL;
     size_t rows = 0;
     veil_ciphertexts *cts = NULL;
-    if (!rc) rc = read_csv(o.in, veil_keyset_input_width(ks), &x, &rows);
-    if (!rc && veil_keyset_scheme(ks) == VEIL_ML_BGV) o.scheme = "bgv";
-    if (!rc && o.model) {
+    veil_model *m = NULL;
+    /* the model first: keys of another model are a mismatch, whatever the data */
+    if (!rc && o.model) rc = load_model_for_keys(&m, &o, veil_keyset_scheme(ks), o.keys, &calib);
+    if (!rc && m && veil_model_input_width(m) != veil_keyset_input_width(ks)) {
+        fprintf(stderr, "veil: %s reads %zu values per row, the keys' model %zu: keys of another model\n", o.model,
+                veil_model_input_width(m), veil_keyset_input_width(ks));
+        rc = EXIT_MISMATCH;
+    }
+    if (!rc) rc = veil_read_rows_for_keys(o.in, veil_keyset_input_width(ks), o.keys, &x, &rows);
+    if (!rc && m) {
         /* with the model at hand: warn about values outside the calibrated range of an approximation */
-        veil_model *m = NULL;
-        double *calib = NULL, excess = 0;
+        double excess = 0;
         veil_error err = {0};
-        rc = load_model(&m, &o, &calib);
-        if (!rc && veil_model_input_width(m) != veil_keyset_input_width(ks)) {
-            fprintf(stderr, "veil: %s reads %zu values per row, the keys' model %zu\n", o.model,
-                    veil_model_input_width(m), veil_keyset_input_width(ks));
-            rc = EXIT_MISMATCH;
-        }
         if (!rc && veil_model_range_excess(m, x, rows, &excess, &err) == VEIL_OK && excess > 0)
             fprintf(stderr, "veil: warning: some inputs drive an approximated activation up to %g outside the range "
                             "its polynomial was fitted on: those results will be inaccurate\n", excess);
@@ -926,9 +998,9 @@ static int cmd_encrypt(int argc, char **argv)
                             "model's training data?)\n", magnitude, veil_keyset_output_limit(ks));
             rc = EXIT_INPUT;
         }
-        veil_model_free(m);
-        free(calib);
     }
+    veil_model_free(m);
+    free(calib);
     if (!rc) {
         veil_error err = {0};
         veil_status st = veil_encrypt_inputs(&cts, ks, x, rows, NULL, &err);
@@ -965,8 +1037,7 @@ static int cmd_eval(int argc, char **argv)
     veil_status st = VEIL_OK;
     int rc = read_all(path, &kb);
     if (!rc && (st = veil_eval_keys_load(&ek, kb.data, kb.len, &err)) != VEIL_OK) rc = fail(st, &err, path);
-    if (!rc && veil_eval_keys_scheme(ek) == VEIL_ML_BGV) o.scheme = "bgv"; /* the model as the keys were made for */
-    if (!rc) rc = load_model(&m, &o, &calib);
+    if (!rc) rc = load_model_for_keys(&m, &o, veil_eval_keys_scheme(ek), path, &calib);
     if (!rc && (st = veil_evaluator_new(&ev, m, ek, o.threads ? o.threads : 1, &err)) != VEIL_OK)
         rc = fail(st, &err, NULL);
     if (!rc) rc = read_all(o.in, &cb);
@@ -1060,9 +1131,11 @@ static int cmd_decrypt(int argc, char **argv)
         return rc;
     }
     size_t rows = cts ? veil_ciphertexts_rows(cts) : 0, w = veil_keyset_output_width(ks);
+    int mode = VEIL_CSV_VALUES;
+    if (!rc) rc = veil_csv_mode(o.argmax, veil_keyset_final_op(ks), w, &mode);
     if (!rc && !(y = calloc(rows * w + 1, sizeof *y))) rc = EXIT_RUNTIME;
     if (!rc && (st = veil_decrypt_outputs(y, NULL, ks, cts, &err)) != VEIL_OK) rc = fail(st, &err, NULL);
-    if (!rc) rc = veil_write_csv(o.out, y, rows, w, o.argmax);
+    if (!rc) rc = veil_write_csv(o.out, y, rows, w, mode);
     free(y);
     veil_ciphertexts_free(cts);
     veil_buffer_free(&cb);
@@ -1108,9 +1181,11 @@ static int cmd_plain(int argc, char **argv)
         return rc;
     }
     size_t w = m ? veil_model_output_width(m) : 0;
+    int mode = VEIL_CSV_VALUES;
+    if (!rc) rc = veil_csv_mode(o.argmax, veil_model_final_op(m), w, &mode);
     if (!rc && !(y = calloc(rows * w + 1, sizeof *y))) rc = EXIT_RUNTIME;
     if (!rc && (st = veil_model_run_plain(m, y, x, rows, &err)) != VEIL_OK) rc = fail(st, &err, NULL);
-    if (!rc) rc = veil_write_csv(o.out, y, rows, w, o.argmax);
+    if (!rc) rc = veil_write_csv(o.out, y, rows, w, mode);
     free(x);
     free(y);
     free(calib);

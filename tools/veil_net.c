@@ -149,7 +149,7 @@ int veil_cmd_predict(int argc, char **argv)
     char id[65] = "";
     snprintf(path, sizeof path, "%s/secret.key", keys);
     if (!rc && (st = veil_keyset_load(&ks, skb.data, skb.len, &err)) != VEIL_OK) rc = fail(st, &err, path);
-    if (!rc && (st = veil_csv_read(in, veil_keyset_input_width(ks), &x, &rows, NULL, &err)) != VEIL_OK) rc = fail(st, &err, NULL);
+    if (!rc) rc = veil_read_rows_for_keys(in, veil_keyset_input_width(ks), keys, &x, &rows);
     if (!rc && (st = veil_client_new(&client, url, &err)) != VEIL_OK) rc = fail(st, &err, "server");
     if (!rc && cacert && (st = veil_client_set_ca_file(client, cacert, &err)) != VEIL_OK) rc = fail(st, &err, "--cacert");
     if (!rc) veil_client_set_progress(client, !quiet);
@@ -168,6 +168,8 @@ int veil_cmd_predict(int argc, char **argv)
     }
     if (!rc && (st = veil_client_upload_keys(client, ekb.data, ekb.len, id, &err)) != VEIL_OK) rc = fail(st, &err, "upload keys");
     const size_t w = veil_keyset_output_width(ks);
+    int mode = VEIL_CSV_VALUES;
+    if (!rc) rc = veil_csv_mode(has(argc, argv, "--argmax"), veil_keyset_final_op(ks), w, &mode);
     if (!rc && !(y = calloc(rows * w + 1, sizeof *y))) rc = EXIT_RUNTIME;
     /* one request per batch of rows: a throughput batch, or 16 samples in the latency packing */
     const size_t per = ks && veil_keyset_packing(ks) == VEIL_PACKING_THROUGHPUT ? veil_keyset_batch(ks) : 16;
@@ -194,7 +196,7 @@ int veil_cmd_predict(int argc, char **argv)
         veil_buffer_free(&rb);
     }
     if (!rc && !quiet && isatty(2)) fputc('\n', stderr);
-    if (!rc) rc = veil_write_csv(out, y, rows, w, has(argc, argv, "--argmax"));
+    if (!rc) rc = veil_write_csv(out, y, rows, w, mode);
     if (!rc && !quiet) {
         uint64_t sent, received;
         veil_client_traffic(client, &sent, &received);

@@ -76,6 +76,14 @@ void veil_model_free(veil_model *model);
 size_t veil_model_input_width(const veil_model *model);  /* features per sample */
 size_t veil_model_output_width(const veil_model *model); /* values per sample after the final operation */
 size_t veil_model_raw_width(const veil_model *model);    /* values per sample before it (the server's) */
+/*
+ * The model's final operation, which the data owner applies after decryption (a Sigmoid evaluated on the server,
+ * options.server_sigmoid, is not one: NONE). An output row holds its result: probabilities (SIGMOID, SOFTMAX),
+ * log-probabilities, or the class index (ARGMAX, one value).
+ */
+typedef enum veil_final_op { VEIL_FINAL_NONE = 0, VEIL_FINAL_SIGMOID, VEIL_FINAL_SOFTMAX, VEIL_FINAL_LOGSOFTMAX,
+                             VEIL_FINAL_ARGMAX } veil_final_op;
+veil_final_op veil_model_final_op(const veil_model *model);
 /* Lines describing the lowering (stages, approximations and their errors); never NULL. */
 const char *veil_model_report(const veil_model *model);
 /* The plaintext reference: rows samples of input width through the ONNX graph in float64. */
@@ -241,6 +249,8 @@ size_t veil_ciphertexts_width(const veil_ciphertexts *cts);
 size_t veil_keyset_input_width(const veil_keyset *keys);
 /* Values per row veil_decrypt_outputs writes to out. */
 size_t veil_keyset_output_width(const veil_keyset *keys);
+/* The final operation of the key set's model (veil_model_final_op), which veil_decrypt_outputs applies. */
+veil_final_op veil_keyset_final_op(const veil_keyset *keys);
 /* The largest |output| the key set's parameters decrypt correctly: a quarter of q_0 over the scale. */
 double veil_keyset_output_limit(const veil_keyset *keys);
 

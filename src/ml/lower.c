@@ -139,6 +139,7 @@ veil_status veil_program_run_plain_excess(const veil_program *p, const double *i
 }
 
 size_t veil_final_width(const veil_program *p) { return p->final_op == VEIL_FINAL_ARGMAX ? 1 : p->out_width; }
+veil_final_op veil_model_final_op(const veil_model *m) { return m ? m->program.final_op : VEIL_FINAL_NONE; }
 
 void veil_final_apply(const veil_program *p, double *row, size_t width)
 {

@@ -126,9 +126,6 @@ typedef struct veil_stage {
     double approx_error; /* the approximation's largest error over [lo, hi] (Chebyshev) */
 } veil_stage;
 
-typedef enum veil_final_op { VEIL_FINAL_NONE = 0, VEIL_FINAL_SIGMOID, VEIL_FINAL_SOFTMAX, VEIL_FINAL_LOGSOFTMAX,
-                             VEIL_FINAL_ARGMAX } veil_final_op;
-
 typedef struct veil_program {
     veil_stage *stages;
     size_t n_stages;
