@@ -61,8 +61,10 @@ expect 3 "row 2, column 5 is 17" "$veil" encrypt --keys "$work/k" --in "$work/bi
 awk -F, -v OFS=, 'NR == 3 { $1 = 0.5 } { print }' "$d/x.csv" >"$work/frac.csv"
 expect 3 "row 3, column 1 is 0.5" "$veil" encrypt --keys "$work/k" --in "$work/frac.csv" --out "$work/bad.ct"
 check "no ciphertexts from a refused encryption" test ! -e "$work/bad.ct"
-# the float model, given with exact keys: its weights are not integers
-expect 3 "not an integer" "$veil" eval --model "$d/model_cnn.onnx" --eval-keys "$work/k/eval" --in "$work/x.ct" \
+# the float model, given with exact keys: another model than theirs (its weights are not integers)
+expect 4 "is another model" "$veil" eval --model "$d/model_cnn.onnx" --eval-keys "$work/k/eval" --in "$work/x.ct" \
+    --out "$work/bad.ct"
+expect 4 "is another model" "$veil" encrypt --keys "$work/k" --model "$d/model_cnn.onnx" --in "$d/x.csv" \
     --out "$work/bad.ct"
 # CKKS keys of the same model do not take exact ciphertexts
 "$veil" keygen --model "$m" --out "$work/kc" --quiet

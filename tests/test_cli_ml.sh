@@ -16,6 +16,11 @@ expect() { # expect CODE PATTERN COMMAND...: exit code and a message on standard
         echo "FAIL: '$*' gave $rc (wanted $code), stderr: $(cat "$work/err") (wanted /$pattern/)"
         fails=$((fails + 1))
     fi
+    # one prefix per message: never "veil: plan: plan: ..." nor "veil: F: read F: ..."
+    if grep -qE '^veil: ([^:]+): ((read|write) )?\1:' "$work/err"; then
+        echo "FAIL: '$*': a doubled prefix: $(cat "$work/err")"
+        fails=$((fails + 1))
+    fi
 }
 /usr/bin/python3 "$src/examples/diabetes/train.py" "$work/d" >/dev/null
 /usr/bin/python3 "$src/examples/hospital/train.py" "$work/h" >/dev/null
@@ -30,8 +35,8 @@ d="$work/d"
 [ "$(stat -c %a "$work/k1/secret.key")" = 600 ] || { echo "FAIL: secret.key is not 0600"; fails=$((fails + 1)); }
 
 # CSV
-printf '1,2,3\n' >"$work/short.csv"
-expect 3 "row 1 (line 1) has 3 columns, expected 10" "$veil" encrypt --keys "$work/k1" --in "$work/short.csv" --out "$work/bad.ct"
+(head -2 "$d/test.csv"; printf '1,2,3\n') >"$work/short.csv"
+expect 3 "row 2 (line 3) has 3 columns, expected 10" "$veil" encrypt --keys "$work/k1" --in "$work/short.csv" --out "$work/bad.ct"
 (head -3 "$d/test.csv"; echo "0,0,0,0,x,0,0,0,0,0") >"$work/word.csv"
 expect 3 "row 3, column 5: 'x' is not a number" "$veil" encrypt --keys "$work/k1" --in "$work/word.csv" --out "$work/bad.ct"
 # inputs on another scale than the model's: outside the range the keys' plan bounded the circuit from, so the
@@ -54,7 +59,11 @@ expect 3 "not an ONNX model" "$veil" plan --model "$work/truncated.onnx"
 expect 3 "not an ONNX model" "$veil" plain --model "$d/test.csv" --in "$d/test.csv" --out "$work/bad.csv"
 expect 1 "cannot open\|No such file" "$veil" plan --model "$work/missing.onnx"
 
-# keys and ciphertexts of other sets
+# keys and ciphertexts of other sets; data and models of another width than the keys' model, before any work
+expect 4 "keys made for a model of 30 inputs, but the rows of .* have 10 values" "$veil" encrypt --keys "$work/k2" \
+    --in "$d/test.csv" --out "$work/bad.ct"
+expect 4 "reads 30 values per row, the keys' model 10" "$veil" encrypt --keys "$work/k1" --in "$d/test.csv" \
+    --model "$work/h/model.onnx" --out "$work/bad.ct"
 expect 4 "another model" "$veil" eval --model "$d/model.onnx" --eval-keys "$work/k2/eval" --in "$work/x1.ct" --out "$work/bad.ct"
 expect 4 "other keys" "$veil" eval --model "$d/model.onnx" --eval-keys "$work/k3/eval" --in "$work/x1.ct" --out "$work/bad.ct"
 expect 4 "other keys" "$veil" decrypt --keys "$work/k3" --in "$work/x1.ct" --out "$work/bad.csv"
@@ -80,10 +89,38 @@ sum=$(sha256sum "$work/k1/secret.key")
 expect 3 "never overwritten" "$veil" keygen --model "$d/model.onnx" --out "$work/k1"
 [ "$(sha256sum "$work/k1/secret.key")" = "$sum" ] || { echo "FAIL: the key set changed"; fails=$((fails + 1)); }
 
+# --argmax: a final Sigmoid's one output is the class 1 above 0.5, 0 below; one output without it is refused
+h="$work/h"
+"$veil" encrypt --keys "$work/k2" --in "$h/test.csv" --out "$work/xh.ct"
+"$veil" eval --model "$h/model.onnx" --eval-keys "$work/k2/eval" --in "$work/xh.ct" --out "$work/yh.ct" --quiet
+"$veil" decrypt --keys "$work/k2" --in "$work/yh.ct" --out "$work/h_enc.csv" --argmax
+"$veil" plain --model "$h/model.onnx" --in "$h/test.csv" --out "$work/h_plain.csv" --argmax
+"$veil" plain --model "$h/model.onnx" --in "$h/test.csv" --out "$work/h_prob.csv"
+awk '{ print ($1 > 0.5) ? 1 : 0 }' "$work/h_prob.csv" >"$work/h_threshold.csv"
+cmp -s "$work/h_plain.csv" "$work/h_threshold.csv" && cmp -s "$work/h_enc.csv" "$work/h_plain.csv" &&
+    [ "$(sort -u "$work/h_plain.csv" | tr '\n' ' ')" = "0 1 " ] ||
+    { echo "FAIL: --argmax on a one-output Sigmoid model is not its probability above 0.5"; fails=$((fails + 1)); }
+expect 2 "one output and ends in neither Sigmoid nor ArgMax" "$veil" plain --model "$d/model.onnx" --in "$d/test.csv" \
+    --out "$work/bad.csv" --argmax
+"$veil" eval --model "$d/model.onnx" --eval-keys "$work/k1/eval" --in "$work/x1.ct" --out "$work/y1.ct" --quiet
+expect 2 "one output and ends in neither Sigmoid nor ArgMax" "$veil" decrypt --keys "$work/k1" --in "$work/y1.ct" \
+    --out "$work/bad.csv" --argmax
+
+# a failed keygen leaves no folder it made, and nothing of a folder that was there is touched
+expect 1 "missing.onnx" "$veil" keygen --model "$work/missing.onnx" --out "$work/kbad" --quiet
+[ ! -e "$work/kbad" ] || { echo "FAIL: a failed keygen left $(find "$work/kbad")"; fails=$((fails + 1)); }
+mkdir "$work/kmine" && echo mine >"$work/kmine/notes.txt"
+expect 3 "not an ONNX model" "$veil" keygen --model "$d/test.csv" --out "$work/kmine" --quiet
+[ "$(ls -A "$work/kmine")" = notes.txt ] && [ "$(cat "$work/kmine/notes.txt")" = mine ] ||
+    { echo "FAIL: a failed keygen changed a folder that was there: $(ls -A "$work/kmine")"; fails=$((fails + 1)); }
+
 # usage
 expect 2 "--model is required" "$veil" keygen --out "$work/k9"
 expect 2 "exclude each other" "$veil" plan --model "$d/model.onnx" --batch 4 --latency
 expect 2 "positive integer" "$veil" plan --model "$d/model.onnx" --batch -3
+expect 3 "^veil: plan: batch 100000 is above" "$veil" plan --model "$d/model.onnx" --batch 100000
+expect 3 "^veil: decrypt: exact integers" "$veil" decrypt --keys "$work/k1" --in "$work/x1.ct" --out "$work/bad.csv" --integers
+expect 1 "^veil: read $work/nokeys/secret.key: " "$veil" encrypt --keys "$work/nokeys" --in "$d/test.csv" --out "$work/bad.ct"
 
 # no half-written outputs
 if ls "$work"/bad.* "$work"/*.tmp.* >/dev/null 2>&1; then

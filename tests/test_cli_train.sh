@@ -90,4 +90,9 @@ expect 3 "a secret key given to the server" "$veil" train --eval-keys keys --in 
 "$veil" train --eval-keys keys/eval --in train.ct --iterations 1 --out model.ct --quiet
 expect 4 "a model decrypted with other keys" "$veil" decrypt --keys other --in model.ct --onnx x.onnx
 [ ! -e x.onnx ] || { echo "FAIL: a refused decryption wrote x.onnx"; exit 1; }
+# two outputs are written both or neither: an ONNX file that cannot be written leaves no weights either
+expect 1 "an unwritable --onnx beside --out" "$veil" decrypt --keys keys --in model.ct --out w.csv --onnx nodir/x.onnx
+expect 1 "an unwritable --onnx beside --out (plain)" "$veil" train --plain --train logistic --in breast_train.csv \
+    --labels-column label --iterations 1 --out w.csv --onnx nodir/x.onnx
+if ls w.csv* >/dev/null 2>&1; then echo "FAIL: a failed write left $(ls w.csv*)"; exit 1; fi
 echo "cli train: ok"

@@ -7,9 +7,8 @@
 #include "veil/veil.h"
 #include "veil_cli.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f,
+/* The whole help; a command's own (veil COMMAND --help) is drawn from it by command_help. */
+static const char usage_text[] =
             "usage: veil COMMAND [OPTIONS]\n"
             "\n"
             "Encrypted inference of ONNX models with CKKS: the data owner keeps the secret key, the server\n"
@@ -56,15 +55,86 @@ static void usage(FILE *f)
             "other options: --quiet (no progress bar), --force (keygen: replace an existing key set)\n"
             "\n"
             "CSV input: numbers, an optional header row, one sample per row. Output: one row per input row,\n"
-            "%%.17g, or the class index with --argmax. Files are written atomically (temporary file, rename).\n"
+            "%.17g, or the class with --argmax: the largest output's index; for a model of one output, 1 when its\n"
+            "final Sigmoid is above 0.5, else 0 (refused without one). Files are written atomically (temporary\n"
+            "file, rename); a failed command leaves no output and no key folder it made.\n"
             "\n"
             "  --version   print the version and exit;  -h, --help  print this help and exit\n"
+            "  veil COMMAND --help   that command's lines of this help\n"
             "\n"
             "environment: VEIL_THREADS=T default thread count; VEIL_NO_AVX2=1 portable kernels;\n"
             "             VEIL_TIMING=1 print each command's time on standard error\n"
             "\n"
             "exit codes: 0 success, 1 runtime error (I/O, memory), 2 usage error, 3 bad input (CSV, model,\n"
-            "            file format, unsupported operator), 4 mismatch (keys, ciphertexts or model of another set)\n");
+            "            file format, unsupported operator), 4 mismatch (keys, ciphertexts or model of another set)\n";
+
+static void usage(FILE *f)
+{
+    fputs(usage_text, f);
+}
+
+/* Whether `line` (up to its newline) starts with prefix and then `word` followed by a space or the line's end. */
+static int line_has(const char *line, const char *prefix, const char *word)
+{
+    size_t p = strlen(prefix), w = strlen(word);
+    return strncmp(line, prefix, p) == 0 && strncmp(line + p, word, w) == 0 &&
+           (line[p + w] == ' ' || line[p + w] == '\n');
+}
+
+/* Prints the line that starts at *at and moves *at to the next one. */
+static void put_line(const char **at, FILE *f)
+{
+    const char *end = strchr(*at, '\n');
+    fwrite(*at, 1, (size_t)(end - *at) + 1, f);
+    *at = end + 1;
+}
+
+/* The commands that read a model with --calibrate, --range, --degree and --server-sigmoid. */
+static int takes_model_options(const char *cmd)
+{
+    return !strcmp(cmd, "keygen") || !strcmp(cmd, "encrypt") || !strcmp(cmd, "eval") || !strcmp(cmd, "plan") ||
+           !strcmp(cmd, "plain");
+}
+
+/*
+ * veil COMMAND --help: the lines of the whole help that show COMMAND (each under its section's heading), the
+ * model options for the commands that take them, and the exit codes. 0 when no line shows COMMAND.
+ */
+static int command_help(const char *cmd, FILE *f)
+{
+    const char *heading = NULL, *at = usage_text;
+    int shown = 0, heading_shown = 0;
+    while (*at) {
+        const char *end = strchr(at, '\n');
+        if (*at != ' ' && end[-1] == ':') { /* a section's heading */
+            heading = at;
+            heading_shown = 0;
+        }
+        if (!line_has(at, "  veil ", cmd)) {
+            at = end + 1;
+            continue;
+        }
+        if (!shown) fprintf(f, "usage of veil %s:\n", cmd);
+        if (heading && !heading_shown) {
+            fputc('\n', f);
+            const char *h = heading;
+            put_line(&h, f);
+        }
+        heading_shown = shown = 1;
+        put_line(&at, f);
+        while (strncmp(at, "    ", 4) == 0) put_line(&at, f); /* its continuation lines */
+    }
+    if (!shown) return 0;
+    const char *m = strstr(usage_text, "\nmodel options");
+    if (m && takes_model_options(cmd)) {
+        fputc('\n', f);
+        for (m++; *m && *m != '\n';) put_line(&m, f); /* the section, up to its blank line */
+    }
+    const char *codes = strstr(usage_text, "\nexit codes:");
+    fputc('\n', f);
+    if (codes) fputs(codes + 1, f);
+    fprintf(f, "every command: veil --help\n");
+    return 1;
 }
 
 /* Exit status after writing to stdout: EXIT_RUNTIME when the output could not be written (a full disk,
@@ -162,6 +232,14 @@ int main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
 #endif
+    /* veil COMMAND --help (anywhere after the command), and veil --help COMMAND */
+    for (int i = 2; i < argc && argv[1][0] != '-'; i++) {
+        if (strcmp(argv[i], "--help") != 0 && strcmp(argv[i], "-h") != 0) continue;
+        if (!command_help(argv[1], stdout)) break; /* not a command: the message below */
+        return finish_output();
+    }
+    if (argc == 3 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) && command_help(argv[2], stdout))
+        return finish_output();
     if (argc >= 2) {
         int rc = veil_ml_command(argv[1], argc - 2, argv + 2);
         if (rc >= 0) return rc;

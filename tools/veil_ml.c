@@ -12,6 +12,7 @@
 #include "veil_cli.h"
 
 #define MAX_KEY_BYTES ((size_t)1 << 34)
+#define MAX_MODEL_BYTES ((size_t)1 << 30) /* as veil_model_load_onnx_file */
 
 typedef struct options {
     const char *model, *keys, *eval_keys, *in, *out, *calibrate, *range, *server, *cacert;
@@ -24,9 +25,15 @@ typedef struct options {
     veil_security security;
 } options;
 
+/*
+ * "veil: DETAIL", the library's message, which says what failed (and names the file it read or wrote);
+ * "veil: WHAT: DETAIL" where the detail cannot know WHAT (a file whose bytes were parsed from memory).
+ */
 static int fail(veil_status st, const veil_error *err, const char *what)
 {
-    fprintf(stderr, "veil: %s: %s\n", what, err->detail[0] ? err->detail : veil_strerror(st));
+    const char *detail = err->detail[0] ? err->detail : veil_strerror(st);
+    if (what) fprintf(stderr, "veil: %s: %s\n", what, detail);
+    else fprintf(stderr, "veil: %s\n", detail);
     switch (st) {
     case VEIL_ERR_MISMATCH: return EXIT_MISMATCH;
     case VEIL_ERR_FORMAT:
@@ -185,8 +192,10 @@ static void bar_init(bar *b, const char *what, const options *o)
 
 /* ---- models ------------------------------------------------------------------------------------------ */
 
-static int load_model(veil_model **m, const options *o, double **calib)
+/* Loads --model with the model options; *status: why the model was refused (VEIL_OK: not the model's fault). */
+static int load_model_why(veil_model **m, const options *o, double **calib, veil_status *status)
 {
+    *status = VEIL_OK;
     veil_model_options mo = {.degree = o->degree, .server_sigmoid = o->server_sigmoid,
                              .integer = o->scheme && !strcmp(o->scheme, "bgv"),
                              .force_approximation = o->force_approximation};
@@ -204,44 +213,129 @@ static int load_model(veil_model **m, const options *o, double **calib)
     if (o->calibrate) {
         size_t rows, width;
         veil_status st = veil_csv_read(o->calibrate, 0, calib, &rows, &width, &err);
-        if (st != VEIL_OK) return fail(st, &err, "calibration data");
+        if (st != VEIL_OK) return fail(st, &err, NULL);
         mo.calibration = *calib;
         mo.calibration_rows = rows;
         mo.calibration_width = width;
     }
-    veil_status st = veil_model_load_onnx_file(m, o->model, &mo, &err);
+    /* read here, so that the parser's messages, which cannot name the file, are prefixed with it */
+    veil_buffer buf = {0};
+    veil_status st = veil_file_read(&buf, o->model, MAX_MODEL_BYTES, &err);
+    if (st != VEIL_OK) return fail(st, &err, NULL); /* the reader's message names the file */
+    st = veil_model_load_onnx(m, buf.data, buf.len, &mo, &err);
+    veil_buffer_free(&buf);
     if (st == VEIL_OK && o->calibrate && mo.calibration_rows &&
         veil_model_input_width(*m) * mo.calibration_rows == 0) st = VEIL_ERR_ARGUMENT;
+    *status = st;
     if (st != VEIL_OK) return fail(st, &err, o->model);
     return EXIT_OK;
 }
 
-int veil_write_csv(const char *path, const double *v, size_t rows, size_t width, int argmax)
+static int load_model(veil_model **m, const options *o, double **calib)
+{
+    veil_status why;
+    return load_model_why(m, o, calib, &why);
+}
+
+/*
+ * --model beside keys made for a model: as the keys' scheme has it loaded. Exact (BGV) keys were made from a
+ * model that lowers to integer layers: one that does not is another model (EXIT_MISMATCH), whatever the lowering
+ * says. (CKKS keys are checked against the model's hash by veil_evaluator_new, and their width by encrypt.)
+ */
+static int load_model_for_keys(veil_model **m, options *o, veil_ml_scheme keys_scheme, const char *keys,
+                               double **calib)
+{
+    if (keys_scheme == VEIL_ML_BGV) o->scheme = "bgv";
+    veil_status why;
+    int rc = load_model_why(m, o, calib, &why);
+    if (rc && why == VEIL_ERR_UNSUPPORTED && keys_scheme == VEIL_ML_BGV && !o->server_sigmoid) {
+        fprintf(stderr, "veil: %s: keys for exact inference, made for a model with integer layers: %s is another "
+                        "model\n", keys, o->model);
+        return EXIT_MISMATCH;
+    }
+    return rc;
+}
+
+/*
+ * The rows of a CSV for keys whose model reads `width` values per row. A CSV whose rows all have another
+ * width holds data for another model (EXIT_MISMATCH); a ragged one is a CSV error, named against the keys' width.
+ */
+int veil_read_rows_for_keys(const char *path, size_t width, const char *keys, double **x, size_t *rows)
+{
+    veil_error err = {0};
+    size_t w = 0;
+    veil_status st = veil_csv_read(path, 0, x, rows, &w, &err);
+    if (st == VEIL_OK && w == width) return EXIT_OK;
+    free(*x);
+    *x = NULL;
+    if (st == VEIL_OK) {
+        fprintf(stderr, "veil: %s: keys made for a model of %zu inputs, but the rows of %s have %zu values: keys or "
+                        "data of another model\n", keys, width, path, w);
+        return EXIT_MISMATCH;
+    }
+    st = veil_csv_read(path, width, x, rows, NULL, &err);
+    return st == VEIL_OK ? EXIT_OK : fail(st, &err, NULL);
+}
+
+/*
+ * What --argmax writes for a model of `width` outputs after its final operation: each row's largest (several
+ * outputs), the class index an ArgMax already gave, or 1 for a Sigmoid's probability above 0.5 and 0 below (as
+ * scikit-learn's predict: a logit above 0). A single output without either names no class: refused (EXIT_USAGE).
+ */
+int veil_csv_mode(int argmax, veil_final_op final_op, size_t width, int *mode)
+{
+    *mode = VEIL_CSV_VALUES;
+    if (!argmax || (width == 1 && final_op == VEIL_FINAL_ARGMAX)) return EXIT_OK;
+    if (width > 1) *mode = VEIL_CSV_ARGMAX;
+    else if (final_op == VEIL_FINAL_SIGMOID) *mode = VEIL_CSV_ABOVE_HALF;
+    else {
+        fprintf(stderr, "veil: --argmax: the model has one output and ends in neither Sigmoid nor ArgMax: there is "
+                        "no class to write (a regression? with --server-sigmoid, the class is whether the output is "
+                        "above 0.5)\n");
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+/* Rows x width values as CSV text (%.17g), or one class per row (veil_csv_mode); NULL when out of memory. */
+static char *csv_text(const double *v, size_t rows, size_t width, int mode, size_t *len_out)
 {
     size_t cap = rows * (width * 26 + 26) + 64, len = 0;
     char *text = malloc(cap);
-    if (!text) {
-        fprintf(stderr, "veil: out of memory\n");
-        return EXIT_RUNTIME;
-    }
+    if (!text) return NULL;
     for (size_t r = 0; r < rows; r++) {
         const double *row = v + r * width;
-        if (argmax) {
+        if (mode == VEIL_CSV_ARGMAX) {
             size_t best = 0;
             for (size_t i = 1; i < width; i++)
                 if (row[i] > row[best]) best = i;
-            if (width == 1) len += (size_t)snprintf(text + len, cap - len, "%.17g\n", row[0]); /* an ArgMax model's index */
-            else len += (size_t)snprintf(text + len, cap - len, "%zu\n", best);
+            len += (size_t)snprintf(text + len, cap - len, "%zu\n", best);
+            continue;
+        }
+        if (mode == VEIL_CSV_ABOVE_HALF) {
+            len += (size_t)snprintf(text + len, cap - len, "%d\n", row[0] > 0.5);
             continue;
         }
         for (size_t i = 0; i < width; i++)
             len += (size_t)snprintf(text + len, cap - len, "%s%.17g", i ? "," : "", row[i]);
         len += (size_t)snprintf(text + len, cap - len, "\n");
     }
+    *len_out = len;
+    return text;
+}
+
+int veil_write_csv(const char *path, const double *v, size_t rows, size_t width, int mode)
+{
+    size_t len = 0;
+    char *text = csv_text(v, rows, width, mode, &len);
+    if (!text) {
+        fprintf(stderr, "veil: out of memory\n");
+        return EXIT_RUNTIME;
+    }
     veil_error err = {0};
     veil_status st = veil_file_write_atomic(path, (const uint8_t *)text, len, &err);
     free(text);
-    if (st != VEIL_OK) return fail(st, &err, path);
+    if (st != VEIL_OK) return fail(st, &err, NULL);
     return EXIT_OK;
 }
 
@@ -250,7 +344,7 @@ static int read_csv(const char *path, size_t width, double **x, size_t *rows)
     veil_error err = {0};
     size_t w;
     veil_status st = veil_csv_read(path, width, x, rows, &w, &err);
-    if (st != VEIL_OK) return fail(st, &err, "input");
+    if (st != VEIL_OK) return fail(st, &err, NULL);
     return EXIT_OK;
 }
 
@@ -259,7 +353,7 @@ static int save_buffer(const char *path, veil_buffer *b)
     veil_error err = {0};
     veil_status st = veil_file_write_atomic(path, b->data, b->len, &err);
     veil_buffer_free(b);
-    if (st != VEIL_OK) return fail(st, &err, path);
+    if (st != VEIL_OK) return fail(st, &err, NULL); /* the writer's message names the file */
     return EXIT_OK;
 }
 
@@ -267,7 +361,7 @@ static int read_all(const char *path, veil_buffer *b)
 {
     veil_error err = {0};
     veil_status st = veil_file_read(b, path, MAX_KEY_BYTES, &err);
-    if (st != VEIL_OK) return fail(st, &err, path);
+    if (st != VEIL_OK) return fail(st, &err, NULL); /* the reader's message names the file */
     return EXIT_OK;
 }
 
@@ -286,32 +380,69 @@ static int load_keyset(const char *dir, veil_keyset **ks)
 }
 
 /*
- * Both files of a key set, or neither changed: each is written beside its final name (atomically, the secret
- * one 0600), then both are renamed, so that a failure never pairs new evaluation keys with an old secret key.
+ * Two files, both replaced or neither: each is written beside its final name (PATH.new, atomically), then both
+ * are renamed, so that a failure never leaves one new file beside an old or missing other (a new evaluation key
+ * beside an old secret key, new weights beside an old model).
  */
+static int write_two(const char *path_a, const veil_buffer *a, const char *path_b, const veil_buffer *b)
+{
+    char a_new[4200], b_new[4200];
+    snprintf(a_new, sizeof a_new, "%s.new", path_a);
+    snprintf(b_new, sizeof b_new, "%s.new", path_b);
+    veil_error err = {0};
+    veil_status st = veil_file_write_atomic(a_new, a->data, a->len, &err);
+    if (st == VEIL_OK) st = veil_file_write_atomic(b_new, b->data, b->len, &err);
+    if (st == VEIL_OK && (rename(a_new, path_a) != 0 || rename(b_new, path_b) != 0)) {
+        st = VEIL_ERR_IO;
+        snprintf(err.detail, sizeof err.detail, "cannot rename the new files into place: %s", strerror(errno));
+    }
+    if (st != VEIL_OK) {
+        unlink(a_new);
+        unlink(b_new);
+        return fail(st, &err, NULL);
+    }
+    return EXIT_OK;
+}
+
+/* Both files of a key set, or neither changed (write_two; the secret key file gets mode 0600). */
 int veil_write_key_pair(const char *sk_path, const char *eval_path, const veil_keyset *ks, const veil_eval_keys *ek)
 {
-    char sk_new[4200], eval_new[4200];
-    snprintf(sk_new, sizeof sk_new, "%s.new", sk_path);
-    snprintf(eval_new, sizeof eval_new, "%s.new", eval_path);
     veil_buffer sb = {0}, eb = {0};
     veil_error err = {0};
     veil_status st = veil_eval_keys_save(&eb, ek, &err);
     if (st == VEIL_OK) st = veil_keyset_save(&sb, ks, &err);
-    if (st == VEIL_OK) st = veil_file_write_atomic(eval_new, eb.data, eb.len, &err);
-    if (st == VEIL_OK) st = veil_file_write_atomic(sk_new, sb.data, sb.len, &err);
+    int rc = st != VEIL_OK ? fail(st, &err, NULL) : write_two(eval_path, &eb, sk_path, &sb);
     veil_buffer_free(&sb);
     veil_buffer_free(&eb);
-    if (st == VEIL_OK && (rename(eval_new, eval_path) != 0 || rename(sk_new, sk_path) != 0)) {
-        st = VEIL_ERR_IO;
-        snprintf(err.detail, sizeof err.detail, "cannot rename the new keys into place: %s", strerror(errno));
+    return rc;
+}
+
+/*
+ * The folders of a key set, KEYDIR/ (0700) and KEYDIR/eval/, made where missing; made[0] and made[1] say which
+ * this call created, for veil_remove_key_dirs after a failure.
+ */
+int veil_make_key_dirs(const char *dir, const char *eval_dir, int made[2])
+{
+    made[0] = made[1] = 0;
+    if (mkdir(dir, 0700) == 0) made[0] = 1;
+    else if (errno != EEXIST) {
+        fprintf(stderr, "veil: cannot create %s: %s\n", dir, strerror(errno));
+        return EXIT_RUNTIME;
     }
-    if (st != VEIL_OK) {
-        unlink(sk_new);
-        unlink(eval_new);
-        return fail(st, &err, "keygen");
+    if (mkdir(eval_dir, 0755) == 0) made[1] = 1;
+    else if (errno != EEXIST) {
+        fprintf(stderr, "veil: cannot create %s: %s\n", eval_dir, strerror(errno));
+        veil_remove_key_dirs(dir, eval_dir, made);
+        return EXIT_RUNTIME;
     }
     return EXIT_OK;
+}
+
+/* Removes the folders veil_make_key_dirs created, if still empty: never anything that was there before. */
+void veil_remove_key_dirs(const char *dir, const char *eval_dir, const int made[2])
+{
+    if (made[1]) rmdir(eval_dir);
+    if (made[0]) rmdir(dir);
 }
 
 static int is_dir(const char *p)
@@ -351,6 +482,26 @@ static int eval_keys_path(const char *given, char *path, size_t cap)
 
 /* ---- encrypted training (veil/train.h) ------------------------------------------------------------------ */
 
+/* A trained model's files: the weights as CSV (csv_path: bias first) and/or the ONNX model, both or neither. */
+static int write_trained(const char *csv_path, const double *w, size_t count, const char *onnx_path,
+                         const veil_buffer *onnx)
+{
+    veil_buffer csv = {0};
+    if (csv_path && !(csv.data = (uint8_t *)csv_text(w, 1, count, VEIL_CSV_VALUES, &csv.len))) {
+        fprintf(stderr, "veil: out of memory\n");
+        return EXIT_RUNTIME;
+    }
+    veil_error err = {0};
+    veil_status st = VEIL_OK;
+    int rc = EXIT_OK;
+    if (csv_path && onnx_path) rc = write_two(csv_path, &csv, onnx_path, onnx);
+    else if (csv_path) st = veil_file_write_atomic(csv_path, csv.data, csv.len, &err);
+    else st = veil_file_write_atomic(onnx_path, onnx->data, onnx->len, &err);
+    if (st != VEIL_OK) rc = fail(st, &err, NULL);
+    free(csv.data);
+    return rc;
+}
+
 static int make_train_plan(const options *o, veil_plan **plan)
 {
     veil_train_request req = {.features = o->features, .iterations = o->iterations, .degree = (unsigned)o->degree,
@@ -364,7 +515,7 @@ static int make_train_plan(const options *o, veil_plan **plan)
     if (!need(o->features ? "" : NULL, "--features") || !need(o->iterations ? "" : NULL, "--iterations")) return EXIT_USAGE;
     veil_error err = {0};
     veil_status st = veil_train_plan(plan, &req, &err);
-    if (st != VEIL_OK) return fail(st, &err, "plan");
+    if (st != VEIL_OK) return fail(st, &err, NULL);
     return EXIT_OK;
 }
 
@@ -491,11 +642,11 @@ static int encrypt_training(const options *o, const veil_keyset *ks)
     veil_error err = {0};
     veil_train_info ti;
     veil_status st = veil_train_keyset_info(ks, &ti, &err);
-    if (st != VEIL_OK) return fail(st, &err, "encrypt");
+    if (st != VEIL_OK) return fail(st, &err, NULL);
     double *all = NULL, *x = NULL, *y = NULL;
     size_t rows = 0, width = 0, col = 0;
     st = veil_csv_read(o->in, 0, &all, &rows, &width, &err);
-    if (st != VEIL_OK) return fail(st, &err, o->in);
+    if (st != VEIL_OK) return fail(st, &err, NULL);
     int rc = find_label_column(o->in, o->labels, width, &col);
     if (!rc && width - 1 != ti.features) {
         fprintf(stderr, "veil: the keys were made for %zu features; %s has %zu columns besides the labels\n",
@@ -511,11 +662,11 @@ static int encrypt_training(const options *o, const veil_keyset *ks)
         }
     }
     veil_ciphertexts *cts = NULL;
-    if (!rc && (st = veil_train_encrypt(&cts, ks, x, y, rows, NULL, &err)) != VEIL_OK) rc = fail(st, &err, "encrypt");
+    if (!rc && (st = veil_train_encrypt(&cts, ks, x, y, rows, NULL, &err)) != VEIL_OK) rc = fail(st, &err, NULL);
     if (!rc) {
         veil_buffer b = {0};
         st = veil_ciphertexts_save(&b, cts, &err);
-        rc = st != VEIL_OK ? fail(st, &err, "encrypt") : save_buffer(o->out, &b);
+        rc = st != VEIL_OK ? fail(st, &err, NULL) : save_buffer(o->out, &b);
     }
     if (!rc && !o->quiet)
         fprintf(stderr, "veil: encrypted %zu records of %zu features and their labels ('%s') into %s\n", rows, width - 1,
@@ -543,7 +694,7 @@ static int cmd_train_plain(int argc, char **argv)
     double *all = NULL, *x = NULL, *y = NULL, *w = NULL, tmax = 0;
     size_t rows = 0, width = 0, col = 0;
     veil_status st = veil_csv_read(o.in, 0, &all, &rows, &width, &err);
-    if (st != VEIL_OK) return fail(st, &err, o.in);
+    if (st != VEIL_OK) return fail(st, &err, NULL);
     int rc = width >= 2 ? find_label_column(o.in, o.labels, width, &col) : EXIT_INPUT;
     if (!rc && (!(x = malloc(rows * width * sizeof *x)) || !(y = malloc(rows * sizeof *y)) ||
                 !(w = calloc(width, sizeof *w))))
@@ -561,12 +712,11 @@ static int cmd_train_plain(int argc, char **argv)
         rc = EXIT_USAGE;
     }
     veil_train_options opts = {.iterations = o.iterations, .learning_rate = o.learning_rate, .l2 = o.l2};
-    if (!rc && (st = veil_train_plain(w, &req, &opts, x, y, rows, &tmax, &err)) != VEIL_OK) rc = fail(st, &err, "train");
+    if (!rc && (st = veil_train_plain(w, &req, &opts, x, y, rows, &tmax, &err)) != VEIL_OK) rc = fail(st, &err, NULL);
     veil_buffer onnx = {0};
     if (!rc && o.onnx && (st = veil_train_to_onnx(&onnx, req.task, w, req.features, &err)) != VEIL_OK)
-        rc = fail(st, &err, "train");
-    if (!rc && o.out) rc = veil_write_csv(o.out, w, 1, width, 0);
-    if (!rc && o.onnx) rc = save_buffer(o.onnx, &onnx);
+        rc = fail(st, &err, NULL);
+    if (!rc) rc = write_trained(o.out, w, width, o.onnx, &onnx);
     const unsigned range = o.sigmoid_range ? (unsigned)o.sigmoid_range : 8; /* the library's default */
     if (!rc && req.task == VEIL_TRAIN_LOGISTIC && tmax > range)
         fprintf(stderr, "veil: warning: |z.w| reached %.2f, outside the sigmoid's range [-%u, %u]: lower the "
@@ -610,12 +760,12 @@ static int cmd_train(int argc, char **argv)
                                    .threads = o.threads};
         bar b;
         bar_init(&b, "training", &o);
-        if ((st = veil_train_run(&out, ek, in, &opts, progress, &b, &err)) != VEIL_OK) rc = fail(st, &err, "train");
+        if ((st = veil_train_run(&out, ek, in, &opts, progress, &b, &err)) != VEIL_OK) rc = fail(st, &err, NULL);
     }
     if (!rc) {
         veil_buffer ob = {0};
         st = veil_ciphertexts_save(&ob, out, &err);
-        rc = st != VEIL_OK ? fail(st, &err, "train") : save_buffer(o.out, &ob);
+        rc = st != VEIL_OK ? fail(st, &err, NULL) : save_buffer(o.out, &ob);
     }
     if (!rc && !o.quiet)
         fprintf(stderr, "veil: trained on %zu encrypted records in %.1f s; wrote %s\n", veil_ciphertexts_rows(in),
@@ -634,16 +784,15 @@ static int decrypt_training(const options *o, const veil_keyset *ks, const veil_
     veil_error err = {0};
     veil_train_info ti;
     veil_status st = veil_train_keyset_info(ks, &ti, &err);
-    if (st != VEIL_OK) return fail(st, &err, "decrypt");
+    if (st != VEIL_OK) return fail(st, &err, NULL);
     double *w = calloc(ti.features + 1, sizeof *w);
     if (!w) return EXIT_RUNTIME;
     int rc = EXIT_OK;
-    if ((st = veil_train_decrypt(w, ks, cts, &err)) != VEIL_OK) rc = fail(st, &err, "decrypt");
+    if ((st = veil_train_decrypt(w, ks, cts, &err)) != VEIL_OK) rc = fail(st, &err, NULL);
     veil_buffer onnx = {0};
     if (!rc && o->onnx && (st = veil_train_to_onnx(&onnx, ti.task, w, ti.features, &err)) != VEIL_OK)
-        rc = fail(st, &err, "decrypt");
-    if (!rc && o->out) rc = veil_write_csv(o->out, w, 1, ti.features + 1, 0);
-    if (!rc && o->onnx) rc = save_buffer(o->onnx, &onnx);
+        rc = fail(st, &err, NULL);
+    if (!rc) rc = write_trained(o->out, w, ti.features + 1, o->onnx, &onnx);
     veil_buffer_free(&onnx);
     free(w);
     return rc;
@@ -724,7 +873,7 @@ static int make_plan(const options *o, const veil_model *m, veil_plan **plan)
     }
     veil_error err = {0};
     veil_status st = veil_model_plan(plan, m, &req, &err);
-    if (st != VEIL_OK) return fail(st, &err, "plan");
+    if (st != VEIL_OK) return fail(st, &err, NULL);
     return EXIT_OK;
 }
 
@@ -782,10 +931,8 @@ static int cmd_keygen(int argc, char **argv)
                         "them: ciphertexts made under the old keys become undecryptable)\n", o.out);
         return EXIT_INPUT;
     }
-    if ((!is_dir(o.out) && mkdir(o.out, 0700) != 0) || (!is_dir(eval_dir) && mkdir(eval_dir, 0755) != 0)) {
-        fprintf(stderr, "veil: cannot create %s: %s\n", o.out, strerror(errno));
-        return EXIT_RUNTIME;
-    }
+    int made[2];
+    if (veil_make_key_dirs(o.out, eval_dir, made)) return EXIT_RUNTIME;
     veil_model *m = NULL;
     double *calib = NULL;
     veil_plan *plan = NULL;
@@ -809,9 +956,10 @@ static int cmd_keygen(int argc, char **argv)
         bar b;
         bar_init(&b, "keys", &o);
         veil_status st = veil_keygen_progress(&ks, &ek, plan, NULL, progress, &b, &err);
-        if (st != VEIL_OK) rc = fail(st, &err, "keygen");
+        if (st != VEIL_OK) rc = fail(st, &err, NULL);
     }
     if (!rc) rc = veil_write_key_pair(sk_path, eval_path, ks, ek);
+    if (rc) veil_remove_key_dirs(o.out, eval_dir, made);
     if (!rc && !o.quiet)
         fprintf(stderr, "veil: wrote %s (secret: keep it) and %s (give it to the server)\n", sk_path, eval_path);
     veil_keyset_free(ks);
@@ -836,22 +984,22 @@ static int cmd_encrypt(int argc, char **argv)
         veil_keyset_free(ks);
         return rc;
     }
-    double *x = NULL;
+    double *x = NULL, *calib = NULL;
     size_t rows = 0;
     veil_ciphertexts *cts = NULL;
-    if (!rc) rc = read_csv(o.in, veil_keyset_input_width(ks), &x, &rows);
-    if (!rc && veil_keyset_scheme(ks) == VEIL_ML_BGV) o.scheme = "bgv";
-    if (!rc && o.model) {
+    veil_model *m = NULL;
+    /* the model first: keys of another model are a mismatch, whatever the data */
+    if (!rc && o.model) rc = load_model_for_keys(&m, &o, veil_keyset_scheme(ks), o.keys, &calib);
+    if (!rc && m && veil_model_input_width(m) != veil_keyset_input_width(ks)) {
+        fprintf(stderr, "veil: %s reads %zu values per row, the keys' model %zu: keys of another model\n", o.model,
+                veil_model_input_width(m), veil_keyset_input_width(ks));
+        rc = EXIT_MISMATCH;
+    }
+    if (!rc) rc = veil_read_rows_for_keys(o.in, veil_keyset_input_width(ks), o.keys, &x, &rows);
+    if (!rc && m) {
         /* with the model at hand: warn about values outside the calibrated range of an approximation */
-        veil_model *m = NULL;
-        double *calib = NULL, excess = 0;
+        double excess = 0;
         veil_error err = {0};
-        rc = load_model(&m, &o, &calib);
-        if (!rc && veil_model_input_width(m) != veil_keyset_input_width(ks)) {
-            fprintf(stderr, "veil: %s reads %zu values per row, the keys' model %zu\n", o.model,
-                    veil_model_input_width(m), veil_keyset_input_width(ks));
-            rc = EXIT_MISMATCH;
-        }
         /* the keys enforce the inputs' range their plan bounded the circuit from (veil_encrypt_inputs); an
          * approximated activation's input beyond its polynomial's range is refused all the same */
         if (!rc && veil_model_range_excess(m, x, rows, &excess, &err) == VEIL_OK && excess > 0) {
@@ -859,19 +1007,19 @@ static int cmd_encrypt(int argc, char **argv)
                             "its polynomial was fitted on: the results would not be the model's\n", excess);
             rc = EXIT_INPUT;
         }
-        veil_model_free(m);
-        free(calib);
     }
+    veil_model_free(m);
+    free(calib);
     if (!rc) {
         veil_error err = {0};
         veil_status st = veil_encrypt_inputs(&cts, ks, x, rows, NULL, &err);
-        if (st != VEIL_OK) rc = fail(st, &err, "encrypt");
+        if (st != VEIL_OK) rc = fail(st, &err, NULL);
     }
     if (!rc) {
         veil_buffer b = {0};
         veil_error err = {0};
         veil_status st = veil_ciphertexts_save(&b, cts, &err);
-        rc = st != VEIL_OK ? fail(st, &err, "encrypt") : save_buffer(o.out, &b);
+        rc = st != VEIL_OK ? fail(st, &err, NULL) : save_buffer(o.out, &b);
     }
     veil_ciphertexts_free(cts);
     veil_keyset_free(ks);
@@ -898,21 +1046,20 @@ static int cmd_eval(int argc, char **argv)
     veil_status st = VEIL_OK;
     int rc = read_all(path, &kb);
     if (!rc && (st = veil_eval_keys_load(&ek, kb.data, kb.len, &err)) != VEIL_OK) rc = fail(st, &err, path);
-    if (!rc && veil_eval_keys_scheme(ek) == VEIL_ML_BGV) o.scheme = "bgv"; /* the model as the keys were made for */
-    if (!rc) rc = load_model(&m, &o, &calib);
+    if (!rc) rc = load_model_for_keys(&m, &o, veil_eval_keys_scheme(ek), path, &calib);
     if (!rc && (st = veil_evaluator_new(&ev, m, ek, o.threads ? o.threads : 1, &err)) != VEIL_OK)
-        rc = fail(st, &err, "eval");
+        rc = fail(st, &err, NULL);
     if (!rc) rc = read_all(o.in, &cb);
     if (!rc && (st = veil_ciphertexts_load(&in, NULL, ek, cb.data, cb.len, &err)) != VEIL_OK) rc = fail(st, &err, o.in);
     if (!rc) {
         bar b;
         bar_init(&b, "evaluating", &o);
-        if ((st = veil_evaluator_run(ev, &out, in, progress, &b, &err)) != VEIL_OK) rc = fail(st, &err, "eval");
+        if ((st = veil_evaluator_run(ev, &out, in, progress, &b, &err)) != VEIL_OK) rc = fail(st, &err, NULL);
     }
     if (!rc) {
         veil_buffer ob = {0};
         st = veil_ciphertexts_save(&ob, out, &err);
-        rc = st != VEIL_OK ? fail(st, &err, "eval") : save_buffer(o.out, &ob);
+        rc = st != VEIL_OK ? fail(st, &err, NULL) : save_buffer(o.out, &ob);
     }
     veil_evaluator_free(ev);
     veil_ciphertexts_free(in);
@@ -941,7 +1088,7 @@ static int write_int_csv(const char *path, const int64_t *v, size_t rows, size_t
     veil_error err = {0};
     veil_status st = veil_file_write_atomic(path, (const uint8_t *)text, len, &err);
     free(text);
-    if (st != VEIL_OK) return fail(st, &err, path);
+    if (st != VEIL_OK) return fail(st, &err, NULL);
     return EXIT_OK;
 }
 
@@ -953,7 +1100,7 @@ static int write_integers(const options *o, const veil_keyset *ks, const veil_ci
     if (!v) return EXIT_RUNTIME;
     veil_error err = {0};
     veil_status st = veil_decrypt_integers(v, ks, cts, &err);
-    int rc = st != VEIL_OK ? fail(st, &err, "decrypt") : write_int_csv(o->out, v, rows, w);
+    int rc = st != VEIL_OK ? fail(st, &err, NULL) : write_int_csv(o->out, v, rows, w);
     free(v);
     return rc;
 }
@@ -993,9 +1140,11 @@ static int cmd_decrypt(int argc, char **argv)
         return rc;
     }
     size_t rows = cts ? veil_ciphertexts_rows(cts) : 0, w = veil_keyset_output_width(ks);
+    int mode = VEIL_CSV_VALUES;
+    if (!rc) rc = veil_csv_mode(o.argmax, veil_keyset_final_op(ks), w, &mode);
     if (!rc && !(y = calloc(rows * w + 1, sizeof *y))) rc = EXIT_RUNTIME;
-    if (!rc && (st = veil_decrypt_outputs(y, NULL, ks, cts, &err)) != VEIL_OK) rc = fail(st, &err, "decrypt");
-    if (!rc) rc = veil_write_csv(o.out, y, rows, w, o.argmax);
+    if (!rc && (st = veil_decrypt_outputs(y, NULL, ks, cts, &err)) != VEIL_OK) rc = fail(st, &err, NULL);
+    if (!rc) rc = veil_write_csv(o.out, y, rows, w, mode);
     free(y);
     veil_ciphertexts_free(cts);
     veil_buffer_free(&cb);
@@ -1031,7 +1180,7 @@ static int cmd_plain(int argc, char **argv)
             }
             xi[i] = (int64_t)x[i];
         }
-        if (!rc && (st = veil_model_run_integer(m, yi, xi, rows, &err)) != VEIL_OK) rc = fail(st, &err, "plain");
+        if (!rc && (st = veil_model_run_integer(m, yi, xi, rows, &err)) != VEIL_OK) rc = fail(st, &err, NULL);
         if (!rc) rc = write_int_csv(o.out, yi, rows, ow);
         free(xi);
         free(yi);
@@ -1041,12 +1190,14 @@ static int cmd_plain(int argc, char **argv)
         return rc;
     }
     size_t w = m ? veil_model_output_width(m) : 0;
+    int mode = VEIL_CSV_VALUES;
+    if (!rc) rc = veil_csv_mode(o.argmax, veil_model_final_op(m), w, &mode);
     if (!rc && !(y = calloc(rows * w + 1, sizeof *y))) rc = EXIT_RUNTIME;
     /* what the encrypted model returns (its polynomials), or with --exact the ONNX graph itself */
     if (!rc && (st = o.exact ? veil_model_run_plain(m, y, x, rows, &err) : veil_model_run_program(m, y, x, rows, &err)) !=
                    VEIL_OK)
-        rc = fail(st, &err, "plain");
-    if (!rc) rc = veil_write_csv(o.out, y, rows, w, o.argmax);
+        rc = fail(st, &err, NULL);
+    if (!rc) rc = veil_write_csv(o.out, y, rows, w, mode);
     free(x);
     free(y);
     free(calib);

@@ -11,9 +11,12 @@
 #include "veil/net.h"
 #include "veil_cli.h"
 
+/* As tools/veil_ml.c's: "veil: DETAIL", or "veil: WHAT: DETAIL" where the library's detail cannot know WHAT. */
 static int fail(veil_status st, const veil_error *err, const char *what)
 {
-    fprintf(stderr, "veil: %s: %s\n", what, err->detail[0] ? err->detail : veil_strerror(st));
+    const char *detail = err->detail[0] ? err->detail : veil_strerror(st);
+    if (what) fprintf(stderr, "veil: %s: %s\n", what, detail);
+    else fprintf(stderr, "veil: %s\n", detail);
     if (st == VEIL_ERR_MISMATCH) return EXIT_MISMATCH;
     if (st == VEIL_ERR_FORMAT || st == VEIL_ERR_ARGUMENT || st == VEIL_ERR_UNSUPPORTED || st == VEIL_ERR_INSECURE ||
         st == VEIL_ERR_NOT_FOUND)
@@ -100,7 +103,7 @@ int veil_cmd_serve(int argc, char **argv)
     veil_error err = {0};
     veil_server *server = NULL;
     veil_status st = veil_server_start(&server, &cfg, &err);
-    if (st != VEIL_OK) return fail(st, &err, "serve");
+    if (st != VEIL_OK) return fail(st, &err, NULL);
     fprintf(stderr, "veil: serving the models of %s over %s on %s (port %u), keys stored in %s\n", cfg.models_dir,
             cfg.tls_cert ? "HTTPS" : "HTTP", cfg.listen ? cfg.listen : "127.0.0.1:8080",
             (unsigned)veil_server_port(server), cfg.store_dir);
@@ -117,7 +120,7 @@ static int read_file_into(const char *path, veil_buffer *b)
 {
     veil_error err = {0};
     veil_status st = veil_file_read(b, path, (size_t)1 << 34, &err);
-    return st == VEIL_OK ? EXIT_OK : fail(st, &err, path);
+    return st == VEIL_OK ? EXIT_OK : fail(st, &err, NULL); /* the reader's message names the file */
 }
 
 int veil_cmd_predict(int argc, char **argv)
@@ -144,8 +147,9 @@ int veil_cmd_predict(int argc, char **argv)
     double *x = NULL, *y = NULL;
     size_t rows = 0;
     char id[65] = "";
-    if (!rc && (st = veil_keyset_load(&ks, skb.data, skb.len, &err)) != VEIL_OK) rc = fail(st, &err, "keys");
-    if (!rc && (st = veil_csv_read(in, veil_keyset_input_width(ks), &x, &rows, NULL, &err)) != VEIL_OK) rc = fail(st, &err, "input");
+    snprintf(path, sizeof path, "%s/secret.key", keys);
+    if (!rc && (st = veil_keyset_load(&ks, skb.data, skb.len, &err)) != VEIL_OK) rc = fail(st, &err, path);
+    if (!rc) rc = veil_read_rows_for_keys(in, veil_keyset_input_width(ks), keys, &x, &rows);
     if (!rc && (st = veil_client_new(&client, url, &err)) != VEIL_OK) rc = fail(st, &err, "server");
     if (!rc && cacert && (st = veil_client_set_ca_file(client, cacert, &err)) != VEIL_OK) rc = fail(st, &err, "--cacert");
     if (!rc) veil_client_set_progress(client, !quiet);
@@ -164,6 +168,8 @@ int veil_cmd_predict(int argc, char **argv)
     }
     if (!rc && (st = veil_client_upload_keys(client, ekb.data, ekb.len, id, &err)) != VEIL_OK) rc = fail(st, &err, "upload keys");
     const size_t w = veil_keyset_output_width(ks);
+    int mode = VEIL_CSV_VALUES;
+    if (!rc) rc = veil_csv_mode(has(argc, argv, "--argmax"), veil_keyset_final_op(ks), w, &mode);
     if (!rc && !(y = calloc(rows * w + 1, sizeof *y))) rc = EXIT_RUNTIME;
     /* one request per batch of rows: a throughput batch, or 16 samples in the latency packing */
     const size_t per = ks && veil_keyset_packing(ks) == VEIL_PACKING_THROUGHPUT ? veil_keyset_batch(ks) : 16;
@@ -173,7 +179,7 @@ int veil_cmd_predict(int argc, char **argv)
         veil_buffer cb = {0}, rb = {0};
         if ((st = veil_encrypt_inputs(&cts, ks, x + first * veil_keyset_input_width(ks), n, NULL, &err)) != VEIL_OK ||
             (st = veil_ciphertexts_save(&cb, cts, &err)) != VEIL_OK)
-            rc = fail(st, &err, "encrypt");
+            rc = fail(st, &err, NULL);
         if (!rc && (st = veil_client_predict(client, model, id, cb.data, cb.len, &rb, &err)) != VEIL_OK)
             rc = fail(st, &err, "predict");
         if (!rc && (st = veil_ciphertexts_load(&res, ks, NULL, rb.data, rb.len, &err)) != VEIL_OK)
@@ -182,7 +188,7 @@ int veil_cmd_predict(int argc, char **argv)
             fprintf(stderr, "veil: the server answered %zu rows for %zu\n", veil_ciphertexts_rows(res), n);
             rc = EXIT_INPUT;
         }
-        if (!rc && (st = veil_decrypt_outputs(y + first * w, NULL, ks, res, &err)) != VEIL_OK) rc = fail(st, &err, "decrypt");
+        if (!rc && (st = veil_decrypt_outputs(y + first * w, NULL, ks, res, &err)) != VEIL_OK) rc = fail(st, &err, NULL);
         if (!rc && !quiet && isatty(2)) fprintf(stderr, "\rpredicted %zu / %zu rows", first + n, rows);
         veil_ciphertexts_free(cts);
         veil_ciphertexts_free(res);
@@ -190,7 +196,7 @@ int veil_cmd_predict(int argc, char **argv)
         veil_buffer_free(&rb);
     }
     if (!rc && !quiet && isatty(2)) fputc('\n', stderr);
-    if (!rc) rc = veil_write_csv(out, y, rows, w, has(argc, argv, "--argmax"));
+    if (!rc) rc = veil_write_csv(out, y, rows, w, mode);
     if (!rc && !quiet) {
         uint64_t sent, received;
         veil_client_traffic(client, &sent, &received);
@@ -219,10 +225,8 @@ int veil_cmd_keygen_remote(const char *url, const char *model, int latency, cons
         fprintf(stderr, "veil: %s already holds a key set; keys are never overwritten (use --force)\n", out_dir);
         return EXIT_INPUT;
     }
-    if ((mkdir(out_dir, 0700) != 0 && errno != EEXIST) || (mkdir(eval_dir, 0755) != 0 && errno != EEXIST)) {
-        fprintf(stderr, "veil: cannot create %s: %s\n", out_dir, strerror(errno));
-        return EXIT_RUNTIME;
-    }
+    int made[2];
+    if (veil_make_key_dirs(out_dir, eval_dir, made)) return EXIT_RUNTIME;
     veil_error err = {0};
     veil_client *client = NULL;
     veil_buffer pb = {0}, b = {0};
@@ -235,10 +239,11 @@ int veil_cmd_keygen_remote(const char *url, const char *model, int latency, cons
     if ((st = veil_client_new(&client, url, &err)) != VEIL_OK) rc = fail(st, &err, "server");
     if (!rc && cacert && (st = veil_client_set_ca_file(client, cacert, &err)) != VEIL_OK) rc = fail(st, &err, "--cacert");
     if (!rc && (st = veil_client_get(client, path, &pb, &err)) != VEIL_OK) rc = fail(st, &err, "plan");
-    if (!rc && (st = veil_plan_load(&plan, pb.data, pb.len, &err)) != VEIL_OK) rc = fail(st, &err, "plan");
+    if (!rc && (st = veil_plan_load(&plan, pb.data, pb.len, &err)) != VEIL_OK) rc = fail(st, &err, "the server's plan");
     if (!rc && !quiet) fprintf(stderr, "veil: generating keys for %s's plan of model %s...\n", url, model);
-    if (!rc && (st = veil_keygen(&ks, &ek, plan, NULL, &err)) != VEIL_OK) rc = fail(st, &err, "keygen");
+    if (!rc && (st = veil_keygen(&ks, &ek, plan, NULL, &err)) != VEIL_OK) rc = fail(st, &err, NULL);
     if (!rc) rc = veil_write_key_pair(sk_path, eval_path, ks, ek);
+    if (rc) veil_remove_key_dirs(out_dir, eval_dir, made);
     if (!rc && !quiet) fprintf(stderr, "veil: wrote %s (secret: keep it) and %s\n", sk_path, eval_path);
     veil_buffer_free(&b);
     veil_buffer_free(&pb);

@@ -12,7 +12,8 @@
  * shape operators, folded into one matrix and bias), squares (Mul of a tensor by itself, Pow 2), and
  * polynomial approximations of Sigmoid, Tanh and Relu inside the network (Chebyshev, over a range measured
  * on calibration data or given). A final Sigmoid, Softmax, LogSoftmax or ArgMax is applied by the data
- * owner after decryption, exactly. Anything else is refused with the operator's and the node's names.
+ * owner after decryption, exactly. Anything else is refused with the operator's and the node's names (a node
+ * without a name by its index in the graph's node list: "node #3 (Relu)").
  *
  * Exact inference (BGV): a quantized model, whose affine layers have integer weights and biases, runs on
  * integer inputs in the BGV scheme and decrypts to exactly the integer computation. Its ONNX file is the
@@ -85,6 +86,14 @@ void veil_model_free(veil_model *model);
 size_t veil_model_input_width(const veil_model *model);  /* features per sample */
 size_t veil_model_output_width(const veil_model *model); /* values per sample after the final operation */
 size_t veil_model_raw_width(const veil_model *model);    /* values per sample before it (the server's) */
+/*
+ * The model's final operation, which the data owner applies after decryption (a Sigmoid evaluated on the server,
+ * options.server_sigmoid, is not one: NONE). An output row holds its result: probabilities (SIGMOID, SOFTMAX),
+ * log-probabilities, or the class index (ARGMAX, one value).
+ */
+typedef enum veil_final_op { VEIL_FINAL_NONE = 0, VEIL_FINAL_SIGMOID, VEIL_FINAL_SOFTMAX, VEIL_FINAL_LOGSOFTMAX,
+                             VEIL_FINAL_ARGMAX } veil_final_op;
+veil_final_op veil_model_final_op(const veil_model *model);
 /* Lines describing the lowering (stages, approximations and their errors); never NULL. */
 const char *veil_model_report(const veil_model *model);
 /*
@@ -272,6 +281,8 @@ size_t veil_ciphertexts_width(const veil_ciphertexts *cts);
 size_t veil_keyset_input_width(const veil_keyset *keys);
 /* Values per row veil_decrypt_outputs writes to out. */
 size_t veil_keyset_output_width(const veil_keyset *keys);
+/* The final operation of the key set's model (veil_model_final_op), which veil_decrypt_outputs applies. */
+veil_final_op veil_keyset_final_op(const veil_keyset *keys);
 /* The largest |output| the key set's parameters decrypt correctly: a quarter of q_0 over the scale. */
 double veil_keyset_output_limit(const veil_keyset *keys);
 /*

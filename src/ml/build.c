@@ -67,10 +67,12 @@ veil_status veil_graph_add_node(veil_graph *g, const char *op, const char *const
     g->n_nodes++;
     n->op = dup(op);
     n->name = dup(output);
+    n->label = veil_node_label(output, g->n_nodes - 1);
     n->inputs = calloc(n_inputs + 1, sizeof(char *));
     n->outputs = calloc(2, sizeof(char *));
     n->attrs = calloc(2, sizeof *n->attrs);
-    if (!n->op || !n->name || !n->inputs || !n->outputs || !n->attrs) return veil_fail(err, VEIL_ERR_NO_MEMORY, "node");
+    if (!n->op || !n->name || !n->label || !n->inputs || !n->outputs || !n->attrs)
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "node");
     for (size_t i = 0; i < n_inputs; i++) {
         if (!(n->inputs[i] = dup(inputs[i]))) return veil_fail(err, VEIL_ERR_NO_MEMORY, "node");
         n->n_inputs = i + 1;

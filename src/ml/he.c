@@ -120,6 +120,11 @@ size_t veil_keyset_batch(const veil_keyset *k) { return k ? (size_t)k->meta.batc
 size_t veil_keyset_input_width(const veil_keyset *k) { return k ? k->meta.in_width : 0; }
 veil_ml_scheme veil_keyset_scheme(const veil_keyset *k) { return k ? (veil_ml_scheme)k->meta.scheme : VEIL_ML_CKKS; }
 veil_ml_scheme veil_eval_keys_scheme(const veil_eval_keys *k) { return k ? (veil_ml_scheme)k->meta.scheme : VEIL_ML_CKKS; }
+veil_final_op veil_keyset_final_op(const veil_keyset *k)
+{
+    /* training keys hold the task there, and no model */
+    return k && k->meta.packing != VEIL_PACKING_TRAINING ? (veil_final_op)k->meta.final_op : VEIL_FINAL_NONE;
+}
 
 double veil_keyset_output_limit(const veil_keyset *k)
 {

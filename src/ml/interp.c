@@ -110,10 +110,10 @@ const char *veil_node_unsupported(const veil_node *node, int64_t opset)
 static veil_status input(const veil_node *n, const veil_env *env, size_t k, const veil_tensor **out, veil_error *err)
 {
     if (k >= n->n_inputs || !n->inputs[k][0])
-        return veil_fail(err, VEIL_ERR_FORMAT, "node '%s' (%s) lacks input %zu", n->name, n->op, k + 1);
+        return veil_fail(err, VEIL_ERR_FORMAT, "node %s (%s) lacks input %zu", n->label, n->op, k + 1);
     *out = veil_env_get(env, n->inputs[k]);
     if (!*out)
-        return veil_fail(err, VEIL_ERR_FORMAT, "node '%s' (%s): input '%s' is not computed before it", n->name,
+        return veil_fail(err, VEIL_ERR_FORMAT, "node %s (%s): input '%s' is not computed before it", n->label,
                          n->op, n->inputs[k]);
     return VEIL_OK;
 }
@@ -136,7 +136,7 @@ static veil_status broadcast_shape(const veil_tensor *a, const veil_tensor *b, s
         int64_t da = i < r - a->rank ? 1 : a->dims[i - (r - a->rank)];
         int64_t db = i < r - b->rank ? 1 : b->dims[i - (r - b->rank)];
         if (da != db && da != 1 && db != 1)
-            return FAIL("node '%s' (%s): shapes cannot be broadcast (dimension %zu: %lld vs %lld)", n->name, n->op, i,
+            return FAIL("node %s (%s): shapes cannot be broadcast (dimension %zu: %lld vs %lld)", n->label, n->op, i,
                         (long long)da, (long long)db);
         dims[i] = da == 1 ? db : da;
     }
@@ -212,7 +212,7 @@ static veil_status run_matmul(const veil_node *n, veil_env *env, veil_tensor *ou
     const veil_tensor *a, *b;
     VEIL_TRY(input(n, env, 0, &a, err));
     VEIL_TRY(input(n, env, 1, &b, err));
-    if (a->rank == 0 || b->rank == 0) return FAIL("node '%s' (MatMul): scalar operand", n->name);
+    if (a->rank == 0 || b->rank == 0) return FAIL("node %s (MatMul): scalar operand", n->label);
     veil_tensor A = *a, B = *b; /* views with adjusted shapes; data shared */
     if (a->rank == 1) {
         A.rank = 2;
@@ -225,7 +225,7 @@ static veil_status run_matmul(const veil_node *n, veil_env *env, veil_tensor *ou
         B.dims[1] = 1;
     }
     int64_t M = A.dims[A.rank - 2], K = A.dims[A.rank - 1], K2 = B.dims[B.rank - 2], N = B.dims[B.rank - 1];
-    if (K != K2) return FAIL("node '%s' (MatMul): inner dimensions differ (%lld vs %lld)", n->name, (long long)K,
+    if (K != K2) return FAIL("node %s (MatMul): inner dimensions differ (%lld vs %lld)", n->label, (long long)K,
                              (long long)K2);
     /* Batch dimensions broadcast. */
     veil_tensor ab = A, bb = B;
@@ -243,7 +243,7 @@ static veil_status run_matmul(const veil_node *n, veil_env *env, veil_tensor *ou
     }
     if (a->rank > 1) odims[orank++] = M;
     if (b->rank > 1) odims[orank++] = N;
-    if (orank > VEIL_MAX_RANK) return FAIL("node '%s' (MatMul): rank too large", n->name);
+    if (orank > VEIL_MAX_RANK) return FAIL("node %s (MatMul): rank too large", n->label);
     VEIL_TRY(veil_tensor_init(out, a->dtype, orank, odims, err));
     for (size_t t = 0; t < batches; t++) {
         size_t oa = br ? bcast_offset(&ab, br, idx) : 0, ob = br ? bcast_offset(&bb, br, idx) : 0;
@@ -265,21 +265,21 @@ static veil_status run_gemm(const veil_node *n, veil_env *env, veil_tensor *out,
     const veil_tensor *a, *b, *c = optional_input(n, env, 2);
     VEIL_TRY(input(n, env, 0, &a, err));
     VEIL_TRY(input(n, env, 1, &b, err));
-    if (a->rank != 2 || b->rank != 2) return FAIL("node '%s' (Gemm): A and B must be matrices", n->name);
+    if (a->rank != 2 || b->rank != 2) return FAIL("node %s (Gemm): A and B must be matrices", n->label);
     double alpha = veil_node_attr_float(n, "alpha", 1.0), beta = veil_node_attr_float(n, "beta", 1.0);
     int ta = veil_node_attr_int(n, "transA", 0) != 0, tb = veil_node_attr_int(n, "transB", 0) != 0;
     int64_t M = ta ? a->dims[1] : a->dims[0], K = ta ? a->dims[0] : a->dims[1];
     int64_t K2 = tb ? b->dims[1] : b->dims[0], N = tb ? b->dims[0] : b->dims[1];
-    if (K != K2) return FAIL("node '%s' (Gemm): inner dimensions differ (%lld vs %lld)", n->name, (long long)K,
+    if (K != K2) return FAIL("node %s (Gemm): inner dimensions differ (%lld vs %lld)", n->label, (long long)K,
                              (long long)K2);
     int64_t dims[2] = {M, N};
     if (c) {
         veil_tensor target = {.rank = 2, .dims = {M, N}};
         size_t r;
         int64_t bd[VEIL_MAX_RANK];
-        if (c->rank > 2) return FAIL("node '%s' (Gemm): C has rank %zu", n->name, c->rank);
+        if (c->rank > 2) return FAIL("node %s (Gemm): C has rank %zu", n->label, c->rank);
         VEIL_TRY(broadcast_shape(&target, c, &r, bd, n, err));
-        if (bd[0] != M || bd[1] != N) return FAIL("node '%s' (Gemm): C does not broadcast to [%lld, %lld]", n->name,
+        if (bd[0] != M || bd[1] != N) return FAIL("node %s (Gemm): C does not broadcast to [%lld, %lld]", n->label,
                                                   (long long)M, (long long)N);
     }
     VEIL_TRY(veil_tensor_init(out, a->dtype, 2, dims, err));
@@ -317,7 +317,7 @@ static veil_status run_reshape(const veil_node *n, veil_env *env, veil_tensor *o
     const veil_tensor *a, *s;
     VEIL_TRY(input(n, env, 0, &a, err));
     VEIL_TRY(input(n, env, 1, &s, err));
-    if (s->rank != 1 || s->size > VEIL_MAX_RANK) return FAIL("node '%s' (Reshape): bad shape tensor", n->name);
+    if (s->rank != 1 || s->size > VEIL_MAX_RANK) return FAIL("node %s (Reshape): bad shape tensor", n->label);
     int allowzero = veil_node_attr_int(n, "allowzero", 0) != 0;
     int64_t dims[VEIL_MAX_RANK];
     size_t known = 1;
@@ -325,25 +325,25 @@ static veil_status run_reshape(const veil_node *n, veil_env *env, veil_tensor *o
     for (size_t i = 0; i < s->size; i++) {
         int64_t d = (int64_t)s->data[i];
         if (d == 0 && !allowzero) {
-            if (i >= a->rank) return FAIL("node '%s' (Reshape): 0 copies a dimension the input lacks", n->name);
+            if (i >= a->rank) return FAIL("node %s (Reshape): 0 copies a dimension the input lacks", n->label);
             d = a->dims[i];
         }
         if (d == -1) {
-            if (infer >= 0) return FAIL("node '%s' (Reshape): two -1 dimensions", n->name);
+            if (infer >= 0) return FAIL("node %s (Reshape): two -1 dimensions", n->label);
             infer = (int)i;
             d = 1;
         } else if (d < 0) {
-            return FAIL("node '%s' (Reshape): dimension %lld", n->name, (long long)d);
+            return FAIL("node %s (Reshape): dimension %lld", n->label, (long long)d);
         }
         dims[i] = d;
         known *= (size_t)d;
     }
     if (infer >= 0) {
-        if (known == 0 || a->size % known) return FAIL("node '%s' (Reshape): cannot infer the -1 dimension", n->name);
+        if (known == 0 || a->size % known) return FAIL("node %s (Reshape): cannot infer the -1 dimension", n->label);
         dims[infer] = (int64_t)(a->size / known);
     }
     veil_status st = reshape_to(out, a, s->size, dims, err);
-    if (st != VEIL_OK) return FAIL("node '%s' (Reshape): %zu elements do not fit the shape", n->name, a->size);
+    if (st != VEIL_OK) return FAIL("node %s (Reshape): %zu elements do not fit the shape", n->label, a->size);
     return VEIL_OK;
 }
 
@@ -352,7 +352,7 @@ static veil_status run_flatten(const veil_node *n, veil_env *env, veil_tensor *o
     const veil_tensor *a;
     VEIL_TRY(input(n, env, 0, &a, err));
     int64_t axis = norm_axis(veil_node_attr_int(n, "axis", 1), a->rank);
-    if (axis < 0 || axis > (int64_t)a->rank) return FAIL("node '%s' (Flatten): axis out of range", n->name);
+    if (axis < 0 || axis > (int64_t)a->rank) return FAIL("node %s (Flatten): axis out of range", n->label);
     int64_t dims[2] = {1, 1};
     for (size_t i = 0; i < a->rank; i++) dims[(int64_t)i < axis ? 0 : 1] *= a->dims[i];
     return reshape_to(out, a, 2, dims, err);
@@ -365,7 +365,7 @@ static veil_status axes_of(const veil_node *n, const veil_env *env, int64_t opse
     *count = 0;
     const veil_attr *at = veil_node_attr(n, "axes");
     if (at && at->kind == VEIL_ATTR_INTS) {
-        if (at->count > VEIL_MAX_RANK) return FAIL("node '%s': too many axes", n->name);
+        if (at->count > VEIL_MAX_RANK) return FAIL("node %s: too many axes", n->label);
         for (size_t i = 0; i < at->count; i++) axes[i] = at->ints[i];
         *count = at->count;
         return VEIL_OK;
@@ -373,7 +373,7 @@ static veil_status axes_of(const veil_node *n, const veil_env *env, int64_t opse
     (void)opset;
     const veil_tensor *t = optional_input(n, env, 1);
     if (t) {
-        if (t->size > VEIL_MAX_RANK) return FAIL("node '%s': too many axes", n->name);
+        if (t->size > VEIL_MAX_RANK) return FAIL("node %s: too many axes", n->label);
         for (size_t i = 0; i < t->size; i++) axes[i] = (int64_t)t->data[i];
         *count = t->size;
     }
@@ -392,11 +392,11 @@ static veil_status run_squeeze(const veil_node *n, veil_env *env, int64_t opset,
     size_t rank = 0;
     if (unsqueeze) {
         size_t orank = a->rank + count;
-        if (orank > VEIL_MAX_RANK) return FAIL("node '%s' (Unsqueeze): rank too large", n->name);
+        if (orank > VEIL_MAX_RANK) return FAIL("node %s (Unsqueeze): rank too large", n->label);
         int mark[VEIL_MAX_RANK] = {0};
         for (size_t i = 0; i < count; i++) {
             int64_t ax = norm_axis(axes[i], orank);
-            if (ax < 0 || ax >= (int64_t)orank || mark[ax]) return FAIL("node '%s' (Unsqueeze): bad axes", n->name);
+            if (ax < 0 || ax >= (int64_t)orank || mark[ax]) return FAIL("node %s (Unsqueeze): bad axes", n->label);
             mark[ax] = 1;
         }
         size_t k = 0;
@@ -407,7 +407,7 @@ static veil_status run_squeeze(const veil_node *n, veil_env *env, int64_t opset,
         for (size_t i = 0; i < count; i++) {
             int64_t ax = norm_axis(axes[i], a->rank);
             if (ax < 0 || ax >= (int64_t)a->rank || a->dims[ax] != 1)
-                return FAIL("node '%s' (Squeeze): axis %lld is not of size 1", n->name, (long long)axes[i]);
+                return FAIL("node %s (Squeeze): axis %lld is not of size 1", n->label, (long long)axes[i]);
             mark[ax] = 1;
         }
         for (size_t i = 0; i < a->rank; i++) {
@@ -423,17 +423,17 @@ static veil_status run_concat(const veil_node *n, veil_env *env, veil_tensor *ou
     const veil_tensor *first;
     VEIL_TRY(input(n, env, 0, &first, err));
     int64_t axis = norm_axis(veil_node_attr_int(n, "axis", 0), first->rank);
-    if (axis < 0 || axis >= (int64_t)first->rank) return FAIL("node '%s' (Concat): axis out of range", n->name);
+    if (axis < 0 || axis >= (int64_t)first->rank) return FAIL("node %s (Concat): axis out of range", n->label);
     int64_t dims[VEIL_MAX_RANK];
     memcpy(dims, first->dims, sizeof dims);
     dims[axis] = 0;
     for (size_t k = 0; k < n->n_inputs; k++) {
         const veil_tensor *t;
         VEIL_TRY(input(n, env, k, &t, err));
-        if (t->rank != first->rank) return FAIL("node '%s' (Concat): inputs of different ranks", n->name);
+        if (t->rank != first->rank) return FAIL("node %s (Concat): inputs of different ranks", n->label);
         for (size_t i = 0; i < t->rank; i++)
             if ((int64_t)i != axis && t->dims[i] != first->dims[i])
-                return FAIL("node '%s' (Concat): shapes differ outside the axis", n->name);
+                return FAIL("node %s (Concat): shapes differ outside the axis", n->label);
         dims[axis] += t->dims[axis];
     }
     VEIL_TRY(veil_tensor_init(out, first->dtype, first->rank, dims, err));
@@ -459,10 +459,10 @@ static veil_status run_batchnorm(const veil_node *n, veil_env *env, veil_tensor 
     VEIL_TRY(input(n, env, 2, &bias, err));
     VEIL_TRY(input(n, env, 3, &mean, err));
     VEIL_TRY(input(n, env, 4, &var, err));
-    if (x->rank < 2) return FAIL("node '%s' (BatchNormalization): input of rank %zu", n->name, x->rank);
+    if (x->rank < 2) return FAIL("node %s (BatchNormalization): input of rank %zu", n->label, x->rank);
     size_t C = (size_t)x->dims[1];
     if (scale->size != C || bias->size != C || mean->size != C || var->size != C)
-        return FAIL("node '%s' (BatchNormalization): parameters do not have %zu channels", n->name, C);
+        return FAIL("node %s (BatchNormalization): parameters do not have %zu channels", n->label, C);
     double eps = veil_node_attr_float(n, "epsilon", 1e-5);
     VEIL_TRY(veil_tensor_copy(out, x, err));
     size_t inner = 1;
@@ -481,7 +481,7 @@ static veil_status run_softmax(const veil_node *n, veil_env *env, int64_t opset,
     const veil_tensor *a;
     VEIL_TRY(input(n, env, 0, &a, err));
     int64_t axis = norm_axis(veil_node_attr_int(n, "axis", opset >= 13 ? -1 : 1), a->rank);
-    if (axis < 0 || (axis >= (int64_t)a->rank && a->rank > 0)) return FAIL("node '%s': axis out of range", n->name);
+    if (axis < 0 || (axis >= (int64_t)a->rank && a->rank > 0)) return FAIL("node %s: axis out of range", n->label);
     VEIL_TRY(veil_tensor_copy(out, a, err));
     size_t outer = 1, len = 1, inner = 1;
     for (size_t i = 0; i < a->rank; i++) {
@@ -508,7 +508,7 @@ static veil_status run_argmax(const veil_node *n, veil_env *env, veil_tensor *ou
     const veil_tensor *a;
     VEIL_TRY(input(n, env, 0, &a, err));
     int64_t axis = norm_axis(veil_node_attr_int(n, "axis", 0), a->rank);
-    if (axis < 0 || axis >= (int64_t)a->rank) return FAIL("node '%s' (ArgMax): axis out of range", n->name);
+    if (axis < 0 || axis >= (int64_t)a->rank) return FAIL("node %s (ArgMax): axis out of range", n->label);
     int keep = veil_node_attr_int(n, "keepdims", 1) != 0, last = veil_node_attr_int(n, "select_last_index", 0) != 0;
     int64_t dims[VEIL_MAX_RANK];
     size_t rank = 0, outer = 1, len = (size_t)a->dims[axis], inner = 1;
@@ -559,7 +559,7 @@ static veil_status run_constant(const veil_node *n, veil_tensor *out, veil_error
         for (size_t i = 0; i < a->count; i++) out->data[i] = (double)a->ints[i];
         return VEIL_OK;
     }
-    return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (Constant): no numeric value", n->name);
+    return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (Constant): no numeric value", n->label);
 }
 
 /* ---- convolution and pooling (N-D, 1 to 3 spatial dimensions) ----------------------------------------- */
@@ -576,7 +576,7 @@ static veil_status ints_attr(const veil_node *n, const char *name, int64_t *out,
     for (size_t i = 0; i < count; i++) out[i] = dflt;
     if (!a) return VEIL_OK;
     if (a->kind != VEIL_ATTR_INTS || a->count != count)
-        return FAIL("node '%s' (%s): attribute %s must list %zu integers", n->name, n->op, name, count);
+        return FAIL("node %s (%s): attribute %s must list %zu integers", n->label, n->op, name, count);
     for (size_t i = 0; i < count; i++) out[i] = a->ints[i];
     return VEIL_OK;
 }
@@ -586,7 +586,7 @@ static veil_status geometry(const veil_node *n, const veil_tensor *x, const int6
                             int ceil_mode, veil_error *err)
 {
     if (x->rank < 3 || x->rank > 5)
-        return FAIL("node '%s' (%s): input of rank %zu (Veil pools and convolves 1 to 3 spatial dimensions)", n->name,
+        return FAIL("node %s (%s): input of rank %zu (Veil pools and convolves 1 to 3 spatial dimensions)", n->label,
                     n->op, x->rank);
     g->rank = x->rank - 2;
     int64_t pads[6];
@@ -599,7 +599,7 @@ static veil_status geometry(const veil_node *n, const veil_tensor *x, const int6
         g->in[i] = x->dims[2 + i];
         g->k[i] = kernel[i];
         if (g->k[i] < 1 || g->stride[i] < 1 || g->dil[i] < 1 || pads[i] < 0 || pads[g->rank + i] < 0)
-            return FAIL("node '%s' (%s): kernel, strides, dilations and pads must be positive", n->name, n->op);
+            return FAIL("node %s (%s): kernel, strides, dilations and pads must be positive", n->label, n->op);
         const int64_t span = (g->k[i] - 1) * g->dil[i] + 1;
         if (!strcmp(mode, "SAME_UPPER") || !strcmp(mode, "SAME_LOWER")) {
             g->out[i] = (g->in[i] + g->stride[i] - 1) / g->stride[i];
@@ -616,7 +616,7 @@ static veil_status geometry(const veil_node *n, const veil_tensor *x, const int6
             g->pad_end[i] = pads[g->rank + i];
         }
         const int64_t room = g->in[i] + g->pad_begin[i] + g->pad_end[i] - span;
-        if (room < 0) return FAIL("node '%s' (%s): the kernel is larger than the padded input", n->name, n->op);
+        if (room < 0) return FAIL("node %s (%s): the kernel is larger than the padded input", n->label, n->op);
         g->out[i] = (ceil_mode ? (room + g->stride[i] - 1) / g->stride[i] : room / g->stride[i]) + 1;
         /* with ceil_mode, a last window that would start inside the end padding is dropped */
         if (ceil_mode && (g->out[i] - 1) * g->stride[i] >= g->in[i] + g->pad_begin[i]) g->out[i]--;
@@ -645,13 +645,13 @@ static veil_status run_conv(const veil_node *n, veil_env *env, veil_tensor *out,
     const veil_tensor *x, *w, *b = optional_input(n, env, 2);
     VEIL_TRY(input(n, env, 0, &x, err));
     VEIL_TRY(input(n, env, 1, &w, err));
-    if (w->rank != x->rank) return FAIL("node '%s' (Conv): the weights' rank differs from the input's", n->name);
+    if (w->rank != x->rank) return FAIL("node %s (Conv): the weights' rank differs from the input's", n->label);
     const int64_t group = veil_node_attr_int(n, "group", 1);
     const int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0], Cg = w->dims[1];
     if (group < 1 || C % group || M % group || Cg != C / group)
-        return FAIL("node '%s' (Conv): %lld channels, %lld groups and weights of %lld input channels do not fit",
-                    n->name, (long long)C, (long long)group, (long long)Cg);
-    if (b && (b->rank != 1 || b->dims[0] != M)) return FAIL("node '%s' (Conv): the bias must have %lld values", n->name, (long long)M);
+        return FAIL("node %s (Conv): %lld channels, %lld groups and weights of %lld input channels do not fit",
+                    n->label, (long long)C, (long long)group, (long long)Cg);
+    if (b && (b->rank != 1 || b->dims[0] != M)) return FAIL("node %s (Conv): the bias must have %lld values", n->label, (long long)M);
     window_geometry g;
     int64_t kernel[3];
     for (size_t i = 0; i + 2 < w->rank && i < 3; i++) kernel[i] = w->dims[2 + i];
@@ -659,7 +659,7 @@ static veil_status run_conv(const veil_node *n, veil_env *env, veil_tensor *out,
     VEIL_TRY(ints_attr(n, "kernel_shape", ks, w->rank - 2 < 3 ? w->rank - 2 : 3, 0, err));
     for (size_t i = 0; i + 2 < w->rank && i < 3; i++)
         if (veil_node_attr(n, "kernel_shape") && ks[i] != kernel[i])
-            return FAIL("node '%s' (Conv): kernel_shape disagrees with the weights", n->name);
+            return FAIL("node %s (Conv): kernel_shape disagrees with the weights", n->label);
     VEIL_TRY(geometry(n, x, kernel, &g, 0, err));
     int64_t odims[VEIL_MAX_RANK] = {N, M};
     for (size_t i = 0; i < g.rank; i++) odims[2 + i] = g.out[i];
@@ -700,7 +700,7 @@ static veil_status run_avgpool(const veil_node *n, veil_env *env, int global, ve
     VEIL_TRY(input(n, env, 0, &x, err));
     window_geometry g;
     int64_t kernel[3];
-    if (x->rank < 3 || x->rank > 5) return FAIL("node '%s' (%s): input of rank %zu", n->name, n->op, x->rank);
+    if (x->rank < 3 || x->rank > 5) return FAIL("node %s (%s): input of rank %zu", n->label, n->op, x->rank);
     if (global) {
         memset(&g, 0, sizeof g);
         g.rank = x->rank - 2;
@@ -712,7 +712,7 @@ static veil_status run_avgpool(const veil_node *n, veil_env *env, int global, ve
         const veil_attr *d = veil_node_attr(n, "dilations");
         for (size_t i = 0; d && i < (d->kind == VEIL_ATTR_INTS ? d->count : 1); i++)
             if (d->kind != VEIL_ATTR_INTS || d->ints[i] != 1)
-                return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (AveragePool): dilations are not supported", n->name);
+                return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (AveragePool): dilations are not supported", n->label);
         VEIL_TRY(ints_attr(n, "kernel_shape", kernel, x->rank - 2, 0, err));
         VEIL_TRY(geometry(n, x, kernel, &g, veil_node_attr_int(n, "ceil_mode", 0) != 0, err));
     }
@@ -749,8 +749,8 @@ static veil_status run_avgpool(const veil_node *n, veil_env *env, int global, ve
 veil_status veil_node_run(const veil_node *n, int64_t opset, veil_env *env, veil_error *err)
 {
     const char *why = veil_node_unsupported(n, opset);
-    if (why) return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (operator %s): %s", n->name, n->op, why);
-    if (n->n_outputs < 1 || !n->outputs[0][0]) return veil_fail(err, VEIL_ERR_FORMAT, "node '%s' has no output", n->name);
+    if (why) return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (operator %s): %s", n->label, n->op, why);
+    if (n->n_outputs < 1 || !n->outputs[0][0]) return veil_fail(err, VEIL_ERR_FORMAT, "node %s has no output", n->label);
     veil_tensor out = {0};
     veil_status st;
     const char *op = n->op;
@@ -782,7 +782,7 @@ veil_status veil_node_run(const veil_node *n, int64_t opset, veil_env *env, veil
     else if (!strcmp(op, "Conv")) st = run_conv(n, env, &out, err);
     else if (!strcmp(op, "AveragePool")) st = run_avgpool(n, env, 0, &out, err);
     else if (!strcmp(op, "GlobalAveragePool")) st = run_avgpool(n, env, 1, &out, err);
-    else st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s': operator %s", n->name, op);
+    else st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s: operator %s", n->label, op);
     if (st == VEIL_OK) st = env_take(env, n->outputs[0], &out, err);
     veil_tensor_clear(&out);
     return st;

@@ -141,6 +141,7 @@ veil_status veil_program_run_plain_excess(const veil_program *p, const double *i
 }
 
 size_t veil_final_width(const veil_program *p) { return p->final_op == VEIL_FINAL_ARGMAX ? 1 : p->out_width; }
+veil_final_op veil_model_final_op(const veil_model *m) { return m ? m->program.final_op : VEIL_FINAL_NONE; }
 
 void veil_final_apply(const veil_program *p, double *row, size_t width)
 {
@@ -198,7 +199,7 @@ static veil_status classify(const veil_node *n, char **data, size_t n_data, cons
     }
     if (data_inputs > 1)
         return veil_fail(err, VEIL_ERR_UNSUPPORTED,
-                         "node '%s' (%s) combines two data-dependent values; Veil evaluates chains of layers", n->name,
+                         "node %s (%s) combines two data-dependent values; Veil evaluates chains of layers", n->label,
                          op);
     if (strcmp(op, "Pow") == 0) {
         const veil_tensor *e = n->n_inputs > 1 ? veil_env_get(consts, n->inputs[1]) : NULL;
@@ -206,15 +207,15 @@ static veil_status classify(const veil_node *n, char **data, size_t n_data, cons
             *cls = NC_SQUARE;
             return VEIL_OK;
         }
-        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (Pow): only a data value to the constant power 2 is "
-                         "evaluated under encryption", n->name);
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (Pow): only a data value to the constant power 2 is "
+                         "evaluated under encryption", n->label);
     }
     if (strcmp(op, "Div") == 0 && first != 0)
-        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (Div): division by an encrypted value", n->name);
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (Div): division by an encrypted value", n->label);
     if ((strcmp(op, "Reshape") == 0 || strcmp(op, "Squeeze") == 0 || strcmp(op, "Unsqueeze") == 0) && first != 0)
-        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (%s): a shape computed from the data", n->name, op);
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (%s): a shape computed from the data", n->label, op);
     if ((strcmp(op, "BatchNormalization") == 0 || strcmp(op, "Conv") == 0) && first != 0)
-        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (%s): encrypted parameters", n->name, op);
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (%s): encrypted parameters", n->label, op);
     if (op_is(op, affine_ops)) {
         *cls = NC_AFFINE;
         return VEIL_OK;
@@ -227,7 +228,7 @@ static veil_status classify(const veil_node *n, char **data, size_t n_data, cons
         *cls = NC_FINAL;
         return VEIL_OK;
     }
-    return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s': operator %s is not supported by Veil", n->name, op);
+    return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (%s): the operator is not supported by Veil", n->label, op);
 }
 
 /* ---- building stages ------------------------------------------------------------------------------ */
@@ -263,7 +264,7 @@ static veil_status affine_stage(const veil_graph *g, const veil_env *consts, con
     size_t nin = in_shape->size;
     if (out_width && nin > VEIL_MAX_AFFINE_WEIGHTS / out_width)
         return veil_fail(err, VEIL_ERR_UNSUPPORTED, "the layer %s maps %zu values to %zu: more than the %d weights Veil "
-                         "lowers to a dense matrix", g->nodes[chain[first]].name, nin, out_width, VEIL_MAX_AFFINE_WEIGHTS);
+                         "lowers to a dense matrix", g->nodes[chain[first]].label, nin, out_width, VEIL_MAX_AFFINE_WEIGHTS);
     veil_stage s = {.kind = VEIL_STAGE_AFFINE, .in_width = nin, .out_width = out_width};
     s.w = calloc(out_width * (nin ? nin : 1), sizeof(double));
     s.b = calloc(out_width ? out_width : 1, sizeof(double));
@@ -381,13 +382,13 @@ static veil_status activation_stage(veil_model *m, const veil_node *n, size_t wi
         else snprintf(hint, sizeof hint, "no degree up to 1023 meets it: narrow the range");
         free(s.coeffs);
         free(s.what);
-        return veil_fail(err, VEIL_ERR_ARGUMENT, "%s '%s': its degree-%zu approximation over [%g, %g] errs by up to "
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "%s %s: its degree-%zu approximation over [%g, %g] errs by up to "
                          "%.3g, more than a tenth of the activation's range there (%.3g); %s, or force it "
-                         "(--force-approximation)", n->op, n->name, d, lo, hi, worst, tolerance, hint);
+                         "(--force-approximation)", n->op, n->label, d, lo, hi, worst, tolerance, hint);
     }
     char line[256];
-    snprintf(line, sizeof line, "%s '%s' approximated by a degree-%zu Chebyshev polynomial over [%g, %g]: "
-             "largest error %.3g", n->op, n->name, d, lo, hi, worst);
+    snprintf(line, sizeof line, "%s %s approximated by a degree-%zu Chebyshev polynomial over [%g, %g]: "
+             "largest error %.3g", n->op, n->label, d, lo, hi, worst);
     append_report(m, line);
     veil_status st = push_stage(p, &s, err);
     if (st != VEIL_OK) {
@@ -443,9 +444,9 @@ static veil_status activation_range(veil_model *m, const size_t *chain, size_t u
         return VEIL_OK;
     }
     if (!m->box_lo)
-        return veil_fail(err, VEIL_ERR_ARGUMENT, "%s '%s' inside the network is approximated by a polynomial over "
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "%s %s inside the network is approximated by a polynomial over "
                          "the range of its input: give calibration data (--calibrate X.csv) or a range (--range LO:HI)",
-                         n->op, n->name);
+                         n->op, n->label);
     size_t width = p->in_width;
     double mn = INFINITY, mx = -INFINITY;
     veil_env env = {0};
@@ -644,16 +645,16 @@ veil_status veil_program_lower(veil_model *m, veil_error *err)
         }
         const char *why = veil_node_unsupported(n, g->opset);
         if (why) {
-            st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (operator %s): %s", n->name, n->op, why);
+            st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (%s): %s", n->label, n->op, why);
             goto done;
         }
         /* the chain: this node must read the output of the previous data node (or the input) */
         const char *prev = n_chain ? g->nodes[chain[n_chain - 1]].outputs[0] : m->input_name;
         for (size_t k = 0; k < n->n_inputs; k++)
             if (n->inputs[k][0] && is_data(data, n_data, n->inputs[k]) && strcmp(n->inputs[k], prev) != 0) {
-                st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (%s) reads '%s', an earlier value of the data "
+                st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (%s) reads '%s', an earlier value of the data "
                                "path: Veil evaluates chains of layers (no branches or skip connections)",
-                               n->name, n->op, n->inputs[k]);
+                               n->label, n->op, n->inputs[k]);
                 goto done;
             }
         chain[n_chain++] = i;
@@ -755,15 +756,15 @@ veil_status veil_program_lower(veil_model *m, veil_error *err)
         if (cls == NC_ACTIVATION && strcmp(n->op, "Sigmoid") == 0) cls = NC_FINAL;
         if (cls != NC_FINAL || p->final_op == VEIL_FINAL_ARGMAX ||
             (p->final_op != VEIL_FINAL_NONE && strcmp(n->op, "ArgMax") != 0)) {
-            st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (%s) follows the model's final %s: only an ArgMax "
-                           "may follow it", n->name, n->op, g->nodes[chain[k - 1]].op);
+            st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (%s) follows the model's final %s: only an ArgMax "
+                           "may follow it", n->label, n->op, g->nodes[chain[k - 1]].op);
             goto done;
         }
         if (!final_covers_row(n, cur, g->opset) ||
             (strcmp(n->op, "ArgMax") == 0 && veil_node_attr_int(n, "select_last_index", 0) != 0)) {
-            st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' (%s): a final %s is applied by the data owner over "
+            st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (%s): a final %s is applied by the data owner over "
                            "one sample's whole output row (this one reduces another axis, or selects the last index)",
-                           n->name, n->op, n->op);
+                           n->label, n->op, n->op);
             goto done;
         }
         if (!strcmp(n->op, "Sigmoid") && m->options.server_sigmoid && k + 1 == n_chain && !p->final_op) {
@@ -787,7 +788,7 @@ veil_status veil_program_lower(veil_model *m, veil_error *err)
             p->argmax_keepdims = veil_node_attr_int(n, "keepdims", 1) != 0;
         }
         if (p->final_op == VEIL_FINAL_SIGMOID && k + 1 < n_chain && strcmp(g->nodes[chain[k + 1]].op, "ArgMax") == 0) {
-            st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s': ArgMax after Sigmoid", g->nodes[chain[k + 1]].name);
+            st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s: ArgMax after Sigmoid", g->nodes[chain[k + 1]].label);
             goto done;
         }
     }

@@ -47,6 +47,7 @@ typedef struct veil_attr {
 
 typedef struct veil_node {
     char *op, *name;
+    char *label; /* in messages: 'name', or #i (graph.node[i]) for a node without a name */
     char **inputs, **outputs; /* an empty input name is an omitted optional input */
     size_t n_inputs, n_outputs;
     veil_attr *attrs;
@@ -125,9 +126,6 @@ typedef struct veil_stage {
     double approx_error; /* the approximation's largest error over [lo, hi] (Chebyshev) */
 } veil_stage;
 
-typedef enum veil_final_op { VEIL_FINAL_NONE = 0, VEIL_FINAL_SIGMOID, VEIL_FINAL_SOFTMAX, VEIL_FINAL_LOGSOFTMAX,
-                             VEIL_FINAL_ARGMAX } veil_final_op;
-
 typedef struct veil_program {
     veil_stage *stages;
     size_t n_stages;
@@ -186,6 +184,8 @@ veil_status veil_graph_add_init(veil_graph *g, const char *name, const double *d
 veil_status veil_graph_add_node(veil_graph *g, const char *op, const char *const *inputs, size_t n_inputs,
                                 const char *output, const char *int_attr, int64_t value, veil_error *err);
 
+/* A node's label in messages: 'name' in quotes, or #index (its place in the graph's node list) when it has none. */
+char *veil_node_label(const char *name, size_t index);
 /* The graph as an ONNX ModelProto (float initializers, integer attributes); *out freed with free(). */
 veil_status veil_graph_to_onnx(const veil_graph *g, uint8_t **out, size_t *len, veil_error *err);
 

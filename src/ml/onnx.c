@@ -5,6 +5,7 @@
  * data, element types, ranks, names. Nothing of the protobuf message outlives this file.
  */
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <math.h>
 #include "ml/ml_internal.h"
@@ -138,6 +139,16 @@ static char *dup_name(const char *s)
     return d;
 }
 
+char *veil_node_label(const char *name, size_t index)
+{
+    const size_t n = name ? strnlen(name, MAX_NAME) : 0;
+    char *d = malloc(n + 24);
+    if (!d) return NULL;
+    if (n) snprintf(d, n + 24, "'%.*s'", (int)n, name);
+    else snprintf(d, n + 24, "#%zu", index);
+    return d;
+}
+
 static veil_status copy_attr(veil_attr *a, const Onnx__AttributeProto *ap, veil_error *err)
 {
     memset(a, 0, sizeof *a);
@@ -266,19 +277,18 @@ static veil_status copy_graph(veil_graph *g, const Onnx__ModelProto *mp, veil_er
         const Onnx__NodeProto *np = gp->node[i];
         veil_node *n = &g->nodes[i];
         g->n_nodes = i + 1;
-        if (np->domain && np->domain[0] && strcmp(np->domain, "ai.onnx") != 0)
-            return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node '%s' uses operator domain '%s'",
-                             np->name ? np->name : "", np->domain);
-        if (np->n_output == 0 || !np->output[0] || !np->output[0][0])
-            return veil_fail(err, VEIL_ERR_FORMAT, "node '%s' (%s) has no output", np->name ? np->name : "",
-                             np->op_type ? np->op_type : "");
         n->op = dup_name(np->op_type);
         n->name = dup_name(np->name);
+        n->label = veil_node_label(np->name, i);
         n->inputs = calloc(np->n_input + 1, sizeof(char *));
         n->outputs = calloc(np->n_output + 1, sizeof(char *));
         n->attrs = calloc(np->n_attribute + 1, sizeof *n->attrs);
-        if (!n->op || !n->name || !n->inputs || !n->outputs || !n->attrs)
+        if (!n->op || !n->name || !n->label || !n->inputs || !n->outputs || !n->attrs)
             return veil_fail(err, VEIL_ERR_NO_MEMORY, "node");
+        if (np->domain && np->domain[0] && strcmp(np->domain, "ai.onnx") != 0)
+            return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s uses operator domain '%s'", n->label, np->domain);
+        if (np->n_output == 0 || !np->output[0] || !np->output[0][0])
+            return veil_fail(err, VEIL_ERR_FORMAT, "node %s (%s) has no output", n->label, n->op);
         for (size_t k = 0; k < np->n_input; k++) {
             if (!(n->inputs[k] = dup_name(np->input[k]))) return veil_fail(err, VEIL_ERR_NO_MEMORY, "node");
             n->n_inputs = k + 1;
@@ -302,6 +312,7 @@ void veil_graph_clear(veil_graph *g)
         veil_node *n = &g->nodes[i];
         free(n->op);
         free(n->name);
+        free(n->label);
         for (size_t k = 0; k < n->n_inputs; k++) free(n->inputs[k]);
         for (size_t k = 0; k < n->n_outputs; k++) free(n->outputs[k]);
         for (size_t k = 0; k < n->n_attrs; k++) attr_clear(&n->attrs[k]);
