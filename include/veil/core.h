@@ -117,7 +117,9 @@ veil_status veil_seed_new(uint8_t seed[VEIL_SEED_BYTES], veil_error *err);
 /*
  * The thread count that new contexts use when their options leave it at 0: the VEIL_THREADS environment
  * variable when it holds a decimal integer in [1, 4096] (digits only: values such as "abc", "0", "-3",
- * "+3" or "4x" are ignored), otherwise OpenMP's default (usually the core count), and never below 1.
+ * "+3" or "4x" are ignored), otherwise OpenMP's default (usually the core count) capped by the CPUs the
+ * process may run on (its CPU affinity) and by its cgroup's CPU quota (v2 cpu.max, v1 cpu.cfs_quota_us,
+ * rounded up; unreadable or malformed files are ignored), and never below 1. Read afresh at each call.
  * Results never depend on the thread count.
  */
 int veil_threads_default(void);
