@@ -5,6 +5,7 @@
 #endif
 #include <string.h>
 #include "veil/veil.h"
+#include "omp_wait.h"
 #include "veil_cli.h"
 
 static void usage(FILE *f)
@@ -61,7 +62,8 @@ static void usage(FILE *f)
             "  --version   print the version and exit;  -h, --help  print this help and exit\n"
             "\n"
             "environment: VEIL_THREADS=T default thread count; VEIL_NO_AVX2=1 portable kernels;\n"
-            "             VEIL_TIMING=1 print each command's time on standard error\n"
+            "             VEIL_TIMING=1 print each command's time on standard error; OMP_WAIT_POLICY, when\n"
+            "             neither it nor GOMP_SPINCOUNT is set, is set to passive (the program starts again)\n"
             "\n"
             "exit codes: 0 success, 1 runtime error (I/O, memory), 2 usage error, 3 bad input (CSV, model,\n"
             "            file format, unsupported operator), 4 mismatch (keys, ciphertexts or model of another set)\n");
@@ -153,6 +155,7 @@ static int cmd_info(const char *path)
 
 int main(int argc, char **argv)
 {
+    veil_omp_passive_wait(argv); /* OMP_WAIT_POLICY=passive unless set: may execute the program again */
 #ifdef __GLIBC__
     /* Deep computations (encrypted training at N = 2^16) allocate and free blocks of many megabytes again and
      * again: keep freed memory in the process (glibc would map each block above its threshold afresh and
