@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include "bench.h"
+#include "omp_wait.h"
 #include "veil/veil.h"
 
 static double now_us(void)
@@ -73,6 +74,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    veil_omp_passive_wait(argv); /* OMP_WAIT_POLICY=passive unless set: may execute the program again */
 #ifdef __GLIBC__
     /* Deep computations (encrypted training at N = 2^16) allocate and free blocks of many megabytes again and
      * again: keep freed memory in the process (glibc would map each block above its threshold afresh and

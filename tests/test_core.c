@@ -1,5 +1,5 @@
 /* Core services: status strings, error detail, aligned allocation, random streams and thread count. */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
+#include <omp.h>
+#ifdef __linux__
+#include <sched.h>
+#endif
 #include "core/core_internal.h"
 
 static void test_strerror(void **state)
@@ -248,6 +252,11 @@ static void test_threads_default(void **state)
     unsetenv("VEIL_THREADS");
     int fallback = veil_threads_default();
     assert_true(fallback >= 1);
+    assert_true(fallback <= omp_get_max_threads() || omp_get_max_threads() < 1);
+#ifdef __linux__
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) assert_true(fallback <= CPU_COUNT(&set));
+#endif
     setenv("VEIL_THREADS", "4096", 1);
     assert_int_equal(veil_threads_default(), 4096);
     const char *bad[] = {"abc", "0", "-3", "4x", "", " 3", "+3", "3 ", "4097", "99999999999999999999999"};
@@ -258,6 +267,35 @@ static void test_threads_default(void **state)
     unsetenv("VEIL_THREADS");
 }
 
+static void test_cgroup_quota_parse(void **state)
+{
+    (void)state;
+    /* cgroup v2 cpu.max: "QUOTA PERIOD", CPUs = ceil(QUOTA / PERIOD) */
+    assert_int_equal(veil_cgroup_cpu_max_parse("200000 100000\n"), 2);
+    assert_int_equal(veil_cgroup_cpu_max_parse("150000 100000\n"), 2);
+    assert_int_equal(veil_cgroup_cpu_max_parse("50000 100000\n"), 1);
+    assert_int_equal(veil_cgroup_cpu_max_parse("1000 100000"), 1);
+    assert_int_equal(veil_cgroup_cpu_max_parse("100000 100000  \n"), 1);
+    assert_int_equal(veil_cgroup_cpu_max_parse("400000000000 1000\n"), 4096); /* capped */
+    assert_int_equal(veil_cgroup_cpu_max_parse("max 100000\n"), 0);        /* no limit */
+    assert_int_equal(veil_cgroup_cpu_max_parse("max\n"), 0);
+    const char *bad[] = {"", "\n", "100000", "100000\n", "-1 100000", "+200000 100000", " 200000 100000",
+                         "200000  100000", "200000\t100000", "200000 0", "0 100000", "200000 100000 7",
+                         "200000 100000x", "2e5 100000", "abc", "200000 -100000", "1234567890123456789 1",
+                         "200000 1234567890123456789", "200000,100000"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_int_equal(veil_cgroup_cpu_max_parse(bad[i]), 0);
+    assert_int_equal(veil_cgroup_cpu_max_parse(NULL), 0);
+    /* cgroup v1: cpu.cfs_quota_us and cpu.cfs_period_us */
+    assert_int_equal(veil_cgroup_cfs_parse("300000\n", "100000\n"), 3);
+    assert_int_equal(veil_cgroup_cfs_parse("250000\n", "100000\n"), 3);
+    assert_int_equal(veil_cgroup_cfs_parse("-1\n", "100000\n"), 0); /* no limit */
+    assert_int_equal(veil_cgroup_cfs_parse("100000\n", "0\n"), 0);
+    assert_int_equal(veil_cgroup_cfs_parse("x\n", "100000\n"), 0);
+    assert_int_equal(veil_cgroup_cfs_parse("100000\n", ""), 0);
+    assert_int_equal(veil_cgroup_cfs_parse(NULL, "100000"), 0);
+    assert_int_equal(veil_cgroup_cfs_parse("100000", NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -265,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_alloc),             cmocka_unit_test(test_seeded_known_answer),
         cmocka_unit_test(test_seeded_stream_vector), cmocka_unit_test(test_below_uniform),
         cmocka_unit_test(test_os_prng),           cmocka_unit_test(test_threads_default),
+        cmocka_unit_test(test_cgroup_quota_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #endif
 #include <string.h>
 #include "veil/veil.h"
+#include "omp_wait.h"
 #include "veil_cli.h"
 
 /* The whole help; a command's own (veil COMMAND --help) is drawn from it by command_help. */
@@ -63,7 +64,8 @@ static const char usage_text[] =
             "  veil COMMAND --help   that command's lines of this help\n"
             "\n"
             "environment: VEIL_THREADS=T default thread count; VEIL_NO_AVX2=1 portable kernels;\n"
-            "             VEIL_TIMING=1 print each command's time on standard error\n"
+            "             VEIL_TIMING=1 print each command's time on standard error; OMP_WAIT_POLICY, when\n"
+            "             neither it nor GOMP_SPINCOUNT is set, is set to passive (the program starts again)\n"
             "\n"
             "exit codes: 0 success, 1 runtime error (I/O, memory), 2 usage error, 3 bad input (CSV, model,\n"
             "            file format, unsupported operator), 4 mismatch (keys, ciphertexts or model of another set)\n";
@@ -225,6 +227,7 @@ static int cmd_info(const char *path)
 
 int main(int argc, char **argv)
 {
+    veil_omp_passive_wait(argv); /* OMP_WAIT_POLICY=passive unless set: may execute the program again */
 #ifdef __GLIBC__
     /* Deep computations (encrypted training at N = 2^16) allocate and free blocks of many megabytes again and
      * again: keep freed memory in the process (glibc would map each block above its threshold afresh and

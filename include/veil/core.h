@@ -117,8 +117,18 @@ veil_status veil_seed_new(uint8_t seed[VEIL_SEED_BYTES], veil_error *err);
 /*
  * The thread count that new contexts use when their options leave it at 0: the VEIL_THREADS environment
  * variable when it holds a decimal integer in [1, 4096] (digits only: values such as "abc", "0", "-3",
- * "+3" or "4x" are ignored), otherwise OpenMP's default (usually the core count), and never below 1.
+ * "+3" or "4x" are ignored), otherwise OpenMP's default (usually the core count) capped by the CPUs the
+ * process may run on (its CPU affinity) and by its cgroup's CPU quota (v2 cpu.max, v1 cpu.cfs_quota_us,
+ * rounded up; unreadable or malformed files are ignored), and never below 1. Read afresh at each call.
  * Results never depend on the thread count.
+ *
+ * Waiting: OpenMP threads (libgomp) spin for a while after each parallel region before they sleep, and
+ * Veil's operations are many short regions. On a machine where other processes keep the cores busy the
+ * spinning takes the CPU from the thread that has the work (an evaluation many times slower than on one
+ * thread). Programs that use Veil should run with OMP_WAIT_POLICY=passive in their environment: libgomp reads
+ * it once, when it is loaded, so setting it from main (or from any constructor) is too late. The veil and
+ * veil-bench programs set it and execute themselves again when neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is
+ * set (docs/performance.md, "A busy machine").
  */
 int veil_threads_default(void);
 

@@ -25,4 +25,14 @@ void *veil_alloc_scratch(size_t count, size_t size);
         if (veil_try_status_ != VEIL_OK) return veil_try_status_;                                  \
     } while (0)
 
+/*
+ * CPU quotas of cgroups, for veil_threads_default (exposed for the tests). The CPUs a cgroup v2 cpu.max text
+ * allows ("QUOTA PERIOD", in microseconds): ceil(QUOTA / PERIOD), at most 4096; 0 when it sets no limit ("max
+ * PERIOD") or is not such a text (signs, spaces, other words, numbers of more than 18 digits, a zero quota or
+ * period). Trailing spaces and newlines are allowed.
+ */
+int veil_cgroup_cpu_max_parse(const char *text);
+/* The same for cgroup v1's cpu.cfs_quota_us and cpu.cfs_period_us texts (a quota of -1 sets no limit: 0). */
+int veil_cgroup_cfs_parse(const char *quota_text, const char *period_text);
+
 #endif

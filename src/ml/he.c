@@ -716,25 +716,10 @@ veil_status veil_ciphertexts_load(veil_ciphertexts **out, const veil_keyset *key
     }
     if (st == VEIL_OK) {
         /* the ciphertexts are independent (each regenerates its own seed): loaded on the context's threads */
-        volatile veil_status shared = VEIL_OK;
-        veil_error first = {VEIL_OK, ""};
         set->count = expect; /* every slot is freed on failure, loaded or NULL */
-        const int threads = veil_context_ring(ctx)->threads;
-#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1 && expect > 1)
-        for (size_t i = 0; i < expect; i++) {
-            if (shared != VEIL_OK) continue;
-            veil_error e = {VEIL_OK, ""};
-            veil_status r = veil_ckks_ciphertext_load(&set->cts[i], ctx, c.items[i + 1].data, c.items[i + 1].len, &e);
-            if (r != VEIL_OK) {
-#pragma omp critical(veil_load_error)
-                if (shared == VEIL_OK) {
-                    shared = r;
-                    first = e;
-                }
-            }
-        }
-        st = shared;
-        if (st != VEIL_OK && err) *err = first;
+        VEIL_PARALLEL_PARTS(expect, veil_context_ring(ctx)->threads, err,
+                            veil_ckks_ciphertext_load(&set->cts[part], ctx, c.items[part + 1].data,
+                                                      c.items[part + 1].len, &e_));
     }
     veil_set_contents_clear(&c);
     if (st != VEIL_OK) {
@@ -1232,6 +1217,22 @@ static void tick(progress *pr, size_t units)
     }
 }
 
+/* One output of an elementwise stage (a square feeding an affine layer left unrelinearized when lazy). */
+static veil_status elementwise_output(const veil_evaluator *ev, const veil_stage *s, int lazy, veil_ckks_ciphertext *y,
+                                      const veil_ckks_ciphertext *x, progress *pr, veil_error *err)
+{
+    const veil_context *ctx = ev->keys->ctx;
+    veil_status st;
+    if (lazy) {
+        st = veil_ckks_mul(ctx, y, x, x, err);
+        if (st == VEIL_OK) st = veil_ckks_rescale(ctx, y, y, err);
+    } else {
+        st = elementwise(ev, s, y, x, err);
+    }
+    tick(pr, 1);
+    return st;
+}
+
 /* Throughput: one batch (width ciphertexts in, out_width out). cur is consumed. */
 static veil_status run_batch(const veil_evaluator *ev, veil_ckks_ciphertext **cur, size_t width,
                              veil_ckks_ciphertext **result, progress *pr, veil_error *err)
@@ -1255,36 +1256,11 @@ static veil_status run_batch(const veil_evaluator *ev, veil_ckks_ciphertext **cu
             st = veil_ckks_linear_layer(ctx, y, ow, (const veil_ckks_ciphertext *const *)x, s->in_width, s->w, s->b,
                                         ev->keys->relin, err);
             tick(pr, ow);
-        } else { /* elementwise */
+        } else if (st == VEIL_OK) { /* elementwise */
             /* a square feeding an affine layer stays unrelinearized: the layer relinearizes its fewer outputs */
             const int lazy = s->kind == VEIL_STAGE_SQUARE && si + 1 < p->n_stages &&
                              p->stages[si + 1].kind == VEIL_STAGE_AFFINE;
-            volatile veil_status shared = st;
-            veil_error first = {VEIL_OK, ""};
-#pragma omp parallel for schedule(dynamic) num_threads((int)ev->threads) if (ev->threads > 1)
-            for (size_t o = 0; o < ow; o++) {
-                if (shared != VEIL_OK) continue;
-                veil_error e = {VEIL_OK, ""};
-                veil_status r;
-                if (lazy) {
-                    r = veil_ckks_mul(ctx, y[o], x[o], x[o], &e);
-                    if (r == VEIL_OK) r = veil_ckks_rescale(ctx, y[o], y[o], &e);
-                } else {
-                    r = elementwise(ev, s, y[o], x[o], &e);
-                }
-                if (r != VEIL_OK) {
-#pragma omp critical(veil_eval_error)
-                    if (shared == VEIL_OK) {
-                        shared = r;
-                        first = e;
-                    }
-                }
-                tick(pr, 1);
-            }
-            if (shared != VEIL_OK && st == VEIL_OK) {
-                st = shared;
-                if (err) *err = first;
-            }
+            VEIL_PARALLEL_PARTS(ow, ev->threads, err, elementwise_output(ev, s, lazy, y[part], x[part], pr, &e_));
         }
         if (owned) {
             for (size_t i = 0; i < width; i++) veil_ckks_ciphertext_free(owned[i]);
@@ -1312,9 +1288,9 @@ static veil_status run_batch(const veil_evaluator *ev, veil_ckks_ciphertext **cu
     return st;
 }
 
-/* Latency: one sample through every stage. */
+/* Latency: one sample through every stage (one unit of progress). */
 static veil_status run_sample(const veil_evaluator *ev, const veil_ckks_ciphertext *in, veil_ckks_ciphertext *out,
-                              veil_error *err)
+                              progress *pr, veil_error *err)
 {
     const veil_program *p = &ev->model->program;
     const veil_context *ctx = ev->keys->ctx;
@@ -1332,6 +1308,7 @@ static veil_status run_sample(const veil_evaluator *ev, const veil_ckks_cipherte
     if (st == VEIL_OK) st = veil_ckks_add_constant(ctx, out, x, 0.0, err);
     veil_ckks_ciphertext_free(a);
     veil_ckks_ciphertext_free(b);
+    tick(pr, 1);
     return st;
 }
 
@@ -1362,24 +1339,7 @@ veil_status veil_evaluator_run(const veil_evaluator *ev, veil_ciphertexts **out,
             st = run_batch(ev, in->cts + b * p->in_width, p->in_width, res->cts + b * per_out, &pr, err);
     } else {
         pr.total = batches;
-        volatile veil_status shared = VEIL_OK;
-        veil_error first = {VEIL_OK, ""};
-#pragma omp parallel for schedule(dynamic) num_threads((int)ev->threads) if (ev->threads > 1 && batches > 1)
-        for (size_t r = 0; r < batches; r++) {
-            if (shared != VEIL_OK) continue;
-            veil_error e = {VEIL_OK, ""};
-            veil_status s = run_sample(ev, in->cts[r], res->cts[r], &e);
-            if (s != VEIL_OK) {
-#pragma omp critical(veil_eval_error)
-                if (shared == VEIL_OK) {
-                    shared = s;
-                    first = e;
-                }
-            }
-            tick(&pr, 1);
-        }
-        st = shared;
-        if (st != VEIL_OK && err) *err = first;
+        VEIL_PARALLEL_PARTS(batches, ev->threads, err, run_sample(ev, in->cts[part], res->cts[part], &pr, &e_));
     }
     if (st != VEIL_OK) {
         veil_ciphertexts_free(res);

@@ -808,30 +808,22 @@ static veil_status reduce_records(const trainer *tr, ct_t *out, ct_t *const *pro
     return veil_ckks_rotate(tr->ctx, out, out, 1, find_rotation(tr->keys, 1), err);
 }
 
+/* record_terms into a new ciphertext *out (freed by the caller, also on failure). */
+static veil_status record_terms_new(const trainer *tr, ct_t **out, const ct_t *za, const ct_t *zx, const ct_t *v,
+                                    double k, veil_error *err)
+{
+    VEIL_TRY(veil_ckks_ciphertext_new(out, tr->ctx, err));
+    return record_terms(tr, *out, za, zx, v, k, err);
+}
+
 /* The gradient part that needs the records: over every ciphertext (in parallel), then reduced. */
 static veil_status gradient_terms(const trainer *tr, ct_t *out, ct_t *const *za, ct_t *const *zx, const ct_t *v, double k,
                                   veil_error *err)
 {
     ct_t **prods = calloc(tr->nct, sizeof *prods);
     if (!prods) return veil_fail(err, VEIL_ERR_NO_MEMORY, "train");
-    volatile veil_status shared = VEIL_OK;
-    veil_error first = {VEIL_OK, ""};
-#pragma omp parallel for schedule(dynamic) num_threads(tr->threads) if (tr->threads > 1 && tr->nct > 1)
-    for (size_t c = 0; c < tr->nct; c++) {
-        if (shared != VEIL_OK) continue;
-        veil_error e = {VEIL_OK, ""};
-        veil_status r = veil_ckks_ciphertext_new(&prods[c], tr->ctx, &e);
-        if (r == VEIL_OK) r = record_terms(tr, prods[c], za[c], zx[c], v, k, &e);
-        if (r != VEIL_OK) {
-#pragma omp critical(veil_train_error)
-            if (shared == VEIL_OK) {
-                shared = r;
-                first = e;
-            }
-        }
-    }
-    veil_status st = shared;
-    if (st != VEIL_OK && err) *err = first;
+    veil_status st;
+    VEIL_PARALLEL_PARTS(tr->nct, tr->threads, err, record_terms_new(tr, &prods[part], za[part], zx[part], v, k, &e_));
     if (st == VEIL_OK) st = reduce_records(tr, out, prods, err);
     for (size_t c = 0; c < tr->nct; c++) veil_ckks_ciphertext_free(prods[c]);
     free(prods);
