@@ -22,7 +22,8 @@
 static const char *const prefixes[] = {"gemm", "matmul", "add", "sub", "mul", "div", "neg", "pow", "constant",
                                        "identity", "flatten", "reshape", "squeeze", "unsqueeze", "concat",
                                        "batchnorm", "sigmoid", "tanh", "relu", "softmax", "logsoftmax", "argmax", "conv",
-                                       "averagepool", "globalaveragepool", NULL};
+                                       "averagepool", "globalaveragepool", "edge_pad",
+                                       "reflect_pad", NULL};
 
 typedef struct reason {
     char text[400];

@@ -8,7 +8,11 @@
 #include "omp_wait.h"
 #include "veil_cli.h"
 
-/* The whole help; a command's own (veil COMMAND --help) is drawn from it by command_help. */
+/* The whole help; a command's own (veil COMMAND --help) is drawn from it by command_help. One string, so
+ * that the commands' sections are found in it: longer than the 4095 characters ISO C guarantees, which
+ * every compiler Veil builds with takes. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverlength-strings"
 static const char usage_text[] =
             "usage: veil COMMAND [OPTIONS]\n"
             "\n"
@@ -20,7 +24,8 @@ static const char usage_text[] =
             "  veil encrypt --keys KEYDIR --in X.csv --out X.ct [--model M.onnx: check the ranges]\n"
             "  veil eval    --model M.onnx --eval-keys KEYDIR/eval --in X.ct --out Y.ct [--threads T]\n"
             "  veil decrypt --keys KEYDIR --in Y.ct --out Y.csv [--argmax]\n"
-            "  veil plain   --model M.onnx --in X.csv --out Y.csv [--argmax]   (the plaintext reference)\n"
+            "  veil plain   --model M.onnx --in X.csv --out Y.csv [--argmax]   what the encrypted model returns,\n"
+            "               in plaintext (its polynomials); --exact: the ONNX graph itself\n"
             "  veil plan    --model M.onnx [--batch N | --latency]   (parameters, keys, sizes, time)\n"
             "  veil info    FILE   what a key, ciphertext or parameter file holds\n"
             "\n"
@@ -50,8 +55,13 @@ static const char usage_text[] =
             "               --onnx MODEL.onnx   the same algorithm in float64 on the plaintext (the reference)\n"
             "\n"
             "model options (give the same ones to keygen, plan and eval):\n"
-            "  --calibrate X.csv  measure the input range of Sigmoid/Tanh/Relu inside the network\n"
-            "  --range LO:HI      or give it; --degree D  Chebyshev degree of those approximations (15)\n"
+            "  --calibrate X.csv  the inputs' range (each feature's over X.csv, widened by half its span) and\n"
+            "                     the range of Sigmoid/Tanh/Relu inside the network (covering its worst case)\n"
+            "  --range LO:HI      or give the latter; --degree D  Chebyshev degree of those approximations (15)\n"
+            "  --input-range LO:HI  (keygen, plan) the inputs' range, one for every feature; without it or\n"
+            "                     --calibrate, the widest [-R, R] the parameters guarantee. The plan bounds every\n"
+            "                     value from it (or refuses); encrypt refuses inputs outside it\n"
+            "  --force-approximation  keep an approximation erring by more than a tenth of its range\n"
             "  --server-sigmoid   evaluate a final Sigmoid on the server (degree-3 polynomial)\n"
             "other options: --quiet (no progress bar), --force (keygen: replace an existing key set)\n"
             "\n"

@@ -72,7 +72,7 @@ const veil_tensor *veil_env_get(const veil_env *env, const char *name)
 static const char *const supported_ops[] = {
     "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Neg", "Pow", "Constant", "Identity", "Flatten", "Reshape",
     "Squeeze", "Unsqueeze", "Concat", "BatchNormalization", "Sigmoid", "Tanh", "Relu", "Softmax", "LogSoftmax",
-    "ArgMax", "Conv", "AveragePool", "GlobalAveragePool", NULL};
+    "ArgMax", "Conv", "AveragePool", "GlobalAveragePool", "Pad", NULL};
 
 int veil_op_supported(const char *op)
 {
@@ -95,6 +95,12 @@ const char *veil_node_unsupported(const veil_node *node, int64_t opset)
         if (ap && ap->kind == VEIL_ATTR_STRING && strcmp(ap->s, "NOTSET") != 0 && strcmp(ap->s, "SAME_UPPER") != 0 &&
             strcmp(ap->s, "SAME_LOWER") != 0 && strcmp(ap->s, "VALID") != 0)
             return "auto_pad value not supported";
+    }
+    if (strcmp(node->op, "Pad") == 0) {
+        const veil_attr *mode = veil_node_attr(node, "mode");
+        if (mode && mode->kind == VEIL_ATTR_STRING && strcmp(mode->s, "constant") != 0)
+            return "Pad modes other than constant (edge, reflect, wrap) are not supported";
+        if (node->n_inputs > 3 && node->inputs[3][0]) return "Pad with an axes input is not supported";
     }
     if (strcmp(node->op, "Constant") == 0 && !veil_node_attr(node, "value") && !veil_node_attr(node, "value_float") &&
         !veil_node_attr(node, "value_floats") && !veil_node_attr(node, "value_int") &&
@@ -416,6 +422,47 @@ static veil_status run_squeeze(const veil_node *n, veil_env *env, int64_t opset,
         }
     }
     return reshape_to(out, a, rank, dims, err);
+}
+
+/*
+ * Pad, constant mode: pads (begin of every axis, then end; negative crops) from the attribute (before opset
+ * 11) or the second input, the value from the attribute or the optional third input (0 by default). Affine in
+ * the data, so a Pad before a Conv or AveragePool folds into its layer's matrix.
+ */
+static veil_status run_pad(const veil_node *n, veil_env *env, veil_tensor *out, veil_error *err)
+{
+    const veil_tensor *a;
+    VEIL_TRY(input(n, env, 0, &a, err));
+    int64_t pads[2 * VEIL_MAX_RANK] = {0};
+    const veil_attr *at = veil_node_attr(n, "pads");
+    const veil_tensor *pt = optional_input(n, env, 1), *vt = optional_input(n, env, 2);
+    const size_t count = at && at->kind == VEIL_ATTR_INTS ? at->count : pt ? pt->size : 0;
+    if (count != 2 * a->rank) return FAIL("node %s (Pad): %zu pads for a tensor of rank %zu", n->label, count, a->rank);
+    for (size_t i = 0; i < count; i++) pads[i] = at && at->kind == VEIL_ATTR_INTS ? at->ints[i] : (int64_t)pt->data[i];
+    const double value = vt ? (vt->size == 1 ? vt->data[0] : NAN) : veil_node_attr_float(n, "value", 0.0);
+    if (!isfinite(value)) return FAIL("node %s (Pad): the constant value must be one finite number", n->label);
+    int64_t dims[VEIL_MAX_RANK];
+    for (size_t i = 0; i < a->rank; i++) {
+        if (llabs(pads[i]) > ((int64_t)1 << 24) || llabs(pads[i + a->rank]) > ((int64_t)1 << 24))
+            return FAIL("node %s (Pad): a pad beyond 2^24", n->label);
+        dims[i] = a->dims[i] + pads[i] + pads[i + a->rank];
+        if (dims[i] < 0) return FAIL("node %s (Pad): axis %zu would have %lld values", n->label, i, (long long)dims[i]);
+    }
+    VEIL_TRY(veil_tensor_init(out, a->dtype, a->rank, dims, err));
+    for (size_t o = 0; o < out->size; o++) {
+        /* the output index, axis by axis from the last; its source in a, or none */
+        size_t rest = o, src = 0, stride = 1;
+        int inside = 1;
+        for (size_t k = a->rank; k-- > 0;) {
+            const int64_t i = (int64_t)(rest % (size_t)dims[k]) - pads[k];
+            rest /= (size_t)dims[k];
+            if (i < 0 || i >= a->dims[k]) inside = 0;
+            else src += (size_t)i * stride;
+            stride *= (size_t)a->dims[k];
+        }
+        out->data[o] = inside ? a->data[src] : value;
+    }
+    return VEIL_OK;
 }
 
 static veil_status run_concat(const veil_node *n, veil_env *env, veil_tensor *out, veil_error *err)
@@ -782,6 +829,7 @@ veil_status veil_node_run(const veil_node *n, int64_t opset, veil_env *env, veil
     else if (!strcmp(op, "Conv")) st = run_conv(n, env, &out, err);
     else if (!strcmp(op, "AveragePool")) st = run_avgpool(n, env, 0, &out, err);
     else if (!strcmp(op, "GlobalAveragePool")) st = run_avgpool(n, env, 1, &out, err);
+    else if (!strcmp(op, "Pad")) st = run_pad(n, env, &out, err);
     else st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s: operator %s", n->label, op);
     if (st == VEIL_OK) st = env_take(env, n->outputs[0], &out, err);
     veil_tensor_clear(&out);

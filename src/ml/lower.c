@@ -172,7 +172,7 @@ void veil_final_apply(const veil_program *p, double *row, size_t width)
 
 static const char *const affine_ops[] = {"Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Neg", "Identity", "Flatten",
                                          "Reshape", "Squeeze", "Unsqueeze", "Concat", "BatchNormalization", "Conv",
-                                         "AveragePool", "GlobalAveragePool", NULL};
+                                         "AveragePool", "GlobalAveragePool", "Pad", NULL};
 
 static int op_is(const char *op, const char *const *list)
 {
@@ -214,7 +214,7 @@ static veil_status classify(const veil_node *n, char **data, size_t n_data, cons
         return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (Div): division by an encrypted value", n->label);
     if ((strcmp(op, "Reshape") == 0 || strcmp(op, "Squeeze") == 0 || strcmp(op, "Unsqueeze") == 0) && first != 0)
         return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (%s): a shape computed from the data", n->label, op);
-    if ((strcmp(op, "BatchNormalization") == 0 || strcmp(op, "Conv") == 0) && first != 0)
+    if ((strcmp(op, "BatchNormalization") == 0 || strcmp(op, "Conv") == 0 || strcmp(op, "Pad") == 0) && first != 0)
         return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (%s): encrypted parameters", n->label, op);
     if (op_is(op, affine_ops)) {
         *cls = NC_AFFINE;

@@ -337,20 +337,24 @@ static size_t max_width(const veil_program *p)
 }
 
 /*
- * Chooses the parameters: the smallest ring for the depth and slots, then the largest scale (36 or 33 bits).
+ * Chooses the parameters: the smallest ring for the depth and slots, then the largest scale (max_scale or 3
+ * bits below: 36 or 33 by default).
  * The first prime has first_bits (50 by default: every prime below 2^50, where the AVX2 kernels apply); the
  * bounds (below) ask for more when the outputs need it.
  */
 #define FIRST_PRIME_BITS 50
 #define MAX_FIRST_PRIME_BITS 60
+#define SCALE_BITS 36
+#define MIN_SCALE_BITS 30
 static veil_status choose_params(veil_params **out, size_t depth, size_t slots, veil_security security,
-                                 unsigned first_bits, unsigned *scale_bits, veil_error *err)
+                                 unsigned first_bits, unsigned max_scale, unsigned *scale_bits, veil_error *err)
 {
-    static const unsigned scales[] = {36, 33};
+    static const unsigned scales[] = {36, 33, 30};
     veil_params *best = NULL;
     unsigned best_scale = 0;
     veil_error last = {VEIL_OK, ""};
     for (size_t i = 0; i < sizeof scales / sizeof *scales; i++) {
+        if (scales[i] > max_scale || scales[i] + 3 < max_scale) continue; /* max_scale and 3 bits below */
         veil_params_request req = {.depth = (unsigned)depth, .scale_bits = scales[i], .first_bits = first_bits,
                                    .slots = slots, .security = security};
         veil_params *p = NULL;
@@ -515,13 +519,18 @@ static veil_status plan_bounds(veil_plan *plan, const veil_model *m, const veil_
         double deficit = 0;
         size_t worst = SIZE_MAX;
         if (st == VEIL_OK) room(plan, p, b.in_peak, b.peak, &deficit, &worst);
-        unsigned first = FIRST_PRIME_BITS;
-        while (st == VEIL_OK && deficit > 0 && first < MAX_FIRST_PRIME_BITS) {
-            first += (unsigned)ceil(deficit);
-            if (first > MAX_FIRST_PRIME_BITS) first = MAX_FIRST_PRIME_BITS;
+        /* first a larger first prime, then a smaller scale (less precision, more room at every level) */
+        unsigned first = FIRST_PRIME_BITS, max_scale = SCALE_BITS;
+        while (st == VEIL_OK && deficit > 0 && (first < MAX_FIRST_PRIME_BITS || max_scale > MIN_SCALE_BITS)) {
+            if (first < MAX_FIRST_PRIME_BITS) {
+                first += (unsigned)ceil(deficit);
+                if (first > MAX_FIRST_PRIME_BITS) first = MAX_FIRST_PRIME_BITS;
+            } else {
+                max_scale = plan->scale_bits - 3 < MIN_SCALE_BITS ? MIN_SCALE_BITS : plan->scale_bits - 3;
+            }
             veil_params *params = NULL;
             unsigned scale_bits = 0;
-            st = choose_params(&params, depth, slots_wanted, req->security, first, &scale_bits, err);
+            st = choose_params(&params, depth, slots_wanted, req->security, first, max_scale, &scale_bits, err);
             if (st != VEIL_OK) break;
             veil_params_free(plan->params);
             plan->params = params;
@@ -622,7 +631,7 @@ veil_status veil_model_plan(veil_plan **out, const veil_model *m, const veil_pla
         slots_wanted = req->batch;
     }
     veil_status st = choose_params(&plan->params, depth, slots_wanted, req->security, FIRST_PRIME_BITS,
-                                   &plan->scale_bits, err);
+                                   SCALE_BITS, &plan->scale_bits, err);
     if (st == VEIL_OK) st = plan_bounds(plan, m, req, depth, slots_wanted, err);
     if (st != VEIL_OK) {
         veil_plan_free(plan);
