@@ -233,6 +233,63 @@ static void test_keys_and_sets_are_checked(void **state)
     veil_model_free(m2);
 }
 
+/* The inputs' range: enforced at encryption, carried by plan files, and the outputs' bound at decryption. */
+static void test_bounds(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_model *m = random_mlp(3, 4, 6, 2, 0, NULL);
+    veil_plan *plan = NULL, *loaded = NULL;
+    veil_plan_request req = {.batch = 8, .have_range = 1, .range_lo = -1, .range_hi = 1};
+    assert_int_equal(veil_model_plan(&plan, m, &req, &err), VEIL_OK);
+    veil_plan_info in;
+    veil_plan_get_info(plan, &in);
+    assert_true(in.input_lo == -1 && in.input_hi == 1 && in.output_bound > 0);
+    /* through a plan file (the server's, for clients without the model): the same range and bound */
+    veil_buffer pb = {0};
+    assert_int_equal(veil_plan_save(&pb, plan, &err), VEIL_OK);
+    assert_int_equal(veil_plan_load(&loaded, pb.data, pb.len, &err), VEIL_OK);
+    veil_buffer_free(&pb);
+    veil_keyset *ks = NULL;
+    veil_eval_keys *ek = NULL;
+    assert_int_equal(veil_keygen(&ks, &ek, loaded, NULL, &err), VEIL_OK);
+    const double *lo = NULL, *hi = NULL;
+    double bound = 0;
+    assert_int_equal(veil_keyset_input_range(ks, &lo, &hi, &bound), 4);
+    assert_true(lo[3] == -1 && hi[0] == 1 && bound == in.output_bound);
+    /* an input outside the range is refused, naming it */
+    double x[8] = {0.5, -0.5, 0.25, 1.0, 0.1, 1.5, 0.0, 0.0};
+    veil_ciphertexts *c = NULL, *y = NULL;
+    assert_int_equal(veil_encrypt_inputs(&c, ks, x, 2, NULL, &err), VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "row 2, column 2 is 1.5"));
+    assert_null(c);
+    /* inside it, the result; and a result beyond the bound (forged here) is refused at decryption */
+    x[5] = 0.75;
+    assert_int_equal(veil_encrypt_inputs(&c, ks, x, 2, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_evaluate(&y, m, ek, c, NULL, NULL, &err), VEIL_OK);
+    double out[4], ref[4];
+    assert_int_equal(veil_decrypt_outputs(out, NULL, ks, y, &err), VEIL_OK);
+    assert_int_equal(veil_model_run_program(m, ref, x, 2, &err), VEIL_OK);
+    for (int i = 0; i < 4; i++) assert_true(fabs(out[i] - ref[i]) <= 1e-3 * (1 + fabs(ref[i])) && fabs(ref[i]) <= bound);
+    ks->meta.bound = 1e-9;
+    assert_int_equal(veil_decrypt_outputs(out, NULL, ks, y, &err), VEIL_ERR_NOISE);
+    assert_non_null(strstr(err.detail, "not the model's result"));
+    veil_ciphertexts_free(c);
+    veil_ciphertexts_free(y);
+    veil_keyset_free(ks);
+    veil_eval_keys_free(ek);
+    veil_plan_free(loaded);
+    /* a range no parameters hold: refused before any key, naming the layer */
+    veil_plan *huge = NULL;
+    req.range_lo = -1e12;
+    req.range_hi = 1e12;
+    assert_int_equal(veil_model_plan(&huge, m, &req, &err), VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "layer"));
+    assert_null(huge);
+    veil_plan_free(plan);
+    veil_model_free(m);
+}
+
 static void test_bad_models(void **state)
 {
     (void)state;
@@ -516,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_random_mlps),
         cmocka_unit_test(test_approximated_activation),
         cmocka_unit_test(test_keys_and_sets_are_checked),
+        cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_bad_models),
         cmocka_unit_test(test_csv),
         cmocka_unit_test(test_onnx_roundtrip),
