@@ -3,7 +3,11 @@
 
 The network (as the examples' train scripts export it with torch.onnx.export):
 
-    image [1, H, W] -> Conv (C channels, K x K, stride S) -> square -> Flatten -> Gemm -> square -> Gemm
+    image [1, H, W] -> Conv (C channels, K x K, stride S, zero padding P) -> square -> Flatten -> Gemm
+                    -> square -> Gemm
+
+The padding may be the Conv's own (`pads`, the same on every side) or a constant-zero Pad node before it
+(what torch exports for some layers); both are written as the Conv's `pads`.
 
 Quantization, layer by layer (a and b bits for the inputs and the weights):
 
@@ -32,19 +36,80 @@ from onnx import helper, numpy_helper, TensorProto
 LIMIT_BITS = 60
 
 
+def symmetric(pads, what):
+    """The one padding of every spatial side, or exit."""
+    if len(set(pads)) > 1:
+        sys.exit(f"quantize.py: {what} pads {pads}: expected the same zero padding on every side")
+    return int(pads[0]) if pads else 0
+
+
+def fold_constants(nodes, init):
+    """The values of the nodes that depend on no graph input (torch computes a Pad's pads so: Constant,
+    ConstantOfShape, Concat, Reshape, Slice, Transpose, Cast), by name."""
+    vals = dict(init)
+    attr = lambda n, name, d=None: next((helper.get_attribute_value(a) for a in n.attribute if a.name == name), d)
+    for n in nodes:
+        if any(i and i not in vals for i in n.input) or n.op_type == "Constant" and not n.attribute:
+            continue
+        x = [vals[i] for i in n.input if i]
+        op = n.op_type
+        if op == "Constant":
+            y = numpy_helper.to_array(attr(n, "value"))
+        elif op == "ConstantOfShape":
+            t = attr(n, "value")
+            y = np.full(x[0].astype(np.int64), numpy_helper.to_array(t).ravel()[0] if t is not None else 0.0)
+        elif op == "Concat":
+            y = np.concatenate(x, axis=attr(n, "axis", 0))
+        elif op == "Reshape":
+            y = x[0].reshape(x[1].astype(np.int64))
+        elif op == "Transpose":
+            y = np.transpose(x[0], attr(n, "perm"))
+        elif op == "Cast":
+            y = x[0].astype(np.float64)
+        elif op == "Slice":
+            starts, ends = x[1].astype(np.int64), x[2].astype(np.int64)
+            axes = x[3].astype(np.int64) if len(x) > 3 else range(len(starts))
+            steps = x[4].astype(np.int64) if len(x) > 4 else [1] * len(starts)
+            sl = [slice(None)] * x[0].ndim
+            for a, b, e, st in zip(axes, starts, ends, steps):
+                sl[a] = slice(int(b), None if e <= -2 ** 62 else int(max(e, -2 ** 62)), int(st))
+            y = x[0][tuple(sl)]
+        else:
+            continue
+        vals[n.output[0]] = np.asarray(y, dtype=np.float64)
+    return vals
+
+
+def pad_node_padding(node, init, consts):
+    """A constant-zero Pad before the Conv: its spatial padding (NCHW pads: 0, 0, top, left, 0, 0, bottom, right)."""
+    mode = next((a.s.decode() for a in node.attribute if a.name == "mode"), "constant")
+    pads = next((list(a.ints) for a in node.attribute if a.name == "pads"), None)
+    if pads is None and len(node.input) > 1:
+        pads = list((init.get(node.input[1], consts.get(node.input[1]))).astype(np.int64))
+    value = 0.0
+    if len(node.input) > 2 and node.input[2]:
+        value = float(np.asarray(init.get(node.input[2], consts.get(node.input[2]))).ravel()[0])
+    if mode != "constant" or value != 0 or pads is None or len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)):
+        sys.exit("quantize.py: a Pad before the Conv must be constant zero padding of the image's height and width")
+    return symmetric([pads[2], pads[3], pads[6], pads[7]], "Pad")
+
+
 def network(path):
     """The float network: its weights, and the convolution's geometry and input shape."""
     model = onnx.load(path)
     init = {i.name: numpy_helper.to_array(i).astype(np.float64) for i in model.graph.initializer}
     nodes = model.graph.node
+    consts = fold_constants(nodes, init)
     conv = next(n for n in nodes if n.op_type == "Conv")
     gemms = [n for n in nodes if n.op_type == "Gemm"]
     attrs = {a.name: list(a.ints) for a in conv.attribute if a.ints}
-    if len(gemms) != 2 or any(attrs.get("pads", [0])) or attrs.get("dilations", [1]) != [1] * len(attrs.get("dilations", [1])):
-        sys.exit("quantize.py: expected Conv (no padding) -> square -> Gemm -> square -> Gemm")
+    if len(gemms) != 2 or attrs.get("dilations", [1]) != [1] * len(attrs.get("dilations", [1])):
+        sys.exit("quantize.py: expected Conv -> square -> Gemm -> square -> Gemm")
+    pad = symmetric(attrs.get("pads", []), "Conv")
+    pad += sum(pad_node_padding(n, init, consts) for n in nodes if n.op_type == "Pad" and n.output[0] == conv.input[0])
     dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     net = dict(conv=init[conv.input[1]], conv_b=init[conv.input[2]], stride=attrs.get("strides", [1])[0],
-               shape=tuple(dims[1:]))
+               shape=tuple(dims[1:]), pad=pad)
     for key, g in zip(("fc1", "fc2"), gemms):
         trans_b = next((a.i for a in g.attribute if a.name == "transB"), 0)
         w = init[g.input[1]]
@@ -53,8 +118,10 @@ def network(path):
     return net
 
 
-def windows(x, k, s):
-    """x [n, H, W] -> [n, positions, k*k]: the k x k windows at stride s, row-major over the outputs."""
+def windows(x, k, s, p=0):
+    """x [n, H, W] -> [n, positions, k*k]: the k x k windows at stride s over x padded with p zeros on every
+    side, row-major over the outputs."""
+    x = np.pad(x, ((0, 0), (p, p), (p, p)))
     n, h, w = x.shape
     oh, ow = (h - k) // s + 1, (w - k) // s + 1
     cols = np.empty((n, oh * ow, k * k), dtype=x.dtype)
@@ -69,7 +136,7 @@ def quantize(net, input_max, b):
     s1, s2, s3 = q(net["conv"]), q(net["fc1"]), q(net["fc2"])
     h_scale = (s1 * input_max) ** 2
     o_scale = (s2 * h_scale) ** 2
-    return dict(b=b, input_max=input_max, stride=net["stride"], shape=net["shape"],
+    return dict(b=b, input_max=input_max, stride=net["stride"], shape=net["shape"], pad=net["pad"],
                 conv=np.round(net["conv"] * s1), conv_b=np.round(net["conv_b"] * s1 * input_max),
                 fc1=np.round(net["fc1"] * s2), fc1_b=np.round(net["fc1_b"] * s2 * h_scale),
                 fc2=np.round(net["fc2"] * s3), fc2_b=np.round(net["fc2_b"] * s3 * o_scale),
@@ -80,7 +147,7 @@ def run_integer(qm, x):
     """The integer network on integer inputs [n, H*W] (int64: the bound keeps every value below 2^60)."""
     c, _, k, _ = qm["conv"].shape
     h, w = qm["shape"][1:]
-    cols = windows(x.reshape(-1, h, w).astype(np.int64), k, qm["stride"])
+    cols = windows(x.reshape(-1, h, w).astype(np.int64), k, qm["stride"], qm["pad"])
     y = np.einsum("npk,ck->ncp", cols, qm["conv"].reshape(c, k * k).astype(np.int64))
     y = y + qm["conv_b"].astype(np.int64)[None, :, None]
     y = (y * y).reshape(x.shape[0], -1)
@@ -101,7 +168,8 @@ def bound_bits(qm):
     """log2 of the largest |value| anywhere in the network over inputs in [0, input_max]."""
     c, _, k, _ = qm["conv"].shape
     h, w = qm["shape"][1:]
-    positions = ((h - k) // qm["stride"] + 1) * ((w - k) // qm["stride"] + 1)
+    p = qm["pad"]  # padding adds zeros, inside [0, input_max]: the intervals below hold for them too
+    positions = ((h + 2 * p - k) // qm["stride"] + 1) * ((w + 2 * p - k) // qm["stride"] + 1)
     kern = qm["conv"].reshape(c, k * k)
     lo, hi = affine_interval(kern, qm["conv_b"], np.zeros(k * k), np.full(k * k, float(qm["input_max"])))
     worst = np.abs(np.concatenate([lo, hi])).max()
@@ -123,7 +191,7 @@ def write_onnx(qm, path):
              t("fc2_w", qm["fc2"]), t("fc2_b", qm["fc2_b"]), numpy_helper.from_array(np.array(qm["scale"], np.float32), "scale")]
     nodes = [
         helper.make_node("Conv", ["image", "conv_w", "conv_b"], ["c"], kernel_shape=[k, k],
-                         strides=[qm["stride"]] * 2),
+                         strides=[qm["stride"]] * 2, pads=[qm["pad"]] * 4),
         helper.make_node("Mul", ["c", "c"], ["c2"]),
         helper.make_node("Flatten", ["c2"], ["f"], axis=1),
         helper.make_node("Gemm", ["f", "fc1_w", "fc1_b"], ["h"], transB=1),
