@@ -284,7 +284,7 @@ static void test_bounds(void **state)
     req.range_lo = -1e12;
     req.range_hi = 1e12;
     assert_int_equal(veil_model_plan(&huge, m, &req, &err), VEIL_ERR_ARGUMENT);
-    assert_non_null(strstr(err.detail, "layer"));
+    assert_non_null(strstr(err.detail, "bits short"));
     assert_null(huge);
     veil_plan_free(plan);
     veil_model_free(m);

@@ -134,12 +134,26 @@ veil_status veil_program_bounds(const veil_program *p, size_t upto, const double
             st = veil_fail(err, VEIL_ERR_ARGUMENT, "bounds: input %zu's range [%g, %g] is empty or not finite", i + 1,
                            lo[i], hi[i]);
     }
+    /*
+     * The latency packing's other lanes: after its first affine stage they hold partial sums of up to two
+     * rows (at most twice the stage's largest partial sum), which the squares before the next affine stage
+     * square in turn (veil_latency_lanes puts no polynomial there). Taken after every affine stage: at worst
+     * a bit or two too careful.
+     */
+    double lanes = 0;
     for (size_t si = 0; st == VEIL_OK && si < upto && si < p->n_stages; si++) {
         const veil_stage *s = &p->stages[si];
         double top = 0;
         if (s->kind == VEIL_STAGE_AFFINE) {
             top = affine_bounds(s, lo, hi, nlo, nhi);
+            lanes = zero_slots ? 2 * top : 0;
+        } else if (s->kind == VEIL_STAGE_SQUARE) {
+            lanes *= lanes;
+            top = lanes;
         } else {
+            lanes = 0;
+        }
+        if (s->kind != VEIL_STAGE_AFFINE) {
             for (size_t k = 0; st == VEIL_OK && k < w; k++) {
                 double a = lo[k], b = hi[k];
                 if (zero_slots) { /* unused slots of the latency packing hold 0 */
@@ -153,7 +167,10 @@ veil_status veil_program_bounds(const veil_program *p, size_t upto, const double
                     top = fmax(top, m * m);
                     continue;
                 }
-                if (s->kind == VEIL_STAGE_CHEBYSHEV && !within(a, b, s->lo, s->hi))
+                /* a polynomial approximates its activation over its range only (a server-side sigmoid's cubic
+                 * over [-7.8, 7.8]) */
+                const int ranged = s->kind == VEIL_STAGE_CHEBYSHEV || s->hi > s->lo;
+                if (ranged && !within(a, b, s->lo, s->hi))
                     st = veil_fail(err, VEIL_ERR_ARGUMENT, "layer %zu (%s): on the inputs' range its input can reach "
                                    "[%.6g, %.6g], outside the approximation's range [%.6g, %.6g], where the polynomial "
                                    "is no longer the activation", si + 1, s->what ? s->what : "?", a, b, s->lo, s->hi);

@@ -175,10 +175,11 @@ static veil_status box_copy(double **lo, double **hi, const double *from_lo, con
 }
 
 /*
- * CKKS inference key sets and plans carry, after the 128 bytes of metadata, the outputs' bound (a double)
- * and each input's range (in_width pairs of doubles): the range extension.
+ * CKKS inference key sets and plans carry, after the 128 bytes of metadata, the range extension: a tag, the
+ * outputs' bound (a double) and each input's range (in_width pairs of doubles).
  */
-static size_t range_ext_bytes(size_t w) { return 8 + 16 * w; }
+static const uint8_t range_tag[8] = {'V', 'E', 'I', 'L', '-', 'R', 'N', '1'};
+static size_t range_ext_bytes(size_t w) { return 16 + 16 * w; }
 
 static void put_f64(uint8_t *p, double d)
 {
@@ -198,10 +199,11 @@ static double get_f64(const uint8_t *p)
 
 static void range_ext_encode(uint8_t *out, double bound, const double *lo, const double *hi, size_t w)
 {
-    put_f64(out, bound);
+    memcpy(out, range_tag, sizeof range_tag);
+    put_f64(out + 8, bound);
     for (size_t i = 0; i < w; i++) {
-        put_f64(out + 8 + 16 * i, lo[i]);
-        put_f64(out + 16 + 16 * i, hi[i]);
+        put_f64(out + 16 + 16 * i, lo[i]);
+        put_f64(out + 24 + 16 * i, hi[i]);
     }
 }
 
@@ -209,18 +211,18 @@ static veil_status range_ext_decode(const uint8_t *in, size_t len, size_t w, dou
                                     veil_error *err)
 {
     *lo = *hi = NULL;
-    if (len < range_ext_bytes(w))
+    if (len < range_ext_bytes(w) || memcmp(in, range_tag, sizeof range_tag) != 0)
         return veil_fail(err, VEIL_ERR_FORMAT, "these keys (or this plan) carry no inputs' range: they were made by an "
                          "earlier Veil, which did not bound the circuit's values; make new keys");
-    *bound = get_f64(in);
+    *bound = get_f64(in + 8);
     if (!isfinite(*bound) || *bound < 0 || *bound > 0x1p80)
         return veil_fail(err, VEIL_ERR_FORMAT, "ML metadata: the outputs' bound %g is out of range", *bound);
     *lo = malloc(w * sizeof **lo);
     *hi = malloc(w * sizeof **hi);
     if (!*lo || !*hi) return veil_fail(err, VEIL_ERR_NO_MEMORY, "input range");
     for (size_t i = 0; i < w; i++) {
-        (*lo)[i] = get_f64(in + 8 + 16 * i);
-        (*hi)[i] = get_f64(in + 16 + 16 * i);
+        (*lo)[i] = get_f64(in + 16 + 16 * i);
+        (*hi)[i] = get_f64(in + 24 + 16 * i);
         if (!isfinite((*lo)[i]) || !isfinite((*hi)[i]) || (*lo)[i] > (*hi)[i])
             return veil_fail(err, VEIL_ERR_FORMAT, "ML metadata: input %zu's range is empty or not finite", i + 1);
     }
@@ -905,7 +907,7 @@ typedef struct prepared_stage {
     size_t level;                 /* of the stage's input */
     veil_ckks_plaintext **diag;   /* latency affine: n_diag pre-rotated diagonals (NULL when zero) */
     size_t n_diag, lanes;
-    double *bias_slots;           /* latency: the bias, in lane 0 of the N/2 slots */
+    double *bias_slots;           /* latency: the bias, at every copy of each row in lane 0 of the N/2 slots */
 } prepared_stage;
 
 struct veil_evaluator {
@@ -977,7 +979,10 @@ static veil_status prepare_latency(veil_evaluator *ev, const veil_stage *s, size
     }
     ps->n_diag = Kl;
     ps->lanes = lanes;
-    for (size_t r = 0; r < s->out_width; r++) ps->bias_slots[r * R] = s->b[r];
+    /* the hybrid method leaves at value i of lane 0 a copy of row i mod K: each copy gets its bias, so that
+     * every value of lane 0 is an output of the layer or 0 (rows K > out_width), which the bounds cover */
+    for (size_t i = 0; i < S; i++)
+        if (i % K < s->out_width) ps->bias_slots[i * R] = s->b[i % K];
     veil_status st = VEIL_OK;
     for (size_t k = 0; st == VEIL_OK && k < Kl; k++) {
         const size_t giant = k - k % g;
@@ -1399,6 +1404,26 @@ veil_status veil_ml_describe(const uint8_t *data, size_t len, char *text, size_t
 
 #define MAX_PLAN_STEPS 65536
 
+static int long_order(const void *a, const void *b)
+{
+    const long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+/* A plan names each rotation once (a repeated one would only make keys twice). */
+static veil_status steps_distinct(const long *steps, size_t n, veil_error *err)
+{
+    long *sorted = malloc((n + 1) * sizeof *sorted);
+    if (!sorted) return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
+    memcpy(sorted, steps, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, long_order);
+    veil_status st = VEIL_OK;
+    for (size_t i = 1; st == VEIL_OK && i < n; i++)
+        if (sorted[i] == sorted[i - 1]) st = veil_fail(err, VEIL_ERR_FORMAT, "plan: rotation step %ld twice", sorted[i]);
+    free(sorted);
+    return st;
+}
+
 veil_status veil_plan_save(veil_buffer *out, const veil_plan *plan, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
@@ -1454,6 +1479,14 @@ veil_status veil_plan_load(veil_plan **out, const uint8_t *data, size_t len, vei
         st = veil_fail(err, VEIL_ERR_FORMAT, "plan: the rotation steps do not fill whole 8-byte words");
     if (st == VEIL_OK) {
         p->n_steps = (c.meta_len - META_BYTES - ext) / 8;
+        /* a hostile plan must not make a client generate keys without end: the latency packing's steps are
+         * at most 4 S + 64 (veil_model_plan), and the throughput packing has none */
+        const size_t cap = m.packing == VEIL_PACKING_LATENCY ? 4 * (size_t)m.slots + 64 : 0;
+        if ((m.packing != VEIL_PACKING_TRAINING && p->n_steps > cap) || p->n_steps > MAX_PLAN_STEPS)
+            st = veil_fail(err, VEIL_ERR_FORMAT, "plan: %zu rotation steps, more than a %s plan has", p->n_steps,
+                           m.packing == VEIL_PACKING_LATENCY ? "latency" : "throughput");
+    }
+    if (st == VEIL_OK) {
         p->steps = calloc(p->n_steps + 1, sizeof *p->steps);
         if (!p->steps) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
         const int64_t limit = (int64_t)veil_params_degree(p->params) / 2;
@@ -1462,6 +1495,7 @@ veil_status veil_plan_load(veil_plan **out, const uint8_t *data, size_t len, vei
             if (p->steps[i] <= -limit || p->steps[i] >= limit || p->steps[i] == 0)
                 st = veil_fail(err, VEIL_ERR_FORMAT, "plan: rotation step %ld out of range", p->steps[i]);
         }
+        if (st == VEIL_OK) st = steps_distinct(p->steps, p->n_steps, err);
     }
     if (st == VEIL_OK) {
         memcpy(p->model_hash, m.model_hash, VEIL_ID_BYTES);

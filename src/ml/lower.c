@@ -769,7 +769,10 @@ veil_status veil_program_lower(veil_model *m, veil_error *err)
         }
         if (!strcmp(n->op, "Sigmoid") && m->options.server_sigmoid && k + 1 == n_chain && !p->final_op) {
             static const double poly3[4] = {0.5, 0.15012, 0.0, -0.0015930};
-            veil_stage s = {.kind = VEIL_STAGE_POWER, .in_width = cur->size, .out_width = cur->size, .degree = 3};
+            /* the peers' cubic follows the sigmoid within about 0.1 over [-7.8, 7.8] only: the bounds refuse
+             * inputs that can leave it */
+            veil_stage s = {.kind = VEIL_STAGE_POWER, .in_width = cur->size, .out_width = cur->size, .degree = 3,
+                            .lo = -7.8, .hi = 7.8};
             s.coeffs = malloc(sizeof poly3);
             s.what = describe(g, chain[k], chain[k] + 1);
             if (!s.coeffs || !s.what || (st = push_stage(p, &s, err)) != VEIL_OK) {

@@ -15,14 +15,19 @@
 static void model_hash(veil_model *m, const uint8_t *data, size_t len)
 {
     crypto_generichash_state h;
-    crypto_generichash_init(&h, (const unsigned char *)"veil-model-v1", 13, sizeof m->hash);
+    crypto_generichash_init(&h, (const unsigned char *)"veil-model-v2", 13, sizeof m->hash);
     crypto_generichash_update(&h, data, len);
+    /* every stage's kind and polynomial (an approximation's range and degree, a server-side sigmoid), and the
+     * final operation: keys made for one lowering never pass for another */
     for (size_t i = 0; i < m->program.n_stages; i++) {
         const veil_stage *s = &m->program.stages[i];
-        if (s->kind != VEIL_STAGE_CHEBYSHEV) continue;
-        double v[3] = {(double)s->degree, s->lo, s->hi};
+        double v[6] = {(double)s->kind, (double)s->in_width, (double)s->out_width, (double)s->degree, s->lo, s->hi};
         crypto_generichash_update(&h, (const unsigned char *)v, sizeof v);
+        if (s->coeffs && s->kind != VEIL_STAGE_AFFINE)
+            crypto_generichash_update(&h, (const unsigned char *)s->coeffs, (s->degree + 1) * sizeof *s->coeffs);
     }
+    const double fin[2] = {(double)m->program.final_op, m->program.out_scale};
+    crypto_generichash_update(&h, (const unsigned char *)fin, sizeof fin);
     if (m->program.integer) crypto_generichash_update(&h, (const unsigned char *)"exact", 5);
     crypto_generichash_final(&h, m->hash, sizeof m->hash);
 }
@@ -385,6 +390,7 @@ static veil_status choose_params(veil_params **out, size_t depth, size_t slots, 
  * drift from D and the noise.
  */
 #define ROOM_MARGIN_BITS 2
+#define MAX_RANGE_INPUTS 65000 /* 16 bytes each in a key set's metadata, at most 2^20 bytes */
 
 static double log2_q(const veil_params *params, size_t level)
 {
@@ -486,6 +492,9 @@ static veil_status plan_bounds(veil_plan *plan, const veil_model *m, const veil_
 {
     const veil_program *p = &m->program;
     const size_t w = p->in_width, n = p->n_stages ? p->n_stages : 1;
+    if (w > MAX_RANGE_INPUTS)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "the model reads %zu values per sample; key sets carry the range of "
+                         "at most %d", w, MAX_RANGE_INPUTS);
     bounds_work b = {.p = p, .zero_slots = req->packing == VEIL_PACKING_LATENCY};
     plan->box_lo = malloc(w * sizeof(double));
     plan->box_hi = malloc(w * sizeof(double));
@@ -519,19 +528,33 @@ static veil_status plan_bounds(veil_plan *plan, const veil_model *m, const veil_
         double deficit = 0;
         size_t worst = SIZE_MAX;
         if (st == VEIL_OK) room(plan, p, b.in_peak, b.peak, &deficit, &worst);
-        /* first a larger first prime, then a smaller scale (less precision, more room at every level) */
+        /*
+         * First a larger first prime (room at every level), then a smaller scale: 3 bits less scale give 3 more
+         * at level 0 and 1, where the outputs and the last products live (less precision; fewer bits at higher
+         * levels, which room() checks again). A first prime the security level cannot afford ends its growth.
+         */
         unsigned first = FIRST_PRIME_BITS, max_scale = SCALE_BITS;
-        while (st == VEIL_OK && deficit > 0 && (first < MAX_FIRST_PRIME_BITS || max_scale > MIN_SCALE_BITS)) {
-            if (first < MAX_FIRST_PRIME_BITS) {
-                first += (unsigned)ceil(deficit);
-                if (first > MAX_FIRST_PRIME_BITS) first = MAX_FIRST_PRIME_BITS;
-            } else {
-                max_scale = plan->scale_bits - 3 < MIN_SCALE_BITS ? MIN_SCALE_BITS : plan->scale_bits - 3;
-            }
+        int grow = 1;
+        while (st == VEIL_OK && deficit > 0) {
+            unsigned try_first = first, try_scale = max_scale;
+            if (grow && first < MAX_FIRST_PRIME_BITS)
+                try_first = first + (unsigned)ceil(deficit) > MAX_FIRST_PRIME_BITS ? MAX_FIRST_PRIME_BITS
+                                                                                     : first + (unsigned)ceil(deficit);
+            else if (plan->scale_bits > MIN_SCALE_BITS)
+                try_scale = plan->scale_bits - 3 < MIN_SCALE_BITS ? MIN_SCALE_BITS : plan->scale_bits - 3;
+            else
+                break;
             veil_params *params = NULL;
             unsigned scale_bits = 0;
-            st = choose_params(&params, depth, slots_wanted, req->security, first, max_scale, &scale_bits, err);
-            if (st != VEIL_OK) break;
+            veil_error ignored = {VEIL_OK, ""};
+            if (choose_params(&params, depth, slots_wanted, req->security, try_first, try_scale, &scale_bits,
+                              &ignored) != VEIL_OK) {
+                if (try_first == first) break;
+                grow = 0; /* a first prime the security level cannot afford: shrink the scale instead */
+                continue;
+            }
+            first = try_first;
+            max_scale = try_scale;
             veil_params_free(plan->params);
             plan->params = params;
             plan->scale_bits = scale_bits;
@@ -543,9 +566,10 @@ static veil_status plan_bounds(veil_plan *plan, const veil_model *m, const veil_
             if (worst == SIZE_MAX) snprintf(where, sizeof where, "the inputs themselves");
             else snprintf(where, sizeof where, "layer %zu (%s)", worst + 1, p->stages[worst].what ? p->stages[worst].what : "?");
             st = veil_fail(err, VEIL_ERR_ARGUMENT, "on the %s inputs' range, %s can reach |value| %.4g, beyond what "
-                           "CKKS holds at its level with a %u-bit first prime and a %u-bit scale (%.1f bits short): "
+                           "CKKS holds at its level with a %.0f-bit first prime and a %u-bit scale (%.1f bits short): "
                            "the results would wrap around; narrow the inputs' range (standardize them, or "
-                           "--input-range LO:HI)", source, where, v, MAX_FIRST_PRIME_BITS, plan->scale_bits, deficit);
+                           "--input-range LO:HI)", source, where, v, log2((double)veil_params_q(plan->params, 0)),
+                           plan->scale_bits, deficit);
         }
     }
     if (st == VEIL_OK) plan->bound = b.out_peak;
