@@ -142,7 +142,8 @@ def case(veil, work, rng, k, log):
     p = np.loadtxt(f("p.csv"), delimiter=",", ndmin=2)
     worst = float(np.abs(y - p).max())
     allowed = TOLERANCE * (1 + float(np.abs(p).max()))
-    desc = f"{layers} layers, {polys} approximations, {how}, {'inside' if standardize else 'outside'}"
+    desc = (f"{layers} layers, {polys} approximations, {how}, {'inside' if standardize else 'outside'}, "
+            f"{'latency' if '--latency' in flags else 'throughput'}")
     if not worst <= allowed:
         return "bad", f"case {k} ({desc}): exit 0 but |encrypted - plain| = {worst:.4g} > {allowed:.4g}"
     return "ok", f"{desc}: |encrypted - plain| {worst:.3g} (max |plain| {np.abs(p).max():.3g})"
@@ -193,14 +194,57 @@ def wine(veil, work, log):
     return worst <= allowed, f"wine, two squares, raw units: |encrypted - plain| {worst:.3g} (allowed {allowed:.3g})"
 
 
+def narrow_latency(veil, work, log):
+    """A layer narrower than half the latency packing's slots, then Tanh: the hybrid method's copies of the
+    layer's rows lacked the bias, and the Tanh's polynomial ran on them far outside its range; the result was
+    off by as much as itself, with exit 0. Raw clinical-like features, standardization inside the graph."""
+    rng = np.random.default_rng(1)
+    mu, sd = np.array([37.0, 70.0, 130.0, 100.0]), np.array([0.5, 10.0, 17.0, 20.0])
+    x = rng.normal(mu, sd, (200, 4))
+    d = os.path.join(work, "narrow")
+    os.makedirs(d)
+    inits = []
+
+    def const(name, value):
+        inits.append(numpy_helper.from_array(np.asarray(value, dtype=np.float32), name))
+        return name
+
+    w1 = np.array([[0.25, 0.3, -0.2, 0.4], [-0.18, 0.2, 0.5, 0.3]])
+    nodes = [helper.make_node("Sub", ["x", const("mu", mu)], ["a"]),
+             helper.make_node("Div", ["a", const("sd", sd)], ["s"]),
+             helper.make_node("Gemm", ["s", const("W1", w1), const("b1", [0.1, -0.2])], ["h"], transB=1),
+             helper.make_node("Tanh", ["h"], ["t"]),
+             helper.make_node("Gemm", ["t", const("W2", [[1.0, -1.0]]), const("b2", [0.3])], ["y"], transB=1)]
+    graph = helper.make_graph(nodes, "narrow", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 1])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), os.path.join(d, "m.onnx"))
+    f = lambda name: os.path.join(d, name)
+    write_csv(f("x.csv"), x)
+    write_csv(f("q.csv"), x[:10])
+    cal = ["--calibrate", f("x.csv")]
+    for s in ([veil, "keygen", "--model", f("m.onnx"), "--latency", "--out", f("k"), "--quiet"] + cal,
+              [veil, "encrypt", "--keys", f("k"), "--in", f("q.csv"), "--out", f("x.ct")],
+              [veil, "eval", "--model", f("m.onnx"), "--eval-keys", f("k/eval"), "--in", f("x.ct"), "--out", f("y.ct"),
+               "--quiet"] + cal,
+              [veil, "decrypt", "--keys", f("k"), "--in", f("y.ct"), "--out", f("y.csv")],
+              [veil, "plain", "--model", f("m.onnx"), "--in", f("q.csv"), "--out", f("p.csv")] + cal):
+        rc, err = run(s, log)
+        if rc != 0:
+            return False, f"narrow latency: '{s[1]}' exited {rc}: {err.strip()}"
+    y, p = np.loadtxt(f("y.csv"), ndmin=1), np.loadtxt(f("p.csv"), ndmin=1)
+    worst, allowed = float(np.abs(y - p).max()), TOLERANCE * (1 + float(np.abs(p).max()))
+    return worst <= allowed, f"narrow latency layer, Tanh: |encrypted - plain| {worst:.3g} (allowed {allowed:.3g})"
+
+
 def main():
     veil, work, cases, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     rng = np.random.default_rng(seed)
     counts = {"ok": 0, "refused": 0, "bad": 0}
     with open(os.path.join(work, "log.txt"), "w") as log:
-        good, line = wine(veil, work, log)
-        counts["ok" if good else "bad"] += 1
-        print(f"{'ok' if good else 'bad':8s} {line}", flush=True)
+        for regression in (wine, narrow_latency):
+            good, line = regression(veil, work, log)
+            counts["ok" if good else "bad"] += 1
+            print(f"{'ok' if good else 'bad':8s} {line}", flush=True)
         for k in range(cases):
             outcome, line = case(veil, work, rng, k, log)
             counts[outcome] += 1
