@@ -97,9 +97,10 @@ static veil_status read_calibration(veil_side_options *o, const char *dir, const
     struct stat sb;
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, rel) >= sizeof path)
         return side_fail(err, VEIL_ERR_ARGUMENT, o, "\"calibrate\": the path is too long");
-    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
-        return side_fail(err, VEIL_ERR_ARGUMENT, o, "\"calibrate\": %s: %s", path,
-                         errno == ENOENT ? "no such file" : "not a readable file");
+    if (stat(path, &sb) != 0)
+        return side_fail(err, VEIL_ERR_ARGUMENT, o, "\"calibrate\": %s: %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return side_fail(err, VEIL_ERR_ARGUMENT, o, "\"calibrate\": %s: not a regular file", path);
     size_t rows = 0, width = 0;
     veil_error csv = {0};
     veil_status st = veil_csv_read(path, 0, &o->calibration, &rows, &width, &csv);
