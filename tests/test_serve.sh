@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `veil serve` on loopback: end to end against the local evaluation, bad input, a load of 16 concurrent
-# clients, and kill -9 during uploads and predictions. Every loop is bounded in count and in time.
+# clients, kill -9 during uploads and predictions, and models served with a side file of options. Every loop
+# is bounded in count and in time.
 #   test_serve.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 build=$1 src=$2
@@ -21,8 +22,8 @@ check() { # check DESCRIPTION COMMAND...
         fails=$((fails + 1))
     fi
 }
-start_server() { # start_server [EXTRA OPTIONS]: sets server_pid and url
-    "$veil" serve --models "$work/models" --store "$work/store" --listen 127.0.0.1:0 --threads 4 --quiet "$@" \
+start_server() { # start_server [EXTRA OPTIONS]: sets server_pid and url (the models of $models, else $work/models)
+    "$veil" serve --models "${models:-$work/models}" --store "$work/store" --listen 127.0.0.1:0 --threads 4 --quiet "$@" \
         >"$work/port.txt" 2>>"$work/server.log" &
     server_pid=$!
     for _ in $(seq 100); do
@@ -190,6 +191,96 @@ wait "$server_pid"
 check "SIGTERM: the server exits 0" test $? = 0
 server_pid=""
 check "SIGTERM: the request in flight got its answer" test "$(cat "$work/inflight.code")" = 200
+
+# --- models that need options: a side file NAME.json beside NAME.onnx ---------------------------------------
+# iris through an inner Tanh: one copy calibrated on half the flowers, one with a range, a degree and the
+# inputs' range its plan is made for; both served, and as `veil plain` with the same options computes them
+models="$work/side"
+mkdir -p "$models"
+/usr/bin/python3 - "$models" <<'PY'
+import sys
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from sklearn.datasets import load_iris
+from sklearn.neural_network import MLPClassifier
+out = sys.argv[1]
+x, y = load_iris(return_X_y=True)
+mean, std = x.mean(axis=0), x.std(axis=0)
+clf = MLPClassifier(hidden_layer_sizes=(8,), activation="tanh", alpha=1.0, max_iter=2000, random_state=0)
+clf.fit((x - mean) / std, y)
+f32 = np.float32
+inits = [numpy_helper.from_array((clf.coefs_[0] / std[:, None]).astype(f32), "w1"),
+         numpy_helper.from_array((clf.intercepts_[0] - (mean / std) @ clf.coefs_[0]).astype(f32), "b1"),
+         numpy_helper.from_array(clf.coefs_[1].astype(f32), "w2"),
+         numpy_helper.from_array(clf.intercepts_[1].astype(f32), "b2")]
+nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="hidden"),
+         helper.make_node("Tanh", ["h"], ["t"], name="tanh"),
+         helper.make_node("Gemm", ["t", "w2", "b2"], ["logits"], name="out")]
+graph = helper.make_graph(nodes, "iris_tanh", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 3])], inits)
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+onnx.checker.check_model(model)
+onnx.save(model, f"{out}/iris.onnx")
+onnx.save(model, f"{out}/iris_box.onnx")
+np.savetxt(f"{out}/iris.calib.csv", x[::2], delimiter=",", fmt="%.17g")
+np.savetxt(f"{out}/../iris_test.csv", x[1::2], delimiter=",", fmt="%.17g")
+PY
+printf '{"calibrate": "iris.calib.csv", "degree": 15, "server_sigmoid": false, "force_approximation": false}\n' \
+    >"$models/iris.json"
+printf '{"range": [-13, 15], "degree": 31, "input_range": [0, 8]}\n' >"$models/iris_box.json"
+start_server
+close_to() { # close_to WHAT PLAIN.csv GOT.csv: every value within 1e-3 (1 + max |plain|), as many rows
+    check "$1" awk -F, 'NR == FNR { for (i = 1; i <= NF; i++) { p[NR, i] = $i; a = $i < 0 ? -$i : $i; if (a > m) m = a }
+        n = NR; next } { for (i = 1; i <= NF; i++) { d = $i - p[FNR, i]; if (d < 0) d = -d; if (d > 1e-3 * (1 + m)) bad++ } }
+        END { exit bad > 0 || FNR != n || n == 0 }' "$2" "$3"
+}
+"$veil" keygen --server "$url" --model iris --out "$work/ki" --quiet
+"$veil" predict --server "$url" --model iris --keys "$work/ki" --in "$work/iris_test.csv" --out "$work/yi.csv" --quiet
+"$veil" plain --model "$models/iris.onnx" --calibrate "$models/iris.calib.csv" --in "$work/iris_test.csv" \
+    --out "$work/pi.csv"
+close_to "an inner Tanh served with a calibration side file, as veil plain --calibrate" "$work/pi.csv" "$work/yi.csv"
+"$veil" encrypt --keys "$work/ki" --in "$work/iris_test.csv" --out "$work/xi.ct"
+expect_status 200 "keys of the server's plan, uploaded by predict" POST /v1/keys "$work/ki/eval/eval.keys"
+idi=$(sed 's/.*"id":"\([0-9a-f]*\)".*/\1/' "$work/body")
+expect_status 200 "predict with a model of a side file" POST "/v1/models/iris/predict?keys=$idi" "$work/xi.ct"
+cp "$work/body" "$work/yi_http.ct"
+"$veil" eval --model "$models/iris.onnx" --calibrate "$models/iris.calib.csv" --eval-keys "$work/ki/eval" \
+    --in "$work/xi.ct" --out "$work/yi_local.ct" --quiet
+check "the side file's options are veil eval's: the same bytes" cmp -s "$work/yi_http.ct" "$work/yi_local.ct"
+"$veil" keygen --server "$url" --model iris_box --out "$work/kib" --quiet
+"$veil" predict --server "$url" --model iris_box --keys "$work/kib" --in "$work/iris_test.csv" --out "$work/yib.csv" \
+    --quiet
+"$veil" plain --model "$models/iris_box.onnx" --range -13:15 --degree 31 --in "$work/iris_test.csv" --out "$work/pib.csv"
+close_to "an inner Tanh served with a range and a degree, as veil plain --range --degree" "$work/pib.csv" "$work/yib.csv"
+printf '1,2,3,9\n' >"$work/iris_out.csv"
+"$veil" encrypt --keys "$work/kib" --in "$work/iris_out.csv" --out "$work/iris_out.ct" 2>/dev/null
+check "keys of the side file's input_range [0, 8] refuse a 9" test $? = 3 -a ! -e "$work/iris_out.ct"
+kill -TERM "$server_pid"
+wait "$server_pid"
+server_pid=""
+unset models
+# a bad side file stops the server at start (exit 3), naming the file
+mkdir -p "$work/bad"
+cp "$work/side/iris.onnx" "$work/side/iris.calib.csv" "$work/bad/"
+bad_side() { # bad_side WHAT JSON
+    printf '%s\n' "$2" >"$work/bad/iris.json"
+    timeout 60 "$veil" serve --models "$work/bad" --store "$work/store_bad" --listen 127.0.0.1:0 --quiet \
+        >/dev/null 2>"$work/bad.log"
+    local rc=$?
+    if [ "$rc" != 3 ] || ! grep -q "bad/iris.json" "$work/bad.log"; then
+        echo "FAIL: a side file with $1: exit $rc, wanted 3 and a message naming it: $(head -c 300 "$work/bad.log")"
+        fails=$((fails + 1))
+    fi
+}
+bad_side "an unknown key" '{"calibrate": "iris.calib.csv", "calibration": "iris.calib.csv"}'
+bad_side "a path escaping the folder" '{"calibrate": "../side/iris.calib.csv"}'
+bad_side "an absolute path" "{\"calibrate\": \"$work/side/iris.calib.csv\"}"
+bad_side "bad JSON" '{"calibrate": "iris.calib.csv",'
+bad_side "a value of the wrong type" '{"calibrate": "iris.calib.csv", "degree": "15"}'
+bad_side "a key twice" '{"calibrate": "iris.calib.csv", "degree": 15, "degree": 31}'
+bad_side "an empty range" '{"range": [2, 2]}'
+bad_side "no options for the Tanh" '{}'
 
 # --- HTTPS (when openssl can make a self-signed certificate) ------------------------------------------
 if command -v openssl >/dev/null && openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" \

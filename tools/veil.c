@@ -33,6 +33,8 @@ static const char usage_text[] =
             "  veil serve   --models DIR --store DIR [--listen 127.0.0.1:8080] [--threads T] [--eval-threads T]\n"
             "               [--tls-cert F --tls-key F] [--max-keys N] [--timeout S] [--max-batches B] [--quiet]\n"
             "               every DIR/*.onnx, named by its file name; evaluation keys kept in the store\n"
+            "               DIR/NAME.json beside NAME.onnx: that model's options (calibrate, range, degree,\n"
+            "               input_range, server_sigmoid, force_approximation; docs/net.md)\n"
             "  veil keygen  --server URL --model NAME [--latency] --out KEYDIR   keys for a server's plan\n"
             "  veil predict --server URL --model NAME --keys KEYDIR --in X.csv --out Y.csv [--argmax]\n"
             "               (--cacert F: trust a server's own certificate for https:// URLs)\n"

@@ -23,6 +23,7 @@
 #include "veil/net.h"
 #include "veil/ml.h"
 #include "core/core_internal.h"
+#include "net/net_internal.h"
 
 #define MAX_MODELS 64
 #define MAX_STORED 4096
@@ -46,6 +47,8 @@ typedef struct model_entry {
     veil_plan *plans[2];
     veil_buffer plan_files[2];
     size_t body_limit;
+    veil_side_options options; /* from DIR/NAME.json, when there is one */
+    int has_side_file;
 } model_entry;
 
 /* A stored bundle; loaded (and its evaluator made) at first use. refs counts requests using it. */
@@ -172,6 +175,62 @@ static int valid_name(const char *s, size_t max)
     return n > 0 && s[0] != '.';
 }
 
+static void free_model(model_entry *m)
+{
+    veil_model_free(m->model);
+    m->model = NULL;
+    for (int k = 0; k < 2; k++) {
+        veil_plan_free(m->plans[k]);
+        m->plans[k] = NULL;
+        veil_buffer_free(&m->plan_files[k]);
+    }
+    veil_side_options_clear(&m->options);
+}
+
+/* The model of DIR/FILE with its side file's options, and both plans (for the side file's inputs' range). */
+static veil_status load_model(veil_server *s, model_entry *m, const char *file, veil_error *err)
+{
+    VEIL_TRY(veil_side_options_read(&m->options, s->models_dir, m->name, &m->has_side_file, err));
+    char path[4096];
+    veil_status st = (size_t)snprintf(path, sizeof path, "%s/%s", s->models_dir, file) < sizeof path
+                         ? VEIL_OK : veil_fail(err, VEIL_ERR_ARGUMENT, "the path is too long");
+    if (st == VEIL_OK)
+        st = veil_model_load_onnx_file(&m->model, path, m->has_side_file ? &m->options.model : NULL, err);
+    for (int k = 0; st == VEIL_OK && k < 2; k++) {
+        veil_plan_request req = {.packing = (veil_packing)k, .have_range = m->options.have_input_range,
+                                 .range_lo = m->options.input_lo, .range_hi = m->options.input_hi};
+        st = veil_model_plan(&m->plans[k], m->model, &req, err);
+        if (st == VEIL_OK) st = veil_plan_save(&m->plan_files[k], m->plans[k], err);
+    }
+    if (st != VEIL_OK) {
+        char detail[VEIL_DETAIL_MAX];
+        snprintf(detail, sizeof detail, "%s", err ? err->detail : "");
+        if (m->has_side_file)
+            st = veil_fail(err, st, "model %s (options from %s): %s", file, m->options.path, detail);
+        else
+            st = veil_fail(err, st, "model %s: %s", file, detail);
+        free_model(m);
+    }
+    return st;
+}
+
+/* Bodies: a bundle of either plan's keys, or max_batches batches of fresh ciphertexts. */
+static void set_limits(veil_server *s, model_entry *m)
+{
+    size_t key_limit = 0, body = 0;
+    for (int k = 0; k < 2; k++) {
+        veil_plan_info in;
+        veil_plan_get_info(m->plans[k], &in);
+        const double ct = 2.0 * (double)in.n * (double)in.q_count * 8.0;
+        const double per_batch = ct * (double)(k == 0 ? in.in_ciphertexts : 16);
+        if (2 * in.eval_key_bytes + (1 << 20) > (double)key_limit) key_limit = (size_t)(2 * in.eval_key_bytes) + (1 << 20);
+        if (per_batch * s->cfg.max_batches + (1 << 20) > (double)body)
+            body = (size_t)(per_batch * s->cfg.max_batches) + (1 << 20);
+    }
+    m->body_limit = body;
+    if (key_limit > s->key_limit) s->key_limit = key_limit;
+}
+
 static veil_status load_models(veil_server *s, veil_error *err)
 {
     DIR *d = opendir(s->models_dir);
@@ -189,38 +248,9 @@ static veil_status load_models(veil_server *s, veil_error *err)
         memset(m, 0, sizeof *m);
         snprintf(m->name, sizeof m->name, "%.*s", (int)(len - 5), e->d_name);
         if (!valid_name(m->name, NAME_MAX_LEN - 1)) continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", s->models_dir, e->d_name);
-        st = veil_model_load_onnx_file(&m->model, path, NULL, err);
-        for (int k = 0; st == VEIL_OK && k < 2; k++) {
-            veil_plan_request req = {.packing = (veil_packing)k};
-            st = veil_model_plan(&m->plans[k], m->model, &req, err);
-            if (st == VEIL_OK) st = veil_plan_save(&m->plan_files[k], m->plans[k], err);
-        }
-        if (st != VEIL_OK) {
-            veil_model_free(m->model);
-            for (int k = 0; k < 2; k++) {
-                veil_plan_free(m->plans[k]);
-                veil_buffer_free(&m->plan_files[k]);
-            }
-            char detail[VEIL_DETAIL_MAX];
-            snprintf(detail, sizeof detail, "%s", err ? err->detail : "");
-            st = veil_fail(err, st, "model %s: %s", e->d_name, detail);
-            break;
-        }
-        /* bodies: a bundle of either plan's keys, or max_batches batches of fresh ciphertexts */
-        size_t key_limit = 0, body = 0;
-        for (int k = 0; k < 2; k++) {
-            veil_plan_info in;
-            veil_plan_get_info(m->plans[k], &in);
-            const double ct = 2.0 * (double)in.n * (double)in.q_count * 8.0;
-            const double per_batch = ct * (double)(k == 0 ? in.in_ciphertexts : 16);
-            if (2 * in.eval_key_bytes + (1 << 20) > (double)key_limit) key_limit = (size_t)(2 * in.eval_key_bytes) + (1 << 20);
-            if (per_batch * s->cfg.max_batches + (1 << 20) > (double)body)
-                body = (size_t)(per_batch * s->cfg.max_batches) + (1 << 20);
-        }
-        m->body_limit = body;
-        if (key_limit > s->key_limit) s->key_limit = key_limit;
+        st = load_model(s, m, e->d_name, err);
+        if (st != VEIL_OK) break;
+        set_limits(s, m);
         s->n_models++;
     }
     closedir(d);
@@ -801,13 +831,7 @@ void veil_server_stop(veil_server *s)
     }
     for (size_t i = 0; i < s->n_stored; i++) free_entry(s->stored[i]); /* evaluators before their models */
     s->n_stored = 0;
-    for (size_t i = 0; i < s->n_models; i++) {
-        veil_model_free(s->models[i].model);
-        for (int k = 0; k < 2; k++) {
-            veil_plan_free(s->models[i].plans[k]);
-            veil_buffer_free(&s->models[i].plan_files[k]);
-        }
-    }
+    for (size_t i = 0; i < s->n_models; i++) free_model(&s->models[i]);
     pthread_mutex_destroy(&s->lock);
     free(s->models_dir);
     free(s->store_dir);
