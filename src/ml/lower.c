@@ -440,7 +440,8 @@ static veil_status activation_range(veil_model *m, const size_t *chain, size_t u
     if (m->options.have_range) {
         *lo = m->options.range_lo;
         *hi = m->options.range_hi;
-        if (!(*hi > *lo)) return veil_fail(err, VEIL_ERR_ARGUMENT, "range [%g, %g] is empty", *lo, *hi);
+        if (!(*hi > *lo) || !isfinite(*hi - *lo))
+            return veil_fail(err, VEIL_ERR_ARGUMENT, "range [%g, %g] is empty or too wide", *lo, *hi);
         return VEIL_OK;
     }
     if (!m->box_lo)
