@@ -55,7 +55,7 @@ static void setup(cnn_setup *s, const veil_model *m, veil_packing packing, const
 {
     veil_error err = {0};
     veil_plan *plan = NULL;
-    veil_plan_request req = {.packing = packing};
+    veil_plan_request req = {.packing = packing, .have_range = 1, .range_lo = 0, .range_hi = 1}; /* pixels in [0, 1] */
     CHECK(veil_model_plan(&plan, m, &req, &err));
     veil_plan_get_info(plan, &s->info);
     CHECK(veil_keygen(&s->ks, &s->ek, plan, NULL, &err));

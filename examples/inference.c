@@ -33,8 +33,22 @@ int main(int argc, char **argv)
     if (veil_model_load_onnx_file(&model, argv[1], NULL, &err) != VEIL_OK) return fail("model", &err);
     if (veil_csv_read(argv[2], veil_model_input_width(model), &rows, &count, NULL, &err) != VEIL_OK)
         return fail("rows", &err);
-    veil_plan_request request = {.packing = VEIL_PACKING_THROUGHPUT}; /* 128-bit security, automatic batch */
+    /* the inputs' range, here each feature's over the rows: the plan bounds every value of the encrypted
+     * model from it (or refuses), and encryption refuses inputs outside it */
+    const size_t in_width = veil_model_input_width(model);
+    double *lo = calloc(in_width, sizeof *lo), *hi = calloc(in_width, sizeof *hi);
+    if (!lo || !hi) return 1;
+    for (size_t f = 0; f < in_width; f++) {
+        lo[f] = hi[f] = rows[f];
+        for (size_t r = 1; r < count; r++) {
+            lo[f] = rows[r * in_width + f] < lo[f] ? rows[r * in_width + f] : lo[f];
+            hi[f] = rows[r * in_width + f] > hi[f] ? rows[r * in_width + f] : hi[f];
+        }
+    }
+    veil_plan_request request = {.packing = VEIL_PACKING_THROUGHPUT, .box_lo = lo, .box_hi = hi}; /* 128-bit */
     if (veil_model_plan(&plan, model, &request, &err) != VEIL_OK) return fail("plan", &err);
+    free(lo);
+    free(hi);
 
     /* 1. the data owner: keys, and its rows encrypted */
     if (veil_keygen(&owner, &server, plan, NULL, &err) != VEIL_OK) return fail("keygen", &err);
@@ -46,7 +60,7 @@ int main(int argc, char **argv)
     double *decrypted = calloc(count * width, sizeof *decrypted), *plain = calloc(count * width, sizeof *plain);
     if (!decrypted || !plain) return 1;
     if (veil_decrypt_outputs(decrypted, NULL, owner, y, &err) != VEIL_OK) return fail("decrypt", &err);
-    if (veil_model_run_plain(model, plain, rows, count, &err) != VEIL_OK) return fail("plain", &err);
+    if (veil_model_run_program(model, plain, rows, count, &err) != VEIL_OK) return fail("plain", &err);
 
     double worst = 0;
     for (size_t i = 0; i < count * width; i++) worst = fmax(worst, fabs(decrypted[i] - plain[i]));
