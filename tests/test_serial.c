@@ -768,6 +768,48 @@ static void test_version1(void **state)
     for (int i = 0; i < 8; i++) veil_buffer_free(&v[i]);
 }
 
+/* The sizes computed from the parameters alone equal what the save functions write (uncompressed). */
+static void test_stored_sizes(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_buffer b[9] = {{0}};
+    assert_int_equal(veil_params_save(&b[0], fx->params, 0, &err), VEIL_OK);
+    assert_int_equal(veil_public_key_save(&b[1], fx->pk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_switch_key_save(&b[2], fx->rk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_switch_key_save(&b[3], fx->gk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_save(&b[4], fx->ct_pk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_save(&b[5], fx->ct_sk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_bgv_ciphertext_save(&b[6], fx->bct_sk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_bgv_ciphertext_save(&b[7], fx->bct3, 0, &err), VEIL_OK);
+    const veil_params *p = fx->params;
+    assert_int_equal(b[0].len, veil_params_stored_bytes(p));
+    assert_int_equal(b[1].len, veil_public_key_stored_bytes(p));
+    assert_int_equal(b[2].len, veil_switch_key_stored_bytes(p));
+    assert_int_equal(b[3].len, veil_switch_key_stored_bytes(p));
+    const size_t level = veil_ckks_ciphertext_level(fx->ct_pk);
+    assert_int_equal(b[4].len, veil_ckks_ciphertext_stored_bytes(p, level, 2, false));
+    assert_int_equal(b[5].len, veil_ckks_ciphertext_stored_bytes(p, veil_ckks_ciphertext_level(fx->ct_sk), 2, true));
+    assert_int_equal(b[6].len, veil_bgv_ciphertext_stored_bytes(fx->bparams, veil_bgv_ciphertext_level(fx->bct_sk), 2, true));
+    assert_int_equal(b[7].len, veil_bgv_ciphertext_stored_bytes(fx->bparams, veil_bgv_ciphertext_level(fx->bct3), 3, false));
+    /* a ciphertext one level down */
+    veil_ckks_ciphertext *low = NULL;
+    veil_buffer lb = {0};
+    assert_int_equal(veil_ckks_ciphertext_new(&low, fx->ctx, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_mod_drop(fx->ctx, low, fx->ct_pk, level - 1, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_save(&lb, low, 0, &err), VEIL_OK);
+    assert_int_equal(lb.len, veil_ckks_ciphertext_stored_bytes(p, level - 1, 2, false));
+    /* a set of them */
+    size_t items = 0;
+    for (int i = 0; i < 6; i++) items += b[i].len;
+    const uint8_t meta[5] = {1, 2, 3, 4, 5};
+    assert_int_equal(veil_set_save(&b[8], p, meta, sizeof meta, b, 6, &err), VEIL_OK);
+    assert_int_equal(b[8].len, veil_set_stored_bytes(sizeof meta, 6, items));
+    for (int i = 0; i < 9; i++) veil_buffer_free(&b[i]);
+    veil_buffer_free(&lb);
+    veil_ckks_ciphertext_free(low);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -779,6 +821,7 @@ int main(void)
         cmocka_unit_test(test_integrity),
         cmocka_unit_test(test_set_integrity),
         cmocka_unit_test(test_version1),
+        cmocka_unit_test(test_stored_sizes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

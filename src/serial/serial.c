@@ -530,6 +530,60 @@ veil_status veil_params_load(veil_params **out, const uint8_t *data, size_t len,
     return st;
 }
 
+/* ---- exact stored sizes (serial_internal.h) ------------------------------------------------------- */
+
+static unsigned bit_length(uint64_t v)
+{
+    unsigned b = 0;
+    for (; v; v >>= 1) b++;
+    return b;
+}
+
+/* A polynomial over q_0 .. q_level (and P when with_p), each limb packed at its prime's bit length. */
+static size_t params_poly_bytes(const veil_params *p, size_t level, bool with_p)
+{
+    size_t total = 0;
+    for (size_t i = 0; i <= level && i < p->q_count; i++) total += (p->n * bit_length(p->q[i]) + 7) / 8;
+    for (size_t k = 0; with_p && k < p->p_count; k++) total += (p->n * bit_length(p->p[k]) + 7) / 8;
+    return total;
+}
+
+static size_t object_bytes(size_t payload) { return VEIL_HEADER_BYTES + payload + VEIL_DIGEST_BYTES; }
+
+size_t veil_params_stored_bytes(const veil_params *p) { return object_bytes(8 * (8 + p->q_count + p->p_count)); }
+
+size_t veil_public_key_stored_bytes(const veil_params *p)
+{
+    return object_bytes(VEIL_SEED_BYTES + params_poly_bytes(p, p->q_count - 1, true));
+}
+
+size_t veil_switch_key_stored_bytes(const veil_params *p)
+{
+    return object_bytes(16 + VEIL_SEED_BYTES + p->dnum * params_poly_bytes(p, p->q_count - 1, true));
+}
+
+/* head: the fields before the polynomials (24 bytes in CKKS, 32 in BGV) */
+static size_t cipher_stored_bytes(const veil_params *p, size_t head, size_t level, size_t size, bool seeded)
+{
+    const size_t poly = params_poly_bytes(p, level, false);
+    return object_bytes(head + (seeded ? VEIL_SEED_BYTES + poly : size * poly));
+}
+
+size_t veil_ckks_ciphertext_stored_bytes(const veil_params *p, size_t level, size_t size, bool seeded)
+{
+    return cipher_stored_bytes(p, 24, level, size, seeded);
+}
+
+size_t veil_bgv_ciphertext_stored_bytes(const veil_params *p, size_t level, size_t size, bool seeded)
+{
+    return cipher_stored_bytes(p, 32, level, size, seeded);
+}
+
+size_t veil_set_stored_bytes(size_t meta_len, size_t count, size_t items_bytes)
+{
+    return object_bytes(8 + meta_len + 8 + 8 * count + items_bytes);
+}
+
 /* ---- keys ---------------------------------------------------------------------------------------- */
 
 veil_status veil_secret_key_save(veil_buffer *out, const veil_secret_key *sk, unsigned options, veil_error *err)
@@ -834,16 +888,6 @@ veil_status veil_ckks_ciphertext_load(veil_ckks_ciphertext **out, const veil_con
 
 /* ---- BGV plaintexts and ciphertexts --------------------------------------------------------------- */
 
-static unsigned bits_of(uint64_t v)
-{
-    unsigned b = 0;
-    while (v) {
-        b++;
-        v >>= 1;
-    }
-    return b;
-}
-
 static uint64_t gcd(uint64_t a, uint64_t b)
 {
     while (b) {
@@ -866,7 +910,7 @@ veil_status veil_bgv_plaintext_save(veil_buffer *out, const veil_bgv_plaintext *
     VEIL_REQUIRE(pt, err);
     const veil_context *ctx = pt->ctx;
     writer w = {0};
-    w_packed(&w, pt->m, ctx->params.n, bits_of(ctx->params.t - 1));
+    w_packed(&w, pt->m, ctx->params.n, bit_length(ctx->params.t - 1));
     return finish(out, &w, VEIL_OBJECT_BGV_PLAINTEXT, 0, &ctx->params, options, err);
 }
 
@@ -879,7 +923,7 @@ veil_status veil_bgv_plaintext_load(veil_bgv_plaintext **out, const veil_context
     VEIL_REQUIRE(data, err);
     VEIL_TRY(check_bgv(ctx, "bgv plaintext", err));
     const size_t n = ctx->params.n;
-    const unsigned bits = bits_of(ctx->params.t - 1);
+    const unsigned bits = bit_length(ctx->params.t - 1);
     const size_t want = (n * bits + 7) / 8;
     uint8_t *raw;
     size_t raw_len = 0;
