@@ -464,6 +464,19 @@ static double seconds(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* A size in decimal units (kB, MB, GB: 10^3, 10^6, 10^9 bytes), three significant digits: every size veil prints. */
+static const char *size_text(char *buf, size_t cap, double bytes)
+{
+    static const char *const unit[] = {"bytes", "kB", "MB", "GB", "TB"};
+    size_t u = 0;
+    while (bytes >= 1000 && u + 1 < sizeof unit / sizeof *unit) {
+        bytes /= 1000;
+        u++;
+    }
+    snprintf(buf, cap, u == 0 ? "%.0f %s" : bytes < 10 ? "%.2f %s" : bytes < 100 ? "%.1f %s" : "%.0f %s", bytes, unit[u]);
+    return buf;
+}
+
 /* The evaluation-key file of --eval-keys (a folder's eval.keys, or the file); refuses a folder with a secret key. */
 static int eval_keys_path(const char *given, char *path, size_t cap)
 {
@@ -536,9 +549,14 @@ static void print_train_plan(const veil_plan *plan, FILE *f)
     fprintf(f, "parameters:     N = %zu, %zu Q primes + %zu P primes, log2(QP) = %u, dnum %zu, scale 2^%u\n", in.n,
             in.q_count, in.p_count, in.log_qp, in.dnum, in.scale_bits);
     fprintf(f, "packing:        %zu slots per record, %zu records per ciphertext\n", ti.block, ti.records_per_ciphertext);
-    fprintf(f, "keys:           %zu rotation keys, about %.0f MB of evaluation keys\n", in.rotations, in.eval_key_bytes / 1e6);
-    fprintf(f, "estimate:       %.2f s per iteration and ciphertext of records (one thread); memory about %.1f GB\n",
-            in.estimated_seconds, in.estimated_memory_bytes / 1e9);
+    char a[32], b[32], c[32];
+    const double one = (double)veil_plan_input_bytes(plan, in.batch), more = (double)veil_plan_input_bytes(plan, 2 * in.batch) - one;
+    fprintf(f, "eval keys:      %s (%.0f bytes, exact), %zu rotation keys\n", size_text(a, sizeof a, in.eval_key_bytes),
+            in.eval_key_bytes, in.rotations);
+    fprintf(f, "data:           %s for up to %zu records (%.0f bytes, exact), %s more per further %zu\n",
+            size_text(b, sizeof b, one), in.batch, one, size_text(c, sizeof c, more), in.batch);
+    fprintf(f, "estimate:       %.2f s per iteration and ciphertext of records (one thread); memory about %s\n",
+            in.estimated_seconds, size_text(a, sizeof a, in.estimated_memory_bytes));
 }
 
 static int cmd_plan_train(const options *o)
@@ -800,8 +818,12 @@ static int decrypt_training(const options *o, const veil_keyset *ks, const veil_
 
 /* ---- commands ----------------------------------------------------------------------------------------- */
 
-static void print_plan(const veil_plan_info *in, FILE *f)
+static void print_plan(const veil_plan *plan, FILE *f)
 {
+    veil_plan_info info;
+    veil_plan_get_info(plan, &info);
+    const veil_plan_info *in = &info;
+    char a[32], b[32], c[32];
     fprintf(f, "packing:        %s\n", in->packing == VEIL_PACKING_LATENCY ? "latency (one sample per ciphertext)"
                                                                           : "throughput (one sample per slot)");
     fprintf(f, "depth:          %zu levels\n", in->depth);
@@ -824,11 +846,13 @@ static void print_plan(const veil_plan_info *in, FILE *f)
     fprintf(f, "rotation keys:  %zu\n", in->rotations);
     fprintf(f, "ciphertexts:    %zu in, %zu out per %s\n", in->in_ciphertexts, in->out_ciphertexts,
             in->packing == VEIL_PACKING_LATENCY ? "sample" : "batch");
-    fprintf(f, "sizes:          eval keys ~%.1f MiB, a fresh ciphertext ~%.0f KiB\n", in->eval_key_bytes / 1048576.0,
-            in->ciphertext_bytes / 1024.0);
-    fprintf(f, "estimates:      server time ~%.3g s per %s (single thread), memory ~%.0f MiB\n",
+    const double inputs = (double)veil_plan_input_bytes(plan, in->packing == VEIL_PACKING_LATENCY ? 1 : in->batch);
+    fprintf(f, "eval keys:      %s (%.0f bytes, exact)\n", size_text(a, sizeof a, in->eval_key_bytes), in->eval_key_bytes);
+    fprintf(f, "inputs:         %s per %s (%.0f bytes, exact), a fresh ciphertext %s\n", size_text(b, sizeof b, inputs),
+            in->packing == VEIL_PACKING_LATENCY ? "sample" : "batch", inputs, size_text(c, sizeof c, in->ciphertext_bytes));
+    fprintf(f, "estimates:      server time ~%.3g s per %s (single thread), memory ~%s\n",
             in->estimated_seconds, in->packing == VEIL_PACKING_LATENCY ? "sample" : "batch",
-            in->estimated_memory_bytes / 1048576.0);
+            size_text(a, sizeof a, in->estimated_memory_bytes));
 }
 
 /* LO:HI, two integers. */
@@ -896,7 +920,7 @@ static int cmd_plan(int argc, char **argv)
         printf("model:          %s (%zu inputs -> %zu outputs per sample)\n", o.model, veil_model_input_width(m),
                veil_model_output_width(m));
         fputs(veil_model_report(m), stdout);
-        print_plan(&in, stdout);
+        print_plan(plan, stdout);
         rc = finish_output();
     }
     veil_plan_free(plan);
@@ -944,12 +968,14 @@ static int cmd_keygen(int argc, char **argv)
         veil_plan_info in;
         veil_plan_get_info(plan, &in);
         if (!o.quiet) {
+            char kb[32];
+            size_text(kb, sizeof kb, in.eval_key_bytes);
             if (in.scheme == VEIL_ML_BGV)
-                fprintf(stderr, "veil: generating BGV keys (N = %zu, %zu plaintext modul%s, about %.0f MB of evaluation "
-                                "keys)\n", in.n, in.crt_count, in.crt_count == 1 ? "us" : "i", in.eval_key_bytes / 1e6);
+                fprintf(stderr, "veil: generating BGV keys (N = %zu, %zu plaintext modul%s, %s of evaluation keys)\n",
+                        in.n, in.crt_count, in.crt_count == 1 ? "us" : "i", kb);
             else
-                fprintf(stderr, "veil: generating keys (N = %zu, %zu rotation keys, about %.0f MB of evaluation keys)\n",
-                        in.n, in.rotations, in.eval_key_bytes / 1e6);
+                fprintf(stderr, "veil: generating keys (N = %zu, %zu rotation keys, %s of evaluation keys)\n", in.n,
+                        in.rotations, kb);
             if (m) fputs(veil_model_report(m), stderr); /* the lowering, and each approximation's error */
         }
         veil_error err = {0};

@@ -165,7 +165,12 @@ typedef struct veil_plan_info {
     size_t q_count, p_count, dnum;
     size_t rotations;        /* Galois keys */
     size_t in_ciphertexts, out_ciphertexts; /* per batch (throughput) or per sample (latency) */
-    double eval_key_bytes, ciphertext_bytes; /* estimates of the stored sizes */
+    /*
+     * Exact stored sizes (bytes, from the parameters and docs/wire-format.md): the evaluation-key bundle as
+     * veil_keygen writes it, and one fresh input ciphertext (see veil_plan_input_bytes for whole sets)
+     */
+    double eval_key_bytes, ciphertext_bytes;
+    /* estimates (docs/ml.md, "Estimates": their accuracy); 0 for a plan loaded from a file, which has no model */
     double estimated_seconds; /* server time per batch (throughput) or per sample (latency), single thread */
     double estimated_memory_bytes;
     /* BGV: the plaintext moduli, and the bits of their product and of the outputs' worst-case bound */
@@ -189,6 +194,11 @@ void veil_plan_get_info(const veil_plan *plan, veil_plan_info *info);
  */
 veil_status veil_plan_save(veil_buffer *out, const veil_plan *plan, veil_error *err);
 veil_status veil_plan_load(veil_plan **out, const uint8_t *data, size_t len, veil_error *err);
+/*
+ * The exact stored size of the set of encrypted inputs for `rows` rows (a training data set for training
+ * plans) as veil_encrypt_inputs (veil_train_encrypt) and veil_ciphertexts_save make it; 0 when rows is 0.
+ */
+size_t veil_plan_input_bytes(const veil_plan *plan, size_t rows);
 /* The rotation steps whose Galois keys the plan needs (count written to *count; at most max). */
 size_t veil_plan_rotations(const veil_plan *plan, long *steps, size_t max);
 

@@ -220,10 +220,8 @@ veil_status veil_exact_plan(veil_plan *plan, const veil_model *m, const veil_pla
     in->bound_bits = bound_bits;
     in->in_ciphertexts = p->in_width * best.k;
     in->out_ciphertexts = p->out_width * best.k;
-    /* sizes: seeded inputs are one polynomial, keys one polynomial per digit (dnum = q_count here) */
+    veil_plan_sizes(plan);
     const double n = (double)best.n, limbs = (double)in->q_count, special = (double)in->p_count;
-    in->ciphertext_bytes = n * limbs * 8;
-    in->eval_key_bytes = (double)best.k * (n * (limbs + special) * 8 * (double)in->dnum + 2 * n * limbs * 8);
     size_t nnz = 0, wide = p->in_width;
     for (size_t i = 0; i < p->n_stages; i++) {
         const veil_stage *s = &p->stages[i];
@@ -296,7 +294,7 @@ veil_status veil_exact_keygen(veil_keyset **secret_out, veil_eval_keys **eval_ou
         }
         if (st == VEIL_OK) st = veil_public_key_new(eval_pk(ek, m), *sp.ctx, *keyset_sk(ks, m), prng, err);
         if (st == VEIL_OK) st = veil_relin_key_new(eval_relin(ek, m), *sp.ctx, *keyset_sk(ks, m), prng, err);
-        if (st == VEIL_OK) st = veil_public_key_save(&pks[m], *eval_pk(ek, m), VEIL_SAVE_COMPRESS, err);
+        if (st == VEIL_OK) st = veil_public_key_save(&pks[m], *eval_pk(ek, m), 0, err);
         if (st == VEIL_OK && progress) progress(progress_arg, m + 1, k);
     }
     if (st == VEIL_OK) {
@@ -410,9 +408,8 @@ veil_status veil_exact_eval_keys_save(veil_buffer *out, const veil_eval_keys *k,
     for (size_t m = 0; st == VEIL_OK && m < n; m++) {
         params[m] = m ? k->crt[m].params : k->params;
         st = veil_params_save(&items[3 * m], params[m], 0, err);
-        if (st == VEIL_OK) st = veil_public_key_save(&items[3 * m + 1], m ? k->crt[m].pk : k->pk, VEIL_SAVE_COMPRESS, err);
-        if (st == VEIL_OK)
-            st = veil_switch_key_save(&items[3 * m + 2], m ? k->crt[m].relin : k->relin, VEIL_SAVE_COMPRESS, err);
+        if (st == VEIL_OK) st = veil_public_key_save(&items[3 * m + 1], m ? k->crt[m].pk : k->pk, k->pk_options, err);
+        if (st == VEIL_OK) st = veil_switch_key_save(&items[3 * m + 2], m ? k->crt[m].relin : k->relin, 0, err);
     }
     if (st == VEIL_OK) st = save_groups(out, &k->meta, params, n, items, 2, err);
     free_items(items, 3 * n);
@@ -434,6 +431,7 @@ veil_status veil_exact_eval_keys_load(veil_eval_keys *k, const veil_set_contents
         if (m) st = load_group(c, m, 2, k->params, &k->crt[m].params, &k->crt[m].ctx, &k->crt[m].refs, err);
         const veil_context *ctx = eval_ctx(k, m);
         if (st == VEIL_OK) st = veil_public_key_load(eval_pk(k, m), ctx, c->items[3 * m + 1].data, c->items[3 * m + 1].len, err);
+        if (st == VEIL_OK && m == 0) k->pk_options = veil_ml_stored_options(c->items[1].data, c->items[1].len);
         if (st == VEIL_OK)
             st = veil_switch_key_load(eval_relin(k, m), ctx, c->items[3 * m + 2].data, c->items[3 * m + 2].len, err);
         if (st == VEIL_OK && veil_switch_key_galois_element(*eval_relin(k, m)) != 0)

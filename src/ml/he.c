@@ -159,7 +159,7 @@ veil_status veil_ml_copy_params(veil_params **out, const veil_params *p, veil_er
 /* The eval-key bundle of a freshly generated key set, and the key id (a hash of the public key). */
 static veil_status bundle_eval(veil_buffer *out, veil_ml_meta *meta, const veil_params *params, const veil_public_key *pk,
                                const veil_switch_key *relin, veil_switch_key *const *galois, size_t n_galois,
-                               veil_error *err);
+                               unsigned pk_options, veil_error *err);
 static veil_status eval_keys_parse(veil_eval_keys **out, const uint8_t *data, size_t len, veil_keyset *share,
                                    veil_error *err);
 
@@ -274,7 +274,7 @@ veil_status veil_keygen_progress(veil_keyset **secret_out, veil_eval_keys **eval
         m->range = plan->range;
         m->bound = plan->bound;
         if (plan->box_lo) st = box_copy(&ks->box_lo, &ks->box_hi, plan->box_lo, plan->box_hi, plan->in_width, err);
-        if (st == VEIL_OK) st = bundle_eval(&bundle, m, ks->params, pk, relin, galois, plan->n_steps, err);
+        if (st == VEIL_OK) st = bundle_eval(&bundle, m, ks->params, pk, relin, galois, plan->n_steps, 0, err);
         m->kind = VEIL_SET_KEYSET;
     }
     if (st == VEIL_OK) st = eval_keys_parse(eval_out, bundle.data, bundle.len, ks, err);
@@ -425,16 +425,17 @@ veil_status veil_ml_meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, 
 
 static veil_status bundle_eval(veil_buffer *out, veil_ml_meta *meta, const veil_params *params, const veil_public_key *pk,
                                const veil_switch_key *relin, veil_switch_key *const *galois, size_t n_galois,
-                               veil_error *err)
+                               unsigned pk_options, veil_error *err)
 {
     size_t count = 3 + n_galois;
     veil_buffer *items = calloc(count, sizeof *items);
     if (!items) return veil_fail(err, VEIL_ERR_NO_MEMORY, "bundle");
+    /* keys are stored uncompressed: their residues are uniform, zstd gains nothing, and the sizes are exact */
     veil_status st = veil_params_save(&items[0], params, 0, err);
-    if (st == VEIL_OK) st = veil_public_key_save(&items[1], pk, VEIL_SAVE_COMPRESS, err);
-    if (st == VEIL_OK) st = veil_switch_key_save(&items[2], relin, VEIL_SAVE_COMPRESS, err);
+    if (st == VEIL_OK) st = veil_public_key_save(&items[1], pk, pk_options, err);
+    if (st == VEIL_OK) st = veil_switch_key_save(&items[2], relin, 0, err);
     for (size_t i = 0; st == VEIL_OK && i < n_galois; i++)
-        st = veil_switch_key_save(&items[3 + i], galois[i], VEIL_SAVE_COMPRESS, err);
+        st = veil_switch_key_save(&items[3 + i], galois[i], 0, err);
     if (st == VEIL_OK) {
         /* the key id names the key set: a hash of its public key */
         crypto_generichash(meta->key_id, VEIL_ID_BYTES, items[1].data, items[1].len, NULL, 0);
@@ -454,7 +455,7 @@ veil_status veil_eval_keys_save(veil_buffer *out, const veil_eval_keys *k, veil_
     VEIL_REQUIRE(k, err);
     if (k->meta.scheme == VEIL_ML_BGV) return veil_exact_eval_keys_save(out, k, err);
     veil_ml_meta m = k->meta;
-    return bundle_eval(out, &m, k->params, k->pk, k->relin, k->galois, k->n_galois, err);
+    return bundle_eval(out, &m, k->params, k->pk, k->relin, k->galois, k->n_galois, k->pk_options, err);
 }
 
 /* Opens a set, decodes its ML metadata, and loads its parameters (the first object). */
@@ -483,6 +484,13 @@ static veil_status open_ml_set(veil_set_contents *c, veil_ml_meta *meta, veil_pa
         veil_set_contents_clear(c);
     }
     return st;
+}
+
+/* The save option that reproduces a loaded object's form: VEIL_SAVE_COMPRESS when it was stored compressed. */
+unsigned veil_ml_stored_options(const uint8_t *data, size_t len)
+{
+    veil_object_info info;
+    return veil_object_peek(&info, data, len, NULL) == VEIL_OK && (info.flags & VEIL_FLAG_ZSTD) ? VEIL_SAVE_COMPRESS : 0;
 }
 
 veil_status veil_eval_keys_load(veil_eval_keys **out, const uint8_t *data, size_t len, veil_error *err)
@@ -539,6 +547,7 @@ static veil_status eval_keys_parse(veil_eval_keys **out, const uint8_t *data, si
             st = veil_fail(err, VEIL_ERR_FORMAT, "eval keys: the key id does not match the public key");
     }
     if (st == VEIL_OK) st = veil_public_key_load(&k->pk, k->ctx, c.items[1].data, c.items[1].len, err);
+    if (st == VEIL_OK) k->pk_options = veil_ml_stored_options(c.items[1].data, c.items[1].len);
     if (st == VEIL_OK) st = veil_switch_key_load(&k->relin, k->ctx, c.items[2].data, c.items[2].len, err);
     if (st == VEIL_OK && veil_switch_key_galois_element(k->relin) != 0)
         st = veil_fail(err, VEIL_ERR_FORMAT, "eval keys: the third object is not a relinearization key");
@@ -1478,6 +1487,10 @@ veil_status veil_plan_load(veil_plan **out, const uint8_t *data, size_t len, vei
         veil_plan_info_from_params(p);
         veil_plan_info *in = &p->info;
         in->depth = in->q_count - 1;
+        in->in_ciphertexts = p->packing == VEIL_PACKING_THROUGHPUT ? p->in_width : 1;
+        in->out_ciphertexts = p->packing == VEIL_PACKING_THROUGHPUT ? p->out_width
+                              : p->packing == VEIL_PACKING_TRAINING ? 2 : 1;
+        veil_plan_sizes(p); /* the time and memory estimates need the model: left at 0 */
         if (p->slots > in->n / 2 || (p->packing == VEIL_PACKING_THROUGHPUT && p->batch > in->n / 2))
             st = veil_fail(err, VEIL_ERR_FORMAT, "plan: more slots than the ring has");
     }

@@ -8,6 +8,7 @@
 #include "ml/ml_plan.h"
 #include "veil/ckks.h"
 #include "veil/rlwe.h"
+#include "serial/serial_internal.h"
 
 #define MAX_MODEL_BYTES ((size_t)1 << 30)
 
@@ -234,6 +235,61 @@ void veil_plan_info_from_params(veil_plan *plan)
     in->p_count = veil_params_p_count(plan->params);
     in->dnum = veil_params_dnum(plan->params);
     in->rotations = plan->n_steps;
+}
+
+/* ---- sizes: exact, from the parameters and the wire format (docs/wire-format.md) ---------------------- */
+
+static const veil_params *plan_params(const veil_plan *plan, size_t m)
+{
+    return m ? plan->crt_params[m] : plan->params;
+}
+
+static size_t fresh_bytes(const veil_plan *plan, size_t m)
+{
+    const veil_params *p = plan_params(plan, m);
+    const size_t top = veil_params_q_count(p) - 1;
+    return plan->scheme == VEIL_ML_BGV ? veil_bgv_ciphertext_stored_bytes(p, top, 2, true)
+                                       : veil_ckks_ciphertext_stored_bytes(p, top, 2, true);
+}
+
+/*
+ * The bundle veil_eval_keys_save writes: CKKS, [parameters, public key, relinearization key, Galois keys];
+ * exact inference, per modulus [parameters, public key, relinearization key]. Every object uncompressed.
+ */
+static size_t eval_bundle_bytes(const veil_plan *plan)
+{
+    if (plan->scheme == VEIL_ML_BGV) {
+        size_t items = 0;
+        for (size_t m = 0; m < plan->crt_count; m++) {
+            const veil_params *p = plan_params(plan, m);
+            items += veil_params_stored_bytes(p) + veil_public_key_stored_bytes(p) + veil_switch_key_stored_bytes(p);
+        }
+        return veil_set_stored_bytes(VEIL_META_EXACT_BYTES, 3 * plan->crt_count, items);
+    }
+    const veil_params *p = plan->params;
+    const size_t items = veil_params_stored_bytes(p) + veil_public_key_stored_bytes(p) +
+                         (1 + plan->n_steps) * veil_switch_key_stored_bytes(p);
+    return veil_set_stored_bytes(VEIL_META_BYTES, 3 + plan->n_steps, items);
+}
+
+void veil_plan_sizes(veil_plan *plan)
+{
+    plan->info.eval_key_bytes = (double)eval_bundle_bytes(plan);
+    plan->info.ciphertext_bytes = (double)fresh_bytes(plan, 0);
+}
+
+size_t veil_plan_input_bytes(const veil_plan *plan, size_t rows)
+{
+    if (!plan || rows == 0) return 0;
+    if (plan->packing == VEIL_PACKING_TRAINING) return veil_train_data_bytes(plan, rows);
+    const size_t batch = plan->packing == VEIL_PACKING_LATENCY ? 1 : plan->batch;
+    if (batch == 0) return 0;
+    const size_t per = (rows + batch - 1) / batch * (plan->packing == VEIL_PACKING_LATENCY ? 1 : plan->in_width);
+    const size_t groups = plan->scheme == VEIL_ML_BGV ? plan->crt_count : 1;
+    size_t items = 0;
+    for (size_t m = 0; m < groups; m++) items += veil_params_stored_bytes(plan_params(plan, m)) + per * fresh_bytes(plan, m);
+    return veil_set_stored_bytes(plan->scheme == VEIL_ML_BGV ? VEIL_META_EXACT_BYTES : VEIL_META_BYTES,
+                                 groups * (1 + per), items);
 }
 
 void veil_plan_free(veil_plan *plan)
@@ -560,9 +616,7 @@ static void estimate(veil_plan *plan, const veil_program *p)
     veil_plan_info *in = &plan->info;
     const double n = (double)in->n, limbs = (double)in->q_count, special = (double)in->p_count;
     const double ct_bytes = 2 * n * limbs * 8;
-    const double key_bytes = n * (limbs + special) * 8 * (double)in->dnum; /* seeded: one polynomial per digit */
-    in->ciphertext_bytes = ct_bytes / 2;                                 /* fresh inputs are seeded */
-    in->eval_key_bytes = key_bytes * (double)(1 + in->rotations) + ct_bytes;
+    veil_plan_sizes(plan);
     /* a rough single-thread model, fitted on this project's benchmarks: 0.5 ns per coefficient and limb for
      * a term of a linear layer (AVX2), 8 ns per coefficient, limb and digit for a key switch */
     double ks = 8e-9 * n * (limbs + special) * (double)in->dnum, mul = 0.5e-9 * n * limbs * 2, t = 0;

@@ -36,6 +36,7 @@
 #include "ckks/ckks_internal.h"
 #include "veil/train.h"
 #include "veil/serial.h"
+#include "serial/serial_internal.h"
 
 #define TRAIN_FIRST_BITS 50
 #define DEFAULT_DEGREE 3
@@ -131,6 +132,17 @@ static size_t level_x(size_t top, unsigned task, unsigned degree)
 {
     const size_t per = per_iteration(task, degree);
     return top >= per ? top - per : 0;
+}
+
+size_t veil_train_data_bytes(const veil_plan *plan, size_t rows)
+{
+    const veil_params *p = plan->params;
+    const size_t top = veil_params_q_count(p) - 1, nct = plan->batch ? (rows + plan->batch - 1) / plan->batch : 0;
+    const size_t a = veil_ckks_ciphertext_stored_bytes(p, level_a(top), 2, true);
+    const size_t x = veil_ckks_ciphertext_stored_bytes(p, level_x(top, plan->task, plan->degree), 2, true);
+    const size_t items = veil_params_stored_bytes(p) + nct * (a + x) + veil_ckks_ciphertext_stored_bytes(p, top, 2, true) +
+                         veil_ckks_ciphertext_stored_bytes(p, top < STATS_LEVEL ? top : STATS_LEVEL, 2, true);
+    return veil_set_stored_bytes(VEIL_META_BYTES, 2 * nct + 3, items);
 }
 
 /*
@@ -304,8 +316,7 @@ veil_status veil_train_plan(veil_plan **out, const veil_train_request *req, veil
     in->out_ciphertexts = 2;
     const double limbs = (double)in->q_count, special = (double)in->p_count, ct_bytes = 2.0 * (double)n * limbs * 8;
     const double key_bytes = (double)n * (limbs + special) * 8 * (double)in->dnum; /* seeded */
-    in->ciphertext_bytes = ct_bytes / 2;
-    in->eval_key_bytes = key_bytes * (double)(1 + in->rotations) + ct_bytes;
+    veil_plan_sizes(plan);
     /* per iteration and ciphertext of records: 3 key switches and two window sums of ceil(log4 B) groups of
      * about one key switch each, and ceil(log4 R) + 2 shared */
     const double ks = 8e-9 * (double)n * (limbs + special) * (double)in->dnum / 2; /* at the average level */
