@@ -384,6 +384,22 @@ static int load_keyset(const char *dir, veil_keyset **ks)
  * are renamed, so that a failure never leaves one new file beside an old or missing other (a new evaluation key
  * beside an old secret key, new weights beside an old model).
  */
+/* After st (the writing of a_new and b_new): both renamed into place, or both removed. */
+static int place_two(const char *a_new, const char *path_a, const char *b_new, const char *path_b, veil_status st,
+                     veil_error *err)
+{
+    if (st == VEIL_OK && (rename(a_new, path_a) != 0 || rename(b_new, path_b) != 0)) {
+        st = VEIL_ERR_IO;
+        snprintf(err->detail, sizeof err->detail, "cannot rename the new files into place: %s", strerror(errno));
+    }
+    if (st != VEIL_OK) {
+        unlink(a_new);
+        unlink(b_new);
+        return fail(st, err, NULL);
+    }
+    return EXIT_OK;
+}
+
 static int write_two(const char *path_a, const veil_buffer *a, const char *path_b, const veil_buffer *b)
 {
     char a_new[4200], b_new[4200];
@@ -392,16 +408,29 @@ static int write_two(const char *path_a, const veil_buffer *a, const char *path_
     veil_error err = {0};
     veil_status st = veil_file_write_atomic(a_new, a->data, a->len, &err);
     if (st == VEIL_OK) st = veil_file_write_atomic(b_new, b->data, b->len, &err);
-    if (st == VEIL_OK && (rename(a_new, path_a) != 0 || rename(b_new, path_b) != 0)) {
-        st = VEIL_ERR_IO;
-        snprintf(err.detail, sizeof err.detail, "cannot rename the new files into place: %s", strerror(errno));
-    }
-    if (st != VEIL_OK) {
-        unlink(a_new);
-        unlink(b_new);
-        return fail(st, &err, NULL);
-    }
-    return EXIT_OK;
+    return place_two(a_new, path_a, b_new, path_b, st, &err);
+}
+
+/*
+ * Key generation into both files of a key set, both replaced or neither: the evaluation keys are written to
+ * EVAL.new as they are made, one at a time (veil_keygen_to_file: memory holds one key, not all), then the
+ * secret key beside its name, then both renamed.
+ */
+static int keygen_to_files(const char *sk_path, const char *eval_path, const veil_plan *plan, veil_progress_fn report,
+                           void *report_arg)
+{
+    char eval_new[4200], sk_new[4200];
+    snprintf(eval_new, sizeof eval_new, "%s.new", eval_path);
+    snprintf(sk_new, sizeof sk_new, "%s.new", sk_path);
+    veil_error err = {0};
+    veil_keyset *ks = NULL;
+    veil_buffer sb = {0};
+    veil_status st = veil_keygen_to_file(&ks, plan, eval_new, NULL, report, report_arg, &err);
+    if (st == VEIL_OK) st = veil_keyset_save(&sb, ks, &err);
+    if (st == VEIL_OK) st = veil_file_write_atomic(sk_new, sb.data, sb.len, &err);
+    veil_buffer_free(&sb);
+    veil_keyset_free(ks);
+    return place_two(eval_new, eval_path, sk_new, sk_path, st, &err);
 }
 
 /* Both files of a key set, or neither changed (write_two; the secret key file gets mode 0600). */
@@ -962,8 +991,6 @@ static int cmd_keygen(int argc, char **argv)
     veil_plan *plan = NULL;
     int rc = o.train ? make_train_plan(&o, &plan) : load_model(&m, &o, &calib);
     if (!rc && !o.train) rc = make_plan(&o, m, &plan);
-    veil_keyset *ks = NULL;
-    veil_eval_keys *ek = NULL;
     if (!rc) {
         veil_plan_info in;
         veil_plan_get_info(plan, &in);
@@ -978,18 +1005,13 @@ static int cmd_keygen(int argc, char **argv)
                         in.rotations, kb);
             if (m) fputs(veil_model_report(m), stderr); /* the lowering, and each approximation's error */
         }
-        veil_error err = {0};
         bar b;
         bar_init(&b, "keys", &o);
-        veil_status st = veil_keygen_progress(&ks, &ek, plan, NULL, progress, &b, &err);
-        if (st != VEIL_OK) rc = fail(st, &err, NULL);
+        rc = keygen_to_files(sk_path, eval_path, plan, progress, &b);
     }
-    if (!rc) rc = veil_write_key_pair(sk_path, eval_path, ks, ek);
     if (rc) veil_remove_key_dirs(o.out, eval_dir, made);
     if (!rc && !o.quiet)
         fprintf(stderr, "veil: wrote %s (secret: keep it) and %s (give it to the server)\n", sk_path, eval_path);
-    veil_keyset_free(ks);
-    veil_eval_keys_free(ek);
     veil_plan_free(plan);
     veil_model_free(m);
     free(calib);

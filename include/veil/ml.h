@@ -220,6 +220,14 @@ veil_status veil_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, con
 /* As veil_keygen, reporting one unit per key made. */
 veil_status veil_keygen_progress(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan,
                                  veil_prng *prng, veil_progress_fn progress, void *progress_arg, veil_error *err);
+/*
+ * As veil_keygen_progress, for a data owner who writes the evaluation keys to a file rather than keeping
+ * them: the bundle goes to eval_path (created atomically: complete, or not at all) one key at a time, each
+ * freed once written, so that memory holds one evaluation key instead of all of them (training's keys are
+ * gigabytes). The file is byte for byte what veil_eval_keys_save writes. Returns the key set only.
+ */
+veil_status veil_keygen_to_file(veil_keyset **secret_out, const veil_plan *plan, const char *eval_path, veil_prng *prng,
+                                veil_progress_fn progress, void *progress_arg, veil_error *err);
 void veil_keyset_free(veil_keyset *keys);
 void veil_eval_keys_free(veil_eval_keys *keys);
 
