@@ -584,8 +584,9 @@ static void print_train_plan(const veil_plan *plan, FILE *f)
             in.eval_key_bytes, in.rotations);
     fprintf(f, "data:           %s for up to %zu records (%.0f bytes, exact), %s more per further %zu\n",
             size_text(b, sizeof b, one), in.batch, one, size_text(c, sizeof c, more), in.batch);
-    fprintf(f, "estimate:       %.2f s per iteration and ciphertext of records (one thread); memory about %s\n",
-            in.estimated_seconds, size_text(a, sizeof a, in.estimated_memory_bytes));
+    fprintf(f, "estimates:      %.2f s per iteration and ciphertext of records (one thread); memory about %s on the "
+               "server, %s for keygen\n", in.estimated_seconds, size_text(a, sizeof a, in.estimated_memory_bytes),
+            size_text(b, sizeof b, in.keygen_memory_bytes));
 }
 
 static int cmd_plan_train(const options *o)
@@ -793,6 +794,7 @@ static int cmd_train(int argc, char **argv)
     veil_train_info ti;
     int rc = read_all(path, &kb);
     if (!rc && (st = veil_eval_keys_load(&ek, kb.data, kb.len, &err)) != VEIL_OK) rc = fail(st, &err, path);
+    veil_buffer_free(&kb); /* the keys are parsed: their file's bytes are not held through the work */
     if (!rc && (st = veil_train_keys_info(ek, &ti, &err)) != VEIL_OK) rc = fail(st, &err, path);
     if (!rc && o.iterations > ti.max_iterations) { /* before reading the data */
         fprintf(stderr, "veil: train: %zu iterations asked, but these keys allow at most %zu: make keys with "
@@ -801,6 +803,7 @@ static int cmd_train(int argc, char **argv)
     }
     if (!rc) rc = read_all(o.in, &cb);
     if (!rc && (st = veil_ciphertexts_load(&in, NULL, ek, cb.data, cb.len, &err)) != VEIL_OK) rc = fail(st, &err, o.in);
+    veil_buffer_free(&cb);
     double t0 = seconds();
     if (!rc) {
         veil_train_options opts = {.iterations = o.iterations, .learning_rate = o.learning_rate, .l2 = o.l2,
@@ -879,9 +882,9 @@ static void print_plan(const veil_plan *plan, FILE *f)
     fprintf(f, "eval keys:      %s (%.0f bytes, exact)\n", size_text(a, sizeof a, in->eval_key_bytes), in->eval_key_bytes);
     fprintf(f, "inputs:         %s per %s (%.0f bytes, exact), a fresh ciphertext %s\n", size_text(b, sizeof b, inputs),
             in->packing == VEIL_PACKING_LATENCY ? "sample" : "batch", inputs, size_text(c, sizeof c, in->ciphertext_bytes));
-    fprintf(f, "estimates:      server time ~%.3g s per %s (single thread), memory ~%s\n",
+    fprintf(f, "estimates:      server time ~%.3g s per %s (single thread), memory ~%s on the server, ~%s for keygen\n",
             in->estimated_seconds, in->packing == VEIL_PACKING_LATENCY ? "sample" : "batch",
-            size_text(a, sizeof a, in->estimated_memory_bytes));
+            size_text(a, sizeof a, in->estimated_memory_bytes), size_text(b, sizeof b, in->keygen_memory_bytes));
 }
 
 /* LO:HI, two integers. */
@@ -1094,11 +1097,13 @@ static int cmd_eval(int argc, char **argv)
     veil_status st = VEIL_OK;
     int rc = read_all(path, &kb);
     if (!rc && (st = veil_eval_keys_load(&ek, kb.data, kb.len, &err)) != VEIL_OK) rc = fail(st, &err, path);
+    veil_buffer_free(&kb); /* the keys are parsed: their file's bytes are not held through the work */
     if (!rc) rc = load_model_for_keys(&m, &o, veil_eval_keys_scheme(ek), path, &calib);
     if (!rc && (st = veil_evaluator_new(&ev, m, ek, o.threads ? o.threads : 1, &err)) != VEIL_OK)
         rc = fail(st, &err, NULL);
     if (!rc) rc = read_all(o.in, &cb);
     if (!rc && (st = veil_ciphertexts_load(&in, NULL, ek, cb.data, cb.len, &err)) != VEIL_OK) rc = fail(st, &err, o.in);
+    veil_buffer_free(&cb);
     if (!rc) {
         bar b;
         bar_init(&b, "evaluating", &o);

@@ -172,7 +172,7 @@ typedef struct veil_plan_info {
     double eval_key_bytes, ciphertext_bytes;
     /* estimates (docs/ml.md, "Estimates": their accuracy); 0 for a plan loaded from a file, which has no model */
     double estimated_seconds; /* server time per batch (throughput) or per sample (latency), single thread */
-    double estimated_memory_bytes;
+    double estimated_memory_bytes; /* the server's peak (see keygen_memory_bytes below) */
     /* BGV: the plaintext moduli, and the bits of their product and of the outputs' worst-case bound */
     veil_ml_scheme scheme;
     size_t crt_count;
@@ -180,6 +180,12 @@ typedef struct veil_plan_info {
     double modulus_bits, bound_bits;
     /* CKKS: the hull of the inputs' range, and the outputs' worst-case |value| over it */
     double input_lo, input_hi, output_bound;
+    /*
+     * The memory peak of key generation written to a file one key at a time (veil_keygen_to_file, `veil
+     * keygen`), an estimate; estimated_memory_bytes is the server's (evaluation or training of one batch,
+     * the keys loaded from their file). 0 for a plan loaded from a file.
+     */
+    double keygen_memory_bytes;
 } veil_plan_info;
 
 typedef struct veil_plan veil_plan;

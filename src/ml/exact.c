@@ -26,6 +26,7 @@
 #define MAX_BOUND_BITS 62.0 /* the outputs are recomposed into int64 */
 #define MAX_T_BITS 39       /* veil_bgv_params_select takes t below 2^40 */
 #define MIN_T_BITS 17
+#define BGV_TERM_NS 2.5  /* calibrated: docs/ml.md, "Estimates" */
 
 void veil_crt_part_clear(veil_crt_part *part)
 {
@@ -221,7 +222,7 @@ veil_status veil_exact_plan(veil_plan *plan, const veil_model *m, const veil_pla
     in->in_ciphertexts = p->in_width * best.k;
     in->out_ciphertexts = p->out_width * best.k;
     veil_plan_sizes(plan);
-    const double n = (double)best.n, limbs = (double)in->q_count, special = (double)in->p_count;
+    const double n = (double)best.n, limbs = (double)in->q_count;
     size_t nnz = 0, wide = p->in_width;
     for (size_t i = 0; i < p->n_stages; i++) {
         const veil_stage *s = &p->stages[i];
@@ -229,10 +230,15 @@ veil_status veil_exact_plan(veil_plan *plan, const veil_model *m, const veil_pla
             for (size_t j = 0; j < s->in_width * s->out_width; j++) nnz += s->w[j] != 0;
         if (s->out_width > wide) wide = s->out_width;
     }
-    /* about 1 ns per coefficient and limb for a term of a linear layer, 8 per limb and digit for a key switch */
-    in->estimated_seconds = (double)best.k * (1e-9 * n * limbs * 2 * (double)nnz +
-                                              8e-9 * n * (limbs + special) * (double)in->dnum * (double)wide * squares);
-    in->estimated_memory_bytes = (double)(p->in_width + wide) * 2 * n * limbs * 8 + in->eval_key_bytes;
+    /* per modulus: BGV_TERM_NS per coefficient and limb of a term of a linear layer (128-bit lazy sums, scalar
+     * code), and for every square of the widest layer a key switch and a modulus switch (model.c's cost model) */
+    const size_t top = in->q_count - 1;
+    in->estimated_seconds = (double)best.k * (BGV_TERM_NS * 1e-9 * n * limbs * 2 * (double)nnz +
+                                              (veil_key_switch_seconds(in, top) + veil_rescale_seconds(in, top)) *
+                                                  (double)wide * squares);
+    /* a batch's inputs and the widest layer's outputs, per modulus */
+    veil_plan_memory(plan, (double)best.k * (double)(p->in_width + wide) *
+                               veil_ciphertext_memory(plan->params, in->q_count - 1));
     return VEIL_OK;
 }
 

@@ -140,6 +140,17 @@ size_t veil_latency_lanes(const veil_program *p, size_t stage, size_t slots, siz
 void veil_plan_info_from_params(veil_plan *plan);
 /* The plan's exact stored sizes: info.eval_key_bytes (the bundle) and info.ciphertext_bytes (a fresh input). */
 void veil_plan_sizes(veil_plan *plan);
+/* The time model's key switch and rescale at a level (model.c, docs/ml.md "Estimates"), single thread. */
+double veil_key_switch_seconds(const veil_plan_info *info, size_t level);
+double veil_rescale_seconds(const veil_plan_info *info, size_t level);
+double veil_hoisted_rotation_seconds(const veil_plan_info *info, size_t level); /* after the first of a group */
+/*
+ * The memory model (model.c): the bytes of a ciphertext in memory at a level, and the plan's two peaks from the
+ * computation's working set (work_bytes): info.estimated_memory_bytes (the server, its keys loaded from the
+ * file) and info.keygen_memory_bytes (veil keygen, keys written one at a time). Needs the sizes first.
+ */
+double veil_ciphertext_memory(const veil_params *params, size_t level);
+void veil_plan_memory(veil_plan *plan, double work_bytes);
 /* Training: the stored size of a data set of these rows (veil_train_encrypt's, levels included). */
 size_t veil_train_data_bytes(const veil_plan *plan, size_t rows);
 veil_status veil_ciphertexts_alloc(veil_ciphertexts **out, const veil_context *ctx, const veil_ml_meta *meta,
