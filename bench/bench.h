@@ -42,5 +42,6 @@ int bench_ml(const bench_config *cfg);
 int bench_serve(const bench_config *cfg);
 int bench_train(const bench_config *cfg);
 int bench_cnn(const bench_config *cfg);
+int bench_estimates(const bench_config *cfg);
 
 #endif

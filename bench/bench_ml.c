@@ -102,9 +102,10 @@ static void bench_packing(veil_model *m, veil_packing packing, size_t samples, i
     char extra[256];
     snprintf(extra, sizeof extra,
              ",\"packing\":\"%s\",\"samples\":%zu,\"features\":%d,\"us_per_sample\":%.3f,\"depth\":%zu,"
-             "\"scale_bits\":%u,\"log_qp\":%u,\"rotation_keys\":%zu,\"max_error\":%.3g",
+             "\"scale_bits\":%u,\"log_qp\":%u,\"rotation_keys\":%zu,\"max_error\":%.3g,\"estimated_us\":%.0f",
              packing == VEIL_PACKING_LATENCY ? "latency" : "throughput", samples, FEATURES,
-             res.us_min / (double)samples, info.depth, info.scale_bits, info.log_qp, info.rotations, worst);
+             res.us_min / (double)samples, info.depth, info.scale_bits, info.log_qp, info.rotations, worst,
+             info.estimated_seconds * 1e6);
     bench_emit(packing == VEIL_PACKING_LATENCY ? "ml_lr_latency" : "ml_lr_throughput", info.n, info.q_count, threads,
                res, extra);
     free(x);

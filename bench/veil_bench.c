@@ -65,6 +65,7 @@ static void usage(FILE *f)
             "  serve   the same model behind veil serve on loopback: p50/p99, predictions/s, overhead over direct\n"
             "  cnn     examples/fashion's network on Fashion-MNIST (VEIL_BENCH_CNN_DIR): images/s and latency\n"
             "  train   encrypted logistic regression, 1579 x 18 (iDASH shape), 7 NAG iterations: whole training time\n"
+            "  estimates  the plan's server-time estimate against the measured time, four networks, both packings\n"
             "options:\n"
             "  --quick       fewer sizes and repetitions (seconds instead of minutes)\n"
             "  --threads T   threads per operation (default: VEIL_THREADS, else all cores)\n"
@@ -116,6 +117,7 @@ int main(int argc, char **argv)
     if (strcmp(suite, "serve") == 0) return bench_serve(&cfg);
     if (strcmp(suite, "train") == 0) return bench_train(&cfg);
     if (strcmp(suite, "cnn") == 0) return bench_cnn(&cfg);
+    if (strcmp(suite, "estimates") == 0) return bench_estimates(&cfg);
     fprintf(stderr, "veil-bench: unknown suite '%s'\n", suite);
     return 2;
 }

@@ -31,6 +31,21 @@ d="$work/d"
 "$veil" encrypt --keys "$work/k1" --in "$d/test.csv" --out "$work/x1.ct"
 "$veil" encrypt --keys "$work/k3" --in "$d/test.csv" --out "$work/x3.ct"
 
+# the plan's sizes are the files': the evaluation keys and a batch of inputs (throughput: 111 rows in one batch)
+"$veil" keygen --model "$d/model.onnx" --latency --out "$work/kl" --quiet
+head -2 "$d/test.csv" >"$work/one.csv"
+"$veil" encrypt --keys "$work/kl" --in "$work/one.csv" --out "$work/one.ct"
+for packing in throughput latency; do
+    if [ $packing = throughput ]; then keys=k1 ct=x1.ct flag=; else keys=kl ct=one.ct flag=--latency; fi
+    "$veil" plan --model "$d/model.onnx" $flag >"$work/plan.txt"
+    exact() { sed -n "s/^$1 .*(\([0-9]*\) bytes, exact).*/\1/p" "$work/plan.txt"; }
+    if [ "$(exact 'eval keys:')" != "$(stat -c %s "$work/$keys/eval/eval.keys")" ] ||
+        [ "$(exact inputs:)" != "$(stat -c %s "$work/$ct")" ]; then
+        echo "FAIL: $packing: the plan's sizes are not the files' ($(ls -l "$work/$keys/eval/eval.keys" "$work/$ct")): $(cat "$work/plan.txt")"
+        fails=$((fails + 1))
+    fi
+done
+
 # the secret key file is the owner's only
 [ "$(stat -c %a "$work/k1/secret.key")" = 600 ] || { echo "FAIL: secret.key is not 0600"; fails=$((fails + 1)); }
 

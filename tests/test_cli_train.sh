@@ -77,6 +77,14 @@ expect 3 "an unknown label column" "$veil" encrypt --keys keys --in breast_train
 expect 2 "training keys without --labels-column" "$veil" encrypt --keys keys --in breast_train.csv --out out.ct
 [ ! -e out.ct ] || { echo "FAIL: a refused encryption wrote out.ct"; exit 1; }
 "$veil" encrypt --keys keys --in breast_train.csv --labels-column label --out train.ct --quiet
+# the plan's sizes are the files': the bundle, and a data set of up to one ciphertext of records
+"$veil" plan --train logistic --features 30 --iterations 2 > plan.txt
+exact() { sed -n "s/^$1 .*(\([0-9]*\) bytes, exact).*/\1/p" plan.txt; }
+batch=$(sed -n 's/^data: .* for up to \([0-9]*\) records.*/\1/p' plan.txt)
+head -n $((batch + 1)) breast_train.csv > one_batch.csv
+"$veil" encrypt --keys keys --in one_batch.csv --labels-column label --out one_batch.ct --quiet
+[ "$(exact 'eval keys:')" = "$(stat -c %s keys/eval/eval.keys)" ] || { echo "FAIL: eval keys: $(cat plan.txt)"; exit 1; }
+[ "$(exact data:)" = "$(stat -c %s one_batch.ct)" ] || { echo "FAIL: data: $(cat plan.txt)"; exit 1; }
 # without a header, the labels are named by their column number (never matched against the data)
 tail -n +2 breast_train.csv > noheader.csv
 "$veil" encrypt --keys keys --in noheader.csv --labels-column 31 --out nh.ct --quiet

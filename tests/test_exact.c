@@ -114,11 +114,13 @@ static void check_exact(veil_model *m, int64_t lo, int64_t hi, size_t rows, size
     veil_keyset *keys = NULL;
     veil_eval_keys *eval = NULL, *server = NULL;
     if (veil_keygen(&keys, &eval, plan, NULL, &err) != VEIL_OK) fail_msg("keygen: %s", err.detail);
+    const size_t input_bytes = veil_plan_input_bytes(plan, rows);
     veil_plan_free(plan);
     assert_int_equal(veil_keyset_scheme(keys), VEIL_ML_BGV);
-    /* the server's keys come from the bundle's bytes */
+    /* the server's keys come from the bundle's bytes, of the size the plan said */
     veil_buffer kb = {0};
     assert_int_equal(veil_eval_keys_save(&kb, eval, &err), VEIL_OK);
+    assert_int_equal(kb.len, (size_t)info.eval_key_bytes);
     if (veil_eval_keys_load(&server, kb.data, kb.len, &err) != VEIL_OK) fail_msg("eval keys: %s", err.detail);
     veil_buffer_free(&kb);
 
@@ -135,6 +137,10 @@ static void check_exact(veil_model *m, int64_t lo, int64_t hi, size_t rows, size
     assert_int_equal(veil_model_run_integer(m, expect, xi, rows, &err), VEIL_OK);
     veil_ciphertexts *in = NULL, *in_server = NULL, *out = NULL, *out_owner = NULL;
     if (veil_encrypt_inputs(&in, keys, x, rows, NULL, &err) != VEIL_OK) fail_msg("encrypt: %s", err.detail);
+    veil_buffer ib = {0};
+    assert_int_equal(veil_ciphertexts_save(&ib, in, &err), VEIL_OK);
+    assert_int_equal(ib.len, input_bytes);
+    veil_buffer_free(&ib);
     in_server = roundtrip(in, NULL, server);
     if (veil_evaluate(&out, m, server, in_server, NULL, NULL, &err) != VEIL_OK) fail_msg("evaluate: %s", err.detail);
     out_owner = roundtrip(out, keys, NULL);

@@ -91,10 +91,20 @@ static void check_encrypted(veil_model *m, veil_packing packing, size_t rows, un
     veil_buffer kb = {0}, cb = {0};
     assert_int_equal(veil_eval_keys_save(&kb, ek, &err), VEIL_OK);
     assert_int_equal(veil_eval_keys_load(&server_keys, kb.data, kb.len, &err), VEIL_OK);
+    /* the plan's sizes are exact: the bundle (saved again from its loaded form: the same bytes) and the inputs */
+    veil_plan_info info;
+    veil_plan_get_info(plan, &info);
+    assert_int_equal((size_t)info.eval_key_bytes, kb.len);
+    veil_buffer again = {0};
+    assert_int_equal(veil_eval_keys_save(&again, server_keys, &err), VEIL_OK);
+    assert_int_equal(again.len, kb.len);
+    assert_memory_equal(again.data, kb.data, kb.len);
+    veil_buffer_free(&again);
 
     veil_ciphertexts *in = NULL, *server_in = NULL, *out = NULL, *mine = NULL;
     assert_int_equal(veil_encrypt_inputs(&in, ks, x, rows, NULL, &err), VEIL_OK);
     assert_int_equal(veil_ciphertexts_save(&cb, in, &err), VEIL_OK);
+    assert_int_equal(veil_plan_input_bytes(plan, rows), cb.len);
     assert_int_equal(veil_ciphertexts_load(&server_in, NULL, server_keys, cb.data, cb.len, &err), VEIL_OK);
     veil_buffer_free(&cb);
     veil_status st = veil_evaluate(&out, m, server_keys, server_in, NULL, NULL, &err);
@@ -250,6 +260,10 @@ static void test_bounds(void **state)
     assert_int_equal(veil_plan_save(&pb, plan, &err), VEIL_OK);
     assert_int_equal(veil_plan_load(&loaded, pb.data, pb.len, &err), VEIL_OK);
     veil_buffer_free(&pb);
+    veil_plan_info li;
+    veil_plan_get_info(loaded, &li); /* the sizes need no model */
+    assert_true(li.eval_key_bytes == in.eval_key_bytes && li.ciphertext_bytes == in.ciphertext_bytes);
+    assert_int_equal(veil_plan_input_bytes(loaded, 20), veil_plan_input_bytes(plan, 20));
     veil_keyset *ks = NULL;
     veil_eval_keys *ek = NULL;
     assert_int_equal(veil_keygen(&ks, &ek, loaded, NULL, &err), VEIL_OK);
@@ -567,6 +581,94 @@ static void test_cnn_bad_input(void **state)
     veil_model_free(m);
 }
 
+/*
+ * Bundles of an earlier Veil stored the public key compressed, and the key id is a hash of its stored bytes:
+ * such keys, loaded and saved again, keep that form, so the bundle keeps its id and its bytes.
+ */
+static void test_compressed_bundle_kept(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_model *m = random_mlp(4, 3, 4, 2, 0, NULL);
+    veil_plan *plan = NULL;
+    veil_plan_request req = {.batch = 4, .have_range = 1, .range_lo = -1, .range_hi = 1};
+    assert_int_equal(veil_model_plan(&plan, m, &req, &err), VEIL_OK);
+    veil_keyset *ks = NULL;
+    veil_eval_keys *ek = NULL, *loaded = NULL;
+    assert_int_equal(veil_keygen(&ks, &ek, plan, NULL, &err), VEIL_OK);
+    ek->pk_options = VEIL_SAVE_COMPRESS; /* as the earlier writer did */
+    veil_buffer old = {0}, again = {0};
+    assert_int_equal(veil_eval_keys_save(&old, ek, &err), VEIL_OK);
+    assert_int_equal(veil_eval_keys_load(&loaded, old.data, old.len, &err), VEIL_OK);
+    assert_int_equal(loaded->pk_options, VEIL_SAVE_COMPRESS);
+    assert_int_equal(veil_eval_keys_save(&again, loaded, &err), VEIL_OK);
+    assert_int_equal(again.len, old.len);
+    assert_memory_equal(again.data, old.data, old.len);
+    veil_buffer_free(&old);
+    veil_buffer_free(&again);
+    veil_eval_keys_free(loaded);
+    veil_eval_keys_free(ek);
+    veil_keyset_free(ks);
+    veil_plan_free(plan);
+    veil_model_free(m);
+}
+
+/*
+ * Keys written as they are made (veil_keygen_to_file) are those veil_keygen makes and veil_eval_keys_save
+ * writes, byte for byte, from the same randomness; a file that cannot be made leaves nothing.
+ */
+static void test_keygen_to_file(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_model *m = random_mlp(5, 6, 8, 3, 0, NULL);
+    veil_plan *plan = NULL;
+    veil_plan_request req = {.packing = VEIL_PACKING_LATENCY, .have_range = 1, .range_lo = -1, .range_hi = 1};
+    assert_int_equal(veil_model_plan(&plan, m, &req, &err), VEIL_OK);
+    veil_plan_info info;
+    veil_plan_get_info(plan, &info);
+    assert_true(info.rotations > 0);
+    const uint8_t seed[VEIL_SEED_BYTES] = {42};
+    veil_prng *p1 = NULL, *p2 = NULL;
+    assert_int_equal(veil_prng_new_seeded(&p1, seed, 0, &err), VEIL_OK);
+    assert_int_equal(veil_prng_new_seeded(&p2, seed, 0, &err), VEIL_OK);
+    veil_keyset *ks = NULL, *ks2 = NULL;
+    veil_eval_keys *ek = NULL;
+    veil_buffer a = {0}, b = {0}, sa = {0}, sb = {0};
+    assert_int_equal(veil_keygen(&ks, &ek, plan, p1, &err), VEIL_OK);
+    assert_int_equal(veil_eval_keys_save(&a, ek, &err), VEIL_OK);
+    char dir[] = "/tmp/veil-keygen-XXXXXX", path[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/eval.keys", dir);
+    assert_int_equal(veil_keygen_to_file(&ks2, plan, path, p2, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_file_read(&b, path, (size_t)1 << 30, &err), VEIL_OK);
+    assert_int_equal(b.len, (size_t)info.eval_key_bytes);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.data, b.data, a.len);
+    assert_int_equal(veil_keyset_save(&sa, ks, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_save(&sb, ks2, &err), VEIL_OK);
+    assert_int_equal(sa.len, sb.len);
+    assert_memory_equal(sa.data, sb.data, sa.len);
+    veil_keyset_free(ks2);
+    ks2 = NULL;
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/missing/eval.keys", dir);
+    assert_int_equal(veil_keygen_to_file(&ks2, plan, bad, NULL, NULL, NULL, &err), VEIL_ERR_IO);
+    assert_null(ks2);
+    unlink(path);
+    assert_int_equal(rmdir(dir), 0); /* nothing else was left there */
+    veil_buffer_free(&a);
+    veil_buffer_free(&b);
+    veil_buffer_free(&sa);
+    veil_buffer_free(&sb);
+    veil_prng_free(p1);
+    veil_prng_free(p2);
+    veil_eval_keys_free(ek);
+    veil_keyset_free(ks);
+    veil_plan_free(plan);
+    veil_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -574,6 +676,8 @@ int main(void)
         cmocka_unit_test(test_approximated_activation),
         cmocka_unit_test(test_keys_and_sets_are_checked),
         cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_compressed_bundle_kept),
+        cmocka_unit_test(test_keygen_to_file),
         cmocka_unit_test(test_bad_models),
         cmocka_unit_test(test_csv),
         cmocka_unit_test(test_onnx_roundtrip),

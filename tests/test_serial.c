@@ -768,6 +768,156 @@ static void test_version1(void **state)
     for (int i = 0; i < 8; i++) veil_buffer_free(&v[i]);
 }
 
+/* The sizes computed from the parameters alone equal what the save functions write (uncompressed). */
+static void test_stored_sizes(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_buffer b[9] = {{0}};
+    assert_int_equal(veil_params_save(&b[0], fx->params, 0, &err), VEIL_OK);
+    assert_int_equal(veil_public_key_save(&b[1], fx->pk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_switch_key_save(&b[2], fx->rk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_switch_key_save(&b[3], fx->gk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_save(&b[4], fx->ct_pk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_save(&b[5], fx->ct_sk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_bgv_ciphertext_save(&b[6], fx->bct_sk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_bgv_ciphertext_save(&b[7], fx->bct3, 0, &err), VEIL_OK);
+    const veil_params *p = fx->params;
+    assert_int_equal(b[0].len, veil_params_stored_bytes(p));
+    assert_int_equal(b[1].len, veil_public_key_stored_bytes(p));
+    assert_int_equal(b[2].len, veil_switch_key_stored_bytes(p));
+    assert_int_equal(b[3].len, veil_switch_key_stored_bytes(p));
+    const size_t level = veil_ckks_ciphertext_level(fx->ct_pk);
+    assert_int_equal(b[4].len, veil_ckks_ciphertext_stored_bytes(p, level, 2, false));
+    assert_int_equal(b[5].len, veil_ckks_ciphertext_stored_bytes(p, veil_ckks_ciphertext_level(fx->ct_sk), 2, true));
+    assert_int_equal(b[6].len, veil_bgv_ciphertext_stored_bytes(fx->bparams, veil_bgv_ciphertext_level(fx->bct_sk), 2, true));
+    assert_int_equal(b[7].len, veil_bgv_ciphertext_stored_bytes(fx->bparams, veil_bgv_ciphertext_level(fx->bct3), 3, false));
+    /* a ciphertext one level down */
+    veil_ckks_ciphertext *low = NULL;
+    veil_buffer lb = {0};
+    assert_int_equal(veil_ckks_ciphertext_new(&low, fx->ctx, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_mod_drop(fx->ctx, low, fx->ct_pk, level - 1, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_save(&lb, low, 0, &err), VEIL_OK);
+    assert_int_equal(lb.len, veil_ckks_ciphertext_stored_bytes(p, level - 1, 2, false));
+    /* a set of them */
+    size_t items = 0;
+    for (int i = 0; i < 6; i++) items += b[i].len;
+    const uint8_t meta[5] = {1, 2, 3, 4, 5};
+    assert_int_equal(veil_set_save(&b[8], p, meta, sizeof meta, b, 6, &err), VEIL_OK);
+    assert_int_equal(b[8].len, veil_set_stored_bytes(sizeof meta, 6, items));
+    for (int i = 0; i < 9; i++) veil_buffer_free(&b[i]);
+    veil_buffer_free(&lb);
+    veil_ckks_ciphertext_free(low);
+}
+
+/* A set as veil_set_save must write it, framed by hand from the wire format (docs/wire-format.md). */
+static void frame_set_by_hand(veil_buffer *out, const veil_params *params, const uint8_t *meta, size_t meta_len,
+                              const veil_buffer *items, size_t count, uint32_t flags)
+{
+    size_t body = 8 + meta_len + 8;
+    for (size_t i = 0; i < count; i++) body += 8 + items[i].len;
+    out->len = VEIL_HEADER_BYTES + body + VEIL_DIGEST_BYTES;
+    out->data = calloc(out->len, 1);
+    uint8_t *p = out->data;
+    memcpy(p, "VEIL", 4);
+    p[4] = 2;
+    p[6] = VEIL_OBJECT_SET;
+    p[8] = (uint8_t)flags;
+    p[12] = (uint8_t)veil_params_security(params);
+    veil_params_hash(params, p + 16);
+    for (int k = 0; k < 8; k++) p[48 + k] = p[56 + k] = (uint8_t)(body >> (8 * k));
+    p += VEIL_HEADER_BYTES;
+    for (int k = 0; k < 8; k++) p[k] = (uint8_t)(meta_len >> (8 * k));
+    memcpy(p + 8, meta, meta_len);
+    p += 8 + meta_len;
+    for (int k = 0; k < 8; k++) p[k] = (uint8_t)(count >> (8 * k));
+    p += 8;
+    for (size_t i = 0; i < count; i++) {
+        for (int k = 0; k < 8; k++) p[k] = (uint8_t)(items[i].len >> (8 * k));
+        memcpy(p + 8, items[i].data, items[i].len);
+        p += 8 + items[i].len;
+    }
+    crypto_generichash(p, VEIL_DIGEST_BYTES, out->data, out->len - VEIL_DIGEST_BYTES, NULL, 0);
+}
+
+/*
+ * The streaming set writer, to memory and to a file, gives the bytes of veil_set_save and of the format
+ * itself; declarations it does not meet are refused, and a file abandoned midway leaves nothing behind.
+ */
+static void test_set_writer(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_buffer items[5] = {{0}}, saved = {0}, by_hand = {0}, in_memory = {0}, from_file = {0};
+    assert_int_equal(veil_params_save(&items[0], fx->params, 0, &err), VEIL_OK);
+    assert_int_equal(veil_public_key_save(&items[1], fx->pk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_switch_key_save(&items[2], fx->gk, 0, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_save(&items[3], fx->ct_sk, VEIL_SAVE_COMPRESS, &err), VEIL_OK);
+    assert_int_equal(veil_secret_key_save(&items[4], fx->sk, 0, &err), VEIL_OK);
+    const uint8_t meta[3] = {7, 8, 9};
+    size_t bytes = 0;
+    for (int i = 0; i < 4; i++) bytes += items[i].len;
+    assert_int_equal(veil_set_save(&saved, fx->params, meta, sizeof meta, items, 4, &err), VEIL_OK);
+    frame_set_by_hand(&by_hand, fx->params, meta, sizeof meta, items, 4, 0);
+    assert_same_buffer(&saved, &by_hand);
+
+    veil_set_writer *w = NULL;
+    assert_int_equal(veil_set_writer_begin(&w, fx->params, meta, sizeof meta, 4, bytes, false, NULL, NULL, &err), VEIL_OK);
+    for (int i = 0; i < 4; i++) assert_int_equal(veil_set_writer_add(w, items[i].data, items[i].len, &err), VEIL_OK);
+    assert_int_equal(veil_set_writer_end(w, &in_memory, &err), VEIL_OK);
+    assert_same_buffer(&saved, &in_memory);
+
+    char dir[] = "/tmp/veil-writer-XXXXXX", path[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/set.veil", dir);
+    veil_atomic_file *f = NULL;
+    assert_int_equal(veil_atomic_file_open(&f, path, false, &err), VEIL_OK);
+    assert_int_equal(veil_set_writer_begin(&w, fx->params, meta, sizeof meta, 4, bytes, false, veil_atomic_file_write, f,
+                                           &err), VEIL_OK);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(access(path, F_OK), -1); /* nothing at path before the commit */
+        assert_int_equal(veil_set_writer_add(w, items[i].data, items[i].len, &err), VEIL_OK);
+    }
+    assert_int_equal(veil_set_writer_end(w, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_atomic_file_commit(f, &err), VEIL_OK);
+    assert_int_equal(veil_file_read(&from_file, path, 1 << 24, &err), VEIL_OK);
+    assert_same_buffer(&saved, &from_file);
+
+    /* declarations not met: one object too many, one short, a secret in a public set, a nested set */
+    assert_int_equal(veil_set_writer_begin(&w, fx->params, NULL, 0, 1, items[0].len, false, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_set_writer_add(w, items[0].data, items[0].len, &err), VEIL_OK);
+    assert_int_equal(veil_set_writer_add(w, items[0].data, items[0].len, &err), VEIL_ERR_ARGUMENT);
+    veil_set_writer_free(w);
+    assert_int_equal(veil_set_writer_begin(&w, fx->params, NULL, 0, 2, bytes, false, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_set_writer_add(w, items[4].data, items[4].len, &err), VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "secret"));
+    assert_int_equal(veil_set_writer_add(w, saved.data, saved.len, &err), VEIL_ERR_ARGUMENT);
+    assert_int_equal(veil_set_writer_add(w, items[1].data, items[1].len, &err), VEIL_OK);
+    veil_buffer none = {0};
+    assert_int_equal(veil_set_writer_end(w, &none, &err), VEIL_ERR_ARGUMENT);
+    assert_null(none.data);
+    /* a damaged object is refused by its digest */
+    items[2].data[100] ^= 1;
+    assert_int_equal(veil_set_writer_begin(&w, fx->params, NULL, 0, 1, items[2].len, false, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_set_writer_add(w, items[2].data, items[2].len, &err), VEIL_ERR_FORMAT);
+    veil_set_writer_free(w);
+    /* an abandoned file: the earlier one stays whole, and no temporary file is left */
+    assert_int_equal(veil_atomic_file_open(&f, path, false, &err), VEIL_OK);
+    assert_int_equal(veil_atomic_file_write(f, saved.data, 100, &err), VEIL_OK);
+    veil_atomic_file_abort(f);
+    veil_buffer_free(&from_file);
+    assert_int_equal(veil_file_read(&from_file, path, 1 << 24, &err), VEIL_OK);
+    assert_same_buffer(&saved, &from_file);
+    unlink(path);
+    assert_int_equal(rmdir(dir), 0); /* empty: no temporary file left */
+
+    for (int i = 0; i < 5; i++) veil_buffer_free(&items[i]);
+    veil_buffer_free(&saved);
+    free(by_hand.data);
+    veil_buffer_free(&in_memory);
+    veil_buffer_free(&from_file);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -779,6 +929,8 @@ int main(void)
         cmocka_unit_test(test_integrity),
         cmocka_unit_test(test_set_integrity),
         cmocka_unit_test(test_version1),
+        cmocka_unit_test(test_stored_sizes),
+        cmocka_unit_test(test_set_writer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

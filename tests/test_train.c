@@ -64,6 +64,10 @@ static trained train_both(veil_train_task task, unsigned degree, size_t features
     veil_ciphertexts *data = NULL;
     if (veil_train_encrypt(&data, ks, x, y, rows, NULL, &err) != VEIL_OK) fail_msg("%s", err.detail);
     assert_int_equal(veil_ciphertexts_save(&db, data, &err), VEIL_OK);
+    veil_plan_info info; /* the plan's sizes are exact */
+    veil_plan_get_info(plan, &info);
+    assert_int_equal(eb.len, (size_t)info.eval_key_bytes);
+    assert_int_equal(db.len, veil_plan_input_bytes(plan, rows));
     veil_ciphertexts_free(data);
     veil_eval_keys_free(ek);
     veil_keyset_free(ks);

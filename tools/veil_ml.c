@@ -384,6 +384,22 @@ static int load_keyset(const char *dir, veil_keyset **ks)
  * are renamed, so that a failure never leaves one new file beside an old or missing other (a new evaluation key
  * beside an old secret key, new weights beside an old model).
  */
+/* After st (the writing of a_new and b_new): both renamed into place, or both removed. */
+static int place_two(const char *a_new, const char *path_a, const char *b_new, const char *path_b, veil_status st,
+                     veil_error *err)
+{
+    if (st == VEIL_OK && (rename(a_new, path_a) != 0 || rename(b_new, path_b) != 0)) {
+        st = VEIL_ERR_IO;
+        snprintf(err->detail, sizeof err->detail, "cannot rename the new files into place: %s", strerror(errno));
+    }
+    if (st != VEIL_OK) {
+        unlink(a_new);
+        unlink(b_new);
+        return fail(st, err, NULL);
+    }
+    return EXIT_OK;
+}
+
 static int write_two(const char *path_a, const veil_buffer *a, const char *path_b, const veil_buffer *b)
 {
     char a_new[4200], b_new[4200];
@@ -392,16 +408,29 @@ static int write_two(const char *path_a, const veil_buffer *a, const char *path_
     veil_error err = {0};
     veil_status st = veil_file_write_atomic(a_new, a->data, a->len, &err);
     if (st == VEIL_OK) st = veil_file_write_atomic(b_new, b->data, b->len, &err);
-    if (st == VEIL_OK && (rename(a_new, path_a) != 0 || rename(b_new, path_b) != 0)) {
-        st = VEIL_ERR_IO;
-        snprintf(err.detail, sizeof err.detail, "cannot rename the new files into place: %s", strerror(errno));
-    }
-    if (st != VEIL_OK) {
-        unlink(a_new);
-        unlink(b_new);
-        return fail(st, &err, NULL);
-    }
-    return EXIT_OK;
+    return place_two(a_new, path_a, b_new, path_b, st, &err);
+}
+
+/*
+ * Key generation into both files of a key set, both replaced or neither: the evaluation keys are written to
+ * EVAL.new as they are made, one at a time (veil_keygen_to_file: memory holds one key, not all), then the
+ * secret key beside its name, then both renamed.
+ */
+static int keygen_to_files(const char *sk_path, const char *eval_path, const veil_plan *plan, veil_progress_fn report,
+                           void *report_arg)
+{
+    char eval_new[4200], sk_new[4200];
+    snprintf(eval_new, sizeof eval_new, "%s.new", eval_path);
+    snprintf(sk_new, sizeof sk_new, "%s.new", sk_path);
+    veil_error err = {0};
+    veil_keyset *ks = NULL;
+    veil_buffer sb = {0};
+    veil_status st = veil_keygen_to_file(&ks, plan, eval_new, NULL, report, report_arg, &err);
+    if (st == VEIL_OK) st = veil_keyset_save(&sb, ks, &err);
+    if (st == VEIL_OK) st = veil_file_write_atomic(sk_new, sb.data, sb.len, &err);
+    veil_buffer_free(&sb);
+    veil_keyset_free(ks);
+    return place_two(eval_new, eval_path, sk_new, sk_path, st, &err);
 }
 
 /* Both files of a key set, or neither changed (write_two; the secret key file gets mode 0600). */
@@ -462,6 +491,19 @@ static double seconds(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* A size in decimal units (kB, MB, GB: 10^3, 10^6, 10^9 bytes), three significant digits: every size veil prints. */
+static const char *size_text(char *buf, size_t cap, double bytes)
+{
+    static const char *const unit[] = {"bytes", "kB", "MB", "GB", "TB"};
+    size_t u = 0;
+    while (bytes >= 1000 && u + 1 < sizeof unit / sizeof *unit) {
+        bytes /= 1000;
+        u++;
+    }
+    snprintf(buf, cap, u == 0 ? "%.0f %s" : bytes < 10 ? "%.2f %s" : bytes < 100 ? "%.1f %s" : "%.0f %s", bytes, unit[u]);
+    return buf;
 }
 
 /* The evaluation-key file of --eval-keys (a folder's eval.keys, or the file); refuses a folder with a secret key. */
@@ -536,9 +578,15 @@ static void print_train_plan(const veil_plan *plan, FILE *f)
     fprintf(f, "parameters:     N = %zu, %zu Q primes + %zu P primes, log2(QP) = %u, dnum %zu, scale 2^%u\n", in.n,
             in.q_count, in.p_count, in.log_qp, in.dnum, in.scale_bits);
     fprintf(f, "packing:        %zu slots per record, %zu records per ciphertext\n", ti.block, ti.records_per_ciphertext);
-    fprintf(f, "keys:           %zu rotation keys, about %.0f MB of evaluation keys\n", in.rotations, in.eval_key_bytes / 1e6);
-    fprintf(f, "estimate:       %.2f s per iteration and ciphertext of records (one thread); memory about %.1f GB\n",
-            in.estimated_seconds, in.estimated_memory_bytes / 1e9);
+    char a[32], b[32], c[32];
+    const double one = (double)veil_plan_input_bytes(plan, in.batch), more = (double)veil_plan_input_bytes(plan, 2 * in.batch) - one;
+    fprintf(f, "eval keys:      %s (%.0f bytes, exact), %zu rotation keys\n", size_text(a, sizeof a, in.eval_key_bytes),
+            in.eval_key_bytes, in.rotations);
+    fprintf(f, "data:           %s for up to %zu records (%.0f bytes, exact), %s more per further %zu\n",
+            size_text(b, sizeof b, one), in.batch, one, size_text(c, sizeof c, more), in.batch);
+    fprintf(f, "estimates:      %.2f s per iteration and ciphertext of records (one thread); memory about %s on the "
+               "server, %s for keygen\n", in.estimated_seconds, size_text(a, sizeof a, in.estimated_memory_bytes),
+            size_text(b, sizeof b, in.keygen_memory_bytes));
 }
 
 static int cmd_plan_train(const options *o)
@@ -746,6 +794,7 @@ static int cmd_train(int argc, char **argv)
     veil_train_info ti;
     int rc = read_all(path, &kb);
     if (!rc && (st = veil_eval_keys_load(&ek, kb.data, kb.len, &err)) != VEIL_OK) rc = fail(st, &err, path);
+    veil_buffer_free(&kb); /* the keys are parsed: their file's bytes are not held through the work */
     if (!rc && (st = veil_train_keys_info(ek, &ti, &err)) != VEIL_OK) rc = fail(st, &err, path);
     if (!rc && o.iterations > ti.max_iterations) { /* before reading the data */
         fprintf(stderr, "veil: train: %zu iterations asked, but these keys allow at most %zu: make keys with "
@@ -754,6 +803,7 @@ static int cmd_train(int argc, char **argv)
     }
     if (!rc) rc = read_all(o.in, &cb);
     if (!rc && (st = veil_ciphertexts_load(&in, NULL, ek, cb.data, cb.len, &err)) != VEIL_OK) rc = fail(st, &err, o.in);
+    veil_buffer_free(&cb);
     double t0 = seconds();
     if (!rc) {
         veil_train_options opts = {.iterations = o.iterations, .learning_rate = o.learning_rate, .l2 = o.l2,
@@ -800,8 +850,12 @@ static int decrypt_training(const options *o, const veil_keyset *ks, const veil_
 
 /* ---- commands ----------------------------------------------------------------------------------------- */
 
-static void print_plan(const veil_plan_info *in, FILE *f)
+static void print_plan(const veil_plan *plan, FILE *f)
 {
+    veil_plan_info info;
+    veil_plan_get_info(plan, &info);
+    const veil_plan_info *in = &info;
+    char a[32], b[32], c[32];
     fprintf(f, "packing:        %s\n", in->packing == VEIL_PACKING_LATENCY ? "latency (one sample per ciphertext)"
                                                                           : "throughput (one sample per slot)");
     fprintf(f, "depth:          %zu levels\n", in->depth);
@@ -824,11 +878,13 @@ static void print_plan(const veil_plan_info *in, FILE *f)
     fprintf(f, "rotation keys:  %zu\n", in->rotations);
     fprintf(f, "ciphertexts:    %zu in, %zu out per %s\n", in->in_ciphertexts, in->out_ciphertexts,
             in->packing == VEIL_PACKING_LATENCY ? "sample" : "batch");
-    fprintf(f, "sizes:          eval keys ~%.1f MiB, a fresh ciphertext ~%.0f KiB\n", in->eval_key_bytes / 1048576.0,
-            in->ciphertext_bytes / 1024.0);
-    fprintf(f, "estimates:      server time ~%.3g s per %s (single thread), memory ~%.0f MiB\n",
+    const double inputs = (double)veil_plan_input_bytes(plan, in->packing == VEIL_PACKING_LATENCY ? 1 : in->batch);
+    fprintf(f, "eval keys:      %s (%.0f bytes, exact)\n", size_text(a, sizeof a, in->eval_key_bytes), in->eval_key_bytes);
+    fprintf(f, "inputs:         %s per %s (%.0f bytes, exact), a fresh ciphertext %s\n", size_text(b, sizeof b, inputs),
+            in->packing == VEIL_PACKING_LATENCY ? "sample" : "batch", inputs, size_text(c, sizeof c, in->ciphertext_bytes));
+    fprintf(f, "estimates:      server time ~%.3g s per %s (single thread), memory ~%s on the server, ~%s for keygen\n",
             in->estimated_seconds, in->packing == VEIL_PACKING_LATENCY ? "sample" : "batch",
-            in->estimated_memory_bytes / 1048576.0);
+            size_text(a, sizeof a, in->estimated_memory_bytes), size_text(b, sizeof b, in->keygen_memory_bytes));
 }
 
 /* LO:HI, two integers. */
@@ -896,7 +952,7 @@ static int cmd_plan(int argc, char **argv)
         printf("model:          %s (%zu inputs -> %zu outputs per sample)\n", o.model, veil_model_input_width(m),
                veil_model_output_width(m));
         fputs(veil_model_report(m), stdout);
-        print_plan(&in, stdout);
+        print_plan(plan, stdout);
         rc = finish_output();
     }
     veil_plan_free(plan);
@@ -938,32 +994,27 @@ static int cmd_keygen(int argc, char **argv)
     veil_plan *plan = NULL;
     int rc = o.train ? make_train_plan(&o, &plan) : load_model(&m, &o, &calib);
     if (!rc && !o.train) rc = make_plan(&o, m, &plan);
-    veil_keyset *ks = NULL;
-    veil_eval_keys *ek = NULL;
     if (!rc) {
         veil_plan_info in;
         veil_plan_get_info(plan, &in);
         if (!o.quiet) {
+            char kb[32];
+            size_text(kb, sizeof kb, in.eval_key_bytes);
             if (in.scheme == VEIL_ML_BGV)
-                fprintf(stderr, "veil: generating BGV keys (N = %zu, %zu plaintext modul%s, about %.0f MB of evaluation "
-                                "keys)\n", in.n, in.crt_count, in.crt_count == 1 ? "us" : "i", in.eval_key_bytes / 1e6);
+                fprintf(stderr, "veil: generating BGV keys (N = %zu, %zu plaintext modul%s, %s of evaluation keys)\n",
+                        in.n, in.crt_count, in.crt_count == 1 ? "us" : "i", kb);
             else
-                fprintf(stderr, "veil: generating keys (N = %zu, %zu rotation keys, about %.0f MB of evaluation keys)\n",
-                        in.n, in.rotations, in.eval_key_bytes / 1e6);
+                fprintf(stderr, "veil: generating keys (N = %zu, %zu rotation keys, %s of evaluation keys)\n", in.n,
+                        in.rotations, kb);
             if (m) fputs(veil_model_report(m), stderr); /* the lowering, and each approximation's error */
         }
-        veil_error err = {0};
         bar b;
         bar_init(&b, "keys", &o);
-        veil_status st = veil_keygen_progress(&ks, &ek, plan, NULL, progress, &b, &err);
-        if (st != VEIL_OK) rc = fail(st, &err, NULL);
+        rc = keygen_to_files(sk_path, eval_path, plan, progress, &b);
     }
-    if (!rc) rc = veil_write_key_pair(sk_path, eval_path, ks, ek);
     if (rc) veil_remove_key_dirs(o.out, eval_dir, made);
     if (!rc && !o.quiet)
         fprintf(stderr, "veil: wrote %s (secret: keep it) and %s (give it to the server)\n", sk_path, eval_path);
-    veil_keyset_free(ks);
-    veil_eval_keys_free(ek);
     veil_plan_free(plan);
     veil_model_free(m);
     free(calib);
@@ -1046,11 +1097,13 @@ static int cmd_eval(int argc, char **argv)
     veil_status st = VEIL_OK;
     int rc = read_all(path, &kb);
     if (!rc && (st = veil_eval_keys_load(&ek, kb.data, kb.len, &err)) != VEIL_OK) rc = fail(st, &err, path);
+    veil_buffer_free(&kb); /* the keys are parsed: their file's bytes are not held through the work */
     if (!rc) rc = load_model_for_keys(&m, &o, veil_eval_keys_scheme(ek), path, &calib);
     if (!rc && (st = veil_evaluator_new(&ev, m, ek, o.threads ? o.threads : 1, &err)) != VEIL_OK)
         rc = fail(st, &err, NULL);
     if (!rc) rc = read_all(o.in, &cb);
     if (!rc && (st = veil_ciphertexts_load(&in, NULL, ek, cb.data, cb.len, &err)) != VEIL_OK) rc = fail(st, &err, o.in);
+    veil_buffer_free(&cb);
     if (!rc) {
         bar b;
         bar_init(&b, "evaluating", &o);

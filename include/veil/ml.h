@@ -165,9 +165,14 @@ typedef struct veil_plan_info {
     size_t q_count, p_count, dnum;
     size_t rotations;        /* Galois keys */
     size_t in_ciphertexts, out_ciphertexts; /* per batch (throughput) or per sample (latency) */
-    double eval_key_bytes, ciphertext_bytes; /* estimates of the stored sizes */
+    /*
+     * Exact stored sizes (bytes, from the parameters and docs/wire-format.md): the evaluation-key bundle as
+     * veil_keygen writes it, and one fresh input ciphertext (see veil_plan_input_bytes for whole sets)
+     */
+    double eval_key_bytes, ciphertext_bytes;
+    /* estimates (docs/ml.md, "Estimates": their accuracy); 0 for a plan loaded from a file, which has no model */
     double estimated_seconds; /* server time per batch (throughput) or per sample (latency), single thread */
-    double estimated_memory_bytes;
+    double estimated_memory_bytes; /* the server's peak (see keygen_memory_bytes below) */
     /* BGV: the plaintext moduli, and the bits of their product and of the outputs' worst-case bound */
     veil_ml_scheme scheme;
     size_t crt_count;
@@ -175,6 +180,12 @@ typedef struct veil_plan_info {
     double modulus_bits, bound_bits;
     /* CKKS: the hull of the inputs' range, and the outputs' worst-case |value| over it */
     double input_lo, input_hi, output_bound;
+    /*
+     * The memory peak of key generation written to a file one key at a time (veil_keygen_to_file, `veil
+     * keygen`), an estimate; estimated_memory_bytes is the server's (evaluation or training of one batch,
+     * the keys loaded from their file). 0 for a plan loaded from a file.
+     */
+    double keygen_memory_bytes;
 } veil_plan_info;
 
 typedef struct veil_plan veil_plan;
@@ -189,6 +200,11 @@ void veil_plan_get_info(const veil_plan *plan, veil_plan_info *info);
  */
 veil_status veil_plan_save(veil_buffer *out, const veil_plan *plan, veil_error *err);
 veil_status veil_plan_load(veil_plan **out, const uint8_t *data, size_t len, veil_error *err);
+/*
+ * The exact stored size of the set of encrypted inputs for `rows` rows (a training data set for training
+ * plans) as veil_encrypt_inputs (veil_train_encrypt) and veil_ciphertexts_save make it; 0 when rows is 0.
+ */
+size_t veil_plan_input_bytes(const veil_plan *plan, size_t rows);
 /* The rotation steps whose Galois keys the plan needs (count written to *count; at most max). */
 size_t veil_plan_rotations(const veil_plan *plan, long *steps, size_t max);
 
@@ -210,6 +226,14 @@ veil_status veil_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, con
 /* As veil_keygen, reporting one unit per key made. */
 veil_status veil_keygen_progress(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan,
                                  veil_prng *prng, veil_progress_fn progress, void *progress_arg, veil_error *err);
+/*
+ * As veil_keygen_progress, for a data owner who writes the evaluation keys to a file rather than keeping
+ * them: the bundle goes to eval_path (created atomically: complete, or not at all) one key at a time, each
+ * freed once written, so that memory holds one evaluation key instead of all of them (training's keys are
+ * gigabytes). The file is byte for byte what veil_eval_keys_save writes. Returns the key set only.
+ */
+veil_status veil_keygen_to_file(veil_keyset **secret_out, const veil_plan *plan, const char *eval_path, veil_prng *prng,
+                                veil_progress_fn progress, void *progress_arg, veil_error *err);
 void veil_keyset_free(veil_keyset *keys);
 void veil_eval_keys_free(veil_eval_keys *keys);
 

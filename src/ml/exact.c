@@ -26,6 +26,7 @@
 #define MAX_BOUND_BITS 62.0 /* the outputs are recomposed into int64 */
 #define MAX_T_BITS 39       /* veil_bgv_params_select takes t below 2^40 */
 #define MIN_T_BITS 17
+#define BGV_TERM_NS 2.5  /* calibrated: docs/ml.md, "Estimates" */
 
 void veil_crt_part_clear(veil_crt_part *part)
 {
@@ -220,10 +221,8 @@ veil_status veil_exact_plan(veil_plan *plan, const veil_model *m, const veil_pla
     in->bound_bits = bound_bits;
     in->in_ciphertexts = p->in_width * best.k;
     in->out_ciphertexts = p->out_width * best.k;
-    /* sizes: seeded inputs are one polynomial, keys one polynomial per digit (dnum = q_count here) */
-    const double n = (double)best.n, limbs = (double)in->q_count, special = (double)in->p_count;
-    in->ciphertext_bytes = n * limbs * 8;
-    in->eval_key_bytes = (double)best.k * (n * (limbs + special) * 8 * (double)in->dnum + 2 * n * limbs * 8);
+    veil_plan_sizes(plan);
+    const double n = (double)best.n, limbs = (double)in->q_count;
     size_t nnz = 0, wide = p->in_width;
     for (size_t i = 0; i < p->n_stages; i++) {
         const veil_stage *s = &p->stages[i];
@@ -231,10 +230,15 @@ veil_status veil_exact_plan(veil_plan *plan, const veil_model *m, const veil_pla
             for (size_t j = 0; j < s->in_width * s->out_width; j++) nnz += s->w[j] != 0;
         if (s->out_width > wide) wide = s->out_width;
     }
-    /* about 1 ns per coefficient and limb for a term of a linear layer, 8 per limb and digit for a key switch */
-    in->estimated_seconds = (double)best.k * (1e-9 * n * limbs * 2 * (double)nnz +
-                                              8e-9 * n * (limbs + special) * (double)in->dnum * (double)wide * squares);
-    in->estimated_memory_bytes = (double)(p->in_width + wide) * 2 * n * limbs * 8 + in->eval_key_bytes;
+    /* per modulus: BGV_TERM_NS per coefficient and limb of a term of a linear layer (128-bit lazy sums, scalar
+     * code), and for every square of the widest layer a key switch and a modulus switch (model.c's cost model) */
+    const size_t top = in->q_count - 1;
+    in->estimated_seconds = (double)best.k * (BGV_TERM_NS * 1e-9 * n * limbs * 2 * (double)nnz +
+                                              (veil_key_switch_seconds(in, top) + veil_rescale_seconds(in, top)) *
+                                                  (double)wide * squares);
+    /* a batch's inputs and the widest layer's outputs, per modulus */
+    veil_plan_memory(plan, (double)best.k * (double)(p->in_width + wide) *
+                               veil_ciphertext_memory(plan->params, in->q_count - 1));
     return VEIL_OK;
 }
 
@@ -296,7 +300,7 @@ veil_status veil_exact_keygen(veil_keyset **secret_out, veil_eval_keys **eval_ou
         }
         if (st == VEIL_OK) st = veil_public_key_new(eval_pk(ek, m), *sp.ctx, *keyset_sk(ks, m), prng, err);
         if (st == VEIL_OK) st = veil_relin_key_new(eval_relin(ek, m), *sp.ctx, *keyset_sk(ks, m), prng, err);
-        if (st == VEIL_OK) st = veil_public_key_save(&pks[m], *eval_pk(ek, m), VEIL_SAVE_COMPRESS, err);
+        if (st == VEIL_OK) st = veil_public_key_save(&pks[m], *eval_pk(ek, m), 0, err);
         if (st == VEIL_OK && progress) progress(progress_arg, m + 1, k);
     }
     if (st == VEIL_OK) {
@@ -410,9 +414,8 @@ veil_status veil_exact_eval_keys_save(veil_buffer *out, const veil_eval_keys *k,
     for (size_t m = 0; st == VEIL_OK && m < n; m++) {
         params[m] = m ? k->crt[m].params : k->params;
         st = veil_params_save(&items[3 * m], params[m], 0, err);
-        if (st == VEIL_OK) st = veil_public_key_save(&items[3 * m + 1], m ? k->crt[m].pk : k->pk, VEIL_SAVE_COMPRESS, err);
-        if (st == VEIL_OK)
-            st = veil_switch_key_save(&items[3 * m + 2], m ? k->crt[m].relin : k->relin, VEIL_SAVE_COMPRESS, err);
+        if (st == VEIL_OK) st = veil_public_key_save(&items[3 * m + 1], m ? k->crt[m].pk : k->pk, k->pk_options, err);
+        if (st == VEIL_OK) st = veil_switch_key_save(&items[3 * m + 2], m ? k->crt[m].relin : k->relin, 0, err);
     }
     if (st == VEIL_OK) st = save_groups(out, &k->meta, params, n, items, 2, err);
     free_items(items, 3 * n);
@@ -434,6 +437,7 @@ veil_status veil_exact_eval_keys_load(veil_eval_keys *k, const veil_set_contents
         if (m) st = load_group(c, m, 2, k->params, &k->crt[m].params, &k->crt[m].ctx, &k->crt[m].refs, err);
         const veil_context *ctx = eval_ctx(k, m);
         if (st == VEIL_OK) st = veil_public_key_load(eval_pk(k, m), ctx, c->items[3 * m + 1].data, c->items[3 * m + 1].len, err);
+        if (st == VEIL_OK && m == 0) k->pk_options = veil_ml_stored_options(c->items[1].data, c->items[1].len);
         if (st == VEIL_OK)
             st = veil_switch_key_load(eval_relin(k, m), ctx, c->items[3 * m + 2].data, c->items[3 * m + 2].len, err);
         if (st == VEIL_OK && veil_switch_key_galois_element(*eval_relin(k, m)) != 0)

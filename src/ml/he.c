@@ -23,6 +23,7 @@
 #include "ring/ring_internal.h"
 #include "veil/serial.h"
 #include "veil/train.h"
+#include "serial/serial_internal.h"
 
 /* ---- ciphertext sets ------------------------------------------------------------------------------ */
 
@@ -156,12 +157,7 @@ veil_status veil_ml_copy_params(veil_params **out, const veil_params *p, veil_er
     return st;
 }
 
-/* The eval-key bundle of a freshly generated key set, and the key id (a hash of the public key). */
-static veil_status bundle_eval(veil_buffer *out, veil_ml_meta *meta, const veil_params *params, const veil_public_key *pk,
-                               const veil_switch_key *relin, veil_switch_key *const *galois, size_t n_galois,
-                               veil_error *err);
-static veil_status eval_keys_parse(veil_eval_keys **out, const uint8_t *data, size_t len, veil_keyset *share,
-                                   veil_error *err);
+static veil_status eval_keys_parse(veil_eval_keys **out, const uint8_t *data, size_t len, veil_error *err);
 
 static veil_status box_copy(double **lo, double **hi, const double *from_lo, const double *from_hi, size_t w,
                             veil_error *err)
@@ -235,6 +231,100 @@ veil_status veil_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, con
     return veil_keygen_progress(secret_out, eval_out, plan, prng, NULL, NULL, err);
 }
 
+/* The metadata a key set and its bundle share (the key id comes with the public key). */
+static veil_status keyset_meta(veil_keyset *ks, const veil_plan *plan, veil_error *err)
+{
+    veil_ml_meta *m = &ks->meta;
+    m->kind = VEIL_SET_KEYSET;
+    m->packing = plan->packing;
+    memcpy(m->model_hash, plan->model_hash, VEIL_ID_BYTES);
+    m->batch = plan->batch;
+    m->slots = plan->slots;
+    m->scale_bits = plan->scale_bits;
+    m->in_width = (uint32_t)plan->in_width;
+    m->out_width = (uint32_t)plan->out_width;
+    m->final_op = (uint32_t)plan->final_op;
+    m->degree = plan->degree;
+    m->range = plan->range;
+    m->bound = plan->bound;
+    if (plan->box_lo) return box_copy(&ks->box_lo, &ks->box_hi, plan->box_lo, plan->box_hi, plan->in_width, err);
+    return VEIL_OK;
+}
+
+/*
+ * The first half of CKKS key generation: the key set (secret key, metadata) and the public key, stored
+ * (uncompressed) in *pk_bytes, whose hash is the key id.
+ */
+static veil_status keygen_begin(veil_keyset **out, veil_public_key **pk, veil_buffer *pk_bytes, const veil_plan *plan,
+                                veil_prng *prng, veil_error *err)
+{
+    veil_keyset *ks = calloc(1, sizeof *ks);
+    if (!ks) return veil_fail(err, VEIL_ERR_NO_MEMORY, "key set");
+    veil_status st = veil_ml_copy_params(&ks->params, plan->params, err);
+    if (st == VEIL_OK) st = veil_ml_context_new(ks->params, &ks->ctx, &ks->refs, err);
+    if (st == VEIL_OK) st = veil_secret_key_new(&ks->sk, ks->ctx, prng, err);
+    if (st == VEIL_OK) st = veil_public_key_new(pk, ks->ctx, ks->sk, prng, err);
+    if (st == VEIL_OK) st = keyset_meta(ks, plan, err);
+    if (st == VEIL_OK) st = veil_public_key_save(pk_bytes, *pk, 0, err);
+    if (st == VEIL_OK) crypto_generichash(ks->meta.key_id, VEIL_ID_BYTES, pk_bytes->data, pk_bytes->len, NULL, 0);
+    if (st != VEIL_OK) {
+        veil_keyset_free(ks);
+        return st;
+    }
+    *out = ks;
+    return VEIL_OK;
+}
+
+/* Receives each key-switching key as it is made (and owns it from then on). */
+typedef veil_status (*key_sink)(void *arg, veil_switch_key *key, veil_error *err);
+
+/* The relinearization key, then the plan's Galois keys in its order, one at a time; one progress unit each. */
+static veil_status keygen_switch_keys(const veil_keyset *ks, const veil_plan *plan, veil_prng *prng, key_sink sink,
+                                      void *arg, veil_progress_fn progress, void *progress_arg, veil_error *err)
+{
+    const size_t units = 2 + plan->n_steps;
+    veil_switch_key *key = NULL;
+    veil_status st = veil_relin_key_new(&key, ks->ctx, ks->sk, prng, err);
+    if (st == VEIL_OK) st = sink(arg, key, err);
+    if (st == VEIL_OK && progress) progress(progress_arg, 1, units);
+    for (size_t i = 0; st == VEIL_OK && i < plan->n_steps; i++) {
+        key = NULL;
+        st = veil_galois_key_new(&key, ks->ctx, ks->sk, veil_galois_element_rotation(ks->ctx, plan->steps[i]), prng, err);
+        if (st == VEIL_OK) st = sink(arg, key, err);
+        if (st == VEIL_OK && progress) progress(progress_arg, 2 + i, units);
+    }
+    return st;
+}
+
+/* In memory: the relinearization key, then the Galois keys, into the eval keys. */
+static veil_status keep_key(void *arg, veil_switch_key *key, veil_error *err)
+{
+    veil_eval_keys *k = arg;
+    (void)err;
+    if (!k->relin) k->relin = key;
+    else k->galois[k->n_galois++] = key;
+    return VEIL_OK;
+}
+
+/* The eval keys sharing the key set's context, with its metadata. */
+static veil_status eval_keys_of(veil_eval_keys **out, const veil_keyset *ks, size_t n_galois, veil_error *err)
+{
+    veil_eval_keys *k = calloc(1, sizeof *k);
+    if (k) k->galois = calloc(n_galois + 1, sizeof *k->galois);
+    if (!k || !k->galois) {
+        free(k);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "eval keys");
+    }
+    k->meta = ks->meta;
+    k->meta.kind = VEIL_SET_EVAL_KEYS;
+    k->params = ks->params;
+    k->ctx = ks->ctx;
+    k->refs = ks->refs;
+    atomic_fetch_add(k->refs, 1);
+    *out = k;
+    return VEIL_OK;
+}
+
 veil_status veil_keygen_progress(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan,
                                  veil_prng *prng, veil_progress_fn progress, void *progress_arg, veil_error *err)
 {
@@ -244,48 +334,103 @@ veil_status veil_keygen_progress(veil_keyset **secret_out, veil_eval_keys **eval
     *eval_out = NULL;
     VEIL_REQUIRE(plan, err);
     if (plan->scheme == VEIL_ML_BGV) return veil_exact_keygen(secret_out, eval_out, plan, prng, progress, progress_arg, err);
-    veil_keyset *ks = calloc(1, sizeof *ks);
-    if (!ks) return veil_fail(err, VEIL_ERR_NO_MEMORY, "key set");
+    veil_keyset *ks = NULL;
+    veil_eval_keys *ek = NULL;
     veil_public_key *pk = NULL;
-    veil_switch_key *relin = NULL, **galois = calloc(plan->n_steps + 1, sizeof *galois);
-    veil_buffer bundle = {0};
-    veil_status st = galois ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "keys");
-    if (st == VEIL_OK) st = veil_ml_copy_params(&ks->params, plan->params, err);
-    if (st == VEIL_OK) st = veil_ml_context_new(ks->params, &ks->ctx, &ks->refs, err);
-    if (st == VEIL_OK) st = veil_secret_key_new(&ks->sk, ks->ctx, prng, err);
-    if (st == VEIL_OK) st = veil_public_key_new(&pk, ks->ctx, ks->sk, prng, err);
-    const size_t units = 2 + plan->n_steps;
-    if (st == VEIL_OK) st = veil_relin_key_new(&relin, ks->ctx, ks->sk, prng, err);
-    if (st == VEIL_OK && progress) progress(progress_arg, 1, units);
-    for (size_t i = 0; st == VEIL_OK && i < plan->n_steps; i++) {
-        st = veil_galois_key_new(&galois[i], ks->ctx, ks->sk, veil_galois_element_rotation(ks->ctx, plan->steps[i]),
-                                 prng, err);
-        if (st == VEIL_OK && progress) progress(progress_arg, 2 + i, units);
+    veil_buffer pk_bytes = {0};
+    veil_status st = keygen_begin(&ks, &pk, &pk_bytes, plan, prng, err);
+    veil_buffer_free(&pk_bytes);
+    if (st == VEIL_OK) st = eval_keys_of(&ek, ks, plan->n_steps, err);
+    if (st == VEIL_OK) {
+        ek->pk = pk;
+        pk = NULL;
+        st = keygen_switch_keys(ks, plan, prng, keep_key, ek, progress, progress_arg, err);
+    }
+    if (st == VEIL_OK && progress) progress(progress_arg, 2 + plan->n_steps, 2 + plan->n_steps);
+    veil_public_key_free(pk);
+    if (st != VEIL_OK) {
+        veil_eval_keys_free(ek);
+        veil_keyset_free(ks);
+        return st;
+    }
+    *secret_out = ks;
+    *eval_out = ek;
+    return VEIL_OK;
+}
+
+/* To a set writer: each key stored (uncompressed), added, and freed at once. */
+static veil_status write_key(void *arg, veil_switch_key *key, veil_error *err)
+{
+    veil_buffer b = {0};
+    veil_status st = veil_switch_key_save(&b, key, 0, err);
+    veil_switch_key_free(key);
+    if (st == VEIL_OK) st = veil_set_writer_add(arg, b.data, b.len, err);
+    veil_buffer_free(&b);
+    return st;
+}
+
+/*
+ * Begins the bundle (the layout of bundle_eval): metadata, count and sizes declared from the plan, then
+ * the parameters and the public key.
+ */
+static veil_status bundle_begin(veil_set_writer **w, const veil_keyset *ks, const veil_plan *plan,
+                                const veil_buffer *pk_bytes, veil_sink_fn sink, void *arg, veil_error *err)
+{
+    veil_ml_meta m = ks->meta;
+    m.kind = VEIL_SET_EVAL_KEYS;
+    uint8_t mb[VEIL_META_BYTES];
+    veil_ml_meta_encode(mb, &m);
+    veil_buffer pb = {0};
+    VEIL_TRY(veil_params_save(&pb, ks->params, 0, err));
+    const size_t bytes = pb.len + pk_bytes->len + (1 + plan->n_steps) * veil_switch_key_stored_bytes(ks->params);
+    veil_status st = veil_set_writer_begin(w, ks->params, mb, sizeof mb, 3 + plan->n_steps, bytes, false, sink, arg, err);
+    if (st == VEIL_OK) st = veil_set_writer_add(*w, pb.data, pb.len, err);
+    if (st == VEIL_OK) st = veil_set_writer_add(*w, pk_bytes->data, pk_bytes->len, err);
+    veil_buffer_free(&pb);
+    return st;
+}
+
+veil_status veil_keygen_to_file(veil_keyset **secret_out, const veil_plan *plan, const char *eval_path, veil_prng *prng,
+                                veil_progress_fn progress, void *progress_arg, veil_error *err)
+{
+    VEIL_REQUIRE(secret_out, err);
+    *secret_out = NULL;
+    VEIL_REQUIRE(plan, err);
+    VEIL_REQUIRE(eval_path, err);
+    veil_keyset *ks = NULL;
+    if (plan->scheme == VEIL_ML_BGV) { /* a few keys: in memory, then written */
+        veil_eval_keys *ek = NULL;
+        veil_buffer b = {0};
+        veil_status st = veil_exact_keygen(&ks, &ek, plan, prng, progress, progress_arg, err);
+        if (st == VEIL_OK) st = veil_eval_keys_save(&b, ek, err);
+        if (st == VEIL_OK) st = veil_file_write_atomic(eval_path, b.data, b.len, err);
+        veil_buffer_free(&b);
+        veil_eval_keys_free(ek);
+        if (st == VEIL_OK) *secret_out = ks;
+        else veil_keyset_free(ks);
+        return st;
+    }
+    veil_public_key *pk = NULL;
+    veil_buffer pk_bytes = {0};
+    veil_atomic_file *f = NULL;
+    veil_set_writer *w = NULL;
+    veil_status st = keygen_begin(&ks, &pk, &pk_bytes, plan, prng, err);
+    veil_public_key_free(pk); /* only its stored form goes on */
+    if (st == VEIL_OK) st = veil_atomic_file_open(&f, eval_path, false, err);
+    if (st == VEIL_OK) st = bundle_begin(&w, ks, plan, &pk_bytes, veil_atomic_file_write, f, err);
+    veil_buffer_free(&pk_bytes);
+    if (st == VEIL_OK) st = keygen_switch_keys(ks, plan, prng, write_key, w, progress, progress_arg, err);
+    if (st == VEIL_OK) {
+        st = veil_set_writer_end(w, NULL, err);
+        w = NULL;
     }
     if (st == VEIL_OK) {
-        veil_ml_meta *m = &ks->meta;
-        m->packing = plan->packing;
-        memcpy(m->model_hash, plan->model_hash, VEIL_ID_BYTES);
-        m->batch = plan->batch;
-        m->slots = plan->slots;
-        m->scale_bits = plan->scale_bits;
-        m->in_width = (uint32_t)plan->in_width;
-        m->out_width = (uint32_t)plan->out_width;
-        m->final_op = (uint32_t)plan->final_op;
-        m->degree = plan->degree;
-        m->range = plan->range;
-        m->bound = plan->bound;
-        if (plan->box_lo) st = box_copy(&ks->box_lo, &ks->box_hi, plan->box_lo, plan->box_hi, plan->in_width, err);
-        if (st == VEIL_OK) st = bundle_eval(&bundle, m, ks->params, pk, relin, galois, plan->n_steps, err);
-        m->kind = VEIL_SET_KEYSET;
+        st = veil_atomic_file_commit(f, err);
+        f = NULL;
     }
-    if (st == VEIL_OK) st = eval_keys_parse(eval_out, bundle.data, bundle.len, ks, err);
-    if (st == VEIL_OK && progress) progress(progress_arg, units, units);
-    veil_buffer_free(&bundle);
-    veil_public_key_free(pk);
-    veil_switch_key_free(relin);
-    for (size_t i = 0; galois && i < plan->n_steps; i++) veil_switch_key_free(galois[i]);
-    free(galois);
+    if (st == VEIL_OK && progress) progress(progress_arg, 2 + plan->n_steps, 2 + plan->n_steps);
+    veil_set_writer_free(w);
+    veil_atomic_file_abort(f);
     if (st != VEIL_OK) {
         veil_keyset_free(ks);
         return st;
@@ -425,28 +570,46 @@ veil_status veil_ml_meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, 
     return VEIL_OK;
 }
 
+/* One key stored (uncompressed) and added to the set. */
+static veil_status add_key(veil_set_writer *w, const veil_switch_key *key, veil_error *err)
+{
+    veil_buffer b = {0};
+    veil_status st = veil_switch_key_save(&b, key, 0, err);
+    if (st == VEIL_OK) st = veil_set_writer_add(w, b.data, b.len, err);
+    veil_buffer_free(&b);
+    return st;
+}
+
+/*
+ * The bundle: [parameters, public key, relinearization key, Galois keys], built in one buffer of its exact
+ * size, one key stored at a time (a bundle of gigabytes is not held twice). Keys are stored uncompressed:
+ * their residues are uniform, zstd gains nothing, and the sizes are exact. The key id names the key set: a
+ * hash of the stored public key.
+ */
 static veil_status bundle_eval(veil_buffer *out, veil_ml_meta *meta, const veil_params *params, const veil_public_key *pk,
                                const veil_switch_key *relin, veil_switch_key *const *galois, size_t n_galois,
-                               veil_error *err)
+                               unsigned pk_options, veil_error *err)
 {
-    size_t count = 3 + n_galois;
-    veil_buffer *items = calloc(count, sizeof *items);
-    if (!items) return veil_fail(err, VEIL_ERR_NO_MEMORY, "bundle");
-    veil_status st = veil_params_save(&items[0], params, 0, err);
-    if (st == VEIL_OK) st = veil_public_key_save(&items[1], pk, VEIL_SAVE_COMPRESS, err);
-    if (st == VEIL_OK) st = veil_switch_key_save(&items[2], relin, VEIL_SAVE_COMPRESS, err);
-    for (size_t i = 0; st == VEIL_OK && i < n_galois; i++)
-        st = veil_switch_key_save(&items[3 + i], galois[i], VEIL_SAVE_COMPRESS, err);
+    veil_buffer pb = {0}, kb = {0};
+    veil_set_writer *w = NULL;
+    veil_status st = veil_params_save(&pb, params, 0, err);
+    if (st == VEIL_OK) st = veil_public_key_save(&kb, pk, pk_options, err);
     if (st == VEIL_OK) {
-        /* the key id names the key set: a hash of its public key */
-        crypto_generichash(meta->key_id, VEIL_ID_BYTES, items[1].data, items[1].len, NULL, 0);
+        crypto_generichash(meta->key_id, VEIL_ID_BYTES, kb.data, kb.len, NULL, 0);
         meta->kind = VEIL_SET_EVAL_KEYS;
         uint8_t mb[META_BYTES];
         veil_ml_meta_encode(mb, meta);
-        st = veil_set_save(out, params, mb, sizeof mb, items, count, err);
+        const size_t bytes = pb.len + kb.len + (1 + n_galois) * veil_switch_key_stored_bytes(params);
+        st = veil_set_writer_begin(&w, params, mb, sizeof mb, 3 + n_galois, bytes, false, NULL, NULL, err);
     }
-    for (size_t i = 0; i < count; i++) veil_buffer_free(&items[i]);
-    free(items);
+    if (st == VEIL_OK) st = veil_set_writer_add(w, pb.data, pb.len, err);
+    if (st == VEIL_OK) st = veil_set_writer_add(w, kb.data, kb.len, err);
+    veil_buffer_free(&pb);
+    veil_buffer_free(&kb);
+    if (st == VEIL_OK) st = add_key(w, relin, err);
+    for (size_t i = 0; st == VEIL_OK && i < n_galois; i++) st = add_key(w, galois[i], err);
+    if (st == VEIL_OK) return veil_set_writer_end(w, out, err);
+    veil_set_writer_free(w);
     return st;
 }
 
@@ -456,7 +619,7 @@ veil_status veil_eval_keys_save(veil_buffer *out, const veil_eval_keys *k, veil_
     VEIL_REQUIRE(k, err);
     if (k->meta.scheme == VEIL_ML_BGV) return veil_exact_eval_keys_save(out, k, err);
     veil_ml_meta m = k->meta;
-    return bundle_eval(out, &m, k->params, k->pk, k->relin, k->galois, k->n_galois, err);
+    return bundle_eval(out, &m, k->params, k->pk, k->relin, k->galois, k->n_galois, k->pk_options, err);
 }
 
 /* Opens a set, decodes its ML metadata, and loads its parameters (the first object). */
@@ -487,17 +650,23 @@ static veil_status open_ml_set(veil_set_contents *c, veil_ml_meta *meta, veil_pa
     return st;
 }
 
+/* The save option that reproduces a loaded object's form: VEIL_SAVE_COMPRESS when it was stored compressed. */
+unsigned veil_ml_stored_options(const uint8_t *data, size_t len)
+{
+    veil_object_info info;
+    return veil_object_peek(&info, data, len, NULL) == VEIL_OK && (info.flags & VEIL_FLAG_ZSTD) ? VEIL_SAVE_COMPRESS : 0;
+}
+
 veil_status veil_eval_keys_load(veil_eval_keys **out, const uint8_t *data, size_t len, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
     *out = NULL;
     VEIL_REQUIRE(data, err);
-    return eval_keys_parse(out, data, len, NULL, err);
+    return eval_keys_parse(out, data, len, err);
 }
 
-/* Loads a bundle; with share, into the key set's context (the keygen path), else into a new one. */
-static veil_status eval_keys_parse(veil_eval_keys **out, const uint8_t *data, size_t len, veil_keyset *share,
-                                   veil_error *err)
+/* Loads a bundle, into a context of its own. */
+static veil_status eval_keys_parse(veil_eval_keys **out, const uint8_t *data, size_t len, veil_error *err)
 {
     veil_object_info info;
     VEIL_TRY(veil_object_peek(&info, data, len, err));
@@ -515,7 +684,7 @@ static veil_status eval_keys_parse(veil_eval_keys **out, const uint8_t *data, si
     if (k->meta.kind != VEIL_SET_EVAL_KEYS)
         st = veil_fail(err, VEIL_ERR_MISMATCH, "this file is not an evaluation-key bundle");
     if (st == VEIL_OK && k->meta.scheme == VEIL_ML_BGV) {
-        st = veil_exact_eval_keys_load(k, &c, err); /* never the keygen path: BGV keygen builds its own */
+        st = veil_exact_eval_keys_load(k, &c, err);
         veil_set_contents_clear(&c);
         if (st != VEIL_OK) {
             veil_eval_keys_free(k);
@@ -525,15 +694,7 @@ static veil_status eval_keys_parse(veil_eval_keys **out, const uint8_t *data, si
         return VEIL_OK;
     }
     if (st == VEIL_OK && c.count < 3) st = veil_fail(err, VEIL_ERR_FORMAT, "eval keys: the bundle is incomplete");
-    if (st == VEIL_OK && share) {
-        veil_params_free(k->params); /* the same set as the key set's: use that one */
-        k->params = share->params;
-        k->ctx = share->ctx;
-        k->refs = share->refs;
-        atomic_fetch_add(k->refs, 1);
-    } else if (st == VEIL_OK) {
-        st = veil_ml_context_new(k->params, &k->ctx, &k->refs, err);
-    }
+    if (st == VEIL_OK) st = veil_ml_context_new(k->params, &k->ctx, &k->refs, err);
     if (st == VEIL_OK) {
         uint8_t id[VEIL_ID_BYTES];
         crypto_generichash(id, VEIL_ID_BYTES, c.items[1].data, c.items[1].len, NULL, 0);
@@ -541,6 +702,7 @@ static veil_status eval_keys_parse(veil_eval_keys **out, const uint8_t *data, si
             st = veil_fail(err, VEIL_ERR_FORMAT, "eval keys: the key id does not match the public key");
     }
     if (st == VEIL_OK) st = veil_public_key_load(&k->pk, k->ctx, c.items[1].data, c.items[1].len, err);
+    if (st == VEIL_OK) k->pk_options = veil_ml_stored_options(c.items[1].data, c.items[1].len);
     if (st == VEIL_OK) st = veil_switch_key_load(&k->relin, k->ctx, c.items[2].data, c.items[2].len, err);
     if (st == VEIL_OK && veil_switch_key_galois_element(k->relin) != 0)
         st = veil_fail(err, VEIL_ERR_FORMAT, "eval keys: the third object is not a relinearization key");
@@ -1512,6 +1674,10 @@ veil_status veil_plan_load(veil_plan **out, const uint8_t *data, size_t len, vei
         veil_plan_info_from_params(p);
         veil_plan_info *in = &p->info;
         in->depth = in->q_count - 1;
+        in->in_ciphertexts = p->packing == VEIL_PACKING_THROUGHPUT ? p->in_width : 1;
+        in->out_ciphertexts = p->packing == VEIL_PACKING_THROUGHPUT ? p->out_width
+                              : p->packing == VEIL_PACKING_TRAINING ? 2 : 1;
+        veil_plan_sizes(p); /* the time and memory estimates need the model: left at 0 */
         if (p->slots > in->n / 2 || (p->packing == VEIL_PACKING_THROUGHPUT && p->batch > in->n / 2))
             st = veil_fail(err, VEIL_ERR_FORMAT, "plan: more slots than the ring has");
     }

@@ -55,6 +55,8 @@ typedef struct veil_ml_meta {
 /* The metadata of ML sets (he.c): encoding, and decoding with every field checked. */
 size_t veil_ml_meta_encode(uint8_t *out, const veil_ml_meta *m);
 veil_status veil_ml_meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, veil_error *err);
+/* The save option that reproduces a loaded object's form: VEIL_SAVE_COMPRESS when it was stored compressed. */
+unsigned veil_ml_stored_options(const uint8_t *data, size_t len);
 /* A context with a holder count, shared by a key set and its eval keys; the last holder frees it. */
 veil_status veil_ml_context_new(veil_params *params, veil_context **ctx, atomic_int **refs, veil_error *err);
 void veil_ml_context_release(veil_context *ctx, veil_params *params, atomic_int *refs);
@@ -97,6 +99,12 @@ struct veil_eval_keys {
     veil_switch_key **galois;
     size_t n_galois;
     veil_crt_part crt[VEIL_CRT_MAX]; /* exact inference: moduli 1 .. meta.crt_count - 1 */
+    /*
+     * How the public keys are saved: 0 (uncompressed), or VEIL_SAVE_COMPRESS for keys loaded from a bundle of
+     * an earlier Veil, which compressed them: the key id is a hash of their stored bytes, so a bundle saved
+     * again keeps their form and its id.
+     */
+    unsigned pk_options;
 };
 
 /* Throughput: batches x width ciphertexts, cts[b * width + f]; latency: one per row. */
@@ -130,6 +138,21 @@ double veil_latency_diag(const veil_stage *s, size_t slots, size_t K, size_t k, 
 size_t veil_latency_lanes(const veil_program *p, size_t stage, size_t slots, size_t half_n);
 /* Fills the plan's info from its parameters, packing, slots, batch, scale and rotations (not depth or sizes). */
 void veil_plan_info_from_params(veil_plan *plan);
+/* The plan's exact stored sizes: info.eval_key_bytes (the bundle) and info.ciphertext_bytes (a fresh input). */
+void veil_plan_sizes(veil_plan *plan);
+/* The time model's key switch and rescale at a level (model.c, docs/ml.md "Estimates"), single thread. */
+double veil_key_switch_seconds(const veil_plan_info *info, size_t level);
+double veil_rescale_seconds(const veil_plan_info *info, size_t level);
+double veil_hoisted_rotation_seconds(const veil_plan_info *info, size_t level); /* after the first of a group */
+/*
+ * The memory model (model.c): the bytes of a ciphertext in memory at a level, and the plan's two peaks from the
+ * computation's working set (work_bytes): info.estimated_memory_bytes (the server, its keys loaded from the
+ * file) and info.keygen_memory_bytes (veil keygen, keys written one at a time). Needs the sizes first.
+ */
+double veil_ciphertext_memory(const veil_params *params, size_t level);
+void veil_plan_memory(veil_plan *plan, double work_bytes);
+/* Training: the stored size of a data set of these rows (veil_train_encrypt's, levels included). */
+size_t veil_train_data_bytes(const veil_plan *plan, size_t rows);
 veil_status veil_ciphertexts_alloc(veil_ciphertexts **out, const veil_context *ctx, const veil_ml_meta *meta,
                                    size_t count, veil_error *err);
 size_t veil_ciphertexts_batches(const veil_ml_meta *meta);

@@ -8,6 +8,7 @@
 #include "ml/ml_plan.h"
 #include "veil/ckks.h"
 #include "veil/rlwe.h"
+#include "serial/serial_internal.h"
 
 #define MAX_MODEL_BYTES ((size_t)1 << 30)
 
@@ -239,6 +240,61 @@ void veil_plan_info_from_params(veil_plan *plan)
     in->p_count = veil_params_p_count(plan->params);
     in->dnum = veil_params_dnum(plan->params);
     in->rotations = plan->n_steps;
+}
+
+/* ---- sizes: exact, from the parameters and the wire format (docs/wire-format.md) ---------------------- */
+
+static const veil_params *plan_params(const veil_plan *plan, size_t m)
+{
+    return m ? plan->crt_params[m] : plan->params;
+}
+
+static size_t fresh_bytes(const veil_plan *plan, size_t m)
+{
+    const veil_params *p = plan_params(plan, m);
+    const size_t top = veil_params_q_count(p) - 1;
+    return plan->scheme == VEIL_ML_BGV ? veil_bgv_ciphertext_stored_bytes(p, top, 2, true)
+                                       : veil_ckks_ciphertext_stored_bytes(p, top, 2, true);
+}
+
+/*
+ * The bundle veil_eval_keys_save writes: CKKS, [parameters, public key, relinearization key, Galois keys];
+ * exact inference, per modulus [parameters, public key, relinearization key]. Every object uncompressed.
+ */
+static size_t eval_bundle_bytes(const veil_plan *plan)
+{
+    if (plan->scheme == VEIL_ML_BGV) {
+        size_t items = 0;
+        for (size_t m = 0; m < plan->crt_count; m++) {
+            const veil_params *p = plan_params(plan, m);
+            items += veil_params_stored_bytes(p) + veil_public_key_stored_bytes(p) + veil_switch_key_stored_bytes(p);
+        }
+        return veil_set_stored_bytes(VEIL_META_EXACT_BYTES, 3 * plan->crt_count, items);
+    }
+    const veil_params *p = plan->params;
+    const size_t items = veil_params_stored_bytes(p) + veil_public_key_stored_bytes(p) +
+                         (1 + plan->n_steps) * veil_switch_key_stored_bytes(p);
+    return veil_set_stored_bytes(VEIL_META_BYTES, 3 + plan->n_steps, items);
+}
+
+void veil_plan_sizes(veil_plan *plan)
+{
+    plan->info.eval_key_bytes = (double)eval_bundle_bytes(plan);
+    plan->info.ciphertext_bytes = (double)fresh_bytes(plan, 0);
+}
+
+size_t veil_plan_input_bytes(const veil_plan *plan, size_t rows)
+{
+    if (!plan || rows == 0) return 0;
+    if (plan->packing == VEIL_PACKING_TRAINING) return veil_train_data_bytes(plan, rows);
+    const size_t batch = plan->packing == VEIL_PACKING_LATENCY ? 1 : plan->batch;
+    if (batch == 0) return 0;
+    const size_t per = (rows + batch - 1) / batch * (plan->packing == VEIL_PACKING_LATENCY ? 1 : plan->in_width);
+    const size_t groups = plan->scheme == VEIL_ML_BGV ? plan->crt_count : 1;
+    size_t items = 0;
+    for (size_t m = 0; m < groups; m++) items += veil_params_stored_bytes(plan_params(plan, m)) + per * fresh_bytes(plan, m);
+    return veil_set_stored_bytes(plan->scheme == VEIL_ML_BGV ? VEIL_META_EXACT_BYTES : VEIL_META_BYTES,
+                                 groups * (1 + per), items);
 }
 
 void veil_plan_free(veil_plan *plan)
@@ -579,34 +635,215 @@ static veil_status plan_bounds(veil_plan *plan, const veil_model *m, const veil_
     return st;
 }
 
+/*
+ * The time estimate: a cost model of the evaluator (docs/ml.md, "Estimates"), counting what each stage does
+ * at its level and pricing it with three constants fitted to `veil-bench estimates` on the project's machine
+ * (single thread, AVX2; docs/performance.md): NTT_NS per coefficient, limb and log2 N of a transform (key
+ * switches, rescales), MUL_NS per coefficient and limb of a product (key products, plaintext products), and
+ * LIN_NS per coefficient and limb of a term of the throughput packing's fused linear layer (lazy reduction).
+ */
+#define NTT_NS 0.33
+#define MUL_NS 1.07
+#define LIN_NS 0.24
+
+typedef struct cost_model {
+    double n, lg, special, alpha;
+} cost_model;
+
+static cost_model cost_of(const veil_plan_info *in)
+{
+    cost_model c = {(double)in->n, log2((double)in->n), (double)in->p_count,
+                    ceil((double)in->q_count / (double)(in->dnum ? in->dnum : 1))};
+    return c;
+}
+
+/* A rescale: the last limb's inverse transform and the others' forward ones, both polynomials. */
+static double rescale_s(const cost_model *c, size_t level) { return NTT_NS * 1e-9 * c->n * c->lg * 2 * ((double)level + 1); }
+
+/* A key switch at a level: ModUp of its digits to QP, the key products, ModDown (in transforms of a limb). */
+static double ks_s(const cost_model *c, size_t level)
+{
+    const double q = (double)level + 1, digits = ceil(q / c->alpha);
+    return NTT_NS * 1e-9 * c->n * c->lg * (digits * (q + c->special) + 2 * (q + c->special)) +
+           MUL_NS * 1e-9 * c->n * 2 * digits * (q + c->special);
+}
+
+/* A rotation after the first of a hoisted group: its key products and ModDown only. */
+static double hoisted_s(const cost_model *c, size_t level)
+{
+    const double q = (double)level + 1, digits = ceil(q / c->alpha);
+    return NTT_NS * 1e-9 * c->n * c->lg * 2 * (q + c->special) + MUL_NS * 1e-9 * c->n * 2 * digits * (q + c->special);
+}
+
+double veil_key_switch_seconds(const veil_plan_info *info, size_t level)
+{
+    const cost_model c = cost_of(info);
+    return ks_s(&c, level);
+}
+
+double veil_hoisted_rotation_seconds(const veil_plan_info *info, size_t level)
+{
+    const cost_model c = cost_of(info);
+    return hoisted_s(&c, level);
+}
+
+double veil_rescale_seconds(const veil_plan_info *info, size_t level)
+{
+    const cost_model c = cost_of(info);
+    return rescale_s(&c, level);
+}
+
+/* polys polynomials of a ciphertext times a plaintext or a scalar */
+static double product_s(const cost_model *c, size_t level, double polys) { return MUL_NS * 1e-9 * c->n * polys * ((double)level + 1); }
+
+/* Ciphertext products of an elementwise stage (the square, the power basis, Chebyshev by baby-step giant-step). */
+static double stage_mults(const veil_stage *s)
+{
+    if (s->kind == VEIL_STAGE_SQUARE) return 1;
+    if (s->kind == VEIL_STAGE_POWER) return s->degree >= 3 ? 2 : s->degree == 2 ? 1 : 0;
+    return ceil(2 * sqrt((double)s->degree + 1)) + ceil(log2((double)s->degree + 1));
+}
+
+/*
+ * One ciphertext through an elementwise stage starting at level l; relin: its products are relinearized. A
+ * polynomial's coefficients are constant products, each rescaled (veil_ckks_mul_constant).
+ */
+static double elementwise_s(const cost_model *c, const veil_stage *s, size_t l, int relin)
+{
+    const double mults = stage_mults(s);
+    return mults * (product_s(c, l, 4) + (relin ? ks_s(c, l) : 0) + rescale_s(c, l)) +
+           (s->kind == VEIL_STAGE_SQUARE ? 0 : (product_s(c, l, 2) + rescale_s(c, l)) * (double)s->degree);
+}
+
+/* A throughput affine stage at level l: the fused layer (every nonzero weight a product), a rescale per
+ * output, and the relinearization of outputs when its input is an unrelinearized square. */
+static double throughput_affine_s(const cost_model *c, const veil_stage *s, size_t l, int lazy_input)
+{
+    size_t nnz = 0;
+    for (size_t k = 0; k < s->in_width * s->out_width; k++) nnz += s->w[k] != 0;
+    return LIN_NS * 1e-9 * c->n * (lazy_input ? 3 : 2) * ((double)l + 1) * (double)nnz +
+           (double)s->out_width * (rescale_s(c, l) + (lazy_input ? ks_s(c, l) : 0));
+}
+
+/* A latency affine stage (he.c latency_affine): the used diagonals' products, the hoisted baby steps, the
+ * giant steps, the sums of lanes and of the hybrid method's parts, one rescale and the bias. */
+static double latency_affine_s(const cost_model *c, const veil_plan *plan, const veil_program *p, size_t i, size_t l)
+{
+    const veil_stage *s = &p->stages[i];
+    const size_t S = plan->slots, half = veil_params_degree(plan->params) / 2;
+    const size_t K = veil_latency_diagonals(s->out_width, S), lanes = veil_latency_lanes(p, i, S, half);
+    const size_t Kl = K / lanes, g = veil_bsgs_baby(Kl);
+    size_t products = 0, babies = 0, giants = 0;
+    for (size_t k = 0; k < Kl; k++) {
+        int nonzero = 0;
+        for (size_t b = 0; b < lanes && !nonzero; b++)
+            for (size_t t = 0; t < S && !nonzero; t++) nonzero = veil_latency_diag(s, S, K, b * Kl + k, t) != 0;
+        products += (size_t)nonzero;
+    }
+    babies = (g < Kl ? g : Kl) - 1;
+    giants = (Kl + g - 1) / g - 1;
+    double sums = 0;
+    for (size_t r = 1; r < lanes; r *= 2) sums++;
+    for (size_t r = K; r < S; r *= 2) sums++;
+    return product_s(c, l, 2) * (double)products + (babies ? ks_s(c, l) + hoisted_s(c, l) * (double)(babies - 1) : 0) +
+           (ks_s(c, l) + product_s(c, l, 2)) * (double)giants + ks_s(c, l - 1) * sums + 2 * rescale_s(c, l);
+}
+
+static size_t stage_levels(const veil_stage *s)
+{
+    veil_program one = {.stages = (veil_stage *)s, .n_stages = 1};
+    return veil_program_depth(&one);
+}
+
+static double estimate_seconds(const veil_plan *plan, const veil_program *p)
+{
+    const cost_model c = cost_of(&plan->info);
+    size_t level = plan->info.q_count - 1, w = p->in_width;
+    double t = 0;
+    for (size_t i = 0; i < p->n_stages; i++) {
+        const veil_stage *s = &p->stages[i];
+        const int next_affine = i + 1 < p->n_stages && p->stages[i + 1].kind == VEIL_STAGE_AFFINE;
+        const int lazy_input = i > 0 && p->stages[i - 1].kind == VEIL_STAGE_SQUARE;
+        if (plan->packing == VEIL_PACKING_THROUGHPUT) {
+            if (s->kind == VEIL_STAGE_AFFINE) t += throughput_affine_s(&c, s, level, lazy_input);
+            else t += (double)w * elementwise_s(&c, s, level, !(s->kind == VEIL_STAGE_SQUARE && next_affine));
+        } else {
+            t += s->kind == VEIL_STAGE_AFFINE ? latency_affine_s(&c, plan, p, i, level) : elementwise_s(&c, s, level, 1);
+        }
+        w = s->out_width;
+        const size_t used = stage_levels(s);
+        level = level >= used ? level - used : 0;
+    }
+    return t;
+}
+
+/*
+ * The memory model (docs/ml.md, "Estimates"): the process itself, each context's ring tables (about 72 bytes
+ * per coefficient and prime, measured), keys in memory (a and b of every digit over QP, 64-bit residues) and
+ * the ciphertexts a computation holds.
+ */
+#define PROCESS_BYTES 10e6
+#define CONTEXT_BYTES 72.0
+
+static double qp_poly_bytes(const veil_params *p)
+{
+    return 8.0 * (double)veil_params_degree(p) * (double)(veil_params_q_count(p) + veil_params_p_count(p));
+}
+
+double veil_ciphertext_memory(const veil_params *p, size_t level)
+{
+    return 2 * 8.0 * (double)veil_params_degree(p) * ((double)level + 1);
+}
+
+void veil_plan_memory(veil_plan *plan, double work_bytes)
+{
+    veil_plan_info *in = &plan->info;
+    const size_t groups = plan->scheme == VEIL_ML_BGV ? plan->crt_count : 1;
+    double server = PROCESS_BYTES, keygen = PROCESS_BYTES;
+    for (size_t m = 0; m < groups; m++) {
+        const veil_params *p = plan_params(plan, m);
+        const double context = CONTEXT_BYTES / 8 * qp_poly_bytes(p), pk = 2 * qp_poly_bytes(p);
+        const double key = 2 * qp_poly_bytes(p) * (double)veil_params_dnum(p);
+        const double switch_keys = plan->scheme == VEIL_ML_BGV ? 1 : (double)(1 + plan->n_steps);
+        server += context + pk + key * switch_keys;
+        /* veil keygen: one key in memory at a time, with as much again of temporaries, and its stored form;
+         * exact inference keeps its few keys and writes the bundle from memory */
+        keygen += context + pk + 2 * key + (plan->scheme == VEIL_ML_BGV ? 0 : (double)veil_switch_key_stored_bytes(p));
+    }
+    if (plan->scheme == VEIL_ML_BGV) keygen += in->eval_key_bytes;
+    /* the server reads the bundle's file whole while it parses the keys, then works */
+    in->estimated_memory_bytes = server + fmax(in->eval_key_bytes, work_bytes);
+    in->keygen_memory_bytes = keygen;
+}
+
+/* The latency packing's diagonals, encoded once per evaluator (bytes). */
+static double diagonal_bytes(const veil_plan *plan, const veil_program *p)
+{
+    const size_t S = plan->slots, half = veil_params_degree(plan->params) / 2;
+    size_t level = plan->info.q_count - 1;
+    double bytes = 0;
+    for (size_t i = 0; i < p->n_stages; i++) {
+        const veil_stage *s = &p->stages[i];
+        if (s->kind == VEIL_STAGE_AFFINE)
+            bytes += veil_ciphertext_memory(plan->params, level) / 2 *
+                     (double)(veil_latency_diagonals(s->out_width, S) / veil_latency_lanes(p, i, S, half));
+        const size_t used = stage_levels(s);
+        level = level >= used ? level - used : 0;
+    }
+    return bytes;
+}
+
 static void estimate(veil_plan *plan, const veil_program *p)
 {
     veil_plan_info *in = &plan->info;
-    const double n = (double)in->n, limbs = (double)in->q_count, special = (double)in->p_count;
-    const double ct_bytes = 2 * n * limbs * 8;
-    const double key_bytes = n * (limbs + special) * 8 * (double)in->dnum; /* seeded: one polynomial per digit */
-    in->ciphertext_bytes = ct_bytes / 2;                                 /* fresh inputs are seeded */
-    in->eval_key_bytes = key_bytes * (double)(1 + in->rotations) + ct_bytes;
-    /* a rough single-thread model, fitted on this project's benchmarks: 0.5 ns per coefficient and limb for
-     * a term of a linear layer (AVX2), 8 ns per coefficient, limb and digit for a key switch */
-    double ks = 8e-9 * n * (limbs + special) * (double)in->dnum, mul = 0.5e-9 * n * limbs * 2, t = 0;
-    size_t w = p->in_width;
-    for (size_t i = 0; i < p->n_stages; i++) {
-        const veil_stage *s = &p->stages[i];
-        if (plan->packing == VEIL_PACKING_THROUGHPUT) {
-            size_t nnz = 0;
-            if (s->kind == VEIL_STAGE_AFFINE)
-                for (size_t k = 0; k < s->in_width * s->out_width; k++) nnz += s->w[k] != 0;
-            if (s->kind == VEIL_STAGE_AFFINE) t += mul * (double)nnz + (ks / 4) * (double)s->out_width;
-            else t += (double)w * (ks + mul) * (s->kind == VEIL_STAGE_SQUARE ? 1 : 2.0 * sqrt((double)s->degree + 1));
-        } else {
-            if (s->kind == VEIL_STAGE_AFFINE) t += (ks + mul) * 2 * sqrt((double)plan->slots);
-            else t += (ks + mul) * (s->kind == VEIL_STAGE_SQUARE ? 1 : 2.0 * sqrt((double)s->degree + 1));
-        }
-        w = s->out_width;
-    }
-    in->estimated_seconds = t;
-    in->estimated_memory_bytes = ct_bytes * (double)(in->in_ciphertexts + max_width(p)) + in->eval_key_bytes;
+    veil_plan_sizes(plan);
+    in->estimated_seconds = estimate_seconds(plan, p);
+    /* a batch's inputs (their file too), two layers' outputs, and the latency packing's diagonals */
+    const double ct = veil_ciphertext_memory(plan->params, in->q_count - 1);
+    double work = ct * (double)(in->in_ciphertexts + 2 * max_width(p)) +
+                  (double)veil_plan_input_bytes(plan, plan->packing == VEIL_PACKING_LATENCY ? 1 : plan->batch);
+    if (plan->packing == VEIL_PACKING_LATENCY) work = ct * 4 + diagonal_bytes(plan, p);
+    veil_plan_memory(plan, work);
 }
 
 veil_status veil_model_plan(veil_plan **out, const veil_model *m, const veil_plan_request *req, veil_error *err)

@@ -36,6 +36,7 @@
 #include "ckks/ckks_internal.h"
 #include "veil/train.h"
 #include "veil/serial.h"
+#include "serial/serial_internal.h"
 
 #define TRAIN_FIRST_BITS 50
 #define DEFAULT_DEGREE 3
@@ -131,6 +132,17 @@ static size_t level_x(size_t top, unsigned task, unsigned degree)
 {
     const size_t per = per_iteration(task, degree);
     return top >= per ? top - per : 0;
+}
+
+size_t veil_train_data_bytes(const veil_plan *plan, size_t rows)
+{
+    const veil_params *p = plan->params;
+    const size_t top = veil_params_q_count(p) - 1, nct = plan->batch ? (rows + plan->batch - 1) / plan->batch : 0;
+    const size_t a = veil_ckks_ciphertext_stored_bytes(p, level_a(top), 2, true);
+    const size_t x = veil_ckks_ciphertext_stored_bytes(p, level_x(top, plan->task, plan->degree), 2, true);
+    const size_t items = veil_params_stored_bytes(p) + nct * (a + x) + veil_ckks_ciphertext_stored_bytes(p, top, 2, true) +
+                         veil_ckks_ciphertext_stored_bytes(p, top < STATS_LEVEL ? top : STATS_LEVEL, 2, true);
+    return veil_set_stored_bytes(VEIL_META_BYTES, 2 * nct + 3, items);
 }
 
 /*
@@ -302,16 +314,17 @@ veil_status veil_train_plan(veil_plan **out, const veil_train_request *req, veil
     in->depth = depth;
     in->in_ciphertexts = 1; /* per slots/B records, plus one for the scaling */
     in->out_ciphertexts = 2;
-    const double limbs = (double)in->q_count, special = (double)in->p_count, ct_bytes = 2.0 * (double)n * limbs * 8;
-    const double key_bytes = (double)n * (limbs + special) * 8 * (double)in->dnum; /* seeded */
-    in->ciphertext_bytes = ct_bytes / 2;
-    in->eval_key_bytes = key_bytes * (double)(1 + in->rotations) + ct_bytes;
-    /* per iteration and ciphertext of records: 3 key switches and two window sums of ceil(log4 B) groups of
-     * about one key switch each, and ceil(log4 R) + 2 shared */
-    const double ks = 8e-9 * (double)n * (limbs + special) * (double)in->dnum / 2; /* at the average level */
+    veil_plan_sizes(plan);
+    /* per iteration and ciphertext of records, at the middle level (model.c's cost model, docs/ml.md): 3 key
+     * switches, two window sums of ceil(log4 B) hoisted groups (a key switch and two more rotations' products
+     * each), a window sum of ceil(log4 R) groups and 2 key switches shared, and the rescales of the levels */
+    const size_t mid = (in->q_count - 1) / 2;
     const size_t groups_b = (log2_exact(block) + 1) / 2, groups_r = (log2_exact(plan->batch) + 1) / 2;
-    in->estimated_seconds = ks * (double)(3 + 2 * groups_b + groups_r + 2);
-    in->estimated_memory_bytes = 2 * key_bytes * (double)(1 + in->rotations) + 12 * ct_bytes;
+    const double ks = veil_key_switch_seconds(in, mid), group = ks + 2 * veil_hoisted_rotation_seconds(in, mid);
+    in->estimated_seconds = ks * 5 + group * (double)(2 * groups_b + groups_r) +
+                            veil_rescale_seconds(in, mid) * (double)(2 * per_iteration(req->task, degree));
+    /* the server's working set: about a dozen ciphertexts at the top level */
+    veil_plan_memory(plan, 12 * veil_ciphertext_memory(plan->params, in->q_count - 1));
     *out = plan;
     return VEIL_OK;
 }

@@ -530,6 +530,60 @@ veil_status veil_params_load(veil_params **out, const uint8_t *data, size_t len,
     return st;
 }
 
+/* ---- exact stored sizes (serial_internal.h) ------------------------------------------------------- */
+
+static unsigned bit_length(uint64_t v)
+{
+    unsigned b = 0;
+    for (; v; v >>= 1) b++;
+    return b;
+}
+
+/* A polynomial over q_0 .. q_level (and P when with_p), each limb packed at its prime's bit length. */
+static size_t params_poly_bytes(const veil_params *p, size_t level, bool with_p)
+{
+    size_t total = 0;
+    for (size_t i = 0; i <= level && i < p->q_count; i++) total += (p->n * bit_length(p->q[i]) + 7) / 8;
+    for (size_t k = 0; with_p && k < p->p_count; k++) total += (p->n * bit_length(p->p[k]) + 7) / 8;
+    return total;
+}
+
+static size_t object_bytes(size_t payload) { return VEIL_HEADER_BYTES + payload + VEIL_DIGEST_BYTES; }
+
+size_t veil_params_stored_bytes(const veil_params *p) { return object_bytes(8 * (8 + p->q_count + p->p_count)); }
+
+size_t veil_public_key_stored_bytes(const veil_params *p)
+{
+    return object_bytes(VEIL_SEED_BYTES + params_poly_bytes(p, p->q_count - 1, true));
+}
+
+size_t veil_switch_key_stored_bytes(const veil_params *p)
+{
+    return object_bytes(16 + VEIL_SEED_BYTES + p->dnum * params_poly_bytes(p, p->q_count - 1, true));
+}
+
+/* head: the fields before the polynomials (24 bytes in CKKS, 32 in BGV) */
+static size_t cipher_stored_bytes(const veil_params *p, size_t head, size_t level, size_t size, bool seeded)
+{
+    const size_t poly = params_poly_bytes(p, level, false);
+    return object_bytes(head + (seeded ? VEIL_SEED_BYTES + poly : size * poly));
+}
+
+size_t veil_ckks_ciphertext_stored_bytes(const veil_params *p, size_t level, size_t size, bool seeded)
+{
+    return cipher_stored_bytes(p, 24, level, size, seeded);
+}
+
+size_t veil_bgv_ciphertext_stored_bytes(const veil_params *p, size_t level, size_t size, bool seeded)
+{
+    return cipher_stored_bytes(p, 32, level, size, seeded);
+}
+
+size_t veil_set_stored_bytes(size_t meta_len, size_t count, size_t items_bytes)
+{
+    return object_bytes(8 + meta_len + 8 + 8 * count + items_bytes);
+}
+
 /* ---- keys ---------------------------------------------------------------------------------------- */
 
 veil_status veil_secret_key_save(veil_buffer *out, const veil_secret_key *sk, unsigned options, veil_error *err)
@@ -834,16 +888,6 @@ veil_status veil_ckks_ciphertext_load(veil_ckks_ciphertext **out, const veil_con
 
 /* ---- BGV plaintexts and ciphertexts --------------------------------------------------------------- */
 
-static unsigned bits_of(uint64_t v)
-{
-    unsigned b = 0;
-    while (v) {
-        b++;
-        v >>= 1;
-    }
-    return b;
-}
-
 static uint64_t gcd(uint64_t a, uint64_t b)
 {
     while (b) {
@@ -866,7 +910,7 @@ veil_status veil_bgv_plaintext_save(veil_buffer *out, const veil_bgv_plaintext *
     VEIL_REQUIRE(pt, err);
     const veil_context *ctx = pt->ctx;
     writer w = {0};
-    w_packed(&w, pt->m, ctx->params.n, bits_of(ctx->params.t - 1));
+    w_packed(&w, pt->m, ctx->params.n, bit_length(ctx->params.t - 1));
     return finish(out, &w, VEIL_OBJECT_BGV_PLAINTEXT, 0, &ctx->params, options, err);
 }
 
@@ -879,7 +923,7 @@ veil_status veil_bgv_plaintext_load(veil_bgv_plaintext **out, const veil_context
     VEIL_REQUIRE(data, err);
     VEIL_TRY(check_bgv(ctx, "bgv plaintext", err));
     const size_t n = ctx->params.n;
-    const unsigned bits = bits_of(ctx->params.t - 1);
+    const unsigned bits = bit_length(ctx->params.t - 1);
     const size_t want = (n * bits + 7) / 8;
     uint8_t *raw;
     size_t raw_len = 0;
@@ -956,28 +1000,161 @@ veil_status veil_bgv_ciphertext_load(veil_bgv_ciphertext **out, const veil_conte
 
 #define SET_MAX_META ((size_t)1 << 20) /* an ML key set's inputs' ranges: 16 bytes an input */
 
+/*
+ * The set writer: the header (whose lengths come from the declared count and bytes), the metadata and the
+ * count, then each object as it comes with its length, then the digest, computed as the bytes pass. Its
+ * output is either a buffer of the exact size (sink NULL) or a sink's, in order.
+ */
+struct veil_set_writer {
+    veil_sink_fn sink;
+    void *arg;
+    uint8_t *buf; /* sink NULL: the whole set */
+    size_t len, cap;
+    size_t items_left;
+    uint64_t bytes_left;
+    bool secret;
+    crypto_generichash_state hash;
+};
+
+static veil_status set_put(veil_set_writer *w, const uint8_t *p, size_t n, veil_error *err)
+{
+    crypto_generichash_update(&w->hash, p, n);
+    if (w->sink) return w->sink(w->arg, p, n, err);
+    if (n > w->cap - w->len) return veil_fail(err, VEIL_ERR_INTERNAL, "set: more bytes than declared");
+    memcpy(w->buf + w->len, p, n);
+    w->len += n;
+    return VEIL_OK;
+}
+
+static veil_status set_put_u64(veil_set_writer *w, uint64_t v, veil_error *err)
+{
+    uint8_t b[8];
+    put_le(b, v, 8);
+    return set_put(w, b, 8, err);
+}
+
+void veil_set_writer_free(veil_set_writer *w)
+{
+    if (!w) return;
+    veil_free_secret(w->buf, w->cap);
+    sodium_memzero(&w->hash, sizeof w->hash);
+    free(w);
+}
+
+veil_status veil_set_writer_begin(veil_set_writer **out, const veil_params *params, const uint8_t *meta, size_t meta_len,
+                                  size_t count, size_t items_bytes, bool secret, veil_sink_fn sink, void *arg,
+                                  veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(params, err);
+    if (meta_len) VEIL_REQUIRE(meta, err);
+    if (meta_len > SET_MAX_META) return veil_fail(err, VEIL_ERR_ARGUMENT, "set: %zu bytes of metadata", meta_len);
+    if (count > ((size_t)1 << 40) || items_bytes > ((size_t)1 << 50) || items_bytes < count * VEIL_HEADER_BYTES)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "set: %zu objects of %zu bytes in all", count, items_bytes);
+    veil_set_writer *w = calloc(1, sizeof *w);
+    if (!w) return veil_fail(err, VEIL_ERR_NO_MEMORY, "set: out of memory");
+    *w = (veil_set_writer){.sink = sink, .arg = arg, .items_left = count, .bytes_left = items_bytes, .secret = secret};
+    const size_t total = veil_set_stored_bytes(meta_len, count, items_bytes);
+    const uint64_t body = total - VEIL_HEADER_BYTES - VEIL_DIGEST_BYTES;
+    if (!sink) {
+        w->cap = total;
+        w->buf = veil_alloc_scratch(total, 1);
+        if (!w->buf) {
+            free(w);
+            return veil_fail(err, VEIL_ERR_NO_MEMORY, "set: out of memory for %zu bytes", total);
+        }
+    }
+    crypto_generichash_init(&w->hash, NULL, 0, VEIL_DIGEST_BYTES);
+    uint8_t h[VEIL_HEADER_BYTES];
+    memcpy(h, magic, 4);
+    put_le(h + 4, VEIL_FORMAT_VERSION, 2);
+    put_le(h + 6, VEIL_OBJECT_SET, 2);
+    put_le(h + 8, secret ? VEIL_FLAG_SECRET : 0, 4);
+    put_le(h + 12, (uint64_t)veil_params_security(params), 4);
+    veil_params_hash(params, h + 16);
+    put_le(h + 48, body, 8);
+    put_le(h + 56, body, 8);
+    veil_status st = set_put(w, h, sizeof h, err);
+    if (st == VEIL_OK) st = set_put_u64(w, meta_len, err);
+    if (st == VEIL_OK && meta_len) st = set_put(w, meta, meta_len, err);
+    if (st == VEIL_OK) st = set_put_u64(w, count, err);
+    if (st != VEIL_OK) {
+        veil_set_writer_free(w);
+        return st;
+    }
+    *out = w;
+    return VEIL_OK;
+}
+
+veil_status veil_set_writer_add(veil_set_writer *w, const uint8_t *obj, size_t len, veil_error *err)
+{
+    VEIL_REQUIRE(w, err);
+    VEIL_REQUIRE(obj, err);
+    veil_object_info info;
+    VEIL_TRY(veil_object_peek(&info, obj, len, err));
+    if (w->items_left == 0 || len > w->bytes_left)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "set: more objects or bytes than declared");
+    if ((info.flags & VEIL_FLAG_SECRET) && !w->secret)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "set: a secret object in a set not declared secret");
+    if (info.type == VEIL_OBJECT_SET) return veil_fail(err, VEIL_ERR_ARGUMENT, "set: sets do not nest");
+    VEIL_TRY(set_put_u64(w, len, err));
+    VEIL_TRY(set_put(w, obj, len, err));
+    w->items_left--;
+    w->bytes_left -= len;
+    return VEIL_OK;
+}
+
+veil_status veil_set_writer_end(veil_set_writer *w, veil_buffer *out, veil_error *err)
+{
+    VEIL_REQUIRE(w, err);
+    if (out) {
+        out->data = NULL;
+        out->len = 0;
+    }
+    veil_status st = VEIL_OK;
+    if (w->items_left || w->bytes_left)
+        st = veil_fail(err, VEIL_ERR_ARGUMENT, "set: %zu objects (%llu bytes) declared but not added", w->items_left,
+                       (unsigned long long)w->bytes_left);
+    else if (!w->sink && !out)
+        st = veil_fail(err, VEIL_ERR_ARGUMENT, "set: a set written to memory needs a buffer");
+    uint8_t d[VEIL_DIGEST_BYTES];
+    if (st == VEIL_OK) {
+        crypto_generichash_final(&w->hash, d, sizeof d);
+        if (w->sink) st = w->sink(w->arg, d, sizeof d, err);
+        else if (w->len + sizeof d != w->cap) st = veil_fail(err, VEIL_ERR_INTERNAL, "set: fewer bytes than declared");
+        else memcpy(w->buf + w->len, d, sizeof d);
+    }
+    if (st == VEIL_OK && !w->sink) {
+        out->data = w->buf;
+        out->len = w->cap;
+        w->buf = NULL;
+        w->cap = 0;
+    }
+    veil_set_writer_free(w);
+    return st;
+}
+
 veil_status veil_set_save(veil_buffer *out, const veil_params *params, const uint8_t *meta, size_t meta_len,
                           const veil_buffer *items, size_t count, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
+    out->data = NULL;
+    out->len = 0;
     VEIL_REQUIRE(params, err);
-    if (meta_len > SET_MAX_META) return veil_fail(err, VEIL_ERR_ARGUMENT, "set: %zu bytes of metadata", meta_len);
-    writer w = {0};
-    uint32_t flags = 0;
-    w_u64(&w, meta_len);
-    if (meta_len) w_bytes(&w, meta, meta_len);
-    w_u64(&w, count);
+    if (count) VEIL_REQUIRE(items, err);
+    size_t bytes = 0;
+    bool secret = false; /* a set holding a secret is itself secret (add checks each object's header) */
     for (size_t i = 0; i < count; i++) {
-        veil_object_info info;
-        if (veil_object_peek(&info, items[i].data, items[i].len, err) != VEIL_OK) {
-            veil_free_secret(w.buf, w.cap);
-            return VEIL_ERR_FORMAT;
-        }
-        flags |= info.flags & VEIL_FLAG_SECRET; /* a set holding a secret is itself secret */
-        w_u64(&w, items[i].len);
-        w_bytes(&w, items[i].data, items[i].len);
+        bytes += items[i].len;
+        secret |= items[i].data && items[i].len >= VEIL_HEADER_BYTES && (get_le(items[i].data + 8, 4) & VEIL_FLAG_SECRET);
     }
-    return finish(out, &w, VEIL_OBJECT_SET, flags, params, 0, err);
+    veil_set_writer *w = NULL;
+    veil_status st = veil_set_writer_begin(&w, params, meta, meta_len, count, bytes, secret, NULL, NULL, err);
+    for (size_t i = 0; st == VEIL_OK && i < count; i++) st = veil_set_writer_add(w, items[i].data, items[i].len, err);
+    if (st == VEIL_OK) return veil_set_writer_end(w, out, err);
+    veil_set_writer_free(w);
+    return st;
 }
 
 veil_status veil_set_open(veil_set_contents *view, const uint8_t *data, size_t len, veil_error *err)
@@ -1069,42 +1246,102 @@ static int open_temporary(char *tmp, size_t cap, const char *path, mode_t mode)
     return -1;
 }
 
-veil_status veil_file_write_atomic(const char *path, const uint8_t *data, size_t len, veil_error *err)
+/* A file written in pieces and renamed into place when complete (veil_file_write_atomic in steps). */
+struct veil_atomic_file {
+    char *path, *tmp;
+    int fd;
+};
+
+void veil_atomic_file_abort(veil_atomic_file *f)
 {
+    if (!f) return;
+    if (f->fd >= 0) {
+        close(f->fd);
+        unlink(f->tmp); /* nothing already stored at path is touched */
+    }
+    free(f->path);
+    free(f->tmp);
+    free(f);
+}
+
+veil_status veil_atomic_file_open(veil_atomic_file **out, const char *path, bool secret, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
     VEIL_REQUIRE(path, err);
-    if (len) VEIL_REQUIRE(data, err);
-    const size_t plen = strlen(path), cap = plen + 32;
-    char *tmp = malloc(cap), *dir_copy = strdup(path);
-    if (!tmp || !dir_copy) {
-        free(tmp);
-        free(dir_copy);
+    veil_atomic_file *f = calloc(1, sizeof *f);
+    const size_t cap = strlen(path) + 32;
+    if (f) {
+        f->fd = -1;
+        f->path = strdup(path);
+        f->tmp = malloc(cap);
+    }
+    if (!f || !f->path || !f->tmp) {
+        veil_atomic_file_abort(f);
         return veil_fail(err, VEIL_ERR_NO_MEMORY, "write %s: out of memory", path);
     }
-    veil_status st = VEIL_OK;
-    int fd = open_temporary(tmp, cap, path, file_mode_for(data, len));
-    if (fd < 0) st = veil_fail(err, VEIL_ERR_IO, "write %s: cannot create a temporary file: %s", path, strerror(errno));
-    for (size_t done = 0; st == VEIL_OK && done < len;) {
-        ssize_t w = write(fd, data + done, len - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) st = veil_fail(err, VEIL_ERR_IO, "write %s: %s", path, strerror(errno));
-        else if (w == 0) st = veil_fail(err, VEIL_ERR_IO, "write %s: the device accepted no more bytes", path);
-        else done += (size_t)w;
+    f->fd = open_temporary(f->tmp, cap, path, secret ? 0600 : 0666);
+    if (f->fd < 0) {
+        veil_status st = veil_fail(err, VEIL_ERR_IO, "write %s: cannot create a temporary file: %s", path, strerror(errno));
+        veil_atomic_file_abort(f);
+        return st;
     }
-    if (st == VEIL_OK && fsync(fd) != 0) st = veil_fail(err, VEIL_ERR_IO, "write %s: fsync: %s", path, strerror(errno));
-    if (fd >= 0 && close(fd) != 0 && st == VEIL_OK) st = veil_fail(err, VEIL_ERR_IO, "write %s: close: %s", path, strerror(errno));
-    if (st == VEIL_OK && rename(tmp, path) != 0) st = veil_fail(err, VEIL_ERR_IO, "write %s: rename: %s", path, strerror(errno));
-    if (st != VEIL_OK && fd >= 0) unlink(tmp); /* nothing already stored at path is touched on failure */
+    *out = f;
+    return VEIL_OK;
+}
+
+veil_status veil_atomic_file_write(void *file, const uint8_t *data, size_t len, veil_error *err)
+{
+    veil_atomic_file *f = file;
+    VEIL_REQUIRE(f, err);
+    if (len) VEIL_REQUIRE(data, err);
+    for (size_t done = 0; done < len;) {
+        ssize_t w = write(f->fd, data + done, len - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return veil_fail(err, VEIL_ERR_IO, "write %s: %s", f->path, strerror(errno));
+        if (w == 0) return veil_fail(err, VEIL_ERR_IO, "write %s: the device accepted no more bytes", f->path);
+        done += (size_t)w;
+    }
+    return VEIL_OK;
+}
+
+veil_status veil_atomic_file_commit(veil_atomic_file *f, veil_error *err)
+{
+    VEIL_REQUIRE(f, err);
+    const char *path = f->path;
+    veil_status st = VEIL_OK;
+    if (fsync(f->fd) != 0) st = veil_fail(err, VEIL_ERR_IO, "write %s: fsync: %s", path, strerror(errno));
+    const int closed = close(f->fd);
+    if (closed != 0 && st == VEIL_OK) st = veil_fail(err, VEIL_ERR_IO, "write %s: close: %s", path, strerror(errno));
+    if (st == VEIL_OK && rename(f->tmp, path) != 0) st = veil_fail(err, VEIL_ERR_IO, "write %s: rename: %s", path, strerror(errno));
+    if (st != VEIL_OK) unlink(f->tmp);
+    f->fd = -1;
     if (st == VEIL_OK) {
         /* make the rename itself durable; file systems that cannot sync a folder say EINVAL */
-        int dfd = open(dirname(dir_copy), O_RDONLY | O_CLOEXEC);
+        char *dir_copy = strdup(path);
+        int dfd = dir_copy ? open(dirname(dir_copy), O_RDONLY | O_CLOEXEC) : -1;
         if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL))
             st = veil_fail(err, VEIL_ERR_IO, "write %s: the file is written but its folder could not be synced: %s",
                            path, strerror(errno));
         if (dfd >= 0) close(dfd);
+        free(dir_copy);
     }
-    free(tmp);
-    free(dir_copy);
+    veil_atomic_file_abort(f);
     return st;
+}
+
+veil_status veil_file_write_atomic(const char *path, const uint8_t *data, size_t len, veil_error *err)
+{
+    VEIL_REQUIRE(path, err);
+    if (len) VEIL_REQUIRE(data, err);
+    veil_atomic_file *f = NULL;
+    VEIL_TRY(veil_atomic_file_open(&f, path, file_mode_for(data, len) == 0600, err));
+    veil_status st = veil_atomic_file_write(f, data, len, err);
+    if (st != VEIL_OK) {
+        veil_atomic_file_abort(f);
+        return st;
+    }
+    return veil_atomic_file_commit(f, err);
 }
 
 veil_status veil_file_read(veil_buffer *out, const char *path, size_t max_len, veil_error *err)

@@ -2,8 +2,11 @@
 #ifndef VEIL_SERIAL_INTERNAL_H
 #define VEIL_SERIAL_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "veil/params.h"
+#include "veil/serial.h"
 
 /*
  * Rewrites the integrity digest of the version-2 object data[0..len) (its last VEIL_DIGEST_BYTES) to match
@@ -11,5 +14,48 @@
  * digest, as a forger could: the digest detects accidents, it authenticates nothing.
  */
 void veil_object_reseal(uint8_t *data, size_t len);
+
+/*
+ * The exact stored sizes (header, payload and digest: what the save functions write without compression)
+ * of objects under a parameter set, from the parameters and the wire format alone: plans announce them, and
+ * the streaming set writer frames a set from them before its objects exist. Compressed objects differ.
+ */
+size_t veil_params_stored_bytes(const veil_params *params);
+size_t veil_public_key_stored_bytes(const veil_params *params);
+size_t veil_switch_key_stored_bytes(const veil_params *params); /* relinearization and Galois keys alike */
+size_t veil_ckks_ciphertext_stored_bytes(const veil_params *params, size_t level, size_t size, bool seeded);
+size_t veil_bgv_ciphertext_stored_bytes(const veil_params *params, size_t level, size_t size, bool seeded);
+/* A set of `count` objects of items_bytes in all, with meta_len bytes of metadata. */
+size_t veil_set_stored_bytes(size_t meta_len, size_t count, size_t items_bytes);
+
+/*
+ * Sets written as their objects come, one at a time, so that a caller never holds all of them (evaluation
+ * keys of gigabytes): the count and the total bytes of the objects are declared first (they frame the header),
+ * then each object is added, and the digest is computed as the bytes pass. The bytes are those veil_set_save
+ * writes for the same objects. With sink NULL, the set is built in one buffer of its exact size, given by
+ * veil_set_writer_end; else every byte goes to sink(arg, ...) in order. A failed writer is released with
+ * veil_set_writer_free (end releases it in every case).
+ */
+typedef veil_status (*veil_sink_fn)(void *arg, const uint8_t *data, size_t len, veil_error *err);
+typedef struct veil_set_writer veil_set_writer;
+veil_status veil_set_writer_begin(veil_set_writer **out, const veil_params *params, const uint8_t *meta, size_t meta_len,
+                                  size_t count, size_t items_bytes, bool secret, veil_sink_fn sink, void *arg,
+                                  veil_error *err);
+/* Checks the object's framing and digest, and that it fits the declaration (a secret one needs a secret set). */
+veil_status veil_set_writer_add(veil_set_writer *w, const uint8_t *obj, size_t len, veil_error *err);
+/* Refuses a set short of its declared objects; out receives the buffer (sink NULL only). */
+veil_status veil_set_writer_end(veil_set_writer *w, veil_buffer *out, veil_error *err);
+void veil_set_writer_free(veil_set_writer *w);
+
+/*
+ * veil_file_write_atomic in steps: a temporary file beside path (0600 when secret, else 0666 less the
+ * umask), written in pieces (veil_atomic_file_write is a veil_sink_fn), then fsync, rename and the folder's
+ * fsync on commit; abort removes the temporary file. Both release f; path is untouched until the rename.
+ */
+typedef struct veil_atomic_file veil_atomic_file;
+veil_status veil_atomic_file_open(veil_atomic_file **out, const char *path, bool secret, veil_error *err);
+veil_status veil_atomic_file_write(void *file, const uint8_t *data, size_t len, veil_error *err);
+veil_status veil_atomic_file_commit(veil_atomic_file *f, veil_error *err);
+void veil_atomic_file_abort(veil_atomic_file *f);
 
 #endif /* VEIL_SERIAL_INTERNAL_H */
