@@ -23,7 +23,7 @@ static const char *const prefixes[] = {"gemm", "matmul", "add", "sub", "mul", "d
                                        "identity", "flatten", "reshape", "squeeze", "unsqueeze", "concat",
                                        "batchnorm", "sigmoid", "tanh", "relu", "softmax", "logsoftmax", "argmax", "conv",
                                        "averagepool", "globalaveragepool", "edge_pad",
-                                       "reflect_pad", NULL};
+                                       "reflect_pad", "slice", "transpose", "cast", "constantofshape", NULL};
 
 typedef struct reason {
     char text[400];

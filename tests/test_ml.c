@@ -669,6 +669,205 @@ static void test_keygen_to_file(void **state)
     veil_model_free(m);
 }
 
+/* One node run by the interpreter on the values of env: output "y". */
+static veil_status run_op(const char *op, const char *const *inputs, size_t n_in, veil_attr *attrs, size_t n_attrs,
+                          int64_t opset, veil_env *env, veil_error *err)
+{
+    char *outs[1] = {"y"};
+    veil_node n = {.op = (char *)op, .name = "t", .label = "'t'", .inputs = (char **)inputs, .n_inputs = n_in,
+                   .outputs = outs, .n_outputs = 1, .attrs = attrs, .n_attrs = n_attrs};
+    return veil_node_run(&n, opset, env, err);
+}
+
+static void put(veil_env *env, const char *name, veil_dtype dt, size_t rank, const int64_t *dims, const double *v)
+{
+    veil_error err = {0};
+    veil_tensor t;
+    assert_int_equal(veil_tensor_init(&t, dt, rank, dims, &err), VEIL_OK);
+    for (size_t i = 0; i < t.size; i++) t.data[i] = v[i];
+    assert_int_equal(veil_env_put(env, name, &t, &err), VEIL_OK);
+    veil_tensor_clear(&t);
+}
+
+static void expect_values(const veil_env *env, size_t rank, const int64_t *dims, const double *want)
+{
+    const veil_tensor *y = veil_env_get(env, "y");
+    assert_non_null(y);
+    assert_int_equal(y->rank, rank);
+    for (size_t i = 0; i < rank; i++) assert_int_equal(y->dims[i], dims[i]);
+    for (size_t i = 0; i < y->size; i++) assert_true(y->data[i] == want[i]);
+}
+
+static void expect_refused(veil_status st, veil_status want, const veil_error *err, const char *needle)
+{
+    assert_int_equal(st, want);
+    if (!strstr(err->detail, needle)) fail_msg("'%s' lacks '%s'", err->detail, needle);
+}
+
+/* Slice, Transpose, Cast and ConstantOfShape at their edges, and hostile parameters refused by name. */
+static void test_shape_operators(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_env env = {0};
+    const double x[6] = {0, 1, 2, 3, 4, 5};
+    const int64_t d23[2] = {2, 3}, d1[1] = {1}, d2[1] = {2}, d6[1] = {6}, d0[2] = {0, 3};
+    put(&env, "x", VEIL_DT_FLOAT, 2, d23, x);
+    put(&env, "empty", VEIL_DT_FLOAT, 2, d0, x);
+    const char *sl[5] = {"x", "s", "e", "a", "t"};
+
+    /* x[:, ::-1] with INT64_MIN as the end, INT64_MAX as the start: clamped */
+    put(&env, "s", VEIL_DT_INT64, 1, d1, (double[]){9223372036854775807.0});
+    put(&env, "e", VEIL_DT_INT64, 1, d1, (double[]){-9223372036854775808.0});
+    put(&env, "a", VEIL_DT_INT64, 1, d1, (double[]){-1});
+    put(&env, "t", VEIL_DT_INT64, 1, d1, (double[]){-1});
+    assert_int_equal(run_op("Slice", sl, 5, NULL, 0, 13, &env, &err), VEIL_OK);
+    expect_values(&env, 2, d23, (double[]){2, 1, 0, 5, 4, 3});
+    /* x[:, 2:0:-2]: from 2 down to 0, excluded */
+    put(&env, "s", VEIL_DT_INT64, 1, d1, (double[]){2});
+    put(&env, "e", VEIL_DT_INT64, 1, d1, (double[]){0});
+    put(&env, "t", VEIL_DT_INT64, 1, d1, (double[]){-2});
+    assert_int_equal(run_op("Slice", sl, 5, NULL, 0, 13, &env, &err), VEIL_OK);
+    expect_values(&env, 2, (int64_t[]){2, 1}, (double[]){2, 5});
+    /* a backward slice of an empty axis is empty, never a read */
+    const char *sle[5] = {"empty", "s", "e", "z", "t"};
+    put(&env, "z", VEIL_DT_INT64, 1, d1, (double[]){0});
+    put(&env, "t", VEIL_DT_INT64, 1, d1, (double[]){-1});
+    assert_int_equal(run_op("Slice", sle, 5, NULL, 0, 13, &env, &err), VEIL_OK);
+    expect_values(&env, 2, d0, NULL);
+    /* opset 1: attributes */
+    veil_attr at[2] = {{.name = "starts", .kind = VEIL_ATTR_INTS, .ints = (int64_t[]){1, -2}, .count = 2},
+                       {.name = "ends", .kind = VEIL_ATTR_INTS, .ints = (int64_t[]){5, 1000}, .count = 2}};
+    assert_int_equal(run_op("Slice", sl, 1, at, 2, 1, &env, &err), VEIL_OK);
+    expect_values(&env, 2, (int64_t[]){1, 2}, (double[]){4, 5});
+    /* hostile parameters */
+    put(&env, "t", VEIL_DT_INT64, 1, d1, (double[]){0});
+    expect_refused(run_op("Slice", sl, 5, NULL, 0, 13, &env, &err), VEIL_ERR_ARGUMENT, &err, "step of 0");
+    put(&env, "t", VEIL_DT_INT64, 1, d2, (double[]){1, 1});
+    expect_refused(run_op("Slice", sl, 5, NULL, 0, 13, &env, &err), VEIL_ERR_ARGUMENT, &err, "differ in length");
+    put(&env, "s", VEIL_DT_INT64, 1, d2, (double[]){0, 0});
+    put(&env, "e", VEIL_DT_INT64, 1, d2, (double[]){1, 1});
+    put(&env, "a", VEIL_DT_INT64, 1, d2, (double[]){1, -1});
+    expect_refused(run_op("Slice", sl, 5, NULL, 0, 13, &env, &err), VEIL_ERR_ARGUMENT, &err, "repeated");
+    put(&env, "a", VEIL_DT_INT64, 1, d2, (double[]){0, 2});
+    expect_refused(run_op("Slice", sl, 5, NULL, 0, 13, &env, &err), VEIL_ERR_ARGUMENT, &err, "out of range");
+    put(&env, "s", VEIL_DT_FLOAT, 1, d2, (double[]){0, 0});
+    expect_refused(run_op("Slice", sl, 3, NULL, 0, 13, &env, &err), VEIL_ERR_ARGUMENT, &err, "int32 or int64");
+    put(&env, "s", VEIL_DT_INT64, 1, d6, x);
+    put(&env, "e", VEIL_DT_INT64, 1, d6, x);
+    expect_refused(run_op("Slice", sl, 3, NULL, 0, 13, &env, &err), VEIL_ERR_ARGUMENT, &err, "rank 2");
+    expect_refused(run_op("Slice", sl, 1, NULL, 0, 13, &env, &err), VEIL_ERR_FORMAT, &err, "lacks its starts");
+
+    /* Transpose: the default reverses the axes; a perm that is no permutation is refused */
+    const char *tx[1] = {"x"};
+    assert_int_equal(run_op("Transpose", tx, 1, NULL, 0, 13, &env, &err), VEIL_OK);
+    expect_values(&env, 2, (int64_t[]){3, 2}, (double[]){0, 3, 1, 4, 2, 5});
+    veil_attr perm = {.name = "perm", .kind = VEIL_ATTR_INTS, .ints = (int64_t[]){1, 1}, .count = 2};
+    expect_refused(run_op("Transpose", tx, 1, &perm, 1, 13, &env, &err), VEIL_ERR_ARGUMENT, &err, "permutation");
+    perm.ints[0] = 2;
+    expect_refused(run_op("Transpose", tx, 1, &perm, 1, 13, &env, &err), VEIL_ERR_ARGUMENT, &err, "permutation");
+    perm.count = 1;
+    expect_refused(run_op("Transpose", tx, 1, &perm, 1, 13, &env, &err), VEIL_ERR_ARGUMENT, &err, "list 2 axes");
+
+    /* Cast: to int truncates toward zero; to float rounds (overflowing to infinity); NaN has no integer */
+    const char *cx[1] = {"c"};
+    put(&env, "c", VEIL_DT_DOUBLE, 1, d6, (double[]){2.7, -2.7, 0.1, 1e300, -1e300, 16777217});
+    veil_attr to = {.name = "to", .kind = VEIL_ATTR_INT, .i = 1};
+    assert_int_equal(run_op("Cast", cx, 1, &to, 1, 13, &env, &err), VEIL_OK);
+    expect_values(&env, 1, d6, (double[]){(float)2.7, (float)-2.7, (float)0.1, INFINITY, -INFINITY, 16777216});
+    assert_int_equal(veil_env_get(&env, "y")->dtype, VEIL_DT_FLOAT);
+    to.i = 7;
+    expect_refused(run_op("Cast", cx, 1, &to, 1, 13, &env, &err), VEIL_ERR_ARGUMENT, &err, "no value in int64");
+    put(&env, "c", VEIL_DT_DOUBLE, 1, d2, (double[]){2.7, -2.7});
+    assert_int_equal(run_op("Cast", cx, 1, &to, 1, 13, &env, &err), VEIL_OK);
+    expect_values(&env, 1, d2, (double[]){2, -2});
+    put(&env, "c", VEIL_DT_DOUBLE, 1, d2, (double[]){NAN, 3e9});
+    to.i = 6;
+    expect_refused(run_op("Cast", cx, 1, &to, 1, 13, &env, &err), VEIL_ERR_ARGUMENT, &err, "no value in int32");
+    to.i = 9; /* bool */
+    expect_refused(run_op("Cast", cx, 1, &to, 1, 13, &env, &err), VEIL_ERR_UNSUPPORTED, &err, "element type");
+    expect_refused(run_op("Cast", cx, 1, NULL, 0, 13, &env, &err), VEIL_ERR_FORMAT, &err, "'to'");
+
+    /* ConstantOfShape: the value's type and value; dimensions checked before anything is allocated */
+    const char *cs[1] = {"shape"};
+    veil_attr value = {.name = "value", .kind = VEIL_ATTR_TENSOR};
+    assert_int_equal(veil_tensor_init(&value.t, VEIL_DT_INT32, 1, d1, &err), VEIL_OK);
+    value.t.data[0] = 7;
+    put(&env, "shape", VEIL_DT_INT64, 1, d2, (double[]){2, 1});
+    assert_int_equal(run_op("ConstantOfShape", cs, 1, &value, 1, 13, &env, &err), VEIL_OK);
+    expect_values(&env, 2, (int64_t[]){2, 1}, (double[]){7, 7});
+    assert_int_equal(veil_env_get(&env, "y")->dtype, VEIL_DT_INT32);
+    assert_int_equal(run_op("ConstantOfShape", cs, 1, NULL, 0, 13, &env, &err), VEIL_OK);
+    expect_values(&env, 2, (int64_t[]){2, 1}, (double[]){0, 0});
+    put(&env, "shape", VEIL_DT_INT64, 1, d2, (double[]){-1, 2});
+    expect_refused(run_op("ConstantOfShape", cs, 1, NULL, 0, 13, &env, &err), VEIL_ERR_ARGUMENT, &err, "dimension -1");
+    put(&env, "shape", VEIL_DT_INT64, 1, d1, (double[]){1e18});
+    expect_refused(run_op("ConstantOfShape", cs, 1, NULL, 0, 13, &env, &err), VEIL_ERR_ARGUMENT, &err, "dimension");
+    put(&env, "shape", VEIL_DT_INT64, 1, (int64_t[]){3}, (double[]){8192, 8192, 8192});
+    expect_refused(run_op("ConstantOfShape", cs, 1, NULL, 0, 13, &env, &err), VEIL_ERR_UNSUPPORTED, &err, "elements");
+    put(&env, "shape", VEIL_DT_FLOAT, 1, d1, (double[]){2});
+    expect_refused(run_op("ConstantOfShape", cs, 1, NULL, 0, 13, &env, &err), VEIL_ERR_ARGUMENT, &err, "int64");
+    veil_tensor_clear(&value.t);
+    assert_int_equal(veil_tensor_init(&value.t, VEIL_DT_FLOAT, 1, d2, &err), VEIL_OK);
+    put(&env, "shape", VEIL_DT_INT64, 1, d1, (double[]){2});
+    expect_refused(run_op("ConstantOfShape", cs, 1, &value, 1, 13, &env, &err), VEIL_ERR_ARGUMENT, &err, "one element");
+    veil_tensor_clear(&value.t);
+    veil_env_clear(&env);
+}
+
+/* On the data path: Slice and Transpose fold into the affine stage; a Cast to int and ConstantOfShape are refused. */
+static void test_shape_operators_lowered(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    const uint8_t tag[] = "shape-ops";
+    int64_t dims[3] = {-1, 2, 3}, d1[1] = {1};
+    double one[1] = {1}, minus[1] = {-1};
+    const char *tx[1] = {"x"}, *sl[5] = {"xt", "s", "e", "a", "t"}, *fl[1] = {"sl"};
+
+    veil_graph g = {0}; /* Transpose(0, 2, 1), Slice(axis 1, reversed), Flatten */
+    assert_int_equal(veil_graph_add_input(&g, "x", dims, 3, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "s", minus, d1, 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "e", (double[]){-1e19}, d1, 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "a", one, d1, 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "t", minus, d1, 1, &err), VEIL_OK);
+    for (size_t i = 0; i < g.n_inits; i++) g.inits[i].dtype = VEIL_DT_INT64;
+    assert_int_equal(veil_graph_add_node(&g, "Transpose", tx, 1, "xt", NULL, 0, &err), VEIL_OK);
+    veil_node *t = &g.nodes[0]; /* its attribute list has room for one */
+    t->attrs[0].name = strdup("perm");
+    t->attrs[0].kind = VEIL_ATTR_INTS;
+    t->attrs[0].ints = calloc(3, sizeof(int64_t));
+    t->attrs[0].ints[1] = 2;
+    t->attrs[0].ints[2] = 1;
+    t->attrs[0].count = 3;
+    t->n_attrs = 1;
+    assert_int_equal(veil_graph_add_node(&g, "Slice", sl, 5, "sl", NULL, 0, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&g, "Flatten", fl, 1, "y", NULL, 0, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_output(&g, "y", &err), VEIL_OK);
+    g.opset = 13;
+    veil_model *m = NULL;
+    if (veil_model_from_graph(&m, &g, tag, 9, NULL, 0, NULL, &err) != VEIL_OK) fail_msg("%s", err.detail);
+    assert_int_equal(m->program.n_stages, 1);
+    double in[6] = {0, 1, 2, 3, 4, 5}, out[6], want[6] = {2, 5, 1, 4, 0, 3};
+    assert_int_equal(veil_program_run_plain(&m->program, in, out, &err), VEIL_OK);
+    for (int i = 0; i < 6; i++) assert_true(fabs(out[i] - want[i]) < 1e-12);
+    veil_model_free(m);
+
+    veil_graph c = {0}; /* Cast of the data to int64 */
+    assert_int_equal(veil_graph_add_input(&c, "x", dims, 3, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&c, "Cast", tx, 1, "y", "to", 7, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_output(&c, "y", &err), VEIL_OK);
+    assert_int_equal(veil_model_from_graph(&m, &c, tag, 9, NULL, 0, NULL, &err), VEIL_ERR_UNSUPPORTED);
+    if (!strstr(err.detail, "(Cast): a cast of the data to an integer type")) fail_msg("%s", err.detail);
+
+    veil_graph k = {0}; /* ConstantOfShape of the data */
+    assert_int_equal(veil_graph_add_input(&k, "x", (int64_t[]){2}, 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&k, "ConstantOfShape", tx, 1, "y", NULL, 0, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_output(&k, "y", &err), VEIL_OK);
+    assert_int_equal(veil_model_from_graph(&m, &k, tag, 9, NULL, 0, NULL, &err), VEIL_ERR_UNSUPPORTED);
+    if (!strstr(err.detail, "(ConstantOfShape): a shape computed from the data")) fail_msg("%s", err.detail);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -683,6 +882,8 @@ int main(void)
         cmocka_unit_test(test_onnx_roundtrip),
         cmocka_unit_test(test_deeply_nested_onnx),
         cmocka_unit_test(test_cnn_bad_input),
+        cmocka_unit_test(test_shape_operators),
+        cmocka_unit_test(test_shape_operators_lowered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <float.h>
 #include "ml/ml_internal.h"
 
 /* ---- the environment ------------------------------------------------------------------------------ */
@@ -72,13 +73,20 @@ const veil_tensor *veil_env_get(const veil_env *env, const char *name)
 static const char *const supported_ops[] = {
     "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Neg", "Pow", "Constant", "Identity", "Flatten", "Reshape",
     "Squeeze", "Unsqueeze", "Concat", "BatchNormalization", "Sigmoid", "Tanh", "Relu", "Softmax", "LogSoftmax",
-    "ArgMax", "Conv", "AveragePool", "GlobalAveragePool", "Pad", NULL};
+    "ArgMax", "Conv", "AveragePool", "GlobalAveragePool", "Pad", "Slice", "Transpose", "Cast", "ConstantOfShape",
+    NULL};
 
 int veil_op_supported(const char *op)
 {
     for (size_t i = 0; supported_ops[i]; i++)
         if (strcmp(supported_ops[i], op) == 0) return 1;
     return 0;
+}
+
+/* The element types Cast converts to: those Veil computes with. */
+static int cast_target_supported(int64_t to)
+{
+    return to == VEIL_DT_FLOAT || to == VEIL_DT_DOUBLE || to == VEIL_DT_INT32 || to == VEIL_DT_INT64;
 }
 
 const char *veil_node_unsupported(const veil_node *node, int64_t opset)
@@ -102,6 +110,9 @@ const char *veil_node_unsupported(const veil_node *node, int64_t opset)
             return "Pad modes other than constant (edge, reflect, wrap) are not supported";
         if (node->n_inputs > 3 && node->inputs[3][0]) return "Pad with an axes input is not supported";
     }
+    const veil_attr *to = strcmp(node->op, "Cast") == 0 ? veil_node_attr(node, "to") : NULL;
+    if (to && to->kind == VEIL_ATTR_INT && !cast_target_supported(to->i))
+        return "Cast to an element type other than float, double, int32 and int64";
     if (strcmp(node->op, "Constant") == 0 && !veil_node_attr(node, "value") && !veil_node_attr(node, "value_float") &&
         !veil_node_attr(node, "value_floats") && !veil_node_attr(node, "value_int") &&
         !veil_node_attr(node, "value_ints"))
@@ -609,6 +620,208 @@ static veil_status run_constant(const veil_node *n, veil_tensor *out, veil_error
     return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (Constant): no numeric value", n->label);
 }
 
+/* ---- Slice, Transpose, Cast, ConstantOfShape ------------------------------------------------------------ */
+
+#define INDEX_LIMIT ((int64_t)1 << 62) /* indices beyond it (INT64_MAX, INT64_MIN as "to the end") are clamped */
+
+/* An index held as a double, clamped to [-2^62, 2^62] so that the arithmetic below cannot overflow. */
+static int64_t clamp_index(double v)
+{
+    if (isnan(v)) return 0;
+    if (v <= -(double)INDEX_LIMIT) return -INDEX_LIMIT;
+    if (v >= (double)INDEX_LIMIT) return INDEX_LIMIT;
+    return (int64_t)v;
+}
+
+static int64_t clamp_to(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* One of Slice's lists: the attribute `name` before opset 10, input k since; *given 0 when absent. */
+static veil_status slice_list(const veil_node *n, const veil_env *env, int64_t opset, size_t k, const char *name,
+                              int64_t *vals, size_t *count, int *given, veil_error *err)
+{
+    const veil_attr *a = opset < 10 ? veil_node_attr(n, name) : NULL;
+    const veil_tensor *t = NULL;
+    *count = 0;
+    *given = 0;
+    if (opset >= 10 && k < n->n_inputs && n->inputs[k][0]) VEIL_TRY(input(n, env, k, &t, err));
+    if (!a && !t) return VEIL_OK;
+    if (a && a->kind != VEIL_ATTR_INTS) return FAIL("node %s (Slice): attribute %s must list integers", n->label, name);
+    if (t && (!is_int(t->dtype) || t->rank != 1))
+        return FAIL("node %s (Slice): %s must be a 1-D tensor of int32 or int64", n->label, name);
+    *count = a ? a->count : t->size;
+    if (*count > VEIL_MAX_RANK)
+        return FAIL("node %s (Slice): %zu %s (at most %d)", n->label, *count, name, VEIL_MAX_RANK);
+    for (size_t i = 0; i < *count; i++) {
+        if (t && isnan(t->data[i])) return FAIL("node %s (Slice): %s holds NaN", n->label, name);
+        vals[i] = clamp_index(a ? (double)a->ints[i] : t->data[i]);
+    }
+    *given = 1;
+    return VEIL_OK;
+}
+
+/*
+ * Slice's window along each axis of x: its first index, step and length (unsliced axes: 0, 1, the whole
+ * axis). Negative starts and ends count from the end; starts are clamped to [0, dim] (step > 0) or
+ * [0, dim - 1] (step < 0), ends to [0, dim] or [-1, dim - 1].
+ */
+static veil_status slice_window(const veil_node *n, const veil_env *env, int64_t opset, const veil_tensor *x,
+                                int64_t *first, int64_t *step, int64_t *len, veil_error *err)
+{
+    int64_t starts[VEIL_MAX_RANK], ends[VEIL_MAX_RANK], axes[VEIL_MAX_RANK], steps[VEIL_MAX_RANK];
+    size_t ns, ne, na, nt;
+    int gs, ge, ga, gt;
+    VEIL_TRY(slice_list(n, env, opset, 1, "starts", starts, &ns, &gs, err));
+    VEIL_TRY(slice_list(n, env, opset, 2, "ends", ends, &ne, &ge, err));
+    VEIL_TRY(slice_list(n, env, opset, 3, "axes", axes, &na, &ga, err));
+    VEIL_TRY(slice_list(n, env, opset, 4, "steps", steps, &nt, &gt, err));
+    if (!gs || !ge) return veil_fail(err, VEIL_ERR_FORMAT, "node %s (Slice) lacks its starts or ends", n->label);
+    if (ns != ne || (ga && na != ns) || (gt && nt != ns))
+        return FAIL("node %s (Slice): starts, ends, axes and steps differ in length", n->label);
+    if (ns > x->rank) return FAIL("node %s (Slice): %zu starts for a tensor of rank %zu", n->label, ns, x->rank);
+    int seen[VEIL_MAX_RANK] = {0};
+    for (size_t i = 0; i < x->rank; i++) {
+        first[i] = 0;
+        step[i] = 1;
+        len[i] = x->dims[i];
+    }
+    for (size_t i = 0; i < ns; i++) {
+        const int64_t axis = ga ? norm_axis(axes[i], x->rank) : (int64_t)i;
+        if (axis < 0 || axis >= (int64_t)x->rank || seen[axis])
+            return FAIL("node %s (Slice): axis %lld is out of range or repeated", n->label,
+                        (long long)(ga ? axes[i] : axis));
+        seen[axis] = 1;
+        const int64_t dim = x->dims[axis], st = gt ? steps[i] : 1;
+        if (st == 0) return FAIL("node %s (Slice): a step of 0", n->label);
+        int64_t s = starts[i] < 0 ? starts[i] + dim : starts[i], e = ends[i] < 0 ? ends[i] + dim : ends[i];
+        int64_t count = 0;
+        if (dim > 0 && st > 0) {
+            s = clamp_to(s, 0, dim);
+            e = clamp_to(e, 0, dim);
+            count = e > s ? (e - s - 1) / st + 1 : 0;
+        } else if (dim > 0) {
+            s = clamp_to(s, 0, dim - 1);
+            e = clamp_to(e, -1, dim - 1);
+            count = s > e ? (s - e - 1) / -st + 1 : 0;
+        }
+        first[axis] = count ? s : 0;
+        step[axis] = st;
+        len[axis] = count;
+    }
+    return VEIL_OK;
+}
+
+static veil_status run_slice(const veil_node *n, veil_env *env, int64_t opset, veil_tensor *out, veil_error *err)
+{
+    const veil_tensor *x;
+    VEIL_TRY(input(n, env, 0, &x, err));
+    int64_t first[VEIL_MAX_RANK], step[VEIL_MAX_RANK], len[VEIL_MAX_RANK], idx[VEIL_MAX_RANK] = {0};
+    size_t stride[VEIL_MAX_RANK];
+    VEIL_TRY(slice_window(n, env, opset, x, first, step, len, err));
+    VEIL_TRY(veil_tensor_init(out, x->dtype, x->rank, len, err));
+    for (size_t i = x->rank, s = 1; i-- > 0;) {
+        stride[i] = s;
+        s *= (size_t)x->dims[i];
+    }
+    for (size_t o = 0; o < out->size; o++) {
+        size_t src = 0;
+        for (size_t i = 0; i < x->rank; i++) src += (size_t)(first[i] + idx[i] * step[i]) * stride[i];
+        out->data[o] = x->data[src];
+        next_index(idx, len, x->rank);
+    }
+    return VEIL_OK;
+}
+
+/* Transpose: output axis i is input axis perm[i]; perm defaults to the axes reversed. */
+static veil_status run_transpose(const veil_node *n, veil_env *env, veil_tensor *out, veil_error *err)
+{
+    const veil_tensor *x;
+    VEIL_TRY(input(n, env, 0, &x, err));
+    const size_t r = x->rank;
+    int64_t perm[VEIL_MAX_RANK], dims[VEIL_MAX_RANK], idx[VEIL_MAX_RANK] = {0};
+    size_t stride[VEIL_MAX_RANK];
+    int seen[VEIL_MAX_RANK] = {0};
+    const veil_attr *a = veil_node_attr(n, "perm");
+    if (a && (a->kind != VEIL_ATTR_INTS || a->count != r))
+        return FAIL("node %s (Transpose): perm must list %zu axes", n->label, r);
+    for (size_t i = 0; i < r; i++) {
+        perm[i] = a ? a->ints[i] : (int64_t)(r - 1 - i);
+        if (perm[i] < 0 || perm[i] >= (int64_t)r || seen[perm[i]])
+            return FAIL("node %s (Transpose): perm is not a permutation of the %zu axes", n->label, r);
+        seen[perm[i]] = 1;
+        dims[i] = x->dims[perm[i]];
+    }
+    VEIL_TRY(veil_tensor_init(out, x->dtype, r, dims, err));
+    for (size_t i = r, s = 1; i-- > 0;) {
+        stride[i] = s;
+        s *= (size_t)x->dims[i];
+    }
+    for (size_t o = 0; o < out->size; o++) {
+        size_t src = 0;
+        for (size_t i = 0; i < r; i++) src += (size_t)idx[i] * stride[perm[i]];
+        out->data[o] = x->data[src];
+        next_index(idx, dims, r);
+    }
+    return VEIL_OK;
+}
+
+/* v rounded to float32 (round to nearest even; beyond the largest float, infinity), without C's undefined
+ * conversion of an out-of-range double. */
+static double round_to_float(double v)
+{
+    if (!isfinite(v) || fabs(v) <= FLT_MAX) return (double)(float)v;
+    return fabs(v) >= (double)FLT_MAX + ldexp(1.0, 103) ? copysign(INFINITY, v) : copysign(FLT_MAX, v);
+}
+
+/* Cast to float (rounded), double, int32 or int64 (truncated toward zero; NaN, infinities and values beyond the
+ * integer type's range, which ONNX leaves undefined, are refused). */
+static veil_status run_cast(const veil_node *n, veil_env *env, veil_tensor *out, veil_error *err)
+{
+    const veil_tensor *x;
+    VEIL_TRY(input(n, env, 0, &x, err));
+    const veil_attr *to = veil_node_attr(n, "to");
+    if (!to || to->kind != VEIL_ATTR_INT)
+        return veil_fail(err, VEIL_ERR_FORMAT, "node %s (Cast) lacks its integer attribute 'to'", n->label);
+    if (!cast_target_supported(to->i))
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (Cast): element type %lld", n->label, (long long)to->i);
+    VEIL_TRY(veil_tensor_copy(out, x, err));
+    out->dtype = (veil_dtype)to->i;
+    const double lo = to->i == VEIL_DT_INT32 ? -2147483648.0 : -9223372036854775808.0;
+    for (size_t i = 0; i < out->size; i++) {
+        const double v = x->data[i];
+        if (to->i == VEIL_DT_FLOAT) out->data[i] = round_to_float(v);
+        else if (to->i == VEIL_DT_DOUBLE) out->data[i] = v;
+        else if (!isfinite(v) || trunc(v) < lo || trunc(v) >= -lo)
+            return FAIL("node %s (Cast): %g has no value in %s", n->label, v,
+                        to->i == VEIL_DT_INT32 ? "int32" : "int64");
+        else out->data[i] = trunc(v);
+    }
+    return VEIL_OK;
+}
+
+/* ConstantOfShape: a tensor of the int64 shape given, filled with the one value of the attribute (float 0). */
+static veil_status run_constant_of_shape(const veil_node *n, veil_env *env, veil_tensor *out, veil_error *err)
+{
+    const veil_tensor *s;
+    VEIL_TRY(input(n, env, 0, &s, err));
+    if (s->dtype != VEIL_DT_INT64 || s->rank != 1)
+        return FAIL("node %s (ConstantOfShape): the shape must be a 1-D int64 tensor", n->label);
+    if (s->size > VEIL_MAX_RANK)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (ConstantOfShape): rank %zu (at most %d)", n->label,
+                         s->size, VEIL_MAX_RANK);
+    const veil_attr *v = veil_node_attr(n, "value");
+    if (v && (v->kind != VEIL_ATTR_TENSOR || v->t.size != 1))
+        return FAIL("node %s (ConstantOfShape): value must be a tensor of one element", n->label);
+    int64_t dims[VEIL_MAX_RANK];
+    for (size_t i = 0; i < s->size; i++) {
+        if (!(s->data[i] >= 0) || s->data[i] > (double)VEIL_TENSOR_MAX_ELEMENTS)
+            return FAIL("node %s (ConstantOfShape): dimension %g (from 0 to 2^26)", n->label, s->data[i]);
+        dims[i] = (int64_t)s->data[i];
+    }
+    VEIL_TRY(veil_tensor_init(out, v ? v->t.dtype : VEIL_DT_FLOAT, s->size, dims, err));
+    for (size_t i = 0; v && i < out->size; i++) out->data[i] = v->t.data[0];
+    return VEIL_OK;
+}
+
 /* ---- convolution and pooling (N-D, 1 to 3 spatial dimensions) ----------------------------------------- */
 
 typedef struct window_geometry {
@@ -830,6 +1043,10 @@ veil_status veil_node_run(const veil_node *n, int64_t opset, veil_env *env, veil
     else if (!strcmp(op, "AveragePool")) st = run_avgpool(n, env, 0, &out, err);
     else if (!strcmp(op, "GlobalAveragePool")) st = run_avgpool(n, env, 1, &out, err);
     else if (!strcmp(op, "Pad")) st = run_pad(n, env, &out, err);
+    else if (!strcmp(op, "Slice")) st = run_slice(n, env, opset, &out, err);
+    else if (!strcmp(op, "Transpose")) st = run_transpose(n, env, &out, err);
+    else if (!strcmp(op, "Cast")) st = run_cast(n, env, &out, err);
+    else if (!strcmp(op, "ConstantOfShape")) st = run_constant_of_shape(n, env, &out, err);
     else st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s: operator %s", n->label, op);
     if (st == VEIL_OK) st = env_take(env, n->outputs[0], &out, err);
     veil_tensor_clear(&out);

@@ -172,7 +172,8 @@ void veil_final_apply(const veil_program *p, double *row, size_t width)
 
 static const char *const affine_ops[] = {"Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Neg", "Identity", "Flatten",
                                          "Reshape", "Squeeze", "Unsqueeze", "Concat", "BatchNormalization", "Conv",
-                                         "AveragePool", "GlobalAveragePool", "Pad", NULL};
+                                         "AveragePool", "GlobalAveragePool", "Pad", "Slice", "Transpose", "Cast",
+                                         NULL};
 
 static int op_is(const char *op, const char *const *list)
 {
@@ -216,6 +217,17 @@ static veil_status classify(const veil_node *n, char **data, size_t n_data, cons
         return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (%s): a shape computed from the data", n->label, op);
     if ((strcmp(op, "BatchNormalization") == 0 || strcmp(op, "Conv") == 0 || strcmp(op, "Pad") == 0) && first != 0)
         return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (%s): encrypted parameters", n->label, op);
+    if (strcmp(op, "Slice") == 0 && first != 0)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (Slice): slice bounds computed from the data", n->label);
+    if (strcmp(op, "ConstantOfShape") == 0)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (ConstantOfShape): a shape computed from the data",
+                         n->label);
+    /* a Cast to float or double is the identity on the data (float32's rounding is far below CKKS's precision);
+     * to an integer type it truncates, which no polynomial computes */
+    const int64_t to = strcmp(op, "Cast") == 0 ? veil_node_attr_int(n, "to", 0) : 0;
+    if (to == VEIL_DT_INT32 || to == VEIL_DT_INT64)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (Cast): a cast of the data to an integer type (it "
+                         "truncates) is not evaluated under encryption", n->label);
     if (op_is(op, affine_ops)) {
         *cls = NC_AFFINE;
         return VEIL_OK;
@@ -658,6 +670,9 @@ veil_status veil_program_lower(veil_model *m, veil_error *err)
                                n->label, n->op, n->inputs[k]);
                 goto done;
             }
+        /* refused on the data path (a Cast to int, a shape from the data...) before the shapes below are run */
+        node_class cls;
+        if ((st = classify(n, data, n_data, &consts, &cls, err)) != VEIL_OK) goto done;
         chain[n_chain++] = i;
         for (size_t k = 0; k < n->n_outputs; k++) data[n_data++] = n->outputs[k];
     }
