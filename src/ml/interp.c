@@ -143,6 +143,17 @@ static const veil_tensor *optional_input(const veil_node *n, const veil_env *env
 
 static int is_int(veil_dtype t) { return t == VEIL_DT_INT32 || t == VEIL_DT_INT64; }
 
+/* A shape, axis or pad value of a file as an integer: whole and within +-2^53 (NaN and huge values refused
+ * before any conversion, which would be undefined). */
+static veil_status index_value(const veil_node *n, double v, int64_t *out, veil_error *err)
+{
+    if (!(fabs(v) <= 9007199254740992.0) || v != nearbyint(v))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "node %s (%s): %g is not an integer index, dimension or pad",
+                         n->label, n->op, v);
+    *out = (int64_t)v;
+    return VEIL_OK;
+}
+
 static int64_t norm_axis(int64_t axis, size_t rank) { return axis < 0 ? axis + (int64_t)rank : axis; }
 
 static veil_status broadcast_shape(const veil_tensor *a, const veil_tensor *b, size_t *rank, int64_t *dims,
@@ -340,7 +351,8 @@ static veil_status run_reshape(const veil_node *n, veil_env *env, veil_tensor *o
     size_t known = 1;
     int infer = -1;
     for (size_t i = 0; i < s->size; i++) {
-        int64_t d = (int64_t)s->data[i];
+        int64_t d = 0;
+        VEIL_TRY(index_value(n, s->data[i], &d, err));
         if (d == 0 && !allowzero) {
             if (i >= a->rank) return FAIL("node %s (Reshape): 0 copies a dimension the input lacks", n->label);
             d = a->dims[i];
@@ -391,7 +403,7 @@ static veil_status axes_of(const veil_node *n, const veil_env *env, int64_t opse
     const veil_tensor *t = optional_input(n, env, 1);
     if (t) {
         if (t->size > VEIL_MAX_RANK) return FAIL("node %s: too many axes", n->label);
-        for (size_t i = 0; i < t->size; i++) axes[i] = (int64_t)t->data[i];
+        for (size_t i = 0; i < t->size; i++) VEIL_TRY(index_value(n, t->data[i], &axes[i], err));
         *count = t->size;
     }
     return VEIL_OK;
@@ -449,7 +461,10 @@ static veil_status run_pad(const veil_node *n, veil_env *env, veil_tensor *out, 
     const veil_tensor *pt = optional_input(n, env, 1), *vt = optional_input(n, env, 2);
     const size_t count = at && at->kind == VEIL_ATTR_INTS ? at->count : pt ? pt->size : 0;
     if (count != 2 * a->rank) return FAIL("node %s (Pad): %zu pads for a tensor of rank %zu", n->label, count, a->rank);
-    for (size_t i = 0; i < count; i++) pads[i] = at && at->kind == VEIL_ATTR_INTS ? at->ints[i] : (int64_t)pt->data[i];
+    for (size_t i = 0; i < count; i++) {
+        if (at && at->kind == VEIL_ATTR_INTS) pads[i] = at->ints[i];
+        else VEIL_TRY(index_value(n, pt->data[i], &pads[i], err));
+    }
     const double value = vt ? (vt->size == 1 ? vt->data[0] : NAN) : veil_node_attr_float(n, "value", 0.0);
     if (!isfinite(value)) return FAIL("node %s (Pad): the constant value must be one finite number", n->label);
     int64_t dims[VEIL_MAX_RANK];
