@@ -8,10 +8,11 @@
  *   veil_decrypt_outputs the data owner: the model's outputs, with the final activation applied.
  *
  * A model is an ONNX file. Veil lowers its graph to a program on one sample's flattened features: affine
- * stages (every run of Gemm, MatMul, Add, Sub, Mul and Div by constants, Neg, BatchNormalization, and the
- * shape operators, folded into one matrix and bias), squares (Mul of a tensor by itself, Pow 2), and
- * polynomial approximations of Sigmoid, Tanh and Relu inside the network (Chebyshev, over a range measured
- * on calibration data or given). A final Sigmoid, Softmax, LogSoftmax or ArgMax is applied by the data
+ * stages (every run of Gemm, MatMul, Conv, AveragePool, GlobalAveragePool, Add, Sub, Mul and Div by
+ * constants, Neg, BatchNormalization, Pad, and the shape operators (Reshape, Flatten, Squeeze, Unsqueeze,
+ * Concat, Slice, Transpose, Cast to float), folded into one matrix and bias), squares (Mul of a tensor by
+ * itself, Pow 2), and polynomial approximations of Sigmoid, Tanh and Relu inside the network (Chebyshev,
+ * over a range given or covering the calibration data and the worst case over the inputs' range). A final Sigmoid, Softmax, LogSoftmax or ArgMax is applied by the data
  * owner after decryption, exactly. Anything else is refused with the operator's and the node's names (a node
  * without a name by its index in the graph's node list: "node #3 (Relu)").
  *
