@@ -807,6 +807,68 @@ static void test_outputs_and_identity(void **state)
 }
 
 /* Measured error, and flooded decryption: the added noise has the width it promises and hides nothing less. */
+/*
+ * A linear layer whose limbs mix a 60-bit first prime (beyond the AVX2 kernels, as the ML plans choose when
+ * the outputs' bound asks for it) with 36-bit ones: each limb takes its own kernel, and the sums are the
+ * plaintext's (run under both kernels, test_ckks and test_ckks_scalar).
+ */
+static void test_linear_layer_large_first_prime(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_params *params = NULL;
+    veil_context *ctx = NULL;
+    veil_ckks_encoder *enc = NULL;
+    veil_secret_key *sk = NULL;
+    veil_params_request req = {.depth = 2, .scale_bits = 36, .first_bits = 60, .security = VEIL_SECURITY_128};
+    assert_int_equal(veil_params_select(&params, &req, &err), VEIL_OK);
+    assert_true(veil_params_q(params, 0) >= ((uint64_t)1 << 59));
+    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encoder_new(&enc, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_secret_key_new(&sk, ctx, fx->prng, &err), VEIL_OK);
+    enum { IN = 9, OUT = 10, COUNT = 64 }; /* 10 outputs: the input-major kernel */
+    const double scale = ldexp(1.0, 36);
+    double x[IN][COUNT], w[OUT * IN], b[OUT], got[COUNT];
+    veil_ckks_ciphertext *in[IN], *out[OUT];
+    veil_ckks_plaintext *pt = NULL;
+    assert_int_equal(veil_ckks_plaintext_new(&pt, ctx, &err), VEIL_OK);
+    unsigned s = 5;
+    for (size_t i = 0; i < IN; i++) {
+        for (size_t r = 0; r < COUNT; r++) {
+            s = s * 1103515245u + 12345u;
+            x[i][r] = (double)(s >> 8) / (double)(1u << 24) * 200.0 - 100.0; /* beyond what 2^14 above the scale holds */
+        }
+        assert_int_equal(veil_ckks_encode(enc, pt, x[i], NULL, COUNT, scale, 1, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_ciphertext_new(&in[i], ctx, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_encrypt_sk(ctx, in[i], pt, sk, fx->prng, &err), VEIL_OK);
+    }
+    for (size_t k = 0; k < OUT * IN; k++) w[k] = (double)((int)(k % 7) - 3) * 37.5;
+    for (size_t o = 0; o < OUT; o++) {
+        b[o] = 1000.0 * (double)o;
+        assert_int_equal(veil_ckks_ciphertext_new(&out[o], ctx, &err), VEIL_OK);
+    }
+    assert_int_equal(veil_ckks_linear_layer(ctx, out, OUT, (const veil_ckks_ciphertext *const *)in, IN, w, b, NULL, &err),
+                     VEIL_OK);
+    double worst = 0;
+    for (size_t o = 0; o < OUT; o++) {
+        assert_int_equal(veil_ckks_decrypt(ctx, pt, out[o], sk, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_decode(enc, got, NULL, COUNT, pt, &err), VEIL_OK);
+        for (size_t r = 0; r < COUNT; r++) {
+            double want = b[o];
+            for (size_t i = 0; i < IN; i++) want += w[o * IN + i] * x[i][r];
+            worst = fmax(worst, fabs(got[r] - want));
+        }
+        veil_ckks_ciphertext_free(out[o]);
+    }
+    assert_true(worst < 1e-3); /* outputs up to 3e4, at scale 2^36 with a 60-bit q_0 */
+    for (size_t i = 0; i < IN; i++) veil_ckks_ciphertext_free(in[i]);
+    veil_ckks_plaintext_free(pt);
+    veil_secret_key_free(sk);
+    veil_ckks_encoder_free(enc);
+    veil_context_free(ctx);
+    veil_params_free(params);
+}
+
 static void test_flooding(void **state)
 {
     (void)state;
@@ -913,6 +975,7 @@ int main(void)
         cmocka_unit_test(test_chebyshev),        cmocka_unit_test(test_chebyshev_63),
         cmocka_unit_test(test_plain_and_errors),
         cmocka_unit_test(test_outputs_and_identity),
+        cmocka_unit_test(test_linear_layer_large_first_prime),
         cmocka_unit_test(test_flooding),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

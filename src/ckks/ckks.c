@@ -985,10 +985,11 @@ veil_status veil_ckks_linear_layer(const veil_context *ctx, veil_ckks_ciphertext
     uint64_t *wr = calloc((nnz + 1) * (level + 1), sizeof *wr);
     veil_poly **polys = calloc(out_count * size, sizeof *polys);
     if (st == VEIL_OK && (!wd || !wq || !wr || !polys)) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "linear_layer");
-    bool simd = ctx->ring->kernel == VEIL_KERNEL_AVX2;
+    /* the AVX2 kernels take primes below 2^50; a larger one (a first prime grown for the outputs' bound)
+     * has its limb summed by the scalar kernel, the other limbs keep the vector one */
+    const bool simd = ctx->ring->kernel == VEIL_KERNEL_AVX2;
     for (size_t j = 0; st == VEIL_OK && j <= level; j++) {
         const uint64_t q = ctx->ring->primes[j];
-        if (q >= ((uint64_t)1 << VEIL_PRIME_SIMD_MAX_BITS)) simd = false;
         for (size_t k = 0; k < nnz; k++) {
             const uint64_t mag = (uint64_t)(sr.w[k] < 0 ? -sr.w[k] : sr.w[k]) % q, r = sr.w[k] < 0 && mag ? q - mag : mag;
             wr[j * nnz + k] = r;
@@ -1032,7 +1033,8 @@ veil_status veil_ckks_linear_layer(const veil_context *ctx, veil_ckks_ciphertext
 #pragma omp for schedule(static)
                     for (size_t b = 0; b < blocks; b++)
                         layer_block(ctx, &sr, wd + j * nnz, wq + j * nnz, wr + j * nnz, dst, in, in_count, out_count,
-                                    c, j, b * block, (b + 1) * block < n ? (b + 1) * block : n, simd,
+                                    c, j, b * block, (b + 1) * block < n ? (b + 1) * block : n,
+                                    simd && ctx->ring->primes[j] < ((uint64_t)1 << VEIL_PRIME_SIMD_MAX_BITS),
                                     cwd ? cwd + j * nnz : NULL, cwq ? cwq + j * nnz : NULL, have ? &ls : NULL);
                 }
                 scratch_free(&ls);
