@@ -15,9 +15,11 @@ grep -q "object:     CKKS ciphertext" <<<"$out"
 grep -q "form:       seeded, zstd-compressed" <<<"$out"
 grep -q "SECRET" <<<"$("$veil" info "$dir/secret.key")"
 printf 'not a veil object, just some text that is long enough for a header ..........................' > "$dir/junk"
-if "$veil" info "$dir/junk" 2>"$dir/err"; then echo "junk accepted"; exit 1; fi
+set +e; "$veil" info "$dir/junk" 2>"$dir/err"; code=$?; set -e
+[ "$code" = 3 ] || { echo "junk: exit code $code, not 3 (bad input)"; exit 1; }
 grep -q "magic" "$dir/err"
-if "$veil" info "$dir/missing" 2>/dev/null; then echo "missing file accepted"; exit 1; fi
+set +e; "$veil" info "$dir/missing" 2>/dev/null; code=$?; set -e
+[ "$code" = 1 ] || { echo "missing file: exit code $code, not 1 (I/O)"; exit 1; }
 set +e; "$veil" info 2>/dev/null; code=$?; set -e
 [ "$code" = 2 ] || { echo "usage error exit code $code"; exit 1; }
 echo "veil info test: ok"

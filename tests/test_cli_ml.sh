@@ -94,7 +94,7 @@ flip() { # flip FILE: the middle byte of FILE with one bit changed
 cp "$work/x1.ct" "$work/flipped.ct" && flip "$work/flipped.ct"
 expect 3 "corrupt: its integrity digest does not match" "$veil" decrypt --keys "$work/k1" --in "$work/flipped.ct" --out "$work/bad.csv"
 expect 3 "corrupt" "$veil" eval --model "$d/model.onnx" --eval-keys "$work/k1/eval" --in "$work/flipped.ct" --out "$work/bad.ct"
-expect 1 "corrupt" "$veil" info "$work/flipped.ct"
+expect 3 "corrupt" "$veil" info "$work/flipped.ct"
 cp -p -r "$work/k1" "$work/k1f" && flip "$work/k1f/secret.key" && flip "$work/k1f/eval/eval.keys"
 expect 3 "corrupt" "$veil" decrypt --keys "$work/k1f" --in "$work/x1.ct" --out "$work/bad.csv"
 expect 3 "corrupt" "$veil" eval --model "$d/model.onnx" --eval-keys "$work/k1f/eval" --in "$work/x1.ct" --out "$work/bad.ct"

@@ -195,12 +195,14 @@ static int cmd_info(const char *path)
     veil_error err = {0};
     veil_buffer buf = {0};
     veil_object_info info;
-    if (veil_file_read(&buf, path, (size_t)1 << 34, &err) != VEIL_OK ||
-        veil_object_peek(&info, buf.data, buf.len, &err) != VEIL_OK) {
-        if (buf.data) fprintf(stderr, "veil: %s: %s\n", path, err.detail);
-        else fprintf(stderr, "veil: %s\n", err.detail); /* the reader's message names the file */
-        veil_buffer_free(&buf);
+    if (veil_file_read(&buf, path, (size_t)1 << 34, &err) != VEIL_OK) {
+        fprintf(stderr, "veil: %s\n", err.detail); /* the reader's message names the file */
         return EXIT_RUNTIME;
+    }
+    if (veil_object_peek(&info, buf.data, buf.len, &err) != VEIL_OK) { /* bad input, as for every command */
+        fprintf(stderr, "veil: %s: %s\n", path, err.detail);
+        veil_buffer_free(&buf);
+        return EXIT_INPUT;
     }
     printf("file:       %s\n", path);
     printf("object:     %s\n", type_name(info.type));
@@ -219,7 +221,7 @@ static int cmd_info(const char *path)
         if (veil_params_load(&p, buf.data, buf.len, &err) != VEIL_OK) {
             fprintf(stderr, "veil: %s: %s\n", path, err.detail);
             veil_buffer_free(&buf);
-            return EXIT_RUNTIME;
+            return err.status == VEIL_ERR_NO_MEMORY ? EXIT_RUNTIME : EXIT_INPUT;
         }
         printf("scheme:     %s\n", veil_params_plain_modulus(p) ? "BGV" : "CKKS");
         printf("N:          %zu\nQ primes:   %zu\nP primes:   %zu\ndnum:       %zu\nlog2(QP):   %u\n",
