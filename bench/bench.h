@@ -31,6 +31,13 @@ typedef struct bench_result {
 /* Runs fn(arg) repeatedly (after a warm-up) for about `budget_s` seconds, at least 5 times. */
 bench_result bench_time(bench_fn fn, void *arg, double budget_s);
 
+/* One encrypted evaluation for bench_time: bench_eval_run(&(bench_eval_case){ev, in}) (bench_ml.c). */
+typedef struct bench_eval_case {
+    struct veil_evaluator *ev;
+    struct veil_ciphertexts *in;
+} bench_eval_case;
+void bench_eval_run(void *arg);
+
 /* Prints one JSON object on its own line; extra is either NULL or ',"key":value...' appended verbatim. */
 void bench_emit(const char *op, size_t n, size_t limbs, int threads, bench_result r, const char *extra);
 

@@ -84,19 +84,6 @@ static veil_model *build(const shape *sh)
     return m;
 }
 
-typedef struct run_case {
-    veil_evaluator *ev;
-    veil_ciphertexts *in;
-} run_case;
-
-static void run_once(void *p)
-{
-    run_case *c = p;
-    veil_ciphertexts *out = NULL;
-    veil_evaluator_run(c->ev, &out, c->in, NULL, NULL, NULL);
-    veil_ciphertexts_free(out);
-}
-
 static void bench_case(const shape *sh, veil_model *m, veil_packing packing, int threads, double budget)
 {
     veil_error err = {0};
@@ -112,10 +99,10 @@ static void bench_case(const shape *sh, veil_model *m, veil_packing packing, int
     double *x = malloc(rows * w * sizeof *x);
     unsigned s = 7;
     for (size_t i = 0; i < rows * w; i++) x[i] = 0.9 * uniform(&s);
-    run_case c = {0};
+    bench_eval_case c = {0};
     CHECK(veil_encrypt_inputs(&c.in, ks, x, rows, NULL, &err));
     CHECK(veil_evaluator_new(&c.ev, m, ek, (size_t)threads, &err));
-    bench_result r = bench_time(run_once, &c, budget);
+    bench_result r = bench_time(bench_eval_run, &c, budget);
     const double est = info.estimated_seconds * 1e6;
     char extra[320];
     snprintf(extra, sizeof extra,

@@ -15,14 +15,9 @@
 
 #define FEATURES 30
 
-typedef struct ml_case {
-    veil_evaluator *ev;
-    veil_ciphertexts *in;
-} ml_case;
-
-static void run_eval(void *p)
+void bench_eval_run(void *p)
 {
-    ml_case *c = p;
+    bench_eval_case *c = p;
     veil_ciphertexts *out = NULL;
     veil_evaluator_run(c->ev, &out, c->in, NULL, NULL, NULL);
     veil_ciphertexts_free(out);
@@ -77,7 +72,7 @@ static void bench_packing(veil_model *m, veil_packing packing, size_t samples, i
     CHECK(veil_encrypt_inputs(&client, ks, x, samples, NULL, &err));
     /* the server's copy, loaded with its keys, as veil eval does */
     veil_buffer b = {0};
-    ml_case c = {0};
+    bench_eval_case c = {0};
     CHECK(veil_ciphertexts_save(&b, client, &err));
     CHECK(veil_ciphertexts_load(&c.in, NULL, ek, b.data, b.len, &err));
     veil_buffer_free(&b);
@@ -98,7 +93,7 @@ static void bench_packing(veil_model *m, veil_packing packing, size_t samples, i
         worst = fmax(worst, fabs(ref - y[r]));
     }
 
-    bench_result res = bench_time(run_eval, &c, budget);
+    bench_result res = bench_time(bench_eval_run, &c, budget);
     char extra[256];
     snprintf(extra, sizeof extra,
              ",\"packing\":\"%s\",\"samples\":%zu,\"features\":%d,\"us_per_sample\":%.3f,\"depth\":%zu,"

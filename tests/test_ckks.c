@@ -806,7 +806,6 @@ static void test_outputs_and_identity(void **state)
     free(sq);
 }
 
-/* Measured error, and flooded decryption: the added noise has the width it promises and hides nothing less. */
 /*
  * A linear layer whose limbs mix a 60-bit first prime (beyond the AVX2 kernels, as the ML plans choose when
  * the outputs' bound asks for it) with 36-bit ones: each limb takes its own kernel, and the sums are the
@@ -869,6 +868,7 @@ static void test_linear_layer_large_first_prime(void **state)
     veil_params_free(params);
 }
 
+/* Measured error, and flooded decryption: the added noise has the width it promises and hides nothing less. */
 static void test_flooding(void **state)
 {
     (void)state;

@@ -110,13 +110,6 @@ veil_status veil_model_run_plain(const veil_model *model, double *out, const dou
 veil_status veil_model_run_program(const veil_model *model, double *out, const double *in, size_t rows,
                                    veil_error *err);
 /*
- * The largest |value| among the server's outputs (before the final operation) on these rows: they must stay
- * below veil_keyset_output_limit, or they wrap around at decryption (inputs on another scale than the model's
- * training data, pixels in 0..255 instead of 0..1, do that).
- */
-veil_status veil_model_output_magnitude(const veil_model *model, const double *in, size_t rows, double *max_abs,
-                                        veil_error *err);
-/*
  * Exact models (loaded with options.integer): the integer computation the server's BGV result equals, on
  * integer inputs, before the output scale and the final operation (rows x the program's output width).
  * VEIL_ERR_ARGUMENT when a value leaves the int64 range.
@@ -308,7 +301,11 @@ size_t veil_keyset_input_width(const veil_keyset *keys);
 size_t veil_keyset_output_width(const veil_keyset *keys);
 /* The final operation of the key set's model (veil_model_final_op), which veil_decrypt_outputs applies. */
 veil_final_op veil_keyset_final_op(const veil_keyset *keys);
-/* The largest |output| the key set's parameters decrypt correctly: a quarter of q_0 over the scale. */
+/*
+ * A quarter of q_0 over the scale: the largest |output| the key set's parameters hold at level 0 (training
+ * checks its model's weights against it). Inference keys bound every value from their inputs' range instead
+ * (veil_keyset_input_range).
+ */
 double veil_keyset_output_limit(const veil_keyset *keys);
 /*
  * CKKS inference: each input's range (in_width values each), which veil_encrypt_inputs enforces, and the

@@ -207,24 +207,6 @@ veil_status veil_model_range_excess(const veil_model *m, const double *in, size_
     return st;
 }
 
-veil_status veil_model_output_magnitude(const veil_model *m, const double *in, size_t rows, double *max_abs,
-                                        veil_error *err)
-{
-    VEIL_REQUIRE(m, err);
-    VEIL_REQUIRE(in, err);
-    VEIL_REQUIRE(max_abs, err);
-    *max_abs = 0;
-    double *y = calloc(m->program.out_width + 1, sizeof *y);
-    if (!y) return veil_fail(err, VEIL_ERR_NO_MEMORY, "output check");
-    veil_status st = VEIL_OK;
-    for (size_t r = 0; st == VEIL_OK && r < rows; r++) {
-        st = veil_program_run_plain(&m->program, in + r * m->program.in_width, y, err);
-        for (size_t i = 0; st == VEIL_OK && i < m->program.out_width; i++) *max_abs = fmax(*max_abs, fabs(y[i]));
-    }
-    free(y);
-    return st;
-}
-
 /* ---- the plan ------------------------------------------------------------------------------------ */
 
 void veil_plan_info_from_params(veil_plan *plan)
@@ -476,7 +458,8 @@ static void room(const veil_plan *plan, const veil_program *p, double in_peak, c
         veil_program one = {.stages = &p->stages[i], .n_stages = 1};
         const size_t d = veil_program_depth(&one);
         level = level >= d ? level - d : 0;
-        const double lack = bits_needed(peak[i], plan->scale_bits) - log2_q(plan->params, level);
+        double lack = bits_needed(peak[i], plan->scale_bits) - log2_q(plan->params, level);
+        if (!(lack <= 1e6)) lack = 1e6; /* an infinite (or NaN) peak: no parameters hold it */
         if (lack > *deficit) {
             *deficit = lack;
             *worst = i;
