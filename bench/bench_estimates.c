@@ -102,6 +102,9 @@ static void bench_case(const shape *sh, veil_model *m, veil_packing packing, int
     bench_eval_case c = {0};
     CHECK(veil_encrypt_inputs(&c.in, ks, x, rows, NULL, &err));
     CHECK(veil_evaluator_new(&c.ev, m, ek, (size_t)threads, &err));
+    veil_ciphertexts *first = NULL; /* one checked run: a failing evaluation is never timed */
+    CHECK(veil_evaluator_run(c.ev, &first, c.in, NULL, NULL, &err));
+    veil_ciphertexts_free(first);
     bench_result r = bench_time(bench_eval_run, &c, budget);
     const double est = info.estimated_seconds * 1e6;
     char extra[320];

@@ -1642,11 +1642,15 @@ veil_status veil_plan_load(veil_plan **out, const uint8_t *data, size_t len, vei
     if (st == VEIL_OK) {
         p->n_steps = (c.meta_len - META_BYTES - ext) / 8;
         /* a hostile plan must not make a client generate keys without end: the latency packing's steps are
-         * at most 4 S + 64 (veil_model_plan), and the throughput packing has none */
-        const size_t cap = m.packing == VEIL_PACKING_LATENCY ? 4 * (size_t)m.slots + 64 : 0;
-        if ((m.packing != VEIL_PACKING_TRAINING && p->n_steps > cap) || p->n_steps > MAX_PLAN_STEPS)
+         * at most 4 S + 64 (veil_model_plan), training's MAX_TRAIN_STEPS, and the throughput packing has none */
+        const size_t cap = m.packing == VEIL_PACKING_LATENCY    ? 4 * (size_t)m.slots + 64
+                           : m.packing == VEIL_PACKING_TRAINING ? MAX_TRAIN_STEPS
+                                                                : 0;
+        if (p->n_steps > cap || p->n_steps > MAX_PLAN_STEPS)
             st = veil_fail(err, VEIL_ERR_FORMAT, "plan: %zu rotation steps, more than a %s plan has", p->n_steps,
-                           m.packing == VEIL_PACKING_LATENCY ? "latency" : "throughput");
+                           m.packing == VEIL_PACKING_LATENCY    ? "latency"
+                           : m.packing == VEIL_PACKING_TRAINING ? "training"
+                                                                : "throughput");
     }
     if (st == VEIL_OK) {
         p->steps = calloc(p->n_steps + 1, sizeof *p->steps);

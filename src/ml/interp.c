@@ -469,7 +469,8 @@ static veil_status run_pad(const veil_node *n, veil_env *env, veil_tensor *out, 
     if (!isfinite(value)) return FAIL("node %s (Pad): the constant value must be one finite number", n->label);
     int64_t dims[VEIL_MAX_RANK];
     for (size_t i = 0; i < a->rank; i++) {
-        if (llabs(pads[i]) > ((int64_t)1 << 24) || llabs(pads[i + a->rank]) > ((int64_t)1 << 24))
+        const int64_t limit = (int64_t)1 << 24;
+        if (pads[i] < -limit || pads[i] > limit || pads[i + a->rank] < -limit || pads[i + a->rank] > limit)
             return FAIL("node %s (Pad): a pad beyond 2^24", n->label);
         dims[i] = a->dims[i] + pads[i] + pads[i + a->rank];
         if (dims[i] < 0) return FAIL("node %s (Pad): axis %zu would have %lld values", n->label, i, (long long)dims[i]);
@@ -828,9 +829,9 @@ static veil_status run_constant_of_shape(const veil_node *n, veil_env *env, veil
         return FAIL("node %s (ConstantOfShape): value must be a tensor of one element", n->label);
     int64_t dims[VEIL_MAX_RANK];
     for (size_t i = 0; i < s->size; i++) {
-        if (!(s->data[i] >= 0) || s->data[i] > (double)VEIL_TENSOR_MAX_ELEMENTS)
+        VEIL_TRY(index_value(n, s->data[i], &dims[i], err));
+        if (dims[i] < 0 || dims[i] > (int64_t)VEIL_TENSOR_MAX_ELEMENTS)
             return FAIL("node %s (ConstantOfShape): dimension %g (from 0 to 2^26)", n->label, s->data[i]);
-        dims[i] = (int64_t)s->data[i];
     }
     VEIL_TRY(veil_tensor_init(out, v ? v->t.dtype : VEIL_DT_FLOAT, s->size, dims, err));
     for (size_t i = 0; v && i < out->size; i++) out->data[i] = v->t.data[0];

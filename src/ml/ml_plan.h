@@ -73,6 +73,8 @@ typedef struct veil_crt_part {
     veil_switch_key *relin;
 } veil_crt_part;
 
+#define MAX_TRAIN_STEPS 64 /* rotations a training plan may ask for (train.c); a plan file claiming more is refused */
+
 /* Training: the block of slots a record takes (bias, features, and one free slot), a power of two. */
 size_t veil_train_block(size_t features);
 /* Ciphertexts a training data set holds for its rows (records, labels for linear regression, the scaling). */

@@ -97,7 +97,6 @@ static size_t train_steps(long *out, size_t block, size_t slots)
     }
     return n;
 }
-#define MAX_TRAIN_STEPS 64
 
 /* Levels of one iteration and of the first one (from w = 0). */
 static size_t per_iteration(unsigned task, unsigned degree)

@@ -1092,7 +1092,7 @@ veil_status veil_set_writer_add(veil_set_writer *w, const uint8_t *obj, size_t l
     VEIL_REQUIRE(w, err);
     VEIL_REQUIRE(obj, err);
     veil_object_info info;
-    VEIL_TRY(veil_object_peek(&info, obj, len, err));
+    VEIL_TRY(veil_object_peek(&info, obj, len, err)); /* a damaged object is never sealed into a set */
     if (w->items_left == 0 || len > w->bytes_left)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "set: more objects or bytes than declared");
     if ((info.flags & VEIL_FLAG_SECRET) && !w->secret)
