@@ -259,6 +259,20 @@ static void test_bounds(void **state)
     veil_buffer pb = {0};
     assert_int_equal(veil_plan_save(&pb, plan, &err), VEIL_OK);
     assert_int_equal(veil_plan_load(&loaded, pb.data, pb.len, &err), VEIL_OK);
+    /* a throughput plan names no rotation: one more step (a hostile server's plan) is refused */
+    veil_set_contents view;
+    assert_int_equal(veil_set_open(&view, pb.data, pb.len, &err), VEIL_OK);
+    uint8_t *meta = calloc(view.meta_len + 8, 1);
+    memcpy(meta, view.meta, view.meta_len);
+    meta[view.meta_len] = 1; /* step 1 */
+    veil_buffer forged = {0}, params_obj = {.data = (uint8_t *)view.items[0].data, .len = view.items[0].len};
+    assert_int_equal(veil_set_save(&forged, plan->params, meta, view.meta_len + 8, &params_obj, 1, &err), VEIL_OK);
+    veil_plan *bad_plan = NULL;
+    assert_int_equal(veil_plan_load(&bad_plan, forged.data, forged.len, &err), VEIL_ERR_FORMAT);
+    assert_non_null(strstr(err.detail, "more than a throughput plan has"));
+    veil_buffer_free(&forged);
+    free(meta);
+    veil_set_contents_clear(&view);
     veil_buffer_free(&pb);
     veil_plan_info li;
     veil_plan_get_info(loaded, &li); /* the sizes need no model */
