@@ -18,7 +18,35 @@ veil_status veil_fail(veil_error *err, veil_status status, const char *fmt, ...)
 /* 64-byte aligned scratch memory that is not zero-filled (free with veil_free or veil_free_secret). */
 void *veil_alloc_scratch(size_t count, size_t size);
 
-/* Propagates a failing status. */
+/*
+ * The one error idiom. A function that calls fallible functions keeps its status in `veil_status st =
+ * VEIL_OK;`, checks each call with VEIL_CHECK, reports a failure it finds itself with VEIL_FAIL, and ends
+ * with a `done:` label that releases what it holds and returns st:
+ *
+ *     veil_status st = VEIL_OK;
+ *     veil_poly *p = NULL;
+ *     VEIL_CHECK(veil_poly_new(&p, ring, level, err));
+ *     if (too_large(p)) VEIL_FAIL(err, VEIL_ERR_RANGE, "%s: ...", __func__);
+ *     VEIL_CHECK(step(p, err));
+ * done:
+ *     veil_poly_free(p);
+ *     return st;
+ *
+ * Argument checks at the top, before anything is held, may return directly (VEIL_REQUIRE, or
+ * `return veil_fail(...)`).
+ */
+#define VEIL_CHECK(expr)                                                                            \
+    do {                                                                                            \
+        st = (expr);                                                                                \
+        if (st != VEIL_OK) goto done;                                                               \
+    } while (0)
+#define VEIL_FAIL(...)                                                                              \
+    do {                                                                                            \
+        st = veil_fail(__VA_ARGS__);                                                                \
+        goto done;                                                                                  \
+    } while (0)
+
+/* Propagates a failing status (being replaced by VEIL_CHECK: do not use in new code). */
 #define VEIL_TRY(expr)                                                                              \
     do {                                                                                            \
         veil_status veil_try_status_ = (expr);                                                      \
