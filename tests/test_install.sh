@@ -32,5 +32,10 @@ readelf -d first_shared | grep -q 'libveil\.so' || { echo "the shared build does
 cc first.c $(pkg-config --cflags veil) "$prefix/lib/libveil.a" $(pkg-config --libs --static veil | sed 's/-lveil//') \
   -o first_archive
 [ "$(./first_archive)" = 1 ] || { echo "archive example failed"; exit 1; }
+# the installed libveil.so exports the API only (tests/test_exports.py checks the whole set): no internal
+# function, no symbol of the generated protobuf code
+exported=$(nm -D --defined-only "$prefix/lib/libveil.so" | awk '{ print $NF }')
+grep -qx 'veil_poly_mul' <<<"$exported" || { echo "libveil.so does not export veil_poly_mul"; exit 1; }
+if grep -E -x 'veil_fail|veil_alloc_scratch|onnx__.*' <<<"$exported"; then echo "libveil.so exports internals"; exit 1; fi
 "$prefix/bin/veil" --version
 echo "install test: ok"

@@ -30,6 +30,8 @@
 extern "C" {
 #endif
 
+VEIL_API_BEGIN
+
 /* ---- parameters ---------------------------------------------------------------------------------- */
 
 /*
@@ -185,6 +187,8 @@ veil_status veil_bgv_crt_split(const uint64_t *moduli, size_t k, const int64_t *
                                uint64_t *const *residues, veil_error *err);
 veil_status veil_bgv_crt_compose(const uint64_t *moduli, size_t k, const uint64_t *const *residues, size_t count,
                                  int64_t *values, veil_error *err);
+
+VEIL_API_END
 
 #ifdef __cplusplus
 }

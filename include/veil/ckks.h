@@ -21,6 +21,8 @@
 extern "C" {
 #endif
 
+VEIL_API_BEGIN
+
 typedef struct veil_ckks_encoder veil_ckks_encoder;
 typedef struct veil_ckks_plaintext veil_ckks_plaintext;
 typedef struct veil_ckks_ciphertext veil_ckks_ciphertext;
@@ -239,6 +241,8 @@ veil_status veil_ckks_inner_product(const veil_context *ctx, veil_ckks_ciphertex
                                     const veil_switch_key *const *keys, size_t count, veil_error *err);
 veil_status veil_ckks_conjugate(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                                 const veil_switch_key *galois_key, veil_error *err);
+
+VEIL_API_END
 
 #ifdef __cplusplus
 }

@@ -16,9 +16,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * The exported API. Veil's libraries are built with -fvisibility=hidden: libveil.so exports only what is
+ * declared between VEIL_API_BEGIN and VEIL_API_END (each public header wraps its declarations in one such
+ * pair) or marked VEIL_EXPORT (a single declaration). Everything else, the library's internal functions
+ * included, stays inside it. Users of the headers need not care: both expand to nothing where the compiler
+ * does not know GCC's visibility attributes.
+ */
+#if defined(__GNUC__) && !defined(_WIN32)
+#define VEIL_API_BEGIN _Pragma("GCC visibility push(default)")
+#define VEIL_API_END _Pragma("GCC visibility pop")
+#define VEIL_EXPORT __attribute__((visibility("default")))
+#else
+#define VEIL_API_BEGIN
+#define VEIL_API_END
+#define VEIL_EXPORT
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+VEIL_API_BEGIN
 
 #define VEIL_VERSION_MAJOR 0
 #define VEIL_VERSION_MINOR 1
@@ -131,6 +150,8 @@ veil_status veil_seed_new(uint8_t seed[VEIL_SEED_BYTES], veil_error *err);
  * set (docs/performance.md, "A busy machine").
  */
 int veil_threads_default(void);
+
+VEIL_API_END
 
 #ifdef __cplusplus
 }

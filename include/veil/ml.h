@@ -43,6 +43,8 @@
 extern "C" {
 #endif
 
+VEIL_API_BEGIN
+
 typedef struct veil_model veil_model;
 
 /* How non-polynomial activations inside the network are approximated. Zero-initialised: the defaults. */
@@ -326,6 +328,8 @@ veil_status veil_ml_describe(const uint8_t *data, size_t len, char *text, size_t
  */
 veil_status veil_csv_read(const char *path, size_t width, double **values, size_t *rows, size_t *width_out,
                           veil_error *err);
+
+VEIL_API_END
 
 #ifdef __cplusplus
 }

@@ -27,6 +27,8 @@
 extern "C" {
 #endif
 
+VEIL_API_BEGIN
+
 typedef struct veil_server_config {
     const char *models_dir;     /* every *.onnx in it is served, named by its file name without .onnx */
     const char *store_dir;      /* evaluation-key bundles, kept across restarts */
@@ -74,6 +76,8 @@ void veil_client_traffic(const veil_client *client, uint64_t *sent, uint64_t *re
 
 /* The id the server gives a bundle: hex of BLAKE2b-256 of its bytes, truncated to 32 characters. */
 void veil_key_bundle_id(const uint8_t *bundle, size_t len, char id[65]);
+
+VEIL_API_END
 
 #ifdef __cplusplus
 }

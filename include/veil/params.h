@@ -21,6 +21,8 @@
 extern "C" {
 #endif
 
+VEIL_API_BEGIN
+
 /* Security levels. The zero value is 128 bits, so a zero-initialised request is secure by default. */
 typedef enum veil_security {
     VEIL_SECURITY_128 = 0,
@@ -119,6 +121,8 @@ uint64_t veil_params_plain_modulus(const veil_params *params); /* BGV's t; 0 for
 #define VEIL_PARAMS_HASH_BYTES 32
 /* BLAKE2b-256 of the set's canonical encoding: equal hashes mean equal parameter sets. */
 void veil_params_hash(const veil_params *params, uint8_t out[VEIL_PARAMS_HASH_BYTES]);
+
+VEIL_API_END
 
 #ifdef __cplusplus
 }

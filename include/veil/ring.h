@@ -23,6 +23,8 @@
 extern "C" {
 #endif
 
+VEIL_API_BEGIN
+
 #define VEIL_RING_MIN_LOG_N 10
 #define VEIL_RING_MAX_LOG_N 17
 #define VEIL_PRIME_MAX_BITS 61      /* largest prime size the ring accepts */
@@ -233,6 +235,8 @@ veil_status veil_sample_gaussian_wide(int64_t *out, size_t n, double sigma, veil
 
 /* Sets a poly (coefficient form) from n small signed coefficients, in constant time per coefficient. */
 veil_status veil_poly_set_small(veil_poly *poly, const int8_t *coeffs, veil_error *err);
+
+VEIL_API_END
 
 #ifdef __cplusplus
 }

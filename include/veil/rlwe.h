@@ -21,6 +21,8 @@
 extern "C" {
 #endif
 
+VEIL_API_BEGIN
+
 typedef struct veil_context veil_context;
 
 /* opts may be NULL (AVX2 when available, VEIL_THREADS threads). */
@@ -74,6 +76,8 @@ uint64_t veil_galois_element_conjugation(const veil_context *ctx);
  */
 veil_status veil_rotation_key_set(uint64_t *out, size_t *count, size_t max_out, const veil_context *ctx,
                                   const long *steps, size_t step_count, veil_error *err);
+
+VEIL_API_END
 
 #ifdef __cplusplus
 }

@@ -36,6 +36,8 @@
 extern "C" {
 #endif
 
+VEIL_API_BEGIN
+
 #define VEIL_FORMAT_VERSION 2 /* the version written; versions 1 and 2 are read */
 #define VEIL_HEADER_BYTES 64
 #define VEIL_DIGEST_BYTES 32 /* the integrity digest that ends a version-2 object */
@@ -157,6 +159,8 @@ void veil_set_contents_clear(veil_set_contents *view);
 veil_status veil_file_write_atomic(const char *path, const uint8_t *data, size_t len, veil_error *err);
 /* Reads a whole file of at most max_len bytes. */
 veil_status veil_file_read(veil_buffer *out, const char *path, size_t max_len, veil_error *err);
+
+VEIL_API_END
 
 #ifdef __cplusplus
 }

@@ -42,6 +42,8 @@
 extern "C" {
 #endif
 
+VEIL_API_BEGIN
+
 typedef enum veil_train_task { VEIL_TRAIN_LOGISTIC = 0, VEIL_TRAIN_LINEAR = 1 } veil_train_task;
 
 /* What the keys are made for. Zero-initialised fields take the defaults. */
@@ -117,6 +119,8 @@ veil_status veil_train_plain(double *weights, const veil_train_request *request,
  */
 veil_status veil_train_to_onnx(veil_buffer *out, veil_train_task task, const double *weights, size_t features,
                                veil_error *err);
+
+VEIL_API_END
 
 #ifdef __cplusplus
 }
