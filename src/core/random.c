@@ -33,31 +33,38 @@ static veil_status prng_new(veil_prng **out, prng_kind kind, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
     *out = NULL;
-    VEIL_TRY(ensure_sodium(err));
-    veil_prng *p = veil_alloc(1, sizeof *p);
-    if (!p) return veil_fail(err, VEIL_ERR_NO_MEMORY, "out of memory for a prng");
+    veil_status st = VEIL_OK;
+    veil_prng *p = NULL;
+    VEIL_CHECK(ensure_sodium(err));
+    p = veil_alloc(1, sizeof *p);
+    if (!p) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "out of memory for a prng");
     p->kind = kind;
     p->pos = PRNG_BUFFER; /* empty: the first request refills */
     *out = p;
-    return VEIL_OK;
+done:
+    return st;
 }
 
 veil_status veil_prng_new_os(veil_prng **out, veil_error *err)
 {
-    VEIL_TRY(prng_new(out, PRNG_OS, err));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(prng_new(out, PRNG_OS, err));
     randombytes_buf((*out)->key, sizeof (*out)->key);
-    return VEIL_OK;
+done:
+    return st;
 }
 
 veil_status veil_prng_new_seeded(veil_prng **out, const uint8_t seed[VEIL_SEED_BYTES], uint64_t stream_id,
                                  veil_error *err)
 {
     VEIL_REQUIRE(seed, err);
-    VEIL_TRY(prng_new(out, PRNG_SEEDED, err));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(prng_new(out, PRNG_SEEDED, err));
     veil_prng *p = *out;
     memcpy(p->key, seed, sizeof p->key);
     for (size_t i = 0; i < sizeof p->nonce; i++) p->nonce[i] = (uint8_t)(stream_id >> (8 * i));
-    return VEIL_OK;
+done:
+    return st;
 }
 
 void veil_prng_free(veil_prng *prng)
@@ -150,7 +157,9 @@ uint64_t veil_prng_below(veil_prng *prng, uint64_t bound)
 veil_status veil_seed_new(uint8_t seed[VEIL_SEED_BYTES], veil_error *err)
 {
     VEIL_REQUIRE(seed, err);
-    VEIL_TRY(ensure_sodium(err));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(ensure_sodium(err));
     randombytes_buf(seed, VEIL_SEED_BYTES);
-    return VEIL_OK;
+done:
+    return st;
 }

@@ -32,18 +32,19 @@ veil_status veil_poly_automorphism(veil_poly *out, const veil_poly *in, uint64_t
 {
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(in, err);
-    VEIL_TRY(veil_poly_check_base(out, in, "veil_poly_automorphism", err));
+    veil_status st = VEIL_OK;
+    uint32_t *perm = NULL;
+    VEIL_CHECK(veil_poly_check_base(out, in, "veil_poly_automorphism", err));
     const veil_ring *r = in->ring;
     const size_t n = r->n;
     if ((k & 1) == 0 || k >= 2 * (uint64_t)n)
-        return veil_fail(err, VEIL_ERR_ARGUMENT, "automorphism exponent %llu is not odd and below 2n = %zu",
-                         (unsigned long long)k, 2 * n);
-    if (out == in) return veil_fail(err, VEIL_ERR_ARGUMENT, "veil_poly_automorphism: out must not alias in");
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "automorphism exponent %llu is not odd and below 2n = %zu",
+                  (unsigned long long)k, 2 * n);
+    if (out == in) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "veil_poly_automorphism: out must not alias in");
     out->form = in->form;
-    uint32_t *perm = NULL;
     if (in->form == VEIL_FORM_EVAL) {
         perm = veil_alloc_scratch(n, sizeof *perm);
-        if (!perm) return veil_fail(err, VEIL_ERR_NO_MEMORY, "veil_poly_automorphism: out of memory");
+        if (!perm) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "veil_poly_automorphism: out of memory");
         veil_automorphism_permutation(perm, r, k);
     }
     const int threads = in->count > 1 ? r->threads : 1;
@@ -56,6 +57,7 @@ veil_status veil_poly_automorphism(veil_poly *out, const veil_poly *in, uint64_t
         else
             automorph_coeff(y, x, n, k, r->primes[in->base[l]]);
     }
+done:
     veil_free(perm);
-    return VEIL_OK;
+    return st;
 }

@@ -49,22 +49,22 @@ veil_status veil_base_conv_new(veil_base_conv **out, const veil_ring *ring, cons
     VEIL_REQUIRE(ring, err);
     VEIL_REQUIRE(from, err);
     VEIL_REQUIRE(to, err);
-    VEIL_TRY(check_indices(ring, from, from_count, "source", err));
-    VEIL_TRY(check_indices(ring, to, to_count, "target", err));
+    veil_status st = VEIL_OK;
+    veil_base_conv *c = NULL;
+    VEIL_CHECK(check_indices(ring, from, from_count, "source", err));
+    VEIL_CHECK(check_indices(ring, to, to_count, "target", err));
     for (size_t i = 0; i < from_count; i++)
         for (size_t j = 0; j < to_count; j++)
             if (from[i] == to[j])
-                return veil_fail(err, VEIL_ERR_ARGUMENT, "base conversion: prime index %zu is in both bases", from[i]);
-    veil_base_conv *c = veil_alloc(1, sizeof *c);
+                VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "base conversion: prime index %zu is in both bases", from[i]);
+    c = veil_alloc(1, sizeof *c);
     if (c) {
         c->hat_mod = veil_alloc((from_count + 1) * to_count, sizeof(uint64_t));
         c->hat_simd = veil_alloc((from_count + 1) * to_count, sizeof(double));
         c->hat_simd_q = veil_alloc((from_count + 1) * to_count, sizeof(double));
     }
-    if (!c || !c->hat_mod || !c->hat_simd || !c->hat_simd_q) {
-        veil_base_conv_free(c);
-        return veil_fail(err, VEIL_ERR_NO_MEMORY, "base conversion: out of memory");
-    }
+    if (!c || !c->hat_mod || !c->hat_simd || !c->hat_simd_q)
+        VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "base conversion: out of memory");
     c->ring = ring;
     c->from_count = from_count;
     c->to_count = to_count;
@@ -100,7 +100,10 @@ veil_status veil_base_conv_new(veil_base_conv **out, const veil_ring *ring, cons
     for (size_t i = 0; i < from_count; i++) c->simd = c->simd && ring->ntt[from[i]].use_simd;
     for (size_t j = 0; j < to_count; j++) c->simd = c->simd && ring->ntt[to[j]].use_simd;
     *out = c;
-    return VEIL_OK;
+    c = NULL;
+done:
+    veil_base_conv_free(c);
+    return st;
 }
 
 void veil_base_conv_free(veil_base_conv *conv)
@@ -349,14 +352,15 @@ veil_status veil_poly_mod_up(veil_poly *out, const veil_poly *in, const veil_bas
     if (out == in) return veil_fail(err, VEIL_ERR_ARGUMENT, "veil_poly_mod_up: out must not alias in");
     const veil_ring *r = in->ring;
     const size_t n = r->n;
+    veil_status st = VEIL_OK;
+    uint64_t *coeff = NULL;
     memcpy(out->data, in->data, kd * n * sizeof(uint64_t));
     const uint64_t *src[VEIL_RING_MAX_PRIMES];
     uint64_t *dst[VEIL_RING_MAX_PRIMES];
     for (size_t j = 0; j < ke; j++) dst[j] = veil_poly_limb_ptr(out, kd + j);
-    uint64_t *coeff = NULL;
     if (in->form == VEIL_FORM_EVAL) {
         coeff = veil_pool_get(r->pool, kd * n * sizeof(uint64_t), false);
-        if (!coeff) return veil_fail(err, VEIL_ERR_NO_MEMORY, "veil_poly_mod_up: out of memory");
+        if (!coeff) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "veil_poly_mod_up: out of memory");
         memcpy(coeff, in->data, kd * n * sizeof(uint64_t));
 #pragma omp parallel for num_threads(thread_count(r, kd)) schedule(static)
         for (size_t i = 0; i < kd; i++) veil_ntt_inverse_limb(&r->ntt[in->base[i]], coeff + i * n);
@@ -364,12 +368,13 @@ veil_status veil_poly_mod_up(veil_poly *out, const veil_poly *in, const veil_bas
     } else {
         for (size_t i = 0; i < kd; i++) src[i] = veil_poly_limb_ptr(in, i);
     }
-    veil_status st = convert(conv, dst, src, true, err);
-    if (st == VEIL_OK && in->form == VEIL_FORM_EVAL) {
+    out->form = in->form;
+    VEIL_CHECK(convert(conv, dst, src, true, err));
+    if (in->form == VEIL_FORM_EVAL) {
 #pragma omp parallel for num_threads(thread_count(r, ke)) schedule(static)
         for (size_t j = 0; j < ke; j++) veil_ntt_forward_limb(&r->ntt[conv->to[j]], dst[j]);
     }
-    out->form = in->form;
+done:
     if (coeff) {
         veil_wipe(coeff, kd * n * sizeof(uint64_t));
         veil_pool_put(r->pool, coeff, kd * n * sizeof(uint64_t), true);
@@ -392,6 +397,7 @@ static veil_status mod_down(veil_poly *out, const veil_poly *in, const veil_base
     if (out == in) return veil_fail(err, VEIL_ERR_ARGUMENT, "veil_poly_mod_down: out must not alias in");
     const veil_ring *r = in->ring;
     const size_t n = r->n;
+    veil_status st = VEIL_OK;
     uint64_t *scratch = veil_pool_get(r->pool, (kp + kq) * n * sizeof(uint64_t), false);
     if (!scratch) return veil_fail(err, VEIL_ERR_NO_MEMORY, "veil_poly_mod_down: out of memory");
     /* x mod P limb by limb, in coefficient form */
@@ -417,13 +423,12 @@ static veil_status mod_down(veil_poly *out, const veil_poly *in, const veil_base
         o[j] = veil_poly_limb_ptr(out, j);
     }
     /* d = the centered representative of x mod P, so that out = (x - d) / P = round(x / P) */
-    veil_status st = convert(conv, d, src, true, err);
-    if (st == VEIL_OK && t > 1)
+    VEIL_CHECK(convert(conv, d, src, true, err));
+    if (t > 1)
         for (size_t j = 0; j < kq; j++) scale_limb(d[j], n, t % r->primes[conv->to[j]], r->primes[conv->to[j]]);
-    if (st == VEIL_OK) {
-        divide_by_base(o, x, d, conv->to, conv->prod_inv, kq, r, in->form);
-        out->form = in->form;
-    }
+    divide_by_base(o, x, d, conv->to, conv->prod_inv, kq, r, in->form);
+    out->form = in->form;
+done:
     veil_wipe(scratch, (kp + kq) * n * sizeof(uint64_t));
     veil_pool_put(r->pool, scratch, (kp + kq) * n * sizeof(uint64_t), true);
     return st;

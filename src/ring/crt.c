@@ -74,6 +74,7 @@ veil_status veil_poly_crt_compose(uint64_t *out, size_t words, const veil_poly *
     if (words < need)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "veil_poly_crt_compose: %zu words cannot hold Q (%zu needed)", words,
                          need);
+    veil_status st = VEIL_OK;
     uint64_t *hat = veil_alloc(k * len, sizeof(uint64_t)); /* Q / q_i */
     uint64_t inv_hat[VEIL_RING_MAX_PRIMES], inv_hat_shoup[VEIL_RING_MAX_PRIMES];
     if (!hat) return veil_fail(err, VEIL_ERR_NO_MEMORY, "veil_poly_crt_compose: out of memory");
@@ -83,8 +84,7 @@ veil_status veil_poly_crt_compose(uint64_t *out, size_t words, const veil_poly *
         uint64_t r = 1;
         for (size_t j = 0; j < k; j++)
             if (j != i) r = veil_mod_mul(r, poly->ring->primes[poly->base[j]] % q, q);
-        veil_status st = veil_mod_inv(&inv_hat[i], r, q, err);
-        if (st != VEIL_OK) { veil_free(hat); return st; }
+        VEIL_CHECK(veil_mod_inv(&inv_hat[i], r, q, err));
         inv_hat_shoup[i] = veil_shoup_precompute(inv_hat[i], q);
     }
     uint64_t acc[VEIL_RING_MAX_PRIMES + 2];
@@ -101,8 +101,9 @@ veil_status veil_poly_crt_compose(uint64_t *out, size_t words, const veil_poly *
         memset(dst, 0, words * sizeof *dst);
         memcpy(dst, acc, (need < len ? need : len) * sizeof *dst);
     }
+done:
     veil_free(hat);
-    return VEIL_OK;
+    return st;
 }
 
 veil_status veil_poly_set_multiword(veil_poly *poly, const uint64_t *in, size_t words, veil_error *err)

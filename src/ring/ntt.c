@@ -14,21 +14,20 @@ void veil_ntt_tables_free(veil_ntt_tables *t);
 
 veil_status veil_ntt_tables_init(veil_ntt_tables *t, size_t n, uint64_t q, bool want_simd, veil_error *err)
 {
+    veil_status st = VEIL_OK;
     memset(t, 0, sizeof *t);
     t->q = q;
     t->n = n;
     while (((size_t)1 << t->log_n) < n) t->log_n++;
-    VEIL_TRY(veil_primitive_root(&t->psi, q, 2 * (uint64_t)n, err));
     uint64_t psi_inv;
-    VEIL_TRY(veil_mod_inv(&psi_inv, t->psi, q, err));
+    VEIL_CHECK(veil_primitive_root(&t->psi, q, 2 * (uint64_t)n, err));
+    VEIL_CHECK(veil_mod_inv(&psi_inv, t->psi, q, err));
     t->fwd = veil_alloc(n, sizeof(uint64_t));
     t->fwd_shoup = veil_alloc(n, sizeof(uint64_t));
     t->inv = veil_alloc(n, sizeof(uint64_t));
     t->inv_shoup = veil_alloc(n, sizeof(uint64_t));
-    if (!t->fwd || !t->fwd_shoup || !t->inv || !t->inv_shoup) {
-        veil_ntt_tables_free(t);
-        return veil_fail(err, VEIL_ERR_NO_MEMORY, "NTT tables: out of memory for n = %zu", n);
-    }
+    if (!t->fwd || !t->fwd_shoup || !t->inv || !t->inv_shoup)
+        VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "NTT tables: out of memory for n = %zu", n);
     uint64_t pw = 1, pw_inv = 1;
     for (size_t i = 0; i < n; i++) {
         size_t r = veil_bitrev(i, t->log_n);
@@ -41,15 +40,11 @@ veil_status veil_ntt_tables_init(veil_ntt_tables *t, size_t n, uint64_t q, bool 
         t->fwd_shoup[i] = veil_shoup_precompute(t->fwd[i], q);
         t->inv_shoup[i] = veil_shoup_precompute(t->inv[i], q);
     }
-    veil_status st = veil_mod_inv(&t->n_inv, (uint64_t)n % q, q, err);
-    if (st != VEIL_OK) { veil_ntt_tables_free(t); return st; }
+    VEIL_CHECK(veil_mod_inv(&t->n_inv, (uint64_t)n % q, q, err));
     t->n_inv_shoup = veil_shoup_precompute(t->n_inv, q);
     if (want_simd && q < ((uint64_t)1 << VEIL_PRIME_SIMD_MAX_BITS)) {
-        st = veil_ntt_simd_tables_init(t);
-        if (st != VEIL_OK) {
-            veil_ntt_tables_free(t);
-            return veil_fail(err, st, "NTT tables: out of memory for the AVX2 tables");
-        }
+        const veil_status simd = veil_ntt_simd_tables_init(t);
+        if (simd != VEIL_OK) VEIL_FAIL(err, simd, "NTT tables: out of memory for the AVX2 tables");
         t->use_simd = true;
         /* the AVX2 kernel reads only its own tables: drop the scalar ones (half of the memory) */
         veil_free(t->fwd);
@@ -58,7 +53,9 @@ veil_status veil_ntt_tables_init(veil_ntt_tables *t, size_t n, uint64_t q, bool 
         veil_free(t->inv_shoup);
         t->fwd = t->fwd_shoup = t->inv = t->inv_shoup = NULL;
     }
-    return VEIL_OK;
+done:
+    if (st != VEIL_OK) veil_ntt_tables_free(t);
+    return st;
 }
 
 void veil_ntt_tables_free(veil_ntt_tables *t)

@@ -93,11 +93,12 @@ veil_status veil_poly_check_base(const veil_poly *a, const veil_poly *b, const c
 
 veil_status veil_poly_check_same(const veil_poly *a, const veil_poly *b, const char *op, veil_error *err)
 {
-    VEIL_TRY(veil_poly_check_base(a, b, op, err));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_poly_check_base(a, b, op, err));
     if (a->form != b->form)
-        return veil_fail(err, VEIL_ERR_MISMATCH, "%s: one polynomial is in coefficient form, the other in NTT form",
-                         op);
-    return VEIL_OK;
+        VEIL_FAIL(err, VEIL_ERR_MISMATCH, "%s: one polynomial is in coefficient form, the other in NTT form", op);
+done:
+    return st;
 }
 
 veil_status veil_poly_copy(veil_poly *dst, const veil_poly *src, veil_error *err)
@@ -223,19 +224,21 @@ static veil_status elementwise(elementwise_op op, veil_poly *out, const veil_pol
 {
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(a, err);
-    if (b) VEIL_TRY(veil_poly_check_same(a, b, name, err));
+    veil_status st = VEIL_OK;
+    if (b) VEIL_CHECK(veil_poly_check_same(a, b, name, err));
     /* the output's previous form does not matter, except when it is accumulated into */
-    if (op == OP_MUL_ACC) VEIL_TRY(veil_poly_check_same(out, a, name, err));
-    else VEIL_TRY(veil_poly_check_base(out, a, name, err));
+    if (op == OP_MUL_ACC) VEIL_CHECK(veil_poly_check_same(out, a, name, err));
+    else VEIL_CHECK(veil_poly_check_base(out, a, name, err));
     if ((op == OP_MUL || op == OP_MUL_ACC) && a->form != VEIL_FORM_EVAL)
-        return veil_fail(err, VEIL_ERR_MISMATCH, "%s: products need the evaluation (NTT) form", name);
+        VEIL_FAIL(err, VEIL_ERR_MISMATCH, "%s: products need the evaluation (NTT) form", name);
     out->form = a->form;
     const veil_ring *r = a->ring;
 #pragma omp parallel for num_threads(limb_threads(a)) schedule(static)
     for (size_t l = 0; l < a->count; l++)
         limb_op(op, r, a->base[l], veil_poly_limb_ptr(out, l), veil_poly_limb_ptr(a, l),
                 b ? veil_poly_limb_ptr(b, l) : NULL);
-    return VEIL_OK;
+done:
+    return st;
 }
 
 veil_status veil_poly_add(veil_poly *out, const veil_poly *a, const veil_poly *b, veil_error *err)
@@ -271,7 +274,8 @@ veil_status veil_poly_mul_scalar(veil_poly *out, const veil_poly *a, int64_t s, 
 {
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(a, err);
-    VEIL_TRY(veil_poly_check_base(out, a, "veil_poly_mul_scalar", err));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_poly_check_base(out, a, "veil_poly_mul_scalar", err));
     out->form = a->form;
     const veil_ring *r = a->ring;
     const size_t n = r->n;
@@ -286,7 +290,8 @@ veil_status veil_poly_mul_scalar(veil_poly *out, const veil_poly *a, int64_t s, 
         else
             for (size_t j = 0; j < n; j++) o[j] = veil_mulmod_shoup(x[j], w, ws, q);
     }
-    return VEIL_OK;
+done:
+    return st;
 }
 
 void veil_limb_mul(const veil_ring *r, size_t prime, uint64_t *out, const uint64_t *a, const uint64_t *b, bool accumulate)

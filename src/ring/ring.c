@@ -63,16 +63,18 @@ veil_status veil_ring_new(veil_ring **out, size_t n, const uint64_t *primes, siz
     VEIL_REQUIRE(out, err);
     *out = NULL;
     VEIL_REQUIRE(primes, err);
-    VEIL_TRY(check_degree(n, err));
-    VEIL_TRY(check_primes(n, primes, count, err));
+    veil_status st = VEIL_OK;
+    veil_ring *r = NULL;
+    VEIL_CHECK(check_degree(n, err));
+    VEIL_CHECK(check_primes(n, primes, count, err));
     veil_ring_options o = {VEIL_KERNEL_AUTO, 0};
     if (opts) o = *opts;
-    if (o.threads < 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "thread count %d is negative", o.threads);
+    if (o.threads < 0) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "thread count %d is negative", o.threads);
     veil_kernel kernel = VEIL_KERNEL_SCALAR;
-    VEIL_TRY(choose_kernel(&kernel, o.kernel, err));
+    VEIL_CHECK(choose_kernel(&kernel, o.kernel, err));
 
-    veil_ring *r = veil_alloc(1, sizeof *r);
-    if (!r) return veil_fail(err, VEIL_ERR_NO_MEMORY, "out of memory for the ring");
+    r = veil_alloc(1, sizeof *r);
+    if (!r) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "out of memory for the ring");
     r->n = n;
     while (((size_t)1 << r->log_n) < n) r->log_n++;
     r->count = count;
@@ -80,23 +82,19 @@ veil_status veil_ring_new(veil_ring **out, size_t n, const uint64_t *primes, siz
     r->kernel = VEIL_KERNEL_SCALAR;
     r->bitrev = veil_alloc(n, sizeof *r->bitrev);
     r->pool = veil_pool_new();
-    if (!r->bitrev || !r->pool) {
-        veil_ring_free(r);
-        return veil_fail(err, VEIL_ERR_NO_MEMORY, "out of memory for the ring");
-    }
+    if (!r->bitrev || !r->pool) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "out of memory for the ring");
     for (size_t j = 0; j < n; j++) r->bitrev[j] = (uint32_t)veil_bitrev(j, r->log_n);
     for (size_t i = 0; i < count; i++) {
         r->primes[i] = primes[i];
         veil_modulus_init(&r->mod[i], primes[i]);
-        veil_status st = veil_ntt_tables_init(&r->ntt[i], n, primes[i], kernel == VEIL_KERNEL_AVX2, err);
-        if (st != VEIL_OK) {
-            veil_ring_free(r);
-            return st;
-        }
+        VEIL_CHECK(veil_ntt_tables_init(&r->ntt[i], n, primes[i], kernel == VEIL_KERNEL_AVX2, err));
         if (r->ntt[i].use_simd) r->kernel = VEIL_KERNEL_AVX2;
     }
     *out = r;
-    return VEIL_OK;
+    r = NULL;
+done:
+    veil_ring_free(r);
+    return st;
 }
 
 void veil_ring_free(veil_ring *ring)
@@ -143,14 +141,18 @@ static veil_status check_limb_args(const veil_ring *ring, size_t index, const ui
 
 veil_status veil_ntt_forward(const veil_ring *ring, size_t prime_index, uint64_t *coeffs, veil_error *err)
 {
-    VEIL_TRY(check_limb_args(ring, prime_index, coeffs, __func__, err));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(check_limb_args(ring, prime_index, coeffs, __func__, err));
     veil_ntt_forward_limb(&ring->ntt[prime_index], coeffs);
-    return VEIL_OK;
+done:
+    return st;
 }
 
 veil_status veil_ntt_inverse(const veil_ring *ring, size_t prime_index, uint64_t *coeffs, veil_error *err)
 {
-    VEIL_TRY(check_limb_args(ring, prime_index, coeffs, __func__, err));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(check_limb_args(ring, prime_index, coeffs, __func__, err));
     veil_ntt_inverse_limb(&ring->ntt[prime_index], coeffs);
-    return VEIL_OK;
+done:
+    return st;
 }

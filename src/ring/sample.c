@@ -68,7 +68,8 @@ static inline int8_t byte_mod3(uint32_t b)
 
 veil_status veil_sample_ternary(int8_t *out, size_t n, veil_prng *prng, veil_error *err)
 {
-    VEIL_TRY(check_small_args(out, n, prng, err));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(check_small_args(out, n, prng, err));
     uint8_t buf[256];
     size_t avail = 0, pos = 0;
     for (size_t j = 0; j < n;) {
@@ -82,7 +83,8 @@ veil_status veil_sample_ternary(int8_t *out, size_t n, veil_prng *prng, veil_err
         out[j++] = (int8_t)(byte_mod3(b) - 1);
     }
     veil_wipe(buf, sizeof buf);
-    return VEIL_OK;
+done:
+    return st;
 }
 
 /* Number of set bits, branch-free (SWAR). */
@@ -96,7 +98,8 @@ static inline uint32_t popcount32(uint32_t x)
 
 veil_status veil_sample_cbd(int8_t *out, size_t n, veil_prng *prng, veil_error *err)
 {
-    VEIL_TRY(check_small_args(out, n, prng, err));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(check_small_args(out, n, prng, err));
     const uint64_t mask = ((uint64_t)1 << VEIL_CBD_ETA) - 1;
     uint64_t words[256];
     for (size_t j = 0; j < n; j += 256) {
@@ -110,7 +113,8 @@ veil_status veil_sample_cbd(int8_t *out, size_t n, veil_prng *prng, veil_error *
         }
     }
     veil_wipe(words, sizeof words);
-    return VEIL_OK;
+done:
+    return st;
 }
 
 /* Branch-free compare-exchange on (key, value) pairs: afterwards key[i] <= key[j]. */
@@ -149,11 +153,12 @@ static void oblivious_sort(uint64_t *key, int8_t *val, size_t n)
 
 veil_status veil_sample_ternary_hw(int8_t *out, size_t n, size_t h, veil_prng *prng, veil_error *err)
 {
-    VEIL_TRY(check_small_args(out, n, prng, err));
-    if (h == 0 || h > n)
-        return veil_fail(err, VEIL_ERR_ARGUMENT, "Hamming weight %zu is outside [1, %zu]", h, n);
-    uint64_t *key = veil_alloc(n, sizeof *key);
-    if (!key) return veil_fail(err, VEIL_ERR_NO_MEMORY, "out of memory for %zu sort keys", n);
+    veil_status st = VEIL_OK;
+    uint64_t *key = NULL;
+    VEIL_CHECK(check_small_args(out, n, prng, err));
+    if (h == 0 || h > n) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "Hamming weight %zu is outside [1, %zu]", h, n);
+    key = veil_alloc(n, sizeof *key);
+    if (!key) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "out of memory for %zu sort keys", n);
     /* h values +-1 with random signs, then zeros; a random permutation by sorting on random keys (two
      * keys collide with probability below n^2 / 2^64, which only biases the permutation negligibly) */
     for (size_t j = 0; j < n; j++) {
@@ -164,8 +169,9 @@ veil_status veil_sample_ternary_hw(int8_t *out, size_t n, size_t h, veil_prng *p
         key[j] = veil_prng_u64(prng);
     }
     oblivious_sort(key, out, n);
+done:
     veil_free_secret(key, n * sizeof *key);
-    return VEIL_OK;
+    return st;
 }
 
 /*
