@@ -51,11 +51,13 @@ veil_status veil_graph_add_init(veil_graph *g, const char *name, const double *d
     if (!grow((void **)&g->inits, g->n_inits, sizeof *g->inits) ||
         !grow((void **)&g->init_names, g->n_inits, sizeof *g->init_names))
         return veil_fail(err, VEIL_ERR_NO_MEMORY, "initializer");
-    VEIL_TRY(veil_tensor_init(&g->inits[g->n_inits], VEIL_DT_FLOAT, rank, dims, err));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_tensor_init(&g->inits[g->n_inits], VEIL_DT_FLOAT, rank, dims, err));
     memcpy(g->inits[g->n_inits].data, data, g->inits[g->n_inits].size * sizeof(double));
     g->init_names[g->n_inits] = dup(name);
     g->n_inits++;
-    return VEIL_OK;
+done:
+    return st;
 }
 
 veil_status veil_graph_add_node(veil_graph *g, const char *op, const char *const *inputs, size_t n_inputs,
@@ -217,13 +219,12 @@ veil_status veil_graph_to_onnx(const veil_graph *g, uint8_t **out, size_t *len, 
     for (size_t i = 0; complete && i < g->n_inits; i++) complete = graph.initializer[i] != NULL;
     for (size_t i = 0; complete && i < g->n_inputs; i++) complete = graph.input[i] != NULL;
     for (size_t i = 0; complete && i < g->n_outputs; i++) complete = graph.output[i] != NULL;
-    if (!complete) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "onnx export");
-    if (st == VEIL_OK) {
-        *len = onnx__model_proto__get_packed_size(&model);
-        *out = malloc(*len ? *len : 1);
-        if (!*out) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "onnx export");
-        else onnx__model_proto__pack(&model, *out);
-    }
+    if (!complete) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "onnx export");
+    *len = onnx__model_proto__get_packed_size(&model);
+    *out = malloc(*len ? *len : 1);
+    if (!*out) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "onnx export");
+    onnx__model_proto__pack(&model, *out);
+done:
     for (size_t i = 0; i < a.count; i++) free(a.blocks[i]);
     free(a.blocks);
     return st;

@@ -54,25 +54,22 @@ veil_status veil_csv_read(const char *path, size_t width, double **values, size_
     *rows = 0;
     FILE *f = fopen(path, "r");
     if (!f) return veil_fail(err, VEIL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    veil_status st = VEIL_OK;
     char *line = malloc(CSV_MAX_LINE + 2);
     char **cells = calloc(CSV_MAX_COLUMNS, sizeof *cells);
     double *data = NULL;
     size_t cap = 0, n = 0, lineno = 0;
-    veil_status st = line && cells ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "csv");
-    while (st == VEIL_OK && fgets(line, CSV_MAX_LINE + 2, f)) {
+    if (!line || !cells) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "csv");
+    while (fgets(line, CSV_MAX_LINE + 2, f)) {
         lineno++;
         size_t len = strlen(line);
-        if (len > CSV_MAX_LINE) {
-            st = veil_fail(err, VEIL_ERR_ARGUMENT, "%s: line %zu is longer than %d bytes", path, lineno, CSV_MAX_LINE);
-            break;
-        }
+        if (len > CSV_MAX_LINE)
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "%s: line %zu is longer than %d bytes", path, lineno, CSV_MAX_LINE);
         while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
         if (len == 0 || line[0] == '#') continue;
         size_t c = split(line, cells, CSV_MAX_COLUMNS);
-        if (c > CSV_MAX_COLUMNS) {
-            st = veil_fail(err, VEIL_ERR_ARGUMENT, "%s: line %zu has more than %d columns", path, lineno, CSV_MAX_COLUMNS);
-            break;
-        }
+        if (c > CSV_MAX_COLUMNS)
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "%s: line %zu has more than %d columns", path, lineno, CSV_MAX_COLUMNS);
         if (n == 0 && !data) {
             /* a header: a first row with a cell that is not a number (and not a NaN or an infinity) */
             int header = 0;
@@ -86,53 +83,43 @@ veil_status veil_csv_read(const char *path, size_t width, double **values, size_
             if (width == 0) width = c;
             if (header) {
                 if (c != width)
-                    st = veil_fail(err, VEIL_ERR_ARGUMENT, "%s: the header has %zu columns, the model expects %zu",
-                                   path, c, width);
+                    VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "%s: the header has %zu columns, the model expects %zu", path,
+                              c, width);
                 continue;
             }
         }
-        if (c != width) {
-            st = veil_fail(err, VEIL_ERR_ARGUMENT, "%s: row %zu (line %zu) has %zu columns, expected %zu", path, n + 1,
-                           lineno, c, width);
-            break;
-        }
+        if (c != width)
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "%s: row %zu (line %zu) has %zu columns, expected %zu", path, n + 1,
+                      lineno, c, width);
         if ((n + 1) * width > cap) {
             size_t ncap = cap ? 2 * cap : 1024 * width;
             double *d = realloc(data, ncap * sizeof *d);
-            if (!d) {
-                st = veil_fail(err, VEIL_ERR_NO_MEMORY, "csv of %zu rows", n);
-                break;
-            }
+            if (!d) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "csv of %zu rows", n);
             data = d;
             cap = ncap;
         }
         for (size_t i = 0; i < c; i++) {
             double v;
-            if (!parse_number(cells[i], &v)) {
-                st = veil_fail(err, VEIL_ERR_ARGUMENT, "%s: row %zu, column %zu: '%.40s' is not a number", path, n + 1,
-                               i + 1, cells[i]);
-                break;
-            }
-            if (!isfinite(v)) {
-                st = veil_fail(err, VEIL_ERR_ARGUMENT, "%s: row %zu, column %zu: %s is not a finite number", path,
-                               n + 1, i + 1, cells[i]);
-                break;
-            }
+            if (!parse_number(cells[i], &v))
+                VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "%s: row %zu, column %zu: '%.40s' is not a number", path, n + 1,
+                          i + 1, cells[i]);
+            if (!isfinite(v))
+                VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "%s: row %zu, column %zu: %s is not a finite number", path, n + 1,
+                          i + 1, cells[i]);
             data[n * width + i] = v;
         }
         n++;
     }
-    if (st == VEIL_OK && ferror(f)) st = veil_fail(err, VEIL_ERR_IO, "%s: read error", path);
-    if (st == VEIL_OK && n == 0) st = veil_fail(err, VEIL_ERR_ARGUMENT, "%s: no data rows", path);
+    if (ferror(f)) VEIL_FAIL(err, VEIL_ERR_IO, "%s: read error", path);
+    if (n == 0) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "%s: no data rows", path);
+    *values = data;
+    data = NULL;
+    *rows = n;
+    if (width_out) *width_out = width;
+done:
     fclose(f);
     free(line);
     free(cells);
-    if (st != VEIL_OK) {
-        free(data);
-        return st;
-    }
-    *values = data;
-    *rows = n;
-    if (width_out) *width_out = width;
-    return VEIL_OK;
+    free(data);
+    return st;
 }

@@ -110,12 +110,9 @@ veil_status veil_program_run_plain_excess(const veil_program *p, const double *i
     size_t maxw = p->in_width;
     for (size_t i = 0; i < p->n_stages; i++)
         if (p->stages[i].out_width > maxw) maxw = p->stages[i].out_width;
+    veil_status st = VEIL_OK;
     double *x = calloc(maxw, sizeof *x), *y = calloc(maxw, sizeof *y);
-    if (!x || !y) {
-        free(x);
-        free(y);
-        return veil_fail(err, VEIL_ERR_NO_MEMORY, "program run");
-    }
+    if (!x || !y) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "program run");
     memcpy(x, in, p->in_width * sizeof *x);
     size_t w = p->in_width;
     for (size_t i = 0; i < p->n_stages; i++) {
@@ -135,9 +132,10 @@ veil_status veil_program_run_plain_excess(const veil_program *p, const double *i
         }
     }
     memcpy(out, x, p->out_width * sizeof *out);
+done:
     free(x);
     free(y);
-    return VEIL_OK;
+    return st;
 }
 
 size_t veil_final_width(const veil_program *p) { return p->final_op == VEIL_FINAL_ARGMAX ? 1 : p->out_width; }
@@ -284,30 +282,27 @@ static veil_status affine_stage(const veil_graph *g, const veil_env *consts, con
     veil_env env = {0};
     veil_tensor x = {0};
     veil_status st = VEIL_OK;
-    if (!s.w || !s.b) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "affine stage of %zu x %zu", out_width, nin);
-    for (size_t i = 0; st == VEIL_OK && i < consts->count; i++)
-        st = veil_env_put(&env, consts->names[i], &consts->values[i], err);
-    if (st == VEIL_OK) st = veil_tensor_copy(&x, in_shape, err);
-    for (size_t col = 0; st == VEIL_OK && col <= nin; col++) {
+    if (!s.w || !s.b) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "affine stage of %zu x %zu", out_width, nin);
+    for (size_t i = 0; i < consts->count; i++)
+        VEIL_CHECK(veil_env_put(&env, consts->names[i], &consts->values[i], err));
+    VEIL_CHECK(veil_tensor_copy(&x, in_shape, err));
+    for (size_t col = 0; col <= nin; col++) {
         /* col == 0: f(0) = b; col > 0: f(e_{col-1}) - b */
         memset(x.data, 0, nin * sizeof(double));
         if (col > 0) x.data[col - 1] = 1.0;
-        st = veil_env_put(&env, in_name, &x, err);
-        for (size_t k = first; st == VEIL_OK && k < last; k++) st = veil_node_run(&g->nodes[chain[k]], g->opset, &env, err);
-        if (st != VEIL_OK) break;
+        VEIL_CHECK(veil_env_put(&env, in_name, &x, err));
+        for (size_t k = first; k < last; k++) VEIL_CHECK(veil_node_run(&g->nodes[chain[k]], g->opset, &env, err));
         const veil_tensor *y = veil_env_get(&env, out_name);
-        if (!y || y->size != out_width) {
-            st = veil_fail(err, VEIL_ERR_INTERNAL, "affine stage: output shape changed");
-            break;
-        }
+        if (!y || y->size != out_width) VEIL_FAIL(err, VEIL_ERR_INTERNAL, "affine stage: output shape changed");
         for (size_t r = 0; r < out_width; r++) {
             if (col == 0) s.b[r] = y->data[r];
             else s.w[r * nin + col - 1] = y->data[r] - s.b[r];
         }
     }
+    VEIL_CHECK(push_stage(p, &s, err));
+done:
     veil_tensor_clear(&x);
     veil_env_clear(&env);
-    if (st == VEIL_OK) st = push_stage(p, &s, err);
     if (st != VEIL_OK) {
         free(s.w);
         free(s.b);
@@ -375,14 +370,11 @@ static veil_status activation_stage(veil_model *m, const veil_node *n, size_t wi
 {
     size_t d = m->options.degree ? m->options.degree : DEFAULT_DEGREE;
     if (d > 1024) return veil_fail(err, VEIL_ERR_ARGUMENT, "approximation degree %zu (at most 1024)", d);
+    veil_status st = VEIL_OK;
     veil_stage s = {.kind = VEIL_STAGE_CHEBYSHEV, .in_width = width, .out_width = width, .degree = d, .lo = lo, .hi = hi};
     s.coeffs = calloc(d + 1, sizeof(double));
     s.what = describe(&m->graph, (size_t)(n - m->graph.nodes), (size_t)(n - m->graph.nodes) + 1);
-    if (!s.coeffs || !s.what) {
-        free(s.coeffs);
-        free(s.what);
-        return veil_fail(err, VEIL_ERR_NO_MEMORY, "approximation");
-    }
+    if (!s.coeffs || !s.what) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "approximation");
     chebyshev_fit(n->op, d, lo, hi, s.coeffs);
     double span = 0;
     const double worst = chebyshev_error(n->op, s.coeffs, d, lo, hi, &span), tolerance = APPROX_TOLERANCE * span;
@@ -392,17 +384,51 @@ static veil_status activation_stage(veil_model *m, const veil_node *n, size_t wi
         char hint[96];
         if (better) snprintf(hint, sizeof hint, "degree %zu meets it (--degree %zu)", better, better);
         else snprintf(hint, sizeof hint, "no degree up to 1023 meets it: narrow the range");
-        free(s.coeffs);
-        free(s.what);
-        return veil_fail(err, VEIL_ERR_ARGUMENT, "%s %s: its degree-%zu approximation over [%g, %g] errs by up to "
-                         "%.3g, more than a tenth of the activation's range there (%.3g); %s, or force it "
-                         "(--force-approximation)", n->op, n->label, d, lo, hi, worst, tolerance, hint);
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "%s %s: its degree-%zu approximation over [%g, %g] errs by up to %.3g, "
+                  "more than a tenth of the activation's range there (%.3g); %s, or force it (--force-approximation)",
+                  n->op, n->label, d, lo, hi, worst, tolerance, hint);
     }
     char line[256];
     snprintf(line, sizeof line, "%s %s approximated by a degree-%zu Chebyshev polynomial over [%g, %g]: "
              "largest error %.3g", n->op, n->label, d, lo, hi, worst);
     append_report(m, line);
-    veil_status st = push_stage(p, &s, err);
+    VEIL_CHECK(push_stage(p, &s, err));
+done:
+    if (st != VEIL_OK) {
+        free(s.coeffs);
+        free(s.what);
+    }
+    return st;
+}
+
+/* A square of the data (Mul of a value by itself, Pow 2): the graph's node `node`. */
+static veil_status square_stage(const veil_graph *g, size_t node, size_t width, veil_program *p, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    veil_stage s = {.kind = VEIL_STAGE_SQUARE, .in_width = width, .out_width = width};
+    s.what = describe(g, node, node + 1);
+    VEIL_CHECK(push_stage(p, &s, err));
+done:
+    if (st != VEIL_OK) free(s.what);
+    return st;
+}
+
+/* A final Sigmoid evaluated on the server (options.server_sigmoid): the graph's node `node`. */
+static veil_status server_sigmoid_stage(veil_model *m, size_t node, size_t width, veil_program *p, veil_error *err)
+{
+    static const double poly3[4] = {0.5, 0.15012, 0.0, -0.0015930};
+    veil_status st = VEIL_OK;
+    /* the peers' cubic follows the sigmoid within about 0.1 over [-7.8, 7.8] only: the bounds refuse inputs that
+     * can leave it */
+    veil_stage s = {.kind = VEIL_STAGE_POWER, .in_width = width, .out_width = width, .degree = 3, .lo = -7.8,
+                    .hi = 7.8};
+    s.coeffs = malloc(sizeof poly3);
+    s.what = describe(&m->graph, node, node + 1);
+    if (!s.coeffs || !s.what) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "stage");
+    VEIL_CHECK(push_stage(p, &s, err));
+    memcpy(s.coeffs, poly3, sizeof poly3);
+    append_report(m, "final Sigmoid evaluated on the server as 0.5 + 0.15012 z - 0.0015930 z^3");
+done:
     if (st != VEIL_OK) {
         free(s.coeffs);
         free(s.what);
@@ -464,34 +490,37 @@ static veil_status activation_range(veil_model *m, const size_t *chain, size_t u
     double mn = INFINITY, mx = -INFINITY;
     veil_env env = {0};
     veil_tensor x = {0};
+    double *wlo = NULL, *whi = NULL;
     veil_status st = VEIL_OK;
-    for (size_t i = 0; st == VEIL_OK && i < consts->count; i++)
-        st = veil_env_put(&env, consts->names[i], &consts->values[i], err);
-    if (st == VEIL_OK) st = veil_tensor_init(&x, VEIL_DT_FLOAT, m->input_rank, m->input_dims, err);
-    for (size_t r = 0; st == VEIL_OK && r < m->options.calibration_rows; r++) {
+    for (size_t i = 0; i < consts->count; i++)
+        VEIL_CHECK(veil_env_put(&env, consts->names[i], &consts->values[i], err));
+    VEIL_CHECK(veil_tensor_init(&x, VEIL_DT_FLOAT, m->input_rank, m->input_dims, err));
+    for (size_t r = 0; r < m->options.calibration_rows; r++) {
         memcpy(x.data, m->options.calibration + r * width, width * sizeof(double));
-        st = veil_env_put(&env, m->input_name, &x, err);
-        for (size_t k = 0; st == VEIL_OK && k < upto; k++) st = veil_node_run(&m->graph.nodes[chain[k]], m->graph.opset, &env, err);
-        const veil_tensor *v = st == VEIL_OK ? veil_env_get(&env, in_name) : NULL;
+        VEIL_CHECK(veil_env_put(&env, m->input_name, &x, err));
+        for (size_t k = 0; k < upto; k++)
+            VEIL_CHECK(veil_node_run(&m->graph.nodes[chain[k]], m->graph.opset, &env, err));
+        const veil_tensor *v = veil_env_get(&env, in_name);
         for (size_t i = 0; v && i < v->size; i++) {
             mn = fmin(mn, v->data[i]);
             mx = fmax(mx, v->data[i]);
         }
     }
-    veil_tensor_clear(&x);
-    veil_env_clear(&env);
-    VEIL_TRY(st);
     double pad = 0.1 * (mx - mn) + 1e-3;
     *lo = fmin(mn - pad, 0);
     *hi = fmax(mx + pad, 0);
     const size_t w = p->n_stages ? p->stages[p->n_stages - 1].out_width : p->in_width;
-    double *wlo = malloc(w * sizeof *wlo), *whi = malloc(w * sizeof *whi);
-    st = wlo && whi ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "calibration");
-    if (st == VEIL_OK) st = veil_program_bounds(p, p->n_stages, m->box_lo, m->box_hi, 1, wlo, whi, NULL, err);
-    for (size_t i = 0; st == VEIL_OK && i < w; i++) {
+    wlo = malloc(w * sizeof *wlo);
+    whi = malloc(w * sizeof *whi);
+    if (!wlo || !whi) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "calibration");
+    VEIL_CHECK(veil_program_bounds(p, p->n_stages, m->box_lo, m->box_hi, 1, wlo, whi, NULL, err));
+    for (size_t i = 0; i < w; i++) {
         *lo = fmin(*lo, wlo[i]);
         *hi = fmax(*hi, whi[i]);
     }
+done:
+    veil_tensor_clear(&x);
+    veil_env_clear(&env);
     free(wlo);
     free(whi);
     return st;
@@ -577,10 +606,11 @@ veil_status veil_program_run_integer(const veil_program *p, const int64_t *in, i
     size_t maxw = p->in_width;
     for (size_t i = 0; i < p->n_stages; i++)
         if (p->stages[i].out_width > maxw) maxw = p->stages[i].out_width;
+    veil_status st = VEIL_OK;
     int64_t *x = calloc(maxw, sizeof *x), *y = calloc(maxw, sizeof *y);
-    veil_status st = x && y ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "integer run");
-    if (st == VEIL_OK) memcpy(x, in, p->in_width * sizeof *x);
-    for (size_t i = 0; st == VEIL_OK && i < p->n_stages; i++) {
+    if (!x || !y) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "integer run");
+    memcpy(x, in, p->in_width * sizeof *x);
+    for (size_t i = 0; i < p->n_stages; i++) {
         const veil_stage *s = &p->stages[i];
         int overflow = 0;
         if (s->kind == VEIL_STAGE_AFFINE) {
@@ -596,13 +626,14 @@ veil_status veil_program_run_integer(const veil_program *p, const int64_t *in, i
         } else if (s->kind == VEIL_STAGE_SQUARE) {
             for (size_t k = 0; k < s->in_width; k++) overflow |= __builtin_mul_overflow(x[k], x[k], &x[k]);
         } else {
-            st = veil_fail(err, VEIL_ERR_INTERNAL, "integer run: layer %zu is neither affine nor a square", i + 1);
-            break;
+            VEIL_FAIL(err, VEIL_ERR_INTERNAL, "integer run: layer %zu is neither affine nor a square", i + 1);
         }
-        if (overflow) st = veil_fail(err, VEIL_ERR_ARGUMENT, "integer run: layer %zu ('%s') leaves the int64 range", i + 1,
-                                     s->what ? s->what : "?");
+        if (overflow)
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "integer run: layer %zu ('%s') leaves the int64 range", i + 1,
+                      s->what ? s->what : "?");
     }
-    if (st == VEIL_OK) memcpy(out, x, p->out_width * sizeof *out);
+    memcpy(out, x, p->out_width * sizeof *out);
+done:
     free(x);
     free(y);
     return st;
@@ -639,78 +670,60 @@ veil_status veil_program_lower(veil_model *m, veil_error *err)
     size_t n_chain = 0;
     veil_status st = VEIL_OK;
     veil_tensor x = {0};
-    if (!data || !chain) {
-        st = veil_fail(err, VEIL_ERR_NO_MEMORY, "lowering");
-        goto done;
-    }
+    if (!data || !chain) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "lowering");
     data[n_data++] = m->input_name;
 
     /* 1. constants and the data chain */
-    if ((st = veil_graph_run_nodes(g, 0, 0, &consts, err)) != VEIL_OK) goto done;
+    VEIL_CHECK(veil_graph_run_nodes(g, 0, 0, &consts, err));
     for (size_t i = 0; i < g->n_nodes; i++) {
         const veil_node *n = &g->nodes[i];
         int dep = 0;
         for (size_t k = 0; k < n->n_inputs; k++)
             if (n->inputs[k][0] && is_data(data, n_data, n->inputs[k])) dep = 1;
         if (!dep) {
-            if ((st = veil_node_run(n, g->opset, &consts, err)) != VEIL_OK) goto done;
+            VEIL_CHECK(veil_node_run(n, g->opset, &consts, err));
             continue;
         }
         const char *why = veil_node_unsupported(n, g->opset);
-        if (why) {
-            st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (%s): %s", n->label, n->op, why);
-            goto done;
-        }
+        if (why) VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "node %s (%s): %s", n->label, n->op, why);
         /* the chain: this node must read the output of the previous data node (or the input) */
         const char *prev = n_chain ? g->nodes[chain[n_chain - 1]].outputs[0] : m->input_name;
         for (size_t k = 0; k < n->n_inputs; k++)
-            if (n->inputs[k][0] && is_data(data, n_data, n->inputs[k]) && strcmp(n->inputs[k], prev) != 0) {
-                st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (%s) reads '%s', an earlier value of the data "
-                               "path: Veil evaluates chains of layers (no branches or skip connections)",
-                               n->label, n->op, n->inputs[k]);
-                goto done;
-            }
+            if (n->inputs[k][0] && is_data(data, n_data, n->inputs[k]) && strcmp(n->inputs[k], prev) != 0)
+                VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "node %s (%s) reads '%s', an earlier value of the data "
+                          "path: Veil evaluates chains of layers (no branches or skip connections)",
+                          n->label, n->op, n->inputs[k]);
         /* refused on the data path (a Cast to int, a shape from the data...) before the shapes below are run */
         node_class cls;
-        if ((st = classify(n, data, n_data, &consts, &cls, err)) != VEIL_OK) goto done;
+        VEIL_CHECK(classify(n, data, n_data, &consts, &cls, err));
         chain[n_chain++] = i;
         for (size_t k = 0; k < n->n_outputs; k++) data[n_data++] = n->outputs[k];
     }
-    if (n_chain == 0) {
-        st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "the model's output does not depend on its input '%s'", m->input_name);
-        goto done;
-    }
+    if (n_chain == 0)
+        VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "the model's output does not depend on its input '%s'", m->input_name);
     const char *last_out = g->nodes[chain[n_chain - 1]].outputs[0];
-    if (g->n_outputs == 0 || !last_out) {
-        st = veil_fail(err, VEIL_ERR_FORMAT, "the model declares no output");
-        goto done;
-    }
+    if (g->n_outputs == 0 || !last_out) VEIL_FAIL(err, VEIL_ERR_FORMAT, "the model declares no output");
     if (g->n_outputs != 1 || strcmp(g->outputs[0].name, last_out) != 0) {
         int found = 0;
         for (size_t k = 0; k < g->n_outputs; k++)
             if (strcmp(g->outputs[k].name, last_out) == 0) found = 1;
-        if (g->n_outputs != 1 || !found) {
-            st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "the model has %zu outputs; Veil evaluates models with one "
-                           "output, computed by the last node of the data path", g->n_outputs);
-            goto done;
-        }
+        if (g->n_outputs != 1 || !found)
+            VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "the model has %zu outputs; Veil evaluates models with one output, "
+                      "computed by the last node of the data path", g->n_outputs);
     }
 
     /* 2. shapes along the chain: run it once on zeros (this also reports shape mismatches by node) */
     for (size_t i = 0; i < consts.count; i++)
-        if ((st = veil_env_put(&shapes, consts.names[i], &consts.values[i], err)) != VEIL_OK) goto done;
-    if ((st = veil_tensor_init(&x, VEIL_DT_FLOAT, m->input_rank, m->input_dims, err)) != VEIL_OK) goto done;
-    if ((st = veil_env_put(&shapes, m->input_name, &x, err)) != VEIL_OK) goto done;
+        VEIL_CHECK(veil_env_put(&shapes, consts.names[i], &consts.values[i], err));
+    VEIL_CHECK(veil_tensor_init(&x, VEIL_DT_FLOAT, m->input_rank, m->input_dims, err));
+    VEIL_CHECK(veil_env_put(&shapes, m->input_name, &x, err));
     for (size_t k = 0; k < n_chain; k++)
-        if ((st = veil_node_run(&g->nodes[chain[k]], g->opset, &shapes, err)) != VEIL_OK) goto done;
+        VEIL_CHECK(veil_node_run(&g->nodes[chain[k]], g->opset, &shapes, err));
 
     /* 3. stages */
-    if (x.size == 0) {
-        st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "input '%s' is empty (a dimension is 0)", m->input_name);
-        goto done;
-    }
+    if (x.size == 0) VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "input '%s' is empty (a dimension is 0)", m->input_name);
     p->in_width = x.size;
-    if (!m->options.integer && (st = calibration_box(m, x.size, err)) != VEIL_OK) goto done;
+    if (!m->options.integer) VEIL_CHECK(calibration_box(m, x.size, err));
     p->in_rank = m->input_rank;
     memcpy(p->in_dims, m->input_dims, sizeof p->in_dims);
     size_t seg_start = 0;
@@ -724,15 +737,14 @@ veil_status veil_program_lower(veil_model *m, veil_error *err)
     for (; k <= n_chain; k++) {
         node_class cls = NC_FINAL;
         const veil_node *n = k < n_chain ? &g->nodes[chain[k]] : NULL;
-        if (n && (st = classify(n, data, n_data, &consts, &cls, err)) != VEIL_OK) goto done;
+        if (n) VEIL_CHECK(classify(n, data, n_data, &consts, &cls, err));
         if (n && cls == NC_ACTIVATION && k == n_chain - 1 && strcmp(n->op, "Sigmoid") == 0) cls = NC_FINAL;
         if (cls == NC_AFFINE && k != scale_k) continue;
         /* close the affine run [seg_start, k) */
         if (k > seg_start) {
             const char *out_name = g->nodes[chain[k - 1]].outputs[0];
             const veil_tensor *outv = veil_env_get(&shapes, out_name);
-            st = affine_stage(g, &consts, chain, seg_start, k, seg_in, cur, out_name, outv->size, p, err);
-            if (st != VEIL_OK) goto done;
+            VEIL_CHECK(affine_stage(g, &consts, chain, seg_start, k, seg_in, cur, out_name, outv->size, p, err));
             cur = outv;
             seg_in = out_name;
         }
@@ -742,63 +754,37 @@ veil_status veil_program_lower(veil_model *m, veil_error *err)
         if (k == scale_k) {
             /* applied by the data owner: nothing to evaluate */
         } else if (cls == NC_SQUARE) {
-            veil_stage s = {.kind = VEIL_STAGE_SQUARE, .in_width = width, .out_width = width};
-            s.what = describe(g, chain[k], chain[k] + 1);
-            if ((st = push_stage(p, &s, err)) != VEIL_OK) {
-                free(s.what);
-                goto done;
-            }
+            VEIL_CHECK(square_stage(g, chain[k], width, p, err));
         } else {
             double lo = 0, hi = 0;
-            if ((st = activation_range(m, chain, k, seg_in, &consts, n, p, &lo, &hi, err)) != VEIL_OK) goto done;
-            if ((st = activation_stage(m, n, width, lo, hi, p, err)) != VEIL_OK) goto done;
+            VEIL_CHECK(activation_range(m, chain, k, seg_in, &consts, n, p, &lo, &hi, err));
+            VEIL_CHECK(activation_stage(m, n, width, lo, hi, p, err));
         }
         seg_in = n->outputs[0];
         cur = veil_env_get(&shapes, seg_in);
         seg_start = k + 1;
     }
     /* the final operations, applied by the data owner */
-    if (cur->size == 0) {
-        st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "the data path produces an empty tensor");
-        goto done;
-    }
+    if (cur->size == 0) VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "the data path produces an empty tensor");
     p->out_width = cur->size;
     p->out_rank = cur->rank;
     memcpy(p->out_dims, cur->dims, sizeof p->out_dims);
     for (; k < n_chain; k++) {
         const veil_node *n = &g->nodes[chain[k]];
         node_class cls;
-        if ((st = classify(n, data, n_data, &consts, &cls, err)) != VEIL_OK) goto done;
+        VEIL_CHECK(classify(n, data, n_data, &consts, &cls, err));
         if (cls == NC_ACTIVATION && strcmp(n->op, "Sigmoid") == 0) cls = NC_FINAL;
         if (cls != NC_FINAL || p->final_op == VEIL_FINAL_ARGMAX ||
-            (p->final_op != VEIL_FINAL_NONE && strcmp(n->op, "ArgMax") != 0)) {
-            st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (%s) follows the model's final %s: only an ArgMax "
-                           "may follow it", n->label, n->op, g->nodes[chain[k - 1]].op);
-            goto done;
-        }
+            (p->final_op != VEIL_FINAL_NONE && strcmp(n->op, "ArgMax") != 0))
+            VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "node %s (%s) follows the model's final %s: only an ArgMax "
+                      "may follow it", n->label, n->op, g->nodes[chain[k - 1]].op);
         if (!final_covers_row(n, cur, g->opset) ||
-            (strcmp(n->op, "ArgMax") == 0 && veil_node_attr_int(n, "select_last_index", 0) != 0)) {
-            st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s (%s): a final %s is applied by the data owner over "
-                           "one sample's whole output row (this one reduces another axis, or selects the last index)",
-                           n->label, n->op, n->op);
-            goto done;
-        }
+            (strcmp(n->op, "ArgMax") == 0 && veil_node_attr_int(n, "select_last_index", 0) != 0))
+            VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "node %s (%s): a final %s is applied by the data owner over "
+                      "one sample's whole output row (this one reduces another axis, or selects the last index)",
+                      n->label, n->op, n->op);
         if (!strcmp(n->op, "Sigmoid") && m->options.server_sigmoid && k + 1 == n_chain && !p->final_op) {
-            static const double poly3[4] = {0.5, 0.15012, 0.0, -0.0015930};
-            /* the peers' cubic follows the sigmoid within about 0.1 over [-7.8, 7.8] only: the bounds refuse
-             * inputs that can leave it */
-            veil_stage s = {.kind = VEIL_STAGE_POWER, .in_width = cur->size, .out_width = cur->size, .degree = 3,
-                            .lo = -7.8, .hi = 7.8};
-            s.coeffs = malloc(sizeof poly3);
-            s.what = describe(g, chain[k], chain[k] + 1);
-            if (!s.coeffs || !s.what || (st = push_stage(p, &s, err)) != VEIL_OK) {
-                free(s.coeffs);
-                free(s.what);
-                if (st == VEIL_OK) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "stage");
-                goto done;
-            }
-            memcpy(s.coeffs, poly3, sizeof poly3);
-            append_report(m, "final Sigmoid evaluated on the server as 0.5 + 0.15012 z - 0.0015930 z^3");
+            VEIL_CHECK(server_sigmoid_stage(m, chain[k], cur->size, p, err));
         } else if (!strcmp(n->op, "Sigmoid")) p->final_op = p->final_op ? p->final_op : VEIL_FINAL_SIGMOID;
         else if (!strcmp(n->op, "Softmax")) p->final_op = VEIL_FINAL_SOFTMAX;
         else if (!strcmp(n->op, "LogSoftmax")) p->final_op = VEIL_FINAL_LOGSOFTMAX;
@@ -806,13 +792,11 @@ veil_status veil_program_lower(veil_model *m, veil_error *err)
             p->final_op = VEIL_FINAL_ARGMAX;
             p->argmax_keepdims = veil_node_attr_int(n, "keepdims", 1) != 0;
         }
-        if (p->final_op == VEIL_FINAL_SIGMOID && k + 1 < n_chain && strcmp(g->nodes[chain[k + 1]].op, "ArgMax") == 0) {
-            st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s: ArgMax after Sigmoid", g->nodes[chain[k + 1]].label);
-            goto done;
-        }
+        if (p->final_op == VEIL_FINAL_SIGMOID && k + 1 < n_chain && strcmp(g->nodes[chain[k + 1]].op, "ArgMax") == 0)
+            VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "node %s: ArgMax after Sigmoid", g->nodes[chain[k + 1]].label);
     }
     /* after the final operations: a server-side Sigmoid would be a polynomial stage, which exact inference refuses */
-    if (m->options.integer && (st = integer_program(p, err)) != VEIL_OK) goto done;
+    if (m->options.integer) VEIL_CHECK(integer_program(p, err));
     {
         char line[160];
         snprintf(line, sizeof line, "program: %zu stages, %zu -> %zu values per sample, depth %zu", p->n_stages,

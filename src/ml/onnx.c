@@ -37,9 +37,11 @@ veil_status veil_tensor_init(veil_tensor *t, veil_dtype dtype, size_t rank, cons
 
 veil_status veil_tensor_copy(veil_tensor *dst, const veil_tensor *src, veil_error *err)
 {
-    VEIL_TRY(veil_tensor_init(dst, src->dtype, src->rank, src->dims, err));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_tensor_init(dst, src->dtype, src->rank, src->dims, err));
     memcpy(dst->data, src->data, src->size * sizeof(double));
-    return VEIL_OK;
+done:
+    return st;
 }
 
 void veil_tensor_clear(veil_tensor *t)
@@ -71,12 +73,20 @@ static veil_status copy_tensor_proto(veil_tensor *t, const Onnx__TensorProto *tp
     if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
         return veil_fail(err, VEIL_ERR_UNSUPPORTED, "tensor '%s' keeps its data in an external file",
                          tp->name ? tp->name : "");
-    VEIL_TRY(veil_tensor_init(t, (veil_dtype)tp->data_type, tp->n_dims, tp->dims, err));
-    size_t n = t->size, have;
-    size_t width = tp->data_type == VEIL_DT_DOUBLE || tp->data_type == VEIL_DT_INT64 ? 8 : 4;
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_tensor_init(t, (veil_dtype)tp->data_type, tp->n_dims, tp->dims, err));
+    const size_t n = t->size;
+    const size_t width = tp->data_type == VEIL_DT_DOUBLE || tp->data_type == VEIL_DT_INT64 ? 8 : 4;
+    size_t have; /* values in the data (SIZE_MAX: raw bytes that are not whole values) */
+    if (tp->has_raw_data) have = tp->raw_data.len % width ? SIZE_MAX : tp->raw_data.len / width;
+    else if (tp->data_type == VEIL_DT_FLOAT) have = tp->n_float_data;
+    else if (tp->data_type == VEIL_DT_DOUBLE) have = tp->n_double_data;
+    else if (tp->data_type == VEIL_DT_INT32) have = tp->n_int32_data;
+    else have = tp->n_int64_data;
+    if (have != n)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "tensor '%s': its shape holds %zu values but its data does not match",
+                  tp->name ? tp->name : "", n);
     if (tp->has_raw_data) {
-        have = tp->raw_data.len / width;
-        if (tp->raw_data.len % width || have != n) goto bad;
         const uint8_t *r = tp->raw_data.data;
         for (size_t i = 0; i < n; i++) {
             const uint8_t *e = r + i * width; /* little-endian, as ONNX specifies */
@@ -100,31 +110,25 @@ static veil_status copy_tensor_proto(veil_tensor *t, const Onnx__TensorProto *tp
                 }
             }
         }
-        return VEIL_OK;
+    } else {
+        switch (tp->data_type) {
+        case VEIL_DT_FLOAT:
+            for (size_t i = 0; i < n; i++) t->data[i] = tp->float_data[i];
+            break;
+        case VEIL_DT_DOUBLE:
+            for (size_t i = 0; i < n; i++) t->data[i] = tp->double_data[i];
+            break;
+        case VEIL_DT_INT32:
+            for (size_t i = 0; i < n; i++) t->data[i] = tp->int32_data[i];
+            break;
+        default:
+            for (size_t i = 0; i < n; i++) t->data[i] = (double)tp->int64_data[i];
+            break;
+        }
     }
-    switch (tp->data_type) {
-    case VEIL_DT_FLOAT:
-        if ((have = tp->n_float_data) != n) goto bad;
-        for (size_t i = 0; i < n; i++) t->data[i] = tp->float_data[i];
-        break;
-    case VEIL_DT_DOUBLE:
-        if ((have = tp->n_double_data) != n) goto bad;
-        for (size_t i = 0; i < n; i++) t->data[i] = tp->double_data[i];
-        break;
-    case VEIL_DT_INT32:
-        if ((have = tp->n_int32_data) != n) goto bad;
-        for (size_t i = 0; i < n; i++) t->data[i] = tp->int32_data[i];
-        break;
-    default:
-        if ((have = tp->n_int64_data) != n) goto bad;
-        for (size_t i = 0; i < n; i++) t->data[i] = (double)tp->int64_data[i];
-        break;
-    }
-    return VEIL_OK;
-bad:
-    veil_tensor_clear(t);
-    return veil_fail(err, VEIL_ERR_FORMAT, "tensor '%s': its shape holds %zu values but its data does not match",
-                     tp->name ? tp->name : "", n);
+done:
+    if (st != VEIL_OK) veil_tensor_clear(t);
+    return st;
 }
 
 static char *dup_name(const char *s)
@@ -248,31 +252,33 @@ static veil_status copy_graph(veil_graph *g, const Onnx__ModelProto *mp, veil_er
     if (gp->n_sparse_initializer)
         return veil_fail(err, VEIL_ERR_UNSUPPORTED, "the graph has sparse initializers");
 
+    /* what is copied belongs to g at once: the caller clears it on failure */
+    veil_status st = VEIL_OK;
     g->inits = calloc(gp->n_initializer + 1, sizeof *g->inits);
     g->init_names = calloc(gp->n_initializer + 1, sizeof *g->init_names);
-    if (!g->inits || !g->init_names) return veil_fail(err, VEIL_ERR_NO_MEMORY, "initializers");
+    if (!g->inits || !g->init_names) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "initializers");
     for (size_t i = 0; i < gp->n_initializer; i++) {
         if (!(g->init_names[i] = dup_name(gp->initializer[i]->name)))
-            return veil_fail(err, VEIL_ERR_NO_MEMORY, "initializer");
+            VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "initializer");
         g->n_inits = i + 1;
-        VEIL_TRY(copy_tensor_proto(&g->inits[i], gp->initializer[i], err));
+        VEIL_CHECK(copy_tensor_proto(&g->inits[i], gp->initializer[i], err));
     }
 
     g->inputs = calloc(gp->n_input + 1, sizeof *g->inputs);
     g->outputs = calloc(gp->n_output + 1, sizeof *g->outputs);
-    if (!g->inputs || !g->outputs) return veil_fail(err, VEIL_ERR_NO_MEMORY, "graph inputs");
+    if (!g->inputs || !g->outputs) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "graph inputs");
     for (size_t i = 0; i < gp->n_input; i++) {
         if (gp->input[i]->name && is_initializer(g, gp->input[i]->name)) continue;
         g->n_inputs++; /* counted first: graph_clear frees its name if copying fails */
-        VEIL_TRY(copy_value_info(&g->inputs[g->n_inputs - 1], gp->input[i], err));
+        VEIL_CHECK(copy_value_info(&g->inputs[g->n_inputs - 1], gp->input[i], err));
     }
     for (size_t i = 0; i < gp->n_output; i++) {
         g->n_outputs = i + 1;
-        VEIL_TRY(copy_value_info(&g->outputs[i], gp->output[i], err));
+        VEIL_CHECK(copy_value_info(&g->outputs[i], gp->output[i], err));
     }
 
     g->nodes = calloc(gp->n_node + 1, sizeof *g->nodes);
-    if (!g->nodes) return veil_fail(err, VEIL_ERR_NO_MEMORY, "nodes");
+    if (!g->nodes) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "nodes");
     for (size_t i = 0; i < gp->n_node; i++) {
         const Onnx__NodeProto *np = gp->node[i];
         veil_node *n = &g->nodes[i];
@@ -284,25 +290,26 @@ static veil_status copy_graph(veil_graph *g, const Onnx__ModelProto *mp, veil_er
         n->outputs = calloc(np->n_output + 1, sizeof(char *));
         n->attrs = calloc(np->n_attribute + 1, sizeof *n->attrs);
         if (!n->op || !n->name || !n->label || !n->inputs || !n->outputs || !n->attrs)
-            return veil_fail(err, VEIL_ERR_NO_MEMORY, "node");
+            VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "node");
         if (np->domain && np->domain[0] && strcmp(np->domain, "ai.onnx") != 0)
-            return veil_fail(err, VEIL_ERR_UNSUPPORTED, "node %s uses operator domain '%s'", n->label, np->domain);
+            VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "node %s uses operator domain '%s'", n->label, np->domain);
         if (np->n_output == 0 || !np->output[0] || !np->output[0][0])
-            return veil_fail(err, VEIL_ERR_FORMAT, "node %s (%s) has no output", n->label, n->op);
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "node %s (%s) has no output", n->label, n->op);
         for (size_t k = 0; k < np->n_input; k++) {
-            if (!(n->inputs[k] = dup_name(np->input[k]))) return veil_fail(err, VEIL_ERR_NO_MEMORY, "node");
+            if (!(n->inputs[k] = dup_name(np->input[k]))) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "node");
             n->n_inputs = k + 1;
         }
         for (size_t k = 0; k < np->n_output; k++) {
-            if (!(n->outputs[k] = dup_name(np->output[k]))) return veil_fail(err, VEIL_ERR_NO_MEMORY, "node");
+            if (!(n->outputs[k] = dup_name(np->output[k]))) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "node");
             n->n_outputs = k + 1;
         }
         for (size_t k = 0; k < np->n_attribute; k++) {
             n->n_attrs = k + 1;
-            VEIL_TRY(copy_attr(&n->attrs[k], np->attribute[k], err));
+            VEIL_CHECK(copy_attr(&n->attrs[k], np->attribute[k], err));
         }
     }
-    return VEIL_OK;
+done:
+    return st;
 }
 
 void veil_graph_clear(veil_graph *g)
@@ -403,9 +410,11 @@ veil_status veil_graph_parse(veil_graph *g, const uint8_t *data, size_t len, vei
     Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, data);
     if (!mp)
         return veil_fail(err, VEIL_ERR_FORMAT, "not an ONNX model (the protobuf message is malformed or truncated)");
-    veil_status st = copy_graph(g, mp, err);
-    if (st == VEIL_OK && g->n_nodes == 0 && g->n_outputs == 0)
-        st = veil_fail(err, VEIL_ERR_FORMAT, "not an ONNX model (no nodes and no outputs)");
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(copy_graph(g, mp, err));
+    if (g->n_nodes == 0 && g->n_outputs == 0)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "not an ONNX model (no nodes and no outputs)");
+done:
     onnx__model_proto__free_unpacked(mp, NULL);
     if (st != VEIL_OK) veil_graph_clear(g);
     return st;
@@ -418,7 +427,9 @@ veil_status veil_tensor_parse(veil_tensor *t, const uint8_t *data, size_t len, v
         return veil_fail(err, VEIL_ERR_FORMAT, "a tensor with messages nested more than %d deep", MAX_NESTING);
     Onnx__TensorProto *tp = onnx__tensor_proto__unpack(NULL, len, data);
     if (!tp) return veil_fail(err, VEIL_ERR_FORMAT, "not a serialized ONNX tensor");
-    veil_status st = copy_tensor_proto(t, tp, err);
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(copy_tensor_proto(t, tp, err));
+done:
     onnx__tensor_proto__free_unpacked(tp, NULL);
     return st;
 }
