@@ -20,18 +20,19 @@ static veil_status poly_alloc(veil_poly **out, const veil_ring *ring, const size
             if (base[j] == base[i])
                 return veil_fail(err, VEIL_ERR_ARGUMENT, "prime index %zu appears twice in the base", base[i]);
     }
+    veil_status st = VEIL_OK;
     veil_poly *p = veil_alloc(1, sizeof *p);
     if (p) p->data = veil_pool_get(ring->pool, count * ring->n * sizeof(uint64_t), true);
-    if (!p || !p->data) {
-        veil_free(p);
-        return veil_fail(err, VEIL_ERR_NO_MEMORY, "out of memory for a polynomial of %zu limbs", count);
-    }
+    if (!p || !p->data) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "out of memory for a polynomial of %zu limbs", count);
     p->ring = ring;
     p->count = count;
     p->form = form;
     memcpy(p->base, base, count * sizeof base[0]);
     *out = p;
-    return VEIL_OK;
+    p = NULL;
+done:
+    veil_free(p);
+    return st;
 }
 
 veil_status veil_poly_new(veil_poly **out, const veil_ring *ring, const size_t *base, size_t count,
