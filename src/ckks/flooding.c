@@ -85,12 +85,12 @@ veil_status veil_ckks_decrypt_flooded(const veil_context *ctx, veil_ckks_plainte
     VEIL_TRY(flooding_sigma(flooding, &log2_sigma, err));
     /* about 4.5 sigma is the largest of N Gaussian coefficients; it must stay well inside Q_l / 2 */
     double log2_q = 0;
-    for (size_t l = 0; l <= ct->level && l < ctx->q_count; l++) log2_q += log2((double)ctx->ring->primes[l]);
+    for (size_t l = 0; l <= ct->el.level && l < ctx->q_count; l++) log2_q += log2((double)ctx->ring->primes[l]);
     if (log2_sigma > 56 || log2_sigma + 2.2 + log2(ct->scale) > log2_q - 2)
         return veil_fail(err, VEIL_ERR_ARGUMENT,
                          "decrypt_flooded: flooding noise of 2^%.1f at scale 2^%.1f does not fit the %.1f-bit modulus "
                          "at level %zu: decrypt at a higher level, or bound the error more tightly",
-                         log2_sigma, log2(ct->scale), log2_q, ct->level);
+                         log2_sigma, log2(ct->scale), log2_q, ct->el.level);
     veil_prng *use, *owned;
     VEIL_TRY(veil_prng_or_os(&use, &owned, prng, err));
     const size_t n = ctx->params.n;
@@ -101,7 +101,7 @@ veil_status veil_ckks_decrypt_flooded(const veil_context *ctx, veil_ckks_plainte
     if (st == VEIL_OK) st = veil_ckks_plaintext_new(&m, ctx, err);
     if (st == VEIL_OK) st = veil_ckks_decrypt(ctx, m, ct, sk, err);
     if (st == VEIL_OK) st = veil_sample_gaussian_wide(noise, n, exp2(log2_sigma), use, err);
-    if (st == VEIL_OK) st = veil_context_poly_new(&e, ctx, ct->level, VEIL_FORM_COEFF, err);
+    if (st == VEIL_OK) st = veil_context_poly_new(&e, ctx, ct->el.level, VEIL_FORM_COEFF, err);
     if (st == VEIL_OK) st = veil_poly_set_i64(e, noise, err);
     if (st == VEIL_OK) st = veil_poly_to_eval(e, err);
     if (st == VEIL_OK) st = veil_poly_add(m->m, m->m, e, err);

@@ -840,13 +840,13 @@ veil_status veil_ckks_ciphertext_save(veil_buffer *out, const veil_ckks_cipherte
 {
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(ct, err);
-    if (ct->size < 2) return veil_fail(err, VEIL_ERR_ARGUMENT, "save: the ciphertext is empty");
+    if (ct->el.size < 2) return veil_fail(err, VEIL_ERR_ARGUMENT, "save: the ciphertext is empty");
     writer w = {0};
-    w_u64(&w, ct->level);
-    w_u64(&w, ct->size);
+    w_u64(&w, ct->el.level);
+    w_u64(&w, ct->el.size);
     w_f64(&w, ct->scale);
-    w_cipher(&w, ct->c, ct->size, ct->seeded, ct->seed);
-    return finish(out, &w, VEIL_OBJECT_CKKS_CIPHERTEXT, ct->seeded ? VEIL_FLAG_SEEDED : 0, &ct->ctx->params, options,
+    w_cipher(&w, ct->el.c, ct->el.size, ct->el.seeded, ct->el.seed);
+    return finish(out, &w, VEIL_OBJECT_CKKS_CIPHERTEXT, ct->el.seeded ? VEIL_FLAG_SEEDED : 0, &ct->el.ctx->params, options,
                   err);
 }
 
@@ -872,12 +872,12 @@ veil_status veil_ckks_ciphertext_load(veil_ckks_ciphertext **out, const veil_con
     if (st == VEIL_OK) st = check_scale(scale, "ciphertext", err);
     veil_ckks_ciphertext *ct = NULL;
     if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&ct, ctx, err);
-    if (st == VEIL_OK) st = r_cipher(&r, ctx, ct->c, ct->seed, level, size, seeded, 24, "ciphertext", err);
+    if (st == VEIL_OK) st = r_cipher(&r, ctx, ct->el.c, ct->el.seed, level, size, seeded, 24, "ciphertext", err);
     if (st == VEIL_OK) {
-        ct->size = (size_t)size;
-        ct->level = (size_t)level;
+        ct->el.size = (size_t)size;
+        ct->el.level = (size_t)level;
         ct->scale = scale;
-        ct->seeded = seeded;
+        ct->el.seeded = seeded;
         *out = ct;
     } else {
         veil_ckks_ciphertext_free(ct);
@@ -945,14 +945,14 @@ veil_status veil_bgv_ciphertext_save(veil_buffer *out, const veil_bgv_ciphertext
 {
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(ct, err);
-    if (ct->size < 2) return veil_fail(err, VEIL_ERR_ARGUMENT, "save: the ciphertext is empty");
+    if (ct->el.size < 2) return veil_fail(err, VEIL_ERR_ARGUMENT, "save: the ciphertext is empty");
     writer w = {0};
-    w_u64(&w, ct->level);
-    w_u64(&w, ct->size);
+    w_u64(&w, ct->el.level);
+    w_u64(&w, ct->el.size);
     w_u64(&w, ct->factor);
     w_f64(&w, ct->noise_bits);
-    w_cipher(&w, ct->c, ct->size, ct->seeded, ct->seed);
-    return finish(out, &w, VEIL_OBJECT_BGV_CIPHERTEXT, ct->seeded ? VEIL_FLAG_SEEDED : 0, &ct->ctx->params, options, err);
+    w_cipher(&w, ct->el.c, ct->el.size, ct->el.seeded, ct->el.seed);
+    return finish(out, &w, VEIL_OBJECT_BGV_CIPHERTEXT, ct->el.seeded ? VEIL_FLAG_SEEDED : 0, &ct->el.ctx->params, options, err);
 }
 
 veil_status veil_bgv_ciphertext_load(veil_bgv_ciphertext **out, const veil_context *ctx, const uint8_t *data, size_t len,
@@ -981,13 +981,13 @@ veil_status veil_bgv_ciphertext_load(veil_bgv_ciphertext **out, const veil_conte
         st = veil_fail(err, VEIL_ERR_FORMAT, "bgv ciphertext: noise estimate %g is not in [0, 4096]", noise);
     veil_bgv_ciphertext *ct = NULL;
     if (st == VEIL_OK) st = veil_bgv_ciphertext_new(&ct, ctx, err);
-    if (st == VEIL_OK) st = r_cipher(&r, ctx, ct->c, ct->seed, level, size, seeded, 32, "bgv ciphertext", err);
+    if (st == VEIL_OK) st = r_cipher(&r, ctx, ct->el.c, ct->el.seed, level, size, seeded, 32, "bgv ciphertext", err);
     if (st == VEIL_OK) {
-        ct->size = (size_t)size;
-        ct->level = (size_t)level;
+        ct->el.size = (size_t)size;
+        ct->el.level = (size_t)level;
         ct->factor = factor;
         ct->noise_bits = noise;
-        ct->seeded = seeded;
+        ct->el.seeded = seeded;
         *out = ct;
     } else {
         veil_bgv_ciphertext_free(ct);
