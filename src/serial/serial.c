@@ -797,42 +797,88 @@ veil_status veil_ckks_plaintext_load(veil_ckks_plaintext **out, const veil_conte
     return st;
 }
 
-/* The polynomials of a ciphertext: all of them, or (seeded) the seed and c0 only. */
-static void w_cipher(writer *w, veil_poly *const *c, size_t size, bool seeded, const uint8_t *seed)
-{
-    if (seeded) {
-        w_bytes(w, seed, VEIL_SEED_BYTES);
-        w_poly(w, c[0]);
-    } else {
-        for (size_t i = 0; i < size; i++) w_poly(w, c[i]);
-    }
-}
+/*
+ * Ciphertexts of both schemes are stored alike: the element's level and size (8 bytes each), the scheme's
+ * metadata (CKKS: the scale; BGV: the correction factor and the noise estimate), then the polynomials: all
+ * of them, or, for a seeded element, the seed and c_0 only (the seeded flag of the header says which).
+ */
+typedef struct element_head {
+    uint64_t level, size;
+    bool seeded;
+} element_head;
 
-/* Checks level, size and the exact length (head: the bytes before the polynomials), then reads them. */
-static veil_status r_cipher(reader *r, const veil_context *ctx, veil_poly **c, uint8_t *seed, uint64_t level,
-                            uint64_t size, bool seeded, size_t head, const char *what, veil_error *err)
+static veil_status check_saved_element(const veil_rlwe_element *e, veil_error *err)
 {
-    if (level >= ctx->q_count)
-        return veil_fail(err, VEIL_ERR_FORMAT, "%s: level %llu does not exist", what, (unsigned long long)level);
-    if (size < 2 || size > 3 || (seeded && size != 2))
-        return veil_fail(err, VEIL_ERR_FORMAT, "%s: size %llu is not 2 or 3 (2 when seeded)", what, (unsigned long long)size);
-    const size_t polys = seeded ? 1 : (size_t)size;
-    const size_t want = head + (seeded ? VEIL_SEED_BYTES : 0) + polys * poly_bytes(ctx, (size_t)level, false);
-    if (head + r->left != want)
-        return veil_fail(err, VEIL_ERR_FORMAT, "%s: %zu bytes, expected %zu", what, head + r->left, want);
-    for (size_t i = 0; i < size; i++) VEIL_TRY(veil_context_poly_new(&c[i], ctx, (size_t)level, VEIL_FORM_EVAL, err));
-    if (seeded) {
-        r_bytes(r, seed, VEIL_SEED_BYTES);
-        VEIL_TRY(r_poly(r, c[0], what, err));
-        return veil_uniform_from_seed(c[1], seed, 0, err);
-    }
-    for (size_t i = 0; i < size; i++) VEIL_TRY(r_poly(r, c[i], what, err));
+    if (e->size < 2) return veil_fail(err, VEIL_ERR_ARGUMENT, "save: the ciphertext is empty");
     return VEIL_OK;
 }
 
-static size_t cipher_limit(const veil_context *ctx, size_t head)
+static void w_element_head(writer *w, const veil_rlwe_element *e)
+{
+    w_u64(w, e->level);
+    w_u64(w, e->size);
+}
+
+/* Writes the element's polynomials after the metadata in w and frames the object. */
+static veil_status save_element(veil_buffer *out, writer *w, const veil_rlwe_element *e, veil_object_type type,
+                                unsigned options, veil_error *err)
+{
+    if (e->seeded) {
+        w_bytes(w, e->seed, VEIL_SEED_BYTES);
+        w_poly(w, e->c[0]);
+    } else {
+        for (size_t i = 0; i < e->size; i++) w_poly(w, e->c[i]);
+    }
+    return finish(out, w, type, e->seeded ? VEIL_FLAG_SEEDED : 0, &e->ctx->params, options, err);
+}
+
+/* The largest payload of a ciphertext whose metadata ends at byte `head`. */
+static size_t element_limit(const veil_context *ctx, size_t head)
 {
     return head + VEIL_SEED_BYTES + 3 * poly_bytes(ctx, ctx->q_count - 1, false);
+}
+
+/* Opens a ciphertext object and reads its element's level and size (what: the object's name in messages). */
+static veil_status open_element(uint8_t **raw, size_t *raw_len, reader *r, element_head *h, const veil_context *ctx,
+                                const uint8_t *data, size_t len, veil_object_type type, size_t head, const char *what,
+                                veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    uint32_t flags = 0;
+    VEIL_CHECK(open_object(raw, raw_len, &flags, data, len, type, &ctx->params, element_limit(ctx, head), err));
+    r->p = *raw;
+    r->left = *raw_len;
+    h->seeded = flags & VEIL_FLAG_SEEDED;
+    if (!r_u64(r, &h->level) || !r_u64(r, &h->size)) VEIL_FAIL(err, VEIL_ERR_FORMAT, "%s: truncated", what);
+done:
+    return st;
+}
+
+/*
+ * Reads the element's polynomials after its metadata (head: the bytes before them), checking its level, its
+ * size and the exact length first; a seeded element's c_1 is the expansion of its seed.
+ */
+static veil_status r_element(reader *r, veil_rlwe_element *e, const element_head *h, size_t head, const char *what,
+                             veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    const veil_context *ctx = e->ctx;
+    if (h->level >= ctx->q_count)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "%s: level %llu does not exist", what, (unsigned long long)h->level);
+    if (h->size < 2 || h->size > 3 || (h->seeded && h->size != 2))
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "%s: size %llu is not 2 or 3 (2 when seeded)", what, (unsigned long long)h->size);
+    const size_t level = (size_t)h->level, size = (size_t)h->size, polys = h->seeded ? 1 : size;
+    const size_t want = head + (h->seeded ? VEIL_SEED_BYTES : 0) + polys * poly_bytes(ctx, level, false);
+    if (head + r->left != want) VEIL_FAIL(err, VEIL_ERR_FORMAT, "%s: %zu bytes, expected %zu", what, head + r->left, want);
+    for (size_t i = 0; i < size; i++) VEIL_CHECK(veil_context_poly_new(&e->c[i], ctx, level, VEIL_FORM_EVAL, err));
+    if (h->seeded) r_bytes(r, e->seed, VEIL_SEED_BYTES);
+    for (size_t i = 0; i < polys; i++) VEIL_CHECK(r_poly(r, e->c[i], what, err));
+    if (h->seeded) VEIL_CHECK(veil_rlwe_element_expand_seed(e, err));
+    e->size = size;
+    e->level = level;
+    e->seeded = h->seeded;
+done:
+    return st;
 }
 
 veil_status veil_ckks_ciphertext_save(veil_buffer *out, const veil_ckks_ciphertext *ct, unsigned options,
@@ -840,14 +886,14 @@ veil_status veil_ckks_ciphertext_save(veil_buffer *out, const veil_ckks_cipherte
 {
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(ct, err);
-    if (ct->el.size < 2) return veil_fail(err, VEIL_ERR_ARGUMENT, "save: the ciphertext is empty");
+    veil_status st = VEIL_OK;
     writer w = {0};
-    w_u64(&w, ct->el.level);
-    w_u64(&w, ct->el.size);
+    VEIL_CHECK(check_saved_element(&ct->el, err));
+    w_element_head(&w, &ct->el);
     w_f64(&w, ct->scale);
-    w_cipher(&w, ct->el.c, ct->el.size, ct->el.seeded, ct->el.seed);
-    return finish(out, &w, VEIL_OBJECT_CKKS_CIPHERTEXT, ct->el.seeded ? VEIL_FLAG_SEEDED : 0, &ct->el.ctx->params, options,
-                  err);
+    VEIL_CHECK(save_element(out, &w, &ct->el, VEIL_OBJECT_CKKS_CIPHERTEXT, options, err));
+done:
+    return st;
 }
 
 veil_status veil_ckks_ciphertext_load(veil_ckks_ciphertext **out, const veil_context *ctx, const uint8_t *data,
@@ -857,31 +903,23 @@ veil_status veil_ckks_ciphertext_load(veil_ckks_ciphertext **out, const veil_con
     *out = NULL;
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(data, err);
-    uint8_t *raw;
-    size_t raw_len = 0;
-    uint32_t flags = 0;
-    VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_CKKS_CIPHERTEXT, &ctx->params,
-                         cipher_limit(ctx, 24), err));
-    reader r = {raw, raw_len};
-    uint64_t level = 0, size = 0;
-    double scale = 0;
-    const bool seeded = flags & VEIL_FLAG_SEEDED;
     veil_status st = VEIL_OK;
-    if (!r_u64(&r, &level) || !r_u64(&r, &size) || !r_f64(&r, &scale))
-        st = veil_fail(err, VEIL_ERR_FORMAT, "ciphertext: truncated");
-    if (st == VEIL_OK) st = check_scale(scale, "ciphertext", err);
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    reader r = {0};
+    element_head h = {0};
+    double scale = 0;
     veil_ckks_ciphertext *ct = NULL;
-    if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&ct, ctx, err);
-    if (st == VEIL_OK) st = r_cipher(&r, ctx, ct->el.c, ct->el.seed, level, size, seeded, 24, "ciphertext", err);
-    if (st == VEIL_OK) {
-        ct->el.size = (size_t)size;
-        ct->el.level = (size_t)level;
-        ct->scale = scale;
-        ct->el.seeded = seeded;
-        *out = ct;
-    } else {
-        veil_ckks_ciphertext_free(ct);
-    }
+    VEIL_CHECK(open_element(&raw, &raw_len, &r, &h, ctx, data, len, VEIL_OBJECT_CKKS_CIPHERTEXT, 24, "ciphertext", err));
+    if (!r_f64(&r, &scale)) VEIL_FAIL(err, VEIL_ERR_FORMAT, "ciphertext: truncated");
+    VEIL_CHECK(check_scale(scale, "ciphertext", err));
+    VEIL_CHECK(veil_ckks_ciphertext_new(&ct, ctx, err));
+    VEIL_CHECK(r_element(&r, &ct->el, &h, 24, "ciphertext", err));
+    ct->scale = scale;
+    *out = ct;
+    ct = NULL;
+done:
+    veil_ckks_ciphertext_free(ct);
     veil_free_secret(raw, raw_len);
     return st;
 }
@@ -945,14 +983,15 @@ veil_status veil_bgv_ciphertext_save(veil_buffer *out, const veil_bgv_ciphertext
 {
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(ct, err);
-    if (ct->el.size < 2) return veil_fail(err, VEIL_ERR_ARGUMENT, "save: the ciphertext is empty");
+    veil_status st = VEIL_OK;
     writer w = {0};
-    w_u64(&w, ct->el.level);
-    w_u64(&w, ct->el.size);
+    VEIL_CHECK(check_saved_element(&ct->el, err));
+    w_element_head(&w, &ct->el);
     w_u64(&w, ct->factor);
     w_f64(&w, ct->noise_bits);
-    w_cipher(&w, ct->el.c, ct->el.size, ct->el.seeded, ct->el.seed);
-    return finish(out, &w, VEIL_OBJECT_BGV_CIPHERTEXT, ct->el.seeded ? VEIL_FLAG_SEEDED : 0, &ct->el.ctx->params, options, err);
+    VEIL_CHECK(save_element(out, &w, &ct->el, VEIL_OBJECT_BGV_CIPHERTEXT, options, err));
+done:
+    return st;
 }
 
 veil_status veil_bgv_ciphertext_load(veil_bgv_ciphertext **out, const veil_context *ctx, const uint8_t *data, size_t len,
@@ -962,36 +1001,30 @@ veil_status veil_bgv_ciphertext_load(veil_bgv_ciphertext **out, const veil_conte
     *out = NULL;
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(data, err);
-    VEIL_TRY(check_bgv(ctx, "bgv ciphertext", err));
-    uint8_t *raw;
-    size_t raw_len = 0;
-    uint32_t flags = 0;
-    VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_BGV_CIPHERTEXT, &ctx->params,
-                         cipher_limit(ctx, 32), err));
-    reader r = {raw, raw_len};
-    uint64_t level = 0, size = 0, factor = 0;
-    double noise = 0;
-    const bool seeded = flags & VEIL_FLAG_SEEDED;
     veil_status st = VEIL_OK;
-    if (!r_u64(&r, &level) || !r_u64(&r, &size) || !r_u64(&r, &factor) || !r_f64(&r, &noise))
-        st = veil_fail(err, VEIL_ERR_FORMAT, "bgv ciphertext: truncated");
-    else if (factor == 0 || factor >= ctx->params.t || gcd(factor, ctx->params.t) != 1)
-        st = veil_fail(err, VEIL_ERR_FORMAT, "bgv ciphertext: factor %llu is not a unit below t", (unsigned long long)factor);
-    else if (!isfinite(noise) || noise < 0 || noise > 4096)
-        st = veil_fail(err, VEIL_ERR_FORMAT, "bgv ciphertext: noise estimate %g is not in [0, 4096]", noise);
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    reader r = {0};
+    element_head h = {0};
+    uint64_t factor = 0;
+    double noise = 0;
     veil_bgv_ciphertext *ct = NULL;
-    if (st == VEIL_OK) st = veil_bgv_ciphertext_new(&ct, ctx, err);
-    if (st == VEIL_OK) st = r_cipher(&r, ctx, ct->el.c, ct->el.seed, level, size, seeded, 32, "bgv ciphertext", err);
-    if (st == VEIL_OK) {
-        ct->el.size = (size_t)size;
-        ct->el.level = (size_t)level;
-        ct->factor = factor;
-        ct->noise_bits = noise;
-        ct->el.seeded = seeded;
-        *out = ct;
-    } else {
-        veil_bgv_ciphertext_free(ct);
-    }
+    VEIL_CHECK(check_bgv(ctx, "bgv ciphertext", err));
+    VEIL_CHECK(open_element(&raw, &raw_len, &r, &h, ctx, data, len, VEIL_OBJECT_BGV_CIPHERTEXT, 32, "bgv ciphertext",
+                            err));
+    if (!r_u64(&r, &factor) || !r_f64(&r, &noise)) VEIL_FAIL(err, VEIL_ERR_FORMAT, "bgv ciphertext: truncated");
+    if (factor == 0 || factor >= ctx->params.t || gcd(factor, ctx->params.t) != 1)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "bgv ciphertext: factor %llu is not a unit below t", (unsigned long long)factor);
+    if (!isfinite(noise) || noise < 0 || noise > 4096)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "bgv ciphertext: noise estimate %g is not in [0, 4096]", noise);
+    VEIL_CHECK(veil_bgv_ciphertext_new(&ct, ctx, err));
+    VEIL_CHECK(r_element(&r, &ct->el, &h, 32, "bgv ciphertext", err));
+    ct->factor = factor;
+    ct->noise_bits = noise;
+    *out = ct;
+    ct = NULL;
+done:
+    veil_bgv_ciphertext_free(ct);
     veil_free_secret(raw, raw_len);
     return st;
 }
