@@ -167,12 +167,6 @@ veil_status veil_bgv_rotate_rows(const veil_context *ctx, veil_bgv_ciphertext *o
                                  long steps, const veil_switch_key *galois_key, veil_error *err);
 veil_status veil_bgv_swap_columns(const veil_context *ctx, veil_bgv_ciphertext *out, const veil_bgv_ciphertext *a,
                                   const veil_switch_key *galois_key, veil_error *err);
-/*
- * Every slot of out holds the sum (mod t) of all N slots of a: rotations by 1, 2, 4, ... N/4 and one column
- * swap, with the keys found among keys[0..count).
- */
-veil_status veil_bgv_sum_slots(const veil_context *ctx, veil_bgv_ciphertext *out, const veil_bgv_ciphertext *a,
-                               const veil_switch_key *const *keys, size_t count, veil_error *err);
 
 /* ---- CRT over several plaintext moduli ------------------------------------------------------------- */
 

@@ -20,6 +20,12 @@
  * coefficient against its prime. Any failure returns VEIL_ERR_FORMAT (or VEIL_ERR_MISMATCH for a hash or
  * type that belongs elsewhere) with a message saying which check failed; nothing is allocated for the
  * caller then.
+ *
+ * Where each save/load is declared: this header declares the save and load of every object of the layers
+ * below ML (parameter sets, secret, public and switching keys, CKKS and BGV plaintexts and ciphertexts) and
+ * of sets of objects; the ML objects' (plans, key sets, ciphertext sets with their metadata) are declared in
+ * veil/ml.h. CKKS and BGV ciphertexts share one layout, that of the RLWE element they hold: level, size, the
+ * scheme's metadata, then the polynomials.
  */
 #ifndef VEIL_SERIAL_H
 #define VEIL_SERIAL_H

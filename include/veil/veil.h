@@ -53,6 +53,7 @@
 #include "veil/rlwe.h"
 #include "veil/ckks.h"
 #include "veil/bgv.h"
+#include "veil/circuits.h"
 #include "veil/serial.h"
 #include "veil/ml.h"
 #include "veil/train.h"

@@ -18,14 +18,24 @@ struct veil_bgv_plaintext {
     uint64_t *m; /* N coefficients in [0, t) */
 };
 
+/* An RLWE element (src/rlwe), its correction factor and its noise estimate. */
 struct veil_bgv_ciphertext {
-    const veil_context *ctx;
-    veil_poly *c[3]; /* over q_0..q_level, evaluation form */
-    size_t size, level;
+    veil_rlwe_element el;
     uint64_t factor;   /* the ciphertext decrypts to factor * m mod t (each modulus switch multiplies by q^-1) */
     double noise_bits; /* the evaluator's estimate of log2 |m + t e| */
-    bool seeded;       /* fresh secret-key encryption: c[1] = uniform from (seed, stream 0) */
-    uint8_t seed[VEIL_SEED_BYTES];
 };
+
+/* The element of a ciphertext, NULL for NULL (what the element checks report). */
+static inline const veil_rlwe_element *veil_bgv_element(const veil_bgv_ciphertext *ct)
+{
+    return ct ? &ct->el : NULL;
+}
+
+/*
+ * The automorphism X -> X^galois of a into out with the Galois key (galois 1: a copy), op naming the
+ * operation in error messages (the rotations, the column swap, and the circuits built from them).
+ */
+veil_status veil_bgv_apply_galois(const veil_context *ctx, veil_bgv_ciphertext *out, const veil_bgv_ciphertext *a,
+                                  uint64_t galois, const veil_switch_key *key, const char *op, veil_error *err);
 
 #endif

@@ -27,13 +27,14 @@ static veil_status check_moduli(const uint64_t *moduli, size_t k, veil_error *er
 veil_status veil_bgv_crt_split(const uint64_t *moduli, size_t k, const int64_t *values, size_t count,
                                uint64_t *const *residues, veil_error *err)
 {
-    VEIL_TRY(check_moduli(moduli, k, err));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(check_moduli(moduli, k, err));
     if (count) {
         VEIL_REQUIRE(values, err);
         VEIL_REQUIRE(residues, err);
     }
     for (size_t i = 0; i < k && count; i++) {
-        if (!residues[i]) return veil_fail(err, VEIL_ERR_NULL, "crt: residue array %zu is NULL", i);
+        if (!residues[i]) VEIL_FAIL(err, VEIL_ERR_NULL, "crt: residue array %zu is NULL", i);
         const uint64_t t = moduli[i];
         for (size_t j = 0; j < count; j++) {
             const int64_t v = values[j];
@@ -41,7 +42,8 @@ veil_status veil_bgv_crt_split(const uint64_t *moduli, size_t k, const int64_t *
             residues[i][j] = v < 0 ? (t - r) % t : r;
         }
     }
-    return VEIL_OK;
+done:
+    return st;
 }
 
 /* Little-endian multiword integers of at most 5 words (4 moduli below 2^60, and a carry). */
@@ -87,13 +89,14 @@ static void mw_sub(uint64_t *x, const uint64_t *y) /* x -= y, x >= y */
 veil_status veil_bgv_crt_compose(const uint64_t *moduli, size_t k, const uint64_t *const *residues, size_t count,
                                  int64_t *values, veil_error *err)
 {
-    VEIL_TRY(check_moduli(moduli, k, err));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(check_moduli(moduli, k, err));
     if (count) {
         VEIL_REQUIRE(values, err);
         VEIL_REQUIRE(residues, err);
     }
     for (size_t i = 0; i < k && count; i++)
-        if (!residues[i]) return veil_fail(err, VEIL_ERR_NULL, "crt: residue array %zu is NULL", i);
+        if (!residues[i]) VEIL_FAIL(err, VEIL_ERR_NULL, "crt: residue array %zu is NULL", i);
     /* T and, per modulus, (T / t_i) and [(T / t_i)^-1]_{t_i}: x = sum r_i [(T/t_i)^-1] (T/t_i) mod T */
     uint64_t T[WORDS] = {1}, half[WORDS], basis[4][WORDS], inv[4];
     for (size_t i = 0; i < k; i++) mw_mul_small(T, moduli[i]);
@@ -113,8 +116,8 @@ veil_status veil_bgv_crt_compose(const uint64_t *moduli, size_t k, const uint64_
         uint64_t x[WORDS] = {0};
         for (size_t i = 0; i < k; i++) {
             if (residues[i][j] >= moduli[i])
-                return veil_fail(err, VEIL_ERR_ARGUMENT, "crt: residue %zu of modulus %llu is not below it", j,
-                                 (unsigned long long)moduli[i]);
+                VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "crt: residue %zu of modulus %llu is not below it", j,
+                          (unsigned long long)moduli[i]);
             uint64_t term[WORDS];
             memcpy(term, basis[i], sizeof term);
             mw_mul_small(term, (uint64_t)((veil_u128)residues[i][j] * inv[i] % moduli[i]));
@@ -131,8 +134,9 @@ veil_status veil_bgv_crt_compose(const uint64_t *moduli, size_t k, const uint64_
         }
         bool fits = x[0] <= (negative ? (uint64_t)1 << 63 : INT64_MAX);
         for (int w = 1; w < WORDS; w++) fits = fits && x[w] == 0;
-        if (!fits) return veil_fail(err, VEIL_ERR_ARGUMENT, "crt: value %zu does not fit 64 signed bits", j);
+        if (!fits) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "crt: value %zu does not fit 64 signed bits", j);
         values[j] = negative ? (x[0] == (uint64_t)1 << 63 ? INT64_MIN : -(int64_t)x[0]) : (int64_t)x[0];
     }
-    return VEIL_OK;
+done:
+    return st;
 }

@@ -13,6 +13,32 @@ static bool is_batching_modulus(uint64_t t, size_t n)
     return t > 2 && t % (2 * (uint64_t)n) == 1 && veil_is_prime(t);
 }
 
+/* The NTT modulo t and the position of every slot in its output. */
+static veil_status batching_init(veil_bgv_encoder *e, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    uint64_t t = e->t;
+    VEIL_CHECK(veil_ring_new(&e->slots_ring, e->n, &t, 1, NULL, err));
+    e->slot_pos = veil_alloc(e->n, sizeof *e->slot_pos);
+    if (!e->slot_pos) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bgv encoder: out of memory");
+    /* the forward NTT puts the value at zeta^(2 brv(j) + 1) at position j */
+    const size_t n = e->n, half = n / 2, two_n = 2 * n;
+    unsigned log_n = 0;
+    while (((size_t)1 << log_n) < n) log_n++;
+    uint64_t g = 1;
+    for (size_t i = 0; i < half; i++) {
+        const uint64_t exps[2] = {g, two_n - g};
+        for (int r = 0; r < 2; r++) {
+            size_t k = (size_t)(exps[r] - 1) / 2, rev = 0;
+            for (unsigned b = 0; b < log_n; b++) rev |= ((k >> b) & 1) << (log_n - 1 - b);
+            e->slot_pos[(size_t)r * half + i] = rev;
+        }
+        g = g * 5 % two_n;
+    }
+done:
+    return st;
+}
+
 veil_status veil_bgv_encoder_new(veil_bgv_encoder **out, const veil_context *ctx, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
@@ -20,39 +46,18 @@ veil_status veil_bgv_encoder_new(veil_bgv_encoder **out, const veil_context *ctx
     VEIL_REQUIRE(ctx, err);
     const uint64_t t = ctx->params.t;
     if (t == 0) return veil_fail(err, VEIL_ERR_MISMATCH, "bgv encoder: the parameter set has no plaintext modulus (a CKKS set)");
+    veil_status st = VEIL_OK;
     veil_bgv_encoder *e = veil_alloc(1, sizeof *e);
-    if (!e) return veil_fail(err, VEIL_ERR_NO_MEMORY, "bgv encoder: out of memory");
+    if (!e) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bgv encoder: out of memory");
     e->ctx = ctx;
     e->t = t;
     e->n = ctx->params.n;
-    veil_status st = VEIL_OK;
-    if (is_batching_modulus(t, e->n)) {
-        st = veil_ring_new(&e->slots_ring, e->n, &t, 1, NULL, err);
-        e->slot_pos = st == VEIL_OK ? veil_alloc(e->n, sizeof *e->slot_pos) : NULL;
-        if (st == VEIL_OK && !e->slot_pos) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "bgv encoder: out of memory");
-        if (st == VEIL_OK) {
-            /* the forward NTT puts the value at zeta^(2 brv(j) + 1) at position j */
-            const size_t n = e->n, half = n / 2, two_n = 2 * n;
-            unsigned log_n = 0;
-            while (((size_t)1 << log_n) < n) log_n++;
-            uint64_t g = 1;
-            for (size_t i = 0; i < half; i++) {
-                const uint64_t exps[2] = {g, two_n - g};
-                for (int r = 0; r < 2; r++) {
-                    size_t k = (size_t)(exps[r] - 1) / 2, rev = 0;
-                    for (unsigned b = 0; b < log_n; b++) rev |= ((k >> b) & 1) << (log_n - 1 - b);
-                    e->slot_pos[(size_t)r * half + i] = rev;
-                }
-                g = g * 5 % two_n;
-            }
-        }
-    }
-    if (st != VEIL_OK) {
-        veil_bgv_encoder_free(e);
-        return st;
-    }
+    if (is_batching_modulus(t, e->n)) VEIL_CHECK(batching_init(e, err));
     *out = e;
-    return VEIL_OK;
+    e = NULL;
+done:
+    veil_bgv_encoder_free(e);
+    return st;
 }
 
 void veil_bgv_encoder_free(veil_bgv_encoder *enc)
@@ -74,15 +79,16 @@ veil_status veil_bgv_plaintext_new(veil_bgv_plaintext **out, const veil_context 
     *out = NULL;
     VEIL_REQUIRE(ctx, err);
     if (ctx->params.t == 0) return veil_fail(err, VEIL_ERR_MISMATCH, "bgv plaintext: a CKKS parameter set");
+    veil_status st = VEIL_OK;
     veil_bgv_plaintext *p = veil_alloc(1, sizeof *p);
     if (p) p->m = veil_alloc(ctx->params.n, sizeof *p->m);
-    if (!p || !p->m) {
-        veil_bgv_plaintext_free(p);
-        return veil_fail(err, VEIL_ERR_NO_MEMORY, "bgv plaintext: out of memory");
-    }
+    if (!p || !p->m) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bgv plaintext: out of memory");
     p->ctx = ctx;
     *out = p;
-    return VEIL_OK;
+    p = NULL;
+done:
+    veil_bgv_plaintext_free(p);
+    return st;
 }
 
 void veil_bgv_plaintext_free(veil_bgv_plaintext *pt)
@@ -117,18 +123,20 @@ static veil_status slots_to_poly(const veil_bgv_encoder *enc, uint64_t *m, const
 veil_status veil_bgv_encode(const veil_bgv_encoder *enc, veil_bgv_plaintext *out, const uint64_t *values, size_t count,
                             veil_error *err)
 {
-    VEIL_TRY(check_encode(enc, out, values, count, true, err));
-    uint64_t *v = veil_alloc(enc->n, sizeof *v);
-    if (!v) return veil_fail(err, VEIL_ERR_NO_MEMORY, "bgv encode: out of memory");
     veil_status st = VEIL_OK;
-    for (size_t i = 0; i < count && st == VEIL_OK; i++) {
+    uint64_t *v = NULL;
+    VEIL_CHECK(check_encode(enc, out, values, count, true, err));
+    v = veil_alloc(enc->n, sizeof *v);
+    if (!v) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bgv encode: out of memory");
+    for (size_t i = 0; i < count; i++) {
         if (values[i] >= enc->t)
-            st = veil_fail(err, VEIL_ERR_ARGUMENT, "bgv encode: value %zu (%llu) is not below t = %llu", i,
-                           (unsigned long long)values[i], (unsigned long long)enc->t);
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "bgv encode: value %zu (%llu) is not below t = %llu", i,
+                      (unsigned long long)values[i], (unsigned long long)enc->t);
         v[i] = values[i];
     }
-    if (st == VEIL_OK) st = slots_to_poly(enc, out->m, v, err);
-    veil_free_secret(v, enc->n * sizeof *v);
+    VEIL_CHECK(slots_to_poly(enc, out->m, v, err));
+done:
+    if (v) veil_free_secret(v, enc->n * sizeof *v);
     return st;
 }
 
@@ -154,37 +162,44 @@ static veil_status signed_in_range(const int64_t *values, size_t count, uint64_t
 veil_status veil_bgv_encode_signed(const veil_bgv_encoder *enc, veil_bgv_plaintext *out, const int64_t *values,
                                    size_t count, veil_error *err)
 {
-    VEIL_TRY(check_encode(enc, out, values, count, true, err));
-    VEIL_TRY(signed_in_range(values, count, enc->t, "bgv encode", err));
-    uint64_t *v = veil_alloc(enc->n, sizeof *v);
-    if (!v) return veil_fail(err, VEIL_ERR_NO_MEMORY, "bgv encode: out of memory");
+    veil_status st = VEIL_OK;
+    uint64_t *v = NULL;
+    VEIL_CHECK(check_encode(enc, out, values, count, true, err));
+    VEIL_CHECK(signed_in_range(values, count, enc->t, "bgv encode", err));
+    v = veil_alloc(enc->n, sizeof *v);
+    if (!v) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bgv encode: out of memory");
     for (size_t i = 0; i < count; i++) v[i] = to_residue(values[i], enc->t);
-    veil_status st = slots_to_poly(enc, out->m, v, err);
-    veil_free_secret(v, enc->n * sizeof *v);
+    VEIL_CHECK(slots_to_poly(enc, out->m, v, err));
+done:
+    if (v) veil_free_secret(v, enc->n * sizeof *v);
     return st;
 }
 
 static veil_status poly_to_slots(const veil_bgv_encoder *enc, uint64_t *v, const veil_bgv_plaintext *pt, veil_error *err)
 {
+    veil_status st = VEIL_OK;
     uint64_t *m = veil_alloc(enc->n, sizeof *m);
-    if (!m) return veil_fail(err, VEIL_ERR_NO_MEMORY, "bgv decode: out of memory");
+    if (!m) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bgv decode: out of memory");
     memcpy(m, pt->m, enc->n * sizeof *m);
-    veil_status st = veil_ntt_forward(enc->slots_ring, 0, m, err);
-    if (st == VEIL_OK)
-        for (size_t i = 0; i < enc->n; i++) v[i] = m[enc->slot_pos[i]];
-    veil_free_secret(m, enc->n * sizeof *m);
+    VEIL_CHECK(veil_ntt_forward(enc->slots_ring, 0, m, err));
+    for (size_t i = 0; i < enc->n; i++) v[i] = m[enc->slot_pos[i]];
+done:
+    if (m) veil_free_secret(m, enc->n * sizeof *m);
     return st;
 }
 
 veil_status veil_bgv_decode(const veil_bgv_encoder *enc, uint64_t *values, size_t count, const veil_bgv_plaintext *pt,
                             veil_error *err)
 {
-    VEIL_TRY(check_encode(enc, pt, values, count, true, err));
-    uint64_t *v = veil_alloc(enc->n, sizeof *v);
-    if (!v) return veil_fail(err, VEIL_ERR_NO_MEMORY, "bgv decode: out of memory");
-    veil_status st = poly_to_slots(enc, v, pt, err);
-    if (st == VEIL_OK) memcpy(values, v, count * sizeof *values);
-    veil_free_secret(v, enc->n * sizeof *v);
+    veil_status st = VEIL_OK;
+    uint64_t *v = NULL;
+    VEIL_CHECK(check_encode(enc, pt, values, count, true, err));
+    v = veil_alloc(enc->n, sizeof *v);
+    if (!v) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bgv decode: out of memory");
+    VEIL_CHECK(poly_to_slots(enc, v, pt, err));
+    memcpy(values, v, count * sizeof *values);
+done:
+    if (v) veil_free_secret(v, enc->n * sizeof *v);
     return st;
 }
 
@@ -196,29 +211,36 @@ static int64_t centered(uint64_t v, uint64_t t)
 veil_status veil_bgv_decode_signed(const veil_bgv_encoder *enc, int64_t *values, size_t count,
                                    const veil_bgv_plaintext *pt, veil_error *err)
 {
-    VEIL_TRY(check_encode(enc, pt, values, count, true, err));
-    uint64_t *v = veil_alloc(enc->n, sizeof *v);
-    if (!v) return veil_fail(err, VEIL_ERR_NO_MEMORY, "bgv decode: out of memory");
-    veil_status st = poly_to_slots(enc, v, pt, err);
-    for (size_t i = 0; st == VEIL_OK && i < count; i++) values[i] = centered(v[i], enc->t);
-    veil_free_secret(v, enc->n * sizeof *v);
+    veil_status st = VEIL_OK;
+    uint64_t *v = NULL;
+    VEIL_CHECK(check_encode(enc, pt, values, count, true, err));
+    v = veil_alloc(enc->n, sizeof *v);
+    if (!v) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bgv decode: out of memory");
+    VEIL_CHECK(poly_to_slots(enc, v, pt, err));
+    for (size_t i = 0; i < count; i++) values[i] = centered(v[i], enc->t);
+done:
+    if (v) veil_free_secret(v, enc->n * sizeof *v);
     return st;
 }
 
 veil_status veil_bgv_encode_coeffs(const veil_bgv_encoder *enc, veil_bgv_plaintext *out, const int64_t *values,
                                    size_t count, veil_error *err)
 {
-    VEIL_TRY(check_encode(enc, out, values, count, false, err));
-    VEIL_TRY(signed_in_range(values, count, enc->t, "bgv encode_coeffs", err));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(check_encode(enc, out, values, count, false, err));
+    VEIL_CHECK(signed_in_range(values, count, enc->t, "bgv encode_coeffs", err));
     memset(out->m, 0, enc->n * sizeof *out->m);
     for (size_t i = 0; i < count; i++) out->m[i] = to_residue(values[i], enc->t);
-    return VEIL_OK;
+done:
+    return st;
 }
 
 veil_status veil_bgv_decode_coeffs(const veil_bgv_encoder *enc, int64_t *values, size_t count,
                                    const veil_bgv_plaintext *pt, veil_error *err)
 {
-    VEIL_TRY(check_encode(enc, pt, values, count, false, err));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(check_encode(enc, pt, values, count, false, err));
     for (size_t i = 0; i < count; i++) values[i] = centered(pt->m[i], enc->t);
-    return VEIL_OK;
+done:
+    return st;
 }

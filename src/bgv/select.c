@@ -17,6 +17,7 @@ veil_status veil_bgv_params_select(veil_params **out, const veil_bgv_request *re
                          req->linear_bits);
     if (req->security >= VEIL_SECURITY_NONE)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "bgv parameter selection: a security level is required");
+    veil_status st = VEIL_OK;
     for (size_t n = 4096; n <= 131072; n *= 2) {
         if (n < req->min_n) continue;
         if (req->batching && (req->t % (2 * (uint64_t)n) != 1 || !veil_is_prime(req->t))) continue;
@@ -49,12 +50,14 @@ veil_status veil_bgv_params_select(veil_params **out, const veil_bgv_request *re
         veil_params_spec spec = {n, q_count, NULL, q_bits, 1, NULL, &p_bits, q_count, VEIL_SECRET_TERNARY, 0,
                                  req->security, req->t};
         veil_error attempt = {VEIL_OK, ""};
-        veil_status st = veil_params_new(out, &spec, &attempt);
+        st = veil_params_new(out, &spec, &attempt);
         if (st == VEIL_ERR_NOT_FOUND) continue;
-        if (st != VEIL_OK) return veil_fail(err, st, "%s", attempt.detail);
-        return VEIL_OK;
+        if (st != VEIL_OK) VEIL_FAIL(err, st, "%s", attempt.detail);
+        goto done;
     }
-    return veil_fail(err, VEIL_ERR_NOT_FOUND,
-                     "bgv parameter selection: no N up to 2^17 holds depth %u with t = %llu%s at the requested security",
-                     req->depth, (unsigned long long)req->t, req->batching ? " (batching)" : "");
+    VEIL_FAIL(err, VEIL_ERR_NOT_FOUND,
+              "bgv parameter selection: no N up to 2^17 holds depth %u with t = %llu%s at the requested security",
+              req->depth, (unsigned long long)req->t, req->batching ? " (batching)" : "");
+done:
+    return st;
 }

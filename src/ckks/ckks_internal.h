@@ -20,14 +20,27 @@ struct veil_ckks_plaintext {
     double scale;
 };
 
+/* An RLWE element (src/rlwe) and the scale of the values it encrypts. */
 struct veil_ckks_ciphertext {
-    const veil_context *ctx;
-    veil_poly *c[3]; /* over q_0..q_level, evaluation form; c[2] only while size is 3 */
-    size_t size, level;
+    veil_rlwe_element el;
     double scale;
-    bool seeded;     /* fresh secret-key encryption: c[1] = uniform from (seed, stream 0) */
-    uint8_t seed[VEIL_SEED_BYTES];
 };
+
+/* The element of a ciphertext, NULL for NULL (what the element checks report). */
+static inline const veil_rlwe_element *veil_ckks_element(const veil_ckks_ciphertext *ct)
+{
+    return ct ? &ct->el : NULL;
+}
+
+/* Are two scales equal up to the rounding of their computation (40 bits)? */
+bool veil_ckks_same_scale(double a, double b);
+
+/*
+ * out = a * c at exactly `target` scale, one level down: the integer round(c * target * q_l / scale), then a
+ * rescale (veil_ckks_mul_constant_to_scale without its check of the target).
+ */
+veil_status veil_ckks_mul_constant_at(const veil_context *ctx, veil_ckks_ciphertext *out,
+                                      const veil_ckks_ciphertext *a, double c, double target, veil_error *err);
 
 /* Makes *p a polynomial over q_0..q_level (reallocating when its level differs); contents unspecified. */
 veil_status veil_ckks_poly_at(veil_poly **p, const veil_context *ctx, size_t level, veil_error *err);

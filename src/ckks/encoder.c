@@ -13,16 +13,14 @@ veil_status veil_ckks_encoder_new(veil_ckks_encoder **out, const veil_context *c
     VEIL_REQUIRE(out, err);
     *out = NULL;
     VEIL_REQUIRE(ctx, err);
+    veil_status st = VEIL_OK;
     veil_ckks_encoder *e = veil_alloc(1, sizeof *e);
     const size_t n = ctx->params.n, m = 2 * n;
     if (e) {
         e->roots = veil_alloc(m + 1, sizeof *e->roots);
         e->rot_group = veil_alloc(n / 2, sizeof *e->rot_group);
     }
-    if (!e || !e->roots || !e->rot_group) {
-        veil_ckks_encoder_free(e);
-        return veil_fail(err, VEIL_ERR_NO_MEMORY, "encoder: out of memory");
-    }
+    if (!e || !e->roots || !e->rot_group) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encoder: out of memory");
     e->ctx = ctx;
     e->n = n;
     e->slots = n / 2;
@@ -37,7 +35,10 @@ veil_status veil_ckks_encoder_new(veil_ckks_encoder **out, const veil_context *c
         g = g * 5 % m;
     }
     *out = e;
-    return VEIL_OK;
+    e = NULL;
+done:
+    veil_ckks_encoder_free(e);
+    return st;
 }
 
 void veil_ckks_encoder_free(veil_ckks_encoder *enc)
@@ -99,10 +100,13 @@ static void special_fft(const veil_ckks_encoder *e, double complex *v, size_t le
 
 veil_status veil_ckks_poly_at(veil_poly **p, const veil_context *ctx, size_t level, veil_error *err)
 {
-    if (*p && veil_poly_limb_count(*p) == level + 1) return VEIL_OK;
+    veil_status st = VEIL_OK;
+    if (*p && veil_poly_limb_count(*p) == level + 1) goto done;
     veil_poly_free(*p);
     *p = NULL;
-    return veil_context_poly_new(p, ctx, level, VEIL_FORM_EVAL, err);
+    VEIL_CHECK(veil_context_poly_new(p, ctx, level, VEIL_FORM_EVAL, err));
+done:
+    return st;
 }
 
 veil_status veil_ckks_encode(const veil_ckks_encoder *enc, veil_ckks_plaintext *out, const double *re,
@@ -120,35 +124,33 @@ veil_status veil_ckks_encode(const veil_ckks_encoder *enc, veil_ckks_plaintext *
     if (level >= ctx->q_count)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "encode: level %zu does not exist (top level %zu)", level,
                          ctx->q_count - 1);
+    veil_status st = VEIL_OK;
     const size_t n = enc->n, slots = enc->slots;
     double complex *v = veil_alloc(slots, sizeof *v);
     int64_t *coeffs = veil_alloc(n, sizeof *coeffs);
-    veil_status st = (v && coeffs) ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "encode: out of memory");
-    for (size_t i = 0; st == VEIL_OK && i < count; i++) {
+    if (!v || !coeffs) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encode: out of memory");
+    for (size_t i = 0; i < count; i++) {
         if (!isfinite(re[i]) || (im && !isfinite(im[i])))
-            st = veil_fail(err, VEIL_ERR_ARGUMENT, "encode: value %zu is not a finite number", i);
-        else v[i] = re[i] + I * (im ? im[i] : 0.0);
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "encode: value %zu is not a finite number", i);
+        v[i] = re[i] + I * (im ? im[i] : 0.0);
     }
-    if (st == VEIL_OK) {
-        special_fft_inverse(enc, v, slots);
-        const double limit = 4611686018427387904.0; /* 2^62 */
-        for (size_t i = 0; i < slots && st == VEIL_OK; i++) {
-            double a = round(creal(v[i]) * scale), b = round(cimag(v[i]) * scale);
-            if (fabs(a) >= limit || fabs(b) >= limit)
-                st = veil_fail(err, VEIL_ERR_ARGUMENT,
-                               "encode: a coefficient reaches 2^62 (values up to about %g at scale %g): lower the scale",
-                               fabs(a) > fabs(b) ? fabs(a) / scale : fabs(b) / scale, scale);
-            coeffs[i] = (int64_t)a;
-            coeffs[i + slots] = (int64_t)b;
-        }
+    special_fft_inverse(enc, v, slots);
+    const double limit = 4611686018427387904.0; /* 2^62 */
+    for (size_t i = 0; i < slots; i++) {
+        double a = round(creal(v[i]) * scale), b = round(cimag(v[i]) * scale);
+        if (fabs(a) >= limit || fabs(b) >= limit)
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT,
+                      "encode: a coefficient reaches 2^62 (values up to about %g at scale %g): lower the scale",
+                      fabs(a) > fabs(b) ? fabs(a) / scale : fabs(b) / scale, scale);
+        coeffs[i] = (int64_t)a;
+        coeffs[i + slots] = (int64_t)b;
     }
-    if (st == VEIL_OK) st = veil_ckks_poly_at(&out->m, ctx, level, err);
-    if (st == VEIL_OK) st = veil_poly_set_i64(out->m, coeffs, err);
-    if (st == VEIL_OK) st = veil_poly_to_eval(out->m, err);
-    if (st == VEIL_OK) {
-        out->level = level;
-        out->scale = scale;
-    }
+    VEIL_CHECK(veil_ckks_poly_at(&out->m, ctx, level, err));
+    VEIL_CHECK(veil_poly_set_i64(out->m, coeffs, err));
+    VEIL_CHECK(veil_poly_to_eval(out->m, err));
+    out->level = level;
+    out->scale = scale;
+done:
     veil_free_secret(v, slots * sizeof *v);
     veil_free_secret(coeffs, n * sizeof *coeffs);
     return st;
@@ -164,23 +166,23 @@ veil_status veil_ckks_decode(const veil_ckks_encoder *enc, double *re, double *i
     if (pt->ctx != enc->ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "decode: the plaintext belongs to another context");
     if (count > enc->slots)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "decode: %zu values requested, %zu slots exist", count, enc->slots);
+    veil_status st = VEIL_OK;
     const size_t n = enc->n, slots = enc->slots;
     veil_poly *c = NULL;
     double *coeffs = veil_alloc(n, sizeof *coeffs);
     double complex *v = veil_alloc(slots, sizeof *v);
-    veil_status st = (coeffs && v) ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "decode: out of memory");
-    if (st == VEIL_OK) st = veil_context_poly_new(&c, enc->ctx, pt->level, VEIL_FORM_EVAL, err);
-    if (st == VEIL_OK) st = veil_poly_copy(c, pt->m, err);
-    if (st == VEIL_OK) st = veil_poly_to_coeff(c, err);
-    if (st == VEIL_OK) st = veil_poly_centered_doubles(coeffs, c, err);
-    if (st == VEIL_OK) {
-        for (size_t i = 0; i < slots; i++) v[i] = (coeffs[i] + I * coeffs[i + slots]) / pt->scale;
-        special_fft(enc, v, slots);
-        for (size_t i = 0; i < count; i++) {
-            re[i] = creal(v[i]);
-            if (im) im[i] = cimag(v[i]);
-        }
+    if (!coeffs || !v) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "decode: out of memory");
+    VEIL_CHECK(veil_context_poly_new(&c, enc->ctx, pt->level, VEIL_FORM_EVAL, err));
+    VEIL_CHECK(veil_poly_copy(c, pt->m, err));
+    VEIL_CHECK(veil_poly_to_coeff(c, err));
+    VEIL_CHECK(veil_poly_centered_doubles(coeffs, c, err));
+    for (size_t i = 0; i < slots; i++) v[i] = (coeffs[i] + I * coeffs[i + slots]) / pt->scale;
+    special_fft(enc, v, slots);
+    for (size_t i = 0; i < count; i++) {
+        re[i] = creal(v[i]);
+        if (im) im[i] = cimag(v[i]);
     }
+done:
     veil_poly_free(c);
     veil_free_secret(coeffs, n * sizeof *coeffs);
     veil_free_secret(v, slots * sizeof *v);
@@ -195,18 +197,16 @@ veil_status veil_ckks_encode_sparse(const veil_ckks_encoder *enc, veil_ckks_plai
     if (slots == 0 || slots > enc->slots || (enc->slots % slots) != 0 || (slots & (slots - 1)) != 0)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "encode_sparse: %zu slots is not a power of two dividing %zu", slots,
                          enc->slots);
+    veil_status st = VEIL_OK;
     double *fr = veil_alloc(enc->slots, sizeof *fr), *fi = im ? veil_alloc(enc->slots, sizeof *fi) : NULL;
-    if (!fr || (im && !fi)) {
-        veil_free(fr);
-        veil_free(fi);
-        return veil_fail(err, VEIL_ERR_NO_MEMORY, "encode_sparse: out of memory");
-    }
+    if (!fr || (im && !fi)) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encode_sparse: out of memory");
     for (size_t i = 0; i < enc->slots; i++) {
         fr[i] = re[i % slots];
         if (fi) fi[i] = im[i % slots];
     }
-    veil_status st = veil_ckks_encode(enc, out, fr, fi, enc->slots, scale, level, err);
-    veil_free_secret(fr, enc->slots * sizeof *fr);
+    VEIL_CHECK(veil_ckks_encode(enc, out, fr, fi, enc->slots, scale, level, err));
+done:
+    if (fr) veil_free_secret(fr, enc->slots * sizeof *fr);
     if (fi) veil_free_secret(fi, enc->slots * sizeof *fi);
     return st;
 }

@@ -22,28 +22,28 @@ veil_status veil_ckks_measure_error(const veil_ckks_encoder *enc, veil_ckks_erro
     const veil_context *ctx = enc->ctx;
     if (count == 0 || count > enc->slots)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "measure_error: %zu expected values (1 to %zu)", count, enc->slots);
+    veil_status st = VEIL_OK;
     veil_ckks_plaintext *got = NULL, *want = NULL;
     const size_t n = enc->n;
     double *coeffs = veil_alloc(n, sizeof *coeffs), *dr = veil_alloc(count, sizeof *dr);
     double *di = veil_alloc(count, sizeof *di);
-    veil_status st = (coeffs && dr && di) ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "measure_error: out of memory");
-    if (st == VEIL_OK) st = veil_ckks_plaintext_new(&got, ctx, err);
-    if (st == VEIL_OK) st = veil_ckks_plaintext_new(&want, ctx, err);
-    if (st == VEIL_OK) st = veil_ckks_decrypt(ctx, got, ct, sk, err);
-    if (st == VEIL_OK) st = veil_ckks_decode(enc, dr, di, count, got, err);
-    if (st == VEIL_OK) st = veil_ckks_encode(enc, want, re, im, count, got->scale, got->level, err);
+    if (!coeffs || !dr || !di) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "measure_error: out of memory");
+    VEIL_CHECK(veil_ckks_plaintext_new(&got, ctx, err));
+    VEIL_CHECK(veil_ckks_plaintext_new(&want, ctx, err));
+    VEIL_CHECK(veil_ckks_decrypt(ctx, got, ct, sk, err));
+    VEIL_CHECK(veil_ckks_decode(enc, dr, di, count, got, err));
+    VEIL_CHECK(veil_ckks_encode(enc, want, re, im, count, got->scale, got->level, err));
     /* the error polynomial: decrypted minus the exact encoding (off by the encoding's rounding, <= 1/2) */
-    if (st == VEIL_OK) st = veil_poly_sub(got->m, got->m, want->m, err);
-    if (st == VEIL_OK) st = veil_poly_to_coeff(got->m, err);
-    if (st == VEIL_OK) st = veil_poly_centered_doubles(coeffs, got->m, err);
-    if (st == VEIL_OK) {
-        double coeff = 0, slot = 0;
-        for (size_t j = 0; j < n; j++) coeff = fmax(coeff, fabs(coeffs[j]));
-        for (size_t i = 0; i < count; i++) slot = fmax(slot, hypot(dr[i] - re[i], di[i] - (im ? im[i] : 0.0)));
-        out->coeff_bits = log2(coeff + 1.0);
-        out->slot_error = slot;
-        out->precision_bits = slot > 0 ? -log2(slot) : 64.0;
-    }
+    VEIL_CHECK(veil_poly_sub(got->m, got->m, want->m, err));
+    VEIL_CHECK(veil_poly_to_coeff(got->m, err));
+    VEIL_CHECK(veil_poly_centered_doubles(coeffs, got->m, err));
+    double coeff = 0, slot = 0;
+    for (size_t j = 0; j < n; j++) coeff = fmax(coeff, fabs(coeffs[j]));
+    for (size_t i = 0; i < count; i++) slot = fmax(slot, hypot(dr[i] - re[i], di[i] - (im ? im[i] : 0.0)));
+    out->coeff_bits = log2(coeff + 1.0);
+    out->slot_error = slot;
+    out->precision_bits = slot > 0 ? -log2(slot) : 64.0;
+done:
     veil_ckks_plaintext_free(got);
     veil_ckks_plaintext_free(want);
     veil_free_secret(coeffs, n * sizeof *coeffs);
@@ -81,37 +81,39 @@ veil_status veil_ckks_decrypt_flooded(const veil_context *ctx, veil_ckks_plainte
     VEIL_REQUIRE(ct, err);
     VEIL_REQUIRE(flooding, err);
     if (out->ctx != ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "decrypt_flooded: the plaintext belongs to another context");
+    veil_status st = VEIL_OK;
     double log2_sigma = 0;
-    VEIL_TRY(flooding_sigma(flooding, &log2_sigma, err));
-    /* about 4.5 sigma is the largest of N Gaussian coefficients; it must stay well inside Q_l / 2 */
-    double log2_q = 0;
-    for (size_t l = 0; l <= ct->level && l < ctx->q_count; l++) log2_q += log2((double)ctx->ring->primes[l]);
-    if (log2_sigma > 56 || log2_sigma + 2.2 + log2(ct->scale) > log2_q - 2)
-        return veil_fail(err, VEIL_ERR_ARGUMENT,
-                         "decrypt_flooded: flooding noise of 2^%.1f at scale 2^%.1f does not fit the %.1f-bit modulus "
-                         "at level %zu: decrypt at a higher level, or bound the error more tightly",
-                         log2_sigma, log2(ct->scale), log2_q, ct->level);
-    veil_prng *use, *owned;
-    VEIL_TRY(veil_prng_or_os(&use, &owned, prng, err));
+    veil_prng *use = NULL, *owned = NULL;
     const size_t n = ctx->params.n;
-    int64_t *noise = veil_alloc(n, sizeof *noise);
+    int64_t *noise = NULL;
     veil_poly *e = NULL;
     veil_ckks_plaintext *m = NULL;
-    veil_status st = noise ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "decrypt_flooded: out of memory");
-    if (st == VEIL_OK) st = veil_ckks_plaintext_new(&m, ctx, err);
-    if (st == VEIL_OK) st = veil_ckks_decrypt(ctx, m, ct, sk, err);
-    if (st == VEIL_OK) st = veil_sample_gaussian_wide(noise, n, exp2(log2_sigma), use, err);
-    if (st == VEIL_OK) st = veil_context_poly_new(&e, ctx, ct->level, VEIL_FORM_COEFF, err);
-    if (st == VEIL_OK) st = veil_poly_set_i64(e, noise, err);
-    if (st == VEIL_OK) st = veil_poly_to_eval(e, err);
-    if (st == VEIL_OK) st = veil_poly_add(m->m, m->m, e, err);
-    if (st == VEIL_OK) { /* only a flooded result ever reaches out */
-        veil_poly_free(out->m);
-        out->m = m->m;
-        out->level = m->level;
-        out->scale = m->scale;
-        m->m = NULL;
-    }
+    VEIL_CHECK(flooding_sigma(flooding, &log2_sigma, err));
+    /* about 4.5 sigma is the largest of N Gaussian coefficients; it must stay well inside Q_l / 2 */
+    double log2_q = 0;
+    for (size_t l = 0; l <= ct->el.level && l < ctx->q_count; l++) log2_q += log2((double)ctx->ring->primes[l]);
+    if (log2_sigma > 56 || log2_sigma + 2.2 + log2(ct->scale) > log2_q - 2)
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT,
+                  "decrypt_flooded: flooding noise of 2^%.1f at scale 2^%.1f does not fit the %.1f-bit modulus at level "
+                  "%zu: decrypt at a higher level, or bound the error more tightly",
+                  log2_sigma, log2(ct->scale), log2_q, ct->el.level);
+    VEIL_CHECK(veil_prng_or_os(&use, &owned, prng, err));
+    noise = veil_alloc(n, sizeof *noise);
+    if (!noise) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "decrypt_flooded: out of memory");
+    VEIL_CHECK(veil_ckks_plaintext_new(&m, ctx, err));
+    VEIL_CHECK(veil_ckks_decrypt(ctx, m, ct, sk, err));
+    VEIL_CHECK(veil_sample_gaussian_wide(noise, n, exp2(log2_sigma), use, err));
+    VEIL_CHECK(veil_context_poly_new(&e, ctx, ct->el.level, VEIL_FORM_COEFF, err));
+    VEIL_CHECK(veil_poly_set_i64(e, noise, err));
+    VEIL_CHECK(veil_poly_to_eval(e, err));
+    VEIL_CHECK(veil_poly_add(m->m, m->m, e, err));
+    /* only a flooded result ever reaches out */
+    veil_poly_free(out->m);
+    out->m = m->m;
+    out->level = m->level;
+    out->scale = m->scale;
+    m->m = NULL;
+done:
     veil_ckks_plaintext_free(m);
     veil_poly_free(e);
     veil_free_secret(noise, n * sizeof *noise);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "ml/ml_internal.h"
 #include "veil/ckks.h"
+#include "veil/circuits.h"
 
 #define GRID 2048 /* points at which a polynomial's range over an interval is sampled */
 

@@ -23,6 +23,7 @@
 #include "ring/ring_internal.h"
 #include "veil/serial.h"
 #include "veil/train.h"
+#include "veil/circuits.h"
 #include "serial/serial_internal.h"
 
 /* ---- ciphertext sets ------------------------------------------------------------------------------ */

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include "ml/ml_internal.h"
 #include "veil/ckks.h"
+#include "veil/circuits.h"
 
 #define DEFAULT_DEGREE 15
 #define CALIBRATION_MARGIN 0.5 /* the inputs' box: the calibration range widened by half its span */

@@ -35,6 +35,7 @@
 #include "ml/ml_plan.h"
 #include "ckks/ckks_internal.h"
 #include "veil/train.h"
+#include "veil/circuits.h"
 #include "veil/serial.h"
 #include "serial/serial_internal.h"
 

@@ -26,6 +26,7 @@ size_t veil_context_qp_base(const veil_context *ctx, size_t level, size_t *base)
 /* For each level and digit: from the digit's primes at that level to the rest of Q_l and to P. */
 static veil_status make_conversions(veil_context *c, veil_error *err)
 {
+    veil_status st = VEIL_OK;
     size_t from[VEIL_PARAMS_MAX_PRIMES], to[VEIL_PARAMS_MAX_PRIMES], p_base[VEIL_PARAMS_MAX_PRIMES];
     for (size_t k = 0; k < c->p_count; k++) p_base[k] = c->q_count + k;
     for (size_t level = 0; level < c->q_count; level++) {
@@ -38,12 +39,13 @@ static veil_status make_conversions(veil_context *c, veil_error *err)
             for (size_t i = 0; i <= level; i++)
                 if (i < start || i > end) to[nt++] = i;
             for (size_t k = 0; k < c->p_count; k++) to[nt++] = p_base[k];
-            VEIL_TRY(veil_base_conv_new(&c->modup[level * c->dnum + j], c->ring, from, nf, to, nt, err));
+            VEIL_CHECK(veil_base_conv_new(&c->modup[level * c->dnum + j], c->ring, from, nf, to, nt, err));
         }
         for (size_t i = 0; i <= level; i++) to[i] = i;
-        VEIL_TRY(veil_base_conv_new(&c->moddown[level], c->ring, p_base, c->p_count, to, level + 1, err));
+        VEIL_CHECK(veil_base_conv_new(&c->moddown[level], c->ring, p_base, c->p_count, to, level + 1, err));
     }
-    return VEIL_OK;
+done:
+    return st;
 }
 
 veil_status veil_context_new(veil_context **out, const veil_params *params, const veil_ring_options *opts,
@@ -52,8 +54,9 @@ veil_status veil_context_new(veil_context **out, const veil_params *params, cons
     VEIL_REQUIRE(out, err);
     *out = NULL;
     VEIL_REQUIRE(params, err);
+    veil_status st = VEIL_OK;
     veil_context *c = veil_alloc(1, sizeof *c);
-    if (!c) return veil_fail(err, VEIL_ERR_NO_MEMORY, "context: out of memory");
+    if (!c) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "context: out of memory");
     c->params = *params;
     c->q_count = params->q_count;
     c->p_count = params->p_count;
@@ -62,24 +65,21 @@ veil_status veil_context_new(veil_context **out, const veil_params *params, cons
     uint64_t primes[2 * VEIL_PARAMS_MAX_PRIMES];
     for (size_t i = 0; i < c->q_count; i++) primes[i] = params->q[i];
     for (size_t i = 0; i < c->p_count; i++) primes[c->q_count + i] = params->p[i];
-    veil_status st = veil_ring_new(&c->ring, params->n, primes, c->q_count + c->p_count, opts, err);
-    if (st == VEIL_OK) {
-        c->modup = veil_alloc(c->q_count * c->dnum, sizeof *c->modup);
-        c->moddown = veil_alloc(c->q_count, sizeof *c->moddown);
-        if (!c->modup || !c->moddown) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "context: out of memory");
-    }
-    if (st == VEIL_OK) st = make_conversions(c, err);
-    if (st != VEIL_OK) {
-        context_release(c);
-        return st;
-    }
+    VEIL_CHECK(veil_ring_new(&c->ring, params->n, primes, c->q_count + c->p_count, opts, err));
+    c->modup = veil_alloc(c->q_count * c->dnum, sizeof *c->modup);
+    c->moddown = veil_alloc(c->q_count, sizeof *c->moddown);
+    if (!c->modup || !c->moddown) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "context: out of memory");
+    VEIL_CHECK(make_conversions(c, err));
     for (size_t i = 0; i < c->q_count; i++) {
         uint64_t pm = 1;
         for (size_t k = 0; k < c->p_count; k++) pm = veil_mod_mul(pm, params->p[k] % params->q[i], params->q[i]);
         c->p_mod_q[i] = pm;
     }
     *out = c;
-    return VEIL_OK;
+    c = NULL;
+done:
+    context_release(c);
+    return st;
 }
 
 void veil_context_free(veil_context *ctx)

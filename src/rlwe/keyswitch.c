@@ -14,6 +14,7 @@
 static veil_status raise_digit(const veil_context *ctx, uint64_t *dst, size_t j, const veil_poly *x, veil_poly *xc,
                                const size_t *qp, size_t qp_count, uint64_t *work, veil_error *err)
 {
+    veil_status st = VEIL_OK;
     const veil_ring *r = ctx->ring;
     const size_t n = r->n, level = x->count - 1;
     const size_t start = j * ctx->alpha, end = start + ctx->alpha - 1 < level ? start + ctx->alpha - 1 : level;
@@ -27,14 +28,15 @@ static veil_status raise_digit(const veil_context *ctx, uint64_t *dst, size_t j,
     veil_poly digit, raised;
     veil_poly_view(&digit, r, qp + start, len, VEIL_FORM_COEFF, veil_poly_limb_ptr(xc, start));
     veil_poly_view(&raised, r, to, nt, VEIL_FORM_COEFF, work);
-    VEIL_TRY(veil_base_conv_apply_centered(ctx->modup[level * ctx->dnum + j], &raised, &digit, err));
-    VEIL_TRY(veil_poly_to_eval(&raised, err));
+    VEIL_CHECK(veil_base_conv_apply_centered(ctx->modup[level * ctx->dnum + j], &raised, &digit, err));
+    VEIL_CHECK(veil_poly_to_eval(&raised, err));
     for (size_t t = 0; t < qp_count; t++) {
         const uint64_t *src = (qp[t] >= start && qp[t] <= end) ? veil_poly_limb_const(x, qp[t])
                                                                : veil_poly_limb_ptr(&raised, where[t]);
         memcpy(dst + t * n, src, n * sizeof *dst);
     }
-    return VEIL_OK;
+done:
+    return st;
 }
 
 /* acc0/acc1 (+)= raised (permuted slot-wise by perm when not NULL) times the key's digit j (= when !accumulate). */
@@ -67,23 +69,25 @@ veil_status veil_keyswitch(const veil_context *ctx, veil_poly *out0, veil_poly *
     /* one scratch block: x in coefficient form, one raised digit (and its conversion work area), and the two
      * accumulators over Q_l P */
     const size_t scratch_bytes = (level + 1 + 4 * qp_count) * n * sizeof(uint64_t);
+    veil_status st = VEIL_OK;
     uint64_t *scratch = veil_pool_get(r->pool, scratch_bytes, false); /* ciphertext data: nothing secret */
-    if (!scratch) return veil_fail(err, VEIL_ERR_NO_MEMORY, "key switching: out of memory");
+    if (!scratch) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "key switching: out of memory");
     veil_poly xc, acc0, acc1;
     veil_poly_view(&xc, r, qp, level + 1, VEIL_FORM_EVAL, scratch);
     veil_poly_view(&acc0, r, qp, qp_count, VEIL_FORM_EVAL, scratch + (level + 1) * n);
     veil_poly_view(&acc1, r, qp, qp_count, VEIL_FORM_EVAL, scratch + (level + 1 + qp_count) * n);
     uint64_t *raised = scratch + (level + 1 + 2 * qp_count) * n, *work = raised + qp_count * n;
-    veil_status st = veil_poly_copy(&xc, x, err);
-    if (st == VEIL_OK) st = veil_poly_to_coeff(&xc, err);
+    VEIL_CHECK(veil_poly_copy(&xc, x, err));
+    VEIL_CHECK(veil_poly_to_coeff(&xc, err));
     const size_t digits = level / ctx->alpha + 1;
-    for (size_t j = 0; st == VEIL_OK && j < digits; j++) {
-        st = raise_digit(ctx, raised, j, x, &xc, qp, qp_count, work, err);
-        if (st == VEIL_OK) accumulate_digit(ctx, &acc0, &acc1, raised, NULL, NULL, key, j, qp, qp_count, j > 0);
+    for (size_t j = 0; j < digits; j++) {
+        VEIL_CHECK(raise_digit(ctx, raised, j, x, &xc, qp, qp_count, work, err));
+        accumulate_digit(ctx, &acc0, &acc1, raised, NULL, NULL, key, j, qp, qp_count, j > 0);
     }
     /* ModDown: divide by P with rounding, back to Q_l */
-    if (st == VEIL_OK) st = veil_context_mod_down(ctx, out0, &acc0, level, err);
-    if (st == VEIL_OK) st = veil_context_mod_down(ctx, out1, &acc1, level, err);
+    VEIL_CHECK(veil_context_mod_down(ctx, out0, &acc0, level, err));
+    VEIL_CHECK(veil_context_mod_down(ctx, out1, &acc1, level, err));
+done:
     veil_pool_put(r->pool, scratch, scratch_bytes, false);
     return st;
 }
@@ -104,34 +108,32 @@ static veil_status keyswitch_hoisted(const veil_context *ctx, veil_poly *const *
     /* x in coefficient form, every raised digit (kept for all rotations), a conversion work area, the
      * gathered (permuted) digit, and the accumulators */
     const size_t limbs = level + 1 + digits * qp_count + 4 * qp_count;
+    veil_status st = VEIL_OK;
     uint64_t *scratch = veil_pool_get(r->pool, limbs * n * sizeof(uint64_t), false); /* nothing secret */
     uint32_t *perm = veil_alloc_scratch(n, sizeof *perm);
-    if (!scratch || !perm) {
-        veil_pool_put(r->pool, scratch, limbs * n * sizeof(uint64_t), false);
-        veil_free(perm);
-        return veil_fail(err, VEIL_ERR_NO_MEMORY, "hoisted key switching: out of memory");
-    }
+    if (!scratch || !perm) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "hoisted key switching: out of memory");
     veil_poly xc, acc0, acc1;
     uint64_t *raised = scratch + (level + 1) * n, *work = raised + digits * qp_count * n;
     uint64_t *gathered = work + qp_count * n;
     veil_poly_view(&xc, r, qp, level + 1, VEIL_FORM_EVAL, scratch);
     veil_poly_view(&acc0, r, qp, qp_count, VEIL_FORM_EVAL, gathered + qp_count * n);
     veil_poly_view(&acc1, r, qp, qp_count, VEIL_FORM_EVAL, gathered + 2 * qp_count * n);
-    veil_status st = veil_poly_copy(&xc, x, err);
-    if (st == VEIL_OK) st = veil_poly_to_coeff(&xc, err);
+    VEIL_CHECK(veil_poly_copy(&xc, x, err));
+    VEIL_CHECK(veil_poly_to_coeff(&xc, err));
     /* one ModUp for all rotations (Halevi-Shoup 2018): the automorphism commutes with it, and in evaluation
      * form it is a permutation of the slots, applied to the raised digits below */
-    for (size_t j = 0; st == VEIL_OK && j < digits; j++)
-        st = raise_digit(ctx, raised + j * qp_count * n, j, x, &xc, qp, qp_count, work, err);
-    for (size_t k = 0; st == VEIL_OK && k < count; k++) {
+    for (size_t j = 0; j < digits; j++)
+        VEIL_CHECK(raise_digit(ctx, raised + j * qp_count * n, j, x, &xc, qp, qp_count, work, err));
+    for (size_t k = 0; k < count; k++) {
         veil_automorphism_permutation(perm, r, galois[k]);
         for (size_t j = 0; j < digits; j++)
             accumulate_digit(ctx, &acc0, &acc1, raised + j * qp_count * n, perm, gathered, keys[k], j, qp, qp_count,
                              j > 0 || (sum && k > 0));
         if (sum && k + 1 < count) continue;
-        st = veil_context_mod_down(ctx, out0[sum ? 0 : k], &acc0, level, err);
-        if (st == VEIL_OK) st = veil_context_mod_down(ctx, out1[sum ? 0 : k], &acc1, level, err);
+        VEIL_CHECK(veil_context_mod_down(ctx, out0[sum ? 0 : k], &acc0, level, err));
+        VEIL_CHECK(veil_context_mod_down(ctx, out1[sum ? 0 : k], &acc1, level, err));
     }
+done:
     veil_pool_put(r->pool, scratch, limbs * n * sizeof(uint64_t), false);
     veil_free(perm);
     return st;

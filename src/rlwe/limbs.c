@@ -35,9 +35,11 @@ void veil_limb_products(const veil_context *ctx, veil_poly *out, const veil_poly
 veil_status veil_small_poly(veil_poly **out, const veil_context *ctx, size_t level, bool ternary, veil_prng *prng,
                               veil_error *err)
 {
-    VEIL_TRY(veil_context_poly_new(out, ctx, level, VEIL_FORM_COEFF, err));
-    veil_status st = ternary ? veil_sample_ternary_poly(*out, prng, err) : veil_sample_error_poly(*out, prng, err);
-    if (st == VEIL_OK) st = veil_poly_to_eval(*out, err);
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_context_poly_new(out, ctx, level, VEIL_FORM_COEFF, err));
+    VEIL_CHECK(ternary ? veil_sample_ternary_poly(*out, prng, err) : veil_sample_error_poly(*out, prng, err));
+    VEIL_CHECK(veil_poly_to_eval(*out, err));
+done:
     return st;
 }
 
@@ -45,9 +47,11 @@ veil_status veil_small_poly(veil_poly **out, const veil_context *ctx, size_t lev
 veil_status veil_small_poly_over(veil_poly **out, const veil_context *ctx, const size_t *base, size_t count,
                                    bool ternary, veil_prng *prng, veil_error *err)
 {
-    VEIL_TRY(veil_poly_new(out, ctx->ring, base, count, VEIL_FORM_COEFF, err));
-    veil_status st = ternary ? veil_sample_ternary_poly(*out, prng, err) : veil_sample_error_poly(*out, prng, err);
-    if (st == VEIL_OK) st = veil_poly_to_eval(*out, err);
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_poly_new(out, ctx->ring, base, count, VEIL_FORM_COEFF, err));
+    VEIL_CHECK(ternary ? veil_sample_ternary_poly(*out, prng, err) : veil_sample_error_poly(*out, prng, err));
+    VEIL_CHECK(veil_poly_to_eval(*out, err));
+done:
     return st;
 }
 
@@ -60,9 +64,10 @@ veil_status veil_poly_centered_doubles(double *out, const veil_poly *p, veil_err
         for (size_t j = 0; j < n; j++) out[j] = x[j] > q / 2 ? -(double)(q - x[j]) : (double)x[j];
         return VEIL_OK;
     }
+    veil_status st = VEIL_OK;
     uint64_t *w = veil_alloc(n * words, sizeof *w), qw[VEIL_RING_MAX_PRIMES + 1] = {1};
-    if (!w) return veil_fail(err, VEIL_ERR_NO_MEMORY, "centered coefficients: out of memory");
-    veil_status st = veil_poly_crt_compose(w, words, p, err);
+    if (!w) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "centered coefficients: out of memory");
+    VEIL_CHECK(veil_poly_crt_compose(w, words, p, err));
     /* Q as a multiword integer */
     for (size_t i = 0; i < k; i++) {
         uint64_t prime = veil_ring_prime(veil_poly_ring(p), veil_poly_prime_index(p, i)), carry = 0;
@@ -72,7 +77,7 @@ veil_status veil_poly_centered_doubles(double *out, const veil_poly *p, veil_err
             carry = (uint64_t)(v >> 64);
         }
     }
-    for (size_t j = 0; st == VEIL_OK && j < n; j++) {
+    for (size_t j = 0; j < n; j++) {
         uint64_t *x = w + j * words;
         /* x > Q/2  <=>  2x > Q: then the value is x - Q < 0 */
         int negative = 0;
@@ -95,6 +100,7 @@ veil_status veil_poly_centered_doubles(double *out, const veil_poly *p, veil_err
         for (size_t t = words; t-- > 0;) v = v * 18446744073709551616.0 + (double)x[t];
         out[j] = negative ? -v : v;
     }
+done:
     veil_free_secret(w, n * words * sizeof *w);
     return st;
 }

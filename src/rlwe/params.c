@@ -61,11 +61,13 @@ static veil_status choose_primes(veil_params *pr, const veil_params_spec *s, vei
     size_t given_count = 0;
     if (s->q) for (size_t i = 0; i < s->q_count; i++) given[given_count++] = s->q[i];
     if (s->p) for (size_t i = 0; i < s->p_count; i++) given[given_count++] = s->p[i];
-    if (want) VEIL_TRY(veil_prime_chain(chosen, bits, want, s->n, given, given_count, err));
+    veil_status st = VEIL_OK;
+    if (want) VEIL_CHECK(veil_prime_chain(chosen, bits, want, s->n, given, given_count, err));
     size_t next = 0;
     for (size_t i = 0; i < s->q_count; i++) pr->q[i] = s->q ? s->q[i] : chosen[next++];
     for (size_t i = 0; i < s->p_count; i++) pr->p[i] = s->p ? s->p[i] : chosen[next++];
-    return VEIL_OK;
+done:
+    return st;
 }
 
 static veil_status check_primes(const veil_params *pr, veil_error *err)
@@ -160,9 +162,11 @@ veil_status veil_params_new(veil_params **out, const veil_params_spec *spec, vei
     VEIL_REQUIRE(out, err);
     *out = NULL;
     VEIL_REQUIRE(spec, err);
-    VEIL_TRY(check_spec(spec, err));
-    veil_params *pr = veil_alloc(1, sizeof *pr);
-    if (!pr) return veil_fail(err, VEIL_ERR_NO_MEMORY, "parameters: out of memory");
+    veil_status st = VEIL_OK;
+    veil_params *pr = NULL;
+    VEIL_CHECK(check_spec(spec, err));
+    pr = veil_alloc(1, sizeof *pr);
+    if (!pr) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "parameters: out of memory");
     pr->n = spec->n;
     pr->q_count = spec->q_count;
     pr->p_count = spec->p_count;
@@ -175,17 +179,16 @@ veil_status veil_params_new(veil_params **out, const veil_params_spec *spec, vei
         const size_t fallback = DEFAULT_HAMMING_WEIGHT < spec->n / 2 ? DEFAULT_HAMMING_WEIGHT : spec->n / 2;
         pr->hamming_weight = spec->hamming_weight ? spec->hamming_weight : fallback;
     }
-    veil_status st = choose_primes(pr, spec, err);
-    if (st == VEIL_OK) st = check_primes(pr, err);
-    if (st == VEIL_OK) st = check_digits(pr, err);
-    if (st == VEIL_OK) st = check_plain_modulus(pr, err);
-    if (st == VEIL_OK) st = check_security(pr, err);
-    if (st != VEIL_OK) {
-        veil_free(pr);
-        return st;
-    }
+    VEIL_CHECK(choose_primes(pr, spec, err));
+    VEIL_CHECK(check_primes(pr, err));
+    VEIL_CHECK(check_digits(pr, err));
+    VEIL_CHECK(check_plain_modulus(pr, err));
+    VEIL_CHECK(check_security(pr, err));
     *out = pr;
-    return VEIL_OK;
+    pr = NULL;
+done:
+    veil_free(pr);
+    return st;
 }
 
 void veil_params_free(veil_params *params)
@@ -205,6 +208,7 @@ veil_status veil_params_select(veil_params **out, const veil_params_request *req
                          scale, first);
     if (req->security >= VEIL_SECURITY_NONE)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "parameter selection: a security level is required");
+    veil_status st = VEIL_OK;
     const size_t q_count = (size_t)req->depth + 1;
     const unsigned special = first > scale ? first : scale; /* each special prime as large as any Q prime */
     unsigned q_bits[VEIL_PARAMS_MAX_PRIMES], p_bits[VEIL_PARAMS_MAX_PRIMES];
@@ -224,15 +228,17 @@ veil_status veil_params_select(veil_params **out, const veil_params_request *req
             for (size_t i = 0; i < alpha; i++) p_bits[i] = special;
             veil_params_spec spec = {n, q_count, NULL, q_bits, alpha, NULL, p_bits, dnum, req->secret, 0, req->security, 0};
             veil_error attempt = {VEIL_OK, ""};
-            veil_status st = veil_params_new(out, &spec, &attempt);
+            st = veil_params_new(out, &spec, &attempt);
             if (st == VEIL_ERR_NOT_FOUND) continue; /* too few primes of these sizes at this N */
-            if (st != VEIL_OK) return veil_fail(err, st, "%s", attempt.detail);
-            return VEIL_OK;
+            if (st != VEIL_OK) VEIL_FAIL(err, st, "%s", attempt.detail);
+            goto done;
         }
     }
-    return veil_fail(err, VEIL_ERR_NOT_FOUND,
-                     "parameter selection: no N up to 2^17 fits depth %u with %u-bit scale at %s security", req->depth,
-                     scale, level_name(req->security));
+    VEIL_FAIL(err, VEIL_ERR_NOT_FOUND,
+              "parameter selection: no N up to 2^17 fits depth %u with %u-bit scale at %s security", req->depth, scale,
+              level_name(req->security));
+done:
+    return st;
 }
 
 typedef struct preset {

@@ -133,4 +133,94 @@ veil_status veil_encrypt_zero_sk(const veil_context *ctx, veil_poly *c0, veil_po
 veil_status veil_decrypt_phase(const veil_context *ctx, veil_poly **out, veil_poly *const *c, size_t size,
                                size_t level, const veil_secret_key *sk, veil_error *err);
 
+/* ---- the RLWE element: what a CKKS and a BGV ciphertext share (src/rlwe/element.c) ------------------ */
+
+/*
+ * An RLWE element: polynomials c_0 .. c_{size-1} over q_0..q_level (evaluation form) whose phase c_0 + c_1 s
+ * (+ c_2 s^2 before relinearization) holds a scheme's message plus noise. A scheme's ciphertext embeds one
+ * as its first member and keeps its metadata beside it (the CKKS scale; the BGV correction factor and noise
+ * estimate). Size 0 is an empty element (never written, or left by a failed operation): every check refuses
+ * it. A fresh secret-key encryption is seeded: c_1 is the expansion of the seed (stream 0), and a stored copy
+ * keeps the seed instead of c_1.
+ */
+typedef struct veil_rlwe_element {
+    const veil_context *ctx;
+    veil_poly *c[3]; /* c[2] only while size is 3 */
+    size_t size, level;
+    bool seeded;
+    uint8_t seed[VEIL_SEED_BYTES];
+} veil_rlwe_element;
+
+/* An empty element of ctx; release frees its polynomials and leaves it empty. */
+void veil_rlwe_element_init(veil_rlwe_element *e, const veil_context *ctx);
+void veil_rlwe_element_release(veil_rlwe_element *e);
+
+/*
+ * The checks every operation makes, with the operation's name at the head of the message: an operand is
+ * present, of ctx and not empty; an output is of ctx (op NULL: no name in the message); a switch key is
+ * present, of ctx and for the Galois element wanted (0: the relinearization key).
+ */
+veil_status veil_rlwe_check_element(const veil_context *ctx, const veil_rlwe_element *e, const char *op,
+                                    veil_error *err);
+veil_status veil_rlwe_check_output(const veil_context *ctx, const veil_rlwe_element *out, const char *op,
+                                   veil_error *err);
+veil_status veil_rlwe_check_switch_key(const veil_context *ctx, const veil_switch_key *key, uint64_t galois,
+                                       const char *op, veil_error *err);
+
+/*
+ * An output under construction: polynomials at one level, moved into the output element only when complete,
+ * so that an output aliasing an input is never overwritten while the input is still read.
+ */
+typedef struct veil_rlwe_result {
+    veil_poly *c[3];
+    bool borrowed[3]; /* c[i] is the output's own polynomial (reused), not ours to free */
+    size_t size, level;
+} veil_rlwe_result;
+
+/* Fresh polynomials for a result of `size` polynomials at `level`. */
+veil_status veil_rlwe_result_init(veil_rlwe_result *r, const veil_context *ctx, size_t size, size_t level,
+                                  veil_error *err);
+/*
+ * As init, but takes the output's own polynomials when they have the right level and the output is none of
+ * the inputs a, b (either may be NULL): no allocation then, in the common case of an output reused in a loop.
+ */
+veil_status veil_rlwe_result_reuse(veil_rlwe_result *r, veil_rlwe_element *out, const veil_rlwe_element *a,
+                                   const veil_rlwe_element *b, const veil_context *ctx, size_t size, size_t level,
+                                   veil_error *err);
+/*
+ * Gives up a result after a failure. An output whose own polynomials were borrowed may have been partly
+ * written: it is left empty, refused by every later operation instead of decrypting to garbage.
+ */
+void veil_rlwe_result_drop(veil_rlwe_result *r, veil_rlwe_element *out);
+/* Moves a complete result into out (its old polynomials go now); out is no longer seeded. */
+void veil_rlwe_result_commit(veil_rlwe_element *out, veil_rlwe_result *r);
+
+/*
+ * The element operations, into the polynomials of a result at `level` (at most the operands' levels):
+ * a + b or a - b (op VEIL_LIMB_ADD or VEIL_LIMB_SUB; the larger size, a missing c_2 counting as 0); each
+ * polynomial of a copied or negated (op VEIL_LIMB_COPY or VEIL_LIMB_NEG).
+ */
+void veil_rlwe_add_sub(const veil_context *ctx, veil_poly *const *out, const veil_rlwe_element *a,
+                       const veil_rlwe_element *b, size_t level, veil_limb_op op);
+void veil_rlwe_map(const veil_context *ctx, veil_poly *const *out, const veil_rlwe_element *a, size_t level,
+                   veil_limb_op op);
+/* Relinearization of a (size 3) into out[0], out[1] at a's level: (c_0, c_1) + switch(c_2) from s^2 to s. */
+veil_status veil_rlwe_relinearize(const veil_context *ctx, veil_poly *const *out, const veil_rlwe_element *a,
+                                  const veil_switch_key *key, veil_error *err);
+/*
+ * The automorphism X -> X^galois of a (size 2) into out[0], out[1] at a's level: (sigma(c_0), sigma(c_1))
+ * decrypts under sigma(s), so sigma(c_1) is switched back to s with the Galois key.
+ */
+veil_status veil_rlwe_apply_galois(const veil_context *ctx, veil_poly *const *out, const veil_rlwe_element *a,
+                                   uint64_t galois, const veil_switch_key *key, veil_error *err);
+/*
+ * a + sum_k sigma_{galois[k]}(a) (a of size 2) into out[0], out[1] at a's level: the key-switched parts share
+ * one ModUp and one ModDown (veil_keyswitch_hoisted_sum).
+ */
+veil_status veil_rlwe_galois_sum(const veil_context *ctx, veil_poly *const *out, const veil_rlwe_element *a,
+                                 const uint64_t *galois, const veil_switch_key *const *keys, size_t count,
+                                 veil_error *err);
+/* Writes into a seeded element's c_1 (already allocated at its level) the expansion of its seed. */
+veil_status veil_rlwe_element_expand_seed(veil_rlwe_element *e, veil_error *err);
+
 #endif

@@ -208,13 +208,15 @@ static veil_status r_packed(reader *r, uint64_t *x, size_t n, unsigned bits, uin
 
 static veil_status r_poly(reader *r, veil_poly *p, const char *what, veil_error *err)
 {
+    veil_status st = VEIL_OK;
     const veil_ring *ring = veil_poly_ring(p);
     for (size_t l = 0; l < veil_poly_limb_count(p); l++) {
         const size_t prime = veil_poly_prime_index(p, l);
-        VEIL_TRY(r_packed(r, veil_poly_limb(p, l), ring->n, ring->mod[prime].bits, ring->primes[prime], l, what, err));
+        VEIL_CHECK(r_packed(r, veil_poly_limb(p, l), ring->n, ring->mod[prime].bits, ring->primes[prime], l, what, err));
     }
     p->form = VEIL_FORM_EVAL;
-    return VEIL_OK;
+done:
+    return st;
 }
 
 void veil_buffer_free(veil_buffer *buf)
@@ -257,53 +259,43 @@ void veil_object_reseal(uint8_t *data, size_t len)
 static veil_status finish(veil_buffer *out, writer *payload, veil_object_type type, uint32_t flags,
                           const veil_params *params, unsigned options, veil_error *err)
 {
-    out->data = NULL;
-    out->len = 0;
-    if (payload->failed) {
-        veil_free_secret(payload->buf, payload->cap);
-        return veil_fail(err, VEIL_ERR_NO_MEMORY, "save: out of memory");
-    }
-    const uint8_t *body = payload->buf;
-    size_t body_len = payload->len;
+    veil_status st = VEIL_OK;
     uint8_t *packed = NULL;
     size_t packed_cap = 0;
+    out->data = NULL;
+    out->len = 0;
+    if (payload->failed) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "save: out of memory");
+    const uint8_t *body = payload->buf;
+    size_t body_len = payload->len;
     /* a secret object is never compressed: zstd's internal buffers would hold copies we cannot wipe */
     if ((options & VEIL_SAVE_COMPRESS) && !(flags & VEIL_FLAG_SECRET)) {
         packed_cap = ZSTD_compressBound(payload->len);
         packed = veil_alloc(packed_cap, 1);
-        if (!packed) {
-            veil_free_secret(payload->buf, payload->cap);
-            return veil_fail(err, VEIL_ERR_NO_MEMORY, "save: out of memory");
-        }
+        if (!packed) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "save: out of memory");
         size_t z = ZSTD_compress(packed, packed_cap, payload->buf, payload->len, 3);
-        if (ZSTD_isError(z)) {
-            veil_free_secret(packed, packed_cap);
-            veil_free_secret(payload->buf, payload->cap);
-            return veil_fail(err, VEIL_ERR_INTERNAL, "save: zstd failed: %s", ZSTD_getErrorName(z));
-        }
+        if (ZSTD_isError(z)) VEIL_FAIL(err, VEIL_ERR_INTERNAL, "save: zstd failed: %s", ZSTD_getErrorName(z));
         body = packed;
         body_len = z;
         flags |= VEIL_FLAG_ZSTD;
     }
     out->len = VEIL_HEADER_BYTES + body_len + VEIL_DIGEST_BYTES;
     out->data = veil_alloc(out->len, 1);
-    veil_status st = VEIL_OK;
     if (!out->data) {
         out->len = 0;
-        st = veil_fail(err, VEIL_ERR_NO_MEMORY, "save: out of memory");
-    } else {
-        uint8_t *h = out->data;
-        memcpy(h, magic, 4);
-        put_le(h + 4, VEIL_FORMAT_VERSION, 2);
-        put_le(h + 6, (uint64_t)type, 2);
-        put_le(h + 8, flags, 4);
-        put_le(h + 12, (uint64_t)veil_params_security(params), 4);
-        veil_params_hash(params, h + 16);
-        put_le(h + 48, body_len, 8);
-        put_le(h + 56, payload->len, 8);
-        memcpy(h + VEIL_HEADER_BYTES, body, body_len);
-        object_digest(h + VEIL_HEADER_BYTES + body_len, h, VEIL_HEADER_BYTES + body_len);
+        VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "save: out of memory");
     }
+    uint8_t *h = out->data;
+    memcpy(h, magic, 4);
+    put_le(h + 4, VEIL_FORMAT_VERSION, 2);
+    put_le(h + 6, (uint64_t)type, 2);
+    put_le(h + 8, flags, 4);
+    put_le(h + 12, (uint64_t)veil_params_security(params), 4);
+    veil_params_hash(params, h + 16);
+    put_le(h + 48, body_len, 8);
+    put_le(h + 56, payload->len, 8);
+    memcpy(h + VEIL_HEADER_BYTES, body, body_len);
+    object_digest(h + VEIL_HEADER_BYTES + body_len, h, VEIL_HEADER_BYTES + body_len);
+done:
     veil_free_secret(packed, packed_cap);
     veil_free_secret(payload->buf, payload->cap);
     return st;
@@ -341,25 +333,26 @@ static veil_status check_digest(const uint8_t *data, size_t len, veil_error *err
 static veil_status parse_header(veil_object_info *info, const uint8_t *data, size_t len, bool verify,
                                 veil_error *err)
 {
-    if (len < VEIL_HEADER_BYTES) return veil_fail(err, VEIL_ERR_FORMAT, "not a Veil object: %zu bytes, shorter than a header", len);
-    if (memcmp(data, magic, 4) != 0) return veil_fail(err, VEIL_ERR_FORMAT, "not a Veil object: bad magic");
+    veil_status st = VEIL_OK;
+    if (len < VEIL_HEADER_BYTES) VEIL_FAIL(err, VEIL_ERR_FORMAT, "not a Veil object: %zu bytes, shorter than a header", len);
+    if (memcmp(data, magic, 4) != 0) VEIL_FAIL(err, VEIL_ERR_FORMAT, "not a Veil object: bad magic");
     uint64_t version = get_le(data + 4, 2);
     if (version < 1 || version > VEIL_FORMAT_VERSION)
-        return veil_fail(err, VEIL_ERR_FORMAT, "format version %llu is not supported (this build reads 1 to %d)",
-                         (unsigned long long)version, VEIL_FORMAT_VERSION);
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "format version %llu is not supported (this build reads 1 to %d)",
+                  (unsigned long long)version, VEIL_FORMAT_VERSION);
     size_t body = len - VEIL_HEADER_BYTES; /* the stored payload: everything between header and digest */
     if (version >= 2) {
-        if (verify) VEIL_TRY(check_digest(data, len, err));
+        if (verify) VEIL_CHECK(check_digest(data, len, err));
         else if (len < VEIL_HEADER_BYTES + VEIL_DIGEST_BYTES)
-            return veil_fail(err, VEIL_ERR_FORMAT, "the object is truncated: no room for its integrity digest");
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "the object is truncated: no room for its integrity digest");
         body -= VEIL_DIGEST_BYTES;
     }
     uint64_t type = get_le(data + 6, 2), flags = get_le(data + 8, 4), sec = get_le(data + 12, 4);
     if (type < VEIL_OBJECT_PARAMS || type > VEIL_OBJECT_SET)
-        return veil_fail(err, VEIL_ERR_FORMAT, "unknown object type %llu", (unsigned long long)type);
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "unknown object type %llu", (unsigned long long)type);
     if (flags & ~(uint64_t)(VEIL_FLAG_ZSTD | VEIL_FLAG_SEEDED | VEIL_FLAG_SECRET))
-        return veil_fail(err, VEIL_ERR_FORMAT, "unknown flags 0x%llx", (unsigned long long)flags);
-    if (sec > VEIL_SECURITY_NONE) return veil_fail(err, VEIL_ERR_FORMAT, "unknown security level %llu", (unsigned long long)sec);
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "unknown flags 0x%llx", (unsigned long long)flags);
+    if (sec > VEIL_SECURITY_NONE) VEIL_FAIL(err, VEIL_ERR_FORMAT, "unknown security level %llu", (unsigned long long)sec);
     info->type = (veil_object_type)type;
     info->flags = (uint32_t)flags;
     info->security = (veil_security)sec;
@@ -368,11 +361,12 @@ static veil_status parse_header(veil_object_info *info, const uint8_t *data, siz
     info->payload_bytes = get_le(data + 56, 8);
     info->version = (unsigned)version;
     if (info->stored_bytes != body)
-        return veil_fail(err, VEIL_ERR_FORMAT, "the header announces %llu payload bytes but %zu follow",
-                         (unsigned long long)info->stored_bytes, body);
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "the header announces %llu payload bytes but %zu follow",
+                  (unsigned long long)info->stored_bytes, body);
     if (!(flags & VEIL_FLAG_ZSTD) && info->payload_bytes != info->stored_bytes)
-        return veil_fail(err, VEIL_ERR_FORMAT, "an uncompressed payload must be stored as is");
-    return VEIL_OK;
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "an uncompressed payload must be stored as is");
+done:
+    return st;
 }
 
 veil_status veil_object_peek(veil_object_info *info, const uint8_t *data, size_t len, veil_error *err)
@@ -405,59 +399,58 @@ static const char *type_name(veil_object_type t)
 static veil_status open_object(uint8_t **raw, size_t *raw_len, uint32_t *flags, const uint8_t *data, size_t len,
                                veil_object_type want, const veil_params *params, size_t limit, veil_error *err)
 {
+    veil_status st = VEIL_OK;
     veil_object_info info;
     *raw = NULL;
-    VEIL_TRY(veil_object_peek(&info, data, len, err));
+    VEIL_CHECK(veil_object_peek(&info, data, len, err));
     if (info.type != want)
-        return veil_fail(err, VEIL_ERR_MISMATCH, "expected %s, found %s", type_name(want), type_name(info.type));
+        VEIL_FAIL(err, VEIL_ERR_MISMATCH, "expected %s, found %s", type_name(want), type_name(info.type));
     if (params) {
         uint8_t h[VEIL_PARAMS_HASH_BYTES];
         veil_params_hash(params, h);
         if (memcmp(h, info.params_hash, sizeof h) != 0)
-            return veil_fail(err, VEIL_ERR_MISMATCH, "%s made for another parameter set (hash mismatch)", type_name(want));
+            VEIL_FAIL(err, VEIL_ERR_MISMATCH, "%s made for another parameter set (hash mismatch)", type_name(want));
     }
     const bool secret = want == VEIL_OBJECT_SECRET_KEY;
     if (!!(info.flags & VEIL_FLAG_SECRET) != secret)
-        return veil_fail(err, VEIL_ERR_FORMAT, "%s whose header %s the secret flag", type_name(want),
-                         secret ? "lacks" : "carries");
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "%s whose header %s the secret flag", type_name(want),
+                  secret ? "lacks" : "carries");
     if (secret && (info.flags & (VEIL_FLAG_ZSTD | VEIL_FLAG_SEEDED)))
-        return veil_fail(err, VEIL_ERR_FORMAT, "a secret key is never stored compressed or seeded");
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "a secret key is never stored compressed or seeded");
     if (want == VEIL_OBJECT_PARAMS || want == VEIL_OBJECT_CKKS_PLAINTEXT || want == VEIL_OBJECT_BGV_PLAINTEXT) {
         if (info.flags & VEIL_FLAG_SEEDED)
-            return veil_fail(err, VEIL_ERR_FORMAT, "%s has no seeded form", type_name(want));
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "%s has no seeded form", type_name(want));
     }
     if (params && info.security != veil_params_security(params))
-        return veil_fail(err, VEIL_ERR_MISMATCH, "%s records security level %d, the context has %d", type_name(want),
-                         (int)info.security, (int)veil_params_security(params));
+        VEIL_FAIL(err, VEIL_ERR_MISMATCH, "%s records security level %d, the context has %d", type_name(want),
+                  (int)info.security, (int)veil_params_security(params));
     /* a compressed payload may exceed its raw size by zstd's worst case, never more */
     const size_t stored_limit = limit < ((size_t)1 << 40) ? ZSTD_compressBound(limit) : limit;
     if (info.payload_bytes > limit || info.stored_bytes > stored_limit)
-        return veil_fail(err, VEIL_ERR_FORMAT,
-                         "%s of %llu bytes (%llu stored) exceeds the %zu bytes its parameters allow",
-                         type_name(want), (unsigned long long)info.payload_bytes,
-                         (unsigned long long)info.stored_bytes, limit);
+        VEIL_FAIL(err, VEIL_ERR_FORMAT,
+                  "%s of %llu bytes (%llu stored) exceeds the %zu bytes its parameters allow",
+                  type_name(want), (unsigned long long)info.payload_bytes,
+                  (unsigned long long)info.stored_bytes, limit);
     const uint8_t *body = data + VEIL_HEADER_BYTES;
     *raw_len = (size_t)info.payload_bytes;
     *raw = veil_alloc_scratch(*raw_len ? *raw_len : 1, 1);
-    if (!*raw) return veil_fail(err, VEIL_ERR_NO_MEMORY, "load: out of memory");
+    if (!*raw) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "load: out of memory");
     if (info.flags & VEIL_FLAG_ZSTD) {
         unsigned long long declared = ZSTD_getFrameContentSize(body, (size_t)info.stored_bytes);
-        if (declared == ZSTD_CONTENTSIZE_ERROR || declared == ZSTD_CONTENTSIZE_UNKNOWN || declared != info.payload_bytes) {
-            veil_free(*raw);
-            *raw = NULL;
-            return veil_fail(err, VEIL_ERR_FORMAT, "the compressed payload does not announce the header's size");
-        }
+        if (declared == ZSTD_CONTENTSIZE_ERROR || declared == ZSTD_CONTENTSIZE_UNKNOWN || declared != info.payload_bytes)
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "the compressed payload does not announce the header's size");
         size_t got = ZSTD_decompress(*raw, *raw_len, body, (size_t)info.stored_bytes);
-        if (ZSTD_isError(got) || got != *raw_len) {
-            veil_free_secret(*raw, *raw_len);
-            *raw = NULL;
-            return veil_fail(err, VEIL_ERR_FORMAT, "the compressed payload is corrupt");
-        }
+        if (ZSTD_isError(got) || got != *raw_len) VEIL_FAIL(err, VEIL_ERR_FORMAT, "the compressed payload is corrupt");
     } else {
         memcpy(*raw, body, *raw_len);
     }
     *flags = info.flags;
-    return VEIL_OK;
+done:
+    if (st != VEIL_OK) { /* nothing is returned on failure */
+        veil_free_secret(*raw, *raw_len);
+        *raw = NULL;
+    }
+    return st;
 }
 
 static veil_status expect_end(const reader *r, const char *what, veil_error *err)
@@ -491,41 +484,38 @@ veil_status veil_params_load(veil_params **out, const uint8_t *data, size_t len,
     VEIL_REQUIRE(out, err);
     *out = NULL;
     VEIL_REQUIRE(data, err);
-    uint8_t *raw;
+    veil_status st = VEIL_OK;
+    uint8_t *raw = NULL;
     size_t raw_len = 0;
     uint32_t flags = 0;
-    VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PARAMS, NULL,
-                         8 * (8 + 2 * VEIL_PARAMS_MAX_PRIMES), err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PARAMS, NULL,
+                           8 * (8 + 2 * VEIL_PARAMS_MAX_PRIMES), err));
     reader r = {raw, raw_len};
     uint64_t f[7];
-    veil_status st = VEIL_OK;
-    for (int i = 0; i < 7 && st == VEIL_OK; i++)
-        if (!r_u64(&r, &f[i])) st = veil_fail(err, VEIL_ERR_FORMAT, "parameters: truncated");
-    if (st == VEIL_OK && (f[1] > VEIL_PARAMS_MAX_PRIMES || f[2] > VEIL_PARAMS_MAX_PRIMES || f[4] > 1 || f[6] > 3))
-        st = veil_fail(err, VEIL_ERR_FORMAT, "parameters: field out of range");
+    for (int i = 0; i < 7; i++)
+        if (!r_u64(&r, &f[i])) VEIL_FAIL(err, VEIL_ERR_FORMAT, "parameters: truncated");
+    if (f[1] > VEIL_PARAMS_MAX_PRIMES || f[2] > VEIL_PARAMS_MAX_PRIMES || f[4] > 1 || f[6] > 3)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "parameters: field out of range");
     uint64_t q[VEIL_PARAMS_MAX_PRIMES], pp[VEIL_PARAMS_MAX_PRIMES];
-    for (uint64_t i = 0; st == VEIL_OK && i < f[1]; i++)
-        if (!r_u64(&r, &q[i])) st = veil_fail(err, VEIL_ERR_FORMAT, "parameters: truncated");
-    for (uint64_t i = 0; st == VEIL_OK && i < f[2]; i++)
-        if (!r_u64(&r, &pp[i])) st = veil_fail(err, VEIL_ERR_FORMAT, "parameters: truncated");
+    for (uint64_t i = 0; i < f[1]; i++)
+        if (!r_u64(&r, &q[i])) VEIL_FAIL(err, VEIL_ERR_FORMAT, "parameters: truncated");
+    for (uint64_t i = 0; i < f[2]; i++)
+        if (!r_u64(&r, &pp[i])) VEIL_FAIL(err, VEIL_ERR_FORMAT, "parameters: truncated");
     uint64_t t = 0;
-    if (st == VEIL_OK && !r_u64(&r, &t)) st = veil_fail(err, VEIL_ERR_FORMAT, "parameters: truncated");
-    if (st == VEIL_OK) st = expect_end(&r, "parameters", err);
-    if (st == VEIL_OK) {
-        /* rebuilding runs every check of veil_params_new, the security check included */
-        veil_params_spec spec = {(size_t)f[0], (size_t)f[1], q, NULL, (size_t)f[2], pp, NULL, (size_t)f[3],
-                                 (veil_secret_kind)f[4], (size_t)f[5], (veil_security)f[6], t};
-        st = veil_params_new(out, &spec, err);
+    if (!r_u64(&r, &t)) VEIL_FAIL(err, VEIL_ERR_FORMAT, "parameters: truncated");
+    VEIL_CHECK(expect_end(&r, "parameters", err));
+    /* rebuilding runs every check of veil_params_new, the security check included */
+    veil_params_spec spec = {(size_t)f[0], (size_t)f[1], q, NULL, (size_t)f[2], pp, NULL, (size_t)f[3],
+                             (veil_secret_kind)f[4], (size_t)f[5], (veil_security)f[6], t};
+    VEIL_CHECK(veil_params_new(out, &spec, err));
+    uint8_t h[VEIL_PARAMS_HASH_BYTES];
+    veil_params_hash(*out, h);
+    if (memcmp(h, data + 16, sizeof h) != 0) {
+        veil_params_free(*out);
+        *out = NULL;
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "parameters: the header's hash does not match the set");
     }
-    if (st == VEIL_OK) {
-        uint8_t h[VEIL_PARAMS_HASH_BYTES];
-        veil_params_hash(*out, h);
-        if (memcmp(h, data + 16, sizeof h) != 0) {
-            veil_params_free(*out);
-            *out = NULL;
-            st = veil_fail(err, VEIL_ERR_FORMAT, "parameters: the header's hash does not match the set");
-        }
-    }
+done:
     veil_free_secret(raw, raw_len);
     return st;
 }
@@ -603,21 +593,23 @@ veil_status veil_secret_key_load(veil_secret_key **out, const veil_context *ctx,
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(data, err);
     const size_t n = ctx->params.n;
-    uint8_t *raw;
+    veil_status st = VEIL_OK;
+    uint8_t *raw = NULL;
     size_t raw_len = 0;
     uint32_t flags = 0;
-    VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_SECRET_KEY, &ctx->params, n, err));
-    veil_status st = raw_len == n ? VEIL_OK : veil_fail(err, VEIL_ERR_FORMAT, "secret key: %zu bytes, expected %zu", raw_len, n);
+    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_SECRET_KEY, &ctx->params, n, err));
+    if (raw_len != n) VEIL_FAIL(err, VEIL_ERR_FORMAT, "secret key: %zu bytes, expected %zu", raw_len, n);
     size_t weight = 0;
-    for (size_t j = 0; st == VEIL_OK && j < n; j++) {
+    for (size_t j = 0; j < n; j++) {
         int8_t c = (int8_t)raw[j];
-        if (c < -1 || c > 1) st = veil_fail(err, VEIL_ERR_FORMAT, "secret key: coefficient %zu is not in {-1, 0, 1}", j);
+        if (c < -1 || c > 1) VEIL_FAIL(err, VEIL_ERR_FORMAT, "secret key: coefficient %zu is not in {-1, 0, 1}", j);
         weight += c != 0;
     }
-    if (st == VEIL_OK && ctx->params.secret == VEIL_SECRET_TERNARY_HW && weight != ctx->params.hamming_weight)
-        st = veil_fail(err, VEIL_ERR_FORMAT, "secret key: Hamming weight %zu, the parameters say %zu", weight,
-                       ctx->params.hamming_weight);
-    if (st == VEIL_OK) st = veil_secret_key_from_coeffs(out, ctx, (const int8_t *)raw, err);
+    if (ctx->params.secret == VEIL_SECRET_TERNARY_HW && weight != ctx->params.hamming_weight)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "secret key: Hamming weight %zu, the parameters say %zu", weight,
+                  ctx->params.hamming_weight);
+    VEIL_CHECK(veil_secret_key_from_coeffs(out, ctx, (const int8_t *)raw, err));
+done:
     veil_free_secret(raw, raw_len);
     return st;
 }
@@ -643,35 +635,30 @@ veil_status veil_public_key_load(veil_public_key **out, const veil_context *ctx,
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(data, err);
     const size_t limbs = qp_limbs(ctx), expected = VEIL_SEED_BYTES + poly_bytes(ctx, ctx->q_count - 1, true);
-    uint8_t *raw;
+    veil_status st = VEIL_OK;
+    uint8_t *raw = NULL;
     size_t raw_len = 0;
     uint32_t flags = 0;
-    VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PUBLIC_KEY, &ctx->params, expected, err));
-    veil_status st = VEIL_OK;
-    if (!(flags & VEIL_FLAG_SEEDED) || raw_len != expected)
-        st = veil_fail(err, VEIL_ERR_FORMAT, "public key: %zu bytes in %s form, expected %zu in seeded form", raw_len,
-                       flags & VEIL_FLAG_SEEDED ? "seeded" : "full", expected);
     veil_public_key *pk = NULL;
+    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PUBLIC_KEY, &ctx->params, expected, err));
+    if (!(flags & VEIL_FLAG_SEEDED) || raw_len != expected)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "public key: %zu bytes in %s form, expected %zu in seeded form", raw_len,
+                  flags & VEIL_FLAG_SEEDED ? "seeded" : "full", expected);
     size_t base[2 * VEIL_PARAMS_MAX_PRIMES];
     veil_context_qp_base(ctx, ctx->q_count - 1, base);
-    if (st == VEIL_OK) {
-        pk = veil_alloc(1, sizeof *pk);
-        if (!pk) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "public key: out of memory");
-    }
-    if (st == VEIL_OK) st = veil_poly_new(&pk->a, ctx->ring, base, limbs, VEIL_FORM_EVAL, err);
-    if (st == VEIL_OK) st = veil_poly_new(&pk->b, ctx->ring, base, limbs, VEIL_FORM_EVAL, err);
-    if (st == VEIL_OK) {
-        reader r = {raw, raw_len};
-        r_bytes(&r, pk->seed, sizeof pk->seed);
-        st = r_poly(&r, pk->b, "public key", err);
-        if (st == VEIL_OK) st = veil_uniform_from_seed(pk->a, pk->seed, 0, err);
-    }
-    if (st == VEIL_OK) {
-        pk->ctx = ctx;
-        *out = pk;
-    } else {
-        veil_public_key_free(pk);
-    }
+    pk = veil_alloc(1, sizeof *pk);
+    if (!pk) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "public key: out of memory");
+    VEIL_CHECK(veil_poly_new(&pk->a, ctx->ring, base, limbs, VEIL_FORM_EVAL, err));
+    VEIL_CHECK(veil_poly_new(&pk->b, ctx->ring, base, limbs, VEIL_FORM_EVAL, err));
+    reader r = {raw, raw_len};
+    r_bytes(&r, pk->seed, sizeof pk->seed);
+    VEIL_CHECK(r_poly(&r, pk->b, "public key", err));
+    VEIL_CHECK(veil_uniform_from_seed(pk->a, pk->seed, 0, err));
+    pk->ctx = ctx;
+    *out = pk;
+    pk = NULL;
+done:
+    veil_public_key_free(pk);
     veil_free_secret(raw, raw_len);
     return st;
 }
@@ -697,44 +684,44 @@ veil_status veil_switch_key_load(veil_switch_key **out, const veil_context *ctx,
     VEIL_REQUIRE(data, err);
     const size_t n = ctx->params.n, limbs = qp_limbs(ctx);
     const size_t expected = 16 + VEIL_SEED_BYTES + ctx->dnum * poly_bytes(ctx, ctx->q_count - 1, true);
-    uint8_t *raw;
+    veil_status st = VEIL_OK;
+    uint8_t *raw = NULL;
     size_t raw_len = 0;
     uint32_t flags = 0;
-    VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_SWITCH_KEY, &ctx->params, expected, err));
+    veil_switch_key *k = NULL;
+    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_SWITCH_KEY, &ctx->params, expected, err));
     reader r = {raw, raw_len};
     uint64_t galois = 0, digits = 0;
-    veil_status st = VEIL_OK;
     if (!(flags & VEIL_FLAG_SEEDED) || !r_u64(&r, &galois) || !r_u64(&r, &digits) || raw_len != expected)
-        st = veil_fail(err, VEIL_ERR_FORMAT, "key-switching key: %zu bytes, expected %zu in seeded form", raw_len, expected);
-    else if (digits != ctx->dnum)
-        st = veil_fail(err, VEIL_ERR_FORMAT, "key-switching key: %llu digits, the parameters have %zu",
-                       (unsigned long long)digits, ctx->dnum);
-    else if (galois != 0 && ((galois & 1) == 0 || galois == 1 || galois >= 2 * (uint64_t)n))
-        st = veil_fail(err, VEIL_ERR_FORMAT, "key-switching key: Galois element %llu is not odd in [3, 2N)",
-                       (unsigned long long)galois);
-    veil_switch_key *k = NULL;
-    if (st == VEIL_OK) {
-        k = veil_alloc(1, sizeof *k);
-        if (k) {
-            k->ctx = ctx;
-            k->galois = galois;
-            k->digits = ctx->dnum;
-            k->a = veil_alloc(k->digits, sizeof *k->a);
-            k->b = veil_alloc(k->digits, sizeof *k->b);
-        }
-        if (!k || !k->a || !k->b) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "key-switching key: out of memory");
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "key-switching key: %zu bytes, expected %zu in seeded form", raw_len, expected);
+    if (digits != ctx->dnum)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "key-switching key: %llu digits, the parameters have %zu",
+                  (unsigned long long)digits, ctx->dnum);
+    if (galois != 0 && ((galois & 1) == 0 || galois == 1 || galois >= 2 * (uint64_t)n))
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "key-switching key: Galois element %llu is not odd in [3, 2N)",
+                  (unsigned long long)galois);
+    k = veil_alloc(1, sizeof *k);
+    if (k) {
+        k->ctx = ctx;
+        k->galois = galois;
+        k->digits = ctx->dnum;
+        k->a = veil_alloc(k->digits, sizeof *k->a);
+        k->b = veil_alloc(k->digits, sizeof *k->b);
     }
-    if (st == VEIL_OK) r_bytes(&r, k->seed, sizeof k->seed);
+    if (!k || !k->a || !k->b) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "key-switching key: out of memory");
+    r_bytes(&r, k->seed, sizeof k->seed);
     size_t base[2 * VEIL_PARAMS_MAX_PRIMES];
     veil_context_qp_base(ctx, ctx->q_count - 1, base);
-    for (size_t j = 0; st == VEIL_OK && j < ctx->dnum; j++) {
-        st = veil_poly_new(&k->b[j], ctx->ring, base, limbs, VEIL_FORM_EVAL, err);
-        if (st == VEIL_OK) st = veil_poly_new(&k->a[j], ctx->ring, base, limbs, VEIL_FORM_EVAL, err);
-        if (st == VEIL_OK) st = r_poly(&r, k->b[j], "key-switching key", err);
-        if (st == VEIL_OK) st = veil_uniform_from_seed(k->a[j], k->seed, 1 + j, err);
+    for (size_t j = 0; j < ctx->dnum; j++) {
+        VEIL_CHECK(veil_poly_new(&k->b[j], ctx->ring, base, limbs, VEIL_FORM_EVAL, err));
+        VEIL_CHECK(veil_poly_new(&k->a[j], ctx->ring, base, limbs, VEIL_FORM_EVAL, err));
+        VEIL_CHECK(r_poly(&r, k->b[j], "key-switching key", err));
+        VEIL_CHECK(veil_uniform_from_seed(k->a[j], k->seed, 1 + j, err));
     }
-    if (st == VEIL_OK) *out = k;
-    else veil_switch_key_free(k);
+    *out = k;
+    k = NULL;
+done:
+    veil_switch_key_free(k);
     veil_free_secret(raw, raw_len);
     return st;
 }
@@ -768,71 +755,117 @@ veil_status veil_ckks_plaintext_load(veil_ckks_plaintext **out, const veil_conte
     *out = NULL;
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(data, err);
-    uint8_t *raw;
+    veil_status st = VEIL_OK;
+    uint8_t *raw = NULL;
     size_t raw_len = 0;
     uint32_t flags = 0;
-    VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_CKKS_PLAINTEXT, &ctx->params,
-                         16 + poly_bytes(ctx, ctx->q_count - 1, false), err));
+    veil_ckks_plaintext *pt = NULL;
+    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_CKKS_PLAINTEXT, &ctx->params,
+                           16 + poly_bytes(ctx, ctx->q_count - 1, false), err));
     reader r = {raw, raw_len};
     uint64_t level = 0;
     double scale = 0;
-    veil_status st = VEIL_OK;
-    if (!r_u64(&r, &level) || !r_f64(&r, &scale)) st = veil_fail(err, VEIL_ERR_FORMAT, "plaintext: truncated");
-    else if (level >= ctx->q_count) st = veil_fail(err, VEIL_ERR_FORMAT, "plaintext: level %llu does not exist", (unsigned long long)level);
-    else if (raw_len != 16 + poly_bytes(ctx, (size_t)level, false))
-        st = veil_fail(err, VEIL_ERR_FORMAT, "plaintext: wrong length for level %llu", (unsigned long long)level);
-    if (st == VEIL_OK) st = check_scale(scale, "plaintext", err);
-    veil_ckks_plaintext *pt = NULL;
-    if (st == VEIL_OK) st = veil_ckks_plaintext_new(&pt, ctx, err);
-    if (st == VEIL_OK) st = veil_context_poly_new(&pt->m, ctx, (size_t)level, VEIL_FORM_EVAL, err);
-    if (st == VEIL_OK) st = r_poly(&r, pt->m, "plaintext", err);
-    if (st == VEIL_OK) {
-        pt->level = (size_t)level;
-        pt->scale = scale;
-        *out = pt;
-    } else {
-        veil_ckks_plaintext_free(pt);
-    }
+    if (!r_u64(&r, &level) || !r_f64(&r, &scale)) VEIL_FAIL(err, VEIL_ERR_FORMAT, "plaintext: truncated");
+    if (level >= ctx->q_count)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "plaintext: level %llu does not exist", (unsigned long long)level);
+    if (raw_len != 16 + poly_bytes(ctx, (size_t)level, false))
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "plaintext: wrong length for level %llu", (unsigned long long)level);
+    VEIL_CHECK(check_scale(scale, "plaintext", err));
+    VEIL_CHECK(veil_ckks_plaintext_new(&pt, ctx, err));
+    VEIL_CHECK(veil_context_poly_new(&pt->m, ctx, (size_t)level, VEIL_FORM_EVAL, err));
+    VEIL_CHECK(r_poly(&r, pt->m, "plaintext", err));
+    pt->level = (size_t)level;
+    pt->scale = scale;
+    *out = pt;
+    pt = NULL;
+done:
+    veil_ckks_plaintext_free(pt);
     veil_free_secret(raw, raw_len);
     return st;
 }
 
-/* The polynomials of a ciphertext: all of them, or (seeded) the seed and c0 only. */
-static void w_cipher(writer *w, veil_poly *const *c, size_t size, bool seeded, const uint8_t *seed)
-{
-    if (seeded) {
-        w_bytes(w, seed, VEIL_SEED_BYTES);
-        w_poly(w, c[0]);
-    } else {
-        for (size_t i = 0; i < size; i++) w_poly(w, c[i]);
-    }
-}
+/*
+ * Ciphertexts of both schemes are stored alike: the element's level and size (8 bytes each), the scheme's
+ * metadata (CKKS: the scale; BGV: the correction factor and the noise estimate), then the polynomials: all
+ * of them, or, for a seeded element, the seed and c_0 only (the seeded flag of the header says which).
+ */
+typedef struct element_head {
+    uint64_t level, size;
+    bool seeded;
+} element_head;
 
-/* Checks level, size and the exact length (head: the bytes before the polynomials), then reads them. */
-static veil_status r_cipher(reader *r, const veil_context *ctx, veil_poly **c, uint8_t *seed, uint64_t level,
-                            uint64_t size, bool seeded, size_t head, const char *what, veil_error *err)
+static veil_status check_saved_element(const veil_rlwe_element *e, veil_error *err)
 {
-    if (level >= ctx->q_count)
-        return veil_fail(err, VEIL_ERR_FORMAT, "%s: level %llu does not exist", what, (unsigned long long)level);
-    if (size < 2 || size > 3 || (seeded && size != 2))
-        return veil_fail(err, VEIL_ERR_FORMAT, "%s: size %llu is not 2 or 3 (2 when seeded)", what, (unsigned long long)size);
-    const size_t polys = seeded ? 1 : (size_t)size;
-    const size_t want = head + (seeded ? VEIL_SEED_BYTES : 0) + polys * poly_bytes(ctx, (size_t)level, false);
-    if (head + r->left != want)
-        return veil_fail(err, VEIL_ERR_FORMAT, "%s: %zu bytes, expected %zu", what, head + r->left, want);
-    for (size_t i = 0; i < size; i++) VEIL_TRY(veil_context_poly_new(&c[i], ctx, (size_t)level, VEIL_FORM_EVAL, err));
-    if (seeded) {
-        r_bytes(r, seed, VEIL_SEED_BYTES);
-        VEIL_TRY(r_poly(r, c[0], what, err));
-        return veil_uniform_from_seed(c[1], seed, 0, err);
-    }
-    for (size_t i = 0; i < size; i++) VEIL_TRY(r_poly(r, c[i], what, err));
+    if (e->size < 2) return veil_fail(err, VEIL_ERR_ARGUMENT, "save: the ciphertext is empty");
     return VEIL_OK;
 }
 
-static size_t cipher_limit(const veil_context *ctx, size_t head)
+static void w_element_head(writer *w, const veil_rlwe_element *e)
+{
+    w_u64(w, e->level);
+    w_u64(w, e->size);
+}
+
+/* Writes the element's polynomials after the metadata in w and frames the object. */
+static veil_status save_element(veil_buffer *out, writer *w, const veil_rlwe_element *e, veil_object_type type,
+                                unsigned options, veil_error *err)
+{
+    if (e->seeded) {
+        w_bytes(w, e->seed, VEIL_SEED_BYTES);
+        w_poly(w, e->c[0]);
+    } else {
+        for (size_t i = 0; i < e->size; i++) w_poly(w, e->c[i]);
+    }
+    return finish(out, w, type, e->seeded ? VEIL_FLAG_SEEDED : 0, &e->ctx->params, options, err);
+}
+
+/* The largest payload of a ciphertext whose metadata ends at byte `head`. */
+static size_t element_limit(const veil_context *ctx, size_t head)
 {
     return head + VEIL_SEED_BYTES + 3 * poly_bytes(ctx, ctx->q_count - 1, false);
+}
+
+/* Opens a ciphertext object and reads its element's level and size (what: the object's name in messages). */
+static veil_status open_element(uint8_t **raw, size_t *raw_len, reader *r, element_head *h, const veil_context *ctx,
+                                const uint8_t *data, size_t len, veil_object_type type, size_t head, const char *what,
+                                veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    uint32_t flags = 0;
+    VEIL_CHECK(open_object(raw, raw_len, &flags, data, len, type, &ctx->params, element_limit(ctx, head), err));
+    r->p = *raw;
+    r->left = *raw_len;
+    h->seeded = flags & VEIL_FLAG_SEEDED;
+    if (!r_u64(r, &h->level) || !r_u64(r, &h->size)) VEIL_FAIL(err, VEIL_ERR_FORMAT, "%s: truncated", what);
+done:
+    return st;
+}
+
+/*
+ * Reads the element's polynomials after its metadata (head: the bytes before them), checking its level, its
+ * size and the exact length first; a seeded element's c_1 is the expansion of its seed.
+ */
+static veil_status r_element(reader *r, veil_rlwe_element *e, const element_head *h, size_t head, const char *what,
+                             veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    const veil_context *ctx = e->ctx;
+    if (h->level >= ctx->q_count)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "%s: level %llu does not exist", what, (unsigned long long)h->level);
+    if (h->size < 2 || h->size > 3 || (h->seeded && h->size != 2))
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "%s: size %llu is not 2 or 3 (2 when seeded)", what, (unsigned long long)h->size);
+    const size_t level = (size_t)h->level, size = (size_t)h->size, polys = h->seeded ? 1 : size;
+    const size_t want = head + (h->seeded ? VEIL_SEED_BYTES : 0) + polys * poly_bytes(ctx, level, false);
+    if (head + r->left != want) VEIL_FAIL(err, VEIL_ERR_FORMAT, "%s: %zu bytes, expected %zu", what, head + r->left, want);
+    for (size_t i = 0; i < size; i++) VEIL_CHECK(veil_context_poly_new(&e->c[i], ctx, level, VEIL_FORM_EVAL, err));
+    if (h->seeded) r_bytes(r, e->seed, VEIL_SEED_BYTES);
+    for (size_t i = 0; i < polys; i++) VEIL_CHECK(r_poly(r, e->c[i], what, err));
+    if (h->seeded) VEIL_CHECK(veil_rlwe_element_expand_seed(e, err));
+    e->size = size;
+    e->level = level;
+    e->seeded = h->seeded;
+done:
+    return st;
 }
 
 veil_status veil_ckks_ciphertext_save(veil_buffer *out, const veil_ckks_ciphertext *ct, unsigned options,
@@ -840,14 +873,14 @@ veil_status veil_ckks_ciphertext_save(veil_buffer *out, const veil_ckks_cipherte
 {
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(ct, err);
-    if (ct->size < 2) return veil_fail(err, VEIL_ERR_ARGUMENT, "save: the ciphertext is empty");
+    veil_status st = VEIL_OK;
     writer w = {0};
-    w_u64(&w, ct->level);
-    w_u64(&w, ct->size);
+    VEIL_CHECK(check_saved_element(&ct->el, err));
+    w_element_head(&w, &ct->el);
     w_f64(&w, ct->scale);
-    w_cipher(&w, ct->c, ct->size, ct->seeded, ct->seed);
-    return finish(out, &w, VEIL_OBJECT_CKKS_CIPHERTEXT, ct->seeded ? VEIL_FLAG_SEEDED : 0, &ct->ctx->params, options,
-                  err);
+    VEIL_CHECK(save_element(out, &w, &ct->el, VEIL_OBJECT_CKKS_CIPHERTEXT, options, err));
+done:
+    return st;
 }
 
 veil_status veil_ckks_ciphertext_load(veil_ckks_ciphertext **out, const veil_context *ctx, const uint8_t *data,
@@ -857,31 +890,23 @@ veil_status veil_ckks_ciphertext_load(veil_ckks_ciphertext **out, const veil_con
     *out = NULL;
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(data, err);
-    uint8_t *raw;
-    size_t raw_len = 0;
-    uint32_t flags = 0;
-    VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_CKKS_CIPHERTEXT, &ctx->params,
-                         cipher_limit(ctx, 24), err));
-    reader r = {raw, raw_len};
-    uint64_t level = 0, size = 0;
-    double scale = 0;
-    const bool seeded = flags & VEIL_FLAG_SEEDED;
     veil_status st = VEIL_OK;
-    if (!r_u64(&r, &level) || !r_u64(&r, &size) || !r_f64(&r, &scale))
-        st = veil_fail(err, VEIL_ERR_FORMAT, "ciphertext: truncated");
-    if (st == VEIL_OK) st = check_scale(scale, "ciphertext", err);
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    reader r = {0};
+    element_head h = {0};
+    double scale = 0;
     veil_ckks_ciphertext *ct = NULL;
-    if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&ct, ctx, err);
-    if (st == VEIL_OK) st = r_cipher(&r, ctx, ct->c, ct->seed, level, size, seeded, 24, "ciphertext", err);
-    if (st == VEIL_OK) {
-        ct->size = (size_t)size;
-        ct->level = (size_t)level;
-        ct->scale = scale;
-        ct->seeded = seeded;
-        *out = ct;
-    } else {
-        veil_ckks_ciphertext_free(ct);
-    }
+    VEIL_CHECK(open_element(&raw, &raw_len, &r, &h, ctx, data, len, VEIL_OBJECT_CKKS_CIPHERTEXT, 24, "ciphertext", err));
+    if (!r_f64(&r, &scale)) VEIL_FAIL(err, VEIL_ERR_FORMAT, "ciphertext: truncated");
+    VEIL_CHECK(check_scale(scale, "ciphertext", err));
+    VEIL_CHECK(veil_ckks_ciphertext_new(&ct, ctx, err));
+    VEIL_CHECK(r_element(&r, &ct->el, &h, 24, "ciphertext", err));
+    ct->scale = scale;
+    *out = ct;
+    ct = NULL;
+done:
+    veil_ckks_ciphertext_free(ct);
     veil_free_secret(raw, raw_len);
     return st;
 }
@@ -921,22 +946,24 @@ veil_status veil_bgv_plaintext_load(veil_bgv_plaintext **out, const veil_context
     *out = NULL;
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(data, err);
-    VEIL_TRY(check_bgv(ctx, "bgv plaintext", err));
+    veil_status st = VEIL_OK;
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    uint32_t flags = 0;
+    veil_bgv_plaintext *pt = NULL;
+    VEIL_CHECK(check_bgv(ctx, "bgv plaintext", err));
     const size_t n = ctx->params.n;
     const unsigned bits = bit_length(ctx->params.t - 1);
     const size_t want = (n * bits + 7) / 8;
-    uint8_t *raw;
-    size_t raw_len = 0;
-    uint32_t flags = 0;
-    VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_BGV_PLAINTEXT, &ctx->params, want, err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_BGV_PLAINTEXT, &ctx->params, want, err));
     reader r = {raw, raw_len};
-    veil_bgv_plaintext *pt = NULL;
-    veil_status st = raw_len == want ? VEIL_OK
-                                     : veil_fail(err, VEIL_ERR_FORMAT, "bgv plaintext: %zu bytes, expected %zu", raw_len, want);
-    if (st == VEIL_OK) st = veil_bgv_plaintext_new(&pt, ctx, err);
-    if (st == VEIL_OK) st = r_packed(&r, pt->m, n, bits, ctx->params.t, 0, "bgv plaintext", err);
-    if (st == VEIL_OK) *out = pt;
-    else veil_bgv_plaintext_free(pt);
+    if (raw_len != want) VEIL_FAIL(err, VEIL_ERR_FORMAT, "bgv plaintext: %zu bytes, expected %zu", raw_len, want);
+    VEIL_CHECK(veil_bgv_plaintext_new(&pt, ctx, err));
+    VEIL_CHECK(r_packed(&r, pt->m, n, bits, ctx->params.t, 0, "bgv plaintext", err));
+    *out = pt;
+    pt = NULL;
+done:
+    veil_bgv_plaintext_free(pt);
     veil_free_secret(raw, raw_len);
     return st;
 }
@@ -945,14 +972,15 @@ veil_status veil_bgv_ciphertext_save(veil_buffer *out, const veil_bgv_ciphertext
 {
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(ct, err);
-    if (ct->size < 2) return veil_fail(err, VEIL_ERR_ARGUMENT, "save: the ciphertext is empty");
+    veil_status st = VEIL_OK;
     writer w = {0};
-    w_u64(&w, ct->level);
-    w_u64(&w, ct->size);
+    VEIL_CHECK(check_saved_element(&ct->el, err));
+    w_element_head(&w, &ct->el);
     w_u64(&w, ct->factor);
     w_f64(&w, ct->noise_bits);
-    w_cipher(&w, ct->c, ct->size, ct->seeded, ct->seed);
-    return finish(out, &w, VEIL_OBJECT_BGV_CIPHERTEXT, ct->seeded ? VEIL_FLAG_SEEDED : 0, &ct->ctx->params, options, err);
+    VEIL_CHECK(save_element(out, &w, &ct->el, VEIL_OBJECT_BGV_CIPHERTEXT, options, err));
+done:
+    return st;
 }
 
 veil_status veil_bgv_ciphertext_load(veil_bgv_ciphertext **out, const veil_context *ctx, const uint8_t *data, size_t len,
@@ -962,36 +990,30 @@ veil_status veil_bgv_ciphertext_load(veil_bgv_ciphertext **out, const veil_conte
     *out = NULL;
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(data, err);
-    VEIL_TRY(check_bgv(ctx, "bgv ciphertext", err));
-    uint8_t *raw;
-    size_t raw_len = 0;
-    uint32_t flags = 0;
-    VEIL_TRY(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_BGV_CIPHERTEXT, &ctx->params,
-                         cipher_limit(ctx, 32), err));
-    reader r = {raw, raw_len};
-    uint64_t level = 0, size = 0, factor = 0;
-    double noise = 0;
-    const bool seeded = flags & VEIL_FLAG_SEEDED;
     veil_status st = VEIL_OK;
-    if (!r_u64(&r, &level) || !r_u64(&r, &size) || !r_u64(&r, &factor) || !r_f64(&r, &noise))
-        st = veil_fail(err, VEIL_ERR_FORMAT, "bgv ciphertext: truncated");
-    else if (factor == 0 || factor >= ctx->params.t || gcd(factor, ctx->params.t) != 1)
-        st = veil_fail(err, VEIL_ERR_FORMAT, "bgv ciphertext: factor %llu is not a unit below t", (unsigned long long)factor);
-    else if (!isfinite(noise) || noise < 0 || noise > 4096)
-        st = veil_fail(err, VEIL_ERR_FORMAT, "bgv ciphertext: noise estimate %g is not in [0, 4096]", noise);
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    reader r = {0};
+    element_head h = {0};
+    uint64_t factor = 0;
+    double noise = 0;
     veil_bgv_ciphertext *ct = NULL;
-    if (st == VEIL_OK) st = veil_bgv_ciphertext_new(&ct, ctx, err);
-    if (st == VEIL_OK) st = r_cipher(&r, ctx, ct->c, ct->seed, level, size, seeded, 32, "bgv ciphertext", err);
-    if (st == VEIL_OK) {
-        ct->size = (size_t)size;
-        ct->level = (size_t)level;
-        ct->factor = factor;
-        ct->noise_bits = noise;
-        ct->seeded = seeded;
-        *out = ct;
-    } else {
-        veil_bgv_ciphertext_free(ct);
-    }
+    VEIL_CHECK(check_bgv(ctx, "bgv ciphertext", err));
+    VEIL_CHECK(open_element(&raw, &raw_len, &r, &h, ctx, data, len, VEIL_OBJECT_BGV_CIPHERTEXT, 32, "bgv ciphertext",
+                            err));
+    if (!r_u64(&r, &factor) || !r_f64(&r, &noise)) VEIL_FAIL(err, VEIL_ERR_FORMAT, "bgv ciphertext: truncated");
+    if (factor == 0 || factor >= ctx->params.t || gcd(factor, ctx->params.t) != 1)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "bgv ciphertext: factor %llu is not a unit below t", (unsigned long long)factor);
+    if (!isfinite(noise) || noise < 0 || noise > 4096)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "bgv ciphertext: noise estimate %g is not in [0, 4096]", noise);
+    VEIL_CHECK(veil_bgv_ciphertext_new(&ct, ctx, err));
+    VEIL_CHECK(r_element(&r, &ct->el, &h, 32, "bgv ciphertext", err));
+    ct->factor = factor;
+    ct->noise_bits = noise;
+    *out = ct;
+    ct = NULL;
+done:
+    veil_bgv_ciphertext_free(ct);
     veil_free_secret(raw, raw_len);
     return st;
 }
@@ -1052,18 +1074,16 @@ veil_status veil_set_writer_begin(veil_set_writer **out, const veil_params *para
     if (meta_len > SET_MAX_META) return veil_fail(err, VEIL_ERR_ARGUMENT, "set: %zu bytes of metadata", meta_len);
     if (count > ((size_t)1 << 40) || items_bytes > ((size_t)1 << 50) || items_bytes < count * VEIL_HEADER_BYTES)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "set: %zu objects of %zu bytes in all", count, items_bytes);
+    veil_status st = VEIL_OK;
     veil_set_writer *w = calloc(1, sizeof *w);
-    if (!w) return veil_fail(err, VEIL_ERR_NO_MEMORY, "set: out of memory");
+    if (!w) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "set: out of memory");
     *w = (veil_set_writer){.sink = sink, .arg = arg, .items_left = count, .bytes_left = items_bytes, .secret = secret};
     const size_t total = veil_set_stored_bytes(meta_len, count, items_bytes);
     const uint64_t body = total - VEIL_HEADER_BYTES - VEIL_DIGEST_BYTES;
     if (!sink) {
         w->cap = total;
         w->buf = veil_alloc_scratch(total, 1);
-        if (!w->buf) {
-            free(w);
-            return veil_fail(err, VEIL_ERR_NO_MEMORY, "set: out of memory for %zu bytes", total);
-        }
+        if (!w->buf) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "set: out of memory for %zu bytes", total);
     }
     crypto_generichash_init(&w->hash, NULL, 0, VEIL_DIGEST_BYTES);
     uint8_t h[VEIL_HEADER_BYTES];
@@ -1075,34 +1095,35 @@ veil_status veil_set_writer_begin(veil_set_writer **out, const veil_params *para
     veil_params_hash(params, h + 16);
     put_le(h + 48, body, 8);
     put_le(h + 56, body, 8);
-    veil_status st = set_put(w, h, sizeof h, err);
-    if (st == VEIL_OK) st = set_put_u64(w, meta_len, err);
-    if (st == VEIL_OK && meta_len) st = set_put(w, meta, meta_len, err);
-    if (st == VEIL_OK) st = set_put_u64(w, count, err);
-    if (st != VEIL_OK) {
-        veil_set_writer_free(w);
-        return st;
-    }
+    VEIL_CHECK(set_put(w, h, sizeof h, err));
+    VEIL_CHECK(set_put_u64(w, meta_len, err));
+    if (meta_len) VEIL_CHECK(set_put(w, meta, meta_len, err));
+    VEIL_CHECK(set_put_u64(w, count, err));
     *out = w;
-    return VEIL_OK;
+    w = NULL;
+done:
+    veil_set_writer_free(w);
+    return st;
 }
 
 veil_status veil_set_writer_add(veil_set_writer *w, const uint8_t *obj, size_t len, veil_error *err)
 {
+    veil_status st = VEIL_OK;
     VEIL_REQUIRE(w, err);
     VEIL_REQUIRE(obj, err);
     veil_object_info info;
-    VEIL_TRY(veil_object_peek(&info, obj, len, err)); /* a damaged object is never sealed into a set */
+    VEIL_CHECK(veil_object_peek(&info, obj, len, err)); /* a damaged object is never sealed into a set */
     if (w->items_left == 0 || len > w->bytes_left)
-        return veil_fail(err, VEIL_ERR_ARGUMENT, "set: more objects or bytes than declared");
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "set: more objects or bytes than declared");
     if ((info.flags & VEIL_FLAG_SECRET) && !w->secret)
-        return veil_fail(err, VEIL_ERR_ARGUMENT, "set: a secret object in a set not declared secret");
-    if (info.type == VEIL_OBJECT_SET) return veil_fail(err, VEIL_ERR_ARGUMENT, "set: sets do not nest");
-    VEIL_TRY(set_put_u64(w, len, err));
-    VEIL_TRY(set_put(w, obj, len, err));
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "set: a secret object in a set not declared secret");
+    if (info.type == VEIL_OBJECT_SET) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "set: sets do not nest");
+    VEIL_CHECK(set_put_u64(w, len, err));
+    VEIL_CHECK(set_put(w, obj, len, err));
     w->items_left--;
     w->bytes_left -= len;
-    return VEIL_OK;
+done:
+    return st;
 }
 
 veil_status veil_set_writer_end(veil_set_writer *w, veil_buffer *out, veil_error *err)
@@ -1113,24 +1134,22 @@ veil_status veil_set_writer_end(veil_set_writer *w, veil_buffer *out, veil_error
         out->len = 0;
     }
     veil_status st = VEIL_OK;
-    if (w->items_left || w->bytes_left)
-        st = veil_fail(err, VEIL_ERR_ARGUMENT, "set: %zu objects (%llu bytes) declared but not added", w->items_left,
-                       (unsigned long long)w->bytes_left);
-    else if (!w->sink && !out)
-        st = veil_fail(err, VEIL_ERR_ARGUMENT, "set: a set written to memory needs a buffer");
     uint8_t d[VEIL_DIGEST_BYTES];
-    if (st == VEIL_OK) {
-        crypto_generichash_final(&w->hash, d, sizeof d);
-        if (w->sink) st = w->sink(w->arg, d, sizeof d, err);
-        else if (w->len + sizeof d != w->cap) st = veil_fail(err, VEIL_ERR_INTERNAL, "set: fewer bytes than declared");
-        else memcpy(w->buf + w->len, d, sizeof d);
-    }
-    if (st == VEIL_OK && !w->sink) {
+    if (w->items_left || w->bytes_left)
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "set: %zu objects (%llu bytes) declared but not added", w->items_left,
+                  (unsigned long long)w->bytes_left);
+    if (!w->sink && !out) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "set: a set written to memory needs a buffer");
+    crypto_generichash_final(&w->hash, d, sizeof d);
+    if (w->sink) VEIL_CHECK(w->sink(w->arg, d, sizeof d, err));
+    else if (w->len + sizeof d != w->cap) VEIL_FAIL(err, VEIL_ERR_INTERNAL, "set: fewer bytes than declared");
+    else memcpy(w->buf + w->len, d, sizeof d);
+    if (!w->sink) {
         out->data = w->buf;
         out->len = w->cap;
         w->buf = NULL;
         w->cap = 0;
     }
+done:
     veil_set_writer_free(w);
     return st;
 }
@@ -1149,56 +1168,57 @@ veil_status veil_set_save(veil_buffer *out, const veil_params *params, const uin
         bytes += items[i].len;
         secret |= items[i].data && items[i].len >= VEIL_HEADER_BYTES && (get_le(items[i].data + 8, 4) & VEIL_FLAG_SECRET);
     }
-    veil_set_writer *w = NULL;
-    veil_status st = veil_set_writer_begin(&w, params, meta, meta_len, count, bytes, secret, NULL, NULL, err);
-    for (size_t i = 0; st == VEIL_OK && i < count; i++) st = veil_set_writer_add(w, items[i].data, items[i].len, err);
-    if (st == VEIL_OK) return veil_set_writer_end(w, out, err);
+    veil_status st = VEIL_OK;
+    veil_set_writer *w = NULL, *complete = NULL;
+    VEIL_CHECK(veil_set_writer_begin(&w, params, meta, meta_len, count, bytes, secret, NULL, NULL, err));
+    for (size_t i = 0; i < count; i++) VEIL_CHECK(veil_set_writer_add(w, items[i].data, items[i].len, err));
+    complete = w; /* end releases the writer in every case */
+    w = NULL;
+    VEIL_CHECK(veil_set_writer_end(complete, out, err));
+done:
     veil_set_writer_free(w);
     return st;
 }
 
 veil_status veil_set_open(veil_set_contents *view, const uint8_t *data, size_t len, veil_error *err)
 {
+    veil_status st = VEIL_OK;
     VEIL_REQUIRE(view, err);
     VEIL_REQUIRE(data, err);
     memset(view, 0, sizeof *view);
     veil_object_info info;
-    VEIL_TRY(veil_object_peek(&info, data, len, err));
+    VEIL_CHECK(veil_object_peek(&info, data, len, err));
     if (info.type != VEIL_OBJECT_SET)
-        return veil_fail(err, VEIL_ERR_MISMATCH, "expected a set of objects, found %s", type_name(info.type));
+        VEIL_FAIL(err, VEIL_ERR_MISMATCH, "expected a set of objects, found %s", type_name(info.type));
     if (info.flags & (VEIL_FLAG_ZSTD | VEIL_FLAG_SEEDED))
-        return veil_fail(err, VEIL_ERR_FORMAT, "a set is stored uncompressed (its objects may be compressed)");
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "a set is stored uncompressed (its objects may be compressed)");
     reader r = {data + VEIL_HEADER_BYTES, (size_t)info.stored_bytes};
     uint64_t meta_len, count;
     if (!r_u64(&r, &meta_len) || meta_len > SET_MAX_META || meta_len > r.left)
-        return veil_fail(err, VEIL_ERR_FORMAT, "set: bad metadata length");
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "set: bad metadata length");
     view->meta = r.p;
     view->meta_len = (size_t)meta_len;
     r.p += meta_len;
     r.left -= meta_len;
     if (!r_u64(&r, &count) || count > r.left / (8 + VEIL_HEADER_BYTES))
-        return veil_fail(err, VEIL_ERR_FORMAT, "set: bad object count");
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "set: bad object count");
     view->items = calloc(count ? count : 1, sizeof *view->items);
-    if (!view->items) return veil_fail(err, VEIL_ERR_NO_MEMORY, "set");
+    if (!view->items) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "set");
     /* objects carry the set's parameter hash, or that of the last parameter-set object before them */
     uint8_t group[VEIL_PARAMS_HASH_BYTES];
     memcpy(group, info.params_hash, sizeof group);
     for (uint64_t i = 0; i < count; i++) {
         uint64_t item_len;
-        if (!r_u64(&r, &item_len) || item_len > r.left || item_len < VEIL_HEADER_BYTES) {
-            veil_set_contents_clear(view);
-            return veil_fail(err, VEIL_ERR_FORMAT, "set: object %llu is truncated", (unsigned long long)i);
-        }
+        if (!r_u64(&r, &item_len) || item_len > r.left || item_len < VEIL_HEADER_BYTES)
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "set: object %llu is truncated", (unsigned long long)i);
         veil_object_info inner;
         veil_status peeked = parse_header(&inner, r.p, (size_t)item_len, false, err);
         if (peeked == VEIL_OK && inner.type == VEIL_OBJECT_PARAMS && i > 0)
             memcpy(group, inner.params_hash, sizeof group); /* a new group (the loader checks the hash) */
         if (peeked != VEIL_OK || memcmp(inner.params_hash, group, sizeof inner.params_hash) != 0 ||
-            (inner.flags & VEIL_FLAG_SECRET && !(info.flags & VEIL_FLAG_SECRET)) || inner.type == VEIL_OBJECT_SET) {
-            veil_set_contents_clear(view);
-            return veil_fail(err, VEIL_ERR_FORMAT, "set: object %llu is malformed, of another parameter set, a "
-                             "nested set, or a secret the set's header does not declare", (unsigned long long)i);
-        }
+            (inner.flags & VEIL_FLAG_SECRET && !(info.flags & VEIL_FLAG_SECRET)) || inner.type == VEIL_OBJECT_SET)
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "set: object %llu is malformed, of another parameter set, a "
+                      "nested set, or a secret the set's header does not declare", (unsigned long long)i);
         view->items[i].data = r.p;
         view->items[i].len = (size_t)item_len;
         view->items[i].type = inner.type;
@@ -1206,13 +1226,12 @@ veil_status veil_set_open(veil_set_contents *view, const uint8_t *data, size_t l
         r.left -= item_len;
         view->count = (size_t)i + 1;
     }
-    if (r.left) {
-        veil_set_contents_clear(view);
-        return veil_fail(err, VEIL_ERR_FORMAT, "set: %zu unexpected bytes after the objects", r.left);
-    }
+    if (r.left) VEIL_FAIL(err, VEIL_ERR_FORMAT, "set: %zu unexpected bytes after the objects", r.left);
     view->secret = (info.flags & VEIL_FLAG_SECRET) != 0;
     memcpy(view->params_hash, info.params_hash, sizeof view->params_hash);
-    return VEIL_OK;
+done:
+    if (st != VEIL_OK) veil_set_contents_clear(view);
+    return st;
 }
 
 void veil_set_contents_clear(veil_set_contents *view)
@@ -1269,6 +1288,7 @@ veil_status veil_atomic_file_open(veil_atomic_file **out, const char *path, bool
     VEIL_REQUIRE(out, err);
     *out = NULL;
     VEIL_REQUIRE(path, err);
+    veil_status st = VEIL_OK;
     veil_atomic_file *f = calloc(1, sizeof *f);
     const size_t cap = strlen(path) + 32;
     if (f) {
@@ -1276,18 +1296,15 @@ veil_status veil_atomic_file_open(veil_atomic_file **out, const char *path, bool
         f->path = strdup(path);
         f->tmp = malloc(cap);
     }
-    if (!f || !f->path || !f->tmp) {
-        veil_atomic_file_abort(f);
-        return veil_fail(err, VEIL_ERR_NO_MEMORY, "write %s: out of memory", path);
-    }
+    if (!f || !f->path || !f->tmp) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "write %s: out of memory", path);
     f->fd = open_temporary(f->tmp, cap, path, secret ? 0600 : 0666);
-    if (f->fd < 0) {
-        veil_status st = veil_fail(err, VEIL_ERR_IO, "write %s: cannot create a temporary file: %s", path, strerror(errno));
-        veil_atomic_file_abort(f);
-        return st;
-    }
+    if (f->fd < 0)
+        VEIL_FAIL(err, VEIL_ERR_IO, "write %s: cannot create a temporary file: %s", path, strerror(errno));
     *out = f;
-    return VEIL_OK;
+    f = NULL;
+done:
+    veil_atomic_file_abort(f);
+    return st;
 }
 
 veil_status veil_atomic_file_write(void *file, const uint8_t *data, size_t len, veil_error *err)
@@ -1295,37 +1312,56 @@ veil_status veil_atomic_file_write(void *file, const uint8_t *data, size_t len, 
     veil_atomic_file *f = file;
     VEIL_REQUIRE(f, err);
     if (len) VEIL_REQUIRE(data, err);
-    for (size_t done = 0; done < len;) {
-        ssize_t w = write(f->fd, data + done, len - done);
+    veil_status st = VEIL_OK;
+    for (size_t written = 0; written < len;) {
+        ssize_t w = write(f->fd, data + written, len - written);
         if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return veil_fail(err, VEIL_ERR_IO, "write %s: %s", f->path, strerror(errno));
-        if (w == 0) return veil_fail(err, VEIL_ERR_IO, "write %s: the device accepted no more bytes", f->path);
-        done += (size_t)w;
+        if (w < 0) VEIL_FAIL(err, VEIL_ERR_IO, "write %s: %s", f->path, strerror(errno));
+        if (w == 0) VEIL_FAIL(err, VEIL_ERR_IO, "write %s: the device accepted no more bytes", f->path);
+        written += (size_t)w;
     }
-    return VEIL_OK;
+done:
+    return st;
+}
+
+/* Syncs and closes the temporary file, then renames it to its path (on failure, the temporary file goes). */
+static veil_status atomic_file_rename(veil_atomic_file *f, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    const char *path = f->path;
+    const int synced = fsync(f->fd), sync_errno = errno;
+    const int closed = close(f->fd), close_errno = errno;
+    f->fd = -1;
+    if (synced != 0) VEIL_FAIL(err, VEIL_ERR_IO, "write %s: fsync: %s", path, strerror(sync_errno));
+    if (closed != 0) VEIL_FAIL(err, VEIL_ERR_IO, "write %s: close: %s", path, strerror(close_errno));
+    if (rename(f->tmp, path) != 0) VEIL_FAIL(err, VEIL_ERR_IO, "write %s: rename: %s", path, strerror(errno));
+done:
+    if (st != VEIL_OK) unlink(f->tmp);
+    return st;
+}
+
+/* Makes a rename in path's folder durable; file systems that cannot sync a folder say EINVAL. */
+static veil_status sync_folder(const char *path, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    char *dir_copy = strdup(path);
+    int dfd = dir_copy ? open(dirname(dir_copy), O_RDONLY | O_CLOEXEC) : -1;
+    if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL))
+        VEIL_FAIL(err, VEIL_ERR_IO, "write %s: the file is written but its folder could not be synced: %s", path,
+                  strerror(errno));
+done:
+    if (dfd >= 0) close(dfd);
+    free(dir_copy);
+    return st;
 }
 
 veil_status veil_atomic_file_commit(veil_atomic_file *f, veil_error *err)
 {
     VEIL_REQUIRE(f, err);
-    const char *path = f->path;
     veil_status st = VEIL_OK;
-    if (fsync(f->fd) != 0) st = veil_fail(err, VEIL_ERR_IO, "write %s: fsync: %s", path, strerror(errno));
-    const int closed = close(f->fd);
-    if (closed != 0 && st == VEIL_OK) st = veil_fail(err, VEIL_ERR_IO, "write %s: close: %s", path, strerror(errno));
-    if (st == VEIL_OK && rename(f->tmp, path) != 0) st = veil_fail(err, VEIL_ERR_IO, "write %s: rename: %s", path, strerror(errno));
-    if (st != VEIL_OK) unlink(f->tmp);
-    f->fd = -1;
-    if (st == VEIL_OK) {
-        /* make the rename itself durable; file systems that cannot sync a folder say EINVAL */
-        char *dir_copy = strdup(path);
-        int dfd = dir_copy ? open(dirname(dir_copy), O_RDONLY | O_CLOEXEC) : -1;
-        if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL))
-            st = veil_fail(err, VEIL_ERR_IO, "write %s: the file is written but its folder could not be synced: %s",
-                           path, strerror(errno));
-        if (dfd >= 0) close(dfd);
-        free(dir_copy);
-    }
+    VEIL_CHECK(atomic_file_rename(f, err));
+    VEIL_CHECK(sync_folder(f->path, err));
+done:
     veil_atomic_file_abort(f);
     return st;
 }
@@ -1334,14 +1370,16 @@ veil_status veil_file_write_atomic(const char *path, const uint8_t *data, size_t
 {
     VEIL_REQUIRE(path, err);
     if (len) VEIL_REQUIRE(data, err);
-    veil_atomic_file *f = NULL;
-    VEIL_TRY(veil_atomic_file_open(&f, path, file_mode_for(data, len) == 0600, err));
-    veil_status st = veil_atomic_file_write(f, data, len, err);
-    if (st != VEIL_OK) {
-        veil_atomic_file_abort(f);
-        return st;
-    }
-    return veil_atomic_file_commit(f, err);
+    veil_status st = VEIL_OK;
+    veil_atomic_file *f = NULL, *written = NULL;
+    VEIL_CHECK(veil_atomic_file_open(&f, path, file_mode_for(data, len) == 0600, err));
+    VEIL_CHECK(veil_atomic_file_write(f, data, len, err));
+    written = f; /* commit releases the file in every case */
+    f = NULL;
+    VEIL_CHECK(veil_atomic_file_commit(written, err));
+done:
+    veil_atomic_file_abort(f);
+    return st;
 }
 
 veil_status veil_file_read(veil_buffer *out, const char *path, size_t max_len, veil_error *err)
@@ -1350,20 +1388,20 @@ veil_status veil_file_read(veil_buffer *out, const char *path, size_t max_len, v
     VEIL_REQUIRE(path, err);
     out->data = NULL;
     out->len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return veil_fail(err, VEIL_ERR_IO, "read %s: %s", path, strerror(errno));
-    struct stat sb;
     veil_status st = VEIL_OK;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) st = veil_fail(err, VEIL_ERR_IO, "read %s: not a regular file", path);
-    else if ((uint64_t)sb.st_size > max_len)
-        st = veil_fail(err, VEIL_ERR_FORMAT, "read %s: %lld bytes exceed the limit of %zu", path, (long long)sb.st_size, max_len);
-    if (st == VEIL_OK) {
-        out->len = (size_t)sb.st_size;
-        out->data = veil_alloc(out->len ? out->len : 1, 1);
-        if (!out->data) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "read %s: out of memory", path);
-        else if (fread(out->data, 1, out->len, f) != out->len) st = veil_fail(err, VEIL_ERR_IO, "read %s: short read", path);
-    }
-    fclose(f);
+    struct stat sb;
+    FILE *f = fopen(path, "rb");
+    if (!f) VEIL_FAIL(err, VEIL_ERR_IO, "read %s: %s", path, strerror(errno));
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) VEIL_FAIL(err, VEIL_ERR_IO, "read %s: not a regular file", path);
+    if ((uint64_t)sb.st_size > max_len)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "read %s: %lld bytes exceed the limit of %zu", path, (long long)sb.st_size,
+                  max_len);
+    out->len = (size_t)sb.st_size;
+    out->data = veil_alloc(out->len ? out->len : 1, 1);
+    if (!out->data) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "read %s: out of memory", path);
+    if (fread(out->data, 1, out->len, f) != out->len) VEIL_FAIL(err, VEIL_ERR_IO, "read %s: short read", path);
+done:
+    if (f) fclose(f);
     if (st != VEIL_OK) veil_buffer_free(out);
     return st;
 }
