@@ -32,8 +32,10 @@ static int write_integers(const cli_options *o, const veil_keyset *ks, const vei
     int64_t *v = calloc(rows * w + 1, sizeof *v);
     if (!v) return EXIT_RUNTIME;
     veil_error err = {0};
-    int rc = cli_status(veil_decrypt_integers(v, ks, cts, &err), &err, NULL);
-    if (!rc) rc = cli_write_int_csv(o->out, v, rows, w);
+    int rc = EXIT_OK;
+    CLI_CHECK(cli_status(veil_decrypt_integers(v, ks, cts, &err), &err, NULL));
+    CLI_CHECK(cli_write_int_csv(o->out, v, rows, w));
+done:
     free(v);
     return rc;
 }

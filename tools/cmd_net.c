@@ -70,12 +70,14 @@ static int check_model(veil_client *client, const char *model, const veil_keyset
     veil_buffer info = {0};
     veil_error err = {0};
     char mpath[300], want[64];
+    int rc = EXIT_OK;
     snprintf(mpath, sizeof mpath, "/v1/models/%.200s", model);
-    int rc = cli_status(veil_client_get(client, mpath, &info, &err), &err, "model");
     snprintf(want, sizeof want, "\"input_width\":%zu,", veil_keyset_input_width(ks));
-    if (!rc && (!info.data || !memmem(info.data, info.len, want, strlen(want))))
-        rc = cli_error(EXIT_MISMATCH, "the server's model %s does not read %zu values per row like these keys", model,
-                       veil_keyset_input_width(ks));
+    CLI_CHECK(cli_status(veil_client_get(client, mpath, &info, &err), &err, "model"));
+    if (!info.data || !memmem(info.data, info.len, want, strlen(want)))
+        CLI_FAIL(EXIT_MISMATCH, "the server's model %s does not read %zu values per row like these keys", model,
+                 veil_keyset_input_width(ks));
+done:
     veil_buffer_free(&info);
     return rc;
 }
