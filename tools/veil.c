@@ -1,5 +1,6 @@
-/* veil: the command-line program: encrypted inference (tools/veil_ml.c) and `veil info FILE`. */
+/* veil: the command-line program: its help, the table of its commands (tools/cmd_*.c) and main. */
 #include <stdio.h>
+#include <stdlib.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -103,11 +104,27 @@ static void put_line(const char **at, FILE *f)
     *at = end + 1;
 }
 
-/* The commands that read a model with --calibrate, --range, --degree and --server-sigmoid. */
-static int takes_model_options(const char *cmd)
+/* A command: its name, the function that runs it (given the arguments after the name), whether its help shows
+ * the model options, and whether VEIL_TIMING times it. */
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    int model_options;
+    int timed;
+} command;
+
+static const command commands[] = {
+    {"keygen", cli_cmd_keygen, 1, 1},   {"encrypt", cli_cmd_encrypt, 1, 1}, {"eval", cli_cmd_eval, 1, 1},
+    {"decrypt", cli_cmd_decrypt, 0, 1}, {"plain", cli_cmd_plain, 1, 1},     {"plan", cli_cmd_plan, 1, 1},
+    {"train", cli_cmd_train, 0, 1},     {"serve", cli_cmd_serve, 0, 1},     {"predict", cli_cmd_predict, 0, 1},
+    {"info", cli_cmd_info, 0, 0},
+};
+
+static const command *find_command(const char *name)
 {
-    return !strcmp(cmd, "keygen") || !strcmp(cmd, "encrypt") || !strcmp(cmd, "eval") || !strcmp(cmd, "plan") ||
-           !strcmp(cmd, "plain");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(commands[i].name, name) == 0) return &commands[i];
+    return NULL;
 }
 
 /*
@@ -140,7 +157,8 @@ static int command_help(const char *cmd, FILE *f)
     }
     if (!shown) return 0;
     const char *m = strstr(usage_text, "\nmodel options");
-    if (m && takes_model_options(cmd)) {
+    const command *c = find_command(cmd);
+    if (m && c && c->model_options) {
         fputc('\n', f);
         for (m++; *m && *m != '\n';) put_line(&m, f); /* the section, up to its blank line */
     }
@@ -151,92 +169,13 @@ static int command_help(const char *cmd, FILE *f)
     return 1;
 }
 
-/* Exit status after writing to stdout: EXIT_RUNTIME when the output could not be written (a full disk,
- * a closed pipe), EXIT_OK otherwise. */
-int finish_output(void)
+/* Runs a command, timed on standard error when VEIL_TIMING is set. */
+static int run_command(const command *c, int argc, char **argv)
 {
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "veil: cannot write to standard output\n");
-        return EXIT_RUNTIME;
-    }
-    return EXIT_OK;
-}
-
-static const char *type_name(veil_object_type t)
-{
-    switch (t) {
-    case VEIL_OBJECT_PARAMS: return "parameter set";
-    case VEIL_OBJECT_SECRET_KEY: return "secret key";
-    case VEIL_OBJECT_PUBLIC_KEY: return "public key";
-    case VEIL_OBJECT_SWITCH_KEY: return "key-switching key (relinearization or Galois)";
-    case VEIL_OBJECT_CKKS_PLAINTEXT: return "CKKS plaintext";
-    case VEIL_OBJECT_CKKS_CIPHERTEXT: return "CKKS ciphertext";
-    case VEIL_OBJECT_BGV_PLAINTEXT: return "BGV plaintext";
-    case VEIL_OBJECT_BGV_CIPHERTEXT: return "BGV ciphertext";
-    case VEIL_OBJECT_SET: return "set of objects";
-    }
-    return "unknown";
-}
-
-static const char *security_name(veil_security s)
-{
-    switch (s) {
-    case VEIL_SECURITY_128: return "128-bit";
-    case VEIL_SECURITY_192: return "192-bit";
-    case VEIL_SECURITY_256: return "256-bit";
-    case VEIL_SECURITY_NONE: return "NONE (insecure, tests only)";
-    }
-    return "unknown";
-}
-
-/* veil info FILE: the header of a stored object, and the set itself for a parameter file. */
-static int cmd_info(const char *path)
-{
-    veil_error err = {0};
-    veil_buffer buf = {0};
-    veil_object_info info;
-    if (veil_file_read(&buf, path, (size_t)1 << 34, &err) != VEIL_OK) {
-        fprintf(stderr, "veil: %s\n", err.detail); /* the reader's message names the file */
-        return EXIT_RUNTIME;
-    }
-    if (veil_object_peek(&info, buf.data, buf.len, &err) != VEIL_OK) { /* bad input, as for every command */
-        fprintf(stderr, "veil: %s: %s\n", path, err.detail);
-        veil_buffer_free(&buf);
-        return EXIT_INPUT;
-    }
-    printf("file:       %s\n", path);
-    printf("object:     %s\n", type_name(info.type));
-    printf("form:       %s%s%s\n", info.flags & VEIL_FLAG_SEEDED ? "seeded" : "full",
-           info.flags & VEIL_FLAG_ZSTD ? ", zstd-compressed" : "", info.flags & VEIL_FLAG_SECRET ? ", SECRET" : "");
-    printf("security:   %s\n", security_name(info.security));
-    printf("parameters: ");
-    for (int i = 0; i < 8; i++) printf("%02x", info.params_hash[i]);
-    printf("... (hash)\n");
-    printf("size:       %zu bytes (payload %llu, stored %llu)\n", buf.len, (unsigned long long)info.payload_bytes,
-           (unsigned long long)info.stored_bytes);
-    printf("format:     version %u (%s)\n", info.version,
-           info.version >= 2 ? "integrity digest verified" : "no integrity digest");
-    if (info.type == VEIL_OBJECT_PARAMS) {
-        veil_params *p = NULL;
-        if (veil_params_load(&p, buf.data, buf.len, &err) != VEIL_OK) {
-            fprintf(stderr, "veil: %s: %s\n", path, err.detail);
-            veil_buffer_free(&buf);
-            return err.status == VEIL_ERR_NO_MEMORY ? EXIT_RUNTIME : EXIT_INPUT;
-        }
-        printf("scheme:     %s\n", veil_params_plain_modulus(p) ? "BGV" : "CKKS");
-        printf("N:          %zu\nQ primes:   %zu\nP primes:   %zu\ndnum:       %zu\nlog2(QP):   %u\n",
-               veil_params_degree(p), veil_params_q_count(p), veil_params_p_count(p), veil_params_dnum(p),
-               veil_params_log_qp(p));
-        if (veil_params_plain_modulus(p)) printf("t:          %llu\n", (unsigned long long)veil_params_plain_modulus(p));
-        veil_params_free(p);
-    }
-    if (info.type == VEIL_OBJECT_SET) {
-        char text[1024];
-        if (veil_ml_describe(buf.data, buf.len, text, sizeof text, &err) == VEIL_OK) fputs(text, stdout);
-        else printf("contents:   %s\n", err.detail);
-    }
-    veil_buffer_free(&buf);
-    return finish_output();
+    const double t0 = cli_seconds();
+    const int rc = c->run(argc, argv);
+    if (c->timed && getenv("VEIL_TIMING")) fprintf(stderr, "veil %s: %.3f s\n", c->name, cli_seconds() - t0);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -253,28 +192,19 @@ int main(int argc, char **argv)
     for (int i = 2; i < argc && argv[1][0] != '-'; i++) {
         if (strcmp(argv[i], "--help") != 0 && strcmp(argv[i], "-h") != 0) continue;
         if (!command_help(argv[1], stdout)) break; /* not a command: the message below */
-        return finish_output();
+        return cli_finish_output();
     }
     if (argc == 3 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) && command_help(argv[2], stdout))
-        return finish_output();
-    if (argc >= 2) {
-        int rc = veil_ml_command(argv[1], argc - 2, argv + 2);
-        if (rc >= 0) return rc;
-    }
-    if (argc >= 2 && strcmp(argv[1], "info") == 0) {
-        if (argc != 3) {
-            fprintf(stderr, "usage: veil info FILE\n");
-            return EXIT_USAGE;
-        }
-        return cmd_info(argv[2]);
-    }
+        return cli_finish_output();
+    const command *c = argc >= 2 ? find_command(argv[1]) : NULL;
+    if (c) return run_command(c, argc - 2, argv + 2);
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
         printf("veil %s\n", veil_version());
-        return finish_output();
+        return cli_finish_output();
     }
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         usage(stdout);
-        return finish_output();
+        return cli_finish_output();
     }
     if (argc > 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "--help") == 0))
         fprintf(stderr, "veil: unexpected argument '%s' after %s\n", argv[2], argv[1]);

@@ -1,38 +1,219 @@
-/* Shared between the parts of the `veil` program. */
+/*
+ * Shared between the parts of the `veil` program. The program is layered without loops:
+ *
+ *   veil.c        the help, the command table and main; calls the commands
+ *   cmd_*.c       one file per command (or group of commands); each calls options.c, io.c and the library,
+ *                 never another command's file
+ *   options.c     the table of options and the loop that parses argv against it
+ *   io.c          files, CSV, key sets, models and plans from the options, the one cli_fail, the progress bar
+ *
+ * The error idiom of the program (exit codes, not veil_status). A command keeps its exit code in
+ * `int rc = EXIT_OK;`, checks each step that returns an exit code with CLI_CHECK, turns a library call's status
+ * into an exit code with cli_status (EXIT_OK, or the library's message printed and the status's exit code),
+ * reports a failure it finds itself with CLI_FAIL (a message "veil: ..." and an exit code), and ends with a
+ * `done:` label that frees what it holds and returns rc:
+ *
+ *     int rc = EXIT_OK;
+ *     veil_keyset *ks = NULL;
+ *     CLI_CHECK(cli_load_keyset(o.keys, &ks));
+ *     CLI_CHECK(cli_status(veil_something(ks, &err), &err, NULL));
+ *     if (too_wide(ks)) CLI_FAIL(EXIT_MISMATCH, "%s: keys of another model", o.keys);
+ * done:
+ *     veil_keyset_free(ks);
+ *     return rc;
+ *
+ * Checks before anything is held may return directly (`return cli_error(EXIT_USAGE, ...)`).
+ */
 #ifndef VEIL_CLI_H
 #define VEIL_CLI_H
 
 #include <stddef.h>
-#include "veil/ml.h"
+#include <stdint.h>
+#include "veil/veil.h"
 
 /* Exit codes, documented in `veil --help` and docs/veil.1. */
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_INPUT = 3, EXIT_MISMATCH = 4 };
 
-/* EXIT_RUNTIME when standard output could not be written, EXIT_OK otherwise. */
-int finish_output(void);
-/* Runs an ML command (keygen, encrypt, eval, decrypt, plain, plan); -1 when cmd is none of them. */
-int veil_ml_command(const char *cmd, int argc, char **argv);
+/* Prints "veil: MESSAGE" and a newline on standard error; returns code. */
+int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+#define CLI_CHECK(expr)                                                                                         \
+    do {                                                                                                        \
+        rc = (expr);                                                                                            \
+        if (rc != EXIT_OK) goto done;                                                                           \
+    } while (0)
+#define CLI_FAIL(...)                                                                                           \
+    do {                                                                                                        \
+        rc = cli_error(__VA_ARGS__);                                                                            \
+        goto done;                                                                                              \
+    } while (0)
+
+/* ---- commands (cmd_*.c): each takes the arguments after its name ------------------------------------- */
+
+int cli_cmd_keygen(int argc, char **argv);  /* cmd_keys.c: a key set, for a model, for training or a server */
+int cli_cmd_encrypt(int argc, char **argv); /* cmd_encrypt.c */
+int cli_cmd_eval(int argc, char **argv);    /* cmd_eval.c */
+int cli_cmd_decrypt(int argc, char **argv); /* cmd_decrypt.c */
+int cli_cmd_plain(int argc, char **argv);   /* cmd_plain.c */
+int cli_cmd_plan(int argc, char **argv);    /* cmd_plan.c */
+int cli_cmd_train(int argc, char **argv);   /* cmd_train.c: encrypted training, and --plain */
+int cli_cmd_info(int argc, char **argv);    /* cmd_info.c */
+int cli_cmd_serve(int argc, char **argv);   /* cmd_net.c */
+int cli_cmd_predict(int argc, char **argv); /* cmd_net.c */
+
+/* ---- options (options.c) ------------------------------------------------------------------------------ */
+
+/* The commands, as bits of the option table's column "which commands accept it". */
+enum {
+    CLI_KEYGEN = 1 << 0,
+    CLI_ENCRYPT = 1 << 1,
+    CLI_EVAL = 1 << 2,
+    CLI_DECRYPT = 1 << 3,
+    CLI_PLAIN = 1 << 4,
+    CLI_PLAN = 1 << 5,
+    CLI_TRAIN = 1 << 6,
+    CLI_TRAIN_PLAIN = 1 << 7, /* veil train --plain */
+    CLI_SERVE = 1 << 8,
+    CLI_PREDICT = 1 << 9,
+};
+
+/* --scheme (0 when not given). */
+enum { CLI_SCHEME_CKKS = 1, CLI_SCHEME_BGV = 2 };
+
+/* Every command's options; what one command does not take stays zero. */
+typedef struct cli_options {
+    const char *model, *keys, *eval_keys, *in, *out, *calibrate, *range, *server, *cacert;
+    const char *train, *labels, *onnx; /* training */
+    const char *input_range;           /* --input-range LO:HI */
+    int scheme;                        /* exact inference: --scheme bgv (CLI_SCHEME_*) */
+    int security;                      /* veil_security */
+    size_t features, iterations, sigmoid_range;
+    double learning_rate, l2;
+    size_t batch, degree, threads;
+    int latency, argmax, quiet, force, server_sigmoid, integers, exact, force_approximation;
+    /* serve: its numbers are read by the command (docs/veil.1: any number, 0 for the default) */
+    const char *models, *store, *listen, *tls_cert, *tls_key;
+    const char *serve_threads, *eval_threads, *max_keys, *timeout, *max_batches;
+} cli_options;
+
+/*
+ * Parses argv (the arguments after the command's name) against the option table for `command` (a CLI_* bit)
+ * into *o (zeroed first). Returns 0 after printing the message of the first bad argument: an option the
+ * command does not take, a missing value, a value out of its range.
+ */
+int cli_parse(int argc, char **argv, cli_options *o, unsigned command);
+/* 1 when value is not NULL; otherwise prints "veil: FLAG is required" and returns 0. */
+int cli_need(const void *value, const char *flag);
+/* A whole decimal number without a sign; 0 when s is not one. */
+int cli_parse_size(const char *s, size_t *out);
+
+/* ---- output, errors and progress (io.c) ----------------------------------------------------------------- */
+
+/*
+ * The exit code of a library call: EXIT_OK for VEIL_OK; otherwise prints "veil: DETAIL" (the library's message,
+ * which says what failed and names the file it read or wrote), or "veil: WHAT: DETAIL" where the detail cannot
+ * know WHAT (a file whose bytes were parsed from memory), and returns cli_fail's code.
+ */
+int cli_status(veil_status st, const veil_error *err, const char *what);
+/* The same for a status known to be a failure: EXIT_MISMATCH, EXIT_INPUT (bad input: format, arguments,
+ * unsupported, insecure, not found) or EXIT_RUNTIME. */
+int cli_fail(veil_status st, const veil_error *err, const char *what);
+/* EXIT_RUNTIME when standard output could not be written (a full disk, a closed pipe), EXIT_OK otherwise. */
+int cli_finish_output(void);
+/* Seconds of a monotonic clock. */
+double cli_seconds(void);
+/* A size in decimal units (kB, MB, GB: 10^3, 10^6, 10^9 bytes), three significant digits: every size veil prints. */
+const char *cli_size_text(char *buf, size_t cap, double bytes);
+
+/*
+ * The one progress bar: "WHAT [#####     ]  50%" on standard error, redrawn at most once a second, ended by a
+ * newline when done reaches total. Drawn only when standard error is a terminal and --quiet was not given.
+ * cli_progress is a veil_progress_fn: give it, with the bar, to every long call.
+ */
+typedef struct cli_bar {
+    const char *what;
+    int on;
+    long last; /* the second of the last drawing */
+} cli_bar;
+void cli_bar_init(cli_bar *b, const char *what, int quiet);
+void cli_progress(void *bar, size_t done, size_t total);
+
+/* ---- files ---------------------------------------------------------------------------------------------- */
+
+int cli_is_dir(const char *path);
+int cli_exists(const char *path);
+/* A whole file of at most 2^34 bytes (a key or ciphertext file). */
+int cli_read_file(const char *path, veil_buffer *b);
+/* Writes b atomically to path and frees it. */
+int cli_save_buffer(const char *path, veil_buffer *b);
+/* Writes a ciphertext set atomically to path. */
+int cli_save_ciphertexts(const char *path, const veil_ciphertexts *cts);
+/*
+ * Two files, both replaced or neither: each is written beside its final name (PATH.new, atomically), then both
+ * are renamed, so that a failure never leaves one new file beside an old or missing other (a new evaluation key
+ * beside an old secret key, new weights beside an old model).
+ */
+int cli_write_two(const char *path_a, const veil_buffer *a, const char *path_b, const veil_buffer *b);
+
+/* ---- CSV -------------------------------------------------------------------------------------------------- */
+
+/* Reads a CSV of rows of `width` values (0: any width, written to *width_out when not NULL). */
+int cli_read_csv(const char *path, size_t width, double **x, size_t *rows, size_t *width_out);
 /* Reads X.csv for keys of `width` inputs: rows of another width are EXIT_MISMATCH (keys or data of another model). */
-int veil_read_rows_for_keys(const char *path, size_t width, const char *keys, double **x, size_t *rows);
+int cli_read_rows_for_keys(const char *path, size_t width, const char *keys, double **x, size_t *rows);
 /* What an output CSV holds: the values, each row's argmax, or 1/0 for a probability above/below 0.5. */
-enum { VEIL_CSV_VALUES = 0, VEIL_CSV_ARGMAX = 1, VEIL_CSV_ABOVE_HALF = 2 };
+enum { CLI_CSV_VALUES = 0, CLI_CSV_ARGMAX = 1, CLI_CSV_ABOVE_HALF = 2 };
 /* The mode --argmax (or its absence) gives for a model's final operation and width; EXIT_USAGE when it names
  * no class. */
-int veil_csv_mode(int argmax, veil_final_op final_op, size_t width, int *mode);
+int cli_csv_mode(int argmax, veil_final_op final_op, size_t width, int *mode);
+/* Rows x width values as CSV text (%.17g), or one class per row (mode); NULL when out of memory. */
+char *cli_csv_text(const double *v, size_t rows, size_t width, int mode, size_t *len_out);
 /* Writes rows x width values as CSV (%.17g), or one class per row (mode), atomically. */
-int veil_write_csv(const char *path, const double *v, size_t rows, size_t width, int mode);
+int cli_write_csv(const char *path, const double *v, size_t rows, size_t width, int mode);
+/* Integers as CSV, exactly, atomically. */
+int cli_write_int_csv(const char *path, const int64_t *v, size_t rows, size_t width);
+/* The label column of a training CSV: a name in its header, or a column number (1-based). */
+int cli_find_label_column(const char *path, const char *name, size_t width, size_t *col);
+/* Splits rows x width values into features (x: width - 1 per row) and labels (y: column col). */
+void cli_split_labels(const double *all, size_t rows, size_t width, size_t col, double *x, double *y);
+/* A trained model's files: the weights as CSV (csv_path: bias first) and/or the ONNX model, both or neither. */
+int cli_write_trained(const char *csv_path, const double *w, size_t count, const char *onnx_path,
+                      const veil_buffer *onnx);
 
-/* Writes a key set's two files so that both change or neither does (tools/veil_ml.c). */
-int veil_write_key_pair(const char *sk_path, const char *eval_path, const veil_keyset *ks, const veil_eval_keys *ek);
+/* ---- keys ------------------------------------------------------------------------------------------------- */
+
+/* KEYDIR/secret.key. */
+int cli_load_keyset(const char *dir, veil_keyset **ks);
+/* The evaluation-key file of --eval-keys (a folder's eval.keys, or the file); refuses a folder with a secret key. */
+int cli_eval_keys_path(const char *given, char *path, size_t cap);
+/* The evaluation keys of the file path (cli_eval_keys_path); the file's bytes are not held once parsed. */
+int cli_load_eval_keys(const char *path, veil_eval_keys **ek);
+/* A ciphertext file, for a key set or evaluation keys (one of them). */
+int cli_load_ciphertexts(const char *path, const veil_keyset *ks, const veil_eval_keys *ek, veil_ciphertexts **cts);
 /* KEYDIR/ and KEYDIR/eval/, made where missing (made[]: which); after a failure, removes those it made. */
-int veil_make_key_dirs(const char *dir, const char *eval_dir, int made[2]);
-void veil_remove_key_dirs(const char *dir, const char *eval_dir, const int made[2]);
+int cli_make_key_dirs(const char *dir, const char *eval_dir, int made[2]);
+void cli_remove_key_dirs(const char *dir, const char *eval_dir, const int made[2]);
+/*
+ * Key generation into both files of a key set, both replaced or neither: the evaluation keys are written to
+ * EVAL.new as they are made (one key in memory at a time), then the secret key beside its name, then both
+ * renamed. report (with report_arg) is called with one unit per key.
+ */
+int cli_keygen_to_files(const char *sk_path, const char *eval_path, const veil_plan *plan, veil_progress_fn report,
+                        void *report_arg);
 
-/* The network commands (tools/veil_net.c). */
-int veil_cmd_serve(int argc, char **argv);
-int veil_cmd_predict(int argc, char **argv);
-int veil_cmd_keygen_remote(const char *url, const char *model, int latency, const char *out_dir, int force, int quiet,
-                           const char *cacert);
+/* ---- models and plans from the options --------------------------------------------------------------------- */
+
+/* Loads --model with the model options (--calibrate, --range, --degree, ...); *calib: the calibration rows. */
+int cli_load_model(veil_model **m, const cli_options *o, double **calib);
+/*
+ * --model beside keys made for a model: as the keys' scheme has it loaded. Exact (BGV) keys were made from a
+ * model that lowers to integer layers: one that does not is another model (EXIT_MISMATCH).
+ */
+int cli_load_model_for_keys(veil_model **m, cli_options *o, veil_ml_scheme keys_scheme, const char *keys,
+                            double **calib);
+/* The plan of --batch/--latency/--security/--scheme/--input-range for a model. */
+int cli_make_plan(const cli_options *o, const veil_model *m, veil_plan **plan);
+/* The plan of --train/--features/--iterations/--degree/--sigmoid-range/--security. */
+int cli_make_train_plan(const cli_options *o, veil_plan **plan);
 
 #endif

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include "veil/core.h"
 #include "veil/serial.h"
+#include "veil/ml.h" /* veil_progress_fn */
 
 #ifdef __cplusplus
 extern "C" {
@@ -60,8 +61,12 @@ void veil_client_free(veil_client *client);
 /* Trusts the certificates of a CA bundle (PEM) for HTTPS, e.g. a server's self-signed certificate. The
  * server's certificate is always verified. */
 veil_status veil_client_set_ca_file(veil_client *client, const char *path, veil_error *err);
-/* Shows transfer progress on standard error (when it is a terminal). */
-void veil_client_set_progress(veil_client *client, int on);
+/*
+ * Reports the progress of each request's body as it is sent: progress(arg, done, total) in bytes, and
+ * (total, total) once the server has answered it; requests without a body (GET) report nothing. NULL: no
+ * reports (the default). The library draws nothing itself: the caller's function does (veil's progress bar).
+ */
+void veil_client_set_progress(veil_client *client, veil_progress_fn progress, void *arg);
 
 /* GET a path; the body in out (JSON or a Veil object). */
 veil_status veil_client_get(veil_client *client, const char *path, veil_buffer *out, veil_error *err);

@@ -16,7 +16,8 @@ struct veil_client {
     CURL *curl;
     char base[512];
     char ca_file[512]; /* a CA bundle for HTTPS servers with their own certificate ("" : the system's) */
-    int progress;
+    veil_progress_fn progress; /* the body's bytes as they are sent (NULL: no reports) */
+    void *progress_arg;
     uint64_t sent, received;
 };
 
@@ -48,13 +49,14 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+/* libcurl's transfer callback: the body's bytes sent so far, to the client's progress function. The whole
+ * body (done == total) is reported once, when the server has answered (request). */
 static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
-    (void)arg;
-    if (ultotal > 0 && ulnow < ultotal)
-        fprintf(stderr, "\rsending   %6.1f / %.1f MB", (double)ulnow / 1e6, (double)ultotal / 1e6);
-    else if (dltotal > 0)
-        fprintf(stderr, "\rreceiving %6.1f / %.1f MB", (double)dlnow / 1e6, (double)dltotal / 1e6);
+    (void)dltotal;
+    (void)dlnow;
+    const veil_client *c = arg;
+    if (ultotal > 0 && ulnow < ultotal) c->progress(c->progress_arg, (size_t)ulnow, (size_t)ultotal);
     return 0;
 }
 
@@ -75,19 +77,21 @@ veil_status veil_client_new(veil_client **out, const char *base_url, veil_error 
     if (strncmp(base_url, "http://", 7) != 0 && strncmp(base_url, "https://", 8) != 0)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "the server URL must start with http:// or https://, not '%s'", base_url);
     if (strlen(base_url) >= 500) return veil_fail(err, VEIL_ERR_ARGUMENT, "the server URL is too long");
-    VEIL_TRY(global_init(err));
-    veil_client *c = calloc(1, sizeof *c);
-    if (!c) return veil_fail(err, VEIL_ERR_NO_MEMORY, "client");
+    veil_status st = VEIL_OK;
+    veil_client *c = NULL;
+    VEIL_CHECK(global_init(err));
+    c = calloc(1, sizeof *c);
+    if (!c) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "client");
     c->curl = curl_easy_init();
-    if (!c->curl) {
-        free(c);
-        return veil_fail(err, VEIL_ERR_INTERNAL, "libcurl: no handle");
-    }
+    if (!c->curl) VEIL_FAIL(err, VEIL_ERR_INTERNAL, "libcurl: no handle");
     snprintf(c->base, sizeof c->base, "%s", base_url);
     size_t n = strlen(c->base);
     while (n && c->base[n - 1] == '/') c->base[--n] = 0;
     *out = c;
-    return VEIL_OK;
+    c = NULL;
+done:
+    veil_client_free(c); /* after a failure */
+    return st;
 }
 
 void veil_client_free(veil_client *c)
@@ -107,9 +111,11 @@ veil_status veil_client_set_ca_file(veil_client *c, const char *path, veil_error
     return VEIL_OK;
 }
 
-void veil_client_set_progress(veil_client *c, int on)
+void veil_client_set_progress(veil_client *c, veil_progress_fn progress, void *arg)
 {
-    if (c) c->progress = on && isatty(2);
+    if (!c) return;
+    c->progress = progress;
+    c->progress_arg = arg;
 }
 
 void veil_client_traffic(const veil_client *c, uint64_t *sent, uint64_t *received)
@@ -142,6 +148,42 @@ static void error_text(const sink *s, char *out, size_t cap)
     snprintf(out, cap, "(no message)");
 }
 
+/* One attempt at a request: the answer's body into s (emptied first). */
+static CURLcode attempt(veil_client *c, const char *method, const char *url, const uint8_t *body, size_t len,
+                        const char *type, sink *s)
+{
+    free(s->data);
+    memset(s, 0, sizeof *s);
+    curl_easy_reset(c->curl);
+    curl_easy_setopt(c->curl, CURLOPT_URL, url);
+    curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L); /* a transfer that stalls for 5 minutes fails */
+    curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME, 300L);
+    curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+    if (c->ca_file[0]) curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file); /* verification stays on */
+    struct curl_slist *headers = NULL;
+    if (body) {
+        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, (const char *)body);
+        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        char h[128];
+        snprintf(h, sizeof h, "Content-Type: %s", type ? type : "application/octet-stream");
+        headers = curl_slist_append(headers, h);
+        headers = curl_slist_append(headers, "Expect:");
+        curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
+        if (c->progress) {
+            curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
+            curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+            curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, c);
+        }
+    }
+    const CURLcode rc = curl_easy_perform(c->curl);
+    curl_slist_free_all(headers);
+    return rc;
+}
+
 /*
  * One request, retried on connection errors with backoff (100, 200, 400 ms): every request Veil makes is
  * idempotent (uploads are content-addressed, predictions are pure functions of their inputs).
@@ -149,70 +191,42 @@ static void error_text(const sink *s, char *out, size_t cap)
 static veil_status request(veil_client *c, const char *method, const char *path, const uint8_t *body, size_t len,
                            const char *type, veil_buffer *out, long *http_status, veil_error *err)
 {
+    veil_status st = VEIL_OK;
     char url[1024];
     snprintf(url, sizeof url, "%s%s", c->base, path);
     sink s = {0};
     CURLcode rc = CURLE_OK;
     long status = 0;
-    for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
-        free(s.data);
-        memset(&s, 0, sizeof s);
-        curl_easy_reset(c->curl);
-        curl_easy_setopt(c->curl, CURLOPT_URL, url);
-        curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
-        curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
-        curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 10L);
-        curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L); /* a transfer that stalls for 5 minutes fails */
-        curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME, 300L);
-        curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-        if (c->ca_file[0]) curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file); /* verification stays on */
-        struct curl_slist *headers = NULL;
-        if (body) {
-            curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, (const char *)body);
-            curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-            char h[128];
-            snprintf(h, sizeof h, "Content-Type: %s", type ? type : "application/octet-stream");
-            headers = curl_slist_append(headers, h);
-            headers = curl_slist_append(headers, "Expect:");
-            curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
-        }
-        if (c->progress) {
-            curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
-            curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-        }
-        rc = curl_easy_perform(c->curl);
-        curl_slist_free_all(headers);
-        if (c->progress) fprintf(stderr, "\r%40s\r", "");
+    for (int i = 0; i < ATTEMPTS; i++) {
+        rc = attempt(c, method, url, body, len, type, &s);
         if (rc == CURLE_OK) {
             curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
             c->sent += len;
             c->received += s.len;
+            if (body && c->progress) c->progress(c->progress_arg, len, len); /* answered: the whole body went */
             break;
         }
-        if (!retryable(rc) || attempt + 1 == ATTEMPTS) break;
-        struct timespec t = {0, (long)(100 * 1000 * 1000) << attempt};
+        if (!retryable(rc) || i + 1 == ATTEMPTS) break;
+        struct timespec t = {0, (long)(100 * 1000 * 1000) << i};
         nanosleep(&t, NULL);
     }
-    if (rc != CURLE_OK) {
-        free(s.data);
-        return veil_fail(err, VEIL_ERR_IO, "%s %s: %s", method, url, s.overflow ? "the answer is too large" : curl_easy_strerror(rc));
-    }
+    if (rc != CURLE_OK)
+        VEIL_FAIL(err, VEIL_ERR_IO, "%s %s: %s", method, url, s.overflow ? "the answer is too large" : curl_easy_strerror(rc));
     *http_status = status;
     if (status >= 400) {
         char msg[400];
         error_text(&s, msg, sizeof msg);
-        free(s.data);
-        return veil_fail(err, status == 409 ? VEIL_ERR_MISMATCH : status == 404 ? VEIL_ERR_NOT_FOUND : VEIL_ERR_ARGUMENT,
-                         "the server answered %ld: %s", status, msg);
+        VEIL_FAIL(err, status == 409 ? VEIL_ERR_MISMATCH : status == 404 ? VEIL_ERR_NOT_FOUND : VEIL_ERR_ARGUMENT,
+                  "the server answered %ld: %s", status, msg);
     }
     if (out) {
         out->data = s.data;
         out->len = s.len;
-    } else {
-        free(s.data);
+        s.data = NULL; /* the caller's now */
     }
-    return VEIL_OK;
+done:
+    free(s.data);
+    return st;
 }
 
 veil_status veil_client_get(veil_client *c, const char *path, veil_buffer *out, veil_error *err)
@@ -231,11 +245,15 @@ veil_status veil_client_upload_keys(veil_client *c, const uint8_t *bundle, size_
     veil_key_bundle_id(bundle, len, id);
     char path[128];
     snprintf(path, sizeof path, "/v1/keys/%s", id);
+    veil_status st = VEIL_OK;
     long status;
     veil_error probe = {0};
-    if (request(c, "GET", path, NULL, 0, NULL, NULL, &status, &probe) == VEIL_OK) return VEIL_OK; /* stored already */
-    if (probe.status != VEIL_ERR_NOT_FOUND) return veil_fail(err, probe.status, "%s", probe.detail);
-    return request(c, "POST", "/v1/keys", bundle, len, "application/octet-stream", NULL, &status, err);
+    const veil_status stored = request(c, "GET", path, NULL, 0, NULL, NULL, &status, &probe);
+    if (stored == VEIL_OK) goto done; /* the server holds them already */
+    if (probe.status != VEIL_ERR_NOT_FOUND) VEIL_FAIL(err, probe.status, "%s", probe.detail);
+    VEIL_CHECK(request(c, "POST", "/v1/keys", bundle, len, "application/octet-stream", NULL, &status, err));
+done:
+    return st;
 }
 
 veil_status veil_client_predict(veil_client *c, const char *model, const char *key_id, const uint8_t *cts, size_t len,

@@ -187,30 +187,41 @@ static void free_model(model_entry *m)
     veil_side_options_clear(&m->options);
 }
 
-/* The model of DIR/FILE with its side file's options, and both plans (for the side file's inputs' range). */
-static veil_status load_model(veil_server *s, model_entry *m, const char *file, veil_error *err)
+/* The model of DIR/FILE (with the side file's options read into m) and both plans, saved as files. */
+static veil_status load_model_file(veil_server *s, model_entry *m, const char *file, veil_error *err)
 {
-    VEIL_TRY(veil_side_options_read(&m->options, s->models_dir, m->name, &m->has_side_file, err));
+    veil_status st = VEIL_OK;
     char path[4096];
-    veil_status st = (size_t)snprintf(path, sizeof path, "%s/%s", s->models_dir, file) < sizeof path
-                         ? VEIL_OK : veil_fail(err, VEIL_ERR_ARGUMENT, "the path is too long");
-    if (st == VEIL_OK)
-        st = veil_model_load_onnx_file(&m->model, path, m->has_side_file ? &m->options.model : NULL, err);
-    for (int k = 0; st == VEIL_OK && k < 2; k++) {
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", s->models_dir, file) >= sizeof path)
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "the path is too long");
+    VEIL_CHECK(veil_model_load_onnx_file(&m->model, path, m->has_side_file ? &m->options.model : NULL, err));
+    for (int k = 0; k < 2; k++) { /* the side file's inputs' range bounds both */
         veil_plan_request req = {.packing = (veil_packing)k, .have_range = m->options.have_input_range,
                                  .range_lo = m->options.input_lo, .range_hi = m->options.input_hi};
-        st = veil_model_plan(&m->plans[k], m->model, &req, err);
-        if (st == VEIL_OK) st = veil_plan_save(&m->plan_files[k], m->plans[k], err);
+        VEIL_CHECK(veil_model_plan(&m->plans[k], m->model, &req, err));
+        VEIL_CHECK(veil_plan_save(&m->plan_files[k], m->plans[k], err));
     }
-    if (st != VEIL_OK) {
+done:
+    return st;
+}
+
+/*
+ * The model of DIR/FILE with its side file's options, and both plans. A refused side file is named by its own
+ * message; a refused model by "model FILE" (and the side file its options came from).
+ */
+static veil_status load_model(veil_server *s, model_entry *m, const char *file, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_side_options_read(&m->options, s->models_dir, m->name, &m->has_side_file, err));
+    const veil_status loaded = load_model_file(s, m, file, err);
+    if (loaded != VEIL_OK) {
         char detail[VEIL_DETAIL_MAX];
         snprintf(detail, sizeof detail, "%s", err ? err->detail : "");
-        if (m->has_side_file)
-            st = veil_fail(err, st, "model %s (options from %s): %s", file, m->options.path, detail);
-        else
-            st = veil_fail(err, st, "model %s: %s", file, detail);
-        free_model(m);
+        free_model(m); /* keeps the side file's path, for the message */
+        if (m->has_side_file) VEIL_FAIL(err, loaded, "model %s (options from %s): %s", file, m->options.path, detail);
+        VEIL_FAIL(err, loaded, "model %s: %s", file, detail);
     }
+done:
     return st;
 }
 
@@ -235,27 +246,23 @@ static veil_status load_models(veil_server *s, veil_error *err)
 {
     DIR *d = opendir(s->models_dir);
     if (!d) return veil_fail(err, VEIL_ERR_IO, "models folder %s: %s", s->models_dir, strerror(errno));
-    struct dirent *e;
     veil_status st = VEIL_OK;
-    while (st == VEIL_OK && (e = readdir(d))) {
+    struct dirent *e;
+    while ((e = readdir(d))) {
         size_t len = strlen(e->d_name);
         if (len < 6 || strcmp(e->d_name + len - 5, ".onnx") != 0) continue;
-        if (s->n_models == MAX_MODELS) {
-            st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "more than %d models", MAX_MODELS);
-            break;
-        }
+        if (s->n_models == MAX_MODELS) VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "more than %d models", MAX_MODELS);
         model_entry *m = &s->models[s->n_models];
         memset(m, 0, sizeof *m);
         snprintf(m->name, sizeof m->name, "%.*s", (int)(len - 5), e->d_name);
         if (!valid_name(m->name, NAME_MAX_LEN - 1)) continue;
-        st = load_model(s, m, e->d_name, err);
-        if (st != VEIL_OK) break;
+        VEIL_CHECK(load_model(s, m, e->d_name, err));
         set_limits(s, m);
         s->n_models++;
     }
+    if (s->n_models == 0) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "no *.onnx model in %s", s->models_dir);
+done:
     closedir(d);
-    if (st == VEIL_OK && s->n_models == 0)
-        st = veil_fail(err, VEIL_ERR_ARGUMENT, "no *.onnx model in %s", s->models_dir);
     return st;
 }
 
@@ -357,35 +364,40 @@ static void release_key(veil_server *s, key_entry *k)
     if (last) free_entry(k);
 }
 
-/* Loads the bundle from the store and makes its evaluator, once. */
+/* Reads a stored bundle and makes its evaluator for the model it was made for (k->model). */
+static veil_status read_key(veil_server *s, key_entry *k, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.keys", s->keys_dir, k->id);
+    veil_buffer b = {0};
+    VEIL_CHECK(veil_file_read(&b, path, (size_t)1 << 34, err));
+    VEIL_CHECK(veil_eval_keys_load(&k->keys, b.data, b.len, err));
+    veil_buffer_free(&b); /* parsed: the file's bytes are not held through the evaluators' making */
+    k->model = -1;
+    for (size_t i = 0; i < s->n_models && k->model < 0; i++) {
+        veil_evaluator *ev = NULL;
+        veil_error e2 = {0};
+        if (veil_evaluator_new(&ev, s->models[i].model, k->keys, s->cfg.eval_threads, &e2) == VEIL_OK) {
+            k->ev = ev;
+            k->model = (int)i;
+        }
+    }
+    if (k->model < 0) {
+        veil_eval_keys_free(k->keys);
+        k->keys = NULL;
+        VEIL_FAIL(err, VEIL_ERR_MISMATCH, "these evaluation keys were made for none of the models served here");
+    }
+done:
+    veil_buffer_free(&b);
+    return st;
+}
+
+/* Loads the bundle from the store and makes its evaluator, once (concurrent requests wait for the first). */
 static veil_status load_key(veil_server *s, key_entry *k, veil_error *err)
 {
     pthread_mutex_lock(&k->load_lock);
-    veil_status st = VEIL_OK;
-    if (!k->keys) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s.keys", s->keys_dir, k->id);
-        veil_buffer b = {0};
-        st = veil_file_read(&b, path, (size_t)1 << 34, err);
-        if (st == VEIL_OK) st = veil_eval_keys_load(&k->keys, b.data, b.len, err);
-        veil_buffer_free(&b);
-        if (st == VEIL_OK) {
-            k->model = -1;
-            for (size_t i = 0; i < s->n_models && k->model < 0; i++) {
-                veil_evaluator *ev = NULL;
-                veil_error e2 = {0};
-                if (veil_evaluator_new(&ev, s->models[i].model, k->keys, s->cfg.eval_threads, &e2) == VEIL_OK) {
-                    k->ev = ev;
-                    k->model = (int)i;
-                }
-            }
-            if (k->model < 0) {
-                veil_eval_keys_free(k->keys);
-                k->keys = NULL;
-                st = veil_fail(err, VEIL_ERR_MISMATCH, "these evaluation keys were made for none of the models served here");
-            }
-        }
-    }
+    const veil_status st = k->keys ? VEIL_OK : read_key(s, k, err);
     pthread_mutex_unlock(&k->load_lock);
     return st;
 }
@@ -451,7 +463,7 @@ static enum MHD_Result upload_keys(veil_server *s, struct MHD_Connection *c, req
     }
     /* validate fully: a loadable bundle, for a model served here */
     veil_eval_keys *keys = NULL;
-    veil_status st = veil_eval_keys_load(&keys, r->body, r->len, &err);
+    const veil_status st = veil_eval_keys_load(&keys, r->body, r->len, &err);
     if (st != VEIL_OK)
         return send_error(c, r, st == VEIL_ERR_ARGUMENT || st == VEIL_ERR_MISMATCH ? 422 : 400,
                           "not an evaluation-key bundle: %s", err.detail);
@@ -527,6 +539,24 @@ static enum MHD_Result delete_keys(veil_server *s, struct MHD_Connection *c, req
     return send_bytes(c, r, 200, "application/json", "{\"deleted\":true}\n", 17);
 }
 
+/* A request's ciphertexts through the keys' evaluator, the outputs saved into out; *stage names what failed
+ * ("ciphertexts": the body; "evaluation": the work). */
+static veil_status evaluate_body(const key_entry *k, const request *r, veil_buffer *out, const char **stage,
+                                 veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    veil_ciphertexts *in = NULL, *res = NULL;
+    *stage = "ciphertexts";
+    VEIL_CHECK(veil_ciphertexts_load(&in, NULL, k->keys, r->body, r->len, err));
+    *stage = "evaluation";
+    VEIL_CHECK(veil_evaluator_run(k->ev, &res, in, NULL, NULL, err));
+    VEIL_CHECK(veil_ciphertexts_save(out, res, err));
+done:
+    veil_ciphertexts_free(res);
+    veil_ciphertexts_free(in);
+    return st;
+}
+
 static enum MHD_Result predict(veil_server *s, struct MHD_Connection *c, request *r, model_entry *m, const char *id)
 {
     if (!id || !valid_id(id)) return send_error(c, r, 400, "give the key id: /v1/models/%s/predict?keys=ID", m->name);
@@ -534,26 +564,18 @@ static enum MHD_Result predict(veil_server *s, struct MHD_Connection *c, request
     if (!k) return send_error(c, r, 404, "no stored keys with id %s: upload them first (POST /v1/keys)", id);
     veil_error err = {0};
     enum MHD_Result ret;
-    veil_status st = load_key(s, k, &err);
+    const veil_status st = load_key(s, k, &err);
     if (st != VEIL_OK) {
         ret = send_error(c, r, status_for(st), "keys %s: %s", id, err.detail);
     } else if (&s->models[k->model] != m) {
         ret = send_error(c, r, 409, "keys %s were made for model %s, not %s", id, s->models[k->model].name, m->name);
     } else {
-        veil_ciphertexts *in = NULL, *out = NULL;
         veil_buffer ob = {0};
-        st = veil_ciphertexts_load(&in, NULL, k->keys, r->body, r->len, &err);
-        if (st != VEIL_OK) {
-            ret = send_error(c, r, status_for(st), "ciphertexts: %s", err.detail);
-        } else if ((st = veil_evaluator_run(k->ev, &out, in, NULL, NULL, &err)) != VEIL_OK ||
-                   (st = veil_ciphertexts_save(&ob, out, &err)) != VEIL_OK) {
-            ret = send_error(c, r, status_for(st), "evaluation: %s", err.detail);
-        } else {
-            ret = send_bytes(c, r, 200, "application/octet-stream", ob.data, ob.len);
-        }
+        const char *stage = NULL;
+        const veil_status ran = evaluate_body(k, r, &ob, &stage, &err);
+        ret = ran == VEIL_OK ? send_bytes(c, r, 200, "application/octet-stream", ob.data, ob.len)
+                             : send_error(c, r, status_for(ran), "%s: %s", stage, err.detail);
         veil_buffer_free(&ob);
-        veil_ciphertexts_free(out);
-        veil_ciphertexts_free(in);
     }
     release_key(s, k);
     return ret;
@@ -787,15 +809,16 @@ static char *dup_str(const char *s)
 
 static veil_status read_text(const char *path, char **out, veil_error *err)
 {
+    veil_status st = VEIL_OK;
     veil_buffer b = {0};
-    VEIL_TRY(veil_file_read(&b, path, 1 << 20, err));
+    VEIL_CHECK(veil_file_read(&b, path, 1 << 20, err));
     *out = malloc(b.len + 1);
-    if (*out) {
-        memcpy(*out, b.data, b.len);
-        (*out)[b.len] = 0;
-    }
+    if (!*out) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "tls");
+    memcpy(*out, b.data, b.len);
+    (*out)[b.len] = 0;
+done:
     veil_buffer_free(&b);
-    return *out ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "tls");
+    return st;
 }
 
 static veil_status parse_listen(const char *listen, struct sockaddr_in *addr, veil_error *err)
@@ -843,6 +866,25 @@ void veil_server_stop(veil_server *s)
 
 uint16_t veil_server_port(const veil_server *s) { return s ? s->port : 0; }
 
+/* libmicrohttpd's daemon on addr: a thread pool, HTTPS when the server has a certificate; NULL when it cannot
+ * listen. */
+static struct MHD_Daemon *start_daemon(veil_server *s, const struct sockaddr_in *addr)
+{
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_EPOLL;
+    if (s->tls_cert_pem) {
+        flags |= MHD_USE_TLS;
+        return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, addr,
+                                MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
+                                s->cfg.timeout_s, MHD_OPTION_CONNECTION_LIMIT, 256, MHD_OPTION_NOTIFY_COMPLETED,
+                                on_completed, s, MHD_OPTION_HTTPS_MEM_CERT, s->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY,
+                                s->tls_key_pem, MHD_OPTION_END);
+    }
+    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, addr,
+                            MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
+                            s->cfg.timeout_s, MHD_OPTION_CONNECTION_LIMIT, 256, MHD_OPTION_NOTIFY_COMPLETED,
+                            on_completed, s, MHD_OPTION_END);
+}
+
 veil_status veil_server_start(veil_server **out, const veil_server_config *cfg, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
@@ -852,6 +894,8 @@ veil_status veil_server_start(veil_server **out, const veil_server_config *cfg, 
     if (!cfg->tls_cert != !cfg->tls_key) return veil_fail(err, VEIL_ERR_ARGUMENT, "serve: TLS needs both a certificate and a key");
     veil_server *s = calloc(1, sizeof *s);
     if (!s) return veil_fail(err, VEIL_ERR_NO_MEMORY, "server");
+    veil_status st = VEIL_OK;
+    struct sockaddr_in addr;
     pthread_mutex_init(&s->lock, NULL);
     s->cfg = *cfg;
     if (!s->cfg.threads) s->cfg.threads = 4;
@@ -864,41 +908,24 @@ veil_status veil_server_start(veil_server **out, const veil_server_config *cfg, 
     s->models_dir = dup_str(cfg->models_dir);
     s->store_dir = dup_str(cfg->store_dir);
     s->keys_dir = malloc(strlen(cfg->store_dir) + 8);
-    veil_status st = s->models_dir && s->store_dir && s->keys_dir ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "server");
-    if (st == VEIL_OK) sprintf(s->keys_dir, "%s/keys", cfg->store_dir);
-    struct sockaddr_in addr;
-    if (st == VEIL_OK) st = parse_listen(cfg->listen ? cfg->listen : "127.0.0.1:8080", &addr, err);
-    if (st == VEIL_OK) st = load_models(s, err);
-    if (st == VEIL_OK) st = open_store(s, err);
-    if (st == VEIL_OK && cfg->tls_cert) {
-        st = read_text(cfg->tls_cert, &s->tls_cert_pem, err);
-        if (st == VEIL_OK) st = read_text(cfg->tls_key, &s->tls_key_pem, err);
+    if (!s->models_dir || !s->store_dir || !s->keys_dir) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "server");
+    sprintf(s->keys_dir, "%s/keys", cfg->store_dir);
+    VEIL_CHECK(parse_listen(cfg->listen ? cfg->listen : "127.0.0.1:8080", &addr, err));
+    VEIL_CHECK(load_models(s, err));
+    VEIL_CHECK(open_store(s, err));
+    if (cfg->tls_cert) {
+        VEIL_CHECK(read_text(cfg->tls_cert, &s->tls_cert_pem, err));
+        VEIL_CHECK(read_text(cfg->tls_key, &s->tls_key_pem, err));
     }
-    if (st == VEIL_OK) {
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_EPOLL;
-        if (s->tls_cert_pem) flags |= MHD_USE_TLS;
-        if (s->tls_cert_pem)
-            s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
-                                         MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
-                                         s->cfg.timeout_s, MHD_OPTION_CONNECTION_LIMIT, 256,
-                                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_HTTPS_MEM_CERT,
-                                         s->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem, MHD_OPTION_END);
-        else
-            s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
-                                         MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
-                                         s->cfg.timeout_s, MHD_OPTION_CONNECTION_LIMIT, 256,
-                                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
-        if (!s->daemon) st = veil_fail(err, VEIL_ERR_IO, "cannot listen on %s (in use, or not an address of this machine)",
-                                       cfg->listen ? cfg->listen : "127.0.0.1:8080");
-    }
-    if (st == VEIL_OK) {
-        const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-        s->port = info ? info->port : ntohs(addr.sin_port);
-    }
-    if (st != VEIL_OK) {
-        veil_server_stop(s);
-        return st;
-    }
+    s->daemon = start_daemon(s, &addr);
+    if (!s->daemon)
+        VEIL_FAIL(err, VEIL_ERR_IO, "cannot listen on %s (in use, or not an address of this machine)",
+                  cfg->listen ? cfg->listen : "127.0.0.1:8080");
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : ntohs(addr.sin_port);
     *out = s;
-    return VEIL_OK;
+    s = NULL;
+done:
+    veil_server_stop(s); /* after a failure: what was started stops, what was loaded is freed */
+    return st;
 }

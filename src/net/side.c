@@ -103,8 +103,8 @@ static veil_status read_calibration(veil_side_options *o, const char *dir, const
         return side_fail(err, VEIL_ERR_ARGUMENT, o, "\"calibrate\": %s: not a regular file", path);
     size_t rows = 0, width = 0;
     veil_error csv = {0};
-    veil_status st = veil_csv_read(path, 0, &o->calibration, &rows, &width, &csv);
-    if (st != VEIL_OK) return side_fail(err, st, o, "\"calibrate\": %s", csv.detail);
+    const veil_status read = veil_csv_read(path, 0, &o->calibration, &rows, &width, &csv);
+    if (read != VEIL_OK) return side_fail(err, read, o, "\"calibrate\": %s", csv.detail);
     o->model.calibration = o->calibration;
     o->model.calibration_rows = rows;
     o->model.calibration_width = width;
@@ -129,6 +129,7 @@ static veil_status read_key(veil_side_options *o, const char *dir, const char *k
 static veil_status read_object(veil_side_options *o, const char *dir, json_t *root, veil_error *err)
 {
     if (!json_is_object(root)) return side_fail(err, VEIL_ERR_FORMAT, o, "not a JSON object ({\"key\": value, ...})");
+    veil_status st = VEIL_OK;
     const char *key;
     json_t *v;
     json_object_foreach(root, key, v) {
@@ -136,8 +137,9 @@ static veil_status read_object(veil_side_options *o, const char *dir, json_t *ro
             return side_fail(err, VEIL_ERR_FORMAT, o, "unknown key \"%.40s\" (known: calibrate, range, degree, "
                              "input_range, server_sigmoid, force_approximation)", key);
     }
-    json_object_foreach(root, key, v) VEIL_TRY(read_key(o, dir, key, v, err));
-    return VEIL_OK;
+    json_object_foreach(root, key, v) VEIL_CHECK(read_key(o, dir, key, v, err));
+done:
+    return st;
 }
 
 static veil_status parse(veil_side_options *o, const char *dir, const veil_buffer *b, veil_error *err)
@@ -147,7 +149,7 @@ static veil_status parse(veil_side_options *o, const char *dir, const veil_buffe
     if (!root)
         return side_fail(err, VEIL_ERR_FORMAT, o, "not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
                          jerr.column);
-    veil_status st = read_object(o, dir, root, err);
+    const veil_status st = read_object(o, dir, root, err);
     json_decref(root);
     return st;
 }
@@ -166,11 +168,13 @@ veil_status veil_side_options_read(veil_side_options *out, const char *dir, cons
     struct stat sb;
     if (stat(out->path, &sb) != 0 && errno == ENOENT) return VEIL_OK;
     *found = 1;
+    veil_status st = VEIL_OK;
     veil_buffer b = {0};
-    VEIL_TRY(veil_file_read(&b, out->path, VEIL_SIDE_FILE_MAX, err)); /* its messages name the file */
-    veil_status st = parse(out, dir, &b, err);
+    VEIL_CHECK(veil_file_read(&b, out->path, VEIL_SIDE_FILE_MAX, err)); /* its messages name the file */
+    VEIL_CHECK(parse(out, dir, &b, err));
+done:
     veil_buffer_free(&b);
-    if (st != VEIL_OK) veil_side_options_clear(out);
+    if (st != VEIL_OK) veil_side_options_clear(out); /* nothing held after a refusal */
     return st;
 }
 

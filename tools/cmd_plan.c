@@ -1,0 +1,100 @@
+/* veil plan: the parameters, keys, sizes and time a model (or a training) would take, without making keys. */
+#include <stdio.h>
+#include <stdlib.h>
+#include "veil_cli.h"
+
+static void print_plan(const veil_plan *plan, FILE *f)
+{
+    veil_plan_info info;
+    veil_plan_get_info(plan, &info);
+    const veil_plan_info *in = &info;
+    const int latency = in->packing == VEIL_PACKING_LATENCY;
+    char a[32], b[32], c[32];
+    fprintf(f, "packing:        %s\n", latency ? "latency (one sample per ciphertext)" : "throughput (one sample per slot)");
+    fprintf(f, "depth:          %zu levels\n", in->depth);
+    if (in->scheme == VEIL_ML_BGV) {
+        fprintf(f, "scheme:         BGV, exact: outputs bounded by 2^%.1f, %zu plaintext modul%s of %.1f bits in all (",
+                in->bound_bits, in->crt_count, in->crt_count == 1 ? "us" : "i", in->modulus_bits);
+        for (size_t i = 0; i < in->crt_count; i++) fprintf(f, "%s%llu", i ? ", " : "", (unsigned long long)in->plain_moduli[i]);
+        fprintf(f, ")\n");
+        fprintf(f, "parameters:     N = %zu, %zu Q primes + %zu P primes, log2(QP) = %u, per modulus\n", in->n,
+                in->q_count, in->p_count, in->log_qp);
+    } else {
+        fprintf(f, "parameters:     N = %zu, %zu Q primes + %zu P primes, log2(QP) = %u, dnum %zu, scale 2^%u\n", in->n,
+                in->q_count, in->p_count, in->log_qp, in->dnum, in->scale_bits);
+        if (in->input_hi >= in->input_lo)
+            fprintf(f, "bounds:         inputs within [%.6g, %.6g] (encryption refuses others), outputs |y| <= %.6g\n",
+                    in->input_lo, in->input_hi, in->output_bound);
+    }
+    fprintf(f, "slots:          %zu%s\n", in->slots, latency ? " (padded width)" : "");
+    fprintf(f, "batch:          %zu samples per ciphertext set\n", in->batch);
+    fprintf(f, "rotation keys:  %zu\n", in->rotations);
+    fprintf(f, "ciphertexts:    %zu in, %zu out per %s\n", in->in_ciphertexts, in->out_ciphertexts,
+            latency ? "sample" : "batch");
+    const double inputs = (double)veil_plan_input_bytes(plan, latency ? 1 : in->batch);
+    fprintf(f, "eval keys:      %s (%.0f bytes, exact)\n", cli_size_text(a, sizeof a, in->eval_key_bytes),
+            in->eval_key_bytes);
+    fprintf(f, "inputs:         %s per %s (%.0f bytes, exact), a fresh ciphertext %s\n",
+            cli_size_text(b, sizeof b, inputs), latency ? "sample" : "batch", inputs,
+            cli_size_text(c, sizeof c, in->ciphertext_bytes));
+    fprintf(f, "estimates:      server time ~%.3g s per %s (single thread), memory ~%s on the server, ~%s for keygen\n",
+            in->estimated_seconds, latency ? "sample" : "batch", cli_size_text(a, sizeof a, in->estimated_memory_bytes),
+            cli_size_text(b, sizeof b, in->keygen_memory_bytes));
+}
+
+static void print_train_plan(const veil_plan *plan, FILE *f)
+{
+    veil_plan_info in;
+    veil_train_info ti;
+    veil_error err = {0};
+    veil_plan_get_info(plan, &in);
+    if (veil_train_plan_info(plan, &ti, &err) != VEIL_OK) return;
+    if (ti.task == VEIL_TRAIN_LOGISTIC)
+        fprintf(f, "training:       logistic regression, %zu features, Nesterov's accelerated gradient; sigmoid of "
+                   "degree %u over [-%u, %u]\n", ti.features, ti.degree, ti.range, ti.range);
+    else
+        fprintf(f, "training:       linear regression, %zu features, gradient descent\n", ti.features);
+    fprintf(f, "iterations:     at most %zu (%zu levels each, the first 1; %zu levels in all)\n", ti.max_iterations,
+            ti.depth_per_iteration, in.q_count - 1);
+    fprintf(f, "parameters:     N = %zu, %zu Q primes + %zu P primes, log2(QP) = %u, dnum %zu, scale 2^%u\n", in.n,
+            in.q_count, in.p_count, in.log_qp, in.dnum, in.scale_bits);
+    fprintf(f, "packing:        %zu slots per record, %zu records per ciphertext\n", ti.block, ti.records_per_ciphertext);
+    char a[32], b[32], c[32];
+    const double one = (double)veil_plan_input_bytes(plan, in.batch),
+                 more = (double)veil_plan_input_bytes(plan, 2 * in.batch) - one;
+    fprintf(f, "eval keys:      %s (%.0f bytes, exact), %zu rotation keys\n",
+            cli_size_text(a, sizeof a, in.eval_key_bytes), in.eval_key_bytes, in.rotations);
+    fprintf(f, "data:           %s for up to %zu records (%.0f bytes, exact), %s more per further %zu\n",
+            cli_size_text(b, sizeof b, one), in.batch, one, cli_size_text(c, sizeof c, more), in.batch);
+    fprintf(f, "estimates:      %.2f s per iteration and ciphertext of records (one thread); memory about %s on the "
+               "server, %s for keygen\n", in.estimated_seconds, cli_size_text(a, sizeof a, in.estimated_memory_bytes),
+            cli_size_text(b, sizeof b, in.keygen_memory_bytes));
+}
+
+int cli_cmd_plan(int argc, char **argv)
+{
+    cli_options o;
+    if (!cli_parse(argc, argv, &o, CLI_PLAN) || (!o.train && !cli_need(o.model, "--model"))) return EXIT_USAGE;
+    veil_model *m = NULL;
+    double *calib = NULL;
+    veil_plan *plan = NULL;
+    int rc = EXIT_OK;
+    if (o.train) {
+        CLI_CHECK(cli_make_train_plan(&o, &plan));
+        print_train_plan(plan, stdout);
+        CLI_CHECK(cli_finish_output());
+        goto done;
+    }
+    CLI_CHECK(cli_load_model(&m, &o, &calib));
+    CLI_CHECK(cli_make_plan(&o, m, &plan));
+    printf("model:          %s (%zu inputs -> %zu outputs per sample)\n", o.model, veil_model_input_width(m),
+           veil_model_output_width(m));
+    fputs(veil_model_report(m), stdout);
+    print_plan(plan, stdout);
+    CLI_CHECK(cli_finish_output());
+done:
+    veil_plan_free(plan);
+    veil_model_free(m);
+    free(calib);
+    return rc;
+}

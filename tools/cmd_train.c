@@ -1,0 +1,86 @@
+/* veil train: encrypted training on the server's side, and --plain: the same algorithm on plaintext. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "veil_cli.h"
+
+/*
+ * `veil train --plain --train logistic|linear --in TRAIN.csv --labels-column NAME --iterations K ...`: the same
+ * algorithm in float64 on the plaintext, for comparison (writes the same --onnx / --out files as decrypt).
+ */
+static int train_plain(int argc, char **argv)
+{
+    cli_options o;
+    if (!cli_parse(argc, argv, &o, CLI_TRAIN_PLAIN) || !cli_need(o.train, "--train") || !cli_need(o.in, "--in") ||
+        !cli_need(o.labels, "--labels-column") || !cli_need(o.iterations ? "" : NULL, "--iterations") ||
+        (!o.onnx && !cli_need(o.out, "--out")))
+        return EXIT_USAGE;
+    veil_error err = {0};
+    double *all = NULL, *x = NULL, *y = NULL, *w = NULL, tmax = 0;
+    size_t rows = 0, width = 0, col = 0;
+    veil_buffer onnx = {0};
+    int rc = EXIT_OK;
+    CLI_CHECK(cli_read_csv(o.in, 0, &all, &rows, &width));
+    CLI_CHECK(width >= 2 ? cli_find_label_column(o.in, o.labels, width, &col) : EXIT_INPUT);
+    if (!(x = malloc(rows * width * sizeof *x)) || !(y = malloc(rows * sizeof *y)) || !(w = calloc(width, sizeof *w))) {
+        rc = EXIT_RUNTIME;
+        goto done;
+    }
+    cli_split_labels(all, rows, width, col, x, y);
+    veil_train_request req = {.features = width - 1, .iterations = o.iterations, .degree = (unsigned)o.degree,
+                              .range = (unsigned)o.sigmoid_range};
+    if (!strcmp(o.train, "linear")) req.task = VEIL_TRAIN_LINEAR;
+    else if (strcmp(o.train, "logistic")) CLI_FAIL(EXIT_USAGE, "--train is logistic or linear, not '%s'", o.train);
+    veil_train_options opts = {.iterations = o.iterations, .learning_rate = o.learning_rate, .l2 = o.l2};
+    CLI_CHECK(cli_status(veil_train_plain(w, &req, &opts, x, y, rows, &tmax, &err), &err, NULL));
+    if (o.onnx) CLI_CHECK(cli_status(veil_train_to_onnx(&onnx, req.task, w, req.features, &err), &err, NULL));
+    CLI_CHECK(cli_write_trained(o.out, w, width, o.onnx, &onnx));
+    const unsigned range = o.sigmoid_range ? (unsigned)o.sigmoid_range : 8; /* the library's default */
+    if (req.task == VEIL_TRAIN_LOGISTIC && tmax > range)
+        fprintf(stderr, "veil: warning: |z.w| reached %.2f, outside the sigmoid's range [-%u, %u]: lower the "
+                        "learning rate or raise --sigmoid-range\n", tmax, range, range);
+done:
+    veil_buffer_free(&onnx);
+    free(all);
+    free(x);
+    free(y);
+    free(w);
+    return rc;
+}
+
+int cli_cmd_train(int argc, char **argv)
+{
+    if (argc >= 1 && !strcmp(argv[0], "--plain")) return train_plain(argc - 1, argv + 1);
+    cli_options o;
+    if (!cli_parse(argc, argv, &o, CLI_TRAIN) || !cli_need(o.eval_keys, "--eval-keys") || !cli_need(o.in, "--in") ||
+        !cli_need(o.out, "--out"))
+        return EXIT_USAGE;
+    char path[4096];
+    if (cli_eval_keys_path(o.eval_keys, path, sizeof path)) return EXIT_INPUT;
+    veil_eval_keys *ek = NULL;
+    veil_ciphertexts *in = NULL, *out = NULL;
+    veil_error err = {0};
+    veil_train_info ti;
+    int rc = EXIT_OK;
+    CLI_CHECK(cli_load_eval_keys(path, &ek));
+    CLI_CHECK(cli_status(veil_train_keys_info(ek, &ti, &err), &err, path));
+    if (o.iterations > ti.max_iterations) /* before reading the data */
+        CLI_FAIL(EXIT_INPUT, "train: %zu iterations asked, but these keys allow at most %zu: make keys with "
+                 "--iterations %zu", o.iterations, ti.max_iterations, o.iterations);
+    CLI_CHECK(cli_load_ciphertexts(o.in, NULL, ek, &in));
+    const double t0 = cli_seconds();
+    veil_train_options opts = {.iterations = o.iterations, .learning_rate = o.learning_rate, .l2 = o.l2,
+                               .threads = o.threads};
+    cli_bar bar;
+    cli_bar_init(&bar, "training", o.quiet);
+    CLI_CHECK(cli_status(veil_train_run(&out, ek, in, &opts, cli_progress, &bar, &err), &err, NULL));
+    CLI_CHECK(cli_save_ciphertexts(o.out, out));
+    if (!o.quiet)
+        fprintf(stderr, "veil: trained on %zu encrypted records in %.1f s; wrote %s\n", veil_ciphertexts_rows(in),
+                cli_seconds() - t0, o.out);
+done:
+    veil_ciphertexts_free(in);
+    veil_ciphertexts_free(out);
+    veil_eval_keys_free(ek);
+    return rc;
+}

@@ -1,0 +1,205 @@
+/*
+ * The options of `veil`: one table (the option, what its value is, which commands take it, the field it sets)
+ * and one loop that parses a command's arguments against it.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "veil_cli.h"
+
+/* What an option's value is, and how it is checked. */
+typedef enum opt_kind {
+    OPT_SWITCH, /* no value: sets an int to 1 */
+    OPT_TEXT,   /* any text (a path, a URL, LO:HI read later) */
+    OPT_SIZE,   /* a positive integer, at most 2^20 and at most `max` when max is not 0 */
+    OPT_REAL,   /* a finite number >= 0; above 0 when `max` is 1 */
+    OPT_CHOICE, /* one of the words of `choice`, stored as its value */
+} opt_kind;
+
+typedef struct opt_choice {
+    const char *text; /* the words, for the message: "ckks or bgv" */
+    const char *words[4];
+    int values[4];
+} opt_choice;
+
+typedef struct opt_spec {
+    const char *name;
+    opt_kind kind;
+    unsigned commands; /* the CLI_* bits of the commands that take it */
+    size_t field;      /* offsetof(cli_options, the field) */
+    size_t max;
+    const opt_choice *choice;
+} opt_spec;
+
+static const opt_choice schemes = {"ckks or bgv", {"ckks", "bgv"}, {CLI_SCHEME_CKKS, CLI_SCHEME_BGV}};
+static const opt_choice securities = {"128, 192 or 256", {"128", "192", "256"},
+                                      {VEIL_SECURITY_128, VEIL_SECURITY_192, VEIL_SECURITY_256}};
+
+/* The commands that read a model with the model options (--calibrate, --range, --degree, ...). */
+#define MODEL_CMDS (CLI_KEYGEN | CLI_ENCRYPT | CLI_EVAL | CLI_PLAN | CLI_PLAIN)
+#define F(field) offsetof(cli_options, field)
+
+/* Every option. One name may have several rows, for commands that read it differently (serve's --threads). */
+static const opt_spec options[] = {
+    {"--model", OPT_TEXT, MODEL_CMDS | CLI_PREDICT, F(model), 0, NULL},
+    {"--keys", OPT_TEXT, CLI_ENCRYPT | CLI_DECRYPT | CLI_PREDICT, F(keys), 0, NULL},
+    {"--eval-keys", OPT_TEXT, CLI_EVAL | CLI_TRAIN, F(eval_keys), 0, NULL},
+    {"--in", OPT_TEXT, CLI_ENCRYPT | CLI_EVAL | CLI_DECRYPT | CLI_PLAIN | CLI_TRAIN | CLI_TRAIN_PLAIN | CLI_PREDICT,
+     F(in), 0, NULL},
+    {"--out", OPT_TEXT, CLI_KEYGEN | CLI_ENCRYPT | CLI_EVAL | CLI_DECRYPT | CLI_PLAIN | CLI_TRAIN | CLI_TRAIN_PLAIN |
+     CLI_PREDICT, F(out), 0, NULL},
+    /* the model options */
+    {"--calibrate", OPT_TEXT, MODEL_CMDS, F(calibrate), 0, NULL},
+    {"--range", OPT_TEXT, MODEL_CMDS, F(range), 0, NULL},
+    {"--degree", OPT_SIZE, MODEL_CMDS | CLI_TRAIN_PLAIN, F(degree), 1024, NULL},
+    {"--force-approximation", OPT_SWITCH, MODEL_CMDS, F(force_approximation), 0, NULL},
+    {"--server-sigmoid", OPT_SWITCH, MODEL_CMDS, F(server_sigmoid), 0, NULL},
+    /* plans and keys */
+    {"--batch", OPT_SIZE, CLI_KEYGEN | CLI_PLAN, F(batch), 0, NULL},
+    {"--latency", OPT_SWITCH, CLI_KEYGEN | CLI_PLAN, F(latency), 0, NULL},
+    {"--security", OPT_CHOICE, CLI_KEYGEN | CLI_PLAN, F(security), 0, &securities},
+    {"--scheme", OPT_CHOICE, CLI_KEYGEN | CLI_PLAN, F(scheme), 0, &schemes},
+    {"--input-range", OPT_TEXT, CLI_KEYGEN | CLI_PLAN, F(input_range), 0, NULL},
+    {"--force", OPT_SWITCH, CLI_KEYGEN, F(force), 0, NULL},
+    {"--server", OPT_TEXT, CLI_KEYGEN | CLI_PREDICT, F(server), 0, NULL},
+    {"--cacert", OPT_TEXT, CLI_KEYGEN | CLI_PREDICT, F(cacert), 0, NULL},
+    /* outputs */
+    {"--argmax", OPT_SWITCH, CLI_DECRYPT | CLI_PLAIN | CLI_PREDICT, F(argmax), 0, NULL},
+    {"--integers", OPT_SWITCH, CLI_DECRYPT | CLI_PLAIN, F(integers), 0, NULL},
+    {"--exact", OPT_SWITCH, CLI_PLAIN, F(exact), 0, NULL},
+    {"--onnx", OPT_TEXT, CLI_DECRYPT | CLI_TRAIN_PLAIN, F(onnx), 0, NULL},
+    /* training */
+    {"--train", OPT_TEXT, CLI_KEYGEN | CLI_PLAN | CLI_TRAIN_PLAIN, F(train), 0, NULL},
+    {"--features", OPT_SIZE, CLI_KEYGEN | CLI_PLAN, F(features), 0, NULL},
+    {"--iterations", OPT_SIZE, CLI_KEYGEN | CLI_PLAN | CLI_TRAIN | CLI_TRAIN_PLAIN, F(iterations), 0, NULL},
+    {"--sigmoid-range", OPT_SIZE, CLI_KEYGEN | CLI_PLAN | CLI_TRAIN_PLAIN, F(sigmoid_range), 64, NULL},
+    {"--labels-column", OPT_TEXT, CLI_ENCRYPT | CLI_TRAIN_PLAIN, F(labels), 0, NULL},
+    {"--learning-rate", OPT_REAL, CLI_TRAIN | CLI_TRAIN_PLAIN, F(learning_rate), 1, NULL},
+    {"--l2", OPT_REAL, CLI_TRAIN | CLI_TRAIN_PLAIN, F(l2), 0, NULL},
+    {"--threads", OPT_SIZE, CLI_EVAL | CLI_TRAIN, F(threads), 1024, NULL},
+    {"--quiet", OPT_SWITCH, CLI_KEYGEN | CLI_ENCRYPT | CLI_EVAL | CLI_TRAIN | CLI_SERVE | CLI_PREDICT, F(quiet), 0,
+     NULL},
+    /* serve */
+    {"--models", OPT_TEXT, CLI_SERVE, F(models), 0, NULL},
+    {"--store", OPT_TEXT, CLI_SERVE, F(store), 0, NULL},
+    {"--listen", OPT_TEXT, CLI_SERVE, F(listen), 0, NULL},
+    {"--threads", OPT_TEXT, CLI_SERVE, F(serve_threads), 0, NULL},
+    {"--eval-threads", OPT_TEXT, CLI_SERVE, F(eval_threads), 0, NULL},
+    {"--tls-cert", OPT_TEXT, CLI_SERVE, F(tls_cert), 0, NULL},
+    {"--tls-key", OPT_TEXT, CLI_SERVE, F(tls_key), 0, NULL},
+    {"--max-keys", OPT_TEXT, CLI_SERVE, F(max_keys), 0, NULL},
+    {"--timeout", OPT_TEXT, CLI_SERVE, F(timeout), 0, NULL},
+    {"--max-batches", OPT_TEXT, CLI_SERVE, F(max_batches), 0, NULL},
+};
+#define N_OPTIONS (sizeof options / sizeof *options)
+
+/* The row of `name` for the command; NULL when the command does not take it. */
+static const opt_spec *find(const char *name, unsigned command)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if ((options[i].commands & command) && strcmp(options[i].name, name) == 0) return &options[i];
+    return NULL;
+}
+
+int cli_parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || s[0] == '-' || !s[0]) return 0;
+    *out = (size_t)v;
+    return 1;
+}
+
+/* Checks and stores one option's value; 0 after a message. */
+static int set_value(const opt_spec *s, const char *v, cli_options *o)
+{
+    char *field = (char *)o + s->field;
+    switch (s->kind) {
+    case OPT_SWITCH: *(int *)(void *)field = 1; return 1;
+    case OPT_TEXT: *(const char **)(void *)field = v; return 1;
+    case OPT_SIZE: {
+        size_t n;
+        if (!cli_parse_size(v, &n) || n == 0 || n > ((size_t)1 << 20)) {
+            fprintf(stderr, "veil: %s wants a positive integer (at most 2^20), not '%s'\n", s->name, v);
+            return 0;
+        }
+        if (s->max && n > s->max) {
+            fprintf(stderr, "veil: %s %s is out of range (degree <= 1024, sigmoid range <= 64, threads <= 1024)\n",
+                    s->name, v);
+            return 0;
+        }
+        *(size_t *)(void *)field = n;
+        return 1;
+    }
+    case OPT_REAL: {
+        char *end;
+        errno = 0;
+        double d = strtod(v, &end);
+        if (errno || *end || !v[0] || !isfinite(d) || d < 0) {
+            fprintf(stderr, "veil: %s wants a number >= 0, not '%s'\n", s->name, v);
+            return 0;
+        }
+        if (s->max && d == 0) {
+            fprintf(stderr, "veil: %s must be above 0\n", s->name);
+            return 0;
+        }
+        *(double *)(void *)field = d;
+        return 1;
+    }
+    case OPT_CHOICE:
+        for (size_t i = 0; i < 4 && s->choice->words[i]; i++)
+            if (strcmp(v, s->choice->words[i]) == 0) {
+                *(int *)(void *)field = s->choice->values[i];
+                return 1;
+            }
+        fprintf(stderr, "veil: %s is %s, not '%s'\n", s->name, s->choice->text, v);
+        return 0;
+    }
+    return 0;
+}
+
+/*
+ * serve and predict keep the conventions they had when they were parsed apart: a missing value is reported as
+ * an unexpected argument, and of an option given twice the first counts (the others' last).
+ */
+int cli_parse(int argc, char **argv, cli_options *o, unsigned command)
+{
+    const int net = (command & (CLI_SERVE | CLI_PREDICT)) != 0;
+    memset(o, 0, sizeof *o);
+    for (int i = 0; i < argc; i++) {
+        const opt_spec *s = find(argv[i], command);
+        if (!s) {
+            fprintf(stderr, "veil: unexpected argument '%s'\n", argv[i]);
+            return 0;
+        }
+        if (s->kind == OPT_SWITCH) {
+            set_value(s, NULL, o);
+            continue;
+        }
+        if (i + 1 >= argc) {
+            if (net) fprintf(stderr, "veil: unexpected argument '%s' (it needs a value)\n", argv[i]);
+            else fprintf(stderr, "veil: %s needs a value\n", argv[i]);
+            return 0;
+        }
+        const char *v = argv[++i];
+        if (net && *(const char **)(void *)((char *)o + s->field)) continue; /* given before: the first counts */
+        if (!set_value(s, v, o)) return 0;
+    }
+    if (o->latency && o->batch) {
+        fprintf(stderr, "veil: --batch and --latency exclude each other\n");
+        return 0;
+    }
+    if (o->integers && !o->scheme) o->scheme = CLI_SCHEME_BGV; /* the integer computation is exact inference's */
+    return 1;
+}
+
+int cli_need(const void *value, const char *flag)
+{
+    if (value) return 1;
+    fprintf(stderr, "veil: %s is required\n", flag);
+    return 0;
+}
