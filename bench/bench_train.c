@@ -113,7 +113,7 @@ int bench_train(const bench_config *cfg)
     veil_keyset *ks = NULL;
     veil_eval_keys *ek = NULL;
     double t0 = now();
-    CHECK(veil_keygen(&ks, &ek, plan, NULL, &err));
+    CHECK(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err));
     const double keygen_s = now() - t0;
     veil_buffer eb = {0};
     CHECK(veil_eval_keys_save(&eb, ek, &err));

@@ -57,7 +57,7 @@ static trained train_both(veil_train_task task, unsigned degree, size_t features
     if (veil_train_plan(&plan, &req, &err) != VEIL_OK) fail_msg("%s", err.detail);
     veil_keyset *ks = NULL;
     veil_eval_keys *ek = NULL;
-    assert_int_equal(veil_keygen(&ks, &ek, plan, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err), VEIL_OK);
     veil_buffer kb = {0}, eb = {0}, db = {0}, mb = {0};
     assert_int_equal(veil_keyset_save(&kb, ks, &err), VEIL_OK);
     assert_int_equal(veil_eval_keys_save(&eb, ek, &err), VEIL_OK);
@@ -227,8 +227,8 @@ static void test_bad_input(void **state)
     assert_int_equal(veil_train_plan(&plan, &req, &err), VEIL_OK);
     veil_keyset *ks = NULL, *other = NULL;
     veil_eval_keys *ek = NULL, *other_ek = NULL;
-    assert_int_equal(veil_keygen(&ks, &ek, plan, NULL, &err), VEIL_OK);
-    assert_int_equal(veil_keygen(&other, &other_ek, plan, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_generate(&other, &other_ek, plan, NULL, NULL, NULL, &err), VEIL_OK);
     double *x, *y;
     make_data(3, rows, features, 1, &x, &y);
     veil_ciphertexts *data = NULL;
@@ -286,8 +286,8 @@ static void test_bad_input(void **state)
     assert_int_equal(veil_ciphertexts_load(&loaded, NULL, ek, db.data, db.len / 2, &err), VEIL_ERR_FORMAT);
     /* training keys and inference calls do not mix */
     double out[4];
-    assert_int_equal(veil_encrypt_inputs(&loaded, ks, x, rows, NULL, &err), VEIL_ERR_MISMATCH);
-    assert_int_equal(veil_decrypt_outputs(out, NULL, ks, data, &err), VEIL_ERR_ARGUMENT);
+    assert_int_equal(veil_ciphertexts_encrypt(&loaded, ks, x, rows, NULL, &err), VEIL_ERR_MISMATCH);
+    assert_int_equal(veil_ciphertexts_decrypt(out, NULL, ks, data, &err), VEIL_ERR_ARGUMENT);
     assert_int_equal(veil_train_decrypt(out, ks, data, &err), VEIL_ERR_ARGUMENT);
     /* a model decrypted with other keys */
     assert_int_equal(veil_train_run(&model, ek, data, &opts, NULL, NULL, &err), VEIL_OK);

@@ -413,7 +413,7 @@ static int write_two(const char *path_a, const veil_buffer *a, const char *path_
 
 /*
  * Key generation into both files of a key set, both replaced or neither: the evaluation keys are written to
- * EVAL.new as they are made, one at a time (veil_keygen_to_file: memory holds one key, not all), then the
+ * EVAL.new as they are made, one at a time (veil_keyset_generate_to_file: memory holds one key, not all), then the
  * secret key beside its name, then both renamed.
  */
 static int keygen_to_files(const char *sk_path, const char *eval_path, const veil_plan *plan, veil_progress_fn report,
@@ -425,7 +425,7 @@ static int keygen_to_files(const char *sk_path, const char *eval_path, const vei
     veil_error err = {0};
     veil_keyset *ks = NULL;
     veil_buffer sb = {0};
-    veil_status st = veil_keygen_to_file(&ks, plan, eval_new, NULL, report, report_arg, &err);
+    veil_status st = veil_keyset_generate_to_file(&ks, plan, eval_new, NULL, report, report_arg, &err);
     if (st == VEIL_OK) st = veil_keyset_save(&sb, ks, &err);
     if (st == VEIL_OK) st = veil_file_write_atomic(sk_new, sb.data, sb.len, &err);
     veil_buffer_free(&sb);
@@ -1051,7 +1051,7 @@ static int cmd_encrypt(int argc, char **argv)
         /* with the model at hand: warn about values outside the calibrated range of an approximation */
         double excess = 0;
         veil_error err = {0};
-        /* the keys enforce the inputs' range their plan bounded the circuit from (veil_encrypt_inputs); an
+        /* the keys enforce the inputs' range their plan bounded the circuit from (veil_ciphertexts_encrypt); an
          * approximated activation's input beyond its polynomial's range is refused all the same */
         if (!rc && veil_model_range_excess(m, x, rows, &excess, &err) == VEIL_OK && excess > 0) {
             fprintf(stderr, "veil: encrypt: some inputs drive an approximated activation up to %g outside the range "
@@ -1063,7 +1063,7 @@ static int cmd_encrypt(int argc, char **argv)
     free(calib);
     if (!rc) {
         veil_error err = {0};
-        veil_status st = veil_encrypt_inputs(&cts, ks, x, rows, NULL, &err);
+        veil_status st = veil_ciphertexts_encrypt(&cts, ks, x, rows, NULL, &err);
         if (st != VEIL_OK) rc = fail(st, &err, NULL);
     }
     if (!rc) {
@@ -1152,7 +1152,7 @@ static int write_integers(const options *o, const veil_keyset *ks, const veil_ci
     int64_t *v = calloc(rows * w + 1, sizeof *v);
     if (!v) return EXIT_RUNTIME;
     veil_error err = {0};
-    veil_status st = veil_decrypt_integers(v, ks, cts, &err);
+    veil_status st = veil_ciphertexts_decrypt_integers(v, ks, cts, &err);
     int rc = st != VEIL_OK ? fail(st, &err, NULL) : write_int_csv(o->out, v, rows, w);
     free(v);
     return rc;
@@ -1196,7 +1196,7 @@ static int cmd_decrypt(int argc, char **argv)
     int mode = VEIL_CSV_VALUES;
     if (!rc) rc = veil_csv_mode(o.argmax, veil_keyset_final_op(ks), w, &mode);
     if (!rc && !(y = calloc(rows * w + 1, sizeof *y))) rc = EXIT_RUNTIME;
-    if (!rc && (st = veil_decrypt_outputs(y, NULL, ks, cts, &err)) != VEIL_OK) rc = fail(st, &err, NULL);
+    if (!rc && (st = veil_ciphertexts_decrypt(y, NULL, ks, cts, &err)) != VEIL_OK) rc = fail(st, &err, NULL);
     if (!rc) rc = veil_write_csv(o.out, y, rows, w, mode);
     free(y);
     veil_ciphertexts_free(cts);

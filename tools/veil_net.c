@@ -177,7 +177,7 @@ int veil_cmd_predict(int argc, char **argv)
         size_t n = rows - first < per ? rows - first : per;
         veil_ciphertexts *cts = NULL, *res = NULL;
         veil_buffer cb = {0}, rb = {0};
-        if ((st = veil_encrypt_inputs(&cts, ks, x + first * veil_keyset_input_width(ks), n, NULL, &err)) != VEIL_OK ||
+        if ((st = veil_ciphertexts_encrypt(&cts, ks, x + first * veil_keyset_input_width(ks), n, NULL, &err)) != VEIL_OK ||
             (st = veil_ciphertexts_save(&cb, cts, &err)) != VEIL_OK)
             rc = fail(st, &err, NULL);
         if (!rc && (st = veil_client_predict(client, model, id, cb.data, cb.len, &rb, &err)) != VEIL_OK)
@@ -188,7 +188,7 @@ int veil_cmd_predict(int argc, char **argv)
             fprintf(stderr, "veil: the server answered %zu rows for %zu\n", veil_ciphertexts_rows(res), n);
             rc = EXIT_INPUT;
         }
-        if (!rc && (st = veil_decrypt_outputs(y + first * w, NULL, ks, res, &err)) != VEIL_OK) rc = fail(st, &err, NULL);
+        if (!rc && (st = veil_ciphertexts_decrypt(y + first * w, NULL, ks, res, &err)) != VEIL_OK) rc = fail(st, &err, NULL);
         if (!rc && !quiet && isatty(2)) fprintf(stderr, "\rpredicted %zu / %zu rows", first + n, rows);
         veil_ciphertexts_free(cts);
         veil_ciphertexts_free(res);
@@ -241,7 +241,7 @@ int veil_cmd_keygen_remote(const char *url, const char *model, int latency, cons
     if (!rc && (st = veil_client_get(client, path, &pb, &err)) != VEIL_OK) rc = fail(st, &err, "plan");
     if (!rc && (st = veil_plan_load(&plan, pb.data, pb.len, &err)) != VEIL_OK) rc = fail(st, &err, "the server's plan");
     if (!rc && !quiet) fprintf(stderr, "veil: generating keys for %s's plan of model %s...\n", url, model);
-    if (!rc && (st = veil_keygen(&ks, &ek, plan, NULL, &err)) != VEIL_OK) rc = fail(st, &err, NULL);
+    if (!rc && (st = veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err)) != VEIL_OK) rc = fail(st, &err, NULL);
     if (!rc) rc = veil_write_key_pair(sk_path, eval_path, ks, ek);
     if (rc) veil_remove_key_dirs(out_dir, eval_dir, made);
     if (!rc && !quiet) fprintf(stderr, "veil: wrote %s (secret: keep it) and %s\n", sk_path, eval_path);

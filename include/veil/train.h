@@ -4,7 +4,7 @@
  * The data owner encrypts its records (features and labels); the server runs gradient descent on the
  * ciphertexts with only the evaluation keys; the owner decrypts the weights, as a standard ONNX model.
  *
- *   veil_train_plan     the parameters and keys for F features and K iterations (then veil_keygen)
+ *   veil_train_plan     the parameters and keys for F features and K iterations (then veil_keyset_generate)
  *   veil_train_encrypt  the data owner: rows of features and labels into a ciphertext set
  *   veil_train_run      the server: K iterations on the ciphertexts
  *   veil_train_decrypt  the data owner: the weights, on the original features
@@ -67,7 +67,7 @@ typedef struct veil_train_info {
 /*
  * A plan for encrypted training: CKKS parameters for the request's iterations (the smallest ring at the
  * security level, scale 2^40 or less), the rotations (those of the window sums, docs/training.md). Its
- * veil_plan_info tells the sizes; veil_keygen makes the keys; veil_plan_save / veil_plan_load carry it.
+ * veil_plan_info tells the sizes; veil_keyset_generate makes the keys; veil_plan_save / veil_plan_load carry it.
  */
 veil_status veil_train_plan(veil_plan **out, const veil_train_request *request, veil_error *err);
 /* The training side of a plan or of keys made for training (VEIL_ERR_ARGUMENT for inference ones). */

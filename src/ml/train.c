@@ -33,7 +33,8 @@
 #include <sodium.h>
 #include <omp.h>
 #include "ml/ml_plan.h"
-#include "ckks/ckks_internal.h"
+#include "veil/ckks.h"
+#include "veil/ring.h"
 #include "veil/train.h"
 #include "veil/serial.h"
 #include "serial/serial_internal.h"
@@ -48,21 +49,12 @@
 #define KS_MARGIN_BITS 60 /* P exceeds every key-switching digit by this much: its noise stays far below the scale */
 #define STATS_LEVEL 2 /* the scaling is encrypted as (mantissa, exponent) pairs at this level */
 
-static size_t next_pow2(size_t x)
-{
-    size_t p = 1;
-    while (p < x) p *= 2;
-    return p;
-}
-
 static size_t log2_exact(size_t x)
 {
     size_t k = 0;
     while (((size_t)1 << k) < x) k++;
     return k;
 }
-
-size_t veil_train_block(size_t features) { return next_pow2(features + 2); }
 
 /*
  * A window sum over 2^count offsets by stride, in radix-4 groups: offsets {1, 2, 3} x b for b = stride,
@@ -118,11 +110,6 @@ static size_t max_iterations(unsigned task, unsigned degree, size_t levels)
 {
     if (levels < first_iteration(task)) return 0;
     return 1 + (levels - first_iteration(task)) / per_iteration(task, degree);
-}
-
-size_t veil_train_data_count(const veil_ml_meta *m)
-{
-    return 2 * (size_t)((m->rows + m->batch - 1) / m->batch) + 2;
 }
 
 /* The levels the records are encrypted at: layout A for the first iteration's product, X for its last. */
@@ -221,8 +208,8 @@ static veil_status params_for(veil_params **out, size_t n, size_t depth, unsigne
                               veil_error *err)
 {
     const size_t q_count = depth + 1;
-    if (q_count + 1 > VEIL_PARAMS_MAX_PRIMES) return veil_fail(err, VEIL_ERR_NOT_FOUND, "too many primes");
-    unsigned q_bits[VEIL_PARAMS_MAX_PRIMES], p_bits[VEIL_PARAMS_MAX_PRIMES];
+    if (q_count + 1 > VEIL_RING_MAX_PRIMES) return veil_fail(err, VEIL_ERR_NOT_FOUND, "too many primes");
+    unsigned q_bits[VEIL_RING_MAX_PRIMES], p_bits[VEIL_RING_MAX_PRIMES];
     q_bits[0] = TRAIN_FIRST_BITS;
     for (size_t i = 1; i < q_count; i++) q_bits[i] = scale;
     const unsigned q_total = TRAIN_FIRST_BITS + (unsigned)depth * scale;
@@ -231,7 +218,7 @@ static veil_status params_for(veil_params **out, size_t n, size_t depth, unsigne
         const size_t alpha = (q_count + dnum - 1) / dnum;
         const unsigned digit = TRAIN_FIRST_BITS + (unsigned)(alpha - 1) * scale; /* the first digit holds q_0 */
         const size_t p_count = (digit + KS_MARGIN_BITS + TRAIN_FIRST_BITS - 1) / TRAIN_FIRST_BITS;
-        if (q_count + p_count > VEIL_PARAMS_MAX_PRIMES || q_total + p_count * TRAIN_FIRST_BITS > limit) continue;
+        if (q_count + p_count > VEIL_RING_MAX_PRIMES || q_total + p_count * TRAIN_FIRST_BITS > limit) continue;
         for (size_t i = 0; i < p_count; i++) p_bits[i] = TRAIN_FIRST_BITS;
         veil_params_spec spec = {.n = n, .q_count = q_count, .q_bits = q_bits, .p_count = p_count, .p_bits = p_bits,
                                  .dnum = dnum, .security = security};
@@ -313,7 +300,7 @@ veil_status veil_train_plan(veil_plan **out, const veil_train_request *req, veil
     in->depth = depth;
     in->in_ciphertexts = 1; /* per slots/B records, plus one for the scaling */
     in->out_ciphertexts = 2;
-    veil_plan_sizes(plan);
+    veil_ckks_plan_sizes(plan);
     /* per iteration and ciphertext of records, at the middle level (model.c's cost model, docs/ml.md): 3 key
      * switches, two window sums of ceil(log4 B) hoisted groups (a key switch and two more rotations' products
      * each), a window sum of ceil(log4 R) groups and 2 key switches shared, and the rescales of the levels */
@@ -323,7 +310,7 @@ veil_status veil_train_plan(veil_plan **out, const veil_train_request *req, veil
     in->estimated_seconds = ks * 5 + group * (double)(2 * groups_b + groups_r) +
                             veil_rescale_seconds(in, mid) * (double)(2 * per_iteration(req->task, degree));
     /* the server's working set: about a dozen ciphertexts at the top level */
-    veil_plan_memory(plan, 12 * veil_ciphertext_memory(plan->params, in->q_count - 1));
+    veil_plan_memory(plan, 1, (double)(1 + plan->n_steps), 0, 12 * veil_ciphertext_memory(plan->params, in->q_count - 1));
     *out = plan;
     return VEIL_OK;
 }
@@ -934,7 +921,7 @@ veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, c
                   .block = info.block, .records = info.records_per_ciphertext,
                   .rows = (size_t)data->meta.rows};
     tr.nct = (tr.rows + tr.records - 1) / tr.records;
-    tr.threads = (int)(opts->threads ? opts->threads : (size_t)veil_context_ring(keys->ctx)->threads);
+    tr.threads = (int)(opts->threads ? opts->threads : (size_t)veil_ring_threads(veil_context_ring(keys->ctx)));
     if (tr.threads < 1) tr.threads = 1;
     if ((size_t)tr.threads > tr.nct) tr.threads = (int)tr.nct; /* the parallel loops are over the ciphertexts */
     memcpy(tr.coef, info.coefficients, sizeof tr.coef);

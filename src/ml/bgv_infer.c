@@ -1,14 +1,7 @@
 /*
  * Exact inference of quantized models in BGV (throughput packing: sample r of a batch in slot r of every
- * feature's ciphertext).
- *
- * The plan propagates the inputs' integer range through the program by interval arithmetic: an affine row
- * maps [lo, hi] to b + sum_i (w_i > 0 ? w_i [lo_i, hi_i] : w_i [hi_i, lo_i]), a square to [0 or the smaller
- * square, the larger square]. The outputs' worst-case bound B fixes the plaintext moduli: BGV computes
- * modulo t, so the result is exact when the product T of the moduli exceeds 2 B + 1 (the centered residue is
- * the integer). One t below 2^40 holds 39 bits; larger bounds take k = 2 .. 4 moduli, each its own parameter
- * set and keys, combined by the CRT at decryption (Veil's CRT recomposition, veil_bgv_crt_compose). The plan
- * takes the k and ring that cost least (k x N x primes).
+ * feature's ciphertext): keys (one set per plaintext modulus), ciphertext sets, encryption, decryption with
+ * the CRT recomposition, the evaluator, and the back end's table (bgv_plan.c makes the plan).
  *
  * A linear layer is one veil_bgv_linear_combination per output. A square layer first brings its inputs to
  * the level the automatic modulus switching chooses for the noisiest of them, so that every product lands
@@ -21,226 +14,7 @@
 #include "ml/ml_plan.h"
 #include "veil/serial.h"
 #include "veil/ring.h"
-#include "ring/ring_internal.h"
-
-#define MAX_BOUND_BITS 62.0 /* the outputs are recomposed into int64 */
-#define MAX_T_BITS 39       /* veil_bgv_params_select takes t below 2^40 */
-#define MIN_T_BITS 17
-#define BGV_TERM_NS 2.5  /* calibrated: docs/ml.md, "Estimates" */
-
-void veil_crt_part_clear(veil_crt_part *part)
-{
-    if (!part->params && !part->ctx) return;
-    veil_secret_key_free(part->sk);
-    veil_public_key_free(part->pk);
-    veil_switch_key_free(part->relin);
-    veil_ml_context_release(part->ctx, part->params, part->refs);
-    memset(part, 0, sizeof *part);
-}
-
-/* ---- the plan ------------------------------------------------------------------------------------ */
-
-/* The bound of every output over inputs in [lo, hi], the linear layers' largest noise growth, the squares. */
-static veil_status program_bounds(const veil_program *p, int64_t lo, int64_t hi, double *bound, double *bound_bits,
-                                  double *linear_bits, unsigned *squares, veil_error *err)
-{
-    size_t maxw = p->in_width;
-    for (size_t i = 0; i < p->n_stages; i++)
-        if (p->stages[i].out_width > maxw) maxw = p->stages[i].out_width;
-    long double *l = calloc(maxw, sizeof *l), *h = calloc(maxw, sizeof *h), *nl = calloc(maxw, sizeof *nl),
-                *nh = calloc(maxw, sizeof *nh);
-    if (!l || !h || !nl || !nh) {
-        free(l), free(h), free(nl), free(nh);
-        return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
-    }
-    for (size_t i = 0; i < p->in_width; i++) l[i] = (long double)lo, h[i] = (long double)hi;
-    long double worst = fmaxl(fabsl((long double)lo), fabsl((long double)hi));
-    double growth = 0;
-    *squares = 0;
-    for (size_t si = 0; si < p->n_stages; si++) {
-        const veil_stage *s = &p->stages[si];
-        if (s->kind != VEIL_STAGE_SQUARE && s->kind != VEIL_STAGE_AFFINE) {
-            free(l), free(h), free(nl), free(nh);
-            return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: exact inference takes affine layers and squares only");
-        }
-        if (s->kind == VEIL_STAGE_SQUARE) {
-            (*squares)++;
-            for (size_t i = 0; i < s->in_width; i++) {
-                const long double a = l[i] * l[i], b = h[i] * h[i];
-                nh[i] = fmaxl(a, b);
-                nl[i] = l[i] <= 0 && h[i] >= 0 ? 0 : fminl(a, b);
-            }
-        } else {
-            for (size_t r = 0; r < s->out_width; r++) {
-                long double a = s->b[r], b = s->b[r];
-                double weight = 0;
-                for (size_t c = 0; c < s->in_width; c++) {
-                    const long double w = s->w[r * s->in_width + c];
-                    a += w > 0 ? w * l[c] : w * h[c];
-                    b += w > 0 ? w * h[c] : w * l[c];
-                    weight += fabs(s->w[r * s->in_width + c]);
-                }
-                nl[r] = a, nh[r] = b;
-                if (weight > 0) growth = fmax(growth, log2(weight));
-            }
-        }
-        for (size_t i = 0; i < s->out_width; i++) {
-            l[i] = nl[i], h[i] = nh[i];
-            worst = fmaxl(worst, fmaxl(fabsl(l[i]), fabsl(h[i])));
-        }
-    }
-    long double out = 0;
-    for (size_t i = 0; i < p->out_width; i++) out = fmaxl(out, fmaxl(fabsl(l[i]), fabsl(h[i])));
-    free(l), free(h), free(nl), free(nh);
-    /* every value must fit the int64 reference; the outputs fix the moduli */
-    const double worst_bits = worst > 0 ? (double)log2l(worst) : 0;
-    if (worst_bits >= MAX_BOUND_BITS)
-        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: the quantized network's values may reach 2^%.1f on inputs "
-                         "in [%lld, %lld]; exact inference holds 2^%.0f: quantize to fewer bits (weights or inputs), "
-                         "no keys were made", worst_bits, (long long)lo, (long long)hi, MAX_BOUND_BITS);
-    *bound_bits = out > 0 ? (double)log2l(out) : 0;
-    *bound = ceil((double)out * (1 + 0x1p-40)); /* rounded up: every output is an integer at most this */
-    *linear_bits = ceil(growth);
-    return VEIL_OK;
-}
-
-/* k distinct primes t = 1 mod 2n of `bits` bits, the largest first; 0 when there are not enough. */
-static int find_moduli(uint64_t *t, size_t k, unsigned bits, size_t n)
-{
-    const uint64_t step = 2 * (uint64_t)n, top = ((uint64_t)1 << bits) - 1, bottom = (uint64_t)1 << (bits - 1);
-    uint64_t c = top - (top - 1) % step; /* the largest value = 1 mod 2n below 2^bits */
-    size_t found = 0;
-    for (; found < k && c > bottom; c -= step)
-        if (veil_is_prime(c)) t[found++] = c;
-    return found == k;
-}
-
-typedef struct candidate {
-    veil_params *params[VEIL_CRT_MAX];
-    uint64_t t[VEIL_CRT_MAX];
-    size_t k, n;
-    double cost;
-} candidate;
-
-static void candidate_clear(candidate *c)
-{
-    for (size_t i = 0; i < VEIL_CRT_MAX; i++) veil_params_free(c->params[i]);
-    memset(c, 0, sizeof *c);
-}
-
-/* The cheapest ring for k moduli of `bits` bits each (c->k = 0 when none holds them). */
-static void try_moduli(candidate *c, size_t k, unsigned bits, unsigned depth, unsigned linear_bits,
-                       veil_security security, size_t min_slots)
-{
-    memset(c, 0, sizeof *c);
-    for (size_t n = 4096; n <= 65536; n *= 2) {
-        if (n < min_slots || !find_moduli(c->t, k, bits, n)) continue;
-        int ok = 1;
-        double primes = 0;
-        for (size_t i = 0; i < k && ok; i++) {
-            veil_bgv_request req = {depth, c->t[i], true, n, security, linear_bits};
-            veil_error ignored = {VEIL_OK, ""};
-            ok = veil_bgv_params_select(&c->params[i], &req, &ignored) == VEIL_OK &&
-                 veil_params_degree(c->params[i]) == n;
-            if (ok) primes += (double)(veil_params_q_count(c->params[i]) + veil_params_p_count(c->params[i]));
-        }
-        if (ok) {
-            c->k = k;
-            c->n = n;
-            c->cost = (double)n * primes;
-            return;
-        }
-        candidate_clear(c);
-    }
-}
-
-veil_status veil_exact_plan(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err)
-{
-    const veil_program *p = &m->program;
-    if (req->packing != VEIL_PACKING_THROUGHPUT)
-        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: exact inference (BGV) runs the throughput packing only");
-    if (req->input_lo > req->input_hi || req->input_lo <= -((int64_t)1 << 40) || req->input_hi >= ((int64_t)1 << 40))
-        return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: the inputs' integer range [%lld, %lld] is empty or beyond 2^40",
-                         (long long)req->input_lo, (long long)req->input_hi);
-    if (req->batch > ((size_t)1 << 16))
-        return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: batch %zu is above 65536 samples per ciphertext", req->batch);
-    double bound = 0, bound_bits = 0, linear_bits = 0;
-    unsigned squares = 0;
-    VEIL_TRY(program_bounds(p, req->input_lo, req->input_hi, &bound, &bound_bits, &linear_bits, &squares, err));
-    if (squares > 20)
-        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: %u squares; exact inference holds at most 20", squares);
-    /* T > 2 B + 1: the bits of 2 B + 2, with one bit to spare, shared among k moduli */
-    const double need = bound_bits + 2;
-    candidate best = {0};
-    for (size_t k = 1; k <= VEIL_CRT_MAX; k++) {
-        unsigned bits = (unsigned)ceil(need / (double)k);
-        if (bits < MIN_T_BITS) bits = MIN_T_BITS;
-        /* the primes found sit below 2^bits: one more bit when their product falls short */
-        for (const unsigned first = bits; bits <= MAX_T_BITS && bits <= first + 2; bits++) {
-            candidate c;
-            try_moduli(&c, k, bits, squares ? squares : 1, (unsigned)linear_bits, req->security, req->batch);
-            double have = 0;
-            for (size_t i = 0; i < c.k; i++) have += log2((double)c.t[i]);
-            if (c.k && have >= need) { /* more bits would only cost more */
-                if (!best.k || c.cost < best.cost) {
-                    candidate_clear(&best);
-                    best = c;
-                } else {
-                    candidate_clear(&c);
-                }
-                break;
-            }
-            candidate_clear(&c);
-        }
-    }
-    if (!best.k)
-        return veil_fail(err, VEIL_ERR_NOT_FOUND, "plan: no BGV parameters hold outputs of 2^%.1f with %u squares and "
-                         "linear layers growing the noise by 2^%.0f at this security level; no keys were made",
-                         bound_bits, squares, linear_bits);
-    plan->scheme = VEIL_ML_BGV;
-    plan->crt_count = best.k;
-    plan->params = best.params[0];
-    for (size_t i = 1; i < best.k; i++) plan->crt_params[i] = best.params[i];
-    plan->input_lo = req->input_lo;
-    plan->input_hi = req->input_hi;
-    plan->out_scale = p->out_scale;
-    plan->bound = bound;
-    plan->slots = best.n;
-    plan->batch = req->batch ? req->batch : best.n;
-    plan->scale_bits = 0;
-    veil_plan_info_from_params(plan);
-    veil_plan_info *in = &plan->info;
-    in->scheme = VEIL_ML_BGV;
-    in->depth = squares;
-    in->crt_count = best.k;
-    in->modulus_bits = 0;
-    for (size_t i = 0; i < best.k; i++) {
-        in->plain_moduli[i] = best.t[i];
-        in->modulus_bits += log2((double)best.t[i]);
-    }
-    in->bound_bits = bound_bits;
-    in->in_ciphertexts = p->in_width * best.k;
-    in->out_ciphertexts = p->out_width * best.k;
-    veil_plan_sizes(plan);
-    const double n = (double)best.n, limbs = (double)in->q_count;
-    size_t nnz = 0, wide = p->in_width;
-    for (size_t i = 0; i < p->n_stages; i++) {
-        const veil_stage *s = &p->stages[i];
-        if (s->kind == VEIL_STAGE_AFFINE)
-            for (size_t j = 0; j < s->in_width * s->out_width; j++) nnz += s->w[j] != 0;
-        if (s->out_width > wide) wide = s->out_width;
-    }
-    /* per modulus: BGV_TERM_NS per coefficient and limb of a term of a linear layer (128-bit lazy sums, scalar
-     * code), and for every square of the widest layer a key switch and a modulus switch (model.c's cost model) */
-    const size_t top = in->q_count - 1;
-    in->estimated_seconds = (double)best.k * (BGV_TERM_NS * 1e-9 * n * limbs * 2 * (double)nnz +
-                                              (veil_key_switch_seconds(in, top) + veil_rescale_seconds(in, top)) *
-                                                  (double)wide * squares);
-    /* a batch's inputs and the widest layer's outputs, per modulus */
-    veil_plan_memory(plan, (double)best.k * (double)(p->in_width + wide) *
-                               veil_ciphertext_memory(plan->params, in->q_count - 1));
-    return VEIL_OK;
-}
+#include "serial/serial_internal.h"
 
 /* ---- keys ---------------------------------------------------------------------------------------- */
 
@@ -278,8 +52,8 @@ static veil_public_key **eval_pk(veil_eval_keys *k, size_t m) { return m ? &k->c
 static veil_switch_key **eval_relin(veil_eval_keys *k, size_t m) { return m ? &k->crt[m].relin : &k->relin; }
 static const veil_context *eval_ctx(const veil_eval_keys *k, size_t m) { return m ? k->crt[m].ctx : k->ctx; }
 
-veil_status veil_exact_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan,
-                              veil_prng *prng, veil_progress_fn progress, void *progress_arg, veil_error *err)
+static veil_status bgv_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan, veil_prng *prng,
+                               veil_progress_fn progress, void *progress_arg, veil_error *err)
 {
     veil_keyset *ks = calloc(1, sizeof *ks);
     veil_eval_keys *ek = calloc(1, sizeof *ek);
@@ -288,7 +62,7 @@ veil_status veil_exact_keygen(veil_keyset **secret_out, veil_eval_keys **eval_ou
     veil_status st = ks && ek ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "keys");
     for (size_t m = 0; st == VEIL_OK && m < k; m++) {
         part_view sp = keyset_part(ks, m), ep = eval_part(ek, m);
-        st = veil_ml_copy_params(sp.params, m ? plan->crt_params[m] : plan->params, err);
+        st = veil_params_copy(sp.params, m ? plan->crt_params[m] : plan->params, err);
         if (st == VEIL_OK) st = veil_ml_context_new(*sp.params, sp.ctx, sp.refs, err);
         if (st == VEIL_OK) {
             /* the eval keys hold the same context */
@@ -349,7 +123,7 @@ static void free_items(veil_buffer *items, size_t count)
     free(items);
 }
 
-veil_status veil_exact_keyset_save(veil_buffer *out, const veil_keyset *k, veil_error *err)
+static veil_status bgv_keyset_save(veil_buffer *out, const veil_keyset *k, veil_error *err)
 {
     const size_t n = k->meta.crt_count;
     veil_buffer *items = calloc(2 * n, sizeof *items);
@@ -389,7 +163,7 @@ static veil_status load_group(const veil_set_contents *c, size_t m, size_t per, 
     return veil_ml_context_new(*params, ctx, refs, err);
 }
 
-veil_status veil_exact_keyset_load(veil_keyset *k, const veil_set_contents *c, veil_error *err)
+static veil_status bgv_keyset_load(veil_keyset *k, const veil_set_contents *c, veil_error *err)
 {
     const size_t n = k->meta.crt_count;
     if (c->count != 2 * n) return veil_fail(err, VEIL_ERR_FORMAT, "key set: %zu objects for %zu moduli", c->count, n);
@@ -405,7 +179,7 @@ veil_status veil_exact_keyset_load(veil_keyset *k, const veil_set_contents *c, v
     return st;
 }
 
-veil_status veil_exact_eval_keys_save(veil_buffer *out, const veil_eval_keys *k, veil_error *err)
+static veil_status bgv_eval_keys_save(veil_buffer *out, const veil_eval_keys *k, veil_error *err)
 {
     const size_t n = k->meta.crt_count;
     veil_buffer *items = calloc(3 * n, sizeof *items);
@@ -422,7 +196,7 @@ veil_status veil_exact_eval_keys_save(veil_buffer *out, const veil_eval_keys *k,
     return st;
 }
 
-veil_status veil_exact_eval_keys_load(veil_eval_keys *k, const veil_set_contents *c, veil_error *err)
+static veil_status bgv_eval_keys_load(veil_eval_keys *k, const veil_set_contents *c, veil_error *err)
 {
     const size_t n = k->meta.crt_count;
     if (c->count != 3 * n) return veil_fail(err, VEIL_ERR_FORMAT, "eval keys: %zu objects for %zu moduli", c->count, n);
@@ -462,7 +236,7 @@ static veil_status alloc_exact(veil_ciphertexts *set, const veil_context *const 
     return VEIL_OK;
 }
 
-veil_status veil_exact_ciphertexts_save(veil_buffer *out, const veil_ciphertexts *cts, veil_error *err)
+static veil_status bgv_ciphertexts_save(veil_buffer *out, const veil_ciphertexts *cts, veil_error *err)
 {
     const size_t k = cts->meta.crt_count, per = per_modulus(cts);
     veil_buffer *items = calloc(k * (per + 1), sizeof *items);
@@ -479,34 +253,36 @@ veil_status veil_exact_ciphertexts_save(veil_buffer *out, const veil_ciphertexts
     return st;
 }
 
-veil_status veil_exact_ciphertexts_load(veil_ciphertexts *set, const veil_set_contents *c, const veil_context *const *ctx,
-                                        size_t k, veil_error *err)
+static veil_status bgv_ciphertexts_load(veil_ciphertexts *set, const veil_set_contents *c, const veil_context *const *ctx,
+                                        size_t expect, veil_error *err)
 {
-    const size_t per = c->count / k - 1;
-    VEIL_TRY(alloc_exact(set, ctx, k, per, 0, err));
+    (void)expect; /* the caller checked the count: crt_count groups of a parameter set and `per` ciphertexts */
+    const size_t k = set->meta.crt_count, per = c->count / k - 1;
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(alloc_exact(set, ctx, k, per, 0, err));
     for (size_t m = 0; m < k; m++) {
         const veil_set_item *it = &c->items[m * (per + 1)];
         uint8_t h[VEIL_PARAMS_HASH_BYTES];
         veil_params_hash(veil_context_params(ctx[m]), h);
         if (it->type != VEIL_OBJECT_PARAMS || memcmp(it->data + 16, h, sizeof h) != 0)
-            return veil_fail(err, VEIL_ERR_MISMATCH, "ciphertext set: modulus %zu was encrypted under another parameter "
-                             "set than the keys'", m);
-        const size_t threads = (size_t)veil_context_ring(ctx[m])->threads;
+            VEIL_FAIL(err, VEIL_ERR_MISMATCH, "ciphertext set: modulus %zu was encrypted under another parameter "
+                      "set than the keys'", m);
+        const size_t threads = (size_t)veil_ring_threads(veil_context_ring(ctx[m]));
         const veil_set_item *items = &c->items[m * (per + 1) + 1];
-        veil_status st;
         VEIL_PARALLEL_PARTS(per, per > 1 ? threads : 1, err,
                             veil_bgv_ciphertext_load(&set->bcts[m * per + part], ctx[m], items[part].data,
                                                      items[part].len, &e_));
-        VEIL_TRY(st);
+        if (st != VEIL_OK) goto done;
     }
-    return VEIL_OK;
+done:
+    return st;
 }
 
 /* ---- encryption and decryption ----------------------------------------------------------------------- */
 
 static const veil_context *keyset_ctx(const veil_keyset *k, size_t m) { return m ? k->crt[m].ctx : k->ctx; }
 
-veil_status veil_exact_encrypt(veil_ciphertexts **out, const veil_keyset *k, const double *in, size_t rows,
+static veil_status bgv_encrypt(veil_ciphertexts **out, const veil_keyset *k, const double *in, size_t rows,
                                veil_prng *prng, veil_error *err)
 {
     const veil_ml_meta *km = &k->meta;
@@ -558,7 +334,7 @@ veil_status veil_exact_encrypt(veil_ciphertexts **out, const veil_keyset *k, con
     return VEIL_OK;
 }
 
-veil_status veil_decrypt_integers(int64_t *out, const veil_keyset *k, const veil_ciphertexts *cts, veil_error *err)
+veil_status veil_ciphertexts_decrypt_integers(int64_t *out, const veil_keyset *k, const veil_ciphertexts *cts, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(k, err);
@@ -609,6 +385,32 @@ veil_status veil_decrypt_integers(int64_t *out, const veil_keyset *k, const veil
                            "ciphertext)", i % w + 1, i / w + 1, (long long)out[i], log2(k->meta.bound));
     for (size_t m = 0; m < kk; m++) free(res[m]);
     free(vals);
+    return st;
+}
+
+/* The integers, times the output scale, then the final operation. */
+static veil_status bgv_decrypt(double *out, double *raw_out, const veil_keyset *k, const veil_ciphertexts *cts,
+                               veil_error *err)
+{
+    if (cts->meta.kind != VEIL_SET_OUTPUTS)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "decrypt: these are encrypted inputs, not a model's outputs");
+    const size_t w = cts->meta.width, rows = (size_t)cts->meta.rows;
+    veil_program final = {.final_op = (veil_final_op)k->meta.final_op, .out_width = w};
+    const size_t fw = veil_final_width(&final);
+    veil_status st = VEIL_OK;
+    int64_t *ints = calloc(rows * w + 1, sizeof *ints);
+    double *row = calloc(w + 1, sizeof *row);
+    if (!ints || !row) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "decrypt");
+    VEIL_CHECK(veil_ciphertexts_decrypt_integers(ints, k, cts, err));
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t i = 0; i < w; i++) row[i] = (double)ints[r * w + i] * k->meta.out_scale;
+        if (raw_out) memcpy(raw_out + r * w, row, w * sizeof *row);
+        veil_final_apply(&final, row, w);
+        if (out) memcpy(out + r * fw, row, fw * sizeof *row);
+    }
+done:
+    free(ints);
+    free(row);
     return st;
 }
 
@@ -693,12 +495,33 @@ static veil_status run_exact_batch(const veil_context *ctx, const veil_switch_ke
     return st;
 }
 
-veil_status veil_exact_evaluate(veil_ciphertexts **out, const veil_program *p, const veil_eval_keys *k,
-                                const veil_ciphertexts *in, size_t threads, veil_progress_fn fn, void *arg,
-                                veil_error *err)
+/* The evaluator's state: exact inference prepares nothing (the weights are small integers, used as they are). */
+typedef struct bgv_evaluator {
+    const veil_model *model;
+    const veil_eval_keys *keys;
+    size_t threads;
+} bgv_evaluator;
+
+static veil_status bgv_evaluator_new(void **state, const veil_model *model, const veil_eval_keys *keys, size_t threads,
+                                     veil_error *err)
 {
-    if (in->meta.scheme != VEIL_ML_BGV || in->meta.crt_count != k->meta.crt_count)
-        return veil_fail(err, VEIL_ERR_MISMATCH, "evaluate: these ciphertexts are not of the keys' scheme");
+    bgv_evaluator *ev = calloc(1, sizeof *ev);
+    if (!ev) return veil_fail(err, VEIL_ERR_NO_MEMORY, "evaluator");
+    ev->model = model;
+    ev->keys = keys;
+    ev->threads = threads ? threads : 1;
+    *state = ev;
+    return VEIL_OK;
+}
+
+static void bgv_evaluator_free(void *state) { free(state); }
+
+static veil_status bgv_evaluator_run(const void *state, veil_ciphertexts **out, const veil_ciphertexts *in,
+                                     veil_progress_fn fn, void *arg, veil_error *err)
+{
+    const bgv_evaluator *ev = state;
+    const veil_program *p = &ev->model->program;
+    const veil_eval_keys *k = ev->keys;
     veil_ml_meta meta = in->meta;
     meta.kind = VEIL_SET_OUTPUTS;
     meta.width = (uint32_t)p->out_width;
@@ -706,20 +529,58 @@ veil_status veil_exact_evaluate(veil_ciphertexts **out, const veil_program *p, c
     const size_t per_out = batches * p->out_width;
     const veil_context *ctxs[VEIL_CRT_MAX];
     for (size_t m = 0; m < kk; m++) ctxs[m] = eval_ctx(k, m);
+    veil_status st = VEIL_OK;
     veil_ciphertexts *res = NULL;
-    VEIL_TRY(veil_ciphertexts_alloc(&res, ctxs[0], &meta, 0, err));
-    veil_status st = alloc_exact(res, ctxs, kk, per_out, 0, err);
-    for (size_t m = 0; st == VEIL_OK && m < kk; m++)
-        for (size_t b = 0; st == VEIL_OK && b < batches; b++) {
-            st = run_exact_batch(ctxs[m], m ? k->crt[m].relin : k->relin, p,
-                                 in->bcts + m * per_in + b * p->in_width, res->bcts + m * per_out + b * p->out_width,
-                                 threads, err);
+    VEIL_CHECK(veil_ciphertexts_alloc(&res, ctxs[0], &meta, 0, err));
+    VEIL_CHECK(alloc_exact(res, ctxs, kk, per_out, 0, err));
+    for (size_t m = 0; m < kk; m++)
+        for (size_t b = 0; b < batches; b++) {
+            st = run_exact_batch(ctxs[m], m ? k->crt[m].relin : k->relin, p, in->bcts + m * per_in + b * p->in_width,
+                                 res->bcts + m * per_out + b * p->out_width, ev->threads, err);
             if (fn) fn(arg, m * batches + b + 1, kk * batches);
+            if (st != VEIL_OK) goto done;
         }
-    if (st != VEIL_OK) {
-        veil_ciphertexts_free(res);
-        return st;
-    }
     *out = res;
-    return VEIL_OK;
+    res = NULL;
+done:
+    veil_ciphertexts_free(res);
+    return st;
 }
+
+/* A few keys: generated in memory, then the bundle written (atomically). */
+static veil_status bgv_keygen_to_file(veil_keyset **secret_out, const veil_plan *plan, const char *eval_path,
+                                      veil_prng *prng, veil_progress_fn progress, void *progress_arg, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    veil_keyset *ks = NULL;
+    veil_eval_keys *ek = NULL;
+    veil_buffer b = {0};
+    VEIL_CHECK(bgv_keygen(&ks, &ek, plan, prng, progress, progress_arg, err));
+    VEIL_CHECK(bgv_eval_keys_save(&b, ek, err));
+    VEIL_CHECK(veil_file_write_atomic(eval_path, b.data, b.len, err));
+    *secret_out = ks;
+    ks = NULL;
+done:
+    veil_buffer_free(&b);
+    veil_eval_keys_free(ek);
+    veil_keyset_free(ks);
+    return st;
+}
+
+const veil_ml_backend veil_ml_bgv_backend = {
+    .plan = veil_bgv_plan,
+    .input_bytes = veil_bgv_plan_input_bytes,
+    .keygen = bgv_keygen,
+    .keygen_to_file = bgv_keygen_to_file,
+    .keyset_save = bgv_keyset_save,
+    .keyset_load = bgv_keyset_load,
+    .eval_keys_save = bgv_eval_keys_save,
+    .eval_keys_load = bgv_eval_keys_load,
+    .ciphertexts_save = bgv_ciphertexts_save,
+    .ciphertexts_load = bgv_ciphertexts_load,
+    .encrypt = bgv_encrypt,
+    .decrypt = bgv_decrypt,
+    .evaluator_new = bgv_evaluator_new,
+    .evaluator_run = bgv_evaluator_run,
+    .evaluator_free = bgv_evaluator_free,
+};
