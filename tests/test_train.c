@@ -94,7 +94,7 @@ static trained train_both(veil_train_task task, unsigned degree, size_t features
     veil_ciphertexts_free(m);
     veil_keyset_free(owner);
     double tmax = 0;
-    if (veil_train_plain(t.plain, &req, &opts, x, y, rows, &tmax, &err) != VEIL_OK) fail_msg("%s", err.detail);
+    if (veil_train_run_plain(t.plain, &req, &opts, x, y, rows, &tmax, &err) != VEIL_OK) fail_msg("%s", err.detail);
     veil_buffer_free(&kb);
     veil_buffer_free(&eb);
     veil_buffer_free(&db);
@@ -190,7 +190,7 @@ static void test_plan_idash(void **state)
     veil_plan_info pi;
     veil_train_info ti;
     veil_plan_get_info(plan, &pi);
-    assert_int_equal(veil_train_plan_info(plan, &ti, &err), VEIL_OK);
+    assert_int_equal(veil_plan_get_train_info(plan, &ti, &err), VEIL_OK);
     print_message("    N=%zu, %zu levels, %u-bit scale, %zu rotations, %zu records per ciphertext, up to %zu iterations\n",
                   pi.n, pi.q_count - 1, pi.scale_bits, pi.rotations, ti.records_per_ciphertext, ti.max_iterations);
     assert_int_equal(ti.block, 32);
@@ -203,7 +203,7 @@ static void test_plan_idash(void **state)
     veil_plan *back = NULL;
     assert_int_equal(veil_plan_save(&b, plan, &err), VEIL_OK);
     assert_int_equal(veil_plan_load(&back, b.data, b.len, &err), VEIL_OK);
-    assert_int_equal(veil_train_plan_info(back, &ti, &err), VEIL_OK);
+    assert_int_equal(veil_plan_get_train_info(back, &ti, &err), VEIL_OK);
     assert_int_equal(ti.features, 18);
     veil_buffer_free(&b);
     veil_plan_free(back);
@@ -256,7 +256,7 @@ static void test_bad_input(void **state)
     /* more iterations than the keys allow: refused before any work */
     veil_train_options opts = {.iterations = 3};
     veil_train_info ti;
-    assert_int_equal(veil_train_keys_info(ek, &ti, &err), VEIL_OK);
+    assert_int_equal(veil_eval_keys_get_train_info(ek, &ti, &err), VEIL_OK);
     opts.iterations = ti.max_iterations + 1;
     assert_int_equal(veil_train_run(&model, ek, data, &opts, NULL, NULL, &err), VEIL_ERR_UNSUPPORTED);
     assert_non_null(strstr(err.detail, "allow at most"));

@@ -232,7 +232,7 @@ static int cmd_info(const char *path)
     }
     if (info.type == VEIL_OBJECT_SET) {
         char text[1024];
-        if (veil_ml_describe(buf.data, buf.len, text, sizeof text, &err) == VEIL_OK) fputs(text, stdout);
+        if (veil_ml_file_describe(buf.data, buf.len, text, sizeof text, &err) == VEIL_OK) fputs(text, stdout);
         else printf("contents:   %s\n", err.detail);
     }
     veil_buffer_free(&buf);

@@ -567,7 +567,7 @@ static void print_train_plan(const veil_plan *plan, FILE *f)
     veil_train_info ti;
     veil_error err = {0};
     veil_plan_get_info(plan, &in);
-    if (veil_train_plan_info(plan, &ti, &err) != VEIL_OK) return;
+    if (veil_plan_get_train_info(plan, &ti, &err) != VEIL_OK) return;
     if (ti.task == VEIL_TRAIN_LOGISTIC)
         fprintf(f, "training:       logistic regression, %zu features, Nesterov's accelerated gradient; sigmoid of "
                    "degree %u over [-%u, %u]\n", ti.features, ti.degree, ti.range, ti.range);
@@ -689,7 +689,7 @@ static int encrypt_training(const options *o, const veil_keyset *ks)
     }
     veil_error err = {0};
     veil_train_info ti;
-    veil_status st = veil_train_keyset_info(ks, &ti, &err);
+    veil_status st = veil_keyset_get_train_info(ks, &ti, &err);
     if (st != VEIL_OK) return fail(st, &err, NULL);
     double *all = NULL, *x = NULL, *y = NULL;
     size_t rows = 0, width = 0, col = 0;
@@ -760,7 +760,7 @@ static int cmd_train_plain(int argc, char **argv)
         rc = EXIT_USAGE;
     }
     veil_train_options opts = {.iterations = o.iterations, .learning_rate = o.learning_rate, .l2 = o.l2};
-    if (!rc && (st = veil_train_plain(w, &req, &opts, x, y, rows, &tmax, &err)) != VEIL_OK) rc = fail(st, &err, NULL);
+    if (!rc && (st = veil_train_run_plain(w, &req, &opts, x, y, rows, &tmax, &err)) != VEIL_OK) rc = fail(st, &err, NULL);
     veil_buffer onnx = {0};
     if (!rc && o.onnx && (st = veil_train_to_onnx(&onnx, req.task, w, req.features, &err)) != VEIL_OK)
         rc = fail(st, &err, NULL);
@@ -795,7 +795,7 @@ static int cmd_train(int argc, char **argv)
     int rc = read_all(path, &kb);
     if (!rc && (st = veil_eval_keys_load(&ek, kb.data, kb.len, &err)) != VEIL_OK) rc = fail(st, &err, path);
     veil_buffer_free(&kb); /* the keys are parsed: their file's bytes are not held through the work */
-    if (!rc && (st = veil_train_keys_info(ek, &ti, &err)) != VEIL_OK) rc = fail(st, &err, path);
+    if (!rc && (st = veil_eval_keys_get_train_info(ek, &ti, &err)) != VEIL_OK) rc = fail(st, &err, path);
     if (!rc && o.iterations > ti.max_iterations) { /* before reading the data */
         fprintf(stderr, "veil: train: %zu iterations asked, but these keys allow at most %zu: make keys with "
                         "--iterations %zu\n", o.iterations, ti.max_iterations, o.iterations);
@@ -833,7 +833,7 @@ static int decrypt_training(const options *o, const veil_keyset *ks, const veil_
 {
     veil_error err = {0};
     veil_train_info ti;
-    veil_status st = veil_train_keyset_info(ks, &ti, &err);
+    veil_status st = veil_keyset_get_train_info(ks, &ti, &err);
     if (st != VEIL_OK) return fail(st, &err, NULL);
     double *w = calloc(ti.features + 1, sizeof *w);
     if (!w) return EXIT_RUNTIME;

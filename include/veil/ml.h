@@ -315,7 +315,7 @@ double veil_keyset_output_limit(const veil_keyset *keys);
 size_t veil_keyset_input_range(const veil_keyset *keys, const double **lo, const double **hi, double *output_bound);
 
 /* What a Veil ML file (key set, eval keys, ciphertexts) holds, as lines of text for `veil info`. */
-veil_status veil_ml_describe(const uint8_t *data, size_t len, char *text, size_t cap, veil_error *err);
+veil_status veil_ml_file_describe(const uint8_t *data, size_t len, char *text, size_t cap, veil_error *err);
 
 /* ---- CSV ---------------------------------------------------------------------------------------- */
 

@@ -244,7 +244,7 @@ unsigned veil_ml_stored_options(const uint8_t *data, size_t len)
     return veil_object_peek(&info, data, len, NULL) == VEIL_OK && (info.flags & VEIL_FLAG_ZSTD) ? VEIL_SAVE_COMPRESS : 0;
 }
 
-veil_status veil_ml_describe(const uint8_t *data, size_t len, char *text, size_t cap, veil_error *err)
+veil_status veil_ml_file_describe(const uint8_t *data, size_t len, char *text, size_t cap, veil_error *err)
 {
     VEIL_REQUIRE(data, err);
     VEIL_REQUIRE(text, err);

@@ -330,7 +330,7 @@ static void fill_info(veil_train_info *info, unsigned task, size_t features, uns
     if (task == VEIL_TRAIN_LOGISTIC) sigmoid_fit(degree, range, info->coefficients);
 }
 
-veil_status veil_train_plan_info(const veil_plan *plan, veil_train_info *info, veil_error *err)
+veil_status veil_plan_get_train_info(const veil_plan *plan, veil_train_info *info, veil_error *err)
 {
     VEIL_REQUIRE(plan, err);
     VEIL_REQUIRE(info, err);
@@ -349,14 +349,14 @@ static veil_status meta_info(const veil_ml_meta *m, const veil_context *ctx, vei
     return VEIL_OK;
 }
 
-veil_status veil_train_keys_info(const veil_eval_keys *keys, veil_train_info *info, veil_error *err)
+veil_status veil_eval_keys_get_train_info(const veil_eval_keys *keys, veil_train_info *info, veil_error *err)
 {
     VEIL_REQUIRE(keys, err);
     VEIL_REQUIRE(info, err);
     return meta_info(&keys->meta, keys->ctx, info, err);
 }
 
-veil_status veil_train_keyset_info(const veil_keyset *keys, veil_train_info *info, veil_error *err)
+veil_status veil_keyset_get_train_info(const veil_keyset *keys, veil_train_info *info, veil_error *err)
 {
     VEIL_REQUIRE(keys, err);
     VEIL_REQUIRE(info, err);
@@ -486,8 +486,8 @@ static veil_status check_options(const veil_train_options *o, double *lr, veil_e
 
 /* ---- plaintext reference ------------------------------------------------------------------------------- */
 
-veil_status veil_train_plain(double *weights, const veil_train_request *req, const veil_train_options *opts,
-                             const double *x, const double *y, size_t rows, double *t_max, veil_error *err)
+veil_status veil_train_run_plain(double *weights, const veil_train_request *req, const veil_train_options *opts,
+                                 const double *x, const double *y, size_t rows, double *t_max, veil_error *err)
 {
     VEIL_REQUIRE(weights, err);
     VEIL_REQUIRE(req, err);
