@@ -59,25 +59,24 @@ static veil_status bgv_keygen(veil_keyset **secret_out, veil_eval_keys **eval_ou
     veil_eval_keys *ek = calloc(1, sizeof *ek);
     veil_buffer pks[VEIL_CRT_MAX] = {{0}};
     const size_t k = plan->crt_count;
-    veil_status st = ks && ek ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "keys");
-    for (size_t m = 0; st == VEIL_OK && m < k; m++) {
+    veil_status st = VEIL_OK;
+    if (!ks || !ek) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "keys");
+    for (size_t m = 0; m < k; m++) {
         part_view sp = keyset_part(ks, m), ep = eval_part(ek, m);
-        st = veil_params_copy(sp.params, m ? plan->crt_params[m] : plan->params, err);
-        if (st == VEIL_OK) st = veil_ml_context_new(*sp.params, sp.ctx, sp.refs, err);
-        if (st == VEIL_OK) {
-            /* the eval keys hold the same context */
-            *ep.params = *sp.params;
-            *ep.ctx = *sp.ctx;
-            *ep.refs = *sp.refs;
-            atomic_fetch_add(*sp.refs, 1);
-            st = veil_secret_key_new(keyset_sk(ks, m), *sp.ctx, prng, err);
-        }
-        if (st == VEIL_OK) st = veil_public_key_new(eval_pk(ek, m), *sp.ctx, *keyset_sk(ks, m), prng, err);
-        if (st == VEIL_OK) st = veil_relin_key_new(eval_relin(ek, m), *sp.ctx, *keyset_sk(ks, m), prng, err);
-        if (st == VEIL_OK) st = veil_public_key_save(&pks[m], *eval_pk(ek, m), 0, err);
-        if (st == VEIL_OK && progress) progress(progress_arg, m + 1, k);
+        VEIL_CHECK(veil_params_copy(sp.params, m ? plan->crt_params[m] : plan->params, err));
+        VEIL_CHECK(veil_ml_context_new(*sp.params, sp.ctx, sp.refs, err));
+        /* the eval keys hold the same context */
+        *ep.params = *sp.params;
+        *ep.ctx = *sp.ctx;
+        *ep.refs = *sp.refs;
+        atomic_fetch_add(*sp.refs, 1);
+        VEIL_CHECK(veil_secret_key_new(keyset_sk(ks, m), *sp.ctx, prng, err));
+        VEIL_CHECK(veil_public_key_new(eval_pk(ek, m), *sp.ctx, *keyset_sk(ks, m), prng, err));
+        VEIL_CHECK(veil_relin_key_new(eval_relin(ek, m), *sp.ctx, *keyset_sk(ks, m), prng, err));
+        VEIL_CHECK(veil_public_key_save(&pks[m], *eval_pk(ek, m), 0, err));
+        if (progress) progress(progress_arg, m + 1, k);
     }
-    if (st == VEIL_OK) {
+    {
         veil_ml_meta *mt = &ks->meta;
         mt->kind = VEIL_SET_KEYSET;
         mt->packing = VEIL_PACKING_THROUGHPUT;
@@ -97,15 +96,15 @@ static veil_status bgv_keygen(veil_keyset **secret_out, veil_eval_keys **eval_ou
         ek->meta = *mt;
         ek->meta.kind = VEIL_SET_EVAL_KEYS;
     }
-    for (size_t m = 0; m < VEIL_CRT_MAX; m++) veil_buffer_free(&pks[m]);
-    if (st != VEIL_OK) {
-        veil_keyset_free(ks);
-        veil_eval_keys_free(ek);
-        return st;
-    }
     *secret_out = ks;
     *eval_out = ek;
-    return VEIL_OK;
+    ks = NULL;
+    ek = NULL;
+done:
+    for (size_t m = 0; m < VEIL_CRT_MAX; m++) veil_buffer_free(&pks[m]);
+    veil_keyset_free(ks);
+    veil_eval_keys_free(ek);
+    return st;
 }
 
 /* Saves a set whose groups are [params, objects...] per modulus. */
@@ -128,13 +127,15 @@ static veil_status bgv_keyset_save(veil_buffer *out, const veil_keyset *k, veil_
     const size_t n = k->meta.crt_count;
     veil_buffer *items = calloc(2 * n, sizeof *items);
     const veil_params *params[VEIL_CRT_MAX] = {k->params};
-    veil_status st = items ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "key set");
-    for (size_t m = 0; st == VEIL_OK && m < n; m++) {
+    veil_status st = VEIL_OK;
+    if (!items) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "key set");
+    for (size_t m = 0; m < n; m++) {
         params[m] = m ? k->crt[m].params : k->params;
-        st = veil_params_save(&items[2 * m], params[m], 0, err);
-        if (st == VEIL_OK) st = veil_secret_key_save(&items[2 * m + 1], m ? k->crt[m].sk : k->sk, 0, err);
+        VEIL_CHECK(veil_params_save(&items[2 * m], params[m], 0, err));
+        VEIL_CHECK(veil_secret_key_save(&items[2 * m + 1], m ? k->crt[m].sk : k->sk, 0, err));
     }
-    if (st == VEIL_OK) st = save_groups(out, &k->meta, params, n, items, 1, err);
+    VEIL_CHECK(save_groups(out, &k->meta, params, n, items, 1, err));
+done:
     free_items(items, 2 * n);
     return st;
 }
@@ -147,35 +148,39 @@ static veil_status load_group(const veil_set_contents *c, size_t m, size_t per, 
                               veil_params **params, veil_context **ctx, atomic_int **refs, veil_error *err)
 {
     const veil_set_item *it = &c->items[m * (per + 1)];
+    veil_status st = VEIL_OK;
     if (it->type != VEIL_OBJECT_PARAMS)
-        return veil_fail(err, VEIL_ERR_FORMAT, "exact set: modulus %zu's group does not start with its parameters", m);
-    VEIL_TRY(veil_params_load(params, it->data, it->len, err));
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "exact set: modulus %zu's group does not start with its parameters", m);
+    VEIL_CHECK(veil_params_load(params, it->data, it->len, err)); /* the caller's part holds it */
     const uint64_t t = veil_params_plain_modulus(*params);
     if (t == 0 || veil_params_degree(*params) != veil_params_degree(first) ||
         veil_params_security(*params) >= VEIL_SECURITY_NONE)
-        return veil_fail(err, VEIL_ERR_FORMAT, "exact set: modulus %zu's parameters are not BGV of the first's ring at "
-                         "a security level", m);
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "exact set: modulus %zu's parameters are not BGV of the first's ring at "
+                  "a security level", m);
     for (size_t j = 0; j < m; j++) {
         const veil_set_item *prev = &c->items[j * (per + 1)];
         if (memcmp(prev->data + 16, it->data + 16, VEIL_PARAMS_HASH_BYTES) == 0)
-            return veil_fail(err, VEIL_ERR_FORMAT, "exact set: modulus %zu repeats an earlier parameter set", m);
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "exact set: modulus %zu repeats an earlier parameter set", m);
     }
-    return veil_ml_context_new(*params, ctx, refs, err);
+    VEIL_CHECK(veil_ml_context_new(*params, ctx, refs, err));
+done:
+    return st;
 }
 
 static veil_status bgv_keyset_load(veil_keyset *k, const veil_set_contents *c, veil_error *err)
 {
     const size_t n = k->meta.crt_count;
     if (c->count != 2 * n) return veil_fail(err, VEIL_ERR_FORMAT, "key set: %zu objects for %zu moduli", c->count, n);
-    veil_status st = veil_ml_context_new(k->params, &k->ctx, &k->refs, err);
-    for (size_t m = 0; st == VEIL_OK && m < n; m++) {
-        if (m) st = load_group(c, m, 1, k->params, &k->crt[m].params, &k->crt[m].ctx, &k->crt[m].refs, err);
-        if (st == VEIL_OK && c->items[2 * m + 1].type != VEIL_OBJECT_SECRET_KEY)
-            st = veil_fail(err, VEIL_ERR_MISMATCH, "this file is not a Veil key set (secret.key)");
-        if (st == VEIL_OK)
-            st = veil_secret_key_load(keyset_sk(k, m), m ? k->crt[m].ctx : k->ctx, c->items[2 * m + 1].data,
-                                      c->items[2 * m + 1].len, err);
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_ml_context_new(k->params, &k->ctx, &k->refs, err));
+    for (size_t m = 0; m < n; m++) {
+        if (m) VEIL_CHECK(load_group(c, m, 1, k->params, &k->crt[m].params, &k->crt[m].ctx, &k->crt[m].refs, err));
+        if (c->items[2 * m + 1].type != VEIL_OBJECT_SECRET_KEY)
+            VEIL_FAIL(err, VEIL_ERR_MISMATCH, "this file is not a Veil key set (secret.key)");
+        VEIL_CHECK(veil_secret_key_load(keyset_sk(k, m), m ? k->crt[m].ctx : k->ctx, c->items[2 * m + 1].data,
+                                        c->items[2 * m + 1].len, err));
     }
+done:
     return st;
 }
 
@@ -184,14 +189,16 @@ static veil_status bgv_eval_keys_save(veil_buffer *out, const veil_eval_keys *k,
     const size_t n = k->meta.crt_count;
     veil_buffer *items = calloc(3 * n, sizeof *items);
     const veil_params *params[VEIL_CRT_MAX] = {k->params};
-    veil_status st = items ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "eval keys");
-    for (size_t m = 0; st == VEIL_OK && m < n; m++) {
+    veil_status st = VEIL_OK;
+    if (!items) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "eval keys");
+    for (size_t m = 0; m < n; m++) {
         params[m] = m ? k->crt[m].params : k->params;
-        st = veil_params_save(&items[3 * m], params[m], 0, err);
-        if (st == VEIL_OK) st = veil_public_key_save(&items[3 * m + 1], m ? k->crt[m].pk : k->pk, k->pk_options, err);
-        if (st == VEIL_OK) st = veil_switch_key_save(&items[3 * m + 2], m ? k->crt[m].relin : k->relin, 0, err);
+        VEIL_CHECK(veil_params_save(&items[3 * m], params[m], 0, err));
+        VEIL_CHECK(veil_public_key_save(&items[3 * m + 1], m ? k->crt[m].pk : k->pk, k->pk_options, err));
+        VEIL_CHECK(veil_switch_key_save(&items[3 * m + 2], m ? k->crt[m].relin : k->relin, 0, err));
     }
-    if (st == VEIL_OK) st = save_groups(out, &k->meta, params, n, items, 2, err);
+    VEIL_CHECK(save_groups(out, &k->meta, params, n, items, 2, err));
+done:
     free_items(items, 3 * n);
     return st;
 }
@@ -206,17 +213,18 @@ static veil_status bgv_eval_keys_load(veil_eval_keys *k, const veil_set_contents
     key_id_of(id, pks, n);
     if (sodium_memcmp(id, k->meta.key_id, VEIL_ID_BYTES) != 0)
         return veil_fail(err, VEIL_ERR_FORMAT, "eval keys: the key id does not match the public keys");
-    veil_status st = veil_ml_context_new(k->params, &k->ctx, &k->refs, err);
-    for (size_t m = 0; st == VEIL_OK && m < n; m++) {
-        if (m) st = load_group(c, m, 2, k->params, &k->crt[m].params, &k->crt[m].ctx, &k->crt[m].refs, err);
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_ml_context_new(k->params, &k->ctx, &k->refs, err));
+    for (size_t m = 0; m < n; m++) {
+        if (m) VEIL_CHECK(load_group(c, m, 2, k->params, &k->crt[m].params, &k->crt[m].ctx, &k->crt[m].refs, err));
         const veil_context *ctx = eval_ctx(k, m);
-        if (st == VEIL_OK) st = veil_public_key_load(eval_pk(k, m), ctx, c->items[3 * m + 1].data, c->items[3 * m + 1].len, err);
-        if (st == VEIL_OK && m == 0) k->pk_options = veil_ml_stored_options(c->items[1].data, c->items[1].len);
-        if (st == VEIL_OK)
-            st = veil_switch_key_load(eval_relin(k, m), ctx, c->items[3 * m + 2].data, c->items[3 * m + 2].len, err);
-        if (st == VEIL_OK && veil_switch_key_galois_element(*eval_relin(k, m)) != 0)
-            st = veil_fail(err, VEIL_ERR_FORMAT, "eval keys: modulus %zu's relinearization key is a Galois key", m);
+        VEIL_CHECK(veil_public_key_load(eval_pk(k, m), ctx, c->items[3 * m + 1].data, c->items[3 * m + 1].len, err));
+        if (m == 0) k->pk_options = veil_ml_stored_options(c->items[1].data, c->items[1].len);
+        VEIL_CHECK(veil_switch_key_load(eval_relin(k, m), ctx, c->items[3 * m + 2].data, c->items[3 * m + 2].len, err));
+        if (veil_switch_key_galois_element(*eval_relin(k, m)) != 0)
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: modulus %zu's relinearization key is a Galois key", m);
     }
+done:
     return st;
 }
 
@@ -231,9 +239,10 @@ static veil_status alloc_exact(veil_ciphertexts *set, const veil_context *const 
     if (!set->bcts) return veil_fail(err, VEIL_ERR_NO_MEMORY, "ciphertext set");
     set->count = k * per; /* only now: the set is freed as an exact one */
     for (size_t m = 0; m < k; m++) set->bctx[m] = ctx[m];
-    for (size_t i = 0; fill && i < set->count; i++)
-        VEIL_TRY(veil_bgv_ciphertext_new(&set->bcts[i], ctx[i / per], err));
-    return VEIL_OK;
+    veil_status st = VEIL_OK;
+    for (size_t i = 0; fill && i < set->count; i++) VEIL_CHECK(veil_bgv_ciphertext_new(&set->bcts[i], ctx[i / per], err));
+done:
+    return st; /* the set holds what was made */
 }
 
 static veil_status bgv_ciphertexts_save(veil_buffer *out, const veil_ciphertexts *cts, veil_error *err)
@@ -241,14 +250,16 @@ static veil_status bgv_ciphertexts_save(veil_buffer *out, const veil_ciphertexts
     const size_t k = cts->meta.crt_count, per = per_modulus(cts);
     veil_buffer *items = calloc(k * (per + 1), sizeof *items);
     const veil_params *params[VEIL_CRT_MAX] = {NULL};
-    veil_status st = items ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "ciphertext set");
-    for (size_t m = 0; st == VEIL_OK && m < k; m++) {
+    veil_status st = VEIL_OK;
+    if (!items) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "ciphertext set");
+    for (size_t m = 0; m < k; m++) {
         params[m] = veil_context_params(cts->bctx[m]);
-        st = veil_params_save(&items[m * (per + 1)], params[m], 0, err);
-        for (size_t i = 0; st == VEIL_OK && i < per; i++)
-            st = veil_bgv_ciphertext_save(&items[m * (per + 1) + 1 + i], cts->bcts[m * per + i], 0, err);
+        VEIL_CHECK(veil_params_save(&items[m * (per + 1)], params[m], 0, err));
+        for (size_t i = 0; i < per; i++)
+            VEIL_CHECK(veil_bgv_ciphertext_save(&items[m * (per + 1) + 1 + i], cts->bcts[m * per + i], 0, err));
     }
-    if (st == VEIL_OK) st = save_groups(out, &cts->meta, params, k, items, per, err);
+    VEIL_CHECK(save_groups(out, &cts->meta, params, k, items, per, err));
+done:
     free_items(items, k * (per + 1));
     return st;
 }
@@ -282,6 +293,36 @@ done:
 
 static const veil_context *keyset_ctx(const veil_keyset *k, size_t m) { return m ? k->crt[m].ctx : k->ctx; }
 
+/* Modulus m's ciphertexts of the set (per of them: batches x width), from the rows' integers modulo its t. */
+static veil_status encrypt_modulus(veil_ciphertexts *set, const veil_keyset *k, size_t m, const double *in, size_t rows,
+                                   uint64_t *v, veil_prng *prng, veil_error *err)
+{
+    const veil_context *ctx = set->bctx[m];
+    const size_t w = set->meta.width, batch = (size_t)set->meta.batch, slots = (size_t)set->meta.slots;
+    const size_t per = set->count / set->meta.crt_count;
+    const uint64_t t = veil_params_plain_modulus(veil_context_params(ctx));
+    veil_bgv_encoder *enc = NULL;
+    veil_bgv_plaintext *pt = NULL;
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_bgv_encoder_new(&enc, ctx, err));
+    VEIL_CHECK(veil_bgv_plaintext_new(&pt, ctx, err));
+    for (size_t i = 0; i < per; i++) {
+        const size_t b = i / w, f = i % w, first = b * batch;
+        const size_t n = rows - first < batch ? rows - first : batch;
+        memset(v, 0, slots * sizeof *v);
+        for (size_t r = 0; r < n; r++) {
+            const int64_t x = (int64_t)in[(first + r) * w + f];
+            v[r] = x >= 0 ? (uint64_t)x % t : (t - (uint64_t)(-x) % t) % t;
+        }
+        VEIL_CHECK(veil_bgv_encode(enc, pt, v, n, err));
+        VEIL_CHECK(veil_bgv_encrypt_sk(ctx, set->bcts[m * per + i], pt, m ? k->crt[m].sk : k->sk, prng, err));
+    }
+done:
+    veil_bgv_plaintext_free(pt);
+    veil_bgv_encoder_free(enc);
+    return st;
+}
+
 static veil_status bgv_encrypt(veil_ciphertexts **out, const veil_keyset *k, const double *in, size_t rows,
                                veil_prng *prng, veil_error *err)
 {
@@ -300,38 +341,44 @@ static veil_status bgv_encrypt(veil_ciphertexts **out, const veil_keyset *k, con
     const veil_context *ctxs[VEIL_CRT_MAX];
     for (size_t m = 0; m < kk; m++) ctxs[m] = keyset_ctx(k, m);
     veil_ciphertexts *set = NULL;
+    veil_status st = VEIL_OK;
     uint64_t *v = calloc(meta.slots, sizeof *v);
-    veil_status st = v ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "encrypt");
-    if (st == VEIL_OK) st = veil_ciphertexts_alloc(&set, ctxs[0], &meta, 0, err);
-    if (st == VEIL_OK) st = alloc_exact(set, ctxs, kk, per, 1, err);
-    for (size_t m = 0; st == VEIL_OK && m < kk; m++) {
-        veil_bgv_encoder *enc = NULL;
-        veil_bgv_plaintext *pt = NULL;
-        const uint64_t t = veil_params_plain_modulus(veil_context_params(ctxs[m]));
-        st = veil_bgv_encoder_new(&enc, ctxs[m], err);
-        if (st == VEIL_OK) st = veil_bgv_plaintext_new(&pt, ctxs[m], err);
-        for (size_t i = 0; st == VEIL_OK && i < per; i++) {
-            const size_t b = i / w, f = i % w, first = b * meta.batch;
-            const size_t n = rows - first < meta.batch ? rows - first : meta.batch;
-            memset(v, 0, meta.slots * sizeof *v);
-            for (size_t r = 0; r < n; r++) {
-                const int64_t x = (int64_t)in[(first + r) * w + f];
-                v[r] = x >= 0 ? (uint64_t)x % t : (t - (uint64_t)(-x) % t) % t;
-            }
-            st = veil_bgv_encode(enc, pt, v, n, err);
-            if (st == VEIL_OK) st = veil_bgv_encrypt_sk(ctxs[m], set->bcts[m * per + i], pt, m ? k->crt[m].sk : k->sk, prng, err);
-        }
-        veil_bgv_plaintext_free(pt);
-        veil_bgv_encoder_free(enc);
-    }
+    if (!v) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encrypt");
+    VEIL_CHECK(veil_ciphertexts_alloc(&set, ctxs[0], &meta, 0, err));
+    VEIL_CHECK(alloc_exact(set, ctxs, kk, per, 1, err));
+    for (size_t m = 0; m < kk; m++) VEIL_CHECK(encrypt_modulus(set, k, m, in, rows, v, prng, err));
+    *out = set;
+    set = NULL;
+done:
     if (v) sodium_memzero(v, meta.slots * sizeof *v);
     free(v);
-    if (st != VEIL_OK) {
-        veil_ciphertexts_free(set);
-        return st;
+    veil_ciphertexts_free(set);
+    return st;
+}
+
+/* Modulus m's residues of every output (rows x width) into res. */
+static veil_status decrypt_modulus(uint64_t *res, const veil_keyset *k, size_t m, const veil_ciphertexts *cts,
+                                   uint64_t *vals, veil_error *err)
+{
+    const veil_context *ctx = keyset_ctx(k, m);
+    const size_t w = cts->meta.width, rows = (size_t)cts->meta.rows, per = per_modulus(cts);
+    const size_t batch = (size_t)cts->meta.batch;
+    veil_bgv_encoder *enc = NULL;
+    veil_bgv_plaintext *pt = NULL;
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_bgv_encoder_new(&enc, ctx, err));
+    VEIL_CHECK(veil_bgv_plaintext_new(&pt, ctx, err));
+    for (size_t i = 0; i < per; i++) {
+        const size_t b = i / w, f = i % w, first = b * batch;
+        const size_t n = rows - first < batch ? rows - first : batch;
+        VEIL_CHECK(veil_bgv_decrypt(ctx, pt, cts->bcts[m * per + i], m ? k->crt[m].sk : k->sk, err));
+        VEIL_CHECK(veil_bgv_decode(enc, vals, n, pt, err));
+        for (size_t r = 0; r < n; r++) res[(first + r) * w + f] = vals[r];
     }
-    *out = set;
-    return VEIL_OK;
+done:
+    veil_bgv_plaintext_free(pt);
+    veil_bgv_encoder_free(enc);
+    return st;
 }
 
 veil_status veil_ciphertexts_decrypt_integers(int64_t *out, const veil_keyset *k, const veil_ciphertexts *cts, veil_error *err)
@@ -346,43 +393,30 @@ veil_status veil_ciphertexts_decrypt_integers(int64_t *out, const veil_keyset *k
     if (cts->bctx[0] != k->ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "decrypt: load the ciphertexts with this key set");
     if (cts->meta.kind != VEIL_SET_OUTPUTS)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "decrypt: these are encrypted inputs, not a model's outputs");
-    const size_t kk = cts->meta.crt_count, w = cts->meta.width, rows = (size_t)cts->meta.rows, per = per_modulus(cts);
-    const size_t batch = (size_t)cts->meta.batch, slots = (size_t)cts->meta.slots;
+    const size_t kk = cts->meta.crt_count, w = cts->meta.width, rows = (size_t)cts->meta.rows;
+    const size_t slots = (size_t)cts->meta.slots;
     uint64_t moduli[VEIL_CRT_MAX], *res[VEIL_CRT_MAX] = {NULL}, *vals = calloc(slots, sizeof *vals);
-    veil_status st = vals ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "decrypt");
-    for (size_t m = 0; st == VEIL_OK && m < kk; m++) {
+    veil_status st = VEIL_OK;
+    if (!vals) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "decrypt");
+    for (size_t m = 0; m < kk; m++) {
         moduli[m] = veil_params_plain_modulus(veil_context_params(keyset_ctx(k, m)));
         res[m] = calloc(rows * w + 1, sizeof *res[m]);
-        if (!res[m]) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "decrypt");
+        if (!res[m]) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "decrypt");
     }
-    for (size_t m = 0; st == VEIL_OK && m < kk; m++) {
-        const veil_context *ctx = keyset_ctx(k, m);
-        veil_bgv_encoder *enc = NULL;
-        veil_bgv_plaintext *pt = NULL;
-        st = veil_bgv_encoder_new(&enc, ctx, err);
-        if (st == VEIL_OK) st = veil_bgv_plaintext_new(&pt, ctx, err);
-        for (size_t i = 0; st == VEIL_OK && i < per; i++) {
-            const size_t b = i / w, f = i % w, first = b * batch;
-            const size_t n = rows - first < batch ? rows - first : batch;
-            st = veil_bgv_decrypt(ctx, pt, cts->bcts[m * per + i], m ? k->crt[m].sk : k->sk, err);
-            if (st == VEIL_OK) st = veil_bgv_decode(enc, vals, n, pt, err);
-            for (size_t r = 0; st == VEIL_OK && r < n; r++) res[m][(first + r) * w + f] = vals[r];
-        }
-        veil_bgv_plaintext_free(pt);
-        veil_bgv_encoder_free(enc);
-    }
-    if (st == VEIL_OK && kk == 1) {
+    for (size_t m = 0; m < kk; m++) VEIL_CHECK(decrypt_modulus(res[m], k, m, cts, vals, err));
+    if (kk == 1) {
         for (size_t i = 0; i < rows * w; i++)
             out[i] = res[0][i] > moduli[0] / 2 ? -(int64_t)(moduli[0] - res[0][i]) : (int64_t)res[0][i];
-    } else if (st == VEIL_OK) {
-        st = veil_bgv_crt_compose(moduli, kk, (const uint64_t *const *)res, rows * w, out, err);
+    } else {
+        VEIL_CHECK(veil_bgv_crt_compose(moduli, kk, (const uint64_t *const *)res, rows * w, out, err));
     }
     /* T > 4 B: a result past the bound is not the computation's (noise overflow, or a forged result) */
-    for (size_t i = 0; st == VEIL_OK && i < rows * w; i++)
+    for (size_t i = 0; i < rows * w; i++)
         if (fabs((double)out[i]) > k->meta.bound)
-            st = veil_fail(err, VEIL_ERR_NOISE, "decrypt: output %zu of row %zu decrypts to %lld, beyond the bound "
-                           "2^%.1f the plan proved: the result is not the model's (noise overflow or a forged "
-                           "ciphertext)", i % w + 1, i / w + 1, (long long)out[i], log2(k->meta.bound));
+            VEIL_FAIL(err, VEIL_ERR_NOISE, "decrypt: output %zu of row %zu decrypts to %lld, beyond the bound "
+                      "2^%.1f the plan proved: the result is not the model's (noise overflow or a forged "
+                      "ciphertext)", i % w + 1, i / w + 1, (long long)out[i], log2(k->meta.bound));
+done:
     for (size_t m = 0; m < kk; m++) free(res[m]);
     free(vals);
     return st;
@@ -435,11 +469,13 @@ static veil_status linear_layer(const veil_context *ctx, const veil_stage *s, ve
 static veil_status square_at(const veil_context *ctx, const veil_switch_key *rk, veil_bgv_ciphertext *y,
                              const veil_bgv_ciphertext *x, size_t level, veil_error *err)
 {
-    VEIL_TRY(veil_bgv_mod_switch_to(ctx, y, x, level, err));
-    VEIL_TRY(veil_bgv_mul_relin(ctx, y, y, y, rk, err));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_bgv_mod_switch_to(ctx, y, x, level, err));
+    VEIL_CHECK(veil_bgv_mul_relin(ctx, y, y, y, rk, err));
     if (veil_bgv_ciphertext_level(y) != level)
-        return veil_fail(err, VEIL_ERR_INTERNAL, "square layer: a product left the layer's level");
-    return VEIL_OK;
+        VEIL_FAIL(err, VEIL_ERR_INTERNAL, "square layer: a product left the layer's level");
+done:
+    return st;
 }
 
 /* One square layer: every input to the level the noisiest one's product lands on, then the products. */
@@ -449,10 +485,11 @@ static veil_status square_layer(const veil_context *ctx, const veil_switch_key *
     size_t noisiest = 0;
     for (size_t i = 1; i < width; i++)
         if (veil_bgv_noise_budget_estimate(x[i]) < veil_bgv_noise_budget_estimate(x[noisiest])) noisiest = i;
-    VEIL_TRY(veil_bgv_mul_relin(ctx, y[noisiest], x[noisiest], x[noisiest], rk, err));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_bgv_mul_relin(ctx, y[noisiest], x[noisiest], x[noisiest], rk, err));
     const size_t level = veil_bgv_ciphertext_level(y[noisiest]);
-    veil_status st;
     VEIL_PARALLEL_PARTS(width, threads, err, part == noisiest ? VEIL_OK : square_at(ctx, rk, y[part], x[part], level, &e_));
+done:
     return st;
 }
 
@@ -468,29 +505,32 @@ static veil_status run_exact_batch(const veil_context *ctx, const veil_switch_ke
                                    veil_error *err)
 {
     veil_bgv_ciphertext *const *x = in;
-    veil_bgv_ciphertext **owned = NULL;
-    size_t width = p->in_width;
+    veil_bgv_ciphertext **owned = NULL, **y = NULL;
+    size_t width = p->in_width, y_width = 0;
     veil_status st = VEIL_OK;
-    for (size_t si = 0; st == VEIL_OK && si < p->n_stages; si++) {
+    for (size_t si = 0; si < p->n_stages; si++) {
         const veil_stage *s = &p->stages[si];
-        veil_bgv_ciphertext **y = calloc(s->out_width, sizeof *y);
-        st = y ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "evaluate");
-        for (size_t j = 0; st == VEIL_OK && j < s->out_width; j++) st = veil_bgv_ciphertext_new(&y[j], ctx, err);
-        if (st == VEIL_OK && s->kind == VEIL_STAGE_AFFINE) st = linear_layer(ctx, s, x, y, threads, err);
-        else if (st == VEIL_OK && s->kind == VEIL_STAGE_SQUARE) st = square_layer(ctx, rk, width, x, y, threads, err);
-        else if (st == VEIL_OK) st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "evaluate: exact inference takes affine "
-                                               "layers and squares only");
+        y = calloc(s->out_width, sizeof *y);
+        if (!y) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "evaluate");
+        y_width = s->out_width;
+        for (size_t j = 0; j < s->out_width; j++) VEIL_CHECK(veil_bgv_ciphertext_new(&y[j], ctx, err));
+        if (s->kind == VEIL_STAGE_AFFINE) VEIL_CHECK(linear_layer(ctx, s, x, y, threads, err));
+        else if (s->kind == VEIL_STAGE_SQUARE) VEIL_CHECK(square_layer(ctx, rk, width, x, y, threads, err));
+        else VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "evaluate: exact inference takes affine layers and squares only");
         free_layer(owned, width);
         owned = y;
-        x = y;
+        y = NULL;
+        x = owned;
         width = s->out_width;
     }
-    if (st == VEIL_OK && !owned) st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "evaluate: the program has no layers");
-    for (size_t j = 0; st == VEIL_OK && j < width; j++) {
+    if (!owned) VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "evaluate: the program has no layers");
+    for (size_t j = 0; j < width; j++) {
         veil_bgv_ciphertext_free(out[j]);
         out[j] = owned[j];
         owned[j] = NULL;
     }
+done:
+    free_layer(y, y_width);
     free_layer(owned, width);
     return st;
 }

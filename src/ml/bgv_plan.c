@@ -179,7 +179,8 @@ veil_status veil_bgv_plan(veil_plan *plan, const veil_model *m, const veil_plan_
         return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: batch %zu is above 65536 samples per ciphertext", req->batch);
     double bound = 0, bound_bits = 0, linear_bits = 0;
     unsigned squares = 0;
-    VEIL_TRY(program_bounds(p, req->input_lo, req->input_hi, &bound, &bound_bits, &linear_bits, &squares, err));
+    veil_status st = program_bounds(p, req->input_lo, req->input_hi, &bound, &bound_bits, &linear_bits, &squares, err);
+    if (st != VEIL_OK) return st; /* nothing held */
     if (squares > 20)
         return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: %u squares; exact inference holds at most 20", squares);
     /* T > 2 B + 1: the bits of 2 B + 2, with one bit to spare, shared among k moduli */
@@ -245,7 +246,7 @@ veil_status veil_bgv_plan(veil_plan *plan, const veil_model *m, const veil_plan_
         if (s->out_width > wide) wide = s->out_width;
     }
     /* per modulus: BGV_TERM_NS per coefficient and limb of a term of a linear layer (128-bit lazy sums, scalar
-     * code), and for every square of the widest layer a key switch and a modulus switch (model.c's cost model) */
+     * code), and for every square of the widest layer a key switch and a modulus switch (plan.c's cost model) */
     const size_t top = in->q_count - 1;
     in->estimated_seconds = (double)best.k * (BGV_TERM_NS * 1e-9 * n * limbs * 2 * (double)nnz +
                                               (veil_key_switch_seconds(in, top) + veil_rescale_seconds(in, top)) *

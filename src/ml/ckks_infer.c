@@ -89,21 +89,18 @@ static veil_status prepare_latency(ckks_evaluator *ev, const veil_stage *s, size
     const size_t lanes = veil_latency_lanes(&ev->model->program, stage, S, half), Kl = K / lanes;
     const size_t g = veil_bsgs_baby(Kl);
     const double q_l = (double)veil_params_q(veil_context_params(ctx), ps->level);
+    veil_status st = VEIL_OK;
     double *v = calloc(half, sizeof *v);
-    ps->bias_slots = calloc(half, sizeof *ps->bias_slots);
+    ps->bias_slots = calloc(half, sizeof *ps->bias_slots); /* the evaluator holds them */
     ps->diag = calloc(Kl, sizeof *ps->diag);
-    if (!v || !ps->bias_slots || !ps->diag) {
-        free(v);
-        return veil_fail(err, VEIL_ERR_NO_MEMORY, "evaluator");
-    }
+    if (!v || !ps->bias_slots || !ps->diag) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "evaluator");
     ps->n_diag = Kl;
     ps->lanes = lanes;
     /* the hybrid method leaves at value i of lane 0 a copy of row i mod K: each copy gets its bias, so that
      * every value of lane 0 is an output of the layer or 0 (rows K > out_width), which the bounds cover */
     for (size_t i = 0; i < S; i++)
         if (i % K < s->out_width) ps->bias_slots[i * R] = s->b[i % K];
-    veil_status st = VEIL_OK;
-    for (size_t k = 0; st == VEIL_OK && k < Kl; k++) {
+    for (size_t k = 0; k < Kl; k++) {
         const size_t giant = k - k % g;
         int nonzero = 0;
         for (size_t t = 0; t < half; t++) {
@@ -113,9 +110,10 @@ static veil_status prepare_latency(ckks_evaluator *ev, const veil_stage *s, size
             if (v[t] != 0) nonzero = 1;
         }
         if (!nonzero) continue;
-        st = veil_ckks_plaintext_new(&ps->diag[k], ctx, err);
-        if (st == VEIL_OK) st = veil_ckks_encode(ev->enc, ps->diag[k], v, NULL, half, q_l, ps->level, err);
+        VEIL_CHECK(veil_ckks_plaintext_new(&ps->diag[k], ctx, err));
+        VEIL_CHECK(veil_ckks_encode(ev->enc, ps->diag[k], v, NULL, half, q_l, ps->level, err));
     }
+done:
     free(v);
     return st;
 }
@@ -169,23 +167,25 @@ static veil_status elementwise(const ckks_evaluator *ev, const veil_stage *s, ve
     /* power basis, degree <= 3: c0 + c1 x + c2 x^2 + (c3 x) x^2, two levels */
     const double *c = s->coeffs;
     veil_ckks_ciphertext *x2 = NULL, *t = NULL, *acc = NULL;
-    veil_status st = veil_ckks_ciphertext_new(&t, ctx, err);
-    if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&acc, ctx, err);
-    if (st == VEIL_OK) st = veil_ckks_mul_constant(ctx, acc, x, s->degree >= 1 ? c[1] : 0.0, err);
-    if (st == VEIL_OK && s->degree >= 2) {
-        st = veil_ckks_ciphertext_new(&x2, ctx, err);
-        if (st == VEIL_OK) st = veil_ckks_mul_relin_rescale(ctx, x2, x, x, rk, err);
-        if (st == VEIL_OK && c[2] != 0) {
-            st = veil_ckks_mul_constant(ctx, t, x2, c[2], err);
-            if (st == VEIL_OK) st = veil_ckks_add(ctx, acc, acc, t, err);
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_ckks_ciphertext_new(&t, ctx, err));
+    VEIL_CHECK(veil_ckks_ciphertext_new(&acc, ctx, err));
+    VEIL_CHECK(veil_ckks_mul_constant(ctx, acc, x, s->degree >= 1 ? c[1] : 0.0, err));
+    if (s->degree >= 2) {
+        VEIL_CHECK(veil_ckks_ciphertext_new(&x2, ctx, err));
+        VEIL_CHECK(veil_ckks_mul_relin_rescale(ctx, x2, x, x, rk, err));
+        if (c[2] != 0) {
+            VEIL_CHECK(veil_ckks_mul_constant(ctx, t, x2, c[2], err));
+            VEIL_CHECK(veil_ckks_add(ctx, acc, acc, t, err));
         }
-        if (st == VEIL_OK && s->degree >= 3 && c[3] != 0) {
-            st = veil_ckks_mul_constant(ctx, t, x, c[3], err);
-            if (st == VEIL_OK) st = veil_ckks_mul_relin_rescale(ctx, t, t, x2, rk, err);
-            if (st == VEIL_OK) st = veil_ckks_add(ctx, acc, acc, t, err);
+        if (s->degree >= 3 && c[3] != 0) {
+            VEIL_CHECK(veil_ckks_mul_constant(ctx, t, x, c[3], err));
+            VEIL_CHECK(veil_ckks_mul_relin_rescale(ctx, t, t, x2, rk, err));
+            VEIL_CHECK(veil_ckks_add(ctx, acc, acc, t, err));
         }
     }
-    if (st == VEIL_OK) st = veil_ckks_add_constant(ctx, out, acc, c[0], err);
+    VEIL_CHECK(veil_ckks_add_constant(ctx, out, acc, c[0], err));
+done:
     veil_ckks_ciphertext_free(x2);
     veil_ckks_ciphertext_free(t);
     veil_ckks_ciphertext_free(acc);
@@ -202,21 +202,21 @@ static veil_status giant_groups(const ckks_evaluator *ev, const prepared_stage *
 {
     const veil_context *ctx = ev->keys->ctx;
     veil_status st = VEIL_OK;
-    for (size_t j = j0; st == VEIL_OK && j < j1; j++) {
+    for (size_t j = j0; j < j1; j++) {
         int have_inner = 0;
-        for (size_t i = 0; st == VEIL_OK && i < g && j * g + i < ps->n_diag; i++) {
+        for (size_t i = 0; i < g && j * g + i < ps->n_diag; i++) {
             const veil_ckks_plaintext *d = ps->diag[j * g + i];
             if (!d) continue;
-            st = have_inner ? veil_ckks_mul_plain_accumulate(ctx, inner, xr[i], d, err)
-                            : veil_ckks_mul_plain(ctx, inner, xr[i], d, err);
+            VEIL_CHECK(have_inner ? veil_ckks_mul_plain_accumulate(ctx, inner, xr[i], d, err)
+                                  : veil_ckks_mul_plain(ctx, inner, xr[i], d, err));
             have_inner = 1;
         }
-        if (st != VEIL_OK || !have_inner) continue;
-        if (j > 0) st = rotate_by(ev, inner, inner, (long)(j * g * R), err);
-        if (st == VEIL_OK) st = *have ? veil_ckks_add(ctx, acc, acc, inner, err)
-                                      : veil_ckks_add_constant(ctx, acc, inner, 0.0, err);
+        if (!have_inner) continue;
+        if (j > 0) VEIL_CHECK(rotate_by(ev, inner, inner, (long)(j * g * R), err));
+        VEIL_CHECK(*have ? veil_ckks_add(ctx, acc, acc, inner, err) : veil_ckks_add_constant(ctx, acc, inner, 0.0, err));
         *have = 1;
     }
+done:
     return st;
 }
 
@@ -238,12 +238,15 @@ static veil_status latency_affine(const ckks_evaluator *ev, const prepared_stage
     veil_ckks_ciphertext *outs[256];
     size_t nb = 0;
     if (g > 256) return veil_fail(err, VEIL_ERR_UNSUPPORTED, "latency packing over more than 65536 slots");
-    for (size_t i = 1; i < g && st == VEIL_OK; i++) {
+    for (size_t i = 1; i < g; i++) {
         int used = 0;
         for (size_t k = i; k < Kl && !used; k += g) used = ps->diag[k] != NULL;
         if (!used) continue;
-        st = veil_ckks_ciphertext_new(&baby[i], ctx, err);
-        if (st == VEIL_OK && !(keys[nb] = galois_for(ev->keys, (long)(i * R), err))) st = VEIL_ERR_MISMATCH;
+        VEIL_CHECK(veil_ckks_ciphertext_new(&baby[i], ctx, err));
+        if (!(keys[nb] = galois_for(ev->keys, (long)(i * R), err))) {
+            st = VEIL_ERR_MISMATCH; /* galois_for wrote the detail */
+            goto done;
+        }
         steps[nb] = (long)(i * R);
         xr[i] = baby[i];
         outs[nb++] = baby[i];
@@ -251,45 +254,48 @@ static veil_status latency_affine(const ckks_evaluator *ev, const prepared_stage
     /* the baby steps share one ModUp per thread; the threads take the giant-step groups in turn */
     const size_t threads = ev->threads < VEIL_LATENCY_THREADS ? ev->threads : VEIL_LATENCY_THREADS;
     const size_t bt = nb < threads ? (nb ? nb : 1) : threads, gt = groups < threads ? groups : threads;
-    if (st == VEIL_OK && nb)
+    if (nb) {
         VEIL_PARALLEL_PARTS(bt, bt, err,
-                       veil_ckks_rotate_hoisted(ctx, outs + part * nb / bt, x, steps + part * nb / bt,
-                                                (part + 1) * nb / bt - part * nb / bt, keys + part * nb / bt, &e_));
-    int have[VEIL_LATENCY_THREADS] = {0};
-    for (size_t t = 0; st == VEIL_OK && t < gt; t++) {
-        st = veil_ckks_ciphertext_new(&inner[t], ctx, err);
-        if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&accs[t], ctx, err);
+                            veil_ckks_rotate_hoisted(ctx, outs + part * nb / bt, x, steps + part * nb / bt,
+                                                     (part + 1) * nb / bt - part * nb / bt, keys + part * nb / bt,
+                                                     &e_));
+        if (st != VEIL_OK) goto done;
     }
-    if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&prod, ctx, err);
-    if (st == VEIL_OK)
-        VEIL_PARALLEL_PARTS(gt, gt, err,
-                       giant_groups(ev, ps, xr, g, R, part * groups / gt, (part + 1) * groups / gt, accs[part],
-                                    inner[part], &have[part], &e_));
+    int have[VEIL_LATENCY_THREADS] = {0};
+    for (size_t t = 0; t < gt; t++) {
+        VEIL_CHECK(veil_ckks_ciphertext_new(&inner[t], ctx, err));
+        VEIL_CHECK(veil_ckks_ciphertext_new(&accs[t], ctx, err));
+    }
+    VEIL_CHECK(veil_ckks_ciphertext_new(&prod, ctx, err));
+    VEIL_PARALLEL_PARTS(gt, gt, err,
+                        giant_groups(ev, ps, xr, g, R, part * groups / gt, (part + 1) * groups / gt, accs[part],
+                                     inner[part], &have[part], &e_));
+    if (st != VEIL_OK) goto done;
     int have_acc = 0;
-    for (size_t t = 0; st == VEIL_OK && t < gt; t++) {
+    for (size_t t = 0; t < gt; t++) {
         if (!have[t]) continue;
         if (!have_acc) acc = accs[t], accs[t] = NULL;
-        else st = veil_ckks_add(ctx, acc, acc, accs[t], err);
+        else VEIL_CHECK(veil_ckks_add(ctx, acc, acc, accs[t], err));
         have_acc = 1;
     }
-    if (st == VEIL_OK && !acc) st = veil_ckks_ciphertext_new(&acc, ctx, err);
-    if (st == VEIL_OK && !have_acc) st = veil_ckks_mul_integer(ctx, acc, x, 0, err); /* an all-zero matrix */
-    if (st == VEIL_OK && have_acc) st = veil_ckks_rescale(ctx, acc, acc, err);
+    if (!acc) VEIL_CHECK(veil_ckks_ciphertext_new(&acc, ctx, err));
+    if (!have_acc) VEIL_CHECK(veil_ckks_mul_integer(ctx, acc, x, 0, err)); /* an all-zero matrix */
+    if (have_acc) VEIL_CHECK(veil_ckks_rescale(ctx, acc, acc, err));
     /* the lanes' parts of every row, added into lane 0 (lanes are adjacent slots) */
-    for (size_t r = 1; st == VEIL_OK && have_acc && r < ps->lanes; r *= 2) {
-        st = rotate_by(ev, prod, acc, (long)r, err);
-        if (st == VEIL_OK) st = veil_ckks_add(ctx, acc, acc, prod, err);
+    for (size_t r = 1; have_acc && r < ps->lanes; r *= 2) {
+        VEIL_CHECK(rotate_by(ev, prod, acc, (long)r, err));
+        VEIL_CHECK(veil_ckks_add(ctx, acc, acc, prod, err));
     }
     /* the hybrid method: value s holds the part of row s mod K; the parts of a row are K values apart */
-    for (size_t r = K; st == VEIL_OK && have_acc && r < S; r *= 2) {
-        st = rotate_by(ev, prod, acc, (long)(r * R), err);
-        if (st == VEIL_OK) st = veil_ckks_add(ctx, acc, acc, prod, err);
+    for (size_t r = K; have_acc && r < S; r *= 2) {
+        VEIL_CHECK(rotate_by(ev, prod, acc, (long)(r * R), err));
+        VEIL_CHECK(veil_ckks_add(ctx, acc, acc, prod, err));
     }
-    if (st == VEIL_OK) st = veil_ckks_plaintext_new(&bias, ctx, err);
-    if (st == VEIL_OK)
-        st = veil_ckks_encode(ev->enc, bias, ps->bias_slots, NULL, half, veil_ckks_ciphertext_scale(acc),
-                              veil_ckks_ciphertext_level(acc), err);
-    if (st == VEIL_OK) st = veil_ckks_add_plain(ctx, out, acc, bias, err);
+    VEIL_CHECK(veil_ckks_plaintext_new(&bias, ctx, err));
+    VEIL_CHECK(veil_ckks_encode(ev->enc, bias, ps->bias_slots, NULL, half, veil_ckks_ciphertext_scale(acc),
+                                veil_ckks_ciphertext_level(acc), err));
+    VEIL_CHECK(veil_ckks_add_plain(ctx, out, acc, bias, err));
+done:
     veil_ckks_plaintext_free(bias);
     for (size_t i = 0; i < 256; i++) veil_ckks_ciphertext_free(baby[i]);
     for (size_t t = 0; t < VEIL_LATENCY_THREADS; t++) {
@@ -322,15 +328,22 @@ static veil_status elementwise_output(const ckks_evaluator *ev, const veil_stage
                                       const veil_ckks_ciphertext *x, progress *pr, veil_error *err)
 {
     const veil_context *ctx = ev->keys->ctx;
-    veil_status st;
+    veil_status st = VEIL_OK;
     if (lazy) {
-        st = veil_ckks_mul(ctx, y, x, x, err);
-        if (st == VEIL_OK) st = veil_ckks_rescale(ctx, y, y, err);
+        VEIL_CHECK(veil_ckks_mul(ctx, y, x, x, err));
+        VEIL_CHECK(veil_ckks_rescale(ctx, y, y, err));
     } else {
-        st = elementwise(ev, s, y, x, err);
+        VEIL_CHECK(elementwise(ev, s, y, x, err));
     }
+done:
     tick(pr, 1);
     return st;
+}
+
+static void free_layer(veil_ckks_ciphertext **c, size_t n)
+{
+    for (size_t i = 0; c && i < n; i++) veil_ckks_ciphertext_free(c[i]);
+    free(c);
 }
 
 /* Throughput: one batch (width ciphertexts in, out_width out). cur is consumed. */
@@ -340,51 +353,46 @@ static veil_status run_batch(const ckks_evaluator *ev, veil_ckks_ciphertext **cu
     const veil_program *p = &ev->model->program;
     const veil_context *ctx = ev->keys->ctx;
     veil_ckks_ciphertext **x = cur;
-    veil_ckks_ciphertext **owned = NULL;
+    veil_ckks_ciphertext **owned = NULL, **y = NULL;
+    size_t y_width = 0;
     veil_status st = VEIL_OK;
-    for (size_t si = 0; st == VEIL_OK && si < p->n_stages; si++) {
+    for (size_t si = 0; si < p->n_stages; si++) {
         const veil_stage *s = &p->stages[si];
         const size_t ow = s->out_width;
-        veil_ckks_ciphertext **y = calloc(ow, sizeof *y);
-        if (!y) {
-            st = veil_fail(err, VEIL_ERR_NO_MEMORY, "evaluate");
-            break;
-        }
-        for (size_t o = 0; st == VEIL_OK && o < ow; o++) st = veil_ckks_ciphertext_new(&y[o], ctx, err);
-        if (st == VEIL_OK && s->kind == VEIL_STAGE_AFFINE) {
+        y = calloc(ow, sizeof *y);
+        if (!y) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "evaluate");
+        y_width = ow;
+        for (size_t o = 0; o < ow; o++) VEIL_CHECK(veil_ckks_ciphertext_new(&y[o], ctx, err));
+        if (s->kind == VEIL_STAGE_AFFINE) {
             /* the whole layer at once: inputs read once; products left unrelinearized are relinearized here */
             st = veil_ckks_linear_layer(ctx, y, ow, (const veil_ckks_ciphertext *const *)x, s->in_width, s->w, s->b,
                                         ev->keys->relin, err);
             tick(pr, ow);
-        } else if (st == VEIL_OK) { /* elementwise */
+        } else { /* elementwise */
             /* a square feeding an affine layer stays unrelinearized: the layer relinearizes its fewer outputs */
             const int lazy = s->kind == VEIL_STAGE_SQUARE && si + 1 < p->n_stages &&
                              p->stages[si + 1].kind == VEIL_STAGE_AFFINE;
             VEIL_PARALLEL_PARTS(ow, ev->threads, err, elementwise_output(ev, s, lazy, y[part], x[part], pr, &e_));
         }
-        if (owned) {
-            for (size_t i = 0; i < width; i++) veil_ckks_ciphertext_free(owned[i]);
-            free(owned);
-        }
+        if (st != VEIL_OK) goto done;
+        free_layer(owned, width);
         owned = y;
-        x = y;
+        y = NULL;
+        x = owned;
         width = ow;
     }
-    if (st == VEIL_OK) {
-        for (size_t o = 0; o < width; o++) {
-            if (owned) {
-                veil_ckks_ciphertext_free(result[o]);
-                result[o] = owned[o];
-                owned[o] = NULL;
-            } else {
-                st = veil_ckks_add_constant(ctx, result[o], x[o], 0.0, err); /* a program without stages */
-            }
+    for (size_t o = 0; o < width; o++) {
+        if (owned) {
+            veil_ckks_ciphertext_free(result[o]);
+            result[o] = owned[o];
+            owned[o] = NULL;
+        } else {
+            VEIL_CHECK(veil_ckks_add_constant(ctx, result[o], x[o], 0.0, err)); /* a program without stages */
         }
     }
-    if (owned) {
-        for (size_t i = 0; i < width; i++) veil_ckks_ciphertext_free(owned[i]);
-        free(owned);
-    }
+done:
+    free_layer(y, y_width);
+    free_layer(owned, width);
     return st;
 }
 
@@ -395,17 +403,19 @@ static veil_status run_sample(const ckks_evaluator *ev, const veil_ckks_cipherte
     const veil_program *p = &ev->model->program;
     const veil_context *ctx = ev->keys->ctx;
     veil_ckks_ciphertext *a = NULL, *b = NULL;
-    veil_status st = veil_ckks_ciphertext_new(&a, ctx, err);
-    if (st == VEIL_OK) st = veil_ckks_ciphertext_new(&b, ctx, err);
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_ckks_ciphertext_new(&a, ctx, err));
+    VEIL_CHECK(veil_ckks_ciphertext_new(&b, ctx, err));
     const veil_ckks_ciphertext *x = in;
-    for (size_t si = 0; st == VEIL_OK && si < p->n_stages; si++) {
+    for (size_t si = 0; si < p->n_stages; si++) {
         const veil_stage *s = &p->stages[si];
         veil_ckks_ciphertext *y = x == a ? b : a;
-        if (s->kind == VEIL_STAGE_AFFINE) st = latency_affine(ev, &ev->stages[si], y, x, err);
-        else st = elementwise(ev, s, y, x, err);
+        if (s->kind == VEIL_STAGE_AFFINE) VEIL_CHECK(latency_affine(ev, &ev->stages[si], y, x, err));
+        else VEIL_CHECK(elementwise(ev, s, y, x, err));
         x = y;
     }
-    if (st == VEIL_OK) st = veil_ckks_add_constant(ctx, out, x, 0.0, err);
+    VEIL_CHECK(veil_ckks_add_constant(ctx, out, x, 0.0, err));
+done:
     veil_ckks_ciphertext_free(a);
     veil_ckks_ciphertext_free(b);
     tick(pr, 1);

@@ -198,10 +198,12 @@ static veil_status bounds_of_box(bounds_work *b, veil_error *err)
 {
     b->in_peak = 0;
     for (size_t i = 0; i < b->p->in_width; i++) b->in_peak = fmax(b->in_peak, fmax(fabs(b->lo[i]), fabs(b->hi[i])));
-    VEIL_TRY(veil_program_bounds(b->p, b->p->n_stages, b->lo, b->hi, b->zero_slots, b->olo, b->ohi, b->peak, err));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_program_bounds(b->p, b->p->n_stages, b->lo, b->hi, b->zero_slots, b->olo, b->ohi, b->peak, err));
     b->out_peak = 0;
     for (size_t i = 0; i < b->p->out_width; i++) b->out_peak = fmax(b->out_peak, fmax(fabs(b->olo[i]), fabs(b->ohi[i])));
-    return VEIL_OK;
+done:
+    return st;
 }
 
 /* No range declared: the widest [-R, R] (R = 2^k/4, up to 2^30) that the plan's parameters guarantee. */
@@ -260,9 +262,10 @@ static veil_status plan_bounds(veil_plan *plan, const veil_model *m, const veil_
     b.ohi = malloc(p->out_width * sizeof *b.ohi);
     b.lo = plan->box_lo;
     b.hi = plan->box_hi;
-    veil_status st = b.lo && b.hi && b.peak && b.olo && b.ohi ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
+    veil_status st = VEIL_OK;
+    if (!b.lo || !b.hi || !b.peak || !b.olo || !b.ohi) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "plan");
     const char *source = "declared";
-    for (size_t i = 0; st == VEIL_OK && i < w; i++) {
+    for (size_t i = 0; i < w; i++) {
         if (req->box_lo && req->box_hi) {
             b.lo[i] = req->box_lo[i];
             b.hi[i] = req->box_hi[i];
@@ -278,13 +281,13 @@ static veil_status plan_bounds(veil_plan *plan, const veil_model *m, const veil_
             break;
         }
     }
-    if (st == VEIL_OK && !source) {
-        st = widest_box(plan, &b, err);
-    } else if (st == VEIL_OK) {
-        st = bounds_of_box(&b, err);
+    if (!source) {
+        VEIL_CHECK(widest_box(plan, &b, err));
+    } else {
+        VEIL_CHECK(bounds_of_box(&b, err));
         double deficit = 0;
         size_t worst = SIZE_MAX;
-        if (st == VEIL_OK) room(plan, p, b.in_peak, b.peak, &deficit, &worst);
+        room(plan, p, b.in_peak, b.peak, &deficit, &worst);
         /*
          * First a larger first prime (room at every level), then a smaller scale: 3 bits less scale give 3 more
          * at level 0 and 1, where the outputs and the last products live (less precision; fewer bits at higher
@@ -292,7 +295,7 @@ static veil_status plan_bounds(veil_plan *plan, const veil_model *m, const veil_
          */
         unsigned first = FIRST_PRIME_BITS, max_scale = SCALE_BITS;
         int grow = 1;
-        while (st == VEIL_OK && deficit > 0) {
+        while (deficit > 0) {
             unsigned try_first = first, try_scale = max_scale;
             if (grow && first < MAX_FIRST_PRIME_BITS)
                 try_first = first + (unsigned)ceil(deficit) > MAX_FIRST_PRIME_BITS ? MAX_FIRST_PRIME_BITS
@@ -317,19 +320,20 @@ static veil_status plan_bounds(veil_plan *plan, const veil_model *m, const veil_
             plan->scale_bits = scale_bits;
             room(plan, p, b.in_peak, b.peak, &deficit, &worst);
         }
-        if (st == VEIL_OK && deficit > 0) {
+        if (deficit > 0) {
             const double v = worst == SIZE_MAX ? b.in_peak : b.peak[worst];
             char where[200];
             if (worst == SIZE_MAX) snprintf(where, sizeof where, "the inputs themselves");
             else snprintf(where, sizeof where, "layer %zu (%s)", worst + 1, p->stages[worst].what ? p->stages[worst].what : "?");
-            st = veil_fail(err, VEIL_ERR_ARGUMENT, "on the %s inputs' range, %s can reach |value| %.4g, beyond what "
-                           "CKKS holds at its level with a %.0f-bit first prime and a %u-bit scale (%.1f bits short): "
-                           "the results would wrap around; narrow the inputs' range (standardize them, or "
-                           "--input-range LO:HI)", source, where, v, log2((double)veil_params_q(plan->params, 0)),
-                           plan->scale_bits, deficit);
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "on the %s inputs' range, %s can reach |value| %.4g, beyond what "
+                      "CKKS holds at its level with a %.0f-bit first prime and a %u-bit scale (%.1f bits short): "
+                      "the results would wrap around; narrow the inputs' range (standardize them, or "
+                      "--input-range LO:HI)", source, where, v, log2((double)veil_params_q(plan->params, 0)),
+                      plan->scale_bits, deficit);
         }
     }
-    if (st == VEIL_OK) plan->bound = b.out_peak;
+    plan->bound = b.out_peak;
+done:
     free(b.peak);
     free(b.olo);
     free(b.ohi);

@@ -214,21 +214,20 @@ veil_status veil_ml_set_open(veil_set_contents *c, veil_ml_meta *meta, veil_para
                              size_t len, veil_error *err)
 {
     *params = NULL;
-    VEIL_TRY(veil_set_open(c, data, len, err));
-    veil_status st = veil_ml_meta_decode(meta, c->meta, c->meta_len, err);
-    if (st == VEIL_OK && (c->count < 1 || c->items[0].type != VEIL_OBJECT_PARAMS))
-        st = veil_fail(err, VEIL_ERR_FORMAT, "ML file: the parameters do not come first");
-    if (st == VEIL_OK) st = veil_params_load(params, c->items[0].data, c->items[0].len, err);
-    if (st == VEIL_OK && (veil_params_plain_modulus(*params) != 0) != (meta->scheme == VEIL_ML_BGV))
-        st = veil_fail(err, VEIL_ERR_FORMAT, "ML file: the parameter set is not of the scheme the metadata names");
-    if (st == VEIL_OK) {
-        /* the slots the metadata names must exist: CKKS has N/2, BGV (exact inference) N */
-        const uint64_t n = veil_params_degree(*params), have = meta->scheme == VEIL_ML_BGV ? n : n / 2;
-        if (meta->slots > have || meta->batch > have || (meta->scheme == VEIL_ML_BGV && meta->slots != n))
-            st = veil_fail(err, VEIL_ERR_FORMAT, "ML file: %llu slots and batch %llu for a ring of %llu slots",
-                           (unsigned long long)meta->slots, (unsigned long long)meta->batch,
-                           (unsigned long long)have);
-    }
+    veil_status st = veil_set_open(c, data, len, err);
+    if (st != VEIL_OK) return st; /* nothing held */
+    VEIL_CHECK(veil_ml_meta_decode(meta, c->meta, c->meta_len, err));
+    if (c->count < 1 || c->items[0].type != VEIL_OBJECT_PARAMS)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "ML file: the parameters do not come first");
+    VEIL_CHECK(veil_params_load(params, c->items[0].data, c->items[0].len, err));
+    if ((veil_params_plain_modulus(*params) != 0) != (meta->scheme == VEIL_ML_BGV))
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "ML file: the parameter set is not of the scheme the metadata names");
+    /* the slots the metadata names must exist: CKKS has N/2, BGV (exact inference) N */
+    const uint64_t n = veil_params_degree(*params), have = meta->scheme == VEIL_ML_BGV ? n : n / 2;
+    if (meta->slots > have || meta->batch > have || (meta->scheme == VEIL_ML_BGV && meta->slots != n))
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "ML file: %llu slots and batch %llu for a ring of %llu slots",
+                  (unsigned long long)meta->slots, (unsigned long long)meta->batch, (unsigned long long)have);
+done:
     if (st != VEIL_OK) {
         veil_params_free(*params);
         *params = NULL;
@@ -250,9 +249,10 @@ veil_status veil_ml_file_describe(const uint8_t *data, size_t len, char *text, s
     VEIL_REQUIRE(text, err);
     veil_set_contents c;
     veil_ml_meta m;
-    VEIL_TRY(veil_set_open(&c, data, len, err));
-    veil_status st = veil_ml_meta_decode(&m, c.meta, c.meta_len, err);
-    if (st == VEIL_OK) {
+    veil_status st = veil_set_open(&c, data, len, err);
+    if (st != VEIL_OK) return st; /* nothing held */
+    VEIL_CHECK(veil_ml_meta_decode(&m, c.meta, c.meta_len, err));
+    {
         static const char *kinds[] = {"", "key set (holds the SECRET key)", "evaluation keys (public: for the server)",
                                       "encrypted inputs", "encrypted outputs", "plan (parameters and rotations)",
                                       "encrypted training data (records, labels, scaling)",
@@ -276,6 +276,7 @@ veil_status veil_ml_file_describe(const uint8_t *data, size_t len, char *text, s
                      "in [%lld, %lld], output scale %.9g\n", m.crt_count, m.crt_count == 1 ? "us" : "i",
                      (long long)m.input_lo, (long long)m.input_hi, m.out_scale);
     }
+done:
     veil_set_contents_clear(&c);
     return st;
 }

@@ -65,26 +65,23 @@ veil_status veil_model_from_graph(veil_model **out, veil_graph *g, const uint8_t
     if (opts) m->options = *opts;
     veil_status st = VEIL_OK;
     if (m->graph.n_inputs != 1)
-        st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "the model has %zu inputs besides its weights; Veil encrypts models "
-                       "of one input", m->graph.n_inputs);
-    if (st == VEIL_OK) {
-        const veil_value_info *in = &m->graph.inputs[0];
-        m->input_name = in->name;
-        if (dims) {
-            m->input_rank = rank;
-            memcpy(m->input_dims, dims, rank * sizeof *dims);
-        } else {
-            st = sample_shape(m, in, err);
-        }
+        VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "the model has %zu inputs besides its weights; Veil encrypts models "
+                  "of one input", m->graph.n_inputs);
+    const veil_value_info *in = &m->graph.inputs[0];
+    m->input_name = in->name;
+    if (dims) {
+        m->input_rank = rank;
+        memcpy(m->input_dims, dims, rank * sizeof *dims);
+    } else {
+        VEIL_CHECK(sample_shape(m, in, err));
     }
-    if (st == VEIL_OK) st = veil_program_lower(m, err);
-    if (st == VEIL_OK) model_hash(m, data, len);
-    if (st != VEIL_OK) {
-        veil_model_free(m);
-        return st;
-    }
+    VEIL_CHECK(veil_program_lower(m, err));
+    model_hash(m, data, len);
     *out = m;
-    return VEIL_OK;
+    m = NULL;
+done:
+    veil_model_free(m);
+    return st;
 }
 
 veil_status veil_model_load_onnx(veil_model **out, const uint8_t *data, size_t len, const veil_model_options *opts,
@@ -94,7 +91,8 @@ veil_status veil_model_load_onnx(veil_model **out, const uint8_t *data, size_t l
     *out = NULL;
     VEIL_REQUIRE(data, err);
     veil_graph g;
-    VEIL_TRY(veil_graph_parse(&g, data, len, err));
+    veil_status st = veil_graph_parse(&g, data, len, err);
+    if (st != VEIL_OK) return st; /* nothing held */
     return veil_model_from_graph(out, &g, data, len, NULL, 0, opts, err);
 }
 
@@ -105,8 +103,10 @@ veil_status veil_model_load_onnx_file(veil_model **out, const char *path, const 
     *out = NULL;
     VEIL_REQUIRE(path, err);
     veil_buffer buf = {0};
-    VEIL_TRY(veil_file_read(&buf, path, MAX_MODEL_BYTES, err));
-    veil_status st = veil_model_load_onnx(out, buf.data, buf.len, opts, err);
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_file_read(&buf, path, MAX_MODEL_BYTES, err));
+    VEIL_CHECK(veil_model_load_onnx(out, buf.data, buf.len, opts, err));
+done:
     veil_buffer_free(&buf);
     return st;
 }
@@ -135,21 +135,20 @@ veil_status veil_model_run_plain(const veil_model *m, double *out, const double 
     const size_t w_in = m->program.in_width, w_out = veil_final_width(&m->program);
     veil_env env = {0};
     veil_tensor x = {0};
-    veil_status st = veil_graph_run_nodes(&m->graph, 0, 0, &env, err);
-    if (st == VEIL_OK) st = veil_tensor_init(&x, VEIL_DT_FLOAT, m->input_rank, m->input_dims, err);
-    for (size_t r = 0; st == VEIL_OK && r < rows; r++) {
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_graph_run_nodes(&m->graph, 0, 0, &env, err));
+    VEIL_CHECK(veil_tensor_init(&x, VEIL_DT_FLOAT, m->input_rank, m->input_dims, err));
+    for (size_t r = 0; r < rows; r++) {
         memcpy(x.data, in + r * w_in, w_in * sizeof(double));
-        st = veil_env_put(&env, m->input_name, &x, err);
-        if (st == VEIL_OK) st = veil_graph_run_nodes(&m->graph, 0, m->graph.n_nodes, &env, err);
-        if (st != VEIL_OK) break;
+        VEIL_CHECK(veil_env_put(&env, m->input_name, &x, err));
+        VEIL_CHECK(veil_graph_run_nodes(&m->graph, 0, m->graph.n_nodes, &env, err));
         const veil_tensor *y = veil_env_get(&env, m->graph.outputs[0].name);
-        if (!y || y->size != w_out) {
-            st = veil_fail(err, VEIL_ERR_INTERNAL, "plain run: the output has %zu values, the program %zu",
-                           y ? y->size : 0, w_out);
-            break;
-        }
+        if (!y || y->size != w_out)
+            VEIL_FAIL(err, VEIL_ERR_INTERNAL, "plain run: the output has %zu values, the program %zu",
+                      y ? y->size : 0, w_out);
         memcpy(out + r * w_out, y->data, w_out * sizeof(double));
     }
+done:
     veil_tensor_clear(&x);
     veil_env_clear(&env);
     return st;
@@ -165,12 +164,13 @@ veil_status veil_model_run_program(const veil_model *m, double *out, const doubl
     double *row = calloc(w_raw + 1, sizeof *row);
     if (!row) return veil_fail(err, VEIL_ERR_NO_MEMORY, "program run");
     veil_status st = VEIL_OK;
-    for (size_t r = 0; st == VEIL_OK && r < rows; r++) {
-        st = veil_program_run_plain(p, in + r * w_in, row, err);
+    for (size_t r = 0; r < rows; r++) {
+        VEIL_CHECK(veil_program_run_plain(p, in + r * w_in, row, err));
         for (size_t i = 0; p->integer && i < w_raw; i++) row[i] *= p->out_scale;
-        if (st == VEIL_OK) veil_final_apply(p, row, w_raw);
-        if (st == VEIL_OK) memcpy(out + r * w_out, row, w_out * sizeof *row);
+        veil_final_apply(p, row, w_raw);
+        memcpy(out + r * w_out, row, w_out * sizeof *row);
     }
+done:
     free(row);
     return st;
 }
@@ -184,8 +184,10 @@ veil_status veil_model_run_integer(const veil_model *m, int64_t *out, const int6
     if (!m->program.integer)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "integer run: the model was not loaded for exact inference");
     veil_status st = VEIL_OK;
-    for (size_t r = 0; st == VEIL_OK && r < rows; r++)
-        st = veil_program_run_integer(&m->program, in + r * m->program.in_width, out + r * m->program.out_width, err);
+    for (size_t r = 0; r < rows; r++)
+        VEIL_CHECK(veil_program_run_integer(&m->program, in + r * m->program.in_width, out + r * m->program.out_width,
+                                            err));
+done:
     return st;
 }
 
@@ -201,8 +203,9 @@ veil_status veil_model_range_excess(const veil_model *m, const double *in, size_
     double *y = calloc(m->program.out_width + 1, sizeof *y);
     if (!y) return veil_fail(err, VEIL_ERR_NO_MEMORY, "range check");
     veil_status st = VEIL_OK;
-    for (size_t r = 0; st == VEIL_OK && r < rows; r++)
-        st = veil_program_run_plain_excess(&m->program, in + r * m->program.in_width, y, excess, err);
+    for (size_t r = 0; r < rows; r++)
+        VEIL_CHECK(veil_program_run_plain_excess(&m->program, in + r * m->program.in_width, y, excess, err));
+done:
     free(y);
     return st;
 }

@@ -166,7 +166,7 @@ static double throughput_affine_s(const cost_model *c, const veil_stage *s, size
            (double)s->out_width * (rescale_s(c, l) + (lazy_input ? ks_s(c, l) : 0));
 }
 
-/* A latency affine stage (he.c latency_affine): the used diagonals' products, the hoisted baby steps, the
+/* A latency affine stage (ckks_infer.c latency_affine): the used diagonals' products, the hoisted baby steps, the
  * giant steps, the sums of lanes and of the hybrid method's parts, one rescale and the bias. */
 static double latency_affine_s(const cost_model *c, const veil_plan *plan, const veil_program *p, size_t i, size_t l)
 {

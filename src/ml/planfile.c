@@ -24,8 +24,9 @@ static veil_status steps_distinct(const long *steps, size_t n, veil_error *err)
     memcpy(sorted, steps, n * sizeof *sorted);
     qsort(sorted, n, sizeof *sorted, long_order);
     veil_status st = VEIL_OK;
-    for (size_t i = 1; st == VEIL_OK && i < n; i++)
-        if (sorted[i] == sorted[i - 1]) st = veil_fail(err, VEIL_ERR_FORMAT, "plan: rotation step %ld twice", sorted[i]);
+    for (size_t i = 1; i < n; i++)
+        if (sorted[i] == sorted[i - 1]) VEIL_FAIL(err, VEIL_ERR_FORMAT, "plan: rotation step %ld twice", sorted[i]);
+done:
     free(sorted);
     return st;
 }
