@@ -173,12 +173,13 @@ static veil_status set_matches(const veil_ml_meta *meta, const veil_ml_meta *km,
         return veil_fail(err, VEIL_ERR_MISMATCH, "these ciphertexts were made under another parameter set than the keys'");
     if (sodium_memcmp(meta->key_id, km->key_id, VEIL_ID_BYTES) != 0)
         return veil_fail(err, VEIL_ERR_MISMATCH, "these ciphertexts were encrypted under other keys than the ones given");
-    if (meta->scheme != km->scheme || meta->crt_count != km->crt_count || meta->input_lo != km->input_lo ||
-        meta->input_hi != km->input_hi || (meta->scheme == VEIL_ML_BGV && meta->out_scale != km->out_scale))
+    if (meta->scheme != km->scheme || meta->bgv.crt_count != km->bgv.crt_count ||
+        meta->bgv.input_lo != km->bgv.input_lo || meta->bgv.input_hi != km->bgv.input_hi ||
+        (meta->scheme == VEIL_ML_BGV && meta->bgv.out_scale != km->bgv.out_scale))
         return veil_fail(err, VEIL_ERR_MISMATCH, "these ciphertexts belong to another scheme or plan than the keys");
     if (memcmp(meta->model_hash, km->model_hash, VEIL_ID_BYTES) != 0 || meta->packing != km->packing ||
         meta->slots != km->slots || meta->batch != km->batch || meta->final_op != km->final_op ||
-        meta->degree != km->degree || meta->range != km->range)
+        meta->train.degree != km->train.degree || meta->train.range != km->train.range)
         return veil_fail(err, VEIL_ERR_MISMATCH, "these ciphertexts belong to another model or plan than the keys");
     if (train_set && (meta->in_width != km->in_width || meta->out_width != km->out_width ||
                       meta->scale_bits != km->scale_bits))
@@ -211,12 +212,12 @@ veil_status veil_ciphertexts_load(veil_ciphertexts **out, const veil_keyset *key
     const size_t per = meta.packing == VEIL_PACKING_THROUGHPUT ? meta.width : 1;
     const size_t expect = train_set ? (meta.kind == VEIL_SET_TRAIN_MODEL ? 2 : veil_train_data_count(&meta))
                                     : veil_ciphertexts_batches(&meta) * per;
-    const size_t groups = meta.crt_count ? meta.crt_count : 1; /* exact inference: one group per modulus */
+    const size_t groups = meta.bgv.crt_count ? meta.bgv.crt_count : 1; /* exact inference: one group per modulus */
     if (c.count != groups * (expect + 1))
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "ciphertext set: %zu ciphertexts for %llu rows, expected %zu", c.count - 1,
                   (unsigned long long)meta.rows, expect);
     const veil_context *ctxs[VEIL_CRT_MAX] = {ctx};
-    for (size_t m = 1; m < meta.crt_count; m++) ctxs[m] = keys ? keys->crt[m].ctx : eval->crt[m].ctx;
+    for (size_t m = 1; m < meta.bgv.crt_count; m++) ctxs[m] = keys ? keys->crt[m].ctx : eval->crt[m].ctx;
     VEIL_CHECK(veil_ciphertexts_alloc(&set, ctx, &meta, 0, err));
     VEIL_CHECK(backend_of(meta.scheme)->ciphertexts_load(set, &c, ctxs, expect, err));
     *out = set;
@@ -315,7 +316,7 @@ veil_status veil_evaluator_run(const veil_evaluator *ev, veil_ciphertexts **out,
     const veil_eval_keys *k = ev->keys;
     if (in->ctx != k->ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "evaluate: load the ciphertexts with these eval keys");
     if (in->meta.kind != VEIL_SET_INPUTS) return veil_fail(err, VEIL_ERR_ARGUMENT, "evaluate: these are not inputs");
-    if (in->meta.scheme != k->meta.scheme || in->meta.crt_count != k->meta.crt_count)
+    if (in->meta.scheme != k->meta.scheme || in->meta.bgv.crt_count != k->meta.bgv.crt_count)
         return veil_fail(err, VEIL_ERR_MISMATCH, "evaluate: these ciphertexts are not of the keys' scheme");
     return ev->backend->evaluator_run(ev->state, out, in, fn, arg, err);
 }

@@ -58,12 +58,12 @@ static veil_status bgv_keygen(veil_keyset **secret_out, veil_eval_keys **eval_ou
     veil_keyset *ks = calloc(1, sizeof *ks);
     veil_eval_keys *ek = calloc(1, sizeof *ek);
     veil_buffer pks[VEIL_CRT_MAX] = {{0}};
-    const size_t k = plan->crt_count;
+    const size_t k = plan->bgv.crt_count;
     veil_status st = VEIL_OK;
     if (!ks || !ek) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "keys");
     for (size_t m = 0; m < k; m++) {
         part_view sp = keyset_part(ks, m), ep = eval_part(ek, m);
-        VEIL_CHECK(veil_params_copy(sp.params, m ? plan->crt_params[m] : plan->params, err));
+        VEIL_CHECK(veil_params_copy(sp.params, m ? plan->bgv.crt_params[m] : plan->params, err));
         VEIL_CHECK(veil_ml_context_new(*sp.params, sp.ctx, sp.refs, err));
         /* the eval keys hold the same context */
         *ep.params = *sp.params;
@@ -81,10 +81,10 @@ static veil_status bgv_keygen(veil_keyset **secret_out, veil_eval_keys **eval_ou
         mt->kind = VEIL_SET_KEYSET;
         mt->packing = VEIL_PACKING_THROUGHPUT;
         mt->scheme = VEIL_ML_BGV;
-        mt->crt_count = (uint32_t)k;
-        mt->input_lo = plan->input_lo;
-        mt->input_hi = plan->input_hi;
-        mt->out_scale = plan->out_scale;
+        mt->bgv.crt_count = (uint32_t)k;
+        mt->bgv.input_lo = plan->bgv.input_lo;
+        mt->bgv.input_hi = plan->bgv.input_hi;
+        mt->bgv.out_scale = plan->bgv.out_scale;
         mt->bound = plan->bound;
         memcpy(mt->model_hash, plan->model_hash, VEIL_ID_BYTES);
         mt->batch = plan->batch;
@@ -124,7 +124,7 @@ static void free_items(veil_buffer *items, size_t count)
 
 static veil_status bgv_keyset_save(veil_buffer *out, const veil_keyset *k, veil_error *err)
 {
-    const size_t n = k->meta.crt_count;
+    const size_t n = k->meta.bgv.crt_count;
     veil_buffer *items = calloc(2 * n, sizeof *items);
     const veil_params *params[VEIL_CRT_MAX] = {k->params};
     veil_status st = VEIL_OK;
@@ -169,7 +169,7 @@ done:
 
 static veil_status bgv_keyset_load(veil_keyset *k, const veil_set_contents *c, veil_error *err)
 {
-    const size_t n = k->meta.crt_count;
+    const size_t n = k->meta.bgv.crt_count;
     if (c->count != 2 * n) return veil_fail(err, VEIL_ERR_FORMAT, "key set: %zu objects for %zu moduli", c->count, n);
     veil_status st = VEIL_OK;
     VEIL_CHECK(veil_ml_context_new(k->params, &k->ctx, &k->refs, err));
@@ -186,7 +186,7 @@ done:
 
 static veil_status bgv_eval_keys_save(veil_buffer *out, const veil_eval_keys *k, veil_error *err)
 {
-    const size_t n = k->meta.crt_count;
+    const size_t n = k->meta.bgv.crt_count;
     veil_buffer *items = calloc(3 * n, sizeof *items);
     const veil_params *params[VEIL_CRT_MAX] = {k->params};
     veil_status st = VEIL_OK;
@@ -205,7 +205,7 @@ done:
 
 static veil_status bgv_eval_keys_load(veil_eval_keys *k, const veil_set_contents *c, veil_error *err)
 {
-    const size_t n = k->meta.crt_count;
+    const size_t n = k->meta.bgv.crt_count;
     if (c->count != 3 * n) return veil_fail(err, VEIL_ERR_FORMAT, "eval keys: %zu objects for %zu moduli", c->count, n);
     veil_buffer pks[VEIL_CRT_MAX];
     for (size_t m = 0; m < n; m++) pks[m] = (veil_buffer){(uint8_t *)c->items[3 * m + 1].data, c->items[3 * m + 1].len};
@@ -230,7 +230,7 @@ done:
 
 /* ---- ciphertext sets ---------------------------------------------------------------------------------- */
 
-static size_t per_modulus(const veil_ciphertexts *c) { return c->count / c->meta.crt_count; }
+static size_t per_modulus(const veil_ciphertexts *c) { return c->count / c->meta.bgv.crt_count; }
 
 static veil_status alloc_exact(veil_ciphertexts *set, const veil_context *const *ctx, size_t k, size_t per,
                                int fill, veil_error *err)
@@ -247,7 +247,7 @@ done:
 
 static veil_status bgv_ciphertexts_save(veil_buffer *out, const veil_ciphertexts *cts, veil_error *err)
 {
-    const size_t k = cts->meta.crt_count, per = per_modulus(cts);
+    const size_t k = cts->meta.bgv.crt_count, per = per_modulus(cts);
     veil_buffer *items = calloc(k * (per + 1), sizeof *items);
     const veil_params *params[VEIL_CRT_MAX] = {NULL};
     veil_status st = VEIL_OK;
@@ -268,7 +268,7 @@ static veil_status bgv_ciphertexts_load(veil_ciphertexts *set, const veil_set_co
                                         size_t expect, veil_error *err)
 {
     (void)expect; /* the caller checked the count: crt_count groups of a parameter set and `per` ciphertexts */
-    const size_t k = set->meta.crt_count, per = c->count / k - 1;
+    const size_t k = set->meta.bgv.crt_count, per = c->count / k - 1;
     veil_status st = VEIL_OK;
     VEIL_CHECK(alloc_exact(set, ctx, k, per, 0, err));
     for (size_t m = 0; m < k; m++) {
@@ -299,7 +299,7 @@ static veil_status encrypt_modulus(veil_ciphertexts *set, const veil_keyset *k, 
 {
     const veil_context *ctx = set->bctx[m];
     const size_t w = set->meta.width, batch = (size_t)set->meta.batch, slots = (size_t)set->meta.slots;
-    const size_t per = set->count / set->meta.crt_count;
+    const size_t per = set->count / set->meta.bgv.crt_count;
     const uint64_t t = veil_params_plain_modulus(veil_context_params(ctx));
     veil_bgv_encoder *enc = NULL;
     veil_bgv_plaintext *pt = NULL;
@@ -329,15 +329,15 @@ static veil_status bgv_encrypt(veil_ciphertexts **out, const veil_keyset *k, con
     const veil_ml_meta *km = &k->meta;
     const size_t w = km->in_width;
     for (size_t i = 0; i < rows * w; i++)
-        if (!(in[i] >= (double)km->input_lo && in[i] <= (double)km->input_hi) || in[i] != nearbyint(in[i]))
+        if (!(in[i] >= (double)km->bgv.input_lo && in[i] <= (double)km->bgv.input_hi) || in[i] != nearbyint(in[i]))
             return veil_fail(err, VEIL_ERR_ARGUMENT, "encrypt: row %zu, column %zu is %g: the keys take integers in "
                              "[%lld, %lld] (the quantized inputs the plan bounded)", i / w + 1, i % w + 1, in[i],
-                             (long long)km->input_lo, (long long)km->input_hi);
+                             (long long)km->bgv.input_lo, (long long)km->bgv.input_hi);
     veil_ml_meta meta = *km;
     meta.kind = VEIL_SET_INPUTS;
     meta.rows = rows;
     meta.width = (uint32_t)w;
-    const size_t kk = km->crt_count, batches = veil_ciphertexts_batches(&meta), per = batches * w;
+    const size_t kk = km->bgv.crt_count, batches = veil_ciphertexts_batches(&meta), per = batches * w;
     const veil_context *ctxs[VEIL_CRT_MAX];
     for (size_t m = 0; m < kk; m++) ctxs[m] = keyset_ctx(k, m);
     veil_ciphertexts *set = NULL;
@@ -393,7 +393,7 @@ veil_status veil_ciphertexts_decrypt_integers(int64_t *out, const veil_keyset *k
     if (cts->bctx[0] != k->ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "decrypt: load the ciphertexts with this key set");
     if (cts->meta.kind != VEIL_SET_OUTPUTS)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "decrypt: these are encrypted inputs, not a model's outputs");
-    const size_t kk = cts->meta.crt_count, w = cts->meta.width, rows = (size_t)cts->meta.rows;
+    const size_t kk = cts->meta.bgv.crt_count, w = cts->meta.width, rows = (size_t)cts->meta.rows;
     const size_t slots = (size_t)cts->meta.slots;
     uint64_t moduli[VEIL_CRT_MAX], *res[VEIL_CRT_MAX] = {NULL}, *vals = calloc(slots, sizeof *vals);
     veil_status st = VEIL_OK;
@@ -437,7 +437,7 @@ static veil_status bgv_decrypt(double *out, double *raw_out, const veil_keyset *
     if (!ints || !row) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "decrypt");
     VEIL_CHECK(veil_ciphertexts_decrypt_integers(ints, k, cts, err));
     for (size_t r = 0; r < rows; r++) {
-        for (size_t i = 0; i < w; i++) row[i] = (double)ints[r * w + i] * k->meta.out_scale;
+        for (size_t i = 0; i < w; i++) row[i] = (double)ints[r * w + i] * k->meta.bgv.out_scale;
         if (raw_out) memcpy(raw_out + r * w, row, w * sizeof *row);
         veil_final_apply(&final, row, w);
         if (out) memcpy(out + r * fw, row, fw * sizeof *row);
@@ -565,7 +565,7 @@ static veil_status bgv_evaluator_run(const void *state, veil_ciphertexts **out, 
     veil_ml_meta meta = in->meta;
     meta.kind = VEIL_SET_OUTPUTS;
     meta.width = (uint32_t)p->out_width;
-    const size_t kk = meta.crt_count, batches = veil_ciphertexts_batches(&in->meta), per_in = batches * p->in_width;
+    const size_t kk = meta.bgv.crt_count, batches = veil_ciphertexts_batches(&in->meta), per_in = batches * p->in_width;
     const size_t per_out = batches * p->out_width;
     const veil_context *ctxs[VEIL_CRT_MAX];
     for (size_t m = 0; m < kk; m++) ctxs[m] = eval_ctx(k, m);

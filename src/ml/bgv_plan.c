@@ -141,7 +141,7 @@ static void try_moduli(candidate *c, size_t k, unsigned bits, unsigned depth, un
 /* A fresh input ciphertext of modulus m, stored (seeded). */
 static size_t fresh_bytes(const veil_plan *plan, size_t m)
 {
-    const veil_params *p = m ? plan->crt_params[m] : plan->params;
+    const veil_params *p = m ? plan->bgv.crt_params[m] : plan->params;
     return veil_bgv_ciphertext_stored_bytes(p, veil_params_q_count(p) - 1, 2, true);
 }
 
@@ -149,11 +149,11 @@ static size_t fresh_bytes(const veil_plan *plan, size_t m)
 static size_t eval_bundle_bytes(const veil_plan *plan)
 {
     size_t items = 0;
-    for (size_t m = 0; m < plan->crt_count; m++) {
-        const veil_params *p = m ? plan->crt_params[m] : plan->params;
+    for (size_t m = 0; m < plan->bgv.crt_count; m++) {
+        const veil_params *p = m ? plan->bgv.crt_params[m] : plan->params;
         items += veil_params_stored_bytes(p) + veil_public_key_stored_bytes(p) + veil_switch_key_stored_bytes(p);
     }
-    return veil_set_stored_bytes(VEIL_META_EXACT_BYTES, 3 * plan->crt_count, items);
+    return veil_set_stored_bytes(VEIL_META_EXACT_BYTES, 3 * plan->bgv.crt_count, items);
 }
 
 size_t veil_bgv_plan_input_bytes(const veil_plan *plan, size_t rows)
@@ -162,9 +162,9 @@ size_t veil_bgv_plan_input_bytes(const veil_plan *plan, size_t rows)
     if (batch == 0) return 0;
     const size_t per = (rows + batch - 1) / batch * plan->in_width;
     size_t items = 0;
-    for (size_t m = 0; m < plan->crt_count; m++)
-        items += veil_params_stored_bytes(m ? plan->crt_params[m] : plan->params) + per * fresh_bytes(plan, m);
-    return veil_set_stored_bytes(VEIL_META_EXACT_BYTES, plan->crt_count * (1 + per), items);
+    for (size_t m = 0; m < plan->bgv.crt_count; m++)
+        items += veil_params_stored_bytes(m ? plan->bgv.crt_params[m] : plan->params) + per * fresh_bytes(plan, m);
+    return veil_set_stored_bytes(VEIL_META_EXACT_BYTES, plan->bgv.crt_count * (1 + per), items);
 }
 
 veil_status veil_bgv_plan(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err)
@@ -212,12 +212,12 @@ veil_status veil_bgv_plan(veil_plan *plan, const veil_model *m, const veil_plan_
                          "linear layers growing the noise by 2^%.0f at this security level; no keys were made",
                          bound_bits, squares, linear_bits);
     plan->scheme = VEIL_ML_BGV;
-    plan->crt_count = best.k;
+    plan->bgv.crt_count = best.k;
     plan->params = best.params[0];
-    for (size_t i = 1; i < best.k; i++) plan->crt_params[i] = best.params[i];
-    plan->input_lo = req->input_lo;
-    plan->input_hi = req->input_hi;
-    plan->out_scale = p->out_scale;
+    for (size_t i = 1; i < best.k; i++) plan->bgv.crt_params[i] = best.params[i];
+    plan->bgv.input_lo = req->input_lo;
+    plan->bgv.input_hi = req->input_hi;
+    plan->bgv.out_scale = p->out_scale;
     plan->bound = bound;
     plan->slots = best.n;
     plan->batch = req->batch ? req->batch : best.n;

@@ -30,10 +30,11 @@ static veil_status keyset_meta(veil_keyset *ks, const veil_plan *plan, veil_erro
     m->in_width = (uint32_t)plan->in_width;
     m->out_width = (uint32_t)plan->out_width;
     m->final_op = (uint32_t)plan->final_op;
-    m->degree = plan->degree;
-    m->range = plan->range;
+    m->train.degree = plan->train.degree;
+    m->train.range = plan->train.range;
     m->bound = plan->bound;
-    if (plan->box_lo) return veil_ml_box_copy(&ks->box_lo, &ks->box_hi, plan->box_lo, plan->box_hi, plan->in_width, err);
+    if (plan->ckks.box_lo)
+        return veil_ml_box_copy(&ks->box_lo, &ks->box_hi, plan->ckks.box_lo, plan->ckks.box_hi, plan->in_width, err);
     return VEIL_OK;
 }
 

@@ -255,13 +255,13 @@ static veil_status plan_bounds(veil_plan *plan, const veil_model *m, const veil_
         return veil_fail(err, VEIL_ERR_UNSUPPORTED, "the model reads %zu values per sample; key sets carry the range of "
                          "at most %d", w, MAX_RANGE_INPUTS);
     bounds_work b = {.p = p, .zero_slots = req->packing == VEIL_PACKING_LATENCY};
-    plan->box_lo = malloc(w * sizeof(double));
-    plan->box_hi = malloc(w * sizeof(double));
+    plan->ckks.box_lo = malloc(w * sizeof(double));
+    plan->ckks.box_hi = malloc(w * sizeof(double));
     b.peak = calloc(n, sizeof *b.peak);
     b.olo = malloc(p->out_width * sizeof *b.olo);
     b.ohi = malloc(p->out_width * sizeof *b.ohi);
-    b.lo = plan->box_lo;
-    b.hi = plan->box_hi;
+    b.lo = plan->ckks.box_lo;
+    b.hi = plan->ckks.box_hi;
     veil_status st = VEIL_OK;
     if (!b.lo || !b.hi || !b.peak || !b.olo || !b.ohi) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "plan");
     const char *source = "declared";
@@ -388,8 +388,8 @@ veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan
     in->input_lo = INFINITY;
     in->input_hi = -INFINITY;
     for (size_t i = 0; i < p->in_width; i++) {
-        in->input_lo = fmin(in->input_lo, plan->box_lo[i]);
-        in->input_hi = fmax(in->input_hi, plan->box_hi[i]);
+        in->input_lo = fmin(in->input_lo, plan->ckks.box_lo[i]);
+        in->input_hi = fmax(in->input_hi, plan->ckks.box_hi[i]);
     }
     estimate(plan, p);
 done:

@@ -111,15 +111,15 @@ size_t veil_ml_meta_encode(uint8_t *out, const veil_ml_meta *m)
     put64(out + 104, m->rows);
     put64(out + 112, (uint64_t)m->in_width | (uint64_t)m->out_width << 32);
     put64(out + 120, (uint64_t)m->width | (uint64_t)(m->final_op & 0xff) << 32 | (uint64_t)(m->scale_bits & 0xff) << 40 |
-                         (uint64_t)(m->degree & 0xff) << 48 | (uint64_t)(m->range & 0xff) << 56);
+                         (uint64_t)(m->train.degree & 0xff) << 48 | (uint64_t)(m->train.range & 0xff) << 56);
     if (!exact) return META_BYTES;
     /* exact inference: 40 more bytes (the moduli count, the inputs' range, the output scale, reserved) */
     uint64_t scale_bits, bound_bits;
-    memcpy(&scale_bits, &m->out_scale, sizeof scale_bits);
+    memcpy(&scale_bits, &m->bgv.out_scale, sizeof scale_bits);
     memcpy(&bound_bits, &m->bound, sizeof bound_bits);
-    put64(out + 128, m->crt_count);
-    put64(out + 136, (uint64_t)m->input_lo);
-    put64(out + 144, (uint64_t)m->input_hi);
+    put64(out + 128, m->bgv.crt_count);
+    put64(out + 136, (uint64_t)m->bgv.input_lo);
+    put64(out + 144, (uint64_t)m->bgv.input_hi);
     put64(out + 152, scale_bits);
     put64(out + 160, bound_bits);
     return VEIL_META_EXACT_BYTES;
@@ -133,8 +133,9 @@ static int exact_meta_valid(const veil_ml_meta *m, size_t len)
         m->kind == VEIL_SET_PLAN || m->scale_bits != 0)
         return 0;
     const int64_t limit = (int64_t)1 << 40;
-    return m->crt_count >= 1 && m->crt_count <= VEIL_CRT_MAX && m->input_lo <= m->input_hi && m->input_lo > -limit &&
-           m->input_hi < limit && isfinite(m->out_scale) && m->out_scale != 0 && m->bound >= 0 &&
+    return m->bgv.crt_count >= 1 && m->bgv.crt_count <= VEIL_CRT_MAX && m->bgv.input_lo <= m->bgv.input_hi &&
+           m->bgv.input_lo > -limit &&
+           m->bgv.input_hi < limit && isfinite(m->bgv.out_scale) && m->bgv.out_scale != 0 && m->bound >= 0 &&
            m->bound < 0x1p62;
 }
 
@@ -144,10 +145,10 @@ static int train_meta_valid(const veil_ml_meta *m)
     if (m->packing != VEIL_PACKING_TRAINING) return 1; /* training kinds were refused with other packings */
     if (m->kind == VEIL_SET_INPUTS || m->kind == VEIL_SET_OUTPUTS || m->final_op > VEIL_TRAIN_LINEAR || m->in_width >= 1024 || m->out_width != m->in_width + 1)
         return 0;
-    if (m->final_op == VEIL_TRAIN_LOGISTIC && (m->degree < 3 || m->degree > 7 || m->degree % 2 == 0 || m->range < 1 ||
-                                               m->range > 64))
+    if (m->final_op == VEIL_TRAIN_LOGISTIC && (m->train.degree < 3 || m->train.degree > 7 || m->train.degree % 2 == 0 ||
+                                               m->train.range < 1 || m->train.range > 64))
         return 0;
-    if (m->final_op == VEIL_TRAIN_LINEAR && (m->degree != 0 || m->range != 0)) return 0;
+    if (m->final_op == VEIL_TRAIN_LINEAR && (m->train.degree != 0 || m->train.range != 0)) return 0;
     if (veil_train_block(m->in_width) * m->batch != m->slots) return 0;
     if (m->kind == VEIL_SET_TRAIN_DATA && (m->width != m->in_width || m->rows == 0 || m->rows > ((uint64_t)1 << 20)))
         return 0;
@@ -170,10 +171,10 @@ veil_status veil_ml_meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, 
     m->scheme = (uint32_t)scheme;
     if (m->scheme == VEIL_ML_BGV && len == VEIL_META_EXACT_BYTES) {
         uint64_t scale_bits = get64(in + 152), bound_bits = get64(in + 160), count = get64(in + 128);
-        m->crt_count = count <= VEIL_CRT_MAX ? (uint32_t)count : 0; /* 0: refused below */
-        m->input_lo = (int64_t)get64(in + 136);
-        m->input_hi = (int64_t)get64(in + 144);
-        memcpy(&m->out_scale, &scale_bits, sizeof scale_bits);
+        m->bgv.crt_count = count <= VEIL_CRT_MAX ? (uint32_t)count : 0; /* 0: refused below */
+        m->bgv.input_lo = (int64_t)get64(in + 136);
+        m->bgv.input_hi = (int64_t)get64(in + 144);
+        memcpy(&m->bgv.out_scale, &scale_bits, sizeof scale_bits);
         memcpy(&m->bound, &bound_bits, sizeof bound_bits);
     }
     if (kind < VEIL_SET_KEYSET || kind > VEIL_SET_TRAIN_MODEL || packing > VEIL_PACKING_TRAINING ||
@@ -192,8 +193,8 @@ veil_status veil_ml_meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, 
     m->width = (uint32_t)x;
     m->final_op = (uint32_t)(x >> 32) & 0xff;
     m->scale_bits = (uint32_t)(x >> 40) & 0xff;
-    m->degree = (uint32_t)(x >> 48) & 0xff;
-    m->range = (uint32_t)(x >> 56) & 0xff;
+    m->train.degree = (uint32_t)(x >> 48) & 0xff;
+    m->train.range = (uint32_t)(x >> 56) & 0xff;
     const int training = m->packing == VEIL_PACKING_TRAINING;
     if (!exact_meta_valid(m, len))
         return veil_fail(err, VEIL_ERR_FORMAT, "ML metadata: the scheme's fields are out of range");
@@ -273,8 +274,8 @@ veil_status veil_ml_file_describe(const uint8_t *data, size_t len, char *text, s
             used += snprintf(text + used, cap - (size_t)used, "rows:       %llu\n", (unsigned long long)m.rows);
         if (m.scheme == VEIL_ML_BGV && used > 0 && (size_t)used < cap)
             snprintf(text + used, cap - (size_t)used, "scheme:     BGV, exact: %u plaintext modul%s, integer inputs "
-                     "in [%lld, %lld], output scale %.9g\n", m.crt_count, m.crt_count == 1 ? "us" : "i",
-                     (long long)m.input_lo, (long long)m.input_hi, m.out_scale);
+                     "in [%lld, %lld], output scale %.9g\n", m.bgv.crt_count, m.bgv.crt_count == 1 ? "us" : "i",
+                     (long long)m.bgv.input_lo, (long long)m.bgv.input_hi, m.bgv.out_scale);
     }
 done:
     veil_set_contents_clear(&c);

@@ -32,14 +32,21 @@ struct veil_plan {
     veil_plan_info info;
     size_t in_width, out_width;
     veil_final_op final_op;
-    uint32_t task, degree, range; /* training plans (veil/train.h) */
-    /* exact inference: params holds modulus 0's set, crt_params[1 .. crt_count) the others' */
     veil_ml_scheme scheme;
-    size_t crt_count;
-    veil_params *crt_params[VEIL_CRT_MAX];
-    int64_t input_lo, input_hi;
-    double out_scale, bound; /* bound: the outputs' worst-case |value| (CKKS too) */
-    double *box_lo, *box_hi; /* CKKS inference: each input's range (in_width values) */
+    double bound; /* the outputs' worst-case |value| over the inputs' range */
+    /* each back end reads only its own part */
+    struct {
+        double *box_lo, *box_hi; /* CKKS inference: each input's range (in_width values) */
+    } ckks;
+    struct {
+        size_t crt_count; /* params holds modulus 0's set, crt_params[1 .. crt_count) the others' */
+        veil_params *crt_params[VEIL_CRT_MAX];
+        int64_t input_lo, input_hi; /* the integer inputs' range */
+        double out_scale;
+    } bgv;
+    struct {
+        uint32_t task, degree, range; /* veil/train.h */
+    } train;
 };
 
 /* What a key set, its bundle and its ciphertexts agree on. Stored in every set's metadata. */
@@ -53,12 +60,16 @@ typedef struct veil_ml_meta {
     uint8_t model_hash[VEIL_ID_BYTES];
     uint64_t batch, slots, rows;
     uint32_t in_width, out_width, width, final_op, scale_bits;
-    uint32_t degree, range; /* training: the sigmoid (final_op holds the task) */
-    /* exact inference (BGV): the moduli, the inputs' range and the output scale (in 40 more bytes) */
-    uint32_t scheme, crt_count;
-    int64_t input_lo, input_hi;
-    double out_scale;
+    uint32_t scheme;
     double bound; /* the outputs' worst-case |value|: a larger decryption is refused */
+    struct {
+        uint32_t degree, range; /* the sigmoid (final_op holds the task) */
+    } train;
+    struct {
+        uint32_t crt_count; /* the moduli, the inputs' range and the output scale (in 40 more bytes) */
+        int64_t input_lo, input_hi;
+        double out_scale;
+    } bgv;
 } veil_ml_meta;
 
 #define VEIL_META_BYTES 128

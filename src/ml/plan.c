@@ -27,10 +27,10 @@ void veil_plan_free(veil_plan *plan)
 {
     if (!plan) return;
     veil_params_free(plan->params);
-    for (size_t i = 1; i < VEIL_CRT_MAX; i++) veil_params_free(plan->crt_params[i]);
+    for (size_t i = 1; i < VEIL_CRT_MAX; i++) veil_params_free(plan->bgv.crt_params[i]);
     free(plan->steps);
-    free(plan->box_lo);
-    free(plan->box_hi);
+    free(plan->ckks.box_lo);
+    free(plan->ckks.box_hi);
     free(plan);
 }
 
@@ -241,7 +241,7 @@ void veil_plan_memory(veil_plan *plan, size_t groups, double switch_keys, int ke
     veil_plan_info *in = &plan->info;
     double server = PROCESS_BYTES, keygen = PROCESS_BYTES;
     for (size_t m = 0; m < groups; m++) {
-        const veil_params *p = m ? plan->crt_params[m] : plan->params;
+        const veil_params *p = m ? plan->bgv.crt_params[m] : plan->params;
         const double context = CONTEXT_BYTES / 8 * qp_poly_bytes(p), pk = 2 * qp_poly_bytes(p);
         const double key = 2 * qp_poly_bytes(p) * (double)veil_params_dnum(p);
         server += context + pk + key * switch_keys;

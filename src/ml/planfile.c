@@ -42,15 +42,16 @@ veil_status veil_plan_save(veil_buffer *out, const veil_plan *plan, veil_error *
     veil_ml_meta m = {.kind = VEIL_SET_PLAN, .packing = plan->packing, .batch = plan->batch, .slots = plan->slots,
                       .in_width = (uint32_t)plan->in_width, .out_width = (uint32_t)plan->out_width,
                       .final_op = (uint32_t)plan->final_op, .scale_bits = plan->scale_bits,
-                      .degree = plan->degree, .range = plan->range};
+                      .train.degree = plan->train.degree, .train.range = plan->train.range};
     memcpy(m.model_hash, plan->model_hash, VEIL_ID_BYTES);
     /* the metadata, the inputs' range (inference plans), then the rotation steps */
-    const size_t ext = plan->box_lo ? veil_ml_range_bytes(plan->in_width) : 0;
+    const size_t ext = plan->ckks.box_lo ? veil_ml_range_bytes(plan->in_width) : 0;
     const size_t mlen = META_BYTES + ext + 8 * plan->n_steps;
     uint8_t *meta = calloc(mlen, 1);
     if (!meta) return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
     veil_ml_meta_encode(meta, &m);
-    if (plan->box_lo) veil_ml_range_encode(meta + META_BYTES, plan->bound, plan->box_lo, plan->box_hi, plan->in_width);
+    if (plan->ckks.box_lo)
+        veil_ml_range_encode(meta + META_BYTES, plan->bound, plan->ckks.box_lo, plan->ckks.box_hi, plan->in_width);
     for (size_t i = 0; i < plan->n_steps; i++)
         veil_ml_put64(meta + META_BYTES + ext + 8 * i, (uint64_t)(int64_t)plan->steps[i]);
     veil_buffer params = {0};
@@ -102,9 +103,9 @@ static veil_status plan_fill(veil_plan *p, const veil_ml_meta *m, veil_error *er
     p->in_width = m->in_width;
     p->out_width = m->out_width;
     p->final_op = (veil_final_op)m->final_op;
-    p->task = m->final_op;
-    p->degree = m->degree;
-    p->range = m->range;
+    p->train.task = m->final_op;
+    p->train.degree = m->train.degree;
+    p->train.range = m->train.range;
     veil_plan_info_from_params(p);
     veil_plan_info *in = &p->info;
     in->depth = in->q_count - 1;
@@ -137,7 +138,7 @@ veil_status veil_plan_load(veil_plan **out, const uint8_t *data, size_t len, vei
     size_t ext = 0;
     if (m.packing != VEIL_PACKING_TRAINING) {
         VEIL_CHECK(veil_ml_range_decode(c.meta + META_BYTES, c.meta_len - META_BYTES, m.in_width, &p->bound,
-                                        &p->box_lo, &p->box_hi, err));
+                                        &p->ckks.box_lo, &p->ckks.box_hi, err));
         ext = veil_ml_range_bytes(m.in_width);
     }
     VEIL_CHECK(plan_steps(p, &m, &c, ext, err));

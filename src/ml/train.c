@@ -125,7 +125,7 @@ size_t veil_train_data_bytes(const veil_plan *plan, size_t rows)
     const veil_params *p = plan->params;
     const size_t top = veil_params_q_count(p) - 1, nct = plan->batch ? (rows + plan->batch - 1) / plan->batch : 0;
     const size_t a = veil_ckks_ciphertext_stored_bytes(p, level_a(top), 2, true);
-    const size_t x = veil_ckks_ciphertext_stored_bytes(p, level_x(top, plan->task, plan->degree), 2, true);
+    const size_t x = veil_ckks_ciphertext_stored_bytes(p, level_x(top, plan->train.task, plan->train.degree), 2, true);
     const size_t items = veil_params_stored_bytes(p) + nct * (a + x) + veil_ckks_ciphertext_stored_bytes(p, top, 2, true) +
                          veil_ckks_ciphertext_stored_bytes(p, top < STATS_LEVEL ? top : STATS_LEVEL, 2, true);
     return veil_set_stored_bytes(VEIL_META_BYTES, 2 * nct + 3, items);
@@ -280,9 +280,9 @@ veil_status veil_train_plan(veil_plan **out, const veil_train_request *req, veil
     plan->in_width = req->features;
     plan->out_width = req->features + 1;
     plan->final_op = (veil_final_op)req->task;
-    plan->task = req->task;
-    plan->degree = degree;
-    plan->range = range;
+    plan->train.task = req->task;
+    plan->train.degree = degree;
+    plan->train.range = range;
     train_hash(plan->model_hash, req->task, req->features, degree, range, plan->scale_bits);
     plan->steps = calloc(MAX_TRAIN_STEPS, sizeof *plan->steps);
     if (!plan->steps) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "plan");
@@ -332,7 +332,7 @@ veil_status veil_plan_get_train_info(const veil_plan *plan, veil_train_info *inf
     VEIL_REQUIRE(info, err);
     if (plan->packing != VEIL_PACKING_TRAINING)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "this plan is for inference, not training");
-    fill_info(info, plan->task, plan->in_width, plan->degree, plan->range, plan->batch,
+    fill_info(info, plan->train.task, plan->in_width, plan->train.degree, plan->train.range, plan->batch,
               veil_params_q_count(plan->params) - 1);
     return VEIL_OK;
 }
@@ -341,7 +341,8 @@ static veil_status meta_info(const veil_ml_meta *m, const veil_context *ctx, vei
 {
     if (m->packing != VEIL_PACKING_TRAINING)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "these keys were made for inference, not for training");
-    fill_info(info, m->final_op, m->in_width, m->degree, m->range, (size_t)m->batch, veil_context_max_level(ctx));
+    fill_info(info, m->final_op, m->in_width, m->train.degree, m->train.range, (size_t)m->batch,
+              veil_context_max_level(ctx));
     return VEIL_OK;
 }
 
@@ -642,7 +643,7 @@ veil_status veil_train_encrypt(veil_ciphertexts **out, const veil_keyset *k, con
             for (size_t r = 0; r < n; r++)
                 record_values(v + (x_layout ? (r * B + slots - B + 1) % slots : r * B), task, F, &s, x + (first + r) * F,
                               y[first + r]);
-            level = x_layout ? level_x(top, task, meta.degree) : level_a(top);
+            level = x_layout ? level_x(top, task, meta.train.degree) : level_a(top);
         }
         VEIL_CHECK(veil_ckks_encode(enc, pt, v, NULL, slots, scale, level, err));
         VEIL_CHECK(veil_ckks_encrypt_sk(k->ctx, set->cts[i], pt, k->sk, prng, err));
