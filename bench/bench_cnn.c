@@ -58,13 +58,13 @@ static void setup(cnn_setup *s, const veil_model *m, veil_packing packing, const
     veil_plan_request req = {.packing = packing, .have_range = 1, .range_lo = 0, .range_hi = 1}; /* pixels in [0, 1] */
     CHECK(veil_model_plan(&plan, m, &req, &err));
     veil_plan_get_info(plan, &s->info);
-    CHECK(veil_keygen(&s->ks, &s->ek, plan, NULL, &err));
+    CHECK(veil_keyset_generate(&s->ks, &s->ek, plan, NULL, NULL, NULL, &err));
     veil_buffer b = {0};
     CHECK(veil_eval_keys_save(&b, s->ek, &err));
     s->eval_key_bytes = b.len;
     veil_buffer_free(&b);
     veil_ciphertexts *client = NULL;
-    CHECK(veil_encrypt_inputs(&client, s->ks, x, rows, NULL, &err));
+    CHECK(veil_ciphertexts_encrypt(&client, s->ks, x, rows, NULL, &err));
     CHECK(veil_ciphertexts_save(&b, client, &err));
     CHECK(veil_ciphertexts_load(&s->server_in, NULL, s->ek, b.data, b.len, &err));
     veil_buffer_free(&b);
@@ -89,7 +89,7 @@ static void decrypt_raw(double *raw, const cnn_setup *s, const veil_ciphertexts 
     CHECK(veil_ciphertexts_load(&mine, s->ks, NULL, b.data, b.len, &err));
     veil_buffer_free(&b);
     double *final = malloc(rows * width * sizeof *final + 1);
-    CHECK(veil_decrypt_outputs(final, raw, s->ks, mine, &err));
+    CHECK(veil_ciphertexts_decrypt(final, raw, s->ks, mine, &err));
     free(final);
     veil_ciphertexts_free(mine);
     (void)width;
@@ -132,13 +132,13 @@ static void bench_exact(const bench_config *cfg, const char *dir, const double *
     veil_eval_keys *ek = NULL;
     CHECK(veil_model_plan(&plan, m, &req, &err));
     veil_plan_get_info(plan, &info);
-    CHECK(veil_keygen(&ks, &ek, plan, NULL, &err));
+    CHECK(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err));
     veil_buffer b = {0};
     CHECK(veil_eval_keys_save(&b, ek, &err));
     const size_t key_bytes = b.len;
     veil_buffer_free(&b);
     veil_ciphertexts *client = NULL, *in = NULL, *out = NULL, *mine = NULL;
-    CHECK(veil_encrypt_inputs(&client, ks, x, rows, NULL, &err));
+    CHECK(veil_ciphertexts_encrypt(&client, ks, x, rows, NULL, &err));
     CHECK(veil_ciphertexts_save(&b, client, &err));
     CHECK(veil_ciphertexts_load(&in, NULL, ek, b.data, b.len, &err));
     veil_buffer_free(&b);
@@ -151,7 +151,7 @@ static void bench_exact(const bench_config *cfg, const char *dir, const double *
     CHECK(veil_ciphertexts_save(&b, out, &err));
     CHECK(veil_ciphertexts_load(&mine, ks, NULL, b.data, b.len, &err));
     veil_buffer_free(&b);
-    CHECK(veil_decrypt_integers(got, ks, mine, &err));
+    CHECK(veil_ciphertexts_decrypt_integers(got, ks, mine, &err));
     size_t exact = 0, correct = 0;
     double y[64];
     for (size_t r = 0; r < rows; r++) {

@@ -94,13 +94,13 @@ static void bench_case(const shape *sh, veil_model *m, veil_packing packing, int
     veil_plan_get_info(plan, &info);
     veil_keyset *ks = NULL;
     veil_eval_keys *ek = NULL;
-    CHECK(veil_keygen(&ks, &ek, plan, NULL, &err));
+    CHECK(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err));
     const size_t rows = packing == VEIL_PACKING_LATENCY ? 1 : info.batch, w = sh->widths[0];
     double *x = malloc(rows * w * sizeof *x);
     unsigned s = 7;
     for (size_t i = 0; i < rows * w; i++) x[i] = 0.9 * uniform(&s);
     bench_eval_case c = {0};
-    CHECK(veil_encrypt_inputs(&c.in, ks, x, rows, NULL, &err));
+    CHECK(veil_ciphertexts_encrypt(&c.in, ks, x, rows, NULL, &err));
     CHECK(veil_evaluator_new(&c.ev, m, ek, (size_t)threads, &err));
     veil_ciphertexts *first = NULL; /* one checked run: a failing evaluation is never timed */
     CHECK(veil_evaluator_run(c.ev, &first, c.in, NULL, NULL, &err));

@@ -64,12 +64,12 @@ static void bench_packing(veil_model *m, veil_packing packing, size_t samples, i
     veil_plan_get_info(plan, &info);
     veil_keyset *ks = NULL;
     veil_eval_keys *ek = NULL;
-    CHECK(veil_keygen(&ks, &ek, plan, NULL, &err));
+    CHECK(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err));
     double *x = malloc(samples * FEATURES * sizeof *x);
     unsigned s = 777;
     for (size_t i = 0; i < samples * FEATURES; i++) x[i] = gauss(&s);
     veil_ciphertexts *client = NULL;
-    CHECK(veil_encrypt_inputs(&client, ks, x, samples, NULL, &err));
+    CHECK(veil_ciphertexts_encrypt(&client, ks, x, samples, NULL, &err));
     /* the server's copy, loaded with its keys, as veil eval does */
     veil_buffer b = {0};
     bench_eval_case c = {0};
@@ -86,7 +86,7 @@ static void bench_packing(veil_model *m, veil_packing packing, size_t samples, i
     CHECK(veil_ciphertexts_load(&mine, ks, NULL, b.data, b.len, &err));
     veil_buffer_free(&b);
     double *y = malloc(samples * sizeof *y), worst = 0;
-    CHECK(veil_decrypt_outputs(y, NULL, ks, mine, &err));
+    CHECK(veil_ciphertexts_decrypt(y, NULL, ks, mine, &err));
     for (size_t r = 0; r < samples; r++) {
         double ref;
         CHECK(veil_program_run_plain(&m->program, x + r * FEATURES, &ref, &err));

@@ -87,13 +87,13 @@ static void run_case(veil_model *m, veil_server *srv, veil_packing packing, size
     CHECK(veil_model_plan(&plan, m, &req, &err));
     veil_keyset *ks = NULL;
     veil_eval_keys *ek = NULL;
-    CHECK(veil_keygen(&ks, &ek, plan, NULL, &err));
+    CHECK(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err));
     double *x = malloc(samples * FEATURES * sizeof *x);
     unsigned s = 9;
     for (size_t i = 0; i < samples * FEATURES; i++) x[i] = lcg(&s);
     veil_ciphertexts *in = NULL, *loaded = NULL;
     veil_buffer body = {0}, keys = {0};
-    CHECK(veil_encrypt_inputs(&in, ks, x, samples, NULL, &err));
+    CHECK(veil_ciphertexts_encrypt(&in, ks, x, samples, NULL, &err));
     CHECK(veil_ciphertexts_save(&body, in, &err));
     CHECK(veil_eval_keys_save(&keys, ek, &err));
 

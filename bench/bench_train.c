@@ -113,7 +113,7 @@ int bench_train(const bench_config *cfg)
     veil_keyset *ks = NULL;
     veil_eval_keys *ek = NULL;
     double t0 = now();
-    CHECK(veil_keygen(&ks, &ek, plan, NULL, &err));
+    CHECK(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err));
     const double keygen_s = now() - t0;
     veil_buffer eb = {0};
     CHECK(veil_eval_keys_save(&eb, ek, &err));
@@ -130,7 +130,7 @@ int bench_train(const bench_config *cfg)
     double *w = calloc(features + 1, sizeof *w), *wp = calloc(features + 1, sizeof *wp), tmax = 0;
     double *sc = malloc(rows * sizeof *sc), *scp = malloc(rows * sizeof *scp);
     CHECK(veil_train_decrypt(w, ks, model, &err));
-    CHECK(veil_train_plain(wp, &req, &opts, x, y, rows, &tmax, &err));
+    CHECK(veil_train_run_plain(wp, &req, &opts, x, y, rows, &tmax, &err));
     double diff = 0;
     for (size_t j = 0; j <= features; j++) diff = fmax(diff, fabs(w[j] - wp[j]) / fmax(1.0, fabs(wp[j])));
     scores(sc, w, x, rows, features);

@@ -51,15 +51,15 @@ int main(int argc, char **argv)
     free(hi);
 
     /* 1. the data owner: keys, and its rows encrypted */
-    if (veil_keygen(&owner, &server, plan, NULL, &err) != VEIL_OK) return fail("keygen", &err);
-    if (veil_encrypt_inputs(&x, owner, rows, count, NULL, &err) != VEIL_OK) return fail("encrypt", &err);
+    if (veil_keyset_generate(&owner, &server, plan, NULL, NULL, NULL, &err) != VEIL_OK) return fail("keygen", &err);
+    if (veil_ciphertexts_encrypt(&x, owner, rows, count, NULL, &err) != VEIL_OK) return fail("encrypt", &err);
     /* 2. the server: the model on ciphertexts, with the evaluation keys (no secret key) */
-    if (veil_evaluate(&y, model, server, x, NULL, NULL, &err) != VEIL_OK) return fail("evaluate", &err);
+    if (veil_model_evaluate(&y, model, server, x, NULL, NULL, &err) != VEIL_OK) return fail("evaluate", &err);
     /* 3. the data owner: the model's outputs */
     const size_t width = veil_model_output_width(model);
     double *decrypted = calloc(count * width, sizeof *decrypted), *plain = calloc(count * width, sizeof *plain);
     if (!decrypted || !plain) return 1;
-    if (veil_decrypt_outputs(decrypted, NULL, owner, y, &err) != VEIL_OK) return fail("decrypt", &err);
+    if (veil_ciphertexts_decrypt(decrypted, NULL, owner, y, &err) != VEIL_OK) return fail("decrypt", &err);
     if (veil_model_run_program(model, plain, rows, count, &err) != VEIL_OK) return fail("plain", &err);
 
     double worst = 0;

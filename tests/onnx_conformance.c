@@ -128,8 +128,8 @@ static int run_encrypted(const char *name, const veil_buffer *model, veil_tensor
     double *y = NULL;
     int result = 0;
     veil_status st = veil_model_plan(&plan, m, &req, &e);
-    if (st == VEIL_OK) st = veil_keygen(&ks, &ek, plan, NULL, &e);
-    if (st == VEIL_OK) st = veil_encrypt_inputs(&in, ks, inputs[0].data, 1, NULL, &e);
+    if (st == VEIL_OK) st = veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &e);
+    if (st == VEIL_OK) st = veil_ciphertexts_encrypt(&in, ks, inputs[0].data, 1, NULL, &e);
     veil_ciphertexts *in_server = NULL;
     if (st == VEIL_OK) {
         /* what the server sees: the set saved and loaded with the eval keys */
@@ -138,7 +138,7 @@ static int run_encrypted(const char *name, const veil_buffer *model, veil_tensor
         if (st == VEIL_OK) st = veil_ciphertexts_load(&in_server, NULL, ek, b.data, b.len, &e);
         veil_buffer_free(&b);
     }
-    if (st == VEIL_OK) st = veil_evaluate(&out, m, ek, in_server, NULL, NULL, &e);
+    if (st == VEIL_OK) st = veil_model_evaluate(&out, m, ek, in_server, NULL, NULL, &e);
     veil_ciphertexts *out_owner = NULL;
     if (st == VEIL_OK) {
         veil_buffer b = {0};
@@ -148,7 +148,7 @@ static int run_encrypted(const char *name, const veil_buffer *model, veil_tensor
     }
     size_t w = veil_model_output_width(m);
     if (st == VEIL_OK && !(y = calloc(w, sizeof *y))) st = VEIL_ERR_NO_MEMORY;
-    if (st == VEIL_OK) st = veil_decrypt_outputs(y, NULL, ks, out_owner, &e);
+    if (st == VEIL_OK) st = veil_ciphertexts_decrypt(y, NULL, ks, out_owner, &e);
     if (st != VEIL_OK) {
         printf("FAIL %s (encrypted): %s\n", name, e.detail);
     } else if (w != expected->size) {

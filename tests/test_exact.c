@@ -113,7 +113,7 @@ static void check_exact(veil_model *m, int64_t lo, int64_t hi, size_t rows, size
     assert_true(info.modulus_bits > info.bound_bits + 1); /* T > 2 B + 1 */
     veil_keyset *keys = NULL;
     veil_eval_keys *eval = NULL, *server = NULL;
-    if (veil_keygen(&keys, &eval, plan, NULL, &err) != VEIL_OK) fail_msg("keygen: %s", err.detail);
+    if (veil_keyset_generate(&keys, &eval, plan, NULL, NULL, NULL, &err) != VEIL_OK) fail_msg("keygen: %s", err.detail);
     const size_t input_bytes = veil_plan_input_bytes(plan, rows);
     veil_plan_free(plan);
     assert_int_equal(veil_keyset_scheme(keys), VEIL_ML_BGV);
@@ -136,15 +136,15 @@ static void check_exact(veil_model *m, int64_t lo, int64_t hi, size_t rows, size
     }
     assert_int_equal(veil_model_run_integer(m, expect, xi, rows, &err), VEIL_OK);
     veil_ciphertexts *in = NULL, *in_server = NULL, *out = NULL, *out_owner = NULL;
-    if (veil_encrypt_inputs(&in, keys, x, rows, NULL, &err) != VEIL_OK) fail_msg("encrypt: %s", err.detail);
+    if (veil_ciphertexts_encrypt(&in, keys, x, rows, NULL, &err) != VEIL_OK) fail_msg("encrypt: %s", err.detail);
     veil_buffer ib = {0};
     assert_int_equal(veil_ciphertexts_save(&ib, in, &err), VEIL_OK);
     assert_int_equal(ib.len, input_bytes);
     veil_buffer_free(&ib);
     in_server = roundtrip(in, NULL, server);
-    if (veil_evaluate(&out, m, server, in_server, NULL, NULL, &err) != VEIL_OK) fail_msg("evaluate: %s", err.detail);
+    if (veil_model_evaluate(&out, m, server, in_server, NULL, NULL, &err) != VEIL_OK) fail_msg("evaluate: %s", err.detail);
     out_owner = roundtrip(out, keys, NULL);
-    if (veil_decrypt_integers(got, keys, out_owner, &err) != VEIL_OK) fail_msg("decrypt: %s", err.detail);
+    if (veil_ciphertexts_decrypt_integers(got, keys, out_owner, &err) != VEIL_OK) fail_msg("decrypt: %s", err.detail);
     size_t wrong = 0;
     int64_t largest = 0;
     for (size_t i = 0; i < rows * ow; i++) {
@@ -157,7 +157,7 @@ static void check_exact(veil_model *m, int64_t lo, int64_t hi, size_t rows, size
     /* the data owner's view: the integers times the output scale, then the final ArgMax (as in plaintext) */
     double *classes = malloc(rows * sizeof *classes), *raw = malloc(rows * ow * sizeof *raw),
            *plain = malloc(rows * sizeof *plain);
-    assert_int_equal(veil_decrypt_outputs(classes, raw, keys, out_owner, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_decrypt(classes, raw, keys, out_owner, &err), VEIL_OK);
     assert_int_equal(veil_model_run_plain(m, plain, x, rows, &err), VEIL_OK);
     for (size_t r = 0; r < rows; r++) {
         for (size_t i = 0; i < ow; i++)
@@ -172,20 +172,20 @@ static void check_exact(veil_model *m, int64_t lo, int64_t hi, size_t rows, size
     assert_int_equal(veil_keyset_load(&keys2, sb.data, sb.len, &err), VEIL_OK);
     out2 = roundtrip(out, keys2, NULL);
     int64_t *got2 = malloc(rows * ow * sizeof *got2);
-    assert_int_equal(veil_decrypt_integers(got2, keys2, out2, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_decrypt_integers(got2, keys2, out2, &err), VEIL_OK);
     assert_memory_equal(got2, expect, rows * ow * sizeof *got2);
     /* inputs outside the plan's range, or fractional, are refused before anything is encrypted */
     veil_ciphertexts *bad = NULL;
     x[3] = (double)hi + 1;
-    assert_int_equal(veil_encrypt_inputs(&bad, keys, x, rows, NULL, &err), VEIL_ERR_ARGUMENT);
+    assert_int_equal(veil_ciphertexts_encrypt(&bad, keys, x, rows, NULL, &err), VEIL_ERR_ARGUMENT);
     char where[64];
     snprintf(where, sizeof where, "row %zu, column %zu", 3 / w + 1, 3 % w + 1);
     assert_non_null(strstr(err.detail, where));
     x[3] = (double)lo + 0.5;
-    assert_int_equal(veil_encrypt_inputs(&bad, keys, x, rows, NULL, &err), VEIL_ERR_ARGUMENT);
+    assert_int_equal(veil_ciphertexts_encrypt(&bad, keys, x, rows, NULL, &err), VEIL_ERR_ARGUMENT);
     assert_null(bad);
     /* CKKS-only calls refuse BGV sets */
-    assert_int_equal(veil_decrypt_integers(got2, keys2, in_server, &err), VEIL_ERR_MISMATCH);
+    assert_int_equal(veil_ciphertexts_decrypt_integers(got2, keys2, in_server, &err), VEIL_ERR_MISMATCH);
 
     veil_buffer_free(&sb);
     free(got2);
@@ -278,7 +278,7 @@ static void keys_for(veil_model *m, const veil_plan_request *req, veil_keyset **
     veil_error err = {0};
     veil_plan *plan = NULL;
     if (veil_model_plan(&plan, m, req, &err) != VEIL_OK) fail_msg("plan: %s", err.detail);
-    assert_int_equal(veil_keygen(ks, ek, plan, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_generate(ks, ek, plan, NULL, NULL, NULL, &err), VEIL_OK);
     assert_int_equal(veil_eval_keys_save(bundle, *ek, &err), VEIL_OK);
     veil_plan_free(plan);
 }
@@ -345,12 +345,12 @@ static void test_forged_files(void **state)
     const double x_in[3] = {3, 3, 3};
     veil_ciphertexts *in = NULL, *out = NULL;
     int64_t y = 0;
-    assert_int_equal(veil_encrypt_inputs(&in, ks, x_in, 1, NULL, &err), VEIL_OK);
-    assert_int_equal(veil_evaluate(&out, mq, ek, in, NULL, NULL, &err), VEIL_OK);
-    assert_int_equal(veil_decrypt_integers(&y, ks, out, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_encrypt(&in, ks, x_in, 1, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_model_evaluate(&out, mq, ek, in, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_decrypt_integers(&y, ks, out, &err), VEIL_OK);
     assert_true(y == 27); /* (3 (1 - 2 + 3))^2 - (3 (0 + 2 - 1))^2 = 36 - 9 */
     ks->meta.bound = fabs((double)y) - 1;
-    assert_int_equal(veil_decrypt_integers(&y, ks, out, &err), VEIL_ERR_NOISE);
+    assert_int_equal(veil_ciphertexts_decrypt_integers(&y, ks, out, &err), VEIL_ERR_NOISE);
     assert_non_null(strstr(err.detail, "bound"));
     veil_ciphertexts_free(in);
     veil_ciphertexts_free(out);
@@ -431,7 +431,7 @@ static void test_bad_input(void **state)
     assert_int_equal(veil_plan_save(&(veil_buffer){0}, plan, &err), VEIL_ERR_UNSUPPORTED);
     veil_keyset *keys = NULL;
     veil_eval_keys *eval = NULL;
-    assert_int_equal(veil_keygen(&keys, &eval, plan, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_generate(&keys, &eval, plan, NULL, NULL, NULL, &err), VEIL_OK);
     veil_buffer b = {0};
     assert_int_equal(veil_eval_keys_save(&b, eval, &err), VEIL_OK);
     const uint8_t *meta = b.data + VEIL_HEADER_BYTES + 8;

@@ -87,7 +87,7 @@ static void check_encrypted(veil_model *m, veil_packing packing, size_t rows, un
     assert_int_equal(veil_model_plan(&plan, m, &req, &err), VEIL_OK);
     veil_keyset *ks = NULL;
     veil_eval_keys *ek = NULL, *server_keys = NULL;
-    assert_int_equal(veil_keygen(&ks, &ek, plan, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err), VEIL_OK);
     veil_buffer kb = {0}, cb = {0};
     assert_int_equal(veil_eval_keys_save(&kb, ek, &err), VEIL_OK);
     assert_int_equal(veil_eval_keys_load(&server_keys, kb.data, kb.len, &err), VEIL_OK);
@@ -102,16 +102,16 @@ static void check_encrypted(veil_model *m, veil_packing packing, size_t rows, un
     veil_buffer_free(&again);
 
     veil_ciphertexts *in = NULL, *server_in = NULL, *out = NULL, *mine = NULL;
-    assert_int_equal(veil_encrypt_inputs(&in, ks, x, rows, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_encrypt(&in, ks, x, rows, NULL, &err), VEIL_OK);
     assert_int_equal(veil_ciphertexts_save(&cb, in, &err), VEIL_OK);
     assert_int_equal(veil_plan_input_bytes(plan, rows), cb.len);
     assert_int_equal(veil_ciphertexts_load(&server_in, NULL, server_keys, cb.data, cb.len, &err), VEIL_OK);
     veil_buffer_free(&cb);
-    veil_status st = veil_evaluate(&out, m, server_keys, server_in, NULL, NULL, &err);
+    veil_status st = veil_model_evaluate(&out, m, server_keys, server_in, NULL, NULL, &err);
     if (st != VEIL_OK) fail_msg("evaluate: %s", err.detail);
     assert_int_equal(veil_ciphertexts_save(&cb, out, &err), VEIL_OK);
     assert_int_equal(veil_ciphertexts_load(&mine, ks, NULL, cb.data, cb.len, &err), VEIL_OK);
-    assert_int_equal(veil_decrypt_outputs(y, raw, ks, mine, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_decrypt(y, raw, ks, mine, &err), VEIL_OK);
 
     double worst_raw = 0, worst = 0;
     for (size_t r = 0; r < rows; r++) {
@@ -186,22 +186,22 @@ static void test_keys_and_sets_are_checked(void **state)
     assert_int_equal(veil_model_plan(&p2, m2, &req, &err), VEIL_OK);
     veil_keyset *k1 = NULL, *k2 = NULL;
     veil_eval_keys *e1 = NULL, *e2 = NULL;
-    assert_int_equal(veil_keygen(&k1, &e1, p1, NULL, &err), VEIL_OK);
-    assert_int_equal(veil_keygen(&k2, &e2, p2, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_generate(&k1, &e1, p1, NULL, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_generate(&k2, &e2, p2, NULL, NULL, NULL, &err), VEIL_OK);
     double x[10] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
     veil_ciphertexts *c1 = NULL, *loaded = NULL, *out = NULL;
-    assert_int_equal(veil_encrypt_inputs(&c1, k1, x, 2, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_encrypt(&c1, k1, x, 2, NULL, &err), VEIL_OK);
     veil_buffer b = {0};
     assert_int_equal(veil_ciphertexts_save(&b, c1, &err), VEIL_OK);
 
     /* encrypted inputs are not outputs: decrypt_outputs refuses them (their width is not the model's output's) */
     double out_buf[16];
-    assert_int_equal(veil_decrypt_outputs(out_buf, NULL, k1, c1, &err), VEIL_ERR_ARGUMENT);
+    assert_int_equal(veil_ciphertexts_decrypt(out_buf, NULL, k1, c1, &err), VEIL_ERR_ARGUMENT);
     /* ciphertexts from other keys: refused on loading */
     assert_int_equal(veil_ciphertexts_load(&loaded, NULL, e2, b.data, b.len, &err), VEIL_ERR_MISMATCH);
     assert_non_null(strstr(err.detail, "other keys"));
     /* keys made for another model */
-    assert_int_equal(veil_evaluate(&out, m2, e1, c1, NULL, NULL, &err), VEIL_ERR_MISMATCH);
+    assert_int_equal(veil_model_evaluate(&out, m2, e1, c1, NULL, NULL, &err), VEIL_ERR_MISMATCH);
     assert_non_null(strstr(err.detail, "another model"));
     /* a key set (it holds the secret key) is never accepted as evaluation keys */
     veil_buffer kb = {0};
@@ -280,7 +280,7 @@ static void test_bounds(void **state)
     assert_int_equal(veil_plan_input_bytes(loaded, 20), veil_plan_input_bytes(plan, 20));
     veil_keyset *ks = NULL;
     veil_eval_keys *ek = NULL;
-    assert_int_equal(veil_keygen(&ks, &ek, loaded, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_generate(&ks, &ek, loaded, NULL, NULL, NULL, &err), VEIL_OK);
     const double *lo = NULL, *hi = NULL;
     double bound = 0;
     assert_int_equal(veil_keyset_input_range(ks, &lo, &hi, &bound), 4);
@@ -288,19 +288,19 @@ static void test_bounds(void **state)
     /* an input outside the range is refused, naming it */
     double x[8] = {0.5, -0.5, 0.25, 1.0, 0.1, 1.5, 0.0, 0.0};
     veil_ciphertexts *c = NULL, *y = NULL;
-    assert_int_equal(veil_encrypt_inputs(&c, ks, x, 2, NULL, &err), VEIL_ERR_ARGUMENT);
+    assert_int_equal(veil_ciphertexts_encrypt(&c, ks, x, 2, NULL, &err), VEIL_ERR_ARGUMENT);
     assert_non_null(strstr(err.detail, "row 2, column 2 is 1.5"));
     assert_null(c);
     /* inside it, the result; and a result beyond the bound (forged here) is refused at decryption */
     x[5] = 0.75;
-    assert_int_equal(veil_encrypt_inputs(&c, ks, x, 2, NULL, &err), VEIL_OK);
-    assert_int_equal(veil_evaluate(&y, m, ek, c, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_encrypt(&c, ks, x, 2, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_model_evaluate(&y, m, ek, c, NULL, NULL, &err), VEIL_OK);
     double out[4], ref[4];
-    assert_int_equal(veil_decrypt_outputs(out, NULL, ks, y, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_decrypt(out, NULL, ks, y, &err), VEIL_OK);
     assert_int_equal(veil_model_run_program(m, ref, x, 2, &err), VEIL_OK);
     for (int i = 0; i < 4; i++) assert_true(fabs(out[i] - ref[i]) <= 1e-3 * (1 + fabs(ref[i])) && fabs(ref[i]) <= bound);
     ks->meta.bound = 1e-9;
-    assert_int_equal(veil_decrypt_outputs(out, NULL, ks, y, &err), VEIL_ERR_NOISE);
+    assert_int_equal(veil_ciphertexts_decrypt(out, NULL, ks, y, &err), VEIL_ERR_NOISE);
     assert_non_null(strstr(err.detail, "not the model's result"));
     veil_ciphertexts_free(c);
     veil_ciphertexts_free(y);
@@ -609,7 +609,7 @@ static void test_compressed_bundle_kept(void **state)
     assert_int_equal(veil_model_plan(&plan, m, &req, &err), VEIL_OK);
     veil_keyset *ks = NULL;
     veil_eval_keys *ek = NULL, *loaded = NULL;
-    assert_int_equal(veil_keygen(&ks, &ek, plan, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err), VEIL_OK);
     ek->pk_options = VEIL_SAVE_COMPRESS; /* as the earlier writer did */
     veil_buffer old = {0}, again = {0};
     assert_int_equal(veil_eval_keys_save(&old, ek, &err), VEIL_OK);
@@ -628,7 +628,7 @@ static void test_compressed_bundle_kept(void **state)
 }
 
 /*
- * Keys written as they are made (veil_keygen_to_file) are those veil_keygen makes and veil_eval_keys_save
+ * Keys written as they are made (veil_keyset_generate_to_file) are those veil_keyset_generate makes and veil_eval_keys_save
  * writes, byte for byte, from the same randomness; a file that cannot be made leaves nothing.
  */
 static void test_keygen_to_file(void **state)
@@ -649,12 +649,12 @@ static void test_keygen_to_file(void **state)
     veil_keyset *ks = NULL, *ks2 = NULL;
     veil_eval_keys *ek = NULL;
     veil_buffer a = {0}, b = {0}, sa = {0}, sb = {0};
-    assert_int_equal(veil_keygen(&ks, &ek, plan, p1, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_generate(&ks, &ek, plan, p1, NULL, NULL, &err), VEIL_OK);
     assert_int_equal(veil_eval_keys_save(&a, ek, &err), VEIL_OK);
     char dir[] = "/tmp/veil-keygen-XXXXXX", path[256];
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/eval.keys", dir);
-    assert_int_equal(veil_keygen_to_file(&ks2, plan, path, p2, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_generate_to_file(&ks2, plan, path, p2, NULL, NULL, &err), VEIL_OK);
     assert_int_equal(veil_file_read(&b, path, (size_t)1 << 30, &err), VEIL_OK);
     assert_int_equal(b.len, (size_t)info.eval_key_bytes);
     assert_int_equal(a.len, b.len);
@@ -667,7 +667,7 @@ static void test_keygen_to_file(void **state)
     ks2 = NULL;
     char bad[300];
     snprintf(bad, sizeof bad, "%s/missing/eval.keys", dir);
-    assert_int_equal(veil_keygen_to_file(&ks2, plan, bad, NULL, NULL, NULL, &err), VEIL_ERR_IO);
+    assert_int_equal(veil_keyset_generate_to_file(&ks2, plan, bad, NULL, NULL, NULL, &err), VEIL_ERR_IO);
     assert_null(ks2);
     unlink(path);
     assert_int_equal(rmdir(dir), 0); /* nothing else was left there */

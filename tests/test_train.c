@@ -57,7 +57,7 @@ static trained train_both(veil_train_task task, unsigned degree, size_t features
     if (veil_train_plan(&plan, &req, &err) != VEIL_OK) fail_msg("%s", err.detail);
     veil_keyset *ks = NULL;
     veil_eval_keys *ek = NULL;
-    assert_int_equal(veil_keygen(&ks, &ek, plan, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err), VEIL_OK);
     veil_buffer kb = {0}, eb = {0}, db = {0}, mb = {0};
     assert_int_equal(veil_keyset_save(&kb, ks, &err), VEIL_OK);
     assert_int_equal(veil_eval_keys_save(&eb, ek, &err), VEIL_OK);
@@ -94,7 +94,7 @@ static trained train_both(veil_train_task task, unsigned degree, size_t features
     veil_ciphertexts_free(m);
     veil_keyset_free(owner);
     double tmax = 0;
-    if (veil_train_plain(t.plain, &req, &opts, x, y, rows, &tmax, &err) != VEIL_OK) fail_msg("%s", err.detail);
+    if (veil_train_run_plain(t.plain, &req, &opts, x, y, rows, &tmax, &err) != VEIL_OK) fail_msg("%s", err.detail);
     veil_buffer_free(&kb);
     veil_buffer_free(&eb);
     veil_buffer_free(&db);
@@ -190,7 +190,7 @@ static void test_plan_idash(void **state)
     veil_plan_info pi;
     veil_train_info ti;
     veil_plan_get_info(plan, &pi);
-    assert_int_equal(veil_train_plan_info(plan, &ti, &err), VEIL_OK);
+    assert_int_equal(veil_plan_get_train_info(plan, &ti, &err), VEIL_OK);
     print_message("    N=%zu, %zu levels, %u-bit scale, %zu rotations, %zu records per ciphertext, up to %zu iterations\n",
                   pi.n, pi.q_count - 1, pi.scale_bits, pi.rotations, ti.records_per_ciphertext, ti.max_iterations);
     assert_int_equal(ti.block, 32);
@@ -203,7 +203,7 @@ static void test_plan_idash(void **state)
     veil_plan *back = NULL;
     assert_int_equal(veil_plan_save(&b, plan, &err), VEIL_OK);
     assert_int_equal(veil_plan_load(&back, b.data, b.len, &err), VEIL_OK);
-    assert_int_equal(veil_train_plan_info(back, &ti, &err), VEIL_OK);
+    assert_int_equal(veil_plan_get_train_info(back, &ti, &err), VEIL_OK);
     assert_int_equal(ti.features, 18);
     veil_buffer_free(&b);
     veil_plan_free(back);
@@ -227,8 +227,8 @@ static void test_bad_input(void **state)
     assert_int_equal(veil_train_plan(&plan, &req, &err), VEIL_OK);
     veil_keyset *ks = NULL, *other = NULL;
     veil_eval_keys *ek = NULL, *other_ek = NULL;
-    assert_int_equal(veil_keygen(&ks, &ek, plan, NULL, &err), VEIL_OK);
-    assert_int_equal(veil_keygen(&other, &other_ek, plan, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_generate(&other, &other_ek, plan, NULL, NULL, NULL, &err), VEIL_OK);
     double *x, *y;
     make_data(3, rows, features, 1, &x, &y);
     veil_ciphertexts *data = NULL;
@@ -256,7 +256,7 @@ static void test_bad_input(void **state)
     /* more iterations than the keys allow: refused before any work */
     veil_train_options opts = {.iterations = 3};
     veil_train_info ti;
-    assert_int_equal(veil_train_keys_info(ek, &ti, &err), VEIL_OK);
+    assert_int_equal(veil_eval_keys_get_train_info(ek, &ti, &err), VEIL_OK);
     opts.iterations = ti.max_iterations + 1;
     assert_int_equal(veil_train_run(&model, ek, data, &opts, NULL, NULL, &err), VEIL_ERR_UNSUPPORTED);
     assert_non_null(strstr(err.detail, "allow at most"));
@@ -286,8 +286,8 @@ static void test_bad_input(void **state)
     assert_int_equal(veil_ciphertexts_load(&loaded, NULL, ek, db.data, db.len / 2, &err), VEIL_ERR_FORMAT);
     /* training keys and inference calls do not mix */
     double out[4];
-    assert_int_equal(veil_encrypt_inputs(&loaded, ks, x, rows, NULL, &err), VEIL_ERR_MISMATCH);
-    assert_int_equal(veil_decrypt_outputs(out, NULL, ks, data, &err), VEIL_ERR_ARGUMENT);
+    assert_int_equal(veil_ciphertexts_encrypt(&loaded, ks, x, rows, NULL, &err), VEIL_ERR_MISMATCH);
+    assert_int_equal(veil_ciphertexts_decrypt(out, NULL, ks, data, &err), VEIL_ERR_ARGUMENT);
     assert_int_equal(veil_train_decrypt(out, ks, data, &err), VEIL_ERR_ARGUMENT);
     /* a model decrypted with other keys */
     assert_int_equal(veil_train_run(&model, ek, data, &opts, NULL, NULL, &err), VEIL_OK);

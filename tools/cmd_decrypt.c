@@ -11,7 +11,7 @@ static int decrypt_training(const cli_options *o, const veil_keyset *ks, const v
     veil_buffer onnx = {0};
     double *w = NULL;
     int rc = EXIT_OK;
-    CLI_CHECK(cli_status(veil_train_keyset_info(ks, &ti, &err), &err, NULL));
+    CLI_CHECK(cli_status(veil_keyset_get_train_info(ks, &ti, &err), &err, NULL));
     if (!(w = calloc(ti.features + 1, sizeof *w))) {
         rc = EXIT_RUNTIME;
         goto done;
@@ -33,7 +33,7 @@ static int write_integers(const cli_options *o, const veil_keyset *ks, const vei
     if (!v) return EXIT_RUNTIME;
     veil_error err = {0};
     int rc = EXIT_OK;
-    CLI_CHECK(cli_status(veil_decrypt_integers(v, ks, cts, &err), &err, NULL));
+    CLI_CHECK(cli_status(veil_ciphertexts_decrypt_integers(v, ks, cts, &err), &err, NULL));
     CLI_CHECK(cli_write_int_csv(o->out, v, rows, w));
 done:
     free(v);
@@ -53,7 +53,7 @@ static int write_outputs(const cli_options *o, const veil_keyset *ks, const veil
         rc = EXIT_RUNTIME;
         goto done;
     }
-    CLI_CHECK(cli_status(veil_decrypt_outputs(y, NULL, ks, cts, &err), &err, NULL));
+    CLI_CHECK(cli_status(veil_ciphertexts_decrypt(y, NULL, ks, cts, &err), &err, NULL));
     CLI_CHECK(cli_write_csv(o->out, y, rows, w, mode));
 done:
     free(y);

@@ -16,7 +16,7 @@ static int encrypt_training(const cli_options *o, const veil_keyset *ks)
     size_t rows = 0, width = 0, col = 0;
     veil_ciphertexts *cts = NULL;
     int rc = EXIT_OK;
-    CLI_CHECK(cli_status(veil_train_keyset_info(ks, &ti, &err), &err, NULL));
+    CLI_CHECK(cli_status(veil_keyset_get_train_info(ks, &ti, &err), &err, NULL));
     CLI_CHECK(cli_read_csv(o->in, 0, &all, &rows, &width));
     CLI_CHECK(cli_find_label_column(o->in, o->labels, width, &col));
     if (width - 1 != ti.features)
@@ -43,7 +43,7 @@ done:
 /*
  * With --model: the model first (keys of another model are a mismatch, whatever the data), then a warning
  * refusal for inputs that drive an approximated activation outside the range its polynomial was fitted on.
- * The keys themselves enforce the inputs' range their plan bounded the circuit from (veil_encrypt_inputs).
+ * The keys themselves enforce the inputs' range their plan bounded the circuit from (veil_ciphertexts_encrypt).
  */
 static int check_with_model(cli_options *o, const veil_keyset *ks, veil_model **m, double **calib)
 {
@@ -88,7 +88,7 @@ int cli_cmd_encrypt(int argc, char **argv)
     if (m) CLI_CHECK(range_check(m, x, rows));
     veil_model_free(m); /* not held through the encryption */
     m = NULL;
-    CLI_CHECK(cli_status(veil_encrypt_inputs(&cts, ks, x, rows, NULL, &err), &err, NULL));
+    CLI_CHECK(cli_status(veil_ciphertexts_encrypt(&cts, ks, x, rows, NULL, &err), &err, NULL));
     CLI_CHECK(cli_save_ciphertexts(o.out, cts));
 done:
     veil_ciphertexts_free(cts);

@@ -82,7 +82,7 @@ int cli_cmd_info(int argc, char **argv)
     if (info.type == VEIL_OBJECT_PARAMS) CLI_CHECK(print_params(path, &buf));
     if (info.type == VEIL_OBJECT_SET) {
         char text[1024];
-        if (veil_ml_describe(buf.data, buf.len, text, sizeof text, &err) == VEIL_OK) fputs(text, stdout);
+        if (veil_ml_file_describe(buf.data, buf.len, text, sizeof text, &err) == VEIL_OK) fputs(text, stdout);
         else printf("contents:   %s\n", err.detail);
     }
     rc = cli_finish_output();

@@ -90,13 +90,13 @@ static int predict_rows(veil_client *client, const cli_options *o, const char *i
     veil_buffer cb = {0}, rb = {0};
     veil_error err = {0};
     int rc = EXIT_OK;
-    CLI_CHECK(cli_status(veil_encrypt_inputs(&cts, ks, x, n, NULL, &err), &err, NULL));
+    CLI_CHECK(cli_status(veil_ciphertexts_encrypt(&cts, ks, x, n, NULL, &err), &err, NULL));
     CLI_CHECK(cli_status(veil_ciphertexts_save(&cb, cts, &err), &err, NULL));
     CLI_CHECK(cli_status(veil_client_predict(client, o->model, id, cb.data, cb.len, &rb, &err), &err, "predict"));
     CLI_CHECK(cli_status(veil_ciphertexts_load(&res, ks, NULL, rb.data, rb.len, &err), &err, "the server's answer"));
     if (veil_ciphertexts_rows(res) != n)
         CLI_FAIL(EXIT_INPUT, "the server answered %zu rows for %zu", veil_ciphertexts_rows(res), n);
-    CLI_CHECK(cli_status(veil_decrypt_outputs(y, NULL, ks, res, &err), &err, NULL));
+    CLI_CHECK(cli_status(veil_ciphertexts_decrypt(y, NULL, ks, res, &err), &err, NULL));
 done:
     veil_ciphertexts_free(cts);
     veil_ciphertexts_free(res);

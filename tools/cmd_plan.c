@@ -48,7 +48,7 @@ static void print_train_plan(const veil_plan *plan, FILE *f)
     veil_train_info ti;
     veil_error err = {0};
     veil_plan_get_info(plan, &in);
-    if (veil_train_plan_info(plan, &ti, &err) != VEIL_OK) return;
+    if (veil_plan_get_train_info(plan, &ti, &err) != VEIL_OK) return;
     if (ti.task == VEIL_TRAIN_LOGISTIC)
         fprintf(f, "training:       logistic regression, %zu features, Nesterov's accelerated gradient; sigmoid of "
                    "degree %u over [-%u, %u]\n", ti.features, ti.degree, ti.range, ti.range);

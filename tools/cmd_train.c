@@ -32,7 +32,7 @@ static int train_plain(int argc, char **argv)
     if (!strcmp(o.train, "linear")) req.task = VEIL_TRAIN_LINEAR;
     else if (strcmp(o.train, "logistic")) CLI_FAIL(EXIT_USAGE, "--train is logistic or linear, not '%s'", o.train);
     veil_train_options opts = {.iterations = o.iterations, .learning_rate = o.learning_rate, .l2 = o.l2};
-    CLI_CHECK(cli_status(veil_train_plain(w, &req, &opts, x, y, rows, &tmax, &err), &err, NULL));
+    CLI_CHECK(cli_status(veil_train_run_plain(w, &req, &opts, x, y, rows, &tmax, &err), &err, NULL));
     if (o.onnx) CLI_CHECK(cli_status(veil_train_to_onnx(&onnx, req.task, w, req.features, &err), &err, NULL));
     CLI_CHECK(cli_write_trained(o.out, w, width, o.onnx, &onnx));
     const unsigned range = o.sigmoid_range ? (unsigned)o.sigmoid_range : 8; /* the library's default */
@@ -63,7 +63,7 @@ int cli_cmd_train(int argc, char **argv)
     veil_train_info ti;
     int rc = EXIT_OK;
     CLI_CHECK(cli_load_eval_keys(path, &ek));
-    CLI_CHECK(cli_status(veil_train_keys_info(ek, &ti, &err), &err, path));
+    CLI_CHECK(cli_status(veil_eval_keys_get_train_info(ek, &ti, &err), &err, path));
     if (o.iterations > ti.max_iterations) /* before reading the data */
         CLI_FAIL(EXIT_INPUT, "train: %zu iterations asked, but these keys allow at most %zu: make keys with "
                  "--iterations %zu", o.iterations, ti.max_iterations, o.iterations);

@@ -448,7 +448,7 @@ int cli_keygen_to_files(const char *sk_path, const char *eval_path, const veil_p
     veil_error err = {0};
     veil_keyset *ks = NULL;
     veil_buffer sb = {0};
-    veil_status st = veil_keygen_to_file(&ks, plan, eval_new, NULL, report, report_arg, &err);
+    veil_status st = veil_keyset_generate_to_file(&ks, plan, eval_new, NULL, report, report_arg, &err);
     if (st == VEIL_OK) st = veil_keyset_save(&sb, ks, &err);
     if (st == VEIL_OK) st = veil_file_write_atomic(sk_new, sb.data, sb.len, &err);
     veil_buffer_free(&sb);

@@ -2,10 +2,10 @@
  * veil/ml.h - encrypted inference of ONNX models with CKKS.
  *
  * The four calls of the mission:
- *   veil_keygen          the data owner: a secret key set and the evaluation keys for a model's plan;
- *   veil_encrypt_inputs  the data owner: rows of features into a ciphertext set;
- *   veil_evaluate        the server: the model on the ciphertexts, with only the evaluation keys;
- *   veil_decrypt_outputs the data owner: the model's outputs, with the final activation applied.
+ *   veil_keyset_generate     the data owner: a secret key set and the evaluation keys for a model's plan;
+ *   veil_ciphertexts_encrypt the data owner: rows of features into a ciphertext set;
+ *   veil_model_evaluate      the server: the model on the ciphertexts, with only the evaluation keys;
+ *   veil_ciphertexts_decrypt the data owner: the model's outputs, with the final activation applied.
  *
  * A model is an ONNX file. Veil lowers its graph to a program on one sample's flattened features: affine
  * stages (every run of Gemm, MatMul, Conv, AveragePool, GlobalAveragePool, Add, Sub, Mul and Div by
@@ -163,7 +163,7 @@ typedef struct veil_plan_info {
     size_t in_ciphertexts, out_ciphertexts; /* per batch (throughput) or per sample (latency) */
     /*
      * Exact stored sizes (bytes, from the parameters and docs/wire-format.md): the evaluation-key bundle as
-     * veil_keygen writes it, and one fresh input ciphertext (see veil_plan_input_bytes for whole sets)
+     * veil_keyset_generate writes it, and one fresh input ciphertext (see veil_plan_input_bytes for whole sets)
      */
     double eval_key_bytes, ciphertext_bytes;
     /* estimates (docs/ml.md, "Estimates": their accuracy); 0 for a plan loaded from a file, which has no model */
@@ -177,7 +177,7 @@ typedef struct veil_plan_info {
     /* CKKS: the hull of the inputs' range, and the outputs' worst-case |value| over it */
     double input_lo, input_hi, output_bound;
     /*
-     * The memory peak of key generation written to a file one key at a time (veil_keygen_to_file, `veil
+     * The memory peak of key generation written to a file one key at a time (veil_keyset_generate_to_file, `veil
      * keygen`), an estimate; estimated_memory_bytes is the server's (evaluation or training of one batch,
      * the keys loaded from their file). 0 for a plan loaded from a file.
      */
@@ -191,14 +191,14 @@ void veil_plan_free(veil_plan *plan);
 void veil_plan_get_info(const veil_plan *plan, veil_plan_info *info);
 /*
  * A plan as a file: the parameters, the packing, the rotation steps, the model's hash and widths. A server
- * gives it to clients that do not hold the model, so that they generate matching keys (veil_keygen).
+ * gives it to clients that do not hold the model, so that they generate matching keys (veil_keyset_generate).
  * Loading refuses parameters without a security level.
  */
 veil_status veil_plan_save(veil_buffer *out, const veil_plan *plan, veil_error *err);
 veil_status veil_plan_load(veil_plan **out, const uint8_t *data, size_t len, veil_error *err);
 /*
  * The exact stored size of the set of encrypted inputs for `rows` rows (a training data set for training
- * plans) as veil_encrypt_inputs (veil_train_encrypt) and veil_ciphertexts_save make it; 0 when rows is 0.
+ * plans) as veil_ciphertexts_encrypt (veil_train_encrypt) and veil_ciphertexts_save make it; 0 when rows is 0.
  */
 size_t veil_plan_input_bytes(const veil_plan *plan, size_t rows);
 /* The rotation steps whose Galois keys the plan needs (count written to *count; at most max). */
@@ -216,20 +216,19 @@ typedef struct veil_eval_keys veil_eval_keys; /* the server's: public, relineari
  * A key set for the plan, and its evaluation keys (public, relinearization, exactly the plan's Galois keys).
  * The two share one context, so that ciphertexts move between them in memory; loaded from files, each has
  * its own, and a ciphertext set must be loaded with the keys that will use it. prng NULL: the OS CSPRNG.
+ * progress, when not NULL, is called with (done, total): one unit per key made.
  */
-veil_status veil_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan, veil_prng *prng,
-                        veil_error *err);
-/* As veil_keygen, reporting one unit per key made. */
-veil_status veil_keygen_progress(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan,
+veil_status veil_keyset_generate(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan,
                                  veil_prng *prng, veil_progress_fn progress, void *progress_arg, veil_error *err);
 /*
- * As veil_keygen_progress, for a data owner who writes the evaluation keys to a file rather than keeping
+ * As veil_keyset_generate, for a data owner who writes the evaluation keys to a file rather than keeping
  * them: the bundle goes to eval_path (created atomically: complete, or not at all) one key at a time, each
  * freed once written, so that memory holds one evaluation key instead of all of them (training's keys are
  * gigabytes). The file is byte for byte what veil_eval_keys_save writes. Returns the key set only.
  */
-veil_status veil_keygen_to_file(veil_keyset **secret_out, const veil_plan *plan, const char *eval_path, veil_prng *prng,
-                                veil_progress_fn progress, void *progress_arg, veil_error *err);
+veil_status veil_keyset_generate_to_file(veil_keyset **secret_out, const veil_plan *plan, const char *eval_path,
+                                         veil_prng *prng, veil_progress_fn progress, void *progress_arg,
+                                         veil_error *err);
 void veil_keyset_free(veil_keyset *keys);
 void veil_eval_keys_free(veil_eval_keys *keys);
 
@@ -259,17 +258,17 @@ veil_status veil_ciphertexts_load(veil_ciphertexts **out, const veil_keyset *key
                                   const uint8_t *data, size_t len, veil_error *err);
 
 /* Encrypts rows x input width values (row-major) with the secret key (seeded: half the size). */
-veil_status veil_encrypt_inputs(veil_ciphertexts **out, const veil_keyset *keys, const double *in, size_t rows,
-                                veil_prng *prng, veil_error *err);
+veil_status veil_ciphertexts_encrypt(veil_ciphertexts **out, const veil_keyset *keys, const double *in, size_t rows,
+                                     veil_prng *prng, veil_error *err);
 /*
  * The server's work. The model must be the one the keys were made for (its hash is in the keys).
  * progress, when not NULL, is called with (done, total) units of work.
  */
-veil_status veil_evaluate(veil_ciphertexts **out, const veil_model *model, const veil_eval_keys *keys,
-                          const veil_ciphertexts *in, veil_progress_fn progress, void *progress_arg,
-                          veil_error *err);
+veil_status veil_model_evaluate(veil_ciphertexts **out, const veil_model *model, const veil_eval_keys *keys,
+                                const veil_ciphertexts *in, veil_progress_fn progress, void *progress_arg,
+                                veil_error *err);
 /*
- * The evaluator behind veil_evaluate, for servers that answer many requests: made once per (model, keys),
+ * The evaluator behind veil_model_evaluate, for servers that answer many requests: made once per (model, keys),
  * it encodes the latency packing's diagonals once. threads > 1 evaluates independent ciphertexts in
  * parallel (OpenMP). The model and keys must outlive it. Runs may be concurrent.
  */
@@ -285,23 +284,24 @@ void veil_evaluator_free(veil_evaluator *ev);
  * class index as a double). raw_out, when not NULL, receives the values before the final operation
  * (rows x veil_model_output_width of the program before it: see veil_ciphertexts_width).
  */
-veil_status veil_decrypt_outputs(double *out, double *raw_out, const veil_keyset *keys, const veil_ciphertexts *cts,
-                                 veil_error *err);
+veil_status veil_ciphertexts_decrypt(double *out, double *raw_out, const veil_keyset *keys,
+                                     const veil_ciphertexts *cts, veil_error *err);
 /*
  * Exact inference: the integers the server computed (rows x the program's output width, before the output
- * scale and the final operation), recomposed from the CRT moduli. veil_decrypt_outputs gives the same values
+ * scale and the final operation), recomposed from the CRT moduli. veil_ciphertexts_decrypt gives the same values
  * times the output scale, with the final operation applied. VEIL_ERR_ARGUMENT for CKKS sets.
  */
-veil_status veil_decrypt_integers(int64_t *out, const veil_keyset *keys, const veil_ciphertexts *cts, veil_error *err);
+veil_status veil_ciphertexts_decrypt_integers(int64_t *out, const veil_keyset *keys, const veil_ciphertexts *cts,
+                                              veil_error *err);
 veil_ml_scheme veil_keyset_scheme(const veil_keyset *keys);
 veil_ml_scheme veil_eval_keys_scheme(const veil_eval_keys *keys);
 /* Values per row a set carries (input width for inputs, the program's output width for results). */
 size_t veil_ciphertexts_width(const veil_ciphertexts *cts);
 /* Values per row the key set's model reads. */
 size_t veil_keyset_input_width(const veil_keyset *keys);
-/* Values per row veil_decrypt_outputs writes to out. */
+/* Values per row veil_ciphertexts_decrypt writes to out. */
 size_t veil_keyset_output_width(const veil_keyset *keys);
-/* The final operation of the key set's model (veil_model_final_op), which veil_decrypt_outputs applies. */
+/* The final operation of the key set's model (veil_model_final_op), which veil_ciphertexts_decrypt applies. */
 veil_final_op veil_keyset_final_op(const veil_keyset *keys);
 /*
  * A quarter of q_0 over the scale: the largest |output| the key set's parameters hold at level 0 (training
@@ -310,14 +310,14 @@ veil_final_op veil_keyset_final_op(const veil_keyset *keys);
  */
 double veil_keyset_output_limit(const veil_keyset *keys);
 /*
- * CKKS inference: each input's range (in_width values each), which veil_encrypt_inputs enforces, and the
- * outputs' worst-case |value| over it, beyond which veil_decrypt_outputs refuses a result. Returns the
+ * CKKS inference: each input's range (in_width values each), which veil_ciphertexts_encrypt enforces, and the
+ * outputs' worst-case |value| over it, beyond which veil_ciphertexts_decrypt refuses a result. Returns the
  * width (0 for other key sets).
  */
 size_t veil_keyset_input_range(const veil_keyset *keys, const double **lo, const double **hi, double *output_bound);
 
 /* What a Veil ML file (key set, eval keys, ciphertexts) holds, as lines of text for `veil info`. */
-veil_status veil_ml_describe(const uint8_t *data, size_t len, char *text, size_t cap, veil_error *err);
+veil_status veil_ml_file_describe(const uint8_t *data, size_t len, char *text, size_t cap, veil_error *err);
 
 /* ---- CSV ---------------------------------------------------------------------------------------- */
 

@@ -6,7 +6,7 @@
  * and ciphertexts):
  *   GET    /v1/models                        the models: name, input and output widths
  *   GET    /v1/models/NAME                   one model, with both plans' parameters
- *   GET    /v1/models/NAME/plan?packing=P    the plan (throughput or latency) as a file, for veil_keygen
+ *   GET    /v1/models/NAME/plan?packing=P    the plan (throughput or latency) as a file, for veil_keyset_generate
  *   POST   /v1/keys                          an evaluation-key bundle; answers {"id": ...} (content hash)
  *   GET    /v1/keys/ID                       whether a bundle is stored
  *   DELETE /v1/keys/ID

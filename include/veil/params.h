@@ -75,6 +75,8 @@ typedef struct veil_params veil_params;
  */
 veil_status veil_params_new(veil_params **out, const veil_params_spec *spec, veil_error *err);
 void veil_params_free(veil_params *params);
+/* An independent copy of a parameter set (freed with veil_params_free). */
+veil_status veil_params_copy(veil_params **out, const veil_params *params, veil_error *err);
 
 /*
  * Automatic selection. From the multiplicative depth, the scale (bits of each rescaling prime), the

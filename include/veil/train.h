@@ -4,11 +4,11 @@
  * The data owner encrypts its records (features and labels); the server runs gradient descent on the
  * ciphertexts with only the evaluation keys; the owner decrypts the weights, as a standard ONNX model.
  *
- *   veil_train_plan     the parameters and keys for F features and K iterations (then veil_keygen)
- *   veil_train_encrypt  the data owner: rows of features and labels into a ciphertext set
- *   veil_train_run      the server: K iterations on the ciphertexts
- *   veil_train_decrypt  the data owner: the weights, on the original features
- *   veil_train_plain    the same algorithm in float64, for comparison
+ *   veil_train_plan      the parameters and keys for F features and K iterations (then veil_keyset_generate)
+ *   veil_train_encrypt   the data owner: rows of features and labels into a ciphertext set
+ *   veil_train_run       the server: K iterations on the ciphertexts
+ *   veil_train_decrypt   the data owner: the weights, on the original features
+ *   veil_train_run_plain the same algorithm in float64, for comparison
  *
  * The algorithms (public: the learning rate, the iteration count and the number of records):
  *   linear     gradient descent on the mean squared error, w <- (1 - lr l2) w - lr/n sum_r (w.x_r - y_r) x_r;
@@ -69,13 +69,13 @@ typedef struct veil_train_info {
 /*
  * A plan for encrypted training: CKKS parameters for the request's iterations (the smallest ring at the
  * security level, scale 2^40 or less), the rotations (those of the window sums, docs/training.md). Its
- * veil_plan_info tells the sizes; veil_keygen makes the keys; veil_plan_save / veil_plan_load carry it.
+ * veil_plan_info tells the sizes; veil_keyset_generate makes the keys; veil_plan_save / veil_plan_load carry it.
  */
 veil_status veil_train_plan(veil_plan **out, const veil_train_request *request, veil_error *err);
 /* The training side of a plan or of keys made for training (VEIL_ERR_ARGUMENT for inference ones). */
-veil_status veil_train_plan_info(const veil_plan *plan, veil_train_info *info, veil_error *err);
-veil_status veil_train_keys_info(const veil_eval_keys *keys, veil_train_info *info, veil_error *err);
-veil_status veil_train_keyset_info(const veil_keyset *keys, veil_train_info *info, veil_error *err);
+veil_status veil_plan_get_train_info(const veil_plan *plan, veil_train_info *info, veil_error *err);
+veil_status veil_eval_keys_get_train_info(const veil_eval_keys *keys, veil_train_info *info, veil_error *err);
+veil_status veil_keyset_get_train_info(const veil_keyset *keys, veil_train_info *info, veil_error *err);
 
 /*
  * Encrypts rows x F features (row-major) and rows labels: {0, 1} for logistic regression, any finite number
@@ -110,8 +110,8 @@ veil_status veil_train_decrypt(double *weights, const veil_keyset *keys, const v
  * set): weights[0..F] as veil_train_decrypt gives them. *t_max, when not NULL, receives the largest |z.v| met,
  * to compare with the sigmoid's range.
  */
-veil_status veil_train_plain(double *weights, const veil_train_request *request, const veil_train_options *opts,
-                             const double *x, const double *y, size_t rows, double *t_max, veil_error *err);
+veil_status veil_train_run_plain(double *weights, const veil_train_request *request, const veil_train_options *opts,
+                                 const double *x, const double *y, size_t rows, double *t_max, veil_error *err);
 
 /*
  * A standard ONNX model for trained weights: input "x" [N, F], output "y" [N, 1] = x W + b, followed by a

@@ -1,7 +1,7 @@
 /*
  * Worst-case bounds through a lowered program, by interval arithmetic from a box of inputs (one interval per
  * input value). CKKS computes modulo Q_l: a value whose |value| x scale reaches Q_l / 2 wraps around, and the
- * wrap spreads to every slot of its ciphertext at decryption. The plan (model.c) checks every stage's peak
+ * wrap spreads to every slot of its ciphertext at decryption. The plan (ckks_plan.c) checks every stage's peak
  * against the modulus left at its level before any key is made, and refuses what it cannot guarantee.
  */
 #include <math.h>
@@ -126,14 +126,15 @@ veil_status veil_program_bounds(const veil_program *p, size_t upto, const double
     for (size_t i = 0; i < p->n_stages; i++) maxw = p->stages[i].out_width > maxw ? p->stages[i].out_width : maxw;
     double *lo = malloc(maxw * sizeof *lo), *hi = malloc(maxw * sizeof *hi);
     double *nlo = malloc(maxw * sizeof *nlo), *nhi = malloc(maxw * sizeof *nhi);
-    veil_status st = lo && hi && nlo && nhi ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "bounds");
+    veil_status st = VEIL_OK;
+    if (!lo || !hi || !nlo || !nhi) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bounds");
     size_t w = p->in_width;
-    for (size_t i = 0; st == VEIL_OK && i < w; i++) {
+    for (size_t i = 0; i < w; i++) {
         lo[i] = in_lo[i];
         hi[i] = in_hi[i];
         if (!(lo[i] <= hi[i]) || !isfinite(lo[i]) || !isfinite(hi[i]))
-            st = veil_fail(err, VEIL_ERR_ARGUMENT, "bounds: input %zu's range [%g, %g] is empty or not finite", i + 1,
-                           lo[i], hi[i]);
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "bounds: input %zu's range [%g, %g] is empty or not finite", i + 1,
+                      lo[i], hi[i]);
     }
     /*
      * The latency packing's other lanes: after its first affine stage they hold partial sums of up to two
@@ -142,7 +143,7 @@ veil_status veil_program_bounds(const veil_program *p, size_t upto, const double
      * a bit or two too careful.
      */
     double lanes = 0;
-    for (size_t si = 0; st == VEIL_OK && si < upto && si < p->n_stages; si++) {
+    for (size_t si = 0; si < upto && si < p->n_stages; si++) {
         const veil_stage *s = &p->stages[si];
         double top = 0;
         if (s->kind == VEIL_STAGE_AFFINE) {
@@ -155,7 +156,7 @@ veil_status veil_program_bounds(const veil_program *p, size_t upto, const double
             lanes = 0;
         }
         if (s->kind != VEIL_STAGE_AFFINE) {
-            for (size_t k = 0; st == VEIL_OK && k < w; k++) {
+            for (size_t k = 0; k < w; k++) {
                 double a = lo[k], b = hi[k];
                 if (zero_slots) { /* unused slots of the latency packing hold 0 */
                     a = fmin(a, 0);
@@ -172,9 +173,9 @@ veil_status veil_program_bounds(const veil_program *p, size_t upto, const double
                  * over [-7.8, 7.8]) */
                 const int ranged = s->kind == VEIL_STAGE_CHEBYSHEV || s->hi > s->lo;
                 if (ranged && !within(a, b, s->lo, s->hi))
-                    st = veil_fail(err, VEIL_ERR_ARGUMENT, "layer %zu (%s): on the inputs' range its input can reach "
-                                   "[%.6g, %.6g], outside the approximation's range [%.6g, %.6g], where the polynomial "
-                                   "is no longer the activation", si + 1, s->what ? s->what : "?", a, b, s->lo, s->hi);
+                    VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "layer %zu (%s): on the inputs' range its input can reach "
+                              "[%.6g, %.6g], outside the approximation's range [%.6g, %.6g], where the polynomial "
+                              "is no longer the activation", si + 1, s->what ? s->what : "?", a, b, s->lo, s->hi);
                 poly_range(s, a, b, &nlo[k], &nhi[k]);
                 top = fmax(top, fmax(poly_peak(s, m), magnitude(nlo[k], nhi[k])));
             }
@@ -188,12 +189,13 @@ veil_status veil_program_bounds(const veil_program *p, size_t upto, const double
         hi = nhi;
         nhi = t;
     }
-    for (size_t i = 0; st == VEIL_OK && i < w; i++) {
+    for (size_t i = 0; i < w; i++) {
         if (!isfinite(lo[i]) || !isfinite(hi[i]))
-            st = veil_fail(err, VEIL_ERR_ARGUMENT, "bounds: a value of the model is unbounded on the inputs' range");
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "bounds: a value of the model is unbounded on the inputs' range");
         if (out_lo) out_lo[i] = lo[i];
         if (out_hi) out_hi[i] = hi[i];
     }
+done:
     free(lo);
     free(hi);
     free(nlo);

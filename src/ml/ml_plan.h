@@ -1,4 +1,15 @@
-/* Internal: plans, key sets and ciphertext sets of the ML layer. */
+/*
+ * Internal: plans, key sets and ciphertext sets of the ML layer, and the table of operations each scheme's
+ * back end offers.
+ *
+ * The files, from the bottom up (each calls only the files of the levels below it):
+ *   base       sets.c (ciphertext sets, shared contexts, key-set accessors), meta.c (the metadata of ML
+ *              files, `veil info`), plan.c (plan info, the latency layout, the time and memory models),
+ *              and the front end (onnx.c, interp.c, lower.c, bounds.c, build.c, csv.c, model.c)
+ *   back ends  CKKS: ckks_plan.c, ckks_keys.c, ckks_io.c, ckks_infer.c (its table); training (CKKS):
+ *              train.c; BGV: bgv_plan.c, bgv_infer.c (its table); planfile.c (plan files, CKKS only)
+ *   dispatch   api.c: the public entry points, which pick a back end's table from the scheme once
+ */
 #ifndef VEIL_ML_PLAN_H
 #define VEIL_ML_PLAN_H
 
@@ -21,14 +32,21 @@ struct veil_plan {
     veil_plan_info info;
     size_t in_width, out_width;
     veil_final_op final_op;
-    uint32_t task, degree, range; /* training plans (veil/train.h) */
-    /* exact inference: params holds modulus 0's set, crt_params[1 .. crt_count) the others' */
     veil_ml_scheme scheme;
-    size_t crt_count;
-    veil_params *crt_params[VEIL_CRT_MAX];
-    int64_t input_lo, input_hi;
-    double out_scale, bound; /* bound: the outputs' worst-case |value| (CKKS too) */
-    double *box_lo, *box_hi; /* CKKS inference: each input's range (in_width values) */
+    double bound; /* the outputs' worst-case |value| over the inputs' range */
+    /* each back end reads only its own part */
+    struct {
+        double *box_lo, *box_hi; /* CKKS inference: each input's range (in_width values) */
+    } ckks;
+    struct {
+        size_t crt_count; /* params holds modulus 0's set, crt_params[1 .. crt_count) the others' */
+        veil_params *crt_params[VEIL_CRT_MAX];
+        int64_t input_lo, input_hi; /* the integer inputs' range */
+        double out_scale;
+    } bgv;
+    struct {
+        uint32_t task, degree, range; /* veil/train.h */
+    } train;
 };
 
 /* What a key set, its bundle and its ciphertexts agree on. Stored in every set's metadata. */
@@ -42,17 +60,21 @@ typedef struct veil_ml_meta {
     uint8_t model_hash[VEIL_ID_BYTES];
     uint64_t batch, slots, rows;
     uint32_t in_width, out_width, width, final_op, scale_bits;
-    uint32_t degree, range; /* training: the sigmoid (final_op holds the task) */
-    /* exact inference (BGV): the moduli, the inputs' range and the output scale (in 40 more bytes) */
-    uint32_t scheme, crt_count;
-    int64_t input_lo, input_hi;
-    double out_scale;
+    uint32_t scheme;
     double bound; /* the outputs' worst-case |value|: a larger decryption is refused */
+    struct {
+        uint32_t degree, range; /* the sigmoid (final_op holds the task) */
+    } train;
+    struct {
+        uint32_t crt_count; /* the moduli, the inputs' range and the output scale (in 40 more bytes) */
+        int64_t input_lo, input_hi;
+        double out_scale;
+    } bgv;
 } veil_ml_meta;
 
 #define VEIL_META_BYTES 128
 #define VEIL_META_EXACT_BYTES (VEIL_META_BYTES + 40)
-/* The metadata of ML sets (he.c): encoding, and decoding with every field checked. */
+/* The metadata of ML sets (meta.c): encoding, and decoding with every field checked. */
 size_t veil_ml_meta_encode(uint8_t *out, const veil_ml_meta *m);
 veil_status veil_ml_meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, veil_error *err);
 /* The save option that reproduces a loaded object's form: VEIL_SAVE_COMPRESS when it was stored compressed. */
@@ -60,8 +82,32 @@ unsigned veil_ml_stored_options(const uint8_t *data, size_t len);
 /* A context with a holder count, shared by a key set and its eval keys; the last holder frees it. */
 veil_status veil_ml_context_new(veil_params *params, veil_context **ctx, atomic_int **refs, veil_error *err);
 void veil_ml_context_release(veil_context *ctx, veil_params *params, atomic_int *refs);
-/* An independent copy of a parameter set (through its serialized form). */
-veil_status veil_ml_copy_params(veil_params **out, const veil_params *p, veil_error *err);
+/* Opens a set, decodes its ML metadata, and loads its parameters (the first object); *params NULL on failure. */
+veil_status veil_ml_set_open(veil_set_contents *c, veil_ml_meta *meta, veil_params **params, const uint8_t *data,
+                             size_t len, veil_error *err);
+/*
+ * CKKS inference key sets and plans carry, after the 128 bytes of metadata, the range extension: a tag, the
+ * outputs' bound (a double) and each input's range (w pairs of doubles), veil_ml_range_bytes(w) bytes.
+ */
+size_t veil_ml_range_bytes(size_t w);
+void veil_ml_range_encode(uint8_t *out, double bound, const double *lo, const double *hi, size_t w);
+veil_status veil_ml_range_decode(const uint8_t *in, size_t len, size_t w, double *bound, double **lo, double **hi,
+                                 veil_error *err);
+/* Copies of w inputs' ranges. */
+veil_status veil_ml_box_copy(double **lo, double **hi, const double *from_lo, const double *from_hi, size_t w,
+                             veil_error *err);
+
+/* Little-endian 64-bit words of the metadata. */
+static inline void veil_ml_put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint64_t veil_ml_get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
 
 /* One more plaintext modulus of exact inference: its parameters, context and keys. */
 typedef struct veil_crt_part {
@@ -140,19 +186,23 @@ double veil_latency_diag(const veil_stage *s, size_t slots, size_t K, size_t k, 
 size_t veil_latency_lanes(const veil_program *p, size_t stage, size_t slots, size_t half_n);
 /* Fills the plan's info from its parameters, packing, slots, batch, scale and rotations (not depth or sizes). */
 void veil_plan_info_from_params(veil_plan *plan);
-/* The plan's exact stored sizes: info.eval_key_bytes (the bundle) and info.ciphertext_bytes (a fresh input). */
-void veil_plan_sizes(veil_plan *plan);
-/* The time model's key switch and rescale at a level (model.c, docs/ml.md "Estimates"), single thread. */
+/* The time model's key switch and rescale at a level (plan.c, docs/ml.md "Estimates"), single thread. */
 double veil_key_switch_seconds(const veil_plan_info *info, size_t level);
 double veil_rescale_seconds(const veil_plan_info *info, size_t level);
 double veil_hoisted_rotation_seconds(const veil_plan_info *info, size_t level); /* after the first of a group */
+/* The time model of a CKKS inference plan (throughput or latency): server seconds per batch or sample. */
+double veil_plan_ckks_seconds(const veil_plan *plan, const veil_program *p);
+/* The latency packing's diagonals, encoded once per evaluator (bytes). */
+double veil_plan_diagonal_bytes(const veil_plan *plan, const veil_program *p);
 /*
- * The memory model (model.c): the bytes of a ciphertext in memory at a level, and the plan's two peaks from the
+ * The memory model (plan.c): the bytes of a ciphertext in memory at a level, and the plan's two peaks from the
  * computation's working set (work_bytes): info.estimated_memory_bytes (the server, its keys loaded from the
- * file) and info.keygen_memory_bytes (veil keygen, keys written one at a time). Needs the sizes first.
+ * file) and info.keygen_memory_bytes (veil keygen, keys written one at a time). Needs the sizes first. The
+ * keys: `groups` parameter sets (plan->params, then plan->crt_params[1 ..]) of switch_keys key-switching keys
+ * each; keys_in_memory: key generation keeps them and writes the bundle from memory (else one at a time).
  */
 double veil_ciphertext_memory(const veil_params *params, size_t level);
-void veil_plan_memory(veil_plan *plan, double work_bytes);
+void veil_plan_memory(veil_plan *plan, size_t groups, double switch_keys, int keys_in_memory, double work_bytes);
 /* Training: the stored size of a data set of these rows (veil_train_encrypt's, levels included). */
 size_t veil_train_data_bytes(const veil_plan *plan, size_t rows);
 veil_status veil_ciphertexts_alloc(veil_ciphertexts **out, const veil_context *ctx, const veil_ml_meta *meta,
@@ -195,23 +245,82 @@ size_t veil_ciphertexts_batches(const veil_ml_meta *meta);
         }                                                                                                          \
     }
 
-/* Exact inference (exact.c), called by the generic functions when the scheme is BGV. */
-veil_status veil_exact_plan(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err);
-veil_status veil_exact_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan,
-                              veil_prng *prng, veil_progress_fn progress, void *progress_arg, veil_error *err);
-veil_status veil_exact_keyset_save(veil_buffer *out, const veil_keyset *k, veil_error *err);
-veil_status veil_exact_keyset_load(veil_keyset *k, const veil_set_contents *c, veil_error *err);
-veil_status veil_exact_eval_keys_save(veil_buffer *out, const veil_eval_keys *k, veil_error *err);
-veil_status veil_exact_eval_keys_load(veil_eval_keys *k, const veil_set_contents *c, veil_error *err);
-veil_status veil_exact_ciphertexts_save(veil_buffer *out, const veil_ciphertexts *cts, veil_error *err);
-veil_status veil_exact_ciphertexts_load(veil_ciphertexts *set, const veil_set_contents *c, const veil_context *const *ctx,
-                                        size_t crt_count, veil_error *err);
-veil_status veil_exact_encrypt(veil_ciphertexts **out, const veil_keyset *k, const double *in, size_t rows,
-                               veil_prng *prng, veil_error *err);
-veil_status veil_exact_evaluate(veil_ciphertexts **out, const veil_program *p, const veil_eval_keys *k,
-                                const veil_ciphertexts *in, size_t threads, veil_progress_fn fn, void *arg,
-                                veil_error *err);
 void veil_crt_part_clear(veil_crt_part *part);
+
+/* ---- the back ends -------------------------------------------------------------------------------- */
+
+/*
+ * What a scheme's back end does, one table per scheme (veil_ml_ckks_backend in ckks_infer.c,
+ * veil_ml_bgv_backend in bgv_infer.c). api.c checks the arguments the public calls share and picks the
+ * table from the scheme of the plan, keys or set; the back end does the rest. An evaluator's state is the
+ * back end's own.
+ */
+typedef struct veil_ml_backend {
+    /* fills a plan whose common fields are set (model hash, packing, widths, final operation) */
+    veil_status (*plan)(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err);
+    /* the stored size of an inference input set of `rows` rows (veil_plan_input_bytes) */
+    size_t (*input_bytes)(const veil_plan *plan, size_t rows);
+    veil_status (*keygen)(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan, veil_prng *prng,
+                          veil_progress_fn progress, void *progress_arg, veil_error *err);
+    veil_status (*keygen_to_file)(veil_keyset **secret_out, const veil_plan *plan, const char *eval_path,
+                                  veil_prng *prng, veil_progress_fn progress, void *progress_arg, veil_error *err);
+    veil_status (*keyset_save)(veil_buffer *out, const veil_keyset *k, veil_error *err);
+    /* k holds the metadata and the first parameter set; c the set's objects */
+    veil_status (*keyset_load)(veil_keyset *k, const veil_set_contents *c, veil_error *err);
+    veil_status (*eval_keys_save)(veil_buffer *out, const veil_eval_keys *k, veil_error *err);
+    veil_status (*eval_keys_load)(veil_eval_keys *k, const veil_set_contents *c, veil_error *err);
+    veil_status (*ciphertexts_save)(veil_buffer *out, const veil_ciphertexts *cts, veil_error *err);
+    /* set is empty (made by veil_ciphertexts_alloc); ctx[m] the keys' context of modulus m; expect: per group */
+    veil_status (*ciphertexts_load)(veil_ciphertexts *set, const veil_set_contents *c, const veil_context *const *ctx,
+                                    size_t expect, veil_error *err);
+    veil_status (*encrypt)(veil_ciphertexts **out, const veil_keyset *k, const double *in, size_t rows,
+                           veil_prng *prng, veil_error *err);
+    veil_status (*decrypt)(double *out, double *raw_out, const veil_keyset *k, const veil_ciphertexts *cts,
+                           veil_error *err);
+    /* the model and keys were checked against each other */
+    veil_status (*evaluator_new)(void **state, const veil_model *model, const veil_eval_keys *keys, size_t threads,
+                                 veil_error *err);
+    /* in was checked: inputs, loaded with the evaluator's keys */
+    veil_status (*evaluator_run)(const void *state, veil_ciphertexts **out, const veil_ciphertexts *in,
+                                 veil_progress_fn progress, void *progress_arg, veil_error *err);
+    void (*evaluator_free)(void *state);
+} veil_ml_backend;
+
+extern const veil_ml_backend veil_ml_ckks_backend;
+extern const veil_ml_backend veil_ml_bgv_backend;
+
+/*
+ * The CKKS back end's operations (its table, ckks_backend.c): plans (ckks_plan.c, whose sizes training and
+ * plan files share), keys (ckks_keys.c), sets (ckks_io.c) and the evaluator (ckks_infer.c).
+ */
+veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err);
+void veil_ckks_plan_sizes(veil_plan *plan); /* the exact stored sizes, into the info */
+size_t veil_ckks_plan_input_bytes(const veil_plan *plan, size_t rows);
+veil_status veil_ml_ckks_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan,
+                                veil_prng *prng, veil_progress_fn progress, void *progress_arg, veil_error *err);
+veil_status veil_ml_ckks_keygen_to_file(veil_keyset **secret_out, const veil_plan *plan, const char *eval_path,
+                                        veil_prng *prng, veil_progress_fn progress, void *progress_arg,
+                                        veil_error *err);
+veil_status veil_ml_ckks_keyset_save(veil_buffer *out, const veil_keyset *k, veil_error *err);
+veil_status veil_ml_ckks_keyset_load(veil_keyset *k, const veil_set_contents *c, veil_error *err);
+veil_status veil_ml_ckks_eval_keys_save(veil_buffer *out, const veil_eval_keys *k, veil_error *err);
+veil_status veil_ml_ckks_eval_keys_load(veil_eval_keys *k, const veil_set_contents *c, veil_error *err);
+veil_status veil_ml_ckks_ciphertexts_save(veil_buffer *out, const veil_ciphertexts *cts, veil_error *err);
+veil_status veil_ml_ckks_ciphertexts_load(veil_ciphertexts *set, const veil_set_contents *c,
+                                          const veil_context *const *ctx, size_t expect, veil_error *err);
+veil_status veil_ml_ckks_encrypt(veil_ciphertexts **out, const veil_keyset *k, const double *in, size_t rows,
+                                 veil_prng *prng, veil_error *err);
+veil_status veil_ml_ckks_decrypt(double *out, double *raw_out, const veil_keyset *k, const veil_ciphertexts *cts,
+                                 veil_error *err);
+veil_status veil_ml_ckks_evaluator_new(void **state, const veil_model *model, const veil_eval_keys *keys,
+                                       size_t threads, veil_error *err);
+veil_status veil_ml_ckks_evaluator_run(const void *state, veil_ciphertexts **out, const veil_ciphertexts *in,
+                                       veil_progress_fn fn, void *arg, veil_error *err);
+void veil_ml_ckks_evaluator_free(void *state);
+
+/* The BGV back end's plan (bgv_plan.c; its table is in bgv_infer.c). */
+veil_status veil_bgv_plan(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err);
+size_t veil_bgv_plan_input_bytes(const veil_plan *plan, size_t rows);
 
 /* Builds a model from a parsed graph (moved in); dims NULL: the input's declared shape, batch as 1. */
 veil_status veil_model_from_graph(veil_model **out, veil_graph *g, const uint8_t *data, size_t len,

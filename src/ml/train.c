@@ -33,7 +33,8 @@
 #include <sodium.h>
 #include <omp.h>
 #include "ml/ml_plan.h"
-#include "ckks/ckks_internal.h"
+#include "veil/ckks.h"
+#include "veil/ring.h"
 #include "veil/train.h"
 #include "veil/circuits.h"
 #include "veil/serial.h"
@@ -49,21 +50,12 @@
 #define KS_MARGIN_BITS 60 /* P exceeds every key-switching digit by this much: its noise stays far below the scale */
 #define STATS_LEVEL 2 /* the scaling is encrypted as (mantissa, exponent) pairs at this level */
 
-static size_t next_pow2(size_t x)
-{
-    size_t p = 1;
-    while (p < x) p *= 2;
-    return p;
-}
-
 static size_t log2_exact(size_t x)
 {
     size_t k = 0;
     while (((size_t)1 << k) < x) k++;
     return k;
 }
-
-size_t veil_train_block(size_t features) { return next_pow2(features + 2); }
 
 /*
  * A window sum over 2^count offsets by stride, in radix-4 groups: offsets {1, 2, 3} x b for b = stride,
@@ -121,11 +113,6 @@ static size_t max_iterations(unsigned task, unsigned degree, size_t levels)
     return 1 + (levels - first_iteration(task)) / per_iteration(task, degree);
 }
 
-size_t veil_train_data_count(const veil_ml_meta *m)
-{
-    return 2 * (size_t)((m->rows + m->batch - 1) / m->batch) + 2;
-}
-
 /* The levels the records are encrypted at: layout A for the first iteration's product, X for its last. */
 static size_t level_a(size_t top) { return top >= 1 ? top - 1 : 0; }
 static size_t level_x(size_t top, unsigned task, unsigned degree)
@@ -139,7 +126,7 @@ size_t veil_train_data_bytes(const veil_plan *plan, size_t rows)
     const veil_params *p = plan->params;
     const size_t top = veil_params_q_count(p) - 1, nct = plan->batch ? (rows + plan->batch - 1) / plan->batch : 0;
     const size_t a = veil_ckks_ciphertext_stored_bytes(p, level_a(top), 2, true);
-    const size_t x = veil_ckks_ciphertext_stored_bytes(p, level_x(top, plan->task, plan->degree), 2, true);
+    const size_t x = veil_ckks_ciphertext_stored_bytes(p, level_x(top, plan->train.task, plan->train.degree), 2, true);
     const size_t items = veil_params_stored_bytes(p) + nct * (a + x) + veil_ckks_ciphertext_stored_bytes(p, top, 2, true) +
                          veil_ckks_ciphertext_stored_bytes(p, top < STATS_LEVEL ? top : STATS_LEVEL, 2, true);
     return veil_set_stored_bytes(VEIL_META_BYTES, 2 * nct + 3, items);
@@ -222,8 +209,8 @@ static veil_status params_for(veil_params **out, size_t n, size_t depth, unsigne
                               veil_error *err)
 {
     const size_t q_count = depth + 1;
-    if (q_count + 1 > VEIL_PARAMS_MAX_PRIMES) return veil_fail(err, VEIL_ERR_NOT_FOUND, "too many primes");
-    unsigned q_bits[VEIL_PARAMS_MAX_PRIMES], p_bits[VEIL_PARAMS_MAX_PRIMES];
+    if (q_count + 1 > VEIL_RING_MAX_PRIMES) return veil_fail(err, VEIL_ERR_NOT_FOUND, "too many primes");
+    unsigned q_bits[VEIL_RING_MAX_PRIMES], p_bits[VEIL_RING_MAX_PRIMES];
     q_bits[0] = TRAIN_FIRST_BITS;
     for (size_t i = 1; i < q_count; i++) q_bits[i] = scale;
     const unsigned q_total = TRAIN_FIRST_BITS + (unsigned)depth * scale;
@@ -232,7 +219,7 @@ static veil_status params_for(veil_params **out, size_t n, size_t depth, unsigne
         const size_t alpha = (q_count + dnum - 1) / dnum;
         const unsigned digit = TRAIN_FIRST_BITS + (unsigned)(alpha - 1) * scale; /* the first digit holds q_0 */
         const size_t p_count = (digit + KS_MARGIN_BITS + TRAIN_FIRST_BITS - 1) / TRAIN_FIRST_BITS;
-        if (q_count + p_count > VEIL_PARAMS_MAX_PRIMES || q_total + p_count * TRAIN_FIRST_BITS > limit) continue;
+        if (q_count + p_count > VEIL_RING_MAX_PRIMES || q_total + p_count * TRAIN_FIRST_BITS > limit) continue;
         for (size_t i = 0; i < p_count; i++) p_bits[i] = TRAIN_FIRST_BITS;
         veil_params_spec spec = {.n = n, .q_count = q_count, .q_bits = q_bits, .p_count = p_count, .p_bits = p_bits,
                                  .dnum = dnum, .security = security};
@@ -277,45 +264,37 @@ veil_status veil_train_plan(veil_plan **out, const veil_train_request *req, veil
     *out = NULL;
     VEIL_REQUIRE(req, err);
     unsigned degree, range;
-    VEIL_TRY(check_request(req, &degree, &range, err));
+    veil_status st = check_request(req, &degree, &range, err);
+    if (st != VEIL_OK) return st; /* nothing held */
     if (req->security > VEIL_SECURITY_NONE)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "train: unknown security level %d", (int)req->security);
     veil_plan *plan = calloc(1, sizeof *plan);
     if (!plan) return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
     const size_t block = veil_train_block(req->features), depth = depth_for(req->task, degree, req->iterations);
-    veil_status st = choose_params(&plan->params, &plan->scale_bits, depth, block, req->security, req->ring_degree, err);
-    if (st != VEIL_OK) {
-        free(plan);
-        return st;
-    }
+    VEIL_CHECK(choose_params(&plan->params, &plan->scale_bits, depth, block, req->security, req->ring_degree, err));
     const size_t n = veil_params_degree(plan->params), slots = n / 2;
-    if (slots < block) {
-        veil_plan_free(plan);
-        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: %zu slots cannot hold a record of %zu features", slots, req->features);
-    }
+    if (slots < block)
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "train: %zu slots cannot hold a record of %zu features", slots, req->features);
     plan->packing = VEIL_PACKING_TRAINING;
     plan->slots = slots;
     plan->batch = slots / block;
     plan->in_width = req->features;
     plan->out_width = req->features + 1;
     plan->final_op = (veil_final_op)req->task;
-    plan->task = req->task;
-    plan->degree = degree;
-    plan->range = range;
+    plan->train.task = req->task;
+    plan->train.degree = degree;
+    plan->train.range = range;
     train_hash(plan->model_hash, req->task, req->features, degree, range, plan->scale_bits);
     plan->steps = calloc(MAX_TRAIN_STEPS, sizeof *plan->steps);
-    if (!plan->steps) {
-        veil_plan_free(plan);
-        return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
-    }
+    if (!plan->steps) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "plan");
     plan->n_steps = train_steps(plan->steps, block, slots);
     veil_plan_info_from_params(plan);
     veil_plan_info *in = &plan->info;
     in->depth = depth;
     in->in_ciphertexts = 1; /* per slots/B records, plus one for the scaling */
     in->out_ciphertexts = 2;
-    veil_plan_sizes(plan);
-    /* per iteration and ciphertext of records, at the middle level (model.c's cost model, docs/ml.md): 3 key
+    veil_ckks_plan_sizes(plan);
+    /* per iteration and ciphertext of records, at the middle level (plan.c's cost model, docs/ml.md): 3 key
      * switches, two window sums of ceil(log4 B) hoisted groups (a key switch and two more rotations' products
      * each), a window sum of ceil(log4 R) groups and 2 key switches shared, and the rescales of the levels */
     const size_t mid = (in->q_count - 1) / 2;
@@ -324,9 +303,13 @@ veil_status veil_train_plan(veil_plan **out, const veil_train_request *req, veil
     in->estimated_seconds = ks * 5 + group * (double)(2 * groups_b + groups_r) +
                             veil_rescale_seconds(in, mid) * (double)(2 * per_iteration(req->task, degree));
     /* the server's working set: about a dozen ciphertexts at the top level */
-    veil_plan_memory(plan, 12 * veil_ciphertext_memory(plan->params, in->q_count - 1));
+    veil_plan_memory(plan, 1, (double)(1 + plan->n_steps), 0,
+                     12 * veil_ciphertext_memory(plan->params, in->q_count - 1));
     *out = plan;
-    return VEIL_OK;
+    plan = NULL;
+done:
+    veil_plan_free(plan);
+    return st;
 }
 
 static void fill_info(veil_train_info *info, unsigned task, size_t features, unsigned degree, unsigned range,
@@ -344,13 +327,13 @@ static void fill_info(veil_train_info *info, unsigned task, size_t features, uns
     if (task == VEIL_TRAIN_LOGISTIC) sigmoid_fit(degree, range, info->coefficients);
 }
 
-veil_status veil_train_plan_info(const veil_plan *plan, veil_train_info *info, veil_error *err)
+veil_status veil_plan_get_train_info(const veil_plan *plan, veil_train_info *info, veil_error *err)
 {
     VEIL_REQUIRE(plan, err);
     VEIL_REQUIRE(info, err);
     if (plan->packing != VEIL_PACKING_TRAINING)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "this plan is for inference, not training");
-    fill_info(info, plan->task, plan->in_width, plan->degree, plan->range, plan->batch,
+    fill_info(info, plan->train.task, plan->in_width, plan->train.degree, plan->train.range, plan->batch,
               veil_params_q_count(plan->params) - 1);
     return VEIL_OK;
 }
@@ -359,18 +342,19 @@ static veil_status meta_info(const veil_ml_meta *m, const veil_context *ctx, vei
 {
     if (m->packing != VEIL_PACKING_TRAINING)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "these keys were made for inference, not for training");
-    fill_info(info, m->final_op, m->in_width, m->degree, m->range, (size_t)m->batch, veil_context_max_level(ctx));
+    fill_info(info, m->final_op, m->in_width, m->train.degree, m->train.range, (size_t)m->batch,
+              veil_context_max_level(ctx));
     return VEIL_OK;
 }
 
-veil_status veil_train_keys_info(const veil_eval_keys *keys, veil_train_info *info, veil_error *err)
+veil_status veil_eval_keys_get_train_info(const veil_eval_keys *keys, veil_train_info *info, veil_error *err)
 {
     VEIL_REQUIRE(keys, err);
     VEIL_REQUIRE(info, err);
     return meta_info(&keys->meta, keys->ctx, info, err);
 }
 
-veil_status veil_train_keyset_info(const veil_keyset *keys, veil_train_info *info, veil_error *err)
+veil_status veil_keyset_get_train_info(const veil_keyset *keys, veil_train_info *info, veil_error *err)
 {
     VEIL_REQUIRE(keys, err);
     VEIL_REQUIRE(info, err);
@@ -388,6 +372,7 @@ static void scaling_free(scaling *s)
 {
     free(s->mean);
     free(s->dev);
+    s->mean = s->dev = NULL;
 }
 
 static veil_status check_rows(unsigned task, size_t features, const double *x, const double *y, size_t rows,
@@ -423,7 +408,8 @@ static veil_status scaling_alloc(scaling *s, size_t features, veil_error *err)
 static veil_status scaling_of(scaling *s, unsigned task, size_t features, const double *x, const double *y, size_t rows,
                               veil_error *err)
 {
-    VEIL_TRY(scaling_alloc(s, features, err));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(scaling_alloc(s, features, err));
     for (size_t j = 0; j <= features; j++) {
         const int label = j == features;
         if (label && task != VEIL_TRAIN_LINEAR) {
@@ -438,13 +424,15 @@ static veil_status scaling_of(scaling *s, unsigned task, size_t features, const 
         for (size_t r = 0; r < rows; r++) dev = fmax(dev, fabs((label ? y[r] : x[r * features + j]) - mean));
         if (!(dev > 1e-12 * fmax(1.0, fabs(mean)))) {
             scaling_free(s);
-            if (label) return veil_fail(err, VEIL_ERR_ARGUMENT, "train: the label has no variance (every row has %g)", mean);
-            return veil_fail(err, VEIL_ERR_ARGUMENT, "train: feature %zu has no variance (every row has %g): drop it", j + 1, mean);
+            if (label) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "train: the label has no variance (every row has %g)", mean);
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "train: feature %zu has no variance (every row has %g): drop it", j + 1,
+                      mean);
         }
         s->mean[j] = mean;
         s->dev[j] = dev;
     }
-    return VEIL_OK;
+done:
+    return st; /* on failure nothing is held (scaling_alloc frees what it made) */
 }
 
 /* Record r's block in layout A: (1, scaled x_r), times 2y - 1 for logistic regression. */
@@ -500,8 +488,8 @@ static veil_status check_options(const veil_train_options *o, double *lr, veil_e
 
 /* ---- plaintext reference ------------------------------------------------------------------------------- */
 
-veil_status veil_train_plain(double *weights, const veil_train_request *req, const veil_train_options *opts,
-                             const double *x, const double *y, size_t rows, double *t_max, veil_error *err)
+veil_status veil_train_run_plain(double *weights, const veil_train_request *req, const veil_train_options *opts,
+                                 const double *x, const double *y, size_t rows, double *t_max, veil_error *err)
 {
     VEIL_REQUIRE(weights, err);
     VEIL_REQUIRE(req, err);
@@ -510,23 +498,23 @@ veil_status veil_train_plain(double *weights, const veil_train_request *req, con
     VEIL_REQUIRE(y, err);
     unsigned degree, range;
     double lr;
-    VEIL_TRY(check_request(&(veil_train_request){.task = req->task, .features = req->features, .iterations = 1,
-                                                 .degree = req->degree, .range = req->range}, &degree, &range, err));
-    VEIL_TRY(check_options(opts, &lr, err));
+    const veil_train_request one = {.task = req->task, .features = req->features, .iterations = 1,
+                                    .degree = req->degree, .range = req->range};
+    veil_status st = VEIL_OK;
+    scaling s = {0};
+    double *z = NULL, *v = NULL, *w = NULL, *g = NULL, *wn = NULL, *ys = NULL;
+    step_constants *c = NULL;
+    VEIL_CHECK(check_request(&one, &degree, &range, err));
+    VEIL_CHECK(check_options(opts, &lr, err));
     if (opts->iterations < 1 || opts->iterations > 1000)
-        return veil_fail(err, VEIL_ERR_ARGUMENT, "train_plain: give the iterations (1 to 1000)");
-    VEIL_TRY(check_rows(req->task, req->features, x, y, rows, err));
-    scaling s;
-    VEIL_TRY(scaling_of(&s, req->task, req->features, x, y, rows, err));
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "train_plain: give the iterations (1 to 1000)");
+    VEIL_CHECK(check_rows(req->task, req->features, x, y, rows, err));
+    VEIL_CHECK(scaling_of(&s, req->task, req->features, x, y, rows, err));
     const size_t F = req->features, K = opts->iterations, W = F + 1;
-    double *z = malloc(rows * W * sizeof *z), *v = calloc(W, sizeof *v), *w = calloc(W, sizeof *w);
-    double *g = calloc(W, sizeof *g), *wn = calloc(W, sizeof *wn), *ys = malloc(rows * sizeof *ys);
-    step_constants *c = calloc(K, sizeof *c);
-    if (!z || !v || !w || !g || !wn || !ys || !c) {
-        free(z), free(v), free(w), free(g), free(wn), free(ys), free(c);
-        scaling_free(&s);
-        return veil_fail(err, VEIL_ERR_NO_MEMORY, "train_plain");
-    }
+    z = malloc(rows * W * sizeof *z), v = calloc(W, sizeof *v), w = calloc(W, sizeof *w);
+    g = calloc(W, sizeof *g), wn = calloc(W, sizeof *wn), ys = malloc(rows * sizeof *ys);
+    c = calloc(K, sizeof *c);
+    if (!z || !v || !w || !g || !wn || !ys || !c) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "train_plain");
     for (size_t r = 0; r < rows; r++) {
         record_values(z + r * W, req->task, F, &s, x + r * F, y[r]);
         ys[r] = req->task == VEIL_TRAIN_LINEAR ? (y[r] - s.mean[F]) / s.dev[F] : 0;
@@ -561,9 +549,10 @@ veil_status veil_train_plain(double *weights, const veil_train_request *req, con
     memcpy(weights, w, W * sizeof *w);
     unscale(weights, req->task, F, &s);
     if (t_max) *t_max = tm;
+done:
     free(z), free(v), free(w), free(g), free(wn), free(ys), free(c);
     scaling_free(&s);
-    return VEIL_OK;
+    return st;
 }
 
 /* ---- encryption ------------------------------------------------------------------------------------------ */
@@ -582,7 +571,8 @@ static void scaling_pack(double *out, const scaling *s, size_t features)
 
 static veil_status scaling_unpack(scaling *s, const double *in, size_t features, veil_error *err)
 {
-    VEIL_TRY(scaling_alloc(s, features, err));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(scaling_alloc(s, features, err));
     for (size_t j = 0; j <= features; j++) {
         /* frexp mantissas: |m| in [0.5, 1) (0 for a zero mean); means within 1e12, deviations in [1e-12, 2e12] */
         const double e1 = round(in[4 * j + 1]), e2 = round(in[4 * j + 3]), m1 = in[4 * j], m2 = in[4 * j + 2];
@@ -590,12 +580,13 @@ static veil_status scaling_unpack(scaling *s, const double *in, size_t features,
         if (!isfinite(e1) || !isfinite(e2) || !isfinite(m1) || !isfinite(m2) || fabs(e1) > 200 || fabs(e2) > 200 ||
             fabs(m1) > 1.01 || !(m2 >= 0.49 && m2 <= 1.01) || !(fabs(mean) <= 2e12) || !(dev >= 0.5e-12 && dev <= 4e12)) {
             scaling_free(s);
-            return veil_fail(err, VEIL_ERR_MISMATCH, "train: the scaling does not decrypt (other keys?)");
+            VEIL_FAIL(err, VEIL_ERR_MISMATCH, "train: the scaling does not decrypt (other keys?)");
         }
         s->mean[j] = mean;
         s->dev[j] = dev;
     }
-    return VEIL_OK;
+done:
+    return st;
 }
 
 veil_status veil_train_encrypt(veil_ciphertexts **out, const veil_keyset *k, const double *x, const double *y,
@@ -610,9 +601,14 @@ veil_status veil_train_encrypt(veil_ciphertexts **out, const veil_keyset *k, con
         return veil_fail(err, VEIL_ERR_MISMATCH, "train: these keys were made for inference, not for training");
     const unsigned task = k->meta.final_op;
     const size_t F = k->meta.in_width, B = veil_train_block(F), R = (size_t)k->meta.batch, slots = (size_t)k->meta.slots;
-    VEIL_TRY(check_rows(task, F, x, y, rows, err));
-    scaling s;
-    VEIL_TRY(scaling_of(&s, task, F, x, y, rows, err));
+    veil_status st = VEIL_OK;
+    scaling s = {0};
+    veil_ckks_encoder *enc = NULL;
+    veil_ckks_plaintext *pt = NULL;
+    veil_ciphertexts *set = NULL;
+    double *v = NULL, *sum = NULL, rec[MAX_FEATURES + 1];
+    VEIL_CHECK(check_rows(task, F, x, y, rows, err));
+    VEIL_CHECK(scaling_of(&s, task, F, x, y, rows, err));
     veil_ml_meta meta = k->meta;
     meta.kind = VEIL_SET_TRAIN_DATA;
     meta.rows = rows;
@@ -620,23 +616,20 @@ veil_status veil_train_encrypt(veil_ciphertexts **out, const veil_keyset *k, con
     const size_t nct = (rows + R - 1) / R, count = veil_train_data_count(&meta);
     const size_t top = veil_context_max_level(k->ctx), stats_level = top < STATS_LEVEL ? top : STATS_LEVEL;
     const double scale = ldexp(1.0, (int)meta.scale_bits);
-    veil_ckks_encoder *enc = NULL;
-    veil_ckks_plaintext *pt = NULL;
-    veil_ciphertexts *set = NULL;
-    double *v = calloc(slots, sizeof *v);
-    veil_status st = v ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "train: encrypt");
-    if (st == VEIL_OK && 4 * (F + 1) > slots) st = veil_fail(err, VEIL_ERR_UNSUPPORTED, "train: too many features for the slots");
-    if (st == VEIL_OK) st = veil_ckks_encoder_new(&enc, k->ctx, err);
-    if (st == VEIL_OK) st = veil_ckks_plaintext_new(&pt, k->ctx, err);
-    if (st == VEIL_OK) st = veil_ciphertexts_alloc(&set, k->ctx, &meta, count, err);
-    double *sum = calloc(F + 1, sizeof *sum), rec[MAX_FEATURES + 1];
-    if (st == VEIL_OK && !sum) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "train: encrypt");
-    for (size_t r = 0; st == VEIL_OK && r < rows; r++) { /* logistic: mean of z_r; linear: mean of y_r z_r */
+    v = calloc(slots, sizeof *v);
+    if (!v) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "train: encrypt");
+    if (4 * (F + 1) > slots) VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "train: too many features for the slots");
+    VEIL_CHECK(veil_ckks_encoder_new(&enc, k->ctx, err));
+    VEIL_CHECK(veil_ckks_plaintext_new(&pt, k->ctx, err));
+    VEIL_CHECK(veil_ciphertexts_alloc(&set, k->ctx, &meta, count, err));
+    sum = calloc(F + 1, sizeof *sum);
+    if (!sum) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "train: encrypt");
+    for (size_t r = 0; r < rows; r++) { /* logistic: mean of z_r; linear: mean of y_r z_r */
         record_values(rec, task, F, &s, x + r * F, y[r]);
         const double f = task == VEIL_TRAIN_LINEAR ? (y[r] - s.mean[F]) / s.dev[F] : 1.0;
         for (size_t j = 0; j <= F; j++) sum[j] += f * rec[j] / (double)rows;
     }
-    for (size_t i = 0; st == VEIL_OK && i < count; i++) {
+    for (size_t i = 0; i < count; i++) {
         memset(v, 0, slots * sizeof *v);
         size_t level = top;
         if (i == count - 1) {
@@ -651,11 +644,14 @@ veil_status veil_train_encrypt(veil_ciphertexts **out, const veil_keyset *k, con
             for (size_t r = 0; r < n; r++)
                 record_values(v + (x_layout ? (r * B + slots - B + 1) % slots : r * B), task, F, &s, x + (first + r) * F,
                               y[first + r]);
-            level = x_layout ? level_x(top, task, meta.degree) : level_a(top);
+            level = x_layout ? level_x(top, task, meta.train.degree) : level_a(top);
         }
-        st = veil_ckks_encode(enc, pt, v, NULL, slots, scale, level, err);
-        if (st == VEIL_OK) st = veil_ckks_encrypt_sk(k->ctx, set->cts[i], pt, k->sk, prng, err);
+        VEIL_CHECK(veil_ckks_encode(enc, pt, v, NULL, slots, scale, level, err));
+        VEIL_CHECK(veil_ckks_encrypt_sk(k->ctx, set->cts[i], pt, k->sk, prng, err));
     }
+    *out = set;
+    set = NULL;
+done:
     if (sum) sodium_memzero(sum, (F + 1) * sizeof *sum);
     free(sum);
     sodium_memzero(rec, sizeof rec);
@@ -664,12 +660,8 @@ veil_status veil_train_encrypt(veil_ciphertexts **out, const veil_keyset *k, con
     scaling_free(&s);
     veil_ckks_plaintext_free(pt);
     veil_ckks_encoder_free(enc);
-    if (st != VEIL_OK) {
-        veil_ciphertexts_free(set);
-        return st;
-    }
-    *out = set;
-    return VEIL_OK;
+    veil_ciphertexts_free(set);
+    return st;
 }
 
 /* ---- the server's training ----------------------------------------------------------------------------- */
@@ -707,12 +699,14 @@ static const veil_switch_key *find_rotation(const veil_eval_keys *k, long step)
 static veil_status window_sum(const trainer *tr, ct_t *a, size_t stride, size_t count, veil_error *err)
 {
     long steps[3];
+    veil_status st = VEIL_OK;
     for (size_t g = 0, k; (k = window_group(steps, stride, count, g)) > 0; g++) {
         const veil_switch_key *keys[3];
         for (size_t i = 0; i < k; i++) keys[i] = find_rotation(tr->keys, steps[i]); /* checked before the run */
-        VEIL_TRY(veil_ckks_rotate_sum(tr->ctx, a, a, steps, k, keys, err));
+        VEIL_CHECK(veil_ckks_rotate_sum(tr->ctx, a, a, steps, k, keys, err));
     }
-    return VEIL_OK;
+done:
+    return st;
 }
 
 static veil_status mul_relin_rescale(const trainer *tr, ct_t *out, const ct_t *a, const ct_t *b, veil_error *err)
@@ -733,12 +727,14 @@ static veil_status mask(const trainer *tr, ct_t *out, const ct_t *a, double alph
     if (!m) return veil_fail(err, VEIL_ERR_NO_MEMORY, "train: mask");
     for (size_t r = 0; r < tr->records; r++) m[r * tr->block] = alpha;
     veil_ckks_plaintext *pt = NULL;
-    veil_status st = veil_ckks_plaintext_new(&pt, tr->ctx, err);
+    veil_status st = VEIL_OK;
     const double q = (double)veil_params_q(veil_context_params(tr->ctx), level);
-    if (st == VEIL_OK)
-        st = veil_ckks_encode(tr->enc, pt, m, NULL, tr->slots, q * tr->scale / veil_ckks_ciphertext_scale(a), level, err);
-    if (st == VEIL_OK) st = veil_ckks_mul_plain(tr->ctx, out, a, pt, err);
-    if (st == VEIL_OK) st = veil_ckks_rescale(tr->ctx, out, out, err);
+    VEIL_CHECK(veil_ckks_plaintext_new(&pt, tr->ctx, err));
+    VEIL_CHECK(veil_ckks_encode(tr->enc, pt, m, NULL, tr->slots, q * tr->scale / veil_ckks_ciphertext_scale(a), level,
+                                err));
+    VEIL_CHECK(veil_ckks_mul_plain(tr->ctx, out, a, pt, err));
+    VEIL_CHECK(veil_ckks_rescale(tr->ctx, out, out, err));
+done:
     veil_ckks_plaintext_free(pt);
     free(m);
     return st;
@@ -757,24 +753,29 @@ static veil_status odd_polynomial(const trainer *tr, ct_t *p, const ct_t *tp, do
 {
     double b[4];
     for (unsigned i = 0; i < (tr->degree + 1) / 2; i++) b[i] = -k * tr->coef[i] / pow(alpha, 2.0 * i + 1);
-    VEIL_TRY(mul_relin_rescale(tr, s, tp, tp, err));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(mul_relin_rescale(tr, s, tp, tp, err));
     if (tr->degree == 3) {
-        VEIL_TRY(veil_ckks_add_constant(tr->ctx, s, s, b[0], err));
-        return mul_relin_rescale(tr, p, s, tp, err);
+        VEIL_CHECK(veil_ckks_add_constant(tr->ctx, s, s, b[0], err));
+        VEIL_CHECK(mul_relin_rescale(tr, p, s, tp, err));
+        goto done;
     }
-    VEIL_TRY(mul_relin_rescale(tr, s2, s, s, err));
+    VEIL_CHECK(mul_relin_rescale(tr, s2, s, s, err));
     if (tr->degree == 5) {
-        VEIL_TRY(veil_ckks_mul_constant_to_scale(tr->ctx, tmp, s, b[1], veil_ckks_ciphertext_scale(s2), err));
-        VEIL_TRY(veil_ckks_add(tr->ctx, s2, s2, tmp, err));
-        VEIL_TRY(veil_ckks_add_constant(tr->ctx, s2, s2, b[0], err));
-        return mul_relin_rescale(tr, p, s2, tp, err);
+        VEIL_CHECK(veil_ckks_mul_constant_to_scale(tr->ctx, tmp, s, b[1], veil_ckks_ciphertext_scale(s2), err));
+        VEIL_CHECK(veil_ckks_add(tr->ctx, s2, s2, tmp, err));
+        VEIL_CHECK(veil_ckks_add_constant(tr->ctx, s2, s2, b[0], err));
+        VEIL_CHECK(mul_relin_rescale(tr, p, s2, tp, err));
+        goto done;
     }
-    VEIL_TRY(veil_ckks_add_constant(tr->ctx, tmp, s, b[2], err)); /* (s + b2) s^2 + b1 s + b0 */
-    VEIL_TRY(mul_relin_rescale(tr, p, tmp, s2, err));
-    VEIL_TRY(veil_ckks_mul_constant_to_scale(tr->ctx, tmp, s, b[1], veil_ckks_ciphertext_scale(p), err));
-    VEIL_TRY(veil_ckks_add(tr->ctx, p, p, tmp, err));
-    VEIL_TRY(veil_ckks_add_constant(tr->ctx, p, p, b[0], err));
-    return mul_relin_rescale(tr, p, p, tp, err);
+    VEIL_CHECK(veil_ckks_add_constant(tr->ctx, tmp, s, b[2], err)); /* (s + b2) s^2 + b1 s + b0 */
+    VEIL_CHECK(mul_relin_rescale(tr, p, tmp, s2, err));
+    VEIL_CHECK(veil_ckks_mul_constant_to_scale(tr->ctx, tmp, s, b[1], veil_ckks_ciphertext_scale(p), err));
+    VEIL_CHECK(veil_ckks_add(tr->ctx, p, p, tmp, err));
+    VEIL_CHECK(veil_ckks_add_constant(tr->ctx, p, p, b[0], err));
+    VEIL_CHECK(mul_relin_rescale(tr, p, p, tp, err));
+done:
+    return st;
 }
 
 /*
@@ -785,22 +786,24 @@ static veil_status record_terms(const trainer *tr, ct_t *prod, const ct_t *za, c
                                 veil_error *err)
 {
     ct_t *u = NULL, *tp = NULL, *s = NULL, *s2 = NULL, *tmp = NULL, *p = NULL;
-    veil_status st = ct_new(&u, tr, err);
-    if (st == VEIL_OK) st = ct_new(&tp, tr, err);
-    if (st == VEIL_OK) st = ct_new(&s, tr, err);
-    if (st == VEIL_OK) st = ct_new(&s2, tr, err);
-    if (st == VEIL_OK) st = ct_new(&tmp, tr, err);
-    if (st == VEIL_OK) st = ct_new(&p, tr, err);
     const size_t lb = log2_exact(tr->block);
-    if (st == VEIL_OK) st = mul_relin_rescale(tr, u, za, v, err);
-    if (st == VEIL_OK) st = window_sum(tr, u, 1, lb, err);
     double alpha = k;
     if (tr->task == VEIL_TRAIN_LOGISTIC) alpha = odd_root(-k * tr->coef[(tr->degree - 1) / 2], tr->degree);
-    if (st == VEIL_OK) st = mask(tr, tp, u, alpha, err);
-    if (st == VEIL_OK && tr->task == VEIL_TRAIN_LOGISTIC) st = odd_polynomial(tr, p, tp, alpha, k, s, s2, tmp, err);
-    else if (st == VEIL_OK) st = copy_ct(tr, p, tp, err);
-    if (st == VEIL_OK) st = window_sum(tr, p, 1, lb, err);
-    if (st == VEIL_OK) st = veil_ckks_mul(tr->ctx, prod, p, zx, err);
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(ct_new(&u, tr, err));
+    VEIL_CHECK(ct_new(&tp, tr, err));
+    VEIL_CHECK(ct_new(&s, tr, err));
+    VEIL_CHECK(ct_new(&s2, tr, err));
+    VEIL_CHECK(ct_new(&tmp, tr, err));
+    VEIL_CHECK(ct_new(&p, tr, err));
+    VEIL_CHECK(mul_relin_rescale(tr, u, za, v, err));
+    VEIL_CHECK(window_sum(tr, u, 1, lb, err));
+    VEIL_CHECK(mask(tr, tp, u, alpha, err));
+    if (tr->task == VEIL_TRAIN_LOGISTIC) VEIL_CHECK(odd_polynomial(tr, p, tp, alpha, k, s, s2, tmp, err));
+    else VEIL_CHECK(copy_ct(tr, p, tp, err));
+    VEIL_CHECK(window_sum(tr, p, 1, lb, err));
+    VEIL_CHECK(veil_ckks_mul(tr->ctx, prod, p, zx, err));
+done:
     veil_ckks_ciphertext_free(u);
     veil_ckks_ciphertext_free(tp);
     veil_ckks_ciphertext_free(s);
@@ -813,20 +816,26 @@ static veil_status record_terms(const trainer *tr, ct_t *prod, const ct_t *za, c
 /* Sums size-3 products over the ciphertexts, relinearizes, rescales, sums over records, back to layout A. */
 static veil_status reduce_records(const trainer *tr, ct_t *out, ct_t *const *prods, veil_error *err)
 {
-    VEIL_TRY(copy_ct(tr, out, prods[0], err));
-    for (size_t c = 1; c < tr->nct; c++) VEIL_TRY(veil_ckks_add(tr->ctx, out, out, prods[c], err));
-    VEIL_TRY(veil_ckks_relinearize(tr->ctx, out, out, tr->relin, err));
-    VEIL_TRY(veil_ckks_rescale(tr->ctx, out, out, err));
-    VEIL_TRY(window_sum(tr, out, tr->block, log2_exact(tr->slots / tr->block), err));
-    return veil_ckks_rotate(tr->ctx, out, out, 1, find_rotation(tr->keys, 1), err);
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(copy_ct(tr, out, prods[0], err));
+    for (size_t c = 1; c < tr->nct; c++) VEIL_CHECK(veil_ckks_add(tr->ctx, out, out, prods[c], err));
+    VEIL_CHECK(veil_ckks_relinearize(tr->ctx, out, out, tr->relin, err));
+    VEIL_CHECK(veil_ckks_rescale(tr->ctx, out, out, err));
+    VEIL_CHECK(window_sum(tr, out, tr->block, log2_exact(tr->slots / tr->block), err));
+    VEIL_CHECK(veil_ckks_rotate(tr->ctx, out, out, 1, find_rotation(tr->keys, 1), err));
+done:
+    return st;
 }
 
 /* record_terms into a new ciphertext *out (freed by the caller, also on failure). */
 static veil_status record_terms_new(const trainer *tr, ct_t **out, const ct_t *za, const ct_t *zx, const ct_t *v,
                                     double k, veil_error *err)
 {
-    VEIL_TRY(veil_ckks_ciphertext_new(out, tr->ctx, err));
-    return record_terms(tr, *out, za, zx, v, k, err);
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_ckks_ciphertext_new(out, tr->ctx, err));
+    VEIL_CHECK(record_terms(tr, *out, za, zx, v, k, err));
+done:
+    return st;
 }
 
 /* The gradient part that needs the records: over every ciphertext (in parallel), then reduced. */
@@ -835,9 +844,11 @@ static veil_status gradient_terms(const trainer *tr, ct_t *out, ct_t *const *za,
 {
     ct_t **prods = calloc(tr->nct, sizeof *prods);
     if (!prods) return veil_fail(err, VEIL_ERR_NO_MEMORY, "train");
-    veil_status st;
+    veil_status st = VEIL_OK;
     VEIL_PARALLEL_PARTS(tr->nct, tr->threads, err, record_terms_new(tr, &prods[part], za[part], zx[part], v, k, &e_));
-    if (st == VEIL_OK) st = reduce_records(tr, out, prods, err);
+    if (st != VEIL_OK) goto done;
+    VEIL_CHECK(reduce_records(tr, out, prods, err));
+done:
     for (size_t c = 0; c < tr->nct; c++) veil_ckks_ciphertext_free(prods[c]);
     free(prods);
     return st;
@@ -847,8 +858,11 @@ static veil_status gradient_terms(const trainer *tr, ct_t *out, ct_t *const *za,
 static veil_status add_scaled(const trainer *tr, ct_t *acc, const ct_t *a, double c, ct_t *tmp, veil_error *err)
 {
     if (c == 0) return VEIL_OK;
-    VEIL_TRY(veil_ckks_mul_constant_to_scale(tr->ctx, tmp, a, c, veil_ckks_ciphertext_scale(acc), err));
-    return veil_ckks_add(tr->ctx, acc, acc, tmp, err);
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_ckks_mul_constant_to_scale(tr->ctx, tmp, a, c, veil_ckks_ciphertext_scale(acc), err));
+    VEIL_CHECK(veil_ckks_add(tr->ctx, acc, acc, tmp, err));
+done:
+    return st;
 }
 
 typedef struct train_state {
@@ -867,32 +881,32 @@ static veil_status iterate(const trainer *tr, train_state *s, ct_t *const *za, c
                            const step_constants *c, size_t t, veil_error *err)
 {
     ct_t *g = NULL, *tmp = NULL, *next = NULL;
-    VEIL_TRY(ct_new(&g, tr, err));
-    veil_status st = ct_new(&tmp, tr, err);
-    if (st == VEIL_OK) st = ct_new(&next, tr, err);
     /* the constant part is a mean over the n records (so that this factor stays near lr, not lr / n) */
     const double n = (double)tr->rows, cst_factor = tr->task == VEIL_TRAIN_LOGISTIC ? 0.5 * c[t].k * n : -c[t].k * n;
-    if (st == VEIL_OK && t == 0) {
-        st = veil_ckks_mul_constant(tr->ctx, g, cst, cst_factor, err);
-    } else if (st == VEIL_OK) {
-        st = gradient_terms(tr, g, za, zx, s->v, c[t].k, err);
-        if (st == VEIL_OK) st = add_scaled(tr, g, cst, cst_factor, tmp, err);
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(ct_new(&g, tr, err));
+    VEIL_CHECK(ct_new(&tmp, tr, err));
+    VEIL_CHECK(ct_new(&next, tr, err));
+    if (t == 0) {
+        VEIL_CHECK(veil_ckks_mul_constant(tr->ctx, g, cst, cst_factor, err));
+    } else {
+        VEIL_CHECK(gradient_terms(tr, g, za, zx, s->v, c[t].k, err));
+        VEIL_CHECK(add_scaled(tr, g, cst, cst_factor, tmp, err));
     }
     /* next = G'_t + (1 - eta_t) shrink_t v_t + eta_t (shrink_{t-1} v_{t-1} + G'_{t-1} / (1 - eta_{t-1})) */
-    if (st == VEIL_OK) st = copy_ct(tr, next, g, err);
-    if (st == VEIL_OK && t > 0) st = add_scaled(tr, next, s->v, (1 - c[t].eta) * c[t].shrink, tmp, err);
-    if (st == VEIL_OK && t > 0 && s->have_prev) st = add_scaled(tr, next, s->v_prev, c[t].eta * c[t - 1].shrink, tmp, err);
-    if (st == VEIL_OK && t > 0) st = add_scaled(tr, next, s->g_prev, c[t].eta / (1 - c[t - 1].eta), tmp, err);
-    if (st == VEIL_OK) {
-        ct_t *old_prev = s->v_prev;
-        s->v_prev = s->v;
-        s->have_prev = t > 0;
-        s->v = next;
-        next = old_prev;
-        ct_t *old_g = s->g_prev;
-        s->g_prev = g;
-        g = old_g;
-    }
+    VEIL_CHECK(copy_ct(tr, next, g, err));
+    if (t > 0) VEIL_CHECK(add_scaled(tr, next, s->v, (1 - c[t].eta) * c[t].shrink, tmp, err));
+    if (t > 0 && s->have_prev) VEIL_CHECK(add_scaled(tr, next, s->v_prev, c[t].eta * c[t - 1].shrink, tmp, err));
+    if (t > 0) VEIL_CHECK(add_scaled(tr, next, s->g_prev, c[t].eta / (1 - c[t - 1].eta), tmp, err));
+    ct_t *old_prev = s->v_prev;
+    s->v_prev = s->v;
+    s->have_prev = t > 0;
+    s->v = next;
+    next = old_prev;
+    ct_t *old_g = s->g_prev;
+    s->g_prev = g;
+    g = old_g;
+done:
     veil_ckks_ciphertext_free(g);
     veil_ckks_ciphertext_free(tmp);
     veil_ckks_ciphertext_free(next);
@@ -921,9 +935,11 @@ veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, c
         data->meta.slots != keys->meta.slots || data->count != veil_train_data_count(&data->meta))
         return veil_fail(err, VEIL_ERR_MISMATCH, "train: the data set does not match the keys' features or packing");
     double lr;
-    VEIL_TRY(check_options(opts, &lr, err));
+    veil_status st = check_options(opts, &lr, err);
+    if (st != VEIL_OK) return st; /* nothing held */
     veil_train_info info = {0};
-    VEIL_TRY(meta_info(&keys->meta, keys->ctx, &info, err));
+    st = meta_info(&keys->meta, keys->ctx, &info, err);
+    if (st != VEIL_OK) return st;
     const size_t K = opts->iterations ? opts->iterations : info.max_iterations;
     if (K > info.max_iterations)
         return veil_fail(err, VEIL_ERR_UNSUPPORTED,
@@ -935,49 +951,46 @@ veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, c
                   .block = info.block, .records = info.records_per_ciphertext,
                   .rows = (size_t)data->meta.rows};
     tr.nct = (tr.rows + tr.records - 1) / tr.records;
-    tr.threads = (int)(opts->threads ? opts->threads : (size_t)veil_context_ring(keys->ctx)->threads);
+    tr.threads = (int)(opts->threads ? opts->threads : (size_t)veil_ring_threads(veil_context_ring(keys->ctx)));
     if (tr.threads < 1) tr.threads = 1;
     if ((size_t)tr.threads > tr.nct) tr.threads = (int)tr.nct; /* the parallel loops are over the ciphertexts */
     memcpy(tr.coef, info.coefficients, sizeof tr.coef);
     tr.keys = keys;
     long steps[MAX_TRAIN_STEPS];
     const size_t n_steps = train_steps(steps, tr.block, tr.slots);
-    veil_status st = VEIL_OK;
-    for (size_t i = 0; st == VEIL_OK && i < n_steps; i++)
-        if (!find_rotation(keys, steps[i]))
-            st = veil_fail(err, VEIL_ERR_MISMATCH, "train: the evaluation keys lack the rotation by %ld", steps[i]);
-    step_constants *c = calloc(K, sizeof *c);
+    step_constants *c = NULL;
     train_state s = {0};
-    if (st == VEIL_OK && !c) st = veil_fail(err, VEIL_ERR_NO_MEMORY, "train");
-    if (st == VEIL_OK) schedule(c, K, tr.task, lr, opts->l2, tr.rows);
-    if (st == VEIL_OK) st = veil_ckks_encoder_new(&tr.enc, tr.ctx, err);
+    veil_ciphertexts *set = NULL;
+    for (size_t i = 0; i < n_steps; i++)
+        if (!find_rotation(keys, steps[i]))
+            VEIL_FAIL(err, VEIL_ERR_MISMATCH, "train: the evaluation keys lack the rotation by %ld", steps[i]);
+    c = calloc(K, sizeof *c);
+    if (!c) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "train");
+    schedule(c, K, tr.task, lr, opts->l2, tr.rows);
+    VEIL_CHECK(veil_ckks_encoder_new(&tr.enc, tr.ctx, err));
     /* the data owner's set: Z_A and Z_X for each ciphertext of records, the constant part, the scaling */
     ct_t *const *za = data->cts, *const *zx = data->cts + tr.nct, *cst = data->cts[2 * tr.nct];
     if (progress) progress(progress_arg, 0, K);
-    for (size_t t = 0; st == VEIL_OK && t < K; t++) {
-        st = iterate(&tr, &s, za, zx, cst, c, t, err);
-        if (st == VEIL_OK && progress) progress(progress_arg, t + 1, K);
+    for (size_t t = 0; t < K; t++) {
+        VEIL_CHECK(iterate(&tr, &s, za, zx, cst, c, t, err));
+        if (progress) progress(progress_arg, t + 1, K);
     }
-    veil_ciphertexts *set = NULL;
-    if (st == VEIL_OK) {
-        veil_ml_meta meta = data->meta;
-        meta.kind = VEIL_SET_TRAIN_MODEL;
-        meta.width = meta.out_width;
-        st = veil_ciphertexts_alloc(&set, tr.ctx, &meta, 2, err);
-    }
-    if (st == VEIL_OK) st = copy_ct(&tr, set->cts[0], s.v, err);
-    if (st == VEIL_OK) st = copy_ct(&tr, set->cts[1], data->cts[data->count - 1], err);
+    veil_ml_meta meta = data->meta;
+    meta.kind = VEIL_SET_TRAIN_MODEL;
+    meta.width = meta.out_width;
+    VEIL_CHECK(veil_ciphertexts_alloc(&set, tr.ctx, &meta, 2, err));
+    VEIL_CHECK(copy_ct(&tr, set->cts[0], s.v, err));
+    VEIL_CHECK(copy_ct(&tr, set->cts[1], data->cts[data->count - 1], err));
+    *out = set;
+    set = NULL;
+done:
     veil_ckks_ciphertext_free(s.v);
     veil_ckks_ciphertext_free(s.v_prev);
     veil_ckks_ciphertext_free(s.g_prev);
     veil_ckks_encoder_free(tr.enc);
     free(c);
-    if (st != VEIL_OK) {
-        veil_ciphertexts_free(set);
-        return st;
-    }
-    *out = set;
-    return VEIL_OK;
+    veil_ciphertexts_free(set);
+    return st;
 }
 
 /* ---- decryption and the model -------------------------------------------------------------------------- */
@@ -999,24 +1012,26 @@ veil_status veil_train_decrypt(double *weights, const veil_keyset *k, const veil
     veil_ckks_encoder *enc = NULL;
     veil_ckks_plaintext *pt = NULL;
     double *vals = calloc(slots, sizeof *vals);
-    veil_status st = vals ? VEIL_OK : veil_fail(err, VEIL_ERR_NO_MEMORY, "train: decrypt");
-    if (st == VEIL_OK) st = veil_ckks_encoder_new(&enc, k->ctx, err);
-    if (st == VEIL_OK) st = veil_ckks_plaintext_new(&pt, k->ctx, err);
-    if (st == VEIL_OK) st = veil_ckks_decrypt(k->ctx, pt, model->cts[0], k->sk, err);
-    if (st == VEIL_OK) st = veil_ckks_decode(enc, weights, NULL, F + 1, pt, err);
-    if (st == VEIL_OK) st = veil_ckks_decrypt(k->ctx, pt, model->cts[1], k->sk, err);
-    if (st == VEIL_OK) st = veil_ckks_decode(enc, vals, NULL, 4 * (F + 1), pt, err);
     scaling s = {0};
-    if (st == VEIL_OK) st = scaling_unpack(&s, vals, F, err);
+    veil_status st = VEIL_OK;
+    if (!vals) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "train: decrypt");
+    VEIL_CHECK(veil_ckks_encoder_new(&enc, k->ctx, err));
+    VEIL_CHECK(veil_ckks_plaintext_new(&pt, k->ctx, err));
+    VEIL_CHECK(veil_ckks_decrypt(k->ctx, pt, model->cts[0], k->sk, err));
+    VEIL_CHECK(veil_ckks_decode(enc, weights, NULL, F + 1, pt, err));
+    VEIL_CHECK(veil_ckks_decrypt(k->ctx, pt, model->cts[1], k->sk, err));
+    VEIL_CHECK(veil_ckks_decode(enc, vals, NULL, 4 * (F + 1), pt, err));
+    VEIL_CHECK(scaling_unpack(&s, vals, F, err));
     /* weights beyond what the parameters hold have wrapped around: refuse them rather than return them */
     const double limit = veil_keyset_output_limit(k);
-    for (size_t j = 0; st == VEIL_OK && j <= F; j++)
+    for (size_t j = 0; j <= F; j++)
         if (!isfinite(weights[j]) || fabs(weights[j]) > limit)
-            st = veil_fail(err, VEIL_ERR_MISMATCH, "train: weight %zu decrypts to %g, beyond the %g the parameters hold "
-                           "(a learning rate too large for the data?)", j, weights[j], limit);
-    if (st == VEIL_OK) unscale(weights, model->meta.final_op, F, &s);
-    for (size_t j = 0; st == VEIL_OK && j <= F; j++)
-        if (!isfinite(weights[j])) st = veil_fail(err, VEIL_ERR_MISMATCH, "train: the scaling does not decrypt");
+            VEIL_FAIL(err, VEIL_ERR_MISMATCH, "train: weight %zu decrypts to %g, beyond the %g the parameters hold "
+                      "(a learning rate too large for the data?)", j, weights[j], limit);
+    unscale(weights, model->meta.final_op, F, &s);
+    for (size_t j = 0; j <= F; j++)
+        if (!isfinite(weights[j])) VEIL_FAIL(err, VEIL_ERR_MISMATCH, "train: the scaling does not decrypt");
+done:
     scaling_free(&s);
     if (vals) sodium_memzero(vals, slots * sizeof *vals);
     free(vals);
@@ -1037,24 +1052,23 @@ veil_status veil_train_to_onnx(veil_buffer *out, veil_train_task task, const dou
     veil_graph g = {0};
     const int64_t in_dims[2] = {-1, (int64_t)features}, w_dims[2] = {(int64_t)features, 1}, b_dims[1] = {1};
     const char *gemm_in[3] = {"x", "W", "b"}, *sig_in[1] = {"z"};
-    veil_status st = veil_graph_add_input(&g, "x", in_dims, 2, err);
-    if (st == VEIL_OK) st = veil_graph_add_init(&g, "W", weights + 1, w_dims, 2, err);
-    if (st == VEIL_OK) st = veil_graph_add_init(&g, "b", weights, b_dims, 1, err);
-    if (st == VEIL_OK)
-        st = veil_graph_add_node(&g, "Gemm", gemm_in, 3, task == VEIL_TRAIN_LOGISTIC ? "z" : "y", NULL, 0, err);
-    if (st == VEIL_OK && task == VEIL_TRAIN_LOGISTIC) st = veil_graph_add_node(&g, "Sigmoid", sig_in, 1, "y", NULL, 0, err);
-    if (st == VEIL_OK) st = veil_graph_add_output(&g, "y", err);
-    if (st == VEIL_OK) { /* [N, 1]: ONNX's checker wants the outputs' shapes */
-        g.outputs[0].rank = 2;
-        g.outputs[0].dims[0] = -1;
-        g.outputs[0].dims[1] = 1;
-    }
     uint8_t *bytes = NULL;
     size_t len = 0;
-    if (st == VEIL_OK) st = veil_graph_to_onnx(&g, &bytes, &len, err);
-    veil_graph_clear(&g);
-    if (st != VEIL_OK) return st;
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_graph_add_input(&g, "x", in_dims, 2, err));
+    VEIL_CHECK(veil_graph_add_init(&g, "W", weights + 1, w_dims, 2, err));
+    VEIL_CHECK(veil_graph_add_init(&g, "b", weights, b_dims, 1, err));
+    VEIL_CHECK(veil_graph_add_node(&g, "Gemm", gemm_in, 3, task == VEIL_TRAIN_LOGISTIC ? "z" : "y", NULL, 0, err));
+    if (task == VEIL_TRAIN_LOGISTIC) VEIL_CHECK(veil_graph_add_node(&g, "Sigmoid", sig_in, 1, "y", NULL, 0, err));
+    VEIL_CHECK(veil_graph_add_output(&g, "y", err));
+    /* [N, 1]: ONNX's checker wants the outputs' shapes */
+    g.outputs[0].rank = 2;
+    g.outputs[0].dims[0] = -1;
+    g.outputs[0].dims[1] = 1;
+    VEIL_CHECK(veil_graph_to_onnx(&g, &bytes, &len, err));
     out->data = bytes;
     out->len = len;
-    return VEIL_OK;
+done:
+    veil_graph_clear(&g);
+    return st;
 }

@@ -344,3 +344,15 @@ void veil_params_hash(const veil_params *p, uint8_t out[VEIL_PARAMS_HASH_BYTES])
     if (p->t) put_u64(&st, p->t); /* BGV only: CKKS sets hash as they always did */
     crypto_generichash_final(&st, out, VEIL_PARAMS_HASH_BYTES);
 }
+
+veil_status veil_params_copy(veil_params **out, const veil_params *params, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(params, err);
+    veil_params *copy = veil_alloc(1, sizeof *copy);
+    if (!copy) return veil_fail(err, VEIL_ERR_NO_MEMORY, "parameters: out of memory");
+    *copy = *params;
+    *out = copy;
+    return VEIL_OK;
+}

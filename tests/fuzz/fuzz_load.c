@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 8: { veil_eval_keys *k = NULL; veil_eval_keys_load(&k, data, size, NULL); veil_eval_keys_free(k); break; }
     case 9: { veil_keyset *k = NULL; veil_keyset_load(&k, data, size, NULL); veil_keyset_free(k); break; }
     case 10: { veil_plan *p = NULL; veil_plan_load(&p, data, size, NULL); veil_plan_free(p); break; }
-    case 11: { char text[1024]; veil_ml_describe(data, size, text, sizeof text, NULL); break; }
+    case 11: { char text[1024]; veil_ml_file_describe(data, size, text, sizeof text, NULL); break; }
     case 12: { veil_model *m = NULL; veil_model_load_onnx(&m, data, size, NULL, NULL); veil_model_free(m); break; }
     default: { veil_ckks_ciphertext *c = NULL; veil_ckks_ciphertext_load(&c, ctx, data, size, NULL); veil_ckks_ciphertext_free(c); break; }
     }

@@ -86,7 +86,7 @@ int main(int argc, char **argv)
         veil_buffer ob = {onnx, onnx_len}, pb = {0}, kb = {0}, eb = {0};
         bad |= put(argv[1], "onnx", 12, &ob) | veil_model_load_onnx(&model, onnx, onnx_len, NULL, NULL) |
                veil_model_plan(&plan, model, &req, NULL) | veil_plan_save(&pb, plan, NULL) |
-               veil_keygen(&ks, &ek, plan, NULL, NULL) | veil_keyset_save(&kb, ks, NULL) |
+               veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, NULL) | veil_keyset_save(&kb, ks, NULL) |
                veil_eval_keys_save(&eb, ek, NULL);
         if (!bad) bad |= put(argv[1], "plan", 10, &pb) | put(argv[1], "keyset", 9, &kb) | put(argv[1], "evalkeys", 8, &eb);
         veil_buffer_free(&pb);
@@ -117,7 +117,7 @@ int main(int argc, char **argv)
         veil_error qe = {VEIL_OK, ""};
         if (!bad)
             bad |= veil_model_load_onnx(&qm, qonnx, qlen, &qo, &qe) || veil_model_plan(&qp, qm, &qr, &qe) ||
-                   veil_keygen(&qks, &qek, qp, NULL, &qe) || veil_keyset_save(&kb, qks, &qe) ||
+                   veil_keyset_generate(&qks, &qek, qp, NULL, NULL, NULL, &qe) || veil_keyset_save(&kb, qks, &qe) ||
                    veil_eval_keys_save(&eb, qek, &qe);
         if (bad) fprintf(stderr, "make_corpus: exact inference: %s\n", qe.detail);
         if (!bad)

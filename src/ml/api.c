@@ -1,0 +1,334 @@
+/*
+ * The public entry points of encrypted inference (veil/ml.h): each checks what every scheme shares, then picks
+ * the back end's table of operations (ml_plan.h) from the scheme of the plan, the keys or the set, once. This
+ * is the one place that chooses the scheme; the back ends never call it.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <sodium.h>
+#include "ml/ml_plan.h"
+#include "veil/serial.h"
+#include "veil/train.h"
+#include "serial/serial_internal.h"
+
+/* The back end of a scheme (the metadata's field: checked when decoded, or a plan's). */
+static const veil_ml_backend *backend_of(uint32_t scheme)
+{
+    return scheme == VEIL_ML_BGV ? &veil_ml_bgv_backend : &veil_ml_ckks_backend;
+}
+
+/* ---- plans ------------------------------------------------------------------------------------------ */
+
+veil_status veil_model_plan(veil_plan **out, const veil_model *m, const veil_plan_request *req, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(m, err);
+    veil_plan_request dflt = {0};
+    if (!req) req = &dflt;
+    if (req->packing != VEIL_PACKING_THROUGHPUT && req->packing != VEIL_PACKING_LATENCY)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: unknown packing %d", (int)req->packing);
+    if (req->security >= VEIL_SECURITY_NONE)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: a security level of 128, 192 or 256 bits is required");
+    if (req->scheme != VEIL_ML_CKKS && req->scheme != VEIL_ML_BGV)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: unknown scheme %d", (int)req->scheme);
+    const veil_program *p = &m->program;
+    if ((req->scheme == VEIL_ML_BGV) != (p->integer != 0))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, p->integer ? "plan: the model was loaded for exact inference: plan it with BGV"
+                         : "plan: exact inference (BGV) needs the model loaded for it (options.integer, `--scheme bgv`)");
+    veil_plan *plan = calloc(1, sizeof *plan);
+    if (!plan) return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
+    memcpy(plan->model_hash, m->hash, sizeof plan->model_hash);
+    plan->packing = req->packing;
+    plan->in_width = p->in_width;
+    plan->out_width = p->out_width;
+    plan->final_op = p->final_op;
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(backend_of(req->scheme)->plan(plan, m, req, err));
+    *out = plan;
+    plan = NULL;
+done:
+    veil_plan_free(plan);
+    return st;
+}
+
+size_t veil_plan_input_bytes(const veil_plan *plan, size_t rows)
+{
+    if (!plan || rows == 0) return 0;
+    if (plan->packing == VEIL_PACKING_TRAINING) return veil_train_data_bytes(plan, rows);
+    return backend_of(plan->scheme)->input_bytes(plan, rows);
+}
+
+/* ---- keys ------------------------------------------------------------------------------------------- */
+
+veil_status veil_keyset_generate(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan,
+                                 veil_prng *prng, veil_progress_fn progress, void *progress_arg, veil_error *err)
+{
+    VEIL_REQUIRE(secret_out, err);
+    VEIL_REQUIRE(eval_out, err);
+    *secret_out = NULL;
+    *eval_out = NULL;
+    VEIL_REQUIRE(plan, err);
+    return backend_of(plan->scheme)->keygen(secret_out, eval_out, plan, prng, progress, progress_arg, err);
+}
+
+veil_status veil_keyset_generate_to_file(veil_keyset **secret_out, const veil_plan *plan, const char *eval_path,
+                                         veil_prng *prng, veil_progress_fn progress, void *progress_arg,
+                                         veil_error *err)
+{
+    VEIL_REQUIRE(secret_out, err);
+    *secret_out = NULL;
+    VEIL_REQUIRE(plan, err);
+    VEIL_REQUIRE(eval_path, err);
+    return backend_of(plan->scheme)->keygen_to_file(secret_out, plan, eval_path, prng, progress, progress_arg, err);
+}
+
+veil_status veil_keyset_save(veil_buffer *out, const veil_keyset *k, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(k, err);
+    return backend_of(k->meta.scheme)->keyset_save(out, k, err);
+}
+
+veil_status veil_keyset_load(veil_keyset **out, const uint8_t *data, size_t len, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(data, err);
+    veil_keyset *k = calloc(1, sizeof *k);
+    if (!k) return veil_fail(err, VEIL_ERR_NO_MEMORY, "key set");
+    veil_set_contents c;
+    veil_status st = veil_ml_set_open(&c, &k->meta, &k->params, data, len, err);
+    if (st != VEIL_OK) {
+        free(k);
+        return st;
+    }
+    if (k->meta.kind != VEIL_SET_KEYSET) VEIL_FAIL(err, VEIL_ERR_MISMATCH, "this file is not a Veil key set (secret.key)");
+    VEIL_CHECK(backend_of(k->meta.scheme)->keyset_load(k, &c, err));
+    *out = k;
+    k = NULL;
+done:
+    veil_set_contents_clear(&c);
+    veil_keyset_free(k);
+    return st;
+}
+
+veil_status veil_eval_keys_save(veil_buffer *out, const veil_eval_keys *k, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(k, err);
+    return backend_of(k->meta.scheme)->eval_keys_save(out, k, err);
+}
+
+/* Refuses a file that holds a secret key; loads a bundle into a context of its own. */
+veil_status veil_eval_keys_load(veil_eval_keys **out, const uint8_t *data, size_t len, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(data, err);
+    veil_object_info info;
+    veil_status st = veil_object_peek(&info, data, len, err);
+    if (st != VEIL_OK) return st;
+    if (info.flags & VEIL_FLAG_SECRET)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "this file holds a secret key: the server side is given only the "
+                         "evaluation keys (KEYDIR/eval), never the secret key");
+    veil_eval_keys *k = calloc(1, sizeof *k);
+    if (!k) return veil_fail(err, VEIL_ERR_NO_MEMORY, "eval keys");
+    veil_set_contents c;
+    st = veil_ml_set_open(&c, &k->meta, &k->params, data, len, err);
+    if (st != VEIL_OK) {
+        free(k);
+        return st;
+    }
+    if (k->meta.kind != VEIL_SET_EVAL_KEYS) VEIL_FAIL(err, VEIL_ERR_MISMATCH, "this file is not an evaluation-key bundle");
+    VEIL_CHECK(backend_of(k->meta.scheme)->eval_keys_load(k, &c, err));
+    *out = k;
+    k = NULL;
+done:
+    veil_set_contents_clear(&c);
+    veil_eval_keys_free(k);
+    return st;
+}
+
+/* ---- ciphertext sets -------------------------------------------------------------------------------- */
+
+veil_status veil_ciphertexts_save(veil_buffer *out, const veil_ciphertexts *cts, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(cts, err);
+    return backend_of(cts->meta.scheme)->ciphertexts_save(out, cts, err);
+}
+
+/* A set's metadata against the keys': VEIL_OK, or the failure naming what differs. */
+static veil_status set_matches(const veil_ml_meta *meta, const veil_ml_meta *km, const veil_set_contents *c,
+                               const veil_context *ctx, veil_error *err)
+{
+    uint8_t h[VEIL_PARAMS_HASH_BYTES];
+    veil_params_hash(veil_context_params(ctx), h);
+    const int train_set = meta->kind == VEIL_SET_TRAIN_DATA || meta->kind == VEIL_SET_TRAIN_MODEL;
+    if (meta->kind != VEIL_SET_INPUTS && meta->kind != VEIL_SET_OUTPUTS && !train_set)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "this file is not a ciphertext set");
+    if (memcmp(h, c->params_hash, sizeof h) != 0)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "these ciphertexts were made under another parameter set than the keys'");
+    if (sodium_memcmp(meta->key_id, km->key_id, VEIL_ID_BYTES) != 0)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "these ciphertexts were encrypted under other keys than the ones given");
+    if (meta->scheme != km->scheme || meta->bgv.crt_count != km->bgv.crt_count ||
+        meta->bgv.input_lo != km->bgv.input_lo || meta->bgv.input_hi != km->bgv.input_hi ||
+        (meta->scheme == VEIL_ML_BGV && meta->bgv.out_scale != km->bgv.out_scale))
+        return veil_fail(err, VEIL_ERR_MISMATCH, "these ciphertexts belong to another scheme or plan than the keys");
+    if (memcmp(meta->model_hash, km->model_hash, VEIL_ID_BYTES) != 0 || meta->packing != km->packing ||
+        meta->slots != km->slots || meta->batch != km->batch || meta->final_op != km->final_op ||
+        meta->train.degree != km->train.degree || meta->train.range != km->train.range)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "these ciphertexts belong to another model or plan than the keys");
+    if (train_set && (meta->in_width != km->in_width || meta->out_width != km->out_width ||
+                      meta->scale_bits != km->scale_bits))
+        return veil_fail(err, VEIL_ERR_FORMAT, "training set: %u features at scale 2^%u, the keys are for %u at 2^%u",
+                         meta->in_width, meta->scale_bits, km->in_width, km->scale_bits);
+    if (!train_set && meta->width != (meta->kind == VEIL_SET_INPUTS ? km->in_width : km->out_width))
+        return veil_fail(err, VEIL_ERR_FORMAT, "ciphertext set: %u values per row, the model has %u", meta->width,
+                         meta->kind == VEIL_SET_INPUTS ? km->in_width : km->out_width);
+    return VEIL_OK;
+}
+
+veil_status veil_ciphertexts_load(veil_ciphertexts **out, const veil_keyset *keys, const veil_eval_keys *eval,
+                                  const uint8_t *data, size_t len, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(data, err);
+    if (!keys == !eval) return veil_fail(err, VEIL_ERR_ARGUMENT, "ciphertexts_load: give the key set or the eval keys");
+    const veil_ml_meta *km = keys ? &keys->meta : &eval->meta;
+    const veil_context *ctx = keys ? keys->ctx : eval->ctx;
+    veil_set_contents c;
+    veil_ml_meta meta;
+    veil_params *params = NULL;
+    veil_status st = veil_ml_set_open(&c, &meta, &params, data, len, err);
+    if (st != VEIL_OK) return st;
+    veil_params_free(params); /* its hash is the set's, checked against the keys' below */
+    veil_ciphertexts *set = NULL;
+    VEIL_CHECK(set_matches(&meta, km, &c, ctx, err));
+    const int train_set = meta.kind == VEIL_SET_TRAIN_DATA || meta.kind == VEIL_SET_TRAIN_MODEL;
+    const size_t per = meta.packing == VEIL_PACKING_THROUGHPUT ? meta.width : 1;
+    const size_t expect = train_set ? (meta.kind == VEIL_SET_TRAIN_MODEL ? 2 : veil_train_data_count(&meta))
+                                    : veil_ciphertexts_batches(&meta) * per;
+    const size_t groups = meta.bgv.crt_count ? meta.bgv.crt_count : 1; /* exact inference: one group per modulus */
+    if (c.count != groups * (expect + 1))
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "ciphertext set: %zu ciphertexts for %llu rows, expected %zu", c.count - 1,
+                  (unsigned long long)meta.rows, expect);
+    const veil_context *ctxs[VEIL_CRT_MAX] = {ctx};
+    for (size_t m = 1; m < meta.bgv.crt_count; m++) ctxs[m] = keys ? keys->crt[m].ctx : eval->crt[m].ctx;
+    VEIL_CHECK(veil_ciphertexts_alloc(&set, ctx, &meta, 0, err));
+    VEIL_CHECK(backend_of(meta.scheme)->ciphertexts_load(set, &c, ctxs, expect, err));
+    *out = set;
+    set = NULL;
+done:
+    veil_set_contents_clear(&c);
+    veil_ciphertexts_free(set);
+    return st;
+}
+
+veil_status veil_ciphertexts_encrypt(veil_ciphertexts **out, const veil_keyset *k, const double *in, size_t rows,
+                                     veil_prng *prng, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(k, err);
+    VEIL_REQUIRE(in, err);
+    if (rows == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "encrypt: no rows");
+    if (k->meta.packing == VEIL_PACKING_TRAINING)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "encrypt: these keys were made for training (encrypt with the labels)");
+    return backend_of(k->meta.scheme)->encrypt(out, k, in, rows, prng, err);
+}
+
+veil_status veil_ciphertexts_decrypt(double *out, double *raw_out, const veil_keyset *k, const veil_ciphertexts *cts,
+                                     veil_error *err)
+{
+    VEIL_REQUIRE(k, err);
+    VEIL_REQUIRE(cts, err);
+    if (!out && !raw_out) return veil_fail(err, VEIL_ERR_NULL, "decrypt: no output buffer");
+    /* either side exact: the exact back end refuses what does not match */
+    const uint32_t scheme = k->meta.scheme == VEIL_ML_BGV ? k->meta.scheme : cts->meta.scheme;
+    return backend_of(scheme)->decrypt(out, raw_out, k, cts, err);
+}
+
+/* ---- the evaluator ---------------------------------------------------------------------------------- */
+
+struct veil_evaluator {
+    const veil_ml_backend *backend;
+    void *state; /* the back end's */
+    const veil_eval_keys *keys;
+};
+
+void veil_evaluator_free(veil_evaluator *ev)
+{
+    if (!ev) return;
+    if (ev->state) ev->backend->evaluator_free(ev->state);
+    free(ev);
+}
+
+/* The model and keys must agree: made for this model (its hash), its widths, and its scheme. */
+static veil_status model_matches_keys(const veil_model *model, const veil_eval_keys *keys, veil_error *err)
+{
+    if (keys->meta.packing == VEIL_PACKING_TRAINING)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "these evaluation keys were made for training, not for a model");
+    if (memcmp(model->hash, keys->meta.model_hash, VEIL_ID_BYTES) != 0)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "the evaluation keys were made for another model (or other "
+                         "approximation settings): run keygen with this model");
+    const veil_program *p = &model->program;
+    if (p->in_width != keys->meta.in_width || p->out_width != keys->meta.out_width)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "the evaluation keys do not match the model's widths");
+    if ((keys->meta.scheme == VEIL_ML_BGV) != (p->integer != 0))
+        return veil_fail(err, VEIL_ERR_MISMATCH, keys->meta.scheme == VEIL_ML_BGV
+                         ? "these are exact-inference (BGV) keys: load the model for it (options.integer, --scheme bgv)"
+                         : "the model was loaded for exact inference (BGV): these keys are CKKS keys");
+    return VEIL_OK;
+}
+
+veil_status veil_evaluator_new(veil_evaluator **out, const veil_model *model, const veil_eval_keys *keys,
+                               size_t threads, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(model, err);
+    VEIL_REQUIRE(keys, err);
+    veil_status st = model_matches_keys(model, keys, err);
+    if (st != VEIL_OK) return st;
+    veil_evaluator *ev = calloc(1, sizeof *ev);
+    if (!ev) return veil_fail(err, VEIL_ERR_NO_MEMORY, "evaluator");
+    ev->backend = backend_of(keys->meta.scheme);
+    ev->keys = keys;
+    VEIL_CHECK(ev->backend->evaluator_new(&ev->state, model, keys, threads, err));
+    *out = ev;
+    ev = NULL;
+done:
+    veil_evaluator_free(ev);
+    return st;
+}
+
+veil_status veil_evaluator_run(const veil_evaluator *ev, veil_ciphertexts **out, const veil_ciphertexts *in,
+                               veil_progress_fn fn, void *arg, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(ev, err);
+    VEIL_REQUIRE(in, err);
+    const veil_eval_keys *k = ev->keys;
+    if (in->ctx != k->ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "evaluate: load the ciphertexts with these eval keys");
+    if (in->meta.kind != VEIL_SET_INPUTS) return veil_fail(err, VEIL_ERR_ARGUMENT, "evaluate: these are not inputs");
+    if (in->meta.scheme != k->meta.scheme || in->meta.bgv.crt_count != k->meta.bgv.crt_count)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "evaluate: these ciphertexts are not of the keys' scheme");
+    return ev->backend->evaluator_run(ev->state, out, in, fn, arg, err);
+}
+
+veil_status veil_model_evaluate(veil_ciphertexts **out, const veil_model *model, const veil_eval_keys *keys,
+                                const veil_ciphertexts *in, veil_progress_fn fn, void *arg, veil_error *err)
+{
+    veil_evaluator *ev = NULL;
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_evaluator_new(&ev, model, keys, 1, err));
+    VEIL_CHECK(veil_evaluator_run(ev, out, in, fn, arg, err));
+done:
+    veil_evaluator_free(ev);
+    return st;
+}

@@ -1,0 +1,456 @@
+/*
+ * CKKS inference, the evaluator of both packings (encryption and decryption: ckks_io.c; keys: ckks_keys.c).
+ *
+ * Throughput packing (CryptoNets, Gilad-Bachrach et al. 2016): slot r of ciphertext f holds feature f of
+ * sample r. An affine stage is, per output, one fused linear combination of the input ciphertexts (scalar
+ * weights, lazy reduction, one rescale); elementwise stages act on each ciphertext. No rotations.
+ *
+ * Latency packing: one sample's features over S values (a power of two at least the widest layer) in each
+ * of R = N/2S lanes, value s of lane b at slot s R + b, so that a rotation by i R is cyclic over S in every
+ * lane. An affine stage W (m x n, padded) is the diagonal method (Halevi-Shoup 2014): W x = sum_k d_k *
+ * rot(x, k), computed by baby-step giant-step, k = g j + i: sum_j rot(sum_i rot(d_{gj+i}, -g j) * rot(x, i),
+ * g j), with the baby rotations of x hoisted (Halevi-Shoup 2018) and the diagonals encoded once, when the
+ * evaluator is made. A narrow layer uses the hybrid method's K extended diagonals, and the first full-width
+ * layer spreads its diagonals over the lanes (veil_latency_diagonals, veil_latency_lanes in ml_plan.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <omp.h>
+#include "ml/ml_plan.h"
+#include "veil/circuits.h"
+
+/* ---- the evaluator ------------------------------------------------------------------------------------ */
+
+typedef struct prepared_stage {
+    size_t level;                 /* of the stage's input */
+    veil_ckks_plaintext **diag;   /* latency affine: n_diag pre-rotated diagonals (NULL when zero) */
+    size_t n_diag, lanes;
+    double *bias_slots;           /* latency: the bias, at every copy of each row in lane 0 of the N/2 slots */
+} prepared_stage;
+
+typedef struct ckks_evaluator {
+    const veil_model *model;
+    const veil_eval_keys *keys;
+    veil_ckks_encoder *enc;
+    prepared_stage *stages;
+    size_t n_stages, slots; /* copies: freeing needs neither the model nor the keys */
+    size_t threads;
+} ckks_evaluator;
+
+static const veil_switch_key *galois_for(const veil_eval_keys *k, long step, veil_error *err)
+{
+    uint64_t e = veil_galois_element_rotation(k->ctx, step);
+    for (size_t i = 0; i < k->n_galois; i++)
+        if (veil_switch_key_galois_element(k->galois[i]) == e) return k->galois[i];
+    veil_fail(err, VEIL_ERR_MISMATCH, "the evaluation keys lack the Galois key of rotation %ld", step);
+    return NULL;
+}
+
+/* out = x rotated by step slots, with the eval keys' Galois key for it. */
+static veil_status rotate_by(const ckks_evaluator *ev, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *x,
+                             long step, veil_error *err)
+{
+    const veil_switch_key *gk = galois_for(ev->keys, step, err);
+    return gk ? veil_ckks_rotate(ev->keys->ctx, out, x, step, gk, err) : VEIL_ERR_MISMATCH;
+}
+
+static size_t stage_depth(const veil_stage *s)
+{
+    veil_program one = {.stages = (veil_stage *)s, .n_stages = 1};
+    return veil_program_depth(&one);
+}
+
+void veil_ml_ckks_evaluator_free(void *state)
+{
+    ckks_evaluator *ev = state;
+    if (!ev) return;
+    for (size_t i = 0; ev->stages && i < ev->n_stages; i++) {
+        prepared_stage *ps = &ev->stages[i];
+        for (size_t k = 0; ps->diag && k < ps->n_diag; k++) veil_ckks_plaintext_free(ps->diag[k]);
+        free(ps->diag);
+        free(ps->bias_slots);
+    }
+    free(ev->stages);
+    veil_ckks_encoder_free(ev->enc);
+    free(ev);
+}
+
+/*
+ * Latency: the diagonals of an affine stage, pre-rotated for the giant steps, encoded at scale q_l over all
+ * N/2 slots (value s of lane b at slot s R + b). Lane b of diagonal k' holds d_{b K' + k'} when the stage
+ * spreads its K diagonals over the lanes (K' = K / lanes), and only lane 0 is used otherwise.
+ */
+static veil_status prepare_latency(ckks_evaluator *ev, const veil_stage *s, size_t stage, prepared_stage *ps,
+                                   veil_error *err)
+{
+    const veil_context *ctx = ev->keys->ctx;
+    const size_t S = ev->slots, half = veil_params_degree(veil_context_params(ctx)) / 2, R = half / S;
+    const size_t K = veil_latency_diagonals(s->out_width, S);
+    const size_t lanes = veil_latency_lanes(&ev->model->program, stage, S, half), Kl = K / lanes;
+    const size_t g = veil_bsgs_baby(Kl);
+    const double q_l = (double)veil_params_q(veil_context_params(ctx), ps->level);
+    veil_status st = VEIL_OK;
+    double *v = calloc(half, sizeof *v);
+    ps->bias_slots = calloc(half, sizeof *ps->bias_slots); /* the evaluator holds them */
+    ps->diag = calloc(Kl, sizeof *ps->diag);
+    if (!v || !ps->bias_slots || !ps->diag) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "evaluator");
+    ps->n_diag = Kl;
+    ps->lanes = lanes;
+    /* the hybrid method leaves at value i of lane 0 a copy of row i mod K: each copy gets its bias, so that
+     * every value of lane 0 is an output of the layer or 0 (rows K > out_width), which the bounds cover */
+    for (size_t i = 0; i < S; i++)
+        if (i % K < s->out_width) ps->bias_slots[i * R] = s->b[i % K];
+    for (size_t k = 0; k < Kl; k++) {
+        const size_t giant = k - k % g;
+        int nonzero = 0;
+        for (size_t t = 0; t < half; t++) {
+            /* rot(D_k, -giant R)[t] = D_k[t - giant R]: value (t / R - giant) mod S of lane t mod R */
+            const size_t lane = t % R, at = (t / R + S - giant) % S;
+            v[t] = lane < lanes ? veil_latency_diag(s, S, K, lane * Kl + k, at) : 0.0;
+            if (v[t] != 0) nonzero = 1;
+        }
+        if (!nonzero) continue;
+        VEIL_CHECK(veil_ckks_plaintext_new(&ps->diag[k], ctx, err));
+        VEIL_CHECK(veil_ckks_encode(ev->enc, ps->diag[k], v, NULL, half, q_l, ps->level, err));
+    }
+done:
+    free(v);
+    return st;
+}
+
+/* The evaluator of a model and its keys (checked against each other): the latency packing's diagonals encoded. */
+veil_status veil_ml_ckks_evaluator_new(void **state, const veil_model *model, const veil_eval_keys *keys,
+                                       size_t threads, veil_error *err)
+{
+    const veil_program *p = &model->program;
+    if (veil_program_depth(p) > veil_context_max_level(keys->ctx))
+        return veil_fail(err, VEIL_ERR_MISMATCH, "the keys' parameters have %zu levels, the model needs %zu",
+                         veil_context_max_level(keys->ctx), veil_program_depth(p));
+    ckks_evaluator *ev = calloc(1, sizeof *ev);
+    if (!ev) return veil_fail(err, VEIL_ERR_NO_MEMORY, "evaluator");
+    ev->model = model;
+    ev->keys = keys;
+    ev->n_stages = p->n_stages;
+    ev->slots = (size_t)keys->meta.slots;
+    ev->threads = threads ? threads : 1;
+    veil_status st = VEIL_OK;
+    ev->stages = calloc(p->n_stages + 1, sizeof *ev->stages);
+    if (!ev->stages) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "evaluator");
+    VEIL_CHECK(veil_ckks_encoder_new(&ev->enc, keys->ctx, err));
+    size_t level = veil_context_max_level(keys->ctx);
+    for (size_t i = 0; i < p->n_stages; i++) {
+        ev->stages[i].level = level;
+        if (keys->meta.packing == VEIL_PACKING_LATENCY && p->stages[i].kind == VEIL_STAGE_AFFINE) {
+            if (p->stages[i].in_width > keys->meta.slots || p->stages[i].out_width > keys->meta.slots)
+                VEIL_FAIL(err, VEIL_ERR_MISMATCH, "a layer is wider than the keys' %llu slots",
+                          (unsigned long long)keys->meta.slots);
+            VEIL_CHECK(prepare_latency(ev, &p->stages[i], i, &ev->stages[i], err));
+        }
+        level -= stage_depth(&p->stages[i]);
+    }
+    *state = ev;
+    ev = NULL;
+done:
+    veil_ml_ckks_evaluator_free(ev);
+    return st;
+}
+
+/* An elementwise stage on one ciphertext. */
+static veil_status elementwise(const ckks_evaluator *ev, const veil_stage *s, veil_ckks_ciphertext *out,
+                               const veil_ckks_ciphertext *x, veil_error *err)
+{
+    const veil_context *ctx = ev->keys->ctx;
+    const veil_switch_key *rk = ev->keys->relin;
+    if (s->kind == VEIL_STAGE_SQUARE) return veil_ckks_mul_relin_rescale(ctx, out, x, x, rk, err);
+    if (s->kind == VEIL_STAGE_CHEBYSHEV)
+        return veil_ckks_eval_chebyshev(ctx, out, x, s->coeffs, s->degree, s->lo, s->hi, rk, err);
+    /* power basis, degree <= 3: c0 + c1 x + c2 x^2 + (c3 x) x^2, two levels */
+    const double *c = s->coeffs;
+    veil_ckks_ciphertext *x2 = NULL, *t = NULL, *acc = NULL;
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_ckks_ciphertext_new(&t, ctx, err));
+    VEIL_CHECK(veil_ckks_ciphertext_new(&acc, ctx, err));
+    VEIL_CHECK(veil_ckks_mul_constant(ctx, acc, x, s->degree >= 1 ? c[1] : 0.0, err));
+    if (s->degree >= 2) {
+        VEIL_CHECK(veil_ckks_ciphertext_new(&x2, ctx, err));
+        VEIL_CHECK(veil_ckks_mul_relin_rescale(ctx, x2, x, x, rk, err));
+        if (c[2] != 0) {
+            VEIL_CHECK(veil_ckks_mul_constant(ctx, t, x2, c[2], err));
+            VEIL_CHECK(veil_ckks_add(ctx, acc, acc, t, err));
+        }
+        if (s->degree >= 3 && c[3] != 0) {
+            VEIL_CHECK(veil_ckks_mul_constant(ctx, t, x, c[3], err));
+            VEIL_CHECK(veil_ckks_mul_relin_rescale(ctx, t, t, x2, rk, err));
+            VEIL_CHECK(veil_ckks_add(ctx, acc, acc, t, err));
+        }
+    }
+    VEIL_CHECK(veil_ckks_add_constant(ctx, out, acc, c[0], err));
+done:
+    veil_ckks_ciphertext_free(x2);
+    veil_ckks_ciphertext_free(t);
+    veil_ckks_ciphertext_free(acc);
+    return st;
+}
+
+/* Latency: one affine stage on one sample. */
+#define VEIL_LATENCY_THREADS 16
+
+/* Giant-step groups j0 .. j1 - 1: acc (when *have) += rot(sum_i d_{j g + i} * rot(x, i R), j g R). */
+static veil_status giant_groups(const ckks_evaluator *ev, const prepared_stage *ps, const veil_ckks_ciphertext *const *xr,
+                                size_t g, size_t R, size_t j0, size_t j1, veil_ckks_ciphertext *acc,
+                                veil_ckks_ciphertext *inner, int *have, veil_error *err)
+{
+    const veil_context *ctx = ev->keys->ctx;
+    veil_status st = VEIL_OK;
+    for (size_t j = j0; j < j1; j++) {
+        int have_inner = 0;
+        for (size_t i = 0; i < g && j * g + i < ps->n_diag; i++) {
+            const veil_ckks_plaintext *d = ps->diag[j * g + i];
+            if (!d) continue;
+            VEIL_CHECK(have_inner ? veil_ckks_mul_plain_accumulate(ctx, inner, xr[i], d, err)
+                                  : veil_ckks_mul_plain(ctx, inner, xr[i], d, err));
+            have_inner = 1;
+        }
+        if (!have_inner) continue;
+        if (j > 0) VEIL_CHECK(rotate_by(ev, inner, inner, (long)(j * g * R), err));
+        VEIL_CHECK(*have ? veil_ckks_add(ctx, acc, acc, inner, err) : veil_ckks_add_constant(ctx, acc, inner, 0.0, err));
+        *have = 1;
+    }
+done:
+    return st;
+}
+
+
+static veil_status latency_affine(const ckks_evaluator *ev, const prepared_stage *ps, veil_ckks_ciphertext *out,
+                                  const veil_ckks_ciphertext *x, veil_error *err)
+{
+    const veil_context *ctx = ev->keys->ctx;
+    const size_t S = ev->slots, half = veil_params_degree(veil_context_params(ctx)) / 2, R = half / S;
+    const size_t Kl = ps->n_diag, K = Kl * ps->lanes, g = veil_bsgs_baby(Kl), groups = (Kl + g - 1) / g;
+    veil_status st = VEIL_OK;
+    veil_ckks_plaintext *bias = NULL;
+    /* baby steps: rotations of x by i R (value s -> s + i in every lane), 0 < i < g, that a diagonal uses */
+    veil_ckks_ciphertext *baby[256] = {0}, *inner[VEIL_LATENCY_THREADS] = {0}, *accs[VEIL_LATENCY_THREADS] = {0};
+    veil_ckks_ciphertext *acc = NULL, *prod = NULL;
+    const veil_ckks_ciphertext *xr[256] = {x};
+    long steps[256];
+    const veil_switch_key *keys[256];
+    veil_ckks_ciphertext *outs[256];
+    size_t nb = 0;
+    if (g > 256) return veil_fail(err, VEIL_ERR_UNSUPPORTED, "latency packing over more than 65536 slots");
+    for (size_t i = 1; i < g; i++) {
+        int used = 0;
+        for (size_t k = i; k < Kl && !used; k += g) used = ps->diag[k] != NULL;
+        if (!used) continue;
+        VEIL_CHECK(veil_ckks_ciphertext_new(&baby[i], ctx, err));
+        if (!(keys[nb] = galois_for(ev->keys, (long)(i * R), err))) {
+            st = VEIL_ERR_MISMATCH; /* galois_for wrote the detail */
+            goto done;
+        }
+        steps[nb] = (long)(i * R);
+        xr[i] = baby[i];
+        outs[nb++] = baby[i];
+    }
+    /* the baby steps share one ModUp per thread; the threads take the giant-step groups in turn */
+    const size_t threads = ev->threads < VEIL_LATENCY_THREADS ? ev->threads : VEIL_LATENCY_THREADS;
+    const size_t bt = nb < threads ? (nb ? nb : 1) : threads, gt = groups < threads ? groups : threads;
+    if (nb) {
+        VEIL_PARALLEL_PARTS(bt, bt, err,
+                            veil_ckks_rotate_hoisted(ctx, outs + part * nb / bt, x, steps + part * nb / bt,
+                                                     (part + 1) * nb / bt - part * nb / bt, keys + part * nb / bt,
+                                                     &e_));
+        if (st != VEIL_OK) goto done;
+    }
+    int have[VEIL_LATENCY_THREADS] = {0};
+    for (size_t t = 0; t < gt; t++) {
+        VEIL_CHECK(veil_ckks_ciphertext_new(&inner[t], ctx, err));
+        VEIL_CHECK(veil_ckks_ciphertext_new(&accs[t], ctx, err));
+    }
+    VEIL_CHECK(veil_ckks_ciphertext_new(&prod, ctx, err));
+    VEIL_PARALLEL_PARTS(gt, gt, err,
+                        giant_groups(ev, ps, xr, g, R, part * groups / gt, (part + 1) * groups / gt, accs[part],
+                                     inner[part], &have[part], &e_));
+    if (st != VEIL_OK) goto done;
+    int have_acc = 0;
+    for (size_t t = 0; t < gt; t++) {
+        if (!have[t]) continue;
+        if (!have_acc) acc = accs[t], accs[t] = NULL;
+        else VEIL_CHECK(veil_ckks_add(ctx, acc, acc, accs[t], err));
+        have_acc = 1;
+    }
+    if (!acc) VEIL_CHECK(veil_ckks_ciphertext_new(&acc, ctx, err));
+    if (!have_acc) VEIL_CHECK(veil_ckks_mul_integer(ctx, acc, x, 0, err)); /* an all-zero matrix */
+    if (have_acc) VEIL_CHECK(veil_ckks_rescale(ctx, acc, acc, err));
+    /* the lanes' parts of every row, added into lane 0 (lanes are adjacent slots) */
+    for (size_t r = 1; have_acc && r < ps->lanes; r *= 2) {
+        VEIL_CHECK(rotate_by(ev, prod, acc, (long)r, err));
+        VEIL_CHECK(veil_ckks_add(ctx, acc, acc, prod, err));
+    }
+    /* the hybrid method: value s holds the part of row s mod K; the parts of a row are K values apart */
+    for (size_t r = K; have_acc && r < S; r *= 2) {
+        VEIL_CHECK(rotate_by(ev, prod, acc, (long)(r * R), err));
+        VEIL_CHECK(veil_ckks_add(ctx, acc, acc, prod, err));
+    }
+    VEIL_CHECK(veil_ckks_plaintext_new(&bias, ctx, err));
+    VEIL_CHECK(veil_ckks_encode(ev->enc, bias, ps->bias_slots, NULL, half, veil_ckks_ciphertext_scale(acc),
+                                veil_ckks_ciphertext_level(acc), err));
+    VEIL_CHECK(veil_ckks_add_plain(ctx, out, acc, bias, err));
+done:
+    veil_ckks_plaintext_free(bias);
+    for (size_t i = 0; i < 256; i++) veil_ckks_ciphertext_free(baby[i]);
+    for (size_t t = 0; t < VEIL_LATENCY_THREADS; t++) {
+        veil_ckks_ciphertext_free(inner[t]);
+        veil_ckks_ciphertext_free(accs[t]);
+    }
+    veil_ckks_ciphertext_free(acc);
+    veil_ckks_ciphertext_free(prod);
+    return st;
+}
+
+typedef struct progress {
+    veil_progress_fn fn;
+    void *arg;
+    size_t done, total;
+} progress;
+
+static void tick(progress *pr, size_t units)
+{
+    if (!pr->fn) return;
+#pragma omp critical(veil_progress)
+    {
+        pr->done += units;
+        pr->fn(pr->arg, pr->done, pr->total);
+    }
+}
+
+/* One output of an elementwise stage (a square feeding an affine layer left unrelinearized when lazy). */
+static veil_status elementwise_output(const ckks_evaluator *ev, const veil_stage *s, int lazy, veil_ckks_ciphertext *y,
+                                      const veil_ckks_ciphertext *x, progress *pr, veil_error *err)
+{
+    const veil_context *ctx = ev->keys->ctx;
+    veil_status st = VEIL_OK;
+    if (lazy) {
+        VEIL_CHECK(veil_ckks_mul(ctx, y, x, x, err));
+        VEIL_CHECK(veil_ckks_rescale(ctx, y, y, err));
+    } else {
+        VEIL_CHECK(elementwise(ev, s, y, x, err));
+    }
+done:
+    tick(pr, 1);
+    return st;
+}
+
+static void free_layer(veil_ckks_ciphertext **c, size_t n)
+{
+    for (size_t i = 0; c && i < n; i++) veil_ckks_ciphertext_free(c[i]);
+    free(c);
+}
+
+/* Throughput: one batch (width ciphertexts in, out_width out). cur is consumed. */
+static veil_status run_batch(const ckks_evaluator *ev, veil_ckks_ciphertext **cur, size_t width,
+                             veil_ckks_ciphertext **result, progress *pr, veil_error *err)
+{
+    const veil_program *p = &ev->model->program;
+    const veil_context *ctx = ev->keys->ctx;
+    veil_ckks_ciphertext **x = cur;
+    veil_ckks_ciphertext **owned = NULL, **y = NULL;
+    size_t y_width = 0;
+    veil_status st = VEIL_OK;
+    for (size_t si = 0; si < p->n_stages; si++) {
+        const veil_stage *s = &p->stages[si];
+        const size_t ow = s->out_width;
+        y = calloc(ow, sizeof *y);
+        if (!y) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "evaluate");
+        y_width = ow;
+        for (size_t o = 0; o < ow; o++) VEIL_CHECK(veil_ckks_ciphertext_new(&y[o], ctx, err));
+        if (s->kind == VEIL_STAGE_AFFINE) {
+            /* the whole layer at once: inputs read once; products left unrelinearized are relinearized here */
+            st = veil_ckks_linear_layer(ctx, y, ow, (const veil_ckks_ciphertext *const *)x, s->in_width, s->w, s->b,
+                                        ev->keys->relin, err);
+            tick(pr, ow);
+        } else { /* elementwise */
+            /* a square feeding an affine layer stays unrelinearized: the layer relinearizes its fewer outputs */
+            const int lazy = s->kind == VEIL_STAGE_SQUARE && si + 1 < p->n_stages &&
+                             p->stages[si + 1].kind == VEIL_STAGE_AFFINE;
+            VEIL_PARALLEL_PARTS(ow, ev->threads, err, elementwise_output(ev, s, lazy, y[part], x[part], pr, &e_));
+        }
+        if (st != VEIL_OK) goto done;
+        free_layer(owned, width);
+        owned = y;
+        y = NULL;
+        x = owned;
+        width = ow;
+    }
+    for (size_t o = 0; o < width; o++) {
+        if (owned) {
+            veil_ckks_ciphertext_free(result[o]);
+            result[o] = owned[o];
+            owned[o] = NULL;
+        } else {
+            VEIL_CHECK(veil_ckks_add_constant(ctx, result[o], x[o], 0.0, err)); /* a program without stages */
+        }
+    }
+done:
+    free_layer(y, y_width);
+    free_layer(owned, width);
+    return st;
+}
+
+/* Latency: one sample through every stage (one unit of progress). */
+static veil_status run_sample(const ckks_evaluator *ev, const veil_ckks_ciphertext *in, veil_ckks_ciphertext *out,
+                              progress *pr, veil_error *err)
+{
+    const veil_program *p = &ev->model->program;
+    const veil_context *ctx = ev->keys->ctx;
+    veil_ckks_ciphertext *a = NULL, *b = NULL;
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_ckks_ciphertext_new(&a, ctx, err));
+    VEIL_CHECK(veil_ckks_ciphertext_new(&b, ctx, err));
+    const veil_ckks_ciphertext *x = in;
+    for (size_t si = 0; si < p->n_stages; si++) {
+        const veil_stage *s = &p->stages[si];
+        veil_ckks_ciphertext *y = x == a ? b : a;
+        if (s->kind == VEIL_STAGE_AFFINE) VEIL_CHECK(latency_affine(ev, &ev->stages[si], y, x, err));
+        else VEIL_CHECK(elementwise(ev, s, y, x, err));
+        x = y;
+    }
+    VEIL_CHECK(veil_ckks_add_constant(ctx, out, x, 0.0, err));
+done:
+    veil_ckks_ciphertext_free(a);
+    veil_ckks_ciphertext_free(b);
+    tick(pr, 1);
+    return st;
+}
+
+/* The model on a set of inputs: the throughput packing batch by batch, the latency packing sample by sample. */
+veil_status veil_ml_ckks_evaluator_run(const void *state, veil_ciphertexts **out, const veil_ciphertexts *in,
+                                       veil_progress_fn fn, void *arg, veil_error *err)
+{
+    const ckks_evaluator *ev = state;
+    const veil_eval_keys *k = ev->keys;
+    const veil_program *p = &ev->model->program;
+    veil_ml_meta meta = in->meta;
+    meta.kind = VEIL_SET_OUTPUTS;
+    meta.width = (uint32_t)p->out_width;
+    const size_t batches = veil_ciphertexts_batches(&in->meta);
+    const size_t per_out = meta.packing == VEIL_PACKING_THROUGHPUT ? p->out_width : 1;
+    veil_ciphertexts *res = NULL;
+    progress pr = {fn, arg, 0, 0};
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_ciphertexts_alloc(&res, k->ctx, &meta, batches * per_out, err));
+    if (meta.packing == VEIL_PACKING_THROUGHPUT) {
+        for (size_t i = 0; i < p->n_stages; i++) pr.total += p->stages[i].out_width * batches;
+        for (size_t b = 0; b < batches; b++)
+            VEIL_CHECK(run_batch(ev, in->cts + b * p->in_width, p->in_width, res->cts + b * per_out, &pr, err));
+    } else {
+        pr.total = batches;
+        VEIL_PARALLEL_PARTS(batches, ev->threads, err, run_sample(ev, in->cts[part], res->cts[part], &pr, &e_));
+        if (st != VEIL_OK) goto done;
+    }
+    *out = res;
+    res = NULL;
+done:
+    veil_ciphertexts_free(res);
+    return st;
+}

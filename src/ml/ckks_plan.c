@@ -1,0 +1,397 @@
+/*
+ * CKKS inference plans: the parameters for the program's depth and slots, the bounds of every value the
+ * circuit computes (and the moduli with that headroom), the latency packing's rotations, the exact stored
+ * sizes and the estimates.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <stdio.h>
+#include "ml/ml_plan.h"
+#include "veil/ckks.h"
+#include "serial/serial_internal.h"
+
+static size_t next_pow2(size_t x)
+{
+    size_t p = 1;
+    while (p < x) p *= 2;
+    return p;
+}
+
+/* ---- sizes: exact, from the parameters and the wire format (docs/wire-format.md) ---------------------- */
+
+/* A fresh input ciphertext, stored (seeded). */
+static size_t fresh_bytes(const veil_params *p)
+{
+    return veil_ckks_ciphertext_stored_bytes(p, veil_params_q_count(p) - 1, 2, true);
+}
+
+/* The bundle veil_eval_keys_save writes: [parameters, public key, relinearization key, Galois keys], uncompressed. */
+static size_t eval_bundle_bytes(const veil_plan *plan)
+{
+    const veil_params *p = plan->params;
+    const size_t items = veil_params_stored_bytes(p) + veil_public_key_stored_bytes(p) +
+                         (1 + plan->n_steps) * veil_switch_key_stored_bytes(p);
+    return veil_set_stored_bytes(VEIL_META_BYTES, 3 + plan->n_steps, items);
+}
+
+void veil_ckks_plan_sizes(veil_plan *plan)
+{
+    plan->info.eval_key_bytes = (double)eval_bundle_bytes(plan);
+    plan->info.ciphertext_bytes = (double)fresh_bytes(plan->params);
+}
+
+size_t veil_ckks_plan_input_bytes(const veil_plan *plan, size_t rows)
+{
+    const size_t batch = plan->packing == VEIL_PACKING_LATENCY ? 1 : plan->batch;
+    if (batch == 0) return 0;
+    const size_t per = (rows + batch - 1) / batch * (plan->packing == VEIL_PACKING_LATENCY ? 1 : plan->in_width);
+    const size_t items = veil_params_stored_bytes(plan->params) + per * fresh_bytes(plan->params);
+    return veil_set_stored_bytes(VEIL_META_BYTES, 1 + per, items);
+}
+
+static int has_step(const long *steps, size_t n, long s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (steps[i] == s) return 1;
+    return 0;
+}
+
+/* Rotations of the latency packing: per affine stage, the BSGS diagonals used, the sum of the lanes and the
+ * sums of the hybrid method's parts, all in steps of R slots but the lanes'. */
+static veil_status latency_steps(veil_plan *plan, const veil_program *p, veil_error *err)
+{
+    const size_t S = plan->slots, half = veil_params_degree(plan->params) / 2, R = half / S;
+    size_t cap = 4 * S + 64;
+    plan->steps = calloc(cap, sizeof *plan->steps);
+    if (!plan->steps) return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
+    for (size_t i = 0; i < p->n_stages; i++) {
+        const veil_stage *s = &p->stages[i];
+        if (s->kind != VEIL_STAGE_AFFINE) continue;
+        const size_t K = veil_latency_diagonals(s->out_width, S), lanes = veil_latency_lanes(p, i, S, half);
+        const size_t Kl = K / lanes, g = veil_bsgs_baby(Kl);
+        for (size_t r = 1; r < lanes; r *= 2)
+            if (!has_step(plan->steps, plan->n_steps, (long)r)) plan->steps[plan->n_steps++] = (long)r;
+        for (size_t r = K; r < S; r *= 2)
+            if (!has_step(plan->steps, plan->n_steps, (long)(r * R))) plan->steps[plan->n_steps++] = (long)(r * R);
+        for (size_t k = 0; k < Kl; k++) {
+            int nonzero = 0;
+            for (size_t b = 0; b < lanes && !nonzero; b++)
+                for (size_t t = 0; t < S && !nonzero; t++) nonzero = veil_latency_diag(s, S, K, b * Kl + k, t) != 0;
+            if (!nonzero) continue;
+            long baby = (long)(k % g * R), giant = (long)((k - k % g) * R);
+            if (baby && !has_step(plan->steps, plan->n_steps, baby)) plan->steps[plan->n_steps++] = baby;
+            if (giant && !has_step(plan->steps, plan->n_steps, giant)) plan->steps[plan->n_steps++] = giant;
+        }
+    }
+    return VEIL_OK;
+}
+
+static size_t max_width(const veil_program *p)
+{
+    size_t w = p->in_width;
+    for (size_t i = 0; i < p->n_stages; i++) {
+        if (p->stages[i].in_width > w) w = p->stages[i].in_width;
+        if (p->stages[i].out_width > w) w = p->stages[i].out_width;
+    }
+    return w;
+}
+
+/*
+ * Chooses the parameters: the smallest ring for the depth and slots, then the largest scale (max_scale or 3
+ * bits below: 36 or 33 by default).
+ * The first prime has first_bits (50 by default: every prime below 2^50, where the AVX2 kernels apply); the
+ * bounds (below) ask for more when the outputs need it.
+ */
+#define FIRST_PRIME_BITS 50
+#define MAX_FIRST_PRIME_BITS 60
+#define SCALE_BITS 36
+#define MIN_SCALE_BITS 30
+static veil_status choose_params(veil_params **out, size_t depth, size_t slots, veil_security security,
+                                 unsigned first_bits, unsigned max_scale, unsigned *scale_bits, veil_error *err)
+{
+    static const unsigned scales[] = {36, 33, 30};
+    veil_params *best = NULL;
+    unsigned best_scale = 0;
+    veil_error last = {VEIL_OK, ""};
+    for (size_t i = 0; i < sizeof scales / sizeof *scales; i++) {
+        if (scales[i] > max_scale || scales[i] + 3 < max_scale) continue; /* max_scale and 3 bits below */
+        veil_params_request req = {.depth = (unsigned)depth, .scale_bits = scales[i], .first_bits = first_bits,
+                                   .slots = slots, .security = security};
+        veil_params *p = NULL;
+        if (veil_params_select(&p, &req, &last) != VEIL_OK) continue;
+        if (!best || veil_params_degree(p) < veil_params_degree(best)) {
+            veil_params_free(best);
+            best = p;
+            best_scale = scales[i];
+        } else {
+            veil_params_free(p);
+        }
+    }
+    if (!best)
+        return veil_fail(err, last.status ? last.status : VEIL_ERR_NOT_FOUND,
+                         "the model needs %zu levels (one per affine layer, square and approximation step), more "
+                         "than any parameter set at this security level holds (%s); no keys were made", depth,
+                         last.detail);
+    *out = best;
+    *scale_bits = best_scale;
+    return VEIL_OK;
+}
+
+/* ---- bounds: every value the circuit computes fits the modulus of its level -------------------------- */
+
+/*
+ * A CKKS value v at scale D on level l (modulus Q_l = q_0 .. q_l) decrypts correctly while |v| D < Q_l / 2;
+ * beyond, it wraps around and the wrap spreads to every slot. ROOM_MARGIN_BITS more cover the scales'
+ * drift from D and the noise.
+ */
+#define ROOM_MARGIN_BITS 2
+#define MAX_RANGE_INPUTS 65000 /* 16 bytes each in a key set's metadata, at most 2^20 bytes */
+
+static double log2_q(const veil_params *params, size_t level)
+{
+    double bits = 0;
+    for (size_t i = 0; i <= level; i++) bits += log2((double)veil_params_q(params, i));
+    return bits;
+}
+
+/* Bits that a value of magnitude v needs at the plan's scale, with the margin. */
+static double bits_needed(double v, unsigned scale_bits)
+{
+    return (v > 0 ? log2(v) : -60) + scale_bits + 1 + ROOM_MARGIN_BITS;
+}
+
+/*
+ * Checks the inputs (at the top level) and every stage's peak (at the level of its outputs, the lowest it
+ * touches) against the moduli. *deficit: the most bits any of them lacks (0 when all fit); *worst: the stage
+ * lacking them (SIZE_MAX: the inputs).
+ */
+static void room(const veil_plan *plan, const veil_program *p, double in_peak, const double *peak, double *deficit,
+                 size_t *worst)
+{
+    size_t level = veil_params_q_count(plan->params) - 1;
+    *deficit = bits_needed(in_peak, plan->scale_bits) - log2_q(plan->params, level);
+    *worst = SIZE_MAX;
+    for (size_t i = 0; i < p->n_stages; i++) {
+        veil_program one = {.stages = &p->stages[i], .n_stages = 1};
+        const size_t d = veil_program_depth(&one);
+        level = level >= d ? level - d : 0;
+        double lack = bits_needed(peak[i], plan->scale_bits) - log2_q(plan->params, level);
+        if (!(lack <= 1e6)) lack = 1e6; /* an infinite (or NaN) peak: no parameters hold it */
+        if (lack > *deficit) {
+            *deficit = lack;
+            *worst = i;
+        }
+    }
+    if (*deficit < 0) *deficit = 0;
+}
+
+typedef struct bounds_work {
+    const veil_program *p;
+    double *lo, *hi;          /* the box */
+    double *peak, *olo, *ohi; /* per stage; the outputs' ranges */
+    double in_peak, out_peak;
+    int zero_slots;
+} bounds_work;
+
+static veil_status bounds_of_box(bounds_work *b, veil_error *err)
+{
+    b->in_peak = 0;
+    for (size_t i = 0; i < b->p->in_width; i++) b->in_peak = fmax(b->in_peak, fmax(fabs(b->lo[i]), fabs(b->hi[i])));
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_program_bounds(b->p, b->p->n_stages, b->lo, b->hi, b->zero_slots, b->olo, b->ohi, b->peak, err));
+    b->out_peak = 0;
+    for (size_t i = 0; i < b->p->out_width; i++) b->out_peak = fmax(b->out_peak, fmax(fabs(b->olo[i]), fabs(b->ohi[i])));
+done:
+    return st;
+}
+
+/* No range declared: the widest [-R, R] (R = 2^k/4, up to 2^30) that the plan's parameters guarantee. */
+static veil_status widest_box(veil_plan *plan, bounds_work *b, veil_error *err)
+{
+    const size_t w = b->p->in_width;
+    int best = INT32_MIN;
+    veil_error last = {VEIL_OK, ""};
+    for (int lo = -80, hi = 120; lo <= hi;) { /* R = 2^(k/4): k in [-80, 120] */
+        const int k = lo + (hi - lo) / 2;
+        const double r = exp2(k / 4.0);
+        for (size_t i = 0; i < w; i++) {
+            b->lo[i] = -r;
+            b->hi[i] = r;
+        }
+        double deficit = 1;
+        size_t worst;
+        if (bounds_of_box(b, &last) == VEIL_OK) room(plan, b->p, b->in_peak, b->peak, &deficit, &worst);
+        if (deficit <= 0) {
+            best = k;
+            lo = k + 1;
+        } else {
+            hi = k - 1;
+        }
+    }
+    if (best == INT32_MIN)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "no input range makes this model's results certain with these "
+                         "parameters (%s): declare the inputs' range (--input-range LO:HI or --calibrate X.csv)",
+                         last.status ? last.detail : "its values outgrow the moduli");
+    const double r = exp2(best / 4.0);
+    for (size_t i = 0; i < w; i++) {
+        b->lo[i] = -r;
+        b->hi[i] = r;
+    }
+    return bounds_of_box(b, err);
+}
+
+/*
+ * The inputs' range (veil_plan_request), every value's bound over it, and the first prime that leaves room
+ * for all of them: the parameters are chosen again with a larger first prime when the outputs need it (up to
+ * 60 bits), and the plan is refused, naming the layer and its bound, when no first prime is enough.
+ */
+static veil_status plan_bounds(veil_plan *plan, const veil_model *m, const veil_plan_request *req, size_t depth,
+                               size_t slots_wanted, veil_error *err)
+{
+    const veil_program *p = &m->program;
+    const size_t w = p->in_width, n = p->n_stages ? p->n_stages : 1;
+    if (w > MAX_RANGE_INPUTS)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "the model reads %zu values per sample; key sets carry the range of "
+                         "at most %d", w, MAX_RANGE_INPUTS);
+    bounds_work b = {.p = p, .zero_slots = req->packing == VEIL_PACKING_LATENCY};
+    plan->ckks.box_lo = malloc(w * sizeof(double));
+    plan->ckks.box_hi = malloc(w * sizeof(double));
+    b.peak = calloc(n, sizeof *b.peak);
+    b.olo = malloc(p->out_width * sizeof *b.olo);
+    b.ohi = malloc(p->out_width * sizeof *b.ohi);
+    b.lo = plan->ckks.box_lo;
+    b.hi = plan->ckks.box_hi;
+    veil_status st = VEIL_OK;
+    if (!b.lo || !b.hi || !b.peak || !b.olo || !b.ohi) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "plan");
+    const char *source = "declared";
+    for (size_t i = 0; i < w; i++) {
+        if (req->box_lo && req->box_hi) {
+            b.lo[i] = req->box_lo[i];
+            b.hi[i] = req->box_hi[i];
+        } else if (req->have_range) {
+            b.lo[i] = req->range_lo;
+            b.hi[i] = req->range_hi;
+        } else if (m->box_lo) {
+            b.lo[i] = m->box_lo[i];
+            b.hi[i] = m->box_hi[i];
+            source = "calibrated";
+        } else {
+            source = NULL;
+            break;
+        }
+    }
+    if (!source) {
+        VEIL_CHECK(widest_box(plan, &b, err));
+    } else {
+        VEIL_CHECK(bounds_of_box(&b, err));
+        double deficit = 0;
+        size_t worst = SIZE_MAX;
+        room(plan, p, b.in_peak, b.peak, &deficit, &worst);
+        /*
+         * First a larger first prime (room at every level), then a smaller scale: 3 bits less scale give 3 more
+         * at level 0 and 1, where the outputs and the last products live (less precision; fewer bits at higher
+         * levels, which room() checks again). A first prime the security level cannot afford ends its growth.
+         */
+        unsigned first = FIRST_PRIME_BITS, max_scale = SCALE_BITS;
+        int grow = 1;
+        while (deficit > 0) {
+            unsigned try_first = first, try_scale = max_scale;
+            if (grow && first < MAX_FIRST_PRIME_BITS)
+                try_first = first + (unsigned)ceil(deficit) > MAX_FIRST_PRIME_BITS ? MAX_FIRST_PRIME_BITS
+                                                                                     : first + (unsigned)ceil(deficit);
+            else if (plan->scale_bits > MIN_SCALE_BITS)
+                try_scale = plan->scale_bits - 3 < MIN_SCALE_BITS ? MIN_SCALE_BITS : plan->scale_bits - 3;
+            else
+                break;
+            veil_params *params = NULL;
+            unsigned scale_bits = 0;
+            veil_error ignored = {VEIL_OK, ""};
+            if (choose_params(&params, depth, slots_wanted, req->security, try_first, try_scale, &scale_bits,
+                              &ignored) != VEIL_OK) {
+                if (try_first == first) break;
+                grow = 0; /* a first prime the security level cannot afford: shrink the scale instead */
+                continue;
+            }
+            first = try_first;
+            max_scale = try_scale;
+            veil_params_free(plan->params);
+            plan->params = params;
+            plan->scale_bits = scale_bits;
+            room(plan, p, b.in_peak, b.peak, &deficit, &worst);
+        }
+        if (deficit > 0) {
+            const double v = worst == SIZE_MAX ? b.in_peak : b.peak[worst];
+            char where[200];
+            if (worst == SIZE_MAX) snprintf(where, sizeof where, "the inputs themselves");
+            else snprintf(where, sizeof where, "layer %zu (%s)", worst + 1, p->stages[worst].what ? p->stages[worst].what : "?");
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "on the %s inputs' range, %s can reach |value| %.4g, beyond what "
+                      "CKKS holds at its level with a %.0f-bit first prime and a %u-bit scale (%.1f bits short): "
+                      "the results would wrap around; narrow the inputs' range (standardize them, or "
+                      "--input-range LO:HI)", source, where, v, log2((double)veil_params_q(plan->params, 0)),
+                      plan->scale_bits, deficit);
+        }
+    }
+    plan->bound = b.out_peak;
+done:
+    free(b.peak);
+    free(b.olo);
+    free(b.ohi);
+    return st;
+}
+
+static void estimate(veil_plan *plan, const veil_program *p)
+{
+    veil_plan_info *in = &plan->info;
+    veil_ckks_plan_sizes(plan);
+    in->estimated_seconds = veil_plan_ckks_seconds(plan, p);
+    /* a batch's inputs (their file too), two layers' outputs, and the latency packing's diagonals */
+    const double ct = veil_ciphertext_memory(plan->params, in->q_count - 1);
+    double work = ct * (double)(in->in_ciphertexts + 2 * max_width(p)) +
+                  (double)veil_ckks_plan_input_bytes(plan, plan->packing == VEIL_PACKING_LATENCY ? 1 : plan->batch);
+    if (plan->packing == VEIL_PACKING_LATENCY) work = ct * 4 + veil_plan_diagonal_bytes(plan, p);
+    veil_plan_memory(plan, 1, (double)(1 + plan->n_steps), 0, work);
+}
+
+/* The back end's plan (veil_ml_backend.plan): parameters, bounds, rotations, sizes and estimates. */
+veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err)
+{
+    const veil_program *p = &m->program;
+    size_t depth = veil_program_depth(p);
+    size_t slots_wanted;
+    if (req->packing == VEIL_PACKING_LATENCY) {
+        plan->slots = next_pow2(max_width(p));
+        slots_wanted = plan->slots;
+    } else {
+        if (req->batch > ((size_t)1 << 16))
+            return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: batch %zu is above 65536 samples per ciphertext", req->batch);
+        slots_wanted = req->batch;
+    }
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(choose_params(&plan->params, depth, slots_wanted, req->security, FIRST_PRIME_BITS, SCALE_BITS,
+                             &plan->scale_bits, err));
+    VEIL_CHECK(plan_bounds(plan, m, req, depth, slots_wanted, err));
+    const size_t n = veil_params_degree(plan->params);
+    if (req->packing == VEIL_PACKING_THROUGHPUT) {
+        plan->slots = req->batch ? next_pow2(req->batch) : n / 2;
+        plan->batch = req->batch ? req->batch : n / 2;
+    } else {
+        plan->batch = 1;
+        VEIL_CHECK(latency_steps(plan, p, err));
+    }
+    veil_plan_info_from_params(plan);
+    veil_plan_info *in = &plan->info;
+    in->depth = depth;
+    in->in_ciphertexts = plan->packing == VEIL_PACKING_THROUGHPUT ? p->in_width : 1;
+    in->out_ciphertexts = plan->packing == VEIL_PACKING_THROUGHPUT ? p->out_width : 1;
+    in->output_bound = plan->bound;
+    in->input_lo = INFINITY;
+    in->input_hi = -INFINITY;
+    for (size_t i = 0; i < p->in_width; i++) {
+        in->input_lo = fmin(in->input_lo, plan->ckks.box_lo[i]);
+        in->input_hi = fmax(in->input_hi, plan->ckks.box_hi[i]);
+    }
+    estimate(plan, p);
+done:
+    return st;
+}

@@ -1,0 +1,142 @@
+/*
+ * The base of the ML layer's objects: ciphertext sets, the contexts a key set shares with its evaluation keys,
+ * freeing key sets, and the accessors of their metadata.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include "ml/ml_plan.h"
+
+/* ---- ciphertext sets ------------------------------------------------------------------------------ */
+
+size_t veil_ciphertexts_batches(const veil_ml_meta *meta)
+{
+    if (meta->packing == VEIL_PACKING_LATENCY) return (size_t)meta->rows;
+    return meta->batch ? (size_t)((meta->rows + meta->batch - 1) / meta->batch) : 0;
+}
+
+veil_status veil_ciphertexts_alloc(veil_ciphertexts **out, const veil_context *ctx, const veil_ml_meta *meta,
+                                   size_t count, veil_error *err)
+{
+    veil_ciphertexts *c = calloc(1, sizeof *c);
+    if (!c) return veil_fail(err, VEIL_ERR_NO_MEMORY, "ciphertext set");
+    c->meta = *meta;
+    c->ctx = ctx;
+    c->cts = calloc(count ? count : 1, sizeof *c->cts);
+    if (!c->cts) {
+        free(c);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "ciphertext set");
+    }
+    c->count = count;
+    for (size_t i = 0; i < count && meta->scheme == VEIL_ML_CKKS; i++) {
+        veil_status st = veil_ckks_ciphertext_new(&c->cts[i], ctx, err);
+        if (st != VEIL_OK) {
+            veil_ciphertexts_free(c);
+            return st;
+        }
+    }
+    *out = c;
+    return VEIL_OK;
+}
+
+void veil_ciphertexts_free(veil_ciphertexts *c)
+{
+    if (!c) return;
+    for (size_t i = 0; !c->bcts && i < c->count; i++) veil_ckks_ciphertext_free(c->cts[i]);
+    for (size_t i = 0; c->bcts && i < c->count; i++) veil_bgv_ciphertext_free(c->bcts[i]);
+    free(c->cts);
+    free(c->bcts);
+    free(c);
+}
+
+size_t veil_ciphertexts_rows(const veil_ciphertexts *c) { return c ? (size_t)c->meta.rows : 0; }
+size_t veil_ciphertexts_width(const veil_ciphertexts *c) { return c ? c->meta.width : 0; }
+
+/* ---- keys ------------------------------------------------------------------------------------------ */
+
+/* Drops one holder of a shared context; the last one frees it. */
+void veil_ml_context_release(veil_context *ctx, veil_params *params, atomic_int *refs)
+{
+    if (refs && atomic_fetch_sub(refs, 1) > 1) return;
+    veil_context_free(ctx);
+    veil_params_free(params);
+    free(refs);
+}
+
+veil_status veil_ml_context_new(veil_params *params, veil_context **ctx, atomic_int **refs, veil_error *err)
+{
+    *refs = malloc(sizeof **refs);
+    if (!*refs) return veil_fail(err, VEIL_ERR_NO_MEMORY, "context");
+    atomic_init(*refs, 1);
+    return veil_context_new(ctx, params, NULL, err);
+}
+
+void veil_crt_part_clear(veil_crt_part *part)
+{
+    if (!part->params && !part->ctx) return;
+    veil_secret_key_free(part->sk);
+    veil_public_key_free(part->pk);
+    veil_switch_key_free(part->relin);
+    veil_ml_context_release(part->ctx, part->params, part->refs);
+    memset(part, 0, sizeof *part);
+}
+
+void veil_keyset_free(veil_keyset *k)
+{
+    if (!k) return;
+    veil_secret_key_free(k->sk);
+    for (size_t i = 1; i < VEIL_CRT_MAX; i++) veil_crt_part_clear(&k->crt[i]);
+    veil_ml_context_release(k->ctx, k->params, k->refs);
+    free(k->box_lo);
+    free(k->box_hi);
+    free(k);
+}
+
+void veil_eval_keys_free(veil_eval_keys *k)
+{
+    if (!k) return;
+    veil_public_key_free(k->pk);
+    veil_switch_key_free(k->relin);
+    for (size_t i = 0; i < k->n_galois; i++) veil_switch_key_free(k->galois[i]);
+    free(k->galois);
+    for (size_t i = 1; i < VEIL_CRT_MAX; i++) veil_crt_part_clear(&k->crt[i]);
+    veil_ml_context_release(k->ctx, k->params, k->refs);
+    free(k);
+}
+
+const uint8_t *veil_keyset_id(const veil_keyset *k) { return k ? k->meta.key_id : NULL; }
+const uint8_t *veil_eval_keys_id(const veil_eval_keys *k) { return k ? k->meta.key_id : NULL; }
+veil_packing veil_eval_keys_packing(const veil_eval_keys *k) { return k ? k->meta.packing : VEIL_PACKING_THROUGHPUT; }
+size_t veil_eval_keys_batch(const veil_eval_keys *k) { return k ? (size_t)k->meta.batch : 0; }
+veil_packing veil_keyset_packing(const veil_keyset *k) { return k ? k->meta.packing : VEIL_PACKING_THROUGHPUT; }
+size_t veil_keyset_batch(const veil_keyset *k) { return k ? (size_t)k->meta.batch : 0; }
+size_t veil_keyset_input_width(const veil_keyset *k) { return k ? k->meta.in_width : 0; }
+veil_ml_scheme veil_keyset_scheme(const veil_keyset *k) { return k ? (veil_ml_scheme)k->meta.scheme : VEIL_ML_CKKS; }
+veil_ml_scheme veil_eval_keys_scheme(const veil_eval_keys *k) { return k ? (veil_ml_scheme)k->meta.scheme : VEIL_ML_CKKS; }
+veil_final_op veil_keyset_final_op(const veil_keyset *k)
+{
+    /* training keys hold the task there, and no model */
+    return k && k->meta.packing != VEIL_PACKING_TRAINING ? (veil_final_op)k->meta.final_op : VEIL_FINAL_NONE;
+}
+
+double veil_keyset_output_limit(const veil_keyset *k)
+{
+    if (!k) return 0;
+    if (k->meta.scheme == VEIL_ML_BGV) return HUGE_VAL; /* the plan bounds every output of the inputs' range */
+    return (double)veil_params_q(k->params, 0) / 4 / ldexp(1.0, (int)k->meta.scale_bits);
+}
+
+size_t veil_keyset_input_range(const veil_keyset *k, const double **lo, const double **hi, double *output_bound)
+{
+    if (!k || !k->box_lo) return 0;
+    if (lo) *lo = k->box_lo;
+    if (hi) *hi = k->box_hi;
+    if (output_bound) *output_bound = k->meta.bound;
+    return k->meta.in_width;
+}
+
+size_t veil_keyset_output_width(const veil_keyset *k)
+{
+    return k ? (k->meta.final_op == VEIL_FINAL_ARGMAX ? 1 : k->meta.out_width) : 0;
+}
+
