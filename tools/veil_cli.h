@@ -4,8 +4,8 @@
  *   veil.c        the help, the command table and main; calls the commands
  *   cmd_*.c       one file per command (or group of commands); each calls options.c, io.c and the library,
  *                 never another command's file
- *   options.c     the table of options and the loop that parses argv against it
  *   io.c          files, CSV, key sets, models and plans from the options, the one cli_fail, the progress bar
+ *   options.c     the table of options and the loop that parses argv against it (calls nothing of tools/)
  *
  * The error idiom of the program (exit codes, not veil_status). A command keeps its exit code in
  * `int rc = EXIT_OK;`, checks each step that returns an exit code with CLI_CHECK, turns a library call's status
