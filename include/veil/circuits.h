@@ -24,6 +24,8 @@
 extern "C" {
 #endif
 
+VEIL_API_BEGIN
+
 /* ---- CKKS: rotate-and-sum, inner products ------------------------------------------------------------ */
 
 /*
@@ -80,6 +82,8 @@ size_t veil_ckks_chebyshev_depth(size_t degree);
  */
 veil_status veil_bgv_sum_slots(const veil_context *ctx, veil_bgv_ciphertext *out, const veil_bgv_ciphertext *a,
                                const veil_switch_key *const *keys, size_t count, veil_error *err);
+
+VEIL_API_END
 
 #ifdef __cplusplus
 }
