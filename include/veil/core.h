@@ -20,8 +20,8 @@
  * The exported API. Veil's libraries are built with -fvisibility=hidden: libveil.so exports only what is
  * declared between VEIL_API_BEGIN and VEIL_API_END (each public header wraps its declarations in one such
  * pair) or marked VEIL_EXPORT (a single declaration). Everything else, the library's internal functions
- * included, stays inside it. Users of the headers need not care: both expand to nothing where the compiler
- * does not know GCC's visibility attributes.
+ * included, stays inside it. Users of the headers need not care: the three expand to nothing where the
+ * compiler does not know GCC's visibility attributes.
  */
 #if defined(__GNUC__) && !defined(_WIN32)
 #define VEIL_API_BEGIN _Pragma("GCC visibility push(default)")
