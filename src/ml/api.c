@@ -98,12 +98,9 @@ veil_status veil_keyset_load(veil_keyset **out, const uint8_t *data, size_t len,
     VEIL_REQUIRE(data, err);
     veil_keyset *k = calloc(1, sizeof *k);
     if (!k) return veil_fail(err, VEIL_ERR_NO_MEMORY, "key set");
-    veil_set_contents c;
-    veil_status st = veil_ml_set_open(&c, &k->meta, &k->params, data, len, err);
-    if (st != VEIL_OK) {
-        free(k);
-        return st;
-    }
+    veil_set_contents c = {0};
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_ml_set_open(&c, &k->meta, &k->params, data, len, err));
     if (k->meta.kind != VEIL_SET_KEYSET) VEIL_FAIL(err, VEIL_ERR_MISMATCH, "this file is not a Veil key set (secret.key)");
     VEIL_CHECK(backend_of(k->meta.scheme)->keyset_load(k, &c, err));
     *out = k;
@@ -135,12 +132,8 @@ veil_status veil_eval_keys_load(veil_eval_keys **out, const uint8_t *data, size_
                          "evaluation keys (KEYDIR/eval), never the secret key");
     veil_eval_keys *k = calloc(1, sizeof *k);
     if (!k) return veil_fail(err, VEIL_ERR_NO_MEMORY, "eval keys");
-    veil_set_contents c;
-    st = veil_ml_set_open(&c, &k->meta, &k->params, data, len, err);
-    if (st != VEIL_OK) {
-        free(k);
-        return st;
-    }
+    veil_set_contents c = {0};
+    VEIL_CHECK(veil_ml_set_open(&c, &k->meta, &k->params, data, len, err));
     if (k->meta.kind != VEIL_SET_EVAL_KEYS) VEIL_FAIL(err, VEIL_ERR_MISMATCH, "this file is not an evaluation-key bundle");
     VEIL_CHECK(backend_of(k->meta.scheme)->eval_keys_load(k, &c, err));
     *out = k;

@@ -52,8 +52,8 @@ static veil_public_key **eval_pk(veil_eval_keys *k, size_t m) { return m ? &k->c
 static veil_switch_key **eval_relin(veil_eval_keys *k, size_t m) { return m ? &k->crt[m].relin : &k->relin; }
 static const veil_context *eval_ctx(const veil_eval_keys *k, size_t m) { return m ? k->crt[m].ctx : k->ctx; }
 
-static veil_status bgv_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan, veil_prng *prng,
-                               veil_progress_fn progress, void *progress_arg, veil_error *err)
+static veil_status bgv_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan,
+                              veil_prng *prng, veil_progress_fn progress, void *progress_arg, veil_error *err)
 {
     veil_keyset *ks = calloc(1, sizeof *ks);
     veil_eval_keys *ek = calloc(1, sizeof *ek);
@@ -381,7 +381,8 @@ done:
     return st;
 }
 
-veil_status veil_ciphertexts_decrypt_integers(int64_t *out, const veil_keyset *k, const veil_ciphertexts *cts, veil_error *err)
+veil_status veil_ciphertexts_decrypt_integers(int64_t *out, const veil_keyset *k, const veil_ciphertexts *cts,
+                                              veil_error *err)
 {
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(k, err);

@@ -117,7 +117,7 @@ static veil_status eval_keys_of(veil_eval_keys **out, const veil_keyset *ks, siz
 
 /* The back end's key generation: the key set and its eval keys, sharing one context. */
 veil_status veil_ml_ckks_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan,
-                               veil_prng *prng, veil_progress_fn progress, void *progress_arg, veil_error *err)
+                                veil_prng *prng, veil_progress_fn progress, void *progress_arg, veil_error *err)
 {
     veil_keyset *ks = NULL;
     veil_eval_keys *ek = NULL;
@@ -180,7 +180,8 @@ done:
 
 /* Key generation with the bundle written to eval_path one key at a time (veil_keyset_generate_to_file). */
 veil_status veil_ml_ckks_keygen_to_file(veil_keyset **secret_out, const veil_plan *plan, const char *eval_path,
-                                       veil_prng *prng, veil_progress_fn progress, void *progress_arg, veil_error *err)
+                                        veil_prng *prng, veil_progress_fn progress, void *progress_arg,
+                                        veil_error *err)
 {
     veil_keyset *ks = NULL;
     veil_public_key *pk = NULL;

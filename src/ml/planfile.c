@@ -125,13 +125,10 @@ veil_status veil_plan_load(veil_plan **out, const uint8_t *data, size_t len, vei
     VEIL_REQUIRE(data, err);
     veil_plan *p = calloc(1, sizeof *p);
     if (!p) return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
-    veil_set_contents c;
+    veil_set_contents c = {0};
     veil_ml_meta m;
-    veil_status st = veil_ml_set_open(&c, &m, &p->params, data, len, err);
-    if (st != VEIL_OK) {
-        free(p);
-        return st;
-    }
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_ml_set_open(&c, &m, &p->params, data, len, err));
     if (m.kind != VEIL_SET_PLAN || c.count != 1) VEIL_FAIL(err, VEIL_ERR_MISMATCH, "this file is not a Veil plan");
     if (veil_params_security(p->params) >= VEIL_SECURITY_NONE)
         VEIL_FAIL(err, VEIL_ERR_INSECURE, "the plan's parameters are not secure: refused");

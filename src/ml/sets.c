@@ -20,23 +20,20 @@ veil_status veil_ciphertexts_alloc(veil_ciphertexts **out, const veil_context *c
 {
     veil_ciphertexts *c = calloc(1, sizeof *c);
     if (!c) return veil_fail(err, VEIL_ERR_NO_MEMORY, "ciphertext set");
+    veil_status st = VEIL_OK;
     c->meta = *meta;
     c->ctx = ctx;
     c->cts = calloc(count ? count : 1, sizeof *c->cts);
-    if (!c->cts) {
-        free(c);
-        return veil_fail(err, VEIL_ERR_NO_MEMORY, "ciphertext set");
-    }
+    if (!c->cts) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "ciphertext set");
     c->count = count;
-    for (size_t i = 0; i < count && meta->scheme == VEIL_ML_CKKS; i++) {
-        veil_status st = veil_ckks_ciphertext_new(&c->cts[i], ctx, err);
-        if (st != VEIL_OK) {
-            veil_ciphertexts_free(c);
-            return st;
-        }
-    }
+    /* CKKS sets are made full; exact (BGV) ones are filled by their back end (bcts) */
+    for (size_t i = 0; i < count && meta->scheme == VEIL_ML_CKKS; i++)
+        VEIL_CHECK(veil_ckks_ciphertext_new(&c->cts[i], ctx, err));
     *out = c;
-    return VEIL_OK;
+    c = NULL;
+done:
+    veil_ciphertexts_free(c);
+    return st;
 }
 
 void veil_ciphertexts_free(veil_ciphertexts *c)
