@@ -1,0 +1,417 @@
+/*
+ * Circuits (veil/circuits.h) on CKKS ciphertexts, against the same computations on the plaintext vectors:
+ * rotate-and-sum and inner products, Chebyshev evaluation, the linear layer. Run with both NTT kernels. (BGV's
+ * sum_slots is checked with the BGV rotations in test_bgv, CKKS's rotate_sum with the hoisted rotations in
+ * test_ckks.)
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <complex.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "veil/veil.h"
+
+typedef struct fixture {
+    veil_params *params;
+    veil_context *ctx;
+    veil_ckks_encoder *enc;
+    veil_secret_key *sk;
+    veil_public_key *pk;
+    veil_switch_key *rk;
+    veil_prng *prng;
+    size_t slots;
+    double scale;
+} fixture;
+
+static fixture *fx;
+
+static int setup(void **state)
+{
+    (void)state;
+    fx = calloc(1, sizeof *fx);
+    veil_error err = {0};
+    uint8_t seed[VEIL_SEED_BYTES] = {42};
+    if (veil_params_preset(&fx->params, "ckks-n8192-d2", &err) || veil_context_new(&fx->ctx, fx->params, NULL, &err) ||
+        veil_prng_new_seeded(&fx->prng, seed, 1, &err) || veil_ckks_encoder_new(&fx->enc, fx->ctx, &err) ||
+        veil_secret_key_new(&fx->sk, fx->ctx, fx->prng, &err) ||
+        veil_public_key_new(&fx->pk, fx->ctx, fx->sk, fx->prng, &err) ||
+        veil_relin_key_new(&fx->rk, fx->ctx, fx->sk, fx->prng, &err)) {
+        fprintf(stderr, "setup: %s\n", err.detail);
+        return -1;
+    }
+    fx->slots = veil_params_degree(fx->params) / 2;
+    fx->scale = ldexp(1.0, 40);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    veil_switch_key_free(fx->rk);
+    veil_public_key_free(fx->pk);
+    veil_secret_key_free(fx->sk);
+    veil_ckks_encoder_free(fx->enc);
+    veil_prng_free(fx->prng);
+    veil_context_free(fx->ctx);
+    veil_params_free(fx->params);
+    free(fx);
+    return 0;
+}
+
+static void random_values(double *re, double *im, size_t count, unsigned seed)
+{
+    srand(seed);
+    for (size_t i = 0; i < count; i++) {
+        re[i] = 2.0 * rand() / RAND_MAX - 1.0;
+        if (im) im[i] = 2.0 * rand() / RAND_MAX - 1.0;
+    }
+}
+
+static veil_ckks_ciphertext *encrypt(const double *re, const double *im, size_t level)
+{
+    veil_ckks_plaintext *pt = NULL;
+    veil_ckks_ciphertext *ct = NULL;
+    assert_int_equal(veil_ckks_plaintext_new(&pt, fx->ctx, NULL), VEIL_OK);
+    assert_int_equal(veil_ckks_encode(fx->enc, pt, re, im, fx->slots, fx->scale, level, NULL), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_new(&ct, fx->ctx, NULL), VEIL_OK);
+    assert_int_equal(veil_ckks_encrypt_pk(fx->ctx, ct, pt, fx->pk, fx->prng, NULL), VEIL_OK);
+    veil_ckks_plaintext_free(pt);
+    return ct;
+}
+
+/* Decrypts and returns the largest error against the expected complex values. */
+static double max_error(const veil_ckks_ciphertext *ct, const double *re, const double *im)
+{
+    veil_ckks_plaintext *pt = NULL;
+    veil_error err = {0};
+    double *dr = malloc(fx->slots * sizeof *dr), *di = malloc(fx->slots * sizeof *di);
+    assert_int_equal(veil_ckks_plaintext_new(&pt, fx->ctx, NULL), VEIL_OK);
+    assert_int_equal(veil_ckks_decrypt(fx->ctx, pt, ct, fx->sk, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_decode(fx->enc, dr, di, fx->slots, pt, &err), VEIL_OK);
+    double worst = 0;
+    for (size_t i = 0; i < fx->slots; i++) {
+        double e = cabs((dr[i] + I * di[i]) - (re[i] + I * (im ? im[i] : 0)));
+        if (e > worst) worst = e;
+    }
+    veil_ckks_plaintext_free(pt);
+    free(dr);
+    free(di);
+    return worst;
+}
+
+/* sum_slots and inner_product against the plaintext sums; the rotation key set helper. */
+static void test_sums_and_key_sets(void **state)
+{
+    (void)state;
+    const size_t s = fx->slots;
+    double *ar = calloc(s, 8), *br = calloc(s, 8), *er = calloc(s, 8);
+    random_values(ar, NULL, s, 13);
+    random_values(br, NULL, s, 14);
+    veil_error err = {0};
+    /* the smallest key set composing the rotations 1, 2, 4, ... is those rotations themselves */
+    long steps[12];
+    size_t nsteps = 0;
+    for (size_t st = 1; st < s; st <<= 1) steps[nsteps++] = (long)st;
+    uint64_t elements[64];
+    size_t nkeys = 0;
+    assert_int_equal(veil_rotation_key_set(elements, &nkeys, 64, fx->ctx, steps, nsteps, &err), VEIL_OK);
+    assert_int_equal(nkeys, nsteps);
+    /* arbitrary steps 3, 5, 6, 7, 9, 10, 11, 12, 13: powers of two (1, 2, 4, 8) are fewer keys than the steps */
+    const long many[] = {3, 5, 6, 7, 9, 10, 11, 12, 13};
+    assert_int_equal(veil_rotation_key_set(elements, &nkeys, 64, fx->ctx, many, 9, &err), VEIL_OK);
+    assert_int_equal(nkeys, 4);
+    assert_int_equal(veil_rotation_key_set(elements, &nkeys, 2, fx->ctx, many, 9, &err), VEIL_ERR_ARGUMENT);
+    veil_switch_key *keys[12];
+    for (size_t k = 0; k < nsteps; k++)
+        assert_int_equal(veil_galois_key_new(&keys[k], fx->ctx, fx->sk, veil_galois_element_rotation(fx->ctx, steps[k]),
+                                             fx->prng, &err), VEIL_OK);
+    veil_ckks_ciphertext *a = encrypt(ar, NULL, 2), *b = encrypt(br, NULL, 2), *c = NULL;
+    assert_int_equal(veil_ckks_ciphertext_new(&c, fx->ctx, NULL), VEIL_OK);
+    assert_int_equal(veil_ckks_sum_slots(fx->ctx, c, a, 0, (const veil_switch_key *const *)keys, nsteps, &err), VEIL_OK);
+    double sum = 0, dot = 0;
+    for (size_t i = 0; i < s; i++) {
+        sum += ar[i];
+        dot += ar[i] * br[i];
+    }
+    for (size_t i = 0; i < s; i++) er[i] = sum;
+    double e = max_error(c, er, NULL);
+    printf("sum of %zu slots: max error %.3g\n", s, e);
+    assert_true(e < 2e-6); /* 12 rotations: each doubles the noise it adds to (sqrt(4096) = 64x one rotation) */
+    assert_int_equal(veil_ckks_inner_product(fx->ctx, c, a, b, 0, fx->rk, (const veil_switch_key *const *)keys, nsteps,
+                                             &err), VEIL_OK);
+    for (size_t i = 0; i < s; i++) er[i] = dot;
+    e = max_error(c, er, NULL);
+    printf("inner product: max error %.3g\n", e);
+    assert_true(e < 2e-6);
+    /* sparse packing: 16 values replicated; a rotation by 3 is cyclic on 16; the 16-slot sum is their sum */
+    {
+        double v[16], out[16];
+        for (int i = 0; i < 16; i++) v[i] = 0.1 * i - 0.7;
+        veil_ckks_plaintext *sp = NULL;
+        veil_ckks_ciphertext *sc = NULL, *rot = NULL;
+        veil_switch_key *k3 = NULL;
+        assert_int_equal(veil_ckks_plaintext_new(&sp, fx->ctx, NULL), VEIL_OK);
+        assert_int_equal(veil_ckks_encode_sparse(fx->enc, sp, v, NULL, 16, fx->scale, 2, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_ciphertext_new(&sc, fx->ctx, NULL), VEIL_OK);
+        assert_int_equal(veil_ckks_ciphertext_new(&rot, fx->ctx, NULL), VEIL_OK);
+        assert_int_equal(veil_ckks_encrypt_pk(fx->ctx, sc, sp, fx->pk, fx->prng, &err), VEIL_OK);
+        assert_int_equal(veil_galois_key_new(&k3, fx->ctx, fx->sk, veil_galois_element_rotation(fx->ctx, 3), fx->prng, &err),
+                         VEIL_OK);
+        assert_int_equal(veil_ckks_rotate(fx->ctx, rot, sc, 3, k3, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_decrypt(fx->ctx, sp, rot, fx->sk, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_decode(fx->enc, out, NULL, 16, sp, &err), VEIL_OK);
+        for (int i = 0; i < 16; i++) assert_true(fabs(out[i] - v[(i + 3) % 16]) < 1e-7);
+        assert_int_equal(veil_ckks_sum_slots(fx->ctx, rot, sc, 16, (const veil_switch_key *const *)keys, nsteps, &err),
+                         VEIL_OK);
+        assert_int_equal(veil_ckks_decrypt(fx->ctx, sp, rot, fx->sk, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_decode(fx->enc, out, NULL, 16, sp, &err), VEIL_OK);
+        for (int i = 0; i < 16; i++) assert_true(fabs(out[i] - (0.1 * 120 - 0.7 * 16)) < 1e-6);
+        assert_int_equal(veil_ckks_encode_sparse(fx->enc, sp, v, NULL, 12, fx->scale, 2, &err), VEIL_ERR_ARGUMENT);
+        veil_switch_key_free(k3);
+        veil_ckks_ciphertext_free(sc);
+        veil_ckks_ciphertext_free(rot);
+        veil_ckks_plaintext_free(sp);
+    }
+    /* a missing key is named */
+    assert_int_equal(veil_ckks_sum_slots(fx->ctx, c, a, 0, (const veil_switch_key *const *)keys, nsteps - 1, &err),
+                     VEIL_ERR_MISMATCH);
+    assert_non_null(strstr(err.detail, "no Galois key"));
+    for (size_t k = 0; k < nsteps; k++) veil_switch_key_free(keys[k]);
+    veil_ckks_ciphertext_free(a);
+    veil_ckks_ciphertext_free(b);
+    veil_ckks_ciphertext_free(c);
+    free(ar); free(br); free(er);
+}
+
+/* Chebyshev sum at x by Clenshaw's recurrence, in double precision: the reference. */
+static double chebyshev_plain(const double *c, size_t degree, double x, double lo, double hi)
+{
+    const double t = (2 * x - (lo + hi)) / (hi - lo);
+    double b1 = 0, b2 = 0;
+    for (size_t k = degree; k >= 1; k--) {
+        double b = 2 * t * b1 - b2 + c[k];
+        b2 = b1;
+        b1 = b;
+    }
+    return t * b1 - b2 + c[0];
+}
+
+/* A degree-31 Chebyshev approximation of the logistic sigmoid on [-8, 8], encrypted vs in the clear. */
+static void test_chebyshev(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_params *params = NULL;
+    veil_context *ctx = NULL;
+    veil_ckks_encoder *enc = NULL;
+    veil_secret_key *sk = NULL;
+    veil_switch_key *rk = NULL;
+    assert_int_equal(veil_params_preset(&params, "ckks-n16384-d7", &err), VEIL_OK);
+    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encoder_new(&enc, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_secret_key_new(&sk, ctx, fx->prng, &err), VEIL_OK);
+    assert_int_equal(veil_relin_key_new(&rk, ctx, sk, fx->prng, &err), VEIL_OK);
+    const size_t degree = 31, slots = 8192;
+    const double lo = -8, hi = 8, pi = 3.14159265358979323846;
+    double c[32] = {0};
+    for (size_t k = 0; k <= degree; k++) {
+        for (size_t j = 0; j <= degree; j++) {
+            double theta = pi * (j + 0.5) / (degree + 1), x = cos(theta) * (hi - lo) / 2 + (hi + lo) / 2;
+            c[k] += 2.0 / (degree + 1) / (1 + exp(-x)) * cos(k * theta);
+        }
+    }
+    c[0] /= 2;
+    assert_int_equal(veil_ckks_chebyshev_depth(degree), 7);
+    double *x = calloc(slots, 8), *y = calloc(slots, 8);
+    srand(21);
+    for (size_t i = 0; i < slots; i++) x[i] = lo + (hi - lo) * rand() / RAND_MAX;
+    veil_ckks_plaintext *pt = NULL;
+    veil_ckks_ciphertext *ct = NULL, *res = NULL;
+    assert_int_equal(veil_ckks_plaintext_new(&pt, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encode(enc, pt, x, NULL, slots, ldexp(1, 40), 7, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_new(&ct, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_new(&res, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encrypt_sk(ctx, ct, pt, sk, fx->prng, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_eval_chebyshev(ctx, res, ct, c, degree, lo, hi, rk, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_level(res), 0);
+    assert_true(fabs(veil_ckks_ciphertext_scale(res) - ldexp(1, 40)) < 1);
+    assert_int_equal(veil_ckks_decrypt(ctx, pt, res, sk, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_decode(enc, y, NULL, slots, pt, &err), VEIL_OK);
+    double worst = 0, approx = 0;
+    for (size_t i = 0; i < slots; i++) {
+        worst = fmax(worst, fabs(y[i] - chebyshev_plain(c, degree, x[i], lo, hi)));
+        approx = fmax(approx, fabs(chebyshev_plain(c, degree, x[i], lo, hi) - 1 / (1 + exp(-x[i]))));
+    }
+    printf("chebyshev degree %zu: encrypted vs clear %.3g, approximation error %.3g\n", degree, worst, approx);
+    assert_true(worst < 1e-6);
+    /* other degrees, with zero coefficients, random values: every level prediction must hold */
+    const size_t degrees[] = {1, 2, 3, 5, 8, 13, 16, 20, 31};
+    for (size_t t = 0; t < sizeof degrees / sizeof degrees[0]; t++) {
+        double r[32] = {0};
+        for (size_t k = 0; k <= degrees[t]; k++) r[k] = (k % 3 == 1) ? 0.0 : 2.0 * rand() / RAND_MAX - 1.0;
+        r[degrees[t]] = 0.5;
+        assert_int_equal(veil_ckks_eval_chebyshev(ctx, res, ct, r, degrees[t], lo, hi, rk, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_ciphertext_level(res), 7 - veil_ckks_chebyshev_depth(degrees[t]));
+        assert_int_equal(veil_ckks_decrypt(ctx, pt, res, sk, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_decode(enc, y, NULL, slots, pt, &err), VEIL_OK);
+        double w = 0;
+        for (size_t i = 0; i < slots; i++) w = fmax(w, fabs(y[i] - chebyshev_plain(r, degrees[t], x[i], lo, hi)));
+        /* errors of T_k grow with k (T_2k = 2 T_k^2 - 1 doubles the slope), weighted by the coefficients */
+        double l1 = 0;
+        for (size_t k = 0; k <= degrees[t]; k++) l1 += fabs(r[k]);
+        printf("chebyshev degree %zu (depth %zu): %.3g (sum |c| %.2f)\n", degrees[t],
+               veil_ckks_chebyshev_depth(degrees[t]), w, l1);
+        assert_true(w < 5e-8 * l1 * (double)degrees[t]);
+    }
+    /* one level short */
+    assert_int_equal(veil_ckks_mod_drop(ctx, ct, ct, 6, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_eval_chebyshev(ctx, res, ct, c, degree, lo, hi, rk, &err), VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "needs 7 levels"));
+    /* constants */
+    assert_int_equal(veil_ckks_mul_constant(ctx, res, ct, -0.75, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_add_constant(ctx, res, res, 0.5, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_decrypt(ctx, pt, res, sk, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_decode(enc, y, NULL, slots, pt, &err), VEIL_OK);
+    worst = 0;
+    for (size_t i = 0; i < slots; i++) worst = fmax(worst, fabs(y[i] - (0.5 - 0.75 * x[i])));
+    assert_true(worst < 1e-7);
+    free(x);
+    free(y);
+    veil_ckks_plaintext_free(pt);
+    veil_ckks_ciphertext_free(ct);
+    veil_ckks_ciphertext_free(res);
+    veil_switch_key_free(rk);
+    veil_secret_key_free(sk);
+    veil_ckks_encoder_free(enc);
+    veil_context_free(ctx);
+    veil_params_free(params);
+}
+
+/* A degree-63 Chebyshev polynomial (the precision case) at N = 32768, scale 2^50. */
+static void test_chebyshev_63(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_params *params = NULL;
+    veil_context *ctx = NULL;
+    veil_ckks_encoder *enc = NULL;
+    veil_secret_key *sk = NULL;
+    veil_switch_key *rk = NULL;
+    assert_int_equal(veil_params_preset(&params, "ckks-n32768-d14", &err), VEIL_OK);
+    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encoder_new(&enc, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_secret_key_new(&sk, ctx, fx->prng, &err), VEIL_OK);
+    assert_int_equal(veil_relin_key_new(&rk, ctx, sk, fx->prng, &err), VEIL_OK);
+    const size_t degree = 63, slots = 16384, top = 14;
+    double c[64];
+    srand(63);
+    for (size_t k = 0; k <= degree; k++) c[k] = (2.0 * rand() / RAND_MAX - 1.0) / (double)(1 + k); /* decaying */
+    double *x = calloc(slots, 8), *y = calloc(slots, 8);
+    for (size_t i = 0; i < slots; i++) x[i] = 2.0 * rand() / RAND_MAX - 1.0;
+    veil_ckks_plaintext *pt = NULL;
+    veil_ckks_ciphertext *ct = NULL, *res = NULL;
+    assert_int_equal(veil_ckks_plaintext_new(&pt, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encode(enc, pt, x, NULL, slots, ldexp(1, 50), top, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_new(&ct, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_new(&res, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encrypt_sk(ctx, ct, pt, sk, fx->prng, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_eval_chebyshev(ctx, res, ct, c, degree, -1, 1, rk, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_level(res), top - veil_ckks_chebyshev_depth(degree));
+    assert_int_equal(veil_ckks_decrypt(ctx, pt, res, sk, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_decode(enc, y, NULL, slots, pt, &err), VEIL_OK);
+    double worst = 0, l1 = 0;
+    for (size_t i = 0; i < slots; i++) worst = fmax(worst, fabs(y[i] - chebyshev_plain(c, degree, x[i], -1, 1)));
+    for (size_t k = 0; k <= degree; k++) l1 += fabs(c[k]);
+    printf("chebyshev degree 63 at N=32768, scale 2^50: encrypted vs clear %.3g (%.1f bits; sum |c| %.2f)\n", worst,
+           -log2(worst), l1);
+    /* the header's rule, 1e-8 * sum |c| * degree at scale 2^40, is 2^10 smaller at 2^50; twice that */
+    assert_true(worst < 2e-11 * l1 * (double)degree);
+    free(x);
+    free(y);
+    veil_ckks_plaintext_free(pt);
+    veil_ckks_ciphertext_free(ct);
+    veil_ckks_ciphertext_free(res);
+    veil_switch_key_free(rk);
+    veil_secret_key_free(sk);
+    veil_ckks_encoder_free(enc);
+    veil_context_free(ctx);
+    veil_params_free(params);
+}
+
+/*
+ * A linear layer whose limbs mix a 60-bit first prime (beyond the AVX2 kernels, as the ML plans choose when
+ * the outputs' bound asks for it) with 36-bit ones: each limb takes its own kernel, and the sums are the
+ * plaintext's (run under both kernels, test_ckks and test_ckks_scalar).
+ */
+static void test_linear_layer_large_first_prime(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_params *params = NULL;
+    veil_context *ctx = NULL;
+    veil_ckks_encoder *enc = NULL;
+    veil_secret_key *sk = NULL;
+    veil_params_request req = {.depth = 2, .scale_bits = 36, .first_bits = 60, .security = VEIL_SECURITY_128};
+    assert_int_equal(veil_params_select(&params, &req, &err), VEIL_OK);
+    assert_true(veil_params_q(params, 0) >= ((uint64_t)1 << 59));
+    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encoder_new(&enc, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_secret_key_new(&sk, ctx, fx->prng, &err), VEIL_OK);
+    enum { IN = 9, OUT = 10, COUNT = 64 }; /* 10 outputs: the input-major kernel */
+    const double scale = ldexp(1.0, 36);
+    double x[IN][COUNT], w[OUT * IN], b[OUT], got[COUNT];
+    veil_ckks_ciphertext *in[IN], *out[OUT];
+    veil_ckks_plaintext *pt = NULL;
+    assert_int_equal(veil_ckks_plaintext_new(&pt, ctx, &err), VEIL_OK);
+    unsigned s = 5;
+    for (size_t i = 0; i < IN; i++) {
+        for (size_t r = 0; r < COUNT; r++) {
+            s = s * 1103515245u + 12345u;
+            x[i][r] = (double)(s >> 8) / (double)(1u << 24) * 200.0 - 100.0; /* beyond what 2^14 above the scale holds */
+        }
+        assert_int_equal(veil_ckks_encode(enc, pt, x[i], NULL, COUNT, scale, 1, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_ciphertext_new(&in[i], ctx, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_encrypt_sk(ctx, in[i], pt, sk, fx->prng, &err), VEIL_OK);
+    }
+    for (size_t k = 0; k < OUT * IN; k++) w[k] = (double)((int)(k % 7) - 3) * 37.5;
+    for (size_t o = 0; o < OUT; o++) {
+        b[o] = 1000.0 * (double)o;
+        assert_int_equal(veil_ckks_ciphertext_new(&out[o], ctx, &err), VEIL_OK);
+    }
+    assert_int_equal(veil_ckks_linear_layer(ctx, out, OUT, (const veil_ckks_ciphertext *const *)in, IN, w, b, NULL, &err),
+                     VEIL_OK);
+    double worst = 0;
+    for (size_t o = 0; o < OUT; o++) {
+        assert_int_equal(veil_ckks_decrypt(ctx, pt, out[o], sk, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_decode(enc, got, NULL, COUNT, pt, &err), VEIL_OK);
+        for (size_t r = 0; r < COUNT; r++) {
+            double want = b[o];
+            for (size_t i = 0; i < IN; i++) want += w[o * IN + i] * x[i][r];
+            worst = fmax(worst, fabs(got[r] - want));
+        }
+        veil_ckks_ciphertext_free(out[o]);
+    }
+    assert_true(worst < 1e-3); /* outputs up to 3e4, at scale 2^36 with a 60-bit q_0 */
+    for (size_t i = 0; i < IN; i++) veil_ckks_ciphertext_free(in[i]);
+    veil_ckks_plaintext_free(pt);
+    veil_secret_key_free(sk);
+    veil_ckks_encoder_free(enc);
+    veil_context_free(ctx);
+    veil_params_free(params);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sums_and_key_sets),
+        cmocka_unit_test(test_chebyshev),
+        cmocka_unit_test(test_chebyshev_63),
+        cmocka_unit_test(test_linear_layer_large_first_prime),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
