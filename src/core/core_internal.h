@@ -46,12 +46,6 @@ void *veil_alloc_scratch(size_t count, size_t size);
         goto done;                                                                                  \
     } while (0)
 
-/* Propagates a failing status (being replaced by VEIL_CHECK: do not use in new code). */
-#define VEIL_TRY(expr)                                                                              \
-    do {                                                                                            \
-        veil_status veil_try_status_ = (expr);                                                      \
-        if (veil_try_status_ != VEIL_OK) return veil_try_status_;                                  \
-    } while (0)
 
 /*
  * CPU quotas of cgroups, for veil_threads_default (exposed for the tests). The CPUs a cgroup v2 cpu.max text
