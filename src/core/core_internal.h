@@ -26,7 +26,7 @@ void *veil_alloc_scratch(size_t count, size_t size);
  *     veil_status st = VEIL_OK;
  *     veil_poly *p = NULL;
  *     VEIL_CHECK(veil_poly_new(&p, ring, level, err));
- *     if (too_large(p)) VEIL_FAIL(err, VEIL_ERR_RANGE, "%s: ...", __func__);
+ *     if (too_large(p)) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "%s: ...", __func__);
  *     VEIL_CHECK(step(p, err));
  * done:
  *     veil_poly_free(p);
