@@ -67,7 +67,8 @@ static void bench_packing(veil_model *m, veil_packing packing, size_t samples, i
     CHECK(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err));
     double *x = malloc(samples * FEATURES * sizeof *x);
     unsigned s = 777;
-    for (size_t i = 0; i < samples * FEATURES; i++) x[i] = gauss(&s);
+    /* standardized features: within [-1, 1], the range the default plan bounds the model for */
+    for (size_t i = 0; i < samples * FEATURES; i++) x[i] = gauss(&s) / 6.0;
     veil_ciphertexts *client = NULL;
     CHECK(veil_ciphertexts_encrypt(&client, ks, x, samples, NULL, &err));
     /* the server's copy, loaded with its keys, as veil eval does */
