@@ -86,8 +86,10 @@ int cli_cmd_encrypt(int argc, char **argv)
     if (o.model) CLI_CHECK(check_with_model(&o, ks, &m, &calib));
     CLI_CHECK(cli_read_rows_for_keys(o.in, veil_keyset_input_width(ks), o.keys, &x, &rows));
     if (m) CLI_CHECK(range_check(m, x, rows));
-    veil_model_free(m); /* not held through the encryption */
+    veil_model_free(m); /* neither is held through the encryption */
     m = NULL;
+    free(calib);
+    calib = NULL;
     CLI_CHECK(cli_status(veil_ciphertexts_encrypt(&cts, ks, x, rows, NULL, &err), &err, NULL));
     CLI_CHECK(cli_save_ciphertexts(o.out, cts));
 done:

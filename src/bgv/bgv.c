@@ -111,6 +111,8 @@ static void operand_view(operand *o, const veil_bgv_ciphertext *ct)
 {
     memset(o, 0, sizeof *o);
     o->e = ct->el;
+    /* only the polynomials the ciphertext uses: an operand that comes to own its polynomials frees all three */
+    for (size_t i = ct->el.size; i < 3; i++) o->e.c[i] = NULL;
     o->e.seeded = false;
     o->factor = ct->factor;
     o->noise = ct->noise_bits;
