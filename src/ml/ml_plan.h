@@ -166,7 +166,6 @@ struct veil_ciphertexts {
     const veil_context *bctx[VEIL_CRT_MAX];
 };
 
-size_t veil_bsgs_baby(size_t slots);
 /*
  * Latency packing, an affine stage of m outputs over S slots: K = min(S, the power of two at least m)
  * diagonals, extended over the S slots (K < S: the hybrid method of Juvekar et al., GAZELLE 2018, section
