@@ -1,8 +1,8 @@
 /*
  * Circuits (veil/circuits.h) on CKKS ciphertexts, against the same computations on the plaintext vectors:
- * rotate-and-sum and inner products, Chebyshev evaluation, the linear layer. Run with both NTT kernels. (BGV's
- * sum_slots is checked with the BGV rotations in test_bgv, CKKS's rotate_sum with the hoisted rotations in
- * test_ckks.)
+ * rotate-and-sum and inner products, Chebyshev evaluation, the linear layer, the baby-step giant-step linear
+ * transform. Run with both NTT kernels. (BGV's sum_slots is checked with the BGV rotations in test_bgv, CKKS's
+ * rotate_sum with the hoisted rotations in test_ckks.)
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -405,6 +405,123 @@ static void test_linear_layer_large_first_prime(void **state)
     veil_params_free(params);
 }
 
+/*
+ * One linear transform of n diagonals in steps of `unit` slots with baby step b, against W x in double
+ * precision: random diagonals, NULL where k % 5 == 3, in all of group 1 (its giant rotation skipped) and in
+ * the column i == 2 (its baby rotation skipped), keys only for the rotations used. On 1 and 2 threads (the same
+ * ciphertext), with out == x, then with a key missing.
+ */
+static void check_transform(size_t n, size_t b, long unit, unsigned seed)
+{
+    const size_t s = fx->slots, level = 2, groups = (n + b - 1) / b;
+    const double q = (double)veil_params_q(fx->params, level);
+    veil_error err = {0};
+    double *xv = calloc(s, sizeof *xv), *want = calloc(s, sizeof *want), *d = calloc(s, sizeof *d);
+    double *got = calloc(s, sizeof *got), *got2 = calloc(s, sizeof *got2);
+    veil_ckks_plaintext **diags = calloc(n, sizeof *diags), *pt = NULL;
+    random_values(xv, NULL, s, seed);
+    srand(seed + 1);
+    for (size_t k = 0; k < n; k++) {
+        for (size_t t = 0; t < s; t++) d[t] = 2.0 * rand() / RAND_MAX - 1.0;
+        if (k % 5 == 3 || k / b == 1 || k % b == 2) continue;
+        for (size_t t = 0; t < s; t++) want[t] += d[t] * xv[(t + k * (size_t)unit) % s];
+        assert_int_equal(veil_ckks_plaintext_new(&diags[k], fx->ctx, NULL), VEIL_OK);
+        assert_int_equal(veil_ckks_linear_transform_encode(fx->enc, diags[k], d, k, b, unit, q, level, &err), VEIL_OK);
+    }
+    /* the keys of the rotations a non-NULL diagonal uses: baby steps first, then giant steps */
+    veil_switch_key *keys[64];
+    size_t nkeys = 0;
+    for (size_t i = 1; i < b; i++) {
+        int used = 0;
+        for (size_t k = i; k < n; k += b) used |= diags[k] != NULL;
+        if (used)
+            assert_int_equal(veil_galois_key_new(&keys[nkeys++], fx->ctx, fx->sk,
+                                                 veil_galois_element_rotation(fx->ctx, (long)i * unit), fx->prng, &err),
+                             VEIL_OK);
+    }
+    for (size_t j = 1; j < groups; j++) {
+        int used = 0;
+        for (size_t k = j * b; k < n && k < (j + 1) * b; k++) used |= diags[k] != NULL;
+        if (used)
+            assert_int_equal(veil_galois_key_new(&keys[nkeys++], fx->ctx, fx->sk,
+                                                 veil_galois_element_rotation(fx->ctx, (long)(j * b) * unit), fx->prng,
+                                                 &err),
+                             VEIL_OK);
+    }
+    const veil_switch_key *const *ks = (const veil_switch_key *const *)keys;
+    const veil_ckks_plaintext *const *ds = (const veil_ckks_plaintext *const *)diags;
+    veil_ckks_ciphertext *x = encrypt(xv, NULL, level), *out = NULL;
+    assert_int_equal(veil_ckks_ciphertext_new(&out, fx->ctx, NULL), VEIL_OK);
+    assert_int_equal(veil_ckks_plaintext_new(&pt, fx->ctx, NULL), VEIL_OK);
+    for (size_t threads = 1; threads <= 2; threads++) {
+        assert_int_equal(veil_ckks_linear_transform(fx->ctx, out, x, ds, n, b, unit, ks, nkeys, threads, &err), VEIL_OK);
+        /* not rescaled: x's level, the scale times q_l */
+        assert_int_equal(veil_ckks_ciphertext_level(out), level);
+        assert_true(fabs(veil_ckks_ciphertext_scale(out) / (fx->scale * q) - 1) < 1e-9);
+        assert_int_equal(veil_ckks_rescale(fx->ctx, out, out, &err), VEIL_OK);
+        const double e = max_error(out, want, NULL);
+        printf("linear transform, %zu diagonals, baby step %zu, unit %ld, %zu thread(s): max error %.3g\n", n, b, unit,
+               threads, e);
+        assert_true(e < 1e-6);
+        assert_int_equal(veil_ckks_decrypt(fx->ctx, pt, out, fx->sk, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_decode(fx->enc, threads == 1 ? got : got2, NULL, s, pt, &err), VEIL_OK);
+    }
+    assert_memory_equal(got, got2, s * sizeof *got); /* the threads change no operation */
+    /* in place */
+    assert_int_equal(veil_ckks_linear_transform(fx->ctx, x, x, ds, n, b, unit, ks, nkeys, 2, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_rescale(fx->ctx, x, x, &err), VEIL_OK);
+    assert_true(max_error(x, want, NULL) < 1e-6);
+    veil_ckks_ciphertext_free(x);
+    x = encrypt(xv, NULL, level);
+    /* a missing key is named: the last giant step, then the first baby step */
+    assert_int_equal(veil_ckks_linear_transform(fx->ctx, out, x, ds, n, b, unit, ks, nkeys - 1, 1, &err),
+                     VEIL_ERR_MISMATCH);
+    assert_non_null(strstr(err.detail, "no Galois key"));
+    char step[32];
+    snprintf(step, sizeof step, "by %ld slots", (long)((groups - 1) * b) * unit);
+    assert_non_null(strstr(err.detail, step));
+    assert_int_equal(veil_ckks_linear_transform(fx->ctx, out, x, ds, n, b, unit, ks + 1, nkeys - 1, 2, &err),
+                     VEIL_ERR_MISMATCH);
+    snprintf(step, sizeof step, "by %ld slots", unit);
+    assert_non_null(strstr(err.detail, step));
+    for (size_t k = 0; k < nkeys; k++) veil_switch_key_free(keys[k]);
+    for (size_t k = 0; k < n; k++) veil_ckks_plaintext_free(diags[k]);
+    free(diags);
+    veil_ckks_plaintext_free(pt);
+    veil_ckks_ciphertext_free(x);
+    veil_ckks_ciphertext_free(out);
+    free(xv); free(want); free(d); free(got); free(got2);
+}
+
+/* veil_ckks_linear_transform at two sizes (one with the default baby step, one with another), and its edges. */
+static void test_linear_transform(void **state)
+{
+    (void)state;
+    assert_int_equal(veil_ckks_linear_transform_baby(1), 1);
+    assert_int_equal(veil_ckks_linear_transform_baby(12), 4);
+    assert_int_equal(veil_ckks_linear_transform_baby(40), 8);
+    assert_int_equal(veil_ckks_linear_transform_baby(64), 8);
+    check_transform(12, 3, 1, 21);
+    check_transform(40, veil_ckks_linear_transform_baby(40), 64, 22);
+    /* every diagonal NULL: x times 0 at x's scale and level, no key needed */
+    veil_error err = {0};
+    double *xv = calloc(fx->slots, sizeof *xv), *zero = calloc(fx->slots, sizeof *zero);
+    random_values(xv, NULL, fx->slots, 23);
+    const veil_ckks_plaintext *none[4] = {NULL};
+    veil_ckks_ciphertext *x = encrypt(xv, NULL, 2), *out = NULL;
+    assert_int_equal(veil_ckks_ciphertext_new(&out, fx->ctx, NULL), VEIL_OK);
+    assert_int_equal(veil_ckks_linear_transform(fx->ctx, out, x, none, 4, 2, 1, NULL, 0, 1, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_level(out), 2);
+    assert_true(veil_ckks_ciphertext_scale(out) == fx->scale);
+    assert_true(max_error(out, zero, NULL) < 1e-9);
+    assert_int_equal(veil_ckks_linear_transform(fx->ctx, out, x, none, 4, 0, 1, NULL, 0, 1, &err), VEIL_ERR_ARGUMENT);
+    assert_int_equal(veil_ckks_linear_transform(fx->ctx, out, x, none, 4, 2, 0, NULL, 0, 1, &err), VEIL_ERR_ARGUMENT);
+    veil_ckks_ciphertext_free(x);
+    veil_ckks_ciphertext_free(out);
+    free(xv);
+    free(zero);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -412,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_chebyshev),
         cmocka_unit_test(test_chebyshev_63),
         cmocka_unit_test(test_linear_layer_large_first_prime),
+        cmocka_unit_test(test_linear_transform),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -60,6 +60,43 @@ veil_status veil_ckks_linear_layer(const veil_context *ctx, veil_ckks_ciphertext
                                    const veil_ckks_ciphertext *const *in, size_t in_count, const double *weights,
                                    const double *bias, const veil_switch_key *relin_key, veil_error *err);
 
+/*
+ * A linear transform in diagonal form by baby-step giant-step (the diagonal method of Halevi-Shoup, "Algorithms
+ * in HElib", 2014; the baby steps hoisted as in Halevi-Shoup, "Faster homomorphic linear transformations in
+ * HElib", 2018). With b = baby and u = unit:
+ *
+ *     out = sum_j rot( sum_{i < b} diags[j b + i] * rot(x, i u), j b u ),   j < ceil(n_diags / b)
+ *
+ * so that, when diags[k] encodes the diagonal d_k rotated by -(k - k mod b) u slots
+ * (veil_ckks_linear_transform_encode), out = sum_k d_k * rot(x, k u): the matrix-vector product W x of the
+ * matrix whose k-th diagonal (in steps of u slots) is d_k. A NULL diagonal is all zero and skipped, and so
+ * are the rotations only it would use. About b - 1 hoisted baby rotations of x (sharing one ModUp per thread)
+ * and n_diags / b giant rotations; b = veil_ckks_linear_transform_baby(n_diags) minimises their sum.
+ *
+ * Arguments: the diagonals are plaintexts of x's level and one scale; keys[0..key_count) holds the Galois
+ * keys of the rotations by i u (0 < i < b) and j b u (j >= 1) that non-NULL diagonals use, found by their
+ * Galois element; x must be relinearized (size 2). Up to `threads` threads (0: one) share the baby
+ * rotations, then the giant-step groups; the result does not depend on the count.
+ * Output: out at x's level and scale times the diagonals' scale, NOT rescaled (the caller rescales, for
+ * example after further rotations and sums). Every diagonal NULL (or n_diags 0): out = 0 * x, at x's scale.
+ * out may be x. Errors: VEIL_ERR_MISMATCH naming the rotation whose key is missing (checked before anything
+ * is computed), VEIL_ERR_ARGUMENT for baby or unit 0, and the errors of the products and rotations.
+ */
+veil_status veil_ckks_linear_transform(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *x,
+                                       const veil_ckks_plaintext *const *diags, size_t n_diags, size_t baby, long unit,
+                                       const veil_switch_key *const *keys, size_t key_count, size_t threads,
+                                       veil_error *err);
+/* The baby step of a transform of n_diags diagonals: the least power of two b with b * b >= n_diags. */
+size_t veil_ckks_linear_transform_baby(size_t n_diags);
+/*
+ * Encodes diagonal k of a transform for veil_ckks_linear_transform with this baby step and unit: diag holds
+ * its N/2 values (diag[t] multiplies slot t of rot(x, k unit)); out is diag rotated by -(k - k mod baby) unit
+ * slots, at `scale` and `level`. The scale q_level makes the rescale after the transform return to x's scale.
+ */
+veil_status veil_ckks_linear_transform_encode(const veil_ckks_encoder *enc, veil_ckks_plaintext *out,
+                                              const double *diag, size_t k, size_t baby, long unit, double scale,
+                                              size_t level, veil_error *err);
+
 /* ---- CKKS: polynomials ------------------------------------------------------------------------------ */
 
 /*

@@ -46,6 +46,41 @@ void *veil_alloc_scratch(size_t count, size_t size);
         goto done;                                                                                  \
     } while (0)
 
+/*
+ * Runs body(part), a veil_status expression that may write its detail to e_, for part = 0 .. parts - 1 on up
+ * to `threads` threads (OpenMP), and leaves in st the first failure, with its detail in *err. Ring operations
+ * inside run on one thread each: OpenMP does not nest here. With one thread or one part the loop runs outside
+ * any parallel region, so the ring operations inside take the context's threads from OpenMP's pool: under a
+ * team of one (an `if` clause that is false, num_threads(1)) libgomp would start and end fresh threads for every
+ * one of their regions.
+ */
+#define VEIL_PARALLEL_PARTS(parts, threads, err, body)                                                             \
+    do {                                                                                                           \
+        volatile veil_status shared_ = VEIL_OK;                                                                    \
+        veil_error first_ = {VEIL_OK, ""};                                                                         \
+        const size_t parts_ = (parts);                                                                             \
+        const int threads_ = (int)(threads);                                                                       \
+        if (threads_ > 1 && parts_ > 1) {                                                                          \
+            _Pragma("omp parallel for schedule(dynamic) num_threads(threads_)")                                    \
+            for (size_t part = 0; part < parts_; part++) VEIL_PARALLEL_PART_(body)                                 \
+        } else {                                                                                                   \
+            for (size_t part = 0; part < parts_; part++) VEIL_PARALLEL_PART_(body)                                 \
+        }                                                                                                          \
+        st = shared_;                                                                                              \
+        if (st != VEIL_OK && (err)) *(err) = first_;                                                               \
+    } while (0)
+/* One part of VEIL_PARALLEL_PARTS: skipped once a part failed; the first failure is kept. */
+#define VEIL_PARALLEL_PART_(body)                                                                                  \
+    {                                                                                                              \
+        veil_error e_ = {VEIL_OK, ""};                                                                             \
+        veil_status r_ = shared_ == VEIL_OK ? (body) : VEIL_OK;                                                    \
+        if (r_ != VEIL_OK) {                                                                                       \
+            _Pragma("omp critical(veil_parallel_parts_error)") if (shared_ == VEIL_OK) {                           \
+                shared_ = r_;                                                                                      \
+                first_ = e_;                                                                                       \
+            }                                                                                                      \
+        }                                                                                                          \
+    }
 
 /*
  * CPU quotas of cgroups, for veil_threads_default (exposed for the tests). The CPUs a cgroup v2 cpu.max text

@@ -8,10 +8,10 @@
  * Latency packing: one sample's features over S values (a power of two at least the widest layer) in each
  * of R = N/2S lanes, value s of lane b at slot s R + b, so that a rotation by i R is cyclic over S in every
  * lane. An affine stage W (m x n, padded) is the diagonal method (Halevi-Shoup 2014): W x = sum_k d_k *
- * rot(x, k), computed by baby-step giant-step, k = g j + i: sum_j rot(sum_i rot(d_{gj+i}, -g j) * rot(x, i),
- * g j), with the baby rotations of x hoisted (Halevi-Shoup 2018) and the diagonals encoded once, when the
- * evaluator is made. A narrow layer uses the hybrid method's K extended diagonals, and the first full-width
- * layer spreads its diagonals over the lanes (veil_latency_diagonals, veil_latency_lanes in ml_plan.h).
+ * rot(x, k), computed by baby-step giant-step with hoisted baby rotations (veil_ckks_linear_transform,
+ * veil/circuits.h), the diagonals encoded once, when the evaluator is made. A narrow layer uses the hybrid
+ * method's K extended diagonals, and the first full-width layer spreads its diagonals over the lanes
+ * (veil_latency_diagonals, veil_latency_lanes in ml_plan.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -77,9 +77,10 @@ void veil_ml_ckks_evaluator_free(void *state)
 }
 
 /*
- * Latency: the diagonals of an affine stage, pre-rotated for the giant steps, encoded at scale q_l over all
- * N/2 slots (value s of lane b at slot s R + b). Lane b of diagonal k' holds d_{b K' + k'} when the stage
- * spreads its K diagonals over the lanes (K' = K / lanes), and only lane 0 is used otherwise.
+ * Latency: the diagonals of an affine stage, pre-rotated for the giant steps of veil_ckks_linear_transform
+ * (in steps of R slots), encoded at scale q_l over all N/2 slots (value s of lane b at slot s R + b). Lane b
+ * of diagonal k' holds d_{b K' + k'} when the stage spreads its K diagonals over the lanes (K' = K / lanes),
+ * and only lane 0 is used otherwise.
  */
 static veil_status prepare_latency(ckks_evaluator *ev, const veil_stage *s, size_t stage, prepared_stage *ps,
                                    veil_error *err)
@@ -88,7 +89,7 @@ static veil_status prepare_latency(ckks_evaluator *ev, const veil_stage *s, size
     const size_t S = ev->slots, half = veil_params_degree(veil_context_params(ctx)) / 2, R = half / S;
     const size_t K = veil_latency_diagonals(s->out_width, S);
     const size_t lanes = veil_latency_lanes(&ev->model->program, stage, S, half), Kl = K / lanes;
-    const size_t g = veil_bsgs_baby(Kl);
+    const size_t g = veil_ckks_linear_transform_baby(Kl);
     const double q_l = (double)veil_params_q(veil_context_params(ctx), ps->level);
     veil_status st = VEIL_OK;
     double *v = calloc(half, sizeof *v);
@@ -102,17 +103,16 @@ static veil_status prepare_latency(ckks_evaluator *ev, const veil_stage *s, size
     for (size_t i = 0; i < S; i++)
         if (i % K < s->out_width) ps->bias_slots[i * R] = s->b[i % K];
     for (size_t k = 0; k < Kl; k++) {
-        const size_t giant = k - k % g;
         int nonzero = 0;
         for (size_t t = 0; t < half; t++) {
-            /* rot(D_k, -giant R)[t] = D_k[t - giant R]: value (t / R - giant) mod S of lane t mod R */
-            const size_t lane = t % R, at = (t / R + S - giant) % S;
-            v[t] = lane < lanes ? veil_latency_diag(s, S, K, lane * Kl + k, at) : 0.0;
+            /* D_k[t]: value t / R of lane t mod R */
+            const size_t lane = t % R;
+            v[t] = lane < lanes ? veil_latency_diag(s, S, K, lane * Kl + k, t / R) : 0.0;
             if (v[t] != 0) nonzero = 1;
         }
         if (!nonzero) continue;
         VEIL_CHECK(veil_ckks_plaintext_new(&ps->diag[k], ctx, err));
-        VEIL_CHECK(veil_ckks_encode(ev->enc, ps->diag[k], v, NULL, half, q_l, ps->level, err));
+        VEIL_CHECK(veil_ckks_linear_transform_encode(ev->enc, ps->diag[k], v, k, g, (long)R, q_l, ps->level, err));
     }
 done:
     free(v);
@@ -193,94 +193,29 @@ done:
     return st;
 }
 
-/* Latency: one affine stage on one sample. */
+/* Latency: one affine stage on one sample (at most VEIL_LATENCY_THREADS threads share its transform). */
 #define VEIL_LATENCY_THREADS 16
-
-/* Giant-step groups j0 .. j1 - 1: acc (when *have) += rot(sum_i d_{j g + i} * rot(x, i R), j g R). */
-static veil_status giant_groups(const ckks_evaluator *ev, const prepared_stage *ps, const veil_ckks_ciphertext *const *xr,
-                                size_t g, size_t R, size_t j0, size_t j1, veil_ckks_ciphertext *acc,
-                                veil_ckks_ciphertext *inner, int *have, veil_error *err)
-{
-    const veil_context *ctx = ev->keys->ctx;
-    veil_status st = VEIL_OK;
-    for (size_t j = j0; j < j1; j++) {
-        int have_inner = 0;
-        for (size_t i = 0; i < g && j * g + i < ps->n_diag; i++) {
-            const veil_ckks_plaintext *d = ps->diag[j * g + i];
-            if (!d) continue;
-            VEIL_CHECK(have_inner ? veil_ckks_mul_plain_accumulate(ctx, inner, xr[i], d, err)
-                                  : veil_ckks_mul_plain(ctx, inner, xr[i], d, err));
-            have_inner = 1;
-        }
-        if (!have_inner) continue;
-        if (j > 0) VEIL_CHECK(rotate_by(ev, inner, inner, (long)(j * g * R), err));
-        VEIL_CHECK(*have ? veil_ckks_add(ctx, acc, acc, inner, err) : veil_ckks_add_constant(ctx, acc, inner, 0.0, err));
-        *have = 1;
-    }
-done:
-    return st;
-}
-
 
 static veil_status latency_affine(const ckks_evaluator *ev, const prepared_stage *ps, veil_ckks_ciphertext *out,
                                   const veil_ckks_ciphertext *x, veil_error *err)
 {
     const veil_context *ctx = ev->keys->ctx;
     const size_t S = ev->slots, half = veil_params_degree(veil_context_params(ctx)) / 2, R = half / S;
-    const size_t Kl = ps->n_diag, K = Kl * ps->lanes, g = veil_bsgs_baby(Kl), groups = (Kl + g - 1) / g;
+    const size_t Kl = ps->n_diag, K = Kl * ps->lanes;
+    const size_t threads = ev->threads < VEIL_LATENCY_THREADS ? ev->threads : VEIL_LATENCY_THREADS;
     veil_status st = VEIL_OK;
     veil_ckks_plaintext *bias = NULL;
-    /* baby steps: rotations of x by i R (value s -> s + i in every lane), 0 < i < g, that a diagonal uses */
-    veil_ckks_ciphertext *baby[256] = {0}, *inner[VEIL_LATENCY_THREADS] = {0}, *accs[VEIL_LATENCY_THREADS] = {0};
     veil_ckks_ciphertext *acc = NULL, *prod = NULL;
-    const veil_ckks_ciphertext *xr[256] = {x};
-    long steps[256];
-    const veil_switch_key *keys[256];
-    veil_ckks_ciphertext *outs[256];
-    size_t nb = 0;
-    if (g > 256) return veil_fail(err, VEIL_ERR_UNSUPPORTED, "latency packing over more than 65536 slots");
-    for (size_t i = 1; i < g; i++) {
-        int used = 0;
-        for (size_t k = i; k < Kl && !used; k += g) used = ps->diag[k] != NULL;
-        if (!used) continue;
-        VEIL_CHECK(veil_ckks_ciphertext_new(&baby[i], ctx, err));
-        if (!(keys[nb] = galois_for(ev->keys, (long)(i * R), err))) {
-            st = VEIL_ERR_MISMATCH; /* galois_for wrote the detail */
-            goto done;
-        }
-        steps[nb] = (long)(i * R);
-        xr[i] = baby[i];
-        outs[nb++] = baby[i];
-    }
-    /* the baby steps share one ModUp per thread; the threads take the giant-step groups in turn */
-    const size_t threads = ev->threads < VEIL_LATENCY_THREADS ? ev->threads : VEIL_LATENCY_THREADS;
-    const size_t bt = nb < threads ? (nb ? nb : 1) : threads, gt = groups < threads ? groups : threads;
-    if (nb) {
-        VEIL_PARALLEL_PARTS(bt, bt, err,
-                            veil_ckks_rotate_hoisted(ctx, outs + part * nb / bt, x, steps + part * nb / bt,
-                                                     (part + 1) * nb / bt - part * nb / bt, keys + part * nb / bt,
-                                                     &e_));
-        if (st != VEIL_OK) goto done;
-    }
-    int have[VEIL_LATENCY_THREADS] = {0};
-    for (size_t t = 0; t < gt; t++) {
-        VEIL_CHECK(veil_ckks_ciphertext_new(&inner[t], ctx, err));
-        VEIL_CHECK(veil_ckks_ciphertext_new(&accs[t], ctx, err));
-    }
-    VEIL_CHECK(veil_ckks_ciphertext_new(&prod, ctx, err));
-    VEIL_PARALLEL_PARTS(gt, gt, err,
-                        giant_groups(ev, ps, xr, g, R, part * groups / gt, (part + 1) * groups / gt, accs[part],
-                                     inner[part], &have[part], &e_));
-    if (st != VEIL_OK) goto done;
     int have_acc = 0;
-    for (size_t t = 0; t < gt; t++) {
-        if (!have[t]) continue;
-        if (!have_acc) acc = accs[t], accs[t] = NULL;
-        else VEIL_CHECK(veil_ckks_add(ctx, acc, acc, accs[t], err));
-        have_acc = 1;
-    }
-    if (!acc) VEIL_CHECK(veil_ckks_ciphertext_new(&acc, ctx, err));
-    if (!have_acc) VEIL_CHECK(veil_ckks_mul_integer(ctx, acc, x, 0, err)); /* an all-zero matrix */
+    for (size_t k = 0; k < Kl && !have_acc; k++) have_acc = ps->diag[k] != NULL;
+    VEIL_CHECK(veil_ckks_ciphertext_new(&acc, ctx, err));
+    VEIL_CHECK(veil_ckks_ciphertext_new(&prod, ctx, err));
+    /* W x over the pre-rotated diagonals, in steps of R slots (one value in every lane), not rescaled; an
+     * all-zero matrix gives x times 0, at x's scale */
+    VEIL_CHECK(veil_ckks_linear_transform(ctx, acc, x, (const veil_ckks_plaintext *const *)ps->diag, Kl,
+                                          veil_ckks_linear_transform_baby(Kl), (long)R,
+                                          (const veil_switch_key *const *)ev->keys->galois, ev->keys->n_galois,
+                                          threads, err));
     if (have_acc) VEIL_CHECK(veil_ckks_rescale(ctx, acc, acc, err));
     /* the lanes' parts of every row, added into lane 0 (lanes are adjacent slots) */
     for (size_t r = 1; have_acc && r < ps->lanes; r *= 2) {
@@ -298,11 +233,6 @@ static veil_status latency_affine(const ckks_evaluator *ev, const prepared_stage
     VEIL_CHECK(veil_ckks_add_plain(ctx, out, acc, bias, err));
 done:
     veil_ckks_plaintext_free(bias);
-    for (size_t i = 0; i < 256; i++) veil_ckks_ciphertext_free(baby[i]);
-    for (size_t t = 0; t < VEIL_LATENCY_THREADS; t++) {
-        veil_ckks_ciphertext_free(inner[t]);
-        veil_ckks_ciphertext_free(accs[t]);
-    }
     veil_ckks_ciphertext_free(acc);
     veil_ckks_ciphertext_free(prod);
     return st;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include "ml/ml_plan.h"
 #include "veil/ckks.h"
+#include "veil/circuits.h"
 #include "serial/serial_internal.h"
 
 static size_t next_pow2(size_t x)
@@ -69,7 +70,7 @@ static veil_status latency_steps(veil_plan *plan, const veil_program *p, veil_er
         const veil_stage *s = &p->stages[i];
         if (s->kind != VEIL_STAGE_AFFINE) continue;
         const size_t K = veil_latency_diagonals(s->out_width, S), lanes = veil_latency_lanes(p, i, S, half);
-        const size_t Kl = K / lanes, g = veil_bsgs_baby(Kl);
+        const size_t Kl = K / lanes, g = veil_ckks_linear_transform_baby(Kl);
         for (size_t r = 1; r < lanes; r *= 2)
             if (!has_step(plan->steps, plan->n_steps, (long)r)) plan->steps[plan->n_steps++] = (long)r;
         for (size_t r = K; r < S; r *= 2)

@@ -166,7 +166,6 @@ struct veil_ciphertexts {
     const veil_context *bctx[VEIL_CRT_MAX];
 };
 
-size_t veil_bsgs_baby(size_t slots);
 /*
  * Latency packing, an affine stage of m outputs over S slots: K = min(S, the power of two at least m)
  * diagonals, extended over the S slots (K < S: the hybrid method of Juvekar et al., GAZELLE 2018, section
@@ -208,42 +207,6 @@ size_t veil_train_data_bytes(const veil_plan *plan, size_t rows);
 veil_status veil_ciphertexts_alloc(veil_ciphertexts **out, const veil_context *ctx, const veil_ml_meta *meta,
                                    size_t count, veil_error *err);
 size_t veil_ciphertexts_batches(const veil_ml_meta *meta);
-
-/*
- * Runs body(part), a veil_status expression that may write its detail to e_, for part = 0 .. parts - 1 on up
- * to `threads` threads (OpenMP), and leaves in st the first failure, with its detail in *err. Ring operations
- * inside run on one thread each: OpenMP does not nest here. With one thread or one part the loop runs outside
- * any parallel region, so the ring operations inside take the context's threads from OpenMP's pool: under a
- * team of one (an `if` clause that is false, num_threads(1)) libgomp would start and end fresh threads for every
- * one of their regions.
- */
-#define VEIL_PARALLEL_PARTS(parts, threads, err, body)                                                             \
-    do {                                                                                                           \
-        volatile veil_status shared_ = VEIL_OK;                                                                    \
-        veil_error first_ = {VEIL_OK, ""};                                                                         \
-        const size_t parts_ = (parts);                                                                             \
-        const int threads_ = (int)(threads);                                                                       \
-        if (threads_ > 1 && parts_ > 1) {                                                                          \
-            _Pragma("omp parallel for schedule(dynamic) num_threads(threads_)")                                    \
-            for (size_t part = 0; part < parts_; part++) VEIL_PARALLEL_PART_(body)                                 \
-        } else {                                                                                                   \
-            for (size_t part = 0; part < parts_; part++) VEIL_PARALLEL_PART_(body)                                 \
-        }                                                                                                          \
-        st = shared_;                                                                                              \
-        if (st != VEIL_OK && (err)) *(err) = first_;                                                               \
-    } while (0)
-/* One part of VEIL_PARALLEL_PARTS: skipped once a part failed; the first failure is kept. */
-#define VEIL_PARALLEL_PART_(body)                                                                                  \
-    {                                                                                                              \
-        veil_error e_ = {VEIL_OK, ""};                                                                             \
-        veil_status r_ = shared_ == VEIL_OK ? (body) : VEIL_OK;                                                    \
-        if (r_ != VEIL_OK) {                                                                                       \
-            _Pragma("omp critical(veil_parallel_parts_error)") if (shared_ == VEIL_OK) {                           \
-                shared_ = r_;                                                                                      \
-                first_ = e_;                                                                                       \
-            }                                                                                                      \
-        }                                                                                                          \
-    }
 
 void veil_crt_part_clear(veil_crt_part *part);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <math.h>
 #include "ml/ml_plan.h"
+#include "veil/circuits.h"
 #include "serial/serial_internal.h"
 
 void veil_plan_info_from_params(veil_plan *plan)
@@ -39,14 +40,6 @@ static size_t next_pow2(size_t x)
     size_t p = 1;
     while (p < x) p *= 2;
     return p;
-}
-
-/* The baby-step size of a diagonal matrix-vector product over S slots: about sqrt(S), a power of two. */
-size_t veil_bsgs_baby(size_t slots)
-{
-    size_t g = 1;
-    while (g * g < slots) g *= 2;
-    return g;
 }
 
 size_t veil_latency_diagonals(size_t out_width, size_t slots)
@@ -173,7 +166,7 @@ static double latency_affine_s(const cost_model *c, const veil_plan *plan, const
     const veil_stage *s = &p->stages[i];
     const size_t S = plan->slots, half = veil_params_degree(plan->params) / 2;
     const size_t K = veil_latency_diagonals(s->out_width, S), lanes = veil_latency_lanes(p, i, S, half);
-    const size_t Kl = K / lanes, g = veil_bsgs_baby(Kl);
+    const size_t Kl = K / lanes, g = veil_ckks_linear_transform_baby(Kl);
     size_t products = 0, babies = 0, giants = 0;
     for (size_t k = 0; k < Kl; k++) {
         int nonzero = 0;
