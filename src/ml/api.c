@@ -210,7 +210,7 @@ veil_status veil_ciphertexts_load(veil_ciphertexts **out, const veil_keyset *key
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "ciphertext set: %zu ciphertexts for %llu rows, expected %zu", c.count - 1,
                   (unsigned long long)meta.rows, expect);
     const veil_context *ctxs[VEIL_CRT_MAX] = {ctx};
-    for (size_t m = 1; m < meta.bgv.crt_count; m++) ctxs[m] = keys ? keys->crt[m].ctx : eval->crt[m].ctx;
+    for (size_t m = 1; m < meta.bgv.crt_count; m++) ctxs[m] = keys ? keys->bgv.crt[m].ctx : eval->bgv.crt[m].ctx;
     VEIL_CHECK(veil_ciphertexts_alloc(&set, ctx, &meta, 0, err));
     VEIL_CHECK(backend_of(meta.scheme)->ciphertexts_load(set, &c, ctxs, expect, err));
     *out = set;

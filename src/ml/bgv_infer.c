@@ -38,19 +38,19 @@ typedef struct part_view {
 static part_view keyset_part(veil_keyset *k, size_t m)
 {
     if (m == 0) return (part_view){&k->params, &k->ctx, &k->refs};
-    return (part_view){&k->crt[m].params, &k->crt[m].ctx, &k->crt[m].refs};
+    return (part_view){&k->bgv.crt[m].params, &k->bgv.crt[m].ctx, &k->bgv.crt[m].refs};
 }
 
 static part_view eval_part(veil_eval_keys *k, size_t m)
 {
     if (m == 0) return (part_view){&k->params, &k->ctx, &k->refs};
-    return (part_view){&k->crt[m].params, &k->crt[m].ctx, &k->crt[m].refs};
+    return (part_view){&k->bgv.crt[m].params, &k->bgv.crt[m].ctx, &k->bgv.crt[m].refs};
 }
 
-static veil_secret_key **keyset_sk(veil_keyset *k, size_t m) { return m ? &k->crt[m].sk : &k->sk; }
-static veil_public_key **eval_pk(veil_eval_keys *k, size_t m) { return m ? &k->crt[m].pk : &k->pk; }
-static veil_switch_key **eval_relin(veil_eval_keys *k, size_t m) { return m ? &k->crt[m].relin : &k->relin; }
-static const veil_context *eval_ctx(const veil_eval_keys *k, size_t m) { return m ? k->crt[m].ctx : k->ctx; }
+static veil_secret_key **keyset_sk(veil_keyset *k, size_t m) { return m ? &k->bgv.crt[m].sk : &k->sk; }
+static veil_public_key **eval_pk(veil_eval_keys *k, size_t m) { return m ? &k->bgv.crt[m].pk : &k->pk; }
+static veil_switch_key **eval_relin(veil_eval_keys *k, size_t m) { return m ? &k->bgv.crt[m].relin : &k->relin; }
+static const veil_context *eval_ctx(const veil_eval_keys *k, size_t m) { return m ? k->bgv.crt[m].ctx : k->ctx; }
 
 static veil_status bgv_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan,
                               veil_prng *prng, veil_progress_fn progress, void *progress_arg, veil_error *err)
@@ -130,9 +130,9 @@ static veil_status bgv_keyset_save(veil_buffer *out, const veil_keyset *k, veil_
     veil_status st = VEIL_OK;
     if (!items) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "key set");
     for (size_t m = 0; m < n; m++) {
-        params[m] = m ? k->crt[m].params : k->params;
+        params[m] = m ? k->bgv.crt[m].params : k->params;
         VEIL_CHECK(veil_params_save(&items[2 * m], params[m], 0, err));
-        VEIL_CHECK(veil_secret_key_save(&items[2 * m + 1], m ? k->crt[m].sk : k->sk, 0, err));
+        VEIL_CHECK(veil_secret_key_save(&items[2 * m + 1], m ? k->bgv.crt[m].sk : k->sk, 0, err));
     }
     VEIL_CHECK(save_groups(out, &k->meta, params, n, items, 1, err));
 done:
@@ -174,10 +174,10 @@ static veil_status bgv_keyset_load(veil_keyset *k, const veil_set_contents *c, v
     veil_status st = VEIL_OK;
     VEIL_CHECK(veil_ml_context_new(k->params, &k->ctx, &k->refs, err));
     for (size_t m = 0; m < n; m++) {
-        if (m) VEIL_CHECK(load_group(c, m, 1, k->params, &k->crt[m].params, &k->crt[m].ctx, &k->crt[m].refs, err));
+        if (m) VEIL_CHECK(load_group(c, m, 1, k->params, &k->bgv.crt[m].params, &k->bgv.crt[m].ctx, &k->bgv.crt[m].refs, err));
         if (c->items[2 * m + 1].type != VEIL_OBJECT_SECRET_KEY)
             VEIL_FAIL(err, VEIL_ERR_MISMATCH, "this file is not a Veil key set (secret.key)");
-        VEIL_CHECK(veil_secret_key_load(keyset_sk(k, m), m ? k->crt[m].ctx : k->ctx, c->items[2 * m + 1].data,
+        VEIL_CHECK(veil_secret_key_load(keyset_sk(k, m), m ? k->bgv.crt[m].ctx : k->ctx, c->items[2 * m + 1].data,
                                         c->items[2 * m + 1].len, err));
     }
 done:
@@ -192,10 +192,10 @@ static veil_status bgv_eval_keys_save(veil_buffer *out, const veil_eval_keys *k,
     veil_status st = VEIL_OK;
     if (!items) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "eval keys");
     for (size_t m = 0; m < n; m++) {
-        params[m] = m ? k->crt[m].params : k->params;
+        params[m] = m ? k->bgv.crt[m].params : k->params;
         VEIL_CHECK(veil_params_save(&items[3 * m], params[m], 0, err));
-        VEIL_CHECK(veil_public_key_save(&items[3 * m + 1], m ? k->crt[m].pk : k->pk, k->pk_options, err));
-        VEIL_CHECK(veil_switch_key_save(&items[3 * m + 2], m ? k->crt[m].relin : k->relin, 0, err));
+        VEIL_CHECK(veil_public_key_save(&items[3 * m + 1], m ? k->bgv.crt[m].pk : k->pk, k->pk_options, err));
+        VEIL_CHECK(veil_switch_key_save(&items[3 * m + 2], m ? k->bgv.crt[m].relin : k->relin, 0, err));
     }
     VEIL_CHECK(save_groups(out, &k->meta, params, n, items, 2, err));
 done:
@@ -216,7 +216,7 @@ static veil_status bgv_eval_keys_load(veil_eval_keys *k, const veil_set_contents
     veil_status st = VEIL_OK;
     VEIL_CHECK(veil_ml_context_new(k->params, &k->ctx, &k->refs, err));
     for (size_t m = 0; m < n; m++) {
-        if (m) VEIL_CHECK(load_group(c, m, 2, k->params, &k->crt[m].params, &k->crt[m].ctx, &k->crt[m].refs, err));
+        if (m) VEIL_CHECK(load_group(c, m, 2, k->params, &k->bgv.crt[m].params, &k->bgv.crt[m].ctx, &k->bgv.crt[m].refs, err));
         const veil_context *ctx = eval_ctx(k, m);
         VEIL_CHECK(veil_public_key_load(eval_pk(k, m), ctx, c->items[3 * m + 1].data, c->items[3 * m + 1].len, err));
         if (m == 0) k->pk_options = veil_ml_stored_options(c->items[1].data, c->items[1].len);
@@ -291,7 +291,7 @@ done:
 
 /* ---- encryption and decryption ----------------------------------------------------------------------- */
 
-static const veil_context *keyset_ctx(const veil_keyset *k, size_t m) { return m ? k->crt[m].ctx : k->ctx; }
+static const veil_context *keyset_ctx(const veil_keyset *k, size_t m) { return m ? k->bgv.crt[m].ctx : k->ctx; }
 
 /* Modulus m's ciphertexts of the set (per of them: batches x width), from the rows' integers modulo its t. */
 static veil_status encrypt_modulus(veil_ciphertexts *set, const veil_keyset *k, size_t m, const double *in, size_t rows,
@@ -315,7 +315,7 @@ static veil_status encrypt_modulus(veil_ciphertexts *set, const veil_keyset *k, 
             v[r] = x >= 0 ? (uint64_t)x % t : (t - (uint64_t)(-x) % t) % t;
         }
         VEIL_CHECK(veil_bgv_encode(enc, pt, v, n, err));
-        VEIL_CHECK(veil_bgv_encrypt_sk(ctx, set->bcts[m * per + i], pt, m ? k->crt[m].sk : k->sk, prng, err));
+        VEIL_CHECK(veil_bgv_encrypt_sk(ctx, set->bcts[m * per + i], pt, m ? k->bgv.crt[m].sk : k->sk, prng, err));
     }
 done:
     veil_bgv_plaintext_free(pt);
@@ -371,7 +371,7 @@ static veil_status decrypt_modulus(uint64_t *res, const veil_keyset *k, size_t m
     for (size_t i = 0; i < per; i++) {
         const size_t b = i / w, f = i % w, first = b * batch;
         const size_t n = rows - first < batch ? rows - first : batch;
-        VEIL_CHECK(veil_bgv_decrypt(ctx, pt, cts->bcts[m * per + i], m ? k->crt[m].sk : k->sk, err));
+        VEIL_CHECK(veil_bgv_decrypt(ctx, pt, cts->bcts[m * per + i], m ? k->bgv.crt[m].sk : k->sk, err));
         VEIL_CHECK(veil_bgv_decode(enc, vals, n, pt, err));
         for (size_t r = 0; r < n; r++) res[(first + r) * w + f] = vals[r];
     }
@@ -576,7 +576,7 @@ static veil_status bgv_evaluator_run(const void *state, veil_ciphertexts **out, 
     VEIL_CHECK(alloc_exact(res, ctxs, kk, per_out, 0, err));
     for (size_t m = 0; m < kk; m++)
         for (size_t b = 0; b < batches; b++) {
-            st = run_exact_batch(ctxs[m], m ? k->crt[m].relin : k->relin, p, in->bcts + m * per_in + b * p->in_width,
+            st = run_exact_batch(ctxs[m], m ? k->bgv.crt[m].relin : k->relin, p, in->bcts + m * per_in + b * p->in_width,
                                  res->bcts + m * per_out + b * p->out_width, ev->threads, err);
             if (fn) fn(arg, m * batches + b + 1, kk * batches);
             if (st != VEIL_OK) goto done;

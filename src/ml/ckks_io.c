@@ -62,15 +62,15 @@ veil_status veil_ml_ckks_encrypt(veil_ciphertexts **out, const veil_keyset *k, c
         if (!isfinite(in[i]))
             return veil_fail(err, VEIL_ERR_ARGUMENT, "encrypt: row %zu, column %zu is not a finite number",
                              i / k->meta.in_width + 1, i % k->meta.in_width + 1);
-    if (!k->box_lo) return veil_fail(err, VEIL_ERR_MISMATCH, "encrypt: these keys carry no inputs' range");
+    if (!k->ckks.box_lo) return veil_fail(err, VEIL_ERR_MISMATCH, "encrypt: these keys carry no inputs' range");
     /* the range the plan bounded every value of the circuit from: outside it, nothing is guaranteed */
     for (size_t i = 0; i < rows * k->meta.in_width; i++) {
         const size_t f = i % k->meta.in_width;
-        if (in[i] < k->box_lo[f] || in[i] > k->box_hi[f])
+        if (in[i] < k->ckks.box_lo[f] || in[i] > k->ckks.box_hi[f])
             return veil_fail(err, VEIL_ERR_ARGUMENT, "encrypt: row %zu, column %zu is %g, outside [%g, %g], the range "
                              "the keys were made for (the results could wrap around to garbage): make keys for these "
                              "inputs (keygen --calibrate DATA.csv or --input-range LO:HI)", i / k->meta.in_width + 1,
-                             f + 1, in[i], k->box_lo[f], k->box_hi[f]);
+                             f + 1, in[i], k->ckks.box_lo[f], k->ckks.box_hi[f]);
     }
     veil_ml_meta meta = k->meta;
     meta.kind = VEIL_SET_INPUTS;
@@ -165,7 +165,7 @@ veil_status veil_ml_ckks_decrypt(double *out, double *raw_out, const veil_keyset
     /* the plan bounded every output over the inputs' range: a larger one is no result (a wrap, or a set
      * not computed by the model from inputs of that range) */
     const double allowed = k->meta.bound * (1 + DECRYPT_SLACK) + DECRYPT_SLACK;
-    for (size_t i = 0; k->box_lo && i < rows * w; i++)
+    for (size_t i = 0; k->ckks.box_lo && i < rows * w; i++)
         if (!(fabs(all[i]) <= allowed))
             VEIL_FAIL(err, VEIL_ERR_NOISE, "decrypt: row %zu, output %zu decrypts to %g, beyond %g, the largest "
                       "|output| the model can give on the inputs' range: this is not the model's result",

@@ -34,7 +34,7 @@ static veil_status keyset_meta(veil_keyset *ks, const veil_plan *plan, veil_erro
     m->train.range = plan->train.range;
     m->bound = plan->bound;
     if (plan->ckks.box_lo)
-        return veil_ml_box_copy(&ks->box_lo, &ks->box_hi, plan->ckks.box_lo, plan->ckks.box_hi, plan->in_width, err);
+        return veil_ml_box_copy(&ks->ckks.box_lo, &ks->ckks.box_hi, plan->ckks.box_lo, plan->ckks.box_hi, plan->in_width, err);
     return VEIL_OK;
 }
 
@@ -299,11 +299,11 @@ veil_status veil_ml_ckks_keyset_save(veil_buffer *out, const veil_keyset *k, vei
     veil_status st = VEIL_OK;
     VEIL_CHECK(veil_params_save(&items[0], k->params, 0, err));
     VEIL_CHECK(veil_secret_key_save(&items[1], k->sk, 0, err));
-    const size_t w = k->meta.in_width, mlen = META_BYTES + (k->box_lo ? veil_ml_range_bytes(w) : 0);
+    const size_t w = k->meta.in_width, mlen = META_BYTES + (k->ckks.box_lo ? veil_ml_range_bytes(w) : 0);
     mb = calloc(mlen, 1);
     if (!mb) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "key set");
     veil_ml_meta_encode(mb, &k->meta);
-    if (k->box_lo) veil_ml_range_encode(mb + META_BYTES, k->meta.bound, k->box_lo, k->box_hi, w);
+    if (k->ckks.box_lo) veil_ml_range_encode(mb + META_BYTES, k->meta.bound, k->ckks.box_lo, k->ckks.box_hi, w);
     VEIL_CHECK(veil_set_save(out, k->params, mb, mlen, items, 2, err));
 done:
     free(mb);
@@ -320,10 +320,10 @@ veil_status veil_ml_ckks_keyset_load(veil_keyset *k, const veil_set_contents *c,
         VEIL_FAIL(err, VEIL_ERR_MISMATCH, "this file is not a Veil key set (secret.key)");
     if (k->meta.packing != VEIL_PACKING_TRAINING)
         VEIL_CHECK(veil_ml_range_decode(c->meta + META_BYTES, c->meta_len - META_BYTES, k->meta.in_width,
-                                        &k->meta.bound, &k->box_lo, &k->box_hi, err));
+                                        &k->meta.bound, &k->ckks.box_lo, &k->ckks.box_hi, err));
     else if (c->meta_len != META_BYTES)
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "ML metadata: a training key set with %zu bytes of metadata", c->meta_len);
-    if (k->box_lo && c->meta_len != META_BYTES + veil_ml_range_bytes(k->meta.in_width))
+    if (k->ckks.box_lo && c->meta_len != META_BYTES + veil_ml_range_bytes(k->meta.in_width))
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "ML metadata: %zu bytes, not those of %u inputs' ranges", c->meta_len,
                   k->meta.in_width);
     VEIL_CHECK(veil_ml_context_new(k->params, &k->ctx, &k->refs, err));

@@ -133,8 +133,13 @@ struct veil_keyset {
     veil_context *ctx;
     atomic_int *refs; /* holders of params and ctx */
     veil_secret_key *sk;
-    veil_crt_part crt[VEIL_CRT_MAX]; /* exact inference: moduli 1 .. meta.crt_count - 1 (0 is the above) */
-    double *box_lo, *box_hi; /* CKKS inference: each input's range (meta.in_width values); meta.bound */
+    /* each back end reads only its own part */
+    struct {
+        double *box_lo, *box_hi; /* CKKS inference: each input's range (meta.in_width values); meta.bound */
+    } ckks;
+    struct {
+        veil_crt_part crt[VEIL_CRT_MAX]; /* exact inference: moduli 1 .. meta.crt_count - 1 (0 is the above) */
+    } bgv;
 };
 
 struct veil_eval_keys {
@@ -146,7 +151,9 @@ struct veil_eval_keys {
     veil_switch_key *relin;
     veil_switch_key **galois;
     size_t n_galois;
-    veil_crt_part crt[VEIL_CRT_MAX]; /* exact inference: moduli 1 .. meta.crt_count - 1 */
+    struct {
+        veil_crt_part crt[VEIL_CRT_MAX]; /* exact inference: moduli 1 .. meta.crt_count - 1 */
+    } bgv;
     /*
      * How the public keys are saved: 0 (uncompressed), or VEIL_SAVE_COMPRESS for keys loaded from a bundle of
      * an earlier Veil, which compressed them: the key id is a hash of their stored bytes, so a bundle saved

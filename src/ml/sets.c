@@ -82,10 +82,10 @@ void veil_keyset_free(veil_keyset *k)
 {
     if (!k) return;
     veil_secret_key_free(k->sk);
-    for (size_t i = 1; i < VEIL_CRT_MAX; i++) veil_crt_part_clear(&k->crt[i]);
+    for (size_t i = 1; i < VEIL_CRT_MAX; i++) veil_crt_part_clear(&k->bgv.crt[i]);
     veil_ml_context_release(k->ctx, k->params, k->refs);
-    free(k->box_lo);
-    free(k->box_hi);
+    free(k->ckks.box_lo);
+    free(k->ckks.box_hi);
     free(k);
 }
 
@@ -96,7 +96,7 @@ void veil_eval_keys_free(veil_eval_keys *k)
     veil_switch_key_free(k->relin);
     for (size_t i = 0; i < k->n_galois; i++) veil_switch_key_free(k->galois[i]);
     free(k->galois);
-    for (size_t i = 1; i < VEIL_CRT_MAX; i++) veil_crt_part_clear(&k->crt[i]);
+    for (size_t i = 1; i < VEIL_CRT_MAX; i++) veil_crt_part_clear(&k->bgv.crt[i]);
     veil_ml_context_release(k->ctx, k->params, k->refs);
     free(k);
 }
@@ -125,9 +125,9 @@ double veil_keyset_output_limit(const veil_keyset *k)
 
 size_t veil_keyset_input_range(const veil_keyset *k, const double **lo, const double **hi, double *output_bound)
 {
-    if (!k || !k->box_lo) return 0;
-    if (lo) *lo = k->box_lo;
-    if (hi) *hi = k->box_hi;
+    if (!k || !k->ckks.box_lo) return 0;
+    if (lo) *lo = k->ckks.box_lo;
+    if (hi) *hi = k->ckks.box_hi;
     if (output_bound) *output_bound = k->meta.bound;
     return k->meta.in_width;
 }
