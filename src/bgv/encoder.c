@@ -28,11 +28,7 @@ static veil_status batching_init(veil_bgv_encoder *e, veil_error *err)
     uint64_t g = 1;
     for (size_t i = 0; i < half; i++) {
         const uint64_t exps[2] = {g, two_n - g};
-        for (int r = 0; r < 2; r++) {
-            size_t k = (size_t)(exps[r] - 1) / 2, rev = 0;
-            for (unsigned b = 0; b < log_n; b++) rev |= ((k >> b) & 1) << (log_n - 1 - b);
-            e->slot_pos[(size_t)r * half + i] = rev;
-        }
+        for (int r = 0; r < 2; r++) e->slot_pos[(size_t)r * half + i] = veil_bitrev((size_t)(exps[r] - 1) / 2, log_n);
         g = g * 5 % two_n;
     }
 done:
@@ -188,15 +184,28 @@ done:
     return st;
 }
 
+/* The plaintext's N slot values, in a secret buffer of enc->n values (free with veil_free_secret). */
+static veil_status decoded_slots(uint64_t **out, const veil_bgv_encoder *enc, const veil_bgv_plaintext *pt,
+                                 veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    uint64_t *v = veil_alloc(enc->n, sizeof *v);
+    if (!v) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bgv decode: out of memory");
+    VEIL_CHECK(poly_to_slots(enc, v, pt, err));
+    *out = v;
+    v = NULL;
+done:
+    if (v) veil_free_secret(v, enc->n * sizeof *v);
+    return st;
+}
+
 veil_status veil_bgv_decode(const veil_bgv_encoder *enc, uint64_t *values, size_t count, const veil_bgv_plaintext *pt,
                             veil_error *err)
 {
     veil_status st = VEIL_OK;
     uint64_t *v = NULL;
     VEIL_CHECK(check_encode(enc, pt, values, count, true, err));
-    v = veil_alloc(enc->n, sizeof *v);
-    if (!v) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bgv decode: out of memory");
-    VEIL_CHECK(poly_to_slots(enc, v, pt, err));
+    VEIL_CHECK(decoded_slots(&v, enc, pt, err));
     memcpy(values, v, count * sizeof *values);
 done:
     if (v) veil_free_secret(v, enc->n * sizeof *v);
@@ -214,9 +223,7 @@ veil_status veil_bgv_decode_signed(const veil_bgv_encoder *enc, int64_t *values,
     veil_status st = VEIL_OK;
     uint64_t *v = NULL;
     VEIL_CHECK(check_encode(enc, pt, values, count, true, err));
-    v = veil_alloc(enc->n, sizeof *v);
-    if (!v) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bgv decode: out of memory");
-    VEIL_CHECK(poly_to_slots(enc, v, pt, err));
+    VEIL_CHECK(decoded_slots(&v, enc, pt, err));
     for (size_t i = 0; i < count; i++) values[i] = centered(v[i], enc->t);
 done:
     if (v) veil_free_secret(v, enc->n * sizeof *v);
