@@ -26,8 +26,11 @@ start_server() { # start_server [EXTRA OPTIONS]: sets server_pid and url (the mo
     "$veil" serve --models "${models:-$work/models}" --store "$work/store" --listen 127.0.0.1:0 --threads 4 --quiet "$@" \
         >"$work/port.txt" 2>>"$work/server.log" &
     server_pid=$!
-    for _ in $(seq 100); do
+    # loading and planning the models takes seconds under the sanitizers on a busy machine: wait up to 60 s,
+    # and no longer than the server lives
+    for _ in $(seq 600); do
         grep -q "listening on port" "$work/port.txt" 2>/dev/null && break
+        kill -0 "$server_pid" 2>/dev/null || break
         sleep 0.1
     done
     url="http://127.0.0.1:$(awk '{print $4}' "$work/port.txt")"
