@@ -62,6 +62,11 @@ void veil_client_free(veil_client *client);
  * server's certificate is always verified. */
 veil_status veil_client_set_ca_file(veil_client *client, const char *path, veil_error *err);
 /*
+ * Sends "Authorization: Bearer TOKEN" with every request (the server's tenants, docs/net.md); NULL or "" sends
+ * none. The token is printable ASCII without spaces, at most 512 characters; it is wiped when replaced or freed.
+ */
+veil_status veil_client_set_token(veil_client *client, const char *token, veil_error *err);
+/*
  * Reports the progress of each request's body as it is sent: progress(arg, done, total) in bytes, and
  * (total, total) once the server has answered it; requests without a body (GET) report nothing. NULL: no
  * reports (the default). The library draws nothing itself: the caller's function does (veil's progress bar).

@@ -16,6 +16,7 @@ struct veil_client {
     CURL *curl;
     char base[512];
     char ca_file[512]; /* a CA bundle for HTTPS servers with their own certificate ("" : the system's) */
+    char auth[600];    /* "Authorization: Bearer TOKEN" ("": no token) */
     veil_progress_fn progress; /* the body's bytes as they are sent (NULL: no reports) */
     void *progress_arg;
     uint64_t sent, received;
@@ -98,6 +99,7 @@ void veil_client_free(veil_client *c)
 {
     if (!c) return;
     curl_easy_cleanup(c->curl);
+    veil_wipe(c->auth, sizeof c->auth);
     free(c);
 }
 
@@ -108,6 +110,20 @@ veil_status veil_client_set_ca_file(veil_client *c, const char *path, veil_error
     if (strlen(path) >= sizeof c->ca_file) return veil_fail(err, VEIL_ERR_ARGUMENT, "CA file path too long");
     if (access(path, R_OK) != 0) return veil_fail(err, VEIL_ERR_IO, "cannot read the CA file %s", path);
     snprintf(c->ca_file, sizeof c->ca_file, "%s", path);
+    return VEIL_OK;
+}
+
+veil_status veil_client_set_token(veil_client *c, const char *token, veil_error *err)
+{
+    VEIL_REQUIRE(c, err);
+    veil_wipe(c->auth, sizeof c->auth);
+    if (!token || !*token) return VEIL_OK;
+    const size_t len = strlen(token);
+    if (len > 512) return veil_fail(err, VEIL_ERR_ARGUMENT, "the token is longer than 512 characters");
+    for (size_t i = 0; i < len; i++) /* a header value: printable ASCII without spaces, nothing that ends it */
+        if (token[i] <= ' ' || token[i] > '~')
+            return veil_fail(err, VEIL_ERR_ARGUMENT, "the token holds a character that is not printable ASCII");
+    snprintf(c->auth, sizeof c->auth, "Authorization: Bearer %s", token);
     return VEIL_OK;
 }
 
@@ -165,6 +181,7 @@ static CURLcode attempt(veil_client *c, const char *method, const char *url, con
     curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
     if (c->ca_file[0]) curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file); /* verification stays on */
     struct curl_slist *headers = NULL;
+    if (c->auth[0]) headers = curl_slist_append(headers, c->auth);
     if (body) {
         curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, (const char *)body);
         curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -172,13 +189,13 @@ static CURLcode attempt(veil_client *c, const char *method, const char *url, con
         snprintf(h, sizeof h, "Content-Type: %s", type ? type : "application/octet-stream");
         headers = curl_slist_append(headers, h);
         headers = curl_slist_append(headers, "Expect:");
-        curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
         if (c->progress) {
             curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
             curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
             curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, c);
         }
     }
+    if (headers) curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
     const CURLcode rc = curl_easy_perform(c->curl);
     curl_slist_free_all(headers);
     return rc;

@@ -1,0 +1,1 @@
+"""The low-level API: CKKS and BGV vectors (to be written)."""

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The Python package as a user installs it: pip installs a copy of python/ into a fresh virtual environment
+# (with Debian's numpy, scikit-learn, onnx and torch visible; offline, without build isolation), shipping this
+# build's libveil.so; then pytest runs the package's suite against the installed package, not the source.
+# usage: test_python.sh BUILD_DIR SOURCE_DIR [PYTEST ARGS...]
+set -euo pipefail
+build=$(cd "$1" && pwd)
+src=$(cd "$2" && pwd)
+shift 2
+venv=$build/python-venv
+stamp=$venv/.installed-from
+lock=$build/.python-install.lock
+# one installation per build, shared by the test entries that run at once (flock: the first installs)
+exec 9>"$lock"
+flock 9
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(stat -c %Y "$build/libveil.so")" ] \
+   || [ -n "$(find "$src/python/veil" "$src/python/setup.py" "$src/include" -newer "$stamp" -print -quit)" ]; then
+  rm -rf "$venv" "$build/python-pkg"
+  /usr/bin/python3 -m venv --system-site-packages "$venv"
+  cp -r "$src/python" "$build/python-pkg"
+  (cd "$build/python-pkg" && VEIL_SOURCE_DIR=$src VEIL_LIBRARY=$build/libveil.so \
+     "$venv/bin/pip" install --no-build-isolation --no-index --no-deps -q .)
+  stat -c %Y "$build/libveil.so" > "$stamp"
+fi
+flock -u 9
+cd "$build"
+export VEIL_CLI=$build/veil VEIL_SOURCE_DIR=$src
+exec "$venv/bin/python" -m pytest -q -p no:cacheprovider --import-mode=importlib "$@"
