@@ -1,0 +1,1 @@
+"""The examples in examples/python (to be written)."""
