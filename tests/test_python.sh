@@ -17,12 +17,16 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(stat -c %Y "$build/libveil.so"
    || [ -n "$(find "$src/python/veil" "$src/python/setup.py" "$src/include" -newer "$stamp" -print -quit)" ]; then
   rm -rf "$venv" "$build/python-pkg"
   /usr/bin/python3 -m venv --system-site-packages "$venv"
-  cp -r "$src/python" "$build/python-pkg"
+  mkdir "$build/python-pkg"  # the package's sources only: never a stale build/ or egg-info of an earlier pip run
+  (cd "$src/python" && cp -r pyproject.toml setup.py README.md veil "$build/python-pkg/")
+  find "$build/python-pkg" -name __pycache__ -prune -exec rm -rf {} +
   (cd "$build/python-pkg" && VEIL_SOURCE_DIR=$src VEIL_LIBRARY=$build/libveil.so \
      "$venv/bin/pip" install --no-build-isolation --no-index --no-deps -q .)
   stat -c %Y "$build/libveil.so" > "$stamp"
 fi
 flock -u 9
-cd "$build"
+args=()
+for a in "$@"; do if [ -e "$a" ]; then args+=("$(realpath "$a")"); else args+=("$a"); fi; done
+cd "$build"  # python -m puts the working folder on sys.path: not the source's, whose python/veil is not built
 export VEIL_CLI=$build/veil VEIL_SOURCE_DIR=$src
-exec "$venv/bin/python" -m pytest -q -p no:cacheprovider --import-mode=importlib "$@"
+exec "$venv/bin/python" -m pytest -q -p no:cacheprovider --tb=short --import-mode=importlib "${args[@]}"
