@@ -22,12 +22,12 @@ import argparse
 import sys
 import time
 
+import veil  # first: it sets OMP_WAIT_POLICY=passive before torch loads the OpenMP runtime (docs/python.md)
+
 import numpy as np
 import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
-
-import veil
 
 
 class Square(torch.nn.Module):
