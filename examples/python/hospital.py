@@ -15,8 +15,9 @@ usage: hospital.py [--patients N] [--serve | --server URL [--model-name NAME]] [
   --serve        also do it over HTTP against `veil serve` started here on a loopback port (the veil program:
                  $VEIL_CLI, else `veil` on PATH, else build/veil of this repository)
   --server URL   also do it over HTTP against a running `veil serve` that hosts this model as NAME
-                 (default breast_cancer; write its ONNX file with --export DIR)
-  --export DIR   write DIR/breast_cancer.onnx, the model as a server hosts it
+                 (default breast_cancer; write its files with --export DIR)
+  --export DIR   write DIR/breast_cancer.onnx and its side file (breast_cancer.json: the calibration rows,
+                 breast_cancer.calib.csv), the model as `veil serve --models DIR` hosts it
 
 Needs: numpy, scikit-learn, onnx (Debian: python3-numpy, python3-sklearn, python3-onnx) and the veil package.
 """
@@ -86,12 +87,22 @@ def find_veil():
     sys.exit("hospital.py: --serve needs the veil program ($VEIL_CLI, on PATH, or build/veil)")
 
 
-def start_server(model_onnx: bytes, work: str):
-    """`veil serve` on a loopback port with the model as breast_cancer: (process, URL)."""
-    models = os.path.join(work, "models")
-    os.makedirs(models)
+def export(models: str, model_onnx: bytes, x_train) -> None:
+    """The model as `veil serve --models DIR` hosts it: DIR/breast_cancer.onnx, and its side file naming the
+    calibration rows, so that the plan the server gives clients (veil.Client.keygen, `veil keygen --server`)
+    admits the patients' range (docs/net.md)."""
+    os.makedirs(models, exist_ok=True)
     with open(os.path.join(models, "breast_cancer.onnx"), "wb") as f:
         f.write(model_onnx)
+    np.savetxt(os.path.join(models, "breast_cancer.calib.csv"), x_train, delimiter=",", fmt="%.17g")
+    with open(os.path.join(models, "breast_cancer.json"), "w") as f:
+        f.write('{"calibrate": "breast_cancer.calib.csv"}\n')
+
+
+def start_server(model_onnx: bytes, x_train, work: str):
+    """`veil serve` on a loopback port with the model as breast_cancer: (process, URL)."""
+    models = os.path.join(work, "models")
+    export(models, model_onnx, x_train)
     port_file = os.path.join(work, "port.txt")
     with open(port_file, "w") as out, open(os.path.join(work, "serve.log"), "w") as log:
         server = subprocess.Popen([find_veil(), "serve", "--models", models, "--store", os.path.join(work, "store"),
@@ -164,16 +175,14 @@ def main():
           f"{np.max(np.abs(plain_prob - sklearn_prob)):8.3g}")
 
     if args.export:
-        os.makedirs(args.export, exist_ok=True)
-        with open(os.path.join(args.export, "breast_cancer.onnx"), "wb") as f:
-            f.write(model.onnx)
+        export(args.export, model.onnx, x_train)
     if args.serve or args.server:
         print("over HTTP:")
         if args.server:
             ok = over_http(args.server, args.model_name, keys, x_test, plain_prob, y_test) and ok
         else:
             work = tempfile.mkdtemp(prefix="veil-hospital-")
-            server, url = start_server(model.onnx, work)
+            server, url = start_server(model.onnx, x_train, work)
             try:
                 ok = over_http(url, "breast_cancer", keys, x_test, plain_prob, y_test) and ok
             finally:
