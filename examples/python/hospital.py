@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """The mission in Python: a hospital encrypts its patients' records, a cloud evaluates a breast-cancer model
 on them holding only evaluation keys, the hospital decrypts the predictions (examples/hospital/run.sh with
 the CLI).

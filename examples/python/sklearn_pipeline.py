@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """A scikit-learn pipeline compiled as it is: StandardScaler + PCA + multinomial LogisticRegression on
 scikit-learn's wine data (178 wines, 13 chemical measurements, 3 cultivars), evaluated on ciphertexts in
 the throughput packing (one wine per slot: every test wine in one ciphertext set).

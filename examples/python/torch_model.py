@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """A PyTorch model compiled from the nn.Module: a CryptoNets-style MLP (64 -> 32 -> square -> 10) trained
 briefly on scikit-learn's 8x8 digits, evaluated on ciphertexts in both packings:
 

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Encrypted training with veil.train beside scikit-learn: logistic regression on scikit-learn's
 breast-cancer data (398 training records), trained by a server that holds only evaluation keys and
 ciphertexts of the features and the labels (Nesterov's accelerated gradient, a degree-3 polynomial sigmoid;
