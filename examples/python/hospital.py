@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 
+import veil  # first: it sets OMP_WAIT_POLICY=passive before scikit-learn loads the OpenMP runtime
+
 import numpy as np
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
@@ -36,7 +38,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import veil
 
 TIMES = []
 

@@ -18,6 +18,8 @@ import argparse
 import sys
 import time
 
+import veil  # first: it sets OMP_WAIT_POLICY=passive before scikit-learn loads the OpenMP runtime
+
 import numpy as np
 from sklearn.datasets import load_wine
 from sklearn.decomposition import PCA
@@ -25,8 +27,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-
-import veil
 
 
 def timed(fn, *args):

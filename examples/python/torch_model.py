@@ -22,7 +22,7 @@ import argparse
 import sys
 import time
 
-import veil  # first: it sets OMP_WAIT_POLICY=passive before torch loads the OpenMP runtime (docs/python.md)
+import veil  # first: it sets OMP_WAIT_POLICY=passive before torch or scikit-learn loads the OpenMP runtime
 
 import numpy as np
 import torch

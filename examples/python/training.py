@@ -16,6 +16,8 @@ import argparse
 import sys
 import time
 
+import veil  # first: it sets OMP_WAIT_POLICY=passive before scikit-learn loads the OpenMP runtime
+
 import numpy as np
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
@@ -23,8 +25,6 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-
-import veil
 
 
 def main():
