@@ -20,6 +20,8 @@ from ._lib import call, ffi, lib, new_handle, prng, progress_callback, take_byte
 from .keys import Ciphertexts, EvalKeys, KeySet, _Context, _FINAL_OPS, as_rows
 
 _SECURITY = {128: 0, 192: 1, 256: 2, None: 3, "none": 3}
+_ESTIMATE_UNIT = {"throughput": "batch", "latency": "sample",
+                  "training": "iteration and ciphertext of records"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,11 +55,13 @@ class PlanInfo:
                  f"  log QP = {self.log_qp} ({self.q_count} + {self.p_count} primes, dnum {self.dnum}), "
                  f"scale 2^{self.scale_bits}, {self.rotations} rotation keys",
                  f"  evaluation keys {self.eval_key_bytes / 1e6:.2f} MB, one input ciphertext "
-                 f"{self.ciphertext_bytes / 1e3:.0f} kB, about {self.estimated_seconds:.3g} s per "
-                 f"{'batch' if self.packing == 'throughput' else 'sample'} on one thread"]
+                 f"{self.ciphertext_bytes / 1e3:.0f} kB, " +
+                 (f"about {self.estimated_seconds:.3g} s per {_ESTIMATE_UNIT[self.packing]} on one thread"
+                  if self.estimated_seconds > 0 else "no time estimate (a plan read from a file has no model)")]
         if self.scheme == "bgv":
             lines.append(f"  plaintext moduli {', '.join(map(str, self.plain_moduli))}")
-        else:
+        # a training plan has no inputs' range, nor a plan read from a file (its keys carry the range)
+        elif self.packing != "training" and self.output_bound > 0:
             lines.append(f"  inputs in [{self.input_range[0]:g}, {self.input_range[1]:g}], "
                          f"outputs bounded by {self.output_bound:g}")
         return "\n".join(lines)
