@@ -5,6 +5,8 @@ cffi releases the GIL around each C call, so that other Python threads run while
 from __future__ import annotations
 
 import os
+import threading
+import weakref
 
 import cffi
 
@@ -43,17 +45,62 @@ def take_bytes(fn, *args) -> bytes:
         lib.veil_buffer_free(buf)
 
 
-def owned(ptr, free, *keep):
-    """A cdata freed by `free` when collected; `keep` (the objects it depends on: a context, keys, a model)
-    stays alive until then, whatever order the interpreter collects things in."""
-    return ffi.gc(ptr, lambda p, _keep=keep: free(p))
+class _Ref:
+    """A C object and how many live things need it: its Python handle, plus each object made from it (a
+    ciphertext set needs its keys' context, an evaluator its model and keys). Freed when the count reaches 0,
+    then the objects it needed are released in turn, so that the C library's order (a set before its keys) holds
+    whatever order the interpreter collects the handles in, reference cycles included."""
+
+    __slots__ = ("ptr", "free", "needs", "keep", "count")
+
+    def __init__(self, ptr, free, needs, keep):
+        self.ptr, self.free, self.needs, self.keep, self.count = ptr, free, needs, keep, 1
+
+    def release(self) -> None:
+        with _LOCK:
+            self.count -= 1
+            if self.count:
+                return
+            _LIVE.pop(_address(self.ptr), None)
+        self.free(self.ptr)
+        self.keep = None
+        for r in self.needs:
+            r.release()
 
 
-def new_handle(ctype: str, make, free, *keep):
-    """make(out) fills a `ctype **` out-parameter (a C handle): the new object as an owned cdata."""
+_LIVE = {}  # the address of every C object a handle owns -> its _Ref
+_LOCK = threading.RLock()  # finalizers run in whichever thread triggered the collection
+
+
+def _address(ptr) -> int:
+    return int(ffi.cast("uintptr_t", ptr))
+
+
+def owned(ptr, free, *needs):
+    """The handle (ptr itself) of a new C object, freed by `free` once ptr is collected and every object made
+    from it is freed. `needs`: the handles it depends on (kept alive, with their C objects, until it is freed);
+    other Python objects given there are held until then too. weakref.finalize keeps the bookkeeping in its
+    own registry, out of reach of the cycle collector, which may clear a cycle's objects in any order."""
+    refs, keep = [], []
+    with _LOCK:
+        for n in needs:
+            r = _LIVE.get(_address(n)) if isinstance(n, ffi.CData) else None
+            if r is not None:
+                r.count += 1
+                refs.append(r)
+            else:
+                keep.append(n)
+        ref = _Ref(ffi.cast(ffi.typeof(ptr), ptr), free, refs, keep)
+        _LIVE[_address(ptr)] = ref
+    weakref.finalize(ptr, ref.release)
+    return ptr
+
+
+def new_handle(ctype: str, make, free, *needs):
+    """make(out) fills a `ctype **` out-parameter (a C handle): the new object's handle (see owned)."""
     out = ffi.new(ctype + " **")
     make(out)
-    return owned(out[0], free, *keep)
+    return owned(out[0], free, *needs)
 
 
 def prng(seed: bytes | None):

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import convert
-from ._lib import call, ffi, lib, new_handle, prng, progress_callback, take_bytes
+from ._lib import call, ffi, lib, new_handle, owned, prng, progress_callback, take_bytes
 from .keys import Ciphertexts, EvalKeys, KeySet, _Context, _FINAL_OPS, as_rows
 
 _SECURITY = {128: 0, 192: 1, 256: 2, None: 3, "none": 3}
@@ -259,9 +259,9 @@ def keygen_for_plan(plan, *, seed: Optional[bytes] = None,
     report = progress_callback(progress)
     sk, ek = ffi.new("veil_keyset **"), ffi.new("veil_eval_keys **")
     call(lib.veil_keyset_generate, sk, ek, plan, stream, report, ffi.NULL)
-    # the two share one context, which the key set owns: the evaluation keys keep it alive
-    ks_h = ffi.gc(sk[0], lib.veil_keyset_free)
-    ek_h = ffi.gc(ek[0], lambda p, _keep=ks_h: lib.veil_eval_keys_free(p))
+    # the two share one context, counted by the C library: either may be freed first
+    ks_h = owned(sk[0], lib.veil_keyset_free)
+    ek_h = owned(ek[0], lib.veil_eval_keys_free)
     context = _Context()
     return KeySet(ks_h, EvalKeys(ek_h, context), context)
 
