@@ -494,3 +494,12 @@ def test_random_networks_never_silently_wrong(seed):
     # inputs beyond the calibrated range are refused, not evaluated
     with pytest.raises(veil.VeilError):
         m.encrypt(X * 100 + 1000, keys)
+
+
+def test_model_pickles(small):
+    """A model pickles as its ONNX bytes and options: the copy has the same plan and takes the same keys."""
+    m, keys, X = small
+    m2 = pickle.loads(pickle.dumps(m))
+    assert m2.plan() == m.plan() and m2.plan_bytes() == m.plan_bytes() and m2.name == m.name
+    out = m2.run(m.encrypt(X, keys), keys.eval)
+    assert np.abs(m2.decrypt(out, keys) - m.simulate(X)).max() < TOL

@@ -111,7 +111,8 @@ def _pair(value, what: str) -> Tuple[float, float]:
 class Model:
     """A model lowered for encrypted evaluation, with its plan. Made by veil.compile."""
 
-    def __init__(self, handle, plan, onnx: bytes, name: str, scheme: str, keep: tuple):
+    def __init__(self, handle, plan, onnx: bytes, name: str, scheme: str, keep: tuple, options: dict):
+        self._options = options
         self._h = handle
         self._plan = plan
         self.onnx = onnx
@@ -237,6 +238,10 @@ class Model:
             self._evaluators[key] = (eval_keys, ev)
             return ev
 
+    def __reduce__(self):
+        """Pickled as its ONNX bytes and compile options: unpickling compiles it again (same plan, same keys)."""
+        return (_recompile, (self.onnx, self.name, self._options))
+
     def __repr__(self) -> str:
         return (f"<veil.Model {self.name}: {self.input_width} -> {self.output_width}, {self.scheme} "
                 f"{self.plan().packing}>")
@@ -297,6 +302,9 @@ def compile(model: Any, *, packing: str = "throughput", scheme: str = "ckks", ba
     if batch < 0:
         raise ValueError("batch must be >= 0")
     data, name = _onnx_bytes(model, example_input)
+    options = dict(packing=packing, scheme=scheme, batch=batch, calibrate=calibrate, range=range,
+                   input_range=input_range, degree=degree, security=security, server_sigmoid=server_sigmoid,
+                   force_approximation=force_approximation)
     keep = []
     opts = ffi.new("veil_model_options *")
     opts.degree = int(degree)
@@ -326,7 +334,13 @@ def compile(model: Any, *, packing: str = "throughput", scheme: str = "ckks", ba
     width = int(lib.veil_model_input_width(handle))
     _set_input_range(req, input_range, scheme, width, keep)
     plan = new_handle("veil_plan", lambda out: call(lib.veil_model_plan, out, handle, req), lib.veil_plan_free)
-    return Model(handle, plan, data, name, scheme, tuple(keep))
+    return Model(handle, plan, data, name, scheme, tuple(keep), options)
+
+
+def _recompile(onnx: bytes, name: str, options: dict) -> Model:
+    m = compile(onnx, **options)
+    m.name = name
+    return m
 
 
 def _set_input_range(req, input_range, scheme: str, width: int, keep: list) -> None:
