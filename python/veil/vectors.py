@@ -526,6 +526,7 @@ def _bgv_params(depth: int, t: int, n: Optional[int], sec: int):
 class _Vector:
     """What CKKS and BGV vectors share: the layout, rotations, sums, matrix products, bytes."""
 
+    __array_ufunc__ = None  # numpy arrays on the left defer to the vector's reflected operators
     _scheme = -1
     _ct_type = ""
     _obj_type = 0
@@ -533,7 +534,7 @@ class _Vector:
 
     # the scheme's primitives, defined by the subclasses
     def _encrypt(self, values: np.ndarray, width: int, stream): raise NotImplementedError
-    def _decrypt_values(self, sk, ct, size: int) -> np.ndarray: raise NotImplementedError
+    def _decrypt_values(self, core: _Core, sk, ct, size: int) -> np.ndarray: raise NotImplementedError
     def _c_add(self, a, b): raise NotImplementedError
     def _c_sub(self, a, b): raise NotImplementedError
     def _c_neg(self, a): raise NotImplementedError
@@ -610,7 +611,7 @@ class _Vector:
         ctx = self._context if context is None else context
         sk = ctx._need_secret("decrypt")
         h = self._handle_in(ctx)
-        return self._decrypt_values(sk, h, self._size)
+        return self._decrypt_values(ctx._core, sk, h, self._size)
 
     def with_context(self, context: Context):
         """This vector under another context of the same keys (ctx.public(), or one read from bytes)."""
@@ -925,8 +926,7 @@ class CKKSVector(_Vector):
             call(lib.veil_ckks_encrypt_pk, core.ctx, ct, pt, core.pk, stream)
         return ct
 
-    def _decrypt_values(self, sk, ct, size):
-        core = self._core
+    def _decrypt_values(self, core, sk, ct, size):
         pt = new_handle("veil_ckks_plaintext", lambda o: call(lib.veil_ckks_plaintext_new, o, core.ctx),
                         lib.veil_ckks_plaintext_free, core.ctx)
         call(lib.veil_ckks_decrypt, core.ctx, pt, ct, sk)
@@ -1087,8 +1087,7 @@ class BGVVector(_Vector):
             call(lib.veil_bgv_encrypt_pk, core.ctx, ct, pt, core.pk, stream)
         return ct
 
-    def _decrypt_values(self, sk, ct, size):
-        core = self._core
+    def _decrypt_values(self, core, sk, ct, size):
         pt = new_handle("veil_bgv_plaintext", lambda o: call(lib.veil_bgv_plaintext_new, o, core.ctx),
                         lib.veil_bgv_plaintext_free, core.ctx)
         call(lib.veil_bgv_decrypt, core.ctx, pt, ct, sk)
@@ -1162,8 +1161,7 @@ class BGVVector(_Vector):
         ctx = self._context if context is None else context
         sk = ctx._need_secret("noise_budget")
         bits = ffi.new("double *")
-        call(lib.veil_bgv_noise_budget, self._core.ctx if ctx._core is self._core else ctx._core.ctx, bits,
-             self._handle_in(ctx), sk)
+        call(lib.veil_bgv_noise_budget, ctx._core.ctx, bits, self._handle_in(ctx), sk)
         return float(bits[0])
 
     def noise_budget_estimate(self) -> float:
