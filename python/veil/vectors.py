@@ -509,12 +509,13 @@ def _bgv_params(depth: int, t: int, n: Optional[int], sec: int):
     none = sec == _SECURITY["none"]
     if none and n is None:
         raise ValueError("security='none' (tests only) needs an explicit n")
-    req = ffi.new("veil_bgv_request *", dict(depth=depth, t=t, batching=True, min_n=0 if none else (n or 0),
+    req = ffi.new("veil_bgv_request *", dict(depth=depth, t=t, batching=True, min_n=n or 0,
                                             security=_SECURITY[128] if none else sec))
     params = new_handle("veil_params", lambda o: call(lib.veil_bgv_params_select, o, req), lib.veil_params_free)
     if not none:
         return params
-    # the 128-bit choice's prime sizes over the smaller ring (its noise grows less), unchecked
+    # the prime sizes of the 128-bit choice for a ring of at least n, over the ring of n (its noise grows no
+    # faster), unchecked
     q = [int(lib.veil_params_q(params, i)).bit_length() for i in range(lib.veil_params_q_count(params))]
     p = [int(lib.veil_params_p(params, i)).bit_length() for i in range(lib.veil_params_p_count(params))]
     return _spec_params(n, q, p, int(lib.veil_params_dnum(params)), sec, t)
