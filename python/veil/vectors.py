@@ -614,7 +614,7 @@ class _Vector:
         h = self._handle_in(ctx)
         return self._decrypt_values(ctx._core, sk, h, self._size)
 
-    def with_context(self, context: Context):
+    def with_context(self, context: Context) -> "_Vector":
         """This vector under another context of the same keys (ctx.public(), or one read from bytes)."""
         return type(self)._wrap(context, self._handle_in(context), self._size, self._width)
 
@@ -701,35 +701,38 @@ class _Vector:
         out[:v.size] = v
         return out
 
-    def __add__(self, other):
+    def __add__(self, other) -> "_Vector":
+        """self + other: a vector of the same size, a number, or a plain array of the same size."""
         return self._binary(other, "add")
 
-    def __radd__(self, other):
+    def __radd__(self, other) -> "_Vector":
         return self._binary(other, "add")
 
-    def __sub__(self, other):
+    def __sub__(self, other) -> "_Vector":
+        """self - other, as +."""
         return self._binary(other, "sub")
 
-    def __rsub__(self, other):
+    def __rsub__(self, other) -> "_Vector":
         return self._binary(other, "rsub")
 
-    def __mul__(self, other):
+    def __mul__(self, other) -> "_Vector":
+        """self * other, elementwise (CKKS: rescaled, one level; by an integer: none)."""
         return self._binary(other, "mul")
 
-    def __rmul__(self, other):
+    def __rmul__(self, other) -> "_Vector":
         return self._binary(other, "mul")
 
-    def __neg__(self):
+    def __neg__(self) -> "_Vector":
         return self._new(self._c_neg(self._h))
 
-    def __pos__(self):
+    def __pos__(self) -> "_Vector":
         return self
 
-    def square(self):
+    def square(self) -> "_Vector":
         """self * self (CKKS: relinearized and rescaled, one level)."""
         return self._new(self._c_mul(self._h, self._h))
 
-    def __pow__(self, k: int):
+    def __pow__(self, k: int) -> "_Vector":
         """self ** k for an integer k >= 1, by repeated squaring (ceil(log2 k) levels for CKKS)."""
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"a vector's power is an integer >= 1, not {k!r}")
@@ -747,7 +750,7 @@ class _Vector:
 
     # ---- rotations, sums, products ----
 
-    def rotate(self, steps: int):
+    def rotate(self, steps: int) -> "_Vector":
         """The values rotated left by `steps` (negative: right), cyclically over the vector's size: the result
         holds numpy.roll(values, -steps). Composed from the context's rotation keys; a size that is not a power
         of two also masks the two parts (one plaintext product: one level for CKKS)."""
@@ -765,13 +768,15 @@ class _Vector:
         b = self._rot_h(self._h, s - self._size, self._width)
         return self._new(self._c_plain_products([(a, lo), (b, hi)], self._width, True))
 
-    def __lshift__(self, steps: int):
+    def __lshift__(self, steps: int) -> "_Vector":
+        """rotate(steps)."""
         return self.rotate(steps)
 
-    def __rshift__(self, steps: int):
+    def __rshift__(self, steps: int) -> "_Vector":
+        """rotate(-steps)."""
         return self.rotate(-steps)
 
-    def sum(self):
+    def sum(self) -> "_Vector":
         """The sum of the values, as a vector of size 1 (log2(width) rotations; no level)."""
         h, step = self._h, 1
         while step < self._width:
@@ -779,11 +784,11 @@ class _Vector:
             step *= 2
         return self._new(h, size=1, width=1)
 
-    def dot(self, other):
+    def dot(self, other) -> "_Vector":
         """The inner product with another vector or a plain array, as a vector of size 1: (self * other).sum()."""
         return (self * other).sum()
 
-    def matmul(self, matrix):
+    def matmul(self, matrix) -> "_Vector":
         """self @ matrix for a plaintext matrix of shape (size, out): a vector of size out (out <= slots). The
         diagonal method by baby-step giant-step over one period of the slots: about 2 sqrt(period) rotations
         and one plaintext product per nonzero diagonal (CKKS: one level, one rescale at the end)."""
@@ -818,7 +823,8 @@ class _Vector:
             return self._new(self._c_mul_scalar(self._h, self._coerce_scalar(0)), size=out, width=W)
         return self._new(self._c_finish(g), size=out, width=W)
 
-    def __matmul__(self, matrix):
+    def __matmul__(self, matrix) -> "_Vector":
+        """self @ matrix: matmul."""
         return self.matmul(matrix)
 
     def polyval(self, coeffs: Sequence[Scalar], *args, **kwargs):
@@ -834,7 +840,7 @@ class _Vector:
         return _save_set(core.params, meta, [take_bytes(save, self._h, 0)])
 
     @classmethod
-    def from_bytes(cls, context: Context, data: bytes):
+    def from_bytes(cls, context: Context, data: bytes) -> "_Vector":
         """A vector from to_bytes, under a context of the same keys (any copy: public, or read from bytes).
         Damaged, truncated or foreign bytes raise veil.FormatError; a vector of other keys veil.MismatchError."""
         if not isinstance(context, Context):
@@ -1135,7 +1141,7 @@ class BGVVector(_Vector):
     def _c_add_scalar_all(self, a, k):
         return self._op(lib.veil_bgv_add_scalar, a, int(k))
 
-    def __pow__(self, k: int):
+    def __pow__(self, k: int) -> "_Vector":
         """self ** k for an integer k >= 1 (veil_bgv_power: repeated squaring, relinearized)."""
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"a vector's power is an integer >= 1, not {k!r}")
