@@ -27,11 +27,11 @@ import math
 import struct
 import weakref
 from collections import deque
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._errors import ArgumentError, FormatError, MismatchError, VeilError
+from ._errors import ArgumentError, FormatError, MismatchError
 from ._lib import call, ffi, lib, prng, take_bytes
 
 __all__ = ["Context", "CKKSVector", "BGVVector"]
@@ -800,22 +800,30 @@ class _Vector:
         if out > self._core.slots:
             raise ValueError(f"{out} outputs: this context's vectors hold at most {self._core.slots}")
         W = max(self._width, _pow2_at_least(out))
-        a = np.zeros((W, W), dtype=m.dtype)
-        a[:out, :self._size] = m.T  # x is W-periodic as well: only its first `size` values are read
-        rows = np.arange(W)
-        diags = [a[rows, (rows + k) % W] for k in range(W)]
-        b = int(lib.veil_ckks_linear_transform_baby(W))
-        giants = -(-W // b)
+        size = self._size
+        cols = np.arange(out)
+
+        def diagonal(k: int) -> np.ndarray:
+            # diagonal k of the W x W matrix A with A[o, i] = matrix[i, o] (o < out, i < size), 0 elsewhere: x is
+            # W-periodic as well, and only its first `size` values may be read
+            i = (cols + k) % W
+            ok = i < size
+            d = np.zeros(W, dtype=m.dtype)
+            d[cols[ok]] = m[i[ok], cols[ok]]
+            return d
+
+        nonzero = [k for k in range(W) if diagonal(k).any()]
+        b = int(lib.veil_ckks_linear_transform_baby(W))  # the least power of two with b * b >= W
         baby: Dict[int, object] = {0: self._h}
-        need = max((k % b for k in range(W) if diags[k].any()), default=0)
-        for i in range(1, need + 1):
+        for i in range(1, max((k % b for k in nonzero), default=0) + 1):
             baby[i] = self._rot_h(baby[i - 1], 1, W)
+        # sum_j rot(sum_i rot(d_{jb+i}, -jb) * rot(x, i), jb), the giant steps by Horner's rule: rotations by b
+        present = set(nonzero)
         g = None
-        for j in reversed(range(giants)):
+        for j in reversed(range(-(-W // b))):
             if g is not None:
                 g = self._rot_h(g, b, W)
-            pairs = [(baby[i], np.roll(diags[j * b + i], j * b)) for i in range(b)
-                     if j * b + i < W and diags[j * b + i].any()]
+            pairs = [(baby[i], np.roll(diagonal(j * b + i), j * b)) for i in range(b) if j * b + i in present]
             if pairs:
                 inner = self._c_plain_products(pairs, W, False)
                 g = inner if g is None else self._c_add(g, inner)
