@@ -58,6 +58,8 @@ def test_context_selection_and_presets():
     assert "ckks-n8192-d2" in veil.Context.presets() and "bgv-n8192" in veil.Context.presets()
     auto = veil.Context.ckks(depth=2, rotations=None)  # 128-bit: the C library's choice
     assert auto.n == 8192 and auto.depth == 2 and auto.security == 128 and auto.rotation_steps == []
+    wide = veil.Context.ckks(n=16384, depth=2, rotations=None)  # a larger ring than needed, as asked
+    assert wide.n == 16384 and wide.slots == 8192 and wide.depth == 2
     p = veil.Context.ckks("ckks-n8192-d2", rotations=[1])
     assert p.n == 8192 and p.depth == 2 and p.scale_bits == 40
     x = np.linspace(-1, 1, 100)

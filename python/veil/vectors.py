@@ -887,8 +887,9 @@ def _vector_from_state(cls, context: Context, data: bytes):
 class CKKSVector(_Vector):
     """An encrypted vector of up to N/2 real numbers (CKKS: approximate arithmetic).
 
-    CKKSVector(ctx, values) encrypts with the context's secret key when it holds one (a smaller ciphertext,
-    stored in seeded form, and less noise), otherwise with the public key. Operations: + - * with another vector,
+    CKKSVector(ctx, values, seed=None) encrypts with the context's secret key when it holds one (a smaller
+    ciphertext, stored in seeded form, and less noise), otherwise with the public key; seed (32 bytes) makes the
+    encryption reproducible (tests), None uses the OS CSPRNG. Operations: + - * with another vector,
     a number or a plain array of the same size, unary -, square, ** k, sum, dot, rotate, matmul (@), polyval.
     Every product is relinearized and rescaled at once (one level); plain and constant products use one level
     too (except by integers: none); additions align levels and scales themselves.
@@ -1039,6 +1040,7 @@ class CKKSVector(_Vector):
 class BGVVector(_Vector):
     """An encrypted vector of up to N/2 integers modulo t (BGV: exact arithmetic).
 
+    BGVVector(ctx, ints, seed=None) encrypts as CKKSVector does (the secret key when the context holds it).
     Values are taken modulo t and decrypt to their centered representatives in [-(t-1)/2, t/2] (so small
     negative numbers come back negative). Operations: + - * with another vector, an integer or a plain integer
     array of the same size, unary -, square, ** k, sum, dot, rotate, matmul (@), polyval. Products are
