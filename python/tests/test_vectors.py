@@ -172,6 +172,45 @@ def test_ckks_matmul(ckks, shape):
         a @ rng.uniform(-1, 1, (shape[0] + 1, 2))
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_ckks_matmul_random_shapes(ckks, seed):
+    rng = np.random.default_rng(300 + seed)
+    rows, cols = int(rng.integers(1, 300)), int(rng.integers(1, 300))
+    mag = float(10.0 ** rng.uniform(-1, 1))
+    m, x = rng.uniform(-mag, mag, (rows, cols)), rng.uniform(-1, 1, rows)
+    close((veil.CKKSVector(ckks, x) @ m).decrypt(), x @ m, ckks_tol(ckks, mag * rows))
+
+
+def test_threads_share_a_context(ckks, bgv):
+    """A context is read-only: threads computing with it at once get the results they would alone."""
+    rng = np.random.default_rng(9)
+    xs = [rng.uniform(-1, 1, 50) for _ in range(4)]
+    ints = [rng.integers(-100, 100, 50) for _ in range(4)]
+    out, errors = [None] * 8, []
+
+    def work(i):
+        try:
+            if i < 4:
+                v = veil.CKKSVector(ckks, xs[i])
+                out[i] = ((v * v).rotate(i + 1) + v).sum().decrypt()
+            else:
+                v = veil.BGVVector(bgv, ints[i - 4])
+                out[i] = (v * v - v).rotate(-i).decrypt()
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors
+    for i in range(4):
+        close(out[i], [np.sum(xs[i] ** 2 + xs[i])], ckks_tol(ckks, 100))
+        want = ints[i] * ints[i] - ints[i]
+        assert np.array_equal(out[4 + i], np.roll(want, 4 + i))
+
+
 def test_ckks_matmul_sparse_and_zero(ckks):
     x = np.arange(1.0, 9.0) / 8
     a = veil.CKKSVector(ckks, x)
