@@ -21,6 +21,7 @@ from ._lib import ffi as _ffi, lib as _lib
 from .client import Client
 from .keys import Ciphertexts, EvalKeys, KeySet
 from .model import Model, PlanInfo, compile
+from .vectors import Context, CKKSVector, BGVVector
 from . import train
 
 __version__ = _ffi.string(_lib.veil_version()).decode()
@@ -32,6 +33,7 @@ def threads() -> int:
 
 
 __all__ = ["compile", "Model", "PlanInfo", "KeySet", "EvalKeys", "Ciphertexts", "Client", "train", "threads",
+           "Context", "CKKSVector", "BGVVector",
            "VeilError", "NullError", "ArgumentError", "OutOfMemoryError", "MismatchError", "UnsupportedError",
            "RandomnessError", "NotFoundError", "InternalError", "InsecureError", "FormatError", "VeilIOError",
            "NoiseError"]
