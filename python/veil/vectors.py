@@ -25,14 +25,13 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
-import weakref
 from collections import deque
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ._errors import ArgumentError, FormatError, MismatchError
-from ._lib import call, ffi, lib, prng, take_bytes
+from ._lib import call, ffi, lib, new_handle, prng, take_bytes
 
 __all__ = ["Context", "CKKSVector", "BGVVector"]
 
@@ -52,22 +51,6 @@ _VEC_META = struct.Struct("<16sHBxII32s")  # magic, format, scheme, size, width,
 _MAX_GALOIS = 256
 
 Scalar = Union[int, float, np.integer, np.floating]
-
-
-def new_handle(ctype: str, make, free, *keep):
-    """make(out) fills a `ctype **`: the new C object, freed by a weakref.finalize whose arguments hold `keep`
-    (the handles it depends on: its context). The finalizers' registry holds those strongly, outside the garbage
-    the collector clears, so that a context is freed after everything made in it, whatever the order in which
-    Python collects a cycle or tears down at exit (where the finalizers run newest first)."""
-    out = ffi.new(ctype + " **")
-    make(out)
-    handle = out[0]
-    weakref.finalize(handle, _free, free, ffi.cast(ctype + " *", handle), keep)
-    return handle
-
-
-def _free(free, ptr, _keep) -> None:
-    free(ptr)
 
 
 def _is_pow2(x: int) -> bool:
