@@ -563,6 +563,12 @@ class _Vector:
     def _core(self) -> _Core:
         return self._context._core
 
+    def _op(self, fn, *args):
+        """fn(ctx, out, *args) of the scheme into a new ciphertext."""
+        out = self._new_ct()
+        call(fn, self._core.ctx, out, *args)
+        return out
+
     def _new_ct(self):
         core = self._core
         fn = lib.veil_ckks_ciphertext_new if self._scheme == _CKKS else lib.veil_bgv_ciphertext_new
@@ -934,11 +940,6 @@ class CKKSVector(_Vector):
              size, pt)
         return out
 
-    def _op(self, fn, *args):
-        out = self._new_ct()
-        call(fn, self._core.ctx, out, *args)
-        return out
-
     def _c_add(self, a, b):
         return self._op(lib.veil_ckks_add, a, b)
 
@@ -1093,11 +1094,6 @@ class BGVVector(_Vector):
         call(lib.veil_bgv_decrypt, core.ctx, pt, ct, sk)
         out = np.empty(size, dtype=np.int64)
         call(lib.veil_bgv_decode_signed, core.enc, ffi.from_buffer("int64_t[]", out, require_writable=True), size, pt)
-        return out
-
-    def _op(self, fn, *args):
-        out = self._new_ct()
-        call(fn, self._core.ctx, out, *args)
         return out
 
     def _c_add(self, a, b):
