@@ -56,11 +56,11 @@ def main():
     version = getattr(concrete.ml, "__version__", "1.9")
     common = dict(tool="concrete-ml", version=version, eval_key_bytes=eval_key_bytes, ct_bytes_per_sample=ct_bytes,
                   out_bytes_per_sample=out_bytes, keygen_s=t_keygen, compile_s=t_compile,
-                  plain_accuracy=float(np.mean(plain == y)),
                   params=f"TFHE, {N_BITS}-bit quantization (from_sklearn_model), one record per circuit call")
     record(task="lr_batch", samples=k, reps=3, encrypt_s=t_rows_enc / k * n, server_s=t_rows / k * n,
            server_s_runs=runs, server_s_per_sample=t_rows / k, decrypt_s=t_rows_dec / k * n,
-           accuracy=float(np.mean(cls_sim == y)), agree=float(np.mean(cls_sim == plain)),
+           accuracy=float(np.mean(cls_sim == y)), agree=float(np.mean(cls_sim == plain)), accuracy_samples=n,
+           plain_accuracy=float(np.mean(plain == y)),
            quantized_clear_accuracy=float(np.mean(cls_clear == y)),
            execute_agree_simulate=float(np.mean(cls_exec == cls_sim[:k])),
            note=f"timed on {k} records one at a time, scaled to 8,192; accuracy over 8,192 by fhe='simulate'",
@@ -68,6 +68,7 @@ def main():
     record(task="lr_one", samples=1, reps=reps1, encrypt_s=t_enc1, server_s=t_run1, server_s_runs=runs1,
            server_s_per_sample=t_run1, decrypt_s=t_dec1, end_to_end_s=t_e2e,
            accuracy=float(np.mean(cls_exec == y[:k])), agree=float(np.mean(cls_exec == plain[:k])),
+           plain_accuracy=float(np.mean(plain[:k] == y[:k])),
            accuracy_samples=k, note="in-process circuit calls, keys kept", **common)
 
 

@@ -3,6 +3,7 @@ network: N = 2^14, one image per ciphertext), keys, context and evaluator kept i
 over the first VEIL_BENCH_CNN_IMAGES test images (default 20), each encrypted, evaluated and decrypted alone.
 Run with the Python that has the veil package (run.sh: VEIL_PYTHON)."""
 import os
+import statistics
 import sys
 
 import numpy as np
@@ -24,7 +25,21 @@ def main():
     x1 = x[:1]
     t_enc, _, ct = timed(lambda: m.encrypt(x1, keys))
     m.run(ct, keys.eval, threads=1)  # the first call makes the evaluator (encoded diagonals), kept after
-    t_run, runs, out = timed(lambda: m.run(ct, keys.eval, threads=1))
+    # m.run and one bare veil_evaluator_run call through cffi on the same evaluator and input, interleaved: what
+    # the Python wrapper adds to the server's step
+    from veil._lib import ffi, lib
+    ev, h_in = m._evaluator(keys.eval, 1), ct._handle_for(keys.eval)
+
+    def bare():
+        o = ffi.new("veil_ciphertexts **")
+        assert lib.veil_evaluator_run(ev, o, h_in, ffi.NULL, ffi.NULL, ffi.NULL) == 0
+        lib.veil_ciphertexts_free(o[0])
+    runs, bare_runs = [], []
+    for _ in range(REPS):
+        runs.append(timed(lambda: m.run(ct, keys.eval, threads=1), 1)[0])
+        bare_runs.append(timed(bare, 1)[0])
+    t_run, t_bare = statistics.median(runs), statistics.median(bare_runs)
+    out = m.run(ct, keys.eval, threads=1)
     t_dec, _, _ = timed(lambda: m.decrypt(out, keys))
     t_e2e, _, _ = timed(lambda: m.decrypt(m.run(m.encrypt(x1, keys), keys.eval, threads=1), keys, argmax=True))
     k = min(IMAGES, len(x))
@@ -34,7 +49,8 @@ def main():
            params=f"CKKS latency, N = {info.n}, {info.rotations} rotation keys, depth {info.depth}, "
                   f"scale 2^{info.scale_bits}",
            keygen_s=t_keygen, encrypt_s=t_enc, server_s=t_run, server_s_runs=runs, server_s_per_sample=t_run,
-           decrypt_s=t_dec, end_to_end_s=t_e2e, eval_key_bytes=len(keys.eval.to_bytes()),
+           decrypt_s=t_dec, end_to_end_s=t_e2e, c_run_s=t_bare, c_run_runs=bare_runs,
+           run_wrapper_overhead=t_run / t_bare - 1, eval_key_bytes=len(keys.eval.to_bytes()),
            ct_bytes_per_sample=len(ct.to_bytes()), out_bytes_per_sample=len(out.to_bytes()),
            accuracy=float(np.mean(cls == labels[:k])), plain_accuracy=float(np.mean(plain[:k] == labels[:k])),
            agree=float(np.mean(cls == plain[:k])), accuracy_samples=k,
