@@ -256,6 +256,74 @@ static void test_chebyshev_63(void **state)
     veil_params_free(params);
 }
 
+/* One layer of 40 inputs (two chunks of terms) to one output in a context made now: its output's bytes. */
+static void layer_bytes(veil_buffer *out_bytes, const veil_params *params, const veil_buffer *in_bytes, size_t count,
+                        const double *w)
+{
+    veil_error err = {0};
+    veil_context *ctx = NULL;
+    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
+    veil_ckks_ciphertext *in[40], *out = NULL;
+    for (size_t i = 0; i < count; i++)
+        assert_int_equal(veil_ckks_ciphertext_load(&in[i], ctx, in_bytes[i].data, in_bytes[i].len, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_new(&out, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_linear_layer(ctx, &out, 1, (const veil_ckks_ciphertext *const *)in, count, w, NULL, NULL,
+                                            &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_save(out_bytes, out, 0, &err), VEIL_OK);
+    for (size_t i = 0; i < count; i++) veil_ckks_ciphertext_free(in[i]);
+    veil_ckks_ciphertext_free(out);
+    veil_context_free(ctx);
+}
+
+/*
+ * The AVX-512 IFMA sums of a layer (where the CPU has them) and the AVX2 ones (VEIL_NO_AVX512=1) give the same
+ * bits: both are exact modular sums.
+ */
+static void test_linear_layer_ifma_equals_avx2(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_params *params = NULL;
+    veil_context *ctx = NULL;
+    veil_ckks_encoder *enc = NULL;
+    veil_secret_key *sk = NULL;
+    veil_ckks_plaintext *pt = NULL;
+    assert_int_equal(veil_params_preset(&params, "ckks-n8192-d2", &err), VEIL_OK);
+    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encoder_new(&enc, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_secret_key_new(&sk, ctx, fx->prng, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_plaintext_new(&pt, ctx, &err), VEIL_OK);
+    enum { IN = 40, COUNT = 128 };
+    veil_buffer in_bytes[IN];
+    double x[COUNT], w[IN];
+    for (size_t i = 0; i < IN; i++) {
+        for (size_t r = 0; r < COUNT; r++) x[r] = sin((double)(i * COUNT + r));
+        w[i] = (double)((int)(i % 9) - 4) * 0.37;
+        veil_ckks_ciphertext *ct = NULL;
+        assert_int_equal(veil_ckks_encode(enc, pt, x, NULL, COUNT, ldexp(1.0, 40), 2, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_ciphertext_new(&ct, ctx, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_encrypt_sk(ctx, ct, pt, sk, fx->prng, &err), VEIL_OK);
+        memset(&in_bytes[i], 0, sizeof in_bytes[i]);
+        assert_int_equal(veil_ckks_ciphertext_save(&in_bytes[i], ct, 0, &err), VEIL_OK);
+        veil_ckks_ciphertext_free(ct);
+    }
+    veil_buffer a = {0}, b = {0};
+    layer_bytes(&a, params, in_bytes, IN, w);
+    setenv("VEIL_NO_AVX512", "1", 1);
+    layer_bytes(&b, params, in_bytes, IN, w);
+    unsetenv("VEIL_NO_AVX512");
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.data, b.data, a.len);
+    veil_buffer_free(&a);
+    veil_buffer_free(&b);
+    for (size_t i = 0; i < IN; i++) veil_buffer_free(&in_bytes[i]);
+    veil_ckks_plaintext_free(pt);
+    veil_secret_key_free(sk);
+    veil_ckks_encoder_free(enc);
+    veil_context_free(ctx);
+    veil_params_free(params);
+}
+
 /*
  * A linear layer whose limbs mix a 60-bit first prime (beyond the AVX2 kernels, as the ML plans choose when
  * the outputs' bound asks for it) with 36-bit ones: each limb takes its own kernel, and the sums are the
@@ -442,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_chebyshev),
         cmocka_unit_test(test_chebyshev_63),
         cmocka_unit_test(test_linear_layer_large_first_prime),
+        cmocka_unit_test(test_linear_layer_ifma_equals_avx2),
         cmocka_unit_test(test_linear_transform),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -189,6 +189,47 @@ static void test_env_forces_scalar(void **state)
     veil_ring_free(r);
 }
 
+/*
+ * The AVX-512 IFMA dot product is exact: hi * 2^52 + lo equals the 128-bit sum of the products, for residues up
+ * to 2^52 - 1, up to 4096 terms, and lengths that are not a multiple of its 8 lanes (skipped on CPUs without it).
+ */
+static void test_ifma_dot_exact(void **state)
+{
+    (void)state;
+    if (!veil_cpu_has_ifma()) {
+        print_message("no AVX-512 IFMA on this CPU: skipped\n");
+        return;
+    }
+    static const size_t terms_cases[] = {1, 7, 32, 4096}, n_cases[] = {8, 256, 1000};
+    const uint64_t top = ((uint64_t)1 << 52) - 1;
+    for (size_t a = 0; a < sizeof terms_cases / sizeof *terms_cases; a++)
+        for (size_t b = 0; b < sizeof n_cases / sizeof *n_cases; b++) {
+            const size_t terms = terms_cases[a], n = n_cases[b];
+            uint64_t *w = malloc(terms * sizeof *w), *lo = malloc(n * sizeof *lo), *hi = malloc(n * sizeof *hi);
+            uint64_t **y = malloc(terms * sizeof *y);
+            assert_non_null(w);
+            assert_non_null(lo);
+            assert_non_null(hi);
+            assert_non_null(y);
+            for (size_t i = 0; i < terms; i++) {
+                w[i] = i % 3 == 0 ? top : next_u64() & top;
+                assert_non_null(y[i] = malloc(n * sizeof *y[i]));
+                for (size_t t = 0; t < n; t++) y[i][t] = (i + t) % 5 == 0 ? top : next_u64() & top;
+            }
+            veil_dot_ptrs_ifma(lo, hi, (const uint64_t *const *)y, terms, w, n);
+            for (size_t t = 0; t < n; t++) {
+                veil_u128 want = 0;
+                for (size_t i = 0; i < terms; i++) want += (veil_u128)w[i] * y[i][t];
+                assert_true(((veil_u128)hi[t] << 52) + lo[t] == want);
+            }
+            for (size_t i = 0; i < terms; i++) free(y[i]);
+            free(y);
+            free(w);
+            free(lo);
+            free(hi);
+        }
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -244,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_avx2_equals_scalar),
         cmocka_unit_test(test_wide_primes_stay_scalar),
         cmocka_unit_test(test_env_forces_scalar),
+        cmocka_unit_test(test_ifma_dot_exact),
         cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,6 +19,7 @@
  * of size 3, relinearized here with relin_key: one relinearization per output instead of one per input.
  */
 #define LAYER_BLOCK 128
+#define LAYER_BLOCK_MAX 256 /* the input-major kernel's blocks: the per-block arrays below are sized for them */
 
 typedef struct sparse_rows {
     size_t *start, *col; /* CSR: the nonzero weights of output o are start[o] .. start[o + 1] */
@@ -136,6 +137,19 @@ static void layer_block(const veil_context *ctx, const sparse_rows *sr, const do
             memset(d, 0, (b1 - b0) * sizeof *d);
             continue;
         }
+        if (simd && ctx->ring->ifma) { /* exact sums of 52-bit products, one reduction per coefficient */
+            uint64_t lo[LAYER_BLOCK_MAX], hi[LAYER_BLOCK_MAX];
+            for (size_t k0 = s0; k0 < s1; k0 += LINCOMB_CHUNK) {
+                const size_t k1 = k0 + LINCOMB_CHUNK < s1 ? k0 + LINCOMB_CHUNK : s1;
+                for (size_t k = k0; k < k1; k++) src[k - k0] = veil_poly_limb_ptr(in[sr->col[k]]->el.c[c], j) + b0;
+                veil_dot_ptrs_ifma(lo, hi, src, k1 - k0, wr + k0, b1 - b0);
+                for (size_t t = 0; t < b1 - b0; t++) {
+                    const uint64_t part = veil_reduce128(mod, ((veil_u128)hi[t] << 52) + lo[t]);
+                    d[t] = k0 == s0 ? part : veil_addmod(d[t], part, mod->q);
+                }
+            }
+            continue;
+        }
         if (simd) {
             /* veil_dot_ptrs_avx2 takes any number of terms; the pointers in chunks */
             for (size_t k0 = s0; k0 < s1; k0 += LINCOMB_CHUNK) {
@@ -144,7 +158,7 @@ static void layer_block(const veil_context *ctx, const sparse_rows *sr, const do
                 if (k0 == s0) {
                     veil_dot_ptrs_avx2(d, src, k1 - k0, wd + k0, wq + k0, b1 - b0, mod->q);
                 } else {
-                    uint64_t part[LAYER_BLOCK];
+                    uint64_t part[LAYER_BLOCK_MAX];
                     veil_dot_ptrs_avx2(part, src, k1 - k0, wd + k0, wq + k0, b1 - b0, mod->q);
                     for (size_t t = 0; t < b1 - b0; t++) d[t] = veil_addmod(d[t], part[t], mod->q);
                 }
@@ -198,7 +212,7 @@ static veil_status layer_columns(layer_weights *lw, size_t n, size_t out_count, 
         }
     size_t block = (size_t)1 << 15; /* 256 KiB of accumulators: 2^15 doubles over the outputs */
     block = (block / (out_count ? out_count : 1)) & ~(size_t)3;
-    if (block > 256) block = 256;
+    if (block > LAYER_BLOCK_MAX) block = LAYER_BLOCK_MAX;
     if (block < 16) block = 16;
     if (block > n) block = n;
     lw->block = block;

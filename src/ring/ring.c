@@ -12,6 +12,12 @@ static bool avx2_disabled_by_env(void)
     return v != NULL && strcmp(v, "1") == 0;
 }
 
+static bool avx512_disabled_by_env(void)
+{
+    const char *v = getenv("VEIL_NO_AVX512");
+    return v != NULL && strcmp(v, "1") == 0;
+}
+
 static veil_status check_degree(size_t n, veil_error *err)
 {
     if (n < ((size_t)1 << VEIL_RING_MIN_LOG_N) || n > ((size_t)1 << VEIL_RING_MAX_LOG_N) || (n & (n - 1)) != 0)
@@ -90,6 +96,7 @@ veil_status veil_ring_new(veil_ring **out, size_t n, const uint64_t *primes, siz
         VEIL_CHECK(veil_ntt_tables_init(&r->ntt[i], n, primes[i], kernel == VEIL_KERNEL_AVX2, err));
         if (r->ntt[i].use_simd) r->kernel = VEIL_KERNEL_AVX2;
     }
+    r->ifma = r->kernel == VEIL_KERNEL_AVX2 && veil_cpu_has_ifma() && !avx512_disabled_by_env();
     *out = r;
     r = NULL;
 done:

@@ -39,6 +39,7 @@ struct veil_ring {
     size_t count;
     int threads;
     veil_kernel kernel; /* what the NTT actually runs: SCALAR or AVX2 */
+    bool ifma;          /* AVX2 and the CPU has AVX-512 IFMA (not disabled by VEIL_NO_AVX512=1): the IFMA kernels */
     uint64_t primes[VEIL_RING_MAX_PRIMES];
     veil_modulus mod[VEIL_RING_MAX_PRIMES];
     veil_ntt_tables ntt[VEIL_RING_MAX_PRIMES];
@@ -87,6 +88,14 @@ void veil_dot_const_avx2(uint64_t *out, const uint64_t *y, size_t stride, size_t
 /* out[t] = sum_i y[i][t] * w_i mod q: as veil_dot_const_avx2 with the terms given by pointers. */
 void veil_dot_ptrs_avx2(uint64_t *out, const uint64_t *const *y, size_t terms, const double *w, const double *wq,
                         size_t n, uint64_t q);
+/*
+ * AVX-512 IFMA kernels (dot_ifma.c, compiled with -mavx512f -mavx512ifma; only call when veil_cpu_has_ifma()).
+ * veil_dot_ptrs_ifma: sum_i y[i][t] * w[i] = hi_out[t] * 2^52 + lo_out[t] exactly (reduce it afterwards), for
+ * y[i][t] and w[i] below 2^52 and at most 4096 terms; any n.
+ */
+bool veil_cpu_has_ifma(void);
+void veil_dot_ptrs_ifma(uint64_t *lo_out, uint64_t *hi_out, const uint64_t *const *y, size_t terms,
+                        const uint64_t *w, size_t n);
 /* One coefficient block of a sparse layer, input-major (see ntt_avx2.c); len <= 256, a multiple of 4. */
 void veil_layer_block_avx2(double *acc, uint32_t *counts, uint64_t *const *out, const uint64_t *const *in,
                            size_t in_count, size_t out_count, const size_t *col_start, const size_t *col_row,
