@@ -269,7 +269,7 @@ veil_status veil_model_evaluate(veil_ciphertexts **out, const veil_model *model,
                                 veil_error *err);
 /*
  * The evaluator behind veil_model_evaluate, for servers that answer many requests: made once per (model, keys),
- * it encodes the latency packing's diagonals once. threads > 1 evaluates independent ciphertexts in
+ * it encodes the latency packing's diagonals once. threads (at most 4096) > 1 evaluates independent ciphertexts in
  * parallel (OpenMP). The model and keys must outlive it. Runs may be concurrent.
  */
 typedef struct veil_evaluator veil_evaluator;

@@ -90,7 +90,7 @@ typedef struct veil_train_options {
     size_t iterations;    /* 0: as many as the keys allow */
     double learning_rate; /* 0: 1 */
     double l2;            /* ridge / L2 strength, >= 0 */
-    size_t threads;       /* parallel ciphertexts (OpenMP); 0: the context's (VEIL_THREADS) */
+    size_t threads;       /* parallel ciphertexts (OpenMP), at most 4096; 0: the context's (VEIL_THREADS) */
 } veil_train_options;
 
 /*

@@ -24,6 +24,12 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 CLI = os.environ.get("VEIL_CLI")
 TOL = 1e-3
+SERVE_EXTRA = []  # veil serve's options for a test server on loopback
+
+
+def serve_token(tmp_path):
+    """The bearer token test servers take (None while veil serve has no tenants)."""
+    return None
 
 
 def roundtrip(m, X, keys, **run):
@@ -503,3 +509,93 @@ def test_model_pickles(small):
     assert m2.plan() == m.plan() and m2.plan_bytes() == m.plan_bytes() and m2.name == m.name
     out = m2.run(m.encrypt(X, keys), keys.eval)
     assert np.abs(m2.decrypt(out, keys) - m.simulate(X)).max() < TOL
+
+
+# ---- scikit-learn models as scikit-learn computes them -------------------------------------------------------------
+
+def test_sklearn_converter_matches_sklearn():
+    """Probabilities, decisions and labels as scikit-learn's own, for the classifiers' variants and scalers."""
+    from sklearn.linear_model import LinearRegression as LR, SGDClassifier
+    from sklearn.preprocessing import MinMaxScaler
+    from sklearn.svm import LinearSVC
+    X, y = sklearn_datasets.load_iris(return_X_y=True)
+    binary = y != 0
+    labels = np.where(binary, 7, 3)  # labels other than 0..k-1
+    cases = [
+        (LogisticRegression(max_iter=3000).fit(X, labels), "proba"),
+        (LogisticRegression(max_iter=3000, multi_class="multinomial").fit(X, labels), "proba"),
+        (LogisticRegression(max_iter=3000).fit(X, y), "proba"),
+        (make_pipeline(MinMaxScaler(), LinearSVC(max_iter=20000)).fit(X, labels), "decision"),
+        (SGDClassifier(loss="log_loss", random_state=0).fit(X, labels), "proba"),
+    ]
+    for est, kind in cases:
+        m = veil.compile(est, calibrate=X)
+        ref = est.predict_proba(X) if kind == "proba" else est.decision_function(X).reshape(len(X), -1)
+        got = m.predict(X)
+        if kind == "proba" and ref.shape[1] == 2:
+            ref = ref[:, 1:]
+        assert np.abs(got - ref).max() < 1e-9, type(est).__name__
+        keys = m.keygen()
+        out = m.run(m.encrypt(X, keys), keys.eval)
+        assert (m.decrypt(out, keys, argmax=True) == est.predict(X)).all(), type(est).__name__
+    # raw features far from zero: the scaler's constants keep their digits
+    Xo = X + 1234.567
+    p = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)).fit(Xo, binary)
+    assert np.abs(veil.compile(p, calibrate=Xo).predict(Xo)[:, 0] - p.predict_proba(Xo)[:, 1]).max() < 1e-9
+    with pytest.raises(ValueError, match="one-vs-rest"):
+        veil.compile(LogisticRegression(multi_class="ovr", max_iter=3000).fit(X, y))
+    with pytest.raises(ValueError, match="clip"):
+        veil.compile(make_pipeline(MinMaxScaler(clip=True), LR()).fit(X, y))
+
+
+def test_argument_checks(small):
+    m, keys, X = small
+    with pytest.raises(TypeError):
+        veil.KeySet.from_bytes(keys.to_bytes(), keys)  # a key set where the public part belongs
+    for bad in (65536, -1, 2.5):
+        with pytest.raises((ValueError, TypeError)):
+            m.run(m.encrypt(X, keys), keys.eval, threads=bad)
+    with pytest.raises(ValueError):
+        m.encrypt(X.astype(complex), keys)
+    with pytest.raises(ValueError):
+        m.encrypt(np.full(X.shape, "1.0"), keys)
+    with pytest.raises((ValueError, TypeError)):
+        veil.compile(m.onnx, degree=3.7)
+    with pytest.raises(ValueError):
+        veil.train.LogisticRegression(iterations=1).encrypt(X, np.zeros((len(X) // 2, 2)),
+                                                             veil.train.LogisticRegression(1).keygen(X.shape[1]))
+
+
+def test_client_shared_between_threads_and_keys_lost(tmp_path, cancer):
+    """One Client from several threads (one connection: calls take turns), and evaluation keys the server lost
+    are uploaded again."""
+    if not CLI or not os.path.exists(CLI):
+        pytest.skip("VEIL_CLI not given")
+    import concurrent.futures
+    import urllib.request
+    X, y = cancer
+    p = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X, y)
+    (tmp_path / "models").mkdir()
+    m = veil.compile(p)
+    (tmp_path / "models" / "cancer.onnx").write_bytes(m.onnx)
+    (tmp_path / "models" / "cancer.json").write_text('{"input_range": [-100, 5000]}')
+    server = subprocess.Popen([CLI, "serve", "--models", str(tmp_path / "models"), "--store", str(tmp_path / "store"),
+                               "--listen", "127.0.0.1:0", "--quiet"] + SERVE_EXTRA, stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        url = f"http://127.0.0.1:{line.split()[3]}"
+        c = veil.Client(url, token=serve_token(tmp_path))
+        keys = c.keygen("cancer")
+        ref = m.predict(X[:8])
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda _: c.predict("cancer", X[:8], keys), range(12)))
+        assert all(np.abs(r - ref).max() < TOL for r in results)
+        req = urllib.request.Request(f"{url}/v1/keys/{c.upload_keys(keys)}", method="DELETE")
+        token = serve_token(tmp_path)
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        urllib.request.urlopen(req).read()
+        assert np.abs(c.predict("cancer", X[:8], keys) - ref).max() < TOL
+    finally:
+        server.terminate()
+        server.wait(timeout=60)

@@ -103,14 +103,20 @@ def new_handle(ctype: str, make, free, *needs):
     return owned(out[0], free, *needs)
 
 
-def prng(seed: bytes | None):
-    """A seeded ChaCha20 stream for reproducible runs (tests), or NULL: the OS CSPRNG."""
+# The stream of a seed each use draws from: one seed given to key generation and to encryption must not
+# make the encryption's noise out of the secret key's bytes.
+STREAM_KEYS, STREAM_ENCRYPT = 1, 2
+
+
+def prng(seed: bytes | None, stream: int):
+    """A seeded ChaCha20 stream for reproducible runs (tests), or NULL: the OS CSPRNG. `stream` names the use
+    (STREAM_KEYS, STREAM_ENCRYPT): the same seed gives independent streams to different uses."""
     if seed is None:
         return ffi.NULL
     if not isinstance(seed, (bytes, bytearray)) or len(seed) != SEED_BYTES:
         raise ValueError(f"a seed is {SEED_BYTES} bytes (for example os.urandom({SEED_BYTES}))")
     out = ffi.new("veil_prng **")
-    call(lib.veil_prng_new_seeded, out, bytes(seed), 0)
+    call(lib.veil_prng_new_seeded, out, bytes(seed), stream)
     return ffi.gc(out[0], lib.veil_prng_free)
 
 

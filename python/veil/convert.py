@@ -57,7 +57,8 @@ class _Graph:
         _, _, numpy_helper = _onnx()
         self.count += 1
         full = f"{name}_{self.count}"
-        self.inits.append(numpy_helper.from_array(np.asarray(value, dtype=np.float32), full))
+        # float64: a scaler's means and scales are applied to raw features, where float32 would lose digits
+        self.inits.append(numpy_helper.from_array(np.asarray(value, dtype=np.float64), full))
         return full
 
     def node(self, op: str, *inputs: str, **attrs) -> None:
@@ -76,6 +77,9 @@ def _add_transform(g: _Graph, step) -> None:
         if getattr(step, "scale_", None) is not None and step.with_std:
             g.node("Div", g.const("scale", step.scale_))
     elif name == "MinMaxScaler":
+        if getattr(step, "clip", False):
+            raise ValueError("veil.compile: MinMaxScaler(clip=True) clips its outputs, which is not affine: refit it "
+                             "with clip=False")
         g.node("Mul", g.const("scale", step.scale_))
         g.node("Add", g.const("min", step.min_))
     elif name == "MaxAbsScaler":
@@ -108,12 +112,37 @@ def _add_estimator(g: _Graph, est) -> None:
     intercept = np.atleast_1d(np.asarray(getattr(est, "intercept_", 0.0), dtype=np.float64))
     if intercept.size == 1 and coef.shape[0] > 1:
         intercept = np.repeat(intercept, coef.shape[0])
-    g.node("Gemm", g.const("coef", coef), g.const("intercept", intercept), transB=1)
     if name in ("LogisticRegression", "LogisticRegressionCV"):
-        multinomial = coef.shape[0] > 1
-        g.node("Softmax" if multinomial else "Sigmoid", **({"axis": 1} if multinomial else {}))
-    elif name == "SGDClassifier" and getattr(est, "loss", "") in ("log_loss", "log") and coef.shape[0] == 1:
+        multinomial = _logistic_multinomial(est)
+        if coef.shape[0] > 1 and not multinomial:
+            raise ValueError(f"veil.compile: this {name} is one-vs-rest over {coef.shape[0]} classes: its probabilities "
+                             "are normalized sigmoids, which Veil does not apply after decryption; fit it with "
+                             "multi_class='multinomial' (a softmax)")
+        if coef.shape[0] == 1 and multinomial:  # scikit-learn's binary softmax: sigmoid(2 z)
+            coef, intercept = 2 * coef, 2 * intercept
+        g.node("Gemm", g.const("coef", coef), g.const("intercept", intercept), transB=1)
+        g.node("Softmax" if coef.shape[0] > 1 else "Sigmoid", **({"axis": 1} if coef.shape[0] > 1 else {}))
+        return
+    g.node("Gemm", g.const("coef", coef), g.const("intercept", intercept), transB=1)
+    if name == "SGDClassifier" and getattr(est, "loss", "") in ("log_loss", "log") and coef.shape[0] == 1:
         g.node("Sigmoid")
+
+
+def _logistic_multinomial(est) -> bool:
+    """Whether a fitted LogisticRegression uses a softmax (scikit-learn's rule for multi_class='auto')."""
+    mc = getattr(est, "multi_class", "auto")
+    if mc in ("auto", "deprecated", None):
+        return getattr(est, "solver", "lbfgs") != "liblinear" and len(getattr(est, "classes_", [])) > 2
+    return mc == "multinomial"
+
+
+def labels_of(model: Any):
+    """The class labels of a scikit-learn classifier (its classes_), or None."""
+    if not is_sklearn(model):
+        return None
+    est = _steps(model)[-1]
+    labels = getattr(est, "classes_", None)
+    return None if labels is None or type(est).__name__ in _REGRESSORS else np.asarray(labels)
 
 
 def sklearn_to_onnx(model: Any, width: Optional[int] = None) -> bytes:
@@ -128,8 +157,8 @@ def sklearn_to_onnx(model: Any, width: Optional[int] = None) -> bytes:
     for step in steps[:-1]:
         _add_transform(g, step)
     _add_estimator(g, est)
-    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", int(width)])
-    y = helper.make_tensor_value_info(g.current, onnx.TensorProto.FLOAT, None)
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.DOUBLE, ["n", int(width)])
+    y = helper.make_tensor_value_info(g.current, onnx.TensorProto.DOUBLE, None)
     graph = helper.make_graph(g.nodes, "sklearn_" + _class_name(est), [x], [y], g.inits)
     m = helper.make_model(graph, producer_name="veil", opset_imports=[helper.make_opsetid("", 13)])
     m.ir_version = 7
@@ -144,9 +173,13 @@ def torch_to_onnx(module: Any, example_input: Any) -> bytes:
                          "exported to ONNX")
     x = example_input if isinstance(example_input, torch.Tensor) else torch.as_tensor(np.asarray(example_input),
                                                                                          dtype=torch.float32)
-    module = module.eval()
+    training = module.training
+    module.eval()
     buf = io.BytesIO()
-    with torch.no_grad():
-        torch.onnx.export(module, (x,), buf, input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, opset_version=13)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(module, (x,), buf, input_names=["x"], output_names=["y"],
+                              dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, opset_version=13)
+    finally:
+        module.train(training)  # the caller's module as it was
     return buf.getvalue()

@@ -126,8 +126,12 @@ class KeySet:
         if os.path.exists(secret) and not overwrite:
             raise FileExistsError(f"{directory} already holds a key set; keys are never overwritten "
                                   "(overwrite=True replaces them)")
+        if self._eval is not None and not isinstance(self._eval, EvalKeys):
+            raise TypeError("a key set's evaluation keys must be veil.EvalKeys")
+        created = not os.path.isdir(directory)
         os.makedirs(os.path.join(directory, "eval"), mode=0o700, exist_ok=True)
-        os.chmod(directory, 0o700)
+        if created:
+            os.chmod(directory, 0o700)
         if self._eval is not None:
             self._eval.save(os.path.join(directory, "eval", "eval.keys"))
         _write_atomic(secret, self.to_bytes())
@@ -152,6 +156,8 @@ class KeySet:
                        lib.veil_keyset_free)
         ks = cls(h, None, _Context())
         if eval_keys is not None:
+            if not isinstance(eval_keys, EvalKeys):
+                raise TypeError(f"eval_keys must be veil.EvalKeys (the public part), not {type(eval_keys).__name__}")
             if eval_keys.id != ks.id:
                 from ._errors import MismatchError
                 raise MismatchError("these evaluation keys belong to another key set")
@@ -214,9 +220,9 @@ class KeySet:
 
     def encrypt(self, X, *, seed: Optional[bytes] = None) -> "Ciphertexts":
         """Rows of features (numpy (n, input_width)) into a ciphertext set, with the secret key."""
-        from ._lib import prng
+        from ._lib import STREAM_ENCRYPT, prng
         x = as_rows(X, self.input_width, "X")
-        stream = prng(seed)
+        stream = prng(seed, STREAM_ENCRYPT)
         h = new_handle("veil_ciphertexts",
                        lambda out: call(lib.veil_ciphertexts_encrypt, out, self._h, ffi.from_buffer("double[]", x),
                                         x.shape[0], stream),
@@ -261,13 +267,16 @@ class Ciphertexts:
 
     def __init__(self, data: Optional[bytes] = None):
         self._data = data
-        self._h = None
-        self._context: Optional[_Context] = None
+        self._bound_to = None  # (C handle, the _Context it lives in), replaced whole
+
+    @property
+    def _h(self):
+        return self._bound_to[0] if self._bound_to is not None else None
 
     @classmethod
     def _bound(cls, handle, context: _Context, keys_handle) -> "Ciphertexts":
         ct = cls()
-        ct._h, ct._context = handle, context
+        ct._bound_to = (handle, context)
         return ct
 
     @classmethod
@@ -282,7 +291,7 @@ class Ciphertexts:
 
     def to_bytes(self) -> bytes:
         if self._data is None:
-            self._data = take_bytes(lib.veil_ciphertexts_save, self._h)
+            self._data = take_bytes(lib.veil_ciphertexts_save, self._bound_to[0])
         return self._data
 
     def save(self, path: PathLike) -> None:
@@ -296,14 +305,15 @@ class Ciphertexts:
         """The C set in the context of `keys`: this one, or read again from its bytes under them."""
         if not isinstance(keys, (KeySet, EvalKeys)):
             raise TypeError(f"expected a veil.KeySet or veil.EvalKeys, not {type(keys).__name__}")
-        if self._h is not None and self._context is keys._context:
-            return self._h
+        bound = self._bound_to
+        if bound is not None and bound[1] is keys._context:
+            return bound[0]
         data = self.to_bytes()
         ks = keys._h if isinstance(keys, KeySet) else ffi.NULL
         ek = keys._h if isinstance(keys, EvalKeys) else ffi.NULL
         h = new_handle("veil_ciphertexts", lambda out: call(lib.veil_ciphertexts_load, out, ks, ek, data, len(data)),
                        lib.veil_ciphertexts_free, keys._h)
-        self._h, self._context = h, keys._context
+        self._bound_to = (h, keys._context)
         return h
 
     @property
@@ -325,13 +335,16 @@ class Ciphertexts:
         return (Ciphertexts.from_bytes, (self.to_bytes(),))
 
     def __repr__(self) -> str:
-        rows = f"{self.rows} rows" if self._h is not None else "unread"
-        return f"<veil.Ciphertexts {rows}, {self.nbytes} bytes>"
+        what = f"{self.rows} rows" if self._h is not None else f"unread, {len(self._data)} bytes"
+        return f"<veil.Ciphertexts {what}>"
 
 
 def as_rows(X, width: int, what: str) -> np.ndarray:
     """X as a C-contiguous float64 array (n, width), every value finite; clear errors otherwise."""
-    x = np.asarray(X, dtype=np.float64)
+    raw = np.asarray(X)
+    if raw.dtype.kind not in "biuf":
+        raise ValueError(f"{what} must hold real numbers, not {raw.dtype} values")
+    x = raw.astype(np.float64, copy=False)
     if x.ndim == 1 and width == 1:
         x = x.reshape(-1, 1)
     if x.ndim != 2:

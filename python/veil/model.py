@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import convert
-from ._lib import call, ffi, lib, new_handle, owned, prng, progress_callback, take_bytes
+from ._lib import STREAM_KEYS, call, ffi, lib, new_handle, owned, prng, progress_callback, take_bytes
 from .keys import Ciphertexts, EvalKeys, KeySet, _Context, _FINAL_OPS, as_rows
 
 _SECURITY = {128: 0, 192: 1, 256: 2, None: 3, "none": 3}
@@ -111,8 +111,10 @@ def _pair(value, what: str) -> Tuple[float, float]:
 class Model:
     """A model lowered for encrypted evaluation, with its plan. Made by veil.compile."""
 
-    def __init__(self, handle, plan, onnx: bytes, name: str, scheme: str, keep: tuple, options: dict):
+    def __init__(self, handle, plan, onnx: bytes, name: str, scheme: str, keep: tuple, options: dict,
+                 classes_=None):
         self._options = options
+        self.classes_ = classes_  # a scikit-learn classifier's labels, which decrypt(argmax=True) gives
         self._h = handle
         self._plan = plan
         self.onnx = onnx
@@ -214,17 +216,24 @@ class Model:
         return Ciphertexts._bound(h, eval_keys._context, eval_keys._h)
 
     def decrypt(self, ct: Ciphertexts, keys: KeySet, *, argmax: bool = False, integers: bool = False) -> np.ndarray:
-        """numpy (n, output_width), the final Sigmoid/Softmax applied. argmax: the classes (n,) (for one output
-        ending in a Sigmoid: 1 above 0.5). integers: exact models' integers before the output scale."""
+        """numpy (n, output_width), the final Sigmoid/Softmax applied. argmax: the classes (n,): the largest
+        output's index (for one output ending in a Sigmoid: 1 above 0.5), mapped to the labels of a scikit-learn
+        classifier (its classes_). integers: exact models' integers before the output scale."""
         if not isinstance(keys, KeySet):
             raise TypeError("decrypt takes the data owner's KeySet")
         if integers:
             return keys.decrypt_integers(ct)
         y = keys.decrypt(ct)
-        return classes(y, self.final_op) if argmax else y
+        if not argmax:
+            return y
+        if self.classes_ is not None and y.shape[1] == 1 and self.final_op is None:
+            idx = (y[:, 0] > 0).astype(np.int64)  # a binary classifier's decision function, as scikit-learn's predict
+        else:
+            idx = classes(y, self.final_op)
+        return self.classes_[idx] if self.classes_ is not None else idx
 
     def _evaluator(self, eval_keys: EvalKeys, threads: Optional[int]):
-        threads = int(threads) if threads else int(lib.veil_threads_default())
+        threads = check_threads(threads) or int(lib.veil_threads_default())
         key = (id(eval_keys), threads)
         with self._lock:
             entry = self._evaluators.get(key)
@@ -240,11 +249,27 @@ class Model:
 
     def __reduce__(self):
         """Pickled as its ONNX bytes and compile options: unpickling compiles it again (same plan, same keys)."""
-        return (_recompile, (self.onnx, self.name, self._options))
+        return (_recompile, (self.onnx, self.name, self._options, self.classes_))
 
     def __repr__(self) -> str:
         return (f"<veil.Model {self.name}: {self.input_width} -> {self.output_width}, {self.scheme} "
                 f"{self.plan().packing}>")
+
+
+def check_threads(threads) -> int:
+    """A thread count: None or 0 for the default, else an integer in [1, 4096] (as VEIL_THREADS)."""
+    if threads is None:
+        return 0
+    t = _integer(threads, "threads")
+    if not 0 <= t <= 4096:
+        raise ValueError(f"threads is {threads}: between 1 and 4096 (0 or None: the default)")
+    return t
+
+
+def _integer(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{what} must be an integer, not {value!r}")
+    return int(value)
 
 
 def classes(y: np.ndarray, final_op: Optional[str]) -> np.ndarray:
@@ -260,7 +285,7 @@ def classes(y: np.ndarray, final_op: Optional[str]) -> np.ndarray:
 
 def keygen_for_plan(plan, *, seed: Optional[bytes] = None,
                     progress: Optional[Callable[[int, int], None]] = None) -> KeySet:
-    stream = prng(seed)
+    stream = prng(seed, STREAM_KEYS)
     report = progress_callback(progress)
     sk, ek = ffi.new("veil_keyset **"), ffi.new("veil_eval_keys **")
     call(lib.veil_keyset_generate, sk, ek, plan, stream, report, ffi.NULL)
@@ -299,8 +324,10 @@ def compile(model: Any, *, packing: str = "throughput", scheme: str = "ckks", ba
         raise ValueError(f"scheme is 'ckks' or 'bgv', not {scheme!r}")
     if security not in _SECURITY:
         raise ValueError(f"security is 128, 192, 256 or 'none', not {security!r}")
-    if batch < 0:
+    if _integer(batch, "batch") < 0:
         raise ValueError("batch must be >= 0")
+    if not 0 <= _integer(degree, "degree") <= 1024:
+        raise ValueError(f"degree is {degree}: between 1 and 1024 (0: the default, 15)")
     data, name = _onnx_bytes(model, example_input)
     options = dict(packing=packing, scheme=scheme, batch=batch, calibrate=calibrate, range=range,
                    input_range=input_range, degree=degree, security=security, server_sigmoid=server_sigmoid,
@@ -334,12 +361,12 @@ def compile(model: Any, *, packing: str = "throughput", scheme: str = "ckks", ba
     width = int(lib.veil_model_input_width(handle))
     _set_input_range(req, input_range, scheme, width, keep)
     plan = new_handle("veil_plan", lambda out: call(lib.veil_model_plan, out, handle, req), lib.veil_plan_free)
-    return Model(handle, plan, data, name, scheme, tuple(keep), options)
+    return Model(handle, plan, data, name, scheme, tuple(keep), options, convert.labels_of(model))
 
 
-def _recompile(onnx: bytes, name: str, options: dict) -> Model:
+def _recompile(onnx: bytes, name: str, options: dict, classes_=None) -> Model:
     m = compile(onnx, **options)
-    m.name = name
+    m.name, m.classes_ = name, classes_
     return m
 
 

@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ._lib import call, ffi, lib, new_handle, prng, progress_callback, take_bytes
+from ._lib import STREAM_ENCRYPT, call, ffi, lib, new_handle, prng, progress_callback, take_bytes
 from .keys import Ciphertexts, EvalKeys, KeySet, as_rows
 from .model import PlanInfo, _SECURITY, _plan_info, keygen_for_plan
 
@@ -26,8 +26,10 @@ class _Trainer:
 
     def __init__(self, iterations: int = 7, *, learning_rate: float = 1.0, l2: float = 0.0,
                  security=128, ring_degree: int = 0, threads: Optional[int] = None):
-        if iterations < 1:
+        from .model import _integer, check_threads
+        if _integer(iterations, "iterations") < 1:
             raise ValueError("iterations must be at least 1")
+        check_threads(threads)
         if security not in _SECURITY:
             raise ValueError(f"security is 128, 192, 256 or 'none', not {security!r}")
         self.iterations = int(iterations)
@@ -78,10 +80,8 @@ class _Trainer:
         """Records (n, features) and their labels (n,) under the data owner's keys."""
         info = _train_info(lib.veil_keyset_get_train_info, keys._h)
         x = as_rows(X, info.features, "X")
-        labels = np.ascontiguousarray(np.asarray(y, dtype=np.float64).reshape(-1))
-        if labels.shape[0] != x.shape[0]:
-            raise ValueError(f"X has {x.shape[0]} rows and y {labels.shape[0]} labels")
-        stream = prng(seed)
+        labels = _labels(y, x.shape[0])
+        stream = prng(seed, STREAM_ENCRYPT)
         h = new_handle("veil_ciphertexts",
                        lambda out: call(lib.veil_train_encrypt, out, keys._h, ffi.from_buffer("double[]", x),
                                         ffi.from_buffer("double[]", labels), x.shape[0], stream),
@@ -121,9 +121,7 @@ class _Trainer:
     def fit_plain(self, X, y):
         """The same algorithm in float64 on the plaintext (same scaling, polynomial and schedule): the reference."""
         x = as_rows(X, np.asarray(X).shape[1] if np.ndim(X) == 2 else 0, "X")
-        labels = np.ascontiguousarray(np.asarray(y, dtype=np.float64).reshape(-1))
-        if labels.shape[0] != x.shape[0]:
-            raise ValueError(f"X has {x.shape[0]} rows and y {labels.shape[0]} labels")
+        labels = _labels(y, x.shape[0])
         r, o = self._request(x.shape[1]), self._options()
         w = np.empty(x.shape[1] + 1, dtype=np.float64)
         call(lib.veil_train_run_plain, ffi.from_buffer("double[]", w, require_writable=True), r, o,
@@ -177,6 +175,23 @@ class LinearRegression(_Trainer):
 
     def predict(self, X) -> np.ndarray:
         return self.decision_function(X)
+
+
+def _labels(y, rows: int) -> np.ndarray:
+    """y as rows float64 labels: a 1-D array or one column, as many as the rows, every value finite."""
+    raw = np.asarray(y)
+    if raw.dtype.kind not in "biuf":
+        raise ValueError(f"y must hold numbers, not {raw.dtype} values")
+    if raw.ndim == 2 and raw.shape[1] == 1:
+        raw = raw[:, 0]
+    if raw.ndim != 1:
+        raise ValueError(f"y must be 1-D (one label per row), not of shape {raw.shape}")
+    if raw.shape[0] != rows:
+        raise ValueError(f"X has {rows} rows and y {raw.shape[0]} labels")
+    labels = np.ascontiguousarray(raw, dtype=np.float64)
+    if not np.isfinite(labels).all():
+        raise ValueError("y holds a value that is not a finite number")
+    return labels
 
 
 class _Info:

@@ -31,7 +31,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ._errors import ArgumentError, FormatError, MismatchError
-from ._lib import call, ffi, lib, new_handle, prng, take_bytes
+from ._lib import STREAM_ENCRYPT, STREAM_KEYS, call, ffi, lib, new_handle, prng, take_bytes
 
 __all__ = ["Context", "CKKSVector", "BGVVector"]
 
@@ -293,7 +293,7 @@ class Context:
     @classmethod
     def _make(cls, scheme: int, params, scale_bits: int, rotations, seed) -> "Context":
         core = _Core(scheme, params, scale_bits)
-        sk = _keygen(core, rotations, prng(seed))
+        sk = _keygen(core, rotations, prng(seed, STREAM_KEYS))
         return cls(core, sk)
 
     @staticmethod
@@ -547,7 +547,7 @@ class _Vector:
             raise ValueError(f"{v.size} values: this context's vectors hold at most {context.slots} (N/2)")
         self._size = int(v.size)
         self._width = _pow2_at_least(self._size)
-        self._h = self._encrypt(v, self._width, prng(seed))
+        self._h = self._encrypt(v, self._width, prng(seed, STREAM_ENCRYPT))
 
     @classmethod
     def _wrap(cls, context: Context, handle, size: int, width: int):

@@ -285,6 +285,8 @@ veil_status veil_evaluator_new(veil_evaluator **out, const veil_model *model, co
     *out = NULL;
     VEIL_REQUIRE(model, err);
     VEIL_REQUIRE(keys, err);
+    if (threads > VEIL_ML_THREADS_MAX)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "evaluator: %zu threads; at most %d", threads, VEIL_ML_THREADS_MAX);
     veil_status st = model_matches_keys(model, keys, err);
     if (st != VEIL_OK) return st;
     veil_evaluator *ev = calloc(1, sizeof *ev);

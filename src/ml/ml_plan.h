@@ -80,6 +80,7 @@ veil_status veil_ml_meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, 
 /* The save option that reproduces a loaded object's form: VEIL_SAVE_COMPRESS when it was stored compressed. */
 unsigned veil_ml_stored_options(const uint8_t *data, size_t len);
 /* A context with a holder count, shared by a key set and its eval keys; the last holder frees it. */
+#define VEIL_ML_THREADS_MAX 4096 /* threads an evaluator or a training run may be given (as VEIL_THREADS) */
 veil_status veil_ml_context_new(veil_params *params, veil_context **ctx, atomic_int **refs, veil_error *err);
 void veil_ml_context_release(veil_context *ctx, veil_params *params, atomic_int *refs);
 /* Opens a set, decodes its ML metadata, and loads its parameters (the first object); *params NULL on failure. */

@@ -923,6 +923,8 @@ veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, c
     VEIL_REQUIRE(data, err);
     veil_train_options dflt = {0};
     if (!opts) opts = &dflt;
+    if (opts->threads > VEIL_ML_THREADS_MAX)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: %zu threads; at most %d", opts->threads, VEIL_ML_THREADS_MAX);
     if (keys->meta.packing != VEIL_PACKING_TRAINING)
         return veil_fail(err, VEIL_ERR_MISMATCH, "train: these evaluation keys were made for inference, not for training");
     if (data->meta.kind != VEIL_SET_TRAIN_DATA)
