@@ -213,14 +213,16 @@ class Model:
                        lib.veil_ciphertexts_free, eval_keys._h)
         return Ciphertexts._bound(h, eval_keys._context, eval_keys._h)
 
-    def decrypt(self, ct: Ciphertexts, keys: KeySet, *, argmax: bool = False, integers: bool = False) -> np.ndarray:
+    def decrypt(self, ct: Ciphertexts, keys: KeySet, *, argmax: bool = False, integers: bool = False,
+                flood: bool = False) -> np.ndarray:
         """numpy (n, output_width), the final Sigmoid/Softmax applied. argmax: the classes (n,) (for one output
-        ending in a Sigmoid: 1 above 0.5). integers: exact models' integers before the output scale."""
+        ending in a Sigmoid: 1 above 0.5). integers: exact models' integers before the output scale.
+        flood: noise flooding, for results others will see (KeySet.decrypt)."""
         if not isinstance(keys, KeySet):
             raise TypeError("decrypt takes the data owner's KeySet")
         if integers:
             return keys.decrypt_integers(ct)
-        y = keys.decrypt(ct)
+        y = keys.decrypt(ct, flood=flood)
         return classes(y, self.final_op) if argmax else y
 
     def _evaluator(self, eval_keys: EvalKeys, threads: Optional[int]):
