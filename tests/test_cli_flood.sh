@@ -38,7 +38,7 @@ expect() { # expect CODE PATTERN COMMAND...: exit code and a message on standard
 "$veil" train --eval-keys keys/eval --in train.ct --iterations 2 --out model.ct --quiet || exit 1
 expect 1 "leaves no room" "$veil" decrypt --keys keys --in model.ct --onnx f.onnx --out f.csv
 grep -q -- "--no-flood" err.txt || fail "the default refusal does not name --no-flood: $(cat err.txt)"
-[ ! -e f.onnx ] && [ ! -e f.csv ] || fail "a refused flooded decryption wrote its outputs"
+if [ -e f.onnx ] || [ -e f.csv ]; then fail "a refused flooded decryption wrote its outputs"; fi
 expect 1 "leaves no room" "$veil" decrypt --keys keys --in model.ct --out f.csv --flood
 expect 2 "exclude each other" "$veil" decrypt --keys keys --in model.ct --onnx f.onnx --flood --no-flood
 "$veil" decrypt --keys keys --in model.ct --onnx p.onnx --out p.csv --no-flood || fail "decrypt --no-flood"

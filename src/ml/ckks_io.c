@@ -132,7 +132,8 @@ veil_status veil_ml_flood_size(veil_ml_flood *fl, const veil_keyset *k, veil_ckk
     if (!opts || !opts->flood) return VEIL_OK;
     const double tol = opts->tolerance ? opts->tolerance : VEIL_DECRYPT_DEFAULT_TOLERANCE;
     if (!(tol > 0) || !isfinite(tol))
-        return veil_fail(err, VEIL_ERR_ARGUMENT, "decrypt: a flooding tolerance of %g (above 0, finite)", opts->tolerance);
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "decrypt: a flooding tolerance of %g (above 0, finite)",
+                         opts->tolerance);
     if (!(opts->error_bits >= 0) || !(opts->error_bits <= 60))
         return veil_fail(err, VEIL_ERR_ARGUMENT, "decrypt: an error bound of 2^%g is not in [2^0, 2^60]",
                          opts->error_bits);
