@@ -316,6 +316,79 @@ static void test_bad_input(void **state)
     free(y);
 }
 
+/*
+ * Flooded decryption of trained weights (veil_train_decrypt_ex): refused when the parameters leave no room
+ * for the noise (the default error bound at these scales); with a tight bound given, a set at a high level
+ * (1 iteration of keys for 3) decrypts within the predicted noise of the plain weights, differently every
+ * time, and the same with the same seeded noise.
+ */
+static void test_flooded_decrypt(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    const size_t features = 3, rows = 40;
+    veil_train_request req = {.task = VEIL_TRAIN_LOGISTIC, .features = features, .iterations = 3,
+                              .security = VEIL_SECURITY_NONE, .ring_degree = 1024};
+    veil_plan *plan = NULL;
+    assert_int_equal(veil_train_plan(&plan, &req, &err), VEIL_OK);
+    veil_keyset *ks = NULL;
+    veil_eval_keys *ek = NULL;
+    assert_int_equal(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err), VEIL_OK);
+    double *x, *y;
+    make_data(5, rows, features, 1, &x, &y);
+    veil_ciphertexts *data = NULL, *model = NULL;
+    assert_int_equal(veil_train_encrypt(&data, ks, x, y, rows, NULL, &err), VEIL_OK);
+    veil_train_options opts = {.iterations = 1};
+    assert_int_equal(veil_train_run(&model, ek, data, &opts, NULL, NULL, &err), VEIL_OK);
+    double plain[4], again[4], f1[4], f2[4], f3[4];
+    assert_int_equal(veil_train_decrypt(plain, ks, model, &err), VEIL_OK);
+    veil_decrypt_options off = {0};
+    assert_int_equal(veil_train_decrypt_ex(again, ks, model, &off, &err), VEIL_OK);
+    assert_memory_equal(plain, again, sizeof plain);
+    assert_int_equal(veil_train_decrypt_ex(again, ks, model, NULL, &err), VEIL_OK);
+    assert_memory_equal(plain, again, sizeof plain);
+    /* the conservative default bound: no room at a 2^3x scale */
+    veil_decrypt_options fo = {.flood = 1};
+    assert_int_equal(veil_train_decrypt_ex(f1, ks, model, &fo, &err), VEIL_ERR_NOISE);
+    print_message("    default bound: %s\n", err.detail);
+    assert_non_null(strstr(err.detail, "leaves no room"));
+    /* bad options */
+    fo.tolerance = NAN;
+    assert_int_equal(veil_train_decrypt_ex(f1, ks, model, &fo, &err), VEIL_ERR_ARGUMENT);
+    fo.tolerance = 0;
+    fo.error_bits = 61;
+    assert_int_equal(veil_train_decrypt_ex(f1, ks, model, &fo, &err), VEIL_ERR_ARGUMENT);
+    /* a tight bound (as measured on known data) and a wider tolerance: flooded, within the noise */
+    fo.error_bits = 1;
+    fo.tolerance = 1e-2;
+    assert_int_equal(veil_train_decrypt_ex(f1, ks, model, &fo, &err), VEIL_OK);
+    assert_int_equal(veil_train_decrypt_ex(f2, ks, model, &fo, &err), VEIL_OK);
+    double worst = 0;
+    for (size_t j = 0; j <= features; j++) worst = fmax(worst, fabs(f1[j] - plain[j]) / fmax(1.0, fabs(plain[j])));
+    print_message("    flooded (error 2^1, s = 30, k = 128): largest weight difference %.3g\n", worst);
+    assert_true(worst > 0 && worst < 0.1);
+    assert_true(memcmp(f1, f2, sizeof f1) != 0 && memcmp(f1, plain, sizeof f1) != 0);
+    /* the noise comes from the prng given */
+    uint8_t seed[VEIL_SEED_BYTES] = {7};
+    veil_prng *p1 = NULL, *p2 = NULL;
+    assert_int_equal(veil_prng_new_seeded(&p1, seed, 0, &err), VEIL_OK);
+    assert_int_equal(veil_prng_new_seeded(&p2, seed, 0, &err), VEIL_OK);
+    fo.prng = p1;
+    assert_int_equal(veil_train_decrypt_ex(f2, ks, model, &fo, &err), VEIL_OK);
+    fo.prng = p2;
+    assert_int_equal(veil_train_decrypt_ex(f3, ks, model, &fo, &err), VEIL_OK);
+    assert_memory_equal(f2, f3, sizeof f2);
+    veil_prng_free(p1);
+    veil_prng_free(p2);
+    veil_ciphertexts_free(model);
+    veil_ciphertexts_free(data);
+    veil_eval_keys_free(ek);
+    veil_keyset_free(ks);
+    veil_plan_free(plan);
+    free(x);
+    free(y);
+}
+
 /* The ONNX model of trained weights loads in Veil and predicts what the weights say. */
 static void test_onnx_model(void **state)
 {
@@ -345,7 +418,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_onnx_model),     cmocka_unit_test(test_plan_idash),       cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_linear_ridge),   cmocka_unit_test(test_logistic_degree3), cmocka_unit_test(test_logistic_degree5),
-        cmocka_unit_test(test_logistic_degree7),
+        cmocka_unit_test(test_logistic_degree7), cmocka_unit_test(test_flooded_decrypt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,10 +1,15 @@
-/* veil decrypt: a model's outputs (values, classes or exact integers), or a trained model's weights. */
+/*
+ * veil decrypt: a model's outputs (values, classes or exact integers), or a trained model's weights. --flood
+ * (the default with --onnx: a model is made to be handed on) adds noise flooding for results that anyone but
+ * the key holder will see (SECURITY.md); --no-flood keeps plain decryption.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include "veil_cli.h"
 
 /* A trained model: the weights as CSV (--out: bias first) and/or a standard ONNX model (--onnx). */
-static int decrypt_training(const cli_options *o, const veil_keyset *ks, const veil_ciphertexts *cts)
+static int decrypt_training(const cli_options *o, const veil_keyset *ks, const veil_ciphertexts *cts,
+                            const veil_decrypt_options *dec)
 {
     veil_error err = {0};
     veil_train_info ti;
@@ -16,7 +21,13 @@ static int decrypt_training(const cli_options *o, const veil_keyset *ks, const v
         rc = EXIT_RUNTIME;
         goto done;
     }
-    CLI_CHECK(cli_status(veil_train_decrypt(w, ks, cts, &err), &err, NULL));
+    if (veil_train_decrypt_ex(w, ks, cts, dec, &err) != VEIL_OK) {
+        rc = cli_status(err.status, &err, NULL);
+        if (err.status == VEIL_ERR_NOISE && dec->flood && !o->flood)
+            fprintf(stderr, "veil: --onnx floods the weights by default (a model is made to be handed on); give "
+                            "--no-flood if they stay with the key holder\n");
+        goto done;
+    }
     if (o->onnx) CLI_CHECK(cli_status(veil_train_to_onnx(&onnx, ti.task, w, ti.features, &err), &err, NULL));
     CLI_CHECK(cli_write_trained(o->out, w, ti.features + 1, o->onnx, &onnx));
 done:
@@ -41,7 +52,8 @@ done:
 }
 
 /* The model's outputs, as values or (--argmax) classes. */
-static int write_outputs(const cli_options *o, const veil_keyset *ks, const veil_ciphertexts *cts)
+static int write_outputs(const cli_options *o, const veil_keyset *ks, const veil_ciphertexts *cts,
+                         const veil_decrypt_options *dec)
 {
     const size_t rows = veil_ciphertexts_rows(cts), w = veil_keyset_output_width(ks);
     int mode = CLI_CSV_VALUES;
@@ -53,7 +65,7 @@ static int write_outputs(const cli_options *o, const veil_keyset *ks, const veil
         rc = EXIT_RUNTIME;
         goto done;
     }
-    CLI_CHECK(cli_status(veil_ciphertexts_decrypt(y, NULL, ks, cts, &err), &err, NULL));
+    CLI_CHECK(cli_status(veil_ciphertexts_decrypt_ex(y, NULL, ks, cts, dec, &err), &err, NULL));
     CLI_CHECK(cli_write_csv(o->out, y, rows, w, mode));
 done:
     free(y);
@@ -66,15 +78,20 @@ int cli_cmd_decrypt(int argc, char **argv)
     if (!cli_parse(argc, argv, &o, CLI_DECRYPT) || !cli_need(o.keys, "--keys") || !cli_need(o.in, "--in") ||
         (!o.onnx && !cli_need(o.out, "--out")))
         return EXIT_USAGE;
+    if (o.flood && o.no_flood) {
+        fprintf(stderr, "veil: --flood and --no-flood exclude each other\n");
+        return EXIT_USAGE;
+    }
+    const veil_decrypt_options dec = {.flood = o.flood || (o.onnx && !o.no_flood)};
     veil_keyset *ks = NULL;
     veil_ciphertexts *cts = NULL;
     int rc = EXIT_OK;
     CLI_CHECK(cli_load_keyset(o.keys, &ks));
     CLI_CHECK(cli_load_ciphertexts(o.in, ks, NULL, &cts));
-    if (veil_keyset_packing(ks) == VEIL_PACKING_TRAINING) CLI_CHECK(decrypt_training(&o, ks, cts));
+    if (veil_keyset_packing(ks) == VEIL_PACKING_TRAINING) CLI_CHECK(decrypt_training(&o, ks, cts, &dec));
     else if (!o.out) CLI_FAIL(EXIT_USAGE, "--onnx is for trained models; give --out for a model's outputs");
     else if (o.integers) CLI_CHECK(write_integers(&o, ks, cts));
-    else CLI_CHECK(write_outputs(&o, ks, cts));
+    else CLI_CHECK(write_outputs(&o, ks, cts, &dec));
 done:
     veil_ciphertexts_free(cts);
     veil_keyset_free(ks);

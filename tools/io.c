@@ -5,6 +5,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 
 #define MAX_FILE_BYTES ((size_t)1 << 34)  /* key and ciphertext files */
 #define MAX_MODEL_BYTES ((size_t)1 << 30) /* as veil_model_load_onnx_file */
+#define SECRET_SCAN_BYTES ((uint64_t)1 << 28) /* sets beside the evaluation keys read whole up to this size */
 
 /* ---- errors and output ------------------------------------------------------------------------------- */
 
@@ -379,17 +381,73 @@ int cli_load_keyset(const char *dir, veil_keyset **ks)
     return cli_status(st, &err, path);
 }
 
+/*
+ * Whether the file at path holds a secret key, whatever its name: 1 when its header (docs/wire-format.md)
+ * says it is a secret key or carries the secret flag (a key set), or when it is a set (up to 256 MiB, read
+ * whole unless header_only) of which an object is a secret key; 2 for a set that does not open (a set
+ * hiding a secret without declaring it is refused by veil_set_open); 0 for anything else, files that are
+ * not Veil objects included. The evaluation keys themselves are read by header only: their loader refuses
+ * a secret too, and they may be gigabytes.
+ */
+static int holds_secret(const char *path, int header_only)
+{
+    uint8_t h[VEIL_HEADER_BYTES];
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0; /* unreadable: the server cannot read it either (and the keys' loader names them) */
+    const size_t got = fread(h, 1, sizeof h, f);
+    fclose(f);
+    if (got < sizeof h || memcmp(h, "VEIL", 4) != 0) return 0;
+    const unsigned type = (unsigned)h[6] | (unsigned)h[7] << 8;
+    const uint32_t flags = (uint32_t)h[8] | (uint32_t)h[9] << 8 | (uint32_t)h[10] << 16 | (uint32_t)h[11] << 24;
+    if (type == VEIL_OBJECT_SECRET_KEY || (flags & VEIL_FLAG_SECRET)) return 1;
+    struct stat st;
+    /* a set declares a secret in its header (veil_set_save), and one that does not is refused by
+     * veil_set_open: reading the whole file checks that, for files of a key set's size */
+    if (header_only || type != VEIL_OBJECT_SET || stat(path, &st) != 0 || (uint64_t)st.st_size > SECRET_SCAN_BYTES)
+        return 0;
+    veil_buffer b = {0};
+    veil_error err = {0};
+    veil_object_info info;
+    veil_set_contents c = {0};
+    int secret = 0;
+    if (veil_file_read(&b, path, MAX_FILE_BYTES, &err) != VEIL_OK ||
+        veil_object_peek(&info, b.data, b.len, &err) != VEIL_OK)
+        secret = 0; /* not a whole Veil object: holds no key the server could load */
+    else if (veil_set_open(&c, b.data, b.len, &err) != VEIL_OK) secret = 2;
+    else {
+        secret = c.secret;
+        for (size_t i = 0; i < c.count; i++) secret |= c.items[i].type == VEIL_OBJECT_SECRET_KEY;
+    }
+    veil_set_contents_clear(&c);
+    veil_buffer_free(&b);
+    return secret;
+}
+
 int cli_eval_keys_path(const char *given, char *path, size_t cap)
 {
-    if (cli_is_dir(given)) {
-        snprintf(path, cap, "%s/secret.key", given);
-        if (cli_exists(path))
-            return cli_error(EXIT_INPUT, "%s holds a secret key: give the server only the eval/ folder", given);
-        snprintf(path, cap, "%s/eval.keys", given);
-    } else {
+    static const char advice[] = "give the server only the evaluation keys (KEYDIR/eval), never the secret key";
+    if (!cli_is_dir(given)) {
         snprintf(path, cap, "%s", given);
+        if (holds_secret(path, 1)) return cli_error(EXIT_INPUT, "%s holds a secret key: %s", given, advice);
+        return EXIT_OK;
     }
-    return EXIT_OK;
+    snprintf(path, cap, "%s/eval.keys", given);
+    DIR *d = opendir(given);
+    if (!d) return cli_error(EXIT_INPUT, "cannot open %s: %s", given, strerror(errno));
+    int rc = EXIT_OK;
+    char file[4096];
+    for (struct dirent *e; rc == EXIT_OK && (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(file, sizeof file, "%s/%s", given, e->d_name);
+        if (cli_is_dir(file)) continue;
+        const int secret = holds_secret(file, !strcmp(e->d_name, "eval.keys"));
+        if (secret == 1) rc = cli_error(EXIT_INPUT, "%s holds a secret key (%s): %s", given, e->d_name, advice);
+        if (secret == 2)
+            rc = cli_error(EXIT_INPUT, "%s holds %s, a damaged Veil set that may hide a secret key: remove it", given,
+                           e->d_name);
+    }
+    closedir(d);
+    return rc;
 }
 
 int cli_load_eval_keys(const char *path, veil_eval_keys **ek)

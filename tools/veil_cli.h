@@ -91,6 +91,7 @@ typedef struct cli_options {
     double learning_rate, l2;
     size_t batch, degree, threads;
     int latency, argmax, quiet, force, server_sigmoid, integers, exact, force_approximation;
+    int flood, no_flood; /* decrypt: noise flooding (--flood; the default with --onnx, --no-flood) */
     /* serve: its numbers are read by the command (docs/veil.1: any number, 0 for the default) */
     const char *models, *store, *listen, *tls_cert, *tls_key;
     const char *serve_threads, *eval_threads, *max_keys, *timeout, *max_batches;

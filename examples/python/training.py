@@ -51,7 +51,7 @@ def main():
     sent = len(keys.eval.to_bytes()) + data_ct.nbytes
     model_ct = est.run(data_ct, keys.eval)              # the server: evaluation keys only
     t.append(time.perf_counter())
-    est.decrypt(model_ct, keys)                         # the data owner: coef_, intercept_
+    est.decrypt(model_ct, keys, flood=False)            # the data owner, who keeps them: coef_, intercept_
     t.append(time.perf_counter())
     print(f"keygen {t[1] - t[0]:.1f} s, encrypt {t[2] - t[1]:.1f} s, training on the server {t[3] - t[2]:.1f} s, "
           f"decrypt {t[4] - t[3]:.2f} s; {sent / 1e6:.1f} MB sent to the server, {model_ct.nbytes / 1e3:.0f} kB back")

@@ -26,7 +26,7 @@ for set in breast idash; do
     t2=$(date +%s.%N)
     "$veil" train --eval-keys keys-$set/eval --in $set.ct --iterations $iterations --out $set-model.ct --quiet  # the server
     t3=$(date +%s.%N)
-    "$veil" decrypt --keys keys-$set --in $set-model.ct --onnx $set-encrypted.onnx
+    "$veil" decrypt --keys keys-$set --in $set-model.ct --onnx $set-encrypted.onnx --no-flood  # kept by its owner
     "$veil" train --plain --train logistic --in $train --labels-column label --iterations $iterations --onnx $set-plain.onnx
     printf '  keygen %.1f s, encrypt %.1f s, training on the server %.1f s; %s MB sent to the server\n' \
         "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t1" | bc)" "$(echo "$t3 - $t2" | bc)" \

@@ -287,6 +287,39 @@ void veil_evaluator_free(veil_evaluator *ev);
 veil_status veil_ciphertexts_decrypt(double *out, double *raw_out, const veil_keyset *keys,
                                      const veil_ciphertexts *cts, veil_error *err);
 /*
+ * How veil_ciphertexts_decrypt_ex and veil_train_decrypt_ex decrypt; all zero (or NULL options): plain
+ * decryption, as veil_ciphertexts_decrypt. flood: noise flooding (veil_ckks_decrypt_flooded, SECURITY.md),
+ * for CKKS results that anyone but the key holder will see (published predictions or statistics, trained
+ * weights handed on): a plain approximate decryption reveals the ciphertext's error, and with it the secret
+ * key, to whoever also holds the ciphertext. A result that stays with the key holder needs none.
+ *
+ * The error bound B (error_bits = log2 B, in the coefficients at the result's scale): 0 estimates it from
+ * the set itself, conservatively. The values are real, so the imaginary parts of the decoded slots are
+ * error alone; every coefficient of the error is at most the largest |slot error| (the inverse embedding
+ * averages the slots), which is taken as 4 times the largest imaginary part over all N/2 slots of every
+ * ciphertext of the set (2 bits of margin for the real parts), rounded up to a whole bit: one width for the
+ * whole set, which reveals at most that bit count. Give error_bits from a run on known data
+ * (veil_ckks_measure_error) for a tighter bound. The noise is sigma = sqrt(24 k) 2^(s/2) B; its largest
+ * effect on a value, 6 sigma sqrt(N/2) / scale, must stay within tolerance (0: 1e-3, the ML layer's
+ * documented precision; for training, on the weights before the features' scaling is undone), or the call
+ * refuses with VEIL_ERR_NOISE before decrypting anything: the parameters leave no room for that noise. It
+ * is also refused (VEIL_ERR_ARGUMENT) when the noise does not fit the modulus at the set's level.
+ * Exact (BGV) results need no flooding: their decryption is exact and reveals no error; flood is ignored.
+ */
+typedef struct veil_decrypt_options {
+    int flood;                     /* 1: flooded decryption */
+    unsigned statistical_security; /* s; 0: VEIL_FLOODING_DEFAULT_SECURITY (30) */
+    unsigned long queries;         /* k, related decryptions an adversary may see; 0: VEIL_FLOODING_DEFAULT_QUERIES */
+    double error_bits;             /* log2 of a bound on the coefficient error; 0: estimated (above) */
+    double tolerance;              /* the largest error flooding may add to a value; 0: 1e-3 */
+    veil_prng *prng;               /* the noise's source; NULL: the OS CSPRNG */
+} veil_decrypt_options;
+#define VEIL_DECRYPT_DEFAULT_TOLERANCE 1e-3
+/* veil_ciphertexts_decrypt with options (NULL: plain decryption). */
+veil_status veil_ciphertexts_decrypt_ex(double *out, double *raw_out, const veil_keyset *keys,
+                                        const veil_ciphertexts *cts, const veil_decrypt_options *opts,
+                                        veil_error *err);
+/*
  * Exact inference: the integers the server computed (rows x the program's output width, before the output
  * scale and the final operation), recomposed from the CRT moduli. veil_ciphertexts_decrypt gives the same values
  * times the output scale, with the final operation applied. VEIL_ERR_ARGUMENT for CKKS sets.

@@ -104,6 +104,12 @@ veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, c
 
 /* The weights of a trained set, on the raw features: weights[0] is the bias, weights[1 + j] feature j's. */
 veil_status veil_train_decrypt(double *weights, const veil_keyset *keys, const veil_ciphertexts *model, veil_error *err);
+/*
+ * veil_train_decrypt with options (veil_decrypt_options in ml.h; NULL: plain decryption). Weights handed to
+ * anyone else (a published model) should be flooded: `veil decrypt --onnx` floods by default.
+ */
+veil_status veil_train_decrypt_ex(double *weights, const veil_keyset *keys, const veil_ciphertexts *model,
+                                  const veil_decrypt_options *opts, veil_error *err);
 
 /*
  * The same algorithm in float64 (same scaling, polynomial, schedule and iterations; opts->iterations must be

@@ -105,6 +105,12 @@ class EvalKeys:
         return f"<veil.EvalKeys {self.scheme} {self.packing} id={self.id[:16]}>"
 
 
+
+def decrypt_options(flood: bool):
+    """veil_decrypt_options for flooded decryption, or NULL (plain)."""
+    return ffi.new("veil_decrypt_options *", {"flood": 1}) if flood else ffi.NULL
+
+
 class KeySet:
     """The data owner's keys: the secret key, the parameters and the plan, with the evaluation keys in `eval`.
 
@@ -229,16 +235,17 @@ class KeySet:
                        lib.veil_ciphertexts_free, self._h)
         return Ciphertexts._bound(h, self._context, self._h)
 
-    def decrypt(self, ct: "Ciphertexts", *, raw: bool = False) -> np.ndarray:
+    def decrypt(self, ct: "Ciphertexts", *, raw: bool = False, flood: bool = False) -> np.ndarray:
         """numpy (n, output_width): the model's outputs with its final operation applied (raw=True: before it,
-        (n, the program's width)). Refuses results beyond the bound the plan guarantees."""
+        (n, the program's width)). Refuses results beyond the bound the plan guarantees. flood=True: noise
+        flooding for results others will see (veil_decrypt_options, SECURITY.md); refused where it cannot fit."""
         h = ct._handle_for(self)
         rows, width = int(lib.veil_ciphertexts_rows(h)), self.output_width
         raw_width = int(lib.veil_ciphertexts_width(h))
         out = np.empty((rows, width), dtype=np.float64)
         raw_out = np.empty((rows, raw_width), dtype=np.float64)
-        call(lib.veil_ciphertexts_decrypt, ffi.from_buffer("double[]", out, require_writable=True),
-             ffi.from_buffer("double[]", raw_out, require_writable=True), self._h, h)
+        call(lib.veil_ciphertexts_decrypt_ex, ffi.from_buffer("double[]", out, require_writable=True),
+             ffi.from_buffer("double[]", raw_out, require_writable=True), self._h, h, decrypt_options(flood))
         return raw_out if raw else out
 
     def decrypt_integers(self, ct: "Ciphertexts") -> np.ndarray:

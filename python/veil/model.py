@@ -215,15 +215,17 @@ class Model:
                        lib.veil_ciphertexts_free, eval_keys._h)
         return Ciphertexts._bound(h, eval_keys._context, eval_keys._h)
 
-    def decrypt(self, ct: Ciphertexts, keys: KeySet, *, argmax: bool = False, integers: bool = False) -> np.ndarray:
+    def decrypt(self, ct: Ciphertexts, keys: KeySet, *, argmax: bool = False, integers: bool = False,
+                flood: bool = False) -> np.ndarray:
         """numpy (n, output_width), the final Sigmoid/Softmax applied. argmax: the classes (n,): the largest
         output's index (for one output ending in a Sigmoid: 1 above 0.5), mapped to the labels of a scikit-learn
-        classifier (its classes_). integers: exact models' integers before the output scale."""
+        classifier (its classes_). integers: exact models' integers before the output scale.
+        flood: noise flooding, for results others will see (KeySet.decrypt)."""
         if not isinstance(keys, KeySet):
             raise TypeError("decrypt takes the data owner's KeySet")
         if integers:
             return keys.decrypt_integers(ct)
-        y = keys.decrypt(ct)
+        y = keys.decrypt(ct, flood=flood)
         if not argmax:
             return y
         if self.classes_ is not None and y.shape[1] == 1 and self.final_op is None:

@@ -17,7 +17,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ._lib import STREAM_ENCRYPT, call, ffi, lib, new_handle, prng, progress_callback, take_bytes
-from .keys import Ciphertexts, EvalKeys, KeySet, as_rows
+from .keys import Ciphertexts, EvalKeys, KeySet, as_rows, decrypt_options
 from .model import PlanInfo, _SECURITY, _plan_info, keygen_for_plan
 
 
@@ -101,12 +101,14 @@ class _Trainer:
                        lib.veil_ciphertexts_free, eval_keys._h)
         return Ciphertexts._bound(h, eval_keys._context, eval_keys._h)
 
-    def decrypt(self, model: Ciphertexts, keys: KeySet):
-        """The trained weights (on the raw features) into coef_ and intercept_; returns self."""
+    def decrypt(self, model: Ciphertexts, keys: KeySet, *, flood: bool = True):
+        """The trained weights (on the raw features) into coef_ and intercept_; returns self. flood (the default,
+        as `veil decrypt --onnx`): noise flooding for weights handed on; refused where the keys leave no room
+        (docs/training.md): flood=False for weights the key holder keeps."""
         info = _train_info(lib.veil_keyset_get_train_info, keys._h)
         w = np.empty(info.features + 1, dtype=np.float64)
-        call(lib.veil_train_decrypt, ffi.from_buffer("double[]", w, require_writable=True), keys._h,
-             model._handle_for(keys))
+        call(lib.veil_train_decrypt_ex, ffi.from_buffer("double[]", w, require_writable=True), keys._h,
+             model._handle_for(keys), decrypt_options(flood))
         self._set_weights(w)
         return self
 
@@ -116,7 +118,7 @@ class _Trainer:
         if x.ndim != 2:
             raise ValueError(f"X must be a 2-D array (samples, features), not of shape {x.shape}")
         keys = self.keygen(x.shape[1], seed=seed)
-        return self.decrypt(self.run(self.encrypt(x, y, keys, seed=seed), keys.eval), keys)
+        return self.decrypt(self.run(self.encrypt(x, y, keys, seed=seed), keys.eval), keys, flood=False)  # kept here
 
     def fit_plain(self, X, y):
         """The same algorithm in float64 on the plaintext (same scaling, polynomial and schedule): the reference."""

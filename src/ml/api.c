@@ -237,12 +237,18 @@ veil_status veil_ciphertexts_encrypt(veil_ciphertexts **out, const veil_keyset *
 veil_status veil_ciphertexts_decrypt(double *out, double *raw_out, const veil_keyset *k, const veil_ciphertexts *cts,
                                      veil_error *err)
 {
+    return veil_ciphertexts_decrypt_ex(out, raw_out, k, cts, NULL, err);
+}
+
+veil_status veil_ciphertexts_decrypt_ex(double *out, double *raw_out, const veil_keyset *k, const veil_ciphertexts *cts,
+                                        const veil_decrypt_options *opts, veil_error *err)
+{
     VEIL_REQUIRE(k, err);
     VEIL_REQUIRE(cts, err);
     if (!out && !raw_out) return veil_fail(err, VEIL_ERR_NULL, "decrypt: no output buffer");
     /* either side exact: the exact back end refuses what does not match */
     const uint32_t scheme = k->meta.scheme == VEIL_ML_BGV ? k->meta.scheme : cts->meta.scheme;
-    return backend_of(scheme)->decrypt(out, raw_out, k, cts, err);
+    return backend_of(scheme)->decrypt(out, raw_out, k, cts, opts, err);
 }
 
 /* ---- the evaluator ---------------------------------------------------------------------------------- */

@@ -423,10 +423,11 @@ done:
     return st;
 }
 
-/* The integers, times the output scale, then the final operation. */
+/* The integers, times the output scale, then the final operation. Exact: no error to flood (opts ignored). */
 static veil_status bgv_decrypt(double *out, double *raw_out, const veil_keyset *k, const veil_ciphertexts *cts,
-                               veil_error *err)
+                               const veil_decrypt_options *opts, veil_error *err)
 {
+    (void)opts;
     if (cts->meta.kind != VEIL_SET_OUTPUTS)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "decrypt: these are encrypted inputs, not a model's outputs");
     const size_t w = cts->meta.width, rows = (size_t)cts->meta.rows;

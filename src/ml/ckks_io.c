@@ -123,12 +123,84 @@ done:
     return st;
 }
 
+/* ---- flooded decryption (veil_decrypt_options) ------------------------------------------------------- */
+
+veil_status veil_ml_flood_size(veil_ml_flood *fl, const veil_keyset *k, veil_ckks_ciphertext *const *cts, size_t count,
+                               const veil_decrypt_options *opts, veil_error *err)
+{
+    memset(fl, 0, sizeof *fl);
+    if (!opts || !opts->flood) return VEIL_OK;
+    const double tol = opts->tolerance ? opts->tolerance : VEIL_DECRYPT_DEFAULT_TOLERANCE;
+    if (!(tol > 0) || !isfinite(tol))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "decrypt: a flooding tolerance of %g (above 0, finite)",
+                         opts->tolerance);
+    if (!(opts->error_bits >= 0) || !(opts->error_bits <= 60))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "decrypt: an error bound of 2^%g is not in [2^0, 2^60]",
+                         opts->error_bits);
+    const size_t half = veil_params_degree(k->params) / 2;
+    veil_ckks_encoder *enc = NULL;
+    veil_ckks_plaintext *pt = NULL;
+    double *re = NULL, *im = NULL, largest_im = 0, min_scale = INFINITY;
+    veil_status st = VEIL_OK;
+    for (size_t i = 0; i < count; i++) min_scale = fmin(min_scale, veil_ckks_ciphertext_scale(cts[i]));
+    if (!count || !(min_scale >= 1)) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "decrypt: no ciphertext to flood");
+    double error_bits = opts->error_bits;
+    if (error_bits == 0) {
+        /* the values are real: the imaginary parts of the slots are error alone (see ml.h) */
+        re = calloc(half, sizeof *re);
+        im = calloc(half, sizeof *im);
+        if (!re || !im) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "decrypt");
+        VEIL_CHECK(veil_ckks_encoder_new(&enc, k->ctx, err));
+        VEIL_CHECK(veil_ckks_plaintext_new(&pt, k->ctx, err));
+        for (size_t i = 0; i < count; i++) {
+            VEIL_CHECK(veil_ckks_decrypt(k->ctx, pt, cts[i], k->sk, err));
+            VEIL_CHECK(veil_ckks_decode(enc, re, im, half, pt, err));
+            const double scale = veil_ckks_ciphertext_scale(cts[i]);
+            for (size_t j = 0; j < half; j++) largest_im = fmax(largest_im, fabs(im[j]) * scale);
+        }
+        if (!isfinite(largest_im)) VEIL_FAIL(err, VEIL_ERR_NOISE, "decrypt: the set does not decrypt to numbers");
+        error_bits = fmax(1.0, ceil(log2(4.0 * largest_im + 1.0)));
+        if (error_bits > 60)
+            VEIL_FAIL(err, VEIL_ERR_NOISE, "decrypt: the set's error (2^%.0f) is too large to flood: it is no result "
+                      "of the keys' computation", error_bits);
+    }
+    fl->f.error_bits = error_bits;
+    fl->f.statistical_security = opts->statistical_security;
+    fl->f.queries = opts->queries;
+    VEIL_CHECK(veil_ckks_flooding_bits(&fl->f, &fl->log2_sigma, err));
+    /* the noise's largest effect on a slot: 6 standard deviations of sigma sqrt(N/2) / scale */
+    const double effect = 6.0 * exp2(fl->log2_sigma) * sqrt((double)half) / min_scale;
+    if (!(effect <= tol))
+        VEIL_FAIL(err, VEIL_ERR_NOISE, "decrypt: flooding (s = %u bits, k = %lu, error 2^%.0f) adds errors up to %.3g "
+                  "to the values, beyond the tolerance %g: scale 2^%.1f leaves no room (plain decryption "
+                  "only for results the key holder keeps)", fl->f.statistical_security ? fl->f.statistical_security :
+                  VEIL_FLOODING_DEFAULT_SECURITY, fl->f.queries ? fl->f.queries :
+                  (unsigned long)VEIL_FLOODING_DEFAULT_QUERIES, error_bits, effect, tol, log2(min_scale));
+    fl->on = 1;
+    fl->prng = opts->prng;
+done:
+    if (re) sodium_memzero(re, half * sizeof *re);
+    if (im) sodium_memzero(im, half * sizeof *im);
+    free(re);
+    free(im);
+    veil_ckks_plaintext_free(pt);
+    veil_ckks_encoder_free(enc);
+    return st;
+}
+
+veil_status veil_ml_decrypt_ct(veil_ckks_plaintext *pt, const veil_keyset *k, const veil_ckks_ciphertext *ct,
+                               const veil_ml_flood *fl, veil_error *err)
+{
+    if (!fl->on) return veil_ckks_decrypt(k->ctx, pt, ct, k->sk, err);
+    return veil_ckks_decrypt_flooded(k->ctx, pt, ct, k->sk, &fl->f, fl->prng, err);
+}
+
 /* How far beyond the outputs' bound a decryption may lie (relative, and absolute): CKKS's approximation. */
 #define DECRYPT_SLACK 1e-3
 
 /* The outputs, checked against their bound, with the final operation (veil_ciphertexts_decrypt). */
 veil_status veil_ml_ckks_decrypt(double *out, double *raw_out, const veil_keyset *k, const veil_ciphertexts *cts,
-                                 veil_error *err)
+                                 const veil_decrypt_options *opts, veil_error *err)
 {
     if (cts->ctx != k->ctx && sodium_memcmp(cts->meta.key_id, k->meta.key_id, VEIL_ID_BYTES) != 0)
         return veil_fail(err, VEIL_ERR_MISMATCH, "decrypt: the ciphertexts were encrypted under other keys");
@@ -146,12 +218,14 @@ veil_status veil_ml_ckks_decrypt(double *out, double *raw_out, const veil_keyset
     double *row = calloc(w, sizeof *row), *vals = calloc(m->packing == VEIL_PACKING_THROUGHPUT ? m->batch : half,
                                                              sizeof *vals);
     double *all = calloc(rows * w + 1, sizeof *all);
+    veil_ml_flood fl;
     veil_status st = VEIL_OK;
     if (!row || !vals || !all) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "decrypt");
+    VEIL_CHECK(veil_ml_flood_size(&fl, k, cts->cts, cts->count, opts, err));
     VEIL_CHECK(veil_ckks_encoder_new(&enc, k->ctx, err));
     VEIL_CHECK(veil_ckks_plaintext_new(&pt, k->ctx, err));
     for (size_t i = 0; i < cts->count; i++) {
-        VEIL_CHECK(veil_ckks_decrypt(k->ctx, pt, cts->cts[i], k->sk, err));
+        VEIL_CHECK(veil_ml_decrypt_ct(pt, k, cts->cts[i], &fl, err));
         if (m->packing == VEIL_PACKING_THROUGHPUT) {
             const size_t b = i / w, f = i % w, first = b * m->batch;
             const size_t n = rows - first < m->batch ? rows - first : m->batch;

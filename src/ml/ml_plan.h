@@ -246,8 +246,9 @@ typedef struct veil_ml_backend {
                                     size_t expect, veil_error *err);
     veil_status (*encrypt)(veil_ciphertexts **out, const veil_keyset *k, const double *in, size_t rows,
                            veil_prng *prng, veil_error *err);
+    /* opts: NULL or checked by api.c */
     veil_status (*decrypt)(double *out, double *raw_out, const veil_keyset *k, const veil_ciphertexts *cts,
-                           veil_error *err);
+                           const veil_decrypt_options *opts, veil_error *err);
     /* the model and keys were checked against each other */
     veil_status (*evaluator_new)(void **state, const veil_model *model, const veil_eval_keys *keys, size_t threads,
                                  veil_error *err);
@@ -282,7 +283,21 @@ veil_status veil_ml_ckks_ciphertexts_load(veil_ciphertexts *set, const veil_set_
 veil_status veil_ml_ckks_encrypt(veil_ciphertexts **out, const veil_keyset *k, const double *in, size_t rows,
                                  veil_prng *prng, veil_error *err);
 veil_status veil_ml_ckks_decrypt(double *out, double *raw_out, const veil_keyset *k, const veil_ciphertexts *cts,
-                                 veil_error *err);
+                                 const veil_decrypt_options *opts, veil_error *err);
+/*
+ * Flooded decryption of a CKKS set's ciphertexts (veil_decrypt_options, ckks_io.c): veil_ml_flood_size sizes
+ * one noise width for all of them (or refuses), veil_ml_decrypt_ct decrypts one, flooded when fl->on.
+ */
+typedef struct veil_ml_flood {
+    int on;
+    veil_ckks_flooding f;
+    double log2_sigma;
+    veil_prng *prng;
+} veil_ml_flood;
+veil_status veil_ml_flood_size(veil_ml_flood *fl, const veil_keyset *k, veil_ckks_ciphertext *const *cts, size_t count,
+                               const veil_decrypt_options *opts, veil_error *err);
+veil_status veil_ml_decrypt_ct(veil_ckks_plaintext *pt, const veil_keyset *k, const veil_ckks_ciphertext *ct,
+                               const veil_ml_flood *fl, veil_error *err);
 veil_status veil_ml_ckks_evaluator_new(void **state, const veil_model *model, const veil_eval_keys *keys,
                                        size_t threads, veil_error *err);
 veil_status veil_ml_ckks_evaluator_run(const void *state, veil_ciphertexts **out, const veil_ciphertexts *in,

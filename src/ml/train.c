@@ -999,6 +999,12 @@ done:
 
 veil_status veil_train_decrypt(double *weights, const veil_keyset *k, const veil_ciphertexts *model, veil_error *err)
 {
+    return veil_train_decrypt_ex(weights, k, model, NULL, err);
+}
+
+veil_status veil_train_decrypt_ex(double *weights, const veil_keyset *k, const veil_ciphertexts *model,
+                                  const veil_decrypt_options *opts, veil_error *err)
+{
     VEIL_REQUIRE(weights, err);
     VEIL_REQUIRE(k, err);
     VEIL_REQUIRE(model, err);
@@ -1015,13 +1021,16 @@ veil_status veil_train_decrypt(double *weights, const veil_keyset *k, const veil
     veil_ckks_plaintext *pt = NULL;
     double *vals = calloc(slots, sizeof *vals);
     scaling s = {0};
+    veil_ml_flood fl;
     veil_status st = VEIL_OK;
     if (!vals) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "train: decrypt");
+    /* the weights and the scaling alike: both go into the weights handed on */
+    VEIL_CHECK(veil_ml_flood_size(&fl, k, model->cts, 2, opts, err));
     VEIL_CHECK(veil_ckks_encoder_new(&enc, k->ctx, err));
     VEIL_CHECK(veil_ckks_plaintext_new(&pt, k->ctx, err));
-    VEIL_CHECK(veil_ckks_decrypt(k->ctx, pt, model->cts[0], k->sk, err));
+    VEIL_CHECK(veil_ml_decrypt_ct(pt, k, model->cts[0], &fl, err));
     VEIL_CHECK(veil_ckks_decode(enc, weights, NULL, F + 1, pt, err));
-    VEIL_CHECK(veil_ckks_decrypt(k->ctx, pt, model->cts[1], k->sk, err));
+    VEIL_CHECK(veil_ml_decrypt_ct(pt, k, model->cts[1], &fl, err));
     VEIL_CHECK(veil_ckks_decode(enc, vals, NULL, 4 * (F + 1), pt, err));
     VEIL_CHECK(scaling_unpack(&s, vals, F, err));
     /* weights beyond what the parameters hold have wrapped around: refuse them rather than return them */

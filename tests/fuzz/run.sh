@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# `make fuzz`: builds the loader fuzz target with clang's libFuzzer, ASan and UBSan, seeds it with one valid
-# object of each kind, and runs it for FUZZ_SECONDS (default 60). A crash leaves its input in build-fuzz/.
+# `make fuzz`: builds the libFuzzer targets with clang's libFuzzer, ASan and UBSan, seeds each, and runs each
+# for FUZZ_SECONDS (default 60): fuzz_load (every loader of the wire format, seeded with one valid object of
+# each kind) and fuzz_cts (the ciphertext-set loader against fixed key sets, seeded with valid sets of every
+# kind). A crash leaves its input in build-fuzz/.
 # The fuzzing build defines VEIL_FUZZ_IGNORE_DIGEST: it still computes every integrity digest but ignores a
 # mismatch, or nearly every mutation would stop there and never reach the parsers behind it.
 set -euo pipefail
@@ -13,9 +15,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_ apt-get update -qq && $sudo_ apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVEIL_FUZZ=ON -DVEIL_BUILD_TESTS=OFF >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target fuzz_load make_corpus >/dev/null
-corpus=build-fuzz/corpus
-mkdir -p "$corpus"
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_load make_corpus fuzz_cts make_cts_corpus >/dev/null
+corpus=build-fuzz/corpus cts_corpus=build-fuzz/cts-corpus
+mkdir -p "$corpus" "$cts_corpus"
 ./build-fuzz/make_corpus "$corpus"
+./build-fuzz/make_cts_corpus "$cts_corpus"
 cd build-fuzz
 ./fuzz_load -max_total_time="${FUZZ_SECONDS:-60}" -max_len=600000 -rss_limit_mb=2048 corpus
+./fuzz_cts -max_total_time="${FUZZ_SECONDS:-60}" -max_len=600000 -rss_limit_mb=2048 cts-corpus

@@ -1,0 +1,54 @@
+"""Flooded decryption from Python (veil_decrypt_options; SECURITY.md, docs/training.md): `flood=True` reaches the
+C library's flooded decryption, which refuses with NoiseError where the keys' scale leaves no room for the noise
+(today's plans, at the default 30 bits over 128 decryptions); trained weights flood by default, as
+`veil decrypt --onnx` does, and flood=False decrypts them as before; inference decrypts plainly by default.
+"""
+import numpy as np
+import pytest
+
+import veil
+
+sklearn_datasets = pytest.importorskip("sklearn.datasets")
+from sklearn.linear_model import LinearRegression  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def trained():
+    X, y = sklearn_datasets.load_breast_cancer(return_X_y=True)
+    X = X[:200, :4]
+    est = veil.train.LogisticRegression(iterations=2, security="none", ring_degree=2048)
+    keys = est.keygen(4)
+    return est, keys, est.run(est.encrypt(X, y[:200], keys), keys.eval)
+
+
+def test_training_floods_by_default(trained):
+    est, keys, model = trained
+    with pytest.raises(veil.NoiseError, match="leaves no room"):
+        est.decrypt(model, keys)
+    with pytest.raises(veil.NoiseError, match="leaves no room"):
+        est.decrypt(model, keys, flood=True)
+    w = np.concatenate([[est.decrypt(model, keys, flood=False).intercept_], est.coef_])
+    assert np.isfinite(w).all()
+    again = veil.train.LogisticRegression(iterations=2, security="none", ring_degree=2048)
+    w2 = np.concatenate([[again.decrypt(model, keys, flood=False).intercept_], again.coef_])
+    assert np.array_equal(w, w2)  # plain decryption: the same weights every time
+
+
+def test_fit_keeps_plain_weights():
+    X, y = sklearn_datasets.load_breast_cancer(return_X_y=True)
+    est = veil.train.LogisticRegression(iterations=2, security="none", ring_degree=2048).fit(X[:100, :3], y[:100])
+    assert np.isfinite(est.coef_).all()
+
+
+def test_inference_flood():
+    X, y = sklearn_datasets.load_diabetes(return_X_y=True)
+    m = veil.compile(LinearRegression().fit(X, y), calibrate=X)
+    keys = m.keygen()
+    out = m.run(m.encrypt(X[:20], keys), keys.eval)
+    plain = m.decrypt(out, keys)
+    assert np.array_equal(plain, m.decrypt(out, keys, flood=False))
+    assert np.array_equal(plain, keys.decrypt(out))
+    with pytest.raises(veil.NoiseError, match="leaves no room"):
+        m.decrypt(out, keys, flood=True)
+    with pytest.raises(veil.NoiseError, match="leaves no room"):
+        keys.decrypt(out, flood=True, raw=True)

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Flooded decryption and the server's keys through the CLI:
+#   test_cli_flood.sh BUILD_DIR SOURCE_DIR
+# - `veil decrypt --onnx` floods by default; at the scales Veil's keys have (2^36 .. 2^40) flooding for 30 bits
+#   of statistical security over 128 decryptions cannot keep 1e-3, so it is refused with a clear message (and
+#   --no-flood named), writing nothing; --no-flood decrypts as before; --flood and --no-flood exclude each
+#   other; --flood on inference outputs is refused the same way.
+# - `veil eval` and `veil train` refuse an evaluation-key folder holding any secret key, whatever its name
+#   (eval/other.bin, eval/eval.keys itself, a key set), and the file itself when one is given; other files
+#   in the folder are fine.
+set -uo pipefail
+build=$1 src=$2
+veil="$build/veil"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+fails=0
+fail() {
+    echo "FAIL: $*"
+    fails=$((fails + 1))
+}
+expect() { # expect CODE PATTERN COMMAND...: exit code and a message on standard error
+    local code=$1 pattern=$2
+    shift 2
+    "$@" 2>err.txt >/dev/null
+    local rc=$?
+    if [ "$rc" != "$code" ] || ! grep -q -- "$pattern" err.txt; then
+        fail "'$*' gave $rc (wanted $code), stderr: $(cat err.txt) (wanted /$pattern/)"
+    else
+        echo "ok: $* -> $rc: $(head -1 err.txt)"
+    fi
+}
+/usr/bin/python3 "$src/examples/training/make_data.py" . >/dev/null || exit 1
+
+# ---- training: --onnx floods by default ----
+"$veil" keygen --train logistic --features 30 --iterations 2 --out keys --quiet || exit 1
+"$veil" encrypt --keys keys --in breast_train.csv --labels-column label --out train.ct --quiet || exit 1
+"$veil" train --eval-keys keys/eval --in train.ct --iterations 2 --out model.ct --quiet || exit 1
+expect 1 "leaves no room" "$veil" decrypt --keys keys --in model.ct --onnx f.onnx --out f.csv
+grep -q -- "--no-flood" err.txt || fail "the default refusal does not name --no-flood: $(cat err.txt)"
+if [ -e f.onnx ] || [ -e f.csv ]; then fail "a refused flooded decryption wrote its outputs"; fi
+expect 1 "leaves no room" "$veil" decrypt --keys keys --in model.ct --out f.csv --flood
+expect 2 "exclude each other" "$veil" decrypt --keys keys --in model.ct --onnx f.onnx --flood --no-flood
+"$veil" decrypt --keys keys --in model.ct --onnx p.onnx --out p.csv --no-flood || fail "decrypt --no-flood"
+"$veil" decrypt --keys keys --in model.ct --out p2.csv || fail "decrypt --out (plain by default)"
+cmp -s p.csv p2.csv || fail "--no-flood and the plain default differ"
+
+# ---- inference: --flood on CKKS outputs, and on exact outputs (nothing to flood) ----
+/usr/bin/python3 "$src/examples/diabetes/train.py" d >/dev/null || exit 1
+"$veil" keygen --model d/model.onnx --out ik --quiet || exit 1
+"$veil" encrypt --keys ik --in d/test.csv --out x.ct || exit 1
+"$veil" eval --model d/model.onnx --eval-keys ik/eval --in x.ct --out y.ct --quiet || exit 1
+"$veil" decrypt --keys ik --in y.ct --out y.csv || fail "plain decryption of inference outputs"
+expect 1 "leaves no room" "$veil" decrypt --keys ik --in y.ct --out yf.csv --flood
+expect 2 "unexpected argument" "$veil" eval --model d/model.onnx --eval-keys ik/eval --in x.ct --out y.ct --flood
+
+# ---- the server's keys: no secret key, whatever its name ----
+mkdir -p s1 s2 s3 s4
+cp ik/eval/eval.keys s1/ && cp ik/secret.key s1/other.bin            # a secret key under another name
+cp ik/secret.key s2/eval.keys                                        # the key set as the bundle itself
+cp ik/eval/eval.keys s3/ && echo "notes" > s3/README && mkdir s3/sub # other files are fine
+cp ik/eval/eval.keys s4/ && cp keys/secret.key s4/.hidden            # another key set's, hidden
+expect 3 "holds a secret key (other.bin)" "$veil" eval --model d/model.onnx --eval-keys s1 --in x.ct --out o.ct
+expect 3 "holds a secret key (eval.keys)" "$veil" eval --model d/model.onnx --eval-keys s2 --in x.ct --out o.ct
+expect 3 "s2/eval.keys holds a secret key" "$veil" eval --model d/model.onnx --eval-keys s2/eval.keys --in x.ct \
+    --out o.ct
+expect 3 "holds a secret key (.hidden)" "$veil" eval --model d/model.onnx --eval-keys s4 --in x.ct --out o.ct
+expect 3 "holds a secret key (secret.key)" "$veil" eval --model d/model.onnx --eval-keys ik --in x.ct --out o.ct
+[ ! -e o.ct ] || fail "a refused eval wrote o.ct"
+"$veil" eval --model d/model.onnx --eval-keys s3 --in x.ct --out o.ct --quiet || fail "eval with other files beside"
+mkdir -p t1 && cp keys/eval/eval.keys t1/ && cp keys/secret.key t1/copy.key
+expect 3 "holds a secret key (copy.key)" "$veil" train --eval-keys t1 --in train.ct --iterations 1 --out m.ct
+[ "$fails" = 0 ] && echo "cli flood: ok"
+exit "$fails"
