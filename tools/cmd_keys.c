@@ -50,6 +50,7 @@ static int keygen_remote(const cli_options *o)
     snprintf(path, sizeof path, "/v1/models/%s/plan?packing=%s", o->model, o->latency ? "latency" : "throughput");
     CLI_CHECK(cli_status(veil_client_new(&client, o->server, &err), &err, "server"));
     if (o->cacert) CLI_CHECK(cli_status(veil_client_set_ca_file(client, o->cacert, &err), &err, "--cacert"));
+    CLI_CHECK(cli_client_token(client, o->token_file));
     CLI_CHECK(cli_status(veil_client_get(client, path, &pb, &err), &err, "plan"));
     CLI_CHECK(cli_status(veil_plan_load(&plan, pb.data, pb.len, &err), &err, "the server's plan"));
     if (!o->quiet) fprintf(stderr, "veil: generating keys for %s's plan of model %s...\n", o->server, o->model);
