@@ -183,6 +183,15 @@ stop_server
 
 # --- the store checked at start ---------------------------------------------------------------------------------
 "$veil" keygen --model "$work/h/model.onnx" --calibrate "$work/h/train.csv" --out "$work/kc" --quiet
+# --- a tenant's share of the store: 429 with Retry-After past it --------------------------------------------------
+start_server --tenant-max-keys 1
+expect 429 "alice's second bundle past --tenant-max-keys 1" "$alice" POST /v1/keys "$work/kc/eval/eval.keys"
+check "429 carries Retry-After" grep -qi '^Retry-After: ' "$work/headers"
+legit "past the tenant's limit"
+stop_server
+start_server --tenant-max-bytes $(($(stat -c %s "$work/kc/eval/eval.keys") + 1000))
+expect 429 "alice's second bundle past --tenant-max-bytes" "$alice" POST /v1/keys "$work/kc/eval/eval.keys"
+stop_server
 start_server
 expect 201 "alice uploads a second bundle" "$alice" POST /v1/keys "$work/kc/eval/eval.keys"
 idc=$(id_of)

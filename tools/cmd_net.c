@@ -35,6 +35,8 @@ int cli_cmd_serve(int argc, char **argv)
         .tls_cert = o.tls_cert,
         .tls_key = o.tls_key,
         .max_keys = number(o.max_keys, "--max-keys", &ok),
+        .tenant_max_keys = number(o.tenant_max_keys, "--tenant-max-keys", &ok),
+        .tenant_max_bytes = number(o.tenant_max_bytes, "--tenant-max-bytes", &ok),
         .timeout_s = (unsigned)number(o.timeout, "--timeout", &ok),
         .max_batches = (unsigned)number(o.max_batches, "--max-batches", &ok),
         .quiet = o.quiet,

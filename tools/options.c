@@ -98,6 +98,8 @@ static const opt_spec options[] = {
     {"--tls-cert", OPT_TEXT, CLI_SERVE, F(tls_cert), 0, NULL},
     {"--tls-key", OPT_TEXT, CLI_SERVE, F(tls_key), 0, NULL},
     {"--max-keys", OPT_TEXT, CLI_SERVE, F(max_keys), 0, NULL},
+    {"--tenant-max-keys", OPT_TEXT, CLI_SERVE, F(tenant_max_keys), 0, NULL},
+    {"--tenant-max-bytes", OPT_TEXT, CLI_SERVE, F(tenant_max_bytes), 0, NULL},
     {"--timeout", OPT_TEXT, CLI_SERVE, F(timeout), 0, NULL},
     {"--max-batches", OPT_TEXT, CLI_SERVE, F(max_batches), 0, NULL},
 };

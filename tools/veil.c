@@ -33,6 +33,7 @@ static const char usage_text[] =
             "the cloud side over HTTP:\n"
             "  veil serve   --models DIR --store DIR [--listen 127.0.0.1:8080] [--threads T] [--eval-threads T]\n"
             "               [--tls-cert F --tls-key F] [--max-keys N] [--timeout S] [--max-batches B] [--quiet]\n"
+            "               [--tenant-max-keys N] [--tenant-max-bytes B] [--no-auth] [--insecure-http]\n"
             "               every DIR/*.onnx, named by its file name; evaluation keys kept in the store, each\n"
             "               private to the tenant that uploaded it; every request but /healthz and /metrics\n"
             "               needs a bearer token (--no-auth: none, loopback only); an address other than\n"

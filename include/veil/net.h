@@ -11,9 +11,14 @@
  *   GET    /v1/keys/ID                       whether a bundle is stored
  *   DELETE /v1/keys/ID
  *   POST   /v1/models/NAME/predict?keys=ID   a ciphertext set in, the encrypted outputs out
+ *   GET    /v1/tenants                       the tenants, their tokens and bundles (admin scope; else 403)
  *   GET    /healthz, GET /metrics            liveness; Prometheus text format
- * Errors: 400 malformed, 404 unknown model or key id, 409 keys of another model, 413 body too large,
- * 422 a secret key or an object of the wrong kind, 429 key store full, 503 busy or shutting down.
+ * Every endpoint but /healthz and /metrics needs a tenant's bearer token (Authorization: Bearer TOKEN; 401
+ * with WWW-Authenticate: Bearer without a valid one); a tenant sees, uses and deletes its own keys only
+ * (another tenant's id answers 404, as an unknown one).
+ * Errors: 400 malformed, 401 no valid token, 403 not the admin scope, 404 unknown model or key id, 409 keys
+ * of another model, 413 body too large, 422 a secret key or an object of the wrong kind, 429 key store or
+ * the tenant's share of it full (Retry-After), 503 busy or shutting down.
  */
 #ifndef VEIL_NET_H
 #define VEIL_NET_H
@@ -39,6 +44,8 @@ typedef struct veil_server_config {
     const char *tls_cert, *tls_key; /* PEM files: HTTPS when both are given */
     size_t max_keys;            /* stored bundles (0: 64) */
     uint64_t max_store_bytes;   /* (0: 4 GiB) */
+    size_t tenant_max_keys;     /* bundles a tenant may hold (0: no limit but the store's) */
+    uint64_t tenant_max_bytes;  /* bytes of the bundles a tenant holds (0: no limit but the store's) */
     unsigned timeout_s;         /* per-connection inactivity limit (0: 60 s) */
     unsigned max_batches;       /* ciphertext batches per request: bounds the body size (0: 16) */
     int quiet;                  /* no request log lines */

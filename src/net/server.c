@@ -677,13 +677,23 @@ static enum MHD_Result upload_keys(veil_server *s, struct MHD_Connection *c, req
      * new bundle: no tenant learns what another stored). */
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.keys", s->keys_dir, id);
-    int status = 201, shared = 0;
+    int status = 201, shared = 0, full = 0;
     pthread_mutex_lock(&s->lock);
     key_entry *held = find_entry(s, id);
     if (held && owned_by(held, r->tenant)) status = 200; /* raced: stored already */
     shared = held != NULL;
-    if (status == 201 && !shared &&
-        (s->n_stored >= s->cfg.max_keys || s->stored_bytes + r->len > s->cfg.max_store_bytes))
+    size_t mine = 0;
+    uint64_t my_bytes = 0;
+    for (size_t i = 0; i < s->n_stored; i++)
+        if (owned_by(s->stored[i], r->tenant)) {
+            mine++;
+            my_bytes += s->stored[i]->bytes;
+        }
+    /* the limits apply alike to a bundle another tenant holds: the answer tells nothing of the others' */
+    if (status == 201 && (s->n_stored >= s->cfg.max_keys || s->stored_bytes + r->len > s->cfg.max_store_bytes))
+        status = 429, full = 1;
+    if (status == 201 && ((s->cfg.tenant_max_keys && mine >= s->cfg.tenant_max_keys) ||
+                          (s->cfg.tenant_max_bytes && my_bytes + r->len > s->cfg.tenant_max_bytes)))
         status = 429;
     if (status == 201 && (!write_owner(s, r->tenant, id) || (shared ? !add_owner(held, r->tenant) : !add_owner(k, r->tenant))))
         status = 500;
@@ -694,8 +704,17 @@ static enum MHD_Result upload_keys(veil_server *s, struct MHD_Connection *c, req
     }
     pthread_mutex_unlock(&s->lock);
     if (status != 201 || shared) free_entry(k);
-    if (status == 429)
-        return send_error(c, r, 429, "the key store is full (%zu bundles at most): delete unused keys", s->cfg.max_keys);
+    if (status == 429) {
+        char msg[256];
+        if (full)
+            snprintf(msg, sizeof msg, "the key store is full (%zu bundles, %llu bytes at most): delete unused keys",
+                     s->cfg.max_keys, (unsigned long long)s->cfg.max_store_bytes);
+        else
+            snprintf(msg, sizeof msg, "tenant %s holds %zu bundles (%llu bytes): its limit is %zu bundles, %llu bytes; "
+                     "delete unused keys", r->tenant, mine, (unsigned long long)my_bytes, s->cfg.tenant_max_keys,
+                     (unsigned long long)s->cfg.tenant_max_bytes);
+        return send_error_with(c, r, 429, MHD_HTTP_HEADER_RETRY_AFTER, "60", msg);
+    }
     if (status == 500) return send_error(c, r, 500, "storing the keys failed: %s", err.detail);
     if (status == 200) {
         char again[128];
