@@ -107,6 +107,9 @@ typedef struct request {
     char path[160];
     char tenant[VEIL_TENANT_MAX + 1]; /* who asked (authenticated) */
     int admin;
+    const veil_server_request *offline; /* a request without a connection (veil_server_handle), else NULL */
+    const char *query;                  /* offline: the URL's part after '?' */
+    char arg[160];                      /* offline: the value of the last argument looked up */
 } request;
 
 static double now_s(void)
@@ -118,10 +121,16 @@ static double now_s(void)
 
 /* ---- responses -------------------------------------------------------------------------------------- */
 
-/* An answer, with one more header (name NULL: none). */
+/* An answer, with one more header (name NULL: none). Without a connection (veil_server_handle), only its
+ * status and size are kept. */
 static enum MHD_Result send_with(struct MHD_Connection *c, request *r, unsigned status, const char *type,
                                  const void *data, size_t len, const char *name, const char *value)
 {
+    if (!c) {
+        r->status = status;
+        r->out_bytes = len;
+        return MHD_YES;
+    }
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
     if (!resp) return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", type);
@@ -177,6 +186,28 @@ static enum MHD_Result send_error(struct MHD_Connection *c, request *r, unsigned
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return send_error_with(c, r, status, NULL, NULL, msg);
+}
+
+/* A header or URL argument of the request: the connection's, or the offline request's. */
+static const char *lookup(struct MHD_Connection *c, request *r, enum MHD_ValueKind kind, const char *key)
+{
+    if (c) return MHD_lookup_connection_value(c, kind, key);
+    const veil_server_request *q = r->offline;
+    if (kind == MHD_HEADER_KIND)
+        return !strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION)    ? q->authorization
+               : !strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) ? q->content_length
+                                                                   : NULL;
+    const size_t k = strlen(key);
+    for (const char *a = r->query; a && *a;) { /* name=value&...: the first of that name, not decoded */
+        const char *end = strchr(a, '&');
+        const size_t n = end ? (size_t)(end - a) : strlen(a);
+        if (n > k && !strncmp(a, key, k) && a[k] == '=') {
+            snprintf(r->arg, sizeof r->arg, "%.*s", (int)(n - k - 1), a + k + 1);
+            return r->arg;
+        }
+        a = end ? end + 1 : NULL;
+    }
+    return NULL;
 }
 
 static unsigned status_for(veil_status st)
@@ -841,7 +872,7 @@ static int authenticate(veil_server *s, struct MHD_Connection *c, request *r)
         snprintf(r->tenant, sizeof r->tenant, "%s", VEIL_TENANT_ANONYMOUS);
         return 1;
     }
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *h = lookup(c, r, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0;
     const char *t = h + 7;
     while (*t == ' ') t++;
@@ -1014,13 +1045,13 @@ static enum MHD_Result dispatch(veil_server *s, struct MHD_Connection *c, reques
         if (!m) return send_error(c, r, 404, "no model named '%.100s' (GET /v1/models lists them)", name);
         if (ep == EP_MODEL) return describe_model(s, c, r, m);
         if (ep == EP_PLAN) {
-            const char *p = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "packing");
+            const char *p = lookup(c, r, MHD_GET_ARGUMENT_KIND, "packing");
             int k = p && !strcmp(p, "latency") ? 1 : 0;
             if (p && k == 0 && strcmp(p, "throughput") != 0)
                 return send_error(c, r, 400, "packing is throughput or latency");
             return send_bytes(c, r, 200, "application/octet-stream", m->plan_files[k].data, m->plan_files[k].len);
         }
-        return predict(s, c, r, m, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "keys"));
+        return predict(s, c, r, m, lookup(c, r, MHD_GET_ARGUMENT_KIND, "keys"));
     }
     default: {
         static const char *const known[] = {"/healthz", "/metrics", "/v1/models", "/v1/keys", "/v1/tenants"};
@@ -1032,15 +1063,20 @@ static enum MHD_Result dispatch(veil_server *s, struct MHD_Connection *c, reques
     }
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                  const char *version, const char *upload_data, size_t *upload_size, void **state)
+/* One step of a request (libmicrohttpd's access handler): the headers (first call), a piece of the body, or
+ * its end (the answer). c NULL: the offline request q (veil_server_handle). */
+static enum MHD_Result step(veil_server *s, struct MHD_Connection *c, const veil_server_request *q, const char *url,
+                            const char *method, const char *upload_data, size_t *upload_size, void **state)
 {
-    (void)version;
-    veil_server *s = cls;
     request *r = *state;
     if (!r) {
         r = calloc(1, sizeof *r);
         if (!r) return MHD_NO;
+        if (q) {
+            r->offline = q;
+            r->query = strchr(q->url, '?');
+            if (r->query) r->query++;
+        }
         r->t0 = now_s();
         snprintf(r->method, sizeof r->method, "%s", method);
         snprintf(r->path, sizeof r->path, "%s", url);
@@ -1070,7 +1106,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             r->too_large = 1; /* drop the body */
             return send_error(c, r, 404, "no model named '%.100s' (GET /v1/models lists them)", name);
         }
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl = lookup(c, r, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         const unsigned long long announced = cl ? strtoull(cl, NULL, 10) : 0;
         if (announced && announced <= r->limit) { /* one allocation for the whole body */
             r->body = malloc((size_t)announced);
@@ -1105,6 +1141,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (r->status) return MHD_YES; /* answered already (413 on the header) */
     return dispatch(s, c, r, url, method);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_size, void **state)
+{
+    (void)version;
+    return step(cls, c, NULL, url, method, upload_data, upload_size, state);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode code)
@@ -1229,7 +1272,8 @@ static struct MHD_Daemon *start_daemon(veil_server *s, const struct sockaddr_in 
                             on_completed, s, MHD_OPTION_END);
 }
 
-veil_status veil_server_start(veil_server **out, const veil_server_config *cfg, veil_error *err)
+/* The server of cfg: models, store, tokens; listening when listen is 1. */
+static veil_status server_open(veil_server **out, const veil_server_config *cfg, int listen_on, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
     *out = NULL;
@@ -1282,15 +1326,46 @@ veil_status veil_server_start(veil_server **out, const veil_server_config *cfg, 
         VEIL_CHECK(read_text(cfg->tls_cert, &s->tls_cert_pem, err));
         VEIL_CHECK(read_text(cfg->tls_key, &s->tls_key_pem, err));
     }
-    s->daemon = start_daemon(s, &addr);
-    if (!s->daemon)
+    if (listen_on) s->daemon = start_daemon(s, &addr);
+    if (listen_on && !s->daemon)
         VEIL_FAIL(err, VEIL_ERR_IO, "cannot listen on %s (in use, or not an address of this machine)",
                   cfg->listen ? cfg->listen : "127.0.0.1:8080");
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info = s->daemon ? MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT) : NULL;
     s->port = info ? info->port : ntohs(addr.sin_port);
     *out = s;
     s = NULL;
 done:
     veil_server_stop(s); /* after a failure: what was started stops, what was loaded is freed */
     return st;
+}
+
+veil_status veil_server_start(veil_server **out, const veil_server_config *cfg, veil_error *err)
+{
+    return server_open(out, cfg, 1, err);
+}
+
+veil_status veil_server_open(veil_server **out, const veil_server_config *cfg, veil_error *err)
+{
+    return server_open(out, cfg, 0, err);
+}
+
+unsigned veil_server_handle(veil_server *s, const veil_server_request *q)
+{
+    char path[4096];
+    const char *qm = strchr(q->url, '?');
+    const size_t n = qm ? (size_t)(qm - q->url) : strlen(q->url);
+    snprintf(path, sizeof path, "%.*s", (int)(n < sizeof path ? n : sizeof path - 1), q->url);
+    void *state = NULL;
+    size_t none = 0;
+    if (step(s, NULL, q, path, q->method, NULL, &none, &state) != MHD_YES || !state) return 0;
+    for (size_t at = 0; at < q->len;) { /* the body in pieces, as a connection delivers it */
+        size_t piece = q->len - at < 65536 ? q->len - at : 65536, left = piece;
+        if (step(s, NULL, q, path, q->method, (const char *)q->body + at, &left, &state) != MHD_YES) break;
+        at += piece;
+    }
+    none = 0;
+    step(s, NULL, q, path, q->method, NULL, &none, &state);
+    const unsigned status = ((request *)state)->status;
+    on_completed(s, NULL, &state, MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    return status;
 }

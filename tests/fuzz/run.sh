@@ -13,9 +13,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_ apt-get update -qq && $sudo_ apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVEIL_FUZZ=ON -DVEIL_BUILD_TESTS=OFF >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target fuzz_load make_corpus >/dev/null
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_load fuzz_serve make_corpus >/dev/null
 corpus=build-fuzz/corpus
 mkdir -p "$corpus"
 ./build-fuzz/make_corpus "$corpus"
 cd build-fuzz
 ./fuzz_load -max_total_time="${FUZZ_SECONDS:-60}" -max_len=600000 -rss_limit_mb=2048 corpus
+# the server's request handlers (tests/fuzz/fuzz_serve.c: its input format), seeded with a few requests
+mkdir -p serve-corpus && i=0 && for r in 'GET /v1/models\na\n' 'POST /v1/keys\nb\n@E' 'POST /v1/models/m/predict?keys=@K\na\n@C' 'DELETE /v1/keys/@K\nb\n' 'GET /v1/tenants\nx\n' 'GET /v1/keys/@K\nBearer veil_0\n'; do printf "$r" >"serve-corpus/seed$((i += 1))"; done
+./fuzz_serve -max_total_time="${FUZZ_SECONDS:-60}" -max_len=4096 -rss_limit_mb=2048 serve-corpus
