@@ -201,6 +201,7 @@ truncate -s $((bytes / 2)) "$work/store/keys/$idc.keys"                # cut off
 head -c 5000 /dev/urandom >"$work/store/keys/fedcba9876543210fedcba9876543210.keys" # another hash
 mkdir "$work/store/keys/00112233445566778899aabbccddeeff.keys"                # a folder named like a bundle
 printf 'x' >"$work/store/keys/notes.txt"                                   # a stray file
+mkdir "$work/store/owners/alice/junk"                                    # not an ownership record
 start_server
 check "the server starts after the damage" kill -0 "$server_pid"
 expect 200 "healthy" - GET /healthz
@@ -208,7 +209,7 @@ expect 404 "a cut-off bundle is not served" "$alice" GET "/v1/keys/$idc"
 expect 404 "a file of another hash is not served" "$alice" GET /v1/keys/fedcba9876543210fedcba9876543210
 expect 404 "a folder named like a bundle is not served" "$alice" GET /v1/keys/00112233445566778899aabbccddeeff
 check "only the checked bundles are left in keys/" test "$(ls "$work/store/keys" | sort | tr '\n' ' ')" = "$(printf '%s\n' "$ida.keys" "$idb.keys" | sort | tr '\n' ' ')"
-check "four things quarantined" test "$(ls "$work/store/quarantine" | wc -l)" = 4
+check "five things quarantined" test "$(ls "$work/store/quarantine" | wc -l)" = 5
 check "the quarantine is logged" grep -q "does not hash to its id" "$work/server.log"
 expect 200 "metrics" - GET /metrics
 check "two bundles stored" grep -q '^veil_stored_keys 2$' "$work/body"

@@ -430,7 +430,9 @@ static void quarantine(const veil_server *s, const char *where, const char *name
                 where, name);
         return;
     }
-    snprintf(to, sizeof to, "%s/%lld-%s-%s", qdir, (long long)time(NULL), where, name);
+    const int n = snprintf(to, sizeof to, "%s/%lld-%s-%s", qdir, (long long)time(NULL), where, name);
+    for (char *p = to + strlen(qdir) + 1; n > 0 && *p; p++)
+        if (*p == '/') *p = '-'; /* owners/TENANT/X: one name in the quarantine */
     if (rename(from, to) != 0)
         fprintf(stderr, "veil: store: %s/%s (%s) could not be moved aside (%s): not served\n", where, name, why,
                 strerror(errno));
@@ -484,11 +486,16 @@ static void read_owners(veil_server *s, const char *tenant)
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
         key_entry *k = valid_id(e->d_name) ? find_entry(s, e->d_name) : NULL;
-        if (k && !owned_by(k, tenant) && add_owner(k, tenant)) continue;
-        char path[4400];
+        if (k) {
+            if (!owned_by(k, tenant) && !add_owner(k, tenant))
+                fprintf(stderr, "veil: store: out of memory reading owners/%s/%s\n", tenant, e->d_name);
+            continue;
+        }
+        char path[4400], where[300];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (!k) fprintf(stderr, "veil: store: owners/%s/%s names no bundle: removed\n", tenant, e->d_name);
-        if (unlink(path) != 0 && !k) quarantine(s, "owners", tenant, "holds something that is not a record");
+        snprintf(where, sizeof where, "owners/%s", tenant);
+        if (unlink(path) == 0) fprintf(stderr, "veil: store: owners/%s/%s names no bundle: removed\n", tenant, e->d_name);
+        else quarantine(s, where, e->d_name, "is not an ownership record");
     }
     closedir(d);
 }
