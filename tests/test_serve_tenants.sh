@@ -132,6 +132,24 @@ idb=$(id_of)
 expect 404 "alice cannot use bob's keys" "$alice" POST "/v1/models/breast_cancer/predict?keys=$idb" "$work/xb.ct"
 expect 200 "bob predicts with his keys (made from the server's plan)" "$bob" POST "/v1/models/breast_cancer/predict?keys=$idb" "$work/xb.ct"
 
+# --- races: both tenants upload and delete one bundle at once, 10 times each; then each still owns it alone -----
+racers=()
+for t in "$alice" "$bob"; do
+    (for i in $(seq 10); do
+         curl -s -o /dev/null --max-time 60 -H "Authorization: Bearer $t" --data-binary "@$work/ka/eval/eval.keys" "$url/v1/keys"
+         curl -s -o /dev/null --max-time 60 -H "Authorization: Bearer $t" -X DELETE "$url/v1/keys/$ida"
+     done) &
+    racers+=($!)
+done
+wait "${racers[@]}"
+expect 404 "after the race: not alice's" "$alice" GET "/v1/keys/$ida"
+expect 404 "after the race: not bob's" "$bob" GET "/v1/keys/$ida"
+check "after the race: no bundle left in the store" test ! -e "$work/store/keys/$ida.keys"
+expect 201 "after the race: alice uploads" "$alice" POST /v1/keys "$work/ka/eval/eval.keys"
+expect 201 "after the race: bob uploads" "$bob" POST /v1/keys "$work/ka/eval/eval.keys"
+expect 200 "after the race: bob deletes his" "$bob" DELETE "/v1/keys/$ida"
+legit "after the race"
+
 # --- the admin scope -----------------------------------------------------------------------------------------
 expect 403 "a tenant lists the tenants" "$alice" GET /v1/tenants
 expect 200 "the admin lists the tenants" "$ops" GET /v1/tenants
