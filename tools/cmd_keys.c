@@ -76,6 +76,7 @@ int cli_cmd_keygen(int argc, char **argv)
         return cli_error(EXIT_USAGE, "--train makes keys for training, without a model: drop --model/--server");
     if (o.server && o.scheme == CLI_SCHEME_BGV)
         return cli_error(EXIT_USAGE, "exact inference (--scheme bgv) makes its keys from the model, not a server's plan");
+    if (o.token_file && !o.server) return cli_error(EXIT_USAGE, "--token-file is for keygen --server URL");
     if (o.server) return keygen_remote(&o);
     key_paths p;
     key_paths_of(&p, o.out);
