@@ -165,6 +165,14 @@ bob_id=$("$veil" token list --store "$work/store" | awk '$4 == "bob" { print $1 
 "$veil" token revoke --store "$work/store" --id "$bob_id" 2>/dev/null
 expect 401 "bob's token revoked by its id" "$bob" GET "/v1/keys/$idb"
 legit "after the revocations"
+# a damaged token file while the server runs: no token is accepted (fail closed), the server stays up; fixed, it works
+cp -p "$work/store/tokens" "$work/tokens.good"
+printf 'veil-tokens 1\nnot a token line\n' >"$work/store/tokens.new" && mv "$work/store/tokens.new" "$work/store/tokens"
+expect 401 "a malformed token file accepts no token" "$alice" GET /v1/models
+expect 200 "healthy with a malformed token file" - GET /healthz
+check "the malformed token file is logged" grep -q "not 'HASH TENANT SCOPE CREATED'" "$work/server.log"
+cp -p "$work/tokens.good" "$work/store/tokens.new" && mv "$work/store/tokens.new" "$work/store/tokens"
+expect 200 "the token file fixed" "$alice" GET /v1/models
 
 # --- the client's token: VEIL_TOKEN or --token-file, checked -------------------------------------------------------
 printf '%s\n' "$alice" >"$work/token"
