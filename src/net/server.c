@@ -1178,8 +1178,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
     if (!s->cfg.quiet) {
         char path[400];
         json_escape(path, sizeof path, r->path);
-        fprintf(stderr, "{\"ts\":%lld,\"method\":\"%s\",\"path\":\"%s\",\"status\":%u,\"ms\":%.3f,\"in\":%zu,\"out\":%zu%s}\n",
+        fprintf(stderr, "{\"ts\":%lld,\"method\":\"%s\",\"path\":\"%s\",\"status\":%u,\"ms\":%.3f,\"in\":%zu,\"out\":%zu%s%s%s%s}\n",
                 (long long)time(NULL), r->method, path, r->status, dt * 1e3, r->len, r->out_bytes,
+                r->tenant[0] ? ",\"tenant\":\"" : "", r->tenant, r->tenant[0] ? "\"" : "",
                 code == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ",\"aborted\":true");
     }
     free(r->body);
