@@ -79,6 +79,9 @@ static void write_model(const char *dir, veil_model **model)
     free(bytes);
 }
 
+/* the bench's tenant's token (veil_token_add into the server's store): requests are authenticated as in use */
+static char bench_token[VEIL_TOKEN_SIZE];
+
 static void run_case(veil_model *m, veil_server *srv, veil_packing packing, size_t samples, int reps, int threads)
 {
     veil_error err = {0};
@@ -133,6 +136,7 @@ static void run_case(veil_model *m, veil_server *srv, veil_packing packing, size
     snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)veil_server_port(srv));
     veil_client *client = NULL;
     CHECK(veil_client_new(&client, url, &err));
+    CHECK(veil_client_set_token(client, bench_token, &err));
     CHECK(veil_client_upload_keys(client, keys.data, keys.len, id, &err));
     for (int r = -1; r < reps; r++) { /* one warm-up: the server loads the keys at first use */
         veil_buffer answer = {0};
@@ -187,6 +191,7 @@ int bench_serve(const bench_config *cfg)
     veil_server_config sc = {.models_dir = models, .store_dir = store, .listen = "127.0.0.1:0", .threads = 2,
                              .eval_threads = (size_t)cfg->threads, .quiet = 1};
     veil_server *srv = NULL;
+    CHECK(veil_token_add(store, "bench", 0, bench_token, NULL, &err));
     CHECK(veil_server_start(&srv, &sc, &err));
     const char *only = getenv("VEIL_BENCH_SERVE_ONLY"); /* "throughput" or "latency" (for profiling) */
     if (!only || strcmp(only, "latency") != 0) run_case(m, srv, VEIL_PACKING_THROUGHPUT, 4096, cfg->quick ? 5 : 30, cfg->threads);

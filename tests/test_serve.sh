@@ -39,7 +39,7 @@ start_server() { # start_server [EXTRA OPTIONS]: sets server_pid and url (the mo
 status() {
     local data=()
     [ $# -ge 3 ] && data=(--data-binary "@$3" -H "Content-Type: application/octet-stream")
-    curl -s -o "$work/body" -w '%{http_code}' -X "$1" "${data[@]}" --max-time 60 "$url$2"
+    curl -s -H "Authorization: Bearer $VEIL_TOKEN" -o "$work/body" -w '%{http_code}' -X "$1" "${data[@]}" --max-time 60 "$url$2"
 }
 expect_status() { # expect_status CODE WHAT METHOD PATH [BODY]: the code and a JSON error body
     local got
@@ -57,6 +57,9 @@ expect_status() { # expect_status CODE WHAT METHOD PATH [BODY]: the code and a J
 }
 
 mkdir -p "$work/models"
+# one tenant: its token in VEIL_TOKEN (veil predict, keygen --server) and in every curl's Authorization header
+VEIL_TOKEN=$("$veil" token add --store "$work/store" --tenant tester 2>/dev/null | tail -1)
+export VEIL_TOKEN
 /usr/bin/python3 "$src/examples/hospital/train.py" "$work/h" >/dev/null
 /usr/bin/python3 "$src/examples/diabetes/train.py" "$work/d" >/dev/null
 cp "$work/h/model.onnx" "$work/models/breast_cancer.onnx"
@@ -140,7 +143,7 @@ expect_status 404 "predict with deleted keys" POST "/v1/models/breast_cancer/pre
 # --- load: 16 concurrent clients x 20 predictions, every answer the expected bytes ---------------------
 expect_status 200 "reference prediction" POST "/v1/models/breast_cancer/predict?keys=$ida" "$work/five.ct"
 want=$(sha256sum <"$work/body" | cut -c1-64)
-seq 320 | timeout 300 xargs -P 16 -I{} curl -s -o "$work/load.{}" -w '%{http_code} %{time_total}\n' --max-time 60 \
+seq 320 | timeout 300 xargs -P 16 -I{} curl -s -H "Authorization: Bearer $VEIL_TOKEN" -o "$work/load.{}" -w '%{http_code} %{time_total}\n' --max-time 60 \
     --data-binary "@$work/five.ct" "$url/v1/models/breast_cancer/predict?keys=$ida" >"$work/load.txt"
 ok=$(awk '$1 == 200' "$work/load.txt" | wc -l)
 same=0
@@ -153,11 +156,11 @@ check "every loaded request answered correctly" test "$ok" = 320 -a "$same" = 32
 # --- faults: kill -9 during uploads and predictions, then restart ----------------------------------------
 for i in $(seq 10); do "$veil" keygen --model "$work/h/model.onnx" --calibrate "$work/h/train.csv" --out "$work/kf$i" --quiet; done
 (for i in $(seq 10); do
-     code=$(curl -s -o "$work/up$i" -w '%{http_code}' --max-time 30 --data-binary "@$work/kf$i/eval/eval.keys" "$url/v1/keys")
+     code=$(curl -s -H "Authorization: Bearer $VEIL_TOKEN" -o "$work/up$i" -w '%{http_code}' --max-time 30 --data-binary "@$work/kf$i/eval/eval.keys" "$url/v1/keys")
      echo "$i $code" >>"$work/acks.txt"
  done) &
 uploader=$!
-(for i in $(seq 30); do curl -s -o /dev/null --max-time 30 --data-binary "@$work/xa.ct" \
+(for i in $(seq 30); do curl -s -H "Authorization: Bearer $VEIL_TOKEN" -o /dev/null --max-time 30 --data-binary "@$work/xa.ct" \
      "$url/v1/models/breast_cancer/predict?keys=$ida"; done) &
 predictor=$!
 sleep 0.15
@@ -184,7 +187,7 @@ grep -q 'veil_stored_keys' "$work/body" || { echo "FAIL: metrics"; fails=$((fail
 
 # --- graceful shutdown: SIGTERM finishes the request in flight ---------------------------------------------
 # the upload is slowed (2.6 MB at 4 MB/s) so that the request is surely in flight when SIGTERM comes
-curl -s -o "$work/inflight" -w '%{http_code}' --max-time 60 --limit-rate 4M --data-binary "@$work/xa.ct" \
+curl -s -H "Authorization: Bearer $VEIL_TOKEN" -o "$work/inflight" -w '%{http_code}' --max-time 60 --limit-rate 4M --data-binary "@$work/xa.ct" \
     "$url/v1/models/breast_cancer/predict?keys=$ida" >"$work/inflight.code" &
 client=$!
 sleep 0.3

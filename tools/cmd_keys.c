@@ -50,6 +50,7 @@ static int keygen_remote(const cli_options *o)
     snprintf(path, sizeof path, "/v1/models/%s/plan?packing=%s", o->model, o->latency ? "latency" : "throughput");
     CLI_CHECK(cli_status(veil_client_new(&client, o->server, &err), &err, "server"));
     if (o->cacert) CLI_CHECK(cli_status(veil_client_set_ca_file(client, o->cacert, &err), &err, "--cacert"));
+    CLI_CHECK(cli_client_token(client, o->token_file));
     CLI_CHECK(cli_status(veil_client_get(client, path, &pb, &err), &err, "plan"));
     CLI_CHECK(cli_status(veil_plan_load(&plan, pb.data, pb.len, &err), &err, "the server's plan"));
     if (!o->quiet) fprintf(stderr, "veil: generating keys for %s's plan of model %s...\n", o->server, o->model);
@@ -75,6 +76,7 @@ int cli_cmd_keygen(int argc, char **argv)
         return cli_error(EXIT_USAGE, "--train makes keys for training, without a model: drop --model/--server");
     if (o.server && o.scheme == CLI_SCHEME_BGV)
         return cli_error(EXIT_USAGE, "exact inference (--scheme bgv) makes its keys from the model, not a server's plan");
+    if (o.token_file && !o.server) return cli_error(EXIT_USAGE, "--token-file is for keygen --server URL");
     if (o.server) return keygen_remote(&o);
     key_paths p;
     key_paths_of(&p, o.out);

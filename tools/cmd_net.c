@@ -35,9 +35,13 @@ int cli_cmd_serve(int argc, char **argv)
         .tls_cert = o.tls_cert,
         .tls_key = o.tls_key,
         .max_keys = number(o.max_keys, "--max-keys", &ok),
+        .tenant_max_keys = number(o.tenant_max_keys, "--tenant-max-keys", &ok),
+        .tenant_max_bytes = number(o.tenant_max_bytes, "--tenant-max-bytes", &ok),
         .timeout_s = (unsigned)number(o.timeout, "--timeout", &ok),
         .max_batches = (unsigned)number(o.max_batches, "--max-batches", &ok),
         .quiet = o.quiet,
+        .no_auth = o.no_auth,
+        .insecure_http = o.insecure_http,
     };
     if (!ok) return EXIT_USAGE;
     if (!cfg.models_dir || !cfg.store_dir) return cli_error(EXIT_USAGE, "serve needs --models DIR and --store DIR");
@@ -52,9 +56,10 @@ int cli_cmd_serve(int argc, char **argv)
     veil_server *server = NULL;
     const int rc = cli_status(veil_server_start(&server, &cfg, &err), &err, NULL);
     if (rc) return rc;
-    fprintf(stderr, "veil: serving the models of %s over %s on %s (port %u), keys stored in %s\n", cfg.models_dir,
+    fprintf(stderr, "veil: serving the models of %s over %s on %s (port %u), keys stored in %s%s\n", cfg.models_dir,
             cfg.tls_cert ? "HTTPS" : "HTTP", cfg.listen ? cfg.listen : "127.0.0.1:8080",
-            (unsigned)veil_server_port(server), cfg.store_dir);
+            (unsigned)veil_server_port(server), cfg.store_dir,
+            cfg.no_auth ? " (--no-auth: no token asked, every client is one tenant)" : "");
     printf("listening on port %u\n", (unsigned)veil_server_port(server));
     fflush(stdout);
     int sig = 0;
@@ -128,6 +133,7 @@ int cli_cmd_predict(int argc, char **argv)
     CLI_CHECK(cli_read_rows_for_keys(o.in, veil_keyset_input_width(ks), o.keys, &x, &rows));
     CLI_CHECK(cli_status(veil_client_new(&client, o.server, &err), &err, "server"));
     if (o.cacert) CLI_CHECK(cli_status(veil_client_set_ca_file(client, o.cacert, &err), &err, "--cacert"));
+    CLI_CHECK(cli_client_token(client, o.token_file));
     CLI_CHECK(check_model(client, o.model, ks));
     cli_bar upload;
     cli_bar_init(&upload, "sending keys", o.quiet);

@@ -140,6 +140,36 @@ int cli_save_ciphertexts(const char *path, const veil_ciphertexts *cts)
     return rc ? rc : cli_save_buffer(path, &b);
 }
 
+int cli_client_token(veil_client *client, const char *token_file)
+{
+    veil_error err = {0};
+    veil_buffer b = {0};
+    char token[520];
+    int rc = EXIT_OK;
+    const char *env = getenv("VEIL_TOKEN");
+    if (!token_file) {
+        if (!env || !*env) return EXIT_OK; /* no token: a server without authentication (--no-auth) */
+        return cli_status(veil_client_set_token(client, env, &err), &err, "VEIL_TOKEN");
+    }
+    struct stat sb;
+    if (stat(token_file, &sb) != 0) CLI_FAIL(EXIT_INPUT, "--token-file %s: %s", token_file, strerror(errno));
+    if (sb.st_mode & 0004) CLI_FAIL(EXIT_INPUT, "--token-file %s is readable by every user: chmod 600 it", token_file);
+    CLI_CHECK(cli_status(veil_file_read(&b, token_file, 4096, &err), &err, NULL));
+    size_t n = b.len;
+    while (n && (b.data[n - 1] == '\n' || b.data[n - 1] == '\r' || b.data[n - 1] == ' ')) n--;
+    if (n == 0) CLI_FAIL(EXIT_INPUT, "--token-file %s is empty (veil token add prints a token: save its last line)", token_file);
+    if (n >= sizeof token || memchr(b.data, 0, n) || memchr(b.data, '\n', n))
+        CLI_FAIL(EXIT_INPUT, "--token-file %s holds more than one token's line", token_file);
+    memcpy(token, b.data, n);
+    token[n] = 0;
+    rc = cli_status(veil_client_set_token(client, token, &err), &err, token_file);
+done:
+    veil_wipe(token, sizeof token);
+    if (b.data) veil_wipe(b.data, b.len);
+    veil_buffer_free(&b);
+    return rc;
+}
+
 /* After st (the writing of a_new and b_new): both renamed into place, or both removed. */
 static int place_two(const char *a_new, const char *path_a, const char *b_new, const char *path_b, veil_status st,
                      veil_error *err)

@@ -65,6 +65,7 @@ static const opt_spec options[] = {
     {"--input-range", OPT_TEXT, CLI_KEYGEN | CLI_PLAN, F(input_range), 0, NULL},
     {"--force", OPT_SWITCH, CLI_KEYGEN, F(force), 0, NULL},
     {"--server", OPT_TEXT, CLI_KEYGEN | CLI_PREDICT, F(server), 0, NULL},
+    {"--token-file", OPT_TEXT, CLI_KEYGEN | CLI_PREDICT, F(token_file), 0, NULL},
     {"--cacert", OPT_TEXT, CLI_KEYGEN | CLI_PREDICT, F(cacert), 0, NULL},
     /* outputs */
     {"--argmax", OPT_SWITCH, CLI_DECRYPT | CLI_PLAIN | CLI_PREDICT, F(argmax), 0, NULL},
@@ -86,13 +87,21 @@ static const opt_spec options[] = {
      NULL},
     /* serve */
     {"--models", OPT_TEXT, CLI_SERVE, F(models), 0, NULL},
-    {"--store", OPT_TEXT, CLI_SERVE, F(store), 0, NULL},
+    {"--store", OPT_TEXT, CLI_SERVE | CLI_TOKEN, F(store), 0, NULL},
+    {"--no-auth", OPT_SWITCH, CLI_SERVE, F(no_auth), 0, NULL},
+    {"--insecure-http", OPT_SWITCH, CLI_SERVE, F(insecure_http), 0, NULL},
+    /* token */
+    {"--tenant", OPT_TEXT, CLI_TOKEN, F(tenant), 0, NULL},
+    {"--admin", OPT_SWITCH, CLI_TOKEN, F(admin), 0, NULL},
+    {"--id", OPT_TEXT, CLI_TOKEN, F(token_id), 0, NULL},
     {"--listen", OPT_TEXT, CLI_SERVE, F(listen), 0, NULL},
     {"--threads", OPT_TEXT, CLI_SERVE, F(serve_threads), 0, NULL},
     {"--eval-threads", OPT_TEXT, CLI_SERVE, F(eval_threads), 0, NULL},
     {"--tls-cert", OPT_TEXT, CLI_SERVE, F(tls_cert), 0, NULL},
     {"--tls-key", OPT_TEXT, CLI_SERVE, F(tls_key), 0, NULL},
     {"--max-keys", OPT_TEXT, CLI_SERVE, F(max_keys), 0, NULL},
+    {"--tenant-max-keys", OPT_TEXT, CLI_SERVE, F(tenant_max_keys), 0, NULL},
+    {"--tenant-max-bytes", OPT_TEXT, CLI_SERVE, F(tenant_max_bytes), 0, NULL},
     {"--timeout", OPT_TEXT, CLI_SERVE, F(timeout), 0, NULL},
     {"--max-batches", OPT_TEXT, CLI_SERVE, F(max_batches), 0, NULL},
 };

@@ -35,12 +35,20 @@ static const char usage_text[] =
             "the cloud side over HTTP:\n"
             "  veil serve   --models DIR --store DIR [--listen 127.0.0.1:8080] [--threads T] [--eval-threads T]\n"
             "               [--tls-cert F --tls-key F] [--max-keys N] [--timeout S] [--max-batches B] [--quiet]\n"
-            "               every DIR/*.onnx, named by its file name; evaluation keys kept in the store\n"
+            "               [--tenant-max-keys N] [--tenant-max-bytes B] [--no-auth] [--insecure-http]\n"
+            "               every DIR/*.onnx, named by its file name; evaluation keys kept in the store, each\n"
+            "               private to the tenant that uploaded it; every request but /healthz and /metrics\n"
+            "               needs a bearer token (--no-auth: none, loopback only); an address other than\n"
+            "               loopback needs --tls-cert/--tls-key (or --insecure-http, behind a TLS proxy)\n"
             "               DIR/NAME.json beside NAME.onnx: that model's options (calibrate, range, degree,\n"
             "               input_range, server_sigmoid, force_approximation; docs/net.md)\n"
+            "  veil token   add --store DIR --tenant NAME [--admin]   a new token, printed once (the last line)\n"
+            "  veil token   revoke --store DIR (--id ID | --tenant NAME);  veil token list --store DIR\n"
+            "               (while the server runs too: it sees the change at the next request)\n"
             "  veil keygen  --server URL --model NAME [--latency] --out KEYDIR   keys for a server's plan\n"
             "  veil predict --server URL --model NAME --keys KEYDIR --in X.csv --out Y.csv [--argmax]\n"
-            "               (--cacert F: trust a server's own certificate for https:// URLs)\n"
+            "               (--cacert F: trust a server's own certificate for https:// URLs; the token from\n"
+            "               $VEIL_TOKEN or --token-file F, never the command line)\n"
             "\n"
             "exact inference of a quantized model in BGV (integer weights and inputs; examples/quantize.py):\n"
             "  veil keygen  --model Q.onnx --scheme bgv --input-range LO:HI --out KEYDIR   (also for plan)\n"
@@ -80,6 +88,7 @@ static const char usage_text[] =
             "  veil COMMAND --help   that command's lines of this help\n"
             "\n"
             "environment: VEIL_THREADS=T default thread count; VEIL_NO_AVX2=1 portable kernels;\n"
+            "             VEIL_TOKEN=T a server's token for predict and keygen --server;\n"
             "             VEIL_TIMING=1 print each command's time on standard error; OMP_WAIT_POLICY, when\n"
             "             neither it nor GOMP_SPINCOUNT is set, is set to passive (the program starts again)\n"
             "\n"
@@ -120,7 +129,7 @@ static const command commands[] = {
     {"keygen", cli_cmd_keygen, 1, 1},   {"encrypt", cli_cmd_encrypt, 1, 1}, {"eval", cli_cmd_eval, 1, 1},
     {"decrypt", cli_cmd_decrypt, 0, 1}, {"plain", cli_cmd_plain, 1, 1},     {"plan", cli_cmd_plan, 1, 1},
     {"train", cli_cmd_train, 0, 1},     {"serve", cli_cmd_serve, 0, 1},     {"predict", cli_cmd_predict, 0, 1},
-    {"info", cli_cmd_info, 0, 0},
+    {"info", cli_cmd_info, 0, 0},       {"token", cli_cmd_token, 0, 0},
 };
 
 static const command *find_command(const char *name)

@@ -60,6 +60,7 @@ int cli_cmd_train(int argc, char **argv);   /* cmd_train.c: encrypted training, 
 int cli_cmd_info(int argc, char **argv);    /* cmd_info.c */
 int cli_cmd_serve(int argc, char **argv);   /* cmd_net.c */
 int cli_cmd_predict(int argc, char **argv); /* cmd_net.c */
+int cli_cmd_token(int argc, char **argv);   /* cmd_token.c: a server's tenants' tokens */
 
 /* ---- options (options.c) ------------------------------------------------------------------------------ */
 
@@ -75,6 +76,7 @@ enum {
     CLI_TRAIN_PLAIN = 1 << 7, /* veil train --plain */
     CLI_SERVE = 1 << 8,
     CLI_PREDICT = 1 << 9,
+    CLI_TOKEN = 1 << 10,
 };
 
 /* --scheme (0 when not given). */
@@ -95,6 +97,10 @@ typedef struct cli_options {
     /* serve: its numbers are read by the command (docs/veil.1: any number, 0 for the default) */
     const char *models, *store, *listen, *tls_cert, *tls_key;
     const char *serve_threads, *eval_threads, *max_keys, *timeout, *max_batches;
+    int no_auth, insecure_http;
+    const char *tenant_max_keys, *tenant_max_bytes;
+    const char *token_file, *tenant, *token_id; /* predict, keygen --server; token */
+    int admin;
 } cli_options;
 
 /*
@@ -182,6 +188,12 @@ int cli_write_trained(const char *csv_path, const double *w, size_t count, const
                       const veil_buffer *onnx);
 
 /* ---- keys ------------------------------------------------------------------------------------------------- */
+
+/*
+ * The client's bearer token: $VEIL_TOKEN, or the file token_file (not NULL: one line, not readable by others);
+ * neither: none. A token never comes from the command line, where other users see it.
+ */
+int cli_client_token(veil_client *client, const char *token_file);
 
 /* KEYDIR/secret.key. */
 int cli_load_keyset(const char *dir, veil_keyset **ks);

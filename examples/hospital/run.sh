@@ -80,6 +80,11 @@ paste -d, "$hospital/encrypted.csv" "$hospital/plain.csv" "$hospital/labels.csv"
 echo "over HTTP (veil serve on loopback):"
 mkdir -p "$cloud/models"
 cp "$cloud/model.onnx" "$cloud/models/breast_cancer.onnx"
+# the hospital is a tenant of the cloud: the cloud's operator makes it a token (printed once, kept hashed in the
+# store); the hospital's veil predict reads it from VEIL_TOKEN, never from the command line
+VEIL_TOKEN=$("$veil" token add --store "$cloud/store" --tenant hospital 2>/dev/null | tail -1)
+export VEIL_TOKEN
+echo "  cloud: veil token add --tenant hospital: the token goes to the hospital, only its hash stays in the store"
 "$veil" serve --models "$cloud/models" --store "$cloud/store" --listen 127.0.0.1:0 --quiet \
     >"$cloud/port.txt" 2>"$cloud/serve.log" &
 server=$!

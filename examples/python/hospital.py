@@ -101,9 +101,12 @@ def export(models: str, model_onnx: bytes, x_train) -> None:
 
 
 def start_server(model_onnx: bytes, x_train, work: str):
-    """`veil serve` on a loopback port with the model as breast_cancer: (process, URL)."""
+    """`veil serve` on a loopback port with the model as breast_cancer: (process, URL, the hospital's token)."""
     models = os.path.join(work, "models")
     export(models, model_onnx, x_train)
+    # the hospital is a tenant: `veil token add` prints its token once (its last line), kept hashed in the store
+    token = subprocess.run([find_veil(), "token", "add", "--store", os.path.join(work, "store"), "--tenant", "hospital"],
+                           check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     port_file = os.path.join(work, "port.txt")
     with open(port_file, "w") as out, open(os.path.join(work, "serve.log"), "w") as log:
         server = subprocess.Popen([find_veil(), "serve", "--models", models, "--store", os.path.join(work, "store"),
@@ -113,7 +116,7 @@ def start_server(model_onnx: bytes, x_train, work: str):
         with open(port_file) as f:
             line = f.read()
         if "listening on port" in line:
-            return server, f"http://127.0.0.1:{line.split()[3]}"
+            return server, f"http://127.0.0.1:{line.split()[3]}", token
         if server.poll() is not None:
             break
         time.sleep(0.1)
@@ -121,9 +124,10 @@ def start_server(model_onnx: bytes, x_train, work: str):
     sys.exit("hospital.py: veil serve did not start (see its log in " + work + ")")
 
 
-def over_http(url, name, keys, x_test, plain_prob, labels):
-    """The same against `veil serve`: the client uploads keys.eval once, sends ciphertexts, decrypts."""
-    client = veil.Client(url)
+def over_http(url, name, keys, x_test, plain_prob, labels, token=None):
+    """The same against `veil serve`: the client uploads keys.eval once, sends ciphertexts, decrypts. The
+    token: the tenant's (None: $VEIL_TOKEN)."""
+    client = veil.Client(url, token=token)
     prob = step(f"hospital: predict against {url}", client.predict, name, x_test, keys)[:, 0]
     sent, received = client.traffic()
     print(f"  {'bytes sent (evaluation keys, ciphertexts)':<48} {sent:10d}")
@@ -183,9 +187,9 @@ def main():
             ok = over_http(args.server, args.model_name, keys, x_test, plain_prob, y_test) and ok
         else:
             work = tempfile.mkdtemp(prefix="veil-hospital-")
-            server, url = start_server(model.onnx, x_train, work)
+            server, url, token = start_server(model.onnx, x_train, work)
             try:
-                ok = over_http(url, "breast_cancer", keys, x_test, plain_prob, y_test) and ok
+                ok = over_http(url, "breast_cancer", keys, x_test, plain_prob, y_test, token) and ok
             finally:
                 server.terminate()
                 server.wait()

@@ -11,9 +11,14 @@
  *   GET    /v1/keys/ID                       whether a bundle is stored
  *   DELETE /v1/keys/ID
  *   POST   /v1/models/NAME/predict?keys=ID   a ciphertext set in, the encrypted outputs out
+ *   GET    /v1/tenants                       the tenants, their tokens and bundles (admin scope; else 403)
  *   GET    /healthz, GET /metrics            liveness; Prometheus text format
- * Errors: 400 malformed, 404 unknown model or key id, 409 keys of another model, 413 body too large,
- * 422 a secret key or an object of the wrong kind, 429 key store full, 503 busy or shutting down.
+ * Every endpoint but /healthz and /metrics needs a tenant's bearer token (Authorization: Bearer TOKEN; 401
+ * with WWW-Authenticate: Bearer without a valid one); a tenant sees, uses and deletes its own keys only
+ * (another tenant's id answers 404, as an unknown one).
+ * Errors: 400 malformed, 401 no valid token, 403 not the admin scope, 404 unknown model or key id, 409 keys
+ * of another model, 413 body too large, 422 a secret key or an object of the wrong kind, 429 key store or
+ * the tenant's share of it full (Retry-After), 503 busy or shutting down.
  */
 #ifndef VEIL_NET_H
 #define VEIL_NET_H
@@ -39,9 +44,13 @@ typedef struct veil_server_config {
     const char *tls_cert, *tls_key; /* PEM files: HTTPS when both are given */
     size_t max_keys;            /* stored bundles (0: 64) */
     uint64_t max_store_bytes;   /* (0: 4 GiB) */
+    size_t tenant_max_keys;     /* bundles a tenant may hold (0: no limit but the store's) */
+    uint64_t tenant_max_bytes;  /* bytes of the bundles a tenant holds (0: no limit but the store's) */
     unsigned timeout_s;         /* per-connection inactivity limit (0: 60 s) */
     unsigned max_batches;       /* ciphertext batches per request: bounds the body size (0: 16) */
     int quiet;                  /* no request log lines */
+    int no_auth;                /* serve without tokens (every client is the tenant "anonymous"): loopback only */
+    int insecure_http;          /* plain HTTP on an address other than loopback (behind a TLS proxy) */
 } veil_server_config;
 
 typedef struct veil_server veil_server;
@@ -51,6 +60,23 @@ veil_status veil_server_start(veil_server **out, const veil_server_config *confi
 uint16_t veil_server_port(const veil_server *server);
 /* Stops accepting connections, lets the requests in flight finish (up to 30 s), and frees the server. */
 void veil_server_stop(veil_server *server);
+
+/* ---- tenants: bearer tokens, kept hashed in STORE/tokens (docs/net.md) -------------------------------- */
+
+#define VEIL_TOKEN_SIZE 72 /* a token's text: "veil_" and 64 hex digits (32 random bytes), and its NUL */
+/*
+ * A new token for tenant (1-64 letters, digits, '_', '-'), admin scope or not, in token (shown once: only its
+ * hash is stored) and its id (16 hex digits, for veil_token_revoke) in id[17] (NULL: not wanted). The store
+ * folder is made (0700) when missing; the token file is rewritten atomically (0600) under a lock, and a
+ * running server sees the change at its next request.
+ */
+veil_status veil_token_add(const char *store_dir, const char *tenant, int admin, char token[VEIL_TOKEN_SIZE],
+                           char id[17], veil_error *err);
+/* Revokes the token of an id, or (id NULL) every token of tenant; *revoked: how many (VEIL_ERR_NOT_FOUND: none). */
+veil_status veil_token_revoke(const char *store_dir, const char *id, const char *tenant, size_t *revoked,
+                              veil_error *err);
+/* The tokens as text, a line each: ID, scope, creation time (UTC), tenant; a header line first. */
+veil_status veil_token_list(const char *store_dir, veil_buffer *out, veil_error *err);
 
 /* ---- the client ----------------------------------------------------------------------------------- */
 

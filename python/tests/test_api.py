@@ -422,12 +422,18 @@ def test_client_against_veil_serve(tmp_path, cancer):
     m = veil.compile(p)
     (tmp_path / "models" / "cancer.onnx").write_bytes(m.onnx)
     (tmp_path / "models" / "cancer.json").write_text('{"input_range": [-100, 5000]}')
+    # a tenant's token, made as the server's operator does (the last line of `veil token add`)
+    token = subprocess.run([CLI, "token", "add", "--store", str(tmp_path / "store"), "--tenant", "pytest"],
+                           check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     server = subprocess.Popen([CLI, "serve", "--models", str(tmp_path / "models"), "--store", str(tmp_path / "store"),
                                "--listen", "127.0.0.1:0", "--quiet"], stdout=subprocess.PIPE, text=True)
     try:
         line = server.stdout.readline()
         assert "listening on port" in line, line
-        c = veil.Client(f"http://127.0.0.1:{line.split()[3]}", token="test-token")
+        url = f"http://127.0.0.1:{line.split()[3]}"
+        with pytest.raises(veil.VeilError):  # no token, or one the server does not know: 401
+            veil.Client(url, token="veil_not-a-token").models()
+        c = veil.Client(url, token=token)
         assert any(e.get("name") == "cancer" for e in c.models())
         assert c.plan("cancer").packing == "throughput"
         keys = c.keygen("cancer")

@@ -27,4 +27,39 @@ veil_status veil_side_options_read(veil_side_options *out, const char *dir, cons
                                    veil_error *err);
 void veil_side_options_clear(veil_side_options *o);
 
+/* ---- tenants (tenants.c) ---- */
+
+#define VEIL_TENANT_MAX 64
+#define VEIL_TENANT_ANONYMOUS "anonymous" /* the owner of keys uploaded to a server without tokens (--no-auth) */
+
+/* A token of STORE/tokens: its hash (BLAKE2b-256 of the token's text), tenant and scope. */
+typedef struct veil_token_entry {
+    uint8_t hash[32];
+    char tenant[VEIL_TENANT_MAX + 1];
+    int admin;
+    long long created;
+} veil_token_entry;
+
+/* 1-64 letters, digits, '_' or '-', and not the reserved VEIL_TENANT_ANONYMOUS. */
+int veil_tenant_name_valid(const char *name);
+void veil_token_hash(const char *token, size_t len, uint8_t hash[32]);
+/* STORE/tokens, validated whole (a missing file: no tokens; a malformed one: VEIL_ERR_FORMAT naming the line). */
+veil_status veil_tokens_read(const char *store_dir, veil_token_entry **out, size_t *count, veil_error *err);
+
+/* ---- requests without a connection (server.c; the fuzz target tests/fuzz/fuzz_serve.c) ---- */
+
+typedef struct veil_server veil_server;
+typedef struct veil_server_config veil_server_config;
+/* One request as a connection would bring it: the URL with its query (?name=value&..., not decoded). */
+typedef struct veil_server_request {
+    const char *method, *url;
+    const char *authorization, *content_length; /* those headers (NULL: absent) */
+    const uint8_t *body;
+    size_t len;
+} veil_server_request;
+/* veil_server_start without listening: models, store, tokens (stop it with veil_server_stop). */
+veil_status veil_server_open(veil_server **out, const veil_server_config *cfg, veil_error *err);
+/* Runs the request through the handlers a connection's requests go through; its HTTP status (0: dropped). */
+unsigned veil_server_handle(veil_server *s, const veil_server_request *q);
+
 #endif /* VEIL_NET_INTERNAL_H */

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -31,14 +33,14 @@
 #define SMALL_BODY (64 * 1024)
 
 typedef enum endpoint { EP_MODELS, EP_MODEL, EP_PLAN, EP_KEYS_POST, EP_KEYS_GET, EP_KEYS_DELETE, EP_PREDICT, EP_HEALTH,
-                        EP_METRICS, EP_OTHER, EP_COUNT } endpoint;
+                        EP_METRICS, EP_TENANTS, EP_OTHER, EP_COUNT } endpoint;
 static const char *const endpoint_names[EP_COUNT] = {"models", "model", "plan", "keys_upload", "keys_get", "keys_delete",
-                                                     "predict", "healthz", "metrics", "other"};
+                                                     "predict", "healthz", "metrics", "tenants", "other"};
 static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 #define N_BUCKETS (sizeof buckets / sizeof *buckets)
-static const unsigned error_codes[] = {400, 404, 409, 413, 422, 429, 500, 503};
-static const char *const error_kinds[] = {"bad_request", "not_found", "mismatch", "too_large", "refused",
-                                          "store_full", "internal", "unavailable"};
+static const unsigned error_codes[] = {400, 401, 403, 404, 409, 413, 422, 429, 500, 503};
+static const char *const error_kinds[] = {"bad_request", "unauthorized", "forbidden", "not_found", "mismatch",
+                                          "too_large", "refused", "store_full", "internal", "unavailable"};
 #define N_ERROR_CODES (sizeof error_codes / sizeof *error_codes)
 
 typedef struct model_entry {
@@ -51,10 +53,13 @@ typedef struct model_entry {
     int has_side_file;
 } model_entry;
 
-/* A stored bundle; loaded (and its evaluator made) at first use. refs counts requests using it. */
+/* A stored bundle; loaded (and its evaluator made) at first use. refs counts requests using it. Each tenant
+ * that uploaded it owns it (STORE/owners/TENANT/ID): the others do not see it. */
 typedef struct key_entry {
     char id[65];
     uint64_t bytes;
+    char (*owners)[VEIL_TENANT_MAX + 1];
+    size_t n_owners;
     veil_eval_keys *keys;
     veil_evaluator *ev;
     int model; /* index, -1 until loaded */
@@ -82,6 +87,12 @@ struct veil_server {
     atomic_ullong error_counts[N_ERROR_CODES];
     double latency_sum; /* guarded by lock */
     char *tls_cert_pem, *tls_key_pem;
+    /* the tokens: STORE/tokens as last read, read again when its inode, size or time changes */
+    pthread_mutex_t auth_lock;
+    veil_token_entry *tokens;
+    size_t n_tokens;
+    struct stat tokens_seen;
+    int tokens_read;
 };
 
 typedef struct request {
@@ -94,6 +105,11 @@ typedef struct request {
     size_t out_bytes;
     char method[8];
     char path[160];
+    char tenant[VEIL_TENANT_MAX + 1]; /* who asked (authenticated) */
+    int admin;
+    const veil_server_request *offline; /* a request without a connection (veil_server_handle), else NULL */
+    const char *query;                  /* offline: the URL's part after '?' */
+    char arg[160];                      /* offline: the value of the last argument looked up */
 } request;
 
 static double now_s(void)
@@ -105,17 +121,31 @@ static double now_s(void)
 
 /* ---- responses -------------------------------------------------------------------------------------- */
 
-static enum MHD_Result send_bytes(struct MHD_Connection *c, request *r, unsigned status, const char *type,
-                                  const void *data, size_t len)
+/* An answer, with one more header (name NULL: none). Without a connection (veil_server_handle), only its
+ * status and size are kept. */
+static enum MHD_Result send_with(struct MHD_Connection *c, request *r, unsigned status, const char *type,
+                                 const void *data, size_t len, const char *name, const char *value)
 {
+    if (!c) {
+        r->status = status;
+        r->out_bytes = len;
+        return MHD_YES;
+    }
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
     if (!resp) return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", type);
+    if (name) MHD_add_response_header(resp, name, value);
     r->status = status;
     r->out_bytes = len;
     enum MHD_Result ret = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+static enum MHD_Result send_bytes(struct MHD_Connection *c, request *r, unsigned status, const char *type,
+                                  const void *data, size_t len)
+{
+    return send_with(c, r, status, type, data, len, NULL, NULL);
 }
 
 /* Writes s as a JSON string body (quotes and control characters escaped). */
@@ -136,18 +166,48 @@ static void json_escape(char *out, size_t cap, const char *s)
     out[n] = 0;
 }
 
+/* A JSON error {"error": msg, "status": status}, with one more header (name NULL: none). */
+static enum MHD_Result send_error_with(struct MHD_Connection *c, request *r, unsigned status, const char *name,
+                                       const char *value, const char *msg)
+{
+    char esc[1100], body[1300];
+    json_escape(esc, sizeof esc, msg);
+    int n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"status\":%u}\n", esc, status);
+    return send_with(c, r, status, "application/json", body, (size_t)n, name, value);
+}
+
 static enum MHD_Result send_error(struct MHD_Connection *c, request *r, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static enum MHD_Result send_error(struct MHD_Connection *c, request *r, unsigned status, const char *fmt, ...)
 {
-    char msg[512], esc[1100], body[1300];
+    char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_escape(esc, sizeof esc, msg);
-    int n = snprintf(body, sizeof body, "{\"error\":\"%s\",\"status\":%u}\n", esc, status);
-    return send_bytes(c, r, status, "application/json", body, (size_t)n);
+    return send_error_with(c, r, status, NULL, NULL, msg);
+}
+
+/* A header or URL argument of the request: the connection's, or the offline request's. */
+static const char *lookup(struct MHD_Connection *c, request *r, enum MHD_ValueKind kind, const char *key)
+{
+    if (c) return MHD_lookup_connection_value(c, kind, key);
+    const veil_server_request *q = r->offline;
+    if (kind == MHD_HEADER_KIND)
+        return !strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION)    ? q->authorization
+               : !strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) ? q->content_length
+                                                                   : NULL;
+    const size_t k = strlen(key);
+    for (const char *a = r->query; a && *a;) { /* name=value&...: the first of that name, not decoded */
+        const char *end = strchr(a, '&');
+        const size_t n = end ? (size_t)(end - a) : strlen(a);
+        if (n > k && !strncmp(a, key, k) && a[k] == '=') {
+            snprintf(r->arg, sizeof r->arg, "%.*s", (int)(n - k - 1), a + k + 1);
+            return r->arg;
+        }
+        a = end ? end + 1 : NULL;
+    }
+    return NULL;
 }
 
 static unsigned status_for(veil_status st)
@@ -303,51 +363,214 @@ static key_entry *new_entry(const char *id, uint64_t bytes)
 
 static void free_entry(key_entry *k)
 {
+    free(k->owners);
     veil_evaluator_free(k->ev);
     veil_eval_keys_free(k->keys);
     pthread_mutex_destroy(&k->load_lock);
     free(k);
 }
 
-/* Scans the store: bundles are ID.keys; temporary files a crash left behind are removed. */
+static int owned_by(const key_entry *k, const char *tenant)
+{
+    for (size_t i = 0; i < k->n_owners; i++)
+        if (strcmp(k->owners[i], tenant) == 0) return 1;
+    return 0;
+}
+
+static int add_owner(key_entry *k, const char *tenant)
+{
+    char(*grown)[VEIL_TENANT_MAX + 1] = realloc(k->owners, (k->n_owners + 1) * sizeof *k->owners);
+    if (!grown) return 0;
+    k->owners = grown;
+    snprintf(k->owners[k->n_owners++], sizeof *k->owners, "%.64s", tenant);
+    return 1;
+}
+
+static void remove_owner(key_entry *k, const char *tenant)
+{
+    for (size_t i = 0; i < k->n_owners; i++)
+        if (strcmp(k->owners[i], tenant) == 0) {
+            memcpy(k->owners[i], k->owners[--k->n_owners], sizeof *k->owners);
+            return;
+        }
+}
+
+/* STORE/owners/TENANT/ID: the record that tenant uploaded bundle ID. */
+static void owner_path(const veil_server *s, const char *tenant, const char *id, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/owners/%s%s%s", s->store_dir, tenant, id ? "/" : "", id ? id : "");
+}
+
+/* Writes the ownership record (its folder made when missing; the folder synced): 0 on failure. */
+static int write_owner(const veil_server *s, const char *tenant, const char *id)
+{
+    char dir[4096], path[4200];
+    owner_path(s, tenant, NULL, dir, sizeof dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) return 0;
+    owner_path(s, tenant, id, path, sizeof path);
+    const int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return 0;
+    close(fd);
+    const int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 1;
+}
+
+/* Moves STORE/WHERE/NAME into STORE/quarantine/ (never served, kept for a look) and says why on stderr. */
+static void quarantine(const veil_server *s, const char *where, const char *name, const char *why)
+{
+    char from[4096], qdir[4096], to[4300];
+    snprintf(from, sizeof from, "%s/%s/%s", s->store_dir, where, name);
+    snprintf(qdir, sizeof qdir, "%s/quarantine", s->store_dir);
+    if (mkdir(qdir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "veil: store: cannot make %s (%s): %s/%s is left in place, not served\n", qdir, strerror(errno),
+                where, name);
+        return;
+    }
+    const int n = snprintf(to, sizeof to, "%s/%lld-%s-%s", qdir, (long long)time(NULL), where, name);
+    for (char *p = to + strlen(qdir) + 1; n > 0 && *p; p++)
+        if (*p == '/') *p = '-'; /* owners/TENANT/X: one name in the quarantine */
+    if (rename(from, to) != 0)
+        fprintf(stderr, "veil: store: %s/%s (%s) could not be moved aside (%s): not served\n", where, name, why,
+                strerror(errno));
+    else
+        fprintf(stderr, "veil: store: %s/%s %s: moved to %s, not served\n", where, name, why, to);
+}
+
+/* NULL when STORE/keys/NAME is a bundle to serve: a regular file ID.keys whose content hashes to ID and loads
+ * as evaluation keys; otherwise why not. */
+static const char *check_bundle(const veil_server *s, const char *name, uint64_t *bytes)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", s->keys_dir, name);
+    struct stat sb;
+    if (lstat(path, &sb) != 0) return "cannot be read";
+    if (!S_ISREG(sb.st_mode)) return "is not a regular file";
+    const size_t len = strlen(name);
+    char id[65];
+    snprintf(id, sizeof id, "%.32s", name);
+    if (len != 37 || strcmp(name + 32, ".keys") != 0 || !valid_id(id)) return "is not named ID.keys";
+    veil_buffer b = {0};
+    veil_error err = {0};
+    const char *why = NULL;
+    char got[65];
+    veil_eval_keys *keys = NULL;
+    if (veil_file_read(&b, path, (size_t)1 << 34, &err) != VEIL_OK) why = "cannot be read";
+    if (!why) veil_key_bundle_id(b.data, b.len, got);
+    if (!why && strcmp(got, id) != 0) why = "does not hash to its id (changed or cut off)";
+    if (!why && veil_eval_keys_load(&keys, b.data, b.len, &err) != VEIL_OK) why = "does not load as evaluation keys";
+    veil_eval_keys_free(keys);
+    *bytes = b.len;
+    veil_buffer_free(&b);
+    return why;
+}
+
+static key_entry *find_entry(veil_server *s, const char *id)
+{
+    for (size_t i = 0; i < s->n_stored; i++)
+        if (!s->stored[i]->deleted && strcmp(s->stored[i]->id, id) == 0) return s->stored[i];
+    return NULL;
+}
+
+/* The ownership records of STORE/owners/TENANT/: each to its bundle; one without a bundle is removed. */
+static void read_owners(veil_server *s, const char *tenant)
+{
+    char dir[4096];
+    owner_path(s, tenant, NULL, dir, sizeof dir);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        key_entry *k = valid_id(e->d_name) ? find_entry(s, e->d_name) : NULL;
+        if (k) {
+            if (!owned_by(k, tenant) && !add_owner(k, tenant))
+                fprintf(stderr, "veil: store: out of memory reading owners/%s/%s\n", tenant, e->d_name);
+            continue;
+        }
+        char path[4400], where[300];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        snprintf(where, sizeof where, "owners/%s", tenant);
+        if (unlink(path) == 0) fprintf(stderr, "veil: store: owners/%s/%s names no bundle: removed\n", tenant, e->d_name);
+        else quarantine(s, where, e->d_name, "is not an ownership record");
+    }
+    closedir(d);
+}
+
+/*
+ * Scans and checks the store: temporary files a crash left behind are removed; every bundle is checked
+ * (check_bundle) and anything else in STORE/keys moved to STORE/quarantine; the ownership records are read,
+ * and a bundle no tenant owns is moved aside too.
+ */
 static veil_status open_store(veil_server *s, veil_error *err)
 {
+    char owners[4096];
+    snprintf(owners, sizeof owners, "%s/owners", s->store_dir);
     if (mkdir(s->store_dir, 0700) != 0 && errno != EEXIST)
         return veil_fail(err, VEIL_ERR_IO, "store %s: %s", s->store_dir, strerror(errno));
     if (mkdir(s->keys_dir, 0700) != 0 && errno != EEXIST)
         return veil_fail(err, VEIL_ERR_IO, "store %s: %s", s->keys_dir, strerror(errno));
+    if (mkdir(owners, 0700) != 0 && errno != EEXIST)
+        return veil_fail(err, VEIL_ERR_IO, "store %s: %s", owners, strerror(errno));
     DIR *d = opendir(s->keys_dir);
     if (!d) return veil_fail(err, VEIL_ERR_IO, "store %s: %s", s->keys_dir, strerror(errno));
     struct dirent *e;
     while ((e = readdir(d))) {
         char path[4096];
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         snprintf(path, sizeof path, "%s/%s", s->keys_dir, e->d_name);
-        if (strstr(e->d_name, ".tmp.")) {
+        struct stat sb;
+        if (strstr(e->d_name, ".tmp.") && lstat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
             unlink(path); /* an upload that never completed: it was never acknowledged */
             continue;
         }
-        size_t len = strlen(e->d_name);
-        if (len != 37 || strcmp(e->d_name + 32, ".keys") != 0) continue;
+        uint64_t bytes = 0;
+        const char *why = s->n_stored == MAX_STORED ? "is beyond the store's limit" : check_bundle(s, e->d_name, &bytes);
+        if (why) {
+            quarantine(s, "keys", e->d_name, why);
+            continue;
+        }
         char id[65];
         snprintf(id, sizeof id, "%.32s", e->d_name);
-        struct stat st;
-        if (!valid_id(id) || stat(path, &st) != 0 || s->n_stored == MAX_STORED) continue;
-        key_entry *k = new_entry(id, (uint64_t)st.st_size);
+        key_entry *k = new_entry(id, bytes);
         if (!k) break;
         s->stored[s->n_stored++] = k;
         s->stored_bytes += k->bytes;
     }
     closedir(d);
+    if (!(d = opendir(owners))) return veil_fail(err, VEIL_ERR_IO, "store %s: %s", owners, strerror(errno));
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (veil_tenant_name_valid(e->d_name) || !strcmp(e->d_name, VEIL_TENANT_ANONYMOUS)) read_owners(s, e->d_name);
+        else quarantine(s, "owners", e->d_name, "is not a tenant's folder");
+    }
+    closedir(d);
+    for (size_t i = 0; i < s->n_stored;) {
+        key_entry *k = s->stored[i];
+        if (k->n_owners) {
+            i++;
+            continue;
+        }
+        char name[80];
+        snprintf(name, sizeof name, "%s.keys", k->id);
+        quarantine(s, "keys", name, "is owned by no tenant");
+        s->stored_bytes -= k->bytes;
+        s->stored[i] = s->stored[--s->n_stored];
+        free_entry(k);
+    }
     return VEIL_OK;
 }
 
-/* Finds a stored bundle and takes a reference (NULL when unknown). */
-static key_entry *acquire_key(veil_server *s, const char *id)
+/* Finds a bundle the tenant owns and takes a reference (NULL when unknown, or another tenant's). */
+static key_entry *acquire_key(veil_server *s, const char *id, const char *tenant)
 {
     key_entry *found = NULL;
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < s->n_stored; i++)
-        if (!s->stored[i]->deleted && strcmp(s->stored[i]->id, id) == 0) {
+        if (!s->stored[i]->deleted && strcmp(s->stored[i]->id, id) == 0 && owned_by(s->stored[i], tenant)) {
             found = s->stored[i];
             found->refs++;
             break;
@@ -454,7 +677,7 @@ static enum MHD_Result upload_keys(veil_server *s, struct MHD_Connection *c, req
                                      "never a secret key (upload KEYDIR/eval/eval.keys)");
     char id[65];
     veil_key_bundle_id(r->body, r->len, id);
-    key_entry *existing = acquire_key(s, id);
+    key_entry *existing = acquire_key(s, id, r->tenant);
     if (existing) {
         release_key(s, existing);
         char body[128];
@@ -486,24 +709,50 @@ static enum MHD_Result upload_keys(veil_server *s, struct MHD_Connection *c, req
     k->keys = keys;
     k->ev = ev;
     k->model = model;
-    /* the check, the file and the index under one lock: concurrent uploads and deletes of one id serialize */
+    /* the check, the files and the index under one lock: concurrent uploads and deletes of one id serialize.
+     * The ownership record is written before the bundle: a crash between leaves a record the next start
+     * removes. A bundle another tenant holds gets this tenant's record only (the answer the same as for a
+     * new bundle: no tenant learns what another stored). */
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.keys", s->keys_dir, id);
-    int status = 201;
+    int status = 201, shared = 0, full = 0;
     pthread_mutex_lock(&s->lock);
+    key_entry *held = find_entry(s, id);
+    if (held && owned_by(held, r->tenant)) status = 200; /* raced: stored already */
+    shared = held != NULL;
+    size_t mine = 0;
+    uint64_t my_bytes = 0;
     for (size_t i = 0; i < s->n_stored; i++)
-        if (!s->stored[i]->deleted && strcmp(s->stored[i]->id, id) == 0) status = 200; /* raced: stored already */
+        if (owned_by(s->stored[i], r->tenant)) {
+            mine++;
+            my_bytes += s->stored[i]->bytes;
+        }
+    /* the limits apply alike to a bundle another tenant holds: the answer tells nothing of the others' */
     if (status == 201 && (s->n_stored >= s->cfg.max_keys || s->stored_bytes + r->len > s->cfg.max_store_bytes))
+        status = 429, full = 1;
+    if (status == 201 && ((s->cfg.tenant_max_keys && mine >= s->cfg.tenant_max_keys) ||
+                          (s->cfg.tenant_max_bytes && my_bytes + r->len > s->cfg.tenant_max_bytes)))
         status = 429;
-    if (status == 201 && veil_file_write_atomic(path, r->body, r->len, &err) != VEIL_OK) status = 500;
-    if (status == 201) {
+    if (status == 201 && (!write_owner(s, r->tenant, id) || (shared ? !add_owner(held, r->tenant) : !add_owner(k, r->tenant))))
+        status = 500;
+    if (status == 201 && !shared && veil_file_write_atomic(path, r->body, r->len, &err) != VEIL_OK) status = 500;
+    if (status == 201 && !shared) {
         s->stored[s->n_stored++] = k;
         s->stored_bytes += k->bytes;
     }
     pthread_mutex_unlock(&s->lock);
-    if (status != 201) free_entry(k);
-    if (status == 429)
-        return send_error(c, r, 429, "the key store is full (%zu bundles at most): delete unused keys", s->cfg.max_keys);
+    if (status != 201 || shared) free_entry(k);
+    if (status == 429) {
+        char msg[256];
+        if (full)
+            snprintf(msg, sizeof msg, "the key store is full (%zu bundles, %llu bytes at most): delete unused keys",
+                     s->cfg.max_keys, (unsigned long long)s->cfg.max_store_bytes);
+        else
+            snprintf(msg, sizeof msg, "tenant %s holds %zu bundles (%llu bytes): its limit is %zu bundles, %llu bytes; "
+                     "delete unused keys", r->tenant, mine, (unsigned long long)my_bytes, s->cfg.tenant_max_keys,
+                     (unsigned long long)s->cfg.tenant_max_bytes);
+        return send_error_with(c, r, 429, MHD_HTTP_HEADER_RETRY_AFTER, "60", msg);
+    }
     if (status == 500) return send_error(c, r, 500, "storing the keys failed: %s", err.detail);
     if (status == 200) {
         char again[128];
@@ -515,12 +764,22 @@ static enum MHD_Result upload_keys(veil_server *s, struct MHD_Connection *c, req
     return send_bytes(c, r, 201, "application/json", body, (size_t)n);
 }
 
+/* Removes the tenant's ownership of bundle id; the bundle itself goes with its last owner. */
 static enum MHD_Result delete_keys(veil_server *s, struct MHD_Connection *c, request *r, const char *id)
 {
     key_entry *victim = NULL;
+    int owned = 0;
     pthread_mutex_lock(&s->lock);
-    for (size_t i = 0; i < s->n_stored; i++)
-        if (strcmp(s->stored[i]->id, id) == 0 && !s->stored[i]->deleted) {
+    key_entry *held = find_entry(s, id);
+    if (held && owned_by(held, r->tenant)) {
+        char rec[4200];
+        owner_path(s, r->tenant, id, rec, sizeof rec);
+        unlink(rec);
+        remove_owner(held, r->tenant);
+        owned = 1;
+    }
+    for (size_t i = 0; owned && i < s->n_stored; i++)
+        if (s->stored[i] == held && held->n_owners == 0) {
             victim = s->stored[i];
             s->stored[i] = s->stored[--s->n_stored];
             s->stored_bytes -= victim->bytes;
@@ -534,7 +793,7 @@ static enum MHD_Result delete_keys(veil_server *s, struct MHD_Connection *c, req
         unlink(path); /* under the lock: a concurrent upload of the same id is not undone */
     }
     pthread_mutex_unlock(&s->lock);
-    if (!victim) return send_error(c, r, 404, "no stored keys with id %s", id);
+    if (!owned) return send_error(c, r, 404, "no stored keys with id %s", id);
     if (free_now) free_entry(victim);
     return send_bytes(c, r, 200, "application/json", "{\"deleted\":true}\n", 17);
 }
@@ -560,7 +819,7 @@ done:
 static enum MHD_Result predict(veil_server *s, struct MHD_Connection *c, request *r, model_entry *m, const char *id)
 {
     if (!id || !valid_id(id)) return send_error(c, r, 400, "give the key id: /v1/models/%s/predict?keys=ID", m->name);
-    key_entry *k = acquire_key(s, id);
+    key_entry *k = acquire_key(s, id, r->tenant);
     if (!k) return send_error(c, r, 404, "no stored keys with id %s: upload them first (POST /v1/keys)", id);
     veil_error err = {0};
     enum MHD_Result ret;
@@ -578,6 +837,118 @@ static enum MHD_Result predict(veil_server *s, struct MHD_Connection *c, request
         veil_buffer_free(&ob);
     }
     release_key(s, k);
+    return ret;
+}
+
+/* ---- tenants ------------------------------------------------------------------------------------------- */
+
+/* STORE/tokens again when it changed since last read (a token added or revoked): under auth_lock. A token file
+ * that cannot be read or is malformed leaves no token valid (said on stderr) until it is fixed. */
+static void refresh_tokens(veil_server *s)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tokens", s->store_dir);
+    struct stat sb;
+    if (stat(path, &sb) != 0) memset(&sb, 0, sizeof sb);
+    const struct stat *o = &s->tokens_seen;
+    if (s->tokens_read && sb.st_ino == o->st_ino && sb.st_dev == o->st_dev && sb.st_size == o->st_size &&
+        sb.st_mtim.tv_sec == o->st_mtim.tv_sec && sb.st_mtim.tv_nsec == o->st_mtim.tv_nsec &&
+        sb.st_ctim.tv_sec == o->st_ctim.tv_sec && sb.st_ctim.tv_nsec == o->st_ctim.tv_nsec)
+        return;
+    veil_token_entry *e = NULL;
+    size_t n = 0;
+    veil_error err = {0};
+    if (veil_tokens_read(s->store_dir, &e, &n, &err) != VEIL_OK) {
+        fprintf(stderr, "veil: %s: no token is accepted until it is fixed\n", err.detail);
+        e = NULL;
+        n = 0;
+    }
+    if (s->tokens) sodium_memzero(s->tokens, s->n_tokens * sizeof *s->tokens);
+    free(s->tokens);
+    s->tokens = e;
+    s->n_tokens = n;
+    s->tokens_seen = sb;
+    s->tokens_read = 1;
+}
+
+/* The tenant of the request's bearer token into r: 1, or 0 without a valid one. Every token is compared, in
+ * constant time. Without authentication (--no-auth), every request is the tenant "anonymous". */
+static int authenticate(veil_server *s, struct MHD_Connection *c, request *r)
+{
+    if (s->cfg.no_auth) {
+        snprintf(r->tenant, sizeof r->tenant, "%s", VEIL_TENANT_ANONYMOUS);
+        return 1;
+    }
+    const char *h = lookup(c, r, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0;
+    const char *t = h + 7;
+    while (*t == ' ') t++;
+    size_t len = strlen(t);
+    while (len && t[len - 1] == ' ') len--;
+    if (len == 0 || len > 512) return 0;
+    uint8_t hash[32];
+    veil_token_hash(t, len, hash);
+    int found = -1;
+    pthread_mutex_lock(&s->auth_lock);
+    refresh_tokens(s);
+    for (size_t i = 0; i < s->n_tokens; i++)
+        if (sodium_memcmp(hash, s->tokens[i].hash, sizeof hash) == 0) found = (int)i;
+    if (found >= 0) {
+        snprintf(r->tenant, sizeof r->tenant, "%.64s", s->tokens[found].tenant);
+        r->admin = s->tokens[found].admin;
+    }
+    pthread_mutex_unlock(&s->auth_lock);
+    sodium_memzero(hash, sizeof hash);
+    return found >= 0;
+}
+
+/* GET /v1/tenants (admin scope): each tenant of the tokens, with its tokens, scope and stored bundles. */
+static enum MHD_Result list_tenants(veil_server *s, struct MHD_Connection *c, request *r)
+{
+    if (!r->admin) return send_error(c, r, 403, "listing the tenants needs a token of the admin scope");
+    pthread_mutex_lock(&s->auth_lock);
+    refresh_tokens(s);
+    const size_t n = s->n_tokens;
+    veil_token_entry *t = n ? malloc(n * sizeof *t) : NULL;
+    if (t) memcpy(t, s->tokens, n * sizeof *t);
+    pthread_mutex_unlock(&s->auth_lock);
+    if (n && !t) return send_error(c, r, 500, "out of memory");
+    const size_t cap = 64 + n * (VEIL_TENANT_MAX + 128);
+    char *body = malloc(cap);
+    if (!body) {
+        free(t);
+        return send_error(c, r, 500, "out of memory");
+    }
+    size_t len = (size_t)snprintf(body, cap, "{\"tenants\":[");
+    int first = 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t tokens = 0, bundles = 0;
+        int admin = 0, seen = 0;
+        for (size_t j = 0; j < n; j++)
+            if (!strcmp(t[j].tenant, t[i].tenant)) {
+                seen |= j < i;
+                tokens++;
+                admin |= t[j].admin;
+            }
+        if (seen) continue;
+        uint64_t bytes = 0;
+        pthread_mutex_lock(&s->lock);
+        for (size_t k = 0; k < s->n_stored; k++)
+            if (owned_by(s->stored[k], t[i].tenant)) {
+                bundles++;
+                bytes += s->stored[k]->bytes;
+            }
+        pthread_mutex_unlock(&s->lock);
+        len += (size_t)snprintf(body + len, cap - len,
+                                "%s{\"name\":\"%s\",\"tokens\":%zu,\"admin\":%s,\"bundles\":%zu,\"bytes\":%llu}",
+                                first ? "" : ",", t[i].tenant, tokens, admin ? "true" : "false", bundles,
+                                (unsigned long long)bytes);
+        first = 0;
+    }
+    len += (size_t)snprintf(body + len, cap - len, "]}\n");
+    free(t);
+    enum MHD_Result ret = send_bytes(c, r, 200, "application/json", body, len);
+    free(body);
     return ret;
 }
 
@@ -631,6 +1002,7 @@ static endpoint route(const char *method, const char *url, char *buf, size_t cap
     if (get && !strcmp(buf, "/healthz")) return EP_HEALTH;
     if (get && !strcmp(buf, "/metrics")) return EP_METRICS;
     if (get && !strcmp(buf, "/v1/models")) return EP_MODELS;
+    if (get && !strcmp(buf, "/v1/tenants")) return EP_TENANTS;
     if (post && !strcmp(buf, "/v1/keys")) return EP_KEYS_POST;
     if (!strncmp(buf, "/v1/keys/", 9)) {
         *name = buf + 9;
@@ -659,10 +1031,11 @@ static enum MHD_Result dispatch(veil_server *s, struct MHD_Connection *c, reques
     case EP_HEALTH: return send_bytes(c, r, 200, "application/json", "{\"status\":\"ok\"}\n", 16);
     case EP_METRICS: return metrics(s, c, r);
     case EP_MODELS: return list_models(s, c, r);
+    case EP_TENANTS: return list_tenants(s, c, r);
     case EP_KEYS_POST: return upload_keys(s, c, r);
     case EP_KEYS_GET: {
         if (!valid_id(name)) return send_error(c, r, 400, "malformed key id");
-        key_entry *k = acquire_key(s, name);
+        key_entry *k = acquire_key(s, name, r->tenant);
         if (!k) return send_error(c, r, 404, "no stored keys with id %s", name);
         char body[128];
         int n = snprintf(body, sizeof body, "{\"id\":\"%s\",\"bytes\":%llu}\n", k->id, (unsigned long long)k->bytes);
@@ -679,16 +1052,16 @@ static enum MHD_Result dispatch(veil_server *s, struct MHD_Connection *c, reques
         if (!m) return send_error(c, r, 404, "no model named '%.100s' (GET /v1/models lists them)", name);
         if (ep == EP_MODEL) return describe_model(s, c, r, m);
         if (ep == EP_PLAN) {
-            const char *p = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "packing");
+            const char *p = lookup(c, r, MHD_GET_ARGUMENT_KIND, "packing");
             int k = p && !strcmp(p, "latency") ? 1 : 0;
             if (p && k == 0 && strcmp(p, "throughput") != 0)
                 return send_error(c, r, 400, "packing is throughput or latency");
             return send_bytes(c, r, 200, "application/octet-stream", m->plan_files[k].data, m->plan_files[k].len);
         }
-        return predict(s, c, r, m, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "keys"));
+        return predict(s, c, r, m, lookup(c, r, MHD_GET_ARGUMENT_KIND, "keys"));
     }
     default: {
-        static const char *const known[] = {"/healthz", "/metrics", "/v1/models", "/v1/keys"};
+        static const char *const known[] = {"/healthz", "/metrics", "/v1/models", "/v1/keys", "/v1/tenants"};
         for (size_t i = 0; i < sizeof known / sizeof *known; i++)
             if (!strncmp(url, known[i], strlen(known[i])))
                 return send_error(c, r, 405, "%s is not allowed on %.100s (see docs/net.md)", method, url);
@@ -697,15 +1070,20 @@ static enum MHD_Result dispatch(veil_server *s, struct MHD_Connection *c, reques
     }
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                  const char *version, const char *upload_data, size_t *upload_size, void **state)
+/* One step of a request (libmicrohttpd's access handler): the headers (first call), a piece of the body, or
+ * its end (the answer). c NULL: the offline request q (veil_server_handle). */
+static enum MHD_Result step(veil_server *s, struct MHD_Connection *c, const veil_server_request *q, const char *url,
+                            const char *method, const char *upload_data, size_t *upload_size, void **state)
 {
-    (void)version;
-    veil_server *s = cls;
     request *r = *state;
     if (!r) {
         r = calloc(1, sizeof *r);
         if (!r) return MHD_NO;
+        if (q) {
+            r->offline = q;
+            r->query = strchr(q->url, '?');
+            if (r->query) r->query++;
+        }
         r->t0 = now_s();
         snprintf(r->method, sizeof r->method, "%s", method);
         snprintf(r->path, sizeof r->path, "%s", url);
@@ -725,11 +1103,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             r->too_large = 1; /* drop the body */
             return send_error(c, r, 503, "the server is shutting down");
         }
+        if (r->ep != EP_HEALTH && r->ep != EP_METRICS && !authenticate(s, c, r)) {
+            r->too_large = 1; /* drop the body */
+            return send_error_with(c, r, 401, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"veil\"",
+                                   "a valid bearer token is required (Authorization: Bearer TOKEN; "
+                                   "veil token add makes one)");
+        }
         if (r->ep == EP_PREDICT && !m) {
             r->too_large = 1; /* drop the body */
             return send_error(c, r, 404, "no model named '%.100s' (GET /v1/models lists them)", name);
         }
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl = lookup(c, r, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         const unsigned long long announced = cl ? strtoull(cl, NULL, 10) : 0;
         if (announced && announced <= r->limit) { /* one allocation for the whole body */
             r->body = malloc((size_t)announced);
@@ -766,6 +1150,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return dispatch(s, c, r, url, method);
 }
 
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_size, void **state)
+{
+    (void)version;
+    return step(cls, c, NULL, url, method, upload_data, upload_size, state);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode code)
 {
     (void)c;
@@ -787,8 +1178,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
     if (!s->cfg.quiet) {
         char path[400];
         json_escape(path, sizeof path, r->path);
-        fprintf(stderr, "{\"ts\":%lld,\"method\":\"%s\",\"path\":\"%s\",\"status\":%u,\"ms\":%.3f,\"in\":%zu,\"out\":%zu%s}\n",
+        fprintf(stderr, "{\"ts\":%lld,\"method\":\"%s\",\"path\":\"%s\",\"status\":%u,\"ms\":%.3f,\"in\":%zu,\"out\":%zu%s%s%s%s}\n",
                 (long long)time(NULL), r->method, path, r->status, dt * 1e3, r->len, r->out_bytes,
+                r->tenant[0] ? ",\"tenant\":\"" : "", r->tenant, r->tenant[0] ? "\"" : "",
                 code == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ",\"aborted\":true");
     }
     free(r->body);
@@ -856,6 +1248,9 @@ void veil_server_stop(veil_server *s)
     s->n_stored = 0;
     for (size_t i = 0; i < s->n_models; i++) free_model(&s->models[i]);
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->auth_lock);
+    if (s->tokens) sodium_memzero(s->tokens, s->n_tokens * sizeof *s->tokens);
+    free(s->tokens);
     free(s->models_dir);
     free(s->store_dir);
     free(s->keys_dir);
@@ -885,7 +1280,8 @@ static struct MHD_Daemon *start_daemon(veil_server *s, const struct sockaddr_in 
                             on_completed, s, MHD_OPTION_END);
 }
 
-veil_status veil_server_start(veil_server **out, const veil_server_config *cfg, veil_error *err)
+/* The server of cfg: models, store, tokens; listening when listen is 1. */
+static veil_status server_open(veil_server **out, const veil_server_config *cfg, int listen_on, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
     *out = NULL;
@@ -897,6 +1293,7 @@ veil_status veil_server_start(veil_server **out, const veil_server_config *cfg, 
     veil_status st = VEIL_OK;
     struct sockaddr_in addr;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->auth_lock, NULL);
     s->cfg = *cfg;
     if (!s->cfg.threads) s->cfg.threads = 4;
     if (!s->cfg.eval_threads) s->cfg.eval_threads = 1;
@@ -910,22 +1307,73 @@ veil_status veil_server_start(veil_server **out, const veil_server_config *cfg, 
     s->keys_dir = malloc(strlen(cfg->store_dir) + 8);
     if (!s->models_dir || !s->store_dir || !s->keys_dir) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "server");
     sprintf(s->keys_dir, "%s/keys", cfg->store_dir);
-    VEIL_CHECK(parse_listen(cfg->listen ? cfg->listen : "127.0.0.1:8080", &addr, err));
+    const char *listen = cfg->listen ? cfg->listen : "127.0.0.1:8080";
+    VEIL_CHECK(parse_listen(listen, &addr, err));
+    const int loopback = (ntohl(addr.sin_addr.s_addr) >> 24) == 127;
+    if (cfg->no_auth && !loopback)
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT,
+                  "serve: --no-auth serves everyone without a token: only on a loopback address (127.x.x.x), not %s",
+                  listen);
+    if (!cfg->tls_cert && !loopback && !cfg->insecure_http)
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT,
+                  "serve: %s is not a loopback address: give --tls-cert and --tls-key (HTTPS), or --insecure-http "
+                  "to serve plain HTTP behind a proxy that terminates TLS",
+                  listen);
     VEIL_CHECK(load_models(s, err));
     VEIL_CHECK(open_store(s, err));
+    if (!cfg->no_auth) {
+        VEIL_CHECK(veil_tokens_read(s->store_dir, &s->tokens, &s->n_tokens, err)); /* a bad file stops the start */
+        pthread_mutex_lock(&s->auth_lock);
+        refresh_tokens(s);
+        pthread_mutex_unlock(&s->auth_lock);
+        if (!s->n_tokens)
+            fprintf(stderr, "veil: no token in %s/tokens yet: every request but /healthz and /metrics is refused "
+                            "(veil token add --store %s --tenant NAME)\n", s->store_dir, s->store_dir);
+    }
     if (cfg->tls_cert) {
         VEIL_CHECK(read_text(cfg->tls_cert, &s->tls_cert_pem, err));
         VEIL_CHECK(read_text(cfg->tls_key, &s->tls_key_pem, err));
     }
-    s->daemon = start_daemon(s, &addr);
-    if (!s->daemon)
+    if (listen_on) s->daemon = start_daemon(s, &addr);
+    if (listen_on && !s->daemon)
         VEIL_FAIL(err, VEIL_ERR_IO, "cannot listen on %s (in use, or not an address of this machine)",
                   cfg->listen ? cfg->listen : "127.0.0.1:8080");
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info = s->daemon ? MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT) : NULL;
     s->port = info ? info->port : ntohs(addr.sin_port);
     *out = s;
     s = NULL;
 done:
     veil_server_stop(s); /* after a failure: what was started stops, what was loaded is freed */
     return st;
+}
+
+veil_status veil_server_start(veil_server **out, const veil_server_config *cfg, veil_error *err)
+{
+    return server_open(out, cfg, 1, err);
+}
+
+veil_status veil_server_open(veil_server **out, const veil_server_config *cfg, veil_error *err)
+{
+    return server_open(out, cfg, 0, err);
+}
+
+unsigned veil_server_handle(veil_server *s, const veil_server_request *q)
+{
+    char path[4096];
+    const char *qm = strchr(q->url, '?');
+    const size_t n = qm ? (size_t)(qm - q->url) : strlen(q->url);
+    snprintf(path, sizeof path, "%.*s", (int)(n < sizeof path ? n : sizeof path - 1), q->url);
+    void *state = NULL;
+    size_t none = 0;
+    if (step(s, NULL, q, path, q->method, NULL, &none, &state) != MHD_YES || !state) return 0;
+    for (size_t at = 0; at < q->len;) { /* the body in pieces, as a connection delivers it */
+        size_t piece = q->len - at < 65536 ? q->len - at : 65536, left = piece;
+        if (step(s, NULL, q, path, q->method, (const char *)q->body + at, &left, &state) != MHD_YES) break;
+        at += piece;
+    }
+    none = 0;
+    step(s, NULL, q, path, q->method, NULL, &none, &state);
+    const unsigned status = ((request *)state)->status;
+    on_completed(s, NULL, &state, MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    return status;
 }
