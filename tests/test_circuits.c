@@ -4,6 +4,7 @@
  * transform. Run with both NTT kernels. (BGV's sum_slots is checked with the BGV rotations in test_bgv, CKKS's
  * rotate_sum with the hoisted rotations in test_ckks.)
  */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

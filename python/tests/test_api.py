@@ -27,9 +27,15 @@ TOL = 1e-3
 SERVE_EXTRA = []  # veil serve's options for a test server on loopback
 
 
-def serve_token(tmp_path):
-    """The bearer token test servers take (None while veil serve has no tenants)."""
-    return None
+def serve_token(tmp_path, tenant="pytest"):
+    """A tenant's bearer token for the test server whose store is tmp_path/store, made as its operator does
+    (the last line of `veil token add`); the same one on every call."""
+    path = tmp_path / f"token-{tenant}"
+    if not path.exists():
+        out = subprocess.run([CLI, "token", "add", "--store", str(tmp_path / "store"), "--tenant", tenant],
+                             check=True, capture_output=True, text=True).stdout
+        path.write_text(out.strip().splitlines()[-1])
+    return path.read_text()
 
 
 def roundtrip(m, X, keys, **run):
@@ -586,21 +592,20 @@ def test_client_shared_between_threads_and_keys_lost(tmp_path, cancer):
     m = veil.compile(p)
     (tmp_path / "models" / "cancer.onnx").write_bytes(m.onnx)
     (tmp_path / "models" / "cancer.json").write_text('{"input_range": [-100, 5000]}')
+    token = serve_token(tmp_path)
     server = subprocess.Popen([CLI, "serve", "--models", str(tmp_path / "models"), "--store", str(tmp_path / "store"),
                                "--listen", "127.0.0.1:0", "--quiet"] + SERVE_EXTRA, stdout=subprocess.PIPE, text=True)
     try:
         line = server.stdout.readline()
         url = f"http://127.0.0.1:{line.split()[3]}"
-        c = veil.Client(url, token=serve_token(tmp_path))
+        c = veil.Client(url, token=token)
         keys = c.keygen("cancer")
         ref = m.predict(X[:8])
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             results = list(pool.map(lambda _: c.predict("cancer", X[:8], keys), range(12)))
         assert all(np.abs(r - ref).max() < TOL for r in results)
         req = urllib.request.Request(f"{url}/v1/keys/{c.upload_keys(keys)}", method="DELETE")
-        token = serve_token(tmp_path)
-        if token:
-            req.add_header("Authorization", f"Bearer {token}")
+        req.add_header("Authorization", f"Bearer {token}")
         urllib.request.urlopen(req).read()
         assert np.abs(c.predict("cancer", X[:8], keys) - ref).max() < TOL
     finally:
