@@ -39,6 +39,13 @@ def write_cdef(path):
                                         os.path.join(include, "veil", "veil.h")], text=True)
     with open(path, "w") as f:
         f.write(text)
+    # the same declarations parsed once, now: cffi's out-of-line ABI module, which `import veil` loads
+    # without running the C parser (a sixth of a second at every import otherwise)
+    import cffi
+    ffi = cffi.FFI()
+    ffi.cdef(text)
+    ffi.set_source("veil._ffi", None)
+    ffi.emit_python_code(os.path.join(os.path.dirname(path), "_ffi.py"))
 
 
 class BuildPyWithLibveil(build_py):

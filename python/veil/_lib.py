@@ -20,9 +20,12 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["OMP_WAIT_POLICY"] = "passive"
 
-ffi = cffi.FFI()
-with open(os.path.join(_HERE, "_cdef.h")) as _f:
-    ffi.cdef(_f.read())
+try:  # the declarations as parsed at build time (setup.py); else parsed now from the headers' text
+    from ._ffi import ffi
+except ImportError:
+    ffi = cffi.FFI()
+    with open(os.path.join(_HERE, "_cdef.h")) as _f:
+        ffi.cdef(_f.read())
 lib = ffi.dlopen(os.environ.get("VEIL_LIBRARY") or os.path.join(_HERE, "libveil.so"))
 
 
