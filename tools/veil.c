@@ -39,7 +39,7 @@ static const char usage_text[] =
             "               [--tenant-rps R] [--tenant-burst N] [--tenant-max-predictions N]\n"
             "               [--max-connections N] [--max-connections-per-address N] [--request-deadline S]\n"
             "               limits (a number, or off): per tenant R requests a second with bursts of N\n"
-            "               (100, 200) and N predictions at once (8), past them 429 with Retry-After;\n"
+            "               (200, 400) and N predictions at once (32), past them 429 with Retry-After;\n"
             "               open connections (512) and per client address (32); a request's headers and\n"
             "               body must arrive within S seconds (30), else the connection is closed\n"
             "               every DIR/*.onnx, named by its file name; evaluation keys kept in the store, each\n"

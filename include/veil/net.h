@@ -54,9 +54,9 @@ typedef struct veil_server_config {
     int no_auth;                /* serve without tokens (every client is the tenant "anonymous"): loopback only */
     int insecure_http;          /* plain HTTP on an address other than loopback (behind a TLS proxy) */
     /* limits against slow and hostile clients (docs/net.md, "Limits"); VEIL_LIMIT_OFF turns one off */
-    unsigned tenant_rps;             /* requests per second per tenant, a token bucket (0: 100); past it 429 */
+    unsigned tenant_rps;             /* requests per second per tenant, a token bucket (0: 200); past it 429 */
     unsigned tenant_burst;           /* the bucket's size: requests at once (0: 2 x tenant_rps, at least 10) */
-    unsigned tenant_max_predictions; /* predictions per tenant in progress at once (0: 8); past it 429 */
+    unsigned tenant_max_predictions; /* predictions per tenant in progress at once (0: 32); past it 429 */
     unsigned max_connections;        /* open connections in all (0: 512) */
     unsigned max_connections_per_address; /* open connections per client address (0: 32) */
     unsigned request_deadline_s;     /* a request's headers and body must arrive within it, else the connection

@@ -1510,6 +1510,11 @@ void veil_server_stop(veil_server *s)
         atomic_store(&s->watchdog_stop, 1);
         pthread_join(s->watchdog, NULL);
     }
+    while (s->conns) { /* none left once the daemon stopped; in case */
+        conn_entry *e = s->conns;
+        s->conns = e->next;
+        free(e);
+    }
     for (size_t i = 0; i < s->n_stored; i++) free_entry(s->stored[i]); /* evaluators before their models */
     s->n_stored = 0;
     for (size_t i = 0; i < s->n_models; i++) free_model(&s->models[i]);
@@ -1579,9 +1584,9 @@ static veil_status server_open(veil_server **out, const veil_server_config *cfg,
     if (!s->cfg.max_store_bytes) s->cfg.max_store_bytes = (uint64_t)4 << 30;
     if (!s->cfg.timeout_s) s->cfg.timeout_s = 60;
     if (!s->cfg.max_batches) s->cfg.max_batches = 16;
-    if (!s->cfg.tenant_rps) s->cfg.tenant_rps = 100;
+    if (!s->cfg.tenant_rps) s->cfg.tenant_rps = 200;
     if (!s->cfg.tenant_burst) s->cfg.tenant_burst = limit_on(s->cfg.tenant_rps) && s->cfg.tenant_rps < 5 ? 10 : 2 * s->cfg.tenant_rps;
-    if (!s->cfg.tenant_max_predictions) s->cfg.tenant_max_predictions = 8;
+    if (!s->cfg.tenant_max_predictions) s->cfg.tenant_max_predictions = 32;
     if (!s->cfg.max_connections || !limit_on(s->cfg.max_connections)) s->cfg.max_connections = 512;
     if (!s->cfg.max_connections_per_address) s->cfg.max_connections_per_address = 32;
     if (!s->cfg.request_deadline_s) s->cfg.request_deadline_s = 30;
