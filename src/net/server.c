@@ -1584,7 +1584,7 @@ static veil_status server_open(veil_server **out, const veil_server_config *cfg,
     if (!s->cfg.max_store_bytes) s->cfg.max_store_bytes = (uint64_t)4 << 30;
     if (!s->cfg.timeout_s) s->cfg.timeout_s = 60;
     if (!s->cfg.max_batches) s->cfg.max_batches = 16;
-    if (!s->cfg.tenant_rps) s->cfg.tenant_rps = 200;
+    if (!s->cfg.tenant_rps) s->cfg.tenant_rps = listen_on ? 200 : VEIL_LIMIT_OFF; /* offline: as fast as asked */
     if (!s->cfg.tenant_burst) s->cfg.tenant_burst = limit_on(s->cfg.tenant_rps) && s->cfg.tenant_rps < 5 ? 10 : 2 * s->cfg.tenant_rps;
     if (!s->cfg.tenant_max_predictions) s->cfg.tenant_max_predictions = 32;
     if (!s->cfg.max_connections || !limit_on(s->cfg.max_connections)) s->cfg.max_connections = 512;
