@@ -2,7 +2,7 @@
 #   attack.py slow PORT N INTERVAL WATCH TOKEN MODEL KEYS CT: N connections from 127.0.0.2 that each send a
 #     request's first line, then a header line every INTERVAL s, never the end; while they are open, the
 #     legitimate client (127.0.0.1) asks /healthz and a prediction (times printed); then how many of the slow
-#     connections the server still holds, each second for WATCH s
+#     connections the server still holds, every 0.25 s until WATCH s after the first one opened
 #   attack.py raw PORT NAME BOUND: one malformed request; prints the status line, "closed" or "HANG"
 #   attack.py hold PORT TOKEN PATH LENGTH SECONDS: a POST's headers and a few bytes of its body, then nothing
 import http.client, select, socket, sys, time
@@ -35,6 +35,7 @@ def open_count(socks):
 
 def slow(port, n, interval, watch, token, model, keys, ct):
     socks = []
+    t_first = time.time()  # the first connection's start: the deadline counts from it
     for i in range(n):
         s = socket.socket()
         s.settimeout(2)
@@ -56,7 +57,7 @@ def slow(port, n, interval, watch, token, model, keys, ct):
     sys.stdout.flush()
     t0 = time.time()
     last = t0
-    while time.time() - t0 < watch:
+    while time.time() - t_first < watch:
         time.sleep(0.25)
         if time.time() - last >= interval:
             last = time.time()
@@ -65,7 +66,7 @@ def slow(port, n, interval, watch, token, model, keys, ct):
                     s.sendall(b'X-Slow: 1\r\n')
                 except OSError:
                     pass
-        print('open_at %.1f %d' % (time.time() - t0 + 1, open_count(socks)))
+        print('open_at %.2f %d' % (time.time() - t_first, open_count(socks)))
         sys.stdout.flush()
     for s in socks:
         s.close()

@@ -57,7 +57,7 @@ int cli_cmd_serve(int argc, char **argv)
         .tenant_rps = limit(o.tenant_rps, "--tenant-rps", &ok),
         .tenant_burst = limit(o.tenant_burst, "--tenant-burst", &ok),
         .tenant_max_predictions = limit(o.tenant_max_predictions, "--tenant-max-predictions", &ok),
-        .max_connections = limit(o.max_connections, "--max-connections", &ok),
+        .max_connections = (unsigned)number(o.max_connections, "--max-connections", &ok), /* never off */
         .max_connections_per_address = limit(o.max_per_address, "--max-connections-per-address", &ok),
         .request_deadline_s = limit(o.request_deadline, "--request-deadline", &ok),
     };

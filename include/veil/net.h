@@ -57,7 +57,7 @@ typedef struct veil_server_config {
     unsigned tenant_rps;             /* requests per second per tenant, a token bucket (0: 200); past it 429 */
     unsigned tenant_burst;           /* the bucket's size: requests at once (0: 2 x tenant_rps, at least 10) */
     unsigned tenant_max_predictions; /* predictions per tenant in progress at once (0: 32); past it 429 */
-    unsigned max_connections;        /* open connections in all (0: 512) */
+    unsigned max_connections;        /* open connections in all (0, VEIL_LIMIT_OFF: 512) */
     unsigned max_connections_per_address; /* open connections per client address (0: 32) */
     unsigned request_deadline_s;     /* a request's headers and body must arrive within it, else the connection
                                         is closed (0: 30 s) */
