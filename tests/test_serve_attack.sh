@@ -106,6 +106,7 @@ sleep "${retry:-1}"
 expect 200 "mallory after Retry-After" "$mallory" GET /v1/models
 
 # --- predictions per tenant at once ------------------------------------------------------------------------------
+sleep 1.5 # mallory's bucket: room for the requests below (2 a second)
 $attack hold "$port" "$mallory" "/v1/models/breast_cancer/predict?keys=$ida" 100000 3 >"$work/hold.txt" &
 holder=$!
 for _ in $(seq 50); do grep -q holding "$work/hold.txt" && break; sleep 0.1; done
