@@ -6,14 +6,23 @@
  *   serve_latency     one sample per request (latency packing): p50/p99, overhead over direct
  * The server's side of a request: receive the body, validate and load the ciphertexts (seeded: their
  * uniform halves regenerated), evaluate, save, send.
+ *   serve_attack      (issue 21) how long a legitimate client (127.0.0.1, a fresh connection) waits for /healthz
+ *                     and for a one-sample prediction while 300 slow connections from 127.0.0.2 are open (each
+ *                     sent a request's first lines, never its end), with the default limits; and the cost of
+ *                     authentication and limits on a prediction: p50 against a --no-auth server with the limits
+ *                     off, in the same binary (and on GET /v1/keys/ID, which does no other work)
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include "bench.h"
 #include "veil/veil.h"
 #include "ml/ml_plan.h"
@@ -174,6 +183,154 @@ static void run_case(veil_model *m, veil_server *srv, veil_packing packing, size
     veil_plan_free(plan);
 }
 
+/* n connections from 127.0.0.2 to port, each sent a request's first lines and never its end: their sockets
+ * in fds (-1 where one could not connect); how many connected. */
+static int open_slow(uint16_t port, int *fds, int n)
+{
+    int connected = 0;
+    for (int i = 0; i < n; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in from = {.sin_family = AF_INET}, to = {.sin_family = AF_INET, .sin_port = htons(port)};
+        inet_pton(AF_INET, "127.0.0.2", &from.sin_addr);
+        inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+        static const char head[] = "GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n";
+        if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&from, sizeof from) != 0 ||
+            connect(fds[i], (struct sockaddr *)&to, sizeof to) != 0 ||
+            send(fds[i], head, sizeof head - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof head - 1)) {
+            if (fds[i] >= 0) close(fds[i]);
+            fds[i] = -1;
+            continue;
+        }
+        connected++;
+    }
+    return connected;
+}
+
+/* The p50 of reps one-sample predictions through client (after one warm-up). */
+static double predict_p50(veil_client *client, const char *id, const veil_buffer *body, int reps)
+{
+    veil_error err = {0};
+    double *t = malloc((size_t)reps * sizeof *t);
+    for (int r = -1; r < reps; r++) {
+        veil_buffer answer = {0};
+        const double t0 = now_s();
+        CHECK(veil_client_predict(client, "breast_cancer", id, body->data, body->len, &answer, &err));
+        if (r >= 0) t[r] = now_s() - t0;
+        veil_buffer_free(&answer);
+    }
+    qsort(t, (size_t)reps, sizeof *t, by_value);
+    const double p50 = t[reps / 2];
+    free(t);
+    return p50;
+}
+
+/* The p50 of reps GET path through client: a request that does no work but authentication and limits. */
+static double get_p50(veil_client *client, const char *path, int reps)
+{
+    veil_error err = {0};
+    double *t = malloc((size_t)reps * sizeof *t);
+    for (int r = -1; r < reps; r++) {
+        veil_buffer answer = {0};
+        const double t0 = now_s();
+        CHECK(veil_client_get(client, path, &answer, &err));
+        if (r >= 0) t[r] = now_s() - t0;
+        veil_buffer_free(&answer);
+    }
+    qsort(t, (size_t)reps, sizeof *t, by_value);
+    const double p50 = t[reps / 2];
+    free(t);
+    return p50;
+}
+
+/* serve_attack: srv has the default limits and tokens; open (no tokens, limits off) serves the same models. */
+static void run_attack(veil_model *m, veil_server *srv, veil_server *open_srv, int reps, int threads)
+{
+    veil_error err = {0};
+    veil_plan *plan = NULL;
+    veil_plan_request req = {.packing = VEIL_PACKING_LATENCY};
+    CHECK(veil_model_plan(&plan, m, &req, &err));
+    veil_keyset *ks = NULL;
+    veil_eval_keys *ek = NULL;
+    CHECK(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err));
+    double x[FEATURES];
+    unsigned s = 11;
+    for (int i = 0; i < FEATURES; i++) x[i] = lcg(&s);
+    veil_ciphertexts *in = NULL;
+    veil_buffer body = {0}, keys = {0}, answer = {0};
+    CHECK(veil_ciphertexts_encrypt(&in, ks, x, 1, NULL, &err));
+    CHECK(veil_ciphertexts_save(&body, in, &err));
+    CHECK(veil_eval_keys_save(&keys, ek, &err));
+    char url[64], open_url[64], id[65];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)veil_server_port(srv));
+    snprintf(open_url, sizeof open_url, "http://127.0.0.1:%u", (unsigned)veil_server_port(open_srv));
+    veil_client *client = NULL, *open_client = NULL;
+    CHECK(veil_client_new(&client, url, &err));
+    CHECK(veil_client_set_token(client, bench_token, &err));
+    CHECK(veil_client_new(&open_client, open_url, &err));
+    CHECK(veil_client_upload_keys(client, keys.data, keys.len, id, &err));
+    CHECK(veil_client_upload_keys(open_client, keys.data, keys.len, id, &err));
+    /* the cost of authentication and limits: the same prediction, alternately, so that both see the same load */
+    double limited = 1e9, open = 1e9, get_limited = 1e9, get_open = 1e9;
+    char keys_path[100];
+    snprintf(keys_path, sizeof keys_path, "/v1/keys/%s", id);
+    for (int round = 0; round < 5; round++) { /* the best p50 of each: the machine's other load is noise */
+        limited = fmin(limited, predict_p50(client, id, &body, reps));
+        open = fmin(open, predict_p50(open_client, id, &body, reps));
+        get_limited = fmin(get_limited, get_p50(client, keys_path, 2 * reps));
+        get_open = fmin(get_open, get_p50(open_client, keys_path, 2 * reps));
+    }
+    /* 300 slow connections from 127.0.0.2; then a fresh client on 127.0.0.1 */
+    enum { SLOW = 300 };
+    int fds[SLOW];
+    const int connected = open_slow(veil_server_port(srv), fds, SLOW);
+    struct timespec settle = {1, 0};
+    nanosleep(&settle, NULL);
+    veil_client *fresh = NULL;
+    CHECK(veil_client_new(&fresh, url, &err));
+    CHECK(veil_client_set_token(fresh, bench_token, &err));
+    double t0 = now_s();
+    CHECK(veil_client_get(fresh, "/healthz", &answer, &err));
+    const double healthz_s = now_s() - t0;
+    veil_buffer_free(&answer);
+    veil_client_free(fresh);
+    fresh = NULL;
+    CHECK(veil_client_new(&fresh, url, &err));
+    CHECK(veil_client_set_token(fresh, bench_token, &err));
+    t0 = now_s();
+    CHECK(veil_client_predict(fresh, "breast_cancer", id, body.data, body.len, &answer, &err));
+    const double predict_s = now_s() - t0;
+    veil_buffer_free(&answer);
+    veil_client_free(fresh);
+    int held = 0; /* the slow connections the server still holds: not closed (a read would block) */
+    for (int i = 0; i < SLOW; i++) {
+        if (fds[i] < 0) continue;
+        char c;
+        const ssize_t got = recv(fds[i], &c, 1, MSG_DONTWAIT | MSG_PEEK);
+        held += got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+        close(fds[i]);
+    }
+    bench_result res = {.us_median = limited * 1e6, .us_min = limited * 1e6, .reps = reps};
+    veil_plan_info info;
+    veil_plan_get_info(plan, &info);
+    char extra[600];
+    snprintf(extra, sizeof extra,
+             ",\"slow_connections\":%d,\"slow_held\":%d,\"healthz_under_attack_us\":%.1f,"
+             "\"predict_under_attack_us\":%.1f,\"predict_p50_us\":%.1f,\"predict_open_p50_us\":%.1f,"
+             "\"auth_limits_overhead_us\":%.1f,\"auth_limits_overhead\":%.4f,\"keys_get_p50_us\":%.1f,"
+             "\"keys_get_open_p50_us\":%.1f",
+             connected, held, healthz_s * 1e6, predict_s * 1e6, limited * 1e6, open * 1e6, (limited - open) * 1e6,
+             (limited - open) / open, get_limited * 1e6, get_open * 1e6);
+    bench_emit("serve_attack", info.n, info.q_count, threads, res, extra);
+    veil_client_free(client);
+    veil_client_free(open_client);
+    veil_buffer_free(&body);
+    veil_buffer_free(&keys);
+    veil_ciphertexts_free(in);
+    veil_eval_keys_free(ek);
+    veil_keyset_free(ks);
+    veil_plan_free(plan);
+}
+
 int bench_serve(const bench_config *cfg)
 {
     veil_error err = {0};
@@ -189,13 +346,27 @@ int bench_serve(const bench_config *cfg)
     veil_model *m = NULL;
     write_model(models, &m);
     veil_server_config sc = {.models_dir = models, .store_dir = store, .listen = "127.0.0.1:0", .threads = 2,
-                             .eval_threads = (size_t)cfg->threads, .quiet = 1};
+                             .eval_threads = (size_t)cfg->threads, .quiet = 1,
+                             .tenant_rps = 100000}; /* the limits on, the rate's never reached by the loops below */
     veil_server *srv = NULL;
     CHECK(veil_token_add(store, "bench", 0, bench_token, NULL, &err));
     CHECK(veil_server_start(&srv, &sc, &err));
-    const char *only = getenv("VEIL_BENCH_SERVE_ONLY"); /* "throughput" or "latency" (for profiling) */
-    if (!only || strcmp(only, "latency") != 0) run_case(m, srv, VEIL_PACKING_THROUGHPUT, 4096, cfg->quick ? 5 : 30, cfg->threads);
-    if (!only || strcmp(only, "throughput") != 0) run_case(m, srv, VEIL_PACKING_LATENCY, 1, cfg->quick ? 20 : 200, cfg->threads);
+    const char *only = getenv("VEIL_BENCH_SERVE_ONLY"); /* "throughput", "latency" or "attack" */
+    if (!only || !strcmp(only, "throughput")) run_case(m, srv, VEIL_PACKING_THROUGHPUT, 4096, cfg->quick ? 5 : 30, cfg->threads);
+    if (!only || !strcmp(only, "latency")) run_case(m, srv, VEIL_PACKING_LATENCY, 1, cfg->quick ? 20 : 200, cfg->threads);
+    if (!only || !strcmp(only, "attack")) {
+        char open_store[600];
+        snprintf(open_store, sizeof open_store, "%s/open-store", dir);
+        veil_server_config oc = sc; /* --no-auth, every limit off */
+        oc.store_dir = open_store;
+        oc.no_auth = 1;
+        oc.tenant_rps = oc.tenant_max_predictions = oc.max_connections_per_address = VEIL_LIMIT_OFF;
+        oc.request_deadline_s = VEIL_LIMIT_OFF;
+        veil_server *open_srv = NULL;
+        CHECK(veil_server_start(&open_srv, &oc, &err));
+        run_attack(m, srv, open_srv, cfg->quick ? 20 : 100, cfg->threads);
+        veil_server_stop(open_srv);
+    }
     veil_server_stop(srv);
     veil_model_free(m);
     char cmd[700];

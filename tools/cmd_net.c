@@ -21,6 +21,18 @@ static unsigned long number(const char *s, const char *flag, int *ok)
     return v;
 }
 
+/* A limit of serve: a number (0: the default), or "off" (VEIL_LIMIT_OFF); *ok = 0 after a message otherwise. */
+static unsigned limit(const char *s, const char *flag, int *ok)
+{
+    if (s && !strcmp(s, "off")) return VEIL_LIMIT_OFF;
+    const unsigned long v = number(s, flag, ok);
+    if (*ok && v >= VEIL_LIMIT_OFF) {
+        fprintf(stderr, "veil: %s wants a number below %u or off, not '%s'\n", flag, VEIL_LIMIT_OFF, s);
+        *ok = 0;
+    }
+    return (unsigned)v;
+}
+
 int cli_cmd_serve(int argc, char **argv)
 {
     cli_options o;
@@ -42,6 +54,12 @@ int cli_cmd_serve(int argc, char **argv)
         .quiet = o.quiet,
         .no_auth = o.no_auth,
         .insecure_http = o.insecure_http,
+        .tenant_rps = limit(o.tenant_rps, "--tenant-rps", &ok),
+        .tenant_burst = limit(o.tenant_burst, "--tenant-burst", &ok),
+        .tenant_max_predictions = limit(o.tenant_max_predictions, "--tenant-max-predictions", &ok),
+        .max_connections = (unsigned)number(o.max_connections, "--max-connections", &ok), /* never off */
+        .max_connections_per_address = limit(o.max_per_address, "--max-connections-per-address", &ok),
+        .request_deadline_s = limit(o.request_deadline, "--request-deadline", &ok),
     };
     if (!ok) return EXIT_USAGE;
     if (!cfg.models_dir || !cfg.store_dir) return cli_error(EXIT_USAGE, "serve needs --models DIR and --store DIR");

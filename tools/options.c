@@ -104,6 +104,12 @@ static const opt_spec options[] = {
     {"--tenant-max-bytes", OPT_TEXT, CLI_SERVE, F(tenant_max_bytes), 0, NULL},
     {"--timeout", OPT_TEXT, CLI_SERVE, F(timeout), 0, NULL},
     {"--max-batches", OPT_TEXT, CLI_SERVE, F(max_batches), 0, NULL},
+    {"--tenant-rps", OPT_TEXT, CLI_SERVE, F(tenant_rps), 0, NULL},
+    {"--tenant-burst", OPT_TEXT, CLI_SERVE, F(tenant_burst), 0, NULL},
+    {"--tenant-max-predictions", OPT_TEXT, CLI_SERVE, F(tenant_max_predictions), 0, NULL},
+    {"--max-connections", OPT_TEXT, CLI_SERVE, F(max_connections), 0, NULL},
+    {"--max-connections-per-address", OPT_TEXT, CLI_SERVE, F(max_per_address), 0, NULL},
+    {"--request-deadline", OPT_TEXT, CLI_SERVE, F(request_deadline), 0, NULL},
 };
 #define N_OPTIONS (sizeof options / sizeof *options)
 

@@ -99,6 +99,8 @@ typedef struct cli_options {
     const char *serve_threads, *eval_threads, *max_keys, *timeout, *max_batches;
     int no_auth, insecure_http;
     const char *tenant_max_keys, *tenant_max_bytes;
+    const char *tenant_rps, *tenant_burst, *tenant_max_predictions, *max_connections, *max_per_address,
+        *request_deadline; /* serve's limits: a number or "off" */
     const char *token_file, *tenant, *token_id; /* predict, keygen --server; token */
     int admin;
 } cli_options;

@@ -18,7 +18,9 @@
  * (another tenant's id answers 404, as an unknown one).
  * Errors: 400 malformed, 401 no valid token, 403 not the admin scope, 404 unknown model or key id, 409 keys
  * of another model, 413 body too large, 422 a secret key or an object of the wrong kind, 429 key store or
- * the tenant's share of it full (Retry-After), 503 busy or shutting down.
+ * the tenant's share of it full, or the tenant's request rate or predictions at once past their limits
+ * (Retry-After), 411 a POST without a length, 431 headers too large, 501 a Transfer-Encoding other than
+ * chunked, 503 busy or shutting down.
  */
 #ifndef VEIL_NET_H
 #define VEIL_NET_H
@@ -51,7 +53,17 @@ typedef struct veil_server_config {
     int quiet;                  /* no request log lines */
     int no_auth;                /* serve without tokens (every client is the tenant "anonymous"): loopback only */
     int insecure_http;          /* plain HTTP on an address other than loopback (behind a TLS proxy) */
+    /* limits against slow and hostile clients (docs/net.md, "Limits"); VEIL_LIMIT_OFF turns one off */
+    unsigned tenant_rps;             /* requests per second per tenant, a token bucket (0: 200); past it 429 */
+    unsigned tenant_burst;           /* the bucket's size: requests at once (0: 2 x tenant_rps, at least 10) */
+    unsigned tenant_max_predictions; /* predictions per tenant in progress at once (0: 32); past it 429 */
+    unsigned max_connections;        /* open connections in all (0, VEIL_LIMIT_OFF: 512) */
+    unsigned max_connections_per_address; /* open connections per client address (0: 32) */
+    unsigned request_deadline_s;     /* a request's headers and body must arrive within it, else the connection
+                                        is closed (0: 30 s) */
 } veil_server_config;
+
+#define VEIL_LIMIT_OFF 0xffffffffu /* a veil_server_config limit that is off */
 
 typedef struct veil_server veil_server;
 

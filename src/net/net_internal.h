@@ -57,7 +57,8 @@ typedef struct veil_server_request {
     const uint8_t *body;
     size_t len;
 } veil_server_request;
-/* veil_server_start without listening: models, store, tokens (stop it with veil_server_stop). */
+/* veil_server_start without listening: models, store, tokens (stop it with veil_server_stop). The tenants'
+ * request rate is not limited unless cfg->tenant_rps says so (a fuzzer asks faster than any client). */
 veil_status veil_server_open(veil_server **out, const veil_server_config *cfg, veil_error *err);
 /* Runs the request through the handlers a connection's requests go through; its HTTP status (0: dropped). */
 unsigned veil_server_handle(veil_server *s, const veil_server_request *q);

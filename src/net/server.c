@@ -38,9 +38,10 @@ static const char *const endpoint_names[EP_COUNT] = {"models", "model", "plan", 
                                                      "predict", "healthz", "metrics", "tenants", "other"};
 static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 #define N_BUCKETS (sizeof buckets / sizeof *buckets)
-static const unsigned error_codes[] = {400, 401, 403, 404, 409, 413, 422, 429, 500, 503};
+static const unsigned error_codes[] = {400, 401, 403, 404, 409, 411, 413, 422, 429, 431, 500, 501, 503};
 static const char *const error_kinds[] = {"bad_request", "unauthorized", "forbidden", "not_found", "mismatch",
-                                          "too_large", "refused", "store_full", "internal", "unavailable"};
+                                          "length_required", "too_large", "refused", "too_many",
+                                          "headers_too_large", "internal", "not_implemented", "unavailable"};
 #define N_ERROR_CODES (sizeof error_codes / sizeof *error_codes)
 
 typedef struct model_entry {
@@ -93,6 +94,17 @@ struct veil_server {
     size_t n_tokens;
     struct stat tokens_seen;
     int tokens_read;
+    /* limits (limits below): the open connections, the watchdog that closes those past the deadline, and the
+     * tenants' counters */
+    pthread_mutex_t conn_lock;
+    struct conn_entry *conns;
+    pthread_t watchdog;
+    int watchdog_started;
+    atomic_int watchdog_stop;
+    atomic_ullong deadline_closes, rate_refusals, prediction_refusals;
+    pthread_mutex_t limits_lock;
+    struct tenant_limit *tenant_limits;
+    size_t n_tenant_limits;
 };
 
 typedef struct request {
@@ -107,6 +119,7 @@ typedef struct request {
     char path[160];
     char tenant[VEIL_TENANT_MAX + 1]; /* who asked (authenticated) */
     int admin;
+    int predicting; /* counted in its tenant's predictions in progress */
     const veil_server_request *offline; /* a request without a connection (veil_server_handle), else NULL */
     const char *query;                  /* offline: the URL's part after '?' */
     char arg[160];                      /* offline: the value of the last argument looked up */
@@ -219,6 +232,235 @@ static unsigned status_for(veil_status st)
     case VEIL_ERR_IO: return 500;
     default: return 400;
     }
+}
+
+/* ---- limits: connections (per address, a whole request's deadline), tenants (rate, predictions) ------------- */
+
+/* An open connection (libmicrohttpd's socket context): when its current request began, and whether that request
+ * has arrived whole (then the deadline no longer applies: the answer is being made or sent). */
+typedef struct conn_entry {
+    struct conn_entry *prev, *next;
+    int fd;
+    double start;
+    int arrived;
+} conn_entry;
+
+/* A tenant's counters: its token bucket (tokens, refilled at tenant_rps from last) and its predictions in
+ * progress. One per tenant that has made a request; tenants are those of the token file, so they are few. */
+typedef struct tenant_limit {
+    char name[VEIL_TENANT_MAX + 1];
+    double tokens, last;
+    unsigned predictions;
+} tenant_limit;
+
+static int limit_on(unsigned v) { return v != VEIL_LIMIT_OFF; }
+
+/* libmicrohttpd's connection notices: a connection opened (stamped, listed for the watchdog) or closed (unlisted,
+ * before its socket is closed, so the watchdog never shuts another's socket). */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    veil_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn_entry *e = calloc(1, sizeof *e);
+        if (!e) return; /* not watched: --timeout still bounds it */
+        const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        e->fd = fd ? fd->connect_fd : -1;
+        e->start = now_s();
+        pthread_mutex_lock(&s->conn_lock);
+        e->next = s->conns;
+        if (s->conns) s->conns->prev = e;
+        s->conns = e;
+        pthread_mutex_unlock(&s->conn_lock);
+        *socket_context = e;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        conn_entry *e = *socket_context;
+        pthread_mutex_lock(&s->conn_lock);
+        if (e->prev) e->prev->next = e->next;
+        else s->conns = e->next;
+        if (e->next) e->next->prev = e->prev;
+        pthread_mutex_unlock(&s->conn_lock);
+        free(e);
+        *socket_context = NULL;
+    }
+}
+
+static conn_entry *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *i = c ? MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT) : NULL;
+    return i ? i->socket_context : NULL;
+}
+
+/* The request of c has arrived whole (arrived 1), or was answered and the connection waits for the next one
+ * (arrived 0: its deadline starts now). */
+static void conn_mark(veil_server *s, struct MHD_Connection *c, int arrived)
+{
+    conn_entry *e = conn_of(c);
+    if (!e) return;
+    pthread_mutex_lock(&s->conn_lock);
+    e->arrived = arrived;
+    if (!arrived) e->start = now_s();
+    pthread_mutex_unlock(&s->conn_lock);
+}
+
+/* The watchdog: every 100 ms, shuts the socket of each connection whose request has not arrived whole within
+ * the deadline, whatever its pace (libmicrohttpd's own timeout counts idle time only); libmicrohttpd then
+ * closes it. */
+static void *watchdog_main(void *arg)
+{
+    veil_server *s = arg;
+    const double deadline = s->cfg.request_deadline_s;
+    while (!atomic_load(&s->watchdog_stop)) {
+        struct timespec t = {0, 100 * 1000 * 1000};
+        nanosleep(&t, NULL);
+        const double now = now_s();
+        pthread_mutex_lock(&s->conn_lock);
+        for (conn_entry *e = s->conns; e; e = e->next)
+            if (!e->arrived && e->fd >= 0 && now - e->start > deadline) {
+                shutdown(e->fd, SHUT_RDWR);
+                e->fd = -1; /* once */
+                atomic_fetch_add(&s->deadline_closes, 1);
+            }
+        pthread_mutex_unlock(&s->conn_lock);
+    }
+    return NULL;
+}
+
+/* The tenant's counters (made at its first request): under limits_lock; NULL when out of memory. */
+static tenant_limit *tenant_counters(veil_server *s, const char *tenant)
+{
+    for (size_t i = 0; i < s->n_tenant_limits; i++)
+        if (!strcmp(s->tenant_limits[i].name, tenant)) return &s->tenant_limits[i];
+    tenant_limit *grown = realloc(s->tenant_limits, (s->n_tenant_limits + 1) * sizeof *grown);
+    if (!grown) return NULL;
+    s->tenant_limits = grown;
+    tenant_limit *t = &grown[s->n_tenant_limits++];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%.64s", tenant);
+    t->tokens = s->cfg.tenant_burst;
+    t->last = now_s();
+    return t;
+}
+
+/* The request of an authenticated tenant against its limits: 0 when admitted (a prediction counted in its
+ * tenant's, r->predicting), else 429 with *retry, the seconds after which to try again, and *why. */
+static unsigned admit(veil_server *s, request *r, unsigned *retry, const char **why)
+{
+    const int rate = limit_on(s->cfg.tenant_rps), preds = limit_on(s->cfg.tenant_max_predictions);
+    if (!rate && !(preds && r->ep == EP_PREDICT)) return 0;
+    unsigned status = 0;
+    pthread_mutex_lock(&s->limits_lock);
+    tenant_limit *t = tenant_counters(s, r->tenant);
+    if (!t) {
+        status = 429;
+        *retry = 1;
+        *why = "out of memory for the tenant's counters: retry later";
+    } else if (rate) {
+        const double now = now_s();
+        t->tokens += (now - t->last) * s->cfg.tenant_rps;
+        if (t->tokens > s->cfg.tenant_burst) t->tokens = s->cfg.tenant_burst;
+        t->last = now;
+        if (t->tokens < 1) {
+            status = 429;
+            *retry = (unsigned)ceil((1 - t->tokens) / s->cfg.tenant_rps);
+            if (*retry < 1) *retry = 1;
+            *why = "this tenant's request rate is past its limit (--tenant-rps): retry later";
+            atomic_fetch_add(&s->rate_refusals, 1);
+        } else {
+            t->tokens -= 1;
+        }
+    }
+    if (t && !status && preds && r->ep == EP_PREDICT) {
+        if (t->predictions >= s->cfg.tenant_max_predictions) {
+            status = 429;
+            *retry = 1;
+            *why = "too many predictions of this tenant at once (--tenant-max-predictions): retry later";
+            atomic_fetch_add(&s->prediction_refusals, 1);
+        } else {
+            t->predictions++;
+            r->predicting = 1;
+        }
+    }
+    pthread_mutex_unlock(&s->limits_lock);
+    return status;
+}
+
+/* A prediction counted by admit is over. */
+static void prediction_done(veil_server *s, request *r)
+{
+    if (!r->predicting) return;
+    pthread_mutex_lock(&s->limits_lock);
+    tenant_limit *t = tenant_counters(s, r->tenant);
+    if (t && t->predictions) t->predictions--;
+    pthread_mutex_unlock(&s->limits_lock);
+    r->predicting = 0;
+}
+
+#define MAX_QUERY_ARGS 16    /* past it, 400 */
+#define CLOSE_QUERY_ARGS 200 /* past it, the connection is closed at once: libmicrohttpd 0.9.75 would not answer
+                                once the arguments fill the connection's memory (about 450 arguments) */
+
+/* libmicrohttpd's first look at a request (its URI, before the arguments are parsed): a URI of so many query
+ * arguments that libmicrohttpd could not hold them is closed at once. Returns the request's state: none yet. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    veil_server *s = cls;
+    size_t args = 0;
+    const char *q = strchr(uri, '?');
+    for (const char *p = q; p && *p; p++) args += *p == '&' || *p == ';';
+    if (q && args + 1 > CLOSE_QUERY_ARGS) {
+        conn_entry *e = conn_of(c);
+        pthread_mutex_lock(&s->conn_lock);
+        if (e && e->fd >= 0) {
+            shutdown(e->fd, SHUT_RDWR);
+            e->fd = -1;
+        }
+        pthread_mutex_unlock(&s->conn_lock);
+    }
+    return NULL;
+}
+
+typedef struct header_scan {
+    unsigned lengths, chunked, other_coding;
+    const char *length;
+    int conflict;
+} header_scan;
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    header_scan *h = cls;
+    if (!value) value = "";
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        if (h->length && strcmp(h->length, value) != 0) h->conflict = 1;
+        h->length = value;
+        h->lengths++;
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        if (!strcasecmp(value, "chunked")) h->chunked++;
+        else h->other_coding++;
+    }
+    return MHD_YES;
+}
+
+/*
+ * What libmicrohttpd lets through but the server refuses, at the headers: a Transfer-Encoding other than chunked
+ * (501), Content-Length given twice with different values, not a number, or beside Transfer-Encoding (400), a
+ * POST without a length (411), too many query arguments (400). 0 when none; else the status and *why.
+ */
+static unsigned malformed(struct MHD_Connection *c, const char *method, const char **why)
+{
+    header_scan h = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, scan_header, &h);
+    if (h.other_coding) return *why = "only the chunked Transfer-Encoding is implemented", 501;
+    if (h.conflict) return *why = "Content-Length is given twice with different values", 400;
+    if (h.lengths && h.chunked) return *why = "Content-Length and Transfer-Encoding together", 400;
+    if (h.length && (!h.length[0] || strspn(h.length, "0123456789") != strlen(h.length)))
+        return *why = "Content-Length is not a number", 400;
+    if (!strcmp(method, "POST") && !h.lengths && !h.chunked)
+        return *why = "a POST needs Content-Length (or Transfer-Encoding: chunked)", 411;
+    if (MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, NULL, NULL) > MAX_QUERY_ARGS)
+        return *why = "too many query arguments", 400;
+    return 0;
 }
 
 /* ---- models ------------------------------------------------------------------------------------------- */
@@ -987,9 +1229,13 @@ static enum MHD_Result metrics(veil_server *s, struct MHD_Connection *c, request
                           "# TYPE veil_bytes_received_total counter\nveil_bytes_received_total %llu\n"
                           "# TYPE veil_bytes_sent_total counter\nveil_bytes_sent_total %llu\n"
                           "# TYPE veil_stored_keys gauge\nveil_stored_keys %zu\n"
-                          "# TYPE veil_stored_key_bytes gauge\nveil_stored_key_bytes %llu\n",
+                          "# TYPE veil_stored_key_bytes gauge\nveil_stored_key_bytes %llu\n"
+                          "# TYPE veil_deadline_closes_total counter\nveil_deadline_closes_total %llu\n"
+                          "# TYPE veil_limit_refusals_total counter\nveil_limit_refusals_total{limit=\"rate\"} %llu\n"
+                          "veil_limit_refusals_total{limit=\"predictions\"} %llu\n",
                           (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out, keys,
-                          (unsigned long long)bytes);
+                          (unsigned long long)bytes, (unsigned long long)s->deadline_closes,
+                          (unsigned long long)s->rate_refusals, (unsigned long long)s->prediction_refusals);
     return send_bytes(c, r, 200, "text/plain; version=0.0.4", body, n);
 }
 
@@ -1099,6 +1345,12 @@ static enum MHD_Result step(veil_server *s, struct MHD_Connection *c, const veil
         }
         atomic_fetch_add(&s->in_flight, 1);
         *state = r;
+        const char *why = NULL;
+        const unsigned bad = c ? malformed(c, method, &why) : 0;
+        if (bad) { /* answered, and the connection closed: what follows the headers cannot be trusted */
+            r->too_large = 1; /* drop the body */
+            return send_error_with(c, r, bad, MHD_HTTP_HEADER_CONNECTION, "close", why);
+        }
         if (atomic_load(&s->stopping) && r->ep != EP_HEALTH) { /* requests begun before stopping finish */
             r->too_large = 1; /* drop the body */
             return send_error(c, r, 503, "the server is shutting down");
@@ -1112,6 +1364,14 @@ static enum MHD_Result step(veil_server *s, struct MHD_Connection *c, const veil
         if (r->ep == EP_PREDICT && !m) {
             r->too_large = 1; /* drop the body */
             return send_error(c, r, 404, "no model named '%.100s' (GET /v1/models lists them)", name);
+        }
+        unsigned retry = 0;
+        const char *refused = NULL;
+        if (r->ep != EP_HEALTH && r->ep != EP_METRICS && admit(s, r, &retry, &refused)) {
+            r->too_large = 1; /* drop the body */
+            char after[16];
+            snprintf(after, sizeof after, "%u", retry);
+            return send_error_with(c, r, 429, MHD_HTTP_HEADER_RETRY_AFTER, after, refused);
         }
         const char *cl = lookup(c, r, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         const unsigned long long announced = cl ? strtoull(cl, NULL, 10) : 0;
@@ -1146,6 +1406,7 @@ static enum MHD_Result step(veil_server *s, struct MHD_Connection *c, const veil
         r->len += n;
         return MHD_YES;
     }
+    conn_mark(s, c, 1); /* the request has arrived whole: the deadline no longer applies */
     if (r->status) return MHD_YES; /* answered already (413 on the header) */
     return dispatch(s, c, r, url, method);
 }
@@ -1159,7 +1420,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode code)
 {
-    (void)c;
     veil_server *s = cls;
     request *r = *state;
     if (!r) return;
@@ -1183,6 +1443,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
                 r->tenant[0] ? ",\"tenant\":\"" : "", r->tenant, r->tenant[0] ? "\"" : "",
                 code == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ",\"aborted\":true");
     }
+    prediction_done(s, r);
+    if (c) conn_mark(s, c, 0); /* the next request on this connection has its own deadline */
     free(r->body);
     free(r);
     *state = NULL;
@@ -1244,11 +1506,23 @@ void veil_server_stop(veil_server *s)
         MHD_stop_daemon(s->daemon);
         if (listener != MHD_INVALID_SOCKET) close(listener); /* quiescing handed it to us */
     }
+    if (s->watchdog_started) { /* after the daemon: no connection is left for it */
+        atomic_store(&s->watchdog_stop, 1);
+        pthread_join(s->watchdog, NULL);
+    }
+    while (s->conns) { /* none left once the daemon stopped; in case */
+        conn_entry *e = s->conns;
+        s->conns = e->next;
+        free(e);
+    }
     for (size_t i = 0; i < s->n_stored; i++) free_entry(s->stored[i]); /* evaluators before their models */
     s->n_stored = 0;
     for (size_t i = 0; i < s->n_models; i++) free_model(&s->models[i]);
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->auth_lock);
+    pthread_mutex_destroy(&s->conn_lock);
+    pthread_mutex_destroy(&s->limits_lock);
+    free(s->tenant_limits);
     if (s->tokens) sodium_memzero(s->tokens, s->n_tokens * sizeof *s->tokens);
     free(s->tokens);
     free(s->models_dir);
@@ -1261,23 +1535,29 @@ void veil_server_stop(veil_server *s)
 
 uint16_t veil_server_port(const veil_server *s) { return s ? s->port : 0; }
 
-/* libmicrohttpd's daemon on addr: a thread pool, HTTPS when the server has a certificate; NULL when it cannot
- * listen. */
+/* libmicrohttpd's daemon on addr: a thread pool, HTTPS when the server has a certificate, the connection limits;
+ * NULL when it cannot listen. */
 static struct MHD_Daemon *start_daemon(veil_server *s, const struct sockaddr_in *addr)
 {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_EPOLL;
+    struct MHD_OptionItem o[13];
+    size_t n = 0;
+    o[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, (void *)addr};
+    o[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, NULL};
+    o[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.timeout_s, NULL};
+    o[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections, NULL};
+    if (limit_on(s->cfg.max_connections_per_address))
+        o[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.max_connections_per_address, NULL};
+    o[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
+    o[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
+    o[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s};
     if (s->tls_cert_pem) {
         flags |= MHD_USE_TLS;
-        return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, addr,
-                                MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
-                                s->cfg.timeout_s, MHD_OPTION_CONNECTION_LIMIT, 256, MHD_OPTION_NOTIFY_COMPLETED,
-                                on_completed, s, MHD_OPTION_HTTPS_MEM_CERT, s->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY,
-                                s->tls_key_pem, MHD_OPTION_END);
+        o[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert_pem};
+        o[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key_pem};
     }
-    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, addr,
-                            MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
-                            s->cfg.timeout_s, MHD_OPTION_CONNECTION_LIMIT, 256, MHD_OPTION_NOTIFY_COMPLETED,
-                            on_completed, s, MHD_OPTION_END);
+    o[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, o, MHD_OPTION_END);
 }
 
 /* The server of cfg: models, store, tokens; listening when listen is 1. */
@@ -1294,6 +1574,8 @@ static veil_status server_open(veil_server **out, const veil_server_config *cfg,
     struct sockaddr_in addr;
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->auth_lock, NULL);
+    pthread_mutex_init(&s->conn_lock, NULL);
+    pthread_mutex_init(&s->limits_lock, NULL);
     s->cfg = *cfg;
     if (!s->cfg.threads) s->cfg.threads = 4;
     if (!s->cfg.eval_threads) s->cfg.eval_threads = 1;
@@ -1302,6 +1584,12 @@ static veil_status server_open(veil_server **out, const veil_server_config *cfg,
     if (!s->cfg.max_store_bytes) s->cfg.max_store_bytes = (uint64_t)4 << 30;
     if (!s->cfg.timeout_s) s->cfg.timeout_s = 60;
     if (!s->cfg.max_batches) s->cfg.max_batches = 16;
+    if (!s->cfg.tenant_rps) s->cfg.tenant_rps = listen_on ? 200 : VEIL_LIMIT_OFF; /* offline: as fast as asked */
+    if (!s->cfg.tenant_burst) s->cfg.tenant_burst = limit_on(s->cfg.tenant_rps) && s->cfg.tenant_rps < 5 ? 10 : 2 * s->cfg.tenant_rps;
+    if (!s->cfg.tenant_max_predictions) s->cfg.tenant_max_predictions = 32;
+    if (!s->cfg.max_connections || !limit_on(s->cfg.max_connections)) s->cfg.max_connections = 512;
+    if (!s->cfg.max_connections_per_address) s->cfg.max_connections_per_address = 32;
+    if (!s->cfg.request_deadline_s) s->cfg.request_deadline_s = 30;
     s->models_dir = dup_str(cfg->models_dir);
     s->store_dir = dup_str(cfg->store_dir);
     s->keys_dir = malloc(strlen(cfg->store_dir) + 8);
@@ -1333,6 +1621,11 @@ static veil_status server_open(veil_server **out, const veil_server_config *cfg,
     if (cfg->tls_cert) {
         VEIL_CHECK(read_text(cfg->tls_cert, &s->tls_cert_pem, err));
         VEIL_CHECK(read_text(cfg->tls_key, &s->tls_key_pem, err));
+    }
+    if (listen_on && limit_on(s->cfg.request_deadline_s)) {
+        if (pthread_create(&s->watchdog, NULL, watchdog_main, s) != 0)
+            VEIL_FAIL(err, VEIL_ERR_INTERNAL, "serve: cannot start the request deadline's thread");
+        s->watchdog_started = 1;
     }
     if (listen_on) s->daemon = start_daemon(s, &addr);
     if (listen_on && !s->daemon)
