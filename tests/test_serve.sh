@@ -154,9 +154,14 @@ sort -g -k2 "$work/load.txt" | awk -v ok="$ok" -v same="$same" '{ t[NR] = $2 } E
 check "every loaded request answered correctly" test "$ok" = 320 -a "$same" = 320
 
 # --- faults: kill -9 during uploads and predictions, then restart ----------------------------------------
+# two tenants upload (odd uploads the tester's, even ones a second tenant's): after the restart each
+# acknowledged bundle is its uploader's and nobody else's
+token_b=$("$veil" token add --store "$work/store" --tenant second 2>/dev/null | tail -1)
+token_of() { if [ $(($1 % 2)) = 1 ]; then echo "$VEIL_TOKEN"; else echo "$token_b"; fi; }
+other_of() { if [ $(($1 % 2)) = 1 ]; then echo "$token_b"; else echo "$VEIL_TOKEN"; fi; }
 for i in $(seq 10); do "$veil" keygen --model "$work/h/model.onnx" --calibrate "$work/h/train.csv" --out "$work/kf$i" --quiet; done
 (for i in $(seq 10); do
-     code=$(curl -s -H "Authorization: Bearer $VEIL_TOKEN" -o "$work/up$i" -w '%{http_code}' --max-time 30 --data-binary "@$work/kf$i/eval/eval.keys" "$url/v1/keys")
+     code=$(curl -s -H "Authorization: Bearer $(token_of "$i")" -o "$work/up$i" -w '%{http_code}' --max-time 30 --data-binary "@$work/kf$i/eval/eval.keys" "$url/v1/keys")
      echo "$i $code" >>"$work/acks.txt"
  done) &
 uploader=$!
@@ -173,13 +178,14 @@ while read -r i code; do
     case "$code" in 200 | 201)
         acked=$((acked + 1))
         id=$(sed 's/.*"id":"\([0-9a-f]*\)".*/\1/' "$work/up$i")
-        expect_status 200 "acknowledged upload $i survives kill -9" GET "/v1/keys/$id"
+        VEIL_TOKEN=$(token_of "$i") expect_status 200 "acknowledged upload $i survives kill -9" GET "/v1/keys/$id"
+        VEIL_TOKEN=$(other_of "$i") expect_status 404 "upload $i is not the other tenant's after the restart" GET "/v1/keys/$id"
         "$veil" encrypt --keys "$work/kf$i" --in "$work/h/five.csv" --out "$work/f$i.ct"
-        expect_status 200 "acknowledged keys $i load and predict" POST "/v1/models/breast_cancer/predict?keys=$id" "$work/f$i.ct"
+        VEIL_TOKEN=$(token_of "$i") expect_status 200 "acknowledged keys $i load and predict" POST "/v1/models/breast_cancer/predict?keys=$id" "$work/f$i.ct"
         ;;
     esac
 done <"$work/acks.txt"
-echo "faults: $acked of 10 uploads acknowledged before kill -9, all present after the restart"
+echo "faults: $acked of 10 uploads (two tenants) acknowledged before kill -9, all present after the restart, each its uploader's only"
 check "no partial file is visible in the store" bash -c "! ls '$work/store/keys' | grep -v '^[0-9a-f]\{32\}\.keys$'"
 expect_status 200 "keys uploaded before the crash survive" POST "/v1/models/breast_cancer/predict?keys=$ida" "$work/five.ct"
 expect_status 200 "metrics" GET /metrics
