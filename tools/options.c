@@ -104,6 +104,8 @@ static const opt_spec options[] = {
     {"--tenant-max-bytes", OPT_TEXT, CLI_SERVE, F(tenant_max_bytes), 0, NULL},
     {"--timeout", OPT_TEXT, CLI_SERVE, F(timeout), 0, NULL},
     {"--max-batches", OPT_TEXT, CLI_SERVE, F(max_batches), 0, NULL},
+    {"--cache-bytes", OPT_TEXT, CLI_SERVE, F(cache_bytes), 0, NULL},
+    {"--memory-budget", OPT_TEXT, CLI_SERVE, F(memory_budget), 0, NULL},
 };
 #define N_OPTIONS (sizeof options / sizeof *options)
 

@@ -36,6 +36,8 @@ static const char usage_text[] =
             "  veil serve   --models DIR --store DIR [--listen 127.0.0.1:8080] [--threads T] [--eval-threads T]\n"
             "               [--tls-cert F --tls-key F] [--max-keys N] [--timeout S] [--max-batches B] [--quiet]\n"
             "               [--tenant-max-keys N] [--tenant-max-bytes B] [--no-auth] [--insecure-http]\n"
+            "               [--cache-bytes B] [--memory-budget B]   (loaded keys, LRU: 1G; bodies and keys: 4G;\n"
+            "               past the budget 503 + Retry-After; B in bytes or with K, M, G)\n"
             "               every DIR/*.onnx, named by its file name; evaluation keys kept in the store, each\n"
             "               private to the tenant that uploaded it; every request but /healthz and /metrics\n"
             "               needs a bearer token (--no-auth: none, loopback only); an address other than\n"

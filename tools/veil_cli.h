@@ -99,6 +99,7 @@ typedef struct cli_options {
     const char *serve_threads, *eval_threads, *max_keys, *timeout, *max_batches;
     int no_auth, insecure_http;
     const char *tenant_max_keys, *tenant_max_bytes;
+    const char *cache_bytes, *memory_budget; /* serve: B, or with K, M or G (issue 21) */
     const char *token_file, *tenant, *token_id; /* predict, keygen --server; token */
     int admin;
 } cli_options;

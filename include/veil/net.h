@@ -18,7 +18,7 @@
  * (another tenant's id answers 404, as an unknown one).
  * Errors: 400 malformed, 401 no valid token, 403 not the admin scope, 404 unknown model or key id, 409 keys
  * of another model, 413 body too large, 422 a secret key or an object of the wrong kind, 429 key store or
- * the tenant's share of it full (Retry-After), 503 busy or shutting down.
+ * the tenant's share of it full (Retry-After), 503 busy, over the memory budget (Retry-After) or shutting down.
  */
 #ifndef VEIL_NET_H
 #define VEIL_NET_H
@@ -51,6 +51,8 @@ typedef struct veil_server_config {
     int quiet;                  /* no request log lines */
     int no_auth;                /* serve without tokens (every client is the tenant "anonymous"): loopback only */
     int insecure_http;          /* plain HTTP on an address other than loopback (behind a TLS proxy) */
+    uint64_t cache_bytes;       /* loaded bundles' estimated memory; least recently used evicted (0: 1 GiB) */
+    uint64_t memory_budget;     /* in-flight bodies plus loaded bundles; beyond it 503 (0: 4 GiB) */
 } veil_server_config;
 
 typedef struct veil_server veil_server;
