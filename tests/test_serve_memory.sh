@@ -113,8 +113,8 @@ check "no temporary file is left named" test -z "$(ls -A "$work/store/tmp")"
 check "a prediction is veil eval's bytes" cmp -s "$work/body" "$work/y1_local.ct"
 stop_server
 
-# --- the cache: 16 bundles under --cache-bytes 8M (about two loaded), evicted and reloaded -----------------
-start_server --cache-bytes 8M
+# --- the cache: 16 bundles under --cache-bytes 32M (two loaded, counted 13.7 MB each), evicted and reloaded -----------------
+start_server --cache-bytes 32M
 ids=()
 for i in $(seq 16); do
     code=$(post /v1/keys "$work/k$i/eval/eval.keys")
@@ -123,8 +123,8 @@ for i in $(seq 16); do
 done
 loaded=$(metric veil_cache_loaded_keys)
 evicted=$(metric veil_cache_evictions_total)
-[ "${loaded:-99}" -le 2 ] || fail "$loaded bundles loaded under --cache-bytes 8M"
-[ "${evicted:-0}" -ge 13 ] || fail "$evicted evictions for 15 bundles loaded under --cache-bytes 8M"
+[ "${loaded:-99}" -le 2 ] || fail "$loaded bundles loaded under --cache-bytes 32M"
+[ "${evicted:-0}" -ge 13 ] || fail "$evicted evictions for 15 bundles loaded under --cache-bytes 32M"
 for round in 1 2; do # k1 and k2 evicted by the others in turn: reloaded, the same bytes
     for k in 1 2; do
         [ "$(post "/v1/models/breast_cancer/predict?keys=${ids[$((k - 1))]}" "$work/x$k.ct")" = 200 ] ||
@@ -134,23 +134,23 @@ for round in 1 2; do # k1 and k2 evicted by the others in turn: reloaded, the sa
     for i in $(seq 3 16); do post "/v1/models/breast_cancer/predict?keys=${ids[$((i - 1))]}" "$work/x1.ct" >/dev/null; done
 done
 peak=$(kib VmHWM)
-echo "16 bundles under --cache-bytes 8M: the server's peak $((peak / 1024)) MB, $(metric veil_cache_evictions_total) evictions"
-[ "$peak" -lt 120000 ] || fail "16 bundles under --cache-bytes 8M took the server to $peak KiB"
+echo "16 bundles under --cache-bytes 32M: the server's peak $((peak / 1024)) MB, $(metric veil_cache_evictions_total) evictions"
+[ "$peak" -lt 120000 ] || fail "16 bundles under --cache-bytes 32M took the server to $peak KiB"
 stop_server
 
 # --- the memory budget: 503 with Retry-After -------------------------------------------------------------
-start_server --memory-budget 16M
-head -c 20000000 /dev/urandom >"$work/twenty.bin"
-code=$(post "/v1/models/breast_cancer/predict?keys=${ids[0]}" "$work/twenty.bin")
-[ "$code" = 503 ] || fail "a 20 MB body past a 16 MB budget: HTTP $code, wanted 503"
+start_server --memory-budget 32M
+head -c 40000000 /dev/urandom >"$work/forty.bin"
+code=$(post "/v1/models/breast_cancer/predict?keys=${ids[0]}" "$work/forty.bin")
+[ "$code" = 503 ] || fail "a 40 MB body past a 32 MB budget: HTTP $code, wanted 503"
 check "503 carries Retry-After" grep -qi '^Retry-After: [0-9]' "$work/headers"
 check "the 503 says why" grep -q 'memory budget' "$work/body"
 [ "$(post "/v1/models/breast_cancer/predict?keys=${ids[0]}" "$work/x1.ct")" = 200 ] || fail "predict within the budget"
 check "a prediction within the budget is veil eval's bytes" cmp -s "$work/body" "$work/y1_local.ct"
 stop_server
-start_server --memory-budget 3M # a bundle's load (about 3.8 MB) does not fit
+start_server --memory-budget 8M # a bundle's load (counted 13.7 MB) does not fit
 code=$(post "/v1/models/breast_cancer/predict?keys=${ids[0]}" "$work/x1.ct")
-[ "$code" = 503 ] || fail "keys to load past a 3 MB budget: HTTP $code, wanted 503"
+[ "$code" = 503 ] || fail "keys to load past an 8 MB budget: HTTP $code, wanted 503"
 check "503 carries Retry-After (keys)" grep -qi '^Retry-After: [0-9]' "$work/headers"
 stop_server
 
