@@ -3,8 +3,9 @@
 # its headers, before its 120 MB body (the server's peak memory does not grow); 10 concurrent bodies of
 # 120 MB stream to temporary files (peak memory bounded); a chunked body is bounded as it comes; loaded keys
 # are evicted under a small --cache-bytes and reloaded, the answers still veil eval's bytes; 503 with
-# Retry-After past --memory-budget (a client that asks 100-continue never sends the refused body); kill -9 during a streamed upload leaves no partial bundle and no temporary
-# file. Memory is read from /proc/PID/status (VmRSS, VmHWM). Every loop is bounded.
+# Retry-After past --memory-budget; a client that asks 100-continue never sends a body refused from the
+# headers; kill -9 during a streamed upload leaves no partial bundle and no temporary file. Memory is read
+# from /proc/PID/status (VmRSS, VmHWM). Every loop is bounded.
 #   test_serve_memory.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 build=$1 src=$2
