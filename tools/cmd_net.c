@@ -33,6 +33,23 @@ static unsigned limit(const char *s, const char *flag, int *ok)
     return (unsigned)v;
 }
 
+/* serve's sizes: bytes, or with K, M or G (KiB, MiB, GiB); 0: the default. */
+static unsigned long long bytes_number(const char *s, const char *flag, int *ok)
+{
+    char *end;
+    if (!s) return 0;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    const int shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20 : *end == 'G' || *end == 'g' ? 30 : 0;
+    if (shift) end++;
+    if (errno || *end || end == s || s[0] == '-' || (shift && v > (~0ULL >> shift))) {
+        fprintf(stderr, "veil: %s wants a number of bytes (or with K, M or G), not '%s'\n", flag, s);
+        *ok = 0;
+        return 0;
+    }
+    return v << shift;
+}
+
 int cli_cmd_serve(int argc, char **argv)
 {
     cli_options o;
@@ -60,6 +77,8 @@ int cli_cmd_serve(int argc, char **argv)
         .max_connections = (unsigned)number(o.max_connections, "--max-connections", &ok), /* never off */
         .max_connections_per_address = limit(o.max_per_address, "--max-connections-per-address", &ok),
         .request_deadline_s = limit(o.request_deadline, "--request-deadline", &ok),
+        .cache_bytes = bytes_number(o.cache_bytes, "--cache-bytes", &ok),
+        .memory_budget = bytes_number(o.memory_budget, "--memory-budget", &ok),
     };
     if (!ok) return EXIT_USAGE;
     if (!cfg.models_dir || !cfg.store_dir) return cli_error(EXIT_USAGE, "serve needs --models DIR and --store DIR");

@@ -110,6 +110,8 @@ static const opt_spec options[] = {
     {"--max-connections", OPT_TEXT, CLI_SERVE, F(max_connections), 0, NULL},
     {"--max-connections-per-address", OPT_TEXT, CLI_SERVE, F(max_per_address), 0, NULL},
     {"--request-deadline", OPT_TEXT, CLI_SERVE, F(request_deadline), 0, NULL},
+    {"--cache-bytes", OPT_TEXT, CLI_SERVE, F(cache_bytes), 0, NULL},
+    {"--memory-budget", OPT_TEXT, CLI_SERVE, F(memory_budget), 0, NULL},
 };
 #define N_OPTIONS (sizeof options / sizeof *options)
 

@@ -42,6 +42,8 @@ static const char usage_text[] =
             "               (200, 400) and N predictions at once (32), past them 429 with Retry-After;\n"
             "               open connections (512) and per client address (32); a request's headers and\n"
             "               body must arrive within S seconds (30), else the connection is closed\n"
+            "               [--cache-bytes B] [--memory-budget B]   (loaded keys, LRU: 1G; bodies and keys: 4G;\n"
+            "               past the budget 503 + Retry-After; B in bytes or with K, M, G)\n"
             "               every DIR/*.onnx, named by its file name; evaluation keys kept in the store, each\n"
             "               private to the tenant that uploaded it; every request but /healthz and /metrics\n"
             "               needs a bearer token (--no-auth: none, loopback only); an address other than\n"

@@ -20,7 +20,7 @@
  * of another model, 413 body too large, 422 a secret key or an object of the wrong kind, 429 key store or
  * the tenant's share of it full, or the tenant's request rate or predictions at once past their limits
  * (Retry-After), 411 a POST without a length, 431 headers too large, 501 a Transfer-Encoding other than
- * chunked, 503 busy or shutting down.
+ * chunked, 503 busy, over the memory budget (Retry-After) or shutting down.
  */
 #ifndef VEIL_NET_H
 #define VEIL_NET_H
@@ -61,6 +61,8 @@ typedef struct veil_server_config {
     unsigned max_connections_per_address; /* open connections per client address (0: 32) */
     unsigned request_deadline_s;     /* a request's headers and body must arrive within it, else the connection
                                         is closed (0: 30 s) */
+    uint64_t cache_bytes;       /* loaded bundles' estimated memory; least recently used evicted (0: 1 GiB) */
+    uint64_t memory_budget;     /* in-flight bodies plus loaded bundles; beyond it 503 (0: 4 GiB) */
 } veil_server_config;
 
 #define VEIL_LIMIT_OFF 0xffffffffu /* a veil_server_config limit that is off */

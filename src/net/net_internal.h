@@ -63,4 +63,25 @@ veil_status veil_server_open(veil_server **out, const veil_server_config *cfg, v
 /* Runs the request through the handlers a connection's requests go through; its HTTP status (0: dropped). */
 unsigned veil_server_handle(veil_server *s, const veil_server_request *q);
 
+/* ---- request bodies (body.c): in memory up to VEIL_BODY_SPILL bytes, else an unlinked file in STORE/tmp ---- */
+
+#define VEIL_BODY_SPILL ((size_t)1 << 20)
+typedef struct veil_body {
+    uint8_t *heap;      /* a small body */
+    size_t len, cap;    /* bytes received; the heap buffer's size */
+    int fd;             /* the temporary file of a large body (-1: none) */
+    uint8_t *map;       /* the file mapped read-only, once complete */
+    size_t map_len;
+} veil_body;
+void veil_body_init(veil_body *b);
+/* Prepares for a body of declared bytes (0: unknown): a file when above the bound. */
+veil_status veil_body_expect(veil_body *b, const char *tmp_dir, uint64_t declared, veil_error *err);
+/* Appends a piece; a body growing past the bound moves to a file. */
+veil_status veil_body_append(veil_body *b, const char *tmp_dir, const void *data, size_t n, veil_error *err);
+/* The whole body (NULL when empty): the heap buffer, or the file mapped read-only. Valid until veil_body_free. */
+veil_status veil_body_finish(veil_body *b, const uint8_t **data, veil_error *err);
+void veil_body_free(veil_body *b);
+/* Makes STORE/tmp (0700) and removes the files left in it. */
+veil_status veil_body_tmp_open(const char *tmp_dir, veil_error *err);
+
 #endif /* VEIL_NET_INTERNAL_H */

@@ -20,6 +20,9 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_trim */
+#endif
 #include <microhttpd.h>
 #include <sodium.h>
 #include "veil/net.h"
@@ -67,6 +70,11 @@ typedef struct key_entry {
     int refs;
     int deleted;
     pthread_mutex_t load_lock;
+    /* the cache (under the server's lock): the estimated bytes of keys and evaluator while loaded (or being
+     * loaded; 0: not), when last used, and the model once known (-1: not yet) */
+    uint64_t cached;
+    unsigned long long last_used;
+    int known_model;
 } key_entry;
 
 struct veil_server {
@@ -83,6 +91,12 @@ struct veil_server {
     size_t key_limit;
     atomic_int in_flight;
     atomic_int stopping;
+    char *tmp_dir;              /* STORE/tmp: large bodies, unlinked */
+    atomic_ullong body_bytes;   /* bytes of the bodies in flight (reserved as declared, or as they come) */
+    atomic_ullong cache_bytes;  /* estimated bytes of the loaded bundles (under lock when changed) */
+    unsigned long long clock;   /* the cache's use counter (under lock) */
+    atomic_ullong evictions, over_budget;
+    atomic_int trim_wanted;     /* bundles were evicted: their memory goes back to the system (trim_freed) */
     /* metrics */
     atomic_ullong requests[EP_COUNT], bytes_in, bytes_out, status_counts[6], hist[N_BUCKETS + 1];
     atomic_ullong error_counts[N_ERROR_CODES];
@@ -110,8 +124,14 @@ struct veil_server {
 typedef struct request {
     endpoint ep;
     double t0;
-    uint8_t *body;
-    size_t len, cap, limit;
+    veil_body store;         /* the body as it comes: in memory when small, else a temporary file */
+    const uint8_t *body;     /* the whole body, once received (veil_body_finish) */
+    size_t len, limit;
+    uint64_t reserved;       /* bytes of the memory budget this request's body holds */
+    int over_budget;         /* the body outgrew the memory budget: 503 */
+    int body_failed;         /* the body could not be kept (a temporary file's error): 500 */
+    char body_error[256];
+    key_entry *key;          /* a prediction's keys, looked up (and held) before the body is read */
     int too_large;
     unsigned status;
     size_t out_bytes;
@@ -599,6 +619,7 @@ static key_entry *new_entry(const char *id, uint64_t bytes)
     snprintf(k->id, sizeof k->id, "%s", id);
     k->bytes = bytes;
     k->model = -1;
+    k->known_model = -1;
     pthread_mutex_init(&k->load_lock, NULL);
     return k;
 }
@@ -783,6 +804,8 @@ static veil_status open_store(veil_server *s, veil_error *err)
         s->stored_bytes += k->bytes;
     }
     closedir(d);
+    const veil_status tmp = veil_body_tmp_open(s->tmp_dir, err); /* bodies' files a crash left are removed */
+    if (tmp != VEIL_OK) return tmp;
     if (!(d = opendir(owners))) return veil_fail(err, VEIL_ERR_IO, "store %s: %s", owners, strerror(errno));
     while ((e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
@@ -858,11 +881,91 @@ done:
     return st;
 }
 
-/* Loads the bundle from the store and makes its evaluator, once (concurrent requests wait for the first). */
+/* ---- the cache of loaded bundles (issue 21): an estimate of each one's memory, a budget, LRU eviction ---- */
+
+/* A loaded bundle's keys and its evaluator, once used (the evaluator keeps its scratch memory for the next
+ * request), take about this many times the bundle's bytes: measured on the breast-cancer model, 64 bundles of
+ * 381,656 bytes loaded and used once took the server from 10 to 899 MB, 13.7 MB (36 times) each. */
+#define CACHE_FACTOR 36
+
+static uint64_t cache_estimate(const key_entry *k) { return k->bytes * CACHE_FACTOR; }
+
+static uint64_t memory_used(veil_server *s) { return atomic_load(&s->body_bytes) + atomic_load(&s->cache_bytes); }
+
+/* Under lock: frees the keys and evaluator of the least recently used loaded bundles that no request holds
+ * until the cache's estimate is at most target (a bundle in use is never freed under its request). */
+static void evict_to(veil_server *s, uint64_t target)
+{
+    while (atomic_load(&s->cache_bytes) > target) {
+        key_entry *lru = NULL;
+        for (size_t i = 0; i < s->n_stored; i++) {
+            key_entry *k = s->stored[i];
+            if (k->cached && k->refs == 0 && (!lru || k->last_used < lru->last_used)) lru = k;
+        }
+        if (!lru) return;
+        veil_evaluator_free(lru->ev);
+        veil_eval_keys_free(lru->keys);
+        lru->ev = NULL;
+        lru->keys = NULL; /* reloaded from the store at its next use */
+        atomic_fetch_sub(&s->cache_bytes, lru->cached);
+        lru->cached = 0;
+        atomic_fetch_add(&s->evictions, 1);
+        atomic_store(&s->trim_wanted, 1);
+    }
+}
+
+/* After an eviction, outside the lock: the allocator hands the freed pages back to the system. veil keeps freed
+ * memory for reuse (mallopt in tools/veil.c), and an evaluator freed in one thread's arena would otherwise stay
+ * in the process beside the one loaded in another's. */
+static void trim_freed(veil_server *s)
+{
+    if (!atomic_exchange(&s->trim_wanted, 0)) return;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+/* Under lock: room for need more bytes of loaded bundles, evicting unused ones beyond the cache's budget; 1
+ * with need counted in the cache, or 0 (nothing counted) when the memory budget has no room even so. */
+static int cache_reserve(veil_server *s, uint64_t need)
+{
+    evict_to(s, s->cfg.cache_bytes > need ? s->cfg.cache_bytes - need : 0);
+    if (memory_used(s) + need > s->cfg.memory_budget) return 0;
+    atomic_fetch_add(&s->cache_bytes, need);
+    return 1;
+}
+
+/* k (held by the caller) in the cache: marked used, and its load counted when it is not loaded; 0 when the
+ * memory budget has no room for it. */
+static int cache_admit(veil_server *s, key_entry *k)
+{
+    int ok = 1;
+    pthread_mutex_lock(&s->lock);
+    k->last_used = ++s->clock;
+    if (!k->cached) {
+        const uint64_t need = cache_estimate(k);
+        ok = cache_reserve(s, need);
+        if (ok) k->cached = need;
+    }
+    pthread_mutex_unlock(&s->lock);
+    trim_freed(s);
+    return ok;
+}
+
+/* Loads the bundle from the store and makes its evaluator, once (concurrent requests wait for the first); its
+ * room in the cache is given back when that fails. */
 static veil_status load_key(veil_server *s, key_entry *k, veil_error *err)
 {
     pthread_mutex_lock(&k->load_lock);
     const veil_status st = k->keys ? VEIL_OK : read_key(s, k, err);
+    pthread_mutex_lock(&s->lock);
+    if (st == VEIL_OK) {
+        k->known_model = k->model;
+    } else if (k->cached) {
+        atomic_fetch_sub(&s->cache_bytes, k->cached);
+        k->cached = 0;
+    }
+    pthread_mutex_unlock(&s->lock);
     pthread_mutex_unlock(&k->load_lock);
     return st;
 }
@@ -907,6 +1010,16 @@ static enum MHD_Result describe_model(veil_server *s, struct MHD_Connection *c, 
     return send_bytes(c, r, 200, "application/json", body, n);
 }
 
+/* 503 with Retry-After: need more bytes would take the server past its memory budget. */
+static enum MHD_Result over_budget(veil_server *s, struct MHD_Connection *c, request *r, uint64_t need)
+{
+    char msg[256];
+    atomic_fetch_add(&s->over_budget, 1);
+    snprintf(msg, sizeof msg, "the server is at its memory budget (%llu bytes; this request needs %llu more): "
+             "try again later", (unsigned long long)s->cfg.memory_budget, (unsigned long long)need);
+    return send_error_with(c, r, 503, MHD_HTTP_HEADER_RETRY_AFTER, "5", msg);
+}
+
 static enum MHD_Result upload_keys(veil_server *s, struct MHD_Connection *c, request *r)
 {
     if (r->len == 0) return send_error(c, r, 400, "empty body: send an evaluation-key bundle (KEYDIR/eval/eval.keys)");
@@ -926,12 +1039,20 @@ static enum MHD_Result upload_keys(veil_server *s, struct MHD_Connection *c, req
         int n = snprintf(body, sizeof body, "{\"id\":\"%s\",\"stored\":false}\n", id);
         return send_bytes(c, r, 200, "application/json", body, (size_t)n);
     }
-    /* validate fully: a loadable bundle, for a model served here */
+    /* validate fully: a loadable bundle, for a model served here; its load counted in the cache first */
+    const uint64_t need = (uint64_t)r->len * CACHE_FACTOR;
+    pthread_mutex_lock(&s->lock);
+    const int room = cache_reserve(s, need);
+    pthread_mutex_unlock(&s->lock);
+    trim_freed(s);
+    if (!room) return over_budget(s, c, r, need);
     veil_eval_keys *keys = NULL;
     const veil_status st = veil_eval_keys_load(&keys, r->body, r->len, &err);
-    if (st != VEIL_OK)
+    if (st != VEIL_OK) {
+        atomic_fetch_sub(&s->cache_bytes, need);
         return send_error(c, r, st == VEIL_ERR_ARGUMENT || st == VEIL_ERR_MISMATCH ? 422 : 400,
                           "not an evaluation-key bundle: %s", err.detail);
+    }
     int model = -1;
     veil_evaluator *ev = NULL;
     for (size_t i = 0; i < s->n_models && model < 0; i++) {
@@ -940,12 +1061,14 @@ static enum MHD_Result upload_keys(veil_server *s, struct MHD_Connection *c, req
     }
     if (model < 0) {
         veil_eval_keys_free(keys);
+        atomic_fetch_sub(&s->cache_bytes, need);
         return send_error(c, r, 409, "these evaluation keys were made for none of the models served here");
     }
     key_entry *k = new_entry(id, r->len);
     if (!k) {
         veil_evaluator_free(ev);
         veil_eval_keys_free(keys);
+        atomic_fetch_sub(&s->cache_bytes, need);
         return send_error(c, r, 500, "out of memory");
     }
     k->keys = keys;
@@ -981,6 +1104,11 @@ static enum MHD_Result upload_keys(veil_server *s, struct MHD_Connection *c, req
     if (status == 201 && !shared) {
         s->stored[s->n_stored++] = k;
         s->stored_bytes += k->bytes;
+        k->cached = need; /* loaded: in the cache, most recently used */
+        k->known_model = model;
+        k->last_used = ++s->clock;
+    } else {
+        atomic_fetch_sub(&s->cache_bytes, need);
     }
     pthread_mutex_unlock(&s->lock);
     if (status != 201 || shared) free_entry(k);
@@ -1026,6 +1154,8 @@ static enum MHD_Result delete_keys(veil_server *s, struct MHD_Connection *c, req
             s->stored[i] = s->stored[--s->n_stored];
             s->stored_bytes -= victim->bytes;
             victim->deleted = 1;
+            atomic_fetch_sub(&s->cache_bytes, victim->cached); /* its memory goes with its last request */
+            victim->cached = 0;
             break;
         }
     int free_now = victim && victim->refs == 0;
@@ -1061,10 +1191,17 @@ done:
 static enum MHD_Result predict(veil_server *s, struct MHD_Connection *c, request *r, model_entry *m, const char *id)
 {
     if (!id || !valid_id(id)) return send_error(c, r, 400, "give the key id: /v1/models/%s/predict?keys=ID", m->name);
-    key_entry *k = acquire_key(s, id, r->tenant);
+    key_entry *k = r->key; /* looked up before the body was read */
+    if (k) r->key = NULL;
+    else k = acquire_key(s, id, r->tenant);
     if (!k) return send_error(c, r, 404, "no stored keys with id %s: upload them first (POST /v1/keys)", id);
     veil_error err = {0};
     enum MHD_Result ret;
+    if (!cache_admit(s, k)) {
+        ret = over_budget(s, c, r, cache_estimate(k));
+        release_key(s, k);
+        return ret;
+    }
     const veil_status st = load_key(s, k, &err);
     if (st != VEIL_OK) {
         ret = send_error(c, r, status_for(st), "keys %s: %s", id, err.detail);
@@ -1222,9 +1359,20 @@ static enum MHD_Result metrics(veil_server *s, struct MHD_Connection *c, request
     pthread_mutex_lock(&s->lock);
     n += (size_t)snprintf(body + n, sizeof body - n, "veil_request_seconds_sum %.6f\nveil_request_seconds_count %llu\n",
                           s->latency_sum, cum);
-    size_t keys = s->n_stored;
+    size_t keys = s->n_stored, loaded = 0;
     uint64_t bytes = s->stored_bytes;
+    for (size_t i = 0; i < s->n_stored; i++) loaded += s->stored[i]->cached != 0;
     pthread_mutex_unlock(&s->lock);
+    n += (size_t)snprintf(body + n, sizeof body - n,
+                          "# TYPE veil_cache_loaded_keys gauge\nveil_cache_loaded_keys %zu\n"
+                          "# TYPE veil_cache_bytes gauge\nveil_cache_bytes %llu\n"
+                          "# TYPE veil_cache_evictions_total counter\nveil_cache_evictions_total %llu\n"
+                          "# TYPE veil_body_bytes gauge\nveil_body_bytes %llu\n"
+                          "# TYPE veil_over_budget_total counter\nveil_over_budget_total %llu\n",
+                          loaded, (unsigned long long)atomic_load(&s->cache_bytes),
+                          (unsigned long long)atomic_load(&s->evictions),
+                          (unsigned long long)atomic_load(&s->body_bytes),
+                          (unsigned long long)atomic_load(&s->over_budget));
     n += (size_t)snprintf(body + n, sizeof body - n,
                           "# TYPE veil_bytes_received_total counter\nveil_bytes_received_total %llu\n"
                           "# TYPE veil_bytes_sent_total counter\nveil_bytes_sent_total %llu\n"
@@ -1316,6 +1464,68 @@ static enum MHD_Result dispatch(veil_server *s, struct MHD_Connection *c, reques
     }
 }
 
+/* A prediction's keys, before its body is read: a missing or malformed id (400), one the tenant does not hold
+ * (404), or keys known to be of another model (409) are answered at once, and the body is dropped unread. The
+ * keys found are held (r->key) until the request completes: they are not evicted under it. */
+static enum MHD_Result early_key(veil_server *s, struct MHD_Connection *c, request *r, const model_entry *m)
+{
+    const char *id = lookup(c, r, MHD_GET_ARGUMENT_KIND, "keys");
+    r->too_large = 1; /* drop the body unless it is wanted (below) */
+    if (!id || !valid_id(id)) return send_error(c, r, 400, "give the key id: /v1/models/%s/predict?keys=ID", m->name);
+    r->key = acquire_key(s, id, r->tenant);
+    if (!r->key) return send_error(c, r, 404, "no stored keys with id %s: upload them first (POST /v1/keys)", id);
+    pthread_mutex_lock(&s->lock);
+    const int known = r->key->known_model;
+    pthread_mutex_unlock(&s->lock);
+    if (known >= 0 && &s->models[known] != m)
+        return send_error(c, r, 409, "keys %s were made for model %s, not %s", id, s->models[known].name, m->name);
+    r->too_large = 0;
+    return MHD_YES;
+}
+
+/* Counts the declared body (0: not declared; it is counted as it comes) in the memory budget, or answers 503
+ * when it has no room; a body above the small bound goes to a temporary file from its first byte. */
+static enum MHD_Result expect_body(veil_server *s, struct MHD_Connection *c, request *r, uint64_t declared)
+{
+    if (declared) {
+        const uint64_t before = atomic_fetch_add(&s->body_bytes, declared);
+        r->reserved = declared;
+        if (before + declared + atomic_load(&s->cache_bytes) > s->cfg.memory_budget) {
+            r->too_large = 1; /* drop the body */
+            return over_budget(s, c, r, declared);
+        }
+    }
+    veil_error err = {0};
+    if (veil_body_expect(&r->store, s->tmp_dir, declared, &err) != VEIL_OK) {
+        r->body_failed = 1;
+        snprintf(r->body_error, sizeof r->body_error, "%s", err.detail);
+    }
+    return MHD_YES;
+}
+
+/* A piece of the body: counted in the memory budget beyond what was declared (a chunked body), and kept. */
+static void take_body(veil_server *s, request *r, const char *data, size_t n)
+{
+    if (r->len + n > r->reserved) {
+        const uint64_t more = r->len + n - r->reserved;
+        const uint64_t before = atomic_fetch_add(&s->body_bytes, more);
+        r->reserved += more;
+        if (before + more + atomic_load(&s->cache_bytes) > s->cfg.memory_budget) {
+            r->over_budget = 1; /* keep reading and dropping: the answer is 503 */
+            veil_body_free(&r->store);
+            return;
+        }
+    }
+    veil_error err = {0};
+    if (veil_body_append(&r->store, s->tmp_dir, data, n, &err) != VEIL_OK) {
+        r->body_failed = 1;
+        snprintf(r->body_error, sizeof r->body_error, "%s", err.detail);
+        veil_body_free(&r->store);
+        return;
+    }
+    r->len = r->store.len;
+}
+
 /* One step of a request (libmicrohttpd's access handler): the headers (first call), a piece of the body, or
  * its end (the answer). c NULL: the offline request q (veil_server_handle). */
 static enum MHD_Result step(veil_server *s, struct MHD_Connection *c, const veil_server_request *q, const char *url,
@@ -1331,6 +1541,7 @@ static enum MHD_Result step(veil_server *s, struct MHD_Connection *c, const veil
             if (r->query) r->query++;
         }
         r->t0 = now_s();
+        veil_body_init(&r->store);
         snprintf(r->method, sizeof r->method, "%s", method);
         snprintf(r->path, sizeof r->path, "%s", url);
         char buf[256];
@@ -1373,41 +1584,37 @@ static enum MHD_Result step(veil_server *s, struct MHD_Connection *c, const veil
             snprintf(after, sizeof after, "%u", retry);
             return send_error_with(c, r, 429, MHD_HTTP_HEADER_RETRY_AFTER, after, refused);
         }
+        if (r->ep == EP_PREDICT && early_key(s, c, r, m) != MHD_YES) return MHD_NO;
+        if (r->status) return MHD_YES; /* answered from the headers: the body is dropped unread */
         const char *cl = lookup(c, r, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         const unsigned long long announced = cl ? strtoull(cl, NULL, 10) : 0;
-        if (announced && announced <= r->limit) { /* one allocation for the whole body */
-            r->body = malloc((size_t)announced);
-            r->cap = r->body ? (size_t)announced : 0;
-        }
         if (cl && announced > r->limit) {
             r->too_large = 1;
             return send_error(c, r, 413, "the body (%s bytes) is larger than the %zu bytes this endpoint accepts", cl,
                               r->limit);
         }
-        return MHD_YES;
+        return expect_body(s, c, r, announced);
     }
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
         atomic_fetch_add(&s->bytes_in, n);
-        if (r->too_large || r->len + n > r->limit) {
+        if (r->status || r->too_large || r->over_budget || r->body_failed) return MHD_YES; /* dropped */
+        if (r->len + n > r->limit) {
             r->too_large = 1; /* keep reading and dropping: the answer is 413 */
+            veil_body_free(&r->store);
             return MHD_YES;
         }
-        if (r->len + n > r->cap) {
-            size_t cap = r->cap ? r->cap : 65536;
-            while (cap < r->len + n) cap *= 2;
-            uint8_t *b = realloc(r->body, cap);
-            if (!b) return MHD_NO;
-            r->body = b;
-            r->cap = cap;
-        }
-        memcpy(r->body + r->len, upload_data, n);
-        r->len += n;
+        take_body(s, r, upload_data, n);
         return MHD_YES;
     }
     conn_mark(s, c, 1); /* the request has arrived whole: the deadline no longer applies */
     if (r->status) return MHD_YES; /* answered already (413 on the header) */
+    if (r->too_large) return dispatch(s, c, r, url, method);
+    if (r->over_budget) return over_budget(s, c, r, r->len);
+    veil_error err = {0};
+    if (!r->body_failed && veil_body_finish(&r->store, &r->body, &err) != VEIL_OK) r->body_failed = 1;
+    if (r->body_failed) return send_error(c, r, 500, "the request's body could not be kept: %s", r->body_error);
     return dispatch(s, c, r, url, method);
 }
 
@@ -1445,7 +1652,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
     }
     prediction_done(s, r);
     if (c) conn_mark(s, c, 0); /* the next request on this connection has its own deadline */
-    free(r->body);
+    veil_body_free(&r->store); /* a temporary file goes with it */
+    atomic_fetch_sub(&s->body_bytes, r->reserved);
+    if (r->key) release_key(s, r->key);
     free(r);
     *state = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
@@ -1528,6 +1737,7 @@ void veil_server_stop(veil_server *s)
     free(s->models_dir);
     free(s->store_dir);
     free(s->keys_dir);
+    free(s->tmp_dir);
     free(s->tls_cert_pem);
     free(s->tls_key_pem);
     free(s);
@@ -1590,11 +1800,15 @@ static veil_status server_open(veil_server **out, const veil_server_config *cfg,
     if (!s->cfg.max_connections || !limit_on(s->cfg.max_connections)) s->cfg.max_connections = 512;
     if (!s->cfg.max_connections_per_address) s->cfg.max_connections_per_address = 32;
     if (!s->cfg.request_deadline_s) s->cfg.request_deadline_s = 30;
+    if (!s->cfg.cache_bytes) s->cfg.cache_bytes = (uint64_t)1 << 30;
+    if (!s->cfg.memory_budget) s->cfg.memory_budget = (uint64_t)4 << 30;
     s->models_dir = dup_str(cfg->models_dir);
     s->store_dir = dup_str(cfg->store_dir);
     s->keys_dir = malloc(strlen(cfg->store_dir) + 8);
-    if (!s->models_dir || !s->store_dir || !s->keys_dir) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "server");
+    s->tmp_dir = malloc(strlen(cfg->store_dir) + 8);
+    if (!s->models_dir || !s->store_dir || !s->keys_dir || !s->tmp_dir) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "server");
     sprintf(s->keys_dir, "%s/keys", cfg->store_dir);
+    sprintf(s->tmp_dir, "%s/tmp", cfg->store_dir);
     const char *listen = cfg->listen ? cfg->listen : "127.0.0.1:8080";
     VEIL_CHECK(parse_listen(listen, &addr, err));
     const int loopback = (ntohl(addr.sin_addr.s_addr) >> 24) == 127;
