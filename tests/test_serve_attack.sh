@@ -76,6 +76,8 @@ alice=$("$veil" token add --store "$work/store" --tenant alice 2>/dev/null | tai
 mallory=$("$veil" token add --store "$work/store" --tenant mallory 2>/dev/null | tail -1)
 "$veil" keygen --model "$work/h/model.onnx" --calibrate "$work/h/train.csv" --out "$work/ka" --quiet
 "$veil" encrypt --keys "$work/ka" --in "$work/five.csv" --out "$work/xa.ct"
+"$veil" keygen --model "$work/h/model.onnx" --calibrate "$work/h/train.csv" --out "$work/km" --quiet
+"$veil" encrypt --keys "$work/km" --in "$work/five.csv" --out "$work/xm.ct"
 
 # --- the defaults do not hurt normal use ----------------------------------------------------------------------
 start_server
@@ -107,17 +109,24 @@ expect 200 "mallory after Retry-After" "$mallory" GET /v1/models
 
 # --- predictions per tenant at once ------------------------------------------------------------------------------
 sleep 1.5 # mallory's bucket: room for the requests below (2 a second)
-$attack hold "$port" "$mallory" "/v1/models/breast_cancer/predict?keys=$ida" 100000 3 >"$work/hold.txt" &
+# mallory predicts with keys of her own (another tenant's key id is unknown to her: 404 from the headers,
+# before any prediction starts)
+curl -s -o "$work/upm" -H "Authorization: Bearer $mallory" --max-time 60 --data-binary "@$work/km/eval/eval.keys" "$url/v1/keys"
+idm=$(sed 's/.*"id":"\([0-9a-f]*\)".*/\1/' "$work/upm")
+predict_m="/v1/models/breast_cancer/predict?keys=$idm"
+sleep 1
+$attack hold "$port" "$mallory" "$predict_m" 100000 3 >"$work/hold.txt" &
 holder=$!
 for _ in $(seq 50); do grep -q holding "$work/hold.txt" && break; sleep 0.1; done
 sleep 0.3
-expect 429 "mallory's second prediction at once past --tenant-max-predictions 1" "$mallory" POST "$predict" "$work/xa.ct"
+expect 429 "mallory's second prediction at once past --tenant-max-predictions 1" "$mallory" POST "$predict_m" "$work/xm.ct"
 check "the predictions' 429 carries Retry-After" grep -qi '^Retry-After: [1-9]' "$work/headers"
 check "the predictions' 429 names the limit" grep -q 'tenant-max-predictions' "$work/body"
 expect 200 "alice predicts while mallory's prediction is open" "$alice" POST "$predict" "$work/xa.ct"
 wait "$holder"
 sleep 0.5
-expect 404 "mallory's prediction once the first is over: admitted (alice's keys are not hers)" "$mallory" POST "$predict" "$work/xa.ct"
+expect 200 "mallory's prediction once the first is over: admitted" "$mallory" POST "$predict_m" "$work/xm.ct"
+expect 404 "mallory with alice's key id: unknown to her" "$mallory" POST "$predict" "$work/xa.ct"
 
 # --- 300 slow connections from 127.0.0.2: the per-address cap, alice served at once, the deadline -----------------
 sleep 2.5 # alice's bucket refilled
