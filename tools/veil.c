@@ -96,6 +96,7 @@ static const char usage_text[] =
             "  veil COMMAND --help   that command's lines of this help\n"
             "\n"
             "environment: VEIL_THREADS=T default thread count; VEIL_NO_AVX2=1 portable kernels;\n"
+            "             VEIL_NO_AVX512=1 the AVX2 kernels where the CPU has AVX-512 IFMA;\n"
             "             VEIL_TOKEN=T a server's token for predict and keygen --server;\n"
             "             VEIL_TIMING=1 print each command's time on standard error; OMP_WAIT_POLICY, when\n"
             "             neither it nor GOMP_SPINCOUNT is set, is set to passive (the program starts again)\n"
