@@ -5,36 +5,7 @@
 #   test_serve.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 build=$1 src=$2
-veil="$build/veil"
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-    [ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-fails=0
-check() { # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if ! "$@"; then
-        echo "FAIL: $what"
-        fails=$((fails + 1))
-    fi
-}
-start_server() { # start_server [EXTRA OPTIONS]: sets server_pid and url (the models of $models, else $work/models)
-    "$veil" serve --models "${models:-$work/models}" --store "$work/store" --listen 127.0.0.1:0 --threads 4 --quiet "$@" \
-        >"$work/port.txt" 2>>"$work/server.log" &
-    server_pid=$!
-    # loading and planning the models takes seconds under the sanitizers on a busy machine: wait up to 60 s,
-    # and no longer than the server lives
-    for _ in $(seq 600); do
-        grep -q "listening on port" "$work/port.txt" 2>/dev/null && break
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    url="http://127.0.0.1:$(awk '{print $4}' "$work/port.txt")"
-}
+source "$src/tests/serve_lib.sh"
 # status METHOD PATH [BODY_FILE]: prints the HTTP status, the body to $work/body
 status() {
     local data=()

@@ -7,42 +7,7 @@
 #   test_serve_tenants.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 build=$1 src=$2
-veil="$build/veil"
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-    [ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null
-    [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
-}
-trap cleanup EXIT
-unset VEIL_TOKEN
-fails=0
-fail() {
-    echo "FAIL: $*"
-    fails=$((fails + 1))
-}
-check() { # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    "$@" || fail "$what"
-}
-start_server() { # start_server [EXTRA OPTIONS]: sets server_pid and url
-    : >"$work/port.txt"
-    "$veil" serve --models "$work/models" --store "$work/store" --listen 127.0.0.1:0 --threads 4 --quiet "$@" \
-        >"$work/port.txt" 2>>"$work/server.log" &
-    server_pid=$!
-    for _ in $(seq 600); do
-        grep -q "listening on port" "$work/port.txt" 2>/dev/null && break
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    url="http://127.0.0.1:$(awk '{print $4}' "$work/port.txt")"
-}
-stop_server() {
-    kill -TERM "$server_pid"
-    wait "$server_pid"
-    server_pid=""
-}
+source "$src/tests/serve_lib.sh"
 # as TOKEN METHOD PATH [BODY_FILE]: the HTTP status (body in $work/body, headers in $work/headers); TOKEN "-": none
 as() {
     local auth=() data=()
