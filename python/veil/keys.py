@@ -114,7 +114,7 @@ def decrypt_options(flood: bool):
 class KeySet:
     """The data owner's keys: the secret key, the parameters and the plan, with the evaluation keys in `eval`.
 
-    Holds a secret: `save` writes it with mode 0600 in a 0700 folder; `to_bytes` and pickling carry it too.
+    Holds a secret: `save` writes it with mode 0600 (in a folder it makes 0700); `to_bytes` and pickling carry it too.
     """
 
     def __init__(self, handle, eval_keys: Optional[EvalKeys], context: _Context):
