@@ -10,6 +10,10 @@
 set -uo pipefail
 build=$1 src=$2
 source "$src/tests/serve_lib.sh"
+# under the sanitizers (ASan's shadow memory and quarantine of freed blocks) every bound is 4 times as large:
+# still far below what holding the bodies or every loaded bundle would take
+x=1
+ldd "$veil" 2>/dev/null | grep -q libasan && x=4
 kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$server_pid/status"; } # kib VmRSS|VmHWM: the server's, in KiB
 # post PATH FILE [CURL OPTIONS]: POST the file streamed (-T, Content-Length from its size; no Expect:
 # 100-continue unless $expect is set: the body is sent at once), the status printed, the answer in $work/body,
@@ -67,14 +71,14 @@ done
 [ "$code" = 404 ] || fail "an unknown key id with a 120 MB body: HTTP $code, wanted 404"
 grew=$(($(kib VmHWM) - base))
 echo "unknown key id, 120 MB declared: the server's peak grew by $grew KiB (before issue 21: 131 MB here, 472 MB in the issue)"
-[ "$grew" -lt 20000 ] || fail "an unknown key id's body took $grew KiB of the server's memory"
+[ "$grew" -lt $((20000 * x)) ] || fail "an unknown key id's body took $grew KiB of the server's memory"
 [ "$(post /v1/keys "$work/kd/eval/eval.keys")" = 201 ] || fail "upload the diabetes keys"
 idd=$(id_of)
 base=$(kib VmHWM)
 early 409 "another model's keys with a 120 MB body" "/v1/models/breast_cancer/predict?keys=$idd" "$work/big.bin"
 early 404 "an unknown key id (100-continue)" "/v1/models/breast_cancer/predict?keys=0123456789abcdef0123456789abcdef" \
     "$work/big.bin"
-[ $(($(kib VmHWM) - base)) -lt 20000 ] || fail "another model's keys: the body took the server's memory"
+[ $(($(kib VmHWM) - base)) -lt $((20000 * x)) ] || fail "another model's keys: the body took the server's memory"
 early 413 "a declared body over the limit" "/v1/models/breast_cancer/predict?keys=$id1" "$work/huge.bin"
 
 base=$(kib VmHWM)
@@ -89,14 +93,14 @@ for i in $(seq 10); do
 done
 peak=$(kib VmHWM)
 echo "10 concurrent bodies of 120 MB: the server's peak $((peak / 1024)) MB (before issue 21: 832 MB here, 1,305 MB in the issue)"
-[ "$peak" -lt 150000 ] || fail "10 concurrent 120 MB bodies took the server to $peak KiB"
+[ "$peak" -lt $((150000 * x)) ] || fail "10 concurrent 120 MB bodies took the server to $peak KiB"
 # a chunked body (no Content-Length): kept in a file as it comes, and cut off at the limit
 code=$(cat "$work/big.bin" | post "/v1/models/breast_cancer/predict?keys=$id1" - -H "Transfer-Encoding: chunked")
 [ "$code" = 400 ] || fail "a chunked 120 MB body: HTTP $code, wanted 400"
 code=$(cat "$work/huge.bin" | post "/v1/models/breast_cancer/predict?keys=$id1" - -H "Transfer-Encoding: chunked")
 [ "$code" = 413 ] || fail "a chunked body over the limit: HTTP $code, wanted 413"
 peak=$(kib VmHWM)
-[ "$peak" -lt 150000 ] || fail "chunked bodies took the server to $peak KiB"
+[ "$peak" -lt $((150000 * x)) ] || fail "chunked bodies took the server to $peak KiB"
 check "no temporary file is left named" test -z "$(ls -A "$work/store/tmp")"
 [ "$(post "/v1/models/breast_cancer/predict?keys=$id1" "$work/x1.ct")" = 200 ] || fail "predict k1"
 check "a prediction is veil eval's bytes" cmp -s "$work/body" "$work/y1_local.ct"
@@ -124,7 +128,7 @@ for round in 1 2; do # k1 and k2 evicted by the others in turn: reloaded, the sa
 done
 peak=$(kib VmHWM)
 echo "16 bundles under --cache-bytes 32M: the server's peak $((peak / 1024)) MB, $(metric veil_cache_evictions_total) evictions"
-[ "$peak" -lt 120000 ] || fail "16 bundles under --cache-bytes 32M took the server to $peak KiB"
+[ "$peak" -lt $((120000 * x)) ] || fail "16 bundles under --cache-bytes 32M took the server to $peak KiB"
 stop_server
 
 # --- the memory budget: 503 with Retry-After -------------------------------------------------------------
