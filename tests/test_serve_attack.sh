@@ -70,6 +70,12 @@ expect 200 "alice is not limited by mallory's rate" "$alice" POST "$predict" "$w
 check "Retry-After is 1 s or 2 at 2 requests a second (${retry:-none})" test "${retry:-0}" -ge 1 -a "${retry:-0}" -le 2
 sleep "${retry:-1}"
 expect 200 "mallory after Retry-After" "$mallory" GET /v1/models
+# Veil's client waits out a 429's Retry-After itself: a whole veil predict past the rate (a key check, an
+# upload, a prediction) still succeeds
+for _ in $(seq 12); do as "$mallory" GET /v1/models >/dev/null; done
+VEIL_TOKEN=$mallory "$veil" predict --server "$url" --model breast_cancer --keys "$work/km" --in "$work/five.csv" \
+    --out "$work/mallory.csv" --quiet 2>>"$work/client.log"
+check "veil predict past the rate waits out Retry-After and succeeds" test "$(wc -l <"$work/mallory.csv" 2>/dev/null)" = 5
 
 # --- predictions per tenant at once ------------------------------------------------------------------------------
 sleep 1.5 # mallory's bucket: room for the requests below (2 a second)

@@ -95,7 +95,10 @@ veil_status veil_token_list(const char *store_dir, veil_buffer *out, veil_error 
 /* ---- the client ----------------------------------------------------------------------------------- */
 
 typedef struct veil_client veil_client;
-/* base_url: "http://host:port" or "https://...". Idempotent requests are retried on connection errors. */
+/*
+ * base_url: "http://host:port" or "https://...". Requests (all idempotent) are retried on connection errors, and
+ * after a 429 or 503 answer with a Retry-After of 1 to 30 s once it has passed (60 s of such waits in all).
+ */
 veil_status veil_client_new(veil_client **out, const char *base_url, veil_error *err);
 void veil_client_free(veil_client *client);
 /* Trusts the certificates of a CA bundle (PEM) for HTTPS, e.g. a server's self-signed certificate. The

@@ -11,6 +11,7 @@
 
 #define MAX_RESPONSE ((size_t)1 << 34)
 #define ATTEMPTS 4
+#define RETRY_AFTER_TOTAL 60 /* seconds of Retry-After waits one request may take before it fails */
 
 struct veil_client {
     CURL *curl;
@@ -202,7 +203,22 @@ static CURLcode attempt(veil_client *c, const char *method, const char *url, con
 }
 
 /*
- * One request, retried on connection errors with backoff (100, 200, 400 ms): every request Veil makes is
+ * The seconds a 429 or 503 answer asks to wait before the same request (its Retry-After, 1 to 30), or 0: no
+ * such answer, or a wait too long to take on the caller's behalf.
+ */
+static unsigned retry_after(veil_client *c, long status)
+{
+    if (status != 429 && status != 503) return 0;
+    struct curl_header *h = NULL;
+    if (curl_easy_header(c->curl, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h || !h->value) return 0;
+    char *end;
+    const long v = strtol(h->value, &end, 10);
+    return end != h->value && *end == 0 && v >= 1 && v <= 30 ? (unsigned)v : 0;
+}
+
+/*
+ * One request, retried on connection errors with backoff (100, 200, 400 ms) and after the waits a server asks
+ * for (retry_after): every request Veil makes is
  * idempotent (uploads are content-addressed, predictions are pure functions of their inputs).
  */
 static veil_status request(veil_client *c, const char *method, const char *path, const uint8_t *body, size_t len,
@@ -214,6 +230,7 @@ static veil_status request(veil_client *c, const char *method, const char *path,
     sink s = {0};
     CURLcode rc = CURLE_OK;
     long status = 0;
+    unsigned waited = 0;
     for (int i = 0; i < ATTEMPTS; i++) {
         rc = attempt(c, method, url, body, len, type, &s);
         if (rc == CURLE_OK) {
@@ -221,6 +238,14 @@ static veil_status request(veil_client *c, const char *method, const char *path,
             c->sent += len;
             c->received += s.len;
             if (body && c->progress) c->progress(c->progress_arg, len, len); /* answered: the whole body went */
+            const unsigned after = retry_after(c, status);
+            if (after && waited + after <= RETRY_AFTER_TOTAL) { /* a tenant's limit, or the server's memory */
+                struct timespec t = {(time_t)after, 0};
+                nanosleep(&t, NULL);
+                waited += after;
+                i--; /* not a connection attempt */
+                continue;
+            }
             break;
         }
         if (!retryable(rc) || i + 1 == ATTEMPTS) break;
