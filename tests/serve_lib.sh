@@ -42,3 +42,21 @@ stop_server() { # SIGTERM, and wait for the server to finish
     wait "$server_pid"
     server_pid=""
 }
+# as TOKEN METHOD PATH [BODY_FILE]: the HTTP status (body in $work/body, headers in $work/headers); TOKEN "-": none
+as() {
+    local auth=() data=()
+    [ "$1" != - ] && auth=(-H "Authorization: Bearer $1")
+    [ $# -ge 4 ] && data=(--data-binary "@$4" -H "Content-Type: application/octet-stream")
+    curl -s -D "$work/headers" -o "$work/body" -w '%{http_code}' -X "$2" "${auth[@]}" "${data[@]}" --max-time 60 "$url$3"
+}
+expect() { # expect CODE WHAT TOKEN METHOD PATH [BODY]
+    local got
+    got=$(as "${@:3}")
+    [ "$got" = "$1" ] || fail "$2: HTTP $got, wanted $1 ($(head -c 200 "$work/body"))"
+}
+legit() { # legit WHAT: alice's ($alice) prediction of $work/five.csv with $work/ka through veil predict succeeds
+    rm -f "$work/legit.csv"
+    VEIL_TOKEN=$alice "$veil" predict --server "$url" --model breast_cancer --keys "$work/ka" --in "$work/five.csv" \
+        --out "$work/legit.csv" --quiet 2>>"$work/client.log"
+    [ "$(wc -l <"$work/legit.csv" 2>/dev/null)" = 5 ] || fail "a legitimate prediction $1"
+}

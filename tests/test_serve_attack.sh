@@ -10,24 +10,7 @@ set -uo pipefail
 build=$1 src=$2
 attack="/usr/bin/python3 $src/tests/serve_attack.py"
 source "$src/tests/serve_lib.sh"
-# as TOKEN METHOD PATH [BODY_FILE]: the HTTP status (body in $work/body, headers in $work/headers)
-as() {
-    local data=()
-    [ $# -ge 4 ] && data=(--data-binary "@$4" -H "Content-Type: application/octet-stream")
-    curl -s -D "$work/headers" -o "$work/body" -w '%{http_code}' -X "$2" -H "Authorization: Bearer $1" "${data[@]}" \
-        --max-time 60 "$url$3"
-}
-expect() { # expect CODE WHAT TOKEN METHOD PATH [BODY]
-    local got
-    got=$(as "${@:3}")
-    [ "$got" = "$1" ] || fail "$2: HTTP $got, wanted $1 ($(head -c 200 "$work/body"))"
-}
-legit() { # legit WHAT: alice's prediction through veil predict succeeds
-    rm -f "$work/legit.csv"
-    VEIL_TOKEN=$alice "$veil" predict --server "$url" --model breast_cancer --keys "$work/ka" --in "$work/five.csv" \
-        --out "$work/legit.csv" --quiet 2>>"$work/client.log"
-    [ "$(wc -l <"$work/legit.csv" 2>/dev/null)" = 5 ] || fail "a legitimate prediction $1"
-}
+
 under() { awk -v t="$1" -v b="$2" 'BEGIN { exit !(t < b) }'; } # under SECONDS BOUND
 
 mkdir -p "$work/models"

@@ -8,27 +8,9 @@
 set -uo pipefail
 build=$1 src=$2
 source "$src/tests/serve_lib.sh"
-# as TOKEN METHOD PATH [BODY_FILE]: the HTTP status (body in $work/body, headers in $work/headers); TOKEN "-": none
-as() {
-    local auth=() data=()
-    [ "$1" != - ] && auth=(-H "Authorization: Bearer $1")
-    [ $# -ge 4 ] && data=(--data-binary "@$4" -H "Content-Type: application/octet-stream")
-    curl -s -D "$work/headers" -o "$work/body" -w '%{http_code}' -X "$2" "${auth[@]}" "${data[@]}" --max-time 60 "$url$3"
-}
-expect() { # expect CODE WHAT TOKEN METHOD PATH [BODY]
-    local got
-    got=$(as "${@:3}")
-    [ "$got" = "$1" ] || fail "$2: HTTP $got, wanted $1 ($(head -c 200 "$work/body"))"
-}
 id_of() { sed 's/.*"id":"\([0-9a-f]*\)".*/\1/' "$work/body"; }
 # the body with key ids replaced: what an answer tells beyond the id asked for
 shape() { sed 's/[0-9a-f]\{32\}/ID/g' "$work/body"; }
-legit() { # legit WHAT: alice's prediction through veil predict still succeeds
-    rm -f "$work/legit.csv"
-    VEIL_TOKEN=$alice "$veil" predict --server "$url" --model breast_cancer --keys "$work/ka" --in "$work/five.csv" \
-        --out "$work/legit.csv" --quiet 2>>"$work/client.log"
-    [ "$(wc -l <"$work/legit.csv" 2>/dev/null)" = 5 ] || fail "a legitimate prediction $1"
-}
 
 mkdir -p "$work/models"
 /usr/bin/python3 "$src/examples/hospital/train.py" "$work/h" >/dev/null

@@ -5,6 +5,7 @@ Each encrypted result is compared with the same computation in plaintext: with `
 program, its polynomials included) to 1e-3, with `Model.predict` (the ONNX graph itself) to 1e-3 where the
 model is polynomial and by identical argmax where it approximates activations; BGV exactly.
 """
+import contextlib
 import os
 import pickle
 import subprocess
@@ -24,9 +25,6 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 CLI = os.environ.get("VEIL_CLI")
 TOL = 1e-3
-SERVE_EXTRA = []  # veil serve's options for a test server on loopback
-
-
 def serve_token(tmp_path, tenant="pytest"):
     """A tenant's bearer token for the test server whose store is tmp_path/store, made as its operator does
     (the last line of `veil token add`); the same one on every call."""
@@ -36,6 +34,28 @@ def serve_token(tmp_path, tenant="pytest"):
                              check=True, capture_output=True, text=True).stdout
         path.write_text(out.strip().splitlines()[-1])
     return path.read_text()
+
+
+@contextlib.contextmanager
+def served_cancer_model(tmp_path, cancer):
+    """veil serve on loopback hosting a breast-cancer pipeline as "cancer" (inputs in [-100, 5000]): yields
+    (url, a tenant's token, the compiled model, the fitted pipeline); the server is stopped after."""
+    X, y = cancer
+    p = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X, y)
+    (tmp_path / "models").mkdir()
+    m = veil.compile(p)
+    (tmp_path / "models" / "cancer.onnx").write_bytes(m.onnx)
+    (tmp_path / "models" / "cancer.json").write_text('{"input_range": [-100, 5000]}')
+    token = serve_token(tmp_path)
+    server = subprocess.Popen([CLI, "serve", "--models", str(tmp_path / "models"), "--store", str(tmp_path / "store"),
+                               "--listen", "127.0.0.1:0", "--quiet"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        assert "listening on port" in line, line
+        yield f"http://127.0.0.1:{line.split()[3]}", token, m, p
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
 
 
 def roundtrip(m, X, keys, **run):
@@ -424,20 +444,7 @@ def test_gil_released_during_evaluation(digits):
 @needs_cli
 def test_client_against_veil_serve(tmp_path, cancer):
     X, y = cancer
-    p = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X, y)
-    (tmp_path / "models").mkdir()
-    m = veil.compile(p)
-    (tmp_path / "models" / "cancer.onnx").write_bytes(m.onnx)
-    (tmp_path / "models" / "cancer.json").write_text('{"input_range": [-100, 5000]}')
-    # a tenant's token, made as the server's operator does (the last line of `veil token add`)
-    token = subprocess.run([CLI, "token", "add", "--store", str(tmp_path / "store"), "--tenant", "pytest"],
-                           check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-    server = subprocess.Popen([CLI, "serve", "--models", str(tmp_path / "models"), "--store", str(tmp_path / "store"),
-                               "--listen", "127.0.0.1:0", "--quiet"], stdout=subprocess.PIPE, text=True)
-    try:
-        line = server.stdout.readline()
-        assert "listening on port" in line, line
-        url = f"http://127.0.0.1:{line.split()[3]}"
+    with served_cancer_model(tmp_path, cancer) as (url, token, m, p):
         with pytest.raises(veil.VeilError):  # no token, or one the server does not know: 401
             veil.Client(url, token="veil_not-a-token").models()
         c = veil.Client(url, token=token)
@@ -453,9 +460,6 @@ def test_client_against_veil_serve(tmp_path, cancer):
             c.predict("no-such-model", X[:2], keys)
         with pytest.raises(ValueError):
             veil.Client("http://127.0.0.1:1", token="bad token with spaces")
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
 
 
 # ---- object lifetimes -------------------------------------------------------------------------------------------
@@ -588,17 +592,7 @@ def test_client_shared_between_threads_and_keys_lost(tmp_path, cancer):
     import concurrent.futures
     import urllib.request
     X, y = cancer
-    p = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X, y)
-    (tmp_path / "models").mkdir()
-    m = veil.compile(p)
-    (tmp_path / "models" / "cancer.onnx").write_bytes(m.onnx)
-    (tmp_path / "models" / "cancer.json").write_text('{"input_range": [-100, 5000]}')
-    token = serve_token(tmp_path)
-    server = subprocess.Popen([CLI, "serve", "--models", str(tmp_path / "models"), "--store", str(tmp_path / "store"),
-                               "--listen", "127.0.0.1:0", "--quiet"] + SERVE_EXTRA, stdout=subprocess.PIPE, text=True)
-    try:
-        line = server.stdout.readline()
-        url = f"http://127.0.0.1:{line.split()[3]}"
+    with served_cancer_model(tmp_path, cancer) as (url, token, m, p):
         c = veil.Client(url, token=token)
         keys = c.keygen("cancer")
         ref = m.predict(X[:8])
@@ -609,6 +603,3 @@ def test_client_shared_between_threads_and_keys_lost(tmp_path, cancer):
         req.add_header("Authorization", f"Bearer {token}")
         urllib.request.urlopen(req).read()
         assert np.abs(c.predict("cancer", X[:8], keys) - ref).max() < TOL
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
