@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include "veil/core.h"
 #include "veil/rlwe.h"
+#include "veil/party.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -201,6 +202,31 @@ veil_status veil_ckks_rotate_hoisted(const veil_context *ctx, veil_ckks_cipherte
                                      const veil_switch_key *const *galois_keys, veil_error *err);
 veil_status veil_ckks_conjugate(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                                 const veil_switch_key *galois_key, veil_error *err);
+
+/* ---- multi-party decryption and key switching (veil/party.h, docs/multiparty.md) -------------------------- */
+
+/*
+ * Party `party`'s share of the joint decryption of ct (2 polynomials; relinearize first), with its secret share
+ * sk and smudging noise (NULL: the defaults). The smudging noise must fit: 2^(log2 sigma + 2.2) times the scale below Q_l / 4, else VEIL_ERR_ARGUMENT before
+ * anything is made (decrypt at a higher level, or ask for fewer smudging bits).
+ */
+veil_status veil_ckks_decrypt_share(veil_party_share **out, const veil_party_group *group, size_t party,
+                                   const veil_ckks_ciphertext *ct, const veil_secret_key *sk,
+                                   const veil_party_smudging *smudging, veil_prng *prng, veil_error *err);
+/*
+ * Combines the decryption shares of all N parties (any order) of exactly this ciphertext: out receives the plaintext (the ciphertext's level and scale): decode it as usual.
+ * A share of another ciphertext, group or kind, a duplicated or a missing party: an error, nothing written.
+ */
+veil_status veil_ckks_decrypt_joint(veil_ckks_plaintext *out, const veil_party_group *group, const veil_ckks_ciphertext *ct,
+                                   const veil_party_share *const *shares, size_t count, veil_error *err);
+/* Party `party`'s share of re-encrypting ct under the receiver's public key `to`, without decrypting it. */
+veil_status veil_ckks_switch_share(veil_party_share **out, const veil_party_group *group, size_t party,
+                                  const veil_ckks_ciphertext *ct, const veil_secret_key *sk, const veil_public_key *to,
+                                  const veil_party_smudging *smudging, veil_prng *prng, veil_error *err);
+/* Combines the switching shares of all N parties into out: the ciphertext under the receiver's key, at ct's level and scale. */
+veil_status veil_ckks_switch_joint(veil_ckks_ciphertext *out, const veil_party_group *group, const veil_ckks_ciphertext *ct,
+                                  const veil_public_key *to, const veil_party_share *const *shares, size_t count,
+                                  veil_error *err);
 
 VEIL_API_END
 
