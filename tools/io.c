@@ -402,6 +402,11 @@ int cli_load_keyset(const char *dir, veil_keyset **ks)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/secret.key", dir);
+    if (!cli_exists(path)) { /* a multi-party group's joint key set (veil party combine) holds no secret key */
+        char joint[4096];
+        snprintf(joint, sizeof joint, "%s/joint.keys", dir);
+        if (cli_exists(joint)) snprintf(path, sizeof path, "%s", joint);
+    }
     veil_buffer b = {0};
     int rc = cli_read_file(path, &b);
     if (rc) return rc;

@@ -61,6 +61,7 @@ int cli_cmd_info(int argc, char **argv);    /* cmd_info.c */
 int cli_cmd_serve(int argc, char **argv);   /* cmd_net.c */
 int cli_cmd_predict(int argc, char **argv); /* cmd_net.c */
 int cli_cmd_token(int argc, char **argv);   /* cmd_token.c: a server's tenants' tokens */
+int cli_cmd_party(int argc, char **argv);   /* cmd_party.c: multi-party keys and joint decryption */
 
 /* ---- options (options.c) ------------------------------------------------------------------------------ */
 
@@ -77,6 +78,7 @@ enum {
     CLI_SERVE = 1 << 8,
     CLI_PREDICT = 1 << 9,
     CLI_TOKEN = 1 << 10,
+    CLI_PARTY = 1 << 11, /* veil party init|keygen|combine|decrypt|switch */
 };
 
 /* --scheme (0 when not given). */
@@ -104,6 +106,9 @@ typedef struct cli_options {
     const char *cache_bytes, *memory_budget; /* serve: B, or with K, M or G (issue 21) */
     const char *token_file, *tenant, *token_id; /* predict, keygen --server; token */
     int admin;
+    /* party: its sizes, and its paths (--in takes a list there: the party's own parser, cmd_party.c) */
+    size_t parties, threshold, party, round, smudging_bits;
+    const char *preset, *group, *decrypt_ct, *switch_ct, *to;
 } cli_options;
 
 /*
@@ -198,7 +203,7 @@ int cli_write_trained(const char *csv_path, const double *w, size_t count, const
  */
 int cli_client_token(veil_client *client, const char *token_file);
 
-/* KEYDIR/secret.key. */
+/* KEYDIR/secret.key, or KEYDIR/joint.keys where there is none (a multi-party group's joint key set). */
 int cli_load_keyset(const char *dir, veil_keyset **ks);
 /* The evaluation-key file of --eval-keys (a folder's eval.keys, or the file); refuses a folder with a secret key. */
 int cli_eval_keys_path(const char *given, char *path, size_t cap);

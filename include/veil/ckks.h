@@ -207,8 +207,9 @@ veil_status veil_ckks_conjugate(const veil_context *ctx, veil_ckks_ciphertext *o
 
 /*
  * Party `party`'s share of the joint decryption of ct (2 polynomials; relinearize first), with its secret share
- * sk and smudging noise (NULL: the defaults). The smudging noise must fit: 2^(log2 sigma + 2.2) times the scale below Q_l / 4, else VEIL_ERR_ARGUMENT before
- * anything is made (decrypt at a higher level, or ask for fewer smudging bits).
+ * sk and smudging noise (NULL: the defaults). The parties' smudging noise must stay below Q_l / 4 (6 sqrt(N) sigma), else VEIL_ERR_ARGUMENT
+ * before anything is made. It costs precision: about 6 sigma sqrt(N_parties N / 2) / scale at most on a value
+ * (docs/multiparty.md: 2^20 at scale 2^40, N = 8192, 3 parties: 4e-4).
  */
 veil_status veil_ckks_decrypt_share(veil_party_share **out, const veil_party_group *group, size_t party,
                                    const veil_ckks_ciphertext *ct, const veil_secret_key *sk,

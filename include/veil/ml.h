@@ -352,6 +352,58 @@ size_t veil_keyset_input_range(const veil_keyset *keys, const double **lo, const
 /* What a Veil ML file (key set, eval keys, ciphertexts) holds, as lines of text for `veil info`. */
 veil_status veil_ml_file_describe(const uint8_t *data, size_t len, char *text, size_t cap, veil_error *err);
 
+/* ---- multi-party keys (veil/party.h, docs/multiparty.md) ------------------------------------------------ */
+
+/*
+ * N parties, each holding a share of the secret key, make joint keys for a plan (the protocol of veil/party.h,
+ * run by `veil party`), so that anyone encrypts under the joint public key, the server evaluates with the joint
+ * evaluation keys unchanged, and only all N parties together decrypt. CKKS inference plans only (exact BGV
+ * inference and training: VEIL_ERR_UNSUPPORTED). Groups, secret shares and shares travel as Veil objects
+ * (veil/serial.h); these functions take their stored bytes and load them into the key set's context.
+ */
+/* The plan's parameter set (owned by the plan). */
+const veil_params *veil_plan_params(const veil_plan *plan);
+/*
+ * A joint key set: the plan's metadata and inputs' range, and the joint public key (stored, as
+ * veil_public_key_save writes it) in place of a secret key. It encrypts (with the public key) and loads
+ * ciphertext sets; veil_ciphertexts_decrypt refuses it. Saved and loaded as any key set (it holds no secret).
+ */
+veil_status veil_keyset_joint(veil_keyset **out, const veil_plan *plan, const uint8_t *public_key, size_t len,
+                              veil_error *err);
+int veil_keyset_is_joint(const veil_keyset *keys);
+/*
+ * The evaluation-key bundle of a joint key set (what veil_eval_keys_load reads): its public key, the joint
+ * relinearization key and the joint Galois keys (stored; relin first), of the key set's parameters.
+ */
+veil_status veil_eval_keys_joint_save(veil_buffer *out, const veil_keyset *joint, const veil_buffer *switch_keys,
+                                      size_t count, veil_error *err);
+/*
+ * Party `party`'s decryption shares of every ciphertext of a set of outputs (cts, loaded with the joint key set),
+ * made with its secret share (a stored secret key) and smudging (NULL: the defaults), as one Veil set.
+ * decrypt_joint combines the share sets of all N parties (any order) into rows x output width values, as
+ * veil_ciphertexts_decrypt: a set of another group, party count, ciphertext set or kind, a duplicated or
+ * missing party, is an error (nothing written).
+ */
+veil_status veil_ciphertexts_decrypt_share(veil_buffer *out, const veil_keyset *joint, const uint8_t *group,
+                                           size_t group_len, size_t party, const uint8_t *secret_share,
+                                           size_t secret_len, const veil_ciphertexts *cts,
+                                           const veil_party_smudging *smudging, veil_error *err);
+veil_status veil_ciphertexts_decrypt_joint(double *out, double *raw_out, const veil_keyset *joint, const uint8_t *group,
+                                           size_t group_len, const veil_ciphertexts *cts, const veil_buffer *shares,
+                                           size_t count, veil_error *err);
+/*
+ * Public-key switching of a set: each party's shares towards the receiver's evaluation keys (a key holder's,
+ * for the same plan), and their combination into a set under the receiver's keys (which its key set
+ * decrypts with veil_ciphertexts_decrypt), without anyone decrypting.
+ */
+veil_status veil_ciphertexts_switch_share(veil_buffer *out, const veil_keyset *joint, const uint8_t *group,
+                                          size_t group_len, size_t party, const uint8_t *secret_share,
+                                          size_t secret_len, const veil_ciphertexts *cts, const veil_eval_keys *receiver,
+                                          const veil_party_smudging *smudging, veil_error *err);
+veil_status veil_ciphertexts_switch_joint(veil_ciphertexts **out, const veil_keyset *joint, const uint8_t *group,
+                                          size_t group_len, const veil_ciphertexts *cts, const veil_eval_keys *receiver,
+                                          const veil_buffer *shares, size_t count, veil_error *err);
+
 /* ---- CSV ---------------------------------------------------------------------------------------- */
 
 /*

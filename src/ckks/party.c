@@ -13,7 +13,11 @@ static double level_bits(const veil_context *ctx, size_t level)
     return bits;
 }
 
-/* The smudging noise's width, refused when the parties' noise would reach Q_l / 4 at the ciphertext's scale. */
+/*
+ * The smudging noise's width, refused when the parties' noise could reach Q_l / 4 (the values themselves must stay
+ * below Q_l / 4, which their scale's plan ensures). Its effect on a decoded value, about 6 sigma sqrt(N_parties
+ * N / 2) / scale at most, is the precision given up for hiding (docs/multiparty.md).
+ */
 static veil_status smudging_for(const veil_party_group *group, const veil_ckks_ciphertext *ct,
                                 const veil_party_smudging *smudging, double *log2_sigma, const char *op, veil_error *err)
 {
@@ -23,13 +27,12 @@ static veil_status smudging_for(const veil_party_group *group, const veil_ckks_c
     if (st) return st;
     const veil_context *ctx = group->ctx;
     const double q_bits = ct->el.ctx == ctx && ct->el.level < ctx->q_count ? level_bits(ctx, ct->el.level) : 0;
-    /* N parties' noise: at most about 4.5 sqrt(N) sigma in a coefficient; the values need room at the scale */
-    const double noise_bits = *log2_sigma + 2.2 + 0.5 * log2((double)group->parties);
-    if (ct->el.ctx == ctx && noise_bits + log2(ct->scale) > q_bits - 2)
+    /* N parties' noise: at most about 6 sqrt(N) sigma in a coefficient, which must stay below Q_l / 4 */
+    const double noise_bits = *log2_sigma + 2.6 + 0.5 * log2((double)group->parties);
+    if (ct->el.ctx == ctx && noise_bits > q_bits - 2)
         return veil_fail(err, VEIL_ERR_ARGUMENT,
-                         "%s: smudging noise of 2^%.1f at scale 2^%.1f does not fit the %.1f-bit modulus at level %zu: "
-                         "decrypt at a higher level, or ask for fewer smudging bits", op, *log2_sigma, log2(ct->scale),
-                         q_bits, ct->el.level);
+                         "%s: smudging noise of 2^%.1f does not fit the %.1f-bit modulus at level %zu: decrypt at a "
+                         "higher level, or ask for fewer smudging bits", op, *log2_sigma, q_bits, ct->el.level);
     return VEIL_OK;
 }
 
