@@ -11,17 +11,17 @@
  *
  * The protocol, with a group made once (its id seeds the common reference polynomials: every "a" the paper
  * draws from the common random string is the expansion of a seed derived from the id):
- *   round 1  each party i: veil_party_public_key_share (CKG, paper section 4.2) and
- *            veil_party_relin_share_1 (RKG round 1, section 4.3), which also returns an ephemeral secret u_i
+ *   round 1  each party i: veil_party_public_key_share (CKG) and
+ *            veil_party_relin_share_1 (RKG round 1), which also returns an ephemeral secret u_i
  *            the party keeps until round 2;
  *            anyone: veil_party_aggregate of each kind, veil_party_public_key (the joint public key)
  *   round 2  each party i: veil_party_relin_share_2 (from the round-1 relinearization aggregate) and
- *            veil_party_galois_share per Galois element (GKG, section 4.4: it needs nothing from round 1,
+ *            veil_party_galois_share per Galois element (rotation-key generation: it needs nothing from round 1,
  *            and may be made in either round);
  *            anyone: veil_party_aggregate, veil_party_relin_key, veil_party_galois_key
  *   use      anyone encrypts under the joint public key; the server evaluates with the joint keys
- *   decrypt  each party: a decryption share of the ciphertext (key switching to the zero key, CKS, section
- *            4.5), or a switching share towards a receiver's public key (PCKS, section 4.6); anyone combines
+ *   decrypt  each party: a decryption share of the ciphertext (key switching to the zero key, CKS), or a
+ *            switching share towards a receiver's public key (PCKS); anyone combines
  *            all N shares (veil_ckks_decrypt_joint, veil_ckks_switch_joint and their BGV forms).
  *
  * Adapted to Veil's hybrid key switching: a relinearization or Galois key holds one sample per digit of

@@ -1,9 +1,10 @@
 /*
  * Multi-party keys (veil/party.h): the N-out-of-N protocols of Mouchet, Troncoso-Pastoriza, Bossuat and
- * Hubaux, "Multiparty homomorphic encryption from ring-learning-with-errors", PETS 2021 (section 4: CKG,
- * RKG, GKG, CKS, PCKS), over Veil's RNS keys with hybrid key switching. Every uniform polynomial the paper
- * takes from the common reference string is the expansion of a seed derived from the group's id, so that
- * every party computes the same ones and the joint public and Galois keys keep Veil's seeded form.
+ * Hubaux, "Multiparty homomorphic encryption from ring-learning-with-errors", PETS 2021 (CKG, RKG,
+ * rotation-key generation, CKS, PCKS; presented there for BFV, they act on the RLWE keys alone and serve CKKS
+ * and BGV unchanged), over Veil's RNS keys with hybrid key switching. Every uniform polynomial the paper takes
+ * from the common reference string is the expansion of a seed derived from the group's id, so that every
+ * party computes the same ones and the joint public and Galois keys keep Veil's seeded form.
  */
 #include <math.h>
 #include <string.h>
@@ -223,7 +224,7 @@ static void add_gadget(const veil_context *ctx, veil_poly *b, size_t j, const ve
     }
 }
 
-/* out = e - a * s (+ P x on digit j when x is not NULL): the common form of CKG and GKG shares. */
+/* out = e - a * s (+ P x on digit j when x is not NULL): the common form of public-key and Galois-key shares. */
 static veil_status minus_as_plus_e(veil_poly *out, const veil_context *ctx, const veil_poly *a, const veil_poly *s,
                                    const veil_poly *x, size_t j, veil_prng *prng, veil_error *err)
 {
@@ -255,7 +256,7 @@ veil_status veil_party_public_key_share(veil_party_share **out, const veil_party
     VEIL_CHECK(veil_prng_or_os(&use, &owned, prng, err));
     VEIL_CHECK(veil_party_share_alloc(&s, ctx, group->id, party, group->parties, VEIL_PARTY_PUBLIC_KEY, 0,
                                       ctx->q_count - 1, err));
-    /* CKG (paper section 4.2): p_i = -a s_i + e_i, a the common reference polynomial */
+    /* CKG: p_i = -a s_i + e_i, a the common reference polynomial */
     crs_seed(seed, group->id, CRS_PUBLIC_KEY, 0);
     VEIL_CHECK(qp_poly(&a, ctx, err));
     VEIL_CHECK(veil_uniform_from_seed(a, seed, 0, err));
@@ -293,7 +294,7 @@ veil_status veil_party_relin_share_1(veil_party_share **out, veil_secret_key **e
     VEIL_CHECK(qp_poly(&tmp, ctx, err));
     crs_seed(seed, group->id, CRS_RELIN, 0);
     for (size_t j = 0; j < ctx->dnum; j++) {
-        /* RKG round 1 (paper section 4.3): h0_j = -u_i a_j + P w_j s_i + e0, h1_j = s_i a_j + e1 */
+        /* RKG round 1: h0_j = -u_i a_j + P w_j s_i + e0, h1_j = s_i a_j + e1 */
         VEIL_CHECK(veil_uniform_from_seed(a, seed, 1 + j, err));
         VEIL_CHECK(minus_as_plus_e(s->p[2 * j], ctx, a, u->s, sk->s, j, use, err));
         VEIL_CHECK(key_error(&e, ctx, use, err));
@@ -411,7 +412,7 @@ veil_status veil_party_galois_share(veil_party_share **out, const veil_party_gro
     VEIL_CHECK(qp_poly(&rotated, ctx, err));
     VEIL_CHECK(veil_poly_automorphism(rotated, sk->s, galois_element, err));
     crs_seed(seed, group->id, CRS_GALOIS, galois_element);
-    /* GKG (paper section 4.4): h_j = -a_j s_i + e + P w_j sigma(s_i); sigma is linear, so the sum switches
+    /* Rotation-key generation: h_j = -a_j s_i + e + P w_j sigma(s_i); sigma is linear, so the sum switches
      * sigma(s) to s */
     for (size_t j = 0; j < ctx->dnum; j++) {
         VEIL_CHECK(veil_uniform_from_seed(a, seed, 1 + j, err));
@@ -570,7 +571,7 @@ veil_status veil_party_relin_key(veil_switch_key **out, const veil_party_group *
     VEIL_CHECK(check_aggregate(group, round1, VEIL_PARTY_RELIN_1, "joint relinearization key", err));
     VEIL_CHECK(check_aggregate(group, round2, VEIL_PARTY_RELIN_2, "joint relinearization key", err));
     VEIL_CHECK(switch_key_shell(&k, group->ctx, 0, err));
-    /* (h0' + h1', h1): b_j + h1_j s = P w_j s^2 + s e0 + u e1 + e2 + e3 (paper section 4.3) */
+    /* (h0' + h1', h1): b_j + h1_j s = P w_j s^2 + s e0 + u e1 + e2 + e3, RKG */
     for (size_t j = 0; j < k->digits; j++) {
         VEIL_CHECK(veil_poly_add(k->b[j], round2->p[2 * j], round2->p[2 * j + 1], err));
         VEIL_CHECK(veil_poly_copy(k->a[j], round1->p[2 * j + 1], err));
@@ -706,11 +707,11 @@ veil_status veil_party_element_share(veil_party_share **out, const veil_party_gr
                                       to ? VEIL_PARTY_SWITCH : VEIL_PARTY_DECRYPT, 0, level, err));
     share_subject(s->subject, ctx, ct, to);
     s->log2_sigma = log2_sigma;
-    /* CKS to the zero key (paper section 4.5): h_i = s_i c_1 + e_smudge */
+    /* CKS to the zero key: h_i = s_i c_1 + e_smudge */
     veil_limb_products(ctx, s->p[0], ct->c[1], sk->s, level, false);
     VEIL_CHECK(add_smudging(ctx, s->p[0], level, log2_sigma, use, err));
     if (to) {
-        /* PCKS (section 4.6): h0_i = s_i c_1 + u_i b' + e_smudge, h1_i = u_i a' + e1, over Q_l (the receiver's
+        /* PCKS: h0_i = s_i c_1 + u_i b' + e_smudge, h1_i = u_i a' + e1, over Q_l (the receiver's
          * key read on its Q limbs) */
         VEIL_CHECK(veil_small_poly(&u, ctx, level, true, use, err));
         veil_limb_products(ctx, s->p[0], u, to->b, level, true);
