@@ -229,15 +229,13 @@ static veil_status minus_as_plus_e(veil_poly *out, const veil_context *ctx, cons
                                    const veil_poly *x, size_t j, veil_prng *prng, veil_error *err)
 {
     veil_status st = VEIL_OK;
-    veil_poly *e = NULL, *as = NULL;
+    veil_poly *e = NULL;
     VEIL_CHECK(key_error(&e, ctx, prng, err));
-    VEIL_CHECK(qp_poly(&as, ctx, err));
-    VEIL_CHECK(veil_poly_mul(as, a, s, err));
-    VEIL_CHECK(veil_poly_sub(out, e, as, err));
+    VEIL_CHECK(veil_poly_mul(out, a, s, err));
+    VEIL_CHECK(veil_poly_sub(out, e, out, err));
     if (x) add_gadget(ctx, out, j, x);
 done:
     veil_poly_free(e);
-    veil_poly_free(as);
     return st;
 }
 
