@@ -126,21 +126,26 @@ static const veil_params_spec ckks_spec = {4096, 3, NULL, ckks_q, 1, NULL, ckks_
                                            VEIL_SECURITY_NONE, 0};
 
 /* The three parties' decryption shares of ct, joined. */
-static void ckks_joint_decrypt(const joint *j, veil_ckks_plaintext *pt, const veil_ckks_ciphertext *ct)
+static void ckks_joint_decrypt_smudged(const joint *j, veil_ckks_plaintext *pt, const veil_ckks_ciphertext *ct,
+                                       const veil_party_smudging *smudging)
 {
     veil_error err = {0};
     veil_party_share *d[PARTIES];
     for (size_t i = 0; i < PARTIES; i++)
-        check(veil_ckks_decrypt_share(&d[i], j->group, i + 1, ct, j->sk[i], NULL, j->prng, &err), &err);
+        check(veil_ckks_decrypt_share(&d[i], j->group, i + 1, ct, j->sk[i], smudging, j->prng, &err), &err);
     check(veil_ckks_decrypt_joint(pt, j->group, ct, (const veil_party_share *const *)d, PARTIES, &err), &err);
     free_shares(d, PARTIES);
 }
 
-static void test_ckks_joint_keys(void **state)
+static void ckks_joint_decrypt(const joint *j, veil_ckks_plaintext *pt, const veil_ckks_ciphertext *ct)
 {
-    (void)state;
+    ckks_joint_decrypt_smudged(j, pt, ct, NULL);
+}
+
+static void ckks_joint_keys(const veil_params_spec *spec)
+{
     joint j;
-    make_joint(&j, &ckks_spec, 1);
+    make_joint(&j, spec, 1);
     veil_error err = {0};
     veil_ckks_encoder *enc = NULL;
     veil_ckks_plaintext *pt = NULL;
@@ -160,9 +165,9 @@ static void test_ckks_joint_keys(void **state)
     check(veil_ckks_plaintext_new(&pt, j.ctx, &err), &err);
     check(veil_ckks_ciphertext_new(&x, j.ctx, &err), &err);
     check(veil_ckks_ciphertext_new(&y, j.ctx, &err), &err);
-    check(veil_ckks_encode(enc, pt, a, NULL, slots, scale, 2, &err), &err);
+    check(veil_ckks_encode(enc, pt, a, NULL, slots, scale, veil_context_max_level(j.ctx), &err), &err);
     check(veil_ckks_encrypt_pk(j.ctx, x, pt, j.pk, j.prng, &err), &err);
-    check(veil_ckks_encode(enc, pt, b, NULL, slots, scale, 2, &err), &err);
+    check(veil_ckks_encode(enc, pt, b, NULL, slots, scale, veil_context_max_level(j.ctx), &err), &err);
     check(veil_ckks_encrypt_pk(j.ctx, y, pt, j.pk, j.prng, &err), &err);
     /* fresh: decrypts jointly to the message */
     ckks_joint_decrypt(&j, pt, x);
@@ -176,10 +181,18 @@ static void test_ckks_joint_keys(void **state)
     check(veil_ckks_decode(enc, got, NULL, slots, pt, &err), &err);
     double worst = 0;
     for (size_t i = 0; i < slots; i++) worst = fmax(worst, fabs(got[i] - a[(i + 1) % slots] * b[(i + 1) % slots]));
-    printf("ckks joint keys: fresh error %.2e (%.1f bits), after product and rotation %.2e (%.1f bits)\n", fresh,
-           -log2(fresh), worst, -log2(worst));
+    /* the joint keys' own error, seen through the least smudging (2^1): as a single owner's keys give */
+    const veil_party_smudging least = {.bits = 1};
+    ckks_joint_decrypt_smudged(&j, pt, x, &least);
+    check(veil_ckks_decode(enc, got, NULL, slots, pt, &err), &err);
+    double keys_only = 0;
+    for (size_t i = 0; i < slots; i++)
+        keys_only = fmax(keys_only, fabs(got[i] - a[(i + 1) % slots] * b[(i + 1) % slots]));
+    printf("ckks joint keys: fresh error %.2e (%.1f bits), after product and rotation %.2e (%.1f bits), with "
+           "2^1 smudging %.2e (%.1f bits)\n", fresh, -log2(fresh), worst, -log2(worst), keys_only, -log2(keys_only));
     assert_true(fresh < 1e-3);
     assert_true(worst < 1e-3);
+    assert_true(keys_only < 1e-5);
     /* one party's share alone decrypts nothing near the message */
     check(veil_ckks_decrypt(j.ctx, pt, x, j.sk[0], &err), &err);
     check(veil_ckks_decode(enc, got, NULL, slots, pt, &err), &err);
@@ -213,6 +226,21 @@ static void test_ckks_joint_keys(void **state)
     veil_ckks_plaintext_free(pt);
     veil_ckks_encoder_free(enc);
     free_joint(&j);
+}
+
+static void test_ckks_joint_keys(void **state)
+{
+    (void)state;
+    ckks_joint_keys(&ckks_spec);
+}
+
+/* Digits of two primes each (alpha = 2): the gadget covers each digit's primes. */
+static void test_ckks_wide_digits(void **state)
+{
+    (void)state;
+    const unsigned q[4] = {50, 40, 40, 40}, p[2] = {50, 50};
+    const veil_params_spec spec = {4096, 4, NULL, q, 2, NULL, p, 2, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_NONE, 0};
+    ckks_joint_keys(&spec);
 }
 
 static void test_ckks_public_key_switch(void **state)
@@ -488,6 +516,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ckks_joint_keys),
+        cmocka_unit_test(test_ckks_wide_digits),
         cmocka_unit_test(test_ckks_public_key_switch),
         cmocka_unit_test(test_bgv_joint_keys),
         cmocka_unit_test(test_wire_and_refusals),
