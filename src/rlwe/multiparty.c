@@ -635,9 +635,9 @@ static void share_subject(uint8_t out[32], const veil_context *ctx, const veil_r
 {
     static const char domain[] = "veil-party-subject-v1";
     const size_t n = ctx->params.n;
-    uint8_t head[16];
-    for (int i = 0; i < 8; i++) head[i] = (uint8_t)(ct->level >> (8 * i));
-    for (int i = 0; i < 8; i++) head[8 + i] = (uint8_t)((to != NULL) >> (8 * i));
+    uint8_t head[16] = {0};
+    for (int i = 0; i < 8; i++) head[i] = (uint8_t)((uint64_t)ct->level >> (8 * i));
+    head[8] = to != NULL; /* a switching share's subject differs from a decryption share's */
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, 32);
     crypto_generichash_update(&st, (const uint8_t *)domain, sizeof domain - 1);
