@@ -434,7 +434,9 @@ static int combine_round1(const cli_options *o, const group_state *g, const char
         CLI_CHECK(cli_save_buffer(path, &jb));
         char beside[4096];
         path_in(beside, sizeof beside, group_dir, "joint.keys"); /* the group's public key, beside the group */
-        CLI_CHECK(copy_file(path, beside));
+        if (copy_file(path, beside) != EXIT_OK) /* a group folder this party may not write: JOINT has it */
+            fprintf(stderr, "veil: (the joint key set stays in %s: give --keys %s to combine --decrypt)\n", o->out,
+                    o->out);
     } else {
         path_in(path, sizeof path, o->out, "public.key");
         CLI_CHECK(cli_save_buffer(path, &pkb));
