@@ -69,6 +69,7 @@ static const char usage_text[] =
             "  veil encrypt --keys KEYDIR --in TRAIN.csv --labels-column NAME --out TRAIN.ct\n"
             "  veil train   --eval-keys KEYDIR/eval --in TRAIN.ct --iterations K --out MODEL.ct\n"
             "               [--learning-rate 1] [--l2 0] [--threads T]\n"
+            "               [--flood] keys whose weights can be flooded for handing on (a 2^60 scale)\n"
             "  veil decrypt --keys KEYDIR --in MODEL.ct --onnx MODEL.onnx [--out WEIGHTS.csv] [--no-flood]\n"
             "               a standard ONNX model (ending in Sigmoid for logistic regression), flooded by\n"
             "               default (it is made to be handed on); --no-flood: weights the key holder keeps\n"
