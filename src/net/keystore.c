@@ -290,6 +290,7 @@ static void drop_if_unloaded(veil_server *s, key_entry *k)
     veil_eval_keys_free(k->keys);
     k->ev = NULL;
     k->keys = NULL;
+    k->model = k->known_model = -1; /* loaded again, it finds the model served then */
     atomic_fetch_sub(&s->cache_bytes, k->cached);
     k->cached = 0;
 }
