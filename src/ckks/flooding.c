@@ -59,8 +59,10 @@ done:
  * sends to its negative (the slots' imaginary parts, seen in the coefficients). An error made of rounding
  * and Gaussian terms puts as much weight there as in the symmetric part (both are carried alike by every
  * product with a real-slotted value, as the automorphism is a ring map), so the largest |e_j + e_{N-j}| / 2,
- * times 4 (a bit for the symmetric part, a bit for the tails: the largest of N iid coefficients is about 1.5 times the largest of these N / 2), bounds every coefficient of e. That is sqrt(N)
- * tighter than a bound from the slots, where every slot sums N coefficients.
+ * times 4, bounds every coefficient of e: a bit for the symmetric part, a bit for the tails (the largest of N
+ * iid coefficients is about 1.5 times the largest of these N / 2). Against a bound from the slots (the
+ * largest imaginary part, which sums N coefficients) it gains up to log2 sqrt(N) bits for an error spread
+ * over the coefficients; 3 bits on trained weights, whose error is concentrated (docs/training.md).
  */
 veil_status veil_ckks_estimate_error_real(const veil_context *ctx, double *error_bits, const veil_ckks_ciphertext *ct,
                                           const veil_secret_key *sk, veil_error *err)
