@@ -9,23 +9,32 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_received (Linux 4.1) */
 #include <netinet/in.h>
 #include "net/serve_internal.h"
 
-/* Bytes on a connection that make no request line within this many seconds of their arrival are garbage (a
- * request line comes whole in a client's first packets; over TLS, after a handshake of one or two round trips):
- * the connection is closed then, not at the request's deadline. */
+/* Bytes on a connection that libmicrohttpd has read and that make no request line within this many seconds are
+ * garbage (a request line comes whole in a client's first packets; over TLS, after a handshake of one or two
+ * round trips): the connection is closed then, not at the request's deadline. The clock runs only while
+ * libmicrohttpd has read all that came (none waits in the kernel): a connection whose thread is busy with
+ * another request's evaluation is not judged by bytes it has not looked at. */
 #define FIRST_LINE_S 2.0
 
-/* The bytes the kernel has received on fd (0 when it cannot tell). */
-static unsigned long long bytes_received(int fd)
+/* The bytes libmicrohttpd has read from fd: those the kernel received less those it still holds (0 when it
+ * cannot tell). Received first: bytes arriving between the two calls count as unread. *unread: the latter. */
+static unsigned long long bytes_read(int fd, int *unread)
 {
     struct tcp_info info;
     socklen_t len = sizeof info;
+    int queued = 0;
     memset(&info, 0, sizeof info);
-    if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return 0;
-    return (unsigned long long)info.tcpi_bytes_received;
+    *unread = 0;
+    if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 || ioctl(fd, FIONREAD, &queued) != 0)
+        return 0;
+    *unread = queued > 0;
+    const unsigned long long received = (unsigned long long)info.tcpi_bytes_received;
+    return received > (unsigned long long)queued ? received - (unsigned long long)queued : 0;
 }
 
 
@@ -76,7 +85,8 @@ void veil_srv_conn_mark(veil_server *s, struct MHD_Connection *c, int arrived)
     if (!arrived) { /* the next request: its deadline, and its line to come */
         e->start = veil_srv_now_s();
         e->line_seen = 0;
-        e->bytes_before = bytes_received(e->fd);
+        int unread = 0;
+        e->bytes_before = bytes_read(e->fd, &unread);
         e->bytes_seen = 0;
     }
     pthread_mutex_unlock(&s->conn_lock);
@@ -90,11 +100,12 @@ static void shut(conn_entry *e, atomic_ullong *counter)
     atomic_fetch_add(counter, 1);
 }
 
-/* Under conn_lock: 1 when e has received bytes that made no request line for FIRST_LINE_S. */
+/* Under conn_lock: 1 when e's bytes read since its last answer have made no request line for FIRST_LINE_S. */
 static int garbage(conn_entry *e, double now)
 {
-    if (e->line_seen || bytes_received(e->fd) <= e->bytes_before) return 0;
-    if (!e->bytes_seen) e->bytes_seen = now;
+    int unread = 0;
+    if (e->line_seen || bytes_read(e->fd, &unread) <= e->bytes_before) return 0;
+    if (!e->bytes_seen || unread) e->bytes_seen = now; /* bytes not read yet: the wait is the server's */
     return now - e->bytes_seen > FIRST_LINE_S;
 }
 

@@ -148,8 +148,8 @@ typedef struct conn_entry {
     int fd;
     double start;
     int arrived;
-    /* garbage (limits.c): whether the current request's line was seen, the bytes the kernel had received on the
-     * socket before it, and when more were first seen without a request line (0: not yet) */
+    /* garbage (limits.c): whether the current request's line was seen, the bytes libmicrohttpd had read from the
+     * socket before it, and since when more read have made no request line (0: none yet) */
     int line_seen;
     unsigned long long bytes_before;
     double bytes_seen;
