@@ -80,6 +80,7 @@ static const char usage_text[] =
             "encrypted training (linear or logistic regression; the server never sees the data):\n"
             "  veil keygen  --train logistic|linear --features F --iterations K --out KEYDIR\n"
             "               [--degree 3|5|7] [--sigmoid-range R] (the polynomial sigmoid: degree 3 over [-8, 8])\n"
+            "               [--flood] keys whose weights can be flooded for handing on (a 2^60 scale)\n"
             "  veil encrypt --keys KEYDIR --in TRAIN.csv --labels-column NAME --out TRAIN.ct\n"
             "  veil train   --eval-keys KEYDIR/eval --in TRAIN.ct --iterations K --out MODEL.ct\n"
             "               [--learning-rate 1] [--l2 0] [--threads T]\n"

@@ -88,6 +88,16 @@ veil_status veil_ckks_measure_error(const veil_ckks_encoder *enc, veil_ckks_erro
                                     const veil_secret_key *sk, const double *re, const double *im, size_t count,
                                     veil_error *err);
 
+/*
+ * A bound on the error of a ciphertext whose slots hold real values, from its decryption alone (no expected
+ * values): log2 of 4 times the largest coefficient of the error's part that conjugation negates, which real
+ * values leave free of the message (flooding.c says why). An estimate for error_bits below when no run on
+ * known data is at hand; it presumes the error spreads over both parts alike, as rounding and Gaussian
+ * errors do, and is meaningless for complex-valued slots.
+ */
+veil_status veil_ckks_estimate_error_real(const veil_context *ctx, double *error_bits, const veil_ckks_ciphertext *ct,
+                                          const veil_secret_key *sk, veil_error *err);
+
 #define VEIL_FLOODING_DEFAULT_SECURITY 30 /* bits of statistical security */
 #define VEIL_FLOODING_DEFAULT_QUERIES 128 /* decryptions of related ciphertexts an adversary may see */
 
@@ -113,7 +123,8 @@ veil_status veil_ckks_flooding_bits(const veil_ckks_flooding *flooding, double *
  * Size error_bits by running the same computation once on data you know and calling
  * veil_ckks_measure_error on it (the error depends on the computation, not on the data, to a few bits;
  * add a margin), or from an analysis. Plain veil_ckks_decrypt is fine when the result stays with the key
- * holder. Refused when the noise would not fit the modulus at the ciphertext's level. prng NULL: the OS CSPRNG.
+ * holder. Refused when the noise (8 sigma) would carry a coefficient of the decryption past half the modulus
+ * at the ciphertext's level (a wrap); the scale itself sets no limit. prng NULL: the OS CSPRNG.
  */
 veil_status veil_ckks_decrypt_flooded(const veil_context *ctx, veil_ckks_plaintext *out, const veil_ckks_ciphertext *ct,
                                       const veil_secret_key *sk, const veil_ckks_flooding *flooding, veil_prng *prng,

@@ -294,16 +294,15 @@ veil_status veil_ciphertexts_decrypt(double *out, double *raw_out, const veil_ke
  * key, to whoever also holds the ciphertext. A result that stays with the key holder needs none.
  *
  * The error bound B (error_bits = log2 B, in the coefficients at the result's scale): 0 estimates it from
- * the set itself, conservatively. The values are real, so the imaginary parts of the decoded slots are
- * error alone; every coefficient of the error is at most the largest |slot error| (the inverse embedding
- * averages the slots), which is taken as 4 times the largest imaginary part over all N/2 slots of every
- * ciphertext of the set (2 bits of margin for the real parts), rounded up to a whole bit: one width for the
- * whole set, which reveals at most that bit count. Give error_bits from a run on known data
+ * the set itself: the values are real, so the error's part that conjugation negates is free of the
+ * message (veil_ckks_estimate_error_real: 4 times its largest coefficient), the largest over the set's
+ * ciphertexts rounded up to a whole bit: one width for the whole set, which reveals at most that bit count. Give error_bits from a run on known data
  * (veil_ckks_measure_error) for a tighter bound. The noise is sigma = sqrt(24 k) 2^(s/2) B; its largest
  * effect on a value, 6 sigma sqrt(N/2) / scale, must stay within tolerance (0: 1e-3, the ML layer's
  * documented precision; for training, on the weights before the features' scaling is undone), or the call
- * refuses with VEIL_ERR_NOISE before decrypting anything: the parameters leave no room for that noise. It
- * is also refused (VEIL_ERR_ARGUMENT) when the noise does not fit the modulus at the set's level.
+ * refuses with VEIL_ERR_NOISE before decrypting anything: the parameters leave no room for that noise (keys
+ * for training made with veil_train_request.flood have it). It is also refused (VEIL_ERR_ARGUMENT) when the
+ * noise would carry a value past the modulus at the set's level.
  * Exact (BGV) results need no flooding: their decryption is exact and reveals no error; flood is ignored.
  */
 typedef struct veil_decrypt_options {

@@ -138,29 +138,20 @@ veil_status veil_ml_flood_size(veil_ml_flood *fl, const veil_keyset *k, veil_ckk
     if (!(opts->error_bits >= 0) || !(opts->error_bits <= 60))
         return veil_fail(err, VEIL_ERR_ARGUMENT, "decrypt: an error bound of 2^%g is not in [2^0, 2^60]",
                          opts->error_bits);
-    const size_t half = veil_params_degree(k->params) / 2;
-    veil_ckks_encoder *enc = NULL;
-    veil_ckks_plaintext *pt = NULL;
-    double *re = NULL, *im = NULL, largest_im = 0, min_scale = INFINITY;
+    double min_scale = INFINITY;
     veil_status st = VEIL_OK;
     for (size_t i = 0; i < count; i++) min_scale = fmin(min_scale, veil_ckks_ciphertext_scale(cts[i]));
     if (!count || !(min_scale >= 1)) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "decrypt: no ciphertext to flood");
+    const size_t half = veil_params_degree(k->params) / 2;
     double error_bits = opts->error_bits;
     if (error_bits == 0) {
-        /* the values are real: the imaginary parts of the slots are error alone (see ml.h) */
-        re = calloc(half, sizeof *re);
-        im = calloc(half, sizeof *im);
-        if (!re || !im) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "decrypt");
-        VEIL_CHECK(veil_ckks_encoder_new(&enc, k->ctx, err));
-        VEIL_CHECK(veil_ckks_plaintext_new(&pt, k->ctx, err));
+        /* the values are real: the error's part that conjugation negates is error alone (see ml.h) */
         for (size_t i = 0; i < count; i++) {
-            VEIL_CHECK(veil_ckks_decrypt(k->ctx, pt, cts[i], k->sk, err));
-            VEIL_CHECK(veil_ckks_decode(enc, re, im, half, pt, err));
-            const double scale = veil_ckks_ciphertext_scale(cts[i]);
-            for (size_t j = 0; j < half; j++) largest_im = fmax(largest_im, fabs(im[j]) * scale);
+            double bits = 0;
+            VEIL_CHECK(veil_ckks_estimate_error_real(k->ctx, &bits, cts[i], k->sk, err));
+            error_bits = fmax(error_bits, bits);
         }
-        if (!isfinite(largest_im)) VEIL_FAIL(err, VEIL_ERR_NOISE, "decrypt: the set does not decrypt to numbers");
-        error_bits = fmax(1.0, ceil(log2(4.0 * largest_im + 1.0)));
+        error_bits = fmax(1.0, ceil(error_bits));
         if (error_bits > 60)
             VEIL_FAIL(err, VEIL_ERR_NOISE, "decrypt: the set's error (2^%.0f) is too large to flood: it is no result "
                       "of the keys' computation", error_bits);
@@ -180,12 +171,6 @@ veil_status veil_ml_flood_size(veil_ml_flood *fl, const veil_keyset *k, veil_ckk
     fl->on = 1;
     fl->prng = opts->prng;
 done:
-    if (re) sodium_memzero(re, half * sizeof *re);
-    if (im) sodium_memzero(im, half * sizeof *im);
-    free(re);
-    free(im);
-    veil_ckks_plaintext_free(pt);
-    veil_ckks_encoder_free(enc);
     return st;
 }
 
