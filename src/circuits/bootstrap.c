@@ -1,0 +1,472 @@
+/*
+ * CKKS bootstrapping: ModRaise, SubSum (sparse slots), CoeffToSlot, EvalMod, SlotToCoeff (veil/circuits.h
+ * has the contract; Bossuat, Mouchet, Troncoso-Pastoriza, Hubaux, Eurocrypt 2021, sections 4-6).
+ *
+ * Scales. After ModRaise the ciphertext decrypts to t = m + q_0 I over the whole chain; read at scale q_0 its
+ * slots hold the DFT of t / q_0. CoeffToSlot keeps that scale (each diagonal is encoded at the prime its
+ * rescale drops), so EvalMod sees x = t_i / q_0 = I_i + m_i / q_0 at scale q_0 and returns
+ * sin(2 pi x) / (2 pi) ~ m_i / q_0 at scale q_0: its phase is m_i itself, that is the input's message at the
+ * input's scale. SlotToCoeff keeps the scale too, and the result is relabelled with the input's scale.
+ */
+#include <complex.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "circuits/boot_internal.h"
+
+#define BOOT_NODES 2048           /* Chebyshev nodes of the EvalMod interpolant */
+#define BOOT_MAX_DEGREE 1024
+#define BOOT_TAIL_BITS 45         /* automatic degree: the coefficients left out are below 2^-45 */
+#define BOOT_FAILURE_BITS 128     /* automatic K: failure probability at most 2^-128 */
+#define BOOT_IMPOSSIBLE (-1e9)
+
+struct veil_ckks_bootstrapper {
+    const veil_context *ctx;
+    veil_ckks_bootstrap_info info;
+    size_t cts_count, stc_count, top, stc_start;
+    veil_boot_dft_level cts[VEIL_BOOT_MAX_DFT_LEVELS], stc[VEIL_BOOT_MAX_DFT_LEVELS];
+    double *cheb; /* degree + 1 Chebyshev coefficients of sin(2 pi x) / (2 pi) on [-K, K] */
+    uint64_t *galois;
+};
+
+/* log2 of erfc(z), also where erfc underflows (its asymptotic form). */
+static double log2_erfc(double z)
+{
+    const double pi = 3.14159265358979323846264338327950288;
+    if (z < 5) return log2(erfc(z));
+    return (-z * z - log(z * sqrt(pi))) / log(2.0);
+}
+
+/*
+ * log2 of the probability that some coefficient of x = (c_0 + c_1 s) / q_0 leaves [-K, K]: each is a sum of
+ * h + 1 independent uniform variables on [-1/2, 1/2] (c_1 uniform mod q_0), about N(0, (h + 1) / 12), over N
+ * coefficients. A weight-h secret bounds |x| by (h + 1) / 2 whatever the ciphertext: probability 0 beyond.
+ */
+static double failure_log2(size_t n, size_t h, double k)
+{
+    const size_t weight = h ? h : 2 * n / 3; /* uniform ternary: two thirds of the coefficients on average */
+    if (h && k >= (double)(h + 1) / 2) return BOOT_IMPOSSIBLE;
+    const double sigma = sqrt((double)(weight + 1) / 12.0);
+    const double p = log2((double)n) + log2_erfc(k / (sigma * sqrt(2.0)));
+    return p < 0 ? p : 0;
+}
+
+/* The default K: the worst case of a weight-h secret, or the least K with a failure probability <= 2^-128. */
+static double auto_k_bound(size_t n, size_t h)
+{
+    double k = 1;
+    while (failure_log2(n, h, k) > -BOOT_FAILURE_BITS) k += 0.25;
+    return k;
+}
+
+/* Chebyshev coefficients of sin(2 pi x) / (2 pi) on [-K, K] at BOOT_NODES nodes, degree up to BOOT_MAX_DEGREE. */
+static void sine_coefficients(double *c, double k)
+{
+    const double pi = 3.14159265358979323846264338327950288;
+    for (size_t d = 0; d <= BOOT_MAX_DEGREE; d++) c[d] = 0;
+    for (size_t j = 0; j < BOOT_NODES; j++) {
+        const double theta = pi * ((double)j + 0.5) / BOOT_NODES, x = cos(theta), f = sin(2 * pi * k * x) / (2 * pi);
+        /* T_d(x) = cos(d theta) by the recurrence T_d+1 = 2 x T_d - T_d-1 */
+        double t0 = 1, t1 = x;
+        for (size_t d = 0; d <= BOOT_MAX_DEGREE; d++) {
+            c[d] += f * t0;
+            const double t2 = 2 * x * t1 - t0;
+            t0 = t1;
+            t1 = t2;
+        }
+    }
+    for (size_t d = 0; d <= BOOT_MAX_DEGREE; d++) c[d] *= 2.0 / BOOT_NODES;
+    c[0] /= 2;
+}
+
+/*
+ * The least degree past which every coefficient is below 2^-BOOT_TAIL_BITS (past about 2 pi K they decay
+ * faster than geometrically, so that their sum is of the same size); 0 when none up to the maximum. Each
+ * coefficient, not their sum, is compared: the sum of hundreds of rounding-sized ones would decide otherwise.
+ */
+static size_t sine_degree(const double *c)
+{
+    size_t d = BOOT_MAX_DEGREE;
+    while (d > 0 && fabs(c[d]) < ldexp(1.0, -BOOT_TAIL_BITS)) d--;
+    return d == BOOT_MAX_DEGREE ? 0 : d;
+}
+
+/* The configuration with its defaults, checked against the context. */
+static veil_status resolve_config(veil_ckks_bootstrap_config *c, const veil_ckks_bootstrap_config *given,
+                                  const veil_context *ctx, veil_error *err)
+{
+    const size_t half = ctx->params.n / 2;
+    *c = given ? *given : (veil_ckks_bootstrap_config){0};
+    if (c->slots == 0) c->slots = half;
+    if (c->cts_levels == 0) c->cts_levels = 3;
+    if (c->stc_levels == 0) c->stc_levels = 3;
+    if (c->slots > half || (c->slots & (c->slots - 1)) != 0)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: %zu slots is not a power of two up to %zu", c->slots, half);
+    if (c->cts_levels > VEIL_BOOT_MAX_DFT_LEVELS || c->stc_levels > VEIL_BOOT_MAX_DFT_LEVELS)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: %zu and %zu DFT levels (1..%d each)", c->cts_levels,
+                         c->stc_levels, VEIL_BOOT_MAX_DFT_LEVELS);
+    if (c->degree > BOOT_MAX_DEGREE)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: degree %zu above %d", c->degree, BOOT_MAX_DEGREE);
+    if (!(c->k_bound >= 0) || !isfinite(c->k_bound) || (c->k_bound > 0 && c->k_bound < 1))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: K = %g (1 or more, or 0 for automatic)", c->k_bound);
+    if (ctx->params.t != 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: a BGV parameter set");
+    return VEIL_OK;
+}
+
+/* EvalMod's interval and polynomial. */
+static veil_status setup_evalmod(veil_ckks_bootstrapper *bt, const veil_ckks_bootstrap_config *c, veil_error *err)
+{
+    const size_t n = bt->ctx->params.n, h = bt->ctx->params.hamming_weight;
+    veil_ckks_bootstrap_info *info = &bt->info;
+    info->k_bound = c->k_bound > 0 ? c->k_bound : auto_k_bound(n, h);
+    info->failure_log2 = failure_log2(n, h, info->k_bound);
+    bt->cheb = calloc(BOOT_MAX_DEGREE + 1, sizeof *bt->cheb);
+    if (!bt->cheb) return veil_fail(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
+    sine_coefficients(bt->cheb, info->k_bound);
+    info->degree = c->degree ? c->degree : sine_degree(bt->cheb);
+    if (info->degree == 0)
+        return veil_fail(err, VEIL_ERR_ARGUMENT,
+                         "bootstrap: K = %g needs a sine of degree above %d (a uniform ternary secret at N = %zu): use "
+                         "a sparse secret (VEIL_SECRET_TERNARY_HW)",
+                         info->k_bound, BOOT_MAX_DEGREE, n);
+    return VEIL_OK;
+}
+
+/* The levels: CoeffToSlot from the top, EvalMod, SlotToCoeff; refused when the chain is too short. */
+static veil_status plan_levels(veil_ckks_bootstrapper *bt, veil_error *err)
+{
+    const size_t depth = veil_ckks_chebyshev_depth(bt->info.degree);
+    const size_t need = bt->cts_count + depth + bt->stc_count;
+    bt->top = bt->ctx->q_count - 1;
+    if (need > bt->top)
+        return veil_fail(err, VEIL_ERR_ARGUMENT,
+                         "bootstrap: needs %zu levels (%zu CoeffToSlot, %zu EvalMod for degree %zu, %zu SlotToCoeff) "
+                         "above level 0, the parameter set has %zu",
+                         need, bt->cts_count, depth, bt->info.degree, bt->stc_count, bt->top);
+    bt->stc_start = bt->top - bt->cts_count - depth;
+    bt->info.depth = need;
+    bt->info.levels_left = bt->top - need;
+    return VEIL_OK;
+}
+
+static bool has_element(const uint64_t *list, size_t count, uint64_t g)
+{
+    for (size_t k = 0; k < count; k++)
+        if (list[k] == g) return true;
+    return false;
+}
+
+static void add_element(veil_ckks_bootstrapper *bt, uint64_t g)
+{
+    if (g != 1 && !has_element(bt->galois, bt->info.galois_count, g)) bt->galois[bt->info.galois_count++] = g;
+}
+
+/* The Galois elements: the DFTs' rotations, SubSum's rotations, the conjugation. */
+static veil_status collect_elements(veil_ckks_bootstrapper *bt, veil_error *err)
+{
+    const veil_context *ctx = bt->ctx;
+    size_t max = 64;
+    for (size_t i = 0; i < bt->cts_count; i++) max += bt->cts[i].step_count;
+    for (size_t i = 0; i < bt->stc_count; i++) max += bt->stc[i].step_count;
+    bt->galois = calloc(max, sizeof *bt->galois);
+    if (!bt->galois) return veil_fail(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
+    for (size_t i = 0; i < bt->cts_count; i++)
+        for (size_t k = 0; k < bt->cts[i].step_count; k++)
+            add_element(bt, veil_galois_element_rotation(ctx, bt->cts[i].steps[k]));
+    for (size_t i = 0; i < bt->stc_count; i++)
+        for (size_t k = 0; k < bt->stc[i].step_count; k++)
+            add_element(bt, veil_galois_element_rotation(ctx, bt->stc[i].steps[k]));
+    for (size_t step = bt->info.slots; step < ctx->params.n / 2; step *= 2)
+        add_element(bt, veil_galois_element_rotation(ctx, (long)step));
+    add_element(bt, veil_galois_element_conjugation(ctx));
+    return VEIL_OK;
+}
+
+veil_status veil_ckks_bootstrapper_new(veil_ckks_bootstrapper **out, const veil_ckks_encoder *enc,
+                                       const veil_ckks_bootstrap_config *config, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(enc, err);
+    veil_status st = VEIL_OK;
+    veil_ckks_bootstrap_config c;
+    veil_ckks_bootstrapper *bt = NULL;
+    VEIL_CHECK(resolve_config(&c, config, enc->ctx, err));
+    bt = calloc(1, sizeof *bt);
+    if (!bt) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
+    bt->ctx = enc->ctx;
+    bt->info.slots = c.slots;
+    bt->cts_count = c.cts_levels;
+    bt->stc_count = c.stc_levels;
+    VEIL_CHECK(setup_evalmod(bt, &c, err));
+    VEIL_CHECK(plan_levels(bt, err));
+    /* CoeffToSlot: 1/2 for the split into real and imaginary parts, 1/gap for SubSum's sum of gap copies */
+    const double gap = (double)(enc->slots / c.slots);
+    VEIL_CHECK(veil_boot_dft_build(bt->cts, bt->cts_count, enc, c.slots, true, 1.0 / (2.0 * gap), bt->top, err));
+    VEIL_CHECK(veil_boot_dft_build(bt->stc, bt->stc_count, enc, c.slots, false, 1.0, bt->stc_start, err));
+    VEIL_CHECK(collect_elements(bt, err));
+    *out = bt;
+    bt = NULL;
+done:
+    veil_ckks_bootstrapper_free(bt);
+    return st;
+}
+
+void veil_ckks_bootstrapper_free(veil_ckks_bootstrapper *bt)
+{
+    if (!bt) return;
+    veil_boot_dft_free(bt->cts, bt->cts_count);
+    veil_boot_dft_free(bt->stc, bt->stc_count);
+    free(bt->cheb);
+    free(bt->galois);
+    free(bt);
+}
+
+void veil_ckks_bootstrapper_info(const veil_ckks_bootstrapper *bt, veil_ckks_bootstrap_info *out)
+{
+    if (!out) return;
+    if (!bt) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    *out = bt->info;
+}
+
+veil_status veil_ckks_bootstrap_galois_elements(const veil_ckks_bootstrapper *bt, uint64_t *out, size_t *count,
+                                                size_t max_out, veil_error *err)
+{
+    VEIL_REQUIRE(bt, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(count, err);
+    if (max_out < bt->info.galois_count)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: room for %zu Galois elements, %zu needed", max_out,
+                         bt->info.galois_count);
+    memcpy(out, bt->galois, bt->info.galois_count * sizeof *out);
+    *count = bt->info.galois_count;
+    return VEIL_OK;
+}
+
+veil_status veil_ckks_bootstrap_keys_new(const veil_context *ctx, const veil_ckks_bootstrapper *bt,
+                                         const veil_secret_key *sk, veil_prng *prng, veil_switch_key **keys,
+                                         size_t max_keys, size_t *count, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(bt, err);
+    VEIL_REQUIRE(sk, err);
+    VEIL_REQUIRE(keys, err);
+    VEIL_REQUIRE(count, err);
+    *count = 0;
+    if (bt->ctx != ctx || sk->ctx != ctx)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "bootstrap_keys_new: the bootstrapper or the key is of another context");
+    if (max_keys < bt->info.galois_count)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap_keys_new: room for %zu keys, %zu needed", max_keys,
+                         bt->info.galois_count);
+    veil_status st = VEIL_OK;
+    size_t made = 0;
+    for (; made < bt->info.galois_count; made++)
+        VEIL_CHECK(veil_galois_key_new(&keys[made], ctx, sk, bt->galois[made], prng, err));
+    *count = made;
+done:
+    if (st != VEIL_OK)
+        for (size_t k = 0; k < made; k++) {
+            veil_switch_key_free(keys[k]);
+            keys[k] = NULL;
+        }
+    return st;
+}
+
+/* ---- the circuit ------------------------------------------------------------------------------------ */
+
+static const veil_switch_key *find_key(const veil_switch_key *const *keys, size_t count, uint64_t g)
+{
+    for (size_t k = 0; k < count; k++)
+        if (keys[k] && keys[k]->galois == g) return keys[k];
+    return NULL;
+}
+
+/* Every key the circuit uses is present and of this context, checked before anything is computed. */
+static veil_status check_keys(const veil_context *ctx, const veil_ckks_bootstrapper *bt,
+                              const veil_switch_key *relin_key, const veil_switch_key *const *keys, size_t count,
+                              veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_rlwe_check_switch_key(ctx, relin_key, 0, "bootstrap", err));
+    for (size_t k = 0; k < bt->info.galois_count; k++) {
+        const veil_switch_key *key = find_key(keys, count, bt->galois[k]);
+        if (!key)
+            VEIL_FAIL(err, VEIL_ERR_MISMATCH,
+                      "bootstrap: no Galois key for element %llu (%zu keys given, %zu needed: "
+                      "veil_ckks_bootstrap_keys_new makes them)",
+                      (unsigned long long)bt->galois[k], count, bt->info.galois_count);
+        VEIL_CHECK(veil_rlwe_check_switch_key(ctx, key, bt->galois[k], "bootstrap", err));
+    }
+done:
+    return st;
+}
+
+/*
+ * ModRaise: a level-0 ciphertext's polynomials, centered mod q_0, read as polynomials over the whole chain;
+ * labelled with scale q_0 (its slots then hold the DFT of (m + q_0 I) / q_0).
+ */
+static veil_status mod_raise(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                             size_t top, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    const size_t n = ctx->params.n;
+    const uint64_t q0 = ctx->ring->primes[0];
+    veil_poly *low = NULL, *raised[2] = {NULL, NULL};
+    int64_t *v = malloc(n * sizeof *v);
+    if (!v) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
+    VEIL_CHECK(veil_context_poly_new(&low, ctx, 0, VEIL_FORM_EVAL, err));
+    for (int i = 0; i < 2; i++) {
+        VEIL_CHECK(veil_poly_copy(low, a->el.c[i], err));
+        VEIL_CHECK(veil_poly_to_coeff(low, err));
+        const uint64_t *x = veil_poly_limb_ptr(low, 0);
+        for (size_t j = 0; j < n; j++) v[j] = x[j] > q0 / 2 ? (int64_t)x[j] - (int64_t)q0 : (int64_t)x[j];
+        VEIL_CHECK(veil_context_poly_new(&raised[i], ctx, top, VEIL_FORM_COEFF, err));
+        VEIL_CHECK(veil_poly_set_i64(raised[i], v, err));
+        VEIL_CHECK(veil_poly_to_eval(raised[i], err));
+    }
+    veil_rlwe_element_release(&out->el);
+    out->el.c[0] = raised[0];
+    out->el.c[1] = raised[1];
+    raised[0] = raised[1] = NULL;
+    out->el.size = 2;
+    out->el.level = top;
+    out->el.seeded = false;
+    out->scale = (double)q0;
+done:
+    veil_poly_free(low);
+    veil_poly_free(raised[0]);
+    veil_poly_free(raised[1]);
+    free(v);
+    return st;
+}
+
+/* x <- i x: the product by X^(N/2), which is i at every slot (zeta^(5^k N/2) = i^(5^k) = i). Exact. */
+static veil_status mul_by_i(const veil_context *ctx, veil_ckks_ciphertext *x, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    const size_t n = ctx->params.n, h = n / 2;
+    uint64_t *tmp = malloc(h * sizeof *tmp);
+    if (!tmp) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
+    for (size_t c = 0; c < x->el.size; c++) {
+        veil_poly *p = x->el.c[c];
+        VEIL_CHECK(veil_poly_to_coeff(p, err));
+        for (size_t l = 0; l < veil_poly_limb_count(p); l++) {
+            uint64_t *a = veil_poly_limb_ptr(p, l);
+            const uint64_t q = ctx->ring->primes[veil_poly_prime_index(p, l)];
+            /* X^(N/2) * sum a_j X^j: a_j moves to j + N/2, the upper half wraps around negated */
+            memcpy(tmp, a + h, h * sizeof *tmp);
+            memmove(a + h, a, h * sizeof *a);
+            for (size_t j = 0; j < h; j++) a[j] = tmp[j] ? q - tmp[j] : 0;
+        }
+        VEIL_CHECK(veil_poly_to_eval(p, err));
+    }
+    x->el.seeded = false;
+done:
+    free(tmp);
+    return st;
+}
+
+/* SubSum: x <- sum of rot(x, j slots) over j < N / (2 slots): the part of x's polynomial in X^(N / (2 slots)). */
+static veil_status sub_sum(const veil_context *ctx, veil_ckks_ciphertext *x, size_t slots,
+                           const veil_switch_key *const *keys, size_t count, veil_ckks_ciphertext *tmp,
+                           veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    for (size_t step = slots; step < ctx->params.n / 2; step *= 2) {
+        const veil_switch_key *key = find_key(keys, count, veil_galois_element_rotation(ctx, (long)step));
+        VEIL_CHECK(veil_ckks_rotate(ctx, tmp, x, (long)step, key, err));
+        VEIL_CHECK(veil_ckks_add(ctx, x, x, tmp, err));
+    }
+done:
+    return st;
+}
+
+/* EvalMod of one real part, dropped to the level where SlotToCoeff starts. */
+static veil_status eval_mod(const veil_context *ctx, const veil_ckks_bootstrapper *bt, veil_ckks_ciphertext *out,
+                            const veil_ckks_ciphertext *x, const veil_switch_key *relin_key, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    const double k = bt->info.k_bound;
+    VEIL_CHECK(veil_ckks_eval_chebyshev(ctx, out, x, bt->cheb, bt->info.degree, -k, k, relin_key, err));
+    if (out->el.level < bt->stc_start)
+        VEIL_FAIL(err, VEIL_ERR_INTERNAL, "bootstrap: EvalMod left level %zu, below the planned %zu", out->el.level,
+                  bt->stc_start);
+    if (out->el.level > bt->stc_start) VEIL_CHECK(veil_ckks_mod_drop(ctx, out, out, bt->stc_start, err));
+done:
+    return st;
+}
+
+/*
+ * CoeffToSlot leaves y with slots (a_i + i b_i) / 2, a and b the two halves of the coefficients over q_0:
+ * a = y + conj(y) and b = -i (y - conj(y)), each EvalMod'ed, then recombined as a + i b.
+ */
+static veil_status split_evalmod_join(const veil_context *ctx, const veil_ckks_bootstrapper *bt,
+                                      veil_ckks_ciphertext *y, const veil_switch_key *relin_key,
+                                      const veil_switch_key *conj_key, veil_ckks_ciphertext *const tmp[3],
+                                      veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    veil_ckks_ciphertext *conj = tmp[0], *re = tmp[1], *im = tmp[2];
+    VEIL_CHECK(veil_ckks_conjugate(ctx, conj, y, conj_key, err));
+    VEIL_CHECK(veil_ckks_add(ctx, re, y, conj, err));
+    VEIL_CHECK(veil_ckks_sub(ctx, im, conj, y, err)); /* i (conj - y) = -i (y - conj) */
+    VEIL_CHECK(mul_by_i(ctx, im, err));
+    VEIL_CHECK(eval_mod(ctx, bt, y, re, relin_key, err));
+    VEIL_CHECK(eval_mod(ctx, bt, conj, im, relin_key, err));
+    VEIL_CHECK(mul_by_i(ctx, conj, err));
+    VEIL_CHECK(veil_ckks_add(ctx, y, y, conj, err));
+done:
+    return st;
+}
+
+static veil_status check_input(const veil_context *ctx, const veil_ckks_bootstrapper *bt,
+                               const veil_ckks_ciphertext *a, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    if (bt->ctx != ctx) VEIL_FAIL(err, VEIL_ERR_MISMATCH, "bootstrap: the bootstrapper is of another context");
+    VEIL_CHECK(veil_rlwe_check_element(ctx, veil_ckks_element(a), "bootstrap", err));
+    if (a->el.size != 2) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "bootstrap: relinearize the ciphertext first");
+    const double q0 = (double)ctx->ring->primes[0];
+    if (!(a->scale <= q0 / 16))
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT,
+                  "bootstrap: the scale 2^%.1f is above q_0 / 16 = 2^%.1f (the ratio q_0 / scale keeps EvalMod's "
+                  "sine linear): rescale first or use a larger first prime",
+                  log2(a->scale), log2(q0 / 16));
+done:
+    return st;
+}
+
+veil_status veil_ckks_bootstrap(const veil_context *ctx, const veil_ckks_bootstrapper *bt, veil_ckks_ciphertext *out,
+                                const veil_ckks_ciphertext *a, const veil_switch_key *relin_key,
+                                const veil_switch_key *const *keys, size_t key_count, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(bt, err);
+    VEIL_REQUIRE(out, err);
+    if (key_count) VEIL_REQUIRE(keys, err);
+    veil_status st = VEIL_OK;
+    veil_ckks_ciphertext *y = NULL, *tmp[3] = {NULL, NULL, NULL};
+    VEIL_CHECK(check_input(ctx, bt, a, err));
+    VEIL_CHECK(veil_rlwe_check_output(ctx, &out->el, "bootstrap", err));
+    VEIL_CHECK(check_keys(ctx, bt, relin_key, keys, key_count, err));
+    const double scale = a->scale;
+    VEIL_CHECK(veil_ckks_ciphertext_new(&y, ctx, err));
+    for (int i = 0; i < 3; i++) VEIL_CHECK(veil_ckks_ciphertext_new(&tmp[i], ctx, err));
+    VEIL_CHECK(veil_ckks_mod_drop(ctx, tmp[0], a, 0, err));
+    VEIL_CHECK(mod_raise(ctx, y, tmp[0], bt->top, err));
+    VEIL_CHECK(sub_sum(ctx, y, bt->info.slots, keys, key_count, tmp[0], err));
+    VEIL_CHECK(veil_boot_dft_apply(ctx, y, bt->cts, bt->cts_count, keys, key_count, err));
+    VEIL_CHECK(split_evalmod_join(ctx, bt, y, relin_key,
+                                  find_key(keys, key_count, veil_galois_element_conjugation(ctx)), tmp, err));
+    VEIL_CHECK(veil_boot_dft_apply(ctx, y, bt->stc, bt->stc_count, keys, key_count, err));
+    /* the phase is now the input's message: relabel with its scale */
+    VEIL_CHECK(veil_ckks_mod_drop(ctx, out, y, y->el.level, err));
+    out->scale = scale;
+done:
+    veil_ckks_ciphertext_free(y);
+    for (int i = 0; i < 3; i++) veil_ckks_ciphertext_free(tmp[i]);
+    return st;
+}
