@@ -140,6 +140,7 @@ typedef struct veil_ckks_bootstrap_config {
     size_t cts_levels;  /* levels of CoeffToSlot, 1..8; 0: 3 */
     size_t stc_levels;  /* levels of SlotToCoeff, 1..8; 0: 3 */
     double k_bound;     /* K: the interval [-K, K] of EvalMod; 0: from the secret distribution (see below) */
+    double evalmod_scale; /* the scale EvalMod runs at (its primes should be about as large); 0: q_0 */
     size_t degree;      /* the Chebyshev degree of EvalMod, at most 1024; 0: the least past which the coefficients are below 2^-45 */
 } veil_ckks_bootstrap_config;
 

@@ -19,6 +19,7 @@
 typedef struct veil_boot_dft_level {
     veil_ckks_plaintext **diags; /* n_diags, NULL where zero */
     size_t n_diags, baby, level;
+    double ratio; /* the diagonals' scale over the prime their rescale drops */
     long unit, shift;
     long *steps; /* the rotations this level uses (pre-rotation, baby and giant steps) */
     size_t step_count;
@@ -28,10 +29,12 @@ typedef struct veil_boot_dft_level {
  * Builds `count` levels of the DFT of `slots` slots (the encoder's special FFT of that length, acting on
  * the slot vector replicated N / (2 slots) times, without its bit reversal): inverse (CoeffToSlot, the
  * stages from the largest butterflies down) or forward (SlotToCoeff, from the smallest up). The first
- * level applied is multiplied by `factor`. Level i is encoded at top_level - i.
+ * level applied is multiplied by `factor`. Level i is encoded at top_level - i with the scale of its prime,
+ * times `ratio` for level ratio_index (so that the transform moves the scale by that ratio).
  */
 veil_status veil_boot_dft_build(veil_boot_dft_level *levels, size_t count, const veil_ckks_encoder *enc, size_t slots,
-                                bool inverse, double complex factor, size_t top_level, veil_error *err);
+                                bool inverse, double complex factor, size_t top_level, double ratio,
+                                size_t ratio_index, veil_error *err);
 void veil_boot_dft_free(veil_boot_dft_level *levels, size_t count);
 
 /* x <- the DFT levels applied to x, one level each (keys found by Galois element among keys[0..count)). */

@@ -4,9 +4,11 @@
  *
  * Scales. After ModRaise the ciphertext decrypts to t = m + q_0 I over the whole chain; read at scale q_0 its
  * slots hold the DFT of t / q_0. CoeffToSlot keeps that scale (each diagonal is encoded at the prime its
- * rescale drops), so EvalMod sees x = t_i / q_0 = I_i + m_i / q_0 at scale q_0 and returns
- * sin(2 pi x) / (2 pi) ~ m_i / q_0 at scale q_0: its phase is m_i itself, that is the input's message at the
- * input's scale. SlotToCoeff keeps the scale too, and the result is relabelled with the input's scale.
+ * rescale drops) but for its last level, whose diagonals carry S / q_0 more: EvalMod sees
+ * x = t_i / q_0 = I_i + m_i / q_0 at its scale S and returns sin(2 pi x) / (2 pi) ~ m_i / q_0 at S. The first
+ * SlotToCoeff level takes the scale back to q_0, where the phase is m itself: the input's message at the
+ * input's scale, and the result is relabelled so. EvalMod's rounding errors are absolute, so that a larger S
+ * (with primes of its size) means more precision.
  */
 #include <complex.h>
 #include <math.h>
@@ -24,6 +26,7 @@ struct veil_ckks_bootstrapper {
     const veil_context *ctx;
     veil_ckks_bootstrap_info info;
     size_t cts_count, stc_count, top, stc_start;
+    double eval_scale; /* EvalMod's scale */
     veil_boot_dft_level cts[VEIL_BOOT_MAX_DFT_LEVELS], stc[VEIL_BOOT_MAX_DFT_LEVELS];
     double *cheb; /* degree + 1 Chebyshev coefficients of sin(2 pi x) / (2 pi) on [-K, K] */
     uint64_t *galois;
@@ -88,7 +91,7 @@ static size_t sine_degree(const double *c)
 {
     size_t d = BOOT_MAX_DEGREE;
     while (d > 0 && fabs(c[d]) < ldexp(1.0, -BOOT_TAIL_BITS)) d--;
-    return d == BOOT_MAX_DEGREE ? 0 : d;
+    return d + 1 >= BOOT_MAX_DEGREE ? 0 : d; /* the function is odd: its even coefficients are 0 */
 }
 
 /* The configuration with its defaults, checked against the context. */
@@ -109,6 +112,11 @@ static veil_status resolve_config(veil_ckks_bootstrap_config *c, const veil_ckks
         return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: degree %zu above %d", c->degree, BOOT_MAX_DEGREE);
     if (!(c->k_bound >= 0) || !isfinite(c->k_bound) || (c->k_bound > 0 && c->k_bound < 1))
         return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: K = %g (1 or more, or 0 for automatic)", c->k_bound);
+    const double q0 = (double)ctx->ring->primes[0];
+    if (!(c->evalmod_scale >= 0) || !isfinite(c->evalmod_scale) ||
+        (c->evalmod_scale > 0 && (c->evalmod_scale < q0 / 1024 || c->evalmod_scale > 0x1p61)))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: EvalMod scale %g (q_0 / 1024 .. 2^61, or 0 for q_0)",
+                         c->evalmod_scale);
     if (ctx->params.t != 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: a BGV parameter set");
     return VEIL_OK;
 }
@@ -198,12 +206,17 @@ veil_status veil_ckks_bootstrapper_new(veil_ckks_bootstrapper **out, const veil_
     bt->info.slots = c.slots;
     bt->cts_count = c.cts_levels;
     bt->stc_count = c.stc_levels;
+    bt->eval_scale = c.evalmod_scale > 0 ? c.evalmod_scale : (double)enc->ctx->ring->primes[0];
     VEIL_CHECK(setup_evalmod(bt, &c, err));
     VEIL_CHECK(plan_levels(bt, err));
     /* CoeffToSlot: 1/2 for the split into real and imaginary parts, 1/gap for SubSum's sum of gap copies */
     const double gap = (double)(enc->slots / c.slots);
-    VEIL_CHECK(veil_boot_dft_build(bt->cts, bt->cts_count, enc, c.slots, true, 1.0 / (2.0 * gap), bt->top, err));
-    VEIL_CHECK(veil_boot_dft_build(bt->stc, bt->stc_count, enc, c.slots, false, 1.0, bt->stc_start, err));
+    /* the last CoeffToSlot level moves the scale from q_0 to EvalMod's, the first SlotToCoeff level back */
+    const double q0 = (double)enc->ctx->ring->primes[0], ratio = bt->eval_scale / q0;
+    VEIL_CHECK(veil_boot_dft_build(bt->cts, bt->cts_count, enc, c.slots, true, 1.0 / (2.0 * gap), bt->top, ratio,
+                                   bt->cts_count - 1, err));
+    VEIL_CHECK(veil_boot_dft_build(bt->stc, bt->stc_count, enc, c.slots, false, 1.0, bt->stc_start, 1.0 / ratio, 0,
+                                   err));
     VEIL_CHECK(collect_elements(bt, err));
     *out = bt;
     bt = NULL;

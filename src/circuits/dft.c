@@ -171,7 +171,7 @@ static veil_status encode_diagonal(const veil_ckks_encoder *enc, veil_boot_dft_l
         re[t] = creal(v);
         im[t] = cimag(v);
     }
-    const double scale = (double)enc->ctx->ring->primes[lv->level];
+    const double scale = (double)enc->ctx->ring->primes[lv->level] * lv->ratio;
     VEIL_CHECK(veil_ckks_plaintext_new(&lv->diags[k], enc->ctx, err));
     VEIL_CHECK(veil_ckks_encode(enc, lv->diags[k], re, im, n, scale, lv->level, err));
 done:
@@ -225,7 +225,8 @@ done:
 }
 
 veil_status veil_boot_dft_build(veil_boot_dft_level *levels, size_t count, const veil_ckks_encoder *enc, size_t slots,
-                                bool inverse, double complex factor, size_t top_level, veil_error *err)
+                                bool inverse, double complex factor, size_t top_level, double ratio,
+                                size_t ratio_index, veil_error *err)
 {
     VEIL_REQUIRE(levels, err);
     VEIL_REQUIRE(enc, err);
@@ -236,9 +237,11 @@ veil_status veil_boot_dft_build(veil_boot_dft_level *levels, size_t count, const
     size_t stages = 0;
     while (((size_t)1 << stages) < slots) stages++;
     memset(levels, 0, count * sizeof *levels);
-    for (size_t i = 0; i < count; i++)
+    for (size_t i = 0; i < count; i++) {
+        levels[i].ratio = i == ratio_index ? ratio : 1.0;
         VEIL_CHECK(build_level(&levels[i], enc, slots, stages, count, i, inverse, i == 0 ? factor : 1.0,
                                top_level - i, err));
+    }
 done:
     if (st != VEIL_OK) veil_boot_dft_free(levels, count);
     return st;
