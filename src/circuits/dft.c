@@ -100,7 +100,11 @@ done:
     return st;
 }
 
-/* The stages of DFT level `index` of `count`: first..last in the order applied (halves 2^(s-1)). */
+/*
+ * The stages of DFT level `index` of `count`, s = first + 1 .. first + len. SlotToCoeff's level i takes the
+ * i-th run of stages from the smallest; CoeffToSlot's level i the same run as SlotToCoeff's level
+ * count - 1 - i, inverted: the two transforms then use the same rotations, hence the same keys.
+ */
 static void level_stages(size_t *first, size_t *len, size_t stages, size_t count, size_t index)
 {
     *first = index * stages / count;
@@ -113,19 +117,15 @@ static veil_status level_matrix(diag_matrix *a, size_t ns, size_t stages, size_t
 {
     veil_status st = VEIL_OK;
     size_t first, len;
-    level_stages(&first, &len, stages, count, index);
-    /* the stage applied at position p of the whole sequence: inverse from log2(ns) down, forward from 1 up */
-    size_t unit = ns;
-    for (size_t p = first; p < first + len; p++) {
-        const size_t s = inverse ? stages - p : p + 1, half = (size_t)1 << (s - 1);
-        if (half < unit) unit = half;
-    }
-    if (len == 0) unit = 1;
+    level_stages(&first, &len, stages, count, inverse ? count - 1 - index : index);
+    /* the smallest butterflies of the run set the unit of its diagonals */
+    const size_t unit = len ? (size_t)1 << first : 1;
     if (!matrix_init(a, ns, unit) || !(a->d[0] = malloc(ns * sizeof *a->d[0])))
         VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory building the DFT");
     for (size_t t = 0; t < ns; t++) a->d[0][t] = factor;
-    for (size_t p = first; p < first + len; p++) {
-        const size_t s = inverse ? stages - p : p + 1;
+    /* inverse: the largest stage of the run first; forward: the smallest first */
+    for (size_t k = 0; k < len; k++) {
+        const size_t s = inverse ? first + len - k : first + 1 + k;
         VEIL_CHECK(compose_stage(a, (size_t)1 << (s - 1), inverse, err));
     }
 done:
