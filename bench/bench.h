@@ -50,5 +50,6 @@ int bench_serve(const bench_config *cfg);
 int bench_train(const bench_config *cfg);
 int bench_cnn(const bench_config *cfg);
 int bench_estimates(const bench_config *cfg);
+int bench_boot(const bench_config *cfg);
 
 #endif

@@ -483,3 +483,59 @@ done:
     for (int i = 0; i < 3; i++) veil_ckks_ciphertext_free(tmp[i]);
     return st;
 }
+
+/* ---- presets ----------------------------------------------------------------------------------------- */
+
+/*
+ * Parameter sets for bootstrapping at N = 2^16, 128-bit by the HE standard's table (docs/bootstrapping.md):
+ * a secret of Hamming weight 192 (|I| <= 96.5 always, so K = 96.5 and no failure; the sine has degree about
+ * 650, 12 levels), q_0 of 50 bits against the 2^40 working scale, then from the bottom up the working
+ * levels, SlotToCoeff, EvalMod and CoeffToSlot.
+ */
+typedef struct boot_preset {
+    const char *name;
+    size_t work, stc, eval, cts, p_count, dnum;
+    unsigned work_bits, stc_bits, eval_bits, cts_bits, p_bits;
+} boot_preset;
+
+static const boot_preset boot_presets[] = {
+    /* every prime below 2^50 (the AVX2 kernels); 9 levels left at 2^40 */
+    {"boot-n65536-balanced", 9, 3, 12, 3, 8, 4, 40, 45, 50, 50, 50},
+    /* EvalMod at 2^55 and CoeffToSlot over 60-bit primes (their rounding is what limits precision); 6 levels left */
+    {"boot-n65536-precise", 6, 3, 12, 3, 8, 4, 40, 45, 55, 60, 55},
+};
+
+static const char *const boot_preset_names[] = {"boot-n65536-balanced", "boot-n65536-precise", NULL};
+
+const char *const *veil_ckks_bootstrap_preset_names(void)
+{
+    return boot_preset_names;
+}
+
+veil_status veil_ckks_bootstrap_preset(veil_params **params, veil_ckks_bootstrap_config *config, const char *name,
+                                       veil_error *err)
+{
+    VEIL_REQUIRE(params, err);
+    *params = NULL;
+    VEIL_REQUIRE(config, err);
+    VEIL_REQUIRE(name, err);
+    for (size_t k = 0; k < sizeof boot_presets / sizeof boot_presets[0]; k++) {
+        const boot_preset *bp = &boot_presets[k];
+        if (strcmp(bp->name, name) != 0) continue;
+        unsigned q_bits[VEIL_PARAMS_MAX_PRIMES], p_bits[VEIL_PARAMS_MAX_PRIMES];
+        size_t c = 0;
+        q_bits[c++] = 50;
+        for (size_t i = 0; i < bp->work; i++) q_bits[c++] = bp->work_bits;
+        for (size_t i = 0; i < bp->stc; i++) q_bits[c++] = bp->stc_bits;
+        for (size_t i = 0; i < bp->eval; i++) q_bits[c++] = bp->eval_bits;
+        for (size_t i = 0; i < bp->cts; i++) q_bits[c++] = bp->cts_bits;
+        for (size_t i = 0; i < bp->p_count; i++) p_bits[i] = bp->p_bits;
+        const veil_params_spec spec = {.n = 65536, .q_count = c, .q_bits = q_bits, .p_count = bp->p_count,
+                                       .p_bits = p_bits, .dnum = bp->dnum, .secret = VEIL_SECRET_TERNARY_HW,
+                                       .hamming_weight = 192, .security = VEIL_SECURITY_128};
+        *config = (veil_ckks_bootstrap_config){.cts_levels = bp->cts, .stc_levels = bp->stc,
+                                               .evalmod_scale = ldexp(1.0, (int)bp->eval_bits)};
+        return veil_params_new(params, &spec, err);
+    }
+    return veil_fail(err, VEIL_ERR_NOT_FOUND, "no bootstrapping preset named '%s'", name);
+}
