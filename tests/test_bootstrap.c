@@ -412,6 +412,41 @@ static void test_bootstrapper_refusals(void **state)
     veil_params_free(params);
 }
 
+/*
+ * The N = 2^16 presets: 128-bit by the standard's table, a weight-192 secret, the chain their documentation
+ * states (a bootstrapper is not built here: at N = 2^16 it takes seconds and gigabytes; veil-bench boot does).
+ */
+static void test_presets(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    const char *const *names = veil_ckks_bootstrap_preset_names();
+    const size_t q_counts[] = {28, 25};
+    size_t k = 0;
+    for (; names[k]; k++) {
+        veil_params *p = NULL;
+        veil_ckks_bootstrap_config cfg;
+        assert_int_equal(veil_ckks_bootstrap_preset(&p, &cfg, names[k], &err), VEIL_OK);
+        assert_int_equal(veil_params_security(p), VEIL_SECURITY_128);
+        assert_int_equal(veil_params_degree(p), 65536);
+        assert_int_equal(veil_params_secret(p), VEIL_SECRET_TERNARY_HW);
+        assert_int_equal(veil_params_hamming_weight(p), 192);
+        assert_int_equal(veil_params_q_count(p), q_counts[k]);
+        assert_true(veil_params_log_qp(p) <= veil_security_max_log_qp(65536, VEIL_SECURITY_128));
+        printf("%s: log QP %u of %u, %zu + %zu primes, dnum %zu\n", names[k], veil_params_log_qp(p),
+               veil_security_max_log_qp(65536, VEIL_SECURITY_128), veil_params_q_count(p), veil_params_p_count(p),
+               veil_params_dnum(p));
+        assert_int_equal(cfg.cts_levels, 3);
+        assert_int_equal(cfg.stc_levels, 3);
+        veil_params_free(p);
+    }
+    assert_int_equal(k, 2);
+    veil_params *p = NULL;
+    veil_ckks_bootstrap_config cfg;
+    assert_int_equal(veil_ckks_bootstrap_preset(&p, &cfg, "no-such-preset", &err), VEIL_ERR_NOT_FOUND);
+    assert_null(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -421,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_bootstrap_keys_wire),
         cmocka_unit_test(test_bootstrap_refusals),
         cmocka_unit_test(test_bootstrapper_refusals),
+        cmocka_unit_test(test_presets),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }
