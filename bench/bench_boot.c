@@ -6,7 +6,8 @@
  *
  * Default: the preset VEIL_BENCH_BOOT_PRESET (boot-n65536-balanced) at the slot counts of
  * VEIL_BENCH_BOOT_SLOTS (a comma-separated list, default "32,32768"), VEIL_BENCH_BOOT_REPS bootstraps each
- * (default 3). --quick: N = 2^10 at insecure test parameters, 512 and 32 slots, seconds.
+ * (default 3); VEIL_BENCH_BOOT_DFT_LEVELS sets the levels of each DFT (fewer diagonals and keys per level
+ * with more levels: less memory at N = 2^16 full slots, two levels less left). --quick: N = 2^10 at insecure test parameters, 512 and 32 slots, seconds.
  */
 #include <math.h>
 #include <stdio.h>
@@ -185,6 +186,8 @@ int bench_boot(const bench_config *cfg)
     }
     const char *preset = getenv("VEIL_BENCH_BOOT_PRESET");
     CHECK(veil_ckks_bootstrap_preset(&params, &config, preset ? preset : "boot-n65536-balanced", &err));
+    const char *levels = getenv("VEIL_BENCH_BOOT_DFT_LEVELS"); /* CoeffToSlot's and SlotToCoeff's, overriding the preset's */
+    if (levels && atoi(levels) > 0) config.cts_levels = config.stc_levels = (size_t)atoi(levels);
     const char *list = getenv("VEIL_BENCH_BOOT_SLOTS");
     char buf[256];
     snprintf(buf, sizeof buf, "%s", list ? list : "32,32768");

@@ -26,7 +26,8 @@ struct veil_ckks_bootstrapper {
     const veil_context *ctx;
     veil_ckks_bootstrap_info info;
     size_t cts_count, stc_count, top, stc_start;
-    double eval_scale; /* EvalMod's scale */
+    double eval_scale;    /* EvalMod's scale */
+    unsigned raise_shift; /* the ciphertext is multiplied by 2^raise_shift after ModRaise */
     veil_boot_dft_level cts[VEIL_BOOT_MAX_DFT_LEVELS], stc[VEIL_BOOT_MAX_DFT_LEVELS];
     double *cheb; /* degree + 1 Chebyshev coefficients of sin(2 pi x) / (2 pi) on [-K, K] */
     uint64_t *galois;
@@ -114,8 +115,8 @@ static veil_status resolve_config(veil_ckks_bootstrap_config *c, const veil_ckks
         return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: K = %g (1 or more, or 0 for automatic)", c->k_bound);
     const double q0 = (double)ctx->ring->primes[0];
     if (!(c->evalmod_scale >= 0) || !isfinite(c->evalmod_scale) ||
-        (c->evalmod_scale > 0 && (c->evalmod_scale < q0 / 1024 || c->evalmod_scale > 0x1p61)))
-        return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: EvalMod scale %g (q_0 / 1024 .. 2^61, or 0 for q_0)",
+        (c->evalmod_scale > 0 && (c->evalmod_scale < q0 / 1024 || c->evalmod_scale > 0x1p61 || c->evalmod_scale > q0 * 0x1p30)))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: EvalMod scale %g (q_0 / 1024 .. min(2^61, 2^30 q_0), or 0 for q_0)",
                          c->evalmod_scale);
     if (ctx->params.t != 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: a BGV parameter set");
     return VEIL_OK;
@@ -211,10 +212,15 @@ veil_status veil_ckks_bootstrapper_new(veil_ckks_bootstrapper **out, const veil_
     VEIL_CHECK(plan_levels(bt, err));
     /* CoeffToSlot: 1/2 for the split into real and imaginary parts, 1/gap for SubSum's sum of gap copies */
     const double gap = (double)(enc->slots / c.slots);
-    /* the last CoeffToSlot level moves the scale from q_0 to EvalMod's, the first SlotToCoeff level back */
+    /*
+     * From q_0 to EvalMod's scale: the power of two 2^k <= S / q_0 as an exact product after ModRaise (no
+     * level, no diagonal at a larger scale), the rest (below 2) in the last CoeffToSlot level's diagonals; the
+     * first SlotToCoeff level takes the whole ratio back.
+     */
     const double q0 = (double)enc->ctx->ring->primes[0], ratio = bt->eval_scale / q0;
-    VEIL_CHECK(veil_boot_dft_build(bt->cts, bt->cts_count, enc, c.slots, true, 1.0 / (2.0 * gap), bt->top, ratio,
-                                   bt->cts_count - 1, err));
+    bt->raise_shift = ratio >= 2 ? (unsigned)floor(log2(ratio)) : 0;
+    VEIL_CHECK(veil_boot_dft_build(bt->cts, bt->cts_count, enc, c.slots, true, 1.0 / (2.0 * gap), bt->top,
+                                   ldexp(ratio, -(int)bt->raise_shift), bt->cts_count - 1, err));
     VEIL_CHECK(veil_boot_dft_build(bt->stc, bt->stc_count, enc, c.slots, false, 1.0, bt->stc_start, 1.0 / ratio, 0,
                                    err));
     VEIL_CHECK(collect_elements(bt, err));
@@ -471,6 +477,10 @@ veil_status veil_ckks_bootstrap(const veil_context *ctx, const veil_ckks_bootstr
     VEIL_CHECK(veil_ckks_mod_drop(ctx, tmp[0], a, 0, err));
     VEIL_CHECK(mod_raise(ctx, y, tmp[0], bt->top, err));
     VEIL_CHECK(sub_sum(ctx, y, bt->info.slots, keys, key_count, tmp[0], err));
+    if (bt->raise_shift) {
+        VEIL_CHECK(veil_ckks_mul_integer(ctx, y, y, (int64_t)1 << bt->raise_shift, err));
+        y->scale = ldexp(y->scale, (int)bt->raise_shift); /* the same values t / q_0, at a larger scale */
+    }
     VEIL_CHECK(veil_boot_dft_apply(ctx, y, bt->cts, bt->cts_count, keys, key_count, err));
     VEIL_CHECK(split_evalmod_join(ctx, bt, y, relin_key,
                                   find_key(keys, key_count, veil_galois_element_conjugation(ctx)), tmp, err));
@@ -488,9 +498,9 @@ done:
 
 /*
  * Parameter sets for bootstrapping at N = 2^16, 128-bit by the HE standard's table (docs/bootstrapping.md):
- * a secret of Hamming weight 192 (|I| <= 96.5 always, so K = 96.5 and no failure; the sine has degree about
- * 650, 12 levels), q_0 of 50 bits against the 2^40 working scale, then from the bottom up the working
- * levels, SlotToCoeff, EvalMod and CoeffToSlot.
+ * a secret of Hamming weight 192 (K = 56: some |I| > 56 with probability below 2^-128; the sine has degree
+ * 417, 10 levels), q_0 of 50 bits against the 2^40 working scale, then from the bottom up the working
+ * levels, SlotToCoeff, EvalMod and CoeffToSlot; 3 key-switching digits.
  */
 typedef struct boot_preset {
     const char *name;
@@ -500,9 +510,9 @@ typedef struct boot_preset {
 
 static const boot_preset boot_presets[] = {
     /* every prime below 2^50 (the AVX2 kernels); 9 levels left at 2^40 */
-    {"boot-n65536-balanced", 9, 3, 12, 3, 8, 4, 40, 45, 50, 50, 50},
-    /* EvalMod at 2^55 and CoeffToSlot over 60-bit primes (their rounding is what limits precision); 6 levels left */
-    {"boot-n65536-precise", 6, 3, 12, 3, 8, 4, 40, 45, 55, 60, 55},
+    {"boot-n65536-balanced", 9, 3, 10, 3, 9, 3, 40, 45, 50, 50, 50},
+    /* EvalMod at 2^60 and CoeffToSlot over 60-bit primes (their rounding is what limits precision); 6 levels left */
+    {"boot-n65536-precise", 6, 3, 10, 3, 8, 3, 40, 45, 60, 60, 60},
 };
 
 static const char *const boot_preset_names[] = {"boot-n65536-balanced", "boot-n65536-precise", NULL};
