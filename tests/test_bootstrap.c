@@ -489,7 +489,7 @@ static void test_presets(void **state)
     (void)state;
     veil_error err = {0};
     const char *const *names = veil_ckks_bootstrap_preset_names();
-    const size_t q_counts[] = {26, 23};
+    const size_t q_counts[] = {26, 26};
     size_t k = 0;
     for (; names[k]; k++) {
         veil_params *p = NULL;

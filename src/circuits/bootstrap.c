@@ -511,8 +511,9 @@ typedef struct boot_preset {
 static const boot_preset boot_presets[] = {
     /* every prime below 2^50 (the AVX2 kernels); 9 levels left at 2^40 */
     {"boot-n65536-balanced", 9, 3, 10, 3, 9, 3, 40, 45, 50, 50, 50},
-    /* EvalMod at 2^60 and CoeffToSlot over 60-bit primes (their rounding is what limits precision); 6 levels left */
-    {"boot-n65536-precise", 6, 3, 10, 3, 8, 3, 40, 45, 60, 60, 60},
+    /* EvalMod at 2^60 and CoeffToSlot over 60-bit primes (their rounding is what limits precision); 9 levels left,
+     * 4 digits (log QP 1745 of 1747) */
+    {"boot-n65536-precise", 9, 3, 10, 3, 7, 4, 40, 45, 60, 60, 60},
 };
 
 static const char *const boot_preset_names[] = {"boot-n65536-balanced", "boot-n65536-precise", NULL};
