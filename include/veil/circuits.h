@@ -125,7 +125,8 @@ size_t veil_ckks_chebyshev_depth(size_t degree);
  *                hoisted): the coefficients (m + q_0 I) / q_0 in the slots, real and imaginary halves split
  *                by a conjugation;
  *   EvalMod      sin(2 pi x) / (2 pi) as a Chebyshev interpolant on [-K, K] (veil_ckks_eval_chebyshev),
- *                which is x - round(x) = m / q_0 up to (2 pi)^2 (m / q_0)^3 / 6, at scale q_0;
+ *                which is x - round(x) = m / q_0 up to (2 pi)^2 (m / q_0)^3 / 6; or, with double_angle = r,
+ *                cos(2 pi (x - 1/4) / 2^r) and r double-angle steps (Bossuat et al. 2021, section 6);
  *   SlotToCoeff  the forward DFT as stc_levels transforms, back to the coefficients, at the input's scale.
  *
  * A bootstrapper holds what a parameter set and a slot count need (the encoded DFT matrices, the
@@ -141,6 +142,8 @@ typedef struct veil_ckks_bootstrap_config {
     size_t stc_levels;  /* levels of SlotToCoeff, 1..8; 0: 3 */
     double k_bound;     /* K: the interval [-K, K] of EvalMod; 0: from the secret distribution (see below) */
     double evalmod_scale; /* the scale EvalMod runs at (its primes should be about as large); 0: q_0 */
+    size_t double_angle; /* r, 0..6: EvalMod as cos(2 pi (x - 1/4) / 2^r) followed by r steps c <- 2c^2 - 1
+                            (a degree about 2^r times lower for r more levels); 0: the sine itself */
     size_t degree;      /* the Chebyshev degree of EvalMod, at most 1024; 0: the least past which the coefficients are below 2^-45 */
 } veil_ckks_bootstrap_config;
 

@@ -28,6 +28,8 @@ struct veil_ckks_bootstrapper {
     size_t cts_count, stc_count, top, stc_start;
     double eval_scale;    /* EvalMod's scale */
     unsigned raise_shift; /* the ciphertext is multiplied by 2^raise_shift after ModRaise */
+    size_t double_angle;  /* r double-angle steps after the polynomial */
+    size_t eval_end;      /* the level the polynomial is dropped to, before the double-angle steps */
     veil_boot_dft_level cts[VEIL_BOOT_MAX_DFT_LEVELS], stc[VEIL_BOOT_MAX_DFT_LEVELS];
     double *cheb; /* degree + 1 Chebyshev coefficients of sin(2 pi x) / (2 pi) on [-K, K] */
     uint64_t *galois;
@@ -63,20 +65,30 @@ static double auto_k_bound(size_t n, size_t h)
     return k;
 }
 
-/* Chebyshev coefficients of sin(2 pi x) / (2 pi) on [-K, K] at BOOT_NODES nodes, degree up to BOOT_MAX_DEGREE. */
-static void sine_coefficients(double *c, double k)
+/*
+ * Chebyshev coefficients on [-K, K] at BOOT_NODES nodes, degree up to BOOT_MAX_DEGREE, of sin(2 pi x) / (2 pi),
+ * or for r double-angle steps of cos(2 pi (x - 1/4) / 2^r) (whose r-th double angle is sin(2 pi x)).
+ */
+static void sine_coefficients(double *c, double k, size_t r)
 {
     const double pi = 3.14159265358979323846264338327950288;
     for (size_t d = 0; d <= BOOT_MAX_DEGREE; d++) c[d] = 0;
     for (size_t j = 0; j < BOOT_NODES; j++) {
-        const double theta = pi * ((double)j + 0.5) / BOOT_NODES, x = cos(theta), f = sin(2 * pi * k * x) / (2 * pi);
-        /* T_d(x) = cos(d theta) by the recurrence T_d+1 = 2 x T_d - T_d-1 */
-        double t0 = 1, t1 = x;
+        const double theta = pi * ((double)j + 0.5) / BOOT_NODES, x = cos(theta);
+        const double f = r ? cos(2 * pi * (k * x - 0.25) / ldexp(1.0, (int)r)) : sin(2 * pi * k * x) / (2 * pi);
+        /* T_d(x) = cos(d theta) by rotating (cos, sin) by theta, restarted from cos() and sin() every 32 steps
+         * (the three-term recurrence of T_d loses up to 1 / sin(theta) times more near the interval's ends) */
+        const double ct = x, st = sin(theta);
+        double cd = 1, sd = 0;
         for (size_t d = 0; d <= BOOT_MAX_DEGREE; d++) {
-            c[d] += f * t0;
-            const double t2 = 2 * x * t1 - t0;
-            t0 = t1;
-            t1 = t2;
+            if (d % 32 == 0) {
+                cd = cos((double)d * theta);
+                sd = sin((double)d * theta);
+            }
+            c[d] += f * cd;
+            const double next = cd * ct - sd * st;
+            sd = sd * ct + cd * st;
+            cd = next;
         }
     }
     for (size_t d = 0; d <= BOOT_MAX_DEGREE; d++) c[d] *= 2.0 / BOOT_NODES;
@@ -84,15 +96,15 @@ static void sine_coefficients(double *c, double k)
 }
 
 /*
- * The least degree past which every coefficient is below 2^-BOOT_TAIL_BITS (past about 2 pi K they decay
- * faster than geometrically, so that their sum is of the same size); 0 when none up to the maximum. Each
+ * The least degree past which every coefficient is below 2^-bits (past about 2 pi K / 2^r they decay faster
+ * than geometrically, so that their sum is of the same size); 0 when none up to the maximum. Each
  * coefficient, not their sum, is compared: the sum of hundreds of rounding-sized ones would decide otherwise.
  */
-static size_t sine_degree(const double *c)
+static size_t sine_degree(const double *c, int bits)
 {
     size_t d = BOOT_MAX_DEGREE;
-    while (d > 0 && fabs(c[d]) < ldexp(1.0, -BOOT_TAIL_BITS)) d--;
-    return d + 1 >= BOOT_MAX_DEGREE ? 0 : d; /* the function is odd: its even coefficients are 0 */
+    while (d > 0 && fabs(c[d]) < ldexp(1.0, -bits)) d--;
+    return d + 1 >= BOOT_MAX_DEGREE ? 0 : d; /* the sine is odd: its even coefficients are 0 */
 }
 
 /* The configuration with its defaults, checked against the context. */
@@ -109,6 +121,8 @@ static veil_status resolve_config(veil_ckks_bootstrap_config *c, const veil_ckks
     if (c->cts_levels > VEIL_BOOT_MAX_DFT_LEVELS || c->stc_levels > VEIL_BOOT_MAX_DFT_LEVELS)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: %zu and %zu DFT levels (1..%d each)", c->cts_levels,
                          c->stc_levels, VEIL_BOOT_MAX_DFT_LEVELS);
+    if (c->double_angle > 6)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: %zu double-angle steps (0..6)", c->double_angle);
     if (c->degree > BOOT_MAX_DEGREE)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: degree %zu above %d", c->degree, BOOT_MAX_DEGREE);
     if (!(c->k_bound >= 0) || !isfinite(c->k_bound) || (c->k_bound > 0 && c->k_bound < 1))
@@ -131,8 +145,10 @@ static veil_status setup_evalmod(veil_ckks_bootstrapper *bt, const veil_ckks_boo
     info->failure_log2 = failure_log2(n, h, info->k_bound);
     bt->cheb = calloc(BOOT_MAX_DEGREE + 1, sizeof *bt->cheb);
     if (!bt->cheb) return veil_fail(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
-    sine_coefficients(bt->cheb, info->k_bound);
-    info->degree = c->degree ? c->degree : sine_degree(bt->cheb);
+    bt->double_angle = c->double_angle;
+    sine_coefficients(bt->cheb, info->k_bound, c->double_angle);
+    /* the cosine's coefficients (of a function 2 pi times larger) are computed to about 2^-49: cut at 2^-46 */
+    info->degree = c->degree ? c->degree : sine_degree(bt->cheb, c->double_angle ? 46 : BOOT_TAIL_BITS);
     if (info->degree == 0)
         return veil_fail(err, VEIL_ERR_ARGUMENT,
                          "bootstrap: K = %g needs a sine of degree above %d (a uniform ternary secret at N = %zu): use "
@@ -144,7 +160,7 @@ static veil_status setup_evalmod(veil_ckks_bootstrapper *bt, const veil_ckks_boo
 /* The levels: CoeffToSlot from the top, EvalMod, SlotToCoeff; refused when the chain is too short. */
 static veil_status plan_levels(veil_ckks_bootstrapper *bt, veil_error *err)
 {
-    const size_t depth = veil_ckks_chebyshev_depth(bt->info.degree);
+    const size_t depth = veil_ckks_chebyshev_depth(bt->info.degree) + bt->double_angle;
     const size_t need = bt->cts_count + depth + bt->stc_count;
     bt->top = bt->ctx->q_count - 1;
     if (need > bt->top)
@@ -153,6 +169,7 @@ static veil_status plan_levels(veil_ckks_bootstrapper *bt, veil_error *err)
                          "above level 0, the parameter set has %zu",
                          need, bt->cts_count, depth, bt->info.degree, bt->stc_count, bt->top);
     bt->stc_start = bt->top - bt->cts_count - depth;
+    bt->eval_end = bt->stc_start + bt->double_angle;
     bt->info.depth = need;
     bt->info.levels_left = bt->top - need;
     return VEIL_OK;
@@ -221,8 +238,13 @@ veil_status veil_ckks_bootstrapper_new(veil_ckks_bootstrapper **out, const veil_
     bt->raise_shift = ratio >= 2 ? (unsigned)floor(log2(ratio)) : 0;
     VEIL_CHECK(veil_boot_dft_build(bt->cts, bt->cts_count, enc, c.slots, true, 1.0 / (2.0 * gap), bt->top,
                                    ldexp(ratio, -(int)bt->raise_shift), bt->cts_count - 1, err));
-    VEIL_CHECK(veil_boot_dft_build(bt->stc, bt->stc_count, enc, c.slots, false, 1.0, bt->stc_start, 1.0 / ratio, 0,
-                                   err));
+    /* the scale EvalMod ends at: S, then squared and divided by the prime of each double-angle step */
+    double end_scale = bt->eval_scale;
+    for (size_t i = 0; i < bt->double_angle; i++) end_scale = end_scale * end_scale / (double)enc->ctx->ring->primes[bt->eval_end - i];
+    const double pi = 3.14159265358979323846264338327950288;
+    /* after r double angles EvalMod returns sin(2 pi x), 2 pi times the sine's output: divided here */
+    VEIL_CHECK(veil_boot_dft_build(bt->stc, bt->stc_count, enc, c.slots, false, bt->double_angle ? 1.0 / (2 * pi) : 1.0,
+                                   bt->stc_start, q0 / end_scale, 0, err));
     VEIL_CHECK(collect_elements(bt, err));
     *out = bt;
     bt = NULL;
@@ -403,17 +425,25 @@ done:
     return st;
 }
 
-/* EvalMod of one real part, dropped to the level where SlotToCoeff starts. */
+/*
+ * EvalMod of one real part: the polynomial, dropped to its planned level, then the double-angle steps
+ * c <- 2 c^2 - 1 (cos 2a = 2 cos^2 a - 1), ending where SlotToCoeff starts.
+ */
 static veil_status eval_mod(const veil_context *ctx, const veil_ckks_bootstrapper *bt, veil_ckks_ciphertext *out,
                             const veil_ckks_ciphertext *x, const veil_switch_key *relin_key, veil_error *err)
 {
     veil_status st = VEIL_OK;
     const double k = bt->info.k_bound;
     VEIL_CHECK(veil_ckks_eval_chebyshev(ctx, out, x, bt->cheb, bt->info.degree, -k, k, relin_key, err));
-    if (out->el.level < bt->stc_start)
+    if (out->el.level < bt->eval_end)
         VEIL_FAIL(err, VEIL_ERR_INTERNAL, "bootstrap: EvalMod left level %zu, below the planned %zu", out->el.level,
-                  bt->stc_start);
-    if (out->el.level > bt->stc_start) VEIL_CHECK(veil_ckks_mod_drop(ctx, out, out, bt->stc_start, err));
+                  bt->eval_end);
+    if (out->el.level > bt->eval_end) VEIL_CHECK(veil_ckks_mod_drop(ctx, out, out, bt->eval_end, err));
+    for (size_t i = 0; i < bt->double_angle; i++) {
+        VEIL_CHECK(veil_ckks_mul_relin_rescale(ctx, out, out, out, relin_key, err));
+        VEIL_CHECK(veil_ckks_mul_integer(ctx, out, out, 2, err));
+        VEIL_CHECK(veil_ckks_add_constant(ctx, out, out, -1.0, err));
+    }
 done:
     return st;
 }
