@@ -227,10 +227,17 @@ static void test_bootstrap_full(void **state)
     check_bootstrap(&boot_full, true, 20, 18);
 }
 
+/* Sparse slots: the real and imaginary halves share one EvalMod (complex values check both). */
 static void test_bootstrap_sparse(void **state)
 {
     (void)state;
     check_bootstrap(&boot_sparse, false, 21, 19);
+    check_bootstrap(&boot_sparse, true, 21, 19);
+    /* N/4 slots: the halves fill the N/2 slots exactly */
+    boot_setup bs;
+    boot_setup_new(&bs, HALF / 2);
+    check_bootstrap(&bs, true, 20, 18);
+    boot_setup_free(&bs);
 }
 
 /*

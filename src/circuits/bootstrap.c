@@ -30,6 +30,7 @@ struct veil_ckks_bootstrapper {
     unsigned raise_shift; /* the ciphertext is multiplied by 2^raise_shift after ModRaise */
     size_t double_angle;  /* r double-angle steps after the polynomial */
     size_t eval_end;      /* the level the polynomial is dropped to, before the double-angle steps */
+    bool packed;          /* sparse slots: both halves in one ciphertext, one EvalMod */
     veil_boot_dft_level cts[VEIL_BOOT_MAX_DFT_LEVELS], stc[VEIL_BOOT_MAX_DFT_LEVELS];
     double *cheb; /* degree + 1 Chebyshev coefficients of sin(2 pi x) / (2 pi) on [-K, K] */
     uint64_t *galois;
@@ -204,6 +205,7 @@ static veil_status collect_elements(veil_ckks_bootstrapper *bt, veil_error *err)
             add_element(bt, veil_galois_element_rotation(ctx, bt->stc[i].steps[k]));
     for (size_t step = bt->info.slots; step < ctx->params.n / 2; step *= 2)
         add_element(bt, veil_galois_element_rotation(ctx, (long)step));
+    if (bt->packed) add_element(bt, veil_galois_element_rotation(ctx, (long)bt->info.slots));
     add_element(bt, veil_galois_element_conjugation(ctx));
     return VEIL_OK;
 }
@@ -217,6 +219,7 @@ veil_status veil_ckks_bootstrapper_new(veil_ckks_bootstrapper **out, const veil_
     veil_status st = VEIL_OK;
     veil_ckks_bootstrap_config c;
     veil_ckks_bootstrapper *bt = NULL;
+    double complex *masks = NULL;
     VEIL_CHECK(resolve_config(&c, config, enc->ctx, err));
     bt = calloc(1, sizeof *bt);
     if (!bt) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
@@ -236,20 +239,45 @@ veil_status veil_ckks_bootstrapper_new(veil_ckks_bootstrapper **out, const veil_
      */
     const double q0 = (double)enc->ctx->ring->primes[0], ratio = bt->eval_scale / q0;
     bt->raise_shift = ratio >= 2 ? (unsigned)floor(log2(ratio)) : 0;
+    /*
+     * Sparse slots (2 slots <= N/2): the real and imaginary halves side by side in one ciphertext of period
+     * 2 slots, so that EvalMod runs once. CoeffToSlot's last level is masked by D (1 on the first half of each
+     * period, -i on the second): then y + conj(y) holds a on the first half and b on the second. SlotToCoeff's
+     * first level reads v = a + i b as P . r + Q . rot(r, slots) (P = 1, Q = i on the first half; P = i, Q = 1
+     * on the second, where r repeats with period 2 slots).
+     */
+    bt->packed = 2 * c.slots <= enc->slots;
+    const size_t period = 2 * c.slots;
+    veil_boot_dft_mask cts_mask = {bt->cts_count - 1, period, NULL, {NULL, NULL}}, stc_mask = {0, period, NULL, {NULL, NULL}};
+    if (bt->packed) {
+        masks = malloc(3 * period * sizeof *masks);
+        if (!masks) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
+        for (size_t t = 0; t < period; t++) {
+            const bool first = t < c.slots;
+            masks[t] = first ? 1.0 : -I;
+            masks[period + t] = first ? 1.0 : I;
+            masks[2 * period + t] = first ? I : 1.0;
+        }
+        cts_mask.out = masks;
+        stc_mask.in[0] = masks + period;
+        stc_mask.in[1] = masks + 2 * period;
+    }
     VEIL_CHECK(veil_boot_dft_build(bt->cts, bt->cts_count, enc, c.slots, true, 1.0 / (2.0 * gap), bt->top,
-                                   ldexp(ratio, -(int)bt->raise_shift), bt->cts_count - 1, err));
+                                   ldexp(ratio, -(int)bt->raise_shift), bt->cts_count - 1,
+                                   bt->packed ? &cts_mask : NULL, err));
     /* the scale EvalMod ends at: S, then squared and divided by the prime of each double-angle step */
     double end_scale = bt->eval_scale;
     for (size_t i = 0; i < bt->double_angle; i++) end_scale = end_scale * end_scale / (double)enc->ctx->ring->primes[bt->eval_end - i];
     const double pi = 3.14159265358979323846264338327950288;
     /* after r double angles EvalMod returns sin(2 pi x), 2 pi times the sine's output: divided here */
     VEIL_CHECK(veil_boot_dft_build(bt->stc, bt->stc_count, enc, c.slots, false, bt->double_angle ? 1.0 / (2 * pi) : 1.0,
-                                   bt->stc_start, q0 / end_scale, 0, err));
+                                   bt->stc_start, q0 / end_scale, 0, bt->packed ? &stc_mask : NULL, err));
     VEIL_CHECK(collect_elements(bt, err));
     *out = bt;
     bt = NULL;
 done:
     veil_ckks_bootstrapper_free(bt);
+    free(masks);
     return st;
 }
 
@@ -471,6 +499,26 @@ done:
     return st;
 }
 
+/*
+ * Sparse slots: y (after the masked CoeffToSlot) + conj(y) holds both halves; one EvalMod gives r in y, and
+ * rot(r, slots) in tmp[1], the two inputs of SlotToCoeff's first level.
+ */
+static veil_status packed_evalmod(const veil_context *ctx, const veil_ckks_bootstrapper *bt, veil_ckks_ciphertext *y,
+                                  const veil_switch_key *relin_key, const veil_switch_key *conj_key,
+                                  const veil_switch_key *const *keys, size_t key_count,
+                                  veil_ckks_ciphertext *const tmp[3], veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    const long slots = (long)bt->info.slots;
+    VEIL_CHECK(veil_ckks_conjugate(ctx, tmp[0], y, conj_key, err));
+    VEIL_CHECK(veil_ckks_add(ctx, tmp[0], tmp[0], y, err));
+    VEIL_CHECK(eval_mod(ctx, bt, y, tmp[0], relin_key, err));
+    VEIL_CHECK(veil_ckks_rotate(ctx, tmp[1], y, slots,
+                                find_key(keys, key_count, veil_galois_element_rotation(ctx, slots)), err));
+done:
+    return st;
+}
+
 static veil_status check_input(const veil_context *ctx, const veil_ckks_bootstrapper *bt,
                                const veil_ckks_ciphertext *a, veil_error *err)
 {
@@ -511,10 +559,15 @@ veil_status veil_ckks_bootstrap(const veil_context *ctx, const veil_ckks_bootstr
         VEIL_CHECK(veil_ckks_mul_integer(ctx, y, y, (int64_t)1 << bt->raise_shift, err));
         y->scale = ldexp(y->scale, (int)bt->raise_shift); /* the same values t / q_0, at a larger scale */
     }
-    VEIL_CHECK(veil_boot_dft_apply(ctx, y, bt->cts, bt->cts_count, keys, key_count, err));
-    VEIL_CHECK(split_evalmod_join(ctx, bt, y, relin_key,
-                                  find_key(keys, key_count, veil_galois_element_conjugation(ctx)), tmp, err));
-    VEIL_CHECK(veil_boot_dft_apply(ctx, y, bt->stc, bt->stc_count, keys, key_count, err));
+    VEIL_CHECK(veil_boot_dft_apply(ctx, y, NULL, bt->cts, bt->cts_count, keys, key_count, err));
+    const veil_switch_key *conj_key = find_key(keys, key_count, veil_galois_element_conjugation(ctx));
+    if (bt->packed) {
+        VEIL_CHECK(packed_evalmod(ctx, bt, y, relin_key, conj_key, keys, key_count, tmp, err));
+        VEIL_CHECK(veil_boot_dft_apply(ctx, y, tmp[1], bt->stc, bt->stc_count, keys, key_count, err));
+    } else {
+        VEIL_CHECK(split_evalmod_join(ctx, bt, y, relin_key, conj_key, tmp, err));
+        VEIL_CHECK(veil_boot_dft_apply(ctx, y, NULL, bt->stc, bt->stc_count, keys, key_count, err));
+    }
     /* the phase is now the input's message: relabel with its scale */
     VEIL_CHECK(veil_ckks_mod_drop(ctx, out, y, y->el.level, err));
     out->scale = scale;
@@ -528,8 +581,8 @@ done:
 
 /*
  * Parameter sets for bootstrapping at N = 2^16, 128-bit by the HE standard's table (docs/bootstrapping.md):
- * a secret of Hamming weight 192 (K = 56: some |I| > 56 with probability below 2^-128; the sine has degree
- * 417, 10 levels), q_0 of 50 bits against the 2^40 working scale, then from the bottom up the working
+ * a secret of Hamming weight 192 (K = 56: some |I| > 56 with probability below 2^-128), EvalMod by a cosine
+ * of degree 119 and 2 double-angle steps (10 levels, as the sine of degree 417 would take), q_0 of 50 bits against the 2^40 working scale, then from the bottom up the working
  * levels, SlotToCoeff, EvalMod and CoeffToSlot; 3 key-switching digits.
  */
 typedef struct boot_preset {
@@ -574,7 +627,7 @@ veil_status veil_ckks_bootstrap_preset(veil_params **params, veil_ckks_bootstrap
         const veil_params_spec spec = {.n = 65536, .q_count = c, .q_bits = q_bits, .p_count = bp->p_count,
                                        .p_bits = p_bits, .dnum = bp->dnum, .secret = VEIL_SECRET_TERNARY_HW,
                                        .hamming_weight = 192, .security = VEIL_SECURITY_128};
-        *config = (veil_ckks_bootstrap_config){.cts_levels = bp->cts, .stc_levels = bp->stc,
+        *config = (veil_ckks_bootstrap_config){.cts_levels = bp->cts, .stc_levels = bp->stc, .double_angle = 2,
                                                .evalmod_scale = ldexp(1.0, (int)bp->eval_bits)};
         return veil_params_new(params, &spec, err);
     }

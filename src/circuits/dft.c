@@ -157,23 +157,33 @@ static void offset_window(const diag_matrix *a, long *shift, size_t *n_diags)
     *n_diags = (size_t)(hi - lo + 1);
 }
 
-/* Encodes diagonal k of a level (offset (k - shift) unit), pre-rotated by its giant step, at the level's prime. */
-static veil_status encode_diagonal(const veil_ckks_encoder *enc, veil_boot_dft_level *lv, const diag_matrix *a,
-                                   size_t k, double *re, double *im, veil_error *err)
+/*
+ * Encodes diagonal k of a level (offset (k - shift) unit), pre-rotated by its giant step, at the level's prime;
+ * with masks (NULL: none), into *out: out-mask at the output slot, in-mask at the slot the rotation reads.
+ */
+static veil_status encode_diagonal(const veil_ckks_encoder *enc, const veil_boot_dft_level *lv, const diag_matrix *a,
+                                   size_t k, const veil_boot_dft_mask *mask, const double complex *in_mask,
+                                   veil_ckks_plaintext **out, double *re, double *im, veil_error *err)
 {
     const size_t n = enc->slots, ns = a->ns, m = a->m;
     const size_t idx = (size_t)(((long)k - lv->shift) % (long)m + (long)m) % m;
     if (!a->d[idx]) return VEIL_OK;
     veil_status st = VEIL_OK;
     const size_t shift = ((k - k % lv->baby) * a->unit) % n;
+    const size_t period = mask ? mask->period : 1;
+    const long offset = ((long)k - lv->shift) * (long)a->unit; /* the rotation this diagonal multiplies */
+    const size_t in_shift = (size_t)(offset % (long)period + (long)period) % period;
     for (size_t t = 0; t < n; t++) {
-        const double complex v = a->d[idx][((t + n - shift) % n) % ns];
+        const size_t u = (t + n - shift) % n; /* the slot of the unrotated diagonal */
+        double complex v = a->d[idx][u % ns];
+        if (mask && mask->out) v *= mask->out[u % period];
+        if (in_mask) v *= in_mask[(u + in_shift) % period];
         re[t] = creal(v);
         im[t] = cimag(v);
     }
     const double scale = (double)enc->ctx->ring->primes[lv->level] * lv->ratio;
-    VEIL_CHECK(veil_ckks_plaintext_new(&lv->diags[k], enc->ctx, err));
-    VEIL_CHECK(veil_ckks_encode(enc, lv->diags[k], re, im, n, scale, lv->level, err));
+    VEIL_CHECK(veil_ckks_plaintext_new(out, enc->ctx, err));
+    VEIL_CHECK(veil_ckks_encode(enc, *out, re, im, n, scale, lv->level, err));
 done:
     return st;
 }
@@ -202,7 +212,7 @@ static veil_status level_steps(veil_boot_dft_level *lv, veil_error *err)
 
 static veil_status build_level(veil_boot_dft_level *lv, const veil_ckks_encoder *enc, size_t ns, size_t stages,
                                size_t count, size_t index, bool inverse, double complex factor, size_t level,
-                               veil_error *err)
+                               const veil_boot_dft_mask *mask, veil_error *err)
 {
     veil_status st = VEIL_OK;
     diag_matrix a = {0};
@@ -215,7 +225,13 @@ static veil_status build_level(veil_boot_dft_level *lv, const veil_ckks_encoder 
     lv->baby = veil_ckks_linear_transform_baby(lv->n_diags);
     lv->diags = calloc(lv->n_diags, sizeof *lv->diags);
     if (!lv->diags) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory building the DFT");
-    for (size_t k = 0; k < lv->n_diags; k++) VEIL_CHECK(encode_diagonal(enc, lv, &a, k, re, im, err));
+    if (mask && mask->in[1] && !(lv->diags2 = calloc(lv->n_diags, sizeof *lv->diags2)))
+        VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory building the DFT");
+    for (size_t k = 0; k < lv->n_diags; k++) {
+        VEIL_CHECK(encode_diagonal(enc, lv, &a, k, mask, mask ? mask->in[0] : NULL, &lv->diags[k], re, im, err));
+        if (lv->diags2)
+            VEIL_CHECK(encode_diagonal(enc, lv, &a, k, mask, mask->in[1], &lv->diags2[k], re, im, err));
+    }
     VEIL_CHECK(level_steps(lv, err));
 done:
     matrix_free(&a);
@@ -226,7 +242,7 @@ done:
 
 veil_status veil_boot_dft_build(veil_boot_dft_level *levels, size_t count, const veil_ckks_encoder *enc, size_t slots,
                                 bool inverse, double complex factor, size_t top_level, double ratio,
-                                size_t ratio_index, veil_error *err)
+                                size_t ratio_index, const veil_boot_dft_mask *mask, veil_error *err)
 {
     VEIL_REQUIRE(levels, err);
     VEIL_REQUIRE(enc, err);
@@ -240,7 +256,7 @@ veil_status veil_boot_dft_build(veil_boot_dft_level *levels, size_t count, const
     for (size_t i = 0; i < count; i++) {
         levels[i].ratio = i == ratio_index ? ratio : 1.0;
         VEIL_CHECK(build_level(&levels[i], enc, slots, stages, count, i, inverse, i == 0 ? factor : 1.0,
-                               top_level - i, err));
+                               top_level - i, mask && mask->level == i ? mask : NULL, err));
     }
 done:
     if (st != VEIL_OK) veil_boot_dft_free(levels, count);
@@ -251,7 +267,9 @@ void veil_boot_dft_free(veil_boot_dft_level *levels, size_t count)
 {
     for (size_t i = 0; levels && i < count; i++) {
         for (size_t k = 0; levels[i].diags && k < levels[i].n_diags; k++) veil_ckks_plaintext_free(levels[i].diags[k]);
+        for (size_t k = 0; levels[i].diags2 && k < levels[i].n_diags; k++) veil_ckks_plaintext_free(levels[i].diags2[k]);
         free(levels[i].diags);
+        free(levels[i].diags2);
         free(levels[i].steps);
         memset(&levels[i], 0, sizeof levels[i]);
     }
@@ -266,9 +284,22 @@ static const veil_switch_key *key_for(const veil_context *ctx, long steps, const
     return NULL;
 }
 
-veil_status veil_boot_dft_apply(const veil_context *ctx, veil_ckks_ciphertext *x, const veil_boot_dft_level *levels,
-                                size_t level_count, const veil_switch_key *const *keys, size_t key_count,
-                                veil_error *err)
+/* x <- rot(x, -shift unit), the level's pre-rotation. */
+static veil_status pre_rotate(const veil_context *ctx, veil_ckks_ciphertext *x, const veil_boot_dft_level *lv,
+                              const veil_switch_key *const *keys, size_t key_count, veil_error *err)
+{
+    if (!lv->shift) return VEIL_OK;
+    const long steps = -lv->shift * lv->unit;
+    const veil_switch_key *key = key_for(ctx, steps, keys, key_count);
+    if (!key)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "bootstrap: no Galois key for a rotation by %ld slots (element %llu)",
+                         steps, (unsigned long long)veil_galois_element_rotation(ctx, steps));
+    return veil_ckks_rotate(ctx, x, x, steps, key, err);
+}
+
+veil_status veil_boot_dft_apply(const veil_context *ctx, veil_ckks_ciphertext *x, veil_ckks_ciphertext *x2,
+                                const veil_boot_dft_level *levels, size_t level_count,
+                                const veil_switch_key *const *keys, size_t key_count, veil_error *err)
 {
     veil_status st = VEIL_OK;
     for (size_t i = 0; i < level_count; i++) {
@@ -276,16 +307,17 @@ veil_status veil_boot_dft_apply(const veil_context *ctx, veil_ckks_ciphertext *x
         if (x->el.level != lv->level)
             VEIL_FAIL(err, VEIL_ERR_INTERNAL, "bootstrap: a DFT level expected level %zu, got %zu", lv->level,
                       x->el.level);
-        if (lv->shift) {
-            const long steps = -lv->shift * lv->unit;
-            const veil_switch_key *key = key_for(ctx, steps, keys, key_count);
-            if (!key)
-                VEIL_FAIL(err, VEIL_ERR_MISMATCH, "bootstrap: no Galois key for a rotation by %ld slots (element %llu)",
-                          steps, (unsigned long long)veil_galois_element_rotation(ctx, steps));
-            VEIL_CHECK(veil_ckks_rotate(ctx, x, x, steps, key, err));
-        }
+        if (lv->diags2 && !x2) VEIL_FAIL(err, VEIL_ERR_INTERNAL, "bootstrap: a DFT level without its second input");
+        VEIL_CHECK(pre_rotate(ctx, x, lv, keys, key_count, err));
         VEIL_CHECK(veil_ckks_linear_transform(ctx, x, x, (const veil_ckks_plaintext *const *)lv->diags, lv->n_diags,
                                               lv->baby, lv->unit, keys, key_count, (size_t)ctx->ring->threads, err));
+        if (lv->diags2) {
+            VEIL_CHECK(pre_rotate(ctx, x2, lv, keys, key_count, err));
+            VEIL_CHECK(veil_ckks_linear_transform(ctx, x2, x2, (const veil_ckks_plaintext *const *)lv->diags2,
+                                                  lv->n_diags, lv->baby, lv->unit, keys, key_count,
+                                                  (size_t)ctx->ring->threads, err));
+            VEIL_CHECK(veil_ckks_add(ctx, x, x, x2, err));
+        }
         VEIL_CHECK(veil_ckks_rescale(ctx, x, x, err));
     }
 done:
