@@ -8,7 +8,8 @@
  * Default: the preset VEIL_BENCH_BOOT_PRESET (boot-n65536-balanced) at the slot counts of
  * VEIL_BENCH_BOOT_SLOTS (a comma-separated list, default "32,32768"), VEIL_BENCH_BOOT_REPS bootstraps each
  * (default 3); VEIL_BENCH_BOOT_DFT_LEVELS sets the levels of each DFT (fewer diagonals and keys per level
- * with more levels: less memory at N = 2^16 full slots, two levels less left). --quick: N = 2^10 at insecure test parameters, 512 and 32 slots, seconds.
+ * with more levels: less memory at N = 2^16 full slots, two levels less left).
+ * --quick: N = 2^10 at insecure test parameters, 512 and 32 slots, seconds.
  */
 #include <math.h>
 #include <stdio.h>

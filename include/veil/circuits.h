@@ -144,7 +144,8 @@ typedef struct veil_ckks_bootstrap_config {
     double evalmod_scale; /* the scale EvalMod runs at (its primes should be about as large); 0: q_0 */
     size_t double_angle; /* r, 0..6: EvalMod as cos(2 pi (x - 1/4) / 2^r) followed by r steps c <- 2c^2 - 1
                             (a degree about 2^r times lower for r more levels); 0: the sine itself */
-    size_t degree;      /* the Chebyshev degree of EvalMod, at most 1024; 0: the least past which the coefficients are below 2^-45 */
+    size_t degree;      /* the Chebyshev degree of EvalMod, at most 1024; 0: the least past which every
+                           coefficient is below 2^-45 (2^-46 for the cosine) */
 } veil_ckks_bootstrap_config;
 
 /* What a bootstrapper does with a parameter set. */
@@ -198,8 +199,8 @@ veil_status veil_ckks_bootstrap(const veil_context *ctx, const veil_ckks_bootstr
 /*
  * Bootstrapping presets: a parameter set (N = 2^16, 128-bit, secret of Hamming weight 192) and the
  * configuration that goes with it (set config->slots for sparse slots). "boot-n65536-balanced": 9 levels
- * left at a 2^40 scale, every prime below 2^50; "boot-n65536-precise": EvalMod at 2^60, also 9 levels left. docs/bootstrapping.md has their
- * figures. VEIL_ERR_NOT_FOUND for an unknown name.
+ * left at a 2^40 scale, every prime below 2^50; "boot-n65536-precise": EvalMod at 2^60, also 9 levels
+ * left. Both evaluate EvalMod as a cosine with 2 double-angle steps. docs/bootstrapping.md has their figures. VEIL_ERR_NOT_FOUND for an unknown name.
  */
 veil_status veil_ckks_bootstrap_preset(veil_params **params, veil_ckks_bootstrap_config *config, const char *name,
                                        veil_error *err);

@@ -130,8 +130,10 @@ static veil_status resolve_config(veil_ckks_bootstrap_config *c, const veil_ckks
         return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: K = %g (1 or more, or 0 for automatic)", c->k_bound);
     const double q0 = (double)ctx->ring->primes[0];
     if (!(c->evalmod_scale >= 0) || !isfinite(c->evalmod_scale) ||
-        (c->evalmod_scale > 0 && (c->evalmod_scale < q0 / 1024 || c->evalmod_scale > 0x1p61 || c->evalmod_scale > q0 * 0x1p30)))
-        return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: EvalMod scale %g (q_0 / 1024 .. min(2^61, 2^30 q_0), or 0 for q_0)",
+        (c->evalmod_scale > 0 &&
+         (c->evalmod_scale < q0 / 1024 || c->evalmod_scale > 0x1p61 || c->evalmod_scale > q0 * 0x1p30)))
+        return veil_fail(err, VEIL_ERR_ARGUMENT,
+                         "bootstrap: EvalMod scale %g (q_0 / 1024 .. min(2^61, 2^30 q_0), or 0 for q_0)",
                          c->evalmod_scale);
     if (ctx->params.t != 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: a BGV parameter set");
     return VEIL_OK;
@@ -248,7 +250,8 @@ veil_status veil_ckks_bootstrapper_new(veil_ckks_bootstrapper **out, const veil_
      */
     bt->packed = 2 * c.slots <= enc->slots;
     const size_t period = 2 * c.slots;
-    veil_boot_dft_mask cts_mask = {bt->cts_count - 1, period, NULL, {NULL, NULL}}, stc_mask = {0, period, NULL, {NULL, NULL}};
+    veil_boot_dft_mask cts_mask = {bt->cts_count - 1, period, NULL, {NULL, NULL}};
+    veil_boot_dft_mask stc_mask = {0, period, NULL, {NULL, NULL}};
     if (bt->packed) {
         masks = malloc(3 * period * sizeof *masks);
         if (!masks) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
@@ -267,7 +270,8 @@ veil_status veil_ckks_bootstrapper_new(veil_ckks_bootstrapper **out, const veil_
                                    bt->packed ? &cts_mask : NULL, err));
     /* the scale EvalMod ends at: S, then squared and divided by the prime of each double-angle step */
     double end_scale = bt->eval_scale;
-    for (size_t i = 0; i < bt->double_angle; i++) end_scale = end_scale * end_scale / (double)enc->ctx->ring->primes[bt->eval_end - i];
+    for (size_t i = 0; i < bt->double_angle; i++)
+        end_scale = end_scale * end_scale / (double)enc->ctx->ring->primes[bt->eval_end - i];
     const double pi = 3.14159265358979323846264338327950288;
     /* after r double angles EvalMod returns sin(2 pi x), 2 pi times the sine's output: divided here */
     VEIL_CHECK(veil_boot_dft_build(bt->stc, bt->stc_count, enc, c.slots, false, bt->double_angle ? 1.0 / (2 * pi) : 1.0,
@@ -582,8 +586,9 @@ done:
 /*
  * Parameter sets for bootstrapping at N = 2^16, 128-bit by the HE standard's table (docs/bootstrapping.md):
  * a secret of Hamming weight 192 (K = 56: some |I| > 56 with probability below 2^-128), EvalMod by a cosine
- * of degree 119 and 2 double-angle steps (10 levels, as the sine of degree 417 would take), q_0 of 50 bits against the 2^40 working scale, then from the bottom up the working
- * levels, SlotToCoeff, EvalMod and CoeffToSlot; 3 key-switching digits.
+ * of degree 127 and 2 double-angle steps (10 levels, as the sine of degree 417 would take), q_0 of 50 bits
+ * against the 2^40 working scale, then from the bottom up the working levels, SlotToCoeff, EvalMod and
+ * CoeffToSlot.
  */
 typedef struct boot_preset {
     const char *name;
@@ -627,8 +632,10 @@ veil_status veil_ckks_bootstrap_preset(veil_params **params, veil_ckks_bootstrap
         const veil_params_spec spec = {.n = 65536, .q_count = c, .q_bits = q_bits, .p_count = bp->p_count,
                                        .p_bits = p_bits, .dnum = bp->dnum, .secret = VEIL_SECRET_TERNARY_HW,
                                        .hamming_weight = 192, .security = VEIL_SECURITY_128};
+        /* degree 127 (the automatic one is 132): ceil(log2 127) + 1 + 2 = the 10 EvalMod levels; the cosine's
+         * coefficients left out sum to 2^-38.6 */
         *config = (veil_ckks_bootstrap_config){.cts_levels = bp->cts, .stc_levels = bp->stc, .double_angle = 2,
-                                               .evalmod_scale = ldexp(1.0, (int)bp->eval_bits)};
+                                               .degree = 127, .evalmod_scale = ldexp(1.0, (int)bp->eval_bits)};
         return veil_params_new(params, &spec, err);
     }
     return veil_fail(err, VEIL_ERR_NOT_FOUND, "no bootstrapping preset named '%s'", name);
