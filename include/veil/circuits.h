@@ -200,7 +200,7 @@ veil_status veil_ckks_bootstrap(const veil_context *ctx, const veil_ckks_bootstr
  * Bootstrapping presets: a parameter set (N = 2^16, 128-bit, secret of Hamming weight 192) and the
  * configuration that goes with it (set config->slots for sparse slots). "boot-n65536-balanced": 9 levels
  * left at a 2^40 scale, every prime below 2^50; "boot-n65536-precise": EvalMod at 2^60, also 9 levels
- * left. Both evaluate EvalMod as a cosine with 2 double-angle steps. docs/bootstrapping.md has their figures. VEIL_ERR_NOT_FOUND for an unknown name.
+ * left. docs/bootstrapping.md has their figures. VEIL_ERR_NOT_FOUND for an unknown name.
  */
 veil_status veil_ckks_bootstrap_preset(veil_params **params, veil_ckks_bootstrap_config *config, const char *name,
                                        veil_error *err);

@@ -585,9 +585,8 @@ done:
 
 /*
  * Parameter sets for bootstrapping at N = 2^16, 128-bit by the HE standard's table (docs/bootstrapping.md):
- * a secret of Hamming weight 192 (K = 56: some |I| > 56 with probability below 2^-128), EvalMod by a cosine
- * of degree 127 and 2 double-angle steps (10 levels, as the sine of degree 417 would take), q_0 of 50 bits
- * against the 2^40 working scale, then from the bottom up the working levels, SlotToCoeff, EvalMod and
+ * a secret of Hamming weight 192 (K = 56: some |I| > 56 with probability below 2^-128; the sine has degree
+ * 417, 10 levels), q_0 of 50 bits against the 2^40 working scale, then from the bottom up the working levels, SlotToCoeff, EvalMod and
  * CoeffToSlot.
  */
 typedef struct boot_preset {
@@ -632,10 +631,10 @@ veil_status veil_ckks_bootstrap_preset(veil_params **params, veil_ckks_bootstrap
         const veil_params_spec spec = {.n = 65536, .q_count = c, .q_bits = q_bits, .p_count = bp->p_count,
                                        .p_bits = p_bits, .dnum = bp->dnum, .secret = VEIL_SECRET_TERNARY_HW,
                                        .hamming_weight = 192, .security = VEIL_SECURITY_128};
-        /* degree 127 (the automatic one is 132): ceil(log2 127) + 1 + 2 = the 10 EvalMod levels; the cosine's
-         * coefficients left out sum to 2^-38.6 */
-        *config = (veil_ckks_bootstrap_config){.cts_levels = bp->cts, .stc_levels = bp->stc, .double_angle = 2,
-                                               .degree = 127, .evalmod_scale = ldexp(1.0, (int)bp->eval_bits)};
+        /* the sine (degree 417, 10 levels): a cosine with 2 double angles would need degree 132 and 11 levels,
+         * cut to degree 120 (10 levels) its left-out coefficients sum to 2^-30.7 (about 19 bits) */
+        *config = (veil_ckks_bootstrap_config){.cts_levels = bp->cts, .stc_levels = bp->stc,
+                                               .evalmod_scale = ldexp(1.0, (int)bp->eval_bits)};
         return veil_params_new(params, &spec, err);
     }
     return veil_fail(err, VEIL_ERR_NOT_FOUND, "no bootstrapping preset named '%s'", name);
