@@ -410,6 +410,10 @@ static void test_bootstrapper_refusals(void **state)
         assert_null(bt);
     }
     assert_non_null(strstr(err.detail, "levels"));
+    /* EvalMod at a scale its primes (50 bits here) cannot hold */
+    const veil_ckks_bootstrap_config far = {.evalmod_scale = ldexp(1.0, 58)};
+    assert_int_equal(veil_ckks_bootstrapper_new(&bt, bf->enc, &far, &err), VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "EvalMod runs at scale 2^58.0"));
     /* a short chain: 8 levels, with the secret of this fixture */
     veil_params *params = NULL;
     veil_context *ctx = NULL;

@@ -173,6 +173,15 @@ static veil_status plan_levels(veil_ckks_bootstrapper *bt, veil_error *err)
                          need, bt->cts_count, depth, bt->info.degree, bt->stc_count, bt->top);
     bt->stc_start = bt->top - bt->cts_count - depth;
     bt->eval_end = bt->stc_start + bt->double_angle;
+    /* EvalMod's products rescale by the primes of its levels: far from its scale, the scale would run away */
+    for (size_t l = bt->stc_start + 1; l <= bt->top - bt->cts_count; l++) {
+        const double bits = log2((double)bt->ctx->ring->primes[l]), want = log2(bt->eval_scale);
+        if (fabs(bits - want) > 4)
+            return veil_fail(err, VEIL_ERR_ARGUMENT,
+                             "bootstrap: EvalMod runs at scale 2^%.1f but its level %zu has a %.0f-bit prime (its %zu "
+                             "levels need primes of about the scale's size)",
+                             want, l, ceil(bits), depth);
+    }
     bt->info.depth = need;
     bt->info.levels_left = bt->top - need;
     return VEIL_OK;
