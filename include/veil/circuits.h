@@ -123,7 +123,7 @@ size_t veil_ckks_chebyshev_depth(size_t degree);
  *                that polynomial the slots see;
  *   CoeffToSlot  the inverse DFT as cts_levels sparse-diagonal linear transforms (baby-step giant-step,
  *                hoisted): the coefficients (m + q_0 I) / q_0 in the slots, real and imaginary halves split
- *                by a conjugation;
+ *                by a conjugation into two ciphertexts, or for slots <= N/4 placed side by side in one;
  *   EvalMod      sin(2 pi x) / (2 pi) as a Chebyshev interpolant on [-K, K] (veil_ckks_eval_chebyshev),
  *                which is x - round(x) = m / q_0 up to (2 pi)^2 (m / q_0)^3 / 6; or, with double_angle = r,
  *                cos(2 pi (x - 1/4) / 2^r) and r double-angle steps (Bossuat et al. 2021, section 6);
@@ -155,17 +155,19 @@ typedef struct veil_ckks_bootstrap_info {
     size_t depth;         /* the levels bootstrapping consumes from the top */
     size_t degree;        /* of the EvalMod polynomial */
     double k_bound;       /* K */
-    double failure_log2;  /* log2 of the probability that some |I| > K - 1/2 (-1e9 when impossible) */
+    double failure_log2;  /* log2 of the probability that some coefficient of (m + q_0 I) / q_0 leaves [-K, K]
+                             (-1e9 when impossible) */
     size_t galois_count;  /* the Galois keys it needs */
 } veil_ckks_bootstrap_info;
 
 /*
- * A bootstrapper for enc's context. K: by default the secret's worst case, (h + 1) / 2 + 1 for a secret of
+ * A bootstrapper for enc's context. K: by default the secret's worst case, (h + 1) / 2 for a secret of
  * Hamming weight h (VEIL_SECRET_TERNARY_HW; the failure probability is then 0), or, where smaller, the K
- * whose failure probability (I a sum of h + 1 uniform variables on [-1/2, 1/2], all N coefficients) is at
- * most 2^-128. A uniform ternary secret of large N needs a degree above 1024: refused, use a sparse secret.
- * Errors: VEIL_ERR_ARGUMENT for a bad configuration or a chain without the levels it needs (the message says
- * how many), VEIL_ERR_NO_MEMORY.
+ * whose failure probability (each coefficient a sum of h + 1 uniform variables on [-1/2, 1/2], over all N
+ * coefficients) is at most 2^-128. A uniform ternary secret of large N needs a degree above 1024: refused,
+ * use a sparse secret. Errors: VEIL_ERR_ARGUMENT for a bad configuration, a chain without the levels it
+ * needs (the message says how many), or EvalMod levels whose primes are far from its scale;
+ * VEIL_ERR_NO_MEMORY.
  */
 veil_status veil_ckks_bootstrapper_new(veil_ckks_bootstrapper **out, const veil_ckks_encoder *enc,
                                        const veil_ckks_bootstrap_config *config, veil_error *err);
