@@ -68,6 +68,7 @@ static void usage(FILE *f)
             "  estimates  the plan's server-time estimate against the measured time, four networks, both packings\n"
             "  party   multi-party keys, 3 parties at N = 8192: joint public key, partial decryption, fusion, error\n"
             "  boot    CKKS bootstrapping at boot-n65536-balanced, 32 and 32768 slots (--quick: N = 2^10, insecure)\n"
+            "  threshold  t-out-of-N, 2 of 3 parties at N = 8192: box key, dealing, threshold key, decryption, error\n"
             "options:\n"
             "  --quick       fewer sizes and repetitions (seconds instead of minutes)\n"
             "  --threads T   threads per operation (default: VEIL_THREADS, else all cores)\n"
@@ -122,6 +123,7 @@ int main(int argc, char **argv)
     if (strcmp(suite, "estimates") == 0) return bench_estimates(&cfg);
     if (strcmp(suite, "party") == 0) return bench_party(&cfg);
     if (strcmp(suite, "boot") == 0) return bench_boot(&cfg);
+    if (strcmp(suite, "threshold") == 0) return bench_threshold(&cfg);
     fprintf(stderr, "veil-bench: unknown suite '%s'\n", suite);
     return 2;
 }
