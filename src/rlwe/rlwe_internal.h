@@ -291,7 +291,7 @@ struct veil_party_deal {
     uint8_t group[VEIL_PARTY_ID_BYTES];
     size_t from, to, parties, threshold;
     uint8_t nonce[VEIL_PARTY_DEAL_NONCE];
-    uint8_t *box; /* crypto_box of (head, f_i(j) as q_count limbs of n 64-bit little-endian words) */
+    uint8_t *box; /* crypto_box of (head, f_i(j): q_count limbs, each packed at its prime's bit length) */
     size_t box_len;
 };
 

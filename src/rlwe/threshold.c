@@ -191,9 +191,51 @@ static veil_status index_box_keys(const veil_party_box_key *by[VEIL_PARTY_MAX + 
 
 /* ---- deals ------------------------------------------------------------------------------------------------ */
 
+/* Bytes of limb i of a deal's value: its n residues at the prime's bit length, padded to a whole byte. */
+static size_t limb_bytes(const veil_context *ctx, size_t i)
+{
+    return (ctx->params.n * ctx->ring->mod[i].bits + 7) / 8;
+}
+
 size_t veil_party_deal_box_bytes(const veil_context *ctx)
 {
-    return VEIL_PARTY_DEAL_HEAD + ctx->q_count * ctx->params.n * sizeof(uint64_t) + VEIL_PARTY_DEAL_MAC;
+    size_t total = VEIL_PARTY_DEAL_HEAD + VEIL_PARTY_DEAL_MAC;
+    for (size_t i = 0; i < ctx->q_count; i++) total += limb_bytes(ctx, i);
+    return total;
+}
+
+/* A deal's plaintext buffer: its length and 16 bytes of slack for the packer's 64-bit accesses. */
+#define DEAL_SLACK 16
+
+/* n residues of `bits` bits as a little-endian bit stream (value c at bit c * bits) into out (zeroed here). */
+static void pack_limb(uint8_t *out, size_t bytes, const uint64_t *x, size_t n, unsigned bits)
+{
+    memset(out, 0, bytes + DEAL_SLACK);
+    for (size_t c = 0; c < n; c++) {
+        const size_t o = c * bits, at = o >> 3;
+        const unsigned sh = (unsigned)(o & 7);
+        const uint64_t lo = x[c] << sh;
+        for (int b = 0; b < 8; b++) out[at + b] |= (uint8_t)(lo >> (8 * b));
+        if (sh + bits > 64) out[at + 8] |= (uint8_t)(x[c] >> (64 - sh));
+    }
+}
+
+/* The inverse of pack_limb; false when a residue is not below q or the padding bits are not zero. */
+static bool unpack_limb(uint64_t *x, const uint8_t *in, size_t bytes, size_t n, unsigned bits, uint64_t q)
+{
+    const uint64_t mask = bits == 64 ? ~(uint64_t)0 : ((uint64_t)1 << bits) - 1;
+    for (size_t c = 0; c < n; c++) {
+        const size_t o = c * bits, at = o >> 3;
+        const unsigned sh = (unsigned)(o & 7);
+        uint64_t v = 0;
+        for (int b = 7; b >= 0; b--) v = v << 8 | in[at + b];
+        v >>= sh;
+        if (sh + bits > 64) v |= (uint64_t)in[at + 8] << (64 - sh);
+        x[c] = v & mask;
+        if (x[c] >= q) return false;
+    }
+    const unsigned used = (unsigned)((n * bits) & 7);
+    return used == 0 || (in[bytes - 1] >> used) == 0;
 }
 
 void veil_party_deal_free(veil_party_deal *deal)
@@ -210,13 +252,6 @@ const uint8_t *veil_party_deal_group(const veil_party_deal *deal) { return deal 
 static void put_u64(uint8_t *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
 }
 
 /* The header a deal's box starts with (what binds its contents to its group, dealer, recipient and sizes). */
@@ -251,7 +286,7 @@ static veil_status seal_deal(veil_party_deal **out, const veil_party_group *grou
     veil_status st = VEIL_OK;
     const veil_context *ctx = group->ctx;
     const size_t n = ctx->params.n, plain_len = veil_party_deal_box_bytes(ctx) - VEIL_PARTY_DEAL_MAC;
-    uint8_t *plain = veil_alloc(plain_len, 1);
+    uint8_t *plain = veil_alloc(plain_len + DEAL_SLACK, 1);
     veil_party_deal *d = veil_alloc(1, sizeof *d);
     if (d) d->box = veil_alloc(plain_len + VEIL_PARTY_DEAL_MAC, 1);
     if (!plain || !d || !d->box) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "deal: out of memory");
@@ -263,10 +298,10 @@ static veil_status seal_deal(veil_party_deal **out, const veil_party_group *grou
     d->threshold = group->threshold;
     d->box_len = plain_len + VEIL_PARTY_DEAL_MAC;
     deal_head(plain, group->id, from, to, group->parties, group->threshold);
-    for (size_t i = 0; i < ctx->q_count; i++) {
-        const uint64_t *limb = veil_poly_limb_const(value, i);
-        uint8_t *o = plain + VEIL_PARTY_DEAL_HEAD + i * n * 8;
-        for (size_t c = 0; c < n; c++) put_u64(o + 8 * c, limb[c]);
+    size_t at = VEIL_PARTY_DEAL_HEAD;
+    for (size_t i = 0; i < ctx->q_count; i++) { /* each limb at its prime's bit length (the slack absorbs the tail) */
+        pack_limb(plain + at, limb_bytes(ctx, i), veil_poly_limb_const(value, i), n, ctx->ring->mod[i].bits);
+        at += limb_bytes(ctx, i);
     }
     veil_prng_bytes(prng, d->nonce, sizeof d->nonce);
     if (crypto_box_easy(d->box, plain, plain_len, d->nonce, recipient_pk, bsk) != 0)
@@ -274,7 +309,7 @@ static veil_status seal_deal(veil_party_deal **out, const veil_party_group *grou
     *out = d;
     d = NULL;
 done:
-    veil_free_secret(plain, plain_len);
+    veil_free_secret(plain, plain_len + DEAL_SLACK);
     veil_party_deal_free(d);
     return st;
 }
@@ -376,16 +411,13 @@ static veil_status open_deal(veil_poly *acc, veil_poly *tmp, const veil_party_gr
     if (sodium_memcmp(head, plain, sizeof head) != 0)
         return veil_fail(err, VEIL_ERR_MISMATCH, "%s: the deal from party %zu carries another group, dealer, recipient "
                          "or threshold inside its box than outside", op, d->from);
+    size_t at = VEIL_PARTY_DEAL_HEAD;
     for (size_t i = 0; i < ctx->q_count; i++) {
-        const uint64_t q = ctx->ring->primes[i];
-        const uint8_t *src = plain + VEIL_PARTY_DEAL_HEAD + i * n * 8;
-        uint64_t *limb = veil_poly_limb(tmp, i);
-        for (size_t c = 0; c < n; c++) {
-            limb[c] = get_u64(src + 8 * c);
-            if (limb[c] >= q)
-                return veil_fail(err, VEIL_ERR_FORMAT, "%s: the deal from party %zu has a value beyond its prime", op,
-                                 d->from);
-        }
+        if (!unpack_limb(veil_poly_limb(tmp, i), plain + at, limb_bytes(ctx, i), n, ctx->ring->mod[i].bits,
+                         ctx->ring->primes[i]))
+            return veil_fail(err, VEIL_ERR_FORMAT, "%s: the deal from party %zu has a value beyond its prime, or "
+                             "nonzero padding", op, d->from);
+        at += limb_bytes(ctx, i);
     }
     veil_limbwise(ctx, acc, acc, tmp, ctx->q_count - 1, VEIL_LIMB_ADD);
     return VEIL_OK;
@@ -420,7 +452,7 @@ veil_status veil_party_threshold_key_new(veil_party_threshold_key **out, const v
     st = index_box_keys(by, bsk, group, party, sk, box_keys, box_count, op, err);
     if (st) return st;
     const size_t plain_len = veil_party_deal_box_bytes(ctx) - VEIL_PARTY_DEAL_MAC;
-    uint8_t *plain = veil_alloc(plain_len, 1);
+    uint8_t *plain = veil_alloc(plain_len + DEAL_SLACK, 1); /* zeroed: the unpacker's reads past the end see 0 */
     veil_poly *tmp = NULL;
     veil_party_threshold_key *key = veil_alloc(1, sizeof *key);
     if (!plain || !key) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "%s: out of memory", op);
@@ -438,7 +470,7 @@ veil_status veil_party_threshold_key_new(veil_party_threshold_key **out, const v
     key = NULL;
 done:
     sodium_memzero(bsk, sizeof bsk);
-    veil_free_secret(plain, plain_len);
+    veil_free_secret(plain, plain_len + DEAL_SLACK);
     veil_poly_free(tmp); /* wipes */
     veil_party_threshold_key_free(key);
     return st;
