@@ -248,7 +248,7 @@ static void test_ckks_every_subset(void **state)
     check(veil_ckks_plaintext_new(&pt, f.ctx, &err), &err);
     check(veil_ckks_ciphertext_new(&x, f.ctx, &err), &err);
     check(veil_ckks_ciphertext_new(&y, f.ctx, &err), &err);
-    static const size_t cases[][2] = {{3, 2}, {4, 2}, {4, 3}, {5, 2}, {5, 3}, {5, 4}};
+    static const size_t cases[][2] = {{3, 2}, {4, 3}, {5, 2}, {5, 4}}; /* BGV: (4, 2), (5, 3) */
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const size_t n = cases[c][0], t = cases[c][1];
         tgroup g;
@@ -323,7 +323,7 @@ static void test_bgv_every_subset(void **state)
     check(veil_bgv_ciphertext_new(&z, f.ctx, &err), &err);
     check(veil_secret_key_new(&receiver, f.ctx, f.prng, &err), &err);
     check(veil_public_key_new(&receiver_pk, f.ctx, receiver, f.prng, &err), &err);
-    static const size_t cases[][2] = {{3, 2}, {4, 3}, {5, 2}, {5, 4}};
+    static const size_t cases[][2] = {{4, 2}, {5, 3}}; /* CKKS: the others of N = 3..5 */
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const size_t n = cases[c][0], t = cases[c][1];
         tgroup g;
