@@ -113,3 +113,32 @@ veil_status veil_bgv_switch_joint(veil_bgv_ciphertext *out, const veil_party_gro
     out->noise_bits = noise;
     return VEIL_OK;
 }
+
+/* ---- t-out-of-N (src/rlwe/threshold.c) ---------------------------------------------------------------------- */
+
+veil_status veil_bgv_threshold_decrypt_share(veil_party_share **out, const veil_party_group *group,
+                                            const veil_party_threshold_key *key, const size_t *set, size_t set_count,
+                                            const veil_bgv_ciphertext *ct, const veil_party_smudging *smudging,
+                                            veil_prng *prng, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    double log2_sigma = 0;
+    veil_status st = smudging_for(group, ct, smudging, &log2_sigma, "threshold decryption share", err);
+    if (st) return st;
+    return veil_party_threshold_element_share(out, group, key, set, set_count, &ct->el, NULL, log2_sigma, prng, err);
+}
+
+veil_status veil_bgv_threshold_switch_share(veil_party_share **out, const veil_party_group *group,
+                                           const veil_party_threshold_key *key, const size_t *set, size_t set_count,
+                                           const veil_bgv_ciphertext *ct, const veil_public_key *to,
+                                           const veil_party_smudging *smudging, veil_prng *prng, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(to, err);
+    double log2_sigma = 0;
+    veil_status st = smudging_for(group, ct, smudging, &log2_sigma, "threshold key-switching share", err);
+    if (st) return st;
+    return veil_party_threshold_element_share(out, group, key, set, set_count, &ct->el, to, log2_sigma, prng, err);
+}

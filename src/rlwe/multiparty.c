@@ -36,9 +36,9 @@ static veil_status check_sizes(size_t parties, size_t threshold, veil_error *err
 {
     if (parties < 2 || parties > VEIL_PARTY_MAX)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "party group: %zu parties (2 to %d)", parties, VEIL_PARTY_MAX);
-    if (threshold != 0 && threshold != parties)
-        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "party group: a threshold of %zu of %zu parties: this version "
-                         "implements N-out-of-N only (every party decrypts)", threshold, parties);
+    if (threshold != 0 && (threshold < 2 || threshold > parties))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "party group: a threshold of %zu of %zu parties (2 to %zu; 0 for "
+                         "N-out-of-N)", threshold, parties, parties);
     return VEIL_OK;
 }
 
@@ -57,7 +57,7 @@ veil_status veil_party_group_from(veil_party_group **out, const veil_context *ct
     g->ctx = ctx;
     memcpy(g->id, id, VEIL_PARTY_ID_BYTES);
     g->parties = parties;
-    g->threshold = parties;
+    g->threshold = threshold ? threshold : parties; /* t-out-of-N: src/rlwe/threshold.c */
     *out = g;
 done:
     return st;
@@ -98,13 +98,15 @@ const char *veil_party_kind_name(veil_party_kind kind)
     case VEIL_PARTY_GALOIS: return "Galois-key";
     case VEIL_PARTY_DECRYPT: return "decryption";
     case VEIL_PARTY_SWITCH: return "key-switching";
+    case VEIL_PARTY_THRESHOLD_DECRYPT: return "threshold decryption";
+    case VEIL_PARTY_THRESHOLD_SWITCH: return "threshold key-switching";
     }
     return "unknown";
 }
 
 size_t veil_party_kind_polys(const veil_context *ctx, veil_party_kind kind, bool *with_p)
 {
-    *with_p = kind != VEIL_PARTY_DECRYPT && kind != VEIL_PARTY_SWITCH;
+    *with_p = kind != VEIL_PARTY_DECRYPT && kind != VEIL_PARTY_SWITCH && !veil_party_kind_is_threshold(kind);
     switch (kind) {
     case VEIL_PARTY_PUBLIC_KEY: return 1;
     case VEIL_PARTY_RELIN_1:
@@ -112,6 +114,8 @@ size_t veil_party_kind_polys(const veil_context *ctx, veil_party_kind kind, bool
     case VEIL_PARTY_GALOIS: return ctx->dnum;
     case VEIL_PARTY_DECRYPT: return 1;
     case VEIL_PARTY_SWITCH: return 2;
+    case VEIL_PARTY_THRESHOLD_DECRYPT: return 1;
+    case VEIL_PARTY_THRESHOLD_SWITCH: return 2;
     }
     return 0;
 }
@@ -742,7 +746,12 @@ veil_status veil_party_element_combine(veil_poly **c0, veil_poly **c1, const vei
     veil_party_share want = {.kind = to ? VEIL_PARTY_SWITCH : VEIL_PARTY_DECRYPT, .level = ct->level};
     share_subject(want.subject, ctx, ct, to);
     veil_poly *r0 = NULL, *r1 = NULL;
-    VEIL_CHECK(check_shares(group, shares, count, &want, op, err));
+    if (count && shares && shares[0] && veil_party_kind_is_threshold(shares[0]->kind)) { /* t-out-of-N */
+        want.kind = to ? VEIL_PARTY_THRESHOLD_SWITCH : VEIL_PARTY_THRESHOLD_DECRYPT;
+        VEIL_CHECK(veil_party_threshold_check_shares(group, shares, count, &want, op, err));
+    } else {
+        VEIL_CHECK(check_shares(group, shares, count, &want, op, err));
+    }
     /* c_0 + sum_i h_i: the phase (decryption), or with sum_i h1_i the ciphertext under the receiver's key */
     VEIL_CHECK(veil_context_poly_new(&r0, ctx, ct->level, VEIL_FORM_EVAL, err));
     veil_limbwise(ctx, r0, ct->c[0], NULL, ct->level, VEIL_LIMB_COPY);
