@@ -500,6 +500,9 @@ veil_status veil_party_aggregate(veil_party_share **out, const veil_party_group 
     veil_status st = check_shares(group, shares, count, NULL, "aggregate", err);
     if (st) return st;
     const veil_party_share *first = shares[0];
+    if (veil_party_kind_is_threshold(first->kind)) /* t-out-of-N: combined by the joint decryption only */
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "aggregate: %s shares are combined by the joint decryption or "
+                         "switching, not aggregated", veil_party_kind_name(first->kind));
     veil_party_share *agg = NULL;
     VEIL_CHECK(veil_party_share_alloc(&agg, group->ctx, group->id, 0, group->parties, first->kind, first->galois,
                                       first->level, err));
@@ -655,6 +658,12 @@ static void share_subject(uint8_t out[32], const veil_context *ctx, const veil_r
     crypto_generichash_final(&st, out, 32);
 }
 
+void veil_party_share_subject(uint8_t out[32], const veil_context *ctx, const veil_rlwe_element *ct,
+                              const veil_public_key *to)
+{
+    share_subject(out, ctx, ct, to); /* for t-out-of-N's combination (threshold.c) */
+}
+
 static veil_status check_element(const veil_context *ctx, const veil_rlwe_element *ct, const veil_public_key *to,
                                  const char *op, veil_error *err)
 {
@@ -746,12 +755,7 @@ veil_status veil_party_element_combine(veil_poly **c0, veil_poly **c1, const vei
     veil_party_share want = {.kind = to ? VEIL_PARTY_SWITCH : VEIL_PARTY_DECRYPT, .level = ct->level};
     share_subject(want.subject, ctx, ct, to);
     veil_poly *r0 = NULL, *r1 = NULL;
-    if (count && shares && shares[0] && veil_party_kind_is_threshold(shares[0]->kind)) { /* t-out-of-N */
-        want.kind = to ? VEIL_PARTY_THRESHOLD_SWITCH : VEIL_PARTY_THRESHOLD_DECRYPT;
-        VEIL_CHECK(veil_party_threshold_check_shares(group, shares, count, &want, op, err));
-    } else {
-        VEIL_CHECK(check_shares(group, shares, count, &want, op, err));
-    }
+    VEIL_CHECK(check_shares(group, shares, count, &want, op, err));
     /* c_0 + sum_i h_i: the phase (decryption), or with sum_i h1_i the ciphertext under the receiver's key */
     VEIL_CHECK(veil_context_poly_new(&r0, ctx, ct->level, VEIL_FORM_EVAL, err));
     veil_limbwise(ctx, r0, ct->c[0], NULL, ct->level, VEIL_LIMB_COPY);

@@ -305,14 +305,22 @@ struct veil_party_threshold_key {
 /* The exact box length of a deal under ctx. */
 size_t veil_party_deal_box_bytes(const veil_context *ctx);
 /* Whether a share kind is a threshold one. */
-bool veil_party_kind_is_threshold(veil_party_kind kind);
+static inline bool veil_party_kind_is_threshold(veil_party_kind kind)
+{
+    return kind == VEIL_PARTY_THRESHOLD_DECRYPT || kind == VEIL_PARTY_THRESHOLD_SWITCH;
+}
+/* The digest binding a decryption or switching share to ct (and the receiver's key `to`); multiparty.c. */
+void veil_party_share_subject(uint8_t out[32], const veil_context *ctx, const veil_rlwe_element *ct,
+                              const veil_public_key *to);
 /*
- * The threshold combination's checks: every share a threshold share of `want`'s kind, level and subject, all
- * made for one set of at least t parties of the group, every party of the set exactly once, no other.
+ * What the schemes' joint decryption and switching call: veil_party_element_combine for N-out-of-N shares;
+ * for threshold shares (the first share's kind says which), the threshold checks (every share a threshold
+ * share of this ciphertext and receiver, all made for one set of at least t parties of the group, every party
+ * of the set exactly once, no other) and the same sums.
  */
-veil_status veil_party_threshold_check_shares(const veil_party_group *group, const veil_party_share *const *shares,
-                                              size_t count, const veil_party_share *want, const char *op,
-                                              veil_error *err);
+veil_status veil_party_combine(veil_poly **c0, veil_poly **c1, const veil_party_group *group,
+                               const veil_rlwe_element *ct, const veil_public_key *to,
+                               const veil_party_share *const *shares, size_t count, veil_error *err);
 /* A threshold share of ct (decryption, or switching to `to`), as veil_party_element_share. */
 veil_status veil_party_threshold_element_share(veil_party_share **out, const veil_party_group *group,
                                                const veil_party_threshold_key *key, const size_t *set,

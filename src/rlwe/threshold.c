@@ -20,11 +20,6 @@
 #include <sodium.h>
 #include "rlwe/rlwe_internal.h"
 
-bool veil_party_kind_is_threshold(veil_party_kind kind)
-{
-    return kind == VEIL_PARTY_THRESHOLD_DECRYPT || kind == VEIL_PARTY_THRESHOLD_SWITCH;
-}
-
 uint64_t veil_party_share_set(const veil_party_share *share) { return share ? share->set : 0; }
 
 static size_t popcount64(uint64_t x)
@@ -494,12 +489,10 @@ done:
     return st;
 }
 
-veil_status veil_party_threshold_check_shares(const veil_party_group *group, const veil_party_share *const *shares,
-                                              size_t count, const veil_party_share *want, const char *op,
-                                              veil_error *err)
+/* Every share a threshold share like `want`, all for one set of at least t parties, each of the set once. */
+static veil_status check_threshold_shares(const veil_party_group *group, const veil_party_share *const *shares,
+                                          size_t count, const veil_party_share *want, const char *op, veil_error *err)
 {
-    if (!group) return veil_fail(err, VEIL_ERR_NULL, "%s: the group is NULL", op);
-    if (!shares && count) return veil_fail(err, VEIL_ERR_NULL, "%s: the share list is NULL", op);
     if (count < group->threshold)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "%s: %zu threshold shares, fewer than the group's threshold of %zu: "
                          "at least %zu of the %zu parties must decrypt together", op, count, group->threshold,
@@ -547,4 +540,53 @@ veil_status veil_party_threshold_check_shares(const veil_party_group *group, con
             return veil_fail(err, VEIL_ERR_ARGUMENT, "%s: party %zu's share is missing (the shares were made for a set of "
                              "%zu parties with it; every party of the set must contribute)", op, p, popcount64(set));
     return VEIL_OK;
+}
+
+/* The threshold combination: c_0 + sum_{j in T} h_j (and sum h1_j when switching), as the N-out-of-N one. */
+static veil_status threshold_combine(veil_poly **c0, veil_poly **c1, const veil_party_group *group,
+                                     const veil_rlwe_element *ct, const veil_public_key *to,
+                                     const veil_party_share *const *shares, size_t count, veil_error *err)
+{
+    const char *op = to ? "joint key switching" : "joint decryption";
+    const veil_context *ctx = group->ctx;
+    veil_status st = veil_rlwe_check_element(ctx, ct, op, err);
+    if (st) return st;
+    if (ct->size != 2)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "%s: the ciphertext has %zu polynomials: relinearize it first", op,
+                         ct->size);
+    if (to && to->ctx != ctx)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "%s: the receiver's public key belongs to another context", op);
+    veil_party_share want = {.kind = to ? VEIL_PARTY_THRESHOLD_SWITCH : VEIL_PARTY_THRESHOLD_DECRYPT,
+                             .level = ct->level};
+    veil_party_share_subject(want.subject, ctx, ct, to);
+    st = check_threshold_shares(group, shares, count, &want, op, err);
+    if (st) return st;
+    veil_poly *r0 = NULL, *r1 = NULL;
+    VEIL_CHECK(veil_context_poly_new(&r0, ctx, ct->level, VEIL_FORM_EVAL, err));
+    veil_limbwise(ctx, r0, ct->c[0], NULL, ct->level, VEIL_LIMB_COPY);
+    for (size_t k = 0; k < count; k++) veil_limbwise(ctx, r0, r0, shares[k]->p[0], ct->level, VEIL_LIMB_ADD);
+    if (to) {
+        VEIL_CHECK(veil_context_poly_new(&r1, ctx, ct->level, VEIL_FORM_EVAL, err));
+        veil_limbwise(ctx, r1, shares[0]->p[1], NULL, ct->level, VEIL_LIMB_COPY);
+        for (size_t k = 1; k < count; k++) veil_limbwise(ctx, r1, r1, shares[k]->p[1], ct->level, VEIL_LIMB_ADD);
+        *c1 = r1;
+        r1 = NULL;
+    }
+    *c0 = r0;
+    r0 = NULL;
+done:
+    veil_poly_free(r0);
+    veil_poly_free(r1);
+    return st;
+}
+
+veil_status veil_party_combine(veil_poly **c0, veil_poly **c1, const veil_party_group *group,
+                               const veil_rlwe_element *ct, const veil_public_key *to,
+                               const veil_party_share *const *shares, size_t count, veil_error *err)
+{
+    if (!group || !ct || !shares || count == 0 || !shares[0] || !veil_party_kind_is_threshold(shares[0]->kind))
+        return veil_party_element_combine(c0, c1, group, ct, to, shares, count, err); /* N-out-of-N, and its checks */
+    *c0 = NULL;
+    if (c1) *c1 = NULL;
+    return threshold_combine(c0, c1, group, ct, to, shares, count, err);
 }
