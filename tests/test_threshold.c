@@ -656,12 +656,116 @@ static void test_ckks_switch_offline_and_refusals(void **state)
     fixture_free(&f);
 }
 
+/* ---- every byte of the t-out-of-N objects, edited and resealed -------------------------------------------- */
+
+/* Positions to edit: every byte of the first 160 (header and fields), then a stride through the rest. */
+static size_t next_position(size_t at) { return at < 160 ? at + 1 : at + 97; }
+
+static void test_edited_bytes(void **state)
+{
+    (void)state;
+    static const unsigned q[2] = {45, 40}, p[1] = {50};
+    const veil_params_spec spec = {1024, 2, NULL, q, 1, NULL, p, 0, VEIL_SECRET_TERNARY, 0, VEIL_SECURITY_NONE, 0};
+    fixture f;
+    fixture_new(&f, &spec, 24);
+    veil_error err = {0};
+    tgroup g;
+    tgroup_new(&g, &f, 3, 2);
+    veil_party_deal *deals[3][3];
+    for (size_t i = 0; i < 3; i++)
+        check(veil_party_deal_make(deals[i], 3, g.group, i + 1, g.sk[i], (const veil_party_box_key *const *)g.box, 3,
+                                   f.prng, &err), &err);
+    /* a deal: every edit is refused, on loading or on opening (the box authenticates all it carries) */
+    veil_buffer buf = {0};
+    check(veil_party_deal_save(&buf, deals[1][0], &err), &err);
+    size_t refused_at_load = 0, refused_at_open = 0;
+    for (size_t at = 0; at < buf.len - VEIL_DIGEST_BYTES; at = next_position(at)) {
+        buf.data[at] ^= 0x01;
+        veil_object_reseal(buf.data, buf.len);
+        veil_party_deal *d = NULL;
+        veil_status st = veil_party_deal_load(&d, f.ctx, buf.data, buf.len, &err);
+        if (st == VEIL_OK) {
+            const veil_party_deal *to1[3] = {deals[0][0], d, deals[2][0]};
+            veil_party_threshold_key *tk = NULL;
+            st = veil_party_threshold_key_new(&tk, g.group, 1, g.sk[0], (const veil_party_box_key *const *)g.box, 3,
+                                              to1, 3, &err);
+            if (st == VEIL_OK) fprintf(stderr, "an edit at byte %zu of a deal went through\n", at);
+            assert_int_not_equal(st, VEIL_OK);
+            assert_null(tk);
+            refused_at_open++;
+        } else {
+            assert_true(st == VEIL_ERR_FORMAT || st == VEIL_ERR_MISMATCH);
+            refused_at_load++;
+        }
+        veil_party_deal_free(d);
+        buf.data[at] ^= 0x01;
+    }
+    veil_object_reseal(buf.data, buf.len);
+    veil_buffer_free(&buf);
+    printf("deal: %zu edits refused on loading, %zu on opening\n", refused_at_load, refused_at_open);
+    assert_true(refused_at_open > 100); /* the box's bytes reach the authentication */
+    /* the box key, the threshold key and a threshold share: an error or a well-formed object, never a crash */
+    const size_t set[2] = {1, 3};
+    veil_ckks_encoder *enc = NULL;
+    veil_ckks_plaintext *pt = NULL;
+    veil_ckks_ciphertext *x = NULL;
+    veil_party_share *share = NULL;
+    const double v[4] = {0.5, -0.25, 1, 0};
+    check(veil_ckks_encoder_new(&enc, f.ctx, &err), &err);
+    check(veil_ckks_plaintext_new(&pt, f.ctx, &err), &err);
+    check(veil_ckks_ciphertext_new(&x, f.ctx, &err), &err);
+    check(veil_ckks_encode(enc, pt, v, NULL, 4, ldexp(1.0, 30), 1, &err), &err);
+    check(veil_ckks_encrypt_pk(f.ctx, x, pt, g.pk, f.prng, &err), &err);
+    check(veil_ckks_threshold_decrypt_share(&share, g.group, g.key[0], set, 2, x, NULL, f.prng, &err), &err);
+    veil_buffer objs[3] = {{0}};
+    check(veil_party_box_key_save(&objs[0], g.box[1], &err), &err);
+    check(veil_party_threshold_key_save(&objs[1], g.key[2], &err), &err);
+    check(veil_party_share_save(&objs[2], share, 0, &err), &err);
+    for (int o = 0; o < 3; o++) {
+        size_t loaded = 0, refused = 0;
+        for (size_t at = 0; at < objs[o].len - VEIL_DIGEST_BYTES; at = next_position(at)) {
+            objs[o].data[at] ^= 0x10;
+            veil_object_reseal(objs[o].data, objs[o].len);
+            veil_status st;
+            if (o == 0) {
+                veil_party_box_key *k = NULL;
+                st = veil_party_box_key_load(&k, f.ctx, objs[o].data, objs[o].len, &err);
+                veil_party_box_key_free(k);
+            } else if (o == 1) {
+                veil_party_threshold_key *k = NULL;
+                st = veil_party_threshold_key_load(&k, f.ctx, objs[o].data, objs[o].len, &err);
+                veil_party_threshold_key_free(k);
+            } else {
+                veil_party_share *s2 = NULL;
+                st = veil_party_share_load(&s2, f.ctx, objs[o].data, objs[o].len, &err);
+                veil_party_share_free(s2);
+            }
+            assert_true(st == VEIL_OK || st == VEIL_ERR_FORMAT || st == VEIL_ERR_MISMATCH);
+            if (st == VEIL_OK) loaded++;
+            else refused++;
+            objs[o].data[at] ^= 0x10;
+        }
+        assert_true(refused > 0);
+        (void)loaded;
+        veil_buffer_free(&objs[o]);
+    }
+    veil_party_share_free(share);
+    veil_ckks_ciphertext_free(x);
+    veil_ckks_plaintext_free(pt);
+    veil_ckks_encoder_free(enc);
+    for (size_t i = 0; i < 3; i++)
+        for (size_t j = 0; j < 3; j++) veil_party_deal_free(deals[i][j]);
+    tgroup_free(&g);
+    fixture_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ckks_every_subset),
         cmocka_unit_test(test_bgv_every_subset),
         cmocka_unit_test(test_ckks_switch_offline_and_refusals),
+        cmocka_unit_test(test_edited_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
