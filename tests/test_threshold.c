@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include "veil/veil.h"
 #include "serial/serial_internal.h"
+#include "ml/ml_internal.h"
 
 #define MAXP 5
 
@@ -759,6 +760,216 @@ static void test_edited_bytes(void **state)
     fixture_free(&f);
 }
 
+/* ---- ML ciphertext sets (veil/ml.h, "t-out-of-N") ---------------------------------------------------------- */
+
+static void save_buf(veil_buffer *out, veil_status st, const veil_error *err)
+{
+    check(st, err);
+    assert_non_null(out->data);
+}
+
+/*
+ * A model (Gemm, square, Gemm) planned for CKKS throughput; joint keys of 3 parties with threshold 2 (the
+ * protocol run here as `veil party` runs it); inputs encrypted under the joint key, evaluated by the server;
+ * every 2 of the 3 parties decrypt the outputs' set (against plaintext inference) and switch it to a receiver;
+ * one share set alone is refused.
+ */
+static void test_ml_sets(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_graph gr = {0};
+    double w1[6] = {0.5, -1, 2, 0.25, 3, -0.5}, w2[2] = {1, -1};
+    int64_t in_dims[2] = {-1, 3}, w1d[2] = {2, 3}, w2d[2] = {1, 2};
+    const char *g1[2] = {"x", "w1"}, *sq[2] = {"h", "h"}, *g2[2] = {"s", "w2"};
+    uint8_t *onnx = NULL;
+    size_t onnx_len = 0;
+    check(veil_graph_add_input(&gr, "x", in_dims, 2, &err), &err);
+    check(veil_graph_add_init(&gr, "w1", w1, w1d, 2, &err), &err);
+    check(veil_graph_add_init(&gr, "w2", w2, w2d, 2, &err), &err);
+    check(veil_graph_add_node(&gr, "Gemm", g1, 2, "h", "transB", 1, &err), &err);
+    check(veil_graph_add_node(&gr, "Mul", sq, 2, "s", NULL, 0, &err), &err);
+    check(veil_graph_add_node(&gr, "Gemm", g2, 2, "y", "transB", 1, &err), &err);
+    check(veil_graph_add_output(&gr, "y", &err), &err);
+    check(veil_graph_to_onnx(&gr, &onnx, &onnx_len, &err), &err);
+    veil_graph_clear(&gr);
+    veil_model *model = NULL;
+    veil_plan *plan = NULL;
+    veil_plan_request req = {.packing = VEIL_PACKING_THROUGHPUT, .have_range = 1, .range_lo = -1, .range_hi = 1};
+    check(veil_model_load_onnx(&model, onnx, onnx_len, NULL, &err), &err);
+    free(onnx);
+    check(veil_model_plan(&plan, model, &req, &err), &err);
+    veil_context *ctx = NULL;
+    veil_prng *prng = NULL;
+    uint8_t seed[VEIL_SEED_BYTES] = {25};
+    check(veil_context_new(&ctx, veil_plan_params(plan), NULL, &err), &err);
+    check(veil_prng_new_seeded(&prng, seed, 1, &err), &err);
+    const size_t n = 3, t = 2;
+    veil_party_group *group = NULL;
+    check(veil_party_group_new(&group, ctx, n, t, prng, &err), &err);
+    /* the N-out-of-N keys: public, relinearization, the plan's Galois keys */
+    veil_secret_key *sk[3], *u[3];
+    veil_party_share *pk_s[3], *r1[3], *r2[3], *pk_agg = NULL, *r1_agg = NULL, *r2_agg = NULL;
+    for (size_t i = 0; i < n; i++) {
+        check(veil_secret_key_new(&sk[i], ctx, prng, &err), &err);
+        check(veil_party_public_key_share(&pk_s[i], group, i + 1, sk[i], prng, &err), &err);
+        check(veil_party_relin_share_1(&r1[i], &u[i], group, i + 1, sk[i], prng, &err), &err);
+    }
+    check(veil_party_aggregate(&pk_agg, group, (const veil_party_share *const *)pk_s, n, &err), &err);
+    check(veil_party_aggregate(&r1_agg, group, (const veil_party_share *const *)r1, n, &err), &err);
+    for (size_t i = 0; i < n; i++)
+        check(veil_party_relin_share_2(&r2[i], group, i + 1, sk[i], u[i], r1_agg, prng, &err), &err);
+    check(veil_party_aggregate(&r2_agg, group, (const veil_party_share *const *)r2, n, &err), &err);
+    veil_public_key *pk = NULL;
+    veil_switch_key *rk = NULL;
+    check(veil_party_public_key(&pk, group, pk_agg, &err), &err);
+    check(veil_party_relin_key(&rk, group, r1_agg, r2_agg, &err), &err);
+    long steps[64];
+    const size_t rotations = veil_plan_rotations(plan, steps, 64);
+    assert_true(rotations < 64);
+    veil_buffer keys[65] = {{0}};
+    save_buf(&keys[0], veil_switch_key_save(&keys[0], rk, 0, &err), &err);
+    for (size_t r = 0; r < rotations; r++) {
+        veil_party_share *gs[3], *g_agg = NULL;
+        veil_switch_key *gk = NULL;
+        const uint64_t ge = veil_galois_element_rotation(ctx, steps[r]);
+        for (size_t i = 0; i < n; i++) check(veil_party_galois_share(&gs[i], group, i + 1, sk[i], ge, prng, &err), &err);
+        check(veil_party_aggregate(&g_agg, group, (const veil_party_share *const *)gs, n, &err), &err);
+        check(veil_party_galois_key(&gk, group, g_agg, &err), &err);
+        save_buf(&keys[1 + r], veil_switch_key_save(&keys[1 + r], gk, 0, &err), &err);
+        free_shares(gs, n);
+        veil_party_share_free(g_agg);
+        veil_switch_key_free(gk);
+    }
+    veil_buffer pkb = {0}, ekb = {0}, gb = {0}, ctb = {0};
+    veil_keyset *joint = NULL;
+    veil_eval_keys *ek = NULL;
+    save_buf(&pkb, veil_public_key_save(&pkb, pk, 0, &err), &err);
+    check(veil_keyset_joint(&joint, plan, pkb.data, pkb.len, &err), &err);
+    save_buf(&ekb, veil_eval_keys_joint_save(&ekb, joint, keys, 1 + rotations, &err), &err);
+    check(veil_eval_keys_load(&ek, ekb.data, ekb.len, &err), &err);
+    save_buf(&gb, veil_party_group_save(&gb, group, &err), &err);
+    /* the dealing: box keys, deals, threshold keys (stored, as the parties keep them) */
+    veil_party_box_key *box[3];
+    veil_party_deal *deals[3][3];
+    veil_buffer tkb[3] = {{0}};
+    for (size_t i = 0; i < n; i++) check(veil_party_box_key_new(&box[i], group, i + 1, sk[i], &err), &err);
+    for (size_t i = 0; i < n; i++)
+        check(veil_party_deal_make(deals[i], n, group, i + 1, sk[i], (const veil_party_box_key *const *)box, n, prng,
+                                   &err), &err);
+    for (size_t j = 0; j < n; j++) {
+        const veil_party_deal *mine[3] = {deals[0][j], deals[1][j], deals[2][j]};
+        veil_party_threshold_key *tk = NULL;
+        check(veil_party_threshold_key_new(&tk, group, j + 1, sk[j], (const veil_party_box_key *const *)box, n, mine, n,
+                                           &err), &err);
+        save_buf(&tkb[j], veil_party_threshold_key_save(&tkb[j], tk, &err), &err);
+        veil_party_threshold_key_free(tk);
+    }
+    /* inputs encrypted under the joint key; the server evaluates; the outputs come back as a file */
+    const size_t rows = 5;
+    double x[15], want[5], got[5];
+    for (size_t i = 0; i < 3 * rows; i++) x[i] = sin(0.7 * (double)i);
+    check(veil_model_run_plain(model, want, x, rows, &err), &err);
+    veil_ciphertexts *in = NULL, *out_ek = NULL, *y = NULL, *z = NULL;
+    veil_ciphertexts *in_ek = NULL;
+    veil_buffer inb = {0};
+    check(veil_ciphertexts_encrypt(&in, joint, x, rows, prng, &err), &err);
+    save_buf(&inb, veil_ciphertexts_save(&inb, in, &err), &err);
+    check(veil_ciphertexts_load(&in_ek, NULL, ek, inb.data, inb.len, &err), &err);
+    veil_buffer_free(&inb);
+    check(veil_model_evaluate(&out_ek, model, ek, in_ek, NULL, NULL, &err), &err);
+    veil_ciphertexts_free(in_ek);
+    save_buf(&ctb, veil_ciphertexts_save(&ctb, out_ek, &err), &err);
+    check(veil_ciphertexts_load(&y, joint, NULL, ctb.data, ctb.len, &err), &err);
+    /* every 2 of the 3 */
+    static const size_t sets[3][2] = {{1, 2}, {1, 3}, {2, 3}};
+    double worst = 0;
+    for (size_t k = 0; k < 3; k++) {
+        veil_buffer share_sets[2] = {{0}};
+        for (size_t m = 0; m < 2; m++) {
+            const size_t party = sets[k][m];
+            save_buf(&share_sets[m], veil_ciphertexts_threshold_decrypt_share(&share_sets[m], joint, gb.data, gb.len,
+                                                                              tkb[party - 1].data, tkb[party - 1].len,
+                                                                              sets[k], 2, y, NULL, &err), &err);
+        }
+        check(veil_ciphertexts_decrypt_joint(got, NULL, joint, gb.data, gb.len, y, share_sets, 2, &err), &err);
+        for (size_t i = 0; i < rows; i++) worst = fmax(worst, fabs(got[i] - want[i]));
+        /* one share set alone: refused */
+        expect_error(veil_ciphertexts_decrypt_joint(got, NULL, joint, gb.data, gb.len, y, share_sets, 1, &err),
+                     VEIL_ERR_ARGUMENT, &err, "fewer than the group's threshold of 2");
+        veil_buffer_free(&share_sets[0]);
+        veil_buffer_free(&share_sets[1]);
+    }
+    printf("ml sets, 2 of 3: every pair decrypts the model's outputs, worst error %.2e\n", worst);
+    assert_true(worst < 1e-2);
+    /* a party's threshold key with a set it is not in, and another party's key given as its own group's */
+    veil_buffer none = {0};
+    expect_error(veil_ciphertexts_threshold_decrypt_share(&none, joint, gb.data, gb.len, tkb[0].data, tkb[0].len,
+                                                          sets[2], 2, y, NULL, &err), VEIL_ERR_ARGUMENT, &err,
+                 "party 1 is not in the set");
+    /* switching by parties 1 and 3 to a receiver's keys (a key holder of the same plan) */
+    veil_keyset *receiver = NULL;
+    veil_eval_keys *receiver_ek = NULL;
+    check(veil_keyset_generate(&receiver, &receiver_ek, plan, prng, NULL, NULL, &err), &err);
+    veil_buffer sw[2] = {{0}};
+    for (size_t m = 0; m < 2; m++) {
+        const size_t party = sets[1][m];
+        save_buf(&sw[m], veil_ciphertexts_threshold_switch_share(&sw[m], joint, gb.data, gb.len, tkb[party - 1].data,
+                                                                 tkb[party - 1].len, sets[1], 2, y, receiver_ek, NULL,
+                                                                 &err), &err);
+    }
+    check(veil_ciphertexts_switch_joint(&z, joint, gb.data, gb.len, y, receiver_ek, sw, 2, &err), &err);
+    veil_buffer zb = {0};
+    veil_ciphertexts *z2 = NULL;
+    save_buf(&zb, veil_ciphertexts_save(&zb, z, &err), &err);
+    check(veil_ciphertexts_load(&z2, receiver, NULL, zb.data, zb.len, &err), &err);
+    check(veil_ciphertexts_decrypt(got, NULL, receiver, z2, &err), &err);
+    double sw_worst = 0;
+    for (size_t i = 0; i < rows; i++) sw_worst = fmax(sw_worst, fabs(got[i] - want[i]));
+    printf("ml sets, 2 of 3: switched to a receiver, worst error %.2e\n", sw_worst);
+    assert_true(sw_worst < 1e-2);
+    /* switching share sets are not decryption share sets */
+    expect_error(veil_ciphertexts_decrypt_joint(got, NULL, joint, gb.data, gb.len, y, sw, 2, &err), VEIL_ERR_MISMATCH,
+                 &err, "expected decryption shares");
+    veil_buffer_free(&sw[0]);
+    veil_buffer_free(&sw[1]);
+    veil_buffer_free(&zb);
+    veil_ciphertexts_free(z2);
+    veil_ciphertexts_free(z);
+    veil_eval_keys_free(receiver_ek);
+    veil_keyset_free(receiver);
+    veil_ciphertexts_free(y);
+    veil_ciphertexts_free(out_ek);
+    veil_ciphertexts_free(in);
+    for (size_t i = 0; i < n; i++) {
+        veil_buffer_free(&tkb[i]);
+        veil_party_box_key_free(box[i]);
+        for (size_t j = 0; j < n; j++) veil_party_deal_free(deals[i][j]);
+        veil_secret_key_free(sk[i]);
+        veil_secret_key_free(u[i]);
+    }
+    free_shares(pk_s, n);
+    free_shares(r1, n);
+    free_shares(r2, n);
+    veil_party_share_free(pk_agg);
+    veil_party_share_free(r1_agg);
+    veil_party_share_free(r2_agg);
+    for (size_t r = 0; r <= rotations; r++) veil_buffer_free(&keys[r]);
+    veil_buffer_free(&pkb);
+    veil_buffer_free(&ekb);
+    veil_buffer_free(&gb);
+    veil_buffer_free(&ctb);
+    veil_eval_keys_free(ek);
+    veil_keyset_free(joint);
+    veil_public_key_free(pk);
+    veil_switch_key_free(rk);
+    veil_party_group_free(group);
+    veil_prng_free(prng);
+    veil_context_free(ctx);
+    veil_plan_free(plan);
+    veil_model_free(model);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -766,6 +977,7 @@ int main(void)
         cmocka_unit_test(test_bgv_every_subset),
         cmocka_unit_test(test_ckks_switch_offline_and_refusals),
         cmocka_unit_test(test_edited_bytes),
+        cmocka_unit_test(test_ml_sets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
