@@ -7,7 +7,8 @@
  * holds s. The joint keys the protocol makes are ordinary Veil keys (veil_public_key, veil_switch_key): a
  * ciphertext is encrypted and evaluated exactly as under a single owner's keys. Only decryption differs:
  * each party contributes a decryption share (veil_ckks_decrypt_share, veil_bgv_decrypt_share) and the
- * result appears only when the shares of all N parties are combined (N-out-of-N).
+ * result appears only when the shares of all N parties are combined (N-out-of-N; any t of them after the
+ * dealing of the section "t-out-of-N" below).
  *
  * The protocol, with a group made once (its id seeds the common reference polynomials: every "a" the paper
  * draws from the common random string is the expansion of a seed derived from the id):
@@ -184,7 +185,7 @@ veil_status veil_party_smudging_sigma_bits(const veil_party_smudging *smudging, 
  * modulo every prime of Q (every prime exceeds VEIL_PARTY_MAX; checked). Security: fewer than t parties'
  * threshold shares (and the deals they received) reveal nothing about s beyond what their own s_i do;
  * honest-but-curious parties as above; a dealer who deals inconsistent values is not detected (no
- * verifiable secret sharing): the lead checks a known encryption with a few sets (docs/multiparty.md).
+ * verifiable secret sharing): decrypting a known encryption with a few sets checks it (docs/multiparty.md).
  */
 
 #define VEIL_PARTY_BOX_KEY_BYTES 32 /* crypto_box (X25519) public key */
