@@ -51,5 +51,6 @@ int bench_train(const bench_config *cfg);
 int bench_cnn(const bench_config *cfg);
 int bench_estimates(const bench_config *cfg);
 int bench_party(const bench_config *cfg);
+int bench_threshold(const bench_config *cfg);
 
 #endif

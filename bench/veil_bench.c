@@ -67,6 +67,7 @@ static void usage(FILE *f)
             "  train   encrypted logistic regression, 1579 x 18 (iDASH shape), 7 NAG iterations: whole training time\n"
             "  estimates  the plan's server-time estimate against the measured time, four networks, both packings\n"
             "  party   multi-party keys, 3 parties at N = 8192: joint public key, partial decryption, fusion, error\n"
+            "  threshold  t-out-of-N, 2 of 3 parties at N = 8192: box key, dealing, threshold key, decryption, error\n"
             "options:\n"
             "  --quick       fewer sizes and repetitions (seconds instead of minutes)\n"
             "  --threads T   threads per operation (default: VEIL_THREADS, else all cores)\n"
@@ -120,6 +121,7 @@ int main(int argc, char **argv)
     if (strcmp(suite, "cnn") == 0) return bench_cnn(&cfg);
     if (strcmp(suite, "estimates") == 0) return bench_estimates(&cfg);
     if (strcmp(suite, "party") == 0) return bench_party(&cfg);
+    if (strcmp(suite, "threshold") == 0) return bench_threshold(&cfg);
     fprintf(stderr, "veil-bench: unknown suite '%s'\n", suite);
     return 2;
 }

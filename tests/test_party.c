@@ -502,9 +502,11 @@ static void test_wire_and_refusals(void **state)
     veil_context_free(c2);
     veil_params_free(p2);
 
-    /* unsupported thresholds are refused, not ignored */
+    /* thresholds outside 2..N are refused, not ignored (t-out-of-N itself: test_threshold) */
     veil_party_group *tg = NULL;
-    expect_error(veil_party_group_new(&tg, j.ctx, 3, 2, j.prng, &err), VEIL_ERR_UNSUPPORTED, &err, "N-out-of-N");
+    expect_error(veil_party_group_new(&tg, j.ctx, 3, 4, j.prng, &err), VEIL_ERR_ARGUMENT, &err, "threshold of 4 of 3");
+    expect_error(veil_party_group_new(&tg, j.ctx, 3, 1, j.prng, &err), VEIL_ERR_ARGUMENT, &err, "threshold of 1 of 3");
+    assert_null(tg);
     expect_error(veil_party_group_new(&tg, j.ctx, 1, 0, j.prng, &err), VEIL_ERR_ARGUMENT, &err, "1 parties");
 
     free_shares(s, PARTIES);

@@ -16,6 +16,9 @@ static const char *type_name(veil_object_type t)
     case VEIL_OBJECT_SET: return "set of objects";
     case VEIL_OBJECT_PARTY_GROUP: return "multi-party group";
     case VEIL_OBJECT_PARTY_SHARE: return "multi-party share (a party's, or an aggregate)";
+    case VEIL_OBJECT_PARTY_BOX_KEY: return "multi-party box key (public; t-out-of-N deals are sealed to it)";
+    case VEIL_OBJECT_PARTY_DEAL: return "multi-party deal (a sealed Shamir share for one party, t-out-of-N)";
+    case VEIL_OBJECT_PARTY_THRESHOLD_KEY: return "multi-party threshold key (secret, t-out-of-N)";
     }
     return "unknown";
 }

@@ -208,6 +208,24 @@ veil_status veil_bgv_switch_joint(veil_bgv_ciphertext *out, const veil_party_gro
                                   const veil_public_key *to, const veil_party_share *const *shares, size_t count,
                                   veil_error *err);
 
+/* ---- t-out-of-N threshold decryption (veil/party.h, "t-out-of-N"; docs/multiparty.md) ------------------------ */
+
+/*
+ * The share of party `key`'s owner in the set `set` (set_count party numbers, each once, the owner among them,
+ * at least the group's threshold) of the joint decryption of ct: lambda_j S_j c_1 plus smudging noise, as
+ * veil_bgv_decrypt_share (the same smudging and checks). Combine the shares of every party of the set
+ * with veil_bgv_decrypt_joint: the result is that of the N-out-of-N decryption.
+ */
+veil_status veil_bgv_threshold_decrypt_share(veil_party_share **out, const veil_party_group *group,
+                                            const veil_party_threshold_key *key, const size_t *set, size_t set_count,
+                                            const veil_bgv_ciphertext *ct, const veil_party_smudging *smudging,
+                                            veil_prng *prng, veil_error *err);
+/* The same for public-key switching towards `to`; combine with veil_bgv_switch_joint. */
+veil_status veil_bgv_threshold_switch_share(veil_party_share **out, const veil_party_group *group,
+                                           const veil_party_threshold_key *key, const size_t *set, size_t set_count,
+                                           const veil_bgv_ciphertext *ct, const veil_public_key *to,
+                                           const veil_party_smudging *smudging, veil_prng *prng, veil_error *err);
+
 VEIL_API_END
 
 #ifdef __cplusplus

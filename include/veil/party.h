@@ -7,7 +7,8 @@
  * holds s. The joint keys the protocol makes are ordinary Veil keys (veil_public_key, veil_switch_key): a
  * ciphertext is encrypted and evaluated exactly as under a single owner's keys. Only decryption differs:
  * each party contributes a decryption share (veil_ckks_decrypt_share, veil_bgv_decrypt_share) and the
- * result appears only when the shares of all N parties are combined (N-out-of-N).
+ * result appears only when the shares of all N parties are combined (N-out-of-N; any t of them after the
+ * dealing of the section "t-out-of-N" below).
  *
  * The protocol, with a group made once (its id seeds the common reference polynomials: every "a" the paper
  * draws from the common random string is the expansion of a seed derived from the id):
@@ -67,8 +68,8 @@ typedef struct veil_party_group veil_party_group;
 
 /*
  * A new group of `parties` parties (2..VEIL_PARTY_MAX) under ctx's parameters, with a fresh random id (prng
- * NULL: the OS CSPRNG). threshold: how many shares decrypt; 0 or `parties` (N-out-of-N) is what this
- * version implements, anything else is VEIL_ERR_UNSUPPORTED (a field kept for t-out-of-N).
+ * NULL: the OS CSPRNG). threshold: how many shares decrypt; 0 or `parties`: N-out-of-N; 2..N-1: t-out-of-N
+ * once the parties have dealt their secret shares (section "t-out-of-N" below); anything else VEIL_ERR_ARGUMENT.
  */
 veil_status veil_party_group_new(veil_party_group **out, const veil_context *ctx, size_t parties, size_t threshold,
                                  veil_prng *prng, veil_error *err);
@@ -79,7 +80,7 @@ veil_status veil_party_group_from(veil_party_group **out, const veil_context *ct
 void veil_party_group_free(veil_party_group *group);
 const uint8_t *veil_party_group_id(const veil_party_group *group);
 size_t veil_party_group_parties(const veil_party_group *group);
-size_t veil_party_group_threshold(const veil_party_group *group);
+size_t veil_party_group_threshold(const veil_party_group *group); /* t; N for an N-out-of-N group */
 const veil_context *veil_party_group_context(const veil_party_group *group);
 
 /* ---- shares ------------------------------------------------------------------------------------------ */
@@ -90,7 +91,9 @@ typedef enum veil_party_kind {
     VEIL_PARTY_RELIN_2 = 3,    /* round 2: per digit (s_i h0_j + e, (u_i - s_i) h1_j + e') */
     VEIL_PARTY_GALOIS = 4,     /* round 2: per digit -a_j s_i + e + P w_j sigma(s_i) */
     VEIL_PARTY_DECRYPT = 5,    /* round 3: s_i c_1 + smudging noise */
-    VEIL_PARTY_SWITCH = 6      /* round 3: (s_i c_1 + u_i b' + smudging noise, u_i a' + e) */
+    VEIL_PARTY_SWITCH = 6,     /* round 3: (s_i c_1 + u_i b' + smudging noise, u_i a' + e) */
+    VEIL_PARTY_THRESHOLD_DECRYPT = 7, /* round 3, t-out-of-N: lambda_j S_j c_1 + smudging noise (see below) */
+    VEIL_PARTY_THRESHOLD_SWITCH = 8   /* round 3, t-out-of-N: the key-switching share with lambda_j S_j */
 } veil_party_kind;
 
 typedef struct veil_party_share veil_party_share;
@@ -153,6 +156,86 @@ typedef struct veil_party_smudging {
 
 /* log2 of the standard deviation a share's smudging noise will have (CKKS and BGV alike, before BGV's t). */
 veil_status veil_party_smudging_sigma_bits(const veil_party_smudging *smudging, double *log2_sigma, veil_error *err);
+
+/* ---- t-out-of-N threshold decryption (src/rlwe/threshold.c; docs/multiparty.md, "t-out-of-N") ------------ */
+
+/*
+ * After the N-out-of-N key generation above, any t of the N parties of a group of threshold t decrypt
+ * (Mouchet, Bertrand, Hubaux, "An Efficient Threshold Access-Structure for RLWE-Based Multiparty Homomorphic
+ * Encryption", J. Cryptology 2023, ePrint 2022/780, section 5; Shamir's sharing over the ring R_Q):
+ *   setup 1  each party j: veil_party_box_key_new, a public X25519 key derived from its secret share s_j
+ *            (the deals below are encrypted to it); it travels with the party's round-1 shares
+ *   setup 2  each party i, with every party's box key: veil_party_deal_make, one deal per party j = 1..N
+ *            (itself included): f_i(j), where f_i is a random polynomial of degree t-1 over R_Q with
+ *            f_i(0) = s_i; each deal is encrypted and authenticated (crypto_box: the recipient's box key, the
+ *            dealer's box secret), so deals may travel through anyone (the server, files) to their recipient
+ *   setup 3  each party j, with the N deals addressed to it: veil_party_threshold_key_new, its threshold
+ *            share S_j = sum_i f_i(j) (secret, wiped when freed; save it as a secret object)
+ *   decrypt  the parties present agree on a set T of at least t parties; each j in T makes a share with
+ *            lambda_j S_j, lambda_j the Lagrange coefficient at 0 of T (veil_ckks_threshold_decrypt_share,
+ *            veil_bgv_threshold_decrypt_share, and the _switch_share forms), whose set is recorded in the
+ *            share; anyone combines the |T| shares with the usual veil_ckks_decrypt_joint,
+ *            veil_bgv_decrypt_joint, veil_*_switch_joint: sum_{j in T} lambda_j S_j = sum_i f_i(0) = s.
+ * The combination refuses (clear error, nothing written): fewer than t parties, shares made for different
+ * sets, a share of a party outside the set, a member of the set missing, a duplicated party, a share of
+ * another group, ciphertext or receiver, and N-out-of-N shares mixed with threshold ones. The N-out-of-N
+ * decryption with the secret shares s_i keeps working in a threshold group.
+ *
+ * Party j's evaluation point is j itself (1..N): distinct, nonzero, and invertible with their differences
+ * modulo every prime of Q (every prime exceeds VEIL_PARTY_MAX; checked). Security: fewer than t parties'
+ * threshold shares (and the deals they received) reveal nothing about s beyond what their own s_i do;
+ * honest-but-curious parties as above; a dealer who deals inconsistent values is not detected (no
+ * verifiable secret sharing): decrypting a known encryption with a few sets checks it (docs/multiparty.md).
+ */
+
+#define VEIL_PARTY_BOX_KEY_BYTES 32 /* crypto_box (X25519) public key */
+
+typedef struct veil_party_box_key veil_party_box_key;             /* public: party j's box key */
+typedef struct veil_party_deal veil_party_deal;                   /* encrypted: party i's f_i(j), for j */
+typedef struct veil_party_threshold_key veil_party_threshold_key; /* secret: party j's S_j */
+
+/* Party `party`'s box key, derived from its secret share sk (the same sk gives the same key). */
+veil_status veil_party_box_key_new(veil_party_box_key **out, const veil_party_group *group, size_t party,
+                                   const veil_secret_key *sk, veil_error *err);
+void veil_party_box_key_free(veil_party_box_key *key);
+size_t veil_party_box_key_party(const veil_party_box_key *key);
+const uint8_t *veil_party_box_key_group(const veil_party_box_key *key);
+const uint8_t *veil_party_box_key_bytes(const veil_party_box_key *key); /* VEIL_PARTY_BOX_KEY_BYTES */
+
+/*
+ * Party `party`'s deals: deals[j-1] receives the deal for party j, for every j = 1..N (count must be N).
+ * box_keys: the box keys of all N parties, in any order, each once (box_count N). Nothing is written on
+ * failure. The group's threshold must be below N (an N-out-of-N group needs no dealing).
+ */
+veil_status veil_party_deal_make(veil_party_deal **deals, size_t count, const veil_party_group *group, size_t party,
+                                 const veil_secret_key *sk, const veil_party_box_key *const *box_keys,
+                                 size_t box_count, veil_prng *prng, veil_error *err);
+void veil_party_deal_free(veil_party_deal *deal);
+size_t veil_party_deal_from(const veil_party_deal *deal);
+size_t veil_party_deal_to(const veil_party_deal *deal);
+const uint8_t *veil_party_deal_group(const veil_party_deal *deal);
+
+/*
+ * Party `party`'s threshold share from the N deals addressed to it (any order, one from each party, itself
+ * included), opened with the box secret derived from sk and checked against each dealer's box key (all N box
+ * keys, as for dealing). A deal for another party, of another group or threshold, from a party twice, a
+ * missing dealer, or one that does not open (changed in transit, or made with another box key): an error
+ * naming it, nothing written.
+ */
+veil_status veil_party_threshold_key_new(veil_party_threshold_key **out, const veil_party_group *group, size_t party,
+                                         const veil_secret_key *sk, const veil_party_box_key *const *box_keys,
+                                         size_t box_count, const veil_party_deal *const *deals, size_t count,
+                                         veil_error *err);
+void veil_party_threshold_key_free(veil_party_threshold_key *key); /* wipes */
+size_t veil_party_threshold_key_party(const veil_party_threshold_key *key);
+size_t veil_party_threshold_key_threshold(const veil_party_threshold_key *key);
+const uint8_t *veil_party_threshold_key_group(const veil_party_threshold_key *key);
+
+/*
+ * The set of parties of a threshold share, as a bit mask (bit j-1: party j); 0 for other shares. The set a
+ * party is asked for is a list of party numbers (1..N, each once, including the party itself, at least t).
+ */
+uint64_t veil_party_share_set(const veil_party_share *share);
 
 VEIL_API_END
 

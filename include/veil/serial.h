@@ -60,7 +60,10 @@ typedef enum veil_object_type {
     VEIL_OBJECT_BGV_CIPHERTEXT = 8,
     VEIL_OBJECT_SET = 9, /* several objects of one parameter set, with metadata (key bundles, batches) */
     VEIL_OBJECT_PARTY_GROUP = 10, /* a multi-party group (veil/party.h) */
-    VEIL_OBJECT_PARTY_SHARE = 11  /* a party's share (or an aggregate) of a multi-party protocol */
+    VEIL_OBJECT_PARTY_SHARE = 11, /* a party's share (or an aggregate) of a multi-party protocol */
+    VEIL_OBJECT_PARTY_BOX_KEY = 12,      /* t-out-of-N: a party's public box key (deals are sealed to it) */
+    VEIL_OBJECT_PARTY_DEAL = 13,         /* t-out-of-N: one party's sealed Shamir share for one other party */
+    VEIL_OBJECT_PARTY_THRESHOLD_KEY = 14 /* t-out-of-N: a party's threshold share S_j (secret) */
 } veil_object_type;
 
 #define VEIL_FLAG_ZSTD 1u
@@ -137,6 +140,25 @@ veil_status veil_party_group_load(veil_party_group **out, const veil_context *ct
 veil_status veil_party_share_save(veil_buffer *out, const veil_party_share *share, unsigned options, veil_error *err);
 veil_status veil_party_share_load(veil_party_share **out, const veil_context *ctx, const uint8_t *data, size_t len,
                                   veil_error *err);
+
+/*
+ * t-out-of-N objects (veil/party.h, "t-out-of-N"; docs/multiparty.md). A box key: group id, party, the 32-byte
+ * X25519 key (public). A deal: group id, dealer, recipient, parties, threshold, the 24-byte nonce, then the
+ * crypto_box of its contents (exact length from the parameters); it is safe to publish (only the recipient opens
+ * it) but is authenticated only when opened, by veil_party_threshold_key_new. A threshold key: group id, party,
+ * parties, threshold, S_j over Q; a secret object (secret flag, never compressed, files 0600). A threshold
+ * decryption or switching share is a party share whose header is followed by its set of parties (a 64-bit mask).
+ * Loading checks every field against the parameters: VEIL_ERR_FORMAT.
+ */
+veil_status veil_party_box_key_save(veil_buffer *out, const veil_party_box_key *key, veil_error *err);
+veil_status veil_party_box_key_load(veil_party_box_key **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                    veil_error *err);
+veil_status veil_party_deal_save(veil_buffer *out, const veil_party_deal *deal, veil_error *err);
+veil_status veil_party_deal_load(veil_party_deal **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                 veil_error *err);
+veil_status veil_party_threshold_key_save(veil_buffer *out, const veil_party_threshold_key *key, veil_error *err);
+veil_status veil_party_threshold_key_load(veil_party_threshold_key **out, const veil_context *ctx, const uint8_t *data,
+                                          size_t len, veil_error *err);
 
 /*
  * Sets: up to 4 KiB of caller-defined metadata and a list of complete objects (each with its own header and

@@ -63,7 +63,7 @@ veil_status veil_bgv_decrypt_joint(veil_bgv_plaintext *out, const veil_party_gro
     VEIL_REQUIRE(group, err);
     VEIL_REQUIRE(ct, err);
     veil_poly *phase = NULL;
-    veil_status st = veil_party_element_combine(&phase, NULL, group, &ct->el, NULL, shares, count, err);
+    veil_status st = veil_party_combine(&phase, NULL, group, &ct->el, NULL, shares, count, err);
     if (st) return st;
     /* the phase m + t (e + sum_i E_i): exact while it stays below Q_l / 4 (checked as it is decoded) */
     st = veil_bgv_decode_phase(group->ctx, out, phase, ct, err);
@@ -95,7 +95,7 @@ veil_status veil_bgv_switch_joint(veil_bgv_ciphertext *out, const veil_party_gro
     veil_status st = veil_rlwe_check_output(group->ctx, &out->el, "joint key switching", err);
     if (st) return st;
     veil_poly *c0 = NULL, *c1 = NULL;
-    st = veil_party_element_combine(&c0, &c1, group, &ct->el, to, shares, count, err);
+    st = veil_party_combine(&c0, &c1, group, &ct->el, to, shares, count, err);
     if (st) return st;
     double sigma = 0;
     for (size_t k = 0; k < count; k++) sigma = fmax(sigma, shares[k]->log2_sigma);
@@ -112,4 +112,33 @@ veil_status veil_bgv_switch_joint(veil_bgv_ciphertext *out, const veil_party_gro
     out->factor = factor;
     out->noise_bits = noise;
     return VEIL_OK;
+}
+
+/* ---- t-out-of-N (src/rlwe/threshold.c) ---------------------------------------------------------------------- */
+
+veil_status veil_bgv_threshold_decrypt_share(veil_party_share **out, const veil_party_group *group,
+                                            const veil_party_threshold_key *key, const size_t *set, size_t set_count,
+                                            const veil_bgv_ciphertext *ct, const veil_party_smudging *smudging,
+                                            veil_prng *prng, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    double log2_sigma = 0;
+    veil_status st = smudging_for(group, ct, smudging, &log2_sigma, "threshold decryption share", err);
+    if (st) return st;
+    return veil_party_threshold_element_share(out, group, key, set, set_count, &ct->el, NULL, log2_sigma, prng, err);
+}
+
+veil_status veil_bgv_threshold_switch_share(veil_party_share **out, const veil_party_group *group,
+                                           const veil_party_threshold_key *key, const size_t *set, size_t set_count,
+                                           const veil_bgv_ciphertext *ct, const veil_public_key *to,
+                                           const veil_party_smudging *smudging, veil_prng *prng, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(to, err);
+    double log2_sigma = 0;
+    veil_status st = smudging_for(group, ct, smudging, &log2_sigma, "threshold key-switching share", err);
+    if (st) return st;
+    return veil_party_threshold_element_share(out, group, key, set, set_count, &ct->el, to, log2_sigma, prng, err);
 }

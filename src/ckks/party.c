@@ -58,7 +58,7 @@ veil_status veil_ckks_decrypt_joint(veil_ckks_plaintext *out, const veil_party_g
     if (out->ctx != group->ctx)
         return veil_fail(err, VEIL_ERR_MISMATCH, "joint decryption: the plaintext belongs to another context");
     veil_poly *phase = NULL;
-    veil_status st = veil_party_element_combine(&phase, NULL, group, &ct->el, NULL, shares, count, err);
+    veil_status st = veil_party_combine(&phase, NULL, group, &ct->el, NULL, shares, count, err);
     if (st) return st;
     /* c_0 + sum_i (s_i c_1 + e_i) = c_0 + c_1 s + noise: the plaintext, smudged */
     veil_poly_free(out->m);
@@ -92,7 +92,7 @@ veil_status veil_ckks_switch_joint(veil_ckks_ciphertext *out, const veil_party_g
     veil_status st = veil_rlwe_check_output(group->ctx, &out->el, "joint key switching", err);
     if (st) return st;
     veil_poly *c0 = NULL, *c1 = NULL;
-    st = veil_party_element_combine(&c0, &c1, group, &ct->el, to, shares, count, err);
+    st = veil_party_combine(&c0, &c1, group, &ct->el, to, shares, count, err);
     if (st) return st;
     const size_t level = ct->el.level;
     const double scale = ct->scale;
@@ -103,4 +103,33 @@ veil_status veil_ckks_switch_joint(veil_ckks_ciphertext *out, const veil_party_g
     out->el.level = level;
     out->scale = scale;
     return VEIL_OK;
+}
+
+/* ---- t-out-of-N (src/rlwe/threshold.c) ---------------------------------------------------------------------- */
+
+veil_status veil_ckks_threshold_decrypt_share(veil_party_share **out, const veil_party_group *group,
+                                            const veil_party_threshold_key *key, const size_t *set, size_t set_count,
+                                            const veil_ckks_ciphertext *ct, const veil_party_smudging *smudging,
+                                            veil_prng *prng, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    double log2_sigma = 0;
+    veil_status st = smudging_for(group, ct, smudging, &log2_sigma, "threshold decryption share", err);
+    if (st) return st;
+    return veil_party_threshold_element_share(out, group, key, set, set_count, &ct->el, NULL, log2_sigma, prng, err);
+}
+
+veil_status veil_ckks_threshold_switch_share(veil_party_share **out, const veil_party_group *group,
+                                           const veil_party_threshold_key *key, const size_t *set, size_t set_count,
+                                           const veil_ckks_ciphertext *ct, const veil_public_key *to,
+                                           const veil_party_smudging *smudging, veil_prng *prng, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(to, err);
+    double log2_sigma = 0;
+    veil_status st = smudging_for(group, ct, smudging, &log2_sigma, "threshold key-switching share", err);
+    if (st) return st;
+    return veil_party_threshold_element_share(out, group, key, set, set_count, &ct->el, to, log2_sigma, prng, err);
 }

@@ -330,4 +330,8 @@ size_t veil_bgv_plan_input_bytes(const veil_plan *plan, size_t rows);
 veil_status veil_model_from_graph(veil_model **out, veil_graph *g, const uint8_t *data, size_t len,
                                   const int64_t *dims, size_t rank, const veil_model_options *opts, veil_error *err);
 
+/* The receiver's public key in a joint key set's context, its keys checked to be for the same plan (party.c). */
+veil_status veil_ml_party_receiver_key(veil_public_key **out, const veil_keyset *joint, const veil_eval_keys *receiver,
+                                       veil_error *err);
+
 #endif

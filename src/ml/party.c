@@ -119,6 +119,12 @@ done:
     return st;
 }
 
+veil_status veil_ml_party_receiver_key(veil_public_key **out, const veil_keyset *joint, const veil_eval_keys *receiver,
+                                       veil_error *err)
+{
+    return receiver_key(out, joint, receiver, err); /* for t-out-of-N (src/ml/threshold.c) */
+}
+
 /* One party's shares of every ciphertext of cts (to NULL: decryption), as a share set. */
 static veil_status make_share_set(veil_buffer *out, const veil_keyset *joint, const veil_party_group *group,
                                   size_t party, const veil_secret_key *sk, const veil_ciphertexts *cts,
@@ -165,7 +171,10 @@ static veil_status load_share_sets(veil_party_share ***table, const veil_keyset 
         if (c.meta_len != SHARE_META_BYTES || memcmp(c.meta, share_tag, sizeof share_tag) != 0)
             VEIL_FAIL(err, VEIL_ERR_FORMAT, "combine: share set %zu is not a set of party shares", k + 1);
         const uint64_t got_kind = veil_ml_get64(c.meta + 8), party = veil_ml_get64(c.meta + 16);
-        if (got_kind != (uint64_t)kind)
+        /* t-out-of-N share sets (src/ml/threshold.c) combine here too: kinds 7 and 8 for 5 and 6 */
+        const uint64_t threshold_kind = kind == VEIL_PARTY_DECRYPT ? VEIL_PARTY_THRESHOLD_DECRYPT
+                                                                   : VEIL_PARTY_THRESHOLD_SWITCH;
+        if (got_kind != (uint64_t)kind && got_kind != threshold_kind)
             VEIL_FAIL(err, VEIL_ERR_MISMATCH, "combine: share set %zu (party %llu) holds %s shares, expected %s shares",
                       k + 1, (unsigned long long)party,
                       got_kind == VEIL_PARTY_SWITCH ? "key-switching" : got_kind == VEIL_PARTY_DECRYPT ? "decryption"

@@ -36,9 +36,9 @@ static veil_status check_sizes(size_t parties, size_t threshold, veil_error *err
 {
     if (parties < 2 || parties > VEIL_PARTY_MAX)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "party group: %zu parties (2 to %d)", parties, VEIL_PARTY_MAX);
-    if (threshold != 0 && threshold != parties)
-        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "party group: a threshold of %zu of %zu parties: this version "
-                         "implements N-out-of-N only (every party decrypts)", threshold, parties);
+    if (threshold != 0 && (threshold < 2 || threshold > parties))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "party group: a threshold of %zu of %zu parties (2 to %zu; 0 for "
+                         "N-out-of-N)", threshold, parties, parties);
     return VEIL_OK;
 }
 
@@ -57,7 +57,7 @@ veil_status veil_party_group_from(veil_party_group **out, const veil_context *ct
     g->ctx = ctx;
     memcpy(g->id, id, VEIL_PARTY_ID_BYTES);
     g->parties = parties;
-    g->threshold = parties;
+    g->threshold = threshold ? threshold : parties; /* t-out-of-N: src/rlwe/threshold.c */
     *out = g;
 done:
     return st;
@@ -98,13 +98,15 @@ const char *veil_party_kind_name(veil_party_kind kind)
     case VEIL_PARTY_GALOIS: return "Galois-key";
     case VEIL_PARTY_DECRYPT: return "decryption";
     case VEIL_PARTY_SWITCH: return "key-switching";
+    case VEIL_PARTY_THRESHOLD_DECRYPT: return "threshold decryption";
+    case VEIL_PARTY_THRESHOLD_SWITCH: return "threshold key-switching";
     }
     return "unknown";
 }
 
 size_t veil_party_kind_polys(const veil_context *ctx, veil_party_kind kind, bool *with_p)
 {
-    *with_p = kind != VEIL_PARTY_DECRYPT && kind != VEIL_PARTY_SWITCH;
+    *with_p = kind != VEIL_PARTY_DECRYPT && kind != VEIL_PARTY_SWITCH && !veil_party_kind_is_threshold(kind);
     switch (kind) {
     case VEIL_PARTY_PUBLIC_KEY: return 1;
     case VEIL_PARTY_RELIN_1:
@@ -112,6 +114,8 @@ size_t veil_party_kind_polys(const veil_context *ctx, veil_party_kind kind, bool
     case VEIL_PARTY_GALOIS: return ctx->dnum;
     case VEIL_PARTY_DECRYPT: return 1;
     case VEIL_PARTY_SWITCH: return 2;
+    case VEIL_PARTY_THRESHOLD_DECRYPT: return 1;
+    case VEIL_PARTY_THRESHOLD_SWITCH: return 2;
     }
     return 0;
 }
@@ -496,6 +500,9 @@ veil_status veil_party_aggregate(veil_party_share **out, const veil_party_group 
     veil_status st = check_shares(group, shares, count, NULL, "aggregate", err);
     if (st) return st;
     const veil_party_share *first = shares[0];
+    if (veil_party_kind_is_threshold(first->kind)) /* t-out-of-N: combined by the joint decryption only */
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "aggregate: %s shares are combined by the joint decryption or "
+                         "switching, not aggregated", veil_party_kind_name(first->kind));
     veil_party_share *agg = NULL;
     VEIL_CHECK(veil_party_share_alloc(&agg, group->ctx, group->id, 0, group->parties, first->kind, first->galois,
                                       first->level, err));
@@ -649,6 +656,12 @@ static void share_subject(uint8_t out[32], const veil_context *ctx, const veil_r
         hash_poly(&st, to->b, veil_poly_limb_count(to->b), n);
     }
     crypto_generichash_final(&st, out, 32);
+}
+
+void veil_party_share_subject(uint8_t out[32], const veil_context *ctx, const veil_rlwe_element *ct,
+                              const veil_public_key *to)
+{
+    share_subject(out, ctx, ct, to); /* for t-out-of-N's combination (threshold.c) */
 }
 
 static veil_status check_element(const veil_context *ctx, const veil_rlwe_element *ct, const veil_public_key *to,

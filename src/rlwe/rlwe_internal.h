@@ -247,6 +247,7 @@ struct veil_party_share {
     size_t level;
     uint8_t subject[32];
     double log2_sigma; /* decryption and switching shares: the smudging noise's standard deviation (before t) */
+    uint64_t set;      /* threshold shares: the parties of the decrypting set (bit j-1: party j); else 0 */
     size_t count;
     veil_poly **p;
 };
@@ -269,5 +270,62 @@ veil_status veil_party_element_share(veil_party_share **out, const veil_party_gr
 veil_status veil_party_element_combine(veil_poly **c0, veil_poly **c1, const veil_party_group *group,
                                        const veil_rlwe_element *ct, const veil_public_key *to,
                                        const veil_party_share *const *shares, size_t count, veil_error *err);
+
+
+/* ---- t-out-of-N threshold decryption (src/rlwe/threshold.c, veil/party.h "t-out-of-N") ---------------------- */
+
+struct veil_party_box_key {
+    const veil_context *ctx;
+    uint8_t group[VEIL_PARTY_ID_BYTES];
+    size_t party;
+    uint8_t pk[VEIL_PARTY_BOX_KEY_BYTES];
+};
+
+/* The bytes a deal's box holds: a header binding it (group id, from, to, parties, threshold) then f_i(j). */
+#define VEIL_PARTY_DEAL_HEAD (VEIL_PARTY_ID_BYTES + 4 * 8)
+#define VEIL_PARTY_DEAL_NONCE 24 /* crypto_box_NONCEBYTES */
+#define VEIL_PARTY_DEAL_MAC 16   /* crypto_box_MACBYTES */
+
+struct veil_party_deal {
+    const veil_context *ctx;
+    uint8_t group[VEIL_PARTY_ID_BYTES];
+    size_t from, to, parties, threshold;
+    uint8_t nonce[VEIL_PARTY_DEAL_NONCE];
+    uint8_t *box; /* crypto_box of (head, f_i(j) as q_count limbs of n 64-bit little-endian words) */
+    size_t box_len;
+};
+
+struct veil_party_threshold_key {
+    const veil_context *ctx;
+    uint8_t group[VEIL_PARTY_ID_BYTES];
+    size_t party, parties, threshold;
+    veil_poly *s; /* S_j over q_0..q_{L}, evaluation form */
+};
+
+/* The exact box length of a deal under ctx. */
+size_t veil_party_deal_box_bytes(const veil_context *ctx);
+/* Whether a share kind is a threshold one. */
+static inline bool veil_party_kind_is_threshold(veil_party_kind kind)
+{
+    return kind == VEIL_PARTY_THRESHOLD_DECRYPT || kind == VEIL_PARTY_THRESHOLD_SWITCH;
+}
+/* The digest binding a decryption or switching share to ct (and the receiver's key `to`); multiparty.c. */
+void veil_party_share_subject(uint8_t out[32], const veil_context *ctx, const veil_rlwe_element *ct,
+                              const veil_public_key *to);
+/*
+ * What the schemes' joint decryption and switching call: veil_party_element_combine for N-out-of-N shares;
+ * for threshold shares (the first share's kind says which), the threshold checks (every share a threshold
+ * share of this ciphertext and receiver, all made for one set of at least t parties of the group, every party
+ * of the set exactly once, no other) and the same sums.
+ */
+veil_status veil_party_combine(veil_poly **c0, veil_poly **c1, const veil_party_group *group,
+                               const veil_rlwe_element *ct, const veil_public_key *to,
+                               const veil_party_share *const *shares, size_t count, veil_error *err);
+/* A threshold share of ct (decryption, or switching to `to`), as veil_party_element_share. */
+veil_status veil_party_threshold_element_share(veil_party_share **out, const veil_party_group *group,
+                                               const veil_party_threshold_key *key, const size_t *set,
+                                               size_t set_count, const veil_rlwe_element *ct,
+                                               const veil_public_key *to, double log2_sigma, veil_prng *prng,
+                                               veil_error *err);
 
 #endif

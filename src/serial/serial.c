@@ -348,7 +348,7 @@ static veil_status parse_header(veil_object_info *info, const uint8_t *data, siz
         body -= VEIL_DIGEST_BYTES;
     }
     uint64_t type = get_le(data + 6, 2), flags = get_le(data + 8, 4), sec = get_le(data + 12, 4);
-    if (type < VEIL_OBJECT_PARAMS || type > VEIL_OBJECT_PARTY_SHARE)
+    if (type < VEIL_OBJECT_PARAMS || type > VEIL_OBJECT_PARTY_THRESHOLD_KEY)
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "unknown object type %llu", (unsigned long long)type);
     if (flags & ~(uint64_t)(VEIL_FLAG_ZSTD | VEIL_FLAG_SEEDED | VEIL_FLAG_SECRET))
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "unknown flags 0x%llx", (unsigned long long)flags);
@@ -390,6 +390,9 @@ static const char *type_name(veil_object_type t)
     case VEIL_OBJECT_SET: return "a set of objects";
     case VEIL_OBJECT_PARTY_GROUP: return "a party group";
     case VEIL_OBJECT_PARTY_SHARE: return "a party's share";
+    case VEIL_OBJECT_PARTY_BOX_KEY: return "a party's box key";
+    case VEIL_OBJECT_PARTY_DEAL: return "a party's deal";
+    case VEIL_OBJECT_PARTY_THRESHOLD_KEY: return "a party's threshold key";
     }
     return "an unknown object";
 }
@@ -413,14 +416,15 @@ static veil_status open_object(uint8_t **raw, size_t *raw_len, uint32_t *flags, 
         if (memcmp(h, info.params_hash, sizeof h) != 0)
             VEIL_FAIL(err, VEIL_ERR_MISMATCH, "%s made for another parameter set (hash mismatch)", type_name(want));
     }
-    const bool secret = want == VEIL_OBJECT_SECRET_KEY;
+    const bool secret = want == VEIL_OBJECT_SECRET_KEY || want == VEIL_OBJECT_PARTY_THRESHOLD_KEY;
     if (!!(info.flags & VEIL_FLAG_SECRET) != secret)
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "%s whose header %s the secret flag", type_name(want),
                   secret ? "lacks" : "carries");
     if (secret && (info.flags & (VEIL_FLAG_ZSTD | VEIL_FLAG_SEEDED)))
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "a secret key is never stored compressed or seeded");
     if (want == VEIL_OBJECT_PARAMS || want == VEIL_OBJECT_CKKS_PLAINTEXT || want == VEIL_OBJECT_BGV_PLAINTEXT ||
-        want == VEIL_OBJECT_PARTY_GROUP || want == VEIL_OBJECT_PARTY_SHARE) {
+        want == VEIL_OBJECT_PARTY_GROUP || want == VEIL_OBJECT_PARTY_SHARE || want == VEIL_OBJECT_PARTY_BOX_KEY ||
+        want == VEIL_OBJECT_PARTY_DEAL) {
         if (info.flags & VEIL_FLAG_SEEDED)
             VEIL_FAIL(err, VEIL_ERR_FORMAT, "%s has no seeded form", type_name(want));
     }
@@ -1454,10 +1458,10 @@ veil_status veil_party_group_load(veil_party_group **out, const veil_context *ct
     reader r = {raw, raw_len};
     if (raw_len != expected || !r_bytes(&r, id, sizeof id) || !r_u64(&r, &parties) || !r_u64(&r, &threshold))
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "party group: %zu bytes, expected %zu", raw_len, expected);
-    if (parties < 2 || parties > VEIL_PARTY_MAX || threshold != parties)
+    if (parties < 2 || parties > VEIL_PARTY_MAX || threshold < 2 || threshold > parties)
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "party group: %llu of %llu parties is not a group this version reads "
-                  "(2 to %d parties, N-out-of-N)", (unsigned long long)threshold, (unsigned long long)parties,
-                  VEIL_PARTY_MAX);
+                  "(2 to %d parties, a threshold of 2 to all of them)", (unsigned long long)threshold,
+                  (unsigned long long)parties, VEIL_PARTY_MAX);
     VEIL_CHECK(veil_party_group_from(out, ctx, id, (size_t)parties, (size_t)threshold, err));
 done:
     veil_free_secret(raw, raw_len);
@@ -1480,6 +1484,7 @@ veil_status veil_party_share_save(veil_buffer *out, const veil_party_share *shar
     w_u64(&w, share->level);
     w_bytes(&w, share->subject, sizeof share->subject);
     w_f64(&w, share->log2_sigma);
+    if (veil_party_kind_is_threshold(share->kind)) w_u64(&w, share->set); /* t-out-of-N: the decrypting set */
     for (size_t i = 0; i < share->count; i++) w_poly(&w, share->p[i]);
     return finish(out, &w, VEIL_OBJECT_PARTY_SHARE, 0, &share->ctx->params, options, err);
 }
@@ -1488,7 +1493,7 @@ veil_status veil_party_share_save(veil_buffer *out, const veil_party_share *shar
 static veil_status check_share_head(const veil_context *ctx, uint64_t party, uint64_t parties, uint64_t kind,
                                     uint64_t round, uint64_t galois, uint64_t level, double log2_sigma, veil_error *err)
 {
-    if (kind < VEIL_PARTY_PUBLIC_KEY || kind > VEIL_PARTY_SWITCH)
+    if (kind < VEIL_PARTY_PUBLIC_KEY || kind > VEIL_PARTY_THRESHOLD_SWITCH)
         return veil_fail(err, VEIL_ERR_FORMAT, "party share: unknown kind %llu", (unsigned long long)kind);
     const veil_party_share probe = {.kind = (veil_party_kind)kind};
     if (round != veil_party_share_round(&probe))
@@ -1502,13 +1507,26 @@ static veil_status check_share_head(const veil_context *ctx, uint64_t party, uin
     if (is_galois ? ((galois & 1) == 0 || galois == 1 || galois >= 2 * (uint64_t)ctx->params.n) : galois != 0)
         return veil_fail(err, VEIL_ERR_FORMAT, "party share: Galois element %llu on a %s share",
                          (unsigned long long)galois, veil_party_kind_name((veil_party_kind)kind));
-    const bool for_ct = kind == VEIL_PARTY_DECRYPT || kind == VEIL_PARTY_SWITCH;
+    const bool for_ct = kind == VEIL_PARTY_DECRYPT || kind == VEIL_PARTY_SWITCH ||
+                        veil_party_kind_is_threshold((veil_party_kind)kind);
     if (level >= ctx->q_count || (!for_ct && level != ctx->q_count - 1))
         return veil_fail(err, VEIL_ERR_FORMAT, "party share: level %llu for a %s share (the top level is %zu)",
                          (unsigned long long)level, veil_party_kind_name((veil_party_kind)kind), ctx->q_count - 1);
     if (for_ct ? !(log2_sigma >= 0 && log2_sigma <= 56) : log2_sigma != 0)
         return veil_fail(err, VEIL_ERR_FORMAT, "party share: a smudging width of 2^%g on a %s share", log2_sigma,
                          veil_party_kind_name((veil_party_kind)kind));
+    return VEIL_OK;
+}
+
+/* A threshold share's set of parties: a nonempty mask within the group's parties, the share's own party in it. */
+static veil_status read_share_set(reader *r, uint64_t *set, uint64_t party, uint64_t parties, veil_error *err)
+{
+    if (!r_u64(r, set)) return veil_fail(err, VEIL_ERR_FORMAT, "party share: truncated set of parties");
+    const uint64_t outside = parties < 64 ? *set >> parties : 0;
+    if (*set == 0 || outside != 0 || party == 0 || !(*set >> (party - 1) & 1))
+        return veil_fail(err, VEIL_ERR_FORMAT, "party share: a set of parties (0x%llx) that is not one of parties 1..%llu "
+                         "with party %llu in it", (unsigned long long)*set, (unsigned long long)parties,
+                         (unsigned long long)party);
     return VEIL_OK;
 }
 
@@ -1520,12 +1538,12 @@ veil_status veil_party_share_load(veil_party_share **out, const veil_context *ct
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(data, err);
     /* the largest share: two polynomials over QP per digit */
-    const size_t limit = SHARE_HEAD + 2 * ctx->dnum * poly_bytes(ctx, ctx->q_count - 1, true);
+    const size_t limit = SHARE_HEAD + 8 + 2 * ctx->dnum * poly_bytes(ctx, ctx->q_count - 1, true);
     veil_status st = VEIL_OK;
     uint8_t *raw = NULL, group[VEIL_PARTY_ID_BYTES], subject[32];
     size_t raw_len = 0;
     uint32_t flags = 0;
-    uint64_t party = 0, parties = 0, kind = 0, round = 0, galois = 0, level = 0;
+    uint64_t party = 0, parties = 0, kind = 0, round = 0, galois = 0, level = 0, set = 0;
     double log2_sigma = 0;
     veil_party_share *s = NULL;
     VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PARTY_SHARE, &ctx->params, limit, err));
@@ -1535,9 +1553,11 @@ veil_status veil_party_share_load(veil_party_share **out, const veil_context *ct
         !r_f64(&r, &log2_sigma))
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "party share: truncated header (%zu bytes)", raw_len);
     VEIL_CHECK(check_share_head(ctx, party, parties, kind, round, galois, level, log2_sigma, err));
+    const bool threshold = veil_party_kind_is_threshold((veil_party_kind)kind);
+    if (threshold) VEIL_CHECK(read_share_set(&r, &set, party, parties, err));
     bool with_p = false;
     const size_t count = veil_party_kind_polys(ctx, (veil_party_kind)kind, &with_p);
-    const size_t expected = SHARE_HEAD + count * poly_bytes(ctx, (size_t)level, with_p);
+    const size_t expected = SHARE_HEAD + (threshold ? 8 : 0) + count * poly_bytes(ctx, (size_t)level, with_p);
     if (raw_len != expected)
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "party share: %zu bytes for a %s share, expected %zu", raw_len,
                   veil_party_kind_name((veil_party_kind)kind), expected);
@@ -1545,12 +1565,176 @@ veil_status veil_party_share_load(veil_party_share **out, const veil_context *ct
                                       (size_t)level, err));
     memcpy(s->subject, subject, sizeof subject);
     s->log2_sigma = log2_sigma;
+    s->set = set;
     for (size_t i = 0; i < count; i++) VEIL_CHECK(r_poly(&r, s->p[i], "party share", err));
     VEIL_CHECK(expect_end(&r, "party share", err));
     *out = s;
     s = NULL;
 done:
     veil_party_share_free(s);
+    veil_free_secret(raw, raw_len);
+    return st;
+}
+
+/* ---- t-out-of-N: box keys, deals, threshold keys (veil/party.h, src/rlwe/threshold.c) -------------------------- */
+
+/* The fields common to the three: a party (and dealer, recipient) of a group of `parties` with `threshold`. */
+static veil_status check_party_sizes(uint64_t party, uint64_t parties, uint64_t threshold, const char *what,
+                                     veil_error *err)
+{
+    if (parties < 2 || parties > VEIL_PARTY_MAX || threshold < 2 || threshold >= parties)
+        return veil_fail(err, VEIL_ERR_FORMAT, "%s: a threshold of %llu of %llu parties (2 to %d parties, a threshold "
+                         "of 2 to N-1)", what, (unsigned long long)threshold, (unsigned long long)parties, VEIL_PARTY_MAX);
+    if (party < 1 || party > parties)
+        return veil_fail(err, VEIL_ERR_FORMAT, "%s: party %llu of %llu", what, (unsigned long long)party,
+                         (unsigned long long)parties);
+    return VEIL_OK;
+}
+
+veil_status veil_party_box_key_save(veil_buffer *out, const veil_party_box_key *key, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(key, err);
+    writer w = {0};
+    w_bytes(&w, key->group, VEIL_PARTY_ID_BYTES);
+    w_u64(&w, key->party);
+    w_bytes(&w, key->pk, VEIL_PARTY_BOX_KEY_BYTES);
+    return finish(out, &w, VEIL_OBJECT_PARTY_BOX_KEY, 0, &key->ctx->params, 0, err);
+}
+
+veil_status veil_party_box_key_load(veil_party_box_key **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                    veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(data, err);
+    const size_t expected = VEIL_PARTY_ID_BYTES + 8 + VEIL_PARTY_BOX_KEY_BYTES;
+    veil_status st = VEIL_OK;
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    uint32_t flags = 0;
+    uint64_t party = 0;
+    veil_party_box_key *k = veil_alloc(1, sizeof *k);
+    if (!k) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "box key: out of memory");
+    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PARTY_BOX_KEY, &ctx->params, expected, err));
+    reader r = {raw, raw_len};
+    if (raw_len != expected || !r_bytes(&r, k->group, VEIL_PARTY_ID_BYTES) || !r_u64(&r, &party) ||
+        !r_bytes(&r, k->pk, VEIL_PARTY_BOX_KEY_BYTES))
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "box key: %zu bytes, expected %zu", raw_len, expected);
+    if (party < 1 || party > VEIL_PARTY_MAX)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "box key: party %llu (parties are 1 to %d)", (unsigned long long)party,
+                  VEIL_PARTY_MAX);
+    k->ctx = ctx;
+    k->party = (size_t)party;
+    *out = k;
+    k = NULL;
+done:
+    veil_party_box_key_free(k);
+    veil_free_secret(raw, raw_len);
+    return st;
+}
+
+veil_status veil_party_deal_save(veil_buffer *out, const veil_party_deal *deal, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(deal, err);
+    writer w = {0};
+    w_bytes(&w, deal->group, VEIL_PARTY_ID_BYTES);
+    w_u64(&w, deal->from);
+    w_u64(&w, deal->to);
+    w_u64(&w, deal->parties);
+    w_u64(&w, deal->threshold);
+    w_bytes(&w, deal->nonce, sizeof deal->nonce);
+    w_bytes(&w, deal->box, deal->box_len);
+    return finish(out, &w, VEIL_OBJECT_PARTY_DEAL, 0, &deal->ctx->params, 0, err);
+}
+
+veil_status veil_party_deal_load(veil_party_deal **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                 veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(data, err);
+    const size_t box = veil_party_deal_box_bytes(ctx);
+    const size_t expected = VEIL_PARTY_ID_BYTES + 4 * 8 + VEIL_PARTY_DEAL_NONCE + box;
+    veil_status st = VEIL_OK;
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    uint32_t flags = 0;
+    uint64_t from = 0, to = 0, parties = 0, threshold = 0;
+    veil_party_deal *d = veil_alloc(1, sizeof *d);
+    if (d) d->box = veil_alloc(box, 1);
+    if (!d || !d->box) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "deal: out of memory");
+    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PARTY_DEAL, &ctx->params, expected, err));
+    reader r = {raw, raw_len};
+    if (raw_len != expected || !r_bytes(&r, d->group, VEIL_PARTY_ID_BYTES) || !r_u64(&r, &from) || !r_u64(&r, &to) ||
+        !r_u64(&r, &parties) || !r_u64(&r, &threshold) || !r_bytes(&r, d->nonce, sizeof d->nonce) ||
+        !r_bytes(&r, d->box, box))
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "deal: %zu bytes, expected %zu", raw_len, expected);
+    VEIL_CHECK(check_party_sizes(from, parties, threshold, "deal (dealer)", err));
+    VEIL_CHECK(check_party_sizes(to, parties, threshold, "deal (recipient)", err));
+    d->ctx = ctx;
+    d->from = (size_t)from;
+    d->to = (size_t)to;
+    d->parties = (size_t)parties;
+    d->threshold = (size_t)threshold;
+    d->box_len = box;
+    *out = d;
+    d = NULL;
+done:
+    veil_party_deal_free(d);
+    veil_free_secret(raw, raw_len);
+    return st;
+}
+
+veil_status veil_party_threshold_key_save(veil_buffer *out, const veil_party_threshold_key *key, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(key, err);
+    writer w = {0};
+    w_bytes(&w, key->group, VEIL_PARTY_ID_BYTES);
+    w_u64(&w, key->party);
+    w_u64(&w, key->parties);
+    w_u64(&w, key->threshold);
+    w_poly(&w, key->s);
+    return finish(out, &w, VEIL_OBJECT_PARTY_THRESHOLD_KEY, VEIL_FLAG_SECRET, &key->ctx->params, 0, err);
+}
+
+veil_status veil_party_threshold_key_load(veil_party_threshold_key **out, const veil_context *ctx, const uint8_t *data,
+                                          size_t len, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(data, err);
+    const size_t expected = VEIL_PARTY_ID_BYTES + 3 * 8 + poly_bytes(ctx, ctx->q_count - 1, false);
+    veil_status st = VEIL_OK;
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    uint32_t flags = 0;
+    uint64_t party = 0, parties = 0, threshold = 0;
+    veil_party_threshold_key *k = veil_alloc(1, sizeof *k);
+    if (!k) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "threshold key: out of memory");
+    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PARTY_THRESHOLD_KEY, &ctx->params, expected,
+                           err));
+    reader r = {raw, raw_len};
+    if (raw_len != expected || !r_bytes(&r, k->group, VEIL_PARTY_ID_BYTES) || !r_u64(&r, &party) ||
+        !r_u64(&r, &parties) || !r_u64(&r, &threshold))
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "threshold key: %zu bytes, expected %zu", raw_len, expected);
+    VEIL_CHECK(check_party_sizes(party, parties, threshold, "threshold key", err));
+    k->ctx = ctx;
+    k->party = (size_t)party;
+    k->parties = (size_t)parties;
+    k->threshold = (size_t)threshold;
+    VEIL_CHECK(veil_context_poly_new(&k->s, ctx, ctx->q_count - 1, VEIL_FORM_EVAL, err));
+    VEIL_CHECK(r_poly(&r, k->s, "threshold key", err));
+    VEIL_CHECK(expect_end(&r, "threshold key", err));
+    *out = k;
+    k = NULL;
+done:
+    veil_party_threshold_key_free(k);
     veil_free_secret(raw, raw_len);
     return st;
 }

@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!ctx) init();
     if (size < 1) return 0;
-    const uint8_t which = data[0] % 15;
+    const uint8_t which = data[0] % 18;
     data++;
     size--;
     switch (which) {
@@ -54,6 +54,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 12: { veil_model *m = NULL; veil_model_load_onnx(&m, data, size, NULL, NULL); veil_model_free(m); break; }
     case 13: { veil_party_group *g = NULL; veil_party_group_load(&g, ctx, data, size, NULL); veil_party_group_free(g); break; }
     case 14: { veil_party_share *s = NULL; veil_party_share_load(&s, ctx, data, size, NULL); veil_party_share_free(s); break; }
+    case 15: { veil_party_box_key *k = NULL; veil_party_box_key_load(&k, ctx, data, size, NULL); veil_party_box_key_free(k); break; }
+    case 16: { veil_party_deal *d = NULL; veil_party_deal_load(&d, ctx, data, size, NULL); veil_party_deal_free(d); break; }
+    case 17: { veil_party_threshold_key *k = NULL; veil_party_threshold_key_load(&k, ctx, data, size, NULL); veil_party_threshold_key_free(k); break; }
     default: { veil_ckks_ciphertext *c = NULL; veil_ckks_ciphertext_load(&c, ctx, data, size, NULL); veil_ckks_ciphertext_free(c); break; }
     }
     return 0;

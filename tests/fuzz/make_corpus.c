@@ -79,6 +79,42 @@ int main(int argc, char **argv)
     veil_party_share_free(r1);
     veil_secret_key_free(eph);
     veil_party_group_free(group);
+    /* t-out-of-N objects (2 of 3): a box key, a deal, a threshold key, a threshold decryption share */
+    {
+        veil_party_group *tg = NULL;
+        veil_secret_key *tsk[3] = {NULL, NULL, NULL};
+        veil_party_box_key *box[3] = {NULL, NULL, NULL};
+        veil_party_deal *deals[3][3] = {{NULL}};
+        veil_party_threshold_key *tk = NULL;
+        veil_party_share *ts = NULL;
+        veil_buffer tb[4] = {{0}};
+        const size_t set[2] = {1, 2};
+        bad |= veil_party_group_new(&tg, ctx, 3, 2, NULL, NULL) != VEIL_OK;
+        for (size_t i = 0; i < 3 && !bad; i++)
+            bad |= veil_secret_key_new(&tsk[i], ctx, NULL, NULL) || veil_party_box_key_new(&box[i], tg, i + 1, tsk[i], NULL);
+        for (size_t i = 0; i < 3 && !bad; i++)
+            bad |= veil_party_deal_make(deals[i], 3, tg, i + 1, tsk[i], (const veil_party_box_key *const *)box, 3, NULL,
+                                        NULL) != VEIL_OK;
+        if (!bad) {
+            const veil_party_deal *to1[3] = {deals[0][0], deals[1][0], deals[2][0]};
+            bad |= veil_party_threshold_key_new(&tk, tg, 1, tsk[0], (const veil_party_box_key *const *)box, 3, to1, 3,
+                                                NULL) ||
+                   veil_ckks_threshold_decrypt_share(&ts, tg, tk, set, 2, ct, NULL, NULL, NULL) ||
+                   veil_party_box_key_save(&tb[0], box[0], NULL) || veil_party_deal_save(&tb[1], deals[1][0], NULL) ||
+                   veil_party_threshold_key_save(&tb[2], tk, NULL) || veil_party_share_save(&tb[3], ts, 0, NULL);
+        }
+        if (!bad) bad |= put(argv[1], "party-box-key", 15, &tb[0]) | put(argv[1], "party-deal", 16, &tb[1]) |
+                         put(argv[1], "party-threshold-key", 17, &tb[2]) | put(argv[1], "party-threshold-share", 14, &tb[3]);
+        for (int i = 0; i < 4; i++) veil_buffer_free(&tb[i]);
+        for (size_t i = 0; i < 3; i++) {
+            veil_secret_key_free(tsk[i]);
+            veil_party_box_key_free(box[i]);
+            for (size_t j = 0; j < 3; j++) veil_party_deal_free(deals[i][j]);
+        }
+        veil_party_threshold_key_free(tk);
+        veil_party_share_free(ts);
+        veil_party_group_free(tg);
+    }
     /* an ONNX model (Gemm, square, Gemm), its plan, a key set and its eval keys (a small model: N = 8192) */
     veil_graph g = {0};
     double w1[6] = {0.5, -1, 2, 0.25, 3, -0.5}, w2[2] = {1, -1};
