@@ -109,6 +109,7 @@ typedef struct cli_options {
     /* party: its sizes, and its paths (--in takes a list there: the party's own parser, cmd_party.c) */
     size_t parties, threshold, party, round, smudging_bits;
     const char *preset, *group, *decrypt_ct, *switch_ct, *to;
+    const char *set; /* party decrypt|switch --set 1,3: the decrypting parties of a t-out-of-N group */
 } cli_options;
 
 /*
