@@ -678,9 +678,13 @@ static int combine_decrypt(const cli_options *o, const group_state *g, const cha
     const size_t rows = veil_ciphertexts_rows(cts), w = veil_keyset_output_width(joint);
     CLI_CHECK(cli_csv_mode(o->argmax, veil_keyset_final_op(joint), w, &mode));
     if (!(y = calloc(rows * w + 1, sizeof *y))) CLI_FAIL(EXIT_RUNTIME, "out of memory");
-    CLI_CHECK(cli_status(veil_ciphertexts_decrypt_joint(y, NULL, joint, g->group_bytes.data, g->group_bytes.len, cts,
-                                                        bufs, n_in, &err), &err, NULL));
+    double smudged = 0;
+    CLI_CHECK(cli_status(veil_ciphertexts_decrypt_joint_ex(y, NULL, joint, g->group_bytes.data, g->group_bytes.len,
+                                                           cts, bufs, n_in, o->tolerance, &smudged, &err), &err, NULL));
     CLI_CHECK(cli_write_csv(o->out, y, rows, w, mode));
+    if (!o->quiet)
+        fprintf(stderr, "veil: the parties' smudging may move each output by up to %.2g (tolerance %g)\n", smudged,
+                o->tolerance ? o->tolerance : VEIL_DECRYPT_DEFAULT_TOLERANCE);
 done:
     for (size_t k = 0; k < n_in; k++) veil_buffer_free(&bufs[k]);
     free(y);
@@ -710,10 +714,15 @@ static int combine_switch(const cli_options *o, const group_state *g, const char
     CLI_CHECK(load_receiver(o->to, &receiver));
     CLI_CHECK(cli_load_ciphertexts(o->switch_ct, joint, NULL, &cts));
     CLI_CHECK(read_inputs(ins, n_in, bufs));
-    CLI_CHECK(cli_status(veil_ciphertexts_switch_joint(&z, joint, g->group_bytes.data, g->group_bytes.len, cts,
-                                                       receiver, bufs, n_in, &err), &err, NULL));
+    double smudged = 0;
+    CLI_CHECK(cli_status(veil_ciphertexts_switch_joint_ex(&z, joint, g->group_bytes.data, g->group_bytes.len, cts,
+                                                          receiver, bufs, n_in, o->tolerance, &smudged, &err), &err,
+                         NULL));
     CLI_CHECK(cli_save_ciphertexts(o->out, z));
-    if (!o->quiet) fprintf(stderr, "veil: %s is under the receiver's keys now (veil decrypt --keys RECEIVER)\n", o->out);
+    if (!o->quiet)
+        fprintf(stderr, "veil: %s is under the receiver's keys now (veil decrypt --keys RECEIVER); the parties' "
+                "smudging may move each output by up to %.2g (tolerance %g)\n", o->out, smudged,
+                o->tolerance ? o->tolerance : VEIL_DECRYPT_DEFAULT_TOLERANCE);
 done:
     for (size_t k = 0; k < n_in; k++) veil_buffer_free(&bufs[k]);
     veil_ciphertexts_free(z);

@@ -76,6 +76,8 @@ static const char usage_text[] =
             "  veil party combine --group G --switch Y.ct --to RECEIVER/eval --in S1 S2 .. --out Y2.ct\n"
             "               Y2.ct under the receiver's keys (veil decrypt --keys RECEIVER); smudging: 2^B times the\n"
             "               error bound per share (B = 20 by default); every share file is a validated Veil object\n"
+            "               combine refuses smudging that may move an output by more than --tolerance E (1e-3;\n"
+            "               the message names the --smudging-bits that fit); it prints the bound it met\n"
             "  t-out-of-N (any T of the N parties decrypt): init --parties N --threshold T; round 1 also writes\n"
             "               PI/box.key; then, after round 1, the dealing:\n"
             "  veil party keygen  --group G --party I --round 3 --in P1 .. PN --out PI   PI/deal.toJ for each J\n"

@@ -110,6 +110,7 @@ typedef struct cli_options {
     size_t parties, threshold, party, round, smudging_bits;
     const char *preset, *group, *decrypt_ct, *switch_ct, *to;
     const char *set; /* party decrypt|switch --set 1,3: the decrypting parties of a t-out-of-N group */
+    double tolerance; /* party combine --tolerance E: the error the shares' smudging may add (0: 1e-3) */
 } cli_options;
 
 /*
