@@ -114,6 +114,8 @@ mkdir E && cp P1/* E/ && cp P2/deal.to3 E/deal.to3
 printf '\x55' | dd of=E/deal.to3 bs=1 seek=200 conv=notrunc 2>/dev/null
 expect 3 "" "$veil" party keygen --group G --party 3 --round 4 --in E P2 P3 --out P3
 expect 2 "all 3 parties" "$veil" party keygen --group G --party 1 --round 3 --in P1 P2 --out P1
+expect 3 "already holds this party's deals" "$veil" party keygen --group G --party 1 --round 3 --in P1 P2 P3 \
+    --out P1
 expect 2 "2 to 3" "$veil" party init --parties 3 --threshold 4 "${model[@]}" --out out.bad
 run "$veil" party init --parties 2 "${model[@]}" --out G2
 expect 2 "no dealing" "$veil" party keygen --group G2 --party 1 --round 3 --in P1 P2 --out P1

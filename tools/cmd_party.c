@@ -428,8 +428,14 @@ static int keygen_deal(const cli_options *o, const group_state *g, char **ins, s
     veil_party_deal *deals[MAX_INPUTS] = {NULL};
     veil_buffer b = {0};
     int rc = EXIT_OK;
+    char first[4096];
+    path_in(first, sizeof first, o->out, "deal.to1");
     CLI_CHECK(load_secret_share(o->out, g, o->party, &sk, NULL));
     CLI_CHECK(load_box_keys(g, ins, n_in, keys));
+    /* new deals beside threshold keys already made from the old ones would not interpolate to s */
+    if (cli_exists(first) && !o->force)
+        CLI_FAIL(EXIT_INPUT, "%s already holds this party's deals; deals are never remade (use --force: every "
+                 "party must then make its threshold key again with the new deals)", o->out);
     CLI_CHECK(cli_status(veil_party_deal_make(deals, n, g->group, o->party, sk, (const veil_party_box_key *const *)keys,
                                               n, NULL, &err), &err, NULL));
     for (size_t j = 0; j < n; j++) {
