@@ -5,7 +5,11 @@
  * ciphertexts, and the hospitals decrypt only the sum, together (each a smudged decryption share): no one,
  * the server included, sees a hospital's model. The average is the sum over the total record count (public).
  *
- *   fedavg DIR [ROUNDS] [LOCAL_EPOCHS]   DIR from split.py (hospital1..3.csv, test.csv)
+ *   fedavg DIR [ROUNDS] [LOCAL_EPOCHS] [T]   DIR from split.py (hospital1..3.csv, test.csv)
+ *
+ * T = 2 makes the group 2-out-of-3 (veil/party.h, "t-out-of-N": each hospital deals its secret share to the
+ * others, sealed to their box keys): each round then one hospital is offline at decryption, in turn, and the
+ * other two decrypt the sum.
  *
  * Prints the test accuracy of the encrypted FedAvg beside the same FedAvg in plaintext and centralized
  * training on the union (the same gradient descent, ROUNDS x LOCAL_EPOCHS epochs), the bytes each hospital
@@ -145,8 +149,9 @@ int main(int argc, char **argv)
         return 2;
     }
     const size_t rounds = argc > 2 ? (size_t)atoi(argv[2]) : 10, epochs = argc > 3 ? (size_t)atoi(argv[3]) : 5;
-    if (rounds < 1 || rounds > 1000 || epochs < 1 || epochs > 1000) {
-        fprintf(stderr, "fedavg: ROUNDS and LOCAL_EPOCHS are 1 to 1000\n");
+    const size_t threshold = argc > 4 ? (size_t)atoi(argv[4]) : HOSPITALS;
+    if (rounds < 1 || rounds > 1000 || epochs < 1 || epochs > 1000 || threshold < 2 || threshold > HOSPITALS) {
+        fprintf(stderr, "fedavg: ROUNDS and LOCAL_EPOCHS are 1 to 1000, T is 2 or 3\n");
         return 2;
     }
     data h[HOSPITALS], test, all = {0};
@@ -184,7 +189,7 @@ int main(int argc, char **argv)
     veil_public_key *pk = NULL;
     TRY(veil_params_preset(&params, "ckks-n8192-d2", &err)); /* 128-bit security */
     TRY(veil_context_new(&ctx, params, NULL, &err));
-    TRY(veil_party_group_new(&group, ctx, HOSPITALS, 0, NULL, &err));
+    TRY(veil_party_group_new(&group, ctx, HOSPITALS, threshold, NULL, &err));
     double t0 = now();
     for (int k = 0; k < HOSPITALS; k++) {
         TRY(veil_secret_key_new(&sk[k], ctx, NULL, &err));
@@ -194,6 +199,32 @@ int main(int argc, char **argv)
     const size_t key_bytes = stored_share(pk_share[0]);
     TRY(veil_party_aggregate(&agg, group, (const veil_party_share *const *)pk_share, HOSPITALS, &err));
     TRY(veil_party_public_key(&pk, group, agg, &err));
+    /* t-out-of-N: box keys, deals (each sealed to its recipient: they may travel through the server), and each
+     * hospital's threshold key from the deals addressed to it */
+    veil_party_threshold_key *tkey[HOSPITALS] = {NULL};
+    size_t deal_bytes = 0;
+    if (threshold < HOSPITALS) {
+        veil_party_box_key *box[HOSPITALS];
+        veil_party_deal *deal[HOSPITALS][HOSPITALS];
+        for (int k = 0; k < HOSPITALS; k++) TRY(veil_party_box_key_new(&box[k], group, (size_t)k + 1, sk[k], &err));
+        for (int k = 0; k < HOSPITALS; k++)
+            TRY(veil_party_deal_make(deal[k], HOSPITALS, group, (size_t)k + 1, sk[k],
+                                     (const veil_party_box_key *const *)box, HOSPITALS, NULL, &err));
+        veil_buffer b = {0};
+        TRY(veil_party_deal_save(&b, deal[0][1], &err));
+        deal_bytes = (HOSPITALS - 1) * b.len; /* a hospital sends one deal to each other one */
+        veil_buffer_free(&b);
+        for (int j = 0; j < HOSPITALS; j++) {
+            const veil_party_deal *mine[HOSPITALS];
+            for (int k = 0; k < HOSPITALS; k++) mine[k] = deal[k][j];
+            TRY(veil_party_threshold_key_new(&tkey[j], group, (size_t)j + 1, sk[j],
+                                             (const veil_party_box_key *const *)box, HOSPITALS, mine, HOSPITALS, &err));
+        }
+        for (int k = 0; k < HOSPITALS; k++) {
+            veil_party_box_key_free(box[k]);
+            for (int j = 0; j < HOSPITALS; j++) veil_party_deal_free(deal[k][j]);
+        }
+    }
 
     veil_ckks_encoder *enc = NULL;
     veil_ckks_plaintext *pt = NULL;
@@ -233,20 +264,29 @@ int main(int argc, char **argv)
         for (int k = 2; k < HOSPITALS; k++) TRY(veil_ckks_add(ctx, sum, sum, ct[k], &err));
         t_sum += now() - t0;
         down_bytes += stored_ct(sum);
-        /* each hospital: its decryption share of the sum (default smudging); anyone fuses them */
-        veil_party_share *share[HOSPITALS];
+        /* each hospital: its decryption share of the sum (default smudging); anyone fuses them. t-out-of-N:
+         * hospital r mod 3 + 1 is offline this round, the others decrypt (their Lagrange-weighted shares) */
+        veil_party_share *share[HOSPITALS] = {NULL};
+        size_t set[HOSPITALS], n_set = 0;
+        for (size_t k = 0; k < HOSPITALS; k++)
+            if (threshold == HOSPITALS || k != r % HOSPITALS) set[n_set++] = k + 1;
         t0 = now();
-        for (int k = 0; k < HOSPITALS; k++)
-            TRY(veil_ckks_decrypt_share(&share[k], group, (size_t)k + 1, sum, sk[k], NULL, NULL, &err));
-        t_share += (now() - t0) / HOSPITALS;
+        for (size_t m = 0; m < n_set; m++) {
+            const size_t k = set[m] - 1;
+            if (threshold == HOSPITALS)
+                TRY(veil_ckks_decrypt_share(&share[m], group, k + 1, sum, sk[k], NULL, NULL, &err));
+            else
+                TRY(veil_ckks_threshold_decrypt_share(&share[m], group, tkey[k], set, n_set, sum, NULL, NULL, &err));
+        }
+        t_share += (now() - t0) / (double)n_set;
         up_bytes += stored_share(share[0]);
-        down_bytes += (HOSPITALS - 1) * stored_share(share[1]); /* each fuses: the others' shares */
+        down_bytes += (n_set - 1) * stored_share(share[1]); /* each fuses: the others' shares */
         double got[MAX_FEATURES + 1];
         t0 = now();
-        TRY(veil_ckks_decrypt_joint(pt, group, sum, (const veil_party_share *const *)share, HOSPITALS, &err));
+        TRY(veil_ckks_decrypt_joint(pt, group, sum, (const veil_party_share *const *)share, n_set, &err));
         TRY(veil_ckks_decode(enc, got, NULL, f + 1, pt, &err));
         t_fuse += now() - t0;
-        for (int k = 0; k < HOSPITALS; k++) veil_party_share_free(share[k]);
+        for (size_t m = 0; m < n_set; m++) veil_party_share_free(share[m]);
         for (size_t j = 0; j <= f; j++) {
             w_enc[j] = got[j] / (double)total;
             w_plain[j] = plain_sum[j] / (double)total;
@@ -258,6 +298,9 @@ int main(int argc, char **argv)
                  acc_central = accuracy(w_central, &test);
     printf("breast cancer, %d hospitals of %zu, %zu, %zu rows; %zu rounds of %zu local epochs; test %zu rows\n",
            HOSPITALS, h[0].rows, h[1].rows, h[2].rows, rounds, epochs, test.rows);
+    if (threshold < HOSPITALS)
+        printf("group: %zu-out-of-%d, each round one hospital offline at decryption (in turn); dealing: %.1f kB "
+               "sent per hospital, once\n", threshold, HOSPITALS, (double)deal_bytes / 1e3);
     printf("accuracy: encrypted FedAvg %.4f, plaintext FedAvg %.4f, centralized plaintext %.4f\n", acc_enc,
            acc_plain, acc_central);
     printf("largest weight difference, encrypted vs plaintext FedAvg: %.2e\n", worst);
@@ -275,6 +318,7 @@ int main(int argc, char **argv)
     for (int k = 0; k < HOSPITALS; k++) {
         veil_ckks_ciphertext_free(ct[k]);
         veil_secret_key_free(sk[k]);
+        veil_party_threshold_key_free(tkey[k]);
         veil_party_share_free(pk_share[k]);
         free(h[k].x);
         free(h[k].y);
