@@ -296,8 +296,8 @@ int main(int argc, char **argv)
     train(w_central, &all, rounds * epochs);
     const double acc_enc = accuracy(w_enc, &test), acc_plain = accuracy(w_plain, &test),
                  acc_central = accuracy(w_central, &test);
-    printf("breast cancer, %d hospitals of %zu, %zu, %zu rows; %zu rounds of %zu local epochs; test %zu rows\n",
-           HOSPITALS, h[0].rows, h[1].rows, h[2].rows, rounds, epochs, test.rows);
+    printf("%s: %zu features, %d hospitals of %zu, %zu, %zu rows; %zu rounds of %zu local epochs; test %zu rows\n",
+           argv[1], f, HOSPITALS, h[0].rows, h[1].rows, h[2].rows, rounds, epochs, test.rows);
     if (threshold < HOSPITALS)
         printf("group: %zu-out-of-%d, each round one hospital offline at decryption (in turn); dealing: %.1f kB "
                "sent per hospital, once\n", threshold, HOSPITALS, (double)deal_bytes / 1e3);
