@@ -2,12 +2,16 @@
  * veil party: multi-party keys (veil/party.h, docs/multiparty.md). N parties make joint keys for a model's plan
  * without anyone holding the secret key, anyone encrypts under the joint public key, the server evaluates with
  * the joint evaluation keys as usual, and only all N parties together decrypt (or re-encrypt a result under
- * one receiver's keys). Each step is run by one party with its own files only.
+ * one receiver's keys), or any T of them in a t-out-of-N group. Each step is run by one party with its own
+ * files only.
  *
  *   G/         plan (the model's plan; or params for --preset), group (the group object), joint.keys
  *              (written by combine --round 1: the joint key set, public)
  *   PI/        secret.share (0600: the party's secret share, and between the rounds its ephemeral secret),
  *              round1.share, round2.share (public shares), joint.keys (a copy, to read ciphertexts)
+ *              t-out-of-N (init --threshold T): box.key (round 1, public: the deals to PI are sealed to it),
+ *              deal.toJ (round 3, sealed for party J: it travels to J by any route), threshold.key (round 4,
+ *              0600: PI's threshold share; decrypt|switch --set J1,J2,.. with any T parties)
  *   JOINT/     round1.agg (the round-1 aggregates), joint.keys (the joint key set: veil encrypt --keys JOINT),
  *              eval/eval.keys (the server's: veil eval --eval-keys JOINT/eval)
  *
@@ -164,6 +168,12 @@ static int load_share(veil_party_share **s, const group_state *g, const veil_set
     return cli_status(veil_party_share_load(s, g->ctx, c->items[i].data, c->items[i].len, &err), &err, path);
 }
 
+/* Whether the group is t-out-of-N with t < N (the dealing rounds 3 and 4, threshold keys). */
+static int is_threshold(const group_state *g)
+{
+    return veil_party_group_threshold(g->group) < veil_party_group_parties(g->group);
+}
+
 static int check_party_number(const cli_options *o, const group_state *g)
 {
     const size_t n = veil_party_group_parties(g->group);
@@ -179,9 +189,9 @@ static int party_init(cli_options *o)
     if (!cli_need(o->out, "--out") || !cli_need(o->parties ? "" : NULL, "--parties")) return EXIT_USAGE;
     if (o->parties < 2 || o->parties > VEIL_PARTY_MAX)
         return cli_error(EXIT_USAGE, "--parties %zu: a group has 2 to %d parties", o->parties, VEIL_PARTY_MAX);
-    if (o->threshold && o->threshold != o->parties)
-        return cli_error(EXIT_USAGE, "--threshold %zu of %zu: this version makes N-out-of-N groups only (every "
-                         "party decrypts); leave --threshold out", o->threshold, o->parties);
+    if (o->threshold && (o->threshold < 2 || o->threshold > o->parties))
+        return cli_error(EXIT_USAGE, "--threshold %zu of %zu parties: 2 to %zu (or leave it out: N-out-of-N, every "
+                         "party decrypts)", o->threshold, o->parties, o->parties);
     if (!!o->model == !!o->preset) return cli_error(EXIT_USAGE, "give --model M.onnx or --preset NAME (one of them)");
     char path[4096];
     path_in(path, sizeof path, o->out, "group");
@@ -219,8 +229,10 @@ static int party_init(cli_options *o)
     CLI_CHECK(cli_save_buffer(path, &b));
     if (!o->quiet) {
         const uint8_t *id = veil_party_group_id(g.group);
-        fprintf(stderr, "veil: a group of %zu parties (N-out-of-N), id %02x%02x%02x%02x..., N = %zu, in %s\n",
-                o->parties, id[0], id[1], id[2], id[3], veil_params_degree(group_params(&g)), o->out);
+        const size_t t = veil_party_group_threshold(g.group);
+        fprintf(stderr, "veil: a group of %zu parties (%zu-out-of-%zu%s), id %02x%02x%02x%02x..., N = %zu, in %s\n",
+                o->parties, t, o->parties, t < o->parties ? ": the dealing rounds 3 and 4 follow round 1" : "", id[0],
+                id[1], id[2], id[3], veil_params_degree(group_params(&g)), o->out);
     }
 done:
     veil_buffer_free(&b);
@@ -243,6 +255,7 @@ static int keygen_round1(const cli_options *o, const group_state *g)
     veil_error err = {0};
     veil_secret_key *sk = NULL, *u = NULL;
     veil_party_share *pk = NULL, *r1 = NULL;
+    veil_party_box_key *box = NULL;
     veil_buffer items[3] = {{0}, {0}, {0}};
     uint8_t meta[META_BYTES];
     int rc = EXIT_OK;
@@ -259,10 +272,18 @@ static int keygen_round1(const cli_options *o, const group_state *g)
     meta_of(meta, tag_round, g->group, o->party, 1);
     path_in(path, sizeof path, o->out, "round1.share");
     CLI_CHECK(save_party_file(path, g, meta, items, 3));
+    if (is_threshold(g)) { /* t-out-of-N: the box key the deals of round 3 are sealed to travels with round 1 */
+        CLI_CHECK(cli_status(veil_party_box_key_new(&box, g->group, o->party, sk, &err), &err, NULL));
+        CLI_CHECK(cli_status(veil_party_box_key_save(&items[0], box, &err), &err, NULL));
+        path_in(path, sizeof path, o->out, "box.key");
+        CLI_CHECK(cli_save_buffer(path, &items[0]));
+    }
     if (!o->quiet)
-        fprintf(stderr, "veil: party %zu: wrote %s/secret.share (secret: keep it) and %s/round1.share (send it to the "
-                "combiner)\n", o->party, o->out, o->out);
+        fprintf(stderr, "veil: party %zu: wrote %s/secret.share (secret: keep it) and %s/round1.share%s (send %s to "
+                "the combiner%s)\n", o->party, o->out, o->out, is_threshold(g) ? " and box.key" : "",
+                is_threshold(g) ? "them" : "it", is_threshold(g) ? "; box.key to every party" : "");
 done:
+    veil_party_box_key_free(box);
     for (int i = 0; i < 3; i++) veil_buffer_free(&items[i]);
     veil_party_share_free(pk);
     veil_party_share_free(r1);
@@ -369,6 +390,110 @@ done:
     veil_party_share_free(s);
     veil_secret_key_free(sk);
     veil_secret_key_free(u);
+    return rc;
+}
+
+/* ---- keygen, t-out-of-N: the dealing (round 3) and the threshold key (round 4) ----------------------------- */
+
+/* The box keys of all N parties, one from each input folder (DIR/box.key, written by round 1). */
+static int load_box_keys(const group_state *g, char **ins, size_t n_in, veil_party_box_key **keys)
+{
+    const size_t n = veil_party_group_parties(g->group);
+    if (n_in != n)
+        return cli_error(EXIT_USAGE, "--in: the folders of all %zu parties (each with its box.key), not %zu", n, n_in);
+    int rc = EXIT_OK;
+    for (size_t k = 0; k < n_in && rc == EXIT_OK; k++) {
+        char path[4096];
+        veil_buffer b = {0};
+        veil_error err = {0};
+        path_in(path, sizeof path, ins[k], "box.key");
+        rc = cli_read_file(path, &b);
+        if (rc == EXIT_OK)
+            rc = cli_status(veil_party_box_key_load(&keys[k], g->ctx, b.data, b.len, &err), &err, path);
+        if (rc == EXIT_OK &&
+            memcmp(veil_party_box_key_group(keys[k]), veil_party_group_id(g->group), VEIL_PARTY_ID_BYTES) != 0)
+            rc = cli_error(EXIT_MISMATCH, "%s belongs to another group", path);
+        veil_buffer_free(&b);
+    }
+    return rc;
+}
+
+/* Round 3: party I deals f_I(j) to every party j, sealed to j's box key: PI/deal.toJ for J = 1..N. */
+static int keygen_deal(const cli_options *o, const group_state *g, char **ins, size_t n_in)
+{
+    const size_t n = veil_party_group_parties(g->group);
+    veil_error err = {0};
+    veil_secret_key *sk = NULL;
+    veil_party_box_key *keys[MAX_INPUTS] = {NULL};
+    veil_party_deal *deals[MAX_INPUTS] = {NULL};
+    veil_buffer b = {0};
+    int rc = EXIT_OK;
+    char first[4096];
+    path_in(first, sizeof first, o->out, "deal.to1");
+    CLI_CHECK(load_secret_share(o->out, g, o->party, &sk, NULL));
+    CLI_CHECK(load_box_keys(g, ins, n_in, keys));
+    /* new deals beside threshold keys already made from the old ones would not interpolate to s */
+    if (cli_exists(first) && !o->force)
+        CLI_FAIL(EXIT_INPUT, "%s already holds this party's deals; deals are never remade (use --force: every "
+                 "party must then make its threshold key again with the new deals)", o->out);
+    CLI_CHECK(cli_status(veil_party_deal_make(deals, n, g->group, o->party, sk, (const veil_party_box_key *const *)keys,
+                                              n, NULL, &err), &err, NULL));
+    for (size_t j = 0; j < n; j++) {
+        char path[4096], name[32];
+        snprintf(name, sizeof name, "deal.to%zu", j + 1);
+        path_in(path, sizeof path, o->out, name);
+        CLI_CHECK(cli_status(veil_party_deal_save(&b, deals[j], &err), &err, NULL));
+        CLI_CHECK(cli_save_buffer(path, &b));
+    }
+    if (!o->quiet)
+        fprintf(stderr, "veil: party %zu: wrote %s/deal.to1 .. deal.to%zu (sealed: send deal.toJ to party J, by any "
+                "route)\n", o->party, o->out, n);
+done:
+    for (size_t j = 0; j < n; j++) veil_party_deal_free(deals[j]);
+    for (size_t k = 0; k < n_in; k++) veil_party_box_key_free(keys[k]);
+    veil_buffer_free(&b);
+    veil_secret_key_free(sk);
+    return rc;
+}
+
+/* Round 4: party J opens the N deals addressed to it (DIR/deal.toJ in each dealer's folder): PJ/threshold.key. */
+static int keygen_threshold_key(const cli_options *o, const group_state *g, char **ins, size_t n_in)
+{
+    veil_error err = {0};
+    veil_secret_key *sk = NULL;
+    veil_party_box_key *keys[MAX_INPUTS] = {NULL};
+    veil_party_deal *deals[MAX_INPUTS] = {NULL};
+    veil_party_threshold_key *key = NULL;
+    veil_buffer b = {0};
+    char path[4096], name[32];
+    int rc = EXIT_OK;
+    CLI_CHECK(load_secret_share(o->out, g, o->party, &sk, NULL));
+    CLI_CHECK(load_box_keys(g, ins, n_in, keys));
+    snprintf(name, sizeof name, "deal.to%zu", o->party);
+    for (size_t k = 0; k < n_in; k++) {
+        path_in(path, sizeof path, ins[k], name);
+        CLI_CHECK(cli_read_file(path, &b));
+        CLI_CHECK(cli_status(veil_party_deal_load(&deals[k], g->ctx, b.data, b.len, &err), &err, path));
+        veil_buffer_free(&b);
+    }
+    CLI_CHECK(cli_status(veil_party_threshold_key_new(&key, g->group, o->party, sk,
+                                                      (const veil_party_box_key *const *)keys, n_in,
+                                                      (const veil_party_deal *const *)deals, n_in, &err), &err, NULL));
+    CLI_CHECK(cli_status(veil_party_threshold_key_save(&b, key, &err), &err, NULL));
+    path_in(path, sizeof path, o->out, "threshold.key");
+    CLI_CHECK(cli_save_buffer(path, &b)); /* a secret object: created 0600 */
+    if (!o->quiet)
+        fprintf(stderr, "veil: party %zu: wrote %s/threshold.key (secret: keep it; any %zu of the %zu parties decrypt "
+                "with --set)\n", o->party, o->out, veil_party_group_threshold(g->group),
+                veil_party_group_parties(g->group));
+done:
+    veil_party_threshold_key_free(key); /* wipes */
+    for (size_t k = 0; k < n_in; k++) {
+        veil_party_deal_free(deals[k]);
+        veil_party_box_key_free(keys[k]);
+    }
+    veil_buffer_free(&b);
+    veil_secret_key_free(sk);
     return rc;
 }
 
@@ -559,9 +684,13 @@ static int combine_decrypt(const cli_options *o, const group_state *g, const cha
     const size_t rows = veil_ciphertexts_rows(cts), w = veil_keyset_output_width(joint);
     CLI_CHECK(cli_csv_mode(o->argmax, veil_keyset_final_op(joint), w, &mode));
     if (!(y = calloc(rows * w + 1, sizeof *y))) CLI_FAIL(EXIT_RUNTIME, "out of memory");
-    CLI_CHECK(cli_status(veil_ciphertexts_decrypt_joint(y, NULL, joint, g->group_bytes.data, g->group_bytes.len, cts,
-                                                        bufs, n_in, &err), &err, NULL));
+    double smudged = 0;
+    CLI_CHECK(cli_status(veil_ciphertexts_decrypt_joint_ex(y, NULL, joint, g->group_bytes.data, g->group_bytes.len,
+                                                           cts, bufs, n_in, o->tolerance, &smudged, &err), &err, NULL));
     CLI_CHECK(cli_write_csv(o->out, y, rows, w, mode));
+    if (!o->quiet)
+        fprintf(stderr, "veil: the parties' smudging may move each output by up to %.2g (tolerance %g)\n", smudged,
+                o->tolerance ? o->tolerance : VEIL_DECRYPT_DEFAULT_TOLERANCE);
 done:
     for (size_t k = 0; k < n_in; k++) veil_buffer_free(&bufs[k]);
     free(y);
@@ -591,10 +720,15 @@ static int combine_switch(const cli_options *o, const group_state *g, const char
     CLI_CHECK(load_receiver(o->to, &receiver));
     CLI_CHECK(cli_load_ciphertexts(o->switch_ct, joint, NULL, &cts));
     CLI_CHECK(read_inputs(ins, n_in, bufs));
-    CLI_CHECK(cli_status(veil_ciphertexts_switch_joint(&z, joint, g->group_bytes.data, g->group_bytes.len, cts,
-                                                       receiver, bufs, n_in, &err), &err, NULL));
+    double smudged = 0;
+    CLI_CHECK(cli_status(veil_ciphertexts_switch_joint_ex(&z, joint, g->group_bytes.data, g->group_bytes.len, cts,
+                                                          receiver, bufs, n_in, o->tolerance, &smudged, &err), &err,
+                         NULL));
     CLI_CHECK(cli_save_ciphertexts(o->out, z));
-    if (!o->quiet) fprintf(stderr, "veil: %s is under the receiver's keys now (veil decrypt --keys RECEIVER)\n", o->out);
+    if (!o->quiet)
+        fprintf(stderr, "veil: %s is under the receiver's keys now (veil decrypt --keys RECEIVER); the parties' "
+                "smudging may move each output by up to %.2g (tolerance %g)\n", o->out, smudged,
+                o->tolerance ? o->tolerance : VEIL_DECRYPT_DEFAULT_TOLERANCE);
 done:
     for (size_t k = 0; k < n_in; k++) veil_buffer_free(&bufs[k]);
     veil_ciphertexts_free(z);
@@ -605,6 +739,53 @@ done:
 }
 
 /* ---- decrypt and switch: one party's shares ---------------------------------------------------------------- */
+
+/* --set 1,3: the decrypting parties (1..N, each once, the party itself among them, at least t). */
+static int parse_set(const cli_options *o, const group_state *g, size_t *set, size_t *count)
+{
+    const size_t n = veil_party_group_parties(g->group), t = veil_party_group_threshold(g->group);
+    const char *p = o->set;
+    uint64_t seen = 0;
+    *count = 0;
+    while (*p) {
+        char *end = NULL;
+        errno = 0;
+        const unsigned long long j = strtoull(p, &end, 10);
+        if (end == p || errno || j < 1 || j > n || (*end && *end != ','))
+            return cli_error(EXIT_USAGE, "--set %s: party numbers 1 to %zu separated by commas (--set 1,3)", o->set, n);
+        if (seen >> (j - 1) & 1) return cli_error(EXIT_USAGE, "--set %s: party %llu appears twice", o->set, j);
+        seen |= 1ull << (j - 1);
+        set[(*count)++] = (size_t)j;
+        p = *end ? end + 1 : end;
+    }
+    if (!(seen >> (o->party - 1) & 1))
+        return cli_error(EXIT_USAGE, "--set %s does not include party %zu itself", o->set, o->party);
+    if (*count < t)
+        return cli_error(EXIT_USAGE, "--set %s: %zu parties, fewer than this group's threshold %zu", o->set, *count, t);
+    return EXIT_OK;
+}
+
+/* PI/threshold.key (round 4), checked to be party I's of this group. */
+static int read_threshold_key(const cli_options *o, const group_state *g, veil_buffer *b)
+{
+    char path[4096];
+    veil_error err = {0};
+    veil_party_threshold_key *key = NULL;
+    path_in(path, sizeof path, o->keys, "threshold.key");
+    if (!cli_exists(path))
+        return cli_error(EXIT_INPUT, "%s has no threshold.key: --set needs the dealing (veil party keygen --round 3, "
+                         "then --round 4)", o->keys);
+    int rc = cli_read_file(path, b);
+    if (rc == EXIT_OK) rc = cli_status(veil_party_threshold_key_load(&key, g->ctx, b->data, b->len, &err), &err, path);
+    if (rc == EXIT_OK &&
+        memcmp(veil_party_threshold_key_group(key), veil_party_group_id(g->group), VEIL_PARTY_ID_BYTES) != 0)
+        rc = cli_error(EXIT_MISMATCH, "%s belongs to another group", path);
+    if (rc == EXIT_OK && veil_party_threshold_key_party(key) != o->party)
+        rc = cli_error(EXIT_MISMATCH, "%s is party %zu's, not party %zu's", path, veil_party_threshold_key_party(key),
+                       o->party);
+    veil_party_threshold_key_free(key);
+    return rc;
+}
 
 static int party_shares(const cli_options *o, const group_state *g, int to_receiver)
 {
@@ -617,18 +798,35 @@ static int party_shares(const cli_options *o, const group_state *g, int to_recei
     veil_keyset *joint = NULL;
     veil_eval_keys *receiver = NULL;
     veil_ciphertexts *cts = NULL;
-    veil_buffer b = {0}, out = {0};
+    veil_buffer b = {0}, out = {0}, tk = {0};
     veil_set_contents c = {0};
     const veil_party_smudging smudging = {.bits = (unsigned)o->smudging_bits};
+    size_t set[MAX_INPUTS], set_count = 0;
     int rc = EXIT_OK;
     CLI_CHECK(check_party_number(o, g));
+    if (o->set) {
+        if (!is_threshold(g))
+            CLI_FAIL(EXIT_USAGE, "--set: this group is N-out-of-N (every party decrypts); leave --set out");
+        CLI_CHECK(parse_set(o, g, set, &set_count));
+        CLI_CHECK(read_threshold_key(o, g, &tk));
+    }
     path_in(path, sizeof path, o->keys, "secret.share");
     CLI_CHECK(open_party_file(path, &b, &c, tag_secret, g, o->party, 0, 1));
     CLI_CHECK(cli_load_keyset(o->keys, &joint));
     if (!veil_keyset_is_joint(joint)) CLI_FAIL(EXIT_INPUT, "%s/joint.keys is not a joint key set", o->keys);
     CLI_CHECK(cli_load_ciphertexts(o->in, joint, NULL, &cts));
-    if (to_receiver) {
-        CLI_CHECK(load_receiver(o->to, &receiver));
+    if (to_receiver) CLI_CHECK(load_receiver(o->to, &receiver));
+    if (o->set && to_receiver) {
+        CLI_CHECK(cli_status(veil_ciphertexts_threshold_switch_share(&out, joint, g->group_bytes.data,
+                                                                     g->group_bytes.len, tk.data, tk.len, set,
+                                                                     set_count, cts, receiver, &smudging, &err),
+                             &err, NULL));
+    } else if (o->set) {
+        CLI_CHECK(cli_status(veil_ciphertexts_threshold_decrypt_share(&out, joint, g->group_bytes.data,
+                                                                      g->group_bytes.len, tk.data, tk.len, set,
+                                                                      set_count, cts, &smudging, &err),
+                             &err, NULL));
+    } else if (to_receiver) {
         CLI_CHECK(cli_status(veil_ciphertexts_switch_share(&out, joint, g->group_bytes.data, g->group_bytes.len,
                                                            o->party, c.items[1].data, c.items[1].len, cts, receiver,
                                                            &smudging, &err), &err, NULL));
@@ -641,6 +839,7 @@ static int party_shares(const cli_options *o, const group_state *g, int to_recei
 done:
     veil_set_contents_clear(&c);
     veil_buffer_free(&b);
+    veil_buffer_free(&tk);
     veil_buffer_free(&out);
     veil_ciphertexts_free(cts);
     veil_eval_keys_free(receiver);
@@ -695,9 +894,17 @@ int cli_cmd_party(int argc, char **argv)
             !cli_need(o.round ? "" : NULL, "--round"))
             CLI_FAIL(EXIT_USAGE, "veil party keygen --help");
         CLI_CHECK(check_party_number(&o, &g));
+        if ((o.round == 3 || o.round == 4) && !is_threshold(&g))
+            CLI_FAIL(EXIT_USAGE, "--round %zu: this group is N-out-of-N, it has no dealing (rounds 1 and 2 only)",
+                     o.round);
+        if ((o.round == 3 || o.round == 4) && !n_in)
+            CLI_FAIL(EXIT_USAGE, "--round %zu: --in the folders of all parties (their box.key%s)", o.round,
+                     o.round == 4 ? " and the deal.toI addressed to this party" : "");
         if (o.round == 1) rc = keygen_round1(&o, &g);
         else if (o.round == 2) rc = keygen_round2(&o, &g);
-        else CLI_FAIL(EXIT_USAGE, "--round is 1 or 2");
+        else if (o.round == 3) rc = keygen_deal(&o, &g, ins, n_in);
+        else if (o.round == 4) rc = keygen_threshold_key(&o, &g, ins, n_in);
+        else CLI_FAIL(EXIT_USAGE, "--round is 1 or 2 (and 3, 4 in a t-out-of-N group: the dealing)");
     } else if (!strcmp(sub, "combine")) {
         if (!cli_need(o.out, "--out") || !cli_need(n_in ? "" : NULL, "--in"))
             CLI_FAIL(EXIT_USAGE, "veil party combine --help");

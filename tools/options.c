@@ -123,6 +123,8 @@ static const opt_spec options[] = {
     {"--decrypt", OPT_TEXT, CLI_PARTY, F(decrypt_ct), 0, NULL},
     {"--switch", OPT_TEXT, CLI_PARTY, F(switch_ct), 0, NULL},
     {"--to", OPT_TEXT, CLI_PARTY, F(to), 0, NULL},
+    {"--set", OPT_TEXT, CLI_PARTY, F(set), 0, NULL},
+    {"--tolerance", OPT_REAL, CLI_PARTY, F(tolerance), 1, NULL},
 };
 #define N_OPTIONS (sizeof options / sizeof *options)
 

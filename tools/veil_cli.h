@@ -109,6 +109,8 @@ typedef struct cli_options {
     /* party: its sizes, and its paths (--in takes a list there: the party's own parser, cmd_party.c) */
     size_t parties, threshold, party, round, smudging_bits;
     const char *preset, *group, *decrypt_ct, *switch_ct, *to;
+    const char *set; /* party decrypt|switch --set 1,3: the decrypting parties of a t-out-of-N group */
+    double tolerance; /* party combine --tolerance E: the error the shares' smudging may add (0: 1e-3) */
 } cli_options;
 
 /*

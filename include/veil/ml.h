@@ -391,6 +391,18 @@ veil_status veil_ciphertexts_decrypt_joint(double *out, double *raw_out, const v
                                            size_t group_len, const veil_ciphertexts *cts, const veil_buffer *shares,
                                            size_t count, veil_error *err);
 /*
+ * The smudging's error: the shares' noise (each records its width) may move an output by up to
+ * 6 sqrt(sum_k sigma_k^2) sqrt(N/2) / scale (6 standard deviations, as flooded decryption counts). Beyond
+ * `tolerance` (0: VEIL_DECRYPT_DEFAULT_TOLERANCE, 1e-3) the combination refuses (VEIL_ERR_NOISE, nothing
+ * written): the result would not keep the plan's precision (docs/ml.md, "Precision"). decrypt_joint is
+ * decrypt_joint_ex with tolerance 0; *smudging_error (when not NULL) receives that bound. The same holds for
+ * switch_joint(_ex) below: the switched set carries that error to the receiver.
+ */
+veil_status veil_ciphertexts_decrypt_joint_ex(double *out, double *raw_out, const veil_keyset *joint,
+                                              const uint8_t *group, size_t group_len, const veil_ciphertexts *cts,
+                                              const veil_buffer *shares, size_t count, double tolerance,
+                                              double *smudging_error, veil_error *err);
+/*
  * Public-key switching of a set: each party's shares towards the receiver's evaluation keys (a key holder's,
  * for the same plan), and their combination into a set under the receiver's keys (which its key set
  * decrypts with veil_ciphertexts_decrypt), without anyone decrypting.
@@ -402,6 +414,30 @@ veil_status veil_ciphertexts_switch_share(veil_buffer *out, const veil_keyset *j
 veil_status veil_ciphertexts_switch_joint(veil_ciphertexts **out, const veil_keyset *joint, const uint8_t *group,
                                           size_t group_len, const veil_ciphertexts *cts, const veil_eval_keys *receiver,
                                           const veil_buffer *shares, size_t count, veil_error *err);
+veil_status veil_ciphertexts_switch_joint_ex(veil_ciphertexts **out, const veil_keyset *joint, const uint8_t *group,
+                                             size_t group_len, const veil_ciphertexts *cts,
+                                             const veil_eval_keys *receiver, const veil_buffer *shares, size_t count,
+                                             double tolerance, double *smudging_error, veil_error *err);
+
+/* ---- t-out-of-N (veil/party.h, "t-out-of-N"; docs/multiparty.md) ------------------------------------------ */
+
+/*
+ * In a group of threshold t (veil_party_group_new with 2 <= t < N, after the dealing of veil/party.h), the
+ * share set of the party whose threshold key (stored, as veil_party_threshold_key_save writes it) is given,
+ * for the set of decrypting parties `set` (set_count party numbers, itself among them, at least t): as
+ * veil_ciphertexts_decrypt_share and veil_ciphertexts_switch_share, and combined by the same
+ * veil_ciphertexts_decrypt_joint and veil_ciphertexts_switch_joint with the share sets of every party of the
+ * set (fewer than t, another set, a missing member: an error, nothing written).
+ */
+veil_status veil_ciphertexts_threshold_decrypt_share(veil_buffer *out, const veil_keyset *joint, const uint8_t *group,
+                                                     size_t group_len, const uint8_t *threshold_key, size_t key_len,
+                                                     const size_t *set, size_t set_count, const veil_ciphertexts *cts,
+                                                     const veil_party_smudging *smudging, veil_error *err);
+veil_status veil_ciphertexts_threshold_switch_share(veil_buffer *out, const veil_keyset *joint, const uint8_t *group,
+                                                    size_t group_len, const uint8_t *threshold_key, size_t key_len,
+                                                    const size_t *set, size_t set_count, const veil_ciphertexts *cts,
+                                                    const veil_eval_keys *receiver,
+                                                    const veil_party_smudging *smudging, veil_error *err);
 
 /* ---- t-out-of-N (veil/party.h, "t-out-of-N"; docs/multiparty.md) ------------------------------------------ */
 

@@ -102,6 +102,8 @@ veil_party_kind veil_party_share_kind(const veil_party_share *share);
 unsigned veil_party_share_round(const veil_party_share *share); /* 1, 2 or 3, from the kind */
 size_t veil_party_share_party(const veil_party_share *share);   /* 1..N; 0 for an aggregate */
 uint64_t veil_party_share_galois(const veil_party_share *share); /* Galois shares; else 0 */
+/* Decryption and switching shares: log2 of their smudging noise's standard deviation (before BGV's t); else 0. */
+double veil_party_share_smudging_bits(const veil_party_share *share);
 const uint8_t *veil_party_share_group(const veil_party_share *share);
 /* A short name of a kind ("public-key", "relinearization round 1", ...), for messages. */
 const char *veil_party_kind_name(veil_party_kind kind);

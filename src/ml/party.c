@@ -8,6 +8,7 @@
  * 6 key switching, as veil_party_kind), the party (u64), the ciphertext count (u64), and the key id of the
  * ciphertext set (32 bytes).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
@@ -235,24 +236,79 @@ done:
     return st;
 }
 
+/*
+ * The shares' smudging noise, as the largest error it may add to an output: the parties' Gaussians add up
+ * (standard deviation sqrt(sum_k sigma_k^2) per coefficient), a slot's real part then has sigma sqrt(N/2),
+ * divided by the ciphertext's scale, and 6 standard deviations bound it (flooded decryption's rule,
+ * veil_ml_flood_size). Refused (VEIL_ERR_NOISE) beyond `tolerance` (0: VEIL_DECRYPT_DEFAULT_TOLERANCE): the
+ * result could then differ from the plan's by more than the plan promises (docs/multiparty.md, "Smudging").
+ */
+static veil_status check_smudging(double *effect, const veil_keyset *joint, const veil_ckks_ciphertext *ct,
+                                  veil_party_share *const *shares, size_t count, double tolerance, const char *op,
+                                  veil_error *err)
+{
+    const double tol = tolerance ? tolerance : VEIL_DECRYPT_DEFAULT_TOLERANCE;
+    const double half = (double)(veil_params_degree(joint->params) / 2);
+    double var = 0, worst_bits = 0;
+    for (size_t k = 0; k < count; k++) {
+        const double b = veil_party_share_smudging_bits(shares[k]);
+        var += exp2(2 * b);
+        worst_bits = fmax(worst_bits, b);
+    }
+    const double worst_scale = veil_ckks_ciphertext_scale(ct), worst = 6.0 * sqrt(var) * sqrt(half) / worst_scale;
+    *effect = fmax(*effect, worst);
+    if (!(worst <= tol)) {
+        /* the smudging bits that would fit (default error bound): each bit fewer halves the noise */
+        const double fit = floor(worst_bits - log2(worst / tol));
+        char fewer[64] = "no smudging fits";
+        if (fit >= 1) snprintf(fewer, sizeof fewer, "shares with --smudging-bits %.0f fit (less hiding)", fit);
+        return veil_fail(err, VEIL_ERR_NOISE, "%s: %zu shares' smudging (2^%.1f) may move an output by %.2g at scale "
+                         "2^%.0f, beyond the tolerance %g: %s, or accept it (--tolerance %.2g)", op, count, worst_bits,
+                         worst, log2(worst_scale), tol, fewer, worst * 1.05);
+    }
+    return VEIL_OK;
+}
+
 /* The joint plaintext of ciphertext i from the parties' shares. */
 typedef struct joint_source {
+    const veil_keyset *joint;
     const veil_party_group *group;
     const veil_ciphertexts *cts;
     veil_party_share **table;
     size_t count;
+    double tolerance, effect; /* the smudging's: allowed, and the largest bound met */
 } joint_source;
 
 static veil_status combine_one(void *arg, veil_ckks_plaintext *pt, size_t i, veil_error *err)
 {
-    const joint_source *src = arg;
-    return veil_ckks_decrypt_joint(pt, src->group, src->cts->cts[i],
-                                   (const veil_party_share *const *)src->table + i * src->count, src->count, err);
+    joint_source *src = arg;
+    veil_status st = veil_ckks_decrypt_joint(pt, src->group, src->cts->cts[i],
+                                             (const veil_party_share *const *)src->table + i * src->count, src->count,
+                                             err);
+    if (st) return st;
+    return check_smudging(&src->effect, src->joint, src->cts->cts[i], src->table + i * src->count, src->count,
+                          src->tolerance, "joint decryption", err);
+}
+
+static veil_status check_tolerance(double tolerance, const char *op, veil_error *err)
+{
+    if (!(tolerance >= 0) || !isfinite(tolerance))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "%s: a tolerance of %g (0: the default, else above 0, finite)", op,
+                         tolerance);
+    return VEIL_OK;
 }
 
 veil_status veil_ciphertexts_decrypt_joint(double *out, double *raw_out, const veil_keyset *joint, const uint8_t *group,
                                            size_t group_len, const veil_ciphertexts *cts, const veil_buffer *shares,
                                            size_t count, veil_error *err)
+{
+    return veil_ciphertexts_decrypt_joint_ex(out, raw_out, joint, group, group_len, cts, shares, count, 0, NULL, err);
+}
+
+veil_status veil_ciphertexts_decrypt_joint_ex(double *out, double *raw_out, const veil_keyset *joint,
+                                              const uint8_t *group, size_t group_len, const veil_ciphertexts *cts,
+                                              const veil_buffer *shares, size_t count, double tolerance,
+                                              double *smudging_error, veil_error *err)
 {
     VEIL_REQUIRE(shares, err);
     if (!out && !raw_out) return veil_fail(err, VEIL_ERR_NULL, "joint decryption: no output buffer");
@@ -261,11 +317,13 @@ veil_status veil_ciphertexts_decrypt_joint(double *out, double *raw_out, const v
     if ((st = check_set(joint, cts, "joint decryption", err)) || (st = veil_ml_ckks_check_outputs(joint, cts, err)))
         return st;
     veil_party_group *g = NULL;
-    joint_source src = {.cts = cts, .count = count};
+    joint_source src = {.joint = joint, .cts = cts, .count = count, .tolerance = tolerance};
+    if ((st = check_tolerance(tolerance, "joint decryption", err))) return st;
     VEIL_CHECK(load_party(&g, NULL, joint, group, group_len, NULL, 0, err));
     src.group = g;
     VEIL_CHECK(load_share_sets(&src.table, joint, cts, shares, count, VEIL_PARTY_DECRYPT, err));
     VEIL_CHECK(veil_ml_ckks_decode(out, raw_out, joint, cts, combine_one, &src, err));
+    if (smudging_error) *smudging_error = src.effect;
 done:
     free_table(src.table, cts->count * count);
     veil_party_group_free(g);
@@ -298,12 +356,23 @@ veil_status veil_ciphertexts_switch_joint(veil_ciphertexts **out, const veil_key
                                           size_t group_len, const veil_ciphertexts *cts, const veil_eval_keys *receiver,
                                           const veil_buffer *shares, size_t count, veil_error *err)
 {
+    return veil_ciphertexts_switch_joint_ex(out, joint, group, group_len, cts, receiver, shares, count, 0, NULL, err);
+}
+
+veil_status veil_ciphertexts_switch_joint_ex(veil_ciphertexts **out, const veil_keyset *joint, const uint8_t *group,
+                                             size_t group_len, const veil_ciphertexts *cts,
+                                             const veil_eval_keys *receiver, const veil_buffer *shares, size_t count,
+                                             double tolerance, double *smudging_error, veil_error *err)
+{
     VEIL_REQUIRE(out, err);
     *out = NULL;
     VEIL_REQUIRE(shares, err);
     veil_status st = check_joint(joint, "joint key switching", err);
     if (st) return st;
-    if ((st = check_set(joint, cts, "joint key switching", err))) return st;
+    if ((st = check_set(joint, cts, "joint key switching", err)) ||
+        (st = check_tolerance(tolerance, "joint key switching", err)))
+        return st;
+    double effect = 0;
     veil_party_group *g = NULL;
     veil_public_key *to = NULL;
     veil_party_share **table = NULL;
@@ -314,11 +383,15 @@ veil_status veil_ciphertexts_switch_joint(veil_ciphertexts **out, const veil_key
     veil_ml_meta meta = cts->meta;
     memcpy(meta.key_id, receiver->meta.key_id, VEIL_ID_BYTES); /* the set now belongs to the receiver's keys */
     VEIL_CHECK(veil_ciphertexts_alloc(&set, joint->ctx, &meta, cts->count, err));
-    for (size_t i = 0; i < cts->count; i++)
+    for (size_t i = 0; i < cts->count; i++) {
         VEIL_CHECK(veil_ckks_switch_joint(set->cts[i], g, cts->cts[i], to,
                                           (const veil_party_share *const *)table + i * count, count, err));
+        VEIL_CHECK(check_smudging(&effect, joint, cts->cts[i], table + i * count, count, tolerance,
+                                  "joint key switching", err));
+    }
     *out = set;
     set = NULL;
+    if (smudging_error) *smudging_error = effect;
 done:
     veil_ciphertexts_free(set);
     free_table(table, cts->count * count);

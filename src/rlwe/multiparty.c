@@ -165,6 +165,7 @@ done:
 veil_party_kind veil_party_share_kind(const veil_party_share *share) { return share ? share->kind : 0; }
 size_t veil_party_share_party(const veil_party_share *share) { return share ? share->party : 0; }
 uint64_t veil_party_share_galois(const veil_party_share *share) { return share ? share->galois : 0; }
+double veil_party_share_smudging_bits(const veil_party_share *share) { return share ? share->log2_sigma : 0; }
 const uint8_t *veil_party_share_group(const veil_party_share *share) { return share ? share->group : NULL; }
 
 unsigned veil_party_share_round(const veil_party_share *share)
