@@ -352,6 +352,50 @@ size_t veil_keyset_input_range(const veil_keyset *keys, const double **lo, const
 /* What a Veil ML file (key set, eval keys, ciphertexts) holds, as lines of text for `veil info`. */
 veil_status veil_ml_file_describe(const uint8_t *data, size_t len, char *text, size_t cap, veil_error *err);
 
+/* ---- Differential privacy: the accountant and a key set's budget (docs/privacy.md) -------------- */
+/*
+ * Releases are Gaussian mechanisms: L2 sensitivity D and noise N_Z(0, sigma^2) (veil_sample_discrete_gaussian)
+ * cost rho = D^2 / (2 sigma^2) in zero-concentrated DP; rhos add up over releases; rho-zCDP is converted to
+ * (epsilon, delta)-DP by Canonne-Kamath-Steinke 2020, Proposition 12 (the infimum over Renyi orders alpha > 1
+ * of alpha rho + log(1 - 1/alpha) - (log delta + log alpha) / (alpha - 1)), tighter than
+ * rho + 2 sqrt(rho log(1/delta)). Accepted ranges: 0 < epsilon <= 100, 1e-100 <= delta <= 0.1.
+ */
+#define VEIL_DP_MAX_EPSILON 100.0
+#define VEIL_DP_MIN_DELTA 1e-100
+#define VEIL_DP_MAX_DELTA 0.1
+#define VEIL_DP_BUDGET_FILE "privacy.budget" /* the budget's file in a key folder, beside secret.key */
+
+/* epsilon of rho-zCDP at delta (rho >= 0). */
+veil_status veil_dp_epsilon(double rho, double delta, double *epsilon, veil_error *err);
+/* The largest rho whose epsilon at delta is at most epsilon. */
+veil_status veil_dp_rho_for(double epsilon, double delta, double *rho, veil_error *err);
+/* rho = sensitivity^2 / (2 sigma^2) of one Gaussian release (both > 0). */
+veil_status veil_dp_gaussian_rho(double sensitivity, double sigma, double *rho, veil_error *err);
+/* The sigma that makes one release of that sensitivity (epsilon, delta)-DP: sensitivity / sqrt(2 rho_for). */
+veil_status veil_dp_sigma_for(double sensitivity, double epsilon, double delta, double *sigma, veil_error *err);
+
+/* A key set's budget: the limit (epsilon at delta, and the rho it allows) and the rho spent so far. */
+typedef struct veil_dp_budget {
+    double epsilon, delta; /* the limit */
+    double rho_limit;      /* veil_dp_rho_for(epsilon, delta) */
+    double rho_spent;      /* the sum of the charged releases' rho */
+    uint64_t releases;     /* how many were charged */
+} veil_dp_budget;
+
+/* A fresh budget of (epsilon, delta), nothing spent. */
+veil_status veil_dp_budget_init(veil_dp_budget *b, double epsilon, double delta, veil_error *err);
+/* VEIL_ERR_BUDGET (a message with the epsilon it would reach) when a release of that rho does not fit. */
+veil_status veil_dp_budget_check(const veil_dp_budget *b, double rho, veil_error *err);
+/* veil_dp_budget_check, then adds rho to the spent total; *b is unchanged on failure. */
+veil_status veil_dp_budget_charge(veil_dp_budget *b, double rho, veil_error *err);
+/* epsilon spent so far (at the budget's delta). */
+veil_status veil_dp_budget_spent_epsilon(const veil_dp_budget *b, double *epsilon, veil_error *err);
+/* The budget file (88 bytes with an integrity digest) and back; load validates every field (VEIL_ERR_FORMAT). */
+veil_status veil_dp_budget_save(veil_buffer *out, const veil_dp_budget *b, veil_error *err);
+veil_status veil_dp_budget_load(veil_dp_budget *b, const uint8_t *data, size_t len, veil_error *err);
+/* 1 when data starts like a budget file. */
+int veil_dp_budget_is(const uint8_t *data, size_t len);
+
 /* ---- CSV ---------------------------------------------------------------------------------------- */
 
 /*
