@@ -76,6 +76,13 @@ static const char usage_text[] =
             "  veil train   --plain --train logistic|linear --in TRAIN.csv --labels-column NAME --iterations K\n"
             "               --onnx MODEL.onnx   the same algorithm in float64 on the plaintext (the reference)\n"
             "\n"
+            "differential privacy (docs/privacy.md; zCDP accounting, discrete Gaussian noise):\n"
+            "  veil budget  --keys KEYDIR --epsilon E --delta D   the key set's privacy budget, in\n"
+            "               KEYDIR/privacy.budget (0 < E <= 100, 1e-100 <= D <= 0.1); changing it keeps what\n"
+            "               is spent; veil budget --keys KEYDIR (or veil info) shows the epsilon spent\n"
+            "  veil budget  --delta D (--rho R | --sigma S [--sensitivity S] [--releases N])   the epsilon of\n"
+            "               rho-zCDP, or of N Gaussian releases of noise S (composed), at delta D\n"
+            "\n"
             "model options (give the same ones to keygen, plan and eval):\n"
             "  --calibrate X.csv  the inputs' range (each feature's over X.csv, widened by half its span) and\n"
             "                     the range of Sigmoid/Tanh/Relu inside the network (covering its worst case)\n"
@@ -102,7 +109,8 @@ static const char usage_text[] =
             "             neither it nor GOMP_SPINCOUNT is set, is set to passive (the program starts again)\n"
             "\n"
             "exit codes: 0 success, 1 runtime error (I/O, memory), 2 usage error, 3 bad input (CSV, model,\n"
-            "            file format, unsupported operator), 4 mismatch (keys, ciphertexts or model of another set)\n";
+            "            file format, unsupported operator), 4 mismatch (keys, ciphertexts or model of another set),\n"
+            "            5 a release over the key set's privacy budget (nothing was released)\n";
 
 static void usage(FILE *f)
 {
@@ -139,6 +147,7 @@ static const command commands[] = {
     {"decrypt", cli_cmd_decrypt, 0, 1}, {"plain", cli_cmd_plain, 1, 1},     {"plan", cli_cmd_plan, 1, 1},
     {"train", cli_cmd_train, 0, 1},     {"serve", cli_cmd_serve, 0, 1},     {"predict", cli_cmd_predict, 0, 1},
     {"info", cli_cmd_info, 0, 0},       {"token", cli_cmd_token, 0, 0},
+    {"budget", cli_cmd_budget, 0, 0},
 };
 
 static const command *find_command(const char *name)

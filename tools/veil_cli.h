@@ -33,6 +33,7 @@
 
 /* Exit codes, documented in `veil --help` and docs/veil.1. */
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_INPUT = 3, EXIT_MISMATCH = 4 };
+enum { EXIT_BUDGET = 5 }; /* a release over the key set's privacy budget (docs/privacy.md) */
 
 /* Prints "veil: MESSAGE" and a newline on standard error; returns code. */
 int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -61,6 +62,16 @@ int cli_cmd_info(int argc, char **argv);    /* cmd_info.c */
 int cli_cmd_serve(int argc, char **argv);   /* cmd_net.c */
 int cli_cmd_predict(int argc, char **argv); /* cmd_net.c */
 int cli_cmd_token(int argc, char **argv);   /* cmd_token.c: a server's tenants' tokens */
+int cli_cmd_budget(int argc, char **argv);  /* cmd_budget.c: a key set's privacy budget, the accountant */
+
+/* ---- differential privacy (dp.c): a key folder's budget file, KEYDIR/privacy.budget -------------------- */
+
+/* Reads KEYDIR's budget into *b; *exists 0 (and *b untouched) when there is none. */
+int cli_load_budget(const char *keydir, veil_dp_budget *b, int *exists);
+/* Writes it atomically. */
+int cli_save_budget(const char *keydir, const veil_dp_budget *b);
+/* The budget as lines "privacy:   ..." for budget and info. */
+void cli_print_budget(const veil_dp_budget *b);
 
 /* ---- options (options.c) ------------------------------------------------------------------------------ */
 
@@ -77,6 +88,7 @@ enum {
     CLI_SERVE = 1 << 8,
     CLI_PREDICT = 1 << 9,
     CLI_TOKEN = 1 << 10,
+    CLI_BUDGET = 1 << 24, /* far from the others' bits, so that commands added on other branches merge */
 };
 
 /* --scheme (0 when not given). */
@@ -104,6 +116,9 @@ typedef struct cli_options {
     const char *cache_bytes, *memory_budget; /* serve: B, or with K, M or G (issue 21) */
     const char *token_file, *tenant, *token_id; /* predict, keygen --server; token */
     int admin;
+    /* differential privacy (docs/privacy.md): budget's --epsilon/--delta/..., eval's --dp-* */
+    double dp_epsilon, dp_delta, dp_rho, dp_sigma, dp_sensitivity;
+    size_t dp_releases;
 } cli_options;
 
 /*
