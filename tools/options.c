@@ -123,6 +123,7 @@ static const opt_spec options[] = {
     {"--dp-epsilon", OPT_REAL, CLI_EVAL, F(dp_epsilon), 1, NULL},
     {"--dp-delta", OPT_REAL, CLI_EVAL, F(dp_delta), 1, NULL},
     {"--dp-sensitivity", OPT_REAL, CLI_EVAL, F(dp_sensitivity), 1, NULL},
+    {"--input-range", OPT_TEXT, CLI_EVAL, F(input_range), 0, NULL}, /* eval: the sensitivity's plan */
 };
 #define N_OPTIONS (sizeof options / sizeof *options)
 

@@ -396,6 +396,33 @@ veil_status veil_dp_budget_load(veil_dp_budget *b, const uint8_t *data, size_t l
 /* 1 when data starts like a budget file. */
 int veil_dp_budget_is(const uint8_t *data, size_t len);
 
+/*
+ * Output noise on encrypted results (veil eval --dp-epsilon): the evaluator adds discrete Gaussian noise to
+ * every slot of a set of model outputs, homomorphically, so that no one sees the noiseless value, and records
+ * the release in the set (saved with it). sigma = veil_dp_sigma_for(sensitivity, epsilon, delta), rounded up
+ * to the sampler's rational. CKKS: the noise is Z * resolution with Z ~ N_Z(0, (sigma / resolution)^2) and
+ * resolution = 2^-k, k = min(the scale's bits, the largest keeping sigma / resolution <= 2^30): a grid far
+ * finer than the scale's precision; the result must keep bound + 40 sigma below the parameters' limit.
+ * Exact (BGV) sets are not supported yet (VEIL_ERR_UNSUPPORTED). prng NULL: the OS CSPRNG.
+ */
+typedef struct veil_dp_release {
+    double epsilon, delta; /* asked for */
+    double sensitivity;    /* L2, in output units */
+    double sigma;          /* the noise's standard deviation in output units, at least the calibrated one */
+    double resolution;     /* the noise's grid */
+    double rho;            /* sensitivity^2 / (2 sigma^2): what decrypting the release costs */
+} veil_dp_release;
+veil_status veil_ciphertexts_add_dp_noise(veil_ciphertexts *cts, const veil_eval_keys *keys, double epsilon,
+                                          double delta, double sensitivity, veil_prng *prng, veil_error *err);
+/* 1 and *out when the set is a noisy release, else 0. */
+int veil_ciphertexts_dp_release(const veil_ciphertexts *cts, veil_dp_release *out);
+/*
+ * The default sensitivity of one record's outputs (neighbouring = one record replaced): each of the w outputs
+ * lies in [-B, B], B the plan's outputs' bound over the declared inputs' range, so the L2 sensitivity of a
+ * row is 2 B sqrt(w).
+ */
+veil_status veil_plan_dp_sensitivity(const veil_plan *plan, double *sensitivity, veil_error *err);
+
 /* ---- CSV ---------------------------------------------------------------------------------------- */
 
 /*
