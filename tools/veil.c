@@ -83,7 +83,7 @@ static const char usage_text[] =
             "  veil budget  --delta D (--rho R | --sigma S [--sensitivity S] [--releases N])   the epsilon of\n"
             "               rho-zCDP, or of N Gaussian releases of noise S (composed), at delta D\n"
             "  veil eval    ... --dp-epsilon E --dp-delta D [--dp-sensitivity S] [--input-range LO:HI]\n"
-            "               discrete Gaussian noise on the encrypted outputs (CKKS), for one record's outputs\n"
+            "               discrete Gaussian noise on the encrypted outputs (CKKS, BGV), for one record's outputs\n"
             "               changing by S in L2 (default: 2 B sqrt(outputs), B the outputs' bound of the plan\n"
             "               of the model options); veil decrypt then charges KEYDIR's budget, exit 5 over it\n"
             "\n"

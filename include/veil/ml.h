@@ -403,7 +403,11 @@ int veil_dp_budget_is(const uint8_t *data, size_t len);
  * to the sampler's rational. CKKS: the noise is Z * resolution with Z ~ N_Z(0, (sigma / resolution)^2) and
  * resolution = 2^-k, k = min(the scale's bits, the largest keeping sigma / resolution <= 2^30): a grid far
  * finer than the scale's precision; the result must keep bound + 40 sigma below the parameters' limit.
- * Exact (BGV) sets are not supported yet (VEIL_ERR_UNSUPPORTED). prng NULL: the OS CSPRNG.
+ * Exact (BGV) sets: the noise is on the integers themselves (sigma at least one unit of the output scale):
+ * N_Z(0, (sigma / scale)^2) while that is at most 2^30 (the exact guarantee), else g N_Z(0, (sigma / (g
+ * scale))^2) on multiples of the smallest power of two g (<= 2^24) that brings it there; added to every
+ * plaintext modulus' residues, with bound + 40 sigma below half the moduli's product. On failure the set is left partly noisy: discard it.
+ * prng NULL: the OS CSPRNG.
  */
 typedef struct veil_dp_release {
     double epsilon, delta; /* asked for */
@@ -418,8 +422,8 @@ veil_status veil_ciphertexts_add_dp_noise(veil_ciphertexts *cts, const veil_eval
 int veil_ciphertexts_dp_release(const veil_ciphertexts *cts, veil_dp_release *out);
 /*
  * The default sensitivity of one record's outputs (neighbouring = one record replaced): each of the w outputs
- * lies in [-B, B], B the plan's outputs' bound over the declared inputs' range, so the L2 sensitivity of a
- * row is 2 B sqrt(w).
+ * lies in [-B, B], B the plan's outputs' bound over the declared inputs' range (for exact inference the
+ * integers' bound times the output scale), so the L2 sensitivity of a row is 2 B sqrt(w).
  */
 veil_status veil_plan_dp_sensitivity(const veil_plan *plan, double *sensitivity, veil_error *err);
 
