@@ -72,27 +72,6 @@ done:
     return rc;
 }
 
-/*
- * A noisy release (veil eval --dp-epsilon): refused unless the key folder's budget holds its rho, which is
- * charged (and the budget file written) before any value is (docs/privacy.md).
- */
-static int charge_release(const cli_options *o, const veil_ciphertexts *cts)
-{
-    veil_dp_release r;
-    if (!veil_ciphertexts_dp_release(cts, &r)) return EXIT_OK;
-    veil_dp_budget b;
-    veil_error err = {0};
-    int exists = 0;
-    int rc = cli_load_budget(o->keys, &b, &exists);
-    if (rc) return rc;
-    if (!exists)
-        return cli_error(EXIT_BUDGET, "%s is a differentially private release (epsilon %g at delta %g) and %s has "
-                         "no privacy budget: set one with veil budget --keys %s --epsilon E --delta D", o->in,
-                         r.epsilon, r.delta, o->keys, o->keys);
-    rc = cli_status(veil_dp_budget_charge(&b, r.rho, &err), &err, o->in);
-    return rc ? rc : cli_save_budget(o->keys, &b);
-}
-
 int cli_cmd_decrypt(int argc, char **argv)
 {
     cli_options o;
@@ -109,7 +88,7 @@ int cli_cmd_decrypt(int argc, char **argv)
     int rc = EXIT_OK;
     CLI_CHECK(cli_load_keyset(o.keys, &ks));
     CLI_CHECK(cli_load_ciphertexts(o.in, ks, NULL, &cts));
-    CLI_CHECK(charge_release(&o, cts));
+    CLI_CHECK(cli_charge_release(o.keys, o.in, cts)); /* a noisy release: its budget, before any value */
     if (veil_keyset_packing(ks) == VEIL_PACKING_TRAINING) CLI_CHECK(decrypt_training(&o, ks, cts, &dec));
     else if (!o.out) CLI_FAIL(EXIT_USAGE, "--onnx is for trained models; give --out for a model's outputs");
     else if (o.integers) CLI_CHECK(write_integers(&o, ks, cts));

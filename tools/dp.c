@@ -40,3 +40,20 @@ void cli_print_budget(const veil_dp_budget *b)
     printf("spent:      epsilon %.6g (rho %.6g) in %llu release%s; rho %.6g left\n", spent, b->rho_spent,
            (unsigned long long)b->releases, b->releases == 1 ? "" : "s", b->rho_limit - b->rho_spent);
 }
+
+int cli_charge_release(const char *keydir, const char *what, const veil_ciphertexts *cts)
+{
+    veil_dp_release r;
+    if (!veil_ciphertexts_dp_release(cts, &r)) return EXIT_OK;
+    veil_dp_budget b;
+    veil_error err = {0};
+    int exists = 0;
+    int rc = cli_load_budget(keydir, &b, &exists);
+    if (rc) return rc;
+    if (!exists)
+        return cli_error(EXIT_BUDGET, "%s is a differentially private release (epsilon %g at delta %g) and %s has "
+                         "no privacy budget: set one with veil budget --keys %s --epsilon E --delta D", what,
+                         r.epsilon, r.delta, keydir, keydir);
+    rc = cli_status(veil_dp_budget_charge(&b, r.rho, &err), &err, what);
+    return rc ? rc : cli_save_budget(keydir, &b);
+}

@@ -72,6 +72,12 @@ int cli_load_budget(const char *keydir, veil_dp_budget *b, int *exists);
 int cli_save_budget(const char *keydir, const veil_dp_budget *b);
 /* The budget as lines "privacy:   ..." for budget and info. */
 void cli_print_budget(const veil_dp_budget *b);
+/*
+ * A noisy release (veil eval --dp-epsilon, a served model's dp_epsilon): refused (EXIT_BUDGET) unless KEYDIR's
+ * budget holds its rho, which is charged and the budget file written before any value is; EXIT_OK and nothing
+ * done for a set without noise. `what` names the set in messages.
+ */
+int cli_charge_release(const char *keydir, const char *what, const veil_ciphertexts *cts);
 
 /* ---- options (options.c) ------------------------------------------------------------------------------ */
 

@@ -523,6 +523,9 @@ static veil_status load_model_file(veil_server *s, model_entry *m, const char *f
         VEIL_CHECK(veil_model_plan(&m->plans[k], m->model, &req, err));
         VEIL_CHECK(veil_plan_save(&m->plan_files[k], m->plans[k], err));
     }
+    /* output noise without a given sensitivity: the plan's (docs/privacy.md), refused at start when none */
+    if (m->options.dp_epsilon && !m->options.dp_sensitivity)
+        VEIL_CHECK(veil_plan_dp_sensitivity(m->plans[0], &m->options.dp_sensitivity, err));
 done:
     return st;
 }
@@ -1172,8 +1175,8 @@ static enum MHD_Result delete_keys(veil_server *s, struct MHD_Connection *c, req
 
 /* A request's ciphertexts through the keys' evaluator, the outputs saved into out; *stage names what failed
  * ("ciphertexts": the body; "evaluation": the work). */
-static veil_status evaluate_body(const key_entry *k, const request *r, veil_buffer *out, const char **stage,
-                                 veil_error *err)
+static veil_status evaluate_body(const key_entry *k, const model_entry *m, const request *r, veil_buffer *out,
+                                 const char **stage, veil_error *err)
 {
     veil_status st = VEIL_OK;
     veil_ciphertexts *in = NULL, *res = NULL;
@@ -1181,6 +1184,9 @@ static veil_status evaluate_body(const key_entry *k, const request *r, veil_buff
     VEIL_CHECK(veil_ciphertexts_load(&in, NULL, k->keys, r->body, r->len, err));
     *stage = "evaluation";
     VEIL_CHECK(veil_evaluator_run(k->ev, &res, in, NULL, NULL, err));
+    if (m->options.dp_epsilon) /* the model's side file asks for output noise: added before anything leaves */
+        VEIL_CHECK(veil_ciphertexts_add_dp_noise(res, k->keys, m->options.dp_epsilon, m->options.dp_delta,
+                                                 m->options.dp_sensitivity, NULL, err));
     VEIL_CHECK(veil_ciphertexts_save(out, res, err));
 done:
     veil_ciphertexts_free(res);
@@ -1210,7 +1216,7 @@ static enum MHD_Result predict(veil_server *s, struct MHD_Connection *c, request
     } else {
         veil_buffer ob = {0};
         const char *stage = NULL;
-        const veil_status ran = evaluate_body(k, r, &ob, &stage, &err);
+        const veil_status ran = evaluate_body(k, m, r, &ob, &stage, &err);
         ret = ran == VEIL_OK ? send_bytes(c, r, 200, "application/octet-stream", ob.data, ob.len)
                              : send_error(c, r, status_for(ran), "%s: %s", stage, err.detail);
         veil_buffer_free(&ob);
