@@ -124,6 +124,9 @@ static const opt_spec options[] = {
     {"--dp-delta", OPT_REAL, CLI_EVAL, F(dp_delta), 1, NULL},
     {"--dp-sensitivity", OPT_REAL, CLI_EVAL, F(dp_sensitivity), 1, NULL},
     {"--input-range", OPT_TEXT, CLI_EVAL, F(input_range), 0, NULL}, /* eval: the sensitivity's plan */
+    {"--dp-epsilon", OPT_REAL, CLI_TRAIN, F(dp_epsilon), 1, NULL}, /* DP-GD */
+    {"--dp-delta", OPT_REAL, CLI_TRAIN, F(dp_delta), 1, NULL},
+    {"--feature-range", OPT_TEXT, CLI_ENCRYPT, F(feature_range), 0, NULL}, /* training data, for DP-GD */
 };
 #define N_OPTIONS (sizeof options / sizeof *options)
 

@@ -125,6 +125,7 @@ typedef struct cli_options {
     /* differential privacy (docs/privacy.md): budget's --epsilon/--delta/..., eval's --dp-* */
     double dp_epsilon, dp_delta, dp_rho, dp_sigma, dp_sensitivity;
     size_t dp_releases;
+    const char *feature_range; /* encrypt: training data's declared range LO:HI (DP-GD) */
 } cli_options;
 
 /*

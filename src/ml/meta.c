@@ -226,8 +226,9 @@ veil_status veil_ml_set_open(veil_set_contents *c, veil_ml_meta *meta, veil_para
             goto done;
         }
         VEIL_CHECK(veil_ml_meta_decode(meta, c->meta, c->meta_len - (tail ? VEIL_DP_TAIL_BYTES : 0), err));
-        if (tail && meta->kind != VEIL_SET_OUTPUTS)
-            VEIL_FAIL(err, VEIL_ERR_FORMAT, "ML file: a differential-privacy record on a set that is not of outputs");
+        if (tail && meta->kind != VEIL_SET_OUTPUTS && meta->kind != VEIL_SET_TRAIN_MODEL)
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "ML file: a differential-privacy record on a set that is not of outputs "
+                      "or a trained model");
     }
     if (c->count < 1 || c->items[0].type != VEIL_OBJECT_PARAMS)
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "ML file: the parameters do not come first");
