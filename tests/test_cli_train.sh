@@ -127,7 +127,7 @@ expect 3 "an absurd delta" "$veil" train --eval-keys keys/eval --in dp.ct --dp-e
 "$veil" train --eval-keys keys/eval --in dp.ct --iterations 1 --dp-epsilon 4 --dp-delta 1e-5 --out dpmodel.ct --quiet
 "$veil" info dpmodel.ct | grep -q "noisy release: epsilon 4 at delta 1e-05" || { echo "FAIL: info of a DP model"; exit 1; }
 expect 5 "a DP model without a budget" "$veil" decrypt --keys keys --in dpmodel.ct --onnx dp.onnx --no-flood
-"$veil" budget --keys keys --epsilon 6 --delta 1e-5 >/dev/null
+"$veil" budget --keys keys --epsilon 5 --delta 1e-5 >/dev/null # two releases of 4 compose to 5.96
 "$veil" decrypt --keys keys --in dpmodel.ct --onnx dp.onnx --no-flood || { echo "FAIL: decrypt of a DP model"; exit 1; }
 expect 5 "a second DP model over budget" "$veil" decrypt --keys keys --in dpmodel.ct --onnx dp2.onnx --no-flood
 [ ! -e dp2.onnx ] || { echo "FAIL: a model over budget was written"; exit 1; }
