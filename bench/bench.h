@@ -50,5 +50,7 @@ int bench_serve(const bench_config *cfg);
 int bench_train(const bench_config *cfg);
 int bench_cnn(const bench_config *cfg);
 int bench_estimates(const bench_config *cfg);
+int bench_party(const bench_config *cfg);
+int bench_boot(const bench_config *cfg);
 
 #endif

@@ -11,6 +11,9 @@
  *                     sent a request's first lines, never its end), with the default limits; and the cost of
  *                     authentication and limits on a prediction: p50 against a --no-auth server with the limits
  *                     off, in the same binary (and on GET /v1/keys/ID, which does no other work)
+ *   serve_memory      (issue 21) the peak memory (VmHWM) of a `veil serve` process (the veil program beside
+ *                     veil-bench, default limits) at start, after 64 tenants' bundles are stored (throughput
+ *                     keys, one per tenant), and after one prediction with each (all 64 loaded in the cache)
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -22,7 +25,9 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include "bench.h"
 #include "veil/veil.h"
 #include "ml/ml_plan.h"
@@ -331,6 +336,130 @@ static void run_attack(veil_model *m, veil_server *srv, veil_server *open_srv, i
     veil_plan_free(plan);
 }
 
+/* The peak resident memory (VmHWM) of process pid, in MB (-1 when unreadable). */
+static double peak_mb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    FILE *f = fopen(path, "r");
+    double kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) kb = strtod(line + 6, NULL);
+    if (f) fclose(f);
+    return kb < 0 ? -1 : kb / 1024;
+}
+
+/* `veil serve` (the veil program beside this one) on models and store, as a child process: its pid, and its port
+ * read from its first line; 0 when it does not start. */
+static pid_t spawn_server(const char *models, const char *store, uint16_t *port)
+{
+    char self[600], veil[700];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return 0;
+    self[n] = 0;
+    char *slash = strrchr(self, '/');
+    if (slash) *slash = 0;
+    snprintf(veil, sizeof veil, "%s/veil", self);
+    int out[2];
+    if (pipe(out) != 0) return 0;
+    const pid_t pid = fork();
+    if (pid == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        execl(veil, veil, "serve", "--models", models, "--store", store, "--listen", "127.0.0.1:0", "--threads", "4",
+              "--quiet", (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    FILE *f = fdopen(out[0], "r");
+    char line[128] = "";
+    unsigned p = 0;
+    if (pid > 0 && f && fgets(line, sizeof line, f)) sscanf(line, "listening on port %u", &p);
+    if (f) fclose(f);
+    *port = (uint16_t)p;
+    if (pid > 0 && !p) kill(pid, SIGKILL), waitpid(pid, NULL, 0);
+    return p ? pid : 0;
+}
+
+/* serve_memory: 64 tenants each store a bundle, then predict once with it, against a `veil serve` process. */
+static void run_memory(veil_model *m, const char *dir, int threads)
+{
+    enum { BUNDLES = 64 };
+    veil_error err = {0};
+    char models[600], store[600], url[64];
+    snprintf(models, sizeof models, "%s/models", dir);
+    snprintf(store, sizeof store, "%s/memory-store", dir);
+    static char tokens[BUNDLES][VEIL_TOKEN_SIZE];
+    for (int i = 0; i < BUNDLES; i++) {
+        char tenant[16];
+        snprintf(tenant, sizeof tenant, "tenant%d", i);
+        CHECK(veil_token_add(store, tenant, 0, tokens[i], NULL, &err));
+    }
+    uint16_t port = 0;
+    const pid_t pid = spawn_server(models, store, &port);
+    if (!pid) {
+        fprintf(stderr, "veil-bench serve: the veil program did not start (serve_memory skipped)\n");
+        return;
+    }
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)port);
+    const double at_start = peak_mb(pid);
+    veil_plan *plan = NULL;
+    veil_plan_request req = {.packing = VEIL_PACKING_THROUGHPUT};
+    CHECK(veil_model_plan(&plan, m, &req, &err));
+    veil_buffer bodies[BUNDLES];
+    char ids[BUNDLES][65];
+    size_t bundle_bytes = 0;
+    double t0 = now_s();
+    for (int i = 0; i < BUNDLES; i++) { /* each tenant's keys, stored; its one-sample request kept for later */
+        veil_keyset *ks = NULL;
+        veil_eval_keys *ek = NULL;
+        veil_ciphertexts *in = NULL;
+        veil_buffer keys = {0};
+        veil_client *client = NULL;
+        double x[FEATURES];
+        unsigned s = 13u + (unsigned)i;
+        for (int j = 0; j < FEATURES; j++) x[j] = lcg(&s);
+        memset(&bodies[i], 0, sizeof bodies[i]);
+        CHECK(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err));
+        CHECK(veil_eval_keys_save(&keys, ek, &err));
+        CHECK(veil_ciphertexts_encrypt(&in, ks, x, 1, NULL, &err));
+        CHECK(veil_ciphertexts_save(&bodies[i], in, &err));
+        CHECK(veil_client_new(&client, url, &err));
+        CHECK(veil_client_set_token(client, tokens[i], &err));
+        CHECK(veil_client_upload_keys(client, keys.data, keys.len, ids[i], &err));
+        bundle_bytes = keys.len;
+        veil_client_free(client);
+        veil_buffer_free(&keys);
+        veil_ciphertexts_free(in);
+        veil_eval_keys_free(ek);
+        veil_keyset_free(ks);
+    }
+    const double stored = peak_mb(pid), upload_s = now_s() - t0;
+    for (int i = 0; i < BUNDLES; i++) {
+        veil_client *client = NULL;
+        veil_buffer answer = {0};
+        CHECK(veil_client_new(&client, url, &err));
+        CHECK(veil_client_set_token(client, tokens[i], &err));
+        CHECK(veil_client_predict(client, "breast_cancer", ids[i], bodies[i].data, bodies[i].len, &answer, &err));
+        veil_buffer_free(&answer);
+        veil_buffer_free(&bodies[i]);
+        veil_client_free(client);
+    }
+    const double used = peak_mb(pid);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    veil_plan_info info;
+    veil_plan_get_info(plan, &info);
+    bench_result res = {.us_median = upload_s * 1e6 / BUNDLES, .us_min = upload_s * 1e6 / BUNDLES, .reps = BUNDLES};
+    char extra[300];
+    snprintf(extra, sizeof extra,
+             ",\"bundles\":%d,\"bundle_bytes\":%zu,\"peak_mb_at_start\":%.1f,\"peak_mb_stored\":%.1f,"
+             "\"peak_mb_after_predictions\":%.1f,\"per_bundle_loaded_mb\":%.2f",
+             BUNDLES, bundle_bytes, at_start, stored, used, (used - at_start) / BUNDLES);
+    bench_emit("serve_memory", info.n, info.q_count, threads, res, extra);
+    veil_plan_free(plan);
+}
+
 int bench_serve(const bench_config *cfg)
 {
     veil_error err = {0};
@@ -351,7 +480,7 @@ int bench_serve(const bench_config *cfg)
     veil_server *srv = NULL;
     CHECK(veil_token_add(store, "bench", 0, bench_token, NULL, &err));
     CHECK(veil_server_start(&srv, &sc, &err));
-    const char *only = getenv("VEIL_BENCH_SERVE_ONLY"); /* "throughput", "latency" or "attack" */
+    const char *only = getenv("VEIL_BENCH_SERVE_ONLY"); /* "throughput", "latency", "attack" or "memory" */
     if (!only || !strcmp(only, "throughput")) run_case(m, srv, VEIL_PACKING_THROUGHPUT, 4096, cfg->quick ? 5 : 30, cfg->threads);
     if (!only || !strcmp(only, "latency")) run_case(m, srv, VEIL_PACKING_LATENCY, 1, cfg->quick ? 20 : 200, cfg->threads);
     if (!only || !strcmp(only, "attack")) {
@@ -368,6 +497,7 @@ int bench_serve(const bench_config *cfg)
         veil_server_stop(open_srv);
     }
     veil_server_stop(srv);
+    if (!only || !strcmp(only, "memory")) run_memory(m, dir, cfg->threads);
     veil_model_free(m);
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -66,6 +66,8 @@ static void usage(FILE *f)
             "  cnn     examples/fashion's network on Fashion-MNIST (VEIL_BENCH_CNN_DIR): images/s and latency\n"
             "  train   encrypted logistic regression, 1579 x 18 (iDASH shape), 7 NAG iterations: whole training time\n"
             "  estimates  the plan's server-time estimate against the measured time, four networks, both packings\n"
+            "  party   multi-party keys, 3 parties at N = 8192: joint public key, partial decryption, fusion, error\n"
+            "  boot    CKKS bootstrapping at boot-n65536-balanced, 32 and 32768 slots (--quick: N = 2^10, insecure)\n"
             "options:\n"
             "  --quick       fewer sizes and repetitions (seconds instead of minutes)\n"
             "  --threads T   threads per operation (default: VEIL_THREADS, else all cores)\n"
@@ -118,6 +120,8 @@ int main(int argc, char **argv)
     if (strcmp(suite, "train") == 0) return bench_train(&cfg);
     if (strcmp(suite, "cnn") == 0) return bench_cnn(&cfg);
     if (strcmp(suite, "estimates") == 0) return bench_estimates(&cfg);
+    if (strcmp(suite, "party") == 0) return bench_party(&cfg);
+    if (strcmp(suite, "boot") == 0) return bench_boot(&cfg);
     fprintf(stderr, "veil-bench: unknown suite '%s'\n", suite);
     return 2;
 }

@@ -29,7 +29,7 @@ ALLOWED = {
     "net": {"core"},
     "tools": set(),
 }
-PUBLIC = {"core.h": "core", "ring.h": "ring", "params.h": "rlwe", "rlwe.h": "rlwe", "ckks.h": "ckks",
+PUBLIC = {"core.h": "core", "ring.h": "ring", "params.h": "rlwe", "rlwe.h": "rlwe", "party.h": "rlwe", "ckks.h": "ckks",
           "bgv.h": "bgv", "circuits.h": "circuits", "serial.h": "serial", "ml.h": "ml", "train.h": "ml",
           "net.h": "net", "veil.h": "tools"}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

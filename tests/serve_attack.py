@@ -5,7 +5,9 @@
 #     connections the server still holds, every 0.25 s until WATCH s after the first one opened
 #   attack.py raw PORT NAME BOUND: one malformed request; prints the status line, "closed" or "HANG"
 #   attack.py hold PORT TOKEN PATH LENGTH SECONDS: a POST's headers and a few bytes of its body, then nothing
-import http.client, select, socket, sys, time
+#   attack.py stream PORT BOUND: binary garbage without a line end, 64 bytes every 0.1 s for at most BOUND s;
+#     prints "closed" and when the server closed, or "HANG"
+import http.client, random, select, socket, sys, time
 
 def legit(port, method, path, token=None, body=None):
     c = http.client.HTTPConnection('127.0.0.1', port, timeout=10, source_address=('127.0.0.1', 0))
@@ -106,6 +108,33 @@ def raw(port, name, bound):
     s.close()
     print('%s %.2f' % (line, time.time() - t0))
 
+def stream(port, bound):
+    """Binary garbage without a line end, 64 bytes every 0.1 s (at most bound s): the time the server closes."""
+    s = socket.socket()
+    s.settimeout(1)
+    s.connect(('127.0.0.1', port))
+    t0 = time.time()
+    line = 'HANG'
+    rng = random.Random(21)
+    while time.time() - t0 < bound:
+        chunk = bytes(b for b in (rng.randrange(256) for _ in range(64)) if b not in (10, 13))
+        try:
+            s.sendall(chunk)
+            s.setblocking(False)
+            try:
+                if s.recv(4096) == b'':
+                    line = 'closed'
+                    break
+            except BlockingIOError:
+                pass
+            s.setblocking(True)
+        except OSError:
+            line = 'closed'
+            break
+        time.sleep(0.1)
+    s.close()
+    print('%s %.2f' % (line, time.time() - t0))
+
 def hold(port, token, path, length, seconds):
     s = socket.socket()
     s.settimeout(5)
@@ -123,5 +152,7 @@ if __name__ == '__main__':
         slow(int(a[2]), int(a[3]), float(a[4]), float(a[5]), a[6], a[7], a[8], a[9])
     elif a[1] == 'raw':
         raw(int(a[2]), a[3], float(a[4]))
+    elif a[1] == 'stream':
+        stream(int(a[2]), float(a[3]))
     elif a[1] == 'hold':
         hold(int(a[2]), a[3], a[4], int(a[5]), float(a[6]))

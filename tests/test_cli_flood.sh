@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Flooded decryption and the server's keys through the CLI:
 #   test_cli_flood.sh BUILD_DIR SOURCE_DIR
-# - `veil decrypt --onnx` floods by default; at the scales Veil's keys have (2^36 .. 2^40) flooding for 30 bits
-#   of statistical security over 128 decryptions cannot keep 1e-3, so it is refused with a clear message (and
-#   --no-flood named), writing nothing; --no-flood decrypts as before; --flood and --no-flood exclude each
-#   other; --flood on inference outputs is refused the same way.
+# - `veil decrypt --onnx` floods by default; at the scales of keys made without --flood (2^36 .. 2^40)
+#   flooding for 30 bits of statistical security over 128 decryptions cannot keep 1e-3, so it is refused
+#   with a clear message (--no-flood and keygen --flood named), writing nothing; --no-flood decrypts as
+#   before; --flood and --no-flood exclude each other; --flood on inference outputs is refused the same way.
+# - training keys made with `keygen --flood` (a 2^60 scale): the default flooded --onnx succeeds, its weights
+#   (on the scaled features) within 1e-3 of float64 training and noisy (above 1e-7, where plain decryption
+#   is within 1e-6); keygen --flood for a model is refused (inference plans keep no room yet).
 # - `veil eval` and `veil train` refuse an evaluation-key folder holding any secret key, whatever its name
 #   (eval/other.bin, eval/eval.keys itself, a key set), and the file itself when one is given; other files
 #   in the folder are fine.
@@ -38,6 +41,7 @@ expect() { # expect CODE PATTERN COMMAND...: exit code and a message on standard
 "$veil" train --eval-keys keys/eval --in train.ct --iterations 2 --out model.ct --quiet || exit 1
 expect 1 "leaves no room" "$veil" decrypt --keys keys --in model.ct --onnx f.onnx --out f.csv
 grep -q -- "--no-flood" err.txt || fail "the default refusal does not name --no-flood: $(cat err.txt)"
+grep -q -- "keygen .*--flood" err.txt || fail "the default refusal does not name keygen --flood: $(cat err.txt)"
 if [ -e f.onnx ] || [ -e f.csv ]; then fail "a refused flooded decryption wrote its outputs"; fi
 expect 1 "leaves no room" "$veil" decrypt --keys keys --in model.ct --out f.csv --flood
 expect 2 "exclude each other" "$veil" decrypt --keys keys --in model.ct --onnx f.onnx --flood --no-flood
@@ -45,9 +49,44 @@ expect 2 "exclude each other" "$veil" decrypt --keys keys --in model.ct --onnx f
 "$veil" decrypt --keys keys --in model.ct --out p2.csv || fail "decrypt --out (plain by default)"
 cmp -s p.csv p2.csv || fail "--no-flood and the plain default differ"
 
+# ---- training keys made for flooding (keygen --flood): --onnx floods by default, within the tolerance ----
+"$veil" plan --train logistic --features 30 --iterations 2 --flood >fplan.txt || fail "plan --flood"
+grep -q "scale 2^60" fplan.txt || fail "plan --flood: no 2^60 scale: $(cat fplan.txt)"
+"$veil" keygen --train logistic --features 30 --iterations 2 --flood --out fk --quiet || exit 1
+"$veil" encrypt --keys fk --in breast_train.csv --labels-column label --out ftrain.ct --quiet || exit 1
+"$veil" train --eval-keys fk/eval --in ftrain.ct --iterations 2 --out fmodel.ct --quiet || exit 1
+"$veil" train --plain --train logistic --in breast_train.csv --labels-column label --iterations 2 \
+    --out fplain.csv || exit 1
+"$veil" decrypt --keys fk --in fmodel.ct --onnx flooded.onnx --out flooded.csv 2>err.txt ||
+    fail "the default flooded --onnx on --flood keys: $(cat err.txt)"
+"$veil" decrypt --keys fk --in fmodel.ct --out again.csv --flood || fail "decrypt --flood on --flood keys"
+"$veil" decrypt --keys fk --in fmodel.ct --out fclear.csv --no-flood || fail "decrypt --no-flood on --flood keys"
+# the tolerance (1e-3) holds for the weights on the scaled features (each feature centred on its mean and
+# divided by its largest deviation): back to those from the raw weights, flooded against float64 training
+/usr/bin/python3 - breast_train.csv fplain.csv flooded.csv again.csv fclear.csv <<'PY' || fail "flooded weights"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+feats = [k for k in rows[0] if k != "label"]
+cols = [[float(r[k]) for r in rows] for k in feats]
+mean = [sum(c) / len(c) for c in cols]
+dev = [max(abs(v - m) for v in c) for c, m in zip(cols, mean)]
+def scaled(path):
+    w = [float(x) for x in open(path).read().replace("\n", ",").split(",") if x.strip()]
+    assert len(w) == len(feats) + 1, path
+    return [w[0] + sum(w[1 + j] * mean[j] for j in range(len(feats)))] + [w[1 + j] * dev[j] for j in range(len(feats))]
+plain = scaled(sys.argv[2])
+for path, most, least in ((sys.argv[3], 1e-3, 1e-7), (sys.argv[4], 1e-3, 1e-7), (sys.argv[5], 1e-6, 0)):
+    worst = max(abs(a - b) for a, b in zip(scaled(path), plain))
+    print(f"{path}: largest difference from float64 on the scaled weights {worst:.3g} (within {most}, above {least})")
+    if not (least <= worst <= most): sys.exit(1)
+PY
+cut -d, -f1-30 breast_train.csv >fx.csv
+"$veil" plain --model flooded.onnx --in fx.csv --out fpred.csv || fail "the flooded ONNX model does not run"
+
 # ---- inference: --flood on CKKS outputs, and on exact outputs (nothing to flood) ----
 /usr/bin/python3 "$src/examples/diabetes/train.py" d >/dev/null || exit 1
 "$veil" keygen --model d/model.onnx --out ik --quiet || exit 1
+expect 2 "is for --train keys" "$veil" keygen --model d/model.onnx --flood --out nk --quiet
 "$veil" encrypt --keys ik --in d/test.csv --out x.ct || exit 1
 "$veil" eval --model d/model.onnx --eval-keys ik/eval --in x.ct --out y.ct --quiet || exit 1
 "$veil" decrypt --keys ik --in y.ct --out y.csv || fail "plain decryption of inference outputs"

@@ -11,7 +11,7 @@ fail() {
     echo "FAIL: $*"
     fails=$((fails + 1))
 }
-for cmd in keygen encrypt eval decrypt plain plan info serve predict train; do
+for cmd in keygen encrypt eval decrypt plain plan info serve predict train party; do
     for form in "$cmd --help" "$cmd -h" "--help $cmd" "$cmd --model m.onnx --help"; do
         # shellcheck disable=SC2086
         "$veil" $form >"$out" 2>&1

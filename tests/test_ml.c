@@ -299,8 +299,8 @@ static void test_bounds(void **state)
     assert_int_equal(veil_ciphertexts_decrypt(out, NULL, ks, y, &err), VEIL_OK);
     assert_int_equal(veil_model_run_program(m, ref, x, 2, &err), VEIL_OK);
     for (int i = 0; i < 4; i++) assert_true(fabs(out[i] - ref[i]) <= 1e-3 * (1 + fabs(ref[i])) && fabs(ref[i]) <= bound);
-    /* decryption options: none or flood off is plain decryption; flooding is refused at a 2^36 scale, by the
-     * tolerance (the estimated bound) or, with a tight bound given, by the modulus at level 0 */
+    /* decryption options: none or flood off is plain decryption; flooding is refused at a 2^36 scale by the
+     * tolerance (the estimated bound); a tight bound given fits; noise past the modulus at level 0 is refused */
     double again[4];
     veil_decrypt_options dec = {0};
     assert_int_equal(veil_ciphertexts_decrypt_ex(again, NULL, ks, y, NULL, &err), VEIL_OK);
@@ -310,8 +310,12 @@ static void test_bounds(void **state)
     dec.flood = 1;
     assert_int_equal(veil_ciphertexts_decrypt_ex(again, NULL, ks, y, &dec, &err), VEIL_ERR_NOISE);
     assert_non_null(strstr(err.detail, "leaves no room"));
-    dec.error_bits = 1;
+    dec.error_bits = 1; /* a tight bound: its noise fits level 0, and moves the outputs within the tolerance */
     dec.tolerance = 1;
+    assert_int_equal(veil_ciphertexts_decrypt_ex(again, NULL, ks, y, &dec, &err), VEIL_OK);
+    for (int i = 0; i < 4; i++) assert_true(fabs(again[i] - out[i]) <= 1);
+    dec.error_bits = 35; /* noise of 2^55.8: past the modulus at level 0 */
+    dec.tolerance = 1e30;
     assert_int_equal(veil_ciphertexts_decrypt_ex(again, NULL, ks, y, &dec, &err), VEIL_ERR_ARGUMENT);
     assert_non_null(strstr(err.detail, "does not fit"));
     ks->meta.bound = 1e-9;

@@ -105,7 +105,7 @@ check "the deadline's closes are counted" grep -q '^veil_deadline_closes_total [
 legit "after the slow connections"
 
 # --- malformed requests: their code, or a prompt close (bound: 2 s; binary garbage that never makes a request
-# line: the deadline, 4 s) -------------------------------------------------------------------------------------------
+# line: closed 2 s after it arrived, before the 4 s deadline, bound 3.5 s) -----------------------------------------
 while read -r name want bound; do
     got=$(timeout 30 $attack raw "$port" "$name" 8)
     set -- $got
@@ -119,7 +119,7 @@ done <<'CASES'
 args500 closed 2
 args20 400 2
 garbage 400 2
-garbage_binary closed 5.5
+garbage_binary closed 3.5
 te_gzip 501 2
 two_lengths 400 2
 length_and_chunked 400 2
@@ -128,6 +128,13 @@ long_header 431 2
 many_headers 431 2
 long_url 414 2
 CASES
+# garbage that keeps coming (a bounded loop: 64 bytes every 0.1 s, 8 s at most): closed as garbage, not at the deadline
+got=$(timeout 30 $attack stream "$port" 8)
+check "streamed binary garbage: closed within 3.5 s (deadline 4 s), got '$got'" bash -c "[ '${got%% *}' = closed ]"
+check "streamed binary garbage: within 3.5 s ('$got')" under "${got##* }" 3.5
+expect 200 "metrics after the garbage" "$alice" GET /metrics
+check "the garbage closes are counted as such (2: one sent at once, one streamed)" \
+    grep -q '^veil_garbage_closes_total [2-9]' "$work/body"
 expect 200 "healthy after the malformed requests" "$alice" GET /healthz
 legit "after the malformed requests"
 stop_server

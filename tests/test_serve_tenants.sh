@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `veil serve` with tenants, on loopback: two tenants and an attacker with curl. No token or a bad or revoked
 # one is 401; a tenant cannot see, use or delete another's keys (404, as for an unknown id); one bundle
-# uploaded by both stays each one's; the admin scope; --no-auth and plain HTTP refused off loopback; the store
+# uploaded by both stays each one's; the admin scope (the tenants' usage, tokens added and revoked over HTTP, a
+# tenant's bundles deleted, models unloaded and loaded; 403 for other tokens); --no-auth and plain HTTP refused off loopback; the store
 # checked at start (a cut-off bundle, a file of another hash, a folder named like a bundle: moved aside); and
 # a legitimate prediction succeeds throughout. Every loop is bounded.
 #   test_serve_tenants.sh BUILD_DIR SOURCE_DIR
@@ -101,7 +102,71 @@ legit "after the race"
 expect 403 "a tenant lists the tenants" "$alice" GET /v1/tenants
 expect 200 "the admin lists the tenants" "$ops" GET /v1/tenants
 check "the tenants' list names alice and bob" bash -c "grep -q '\"name\":\"alice\"' '$work/body' && grep -q '\"name\":\"bob\"' '$work/body'"
+check "the tenants' list gives alice's usage (1 bundle)" grep -q '"name":"alice","tokens":1,"admin":false,"bundles":1,"bytes":[1-9]' "$work/body"
 expect 404 "the admin does not see alice's keys" "$ops" GET "/v1/keys/$ida"
+: >"$work/empty"
+tok_of() { sed 's/.*"token":"\([^"]*\)".*/\1/' "$work/body"; }
+tid_of() { sed 's/.*"id":"\([0-9a-f]*\)".*/\1/' "$work/body"; }
+# tokens over HTTP: added (shown once), used at once, revoked by id or by tenant; a tenant's token gets 403
+expect 403 "a tenant adds a token" "$alice" POST /v1/tenants/dave/tokens "$work/empty"
+expect 400 "the admin adds a token for a malformed tenant" "$ops" POST "/v1/tenants/da.ve/tokens" "$work/empty"
+expect 400 "the admin adds a token of a scope neither 0 nor 1" "$ops" POST "/v1/tenants/dave/tokens?admin=yes" "$work/empty"
+expect 201 "the admin adds a token for dave" "$ops" POST /v1/tenants/dave/tokens "$work/empty"
+dave=$(tok_of) dave_id=$(tid_of)
+check "the new token is a token, of the tenant scope" bash -c "[[ '$dave' =~ ^veil_[0-9a-f]{64}$ ]] && grep -q '\"admin\":false' '$work/body'"
+check "the token file holds dave's token hashed, not in clear" bash -c "grep -q ' dave tenant ' '$work/store/tokens' && ! grep -q '${dave#veil_}' '$work/store/tokens'"
+expect 200 "dave's new token works at once" "$dave" GET /v1/models
+expect 403 "dave is no admin" "$dave" GET /v1/tenants
+expect 201 "the admin adds a second, admin token for dave" "$ops" POST "/v1/tenants/dave/tokens?admin=1" "$work/empty"
+dave_admin=$(tok_of)
+expect 200 "dave's admin token lists the tenants" "$dave_admin" GET /v1/tenants
+check "the tenants' list counts dave's 2 tokens, one admin" grep -q '"name":"dave","tokens":2,"admin":true' "$work/body"
+expect 403 "a tenant revokes a token" "$alice" DELETE "/v1/tokens/$dave_id"
+expect 400 "a malformed token id" "$ops" DELETE /v1/tokens/xyz
+expect 404 "an unknown token id" "$ops" DELETE /v1/tokens/0123456789abcdef
+expect 200 "the admin revokes dave's first token by its id" "$ops" DELETE "/v1/tokens/$dave_id"
+check "one token revoked" grep -q '"revoked":1' "$work/body"
+expect 401 "dave's revoked token, at once" "$dave" GET /v1/models
+expect 200 "dave's other token still works" "$dave_admin" GET /v1/models
+expect 403 "a tenant revokes a tenant's tokens" "$alice" DELETE /v1/tenants/dave/tokens
+expect 200 "the admin revokes all of dave's tokens" "$ops" DELETE /v1/tenants/dave/tokens
+expect 401 "dave's last token revoked" "$dave_admin" GET /v1/models
+expect 404 "no token left for dave" "$ops" DELETE /v1/tenants/dave/tokens
+# a tenant's bundles deleted by the admin: its own go, one shared with alice stays alice's
+expect 201 "the admin adds a token for erin" "$ops" POST /v1/tenants/erin/tokens "$work/empty"
+erin=$(tok_of)
+"$veil" keygen --model "$work/h/model.onnx" --calibrate "$work/h/train.csv" --out "$work/ke" --quiet
+expect 201 "erin uploads her keys" "$erin" POST /v1/keys "$work/ke/eval/eval.keys"
+ide=$(id_of)
+expect 201 "erin uploads alice's bundle too" "$erin" POST /v1/keys "$work/ka/eval/eval.keys"
+expect 403 "a tenant deletes erin's bundles" "$alice" DELETE /v1/tenants/erin/keys
+expect 200 "erin's bundles are hers still" "$erin" GET "/v1/keys/$ide"
+expect 200 "the admin deletes erin's bundles" "$ops" DELETE /v1/tenants/erin/keys
+check "2 of erin's bundles deleted" grep -q '"tenant":"erin","deleted":2' "$work/body"
+expect 404 "erin's bundle, deleted" "$erin" GET "/v1/keys/$ide"
+expect 404 "erin's share of alice's bundle, deleted" "$erin" GET "/v1/keys/$ida"
+check "erin's own bundle is gone from the store" test ! -e "$work/store/keys/$ide.keys"
+check "erin's ownership records are gone" bash -c "[ -z \"\$(ls -A '$work/store/owners/erin' 2>/dev/null)\" ]"
+expect 200 "alice's bundle, shared with erin, stays alice's" "$alice" GET "/v1/keys/$ida"
+expect 200 "no bundle of erin's left to delete" "$ops" DELETE /v1/tenants/erin/keys
+check "0 deleted" grep -q '"deleted":0' "$work/body"
+legit "after the admin deleted erin's bundles"
+# models: unloaded (no longer served) and loaded again from the models folder by the admin
+expect 403 "a tenant unloads a model" "$alice" DELETE /v1/models/breast_cancer
+expect 403 "a tenant loads a model" "$alice" POST /v1/models/breast_cancer/load "$work/empty"
+expect 409 "loading a model served already" "$ops" POST /v1/models/breast_cancer/load "$work/empty"
+expect 404 "loading a model with no file" "$ops" POST /v1/models/nosuch/load "$work/empty"
+expect 200 "the admin unloads breast_cancer" "$ops" DELETE /v1/models/breast_cancer
+expect 404 "an unloaded model is not described" "$alice" GET /v1/models/breast_cancer
+expect 404 "an unloaded model does not predict" "$alice" POST "/v1/models/breast_cancer/predict?keys=$ida" "$work/xa.ct"
+expect 200 "the models' list" "$alice" GET /v1/models
+check "the models' list leaves the unloaded model out" bash -c "! grep -q breast_cancer '$work/body'"
+expect 404 "unloading it twice" "$ops" DELETE /v1/models/breast_cancer
+expect 201 "the admin loads breast_cancer again" "$ops" POST /v1/models/breast_cancer/load "$work/empty"
+expect 200 "the reloaded model is listed" "$alice" GET /v1/models
+check "the models' list names it" grep -q '"name":"breast_cancer"' "$work/body"
+expect 200 "alice's stored keys predict with the reloaded model" "$alice" POST "/v1/models/breast_cancer/predict?keys=$ida" "$work/xa.ct"
+legit "after the model was unloaded and loaded again"
 
 # --- revocation while the server runs -------------------------------------------------------------------------
 carol=$("$veil" token add --store "$work/store" --tenant carol 2>/dev/null | tail -1)

@@ -24,8 +24,9 @@ static int decrypt_training(const cli_options *o, const veil_keyset *ks, const v
     if (veil_train_decrypt_ex(w, ks, cts, dec, &err) != VEIL_OK) {
         rc = cli_status(err.status, &err, NULL);
         if (err.status == VEIL_ERR_NOISE && dec->flood && !o->flood)
-            fprintf(stderr, "veil: --onnx floods the weights by default (a model is made to be handed on); give "
-                            "--no-flood if they stay with the key holder\n");
+            fprintf(stderr, "veil: --onnx floods the weights by default (a model is made to be handed on): make the "
+                            "keys with `veil keygen --train ... --flood` for weights to hand on, or give --no-flood "
+                            "if they stay with the key holder\n");
         goto done;
     }
     if (o->onnx) CLI_CHECK(cli_status(veil_train_to_onnx(&onnx, ti.task, w, ti.features, &err), &err, NULL));

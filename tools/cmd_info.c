@@ -15,6 +15,8 @@ static const char *type_name(veil_object_type t)
     case VEIL_OBJECT_BGV_PLAINTEXT: return "BGV plaintext";
     case VEIL_OBJECT_BGV_CIPHERTEXT: return "BGV ciphertext";
     case VEIL_OBJECT_SET: return "set of objects";
+    case VEIL_OBJECT_PARTY_GROUP: return "multi-party group";
+    case VEIL_OBJECT_PARTY_SHARE: return "multi-party share (a party's, or an aggregate)";
     }
     return "unknown";
 }

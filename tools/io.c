@@ -403,6 +403,11 @@ int cli_load_keyset(const char *dir, veil_keyset **ks)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/secret.key", dir);
+    if (!cli_exists(path)) { /* a multi-party group's joint key set (veil party combine) holds no secret key */
+        char joint[4096];
+        snprintf(joint, sizeof joint, "%s/joint.keys", dir);
+        if (cli_exists(joint)) snprintf(path, sizeof path, "%s", joint);
+    }
     veil_buffer b = {0};
     int rc = cli_read_file(path, &b);
     if (rc) return rc;
@@ -646,6 +651,9 @@ int cli_make_plan(const cli_options *o, const veil_model *m, veil_plan **plan)
 {
     veil_plan_request req = {.packing = o->latency ? VEIL_PACKING_LATENCY : VEIL_PACKING_THROUGHPUT,
                              .batch = o->batch, .security = (veil_security)o->security};
+    if (o->flood) /* inference plans keep no room for flooding yet (docs/ml.md) */
+        return cli_error(EXIT_USAGE, "--flood (keys whose results can be flooded) is for --train keys; a model's "
+                                     "plan keeps no room for flooding yet (docs/ml.md)");
     if (o->scheme == CLI_SCHEME_BGV) req.scheme = VEIL_ML_BGV;
     const int rc = input_range(o, &req);
     if (rc) return rc;
@@ -656,7 +664,8 @@ int cli_make_plan(const cli_options *o, const veil_model *m, veil_plan **plan)
 int cli_make_train_plan(const cli_options *o, veil_plan **plan)
 {
     veil_train_request req = {.features = o->features, .iterations = o->iterations, .degree = (unsigned)o->degree,
-                              .range = (unsigned)o->sigmoid_range, .security = (veil_security)o->security};
+                              .range = (unsigned)o->sigmoid_range, .security = (veil_security)o->security,
+                              .flood = o->flood};
     if (!strcmp(o->train, "logistic")) req.task = VEIL_TRAIN_LOGISTIC;
     else if (!strcmp(o->train, "linear")) req.task = VEIL_TRAIN_LINEAR;
     else return cli_error(EXIT_USAGE, "--train is logistic or linear, not '%s'", o->train);

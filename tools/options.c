@@ -39,18 +39,18 @@ static const opt_choice securities = {"128, 192 or 256", {"128", "192", "256"},
                                       {VEIL_SECURITY_128, VEIL_SECURITY_192, VEIL_SECURITY_256}};
 
 /* The commands that read a model with the model options (--calibrate, --range, --degree, ...). */
-#define MODEL_CMDS (CLI_KEYGEN | CLI_ENCRYPT | CLI_EVAL | CLI_PLAN | CLI_PLAIN)
+#define MODEL_CMDS (CLI_KEYGEN | CLI_ENCRYPT | CLI_EVAL | CLI_PLAN | CLI_PLAIN | CLI_PARTY)
 #define F(field) offsetof(cli_options, field)
 
 /* Every option. One name may have several rows, for commands that read it differently (serve's --threads). */
 static const opt_spec options[] = {
     {"--model", OPT_TEXT, MODEL_CMDS | CLI_PREDICT, F(model), 0, NULL},
-    {"--keys", OPT_TEXT, CLI_ENCRYPT | CLI_DECRYPT | CLI_PREDICT, F(keys), 0, NULL},
+    {"--keys", OPT_TEXT, CLI_ENCRYPT | CLI_DECRYPT | CLI_PREDICT | CLI_PARTY, F(keys), 0, NULL},
     {"--eval-keys", OPT_TEXT, CLI_EVAL | CLI_TRAIN, F(eval_keys), 0, NULL},
-    {"--in", OPT_TEXT, CLI_ENCRYPT | CLI_EVAL | CLI_DECRYPT | CLI_PLAIN | CLI_TRAIN | CLI_TRAIN_PLAIN | CLI_PREDICT,
-     F(in), 0, NULL},
+    {"--in", OPT_TEXT, CLI_ENCRYPT | CLI_EVAL | CLI_DECRYPT | CLI_PLAIN | CLI_TRAIN | CLI_TRAIN_PLAIN | CLI_PREDICT |
+     CLI_PARTY, F(in), 0, NULL},
     {"--out", OPT_TEXT, CLI_KEYGEN | CLI_ENCRYPT | CLI_EVAL | CLI_DECRYPT | CLI_PLAIN | CLI_TRAIN | CLI_TRAIN_PLAIN |
-     CLI_PREDICT, F(out), 0, NULL},
+     CLI_PREDICT | CLI_PARTY, F(out), 0, NULL},
     /* the model options */
     {"--calibrate", OPT_TEXT, MODEL_CMDS, F(calibrate), 0, NULL},
     {"--range", OPT_TEXT, MODEL_CMDS, F(range), 0, NULL},
@@ -58,21 +58,21 @@ static const opt_spec options[] = {
     {"--force-approximation", OPT_SWITCH, MODEL_CMDS, F(force_approximation), 0, NULL},
     {"--server-sigmoid", OPT_SWITCH, MODEL_CMDS, F(server_sigmoid), 0, NULL},
     /* plans and keys */
-    {"--batch", OPT_SIZE, CLI_KEYGEN | CLI_PLAN, F(batch), 0, NULL},
-    {"--latency", OPT_SWITCH, CLI_KEYGEN | CLI_PLAN, F(latency), 0, NULL},
-    {"--security", OPT_CHOICE, CLI_KEYGEN | CLI_PLAN, F(security), 0, &securities},
+    {"--batch", OPT_SIZE, CLI_KEYGEN | CLI_PLAN | CLI_PARTY, F(batch), 0, NULL},
+    {"--latency", OPT_SWITCH, CLI_KEYGEN | CLI_PLAN | CLI_PARTY, F(latency), 0, NULL},
+    {"--security", OPT_CHOICE, CLI_KEYGEN | CLI_PLAN | CLI_PARTY, F(security), 0, &securities},
     {"--scheme", OPT_CHOICE, CLI_KEYGEN | CLI_PLAN, F(scheme), 0, &schemes},
-    {"--input-range", OPT_TEXT, CLI_KEYGEN | CLI_PLAN, F(input_range), 0, NULL},
-    {"--force", OPT_SWITCH, CLI_KEYGEN, F(force), 0, NULL},
+    {"--input-range", OPT_TEXT, CLI_KEYGEN | CLI_PLAN | CLI_PARTY, F(input_range), 0, NULL},
+    {"--force", OPT_SWITCH, CLI_KEYGEN | CLI_PARTY, F(force), 0, NULL},
     {"--server", OPT_TEXT, CLI_KEYGEN | CLI_PREDICT, F(server), 0, NULL},
     {"--token-file", OPT_TEXT, CLI_KEYGEN | CLI_PREDICT, F(token_file), 0, NULL},
     {"--cacert", OPT_TEXT, CLI_KEYGEN | CLI_PREDICT, F(cacert), 0, NULL},
     /* outputs */
-    {"--argmax", OPT_SWITCH, CLI_DECRYPT | CLI_PLAIN | CLI_PREDICT, F(argmax), 0, NULL},
+    {"--argmax", OPT_SWITCH, CLI_DECRYPT | CLI_PLAIN | CLI_PREDICT | CLI_PARTY, F(argmax), 0, NULL},
     {"--integers", OPT_SWITCH, CLI_DECRYPT | CLI_PLAIN, F(integers), 0, NULL},
     {"--exact", OPT_SWITCH, CLI_PLAIN, F(exact), 0, NULL},
     {"--onnx", OPT_TEXT, CLI_DECRYPT | CLI_TRAIN_PLAIN, F(onnx), 0, NULL},
-    {"--flood", OPT_SWITCH, CLI_DECRYPT, F(flood), 0, NULL},
+    {"--flood", OPT_SWITCH, CLI_DECRYPT | CLI_KEYGEN | CLI_PLAN, F(flood), 0, NULL},
     {"--no-flood", OPT_SWITCH, CLI_DECRYPT, F(no_flood), 0, NULL},
     /* training */
     {"--train", OPT_TEXT, CLI_KEYGEN | CLI_PLAN | CLI_TRAIN_PLAIN, F(train), 0, NULL},
@@ -83,8 +83,8 @@ static const opt_spec options[] = {
     {"--learning-rate", OPT_REAL, CLI_TRAIN | CLI_TRAIN_PLAIN, F(learning_rate), 1, NULL},
     {"--l2", OPT_REAL, CLI_TRAIN | CLI_TRAIN_PLAIN, F(l2), 0, NULL},
     {"--threads", OPT_SIZE, CLI_EVAL | CLI_TRAIN, F(threads), 1024, NULL},
-    {"--quiet", OPT_SWITCH, CLI_KEYGEN | CLI_ENCRYPT | CLI_EVAL | CLI_TRAIN | CLI_SERVE | CLI_PREDICT, F(quiet), 0,
-     NULL},
+    {"--quiet", OPT_SWITCH, CLI_KEYGEN | CLI_ENCRYPT | CLI_EVAL | CLI_TRAIN | CLI_SERVE | CLI_PREDICT | CLI_PARTY,
+     F(quiet), 0, NULL},
     /* serve */
     {"--models", OPT_TEXT, CLI_SERVE, F(models), 0, NULL},
     {"--store", OPT_TEXT, CLI_SERVE | CLI_TOKEN, F(store), 0, NULL},
@@ -127,6 +127,17 @@ static const opt_spec options[] = {
     {"--dp-epsilon", OPT_REAL, CLI_TRAIN, F(dp_epsilon), 1, NULL}, /* DP-GD */
     {"--dp-delta", OPT_REAL, CLI_TRAIN, F(dp_delta), 1, NULL},
     {"--feature-range", OPT_TEXT, CLI_ENCRYPT, F(feature_range), 0, NULL}, /* training data, for DP-GD */
+    /* party (cmd_party.c checks the ranges: parties 2..64, rounds 1..2, smudging bits 1..60) */
+    {"--parties", OPT_SIZE, CLI_PARTY, F(parties), 0, NULL},
+    {"--threshold", OPT_SIZE, CLI_PARTY, F(threshold), 0, NULL},
+    {"--party", OPT_SIZE, CLI_PARTY, F(party), 0, NULL},
+    {"--round", OPT_SIZE, CLI_PARTY, F(round), 0, NULL},
+    {"--smudging-bits", OPT_SIZE, CLI_PARTY, F(smudging_bits), 0, NULL},
+    {"--preset", OPT_TEXT, CLI_PARTY, F(preset), 0, NULL},
+    {"--group", OPT_TEXT, CLI_PARTY, F(group), 0, NULL},
+    {"--decrypt", OPT_TEXT, CLI_PARTY, F(decrypt_ct), 0, NULL},
+    {"--switch", OPT_TEXT, CLI_PARTY, F(switch_ct), 0, NULL},
+    {"--to", OPT_TEXT, CLI_PARTY, F(to), 0, NULL},
 };
 #define N_OPTIONS (sizeof options / sizeof *options)
 

@@ -63,9 +63,24 @@ static const char usage_text[] =
             "  veil decrypt --keys KEYDIR --in Y.ct --out Y.csv --integers   the exact integers (else times the\n"
             "               output scale); veil plain --integers: the same integer computation in plaintext\n"
             "\n"
+            "multi-party keys (N parties, each with a share of the key; all N decrypt together; docs/multiparty.md):\n"
+            "  veil party init    --parties N (--model M.onnx [--batch N | --latency] | --preset NAME) --out G\n"
+            "  veil party keygen  --group G --party I --round 1 --out PI   PI/secret.share (0600) + round-1 shares\n"
+            "  veil party combine --group G --round 1 --in P1 P2 .. --out JOINT   the joint public key (joint.keys)\n"
+            "  veil party keygen  --group G --party I --round 2 --in JOINT --out PI   relinearization, rotations\n"
+            "  veil party combine --group G --round 2 --in P1 P2 .. --out JOINT   JOINT/eval: the server's keys\n"
+            "               then anyone: veil encrypt --keys JOINT ..., the server: veil eval --eval-keys JOINT/eval\n"
+            "  veil party decrypt --group G --party I --keys PI --in Y.ct --out DI [--smudging-bits B]   a share\n"
+            "  veil party combine --group G --decrypt Y.ct --in D1 D2 .. --out Y.csv [--argmax] [--keys JOINT]\n"
+            "  veil party switch  --group G --party I --keys PI --in Y.ct --to RECEIVER/eval --out SI\n"
+            "  veil party combine --group G --switch Y.ct --to RECEIVER/eval --in S1 S2 .. --out Y2.ct\n"
+            "               Y2.ct under the receiver's keys (veil decrypt --keys RECEIVER); smudging: 2^B times the\n"
+            "               error bound per share (B = 20 by default); every share file is a validated Veil object\n"
+            "\n"
             "encrypted training (linear or logistic regression; the server never sees the data):\n"
             "  veil keygen  --train logistic|linear --features F --iterations K --out KEYDIR\n"
             "               [--degree 3|5|7] [--sigmoid-range R] (the polynomial sigmoid: degree 3 over [-8, 8])\n"
+            "               [--flood] keys whose weights can be flooded for handing on (a 2^60 scale)\n"
             "  veil encrypt --keys KEYDIR --in TRAIN.csv --labels-column NAME --out TRAIN.ct\n"
             "  veil train   --eval-keys KEYDIR/eval --in TRAIN.ct --iterations K --out MODEL.ct\n"
             "               [--learning-rate 1] [--l2 0] [--threads T]\n"
@@ -158,7 +173,7 @@ static const command commands[] = {
     {"keygen", cli_cmd_keygen, 1, 1},   {"encrypt", cli_cmd_encrypt, 1, 1}, {"eval", cli_cmd_eval, 1, 1},
     {"decrypt", cli_cmd_decrypt, 0, 1}, {"plain", cli_cmd_plain, 1, 1},     {"plan", cli_cmd_plan, 1, 1},
     {"train", cli_cmd_train, 0, 1},     {"serve", cli_cmd_serve, 0, 1},     {"predict", cli_cmd_predict, 0, 1},
-    {"info", cli_cmd_info, 0, 0},       {"token", cli_cmd_token, 0, 0},
+    {"info", cli_cmd_info, 0, 0},       {"token", cli_cmd_token, 0, 0},     {"party", cli_cmd_party, 1, 1},
     {"budget", cli_cmd_budget, 0, 0},
 };
 

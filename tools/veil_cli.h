@@ -78,6 +78,7 @@ void cli_print_budget(const veil_dp_budget *b);
  * done for a set without noise. `what` names the set in messages.
  */
 int cli_charge_release(const char *keydir, const char *what, const veil_ciphertexts *cts);
+int cli_cmd_party(int argc, char **argv);   /* cmd_party.c: multi-party keys and joint decryption */
 
 /* ---- options (options.c) ------------------------------------------------------------------------------ */
 
@@ -95,6 +96,7 @@ enum {
     CLI_PREDICT = 1 << 9,
     CLI_TOKEN = 1 << 10,
     CLI_BUDGET = 1 << 24, /* far from the others' bits, so that commands added on other branches merge */
+    CLI_PARTY = 1 << 11, /* veil party init|keygen|combine|decrypt|switch */
 };
 
 /* --scheme (0 when not given). */
@@ -126,6 +128,9 @@ typedef struct cli_options {
     double dp_epsilon, dp_delta, dp_rho, dp_sigma, dp_sensitivity;
     size_t dp_releases;
     const char *feature_range; /* encrypt: training data's declared range LO:HI (DP-GD) */
+    /* party: its sizes, and its paths (--in takes a list there: the party's own parser, cmd_party.c) */
+    size_t parties, threshold, party, round, smudging_bits;
+    const char *preset, *group, *decrypt_ct, *switch_ct, *to;
 } cli_options;
 
 /*
@@ -220,7 +225,7 @@ int cli_write_trained(const char *csv_path, const double *w, size_t count, const
  */
 int cli_client_token(veil_client *client, const char *token_file);
 
-/* KEYDIR/secret.key. */
+/* KEYDIR/secret.key, or KEYDIR/joint.keys where there is none (a multi-party group's joint key set). */
 int cli_load_keyset(const char *dir, veil_keyset **ks);
 /* The evaluation-key file of --eval-keys (a folder's eval.keys, or the file); refuses a folder with a secret key. */
 int cli_eval_keys_path(const char *given, char *path, size_t cap);

@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include "veil/core.h"
 #include "veil/rlwe.h"
+#include "veil/party.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -181,6 +182,31 @@ veil_status veil_bgv_crt_split(const uint64_t *moduli, size_t k, const int64_t *
                                uint64_t *const *residues, veil_error *err);
 veil_status veil_bgv_crt_compose(const uint64_t *moduli, size_t k, const uint64_t *const *residues, size_t count,
                                  int64_t *values, veil_error *err);
+
+/* ---- multi-party decryption and key switching (veil/party.h, docs/multiparty.md) -------------------------- */
+
+/*
+ * Party `party`'s share of the joint decryption of ct (2 polynomials; relinearize first), with its secret share
+ * sk and smudging noise (NULL: the defaults). The default error bound is the ciphertext's noise estimate over t; the smudged phase must keep a bit of
+ * budget: VEIL_ERR_NOISE before anything is made when t 2^(log2 sigma + 3) reaches Q_l / 4.
+ */
+veil_status veil_bgv_decrypt_share(veil_party_share **out, const veil_party_group *group, size_t party,
+                                   const veil_bgv_ciphertext *ct, const veil_secret_key *sk,
+                                   const veil_party_smudging *smudging, veil_prng *prng, veil_error *err);
+/*
+ * Combines the decryption shares of all N parties (any order) of exactly this ciphertext: out receives the exact message (VEIL_ERR_NOISE, and nothing written, when the budget is exhausted).
+ * A share of another ciphertext, group or kind, a duplicated or a missing party: an error, nothing written.
+ */
+veil_status veil_bgv_decrypt_joint(veil_bgv_plaintext *out, const veil_party_group *group, const veil_bgv_ciphertext *ct,
+                                   const veil_party_share *const *shares, size_t count, veil_error *err);
+/* Party `party`'s share of re-encrypting ct under the receiver's public key `to`, without decrypting it. */
+veil_status veil_bgv_switch_share(veil_party_share **out, const veil_party_group *group, size_t party,
+                                  const veil_bgv_ciphertext *ct, const veil_secret_key *sk, const veil_public_key *to,
+                                  const veil_party_smudging *smudging, veil_prng *prng, veil_error *err);
+/* Combines the switching shares of all N parties into out: the ciphertext under the receiver's key, at ct's level and factor, its noise estimate raised by the smudging. */
+veil_status veil_bgv_switch_joint(veil_bgv_ciphertext *out, const veil_party_group *group, const veil_bgv_ciphertext *ct,
+                                  const veil_public_key *to, const veil_party_share *const *shares, size_t count,
+                                  veil_error *err);
 
 VEIL_API_END
 

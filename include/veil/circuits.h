@@ -111,6 +111,104 @@ veil_status veil_ckks_eval_chebyshev(const veil_context *ctx, veil_ckks_cipherte
 /* The levels veil_ckks_eval_chebyshev uses for a degree (at most ceil(log2 degree) + 2). */
 size_t veil_ckks_chebyshev_depth(size_t degree);
 
+/* ---- CKKS: bootstrapping --------------------------------------------------------------------------- */
+
+/*
+ * Bootstrapping (Cheon, Han, Kim, Kim, Song, Eurocrypt 2018; the structure of Bossuat, Mouchet,
+ * Troncoso-Pastoriza and Hubaux, Eurocrypt 2021, sections 4-6) turns a ciphertext at any level into one at
+ * a high level that holds the same values, so that a computation may go on without limit:
+ *   ModRaise     the ciphertext at level 0 read over the whole Q chain: it decrypts to m + q_0 I, I a small
+ *                integer polynomial (|I| <= (h + 1) / 2 for a secret of Hamming weight h);
+ *   SubSum       for sparse slots (slots < N/2), the rotations by slots, 2 slots, ... that keep the part of
+ *                that polynomial the slots see;
+ *   CoeffToSlot  the inverse DFT as cts_levels sparse-diagonal linear transforms (baby-step giant-step,
+ *                hoisted): the coefficients (m + q_0 I) / q_0 in the slots, real and imaginary halves split
+ *                by a conjugation into two ciphertexts, or for slots <= N/4 placed side by side in one;
+ *   EvalMod      sin(2 pi x) / (2 pi) as a Chebyshev interpolant on [-K, K] (veil_ckks_eval_chebyshev),
+ *                which is x - round(x) = m / q_0 up to (2 pi)^2 (m / q_0)^3 / 6; or, with double_angle = r,
+ *                cos(2 pi (x - 1/4) / 2^r) and r double-angle steps (Bossuat et al. 2021, section 6);
+ *   SlotToCoeff  the forward DFT as stc_levels transforms, back to the coefficients, at the input's scale.
+ *
+ * A bootstrapper holds what a parameter set and a slot count need (the encoded DFT matrices, the
+ * polynomial); it is read-only after creation and may be shared by threads. The keys it needs are ordinary
+ * Galois keys (veil_galois_key_new, veil_switch_key_save/load) for the elements that
+ * veil_ckks_bootstrap_galois_elements lists, and the relinearization key.
+ */
+typedef struct veil_ckks_bootstrapper veil_ckks_bootstrapper;
+
+typedef struct veil_ckks_bootstrap_config {
+    size_t slots;       /* the slot count of the ciphertexts: a power of two up to N/2; 0: N/2 */
+    size_t cts_levels;  /* levels of CoeffToSlot, 1..8; 0: 3 */
+    size_t stc_levels;  /* levels of SlotToCoeff, 1..8; 0: 3 */
+    double k_bound;     /* K: the interval [-K, K] of EvalMod; 0: from the secret distribution (see below) */
+    double evalmod_scale; /* the scale EvalMod runs at (its primes should be about as large); 0: q_0 */
+    size_t double_angle; /* r, 0..6: EvalMod as cos(2 pi (x - 1/4) / 2^r) followed by r steps c <- 2c^2 - 1
+                            (a degree about 2^r times lower for r more levels); 0: the sine itself */
+    size_t degree;      /* the Chebyshev degree of EvalMod, at most 1024; 0: the least past which every
+                           coefficient is below 2^-45 (2^-46 for the cosine) */
+} veil_ckks_bootstrap_config;
+
+/* What a bootstrapper does with a parameter set. */
+typedef struct veil_ckks_bootstrap_info {
+    size_t slots;
+    size_t levels_left;   /* the level of a bootstrapped ciphertext */
+    size_t depth;         /* the levels bootstrapping consumes from the top */
+    size_t degree;        /* of the EvalMod polynomial */
+    double k_bound;       /* K */
+    double failure_log2;  /* log2 of the probability that some coefficient of (m + q_0 I) / q_0 leaves [-K, K]
+                             (-1e9 when impossible) */
+    size_t galois_count;  /* the Galois keys it needs */
+} veil_ckks_bootstrap_info;
+
+/*
+ * A bootstrapper for enc's context. K: by default the secret's worst case, (h + 1) / 2 for a secret of
+ * Hamming weight h (VEIL_SECRET_TERNARY_HW; the failure probability is then 0), or, where smaller, the K
+ * whose failure probability (each coefficient a sum of h + 1 uniform variables on [-1/2, 1/2], over all N
+ * coefficients) is at most 2^-128. A uniform ternary secret of large N needs a degree above 1024: refused,
+ * use a sparse secret. Errors: VEIL_ERR_ARGUMENT for a bad configuration, a chain without the levels it
+ * needs (the message says how many), or EvalMod levels whose primes are far from its scale;
+ * VEIL_ERR_NO_MEMORY.
+ */
+veil_status veil_ckks_bootstrapper_new(veil_ckks_bootstrapper **out, const veil_ckks_encoder *enc,
+                                       const veil_ckks_bootstrap_config *config, veil_error *err);
+void veil_ckks_bootstrapper_free(veil_ckks_bootstrapper *bt);
+void veil_ckks_bootstrapper_info(const veil_ckks_bootstrapper *bt, veil_ckks_bootstrap_info *out);
+/* The Galois elements of the keys bootstrapping needs (info.galois_count of them; max_out at least that). */
+veil_status veil_ckks_bootstrap_galois_elements(const veil_ckks_bootstrapper *bt, uint64_t *out, size_t *count,
+                                                size_t max_out, veil_error *err);
+/*
+ * Generates those keys into keys[0..*count) (max_keys at least info.galois_count); free each with
+ * veil_switch_key_free. prng NULL: the OS CSPRNG. On failure nothing is left allocated.
+ */
+veil_status veil_ckks_bootstrap_keys_new(const veil_context *ctx, const veil_ckks_bootstrapper *bt,
+                                         const veil_secret_key *sk, veil_prng *prng, veil_switch_key **keys,
+                                         size_t max_keys, size_t *count, veil_error *err);
+
+/*
+ * out = a bootstrapped: the same values at level info.levels_left and at a's scale. a may be at any level
+ * (it is dropped to level 0 first) and must be relinearized; its scale must be at most q_0 / 16 (the ratio
+ * q_0 / scale is what keeps m / q_0 small), and its values (real and imaginary parts) should lie in
+ * [-1, 1]: the sine's error grows as the cube of the values and its precision is documented for that range
+ * (docs/bootstrapping.md). A sparse ciphertext (config.slots < N/2) must hold its values as
+ * veil_ckks_encode_sparse makes them. keys[0..key_count) must hold the Galois keys above. out may be a.
+ * Errors: VEIL_ERR_MISMATCH for another context or a missing key (named), VEIL_ERR_ARGUMENT for a
+ * ciphertext of size 3 or a scale too large, and the errors of the operations.
+ */
+veil_status veil_ckks_bootstrap(const veil_context *ctx, const veil_ckks_bootstrapper *bt, veil_ckks_ciphertext *out,
+                                const veil_ckks_ciphertext *a, const veil_switch_key *relin_key,
+                                const veil_switch_key *const *keys, size_t key_count, veil_error *err);
+
+/*
+ * Bootstrapping presets: a parameter set (N = 2^16, 128-bit, secret of Hamming weight 192) and the
+ * configuration that goes with it (set config->slots for sparse slots). "boot-n65536-balanced": 9 levels
+ * left at a 2^40 scale, every prime below 2^50; "boot-n65536-precise": EvalMod at 2^60, also 9 levels
+ * left. docs/bootstrapping.md has their figures. VEIL_ERR_NOT_FOUND for an unknown name.
+ */
+veil_status veil_ckks_bootstrap_preset(veil_params **params, veil_ckks_bootstrap_config *config, const char *name,
+                                       veil_error *err);
+/* A NULL-terminated list of the bootstrapping presets' names. */
+const char *const *veil_ckks_bootstrap_preset_names(void);
+
 /* ---- BGV: rotate-and-sum ---------------------------------------------------------------------------- */
 
 /*

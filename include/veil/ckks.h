@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include "veil/core.h"
 #include "veil/rlwe.h"
+#include "veil/party.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -87,6 +88,16 @@ veil_status veil_ckks_measure_error(const veil_ckks_encoder *enc, veil_ckks_erro
                                     const veil_secret_key *sk, const double *re, const double *im, size_t count,
                                     veil_error *err);
 
+/*
+ * A bound on the error of a ciphertext whose slots hold real values, from its decryption alone (no expected
+ * values): log2 of 4 times the largest coefficient of the error's part that conjugation negates, which real
+ * values leave free of the message (flooding.c says why). An estimate for error_bits below when no run on
+ * known data is at hand; it presumes the error spreads over both parts alike, as rounding and Gaussian
+ * errors do, and is meaningless for complex-valued slots.
+ */
+veil_status veil_ckks_estimate_error_real(const veil_context *ctx, double *error_bits, const veil_ckks_ciphertext *ct,
+                                          const veil_secret_key *sk, veil_error *err);
+
 #define VEIL_FLOODING_DEFAULT_SECURITY 30 /* bits of statistical security */
 #define VEIL_FLOODING_DEFAULT_QUERIES 128 /* decryptions of related ciphertexts an adversary may see */
 
@@ -112,7 +123,8 @@ veil_status veil_ckks_flooding_bits(const veil_ckks_flooding *flooding, double *
  * Size error_bits by running the same computation once on data you know and calling
  * veil_ckks_measure_error on it (the error depends on the computation, not on the data, to a few bits;
  * add a margin), or from an analysis. Plain veil_ckks_decrypt is fine when the result stays with the key
- * holder. Refused when the noise would not fit the modulus at the ciphertext's level. prng NULL: the OS CSPRNG.
+ * holder. Refused when the noise (8 sigma) would carry a coefficient of the decryption past half the modulus
+ * at the ciphertext's level (a wrap); the scale itself sets no limit. prng NULL: the OS CSPRNG.
  */
 veil_status veil_ckks_decrypt_flooded(const veil_context *ctx, veil_ckks_plaintext *out, const veil_ckks_ciphertext *ct,
                                       const veil_secret_key *sk, const veil_ckks_flooding *flooding, veil_prng *prng,
@@ -201,6 +213,32 @@ veil_status veil_ckks_rotate_hoisted(const veil_context *ctx, veil_ckks_cipherte
                                      const veil_switch_key *const *galois_keys, veil_error *err);
 veil_status veil_ckks_conjugate(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                                 const veil_switch_key *galois_key, veil_error *err);
+
+/* ---- multi-party decryption and key switching (veil/party.h, docs/multiparty.md) -------------------------- */
+
+/*
+ * Party `party`'s share of the joint decryption of ct (2 polynomials; relinearize first), with its secret share
+ * sk and smudging noise (NULL: the defaults). The parties' smudging noise must stay below Q_l / 4 (6 sqrt(N) sigma), else VEIL_ERR_ARGUMENT
+ * before anything is made. It costs precision: about 6 sigma sqrt(N_parties N / 2) / scale at most on a value
+ * (docs/multiparty.md: 2^20 at scale 2^40, N = 8192, 3 parties: 4e-4).
+ */
+veil_status veil_ckks_decrypt_share(veil_party_share **out, const veil_party_group *group, size_t party,
+                                   const veil_ckks_ciphertext *ct, const veil_secret_key *sk,
+                                   const veil_party_smudging *smudging, veil_prng *prng, veil_error *err);
+/*
+ * Combines the decryption shares of all N parties (any order) of exactly this ciphertext: out receives the plaintext (the ciphertext's level and scale): decode it as usual.
+ * A share of another ciphertext, group or kind, a duplicated or a missing party: an error, nothing written.
+ */
+veil_status veil_ckks_decrypt_joint(veil_ckks_plaintext *out, const veil_party_group *group, const veil_ckks_ciphertext *ct,
+                                   const veil_party_share *const *shares, size_t count, veil_error *err);
+/* Party `party`'s share of re-encrypting ct under the receiver's public key `to`, without decrypting it. */
+veil_status veil_ckks_switch_share(veil_party_share **out, const veil_party_group *group, size_t party,
+                                  const veil_ckks_ciphertext *ct, const veil_secret_key *sk, const veil_public_key *to,
+                                  const veil_party_smudging *smudging, veil_prng *prng, veil_error *err);
+/* Combines the switching shares of all N parties into out: the ciphertext under the receiver's key, at ct's level and scale. */
+veil_status veil_ckks_switch_joint(veil_ckks_ciphertext *out, const veil_party_group *group, const veil_ckks_ciphertext *ct,
+                                  const veil_public_key *to, const veil_party_share *const *shares, size_t count,
+                                  veil_error *err);
 
 VEIL_API_END
 

@@ -294,16 +294,15 @@ veil_status veil_ciphertexts_decrypt(double *out, double *raw_out, const veil_ke
  * key, to whoever also holds the ciphertext. A result that stays with the key holder needs none.
  *
  * The error bound B (error_bits = log2 B, in the coefficients at the result's scale): 0 estimates it from
- * the set itself, conservatively. The values are real, so the imaginary parts of the decoded slots are
- * error alone; every coefficient of the error is at most the largest |slot error| (the inverse embedding
- * averages the slots), which is taken as 4 times the largest imaginary part over all N/2 slots of every
- * ciphertext of the set (2 bits of margin for the real parts), rounded up to a whole bit: one width for the
- * whole set, which reveals at most that bit count. Give error_bits from a run on known data
+ * the set itself: the values are real, so the error's part that conjugation negates is free of the
+ * message (veil_ckks_estimate_error_real: 4 times its largest coefficient), the largest over the set's
+ * ciphertexts rounded up to a whole bit: one width for the whole set, which reveals at most that bit count. Give error_bits from a run on known data
  * (veil_ckks_measure_error) for a tighter bound. The noise is sigma = sqrt(24 k) 2^(s/2) B; its largest
  * effect on a value, 6 sigma sqrt(N/2) / scale, must stay within tolerance (0: 1e-3, the ML layer's
  * documented precision; for training, on the weights before the features' scaling is undone), or the call
- * refuses with VEIL_ERR_NOISE before decrypting anything: the parameters leave no room for that noise. It
- * is also refused (VEIL_ERR_ARGUMENT) when the noise does not fit the modulus at the set's level.
+ * refuses with VEIL_ERR_NOISE before decrypting anything: the parameters leave no room for that noise (keys
+ * for training made with veil_train_request.flood have it). It is also refused (VEIL_ERR_ARGUMENT) when the
+ * noise would carry a value past the modulus at the set's level.
  * Exact (BGV) results need no flooding: their decryption is exact and reveals no error; flood is ignored.
  */
 typedef struct veil_decrypt_options {
@@ -426,6 +425,57 @@ int veil_ciphertexts_dp_release(const veil_ciphertexts *cts, veil_dp_release *ou
  * integers' bound times the output scale), so the L2 sensitivity of a row is 2 B sqrt(w).
  */
 veil_status veil_plan_dp_sensitivity(const veil_plan *plan, double *sensitivity, veil_error *err);
+/* ---- multi-party keys (veil/party.h, docs/multiparty.md) ------------------------------------------------ */
+
+/*
+ * N parties, each holding a share of the secret key, make joint keys for a plan (the protocol of veil/party.h,
+ * run by `veil party`), so that anyone encrypts under the joint public key, the server evaluates with the joint
+ * evaluation keys unchanged, and only all N parties together decrypt. CKKS inference plans only (exact BGV
+ * inference and training: VEIL_ERR_UNSUPPORTED). Groups, secret shares and shares travel as Veil objects
+ * (veil/serial.h); these functions take their stored bytes and load them into the key set's context.
+ */
+/* The plan's parameter set (owned by the plan). */
+const veil_params *veil_plan_params(const veil_plan *plan);
+/*
+ * A joint key set: the plan's metadata and inputs' range, and the joint public key (stored, as
+ * veil_public_key_save writes it) in place of a secret key. It encrypts (with the public key) and loads
+ * ciphertext sets; veil_ciphertexts_decrypt refuses it. Saved and loaded as any key set (it holds no secret).
+ */
+veil_status veil_keyset_joint(veil_keyset **out, const veil_plan *plan, const uint8_t *public_key, size_t len,
+                              veil_error *err);
+int veil_keyset_is_joint(const veil_keyset *keys);
+/*
+ * The evaluation-key bundle of a joint key set (what veil_eval_keys_load reads): its public key, the joint
+ * relinearization key and the joint Galois keys (stored; relin first), of the key set's parameters.
+ */
+veil_status veil_eval_keys_joint_save(veil_buffer *out, const veil_keyset *joint, const veil_buffer *switch_keys,
+                                      size_t count, veil_error *err);
+/*
+ * Party `party`'s decryption shares of every ciphertext of a set of outputs (cts, loaded with the joint key set),
+ * made with its secret share (a stored secret key) and smudging (NULL: the defaults), as one Veil set.
+ * decrypt_joint combines the share sets of all N parties (any order) into rows x output width values, as
+ * veil_ciphertexts_decrypt: a set of another group, party count, ciphertext set or kind, a duplicated or
+ * missing party, is an error (nothing written).
+ */
+veil_status veil_ciphertexts_decrypt_share(veil_buffer *out, const veil_keyset *joint, const uint8_t *group,
+                                           size_t group_len, size_t party, const uint8_t *secret_share,
+                                           size_t secret_len, const veil_ciphertexts *cts,
+                                           const veil_party_smudging *smudging, veil_error *err);
+veil_status veil_ciphertexts_decrypt_joint(double *out, double *raw_out, const veil_keyset *joint, const uint8_t *group,
+                                           size_t group_len, const veil_ciphertexts *cts, const veil_buffer *shares,
+                                           size_t count, veil_error *err);
+/*
+ * Public-key switching of a set: each party's shares towards the receiver's evaluation keys (a key holder's,
+ * for the same plan), and their combination into a set under the receiver's keys (which its key set
+ * decrypts with veil_ciphertexts_decrypt), without anyone decrypting.
+ */
+veil_status veil_ciphertexts_switch_share(veil_buffer *out, const veil_keyset *joint, const uint8_t *group,
+                                          size_t group_len, size_t party, const uint8_t *secret_share,
+                                          size_t secret_len, const veil_ciphertexts *cts, const veil_eval_keys *receiver,
+                                          const veil_party_smudging *smudging, veil_error *err);
+veil_status veil_ciphertexts_switch_joint(veil_ciphertexts **out, const veil_keyset *joint, const uint8_t *group,
+                                          size_t group_len, const veil_ciphertexts *cts, const veil_eval_keys *receiver,
+                                          const veil_buffer *shares, size_t count, veil_error *err);
 
 /* ---- CSV ---------------------------------------------------------------------------------------- */
 

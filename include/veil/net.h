@@ -12,6 +12,10 @@
  *   DELETE /v1/keys/ID
  *   POST   /v1/models/NAME/predict?keys=ID   a ciphertext set in, the encrypted outputs out
  *   GET    /v1/tenants                       the tenants, their tokens and bundles (admin scope; else 403)
+ *   POST   /v1/tenants/NAME/tokens[?admin=1] a new token, shown once; DELETE: all of NAME's tokens (admin)
+ *   DELETE /v1/tokens/ID                     revokes a token (admin)
+ *   DELETE /v1/tenants/NAME/keys             NAME's bundles (admin)
+ *   POST   /v1/models/NAME/load              serves MODELS/NAME.onnx; DELETE /v1/models/NAME: no longer (admin)
  *   GET    /healthz, GET /metrics            liveness; Prometheus text format
  * Every endpoint but /healthz and /metrics needs a tenant's bearer token (Authorization: Bearer TOKEN; 401
  * with WWW-Authenticate: Bearer without a valid one); a tenant sees, uses and deletes its own keys only

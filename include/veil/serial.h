@@ -35,6 +35,7 @@
 #include "veil/core.h"
 #include "veil/params.h"
 #include "veil/rlwe.h"
+#include "veil/party.h"
 #include "veil/ckks.h"
 #include "veil/bgv.h"
 
@@ -57,7 +58,9 @@ typedef enum veil_object_type {
     VEIL_OBJECT_CKKS_CIPHERTEXT = 6,
     VEIL_OBJECT_BGV_PLAINTEXT = 7,
     VEIL_OBJECT_BGV_CIPHERTEXT = 8,
-    VEIL_OBJECT_SET = 9 /* several objects of one parameter set, with metadata (key bundles, batches) */
+    VEIL_OBJECT_SET = 9, /* several objects of one parameter set, with metadata (key bundles, batches) */
+    VEIL_OBJECT_PARTY_GROUP = 10, /* a multi-party group (veil/party.h) */
+    VEIL_OBJECT_PARTY_SHARE = 11  /* a party's share (or an aggregate) of a multi-party protocol */
 } veil_object_type;
 
 #define VEIL_FLAG_ZSTD 1u
@@ -119,6 +122,21 @@ veil_status veil_bgv_plaintext_load(veil_bgv_plaintext **out, const veil_context
 veil_status veil_bgv_ciphertext_save(veil_buffer *out, const veil_bgv_ciphertext *ct, unsigned options, veil_error *err);
 veil_status veil_bgv_ciphertext_load(veil_bgv_ciphertext **out, const veil_context *ctx, const uint8_t *data, size_t len,
                                      veil_error *err);
+
+/*
+ * Multi-party objects (veil/party.h, docs/multiparty.md). A group: its id, party count and threshold. A share:
+ * group id, party (0: an aggregate), parties, kind, round, Galois element, level, the digest of the ciphertext
+ * it is for, its smudging width, then its polynomials. Loading checks every field against the parameters
+ * and the others (a round that is not its kind's, a party beyond the group, a Galois element on a share of
+ * another kind, a key share below the top level): VEIL_ERR_FORMAT. A share is checked against a group only
+ * when combined (veil_party_aggregate and the joint decryptions), which names what does not match.
+ */
+veil_status veil_party_group_save(veil_buffer *out, const veil_party_group *group, veil_error *err);
+veil_status veil_party_group_load(veil_party_group **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                  veil_error *err);
+veil_status veil_party_share_save(veil_buffer *out, const veil_party_share *share, unsigned options, veil_error *err);
+veil_status veil_party_share_load(veil_party_share **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                  veil_error *err);
 
 /*
  * Sets: up to 4 KiB of caller-defined metadata and a list of complete objects (each with its own header and

@@ -55,6 +55,8 @@ typedef struct veil_train_request {
     unsigned range;         /* logistic: the fit's interval [-range, range], 1 .. 64 (0: 8) */
     veil_security security; /* 128 bits when zero; VEIL_SECURITY_NONE only for tests */
     size_t ring_degree;     /* 0: the smallest the security level allows; required with VEIL_SECURITY_NONE */
+    int flood;              /* 1: room for flooded decryption of the weights (a 2^60 scale, a 61-bit first prime;
+                             * a larger ring past 2 iterations): docs/training.md */
 } veil_train_request;
 
 typedef struct veil_train_info {

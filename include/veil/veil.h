@@ -37,6 +37,7 @@
  *                    base conversion, automorphisms, samplers
  *   veil/params.h    RLWE parameter sets and their security check
  *   veil/rlwe.h      what CKKS and BGV share: the context, keys, key switching
+ *   veil/party.h     multi-party keys: groups, key shares, joint keys (decryption shares: ckks.h, bgv.h)
  *   veil/ckks.h      CKKS: approximate arithmetic on vectors of complex or real numbers
  *   veil/bgv.h       BGV: exact arithmetic modulo a plaintext modulus, noise budgets
  *   veil/circuits.h  circuits on CKKS ciphertexts: linear transforms, polynomial evaluation, rotate-and-sum
@@ -51,6 +52,7 @@
 #include "veil/ring.h"
 #include "veil/params.h"
 #include "veil/rlwe.h"
+#include "veil/party.h"
 #include "veil/ckks.h"
 #include "veil/bgv.h"
 #include "veil/circuits.h"

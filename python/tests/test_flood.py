@@ -34,6 +34,25 @@ def test_training_floods_by_default(trained):
     assert np.array_equal(w, w2)  # plain decryption: the same weights every time
 
 
+def test_flood_room_keys_flood_the_weights():
+    """Keys made with flood_room=True (a 2^60 scale, `veil keygen --flood`): the default flooded decryption
+    succeeds, within 1e-3 of the plain one on the scaled features, and noisy."""
+    X, y = sklearn_datasets.load_breast_cancer(return_X_y=True)
+    X, y = X[:200, :4], y[:200]
+    est = veil.train.LogisticRegression(iterations=2, security="none", ring_degree=2048, flood_room=True)
+    keys = est.keygen(4)
+    model = est.run(est.encrypt(X, y, keys), keys.eval)
+    plain = veil.train.LogisticRegression(iterations=2, security="none", ring_degree=2048, flood_room=True)
+    plain.decrypt(model, keys, flood=False)
+    est.decrypt(model, keys)
+    mean, dev = X.mean(axis=0), np.abs(X - X.mean(axis=0)).max(axis=0)
+
+    def scaled(e):  # the weights on the features centred and divided by their largest deviation
+        return np.concatenate([[e.intercept_ + e.coef_ @ mean], e.coef_ * dev])
+    diff = np.abs(scaled(est) - scaled(plain)).max()
+    assert 1e-9 < diff <= 1e-3, diff
+
+
 def test_fit_keeps_plain_weights():
     X, y = sklearn_datasets.load_breast_cancer(return_X_y=True)
     est = veil.train.LogisticRegression(iterations=2, security="none", ring_degree=2048).fit(X[:100, :3], y[:100])

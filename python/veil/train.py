@@ -25,7 +25,7 @@ class _Trainer:
     _task = 0
 
     def __init__(self, iterations: int = 7, *, learning_rate: float = 1.0, l2: float = 0.0,
-                 security=128, ring_degree: int = 0, threads: Optional[int] = None):
+                 security=128, ring_degree: int = 0, threads: Optional[int] = None, flood_room: bool = False):
         from .model import _integer, check_threads
         if _integer(iterations, "iterations") < 1:
             raise ValueError("iterations must be at least 1")
@@ -38,6 +38,7 @@ class _Trainer:
         self.security = security
         self.ring_degree = int(ring_degree)
         self.threads = threads
+        self.flood_room = bool(flood_room)  # keys with room for flooded weights (`veil keygen --flood`)
 
     # ---- the request, the plan ----
 
@@ -48,6 +49,7 @@ class _Trainer:
         r.iterations = self.iterations
         r.security = _SECURITY[self.security]
         r.ring_degree = self.ring_degree
+        r.flood = 1 if self.flood_room else 0
         self._fill_request(r)
         return r
 

@@ -464,6 +464,23 @@ done:
     return st;
 }
 
+veil_status veil_bgv_decode_phase(const veil_context *ctx, veil_bgv_plaintext *out, veil_poly *phase,
+                                  const veil_bgv_ciphertext *ct, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    const size_t n = ctx->params.n;
+    uint64_t *m = NULL;
+    VEIL_CHECK(check_pt(ctx, out, "joint decryption", err));
+    m = veil_alloc(n, sizeof *m);
+    if (!m) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "joint decryption: out of memory");
+    VEIL_CHECK(veil_poly_to_coeff(phase, err));
+    VEIL_CHECK(phase_mod_t(ctx, m, phase, ct->el.level, inverse_mod_t(ct->factor, ctx->params.t), err));
+    memcpy(out->m, m, n * sizeof *m);
+done:
+    if (m) veil_free_secret(m, n * sizeof *m);
+    return st;
+}
+
 /* ---- the evaluator ---------------------------------------------------------------------------------- */
 
 static veil_status add_sub(const veil_context *ctx, veil_bgv_ciphertext *out, const veil_bgv_ciphertext *a,

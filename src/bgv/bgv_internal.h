@@ -38,4 +38,8 @@ static inline const veil_rlwe_element *veil_bgv_element(const veil_bgv_ciphertex
 veil_status veil_bgv_apply_galois(const veil_context *ctx, veil_bgv_ciphertext *out, const veil_bgv_ciphertext *a,
                                   uint64_t galois, const veil_switch_key *key, const char *op, veil_error *err);
 
+/* The message of a phase (evaluation form; turned to coefficient form here) of ct's level and factor, into out. */
+veil_status veil_bgv_decode_phase(const veil_context *ctx, veil_bgv_plaintext *out, veil_poly *phase,
+                                  const veil_bgv_ciphertext *ct, veil_error *err);
+
 #endif

@@ -73,22 +73,47 @@ static long cheb_level(const cheb_state *cs, const double *c, size_t deg)
     return lp < lr ? lp : lr;
 }
 
-/* A leaf: sum of c_j T_j (j < g), each brought to the target scale, plus c_0. */
+/*
+ * A leaf: sum of c_j T_j (j < g) plus c_0 at the target scale, one level below the lowest T_j it reads (the
+ * level cheb_level predicts). Each T_j, dropped to that level L, is multiplied by the integer
+ * round(c_j target q_L / scale(T_j)), so that every product is at scale target q_L; their sum takes one
+ * rescale instead of one per term. A constant that does not fit 62 bits falls back to a rescale per term.
+ */
 static veil_status cheb_leaf(const cheb_state *cs, veil_ckks_ciphertext *out, const double *c, size_t deg,
                              double target, veil_error *err)
 {
     const veil_context *ctx = cs->ctx;
     veil_status st = VEIL_OK;
-    bool started = false;
+    bool started = false, fits = true;
     veil_ckks_ciphertext *term = NULL;
+    long lv = cs->level[1];
+    for (size_t j = 1; j <= deg; j++)
+        if (c[j] != 0.0 && cs->level[j] < lv) lv = cs->level[j];
+    const size_t level = (size_t)lv;
+    const double q_l = (double)ctx->ring->primes[level];
+    for (size_t j = 1; j <= deg && fits; j++)
+        fits = fabs(round(c[j] * target * q_l / cs->T[j]->scale)) < 0x1p62;
     VEIL_CHECK(veil_ckks_ciphertext_new(&term, ctx, err));
     for (size_t j = 1; j <= deg; j++) {
         if (c[j] == 0.0) continue;
-        VEIL_CHECK(veil_ckks_mul_constant_at(ctx, started ? term : out, cs->T[j], c[j], target, err));
+        if (!fits) {
+            VEIL_CHECK(veil_ckks_mul_constant_at(ctx, started ? term : out, cs->T[j], c[j], target, err));
+        } else {
+            veil_ckks_ciphertext *dst = started ? term : out;
+            VEIL_CHECK(veil_ckks_mod_drop(ctx, dst, cs->T[j], level, err));
+            VEIL_CHECK(veil_ckks_mul_integer(ctx, dst, dst, (int64_t)round(c[j] * target * q_l / cs->T[j]->scale), err));
+            dst->scale = target * q_l; /* exact up to the rounding of the integer: a relative error below 2^-(k+1) */
+        }
         if (started) VEIL_CHECK(veil_ckks_add(ctx, out, out, term, err));
         started = true;
     }
-    if (!started) VEIL_CHECK(veil_ckks_mul_constant_at(ctx, out, cs->T[1], 0.0, target, err));
+    if (!started) {
+        VEIL_CHECK(veil_ckks_mul_constant_at(ctx, out, cs->T[1], 0.0, target, err));
+    } else if (fits) {
+        if (out->el.level != level) VEIL_CHECK(veil_ckks_mod_drop(ctx, out, out, level, err));
+        VEIL_CHECK(veil_ckks_rescale(ctx, out, out, err));
+        out->scale = target;
+    }
     VEIL_CHECK(veil_ckks_add_constant(ctx, out, out, c[0], err));
 done:
     veil_ckks_ciphertext_free(term);

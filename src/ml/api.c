@@ -247,6 +247,9 @@ veil_status veil_ciphertexts_decrypt_ex(double *out, double *raw_out, const veil
     VEIL_REQUIRE(k, err);
     VEIL_REQUIRE(cts, err);
     if (!out && !raw_out) return veil_fail(err, VEIL_ERR_NULL, "decrypt: no output buffer");
+    if (!k->sk && k->pk)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "decrypt: a joint key set holds no secret key: the parties decrypt "
+                         "together (veil_ciphertexts_decrypt_share, veil_ciphertexts_decrypt_joint; veil party)");
     /* either side exact: the exact back end refuses what does not match */
     const uint32_t scheme = k->meta.scheme == VEIL_ML_BGV ? k->meta.scheme : cts->meta.scheme;
     return backend_of(scheme)->decrypt(out, raw_out, k, cts, opts, err);

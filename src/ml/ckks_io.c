@@ -112,7 +112,8 @@ veil_status veil_ml_ckks_encrypt(veil_ciphertexts **out, const veil_keyset *k, c
             }
         }
         VEIL_CHECK(veil_ckks_encode(enc, pt, v, NULL, half, scale, level, err));
-        VEIL_CHECK(veil_ckks_encrypt_sk(k->ctx, set->cts[i], pt, k->sk, prng, err));
+        if (k->pk) VEIL_CHECK(veil_ckks_encrypt_pk(k->ctx, set->cts[i], pt, k->pk, prng, err)); /* a joint key set */
+        else VEIL_CHECK(veil_ckks_encrypt_sk(k->ctx, set->cts[i], pt, k->sk, prng, err));
     }
     *out = set;
     set = NULL;
@@ -139,29 +140,20 @@ veil_status veil_ml_flood_size(veil_ml_flood *fl, const veil_keyset *k, veil_ckk
     if (!(opts->error_bits >= 0) || !(opts->error_bits <= 60))
         return veil_fail(err, VEIL_ERR_ARGUMENT, "decrypt: an error bound of 2^%g is not in [2^0, 2^60]",
                          opts->error_bits);
-    const size_t half = veil_params_degree(k->params) / 2;
-    veil_ckks_encoder *enc = NULL;
-    veil_ckks_plaintext *pt = NULL;
-    double *re = NULL, *im = NULL, largest_im = 0, min_scale = INFINITY;
+    double min_scale = INFINITY;
     veil_status st = VEIL_OK;
     for (size_t i = 0; i < count; i++) min_scale = fmin(min_scale, veil_ckks_ciphertext_scale(cts[i]));
     if (!count || !(min_scale >= 1)) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "decrypt: no ciphertext to flood");
+    const size_t half = veil_params_degree(k->params) / 2;
     double error_bits = opts->error_bits;
     if (error_bits == 0) {
-        /* the values are real: the imaginary parts of the slots are error alone (see ml.h) */
-        re = calloc(half, sizeof *re);
-        im = calloc(half, sizeof *im);
-        if (!re || !im) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "decrypt");
-        VEIL_CHECK(veil_ckks_encoder_new(&enc, k->ctx, err));
-        VEIL_CHECK(veil_ckks_plaintext_new(&pt, k->ctx, err));
+        /* the values are real: the error's part that conjugation negates is error alone (see ml.h) */
         for (size_t i = 0; i < count; i++) {
-            VEIL_CHECK(veil_ckks_decrypt(k->ctx, pt, cts[i], k->sk, err));
-            VEIL_CHECK(veil_ckks_decode(enc, re, im, half, pt, err));
-            const double scale = veil_ckks_ciphertext_scale(cts[i]);
-            for (size_t j = 0; j < half; j++) largest_im = fmax(largest_im, fabs(im[j]) * scale);
+            double bits = 0;
+            VEIL_CHECK(veil_ckks_estimate_error_real(k->ctx, &bits, cts[i], k->sk, err));
+            error_bits = fmax(error_bits, bits);
         }
-        if (!isfinite(largest_im)) VEIL_FAIL(err, VEIL_ERR_NOISE, "decrypt: the set does not decrypt to numbers");
-        error_bits = fmax(1.0, ceil(log2(4.0 * largest_im + 1.0)));
+        error_bits = fmax(1.0, ceil(error_bits));
         if (error_bits > 60)
             VEIL_FAIL(err, VEIL_ERR_NOISE, "decrypt: the set's error (2^%.0f) is too large to flood: it is no result "
                       "of the keys' computation", error_bits);
@@ -181,12 +173,6 @@ veil_status veil_ml_flood_size(veil_ml_flood *fl, const veil_keyset *k, veil_ckk
     fl->on = 1;
     fl->prng = opts->prng;
 done:
-    if (re) sodium_memzero(re, half * sizeof *re);
-    if (im) sodium_memzero(im, half * sizeof *im);
-    free(re);
-    free(im);
-    veil_ckks_plaintext_free(pt);
-    veil_ckks_encoder_free(enc);
     return st;
 }
 
@@ -200,9 +186,32 @@ veil_status veil_ml_decrypt_ct(veil_ckks_plaintext *pt, const veil_keyset *k, co
 /* How far beyond the outputs' bound a decryption may lie (relative, and absolute): CKKS's approximation. */
 #define DECRYPT_SLACK 1e-3
 
+/* The plaintexts of a key holder's decryption (flooded or not). */
+typedef struct key_source {
+    const veil_keyset *k;
+    const veil_ciphertexts *cts;
+    veil_ml_flood fl;
+} key_source;
+
+static veil_status decrypt_one(void *arg, veil_ckks_plaintext *pt, size_t i, veil_error *err)
+{
+    const key_source *src = arg;
+    return veil_ml_decrypt_ct(pt, src->k, src->cts->cts[i], &src->fl, err);
+}
+
 /* The outputs, checked against their bound, with the final operation (veil_ciphertexts_decrypt). */
 veil_status veil_ml_ckks_decrypt(double *out, double *raw_out, const veil_keyset *k, const veil_ciphertexts *cts,
                                  const veil_decrypt_options *opts, veil_error *err)
+{
+    key_source src = {.k = k, .cts = cts};
+    veil_status st = veil_ml_ckks_check_outputs(k, cts, err);
+    if (st) return st;
+    st = veil_ml_flood_size(&src.fl, k, cts->cts, cts->count, opts, err);
+    if (st) return st;
+    return veil_ml_ckks_decode(out, raw_out, k, cts, decrypt_one, &src, err);
+}
+
+veil_status veil_ml_ckks_check_outputs(const veil_keyset *k, const veil_ciphertexts *cts, veil_error *err)
 {
     if (cts->ctx != k->ctx && sodium_memcmp(cts->meta.key_id, k->meta.key_id, VEIL_ID_BYTES) != 0)
         return veil_fail(err, VEIL_ERR_MISMATCH, "decrypt: the ciphertexts were encrypted under other keys");
@@ -211,6 +220,13 @@ veil_status veil_ml_ckks_decrypt(double *out, double *raw_out, const veil_keyset
     const veil_ml_meta *m = &cts->meta;
     if (m->kind != VEIL_SET_OUTPUTS)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "decrypt: these are encrypted inputs, not a model's outputs");
+    return VEIL_OK;
+}
+
+veil_status veil_ml_ckks_decode(double *out, double *raw_out, const veil_keyset *k, const veil_ciphertexts *cts,
+                                veil_ml_plaintext_fn get, void *arg, veil_error *err)
+{
+    const veil_ml_meta *m = &cts->meta;
     const size_t w = m->width, rows = (size_t)m->rows;
     veil_program final = {.final_op = (veil_final_op)k->meta.final_op, .out_width = w};
     const size_t fw = m->kind == VEIL_SET_OUTPUTS ? veil_final_width(&final) : w;
@@ -220,14 +236,12 @@ veil_status veil_ml_ckks_decrypt(double *out, double *raw_out, const veil_keyset
     double *row = calloc(w, sizeof *row), *vals = calloc(m->packing == VEIL_PACKING_THROUGHPUT ? m->batch : half,
                                                              sizeof *vals);
     double *all = calloc(rows * w + 1, sizeof *all);
-    veil_ml_flood fl;
     veil_status st = VEIL_OK;
     if (!row || !vals || !all) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "decrypt");
-    VEIL_CHECK(veil_ml_flood_size(&fl, k, cts->cts, cts->count, opts, err));
     VEIL_CHECK(veil_ckks_encoder_new(&enc, k->ctx, err));
     VEIL_CHECK(veil_ckks_plaintext_new(&pt, k->ctx, err));
     for (size_t i = 0; i < cts->count; i++) {
-        VEIL_CHECK(veil_ml_decrypt_ct(pt, k, cts->cts[i], &fl, err));
+        VEIL_CHECK(get(arg, pt, i, err));
         if (m->packing == VEIL_PACKING_THROUGHPUT) {
             const size_t b = i / w, f = i % w, first = b * m->batch;
             const size_t n = rows - first < m->batch ? rows - first : m->batch;

@@ -18,7 +18,7 @@
 /* ---- key generation ------------------------------------------------------------------------------- */
 
 /* The metadata a key set and its bundle share (the key id comes with the public key). */
-static veil_status keyset_meta(veil_keyset *ks, const veil_plan *plan, veil_error *err)
+veil_status veil_ml_keyset_meta(veil_keyset *ks, const veil_plan *plan, veil_error *err)
 {
     veil_ml_meta *m = &ks->meta;
     m->kind = VEIL_SET_KEYSET;
@@ -52,7 +52,7 @@ static veil_status keygen_begin(veil_keyset **out, veil_public_key **pk, veil_bu
     VEIL_CHECK(veil_ml_context_new(ks->params, &ks->ctx, &ks->refs, err));
     VEIL_CHECK(veil_secret_key_new(&ks->sk, ks->ctx, prng, err));
     VEIL_CHECK(veil_public_key_new(pk, ks->ctx, ks->sk, prng, err));
-    VEIL_CHECK(keyset_meta(ks, plan, err));
+    VEIL_CHECK(veil_ml_keyset_meta(ks, plan, err));
     VEIL_CHECK(veil_public_key_save(pk_bytes, *pk, 0, err));
     crypto_generichash(ks->meta.key_id, VEIL_ID_BYTES, pk_bytes->data, pk_bytes->len, NULL, 0);
     *out = ks;
@@ -235,30 +235,41 @@ static veil_status bundle_eval(veil_buffer *out, veil_ml_meta *meta, const veil_
                                const veil_switch_key *relin, veil_switch_key *const *galois, size_t n_galois,
                                unsigned pk_options, veil_error *err)
 {
-    veil_buffer pb = {0}, kb = {0};
+    veil_buffer pb = {0}, kb = {0}, rb = {0};
     veil_set_writer *w = NULL;
     veil_status st = VEIL_OK;
     VEIL_CHECK(veil_params_save(&pb, params, 0, err));
     VEIL_CHECK(veil_public_key_save(&kb, pk, pk_options, err));
+    /* stored first: a multi-party relinearization key is stored in full form, larger than a seeded one */
+    VEIL_CHECK(veil_switch_key_save(&rb, relin, 0, err));
     crypto_generichash(meta->key_id, VEIL_ID_BYTES, kb.data, kb.len, NULL, 0);
     meta->kind = VEIL_SET_EVAL_KEYS;
     uint8_t mb[META_BYTES];
     veil_ml_meta_encode(mb, meta);
-    const size_t bytes = pb.len + kb.len + (1 + n_galois) * veil_switch_key_stored_bytes(params);
+    const size_t bytes = pb.len + kb.len + rb.len + n_galois * veil_switch_key_stored_bytes(params);
     VEIL_CHECK(veil_set_writer_begin(&w, params, mb, sizeof mb, 3 + n_galois, bytes, false, NULL, NULL, err));
     VEIL_CHECK(veil_set_writer_add(w, pb.data, pb.len, err));
     VEIL_CHECK(veil_set_writer_add(w, kb.data, kb.len, err));
+    VEIL_CHECK(veil_set_writer_add(w, rb.data, rb.len, err));
     veil_buffer_free(&pb);
     veil_buffer_free(&kb);
-    VEIL_CHECK(add_key(w, relin, err));
+    veil_buffer_free(&rb);
     for (size_t i = 0; i < n_galois; i++) VEIL_CHECK(add_key(w, galois[i], err));
     st = veil_set_writer_end(w, out, err);
     w = NULL;
 done:
     veil_buffer_free(&pb);
     veil_buffer_free(&kb);
+    veil_buffer_free(&rb);
     veil_set_writer_free(w);
     return st;
+}
+
+veil_status veil_ml_ckks_eval_keys_joint(veil_buffer *out, const veil_keyset *joint, const veil_switch_key *relin,
+                                         veil_switch_key *const *galois, size_t n_galois, veil_error *err)
+{
+    veil_ml_meta m = joint->meta;
+    return bundle_eval(out, &m, joint->params, joint->pk, relin, galois, n_galois, 0, err);
 }
 
 veil_status veil_ml_ckks_eval_keys_save(veil_buffer *out, const veil_eval_keys *k, veil_error *err)
@@ -298,7 +309,8 @@ veil_status veil_ml_ckks_keyset_save(veil_buffer *out, const veil_keyset *k, vei
     uint8_t *mb = NULL;
     veil_status st = VEIL_OK;
     VEIL_CHECK(veil_params_save(&items[0], k->params, 0, err));
-    VEIL_CHECK(veil_secret_key_save(&items[1], k->sk, 0, err));
+    if (k->pk) VEIL_CHECK(veil_public_key_save(&items[1], k->pk, 0, err)); /* a joint key set */
+    else VEIL_CHECK(veil_secret_key_save(&items[1], k->sk, 0, err));
     const size_t w = k->meta.in_width, mlen = META_BYTES + (k->ckks.box_lo ? veil_ml_range_bytes(w) : 0);
     mb = calloc(mlen, 1);
     if (!mb) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "key set");
@@ -316,8 +328,11 @@ done:
 veil_status veil_ml_ckks_keyset_load(veil_keyset *k, const veil_set_contents *c, veil_error *err)
 {
     veil_status st = VEIL_OK;
-    if (c->count != 2 || c->items[1].type != VEIL_OBJECT_SECRET_KEY)
+    const bool joint = c->count == 2 && c->items[1].type == VEIL_OBJECT_PUBLIC_KEY;
+    if (c->count != 2 || (c->items[1].type != VEIL_OBJECT_SECRET_KEY && !joint))
         VEIL_FAIL(err, VEIL_ERR_MISMATCH, "this file is not a Veil key set (secret.key)");
+    if (joint && k->meta.packing == VEIL_PACKING_TRAINING)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "a joint key set for training: multi-party keys are for inference");
     if (k->meta.packing != VEIL_PACKING_TRAINING)
         VEIL_CHECK(veil_ml_range_decode(c->meta + META_BYTES, c->meta_len - META_BYTES, k->meta.in_width,
                                         &k->meta.bound, &k->ckks.box_lo, &k->ckks.box_hi, err));
@@ -327,7 +342,16 @@ veil_status veil_ml_ckks_keyset_load(veil_keyset *k, const veil_set_contents *c,
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "ML metadata: %zu bytes, not those of %u inputs' ranges", c->meta_len,
                   k->meta.in_width);
     VEIL_CHECK(veil_ml_context_new(k->params, &k->ctx, &k->refs, err));
-    VEIL_CHECK(veil_secret_key_load(&k->sk, k->ctx, c->items[1].data, c->items[1].len, err));
+    if (joint) {
+        /* the key id names the joint public key as it names a key holder's */
+        uint8_t id[VEIL_ID_BYTES];
+        crypto_generichash(id, VEIL_ID_BYTES, c->items[1].data, c->items[1].len, NULL, 0);
+        if (sodium_memcmp(id, k->meta.key_id, VEIL_ID_BYTES) != 0)
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "joint key set: the key id does not match the public key");
+        VEIL_CHECK(veil_public_key_load(&k->pk, k->ctx, c->items[1].data, c->items[1].len, err));
+    } else {
+        VEIL_CHECK(veil_secret_key_load(&k->sk, k->ctx, c->items[1].data, c->items[1].len, err));
+    }
 done:
     return st;
 }

@@ -283,7 +283,8 @@ veil_status veil_ml_file_describe(const uint8_t *data, size_t len, char *text, s
         int used = snprintf(text, cap,
                             "ml file:    %s\nkey id:     %s...\npacking:    %s\nslots:      %llu\nbatch:      %llu\n"
                             "widths:     %u inputs, %u outputs (final operation: %s)\nobjects:    %zu\n",
-                            kinds[m.kind], id, packings[m.packing],
+                            m.kind == VEIL_SET_KEYSET && !c.secret ? "joint key set (multi-party: the joint public key, "
+                                                                     "no secret)" : kinds[m.kind], id, packings[m.packing],
                             (unsigned long long)m.slots, (unsigned long long)m.batch, m.in_width, m.out_width,
                             m.packing == VEIL_PACKING_TRAINING ? (m.final_op ? "linear regression" : "logistic regression")
                                                                 : finals[m.final_op],

@@ -134,6 +134,7 @@ struct veil_keyset {
     veil_context *ctx;
     atomic_int *refs; /* holders of params and ctx */
     veil_secret_key *sk;
+    veil_public_key *pk; /* a joint key set (multi-party, party.c): the joint public key, and sk NULL */
     /* each back end reads only its own part */
     struct {
         double *box_lo, *box_hi; /* CKKS inference: each input's range (meta.in_width values); meta.bound */
@@ -306,6 +307,23 @@ veil_status veil_ml_flood_size(veil_ml_flood *fl, const veil_keyset *k, veil_ckk
                                const veil_decrypt_options *opts, veil_error *err);
 veil_status veil_ml_decrypt_ct(veil_ckks_plaintext *pt, const veil_keyset *k, const veil_ckks_ciphertext *ct,
                                const veil_ml_flood *fl, veil_error *err);
+/*
+ * CKKS inference outputs from their plaintexts: get(arg, pt, i) writes the plaintext of ciphertext i (a key
+ * holder's decryption, or a joint one); the outputs are checked against their bound and the final operation
+ * applied (veil_ml_ckks_decrypt). check_outputs: the set is outputs of the key set's keys.
+ */
+typedef veil_status (*veil_ml_plaintext_fn)(void *arg, veil_ckks_plaintext *pt, size_t i, veil_error *err);
+veil_status veil_ml_ckks_check_outputs(const veil_keyset *k, const veil_ciphertexts *cts, veil_error *err);
+veil_status veil_ml_ckks_decode(double *out, double *raw_out, const veil_keyset *k, const veil_ciphertexts *cts,
+                                veil_ml_plaintext_fn get, void *arg, veil_error *err);
+/*
+ * Multi-party (party.c, ckks_keys.c): a joint key set holds the joint public key (pk) instead of a secret key;
+ * its metadata is the plan's. The joint bundle: the key set's public key and the given relinearization and
+ * Galois keys (of the key set's context).
+ */
+veil_status veil_ml_keyset_meta(veil_keyset *ks, const veil_plan *plan, veil_error *err);
+veil_status veil_ml_ckks_eval_keys_joint(veil_buffer *out, const veil_keyset *joint, const veil_switch_key *relin,
+                                         veil_switch_key *const *galois, size_t n_galois, veil_error *err);
 veil_status veil_ml_ckks_evaluator_new(void **state, const veil_model *model, const veil_eval_keys *keys,
                                        size_t threads, veil_error *err);
 veil_status veil_ml_ckks_evaluator_run(const void *state, veil_ciphertexts **out, const veil_ciphertexts *in,

@@ -82,6 +82,7 @@ void veil_keyset_free(veil_keyset *k)
 {
     if (!k) return;
     veil_secret_key_free(k->sk);
+    veil_public_key_free(k->pk);
     for (size_t i = 1; i < VEIL_CRT_MAX; i++) veil_crt_part_clear(&k->bgv.crt[i]);
     veil_ml_context_release(k->ctx, k->params, k->refs);
     free(k->ckks.box_lo);

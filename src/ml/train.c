@@ -41,6 +41,11 @@
 #include "serial/serial_internal.h"
 
 #define TRAIN_FIRST_BITS 50
+/* Flooded weights (veil_train_request.flood): the weights' error is about 2^17 in the coefficients whatever
+ * the scale (fresh and rounding errors carried through the iterations), so flooding's noise of 2^(17 + 23.8)
+ * moves a weight by 6 sigma sqrt(N/2) / scale, under 1e-3 only at a 2^60 scale (docs/training.md). */
+#define TRAIN_FLOOD_SCALE_BITS 60
+#define TRAIN_FLOOD_FIRST_BITS 61
 #define DEFAULT_DEGREE 3
 #define DEFAULT_RANGE 8
 #define DEFAULT_LEARNING_RATE 1.0
@@ -205,19 +210,19 @@ static veil_status check_request(const veil_train_request *r, unsigned *degree, 
  * fit the security budget. The special primes (50 bits) need only exceed the largest digit by a margin, so
  * there are ceil((digit + 60) / 50) of them rather than one per prime of a digit.
  */
-static veil_status params_for(veil_params **out, size_t n, size_t depth, unsigned scale, veil_security security,
-                              veil_error *err)
+static veil_status params_for(veil_params **out, size_t n, size_t depth, unsigned scale, unsigned first,
+                              veil_security security, veil_error *err)
 {
     const size_t q_count = depth + 1;
     if (q_count + 1 > VEIL_RING_MAX_PRIMES) return veil_fail(err, VEIL_ERR_NOT_FOUND, "too many primes");
     unsigned q_bits[VEIL_RING_MAX_PRIMES], p_bits[VEIL_RING_MAX_PRIMES];
-    q_bits[0] = TRAIN_FIRST_BITS;
+    q_bits[0] = first;
     for (size_t i = 1; i < q_count; i++) q_bits[i] = scale;
-    const unsigned q_total = TRAIN_FIRST_BITS + (unsigned)depth * scale;
+    const unsigned q_total = first + (unsigned)depth * scale;
     const unsigned limit = security == VEIL_SECURITY_NONE ? ~0u : veil_security_max_log_qp(n, security);
     for (size_t dnum = 1; dnum <= q_count; dnum++) {
         const size_t alpha = (q_count + dnum - 1) / dnum;
-        const unsigned digit = TRAIN_FIRST_BITS + (unsigned)(alpha - 1) * scale; /* the first digit holds q_0 */
+        const unsigned digit = first + (unsigned)(alpha - 1) * scale; /* the first digit holds q_0 */
         const size_t p_count = (digit + KS_MARGIN_BITS + TRAIN_FIRST_BITS - 1) / TRAIN_FIRST_BITS;
         if (q_count + p_count > VEIL_RING_MAX_PRIMES || q_total + p_count * TRAIN_FIRST_BITS > limit) continue;
         for (size_t i = 0; i < p_count; i++) p_bits[i] = TRAIN_FIRST_BITS;
@@ -235,20 +240,24 @@ static veil_status params_for(veil_params **out, size_t n, size_t depth, unsigne
  * scale is a bit of precision in the weights.
  */
 static veil_status choose_params(veil_params **out, unsigned *scale_bits, size_t depth, size_t slots,
-                                 veil_security security, size_t ring_degree, veil_error *err)
+                                 const veil_train_request *req, veil_error *err)
 {
-    static const unsigned scales[] = {40, 38, 36};
-    if (ring_degree) { /* given (tests) */
+    static const unsigned plain_scales[] = {40, 38, 36}, flood_scales[] = {TRAIN_FLOOD_SCALE_BITS};
+    const unsigned *scales = req->flood ? flood_scales : plain_scales;
+    const size_t n_scales = req->flood ? 1 : sizeof plain_scales / sizeof *plain_scales;
+    const unsigned first = req->flood ? TRAIN_FLOOD_FIRST_BITS : TRAIN_FIRST_BITS;
+    const veil_security security = req->security;
+    if (req->ring_degree) { /* given (tests) */
         *scale_bits = scales[0];
-        return params_for(out, ring_degree, depth, scales[0], security, err);
+        return params_for(out, req->ring_degree, depth, scales[0], first, security, err);
     }
     if (security == VEIL_SECURITY_NONE)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "train: without a security level, give the ring degree");
     for (size_t n = 4096; n <= 131072; n *= 2) {
         if (n / 2 < slots) continue;
-        for (size_t i = 0; i < sizeof scales / sizeof *scales; i++) {
+        for (size_t i = 0; i < n_scales; i++) {
             veil_error e = {VEIL_OK, ""};
-            if (params_for(out, n, depth, scales[i], security, &e) == VEIL_OK) {
+            if (params_for(out, n, depth, scales[i], first, security, &e) == VEIL_OK) {
                 *scale_bits = scales[i];
                 return VEIL_OK;
             }
@@ -271,7 +280,7 @@ veil_status veil_train_plan(veil_plan **out, const veil_train_request *req, veil
     veil_plan *plan = calloc(1, sizeof *plan);
     if (!plan) return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
     const size_t block = veil_train_block(req->features), depth = depth_for(req->task, degree, req->iterations);
-    VEIL_CHECK(choose_params(&plan->params, &plan->scale_bits, depth, block, req->security, req->ring_degree, err));
+    VEIL_CHECK(choose_params(&plan->params, &plan->scale_bits, depth, block, req, err));
     const size_t n = veil_params_degree(plan->params), slots = n / 2;
     if (slots < block)
         VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "train: %zu slots cannot hold a record of %zu features", slots, req->features);

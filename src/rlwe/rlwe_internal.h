@@ -4,6 +4,7 @@
 
 #include "veil/params.h"
 #include "veil/rlwe.h"
+#include "veil/party.h"
 #include "ring/ring_internal.h"
 
 #define VEIL_PARAMS_MAX_PRIMES VEIL_RING_MAX_PRIMES
@@ -52,6 +53,7 @@ struct veil_switch_key {
     size_t digits;
     veil_poly **b, **a; /* per digit, over Q and P, evaluation form */
     uint8_t seed[VEIL_SEED_BYTES]; /* a_j = uniform from (seed, stream 1 + j) */
+    bool full; /* a_j is not the seed's expansion (a multi-party relinearization key): stored in full */
 };
 
 /* Ring indices of the primes of Q_level followed by those of P; returns how many. */
@@ -222,5 +224,50 @@ veil_status veil_rlwe_galois_sum(const veil_context *ctx, veil_poly *const *out,
                                  veil_error *err);
 /* Writes into a seeded element's c_1 (already allocated at its level) the expansion of its seed. */
 veil_status veil_rlwe_element_expand_seed(veil_rlwe_element *e, veil_error *err);
+
+/* ---- multi-party keys (src/rlwe/multiparty.c, veil/party.h) -------------------------------------------- */
+
+struct veil_party_group {
+    const veil_context *ctx;
+    uint8_t id[VEIL_PARTY_ID_BYTES];
+    size_t parties, threshold;
+};
+
+/*
+ * A share (or an aggregate, party 0): `count` polynomials, over Q and P for key shares, over q_0..q_level
+ * for decryption and switching shares. subject binds a decryption or switching share to its ciphertext (and
+ * receiver key): a digest of them; zero for key shares.
+ */
+struct veil_party_share {
+    const veil_context *ctx;
+    uint8_t group[VEIL_PARTY_ID_BYTES];
+    size_t party, parties;
+    veil_party_kind kind;
+    uint64_t galois;
+    size_t level;
+    uint8_t subject[32];
+    double log2_sigma; /* decryption and switching shares: the smudging noise's standard deviation (before t) */
+    size_t count;
+    veil_poly **p;
+};
+
+/* How many polynomials a share of this kind holds, and whether they are over Q and P (key shares). */
+size_t veil_party_kind_polys(const veil_context *ctx, veil_party_kind kind, bool *with_p);
+/* An empty share with its polynomials allocated (evaluation form). */
+veil_status veil_party_share_alloc(veil_party_share **out, const veil_context *ctx, const uint8_t *group, size_t party,
+                                   size_t parties, veil_party_kind kind, uint64_t galois, size_t level,
+                                   veil_error *err);
+/*
+ * The element-level forms behind the schemes' decryption and switching: a party's share of ct (to NULL:
+ * decryption, key switching to the zero key; else public-key switching to `to`), with smudging noise of
+ * standard deviation 2^log2_sigma (times t for BGV); and the combination of all N shares into c0 (decryption:
+ * the phase, in a new polynomial) or (c0, c1) (switching: the ciphertext under to's secret key).
+ */
+veil_status veil_party_element_share(veil_party_share **out, const veil_party_group *group, size_t party,
+                                     const veil_rlwe_element *ct, const veil_secret_key *sk, const veil_public_key *to,
+                                     double log2_sigma, veil_prng *prng, veil_error *err);
+veil_status veil_party_element_combine(veil_poly **c0, veil_poly **c1, const veil_party_group *group,
+                                       const veil_rlwe_element *ct, const veil_public_key *to,
+                                       const veil_party_share *const *shares, size_t count, veil_error *err);
 
 #endif

@@ -348,7 +348,7 @@ static veil_status parse_header(veil_object_info *info, const uint8_t *data, siz
         body -= VEIL_DIGEST_BYTES;
     }
     uint64_t type = get_le(data + 6, 2), flags = get_le(data + 8, 4), sec = get_le(data + 12, 4);
-    if (type < VEIL_OBJECT_PARAMS || type > VEIL_OBJECT_SET)
+    if (type < VEIL_OBJECT_PARAMS || type > VEIL_OBJECT_PARTY_SHARE)
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "unknown object type %llu", (unsigned long long)type);
     if (flags & ~(uint64_t)(VEIL_FLAG_ZSTD | VEIL_FLAG_SEEDED | VEIL_FLAG_SECRET))
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "unknown flags 0x%llx", (unsigned long long)flags);
@@ -388,6 +388,8 @@ static const char *type_name(veil_object_type t)
     case VEIL_OBJECT_BGV_PLAINTEXT: return "a BGV plaintext";
     case VEIL_OBJECT_BGV_CIPHERTEXT: return "a BGV ciphertext";
     case VEIL_OBJECT_SET: return "a set of objects";
+    case VEIL_OBJECT_PARTY_GROUP: return "a party group";
+    case VEIL_OBJECT_PARTY_SHARE: return "a party's share";
     }
     return "an unknown object";
 }
@@ -417,7 +419,8 @@ static veil_status open_object(uint8_t **raw, size_t *raw_len, uint32_t *flags, 
                   secret ? "lacks" : "carries");
     if (secret && (info.flags & (VEIL_FLAG_ZSTD | VEIL_FLAG_SEEDED)))
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "a secret key is never stored compressed or seeded");
-    if (want == VEIL_OBJECT_PARAMS || want == VEIL_OBJECT_CKKS_PLAINTEXT || want == VEIL_OBJECT_BGV_PLAINTEXT) {
+    if (want == VEIL_OBJECT_PARAMS || want == VEIL_OBJECT_CKKS_PLAINTEXT || want == VEIL_OBJECT_BGV_PLAINTEXT ||
+        want == VEIL_OBJECT_PARTY_GROUP || want == VEIL_OBJECT_PARTY_SHARE) {
         if (info.flags & VEIL_FLAG_SEEDED)
             VEIL_FAIL(err, VEIL_ERR_FORMAT, "%s has no seeded form", type_name(want));
     }
@@ -670,6 +673,13 @@ veil_status veil_switch_key_save(veil_buffer *out, const veil_switch_key *key, u
     writer w = {0};
     w_u64(&w, key->galois);
     w_u64(&w, key->digits);
+    if (key->full) { /* a multi-party relinearization key: a_j is no seed's expansion */
+        for (size_t j = 0; j < key->digits; j++) {
+            w_poly(&w, key->b[j]);
+            w_poly(&w, key->a[j]);
+        }
+        return finish(out, &w, VEIL_OBJECT_SWITCH_KEY, 0, &key->ctx->params, options, err);
+    }
     w_bytes(&w, key->seed, sizeof key->seed);
     for (size_t j = 0; j < key->digits; j++) w_poly(&w, key->b[j]);
     return finish(out, &w, VEIL_OBJECT_SWITCH_KEY, VEIL_FLAG_SEEDED, &key->ctx->params, options, err);
@@ -683,17 +693,23 @@ veil_status veil_switch_key_load(veil_switch_key **out, const veil_context *ctx,
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(data, err);
     const size_t n = ctx->params.n, limbs = qp_limbs(ctx);
-    const size_t expected = 16 + VEIL_SEED_BYTES + ctx->dnum * poly_bytes(ctx, ctx->q_count - 1, true);
+    const size_t seeded = 16 + VEIL_SEED_BYTES + ctx->dnum * poly_bytes(ctx, ctx->q_count - 1, true);
+    const size_t full = 16 + 2 * ctx->dnum * poly_bytes(ctx, ctx->q_count - 1, true);
     veil_status st = VEIL_OK;
     uint8_t *raw = NULL;
     size_t raw_len = 0;
     uint32_t flags = 0;
     veil_switch_key *k = NULL;
-    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_SWITCH_KEY, &ctx->params, expected, err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_SWITCH_KEY, &ctx->params, full, err));
     reader r = {raw, raw_len};
     uint64_t galois = 0, digits = 0;
-    if (!(flags & VEIL_FLAG_SEEDED) || !r_u64(&r, &galois) || !r_u64(&r, &digits) || raw_len != expected)
-        VEIL_FAIL(err, VEIL_ERR_FORMAT, "key-switching key: %zu bytes, expected %zu in seeded form", raw_len, expected);
+    const bool is_seeded = (flags & VEIL_FLAG_SEEDED) != 0;
+    const size_t expected = is_seeded ? seeded : full;
+    if (!r_u64(&r, &galois) || !r_u64(&r, &digits) || raw_len != expected)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "key-switching key: %zu bytes, expected %zu in %s form", raw_len, expected,
+                  is_seeded ? "seeded" : "full");
+    if (!is_seeded && galois != 0)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "key-switching key: only a relinearization key is stored in full form");
     if (digits != ctx->dnum)
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "key-switching key: %llu digits, the parameters have %zu",
                   (unsigned long long)digits, ctx->dnum);
@@ -709,14 +725,16 @@ veil_status veil_switch_key_load(veil_switch_key **out, const veil_context *ctx,
         k->b = veil_alloc(k->digits, sizeof *k->b);
     }
     if (!k || !k->a || !k->b) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "key-switching key: out of memory");
-    r_bytes(&r, k->seed, sizeof k->seed);
+    if (is_seeded) r_bytes(&r, k->seed, sizeof k->seed);
+    k->full = !is_seeded;
     size_t base[2 * VEIL_PARAMS_MAX_PRIMES];
     veil_context_qp_base(ctx, ctx->q_count - 1, base);
     for (size_t j = 0; j < ctx->dnum; j++) {
         VEIL_CHECK(veil_poly_new(&k->b[j], ctx->ring, base, limbs, VEIL_FORM_EVAL, err));
         VEIL_CHECK(veil_poly_new(&k->a[j], ctx->ring, base, limbs, VEIL_FORM_EVAL, err));
         VEIL_CHECK(r_poly(&r, k->b[j], "key-switching key", err));
-        VEIL_CHECK(veil_uniform_from_seed(k->a[j], k->seed, 1 + j, err));
+        if (is_seeded) VEIL_CHECK(veil_uniform_from_seed(k->a[j], k->seed, 1 + j, err));
+        else VEIL_CHECK(r_poly(&r, k->a[j], "key-switching key", err));
     }
     *out = k;
     k = NULL;
@@ -1403,5 +1421,136 @@ veil_status veil_file_read(veil_buffer *out, const char *path, size_t max_len, v
 done:
     if (f) fclose(f);
     if (st != VEIL_OK) veil_buffer_free(out);
+    return st;
+}
+
+/* ---- multi-party groups and shares (veil/party.h) ------------------------------------------------------------ */
+
+veil_status veil_party_group_save(veil_buffer *out, const veil_party_group *group, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(group, err);
+    writer w = {0};
+    w_bytes(&w, group->id, VEIL_PARTY_ID_BYTES);
+    w_u64(&w, group->parties);
+    w_u64(&w, group->threshold);
+    return finish(out, &w, VEIL_OBJECT_PARTY_GROUP, 0, &group->ctx->params, 0, err);
+}
+
+veil_status veil_party_group_load(veil_party_group **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                  veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(data, err);
+    const size_t expected = VEIL_PARTY_ID_BYTES + 16;
+    veil_status st = VEIL_OK;
+    uint8_t *raw = NULL, id[VEIL_PARTY_ID_BYTES];
+    size_t raw_len = 0;
+    uint32_t flags = 0;
+    uint64_t parties = 0, threshold = 0;
+    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PARTY_GROUP, &ctx->params, expected, err));
+    reader r = {raw, raw_len};
+    if (raw_len != expected || !r_bytes(&r, id, sizeof id) || !r_u64(&r, &parties) || !r_u64(&r, &threshold))
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "party group: %zu bytes, expected %zu", raw_len, expected);
+    if (parties < 2 || parties > VEIL_PARTY_MAX || threshold != parties)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "party group: %llu of %llu parties is not a group this version reads "
+                  "(2 to %d parties, N-out-of-N)", (unsigned long long)threshold, (unsigned long long)parties,
+                  VEIL_PARTY_MAX);
+    VEIL_CHECK(veil_party_group_from(out, ctx, id, (size_t)parties, (size_t)threshold, err));
+done:
+    veil_free_secret(raw, raw_len);
+    return st;
+}
+
+#define SHARE_HEAD (VEIL_PARTY_ID_BYTES + 6 * 8 + 32 + 8)
+
+veil_status veil_party_share_save(veil_buffer *out, const veil_party_share *share, unsigned options, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(share, err);
+    writer w = {0};
+    w_bytes(&w, share->group, VEIL_PARTY_ID_BYTES);
+    w_u64(&w, share->party);
+    w_u64(&w, share->parties);
+    w_u64(&w, (uint64_t)share->kind);
+    w_u64(&w, veil_party_share_round(share));
+    w_u64(&w, share->galois);
+    w_u64(&w, share->level);
+    w_bytes(&w, share->subject, sizeof share->subject);
+    w_f64(&w, share->log2_sigma);
+    for (size_t i = 0; i < share->count; i++) w_poly(&w, share->p[i]);
+    return finish(out, &w, VEIL_OBJECT_PARTY_SHARE, 0, &share->ctx->params, options, err);
+}
+
+/* The header fields of a share, each against the parameters and the others. */
+static veil_status check_share_head(const veil_context *ctx, uint64_t party, uint64_t parties, uint64_t kind,
+                                    uint64_t round, uint64_t galois, uint64_t level, double log2_sigma, veil_error *err)
+{
+    if (kind < VEIL_PARTY_PUBLIC_KEY || kind > VEIL_PARTY_SWITCH)
+        return veil_fail(err, VEIL_ERR_FORMAT, "party share: unknown kind %llu", (unsigned long long)kind);
+    const veil_party_share probe = {.kind = (veil_party_kind)kind};
+    if (round != veil_party_share_round(&probe))
+        return veil_fail(err, VEIL_ERR_FORMAT, "party share: a %s share of round %llu (its round is %u)",
+                         veil_party_kind_name((veil_party_kind)kind), (unsigned long long)round,
+                         veil_party_share_round(&probe));
+    if (parties < 2 || parties > VEIL_PARTY_MAX || party > parties)
+        return veil_fail(err, VEIL_ERR_FORMAT, "party share: party %llu of %llu (groups have 2 to %d parties)",
+                         (unsigned long long)party, (unsigned long long)parties, VEIL_PARTY_MAX);
+    const bool is_galois = kind == VEIL_PARTY_GALOIS;
+    if (is_galois ? ((galois & 1) == 0 || galois == 1 || galois >= 2 * (uint64_t)ctx->params.n) : galois != 0)
+        return veil_fail(err, VEIL_ERR_FORMAT, "party share: Galois element %llu on a %s share",
+                         (unsigned long long)galois, veil_party_kind_name((veil_party_kind)kind));
+    const bool for_ct = kind == VEIL_PARTY_DECRYPT || kind == VEIL_PARTY_SWITCH;
+    if (level >= ctx->q_count || (!for_ct && level != ctx->q_count - 1))
+        return veil_fail(err, VEIL_ERR_FORMAT, "party share: level %llu for a %s share (the top level is %zu)",
+                         (unsigned long long)level, veil_party_kind_name((veil_party_kind)kind), ctx->q_count - 1);
+    if (for_ct ? !(log2_sigma >= 0 && log2_sigma <= 56) : log2_sigma != 0)
+        return veil_fail(err, VEIL_ERR_FORMAT, "party share: a smudging width of 2^%g on a %s share", log2_sigma,
+                         veil_party_kind_name((veil_party_kind)kind));
+    return VEIL_OK;
+}
+
+veil_status veil_party_share_load(veil_party_share **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                  veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(data, err);
+    /* the largest share: two polynomials over QP per digit */
+    const size_t limit = SHARE_HEAD + 2 * ctx->dnum * poly_bytes(ctx, ctx->q_count - 1, true);
+    veil_status st = VEIL_OK;
+    uint8_t *raw = NULL, group[VEIL_PARTY_ID_BYTES], subject[32];
+    size_t raw_len = 0;
+    uint32_t flags = 0;
+    uint64_t party = 0, parties = 0, kind = 0, round = 0, galois = 0, level = 0;
+    double log2_sigma = 0;
+    veil_party_share *s = NULL;
+    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PARTY_SHARE, &ctx->params, limit, err));
+    reader r = {raw, raw_len};
+    if (!r_bytes(&r, group, sizeof group) || !r_u64(&r, &party) || !r_u64(&r, &parties) || !r_u64(&r, &kind) ||
+        !r_u64(&r, &round) || !r_u64(&r, &galois) || !r_u64(&r, &level) || !r_bytes(&r, subject, sizeof subject) ||
+        !r_f64(&r, &log2_sigma))
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "party share: truncated header (%zu bytes)", raw_len);
+    VEIL_CHECK(check_share_head(ctx, party, parties, kind, round, galois, level, log2_sigma, err));
+    bool with_p = false;
+    const size_t count = veil_party_kind_polys(ctx, (veil_party_kind)kind, &with_p);
+    const size_t expected = SHARE_HEAD + count * poly_bytes(ctx, (size_t)level, with_p);
+    if (raw_len != expected)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "party share: %zu bytes for a %s share, expected %zu", raw_len,
+                  veil_party_kind_name((veil_party_kind)kind), expected);
+    VEIL_CHECK(veil_party_share_alloc(&s, ctx, group, (size_t)party, (size_t)parties, (veil_party_kind)kind, galois,
+                                      (size_t)level, err));
+    memcpy(s->subject, subject, sizeof subject);
+    s->log2_sigma = log2_sigma;
+    for (size_t i = 0; i < count; i++) VEIL_CHECK(r_poly(&r, s->p[i], "party share", err));
+    VEIL_CHECK(expect_end(&r, "party share", err));
+    *out = s;
+    s = NULL;
+done:
+    veil_party_share_free(s);
+    veil_free_secret(raw, raw_len);
     return st;
 }

@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!ctx) init();
     if (size < 1) return 0;
-    const uint8_t which = data[0] % 13;
+    const uint8_t which = data[0] % 15;
     data++;
     size--;
     switch (which) {
@@ -52,6 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 10: { veil_plan *p = NULL; veil_plan_load(&p, data, size, NULL); veil_plan_free(p); break; }
     case 11: { char text[1024]; veil_ml_file_describe(data, size, text, sizeof text, NULL); break; }
     case 12: { veil_model *m = NULL; veil_model_load_onnx(&m, data, size, NULL, NULL); veil_model_free(m); break; }
+    case 13: { veil_party_group *g = NULL; veil_party_group_load(&g, ctx, data, size, NULL); veil_party_group_free(g); break; }
+    case 14: { veil_party_share *s = NULL; veil_party_share_load(&s, ctx, data, size, NULL); veil_party_share_free(s); break; }
     default: { veil_ckks_ciphertext *c = NULL; veil_ckks_ciphertext_load(&c, ctx, data, size, NULL); veil_ckks_ciphertext_free(c); break; }
     }
     return 0;

@@ -63,6 +63,22 @@ int main(int argc, char **argv)
     const uint8_t which[10] = {0, 1, 2, 3, 4, 5, 5, 6, 7, 7};
     for (int i = 0; i < 10 && !bad; i++) bad |= put(argv[1], names[i], which[i], &b[i]);
     for (int i = 0; i < 10; i++) veil_buffer_free(&b[i]);
+    /* multi-party objects: a group, a public-key share and a relinearization round-1 share (several polynomials) */
+    veil_party_group *group = NULL;
+    veil_party_share *pks = NULL, *r1 = NULL;
+    veil_secret_key *eph = NULL;
+    veil_buffer pb_[3] = {{0}};
+    bad |= veil_party_group_new(&group, ctx, 3, 0, NULL, NULL) ||
+           veil_party_public_key_share(&pks, group, 1, sk, NULL, NULL) ||
+           veil_party_relin_share_1(&r1, &eph, group, 2, sk, NULL, NULL) || veil_party_group_save(&pb_[0], group, NULL) ||
+           veil_party_share_save(&pb_[1], pks, 0, NULL) || veil_party_share_save(&pb_[2], r1, 0, NULL);
+    if (!bad) bad |= put(argv[1], "party-group", 13, &pb_[0]) | put(argv[1], "party-pk-share", 14, &pb_[1]) |
+                     put(argv[1], "party-relin-share", 14, &pb_[2]);
+    for (int i = 0; i < 3; i++) veil_buffer_free(&pb_[i]);
+    veil_party_share_free(pks);
+    veil_party_share_free(r1);
+    veil_secret_key_free(eph);
+    veil_party_group_free(group);
     /* an ONNX model (Gemm, square, Gemm), its plan, a key set and its eval keys (a small model: N = 8192) */
     veil_graph g = {0};
     double w1[6] = {0.5, -1, 2, 0.25, 3, -0.5}, w2[2] = {1, -1};

@@ -1,0 +1,61 @@
+/*
+ * Internal definitions of CKKS bootstrapping (src/circuits/bootstrap.c, dft.c): the homomorphic DFTs
+ * CoeffToSlot and SlotToCoeff as a few levels of sparse-diagonal linear transforms.
+ */
+#ifndef VEIL_BOOT_INTERNAL_H
+#define VEIL_BOOT_INTERNAL_H
+
+#include "ckks/ckks_internal.h"
+#include "veil/circuits.h"
+
+#define VEIL_BOOT_MAX_DFT_LEVELS 8
+
+/*
+ * One level of a homomorphic DFT: the product of a few butterfly stages, a matrix whose nonzero diagonals
+ * are multiples of `unit` slots, applied as out = sum_k diags[k] * rot(x, (k - shift) unit) by
+ * veil_ckks_linear_transform on x rotated by -shift unit (the window of offsets made nonnegative), then
+ * rescaled. The diagonals are encoded at `level` with the scale of the prime that the rescale drops.
+ */
+typedef struct veil_boot_dft_level {
+    veil_ckks_plaintext **diags; /* n_diags, NULL where zero */
+    veil_ckks_plaintext **diags2; /* with two inputs (see veil_boot_dft_mask): the second input's, or NULL */
+    size_t n_diags, baby, level;
+    double ratio; /* the diagonals' scale over the prime their rescale drops */
+    long unit, shift;
+    long *steps; /* the rotations this level uses (pre-rotation, baby and giant steps) */
+    size_t step_count;
+} veil_boot_dft_level;
+
+/*
+ * Masks on one DFT level, of period `period` slots (sparse slots: 2 slots, where the real and imaginary halves
+ * sit side by side): out[t] multiplies output slot t; in[0][t] multiplies input slot t (as read through the
+ * diagonal's rotation); in[1], when not NULL, makes the level take a second input with its own input mask
+ * (diags2): out = M (in[0] . x) + M (in[1] . x2).
+ */
+typedef struct veil_boot_dft_mask {
+    size_t level, period;
+    const double complex *out;
+    const double complex *in[2];
+} veil_boot_dft_mask;
+
+/*
+ * Builds `count` levels of the DFT of `slots` slots (the encoder's special FFT of that length, acting on
+ * the slot vector replicated N / (2 slots) times, without its bit reversal): inverse (CoeffToSlot, the
+ * stages from the largest butterflies down) or forward (SlotToCoeff, from the smallest up). The first
+ * level applied is multiplied by `factor`. Level i is encoded at top_level - i with the scale of its prime,
+ * times `ratio` for level ratio_index (so that the transform moves the scale by that ratio).
+ */
+veil_status veil_boot_dft_build(veil_boot_dft_level *levels, size_t count, const veil_ckks_encoder *enc, size_t slots,
+                                bool inverse, double complex factor, size_t top_level, double ratio,
+                                size_t ratio_index, const veil_boot_dft_mask *mask, veil_error *err);
+void veil_boot_dft_free(veil_boot_dft_level *levels, size_t count);
+
+/*
+ * x <- the DFT levels applied to x, one level each (keys found by Galois element among keys[0..count)); a
+ * level with two inputs takes x2 as its second (x2 is then overwritten).
+ */
+veil_status veil_boot_dft_apply(const veil_context *ctx, veil_ckks_ciphertext *x, veil_ckks_ciphertext *x2,
+                                const veil_boot_dft_level *levels, size_t level_count,
+                                const veil_switch_key *const *keys, size_t key_count, veil_error *err);
+
+#endif

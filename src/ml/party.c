@@ -1,0 +1,319 @@
+/*
+ * Multi-party keys for ML plans (veil/ml.h, "multi-party keys"): joint key sets (the plan's metadata and the
+ * joint public key), their evaluation-key bundles, and the joint decryption and public-key switching of
+ * ciphertext sets, with the protocol of veil/party.h underneath. CKKS inference only.
+ *
+ * A share set (what a party sends for one ciphertext set) is a Veil set: the parameters, then one share per
+ * ciphertext in the set's order, with 64 bytes of metadata: the tag "VEIL-PD1", the kind (u64: 5 decryption,
+ * 6 key switching, as veil_party_kind), the party (u64), the ciphertext count (u64), and the key id of the
+ * ciphertext set (32 bytes).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "ml/ml_plan.h"
+#include "veil/serial.h"
+
+#define SHARE_META_BYTES 64
+static const uint8_t share_tag[8] = {'V', 'E', 'I', 'L', '-', 'P', 'D', '1'};
+
+const veil_params *veil_plan_params(const veil_plan *plan) { return plan ? plan->params : NULL; }
+
+int veil_keyset_is_joint(const veil_keyset *keys) { return keys && keys->pk && !keys->sk; }
+
+veil_status veil_keyset_joint(veil_keyset **out, const veil_plan *plan, const uint8_t *public_key, size_t len,
+                              veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(plan, err);
+    VEIL_REQUIRE(public_key, err);
+    if (plan->scheme != VEIL_ML_CKKS || plan->packing == VEIL_PACKING_TRAINING)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "joint key set: multi-party keys are made for CKKS inference "
+                         "plans (not exact BGV inference, not training)");
+    veil_status st = VEIL_OK;
+    veil_buffer canonical = {0};
+    veil_keyset *ks = calloc(1, sizeof *ks);
+    if (!ks) return veil_fail(err, VEIL_ERR_NO_MEMORY, "joint key set");
+    VEIL_CHECK(veil_params_copy(&ks->params, plan->params, err));
+    VEIL_CHECK(veil_ml_context_new(ks->params, &ks->ctx, &ks->refs, err));
+    VEIL_CHECK(veil_public_key_load(&ks->pk, ks->ctx, public_key, len, err));
+    VEIL_CHECK(veil_ml_keyset_meta(ks, plan, err));
+    /* the key id: the hash of the key as a bundle stores it (uncompressed) */
+    VEIL_CHECK(veil_public_key_save(&canonical, ks->pk, 0, err));
+    crypto_generichash(ks->meta.key_id, VEIL_ID_BYTES, canonical.data, canonical.len, NULL, 0);
+    *out = ks;
+    ks = NULL;
+done:
+    veil_buffer_free(&canonical);
+    veil_keyset_free(ks);
+    return st;
+}
+
+static veil_status check_joint(const veil_keyset *joint, const char *op, veil_error *err)
+{
+    if (!joint) return veil_fail(err, VEIL_ERR_NULL, "%s: the joint key set is NULL", op);
+    if (!veil_keyset_is_joint(joint))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "%s: a key holder's key set, not a joint one (veil_keyset_joint)", op);
+    return VEIL_OK;
+}
+
+veil_status veil_eval_keys_joint_save(veil_buffer *out, const veil_keyset *joint, const veil_buffer *switch_keys,
+                                      size_t count, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(switch_keys, err);
+    veil_status st = check_joint(joint, "joint evaluation keys", err);
+    if (st) return st;
+    if (count == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "joint evaluation keys: no relinearization key");
+    veil_switch_key **keys = calloc(count, sizeof *keys);
+    if (!keys) return veil_fail(err, VEIL_ERR_NO_MEMORY, "joint evaluation keys");
+    for (size_t i = 0; i < count; i++) {
+        VEIL_CHECK(veil_switch_key_load(&keys[i], joint->ctx, switch_keys[i].data, switch_keys[i].len, err));
+        const bool relin = veil_switch_key_galois_element(keys[i]) == 0;
+        if (relin != (i == 0))
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "joint evaluation keys: key %zu is %s; the relinearization key comes "
+                      "first, the Galois keys after it", i + 1, relin ? "a relinearization key" : "a Galois key");
+    }
+    VEIL_CHECK(veil_ml_ckks_eval_keys_joint(out, joint, keys[0], keys + 1, count - 1, err));
+done:
+    for (size_t i = 0; i < count; i++) veil_switch_key_free(keys[i]);
+    free(keys);
+    return st;
+}
+
+/* ---- shares of ciphertext sets -------------------------------------------------------------------------- */
+
+/* The group and the secret share, loaded into the joint key set's context. */
+static veil_status load_party(veil_party_group **group, veil_secret_key **sk, const veil_keyset *joint,
+                              const uint8_t *group_bytes, size_t group_len, const uint8_t *secret, size_t secret_len,
+                              veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    VEIL_REQUIRE(group_bytes, err);
+    VEIL_CHECK(veil_party_group_load(group, joint->ctx, group_bytes, group_len, err));
+    if (sk) {
+        VEIL_REQUIRE(secret, err);
+        VEIL_CHECK(veil_secret_key_load(sk, joint->ctx, secret, secret_len, err));
+    }
+done:
+    return st;
+}
+
+/* The receiver's public key in the joint key set's context, once its keys are checked to be for the same plan. */
+static veil_status receiver_key(veil_public_key **out, const veil_keyset *joint, const veil_eval_keys *receiver,
+                                veil_error *err)
+{
+    VEIL_REQUIRE(receiver, err);
+    const veil_ml_meta *a = &joint->meta, *b = &receiver->meta;
+    if (b->scheme != VEIL_ML_CKKS || b->packing != a->packing || b->batch != a->batch || b->slots != a->slots ||
+        sodium_memcmp(a->model_hash, b->model_hash, VEIL_ID_BYTES) != 0)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "key switching: the receiver's keys are for another model, packing "
+                         "or batch (make them for the group's plan)");
+    veil_buffer kb = {0};
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_public_key_save(&kb, receiver->pk, 0, err));
+    VEIL_CHECK(veil_public_key_load(out, joint->ctx, kb.data, kb.len, err)); /* refuses another parameter set */
+done:
+    veil_buffer_free(&kb);
+    return st;
+}
+
+/* One party's shares of every ciphertext of cts (to NULL: decryption), as a share set. */
+static veil_status make_share_set(veil_buffer *out, const veil_keyset *joint, const veil_party_group *group,
+                                  size_t party, const veil_secret_key *sk, const veil_ciphertexts *cts,
+                                  const veil_public_key *to, const veil_party_smudging *smudging, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    veil_buffer *items = calloc(cts->count + 1, sizeof *items);
+    veil_party_share *s = NULL;
+    if (!items) return veil_fail(err, VEIL_ERR_NO_MEMORY, "shares");
+    VEIL_CHECK(veil_params_save(&items[0], joint->params, 0, err));
+    for (size_t i = 0; i < cts->count; i++) {
+        if (to) VEIL_CHECK(veil_ckks_switch_share(&s, group, party, cts->cts[i], sk, to, smudging, NULL, err));
+        else VEIL_CHECK(veil_ckks_decrypt_share(&s, group, party, cts->cts[i], sk, smudging, NULL, err));
+        VEIL_CHECK(veil_party_share_save(&items[i + 1], s, 0, err));
+        veil_party_share_free(s);
+        s = NULL;
+    }
+    uint8_t meta[SHARE_META_BYTES] = {0};
+    memcpy(meta, share_tag, sizeof share_tag);
+    veil_ml_put64(meta + 8, to ? VEIL_PARTY_SWITCH : VEIL_PARTY_DECRYPT);
+    veil_ml_put64(meta + 16, party);
+    veil_ml_put64(meta + 24, cts->count);
+    memcpy(meta + 32, cts->meta.key_id, VEIL_ID_BYTES);
+    VEIL_CHECK(veil_set_save(out, joint->params, meta, sizeof meta, items, cts->count + 1, err));
+done:
+    veil_party_share_free(s);
+    for (size_t i = 0; i <= cts->count; i++) veil_buffer_free(&items[i]);
+    free(items);
+    return st;
+}
+
+/* The share sets' shares, loaded: table[i * count + k] is set k's share of ciphertext i. */
+static veil_status load_share_sets(veil_party_share ***table, const veil_keyset *joint, const veil_ciphertexts *cts,
+                                   const veil_buffer *sets, size_t count, veil_party_kind kind, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    veil_set_contents c = {0};
+    if (count == 0 || count > VEIL_PARTY_MAX)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "combine: %zu share sets (1 to %d)", count, VEIL_PARTY_MAX);
+    veil_party_share **t = calloc(cts->count * count + 1, sizeof *t);
+    if (!t) return veil_fail(err, VEIL_ERR_NO_MEMORY, "combine");
+    for (size_t k = 0; k < count; k++) {
+        VEIL_CHECK(veil_set_open(&c, sets[k].data, sets[k].len, err));
+        if (c.meta_len != SHARE_META_BYTES || memcmp(c.meta, share_tag, sizeof share_tag) != 0)
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "combine: share set %zu is not a set of party shares", k + 1);
+        const uint64_t got_kind = veil_ml_get64(c.meta + 8), party = veil_ml_get64(c.meta + 16);
+        if (got_kind != (uint64_t)kind)
+            VEIL_FAIL(err, VEIL_ERR_MISMATCH, "combine: share set %zu (party %llu) holds %s shares, expected %s shares",
+                      k + 1, (unsigned long long)party,
+                      got_kind == VEIL_PARTY_SWITCH ? "key-switching" : got_kind == VEIL_PARTY_DECRYPT ? "decryption"
+                                                                                                       : "unknown",
+                      veil_party_kind_name(kind));
+        if (veil_ml_get64(c.meta + 24) != cts->count || c.count != cts->count + 1 ||
+            sodium_memcmp(c.meta + 32, cts->meta.key_id, VEIL_ID_BYTES) != 0)
+            VEIL_FAIL(err, VEIL_ERR_MISMATCH, "combine: share set %zu (party %llu) was made for another ciphertext set",
+                      k + 1, (unsigned long long)party);
+        for (size_t i = 0; i < cts->count; i++)
+            VEIL_CHECK(veil_party_share_load(&t[i * count + k], joint->ctx, c.items[i + 1].data, c.items[i + 1].len,
+                                             err));
+        veil_set_contents_clear(&c);
+    }
+    *table = t;
+    t = NULL;
+done:
+    veil_set_contents_clear(&c);
+    if (t) {
+        for (size_t i = 0; i < cts->count * count; i++) veil_party_share_free(t[i]);
+        free(t);
+    }
+    return st;
+}
+
+static void free_table(veil_party_share **t, size_t n)
+{
+    if (!t) return;
+    for (size_t i = 0; i < n; i++) veil_party_share_free(t[i]);
+    free(t);
+}
+
+static veil_status check_set(const veil_keyset *joint, const veil_ciphertexts *cts, const char *op, veil_error *err)
+{
+    if (!cts) return veil_fail(err, VEIL_ERR_NULL, "%s: the ciphertext set is NULL", op);
+    if (cts->ctx != joint->ctx)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "%s: load the ciphertexts with the joint key set", op);
+    return VEIL_OK;
+}
+
+veil_status veil_ciphertexts_decrypt_share(veil_buffer *out, const veil_keyset *joint, const uint8_t *group,
+                                           size_t group_len, size_t party, const uint8_t *secret_share,
+                                           size_t secret_len, const veil_ciphertexts *cts,
+                                           const veil_party_smudging *smudging, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    veil_status st = check_joint(joint, "decryption share", err);
+    if (st) return st;
+    if ((st = check_set(joint, cts, "decryption share", err)) || (st = veil_ml_ckks_check_outputs(joint, cts, err)))
+        return st;
+    veil_party_group *g = NULL;
+    veil_secret_key *sk = NULL;
+    VEIL_CHECK(load_party(&g, &sk, joint, group, group_len, secret_share, secret_len, err));
+    VEIL_CHECK(make_share_set(out, joint, g, party, sk, cts, NULL, smudging, err));
+done:
+    veil_secret_key_free(sk);
+    veil_party_group_free(g);
+    return st;
+}
+
+/* The joint plaintext of ciphertext i from the parties' shares. */
+typedef struct joint_source {
+    const veil_party_group *group;
+    const veil_ciphertexts *cts;
+    veil_party_share **table;
+    size_t count;
+} joint_source;
+
+static veil_status combine_one(void *arg, veil_ckks_plaintext *pt, size_t i, veil_error *err)
+{
+    const joint_source *src = arg;
+    return veil_ckks_decrypt_joint(pt, src->group, src->cts->cts[i],
+                                   (const veil_party_share *const *)src->table + i * src->count, src->count, err);
+}
+
+veil_status veil_ciphertexts_decrypt_joint(double *out, double *raw_out, const veil_keyset *joint, const uint8_t *group,
+                                           size_t group_len, const veil_ciphertexts *cts, const veil_buffer *shares,
+                                           size_t count, veil_error *err)
+{
+    VEIL_REQUIRE(shares, err);
+    if (!out && !raw_out) return veil_fail(err, VEIL_ERR_NULL, "joint decryption: no output buffer");
+    veil_status st = check_joint(joint, "joint decryption", err);
+    if (st) return st;
+    if ((st = check_set(joint, cts, "joint decryption", err)) || (st = veil_ml_ckks_check_outputs(joint, cts, err)))
+        return st;
+    veil_party_group *g = NULL;
+    joint_source src = {.cts = cts, .count = count};
+    VEIL_CHECK(load_party(&g, NULL, joint, group, group_len, NULL, 0, err));
+    src.group = g;
+    VEIL_CHECK(load_share_sets(&src.table, joint, cts, shares, count, VEIL_PARTY_DECRYPT, err));
+    VEIL_CHECK(veil_ml_ckks_decode(out, raw_out, joint, cts, combine_one, &src, err));
+done:
+    free_table(src.table, cts->count * count);
+    veil_party_group_free(g);
+    return st;
+}
+
+veil_status veil_ciphertexts_switch_share(veil_buffer *out, const veil_keyset *joint, const uint8_t *group,
+                                          size_t group_len, size_t party, const uint8_t *secret_share,
+                                          size_t secret_len, const veil_ciphertexts *cts, const veil_eval_keys *receiver,
+                                          const veil_party_smudging *smudging, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    veil_status st = check_joint(joint, "key-switching share", err);
+    if (st) return st;
+    if ((st = check_set(joint, cts, "key-switching share", err))) return st;
+    veil_party_group *g = NULL;
+    veil_secret_key *sk = NULL;
+    veil_public_key *to = NULL;
+    VEIL_CHECK(receiver_key(&to, joint, receiver, err));
+    VEIL_CHECK(load_party(&g, &sk, joint, group, group_len, secret_share, secret_len, err));
+    VEIL_CHECK(make_share_set(out, joint, g, party, sk, cts, to, smudging, err));
+done:
+    veil_public_key_free(to);
+    veil_secret_key_free(sk);
+    veil_party_group_free(g);
+    return st;
+}
+
+veil_status veil_ciphertexts_switch_joint(veil_ciphertexts **out, const veil_keyset *joint, const uint8_t *group,
+                                          size_t group_len, const veil_ciphertexts *cts, const veil_eval_keys *receiver,
+                                          const veil_buffer *shares, size_t count, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(shares, err);
+    veil_status st = check_joint(joint, "joint key switching", err);
+    if (st) return st;
+    if ((st = check_set(joint, cts, "joint key switching", err))) return st;
+    veil_party_group *g = NULL;
+    veil_public_key *to = NULL;
+    veil_party_share **table = NULL;
+    veil_ciphertexts *set = NULL;
+    VEIL_CHECK(receiver_key(&to, joint, receiver, err));
+    VEIL_CHECK(load_party(&g, NULL, joint, group, group_len, NULL, 0, err));
+    VEIL_CHECK(load_share_sets(&table, joint, cts, shares, count, VEIL_PARTY_SWITCH, err));
+    veil_ml_meta meta = cts->meta;
+    memcpy(meta.key_id, receiver->meta.key_id, VEIL_ID_BYTES); /* the set now belongs to the receiver's keys */
+    VEIL_CHECK(veil_ciphertexts_alloc(&set, joint->ctx, &meta, cts->count, err));
+    for (size_t i = 0; i < cts->count; i++)
+        VEIL_CHECK(veil_ckks_switch_joint(set->cts[i], g, cts->cts[i], to,
+                                          (const veil_party_share *const *)table + i * count, count, err));
+    *out = set;
+    set = NULL;
+done:
+    veil_ciphertexts_free(set);
+    free_table(table, cts->count * count);
+    veil_public_key_free(to);
+    veil_party_group_free(g);
+    return st;
+}

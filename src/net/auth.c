@@ -1,0 +1,70 @@
+/*
+ * Bearer tokens: STORE/tokens as last read, and the tenant of a request.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sodium.h>
+#include "net/serve_internal.h"
+
+/* STORE/tokens again when it changed since last read (a token added or revoked): under auth_lock. A token file
+ * that cannot be read or is malformed leaves no token valid (said on stderr) until it is fixed. */
+void veil_srv_refresh_tokens(veil_server *s)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tokens", s->store_dir);
+    struct stat sb;
+    if (stat(path, &sb) != 0) memset(&sb, 0, sizeof sb);
+    const struct stat *o = &s->tokens_seen;
+    if (s->tokens_read && sb.st_ino == o->st_ino && sb.st_dev == o->st_dev && sb.st_size == o->st_size &&
+        sb.st_mtim.tv_sec == o->st_mtim.tv_sec && sb.st_mtim.tv_nsec == o->st_mtim.tv_nsec &&
+        sb.st_ctim.tv_sec == o->st_ctim.tv_sec && sb.st_ctim.tv_nsec == o->st_ctim.tv_nsec)
+        return;
+    veil_token_entry *e = NULL;
+    size_t n = 0;
+    veil_error err = {0};
+    if (veil_tokens_read(s->store_dir, &e, &n, &err) != VEIL_OK) {
+        fprintf(stderr, "veil: %s: no token is accepted until it is fixed\n", err.detail);
+        e = NULL;
+        n = 0;
+    }
+    if (s->tokens) sodium_memzero(s->tokens, s->n_tokens * sizeof *s->tokens);
+    free(s->tokens);
+    s->tokens = e;
+    s->n_tokens = n;
+    s->tokens_seen = sb;
+    s->tokens_read = 1;
+}
+
+/* The tenant of the request's bearer token into r: 1, or 0 without a valid one. Every token is compared, in
+ * constant time. Without authentication (--no-auth), every request is the tenant "anonymous". */
+int veil_srv_authenticate(veil_server *s, struct MHD_Connection *c, request *r)
+{
+    if (s->cfg.no_auth) {
+        snprintf(r->tenant, sizeof r->tenant, "%s", VEIL_TENANT_ANONYMOUS);
+        return 1;
+    }
+    const char *h = veil_srv_lookup(c, r, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0;
+    const char *t = h + 7;
+    while (*t == ' ') t++;
+    size_t len = strlen(t);
+    while (len && t[len - 1] == ' ') len--;
+    if (len == 0 || len > 512) return 0;
+    uint8_t hash[32];
+    veil_token_hash(t, len, hash);
+    int found = -1;
+    pthread_mutex_lock(&s->auth_lock);
+    veil_srv_refresh_tokens(s);
+    for (size_t i = 0; i < s->n_tokens; i++)
+        if (sodium_memcmp(hash, s->tokens[i].hash, sizeof hash) == 0) found = (int)i;
+    if (found >= 0) {
+        snprintf(r->tenant, sizeof r->tenant, "%.64s", s->tokens[found].tenant);
+        r->admin = s->tokens[found].admin;
+    }
+    pthread_mutex_unlock(&s->auth_lock);
+    sodium_memzero(hash, sizeof hash);
+    return found >= 0;
+}

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# veil party: three hospitals make joint keys for the breast-cancer model (examples/hospital), anyone encrypts
+# under the joint public key, the server evaluates with the joint evaluation keys, and the three decrypt
+# together; the results match `veil plain`. Also the latency packing (rotation keys), public-key switching
+# to a receiver, and the refusals: a missing or duplicated party, a share of another group, round or
+# ciphertext, damaged bytes, a party's folder under another party's number, a joint key set given to decrypt.
+#   test_cli_party.sh BUILD_DIR SOURCE_DIR
+set -uo pipefail
+build=$1 src=$2
+veil="$build/veil"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fails=0
+fail() {
+    echo "FAIL: $*"
+    fails=$((fails + 1))
+}
+run() { "$@" --quiet 2>"$work/err" || { fail "'$*': $(cat "$work/err")"; return 1; }; }
+expect() { # expect CODE PATTERN COMMAND...: the exit code, a message on standard error, and no output file
+    local code=$1 pattern=$2
+    shift 2
+    rm -f "$work/out.bad"
+    "$@" 2>"$work/err" >/dev/null
+    local rc=$?
+    if [ "$rc" != "$code" ] || ! grep -q -- "$pattern" "$work/err"; then
+        fail "'$*' gave $rc (wanted $code), stderr: $(cat "$work/err") (wanted /$pattern/)"
+    fi
+    [ -e "$work/out.bad" ] && fail "'$*' left an output file"
+}
+# compare A.csv B.csv TOL: the same rows, every value within TOL
+compare() {
+    /usr/bin/python3 - "$1" "$2" "$3" <<'EOF' || fail "$1 is not $2 within $3"
+import csv, sys
+a = [[float(v) for v in r] for r in csv.reader(open(sys.argv[1]))]
+b = [[float(v) for v in r] for r in csv.reader(open(sys.argv[2]))]
+assert len(a) == len(b) and len(a) > 0, (len(a), len(b))
+worst = max(abs(x - y) for ra, rb in zip(a, b) for x, y in zip(ra, rb))
+print(f"{sys.argv[1]}: {len(a)} rows, largest difference from plain {worst:.2e}")
+assert worst <= float(sys.argv[3]), worst
+EOF
+}
+
+/usr/bin/python3 "$src/examples/hospital/train.py" "$work/h" >/dev/null
+h="$work/h"
+model=(--model "$h/model.onnx" --calibrate "$h/train.csv")
+cd "$work" || exit 1
+
+# the whole protocol, each step with one party's files
+run "$veil" party init --parties 3 "${model[@]}" --out G
+for i in 1 2 3; do run "$veil" party keygen --group G --party $i --round 1 --out P$i; done
+[ "$(stat -c %a P1/secret.share)" = 600 ] || fail "secret.share is not 0600"
+run "$veil" party combine --group G --round 1 --in P1 P2 P3 --out JOINT
+for i in 1 2 3; do run "$veil" party keygen --group G --party $i --round 2 --in JOINT --out P$i; done
+run "$veil" party combine --group G --round 2 --in P3 P1 P2 --out JOINT
+run "$veil" encrypt --keys JOINT --in "$h/test.csv" --out x.ct
+run "$veil" eval "${model[@]}" --eval-keys JOINT/eval --in x.ct --out y.ct
+for i in 1 2 3; do "$veil" party decrypt --group G --party $i --keys P$i --in y.ct --out D$i || fail "decrypt $i"; done
+"$veil" party combine --group G --decrypt y.ct --in D2 D3 D1 --out y.csv || fail "combine --decrypt"
+"$veil" plain "${model[@]}" --in "$h/test.csv" --out plain.csv
+compare y.csv plain.csv 5e-3
+"$veil" party combine --group G --decrypt y.ct --in D1 D2 D3 --out classes.csv --argmax || fail "--argmax"
+"$veil" plain "${model[@]}" --in "$h/test.csv" --out plain_classes.csv --argmax
+# the classes agree wherever the probability is not within the smudging's reach of 1/2
+paste -d, classes.csv plain_classes.csv plain.csv | awk -F, '$1 != $2 && ($3 - 0.5 > 0.01 || 0.5 - $3 > 0.01)' \
+    >mismatch.txt
+[ -s mismatch.txt ] && fail "classes differ from plain: $(head -3 mismatch.txt)"
+
+# the latency packing: the joint Galois keys at work; then public-key switching to a receiver's own keys
+head -4 "$h/test.csv" >few.csv
+run "$veil" party init --parties 3 "${model[@]}" --latency --out GL
+for i in 1 2 3; do run "$veil" party keygen --group GL --party $i --round 1 --out L$i; done
+run "$veil" party combine --group GL --round 1 --in L1 L2 L3 --out JL
+for i in 1 2 3; do run "$veil" party keygen --group GL --party $i --round 2 --in JL --out L$i; done
+run "$veil" party combine --group GL --round 2 --in L1 L2 L3 --out JL
+run "$veil" encrypt --keys JL --in few.csv --out xl.ct
+run "$veil" eval "${model[@]}" --eval-keys JL/eval --in xl.ct --out yl.ct
+for i in 1 2 3; do "$veil" party decrypt --group GL --party $i --keys L$i --in yl.ct --out DL$i || fail "decrypt $i"; done
+"$veil" party combine --group GL --decrypt yl.ct --in DL1 DL2 DL3 --out yl.csv || fail "combine latency"
+"$veil" plain "${model[@]}" --in few.csv --out plain_few.csv
+compare yl.csv plain_few.csv 5e-3
+run "$veil" keygen "${model[@]}" --latency --out R
+for i in 1 2 3; do "$veil" party switch --group GL --party $i --keys L$i --in yl.ct --to R/eval --out S$i || fail "switch $i"; done
+run "$veil" party combine --group GL --switch yl.ct --to R/eval --in S1 S2 S3 --out z.ct
+"$veil" decrypt --keys R --in z.ct --out z.csv || fail "the receiver's decryption"
+compare z.csv plain_few.csv 5e-3
+
+# refusals: each a clear message and its exit code, nothing written
+expect 3 "party 3's share is missing" "$veil" party combine --group G --decrypt y.ct --in D1 D2 --out out.bad
+expect 3 "appears twice" "$veil" party combine --group G --decrypt y.ct --in D1 D2 D2 --out out.bad
+expect 3 "not a set of party shares" "$veil" party combine --group G --decrypt y.ct --in P1/round1.share D2 D3 \
+    --out out.bad
+head -2 "$h/test.csv" >two.csv
+run "$veil" encrypt --keys JOINT --in two.csv --out x2.ct
+run "$veil" eval "${model[@]}" --eval-keys JOINT/eval --in x2.ct --out y2.ct
+"$veil" party decrypt --group G --party 1 --keys P1 --in y2.ct --out D1other || fail "decrypt y2"
+expect 4 "another ciphertext" "$veil" party combine --group G --decrypt y.ct --in D1other D2 D3 --out out.bad
+expect 4 "key-switching shares, expected decryption shares" "$veil" party combine --group GL --decrypt yl.ct \
+    --in S1 S2 S3 --out out.bad
+cp D2 D2bad
+printf '\x55' | dd of=D2bad bs=1 seek=400 conv=notrunc 2>/dev/null
+expect 3 "corrupt" "$veil" party combine --group G --decrypt y.ct --in D1 D2bad D3 --out out.bad
+expect 4 "is party 1's, not party 2's" "$veil" party decrypt --group G --party 2 --keys P1 --in y.ct --out out.bad
+expect 2 "this group's parties are 1 to 3" "$veil" party keygen --group G --party 4 --round 1 --out P4
+run "$veil" party init --parties 3 "${model[@]}" --out G2
+run "$veil" party keygen --group G2 --party 1 --round 1 --out Q1
+expect 4 "belongs to another group" "$veil" party combine --group G --round 1 --in Q1 P2 P3 --out out.bad
+mkdir W && cp P1/round2.share W/round1.share
+expect 4 "holds round-2 shares, not round-1" "$veil" party combine --group G --round 1 --in W P2 P3 --out out.bad
+expect 3 "joint key set holds no secret key" "$veil" decrypt --keys JOINT --in y.ct --out out.bad
+expect 3 "already holds a secret share" "$veil" party keygen --group G --party 1 --round 1 --out P1
+expect 2 "N-out-of-N" "$veil" party init --parties 3 --threshold 2 "${model[@]}" --out G3
+"$veil" party --help | grep -q "veil party combine --group G --decrypt" || fail "party --help"
+
+[ "$fails" = 0 ] && echo "cli party: ok"
+exit "$fails"
