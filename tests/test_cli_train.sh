@@ -104,4 +104,35 @@ expect 1 "an unwritable --onnx beside --out" "$veil" decrypt --keys keys --in mo
 expect 1 "an unwritable --onnx beside --out (plain)" "$veil" train --plain --train logistic --in breast_train.csv \
     --labels-column label --iterations 1 --out w.csv --onnx nodir/x.onnx
 if ls w.csv* >/dev/null 2>&1; then echo "FAIL: a failed write left $(ls w.csv*)"; exit 1; fi
+
+# DP-GD (docs/privacy.md): declared feature ranges bound each record; noise on the gradient; the budget
+/usr/bin/python3 -c "
+import numpy as np
+x = np.loadtxt('breast_train.csv', delimiter=',', skiprows=1)[:, :-1]
+np.savetxt('ranges.csv', np.vstack([x.min(0) - 1, x.max(0) + 1]), delimiter=',')
+np.savetxt('narrow.csv', np.vstack([x.min(0), x.max(0) / 2]), delimiter=',')"
+expect 3 "a feature outside its declared range" "$veil" encrypt --keys keys --in breast_train.csv --labels-column label \
+    --feature-range narrow.csv --out out.ct
+expect 3 "a range that does not bound the data (LO:HI)" "$veil" encrypt --keys keys --in breast_train.csv \
+    --labels-column label --feature-range 0:100 --out out.ct
+expect 3 "an empty declared range" "$veil" encrypt --keys keys --in breast_train.csv --labels-column label \
+    --feature-range 5:5 --out out.ct
+[ ! -e out.ct ] || { echo "FAIL: a refused encryption wrote out.ct"; exit 1; }
+"$veil" encrypt --keys keys --in breast_train.csv --labels-column label --feature-range ranges.csv --out dp.ct --quiet
+expect 2 "--dp-epsilon without --dp-delta" "$veil" train --eval-keys keys/eval --in dp.ct --dp-epsilon 1 --out m.ct
+expect 2 "a negative epsilon" "$veil" train --eval-keys keys/eval --in dp.ct --dp-epsilon -1 --dp-delta 1e-5 --out m.ct
+expect 3 "an absurd epsilon" "$veil" train --eval-keys keys/eval --in dp.ct --dp-epsilon 1e6 --dp-delta 1e-5 --out m.ct
+expect 3 "an absurd delta" "$veil" train --eval-keys keys/eval --in dp.ct --dp-epsilon 1 --dp-delta 0.9 --out m.ct
+[ ! -e m.ct ] || { echo "FAIL: a refused training wrote m.ct"; exit 1; }
+"$veil" train --eval-keys keys/eval --in dp.ct --iterations 1 --dp-epsilon 4 --dp-delta 1e-5 --out dpmodel.ct --quiet
+"$veil" info dpmodel.ct | grep -q "noisy release: epsilon 4 at delta 1e-05" || { echo "FAIL: info of a DP model"; exit 1; }
+expect 5 "a DP model without a budget" "$veil" decrypt --keys keys --in dpmodel.ct --onnx dp.onnx --no-flood
+"$veil" budget --keys keys --epsilon 5 --delta 1e-5 >/dev/null # two releases of 4 compose to 5.96
+"$veil" decrypt --keys keys --in dpmodel.ct --onnx dp.onnx --no-flood || { echo "FAIL: decrypt of a DP model"; exit 1; }
+expect 5 "a second DP model over budget" "$veil" decrypt --keys keys --in dpmodel.ct --onnx dp2.onnx --no-flood
+[ ! -e dp2.onnx ] || { echo "FAIL: a model over budget was written"; exit 1; }
+# the data's own scaling would reveal its statistics through the weights: a DP model of it is refused
+"$veil" budget --keys keys --epsilon 100 --delta 1e-5 >/dev/null
+"$veil" train --eval-keys keys/eval --in train.ct --iterations 1 --dp-epsilon 4 --dp-delta 1e-5 --out dpbad.ct --quiet
+expect 3 "scaled by its own statistics" "$veil" decrypt --keys keys --in dpbad.ct --onnx bad.onnx --no-flood
 echo "cli train: ok"

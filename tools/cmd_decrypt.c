@@ -89,6 +89,7 @@ int cli_cmd_decrypt(int argc, char **argv)
     int rc = EXIT_OK;
     CLI_CHECK(cli_load_keyset(o.keys, &ks));
     CLI_CHECK(cli_load_ciphertexts(o.in, ks, NULL, &cts));
+    CLI_CHECK(cli_charge_release(o.keys, o.in, cts)); /* a noisy release: its budget, before any value */
     if (veil_keyset_packing(ks) == VEIL_PACKING_TRAINING) CLI_CHECK(decrypt_training(&o, ks, cts, &dec));
     else if (!o.out) CLI_FAIL(EXIT_USAGE, "--onnx is for trained models; give --out for a model's outputs");
     else if (o.integers) CLI_CHECK(write_integers(&o, ks, cts));

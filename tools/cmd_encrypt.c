@@ -3,6 +3,39 @@
 #include <stdlib.h>
 #include "veil_cli.h"
 
+/*
+ * --feature-range (DP-GD): LO:HI for every feature, or a CSV file of two rows, each feature's LO then its HI;
+ * the records are scaled by it and a record outside it is refused.
+ */
+static int encrypt_ranged(const cli_options *o, const veil_keyset *ks, const double *x, const double *y, size_t rows,
+                          size_t features, veil_ciphertexts **cts)
+{
+    veil_error err = {0};
+    double lo = 0, hi = 0, *file = NULL, *los = NULL, *his = NULL;
+    size_t frows = 0, fwidth = 0;
+    char tail = 0;
+    int rc = EXIT_OK;
+    if (!(los = calloc(features + 1, sizeof *los)) || !(his = calloc(features + 1, sizeof *his))) {
+        rc = EXIT_RUNTIME;
+        goto done;
+    }
+    if (sscanf(o->feature_range, "%lf:%lf%c", &lo, &hi, &tail) == 2) {
+        for (size_t j = 0; j < features; j++) los[j] = lo, his[j] = hi;
+    } else {
+        CLI_CHECK(cli_read_csv(o->feature_range, features, &file, &frows, &fwidth));
+        if (frows != 2)
+            CLI_FAIL(EXIT_INPUT, "--feature-range %s: two rows (each feature's LO, then its HI), not %zu",
+                     o->feature_range, frows);
+        for (size_t j = 0; j < features; j++) los[j] = file[j], his[j] = file[features + j];
+    }
+    CLI_CHECK(cli_status(veil_train_encrypt_ranged(cts, ks, x, y, rows, los, his, NULL, &err), &err, NULL));
+done:
+    free(file);
+    free(los);
+    free(his);
+    return rc;
+}
+
 /* encrypt --labels-column NAME (or keys for training): the features and labels of TRAIN.csv. */
 static int encrypt_training(const cli_options *o, const veil_keyset *ks)
 {
@@ -27,7 +60,8 @@ static int encrypt_training(const cli_options *o, const veil_keyset *ks)
         goto done;
     }
     cli_split_labels(all, rows, width, col, x, y);
-    CLI_CHECK(cli_status(veil_train_encrypt(&cts, ks, x, y, rows, NULL, &err), &err, NULL));
+    if (o->feature_range) CLI_CHECK(encrypt_ranged(o, ks, x, y, rows, width - 1, &cts));
+    else CLI_CHECK(cli_status(veil_train_encrypt(&cts, ks, x, y, rows, NULL, &err), &err, NULL));
     CLI_CHECK(cli_save_ciphertexts(o->out, cts));
     if (!o->quiet)
         fprintf(stderr, "veil: encrypted %zu records of %zu features and their labels ('%s') into %s\n", rows,
@@ -83,6 +117,7 @@ int cli_cmd_encrypt(int argc, char **argv)
         rc = encrypt_training(&o, ks);
         goto done;
     }
+    if (o.feature_range) CLI_FAIL(EXIT_USAGE, "--feature-range is for training data (keys made with --train)");
     if (o.model) CLI_CHECK(check_with_model(&o, ks, &m, &calib));
     CLI_CHECK(cli_read_rows_for_keys(o.in, veil_keyset_input_width(ks), o.keys, &x, &rows));
     if (m) CLI_CHECK(range_check(m, x, rows));

@@ -1,6 +1,32 @@
 /* veil eval: the server's side, run locally: the model on ciphertexts, with the evaluation keys only. */
+#include <stdio.h>
 #include <stdlib.h>
 #include "veil_cli.h"
+
+/*
+ * --dp-epsilon E --dp-delta D: discrete Gaussian noise on the encrypted outputs (docs/privacy.md), of the
+ * sensitivity --dp-sensitivity or, without it, that of the plan the model options give (2 B sqrt(outputs)).
+ */
+static int add_output_noise(const cli_options *o, const veil_model *m, const veil_eval_keys *ek, veil_ciphertexts *out)
+{
+    veil_error err = {0};
+    veil_plan *plan = NULL;
+    double sens = o->dp_sensitivity;
+    int rc = EXIT_OK;
+    if (!sens) {
+        CLI_CHECK(cli_make_plan(o, m, &plan));
+        CLI_CHECK(cli_status(veil_plan_dp_sensitivity(plan, &sens, &err), &err, NULL));
+    }
+    CLI_CHECK(cli_status(veil_ciphertexts_add_dp_noise(out, ek, o->dp_epsilon, o->dp_delta, sens, NULL, &err), &err,
+                         NULL));
+    veil_dp_release r;
+    if (!o->quiet && veil_ciphertexts_dp_release(out, &r))
+        fprintf(stderr, "veil: output noise: epsilon %g at delta %g, sensitivity %g, sigma %g (zCDP rho %g)\n",
+                r.epsilon, r.delta, r.sensitivity, r.sigma, r.rho);
+done:
+    veil_plan_free(plan);
+    return rc;
+}
 
 int cli_cmd_eval(int argc, char **argv)
 {
@@ -8,6 +34,8 @@ int cli_cmd_eval(int argc, char **argv)
     if (!cli_parse(argc, argv, &o, CLI_EVAL) || !cli_need(o.model, "--model") || !cli_need(o.eval_keys, "--eval-keys") ||
         !cli_need(o.in, "--in") || !cli_need(o.out, "--out"))
         return EXIT_USAGE;
+    if (!!o.dp_epsilon != !!o.dp_delta) return cli_error(EXIT_USAGE, "--dp-epsilon and --dp-delta go together");
+    if (o.dp_sensitivity && !o.dp_epsilon) return cli_error(EXIT_USAGE, "--dp-sensitivity goes with --dp-epsilon");
     char path[4096];
     if (cli_eval_keys_path(o.eval_keys, path, sizeof path)) return EXIT_INPUT;
     veil_model *m = NULL;
@@ -24,6 +52,7 @@ int cli_cmd_eval(int argc, char **argv)
     cli_bar bar;
     cli_bar_init(&bar, "evaluating", o.quiet);
     CLI_CHECK(cli_status(veil_evaluator_run(ev, &out, in, cli_progress, &bar, &err), &err, NULL));
+    if (o.dp_epsilon) CLI_CHECK(add_output_noise(&o, m, ek, out));
     CLI_CHECK(cli_save_ciphertexts(o.out, out));
 done:
     veil_evaluator_free(ev);

@@ -1,5 +1,6 @@
 /* veil info FILE: what a key, ciphertext, parameter or model-set file holds. */
 #include <stdio.h>
+#include <string.h>
 #include "veil_cli.h"
 
 static const char *type_name(veil_object_type t)
@@ -67,6 +68,31 @@ static int print_params(const char *path, const veil_buffer *buf)
     return EXIT_OK;
 }
 
+/* A privacy budget file (veil budget), or, beside a key set's secret.key, its folder's budget. */
+static int print_budget_file(const char *path, const veil_buffer *buf)
+{
+    veil_error err = {0};
+    veil_dp_budget b;
+    if (veil_dp_budget_load(&b, buf->data, buf->len, &err) != VEIL_OK) return cli_error(EXIT_INPUT, "%s: %s", path, err.detail);
+    printf("file:       %s\nobject:     privacy budget (zCDP accountant, docs/privacy.md)\n", path);
+    cli_print_budget(&b);
+    return cli_finish_output();
+}
+
+static int print_sibling_budget(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    veil_dp_budget b;
+    int exists = 0;
+    int rc = cli_load_budget(dir, &b, &exists);
+    if (rc == EXIT_OK && exists) cli_print_budget(&b);
+    return rc;
+}
+
 /* veil info FILE: the header of a stored object, and the set itself for a parameter file. */
 int cli_cmd_info(int argc, char **argv)
 {
@@ -81,6 +107,10 @@ int cli_cmd_info(int argc, char **argv)
     int rc = EXIT_OK;
     if (veil_file_read(&buf, path, (size_t)1 << 34, &err) != VEIL_OK)
         CLI_FAIL(EXIT_RUNTIME, "%s", err.detail); /* the reader's message names the file */
+    if (veil_dp_budget_is(buf.data, buf.len)) {
+        rc = print_budget_file(path, &buf);
+        goto done;
+    }
     if (veil_object_peek(&info, buf.data, buf.len, &err) != VEIL_OK) /* bad input, as for every command */
         CLI_FAIL(EXIT_INPUT, "%s: %s", path, err.detail);
     print_header(path, &buf, &info);
@@ -90,6 +120,7 @@ int cli_cmd_info(int argc, char **argv)
         if (veil_ml_file_describe(buf.data, buf.len, text, sizeof text, &err) == VEIL_OK) fputs(text, stdout);
         else printf("contents:   %s\n", err.detail);
     }
+    if (info.flags & VEIL_FLAG_SECRET) CLI_CHECK(print_sibling_budget(path)); /* a key set: its folder's budget */
     rc = cli_finish_output();
 done:
     veil_buffer_free(&buf);

@@ -138,6 +138,7 @@ static int predict_rows(veil_client *client, const cli_options *o, const char *i
     CLI_CHECK(cli_status(veil_ciphertexts_load(&res, ks, NULL, rb.data, rb.len, &err), &err, "the server's answer"));
     if (veil_ciphertexts_rows(res) != n)
         CLI_FAIL(EXIT_INPUT, "the server answered %zu rows for %zu", veil_ciphertexts_rows(res), n);
+    CLI_CHECK(cli_charge_release(o->keys, "the server's answer", res)); /* a noisy release: KEYDIR's budget */
     CLI_CHECK(cli_status(veil_ciphertexts_decrypt(y, NULL, ks, res, &err), &err, NULL));
 done:
     veil_ciphertexts_free(cts);

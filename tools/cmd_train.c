@@ -57,6 +57,7 @@ int cli_cmd_train(int argc, char **argv)
         return EXIT_USAGE;
     char path[4096];
     if (cli_eval_keys_path(o.eval_keys, path, sizeof path)) return EXIT_INPUT;
+    if (!!o.dp_epsilon != !!o.dp_delta) return cli_error(EXIT_USAGE, "--dp-epsilon and --dp-delta go together");
     veil_eval_keys *ek = NULL;
     veil_ciphertexts *in = NULL, *out = NULL;
     veil_error err = {0};
@@ -70,7 +71,7 @@ int cli_cmd_train(int argc, char **argv)
     CLI_CHECK(cli_load_ciphertexts(o.in, NULL, ek, &in));
     const double t0 = cli_seconds();
     veil_train_options opts = {.iterations = o.iterations, .learning_rate = o.learning_rate, .l2 = o.l2,
-                               .threads = o.threads};
+                               .threads = o.threads, .dp_epsilon = o.dp_epsilon, .dp_delta = o.dp_delta};
     cli_bar bar;
     cli_bar_init(&bar, "training", o.quiet);
     CLI_CHECK(cli_status(veil_train_run(&out, ek, in, &opts, cli_progress, &bar, &err), &err, NULL));
@@ -78,6 +79,10 @@ int cli_cmd_train(int argc, char **argv)
     if (!o.quiet)
         fprintf(stderr, "veil: trained on %zu encrypted records in %.1f s; wrote %s\n", veil_ciphertexts_rows(in),
                 cli_seconds() - t0, o.out);
+    veil_dp_release r;
+    if (!o.quiet && veil_ciphertexts_dp_release(out, &r))
+        fprintf(stderr, "veil: DP-GD: epsilon %g at delta %g over the training (gradient sensitivity %g, zCDP rho %g)\n",
+                r.epsilon, r.delta, r.sensitivity, r.rho);
 done:
     veil_ciphertexts_free(in);
     veil_ciphertexts_free(out);

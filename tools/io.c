@@ -40,6 +40,7 @@ int cli_fail(veil_status st, const veil_error *err, const char *what)
     else fprintf(stderr, "veil: %s\n", detail);
     switch (st) {
     case VEIL_ERR_MISMATCH: return EXIT_MISMATCH;
+    case VEIL_ERR_BUDGET: return EXIT_BUDGET;
     case VEIL_ERR_FORMAT:
     case VEIL_ERR_ARGUMENT:
     case VEIL_ERR_UNSUPPORTED:

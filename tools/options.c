@@ -112,6 +112,21 @@ static const opt_spec options[] = {
     {"--request-deadline", OPT_TEXT, CLI_SERVE, F(request_deadline), 0, NULL},
     {"--cache-bytes", OPT_TEXT, CLI_SERVE, F(cache_bytes), 0, NULL},
     {"--memory-budget", OPT_TEXT, CLI_SERVE, F(memory_budget), 0, NULL},
+    /* differential privacy: budget, and eval's noise (docs/privacy.md); the library checks the ranges */
+    {"--keys", OPT_TEXT, CLI_BUDGET, F(keys), 0, NULL},
+    {"--epsilon", OPT_REAL, CLI_BUDGET, F(dp_epsilon), 1, NULL},
+    {"--delta", OPT_REAL, CLI_BUDGET, F(dp_delta), 1, NULL},
+    {"--rho", OPT_REAL, CLI_BUDGET, F(dp_rho), 1, NULL},
+    {"--sigma", OPT_REAL, CLI_BUDGET, F(dp_sigma), 1, NULL},
+    {"--sensitivity", OPT_REAL, CLI_BUDGET, F(dp_sensitivity), 1, NULL},
+    {"--releases", OPT_SIZE, CLI_BUDGET, F(dp_releases), 0, NULL},
+    {"--dp-epsilon", OPT_REAL, CLI_EVAL, F(dp_epsilon), 1, NULL},
+    {"--dp-delta", OPT_REAL, CLI_EVAL, F(dp_delta), 1, NULL},
+    {"--dp-sensitivity", OPT_REAL, CLI_EVAL, F(dp_sensitivity), 1, NULL},
+    {"--input-range", OPT_TEXT, CLI_EVAL, F(input_range), 0, NULL}, /* eval: the sensitivity's plan */
+    {"--dp-epsilon", OPT_REAL, CLI_TRAIN, F(dp_epsilon), 1, NULL}, /* DP-GD */
+    {"--dp-delta", OPT_REAL, CLI_TRAIN, F(dp_delta), 1, NULL},
+    {"--feature-range", OPT_TEXT, CLI_ENCRYPT, F(feature_range), 0, NULL}, /* training data, for DP-GD */
     /* party (cmd_party.c checks the ranges: parties 2..64, rounds 1..2, smudging bits 1..60) */
     {"--parties", OPT_SIZE, CLI_PARTY, F(parties), 0, NULL},
     {"--threshold", OPT_SIZE, CLI_PARTY, F(threshold), 0, NULL},

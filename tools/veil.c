@@ -99,6 +99,25 @@ static const char usage_text[] =
             "  veil train   --plain --train logistic|linear --in TRAIN.csv --labels-column NAME --iterations K\n"
             "               --onnx MODEL.onnx   the same algorithm in float64 on the plaintext (the reference)\n"
             "\n"
+            "differential privacy (docs/privacy.md; zCDP accounting, discrete Gaussian noise):\n"
+            "  veil budget  --keys KEYDIR --epsilon E --delta D   the key set's privacy budget, in\n"
+            "               KEYDIR/privacy.budget (0 < E <= 100, 1e-100 <= D <= 0.1); changing it keeps what\n"
+            "               is spent; veil budget --keys KEYDIR (or veil info) shows the epsilon spent\n"
+            "  veil budget  --delta D (--rho R | --sigma S [--sensitivity S] [--releases N])   the epsilon of\n"
+            "               rho-zCDP, or of N Gaussian releases of noise S (composed), at delta D\n"
+            "  veil eval    ... --dp-epsilon E --dp-delta D [--dp-sensitivity S] [--input-range LO:HI]\n"
+            "               discrete Gaussian noise on the encrypted outputs (CKKS, BGV), for one record's outputs\n"
+            "               changing by S in L2 (default: 2 B sqrt(outputs), B the outputs' bound of the plan\n"
+            "               of the model options); veil decrypt then charges KEYDIR's budget, exit 5 over it\n"
+            "  veil serve   ... a model's side file DIR/NAME.json with \"dp_epsilon\", \"dp_delta\" (and\n"
+            "               \"dp_sensitivity\"): every answer gets that output noise; veil predict charges the budget\n"
+            "  veil encrypt --keys KEYDIR --in TRAIN.csv --labels-column NAME --feature-range LO:HI|RANGES.csv\n"
+            "               training data scaled by declared feature ranges (LO:HI for all, or a CSV of two\n"
+            "               rows: each feature's LO, then HI); a record outside them is refused\n"
+            "  veil train   ... --dp-epsilon E --dp-delta D   DP-GD (logistic regression): noise on the encrypted\n"
+            "               gradient at every iteration, the whole training (E, D)-DP for one record replaced;\n"
+            "               veil decrypt charges the budget (data encrypted with --feature-range)\n"
+            "\n"
             "model options (give the same ones to keygen, plan and eval):\n"
             "  --calibrate X.csv  the inputs' range (each feature's over X.csv, widened by half its span) and\n"
             "                     the range of Sigmoid/Tanh/Relu inside the network (covering its worst case)\n"
@@ -125,7 +144,8 @@ static const char usage_text[] =
             "             neither it nor GOMP_SPINCOUNT is set, is set to passive (the program starts again)\n"
             "\n"
             "exit codes: 0 success, 1 runtime error (I/O, memory), 2 usage error, 3 bad input (CSV, model,\n"
-            "            file format, unsupported operator), 4 mismatch (keys, ciphertexts or model of another set)\n";
+            "            file format, unsupported operator), 4 mismatch (keys, ciphertexts or model of another set),\n"
+            "            5 a release over the key set's privacy budget (nothing was released)\n";
 
 static void usage(FILE *f)
 {
@@ -162,6 +182,7 @@ static const command commands[] = {
     {"decrypt", cli_cmd_decrypt, 0, 1}, {"plain", cli_cmd_plain, 1, 1},     {"plan", cli_cmd_plan, 1, 1},
     {"train", cli_cmd_train, 0, 1},     {"serve", cli_cmd_serve, 0, 1},     {"predict", cli_cmd_predict, 0, 1},
     {"info", cli_cmd_info, 0, 0},       {"token", cli_cmd_token, 0, 0},     {"party", cli_cmd_party, 1, 1},
+    {"budget", cli_cmd_budget, 0, 0},
 };
 
 static const command *find_command(const char *name)

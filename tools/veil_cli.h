@@ -33,6 +33,7 @@
 
 /* Exit codes, documented in `veil --help` and docs/veil.1. */
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_INPUT = 3, EXIT_MISMATCH = 4 };
+enum { EXIT_BUDGET = 5 }; /* a release over the key set's privacy budget (docs/privacy.md) */
 
 /* Prints "veil: MESSAGE" and a newline on standard error; returns code. */
 int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -61,6 +62,22 @@ int cli_cmd_info(int argc, char **argv);    /* cmd_info.c */
 int cli_cmd_serve(int argc, char **argv);   /* cmd_net.c */
 int cli_cmd_predict(int argc, char **argv); /* cmd_net.c */
 int cli_cmd_token(int argc, char **argv);   /* cmd_token.c: a server's tenants' tokens */
+int cli_cmd_budget(int argc, char **argv);  /* cmd_budget.c: a key set's privacy budget, the accountant */
+
+/* ---- differential privacy (dp.c): a key folder's budget file, KEYDIR/privacy.budget -------------------- */
+
+/* Reads KEYDIR's budget into *b; *exists 0 (and *b untouched) when there is none. */
+int cli_load_budget(const char *keydir, veil_dp_budget *b, int *exists);
+/* Writes it atomically. */
+int cli_save_budget(const char *keydir, const veil_dp_budget *b);
+/* The budget as lines "privacy:   ..." for budget and info. */
+void cli_print_budget(const veil_dp_budget *b);
+/*
+ * A noisy release (veil eval --dp-epsilon, a served model's dp_epsilon): refused (EXIT_BUDGET) unless KEYDIR's
+ * budget holds its rho, which is charged and the budget file written before any value is; EXIT_OK and nothing
+ * done for a set without noise. `what` names the set in messages.
+ */
+int cli_charge_release(const char *keydir, const char *what, const veil_ciphertexts *cts);
 int cli_cmd_party(int argc, char **argv);   /* cmd_party.c: multi-party keys and joint decryption */
 
 /* ---- options (options.c) ------------------------------------------------------------------------------ */
@@ -78,6 +95,7 @@ enum {
     CLI_SERVE = 1 << 8,
     CLI_PREDICT = 1 << 9,
     CLI_TOKEN = 1 << 10,
+    CLI_BUDGET = 1 << 24, /* far from the others' bits, so that commands added on other branches merge */
     CLI_PARTY = 1 << 11, /* veil party init|keygen|combine|decrypt|switch */
 };
 
@@ -106,6 +124,10 @@ typedef struct cli_options {
     const char *cache_bytes, *memory_budget; /* serve: B, or with K, M or G (issue 21) */
     const char *token_file, *tenant, *token_id; /* predict, keygen --server; token */
     int admin;
+    /* differential privacy (docs/privacy.md): budget's --epsilon/--delta/..., eval's --dp-* */
+    double dp_epsilon, dp_delta, dp_rho, dp_sigma, dp_sensitivity;
+    size_t dp_releases;
+    const char *feature_range; /* encrypt: training data's declared range LO:HI (DP-GD) */
     /* party: its sizes, and its paths (--in takes a list there: the party's own parser, cmd_party.c) */
     size_t parties, threshold, party, round, smudging_bits;
     const char *preset, *group, *decrypt_ct, *switch_ct, *to;

@@ -58,7 +58,8 @@ typedef enum veil_status {
     VEIL_ERR_INSECURE = 9,    /* parameters below the requested security level */
     VEIL_ERR_FORMAT = 10,     /* malformed, truncated or foreign serialized data */
     VEIL_ERR_IO = 11,         /* a file could not be read or written */
-    VEIL_ERR_NOISE = 12       /* a ciphertext has no noise budget left: decrypting it would give garbage */
+    VEIL_ERR_NOISE = 12,      /* a ciphertext has no noise budget left: decrypting it would give garbage */
+    VEIL_ERR_BUDGET = 13      /* a release would exceed the key set's differential-privacy budget */
 } veil_status;
 
 /* A short, static English description of a status. Never NULL, also for unknown values. */

@@ -351,6 +351,80 @@ size_t veil_keyset_input_range(const veil_keyset *keys, const double **lo, const
 /* What a Veil ML file (key set, eval keys, ciphertexts) holds, as lines of text for `veil info`. */
 veil_status veil_ml_file_describe(const uint8_t *data, size_t len, char *text, size_t cap, veil_error *err);
 
+/* ---- Differential privacy: the accountant and a key set's budget (docs/privacy.md) -------------- */
+/*
+ * Releases are Gaussian mechanisms: L2 sensitivity D and noise N_Z(0, sigma^2) (veil_sample_discrete_gaussian)
+ * cost rho = D^2 / (2 sigma^2) in zero-concentrated DP; rhos add up over releases; rho-zCDP is converted to
+ * (epsilon, delta)-DP by Canonne-Kamath-Steinke 2020, Proposition 12 (the infimum over Renyi orders alpha > 1
+ * of alpha rho + log(1 - 1/alpha) - (log delta + log alpha) / (alpha - 1)), tighter than
+ * rho + 2 sqrt(rho log(1/delta)). Accepted ranges: 0 < epsilon <= 100, 1e-100 <= delta <= 0.1.
+ */
+#define VEIL_DP_MAX_EPSILON 100.0
+#define VEIL_DP_MIN_DELTA 1e-100
+#define VEIL_DP_MAX_DELTA 0.1
+#define VEIL_DP_BUDGET_FILE "privacy.budget" /* the budget's file in a key folder, beside secret.key */
+
+/* epsilon of rho-zCDP at delta (rho >= 0). */
+veil_status veil_dp_epsilon(double rho, double delta, double *epsilon, veil_error *err);
+/* The largest rho whose epsilon at delta is at most epsilon. */
+veil_status veil_dp_rho_for(double epsilon, double delta, double *rho, veil_error *err);
+/* rho = sensitivity^2 / (2 sigma^2) of one Gaussian release (both > 0). */
+veil_status veil_dp_gaussian_rho(double sensitivity, double sigma, double *rho, veil_error *err);
+/* The sigma that makes one release of that sensitivity (epsilon, delta)-DP: sensitivity / sqrt(2 rho_for). */
+veil_status veil_dp_sigma_for(double sensitivity, double epsilon, double delta, double *sigma, veil_error *err);
+
+/* A key set's budget: the limit (epsilon at delta, and the rho it allows) and the rho spent so far. */
+typedef struct veil_dp_budget {
+    double epsilon, delta; /* the limit */
+    double rho_limit;      /* veil_dp_rho_for(epsilon, delta) */
+    double rho_spent;      /* the sum of the charged releases' rho */
+    uint64_t releases;     /* how many were charged */
+} veil_dp_budget;
+
+/* A fresh budget of (epsilon, delta), nothing spent. */
+veil_status veil_dp_budget_init(veil_dp_budget *b, double epsilon, double delta, veil_error *err);
+/* VEIL_ERR_BUDGET (a message with the epsilon it would reach) when a release of that rho does not fit. */
+veil_status veil_dp_budget_check(const veil_dp_budget *b, double rho, veil_error *err);
+/* veil_dp_budget_check, then adds rho to the spent total; *b is unchanged on failure. */
+veil_status veil_dp_budget_charge(veil_dp_budget *b, double rho, veil_error *err);
+/* epsilon spent so far (at the budget's delta). */
+veil_status veil_dp_budget_spent_epsilon(const veil_dp_budget *b, double *epsilon, veil_error *err);
+/* The budget file (88 bytes with an integrity digest) and back; load validates every field (VEIL_ERR_FORMAT). */
+veil_status veil_dp_budget_save(veil_buffer *out, const veil_dp_budget *b, veil_error *err);
+veil_status veil_dp_budget_load(veil_dp_budget *b, const uint8_t *data, size_t len, veil_error *err);
+/* 1 when data starts like a budget file. */
+int veil_dp_budget_is(const uint8_t *data, size_t len);
+
+/*
+ * Output noise on encrypted results (veil eval --dp-epsilon): the evaluator adds discrete Gaussian noise to
+ * every slot of a set of model outputs, homomorphically, so that no one sees the noiseless value, and records
+ * the release in the set (saved with it). sigma = veil_dp_sigma_for(sensitivity, epsilon, delta), rounded up
+ * to the sampler's rational. CKKS: the noise is Z * resolution with Z ~ N_Z(0, (sigma / resolution)^2) and
+ * resolution = 2^-k, k = min(the scale's bits, the largest keeping sigma / resolution <= 2^30): a grid far
+ * finer than the scale's precision; the result must keep bound + 40 sigma below the parameters' limit.
+ * Exact (BGV) sets: the noise is on the integers themselves (sigma at least one unit of the output scale):
+ * N_Z(0, (sigma / scale)^2) while that is at most 2^30 (the exact guarantee), else g N_Z(0, (sigma / (g
+ * scale))^2) on multiples of the smallest power of two g (<= 2^24) that brings it there; added to every
+ * plaintext modulus' residues, with bound + 40 sigma below half the moduli's product. On failure the set is left partly noisy: discard it.
+ * prng NULL: the OS CSPRNG.
+ */
+typedef struct veil_dp_release {
+    double epsilon, delta; /* asked for */
+    double sensitivity;    /* L2, in output units */
+    double sigma;          /* the noise's standard deviation in output units, at least the calibrated one */
+    double resolution;     /* the noise's grid */
+    double rho;            /* sensitivity^2 / (2 sigma^2): what decrypting the release costs */
+} veil_dp_release;
+veil_status veil_ciphertexts_add_dp_noise(veil_ciphertexts *cts, const veil_eval_keys *keys, double epsilon,
+                                          double delta, double sensitivity, veil_prng *prng, veil_error *err);
+/* 1 and *out when the set is a noisy release, else 0. */
+int veil_ciphertexts_dp_release(const veil_ciphertexts *cts, veil_dp_release *out);
+/*
+ * The default sensitivity of one record's outputs (neighbouring = one record replaced): each of the w outputs
+ * lies in [-B, B], B the plan's outputs' bound over the declared inputs' range (for exact inference the
+ * integers' bound times the output scale), so the L2 sensitivity of a row is 2 B sqrt(w).
+ */
+veil_status veil_plan_dp_sensitivity(const veil_plan *plan, double *sensitivity, veil_error *err);
 /* ---- multi-party keys (veil/party.h, docs/multiparty.md) ------------------------------------------------ */
 
 /*

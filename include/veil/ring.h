@@ -233,6 +233,24 @@ veil_status veil_sample_cbd(int8_t *out, size_t n, veil_prng *prng, veil_error *
  */
 veil_status veil_sample_gaussian_wide(int64_t *out, size_t n, double sigma, veil_prng *prng, veil_error *err);
 
+/*
+ * n values from the discrete Gaussian N_Z(0, sigma^2) with sigma^2 = sigma2_num / sigma2_den exactly
+ * (1 <= sigma^2, 1 <= sigma2_den <= 2^32), P[x] = exp(-x^2 / (2 sigma^2)) / sum_y exp(-y^2 / (2 sigma^2)):
+ * Canonne-Kamath-Steinke 2020, Algorithms 1-3, exact rational arithmetic on integers, for differential
+ * privacy. One cut-off, changing the distribution by less than 2^-2800 in total variation: a
+ * discrete-Laplace candidate beyond 64 t (t = floor(sigma) + 1) is rejected outright.
+ * Timing: the rejection loops repeat a number of times that depends on rejected candidates only; within a
+ * candidate every loop runs a fixed number of rounds without value-dependent branches, except with
+ * probability below 2^-61 per kept value (see src/ring/dgauss.c). Cost: about 30 us per value (one core).
+ */
+#define VEIL_DGAUSS_MAX_DEN ((uint64_t)1 << 32)
+#define VEIL_DGAUSS_MAX_SIGMA 2147483648.0 /* 2^31 */
+veil_status veil_sample_discrete_gaussian(int64_t *out, size_t n, uint64_t sigma2_num, uint64_t sigma2_den,
+                                          veil_prng *prng, veil_error *err);
+/* A rational sigma^2 = *num / *den >= sigma^2 (rounded up, den a power of two <= 2^32, as large as keeps
+ * num below 2^63, so the relative excess is below 2^-31 for sigma < 2^15), for 1 <= sigma <= 2^31. */
+veil_status veil_dgauss_sigma2_rational(double sigma, uint64_t *num, uint64_t *den, veil_error *err);
+
 /* Sets a poly (coefficient form) from n small signed coefficients, in constant time per coefficient. */
 veil_status veil_poly_set_small(veil_poly *poly, const int8_t *coeffs, veil_error *err);
 

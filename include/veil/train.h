@@ -87,12 +87,29 @@ veil_status veil_keyset_get_train_info(const veil_keyset *keys, veil_train_info 
  */
 veil_status veil_train_encrypt(veil_ciphertexts **out, const veil_keyset *keys, const double *x, const double *y,
                                size_t rows, veil_prng *prng, veil_error *err);
+/*
+ * The same with a declared range [lo[j], hi[j]] for each feature j (F of each; lo < hi, finite): each feature
+ * is scaled by its range (centre (lo + hi) / 2, half-width (hi - lo) / 2), not by the data's own mean and
+ * spread, and a record with a feature outside its range is refused (VEIL_ERR_ARGUMENT, nothing encrypted).
+ * The data's statistics then enter neither the scaling nor the model's unscaling: what DP-GD needs (logistic
+ * regression only).
+ */
+veil_status veil_train_encrypt_ranged(veil_ciphertexts **out, const veil_keyset *keys, const double *x,
+                                      const double *y, size_t rows, const double *lo, const double *hi,
+                                      veil_prng *prng, veil_error *err);
 
 typedef struct veil_train_options {
     size_t iterations;    /* 0: as many as the keys allow */
     double learning_rate; /* 0: 1 */
     double l2;            /* ridge / L2 strength, >= 0 */
     size_t threads;       /* parallel ciphertexts (OpenMP), at most 4096; 0: the context's (VEIL_THREADS) */
+    /*
+     * DP-GD (docs/privacy.md; logistic regression): discrete Gaussian noise on the encrypted gradient sum at
+     * every iteration, the whole training (epsilon, delta)-DP for one record replaced (zCDP, composed over the
+     * iterations). 0: none. The model set records the release; decrypting it charges the key set's budget
+     * and needs data encrypted with a declared feature range (veil_train_encrypt_ranged).
+     */
+    double dp_epsilon, dp_delta;
 } veil_train_options;
 
 /*

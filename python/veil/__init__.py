@@ -14,9 +14,9 @@ decrypts:
 Also: veil.Client (against `veil serve`), veil.train (encrypted training), and CKKS/BGV vectors for research.
 Errors are veil.VeilError subclasses carrying the C library's status and detail. docs/python.md is the guide.
 """
-from ._errors import (ArgumentError, FormatError, InsecureError, InternalError, MismatchError, NoiseError,
-                      NotFoundError, NullError, OutOfMemoryError, RandomnessError, UnsupportedError, VeilError,
-                      VeilIOError)
+from ._errors import (ArgumentError, BudgetError, FormatError, InsecureError, InternalError, MismatchError,
+                      NoiseError, NotFoundError, NullError, OutOfMemoryError, RandomnessError, UnsupportedError,
+                      VeilError, VeilIOError)
 from ._lib import ffi as _ffi, lib as _lib
 from .client import Client
 from .keys import Ciphertexts, EvalKeys, KeySet
@@ -36,4 +36,4 @@ __all__ = ["compile", "Model", "PlanInfo", "KeySet", "EvalKeys", "Ciphertexts", 
            "Context", "CKKSVector", "BGVVector",
            "VeilError", "NullError", "ArgumentError", "OutOfMemoryError", "MismatchError", "UnsupportedError",
            "RandomnessError", "NotFoundError", "InternalError", "InsecureError", "FormatError", "VeilIOError",
-           "NoiseError"]
+           "NoiseError", "BudgetError"]

@@ -73,9 +73,14 @@ class NoiseError(VeilError, ArithmeticError):
     status, name = 12, "VEIL_ERR_NOISE"
 
 
+class BudgetError(VeilError):
+    """A release that would exceed the key set's differential-privacy budget: nothing was released."""
+    status, name = 13, "VEIL_ERR_BUDGET"
+
+
 _BY_STATUS = {cls.status: cls for cls in (NullError, ArgumentError, OutOfMemoryError, MismatchError,
                                           UnsupportedError, RandomnessError, NotFoundError, InternalError,
-                                          InsecureError, FormatError, VeilIOError, NoiseError)}
+                                          InsecureError, FormatError, VeilIOError, NoiseError, BudgetError)}
 
 
 def error_for(status: int, detail: str) -> VeilError:

@@ -19,6 +19,7 @@ const char *veil_strerror(veil_status status)
     case VEIL_ERR_FORMAT: return "malformed or foreign serialized data";
     case VEIL_ERR_IO: return "file input/output failed";
     case VEIL_ERR_NOISE: return "the noise budget of a ciphertext is exhausted";
+    case VEIL_ERR_BUDGET: return "the differential-privacy budget would be exceeded";
     }
     return "unknown status code";
 }

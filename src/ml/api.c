@@ -213,6 +213,7 @@ veil_status veil_ciphertexts_load(veil_ciphertexts **out, const veil_keyset *key
     for (size_t m = 1; m < meta.bgv.crt_count; m++) ctxs[m] = keys ? keys->bgv.crt[m].ctx : eval->bgv.crt[m].ctx;
     VEIL_CHECK(veil_ciphertexts_alloc(&set, ctx, &meta, 0, err));
     VEIL_CHECK(backend_of(meta.scheme)->ciphertexts_load(set, &c, ctxs, expect, err));
+    set->has_dp = veil_ml_dp_tail(c.meta, c.meta_len, &set->dp, NULL) == 1; /* validated by veil_ml_set_open */
     *out = set;
     set = NULL;
 done:

@@ -258,7 +258,13 @@ static veil_status bgv_ciphertexts_save(veil_buffer *out, const veil_ciphertexts
         for (size_t i = 0; i < per; i++)
             VEIL_CHECK(veil_bgv_ciphertext_save(&items[m * (per + 1) + 1 + i], cts->bcts[m * per + i], 0, err));
     }
-    VEIL_CHECK(save_groups(out, &cts->meta, params, k, items, per, err));
+    {
+        /* a noisy release (dp_noise.c): its record after the metadata */
+        uint8_t mb[VEIL_META_EXACT_BYTES + VEIL_DP_TAIL_BYTES];
+        size_t len = veil_ml_meta_encode(mb, &cts->meta);
+        if (cts->has_dp) veil_ml_dp_encode(mb + len, &cts->dp), len += VEIL_DP_TAIL_BYTES;
+        VEIL_CHECK(veil_set_save(out, params[0], mb, len, items, k * (per + 1), err));
+    }
 done:
     free_items(items, k * (per + 1));
     return st;
@@ -412,8 +418,9 @@ veil_status veil_ciphertexts_decrypt_integers(int64_t *out, const veil_keyset *k
         VEIL_CHECK(veil_bgv_crt_compose(moduli, kk, (const uint64_t *const *)res, rows * w, out, err));
     }
     /* T > 4 B: a result past the bound is not the computation's (noise overflow, or a forged result) */
+    const double allowed = k->meta.bound + (cts->has_dp ? 40 * cts->dp.sigma / cts->dp.resolution : 0); /* noise */
     for (size_t i = 0; i < rows * w; i++)
-        if (fabs((double)out[i]) > k->meta.bound)
+        if (fabs((double)out[i]) > allowed)
             VEIL_FAIL(err, VEIL_ERR_NOISE, "decrypt: output %zu of row %zu decrypts to %lld, beyond the bound "
                       "2^%.1f the plan proved: the result is not the model's (noise overflow or a forged "
                       "ciphertext)", i % w + 1, i / w + 1, (long long)out[i], log2(k->meta.bound));

@@ -27,9 +27,11 @@ veil_status veil_ml_ckks_ciphertexts_save(veil_buffer *out, const veil_ciphertex
     VEIL_CHECK(veil_params_save(&items[0], params, 0, err));
     for (size_t i = 0; i < cts->count; i++) /* uniform residues: zstd gains nothing */
         VEIL_CHECK(veil_ckks_ciphertext_save(&items[i + 1], cts->cts[i], 0, err));
-    uint8_t mb[META_BYTES];
+    uint8_t mb[META_BYTES + VEIL_DP_TAIL_BYTES];
     veil_ml_meta_encode(mb, &cts->meta);
-    VEIL_CHECK(veil_set_save(out, params, mb, sizeof mb, items, cts->count + 1, err));
+    if (cts->has_dp) veil_ml_dp_encode(mb + META_BYTES, &cts->dp); /* a noisy release: its record */
+    VEIL_CHECK(veil_set_save(out, params, mb, META_BYTES + (cts->has_dp ? VEIL_DP_TAIL_BYTES : 0), items,
+                             cts->count + 1, err));
 done:
     for (size_t i = 0; i <= cts->count; i++) veil_buffer_free(&items[i]);
     free(items);
@@ -252,7 +254,8 @@ veil_status veil_ml_ckks_decode(double *out, double *raw_out, const veil_keyset 
     }
     /* the plan bounded every output over the inputs' range: a larger one is no result (a wrap, or a set
      * not computed by the model from inputs of that range) */
-    const double allowed = k->meta.bound * (1 + DECRYPT_SLACK) + DECRYPT_SLACK;
+    const double allowed = k->meta.bound * (1 + DECRYPT_SLACK) + DECRYPT_SLACK +
+                           (cts->has_dp ? 40 * cts->dp.sigma : 0); /* a noisy release: its noise's tail */
     for (size_t i = 0; k->ckks.box_lo && i < rows * w; i++)
         if (!(fabs(all[i]) <= allowed))
             VEIL_FAIL(err, VEIL_ERR_NOISE, "decrypt: row %zu, output %zu decrypts to %g, beyond %g, the largest "

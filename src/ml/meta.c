@@ -217,7 +217,19 @@ veil_status veil_ml_set_open(veil_set_contents *c, veil_ml_meta *meta, veil_para
     *params = NULL;
     veil_status st = veil_set_open(c, data, len, err);
     if (st != VEIL_OK) return st; /* nothing held */
-    VEIL_CHECK(veil_ml_meta_decode(meta, c->meta, c->meta_len, err));
+    {
+        /* a noisy release's record (dp_noise.c) follows the metadata of a set of outputs */
+        veil_dp_release dp;
+        const int tail = veil_ml_dp_tail(c->meta, c->meta_len, &dp, err);
+        if (tail < 0) {
+            st = VEIL_ERR_FORMAT; /* err holds the reason */
+            goto done;
+        }
+        VEIL_CHECK(veil_ml_meta_decode(meta, c->meta, c->meta_len - (tail ? VEIL_DP_TAIL_BYTES : 0), err));
+        if (tail && meta->kind != VEIL_SET_OUTPUTS && meta->kind != VEIL_SET_TRAIN_MODEL)
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "ML file: a differential-privacy record on a set that is not of outputs "
+                      "or a trained model");
+    }
     if (c->count < 1 || c->items[0].type != VEIL_OBJECT_PARAMS)
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "ML file: the parameters do not come first");
     VEIL_CHECK(veil_params_load(params, c->items[0].data, c->items[0].len, err));
@@ -252,7 +264,13 @@ veil_status veil_ml_file_describe(const uint8_t *data, size_t len, char *text, s
     veil_ml_meta m;
     veil_status st = veil_set_open(&c, data, len, err);
     if (st != VEIL_OK) return st; /* nothing held */
-    VEIL_CHECK(veil_ml_meta_decode(&m, c.meta, c.meta_len, err));
+    veil_dp_release dp;
+    const int tail = veil_ml_dp_tail(c.meta, c.meta_len, &dp, err);
+    if (tail < 0) {
+        st = VEIL_ERR_FORMAT;
+        goto done;
+    }
+    VEIL_CHECK(veil_ml_meta_decode(&m, c.meta, c.meta_len - (tail ? VEIL_DP_TAIL_BYTES : 0), err));
     {
         static const char *kinds[] = {"", "key set (holds the SECRET key)", "evaluation keys (public: for the server)",
                                       "encrypted inputs", "encrypted outputs", "plan (parameters and rotations)",
@@ -273,6 +291,10 @@ veil_status veil_ml_file_describe(const uint8_t *data, size_t len, char *text, s
                             c.count);
         if (m.kind >= VEIL_SET_INPUTS && used > 0 && (size_t)used < cap)
             used += snprintf(text + used, cap - (size_t)used, "rows:       %llu\n", (unsigned long long)m.rows);
+        if (tail && used > 0 && (size_t)used < cap)
+            used += snprintf(text + used, cap - (size_t)used, "privacy:    a noisy release: epsilon %g at delta %g, "
+                             "sensitivity %g, sigma %g (grid %g), zCDP rho %g\n", dp.epsilon, dp.delta,
+                             dp.sensitivity, dp.sigma, dp.resolution, dp.rho);
         if (m.scheme == VEIL_ML_BGV && used > 0 && (size_t)used < cap)
             snprintf(text + used, cap - (size_t)used, "scheme:     BGV, exact: %u plaintext modul%s, integer inputs "
                      "in [%lld, %lld], output scale %.9g\n", m.bgv.crt_count, m.bgv.crt_count == 1 ? "us" : "i",

@@ -173,7 +173,15 @@ struct veil_ciphertexts {
     /* exact inference: count ciphertexts, modulus m's batches x width at bcts[m * count / crt_count] */
     veil_bgv_ciphertext **bcts;
     const veil_context *bctx[VEIL_CRT_MAX];
+    /* a differentially private release (dp_noise.c): the noise it carries, saved after the metadata */
+    int has_dp;
+    veil_dp_release dp;
 };
+/* The release's record after a set's metadata: "VEIL-DP1" and six doubles (dp_noise.c). */
+#define VEIL_DP_TAIL_BYTES 56
+void veil_ml_dp_encode(uint8_t out[VEIL_DP_TAIL_BYTES], const veil_dp_release *dp);
+/* 1 when the metadata ends with a release's record (validated into *dp; -1 and err when it is invalid), else 0. */
+int veil_ml_dp_tail(const uint8_t *meta, size_t meta_len, veil_dp_release *dp, veil_error *err);
 
 /*
  * Latency packing, an affine stage of m outputs over S slots: K = min(S, the power of two at least m)

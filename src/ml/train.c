@@ -375,6 +375,7 @@ veil_status veil_keyset_get_train_info(const veil_keyset *keys, veil_train_info 
 /* Each feature (and a linear label) centred on its mean and divided by its largest deviation: [-1, 1]. */
 typedef struct scaling {
     double *mean, *dev; /* features + 1: the label's last (linear regression) */
+    int declared;       /* from a declared feature range, not the data (DP-GD) */
 } scaling;
 
 static void scaling_free(scaling *s)
@@ -567,8 +568,10 @@ done:
 /* ---- encryption ------------------------------------------------------------------------------------------ */
 
 /* The scaling as (mantissa, exponent) pairs: the values span far more than one CKKS scale can hold. */
+/* Slot 4 (F + 1) of the scaling ciphertext: 1 when the scaling is a declared range (DP-GD), else 0. */
 static void scaling_pack(double *out, const scaling *s, size_t features)
 {
+    out[4 * (features + 1)] = s->declared;
     for (size_t j = 0; j <= features; j++) {
         int e;
         out[4 * j] = frexp(s->mean[j], &e);
@@ -594,12 +597,68 @@ static veil_status scaling_unpack(scaling *s, const double *in, size_t features,
         s->mean[j] = mean;
         s->dev[j] = dev;
     }
+    s->declared = fabs(in[4 * (features + 1)] - 1.0) < 0.25; /* CKKS's error is far below 1/4 */
 done:
     return st;
 }
 
+static veil_status encrypt_with(veil_ciphertexts **out, const veil_keyset *k, const double *x, const double *y,
+                                size_t rows, const double *range, veil_prng *prng, veil_error *err);
+
 veil_status veil_train_encrypt(veil_ciphertexts **out, const veil_keyset *k, const double *x, const double *y,
                                size_t rows, veil_prng *prng, veil_error *err)
+{
+    return encrypt_with(out, k, x, y, rows, NULL, prng, err);
+}
+
+veil_status veil_train_encrypt_ranged(veil_ciphertexts **out, const veil_keyset *k, const double *x,
+                                      const double *y, size_t rows, const double *lo, const double *hi,
+                                      veil_prng *prng, veil_error *err)
+{
+    VEIL_REQUIRE(k, err);
+    VEIL_REQUIRE(lo, err);
+    VEIL_REQUIRE(hi, err);
+    const size_t F = k->meta.in_width;
+    if (F > MAX_FEATURES) return veil_fail(err, VEIL_ERR_MISMATCH, "train: these keys are not for training");
+    double range[2 * (MAX_FEATURES + 1)];
+    for (size_t j = 0; j < F; j++) {
+        if (!isfinite(lo[j]) || !isfinite(hi[j]) || !(lo[j] < hi[j]) || fabs(lo[j]) > MAX_MAGNITUDE ||
+            fabs(hi[j]) > MAX_MAGNITUDE)
+            return veil_fail(err, VEIL_ERR_ARGUMENT, "train: feature %zu's declared range [%g, %g] is not LO < HI, "
+                             "finite", j + 1, lo[j], hi[j]);
+        range[2 * j] = lo[j];
+        range[2 * j + 1] = hi[j];
+    }
+    return encrypt_with(out, k, x, y, rows, range, prng, err);
+}
+
+/* Every feature from its declared range (range[2j], range[2j + 1]); logistic regression's label needs none. */
+static veil_status scaling_declared(scaling *s, unsigned task, size_t features, const double *x, size_t rows,
+                                    const double *range, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    if (task != VEIL_TRAIN_LOGISTIC)
+        VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "train: a declared feature range (DP-GD) is for logistic regression");
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = 0; j < features; j++)
+            if (x[r * features + j] < range[2 * j] || x[r * features + j] > range[2 * j + 1])
+                VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "train: row %zu, feature %zu is %g, outside its declared range "
+                          "[%g, %g] that bounds each record's contribution: nothing encrypted", r + 1, j + 1,
+                          x[r * features + j], range[2 * j], range[2 * j + 1]);
+    VEIL_CHECK(scaling_alloc(s, features, err));
+    for (size_t j = 0; j < features; j++) {
+        s->mean[j] = (range[2 * j] + range[2 * j + 1]) / 2;
+        s->dev[j] = (range[2 * j + 1] - range[2 * j]) / 2;
+    }
+    s->mean[features] = 0;
+    s->dev[features] = 1;
+    s->declared = 1;
+done:
+    return st;
+}
+
+static veil_status encrypt_with(veil_ciphertexts **out, const veil_keyset *k, const double *x, const double *y,
+                                size_t rows, const double *range, veil_prng *prng, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
     *out = NULL;
@@ -617,7 +676,8 @@ veil_status veil_train_encrypt(veil_ciphertexts **out, const veil_keyset *k, con
     veil_ciphertexts *set = NULL;
     double *v = NULL, *sum = NULL, rec[MAX_FEATURES + 1];
     VEIL_CHECK(check_rows(task, F, x, y, rows, err));
-    VEIL_CHECK(scaling_of(&s, task, F, x, y, rows, err));
+    if (range) VEIL_CHECK(scaling_declared(&s, task, F, x, rows, range, err));
+    else VEIL_CHECK(scaling_of(&s, task, F, x, y, rows, err));
     veil_ml_meta meta = k->meta;
     meta.kind = VEIL_SET_TRAIN_DATA;
     meta.rows = rows;
@@ -627,7 +687,7 @@ veil_status veil_train_encrypt(veil_ciphertexts **out, const veil_keyset *k, con
     const double scale = ldexp(1.0, (int)meta.scale_bits);
     v = calloc(slots, sizeof *v);
     if (!v) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "train: encrypt");
-    if (4 * (F + 1) > slots) VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "train: too many features for the slots");
+    if (4 * (F + 1) + 1 > slots) VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "train: too many features for the slots");
     VEIL_CHECK(veil_ckks_encoder_new(&enc, k->ctx, err));
     VEIL_CHECK(veil_ckks_plaintext_new(&pt, k->ctx, err));
     VEIL_CHECK(veil_ciphertexts_alloc(&set, k->ctx, &meta, count, err));
@@ -682,9 +742,14 @@ typedef struct trainer {
     veil_ckks_encoder *enc;
     unsigned task, degree;
     double scale;           /* 2^scale_bits: where every iteration brings its values back */
-    size_t slots, block, records, nct, rows;
+    size_t slots, block, records, nct, rows, features;
     double coef[4];
     int threads;
+    /* DP-GD: noise N_Z(0, num/den) * resolution on each coordinate of the gradient sum, every iteration */
+    int dp;
+    uint64_t dp_num, dp_den;
+    double dp_resolution;
+    veil_prng *dp_prng;
 } trainer;
 
 typedef veil_ckks_ciphertext ct_t;
@@ -874,6 +939,32 @@ done:
     return st;
 }
 
+/*
+ * DP-GD: g += k N, N a fresh vector of the discrete Gaussian on the gradient sum's F + 1 coordinates, the same
+ * vector in every record's block (the gradient sum is replicated over the blocks in layout A).
+ */
+static veil_status add_gradient_noise(const trainer *tr, ct_t *g, double k, size_t features, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    veil_ckks_plaintext *pt = NULL;
+    int64_t z[MAX_FEATURES + 1];
+    double *v = calloc(tr->slots, sizeof *v);
+    if (!v) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "train: noise");
+    VEIL_CHECK(veil_sample_discrete_gaussian(z, features + 1, tr->dp_num, tr->dp_den, tr->dp_prng, err));
+    for (size_t b = 0; b < tr->records; b++)
+        for (size_t j = 0; j <= features; j++) v[b * tr->block + j] = k * (double)z[j] * tr->dp_resolution;
+    VEIL_CHECK(veil_ckks_plaintext_new(&pt, tr->ctx, err));
+    VEIL_CHECK(veil_ckks_encode(tr->enc, pt, v, NULL, tr->slots, veil_ckks_ciphertext_scale(g),
+                                veil_ckks_ciphertext_level(g), err));
+    VEIL_CHECK(veil_ckks_add_plain(tr->ctx, g, g, pt, err));
+done:
+    veil_wipe(z, sizeof z);
+    if (v) veil_wipe(v, tr->slots * sizeof *v);
+    free(v);
+    veil_ckks_plaintext_free(pt);
+    return st;
+}
+
 typedef struct train_state {
     ct_t *v, *v_prev, *g_prev; /* v_t, v_{t-1}, and G'_{t-1} (the previous gradient step, times 1 - eta) */
     int have_prev;
@@ -902,6 +993,8 @@ static veil_status iterate(const trainer *tr, train_state *s, ct_t *const *za, c
         VEIL_CHECK(gradient_terms(tr, g, za, zx, s->v, c[t].k, err));
         VEIL_CHECK(add_scaled(tr, g, cst, cst_factor, tmp, err));
     }
+    /* G'_t = k_t (gradient sum + noise): logistic regression's gradient sum is that of sigmoid(-z.v) z */
+    if (tr->dp) VEIL_CHECK(add_gradient_noise(tr, g, c[t].k, tr->features, err));
     /* next = G'_t + (1 - eta_t) shrink_t v_t + eta_t (shrink_{t-1} v_{t-1} + G'_{t-1} / (1 - eta_{t-1})) */
     VEIL_CHECK(copy_ct(tr, next, g, err));
     if (t > 0) VEIL_CHECK(add_scaled(tr, next, s->v, (1 - c[t].eta) * c[t].shrink, tmp, err));
@@ -919,6 +1012,48 @@ done:
     veil_ckks_ciphertext_free(g);
     veil_ckks_ciphertext_free(tmp);
     veil_ckks_ciphertext_free(next);
+    return st;
+}
+
+/*
+ * DP-GD's calibration (docs/privacy.md). A record's term of the gradient sum is e z with z = (+-1, scaled
+ * features) in [-1, 1]^(F+1) (a declared range) and e = 1/2 - q(z.v), q the polynomial sigmoid: |e| <= E, the
+ * largest |1/2 - q(t)| over the sigmoid's range |t| <= R (the training's own premise: z.v stays in it).
+ * Replacing one record moves the sum by at most D = 2 E sqrt(F + 1) in L2. K iterations of noise sigma cost
+ * rho = K D^2 / (2 sigma^2), so sigma = D sqrt(K / (2 rho)), rho that of (epsilon, delta). The release records
+ * the single-release equivalent sigma / sqrt(K), whose rho is the whole training's.
+ */
+static veil_status dp_setup(trainer *tr, veil_dp_release *dp, const veil_train_options *opts, size_t K,
+                            unsigned range, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    double rho = 0, e_max = 0, sigma = 0;
+    if (tr->task != VEIL_TRAIN_LOGISTIC)
+        VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "train: DP-GD is for logistic regression (a linear residual has no bound)");
+    VEIL_CHECK(veil_dp_rho_for(opts->dp_epsilon, opts->dp_delta, &rho, err));
+    for (int i = -4000; i <= 4000; i++) { /* |1/2 - q| over [-R, R]: q is an odd cubic .. septic, smooth */
+        const double t = (double)range * i / 4000.0;
+        double q = 0, p = t;
+        for (size_t j = 0; j < (tr->degree + 1) / 2; j++, p *= t * t) q += tr->coef[j] * p;
+        e_max = fmax(e_max, fabs(0.5 - q));
+    }
+    e_max *= 1.01; /* the grid's between-points */
+    const double sens = 2.0 * e_max * sqrt((double)tr->features + 1.0);
+    sigma = sens * sqrt((double)K / (2.0 * rho));
+    {
+        int k = 0;
+        while (ldexp(sigma, k) > 0x1p30) k--;
+        while (ldexp(sigma, k + 1) <= 0x1p30 && k < 60) k++;
+        tr->dp_resolution = ldexp(1.0, -k);
+        VEIL_CHECK(veil_dgauss_sigma2_rational(ldexp(sigma, k), &tr->dp_num, &tr->dp_den, err));
+        sigma = sqrt((double)tr->dp_num / (double)tr->dp_den) * tr->dp_resolution;
+    }
+    VEIL_CHECK(veil_prng_new_os(&tr->dp_prng, err));
+    tr->dp = 1;
+    *dp = (veil_dp_release){.epsilon = opts->dp_epsilon, .delta = opts->dp_delta, .sensitivity = sens,
+                            .sigma = sigma / sqrt((double)K), .resolution = tr->dp_resolution};
+    dp->rho = sens * sens / (2.0 * dp->sigma * dp->sigma);
+done:
     return st;
 }
 
@@ -967,6 +1102,12 @@ veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, c
     if ((size_t)tr.threads > tr.nct) tr.threads = (int)tr.nct; /* the parallel loops are over the ciphertexts */
     memcpy(tr.coef, info.coefficients, sizeof tr.coef);
     tr.keys = keys;
+    tr.features = keys->meta.in_width;
+    veil_dp_release dp = {0};
+    if (opts->dp_epsilon || opts->dp_delta) {
+        st = dp_setup(&tr, &dp, opts, K, info.range, err);
+        if (st != VEIL_OK) return st;
+    }
     long steps[MAX_TRAIN_STEPS];
     const size_t n_steps = train_steps(steps, tr.block, tr.slots);
     step_constants *c = NULL;
@@ -992,6 +1133,8 @@ veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, c
     VEIL_CHECK(veil_ciphertexts_alloc(&set, tr.ctx, &meta, 2, err));
     VEIL_CHECK(copy_ct(&tr, set->cts[0], s.v, err));
     VEIL_CHECK(copy_ct(&tr, set->cts[1], data->cts[data->count - 1], err));
+    set->has_dp = tr.dp;
+    set->dp = dp;
     *out = set;
     set = NULL;
 done:
@@ -999,6 +1142,7 @@ done:
     veil_ckks_ciphertext_free(s.v_prev);
     veil_ckks_ciphertext_free(s.g_prev);
     veil_ckks_encoder_free(tr.enc);
+    veil_prng_free(tr.dp_prng);
     free(c);
     veil_ciphertexts_free(set);
     return st;
@@ -1040,8 +1184,11 @@ veil_status veil_train_decrypt_ex(double *weights, const veil_keyset *k, const v
     VEIL_CHECK(veil_ml_decrypt_ct(pt, k, model->cts[0], &fl, err));
     VEIL_CHECK(veil_ckks_decode(enc, weights, NULL, F + 1, pt, err));
     VEIL_CHECK(veil_ml_decrypt_ct(pt, k, model->cts[1], &fl, err));
-    VEIL_CHECK(veil_ckks_decode(enc, vals, NULL, 4 * (F + 1), pt, err));
+    VEIL_CHECK(veil_ckks_decode(enc, vals, NULL, 4 * (F + 1) + 1, pt, err));
     VEIL_CHECK(scaling_unpack(&s, vals, F, err));
+    if (model->has_dp && !s.declared)
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "train: a DP-trained model of data scaled by its own statistics (which the "
+                  "weights' unscaling would reveal): encrypt the data with a declared feature range");
     /* weights beyond what the parameters hold have wrapped around: refuse them rather than return them */
     const double limit = veil_keyset_output_limit(k);
     for (size_t j = 0; j <= F; j++)

@@ -48,6 +48,9 @@ static veil_status load_model_file(veil_server *s, model_entry *m, const char *f
         VEIL_CHECK(veil_model_plan(&m->plans[k], m->model, &req, err));
         VEIL_CHECK(veil_plan_save(&m->plan_files[k], m->plans[k], err));
     }
+    /* output noise without a given sensitivity: the plan's (docs/privacy.md), refused at start when none */
+    if (m->options.dp_epsilon && !m->options.dp_sensitivity)
+        VEIL_CHECK(veil_plan_dp_sensitivity(m->plans[0], &m->options.dp_sensitivity, err));
 done:
     return st;
 }

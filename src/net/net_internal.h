@@ -15,6 +15,8 @@ typedef struct veil_side_options {
     double *calibration;      /* the calibration rows (owned; NULL without "calibrate") */
     int have_input_range;
     double input_lo, input_hi;
+    /* output noise (docs/privacy.md): "dp_epsilon" and "dp_delta" (0: none), "dp_sensitivity" (0: the plan's) */
+    double dp_epsilon, dp_delta, dp_sensitivity;
     char path[4096];          /* the side file, for messages */
 } veil_side_options;
 

@@ -61,8 +61,8 @@ enum MHD_Result veil_srv_send_plan(struct MHD_Connection *c, request *r, model_e
 
 /* A request's ciphertexts through the keys' evaluator, the outputs saved into out; *stage names what failed
  * ("ciphertexts": the body; "evaluation": the work). */
-static veil_status evaluate_body(const key_entry *k, const request *r, veil_buffer *out, const char **stage,
-                                 veil_error *err)
+static veil_status evaluate_body(const key_entry *k, const model_entry *m, const request *r, veil_buffer *out,
+                                 const char **stage, veil_error *err)
 {
     veil_status st = VEIL_OK;
     veil_ciphertexts *in = NULL, *res = NULL;
@@ -70,6 +70,9 @@ static veil_status evaluate_body(const key_entry *k, const request *r, veil_buff
     VEIL_CHECK(veil_ciphertexts_load(&in, NULL, k->keys, r->body, r->len, err));
     *stage = "evaluation";
     VEIL_CHECK(veil_evaluator_run(k->ev, &res, in, NULL, NULL, err));
+    if (m->options.dp_epsilon) /* the model's side file asks for output noise: added before anything leaves */
+        VEIL_CHECK(veil_ciphertexts_add_dp_noise(res, k->keys, m->options.dp_epsilon, m->options.dp_delta,
+                                                 m->options.dp_sensitivity, NULL, err));
     VEIL_CHECK(veil_ciphertexts_save(out, res, err));
 done:
     veil_ciphertexts_free(res);
@@ -99,7 +102,7 @@ enum MHD_Result veil_srv_predict(veil_server *s, struct MHD_Connection *c, reque
     } else {
         veil_buffer ob = {0};
         const char *stage = NULL;
-        const veil_status ran = evaluate_body(k, r, &ob, &stage, &err);
+        const veil_status ran = evaluate_body(k, m, r, &ob, &stage, &err);
         ret = ran == VEIL_OK ? veil_srv_send_bytes(c, r, 200, "application/octet-stream", ob.data, ob.len)
                              : veil_srv_send_error(c, r, veil_srv_status_for(ran), "%s: %s", stage, err.detail);
         veil_buffer_free(&ob);

@@ -20,7 +20,7 @@
 #define MAX_DEGREE 1024
 
 static const char *const known_keys[] = {"calibrate", "range", "degree", "input_range", "server_sigmoid",
-                                         "force_approximation"};
+                                         "force_approximation", "dp_epsilon", "dp_delta", "dp_sensitivity"};
 #define N_KEYS (sizeof known_keys / sizeof *known_keys)
 
 /* A refusal naming the side file. */
@@ -111,8 +111,21 @@ static veil_status read_calibration(veil_side_options *o, const char *dir, const
     return VEIL_OK;
 }
 
+/* "dp_epsilon", "dp_delta", "dp_sensitivity": a finite number above 0 (the pair's range is checked after). */
+static veil_status read_positive(const veil_side_options *o, const char *key, const json_t *v, double *out,
+                                 veil_error *err)
+{
+    if (!json_is_number(v) || !(json_number_value(v) > 0) || !isfinite(json_number_value(v)))
+        return side_fail(err, VEIL_ERR_FORMAT, o, "\"%s\" is a number above 0", key);
+    *out = json_number_value(v);
+    return VEIL_OK;
+}
+
 static veil_status read_key(veil_side_options *o, const char *dir, const char *key, const json_t *v, veil_error *err)
 {
+    if (!strcmp(key, "dp_epsilon")) return read_positive(o, key, v, &o->dp_epsilon, err);
+    if (!strcmp(key, "dp_delta")) return read_positive(o, key, v, &o->dp_delta, err);
+    if (!strcmp(key, "dp_sensitivity")) return read_positive(o, key, v, &o->dp_sensitivity, err);
     if (!strcmp(key, "calibrate")) return read_calibration(o, dir, v, err);
     if (!strcmp(key, "degree")) return read_degree(o, v, &o->model.degree, err);
     if (!strcmp(key, "server_sigmoid")) return read_flag(o, key, v, &o->model.server_sigmoid, err);
@@ -135,9 +148,20 @@ static veil_status read_object(veil_side_options *o, const char *dir, json_t *ro
     json_object_foreach(root, key, v) {
         if (!is_known(key))
             return side_fail(err, VEIL_ERR_FORMAT, o, "unknown key \"%.40s\" (known: calibrate, range, degree, "
-                             "input_range, server_sigmoid, force_approximation)", key);
+                             "input_range, server_sigmoid, force_approximation, dp_epsilon, dp_delta, "
+                             "dp_sensitivity)", key);
     }
     json_object_foreach(root, key, v) VEIL_CHECK(read_key(o, dir, key, v, err));
+    if (!o->dp_epsilon != !o->dp_delta)
+        return side_fail(err, VEIL_ERR_ARGUMENT, o, "\"dp_epsilon\" and \"dp_delta\" go together");
+    if (o->dp_sensitivity && !o->dp_epsilon)
+        return side_fail(err, VEIL_ERR_ARGUMENT, o, "\"dp_sensitivity\" goes with \"dp_epsilon\"");
+    if (o->dp_epsilon) {
+        double rho;
+        veil_error why = {0};
+        if (veil_dp_rho_for(o->dp_epsilon, o->dp_delta, &rho, &why) != VEIL_OK)
+            return side_fail(err, VEIL_ERR_ARGUMENT, o, "%s", why.detail);
+    }
 done:
     return st;
 }
