@@ -91,6 +91,12 @@ int cli_cmd_plan(int argc, char **argv)
            veil_model_output_width(m));
     fputs(veil_model_report(m), stdout);
     print_plan(plan, stdout);
+    if (o.out) { /* the plan file a data owner makes keys from (keygen --plan), without the model */
+        veil_buffer pb = {0};
+        veil_error err = {0};
+        CLI_CHECK(cli_status(veil_plan_save(&pb, plan, &err), &err, NULL));
+        CLI_CHECK(cli_save_buffer(o.out, &pb));
+    }
     CLI_CHECK(cli_finish_output());
 done:
     veil_plan_free(plan);

@@ -77,6 +77,13 @@ static const char usage_text[] =
             "               Y2.ct under the receiver's keys (veil decrypt --keys RECEIVER); smudging: 2^B times the\n"
             "               error bound per share (B = 20 by default); every share file is a validated Veil object\n"
             "\n"
+            "encrypted models (a model owner, a data owner, a cloud; docs/marketplace.md):\n"
+            "  veil plan    --model M.onnx --input-range LO:HI --out M.plan   (the model owner: public plan)\n"
+            "  veil keygen  --plan M.plan --out KEYDIR   (the data owner: keys for a plan, without the model)\n"
+            "  veil encrypt-model --model M.onnx --keys KEYDIR/eval --out M.ctm   (the model owner: the weights\n"
+            "               encrypted under the data owner's public key; structure, widths, activations public)\n"
+            "               then the cloud: veil eval --model M.ctm --eval-keys KEYDIR/eval --in X.ct --out Y.ct\n"
+            "\n"
             "encrypted training (linear or logistic regression; the server never sees the data):\n"
             "  veil keygen  --train logistic|linear --features F --iterations K --out KEYDIR\n"
             "               [--degree 3|5|7] [--sigmoid-range R] (the polynomial sigmoid: degree 3 over [-8, 8])\n"
@@ -154,6 +161,7 @@ static const command commands[] = {
     {"decrypt", cli_cmd_decrypt, 0, 1}, {"plain", cli_cmd_plain, 1, 1},     {"plan", cli_cmd_plan, 1, 1},
     {"train", cli_cmd_train, 0, 1},     {"serve", cli_cmd_serve, 0, 1},     {"predict", cli_cmd_predict, 0, 1},
     {"info", cli_cmd_info, 0, 0},       {"token", cli_cmd_token, 0, 0},     {"party", cli_cmd_party, 1, 1},
+    {"encrypt-model", cli_cmd_encrypt_model, 1, 1},
 };
 
 static const command *find_command(const char *name)

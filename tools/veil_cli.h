@@ -62,6 +62,7 @@ int cli_cmd_serve(int argc, char **argv);   /* cmd_net.c */
 int cli_cmd_predict(int argc, char **argv); /* cmd_net.c */
 int cli_cmd_token(int argc, char **argv);   /* cmd_token.c: a server's tenants' tokens */
 int cli_cmd_party(int argc, char **argv);   /* cmd_party.c: multi-party keys and joint decryption */
+int cli_cmd_encrypt_model(int argc, char **argv); /* cmd_encmodel.c: a model owner's encrypted weights */
 
 /* ---- options (options.c) ------------------------------------------------------------------------------ */
 
@@ -79,6 +80,7 @@ enum {
     CLI_PREDICT = 1 << 9,
     CLI_TOKEN = 1 << 10,
     CLI_PARTY = 1 << 11, /* veil party init|keygen|combine|decrypt|switch */
+    CLI_ENCRYPT_MODEL = 1 << 12, /* veil encrypt-model */
 };
 
 /* --scheme (0 when not given). */
@@ -109,6 +111,7 @@ typedef struct cli_options {
     /* party: its sizes, and its paths (--in takes a list there: the party's own parser, cmd_party.c) */
     size_t parties, threshold, party, round, smudging_bits;
     const char *preset, *group, *decrypt_ct, *switch_ct, *to;
+    const char *plan_file; /* keygen --plan FILE: keys for a plan file (veil plan --out), without the model */
 } cli_options;
 
 /*
@@ -209,6 +212,9 @@ int cli_load_keyset(const char *dir, veil_keyset **ks);
 int cli_eval_keys_path(const char *given, char *path, size_t cap);
 /* The evaluation keys of the file path (cli_eval_keys_path); the file's bytes are not held once parsed. */
 int cli_load_eval_keys(const char *path, veil_eval_keys **ek);
+/* veil eval --model: an encrypted model (a Veil file, loaded with the eval keys) or an ONNX file (cmd_encmodel.c) */
+int cli_load_eval_model(veil_model **m, cli_options *o, const veil_eval_keys *ek, const char *keys_path,
+                        double **calib);
 /* A ciphertext file, for a key set or evaluation keys (one of them). */
 int cli_load_ciphertexts(const char *path, const veil_keyset *ks, const veil_eval_keys *ek, veil_ciphertexts **cts);
 /* KEYDIR/ and KEYDIR/eval/, made where missing (made[]: which); after a failure, removes those it made. */

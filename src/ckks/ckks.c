@@ -385,6 +385,31 @@ done:
     return st;
 }
 
+veil_status veil_ckks_mul_accumulate(const veil_context *ctx, veil_ckks_ciphertext *acc, const veil_ckks_ciphertext *a,
+                                     const veil_ckks_ciphertext *b, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(check_ct(ctx, acc, "mul_accumulate", err));
+    VEIL_CHECK(check_ct(ctx, a, "mul_accumulate", err));
+    VEIL_CHECK(check_ct(ctx, b, "mul_accumulate", err));
+    if (acc == a || acc == b) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "mul_accumulate: the accumulator is an operand");
+    if (a->el.size != 2 || b->el.size != 2)
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "mul_accumulate: relinearize the operands first (sizes %zu and %zu)",
+                  a->el.size, b->el.size);
+    const size_t level = a->el.level < b->el.level ? a->el.level : b->el.level;
+    if (acc->el.size != 3 || acc->el.level != level)
+        VEIL_FAIL(err, VEIL_ERR_MISMATCH, "mul_accumulate: the accumulator (size %zu, level %zu) does not match the "
+                  "product (size 3, level %zu)", acc->el.size, acc->el.level, level);
+    VEIL_CHECK(check_scales(acc->scale, a->scale * b->scale, acc->el.level, level, "mul_accumulate", err));
+    veil_limb_products(ctx, acc->el.c[0], a->el.c[0], b->el.c[0], level, true);
+    veil_limb_products(ctx, acc->el.c[1], a->el.c[0], b->el.c[1], level, true);
+    veil_limb_products(ctx, acc->el.c[1], a->el.c[1], b->el.c[0], level, true);
+    veil_limb_products(ctx, acc->el.c[2], a->el.c[1], b->el.c[1], level, true);
+done:
+    return st;
+}
+
 /* Relinearization of a ciphertext of size 3 (checked). */
 static veil_status relinearize3(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                                 const veil_switch_key *relin_key, veil_error *err)
