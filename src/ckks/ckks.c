@@ -410,6 +410,44 @@ done:
     return st;
 }
 
+veil_status veil_ckks_mul_sum(const veil_context *ctx, veil_ckks_ciphertext *out,
+                                    const veil_ckks_ciphertext *const *a, const veil_ckks_ciphertext *const *b,
+                                    size_t count, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(a, err);
+    VEIL_REQUIRE(b, err);
+    if (count == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "mul_sum: no terms");
+    veil_status st = VEIL_OK;
+    veil_rlwe_result r = {0};
+    const veil_rlwe_element **ea = calloc(count, sizeof *ea), **eb = calloc(count, sizeof *eb);
+    if (!ea || !eb) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "mul_sum");
+    size_t level = SIZE_MAX;
+    for (size_t i = 0; i < count; i++) {
+        VEIL_CHECK(check_ct(ctx, a[i], "mul_sum", err));
+        VEIL_CHECK(check_ct(ctx, b[i], "mul_sum", err));
+        if (a[i] == out || b[i] == out) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "mul_sum: the output is an operand");
+        if (a[i]->el.size != 2 || b[i]->el.size != 2)
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "mul_sum: relinearize the operands first (sizes %zu and %zu)",
+                      a[i]->el.size, b[i]->el.size);
+        VEIL_CHECK(check_scales(a[0]->scale * b[0]->scale, a[i]->scale * b[i]->scale, 0, 0, "mul_sum", err));
+        if (a[i]->el.level < level) level = a[i]->el.level;
+        if (b[i]->el.level < level) level = b[i]->el.level;
+        ea[i] = &a[i]->el;
+        eb[i] = &b[i]->el;
+    }
+    VEIL_CHECK(check_out(ctx, out, err));
+    VEIL_CHECK(veil_rlwe_result_init(&r, ctx, 3, level, err));
+    veil_limb_tensor_sum(ctx, r.c, ea, eb, count, level);
+    commit(out, &r, a[0]->scale * b[0]->scale);
+done:
+    if (st != VEIL_OK) veil_rlwe_result_drop(&r, &out->el);
+    free(ea);
+    free(eb);
+    return st;
+}
+
 /* Relinearization of a ciphertext of size 3 (checked). */
 static veil_status relinearize3(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                                 const veil_switch_key *relin_key, veil_error *err)

@@ -296,8 +296,8 @@ static veil_status encrypted_affine_output(const ckks_evaluator *ev, size_t si, 
     veil_ckks_ciphertext *const *w = ev->model->enc->w[si] + o * s->in_width;
     veil_ckks_ciphertext *bias = NULL;
     veil_status st = VEIL_OK;
-    VEIL_CHECK(veil_ckks_mul(ctx, y, w[0], x[0], err));
-    for (size_t i = 1; i < s->in_width; i++) VEIL_CHECK(veil_ckks_mul_accumulate(ctx, y, w[i], x[i], err));
+    VEIL_CHECK(veil_ckks_mul_sum(ctx, y, (const veil_ckks_ciphertext *const *)w,
+                                       (const veil_ckks_ciphertext *const *)x, s->in_width, err));
     VEIL_CHECK(veil_ckks_relinearize(ctx, y, y, ev->keys->relin, err));
     VEIL_CHECK(veil_ckks_rescale(ctx, y, y, err));
     VEIL_CHECK(veil_ckks_ciphertext_new(&bias, ctx, err));
