@@ -158,6 +158,114 @@ static void test_random_mlps(void **state)
     }
 }
 
+/*
+ * Encrypted models (docs/marketplace.md): the weights encrypted under the data owner's public key, loaded by the
+ * server with its copy of the eval keys, evaluated ciphertext by ciphertext; against the plaintext program and
+ * the same model in the clear on the same ciphertexts. Refused: keys of another model, the model loaded with
+ * other keys, calls that need the weights, damaged and truncated files.
+ */
+static void check_encrypted_weights(veil_model *m, veil_model *other, unsigned seed)
+{
+    veil_error err = {0};
+    const size_t rows = 11, n = veil_model_input_width(m), raw_w = m->program.out_width;
+    double *x = calloc(rows * n, sizeof *x), *raw = calloc(rows * raw_w, sizeof *raw);
+    double *clear = calloc(rows * raw_w, sizeof *clear), *y = calloc(rows * raw_w, sizeof *y);
+    unsigned s = seed;
+    for (size_t i = 0; i < rows * n; i++) x[i] = 2 * uniform(&s);
+    veil_plan *plan = NULL, *other_plan = NULL;
+    veil_plan_request req = {.packing = VEIL_PACKING_THROUGHPUT, .batch = 4};
+    assert_int_equal(veil_model_plan(&plan, m, &req, &err), VEIL_OK);
+    assert_int_equal(veil_model_plan(&other_plan, other, &req, &err), VEIL_OK);
+    veil_keyset *ks = NULL, *ks2 = NULL, *oks = NULL;
+    veil_eval_keys *ek = NULL, *ek2 = NULL, *oek = NULL, *server_keys = NULL;
+    assert_int_equal(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_generate(&ks2, &ek2, plan, NULL, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_generate(&oks, &oek, other_plan, NULL, NULL, NULL, &err), VEIL_OK);
+    veil_buffer kb = {0}, mb = {0}, cb = {0};
+    assert_int_equal(veil_eval_keys_save(&kb, ek, &err), VEIL_OK);
+    assert_int_equal(veil_eval_keys_load(&server_keys, kb.data, kb.len, &err), VEIL_OK);
+    /* the model owner: with the data owner's eval keys only */
+    assert_int_equal(veil_model_encrypt(&mb, m, server_keys, NULL, &err), VEIL_OK);
+    veil_buffer refused = {0};
+    assert_int_equal(veil_model_encrypt(&refused, m, oek, NULL, &err), VEIL_ERR_MISMATCH);
+    veil_model *em = NULL, *bad = NULL;
+    assert_int_equal(veil_model_load_encrypted(&bad, ek2, mb.data, mb.len, &err), VEIL_ERR_MISMATCH);
+    assert_int_equal(veil_model_load_encrypted(&bad, oek, mb.data, mb.len, &err), VEIL_ERR_MISMATCH);
+    assert_int_equal(veil_model_load_encrypted(&bad, server_keys, mb.data, mb.len - 100, &err), VEIL_ERR_FORMAT);
+    assert_int_equal(veil_model_load_encrypted(&bad, server_keys, kb.data, kb.len, &err), VEIL_ERR_FORMAT);
+    assert_null(bad);
+    assert_int_equal(veil_model_load_encrypted(&em, server_keys, mb.data, mb.len, &err), VEIL_OK);
+    assert_true(veil_model_is_encrypted(em) && !veil_model_is_encrypted(m));
+    veil_plan *no = NULL;
+    assert_int_equal(veil_model_plan(&no, em, &req, &err), VEIL_ERR_ARGUMENT);
+    assert_int_equal(veil_model_run_program(em, y, x, 1, &err), VEIL_ERR_ARGUMENT);
+    veil_evaluator *wrong = NULL;
+    assert_int_equal(veil_evaluator_new(&wrong, em, ek2, 1, &err), VEIL_ERR_MISMATCH);
+
+    veil_ciphertexts *in = NULL, *server_in = NULL, *out = NULL, *out_clear = NULL, *mine = NULL;
+    assert_int_equal(veil_ciphertexts_encrypt(&in, ks, x, rows, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_save(&cb, in, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_load(&server_in, NULL, server_keys, cb.data, cb.len, &err), VEIL_OK);
+    veil_buffer_free(&cb);
+    veil_status st = veil_model_evaluate(&out, em, server_keys, server_in, NULL, NULL, &err);
+    if (st != VEIL_OK) fail_msg("evaluate the encrypted model: %s", err.detail);
+    assert_int_equal(veil_model_evaluate(&out_clear, m, server_keys, server_in, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_save(&cb, out, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_load(&mine, ks, NULL, cb.data, cb.len, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_decrypt(NULL, y, ks, mine, &err), VEIL_OK);
+    veil_ciphertexts_free(mine);
+    veil_buffer_free(&cb);
+    assert_int_equal(veil_ciphertexts_save(&cb, out_clear, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_load(&mine, ks, NULL, cb.data, cb.len, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_decrypt(NULL, clear, ks, mine, &err), VEIL_OK);
+    double worst = 0, worst_clear = 0;
+    for (size_t r = 0; r < rows; r++) {
+        double ref[64];
+        assert_int_equal(veil_program_run_plain(&m->program, x + r * n, ref, &err), VEIL_OK);
+        for (size_t i = 0; i < raw_w; i++) {
+            worst = fmax(worst, fabs(y[r * raw_w + i] - ref[i]));
+            worst_clear = fmax(worst_clear, fabs(y[r * raw_w + i] - clear[r * raw_w + i]));
+        }
+        if (raw_w > 1) assert_int_equal(argmax(y + r * raw_w, raw_w), argmax(ref, raw_w));
+    }
+    printf("  encrypted weights, %zu stages, %zu rows: %.3g from the program, %.3g from the model in the clear; "
+           "%zu bytes\n", m->program.n_stages, rows, worst, worst_clear, mb.len);
+    assert_true(worst <= 1e-3);
+    assert_true(worst_clear <= 1e-3);
+    veil_buffer_free(&kb);
+    veil_buffer_free(&mb);
+    veil_buffer_free(&cb);
+    veil_ciphertexts_free(in);
+    veil_ciphertexts_free(server_in);
+    veil_ciphertexts_free(out);
+    veil_ciphertexts_free(out_clear);
+    veil_ciphertexts_free(mine);
+    veil_model_free(em); /* before or after the keys: the model holds their context */
+    veil_eval_keys_free(ek);
+    veil_eval_keys_free(ek2);
+    veil_eval_keys_free(oek);
+    veil_eval_keys_free(server_keys);
+    veil_keyset_free(ks);
+    veil_keyset_free(ks2);
+    veil_keyset_free(oks);
+    veil_plan_free(plan);
+    veil_plan_free(other_plan);
+    free(x);
+    free(raw);
+    free(clear);
+    free(y);
+}
+
+static void test_encrypted_weights(void **state)
+{
+    (void)state;
+    veil_model *square = random_mlp(21, 5, 4, 3, 1, NULL), *tanh_mlp = random_mlp(22, 4, 3, 2, 0, "Tanh");
+    check_encrypted_weights(square, tanh_mlp, 31);
+    check_encrypted_weights(tanh_mlp, square, 32);
+    veil_model_free(square);
+    veil_model_free(tanh_mlp);
+}
+
 static void test_approximated_activation(void **state)
 {
     (void)state;
@@ -904,7 +1012,7 @@ static void test_shape_operators_lowered(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_random_mlps),
+        cmocka_unit_test(test_random_mlps), cmocka_unit_test(test_encrypted_weights),
         cmocka_unit_test(test_approximated_activation),
         cmocka_unit_test(test_keys_and_sets_are_checked),
         cmocka_unit_test(test_bounds),
