@@ -159,6 +159,63 @@ static void test_random_mlps(void **state)
 }
 
 /*
+ * An encrypted model's file rebuilt with a valid digest but one field of its structure or one object changed:
+ * word `word` of the metadata after the 128 bytes of ML metadata set to `value` (a negative word: the metadata
+ * cut or lengthened by 8 bytes; word -3: the first weight replaced by the parameter set; -4: nothing changed).
+ * Returns the status of loading it.
+ */
+static veil_status load_altered(const veil_eval_keys *k, const veil_buffer *mb, long word, uint64_t value)
+{
+    veil_error err = {0};
+    veil_set_contents c;
+    assert_int_equal(veil_set_open(&c, mb->data, mb->len, &err), VEIL_OK);
+    veil_params *params = NULL;
+    assert_int_equal(veil_params_load(&params, c.items[0].data, c.items[0].len, &err), VEIL_OK);
+    uint8_t *meta = calloc(1, c.meta_len + 8);
+    memcpy(meta, c.meta, c.meta_len);
+    size_t meta_len = c.meta_len;
+    if (word >= 0) veil_ml_put64(meta + VEIL_META_BYTES + 8 * (size_t)word, value);
+    if (word == -1) meta_len -= 8;
+    if (word == -2) meta_len += 8;
+    veil_buffer *items = calloc(c.count, sizeof *items);
+    for (size_t i = 0; i < c.count; i++) {
+        items[i].data = (uint8_t *)c.items[i].data;
+        items[i].len = c.items[i].len;
+    }
+    if (word == -3) items[1] = items[0];
+    veil_buffer altered = {0};
+    assert_int_equal(veil_set_save(&altered, params, meta, meta_len, items, c.count, &err), VEIL_OK);
+    veil_model *m = NULL;
+    const veil_status st = veil_model_load_encrypted(&m, k, altered.data, altered.len, &err);
+    if (st == VEIL_OK) veil_model_free(m);
+    else assert_null(m);
+    veil_buffer_free(&altered);
+    free(items);
+    free(meta);
+    veil_params_free(params);
+    veil_set_contents_clear(&c);
+    return st;
+}
+
+static void check_structure_refused(const veil_eval_keys *k, const veil_buffer *mb)
+{
+    /* words (the tag is 0): 1 stages, 2 in width, 3 out width, 4 final op; stage 0 from word 25: kind, widths */
+    assert_int_equal(load_altered(k, mb, -4, 0), VEIL_OK); /* rebuilt unchanged: loads */
+    assert_int_equal(load_altered(k, mb, 1, 0), VEIL_ERR_FORMAT);
+    assert_int_equal(load_altered(k, mb, 1, 65), VEIL_ERR_FORMAT);
+    assert_int_equal(load_altered(k, mb, 2, 6), VEIL_ERR_FORMAT);
+    assert_int_equal(load_altered(k, mb, 4, 9), VEIL_ERR_FORMAT);
+    assert_int_equal(load_altered(k, mb, 25, 9), VEIL_ERR_FORMAT);
+    assert_int_equal(load_altered(k, mb, 26, 9), VEIL_ERR_FORMAT);
+    assert_int_equal(load_altered(k, mb, 27, 0), VEIL_ERR_FORMAT);
+    assert_int_equal(load_altered(k, mb, 28, 2), VEIL_ERR_FORMAT); /* an affine stage with a degree */
+    assert_int_equal(load_altered(k, mb, 0, 0), VEIL_ERR_FORMAT); /* the tag */
+    assert_int_equal(load_altered(k, mb, -1, 0), VEIL_ERR_FORMAT);
+    assert_int_equal(load_altered(k, mb, -2, 0), VEIL_ERR_FORMAT);
+    assert_int_equal(load_altered(k, mb, -3, 0), VEIL_ERR_FORMAT);
+}
+
+/*
  * Encrypted models (docs/marketplace.md): the weights encrypted under the data owner's public key, loaded by the
  * server with its copy of the eval keys, evaluated ciphertext by ciphertext; against the plaintext program and
  * the same model in the clear on the same ciphertexts. Refused: keys of another model, the model loaded with
@@ -195,6 +252,7 @@ static void check_encrypted_weights(veil_model *m, veil_model *other, unsigned s
     assert_int_equal(veil_model_load_encrypted(&bad, server_keys, kb.data, kb.len, &err), VEIL_ERR_FORMAT);
     assert_null(bad);
     assert_int_equal(veil_model_load_encrypted(&em, server_keys, mb.data, mb.len, &err), VEIL_OK);
+    check_structure_refused(server_keys, &mb);
     assert_true(veil_model_is_encrypted(em) && !veil_model_is_encrypted(m));
     veil_plan *no = NULL;
     assert_int_equal(veil_model_plan(&no, em, &req, &err), VEIL_ERR_ARGUMENT);
