@@ -40,6 +40,10 @@ static void print_plan(const veil_plan *plan, FILE *f)
     fprintf(f, "estimates:      server time ~%.3g s per %s (single thread), memory ~%s on the server, ~%s for keygen\n",
             in->estimated_seconds, latency ? "sample" : "batch", cli_size_text(a, sizeof a, in->estimated_memory_bytes),
             cli_size_text(b, sizeof b, in->keygen_memory_bytes));
+    if (in->scheme != VEIL_ML_BGV && !latency) /* docs/marketplace.md: weights at scale q_l use no more levels */
+        fprintf(f, "encrypted:      veil encrypt-model: the same parameters, levels and keys; one ciphertext of about "
+                   "%s (public-key encrypted: not seeded) per weight and bias\n",
+                cli_size_text(c, sizeof c, 2 * in->ciphertext_bytes));
 }
 
 static void print_train_plan(const veil_plan *plan, FILE *f)
