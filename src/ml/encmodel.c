@@ -29,30 +29,6 @@ static const uint8_t structure_tag[8] = {'V', 'E', 'I', 'L', '-', 'E', 'M', '1'}
 #define ENC_MAX_DEGREE 255
 #define ENC_MAX_CIPHERTEXTS ((size_t)1 << 20)
 
-void veil_model_enc_free(struct veil_model_enc *e)
-{
-    if (!e) return;
-    for (size_t s = 0; s < e->n_stages; s++) {
-        for (size_t i = 0; e->w && e->w[s] && e->w[s][i]; i++) veil_ckks_ciphertext_free(e->w[s][i]);
-        for (size_t i = 0; e->b && e->b[s] && e->b[s][i]; i++) veil_ckks_ciphertext_free(e->b[s][i]);
-        if (e->w) free(e->w[s]);
-        if (e->b) free(e->b[s]);
-    }
-    free(e->w);
-    free(e->b);
-    if (e->refs) veil_ml_context_release(e->ctx, e->params, e->refs);
-    free(e);
-}
-
-veil_status veil_model_need_weights(const veil_model *m, const char *what, veil_error *err)
-{
-    (void)m;
-    return veil_fail(err, VEIL_ERR_ARGUMENT, "%s: this is an encrypted model, whose weights are ciphertexts only the "
-                     "evaluator uses; give the model in the clear (its owner's ONNX file)", what);
-}
-
-int veil_model_is_encrypted(const veil_model *m) { return m && m->enc; }
-
 /* The level of each stage's input: the top level, less the levels the stages before it use (as the evaluator). */
 static size_t stage_level(const veil_program *p, size_t top, size_t stage)
 {

@@ -176,9 +176,10 @@ struct veil_model {
     struct veil_model_enc *enc; /* an encrypted model (encmodel.c): its weights are ciphertexts, stage w and b NULL */
 };
 
-/* Frees an encrypted model's ciphertexts (encmodel.c). */
+/* Frees an encrypted model's ciphertexts and its hold on the keys' context (sets.c). */
 void veil_model_enc_free(struct veil_model_enc *enc);
-/* VEIL_ERR_ARGUMENT for an encrypted model, whose weights only the evaluator can use; `what` names the call. */
+/* VEIL_ERR_ARGUMENT for an encrypted model, whose weights only the evaluator can use; `what` names the call
+ * (model.c). */
 veil_status veil_model_need_weights(const veil_model *m, const char *what, veil_error *err);
 
 /* Building graphs in code (build.c). */

@@ -6,7 +6,8 @@
  *   base       sets.c (ciphertext sets, shared contexts, key-set accessors), meta.c (the metadata of ML
  *              files, `veil info`), plan.c (plan info, the latency layout, the time and memory models),
  *              and the front end (onnx.c, interp.c, lower.c, bounds.c, build.c, csv.c, model.c)
- *   back ends  CKKS: ckks_plan.c, ckks_keys.c, ckks_io.c, ckks_infer.c (its table); training (CKKS):
+ *   back ends  CKKS: ckks_plan.c, ckks_keys.c, ckks_io.c, ckks_infer.c (its table), encmodel.c (encrypted
+ *              models); training (CKKS):
  *              train.c; BGV: bgv_plan.c, bgv_infer.c (its table); planfile.c (plan files, CKKS only)
  *   dispatch   api.c: the public entry points, which pick a back end's table from the scheme once
  */

@@ -123,6 +123,15 @@ void veil_model_free(veil_model *m)
     free(m);
 }
 
+veil_status veil_model_need_weights(const veil_model *m, const char *what, veil_error *err)
+{
+    (void)m;
+    return veil_fail(err, VEIL_ERR_ARGUMENT, "%s: this is an encrypted model, whose weights are ciphertexts only the "
+                     "evaluator uses; give the model in the clear (its owner's ONNX file)", what);
+}
+
+int veil_model_is_encrypted(const veil_model *m) { return m && m->enc; }
+
 size_t veil_model_input_width(const veil_model *m) { return m ? m->program.in_width : 0; }
 size_t veil_model_output_width(const veil_model *m) { return m ? veil_final_width(&m->program) : 0; }
 size_t veil_model_raw_width(const veil_model *m) { return m ? m->program.out_width : 0; }
