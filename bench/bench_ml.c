@@ -2,7 +2,10 @@
  * The ML benchmark: the logistic regression of the peers' figures (30 standardized features, sigmoid as
  * 0.5 + 0.15012 z - 0.0015930 z^3 evaluated on the server), with automatically chosen parameters:
  *   ml_lr_throughput  8192 samples per call (throughput packing): server time for the whole batch;
- *   ml_lr_latency     one sample (latency packing): server time for it.
+ *   ml_lr_latency     one sample (latency packing): server time for it;
+ *   ml_lr_throughput_encrypted_weights  the same batch with the model's weights encrypted under the data
+ *                     owner's public key (veil_model_encrypt; ciphertext-by-ciphertext products), and its
+ *                     time against the model in the clear (vs_clear).
  * Keys and encryption are the client's and not timed here; the evaluator is made once (as a server would).
  */
 #include <math.h>
@@ -52,6 +55,52 @@ static veil_model *lr_model(veil_error *errp)
     CHECK(veil_model_from_graph(&m, &g, (const uint8_t *)tag, strlen(tag), NULL, 0, &opts, &err));
     (void)errp;
     return m;
+}
+
+/*
+ * The throughput row again with the weights encrypted (docs/marketplace.md): the model owner's file, loaded by
+ * the server with the eval keys; checked against the plaintext program as the row in the clear is.
+ */
+static void bench_encrypted_weights(const veil_model *m, const veil_keyset *ks, const veil_eval_keys *ek,
+                                    const veil_ciphertexts *in, const double *x, size_t samples, int threads,
+                                    double budget, double clear_us)
+{
+    veil_error err = {0};
+    veil_buffer b = {0};
+    veil_model *em = NULL;
+    CHECK(veil_model_encrypt(&b, m, ek, NULL, &err));
+    const size_t model_bytes = b.len;
+    CHECK(veil_model_load_encrypted(&em, ek, b.data, b.len, &err));
+    veil_buffer_free(&b);
+    bench_eval_case c = {.in = (veil_ciphertexts *)in};
+    CHECK(veil_evaluator_new(&c.ev, em, ek, (size_t)threads, &err));
+    veil_ciphertexts *out = NULL, *mine = NULL;
+    CHECK(veil_evaluator_run(c.ev, &out, in, NULL, NULL, &err));
+    CHECK(veil_ciphertexts_save(&b, out, &err));
+    CHECK(veil_ciphertexts_load(&mine, ks, NULL, b.data, b.len, &err));
+    veil_buffer_free(&b);
+    double *y = malloc(samples * sizeof *y), worst = 0;
+    CHECK(veil_ciphertexts_decrypt(y, NULL, ks, mine, &err));
+    for (size_t r = 0; r < samples; r++) {
+        double ref;
+        CHECK(veil_program_run_plain(&m->program, x + r * FEATURES, &ref, &err));
+        worst = fmax(worst, fabs(ref - y[r]));
+    }
+    bench_result res = bench_time(bench_eval_run, &c, budget);
+    veil_plan_info info = {0};
+    char extra[256];
+    snprintf(extra, sizeof extra,
+             ",\"packing\":\"throughput\",\"samples\":%zu,\"features\":%d,\"us_per_sample\":%.3f,"
+             "\"max_error\":%.3g,\"model_bytes\":%zu,\"vs_clear\":%.2f",
+             samples, FEATURES, res.us_min / (double)samples, worst, model_bytes, res.us_min / clear_us);
+    (void)info;
+    bench_emit("ml_lr_throughput_encrypted_weights", veil_params_degree(ek->params),
+               veil_context_max_level(ek->ctx) + 1, threads, res, extra);
+    free(y);
+    veil_ciphertexts_free(out);
+    veil_ciphertexts_free(mine);
+    veil_evaluator_free(c.ev);
+    veil_model_free(em);
 }
 
 static void bench_packing(veil_model *m, veil_packing packing, size_t samples, int threads, double budget)
@@ -104,6 +153,8 @@ static void bench_packing(veil_model *m, veil_packing packing, size_t samples, i
              info.estimated_seconds * 1e6);
     bench_emit(packing == VEIL_PACKING_LATENCY ? "ml_lr_latency" : "ml_lr_throughput", info.n, info.q_count, threads,
                res, extra);
+    if (packing == VEIL_PACKING_THROUGHPUT)
+        bench_encrypted_weights(m, ks, ek, c.in, x, samples, threads, budget, res.us_min);
     free(x);
     free(y);
     veil_ciphertexts_free(out);

@@ -202,6 +202,63 @@ static void test_add_mul_rescale(void **state)
     free(ar); free(ai); free(br); free(bi); free(er); free(ei);
 }
 
+/* veil_ckks_mul_sum (128-bit sums, one reduction) equals veil_ckks_mul then veil_ckks_mul_accumulate residue for
+ * residue, and decrypts to the sum of the products. */
+static void test_mul_sum(void **state)
+{
+    (void)state;
+    enum { TERMS = 20 };
+    const size_t s = fx->slots;
+    double *ar = calloc(s, 8), *ai = calloc(s, 8), *br = calloc(s, 8), *bi = calloc(s, 8);
+    double *er = calloc(s, 8), *ei = calloc(s, 8);
+    veil_ckks_ciphertext *a[TERMS], *b[TERMS], *sum = NULL, *ref = NULL;
+    veil_error err = {0};
+    for (int t = 0; t < TERMS; t++) {
+        random_values(ar, ai, s, 100 + (unsigned)t);
+        random_values(br, bi, s, 200 + (unsigned)t);
+        a[t] = encrypt(ar, ai, 2);
+        b[t] = encrypt(br, bi, 2);
+        for (size_t i = 0; i < s; i++) {
+            double complex z = (ar[i] + I * ai[i]) * (br[i] + I * bi[i]);
+            er[i] += creal(z);
+            ei[i] += cimag(z);
+        }
+    }
+    assert_int_equal(veil_ckks_ciphertext_new(&sum, fx->ctx, NULL), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_new(&ref, fx->ctx, NULL), VEIL_OK);
+    assert_int_equal(veil_ckks_mul_sum(fx->ctx, sum, (const veil_ckks_ciphertext *const *)a,
+                                       (const veil_ckks_ciphertext *const *)b, TERMS, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_mul(fx->ctx, ref, a[0], b[0], &err), VEIL_OK);
+    for (int t = 1; t < TERMS; t++) assert_int_equal(veil_ckks_mul_accumulate(fx->ctx, ref, a[t], b[t], &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_size(sum), 3);
+    const size_t n = 2 * s;
+    for (size_t k = 0; k < 3; k++)
+        for (size_t l = 0; l <= sum->el.level; l++)
+            assert_memory_equal(veil_poly_limb_const(sum->el.c[k], l), veil_poly_limb_const(ref->el.c[k], l),
+                                n * sizeof(uint64_t));
+    assert_int_equal(veil_ckks_relinearize(fx->ctx, sum, sum, fx->rk, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_rescale(fx->ctx, sum, sum, &err), VEIL_OK);
+    const double e = max_error(sum, er, ei);
+    printf("sum of %d products, relinearized once: max error %.3g\n", TERMS, e);
+    assert_true(e < 1e-6);
+    /* refused: no terms, a term of size 3, the output among the operands */
+    assert_int_equal(veil_ckks_mul_sum(fx->ctx, sum, (const veil_ckks_ciphertext *const *)a,
+                                       (const veil_ckks_ciphertext *const *)b, 0, &err), VEIL_ERR_ARGUMENT);
+    const veil_ckks_ciphertext *bad[2] = {a[0], ref};
+    assert_int_equal(veil_ckks_mul_sum(fx->ctx, sum, bad, (const veil_ckks_ciphertext *const *)b, 2, &err),
+                     VEIL_ERR_ARGUMENT);
+    const veil_ckks_ciphertext *self[1] = {sum};
+    assert_int_equal(veil_ckks_mul_sum(fx->ctx, sum, self, (const veil_ckks_ciphertext *const *)b, 1, &err),
+                     VEIL_ERR_ARGUMENT);
+    for (int t = 0; t < TERMS; t++) {
+        veil_ckks_ciphertext_free(a[t]);
+        veil_ckks_ciphertext_free(b[t]);
+    }
+    veil_ckks_ciphertext_free(sum);
+    veil_ckks_ciphertext_free(ref);
+    free(ar); free(ai); free(br); free(bi); free(er); free(ei);
+}
+
 static void test_rotate_conjugate(void **state)
 {
     (void)state;
@@ -611,6 +668,7 @@ int main(void)
         cmocka_unit_test(test_rotate_hoisted),   cmocka_unit_test(test_plain_and_errors),
         cmocka_unit_test(test_outputs_and_identity),
         cmocka_unit_test(test_flooding),
+        cmocka_unit_test(test_mul_sum),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -158,6 +158,172 @@ static void test_random_mlps(void **state)
     }
 }
 
+/*
+ * An encrypted model's file rebuilt with a valid digest but one field of its structure or one object changed:
+ * word `word` of the metadata after the 128 bytes of ML metadata set to `value` (a negative word: the metadata
+ * cut or lengthened by 8 bytes; word -3: the first weight replaced by the parameter set; -4: nothing changed).
+ * Returns the status of loading it.
+ */
+static veil_status load_altered(const veil_eval_keys *k, const veil_buffer *mb, long word, uint64_t value)
+{
+    veil_error err = {0};
+    veil_set_contents c;
+    assert_int_equal(veil_set_open(&c, mb->data, mb->len, &err), VEIL_OK);
+    veil_params *params = NULL;
+    assert_int_equal(veil_params_load(&params, c.items[0].data, c.items[0].len, &err), VEIL_OK);
+    uint8_t *meta = calloc(1, c.meta_len + 8);
+    memcpy(meta, c.meta, c.meta_len);
+    size_t meta_len = c.meta_len;
+    if (word >= 0) veil_ml_put64(meta + VEIL_META_BYTES + 8 * (size_t)word, value);
+    if (word == -1) meta_len -= 8;
+    if (word == -2) meta_len += 8;
+    veil_buffer *items = calloc(c.count, sizeof *items);
+    for (size_t i = 0; i < c.count; i++) {
+        items[i].data = (uint8_t *)c.items[i].data;
+        items[i].len = c.items[i].len;
+    }
+    if (word == -3) items[1] = items[0];
+    veil_buffer altered = {0};
+    assert_int_equal(veil_set_save(&altered, params, meta, meta_len, items, c.count, &err), VEIL_OK);
+    veil_model *m = NULL;
+    const veil_status st = veil_model_load_encrypted(&m, k, altered.data, altered.len, &err);
+    if (st == VEIL_OK) veil_model_free(m);
+    else assert_null(m);
+    veil_buffer_free(&altered);
+    free(items);
+    free(meta);
+    veil_params_free(params);
+    veil_set_contents_clear(&c);
+    return st;
+}
+
+static void check_structure_refused(const veil_eval_keys *k, const veil_buffer *mb)
+{
+    /* words (the tag is 0): 1 stages, 2 in width, 3 out width, 4 final op; stage 0 from word 25: kind, widths */
+    assert_int_equal(load_altered(k, mb, -4, 0), VEIL_OK); /* rebuilt unchanged: loads */
+    assert_int_equal(load_altered(k, mb, 1, 0), VEIL_ERR_FORMAT);
+    assert_int_equal(load_altered(k, mb, 1, 65), VEIL_ERR_FORMAT);
+    assert_int_equal(load_altered(k, mb, 2, 6), VEIL_ERR_FORMAT);
+    assert_int_equal(load_altered(k, mb, 4, 9), VEIL_ERR_FORMAT);
+    assert_int_equal(load_altered(k, mb, 25, 9), VEIL_ERR_FORMAT);
+    assert_int_equal(load_altered(k, mb, 26, 9), VEIL_ERR_FORMAT);
+    assert_int_equal(load_altered(k, mb, 27, 0), VEIL_ERR_FORMAT);
+    assert_int_equal(load_altered(k, mb, 28, 2), VEIL_ERR_FORMAT); /* an affine stage with a degree */
+    assert_int_equal(load_altered(k, mb, 0, 0), VEIL_ERR_FORMAT); /* the tag */
+    assert_int_equal(load_altered(k, mb, -1, 0), VEIL_ERR_FORMAT);
+    assert_int_equal(load_altered(k, mb, -2, 0), VEIL_ERR_FORMAT);
+    assert_int_equal(load_altered(k, mb, -3, 0), VEIL_ERR_FORMAT);
+}
+
+/*
+ * Encrypted models (docs/marketplace.md): the weights encrypted under the data owner's public key, loaded by the
+ * server with its copy of the eval keys, evaluated ciphertext by ciphertext; against the plaintext program and
+ * the same model in the clear on the same ciphertexts. Refused: keys of another model, the model loaded with
+ * other keys, calls that need the weights, damaged and truncated files.
+ */
+static void check_encrypted_weights(veil_model *m, veil_model *other, unsigned seed)
+{
+    veil_error err = {0};
+    const size_t rows = 11, n = veil_model_input_width(m), raw_w = m->program.out_width;
+    double *x = calloc(rows * n, sizeof *x), *raw = calloc(rows * raw_w, sizeof *raw);
+    double *clear = calloc(rows * raw_w, sizeof *clear), *y = calloc(rows * raw_w, sizeof *y);
+    unsigned s = seed;
+    for (size_t i = 0; i < rows * n; i++) x[i] = 2 * uniform(&s);
+    veil_plan *plan = NULL, *other_plan = NULL;
+    veil_plan_request req = {.packing = VEIL_PACKING_THROUGHPUT, .batch = 4};
+    assert_int_equal(veil_model_plan(&plan, m, &req, &err), VEIL_OK);
+    assert_int_equal(veil_model_plan(&other_plan, other, &req, &err), VEIL_OK);
+    veil_keyset *ks = NULL, *ks2 = NULL, *oks = NULL;
+    veil_eval_keys *ek = NULL, *ek2 = NULL, *oek = NULL, *server_keys = NULL;
+    assert_int_equal(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_generate(&ks2, &ek2, plan, NULL, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_generate(&oks, &oek, other_plan, NULL, NULL, NULL, &err), VEIL_OK);
+    veil_buffer kb = {0}, mb = {0}, cb = {0};
+    assert_int_equal(veil_eval_keys_save(&kb, ek, &err), VEIL_OK);
+    assert_int_equal(veil_eval_keys_load(&server_keys, kb.data, kb.len, &err), VEIL_OK);
+    /* the model owner: with the data owner's eval keys only */
+    assert_int_equal(veil_model_encrypt(&mb, m, server_keys, NULL, &err), VEIL_OK);
+    veil_buffer refused = {0};
+    assert_int_equal(veil_model_encrypt(&refused, m, oek, NULL, &err), VEIL_ERR_MISMATCH);
+    veil_model *em = NULL, *bad = NULL;
+    assert_int_equal(veil_model_load_encrypted(&bad, ek2, mb.data, mb.len, &err), VEIL_ERR_MISMATCH);
+    assert_int_equal(veil_model_load_encrypted(&bad, oek, mb.data, mb.len, &err), VEIL_ERR_MISMATCH);
+    assert_int_equal(veil_model_load_encrypted(&bad, server_keys, mb.data, mb.len - 100, &err), VEIL_ERR_FORMAT);
+    assert_int_equal(veil_model_load_encrypted(&bad, server_keys, kb.data, kb.len, &err), VEIL_ERR_FORMAT);
+    assert_null(bad);
+    assert_int_equal(veil_model_load_encrypted(&em, server_keys, mb.data, mb.len, &err), VEIL_OK);
+    check_structure_refused(server_keys, &mb);
+    assert_true(veil_model_is_encrypted(em) && !veil_model_is_encrypted(m));
+    veil_plan *no = NULL;
+    assert_int_equal(veil_model_plan(&no, em, &req, &err), VEIL_ERR_ARGUMENT);
+    assert_int_equal(veil_model_run_program(em, y, x, 1, &err), VEIL_ERR_ARGUMENT);
+    veil_evaluator *wrong = NULL;
+    assert_int_equal(veil_evaluator_new(&wrong, em, ek2, 1, &err), VEIL_ERR_MISMATCH);
+
+    veil_ciphertexts *in = NULL, *server_in = NULL, *out = NULL, *out_clear = NULL, *mine = NULL;
+    assert_int_equal(veil_ciphertexts_encrypt(&in, ks, x, rows, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_save(&cb, in, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_load(&server_in, NULL, server_keys, cb.data, cb.len, &err), VEIL_OK);
+    veil_buffer_free(&cb);
+    veil_status st = veil_model_evaluate(&out, em, server_keys, server_in, NULL, NULL, &err);
+    if (st != VEIL_OK) fail_msg("evaluate the encrypted model: %s", err.detail);
+    assert_int_equal(veil_model_evaluate(&out_clear, m, server_keys, server_in, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_save(&cb, out, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_load(&mine, ks, NULL, cb.data, cb.len, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_decrypt(NULL, y, ks, mine, &err), VEIL_OK);
+    veil_ciphertexts_free(mine);
+    veil_buffer_free(&cb);
+    assert_int_equal(veil_ciphertexts_save(&cb, out_clear, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_load(&mine, ks, NULL, cb.data, cb.len, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_decrypt(NULL, clear, ks, mine, &err), VEIL_OK);
+    double worst = 0, worst_clear = 0;
+    for (size_t r = 0; r < rows; r++) {
+        double ref[64];
+        assert_int_equal(veil_program_run_plain(&m->program, x + r * n, ref, &err), VEIL_OK);
+        for (size_t i = 0; i < raw_w; i++) {
+            worst = fmax(worst, fabs(y[r * raw_w + i] - ref[i]));
+            worst_clear = fmax(worst_clear, fabs(y[r * raw_w + i] - clear[r * raw_w + i]));
+        }
+        if (raw_w > 1) assert_int_equal(argmax(y + r * raw_w, raw_w), argmax(ref, raw_w));
+    }
+    printf("  encrypted weights, %zu stages, %zu rows: %.3g from the program, %.3g from the model in the clear; "
+           "%zu bytes\n", m->program.n_stages, rows, worst, worst_clear, mb.len);
+    assert_true(worst <= 1e-3);
+    assert_true(worst_clear <= 1e-3);
+    veil_buffer_free(&kb);
+    veil_buffer_free(&mb);
+    veil_buffer_free(&cb);
+    veil_ciphertexts_free(in);
+    veil_ciphertexts_free(server_in);
+    veil_ciphertexts_free(out);
+    veil_ciphertexts_free(out_clear);
+    veil_ciphertexts_free(mine);
+    veil_model_free(em); /* before or after the keys: the model holds their context */
+    veil_eval_keys_free(ek);
+    veil_eval_keys_free(ek2);
+    veil_eval_keys_free(oek);
+    veil_eval_keys_free(server_keys);
+    veil_keyset_free(ks);
+    veil_keyset_free(ks2);
+    veil_keyset_free(oks);
+    veil_plan_free(plan);
+    veil_plan_free(other_plan);
+    free(x);
+    free(raw);
+    free(clear);
+    free(y);
+}
+
+static void test_encrypted_weights(void **state)
+{
+    (void)state;
+    veil_model *square = random_mlp(21, 5, 4, 3, 1, NULL), *tanh_mlp = random_mlp(22, 4, 3, 2, 0, "Tanh");
+    check_encrypted_weights(square, tanh_mlp, 31);
+    check_encrypted_weights(tanh_mlp, square, 32);
+    veil_model_free(square);
+    veil_model_free(tanh_mlp);
+}
+
 static void test_approximated_activation(void **state)
 {
     (void)state;
@@ -904,7 +1070,7 @@ static void test_shape_operators_lowered(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_random_mlps),
+        cmocka_unit_test(test_random_mlps), cmocka_unit_test(test_encrypted_weights),
         cmocka_unit_test(test_approximated_activation),
         cmocka_unit_test(test_keys_and_sets_are_checked),
         cmocka_unit_test(test_bounds),

@@ -46,7 +46,7 @@ int cli_cmd_eval(int argc, char **argv)
     veil_error err = {0};
     int rc = EXIT_OK;
     CLI_CHECK(cli_load_eval_keys(path, &ek));
-    CLI_CHECK(cli_load_model_for_keys(&m, &o, veil_eval_keys_scheme(ek), path, &calib));
+    CLI_CHECK(cli_load_eval_model(&m, &o, ek, path, &calib)); /* an ONNX file, or an encrypted model */
     CLI_CHECK(cli_status(veil_evaluator_new(&ev, m, ek, o.threads ? o.threads : 1, &err), &err, NULL));
     CLI_CHECK(cli_load_ciphertexts(o.in, NULL, ek, &in));
     cli_bar bar;

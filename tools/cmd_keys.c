@@ -32,6 +32,39 @@ static void announce(const veil_plan *plan, const veil_model *m)
     if (m) fputs(veil_model_report(m), stderr); /* the lowering, and each approximation's error */
 }
 
+/* keygen --plan FILE: keys for a plan file (veil plan --out), for a data owner without the model (an encrypted
+ * model's buyer, docs/marketplace.md). */
+static int keygen_plan_file(const cli_options *o)
+{
+    key_paths p;
+    key_paths_of(&p, o->out);
+    if (cli_exists(p.sk) && !o->force)
+        return cli_error(EXIT_INPUT, "%s already holds a key set; keys are never overwritten (use --force)", o->out);
+    veil_buffer pb = {0};
+    veil_plan *plan = NULL;
+    veil_error err = {0};
+    int made[2] = {0, 0}, dirs = 0;
+    int rc = cli_read_file(o->plan_file, &pb);
+    if (rc) return rc;
+    CLI_CHECK(cli_status(veil_plan_load(&plan, pb.data, pb.len, &err), &err, o->plan_file));
+    if (cli_make_key_dirs(o->out, p.eval_dir, made)) {
+        rc = EXIT_RUNTIME;
+        goto done;
+    }
+    dirs = 1;
+    if (!o->quiet) announce(plan, NULL);
+    cli_bar bar;
+    cli_bar_init(&bar, "keys", o->quiet);
+    CLI_CHECK(cli_keygen_to_files(p.sk, p.eval, plan, cli_progress, &bar));
+    if (!o->quiet) fprintf(stderr, "veil: wrote %s (secret: keep it) and %s (give it to the model owner and the "
+                           "server)\n", p.sk, p.eval);
+done:
+    if (rc && dirs) cli_remove_key_dirs(o->out, p.eval_dir, made);
+    veil_buffer_free(&pb);
+    veil_plan_free(plan);
+    return rc;
+}
+
 /* keygen --server URL --model NAME: keys for the plan a server publishes, for a client without the model file. */
 static int keygen_remote(const cli_options *o)
 {
@@ -69,9 +102,12 @@ done:
 int cli_cmd_keygen(int argc, char **argv)
 {
     cli_options o;
-    if (!cli_parse(argc, argv, &o, CLI_KEYGEN) || (!o.train && !cli_need(o.model, "--model")) ||
+    if (!cli_parse(argc, argv, &o, CLI_KEYGEN) || (!o.train && !o.plan_file && !cli_need(o.model, "--model")) ||
         !cli_need(o.out, "--out"))
         return EXIT_USAGE;
+    if (o.plan_file && (o.model || o.server || o.train))
+        return cli_error(EXIT_USAGE, "--plan makes keys for a plan file, without a model: drop --model/--server/--train");
+    if (o.plan_file) return keygen_plan_file(&o);
     if (o.train && (o.model || o.server))
         return cli_error(EXIT_USAGE, "--train makes keys for training, without a model: drop --model/--server");
     if (o.server && o.scheme == CLI_SCHEME_BGV)

@@ -40,6 +40,10 @@ static void print_plan(const veil_plan *plan, FILE *f)
     fprintf(f, "estimates:      server time ~%.3g s per %s (single thread), memory ~%s on the server, ~%s for keygen\n",
             in->estimated_seconds, latency ? "sample" : "batch", cli_size_text(a, sizeof a, in->estimated_memory_bytes),
             cli_size_text(b, sizeof b, in->keygen_memory_bytes));
+    if (in->scheme != VEIL_ML_BGV && !latency) /* docs/marketplace.md: weights at scale q_l use no more levels */
+        fprintf(f, "encrypted:      veil encrypt-model: the same parameters, levels and keys; one ciphertext of about "
+                   "%s (public-key encrypted: not seeded) per weight and bias\n",
+                cli_size_text(c, sizeof c, 2 * in->ciphertext_bytes));
 }
 
 static void print_train_plan(const veil_plan *plan, FILE *f)
@@ -91,6 +95,12 @@ int cli_cmd_plan(int argc, char **argv)
            veil_model_output_width(m));
     fputs(veil_model_report(m), stdout);
     print_plan(plan, stdout);
+    if (o.out) { /* the plan file a data owner makes keys from (keygen --plan), without the model */
+        veil_buffer pb = {0};
+        veil_error err = {0};
+        CLI_CHECK(cli_status(veil_plan_save(&pb, plan, &err), &err, NULL));
+        CLI_CHECK(cli_save_buffer(o.out, &pb));
+    }
     CLI_CHECK(cli_finish_output());
 done:
     veil_plan_free(plan);

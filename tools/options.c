@@ -140,6 +140,17 @@ static const opt_spec options[] = {
     {"--to", OPT_TEXT, CLI_PARTY, F(to), 0, NULL},
     {"--set", OPT_TEXT, CLI_PARTY, F(set), 0, NULL},
     {"--tolerance", OPT_REAL, CLI_PARTY, F(tolerance), 1, NULL},
+    /* encrypt-model (cmd_encmodel.c): the model and its options, the data owner's eval keys; plan files */
+    {"--model", OPT_TEXT, CLI_ENCRYPT_MODEL, F(model), 0, NULL},
+    {"--keys", OPT_TEXT, CLI_ENCRYPT_MODEL, F(keys), 0, NULL},
+    {"--out", OPT_TEXT, CLI_ENCRYPT_MODEL | CLI_PLAN, F(out), 0, NULL},
+    {"--calibrate", OPT_TEXT, CLI_ENCRYPT_MODEL, F(calibrate), 0, NULL},
+    {"--range", OPT_TEXT, CLI_ENCRYPT_MODEL, F(range), 0, NULL},
+    {"--degree", OPT_SIZE, CLI_ENCRYPT_MODEL, F(degree), 1024, NULL},
+    {"--force-approximation", OPT_SWITCH, CLI_ENCRYPT_MODEL, F(force_approximation), 0, NULL},
+    {"--server-sigmoid", OPT_SWITCH, CLI_ENCRYPT_MODEL, F(server_sigmoid), 0, NULL},
+    {"--quiet", OPT_SWITCH, CLI_ENCRYPT_MODEL, F(quiet), 0, NULL},
+    {"--plan", OPT_TEXT, CLI_KEYGEN, F(plan_file), 0, NULL},
 };
 #define N_OPTIONS (sizeof options / sizeof *options)
 

@@ -85,6 +85,13 @@ static const char usage_text[] =
             "  veil party decrypt --group G --party J --keys PJ --set J1,J2,.. --in Y.ct --out DJ   (also switch)\n"
             "               the T parties of --set each make a share; combine --decrypt takes those T shares\n"
             "\n"
+            "encrypted models (a model owner, a data owner, a cloud; docs/marketplace.md):\n"
+            "  veil plan    --model M.onnx --input-range LO:HI --out M.plan   (the model owner: public plan)\n"
+            "  veil keygen  --plan M.plan --out KEYDIR   (the data owner: keys for a plan, without the model)\n"
+            "  veil encrypt-model --model M.onnx --keys KEYDIR/eval --out M.ctm   (the model owner: the weights\n"
+            "               encrypted under the data owner's public key; structure, widths, activations public)\n"
+            "               then the cloud: veil eval --model M.ctm --eval-keys KEYDIR/eval --in X.ct --out Y.ct\n"
+            "\n"
             "encrypted training (linear or logistic regression; the server never sees the data):\n"
             "  veil keygen  --train logistic|linear --features F --iterations K --out KEYDIR\n"
             "               [--degree 3|5|7] [--sigmoid-range R] (the polynomial sigmoid: degree 3 over [-8, 8])\n"
@@ -183,6 +190,7 @@ static const command commands[] = {
     {"train", cli_cmd_train, 0, 1},     {"serve", cli_cmd_serve, 0, 1},     {"predict", cli_cmd_predict, 0, 1},
     {"info", cli_cmd_info, 0, 0},       {"token", cli_cmd_token, 0, 0},     {"party", cli_cmd_party, 1, 1},
     {"budget", cli_cmd_budget, 0, 0},
+    {"encrypt-model", cli_cmd_encrypt_model, 1, 1},
 };
 
 static const command *find_command(const char *name)

@@ -79,6 +79,7 @@ void cli_print_budget(const veil_dp_budget *b);
  */
 int cli_charge_release(const char *keydir, const char *what, const veil_ciphertexts *cts);
 int cli_cmd_party(int argc, char **argv);   /* cmd_party.c: multi-party keys and joint decryption */
+int cli_cmd_encrypt_model(int argc, char **argv); /* cmd_encmodel.c: a model owner's encrypted weights */
 
 /* ---- options (options.c) ------------------------------------------------------------------------------ */
 
@@ -97,6 +98,7 @@ enum {
     CLI_TOKEN = 1 << 10,
     CLI_BUDGET = 1 << 24, /* far from the others' bits, so that commands added on other branches merge */
     CLI_PARTY = 1 << 11, /* veil party init|keygen|combine|decrypt|switch */
+    CLI_ENCRYPT_MODEL = 1 << 12, /* veil encrypt-model */
 };
 
 /* --scheme (0 when not given). */
@@ -133,6 +135,7 @@ typedef struct cli_options {
     const char *preset, *group, *decrypt_ct, *switch_ct, *to;
     const char *set; /* party decrypt|switch --set 1,3: the decrypting parties of a t-out-of-N group */
     double tolerance; /* party combine --tolerance E: the error the shares' smudging may add (0: 1e-3) */
+    const char *plan_file; /* keygen --plan FILE: keys for a plan file (veil plan --out), without the model */
 } cli_options;
 
 /*
@@ -233,6 +236,9 @@ int cli_load_keyset(const char *dir, veil_keyset **ks);
 int cli_eval_keys_path(const char *given, char *path, size_t cap);
 /* The evaluation keys of the file path (cli_eval_keys_path); the file's bytes are not held once parsed. */
 int cli_load_eval_keys(const char *path, veil_eval_keys **ek);
+/* veil eval --model: an encrypted model (a Veil file, loaded with the eval keys) or an ONNX file (cmd_encmodel.c) */
+int cli_load_eval_model(veil_model **m, cli_options *o, const veil_eval_keys *ek, const char *keys_path,
+                        double **calib);
 /* A ciphertext file, for a key set or evaluation keys (one of them). */
 int cli_load_ciphertexts(const char *path, const veil_keyset *ks, const veil_eval_keys *ek, veil_ciphertexts **cts);
 /* KEYDIR/ and KEYDIR/eval/, made where missing (made[]: which); after a failure, removes those it made. */

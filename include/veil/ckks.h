@@ -179,6 +179,19 @@ veil_status veil_ckks_mul_constant_to_scale(const veil_context *ctx, veil_ckks_c
 /* a * b: size 3, the scales multiply (relinearize and rescale afterwards). */
 veil_status veil_ckks_mul(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                           const veil_ckks_ciphertext *b, veil_error *err);
+/*
+ * acc += a * b in place for a and b of size 2: acc of size 3 at the product's level and scale (a veil_ckks_mul
+ * of the same kind made it). A sum of products is relinearized and rescaled once, after the last.
+ */
+veil_status veil_ckks_mul_accumulate(const veil_context *ctx, veil_ckks_ciphertext *acc, const veil_ckks_ciphertext *a,
+                                     const veil_ckks_ciphertext *b, veil_error *err);
+/*
+ * out = sum_i a_i * b_i (size 3, unrelinearized) for count pairs of size-2 ciphertexts of one product scale: the
+ * products summed in 128 bits and reduced once per coefficient (encrypted weights times encrypted inputs).
+ */
+veil_status veil_ckks_mul_sum(const veil_context *ctx, veil_ckks_ciphertext *out,
+                                    const veil_ckks_ciphertext *const *a, const veil_ckks_ciphertext *const *b,
+                                    size_t count, veil_error *err);
 /* Size 3 -> size 2 with the relinearization key. */
 veil_status veil_ckks_relinearize(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                                   const veil_switch_key *relin_key, veil_error *err);

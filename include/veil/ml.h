@@ -280,6 +280,23 @@ veil_status veil_evaluator_run(const veil_evaluator *ev, veil_ciphertexts **out,
 void veil_evaluator_free(veil_evaluator *ev);
 
 /*
+ * Encrypted models (docs/marketplace.md): the model owner encrypts the weights and biases of every affine
+ * layer with the public key of the data owner's evaluation keys (made for this model: its hash), one
+ * ciphertext per value, replicated over the slots (the throughput packing; latency keys are refused). The
+ * model's structure stays public: the layers' kinds and widths, the approximations' polynomials and ranges,
+ * the final operation, the model hash. The file is a Veil set (docs/wire-format.md) holding only ciphertexts
+ * and that structure. veil_model_load_encrypted checks every byte and that the file was made for these keys;
+ * the model it gives evaluates with veil_evaluator_new like a plaintext one (ciphertext-by-ciphertext
+ * products, relinearized), and is refused by the calls that need the weights (plan, plain runs).
+ */
+veil_status veil_model_encrypt(veil_buffer *out, const veil_model *model, const veil_eval_keys *keys, veil_prng *prng,
+                               veil_error *err);
+veil_status veil_model_load_encrypted(veil_model **out, const veil_eval_keys *keys, const uint8_t *data, size_t len,
+                                      veil_error *err);
+/* Whether a model was loaded encrypted (its weights are ciphertexts). */
+int veil_model_is_encrypted(const veil_model *model);
+
+/*
  * Decrypts rows x output width values (after the final Sigmoid / Softmax / LogSoftmax; ArgMax gives the
  * class index as a double). raw_out, when not NULL, receives the values before the final operation
  * (rows x veil_model_output_width of the program before it: see veil_ciphertexts_width).

@@ -385,6 +385,69 @@ done:
     return st;
 }
 
+veil_status veil_ckks_mul_accumulate(const veil_context *ctx, veil_ckks_ciphertext *acc, const veil_ckks_ciphertext *a,
+                                     const veil_ckks_ciphertext *b, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(check_ct(ctx, acc, "mul_accumulate", err));
+    VEIL_CHECK(check_ct(ctx, a, "mul_accumulate", err));
+    VEIL_CHECK(check_ct(ctx, b, "mul_accumulate", err));
+    if (acc == a || acc == b) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "mul_accumulate: the accumulator is an operand");
+    if (a->el.size != 2 || b->el.size != 2)
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "mul_accumulate: relinearize the operands first (sizes %zu and %zu)",
+                  a->el.size, b->el.size);
+    const size_t level = a->el.level < b->el.level ? a->el.level : b->el.level;
+    if (acc->el.size != 3 || acc->el.level != level)
+        VEIL_FAIL(err, VEIL_ERR_MISMATCH, "mul_accumulate: the accumulator (size %zu, level %zu) does not match the "
+                  "product (size 3, level %zu)", acc->el.size, acc->el.level, level);
+    VEIL_CHECK(check_scales(acc->scale, a->scale * b->scale, acc->el.level, level, "mul_accumulate", err));
+    veil_limb_products(ctx, acc->el.c[0], a->el.c[0], b->el.c[0], level, true);
+    veil_limb_products(ctx, acc->el.c[1], a->el.c[0], b->el.c[1], level, true);
+    veil_limb_products(ctx, acc->el.c[1], a->el.c[1], b->el.c[0], level, true);
+    veil_limb_products(ctx, acc->el.c[2], a->el.c[1], b->el.c[1], level, true);
+done:
+    return st;
+}
+
+veil_status veil_ckks_mul_sum(const veil_context *ctx, veil_ckks_ciphertext *out,
+                                    const veil_ckks_ciphertext *const *a, const veil_ckks_ciphertext *const *b,
+                                    size_t count, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(a, err);
+    VEIL_REQUIRE(b, err);
+    if (count == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "mul_sum: no terms");
+    veil_status st = VEIL_OK;
+    veil_rlwe_result r = {0};
+    const veil_rlwe_element **ea = calloc(count, sizeof *ea), **eb = calloc(count, sizeof *eb);
+    if (!ea || !eb) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "mul_sum");
+    size_t level = SIZE_MAX;
+    for (size_t i = 0; i < count; i++) {
+        VEIL_CHECK(check_ct(ctx, a[i], "mul_sum", err));
+        VEIL_CHECK(check_ct(ctx, b[i], "mul_sum", err));
+        if (a[i] == out || b[i] == out) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "mul_sum: the output is an operand");
+        if (a[i]->el.size != 2 || b[i]->el.size != 2)
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "mul_sum: relinearize the operands first (sizes %zu and %zu)",
+                      a[i]->el.size, b[i]->el.size);
+        VEIL_CHECK(check_scales(a[0]->scale * b[0]->scale, a[i]->scale * b[i]->scale, 0, 0, "mul_sum", err));
+        if (a[i]->el.level < level) level = a[i]->el.level;
+        if (b[i]->el.level < level) level = b[i]->el.level;
+        ea[i] = &a[i]->el;
+        eb[i] = &b[i]->el;
+    }
+    VEIL_CHECK(check_out(ctx, out, err));
+    VEIL_CHECK(veil_rlwe_result_init(&r, ctx, 3, level, err));
+    veil_limb_tensor_sum(ctx, r.c, ea, eb, count, level);
+    commit(out, &r, a[0]->scale * b[0]->scale);
+done:
+    if (st != VEIL_OK) veil_rlwe_result_drop(&r, &out->el);
+    free(ea);
+    free(eb);
+    return st;
+}
+
 /* Relinearization of a ciphertext of size 3 (checked). */
 static veil_status relinearize3(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
                                 const veil_switch_key *relin_key, veil_error *err)

@@ -25,6 +25,7 @@ veil_status veil_model_plan(veil_plan **out, const veil_model *m, const veil_pla
     VEIL_REQUIRE(out, err);
     *out = NULL;
     VEIL_REQUIRE(m, err);
+    if (m->enc) return veil_model_need_weights(m, "plan", err);
     veil_plan_request dflt = {0};
     if (!req) req = &dflt;
     if (req->packing != VEIL_PACKING_THROUGHPUT && req->packing != VEIL_PACKING_LATENCY)

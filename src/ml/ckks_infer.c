@@ -19,6 +19,7 @@
 #include <omp.h>
 #include "ml/ml_plan.h"
 #include "veil/circuits.h"
+#include <sodium.h>
 
 /* ---- the evaluator ------------------------------------------------------------------------------------ */
 
@@ -127,6 +128,11 @@ veil_status veil_ml_ckks_evaluator_new(void **state, const veil_model *model, co
     if (veil_program_depth(p) > veil_context_max_level(keys->ctx))
         return veil_fail(err, VEIL_ERR_MISMATCH, "the keys' parameters have %zu levels, the model needs %zu",
                          veil_context_max_level(keys->ctx), veil_program_depth(p));
+    if (model->enc && (model->enc->ctx != keys->ctx ||
+                       sodium_memcmp(model->enc->key_id, keys->meta.key_id, VEIL_ID_BYTES) != 0))
+        return veil_fail(err, VEIL_ERR_MISMATCH, "the encrypted model was loaded with other evaluation keys");
+    if (model->enc && keys->meta.packing != VEIL_PACKING_THROUGHPUT)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "an encrypted model is evaluated in the throughput packing only");
     ckks_evaluator *ev = calloc(1, sizeof *ev);
     if (!ev) return veil_fail(err, VEIL_ERR_NO_MEMORY, "evaluator");
     ev->model = model;
@@ -277,6 +283,33 @@ static void free_layer(veil_ckks_ciphertext **c, size_t n)
     free(c);
 }
 
+/*
+ * An encrypted model's affine stage, one output (encmodel.c): y = sum_i Enc(w_i) x_i, accumulated unrelinearized
+ * (size 3), relinearized and rescaled once; then the bias, brought from scale q_l to the result's scale by one
+ * constant product (it uses the level the result just left), added.
+ */
+static veil_status encrypted_affine_output(const ckks_evaluator *ev, size_t si, size_t o, veil_ckks_ciphertext *y,
+                                           veil_ckks_ciphertext *const *x, progress *pr, veil_error *err)
+{
+    const veil_stage *s = &ev->model->program.stages[si];
+    const veil_context *ctx = ev->keys->ctx;
+    veil_ckks_ciphertext *const *w = ev->model->enc->w[si] + o * s->in_width;
+    veil_ckks_ciphertext *bias = NULL;
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_ckks_mul_sum(ctx, y, (const veil_ckks_ciphertext *const *)w,
+                                       (const veil_ckks_ciphertext *const *)x, s->in_width, err));
+    VEIL_CHECK(veil_ckks_relinearize(ctx, y, y, ev->keys->relin, err));
+    VEIL_CHECK(veil_ckks_rescale(ctx, y, y, err));
+    VEIL_CHECK(veil_ckks_ciphertext_new(&bias, ctx, err));
+    VEIL_CHECK(veil_ckks_mul_constant_to_scale(ctx, bias, ev->model->enc->b[si][o], 1.0,
+                                               veil_ckks_ciphertext_scale(y), err));
+    VEIL_CHECK(veil_ckks_add(ctx, y, y, bias, err));
+done:
+    veil_ckks_ciphertext_free(bias);
+    tick(pr, 1);
+    return st;
+}
+
 /* Throughput: one batch (width ciphertexts in, out_width out). cur is consumed. */
 static veil_status run_batch(const ckks_evaluator *ev, veil_ckks_ciphertext **cur, size_t width,
                              veil_ckks_ciphertext **result, progress *pr, veil_error *err)
@@ -294,14 +327,16 @@ static veil_status run_batch(const ckks_evaluator *ev, veil_ckks_ciphertext **cu
         if (!y) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "evaluate");
         y_width = ow;
         for (size_t o = 0; o < ow; o++) VEIL_CHECK(veil_ckks_ciphertext_new(&y[o], ctx, err));
-        if (s->kind == VEIL_STAGE_AFFINE) {
+        if (s->kind == VEIL_STAGE_AFFINE && ev->model->enc) {
+            VEIL_PARALLEL_PARTS(ow, ev->threads, err, encrypted_affine_output(ev, si, part, y[part], x, pr, &e_));
+        } else if (s->kind == VEIL_STAGE_AFFINE) {
             /* the whole layer at once: inputs read once; products left unrelinearized are relinearized here */
             st = veil_ckks_linear_layer(ctx, y, ow, (const veil_ckks_ciphertext *const *)x, s->in_width, s->w, s->b,
                                         ev->keys->relin, err);
             tick(pr, ow);
         } else { /* elementwise */
             /* a square feeding an affine layer stays unrelinearized: the layer relinearizes its fewer outputs */
-            const int lazy = s->kind == VEIL_STAGE_SQUARE && si + 1 < p->n_stages &&
+            const int lazy = s->kind == VEIL_STAGE_SQUARE && si + 1 < p->n_stages && !ev->model->enc &&
                              p->stages[si + 1].kind == VEIL_STAGE_AFFINE;
             VEIL_PARALLEL_PARTS(ow, ev->threads, err, elementwise_output(ev, s, lazy, y[part], x[part], pr, &e_));
         }

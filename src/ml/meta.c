@@ -128,7 +128,8 @@ size_t veil_ml_meta_encode(uint8_t *out, const veil_ml_meta *m)
 /* The fields of exact-inference metadata. */
 static int exact_meta_valid(const veil_ml_meta *m, size_t len)
 {
-    if (m->scheme == VEIL_ML_CKKS) return len == META_BYTES || m->kind == VEIL_SET_PLAN || m->kind == VEIL_SET_KEYSET;
+    if (m->scheme == VEIL_ML_CKKS)
+        return len == META_BYTES || m->kind == VEIL_SET_PLAN || m->kind == VEIL_SET_KEYSET || m->kind == VEIL_SET_ENC_MODEL;
     if (m->scheme != VEIL_ML_BGV || len != VEIL_META_EXACT_BYTES || m->packing != VEIL_PACKING_THROUGHPUT ||
         m->kind == VEIL_SET_PLAN || m->scale_bits != 0)
         return 0;
@@ -177,7 +178,7 @@ veil_status veil_ml_meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, 
         memcpy(&m->bgv.out_scale, &scale_bits, sizeof scale_bits);
         memcpy(&m->bound, &bound_bits, sizeof bound_bits);
     }
-    if (kind < VEIL_SET_KEYSET || kind > VEIL_SET_TRAIN_MODEL || packing > VEIL_PACKING_TRAINING ||
+    if (kind < VEIL_SET_KEYSET || kind > VEIL_SET_ENC_MODEL || packing > VEIL_PACKING_TRAINING ||
         ((kind == VEIL_SET_TRAIN_DATA || kind == VEIL_SET_TRAIN_MODEL) && packing != VEIL_PACKING_TRAINING))
         return veil_fail(err, VEIL_ERR_FORMAT, "ML metadata: unknown kind %llu or packing %llu",
                          (unsigned long long)kind, (unsigned long long)packing);
@@ -275,7 +276,8 @@ veil_status veil_ml_file_describe(const uint8_t *data, size_t len, char *text, s
         static const char *kinds[] = {"", "key set (holds the SECRET key)", "evaluation keys (public: for the server)",
                                       "encrypted inputs", "encrypted outputs", "plan (parameters and rotations)",
                                       "encrypted training data (records, labels, scaling)",
-                                      "encrypted trained model (weights, scaling)"};
+                                      "encrypted trained model (weights, scaling)",
+                                      "encrypted model (weights under the keys' public key; structure public)"};
         static const char *packings[] = {"throughput", "latency", "training"};
         static const char *finals[] = {"none", "sigmoid", "softmax", "log-softmax", "argmax"};
         char id[17];
@@ -289,7 +291,7 @@ veil_status veil_ml_file_describe(const uint8_t *data, size_t len, char *text, s
                             m.packing == VEIL_PACKING_TRAINING ? (m.final_op ? "linear regression" : "logistic regression")
                                                                 : finals[m.final_op],
                             c.count);
-        if (m.kind >= VEIL_SET_INPUTS && used > 0 && (size_t)used < cap)
+        if (m.kind >= VEIL_SET_INPUTS && m.kind != VEIL_SET_ENC_MODEL && used > 0 && (size_t)used < cap)
             used += snprintf(text + used, cap - (size_t)used, "rows:       %llu\n", (unsigned long long)m.rows);
         if (tail && used > 0 && (size_t)used < cap)
             used += snprintf(text + used, cap - (size_t)used, "privacy:    a noisy release: epsilon %g at delta %g, "

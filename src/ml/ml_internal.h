@@ -173,7 +173,14 @@ struct veil_model {
     double calib_lo, calib_hi; /* the range measured (or given) for approximated activations */
     double *box_lo, *box_hi;   /* calibration rows given: each input's range over them, widened by 10% (else NULL) */
     char *report; /* lines describing approximations */
+    struct veil_model_enc *enc; /* an encrypted model (encmodel.c): its weights are ciphertexts, stage w and b NULL */
 };
+
+/* Frees an encrypted model's ciphertexts and its hold on the keys' context (sets.c). */
+void veil_model_enc_free(struct veil_model_enc *enc);
+/* VEIL_ERR_ARGUMENT for an encrypted model, whose weights only the evaluator can use; `what` names the call
+ * (model.c). */
+veil_status veil_model_need_weights(const veil_model *m, const char *what, veil_error *err);
 
 /* Building graphs in code (build.c). */
 veil_status veil_graph_add_input(veil_graph *g, const char *name, const int64_t *dims, size_t rank, veil_error *err);

@@ -6,7 +6,8 @@
  *   base       sets.c (ciphertext sets, shared contexts, key-set accessors), meta.c (the metadata of ML
  *              files, `veil info`), plan.c (plan info, the latency layout, the time and memory models),
  *              and the front end (onnx.c, interp.c, lower.c, bounds.c, build.c, csv.c, model.c)
- *   back ends  CKKS: ckks_plan.c, ckks_keys.c, ckks_io.c, ckks_infer.c (its table); training (CKKS):
+ *   back ends  CKKS: ckks_plan.c, ckks_keys.c, ckks_io.c, ckks_infer.c (its table), encmodel.c (encrypted
+ *              models); training (CKKS):
  *              train.c; BGV: bgv_plan.c, bgv_infer.c (its table); planfile.c (plan files, CKKS only)
  *   dispatch   api.c: the public entry points, which pick a back end's table from the scheme once
  */
@@ -51,7 +52,8 @@ struct veil_plan {
 
 /* What a key set, its bundle and its ciphertexts agree on. Stored in every set's metadata. */
 typedef enum veil_set_kind { VEIL_SET_KEYSET = 1, VEIL_SET_EVAL_KEYS = 2, VEIL_SET_INPUTS = 3, VEIL_SET_OUTPUTS = 4,
-                              VEIL_SET_PLAN = 5, VEIL_SET_TRAIN_DATA = 6, VEIL_SET_TRAIN_MODEL = 7 } veil_set_kind;
+                              VEIL_SET_PLAN = 5, VEIL_SET_TRAIN_DATA = 6, VEIL_SET_TRAIN_MODEL = 7,
+                              VEIL_SET_ENC_MODEL = 8 } veil_set_kind;
 
 typedef struct veil_ml_meta {
     veil_set_kind kind;
@@ -162,6 +164,22 @@ struct veil_eval_keys {
      * again keeps their form and its id.
      */
     unsigned pk_options;
+};
+
+/*
+ * An encrypted model's weights (encmodel.c, docs/marketplace.md): for each affine stage s, w[s] holds its
+ * out_width x in_width weights and b[s] its out_width biases, one ciphertext each, the value in every slot,
+ * at the level of the stage's input and the scale of that level's prime q_l (as the plaintext path's
+ * integers round(w q_l): the rescale after the product brings it back to the input's scale); NULL for the
+ * other stages. Under the public key of the eval keys whose context they were loaded in.
+ */
+struct veil_model_enc {
+    veil_context *ctx; /* the eval keys' context, held (refs) so that the model may outlive the keys */
+    veil_params *params;
+    atomic_int *refs;
+    uint8_t key_id[VEIL_ID_BYTES];
+    size_t n_stages;
+    veil_ckks_ciphertext ***w, ***b;
 };
 
 /* Throughput: batches x width ciphertexts, cts[b * width + f]; latency: one per row. */

@@ -119,8 +119,18 @@ void veil_model_free(veil_model *m)
     free(m->box_lo);
     free(m->box_hi);
     free(m->report);
+    veil_model_enc_free(m->enc);
     free(m);
 }
+
+veil_status veil_model_need_weights(const veil_model *m, const char *what, veil_error *err)
+{
+    (void)m;
+    return veil_fail(err, VEIL_ERR_ARGUMENT, "%s: this is an encrypted model, whose weights are ciphertexts only the "
+                     "evaluator uses; give the model in the clear (its owner's ONNX file)", what);
+}
+
+int veil_model_is_encrypted(const veil_model *m) { return m && m->enc; }
 
 size_t veil_model_input_width(const veil_model *m) { return m ? m->program.in_width : 0; }
 size_t veil_model_output_width(const veil_model *m) { return m ? veil_final_width(&m->program) : 0; }
@@ -130,6 +140,7 @@ const char *veil_model_report(const veil_model *m) { return m && m->report ? m->
 veil_status veil_model_run_plain(const veil_model *m, double *out, const double *in, size_t rows, veil_error *err)
 {
     VEIL_REQUIRE(m, err);
+    if (m->enc) return veil_model_need_weights(m, "plain run", err);
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(in, err);
     const size_t w_in = m->program.in_width, w_out = veil_final_width(&m->program);
@@ -157,6 +168,7 @@ done:
 veil_status veil_model_run_program(const veil_model *m, double *out, const double *in, size_t rows, veil_error *err)
 {
     VEIL_REQUIRE(m, err);
+    if (m->enc) return veil_model_need_weights(m, "program run", err);
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(in, err);
     const veil_program *p = &m->program;
@@ -197,6 +209,7 @@ veil_status veil_model_range_excess(const veil_model *m, const double *in, size_
                                     veil_error *err)
 {
     VEIL_REQUIRE(m, err);
+    if (m->enc) return veil_model_need_weights(m, "range check", err);
     VEIL_REQUIRE(in, err);
     VEIL_REQUIRE(excess, err);
     *excess = 0;

@@ -49,6 +49,23 @@ void veil_ciphertexts_free(veil_ciphertexts *c)
 size_t veil_ciphertexts_rows(const veil_ciphertexts *c) { return c ? (size_t)c->meta.rows : 0; }
 size_t veil_ciphertexts_width(const veil_ciphertexts *c) { return c ? c->meta.width : 0; }
 
+/* ---- encrypted models (encmodel.c): their ciphertexts and the keys' context they hold --------------- */
+
+void veil_model_enc_free(struct veil_model_enc *e)
+{
+    if (!e) return;
+    for (size_t s = 0; s < e->n_stages; s++) {
+        for (size_t i = 0; e->w && e->w[s] && e->w[s][i]; i++) veil_ckks_ciphertext_free(e->w[s][i]);
+        for (size_t i = 0; e->b && e->b[s] && e->b[s][i]; i++) veil_ckks_ciphertext_free(e->b[s][i]);
+        if (e->w) free(e->w[s]);
+        if (e->b) free(e->b[s]);
+    }
+    free(e->w);
+    free(e->b);
+    if (e->refs) veil_ml_context_release(e->ctx, e->params, e->refs);
+    free(e);
+}
+
 /* ---- keys ------------------------------------------------------------------------------------------ */
 
 /* Drops one holder of a shared context; the last one frees it. */

@@ -32,6 +32,46 @@ void veil_limb_products(const veil_context *ctx, veil_poly *out, const veil_poly
         veil_limb_mul(r, l, veil_poly_limb(out, l), veil_poly_limb_const(a, l), veil_poly_limb_const(b, l), accumulate);
 }
 
+/*
+ * out[k] = sum_i (a_i x b_i)[k], k = 0, 1, 2, for elements of size 2 (the tensor product: a0 b0, a0 b1 + a1 b0,
+ * a1 b1), limb by limb. The products are summed in 128 bits and reduced once every `fold` terms (a term adds at
+ * most 2 q^2 < 2^(2 bits + 1) to an accumulator): 4 multiplications and no reduction per term and coefficient.
+ */
+#define TENSOR_BLOCK 256
+void veil_limb_tensor_sum(const veil_context *ctx, veil_poly *const out[3], const veil_rlwe_element *const *a,
+                          const veil_rlwe_element *const *b, size_t count, size_t level)
+{
+    const veil_ring *r = ctx->ring;
+    const size_t n = r->n;
+#pragma omp parallel for num_threads(r->threads) schedule(static)
+    for (size_t l = 0; l <= level; l++) {
+        const veil_modulus *m = &r->mod[l];
+        const unsigned bits = m->bits;
+        const size_t fold = bits >= 63 ? 1 : 2 * bits + 1 >= 127 ? 1 : (size_t)1 << (127 - 2 * bits - 1 < 30 ? 127 - 2 * bits - 1 : 30);
+        veil_u128 acc[3][TENSOR_BLOCK];
+        for (size_t j0 = 0; j0 < n; j0 += TENSOR_BLOCK) {
+            const size_t len = n - j0 < TENSOR_BLOCK ? n - j0 : TENSOR_BLOCK;
+            memset(acc, 0, sizeof acc);
+            for (size_t i = 0; i < count; i++) {
+                const uint64_t *a0 = veil_poly_limb_const(a[i]->c[0], l) + j0, *a1 = veil_poly_limb_const(a[i]->c[1], l) + j0;
+                const uint64_t *b0 = veil_poly_limb_const(b[i]->c[0], l) + j0, *b1 = veil_poly_limb_const(b[i]->c[1], l) + j0;
+                for (size_t j = 0; j < len; j++) {
+                    acc[0][j] += (veil_u128)a0[j] * b0[j];
+                    acc[1][j] += (veil_u128)a0[j] * b1[j] + (veil_u128)a1[j] * b0[j];
+                    acc[2][j] += (veil_u128)a1[j] * b1[j];
+                }
+                if ((i + 1) % fold == 0)
+                    for (size_t k = 0; k < 3; k++)
+                        for (size_t j = 0; j < len; j++) acc[k][j] = veil_reduce128(m, acc[k][j]);
+            }
+            for (size_t k = 0; k < 3; k++) {
+                uint64_t *o = veil_poly_limb(out[k], l) + j0;
+                for (size_t j = 0; j < len; j++) o[j] = veil_reduce128(m, acc[k][j]);
+            }
+        }
+    }
+}
+
 veil_status veil_small_poly(veil_poly **out, const veil_context *ctx, size_t level, bool ternary, veil_prng *prng,
                               veil_error *err)
 {

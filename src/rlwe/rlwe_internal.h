@@ -112,6 +112,11 @@ void veil_limbwise(const veil_context *ctx, veil_poly *out, const veil_poly *a, 
 /* out[0..level] = a * b (or += when accumulate), limb by limb; evaluation form. */
 void veil_limb_products(const veil_context *ctx, veil_poly *out, const veil_poly *a, const veil_poly *b, size_t level,
                         bool accumulate);
+/* out[0..2] = the sum over i of the tensor products a_i x b_i (elements of size 2, at level >= level), limb by
+ * limb, 128-bit sums reduced once (evaluation form): ciphertext-by-ciphertext inner products. */
+struct veil_rlwe_element;
+void veil_limb_tensor_sum(const veil_context *ctx, veil_poly *const out[3], const struct veil_rlwe_element *const *a,
+                          const struct veil_rlwe_element *const *b, size_t count, size_t level);
 /* A fresh small polynomial (error or ternary) over q_0..q_level / over the given base, in evaluation form. */
 veil_status veil_small_poly(veil_poly **out, const veil_context *ctx, size_t level, bool ternary, veil_prng *prng,
                             veil_error *err);

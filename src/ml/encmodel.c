@@ -1,0 +1,406 @@
+/*
+ * Encrypted models (veil_model_encrypt, veil_model_load_encrypted; docs/marketplace.md): a model owner encrypts
+ * the weights of a lowered CKKS program with the public key of a data owner's evaluation keys; the cloud
+ * evaluates it with ciphertext-by-ciphertext products (ckks_infer.c), and only the data owner can decrypt.
+ *
+ * Each weight and bias is one ciphertext holding the value in every slot (the throughput packing: slot r of an
+ * input ciphertext holds sample r, so one product weighs every sample), at the level of its stage's input and
+ * at the scale q_l of that level's last prime: the product w x then has scale q_l D, and the rescale by q_l
+ * brings it back to D, exactly as the plaintext path's integers round(w q_l) do. So the circuit uses the same
+ * levels as the model in the clear, and the plan's bounds (bounds.c) hold unchanged: the product's largest value
+ * before the rescale, |w x| q_l D, fits Q_l exactly when |w x| D fits Q_{l-1}, which the plan checked.
+ *
+ * The file: a Veil set (docs/wire-format.md) of [parameters, then per affine stage its weights row by row and
+ * its biases], whose metadata is the 128 bytes of ML metadata (kind VEIL_SET_ENC_MODEL) followed by the public
+ * structure: the tag "VEIL-EM1", the program's widths, final operation and shapes, and per stage its kind,
+ * widths and (polynomials) degree, range and coefficients. Every field is checked on loading.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <sodium.h>
+#include "ml/ml_plan.h"
+#include "veil/serial.h"
+#include "veil/params.h"
+
+static const uint8_t structure_tag[8] = {'V', 'E', 'I', 'L', '-', 'E', 'M', '1'};
+#define ENC_MAX_STAGES 64
+#define ENC_MAX_WIDTH ((size_t)1 << 16)
+#define ENC_MAX_DEGREE 255
+#define ENC_MAX_CIPHERTEXTS ((size_t)1 << 20)
+
+/* The level of each stage's input: the top level, less the levels the stages before it use (as the evaluator). */
+static size_t stage_level(const veil_program *p, size_t top, size_t stage)
+{
+    size_t level = top;
+    for (size_t i = 0; i < stage; i++) {
+        veil_program one = {.stages = &p->stages[i], .n_stages = 1};
+        level -= veil_program_depth(&one);
+    }
+    return level;
+}
+
+/* ---- the public structure ------------------------------------------------------------------------------- */
+
+typedef struct writer {
+    uint8_t *p;
+    size_t len, cap;
+} writer;
+
+static void put_u64(writer *w, uint64_t v)
+{
+    if (w->p && w->len + 8 <= w->cap) veil_ml_put64(w->p + w->len, v);
+    w->len += 8;
+}
+
+static void put_f64(writer *w, double d)
+{
+    uint64_t v;
+    memcpy(&v, &d, sizeof v);
+    put_u64(w, v);
+}
+
+/* Encodes the structure (w->p NULL: only counts the bytes). */
+static void structure_encode(writer *w, const veil_program *p)
+{
+    if (w->p && w->cap >= 8) memcpy(w->p, structure_tag, 8);
+    w->len = 8;
+    put_u64(w, p->n_stages);
+    put_u64(w, p->in_width);
+    put_u64(w, p->out_width);
+    put_u64(w, (uint64_t)p->final_op);
+    put_u64(w, (uint64_t)p->final_axis);
+    put_u64(w, (uint64_t)p->argmax_keepdims);
+    put_u64(w, p->in_rank);
+    for (size_t i = 0; i < VEIL_MAX_RANK; i++) put_u64(w, (uint64_t)p->in_dims[i]);
+    put_u64(w, p->out_rank);
+    for (size_t i = 0; i < VEIL_MAX_RANK; i++) put_u64(w, (uint64_t)p->out_dims[i]);
+    for (size_t s = 0; s < p->n_stages; s++) {
+        const veil_stage *st = &p->stages[s];
+        const int poly = st->kind == VEIL_STAGE_CHEBYSHEV || st->kind == VEIL_STAGE_POWER;
+        put_u64(w, (uint64_t)st->kind);
+        put_u64(w, st->in_width);
+        put_u64(w, st->out_width);
+        put_u64(w, poly ? st->degree : 0);
+        put_f64(w, poly ? st->lo : 0);
+        put_f64(w, poly ? st->hi : 0);
+        for (size_t k = 0; poly && k <= st->degree; k++) put_f64(w, st->coeffs[k]);
+    }
+}
+
+typedef struct reader {
+    const uint8_t *p;
+    size_t len, at;
+    int bad;
+} reader;
+
+static uint64_t get_u64(reader *r)
+{
+    if (r->at + 8 > r->len) {
+        r->bad = 1;
+        return 0;
+    }
+    const uint64_t v = veil_ml_get64(r->p + r->at);
+    r->at += 8;
+    return v;
+}
+
+static double get_f64(reader *r)
+{
+    const uint64_t v = get_u64(r);
+    double d;
+    memcpy(&d, &v, sizeof d);
+    return d;
+}
+
+#define BAD(...) VEIL_FAIL(err, VEIL_ERR_FORMAT, "encrypted model: " __VA_ARGS__)
+
+/* One stage of the structure, checked. */
+static veil_status stage_decode(reader *r, veil_stage *sg, size_t in_width, veil_error *err)
+{
+    const uint64_t kind = get_u64(r), iw = get_u64(r), ow = get_u64(r), degree = get_u64(r);
+    const double lo = get_f64(r), hi = get_f64(r);
+    veil_status st = VEIL_OK;
+    if (r->bad) BAD("the structure is truncated");
+    if (kind < VEIL_STAGE_AFFINE || kind > VEIL_STAGE_POWER) BAD("a stage of unknown kind %llu", (unsigned long long)kind);
+    if (iw != in_width || ow == 0 || ow > ENC_MAX_WIDTH || (kind != VEIL_STAGE_AFFINE && ow != iw))
+        BAD("a stage's widths (%llu -> %llu) do not chain", (unsigned long long)iw, (unsigned long long)ow);
+    sg->kind = (veil_stage_kind)kind;
+    sg->in_width = (size_t)iw;
+    sg->out_width = (size_t)ow;
+    const int poly = kind == VEIL_STAGE_CHEBYSHEV || kind == VEIL_STAGE_POWER;
+    if (!poly && (degree || lo != 0 || hi != 0)) BAD("a stage without a polynomial has one");
+    if (poly) {
+        if (degree > (kind == VEIL_STAGE_POWER ? 3u : ENC_MAX_DEGREE) || !isfinite(lo) || !isfinite(hi) ||
+            (kind == VEIL_STAGE_CHEBYSHEV && !(lo < hi)))
+            BAD("a polynomial's degree or range is out of bounds");
+        sg->degree = (size_t)degree;
+        sg->lo = lo;
+        sg->hi = hi;
+        sg->coeffs = calloc(sg->degree + 1, sizeof *sg->coeffs);
+        if (!sg->coeffs) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encrypted model");
+        for (size_t k = 0; k <= sg->degree; k++) {
+            sg->coeffs[k] = get_f64(r);
+            if (r->bad || !isfinite(sg->coeffs[k])) BAD("a polynomial's coefficient is missing or not finite");
+        }
+    }
+    sg->what = malloc(sizeof "an encrypted layer");
+    if (!sg->what) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encrypted model");
+    memcpy(sg->what, "an encrypted layer", sizeof "an encrypted layer");
+done:
+    return st;
+}
+
+/* The program's structure (weights NULL), checked; p is cleared by the caller on failure. */
+static veil_status structure_decode(veil_program *p, const uint8_t *in, size_t len, veil_error *err)
+{
+    reader r = {in, len, 8, 0};
+    veil_status st = VEIL_OK;
+    if (len < 8 || memcmp(in, structure_tag, 8) != 0) BAD("the metadata holds no model structure");
+    const uint64_t n = get_u64(&r), iw = get_u64(&r), ow = get_u64(&r), fop = get_u64(&r);
+    const uint64_t axis = get_u64(&r), keep = get_u64(&r), in_rank = get_u64(&r);
+    int64_t in_dims[VEIL_MAX_RANK], out_dims[VEIL_MAX_RANK];
+    for (size_t i = 0; i < VEIL_MAX_RANK; i++) in_dims[i] = (int64_t)get_u64(&r);
+    const uint64_t out_rank = get_u64(&r);
+    for (size_t i = 0; i < VEIL_MAX_RANK; i++) out_dims[i] = (int64_t)get_u64(&r);
+    if (r.bad) BAD("the structure is truncated");
+    if (n == 0 || n > ENC_MAX_STAGES || iw == 0 || iw > ENC_MAX_WIDTH || ow == 0 || ow > ENC_MAX_WIDTH ||
+        fop > VEIL_FINAL_ARGMAX || keep > 1 || in_rank > VEIL_MAX_RANK || out_rank > VEIL_MAX_RANK ||
+        (int64_t)axis < -(int64_t)VEIL_MAX_RANK || (int64_t)axis >= (int64_t)VEIL_MAX_RANK)
+        BAD("the structure's fields are out of range");
+    p->stages = calloc((size_t)n, sizeof *p->stages);
+    if (!p->stages) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encrypted model");
+    p->n_stages = (size_t)n;
+    p->in_width = (size_t)iw;
+    p->out_width = (size_t)ow;
+    p->final_op = (veil_final_op)fop;
+    p->final_axis = (int64_t)axis;
+    p->argmax_keepdims = (int)keep;
+    p->in_rank = (size_t)in_rank;
+    p->out_rank = (size_t)out_rank;
+    memcpy(p->in_dims, in_dims, sizeof in_dims);
+    memcpy(p->out_dims, out_dims, sizeof out_dims);
+    p->out_scale = 1;
+    size_t width = p->in_width;
+    for (size_t s = 0; s < p->n_stages; s++) {
+        VEIL_CHECK(stage_decode(&r, &p->stages[s], width, err));
+        width = p->stages[s].out_width;
+    }
+    if (width != p->out_width) BAD("the last stage's width is not the model's");
+    if (r.at != len) BAD("%zu bytes follow the structure", len - r.at);
+done:
+    return st;
+}
+
+/* ---- encryption ------------------------------------------------------------------------------------------ */
+
+/* Ciphertexts the affine stages hold: (in + 1) x out each. */
+static size_t weight_count(const veil_program *p)
+{
+    size_t n = 0;
+    for (size_t s = 0; s < p->n_stages; s++)
+        if (p->stages[s].kind == VEIL_STAGE_AFFINE) n += (p->stages[s].in_width + 1) * p->stages[s].out_width;
+    return n;
+}
+
+/* log2 Q_l = the sum of the primes' logs up to level l. */
+static double log2_modulus(const veil_params *params, size_t level)
+{
+    double bits = 0;
+    for (size_t i = 0; i <= level; i++) bits += log2((double)veil_params_q(params, i));
+    return bits;
+}
+
+/* One value in every slot, at scale q_l and level l, under the public key. */
+static veil_status encrypt_value(veil_buffer *out, const veil_eval_keys *k, veil_ckks_encoder *enc,
+                                 veil_ckks_plaintext *pt, veil_ckks_ciphertext *ct, double *slots, size_t half,
+                                 double value, size_t level, veil_prng *prng, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    for (size_t i = 0; i < half; i++) slots[i] = value;
+    const double q_l = (double)veil_params_q(k->params, level);
+    VEIL_CHECK(veil_ckks_encode(enc, pt, slots, NULL, half, q_l, level, err));
+    VEIL_CHECK(veil_ckks_encrypt_pk(k->ctx, ct, pt, k->pk, prng, err));
+    VEIL_CHECK(veil_ckks_ciphertext_save(out, ct, 0, err)); /* uniform residues: zstd gains nothing */
+done:
+    return st;
+}
+
+veil_status veil_model_encrypt(veil_buffer *out, const veil_model *m, const veil_eval_keys *k, veil_prng *prng,
+                               veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(m, err);
+    VEIL_REQUIRE(k, err);
+    const veil_program *p = &m->program;
+    if (m->enc) return veil_fail(err, VEIL_ERR_ARGUMENT, "encrypt-model: the model is already encrypted");
+    if (k->meta.scheme != VEIL_ML_CKKS || p->integer)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "encrypt-model: exact (BGV) models cannot be encrypted yet");
+    if (k->meta.packing != VEIL_PACKING_THROUGHPUT)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "encrypt-model: %s keys: an encrypted model is evaluated in the "
+                         "throughput packing only (make the keys without --latency)",
+                         k->meta.packing == VEIL_PACKING_LATENCY ? "latency" : "training");
+    if (memcmp(m->hash, k->meta.model_hash, VEIL_ID_BYTES) != 0)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "encrypt-model: the evaluation keys were made for another model (or "
+                         "other approximation settings): the data owner makes them for this model's plan");
+    if (p->in_width != k->meta.in_width || p->out_width != k->meta.out_width)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "encrypt-model: the evaluation keys do not match the model's widths");
+    if (!k->pk || !k->relin)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "encrypt-model: the evaluation keys hold no public or "
+                         "relinearization key");
+    const size_t top = veil_context_max_level(k->ctx);
+    if (veil_program_depth(p) > top)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "encrypt-model: the keys' parameters have %zu levels, the model "
+                         "needs %zu", top, veil_program_depth(p));
+    const size_t count = weight_count(p);
+    if (p->n_stages > ENC_MAX_STAGES || count > ENC_MAX_CIPHERTEXTS)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "encrypt-model: %zu weights (one ciphertext each): at most %zu",
+                         count, ENC_MAX_CIPHERTEXTS);
+    /* each weight at scale q_l must fit Q_l with the plan's 3 bits of margin (it always does: |w| < 2^k with
+     * Q_l / q_l >= 2^(k+3) is what the plan's room check asks of the products) */
+    for (size_t s = 0; s < p->n_stages; s++) {
+        const veil_stage *st = &p->stages[s];
+        if (st->kind != VEIL_STAGE_AFFINE) continue;
+        const size_t l = stage_level(p, top, s);
+        double largest = 0;
+        for (size_t i = 0; i < st->in_width * st->out_width; i++) largest = fmax(largest, fabs(st->w[i]));
+        for (size_t i = 0; i < st->out_width; i++) largest = fmax(largest, fabs(st->b[i]));
+        if (!isfinite(largest) ||
+            (largest > 0 && log2(largest) + log2((double)veil_params_q(k->params, l)) + 3 > log2_modulus(k->params, l)))
+            return veil_fail(err, VEIL_ERR_ARGUMENT, "encrypt-model: layer %zu (%s) has a weight of %g, too large "
+                             "for its level's modulus", s + 1, st->what ? st->what : "affine", largest);
+    }
+    writer sw = {0};
+    structure_encode(&sw, p);
+    const size_t meta_len = VEIL_META_BYTES + sw.len;
+    const size_t half = veil_params_degree(k->params) / 2;
+    veil_buffer *items = calloc(count + 1, sizeof *items);
+    uint8_t *meta = calloc(1, meta_len);
+    double *slots = calloc(half, sizeof *slots);
+    veil_ckks_encoder *enc = NULL;
+    veil_ckks_plaintext *pt = NULL;
+    veil_ckks_ciphertext *ct = NULL;
+    veil_status st = VEIL_OK;
+    if (!items || !meta || !slots) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encrypt-model");
+    VEIL_CHECK(veil_ckks_encoder_new(&enc, k->ctx, err));
+    VEIL_CHECK(veil_ckks_plaintext_new(&pt, k->ctx, err));
+    VEIL_CHECK(veil_ckks_ciphertext_new(&ct, k->ctx, err));
+    VEIL_CHECK(veil_params_save(&items[0], k->params, 0, err));
+    size_t at = 1;
+    for (size_t s = 0; s < p->n_stages; s++) {
+        const veil_stage *sg = &p->stages[s];
+        if (sg->kind != VEIL_STAGE_AFFINE) continue;
+        const size_t l = stage_level(p, top, s);
+        for (size_t i = 0; i < sg->in_width * sg->out_width; i++)
+            VEIL_CHECK(encrypt_value(&items[at++], k, enc, pt, ct, slots, half, sg->w[i], l, prng, err));
+        for (size_t i = 0; i < sg->out_width; i++)
+            VEIL_CHECK(encrypt_value(&items[at++], k, enc, pt, ct, slots, half, sg->b[i], l, prng, err));
+    }
+    veil_ml_meta mm = k->meta;
+    mm.kind = VEIL_SET_ENC_MODEL;
+    mm.rows = 0;
+    mm.width = mm.in_width;
+    veil_ml_meta_encode(meta, &mm);
+    writer w = {meta + VEIL_META_BYTES, 0, sw.len};
+    structure_encode(&w, p);
+    VEIL_CHECK(veil_set_save(out, k->params, meta, meta_len, items, count + 1, err));
+done:
+    if (slots) sodium_memzero(slots, half * sizeof *slots); /* the model owner's weights */
+    free(slots);
+    for (size_t i = 0; items && i <= count; i++) veil_buffer_free(&items[i]);
+    free(items);
+    free(meta);
+    veil_ckks_ciphertext_free(ct);
+    veil_ckks_plaintext_free(pt); /* the encoder's plaintext held a weight: freed (wiped by the ring layer) */
+    veil_ckks_encoder_free(enc);
+    return st;
+}
+
+/* ---- loading ------------------------------------------------------------------------------------------------ */
+
+/* One weight's ciphertext, checked: of size 2, at its stage's level and at that level's prime as its scale. */
+static veil_status load_value(veil_ckks_ciphertext **ct, const veil_eval_keys *k, const veil_set_item *item,
+                              size_t level, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    if (item->type != VEIL_OBJECT_CKKS_CIPHERTEXT) BAD("an object is not a CKKS ciphertext");
+    VEIL_CHECK(veil_ckks_ciphertext_load(ct, k->ctx, item->data, item->len, err));
+    const double q_l = (double)veil_params_q(k->params, level);
+    if (veil_ckks_ciphertext_level(*ct) != level || veil_ckks_ciphertext_size(*ct) != 2 ||
+        !(fabs(veil_ckks_ciphertext_scale(*ct) / q_l - 1) < 1e-9))
+        BAD("a weight's ciphertext is not at its layer's level (%zu) and scale (2^%.2f)", level, log2(q_l));
+done:
+    return st;
+}
+
+veil_status veil_model_load_encrypted(veil_model **out, const veil_eval_keys *k, const uint8_t *data, size_t len,
+                                      veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(k, err);
+    VEIL_REQUIRE(data, err);
+    veil_set_contents c;
+    veil_ml_meta meta;
+    veil_params *params = NULL;
+    veil_status st = veil_ml_set_open(&c, &meta, &params, data, len, err);
+    if (st != VEIL_OK) return st; /* nothing held */
+    veil_model *m = NULL;
+    veil_params_free(params); /* the keys' own are used: the hash below ties them */
+    if (meta.kind != VEIL_SET_ENC_MODEL)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "this Veil file is not an encrypted model (veil info tells what it is)");
+    if (sodium_memcmp(meta.key_id, k->meta.key_id, VEIL_ID_BYTES) != 0)
+        VEIL_FAIL(err, VEIL_ERR_MISMATCH, "the model was encrypted under other keys than these evaluation keys");
+    uint8_t h[VEIL_PARAMS_HASH_BYTES];
+    veil_params_hash(k->params, h);
+    if (memcmp(h, c.params_hash, sizeof h) != 0)
+        VEIL_FAIL(err, VEIL_ERR_MISMATCH, "the encrypted model's parameters are not the keys'");
+    if (meta.scheme != VEIL_ML_CKKS || meta.packing != VEIL_PACKING_THROUGHPUT ||
+        memcmp(meta.model_hash, k->meta.model_hash, VEIL_ID_BYTES) != 0 || meta.in_width != k->meta.in_width ||
+        meta.out_width != k->meta.out_width || meta.final_op != k->meta.final_op)
+        VEIL_FAIL(err, VEIL_ERR_MISMATCH, "the encrypted model is not the model these keys were made for");
+    m = calloc(1, sizeof *m);
+    if (!m) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encrypted model");
+    VEIL_CHECK(structure_decode(&m->program, c.meta + VEIL_META_BYTES, c.meta_len - VEIL_META_BYTES, err));
+    const veil_program *p = &m->program;
+    if (p->in_width != meta.in_width || p->out_width != meta.out_width || (uint32_t)p->final_op != meta.final_op)
+        BAD("the structure disagrees with the metadata");
+    const size_t top = veil_context_max_level(k->ctx);
+    if (veil_program_depth(p) > top) BAD("the model needs more levels (%zu) than the keys have", veil_program_depth(p));
+    if (c.count != weight_count(p) + 1) BAD("%zu objects for %zu weights", c.count, weight_count(p));
+    memcpy(m->hash, meta.model_hash, VEIL_ID_BYTES);
+    m->enc = calloc(1, sizeof *m->enc);
+    if (!m->enc) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encrypted model");
+    if (!k->refs) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "encrypted model: evaluation keys without a shared context");
+    atomic_fetch_add(k->refs, 1); /* the model's ciphertexts hold the keys' context */
+    m->enc->ctx = k->ctx;
+    m->enc->params = k->params;
+    m->enc->refs = k->refs;
+    memcpy(m->enc->key_id, meta.key_id, VEIL_ID_BYTES);
+    m->enc->n_stages = p->n_stages;
+    m->enc->w = calloc(p->n_stages, sizeof *m->enc->w);
+    m->enc->b = calloc(p->n_stages, sizeof *m->enc->b);
+    if (!m->enc->w || !m->enc->b) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encrypted model");
+    size_t at = 1;
+    for (size_t s = 0; s < p->n_stages; s++) {
+        const veil_stage *sg = &p->stages[s];
+        if (sg->kind != VEIL_STAGE_AFFINE) continue;
+        const size_t l = stage_level(p, top, s), nw = sg->in_width * sg->out_width;
+        /* one more NULL ends each list (veil_model_enc_free) */
+        m->enc->w[s] = calloc(nw + 1, sizeof *m->enc->w[s]);
+        m->enc->b[s] = calloc(sg->out_width + 1, sizeof *m->enc->b[s]);
+        if (!m->enc->w[s] || !m->enc->b[s]) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encrypted model");
+        for (size_t i = 0; i < nw; i++) VEIL_CHECK(load_value(&m->enc->w[s][i], k, &c.items[at++], l, err));
+        for (size_t i = 0; i < sg->out_width; i++) VEIL_CHECK(load_value(&m->enc->b[s][i], k, &c.items[at++], l, err));
+    }
+    m->report = malloc(sizeof "encrypted model: weights are ciphertexts\n");
+    if (!m->report) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encrypted model");
+    memcpy(m->report, "encrypted model: weights are ciphertexts\n", sizeof "encrypted model: weights are ciphertexts\n");
+    m->options.degree = 0;
+    *out = m;
+    m = NULL;
+done:
+    veil_model_free(m);
+    veil_set_contents_clear(&c);
+    return st;
+}

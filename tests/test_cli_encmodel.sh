@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Encrypted models (docs/marketplace.md), setting (a): the model owner publishes a plan, the data owner makes
+# keys from it without the model, the model owner encrypts the weights under the data owner's public key
+# (veil encrypt-model), the cloud evaluates the encrypted model on the encrypted data, the data owner decrypts.
+# On the breast-cancer logistic regression (examples/hospital) and the diabetes linear regression
+# (examples/diabetes): the results equal the plaintext model's (1e-3, the same classes) and the same model
+# evaluated in the clear; the cloud's files (the .ctm, the eval folder) hold none of the weights in the clear
+# (their float32, float64 and fixed-point encodings, searched for); keys of another model, another key set,
+# latency keys, damaged bytes and approximation options given to the cloud are refused.
+#   test_cli_encmodel.sh BUILD_DIR SOURCE_DIR
+set -uo pipefail
+build=$1 src=$2
+veil="$build/veil"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fails=0
+fail() {
+    echo "FAIL: $*"
+    fails=$((fails + 1))
+}
+run() { "$@" --quiet 2>"$work/err" || { fail "'$*': $(cat "$work/err")"; return 1; }; }
+expect() { # expect CODE PATTERN COMMAND...: the exit code, a message on standard error, and no output file
+    local code=$1 pattern=$2
+    shift 2
+    rm -f "$work/out.bad"
+    "$@" 2>"$work/err" >/dev/null
+    local rc=$?
+    if [ "$rc" != "$code" ] || ! grep -q -- "$pattern" "$work/err"; then
+        fail "'$*' gave $rc (wanted $code), stderr: $(cat "$work/err") (wanted /$pattern/)"
+    fi
+    [ -e "$work/out.bad" ] && fail "'$*' left an output file"
+}
+# compare A.csv B.csv TOL: the same rows, every value within TOL
+compare() {
+    /usr/bin/python3 - "$1" "$2" "$3" <<'EOF' || fail "$1 is not $2 within $3"
+import csv, sys
+a = [[float(v) for v in r] for r in csv.reader(open(sys.argv[1]))]
+b = [[float(v) for v in r] for r in csv.reader(open(sys.argv[2]))]
+assert len(a) == len(b) and len(a) > 0, (len(a), len(b))
+worst = max(abs(x - y) for ra, rb in zip(a, b) for x, y in zip(ra, rb))
+print(f"{sys.argv[1]}: {len(a)} rows, largest difference from {sys.argv[2]} {worst:.2e}")
+assert worst <= float(sys.argv[3]), worst
+EOF
+}
+# no_weights MODEL.onnx FILE...: none of the model's weights (the ONNX initializers, and the affine map they fold
+# into: w / std and b - sum w mean / std for the standardized models) appears in the files as float64, as a
+# fixed-point integer round(v 2^s), s = 20..60, in 64 bits (two's complement), or as float32 two consecutive
+# weights at a time (a lone 4-byte needle would match the megabytes of uniform residues by chance: 122 of them
+# in 5.5 MB match with probability 0.15). The search must find the float32 weights in the ONNX file itself (a
+# search that cannot fail proves nothing).
+no_weights() {
+    /usr/bin/python3 - "$@" <<'EOF' || fail "weights found in the clear in ${*:2}"
+import struct, sys
+import numpy as np
+import onnx
+from onnx import numpy_helper
+m = onnx.load(sys.argv[1])
+inits = {i.name: numpy_helper.to_array(i).astype(np.float64) for i in m.graph.initializer}
+arrays = [a.ravel() for a in inits.values()]
+if "mean" in inits:  # the affine map the lowering folds the standardization and the Gemm into
+    w = inits["weight"].ravel() / inits["std"]
+    arrays += [np.append(w, inits["bias"].ravel()[0] - np.sum(w * inits["mean"]))]
+values = [v for a in arrays for v in a if abs(v) > 1e-6]
+needles = set()
+for a in arrays:
+    for u, v in zip(a, a[1:]):
+        needles.add(struct.pack("<ff", u, v))
+for v in values:
+    needles.add(struct.pack("<d", v))
+    for s in range(20, 61):
+        k = round(v * 2.0 ** s)
+        if abs(k) < 2 ** 63:
+            needles.add(struct.pack("<q", k))
+onnx_bytes = open(sys.argv[1], "rb").read()
+first = max(arrays[: len(inits)], key=len)  # an initializer as the ONNX file holds it
+assert struct.pack("<ff", first[0], first[1]) in onnx_bytes, "the search finds nothing"
+for path in sys.argv[2:]:
+    data = open(path, "rb").read()
+    found = [n for n in needles if n in data]
+    assert not found, f"{path}: {len(found)} encodings of weights found"
+    print(f"{path}: {len(data)} bytes, none of {len(needles)} encodings of {len(values)} weights")
+EOF
+}
+
+cd "$work" || exit 1
+for ex in hospital diabetes; do
+    /usr/bin/python3 "$src/examples/$ex/train.py" "$work/$ex" >/dev/null || fail "train $ex"
+done
+
+# the whole protocol for each model, each party with its own files
+for ex in hospital diabetes; do
+    d="$work/$ex"
+    # the model options (every party's), and the plan's: the data owner's declared range of the features
+    if [ "$ex" = hospital ]; then opts=(--calibrate "$d/train.csv"); popts=(); else opts=(); popts=(--input-range -0.3:0.3); fi
+    tol=1e-3
+    # the model owner: a public plan; the data owner: keys from the plan alone
+    "$veil" plan --model "$d/model.onnx" "${opts[@]}" "${popts[@]}" --out "$ex.plan" >/dev/null 2>"$work/err" || fail "plan --out: $(cat "$work/err")"
+    run "$veil" keygen --plan "$ex.plan" --out "K_$ex"
+    [ -e "K_$ex/secret.key" ] && [ -e "K_$ex/eval/eval.keys" ] || fail "keygen --plan made no key set"
+    # the model owner encrypts with the data owner's eval folder; the cloud evaluates
+    run "$veil" encrypt-model --model "$d/model.onnx" "${opts[@]}" --keys "K_$ex/eval" --out "$ex.ctm"
+    "$veil" info "$ex.ctm" | grep -q "encrypted model" || fail "veil info does not name an encrypted model"
+    run "$veil" encrypt --keys "K_$ex" --in "$d/test.csv" --out "x_$ex.ct"
+    run "$veil" eval --model "$ex.ctm" --eval-keys "K_$ex/eval" --in "x_$ex.ct" --out "y_$ex.ct"
+    "$veil" decrypt --keys "K_$ex" --in "y_$ex.ct" --out "y_$ex.csv" || fail "decrypt $ex"
+    "$veil" plain --model "$d/model.onnx" "${opts[@]}" --in "$d/test.csv" --out "p_$ex.csv" || fail "plain $ex"
+    compare "y_$ex.csv" "p_$ex.csv" $tol
+    # the same model in the clear on the same ciphertexts
+    run "$veil" eval --model "$d/model.onnx" "${opts[@]}" --eval-keys "K_$ex/eval" --in "x_$ex.ct" --out "c_$ex.ct"
+    "$veil" decrypt --keys "K_$ex" --in "c_$ex.ct" --out "c_$ex.csv" || fail "decrypt $ex in the clear"
+    compare "y_$ex.csv" "c_$ex.csv" $tol
+    no_weights "$d/model.onnx" "$ex.ctm" "K_$ex/eval/eval.keys" "$ex.plan"
+done
+# the classes: identical
+"$veil" decrypt --keys K_hospital --in y_hospital.ct --out yc.csv --argmax 2>/dev/null || fail "decrypt --argmax"
+"$veil" plain --model hospital/model.onnx --calibrate hospital/train.csv --in hospital/test.csv --out pc.csv --argmax ||
+    fail "plain --argmax"
+cmp -s yc.csv pc.csv || fail "the encrypted model's classes differ from the plaintext model's"
+
+# setting (b): weights and records under a joint key of the vendor (party 1) and the data owner (party 2); the
+# result switched to the data owner's own keys (made from the group's plan) with both parties' shares. Neither
+# party's key folder decrypts the model: the joint key set holds no secret, a party's folder only its share.
+H=(--model hospital/model.onnx --calibrate hospital/train.csv)
+run "$veil" party init --parties 2 "${H[@]}" --out G
+for i in 1 2; do run "$veil" party keygen --group G --party $i --round 1 --out P$i; done
+run "$veil" party combine --group G --round 1 --in P1 P2 --out JOINT
+for i in 1 2; do run "$veil" party keygen --group G --party $i --round 2 --in JOINT --out P$i; done
+run "$veil" party combine --group G --round 2 --in P1 P2 --out JOINT
+run "$veil" encrypt-model "${H[@]}" --keys JOINT/eval --out joint.ctm
+run "$veil" encrypt --keys JOINT --in hospital/test.csv --out xj.ct
+run "$veil" eval --model joint.ctm --eval-keys JOINT/eval --in xj.ct --out yj.ct
+run "$veil" keygen --plan G/plan --out R
+for i in 1 2; do "$veil" party switch --group G --party $i --keys P$i --in yj.ct --to R/eval --out S$i || fail "switch $i"; done
+"$veil" party combine --group G --switch yj.ct --to R/eval --in S1 S2 --out zj.ct 2>/dev/null || fail "combine --switch"
+"$veil" decrypt --keys R --in zj.ct --out zj.csv || fail "the data owner's decryption"
+"$veil" decrypt --keys R --in zj.ct --out zjc.csv --argmax || fail "the data owner's classes"
+# the switch's smudging noise (docs/multiparty.md: 2^20 times the error bound per share) is about 4e-4 here
+compare zj.csv p_hospital.csv 2e-3
+cmp -s zjc.csv pc.csv || fail "setting (b): the classes differ from the plaintext model's"
+no_weights hospital/model.onnx joint.ctm JOINT/eval/eval.keys
+for k in P2 JOINT R; do expect 4 "" "$veil" decrypt --keys $k --in joint.ctm --out out.bad; done
+
+# refusals: keys of another model, another key set, latency keys, damaged bytes, options the owner fixed
+expect 4 "another model" "$veil" encrypt-model "${H[@]}" --keys K_diabetes/eval --out out.bad
+run "$veil" keygen --plan hospital.plan --out K_other
+expect 4 "other keys" "$veil" eval --model hospital.ctm --eval-keys K_other/eval --in x_hospital.ct --out out.bad
+expect 4 "" "$veil" eval --model hospital.ctm --eval-keys K_diabetes/eval --in x_hospital.ct --out out.bad
+run "$veil" keygen "${H[@]}" --latency --out K_lat
+expect 3 "throughput packing only" "$veil" encrypt-model "${H[@]}" --keys K_lat/eval --out out.bad
+expect 2 "encrypted model" "$veil" eval --model hospital.ctm --calibrate hospital/train.csv --eval-keys K_hospital/eval \
+    --in x_hospital.ct --out out.bad
+/usr/bin/python3 - <<'EOF'
+data = bytearray(open("hospital.ctm", "rb").read())
+data[len(data) // 2] ^= 0x40
+open("bad.ctm", "wb").write(bytes(data))
+data = bytearray(open("hospital.ctm", "rb").read())
+open("short.ctm", "wb").write(bytes(data[: len(data) - 1000]))
+EOF
+expect 3 "" "$veil" eval --model bad.ctm --eval-keys K_hospital/eval --in x_hospital.ct --out out.bad
+expect 3 "" "$veil" eval --model short.ctm --eval-keys K_hospital/eval --in x_hospital.ct --out out.bad
+expect 2 "without a model" "$veil" keygen --plan hospital.plan "${H[@]}" --out out.bad
+expect 4 "not a Veil plan" "$veil" keygen --plan hospital.ctm --out K_bad
+[ -e K_bad ] && fail "a failed keygen --plan left its folder"
+expect 3 "not an ONNX model" "$veil" plain --model hospital.ctm --in hospital/test.csv --out out.bad
+
+if [ "$fails" = 0 ]; then echo "cli encmodel: ok"; else echo "cli encmodel: $fails failures"; exit 1; fi
