@@ -31,6 +31,7 @@ struct veil_ckks_bootstrapper {
     size_t double_angle;  /* r double-angle steps after the polynomial */
     size_t eval_end;      /* the level the polynomial is dropped to, before the double-angle steps */
     bool packed;          /* sparse slots: both halves in one ciphertext, one EvalMod */
+    size_t encapsulation_weight; /* h' of the ephemeral sparse secret; 0: none */
     veil_boot_dft_level cts[VEIL_BOOT_MAX_DFT_LEVELS], stc[VEIL_BOOT_MAX_DFT_LEVELS];
     double *cheb; /* degree + 1 Chebyshev coefficients of sin(2 pi x) / (2 pi) on [-K, K] */
     uint64_t *galois;
@@ -136,13 +137,19 @@ static veil_status resolve_config(veil_ckks_bootstrap_config *c, const veil_ckks
                          "bootstrap: EvalMod scale %g (q_0 / 1024 .. min(2^61, 2^30 q_0), or 0 for q_0)",
                          c->evalmod_scale);
     if (ctx->params.t != 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: a BGV parameter set");
+    if (c->encapsulation_weight > half)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: encapsulation weight %zu (0, or 1..N/2)",
+                         c->encapsulation_weight);
     return VEIL_OK;
 }
 
 /* EvalMod's interval and polynomial. */
 static veil_status setup_evalmod(veil_ckks_bootstrapper *bt, const veil_ckks_bootstrap_config *c, veil_error *err)
 {
-    const size_t n = bt->ctx->params.n, h = bt->ctx->params.hamming_weight;
+    /* with encapsulation, ModRaise happens under the ephemeral secret of weight h' */
+    const size_t n = bt->ctx->params.n;
+    const size_t h = c->encapsulation_weight ? c->encapsulation_weight
+                     : bt->ctx->params.secret == VEIL_SECRET_TERNARY_HW ? bt->ctx->params.hamming_weight : 0;
     veil_ckks_bootstrap_info *info = &bt->info;
     info->k_bound = c->k_bound > 0 ? c->k_bound : auto_k_bound(n, h);
     info->failure_log2 = failure_log2(n, h, info->k_bound);
@@ -238,6 +245,7 @@ veil_status veil_ckks_bootstrapper_new(veil_ckks_bootstrapper **out, const veil_
     bt->info.slots = c.slots;
     bt->cts_count = c.cts_levels;
     bt->stc_count = c.stc_levels;
+    bt->encapsulation_weight = c.encapsulation_weight;
     bt->eval_scale = c.evalmod_scale > 0 ? c.evalmod_scale : (double)enc->ctx->ring->primes[0];
     VEIL_CHECK(setup_evalmod(bt, &c, err));
     VEIL_CHECK(plan_levels(bt, err));
@@ -553,6 +561,34 @@ veil_status veil_ckks_bootstrap(const veil_context *ctx, const veil_ckks_bootstr
                                 const veil_ckks_ciphertext *a, const veil_switch_key *relin_key,
                                 const veil_switch_key *const *keys, size_t key_count, veil_error *err)
 {
+    return veil_ckks_bootstrap_encapsulated(ctx, bt, out, a, relin_key, keys, key_count, NULL, err);
+}
+
+static veil_status check_encapsulation(const veil_context *ctx, const veil_ckks_bootstrapper *bt,
+                                       const veil_ckks_encapsulation_key *encaps, veil_error *err)
+{
+    if (!bt->encapsulation_weight && encaps)
+        return veil_fail(err, VEIL_ERR_MISMATCH,
+                         "bootstrap: an encapsulation key for a bootstrapper made without encapsulation");
+    if (bt->encapsulation_weight && !encaps)
+        return veil_fail(err, VEIL_ERR_MISMATCH,
+                         "bootstrap: the bootstrapper uses sparse-secret encapsulation (weight %zu): the "
+                         "encapsulation key is missing (veil_ckks_encapsulation_key_new)",
+                         bt->encapsulation_weight);
+    if (encaps && (encaps->ctx != ctx || encaps->weight != bt->encapsulation_weight))
+        return veil_fail(err, VEIL_ERR_MISMATCH,
+                         "bootstrap: the encapsulation key is of another context or weight (%zu, the bootstrapper "
+                         "%zu)",
+                         encaps->weight, bt->encapsulation_weight);
+    return VEIL_OK;
+}
+
+veil_status veil_ckks_bootstrap_encapsulated(const veil_context *ctx, const veil_ckks_bootstrapper *bt,
+                                             veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                             const veil_switch_key *relin_key, const veil_switch_key *const *keys,
+                                             size_t key_count, const veil_ckks_encapsulation_key *encaps,
+                                             veil_error *err)
+{
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(bt, err);
     VEIL_REQUIRE(out, err);
@@ -562,11 +598,14 @@ veil_status veil_ckks_bootstrap(const veil_context *ctx, const veil_ckks_bootstr
     VEIL_CHECK(check_input(ctx, bt, a, err));
     VEIL_CHECK(veil_rlwe_check_output(ctx, &out->el, "bootstrap", err));
     VEIL_CHECK(check_keys(ctx, bt, relin_key, keys, key_count, err));
+    VEIL_CHECK(check_encapsulation(ctx, bt, encaps, err));
     const double scale = a->scale;
     VEIL_CHECK(veil_ckks_ciphertext_new(&y, ctx, err));
     for (int i = 0; i < 3; i++) VEIL_CHECK(veil_ckks_ciphertext_new(&tmp[i], ctx, err));
     VEIL_CHECK(veil_ckks_mod_drop(ctx, tmp[0], a, 0, err));
+    if (encaps) VEIL_CHECK(veil_boot_switch_to_sparse(ctx, tmp[0], encaps, err));
     VEIL_CHECK(mod_raise(ctx, y, tmp[0], bt->top, err));
+    if (encaps) VEIL_CHECK(veil_boot_switch_to_dense(ctx, y, encaps, err));
     VEIL_CHECK(sub_sum(ctx, y, bt->info.slots, keys, key_count, tmp[0], err));
     if (bt->raise_shift) {
         VEIL_CHECK(veil_ckks_mul_integer(ctx, y, y, (int64_t)1 << bt->raise_shift, err));
