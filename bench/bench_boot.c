@@ -126,6 +126,9 @@ static void bench_slots(const veil_params *params, veil_ckks_bootstrap_config co
     CHECK(veil_ckks_encoder_new(&enc, ctx, &err));
     CHECK(veil_secret_key_new(&sk, ctx, prng, &err));
     CHECK(veil_relin_key_new(&rk, ctx, sk, prng, &err));
+    veil_ckks_encapsulation_key *ek = NULL;
+    if (config.encapsulation_weight)
+        CHECK(veil_ckks_encapsulation_key_new(&ek, ctx, sk, config.encapsulation_weight, prng, &err));
     config.slots = slots;
     double t0 = now_s();
     CHECK(veil_ckks_bootstrapper_new(&bt, enc, &config, &err));
@@ -150,7 +153,8 @@ static void bench_slots(const veil_params *params, veil_ckks_bootstrap_config co
     for (int r = 0; r < reps; r++) {
         t0 = now_s();
         const double c0 = cpu_s();
-        CHECK(veil_ckks_bootstrap(ctx, bt, out, ct, rk, (const veil_switch_key *const *)keys, count, &err));
+        CHECK(veil_ckks_bootstrap_encapsulated(ctx, bt, out, ct, rk, (const veil_switch_key *const *)keys, count, ek,
+                                               &err));
         times[r] = now_s() - t0;
         if (cpu_s() - c0 < cpu_min) cpu_min = cpu_s() - c0;
         double m, w;
@@ -162,10 +166,11 @@ static void bench_slots(const veil_params *params, veil_ckks_bootstrap_config co
     printf("{\"op\":\"bootstrap\",\"N\":%zu,\"slots\":%zu,\"threads\":%d,\"s_median\":%.3f,\"s_min\":%.3f,"
            "\"precision_bits_mean\":%.2f,\"precision_bits_min\":%.2f,\"levels_left\":%zu,\"key_bytes\":%zu,"
            "\"peak_rss_bytes\":%ld,\"reps\":%d,\"galois_keys\":%zu,\"degree\":%zu,\"k_bound\":%.2f,"
-           "\"log_qp\":%u,\"dnum\":%zu,\"setup_s\":%.2f,\"keygen_s\":%.2f,\"cpu_s_min\":%.3f}\n",
+           "\"log_qp\":%u,\"dnum\":%zu,\"setup_s\":%.2f,\"keygen_s\":%.2f,\"cpu_s_min\":%.3f,"
+           "\"encapsulation_weight\":%zu,\"failure_log2\":%.0f}\n",
            n, slots, threads, times[reps / 2], times[0], mean_sum / reps, worst, info.levels_left, key_bytes,
            peak_rss(), reps, count, info.degree, info.k_bound, veil_params_log_qp(params), veil_params_dnum(params),
-           setup_s, keygen_s, cpu_min);
+           setup_s, keygen_s, cpu_min, config.encapsulation_weight, info.failure_log2);
     fflush(stdout);
     for (size_t k = 0; k < count; k++) veil_switch_key_free(keys[k]);
     free(keys);
@@ -175,6 +180,7 @@ static void bench_slots(const veil_params *params, veil_ckks_bootstrap_config co
     veil_ckks_ciphertext_free(out);
     veil_ckks_plaintext_free(pt);
     veil_ckks_bootstrapper_free(bt);
+    veil_ckks_encapsulation_key_free(ek);
     veil_switch_key_free(rk);
     veil_secret_key_free(sk);
     veil_ckks_encoder_free(enc);

@@ -9,6 +9,7 @@
 #include "veil/circuits.h"
 
 #define VEIL_BOOT_MAX_DFT_LEVELS 8
+#define VEIL_BOOT_ENCAPSULATION_WEIGHT 32 /* the presets' ephemeral secret (Bossuat et al. 2022) */
 
 /*
  * One level of a homomorphic DFT: the product of a few butterfly stages, a matrix whose nonzero diagonals

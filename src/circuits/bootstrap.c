@@ -633,8 +633,9 @@ done:
 
 /*
  * Parameter sets for bootstrapping at N = 2^16, 128-bit by the HE standard's table (docs/bootstrapping.md):
- * a secret of Hamming weight 192 (K = 56: some |I| > 56 with probability below 2^-128; the sine has degree
- * 417, 10 levels), q_0 of 50 bits against the 2^40 working scale, then from the bottom up the working levels, SlotToCoeff, EvalMod and
+ * a uniform ternary main secret with sparse-secret encapsulation (an ephemeral secret of Hamming weight 32
+ * inside the bootstrap: K = 16.5, failure probability 0; the sine has degree 147, 9 levels), q_0 of 50 bits
+ * against the 2^40 working scale, then from the bottom up the working levels, SlotToCoeff, EvalMod and
  * CoeffToSlot.
  */
 typedef struct boot_preset {
@@ -644,11 +645,11 @@ typedef struct boot_preset {
 } boot_preset;
 
 static const boot_preset boot_presets[] = {
-    /* every prime below 2^50 (the AVX2 kernels); 9 levels left at 2^40 */
-    {"boot-n65536-balanced", 9, 3, 10, 3, 9, 3, 40, 45, 50, 50, 50},
-    /* EvalMod at 2^60 and CoeffToSlot over 60-bit primes (their rounding is what limits precision); 9 levels left,
-     * 4 digits (log QP 1745 of 1747) */
-    {"boot-n65536-precise", 9, 3, 10, 3, 7, 4, 40, 45, 60, 60, 60},
+    /* every prime below 2^50 (the AVX2 kernels); 10 levels left at 2^40 (log QP 1635 of 1747) */
+    {"boot-n65536-balanced", 10, 3, 9, 3, 9, 3, 40, 45, 50, 50, 50},
+    /* EvalMod at 2^60 and CoeffToSlot over 60-bit primes (their rounding is what limits precision); 10 levels
+     * left, 4 digits (log QP 1725 of 1747) */
+    {"boot-n65536-precise", 10, 3, 9, 3, 7, 4, 40, 45, 60, 60, 60},
 };
 
 static const char *const boot_preset_names[] = {"boot-n65536-balanced", "boot-n65536-precise", NULL};
@@ -677,12 +678,13 @@ veil_status veil_ckks_bootstrap_preset(veil_params **params, veil_ckks_bootstrap
         for (size_t i = 0; i < bp->cts; i++) q_bits[c++] = bp->cts_bits;
         for (size_t i = 0; i < bp->p_count; i++) p_bits[i] = bp->p_bits;
         const veil_params_spec spec = {.n = 65536, .q_count = c, .q_bits = q_bits, .p_count = bp->p_count,
-                                       .p_bits = p_bits, .dnum = bp->dnum, .secret = VEIL_SECRET_TERNARY_HW,
-                                       .hamming_weight = 192, .security = VEIL_SECURITY_128};
-        /* the sine (degree 417, 10 levels): a cosine with 2 double angles would need degree 132 and 11 levels,
-         * cut to degree 120 (10 levels) its left-out coefficients sum to 2^-30.7 (about 19 bits) */
+                                       .p_bits = p_bits, .dnum = bp->dnum, .secret = VEIL_SECRET_TERNARY,
+                                       .security = VEIL_SECURITY_128};
+        /* the sine of degree 147 on [-16.5, 16.5] (9 levels); the key to the ephemeral secret lives over
+         * q_0 p_0 only (100 or 110 bits) */
         *config = (veil_ckks_bootstrap_config){.cts_levels = bp->cts, .stc_levels = bp->stc,
-                                               .evalmod_scale = ldexp(1.0, (int)bp->eval_bits)};
+                                               .evalmod_scale = ldexp(1.0, (int)bp->eval_bits),
+                                               .encapsulation_weight = VEIL_BOOT_ENCAPSULATION_WEIGHT};
         return veil_params_new(params, &spec, err);
     }
     return veil_fail(err, VEIL_ERR_NOT_FOUND, "no bootstrapping preset named '%s'", name);
