@@ -594,7 +594,7 @@ static void test_bootstrap_encapsulated(void **state)
     veil_context *ctx = NULL;
     veil_ckks_encoder *enc = NULL;
     veil_secret_key *sk = NULL;
-    veil_switch_key *rk = NULL;
+    veil_switch_key *rk = NULL, *rk2 = NULL;
     veil_ckks_encapsulation_key *ek = NULL, *ek16 = NULL;
     assert_int_equal(veil_params_new(&params, &spec, &err), VEIL_OK);
     assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
@@ -611,7 +611,27 @@ static void test_bootstrap_encapsulated(void **state)
     assert_int_equal(veil_ckks_encapsulation_key_new(&ek16, ctx, sk, 0, bf->prng, &err), VEIL_ERR_ARGUMENT);
     assert_int_equal(veil_ckks_encapsulation_key_new(&ek16, ctx, sk, N, bf->prng, &err), VEIL_ERR_ARGUMENT);
     encaps_run(ctx, enc, sk, rk, ek, HALF, ENCAPS_FULL_MEAN, ENCAPS_FULL_WORST);
-    encaps_run(ctx, enc, sk, rk, ek, 32, ENCAPS_SPARSE_MEAN, ENCAPS_SPARSE_WORST);
+    /* the keys through the wire format (seeded): the loaded copy bootstraps the sparse case */
+    veil_buffer buf = {0};
+    veil_ckks_encapsulation_key *loaded = NULL;
+    assert_int_equal(veil_ckks_encapsulation_key_save(&buf, ek, 0, &err), VEIL_OK);
+    printf("encapsulation key: %zu bytes on the wire\n", buf.len);
+    assert_int_equal(veil_ckks_encapsulation_key_load(&loaded, ctx, buf.data, buf.len - 1, &err), VEIL_ERR_FORMAT);
+    assert_null(loaded);
+    buf.data[buf.len / 2] ^= 1; /* the digest catches a flipped bit */
+    assert_int_not_equal(veil_ckks_encapsulation_key_load(&loaded, ctx, buf.data, buf.len, &err), VEIL_OK);
+    buf.data[buf.len / 2] ^= 1;
+    assert_int_equal(veil_switch_key_load(&rk2, ctx, buf.data, buf.len, &err), VEIL_ERR_MISMATCH); /* another type */
+    assert_int_equal(veil_ckks_encapsulation_key_load(&loaded, ctx, buf.data, buf.len, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encapsulation_key_weight(loaded), 32);
+    veil_buffer buf2 = {0};
+    assert_int_equal(veil_ckks_encapsulation_key_save(&buf2, loaded, 0, &err), VEIL_OK);
+    assert_int_equal(buf2.len, buf.len);
+    assert_memory_equal(buf2.data, buf.data, buf.len);
+    veil_buffer_free(&buf);
+    veil_buffer_free(&buf2);
+    encaps_run(ctx, enc, sk, rk, loaded, 32, ENCAPS_SPARSE_MEAN, ENCAPS_SPARSE_WORST);
+    veil_ckks_encapsulation_key_free(loaded);
     /* a key of another weight is refused */
     assert_int_equal(veil_ckks_encapsulation_key_new(&ek16, ctx, sk, 16, bf->prng, &err), VEIL_OK);
     veil_ckks_bootstrapper *bt = NULL;

@@ -16,6 +16,7 @@ static const char *type_name(veil_object_type t)
     case VEIL_OBJECT_SET: return "set of objects";
     case VEIL_OBJECT_PARTY_GROUP: return "multi-party group";
     case VEIL_OBJECT_PARTY_SHARE: return "multi-party share (a party's, or an aggregate)";
+    case VEIL_OBJECT_ENCAPSULATION_KEY: return "bootstrapping encapsulation key";
     }
     return "unknown";
 }
