@@ -231,10 +231,12 @@ veil_status veil_ckks_bootstrap_encapsulated(const veil_context *ctx, const veil
                                              veil_error *err);
 
 /*
- * Bootstrapping presets: a parameter set (N = 2^16, 128-bit, secret of Hamming weight 192) and the
- * configuration that goes with it (set config->slots for sparse slots). "boot-n65536-balanced": 9 levels
- * left at a 2^40 scale, every prime below 2^50; "boot-n65536-precise": EvalMod at 2^60, also 9 levels
- * left. docs/bootstrapping.md has their figures. VEIL_ERR_NOT_FOUND for an unknown name.
+ * Bootstrapping presets: a parameter set (N = 2^16, 128-bit, uniform ternary secret) and the configuration
+ * that goes with it (sparse-secret encapsulation of weight 32: make the key with
+ * veil_ckks_encapsulation_key_new(config->encapsulation_weight) and bootstrap with
+ * veil_ckks_bootstrap_encapsulated; set config->slots for sparse slots). "boot-n65536-balanced": 10 levels
+ * left at a 2^40 scale, every prime below 2^50; "boot-n65536-precise": EvalMod at 2^60, also 10 levels left.
+ * docs/bootstrapping.md has their figures. VEIL_ERR_NOT_FOUND for an unknown name.
  */
 veil_status veil_ckks_bootstrap_preset(veil_params **params, veil_ckks_bootstrap_config *config, const char *name,
                                        veil_error *err);
