@@ -2,7 +2,7 @@
  * veil-bench boot: CKKS bootstrapping. One JSON line per slot count: op "bootstrap", N, slots, threads, the
  * median and least seconds per bootstrap, the precision (mean over the slots of -log2 |error|, and the
  * worst slot) of uniform real inputs in [-1, 1] encrypted at level 0 and scale 2^40, the levels left, the
- * keys' bytes on the wire (Galois keys and the relinearization key, seeded) and the peak resident memory;
+ * keys' bytes on the wire (Galois keys, the relinearization key and the encapsulation keys, seeded) and the peak resident memory;
  * also the least CPU time of the process per bootstrap (cpu_s_min: on a loaded machine, nearer to an idle run).
  *
  * Default: the preset VEIL_BENCH_BOOT_PRESET (boot-n65536-balanced) at the slot counts of
@@ -50,7 +50,8 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The insecure N = 2^10 set of tests/test_bootstrap.c (for --quick). */
+/* The insecure N = 2^10 chain of tests/test_bootstrap.c with a uniform ternary secret and encapsulation of
+ * weight 32, as in the presets (for --quick). */
 static veil_params *quick_params(veil_ckks_bootstrap_config *config)
 {
     veil_error err = {0};
@@ -62,9 +63,9 @@ static veil_params *quick_params(veil_ckks_bootstrap_config *config)
     for (int i = 0; i < 3; i++) q_bits[c++] = 45;
     for (int i = 0; i < 13; i++) q_bits[c++] = 50;
     veil_params_spec spec = {.n = 1024, .q_count = c, .q_bits = q_bits, .p_count = 4, .p_bits = p_bits, .dnum = 7,
-                             .secret = VEIL_SECRET_TERNARY_HW, .hamming_weight = 32, .security = VEIL_SECURITY_NONE};
+                             .secret = VEIL_SECRET_TERNARY, .security = VEIL_SECURITY_NONE};
     CHECK(veil_params_new(&params, &spec, &err));
-    *config = (veil_ckks_bootstrap_config){0};
+    *config = (veil_ckks_bootstrap_config){.encapsulation_weight = 32};
     return params;
 }
 
@@ -139,7 +140,13 @@ static void bench_slots(const veil_params *params, veil_ckks_bootstrap_config co
     t0 = now_s();
     CHECK(veil_ckks_bootstrap_keys_new(ctx, bt, sk, prng, keys, BOOT_MAX_KEYS, &count, &err));
     const double keygen_s = now_s() - t0;
-    const size_t key_bytes = keys_bytes(keys, count, rk);
+    size_t key_bytes = keys_bytes(keys, count, rk);
+    if (ek) { /* the encapsulation keys count with the bootstrapping keys */
+        veil_buffer buf = {0};
+        CHECK(veil_ckks_encapsulation_key_save(&buf, ek, 0, &err));
+        key_bytes += buf.len;
+        veil_buffer_free(&buf);
+    }
     const size_t n = veil_params_degree(params);
     double *x = malloc(slots * sizeof *x), *times = calloc((size_t)reps, sizeof *times), cpu_min = 1e300;
     srand(11);
