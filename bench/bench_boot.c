@@ -2,7 +2,7 @@
  * veil-bench boot: CKKS bootstrapping. One JSON line per slot count: op "bootstrap", N, slots, threads, the
  * median and least seconds per bootstrap, the precision (mean over the slots of -log2 |error|, and the
  * worst slot) of uniform real inputs in [-1, 1] encrypted at level 0 and scale 2^40, the levels left, the
- * keys' bytes on the wire (Galois keys and the relinearization key, seeded) and the peak resident memory;
+ * keys' bytes on the wire (Galois keys, the relinearization key and the encapsulation keys, seeded) and the peak resident memory;
  * also the least CPU time of the process per bootstrap (cpu_s_min: on a loaded machine, nearer to an idle run).
  *
  * Default: the preset VEIL_BENCH_BOOT_PRESET (boot-n65536-balanced) at the slot counts of
@@ -50,7 +50,8 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The insecure N = 2^10 set of tests/test_bootstrap.c (for --quick). */
+/* The insecure N = 2^10 chain of tests/test_bootstrap.c with a uniform ternary secret and encapsulation of
+ * weight 32, as in the presets (for --quick). */
 static veil_params *quick_params(veil_ckks_bootstrap_config *config)
 {
     veil_error err = {0};
@@ -62,9 +63,9 @@ static veil_params *quick_params(veil_ckks_bootstrap_config *config)
     for (int i = 0; i < 3; i++) q_bits[c++] = 45;
     for (int i = 0; i < 13; i++) q_bits[c++] = 50;
     veil_params_spec spec = {.n = 1024, .q_count = c, .q_bits = q_bits, .p_count = 4, .p_bits = p_bits, .dnum = 7,
-                             .secret = VEIL_SECRET_TERNARY_HW, .hamming_weight = 32, .security = VEIL_SECURITY_NONE};
+                             .secret = VEIL_SECRET_TERNARY, .security = VEIL_SECURITY_NONE};
     CHECK(veil_params_new(&params, &spec, &err));
-    *config = (veil_ckks_bootstrap_config){0};
+    *config = (veil_ckks_bootstrap_config){.encapsulation_weight = 32};
     return params;
 }
 
@@ -126,6 +127,9 @@ static void bench_slots(const veil_params *params, veil_ckks_bootstrap_config co
     CHECK(veil_ckks_encoder_new(&enc, ctx, &err));
     CHECK(veil_secret_key_new(&sk, ctx, prng, &err));
     CHECK(veil_relin_key_new(&rk, ctx, sk, prng, &err));
+    veil_ckks_encapsulation_key *ek = NULL;
+    if (config.encapsulation_weight)
+        CHECK(veil_ckks_encapsulation_key_new(&ek, ctx, sk, config.encapsulation_weight, prng, &err));
     config.slots = slots;
     double t0 = now_s();
     CHECK(veil_ckks_bootstrapper_new(&bt, enc, &config, &err));
@@ -136,7 +140,13 @@ static void bench_slots(const veil_params *params, veil_ckks_bootstrap_config co
     t0 = now_s();
     CHECK(veil_ckks_bootstrap_keys_new(ctx, bt, sk, prng, keys, BOOT_MAX_KEYS, &count, &err));
     const double keygen_s = now_s() - t0;
-    const size_t key_bytes = keys_bytes(keys, count, rk);
+    size_t key_bytes = keys_bytes(keys, count, rk);
+    if (ek) { /* the encapsulation keys count with the bootstrapping keys */
+        veil_buffer buf = {0};
+        CHECK(veil_ckks_encapsulation_key_save(&buf, ek, 0, &err));
+        key_bytes += buf.len;
+        veil_buffer_free(&buf);
+    }
     const size_t n = veil_params_degree(params);
     double *x = malloc(slots * sizeof *x), *times = calloc((size_t)reps, sizeof *times), cpu_min = 1e300;
     srand(11);
@@ -150,7 +160,8 @@ static void bench_slots(const veil_params *params, veil_ckks_bootstrap_config co
     for (int r = 0; r < reps; r++) {
         t0 = now_s();
         const double c0 = cpu_s();
-        CHECK(veil_ckks_bootstrap(ctx, bt, out, ct, rk, (const veil_switch_key *const *)keys, count, &err));
+        CHECK(veil_ckks_bootstrap_encapsulated(ctx, bt, out, ct, rk, (const veil_switch_key *const *)keys, count, ek,
+                                               &err));
         times[r] = now_s() - t0;
         if (cpu_s() - c0 < cpu_min) cpu_min = cpu_s() - c0;
         double m, w;
@@ -162,10 +173,11 @@ static void bench_slots(const veil_params *params, veil_ckks_bootstrap_config co
     printf("{\"op\":\"bootstrap\",\"N\":%zu,\"slots\":%zu,\"threads\":%d,\"s_median\":%.3f,\"s_min\":%.3f,"
            "\"precision_bits_mean\":%.2f,\"precision_bits_min\":%.2f,\"levels_left\":%zu,\"key_bytes\":%zu,"
            "\"peak_rss_bytes\":%ld,\"reps\":%d,\"galois_keys\":%zu,\"degree\":%zu,\"k_bound\":%.2f,"
-           "\"log_qp\":%u,\"dnum\":%zu,\"setup_s\":%.2f,\"keygen_s\":%.2f,\"cpu_s_min\":%.3f}\n",
+           "\"log_qp\":%u,\"dnum\":%zu,\"setup_s\":%.2f,\"keygen_s\":%.2f,\"cpu_s_min\":%.3f,"
+           "\"encapsulation_weight\":%zu,\"failure_log2\":%.0f}\n",
            n, slots, threads, times[reps / 2], times[0], mean_sum / reps, worst, info.levels_left, key_bytes,
            peak_rss(), reps, count, info.degree, info.k_bound, veil_params_log_qp(params), veil_params_dnum(params),
-           setup_s, keygen_s, cpu_min);
+           setup_s, keygen_s, cpu_min, config.encapsulation_weight, info.failure_log2);
     fflush(stdout);
     for (size_t k = 0; k < count; k++) veil_switch_key_free(keys[k]);
     free(keys);
@@ -175,6 +187,7 @@ static void bench_slots(const veil_params *params, veil_ckks_bootstrap_config co
     veil_ckks_ciphertext_free(out);
     veil_ckks_plaintext_free(pt);
     veil_ckks_bootstrapper_free(bt);
+    veil_ckks_encapsulation_key_free(ek);
     veil_switch_key_free(rk);
     veil_secret_key_free(sk);
     veil_ckks_encoder_free(enc);

@@ -20,6 +20,7 @@ static const char *type_name(veil_object_type t)
     case VEIL_OBJECT_PARTY_BOX_KEY: return "multi-party box key (public; t-out-of-N deals are sealed to it)";
     case VEIL_OBJECT_PARTY_DEAL: return "multi-party deal (a sealed Shamir share for one party, t-out-of-N)";
     case VEIL_OBJECT_PARTY_THRESHOLD_KEY: return "multi-party threshold key (secret, t-out-of-N)";
+    case VEIL_OBJECT_ENCAPSULATION_KEY: return "bootstrapping encapsulation key";
     }
     return "unknown";
 }

@@ -146,6 +146,9 @@ typedef struct veil_ckks_bootstrap_config {
                             (a degree about 2^r times lower for r more levels); 0: the sine itself */
     size_t degree;      /* the Chebyshev degree of EvalMod, at most 1024; 0: the least past which every
                            coefficient is below 2^-45 (2^-46 for the cosine) */
+    size_t encapsulation_weight; /* h' > 0: sparse-secret encapsulation with an ephemeral secret of that
+                                    Hamming weight (veil_ckks_encapsulation_key_new; K then follows h', not
+                                    the main secret); 0: none, ModRaise under the main secret */
 } veil_ckks_bootstrap_config;
 
 /* What a bootstrapper does with a parameter set. */
@@ -185,6 +188,25 @@ veil_status veil_ckks_bootstrap_keys_new(const veil_context *ctx, const veil_ckk
                                          size_t max_keys, size_t *count, veil_error *err);
 
 /*
+ * Sparse-secret encapsulation (Bossuat, Troncoso-Pastoriza, Hubaux, ACNS 2022): the main secret s stays
+ * dense (uniform ternary, so that the HE standard's table applies to it), and bootstrapping switches its
+ * level-0 ciphertext to an ephemeral secret s' of small Hamming weight h' before ModRaise, where the overflow
+ * is then at most (h' + 1) / 2, and back to s right after. The key from s to s' exists only over q_0 p_0
+ * (the first Q prime and the first special prime: an RLWE sample under the sparse s' over about 100 bits,
+ * secure where one over Q P would not be); the key from s' to s is an ordinary switching key under s.
+ * Generated from the secret key (prng NULL: the OS CSPRNG; s' is drawn, used and wiped); saved and loaded
+ * by veil_ckks_encapsulation_key_save/load (veil/serial.h), seeded. Errors: VEIL_ERR_ARGUMENT for a weight
+ * outside 1..N/2, a BGV set, a set without special primes or with p_0 much smaller than q_0.
+ */
+typedef struct veil_ckks_encapsulation_key veil_ckks_encapsulation_key;
+veil_status veil_ckks_encapsulation_key_new(veil_ckks_encapsulation_key **out, const veil_context *ctx,
+                                            const veil_secret_key *sk, size_t weight, veil_prng *prng,
+                                            veil_error *err);
+void veil_ckks_encapsulation_key_free(veil_ckks_encapsulation_key *key);
+/* h', the weight of the ephemeral secret; 0 for NULL. */
+size_t veil_ckks_encapsulation_key_weight(const veil_ckks_encapsulation_key *key);
+
+/*
  * out = a bootstrapped: the same values at level info.levels_left and at a's scale. a may be at any level
  * (it is dropped to level 0 first) and must be relinearized; its scale must be at most q_0 / 16 (the ratio
  * q_0 / scale is what keeps m / q_0 small), and its values (real and imaginary parts) should lie in
@@ -197,12 +219,24 @@ veil_status veil_ckks_bootstrap_keys_new(const veil_context *ctx, const veil_ckk
 veil_status veil_ckks_bootstrap(const veil_context *ctx, const veil_ckks_bootstrapper *bt, veil_ckks_ciphertext *out,
                                 const veil_ckks_ciphertext *a, const veil_switch_key *relin_key,
                                 const veil_switch_key *const *keys, size_t key_count, veil_error *err);
+/*
+ * The same with sparse-secret encapsulation: encaps is required when the bootstrapper was made with
+ * config.encapsulation_weight > 0 (and must be of that weight and of ctx: VEIL_ERR_MISMATCH otherwise), and
+ * must be NULL when not. veil_ckks_bootstrap is this with encaps NULL.
+ */
+veil_status veil_ckks_bootstrap_encapsulated(const veil_context *ctx, const veil_ckks_bootstrapper *bt,
+                                             veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                             const veil_switch_key *relin_key, const veil_switch_key *const *keys,
+                                             size_t key_count, const veil_ckks_encapsulation_key *encaps,
+                                             veil_error *err);
 
 /*
- * Bootstrapping presets: a parameter set (N = 2^16, 128-bit, secret of Hamming weight 192) and the
- * configuration that goes with it (set config->slots for sparse slots). "boot-n65536-balanced": 9 levels
- * left at a 2^40 scale, every prime below 2^50; "boot-n65536-precise": EvalMod at 2^60, also 9 levels
- * left. docs/bootstrapping.md has their figures. VEIL_ERR_NOT_FOUND for an unknown name.
+ * Bootstrapping presets: a parameter set (N = 2^16, 128-bit, uniform ternary secret) and the configuration
+ * that goes with it (sparse-secret encapsulation of weight 32: make the key with
+ * veil_ckks_encapsulation_key_new(config->encapsulation_weight) and bootstrap with
+ * veil_ckks_bootstrap_encapsulated; set config->slots for sparse slots). "boot-n65536-balanced": 10 levels
+ * left at a 2^40 scale, every prime below 2^50; "boot-n65536-precise": EvalMod at 2^60, also 10 levels left.
+ * docs/bootstrapping.md has their figures. VEIL_ERR_NOT_FOUND for an unknown name.
  */
 veil_status veil_ckks_bootstrap_preset(veil_params **params, veil_ckks_bootstrap_config *config, const char *name,
                                        veil_error *err);

@@ -38,6 +38,7 @@
 #include "veil/party.h"
 #include "veil/ckks.h"
 #include "veil/bgv.h"
+#include "veil/circuits.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -63,7 +64,8 @@ typedef enum veil_object_type {
     VEIL_OBJECT_PARTY_SHARE = 11, /* a party's share (or an aggregate) of a multi-party protocol */
     VEIL_OBJECT_PARTY_BOX_KEY = 12,      /* t-out-of-N: a party's public box key (deals are sealed to it) */
     VEIL_OBJECT_PARTY_DEAL = 13,         /* t-out-of-N: one party's sealed Shamir share for one other party */
-    VEIL_OBJECT_PARTY_THRESHOLD_KEY = 14 /* t-out-of-N: a party's threshold share S_j (secret) */
+    VEIL_OBJECT_PARTY_THRESHOLD_KEY = 14, /* t-out-of-N: a party's threshold share S_j (secret) */
+    VEIL_OBJECT_ENCAPSULATION_KEY = 15    /* bootstrapping's sparse-secret encapsulation keys (veil/circuits.h) */
 } veil_object_type;
 
 #define VEIL_FLAG_ZSTD 1u
@@ -107,6 +109,15 @@ veil_status veil_public_key_load(veil_public_key **out, const veil_context *ctx,
 veil_status veil_switch_key_save(veil_buffer *out, const veil_switch_key *key, unsigned options, veil_error *err);
 veil_status veil_switch_key_load(veil_switch_key **out, const veil_context *ctx, const uint8_t *data, size_t len,
                                  veil_error *err);
+/*
+ * Bootstrapping's encapsulation keys (veil/circuits.h), always seeded. Payload: u64 weight, u64 digits, the
+ * seed and b of the key to the sparse secret (limbs q_0 and p_0), then the seed and the digits' b of the key
+ * back to the main secret (over Q P).
+ */
+veil_status veil_ckks_encapsulation_key_save(veil_buffer *out, const veil_ckks_encapsulation_key *key,
+                                             unsigned options, veil_error *err);
+veil_status veil_ckks_encapsulation_key_load(veil_ckks_encapsulation_key **out, const veil_context *ctx,
+                                             const uint8_t *data, size_t len, veil_error *err);
 veil_status veil_ckks_plaintext_save(veil_buffer *out, const veil_ckks_plaintext *pt, unsigned options,
                                      veil_error *err);
 veil_status veil_ckks_plaintext_load(veil_ckks_plaintext **out, const veil_context *ctx, const uint8_t *data,

@@ -9,6 +9,7 @@
 #include "veil/circuits.h"
 
 #define VEIL_BOOT_MAX_DFT_LEVELS 8
+#define VEIL_BOOT_ENCAPSULATION_WEIGHT 32 /* the presets' ephemeral secret (Bossuat et al. 2022) */
 
 /*
  * One level of a homomorphic DFT: the product of a few butterfly stages, a matrix whose nonzero diagonals
@@ -57,5 +58,35 @@ void veil_boot_dft_free(veil_boot_dft_level *levels, size_t count);
 veil_status veil_boot_dft_apply(const veil_context *ctx, veil_ckks_ciphertext *x, veil_ckks_ciphertext *x2,
                                 const veil_boot_dft_level *levels, size_t level_count,
                                 const veil_switch_key *const *keys, size_t key_count, veil_error *err);
+
+/*
+ * Sparse-secret encapsulation keys (Bossuat, Troncoso-Pastoriza, Hubaux, ACNS 2022): `to_sparse` switches
+ * the main secret s to the sparse secret s' (Hamming weight `weight`) at level 0 only: one RLWE sample under
+ * s' over q_0 p_0 (ring indices 0 and q_count), b = -a s' + e + p_0 s, a the expansion of `seed` (stream 1);
+ * `to_dense` is an ordinary switching key from s' to s over Q P.
+ */
+struct veil_ckks_encapsulation_key {
+    const veil_context *ctx;
+    size_t weight;
+    uint8_t seed[VEIL_SEED_BYTES];
+    veil_poly *b, *a; /* over {q_0, p_0}, evaluation form */
+    veil_switch_key *to_dense;
+};
+
+/* The base {q_0, p_0} of the key switching to the sparse secret. */
+void veil_boot_encaps_base(const veil_context *ctx, size_t base[2]);
+/* A key with its polynomials allocated (a expanded from seed by the caller), to_dense NULL. */
+veil_status veil_boot_encaps_alloc(veil_ckks_encapsulation_key **out, const veil_context *ctx, size_t weight,
+                                   veil_error *err);
+
+/*
+ * x (level 0, under s) <- the same phase under s' (Bossuat et al. 2022): c_1 centered mod q_0, times the key
+ * over q_0 p_0, divided by p_0 with rounding.
+ */
+veil_status veil_boot_switch_to_sparse(const veil_context *ctx, veil_ckks_ciphertext *x,
+                                       const veil_ckks_encapsulation_key *key, veil_error *err);
+/* x (any level, under s') <- the same phase under s, by the ordinary key switching with key->to_dense. */
+veil_status veil_boot_switch_to_dense(const veil_context *ctx, veil_ckks_ciphertext *x,
+                                      const veil_ckks_encapsulation_key *key, veil_error *err);
 
 #endif

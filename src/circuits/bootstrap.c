@@ -31,6 +31,7 @@ struct veil_ckks_bootstrapper {
     size_t double_angle;  /* r double-angle steps after the polynomial */
     size_t eval_end;      /* the level the polynomial is dropped to, before the double-angle steps */
     bool packed;          /* sparse slots: both halves in one ciphertext, one EvalMod */
+    size_t encapsulation_weight; /* h' of the ephemeral sparse secret; 0: none */
     veil_boot_dft_level cts[VEIL_BOOT_MAX_DFT_LEVELS], stc[VEIL_BOOT_MAX_DFT_LEVELS];
     double *cheb; /* degree + 1 Chebyshev coefficients of sin(2 pi x) / (2 pi) on [-K, K] */
     uint64_t *galois;
@@ -136,13 +137,19 @@ static veil_status resolve_config(veil_ckks_bootstrap_config *c, const veil_ckks
                          "bootstrap: EvalMod scale %g (q_0 / 1024 .. min(2^61, 2^30 q_0), or 0 for q_0)",
                          c->evalmod_scale);
     if (ctx->params.t != 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: a BGV parameter set");
+    if (c->encapsulation_weight > half)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: encapsulation weight %zu (0, or 1..N/2)",
+                         c->encapsulation_weight);
     return VEIL_OK;
 }
 
 /* EvalMod's interval and polynomial. */
 static veil_status setup_evalmod(veil_ckks_bootstrapper *bt, const veil_ckks_bootstrap_config *c, veil_error *err)
 {
-    const size_t n = bt->ctx->params.n, h = bt->ctx->params.hamming_weight;
+    /* with encapsulation, ModRaise happens under the ephemeral secret of weight h' */
+    const size_t n = bt->ctx->params.n;
+    const size_t h = c->encapsulation_weight ? c->encapsulation_weight
+                     : bt->ctx->params.secret == VEIL_SECRET_TERNARY_HW ? bt->ctx->params.hamming_weight : 0;
     veil_ckks_bootstrap_info *info = &bt->info;
     info->k_bound = c->k_bound > 0 ? c->k_bound : auto_k_bound(n, h);
     info->failure_log2 = failure_log2(n, h, info->k_bound);
@@ -238,6 +245,7 @@ veil_status veil_ckks_bootstrapper_new(veil_ckks_bootstrapper **out, const veil_
     bt->info.slots = c.slots;
     bt->cts_count = c.cts_levels;
     bt->stc_count = c.stc_levels;
+    bt->encapsulation_weight = c.encapsulation_weight;
     bt->eval_scale = c.evalmod_scale > 0 ? c.evalmod_scale : (double)enc->ctx->ring->primes[0];
     VEIL_CHECK(setup_evalmod(bt, &c, err));
     VEIL_CHECK(plan_levels(bt, err));
@@ -553,6 +561,34 @@ veil_status veil_ckks_bootstrap(const veil_context *ctx, const veil_ckks_bootstr
                                 const veil_ckks_ciphertext *a, const veil_switch_key *relin_key,
                                 const veil_switch_key *const *keys, size_t key_count, veil_error *err)
 {
+    return veil_ckks_bootstrap_encapsulated(ctx, bt, out, a, relin_key, keys, key_count, NULL, err);
+}
+
+static veil_status check_encapsulation(const veil_context *ctx, const veil_ckks_bootstrapper *bt,
+                                       const veil_ckks_encapsulation_key *encaps, veil_error *err)
+{
+    if (!bt->encapsulation_weight && encaps)
+        return veil_fail(err, VEIL_ERR_MISMATCH,
+                         "bootstrap: an encapsulation key for a bootstrapper made without encapsulation");
+    if (bt->encapsulation_weight && !encaps)
+        return veil_fail(err, VEIL_ERR_MISMATCH,
+                         "bootstrap: the bootstrapper uses sparse-secret encapsulation (weight %zu): the "
+                         "encapsulation key is missing (veil_ckks_encapsulation_key_new)",
+                         bt->encapsulation_weight);
+    if (encaps && (encaps->ctx != ctx || encaps->weight != bt->encapsulation_weight))
+        return veil_fail(err, VEIL_ERR_MISMATCH,
+                         "bootstrap: the encapsulation key is of another context or weight (%zu, the bootstrapper "
+                         "%zu)",
+                         encaps->weight, bt->encapsulation_weight);
+    return VEIL_OK;
+}
+
+veil_status veil_ckks_bootstrap_encapsulated(const veil_context *ctx, const veil_ckks_bootstrapper *bt,
+                                             veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                             const veil_switch_key *relin_key, const veil_switch_key *const *keys,
+                                             size_t key_count, const veil_ckks_encapsulation_key *encaps,
+                                             veil_error *err)
+{
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(bt, err);
     VEIL_REQUIRE(out, err);
@@ -562,11 +598,14 @@ veil_status veil_ckks_bootstrap(const veil_context *ctx, const veil_ckks_bootstr
     VEIL_CHECK(check_input(ctx, bt, a, err));
     VEIL_CHECK(veil_rlwe_check_output(ctx, &out->el, "bootstrap", err));
     VEIL_CHECK(check_keys(ctx, bt, relin_key, keys, key_count, err));
+    VEIL_CHECK(check_encapsulation(ctx, bt, encaps, err));
     const double scale = a->scale;
     VEIL_CHECK(veil_ckks_ciphertext_new(&y, ctx, err));
     for (int i = 0; i < 3; i++) VEIL_CHECK(veil_ckks_ciphertext_new(&tmp[i], ctx, err));
     VEIL_CHECK(veil_ckks_mod_drop(ctx, tmp[0], a, 0, err));
+    if (encaps) VEIL_CHECK(veil_boot_switch_to_sparse(ctx, tmp[0], encaps, err));
     VEIL_CHECK(mod_raise(ctx, y, tmp[0], bt->top, err));
+    if (encaps) VEIL_CHECK(veil_boot_switch_to_dense(ctx, y, encaps, err));
     VEIL_CHECK(sub_sum(ctx, y, bt->info.slots, keys, key_count, tmp[0], err));
     if (bt->raise_shift) {
         VEIL_CHECK(veil_ckks_mul_integer(ctx, y, y, (int64_t)1 << bt->raise_shift, err));
@@ -594,8 +633,9 @@ done:
 
 /*
  * Parameter sets for bootstrapping at N = 2^16, 128-bit by the HE standard's table (docs/bootstrapping.md):
- * a secret of Hamming weight 192 (K = 56: some |I| > 56 with probability below 2^-128; the sine has degree
- * 417, 10 levels), q_0 of 50 bits against the 2^40 working scale, then from the bottom up the working levels, SlotToCoeff, EvalMod and
+ * a uniform ternary main secret with sparse-secret encapsulation (an ephemeral secret of Hamming weight 32
+ * inside the bootstrap: K = 16.5, failure probability 0; the sine has degree 147, 9 levels), q_0 of 50 bits
+ * against the 2^40 working scale, then from the bottom up the working levels, SlotToCoeff, EvalMod and
  * CoeffToSlot.
  */
 typedef struct boot_preset {
@@ -605,11 +645,11 @@ typedef struct boot_preset {
 } boot_preset;
 
 static const boot_preset boot_presets[] = {
-    /* every prime below 2^50 (the AVX2 kernels); 9 levels left at 2^40 */
-    {"boot-n65536-balanced", 9, 3, 10, 3, 9, 3, 40, 45, 50, 50, 50},
-    /* EvalMod at 2^60 and CoeffToSlot over 60-bit primes (their rounding is what limits precision); 9 levels left,
-     * 4 digits (log QP 1745 of 1747) */
-    {"boot-n65536-precise", 9, 3, 10, 3, 7, 4, 40, 45, 60, 60, 60},
+    /* every prime below 2^50 (the AVX2 kernels); 10 levels left at 2^40 (log QP 1635 of 1747) */
+    {"boot-n65536-balanced", 10, 3, 9, 3, 9, 3, 40, 45, 50, 50, 50},
+    /* EvalMod at 2^60 and CoeffToSlot over 60-bit primes (their rounding is what limits precision); 10 levels
+     * left, 4 digits (log QP 1725 of 1747) */
+    {"boot-n65536-precise", 10, 3, 9, 3, 7, 4, 40, 45, 60, 60, 60},
 };
 
 static const char *const boot_preset_names[] = {"boot-n65536-balanced", "boot-n65536-precise", NULL};
@@ -638,12 +678,13 @@ veil_status veil_ckks_bootstrap_preset(veil_params **params, veil_ckks_bootstrap
         for (size_t i = 0; i < bp->cts; i++) q_bits[c++] = bp->cts_bits;
         for (size_t i = 0; i < bp->p_count; i++) p_bits[i] = bp->p_bits;
         const veil_params_spec spec = {.n = 65536, .q_count = c, .q_bits = q_bits, .p_count = bp->p_count,
-                                       .p_bits = p_bits, .dnum = bp->dnum, .secret = VEIL_SECRET_TERNARY_HW,
-                                       .hamming_weight = 192, .security = VEIL_SECURITY_128};
-        /* the sine (degree 417, 10 levels): a cosine with 2 double angles would need degree 132 and 11 levels,
-         * cut to degree 120 (10 levels) its left-out coefficients sum to 2^-30.7 (about 19 bits) */
+                                       .p_bits = p_bits, .dnum = bp->dnum, .secret = VEIL_SECRET_TERNARY,
+                                       .security = VEIL_SECURITY_128};
+        /* the sine of degree 147 on [-16.5, 16.5] (9 levels); the key to the ephemeral secret lives over
+         * q_0 p_0 only (100 or 110 bits) */
         *config = (veil_ckks_bootstrap_config){.cts_levels = bp->cts, .stc_levels = bp->stc,
-                                               .evalmod_scale = ldexp(1.0, (int)bp->eval_bits)};
+                                               .evalmod_scale = ldexp(1.0, (int)bp->eval_bits),
+                                               .encapsulation_weight = VEIL_BOOT_ENCAPSULATION_WEIGHT};
         return veil_params_new(params, &spec, err);
     }
     return veil_fail(err, VEIL_ERR_NOT_FOUND, "no bootstrapping preset named '%s'", name);

@@ -278,6 +278,20 @@ done:
     return st;
 }
 
+veil_status veil_switch_key_new_from(veil_switch_key **out, const veil_context *ctx, const veil_secret_key *sk,
+                                    const veil_poly *s_from, veil_prng *prng, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    veil_status st = VEIL_OK;
+    veil_prng *use = NULL, *owned = NULL;
+    VEIL_CHECK(veil_prng_or_os(&use, &owned, prng, err));
+    VEIL_CHECK(switch_key_new(out, ctx, sk, s_from, 0, use, err));
+done:
+    veil_prng_free(owned);
+    return st;
+}
+
 void veil_switch_key_free(veil_switch_key *key)
 {
     if (!key) return;

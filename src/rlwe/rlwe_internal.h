@@ -56,6 +56,13 @@ struct veil_switch_key {
     bool full; /* a_j is not the seed's expansion (a multi-party relinearization key): stored in full */
 };
 
+/*
+ * A key switching s_from (over Q and P, evaluation form) to sk, with Galois element 0 (bootstrapping's
+ * encapsulation key from the sparse secret back to the main one). prng NULL: the OS CSPRNG.
+ */
+veil_status veil_switch_key_new_from(veil_switch_key **out, const veil_context *ctx, const veil_secret_key *sk,
+                                    const veil_poly *s_from, veil_prng *prng, veil_error *err);
+
 /* Ring indices of the primes of Q_level followed by those of P; returns how many. */
 size_t veil_context_qp_base(const veil_context *ctx, size_t level, size_t *base);
 

@@ -15,6 +15,7 @@
 #include "serial/serial_internal.h"
 #include "ckks/ckks_internal.h"
 #include "bgv/bgv_internal.h"
+#include "circuits/boot_internal.h"
 
 static const uint8_t magic[4] = {'V', 'E', 'I', 'L'};
 
@@ -348,7 +349,7 @@ static veil_status parse_header(veil_object_info *info, const uint8_t *data, siz
         body -= VEIL_DIGEST_BYTES;
     }
     uint64_t type = get_le(data + 6, 2), flags = get_le(data + 8, 4), sec = get_le(data + 12, 4);
-    if (type < VEIL_OBJECT_PARAMS || type > VEIL_OBJECT_PARTY_THRESHOLD_KEY)
+    if (type < VEIL_OBJECT_PARAMS || type > VEIL_OBJECT_ENCAPSULATION_KEY)
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "unknown object type %llu", (unsigned long long)type);
     if (flags & ~(uint64_t)(VEIL_FLAG_ZSTD | VEIL_FLAG_SEEDED | VEIL_FLAG_SECRET))
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "unknown flags 0x%llx", (unsigned long long)flags);
@@ -393,6 +394,7 @@ static const char *type_name(veil_object_type t)
     case VEIL_OBJECT_PARTY_BOX_KEY: return "a party's box key";
     case VEIL_OBJECT_PARTY_DEAL: return "a party's deal";
     case VEIL_OBJECT_PARTY_THRESHOLD_KEY: return "a party's threshold key";
+    case VEIL_OBJECT_ENCAPSULATION_KEY: return "an encapsulation key";
     }
     return "an unknown object";
 }
@@ -744,6 +746,84 @@ veil_status veil_switch_key_load(veil_switch_key **out, const veil_context *ctx,
     k = NULL;
 done:
     veil_switch_key_free(k);
+    veil_free_secret(raw, raw_len);
+    return st;
+}
+
+veil_status veil_ckks_encapsulation_key_save(veil_buffer *out, const veil_ckks_encapsulation_key *key,
+                                             unsigned options, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(key, err);
+    writer w = {0};
+    w_u64(&w, key->weight);
+    w_u64(&w, key->to_dense->digits);
+    w_bytes(&w, key->seed, sizeof key->seed);
+    w_poly(&w, key->b);
+    w_bytes(&w, key->to_dense->seed, sizeof key->to_dense->seed);
+    for (size_t j = 0; j < key->to_dense->digits; j++) w_poly(&w, key->to_dense->b[j]);
+    return finish(out, &w, VEIL_OBJECT_ENCAPSULATION_KEY, VEIL_FLAG_SEEDED, &key->ctx->params, options, err);
+}
+
+veil_status veil_ckks_encapsulation_key_load(veil_ckks_encapsulation_key **out, const veil_context *ctx,
+                                             const uint8_t *data, size_t len, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(data, err);
+    const size_t n = ctx->params.n, limbs = qp_limbs(ctx);
+    const size_t expected = 16 + 2 * VEIL_SEED_BYTES + limb_bytes(ctx->ring, 0) + limb_bytes(ctx->ring, ctx->q_count) +
+                            ctx->dnum * poly_bytes(ctx, ctx->q_count - 1, true);
+    veil_status st = VEIL_OK;
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    uint32_t flags = 0;
+    veil_ckks_encapsulation_key *k = NULL;
+    veil_switch_key *d = NULL;
+    if (ctx->params.t != 0 || ctx->p_count == 0)
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "encapsulation key: a CKKS parameter set with special primes is needed");
+    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_ENCAPSULATION_KEY, &ctx->params, expected,
+                           err));
+    reader r = {raw, raw_len};
+    uint64_t weight = 0, digits = 0;
+    if (!(flags & VEIL_FLAG_SEEDED) || !r_u64(&r, &weight) || !r_u64(&r, &digits) || raw_len != expected)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "encapsulation key: %zu bytes, expected %zu in seeded form", raw_len, expected);
+    if (weight < 1 || weight > n / 2)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "encapsulation key: weight %llu (1..N/2)", (unsigned long long)weight);
+    if (digits != ctx->dnum)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "encapsulation key: %llu digits, the parameters have %zu",
+                  (unsigned long long)digits, ctx->dnum);
+    VEIL_CHECK(veil_boot_encaps_alloc(&k, ctx, (size_t)weight, err));
+    r_bytes(&r, k->seed, sizeof k->seed);
+    VEIL_CHECK(r_poly(&r, k->b, "encapsulation key", err));
+    VEIL_CHECK(veil_uniform_from_seed(k->a, k->seed, 1, err));
+    d = veil_alloc(1, sizeof *d);
+    if (d) {
+        d->ctx = ctx;
+        d->galois = 0;
+        d->full = false;
+        d->digits = ctx->dnum;
+        d->a = veil_alloc(d->digits, sizeof *d->a);
+        d->b = veil_alloc(d->digits, sizeof *d->b);
+    }
+    if (!d || !d->a || !d->b) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encapsulation key: out of memory");
+    r_bytes(&r, d->seed, sizeof d->seed);
+    size_t base[2 * VEIL_PARAMS_MAX_PRIMES];
+    veil_context_qp_base(ctx, ctx->q_count - 1, base);
+    for (size_t j = 0; j < ctx->dnum; j++) {
+        VEIL_CHECK(veil_poly_new(&d->b[j], ctx->ring, base, limbs, VEIL_FORM_EVAL, err));
+        VEIL_CHECK(veil_poly_new(&d->a[j], ctx->ring, base, limbs, VEIL_FORM_EVAL, err));
+        VEIL_CHECK(r_poly(&r, d->b[j], "encapsulation key", err));
+        VEIL_CHECK(veil_uniform_from_seed(d->a[j], d->seed, 1 + j, err));
+    }
+    k->to_dense = d;
+    d = NULL;
+    *out = k;
+    k = NULL;
+done:
+    veil_switch_key_free(d);
+    veil_ckks_encapsulation_key_free(k);
     veil_free_secret(raw, raw_len);
     return st;
 }
