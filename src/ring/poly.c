@@ -208,12 +208,14 @@ static void limb_op(elementwise_op op, const veil_ring *r, size_t prime, uint64_
         for (size_t j = 0; j < n; j++) o[j] = veil_submod(0, a[j], q);
         break;
     case OP_MUL:
-        if (r->ntt[prime].use_simd) veil_mul_avx2(o, a, b, n, q);
+        if (r->ntt[prime].use_ifma) veil_mul_ifma(o, a, b, n, q);
+        else if (r->ntt[prime].use_simd) veil_mul_avx2(o, a, b, n, q);
         else
             for (size_t j = 0; j < n; j++) o[j] = veil_mulmod(m, a[j], b[j]);
         break;
     case OP_MUL_ACC:
-        if (r->ntt[prime].use_simd) veil_mul_acc_avx2(o, a, b, n, q);
+        if (r->ntt[prime].use_ifma) veil_mul_acc_ifma(o, a, b, n, q);
+        else if (r->ntt[prime].use_simd) veil_mul_acc_avx2(o, a, b, n, q);
         else
             for (size_t j = 0; j < n; j++) o[j] = veil_reduce128(m, (veil_u128)a[j] * b[j] + o[j]);
         break;
