@@ -205,7 +205,8 @@ static void test_ifma_equals_scalar(void **state)
 }
 
 /*
- * The IFMA and AVX2 pointwise products (out = a*b, out += a*b) equal the 128-bit reference for primes from 20 to 50
+ * The IFMA and AVX2 pointwise products (out = a*b, out += a*b), products by a constant and centered reductions
+ * (of rescale and ModDown) equal the 128-bit reference for primes from 20 to 50
  * bits, with the extreme residues mixed in, and lengths that are not a multiple of the lanes.
  */
 static void test_vector_products_exact(void **state)
@@ -244,6 +245,33 @@ static void test_vector_products_exact(void **state)
             if (ifma) {
                 memcpy(got, c, n * 8);
                 veil_mul_acc_ifma(got, a, b, n, q[i]);
+                assert_memory_equal(got, want, n * 8);
+            }
+            /* by a constant (b[0]), of a difference, and the centered reduction from another prime */
+            for (size_t j = 0; j < n; j++) want[j] = veil_reduce128(&m, (veil_u128)a[j] * b[0]);
+            veil_mul_const_avx2(got, a, n, q[i], b[0]);
+            assert_memory_equal(got, want, n * 8);
+            if (ifma) {
+                veil_mul_const_ifma(got, a, n, q[i], b[0]);
+                assert_memory_equal(got, want, n * 8);
+            }
+            for (size_t j = 0; j < n; j++) want[j] = veil_reduce128(&m, (veil_u128)veil_submod(a[j], c[j], q[i]) * b[1]);
+            veil_sub_mul_const_avx2(got, a, c, n, q[i], b[1]);
+            assert_memory_equal(got, want, n * 8);
+            if (ifma) {
+                veil_sub_mul_const_ifma(got, a, c, n, q[i], b[1]);
+                assert_memory_equal(got, want, n * 8);
+            }
+            const uint64_t qf = q[(i + 1) % 9];
+            fill(a, n, qf, pattern);
+            for (size_t j = 0; j < n; j++) {
+                const uint64_t r = a[j] % q[i], sub = a[j] > qf / 2 ? qf % q[i] : 0;
+                want[j] = veil_submod(r, sub, q[i]);
+            }
+            veil_center_reduce_avx2(got, a, n, qf, q[i]);
+            assert_memory_equal(got, want, n * 8);
+            if (ifma) {
+                veil_center_reduce_ifma(got, a, n, qf, q[i]);
                 assert_memory_equal(got, want, n * 8);
             }
         }

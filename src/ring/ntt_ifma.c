@@ -382,3 +382,54 @@ void veil_mul_acc_ifma(uint64_t *out, const uint64_t *a, const uint64_t *b, size
     for (; j + 8 <= n; j += 8) st(out + j, mul_add_mod(ld(a + j), ld(b + j), ld(out + j), &br));
     for (; j < n; j++) out[j] = veil_mod_add(veil_mod_mul(a[j], b[j], q), out[j], q);
 }
+
+/* ---- multiplication by a constant, and the centered reduction of rescale and ModDown ----------- */
+
+/* x*w mod q for a constant w < q (Shoup, 52-bit quotient). in: x < 2^52. out: [0, q). */
+static inline __m512i mulmod_const(__m512i x, __m512i w, __m512i ws, modq m)
+{
+    return sub_if_ge(mulmod_lazy(x, w, ws, m), m.q);
+}
+
+void veil_mul_const_ifma(uint64_t *out, const uint64_t *a, size_t n, uint64_t q, uint64_t w)
+{
+    const modq mq = modq_of(q);
+    const __m512i wv = _mm512_set1_epi64((long long)w), ws = _mm512_set1_epi64((long long)shoup52(w, q));
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) st(out + j, mulmod_const(ld(a + j), wv, ws, mq));
+    for (; j < n; j++) out[j] = veil_mod_mul(a[j], w, q);
+}
+
+void veil_sub_mul_const_ifma(uint64_t *out, const uint64_t *x, const uint64_t *d, size_t n, uint64_t q, uint64_t w)
+{
+    const modq mq = modq_of(q);
+    const __m512i wv = _mm512_set1_epi64((long long)w), ws = _mm512_set1_epi64((long long)shoup52(w, q));
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m512i t = _mm512_sub_epi64(_mm512_add_epi64(ld(x + j), mq.q), ld(d + j)); /* (0, 2q) */
+        st(out + j, mulmod_const(t, wv, ws, mq));
+    }
+    for (; j < n; j++) out[j] = veil_mod_mul(veil_mod_sub(x[j], d[j], q), w, q);
+}
+
+void veil_center_reduce_ifma(uint64_t *out, const uint64_t *v, size_t n, uint64_t q_from, uint64_t q)
+{
+    const modq mq = modq_of(q);
+    const __m512i one = _mm512_set1_epi64(1), one_s = _mm512_set1_epi64((long long)shoup52(1, q));
+    const __m512i half = _mm512_set1_epi64((long long)(q_from / 2));
+    const __m512i qf_mod = _mm512_set1_epi64((long long)(q_from % q));
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m512i x = ld(v + j);
+        const __m512i r = mulmod_const(x, one, one_s, mq); /* x mod q */
+        /* the centered representative x - q_from when x > q_from / 2: subtract q_from mod q */
+        const __mmask8 big = _mm512_cmpgt_epu64_mask(x, half);
+        const __m512i s = _mm512_maskz_mov_epi64(big, qf_mod);
+        const __m512i d = _mm512_sub_epi64(r, s);
+        st(out + j, _mm512_min_epu64(d, _mm512_add_epi64(d, mq.q))); /* d + q when d wrapped below zero */
+    }
+    for (; j < n; j++) {
+        uint64_t r = v[j] % q, sub = (q_from % q) & (0 - (uint64_t)(v[j] > q_from / 2));
+        out[j] = veil_mod_sub(r, sub, q);
+    }
+}

@@ -289,7 +289,8 @@ veil_status veil_poly_mul_scalar(veil_poly *out, const veil_poly *a, int64_t s, 
         const uint64_t w = veil_reduce_i64(&r->mod[prime], s), ws = veil_shoup_precompute(w, q);
         const uint64_t *x = veil_poly_limb_ptr(a, l);
         uint64_t *o = veil_poly_limb_ptr(out, l);
-        if (r->ntt[prime].use_simd) veil_mul_const_avx2(o, x, n, q, w);
+        if (r->ntt[prime].use_ifma) veil_mul_const_ifma(o, x, n, q, w);
+        else if (r->ntt[prime].use_simd) veil_mul_const_avx2(o, x, n, q, w);
         else
             for (size_t j = 0; j < n; j++) o[j] = veil_mulmod_shoup(x[j], w, ws, q);
     }

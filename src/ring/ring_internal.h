@@ -106,6 +106,10 @@ void veil_ntt_forward_ifma(const veil_ntt_tables *t, uint64_t *a);
 void veil_ntt_inverse_ifma(const veil_ntt_tables *t, uint64_t *a);
 void veil_mul_ifma(uint64_t *out, const uint64_t *a, const uint64_t *b, size_t n, uint64_t q);
 void veil_mul_acc_ifma(uint64_t *out, const uint64_t *a, const uint64_t *b, size_t n, uint64_t q);
+/* As veil_mul_const_avx2, veil_sub_mul_const_avx2 and veil_center_reduce_avx2 (q, q_from < 2^50), with IFMA. */
+void veil_mul_const_ifma(uint64_t *out, const uint64_t *a, size_t n, uint64_t q, uint64_t w);
+void veil_sub_mul_const_ifma(uint64_t *out, const uint64_t *x, const uint64_t *d, size_t n, uint64_t q, uint64_t w);
+void veil_center_reduce_ifma(uint64_t *out, const uint64_t *v, size_t n, uint64_t q_from, uint64_t q);
 void veil_dot_ptrs_ifma(uint64_t *lo_out, uint64_t *hi_out, const uint64_t *const *y, size_t terms,
                         const uint64_t *w, size_t n);
 /* One coefficient block of a sparse layer, input-major (see ntt_avx2.c); len <= 256, a multiple of 4. */
