@@ -262,6 +262,17 @@ static void test_vector_products_exact(void **state)
                 veil_sub_mul_const_ifma(got, a, c, n, q[i], b[1]);
                 assert_memory_equal(got, want, n * 8);
             }
+            if (ifma) { /* sums and differences (AVX-512F, run at the IFMA level) */
+                for (size_t j = 0; j < n; j++) want[j] = veil_addmod(a[j], c[j], q[i]);
+                veil_add_sub_avx512(got, a, c, n, q[i], 1);
+                assert_memory_equal(got, want, n * 8);
+                for (size_t j = 0; j < n; j++) want[j] = veil_submod(a[j], c[j], q[i]);
+                veil_add_sub_avx512(got, a, c, n, q[i], 0);
+                assert_memory_equal(got, want, n * 8);
+                for (size_t j = 0; j < n; j++) want[j] = veil_submod(0, a[j], q[i]);
+                veil_add_sub_avx512(got, a, NULL, n, q[i], 0);
+                assert_memory_equal(got, want, n * 8);
+            }
             const uint64_t qf = q[(i + 1) % 9];
             fill(a, n, qf, pattern);
             for (size_t j = 0; j < n; j++) {

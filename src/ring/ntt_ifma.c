@@ -433,3 +433,26 @@ void veil_center_reduce_ifma(uint64_t *out, const uint64_t *v, size_t n, uint64_
         out[j] = veil_mod_sub(r, sub, q);
     }
 }
+
+/* ---- sums and differences (AVX-512F; run at the IFMA level) ------------------------------------ */
+
+/* out = a + b, a - b or -a (b NULL, negate) mod q, for a, b in [0, q): the wrapped and the corrected value's
+ * unsigned minimum. */
+void veil_add_sub_avx512(uint64_t *out, const uint64_t *a, const uint64_t *b, size_t n, uint64_t q, int op)
+{
+    const __m512i qv = _mm512_set1_epi64((long long)q), zero = _mm512_setzero_si512();
+    size_t j = 0;
+    if (op > 0) {
+        for (; j + 8 <= n; j += 8) {
+            const __m512i s = _mm512_add_epi64(ld(a + j), ld(b + j));
+            st(out + j, _mm512_min_epu64(s, _mm512_sub_epi64(s, qv)));
+        }
+        for (; j < n; j++) out[j] = veil_addmod(a[j], b[j], q);
+    } else {
+        for (; j + 8 <= n; j += 8) {
+            const __m512i d = _mm512_sub_epi64(b ? ld(a + j) : zero, b ? ld(b + j) : ld(a + j));
+            st(out + j, _mm512_min_epu64(d, _mm512_add_epi64(d, qv)));
+        }
+        for (; j < n; j++) out[j] = b ? veil_submod(a[j], b[j], q) : veil_submod(0, a[j], q);
+    }
+}

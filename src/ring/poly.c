@@ -197,6 +197,10 @@ static void limb_op(elementwise_op op, const veil_ring *r, size_t prime, uint64_
     const size_t n = r->n;
     const uint64_t q = r->primes[prime];
     const veil_modulus *m = &r->mod[prime];
+    if (r->ifma && (op == OP_ADD || op == OP_SUB || op == OP_NEG)) { /* AVX-512: eight lanes */
+        veil_add_sub_avx512(o, a, op == OP_NEG ? NULL : b, n, q, op == OP_ADD ? 1 : 0);
+        return;
+    }
     switch (op) {
     case OP_ADD:
         for (size_t j = 0; j < n; j++) o[j] = veil_addmod(a[j], b[j], q);
