@@ -27,37 +27,47 @@ static uint64_t shoup52(uint64_t w, uint64_t q)
 }
 
 /*
- * Forward: [w (n) | ws (n) | stage t=4 lanes (n/2) | ws (n/2) | stage t=2 lanes (n/2) | ws (n/2)]; stage t=1
- * reads w[n/2 + 8b + l] directly. Inverse: the same layout with the inverse powers, then [1/n, its ws, w_1/n, its
- * ws]. Lane l of block b (sixteen values): stage t=4 uses group 2b + l/4, stage t=2 group 4b + l/2.
+ * Forward and inverse: [w (n) | ws (n) | stage t=4 lanes (n/2) | ws (n/2) | stage t=2 lanes | ws | stage t=1 lanes |
+ * ws], the inverse then [1/n, its ws, w_1/n, its ws]. Lane l of block b (sixteen values) in the stage of half-size t
+ * uses group (16b + pos)/(2t), pos the block position its lane holds (see fwd_tail and inv_head): the group
+ * offsets below.
  */
+static const unsigned lanes_t4_fwd[8] = {0, 0, 0, 0, 1, 1, 1, 1}, lanes_t4_inv[8] = {0, 0, 1, 1, 0, 0, 1, 1};
+static const unsigned lanes_t2[8] = {0, 0, 2, 2, 1, 1, 3, 3}, lanes_t1[8] = {0, 1, 4, 5, 2, 3, 6, 7};
+
 veil_status veil_ntt_ifma_tables_init(veil_ntt_tables *t)
 {
     const size_t n = t->n;
     const uint64_t q = t->q;
-    t->ifma_fwd = veil_alloc(4 * n, sizeof(uint64_t));
-    t->ifma_inv = veil_alloc(4 * n + 8, sizeof(uint64_t));
+    t->ifma_fwd = veil_alloc(5 * n, sizeof(uint64_t));
+    t->ifma_inv = veil_alloc(5 * n + 8, sizeof(uint64_t));
     if (!t->ifma_fwd || !t->ifma_inv) {
         veil_ntt_ifma_tables_free(t);
         return VEIL_ERR_NO_MEMORY;
     }
     uint64_t *tabs[2] = {t->ifma_fwd, t->ifma_inv};
     const uint64_t *pows[2] = {t->fwd, t->inv};
+    const unsigned *t4[2] = {lanes_t4_fwd, lanes_t4_inv};
     for (int k = 0; k < 2; k++) {
         uint64_t *w = tabs[k], *ws = w + n, *w4 = w + 2 * n, *w4s = w4 + n / 2, *w2 = w4 + n, *w2s = w2 + n / 2;
+        uint64_t *w1 = w2 + n, *w1s = w1 + n / 2;
         for (size_t i = 0; i < n; i++) {
             w[i] = pows[k][i];
             ws[i] = shoup52(w[i], q);
         }
         for (size_t b = 0; b < n / 16; b++)
             for (size_t l = 0; l < 8; l++) {
-                w4[8 * b + l] = w[n / 8 + 2 * b + l / 4];
-                w4s[8 * b + l] = ws[n / 8 + 2 * b + l / 4];
-                w2[8 * b + l] = w[n / 4 + 4 * b + l / 2];
-                w2s[8 * b + l] = ws[n / 4 + 4 * b + l / 2];
+                const size_t g4 = n / 8 + 2 * b + t4[k][l], g2 = n / 4 + 4 * b + lanes_t2[l];
+                const size_t g1 = n / 2 + 8 * b + lanes_t1[l];
+                w4[8 * b + l] = w[g4];
+                w4s[8 * b + l] = ws[g4];
+                w2[8 * b + l] = w[g2];
+                w2s[8 * b + l] = ws[g2];
+                w1[8 * b + l] = w[g1];
+                w1s[8 * b + l] = ws[g1];
             }
     }
-    uint64_t *tail = t->ifma_inv + 4 * n;
+    uint64_t *tail = t->ifma_inv + 5 * n;
     tail[0] = t->n_inv;
     tail[1] = shoup52(t->n_inv, q);
     tail[2] = veil_mulmod_shoup(t->inv[1], t->n_inv, t->n_inv_shoup, q);
@@ -168,27 +178,26 @@ static void fwd_radix4(uint64_t *a, const uint64_t *w, const uint64_t *ws, size_
     }
 }
 
-/* The stages t = 4, 2, 1 on the blocks of sixteen b0..b1-1, then the reduction to [0, q). */
-static void fwd_tail(uint64_t *a, const uint64_t *w, const uint64_t *ws, size_t n, size_t b0, size_t b1, modq mq)
+/*
+ * The stages t = 4, 2, 1 on the blocks of sixteen b0..b1-1, then the reduction to [0, q). The pairs of each stage
+ * are gathered by 128-bit lane shuffles and in-lane unpacks (cheaper than two-source permutes); one pair of
+ * permutes restores the natural order at the end. Positions held by X / Y, stage by stage:
+ *   t = 4: 0-3 8-11 / 4-7 12-15;  t = 2: 0 1 8 9 4 5 12 13 / 2 3 10 11 6 7 14 15;
+ *   t = 1: 0 2 8 10 4 6 12 14 / 1 3 9 11 5 7 13 15.
+ */
+static void fwd_tail(uint64_t *a, const uint64_t *w, size_t n, size_t b0, size_t b1, modq mq)
 {
-    const uint64_t *w4 = w + 2 * n, *w4s = w4 + n / 2, *w2 = w4 + n, *w2s = w2 + n / 2;
-    const uint64_t *w1 = w + n / 2, *w1s = ws + n / 2;
-    const __m512i x4 = SEL(0, 1, 2, 3, 8, 9, 10, 11), y4 = SEL(4, 5, 6, 7, 12, 13, 14, 15);
-    const __m512i x2 = SEL(0, 1, 8, 9, 4, 5, 12, 13), y2 = SEL(2, 3, 10, 11, 6, 7, 14, 15);
-    const __m512i x1 = SEL(0, 8, 2, 10, 4, 12, 6, 14), y1 = SEL(1, 9, 3, 11, 5, 13, 7, 15);
-    const __m512i lo = SEL(0, 8, 1, 9, 2, 10, 3, 11), hi = SEL(4, 12, 5, 13, 6, 14, 7, 15);
+    const uint64_t *w4 = w + 2 * n, *w4s = w4 + n / 2, *w2 = w4 + n, *w2s = w2 + n / 2, *w1 = w2 + n, *w1s = w1 + n / 2;
+    const __m512i lo = SEL(0, 8, 1, 9, 4, 12, 5, 13), hi = SEL(2, 10, 3, 11, 6, 14, 7, 15);
     for (size_t b = b0; b < b1; b++) {
         uint64_t *p = a + 16 * b;
         const __m512i A = ld(p), B = ld(p + 8);
-        /* t = 4: X holds positions 0-3, 8-11 of the block, Y positions 4-7, 12-15 */
-        __m512i X = _mm512_permutex2var_epi64(A, x4, B), Y = _mm512_permutex2var_epi64(A, y4, B);
+        __m512i X = _mm512_shuffle_i64x2(A, B, 0x44), Y = _mm512_shuffle_i64x2(A, B, 0xEE);
         ct(&X, &Y, ld(w4 + 8 * b), ld(w4s + 8 * b), mq);
-        /* t = 2: positions 0,1,4,5,8,9,12,13 and 2,3,6,7,10,11,14,15 */
-        __m512i X2 = _mm512_permutex2var_epi64(X, x2, Y), Y2 = _mm512_permutex2var_epi64(X, y2, Y);
+        __m512i X2 = _mm512_shuffle_i64x2(X, Y, 0x88), Y2 = _mm512_shuffle_i64x2(X, Y, 0xDD);
         ct(&X2, &Y2, ld(w2 + 8 * b), ld(w2s + 8 * b), mq);
-        /* t = 1: even and odd positions */
-        X = _mm512_permutex2var_epi64(X2, x1, Y2);
-        Y = _mm512_permutex2var_epi64(X2, y1, Y2);
+        X = _mm512_unpacklo_epi64(X2, Y2);
+        Y = _mm512_unpackhi_epi64(X2, Y2);
         ct(&X, &Y, ld(w1 + 8 * b), ld(w1s + 8 * b), mq);
         X = sub_if_ge(sub_if_ge(X, mq.two_q), mq.q);
         Y = sub_if_ge(sub_if_ge(Y, mq.two_q), mq.q);
@@ -214,33 +223,33 @@ void veil_ntt_forward_ifma(const veil_ntt_tables *tab, uint64_t *a)
     for (size_t s0 = 0; s0 < n; s0 += block) {
         size_t mb = m, tb = t;
         for (; tb >= 16; mb *= 4, tb /= 4) fwd_radix4(a, w, ws, mb, tb, s0 / (2 * tb), (s0 + block) / (2 * tb), mq);
-        fwd_tail(a, w, ws, n, s0 / 16, (s0 + block) / 16, mq);
+        fwd_tail(a, w, n, s0 / 16, (s0 + block) / 16, mq);
     }
 }
 
 /* ---- inverse ----------------------------------------------------------------------------------- */
 
-/* The stages t = 1, 2, 4 on the blocks of sixteen b0..b1-1. in: [0, q). out: [0, 2q). */
-static void inv_head(uint64_t *a, const uint64_t *w, const uint64_t *ws, size_t n, size_t b0, size_t b1, modq mq)
+/*
+ * The stages t = 1, 2, 4 on the blocks of sixteen b0..b1-1, the mirror of fwd_tail: one pair of permutes, then
+ * unpacks and 128-bit lane shuffles. At t = 4, X / Y hold positions 0 1 8 9 2 3 10 11 / 4 5 12 13 6 7 14 15.
+ * in: [0, q). out: [0, 2q).
+ */
+static void inv_head(uint64_t *a, const uint64_t *w, size_t n, size_t b0, size_t b1, modq mq)
 {
-    const uint64_t *w4 = w + 2 * n, *w4s = w4 + n / 2, *w2 = w4 + n, *w2s = w2 + n / 2;
-    const uint64_t *w1 = w + n / 2, *w1s = ws + n / 2;
-    const __m512i x1 = SEL(0, 2, 4, 6, 8, 10, 12, 14), y1 = SEL(1, 3, 5, 7, 9, 11, 13, 15);
-    const __m512i x2 = SEL(0, 8, 2, 10, 4, 12, 6, 14), y2 = SEL(1, 9, 3, 11, 5, 13, 7, 15);
-    const __m512i x4 = SEL(0, 1, 8, 9, 4, 5, 12, 13), y4 = SEL(2, 3, 10, 11, 6, 7, 14, 15);
-    const __m512i lo = SEL(0, 1, 2, 3, 8, 9, 10, 11), hi = SEL(4, 5, 6, 7, 12, 13, 14, 15);
+    const uint64_t *w4 = w + 2 * n, *w4s = w4 + n / 2, *w2 = w4 + n, *w2s = w2 + n / 2, *w1 = w2 + n, *w1s = w1 + n / 2;
+    const __m512i x1 = SEL(0, 2, 8, 10, 4, 6, 12, 14), y1 = SEL(1, 3, 9, 11, 5, 7, 13, 15);
     for (size_t b = b0; b < b1; b++) {
         uint64_t *p = a + 16 * b;
         const __m512i A = ld(p), B = ld(p + 8);
         __m512i X = _mm512_permutex2var_epi64(A, x1, B), Y = _mm512_permutex2var_epi64(A, y1, B);
         gs(&X, &Y, ld(w1 + 8 * b), ld(w1s + 8 * b), mq);
-        __m512i X2 = _mm512_permutex2var_epi64(X, x2, Y), Y2 = _mm512_permutex2var_epi64(X, y2, Y);
+        __m512i X2 = _mm512_unpacklo_epi64(X, Y), Y2 = _mm512_unpackhi_epi64(X, Y);
         gs(&X2, &Y2, ld(w2 + 8 * b), ld(w2s + 8 * b), mq);
-        X = _mm512_permutex2var_epi64(X2, x4, Y2);
-        Y = _mm512_permutex2var_epi64(X2, y4, Y2);
+        X = _mm512_shuffle_i64x2(X2, Y2, 0x44);
+        Y = _mm512_shuffle_i64x2(X2, Y2, 0xEE);
         gs(&X, &Y, ld(w4 + 8 * b), ld(w4s + 8 * b), mq);
-        st(p, _mm512_permutex2var_epi64(X, lo, Y));
-        st(p + 8, _mm512_permutex2var_epi64(X, hi, Y));
+        st(p, _mm512_shuffle_i64x2(X, Y, 0x88));
+        st(p + 8, _mm512_shuffle_i64x2(X, Y, 0xDD));
     }
 }
 
@@ -315,7 +324,7 @@ void veil_ntt_inverse_ifma(const veil_ntt_tables *tab, uint64_t *a)
     const bool odd = (tab->log_n - 3) % 2 == 1;
     size_t m = 0, t = 0;
     for (size_t s0 = 0; s0 < n; s0 += block) {
-        inv_head(a, w, ws, n, s0 / 16, (s0 + block) / 16, mq);
+        inv_head(a, w, n, s0 / 16, (s0 + block) / 16, mq);
         m = n / 16;
         t = 8;
         if (odd) {
@@ -326,7 +335,7 @@ void veil_ntt_inverse_ifma(const veil_ntt_tables *tab, uint64_t *a)
         for (; m >= 4 && 4 * t <= block; m /= 4, t *= 4) inv_radix4(a, w, ws, m, t, s0 / (4 * t), (s0 + block) / (4 * t), mq);
     }
     for (; m >= 4; m /= 4, t *= 4) inv_radix4(a, w, ws, m, t, 0, m / 2, mq);
-    inv_last(a, w, ws, w + 4 * n, n, mq);
+    inv_last(a, w, ws, w + 5 * n, n, mq);
 }
 
 /* ---- pointwise products ------------------------------------------------------------------------ */
