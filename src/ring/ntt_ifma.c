@@ -27,20 +27,29 @@ static uint64_t shoup52(uint64_t w, uint64_t q)
 }
 
 /*
- * Forward and inverse: [w (n) | ws (n) | stage t=4 lanes (n/2) | ws (n/2) | stage t=2 lanes | ws | stage t=1 lanes |
- * ws], the inverse then [1/n, its ws, w_1/n, its ws]. Lane l of block b (sixteen values) in the stage of half-size t
- * uses group (16b + pos)/(2t), pos the block position its lane holds (see fwd_tail and inv_head): the group
- * offsets below.
+ * Forward and inverse: [w (n/8) | ws (n/8) | stage t=4 lanes (n/2) | ws (n/2) | stage t=2 lanes | ws | stage t=1
+ * lanes | ws], the inverse then [1/n, its ws, w_1/n, its ws]: the passes over memory read the powers below n/8 (in
+ * bit-reversed order, with their 52-bit Shoup quotients ws), the stages in registers their own copies of the
+ * others. Lane l of block b (sixteen values) in the stage of half-size t uses group (16b + pos)/(2t), pos the
+ * block position its lane holds (see fwd_tail and inv_head): the group offsets below.
  */
 static const unsigned lanes_t4_fwd[8] = {0, 0, 0, 0, 1, 1, 1, 1}, lanes_t4_inv[8] = {0, 0, 1, 1, 0, 0, 1, 1};
 static const unsigned lanes_t2[8] = {0, 0, 2, 2, 1, 1, 3, 3}, lanes_t1[8] = {0, 1, 4, 5, 2, 3, 6, 7};
+
+/* Where table k (0: stage t=4, 1: its ws, 2: t=2, 3: ws, 4: t=1, 5: ws) of the stages in registers starts. */
+static inline size_t lane_table(size_t n, int k)
+{
+    return n / 4 + (size_t)k * (n / 2);
+}
+
+#define IFMA_TABLE_WORDS(n) ((n) / 4 + 3 * (n))
 
 veil_status veil_ntt_ifma_tables_init(veil_ntt_tables *t)
 {
     const size_t n = t->n;
     const uint64_t q = t->q;
-    t->ifma_fwd = veil_alloc(5 * n, sizeof(uint64_t));
-    t->ifma_inv = veil_alloc(5 * n + 8, sizeof(uint64_t));
+    t->ifma_fwd = veil_alloc(IFMA_TABLE_WORDS(n), sizeof(uint64_t));
+    t->ifma_inv = veil_alloc(IFMA_TABLE_WORDS(n) + 8, sizeof(uint64_t));
     if (!t->ifma_fwd || !t->ifma_inv) {
         veil_ntt_ifma_tables_free(t);
         return VEIL_ERR_NO_MEMORY;
@@ -49,25 +58,27 @@ veil_status veil_ntt_ifma_tables_init(veil_ntt_tables *t)
     const uint64_t *pows[2] = {t->fwd, t->inv};
     const unsigned *t4[2] = {lanes_t4_fwd, lanes_t4_inv};
     for (int k = 0; k < 2; k++) {
-        uint64_t *w = tabs[k], *ws = w + n, *w4 = w + 2 * n, *w4s = w4 + n / 2, *w2 = w4 + n, *w2s = w2 + n / 2;
-        uint64_t *w1 = w2 + n, *w1s = w1 + n / 2;
-        for (size_t i = 0; i < n; i++) {
-            w[i] = pows[k][i];
-            ws[i] = shoup52(w[i], q);
+        const uint64_t *pw = pows[k];
+        uint64_t *w = tabs[k], *ws = w + n / 8;
+        for (size_t i = 0; i < n / 8; i++) {
+            w[i] = pw[i];
+            ws[i] = shoup52(pw[i], q);
         }
+        uint64_t *w4 = w + lane_table(n, 0), *w4s = w + lane_table(n, 1), *w2 = w + lane_table(n, 2);
+        uint64_t *w2s = w + lane_table(n, 3), *w1 = w + lane_table(n, 4), *w1s = w + lane_table(n, 5);
         for (size_t b = 0; b < n / 16; b++)
             for (size_t l = 0; l < 8; l++) {
                 const size_t g4 = n / 8 + 2 * b + t4[k][l], g2 = n / 4 + 4 * b + lanes_t2[l];
                 const size_t g1 = n / 2 + 8 * b + lanes_t1[l];
-                w4[8 * b + l] = w[g4];
-                w4s[8 * b + l] = ws[g4];
-                w2[8 * b + l] = w[g2];
-                w2s[8 * b + l] = ws[g2];
-                w1[8 * b + l] = w[g1];
-                w1s[8 * b + l] = ws[g1];
+                w4[8 * b + l] = pw[g4];
+                w4s[8 * b + l] = shoup52(pw[g4], q);
+                w2[8 * b + l] = pw[g2];
+                w2s[8 * b + l] = shoup52(pw[g2], q);
+                w1[8 * b + l] = pw[g1];
+                w1s[8 * b + l] = shoup52(pw[g1], q);
             }
     }
-    uint64_t *tail = t->ifma_inv + 5 * n;
+    uint64_t *tail = t->ifma_inv + IFMA_TABLE_WORDS(n);
     tail[0] = t->n_inv;
     tail[1] = shoup52(t->n_inv, q);
     tail[2] = veil_mulmod_shoup(t->inv[1], t->n_inv, t->n_inv_shoup, q);
@@ -187,7 +198,8 @@ static void fwd_radix4(uint64_t *a, const uint64_t *w, const uint64_t *ws, size_
  */
 static void fwd_tail(uint64_t *a, const uint64_t *w, size_t n, size_t b0, size_t b1, modq mq)
 {
-    const uint64_t *w4 = w + 2 * n, *w4s = w4 + n / 2, *w2 = w4 + n, *w2s = w2 + n / 2, *w1 = w2 + n, *w1s = w1 + n / 2;
+    const uint64_t *w4 = w + lane_table(n, 0), *w4s = w + lane_table(n, 1), *w2 = w + lane_table(n, 2);
+    const uint64_t *w2s = w + lane_table(n, 3), *w1 = w + lane_table(n, 4), *w1s = w + lane_table(n, 5);
     const __m512i lo = SEL(0, 8, 1, 9, 4, 12, 5, 13), hi = SEL(2, 10, 3, 11, 6, 14, 7, 15);
     for (size_t b = b0; b < b1; b++) {
         uint64_t *p = a + 16 * b;
@@ -210,7 +222,7 @@ void veil_ntt_forward_ifma(const veil_ntt_tables *tab, uint64_t *a)
 {
     const size_t n = tab->n;
     const modq mq = modq_of(tab->q);
-    const uint64_t *w = tab->ifma_fwd, *ws = w + n;
+    const uint64_t *w = tab->ifma_fwd, *ws = w + n / 8;
     size_t m = 1, t = n / 2;
     if ((tab->log_n - 3) % 2 == 1) { /* an odd number of stages before the tail: one radix-2 pass */
         fwd_radix2(a, w, ws, m, t, mq);
@@ -236,7 +248,8 @@ void veil_ntt_forward_ifma(const veil_ntt_tables *tab, uint64_t *a)
  */
 static void inv_head(uint64_t *a, const uint64_t *w, size_t n, size_t b0, size_t b1, modq mq)
 {
-    const uint64_t *w4 = w + 2 * n, *w4s = w4 + n / 2, *w2 = w4 + n, *w2s = w2 + n / 2, *w1 = w2 + n, *w1s = w1 + n / 2;
+    const uint64_t *w4 = w + lane_table(n, 0), *w4s = w + lane_table(n, 1), *w2 = w + lane_table(n, 2);
+    const uint64_t *w2s = w + lane_table(n, 3), *w1 = w + lane_table(n, 4), *w1s = w + lane_table(n, 5);
     const __m512i x1 = SEL(0, 2, 8, 10, 4, 6, 12, 14), y1 = SEL(1, 3, 9, 11, 5, 7, 13, 15);
     for (size_t b = b0; b < b1; b++) {
         uint64_t *p = a + 16 * b;
@@ -317,7 +330,7 @@ void veil_ntt_inverse_ifma(const veil_ntt_tables *tab, uint64_t *a)
 {
     const size_t n = tab->n;
     const modq mq = modq_of(tab->q);
-    const uint64_t *w = tab->ifma_inv, *ws = w + n;
+    const uint64_t *w = tab->ifma_inv, *ws = w + n / 8;
     /* the stages m = n/16 .. 1 (t = 8 .. n/2): an odd count starts with one radix-2 pass; the stages whose
      * groups fit a cache block run block after block, the others in whole passes */
     const size_t block = n < NTT_BLOCK ? n : NTT_BLOCK;
@@ -335,7 +348,7 @@ void veil_ntt_inverse_ifma(const veil_ntt_tables *tab, uint64_t *a)
         for (; m >= 4 && 4 * t <= block; m /= 4, t *= 4) inv_radix4(a, w, ws, m, t, s0 / (4 * t), (s0 + block) / (4 * t), mq);
     }
     for (; m >= 4; m /= 4, t *= 4) inv_radix4(a, w, ws, m, t, 0, m / 2, mq);
-    inv_last(a, w, ws, w + 5 * n, n, mq);
+    inv_last(a, w, ws, w + IFMA_TABLE_WORDS(n), n, mq);
 }
 
 /* ---- pointwise products ------------------------------------------------------------------------ */
