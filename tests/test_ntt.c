@@ -273,6 +273,22 @@ static void test_vector_products_exact(void **state)
                 veil_add_sub_avx512(got, a, NULL, n, q[i], 0);
                 assert_memory_equal(got, want, n * 8);
             }
+            if (ifma) { /* the base conversion's dot product: up to 16 terms below 2^50, weights below q */
+                const size_t terms = (size_t)(pattern * 5 + 1), stride = 1032;
+                uint64_t *ys = veil_alloc(terms * stride, 8), w[16];
+                for (size_t k = 0; k < terms; k++) {
+                    fill(ys + k * stride, n, q[(i + k) % 9], (pattern + (int)k) % 4);
+                    w[k] = k % 2 ? q[i] - 1 : next_u64() % q[i];
+                }
+                for (size_t j = 0; j < n; j++) {
+                    veil_u128 acc = 0;
+                    for (size_t k = 0; k < terms; k++) acc += (veil_u128)ys[k * stride + j] * w[k];
+                    want[j] = veil_reduce128(&m, acc);
+                }
+                veil_dot_const_ifma(got, ys, stride, terms, w, n, q[i]);
+                assert_memory_equal(got, want, n * 8);
+                veil_free(ys);
+            }
             const uint64_t qf = q[(i + 1) % 9];
             fill(a, n, qf, pattern);
             for (size_t j = 0; j < n; j++) {

@@ -179,6 +179,10 @@ static void convert_block(const veil_base_conv *c, uint64_t *const *dst, const u
         }
     }
     for (size_t j = 0; j < c->to_count; j++) {
+        if (c->simd && r->ntt[c->to[j]].use_ifma && terms <= VEIL_DOT_IFMA_MAX_TERMS) { /* exact 52-bit halves */
+            veil_dot_const_ifma(dst[j] + start, y, CONV_BLOCK, terms, c->hat_mod + j * cols, len, r->primes[c->to[j]]);
+            continue;
+        }
         if (c->simd) { /* the same sum with exact double-precision products, reduced every 8 terms */
             veil_dot_const_avx2(dst[j] + start, y, CONV_BLOCK, terms, c->hat_simd + j * cols, c->hat_simd_q + j * cols,
                                 len, r->primes[c->to[j]]);

@@ -478,3 +478,38 @@ void veil_add_sub_avx512(uint64_t *out, const uint64_t *a, const uint64_t *b, si
         for (; j < n; j++) out[j] = b ? veil_submod(a[j], b[j], q) : veil_submod(0, a[j], q);
     }
 }
+
+/* ---- the dot product of base conversion ---------------------------------------------------------- */
+
+/*
+ * out[t] = sum_i y[i*stride + t] * w[i] mod q for t < n: the products' low and high 52 bits summed exactly (as in
+ * dot_ifma.c), the low sum's carries moved to the high one, then hi * (2^52 mod q) + lo reduced by two Shoup
+ * multiplications. y and w below 2^50, at most 16 terms (so that hi < 16 * 2^48 + 16 < 2^52).
+ */
+void veil_dot_const_ifma(uint64_t *out, const uint64_t *y, size_t stride, size_t terms, const uint64_t *w, size_t n,
+                         uint64_t q)
+{
+    const modq mq = modq_of(q);
+    const uint64_t c52 = (uint64_t)(((veil_u128)1 << 52) % q);
+    const __m512i c52v = _mm512_set1_epi64((long long)c52), c52s = _mm512_set1_epi64((long long)shoup52(c52, q));
+    const __m512i one = _mm512_set1_epi64(1), one_s = _mm512_set1_epi64((long long)shoup52(1, q));
+    const __m512i zero = _mm512_setzero_si512();
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m512i lo = zero, hi = zero;
+        for (size_t i = 0; i < terms; i++) {
+            const __m512i x = ld(y + i * stride + j), wi = _mm512_set1_epi64((long long)w[i]);
+            lo = _mm512_madd52lo_epu64(lo, x, wi);
+            hi = _mm512_madd52hi_epu64(hi, x, wi);
+        }
+        hi = _mm512_add_epi64(hi, _mm512_srli_epi64(lo, 52));
+        lo = _mm512_and_si512(lo, mq.mask);
+        const __m512i r = _mm512_add_epi64(mulmod_lazy(hi, c52v, c52s, mq), mulmod_lazy(lo, one, one_s, mq));
+        st(out + j, sub_if_ge(sub_if_ge(r, mq.two_q), mq.q)); /* [0, 4q) -> [0, q) */
+    }
+    for (; j < n; j++) {
+        veil_u128 acc = 0;
+        for (size_t i = 0; i < terms; i++) acc += (veil_u128)y[i * stride + j] * w[i];
+        out[j] = (uint64_t)(acc % q);
+    }
+}

@@ -110,6 +110,10 @@ void veil_mul_acc_ifma(uint64_t *out, const uint64_t *a, const uint64_t *b, size
 void veil_mul_const_ifma(uint64_t *out, const uint64_t *a, size_t n, uint64_t q, uint64_t w);
 void veil_sub_mul_const_ifma(uint64_t *out, const uint64_t *x, const uint64_t *d, size_t n, uint64_t q, uint64_t w);
 void veil_center_reduce_ifma(uint64_t *out, const uint64_t *v, size_t n, uint64_t q_from, uint64_t q);
+/* out[t] = sum_i y[i*stride + t] * w[i] mod q (base conversion), y and w below 2^50, terms <= 16. */
+#define VEIL_DOT_IFMA_MAX_TERMS 16
+void veil_dot_const_ifma(uint64_t *out, const uint64_t *y, size_t stride, size_t terms, const uint64_t *w, size_t n,
+                         uint64_t q);
 /* op > 0: out = a + b; op <= 0: out = a - b, or -a when b is NULL; mod q < 2^63, in/out [0, q). AVX-512F, called at
  * the IFMA level (ring->ifma). */
 void veil_add_sub_avx512(uint64_t *out, const uint64_t *a, const uint64_t *b, size_t n, uint64_t q, int op);
