@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include "bench.h"
 #include "veil/veil.h"
+#include "ring/ring_internal.h"
 
 
 typedef struct ring_case {
@@ -38,7 +39,11 @@ static void run_dgauss(void *p)
     veil_sample_discrete_gaussian(c->wide, c->n, (uint64_t)1 << 40, 1, c->prng, NULL);
 }
 
-static const char *kernel_name(veil_kernel k) { return k == VEIL_KERNEL_AVX2 ? "avx2" : "scalar"; }
+/* The level the ring's 50-bit NTTs and products run: "ifma" (AVX-512 IFMA), "avx2" or "scalar". */
+static const char *kernel_name(const veil_ring *r)
+{
+    return r->ifma ? "ifma" : veil_ring_kernel(r) == VEIL_KERNEL_AVX2 ? "avx2" : "scalar";
+}
 
 /* One-limb NTT figures; us_min_per_60bit scales the time to 60 bits of modulus (the peers' limb). */
 static void bench_ntt(size_t n, unsigned bits, veil_kernel kernel, int threads, double budget)
@@ -58,7 +63,7 @@ static void bench_ntt(size_t n, unsigned bits, veil_kernel kernel, int threads, 
         bench_result r = bench_time(ops[i].fn, &c, budget);
         char extra[160];
         snprintf(extra, sizeof extra, ",\"kernel\":\"%s\",\"prime_bits\":%u,\"us_min_per_60bit\":%.2f",
-                 kernel_name(veil_ring_kernel(c.ring)), bits, r.us_min * 60.0 / bits);
+                 kernel_name(c.ring), bits, r.us_min * 60.0 / bits);
         bench_emit(ops[i].op, n, 1, 1, r, extra);
     }
     veil_free(c.limb);
@@ -88,7 +93,7 @@ static void bench_rns(size_t n, size_t limbs, size_t special, int threads, doubl
     CHECK(veil_sample_uniform(c.b, c.prng, &err));
     c.small = veil_alloc(n, 1);
     char extra[96];
-    snprintf(extra, sizeof extra, ",\"kernel\":\"%s\",\"prime_bits\":50", kernel_name(veil_ring_kernel(c.ring)));
+    snprintf(extra, sizeof extra, ",\"kernel\":\"%s\",\"prime_bits\":50", kernel_name(c.ring));
 
     bench_emit("mul", n, limbs, threads, bench_time(run_mul, &c, budget), extra);
     bench_emit("mul_acc", n, limbs, threads, bench_time(run_mul_acc, &c, budget), extra);

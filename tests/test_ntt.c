@@ -1,8 +1,10 @@
 /*
  * The negacyclic NTT: round trips, agreement with the definition (evaluation at odd powers of psi) and
  * with the schoolbook negacyclic product, and bit-for-bit agreement of the AVX2 and scalar kernels at
- * every supported degree. Run twice by ctest: as is, and with VEIL_NO_AVX2=1.
+ * every supported degree, and of the AVX-512 IFMA and scalar kernels (NTT and pointwise products). Run three times by
+ * ctest: as is (the IFMA level where the CPU has it), with VEIL_NO_AVX512=1 (AVX2) and with VEIL_NO_AVX2=1.
  */
+#define _POSIX_C_SOURCE 200809L /* setenv, strdup */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -129,21 +131,40 @@ static void test_product_schoolbook(void **state)
     veil_ring_free(r);
 }
 
-/* The AVX2 kernel equals the scalar kernel bit for bit, forward and inverse, at every degree. */
-static void test_avx2_equals_scalar(void **state)
+/*
+ * A ring at the AVX2 level (ifma false: VEIL_NO_AVX512=1 while it is made) or the AVX-512 IFMA level (ifma true:
+ * the variable cleared while it is made); the caller's environment is restored either way.
+ */
+static veil_ring *make_vector_ring(size_t n, const unsigned *bits, size_t count, bool ifma)
 {
-    (void)state;
-    if (!veil_cpu_has_avx2()) skip();
+    const char *old = getenv("VEIL_NO_AVX512");
+    char *saved = old ? strdup(old) : NULL;
+    if (ifma) unsetenv("VEIL_NO_AVX512");
+    else setenv("VEIL_NO_AVX512", "1", 1);
+    veil_ring *r = make_ring(n, bits, count, VEIL_KERNEL_AVX2);
+    if (saved) setenv("VEIL_NO_AVX512", saved, 1);
+    else unsetenv("VEIL_NO_AVX512");
+    free(saved);
+    return r;
+}
+
+/* A vector kernel (AVX2 or IFMA) equals the scalar kernel bit for bit, forward and inverse, at every degree. */
+static void vector_equals_scalar(bool ifma)
+{
     const unsigned bits[] = {50, 49, 41, 30, 20};
     for (unsigned log_n = VEIL_RING_MIN_LOG_N; log_n <= VEIL_RING_MAX_LOG_N; log_n++) {
         size_t n = (size_t)1 << log_n;
-        veil_ring *vec = make_ring(n, bits, 5, VEIL_KERNEL_AVX2);
+        veil_ring *vec = make_vector_ring(n, bits, 5, ifma);
         veil_ring *sca = make_ring(n, bits, 5, VEIL_KERNEL_SCALAR);
         assert_int_equal(veil_ring_kernel(vec), VEIL_KERNEL_AVX2);
         assert_int_equal(veil_ring_kernel(sca), VEIL_KERNEL_SCALAR);
+        assert_true(vec->ifma == ifma);
+        assert_false(sca->ifma);
         uint64_t *a = veil_alloc(n, 8), *b = veil_alloc(n, 8);
         for (size_t i = 0; i < 5; i++) {
             assert_true(vec->ntt[i].use_simd);
+            assert_true(vec->ntt[i].use_ifma == ifma);
+            assert_false(sca->ntt[i].use_ifma);
             const uint64_t q = veil_ring_prime(vec, i);
             for (int pattern = 0; pattern < 4; pattern++) {
                 fill(a, n, q, pattern);
@@ -166,6 +187,129 @@ static void test_avx2_equals_scalar(void **state)
     }
 }
 
+static void test_avx2_equals_scalar(void **state)
+{
+    (void)state;
+    if (!veil_cpu_has_avx2()) skip();
+    vector_equals_scalar(false);
+}
+
+static void test_ifma_equals_scalar(void **state)
+{
+    (void)state;
+    if (!veil_cpu_has_avx2() || !veil_cpu_has_ifma()) {
+        print_message("no AVX-512 IFMA on this CPU: skipped\n");
+        return;
+    }
+    vector_equals_scalar(true);
+}
+
+/*
+ * The IFMA and AVX2 pointwise products (out = a*b, out += a*b), products by a constant and centered reductions
+ * (of rescale and ModDown) equal the 128-bit reference for primes from 20 to 50
+ * bits, with the extreme residues mixed in, and lengths that are not a multiple of the lanes.
+ */
+static void test_vector_products_exact(void **state)
+{
+    (void)state;
+    if (!veil_cpu_has_avx2()) skip();
+    const bool ifma = veil_cpu_has_ifma();
+    const unsigned bits[] = {50, 49, 47, 41, 36, 30, 26, 20};
+    uint64_t q[9];
+    veil_error err = {0};
+    assert_int_equal(veil_prime_chain(q, bits, 8, 1024, NULL, 0, &err), VEIL_OK);
+    /* and the smallest 50-bit NTT prime, where the Barrett quotient estimate is least precise */
+    q[8] = ((uint64_t)1 << 49) + 1;
+    while (!veil_is_prime(q[8])) q[8] += 2048;
+    const size_t n = 1027;
+    uint64_t *a = veil_alloc(n, 8), *b = veil_alloc(n, 8), *c = veil_alloc(n, 8), *want = veil_alloc(n, 8);
+    uint64_t *got = veil_alloc(n, 8);
+    for (size_t i = 0; i < 9; i++) {
+        veil_modulus m;
+        veil_modulus_init(&m, q[i]);
+        for (int pattern = 0; pattern < 4; pattern++) {
+            fill(a, n, q[i], pattern);
+            fill(b, n, q[i], (pattern + 1) % 4);
+            fill(c, n, q[i], (pattern + 3) % 4);
+            for (size_t j = 0; j < n; j++) want[j] = veil_reduce128(&m, (veil_u128)a[j] * b[j]);
+            veil_mul_avx2(got, a, b, n, q[i]);
+            assert_memory_equal(got, want, n * 8);
+            if (ifma) {
+                veil_mul_ifma(got, a, b, n, q[i]);
+                assert_memory_equal(got, want, n * 8);
+            }
+            for (size_t j = 0; j < n; j++) want[j] = veil_reduce128(&m, (veil_u128)a[j] * b[j] + c[j]);
+            memcpy(got, c, n * 8);
+            veil_mul_acc_avx2(got, a, b, n, q[i]);
+            assert_memory_equal(got, want, n * 8);
+            if (ifma) {
+                memcpy(got, c, n * 8);
+                veil_mul_acc_ifma(got, a, b, n, q[i]);
+                assert_memory_equal(got, want, n * 8);
+            }
+            /* by a constant (b[0]), of a difference, and the centered reduction from another prime */
+            for (size_t j = 0; j < n; j++) want[j] = veil_reduce128(&m, (veil_u128)a[j] * b[0]);
+            veil_mul_const_avx2(got, a, n, q[i], b[0]);
+            assert_memory_equal(got, want, n * 8);
+            if (ifma) {
+                veil_mul_const_ifma(got, a, n, q[i], b[0]);
+                assert_memory_equal(got, want, n * 8);
+            }
+            for (size_t j = 0; j < n; j++) want[j] = veil_reduce128(&m, (veil_u128)veil_submod(a[j], c[j], q[i]) * b[1]);
+            veil_sub_mul_const_avx2(got, a, c, n, q[i], b[1]);
+            assert_memory_equal(got, want, n * 8);
+            if (ifma) {
+                veil_sub_mul_const_ifma(got, a, c, n, q[i], b[1]);
+                assert_memory_equal(got, want, n * 8);
+            }
+            if (ifma) { /* sums and differences (AVX-512F, run at the IFMA level) */
+                for (size_t j = 0; j < n; j++) want[j] = veil_addmod(a[j], c[j], q[i]);
+                veil_add_sub_avx512(got, a, c, n, q[i], 1);
+                assert_memory_equal(got, want, n * 8);
+                for (size_t j = 0; j < n; j++) want[j] = veil_submod(a[j], c[j], q[i]);
+                veil_add_sub_avx512(got, a, c, n, q[i], 0);
+                assert_memory_equal(got, want, n * 8);
+                for (size_t j = 0; j < n; j++) want[j] = veil_submod(0, a[j], q[i]);
+                veil_add_sub_avx512(got, a, NULL, n, q[i], 0);
+                assert_memory_equal(got, want, n * 8);
+            }
+            if (ifma) { /* the base conversion's dot product: up to 16 terms below 2^50, weights below q */
+                const size_t terms = (size_t)(pattern * 5 + 1), stride = 1032;
+                uint64_t *ys = veil_alloc(terms * stride, 8), w[16];
+                for (size_t k = 0; k < terms; k++) {
+                    fill(ys + k * stride, n, q[(i + k) % 9], (pattern + (int)k) % 4);
+                    w[k] = k % 2 ? q[i] - 1 : next_u64() % q[i];
+                }
+                for (size_t j = 0; j < n; j++) {
+                    veil_u128 acc = 0;
+                    for (size_t k = 0; k < terms; k++) acc += (veil_u128)ys[k * stride + j] * w[k];
+                    want[j] = veil_reduce128(&m, acc);
+                }
+                veil_dot_const_ifma(got, ys, stride, terms, w, n, q[i]);
+                assert_memory_equal(got, want, n * 8);
+                veil_free(ys);
+            }
+            const uint64_t qf = q[(i + 1) % 9];
+            fill(a, n, qf, pattern);
+            for (size_t j = 0; j < n; j++) {
+                const uint64_t r = a[j] % q[i], sub = a[j] > qf / 2 ? qf % q[i] : 0;
+                want[j] = veil_submod(r, sub, q[i]);
+            }
+            veil_center_reduce_avx2(got, a, n, qf, q[i]);
+            assert_memory_equal(got, want, n * 8);
+            if (ifma) {
+                veil_center_reduce_ifma(got, a, n, qf, q[i]);
+                assert_memory_equal(got, want, n * 8);
+            }
+        }
+    }
+    veil_free(a);
+    veil_free(b);
+    veil_free(c);
+    veil_free(want);
+    veil_free(got);
+}
+
 /* Primes of 2^50 and above use the scalar kernel even in an AVX2 ring (round trips: see above). */
 static void test_wide_primes_stay_scalar(void **state)
 {
@@ -175,6 +319,8 @@ static void test_wide_primes_stay_scalar(void **state)
     veil_ring *r = make_ring(4096, bits, 2, VEIL_KERNEL_AVX2);
     assert_false(r->ntt[0].use_simd);
     assert_false(r->ntt[1].use_simd);
+    assert_false(r->ntt[0].use_ifma);
+    assert_false(r->ntt[1].use_ifma);
     veil_ring_free(r);
 }
 
@@ -184,8 +330,15 @@ static void test_env_forces_scalar(void **state)
     const unsigned bits[] = {50};
     veil_ring *r = make_ring(1024, bits, 1, VEIL_KERNEL_AUTO);
     const char *env = getenv("VEIL_NO_AVX2");
-    if (env && strcmp(env, "1") == 0) assert_int_equal(veil_ring_kernel(r), VEIL_KERNEL_SCALAR);
+    const bool no_avx2 = env && strcmp(env, "1") == 0;
+    if (no_avx2) assert_int_equal(veil_ring_kernel(r), VEIL_KERNEL_SCALAR);
     else assert_int_equal(veil_ring_kernel(r), veil_cpu_has_avx2() ? VEIL_KERNEL_AVX2 : VEIL_KERNEL_SCALAR);
+    /* VEIL_NO_AVX512=1 keeps the AVX2 level; otherwise the IFMA one wherever AVX2 and IFMA are both there */
+    const char *env512 = getenv("VEIL_NO_AVX512");
+    const bool want_ifma = !no_avx2 && veil_cpu_has_avx2() && veil_cpu_has_ifma() && !(env512 && strcmp(env512, "1") == 0);
+    assert_true(r->ifma == want_ifma);
+    assert_true(r->ntt[0].use_ifma == want_ifma);
+    print_message("NTT level: %s\n", want_ifma ? "AVX-512 IFMA" : no_avx2 || !veil_cpu_has_avx2() ? "scalar" : "AVX2");
     veil_ring_free(r);
 }
 
@@ -283,6 +436,8 @@ int main(void)
         cmocka_unit_test(test_matches_definition),
         cmocka_unit_test(test_product_schoolbook),
         cmocka_unit_test(test_avx2_equals_scalar),
+        cmocka_unit_test(test_ifma_equals_scalar),
+        cmocka_unit_test(test_vector_products_exact),
         cmocka_unit_test(test_wide_primes_stay_scalar),
         cmocka_unit_test(test_env_forces_scalar),
         cmocka_unit_test(test_ifma_dot_exact),

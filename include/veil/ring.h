@@ -9,8 +9,9 @@
  * "base", a list of prime indices), in coefficient or evaluation (NTT) form.
  *
  * Limb size. Primes of up to 61 bits are accepted everywhere. Primes below 2^50 additionally get the
- * AVX2 kernels, which evaluate the butterflies with double-precision FMA (Veil's chosen limb size): use
- * primes of at most 50 bits for speed.
+ * AVX2 kernels, which evaluate the butterflies with double-precision FMA (Veil's chosen limb size), or, where
+ * the CPU has AVX-512 IFMA, the IFMA kernels (52-bit integer multiply-add; VEIL_NO_AVX512=1 keeps AVX2): use
+ * primes of at most 50 bits for speed. Every kernel gives the same output bit for bit.
  */
 #ifndef VEIL_RING_H
 #define VEIL_RING_H
@@ -83,7 +84,8 @@ void veil_ring_free(veil_ring *ring);
 size_t veil_ring_degree(const veil_ring *ring);
 size_t veil_ring_prime_count(const veil_ring *ring);
 uint64_t veil_ring_prime(const veil_ring *ring, size_t index); /* 0 when index is out of range */
-/* The kernel the ring's NTTs run: VEIL_KERNEL_SCALAR or VEIL_KERNEL_AVX2 (for primes below 2^50). */
+/* The kernel the ring's NTTs run: VEIL_KERNEL_SCALAR or VEIL_KERNEL_AVX2 (for primes below 2^50; also where
+ * the AVX-512 IFMA kernels run, the level above it). */
 veil_kernel veil_ring_kernel(const veil_ring *ring);
 int veil_ring_threads(const veil_ring *ring);
 /* Changes the thread count (>= 1). Not to be called while another thread uses the ring. */

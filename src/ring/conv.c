@@ -149,7 +149,8 @@ static void convert_block(const veil_base_conv *c, uint64_t *const *dst, const u
             const veil_modulus *m = &r->mod[c->to[j]];
             uint64_t *o = dst[j] + start;
             if (centered && c->simd) {
-                veil_center_reduce_avx2(o, x, len, b, m->q);
+                if (r->ntt[c->to[j]].use_ifma) veil_center_reduce_ifma(o, x, len, b, m->q);
+                else veil_center_reduce_avx2(o, x, len, b, m->q);
                 continue;
             }
             const uint64_t b_mod = veil_reduce64(m, b);
@@ -164,7 +165,8 @@ static void convert_block(const veil_base_conv *c, uint64_t *const *dst, const u
     for (size_t i = 0; i < kf; i++) {
         const uint64_t b = r->primes[c->from[i]], w = c->inv_hat[i], ws = c->inv_hat_shoup[i];
         uint64_t *yi = y + i * CONV_BLOCK;
-        if (r->ntt[c->from[i]].use_simd) veil_mul_const_avx2(yi, src[i] + start, len, b, w);
+        if (r->ntt[c->from[i]].use_ifma) veil_mul_const_ifma(yi, src[i] + start, len, b, w);
+        else if (r->ntt[c->from[i]].use_simd) veil_mul_const_avx2(yi, src[i] + start, len, b, w);
         else
             for (size_t t = 0; t < len; t++) yi[t] = veil_mulmod_shoup(src[i][start + t], w, ws, b);
     }
@@ -177,6 +179,10 @@ static void convert_block(const veil_base_conv *c, uint64_t *const *dst, const u
         }
     }
     for (size_t j = 0; j < c->to_count; j++) {
+        if (c->simd && r->ntt[c->to[j]].use_ifma && terms <= VEIL_DOT_IFMA_MAX_TERMS) { /* exact 52-bit halves */
+            veil_dot_const_ifma(dst[j] + start, y, CONV_BLOCK, terms, c->hat_mod + j * cols, len, r->primes[c->to[j]]);
+            continue;
+        }
         if (c->simd) { /* the same sum with exact double-precision products, reduced every 8 terms */
             veil_dot_const_avx2(dst[j] + start, y, CONV_BLOCK, terms, c->hat_simd + j * cols, c->hat_simd_q + j * cols,
                                 len, r->primes[c->to[j]]);
@@ -260,7 +266,8 @@ static void divide_by_base(uint64_t *const *out, const uint64_t *const *x, uint6
         const size_t p = to[j];
         const uint64_t q = r->primes[p], w = inv[j], ws = veil_shoup_precompute(w, q);
         if (form == VEIL_FORM_EVAL) veil_ntt_forward_limb(&r->ntt[p], d[j]);
-        if (r->ntt[p].use_simd) veil_sub_mul_const_avx2(out[j], x[j], d[j], n, q, w);
+        if (r->ntt[p].use_ifma) veil_sub_mul_const_ifma(out[j], x[j], d[j], n, q, w);
+        else if (r->ntt[p].use_simd) veil_sub_mul_const_avx2(out[j], x[j], d[j], n, q, w);
         else
             for (size_t t = 0; t < n; t++) out[j][t] = veil_mulmod_shoup(veil_submod(x[j][t], d[j][t], q), w, ws, q);
     }
@@ -306,7 +313,9 @@ static veil_status rescale(veil_poly *out, const veil_poly *in, uint64_t t, veil
         x[j] = veil_poly_limb_ptr(in, j);
         o[j] = veil_poly_limb_ptr(out, j);
         veil_mod_inv(&inv[j], ql_mod, q, NULL);
-        if (r->ntt[p].use_simd && r->ntt[last].use_simd) {
+        if (r->ntt[p].use_ifma && r->ntt[last].use_simd) {
+            veil_center_reduce_ifma(d[j], xl, n, ql, q);
+        } else if (r->ntt[p].use_simd && r->ntt[last].use_simd) {
             veil_center_reduce_avx2(d[j], xl, n, ql, q);
         } else {
             const uint64_t one_shoup = veil_shoup_precompute(1, q); /* Shoup by 1: v mod q for any 64-bit v */

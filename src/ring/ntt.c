@@ -9,10 +9,12 @@
 #include <string.h>
 #include "ring/ring_internal.h"
 
-veil_status veil_ntt_tables_init(veil_ntt_tables *t, size_t n, uint64_t q, bool want_simd, veil_error *err);
+veil_status veil_ntt_tables_init(veil_ntt_tables *t, size_t n, uint64_t q, bool want_simd, bool want_ifma,
+                                  veil_error *err);
 void veil_ntt_tables_free(veil_ntt_tables *t);
 
-veil_status veil_ntt_tables_init(veil_ntt_tables *t, size_t n, uint64_t q, bool want_simd, veil_error *err)
+veil_status veil_ntt_tables_init(veil_ntt_tables *t, size_t n, uint64_t q, bool want_simd, bool want_ifma,
+                                  veil_error *err)
 {
     veil_status st = VEIL_OK;
     memset(t, 0, sizeof *t);
@@ -43,10 +45,11 @@ veil_status veil_ntt_tables_init(veil_ntt_tables *t, size_t n, uint64_t q, bool 
     VEIL_CHECK(veil_mod_inv(&t->n_inv, (uint64_t)n % q, q, err));
     t->n_inv_shoup = veil_shoup_precompute(t->n_inv, q);
     if (want_simd && q < ((uint64_t)1 << VEIL_PRIME_SIMD_MAX_BITS)) {
-        const veil_status simd = veil_ntt_simd_tables_init(t);
-        if (simd != VEIL_OK) VEIL_FAIL(err, simd, "NTT tables: out of memory for the AVX2 tables");
+        const veil_status simd = want_ifma ? veil_ntt_ifma_tables_init(t) : veil_ntt_simd_tables_init(t);
+        if (simd != VEIL_OK) VEIL_FAIL(err, simd, "NTT tables: out of memory for the vector kernel's tables");
         t->use_simd = true;
-        /* the AVX2 kernel reads only its own tables: drop the scalar ones (half of the memory) */
+        t->use_ifma = want_ifma;
+        /* the vector kernels read only their own tables: drop the scalar ones */
         veil_free(t->fwd);
         veil_free(t->fwd_shoup);
         veil_free(t->inv);
@@ -65,6 +68,7 @@ void veil_ntt_tables_free(veil_ntt_tables *t)
     veil_free(t->inv);
     veil_free(t->inv_shoup);
     veil_ntt_simd_tables_free(t);
+    veil_ntt_ifma_tables_free(t);
     memset(t, 0, sizeof *t);
 }
 
@@ -125,12 +129,14 @@ void veil_ntt_inverse_scalar(const veil_ntt_tables *tab, uint64_t *a)
 
 void veil_ntt_forward_limb(const veil_ntt_tables *t, uint64_t *a)
 {
-    if (t->use_simd) veil_ntt_forward_avx2(t, a);
+    if (t->use_ifma) veil_ntt_forward_ifma(t, a);
+    else if (t->use_simd) veil_ntt_forward_avx2(t, a);
     else veil_ntt_forward_scalar(t, a);
 }
 
 void veil_ntt_inverse_limb(const veil_ntt_tables *t, uint64_t *a)
 {
-    if (t->use_simd) veil_ntt_inverse_avx2(t, a);
+    if (t->use_ifma) veil_ntt_inverse_ifma(t, a);
+    else if (t->use_simd) veil_ntt_inverse_avx2(t, a);
     else veil_ntt_inverse_scalar(t, a);
 }

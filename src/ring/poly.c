@@ -197,6 +197,10 @@ static void limb_op(elementwise_op op, const veil_ring *r, size_t prime, uint64_
     const size_t n = r->n;
     const uint64_t q = r->primes[prime];
     const veil_modulus *m = &r->mod[prime];
+    if (r->ifma && (op == OP_ADD || op == OP_SUB || op == OP_NEG)) { /* AVX-512: eight lanes */
+        veil_add_sub_avx512(o, a, op == OP_NEG ? NULL : b, n, q, op == OP_ADD ? 1 : 0);
+        return;
+    }
     switch (op) {
     case OP_ADD:
         for (size_t j = 0; j < n; j++) o[j] = veil_addmod(a[j], b[j], q);
@@ -208,12 +212,14 @@ static void limb_op(elementwise_op op, const veil_ring *r, size_t prime, uint64_
         for (size_t j = 0; j < n; j++) o[j] = veil_submod(0, a[j], q);
         break;
     case OP_MUL:
-        if (r->ntt[prime].use_simd) veil_mul_avx2(o, a, b, n, q);
+        if (r->ntt[prime].use_ifma) veil_mul_ifma(o, a, b, n, q);
+        else if (r->ntt[prime].use_simd) veil_mul_avx2(o, a, b, n, q);
         else
             for (size_t j = 0; j < n; j++) o[j] = veil_mulmod(m, a[j], b[j]);
         break;
     case OP_MUL_ACC:
-        if (r->ntt[prime].use_simd) veil_mul_acc_avx2(o, a, b, n, q);
+        if (r->ntt[prime].use_ifma) veil_mul_acc_ifma(o, a, b, n, q);
+        else if (r->ntt[prime].use_simd) veil_mul_acc_avx2(o, a, b, n, q);
         else
             for (size_t j = 0; j < n; j++) o[j] = veil_reduce128(m, (veil_u128)a[j] * b[j] + o[j]);
         break;
@@ -287,7 +293,8 @@ veil_status veil_poly_mul_scalar(veil_poly *out, const veil_poly *a, int64_t s, 
         const uint64_t w = veil_reduce_i64(&r->mod[prime], s), ws = veil_shoup_precompute(w, q);
         const uint64_t *x = veil_poly_limb_ptr(a, l);
         uint64_t *o = veil_poly_limb_ptr(out, l);
-        if (r->ntt[prime].use_simd) veil_mul_const_avx2(o, x, n, q, w);
+        if (r->ntt[prime].use_ifma) veil_mul_const_ifma(o, x, n, q, w);
+        else if (r->ntt[prime].use_simd) veil_mul_const_avx2(o, x, n, q, w);
         else
             for (size_t j = 0; j < n; j++) o[j] = veil_mulmod_shoup(x[j], w, ws, q);
     }

@@ -3,7 +3,8 @@
 #include <string.h>
 #include "ring/ring_internal.h"
 
-veil_status veil_ntt_tables_init(veil_ntt_tables *t, size_t n, uint64_t q, bool want_simd, veil_error *err);
+veil_status veil_ntt_tables_init(veil_ntt_tables *t, size_t n, uint64_t q, bool want_simd, bool want_ifma,
+                                  veil_error *err);
 void veil_ntt_tables_free(veil_ntt_tables *t);
 
 static bool avx2_disabled_by_env(void)
@@ -90,13 +91,15 @@ veil_status veil_ring_new(veil_ring **out, size_t n, const uint64_t *primes, siz
     r->pool = veil_pool_new();
     if (!r->bitrev || !r->pool) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "out of memory for the ring");
     for (size_t j = 0; j < n; j++) r->bitrev[j] = (uint32_t)veil_bitrev(j, r->log_n);
+    /* the IFMA level: the AVX2 one where the CPU also has AVX-512 IFMA, unless VEIL_NO_AVX512=1 */
+    const bool ifma = kernel == VEIL_KERNEL_AVX2 && veil_cpu_has_ifma() && !avx512_disabled_by_env();
     for (size_t i = 0; i < count; i++) {
         r->primes[i] = primes[i];
         veil_modulus_init(&r->mod[i], primes[i]);
-        VEIL_CHECK(veil_ntt_tables_init(&r->ntt[i], n, primes[i], kernel == VEIL_KERNEL_AVX2, err));
+        VEIL_CHECK(veil_ntt_tables_init(&r->ntt[i], n, primes[i], kernel == VEIL_KERNEL_AVX2, ifma, err));
         if (r->ntt[i].use_simd) r->kernel = VEIL_KERNEL_AVX2;
     }
-    r->ifma = r->kernel == VEIL_KERNEL_AVX2 && veil_cpu_has_ifma() && !avx512_disabled_by_env();
+    r->ifma = r->kernel == VEIL_KERNEL_AVX2 && ifma;
     *out = r;
     r = NULL;
 done:

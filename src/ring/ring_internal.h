@@ -30,7 +30,10 @@ typedef struct veil_ntt_tables {
     uint64_t n_inv, n_inv_shoup;
     /* AVX2 tables (NULL when this prime does not use the AVX2 kernel); layout private to ntt_avx2.c. */
     double *simd_fwd, *simd_inv;
-    bool use_simd;
+    /* AVX-512 IFMA tables (NULL unless use_ifma); layout private to ntt_ifma.c. */
+    uint64_t *ifma_fwd, *ifma_inv;
+    bool use_simd; /* a prime below 2^50 in a ring with the vector kernels: AVX2, or IFMA when use_ifma */
+    bool use_ifma; /* the NTT runs the AVX-512 IFMA kernel (use_simd is then true as well) */
 } veil_ntt_tables;
 
 struct veil_ring {
@@ -38,8 +41,9 @@ struct veil_ring {
     unsigned log_n;
     size_t count;
     int threads;
-    veil_kernel kernel; /* what the NTT actually runs: SCALAR or AVX2 */
-    bool ifma;          /* AVX2 and the CPU has AVX-512 IFMA (not disabled by VEIL_NO_AVX512=1): the IFMA kernels */
+    veil_kernel kernel; /* what the NTT actually runs: SCALAR or AVX2 (AVX2 also when the IFMA kernels run) */
+    bool ifma;          /* AVX2 and the CPU has AVX-512 IFMA (not disabled by VEIL_NO_AVX512=1): the IFMA kernels
+                         * (the NTT and products of every prime below 2^50, and the dense layers' sums) */
     uint64_t primes[VEIL_RING_MAX_PRIMES];
     veil_modulus mod[VEIL_RING_MAX_PRIMES];
     veil_ntt_tables ntt[VEIL_RING_MAX_PRIMES];
@@ -94,6 +98,25 @@ void veil_dot_ptrs_avx2(uint64_t *out, const uint64_t *const *y, size_t terms, c
  * y[i][t] and w[i] below 2^52 and at most 4096 terms; any n.
  */
 bool veil_cpu_has_ifma(void);
+/* ntt_ifma.c (compiled with -mavx512f -mavx512ifma): the NTT and pointwise products for q < 2^50. The tables are
+ * built from the scalar ones (before those are dropped). in/out [0, q). */
+veil_status veil_ntt_ifma_tables_init(veil_ntt_tables *t);
+void veil_ntt_ifma_tables_free(veil_ntt_tables *t);
+void veil_ntt_forward_ifma(const veil_ntt_tables *t, uint64_t *a);
+void veil_ntt_inverse_ifma(const veil_ntt_tables *t, uint64_t *a);
+void veil_mul_ifma(uint64_t *out, const uint64_t *a, const uint64_t *b, size_t n, uint64_t q);
+void veil_mul_acc_ifma(uint64_t *out, const uint64_t *a, const uint64_t *b, size_t n, uint64_t q);
+/* As veil_mul_const_avx2, veil_sub_mul_const_avx2 and veil_center_reduce_avx2 (q, q_from < 2^50), with IFMA. */
+void veil_mul_const_ifma(uint64_t *out, const uint64_t *a, size_t n, uint64_t q, uint64_t w);
+void veil_sub_mul_const_ifma(uint64_t *out, const uint64_t *x, const uint64_t *d, size_t n, uint64_t q, uint64_t w);
+void veil_center_reduce_ifma(uint64_t *out, const uint64_t *v, size_t n, uint64_t q_from, uint64_t q);
+/* out[t] = sum_i y[i*stride + t] * w[i] mod q (base conversion), y and w below 2^50, terms <= 16. */
+#define VEIL_DOT_IFMA_MAX_TERMS 16
+void veil_dot_const_ifma(uint64_t *out, const uint64_t *y, size_t stride, size_t terms, const uint64_t *w, size_t n,
+                         uint64_t q);
+/* op > 0: out = a + b; op <= 0: out = a - b, or -a when b is NULL; mod q < 2^63, in/out [0, q). AVX-512F, called at
+ * the IFMA level (ring->ifma). */
+void veil_add_sub_avx512(uint64_t *out, const uint64_t *a, const uint64_t *b, size_t n, uint64_t q, int op);
 void veil_dot_ptrs_ifma(uint64_t *lo_out, uint64_t *hi_out, const uint64_t *const *y, size_t terms,
                         const uint64_t *w, size_t n);
 /* One coefficient block of a sparse layer, input-major (see ntt_avx2.c); len <= 256, a multiple of 4. */

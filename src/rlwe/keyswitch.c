@@ -8,15 +8,16 @@
 #include "rlwe/rlwe_internal.h"
 
 /*
- * Digit j of x raised to all of Q_l P, in evaluation form, into dst (qp_count limbs of n): the digit's own
- * limbs copied from x, the others converted (centered, exact) from xc (x in coefficient form) and NTT'd.
+ * Digit j of x raised to all of Q_l P, in evaluation form: limb t (prime qp[t]) at raised[t], which points into x
+ * for the digit's own limbs and into work (qp_count limbs of n) for the others, converted (centered, exact) from
+ * xc (x in coefficient form) and NTT'd there. Nothing is copied.
  */
-static veil_status raise_digit(const veil_context *ctx, uint64_t *dst, size_t j, const veil_poly *x, veil_poly *xc,
-                               const size_t *qp, size_t qp_count, uint64_t *work, veil_error *err)
+static veil_status raise_digit(const veil_context *ctx, const uint64_t **raised, size_t j, const veil_poly *x,
+                               veil_poly *xc, const size_t *qp, size_t qp_count, uint64_t *work, veil_error *err)
 {
     veil_status st = VEIL_OK;
     const veil_ring *r = ctx->ring;
-    const size_t n = r->n, level = x->count - 1;
+    const size_t level = x->count - 1;
     const size_t start = j * ctx->alpha, end = start + ctx->alpha - 1 < level ? start + ctx->alpha - 1 : level;
     const size_t len = end - start + 1;
     size_t to[2 * VEIL_PARAMS_MAX_PRIMES], where[2 * VEIL_PARAMS_MAX_PRIMES], nt = 0;
@@ -25,22 +26,20 @@ static veil_status raise_digit(const veil_context *ctx, uint64_t *dst, size_t j,
             where[i] = nt;
             to[nt++] = qp[i];
         }
-    veil_poly digit, raised;
+    veil_poly digit, converted;
     veil_poly_view(&digit, r, qp + start, len, VEIL_FORM_COEFF, veil_poly_limb_ptr(xc, start));
-    veil_poly_view(&raised, r, to, nt, VEIL_FORM_COEFF, work);
-    VEIL_CHECK(veil_base_conv_apply_centered(ctx->modup[level * ctx->dnum + j], &raised, &digit, err));
-    VEIL_CHECK(veil_poly_to_eval(&raised, err));
-    for (size_t t = 0; t < qp_count; t++) {
-        const uint64_t *src = (qp[t] >= start && qp[t] <= end) ? veil_poly_limb_const(x, qp[t])
-                                                               : veil_poly_limb_ptr(&raised, where[t]);
-        memcpy(dst + t * n, src, n * sizeof *dst);
-    }
+    veil_poly_view(&converted, r, to, nt, VEIL_FORM_COEFF, work);
+    VEIL_CHECK(veil_base_conv_apply_centered(ctx->modup[level * ctx->dnum + j], &converted, &digit, err));
+    VEIL_CHECK(veil_poly_to_eval(&converted, err));
+    for (size_t t = 0; t < qp_count; t++)
+        raised[t] = (qp[t] >= start && qp[t] <= end) ? veil_poly_limb_const(x, qp[t])
+                                                     : veil_poly_limb_ptr(&converted, where[t]);
 done:
     return st;
 }
 
 /* acc0/acc1 (+)= raised (permuted slot-wise by perm when not NULL) times the key's digit j (= when !accumulate). */
-static void accumulate_digit(const veil_context *ctx, veil_poly *acc0, veil_poly *acc1, const uint64_t *raised,
+static void accumulate_digit(const veil_context *ctx, veil_poly *acc0, veil_poly *acc1, const uint64_t *const *raised,
                              const uint32_t *perm, uint64_t *gathered, const veil_switch_key *key, size_t j,
                              const size_t *qp, size_t qp_count, bool accumulate)
 {
@@ -48,7 +47,7 @@ static void accumulate_digit(const veil_context *ctx, veil_poly *acc0, veil_poly
     const size_t n = r->n;
 #pragma omp parallel for num_threads(r->threads) schedule(static)
     for (size_t t = 0; t < qp_count; t++) {
-        const uint64_t *src = raised + t * n;
+        const uint64_t *src = raised[t];
         if (perm) {
             uint64_t *g = gathered + t * n;
             for (size_t i = 0; i < n; i++) g[i] = src[perm[i]];
@@ -66,9 +65,9 @@ veil_status veil_keyswitch(const veil_context *ctx, veil_poly *out0, veil_poly *
     const size_t n = r->n, level = x->count - 1;
     size_t qp[2 * VEIL_PARAMS_MAX_PRIMES];
     const size_t qp_count = veil_context_qp_base(ctx, level, qp);
-    /* one scratch block: x in coefficient form, one raised digit (and its conversion work area), and the two
-     * accumulators over Q_l P */
-    const size_t scratch_bytes = (level + 1 + 4 * qp_count) * n * sizeof(uint64_t);
+    /* one scratch block: x in coefficient form, one digit's conversion work area, and the two accumulators over
+     * Q_l P */
+    const size_t scratch_bytes = (level + 1 + 3 * qp_count) * n * sizeof(uint64_t);
     veil_status st = VEIL_OK;
     uint64_t *scratch = veil_pool_get(r->pool, scratch_bytes, false); /* ciphertext data: nothing secret */
     if (!scratch) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "key switching: out of memory");
@@ -76,7 +75,8 @@ veil_status veil_keyswitch(const veil_context *ctx, veil_poly *out0, veil_poly *
     veil_poly_view(&xc, r, qp, level + 1, VEIL_FORM_EVAL, scratch);
     veil_poly_view(&acc0, r, qp, qp_count, VEIL_FORM_EVAL, scratch + (level + 1) * n);
     veil_poly_view(&acc1, r, qp, qp_count, VEIL_FORM_EVAL, scratch + (level + 1 + qp_count) * n);
-    uint64_t *raised = scratch + (level + 1 + 2 * qp_count) * n, *work = raised + qp_count * n;
+    uint64_t *work = scratch + (level + 1 + 2 * qp_count) * n;
+    const uint64_t *raised[2 * VEIL_PARAMS_MAX_PRIMES];
     VEIL_CHECK(veil_poly_copy(&xc, x, err));
     VEIL_CHECK(veil_poly_to_coeff(&xc, err));
     const size_t digits = level / ctx->alpha + 1;
@@ -105,16 +105,16 @@ static veil_status keyswitch_hoisted(const veil_context *ctx, veil_poly *const *
     const size_t n = r->n, level = x->count - 1, digits = level / ctx->alpha + 1;
     size_t qp[2 * VEIL_PARAMS_MAX_PRIMES];
     const size_t qp_count = veil_context_qp_base(ctx, level, qp);
-    /* x in coefficient form, every raised digit (kept for all rotations), a conversion work area, the
-     * gathered (permuted) digit, and the accumulators */
-    const size_t limbs = level + 1 + digits * qp_count + 4 * qp_count;
+    /* x in coefficient form, every digit's converted limbs (kept for all rotations), the gathered (permuted)
+     * digit, and the accumulators; the pointers to each raised digit's limbs */
+    const size_t limbs = level + 1 + digits * qp_count + 3 * qp_count;
     veil_status st = VEIL_OK;
     uint64_t *scratch = veil_pool_get(r->pool, limbs * n * sizeof(uint64_t), false); /* nothing secret */
     uint32_t *perm = veil_alloc_scratch(n, sizeof *perm);
-    if (!scratch || !perm) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "hoisted key switching: out of memory");
+    const uint64_t **raised = veil_alloc_scratch(digits * qp_count, sizeof *raised);
+    if (!scratch || !perm || !raised) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "hoisted key switching: out of memory");
     veil_poly xc, acc0, acc1;
-    uint64_t *raised = scratch + (level + 1) * n, *work = raised + digits * qp_count * n;
-    uint64_t *gathered = work + qp_count * n;
+    uint64_t *converted = scratch + (level + 1) * n, *gathered = converted + digits * qp_count * n;
     veil_poly_view(&xc, r, qp, level + 1, VEIL_FORM_EVAL, scratch);
     veil_poly_view(&acc0, r, qp, qp_count, VEIL_FORM_EVAL, gathered + qp_count * n);
     veil_poly_view(&acc1, r, qp, qp_count, VEIL_FORM_EVAL, gathered + 2 * qp_count * n);
@@ -123,11 +123,11 @@ static veil_status keyswitch_hoisted(const veil_context *ctx, veil_poly *const *
     /* one ModUp for all rotations (Halevi-Shoup 2018): the automorphism commutes with it, and in evaluation
      * form it is a permutation of the slots, applied to the raised digits below */
     for (size_t j = 0; j < digits; j++)
-        VEIL_CHECK(raise_digit(ctx, raised + j * qp_count * n, j, x, &xc, qp, qp_count, work, err));
+        VEIL_CHECK(raise_digit(ctx, raised + j * qp_count, j, x, &xc, qp, qp_count, converted + j * qp_count * n, err));
     for (size_t k = 0; k < count; k++) {
         veil_automorphism_permutation(perm, r, galois[k]);
         for (size_t j = 0; j < digits; j++)
-            accumulate_digit(ctx, &acc0, &acc1, raised + j * qp_count * n, perm, gathered, keys[k], j, qp, qp_count,
+            accumulate_digit(ctx, &acc0, &acc1, raised + j * qp_count, perm, gathered, keys[k], j, qp, qp_count,
                              j > 0 || (sum && k > 0));
         if (sum && k + 1 < count) continue;
         VEIL_CHECK(veil_context_mod_down(ctx, out0[sum ? 0 : k], &acc0, level, err));
@@ -136,6 +136,7 @@ static veil_status keyswitch_hoisted(const veil_context *ctx, veil_poly *const *
 done:
     veil_pool_put(r->pool, scratch, limbs * n * sizeof(uint64_t), false);
     veil_free(perm);
+    veil_free(raised);
     return st;
 }
 

@@ -13,6 +13,10 @@ void veil_limbwise(const veil_context *ctx, veil_poly *out, const veil_poly *a, 
         const uint64_t q = r->primes[l];
         const uint64_t *x = veil_poly_limb_const(a, l), *y = b ? veil_poly_limb_const(b, l) : NULL;
         uint64_t *o = veil_poly_limb(out, l);
+        if (r->ifma && op != VEIL_LIMB_COPY) { /* AVX-512: eight lanes */
+            veil_add_sub_avx512(o, x, op == VEIL_LIMB_NEG ? NULL : y, n, q, op == VEIL_LIMB_ADD ? 1 : 0);
+            continue;
+        }
         switch (op) {
         case VEIL_LIMB_ADD: for (size_t j = 0; j < n; j++) o[j] = veil_addmod(x[j], y[j], q); break;
         case VEIL_LIMB_SUB: for (size_t j = 0; j < n; j++) o[j] = veil_submod(x[j], y[j], q); break;
