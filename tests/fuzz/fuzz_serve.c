@@ -191,7 +191,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char u[80];
         snprintf(u, sizeof u, "/v1/keys/%s", key_id);
         get.url = u;
-        if (veil_server_handle(server, &get) != 200) abort();
+        const unsigned got = veil_server_handle(server, &get);
+        if (got != 200) {
+            fprintf(stderr, "fuzz_serve: a's bundle answered %u after %s %s\n", got, first, url);
+            abort();
+        }
     }
     if (q.authorization == auth[0] && !strcmp(first, "DELETE") && status == 200) { /* a deleted it: store it again */
         veil_server_request up = {.method = "POST", .url = "/v1/keys", .authorization = auth[0],
