@@ -192,7 +192,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(u, sizeof u, "/v1/keys/%s", key_id);
         get.url = u;
         const unsigned got = veil_server_handle(server, &get);
-        if (got != 200) {
+        /* 429: a's requests past its rate (200 a second by default; the fuzzer runs over 1,000 inputs a second
+         * on an idle machine), refused before any lookup: no answer about the bundle */
+        if (got != 200 && got != 429) {
             fprintf(stderr, "fuzz_serve: a's bundle answered %u after %s %s\n", got, first, url);
             abort();
         }
