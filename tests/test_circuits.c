@@ -388,6 +388,82 @@ static void test_linear_layer_large_first_prime(void **state)
 }
 
 /*
+ * At a 2^60 scale (inference keys with flooding's room) weights, biases, constants and encoded values times
+ * the scale pass 2^62: the layer, add_constant, mul_constant and the encoder carry them by their exact
+ * residues, and the results match the plaintext's to the scale's precision; past the level's modulus they
+ * are refused.
+ */
+static void test_linear_layer_wide_integers(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_params *params = NULL;
+    veil_context *ctx = NULL;
+    veil_ckks_encoder *enc = NULL;
+    veil_secret_key *sk = NULL;
+    veil_params_request req = {.depth = 2, .scale_bits = 60, .first_bits = 61, .security = VEIL_SECURITY_128};
+    assert_int_equal(veil_params_select(&params, &req, &err), VEIL_OK);
+    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encoder_new(&enc, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_secret_key_new(&sk, ctx, fx->prng, &err), VEIL_OK);
+    enum { IN = 5, OUT = 9, COUNT = 32 }; /* 9 outputs: the input-major kernel where it applies */
+    const double scale = ldexp(1.0, 60);
+    double x[IN][COUNT], w[OUT * IN], b[OUT], got[COUNT];
+    veil_ckks_ciphertext *in[IN], *out[OUT], *t = NULL;
+    veil_ckks_plaintext *pt = NULL;
+    assert_int_equal(veil_ckks_plaintext_new(&pt, ctx, &err), VEIL_OK);
+    for (size_t i = 0; i < IN; i++) {
+        for (size_t r = 0; r < COUNT; r++) x[i][r] = 100.0 * sin((double)(i * COUNT + r)); /* 100 * 2^60: 2^66.6 */
+        assert_int_equal(veil_ckks_encode(enc, pt, x[i], NULL, COUNT, scale, 2, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_ciphertext_new(&in[i], ctx, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_encrypt_sk(ctx, in[i], pt, sk, fx->prng, &err), VEIL_OK);
+    }
+    for (size_t k = 0; k < OUT * IN; k++) w[k] = (double)((int)(k % 7) - 3) * 43.3 + (k % 5 == 0 ? 0.001 : 0);
+    for (size_t o = 0; o < OUT; o++) {
+        b[o] = 250.0 * (double)o - 1000.0;
+        assert_int_equal(veil_ckks_ciphertext_new(&out[o], ctx, &err), VEIL_OK);
+    }
+    assert_int_equal(veil_ckks_linear_layer(ctx, out, OUT, (const veil_ckks_ciphertext *const *)in, IN, w, b, NULL, &err),
+                     VEIL_OK);
+    double worst = 0;
+    for (size_t o = 0; o < OUT; o++) {
+        assert_int_equal(veil_ckks_decrypt(ctx, pt, out[o], sk, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_decode(enc, got, NULL, COUNT, pt, &err), VEIL_OK);
+        for (size_t r = 0; r < COUNT; r++) {
+            double want = b[o];
+            for (size_t i = 0; i < IN; i++) want += w[o * IN + i] * x[i][r];
+            worst = fmax(worst, fabs(got[r] - want));
+        }
+    }
+    printf("2^60 scale, weights up to 130 and biases up to 1000: largest error %.3g\n", worst);
+    assert_true(worst < 1e-6); /* outputs up to 6.5e4: 2^-36 relative, far inside the 2^60 scale's precision */
+    /* a constant past 2^62 at this scale, added and multiplied */
+    assert_int_equal(veil_ckks_ciphertext_new(&t, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_add_constant(ctx, t, in[0], 12345.5, &err), VEIL_OK); /* 2^73.6 */
+    assert_int_equal(veil_ckks_mul_constant(ctx, t, t, -7.25, &err), VEIL_OK);       /* 7.25 q_2: 2^62.9 */
+    assert_int_equal(veil_ckks_decrypt(ctx, pt, t, sk, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_decode(enc, got, NULL, COUNT, pt, &err), VEIL_OK);
+    worst = 0;
+    for (size_t r = 0; r < COUNT; r++) worst = fmax(worst, fabs(got[r] - (x[0][r] + 12345.5) * -7.25));
+    assert_true(worst < 1e-6); /* values up to 9e4 */
+    /* past the modulus of the level: refused */
+    w[3] = 1e40;
+    assert_int_equal(veil_ckks_linear_layer(ctx, out, OUT, (const veil_ckks_ciphertext *const *)in, IN, w, b, NULL, &err),
+                     VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "does not fit the modulus"));
+    assert_int_equal(veil_ckks_add_constant(ctx, t, in[0], 1e40, &err), VEIL_ERR_ARGUMENT);
+    assert_int_equal(veil_ckks_mul_constant(ctx, t, in[0], 1e40, &err), VEIL_ERR_ARGUMENT);
+    for (size_t o = 0; o < OUT; o++) veil_ckks_ciphertext_free(out[o]);
+    for (size_t i = 0; i < IN; i++) veil_ckks_ciphertext_free(in[i]);
+    veil_ckks_ciphertext_free(t);
+    veil_ckks_plaintext_free(pt);
+    veil_secret_key_free(sk);
+    veil_ckks_encoder_free(enc);
+    veil_context_free(ctx);
+    veil_params_free(params);
+}
+
+/*
  * One linear transform of n diagonals in steps of `unit` slots with baby step b, against W x in double
  * precision: random diagonals, NULL where k % 5 == 3, in all of group 1 (its giant rotation skipped) and in
  * the column i == 2 (its baby rotation skipped), keys only for the rotations used. On 1 and 2 threads (the same
@@ -511,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_chebyshev),
         cmocka_unit_test(test_chebyshev_63),
         cmocka_unit_test(test_linear_layer_large_first_prime),
+        cmocka_unit_test(test_linear_layer_wide_integers),
         cmocka_unit_test(test_linear_layer_ifma_equals_avx2),
         cmocka_unit_test(test_linear_transform),
     };

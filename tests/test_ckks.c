@@ -464,8 +464,15 @@ static void test_plain_and_errors(void **state)
     veil_switch_key *bad = NULL;
     assert_int_equal(veil_galois_key_new(&bad, fx->ctx, fx->sk, 4, fx->prng, &err), VEIL_ERR_ARGUMENT);
     assert_null(bad);
-    double big = 1e12;
+    /* coefficients beyond 2^62 are set from their exact residues while they fit the level's modulus (a 2^60
+     * scale): 1e12 encodes and decodes back; a value past the modulus is refused */
+    double big = 1e12, back = 0;
+    assert_int_equal(veil_ckks_encode(fx->enc, p, &big, NULL, 1, fx->scale, 2, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_decode(fx->enc, &back, NULL, 1, p, &err), VEIL_OK);
+    assert_true(fabs(back - big) <= 1e-6 * big);
+    big = 1e40;
     assert_int_equal(veil_ckks_encode(fx->enc, p, &big, NULL, 1, fx->scale, 2, &err), VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "modulus at level 2"));
     assert_int_equal(veil_ckks_encode(fx->enc, p, ar, NULL, s + 1, fx->scale, 2, &err), VEIL_ERR_ARGUMENT);
     assert_int_equal(veil_ckks_encode(fx->enc, p, ar, NULL, s, fx->scale, 3, &err), VEIL_ERR_ARGUMENT);
     veil_switch_key_free(gk);

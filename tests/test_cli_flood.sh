@@ -7,7 +7,11 @@
 #   before; --flood and --no-flood exclude each other; --flood on inference outputs is refused the same way.
 # - training keys made with `keygen --flood` (a 2^60 scale): the default flooded --onnx succeeds, its weights
 #   (on the scaled features) within 1e-3 of float64 training and noisy (above 1e-7, where plain decryption
-#   is within 1e-6); keygen --flood for a model is refused (inference plans keep no room yet).
+#   is within 1e-6); keygen --flood with a server's plan is refused (it keeps no room).
+# - inference keys made with `keygen --model M --flood` (a 2^60 scale, one more level): `decrypt --flood` on
+#   the diabetes regression (throughput and latency) and the breast-cancer logistic regression (throughput,
+#   raw records) within 1e-3 (1 + max |output|) of `veil plain`, away from the plain decryption (noise added),
+#   fresh noise each time; `plan --flood` shows its cost; the latency packing on raw records is refused.
 # - `veil eval` and `veil train` refuse an evaluation-key folder holding any secret key, whatever its name
 #   (eval/other.bin, eval/eval.keys itself, a key set), and the file itself when one is given; other files
 #   in the folder are fine.
@@ -86,12 +90,61 @@ cut -d, -f1-30 breast_train.csv >fx.csv
 # ---- inference: --flood on CKKS outputs, and on exact outputs (nothing to flood) ----
 /usr/bin/python3 "$src/examples/diabetes/train.py" d >/dev/null || exit 1
 "$veil" keygen --model d/model.onnx --out ik --quiet || exit 1
-expect 2 "is for --train keys" "$veil" keygen --model d/model.onnx --flood --out nk --quiet
+expect 2 "a server's plan keeps no room" "$veil" keygen --server http://127.0.0.1:9 --model diabetes \
+    --flood --out nk --quiet
 "$veil" encrypt --keys ik --in d/test.csv --out x.ct || exit 1
 "$veil" eval --model d/model.onnx --eval-keys ik/eval --in x.ct --out y.ct --quiet || exit 1
 "$veil" decrypt --keys ik --in y.ct --out y.csv || fail "plain decryption of inference outputs"
 expect 1 "leaves no room" "$veil" decrypt --keys ik --in y.ct --out yf.csv --flood
 expect 2 "unexpected argument" "$veil" eval --model d/model.onnx --eval-keys ik/eval --in x.ct --out y.ct --flood
+
+# ---- inference keys with flooding's room (keygen --model M --flood): flooded outputs within the tolerance ----
+# compare A B C: A (flooded) within 1e-3 of C (veil plain; flooding's tolerance, tighter than the documented
+# 1e-3 (1 + max |C|)), and away from B (plain decryption,
+# itself within 1e-9 of C): the noise was added
+compare() {
+    /usr/bin/python3 - "$@" <<'PY'
+import csv, sys
+rows = lambda p: [[float(v) for v in r] for r in csv.reader(open(p)) if r]
+a, b, c = rows(sys.argv[1]), rows(sys.argv[2]), rows(sys.argv[3])
+assert len(a) == len(b) == len(c) > 0, (len(a), len(b), len(c))
+diff = lambda x, y: max(abs(u - v) for p, q in zip(x, y) for u, v in zip(p, q))
+tol = min(1e-3 * (1 + max(abs(v) for r in c for v in r)), 1e-3 + diff(b, c)) # documented; flooding's own 1e-3
+print(f"{sys.argv[1]}: flooded - plain model {diff(a, c):.3g} (within {tol:.3g}), "
+      f"flooded - unflooded {diff(a, b):.3g} (above 1e-9), unflooded - plain model {diff(b, c):.3g}")
+sys.exit(0 if diff(a, c) <= tol and diff(a, b) > 1e-9 and diff(b, c) <= 1e-9 else 1)
+PY
+}
+flooded_inference() { # flooded_inference NAME MODEL INPUTS KEYGEN-OPTIONS...
+    local name=$1 model=$2 inputs=$3
+    shift 3
+    "$veil" keygen --model "$model" "$@" --flood --out "$name.k" --quiet || { fail "$name: keygen --flood"; return; }
+    "$veil" encrypt --keys "$name.k" --in "$inputs" --out "$name.x" || { fail "$name: encrypt"; return; }
+    "$veil" eval --model "$model" --eval-keys "$name.k/eval" --in "$name.x" --out "$name.y" --quiet ||
+        { fail "$name: eval"; return; }
+    "$veil" decrypt --keys "$name.k" --in "$name.y" --out "$name.f.csv" --flood 2>err.txt ||
+        { fail "$name: decrypt --flood: $(cat err.txt)"; return; }
+    "$veil" decrypt --keys "$name.k" --in "$name.y" --out "$name.f2.csv" --flood || fail "$name: decrypt --flood again"
+    "$veil" decrypt --keys "$name.k" --in "$name.y" --out "$name.p.csv" || fail "$name: plain decryption"
+    "$veil" plain --model "$model" --in "$inputs" --out "$name.ref.csv" || fail "$name: veil plain"
+    compare "$name.f.csv" "$name.p.csv" "$name.ref.csv" || fail "$name: flooded outputs"
+    cmp -s "$name.f.csv" "$name.f2.csv" && fail "$name: two flooded decryptions gave the same values (no fresh noise)"
+}
+"$veil" plan --model d/model.onnx --flood >dplan.txt || fail "plan --model --flood"
+grep -q "scale 2^60" dplan.txt || fail "plan --model --flood: no 2^60 scale: $(cat dplan.txt)"
+grep -q "cost of --flood" dplan.txt || fail "plan --model --flood: no cost line: $(cat dplan.txt)"
+head -5 d/test.csv >d/few.csv
+flooded_inference diabetes d/model.onnx d/test.csv --batch 128          # regression, throughput packing
+flooded_inference diabetes-latency d/model.onnx d/few.csv --latency     # the latency packing
+/usr/bin/python3 "$src/examples/hospital/train.py" h >/dev/null || exit 1
+# breast-cancer logistic regression on raw records (up to 4,254): weights of the standardization beyond 2^62
+# at the 2^60 scale (carried by their residues), the probabilities after the Sigmoid
+flooded_inference hospital h/model.onnx h/test.csv --calibrate h/train.csv
+# the latency packing's diagonals are rounded plaintexts whose error grows with the inputs: raw records are
+# refused at the plan, before any key
+expect 3 "standardize the inputs" "$veil" keygen --model h/model.onnx --calibrate h/train.csv --latency --flood \
+    --out hl --quiet
+[ ! -e hl/secret.key ] || fail "a refused keygen --flood wrote a key"
 
 # ---- the server's keys: no secret key, whatever its name ----
 mkdir -p s1 s2 s3 s4

@@ -113,9 +113,10 @@ int cli_cmd_keygen(int argc, char **argv)
     if (o.server && o.scheme == CLI_SCHEME_BGV)
         return cli_error(EXIT_USAGE, "exact inference (--scheme bgv) makes its keys from the model, not a server's plan");
     if (o.token_file && !o.server) return cli_error(EXIT_USAGE, "--token-file is for keygen --server URL");
-    if (o.flood && !o.train) /* a model's plan (here or a server's) keeps no room for flooding yet (docs/ml.md) */
-        return cli_error(EXIT_USAGE, "--flood (keys whose results can be flooded) is for --train keys; a model's "
-                                     "plan keeps no room for flooding yet (docs/ml.md)");
+    if (o.flood && o.server) /* the server's plan fixes the parameters, without flooding's room */
+        return cli_error(EXIT_USAGE, "--flood (keys whose results can be flooded) is for keys made from the model "
+                                     "(--model M --flood) or for --train keys; a server's plan keeps no room for "
+                                     "flooding (docs/ml.md)");
     if (o.server) return keygen_remote(&o);
     key_paths p;
     key_paths_of(&p, o.out);

@@ -46,6 +46,25 @@ static void print_plan(const veil_plan *plan, FILE *f)
                 cli_size_text(c, sizeof c, 2 * in->ciphertext_bytes));
 }
 
+/* What --flood costs a model's plan: the plan the same options make without it, side by side. */
+static void print_flood_cost(const cli_options *o, const veil_model *m, const veil_plan *flooded, FILE *f)
+{
+    cli_options plain = *o;
+    plain.flood = 0;
+    veil_plan *without = NULL;
+    veil_plan_info a, b;
+    veil_plan_get_info(flooded, &a);
+    if (cli_make_plan(&plain, m, &without) != EXIT_OK) return;
+    veil_plan_get_info(without, &b);
+    char x[32], y[32];
+    fprintf(f, "cost of --flood: N %zu (%zu without), log2(QP) %u (%u), scale 2^%u (2^%u), %zu Q primes (%zu), "
+               "eval keys %s (%s), server time ~%.3g s (%.3g s) per %s of %zu sample(s) (%zu)\n", a.n, b.n, a.log_qp,
+            b.log_qp, a.scale_bits, b.scale_bits, a.q_count, b.q_count, cli_size_text(x, sizeof x, a.eval_key_bytes),
+            cli_size_text(y, sizeof y, b.eval_key_bytes), a.estimated_seconds, b.estimated_seconds,
+            a.packing == VEIL_PACKING_LATENCY ? "sample" : "batch", a.batch, b.batch);
+    veil_plan_free(without);
+}
+
 static void print_train_plan(const veil_plan *plan, FILE *f)
 {
     veil_plan_info in;
@@ -101,6 +120,7 @@ int cli_cmd_plan(int argc, char **argv)
         CLI_CHECK(cli_status(veil_plan_save(&pb, plan, &err), &err, NULL));
         CLI_CHECK(cli_save_buffer(o.out, &pb));
     }
+    if (o.flood) print_flood_cost(&o, m, plan, stdout);
     CLI_CHECK(cli_finish_output());
 done:
     veil_plan_free(plan);

@@ -150,6 +150,13 @@ typedef struct veil_plan_request {
     const double *box_lo, *box_hi;
     int have_range;
     double range_lo, range_hi;
+    /*
+     * CKKS: room for flooded decryption of the outputs (veil_decrypt_options.flood, for results shown to
+     * others): a 2^60 scale (a 61-bit first prime) and one more level, so that the outputs keep about 40 bits
+     * of precision under flooding's noise (docs/ml.md); weights of any size are carried by their residues.
+     * Costs a larger ring and 60-bit primes (veil plan shows it). Ignored by exact (BGV) plans.
+     */
+    int flood;
 } veil_plan_request;
 
 typedef struct veil_plan_info {

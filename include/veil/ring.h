@@ -130,6 +130,8 @@ const uint64_t *veil_poly_limb_const(const veil_poly *poly, size_t limb);
 veil_status veil_poly_copy(veil_poly *dst, const veil_poly *src, veil_error *err);
 /* Sets every limb from n signed coefficients (any int64); the form becomes VEIL_FORM_COEFF. */
 veil_status veil_poly_set_i64(veil_poly *poly, const int64_t *coeffs, veil_error *err);
+/* The same from n integer-valued doubles of any finite magnitude (exact residues; VEIL_ERR_ARGUMENT otherwise). */
+veil_status veil_poly_set_integral(veil_poly *poly, const double *coeffs, veil_error *err);
 /* Checks that every residue is below its prime (for data that came from outside). */
 veil_status veil_poly_validate(const veil_poly *poly, veil_error *err);
 
@@ -147,6 +149,8 @@ veil_status veil_poly_mul(veil_poly *out, const veil_poly *a, const veil_poly *b
 veil_status veil_poly_mul_acc(veil_poly *out, const veil_poly *a, const veil_poly *b, veil_error *err);
 /* out = a * s for a signed integer s (either form). */
 veil_status veil_poly_mul_scalar(veil_poly *out, const veil_poly *a, int64_t s, veil_error *err);
+/* The same by an integer-valued double of any finite magnitude (its exact residues). */
+veil_status veil_poly_mul_integral(veil_poly *out, const veil_poly *a, double s, veil_error *err);
 
 /*
  * CRT composition: coefficient i of the polynomial (coefficient form) as the integer in [0, Q), Q the

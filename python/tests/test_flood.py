@@ -71,3 +71,19 @@ def test_inference_flood():
         m.decrypt(out, keys, flood=True)
     with pytest.raises(veil.NoiseError, match="leaves no room"):
         keys.decrypt(out, flood=True, raw=True)
+
+
+@pytest.mark.parametrize("packing", ["throughput", "latency"])
+def test_flood_room_keys_flood_predictions(packing):
+    """Keys made with flood_room=True (`veil keygen --model M --flood`): flooded predictions within 1e-3 of the
+    model in plaintext, and away from the plain decryption (the noise was added); exact plans refuse it."""
+    X, y = sklearn_datasets.load_diabetes(return_X_y=True)
+    m = veil.compile(LinearRegression().fit(X, y), calibrate=X, packing=packing, flood_room=True)
+    keys = m.keygen()
+    rows = X[:3] if packing == "latency" else X[:20]
+    out = m.run(m.encrypt(rows, keys), keys.eval)
+    plain, flooded, want = m.decrypt(out, keys), m.decrypt(out, keys, flood=True), m.predict(rows)
+    assert np.abs(plain - want).max() <= 1e-9
+    assert 1e-9 < np.abs(flooded - plain).max() and np.abs(flooded - want).max() <= 1e-3
+    with pytest.raises(ValueError, match="need no flooding"):
+        veil.compile(LinearRegression().fit(X, y), scheme="bgv", input_range=(0, 1), flood_room=True)

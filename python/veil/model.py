@@ -301,7 +301,7 @@ def keygen_for_plan(plan, *, seed: Optional[bytes] = None,
 def compile(model: Any, *, packing: str = "throughput", scheme: str = "ckks", batch: int = 0,
             calibrate: Any = None, range: Optional[Sequence[float]] = None, input_range: Any = None,
             degree: int = 0, security: Union[int, str, None] = 128, server_sigmoid: bool = False,
-            force_approximation: bool = False, example_input: Any = None) -> Model:
+            force_approximation: bool = False, example_input: Any = None, flood_room: bool = False) -> Model:
     """Lowers a model for encrypted evaluation and plans its parameters (the options of `veil keygen`/`veil plan`).
 
     model: an ONNX file's path or bytes, an onnx.ModelProto, a fitted scikit-learn linear model (or Pipeline of
@@ -319,6 +319,9 @@ def compile(model: Any, *, packing: str = "throughput", scheme: str = "ckks", ba
     security: 128, 192 or 256 bits; "none" only for tests (never for real data).
     server_sigmoid: evaluate a final Sigmoid on the server (degree-3 polynomial).
     force_approximation: keep an approximation erring by more than a tenth of its range.
+    flood_room: keys whose outputs can be decrypted with flooding (predict/decrypt flood=True, for results
+        others will see; `veil keygen --model M --flood`): a 2^60 scale and one more level, a larger ring
+        (docs/ml.md gives the cost). CKKS only.
     """
     if packing not in ("throughput", "latency"):
         raise ValueError(f"packing is 'throughput' or 'latency', not {packing!r}")
@@ -326,6 +329,8 @@ def compile(model: Any, *, packing: str = "throughput", scheme: str = "ckks", ba
         raise ValueError(f"scheme is 'ckks' or 'bgv', not {scheme!r}")
     if security not in _SECURITY:
         raise ValueError(f"security is 128, 192, 256 or 'none', not {security!r}")
+    if flood_room and scheme == "bgv":
+        raise ValueError("flood_room: exact (bgv) outputs decrypt without error and need no flooding")
     if _integer(batch, "batch") < 0:
         raise ValueError("batch must be >= 0")
     if not 0 <= _integer(degree, "degree") <= 1024:
@@ -333,7 +338,7 @@ def compile(model: Any, *, packing: str = "throughput", scheme: str = "ckks", ba
     data, name = _onnx_bytes(model, example_input)
     options = dict(packing=packing, scheme=scheme, batch=batch, calibrate=calibrate, range=range,
                    input_range=input_range, degree=degree, security=security, server_sigmoid=server_sigmoid,
-                   force_approximation=force_approximation)
+                   force_approximation=force_approximation, flood_room=flood_room)
     keep = []
     opts = ffi.new("veil_model_options *")
     opts.degree = int(degree)
@@ -360,6 +365,7 @@ def compile(model: Any, *, packing: str = "throughput", scheme: str = "ckks", ba
     req.batch = int(batch)
     req.security = _SECURITY[security]
     req.scheme = lib.VEIL_ML_BGV if scheme == "bgv" else lib.VEIL_ML_CKKS
+    req.flood = 1 if flood_room else 0
     width = int(lib.veil_model_input_width(handle))
     _set_input_range(req, input_range, scheme, width, keep)
     plan = new_handle("veil_plan", lambda out: call(lib.veil_model_plan, out, handle, req), lib.veil_plan_free)

@@ -23,7 +23,7 @@
 
 typedef struct sparse_rows {
     size_t *start, *col; /* CSR: the nonzero weights of output o are start[o] .. start[o + 1] */
-    int64_t *w;
+    double *w; /* integers round(w q_l), of any size (exact residues per prime) */
     size_t *cstart, *crow, *perm; /* CSC of the same: input i's entries cstart[i] .., CSR index perm[e] */
 } sparse_rows;
 
@@ -63,7 +63,7 @@ done:
 }
 
 static veil_status sparse_weights(sparse_rows *sr, const double *weights, size_t out_count, size_t in_count,
-                                  double q_l, veil_error *err)
+                                  double q_l, double level_bits, veil_error *err)
 {
     veil_status st = VEIL_OK;
     size_t nnz = 0;
@@ -77,12 +77,13 @@ static veil_status sparse_weights(sparse_rows *sr, const double *weights, size_t
         sr->start[o] = k;
         for (size_t i = 0; i < in_count; i++) {
             const double v = round(weights[o * in_count + i] * q_l);
-            if (!isfinite(v) || fabs(v) >= 0x1p62)
-                VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "linear_layer: weight %g does not fit 62 bits at this level",
+            /* beyond 2^62 (a scale near 2^60) the weight is carried by its residues, exactly */
+            if (!isfinite(v) || !(fabs(v) < 0x1p62 || log2(fabs(v)) < level_bits - 1))
+                VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "linear_layer: weight %g does not fit the modulus at this level",
                           weights[o * in_count + i]);
             if (v == 0) continue;
             sr->col[k] = i;
-            sr->w[k++] = (int64_t)v;
+            sr->w[k++] = v;
         }
     }
     sr->start[out_count] = k;
@@ -225,7 +226,10 @@ static veil_status layer_weights_init(layer_weights *lw, const veil_context *ctx
 {
     veil_status st = VEIL_OK;
     const size_t n = ctx->ring->n;
-    VEIL_CHECK(sparse_weights(&lw->sr, weights, out_count, in_count, (double)ctx->ring->primes[level], err));
+    double level_bits = 0;
+    for (size_t j = 0; j <= level; j++) level_bits += log2((double)ctx->ring->primes[j]);
+    VEIL_CHECK(sparse_weights(&lw->sr, weights, out_count, in_count, (double)ctx->ring->primes[level], level_bits,
+                              err));
     const sparse_rows *sr = &lw->sr;
     const size_t nnz = sr->start[out_count];
     lw->nnz = nnz;
@@ -238,7 +242,7 @@ static veil_status layer_weights_init(layer_weights *lw, const veil_context *ctx
     for (size_t j = 0; j <= level; j++) {
         const uint64_t q = ctx->ring->primes[j];
         for (size_t k = 0; k < nnz; k++) {
-            const uint64_t mag = (uint64_t)(sr->w[k] < 0 ? -sr->w[k] : sr->w[k]) % q, r = sr->w[k] < 0 && mag ? q - mag : mag;
+            const uint64_t r = veil_reduce_integral(&ctx->ring->mod[j], sr->w[k]);
             wr[j * nnz + k] = r;
             wd[j * nnz + k] = r > q / 2 ? -(double)(q - r) : (double)r;
             wq[j * nnz + k] = wd[j * nnz + k] / (double)q;

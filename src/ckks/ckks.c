@@ -166,6 +166,14 @@ done:
 
 /* ---- evaluator ---------------------------------------------------------------------------------- */
 
+/* log2 of the modulus at a level */
+static double level_bits(const veil_context *ctx, size_t level)
+{
+    double bits = 0;
+    for (size_t l = 0; l <= level && l < ctx->q_count; l++) bits += log2((double)ctx->ring->primes[l]);
+    return bits;
+}
+
 /*
  * Can `own` be brought to scale `target` by one constant product: the integer round(target * q_l / own) must
  * be at least 2^20 (precision) and below 2^62 (it must fit), and a level must be left.
@@ -334,8 +342,9 @@ done:
     return st;
 }
 
-veil_status veil_ckks_mul_integer(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
-                                  int64_t k, veil_error *err)
+/* out = a times k (big false) or wide (big true: an integer-valued double of any magnitude), a's scale. */
+static veil_status mul_integer(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                               int64_t k, double wide, bool big, veil_error *err)
 {
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(out, err);
@@ -348,7 +357,7 @@ veil_status veil_ckks_mul_integer(const veil_context *ctx, veil_ckks_ciphertext 
     for (size_t i = 0; i < a->el.size; i++) {
         VEIL_CHECK(veil_context_poly_new(&src, ctx, a->el.level, VEIL_FORM_EVAL, err));
         veil_limbwise(ctx, src, a->el.c[i], NULL, a->el.level, VEIL_LIMB_COPY);
-        VEIL_CHECK(veil_poly_mul_scalar(r.c[i], src, k, err));
+        VEIL_CHECK(big ? veil_poly_mul_integral(r.c[i], src, wide, err) : veil_poly_mul_scalar(r.c[i], src, k, err));
         veil_poly_free(src);
         src = NULL;
     }
@@ -357,6 +366,12 @@ done:
     veil_poly_free(src);
     if (st != VEIL_OK) veil_rlwe_result_drop(&r, &out->el);
     return st;
+}
+
+veil_status veil_ckks_mul_integer(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                  int64_t k, veil_error *err)
+{
+    return mul_integer(ctx, out, a, k, 0, false, err);
 }
 
 veil_status veil_ckks_mul(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
@@ -688,14 +703,16 @@ veil_status veil_ckks_add_constant(const veil_context *ctx, veil_ckks_ciphertext
     veil_status st = VEIL_OK;
     VEIL_CHECK(check_ct(ctx, a, "add_constant", err));
     const double v = round(c * a->scale);
-    if (!isfinite(v) || fabs(v) >= 4611686018427387904.0)
-        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "add_constant: %g at scale 2^%.1f does not fit 62 bits", c, log2(a->scale));
+    /* beyond 2^62 (a 2^60 scale) from its exact residues, while below half the level's modulus */
+    if (!isfinite(v) || (fabs(v) >= 4611686018427387904.0 && !(log2(fabs(v)) < level_bits(ctx, a->el.level) - 1)))
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "add_constant: %g at scale 2^%.1f does not fit the modulus at level %zu", c,
+                  log2(a->scale), a->el.level);
     VEIL_CHECK(veil_ckks_mod_drop(ctx, out, a, a->el.level, err)); /* a copy (or a itself) */
     /* a constant polynomial is the same value in every NTT slot */
     const veil_ring *r = ctx->ring;
 #pragma omp parallel for num_threads(r->threads) schedule(static)
     for (size_t l = 0; l <= out->el.level; l++) {
-        const uint64_t q = r->primes[l], k = veil_reduce_i64(&r->mod[l], (int64_t)v);
+        const uint64_t q = r->primes[l], k = veil_reduce_integral(&r->mod[l], v);
         uint64_t *x = veil_poly_limb(out->el.c[0], l);
         for (size_t j = 0; j < r->n; j++) x[j] = veil_addmod(x[j], k, q);
     }
@@ -710,9 +727,11 @@ veil_status veil_ckks_mul_constant_at(const veil_context *ctx, veil_ckks_ciphert
     VEIL_CHECK(check_ct(ctx, a, "mul_constant", err));
     if (a->el.level == 0) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "mul_constant: the ciphertext is at level 0, no level left");
     const double k = round(c * target * (double)ctx->ring->primes[a->el.level] / a->scale);
-    if (!isfinite(k) || fabs(k) >= 4611686018427387904.0)
-        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "mul_constant: %g does not fit 62 bits at this level and scale", c);
-    VEIL_CHECK(veil_ckks_mul_integer(ctx, out, a, (int64_t)k, err));
+    /* beyond 2^62 (a 2^60 scale, |c| above 4) from its exact residues, while below the level's modulus */
+    const bool big = isfinite(k) && fabs(k) >= 4611686018427387904.0;
+    if (!isfinite(k) || (big && !(log2(fabs(k)) < level_bits(ctx, a->el.level) - 1)))
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "mul_constant: %g does not fit the modulus at this level and scale", c);
+    VEIL_CHECK(mul_integer(ctx, out, a, big ? 0 : (int64_t)k, k, big, err));
     VEIL_CHECK(veil_ckks_rescale(ctx, out, out, err));
     out->scale = target; /* the rounding of k is a relative error of at most 1 / (2|k|) on the value */
 done:

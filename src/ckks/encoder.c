@@ -128,31 +128,42 @@ veil_status veil_ckks_encode(const veil_ckks_encoder *enc, veil_ckks_plaintext *
     const size_t n = enc->n, slots = enc->slots;
     double complex *v = veil_alloc(slots, sizeof *v);
     int64_t *coeffs = veil_alloc(n, sizeof *coeffs);
-    if (!v || !coeffs) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encode: out of memory");
+    double *wide = veil_alloc(n, sizeof *wide);
+    if (!v || !coeffs || !wide) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encode: out of memory");
     for (size_t i = 0; i < count; i++) {
         if (!isfinite(re[i]) || (im && !isfinite(im[i])))
             VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "encode: value %zu is not a finite number", i);
         v[i] = re[i] + I * (im ? im[i] : 0.0);
     }
     special_fft_inverse(enc, v, slots);
+    /* coefficients beyond 2^62 (a 2^60 scale, values above 4) are set from their exact residues; the
+     * plaintext must stay below half the level's modulus, or it would wrap */
     const double limit = 4611686018427387904.0; /* 2^62 */
+    double largest = 0, log2_q = 0;
+    for (size_t l = 0; l <= level; l++) log2_q += log2((double)ctx->ring->primes[l]);
     for (size_t i = 0; i < slots; i++) {
-        double a = round(creal(v[i]) * scale), b = round(cimag(v[i]) * scale);
-        if (fabs(a) >= limit || fabs(b) >= limit)
-            VEIL_FAIL(err, VEIL_ERR_ARGUMENT,
-                      "encode: a coefficient reaches 2^62 (values up to about %g at scale %g): lower the scale",
-                      fabs(a) > fabs(b) ? fabs(a) / scale : fabs(b) / scale, scale);
-        coeffs[i] = (int64_t)a;
-        coeffs[i + slots] = (int64_t)b;
+        wide[i] = round(creal(v[i]) * scale);
+        wide[i + slots] = round(cimag(v[i]) * scale);
+        largest = fmax(largest, fmax(fabs(wide[i]), fabs(wide[i + slots])));
     }
+    if (!(largest < limit || log2(largest) < log2_q - 1))
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT,
+                  "encode: a coefficient reaches 2^%.1f, beyond the %.1f-bit modulus at level %zu (values up to about "
+                  "%g at scale %g): lower the scale", log2(largest), log2_q, level, largest / scale, scale);
     VEIL_CHECK(veil_ckks_poly_at(&out->m, ctx, level, err));
-    VEIL_CHECK(veil_poly_set_i64(out->m, coeffs, err));
+    if (largest < limit) {
+        for (size_t j = 0; j < n; j++) coeffs[j] = (int64_t)wide[j];
+        VEIL_CHECK(veil_poly_set_i64(out->m, coeffs, err));
+    } else {
+        VEIL_CHECK(veil_poly_set_integral(out->m, wide, err));
+    }
     VEIL_CHECK(veil_poly_to_eval(out->m, err));
     out->level = level;
     out->scale = scale;
 done:
     veil_free_secret(v, slots * sizeof *v);
     veil_free_secret(coeffs, n * sizeof *coeffs);
+    veil_free_secret(wide, n * sizeof *wide);
     return st;
 }
 

@@ -108,6 +108,29 @@ static size_t max_width(const veil_program *p)
 #define MAX_FIRST_PRIME_BITS 60
 #define SCALE_BITS 36
 #define MIN_SCALE_BITS 30
+/*
+ * Room for flooded decryption (veil_plan_request.flood): flooding's noise, 2^(21 + log2 B) for an error B in
+ * the coefficients, moves an output by 6 sigma sqrt(N/2) / scale; under 1e-3 asks for scale / B >= 2^40, about
+ * the precision of the whole computation, so a scale near the primes' largest everywhere (as for training's
+ * flooded weights), and one more level: the outputs at a 2^60 scale do not fit a 61-bit prime alone.
+ */
+#define FLOOD_SCALE_BITS 60
+#define FLOOD_FIRST_BITS 61
+static veil_status choose_flood_params(veil_params **out, size_t depth, size_t slots, veil_security security,
+                                       unsigned *scale_bits, veil_error *err)
+{
+    veil_params_request req = {.depth = (unsigned)depth + 1, .scale_bits = FLOOD_SCALE_BITS,
+                               .first_bits = FLOOD_FIRST_BITS, .slots = slots, .security = security};
+    veil_error last = {VEIL_OK, ""};
+    if (veil_params_select(out, &req, &last) != VEIL_OK)
+        return veil_fail(err, last.status ? last.status : VEIL_ERR_NOT_FOUND,
+                         "the model needs %zu levels, and room for flooded decryption a 2^60 scale and one level "
+                         "more: no parameter set at this security level holds them (%s); no keys were made", depth,
+                         last.detail);
+    *scale_bits = FLOOD_SCALE_BITS;
+    return VEIL_OK;
+}
+
 static veil_status choose_params(veil_params **out, size_t depth, size_t slots, veil_security security,
                                  unsigned first_bits, unsigned max_scale, unsigned *scale_bits, veil_error *err)
 {
@@ -207,8 +230,23 @@ done:
     return st;
 }
 
+/*
+ * Flooding and the latency packing: its diagonals are plaintexts rounded at scale q_l, and that rounding (1/2
+ * per coefficient) multiplies the inputs' polynomial, an error of about 4 |x| sqrt(N/2) in the outputs'
+ * coefficients as flooded decryption estimates it (2^21 with the breast-cancer model's raw inputs up to a few
+ * thousand), which flooding's noise, sqrt(24 k) 2^(s/2) B (k = 128, s = 30), moves by 6 sigma sqrt(N/2) / scale.
+ * The largest |input| that keeps that within 1e-3; wider inputs are refused at the plan (standardize them,
+ * or use the throughput packing, whose weights are exact integers). Decryption measures the error itself.
+ */
+static double flood_latency_input_limit(const veil_plan *plan)
+{
+    const double sigma_factor = sqrt(24.0 * VEIL_FLOODING_DEFAULT_QUERIES) * exp2(VEIL_FLOODING_DEFAULT_SECURITY / 2.0);
+    const double half = (double)veil_params_degree(plan->params) / 2;
+    return VEIL_DECRYPT_DEFAULT_TOLERANCE * exp2(plan->scale_bits) / (6.0 * 4.0 * sigma_factor * half);
+}
+
 /* No range declared: the widest [-R, R] (R = 2^k/4, up to 2^30) that the plan's parameters guarantee. */
-static veil_status widest_box(veil_plan *plan, bounds_work *b, veil_error *err)
+static veil_status widest_box(veil_plan *plan, bounds_work *b, veil_error *err, double limit)
 {
     const size_t w = b->p->in_width;
     int best = INT32_MIN;
@@ -222,7 +260,7 @@ static veil_status widest_box(veil_plan *plan, bounds_work *b, veil_error *err)
         }
         double deficit = 1;
         size_t worst;
-        if (bounds_of_box(b, &last) == VEIL_OK) room(plan, b->p, b->in_peak, b->peak, &deficit, &worst);
+        if (r <= limit && bounds_of_box(b, &last) == VEIL_OK) room(plan, b->p, b->in_peak, b->peak, &deficit, &worst);
         if (deficit <= 0) {
             best = k;
             lo = k + 1;
@@ -282,10 +320,17 @@ static veil_status plan_bounds(veil_plan *plan, const veil_model *m, const veil_
             break;
         }
     }
+    const double limit = req->flood && req->packing == VEIL_PACKING_LATENCY ? flood_latency_input_limit(plan)
+                                                                            : INFINITY;
     if (!source) {
-        VEIL_CHECK(widest_box(plan, &b, err));
+        VEIL_CHECK(widest_box(plan, &b, err, limit));
     } else {
         VEIL_CHECK(bounds_of_box(&b, err));
+        if (!(b.in_peak <= limit))
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "on the %s inputs' range, inputs reach |x| %.4g: flooded decryption "
+                      "of the latency packing keeps 1e-3 only for inputs up to %.4g (its diagonals' rounding grows "
+                      "with the inputs): standardize the inputs, or use the throughput packing", source, b.in_peak,
+                      limit);
         double deficit = 0;
         size_t worst = SIZE_MAX;
         room(plan, p, b.in_peak, b.peak, &deficit, &worst);
@@ -296,7 +341,7 @@ static veil_status plan_bounds(veil_plan *plan, const veil_model *m, const veil_
          */
         unsigned first = FIRST_PRIME_BITS, max_scale = SCALE_BITS;
         int grow = 1;
-        while (deficit > 0) {
+        while (deficit > 0 && !req->flood) { /* flooding's room: the first prime and scale are fixed */
             unsigned try_first = first, try_scale = max_scale;
             if (grow && first < MAX_FIRST_PRIME_BITS)
                 try_first = first + (unsigned)ceil(deficit) > MAX_FIRST_PRIME_BITS ? MAX_FIRST_PRIME_BITS
@@ -369,8 +414,11 @@ veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan
         slots_wanted = req->batch;
     }
     veil_status st = VEIL_OK;
-    VEIL_CHECK(choose_params(&plan->params, depth, slots_wanted, req->security, FIRST_PRIME_BITS, SCALE_BITS,
-                             &plan->scale_bits, err));
+    if (req->flood)
+        VEIL_CHECK(choose_flood_params(&plan->params, depth, slots_wanted, req->security, &plan->scale_bits, err));
+    else
+        VEIL_CHECK(choose_params(&plan->params, depth, slots_wanted, req->security, FIRST_PRIME_BITS, SCALE_BITS,
+                                 &plan->scale_bits, err));
     VEIL_CHECK(plan_bounds(plan, m, req, depth, slots_wanted, err));
     const size_t n = veil_params_degree(plan->params);
     if (req->packing == VEIL_PACKING_THROUGHPUT) {

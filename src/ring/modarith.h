@@ -6,6 +6,7 @@
 #define VEIL_RING_MODARITH_H
 
 #include <stdint.h>
+#include <math.h>
 
 __extension__ typedef unsigned __int128 veil_u128;
 __extension__ typedef __int128 veil_i128;
@@ -91,6 +92,20 @@ static inline uint64_t veil_reduce_i64(const veil_modulus *m, int64_t x)
     uint64_t neg = m->q - r;
     neg = neg == m->q ? 0 : neg;
     return x < 0 ? neg : r;
+}
+
+/*
+ * Reduces an integer-valued double of any finite magnitude modulo q, exactly: beyond 2^62 it is a 53-bit
+ * integer times 2^e, whose residue is the mantissa's doubled e times. out: [0, q).
+ */
+static inline uint64_t veil_reduce_integral(const veil_modulus *m, double x)
+{
+    if (fabs(x) < 0x1p62) return veil_reduce_i64(m, (int64_t)x);
+    int e = 0;
+    const double f = frexp(fabs(x), &e); /* |x| = f 2^e, f in [1/2, 1) */
+    uint64_t r = veil_reduce64(m, (uint64_t)ldexp(f, 53));
+    for (e -= 53; e > 0; e--) r = r >= m->q - r ? r - (m->q - r) : r + r;
+    return x < 0 && r ? m->q - r : r;
 }
 
 #endif

@@ -1,4 +1,5 @@
 /* RNS polynomials: creation, forms and element-wise arithmetic, parallel across limbs. */
+#include <math.h>
 #include <string.h>
 #include "ring/ring_internal.h"
 
@@ -123,6 +124,23 @@ veil_status veil_poly_set_i64(veil_poly *poly, const int64_t *coeffs, veil_error
         const veil_modulus *m = &poly->ring->mod[poly->base[l]];
         uint64_t *x = veil_poly_limb_ptr(poly, l);
         for (size_t j = 0; j < n; j++) x[j] = veil_reduce_i64(m, coeffs[j]);
+    }
+    poly->form = VEIL_FORM_COEFF;
+    return VEIL_OK;
+}
+
+veil_status veil_poly_set_integral(veil_poly *poly, const double *coeffs, veil_error *err)
+{
+    VEIL_REQUIRE(poly, err);
+    VEIL_REQUIRE(coeffs, err);
+    const size_t n = poly->ring->n;
+    for (size_t j = 0; j < n; j++)
+        if (!isfinite(coeffs[j]) || coeffs[j] != round(coeffs[j]))
+            return veil_fail(err, VEIL_ERR_ARGUMENT, "poly_set_integral: coefficient %zu is not an integer", j);
+    for (size_t l = 0; l < poly->count; l++) {
+        const veil_modulus *m = &poly->ring->mod[poly->base[l]];
+        uint64_t *x = veil_poly_limb_ptr(poly, l);
+        for (size_t j = 0; j < n; j++) x[j] = veil_reduce_integral(m, coeffs[j]);
     }
     poly->form = VEIL_FORM_COEFF;
     return VEIL_OK;
@@ -277,7 +295,8 @@ veil_status veil_poly_mul_acc(veil_poly *out, const veil_poly *a, const veil_pol
     return elementwise(OP_MUL_ACC, out, a, b, "veil_poly_mul_acc", err);
 }
 
-veil_status veil_poly_mul_scalar(veil_poly *out, const veil_poly *a, int64_t s, veil_error *err)
+/* out = a times the integer s (big false) or wide (big true: an integer-valued double of any magnitude). */
+static veil_status mul_scalar(veil_poly *out, const veil_poly *a, int64_t s, double wide, bool big, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(a, err);
@@ -290,7 +309,8 @@ veil_status veil_poly_mul_scalar(veil_poly *out, const veil_poly *a, int64_t s, 
     for (size_t l = 0; l < a->count; l++) {
         const size_t prime = a->base[l];
         const uint64_t q = r->primes[prime];
-        const uint64_t w = veil_reduce_i64(&r->mod[prime], s), ws = veil_shoup_precompute(w, q);
+        const uint64_t w = big ? veil_reduce_integral(&r->mod[prime], wide) : veil_reduce_i64(&r->mod[prime], s);
+        const uint64_t ws = veil_shoup_precompute(w, q);
         const uint64_t *x = veil_poly_limb_ptr(a, l);
         uint64_t *o = veil_poly_limb_ptr(out, l);
         if (r->ntt[prime].use_ifma) veil_mul_const_ifma(o, x, n, q, w);
@@ -300,6 +320,18 @@ veil_status veil_poly_mul_scalar(veil_poly *out, const veil_poly *a, int64_t s, 
     }
 done:
     return st;
+}
+
+veil_status veil_poly_mul_scalar(veil_poly *out, const veil_poly *a, int64_t s, veil_error *err)
+{
+    return mul_scalar(out, a, s, 0, false, err);
+}
+
+veil_status veil_poly_mul_integral(veil_poly *out, const veil_poly *a, double s, veil_error *err)
+{
+    if (!isfinite(s) || s != round(s))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "poly_mul_integral: %g is not an integer", s);
+    return mul_scalar(out, a, 0, s, true, err);
 }
 
 void veil_limb_mul(const veil_ring *r, size_t prime, uint64_t *out, const uint64_t *a, const uint64_t *b, bool accumulate)

@@ -23,6 +23,11 @@ mkdir -p "$corpus" "$cts_corpus"
 cd build-fuzz
 ./fuzz_load -max_total_time="${FUZZ_SECONDS:-60}" -max_len=600000 -rss_limit_mb=2048 corpus
 ./fuzz_cts -max_total_time="${FUZZ_SECONDS:-60}" -max_len=600000 -rss_limit_mb=2048 cts-corpus
-# the server's request handlers (tests/fuzz/fuzz_serve.c: its input format), seeded with a few requests
-mkdir -p serve-corpus && i=0 && for r in 'GET /v1/models\na\n' 'POST /v1/keys\nb\n@E' 'POST /v1/models/m/predict?keys=@K\na\n@C' 'DELETE /v1/keys/@K\nb\n' 'GET /v1/tenants\nx\n' 'GET /v1/keys/@K\nBearer veil_0\n'; do printf "$r" >"serve-corpus/seed$((i += 1))"; done
+# the server's request handlers (tests/fuzz/fuzz_serve.c: its input format), seeded with a few requests,
+# the admin scope's among them (src/net/admin.c: tokens added and revoked, a tenant's bundles deleted, models
+# unloaded and loaded; with the admin's token and with a tenant's, which gets 403)
+mkdir -p serve-corpus && i=0 && for r in 'GET /v1/models\na\n' 'POST /v1/keys\nb\n@E' 'POST /v1/models/m/predict?keys=@K\na\n@C' 'DELETE /v1/keys/@K\nb\n' 'GET /v1/tenants\nx\n' 'GET /v1/keys/@K\nBearer veil_0\n' \
+    'POST /v1/tenants/c/tokens?admin=1\nx\n' 'POST /v1/tenants/a/tokens?admin=2\nx\n' 'DELETE /v1/tenants/b/tokens\nx\n' \
+    'DELETE /v1/tenants/a/keys\nx\n' 'DELETE /v1/tokens/0123456789abcdef\nx\n' 'DELETE /v1/models/m\nx\n' \
+    'POST /v1/models/m/load\nx\n' 'DELETE /v1/models/m\na\n' 'POST /v1/tenants/a/tokens\nb\n'; do printf "$r" >"serve-corpus/seed$((i += 1))"; done
 ./fuzz_serve -max_total_time="${FUZZ_SECONDS:-60}" -max_len=4096 -rss_limit_mb=2048 serve-corpus
