@@ -227,6 +227,29 @@ static void give(pg_store *p, int slot)
     pthread_mutex_unlock(&p->lock);
 }
 
+/* A statement outside a transaction, sent once more on a fresh connection when the kept one broke (PostgreSQL
+ * restarted since it was made): a read, or a BEGIN, is safe to repeat. The connection in *c may change. */
+static PGresult *run_again(pg_store *p, int slot, PGconn **c, ExecStatusType want, const char *sql, int n,
+                           const char *const *values, int binary_result, veil_error *err)
+{
+    PGresult *res = run(*c, want, sql, n, values, NULL, binary_result, err);
+    if (res || PQstatus(*c) == CONNECTION_OK) return res;
+    PQfinish(p->conn[slot]);
+    p->conn[slot] = NULL;
+    if (connect_to(p->url, &p->conn[slot], err) != VEIL_OK) return NULL;
+    *c = p->conn[slot];
+    return run(*c, want, sql, n, values, NULL, binary_result, err);
+}
+
+/* BEGIN, on a fresh connection when the kept one broke. */
+static veil_status begin(pg_store *p, int slot, PGconn **c, veil_error *err)
+{
+    PGresult *res = run_again(p, slot, c, PGRES_COMMAND_OK, "BEGIN", 0, NULL, 0, err);
+    if (!res) return VEIL_ERR_IO;
+    PQclear(res);
+    return VEIL_OK;
+}
+
 static void audit(PGconn *c, const pg_store *p, const char *tenant, const char *action, const char *subject,
                   veil_error *err, veil_status *st)
 {
@@ -282,8 +305,8 @@ static veil_status pg_read(veil_server *s, const char *id, veil_buffer *out, vei
     if (!c) return VEIL_ERR_IO;
     veil_status st = VEIL_OK;
     const char *v[1] = {id};
-    PGresult *res = run(c, PGRES_TUPLES_OK, "SELECT data FROM veil_bundle_chunks WHERE id = $1 ORDER BY n", 1, v, NULL,
-                        1, err);
+    PGresult *res = run_again(state(s), slot, &c, PGRES_TUPLES_OK,
+                              "SELECT data FROM veil_bundle_chunks WHERE id = $1 ORDER BY n", 1, v, 1, err);
     memset(out, 0, sizeof *out);
     if (!res) PG_FAIL();
     size_t total = 0;
@@ -312,9 +335,9 @@ static int pg_owns(veil_server *s, const char *id, const char *tenant, uint64_t 
     PGconn *c = take(state(s), &slot, &err);
     if (!c) return -1;
     const char *v[2] = {tenant, id};
-    PGresult *res = run(c, PGRES_TUPLES_OK,
-                        "SELECT b.bytes FROM veil_owners o JOIN veil_bundles b USING (id) WHERE o.tenant = $1 AND "
-                        "o.id = $2", 2, v, NULL, 0, &err);
+    PGresult *res = run_again(state(s), slot, &c, PGRES_TUPLES_OK,
+                              "SELECT b.bytes FROM veil_owners o JOIN veil_bundles b USING (id) WHERE o.tenant = $1 "
+                              "AND o.id = $2", 2, v, 0, &err);
     int found = -1;
     if (res) {
         found = PQntuples(res) > 0;
@@ -356,7 +379,7 @@ static unsigned pg_put(veil_server *s, const request *r, const char *id, int *fu
     const char *own[3] = {r->tenant, id, now};
     size_t all = 0;
     uint64_t all_bytes = 0;
-    VEIL_CHECK(exec(c, "BEGIN", err));
+    VEIL_CHECK(begin(p, slot, &c, err));
     VEIL_CHECK(select_ok(c, WRITE_LOCK, err));
     if (!(res = run(c, PGRES_TUPLES_OK, "SELECT 1 FROM veil_owners WHERE tenant = $1 AND id = $2", 2, own, NULL, 0, err)))
         PG_FAIL();
@@ -419,7 +442,7 @@ static long pg_disown(veil_server *s, const char *id, const char *tenant, veil_e
     veil_status st = VEIL_OK;
     PGresult *res = NULL;
     const char *v[2] = {tenant, id};
-    VEIL_CHECK(exec(c, "BEGIN", err));
+    VEIL_CHECK(begin(p, slot, &c, err));
     VEIL_CHECK(select_ok(c, WRITE_LOCK, err));
     res = id ? run(c, PGRES_COMMAND_OK, "DELETE FROM veil_owners WHERE tenant = $1 AND id = $2", 2, v, NULL, 0, err)
              : run(c, PGRES_COMMAND_OK, "DELETE FROM veil_owners WHERE tenant = $1", 1, v, NULL, 0, err);
@@ -495,8 +518,14 @@ static veil_status pg_tokens(veil_server *s, veil_token_entry **out, size_t *cou
     int slot;
     PGconn *c = take(state(s), &slot, err);
     if (!c) return VEIL_ERR_IO;
-    const veil_status st = read_tokens(c, out, count, err);
-    give(state(s), slot);
+    pg_store *p = state(s);
+    veil_status st = read_tokens(c, out, count, err);
+    if (st == VEIL_ERR_IO && PQstatus(c) != CONNECTION_OK) { /* PostgreSQL restarted: once more, connected again */
+        PQfinish(p->conn[slot]);
+        p->conn[slot] = NULL;
+        if (connect_to(p->url, &p->conn[slot], err) == VEIL_OK) st = read_tokens(p->conn[slot], out, count, err);
+    }
+    give(p, slot);
     return st;
 }
 
