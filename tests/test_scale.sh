@@ -153,7 +153,10 @@ for i in 1 2 3 4 5 6 7; do "$veil" keygen --model "$work/h/model.onnx" --calibra
      echo "$i $code" >>"$work/acks.txt"
  done) &
 uploader=$!
-sleep 0.3
+for _ in $(seq 300); do # once the first upload is acknowledged (30 s at most), while the others go on
+    grep -q ' 20[01]$' "$work/acks.txt" 2>/dev/null && break
+    sleep 0.1
+done
 kill -9 "${replicas[1]}"
 wait "${replicas[1]}" 2>/dev/null
 replicas[1]=0
@@ -171,6 +174,7 @@ done <"$work/acks.txt"
 check "nothing half-stored: every bundle has its chunks" \
     test "$("${psql[@]}" -c 'SELECT count(*) FROM veil_bundles b WHERE NOT EXISTS (SELECT 1 FROM veil_bundle_chunks c WHERE c.id = b.id)')" = 0
 echo "kill -9: $acked of 6 uploads acknowledged before the replica died, all present through another"
+check "at least one upload was acknowledged before kill -9" test "$acked" -ge 1
 
 # --- PostgreSQL stopped: uploads 503, nothing acknowledged lost after its restart ------------------------------
 pg_stop
@@ -191,5 +195,13 @@ while read -r i code; do
         expect 200 "acknowledged upload $i there after PostgreSQL's restart" "$alice" GET "/v1/keys/$(sed 's/.*"id":"\([0-9a-f]*\)".*/\1/' "$work/up$i")" ;;
     esac
 done <"$work/acks.txt"
+
+# --- SIGTERM: a replica finishes and closes its connections (under the sanitizers: nothing leaked) ----------
+kill -TERM "${replicas[0]}"
+wait "${replicas[0]}"
+code=$?
+replicas[0]=0
+check "replica 0 exits 0 on SIGTERM (exit $code)" test "$code" = 0
+check "no sanitizer report from the replicas" bash -c "! grep -q 'Sanitizer\|runtime error' '$work'/replica*.log"
 
 if [ "$fails" = 0 ]; then echo "scale: ok"; else echo "scale: $fails failures"; exit 1; fi
