@@ -47,7 +47,7 @@ measure() { # measure NAME URL TOKEN
     id=$(curl -s -H "Authorization: Bearer $token" --data-binary "@$work/k/eval/eval.keys" "$url/v1/keys" |
         sed 's/.*"id":"\([0-9a-f]*\)".*/\1/')
     for _ in $(seq "$n"); do
-        curl -s -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $token" --data-binary "@$work/x.ct" \
+        curl -s -o /dev/null -w '%{time_total}\n' ${CURL_EXTRA:-} -H "Authorization: Bearer $token" --data-binary "@$work/x.ct" \
             "$url/v1/models/breast_cancer/predict?keys=$id"
     done | sort -g | awk -v name="$name" '{ t[NR] = $1; s += $1 } END {
         printf "%-44s p50 %6.1f ms  mean %6.1f ms  (%d requests)\n", name, 1000 * t[int((NR + 1) / 2)], 1000 * s / NR, NR }'
@@ -60,7 +60,7 @@ p1=$(serve "$pgurl")
 p2=$(serve "$pgurl")
 lb=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 VEIL_LB_LISTEN="127.0.0.1:$lb" VEIL_R0="127.0.0.1:$p0" VEIL_R1="127.0.0.1:$p1" VEIL_R2="127.0.0.1:$p2" \
-    haproxy -db -f "$here/../examples/cluster/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
+    haproxy -db -f "${HAPROXY_CFG:-$here/../examples/cluster/haproxy.cfg}" >"$work/haproxy.log" 2>&1 &
 pids+=($!)
 sleep 1
 measure "one server, folder store" "http://127.0.0.1:$pf" "$tf"
