@@ -262,6 +262,25 @@ static void audit(PGconn *c, const pg_store *p, const char *tenant, const char *
     PQclear(res);
 }
 
+/* Whether bundle bytes hash to id, as veil_key_bundle_id names them (BLAKE2b-128 in hex). Here rather than a
+ * call into keystore.c: the store sits below the files that use it (serve_internal.h's order). */
+static int hashes_to(const uint8_t *b, size_t len, const char *id)
+{
+    uint8_t h[16];
+    char hexed[33];
+    crypto_generichash(h, sizeof h, b, len, NULL, 0);
+    for (size_t i = 0; i < sizeof h; i++) snprintf(hexed + 2 * i, 3, "%02x", h[i]);
+    return strcmp(hexed, id) == 0;
+}
+
+/* A tenant's name as veil_tenant_name_valid accepts it (1-64 letters, digits, '_', '-'; not "anonymous"). */
+static int tenant_ok(const char *t)
+{
+    const size_t n = strlen(t);
+    static const char allowed[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-";
+    return n > 0 && n <= VEIL_TENANT_MAX && strspn(t, allowed) == n && strcmp(t, VEIL_TENANT_ANONYMOUS) != 0;
+}
+
 /* ---- the server's operations ---- */
 
 static pg_store *state(veil_server *s) { return (pg_store *)s->store_state; }
@@ -317,9 +336,7 @@ static veil_status pg_read(veil_server *s, const char *id, veil_buffer *out, vei
         memcpy(out->data + out->len, PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0));
         out->len += (size_t)PQgetlength(res, i, 0);
     }
-    char got[65];
-    veil_key_bundle_id(out->data, out->len, got);
-    if (strcmp(got, id) != 0) VEIL_FAIL(err, VEIL_ERR_FORMAT, "key store: bundle %s does not hash to its id", id);
+    if (!hashes_to(out->data, out->len, id)) VEIL_FAIL(err, VEIL_ERR_FORMAT, "key store: bundle %s does not hash to its id", id);
 done:
     if (st != VEIL_OK) veil_buffer_free(out);
     PQclear(res);
@@ -494,7 +511,7 @@ static veil_status read_tokens(PGconn *c, veil_token_entry **out, size_t *count,
     for (int i = 0; i < n; i++) {
         const char *tenant = PQgetvalue(res, i, 1);
         if (PQgetlength(res, i, 0) != 32 || PQgetlength(res, i, 2) != 1 || PQgetlength(res, i, 3) != 8 ||
-            PQgetlength(res, i, 1) > VEIL_TENANT_MAX || !veil_tenant_name_valid(tenant)) {
+            !tenant_ok(tenant)) {
             free(e);
             PQclear(res);
             return veil_fail(err, VEIL_ERR_FORMAT, "key store: veil_tokens row %d is malformed", i + 1);

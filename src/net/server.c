@@ -201,7 +201,10 @@ static veil_status open_tokens(veil_server *s, veil_error *err)
     pthread_mutex_lock(&s->auth_lock);
     veil_srv_refresh_tokens(s);
     pthread_mutex_unlock(&s->auth_lock);
-    if (!s->n_tokens)
+    if (!s->n_tokens && s->store->shared) /* the URL is not repeated: it may hold a password */
+        fprintf(stderr, "veil: no token in the PostgreSQL store yet: every request but /healthz and /metrics is "
+                        "refused (veil token add --store URL --tenant NAME)\n");
+    else if (!s->n_tokens)
         fprintf(stderr, "veil: no token in %s/tokens yet: every request but /healthz and /metrics is refused "
                         "(veil token add --store %s --tenant NAME)\n", s->store_dir, s->store_dir);
     return VEIL_OK;
