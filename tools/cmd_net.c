@@ -95,7 +95,7 @@ int cli_cmd_serve(int argc, char **argv)
     if (rc) return rc;
     fprintf(stderr, "veil: serving the models of %s over %s on %s (port %u), keys stored in %s%s\n", cfg.models_dir,
             cfg.tls_cert ? "HTTPS" : "HTTP", cfg.listen ? cfg.listen : "127.0.0.1:8080",
-            (unsigned)veil_server_port(server), cfg.store_dir,
+            (unsigned)veil_server_port(server), cli_store_is_url(cfg.store_dir) ? "PostgreSQL" : cfg.store_dir,
             cfg.no_auth ? " (--no-auth: no token asked, every client is one tenant)" : "");
     printf("listening on port %u\n", (unsigned)veil_server_port(server));
     fflush(stdout);

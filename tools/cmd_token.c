@@ -19,8 +19,10 @@ int cli_cmd_token(int argc, char **argv)
         char token[VEIL_TOKEN_SIZE], id[17];
         rc = cli_status(veil_token_add(o.store, o.tenant, o.admin, token, id, &err), &err, NULL);
         if (rc == EXIT_OK) {
-            fprintf(stderr, "veil: token %s for tenant %s (%s scope) added to %s/tokens; it is shown once, only its "
-                            "hash is kept:\n", id, o.tenant, o.admin ? "admin" : "tenant", o.store);
+            fprintf(stderr, "veil: token %s for tenant %s (%s scope) added to %s%s; it is shown once, only "
+                            "its hash is kept:\n", id, o.tenant, o.admin ? "admin" : "tenant",
+                    cli_store_is_url(o.store) ? "the PostgreSQL store" : o.store,
+                    cli_store_is_url(o.store) ? "" : "/tokens");
             printf("%s\n", token);
             rc = cli_finish_output();
         }

@@ -29,6 +29,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "veil/veil.h"
 
 /* Exit codes, documented in `veil --help` and docs/veil.1. */
@@ -266,5 +267,11 @@ int cli_load_model_for_keys(veil_model **m, cli_options *o, veil_ml_scheme keys_
 int cli_make_plan(const cli_options *o, const veil_model *m, veil_plan **plan);
 /* The plan of --train/--features/--iterations/--degree/--sigmoid-range/--security. */
 int cli_make_train_plan(const cli_options *o, veil_plan **plan);
+
+/* --store names a PostgreSQL database (postgresql://...) rather than a folder: said without its password. */
+static inline int cli_store_is_url(const char *store)
+{
+    return store && (!strncmp(store, "postgresql://", 13) || !strncmp(store, "postgres://", 11));
+}
 
 #endif

@@ -34,8 +34,9 @@ static size_t write_tenant(veil_server *s, char *out, size_t cap, const veil_tok
             admin |= t[j].admin;
         }
     uint64_t bytes = 0;
+    if (s->store->shared && !s->store->usage(s, tenant, &bundles, &bytes)) bundles = bytes = 0;
     pthread_mutex_lock(&s->lock);
-    for (size_t k = 0; k < s->n_stored; k++)
+    for (size_t k = 0; k < s->n_stored && !s->store->shared; k++)
         if (veil_srv_owned_by(s->stored[k], tenant)) {
             bundles++;
             bytes += s->stored[k]->bytes;
@@ -115,14 +116,22 @@ static enum MHD_Result delete_tenant_keys(veil_server *s, struct MHD_Connection 
     key_entry **freed = malloc(MAX_STORED * sizeof *freed);
     if (!freed) return veil_srv_send_error(c, r, 500, "out of memory");
     size_t deleted = 0, n_freed = 0;
+    veil_error err = {0};
+    const long in_store = s->store->shared ? s->store->disown(s, NULL, tenant, &err) : 0;
+    if (in_store < 0) {
+        free(freed);
+        return veil_srv_send_error(c, r, 503, "the keys were not deleted (try again): %s", err.detail);
+    }
     pthread_mutex_lock(&s->lock);
     for (size_t i = s->n_stored; i-- > 0;) /* downwards: disowning moves the last entry into i */
         if (veil_srv_owned_by(s->stored[i], tenant)) {
-            key_entry *gone = veil_srv_disown(s, s->stored[i], tenant);
+            key_entry *gone = s->store->shared ? veil_srv_forget_owner(s, s->stored[i], tenant)
+                                               : veil_srv_disown(s, s->stored[i], tenant);
             if (gone) freed[n_freed++] = gone;
             deleted++;
         }
     pthread_mutex_unlock(&s->lock);
+    if (s->store->shared) deleted = (size_t)in_store; /* the store's count: the index holds only those used here */
     for (size_t i = 0; i < n_freed; i++) veil_srv_free_entry(freed[i]);
     free(freed);
     char body[160];

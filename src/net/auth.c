@@ -11,8 +11,36 @@
 
 /* STORE/tokens again when it changed since last read (a token added or revoked): under auth_lock. A token file
  * that cannot be read or is malformed leaves no token valid (said on stderr) until it is fixed. */
+/* A shared store's tokens, read at every request (a token revoked through another replica is refused at once);
+ * when the store cannot be reached, those last read stay (a revocation needs the store: none was missed). */
+static void refresh_shared(veil_server *s)
+{
+    veil_token_entry *e = NULL;
+    size_t n = 0;
+    veil_error err = {0};
+    const veil_status st = s->store->tokens(s, &e, &n, &err);
+    if (st != VEIL_OK) {
+        if (st != VEIL_ERR_IO) { /* a malformed row: no token is accepted until it is fixed */
+            fprintf(stderr, "veil: %s: no token is accepted until it is fixed\n", err.detail);
+            e = NULL;
+            n = 0;
+        } else {
+            return;
+        }
+    }
+    if (s->tokens) sodium_memzero(s->tokens, s->n_tokens * sizeof *s->tokens);
+    free(s->tokens);
+    s->tokens = e;
+    s->n_tokens = n;
+    s->tokens_read = 1;
+}
+
 void veil_srv_refresh_tokens(veil_server *s)
 {
+    if (s->store->shared) {
+        refresh_shared(s);
+        return;
+    }
     char path[4096];
     snprintf(path, sizeof path, "%s/tokens", s->store_dir);
     struct stat sb;

@@ -130,6 +130,49 @@ static enum MHD_Result store_entry(veil_server *s, struct MHD_Connection *c, req
     return veil_srv_send_bytes(c, r, 201, "application/json", body, (size_t)n);
 }
 
+/*
+ * A shared store (PostgreSQL): the upload kept by the store's transaction first (the limits counted there, over
+ * every replica), then k in this replica's index (or freed when the index holds the bundle already). Answers
+ * the request once the store committed.
+ */
+static enum MHD_Result store_shared(veil_server *s, struct MHD_Connection *c, request *r, key_entry *k)
+{
+    char id[65];
+    snprintf(id, sizeof id, "%s", k->id);
+    veil_error err = {0};
+    int full = 0;
+    size_t mine = 0;
+    uint64_t my_bytes = 0;
+    const unsigned status = s->store->put(s, r, id, &full, &mine, &my_bytes, &err);
+    int kept = 0;
+    pthread_mutex_lock(&s->lock);
+    key_entry *held = veil_srv_find_entry(s, id);
+    if ((status == 201 || status == 200) && held) {
+        if (!veil_srv_owned_by(held, r->tenant)) veil_srv_add_owner(held, r->tenant); /* else: found again at use */
+    } else if ((status == 201 || status == 200) && s->n_stored < MAX_STORED && veil_srv_add_owner(k, r->tenant)) {
+        s->stored[s->n_stored++] = k;
+        s->stored_bytes += k->bytes;
+        k->known_model = k->model; /* loaded: in the cache, most recently used */
+        k->last_used = ++s->clock;
+        kept = 1;
+    }
+    if (!kept) atomic_fetch_sub(&s->cache_bytes, k->cached);
+    pthread_mutex_unlock(&s->lock);
+    const int model = k->model;
+    if (!kept) veil_srv_free_entry(k);
+    if (status == 429) return refuse_full(s, c, r, full, mine, my_bytes);
+    if (status == 503) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "the keys were not stored (try again): %s", err.detail);
+        return veil_srv_send_error_with(c, r, 503, MHD_HTTP_HEADER_RETRY_AFTER, "1", msg);
+    }
+    if (status == 200) return stored_already(c, r, id);
+    char body[160];
+    const int n = snprintf(body, sizeof body, "{\"id\":\"%s\",\"stored\":true,\"model\":\"%s\"}\n", id,
+                           s->models[model].name);
+    return veil_srv_send_bytes(c, r, 201, "application/json", body, (size_t)n);
+}
+
 enum MHD_Result veil_srv_upload_keys(veil_server *s, struct MHD_Connection *c, request *r)
 {
     if (r->len == 0)
@@ -143,7 +186,9 @@ enum MHD_Result veil_srv_upload_keys(veil_server *s, struct MHD_Connection *c, r
                                               "only, never a secret key (upload KEYDIR/eval/eval.keys)");
     char id[65];
     veil_key_bundle_id(r->body, r->len, id);
-    key_entry *existing = veil_srv_acquire_key(s, id, r->tenant);
+    int unavailable = 0;
+    key_entry *existing = veil_srv_acquire_key(s, id, r->tenant, &unavailable);
+    if (unavailable) return veil_srv_store_unavailable(c, r);
     if (existing) {
         veil_srv_release_key(s, existing);
         return stored_already(c, r, id);
@@ -161,13 +206,15 @@ enum MHD_Result veil_srv_upload_keys(veil_server *s, struct MHD_Connection *c, r
         atomic_fetch_sub(&s->cache_bytes, need);
         return refused;
     }
-    return store_entry(s, c, r, k);
+    return s->store->shared ? store_shared(s, c, r, k) : store_entry(s, c, r, k);
 }
 
 enum MHD_Result veil_srv_get_keys(veil_server *s, struct MHD_Connection *c, request *r, const char *id)
 {
     if (!veil_srv_valid_id(id)) return veil_srv_send_error(c, r, 400, "malformed key id");
-    key_entry *k = veil_srv_acquire_key(s, id, r->tenant);
+    int unavailable = 0;
+    key_entry *k = veil_srv_acquire_key(s, id, r->tenant, &unavailable);
+    if (unavailable) return veil_srv_store_unavailable(c, r);
     if (!k) return veil_srv_send_error(c, r, 404, "no stored keys with id %s", id);
     char body[128];
     const int n = snprintf(body, sizeof body, "{\"id\":\"%s\",\"bytes\":%llu}\n", k->id, (unsigned long long)k->bytes);
@@ -180,10 +227,18 @@ enum MHD_Result veil_srv_delete_keys(veil_server *s, struct MHD_Connection *c, r
 {
     if (!veil_srv_valid_id(id)) return veil_srv_send_error(c, r, 400, "malformed key id");
     key_entry *victim = NULL;
+    veil_error err = {0};
+    const long in_store = s->store->shared ? s->store->disown(s, id, r->tenant, &err) : 1;
+    if (in_store < 0) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "the keys were not deleted (try again): %s", err.detail);
+        return veil_srv_send_error_with(c, r, 503, MHD_HTTP_HEADER_RETRY_AFTER, "1", msg);
+    }
     pthread_mutex_lock(&s->lock);
     key_entry *held = veil_srv_find_entry(s, id);
-    const int owned = held && veil_srv_owned_by(held, r->tenant);
-    if (owned) victim = veil_srv_disown(s, held, r->tenant);
+    int owned = held && veil_srv_owned_by(held, r->tenant);
+    if (owned) victim = s->store->shared ? veil_srv_forget_owner(s, held, r->tenant) : veil_srv_disown(s, held, r->tenant);
+    if (s->store->shared) owned = in_store > 0; /* the store says; the index may not have known it */
     pthread_mutex_unlock(&s->lock);
     if (!owned) return veil_srv_send_error(c, r, 404, "no stored keys with id %s", id);
     if (victim) veil_srv_free_entry(victim);

@@ -251,7 +251,7 @@ static void drop_unowned(veil_server *s)
  * (check_bundle) and anything else in STORE/keys moved to STORE/quarantine; the ownership records are read,
  * and a bundle no tenant owns is moved aside too.
  */
-veil_status veil_srv_open_store(veil_server *s, veil_error *err)
+static veil_status folder_open(veil_server *s, veil_error *err)
 {
     char owners[4096];
     snprintf(owners, sizeof owners, "%s/owners", s->store_dir);
@@ -266,11 +266,72 @@ veil_status veil_srv_open_store(veil_server *s, veil_error *err)
     return st;
 }
 
-/* Finds a bundle the tenant owns and takes a reference (NULL when unknown, or another tenant's). */
-key_entry *veil_srv_acquire_key(veil_server *s, const char *id, const char *tenant)
+/* STORE/keys/ID.keys */
+static veil_status folder_read(veil_server *s, const char *id, veil_buffer *out, veil_error *err)
 {
-    key_entry *found = NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.keys", s->keys_dir, id);
+    return veil_file_read(out, path, (size_t)1 << 34, err);
+}
+
+const store_ops veil_folder_store_ops = {"folder", 0, folder_open, NULL, folder_read, NULL, NULL, NULL, NULL, NULL};
+
+veil_status veil_srv_open_store(veil_server *s, veil_error *err) { return s->store->open(s, err); }
+
+/* Under lock: k leaves the index (its last owner gone); returned when no request holds it. */
+static key_entry *unlist(veil_server *s, key_entry *k)
+{
+    for (size_t i = 0; i < s->n_stored; i++)
+        if (s->stored[i] == k) {
+            s->stored[i] = s->stored[--s->n_stored];
+            break;
+        }
+    s->stored_bytes -= k->bytes;
+    k->deleted = 1;
+    atomic_fetch_sub(&s->cache_bytes, k->cached); /* its memory goes with its last request */
+    k->cached = 0;
+    return k->refs == 0 ? k : NULL;
+}
+
+key_entry *veil_srv_forget_owner(veil_server *s, key_entry *k, const char *tenant)
+{
+    veil_srv_remove_owner(k, tenant);
+    return k->n_owners ? NULL : unlist(s, k);
+}
+
+/* Under lock, a shared store: the index made to agree with what the store said of tenant and id (owned, with its
+ * bytes, or not); a bundle that left the index and that no request holds goes into *freed. 0 when the index has
+ * no room for it (every entry in use). */
+static int index_sync(veil_server *s, const char *id, const char *tenant, int owned, uint64_t bytes, key_entry **freed)
+{
+    key_entry *k = veil_srv_find_entry(s, id);
+    *freed = NULL;
+    if (!owned) {
+        if (k && veil_srv_owned_by(k, tenant)) *freed = veil_srv_forget_owner(s, k, tenant);
+        return 1;
+    }
+    if (!k) {
+        if (s->n_stored == MAX_STORED) { /* a cache: one no request holds makes room (reloaded when used) */
+            for (size_t i = 0; i < s->n_stored && !*freed; i++)
+                if (!s->stored[i]->refs) *freed = unlist(s, s->stored[i]);
+            if (!*freed) return 0;
+        }
+        if (!(k = veil_srv_new_entry(id, bytes))) return 0;
+        s->stored[s->n_stored++] = k;
+        s->stored_bytes += bytes;
+    }
+    return veil_srv_owned_by(k, tenant) || veil_srv_add_owner(k, tenant);
+}
+
+key_entry *veil_srv_acquire_key(veil_server *s, const char *id, const char *tenant, int *unavailable)
+{
+    key_entry *found = NULL, *freed = NULL;
+    uint64_t bytes = 0;
+    const int owned = s->store->shared ? s->store->owns(s, id, tenant, &bytes) : 1;
+    if (unavailable) *unavailable = owned < 0;
+    if (owned < 0) return NULL; /* the shared store cannot say: the index alone might serve a deleted bundle */
     pthread_mutex_lock(&s->lock);
+    if (s->store->shared && !index_sync(s, id, tenant, owned, bytes, &freed) && unavailable) *unavailable = 1;
     for (size_t i = 0; i < s->n_stored; i++)
         if (!s->stored[i]->deleted && strcmp(s->stored[i]->id, id) == 0 && veil_srv_owned_by(s->stored[i], tenant)) {
             found = s->stored[i];
@@ -278,6 +339,7 @@ key_entry *veil_srv_acquire_key(veil_server *s, const char *id, const char *tena
             break;
         }
     pthread_mutex_unlock(&s->lock);
+    if (freed) veil_srv_free_entry(freed);
     return found;
 }
 
@@ -315,10 +377,8 @@ void veil_srv_release_key(veil_server *s, key_entry *k)
 veil_status veil_srv_read_key(veil_server *s, key_entry *k, veil_error *err)
 {
     veil_status st = VEIL_OK;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s.keys", s->keys_dir, k->id);
     veil_buffer b = {0};
-    VEIL_CHECK(veil_file_read(&b, path, (size_t)1 << 34, err));
+    VEIL_CHECK(s->store->read(s, k->id, &b, err));
     VEIL_CHECK(veil_eval_keys_load(&k->keys, b.data, b.len, err));
     veil_buffer_free(&b); /* parsed: the file's bytes are not held through the evaluators' making */
     k->model = -1;
@@ -348,17 +408,8 @@ key_entry *veil_srv_disown(veil_server *s, key_entry *k, const char *tenant)
     unlink(rec);
     veil_srv_remove_owner(k, tenant);
     if (k->n_owners) return NULL;
-    for (size_t i = 0; i < s->n_stored; i++)
-        if (s->stored[i] == k) {
-            s->stored[i] = s->stored[--s->n_stored];
-            break;
-        }
-    s->stored_bytes -= k->bytes;
-    k->deleted = 1;
-    atomic_fetch_sub(&s->cache_bytes, k->cached); /* its memory goes with its last request */
-    k->cached = 0;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.keys", s->keys_dir, k->id);
     unlink(path); /* under the lock: a concurrent upload of the same id is not undone */
-    return k->refs == 0 ? k : NULL;
+    return unlist(s, k);
 }

@@ -84,6 +84,13 @@ veil_status veil_body_append(veil_body *b, const char *tmp_dir, const void *data
 veil_status veil_body_finish(veil_body *b, const uint8_t **data, veil_error *err);
 void veil_body_free(veil_body *b);
 /* Makes STORE/tmp (0700) and removes the files left in it. */
+/* A PostgreSQL store (postgresql:// or postgres://) rather than a folder (pgstore.c). */
+int veil_store_is_url(const char *store);
+/* The token file's operations on a PostgreSQL store (pgstore.c; VEIL_ERR_UNSUPPORTED built without libpq). */
+veil_status veil_pg_tokens_read(const char *url, veil_token_entry **out, size_t *count, veil_error *err);
+veil_status veil_pg_token_add(const char *url, const veil_token_entry *e, veil_error *err);
+veil_status veil_pg_token_revoke(const char *url, const char *id, const char *tenant, size_t *revoked,
+                                 veil_error *err);
 veil_status veil_body_tmp_open(const char *tmp_dir, veil_error *err);
 
 #endif /* VEIL_NET_INTERNAL_H */

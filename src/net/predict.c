@@ -85,7 +85,9 @@ enum MHD_Result veil_srv_predict(veil_server *s, struct MHD_Connection *c, reque
     if (!id || !veil_srv_valid_id(id)) return veil_srv_send_error(c, r, 400, "give the key id: /v1/models/%s/predict?keys=ID", m->name);
     key_entry *k = r->key; /* looked up before the body was read */
     if (k) r->key = NULL;
-    else k = veil_srv_acquire_key(s, id, r->tenant);
+    int unavailable = 0;
+    if (!k) k = veil_srv_acquire_key(s, id, r->tenant, &unavailable);
+    if (!k && unavailable) return veil_srv_store_unavailable(c, r);
     if (!k) return veil_srv_send_error(c, r, 404, "no stored keys with id %s: upload them first (POST /v1/keys)", id);
     veil_error err = {0};
     enum MHD_Result ret;
@@ -119,7 +121,9 @@ enum MHD_Result veil_srv_early_key(veil_server *s, struct MHD_Connection *c, req
     const char *id = veil_srv_lookup(c, r, MHD_GET_ARGUMENT_KIND, "keys");
     r->too_large = 1; /* drop the body unless it is wanted (below) */
     if (!id || !veil_srv_valid_id(id)) return veil_srv_send_error(c, r, 400, "give the key id: /v1/models/%s/predict?keys=ID", m->name);
-    r->key = veil_srv_acquire_key(s, id, r->tenant);
+    int unavailable = 0;
+    r->key = veil_srv_acquire_key(s, id, r->tenant, &unavailable);
+    if (!r->key && unavailable) return veil_srv_store_unavailable(c, r);
     if (!r->key) return veil_srv_send_error(c, r, 404, "no stored keys with id %s: upload them first (POST /v1/keys)", id);
     pthread_mutex_lock(&s->lock);
     const int known = r->key->known_model;

@@ -125,3 +125,9 @@ enum MHD_Result veil_srv_over_budget(veil_server *s, struct MHD_Connection *c, r
              "try again later", (unsigned long long)s->cfg.memory_budget, (unsigned long long)need);
     return veil_srv_send_error_with(c, r, 503, MHD_HTTP_HEADER_RETRY_AFTER, "5", msg);
 }
+
+enum MHD_Result veil_srv_store_unavailable(struct MHD_Connection *c, request *r)
+{
+    return veil_srv_send_error_with(c, r, 503, MHD_HTTP_HEADER_RETRY_AFTER, "1",
+                                    "the key store cannot be reached: try again (nothing was changed)");
+}

@@ -4,7 +4,9 @@
  *   respond.c   answers (JSON errors, bytes), a request's headers and arguments
  *   limits.c    connections (the per-request deadline, garbage closed early) and the tenants' limits
  *   models.c    the served models: loading, finding, unloading
- *   keystore.c  the key store on disk: bundles, ownership records, the check at start, quarantine
+ *   keystore.c  the key store on disk: bundles, ownership records, the check at start, quarantine; the
+ *               store's interface (store_ops: the folder, or pgstore.c's PostgreSQL) and the index in memory
+ *   pgstore.c   the key store in PostgreSQL, shared by replicas (issue 22; built with libpq)
  *   cache.c     loaded bundles in memory: the budget, LRU eviction
  *   auth.c      bearer tokens: the token file, a request's tenant
  *   keys_api.c  /v1/keys: upload, look up, delete
@@ -72,8 +74,38 @@ typedef struct key_entry {
     int known_model;
 } key_entry;
 
+struct request;
+
+/* Where the tokens, bundles and their owners are kept. The folder (STORE/, keystore.c and tenants.c) belongs to
+ * one server: its index in memory (stored) is the truth, and the operations below past read are NULL. A shared
+ * store (PostgreSQL, pgstore.c) is written by several replicas: the index is a cache of what the store said,
+ * checked on every use (owns), and uploads, deletes, limits and tokens go to the store. */
+typedef struct store_ops {
+    const char *name;
+    int shared;
+    veil_status (*open)(struct veil_server *s, veil_error *err);
+    void (*close)(struct veil_server *s);
+    /* a bundle's bytes, checked against its id */
+    veil_status (*read)(struct veil_server *s, const char *id, veil_buffer *out, veil_error *err);
+    /* 1 when tenant owns bundle id now (*bytes: its size), 0 when not, -1 when the store cannot say */
+    int (*owns)(struct veil_server *s, const char *id, const char *tenant, uint64_t *bytes);
+    /* keeps an upload in one transaction: 201 stored, 200 the tenant's already, 429 past the limits (*full: the
+     * store's, with the tenant's bundles and bytes), 503 the store unreachable or failing (err) */
+    unsigned (*put)(struct veil_server *s, const struct request *r, const char *id, int *full, size_t *mine,
+                    uint64_t *my_bytes, veil_error *err);
+    /* tenant's ownership of id (NULL: of all its bundles) removed, a bundle with its last owner: how many, -1
+     * when the store failed (err) */
+    long (*disown)(struct veil_server *s, const char *id, const char *tenant, veil_error *err);
+    /* a tenant's bundles and bytes: 1, or 0 when the store cannot say */
+    int (*usage)(struct veil_server *s, const char *tenant, size_t *bundles, uint64_t *bytes);
+    /* the tokens, read now */
+    veil_status (*tokens)(struct veil_server *s, veil_token_entry **out, size_t *count, veil_error *err);
+} store_ops;
+
 struct veil_server {
     veil_server_config cfg;
+    const store_ops *store; /* the folder's (veil_folder_store_ops) or PostgreSQL's (a postgresql:// store) */
+    void *store_state;
     char *models_dir, *store_dir, *keys_dir;
     model_entry models[MAX_MODELS];
     atomic_size_t n_models; /* grows (an admin's load, under models_lock) once the entry is whole: read freely */
@@ -185,6 +217,8 @@ enum MHD_Result veil_srv_send_error(struct MHD_Connection *c, request *r, unsign
 /* A header or URL argument of the request: the connection's, or the offline request's. */
 const char *veil_srv_lookup(struct MHD_Connection *c, request *r, enum MHD_ValueKind kind, const char *key);
 unsigned veil_srv_status_for(veil_status st);
+/* 503 with Retry-After: a shared key store (PostgreSQL) cannot be reached. */
+enum MHD_Result veil_srv_store_unavailable(struct MHD_Connection *c, request *r);
 /* 503 with Retry-After: need more bytes would take the server past its memory budget. */
 enum MHD_Result veil_srv_over_budget(veil_server *s, struct MHD_Connection *c, request *r, uint64_t need);
 
@@ -221,7 +255,9 @@ int veil_srv_write_owner(const veil_server *s, const char *tenant, const char *i
 void veil_srv_quarantine(const veil_server *s, const char *where, const char *name, const char *why);
 key_entry *veil_srv_find_entry(veil_server *s, const char *id);
 veil_status veil_srv_open_store(veil_server *s, veil_error *err);
-key_entry *veil_srv_acquire_key(veil_server *s, const char *id, const char *tenant);
+/* Finds a bundle the tenant owns and takes a reference: NULL when unknown or another tenant's, or (a shared
+ * store, *unavailable set when not NULL) when the store cannot say. */
+key_entry *veil_srv_acquire_key(veil_server *s, const char *id, const char *tenant, int *unavailable);
 void veil_srv_release_key(veil_server *s, key_entry *k);
 veil_status veil_srv_read_key(veil_server *s, key_entry *k, veil_error *err);
 /* Under lock: the tenant no longer owns k (its record removed); the bundle goes with its last owner (removed from
@@ -229,6 +265,13 @@ veil_status veil_srv_read_key(veil_server *s, key_entry *k, veil_error *err);
 key_entry *veil_srv_disown(veil_server *s, key_entry *k, const char *tenant);
 /* Drops the keys and evaluators of the bundles loaded for unloaded models that no request holds. */
 void veil_srv_drop_unloaded(veil_server *s);
+
+/* the store's interface (serve_internal.h's store_ops) */
+extern const store_ops veil_folder_store_ops;
+extern const store_ops veil_pg_store_ops;
+/* Under lock: tenant no longer owns k in memory (the store said so, or it was disowned there); k leaves the
+ * index with its last owner, returned when no request holds it, for the caller to free outside the lock. */
+key_entry *veil_srv_forget_owner(veil_server *s, key_entry *k, const char *tenant);
 
 /* ---- cache.c ---- */
 /* A loaded bundle's keys and its evaluator, once used (the evaluator keeps its scratch memory for the next

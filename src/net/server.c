@@ -79,6 +79,8 @@ void veil_server_stop(veil_server *s)
     for (size_t i = 0; i < s->n_stored; i++) veil_srv_free_entry(s->stored[i]); /* evaluators before their models */
     s->n_stored = 0;
     for (size_t i = 0; i < s->n_models; i++) veil_srv_free_model(&s->models[i]);
+    if (s->store && s->store->close) s->store->close(s);
+    if (s->store && s->store->shared && s->tmp_dir) rmdir(s->tmp_dir); /* empty once every body is gone */
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->auth_lock);
     pthread_mutex_destroy(&s->conn_lock);
@@ -157,6 +159,15 @@ static veil_server *new_server(const veil_server_config *cfg, int listen_on)
     set_defaults(&s->cfg, listen_on);
     s->models_dir = dup_str(cfg->models_dir);
     s->store_dir = dup_str(cfg->store_dir);
+    s->store = veil_store_is_url(cfg->store_dir) ? &veil_pg_store_ops : &veil_folder_store_ops;
+    if (s->store->shared) { /* large bodies wait in a folder of this replica's own: $TMPDIR/veil-serve-PID */
+        const char *t = getenv("TMPDIR");
+        if (!t || !*t) t = "/tmp";
+        s->keys_dir = dup_str("");
+        s->tmp_dir = malloc(strlen(t) + 40);
+        if (s->tmp_dir) sprintf(s->tmp_dir, "%s/veil-serve-%ld", t, (long)getpid());
+        return s;
+    }
     s->keys_dir = malloc(strlen(cfg->store_dir) + 8);
     s->tmp_dir = malloc(strlen(cfg->store_dir) + 8);
     if (s->keys_dir) sprintf(s->keys_dir, "%s/keys", cfg->store_dir);
@@ -190,7 +201,10 @@ static veil_status open_tokens(veil_server *s, veil_error *err)
     pthread_mutex_lock(&s->auth_lock);
     veil_srv_refresh_tokens(s);
     pthread_mutex_unlock(&s->auth_lock);
-    if (!s->n_tokens)
+    if (!s->n_tokens && s->store->shared) /* the URL is not repeated: it may hold a password */
+        fprintf(stderr, "veil: no token in the PostgreSQL store yet: every request but /healthz and /metrics is "
+                        "refused (veil token add --store URL --tenant NAME)\n");
+    else if (!s->n_tokens)
         fprintf(stderr, "veil: no token in %s/tokens yet: every request but /healthz and /metrics is refused "
                         "(veil token add --store %s --tenant NAME)\n", s->store_dir, s->store_dir);
     return VEIL_OK;

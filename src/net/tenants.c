@@ -128,6 +128,7 @@ veil_status veil_tokens_read(const char *store_dir, veil_token_entry **out, size
     veil_buffer b = {0};
     *out = NULL;
     *count = 0;
+    if (veil_store_is_url(store_dir)) return veil_pg_tokens_read(store_dir, out, count, err);
     token_path(path, sizeof path, store_dir, "tokens");
     struct stat sb;
     if (lstat(path, &sb) != 0) {
@@ -210,8 +211,10 @@ veil_status veil_token_add(const char *store_dir, const char *tenant, int admin,
     int fd = -1;
     uint8_t raw[32];
     token[0] = 0;
-    VEIL_CHECK(lock_store(store_dir, &fd, err));
-    VEIL_CHECK(veil_tokens_read(store_dir, &e, &n, err));
+    if (!veil_store_is_url(store_dir)) { /* a PostgreSQL store: one row inserted (below) */
+        VEIL_CHECK(lock_store(store_dir, &fd, err));
+        VEIL_CHECK(veil_tokens_read(store_dir, &e, &n, err));
+    }
     veil_token_entry *grown = realloc(e, (n + 1) * sizeof *e);
     if (!grown) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "tokens");
     e = grown;
@@ -224,7 +227,8 @@ veil_status veil_token_add(const char *store_dir, const char *tenant, int admin,
     e[n].admin = admin != 0;
     e[n].created = (long long)time(NULL);
     if (id) token_id(id, e[n].hash);
-    VEIL_CHECK(write_tokens(store_dir, e, n + 1, err));
+    if (veil_store_is_url(store_dir)) VEIL_CHECK(veil_pg_token_add(store_dir, &e[n], err));
+    else VEIL_CHECK(write_tokens(store_dir, e, n + 1, err));
 done:
     sodium_memzero(raw, sizeof raw);
     if (st != VEIL_OK) sodium_memzero(token, VEIL_TOKEN_SIZE);
@@ -238,6 +242,7 @@ veil_status veil_token_revoke(const char *store_dir, const char *id, const char 
 {
     VEIL_REQUIRE(store_dir, err);
     if (!id == !tenant) return veil_fail(err, VEIL_ERR_ARGUMENT, "revoke a token by its id, or a tenant's tokens");
+    if (veil_store_is_url(store_dir)) return veil_pg_token_revoke(store_dir, id, tenant, revoked, err);
     veil_status st = VEIL_OK;
     veil_token_entry *e = NULL;
     size_t n = 0, kept = 0;

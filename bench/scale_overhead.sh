@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The time per prediction of the hospital model (five records) from one client, one request at a time,
+# through: (a) one `veil serve` on its folder store, (b) one replica on a PostgreSQL store, (c) HAProxy in
+# front of three replicas on that store. Prints the p50 and mean of N requests each (curl's time_total).
+# Needs PostgreSQL's server and HAProxy (scripts/setup).
+#   bench/scale_overhead.sh [BUILD_DIR] [N]
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "${1:-$here/../build}" && pwd)
+n=${2:-40}
+veil="$build/veil"
+work=$(mktemp -d)
+pgbin=""
+for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && pgbin=$d; done
+[ -n "$pgbin" ] && command -v haproxy >/dev/null || { echo "needs PostgreSQL and HAProxy"; exit 77; }
+as_pg=()
+[ "$(id -u)" = 0 ] && as_pg=(runuser -u postgres --)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    "${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pg/data" -m immediate -w stop >/dev/null 2>&1
+    rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$work/pg" "$work/models"
+chmod 755 "$work"
+[ ${#as_pg[@]} -gt 0 ] && chown postgres "$work/pg"
+"${as_pg[@]}" "$pgbin/initdb" -D "$work/pg/data" -A trust -U veil >/dev/null 2>&1
+"${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w -o "-k $work/pg -c listen_addresses=''" start >/dev/null
+pgurl="postgresql:///postgres?host=$work/pg&user=veil"
+/usr/bin/python3 "$here/../examples/hospital/train.py" "$work/h" >/dev/null
+cp "$work/h/model.onnx" "$work/models/breast_cancer.onnx"
+"$veil" keygen --model "$work/h/model.onnx" --calibrate "$work/h/train.csv" --out "$work/k" --quiet
+head -6 "$work/h/test.csv" >"$work/five.csv"
+"$veil" encrypt --keys "$work/k" --in "$work/five.csv" --out "$work/x.ct"
+
+serve() { # serve STORE: a server on it; its port on stdout
+    local out
+    out=$(mktemp -p "$work")
+    "$veil" serve --models "$work/models" --store "$1" --listen 127.0.0.1:0 --threads 4 --quiet >"$out" 2>>"$work/serve.log" &
+    pids+=($!)
+    for _ in $(seq 300); do grep -q "listening on port" "$out" && break; sleep 0.1; done
+    awk '{print $4}' "$out"
+}
+measure() { # measure NAME URL TOKEN
+    local name=$1 url=$2 token=$3 id
+    id=$(curl -s -H "Authorization: Bearer $token" --data-binary "@$work/k/eval/eval.keys" "$url/v1/keys" |
+        sed 's/.*"id":"\([0-9a-f]*\)".*/\1/')
+    for _ in $(seq "$n"); do
+        curl -s -o /dev/null -w '%{time_total}\n' ${CURL_EXTRA:-} -H "Authorization: Bearer $token" --data-binary "@$work/x.ct" \
+            "$url/v1/models/breast_cancer/predict?keys=$id"
+    done | sort -g | awk -v name="$name" '{ t[NR] = $1; s += $1 } END {
+        printf "%-44s p50 %6.1f ms  mean %6.1f ms  (%d requests)\n", name, 1000 * t[int((NR + 1) / 2)], 1000 * s / NR, NR }'
+}
+tf=$("$veil" token add --store "$work/folder" --tenant t 2>/dev/null | tail -1)
+tp=$("$veil" token add --store "$pgurl" --tenant t 2>/dev/null | tail -1)
+pf=$(serve "$work/folder")
+p0=$(serve "$pgurl")
+p1=$(serve "$pgurl")
+p2=$(serve "$pgurl")
+lb=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+VEIL_LB_LISTEN="127.0.0.1:$lb" VEIL_R0="127.0.0.1:$p0" VEIL_R1="127.0.0.1:$p1" VEIL_R2="127.0.0.1:$p2" \
+    haproxy -db -f "${HAPROXY_CFG:-$here/../examples/cluster/haproxy.cfg}" >"$work/haproxy.log" 2>&1 &
+pids+=($!)
+sleep 1
+measure "one server, folder store" "http://127.0.0.1:$pf" "$tf"
+measure "one replica, PostgreSQL store" "http://127.0.0.1:$p0" "$tp"
+measure "HAProxy + three replicas, PostgreSQL store" "http://127.0.0.1:$lb" "$tp"
