@@ -873,6 +873,7 @@ int cli_cmd_party(int argc, char **argv)
 {
     if (argc < 1) return cli_error(EXIT_USAGE, "veil party init|keygen|combine|decrypt|switch (veil party --help)");
     const char *sub = argv[0];
+    if (!strcmp(sub, "push") || !strcmp(sub, "pull")) return cli_party_net(argc, argv);
     char **rest = calloc((size_t)argc + 1, sizeof *rest), *ins[MAX_INPUTS];
     if (!rest) return EXIT_RUNTIME;
     int n_rest = 0, rc = EXIT_OK;

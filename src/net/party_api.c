@@ -44,7 +44,7 @@ static uint64_t le64(const uint8_t *p)
 
 static void file_in(char *out, size_t cap, const group_ref *g, const char *name)
 {
-    snprintf(out, cap, "%s/%s", g->dir, name);
+    snprintf(out, cap, "%s/%.100s", g->dir, name);
 }
 
 static int exists(const char *path)
@@ -74,7 +74,7 @@ static int parse_group(const uint8_t *data, size_t len, group_ref *g, char *why,
     veil_object_info info;
     veil_error err = {0};
     if (veil_object_peek(&info, data, len, &err) != VEIL_OK) {
-        snprintf(why, cap, "not a Veil object: %s", err.detail);
+        snprintf(why, cap, "not a Veil object: %.180s", err.detail);
         return 0;
     }
     if (info.type != VEIL_OBJECT_PARTY_GROUP || info.flags != 0 || info.payload_bytes != VEIL_PARTY_ID_BYTES + 16 ||
