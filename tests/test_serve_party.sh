@@ -63,14 +63,16 @@ for i in 1 2 3; do push $i /v1/groups/fed/joint V$i/JOINT/joint.keys || fail "pa
 pull 2 /v1/groups/fed/joint joint.keys || fail "pull the joint keys"
 check "the server holds the joint keys the parties combined" cmp -s joint.keys V1/JOINT/joint.keys
 
-# each party's update (rows of its own data times its record count) under the joint key; the server sums them
+# each party's update (rows of its own data; FedAvg would send its model times its record count) under the joint key; the server sums them
 /usr/bin/python3 - "$work/h/test.csv" <<'PY'
 import csv, sys
-rows = [[float(v) for v in r] for r in csv.reader(open(sys.argv[1]))][:4]
-total = [[0.0] * len(rows[0]) for _ in rows]
-for i, n in ((1, 30), (2, 50), (3, 20)):
-    upd = [[v * (1 + 0.1 * i) * n / 100 for v in r] for r in rows]
-    csv.writer(open(f"u{i}.csv", "w")).writerows(upd)
+lines = list(csv.reader(open(sys.argv[1])))
+head = lines[0]
+total = None
+for i in (1, 2, 3):  # each party's update: rows of its own (inside the range the keys were calibrated for)
+    upd = [[float(v) for v in r] for r in lines[1 + 4 * (i - 1):1 + 4 * i]]
+    total = total or [[0.0] * len(upd[0]) for _ in upd]
+    csv.writer(open(f"u{i}.csv", "w")).writerows([head] + upd)
     total = [[t + u for t, u in zip(tr, ur)] for tr, ur in zip(total, upd)]
 csv.writer(open("plain_sum.csv", "w")).writerows(total)
 PY
@@ -92,6 +94,7 @@ expect 404 "a non-member asks for the sum" "${tok[mallory]}" GET /v1/groups/fed/
 # joint decryption: each party's share through the server, then each fuses all three itself
 for i in 1 2 3; do
     pull $i /v1/groups/fed/sum sum$i.ct || fail "party $i pulls the sum"
+    cp V$i/JOINT/joint.keys P$i/joint.keys # (round 2, for evaluation keys, is not needed to sum)
     "$veil" party decrypt --group V$i/G --party $i --keys P$i --in sum$i.ct --out D$i --smudging-bits 16 \
         --quiet 2>"$work/err" || fail "party $i's decryption share: $(cat "$work/err")"
 done

@@ -234,9 +234,9 @@ static enum MHD_Result post_share(struct MHD_Connection *c, request *r, const gr
     char name[32], path[4200];
     snprintf(name, sizeof name, "r%zu.p%zu", round, party);
     file_in(path, sizeof path, g, name);
-    if (exists(path)) return veil_srv_send_error(c, r, 409, "party %zu's round-%zu shares are in already", party, round);
     if (!claim_party(g, party, r->tenant))
         return veil_srv_send_error(c, r, 403, "another tenant speaks for party %zu of this group", party);
+    if (exists(path)) return veil_srv_send_error(c, r, 409, "party %zu's round-%zu shares are in already", party, round);
     if (!write_file(g, name, r->body, r->len)) return veil_srv_send_error(c, r, 500, "the shares cannot be stored");
     char body[128];
     const int n = snprintf(body, sizeof body, "{\"party\":%zu,\"round\":%zu,\"in\":%zu,\"parties\":%zu}\n", party, round,
@@ -328,8 +328,7 @@ static enum MHD_Result post_update(struct MHD_Connection *c, request *r, const g
     veil_ciphertexts_free(cts);
     veil_keyset_free(ks);
     if (st != VEIL_OK)
-        return veil_srv_send_error(c, r, st == VEIL_ERR_MISMATCH ? 409 : 422,
-                                   "not a ciphertext set under the group's joint keys: %s", err.detail);
+        return veil_srv_send_error(c, r, 422, "not a ciphertext set under the group's joint keys: %s", err.detail);
     if (!claim_party(g, party, r->tenant))
         return veil_srv_send_error(c, r, 403, "another tenant speaks for party %zu of this group", party);
     char count[32];
@@ -473,6 +472,8 @@ static enum MHD_Result dispatch_group(veil_server *s, struct MHD_Connection *c, 
                                       const char *rest)
 {
     group_ref g;
+    if ((!strcmp(r->method, "POST") || !strcmp(r->method, "PUT")) && (!r->body || !r->len))
+        return veil_srv_send_error(c, r, 400, "%s %.100s needs a body (a Veil object)", r->method, r->path);
     const int get = !strcmp(r->method, "GET"), post = !strcmp(r->method, "POST"), put = !strcmp(r->method, "PUT");
     if (!*rest && put) return put_group(s, c, r, name);
     if (!open_group(s, name, r->tenant, &g))

@@ -229,7 +229,8 @@ static request *new_request(veil_server *s, const veil_server_request *q, const 
     route(rt, method, url);
     r->ep = rt->ep;
     r->limit = SMALL_BODY;
-    if (r->ep == EP_KEYS_POST || r->ep == EP_GROUPS) r->limit = atomic_load(&s->key_limit);
+    if (r->ep == EP_KEYS_POST) r->limit = atomic_load(&s->key_limit);
+    if (r->ep == EP_GROUPS) r->limit = VEIL_SRV_GROUP_BODY_MAX;
     *m = NULL;
     if (r->ep == EP_PREDICT) {
         *m = veil_srv_valid_name(rt->name, NAME_MAX_LEN - 1) ? veil_srv_find_model(s, rt->name) : NULL;

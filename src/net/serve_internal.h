@@ -266,6 +266,7 @@ enum MHD_Result veil_srv_list_tenants(veil_server *s, struct MHD_Connection *c, 
 enum MHD_Result veil_srv_admin(veil_server *s, struct MHD_Connection *c, request *r, admin_op op, const char *name);
 
 /* ---- party_api.c ---- */
+#define VEIL_SRV_GROUP_BODY_MAX ((size_t)64 << 20) /* a round share, joint key set, update or decryption share */
 /* /v1/groups/NAME[/...] (path: what follows "/v1/groups/"), any method. */
 enum MHD_Result veil_srv_groups(veil_server *s, struct MHD_Connection *c, request *r, const char *path);
 
