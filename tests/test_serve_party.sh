@@ -63,7 +63,21 @@ for i in 1 2 3; do push $i /v1/groups/fed/joint V$i/JOINT/joint.keys || fail "pa
 pull 2 /v1/groups/fed/joint joint.keys || fail "pull the joint keys"
 check "the server holds the joint keys the parties combined" cmp -s joint.keys V1/JOINT/joint.keys
 
-# each party's update (rows of its own data; FedAvg would send its model times its record count) under the joint key; the server sums them
+# round 2 through the server: the evaluation keys (each party combines the shares it fetched)
+for i in 1 2 3; do
+    "$veil" party keygen --group G --party $i --round 2 --in V$i/JOINT --out P$i --quiet 2>/dev/null || fail "keygen 2 $i"
+done
+expect 409 "round-2 shares before all are in" "${tok[p1]}" GET /v1/groups/fed/shares/2/1
+for i in 1 2 3; do push $i /v1/groups/fed/shares P$i/round2.share || fail "party $i's round-2 shares: $(cat push.err)"; done
+for i in 1 2 3; do
+    for j in 1 2 3; do pull $i /v1/groups/fed/shares/2/$j "V$i/P$j/round2.share" || fail "pull 2 $i $j"; done
+    "$veil" party combine --group "V$i/G" --round 2 --in V$i/P1 V$i/P2 V$i/P3 --out "V$i/JOINT" --quiet 2>/dev/null ||
+        fail "party $i combines round 2"
+done
+
+# each party's encrypted update, a ciphertext set under the joint key (here: the model's encrypted outputs on
+# rows of its own data, evaluated with the joint evaluation keys; FedAvg sends its model times its record
+# count), and the server's sum of the three
 /usr/bin/python3 - "$work/h/test.csv" <<'PY'
 import csv, sys
 lines = list(csv.reader(open(sys.argv[1])))
@@ -77,8 +91,19 @@ for i in (1, 2, 3):  # each party's update: rows of its own (inside the range th
 csv.writer(open("plain_sum.csv", "w")).writerows(total)
 PY
 for i in 1 2 3; do
-    "$veil" encrypt --keys V$i/JOINT --in u$i.csv --out u$i.ct --quiet 2>/dev/null || fail "party $i encrypts"
+    "$veil" encrypt --keys V$i/JOINT --in u$i.csv --out x$i.ct --quiet 2>/dev/null || fail "party $i encrypts"
+    "$veil" eval "${model[@]}" --eval-keys V$i/JOINT/eval --in x$i.ct --out u$i.ct --quiet 2>/dev/null || fail "eval $i"
+    "$veil" plain "${model[@]}" --in u$i.csv --out y$i.csv 2>/dev/null || fail "plain $i"
 done
+/usr/bin/python3 - <<'PY'
+# the model's encrypted outputs are logits (its sigmoid is applied after decryption): the plaintext of the sum
+# is sigmoid(the sum of the three logits)
+import csv, math
+logit = lambda p: math.log(p / (1 - p))
+ys = [[[logit(float(v)) for v in r] for r in csv.reader(open(f"y{i}.csv"))] for i in (1, 2, 3)]
+csv.writer(open("plain_sum.csv", "w")).writerows(
+    [[1 / (1 + math.exp(-(a + b + c))) for a, b, c in zip(*rows)] for rows in zip(*ys)])
+PY
 push 1 "/v1/groups/fed/updates?party=1&records=30" u1.ct || fail "party 1's update: $(cat push.err)"
 expect 409 "the sum before all updates are in" "${tok[p1]}" GET /v1/groups/fed/sum
 expect 409 "a duplicated update" "${tok[p1]}" POST "/v1/groups/fed/updates?party=1&records=30" u1.ct
@@ -94,7 +119,6 @@ expect 404 "a non-member asks for the sum" "${tok[mallory]}" GET /v1/groups/fed/
 # joint decryption: each party's share through the server, then each fuses all three itself
 for i in 1 2 3; do
     pull $i /v1/groups/fed/sum sum$i.ct || fail "party $i pulls the sum"
-    cp V$i/JOINT/joint.keys P$i/joint.keys # (round 2, for evaluation keys, is not needed to sum)
     "$veil" party decrypt --group V$i/G --party $i --keys P$i --in sum$i.ct --out D$i --smudging-bits 16 \
         --quiet 2>"$work/err" || fail "party $i's decryption share: $(cat "$work/err")"
 done
@@ -123,5 +147,5 @@ PY
 stop_server
 start_server
 expect 200 "the group after a restart" "${tok[p1]}" GET /v1/groups/fed
-check "its state after a restart" grep -q '"round1":3,"round2":0,"joint":true,"updates":3,"sum":true,"decrypt":3' body
+check "its state after a restart" grep -q '"round1":3,"round2":3,"joint":true,"updates":3,"sum":true,"decrypt":3' body
 [ "$fails" = 0 ] && echo "serve party: ok" || { echo "serve party: $fails failures"; exit 1; }
