@@ -15,6 +15,7 @@
  * another). All operations run under the server's lock: they are small (a sum of N ciphertext sets at most).
  */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 
 #define GROUP_META_BYTES 56 /* the party files' metadata (tools/cmd_party.c): tag, group id, party, round */
 #define MAX_RECORDS (UINT64_C(1) << 40)
+#define MAX_GROUPS 1024
 
 typedef struct group_ref {
     char dir[4096];
@@ -173,6 +175,17 @@ static enum MHD_Result send_file(struct MHD_Connection *c, request *r, const gro
     return ret;
 }
 
+/* How many groups the store holds (at most MAX_GROUPS are made). */
+static size_t count_groups(const char *dir)
+{
+    DIR *d = opendir(dir);
+    size_t n = 0;
+    if (!d) return 0;
+    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
 /* PUT /v1/groups/NAME: creates the group, or joins it (the same group object). */
 static enum MHD_Result put_group(veil_server *s, struct MHD_Connection *c, request *r, const char *name)
 {
@@ -181,6 +194,10 @@ static enum MHD_Result put_group(veil_server *s, struct MHD_Connection *c, reque
     if (!parse_group(r->body, r->len, &g, why, sizeof why)) return veil_srv_send_error(c, r, 422, "%s", why);
     snprintf(g.dir, sizeof g.dir, "%s/groups", s->store_dir);
     if (mkdir(g.dir, 0700) != 0 && errno != EEXIST) return veil_srv_send_error(c, r, 500, "cannot make %s", g.dir);
+    if (count_groups(g.dir) >= MAX_GROUPS) {
+        snprintf(g.dir, sizeof g.dir, "%s/groups/%s", s->store_dir, name);
+        if (!exists(g.dir)) return veil_srv_send_error(c, r, 429, "the store holds %d groups, its limit", MAX_GROUPS);
+    }
     snprintf(g.dir, sizeof g.dir, "%s/groups/%s", s->store_dir, name);
     unsigned status = 201;
     file_in(path, sizeof path, &g, "group");
