@@ -138,6 +138,20 @@ for i in (1, 2, 3):
     print(f"party {i}: the sum of 3 updates, {len(a)}x{len(a[0])}, largest difference from plain {worst:.2e}")
     assert worst <= 1e-3, worst
 PY
+# garbage and damaged objects: a 4xx, never a crash (the server answers afterwards)
+head -c 3000 /dev/urandom >junk
+head -c 20000 P1/round1.share >cut.share
+for t in "PUT /v1/groups/junk" "POST /v1/groups/fed/shares" "PUT /v1/groups/fed/joint" \
+    "POST /v1/groups/fed/updates?party=1" "POST /v1/groups/fed/decrypt?party=1"; do
+    code=$(as "${tok[p1]}" $t junk)
+    [[ "$code" =~ ^4 ]] || fail "random bytes to $t: HTTP $code"
+    code=$(as "${tok[p1]}" $t cut.share)
+    [[ "$code" =~ ^4 ]] || fail "a cut-off object to $t: HTTP $code"
+done
+expect 404 "a share path out of range" "${tok[p1]}" GET /v1/groups/fed/shares/1/4
+expect 404 "a decryption share path out of range" "${tok[p1]}" GET /v1/groups/fed/decrypt/0
+expect 400 "a group name with a dot first" "${tok[p1]}" GET /v1/groups/.hidden
+expect 200 "the server still answers" "${tok[p1]}" GET /v1/groups/fed
 # the groups survive a restart (stored as key bundles are)
 stop_server
 start_server
