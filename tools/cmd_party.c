@@ -871,8 +871,9 @@ static int split_inputs(int argc, char **argv, char **rest, int *n_rest, char **
 
 int cli_cmd_party(int argc, char **argv)
 {
-    if (argc < 1) return cli_error(EXIT_USAGE, "veil party init|keygen|combine|decrypt|switch (veil party --help)");
+    if (argc < 1) return cli_error(EXIT_USAGE, "veil party init|keygen|combine|decrypt|switch|push|pull (veil party --help)");
     const char *sub = argv[0];
+    if (!strcmp(sub, "push") || !strcmp(sub, "pull")) return cli_party_net(argc, argv);
     char **rest = calloc((size_t)argc + 1, sizeof *rest), *ins[MAX_INPUTS];
     if (!rest) return EXIT_RUNTIME;
     int n_rest = 0, rc = EXIT_OK;
@@ -886,7 +887,7 @@ int cli_cmd_party(int argc, char **argv)
         goto done;
     }
     if (strcmp(sub, "keygen") && strcmp(sub, "combine") && strcmp(sub, "decrypt") && strcmp(sub, "switch"))
-        CLI_FAIL(EXIT_USAGE, "unknown party step '%s' (init, keygen, combine, decrypt, switch)", sub);
+        CLI_FAIL(EXIT_USAGE, "unknown party step '%s' (init, keygen, combine, decrypt, switch, push, pull)", sub);
     if (!cli_need(o.group, "--group")) CLI_FAIL(EXIT_USAGE, "veil party %s --help", sub);
     CLI_CHECK(load_group(o.group, &g));
     if (!strcmp(sub, "keygen")) {

@@ -80,6 +80,7 @@ void cli_print_budget(const veil_dp_budget *b);
  */
 int cli_charge_release(const char *keydir, const char *what, const veil_ciphertexts *cts);
 int cli_cmd_party(int argc, char **argv);   /* cmd_party.c: multi-party keys and joint decryption */
+int cli_party_net(int argc, char **argv);   /* cmd_party_net.c: veil party push|pull (a server's /v1/groups) */
 int cli_cmd_encrypt_model(int argc, char **argv); /* cmd_encmodel.c: a model owner's encrypted weights */
 
 /* ---- options (options.c) ------------------------------------------------------------------------------ */

@@ -263,6 +263,13 @@ veil_status veil_ciphertexts_save(veil_buffer *out, const veil_ciphertexts *cts,
 /* A set that belongs to a key set: eval keys or key set given (one of them) to check it. */
 veil_status veil_ciphertexts_load(veil_ciphertexts **out, const veil_keyset *keys, const veil_eval_keys *eval,
                                   const uint8_t *data, size_t len, veil_error *err);
+/*
+ * acc += in, ciphertext by ciphertext (an aggregating server's sum of encrypted updates: src/ml/sum.c). Both
+ * CKKS sets of one key set (loaded with the same keys), rows, width and packing; the sum's bound is the sum
+ * of the bounds. A BGV set or a differentially private release: refused. acc is unchanged on failure only
+ * for the checks (an error in an addition, which the checks rule out, may leave it part-summed).
+ */
+veil_status veil_ciphertexts_add(veil_ciphertexts *acc, const veil_ciphertexts *in, veil_error *err);
 
 /* Encrypts rows x input width values (row-major) with the secret key (seeded: half the size). */
 veil_status veil_ciphertexts_encrypt(veil_ciphertexts **out, const veil_keyset *keys, const double *in, size_t rows,

@@ -128,6 +128,10 @@ veil_status veil_client_upload_keys(veil_client *client, const uint8_t *bundle, 
 /* One prediction: a saved ciphertext set in, the server's saved output set in out. */
 veil_status veil_client_predict(veil_client *client, const char *model, const char *key_id, const uint8_t *cts,
                                 size_t len, veil_buffer *out, veil_error *err);
+/* PUT or POST a body (a Veil object) to a path (with its query); the answer's body in out (NULL: dropped).
+ * A 4xx or 5xx answer fails with the server's message (409: VEIL_ERR_MISMATCH, 404: VEIL_ERR_NOT_FOUND). */
+veil_status veil_client_send(veil_client *client, const char *method, const char *path, const uint8_t *body,
+                             size_t len, veil_buffer *out, veil_error *err);
 /* Bytes sent and received by this client so far. */
 void veil_client_traffic(const veil_client *client, uint64_t *sent, uint64_t *received);
 

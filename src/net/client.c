@@ -314,3 +314,19 @@ veil_status veil_client_predict(veil_client *c, const char *model, const char *k
     long status;
     return request(c, "POST", path, cts, len, "application/octet-stream", out, &status, err);
 }
+
+veil_status veil_client_send(veil_client *c, const char *method, const char *path, const uint8_t *body, size_t len,
+                             veil_buffer *out, veil_error *err)
+{
+    VEIL_REQUIRE(c, err);
+    VEIL_REQUIRE(method, err);
+    VEIL_REQUIRE(path, err);
+    veil_status st = VEIL_OK;
+    if ((strcmp(method, "PUT") && strcmp(method, "POST")) || path[0] != '/' || (!body && len))
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "veil_client_send: PUT or POST, a path from '/', a body");
+    long status;
+    static const uint8_t empty[1] = {0};
+    return request(c, method, path, body ? body : empty, len, "application/octet-stream", out, &status, err);
+done:
+    return st;
+}

@@ -117,6 +117,10 @@ static void route(route_t *rt, const char *method, const char *url)
         rt->name = p + 9;
         rt->ep = get ? EP_KEYS_GET : del ? EP_KEYS_DELETE : EP_OTHER;
     } else if (!strncmp(p, "/v1/models/", 11)) rt->ep = route_model(rt, get, post, del);
+    else if (!strncmp(p, "/v1/groups/", 11)) {
+        rt->name = p + 11;
+        rt->ep = EP_GROUPS;
+    }
     else rt->ep = route_admin(rt, post, del);
 }
 
@@ -156,6 +160,7 @@ static enum MHD_Result dispatch(veil_server *s, struct MHD_Connection *c, reques
     case EP_KEYS_POST: return veil_srv_upload_keys(s, c, r);
     case EP_KEYS_GET: return veil_srv_get_keys(s, c, r, rt.name);
     case EP_KEYS_DELETE: return veil_srv_delete_keys(s, c, r, rt.name);
+    case EP_GROUPS: return veil_srv_groups(s, c, r, rt.name);
     case EP_MODEL:
     case EP_PLAN:
     case EP_PREDICT: return dispatch_model(s, c, r, &rt);
@@ -225,6 +230,7 @@ static request *new_request(veil_server *s, const veil_server_request *q, const 
     r->ep = rt->ep;
     r->limit = SMALL_BODY;
     if (r->ep == EP_KEYS_POST) r->limit = atomic_load(&s->key_limit);
+    if (r->ep == EP_GROUPS) r->limit = VEIL_SRV_GROUP_BODY_MAX;
     *m = NULL;
     if (r->ep == EP_PREDICT) {
         *m = veil_srv_valid_name(rt->name, NAME_MAX_LEN - 1) ? veil_srv_find_model(s, rt->name) : NULL;

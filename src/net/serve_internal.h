@@ -12,6 +12,7 @@
  *   keys_api.c  /v1/keys: upload, look up, delete
  *   predict.c   /v1/models: the list, a model, its plans, predictions
  *   admin.c     the admin scope: tenants, tokens, tenants' bundles, models
+ *   party_api.c /v1/groups: the server as a multi-party aggregator (round shares, joint keys, sums)
  *   metrics.c   /metrics and the counters each request adds to
  *   router.c    libmicrohttpd's request steps: routing, the body, the answer
  *   server.c    start and stop
@@ -37,7 +38,7 @@
 #define N_ERROR_CODES 13 /* the error statuses counted (metrics.c) */
 
 typedef enum endpoint { EP_MODELS, EP_MODEL, EP_PLAN, EP_KEYS_POST, EP_KEYS_GET, EP_KEYS_DELETE, EP_PREDICT, EP_HEALTH,
-                        EP_METRICS, EP_TENANTS, EP_ADMIN, EP_OTHER, EP_COUNT } endpoint;
+                        EP_METRICS, EP_TENANTS, EP_ADMIN, EP_OTHER, EP_GROUPS, EP_COUNT } endpoint;
 
 /* What an admin request does (EP_ADMIN; admin.c). */
 typedef enum admin_op { ADMIN_NONE, ADMIN_ADD_TOKEN, ADMIN_REVOKE_TENANT, ADMIN_REVOKE_TOKEN, ADMIN_DELETE_TENANT_KEYS,
@@ -306,6 +307,11 @@ enum MHD_Result veil_srv_early_key(veil_server *s, struct MHD_Connection *c, req
 enum MHD_Result veil_srv_list_tenants(veil_server *s, struct MHD_Connection *c, request *r);
 /* The admin scope's operations (403 for another token): op on name (a tenant, a token id or a model). */
 enum MHD_Result veil_srv_admin(veil_server *s, struct MHD_Connection *c, request *r, admin_op op, const char *name);
+
+/* ---- party_api.c ---- */
+#define VEIL_SRV_GROUP_BODY_MAX ((size_t)64 << 20) /* a round share, joint key set, update or decryption share */
+/* /v1/groups/NAME[/...] (path: what follows "/v1/groups/"), any method. */
+enum MHD_Result veil_srv_groups(veil_server *s, struct MHD_Connection *c, request *r, const char *path);
 
 /* ---- metrics.c ---- */
 enum MHD_Result veil_srv_metrics(veil_server *s, struct MHD_Connection *c, request *r);

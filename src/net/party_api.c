@@ -1,0 +1,530 @@
+/*
+ * /v1/groups: the server as a multi-party aggregator (docs/multiparty.md, "The server as aggregator";
+ * docs/net.md, "Groups"). The server relays the parties' public round shares, holds the joint public key set,
+ * sums the encrypted updates and relays the decryption shares of the sum: it never holds a secret share, and
+ * it validates every object it keeps (Veil framing and digest, the group id, the party, the round).
+ *
+ *   STORE/groups/NAME/  group (the group object), member.TENANT (one per tenant that joined), party.P (the
+ *                       tenant that speaks for party P), r1.pP r2.pP (round shares), joint (the joint key
+ *                       set), u.pP and u.pP.n (an encrypted update and its record count), sum and sum.n,
+ *                       d.pP (a decryption share of the sum)
+ *
+ * Every file is written with veil_file_write_atomic (temporary file, fsync, rename, fsync of the folder), as
+ * key bundles are. A group is visible only to the tenants that PUT it (the same bytes): to any other it does
+ * not exist (404). The first tenant that sends something as party P speaks for P from then on (403 for
+ * another). All operations run under the server's lock: they are small (a sum of N ciphertext sets at most).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "net/serve_internal.h"
+#include "veil/serial.h"
+#include "veil/party.h"
+
+#define GROUP_META_BYTES 56 /* the party files' metadata (tools/cmd_party.c): tag, group id, party, round */
+#define MAX_RECORDS (UINT64_C(1) << 40)
+#define MAX_GROUPS 1024
+
+typedef struct group_ref {
+    char dir[4096];
+    uint8_t id[VEIL_PARTY_ID_BYTES];
+    uint8_t params_hash[VEIL_PARAMS_HASH_BYTES];
+    size_t parties;
+} group_ref;
+
+static uint64_t le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+static void file_in(char *out, size_t cap, const group_ref *g, const char *name)
+{
+    snprintf(out, cap, "%s/%.100s", g->dir, name);
+}
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Reads a whole stored file (at most max bytes). */
+static int read_all(const char *path, veil_buffer *out, size_t max)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    struct stat st;
+    int ok = fstat(fileno(f), &st) == 0 && st.st_size >= 0 && (uint64_t)st.st_size <= max;
+    out->len = ok ? (size_t)st.st_size : 0;
+    out->data = ok ? malloc(out->len + 1) : NULL;
+    ok = ok && out->data && fread(out->data, 1, out->len, f) == out->len;
+    fclose(f);
+    if (!ok) veil_buffer_free(out);
+    return ok;
+}
+
+/* A group object's id, party count and parameter hash (its payload: id, parties, threshold; veil/serial.h). */
+static int parse_group(const uint8_t *data, size_t len, group_ref *g, char *why, size_t cap)
+{
+    veil_object_info info;
+    veil_error err = {0};
+    if (veil_object_peek(&info, data, len, &err) != VEIL_OK) {
+        snprintf(why, cap, "not a Veil object: %.180s", err.detail);
+        return 0;
+    }
+    if (info.type != VEIL_OBJECT_PARTY_GROUP || info.flags != 0 || info.payload_bytes != VEIL_PARTY_ID_BYTES + 16 ||
+        len < VEIL_HEADER_BYTES + info.payload_bytes) {
+        snprintf(why, cap, "not a group object (veil party init writes G/group)");
+        return 0;
+    }
+    const uint8_t *p = data + VEIL_HEADER_BYTES;
+    memcpy(g->id, p, VEIL_PARTY_ID_BYTES);
+    const uint64_t parties = le64(p + VEIL_PARTY_ID_BYTES), threshold = le64(p + VEIL_PARTY_ID_BYTES + 8);
+    if (parties < 2 || parties > VEIL_PARTY_MAX || threshold > parties) {
+        snprintf(why, cap, "a group of %llu parties (threshold %llu) is not served (2..%d parties)",
+                 (unsigned long long)parties, (unsigned long long)threshold, VEIL_PARTY_MAX);
+        return 0;
+    }
+    if (threshold && threshold != parties) {
+        snprintf(why, cap, "a t-out-of-N group is not served yet: N-out-of-N only");
+        return 0;
+    }
+    g->parties = (size_t)parties;
+    memcpy(g->params_hash, info.params_hash, sizeof g->params_hash);
+    return 1;
+}
+
+/* Under lock: the group NAME as the tenant sees it (0: none, or not its). */
+static int open_group(veil_server *s, const char *name, const char *tenant, group_ref *g)
+{
+    char path[4200];
+    veil_buffer b = {0};
+    char why[256];
+    snprintf(g->dir, sizeof g->dir, "%s/groups/%s", s->store_dir, name);
+    snprintf(path, sizeof path, "%s/member.%s", g->dir, tenant);
+    if (!exists(path)) return 0;
+    file_in(path, sizeof path, g, "group");
+    const int ok = read_all(path, &b, 4096) && parse_group(b.data, b.len, g, why, sizeof why);
+    veil_buffer_free(&b);
+    return ok;
+}
+
+static int write_file(const group_ref *g, const char *name, const uint8_t *data, size_t len)
+{
+    char path[4200];
+    veil_error err = {0};
+    file_in(path, sizeof path, g, name);
+    return veil_file_write_atomic(path, data, len, &err) == VEIL_OK;
+}
+
+/* How many of the N parties' files "PREFIX.pP" are stored. */
+static size_t count_parties(const group_ref *g, const char *prefix)
+{
+    char name[64], path[4200];
+    size_t n = 0;
+    for (size_t p = 1; p <= g->parties; p++) {
+        snprintf(name, sizeof name, "%s.p%zu", prefix, p);
+        file_in(path, sizeof path, g, name);
+        n += exists(path);
+    }
+    return n;
+}
+
+/* Whether the tenant may speak for party p: the first tenant that does keeps it (recorded in party.P). */
+static int claim_party(const group_ref *g, size_t p, const char *tenant)
+{
+    char name[32], path[4200];
+    snprintf(name, sizeof name, "party.%zu", p);
+    file_in(path, sizeof path, g, name);
+    veil_buffer b = {0};
+    if (read_all(path, &b, VEIL_TENANT_MAX)) {
+        const int mine = b.len == strlen(tenant) && !memcmp(b.data, tenant, b.len);
+        veil_buffer_free(&b);
+        return mine;
+    }
+    return write_file(g, name, (const uint8_t *)tenant, strlen(tenant));
+}
+
+/* The party number of a ?party= argument (0: missing or out of 1..N). */
+static size_t party_arg(struct MHD_Connection *c, request *r, const group_ref *g)
+{
+    const char *v = veil_srv_lookup(c, r, MHD_GET_ARGUMENT_KIND, "party");
+    char *end = NULL;
+    if (!v || !*v) return 0;
+    errno = 0;
+    const unsigned long long p = strtoull(v, &end, 10);
+    return errno || *end || p < 1 || p > g->parties ? 0 : (size_t)p;
+}
+
+static enum MHD_Result send_file(struct MHD_Connection *c, request *r, const group_ref *g, const char *name,
+                                 const char *header, const char *value)
+{
+    char path[4200];
+    veil_buffer b = {0};
+    file_in(path, sizeof path, g, name);
+    if (!read_all(path, &b, (size_t)1 << 32)) return veil_srv_send_error(c, r, 500, "a stored file cannot be read");
+    const enum MHD_Result ret = veil_srv_send_with(c, r, 200, "application/octet-stream", b.data, b.len, header, value);
+    veil_buffer_free(&b);
+    return ret;
+}
+
+/* How many groups the store holds (at most MAX_GROUPS are made). */
+static size_t count_groups(const char *dir)
+{
+    DIR *d = opendir(dir);
+    size_t n = 0;
+    if (!d) return 0;
+    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* PUT /v1/groups/NAME: creates the group, or joins it (the same group object). */
+static enum MHD_Result put_group(veil_server *s, struct MHD_Connection *c, request *r, const char *name)
+{
+    group_ref g;
+    char why[256], path[4200];
+    if (!parse_group(r->body, r->len, &g, why, sizeof why)) return veil_srv_send_error(c, r, 422, "%s", why);
+    snprintf(g.dir, sizeof g.dir, "%s/groups", s->store_dir);
+    if (mkdir(g.dir, 0700) != 0 && errno != EEXIST) return veil_srv_send_error(c, r, 500, "cannot make %s", g.dir);
+    if (count_groups(g.dir) >= MAX_GROUPS) {
+        snprintf(g.dir, sizeof g.dir, "%s/groups/%s", s->store_dir, name);
+        if (!exists(g.dir)) return veil_srv_send_error(c, r, 429, "the store holds %d groups, its limit", MAX_GROUPS);
+    }
+    snprintf(g.dir, sizeof g.dir, "%s/groups/%s", s->store_dir, name);
+    unsigned status = 201;
+    file_in(path, sizeof path, &g, "group");
+    if (mkdir(g.dir, 0700) != 0) {
+        if (errno != EEXIST) return veil_srv_send_error(c, r, 500, "cannot make the group's folder");
+        veil_buffer b = {0};
+        const int same = read_all(path, &b, 4096) && b.len == r->len && !memcmp(b.data, r->body, b.len);
+        veil_buffer_free(&b);
+        if (!same) return veil_srv_send_error(c, r, 409, "a group named '%s' exists with another group object", name);
+        status = 200;
+    } else if (!write_file(&g, "group", r->body, r->len)) {
+        return veil_srv_send_error(c, r, 500, "the group cannot be stored");
+    }
+    char member[128];
+    snprintf(member, sizeof member, "member.%s", r->tenant);
+    if (!write_file(&g, member, (const uint8_t *)"", 0)) return veil_srv_send_error(c, r, 500, "cannot record the member");
+    char body[160];
+    const int n = snprintf(body, sizeof body, "{\"group\":\"%s\",\"parties\":%zu,\"joined\":true}\n", name, g.parties);
+    return veil_srv_send_bytes(c, r, status, "application/json", body, (size_t)n);
+}
+
+/* POST /v1/groups/NAME/shares: a party's round shares (veil party keygen --round 1|2: PI/roundR.share). */
+static enum MHD_Result post_share(struct MHD_Connection *c, request *r, const group_ref *g)
+{
+    veil_set_contents v;
+    veil_error err = {0};
+    if (veil_set_open(&v, r->body, r->len, &err) != VEIL_OK)
+        return veil_srv_send_error(c, r, 422, "not a party's round shares: %s", err.detail);
+    unsigned bad = 0;
+    char why[200] = "";
+    size_t party = 0, round = 0;
+    if (v.meta_len != GROUP_META_BYTES || memcmp(v.meta, "VEIL-PR1", 8) != 0 || v.secret || v.count < 2) {
+        bad = 422;
+        snprintf(why, sizeof why, "not a party's round shares (veil party keygen writes PI/round1.share)");
+    } else if (memcmp(v.meta + 8, g->id, VEIL_PARTY_ID_BYTES) != 0 ||
+               memcmp(v.params_hash, g->params_hash, sizeof g->params_hash) != 0) {
+        bad = 409;
+        snprintf(why, sizeof why, "these shares belong to another group");
+    } else {
+        const uint64_t p = le64(v.meta + 40), rd = le64(v.meta + 48);
+        if (p < 1 || p > g->parties || rd < 1 || rd > 2) {
+            bad = 422;
+            snprintf(why, sizeof why, "party %llu, round %llu: parties are 1..%zu, rounds 1 and 2",
+                     (unsigned long long)p, (unsigned long long)rd, g->parties);
+        }
+        party = (size_t)p;
+        round = (size_t)rd;
+    }
+    veil_set_contents_clear(&v);
+    if (bad) return veil_srv_send_error(c, r, bad, "%s", why);
+    char name[32], path[4200];
+    snprintf(name, sizeof name, "r%zu.p%zu", round, party);
+    file_in(path, sizeof path, g, name);
+    if (!claim_party(g, party, r->tenant))
+        return veil_srv_send_error(c, r, 403, "another tenant speaks for party %zu of this group", party);
+    if (exists(path)) return veil_srv_send_error(c, r, 409, "party %zu's round-%zu shares are in already", party, round);
+    if (!write_file(g, name, r->body, r->len)) return veil_srv_send_error(c, r, 500, "the shares cannot be stored");
+    char body[128];
+    const int n = snprintf(body, sizeof body, "{\"party\":%zu,\"round\":%zu,\"in\":%zu,\"parties\":%zu}\n", party, round,
+                           count_parties(g, round == 1 ? "r1" : "r2"), g->parties);
+    return veil_srv_send_bytes(c, r, 201, "application/json", body, (size_t)n);
+}
+
+/* GET /v1/groups/NAME/shares/R/P: party P's round-R shares, once all N parties' are in. */
+static enum MHD_Result get_share(struct MHD_Connection *c, request *r, const group_ref *g, const char *rest)
+{
+    unsigned round = 0, party = 0;
+    char tail = 0;
+    if (sscanf(rest, "%u/%u%c", &round, &party, &tail) != 2 || round < 1 || round > 2 || party < 1 || party > g->parties)
+        return veil_srv_send_error(c, r, 404, "shares/ROUND/PARTY: round 1 or 2, party 1..%zu", g->parties);
+    char prefix[8], name[32];
+    snprintf(prefix, sizeof prefix, "r%u", round);
+    const size_t in = count_parties(g, prefix);
+    if (in < g->parties)
+        return veil_srv_send_error(c, r, 409, "round %u: %zu of %zu parties' shares are in", round, in, g->parties);
+    snprintf(name, sizeof name, "r%u.p%u", round, party);
+    return send_file(c, r, g, name, NULL, NULL);
+}
+
+/* The group's joint key set, loaded (NULL: none stored yet). */
+static veil_keyset *load_joint(const group_ref *g)
+{
+    char path[4200];
+    veil_buffer b = {0};
+    veil_keyset *ks = NULL;
+    veil_error err = {0};
+    file_in(path, sizeof path, g, "joint");
+    if (read_all(path, &b, (size_t)1 << 32)) veil_keyset_load(&ks, b.data, b.len, &err);
+    veil_buffer_free(&b);
+    return ks;
+}
+
+/* PUT /v1/groups/NAME/joint: the joint key set (JOINT/joint.keys: public), once all round-1 shares are in;
+ * later PUTs must bring the same bytes (each party checks that the server holds the keys it combined). */
+static enum MHD_Result put_joint(struct MHD_Connection *c, request *r, const group_ref *g)
+{
+    veil_object_info info;
+    veil_error err = {0};
+    veil_keyset *ks = NULL;
+    if (count_parties(g, "r1") < g->parties)
+        return veil_srv_send_error(c, r, 409, "the joint keys come after all round-1 shares");
+    if (veil_object_peek(&info, r->body, r->len, &err) != VEIL_OK || (info.flags & VEIL_FLAG_SECRET))
+        return veil_srv_send_error(c, r, 422, "not a public key set%s%s", err.detail[0] ? ": " : "", err.detail);
+    if (memcmp(info.params_hash, g->params_hash, sizeof g->params_hash) != 0)
+        return veil_srv_send_error(c, r, 409, "this key set is of another parameter set than the group");
+    if (veil_keyset_load(&ks, r->body, r->len, &err) != VEIL_OK)
+        return veil_srv_send_error(c, r, 422, "not a key set: %s", err.detail);
+    veil_keyset_free(ks);
+    char path[4200];
+    file_in(path, sizeof path, g, "joint");
+    if (exists(path)) {
+        veil_buffer b = {0};
+        const int same = read_all(path, &b, (size_t)1 << 32) && b.len == r->len && !memcmp(b.data, r->body, b.len);
+        veil_buffer_free(&b);
+        if (!same) return veil_srv_send_error(c, r, 409, "the server holds other joint keys for this group");
+        return veil_srv_send_bytes(c, r, 200, "application/json", "{\"joint\":\"same\"}\n", 17);
+    }
+    if (!write_file(g, "joint", r->body, r->len)) return veil_srv_send_error(c, r, 500, "the keys cannot be stored");
+    return veil_srv_send_bytes(c, r, 201, "application/json", "{\"joint\":\"stored\"}\n", 19);
+}
+
+/* POST /v1/groups/NAME/updates?party=P[&records=K]: party P's encrypted update under the joint keys. */
+static enum MHD_Result post_update(struct MHD_Connection *c, request *r, const group_ref *g)
+{
+    const size_t party = party_arg(c, r, g);
+    if (!party) return veil_srv_send_error(c, r, 400, "?party=P (1..%zu) names whose update this is", g->parties);
+    const char *rv = veil_srv_lookup(c, r, MHD_GET_ARGUMENT_KIND, "records");
+    unsigned long long records = 1;
+    if (rv) {
+        char *end = NULL;
+        errno = 0;
+        records = strtoull(rv, &end, 10);
+        if (errno || !*rv || *end || records < 1 || records > MAX_RECORDS)
+            return veil_srv_send_error(c, r, 400, "?records=K: a record count of 1..2^40");
+    }
+    char name[32], path[4200];
+    snprintf(name, sizeof name, "u.p%zu", party);
+    file_in(path, sizeof path, g, name);
+    if (exists(path)) return veil_srv_send_error(c, r, 409, "party %zu's update is in already", party);
+    veil_keyset *ks = load_joint(g);
+    if (!ks) return veil_srv_send_error(c, r, 409, "the group has no joint keys yet (PUT /v1/groups/NAME/joint)");
+    veil_ciphertexts *cts = NULL;
+    veil_error err = {0};
+    const veil_status st = veil_ciphertexts_load(&cts, ks, NULL, r->body, r->len, &err);
+    veil_ciphertexts_free(cts);
+    veil_keyset_free(ks);
+    if (st != VEIL_OK)
+        return veil_srv_send_error(c, r, 422, "not a ciphertext set under the group's joint keys: %s", err.detail);
+    if (!claim_party(g, party, r->tenant))
+        return veil_srv_send_error(c, r, 403, "another tenant speaks for party %zu of this group", party);
+    char count[32];
+    const int n = snprintf(count, sizeof count, "%llu", records);
+    char nname[40];
+    snprintf(nname, sizeof nname, "%s.n", name);
+    if (!write_file(g, nname, (const uint8_t *)count, (size_t)n) || !write_file(g, name, r->body, r->len))
+        return veil_srv_send_error(c, r, 500, "the update cannot be stored");
+    char body[128];
+    const int m = snprintf(body, sizeof body, "{\"party\":%zu,\"records\":%llu,\"in\":%zu,\"parties\":%zu}\n", party,
+                           records, count_parties(g, "u"), g->parties);
+    return veil_srv_send_bytes(c, r, 201, "application/json", body, (size_t)m);
+}
+
+/* The sum of the N updates, stored as "sum" with the records in "sum.n" (made once: the parties decrypt the
+ * same bytes). 0 with *status and why on failure. */
+static int make_sum(const group_ref *g, unsigned *status, char *why, size_t cap)
+{
+    char path[4200], name[40];
+    file_in(path, sizeof path, g, "sum");
+    if (exists(path)) return 1;
+    const size_t in = count_parties(g, "u");
+    if (in < g->parties) {
+        *status = 409;
+        snprintf(why, cap, "%zu of %zu parties' updates are in", in, g->parties);
+        return 0;
+    }
+    veil_keyset *ks = load_joint(g);
+    veil_ciphertexts *acc = NULL, *one = NULL;
+    veil_buffer b = {0}, out = {0};
+    veil_error err = {0};
+    unsigned long long records = 0;
+    int ok = ks != NULL;
+    for (size_t p = 1; ok && p <= g->parties; p++) {
+        snprintf(name, sizeof name, "u.p%zu.n", p);
+        file_in(path, sizeof path, g, name);
+        ok = read_all(path, &b, 31);
+        if (ok) {
+            char text[32];
+            memcpy(text, b.data, b.len);
+            text[b.len] = 0;
+            records += strtoull(text, NULL, 10);
+        }
+        veil_buffer_free(&b);
+        snprintf(name, sizeof name, "u.p%zu", p);
+        file_in(path, sizeof path, g, name);
+        ok = ok && read_all(path, &b, (size_t)1 << 32) &&
+             veil_ciphertexts_load(acc ? &one : &acc, ks, NULL, b.data, b.len, &err) == VEIL_OK;
+        if (ok && one) ok = veil_ciphertexts_add(acc, one, &err) == VEIL_OK;
+        veil_ciphertexts_free(one);
+        one = NULL;
+        veil_buffer_free(&b);
+    }
+    ok = ok && veil_ciphertexts_save(&out, acc, &err) == VEIL_OK;
+    char count[32];
+    const int n = snprintf(count, sizeof count, "%llu", records);
+    ok = ok && write_file(g, "sum.n", (const uint8_t *)count, (size_t)n) && write_file(g, "sum", out.data, out.len);
+    veil_buffer_free(&out);
+    veil_ciphertexts_free(acc);
+    veil_keyset_free(ks);
+    if (!ok) {
+        *status = err.status == VEIL_ERR_MISMATCH ? 409 : 500;
+        snprintf(why, cap, "the updates cannot be summed: %s", err.detail[0] ? err.detail : "a stored file is unreadable");
+    }
+    return ok;
+}
+
+/* GET /v1/groups/NAME/sum: the sum of the N encrypted updates (X-Veil-Records: the records they declared). */
+static enum MHD_Result get_sum(struct MHD_Connection *c, request *r, const group_ref *g)
+{
+    unsigned status = 500;
+    char why[400], path[4200];
+    if (!make_sum(g, &status, why, sizeof why)) return veil_srv_send_error(c, r, status, "%s", why);
+    veil_buffer n = {0};
+    file_in(path, sizeof path, g, "sum.n");
+    char records[32] = "0";
+    if (read_all(path, &n, 31)) {
+        memcpy(records, n.data, n.len);
+        records[n.len] = 0;
+    }
+    veil_buffer_free(&n);
+    return send_file(c, r, g, "sum", "X-Veil-Records", records);
+}
+
+/* POST /v1/groups/NAME/decrypt?party=P: party P's decryption share of the sum (veil party decrypt). */
+static enum MHD_Result post_decrypt(struct MHD_Connection *c, request *r, const group_ref *g)
+{
+    const size_t party = party_arg(c, r, g);
+    if (!party) return veil_srv_send_error(c, r, 400, "?party=P (1..%zu) names whose share this is", g->parties);
+    char name[32], path[4200];
+    file_in(path, sizeof path, g, "sum");
+    if (!exists(path)) return veil_srv_send_error(c, r, 409, "there is no sum to decrypt yet (GET .../sum)");
+    veil_object_info info;
+    veil_error err = {0};
+    if (veil_object_peek(&info, r->body, r->len, &err) != VEIL_OK || (info.flags & VEIL_FLAG_SECRET) ||
+        (info.type != VEIL_OBJECT_SET && info.type != VEIL_OBJECT_PARTY_SHARE))
+        return veil_srv_send_error(c, r, 422, "not a decryption share%s%s", err.detail[0] ? ": " : "", err.detail);
+    if (memcmp(info.params_hash, g->params_hash, sizeof g->params_hash) != 0)
+        return veil_srv_send_error(c, r, 409, "this share is of another parameter set than the group");
+    snprintf(name, sizeof name, "d.p%zu", party);
+    file_in(path, sizeof path, g, name);
+    if (exists(path)) return veil_srv_send_error(c, r, 409, "party %zu's decryption share is in already", party);
+    if (!claim_party(g, party, r->tenant))
+        return veil_srv_send_error(c, r, 403, "another tenant speaks for party %zu of this group", party);
+    if (!write_file(g, name, r->body, r->len)) return veil_srv_send_error(c, r, 500, "the share cannot be stored");
+    char body[96];
+    const int n = snprintf(body, sizeof body, "{\"party\":%zu,\"in\":%zu,\"parties\":%zu}\n", party,
+                           count_parties(g, "d"), g->parties);
+    return veil_srv_send_bytes(c, r, 201, "application/json", body, (size_t)n);
+}
+
+/* GET /v1/groups/NAME/decrypt/P: party P's decryption share, once all N are in. */
+static enum MHD_Result get_decrypt(struct MHD_Connection *c, request *r, const group_ref *g, const char *rest)
+{
+    unsigned party = 0;
+    char tail = 0, name[32];
+    if (sscanf(rest, "%u%c", &party, &tail) != 1 || party < 1 || party > g->parties)
+        return veil_srv_send_error(c, r, 404, "decrypt/PARTY: party 1..%zu", g->parties);
+    const size_t in = count_parties(g, "d");
+    if (in < g->parties) return veil_srv_send_error(c, r, 409, "%zu of %zu decryption shares are in", in, g->parties);
+    snprintf(name, sizeof name, "d.p%u", party);
+    return send_file(c, r, g, name, NULL, NULL);
+}
+
+/* GET /v1/groups/NAME: what is in. */
+static enum MHD_Result describe(struct MHD_Connection *c, request *r, const group_ref *g, const char *name)
+{
+    char body[512], path[4200];
+    file_in(path, sizeof path, g, "joint");
+    const int joint = exists(path);
+    file_in(path, sizeof path, g, "sum");
+    const int n = snprintf(body, sizeof body,
+                           "{\"group\":\"%s\",\"parties\":%zu,\"round1\":%zu,\"round2\":%zu,\"joint\":%s,\"updates\":%zu,"
+                           "\"sum\":%s,\"decrypt\":%zu}\n",
+                           name, g->parties, count_parties(g, "r1"), count_parties(g, "r2"), joint ? "true" : "false",
+                           count_parties(g, "u"), exists(path) ? "true" : "false", count_parties(g, "d"));
+    return veil_srv_send_bytes(c, r, 200, "application/json", body, (size_t)n);
+}
+
+static enum MHD_Result dispatch_group(veil_server *s, struct MHD_Connection *c, request *r, const char *name,
+                                      const char *rest)
+{
+    group_ref g;
+    if ((!strcmp(r->method, "POST") || !strcmp(r->method, "PUT")) && (!r->body || !r->len))
+        return veil_srv_send_error(c, r, 400, "%s %.100s needs a body (a Veil object)", r->method, r->path);
+    const int get = !strcmp(r->method, "GET"), post = !strcmp(r->method, "POST"), put = !strcmp(r->method, "PUT");
+    if (!*rest && put) return put_group(s, c, r, name);
+    if (!open_group(s, name, r->tenant, &g))
+        return veil_srv_send_error(c, r, 404, "no group named '%s' (PUT /v1/groups/NAME with the group object)", name);
+    if (!*rest && get) return describe(c, r, &g, name);
+    if (post && !strcmp(rest, "shares")) return post_share(c, r, &g);
+    if (get && !strncmp(rest, "shares/", 7)) return get_share(c, r, &g, rest + 7);
+    if (put && !strcmp(rest, "joint")) return put_joint(c, r, &g);
+    if (get && !strcmp(rest, "joint")) {
+        char path[4200];
+        file_in(path, sizeof path, &g, "joint");
+        if (!exists(path)) return veil_srv_send_error(c, r, 409, "the group has no joint keys yet");
+        return send_file(c, r, &g, "joint", NULL, NULL);
+    }
+    if (post && !strcmp(rest, "updates")) return post_update(c, r, &g);
+    if (get && !strcmp(rest, "sum")) return get_sum(c, r, &g);
+    if (post && !strcmp(rest, "decrypt")) return post_decrypt(c, r, &g);
+    if (get && !strncmp(rest, "decrypt/", 8)) return get_decrypt(c, r, &g, rest + 8);
+    return veil_srv_send_error(c, r, 405, "%s is not allowed on %.100s (see docs/net.md, \"Groups\")", r->method, r->path);
+}
+
+enum MHD_Result veil_srv_groups(veil_server *s, struct MHD_Connection *c, request *r, const char *path)
+{
+    char name[NAME_MAX_LEN];
+    const char *slash = strchr(path, '/');
+    const size_t len = slash ? (size_t)(slash - path) : strlen(path);
+    if (len == 0 || len >= sizeof name) return veil_srv_send_error(c, r, 404, "no such group");
+    memcpy(name, path, len);
+    name[len] = 0;
+    if (name[0] == '.' || !veil_srv_valid_name(name, NAME_MAX_LEN - 1) || !veil_srv_valid_name(r->tenant, VEIL_TENANT_MAX))
+        return veil_srv_send_error(c, r, 400, "a group's name is letters, digits, '-', '_' and '.'");
+    if (!s->store_dir) return veil_srv_send_error(c, r, 501, "this server has no store (--store): no groups");
+    pthread_mutex_lock(&s->lock);
+    const enum MHD_Result ret = dispatch_group(s, c, r, name, slash ? slash + 1 : "");
+    pthread_mutex_unlock(&s->lock);
+    return ret;
+}
