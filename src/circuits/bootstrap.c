@@ -14,7 +14,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "circuits/boot_internal.h"
+#include "circuits/circuits_internal.h"
 
 #define BOOT_NODES 2048           /* Chebyshev nodes of the EvalMod interpolant */
 #define BOOT_MAX_DEGREE 1024

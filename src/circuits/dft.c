@@ -12,7 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "circuits/boot_internal.h"
+#include "circuits/circuits_internal.h"
 
 /* A matrix over the slots' cyclic vector of length ns in diagonal form: d[k] is the diagonal at offset k u. */
 typedef struct diag_matrix {

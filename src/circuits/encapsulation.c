@@ -13,8 +13,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include "circuits/boot_internal.h"
-#include "rlwe/rlwe_internal.h"
+#include "circuits/circuits_internal.h"
 
 void veil_boot_encaps_base(const veil_context *ctx, size_t base[2])
 {

@@ -15,7 +15,7 @@
 #include "serial/serial_internal.h"
 #include "ckks/ckks_internal.h"
 #include "bgv/bgv_internal.h"
-#include "circuits/boot_internal.h"
+#include "circuits/circuits_internal.h"
 
 static const uint8_t magic[4] = {'V', 'E', 'I', 'L'};
 

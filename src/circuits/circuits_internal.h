@@ -2,8 +2,8 @@
  * Internal definitions of CKKS bootstrapping (src/circuits/bootstrap.c, dft.c): the homomorphic DFTs
  * CoeffToSlot and SlotToCoeff as a few levels of sparse-diagonal linear transforms.
  */
-#ifndef VEIL_BOOT_INTERNAL_H
-#define VEIL_BOOT_INTERNAL_H
+#ifndef VEIL_CIRCUITS_INTERNAL_H
+#define VEIL_CIRCUITS_INTERNAL_H
 
 #include "ckks/ckks_internal.h"
 #include "veil/circuits.h"
