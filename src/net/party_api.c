@@ -25,6 +25,7 @@
 #include "net/serve_internal.h"
 #include "veil/serial.h"
 #include "veil/party.h"
+#include "veil/ml.h"
 
 #define GROUP_META_BYTES 56 /* the party files' metadata (tools/cmd_party.c): tag, group id, party, round */
 #define MAX_RECORDS (UINT64_C(1) << 40)
@@ -35,6 +36,7 @@ typedef struct group_ref {
     uint8_t id[VEIL_PARTY_ID_BYTES];
     uint8_t params_hash[VEIL_PARAMS_HASH_BYTES];
     size_t parties;
+    size_t threshold; /* 0 or parties: N-out-of-N */
 } group_ref;
 
 static uint64_t le64(const uint8_t *p)
@@ -97,6 +99,7 @@ static int parse_group(const uint8_t *data, size_t len, group_ref *g, char *why,
         return 0;
     }
     g->parties = (size_t)parties;
+    g->threshold = (size_t)threshold;
     memcpy(g->params_hash, info.params_hash, sizeof g->params_hash);
     return 1;
 }
@@ -219,6 +222,140 @@ static enum MHD_Result put_group(veil_server *s, struct MHD_Connection *c, reque
     return veil_srv_send_bytes(c, r, status, "application/json", body, (size_t)n);
 }
 
+/* The group's plan, loaded (NULL: none stored). */
+static veil_plan *load_plan(const group_ref *g)
+{
+    char path[4200];
+    veil_buffer b = {0};
+    veil_plan *plan = NULL;
+    veil_error err = {0};
+    file_in(path, sizeof path, g, "plan");
+    if (read_all(path, &b, (size_t)1 << 30)) veil_plan_load(&plan, b.data, b.len, &err);
+    veil_buffer_free(&b);
+    return plan;
+}
+
+/* Reads the N parties' round-R share files; shares[k * per + j] points into files[k] (object 1 + j). */
+static int load_round_files(const group_ref *g, size_t round, veil_buffer *files, veil_buffer **shares, size_t *per,
+                            char *why, size_t cap)
+{
+    char name[32], path[4200];
+    veil_error err = {0};
+    *per = 0;
+    for (size_t k = 0; k < g->parties; k++) {
+        veil_set_contents v;
+        snprintf(name, sizeof name, "r%zu.p%zu", round, k + 1);
+        file_in(path, sizeof path, g, name);
+        if (!read_all(path, &files[k], (size_t)1 << 32) || veil_set_open(&v, files[k].data, files[k].len, &err) != VEIL_OK) {
+            snprintf(why, cap, "party %zu's round-%zu shares cannot be read", k + 1, round);
+            return 0;
+        }
+        if (k == 0) {
+            *per = v.count - 1;
+            *shares = calloc(g->parties * *per, sizeof **shares);
+        }
+        const int fits = *shares && v.count == 1 + *per;
+        for (size_t j = 0; fits && j < *per; j++)
+            (*shares)[k * *per + j] = (veil_buffer){(uint8_t *)v.items[1 + j].data, v.items[1 + j].len};
+        veil_set_contents_clear(&v);
+        if (!fits) {
+            snprintf(why, cap, "party %zu's round-%zu shares hold %zu objects, party 1's %zu (another plan's?)", k + 1,
+                     round, v.count - 1, *per);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The round-1 aggregates as a party file (veil party combine --round 1 writes JOINT/round1.agg the same way). */
+static int save_aggregates(const group_ref *g, const veil_plan *plan, veil_buffer *aggs, veil_error *err)
+{
+    uint8_t meta[GROUP_META_BYTES] = {'V', 'E', 'I', 'L', '-', 'P', 'A', '1'};
+    memcpy(meta + 8, g->id, VEIL_PARTY_ID_BYTES);
+    meta[48] = 1; /* party 0 (an aggregate), round 1 */
+    veil_buffer items[3] = {{0}, aggs[0], aggs[1]}, out = {0};
+    int ok = veil_params_save(&items[0], veil_plan_params(plan), 0, err) == VEIL_OK &&
+             veil_set_save(&out, veil_plan_params(plan), meta, sizeof meta, items, 3, err) == VEIL_OK &&
+             write_file(g, "r1agg", out.data, out.len);
+    veil_buffer_free(&items[0]);
+    veil_buffer_free(&out);
+    return ok;
+}
+
+/*
+ * Once all N parties' round-R shares are in and the group has its plan: the server combines them (the
+ * aggregates of veil/party.h, by veil_ml_party_combine_round1/2): round 1 gives the joint key set ("joint") and
+ * the round-1 aggregates each party needs for round 2 ("r1agg"), round 2 the joint evaluation keys ("eval").
+ * 1: done, or nothing to do (no plan: the parties combine and PUT the joint keys themselves); 0: the shares do
+ * not combine (why says so).
+ */
+static int combine_round(const group_ref *g, size_t round, char *why, size_t cap)
+{
+    veil_plan *plan = load_plan(g);
+    if (!plan) return 1;
+    veil_buffer files[VEIL_PARTY_MAX] = {{0}}, *shares = NULL, out = {0}, aggs[2] = {{0}, {0}}, joint = {0}, agg = {0};
+    veil_error err = {0};
+    size_t per = 0;
+    veil_set_contents v = {0};
+    int ok = load_round_files(g, round, files, &shares, &per, why, cap);
+    if (ok && round == 1) {
+        ok = veil_ml_party_combine_round1(&out, aggs, plan, g->id, g->parties, g->threshold, shares, &err) == VEIL_OK &&
+             write_file(g, "joint", out.data, out.len) && save_aggregates(g, plan, aggs, &err);
+    } else if (ok) {
+        char path[4200];
+        file_in(path, sizeof path, g, "joint");
+        int have = read_all(path, &joint, (size_t)1 << 32);
+        file_in(path, sizeof path, g, "r1agg");
+        have = have && read_all(path, &agg, (size_t)1 << 32) && veil_set_open(&v, agg.data, agg.len, &err) == VEIL_OK &&
+               v.count == 3;
+        if (!have) snprintf(why, cap, "the server did not combine round 1 (the plan came after it)");
+        veil_buffer r1 = have ? (veil_buffer){(uint8_t *)v.items[2].data, v.items[2].len} : (veil_buffer){0};
+        ok = have &&
+             veil_ml_party_combine_round2(&out, plan, joint.data, joint.len, g->id, g->parties, g->threshold, &r1,
+                                          shares, per, &err) == VEIL_OK &&
+             write_file(g, "eval", out.data, out.len);
+    }
+    if (!ok && err.detail[0]) snprintf(why, cap, "%.190s", err.detail);
+    else if (!ok && !why[0]) snprintf(why, cap, "the combination cannot be stored");
+    veil_set_contents_clear(&v);
+    for (size_t k = 0; k < g->parties; k++) veil_buffer_free(&files[k]);
+    free(shares);
+    veil_buffer_free(&out);
+    veil_buffer_free(&aggs[0]);
+    veil_buffer_free(&aggs[1]);
+    veil_buffer_free(&joint);
+    veil_buffer_free(&agg);
+    veil_plan_free(plan);
+    return ok;
+}
+
+/* PUT /v1/groups/NAME/plan: the group's plan (G/plan), so that the server combines the round shares itself;
+ * before all round-1 shares are in, and later PUTs must bring the same bytes. */
+static enum MHD_Result put_plan(struct MHD_Connection *c, request *r, const group_ref *g)
+{
+    veil_object_info info;
+    veil_error err = {0};
+    veil_plan *plan = NULL;
+    char path[4200];
+    if (veil_object_peek(&info, r->body, r->len, &err) != VEIL_OK || veil_plan_load(&plan, r->body, r->len, &err) != VEIL_OK)
+        return veil_srv_send_error(c, r, 422, "not a plan: %s", err.detail);
+    const int same_params = !memcmp(info.params_hash, g->params_hash, sizeof g->params_hash);
+    veil_plan_free(plan);
+    if (!same_params) return veil_srv_send_error(c, r, 409, "this plan is of another parameter set than the group");
+    file_in(path, sizeof path, g, "plan");
+    if (exists(path)) {
+        veil_buffer b = {0};
+        const int same = read_all(path, &b, (size_t)1 << 30) && b.len == r->len && !memcmp(b.data, r->body, b.len);
+        veil_buffer_free(&b);
+        if (!same) return veil_srv_send_error(c, r, 409, "the group has another plan");
+        return veil_srv_send_bytes(c, r, 200, "application/json", "{\"plan\":\"same\"}\n", 16);
+    }
+    if (count_parties(g, "r1") == g->parties)
+        return veil_srv_send_error(c, r, 409, "the plan comes before all round-1 shares are in");
+    if (!write_file(g, "plan", r->body, r->len)) return veil_srv_send_error(c, r, 500, "the plan cannot be stored");
+    return veil_srv_send_bytes(c, r, 201, "application/json", "{\"plan\":\"stored\"}\n", 18);
+}
+
 /* POST /v1/groups/NAME/shares: a party's round shares (veil party keygen --round 1|2: PI/roundR.share). */
 static enum MHD_Result post_share(struct MHD_Connection *c, request *r, const group_ref *g)
 {
@@ -255,9 +392,16 @@ static enum MHD_Result post_share(struct MHD_Connection *c, request *r, const gr
         return veil_srv_send_error(c, r, 403, "another tenant speaks for party %zu of this group", party);
     if (exists(path)) return veil_srv_send_error(c, r, 409, "party %zu's round-%zu shares are in already", party, round);
     if (!write_file(g, name, r->body, r->len)) return veil_srv_send_error(c, r, 500, "the shares cannot be stored");
-    char body[128];
-    const int n = snprintf(body, sizeof body, "{\"party\":%zu,\"round\":%zu,\"in\":%zu,\"parties\":%zu}\n", party, round,
-                           count_parties(g, round == 1 ? "r1" : "r2"), g->parties);
+    const size_t in = count_parties(g, round == 1 ? "r1" : "r2");
+    if (in == g->parties && !combine_round(g, round, why, sizeof why)) {
+        unlink(path); /* the last share is taken back: the round stays open */
+        return veil_srv_send_error(c, r, 422, "the %zu parties' round-%zu shares do not combine: %s", g->parties, round,
+                                   why);
+    }
+    char body[160];
+    file_in(path, sizeof path, g, round == 1 ? "r1agg" : "eval");
+    const int n = snprintf(body, sizeof body, "{\"party\":%zu,\"round\":%zu,\"in\":%zu,\"parties\":%zu,\"combined\":%s}\n",
+                           party, round, in, g->parties, exists(path) ? "true" : "false");
     return veil_srv_send_bytes(c, r, 201, "application/json", body, (size_t)n);
 }
 
@@ -476,12 +620,17 @@ static enum MHD_Result describe(struct MHD_Connection *c, request *r, const grou
     char body[512], path[4200];
     file_in(path, sizeof path, g, "joint");
     const int joint = exists(path);
+    file_in(path, sizeof path, g, "plan");
+    const int plan = exists(path);
+    file_in(path, sizeof path, g, "eval");
+    const int eval = exists(path);
     file_in(path, sizeof path, g, "sum");
     const int n = snprintf(body, sizeof body,
                            "{\"group\":\"%s\",\"parties\":%zu,\"round1\":%zu,\"round2\":%zu,\"joint\":%s,\"updates\":%zu,"
-                           "\"sum\":%s,\"decrypt\":%zu}\n",
+                           "\"sum\":%s,\"decrypt\":%zu,\"plan\":%s,\"eval\":%s}\n",
                            name, g->parties, count_parties(g, "r1"), count_parties(g, "r2"), joint ? "true" : "false",
-                           count_parties(g, "u"), exists(path) ? "true" : "false", count_parties(g, "d"));
+                           count_parties(g, "u"), exists(path) ? "true" : "false", count_parties(g, "d"),
+                           plan ? "true" : "false", eval ? "true" : "false");
     return veil_srv_send_bytes(c, r, 200, "application/json", body, (size_t)n);
 }
 
@@ -499,6 +648,16 @@ static enum MHD_Result dispatch_group(veil_server *s, struct MHD_Connection *c, 
     if (post && !strcmp(rest, "shares")) return post_share(c, r, &g);
     if (get && !strncmp(rest, "shares/", 7)) return get_share(c, r, &g, rest + 7);
     if (put && !strcmp(rest, "joint")) return put_joint(c, r, &g);
+    if (put && !strcmp(rest, "plan")) return put_plan(c, r, &g);
+    if (get && (!strcmp(rest, "joint/eval") || !strcmp(rest, "round1.agg"))) {
+        char path[4200];
+        const char *file = rest[0] == 'j' ? "eval" : "r1agg";
+        file_in(path, sizeof path, &g, file);
+        if (!exists(path))
+            return veil_srv_send_error(c, r, 409, "the server has not combined round %d yet (PUT the plan, then all "
+                                       "round-%d shares)", rest[0] == 'j' ? 2 : 1, rest[0] == 'j' ? 2 : 1);
+        return send_file(c, r, &g, file, NULL, NULL);
+    }
     if (get && !strcmp(rest, "joint")) {
         char path[4200];
         file_in(path, sizeof path, &g, "joint");
