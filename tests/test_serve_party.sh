@@ -48,33 +48,52 @@ expect 409 "a share of another group" "${tok[p2]}" POST /v1/groups/fed/shares O2
 check "the refusal says so" grep -q "another group" body
 expect 404 "a non-member's share" "${tok[mallory]}" POST /v1/groups/fed/shares P2/round1.share
 expect 422 "a secret share" "${tok[p2]}" POST /v1/groups/fed/shares P2/secret.share
-for i in 2 3; do push $i /v1/groups/fed/shares P$i/round1.share || fail "party $i's round-1 shares: $(cat push.err)"; done
-# each party fetches the others' shares and combines them itself; the server keeps the joint keys it is given
-# (the same bytes from every party: each checks the server holds the keys it combined)
-for i in 1 2 3; do
-    mkdir -p "V$i/G"
-    cp G/plan G/group "V$i/G/"
-    for j in 1 2 3; do mkdir -p "V$i/P$j" && pull $i /v1/groups/fed/shares/1/$j "V$i/P$j/round1.share" || fail "pull $i $j"; done
-    "$veil" party combine --group "V$i/G" --round 1 --in V$i/P1 V$i/P2 V$i/P3 --out "V$i/JOINT" --quiet 2>/dev/null ||
-        fail "party $i combines round 1"
-done
-expect 422 "a secret share as the joint keys" "${tok[p1]}" PUT /v1/groups/fed/joint P1/secret.share
+# the group's plan, so that the server combines the round shares itself
+expect 422 "a plan that is not one" "${tok[p1]}" PUT /v1/groups/fed/plan G/group
+push 1 /v1/groups/fed/plan G/plan || fail "the plan: $(cat push.err)"
+expect 200 "the same plan again" "${tok[p2]}" PUT /v1/groups/fed/plan G/plan
+check "the server says it is the same" grep -q "same" body
+expect 422 "a CSV file as the plan" "${tok[p2]}" PUT /v1/groups/fed/plan "$work/h/test.csv"
 expect 409 "an update before the joint keys" "${tok[p1]}" POST "/v1/groups/fed/updates?party=1" P1/round1.share
-for i in 1 2 3; do push $i /v1/groups/fed/joint V$i/JOINT/joint.keys || fail "party $i's joint keys: $(cat push.err)"; done
+expect 409 "the joint keys before all round-1 shares are in" "${tok[p1]}" GET /v1/groups/fed/joint
+expect 409 "the round-1 aggregates before all round-1 shares are in" "${tok[p1]}" GET /v1/groups/fed/round1.agg
+push 2 /v1/groups/fed/shares P2/round1.share || fail "party 2's round-1 shares: $(cat push.err)"
+push 3 /v1/groups/fed/shares P3/round1.share || fail "party 3's round-1 shares: $(cat push.err)"
+check "the last share completes round 1 and the server combines it" grep -q '"combined":true' push.out
+# each party fetches what the server combined (the joint key set and the round-1 aggregates); party 1 also
+# fetches the others' shares and combines them itself: the server's keys are the same bytes
+for i in 1 2 3; do
+    mkdir -p "V$i/G" "V$i/JOINT"
+    cp G/plan G/group "V$i/G/"
+    pull $i /v1/groups/fed/joint "V$i/JOINT/joint.keys" || fail "party $i pulls the joint keys"
+    pull $i /v1/groups/fed/round1.agg "V$i/JOINT/round1.agg" || fail "party $i pulls the round-1 aggregates"
+    cp "V$i/JOINT/joint.keys" "V$i/G/"
+done
+for j in 1 2 3; do mkdir -p "L/P$j" && pull 1 /v1/groups/fed/shares/1/$j "L/P$j/round1.share" || fail "pull 1 $j"; done
+mkdir -p L/G && cp G/plan G/group L/G/
+"$veil" party combine --group L/G --round 1 --in L/P1 L/P2 L/P3 --out L/JOINT --quiet 2>/dev/null || fail "party 1 combines round 1"
+check "the server's joint keys are those party 1 combined" cmp -s L/JOINT/joint.keys V1/JOINT/joint.keys
+check "the server's round-1 aggregates are those party 1 combined" cmp -s L/JOINT/round1.agg V1/JOINT/round1.agg
+# the PUT of the joint keys still answers: the same bytes are accepted, others refused
+expect 200 "a party's PUT of the same joint keys" "${tok[p1]}" PUT /v1/groups/fed/joint L/JOINT/joint.keys
+expect 422 "a secret share as the joint keys" "${tok[p1]}" PUT /v1/groups/fed/joint P1/secret.share
 pull 2 /v1/groups/fed/joint joint.keys || fail "pull the joint keys"
-check "the server holds the joint keys the parties combined" cmp -s joint.keys V1/JOINT/joint.keys
 
-# round 2 through the server: the evaluation keys (each party combines the shares it fetched)
+# round 2 through the server: it combines the evaluation keys
 for i in 1 2 3; do
     "$veil" party keygen --group G --party $i --round 2 --in V$i/JOINT --out P$i --quiet 2>/dev/null || fail "keygen 2 $i"
 done
 expect 409 "round-2 shares before all are in" "${tok[p1]}" GET /v1/groups/fed/shares/2/1
+expect 409 "the eval keys before all round-2 shares are in" "${tok[p1]}" GET /v1/groups/fed/joint/eval
 for i in 1 2 3; do push $i /v1/groups/fed/shares P$i/round2.share || fail "party $i's round-2 shares: $(cat push.err)"; done
+check "the last round-2 share completes it and the server combines it" grep -q '"combined":true' push.out
 for i in 1 2 3; do
-    for j in 1 2 3; do pull $i /v1/groups/fed/shares/2/$j "V$i/P$j/round2.share" || fail "pull 2 $i $j"; done
-    "$veil" party combine --group "V$i/G" --round 2 --in V$i/P1 V$i/P2 V$i/P3 --out "V$i/JOINT" --quiet 2>/dev/null ||
-        fail "party $i combines round 2"
+    mkdir -p "V$i/JOINT/eval"
+    pull $i /v1/groups/fed/joint/eval "V$i/JOINT/eval/eval.keys" || fail "party $i pulls the eval keys"
 done
+for j in 1 2 3; do pull 1 /v1/groups/fed/shares/2/$j "L/P$j/round2.share" || fail "pull 2 1 $j"; done
+"$veil" party combine --group L/G --round 2 --in L/P1 L/P2 L/P3 --out L/JOINT --quiet 2>/dev/null || fail "party 1 combines round 2"
+check "the server's eval keys are those party 1 combined" cmp -s L/JOINT/eval/eval.keys V1/JOINT/eval/eval.keys
 
 # each party's encrypted update, a ciphertext set under the joint key (here: the model's encrypted outputs on
 # rows of its own data, evaluated with the joint evaluation keys; FedAvg sends its model times its record
@@ -156,5 +175,5 @@ expect 200 "the server still answers" "${tok[p1]}" GET /v1/groups/fed
 stop_server
 start_server
 expect 200 "the group after a restart" "${tok[p1]}" GET /v1/groups/fed
-check "its state after a restart" grep -q '"round1":3,"round2":3,"joint":true,"updates":3,"sum":true,"decrypt":3' body
+check "its state after a restart" grep -q '"round1":3,"round2":3,"joint":true,"updates":3,"sum":true,"decrypt":3,"plan":true,"eval":true' body
 [ "$fails" = 0 ] && echo "serve party: ok" || { echo "serve party: $fails failures"; exit 1; }
