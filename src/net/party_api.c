@@ -94,10 +94,6 @@ static int parse_group(const uint8_t *data, size_t len, group_ref *g, char *why,
                  (unsigned long long)parties, (unsigned long long)threshold, VEIL_PARTY_MAX);
         return 0;
     }
-    if (threshold && threshold != parties) {
-        snprintf(why, cap, "a t-out-of-N group is not served yet: N-out-of-N only");
-        return 0;
-    }
     g->parties = (size_t)parties;
     g->threshold = (size_t)threshold;
     memcpy(g->params_hash, info.params_hash, sizeof g->params_hash);
@@ -356,6 +352,113 @@ static enum MHD_Result put_plan(struct MHD_Connection *c, request *r, const grou
     return veil_srv_send_bytes(c, r, 201, "application/json", "{\"plan\":\"stored\"}\n", 18);
 }
 
+/* Whether the group is t-out-of-N with t < N (box keys, deals, threshold decryption shares). */
+static int is_threshold(const group_ref *g)
+{
+    return g->threshold && g->threshold < g->parties;
+}
+
+/* The payload of an uncompressed object of the given type and size, of the group (NULL: it is not one). */
+static const uint8_t *party_object(const uint8_t *data, size_t len, veil_object_type type, size_t payload,
+                                   const group_ref *g)
+{
+    veil_object_info info;
+    veil_error err = {0};
+    if (veil_object_peek(&info, data, len, &err) != VEIL_OK || info.type != type || info.flags != 0 ||
+        info.payload_bytes != payload || len < VEIL_HEADER_BYTES + payload ||
+        memcmp(info.params_hash, g->params_hash, sizeof g->params_hash) != 0 ||
+        memcmp(data + VEIL_HEADER_BYTES, g->id, VEIL_PARTY_ID_BYTES) != 0)
+        return NULL;
+    return data + VEIL_HEADER_BYTES;
+}
+
+/*
+ * POST /v1/groups/NAME/boxkeys: a party's box key (t-out-of-N: PI/box.key; public, the deals to PI are sealed
+ * to it). Payload: group id, party (u64), the X25519 key (veil/serial.h).
+ */
+static enum MHD_Result post_box_key(struct MHD_Connection *c, request *r, const group_ref *g)
+{
+    if (!is_threshold(g)) return veil_srv_send_error(c, r, 409, "an N-out-of-N group has no box keys");
+    const uint8_t *p = party_object(r->body, r->len, VEIL_OBJECT_PARTY_BOX_KEY,
+                                    VEIL_PARTY_ID_BYTES + 8 + VEIL_PARTY_BOX_KEY_BYTES, g);
+    if (!p) return veil_srv_send_error(c, r, 422, "not a box key of this group (veil party keygen --round 1 writes PI/box.key)");
+    const uint64_t party = le64(p + VEIL_PARTY_ID_BYTES);
+    if (party < 1 || party > g->parties) return veil_srv_send_error(c, r, 422, "a box key of party %llu", (unsigned long long)party);
+    char name[32], path[4200];
+    snprintf(name, sizeof name, "b.p%llu", (unsigned long long)party);
+    file_in(path, sizeof path, g, name);
+    if (!claim_party(g, (size_t)party, r->tenant))
+        return veil_srv_send_error(c, r, 403, "another tenant speaks for party %llu of this group", (unsigned long long)party);
+    if (exists(path)) return veil_srv_send_error(c, r, 409, "party %llu's box key is in already", (unsigned long long)party);
+    if (!write_file(g, name, r->body, r->len)) return veil_srv_send_error(c, r, 500, "the box key cannot be stored");
+    char body[96];
+    const int n = snprintf(body, sizeof body, "{\"party\":%llu,\"in\":%zu,\"parties\":%zu}\n", (unsigned long long)party,
+                           count_parties(g, "b"), g->parties);
+    return veil_srv_send_bytes(c, r, 201, "application/json", body, (size_t)n);
+}
+
+/* GET /v1/groups/NAME/boxkeys/P: party P's box key, once all N are in. */
+static enum MHD_Result get_box_key(struct MHD_Connection *c, request *r, const group_ref *g, const char *rest)
+{
+    unsigned party = 0;
+    char tail = 0, name[32];
+    if (sscanf(rest, "%u%c", &party, &tail) != 1 || party < 1 || party > g->parties)
+        return veil_srv_send_error(c, r, 404, "boxkeys/PARTY: party 1..%zu", g->parties);
+    const size_t in = count_parties(g, "b");
+    if (in < g->parties) return veil_srv_send_error(c, r, 409, "%zu of %zu box keys are in", in, g->parties);
+    snprintf(name, sizeof name, "b.p%u", party);
+    return send_file(c, r, g, name, NULL, NULL);
+}
+
+/*
+ * POST /v1/groups/NAME/deals: party I's deal for party J (PI/deal.toJ, sealed to J's box key: the server
+ * relays it and learns nothing). Payload: group id, from, to, parties, threshold (u64 each), nonce, the box.
+ */
+static enum MHD_Result post_deal(struct MHD_Connection *c, request *r, const group_ref *g)
+{
+    veil_object_info info;
+    veil_error err = {0};
+    if (!is_threshold(g)) return veil_srv_send_error(c, r, 409, "an N-out-of-N group has no deals");
+    const int peek = veil_object_peek(&info, r->body, r->len, &err) == VEIL_OK;
+    const uint8_t *p = peek && info.payload_bytes > VEIL_PARTY_ID_BYTES + 32 && info.payload_bytes < (1u << 24)
+                           ? party_object(r->body, r->len, VEIL_OBJECT_PARTY_DEAL, info.payload_bytes, g) : NULL;
+    if (!p) return veil_srv_send_error(c, r, 422, "not a deal of this group (veil party keygen --round 3 writes PI/deal.toJ)");
+    const uint64_t from = le64(p + 32), to = le64(p + 40), parties = le64(p + 48), threshold = le64(p + 56);
+    if (from < 1 || from > g->parties || to < 1 || to > g->parties || parties != g->parties || threshold != g->threshold)
+        return veil_srv_send_error(c, r, 422, "a deal from party %llu to %llu of %llu (threshold %llu): not this group's",
+                                   (unsigned long long)from, (unsigned long long)to, (unsigned long long)parties,
+                                   (unsigned long long)threshold);
+    char name[64], path[4200];
+    snprintf(name, sizeof name, "deal.f%llu.t%llu", (unsigned long long)from, (unsigned long long)to);
+    file_in(path, sizeof path, g, name);
+    if (!claim_party(g, (size_t)from, r->tenant))
+        return veil_srv_send_error(c, r, 403, "another tenant speaks for party %llu of this group", (unsigned long long)from);
+    if (exists(path))
+        return veil_srv_send_error(c, r, 409, "party %llu's deal for party %llu is in already", (unsigned long long)from,
+                                   (unsigned long long)to);
+    if (!write_file(g, name, r->body, r->len)) return veil_srv_send_error(c, r, 500, "the deal cannot be stored");
+    return veil_srv_send_bytes(c, r, 201, "application/json", "{\"deal\":\"stored\"}\n", 19);
+}
+
+/* GET /v1/groups/NAME/deals/I/J: party I's deal for party J, to J's tenant only. */
+static enum MHD_Result get_deal(struct MHD_Connection *c, request *r, const group_ref *g, const char *rest)
+{
+    unsigned from = 0, to = 0;
+    char tail = 0, name[64], path[4200];
+    if (sscanf(rest, "%u/%u%c", &from, &to, &tail) != 2 || from < 1 || from > g->parties || to < 1 || to > g->parties)
+        return veil_srv_send_error(c, r, 404, "deals/FROM/TO: parties 1..%zu", g->parties);
+    snprintf(name, sizeof name, "party.%u", to);
+    file_in(path, sizeof path, g, name);
+    veil_buffer b = {0};
+    const int mine = read_all(path, &b, VEIL_TENANT_MAX) && b.len == strlen(r->tenant) && !memcmp(b.data, r->tenant, b.len);
+    veil_buffer_free(&b);
+    if (!mine) return veil_srv_send_error(c, r, 403, "only party %u's tenant fetches the deals addressed to it", to);
+    snprintf(name, sizeof name, "deal.f%u.t%u", from, to);
+    file_in(path, sizeof path, g, name);
+    if (!exists(path)) return veil_srv_send_error(c, r, 409, "party %u's deal for party %u is not in yet", from, to);
+    return send_file(c, r, g, name, NULL, NULL);
+}
+
 /* POST /v1/groups/NAME/shares: a party's round shares (veil party keygen --round 1|2: PI/roundR.share). */
 static enum MHD_Result post_share(struct MHD_Connection *c, request *r, const group_ref *g)
 {
@@ -575,6 +678,91 @@ static enum MHD_Result get_sum(struct MHD_Connection *c, request *r, const group
 }
 
 /* POST /v1/groups/NAME/decrypt?party=P: party P's decryption share of the sum (veil party decrypt). */
+#define SHARE_SET_META 64          /* src/ml/party.c: "VEIL-PD1", kind, party, count, key id */
+#define SHARE_SET_AT (VEIL_PARTY_ID_BYTES + 6 * 8 + 32 + 8) /* a threshold share's set (src/serial/serial.c) */
+
+/*
+ * A t-out-of-N decryption share set (veil party decrypt --set): its party and the set of decrypting parties
+ * (bit j-1: party j), read from every share in it and checked to agree. 0: not one (why says so).
+ */
+static int threshold_share_set(const uint8_t *data, size_t len, const group_ref *g, size_t *party, uint64_t *set,
+                               char *why, size_t cap)
+{
+    veil_set_contents v;
+    veil_error err = {0};
+    if (veil_set_open(&v, data, len, &err) != VEIL_OK) {
+        snprintf(why, cap, "not a share set: %.150s", err.detail);
+        return 0;
+    }
+    int ok = v.meta_len == SHARE_SET_META && !memcmp(v.meta, "VEIL-PD1", 8) && !v.secret && v.count >= 2 &&
+             le64(v.meta + 8) == VEIL_PARTY_THRESHOLD_DECRYPT;
+    if (!ok) snprintf(why, cap, "not a t-out-of-N decryption share set (veil party decrypt --set J1,J2,..)");
+    *party = ok ? (size_t)le64(v.meta + 16) : 0;
+    *set = 0;
+    for (size_t i = 1; ok && i < v.count; i++) {
+        const uint8_t *p = NULL;
+        veil_object_info info;
+        if (veil_object_peek(&info, v.items[i].data, v.items[i].len, &err) == VEIL_OK && info.payload_bytes > SHARE_SET_AT + 8)
+            p = party_object(v.items[i].data, v.items[i].len, VEIL_OBJECT_PARTY_SHARE, info.payload_bytes, g);
+        const uint64_t s = p ? le64(p + SHARE_SET_AT) : 0;
+        ok = p && le64(p + VEIL_PARTY_ID_BYTES) == *party && s && (i == 1 || s == *set);
+        *set = s;
+        if (!ok) snprintf(why, cap, "share %zu of the set is not party %zu's of this group, or names another set", i, *party);
+    }
+    const uint64_t all = g->parties == 64 ? ~UINT64_C(0) : (UINT64_C(1) << g->parties) - 1;
+    size_t members = 0;
+    for (uint64_t m = *set; m; m &= m - 1) members++;
+    if (ok && ((*set & ~all) || members < g->threshold || *party < 1 || *party > g->parties || !(*set >> (*party - 1) & 1))) {
+        snprintf(why, cap, "party %zu's shares name a set of %zu parties: at least %zu of 1..%zu, the party among them",
+                 *party, members, g->threshold, g->parties);
+        ok = 0;
+    }
+    veil_set_contents_clear(&v);
+    return ok;
+}
+
+/* The set of decrypting parties the first threshold share named (0: none yet). */
+static uint64_t decrypt_set(const group_ref *g)
+{
+    char path[4200];
+    veil_buffer b = {0};
+    uint64_t set = 0;
+    file_in(path, sizeof path, g, "dset");
+    if (read_all(path, &b, 8) && b.len == 8) set = le64(b.data);
+    veil_buffer_free(&b);
+    return set;
+}
+
+/*
+ * POST .../decrypt?party=P in a t-out-of-N group: party P's threshold share set. The first names the set of
+ * decrypting parties; the others must name the same set and be of its members.
+ */
+static enum MHD_Result post_threshold_decrypt(struct MHD_Connection *c, request *r, const group_ref *g, size_t party)
+{
+    char why[200] = "", name[32], path[4200];
+    size_t of = 0;
+    uint64_t set = 0;
+    if (!threshold_share_set(r->body, r->len, g, &of, &set, why, sizeof why))
+        return veil_srv_send_error(c, r, 422, "%s", why);
+    if (of != party) return veil_srv_send_error(c, r, 422, "these are party %zu's shares, not party %zu's", of, party);
+    const uint64_t named = decrypt_set(g);
+    if (named && named != set)
+        return veil_srv_send_error(c, r, 409, "these shares name another set of parties than the shares in already");
+    snprintf(name, sizeof name, "d.p%zu", party);
+    file_in(path, sizeof path, g, name);
+    if (exists(path)) return veil_srv_send_error(c, r, 409, "party %zu's decryption share is in already", party);
+    if (!claim_party(g, party, r->tenant))
+        return veil_srv_send_error(c, r, 403, "another tenant speaks for party %zu of this group", party);
+    uint8_t raw[8];
+    for (int i = 0; i < 8; i++) raw[i] = (uint8_t)(set >> (8 * i));
+    if ((!named && !write_file(g, "dset", raw, 8)) || !write_file(g, name, r->body, r->len))
+        return veil_srv_send_error(c, r, 500, "the share cannot be stored");
+    char body[96];
+    const int n = snprintf(body, sizeof body, "{\"party\":%zu,\"in\":%zu,\"set\":%llu}\n", party,
+                           count_parties(g, "d"), (unsigned long long)set);
+    return veil_srv_send_bytes(c, r, 201, "application/json", body, (size_t)n);
+}
+
 static enum MHD_Result post_decrypt(struct MHD_Connection *c, request *r, const group_ref *g)
 {
     const size_t party = party_arg(c, r, g);
@@ -582,6 +770,7 @@ static enum MHD_Result post_decrypt(struct MHD_Connection *c, request *r, const 
     char name[32], path[4200];
     file_in(path, sizeof path, g, "sum");
     if (!exists(path)) return veil_srv_send_error(c, r, 409, "there is no sum to decrypt yet (GET .../sum)");
+    if (is_threshold(g)) return post_threshold_decrypt(c, r, g, party);
     veil_object_info info;
     veil_error err = {0};
     if (veil_object_peek(&info, r->body, r->len, &err) != VEIL_OK || (info.flags & VEIL_FLAG_SECRET) ||
@@ -608,8 +797,26 @@ static enum MHD_Result get_decrypt(struct MHD_Connection *c, request *r, const g
     char tail = 0, name[32];
     if (sscanf(rest, "%u%c", &party, &tail) != 1 || party < 1 || party > g->parties)
         return veil_srv_send_error(c, r, 404, "decrypt/PARTY: party 1..%zu", g->parties);
-    const size_t in = count_parties(g, "d");
-    if (in < g->parties) return veil_srv_send_error(c, r, 409, "%zu of %zu decryption shares are in", in, g->parties);
+    const uint64_t set = decrypt_set(g);
+    if (set) { /* t-out-of-N: once every member of the set the shares named is in */
+        if (!(set >> (party - 1) & 1))
+            return veil_srv_send_error(c, r, 404, "party %u is not of the set of decrypting parties", party);
+        size_t in = 0, members = 0;
+        for (size_t p = 1; p <= g->parties; p++) {
+            if (!(set >> (p - 1) & 1)) continue;
+            char path[4200];
+            snprintf(name, sizeof name, "d.p%zu", p);
+            file_in(path, sizeof path, g, name);
+            members++;
+            in += exists(path);
+        }
+        if (in < members)
+            return veil_srv_send_error(c, r, 409, "%zu of the %zu decrypting parties' shares are in", in, members);
+    } else {
+        const size_t in = count_parties(g, "d");
+        if (in < g->parties || is_threshold(g))
+            return veil_srv_send_error(c, r, 409, "%zu of %zu decryption shares are in", in, g->parties);
+    }
     snprintf(name, sizeof name, "d.p%u", party);
     return send_file(c, r, g, name, NULL, NULL);
 }
@@ -667,6 +874,10 @@ static enum MHD_Result dispatch_group(veil_server *s, struct MHD_Connection *c, 
     if (post && !strcmp(rest, "updates")) return post_update(c, r, &g);
     if (get && !strcmp(rest, "sum")) return get_sum(c, r, &g);
     if (post && !strcmp(rest, "decrypt")) return post_decrypt(c, r, &g);
+    if (post && !strcmp(rest, "boxkeys")) return post_box_key(c, r, &g);
+    if (get && !strncmp(rest, "boxkeys/", 8)) return get_box_key(c, r, &g, rest + 8);
+    if (post && !strcmp(rest, "deals")) return post_deal(c, r, &g);
+    if (get && !strncmp(rest, "deals/", 6)) return get_deal(c, r, &g, rest + 6);
     if (get && !strncmp(rest, "decrypt/", 8)) return get_decrypt(c, r, &g, rest + 8);
     return veil_srv_send_error(c, r, 405, "%s is not allowed on %.100s (see docs/net.md, \"Groups\")", r->method, r->path);
 }
