@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # `veil serve` as a multi-party aggregator (/v1/groups; docs/multiparty.md, "The server as aggregator"), on
-# loopback: three tenants (parties 1, 2, 3) run key generation through the server (veil party push|pull), each
-# encrypts its update under the joint public key, the server sums the three, and the parties decrypt the sum
-# together from the decryption shares the server relays; the result is checked against the plaintext sum. The
-# refusals: a share of another group, a duplicate, a share or update too early, a tenant outside the group, a
-# party number another tenant speaks for. Every loop is bounded.
+# loopback: three tenants (parties 1, 2, 3) run key generation through the server (veil party push|pull), which
+# combines both rounds itself (checked byte for byte against a party's own combination), each encrypts its
+# update under the joint public key, the server sums the three, and the parties decrypt the sum together from
+# the decryption shares the server relays; the result is checked against the plaintext sum. Then a 2-of-3 group:
+# box keys and sealed deals through the server, and the sum decrypted by parties 1 and 2 with party 3 offline.
+# The refusals: a share of another group, a duplicate, a share or update too early, a tenant outside the group,
+# a party number another tenant speaks for, a deal fetched by another than its recipient, a share for another
+# decrypting set. Every loop is bounded.
 #   test_serve_party.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 build=$1 src=$2

@@ -1,13 +1,17 @@
 /*
  * /v1/groups: the server as a multi-party aggregator (docs/multiparty.md, "The server as aggregator";
- * docs/net.md, "Groups"). The server relays the parties' public round shares, holds the joint public key set,
- * sums the encrypted updates and relays the decryption shares of the sum: it never holds a secret share, and
- * it validates every object it keeps (Veil framing and digest, the group id, the party, the round).
+ * docs/net.md, "Groups"). The server relays the parties' public round shares and, once it holds the group's
+ * plan, combines each round itself (the joint key set, the round-1 aggregates, the joint evaluation keys);
+ * it sums the encrypted updates and relays the decryption shares of the sum, and for t-out-of-N groups the
+ * box keys, the sealed deals (each to its recipient only) and the threshold shares of a decrypting set. It
+ * never holds a secret share, and it validates every object it keeps (Veil framing and digest, the group id,
+ * the party, the round).
  *
  *   STORE/groups/NAME/  group (the group object), member.TENANT (one per tenant that joined), party.P (the
- *                       tenant that speaks for party P), r1.pP r2.pP (round shares), joint (the joint key
- *                       set), u.pP and u.pP.n (an encrypted update and its record count), sum and sum.n,
- *                       d.pP (a decryption share of the sum)
+ *                       tenant that speaks for party P), plan, r1.pP r2.pP (round shares), joint (the joint
+ *                       key set), r1agg (the round-1 aggregates), eval (the joint evaluation keys), b.pP (box
+ *                       keys), deal.fI.tJ (sealed deals), u.pP and u.pP.n (an encrypted update and its record
+ *                       count), sum and sum.n, d.pP (a decryption share of the sum), dset (the decrypting set)
  *
  * Every file is written with veil_file_write_atomic (temporary file, fsync, rename, fsync of the folder), as
  * key bundles are. A group is visible only to the tenants that PUT it (the same bytes): to any other it does
