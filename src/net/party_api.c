@@ -251,10 +251,10 @@ static int load_round_files(const group_ref *g, size_t round, veil_buffer *files
             return 0;
         }
         if (k == 0) {
-            *per = v.count - 1;
+            *per = v.count > 1 ? v.count - 1 : 0;
             *shares = calloc(g->parties * *per, sizeof **shares);
         }
-        const int fits = *shares && v.count == 1 + *per;
+        const int fits = *shares && *per && v.count == 1 + *per;
         for (size_t j = 0; fits && j < *per; j++)
             (*shares)[k * *per + j] = (veil_buffer){(uint8_t *)v.items[1 + j].data, v.items[1 + j].len};
         veil_set_contents_clear(&v);
@@ -501,7 +501,13 @@ static enum MHD_Result post_share(struct MHD_Connection *c, request *r, const gr
     if (!write_file(g, name, r->body, r->len)) return veil_srv_send_error(c, r, 500, "the shares cannot be stored");
     const size_t in = count_parties(g, round == 1 ? "r1" : "r2");
     if (in == g->parties && !combine_round(g, round, why, sizeof why)) {
-        unlink(path); /* the last share is taken back: the round stays open */
+        unlink(path); /* the last share is taken back: the round stays open, with nothing of it combined */
+        const char *made[2] = {round == 1 ? "joint" : "eval", round == 1 ? "r1agg" : "eval"};
+        for (int i = 0; i < 2; i++) {
+            char other[4200];
+            file_in(other, sizeof other, g, made[i]);
+            unlink(other);
+        }
         return veil_srv_send_error(c, r, 422, "the %zu parties' round-%zu shares do not combine: %s", g->parties, round,
                                    why);
     }
