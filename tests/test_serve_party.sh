@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # `veil serve` as a multi-party aggregator (/v1/groups; docs/multiparty.md, "The server as aggregator"), on
-# loopback: three tenants (parties 1, 2, 3) run key generation through the server (veil party push|pull), each
-# encrypts its update under the joint public key, the server sums the three, and the parties decrypt the sum
-# together from the decryption shares the server relays; the result is checked against the plaintext sum. The
-# refusals: a share of another group, a duplicate, a share or update too early, a tenant outside the group, a
-# party number another tenant speaks for. Every loop is bounded.
+# loopback: three tenants (parties 1, 2, 3) run key generation through the server (veil party push|pull), which
+# combines both rounds itself (checked byte for byte against a party's own combination), each encrypts its
+# update under the joint public key, the server sums the three, and the parties decrypt the sum together from
+# the decryption shares the server relays; the result is checked against the plaintext sum. Then a 2-of-3 group:
+# box keys and sealed deals through the server, and the sum decrypted by parties 1 and 2 with party 3 offline.
+# The refusals: a share of another group, a duplicate, a share or update too early, a tenant outside the group,
+# a party number another tenant speaks for, a deal fetched by another than its recipient, a share for another
+# decrypting set. Every loop is bounded.
 #   test_serve_party.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 build=$1 src=$2
@@ -48,33 +51,52 @@ expect 409 "a share of another group" "${tok[p2]}" POST /v1/groups/fed/shares O2
 check "the refusal says so" grep -q "another group" body
 expect 404 "a non-member's share" "${tok[mallory]}" POST /v1/groups/fed/shares P2/round1.share
 expect 422 "a secret share" "${tok[p2]}" POST /v1/groups/fed/shares P2/secret.share
-for i in 2 3; do push $i /v1/groups/fed/shares P$i/round1.share || fail "party $i's round-1 shares: $(cat push.err)"; done
-# each party fetches the others' shares and combines them itself; the server keeps the joint keys it is given
-# (the same bytes from every party: each checks the server holds the keys it combined)
-for i in 1 2 3; do
-    mkdir -p "V$i/G"
-    cp G/plan G/group "V$i/G/"
-    for j in 1 2 3; do mkdir -p "V$i/P$j" && pull $i /v1/groups/fed/shares/1/$j "V$i/P$j/round1.share" || fail "pull $i $j"; done
-    "$veil" party combine --group "V$i/G" --round 1 --in V$i/P1 V$i/P2 V$i/P3 --out "V$i/JOINT" --quiet 2>/dev/null ||
-        fail "party $i combines round 1"
-done
-expect 422 "a secret share as the joint keys" "${tok[p1]}" PUT /v1/groups/fed/joint P1/secret.share
+# the group's plan, so that the server combines the round shares itself
+expect 422 "a plan that is not one" "${tok[p1]}" PUT /v1/groups/fed/plan G/group
+push 1 /v1/groups/fed/plan G/plan || fail "the plan: $(cat push.err)"
+expect 200 "the same plan again" "${tok[p2]}" PUT /v1/groups/fed/plan G/plan
+check "the server says it is the same" grep -q "same" body
+expect 422 "a CSV file as the plan" "${tok[p2]}" PUT /v1/groups/fed/plan "$work/h/test.csv"
 expect 409 "an update before the joint keys" "${tok[p1]}" POST "/v1/groups/fed/updates?party=1" P1/round1.share
-for i in 1 2 3; do push $i /v1/groups/fed/joint V$i/JOINT/joint.keys || fail "party $i's joint keys: $(cat push.err)"; done
+expect 409 "the joint keys before all round-1 shares are in" "${tok[p1]}" GET /v1/groups/fed/joint
+expect 409 "the round-1 aggregates before all round-1 shares are in" "${tok[p1]}" GET /v1/groups/fed/round1.agg
+push 2 /v1/groups/fed/shares P2/round1.share || fail "party 2's round-1 shares: $(cat push.err)"
+push 3 /v1/groups/fed/shares P3/round1.share || fail "party 3's round-1 shares: $(cat push.err)"
+check "the last share completes round 1 and the server combines it" grep -q '"combined":true' push.out
+# each party fetches what the server combined (the joint key set and the round-1 aggregates); party 1 also
+# fetches the others' shares and combines them itself: the server's keys are the same bytes
+for i in 1 2 3; do
+    mkdir -p "V$i/G" "V$i/JOINT"
+    cp G/plan G/group "V$i/G/"
+    pull $i /v1/groups/fed/joint "V$i/JOINT/joint.keys" || fail "party $i pulls the joint keys"
+    pull $i /v1/groups/fed/round1.agg "V$i/JOINT/round1.agg" || fail "party $i pulls the round-1 aggregates"
+    cp "V$i/JOINT/joint.keys" "V$i/G/"
+done
+for j in 1 2 3; do mkdir -p "L/P$j" && pull 1 /v1/groups/fed/shares/1/$j "L/P$j/round1.share" || fail "pull 1 $j"; done
+mkdir -p L/G && cp G/plan G/group L/G/
+"$veil" party combine --group L/G --round 1 --in L/P1 L/P2 L/P3 --out L/JOINT --quiet 2>/dev/null || fail "party 1 combines round 1"
+check "the server's joint keys are those party 1 combined" cmp -s L/JOINT/joint.keys V1/JOINT/joint.keys
+check "the server's round-1 aggregates are those party 1 combined" cmp -s L/JOINT/round1.agg V1/JOINT/round1.agg
+# the PUT of the joint keys still answers: the same bytes are accepted, others refused
+expect 200 "a party's PUT of the same joint keys" "${tok[p1]}" PUT /v1/groups/fed/joint L/JOINT/joint.keys
+expect 422 "a secret share as the joint keys" "${tok[p1]}" PUT /v1/groups/fed/joint P1/secret.share
 pull 2 /v1/groups/fed/joint joint.keys || fail "pull the joint keys"
-check "the server holds the joint keys the parties combined" cmp -s joint.keys V1/JOINT/joint.keys
 
-# round 2 through the server: the evaluation keys (each party combines the shares it fetched)
+# round 2 through the server: it combines the evaluation keys
 for i in 1 2 3; do
     "$veil" party keygen --group G --party $i --round 2 --in V$i/JOINT --out P$i --quiet 2>/dev/null || fail "keygen 2 $i"
 done
 expect 409 "round-2 shares before all are in" "${tok[p1]}" GET /v1/groups/fed/shares/2/1
+expect 409 "the eval keys before all round-2 shares are in" "${tok[p1]}" GET /v1/groups/fed/joint/eval
 for i in 1 2 3; do push $i /v1/groups/fed/shares P$i/round2.share || fail "party $i's round-2 shares: $(cat push.err)"; done
+check "the last round-2 share completes it and the server combines it" grep -q '"combined":true' push.out
 for i in 1 2 3; do
-    for j in 1 2 3; do pull $i /v1/groups/fed/shares/2/$j "V$i/P$j/round2.share" || fail "pull 2 $i $j"; done
-    "$veil" party combine --group "V$i/G" --round 2 --in V$i/P1 V$i/P2 V$i/P3 --out "V$i/JOINT" --quiet 2>/dev/null ||
-        fail "party $i combines round 2"
+    mkdir -p "V$i/JOINT/eval"
+    pull $i /v1/groups/fed/joint/eval "V$i/JOINT/eval/eval.keys" || fail "party $i pulls the eval keys"
 done
+for j in 1 2 3; do pull 1 /v1/groups/fed/shares/2/$j "L/P$j/round2.share" || fail "pull 2 1 $j"; done
+"$veil" party combine --group L/G --round 2 --in L/P1 L/P2 L/P3 --out L/JOINT --quiet 2>/dev/null || fail "party 1 combines round 2"
+check "the server's eval keys are those party 1 combined" cmp -s L/JOINT/eval/eval.keys V1/JOINT/eval/eval.keys
 
 # each party's encrypted update, a ciphertext set under the joint key (here: the model's encrypted outputs on
 # rows of its own data, evaluated with the joint evaluation keys; FedAvg sends its model times its record
@@ -156,5 +178,79 @@ expect 200 "the server still answers" "${tok[p1]}" GET /v1/groups/fed
 stop_server
 start_server
 expect 200 "the group after a restart" "${tok[p1]}" GET /v1/groups/fed
-check "its state after a restart" grep -q '"round1":3,"round2":3,"joint":true,"updates":3,"sum":true,"decrypt":3' body
+check "its state after a restart" grep -q '"round1":3,"round2":3,"joint":true,"updates":3,"sum":true,"decrypt":3,"plan":true,"eval":true' body
+
+# a 2-of-3 group through the server: the server combines round 1, relays the box keys and the sealed deals
+# (each only to its recipient), sums the parties' encrypted rows, and two parties decrypt with party 3 offline
+"$veil" party init --parties 3 --threshold 2 "${model[@]}" --out T --quiet 2>/dev/null || fail "party init --threshold 2"
+for i in 1 2 3; do push $i /v1/groups/thr T/group || fail "party $i joins the 2-of-3 group: $(cat push.err)"; done
+push 1 /v1/groups/thr/plan T/plan || fail "the 2-of-3 group's plan: $(cat push.err)"
+for i in 1 2 3; do
+    "$veil" party keygen --group T --party $i --round 1 --out Q$i --quiet 2>/dev/null || fail "2-of-3 keygen $i"
+    push $i /v1/groups/thr/shares Q$i/round1.share || fail "2-of-3: party $i's round-1 shares: $(cat push.err)"
+done
+check "the server combined the 2-of-3 group's round 1" grep -q '"combined":true' push.out
+mkdir -p TJ/eval
+pull 1 /v1/groups/thr/joint TJ/joint.keys || fail "the 2-of-3 joint keys"
+pull 1 /v1/groups/thr/round1.agg TJ/round1.agg || fail "the 2-of-3 round-1 aggregates"
+for i in 1 2 3; do
+    "$veil" party keygen --group T --party $i --round 2 --in TJ --out Q$i --quiet 2>/dev/null || fail "2-of-3 keygen 2 $i"
+    push $i /v1/groups/thr/shares Q$i/round2.share || fail "2-of-3: party $i's round-2 shares: $(cat push.err)"
+done
+pull 1 /v1/groups/thr/joint/eval TJ/eval/eval.keys || fail "the 2-of-3 eval keys"
+push 1 /v1/groups/thr/boxkeys Q1/box.key || fail "party 1's box key: $(cat push.err)"
+expect 409 "the box keys before all are in" "${tok[p1]}" GET /v1/groups/thr/boxkeys/1
+expect 403 "a tenant sending another party's box key" "${tok[p2]}" POST /v1/groups/thr/boxkeys Q1/box.key
+expect 409 "a box key in an N-out-of-N group" "${tok[p2]}" POST /v1/groups/fed/boxkeys Q2/box.key
+for i in 2 3; do push $i /v1/groups/thr/boxkeys Q$i/box.key || fail "party $i's box key: $(cat push.err)"; done
+for i in 1 2 3; do # each party: the box keys of all, then its deals, through the server
+    for k in 1 2 3; do mkdir -p "W$i/Q$k" && pull $i /v1/groups/thr/boxkeys/$k "W$i/Q$k/box.key" || fail "box key $k to $i"; done
+    "$veil" party keygen --group T --party $i --round 3 --in W$i/Q1 W$i/Q2 W$i/Q3 --out Q$i --quiet 2>"$work/err" ||
+        fail "party $i deals: $(cat "$work/err")"
+    for j in 1 2 3; do push $i /v1/groups/thr/deals Q$i/deal.to$j || fail "party $i's deal for $j: $(cat push.err)"; done
+done
+expect 409 "a deal twice" "${tok[p1]}" POST /v1/groups/thr/deals Q1/deal.to2
+expect 403 "a deal fetched by another party than its recipient" "${tok[p1]}" GET /v1/groups/thr/deals/2/3
+expect 404 "a deal fetched by an outsider" "${tok[mallory]}" GET /v1/groups/thr/deals/2/3
+expect 422 "a box key as a deal" "${tok[p1]}" POST /v1/groups/thr/deals Q1/box.key
+for j in 1 2 3; do
+    for k in 1 2 3; do pull $j /v1/groups/thr/deals/$k/$j "W$j/Q$k/deal.to$j" || fail "deal $k to $j"; done
+    "$veil" party keygen --group T --party $j --round 4 --in W$j/Q1 W$j/Q2 W$j/Q3 --out Q$j --quiet 2>"$work/err" ||
+        fail "party $j's threshold key: $(cat "$work/err")"
+done
+# each party encrypts its rows under the joint key; the server sums the three sets of encrypted rows
+# (the model's outputs on each party's rows, evaluated with the group's joint evaluation keys, as above)
+for i in 1 2 3; do
+    "$veil" encrypt --keys TJ --in u$i.csv --out tx$i.ct --quiet 2>/dev/null || fail "2-of-3: party $i encrypts"
+    "$veil" eval "${model[@]}" --eval-keys TJ/eval --in tx$i.ct --out t$i.ct --quiet 2>/dev/null || fail "2-of-3: eval $i"
+    push $i "/v1/groups/thr/updates?party=$i&records=4" t$i.ct || fail "2-of-3: party $i's update: $(cat push.err)"
+done
+pull 1 /v1/groups/thr/sum tsum.ct || fail "the 2-of-3 sum"
+# party 3 is offline: parties 1 and 2 decrypt with the set {1,2}
+for i in 1 2; do
+    "$veil" party decrypt --group T --party $i --keys Q$i --set 1,2 --in tsum.ct --out E$i --smudging-bits 16 --quiet \
+        2>"$work/err" || fail "party $i's threshold share: $(cat "$work/err")"
+done
+"$veil" party decrypt --group T --party 3 --keys Q3 --set 1,3 --in tsum.ct --out E3x --smudging-bits 16 --quiet 2>/dev/null ||
+    fail "party 3's share for another set"
+expect 422 "an N-out-of-N share in a 2-of-3 group" "${tok[p1]}" POST "/v1/groups/thr/decrypt?party=1" D1
+push 1 "/v1/groups/thr/decrypt?party=1" E1 || fail "party 1's threshold share: $(cat push.err)"
+expect 409 "the threshold shares before the set is complete" "${tok[p1]}" GET /v1/groups/thr/decrypt/1
+expect 409 "a share for another set" "${tok[p3]}" POST "/v1/groups/thr/decrypt?party=3" E3x
+expect 422 "party 2's shares sent as party 1's" "${tok[p1]}" POST "/v1/groups/thr/decrypt?party=1" E2
+push 2 "/v1/groups/thr/decrypt?party=2" E2 || fail "party 2's threshold share: $(cat push.err)"
+expect 404 "a party outside the set" "${tok[p1]}" GET /v1/groups/thr/decrypt/3
+for j in 1 2; do pull 1 /v1/groups/thr/decrypt/$j TE$j || fail "threshold share $j"; done
+mkdir -p TG && cp T/plan T/group TJ/joint.keys TG/
+"$veil" party combine --group TG --decrypt tsum.ct --in TE1 TE2 --out tsum.csv --quiet 2>"$work/err" ||
+    fail "parties 1 and 2 fuse: $(cat "$work/err")"
+/usr/bin/python3 - <<'PY' || fail "the 2-of-3 decryption of the sum is not the plaintext sum"
+import csv
+b = [[float(v) for v in r] for r in csv.reader(open("plain_sum.csv"))]
+a = [[float(v) for v in r] for r in csv.reader(open("tsum.csv"))]
+assert len(a) == len(b) and all(len(x) == len(y) for x, y in zip(a, b)), (len(a), len(b))
+worst = max(abs(x - y) for ra, rb in zip(a, b) for x, y in zip(ra, rb))
+print(f"2-of-3, party 3 offline: the sum of 3 updates, {len(a)}x{len(a[0])}, largest difference from plain {worst:.2e}")
+assert worst <= 1e-3, worst
+PY
 [ "$fails" = 0 ] && echo "serve party: ok" || { echo "serve party: $fails failures"; exit 1; }

@@ -3,8 +3,8 @@
  * "Groups", and docs/multiparty.md, "The server as aggregator"). The token comes from VEIL_TOKEN or
  * --token-file, as for veil predict.
  *
- *   veil party push --server URL --to PATH --in FILE [--token-file F] [--cacert F]   # PUT for the group and
- *                                                                                      # its joint keys, else POST
+ *   veil party push --server URL --to PATH --in FILE [--token-file F] [--cacert F]   # PUT for the group, its
+ *                                                                                      # plan and joint keys, else POST
  *   veil party pull --server URL --from PATH --out FILE [--token-file F] [--cacert F]
  */
 #define _POSIX_C_SOURCE 200809L
@@ -41,12 +41,13 @@ static int parse_net(int argc, char **argv, int push, net_args *a)
     return EXIT_OK;
 }
 
-/* PUT makes or joins the group (/v1/groups/NAME) and stores its joint keys (.../joint); everything else is POSTed. */
+/* PUT makes or joins the group (/v1/groups/NAME), stores its plan (.../plan) and its joint keys (.../joint);
+ * everything else is POSTed. */
 static const char *method_for(const char *path)
 {
     const char *name = path + 11, *slash = strchr(name, '/');
     if (!slash) return "PUT";
-    return !strcmp(slash, "/joint") ? "PUT" : "POST";
+    return !strcmp(slash, "/joint") || !strcmp(slash, "/plan") ? "PUT" : "POST";
 }
 
 int cli_party_net(int argc, char **argv)

@@ -482,6 +482,24 @@ int veil_keyset_is_joint(const veil_keyset *keys);
 veil_status veil_eval_keys_joint_save(veil_buffer *out, const veil_keyset *joint, const veil_buffer *switch_keys,
                                       size_t count, veil_error *err);
 /*
+ * The combination of the key-generation rounds from the parties' stored shares, for whoever combines (veil
+ * serve's groups, docs/net.md "Groups"; veil party combine does the same from files). The group: its id
+ * (VEIL_PARTY_ID_BYTES), party count and threshold. Round 1: shares[k * 2 + j] is party k+1's public-key share
+ * (j 0) and relinearization round-1 share (j 1), every party once; writes the joint key set (as
+ * veil_keyset_save) and the two aggregates (aggregates[0] public key, [1] relinearization round 1: what each
+ * party needs for round 2). Round 2: shares[k * per + j] is party k+1's relinearization round-2 share (j 0)
+ * and its Galois shares for the plan's rotations in order (per = 1 + the plan's rotation count); writes the
+ * joint evaluation keys (as veil_eval_keys_joint_save). Any share of another group, kind, round or Galois
+ * element, a missing or duplicated party: an error, nothing written.
+ */
+veil_status veil_ml_party_combine_round1(veil_buffer *joint_keys, veil_buffer *aggregates, const veil_plan *plan,
+                                         const uint8_t *group_id, size_t parties, size_t threshold,
+                                         const veil_buffer *shares, veil_error *err);
+veil_status veil_ml_party_combine_round2(veil_buffer *eval_keys, const veil_plan *plan, const uint8_t *joint_keys,
+                                         size_t joint_len, const uint8_t *group_id, size_t parties, size_t threshold,
+                                         const veil_buffer *relin_round1, const veil_buffer *shares, size_t per,
+                                         veil_error *err);
+/*
  * Party `party`'s decryption shares of every ciphertext of a set of outputs (cts, loaded with the joint key set),
  * made with its secret share (a stored secret key) and smudging (NULL: the defaults), as one Veil set.
  * decrypt_joint combines the share sets of all N parties (any order) into rows x output width values, as

@@ -399,3 +399,119 @@ done:
     veil_party_group_free(g);
     return st;
 }
+
+/* ---- the combination of the key-generation rounds, for whoever combines (veil serve, docs/net.md) -------- */
+
+/* Aggregates share j of every party (shares[k * per + j], stored) in ctx. */
+static veil_status aggregate_stored(veil_party_share **out, const veil_context *ctx, const veil_party_group *group,
+                                    const veil_buffer *shares, size_t n, size_t per, size_t j, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    veil_party_share **list = calloc(n, sizeof *list);
+    if (!list) return veil_fail(err, VEIL_ERR_NO_MEMORY, "aggregate");
+    for (size_t k = 0; k < n; k++)
+        VEIL_CHECK(veil_party_share_load(&list[k], ctx, shares[k * per + j].data, shares[k * per + j].len, err));
+    VEIL_CHECK(veil_party_aggregate(out, group, (const veil_party_share *const *)list, n, err));
+done:
+    for (size_t k = 0; k < n; k++) veil_party_share_free(list[k]);
+    free(list);
+    return st;
+}
+
+veil_status veil_ml_party_combine_round1(veil_buffer *joint_keys, veil_buffer *aggregates, const veil_plan *plan,
+                                         const uint8_t *group_id, size_t parties, size_t threshold,
+                                         const veil_buffer *shares, veil_error *err)
+{
+    VEIL_REQUIRE(joint_keys, err);
+    VEIL_REQUIRE(aggregates, err);
+    VEIL_REQUIRE(plan, err);
+    VEIL_REQUIRE(group_id, err);
+    VEIL_REQUIRE(shares, err);
+    veil_status st = VEIL_OK;
+    veil_context *ctx = NULL;
+    veil_party_group *group = NULL;
+    veil_party_share *pk_agg = NULL, *r1_agg = NULL;
+    veil_public_key *pk = NULL;
+    veil_keyset *joint = NULL;
+    veil_buffer pkb = {0}, out[3] = {{0}, {0}, {0}};
+    VEIL_CHECK(veil_context_new(&ctx, plan->params, NULL, err));
+    VEIL_CHECK(veil_party_group_from(&group, ctx, group_id, parties, threshold, err));
+    VEIL_CHECK(aggregate_stored(&pk_agg, ctx, group, shares, parties, 2, 0, err));
+    VEIL_CHECK(aggregate_stored(&r1_agg, ctx, group, shares, parties, 2, 1, err));
+    if (veil_party_share_kind(pk_agg) != VEIL_PARTY_PUBLIC_KEY || veil_party_share_kind(r1_agg) != VEIL_PARTY_RELIN_1)
+        VEIL_FAIL(err, VEIL_ERR_MISMATCH, "round 1: the shares are not public-key and relinearization round-1 ones");
+    VEIL_CHECK(veil_party_public_key(&pk, group, pk_agg, err));
+    VEIL_CHECK(veil_public_key_save(&pkb, pk, 0, err));
+    VEIL_CHECK(veil_keyset_joint(&joint, plan, pkb.data, pkb.len, err));
+    VEIL_CHECK(veil_keyset_save(&out[0], joint, err));
+    VEIL_CHECK(veil_party_share_save(&out[1], pk_agg, 0, err));
+    VEIL_CHECK(veil_party_share_save(&out[2], r1_agg, 0, err));
+    *joint_keys = out[0];
+    aggregates[0] = out[1];
+    aggregates[1] = out[2];
+    out[0] = out[1] = out[2] = (veil_buffer){0};
+done:
+    for (int i = 0; i < 3; i++) veil_buffer_free(&out[i]);
+    veil_buffer_free(&pkb);
+    veil_keyset_free(joint);
+    veil_public_key_free(pk);
+    veil_party_share_free(pk_agg);
+    veil_party_share_free(r1_agg);
+    veil_party_group_free(group);
+    veil_context_free(ctx);
+    return st;
+}
+
+veil_status veil_ml_party_combine_round2(veil_buffer *eval_keys, const veil_plan *plan, const uint8_t *joint_keys,
+                                         size_t joint_len, const uint8_t *group_id, size_t parties, size_t threshold,
+                                         const veil_buffer *relin_round1, const veil_buffer *shares, size_t per,
+                                         veil_error *err)
+{
+    VEIL_REQUIRE(eval_keys, err);
+    VEIL_REQUIRE(plan, err);
+    VEIL_REQUIRE(joint_keys, err);
+    VEIL_REQUIRE(group_id, err);
+    VEIL_REQUIRE(relin_round1, err);
+    VEIL_REQUIRE(shares, err);
+    veil_status st = VEIL_OK;
+    long steps[512];
+    const size_t n_rot = veil_plan_rotations(plan, steps, 512);
+    veil_keyset *joint = NULL;
+    veil_party_group *group = NULL;
+    veil_party_share *r1 = NULL, *agg = NULL;
+    veil_switch_key *key = NULL;
+    veil_buffer *keys = calloc(per ? per : 1, sizeof *keys);
+    if (!keys) return veil_fail(err, VEIL_ERR_NO_MEMORY, "round 2");
+    if (n_rot > 512 || per != 1 + n_rot)
+        VEIL_FAIL(err, VEIL_ERR_MISMATCH, "round 2: %zu shares per party, the plan needs %zu (another plan's?)", per,
+                  1 + n_rot);
+    VEIL_CHECK(veil_keyset_load(&joint, joint_keys, joint_len, err));
+    VEIL_CHECK(check_joint(joint, "round 2", err));
+    VEIL_CHECK(veil_party_group_from(&group, joint->ctx, group_id, parties, threshold, err));
+    VEIL_CHECK(veil_party_share_load(&r1, joint->ctx, relin_round1->data, relin_round1->len, err));
+    for (size_t j = 0; j < per; j++) {
+        VEIL_CHECK(aggregate_stored(&agg, joint->ctx, group, shares, parties, per, j, err));
+        if (j == 0) {
+            VEIL_CHECK(veil_party_relin_key(&key, group, r1, agg, err));
+        } else {
+            if (veil_party_share_galois(agg) != veil_galois_element_rotation(joint->ctx, steps[j - 1]))
+                VEIL_FAIL(err, VEIL_ERR_MISMATCH, "round 2: the Galois shares are not those of the plan's rotations");
+            VEIL_CHECK(veil_party_galois_key(&key, group, agg, err));
+        }
+        VEIL_CHECK(veil_switch_key_save(&keys[j], key, 0, err));
+        veil_switch_key_free(key);
+        key = NULL;
+        veil_party_share_free(agg);
+        agg = NULL;
+    }
+    VEIL_CHECK(veil_eval_keys_joint_save(eval_keys, joint, keys, per, err));
+done:
+    for (size_t j = 0; j < per; j++) veil_buffer_free(&keys[j]);
+    free(keys);
+    veil_switch_key_free(key);
+    veil_party_share_free(agg);
+    veil_party_share_free(r1);
+    veil_party_group_free(group);
+    veil_keyset_free(joint);
+    return st;
+}

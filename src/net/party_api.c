@@ -1,13 +1,17 @@
 /*
  * /v1/groups: the server as a multi-party aggregator (docs/multiparty.md, "The server as aggregator";
- * docs/net.md, "Groups"). The server relays the parties' public round shares, holds the joint public key set,
- * sums the encrypted updates and relays the decryption shares of the sum: it never holds a secret share, and
- * it validates every object it keeps (Veil framing and digest, the group id, the party, the round).
+ * docs/net.md, "Groups"). The server relays the parties' public round shares and, once it holds the group's
+ * plan, combines each round itself (the joint key set, the round-1 aggregates, the joint evaluation keys);
+ * it sums the encrypted updates and relays the decryption shares of the sum, and for t-out-of-N groups the
+ * box keys, the sealed deals (each to its recipient only) and the threshold shares of a decrypting set. It
+ * never holds a secret share, and it validates every object it keeps (Veil framing and digest, the group id,
+ * the party, the round).
  *
  *   STORE/groups/NAME/  group (the group object), member.TENANT (one per tenant that joined), party.P (the
- *                       tenant that speaks for party P), r1.pP r2.pP (round shares), joint (the joint key
- *                       set), u.pP and u.pP.n (an encrypted update and its record count), sum and sum.n,
- *                       d.pP (a decryption share of the sum)
+ *                       tenant that speaks for party P), plan, r1.pP r2.pP (round shares), joint (the joint
+ *                       key set), r1agg (the round-1 aggregates), eval (the joint evaluation keys), b.pP (box
+ *                       keys), deal.fI.tJ (sealed deals), u.pP and u.pP.n (an encrypted update and its record
+ *                       count), sum and sum.n, d.pP (a decryption share of the sum), dset (the decrypting set)
  *
  * Every file is written with veil_file_write_atomic (temporary file, fsync, rename, fsync of the folder), as
  * key bundles are. A group is visible only to the tenants that PUT it (the same bytes): to any other it does
@@ -25,6 +29,7 @@
 #include "net/serve_internal.h"
 #include "veil/serial.h"
 #include "veil/party.h"
+#include "veil/ml.h"
 
 #define GROUP_META_BYTES 56 /* the party files' metadata (tools/cmd_party.c): tag, group id, party, round */
 #define MAX_RECORDS (UINT64_C(1) << 40)
@@ -35,6 +40,7 @@ typedef struct group_ref {
     uint8_t id[VEIL_PARTY_ID_BYTES];
     uint8_t params_hash[VEIL_PARAMS_HASH_BYTES];
     size_t parties;
+    size_t threshold; /* 0 or parties: N-out-of-N */
 } group_ref;
 
 static uint64_t le64(const uint8_t *p)
@@ -92,11 +98,8 @@ static int parse_group(const uint8_t *data, size_t len, group_ref *g, char *why,
                  (unsigned long long)parties, (unsigned long long)threshold, VEIL_PARTY_MAX);
         return 0;
     }
-    if (threshold && threshold != parties) {
-        snprintf(why, cap, "a t-out-of-N group is not served yet: N-out-of-N only");
-        return 0;
-    }
     g->parties = (size_t)parties;
+    g->threshold = (size_t)threshold;
     memcpy(g->params_hash, info.params_hash, sizeof g->params_hash);
     return 1;
 }
@@ -219,6 +222,247 @@ static enum MHD_Result put_group(veil_server *s, struct MHD_Connection *c, reque
     return veil_srv_send_bytes(c, r, status, "application/json", body, (size_t)n);
 }
 
+/* The group's plan, loaded (NULL: none stored). */
+static veil_plan *load_plan(const group_ref *g)
+{
+    char path[4200];
+    veil_buffer b = {0};
+    veil_plan *plan = NULL;
+    veil_error err = {0};
+    file_in(path, sizeof path, g, "plan");
+    if (read_all(path, &b, (size_t)1 << 30)) veil_plan_load(&plan, b.data, b.len, &err);
+    veil_buffer_free(&b);
+    return plan;
+}
+
+/* Reads the N parties' round-R share files; shares[k * per + j] points into files[k] (object 1 + j). */
+static int load_round_files(const group_ref *g, size_t round, veil_buffer *files, veil_buffer **shares, size_t *per,
+                            char *why, size_t cap)
+{
+    char name[32], path[4200];
+    veil_error err = {0};
+    *per = 0;
+    for (size_t k = 0; k < g->parties; k++) {
+        veil_set_contents v;
+        snprintf(name, sizeof name, "r%zu.p%zu", round, k + 1);
+        file_in(path, sizeof path, g, name);
+        if (!read_all(path, &files[k], (size_t)1 << 32) || veil_set_open(&v, files[k].data, files[k].len, &err) != VEIL_OK) {
+            snprintf(why, cap, "party %zu's round-%zu shares cannot be read", k + 1, round);
+            return 0;
+        }
+        if (k == 0) {
+            *per = v.count > 1 ? v.count - 1 : 0;
+            *shares = calloc(g->parties * *per, sizeof **shares);
+        }
+        const int fits = *shares && *per && v.count == 1 + *per;
+        for (size_t j = 0; fits && j < *per; j++)
+            (*shares)[k * *per + j] = (veil_buffer){(uint8_t *)v.items[1 + j].data, v.items[1 + j].len};
+        veil_set_contents_clear(&v);
+        if (!fits) {
+            snprintf(why, cap, "party %zu's round-%zu shares hold %zu objects, party 1's %zu (another plan's?)", k + 1,
+                     round, v.count - 1, *per);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The round-1 aggregates as a party file (veil party combine --round 1 writes JOINT/round1.agg the same way). */
+static int save_aggregates(const group_ref *g, const veil_plan *plan, veil_buffer *aggs, veil_error *err)
+{
+    uint8_t meta[GROUP_META_BYTES] = {'V', 'E', 'I', 'L', '-', 'P', 'A', '1'};
+    memcpy(meta + 8, g->id, VEIL_PARTY_ID_BYTES);
+    meta[48] = 1; /* party 0 (an aggregate), round 1 */
+    veil_buffer items[3] = {{0}, aggs[0], aggs[1]}, out = {0};
+    int ok = veil_params_save(&items[0], veil_plan_params(plan), 0, err) == VEIL_OK &&
+             veil_set_save(&out, veil_plan_params(plan), meta, sizeof meta, items, 3, err) == VEIL_OK &&
+             write_file(g, "r1agg", out.data, out.len);
+    veil_buffer_free(&items[0]);
+    veil_buffer_free(&out);
+    return ok;
+}
+
+/*
+ * Once all N parties' round-R shares are in and the group has its plan: the server combines them (the
+ * aggregates of veil/party.h, by veil_ml_party_combine_round1/2): round 1 gives the joint key set ("joint") and
+ * the round-1 aggregates each party needs for round 2 ("r1agg"), round 2 the joint evaluation keys ("eval").
+ * 1: done, or nothing to do (no plan: the parties combine and PUT the joint keys themselves); 0: the shares do
+ * not combine (why says so).
+ */
+static int combine_round(const group_ref *g, size_t round, char *why, size_t cap)
+{
+    veil_plan *plan = load_plan(g);
+    if (!plan) return 1;
+    veil_buffer files[VEIL_PARTY_MAX] = {{0}}, *shares = NULL, out = {0}, aggs[2] = {{0}, {0}}, joint = {0}, agg = {0};
+    veil_error err = {0};
+    size_t per = 0;
+    veil_set_contents v = {0};
+    int ok = load_round_files(g, round, files, &shares, &per, why, cap);
+    if (ok && round == 1) {
+        ok = veil_ml_party_combine_round1(&out, aggs, plan, g->id, g->parties, g->threshold, shares, &err) == VEIL_OK &&
+             write_file(g, "joint", out.data, out.len) && save_aggregates(g, plan, aggs, &err);
+    } else if (ok) {
+        char path[4200];
+        file_in(path, sizeof path, g, "joint");
+        int have = read_all(path, &joint, (size_t)1 << 32);
+        file_in(path, sizeof path, g, "r1agg");
+        have = have && read_all(path, &agg, (size_t)1 << 32) && veil_set_open(&v, agg.data, agg.len, &err) == VEIL_OK &&
+               v.count == 3;
+        if (!have) snprintf(why, cap, "the server did not combine round 1 (the plan came after it)");
+        veil_buffer r1 = have ? (veil_buffer){(uint8_t *)v.items[2].data, v.items[2].len} : (veil_buffer){0};
+        ok = have &&
+             veil_ml_party_combine_round2(&out, plan, joint.data, joint.len, g->id, g->parties, g->threshold, &r1,
+                                          shares, per, &err) == VEIL_OK &&
+             write_file(g, "eval", out.data, out.len);
+    }
+    if (!ok && err.detail[0]) snprintf(why, cap, "%.190s", err.detail);
+    else if (!ok && !why[0]) snprintf(why, cap, "the combination cannot be stored");
+    veil_set_contents_clear(&v);
+    for (size_t k = 0; k < g->parties; k++) veil_buffer_free(&files[k]);
+    free(shares);
+    veil_buffer_free(&out);
+    veil_buffer_free(&aggs[0]);
+    veil_buffer_free(&aggs[1]);
+    veil_buffer_free(&joint);
+    veil_buffer_free(&agg);
+    veil_plan_free(plan);
+    return ok;
+}
+
+/* PUT /v1/groups/NAME/plan: the group's plan (G/plan), so that the server combines the round shares itself;
+ * before all round-1 shares are in, and later PUTs must bring the same bytes. */
+static enum MHD_Result put_plan(struct MHD_Connection *c, request *r, const group_ref *g)
+{
+    veil_object_info info;
+    veil_error err = {0};
+    veil_plan *plan = NULL;
+    char path[4200];
+    if (veil_object_peek(&info, r->body, r->len, &err) != VEIL_OK || veil_plan_load(&plan, r->body, r->len, &err) != VEIL_OK)
+        return veil_srv_send_error(c, r, 422, "not a plan: %s", err.detail);
+    const int same_params = !memcmp(info.params_hash, g->params_hash, sizeof g->params_hash);
+    veil_plan_free(plan);
+    if (!same_params) return veil_srv_send_error(c, r, 409, "this plan is of another parameter set than the group");
+    file_in(path, sizeof path, g, "plan");
+    if (exists(path)) {
+        veil_buffer b = {0};
+        const int same = read_all(path, &b, (size_t)1 << 30) && b.len == r->len && !memcmp(b.data, r->body, b.len);
+        veil_buffer_free(&b);
+        if (!same) return veil_srv_send_error(c, r, 409, "the group has another plan");
+        return veil_srv_send_bytes(c, r, 200, "application/json", "{\"plan\":\"same\"}\n", 16);
+    }
+    if (count_parties(g, "r1") == g->parties)
+        return veil_srv_send_error(c, r, 409, "the plan comes before all round-1 shares are in");
+    if (!write_file(g, "plan", r->body, r->len)) return veil_srv_send_error(c, r, 500, "the plan cannot be stored");
+    return veil_srv_send_bytes(c, r, 201, "application/json", "{\"plan\":\"stored\"}\n", 18);
+}
+
+/* Whether the group is t-out-of-N with t < N (box keys, deals, threshold decryption shares). */
+static int is_threshold(const group_ref *g)
+{
+    return g->threshold && g->threshold < g->parties;
+}
+
+/* The payload of an uncompressed object of the given type and size, of the group (NULL: it is not one). */
+static const uint8_t *party_object(const uint8_t *data, size_t len, veil_object_type type, size_t payload,
+                                   const group_ref *g)
+{
+    veil_object_info info;
+    veil_error err = {0};
+    if (veil_object_peek(&info, data, len, &err) != VEIL_OK || info.type != type || info.flags != 0 ||
+        info.payload_bytes != payload || len < VEIL_HEADER_BYTES + payload ||
+        memcmp(info.params_hash, g->params_hash, sizeof g->params_hash) != 0 ||
+        memcmp(data + VEIL_HEADER_BYTES, g->id, VEIL_PARTY_ID_BYTES) != 0)
+        return NULL;
+    return data + VEIL_HEADER_BYTES;
+}
+
+/*
+ * POST /v1/groups/NAME/boxkeys: a party's box key (t-out-of-N: PI/box.key; public, the deals to PI are sealed
+ * to it). Payload: group id, party (u64), the X25519 key (veil/serial.h).
+ */
+static enum MHD_Result post_box_key(struct MHD_Connection *c, request *r, const group_ref *g)
+{
+    if (!is_threshold(g)) return veil_srv_send_error(c, r, 409, "an N-out-of-N group has no box keys");
+    const uint8_t *p = party_object(r->body, r->len, VEIL_OBJECT_PARTY_BOX_KEY,
+                                    VEIL_PARTY_ID_BYTES + 8 + VEIL_PARTY_BOX_KEY_BYTES, g);
+    if (!p) return veil_srv_send_error(c, r, 422, "not a box key of this group (veil party keygen --round 1 writes PI/box.key)");
+    const uint64_t party = le64(p + VEIL_PARTY_ID_BYTES);
+    if (party < 1 || party > g->parties) return veil_srv_send_error(c, r, 422, "a box key of party %llu", (unsigned long long)party);
+    char name[32], path[4200];
+    snprintf(name, sizeof name, "b.p%llu", (unsigned long long)party);
+    file_in(path, sizeof path, g, name);
+    if (!claim_party(g, (size_t)party, r->tenant))
+        return veil_srv_send_error(c, r, 403, "another tenant speaks for party %llu of this group", (unsigned long long)party);
+    if (exists(path)) return veil_srv_send_error(c, r, 409, "party %llu's box key is in already", (unsigned long long)party);
+    if (!write_file(g, name, r->body, r->len)) return veil_srv_send_error(c, r, 500, "the box key cannot be stored");
+    char body[96];
+    const int n = snprintf(body, sizeof body, "{\"party\":%llu,\"in\":%zu,\"parties\":%zu}\n", (unsigned long long)party,
+                           count_parties(g, "b"), g->parties);
+    return veil_srv_send_bytes(c, r, 201, "application/json", body, (size_t)n);
+}
+
+/* GET /v1/groups/NAME/boxkeys/P: party P's box key, once all N are in. */
+static enum MHD_Result get_box_key(struct MHD_Connection *c, request *r, const group_ref *g, const char *rest)
+{
+    unsigned party = 0;
+    char tail = 0, name[32];
+    if (sscanf(rest, "%u%c", &party, &tail) != 1 || party < 1 || party > g->parties)
+        return veil_srv_send_error(c, r, 404, "boxkeys/PARTY: party 1..%zu", g->parties);
+    const size_t in = count_parties(g, "b");
+    if (in < g->parties) return veil_srv_send_error(c, r, 409, "%zu of %zu box keys are in", in, g->parties);
+    snprintf(name, sizeof name, "b.p%u", party);
+    return send_file(c, r, g, name, NULL, NULL);
+}
+
+/*
+ * POST /v1/groups/NAME/deals: party I's deal for party J (PI/deal.toJ, sealed to J's box key: the server
+ * relays it and learns nothing). Payload: group id, from, to, parties, threshold (u64 each), nonce, the box.
+ */
+static enum MHD_Result post_deal(struct MHD_Connection *c, request *r, const group_ref *g)
+{
+    veil_object_info info;
+    veil_error err = {0};
+    if (!is_threshold(g)) return veil_srv_send_error(c, r, 409, "an N-out-of-N group has no deals");
+    const int peek = veil_object_peek(&info, r->body, r->len, &err) == VEIL_OK;
+    const uint8_t *p = peek && info.payload_bytes > VEIL_PARTY_ID_BYTES + 32 && info.payload_bytes < (1u << 24)
+                           ? party_object(r->body, r->len, VEIL_OBJECT_PARTY_DEAL, info.payload_bytes, g) : NULL;
+    if (!p) return veil_srv_send_error(c, r, 422, "not a deal of this group (veil party keygen --round 3 writes PI/deal.toJ)");
+    const uint64_t from = le64(p + 32), to = le64(p + 40), parties = le64(p + 48), threshold = le64(p + 56);
+    if (from < 1 || from > g->parties || to < 1 || to > g->parties || parties != g->parties || threshold != g->threshold)
+        return veil_srv_send_error(c, r, 422, "a deal from party %llu to %llu of %llu (threshold %llu): not this group's",
+                                   (unsigned long long)from, (unsigned long long)to, (unsigned long long)parties,
+                                   (unsigned long long)threshold);
+    char name[64], path[4200];
+    snprintf(name, sizeof name, "deal.f%llu.t%llu", (unsigned long long)from, (unsigned long long)to);
+    file_in(path, sizeof path, g, name);
+    if (!claim_party(g, (size_t)from, r->tenant))
+        return veil_srv_send_error(c, r, 403, "another tenant speaks for party %llu of this group", (unsigned long long)from);
+    if (exists(path))
+        return veil_srv_send_error(c, r, 409, "party %llu's deal for party %llu is in already", (unsigned long long)from,
+                                   (unsigned long long)to);
+    if (!write_file(g, name, r->body, r->len)) return veil_srv_send_error(c, r, 500, "the deal cannot be stored");
+    return veil_srv_send_bytes(c, r, 201, "application/json", "{\"deal\":\"stored\"}\n", 19);
+}
+
+/* GET /v1/groups/NAME/deals/I/J: party I's deal for party J, to J's tenant only. */
+static enum MHD_Result get_deal(struct MHD_Connection *c, request *r, const group_ref *g, const char *rest)
+{
+    unsigned from = 0, to = 0;
+    char tail = 0, name[64], path[4200];
+    if (sscanf(rest, "%u/%u%c", &from, &to, &tail) != 2 || from < 1 || from > g->parties || to < 1 || to > g->parties)
+        return veil_srv_send_error(c, r, 404, "deals/FROM/TO: parties 1..%zu", g->parties);
+    snprintf(name, sizeof name, "party.%u", to);
+    file_in(path, sizeof path, g, name);
+    veil_buffer b = {0};
+    const int mine = read_all(path, &b, VEIL_TENANT_MAX) && b.len == strlen(r->tenant) && !memcmp(b.data, r->tenant, b.len);
+    veil_buffer_free(&b);
+    if (!mine) return veil_srv_send_error(c, r, 403, "only party %u's tenant fetches the deals addressed to it", to);
+    snprintf(name, sizeof name, "deal.f%u.t%u", from, to);
+    file_in(path, sizeof path, g, name);
+    if (!exists(path)) return veil_srv_send_error(c, r, 409, "party %u's deal for party %u is not in yet", from, to);
+    return send_file(c, r, g, name, NULL, NULL);
+}
+
 /* POST /v1/groups/NAME/shares: a party's round shares (veil party keygen --round 1|2: PI/roundR.share). */
 static enum MHD_Result post_share(struct MHD_Connection *c, request *r, const group_ref *g)
 {
@@ -255,9 +499,22 @@ static enum MHD_Result post_share(struct MHD_Connection *c, request *r, const gr
         return veil_srv_send_error(c, r, 403, "another tenant speaks for party %zu of this group", party);
     if (exists(path)) return veil_srv_send_error(c, r, 409, "party %zu's round-%zu shares are in already", party, round);
     if (!write_file(g, name, r->body, r->len)) return veil_srv_send_error(c, r, 500, "the shares cannot be stored");
-    char body[128];
-    const int n = snprintf(body, sizeof body, "{\"party\":%zu,\"round\":%zu,\"in\":%zu,\"parties\":%zu}\n", party, round,
-                           count_parties(g, round == 1 ? "r1" : "r2"), g->parties);
+    const size_t in = count_parties(g, round == 1 ? "r1" : "r2");
+    if (in == g->parties && !combine_round(g, round, why, sizeof why)) {
+        unlink(path); /* the last share is taken back: the round stays open, with nothing of it combined */
+        const char *made[2] = {round == 1 ? "joint" : "eval", round == 1 ? "r1agg" : "eval"};
+        for (int i = 0; i < 2; i++) {
+            char other[4200];
+            file_in(other, sizeof other, g, made[i]);
+            unlink(other);
+        }
+        return veil_srv_send_error(c, r, 422, "the %zu parties' round-%zu shares do not combine: %s", g->parties, round,
+                                   why);
+    }
+    char body[160];
+    file_in(path, sizeof path, g, round == 1 ? "r1agg" : "eval");
+    const int n = snprintf(body, sizeof body, "{\"party\":%zu,\"round\":%zu,\"in\":%zu,\"parties\":%zu,\"combined\":%s}\n",
+                           party, round, in, g->parties, exists(path) ? "true" : "false");
     return veil_srv_send_bytes(c, r, 201, "application/json", body, (size_t)n);
 }
 
@@ -431,6 +688,91 @@ static enum MHD_Result get_sum(struct MHD_Connection *c, request *r, const group
 }
 
 /* POST /v1/groups/NAME/decrypt?party=P: party P's decryption share of the sum (veil party decrypt). */
+#define SHARE_SET_META 64          /* src/ml/party.c: "VEIL-PD1", kind, party, count, key id */
+#define SHARE_SET_AT (VEIL_PARTY_ID_BYTES + 6 * 8 + 32 + 8) /* a threshold share's set (src/serial/serial.c) */
+
+/*
+ * A t-out-of-N decryption share set (veil party decrypt --set): its party and the set of decrypting parties
+ * (bit j-1: party j), read from every share in it and checked to agree. 0: not one (why says so).
+ */
+static int threshold_share_set(const uint8_t *data, size_t len, const group_ref *g, size_t *party, uint64_t *set,
+                               char *why, size_t cap)
+{
+    veil_set_contents v;
+    veil_error err = {0};
+    if (veil_set_open(&v, data, len, &err) != VEIL_OK) {
+        snprintf(why, cap, "not a share set: %.150s", err.detail);
+        return 0;
+    }
+    int ok = v.meta_len == SHARE_SET_META && !memcmp(v.meta, "VEIL-PD1", 8) && !v.secret && v.count >= 2 &&
+             le64(v.meta + 8) == VEIL_PARTY_THRESHOLD_DECRYPT;
+    if (!ok) snprintf(why, cap, "not a t-out-of-N decryption share set (veil party decrypt --set J1,J2,..)");
+    *party = ok ? (size_t)le64(v.meta + 16) : 0;
+    *set = 0;
+    for (size_t i = 1; ok && i < v.count; i++) {
+        const uint8_t *p = NULL;
+        veil_object_info info;
+        if (veil_object_peek(&info, v.items[i].data, v.items[i].len, &err) == VEIL_OK && info.payload_bytes > SHARE_SET_AT + 8)
+            p = party_object(v.items[i].data, v.items[i].len, VEIL_OBJECT_PARTY_SHARE, info.payload_bytes, g);
+        const uint64_t s = p ? le64(p + SHARE_SET_AT) : 0;
+        ok = p && le64(p + VEIL_PARTY_ID_BYTES) == *party && s && (i == 1 || s == *set);
+        *set = s;
+        if (!ok) snprintf(why, cap, "share %zu of the set is not party %zu's of this group, or names another set", i, *party);
+    }
+    const uint64_t all = g->parties == 64 ? ~UINT64_C(0) : (UINT64_C(1) << g->parties) - 1;
+    size_t members = 0;
+    for (uint64_t m = *set; m; m &= m - 1) members++;
+    if (ok && ((*set & ~all) || members < g->threshold || *party < 1 || *party > g->parties || !(*set >> (*party - 1) & 1))) {
+        snprintf(why, cap, "party %zu's shares name a set of %zu parties: at least %zu of 1..%zu, the party among them",
+                 *party, members, g->threshold, g->parties);
+        ok = 0;
+    }
+    veil_set_contents_clear(&v);
+    return ok;
+}
+
+/* The set of decrypting parties the first threshold share named (0: none yet). */
+static uint64_t decrypt_set(const group_ref *g)
+{
+    char path[4200];
+    veil_buffer b = {0};
+    uint64_t set = 0;
+    file_in(path, sizeof path, g, "dset");
+    if (read_all(path, &b, 8) && b.len == 8) set = le64(b.data);
+    veil_buffer_free(&b);
+    return set;
+}
+
+/*
+ * POST .../decrypt?party=P in a t-out-of-N group: party P's threshold share set. The first names the set of
+ * decrypting parties; the others must name the same set and be of its members.
+ */
+static enum MHD_Result post_threshold_decrypt(struct MHD_Connection *c, request *r, const group_ref *g, size_t party)
+{
+    char why[200] = "", name[32], path[4200];
+    size_t of = 0;
+    uint64_t set = 0;
+    if (!threshold_share_set(r->body, r->len, g, &of, &set, why, sizeof why))
+        return veil_srv_send_error(c, r, 422, "%s", why);
+    if (of != party) return veil_srv_send_error(c, r, 422, "these are party %zu's shares, not party %zu's", of, party);
+    const uint64_t named = decrypt_set(g);
+    if (named && named != set)
+        return veil_srv_send_error(c, r, 409, "these shares name another set of parties than the shares in already");
+    snprintf(name, sizeof name, "d.p%zu", party);
+    file_in(path, sizeof path, g, name);
+    if (exists(path)) return veil_srv_send_error(c, r, 409, "party %zu's decryption share is in already", party);
+    if (!claim_party(g, party, r->tenant))
+        return veil_srv_send_error(c, r, 403, "another tenant speaks for party %zu of this group", party);
+    uint8_t raw[8];
+    for (int i = 0; i < 8; i++) raw[i] = (uint8_t)(set >> (8 * i));
+    if ((!named && !write_file(g, "dset", raw, 8)) || !write_file(g, name, r->body, r->len))
+        return veil_srv_send_error(c, r, 500, "the share cannot be stored");
+    char body[96];
+    const int n = snprintf(body, sizeof body, "{\"party\":%zu,\"in\":%zu,\"set\":%llu}\n", party,
+                           count_parties(g, "d"), (unsigned long long)set);
+    return veil_srv_send_bytes(c, r, 201, "application/json", body, (size_t)n);
+}
+
 static enum MHD_Result post_decrypt(struct MHD_Connection *c, request *r, const group_ref *g)
 {
     const size_t party = party_arg(c, r, g);
@@ -438,6 +780,7 @@ static enum MHD_Result post_decrypt(struct MHD_Connection *c, request *r, const 
     char name[32], path[4200];
     file_in(path, sizeof path, g, "sum");
     if (!exists(path)) return veil_srv_send_error(c, r, 409, "there is no sum to decrypt yet (GET .../sum)");
+    if (is_threshold(g)) return post_threshold_decrypt(c, r, g, party);
     veil_object_info info;
     veil_error err = {0};
     if (veil_object_peek(&info, r->body, r->len, &err) != VEIL_OK || (info.flags & VEIL_FLAG_SECRET) ||
@@ -464,8 +807,26 @@ static enum MHD_Result get_decrypt(struct MHD_Connection *c, request *r, const g
     char tail = 0, name[32];
     if (sscanf(rest, "%u%c", &party, &tail) != 1 || party < 1 || party > g->parties)
         return veil_srv_send_error(c, r, 404, "decrypt/PARTY: party 1..%zu", g->parties);
-    const size_t in = count_parties(g, "d");
-    if (in < g->parties) return veil_srv_send_error(c, r, 409, "%zu of %zu decryption shares are in", in, g->parties);
+    const uint64_t set = decrypt_set(g);
+    if (set) { /* t-out-of-N: once every member of the set the shares named is in */
+        if (!(set >> (party - 1) & 1))
+            return veil_srv_send_error(c, r, 404, "party %u is not of the set of decrypting parties", party);
+        size_t in = 0, members = 0;
+        for (size_t p = 1; p <= g->parties; p++) {
+            if (!(set >> (p - 1) & 1)) continue;
+            char path[4200];
+            snprintf(name, sizeof name, "d.p%zu", p);
+            file_in(path, sizeof path, g, name);
+            members++;
+            in += exists(path);
+        }
+        if (in < members)
+            return veil_srv_send_error(c, r, 409, "%zu of the %zu decrypting parties' shares are in", in, members);
+    } else {
+        const size_t in = count_parties(g, "d");
+        if (in < g->parties || is_threshold(g))
+            return veil_srv_send_error(c, r, 409, "%zu of %zu decryption shares are in", in, g->parties);
+    }
     snprintf(name, sizeof name, "d.p%u", party);
     return send_file(c, r, g, name, NULL, NULL);
 }
@@ -476,12 +837,17 @@ static enum MHD_Result describe(struct MHD_Connection *c, request *r, const grou
     char body[512], path[4200];
     file_in(path, sizeof path, g, "joint");
     const int joint = exists(path);
+    file_in(path, sizeof path, g, "plan");
+    const int plan = exists(path);
+    file_in(path, sizeof path, g, "eval");
+    const int eval = exists(path);
     file_in(path, sizeof path, g, "sum");
     const int n = snprintf(body, sizeof body,
                            "{\"group\":\"%s\",\"parties\":%zu,\"round1\":%zu,\"round2\":%zu,\"joint\":%s,\"updates\":%zu,"
-                           "\"sum\":%s,\"decrypt\":%zu}\n",
+                           "\"sum\":%s,\"decrypt\":%zu,\"plan\":%s,\"eval\":%s}\n",
                            name, g->parties, count_parties(g, "r1"), count_parties(g, "r2"), joint ? "true" : "false",
-                           count_parties(g, "u"), exists(path) ? "true" : "false", count_parties(g, "d"));
+                           count_parties(g, "u"), exists(path) ? "true" : "false", count_parties(g, "d"),
+                           plan ? "true" : "false", eval ? "true" : "false");
     return veil_srv_send_bytes(c, r, 200, "application/json", body, (size_t)n);
 }
 
@@ -499,6 +865,16 @@ static enum MHD_Result dispatch_group(veil_server *s, struct MHD_Connection *c, 
     if (post && !strcmp(rest, "shares")) return post_share(c, r, &g);
     if (get && !strncmp(rest, "shares/", 7)) return get_share(c, r, &g, rest + 7);
     if (put && !strcmp(rest, "joint")) return put_joint(c, r, &g);
+    if (put && !strcmp(rest, "plan")) return put_plan(c, r, &g);
+    if (get && (!strcmp(rest, "joint/eval") || !strcmp(rest, "round1.agg"))) {
+        char path[4200];
+        const char *file = rest[0] == 'j' ? "eval" : "r1agg";
+        file_in(path, sizeof path, &g, file);
+        if (!exists(path))
+            return veil_srv_send_error(c, r, 409, "the server has not combined round %d yet (PUT the plan, then all "
+                                       "round-%d shares)", rest[0] == 'j' ? 2 : 1, rest[0] == 'j' ? 2 : 1);
+        return send_file(c, r, &g, file, NULL, NULL);
+    }
     if (get && !strcmp(rest, "joint")) {
         char path[4200];
         file_in(path, sizeof path, &g, "joint");
@@ -508,6 +884,10 @@ static enum MHD_Result dispatch_group(veil_server *s, struct MHD_Connection *c, 
     if (post && !strcmp(rest, "updates")) return post_update(c, r, &g);
     if (get && !strcmp(rest, "sum")) return get_sum(c, r, &g);
     if (post && !strcmp(rest, "decrypt")) return post_decrypt(c, r, &g);
+    if (post && !strcmp(rest, "boxkeys")) return post_box_key(c, r, &g);
+    if (get && !strncmp(rest, "boxkeys/", 8)) return get_box_key(c, r, &g, rest + 8);
+    if (post && !strcmp(rest, "deals")) return post_deal(c, r, &g);
+    if (get && !strncmp(rest, "deals/", 6)) return get_deal(c, r, &g, rest + 6);
     if (get && !strncmp(rest, "decrypt/", 8)) return get_decrypt(c, r, &g, rest + 8);
     return veil_srv_send_error(c, r, 405, "%s is not allowed on %.100s (see docs/net.md, \"Groups\")", r->method, r->path);
 }
