@@ -562,26 +562,6 @@ veil_status veil_ciphertexts_threshold_switch_share(veil_buffer *out, const veil
                                                     const veil_eval_keys *receiver,
                                                     const veil_party_smudging *smudging, veil_error *err);
 
-/* ---- t-out-of-N (veil/party.h, "t-out-of-N"; docs/multiparty.md) ------------------------------------------ */
-
-/*
- * In a group of threshold t (veil_party_group_new with 2 <= t < N, after the dealing of veil/party.h), the
- * share set of the party whose threshold key (stored, as veil_party_threshold_key_save writes it) is given,
- * for the set of decrypting parties `set` (set_count party numbers, itself among them, at least t): as
- * veil_ciphertexts_decrypt_share and veil_ciphertexts_switch_share, and combined by the same
- * veil_ciphertexts_decrypt_joint and veil_ciphertexts_switch_joint with the share sets of every party of the
- * set (fewer than t, another set, a missing member: an error, nothing written).
- */
-veil_status veil_ciphertexts_threshold_decrypt_share(veil_buffer *out, const veil_keyset *joint, const uint8_t *group,
-                                                     size_t group_len, const uint8_t *threshold_key, size_t key_len,
-                                                     const size_t *set, size_t set_count, const veil_ciphertexts *cts,
-                                                     const veil_party_smudging *smudging, veil_error *err);
-veil_status veil_ciphertexts_threshold_switch_share(veil_buffer *out, const veil_keyset *joint, const uint8_t *group,
-                                                    size_t group_len, const uint8_t *threshold_key, size_t key_len,
-                                                    const size_t *set, size_t set_count, const veil_ciphertexts *cts,
-                                                    const veil_eval_keys *receiver,
-                                                    const veil_party_smudging *smudging, veil_error *err);
-
 /* ---- CSV ---------------------------------------------------------------------------------------- */
 
 /*
