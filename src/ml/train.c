@@ -1200,9 +1200,10 @@ done:
 /* ---- decryption and the model -------------------------------------------------------------------------- */
 
 /*
- * Set h's scaling against the first's: a relative difference beyond 1e-6 (far above CKKS's error on these
- * mantissas, far below any two data sets' statistics) means the sets were scaled differently, and the weights
- * would be unscaled wrongly: refused.
+ * Set h's scaling against the first's: a relative difference beyond 1% means the sets were scaled differently
+ * and the weights would be unscaled wrongly: refused. 1%, not less: a model switched from joint keys carries the
+ * parties' smudging noise (up to ~4e-3 on a mantissa at the default 2^20 bits, docs/multiparty.md), on every
+ * scaling independently. Declared ranges closer than 1% pass unnoticed (docs/training.md).
  */
 static veil_status check_same_scaling(const scaling *first, const veil_keyset *k, const veil_ckks_ciphertext *ct,
                                       const veil_ml_flood *fl, veil_ckks_encoder *enc, veil_ckks_plaintext *pt,
@@ -1214,8 +1215,8 @@ static veil_status check_same_scaling(const scaling *first, const veil_keyset *k
     VEIL_CHECK(veil_ckks_decode(enc, vals, NULL, 4 * (F + 1) + 1, pt, err));
     VEIL_CHECK(scaling_unpack(&o, vals, F, err));
     for (size_t j = 0; j <= F; j++)
-        if (fabs(o.mean[j] - first->mean[j]) > 1e-6 * fmax(1.0, fabs(first->mean[j])) ||
-            fabs(o.dev[j] - first->dev[j]) > 1e-6 * fmax(1.0, fabs(first->dev[j])) || o.declared != first->declared)
+        if (fabs(o.mean[j] - first->mean[j]) > 1e-2 * fmax(1.0, fabs(first->mean[j])) ||
+            fabs(o.dev[j] - first->dev[j]) > 1e-2 * fabs(first->dev[j]) || o.declared != first->declared)
             VEIL_FAIL(err, VEIL_ERR_MISMATCH, "train: data set %zu was scaled differently from the first (column %zu): "
                       "every data owner must encrypt with the same declared range (--feature-range)", h, j);
 done:
