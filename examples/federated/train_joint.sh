@@ -6,6 +6,7 @@
 #   train_joint.sh VEIL DATA ITERATIONS [TOLERANCE]
 #     VEIL        the veil program;  DATA  split.py's folder (hospital1..3.csv, test.csv)
 #     ITERATIONS  training iterations (the keys are made for exactly these)
+#     LR          (environment) the learning rate, 1 by default, for the encrypted and the plaintext training
 #     TOLERANCE   when given: also trains the union under hospital 1's single key, and fails (exit 1) when a
 #                 jointly trained weight differs from it by more than TOLERANCE
 #
@@ -28,7 +29,8 @@ bytes() { stat -c %s "$@" | awk '{s += $1} END {print s}'; }
 header=$(seq -s, -f 'f%g' 1 30),label
 for k in 1 2 3; do { echo "$header"; cat "$data/hospital$k.csv"; } >h$k.csv; done
 { echo "$header"; cat "$data"/hospital[123].csv; } >all.csv
-range=-16:16
+range=-11:11 # split.py's standardized features lie within [-3.2, 10.6]
+lr=${LR:-1}
 plan=(--train logistic --features 30 --iterations "$iterations")
 
 echo "encrypted training across 3 hospitals ($iterations iterations, $(($(wc -l <all.csv) - 1)) records):"
@@ -46,7 +48,8 @@ for k in 1 2 3; do
 done
 took "each hospital encrypts its records (3 in all)"
 step
-"$veil" train --eval-keys JOINT/eval --in x1.ct x2.ct x3.ct --iterations "$iterations" --out w.ct --quiet ||
+"$veil" train --eval-keys JOINT/eval --in x1.ct x2.ct x3.ct --iterations "$iterations" --learning-rate "$lr" \
+    --out w.ct --quiet ||
     fail "train"
 took "the server trains on the union"
 "$veil" keygen "${plan[@]}" --out H1 --quiet || fail "hospital 1's keys"
@@ -59,7 +62,7 @@ done
 "$veil" decrypt --keys H1 --in w1.ct --no-flood --out w.csv --onnx w.onnx || fail "decrypt"
 took "switch to hospital 1's key (3 shares), decrypt"
 "$veil" train --plain "${plan[@]:0:2}" --in all.csv --labels-column label --iterations "$iterations" \
-    --out wp.csv --onnx wp.onnx 2>/dev/null || fail "plaintext training"
+    --learning-rate "$lr" --out wp.csv --onnx wp.onnx 2>/dev/null || fail "plaintext training"
 
 echo "bytes each party sends:"
 printf '  %-52s %10d\n' "round 1 (public-key and relinearization shares)" "$(bytes P1/round1.share)"
@@ -80,7 +83,7 @@ if [ -n "$tolerance" ]; then
     # the same training under one key (hospital 1 holding all the records): the joint protocol must agree
     "$veil" encrypt --keys H1 --in all.csv --labels-column label --feature-range "$range" --out xs.ct --quiet ||
         fail "single-key encrypt"
-    "$veil" train --eval-keys H1/eval --in xs.ct --iterations "$iterations" --out ws.ct --quiet || fail "single train"
+    "$veil" train --eval-keys H1/eval --in xs.ct --iterations "$iterations" --learning-rate "$lr" --out ws.ct --quiet || fail "single train"
     "$veil" decrypt --keys H1 --in ws.ct --no-flood --out ws.csv || fail "single decrypt"
     worst=$(paste -d'\n' <(tr ',' '\n' <w.csv) | paste -d, - <(tr ',' '\n' <ws.csv) |
         awk -F, '{d = $1 - $2; if (d < 0) d = -d; if (d > m) m = d} END {printf "%.3g", m}')
@@ -89,7 +92,7 @@ if [ -n "$tolerance" ]; then
     # a hospital that declared another range: its scaling differs, the decryption refuses the weights
     "$veil" encrypt --keys JOINT --in h3.csv --labels-column label --feature-range -20:20 --out x3b.ct --quiet ||
         fail "encrypt 3b"
-    "$veil" train --eval-keys JOINT/eval --in x1.ct x2.ct x3b.ct --iterations "$iterations" --out wb.ct --quiet ||
+    "$veil" train --eval-keys JOINT/eval --in x1.ct x2.ct x3b.ct --iterations "$iterations" --learning-rate "$lr" --out wb.ct --quiet ||
         fail "train b"
     for i in 1 2 3; do
         "$veil" party switch --group G --party $i --keys P$i --in wb.ct --to H1/eval --out B$i --smudging-bits 16 \
