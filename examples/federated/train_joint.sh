@@ -89,6 +89,11 @@ if [ -n "$tolerance" ]; then
         awk -F, '{d = $1 - $2; if (d < 0) d = -d; if (d > m) m = d} END {printf "%.3g", m}')
     echo "largest difference from single-key encrypted training: $worst (tolerance $tolerance)"
     awk -v w="$worst" -v t="$tolerance" 'BEGIN {exit !(w <= t)}' || fail "joint weights differ by $worst"
+    # a set under other keys among the sets: refused before any work
+    if "$veil" train --eval-keys JOINT/eval --in x1.ct xs.ct --iterations "$iterations" --out bad.ct 2>err.txt; then
+        fail "a set under other keys was trained on"
+    fi
+    grep -q "other keys" err.txt || fail "unexpected refusal: $(cat err.txt)"
     # a hospital that declared another range: its scaling differs, the decryption refuses the weights
     "$veil" encrypt --keys JOINT --in h3.csv --labels-column label --feature-range -20:20 --out x3b.ct --quiet ||
         fail "encrypt 3b"
