@@ -192,7 +192,8 @@ static int party_init(cli_options *o)
     if (o->threshold && (o->threshold < 2 || o->threshold > o->parties))
         return cli_error(EXIT_USAGE, "--threshold %zu of %zu parties: 2 to %zu (or leave it out: N-out-of-N, every "
                          "party decrypts)", o->threshold, o->parties, o->parties);
-    if (!!o->model == !!o->preset) return cli_error(EXIT_USAGE, "give --model M.onnx or --preset NAME (one of them)");
+    if (!!o->model + !!o->preset + !!o->train != 1)
+        return cli_error(EXIT_USAGE, "give --model M.onnx, --train logistic|linear or --preset NAME (one of them)");
     char path[4096];
     path_in(path, sizeof path, o->out, "group");
     if (cli_exists(path) && !o->force)
@@ -203,7 +204,10 @@ static int party_init(cli_options *o)
     group_state g = {0};
     veil_buffer b = {0};
     int rc = EXIT_OK;
-    if (o->model) {
+    if (o->train) {
+        /* a training plan, as `veil keygen --train` makes it: the joint keys are training keys */
+        CLI_CHECK(cli_make_train_plan(o, &g.plan));
+    } else if (o->model) {
         CLI_CHECK(cli_load_model(&m, o, &calib));
         CLI_CHECK(cli_make_plan(o, m, &g.plan));
         veil_plan_info info;

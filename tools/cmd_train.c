@@ -48,18 +48,46 @@ done:
     return rc;
 }
 
+/*
+ * `--in A.ct B.ct ...`: the values after --in (up to the next option) are the data sets, trained on as one
+ * (veil_train_run_sets); the first stays in rest for the option parser.
+ */
+static int split_sets(int argc, char **argv, char **rest, int *n_rest, char **ins, size_t *n_in)
+{
+    *n_rest = 0;
+    *n_in = 0;
+    for (int i = 0; i < argc; i++) {
+        rest[(*n_rest)++] = argv[i];
+        if (strcmp(argv[i], "--in") != 0) continue;
+        if (i + 1 < argc) rest[(*n_rest)++] = argv[i + 1];
+        while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+            if (*n_in == VEIL_TRAIN_MAX_SETS) return cli_error(EXIT_USAGE, "--in: at most %d data sets", VEIL_TRAIN_MAX_SETS);
+            ins[(*n_in)++] = argv[++i];
+        }
+    }
+    return EXIT_OK;
+}
+
 int cli_cmd_train(int argc, char **argv)
 {
     if (argc >= 1 && !strcmp(argv[0], "--plain")) return train_plain(argc - 1, argv + 1);
     cli_options o;
-    if (!cli_parse(argc, argv, &o, CLI_TRAIN) || !cli_need(o.eval_keys, "--eval-keys") || !cli_need(o.in, "--in") ||
-        !cli_need(o.out, "--out"))
+    char **rest = calloc((size_t)argc + 1, sizeof *rest), *ins[VEIL_TRAIN_MAX_SETS];
+    size_t n_in = 0;
+    int n_rest = 0;
+    if (!rest) return EXIT_RUNTIME;
+    if (split_sets(argc, argv, rest, &n_rest, ins, &n_in) != EXIT_OK || !cli_parse(n_rest, rest, &o, CLI_TRAIN) ||
+        !cli_need(o.eval_keys, "--eval-keys") || !cli_need(o.in, "--in") || !cli_need(o.out, "--out")) {
+        free(rest);
         return EXIT_USAGE;
+    }
+    free(rest);
     char path[4096];
     if (cli_eval_keys_path(o.eval_keys, path, sizeof path)) return EXIT_INPUT;
     if (!!o.dp_epsilon != !!o.dp_delta) return cli_error(EXIT_USAGE, "--dp-epsilon and --dp-delta go together");
     veil_eval_keys *ek = NULL;
-    veil_ciphertexts *in = NULL, *out = NULL;
+    veil_ciphertexts *sets[VEIL_TRAIN_MAX_SETS] = {NULL}, *out = NULL;
+    size_t rows = 0;
     veil_error err = {0};
     veil_train_info ti;
     int rc = EXIT_OK;
@@ -68,23 +96,27 @@ int cli_cmd_train(int argc, char **argv)
     if (o.iterations > ti.max_iterations) /* before reading the data */
         CLI_FAIL(EXIT_INPUT, "train: %zu iterations asked, but these keys allow at most %zu: make keys with "
                  "--iterations %zu", o.iterations, ti.max_iterations, o.iterations);
-    CLI_CHECK(cli_load_ciphertexts(o.in, NULL, ek, &in));
+    for (size_t h = 0; h < n_in; h++) { /* several data owners' sets, under the same (joint) keys */
+        CLI_CHECK(cli_load_ciphertexts(ins[h], NULL, ek, &sets[h]));
+        rows += veil_ciphertexts_rows(sets[h]);
+    }
     const double t0 = cli_seconds();
     veil_train_options opts = {.iterations = o.iterations, .learning_rate = o.learning_rate, .l2 = o.l2,
                                .threads = o.threads, .dp_epsilon = o.dp_epsilon, .dp_delta = o.dp_delta};
     cli_bar bar;
     cli_bar_init(&bar, "training", o.quiet);
-    CLI_CHECK(cli_status(veil_train_run(&out, ek, in, &opts, cli_progress, &bar, &err), &err, NULL));
+    CLI_CHECK(cli_status(veil_train_run_sets(&out, ek, (const veil_ciphertexts *const *)sets, n_in, &opts,
+                                             cli_progress, &bar, &err), &err, NULL));
     CLI_CHECK(cli_save_ciphertexts(o.out, out));
     if (!o.quiet)
-        fprintf(stderr, "veil: trained on %zu encrypted records in %.1f s; wrote %s\n", veil_ciphertexts_rows(in),
-                cli_seconds() - t0, o.out);
+        fprintf(stderr, "veil: trained on %zu encrypted records (%zu data set%s) in %.1f s; wrote %s\n", rows, n_in,
+                n_in == 1 ? "" : "s", cli_seconds() - t0, o.out);
     veil_dp_release r;
     if (!o.quiet && veil_ciphertexts_dp_release(out, &r))
         fprintf(stderr, "veil: DP-GD: epsilon %g at delta %g over the training (gradient sensitivity %g, zCDP rho %g)\n",
                 r.epsilon, r.delta, r.sensitivity, r.rho);
 done:
-    veil_ciphertexts_free(in);
+    for (size_t h = 0; h < n_in; h++) veil_ciphertexts_free(sets[h]);
     veil_ciphertexts_free(out);
     veil_eval_keys_free(ek);
     return rc;

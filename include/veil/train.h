@@ -121,6 +121,18 @@ veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, c
                            const veil_train_options *opts, veil_progress_fn progress, void *progress_arg,
                            veil_error *err);
 
+/*
+ * Training on the union of several data sets encrypted under the same keys (the records of several data
+ * owners under a joint public key, veil/party.h): one gradient over every record of every set, each set's
+ * constant part weighted by its record count. The sets must share their scaling (the same declared feature
+ * range, veil_train_encrypt_ranged, at every owner): the result holds every set's encrypted scaling and
+ * veil_train_decrypt refuses them when they differ. At most VEIL_TRAIN_MAX_SETS sets.
+ */
+#define VEIL_TRAIN_MAX_SETS 64
+veil_status veil_train_run_sets(veil_ciphertexts **out, const veil_eval_keys *keys,
+                                const veil_ciphertexts *const *sets, size_t n_sets, const veil_train_options *opts,
+                                veil_progress_fn progress, void *progress_arg, veil_error *err);
+
 /* The weights of a trained set, on the raw features: weights[0] is the bias, weights[1 + j] feature j's. */
 veil_status veil_train_decrypt(double *weights, const veil_keyset *keys, const veil_ciphertexts *model, veil_error *err);
 /*

@@ -204,7 +204,9 @@ veil_status veil_ciphertexts_load(veil_ciphertexts **out, const veil_keyset *key
     VEIL_CHECK(set_matches(&meta, km, &c, ctx, err));
     const int train_set = meta.kind == VEIL_SET_TRAIN_DATA || meta.kind == VEIL_SET_TRAIN_MODEL;
     const size_t per = meta.packing == VEIL_PACKING_THROUGHPUT ? meta.width : 1;
-    const size_t expect = train_set ? (meta.kind == VEIL_SET_TRAIN_MODEL ? 2 : veil_train_data_count(&meta))
+    /* a trained model: the weights and one scaling per data set trained on (veil_train_run_sets) */
+    const size_t model_count = c.count >= 3 && c.count <= 2 + VEIL_TRAIN_MAX_SETS ? c.count - 1 : 2;
+    const size_t expect = train_set ? (meta.kind == VEIL_SET_TRAIN_MODEL ? model_count : veil_train_data_count(&meta))
                                     : veil_ciphertexts_batches(&meta) * per;
     const size_t groups = meta.bgv.crt_count ? meta.bgv.crt_count : 1; /* exact inference: one group per modulus */
     if (c.count != groups * (expect + 1))

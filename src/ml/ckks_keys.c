@@ -331,8 +331,6 @@ veil_status veil_ml_ckks_keyset_load(veil_keyset *k, const veil_set_contents *c,
     const bool joint = c->count == 2 && c->items[1].type == VEIL_OBJECT_PUBLIC_KEY;
     if (c->count != 2 || (c->items[1].type != VEIL_OBJECT_SECRET_KEY && !joint))
         VEIL_FAIL(err, VEIL_ERR_MISMATCH, "this file is not a Veil key set (secret.key)");
-    if (joint && k->meta.packing == VEIL_PACKING_TRAINING)
-        VEIL_FAIL(err, VEIL_ERR_FORMAT, "a joint key set for training: multi-party keys are for inference");
     if (k->meta.packing != VEIL_PACKING_TRAINING)
         VEIL_CHECK(veil_ml_range_decode(c->meta + META_BYTES, c->meta_len - META_BYTES, k->meta.in_width,
                                         &k->meta.bound, &k->ckks.box_lo, &k->ckks.box_hi, err));

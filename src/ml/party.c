@@ -1,7 +1,8 @@
 /*
  * Multi-party keys for ML plans (veil/ml.h, "multi-party keys"): joint key sets (the plan's metadata and the
  * joint public key), their evaluation-key bundles, and the joint decryption and public-key switching of
- * ciphertext sets, with the protocol of veil/party.h underneath. CKKS inference only.
+ * ciphertext sets, with the protocol of veil/party.h underneath. CKKS plans: inference and training (the
+ * records are encrypted with the joint public key; the trained weights are switched to one party's training keys).
  *
  * A share set (what a party sends for one ciphertext set) is a Veil set: the parameters, then one share per
  * ciphertext in the set's order, with 64 bytes of metadata: the tag "VEIL-PD1", the kind (u64: 5 decryption,
@@ -29,9 +30,9 @@ veil_status veil_keyset_joint(veil_keyset **out, const veil_plan *plan, const ui
     *out = NULL;
     VEIL_REQUIRE(plan, err);
     VEIL_REQUIRE(public_key, err);
-    if (plan->scheme != VEIL_ML_CKKS || plan->packing == VEIL_PACKING_TRAINING)
-        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "joint key set: multi-party keys are made for CKKS inference "
-                         "plans (not exact BGV inference, not training)");
+    if (plan->scheme != VEIL_ML_CKKS)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "joint key set: multi-party keys are made for CKKS plans "
+                         "(inference or training), not exact BGV inference");
     veil_status st = VEIL_OK;
     veil_buffer canonical = {0};
     veil_keyset *ks = calloc(1, sizeof *ks);

@@ -716,7 +716,9 @@ static veil_status encrypt_with(veil_ciphertexts **out, const veil_keyset *k, co
             level = x_layout ? level_x(top, task, meta.train.degree) : level_a(top);
         }
         VEIL_CHECK(veil_ckks_encode(enc, pt, v, NULL, slots, scale, level, err));
-        VEIL_CHECK(veil_ckks_encrypt_sk(k->ctx, set->cts[i], pt, k->sk, prng, err));
+        /* a joint key set (multi-party keys, veil/party.h) holds only the joint public key */
+        if (k->sk) VEIL_CHECK(veil_ckks_encrypt_sk(k->ctx, set->cts[i], pt, k->sk, prng, err));
+        else VEIL_CHECK(veil_ckks_encrypt_pk(k->ctx, set->cts[i], pt, k->pk, prng, err));
     }
     *out = set;
     set = NULL;
@@ -977,21 +979,21 @@ typedef struct train_state {
  *   w_{t+1} = shrink v_t + G'_t / (1 - eta_t)
  *   v_{t+1} = (1 - eta_t) w_{t+1} + eta_t w_t,  w_t = shrink_{t-1} v_{t-1} + G'_{t-1} / (1 - eta_{t-1})
  */
-static veil_status iterate(const trainer *tr, train_state *s, ct_t *const *za, ct_t *const *zx, const ct_t *cst,
-                           const step_constants *c, size_t t, veil_error *err)
+static veil_status iterate(const trainer *tr, train_state *s, ct_t *const *za, ct_t *const *zx, ct_t *const *cst,
+                           const size_t *cst_rows, size_t n_sets, const step_constants *c, size_t t, veil_error *err)
 {
     ct_t *g = NULL, *tmp = NULL, *next = NULL;
-    /* the constant part is a mean over the n records (so that this factor stays near lr, not lr / n) */
-    const double n = (double)tr->rows, cst_factor = tr->task == VEIL_TRAIN_LOGISTIC ? 0.5 * c[t].k * n : -c[t].k * n;
     veil_status st = VEIL_OK;
     VEIL_CHECK(ct_new(&g, tr, err));
     VEIL_CHECK(ct_new(&tmp, tr, err));
     VEIL_CHECK(ct_new(&next, tr, err));
-    if (t == 0) {
-        VEIL_CHECK(veil_ckks_mul_constant(tr->ctx, g, cst, cst_factor, err));
-    } else {
-        VEIL_CHECK(gradient_terms(tr, g, za, zx, s->v, c[t].k, err));
-        VEIL_CHECK(add_scaled(tr, g, cst, cst_factor, tmp, err));
+    if (t > 0) VEIL_CHECK(gradient_terms(tr, g, za, zx, s->v, c[t].k, err));
+    for (size_t h = 0; h < n_sets; h++) {
+        /* each set's constant part is a mean over its n_h records (so that this factor stays near lr, not lr / n) */
+        const double n = (double)cst_rows[h];
+        const double cst_factor = tr->task == VEIL_TRAIN_LOGISTIC ? 0.5 * c[t].k * n : -c[t].k * n;
+        if (t == 0 && h == 0) VEIL_CHECK(veil_ckks_mul_constant(tr->ctx, g, cst[h], cst_factor, err));
+        else VEIL_CHECK(add_scaled(tr, g, cst[h], cst_factor, tmp, err));
     }
     /* G'_t = k_t (gradient sum + noise): logistic regression's gradient sum is that of sigmoid(-z.v) z */
     if (tr->dp) VEIL_CHECK(add_gradient_noise(tr, g, c[t].k, tr->features, err));
@@ -1061,16 +1063,12 @@ veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, c
                            const veil_train_options *opts, veil_progress_fn progress, void *progress_arg,
                            veil_error *err)
 {
-    VEIL_REQUIRE(out, err);
-    *out = NULL;
-    VEIL_REQUIRE(keys, err);
+    return veil_train_run_sets(out, keys, &data, 1, opts, progress, progress_arg, err);
+}
+
+static veil_status check_data_set(const veil_eval_keys *keys, const veil_ciphertexts *data, veil_error *err)
+{
     VEIL_REQUIRE(data, err);
-    veil_train_options dflt = {0};
-    if (!opts) opts = &dflt;
-    if (opts->threads > VEIL_ML_THREADS_MAX)
-        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: %zu threads; at most %d", opts->threads, VEIL_ML_THREADS_MAX);
-    if (keys->meta.packing != VEIL_PACKING_TRAINING)
-        return veil_fail(err, VEIL_ERR_MISMATCH, "train: these evaluation keys were made for inference, not for training");
     if (data->meta.kind != VEIL_SET_TRAIN_DATA)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "train: this ciphertext set is not an encrypted training data set");
     if (sodium_memcmp(data->meta.key_id, keys->meta.key_id, VEIL_ID_BYTES) != 0)
@@ -1080,6 +1078,35 @@ veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, c
     if (data->meta.in_width != keys->meta.in_width || data->meta.batch != keys->meta.batch ||
         data->meta.slots != keys->meta.slots || data->count != veil_train_data_count(&data->meta))
         return veil_fail(err, VEIL_ERR_MISMATCH, "train: the data set does not match the keys' features or packing");
+    return VEIL_OK;
+}
+
+veil_status veil_train_run_sets(veil_ciphertexts **out, const veil_eval_keys *keys,
+                                const veil_ciphertexts *const *sets, size_t n_sets, const veil_train_options *opts,
+                                veil_progress_fn progress, void *progress_arg, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(keys, err);
+    VEIL_REQUIRE(sets, err);
+    veil_train_options dflt = {0};
+    if (!opts) opts = &dflt;
+    if (opts->threads > VEIL_ML_THREADS_MAX)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: %zu threads; at most %d", opts->threads, VEIL_ML_THREADS_MAX);
+    if (keys->meta.packing != VEIL_PACKING_TRAINING)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "train: these evaluation keys were made for inference, not for training");
+    if (n_sets < 1 || n_sets > VEIL_TRAIN_MAX_SETS)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: %zu data sets (1 to %d)", n_sets, VEIL_TRAIN_MAX_SETS);
+    uint64_t total_rows = 0;
+    for (size_t h = 0; h < n_sets; h++) {
+        veil_status cs = check_data_set(keys, sets[h], err);
+        if (cs != VEIL_OK) return cs;
+        total_rows += sets[h]->meta.rows;
+    }
+    if (total_rows > ((uint64_t)1 << 20))
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "train: %llu records in all (at most 2^20)",
+                         (unsigned long long)total_rows);
+    const veil_ciphertexts *data = sets[0];
     double lr;
     veil_status st = check_options(opts, &lr, err);
     if (st != VEIL_OK) return st; /* nothing held */
@@ -1095,8 +1122,9 @@ veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, c
     trainer tr = {.ctx = keys->ctx, .relin = keys->relin, .task = info.task, .degree = info.degree,
                   .scale = ldexp(1.0, (int)keys->meta.scale_bits), .slots = (size_t)keys->meta.slots,
                   .block = info.block, .records = info.records_per_ciphertext,
-                  .rows = (size_t)data->meta.rows};
-    tr.nct = (tr.rows + tr.records - 1) / tr.records;
+                  .rows = (size_t)total_rows};
+    for (size_t h = 0; h < n_sets; h++) /* each set's records fill its own ciphertexts */
+        tr.nct += ((size_t)sets[h]->meta.rows + tr.records - 1) / tr.records;
     tr.threads = (int)(opts->threads ? opts->threads : (size_t)veil_ring_threads(veil_context_ring(keys->ctx)));
     if (tr.threads < 1) tr.threads = 1;
     if ((size_t)tr.threads > tr.nct) tr.threads = (int)tr.nct; /* the parallel loops are over the ciphertexts */
@@ -1113,6 +1141,8 @@ veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, c
     step_constants *c = NULL;
     train_state s = {0};
     veil_ciphertexts *set = NULL;
+    ct_t **za = NULL, **zx = NULL, **cst = NULL;
+    size_t *cst_rows = NULL;
     for (size_t i = 0; i < n_steps; i++)
         if (!find_rotation(keys, steps[i]))
             VEIL_FAIL(err, VEIL_ERR_MISMATCH, "train: the evaluation keys lack the rotation by %ld", steps[i]);
@@ -1120,19 +1150,34 @@ veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, c
     if (!c) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "train");
     schedule(c, K, tr.task, lr, opts->l2, tr.rows);
     VEIL_CHECK(veil_ckks_encoder_new(&tr.enc, tr.ctx, err));
-    /* the data owner's set: Z_A and Z_X for each ciphertext of records, the constant part, the scaling */
-    ct_t *const *za = data->cts, *const *zx = data->cts + tr.nct, *cst = data->cts[2 * tr.nct];
+    /* each data owner's set: Z_A and Z_X for each ciphertext of records, the constant part, the scaling */
+    za = calloc(tr.nct, sizeof *za);
+    zx = calloc(tr.nct, sizeof *zx);
+    cst = calloc(n_sets, sizeof *cst);
+    cst_rows = calloc(n_sets, sizeof *cst_rows);
+    if (!za || !zx || !cst || !cst_rows) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "train");
+    for (size_t h = 0, at = 0; h < n_sets; h++) {
+        const size_t nct_h = ((size_t)sets[h]->meta.rows + tr.records - 1) / tr.records;
+        for (size_t i = 0; i < nct_h; i++, at++) {
+            za[at] = sets[h]->cts[i];
+            zx[at] = sets[h]->cts[nct_h + i];
+        }
+        cst[h] = sets[h]->cts[2 * nct_h];
+        cst_rows[h] = (size_t)sets[h]->meta.rows;
+    }
     if (progress) progress(progress_arg, 0, K);
     for (size_t t = 0; t < K; t++) {
-        VEIL_CHECK(iterate(&tr, &s, za, zx, cst, c, t, err));
+        VEIL_CHECK(iterate(&tr, &s, za, zx, cst, cst_rows, n_sets, c, t, err));
         if (progress) progress(progress_arg, t + 1, K);
     }
     veil_ml_meta meta = data->meta;
     meta.kind = VEIL_SET_TRAIN_MODEL;
     meta.width = meta.out_width;
-    VEIL_CHECK(veil_ciphertexts_alloc(&set, tr.ctx, &meta, 2, err));
+    meta.rows = total_rows;
+    VEIL_CHECK(veil_ciphertexts_alloc(&set, tr.ctx, &meta, 1 + n_sets, err));
     VEIL_CHECK(copy_ct(&tr, set->cts[0], s.v, err));
-    VEIL_CHECK(copy_ct(&tr, set->cts[1], data->cts[data->count - 1], err));
+    for (size_t h = 0; h < n_sets; h++) /* every set's scaling: decryption checks that they agree */
+        VEIL_CHECK(copy_ct(&tr, set->cts[1 + h], sets[h]->cts[sets[h]->count - 1], err));
     set->has_dp = tr.dp;
     set->dp = dp;
     *out = set;
@@ -1144,11 +1189,40 @@ done:
     veil_ckks_encoder_free(tr.enc);
     veil_prng_free(tr.dp_prng);
     free(c);
+    free(za);
+    free(zx);
+    free(cst);
+    free(cst_rows);
     veil_ciphertexts_free(set);
     return st;
 }
 
 /* ---- decryption and the model -------------------------------------------------------------------------- */
+
+/*
+ * Set h's scaling against the first's: a relative difference beyond 1% means the sets were scaled differently
+ * and the weights would be unscaled wrongly: refused. 1%, not less: a model switched from joint keys carries the
+ * parties' smudging noise (up to ~4e-3 on a mantissa at the default 2^20 bits, docs/multiparty.md), on every
+ * scaling independently. Declared ranges closer than 1% pass unnoticed (docs/training.md).
+ */
+static veil_status check_same_scaling(const scaling *first, const veil_keyset *k, const veil_ckks_ciphertext *ct,
+                                      const veil_ml_flood *fl, veil_ckks_encoder *enc, veil_ckks_plaintext *pt,
+                                      double *vals, size_t F, size_t h, veil_error *err)
+{
+    scaling o = {0};
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_ml_decrypt_ct(pt, k, ct, fl, err));
+    VEIL_CHECK(veil_ckks_decode(enc, vals, NULL, 4 * (F + 1) + 1, pt, err));
+    VEIL_CHECK(scaling_unpack(&o, vals, F, err));
+    for (size_t j = 0; j <= F; j++)
+        if (fabs(o.mean[j] - first->mean[j]) > 1e-2 * fmax(1.0, fabs(first->mean[j])) ||
+            fabs(o.dev[j] - first->dev[j]) > 1e-2 * fabs(first->dev[j]) || o.declared != first->declared)
+            VEIL_FAIL(err, VEIL_ERR_MISMATCH, "train: data set %zu was scaled differently from the first (column %zu): "
+                      "every data owner must encrypt with the same declared range (--feature-range)", h, j);
+done:
+    scaling_free(&o);
+    return st;
+}
 
 veil_status veil_train_decrypt(double *weights, const veil_keyset *k, const veil_ciphertexts *model, veil_error *err)
 {
@@ -1166,7 +1240,7 @@ veil_status veil_train_decrypt_ex(double *weights, const veil_keyset *k, const v
     if (sodium_memcmp(model->meta.key_id, k->meta.key_id, VEIL_ID_BYTES) != 0)
         return veil_fail(err, VEIL_ERR_MISMATCH, "train: the model was trained on data encrypted under other keys");
     if (model->ctx != k->ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "train: load the model with this key set");
-    if (model->meta.in_width != k->meta.in_width || model->count != 2)
+    if (model->meta.in_width != k->meta.in_width || model->count < 2 || model->count > 1 + VEIL_TRAIN_MAX_SETS)
         return veil_fail(err, VEIL_ERR_MISMATCH, "train: the model has %u features, the keys %u", model->meta.in_width,
                          k->meta.in_width);
     const size_t F = k->meta.in_width, slots = (size_t)k->meta.slots;
@@ -1178,7 +1252,7 @@ veil_status veil_train_decrypt_ex(double *weights, const veil_keyset *k, const v
     veil_status st = VEIL_OK;
     if (!vals) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "train: decrypt");
     /* the weights and the scaling alike: both go into the weights handed on */
-    VEIL_CHECK(veil_ml_flood_size(&fl, k, model->cts, 2, opts, err));
+    VEIL_CHECK(veil_ml_flood_size(&fl, k, model->cts, model->count, opts, err));
     VEIL_CHECK(veil_ckks_encoder_new(&enc, k->ctx, err));
     VEIL_CHECK(veil_ckks_plaintext_new(&pt, k->ctx, err));
     VEIL_CHECK(veil_ml_decrypt_ct(pt, k, model->cts[0], &fl, err));
@@ -1186,6 +1260,8 @@ veil_status veil_train_decrypt_ex(double *weights, const veil_keyset *k, const v
     VEIL_CHECK(veil_ml_decrypt_ct(pt, k, model->cts[1], &fl, err));
     VEIL_CHECK(veil_ckks_decode(enc, vals, NULL, 4 * (F + 1) + 1, pt, err));
     VEIL_CHECK(scaling_unpack(&s, vals, F, err));
+    for (size_t h = 2; h < model->count; h++) /* several data sets: they must have been scaled alike */
+        VEIL_CHECK(check_same_scaling(&s, k, model->cts[h], &fl, enc, pt, vals, F, h, err));
     if (model->has_dp && !s.declared)
         VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "train: a DP-trained model of data scaled by its own statistics (which the "
                   "weights' unscaling would reveal): encrypt the data with a declared feature range");
