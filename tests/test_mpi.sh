@@ -2,7 +2,7 @@
 # veil eval --mpi (tools/mpi.c, docs/scale.md "Batch work over MPI"): with 2, 3 and 6 ranks (oversubscribed),
 # more and fewer batches than ranks, the output file is byte for byte the one-process `veil eval`'s, and it
 # decrypts to the plaintext model's outputs; a latency-packed set (not split: rank 0 evaluates it) too; a job
-# whose ranks fail exits non-zero with the message and writes nothing.
+# whose ranks fail, or one of whose ranks is killed, exits non-zero with the message and writes nothing.
 #   test_mpi.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 build=$1 src=$2
@@ -95,6 +95,35 @@ if mpi 1 eval --mpi --model "$d/model.onnx" --eval-keys "$work/k16/eval" --in "$
     fails=$((fails + 1))
 fi
 grep -q "does not go with --dp-epsilon" "$work/err" || { echo "FAIL: --dp-epsilon: $(cat "$work/err")"; fails=$((fails + 1)); }
+
+# a rank killed in the middle (kill -9): the job fails, nothing is written. 40 times the rows (278 batches)
+# so that the ranks are still at work when one is killed; a rank seen alive and killed cannot let the job end well.
+(head -1 "$d/test.csv"; for i in $(seq 40); do tail -n +2 "$d/test.csv"; done) >"$work/big.csv"
+"$veil" encrypt --keys "$work/k16" --in "$work/big.csv" --out "$work/big.ct" || exit 1
+mpi 2 eval --mpi --model "$d/model.onnx" --eval-keys "$work/k16/eval" --in "$work/big.ct" --out "$work/killed.ct" \
+    --quiet >/dev/null 2>"$work/err" &
+job=$!
+victim=
+for _ in $(seq 300); do # up to 30 s for both ranks to start
+    pids=$(pgrep -f -- "--out $work/killed.ct" | while read -r p; do
+        [ "$(cat /proc/"$p"/comm 2>/dev/null)" = veil ] && echo "$p"; done)
+    if [ "$(wc -w <<<"$pids")" = 2 ]; then
+        victim=$(tail -n 1 <<<"$pids")
+        break
+    fi
+    sleep 0.1
+done
+killed=no
+[ -n "$victim" ] && kill -9 "$victim" 2>/dev/null && killed=yes
+wait $job
+rc=$?
+if [ $killed = no ]; then
+    echo "FAIL: no rank to kill was seen running (pids: ${pids:-none})"
+    fails=$((fails + 1))
+elif [ $rc = 0 ] || [ -e "$work/killed.ct" ]; then
+    echo "FAIL: a job with a killed rank exited $rc or wrote its output"
+    fails=$((fails + 1))
+fi
 
 [ $fails = 0 ] && echo "mpi: ok"
 exit $((fails > 0))
