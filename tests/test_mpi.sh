@@ -10,10 +10,10 @@ veil="$build/veil"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fails=0
-# under the sanitizers (make test-asan): Open MPI's own allocations that it keeps to the end are not ours
-printf 'leak:libmpi.so\nleak:libopen-pal.so\nleak:libopen-rte.so\nleak:libpmix.so\nleak:libhwloc.so\nleak:libevent\nleak:mca_\n' \
-    >"$work/lsan.supp"
-export LSAN_OPTIONS="suppressions=$work/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+# under the sanitizers (make test-asan), this script runs veil without leak detection: Open MPI keeps allocations to the
+# end in plugins it unloads (stacks LeakSanitizer cannot name, so not suppressible); memory errors are still
+# caught, and test_ml checks veil_ciphertexts_take_batches/append for leaks
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 mpi() { # mpi RANKS ARGS...: veil under mpirun (root in containers; more ranks than cores)
     local n=$1
     shift
