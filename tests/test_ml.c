@@ -409,6 +409,86 @@ static void test_keys_and_sets_are_checked(void **state)
     veil_model_free(m2);
 }
 
+/*
+ * Sets split by batches and joined again (veil eval --mpi): the parts' outputs, joined in order, are the whole
+ * set's output byte for byte; batches taken twice, a join after a partial batch, out-of-range batches and a
+ * latency-packed set are refused.
+ */
+static void test_sets_by_batches(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_model *m = random_mlp(3, 5, 8, 3, 1, NULL);
+    veil_plan *plan = NULL, *lplan = NULL;
+    veil_plan_request req = {.batch = 4}, lreq = {.packing = VEIL_PACKING_LATENCY};
+    assert_int_equal(veil_model_plan(&plan, m, &req, &err), VEIL_OK);
+    veil_keyset *ks = NULL;
+    veil_eval_keys *ek = NULL;
+    assert_int_equal(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err), VEIL_OK);
+    double x[50];
+    unsigned s = 5;
+    for (size_t i = 0; i < 50; i++) x[i] = uniform(&s);
+    veil_ciphertexts *in = NULL, *whole = NULL, *a = NULL, *b = NULL, *c = NULL, *ya = NULL, *yb = NULL;
+    assert_int_equal(veil_ciphertexts_encrypt(&in, ks, x, 10, NULL, &err), VEIL_OK); /* batches of 4, 4, 2 rows */
+    assert_int_equal(veil_ciphertexts_batches_of(in), 3);
+    assert_int_equal(veil_model_evaluate(&whole, m, ek, in, NULL, NULL, &err), VEIL_OK);
+    veil_buffer want = {0}, got = {0};
+    assert_int_equal(veil_ciphertexts_save(&want, whole, &err), VEIL_OK);
+
+    assert_int_equal(veil_ciphertexts_take_batches(&a, in, 0, 1, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_take_batches(&b, in, 1, 2, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_rows(a), 4);
+    assert_int_equal(veil_ciphertexts_rows(b), 6);
+    assert_int_equal(veil_ciphertexts_take_batches(&c, in, 0, 1, &err), VEIL_ERR_ARGUMENT); /* taken already */
+    assert_non_null(strstr(err.detail, "taken already"));
+    assert_int_equal(veil_ciphertexts_take_batches(&c, in, 2, 2, &err), VEIL_ERR_ARGUMENT);
+    assert_null(c);
+    assert_int_equal(veil_model_evaluate(&ya, m, ek, a, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_model_evaluate(&yb, m, ek, b, NULL, NULL, &err), VEIL_OK);
+    /* the partial batch first: refused (and the part freed) */
+    veil_ciphertexts *tail = NULL;
+    assert_int_equal(veil_ciphertexts_take_batches(&tail, b, 1, 1, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_rows(tail), 2);
+    veil_ciphertexts *head = NULL;
+    assert_int_equal(veil_ciphertexts_take_batches(&head, b, 0, 1, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_append(tail, head, &err), VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "partial"));
+    /* inputs after outputs: another kind */
+    assert_int_equal(veil_ciphertexts_append(ya, a, &err), VEIL_ERR_MISMATCH);
+    a = NULL;
+    assert_int_equal(veil_ciphertexts_append(ya, yb, &err), VEIL_OK);
+    yb = NULL;
+    assert_int_equal(veil_ciphertexts_save(&got, ya, &err), VEIL_OK);
+    assert_int_equal(got.len, want.len);
+    assert_memory_equal(got.data, want.data, want.len);
+
+    /* the latency packing is not split */
+    veil_keyset *lks = NULL;
+    veil_eval_keys *lek = NULL;
+    veil_ciphertexts *lin = NULL;
+    assert_int_equal(veil_model_plan(&lplan, m, &lreq, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_generate(&lks, &lek, lplan, NULL, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_encrypt(&lin, lks, x, 2, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_take_batches(&c, lin, 0, 1, &err), VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "throughput"));
+
+    veil_buffer_free(&want);
+    veil_buffer_free(&got);
+    veil_ciphertexts_free(lin);
+    veil_ciphertexts_free(tail);
+    veil_ciphertexts_free(b);
+    veil_ciphertexts_free(ya);
+    veil_ciphertexts_free(whole);
+    veil_ciphertexts_free(in);
+    veil_eval_keys_free(lek);
+    veil_keyset_free(lks);
+    veil_eval_keys_free(ek);
+    veil_keyset_free(ks);
+    veil_plan_free(lplan);
+    veil_plan_free(plan);
+    veil_model_free(m);
+}
+
 /* The inputs' range: enforced at encryption, carried by plan files, and the outputs' bound at decryption. */
 static void test_bounds(void **state)
 {
@@ -1073,6 +1153,7 @@ int main(void)
         cmocka_unit_test(test_random_mlps), cmocka_unit_test(test_encrypted_weights),
         cmocka_unit_test(test_approximated_activation),
         cmocka_unit_test(test_keys_and_sets_are_checked),
+        cmocka_unit_test(test_sets_by_batches),
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_compressed_bundle_kept),
         cmocka_unit_test(test_keygen_to_file),

@@ -38,6 +38,14 @@ int cli_cmd_eval(int argc, char **argv)
     if (o.dp_sensitivity && !o.dp_epsilon) return cli_error(EXIT_USAGE, "--dp-sensitivity goes with --dp-epsilon");
     char path[4096];
     if (cli_eval_keys_path(o.eval_keys, path, sizeof path)) return EXIT_INPUT;
+    if (o.mpi) {
+#ifdef VEIL_HAVE_MPI
+        if (o.dp_epsilon) return cli_error(EXIT_USAGE, "--mpi does not go with --dp-epsilon");
+        return cli_mpi_eval(&o, path);
+#else
+        return cli_error(EXIT_USAGE, "--mpi: this veil was built without MPI (see docs/scale.md)");
+#endif
+    }
     veil_model *m = NULL;
     double *calib = NULL;
     veil_eval_keys *ek = NULL;

@@ -26,6 +26,8 @@ static const char usage_text[] =
             "  veil encrypt --keys KEYDIR --in X.csv --out X.ct [--model M.onnx: check the ranges]\n"
             "  veil eval    --model M.onnx --eval-keys KEYDIR/eval --in X.ct --out Y.ct [--threads T]\n"
             "               (refused when any file there holds a secret key, whatever its name)\n"
+            "  mpirun -n R veil eval --mpi ...   the set's batches spread over R ranks, the same output bytes\n"
+            "               (throughput packing; other sets: rank 0 evaluates them; docs/scale.md)\n"
             "  veil decrypt --keys KEYDIR --in Y.ct --out Y.csv [--argmax] [--flood]   --flood: results shown to\n"
             "               others get noise flooding (SECURITY.md); refused where the keys' scale has no room\n"
             "  veil plain   --model M.onnx --in X.csv --out Y.csv [--argmax]   what the encrypted model returns,\n"

@@ -118,6 +118,7 @@ typedef struct cli_options {
     size_t batch, degree, threads;
     int latency, argmax, quiet, force, server_sigmoid, integers, exact, force_approximation;
     int flood, no_flood; /* decrypt: noise flooding (--flood; the default with --onnx, --no-flood) */
+    int mpi;             /* eval: batches spread over MPI ranks (tools/mpi.c) */
     /* serve: its numbers are read by the command (docs/veil.1: any number, 0 for the default) */
     const char *models, *store, *listen, *tls_cert, *tls_key;
     const char *serve_threads, *eval_threads, *max_keys, *timeout, *max_batches;
@@ -241,6 +242,8 @@ int cli_load_eval_keys(const char *path, veil_eval_keys **ek);
 /* veil eval --model: an encrypted model (a Veil file, loaded with the eval keys) or an ONNX file (cmd_encmodel.c) */
 int cli_load_eval_model(veil_model **m, cli_options *o, const veil_eval_keys *ek, const char *keys_path,
                         double **calib);
+/* veil eval --mpi, with the eval keys' file (tools/mpi.c; built when MPI is found) */
+int cli_mpi_eval(cli_options *o, const char *eval_keys_path);
 /* A ciphertext file, for a key set or evaluation keys (one of them). */
 int cli_load_ciphertexts(const char *path, const veil_keyset *ks, const veil_eval_keys *ek, veil_ciphertexts **cts);
 /* KEYDIR/ and KEYDIR/eval/, made where missing (made[]: which); after a failure, removes those it made. */

@@ -270,6 +270,27 @@ veil_status veil_ciphertexts_load(veil_ciphertexts **out, const veil_keyset *key
  * for the checks (an error in an addition, which the checks rule out, may leave it part-summed).
  */
 veil_status veil_ciphertexts_add(veil_ciphertexts *acc, const veil_ciphertexts *in, veil_error *err);
+/*
+ * Splitting a set by batches, for work spread over processes (veil eval --mpi, tools/mpi.c). A batch is one
+ * group of ciphertexts of the throughput packing (veil_ciphertexts_batches: rows / rows-per-batch, rounded
+ * up; the last one may be partial). CKKS sets of the throughput packing only; a BGV set, the latency packing
+ * or a differentially private release: refused.
+ */
+size_t veil_ciphertexts_batches_of(const veil_ciphertexts *cts);
+/*
+ * Moves batches first .. first + n - 1 of *in into a new set *out (their rows; the same metadata otherwise).
+ * *in loses those ciphertexts: afterwards it is only good to take other batches from or to free. n may be 0
+ * (an empty set of 0 rows).
+ */
+veil_status veil_ciphertexts_take_batches(veil_ciphertexts **out, veil_ciphertexts *in, size_t first, size_t n,
+                                          veil_error *err);
+/*
+ * Moves the batches of *part after those of *acc (rows summed) and frees part (also on failure). Both of one
+ * key set's context and of equal metadata but for their rows; acc's last batch must be full (acc's rows a
+ * multiple of the batch size), so that joining the parts of veil_ciphertexts_take_batches in order gives back
+ * the whole set, and evaluating them the same bytes as evaluating the whole.
+ */
+veil_status veil_ciphertexts_append(veil_ciphertexts *acc, veil_ciphertexts *part, veil_error *err);
 
 /* Encrypts rows x input width values (row-major) with the secret key (seeded: half the size). */
 veil_status veil_ciphertexts_encrypt(veil_ciphertexts **out, const veil_keyset *keys, const double *in, size_t rows,

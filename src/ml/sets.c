@@ -2,6 +2,7 @@
  * The base of the ML layer's objects: ciphertext sets, the contexts a key set shares with its evaluation keys,
  * freeing key sets, and the accessors of their metadata.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
@@ -47,6 +48,93 @@ void veil_ciphertexts_free(veil_ciphertexts *c)
 }
 
 size_t veil_ciphertexts_rows(const veil_ciphertexts *c) { return c ? (size_t)c->meta.rows : 0; }
+
+/* ---- splitting and joining by batches (veil eval --mpi) ------------------------------------------------- */
+
+static veil_status check_splittable(const veil_ciphertexts *c, veil_error *err)
+{
+    if (c->meta.scheme != VEIL_ML_CKKS || c->bcts)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "batches: a BGV set is not split");
+    if (c->meta.packing != VEIL_PACKING_THROUGHPUT)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "batches: only sets of the throughput packing are split");
+    if (c->has_dp) return veil_fail(err, VEIL_ERR_ARGUMENT, "batches: a differentially private release is not split");
+    const size_t batches = veil_ciphertexts_batches(&c->meta);
+    if (!c->meta.batch || (batches ? c->count % batches : c->count))
+        return veil_fail(err, VEIL_ERR_FORMAT, "batches: the set's ciphertexts are not whole batches");
+    return VEIL_OK;
+}
+
+size_t veil_ciphertexts_batches_of(const veil_ciphertexts *c) { return c ? veil_ciphertexts_batches(&c->meta) : 0; }
+
+veil_status veil_ciphertexts_take_batches(veil_ciphertexts **out, veil_ciphertexts *in, size_t first, size_t n,
+                                          veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(in, err);
+    veil_status st = check_splittable(in, err);
+    if (st != VEIL_OK) return st;
+    const size_t batches = veil_ciphertexts_batches(&in->meta);
+    if (first > batches || n > batches - first) return veil_fail(err, VEIL_ERR_ARGUMENT, "batches: out of range");
+    const size_t per = batches ? in->count / batches : 0;
+    for (size_t i = first * per; i < (first + n) * per; i++)
+        if (!in->cts[i]) return veil_fail(err, VEIL_ERR_ARGUMENT, "batches: these were taken already");
+    veil_ml_meta meta = in->meta;
+    const uint64_t lo = (uint64_t)first * in->meta.batch;
+    const uint64_t hi = n ? (uint64_t)(first + n) * in->meta.batch : lo;
+    meta.rows = (hi < in->meta.rows ? hi : in->meta.rows) - lo;
+    veil_ciphertexts *c = calloc(1, sizeof *c);
+    if (!c) return veil_fail(err, VEIL_ERR_NO_MEMORY, "ciphertext set");
+    c->cts = calloc(n * per > 0 ? n * per : 1, sizeof *c->cts);
+    if (!c->cts) {
+        free(c);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "ciphertext set");
+    }
+    c->meta = meta;
+    c->ctx = in->ctx;
+    c->count = n * per;
+    for (size_t i = 0; i < c->count; i++) {
+        c->cts[i] = in->cts[first * per + i];
+        in->cts[first * per + i] = NULL;
+    }
+    *out = c;
+    return VEIL_OK;
+}
+
+/* Equal metadata but for the rows: compared in their encoded form (a struct may hold padding). */
+static int same_meta_but_rows(const veil_ml_meta *a, const veil_ml_meta *b)
+{
+    veil_ml_meta x = *a, y = *b;
+    x.rows = y.rows = 0;
+    uint8_t ex[VEIL_META_EXACT_BYTES] = {0}, ey[VEIL_META_EXACT_BYTES] = {0};
+    const size_t nx = veil_ml_meta_encode(ex, &x), ny = veil_ml_meta_encode(ey, &y);
+    return nx == ny && !memcmp(ex, ey, nx) && x.bound == y.bound;
+}
+
+veil_status veil_ciphertexts_append(veil_ciphertexts *acc, veil_ciphertexts *part, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    veil_ckks_ciphertext **grown = NULL;
+    if (!acc || !part) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "append: a set is missing");
+    VEIL_CHECK(check_splittable(acc, err));
+    VEIL_CHECK(check_splittable(part, err));
+    if (acc->ctx != part->ctx) VEIL_FAIL(err, VEIL_ERR_MISMATCH, "append: sets of other keys");
+    if (!same_meta_but_rows(&acc->meta, &part->meta)) VEIL_FAIL(err, VEIL_ERR_MISMATCH, "append: sets of another kind");
+    if (acc->meta.rows % acc->meta.batch) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "append: the first set's last batch is partial");
+    if (part->count > SIZE_MAX / sizeof *grown - acc->count - 1) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "append: too large");
+    grown = realloc(acc->cts, (acc->count + part->count + 1) * sizeof *grown);
+    if (!grown) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "ciphertext set");
+    acc->cts = grown;
+    for (size_t i = 0; i < part->count; i++) {
+        acc->cts[acc->count + i] = part->cts[i];
+        part->cts[i] = NULL;
+    }
+    acc->count += part->count;
+    acc->meta.rows += part->meta.rows;
+done:
+    veil_ciphertexts_free(part);
+    return st;
+}
 size_t veil_ciphertexts_width(const veil_ciphertexts *c) { return c ? c->meta.width : 0; }
 
 /* ---- encrypted models (encmodel.c): their ciphertexts and the keys' context they hold --------------- */
