@@ -153,7 +153,8 @@ veil_status veil_ml_flood_size(veil_ml_flood *fl, const veil_keyset *k, veil_ckk
             VEIL_CHECK(veil_ckks_estimate_error_real(k->ctx, &bits, cts[i], k->sk, err));
             error_bits = fmax(error_bits, bits);
         }
-        error_bits = fmax(1.0, ceil(error_bits));
+        error_bits = fmax(1.0, ceil(error_bits * 16) / 16); /* rounded up to 1/16 bit, not a whole bit: a whole
+                                                              bit doubled sigma for an error just past 2^k */
         if (error_bits > 60)
             VEIL_FAIL(err, VEIL_ERR_NOISE, "decrypt: the set's error (2^%.0f) is too large to flood: it is no result "
                       "of the keys' computation", error_bits);
@@ -165,7 +166,7 @@ veil_status veil_ml_flood_size(veil_ml_flood *fl, const veil_keyset *k, veil_ckk
     /* the noise's largest effect on a slot: 6 standard deviations of sigma sqrt(N/2) / scale */
     const double effect = 6.0 * exp2(fl->log2_sigma) * sqrt((double)half) / min_scale;
     if (!(effect <= tol))
-        VEIL_FAIL(err, VEIL_ERR_NOISE, "decrypt: flooding (s = %u bits, k = %lu, error 2^%.0f) adds errors up to %.3g "
+        VEIL_FAIL(err, VEIL_ERR_NOISE, "decrypt: flooding (s = %u bits, k = %lu, error 2^%.2f) adds errors up to %.3g "
                   "to the values, beyond the tolerance %g: scale 2^%.1f leaves no room (plain decryption "
                   "only for results the key holder keeps)", fl->f.statistical_security ? fl->f.statistical_security :
                   VEIL_FLOODING_DEFAULT_SECURITY, fl->f.queries ? fl->f.queries :
