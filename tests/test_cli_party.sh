@@ -10,35 +10,7 @@ build=$1 src=$2
 veil="$build/veil"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fails=0
-fail() {
-    echo "FAIL: $*"
-    fails=$((fails + 1))
-}
-run() { "$@" --quiet 2>"$work/err" || { fail "'$*': $(cat "$work/err")"; return 1; }; }
-expect() { # expect CODE PATTERN COMMAND...: the exit code, a message on standard error, and no output file
-    local code=$1 pattern=$2
-    shift 2
-    rm -f "$work/out.bad"
-    "$@" 2>"$work/err" >/dev/null
-    local rc=$?
-    if [ "$rc" != "$code" ] || ! grep -q -- "$pattern" "$work/err"; then
-        fail "'$*' gave $rc (wanted $code), stderr: $(cat "$work/err") (wanted /$pattern/)"
-    fi
-    [ -e "$work/out.bad" ] && fail "'$*' left an output file"
-}
-# compare A.csv B.csv TOL: the same rows, every value within TOL
-compare() {
-    /usr/bin/python3 - "$1" "$2" "$3" <<'EOF' || fail "$1 is not $2 within $3"
-import csv, sys
-a = [[float(v) for v in r] for r in csv.reader(open(sys.argv[1]))]
-b = [[float(v) for v in r] for r in csv.reader(open(sys.argv[2]))]
-assert len(a) == len(b) and len(a) > 0, (len(a), len(b))
-worst = max(abs(x - y) for ra, rb in zip(a, b) for x, y in zip(ra, rb))
-print(f"{sys.argv[1]}: {len(a)} rows, largest difference from plain {worst:.2e}")
-assert worst <= float(sys.argv[3]), worst
-EOF
-}
+. "$src/tests/cli_lib.sh" # fail, run, expect, compare
 
 /usr/bin/python3 "$src/examples/hospital/train.py" "$work/h" >/dev/null
 h="$work/h"
