@@ -79,6 +79,8 @@ int cli_cmd_serve(int argc, char **argv)
         .request_deadline_s = limit(o.request_deadline, "--request-deadline", &ok),
         .cache_bytes = bytes_number(o.cache_bytes, "--cache-bytes", &ok),
         .memory_budget = bytes_number(o.memory_budget, "--memory-budget", &ok),
+        .tenant_max_groups = number(o.tenant_max_groups, "--tenant-max-groups", &ok),
+        .group_max_bytes = bytes_number(o.group_max_bytes, "--group-max-bytes", &ok),
     };
     if (!ok) return EXIT_USAGE;
     if (!cfg.models_dir || !cfg.store_dir) return cli_error(EXIT_USAGE, "serve needs --models DIR and --store DIR");

@@ -41,13 +41,16 @@ static int parse_net(int argc, char **argv, int push, net_args *a)
     return EXIT_OK;
 }
 
-/* PUT makes or joins the group (/v1/groups/NAME), stores its plan (.../plan) and its joint keys (.../joint);
- * everything else is POSTed. */
+/* PUT makes or joins the group (/v1/groups/NAME), stores its plan (.../plan), its joint keys (.../joint), the
+ * receiver's keys and the set to switch (.../switch/to, .../switch/in); everything else is POSTed. */
 static const char *method_for(const char *path)
 {
     const char *name = path + 11, *slash = strchr(name, '/');
     if (!slash) return "PUT";
-    return !strcmp(slash, "/joint") || !strcmp(slash, "/plan") ? "PUT" : "POST";
+    return !strcmp(slash, "/joint") || !strcmp(slash, "/plan") || !strcmp(slash, "/switch/to") ||
+                   !strcmp(slash, "/switch/in")
+               ? "PUT"
+               : "POST";
 }
 
 int cli_party_net(int argc, char **argv)

@@ -113,6 +113,8 @@ static const opt_spec options[] = {
     {"--request-deadline", OPT_TEXT, CLI_SERVE, F(request_deadline), 0, NULL},
     {"--cache-bytes", OPT_TEXT, CLI_SERVE, F(cache_bytes), 0, NULL},
     {"--memory-budget", OPT_TEXT, CLI_SERVE, F(memory_budget), 0, NULL},
+    {"--tenant-max-groups", OPT_TEXT, CLI_SERVE, F(tenant_max_groups), 0, NULL},
+    {"--group-max-bytes", OPT_TEXT, CLI_SERVE, F(group_max_bytes), 0, NULL},
     /* differential privacy: budget, and eval's noise (docs/privacy.md); the library checks the ranges */
     {"--keys", OPT_TEXT, CLI_BUDGET, F(keys), 0, NULL},
     {"--epsilon", OPT_REAL, CLI_BUDGET, F(dp_epsilon), 1, NULL},

@@ -47,6 +47,8 @@ static const char usage_text[] =
             "               body must arrive within S seconds (30), else the connection is closed\n"
             "               [--cache-bytes B] [--memory-budget B]   (loaded keys, LRU: 1G; bodies and keys: 4G;\n"
             "               past the budget 503 + Retry-After; B in bytes or with K, M, G)\n"
+            "               [--tenant-max-groups N] [--group-max-bytes B]   multi-party groups (/v1/groups):\n"
+            "               groups a tenant is in (16; past it 429), bytes one group holds (1G; past it 413)\n"
             "               every DIR/*.onnx, named by its file name; evaluation keys kept in the store, each\n"
             "               private to the tenant that uploaded it; every request but /healthz and /metrics\n"
             "               needs a bearer token (--no-auth: none, loopback only); an address other than\n"

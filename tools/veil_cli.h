@@ -127,6 +127,7 @@ typedef struct cli_options {
     const char *tenant_rps, *tenant_burst, *tenant_max_predictions, *max_connections, *max_per_address,
         *request_deadline; /* serve's limits: a number or "off" */
     const char *cache_bytes, *memory_budget; /* serve: B, or with K, M or G (issue 21) */
+    const char *tenant_max_groups, *group_max_bytes; /* serve: the groups' limits (issue 18) */
     const char *token_file, *tenant, *token_id; /* predict, keygen --server; token */
     int admin;
     /* differential privacy (docs/privacy.md): budget's --epsilon/--delta/..., eval's --dp-* */

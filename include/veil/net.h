@@ -67,6 +67,9 @@ typedef struct veil_server_config {
                                         is closed (0: 30 s) */
     uint64_t cache_bytes;       /* loaded bundles' estimated memory; least recently used evicted (0: 1 GiB) */
     uint64_t memory_budget;     /* in-flight bodies plus loaded bundles; beyond it 503 (0: 4 GiB) */
+    /* multi-party groups (/v1/groups, docs/net.md "Groups") */
+    size_t tenant_max_groups;   /* groups a tenant is a member of (0: 16); past it 429 */
+    uint64_t group_max_bytes;   /* bytes one group's files hold (0: 1 GiB); past it 413 */
 } veil_server_config;
 
 #define VEIL_LIMIT_OFF 0xffffffffu /* a veil_server_config limit that is off */

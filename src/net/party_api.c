@@ -21,6 +21,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,109 @@ static size_t count_groups(const char *dir)
     return n;
 }
 
+/* fsync of a folder (a rename in it made durable). */
+static void sync_folder(const char *dir)
+{
+    const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+/* ---- the groups' lifecycle and limits ---------------------------------------------------------------------- */
+
+/* How many groups the tenant is a member of. */
+static size_t tenant_groups(const char *groups_dir, const char *tenant)
+{
+    DIR *d = opendir(groups_dir);
+    size_t n = 0;
+    if (!d) return 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%.4000s/%.200s/member.%.64s", groups_dir, e->d_name, tenant);
+        n += exists(path);
+    }
+    closedir(d);
+    return n;
+}
+
+/* The bytes the group's files hold. */
+static uint64_t group_bytes(const group_ref *g)
+{
+    DIR *d = opendir(g->dir);
+    uint64_t n = 0;
+    if (!d) return 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        struct stat st;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%.200s", g->dir, e->d_name);
+        if (e->d_name[0] != '.' && stat(path, &st) == 0 && S_ISREG(st.st_mode)) n += (uint64_t)st.st_size;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Removes the files of a folder, then the folder (1: gone). */
+static int remove_folder(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%.200s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    return rmdir(dir) == 0;
+}
+
+/*
+ * DELETE /v1/groups/NAME: by the tenant that made the group (its first PUT), or by the admin scope; another member
+ * gets 403, any other tenant 404 (the group does not exist for it). The folder is renamed to a hidden name first
+ * (the group is gone at once, even if a crash interrupts the removal of its files), then removed.
+ */
+static enum MHD_Result delete_group(veil_server *s, struct MHD_Connection *c, request *r, const char *name)
+{
+    char dir[4200], path[4400], gone[4200];
+    snprintf(dir, sizeof dir, "%s/groups/%s", s->store_dir, name);
+    snprintf(path, sizeof path, "%s/member.%s", dir, r->tenant);
+    if (!exists(dir) || (!r->admin && !exists(path)))
+        return veil_srv_send_error(c, r, 404, "no group named '%s'", name);
+    snprintf(path, sizeof path, "%s/creator", dir);
+    veil_buffer b = {0};
+    const int recorded = read_all(path, &b, VEIL_TENANT_MAX);
+    const int mine = recorded && b.len == strlen(r->tenant) && !memcmp(b.data, r->tenant, b.len);
+    veil_buffer_free(&b);
+    if (!r->admin && recorded && !mine)
+        return veil_srv_send_error(c, r, 403, "only the tenant that made group '%s' (its first PUT) or the admin scope "
+                                   "deletes it", name);
+    snprintf(gone, sizeof gone, "%s/groups/.deleted.%s", s->store_dir, name);
+    remove_folder(gone); /* a removal a crash interrupted */
+    if (rename(dir, gone) != 0) return veil_srv_send_error(c, r, 500, "the group cannot be removed");
+    snprintf(path, sizeof path, "%s/groups", s->store_dir);
+    sync_folder(path);
+    if (!remove_folder(gone)) return veil_srv_send_error(c, r, 500, "the group's files cannot all be removed");
+    char body[200];
+    const int n = snprintf(body, sizeof body, "{\"group\":\"%s\",\"deleted\":true}\n", name);
+    return veil_srv_send_bytes(c, r, 200, "application/json", body, (size_t)n);
+}
+
+/* 413 when the body would take the group past --group-max-bytes (what it holds and the body together). */
+static int over_group_bytes(veil_server *s, struct MHD_Connection *c, request *r, const group_ref *g, const char *name,
+                            enum MHD_Result *ret)
+{
+    const uint64_t held = group_bytes(g), limit = s->cfg.group_max_bytes;
+    if (held + r->len <= limit) return 0;
+    *ret = veil_srv_send_error(c, r, 413, "group '%s' holds %llu bytes: this object's %zu bytes would take it past its "
+                               "limit of %llu bytes (veil serve --group-max-bytes); delete the group when it is done "
+                               "(DELETE /v1/groups/NAME)", name, (unsigned long long)held, r->len,
+                               (unsigned long long)limit);
+    return 1;
+}
+
 /* PUT /v1/groups/NAME: creates the group, or joins it (the same group object). */
 static enum MHD_Result put_group(veil_server *s, struct MHD_Connection *c, request *r, const char *name)
 {
@@ -202,6 +306,19 @@ static enum MHD_Result put_group(veil_server *s, struct MHD_Connection *c, reque
         if (!exists(g.dir)) return veil_srv_send_error(c, r, 429, "the store holds %d groups, its limit", MAX_GROUPS);
     }
     snprintf(g.dir, sizeof g.dir, "%s/groups/%s", s->store_dir, name);
+    snprintf(path, sizeof path, "%s/member.%s", g.dir, r->tenant);
+    if (!exists(path)) {
+        char groups[4200];
+        snprintf(groups, sizeof groups, "%s/groups", s->store_dir);
+        const size_t in = tenant_groups(groups, r->tenant);
+        if (in >= s->cfg.tenant_max_groups) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "tenant %s is a member of %zu groups, its limit (veil serve --tenant-max-groups "
+                     "%zu): delete a group it no longer needs (DELETE /v1/groups/NAME)", r->tenant, in,
+                     s->cfg.tenant_max_groups);
+            return veil_srv_send_error_with(c, r, 429, MHD_HTTP_HEADER_RETRY_AFTER, "60", msg);
+        }
+    }
     unsigned status = 201;
     file_in(path, sizeof path, &g, "group");
     if (mkdir(g.dir, 0700) != 0) {
@@ -211,7 +328,8 @@ static enum MHD_Result put_group(veil_server *s, struct MHD_Connection *c, reque
         veil_buffer_free(&b);
         if (!same) return veil_srv_send_error(c, r, 409, "a group named '%s' exists with another group object", name);
         status = 200;
-    } else if (!write_file(&g, "group", r->body, r->len)) {
+    } else if (!write_file(&g, "creator", (const uint8_t *)r->tenant, strlen(r->tenant)) ||
+               !write_file(&g, "group", r->body, r->len)) {
         return veil_srv_send_error(c, r, 500, "the group cannot be stored");
     }
     char member[128];
@@ -831,23 +949,300 @@ static enum MHD_Result get_decrypt(struct MHD_Connection *c, request *r, const g
     return send_file(c, r, g, name, NULL, NULL);
 }
 
+/* ---- public-key switching (PCKS) through the server -------------------------------------------------------- */
+
+/* The ciphertext set the parties switch: the one a member PUT (sw.in), else the sum. */
+static const char *switch_input(const group_ref *g)
+{
+    char path[4200];
+    file_in(path, sizeof path, g, "sw.in");
+    return exists(path) ? "sw.in" : "sum";
+}
+
+/* Stores a public object under name once: 201 stored, 200 the same bytes again, 409 other bytes. */
+static enum MHD_Result put_once(struct MHD_Connection *c, request *r, const group_ref *g, const char *name,
+                                const char *what)
+{
+    char path[4200], body[96];
+    file_in(path, sizeof path, g, name);
+    if (exists(path)) {
+        veil_buffer b = {0};
+        const int same = read_all(path, &b, (size_t)1 << 32) && b.len == r->len && !memcmp(b.data, r->body, b.len);
+        veil_buffer_free(&b);
+        if (!same) return veil_srv_send_error(c, r, 409, "the group holds another %s (one switch per group)", what);
+        const int n = snprintf(body, sizeof body, "{\"%s\":\"same\"}\n", name);
+        return veil_srv_send_bytes(c, r, 200, "application/json", body, (size_t)n);
+    }
+    if (!write_file(g, name, r->body, r->len)) return veil_srv_send_error(c, r, 500, "the %s cannot be stored", what);
+    const int n = snprintf(body, sizeof body, "{\"%s\":\"stored\"}\n", name);
+    return veil_srv_send_bytes(c, r, 201, "application/json", body, (size_t)n);
+}
+
+/* PUT /v1/groups/NAME/switch/to: the receiver's evaluation keys (RECEIVER/eval/eval.keys: public), towards which
+ * the parties make their switching shares. */
+static enum MHD_Result put_switch_to(struct MHD_Connection *c, request *r, const group_ref *g)
+{
+    veil_object_info info;
+    veil_error err = {0};
+    veil_eval_keys *ek = NULL;
+    if (veil_object_peek(&info, r->body, r->len, &err) != VEIL_OK || (info.flags & VEIL_FLAG_SECRET))
+        return veil_srv_send_error(c, r, 422, "not the receiver's public evaluation keys%s%s", err.detail[0] ? ": " : "",
+                                   err.detail);
+    if (memcmp(info.params_hash, g->params_hash, sizeof g->params_hash) != 0)
+        return veil_srv_send_error(c, r, 409, "the receiver's keys are of another parameter set than the group (make "
+                                   "them for the group's plan)");
+    if (veil_eval_keys_load(&ek, r->body, r->len, &err) != VEIL_OK)
+        return veil_srv_send_error(c, r, 422, "not evaluation keys (RECEIVER/eval/eval.keys): %s", err.detail);
+    veil_eval_keys_free(ek);
+    return put_once(c, r, g, "sw.to", "receiver's keys");
+}
+
+/* PUT /v1/groups/NAME/switch/in: the ciphertext set to switch (under the joint keys), in place of the sum; before
+ * the first switching share. */
+static enum MHD_Result put_switch_in(struct MHD_Connection *c, request *r, const group_ref *g)
+{
+    veil_keyset *ks = load_joint(g);
+    if (!ks) return veil_srv_send_error(c, r, 409, "the group has no joint keys yet");
+    veil_ciphertexts *cts = NULL;
+    veil_error err = {0};
+    const veil_status st = veil_ciphertexts_load(&cts, ks, NULL, r->body, r->len, &err);
+    veil_ciphertexts_free(cts);
+    veil_keyset_free(ks);
+    if (st != VEIL_OK)
+        return veil_srv_send_error(c, r, 422, "not a ciphertext set under the group's joint keys: %s", err.detail);
+    char path[4200];
+    file_in(path, sizeof path, g, "sw.in");
+    if (!exists(path) && count_parties(g, "s"))
+        return veil_srv_send_error(c, r, 409, "switching shares of the sum are in already: the set to switch is fixed");
+    return put_once(c, r, g, "sw.in", "set to switch");
+}
+
+/*
+ * A party's switching share set (veil party switch): tag, kind (6, or 8 in a t-out-of-N group), party, and every
+ * share in it a public party share of this group, of that party and kind (t-out-of-N: all naming one set of at
+ * least t parties with the party in it, *set). 0: not one (why says so).
+ */
+static int switch_share_set(const uint8_t *data, size_t len, const group_ref *g, size_t party, uint64_t *set,
+                            char *why, size_t cap)
+{
+    veil_set_contents v;
+    veil_error err = {0};
+    const uint64_t kind = is_threshold(g) ? VEIL_PARTY_THRESHOLD_SWITCH : VEIL_PARTY_SWITCH;
+    if (veil_set_open(&v, data, len, &err) != VEIL_OK) {
+        snprintf(why, cap, "not a share set: %.150s", err.detail);
+        return 0;
+    }
+    int ok = v.meta_len == SHARE_SET_META && !memcmp(v.meta, "VEIL-PD1", 8) && !v.secret && v.count >= 2 &&
+             le64(v.meta + 8) == kind && !memcmp(v.params_hash, g->params_hash, sizeof g->params_hash);
+    if (!ok)
+        snprintf(why, cap, "not a switching share set of this group (veil party switch%s writes it)",
+                 is_threshold(g) ? " --set J1,J2,.." : "");
+    if (ok && le64(v.meta + 16) != party) {
+        snprintf(why, cap, "these are party %llu's shares, not party %zu's", (unsigned long long)le64(v.meta + 16), party);
+        ok = 0;
+    }
+    *set = 0;
+    const size_t set_at = SHARE_SET_AT;
+    for (size_t i = 1; ok && i < v.count; i++) {
+        const uint8_t *p = NULL;
+        veil_object_info info;
+        if (veil_object_peek(&info, v.items[i].data, v.items[i].len, &err) == VEIL_OK && info.payload_bytes > set_at + 8)
+            p = party_object(v.items[i].data, v.items[i].len, VEIL_OBJECT_PARTY_SHARE, info.payload_bytes, g);
+        ok = p && le64(p + VEIL_PARTY_ID_BYTES) == party && le64(p + VEIL_PARTY_ID_BYTES + 16) == kind;
+        if (ok && kind == VEIL_PARTY_THRESHOLD_SWITCH) {
+            const uint64_t s = le64(p + set_at);
+            ok = s && (i == 1 || s == *set);
+            *set = s;
+        }
+        if (!ok) snprintf(why, cap, "share %zu of the set is not party %zu's switching share of this group", i, party);
+    }
+    veil_set_contents_clear(&v);
+    if (ok && kind == VEIL_PARTY_THRESHOLD_SWITCH) {
+        const uint64_t all = g->parties == 64 ? ~UINT64_C(0) : (UINT64_C(1) << g->parties) - 1;
+        size_t members = 0;
+        for (uint64_t m = *set; m; m &= m - 1) members++;
+        if ((*set & ~all) || members < g->threshold || !(*set >> (party - 1) & 1)) {
+            snprintf(why, cap, "party %zu's shares name a set of %zu parties: at least %zu of 1..%zu, the party among "
+                     "them", party, members, g->threshold, g->parties);
+            ok = 0;
+        }
+    }
+    return ok;
+}
+
+/* The set of parties whose switching shares combine: all N, or the t-out-of-N set the first share named. */
+static uint64_t switch_set(const group_ref *g)
+{
+    char path[4200];
+    veil_buffer b = {0};
+    uint64_t set = 0;
+    file_in(path, sizeof path, g, "sset");
+    if (read_all(path, &b, 8) && b.len == 8) set = le64(b.data);
+    veil_buffer_free(&b);
+    if (!set) set = g->parties == 64 ? ~UINT64_C(0) : (UINT64_C(1) << g->parties) - 1;
+    return set;
+}
+
+/* The switching shares in (of the parties of set), read into files[0..*count). */
+static int read_switch_shares(const group_ref *g, uint64_t set, veil_buffer *files, size_t *count)
+{
+    char name[32], path[4200];
+    *count = 0;
+    for (size_t p = 1; p <= g->parties; p++) {
+        if (!(set >> (p - 1) & 1)) continue;
+        snprintf(name, sizeof name, "s.p%zu", p);
+        file_in(path, sizeof path, g, name);
+        if (!exists(path)) continue;
+        if (!read_all(path, &files[*count], (size_t)1 << 32)) return 0;
+        (*count)++;
+    }
+    return 1;
+}
+
+/*
+ * Combines the switching shares in (veil_ciphertexts_switch_joint_ex: each share checked against the ciphertext
+ * and the receiver's key it was made for, the smudging's error against the default tolerance). With every share
+ * of the set in, the result is stored ("switched"); with some missing, only whether those in fit: *complete 0.
+ * 0: they do not (why says so: the message of the combination, which names the party).
+ */
+static int try_switch(const group_ref *g, int *complete, char *why, size_t cap)
+{
+    veil_keyset *ks = load_joint(g);
+    veil_eval_keys *to = NULL;
+    veil_ciphertexts *cts = NULL, *out = NULL;
+    veil_buffer files[VEIL_PARTY_MAX] = {{0}}, b = {0}, saved = {0}, group = {0};
+    veil_error err = {0};
+    size_t count = 0, members = 0;
+    char path[4200];
+    const uint64_t set = switch_set(g);
+    for (uint64_t m = set; m; m &= m - 1) members++;
+    file_in(path, sizeof path, g, "sw.to");
+    int ok = ks && read_all(path, &b, (size_t)1 << 32) && veil_eval_keys_load(&to, b.data, b.len, &err) == VEIL_OK;
+    veil_buffer_free(&b);
+    file_in(path, sizeof path, g, switch_input(g));
+    ok = ok && read_all(path, &b, (size_t)1 << 32) && veil_ciphertexts_load(&cts, ks, NULL, b.data, b.len, &err) == VEIL_OK;
+    file_in(path, sizeof path, g, "group");
+    ok = ok && read_all(path, &group, 4096) && read_switch_shares(g, set, files, &count);
+    if (!ok) snprintf(why, cap, "a stored file cannot be read: %.180s", err.detail);
+    *complete = count == members;
+    double smudged = 0;
+    const veil_status st = ok ? veil_ciphertexts_switch_joint_ex(&out, ks, group.data, group.len, cts, to, files,
+                                                                 count, 0, &smudged, &err)
+                              : VEIL_ERR_IO;
+    if (ok && st != VEIL_OK && !(!*complete && st == VEIL_ERR_ARGUMENT)) { /* ARGUMENT: a party's share missing */
+        snprintf(why, cap, "%.300s", err.detail);
+        ok = 0;
+    }
+    if (ok && *complete)
+        ok = veil_ciphertexts_save(&saved, out, &err) == VEIL_OK && write_file(g, "switched", saved.data, saved.len);
+    if (!ok && !why[0]) snprintf(why, cap, "the switched set cannot be stored");
+    for (size_t k = 0; k < count; k++) veil_buffer_free(&files[k]);
+    veil_buffer_free(&b);
+    veil_buffer_free(&saved);
+    veil_buffer_free(&group);
+    veil_ciphertexts_free(out);
+    veil_ciphertexts_free(cts);
+    veil_eval_keys_free(to);
+    veil_keyset_free(ks);
+    return ok;
+}
+
+/*
+ * POST /v1/groups/NAME/switch?party=P: party P's switching shares of the set to switch towards the receiver's keys
+ * (veil party switch --to RECEIVER/eval). Each is checked against what is in (a share for another ciphertext or
+ * receiver, of another kind or set: 422, not kept); with the last one the server combines them into the set
+ * under the receiver's keys (GET .../switch).
+ */
+static enum MHD_Result post_switch_share(struct MHD_Connection *c, request *r, const group_ref *g)
+{
+    const size_t party = party_arg(c, r, g);
+    if (!party) return veil_srv_send_error(c, r, 400, "?party=P (1..%zu) names whose shares these are", g->parties);
+    char why[400] = "", name[32], path[4200];
+    file_in(path, sizeof path, g, "sw.to");
+    if (!exists(path)) return veil_srv_send_error(c, r, 409, "no receiver yet (PUT .../switch/to: its evaluation keys)");
+    file_in(path, sizeof path, g, switch_input(g));
+    if (!exists(path)) return veil_srv_send_error(c, r, 409, "nothing to switch yet (PUT .../switch/in, or the sum)");
+    uint64_t set = 0;
+    if (!switch_share_set(r->body, r->len, g, party, &set, why, sizeof why))
+        return veil_srv_send_error(c, r, 422, "%s", why);
+    file_in(path, sizeof path, g, "sset");
+    const int named = exists(path);
+    if (set && named && switch_set(g) != set)
+        return veil_srv_send_error(c, r, 409, "these shares name another set of parties than the shares in already");
+    file_in(path, sizeof path, g, "switched");
+    if (exists(path)) return veil_srv_send_error(c, r, 409, "the set is switched already (GET .../switch)");
+    snprintf(name, sizeof name, "s.p%zu", party);
+    file_in(path, sizeof path, g, name);
+    if (exists(path)) return veil_srv_send_error(c, r, 409, "party %zu's switching shares are in already", party);
+    if (!claim_party(g, party, r->tenant))
+        return veil_srv_send_error(c, r, 403, "another tenant speaks for party %zu of this group", party);
+    uint8_t raw[8];
+    for (int i = 0; i < 8; i++) raw[i] = (uint8_t)(set >> (8 * i));
+    if ((set && !named && !write_file(g, "sset", raw, 8)) || !write_file(g, name, r->body, r->len))
+        return veil_srv_send_error(c, r, 500, "the shares cannot be stored");
+    int complete = 0;
+    if (!try_switch(g, &complete, why, sizeof why)) {
+        unlink(path); /* not kept: the shares in stay as they were */
+        if (set && !named) {
+            file_in(path, sizeof path, g, "sset");
+            unlink(path);
+        }
+        return veil_srv_send_error(c, r, 422, "party %zu's switching shares do not combine with those in: %s", party, why);
+    }
+    char body[128];
+    const int n = snprintf(body, sizeof body, "{\"party\":%zu,\"in\":%zu,\"parties\":%zu,\"switched\":%s}\n", party,
+                           count_parties(g, "s"), g->parties, complete ? "true" : "false");
+    return veil_srv_send_bytes(c, r, 201, "application/json", body, (size_t)n);
+}
+
+/* GET /v1/groups/NAME/switch[/to|/in]: the switched set (once every share is in), the receiver's keys, the set to
+ * switch. */
+static enum MHD_Result get_switch(struct MHD_Connection *c, request *r, const group_ref *g, const char *rest)
+{
+    char path[4200];
+    const char *file = !*rest ? "switched" : !strcmp(rest, "/to") ? "sw.to" : !strcmp(rest, "/in") ? switch_input(g) : NULL;
+    if (!file) return veil_srv_send_error(c, r, 404, "switch, switch/to or switch/in");
+    file_in(path, sizeof path, g, file);
+    if (!exists(path)) {
+        if (*rest) return veil_srv_send_error(c, r, 409, "the group has no %s yet", rest[1] == 't' ? "receiver" : "set to switch");
+        uint64_t set = switch_set(g);
+        size_t in = 0, members = 0;
+        for (size_t p = 1; p <= g->parties; p++) {
+            if (!(set >> (p - 1) & 1)) continue;
+            char name[32];
+            snprintf(name, sizeof name, "s.p%zu", p);
+            file_in(path, sizeof path, g, name);
+            members++;
+            in += exists(path);
+        }
+        return veil_srv_send_error(c, r, 409, "%zu of the %zu parties' switching shares are in", in, members);
+    }
+    return send_file(c, r, g, file, NULL, NULL);
+}
+
 /* GET /v1/groups/NAME: what is in. */
 static enum MHD_Result describe(struct MHD_Connection *c, request *r, const group_ref *g, const char *name)
 {
-    char body[512], path[4200];
+    char body[700], path[4200];
     file_in(path, sizeof path, g, "joint");
     const int joint = exists(path);
     file_in(path, sizeof path, g, "plan");
     const int plan = exists(path);
     file_in(path, sizeof path, g, "eval");
     const int eval = exists(path);
+    file_in(path, sizeof path, g, "sw.to");
+    const int to = exists(path);
+    file_in(path, sizeof path, g, "switched");
+    const int switched = exists(path);
     file_in(path, sizeof path, g, "sum");
     const int n = snprintf(body, sizeof body,
                            "{\"group\":\"%s\",\"parties\":%zu,\"round1\":%zu,\"round2\":%zu,\"joint\":%s,\"updates\":%zu,"
-                           "\"sum\":%s,\"decrypt\":%zu,\"plan\":%s,\"eval\":%s}\n",
+                           "\"sum\":%s,\"decrypt\":%zu,\"plan\":%s,\"eval\":%s,\"receiver\":%s,\"switch_in\":\"%s\","
+                           "\"switch\":%zu,\"switched\":%s,\"bytes\":%llu}\n",
                            name, g->parties, count_parties(g, "r1"), count_parties(g, "r2"), joint ? "true" : "false",
                            count_parties(g, "u"), exists(path) ? "true" : "false", count_parties(g, "d"),
-                           plan ? "true" : "false", eval ? "true" : "false");
+                           plan ? "true" : "false", eval ? "true" : "false", to ? "true" : "false", switch_input(g),
+                           count_parties(g, "s"), switched ? "true" : "false", (unsigned long long)group_bytes(g));
     return veil_srv_send_bytes(c, r, 200, "application/json", body, (size_t)n);
 }
 
@@ -859,8 +1254,11 @@ static enum MHD_Result dispatch_group(veil_server *s, struct MHD_Connection *c, 
         return veil_srv_send_error(c, r, 400, "%s %.100s needs a body (a Veil object)", r->method, r->path);
     const int get = !strcmp(r->method, "GET"), post = !strcmp(r->method, "POST"), put = !strcmp(r->method, "PUT");
     if (!*rest && put) return put_group(s, c, r, name);
+    if (!*rest && !strcmp(r->method, "DELETE")) return delete_group(s, c, r, name);
     if (!open_group(s, name, r->tenant, &g))
         return veil_srv_send_error(c, r, 404, "no group named '%s' (PUT /v1/groups/NAME with the group object)", name);
+    enum MHD_Result over;
+    if ((post || put) && over_group_bytes(s, c, r, &g, name, &over)) return over;
     if (!*rest && get) return describe(c, r, &g, name);
     if (post && !strcmp(rest, "shares")) return post_share(c, r, &g);
     if (get && !strncmp(rest, "shares/", 7)) return get_share(c, r, &g, rest + 7);
@@ -889,6 +1287,10 @@ static enum MHD_Result dispatch_group(veil_server *s, struct MHD_Connection *c, 
     if (post && !strcmp(rest, "deals")) return post_deal(c, r, &g);
     if (get && !strncmp(rest, "deals/", 6)) return get_deal(c, r, &g, rest + 6);
     if (get && !strncmp(rest, "decrypt/", 8)) return get_decrypt(c, r, &g, rest + 8);
+    if (put && !strcmp(rest, "switch/to")) return put_switch_to(c, r, &g);
+    if (put && !strcmp(rest, "switch/in")) return put_switch_in(c, r, &g);
+    if (post && !strcmp(rest, "switch")) return post_switch_share(c, r, &g);
+    if (get && !strncmp(rest, "switch", 6)) return get_switch(c, r, &g, rest + 6);
     return veil_srv_send_error(c, r, 405, "%s is not allowed on %.100s (see docs/net.md, \"Groups\")", r->method, r->path);
 }
 

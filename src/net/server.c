@@ -143,6 +143,8 @@ static void set_defaults(veil_server_config *c, int listen_on)
     if (!c->request_deadline_s) c->request_deadline_s = 30;
     if (!c->cache_bytes) c->cache_bytes = (uint64_t)1 << 30;
     if (!c->memory_budget) c->memory_budget = (uint64_t)4 << 30;
+    if (!c->tenant_max_groups) c->tenant_max_groups = 16;
+    if (!c->group_max_bytes) c->group_max_bytes = (uint64_t)1 << 30;
 }
 
 /* A server's state before anything is loaded: locks, configuration, the store's paths (NULL: out of memory). */
