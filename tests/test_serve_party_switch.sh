@@ -21,7 +21,7 @@ cp "$work/h/model.onnx" "$work/models/breast_cancer.onnx" # served: the server n
 declare -A tok
 for t in p1 p2 p3 mallory; do tok[$t]=$("$veil" token add --store "$work/store" --tenant $t 2>/dev/null | tail -1); done
 tok[root]=$("$veil" token add --store "$work/store" --tenant root --admin 2>/dev/null | tail -1)
-start_server --tenant-max-groups 2
+start_server --tenant-max-groups 3
 [ -n "$port" ] || { echo "the server did not start: $(cat "$work/server.log")"; exit 1; }
 cd "$work" || exit 1
 model=(--model "$work/h/model.onnx" --calibrate "$work/h/train.csv")
@@ -145,11 +145,65 @@ PY
 expect 200 "what the group holds" "${tok[p3]}" GET /v1/groups/fed
 check "the description shows the switch" grep -q '"receiver":true,"switch_in":"sum","switch":3,"switched":true' body
 
-# limits: a tenant is a member of 2 groups at most here (--tenant-max-groups 2)
+# a 2-of-3 group: keys through the server (the dealing of the threshold keys by files, as tests/test_serve_party.sh
+# does it through the server), the sum switched by parties 1 and 2 with party 3 offline
+"$veil" party init --parties 3 --threshold 2 "${model[@]}" --out T --quiet 2>/dev/null || fail "party init --threshold 2"
+for i in 1 2 3; do push $i /v1/groups/thr T/group || fail "party $i joins the 2-of-3 group: $(cat push.err)"; done
+push 1 /v1/groups/thr/plan T/plan || fail "the 2-of-3 group's plan: $(cat push.err)"
+for i in 1 2 3; do
+    "$veil" party keygen --group T --party $i --round 1 --out Q$i --quiet 2>/dev/null || fail "2-of-3 keygen $i"
+    push $i /v1/groups/thr/shares Q$i/round1.share || fail "2-of-3: party $i's round-1 shares: $(cat push.err)"
+done
+mkdir -p TJ/eval
+pull 1 /v1/groups/thr/joint TJ/joint.keys || fail "the 2-of-3 joint keys"
+pull 1 /v1/groups/thr/round1.agg TJ/round1.agg || fail "the 2-of-3 round-1 aggregates"
+for i in 1 2 3; do
+    "$veil" party keygen --group T --party $i --round 2 --in TJ --out Q$i --quiet 2>/dev/null || fail "2-of-3 keygen 2 $i"
+    push $i /v1/groups/thr/shares Q$i/round2.share || fail "2-of-3: party $i's round-2 shares: $(cat push.err)"
+done
+pull 1 /v1/groups/thr/joint/eval TJ/eval/eval.keys || fail "the 2-of-3 eval keys"
+for r in 3 4; do
+    for i in 1 2 3; do
+        "$veil" party keygen --group T --party $i --round $r --in Q1 Q2 Q3 --out Q$i --quiet 2>"$work/err" ||
+            fail "2-of-3 keygen $r $i: $(cat "$work/err")"
+    done
+done
+for i in 1 2 3; do
+    "$veil" encrypt --keys TJ --in u$i.csv --out tx$i.ct --quiet 2>/dev/null || fail "2-of-3: party $i encrypts"
+    "$veil" eval "${model[@]}" --eval-keys TJ/eval --in tx$i.ct --out t$i.ct --quiet 2>/dev/null || fail "2-of-3: eval $i"
+    push $i "/v1/groups/thr/updates?party=$i" t$i.ct || fail "2-of-3: party $i's update: $(cat push.err)"
+done
+pull 1 /v1/groups/thr/sum tsum.ct || fail "the 2-of-3 sum"
+"$veil" keygen --plan T/plan --out RT --quiet 2>/dev/null || fail "the 2-of-3 receiver's keys"
+push 1 /v1/groups/thr/switch/to RT/eval/eval.keys || fail "the 2-of-3 receiver: $(cat push.err)"
+for i in 1 2; do
+    "$veil" party switch --group T --party $i --keys Q$i --set 1,2 --in tsum.ct --to RT/eval --out TS$i         --smudging-bits 16 --quiet 2>"$work/err" || fail "party $i's threshold switching shares: $(cat "$work/err")"
+done
+"$veil" party switch --group T --party 3 --keys Q3 --set 1,3 --in tsum.ct --to RT/eval --out TS3x --smudging-bits 16 \
+    --quiet 2>/dev/null || fail "party 3's shares for another set"
+expect 422 "N-out-of-N switching shares in a 2-of-3 group" "${tok[p1]}" POST "/v1/groups/thr/switch?party=1" S1
+push 1 "/v1/groups/thr/switch?party=1" TS1 || fail "party 1's threshold switching shares: $(cat push.err)"
+expect 409 "shares for another set of parties" "${tok[p3]}" POST "/v1/groups/thr/switch?party=3" TS3x
+expect 409 "the switched set before the set is complete" "${tok[p1]}" GET /v1/groups/thr/switch
+push 2 "/v1/groups/thr/switch?party=2" TS2 || fail "party 2's threshold switching shares: $(cat push.err)"
+check "the set's last share completes the switch" grep -q '"switched":true' push.out
+pull 1 /v1/groups/thr/switch tz.ct || fail "the 2-of-3 switched set"
+"$veil" decrypt --keys RT --in tz.ct --out tz.csv 2>"$work/err" || fail "the 2-of-3 receiver decrypts: $(cat "$work/err")"
+/usr/bin/python3 - <<'PY' || fail "the 2-of-3 switched sum is not the plaintext sum"
+import csv
+a = [[float(v) for v in r] for r in csv.reader(open("tz.csv"))]
+b = [[float(v) for v in r] for r in csv.reader(open("plain_sum.csv"))]
+assert len(a) == len(b) and all(len(x) == len(y) for x, y in zip(a, b)), (len(a), len(b))
+worst = max(abs(x - y) for ra, rb in zip(a, b) for x, y in zip(ra, rb))
+print(f"2-of-3, party 3 offline: the sum switched to the receiver, largest difference from plain {worst:.2e}")
+assert worst <= 1e-3, worst
+PY
+
+# limits: a tenant is a member of 3 groups at most here (--tenant-max-groups 3)
 "$veil" party init --parties 2 --preset ckks-n8192-d2 --out H --quiet 2>/dev/null || fail "party init H"
-expect 201 "party 1's second group" "${tok[p1]}" PUT /v1/groups/second H/group
-expect 429 "party 1's third group, past its limit" "${tok[p1]}" PUT /v1/groups/third H/group
-check "the refusal names the limit" grep -q "member of 2 groups, its limit" body
+expect 201 "party 1's third group" "${tok[p1]}" PUT /v1/groups/second H/group
+expect 429 "party 1's fourth group, past its limit" "${tok[p1]}" PUT /v1/groups/third H/group
+check "the refusal names the limit" grep -q "member of 3 groups, its limit" body
 check "with Retry-After" grep -qi '^Retry-After: 60' headers
 expect 200 "joining a group it is in already is no new group" "${tok[p1]}" PUT /v1/groups/second H/group
 # deletion: by the group's maker, or the admin scope
