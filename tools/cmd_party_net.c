@@ -4,7 +4,7 @@
  * --token-file, as for veil predict.
  *
  *   veil party push --server URL --to PATH --in FILE [--token-file F] [--cacert F]   # PUT for the group, its
- *                                                                                      # plan and joint keys, else POST
+ *                                                      # plan, joint keys, switch/to and switch/in, else POST
  *   veil party pull --server URL --from PATH --out FILE [--token-file F] [--cacert F]
  */
 #define _POSIX_C_SOURCE 200809L

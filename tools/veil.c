@@ -97,6 +97,8 @@ static const char usage_text[] =
             "  through a server (veil serve: /v1/groups, docs/net.md; token: VEIL_TOKEN or --token-file F):\n"
             "  veil party push --server URL --to /v1/groups/NAME[/shares|/joint|/updates?party=I|/decrypt?party=I] --in F\n"
             "  veil party pull --server URL --from /v1/groups/NAME/(shares/R/J|joint|sum|decrypt/J) --out F\n"
+            "  public-key switching through the server: switch/to (the receiver's eval keys, PUT), switch?party=I\n"
+            "               (veil party switch's shares), pull switch (the set under the receiver's keys)\n"
             "\n"
             "encrypted models (a model owner, a data owner, a cloud; docs/marketplace.md):\n"
             "  veil plan    --model M.onnx --input-range LO:HI --out M.plan   (the model owner: public plan)\n"

@@ -16,6 +16,8 @@
  *   DELETE /v1/tokens/ID                     revokes a token (admin)
  *   DELETE /v1/tenants/NAME/keys             NAME's bundles (admin)
  *   POST   /v1/models/NAME/load              serves MODELS/NAME.onnx; DELETE /v1/models/NAME: no longer (admin)
+ *   PUT    /v1/groups/NAME[/...]             a multi-party group's protocol; DELETE: the group (its maker,
+ *                                             or admin); docs/net.md, "Groups"
  *   GET    /healthz, GET /metrics            liveness; Prometheus text format
  * Every endpoint but /healthz and /metrics needs a tenant's bearer token (Authorization: Bearer TOKEN; 401
  * with WWW-Authenticate: Bearer without a valid one); a tenant sees, uses and deletes its own keys only

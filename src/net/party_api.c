@@ -4,14 +4,19 @@
  * plan, combines each round itself (the joint key set, the round-1 aggregates, the joint evaluation keys);
  * it sums the encrypted updates and relays the decryption shares of the sum, and for t-out-of-N groups the
  * box keys, the sealed deals (each to its recipient only) and the threshold shares of a decrypting set. It
- * never holds a secret share, and it validates every object it keeps (Veil framing and digest, the group id,
- * the party, the round).
+ * combines the parties' public-key switching shares (PCKS) of the sum, or of a set a member PUT, into that set
+ * under a receiver's keys. It never holds a secret share, and it validates every object it keeps (Veil framing
+ * and digest, the group id, the party, the round). Groups are deleted by their maker or the admin scope, and
+ * limited per tenant (--tenant-max-groups) and in bytes (--group-max-bytes).
  *
- *   STORE/groups/NAME/  group (the group object), member.TENANT (one per tenant that joined), party.P (the
- *                       tenant that speaks for party P), plan, r1.pP r2.pP (round shares), joint (the joint
- *                       key set), r1agg (the round-1 aggregates), eval (the joint evaluation keys), b.pP (box
- *                       keys), deal.fI.tJ (sealed deals), u.pP and u.pP.n (an encrypted update and its record
- *                       count), sum and sum.n, d.pP (a decryption share of the sum), dset (the decrypting set)
+ *   STORE/groups/NAME/  group (the group object), creator (the tenant that made it), member.TENANT (one per
+ *                       tenant that joined), party.P (the tenant that speaks for party P), plan, r1.pP r2.pP
+ *                       (round shares), joint (the joint key set), r1agg (the round-1 aggregates), eval (the
+ *                       joint evaluation keys), b.pP (box keys), deal.fI.tJ (sealed deals), u.pP and u.pP.n (an
+ *                       encrypted update and its record count), sum and sum.n, d.pP (a decryption share of the
+ *                       sum), dset (the decrypting set); sw.to (the receiver's evaluation keys), sw.in (the set
+ *                       to switch, when not the sum), s.pP (switching shares), sset (t-out-of-N: their set),
+ *                       switched (the set under the receiver's keys)
  *
  * Every file is written with veil_file_write_atomic (temporary file, fsync, rename, fsync of the folder), as
  * key bundles are. A group is visible only to the tenants that PUT it (the same bytes): to any other it does
