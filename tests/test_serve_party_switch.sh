@@ -182,6 +182,14 @@ done
 "$veil" party switch --group T --party 3 --keys Q3 --set 1,3 --in tsum.ct --to RT/eval --out TS3x --smudging-bits 16 \
     --quiet 2>/dev/null || fail "party 3's shares for another set"
 expect 422 "N-out-of-N switching shares in a 2-of-3 group" "${tok[p1]}" POST "/v1/groups/thr/switch?party=1" S1
+# party 1 forges first (shares of its own update): fewer than t shares cannot be checked against the sum, so it
+# is taken; party 2's honest shares then reveal it, and the server removes party 1's (the message says so)
+"$veil" party switch --group T --party 1 --keys Q1 --set 1,2 --in t1.ct --to RT/eval --out TF1 --smudging-bits 16 \
+    --quiet 2>/dev/null || fail "party 1's shares of another ciphertext"
+push 1 "/v1/groups/thr/switch?party=1" TF1 || fail "party 1's first shares: $(cat push.err)"
+expect 422 "the set's shares do not combine" "${tok[p2]}" POST "/v1/groups/thr/switch?party=2" TS2
+check "the refusal names party 1's shares and removes them" grep -q "party 1's share is for another ciphertext.*party 1's shares are removed" body
+expect 409 "nothing switched" "${tok[p1]}" GET /v1/groups/thr/switch
 push 1 "/v1/groups/thr/switch?party=1" TS1 || fail "party 1's threshold switching shares: $(cat push.err)"
 expect 409 "shares for another set of parties" "${tok[p3]}" POST "/v1/groups/thr/switch?party=3" TS3x
 expect 409 "the switched set before the set is complete" "${tok[p1]}" GET /v1/groups/thr/switch

@@ -1153,6 +1153,26 @@ static int try_switch(const group_ref *g, int *complete, char *why, size_t cap)
 }
 
 /*
+ * When a combination fails on another party's share than the one just posted (t-out-of-N: the shares are checked
+ * against the ciphertext only once t are in, so an earlier share may be the one at fault), that share is removed
+ * too, so that an honest party is not blocked by it. The combination's message names the party ("party J's
+ * share ..."). Returns J when removed, else 0.
+ */
+static size_t drop_named_share(const group_ref *g, size_t posted, const char *why)
+{
+    const char *at = strstr(why, "party ");
+    unsigned long named = 0;
+    char tail[8] = "";
+    if (!at || sscanf(at, "party %lu%7s", &named, tail) != 2 || strncmp(tail, "'s", 2) != 0 || named == posted ||
+        named < 1 || named > g->parties)
+        return 0;
+    char name[32], path[4200];
+    snprintf(name, sizeof name, "s.p%lu", named);
+    file_in(path, sizeof path, g, name);
+    return exists(path) && unlink(path) == 0 ? (size_t)named : 0;
+}
+
+/*
  * POST /v1/groups/NAME/switch?party=P: party P's switching shares of the set to switch towards the receiver's keys
  * (veil party switch --to RECEIVER/eval). Each is checked against what is in (a share for another ciphertext or
  * receiver, of another kind or set: 422, not kept); with the last one the server combines them into the set
@@ -1187,11 +1207,16 @@ static enum MHD_Result post_switch_share(struct MHD_Connection *c, request *r, c
         return veil_srv_send_error(c, r, 500, "the shares cannot be stored");
     int complete = 0;
     if (!try_switch(g, &complete, why, sizeof why)) {
-        unlink(path); /* not kept: the shares in stay as they were */
-        if (set && !named) {
+        unlink(path); /* not kept */
+        const size_t culprit = drop_named_share(g, party, why);
+        if (set && !count_parties(g, "s")) {
             file_in(path, sizeof path, g, "sset");
             unlink(path);
         }
+        if (culprit)
+            return veil_srv_send_error(c, r, 422, "the switching shares do not combine: %s (party %zu's shares are "
+                                       "removed: it sends them again; party %zu sends its own again)", why, culprit,
+                                       party);
         return veil_srv_send_error(c, r, 422, "party %zu's switching shares do not combine with those in: %s", party, why);
     }
     char body[128];
