@@ -223,7 +223,7 @@ expect 404 "a deleted group is gone" "${tok[p2]}" GET /v1/groups/second
 expect 404 "a deleted group is gone for its maker too" "${tok[p1]}" DELETE /v1/groups/second
 expect 201 "the deleted group no longer counts against the limit" "${tok[p1]}" PUT /v1/groups/third H/group
 # bytes per group: a server restarted with a limit below what the group holds refuses any more of it
-stop_server
+stop_server || fail "the server's exit after SIGTERM (a sanitizer's report: $(tail -3 "$work/server.log"))"
 start_server --group-max-bytes 64K
 expect 413 "an object past the group's byte limit" "${tok[p1]}" PUT /v1/groups/fed/switch/in u1.ct
 check "the refusal names the limit" grep -q "past its limit of 65536 bytes" body
@@ -232,4 +232,5 @@ expect 200 "the admin scope deletes any group" "${tok[root]}" DELETE /v1/groups/
 expect 404 "the group is gone for its members" "${tok[p1]}" GET /v1/groups/fed
 check "nothing of it is left in the store" bash -c "! ls -a '$work/store/groups' | grep -q fed"
 expect 200 "the server still answers" "${tok[p1]}" GET /v1/groups/third
+stop_server || fail "the server's exit after SIGTERM (a sanitizer's report: $(tail -3 "$work/server.log"))"
 [ "$fails" = 0 ] && echo "serve party switch: ok" || { echo "serve party switch: $fails failures"; exit 1; }
