@@ -224,7 +224,12 @@ expect 404 "a deleted group is gone for its maker too" "${tok[p1]}" DELETE /v1/g
 expect 201 "the deleted group no longer counts against the limit" "${tok[p1]}" PUT /v1/groups/third H/group
 # bytes per group: a server restarted with a limit below what the group holds refuses any more of it
 stop_server || fail "the server's exit after SIGTERM (a sanitizer's report: $(tail -3 "$work/server.log"))"
+# what a crash may leave: a group's removal half done, a temporary file of an interrupted write; gone at start
+mkdir -p "$work/store/groups/.deleted.ghost" && echo x >"$work/store/groups/.deleted.ghost/sum"
+echo x >"$work/store/groups/fed/sum.tmp.0123456789abcdef"
 start_server --group-max-bytes 64K
+check "a removal a crash interrupted is finished at start" test ! -e "$work/store/groups/.deleted.ghost"
+check "a temporary file of an interrupted write is removed at start" test ! -e "$work/store/groups/fed/sum.tmp.0123456789abcdef"
 expect 413 "an object past the group's byte limit" "${tok[p1]}" PUT /v1/groups/fed/switch/in u1.ct
 check "the refusal names the limit" grep -q "past its limit of 65536 bytes" body
 expect 200 "the group is still read" "${tok[p1]}" GET /v1/groups/fed

@@ -1324,6 +1324,37 @@ static enum MHD_Result dispatch_group(veil_server *s, struct MHD_Connection *c, 
     return veil_srv_send_error(c, r, 405, "%s is not allowed on %.100s (see docs/net.md, \"Groups\")", r->method, r->path);
 }
 
+/* Removes a group's temporary files (NAME.tmp.XXXX: a write a crash interrupted; its file is as it was before). */
+static void remove_temporaries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strstr(e->d_name, ".tmp.")) continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%.4000s/%.200s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
+void veil_srv_groups_at_start(veil_server *s)
+{
+    char groups[4200];
+    if (!s->store_dir) return;
+    snprintf(groups, sizeof groups, "%s/groups", s->store_dir);
+    DIR *d = opendir(groups);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char dir[4400];
+        snprintf(dir, sizeof dir, "%.4000s/%.200s", groups, e->d_name);
+        if (!strncmp(e->d_name, ".deleted.", 9)) remove_folder(dir);
+        else remove_temporaries(dir);
+    }
+    closedir(d);
+}
+
 enum MHD_Result veil_srv_groups(veil_server *s, struct MHD_Connection *c, request *r, const char *path)
 {
     char name[NAME_MAX_LEN];

@@ -313,6 +313,9 @@ enum MHD_Result veil_srv_admin(veil_server *s, struct MHD_Connection *c, request
 #define VEIL_SRV_GROUP_BODY_MAX ((size_t)64 << 20) /* a round share, joint key set, update or decryption share */
 /* /v1/groups/NAME[/...] (path: what follows "/v1/groups/"), any method. */
 enum MHD_Result veil_srv_groups(veil_server *s, struct MHD_Connection *c, request *r, const char *path);
+/* At start: the removals and writes of groups a crash interrupted are finished (hidden .deleted.NAME folders
+ * removed, temporary files of interrupted writes removed). */
+void veil_srv_groups_at_start(veil_server *s);
 
 /* ---- metrics.c ---- */
 enum MHD_Result veil_srv_metrics(veil_server *s, struct MHD_Connection *c, request *r);

@@ -244,6 +244,7 @@ static veil_status server_open(veil_server **out, const veil_server_config *cfg,
     VEIL_CHECK(check_listen(cfg, &addr, err));
     VEIL_CHECK(veil_srv_load_models(s, err));
     VEIL_CHECK(veil_srv_open_store(s, err));
+    veil_srv_groups_at_start(s);
     if (!cfg->no_auth) VEIL_CHECK(open_tokens(s, err));
     if (cfg->tls_cert) {
         VEIL_CHECK(read_text(cfg->tls_cert, &s->tls_cert_pem, err));
