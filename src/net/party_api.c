@@ -5,7 +5,7 @@
  * it sums the encrypted updates and relays the decryption shares of the sum, and for t-out-of-N groups the
  * box keys, the sealed deals (each to its recipient only) and the threshold shares of a decrypting set. It
  * combines the parties' public-key switching shares (PCKS) of the sum, or of a set a member PUT, into that set
- * under a receiver's keys. It never holds a secret share, and it validates every object it keeps (Veil framing
+ * under a receiver's keys (party_switch.c). It never holds a secret share, and it validates every object it keeps (Veil framing
  * and digest, the group id, the party, the round). Groups are deleted by their maker or the admin scope, and
  * limited per tenant (--tenant-max-groups) and in bytes (--group-max-bytes).
  *
@@ -32,7 +32,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "net/serve_internal.h"
+#include "net/party_internal.h"
 #include "veil/serial.h"
 #include "veil/party.h"
 #include "veil/ml.h"
@@ -40,47 +40,6 @@
 #define GROUP_META_BYTES 56 /* the party files' metadata (tools/cmd_party.c): tag, group id, party, round */
 #define MAX_RECORDS (UINT64_C(1) << 40)
 #define MAX_GROUPS 1024
-
-typedef struct group_ref {
-    char dir[4096];
-    uint8_t id[VEIL_PARTY_ID_BYTES];
-    uint8_t params_hash[VEIL_PARAMS_HASH_BYTES];
-    size_t parties;
-    size_t threshold; /* 0 or parties: N-out-of-N */
-} group_ref;
-
-static uint64_t le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-
-static void file_in(char *out, size_t cap, const group_ref *g, const char *name)
-{
-    snprintf(out, cap, "%s/%.100s", g->dir, name);
-}
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-/* Reads a whole stored file (at most max bytes). */
-static int read_all(const char *path, veil_buffer *out, size_t max)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    struct stat st;
-    int ok = fstat(fileno(f), &st) == 0 && st.st_size >= 0 && (uint64_t)st.st_size <= max;
-    out->len = ok ? (size_t)st.st_size : 0;
-    out->data = ok ? malloc(out->len + 1) : NULL;
-    ok = ok && out->data && fread(out->data, 1, out->len, f) == out->len;
-    fclose(f);
-    if (!ok) veil_buffer_free(out);
-    return ok;
-}
 
 /* A group object's id, party count and parameter hash (its payload: id, parties, threshold; veil/serial.h). */
 static int parse_group(const uint8_t *data, size_t len, group_ref *g, char *why, size_t cap)
@@ -120,68 +79,9 @@ static int open_group(veil_server *s, const char *name, const char *tenant, grou
     snprintf(path, sizeof path, "%s/member.%s", g->dir, tenant);
     if (!exists(path)) return 0;
     file_in(path, sizeof path, g, "group");
-    const int ok = read_all(path, &b, 4096) && parse_group(b.data, b.len, g, why, sizeof why);
+    const int ok = veil_srv_group_read(path, &b, 4096) && parse_group(b.data, b.len, g, why, sizeof why);
     veil_buffer_free(&b);
     return ok;
-}
-
-static int write_file(const group_ref *g, const char *name, const uint8_t *data, size_t len)
-{
-    char path[4200];
-    veil_error err = {0};
-    file_in(path, sizeof path, g, name);
-    return veil_file_write_atomic(path, data, len, &err) == VEIL_OK;
-}
-
-/* How many of the N parties' files "PREFIX.pP" are stored. */
-static size_t count_parties(const group_ref *g, const char *prefix)
-{
-    char name[64], path[4200];
-    size_t n = 0;
-    for (size_t p = 1; p <= g->parties; p++) {
-        snprintf(name, sizeof name, "%s.p%zu", prefix, p);
-        file_in(path, sizeof path, g, name);
-        n += exists(path);
-    }
-    return n;
-}
-
-/* Whether the tenant may speak for party p: the first tenant that does keeps it (recorded in party.P). */
-static int claim_party(const group_ref *g, size_t p, const char *tenant)
-{
-    char name[32], path[4200];
-    snprintf(name, sizeof name, "party.%zu", p);
-    file_in(path, sizeof path, g, name);
-    veil_buffer b = {0};
-    if (read_all(path, &b, VEIL_TENANT_MAX)) {
-        const int mine = b.len == strlen(tenant) && !memcmp(b.data, tenant, b.len);
-        veil_buffer_free(&b);
-        return mine;
-    }
-    return write_file(g, name, (const uint8_t *)tenant, strlen(tenant));
-}
-
-/* The party number of a ?party= argument (0: missing or out of 1..N). */
-static size_t party_arg(struct MHD_Connection *c, request *r, const group_ref *g)
-{
-    const char *v = veil_srv_lookup(c, r, MHD_GET_ARGUMENT_KIND, "party");
-    char *end = NULL;
-    if (!v || !*v) return 0;
-    errno = 0;
-    const unsigned long long p = strtoull(v, &end, 10);
-    return errno || *end || p < 1 || p > g->parties ? 0 : (size_t)p;
-}
-
-static enum MHD_Result send_file(struct MHD_Connection *c, request *r, const group_ref *g, const char *name,
-                                 const char *header, const char *value)
-{
-    char path[4200];
-    veil_buffer b = {0};
-    file_in(path, sizeof path, g, name);
-    if (!read_all(path, &b, (size_t)1 << 32)) return veil_srv_send_error(c, r, 500, "a stored file cannot be read");
-    const enum MHD_Result ret = veil_srv_send_with(c, r, 200, "application/octet-stream", b.data, b.len, header, value);
-    veil_buffer_free(&b);
-    return ret;
 }
 
 /* How many groups the store holds (at most MAX_GROUPS are made). */
@@ -268,7 +168,7 @@ static enum MHD_Result delete_group(veil_server *s, struct MHD_Connection *c, re
         return veil_srv_send_error(c, r, 404, "no group named '%s'", name);
     snprintf(path, sizeof path, "%s/creator", dir);
     veil_buffer b = {0};
-    const int recorded = read_all(path, &b, VEIL_TENANT_MAX);
+    const int recorded = veil_srv_group_read(path, &b, VEIL_TENANT_MAX);
     const int mine = recorded && b.len == strlen(r->tenant) && !memcmp(b.data, r->tenant, b.len);
     veil_buffer_free(&b);
     if (!r->admin && recorded && !mine)
@@ -329,17 +229,17 @@ static enum MHD_Result put_group(veil_server *s, struct MHD_Connection *c, reque
     if (mkdir(g.dir, 0700) != 0) {
         if (errno != EEXIST) return veil_srv_send_error(c, r, 500, "cannot make the group's folder");
         veil_buffer b = {0};
-        const int same = read_all(path, &b, 4096) && b.len == r->len && !memcmp(b.data, r->body, b.len);
+        const int same = veil_srv_group_read(path, &b, 4096) && b.len == r->len && !memcmp(b.data, r->body, b.len);
         veil_buffer_free(&b);
         if (!same) return veil_srv_send_error(c, r, 409, "a group named '%s' exists with another group object", name);
         status = 200;
-    } else if (!write_file(&g, "creator", (const uint8_t *)r->tenant, strlen(r->tenant)) ||
-               !write_file(&g, "group", r->body, r->len)) {
+    } else if (!veil_srv_group_write(&g, "creator", (const uint8_t *)r->tenant, strlen(r->tenant)) ||
+               !veil_srv_group_write(&g, "group", r->body, r->len)) {
         return veil_srv_send_error(c, r, 500, "the group cannot be stored");
     }
     char member[128];
     snprintf(member, sizeof member, "member.%s", r->tenant);
-    if (!write_file(&g, member, (const uint8_t *)"", 0)) return veil_srv_send_error(c, r, 500, "cannot record the member");
+    if (!veil_srv_group_write(&g, member, (const uint8_t *)"", 0)) return veil_srv_send_error(c, r, 500, "cannot record the member");
     char body[160];
     const int n = snprintf(body, sizeof body, "{\"group\":\"%s\",\"parties\":%zu,\"joined\":true}\n", name, g.parties);
     return veil_srv_send_bytes(c, r, status, "application/json", body, (size_t)n);
@@ -353,7 +253,7 @@ static veil_plan *load_plan(const group_ref *g)
     veil_plan *plan = NULL;
     veil_error err = {0};
     file_in(path, sizeof path, g, "plan");
-    if (read_all(path, &b, (size_t)1 << 30)) veil_plan_load(&plan, b.data, b.len, &err);
+    if (veil_srv_group_read(path, &b, (size_t)1 << 30)) veil_plan_load(&plan, b.data, b.len, &err);
     veil_buffer_free(&b);
     return plan;
 }
@@ -369,7 +269,7 @@ static int load_round_files(const group_ref *g, size_t round, veil_buffer *files
         veil_set_contents v;
         snprintf(name, sizeof name, "r%zu.p%zu", round, k + 1);
         file_in(path, sizeof path, g, name);
-        if (!read_all(path, &files[k], (size_t)1 << 32) || veil_set_open(&v, files[k].data, files[k].len, &err) != VEIL_OK) {
+        if (!veil_srv_group_read(path, &files[k], (size_t)1 << 32) || veil_set_open(&v, files[k].data, files[k].len, &err) != VEIL_OK) {
             snprintf(why, cap, "party %zu's round-%zu shares cannot be read", k + 1, round);
             return 0;
         }
@@ -399,7 +299,7 @@ static int save_aggregates(const group_ref *g, const veil_plan *plan, veil_buffe
     veil_buffer items[3] = {{0}, aggs[0], aggs[1]}, out = {0};
     int ok = veil_params_save(&items[0], veil_plan_params(plan), 0, err) == VEIL_OK &&
              veil_set_save(&out, veil_plan_params(plan), meta, sizeof meta, items, 3, err) == VEIL_OK &&
-             write_file(g, "r1agg", out.data, out.len);
+             veil_srv_group_write(g, "r1agg", out.data, out.len);
     veil_buffer_free(&items[0]);
     veil_buffer_free(&out);
     return ok;
@@ -423,20 +323,20 @@ static int combine_round(const group_ref *g, size_t round, char *why, size_t cap
     int ok = load_round_files(g, round, files, &shares, &per, why, cap);
     if (ok && round == 1) {
         ok = veil_ml_party_combine_round1(&out, aggs, plan, g->id, g->parties, g->threshold, shares, &err) == VEIL_OK &&
-             write_file(g, "joint", out.data, out.len) && save_aggregates(g, plan, aggs, &err);
+             veil_srv_group_write(g, "joint", out.data, out.len) && save_aggregates(g, plan, aggs, &err);
     } else if (ok) {
         char path[4200];
         file_in(path, sizeof path, g, "joint");
-        int have = read_all(path, &joint, (size_t)1 << 32);
+        int have = veil_srv_group_read(path, &joint, (size_t)1 << 32);
         file_in(path, sizeof path, g, "r1agg");
-        have = have && read_all(path, &agg, (size_t)1 << 32) && veil_set_open(&v, agg.data, agg.len, &err) == VEIL_OK &&
+        have = have && veil_srv_group_read(path, &agg, (size_t)1 << 32) && veil_set_open(&v, agg.data, agg.len, &err) == VEIL_OK &&
                v.count == 3;
         if (!have) snprintf(why, cap, "the server did not combine round 1 (the plan came after it)");
         veil_buffer r1 = have ? (veil_buffer){(uint8_t *)v.items[2].data, v.items[2].len} : (veil_buffer){0};
         ok = have &&
              veil_ml_party_combine_round2(&out, plan, joint.data, joint.len, g->id, g->parties, g->threshold, &r1,
                                           shares, per, &err) == VEIL_OK &&
-             write_file(g, "eval", out.data, out.len);
+             veil_srv_group_write(g, "eval", out.data, out.len);
     }
     if (!ok && err.detail[0]) snprintf(why, cap, "%.190s", err.detail);
     else if (!ok && !why[0]) snprintf(why, cap, "the combination cannot be stored");
@@ -468,35 +368,15 @@ static enum MHD_Result put_plan(struct MHD_Connection *c, request *r, const grou
     file_in(path, sizeof path, g, "plan");
     if (exists(path)) {
         veil_buffer b = {0};
-        const int same = read_all(path, &b, (size_t)1 << 30) && b.len == r->len && !memcmp(b.data, r->body, b.len);
+        const int same = veil_srv_group_read(path, &b, (size_t)1 << 30) && b.len == r->len && !memcmp(b.data, r->body, b.len);
         veil_buffer_free(&b);
         if (!same) return veil_srv_send_error(c, r, 409, "the group has another plan");
         return veil_srv_send_bytes(c, r, 200, "application/json", "{\"plan\":\"same\"}\n", 16);
     }
-    if (count_parties(g, "r1") == g->parties)
+    if (veil_srv_group_count(g, "r1") == g->parties)
         return veil_srv_send_error(c, r, 409, "the plan comes before all round-1 shares are in");
-    if (!write_file(g, "plan", r->body, r->len)) return veil_srv_send_error(c, r, 500, "the plan cannot be stored");
+    if (!veil_srv_group_write(g, "plan", r->body, r->len)) return veil_srv_send_error(c, r, 500, "the plan cannot be stored");
     return veil_srv_send_bytes(c, r, 201, "application/json", "{\"plan\":\"stored\"}\n", 18);
-}
-
-/* Whether the group is t-out-of-N with t < N (box keys, deals, threshold decryption shares). */
-static int is_threshold(const group_ref *g)
-{
-    return g->threshold && g->threshold < g->parties;
-}
-
-/* The payload of an uncompressed object of the given type and size, of the group (NULL: it is not one). */
-static const uint8_t *party_object(const uint8_t *data, size_t len, veil_object_type type, size_t payload,
-                                   const group_ref *g)
-{
-    veil_object_info info;
-    veil_error err = {0};
-    if (veil_object_peek(&info, data, len, &err) != VEIL_OK || info.type != type || info.flags != 0 ||
-        info.payload_bytes != payload || len < VEIL_HEADER_BYTES + payload ||
-        memcmp(info.params_hash, g->params_hash, sizeof g->params_hash) != 0 ||
-        memcmp(data + VEIL_HEADER_BYTES, g->id, VEIL_PARTY_ID_BYTES) != 0)
-        return NULL;
-    return data + VEIL_HEADER_BYTES;
 }
 
 /*
@@ -506,7 +386,7 @@ static const uint8_t *party_object(const uint8_t *data, size_t len, veil_object_
 static enum MHD_Result post_box_key(struct MHD_Connection *c, request *r, const group_ref *g)
 {
     if (!is_threshold(g)) return veil_srv_send_error(c, r, 409, "an N-out-of-N group has no box keys");
-    const uint8_t *p = party_object(r->body, r->len, VEIL_OBJECT_PARTY_BOX_KEY,
+    const uint8_t *p = veil_srv_group_object(r->body, r->len, VEIL_OBJECT_PARTY_BOX_KEY,
                                     VEIL_PARTY_ID_BYTES + 8 + VEIL_PARTY_BOX_KEY_BYTES, g);
     if (!p) return veil_srv_send_error(c, r, 422, "not a box key of this group (veil party keygen --round 1 writes PI/box.key)");
     const uint64_t party = le64(p + VEIL_PARTY_ID_BYTES);
@@ -514,13 +394,13 @@ static enum MHD_Result post_box_key(struct MHD_Connection *c, request *r, const 
     char name[32], path[4200];
     snprintf(name, sizeof name, "b.p%llu", (unsigned long long)party);
     file_in(path, sizeof path, g, name);
-    if (!claim_party(g, (size_t)party, r->tenant))
+    if (!veil_srv_group_claim(g, (size_t)party, r->tenant))
         return veil_srv_send_error(c, r, 403, "another tenant speaks for party %llu of this group", (unsigned long long)party);
     if (exists(path)) return veil_srv_send_error(c, r, 409, "party %llu's box key is in already", (unsigned long long)party);
-    if (!write_file(g, name, r->body, r->len)) return veil_srv_send_error(c, r, 500, "the box key cannot be stored");
+    if (!veil_srv_group_write(g, name, r->body, r->len)) return veil_srv_send_error(c, r, 500, "the box key cannot be stored");
     char body[96];
     const int n = snprintf(body, sizeof body, "{\"party\":%llu,\"in\":%zu,\"parties\":%zu}\n", (unsigned long long)party,
-                           count_parties(g, "b"), g->parties);
+                           veil_srv_group_count(g, "b"), g->parties);
     return veil_srv_send_bytes(c, r, 201, "application/json", body, (size_t)n);
 }
 
@@ -531,10 +411,10 @@ static enum MHD_Result get_box_key(struct MHD_Connection *c, request *r, const g
     char tail = 0, name[32];
     if (sscanf(rest, "%u%c", &party, &tail) != 1 || party < 1 || party > g->parties)
         return veil_srv_send_error(c, r, 404, "boxkeys/PARTY: party 1..%zu", g->parties);
-    const size_t in = count_parties(g, "b");
+    const size_t in = veil_srv_group_count(g, "b");
     if (in < g->parties) return veil_srv_send_error(c, r, 409, "%zu of %zu box keys are in", in, g->parties);
     snprintf(name, sizeof name, "b.p%u", party);
-    return send_file(c, r, g, name, NULL, NULL);
+    return veil_srv_group_send(c, r, g, name, NULL, NULL);
 }
 
 /*
@@ -548,7 +428,7 @@ static enum MHD_Result post_deal(struct MHD_Connection *c, request *r, const gro
     if (!is_threshold(g)) return veil_srv_send_error(c, r, 409, "an N-out-of-N group has no deals");
     const int peek = veil_object_peek(&info, r->body, r->len, &err) == VEIL_OK;
     const uint8_t *p = peek && info.payload_bytes > VEIL_PARTY_ID_BYTES + 32 && info.payload_bytes < (1u << 24)
-                           ? party_object(r->body, r->len, VEIL_OBJECT_PARTY_DEAL, info.payload_bytes, g) : NULL;
+                           ? veil_srv_group_object(r->body, r->len, VEIL_OBJECT_PARTY_DEAL, info.payload_bytes, g) : NULL;
     if (!p) return veil_srv_send_error(c, r, 422, "not a deal of this group (veil party keygen --round 3 writes PI/deal.toJ)");
     const uint64_t from = le64(p + 32), to = le64(p + 40), parties = le64(p + 48), threshold = le64(p + 56);
     if (from < 1 || from > g->parties || to < 1 || to > g->parties || parties != g->parties || threshold != g->threshold)
@@ -558,12 +438,12 @@ static enum MHD_Result post_deal(struct MHD_Connection *c, request *r, const gro
     char name[64], path[4200];
     snprintf(name, sizeof name, "deal.f%llu.t%llu", (unsigned long long)from, (unsigned long long)to);
     file_in(path, sizeof path, g, name);
-    if (!claim_party(g, (size_t)from, r->tenant))
+    if (!veil_srv_group_claim(g, (size_t)from, r->tenant))
         return veil_srv_send_error(c, r, 403, "another tenant speaks for party %llu of this group", (unsigned long long)from);
     if (exists(path))
         return veil_srv_send_error(c, r, 409, "party %llu's deal for party %llu is in already", (unsigned long long)from,
                                    (unsigned long long)to);
-    if (!write_file(g, name, r->body, r->len)) return veil_srv_send_error(c, r, 500, "the deal cannot be stored");
+    if (!veil_srv_group_write(g, name, r->body, r->len)) return veil_srv_send_error(c, r, 500, "the deal cannot be stored");
     return veil_srv_send_bytes(c, r, 201, "application/json", "{\"deal\":\"stored\"}\n", 19);
 }
 
@@ -577,13 +457,13 @@ static enum MHD_Result get_deal(struct MHD_Connection *c, request *r, const grou
     snprintf(name, sizeof name, "party.%u", to);
     file_in(path, sizeof path, g, name);
     veil_buffer b = {0};
-    const int mine = read_all(path, &b, VEIL_TENANT_MAX) && b.len == strlen(r->tenant) && !memcmp(b.data, r->tenant, b.len);
+    const int mine = veil_srv_group_read(path, &b, VEIL_TENANT_MAX) && b.len == strlen(r->tenant) && !memcmp(b.data, r->tenant, b.len);
     veil_buffer_free(&b);
     if (!mine) return veil_srv_send_error(c, r, 403, "only party %u's tenant fetches the deals addressed to it", to);
     snprintf(name, sizeof name, "deal.f%u.t%u", from, to);
     file_in(path, sizeof path, g, name);
     if (!exists(path)) return veil_srv_send_error(c, r, 409, "party %u's deal for party %u is not in yet", from, to);
-    return send_file(c, r, g, name, NULL, NULL);
+    return veil_srv_group_send(c, r, g, name, NULL, NULL);
 }
 
 /* POST /v1/groups/NAME/shares: a party's round shares (veil party keygen --round 1|2: PI/roundR.share). */
@@ -618,11 +498,11 @@ static enum MHD_Result post_share(struct MHD_Connection *c, request *r, const gr
     char name[32], path[4200];
     snprintf(name, sizeof name, "r%zu.p%zu", round, party);
     file_in(path, sizeof path, g, name);
-    if (!claim_party(g, party, r->tenant))
+    if (!veil_srv_group_claim(g, party, r->tenant))
         return veil_srv_send_error(c, r, 403, "another tenant speaks for party %zu of this group", party);
     if (exists(path)) return veil_srv_send_error(c, r, 409, "party %zu's round-%zu shares are in already", party, round);
-    if (!write_file(g, name, r->body, r->len)) return veil_srv_send_error(c, r, 500, "the shares cannot be stored");
-    const size_t in = count_parties(g, round == 1 ? "r1" : "r2");
+    if (!veil_srv_group_write(g, name, r->body, r->len)) return veil_srv_send_error(c, r, 500, "the shares cannot be stored");
+    const size_t in = veil_srv_group_count(g, round == 1 ? "r1" : "r2");
     if (in == g->parties && !combine_round(g, round, why, sizeof why)) {
         unlink(path); /* the last share is taken back: the round stays open, with nothing of it combined */
         const char *made[2] = {round == 1 ? "joint" : "eval", round == 1 ? "r1agg" : "eval"};
@@ -650,24 +530,11 @@ static enum MHD_Result get_share(struct MHD_Connection *c, request *r, const gro
         return veil_srv_send_error(c, r, 404, "shares/ROUND/PARTY: round 1 or 2, party 1..%zu", g->parties);
     char prefix[8], name[32];
     snprintf(prefix, sizeof prefix, "r%u", round);
-    const size_t in = count_parties(g, prefix);
+    const size_t in = veil_srv_group_count(g, prefix);
     if (in < g->parties)
         return veil_srv_send_error(c, r, 409, "round %u: %zu of %zu parties' shares are in", round, in, g->parties);
     snprintf(name, sizeof name, "r%u.p%u", round, party);
-    return send_file(c, r, g, name, NULL, NULL);
-}
-
-/* The group's joint key set, loaded (NULL: none stored yet). */
-static veil_keyset *load_joint(const group_ref *g)
-{
-    char path[4200];
-    veil_buffer b = {0};
-    veil_keyset *ks = NULL;
-    veil_error err = {0};
-    file_in(path, sizeof path, g, "joint");
-    if (read_all(path, &b, (size_t)1 << 32)) veil_keyset_load(&ks, b.data, b.len, &err);
-    veil_buffer_free(&b);
-    return ks;
+    return veil_srv_group_send(c, r, g, name, NULL, NULL);
 }
 
 /* PUT /v1/groups/NAME/joint: the joint key set (JOINT/joint.keys: public), once all round-1 shares are in;
@@ -677,7 +544,7 @@ static enum MHD_Result put_joint(struct MHD_Connection *c, request *r, const gro
     veil_object_info info;
     veil_error err = {0};
     veil_keyset *ks = NULL;
-    if (count_parties(g, "r1") < g->parties)
+    if (veil_srv_group_count(g, "r1") < g->parties)
         return veil_srv_send_error(c, r, 409, "the joint keys come after all round-1 shares");
     if (veil_object_peek(&info, r->body, r->len, &err) != VEIL_OK || (info.flags & VEIL_FLAG_SECRET))
         return veil_srv_send_error(c, r, 422, "not a public key set%s%s", err.detail[0] ? ": " : "", err.detail);
@@ -690,19 +557,19 @@ static enum MHD_Result put_joint(struct MHD_Connection *c, request *r, const gro
     file_in(path, sizeof path, g, "joint");
     if (exists(path)) {
         veil_buffer b = {0};
-        const int same = read_all(path, &b, (size_t)1 << 32) && b.len == r->len && !memcmp(b.data, r->body, b.len);
+        const int same = veil_srv_group_read(path, &b, (size_t)1 << 32) && b.len == r->len && !memcmp(b.data, r->body, b.len);
         veil_buffer_free(&b);
         if (!same) return veil_srv_send_error(c, r, 409, "the server holds other joint keys for this group");
         return veil_srv_send_bytes(c, r, 200, "application/json", "{\"joint\":\"same\"}\n", 17);
     }
-    if (!write_file(g, "joint", r->body, r->len)) return veil_srv_send_error(c, r, 500, "the keys cannot be stored");
+    if (!veil_srv_group_write(g, "joint", r->body, r->len)) return veil_srv_send_error(c, r, 500, "the keys cannot be stored");
     return veil_srv_send_bytes(c, r, 201, "application/json", "{\"joint\":\"stored\"}\n", 19);
 }
 
 /* POST /v1/groups/NAME/updates?party=P[&records=K]: party P's encrypted update under the joint keys. */
 static enum MHD_Result post_update(struct MHD_Connection *c, request *r, const group_ref *g)
 {
-    const size_t party = party_arg(c, r, g);
+    const size_t party = veil_srv_group_party_arg(c, r, g);
     if (!party) return veil_srv_send_error(c, r, 400, "?party=P (1..%zu) names whose update this is", g->parties);
     const char *rv = veil_srv_lookup(c, r, MHD_GET_ARGUMENT_KIND, "records");
     unsigned long long records = 1;
@@ -717,7 +584,7 @@ static enum MHD_Result post_update(struct MHD_Connection *c, request *r, const g
     snprintf(name, sizeof name, "u.p%zu", party);
     file_in(path, sizeof path, g, name);
     if (exists(path)) return veil_srv_send_error(c, r, 409, "party %zu's update is in already", party);
-    veil_keyset *ks = load_joint(g);
+    veil_keyset *ks = veil_srv_group_joint(g);
     if (!ks) return veil_srv_send_error(c, r, 409, "the group has no joint keys yet (PUT /v1/groups/NAME/joint)");
     veil_ciphertexts *cts = NULL;
     veil_error err = {0};
@@ -726,17 +593,17 @@ static enum MHD_Result post_update(struct MHD_Connection *c, request *r, const g
     veil_keyset_free(ks);
     if (st != VEIL_OK)
         return veil_srv_send_error(c, r, 422, "not a ciphertext set under the group's joint keys: %s", err.detail);
-    if (!claim_party(g, party, r->tenant))
+    if (!veil_srv_group_claim(g, party, r->tenant))
         return veil_srv_send_error(c, r, 403, "another tenant speaks for party %zu of this group", party);
     char count[32];
     const int n = snprintf(count, sizeof count, "%llu", records);
     char nname[40];
     snprintf(nname, sizeof nname, "%s.n", name);
-    if (!write_file(g, nname, (const uint8_t *)count, (size_t)n) || !write_file(g, name, r->body, r->len))
+    if (!veil_srv_group_write(g, nname, (const uint8_t *)count, (size_t)n) || !veil_srv_group_write(g, name, r->body, r->len))
         return veil_srv_send_error(c, r, 500, "the update cannot be stored");
     char body[128];
     const int m = snprintf(body, sizeof body, "{\"party\":%zu,\"records\":%llu,\"in\":%zu,\"parties\":%zu}\n", party,
-                           records, count_parties(g, "u"), g->parties);
+                           records, veil_srv_group_count(g, "u"), g->parties);
     return veil_srv_send_bytes(c, r, 201, "application/json", body, (size_t)m);
 }
 
@@ -747,13 +614,13 @@ static int make_sum(const group_ref *g, unsigned *status, char *why, size_t cap)
     char path[4200], name[40];
     file_in(path, sizeof path, g, "sum");
     if (exists(path)) return 1;
-    const size_t in = count_parties(g, "u");
+    const size_t in = veil_srv_group_count(g, "u");
     if (in < g->parties) {
         *status = 409;
         snprintf(why, cap, "%zu of %zu parties' updates are in", in, g->parties);
         return 0;
     }
-    veil_keyset *ks = load_joint(g);
+    veil_keyset *ks = veil_srv_group_joint(g);
     veil_ciphertexts *acc = NULL, *one = NULL;
     veil_buffer b = {0}, out = {0};
     veil_error err = {0};
@@ -762,7 +629,7 @@ static int make_sum(const group_ref *g, unsigned *status, char *why, size_t cap)
     for (size_t p = 1; ok && p <= g->parties; p++) {
         snprintf(name, sizeof name, "u.p%zu.n", p);
         file_in(path, sizeof path, g, name);
-        ok = read_all(path, &b, 31);
+        ok = veil_srv_group_read(path, &b, 31);
         if (ok) {
             char text[32];
             memcpy(text, b.data, b.len);
@@ -772,7 +639,7 @@ static int make_sum(const group_ref *g, unsigned *status, char *why, size_t cap)
         veil_buffer_free(&b);
         snprintf(name, sizeof name, "u.p%zu", p);
         file_in(path, sizeof path, g, name);
-        ok = ok && read_all(path, &b, (size_t)1 << 32) &&
+        ok = ok && veil_srv_group_read(path, &b, (size_t)1 << 32) &&
              veil_ciphertexts_load(acc ? &one : &acc, ks, NULL, b.data, b.len, &err) == VEIL_OK;
         if (ok && one) ok = veil_ciphertexts_add(acc, one, &err) == VEIL_OK;
         veil_ciphertexts_free(one);
@@ -782,7 +649,7 @@ static int make_sum(const group_ref *g, unsigned *status, char *why, size_t cap)
     ok = ok && veil_ciphertexts_save(&out, acc, &err) == VEIL_OK;
     char count[32];
     const int n = snprintf(count, sizeof count, "%llu", records);
-    ok = ok && write_file(g, "sum.n", (const uint8_t *)count, (size_t)n) && write_file(g, "sum", out.data, out.len);
+    ok = ok && veil_srv_group_write(g, "sum.n", (const uint8_t *)count, (size_t)n) && veil_srv_group_write(g, "sum", out.data, out.len);
     veil_buffer_free(&out);
     veil_ciphertexts_free(acc);
     veil_keyset_free(ks);
@@ -802,17 +669,15 @@ static enum MHD_Result get_sum(struct MHD_Connection *c, request *r, const group
     veil_buffer n = {0};
     file_in(path, sizeof path, g, "sum.n");
     char records[32] = "0";
-    if (read_all(path, &n, 31)) {
+    if (veil_srv_group_read(path, &n, 31)) {
         memcpy(records, n.data, n.len);
         records[n.len] = 0;
     }
     veil_buffer_free(&n);
-    return send_file(c, r, g, "sum", "X-Veil-Records", records);
+    return veil_srv_group_send(c, r, g, "sum", "X-Veil-Records", records);
 }
 
 /* POST /v1/groups/NAME/decrypt?party=P: party P's decryption share of the sum (veil party decrypt). */
-#define SHARE_SET_META 64          /* src/ml/party.c: "VEIL-PD1", kind, party, count, key id */
-#define SHARE_SET_AT (VEIL_PARTY_ID_BYTES + 6 * 8 + 32 + 8) /* a threshold share's set (src/serial/serial.c) */
 
 /*
  * A t-out-of-N decryption share set (veil party decrypt --set): its party and the set of decrypting parties
@@ -836,7 +701,7 @@ static int threshold_share_set(const uint8_t *data, size_t len, const group_ref 
         const uint8_t *p = NULL;
         veil_object_info info;
         if (veil_object_peek(&info, v.items[i].data, v.items[i].len, &err) == VEIL_OK && info.payload_bytes > SHARE_SET_AT + 8)
-            p = party_object(v.items[i].data, v.items[i].len, VEIL_OBJECT_PARTY_SHARE, info.payload_bytes, g);
+            p = veil_srv_group_object(v.items[i].data, v.items[i].len, VEIL_OBJECT_PARTY_SHARE, info.payload_bytes, g);
         const uint64_t s = p ? le64(p + SHARE_SET_AT) : 0;
         ok = p && le64(p + VEIL_PARTY_ID_BYTES) == *party && s && (i == 1 || s == *set);
         *set = s;
@@ -861,7 +726,7 @@ static uint64_t decrypt_set(const group_ref *g)
     veil_buffer b = {0};
     uint64_t set = 0;
     file_in(path, sizeof path, g, "dset");
-    if (read_all(path, &b, 8) && b.len == 8) set = le64(b.data);
+    if (veil_srv_group_read(path, &b, 8) && b.len == 8) set = le64(b.data);
     veil_buffer_free(&b);
     return set;
 }
@@ -884,21 +749,21 @@ static enum MHD_Result post_threshold_decrypt(struct MHD_Connection *c, request 
     snprintf(name, sizeof name, "d.p%zu", party);
     file_in(path, sizeof path, g, name);
     if (exists(path)) return veil_srv_send_error(c, r, 409, "party %zu's decryption share is in already", party);
-    if (!claim_party(g, party, r->tenant))
+    if (!veil_srv_group_claim(g, party, r->tenant))
         return veil_srv_send_error(c, r, 403, "another tenant speaks for party %zu of this group", party);
     uint8_t raw[8];
     for (int i = 0; i < 8; i++) raw[i] = (uint8_t)(set >> (8 * i));
-    if ((!named && !write_file(g, "dset", raw, 8)) || !write_file(g, name, r->body, r->len))
+    if ((!named && !veil_srv_group_write(g, "dset", raw, 8)) || !veil_srv_group_write(g, name, r->body, r->len))
         return veil_srv_send_error(c, r, 500, "the share cannot be stored");
     char body[96];
     const int n = snprintf(body, sizeof body, "{\"party\":%zu,\"in\":%zu,\"set\":%llu}\n", party,
-                           count_parties(g, "d"), (unsigned long long)set);
+                           veil_srv_group_count(g, "d"), (unsigned long long)set);
     return veil_srv_send_bytes(c, r, 201, "application/json", body, (size_t)n);
 }
 
 static enum MHD_Result post_decrypt(struct MHD_Connection *c, request *r, const group_ref *g)
 {
-    const size_t party = party_arg(c, r, g);
+    const size_t party = veil_srv_group_party_arg(c, r, g);
     if (!party) return veil_srv_send_error(c, r, 400, "?party=P (1..%zu) names whose share this is", g->parties);
     char name[32], path[4200];
     file_in(path, sizeof path, g, "sum");
@@ -914,12 +779,12 @@ static enum MHD_Result post_decrypt(struct MHD_Connection *c, request *r, const 
     snprintf(name, sizeof name, "d.p%zu", party);
     file_in(path, sizeof path, g, name);
     if (exists(path)) return veil_srv_send_error(c, r, 409, "party %zu's decryption share is in already", party);
-    if (!claim_party(g, party, r->tenant))
+    if (!veil_srv_group_claim(g, party, r->tenant))
         return veil_srv_send_error(c, r, 403, "another tenant speaks for party %zu of this group", party);
-    if (!write_file(g, name, r->body, r->len)) return veil_srv_send_error(c, r, 500, "the share cannot be stored");
+    if (!veil_srv_group_write(g, name, r->body, r->len)) return veil_srv_send_error(c, r, 500, "the share cannot be stored");
     char body[96];
     const int n = snprintf(body, sizeof body, "{\"party\":%zu,\"in\":%zu,\"parties\":%zu}\n", party,
-                           count_parties(g, "d"), g->parties);
+                           veil_srv_group_count(g, "d"), g->parties);
     return veil_srv_send_bytes(c, r, 201, "application/json", body, (size_t)n);
 }
 
@@ -946,308 +811,12 @@ static enum MHD_Result get_decrypt(struct MHD_Connection *c, request *r, const g
         if (in < members)
             return veil_srv_send_error(c, r, 409, "%zu of the %zu decrypting parties' shares are in", in, members);
     } else {
-        const size_t in = count_parties(g, "d");
+        const size_t in = veil_srv_group_count(g, "d");
         if (in < g->parties || is_threshold(g))
             return veil_srv_send_error(c, r, 409, "%zu of %zu decryption shares are in", in, g->parties);
     }
     snprintf(name, sizeof name, "d.p%u", party);
-    return send_file(c, r, g, name, NULL, NULL);
-}
-
-/* ---- public-key switching (PCKS) through the server -------------------------------------------------------- */
-
-/* The ciphertext set the parties switch: the one a member PUT (sw.in), else the sum. */
-static const char *switch_input(const group_ref *g)
-{
-    char path[4200];
-    file_in(path, sizeof path, g, "sw.in");
-    return exists(path) ? "sw.in" : "sum";
-}
-
-/* Stores a public object under name once: 201 stored, 200 the same bytes again, 409 other bytes. */
-static enum MHD_Result put_once(struct MHD_Connection *c, request *r, const group_ref *g, const char *name,
-                                const char *what)
-{
-    char path[4200], body[96];
-    file_in(path, sizeof path, g, name);
-    if (exists(path)) {
-        veil_buffer b = {0};
-        const int same = read_all(path, &b, (size_t)1 << 32) && b.len == r->len && !memcmp(b.data, r->body, b.len);
-        veil_buffer_free(&b);
-        if (!same) return veil_srv_send_error(c, r, 409, "the group holds another %s (one switch per group)", what);
-        const int n = snprintf(body, sizeof body, "{\"%s\":\"same\"}\n", name);
-        return veil_srv_send_bytes(c, r, 200, "application/json", body, (size_t)n);
-    }
-    if (!write_file(g, name, r->body, r->len)) return veil_srv_send_error(c, r, 500, "the %s cannot be stored", what);
-    const int n = snprintf(body, sizeof body, "{\"%s\":\"stored\"}\n", name);
-    return veil_srv_send_bytes(c, r, 201, "application/json", body, (size_t)n);
-}
-
-/* PUT /v1/groups/NAME/switch/to: the receiver's evaluation keys (RECEIVER/eval/eval.keys: public), towards which
- * the parties make their switching shares. */
-static enum MHD_Result put_switch_to(struct MHD_Connection *c, request *r, const group_ref *g)
-{
-    veil_object_info info;
-    veil_error err = {0};
-    veil_eval_keys *ek = NULL;
-    if (veil_object_peek(&info, r->body, r->len, &err) != VEIL_OK || (info.flags & VEIL_FLAG_SECRET))
-        return veil_srv_send_error(c, r, 422, "not the receiver's public evaluation keys%s%s", err.detail[0] ? ": " : "",
-                                   err.detail);
-    if (memcmp(info.params_hash, g->params_hash, sizeof g->params_hash) != 0)
-        return veil_srv_send_error(c, r, 409, "the receiver's keys are of another parameter set than the group (make "
-                                   "them for the group's plan)");
-    if (veil_eval_keys_load(&ek, r->body, r->len, &err) != VEIL_OK)
-        return veil_srv_send_error(c, r, 422, "not evaluation keys (RECEIVER/eval/eval.keys): %s", err.detail);
-    veil_eval_keys_free(ek);
-    return put_once(c, r, g, "sw.to", "receiver's keys");
-}
-
-/* PUT /v1/groups/NAME/switch/in: the ciphertext set to switch (under the joint keys), in place of the sum; before
- * the first switching share. */
-static enum MHD_Result put_switch_in(struct MHD_Connection *c, request *r, const group_ref *g)
-{
-    veil_keyset *ks = load_joint(g);
-    if (!ks) return veil_srv_send_error(c, r, 409, "the group has no joint keys yet");
-    veil_ciphertexts *cts = NULL;
-    veil_error err = {0};
-    const veil_status st = veil_ciphertexts_load(&cts, ks, NULL, r->body, r->len, &err);
-    veil_ciphertexts_free(cts);
-    veil_keyset_free(ks);
-    if (st != VEIL_OK)
-        return veil_srv_send_error(c, r, 422, "not a ciphertext set under the group's joint keys: %s", err.detail);
-    char path[4200];
-    file_in(path, sizeof path, g, "sw.in");
-    if (!exists(path) && count_parties(g, "s"))
-        return veil_srv_send_error(c, r, 409, "switching shares of the sum are in already: the set to switch is fixed");
-    return put_once(c, r, g, "sw.in", "set to switch");
-}
-
-/*
- * A party's switching share set (veil party switch): tag, kind (6, or 8 in a t-out-of-N group), party, and every
- * share in it a public party share of this group, of that party and kind (t-out-of-N: all naming one set of at
- * least t parties with the party in it, *set). 0: not one (why says so).
- */
-static int switch_share_set(const uint8_t *data, size_t len, const group_ref *g, size_t party, uint64_t *set,
-                            char *why, size_t cap)
-{
-    veil_set_contents v;
-    veil_error err = {0};
-    const uint64_t kind = is_threshold(g) ? VEIL_PARTY_THRESHOLD_SWITCH : VEIL_PARTY_SWITCH;
-    if (veil_set_open(&v, data, len, &err) != VEIL_OK) {
-        snprintf(why, cap, "not a share set: %.150s", err.detail);
-        return 0;
-    }
-    int ok = v.meta_len == SHARE_SET_META && !memcmp(v.meta, "VEIL-PD1", 8) && !v.secret && v.count >= 2 &&
-             le64(v.meta + 8) == kind && !memcmp(v.params_hash, g->params_hash, sizeof g->params_hash);
-    if (!ok)
-        snprintf(why, cap, "not a switching share set of this group (veil party switch%s writes it)",
-                 is_threshold(g) ? " --set J1,J2,.." : "");
-    if (ok && le64(v.meta + 16) != party) {
-        snprintf(why, cap, "these are party %llu's shares, not party %zu's", (unsigned long long)le64(v.meta + 16), party);
-        ok = 0;
-    }
-    *set = 0;
-    const size_t set_at = SHARE_SET_AT;
-    for (size_t i = 1; ok && i < v.count; i++) {
-        const uint8_t *p = NULL;
-        veil_object_info info;
-        if (veil_object_peek(&info, v.items[i].data, v.items[i].len, &err) == VEIL_OK && info.payload_bytes > set_at + 8)
-            p = party_object(v.items[i].data, v.items[i].len, VEIL_OBJECT_PARTY_SHARE, info.payload_bytes, g);
-        ok = p && le64(p + VEIL_PARTY_ID_BYTES) == party && le64(p + VEIL_PARTY_ID_BYTES + 16) == kind;
-        if (ok && kind == VEIL_PARTY_THRESHOLD_SWITCH) {
-            const uint64_t s = le64(p + set_at);
-            ok = s && (i == 1 || s == *set);
-            *set = s;
-        }
-        if (!ok) snprintf(why, cap, "share %zu of the set is not party %zu's switching share of this group", i, party);
-    }
-    veil_set_contents_clear(&v);
-    if (ok && kind == VEIL_PARTY_THRESHOLD_SWITCH) {
-        const uint64_t all = g->parties == 64 ? ~UINT64_C(0) : (UINT64_C(1) << g->parties) - 1;
-        size_t members = 0;
-        for (uint64_t m = *set; m; m &= m - 1) members++;
-        if ((*set & ~all) || members < g->threshold || !(*set >> (party - 1) & 1)) {
-            snprintf(why, cap, "party %zu's shares name a set of %zu parties: at least %zu of 1..%zu, the party among "
-                     "them", party, members, g->threshold, g->parties);
-            ok = 0;
-        }
-    }
-    return ok;
-}
-
-/* The set of parties whose switching shares combine: all N, or the t-out-of-N set the first share named. */
-static uint64_t switch_set(const group_ref *g)
-{
-    char path[4200];
-    veil_buffer b = {0};
-    uint64_t set = 0;
-    file_in(path, sizeof path, g, "sset");
-    if (read_all(path, &b, 8) && b.len == 8) set = le64(b.data);
-    veil_buffer_free(&b);
-    if (!set) set = g->parties == 64 ? ~UINT64_C(0) : (UINT64_C(1) << g->parties) - 1;
-    return set;
-}
-
-/* The switching shares in (of the parties of set), read into files[0..*count). */
-static int read_switch_shares(const group_ref *g, uint64_t set, veil_buffer *files, size_t *count)
-{
-    char name[32], path[4200];
-    *count = 0;
-    for (size_t p = 1; p <= g->parties; p++) {
-        if (!(set >> (p - 1) & 1)) continue;
-        snprintf(name, sizeof name, "s.p%zu", p);
-        file_in(path, sizeof path, g, name);
-        if (!exists(path)) continue;
-        if (!read_all(path, &files[*count], (size_t)1 << 32)) return 0;
-        (*count)++;
-    }
-    return 1;
-}
-
-/*
- * Combines the switching shares in (veil_ciphertexts_switch_joint_ex: each share checked against the ciphertext
- * and the receiver's key it was made for, the smudging's error against the default tolerance). With every share
- * of the set in, the result is stored ("switched"); with some missing, only whether those in fit: *complete 0.
- * 0: they do not (why says so: the message of the combination, which names the party).
- */
-static int try_switch(const group_ref *g, int *complete, char *why, size_t cap)
-{
-    veil_keyset *ks = load_joint(g);
-    veil_eval_keys *to = NULL;
-    veil_ciphertexts *cts = NULL, *out = NULL;
-    veil_buffer files[VEIL_PARTY_MAX] = {{0}}, b = {0}, saved = {0}, group = {0};
-    veil_error err = {0};
-    size_t count = 0, members = 0;
-    char path[4200];
-    const uint64_t set = switch_set(g);
-    for (uint64_t m = set; m; m &= m - 1) members++;
-    file_in(path, sizeof path, g, "sw.to");
-    int ok = ks && read_all(path, &b, (size_t)1 << 32) && veil_eval_keys_load(&to, b.data, b.len, &err) == VEIL_OK;
-    veil_buffer_free(&b);
-    file_in(path, sizeof path, g, switch_input(g));
-    ok = ok && read_all(path, &b, (size_t)1 << 32) && veil_ciphertexts_load(&cts, ks, NULL, b.data, b.len, &err) == VEIL_OK;
-    file_in(path, sizeof path, g, "group");
-    ok = ok && read_all(path, &group, 4096) && read_switch_shares(g, set, files, &count);
-    if (!ok) snprintf(why, cap, "a stored file cannot be read: %.180s", err.detail);
-    *complete = count == members;
-    double smudged = 0;
-    const veil_status st = ok ? veil_ciphertexts_switch_joint_ex(&out, ks, group.data, group.len, cts, to, files,
-                                                                 count, 0, &smudged, &err)
-                              : VEIL_ERR_IO;
-    if (ok && st != VEIL_OK && !(!*complete && st == VEIL_ERR_ARGUMENT)) { /* ARGUMENT: a party's share missing */
-        snprintf(why, cap, "%.300s", err.detail);
-        ok = 0;
-    }
-    if (ok && *complete)
-        ok = veil_ciphertexts_save(&saved, out, &err) == VEIL_OK && write_file(g, "switched", saved.data, saved.len);
-    if (!ok && !why[0]) snprintf(why, cap, "the switched set cannot be stored");
-    for (size_t k = 0; k < count; k++) veil_buffer_free(&files[k]);
-    veil_buffer_free(&b);
-    veil_buffer_free(&saved);
-    veil_buffer_free(&group);
-    veil_ciphertexts_free(out);
-    veil_ciphertexts_free(cts);
-    veil_eval_keys_free(to);
-    veil_keyset_free(ks);
-    return ok;
-}
-
-/*
- * When a combination fails on another party's share than the one just posted (t-out-of-N: the shares are checked
- * against the ciphertext only once t are in, so an earlier share may be the one at fault), that share is removed
- * too, so that an honest party is not blocked by it. The combination's message names the party ("party J's
- * share ..."). Returns J when removed, else 0.
- */
-static size_t drop_named_share(const group_ref *g, size_t posted, const char *why)
-{
-    const char *at = strstr(why, "party ");
-    unsigned long named = 0;
-    char tail[8] = "";
-    if (!at || sscanf(at, "party %lu%7s", &named, tail) != 2 || strncmp(tail, "'s", 2) != 0 || named == posted ||
-        named < 1 || named > g->parties)
-        return 0;
-    char name[32], path[4200];
-    snprintf(name, sizeof name, "s.p%lu", named);
-    file_in(path, sizeof path, g, name);
-    return exists(path) && unlink(path) == 0 ? (size_t)named : 0;
-}
-
-/*
- * POST /v1/groups/NAME/switch?party=P: party P's switching shares of the set to switch towards the receiver's keys
- * (veil party switch --to RECEIVER/eval). Each is checked against what is in (a share for another ciphertext or
- * receiver, of another kind or set: 422, not kept); with the last one the server combines them into the set
- * under the receiver's keys (GET .../switch).
- */
-static enum MHD_Result post_switch_share(struct MHD_Connection *c, request *r, const group_ref *g)
-{
-    const size_t party = party_arg(c, r, g);
-    if (!party) return veil_srv_send_error(c, r, 400, "?party=P (1..%zu) names whose shares these are", g->parties);
-    char why[400] = "", name[32], path[4200];
-    file_in(path, sizeof path, g, "sw.to");
-    if (!exists(path)) return veil_srv_send_error(c, r, 409, "no receiver yet (PUT .../switch/to: its evaluation keys)");
-    file_in(path, sizeof path, g, switch_input(g));
-    if (!exists(path)) return veil_srv_send_error(c, r, 409, "nothing to switch yet (PUT .../switch/in, or the sum)");
-    uint64_t set = 0;
-    if (!switch_share_set(r->body, r->len, g, party, &set, why, sizeof why))
-        return veil_srv_send_error(c, r, 422, "%s", why);
-    file_in(path, sizeof path, g, "sset");
-    const int named = exists(path);
-    if (set && named && switch_set(g) != set)
-        return veil_srv_send_error(c, r, 409, "these shares name another set of parties than the shares in already");
-    file_in(path, sizeof path, g, "switched");
-    if (exists(path)) return veil_srv_send_error(c, r, 409, "the set is switched already (GET .../switch)");
-    snprintf(name, sizeof name, "s.p%zu", party);
-    file_in(path, sizeof path, g, name);
-    if (exists(path)) return veil_srv_send_error(c, r, 409, "party %zu's switching shares are in already", party);
-    if (!claim_party(g, party, r->tenant))
-        return veil_srv_send_error(c, r, 403, "another tenant speaks for party %zu of this group", party);
-    uint8_t raw[8];
-    for (int i = 0; i < 8; i++) raw[i] = (uint8_t)(set >> (8 * i));
-    if ((set && !named && !write_file(g, "sset", raw, 8)) || !write_file(g, name, r->body, r->len))
-        return veil_srv_send_error(c, r, 500, "the shares cannot be stored");
-    int complete = 0;
-    if (!try_switch(g, &complete, why, sizeof why)) {
-        unlink(path); /* not kept */
-        const size_t culprit = drop_named_share(g, party, why);
-        if (set && !count_parties(g, "s")) {
-            file_in(path, sizeof path, g, "sset");
-            unlink(path);
-        }
-        if (culprit)
-            return veil_srv_send_error(c, r, 422, "the switching shares do not combine: %s (party %zu's shares are "
-                                       "removed: it sends them again; party %zu sends its own again)", why, culprit,
-                                       party);
-        return veil_srv_send_error(c, r, 422, "party %zu's switching shares do not combine with those in: %s", party, why);
-    }
-    char body[128];
-    const int n = snprintf(body, sizeof body, "{\"party\":%zu,\"in\":%zu,\"parties\":%zu,\"switched\":%s}\n", party,
-                           count_parties(g, "s"), g->parties, complete ? "true" : "false");
-    return veil_srv_send_bytes(c, r, 201, "application/json", body, (size_t)n);
-}
-
-/* GET /v1/groups/NAME/switch[/to|/in]: the switched set (once every share is in), the receiver's keys, the set to
- * switch. */
-static enum MHD_Result get_switch(struct MHD_Connection *c, request *r, const group_ref *g, const char *rest)
-{
-    char path[4200];
-    const char *file = !*rest ? "switched" : !strcmp(rest, "/to") ? "sw.to" : !strcmp(rest, "/in") ? switch_input(g) : NULL;
-    if (!file) return veil_srv_send_error(c, r, 404, "switch, switch/to or switch/in");
-    file_in(path, sizeof path, g, file);
-    if (!exists(path)) {
-        if (*rest) return veil_srv_send_error(c, r, 409, "the group has no %s yet", rest[1] == 't' ? "receiver" : "set to switch");
-        uint64_t set = switch_set(g);
-        size_t in = 0, members = 0;
-        for (size_t p = 1; p <= g->parties; p++) {
-            if (!(set >> (p - 1) & 1)) continue;
-            char name[32];
-            snprintf(name, sizeof name, "s.p%zu", p);
-            file_in(path, sizeof path, g, name);
-            members++;
-            in += exists(path);
-        }
-        return veil_srv_send_error(c, r, 409, "%zu of the %zu parties' switching shares are in", in, members);
-    }
-    return send_file(c, r, g, file, NULL, NULL);
+    return veil_srv_group_send(c, r, g, name, NULL, NULL);
 }
 
 /* GET /v1/groups/NAME: what is in. */
@@ -1269,10 +838,10 @@ static enum MHD_Result describe(struct MHD_Connection *c, request *r, const grou
                            "{\"group\":\"%s\",\"parties\":%zu,\"round1\":%zu,\"round2\":%zu,\"joint\":%s,\"updates\":%zu,"
                            "\"sum\":%s,\"decrypt\":%zu,\"plan\":%s,\"eval\":%s,\"receiver\":%s,\"switch_in\":\"%s\","
                            "\"switch\":%zu,\"switched\":%s,\"bytes\":%llu}\n",
-                           name, g->parties, count_parties(g, "r1"), count_parties(g, "r2"), joint ? "true" : "false",
-                           count_parties(g, "u"), exists(path) ? "true" : "false", count_parties(g, "d"),
-                           plan ? "true" : "false", eval ? "true" : "false", to ? "true" : "false", switch_input(g),
-                           count_parties(g, "s"), switched ? "true" : "false", (unsigned long long)group_bytes(g));
+                           name, g->parties, veil_srv_group_count(g, "r1"), veil_srv_group_count(g, "r2"), joint ? "true" : "false",
+                           veil_srv_group_count(g, "u"), exists(path) ? "true" : "false", veil_srv_group_count(g, "d"),
+                           plan ? "true" : "false", eval ? "true" : "false", to ? "true" : "false", veil_srv_switch_input(g),
+                           veil_srv_group_count(g, "s"), switched ? "true" : "false", (unsigned long long)group_bytes(g));
     return veil_srv_send_bytes(c, r, 200, "application/json", body, (size_t)n);
 }
 
@@ -1301,13 +870,13 @@ static enum MHD_Result dispatch_group(veil_server *s, struct MHD_Connection *c, 
         if (!exists(path))
             return veil_srv_send_error(c, r, 409, "the server has not combined round %d yet (PUT the plan, then all "
                                        "round-%d shares)", rest[0] == 'j' ? 2 : 1, rest[0] == 'j' ? 2 : 1);
-        return send_file(c, r, &g, file, NULL, NULL);
+        return veil_srv_group_send(c, r, &g, file, NULL, NULL);
     }
     if (get && !strcmp(rest, "joint")) {
         char path[4200];
         file_in(path, sizeof path, &g, "joint");
         if (!exists(path)) return veil_srv_send_error(c, r, 409, "the group has no joint keys yet");
-        return send_file(c, r, &g, "joint", NULL, NULL);
+        return veil_srv_group_send(c, r, &g, "joint", NULL, NULL);
     }
     if (post && !strcmp(rest, "updates")) return post_update(c, r, &g);
     if (get && !strcmp(rest, "sum")) return get_sum(c, r, &g);
@@ -1317,10 +886,10 @@ static enum MHD_Result dispatch_group(veil_server *s, struct MHD_Connection *c, 
     if (post && !strcmp(rest, "deals")) return post_deal(c, r, &g);
     if (get && !strncmp(rest, "deals/", 6)) return get_deal(c, r, &g, rest + 6);
     if (get && !strncmp(rest, "decrypt/", 8)) return get_decrypt(c, r, &g, rest + 8);
-    if (put && !strcmp(rest, "switch/to")) return put_switch_to(c, r, &g);
-    if (put && !strcmp(rest, "switch/in")) return put_switch_in(c, r, &g);
-    if (post && !strcmp(rest, "switch")) return post_switch_share(c, r, &g);
-    if (get && !strncmp(rest, "switch", 6)) return get_switch(c, r, &g, rest + 6);
+    if (put && !strcmp(rest, "switch/to")) return veil_srv_put_switch_to(c, r, &g);
+    if (put && !strcmp(rest, "switch/in")) return veil_srv_put_switch_in(c, r, &g);
+    if (post && !strcmp(rest, "switch")) return veil_srv_post_switch_share(c, r, &g);
+    if (get && !strncmp(rest, "switch", 6)) return veil_srv_get_switch(c, r, &g, rest + 6);
     return veil_srv_send_error(c, r, 405, "%s is not allowed on %.100s (see docs/net.md, \"Groups\")", r->method, r->path);
 }
 

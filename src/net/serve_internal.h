@@ -12,8 +12,9 @@
  *   keys_api.c  /v1/keys: upload, look up, delete
  *   predict.c   /v1/models: the list, a model, its plans, predictions
  *   admin.c     the admin scope: tenants, tokens, tenants' bundles, models
- *   party_api.c /v1/groups: the server as a multi-party aggregator (round shares, joint keys, sums, key
- *               switching to a receiver; deletion and the groups' limits)
+ *   party_store.c, party_switch.c (party_internal.h): /v1/groups' stored files, and its public-key switching
+ *   party_api.c /v1/groups: the server as a multi-party aggregator (round shares, joint keys, sums, decryption
+ *               shares; deletion and the groups' limits)
  *   metrics.c   /metrics and the counters each request adds to
  *   router.c    libmicrohttpd's request steps: routing, the body, the answer
  *   server.c    start and stop
