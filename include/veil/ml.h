@@ -344,6 +344,9 @@ veil_status veil_evaluator_new_encrypted(veil_evaluator **out, const veil_eval_k
  * server that holds only a model's plan (its weights encrypted) finds the model a key bundle is for.
  */
 veil_status veil_plan_matches_eval_keys(const veil_plan *plan, const veil_eval_keys *keys, veil_error *err);
+/* The values per sample a plan's model reads and computes (before the final operation). */
+size_t veil_plan_input_width(const veil_plan *plan);
+size_t veil_plan_output_width(const veil_plan *plan);
 
 /*
  * Decrypts rows x output width values (after the final Sigmoid / Softmax / LogSoftmax; ArgMax gives the

@@ -638,3 +638,6 @@ veil_status veil_plan_matches_eval_keys(const veil_plan *plan, const veil_eval_k
         return veil_fail(err, VEIL_ERR_MISMATCH, "the evaluation keys' parameters are not the plan's");
     return VEIL_OK;
 }
+
+size_t veil_plan_input_width(const veil_plan *plan) { return plan ? plan->in_width : 0; }
+size_t veil_plan_output_width(const veil_plan *plan) { return plan ? plan->out_width : 0; }
