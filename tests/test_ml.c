@@ -326,6 +326,41 @@ static void check_encrypted_weights(veil_model *m, veil_model *other, unsigned s
     free(y);
 }
 
+/*
+ * A CryptoNets-shaped network, small: a 10 x 10 image, Conv 3x3 with 3 channels (192 outputs), square, dense
+ * 192 -> 4. In the latency packing (256 slots) the convolution spreads its 256 diagonals over 16 lanes (16 each,
+ * baby step 4) and the dense layer uses the hybrid method: every path of the encrypted transform.
+ */
+static veil_model *random_cnn(unsigned seed)
+{
+    veil_error err = {0};
+    veil_graph g = {0};
+    unsigned s = seed;
+    double w1[27], b1[3], w2[4 * 192], b2[4];
+    for (size_t i = 0; i < 27; i++) w1[i] = uniform(&s) / 3;
+    for (size_t i = 0; i < 3; i++) b1[i] = 0.1 * uniform(&s);
+    for (size_t i = 0; i < 4 * 192; i++) w2[i] = uniform(&s) / sqrt(192.0);
+    for (size_t i = 0; i < 4; i++) b2[i] = 0.1 * uniform(&s);
+    int64_t in_dims[4] = {-1, 1, 10, 10}, w1d[4] = {3, 1, 3, 3}, b1d[1] = {3}, w2d[2] = {4, 192}, b2d[1] = {4};
+    const char *conv[3] = {"x", "w1", "b1"}, *sq[2] = {"c", "c"}, *fl[1] = {"a"}, *gemm[3] = {"f", "w2", "b2"};
+    assert_int_equal(veil_graph_add_input(&g, "x", in_dims, 4, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "w1", w1, w1d, 4, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "b1", b1, b1d, 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "w2", w2, w2d, 2, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "b2", b2, b2d, 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&g, "Conv", conv, 3, "c", NULL, 0, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&g, "Mul", sq, 2, "a", NULL, 0, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&g, "Flatten", fl, 1, "f", "axis", 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&g, "Gemm", gemm, 3, "logits", "transB", 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_output(&g, "logits", &err), VEIL_OK);
+    veil_model *model = NULL;
+    char tag[32];
+    snprintf(tag, sizeof tag, "cnn-%u", seed);
+    if (veil_model_from_graph(&model, &g, (const uint8_t *)tag, strlen(tag), NULL, 0, NULL, &err) != VEIL_OK)
+        fail_msg("%s", err.detail);
+    return model;
+}
+
 static void test_encrypted_weights(void **state)
 {
     (void)state;
@@ -338,6 +373,10 @@ static void test_encrypted_weights(void **state)
     veil_model *wide = random_mlp(23, 20, 30, 4, 1, NULL);
     check_encrypted_weights(wide, square, 35, VEIL_PACKING_LATENCY);
     veil_model_free(wide);
+    veil_model *cnn = random_cnn(24); /* a convolution: the CNN's first layer, lanes and giant steps */
+    assert_int_equal(cnn->program.n_stages, 3);
+    check_encrypted_weights(cnn, square, 36, VEIL_PACKING_LATENCY);
+    veil_model_free(cnn);
     veil_model_free(square);
     veil_model_free(tanh_mlp);
 }
