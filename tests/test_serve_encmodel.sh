@@ -6,6 +6,7 @@
 # classes). In the latency packing too, with the operator's .ctm in the models folder. The server's files (the
 # models folder, the store) hold no weight in the clear. Refused: predictions before the weights (409), weights
 # for another tenant's keys (404), weights of other keys (409), damaged weights (422), a second upload (409),
+# `veil encrypt-model --server` without a token or a served name (usage),
 # weights for a model served in the clear (409), a side file beside a plan (the server does not start).
 #   test_serve_encmodel.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
@@ -75,8 +76,16 @@ open(sys.argv[2], "wb").write(bytes(data))
 EOF
 expect 422 "damaged weights" "$vendor" POST "/v1/models/hospital/weights?keys=$id" "$work/bad.ctm"
 expect 409 "weights for a model served in the clear" "$vendor" POST "/v1/models/diabetes/weights?keys=$id" "$work/m.ctm"
-expect 201 "the vendor's weights" "$vendor" POST "/v1/models/hospital/weights?keys=$id" "$work/m.ctm"
+# the vendor's upload with veil: the bundle (held already) and the weights, encrypted afresh
+VEIL_TOKEN=$vendor "$veil" encrypt-model "${H[@]}" --keys "$work/k/eval" --server "$url" --served hospital \
+    2>"$work/err" || fail "encrypt-model --server: $(cat "$work/err")"
+grep -q "sent the encrypted model" "$work/err" || fail "encrypt-model --server says nothing: $(cat "$work/err")"
+cp "$work/store/weights/$id.ctm" "$work/kept.ctm" # the server's file, searched below
 expect 409 "a second upload of weights" "$vendor" POST "/v1/models/hospital/weights?keys=$id" "$work/m.ctm"
+"$veil" encrypt-model "${H[@]}" --keys "$work/k/eval" --server "$url" --quiet 2>"$work/err"
+[ $? = 2 ] && grep -q "go together" "$work/err" || fail "--server without --served: $(cat "$work/err")"
+"$veil" encrypt-model "${H[@]}" --keys "$work/k/eval" --server "$url" --served hospital --quiet 2>"$work/err"
+[ $? != 0 ] && grep -q "401" "$work/err" || fail "encrypt-model --server without a token: $(cat "$work/err")"
 expect 404 "weights for another tenant" "$other" POST "/v1/models/hospital/weights?keys=$id" "$work/m.ctm"
 # the data owner's predictions: the plaintext model's values and classes
 VEIL_TOKEN=$owner "$veil" predict --server "$url" --model hospital --keys "$work/k" --in "$work/five.csv" \
@@ -104,7 +113,7 @@ stop_server
 
 # the server's files: none of the weights in the clear (float32 pairs, float64, fixed point 2^20 .. 2^60), the
 # search checked on the ONNX file itself
-cp "$work/m.ctm" "$work/store/kept.ctm" # the uploaded weights, as the store held them
+mv "$work/kept.ctm" "$work/store/kept.ctm" # the uploaded weights, as the store held them
 /usr/bin/python3 - "$d/model.onnx" "$work/models" "$work/store" <<'EOF' || fail "weights found in the clear in the server's files"
 import os, struct, sys
 import numpy as np
