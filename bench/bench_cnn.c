@@ -5,10 +5,14 @@
  *                   plaintext, identical argmax decisions;
  *   cnn_latency     one image spread over the slots: latency_s of the server's evaluation (median of a few).
  *   cnn_exact       the quantized network in BGV (see bench_exact), when the folder holds it.
+ *   cnn_latency_encrypted_weights  the network's weights encrypted under the data owner's latency keys
+ *                   (docs/marketplace.md), a few images one at a time (VEIL_BENCH_CNN_ENC_IMAGES, default 5):
+ *                   latency_s (median), against the same images with the weights in the clear (vs_clear),
+ *                   identical argmax decisions, the encrypted model's bytes and the time to encrypt it.
  * All report the evaluation keys' size and the process's memory peak. The data: VEIL_BENCH_CNN_DIR, a folder
  * that `examples/fashion/train.py DIR` wrote (model.onnx, test.csv, labels.csv; model_q.onnx and test_q.csv
  * from examples/quantize.py); without it the suite says so and exits 0. VEIL_BENCH_CNN_IMAGES limits the
- * images (default: all of test.csv); VEIL_BENCH_CNN_PARTS picks among throughput,latency,exact (all).
+ * images (default: all of test.csv); VEIL_BENCH_CNN_PARTS picks among throughput,latency,exact,encweights (all).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -185,6 +189,8 @@ static void throughput(const bench_config *cfg, const veil_model *m, const doubl
                        const double *plain, double *raw, size_t rows, size_t classes, size_t plain_correct);
 static void latency(const bench_config *cfg, const veil_model *m, const double *x, const double *plain, double *raw,
                     size_t classes);
+static void latency_encrypted_weights(const bench_config *cfg, const veil_model *m, const double *x,
+                                      const double *plain, size_t rows, size_t classes);
 
 int bench_cnn(const bench_config *cfg)
 {
@@ -230,11 +236,12 @@ int bench_cnn(const bench_config *cfg)
     for (size_t r = 0; r < rows; r++) plain_correct += argmax(plain + r * classes, classes) == (size_t)labels[r];
 
     const char *parts = getenv("VEIL_BENCH_CNN_PARTS");
-    if (!parts || !*parts) parts = "throughput,latency,exact";
+    if (!parts || !*parts) parts = "throughput,latency,exact,encweights";
     double *raw = malloc(rows * classes * sizeof *raw);
     if (strstr(parts, "throughput")) throughput(cfg, m, x, labels, plain, raw, rows, classes, plain_correct);
     if (strstr(parts, "latency")) latency(cfg, m, x, plain, raw, classes);
     if (strstr(parts, "exact")) bench_exact(cfg, dir, labels, rows, (double)plain_correct / (double)rows);
+    if (strstr(parts, "encweights")) latency_encrypted_weights(cfg, m, x, plain, rows, classes);
     free(raw);
     free(plain);
     free(x);
@@ -332,5 +339,107 @@ static void latency(const bench_config *cfg, const veil_model *m, const double *
     bench_emit("cnn_latency", l.info.n, l.info.q_count, cfg->threads, res, extra);
     veil_ciphertexts_free(out);
     veil_evaluator_free(ev);
+    teardown(&l);
+}
+
+static void sort_times(double *t, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && t[j] < t[j - 1]; j--) {
+            const double tmp = t[j];
+            t[j] = t[j - 1];
+            t[j - 1] = tmp;
+        }
+}
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* One image's outputs (raw, before the final operation) by ev, timed (wall; *cpu: the process's CPU seconds,
+ * all threads, the figure to read on a loaded machine). */
+static double run_image(const veil_evaluator *ev, const cnn_setup *l, const veil_ciphertexts *in, double *raw,
+                        size_t classes, double *cpu)
+{
+    veil_error err = {0};
+    veil_ciphertexts *out = NULL;
+    const double c0 = cpu_now(), t0 = now();
+    CHECK(veil_evaluator_run(ev, &out, in, NULL, NULL, &err));
+    const double t = now() - t0;
+    *cpu = cpu_now() - c0;
+    decrypt_raw(raw, l, out, 1, classes);
+    veil_ciphertexts_free(out);
+    return t;
+}
+
+/* cnn_latency_encrypted_weights: the weights encrypted (the vendor's step, timed), then image by image the
+ * encrypted model and the model in the clear on the same ciphertexts. */
+#define ENC_IMAGES_MAX 64
+static void latency_encrypted_weights(const bench_config *cfg, const veil_model *m, const double *x,
+                                      const double *plain, size_t rows, size_t classes)
+{
+    veil_error err = {0};
+    const char *limit = getenv("VEIL_BENCH_CNN_ENC_IMAGES");
+    size_t images = limit && atol(limit) > 0 ? (size_t)atol(limit) : cfg->quick ? 2 : 5;
+    if (images > rows) images = rows;
+    if (images > ENC_IMAGES_MAX) images = ENC_IMAGES_MAX;
+    const size_t width = veil_model_input_width(m);
+    cnn_setup l = {0};
+    setup(&l, m, VEIL_PACKING_LATENCY, x, 1);
+    veil_buffer mb = {0};
+    const double c0 = cpu_now();
+    double t0 = now();
+    CHECK(veil_model_encrypt(&mb, m, l.ek, NULL, &err));
+    const double encrypt_s = now() - t0, encrypt_cpu_s = cpu_now() - c0;
+    veil_evaluator *enc = NULL, *clear = NULL;
+    t0 = now();
+    CHECK(veil_evaluator_new_encrypted(&enc, l.ek, mb.data, mb.len, (size_t)cfg->threads, &err));
+    const double load_s = now() - t0;
+    CHECK(veil_evaluator_new(&clear, m, l.ek, (size_t)cfg->threads, &err));
+    double te[ENC_IMAGES_MAX], tc[ENC_IMAGES_MAX], ce[ENC_IMAGES_MAX], cc[ENC_IMAGES_MAX], worst = 0, worst_clear = 0;
+    double *raw = malloc(classes * sizeof *raw), *raw_clear = malloc(classes * sizeof *raw_clear);
+    size_t same = 0;
+    for (size_t i = 0; i < images; i++) {
+        veil_ciphertexts *client = NULL, *in = NULL;
+        veil_buffer b = {0};
+        CHECK(veil_ciphertexts_encrypt(&client, l.ks, x + i * width, 1, NULL, &err));
+        CHECK(veil_ciphertexts_save(&b, client, &err));
+        CHECK(veil_ciphertexts_load(&in, NULL, l.ek, b.data, b.len, &err));
+        veil_buffer_free(&b);
+        veil_ciphertexts_free(client);
+        tc[i] = run_image(clear, &l, in, raw_clear, classes, &cc[i]);
+        te[i] = run_image(enc, &l, in, raw, classes, &ce[i]);
+        same += argmax(raw, classes) == argmax(plain + i * classes, classes);
+        for (size_t k = 0; k < classes; k++) {
+            worst = fmax(worst, fabs(raw[k] - plain[i * classes + k]));
+            worst_clear = fmax(worst_clear, fabs(raw_clear[k] - plain[i * classes + k]));
+        }
+        veil_ciphertexts_free(in);
+    }
+    sort_times(te, images);
+    sort_times(tc, images);
+    sort_times(ce, images);
+    sort_times(cc, images);
+    const double median = te[images / 2], median_clear = tc[images / 2];
+    char extra[1024];
+    bench_result res = {median * 1e6, te[0] * 1e6, (int)images};
+    snprintf(extra, sizeof extra,
+             ",\"latency_s\":%.3f,\"clear_latency_s\":%.3f,\"vs_clear\":%.2f,\"cpu_s\":%.3f,\"clear_cpu_s\":%.3f,"
+             "\"vs_clear_cpu\":%.2f,\"images\":%zu,\"same_argmax\":%zu,"
+             "\"max_error\":%.3g,\"max_error_clear\":%.3g,\"model_bytes\":%zu,\"encrypt_s\":%.2f,\"encrypt_cpu_s\":%.2f,"
+             "\"load_s\":%.2f,"
+             "\"rotation_keys\":%zu,\"eval_key_bytes\":%zu,\"peak_rss_bytes\":%ld",
+             median, median_clear, median / median_clear, ce[images / 2], cc[images / 2], ce[images / 2] / cc[images / 2],
+             images, same, worst, worst_clear, mb.len, encrypt_s, encrypt_cpu_s, load_s,
+             l.info.rotations, l.eval_key_bytes, peak_rss());
+    bench_emit("cnn_latency_encrypted_weights", l.info.n, l.info.q_count, cfg->threads, res, extra);
+    free(raw);
+    free(raw_clear);
+    veil_evaluator_free(enc);
+    veil_evaluator_free(clear);
+    veil_buffer_free(&mb);
     teardown(&l);
 }

@@ -531,6 +531,39 @@ static void check_transform(size_t n, size_t b, long unit, unsigned seed)
     assert_true(max_error(x, want, NULL) < 1e-6);
     veil_ckks_ciphertext_free(x);
     x = encrypt(xv, NULL, level);
+    /* the same diagonals encrypted (veil_ckks_linear_transform_encrypted: encrypted model weights) */
+    veil_ckks_ciphertext **cd = calloc(n, sizeof *cd);
+    for (size_t k = 0; k < n; k++) {
+        if (!diags[k]) continue;
+        assert_int_equal(veil_ckks_ciphertext_new(&cd[k], fx->ctx, NULL), VEIL_OK);
+        assert_int_equal(veil_ckks_encrypt_sk(fx->ctx, cd[k], diags[k], fx->sk, fx->prng, &err), VEIL_OK);
+    }
+    const veil_ckks_ciphertext *const *cds = (const veil_ckks_ciphertext *const *)cd;
+    for (size_t threads = 1; threads <= 2; threads++) {
+        assert_int_equal(veil_ckks_linear_transform_encrypted(fx->ctx, out, x, cds, n, b, unit, fx->rk, ks, nkeys,
+                                                              threads, &err),
+                         VEIL_OK);
+        assert_int_equal(veil_ckks_ciphertext_level(out), level);
+        assert_int_equal(veil_ckks_ciphertext_size(out), 2);
+        assert_true(fabs(veil_ckks_ciphertext_scale(out) / (fx->scale * q) - 1) < 1e-9);
+        assert_int_equal(veil_ckks_rescale(fx->ctx, out, out, &err), VEIL_OK);
+        const double e = max_error(out, want, NULL);
+        printf("linear transform, encrypted diagonals, %zu diagonals, %zu thread(s): max error %.3g\n", n, threads, e);
+        assert_true(e < 1e-5);
+    }
+    assert_int_equal(veil_ckks_linear_transform_encrypted(fx->ctx, out, x, cds, n, b, unit, fx->rk, ks, nkeys - 1, 1,
+                                                          &err),
+                     VEIL_ERR_MISMATCH);
+    assert_non_null(strstr(err.detail, "no Galois key"));
+    for (size_t k = 0; k < n; k++)
+        if (cd[k]) {
+            assert_int_equal(veil_ckks_linear_transform_encrypted(fx->ctx, cd[k], x, cds, n, b, unit, fx->rk, ks, nkeys,
+                                                                  1, &err),
+                             VEIL_ERR_ARGUMENT); /* the output is a diagonal */
+            break;
+        }
+    for (size_t k = 0; k < n; k++) veil_ckks_ciphertext_free(cd[k]);
+    free(cd);
     /* a missing key is named: the last giant step, then the first baby step */
     assert_int_equal(veil_ckks_linear_transform(fx->ctx, out, x, ds, n, b, unit, ks, nkeys - 1, 1, &err),
                      VEIL_ERR_MISMATCH);

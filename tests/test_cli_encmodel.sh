@@ -6,10 +6,13 @@
 # (examples/diabetes): the results equal the plaintext model's (1e-3, the same classes) and the same model
 # evaluated in the clear; the cloud's files (the .ctm, the eval folder) hold none of the weights in the clear
 # (their float32, float64 and fixed-point encodings, searched for); keys of another model, another key set,
-# latency keys, damaged bytes and approximation options given to the cloud are refused.
-#   test_cli_encmodel.sh BUILD_DIR SOURCE_DIR
+# another packing, damaged bytes and approximation options given to the cloud are refused. The same in the
+# latency packing (one record per ciphertext, the matrices' diagonals encrypted), in both settings.
+#   test_cli_encmodel.sh BUILD_DIR SOURCE_DIR CTM_DECRYPT
+# CTM_DECRYPT (tests/ctm_decrypt.c) decrypts a .ctm's ciphertexts with a given secret key: the data owner's key
+# gives the weights in setting (a) (the check can fail), each party's share alone nothing like them in setting (b).
 set -uo pipefail
-build=$1 src=$2
+build=$1 src=$2 ctm_decrypt=$3
 veil="$build/veil"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -52,6 +55,30 @@ for path in sys.argv[2:]:
     assert not found, f"{path}: {len(found)} encodings of weights found"
     print(f"{path}: {len(data)} bytes, none of {len(needles)} encodings of {len(values)} weights")
 EOF
+}
+
+# decrypts_to yes|no MODEL.onnx MODEL.ctm KEYFILE: whether the ciphertexts of MODEL.ctm, decrypted with the first
+# secret key in KEYFILE, hold the model's (folded) weights and biases: every one within 1e-4 (yes), or none
+# within 1e-2 of any (no)
+decrypts_to() {
+    "$ctm_decrypt" "$3" "$4" >"$work/dec.txt" 2>"$work/err" || { fail "ctm_decrypt $3 $4: $(cat "$work/err")"; return; }
+    /usr/bin/python3 - "$1" "$2" "$work/dec.txt" <<'EOF2' || fail "$3 decrypted with $4: not what was expected ($1)"
+import sys
+import numpy as np
+import onnx
+from onnx import numpy_helper
+m = onnx.load(sys.argv[2])
+inits = {i.name: numpy_helper.to_array(i).astype(np.float64) for i in m.graph.initializer}
+w = inits["weight"].ravel() / inits["std"]
+weights = np.append(w, inits["bias"].ravel()[0] - np.sum(w * inits["mean"]))
+got = np.array([float(v) for v in open(sys.argv[3])])
+near = np.array([np.min(np.abs(weights - v)) for v in got])
+print(f"{len(got)} ciphertexts, nearest weight {near.min():.2e} .. {near.max():.2e}, largest |value| {np.abs(got).max():.3g}")
+if sys.argv[1] == "yes":
+    assert len(got) == len(weights) and near.max() < 1e-4
+else:
+    assert len(got) == len(weights) and near.min() > 1e-2
+EOF2
 }
 
 cd "$work" || exit 1
@@ -115,14 +142,50 @@ compare zj.csv p_hospital.csv 1e-3
 cmp -s zjc.csv pc.csv || fail "setting (b): the classes differ from the plaintext model's"
 no_weights hospital/model.onnx joint.ctm JOINT/eval/eval.keys
 for k in P2 JOINT R; do expect 4 "" "$veil" decrypt --keys $k --in joint.ctm --out out.bad; done
+# the cryptography behind it: the data owner's key decrypts the weights of setting (a); in setting (b) the data
+# owner's share (and the vendor's) alone decrypts nothing like them, nor do the data owner's own keys
+decrypts_to yes hospital/model.onnx hospital.ctm K_hospital/secret.key
+for k in P2/secret.share P1/secret.share R/secret.key; do decrypts_to no hospital/model.onnx joint.ctm $k; done
 
 # refusals: keys of another model, another key set, latency keys, damaged bytes, options the owner fixed
 expect 4 "another model" "$veil" encrypt-model "${H[@]}" --keys K_diabetes/eval --out out.bad
 run "$veil" keygen --plan hospital.plan --out K_other
 expect 4 "other keys" "$veil" eval --model hospital.ctm --eval-keys K_other/eval --in x_hospital.ct --out out.bad
 expect 4 "" "$veil" eval --model hospital.ctm --eval-keys K_diabetes/eval --in x_hospital.ct --out out.bad
+# the latency packing (one record per ciphertext, the diagonals encrypted): keys of the throughput plan refused
 run "$veil" keygen "${H[@]}" --latency --out K_lat
-expect 3 "throughput packing only" "$veil" encrypt-model "${H[@]}" --keys K_lat/eval --out out.bad
+run "$veil" encrypt-model "${H[@]}" --keys K_lat/eval --out lat.ctm
+"$veil" info lat.ctm | grep -q "latency" || fail "veil info does not name the latency packing"
+head -n 4 hospital/test.csv >four.csv
+"$veil" plain "${H[@]}" --in four.csv --out p4.csv || fail "plain, four rows"
+"$veil" plain "${H[@]}" --in four.csv --out p4c.csv --argmax || fail "plain --argmax, four rows"
+run "$veil" encrypt --keys K_lat --in four.csv --out x_lat.ct
+run "$veil" eval --model lat.ctm --eval-keys K_lat/eval --in x_lat.ct --out y_lat.ct
+"$veil" decrypt --keys K_lat --in y_lat.ct --out y_lat.csv || fail "decrypt, latency"
+"$veil" decrypt --keys K_lat --in y_lat.ct --out y_latc.csv --argmax || fail "decrypt --argmax, latency"
+compare y_lat.csv p4.csv 1e-3
+cmp -s y_latc.csv p4c.csv || fail "latency: the classes differ from the plaintext model's"
+no_weights hospital/model.onnx lat.ctm
+expect 4 "other keys" "$veil" eval --model lat.ctm --eval-keys K_hospital/eval --in x_hospital.ct --out out.bad
+expect 4 "" "$veil" eval --model hospital.ctm --eval-keys K_lat/eval --in x_lat.ct --out out.bad
+# setting (b) in the latency packing: a joint key of the vendor and the data owner, the result switched
+run "$veil" party init --parties 2 "${H[@]}" --latency --out GL
+for i in 1 2; do run "$veil" party keygen --group GL --party $i --round 1 --out Q$i; done
+run "$veil" party combine --group GL --round 1 --in Q1 Q2 --out JL
+for i in 1 2; do run "$veil" party keygen --group GL --party $i --round 2 --in JL --out Q$i; done
+run "$veil" party combine --group GL --round 2 --in Q1 Q2 --out JL
+run "$veil" encrypt-model "${H[@]}" --keys JL/eval --out jl.ctm
+run "$veil" encrypt --keys JL --in four.csv --out xjl.ct
+run "$veil" eval --model jl.ctm --eval-keys JL/eval --in xjl.ct --out yjl.ct
+run "$veil" keygen --plan GL/plan --out RL
+for i in 1 2; do "$veil" party switch --group GL --party $i --keys Q$i --smudging-bits 16 --in yjl.ct --to RL/eval --out T$i || fail "switch $i, latency"; done
+"$veil" party combine --group GL --switch yjl.ct --to RL/eval --in T1 T2 --out zjl.ct 2>/dev/null || fail "combine --switch, latency"
+"$veil" decrypt --keys RL --in zjl.ct --out zjl.csv || fail "the data owner's decryption, latency"
+"$veil" decrypt --keys RL --in zjl.ct --out zjlc.csv --argmax || fail "the data owner's classes, latency"
+compare zjl.csv p4.csv 1e-3
+cmp -s zjlc.csv p4c.csv || fail "setting (b), latency: the classes differ from the plaintext model's"
+no_weights hospital/model.onnx jl.ctm JL/eval/eval.keys
+for k in Q1 Q2 JL RL; do expect 4 "" "$veil" decrypt --keys $k --in jl.ctm --out out.bad; done
 expect 2 "encrypted model" "$veil" eval --model hospital.ctm --calibrate hospital/train.csv --eval-keys K_hospital/eval \
     --in x_hospital.ct --out out.bad
 /usr/bin/python3 - <<'EOF'

@@ -221,16 +221,17 @@ static void check_structure_refused(const veil_eval_keys *k, const veil_buffer *
  * the same model in the clear on the same ciphertexts. Refused: keys of another model, the model loaded with
  * other keys, calls that need the weights, damaged and truncated files.
  */
-static void check_encrypted_weights(veil_model *m, veil_model *other, unsigned seed)
+static void check_encrypted_weights(veil_model *m, veil_model *other, unsigned seed, veil_packing packing)
 {
     veil_error err = {0};
-    const size_t rows = 11, n = veil_model_input_width(m), raw_w = m->program.out_width;
+    const int latency = packing == VEIL_PACKING_LATENCY;
+    const size_t rows = latency ? 3 : 11, n = veil_model_input_width(m), raw_w = m->program.out_width;
     double *x = calloc(rows * n, sizeof *x), *raw = calloc(rows * raw_w, sizeof *raw);
     double *clear = calloc(rows * raw_w, sizeof *clear), *y = calloc(rows * raw_w, sizeof *y);
     unsigned s = seed;
     for (size_t i = 0; i < rows * n; i++) x[i] = 2 * uniform(&s);
     veil_plan *plan = NULL, *other_plan = NULL;
-    veil_plan_request req = {.packing = VEIL_PACKING_THROUGHPUT, .batch = 4};
+    veil_plan_request req = {.packing = packing, .batch = latency ? 0 : 4};
     assert_int_equal(veil_model_plan(&plan, m, &req, &err), VEIL_OK);
     assert_int_equal(veil_model_plan(&other_plan, other, &req, &err), VEIL_OK);
     veil_keyset *ks = NULL, *ks2 = NULL, *oks = NULL;
@@ -253,6 +254,16 @@ static void check_encrypted_weights(veil_model *m, veil_model *other, unsigned s
     assert_null(bad);
     assert_int_equal(veil_model_load_encrypted(&em, server_keys, mb.data, mb.len, &err), VEIL_OK);
     check_structure_refused(server_keys, &mb);
+    if (latency) { /* the last word is the last layer's mask of diagonals: none present, or one more */
+        veil_set_contents c;
+        assert_int_equal(veil_set_open(&c, mb.data, mb.len, &err), VEIL_OK);
+        const long last = (long)((c.meta_len - VEIL_META_BYTES) / 8) - 1;
+        const uint64_t mask = veil_ml_get64(c.meta + c.meta_len - 8);
+        veil_set_contents_clear(&c);
+        assert_int_equal(load_altered(server_keys, &mb, last, 0), VEIL_ERR_FORMAT);
+        assert_int_equal(load_altered(server_keys, &mb, last, mask ^ ((mask + 1) & ~mask)), VEIL_ERR_FORMAT);
+        assert_int_equal(load_altered(server_keys, &mb, last - 1, 3), VEIL_ERR_FORMAT); /* the diagonals' count */
+    }
     assert_true(veil_model_is_encrypted(em) && !veil_model_is_encrypted(m));
     veil_plan *no = NULL;
     assert_int_equal(veil_model_plan(&no, em, &req, &err), VEIL_ERR_ARGUMENT);
@@ -286,8 +297,9 @@ static void check_encrypted_weights(veil_model *m, veil_model *other, unsigned s
         }
         if (raw_w > 1) assert_int_equal(argmax(y + r * raw_w, raw_w), argmax(ref, raw_w));
     }
-    printf("  encrypted weights, %zu stages, %zu rows: %.3g from the program, %.3g from the model in the clear; "
-           "%zu bytes\n", m->program.n_stages, rows, worst, worst_clear, mb.len);
+    printf("  encrypted weights (%s), %zu stages, %zu rows: %.3g from the program, %.3g from the model in the "
+           "clear; %zu bytes\n", latency ? "latency" : "throughput", m->program.n_stages, rows, worst, worst_clear,
+           mb.len);
     assert_true(worst <= 1e-3);
     assert_true(worst_clear <= 1e-3);
     veil_buffer_free(&kb);
@@ -314,12 +326,56 @@ static void check_encrypted_weights(veil_model *m, veil_model *other, unsigned s
     free(y);
 }
 
+/*
+ * A CryptoNets-shaped network, small: a 10 x 10 image, Conv 3x3 with 3 channels (192 outputs), square, dense
+ * 192 -> 4. In the latency packing (256 slots) the convolution spreads its 256 diagonals over 16 lanes (16 each,
+ * baby step 4) and the dense layer uses the hybrid method: every path of the encrypted transform.
+ */
+static veil_model *random_cnn(unsigned seed)
+{
+    veil_error err = {0};
+    veil_graph g = {0};
+    unsigned s = seed;
+    double w1[27], b1[3], w2[4 * 192], b2[4];
+    for (size_t i = 0; i < 27; i++) w1[i] = uniform(&s) / 3;
+    for (size_t i = 0; i < 3; i++) b1[i] = 0.1 * uniform(&s);
+    for (size_t i = 0; i < 4 * 192; i++) w2[i] = uniform(&s) / sqrt(192.0);
+    for (size_t i = 0; i < 4; i++) b2[i] = 0.1 * uniform(&s);
+    int64_t in_dims[4] = {-1, 1, 10, 10}, w1d[4] = {3, 1, 3, 3}, b1d[1] = {3}, w2d[2] = {4, 192}, b2d[1] = {4};
+    const char *conv[3] = {"x", "w1", "b1"}, *sq[2] = {"c", "c"}, *fl[1] = {"a"}, *gemm[3] = {"f", "w2", "b2"};
+    assert_int_equal(veil_graph_add_input(&g, "x", in_dims, 4, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "w1", w1, w1d, 4, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "b1", b1, b1d, 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "w2", w2, w2d, 2, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "b2", b2, b2d, 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&g, "Conv", conv, 3, "c", NULL, 0, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&g, "Mul", sq, 2, "a", NULL, 0, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&g, "Flatten", fl, 1, "f", "axis", 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&g, "Gemm", gemm, 3, "logits", "transB", 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_output(&g, "logits", &err), VEIL_OK);
+    veil_model *model = NULL;
+    char tag[32];
+    snprintf(tag, sizeof tag, "cnn-%u", seed);
+    if (veil_model_from_graph(&model, &g, (const uint8_t *)tag, strlen(tag), NULL, 0, NULL, &err) != VEIL_OK)
+        fail_msg("%s", err.detail);
+    return model;
+}
+
 static void test_encrypted_weights(void **state)
 {
     (void)state;
     veil_model *square = random_mlp(21, 5, 4, 3, 1, NULL), *tanh_mlp = random_mlp(22, 4, 3, 2, 0, "Tanh");
-    check_encrypted_weights(square, tanh_mlp, 31);
-    check_encrypted_weights(tanh_mlp, square, 32);
+    check_encrypted_weights(square, tanh_mlp, 31, VEIL_PACKING_THROUGHPUT);
+    check_encrypted_weights(tanh_mlp, square, 32, VEIL_PACKING_THROUGHPUT);
+    check_encrypted_weights(square, tanh_mlp, 33, VEIL_PACKING_LATENCY);
+    /* the latency packing's lanes (the first layer: 32 diagonals over 32 lanes) and giant steps (the second) */
+    veil_model *wide = random_mlp(23, 20, 30, 4, 1, NULL);
+    check_encrypted_weights(wide, square, 35, VEIL_PACKING_LATENCY);
+    veil_model_free(wide);
+    veil_model *cnn = random_cnn(24); /* a convolution: the CNN's first layer, lanes and giant steps */
+    assert_int_equal(cnn->program.n_stages, 3);
+    check_encrypted_weights(cnn, square, 36, VEIL_PACKING_LATENCY);
+    veil_model_free(cnn);
     veil_model_free(square);
     veil_model_free(tanh_mlp);
 }

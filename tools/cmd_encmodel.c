@@ -36,12 +36,45 @@ int cli_load_eval_model(veil_model **m, cli_options *o, const veil_eval_keys *ek
     return cli_status(st, &err, o->model);
 }
 
+/*
+ * --server URL --served NAME: the data owner's evaluation keys (the bundle at eval_path) uploaded, which the
+ * vendor then holds too, and the encrypted model sent for them (POST /v1/models/NAME/weights?keys=ID,
+ * docs/net.md).
+ */
+static int upload_weights(const cli_options *o, const char *eval_path, const veil_buffer *ctm)
+{
+    veil_error err = {0};
+    veil_client *client = NULL;
+    veil_buffer bundle = {0}, answer = {0};
+    char id[65], path[512];
+    int rc = EXIT_OK;
+    for (const char *c = o->served; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_' ||
+              *c == '-' || *c == '.') || c - o->served > 120)
+            return cli_error(EXIT_USAGE, "--served %s: a served model's name (letters, digits, '_', '-', '.')", o->served);
+    CLI_CHECK(cli_read_file(eval_path, &bundle));
+    CLI_CHECK(cli_status(veil_client_new(&client, o->server, &err), &err, "server"));
+    if (o->cacert) CLI_CHECK(cli_status(veil_client_set_ca_file(client, o->cacert, &err), &err, "--cacert"));
+    CLI_CHECK(cli_client_token(client, o->token_file));
+    CLI_CHECK(cli_status(veil_client_upload_keys(client, bundle.data, bundle.len, id, &err), &err, "the keys' upload"));
+    snprintf(path, sizeof path, "/v1/models/%s/weights?keys=%s", o->served, id);
+    CLI_CHECK(cli_status(veil_client_send(client, "POST", path, ctm->data, ctm->len, &answer, &err), &err,
+                         "the weights' upload"));
+    if (!o->quiet) fprintf(stderr, "veil: sent the encrypted model to %s (model %s, keys %s)\n", o->server, o->served, id);
+done:
+    veil_buffer_free(&answer);
+    veil_buffer_free(&bundle);
+    veil_client_free(client);
+    return rc;
+}
+
 int cli_cmd_encrypt_model(int argc, char **argv)
 {
     cli_options o;
-    if (!cli_parse(argc, argv, &o, CLI_ENCRYPT_MODEL) || !cli_need(o.model, "--model") || !cli_need(o.keys, "--keys") ||
-        !cli_need(o.out, "--out"))
+    if (!cli_parse(argc, argv, &o, CLI_ENCRYPT_MODEL) || !cli_need(o.model, "--model") || !cli_need(o.keys, "--keys"))
         return EXIT_USAGE;
+    if (!o.out && !o.server) return cli_error(EXIT_USAGE, "encrypt-model needs --out M.ctm, or --server URL --served NAME");
+    if (!o.server != !o.served) return cli_error(EXIT_USAGE, "--server URL and --served NAME go together");
     char path[4096];
     if (cli_eval_keys_path(o.keys, path, sizeof path)) return EXIT_INPUT;
     veil_model *m = NULL;
@@ -54,6 +87,8 @@ int cli_cmd_encrypt_model(int argc, char **argv)
     CLI_CHECK(cli_load_model_for_keys(&m, &o, veil_eval_keys_scheme(ek), path, &calib));
     CLI_CHECK(cli_status(veil_model_encrypt(&out, m, ek, NULL, &err), &err, NULL));
     const size_t bytes = out.len;
+    if (o.server) CLI_CHECK(upload_weights(&o, path, &out));
+    if (!o.out) goto done;
     CLI_CHECK(cli_save_buffer(o.out, &out));
     if (!o.quiet) {
         char size[32];

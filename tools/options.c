@@ -154,6 +154,11 @@ static const opt_spec options[] = {
     {"--server-sigmoid", OPT_SWITCH, CLI_ENCRYPT_MODEL, F(server_sigmoid), 0, NULL},
     {"--quiet", OPT_SWITCH, CLI_ENCRYPT_MODEL, F(quiet), 0, NULL},
     {"--plan", OPT_TEXT, CLI_KEYGEN, F(plan_file), 0, NULL},
+    /* encrypt-model --server: the weights sent to a veil serve for the data owner's key bundle */
+    {"--server", OPT_TEXT, CLI_ENCRYPT_MODEL, F(server), 0, NULL},
+    {"--served", OPT_TEXT, CLI_ENCRYPT_MODEL, F(served), 0, NULL},
+    {"--token-file", OPT_TEXT, CLI_ENCRYPT_MODEL, F(token_file), 0, NULL},
+    {"--cacert", OPT_TEXT, CLI_ENCRYPT_MODEL, F(cacert), 0, NULL},
 };
 #define N_OPTIONS (sizeof options / sizeof *options)
 

@@ -106,6 +106,7 @@ static const char usage_text[] =
             "  veil encrypt-model --model M.onnx --keys KEYDIR/eval --out M.ctm   (the model owner: the weights\n"
             "               encrypted under the data owner's public key; structure, widths, activations public)\n"
             "               then the cloud: veil eval --model M.ctm --eval-keys KEYDIR/eval --in X.ct --out Y.ct\n"
+            "               or sent to a veil serve serving M.plan as NAME: --server URL --served NAME\n"
             "\n"
             "encrypted training (linear or logistic regression; the server never sees the data):\n"
             "  veil keygen  --train logistic|linear --features F --iterations K --out KEYDIR\n"

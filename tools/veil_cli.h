@@ -140,6 +140,7 @@ typedef struct cli_options {
     const char *set; /* party decrypt|switch --set 1,3: the decrypting parties of a t-out-of-N group */
     double tolerance; /* party combine --tolerance E: the error the shares' smudging may add (0: 1e-3) */
     const char *plan_file; /* keygen --plan FILE: keys for a plan file (veil plan --out), without the model */
+    const char *served; /* encrypt-model --server URL --served NAME: the served model the weights are sent to */
 } cli_options;
 
 /*

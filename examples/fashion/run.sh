@@ -5,7 +5,9 @@
 # in the throughput packing (CKKS), and prints the accuracy beside the plaintext model's, the images per
 # second of the server's evaluation, and the agreement of the argmax. Then the same exactly: the network
 # quantized (examples/quantize.py) and evaluated in BGV, whose decrypted integers must equal the integer
-# computation on every image.
+# computation on every image. Last, the network with its weights encrypted (docs/marketplace.md): a vendor's
+# latency plan, the data owner's keys from it, the weights encrypted under them (veil encrypt-model), the first
+# ENC_IMAGES images (default 5) one per ciphertext; their argmax must equal the plaintext network's.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-$here/../../build}" && pwd)
@@ -53,3 +55,25 @@ paste -d, "$work/encq.csv" "$work/labels_used.csv" | awk -F, -v a="$t0" -v b="$t
     END { printf "%d images, exact (BGV): accuracy %.4f, %d equal to the integer computation, %.1f images/s (%.1f s)\n",
                  n, c / n, e, n / (b - a), b - a }'
 [ "$exact" = "$(wc -l <"$work/images_q.csv")" ]
+
+# encrypted weights: the vendor's plan (latency), the data owner's keys, the vendor's encrypted model
+enc=${ENC_IMAGES:-5}
+head -n "$enc" "$work/test.csv" >"$work/enc_images.csv"
+"$veil" plan --model "$work/model.onnx" --latency --input-range 0:1 --out "$work/latency.plan" >/dev/null
+rm -rf "$work/keys_lat"
+"$veil" keygen --plan "$work/latency.plan" --out "$work/keys_lat" --quiet
+t0=$(date +%s.%N)
+"$veil" encrypt-model --model "$work/model.onnx" --keys "$work/keys_lat/eval" --out "$work/model.ctm" --quiet
+t1=$(date +%s.%N)
+"$veil" encrypt --keys "$work/keys_lat" --in "$work/enc_images.csv" --out "$work/xe.ct"
+t2=$(date +%s.%N)
+"$veil" eval --model "$work/model.ctm" --eval-keys "$work/keys_lat/eval" --in "$work/xe.ct" --out "$work/ye.ct" --quiet
+t3=$(date +%s.%N)
+"$veil" decrypt --keys "$work/keys_lat" --in "$work/ye.ct" --out "$work/enc_weights.csv" --argmax
+"$veil" plain --model "$work/model.onnx" --in "$work/enc_images.csv" --out "$work/enc_plain.csv" --argmax
+same=$(paste -d, "$work/enc_weights.csv" "$work/enc_plain.csv" | awk -F, '$1 == $2 { n++ } END { print n + 0 }')
+awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" -v n="$enc" -v s="$same" -v bytes="$(stat -c %s "$work/model.ctm")" '
+    BEGIN { printf "%d images, encrypted weights (latency packing): %d argmax equal to the plaintext network; " \
+                   "model encrypted in %.1f s (%.0f MB), %.2f s per image (veil eval, whole command)\n",
+                   n, s, b - a, bytes / 1e6, (d - c) / n }'
+[ "$same" = "$enc" ]

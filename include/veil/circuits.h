@@ -97,6 +97,21 @@ veil_status veil_ckks_linear_transform_encode(const veil_ckks_encoder *enc, veil
                                               const double *diag, size_t k, size_t baby, long unit, double scale,
                                               size_t level, veil_error *err);
 
+/*
+ * The same transform with encrypted diagonals (model weights encrypted by their owner, docs/marketplace.md):
+ * diags[k] a ciphertext of size 2 holding what veil_ckks_linear_transform_encode would encode (the diagonal
+ * pre-rotated by its giant step), at x's level (or above) and one scale. Each giant group's products are summed
+ * unrelinearized (veil_ckks_mul_sum) and relinearized once with relin_key before the group's giant rotation.
+ * Output as veil_ckks_linear_transform: size 2, x's scale times the diagonals', NOT rescaled; out must not be a
+ * diagonal (it may be x). Errors as veil_ckks_linear_transform's.
+ */
+veil_status veil_ckks_linear_transform_encrypted(const veil_context *ctx, veil_ckks_ciphertext *out,
+                                                 const veil_ckks_ciphertext *x,
+                                                 const veil_ckks_ciphertext *const *diags, size_t n_diags,
+                                                 size_t baby, long unit, const veil_switch_key *relin_key,
+                                                 const veil_switch_key *const *keys, size_t key_count, size_t threads,
+                                                 veil_error *err);
+
 /* ---- CKKS: polynomials ------------------------------------------------------------------------------ */
 
 /*

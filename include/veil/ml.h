@@ -317,7 +317,8 @@ void veil_evaluator_free(veil_evaluator *ev);
 /*
  * Encrypted models (docs/marketplace.md): the model owner encrypts the weights and biases of every affine
  * layer with the public key of the data owner's evaluation keys (made for this model: its hash), one
- * ciphertext per value, replicated over the slots (the throughput packing; latency keys are refused). The
+ * ciphertext per value replicated over the slots in the throughput packing, one per diagonal of each layer's
+ * matrix (and one for its biases) in the latency packing, at the levels of the model in the clear. The
  * model's structure stays public: the layers' kinds and widths, the approximations' polynomials and ranges,
  * the final operation, the model hash. The file is a Veil set (docs/wire-format.md) holding only ciphertexts
  * and that structure. veil_model_load_encrypted checks every byte and that the file was made for these keys;
@@ -330,6 +331,22 @@ veil_status veil_model_load_encrypted(veil_model **out, const veil_eval_keys *ke
                                       veil_error *err);
 /* Whether a model was loaded encrypted (its weights are ciphertexts). */
 int veil_model_is_encrypted(const veil_model *model);
+/*
+ * The server's side of an encrypted model: the evaluator of the encrypted model in data[0 .. len) (a .ctm,
+ * veil_model_encrypt) loaded with keys, which it holds until veil_evaluator_free (the keys must outlive it).
+ * Errors as veil_model_load_encrypted's and veil_evaluator_new's.
+ */
+veil_status veil_evaluator_new_encrypted(veil_evaluator **out, const veil_eval_keys *keys, const uint8_t *data,
+                                         size_t len, size_t threads, veil_error *err);
+/*
+ * VEIL_OK when the evaluation keys were made from this plan (CKKS inference: the same model hash, packing,
+ * slots, batch, widths, final operation and parameters), else VEIL_ERR_MISMATCH saying what differs: how a
+ * server that holds only a model's plan (its weights encrypted) finds the model a key bundle is for.
+ */
+veil_status veil_plan_matches_eval_keys(const veil_plan *plan, const veil_eval_keys *keys, veil_error *err);
+/* The values per sample a plan's model reads and computes (before the final operation). */
+size_t veil_plan_input_width(const veil_plan *plan);
+size_t veil_plan_output_width(const veil_plan *plan);
 
 /*
  * Decrypts rows x output width values (after the final Sigmoid / Softmax / LogSoftmax; ArgMax gives the

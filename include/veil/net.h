@@ -11,6 +11,8 @@
  *   GET    /v1/keys/ID                       whether a bundle is stored
  *   DELETE /v1/keys/ID
  *   POST   /v1/models/NAME/predict?keys=ID   a ciphertext set in, the encrypted outputs out
+ *   POST   /v1/models/NAME/weights?keys=ID   an encrypted model's weights (a .ctm) for bundle ID: 201; 409 a model
+ *                                            in the clear, other keys' weights, weights set already; 422 bad bytes
  *   GET    /v1/tenants                       the tenants, their tokens and bundles (admin scope; else 403)
  *   POST   /v1/tenants/NAME/tokens[?admin=1] a new token, shown once; DELETE: all of NAME's tokens (admin)
  *   DELETE /v1/tokens/ID                     revokes a token (admin)

@@ -264,12 +264,14 @@ struct veil_evaluator {
     const veil_ml_backend *backend;
     void *state; /* the back end's */
     const veil_eval_keys *keys;
+    veil_model *owned; /* veil_evaluator_new_encrypted: the encrypted model it loaded, freed with it */
 };
 
 void veil_evaluator_free(veil_evaluator *ev)
 {
     if (!ev) return;
     if (ev->state) ev->backend->evaluator_free(ev->state);
+    veil_model_free(ev->owned);
     free(ev);
 }
 
@@ -311,6 +313,20 @@ veil_status veil_evaluator_new(veil_evaluator **out, const veil_model *model, co
     ev = NULL;
 done:
     veil_evaluator_free(ev);
+    return st;
+}
+
+veil_status veil_evaluator_new_encrypted(veil_evaluator **out, const veil_eval_keys *keys, const uint8_t *data,
+                                         size_t len, size_t threads, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    veil_model *m = NULL;
+    veil_status st = veil_model_load_encrypted(&m, keys, data, len, err);
+    if (st != VEIL_OK) return st;
+    st = veil_evaluator_new(out, m, keys, threads, err);
+    if (st == VEIL_OK) (*out)->owned = m;
+    else veil_model_free(m);
     return st;
 }
 

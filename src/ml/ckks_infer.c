@@ -131,8 +131,8 @@ veil_status veil_ml_ckks_evaluator_new(void **state, const veil_model *model, co
     if (model->enc && (model->enc->ctx != keys->ctx ||
                        sodium_memcmp(model->enc->key_id, keys->meta.key_id, VEIL_ID_BYTES) != 0))
         return veil_fail(err, VEIL_ERR_MISMATCH, "the encrypted model was loaded with other evaluation keys");
-    if (model->enc && keys->meta.packing != VEIL_PACKING_THROUGHPUT)
-        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "an encrypted model is evaluated in the throughput packing only");
+    if (model->enc && keys->meta.packing != model->enc->packing)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "the encrypted model's packing is not these keys'");
     ckks_evaluator *ev = calloc(1, sizeof *ev);
     if (!ev) return veil_fail(err, VEIL_ERR_NO_MEMORY, "evaluator");
     ev->model = model;
@@ -151,7 +151,13 @@ veil_status veil_ml_ckks_evaluator_new(void **state, const veil_model *model, co
             if (p->stages[i].in_width > keys->meta.slots || p->stages[i].out_width > keys->meta.slots)
                 VEIL_FAIL(err, VEIL_ERR_MISMATCH, "a layer is wider than the keys' %llu slots",
                           (unsigned long long)keys->meta.slots);
-            VEIL_CHECK(prepare_latency(ev, &p->stages[i], i, &ev->stages[i], err));
+            if (model->enc) { /* its diagonals are the model's ciphertexts (encrypted_latency_affine) */
+                const size_t half = veil_params_degree(keys->params) / 2;
+                ev->stages[i].lanes = veil_latency_lanes(p, i, ev->slots, half);
+                ev->stages[i].n_diag = veil_latency_diagonals(p->stages[i].out_width, ev->slots) / ev->stages[i].lanes;
+            } else {
+                VEIL_CHECK(prepare_latency(ev, &p->stages[i], i, &ev->stages[i], err));
+            }
         }
         level -= stage_depth(&p->stages[i]);
     }
@@ -239,6 +245,49 @@ static veil_status latency_affine(const ckks_evaluator *ev, const prepared_stage
     VEIL_CHECK(veil_ckks_add_plain(ctx, out, acc, bias, err));
 done:
     veil_ckks_plaintext_free(bias);
+    veil_ckks_ciphertext_free(acc);
+    veil_ckks_ciphertext_free(prod);
+    return st;
+}
+
+/*
+ * Latency, an encrypted model's affine stage (encmodel.c): the same steps as latency_affine with the model's
+ * encrypted diagonals (relinearized once per giant step) and its encrypted bias vector, brought from scale q_l to
+ * the result's by one constant product, as the throughput packing's biases.
+ */
+static veil_status encrypted_latency_affine(const ckks_evaluator *ev, size_t si, veil_ckks_ciphertext *out,
+                                           const veil_ckks_ciphertext *x, veil_error *err)
+{
+    const prepared_stage *ps = &ev->stages[si];
+    const veil_context *ctx = ev->keys->ctx;
+    const size_t S = ev->slots, half = veil_params_degree(veil_context_params(ctx)) / 2, R = half / S;
+    const size_t Kl = ps->n_diag, K = Kl * ps->lanes;
+    const size_t threads = ev->threads < VEIL_LATENCY_THREADS ? ev->threads : VEIL_LATENCY_THREADS;
+    veil_ckks_ciphertext *const *diags = ev->model->enc->w[si];
+    veil_status st = VEIL_OK;
+    veil_ckks_ciphertext *acc = NULL, *prod = NULL;
+    int have_acc = 0;
+    for (size_t k = 0; k < Kl && !have_acc; k++) have_acc = diags[k] != NULL;
+    VEIL_CHECK(veil_ckks_ciphertext_new(&acc, ctx, err));
+    VEIL_CHECK(veil_ckks_ciphertext_new(&prod, ctx, err));
+    VEIL_CHECK(veil_ckks_linear_transform_encrypted(ctx, acc, x, (const veil_ckks_ciphertext *const *)diags, Kl,
+                                                    veil_ckks_linear_transform_baby(Kl), (long)R, ev->keys->relin,
+                                                    (const veil_switch_key *const *)ev->keys->galois,
+                                                    ev->keys->n_galois, threads, err));
+    if (have_acc) VEIL_CHECK(veil_ckks_rescale(ctx, acc, acc, err));
+    for (size_t r = 1; have_acc && r < ps->lanes; r *= 2) {
+        VEIL_CHECK(rotate_by(ev, prod, acc, (long)r, err));
+        VEIL_CHECK(veil_ckks_add(ctx, acc, acc, prod, err));
+    }
+    for (size_t r = K; have_acc && r < S; r *= 2) {
+        VEIL_CHECK(rotate_by(ev, prod, acc, (long)(r * R), err));
+        VEIL_CHECK(veil_ckks_add(ctx, acc, acc, prod, err));
+    }
+    VEIL_CHECK(veil_ckks_mul_constant_to_scale(ctx, prod, ev->model->enc->b[si][0], 1.0,
+                                               veil_ckks_ciphertext_scale(acc), err));
+    if (!have_acc) VEIL_CHECK(veil_ckks_mod_drop(ctx, acc, acc, veil_ckks_ciphertext_level(prod), err));
+    VEIL_CHECK(veil_ckks_add(ctx, out, acc, prod, err));
+done:
     veil_ckks_ciphertext_free(acc);
     veil_ckks_ciphertext_free(prod);
     return st;
@@ -376,7 +425,8 @@ static veil_status run_sample(const ckks_evaluator *ev, const veil_ckks_cipherte
     for (size_t si = 0; si < p->n_stages; si++) {
         const veil_stage *s = &p->stages[si];
         veil_ckks_ciphertext *y = x == a ? b : a;
-        if (s->kind == VEIL_STAGE_AFFINE) VEIL_CHECK(latency_affine(ev, &ev->stages[si], y, x, err));
+        if (s->kind == VEIL_STAGE_AFFINE && ev->model->enc) VEIL_CHECK(encrypted_latency_affine(ev, si, y, x, err));
+        else if (s->kind == VEIL_STAGE_AFFINE) VEIL_CHECK(latency_affine(ev, &ev->stages[si], y, x, err));
         else VEIL_CHECK(elementwise(ev, s, y, x, err));
         x = y;
     }

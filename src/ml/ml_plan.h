@@ -180,6 +180,13 @@ struct veil_model_enc {
     uint8_t key_id[VEIL_ID_BYTES];
     size_t n_stages;
     veil_ckks_ciphertext ***w, ***b;
+    /*
+     * The latency packing (packing VEIL_PACKING_LATENCY): w[s] holds instead the stage's n_w[s] diagonals as
+     * prepare_latency (ckks_infer.c) would encode them (pre-rotated by their giant step, lanes filled), NULL
+     * where a diagonal is zero in every lane, and b[s][0] the bias at every copy of each row in lane 0.
+     */
+    veil_packing packing;
+    size_t *n_w;
 };
 
 /* Throughput: batches x width ciphertexts, cts[b * width + f]; latency: one per row. */

@@ -143,13 +143,16 @@ void veil_model_enc_free(struct veil_model_enc *e)
 {
     if (!e) return;
     for (size_t s = 0; s < e->n_stages; s++) {
-        for (size_t i = 0; e->w && e->w[s] && e->w[s][i]; i++) veil_ckks_ciphertext_free(e->w[s][i]);
+        if (e->n_w && e->w && e->w[s]) /* the latency packing: NULL diagonals among them */
+            for (size_t i = 0; i < e->n_w[s]; i++) veil_ckks_ciphertext_free(e->w[s][i]);
+        for (size_t i = 0; !e->n_w && e->w && e->w[s] && e->w[s][i]; i++) veil_ckks_ciphertext_free(e->w[s][i]);
         for (size_t i = 0; e->b && e->b[s] && e->b[s][i]; i++) veil_ckks_ciphertext_free(e->b[s][i]);
         if (e->w) free(e->w[s]);
         if (e->b) free(e->b[s]);
     }
     free(e->w);
     free(e->b);
+    free(e->n_w);
     if (e->refs) veil_ml_context_release(e->ctx, e->params, e->refs);
     free(e);
 }

@@ -9,7 +9,16 @@
 #endif
 #include "net/serve_internal.h"
 
-uint64_t veil_srv_cache_estimate(const key_entry *k) { return k->bytes * CACHE_FACTOR; }
+/* An encrypted model's weights loaded for the bundle add about their file's bytes (their ciphertexts in memory). */
+uint64_t veil_srv_cache_estimate(const key_entry *k) { return k->bytes * CACHE_FACTOR + k->weight_bytes; }
+
+const veil_evaluator *veil_srv_key_evaluator(key_entry *k)
+{
+    pthread_mutex_lock(&k->load_lock);
+    const veil_evaluator *ev = k->ev;
+    pthread_mutex_unlock(&k->load_lock);
+    return ev;
+}
 
 uint64_t veil_srv_memory_used(veil_server *s) { return atomic_load(&s->body_bytes) + atomic_load(&s->cache_bytes); }
 

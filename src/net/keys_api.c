@@ -30,11 +30,12 @@ static enum MHD_Result make_entry(veil_server *s, struct MHD_Connection *c, requ
                                    "not an evaluation-key bundle: %s", err.detail);
     int model = -1;
     veil_evaluator *ev = NULL;
+    uint64_t weight_bytes = 0;
     for (size_t i = 0; i < s->n_models && model < 0; i++) {
         veil_error e2 = {0};
         if (!atomic_load(&s->models[i].unloaded) &&
-            veil_evaluator_new(&ev, s->models[i].model, keys, s->cfg.eval_threads, &e2) == VEIL_OK)
-            model = (int)i;
+            veil_srv_evaluator_for(s, i, keys, id, &ev, &weight_bytes, &e2) == VEIL_OK)
+            model = (int)i; /* ev NULL: an encrypted model's, its weights not uploaded yet */
     }
     if (model < 0) {
         veil_eval_keys_free(keys);
@@ -49,6 +50,7 @@ static enum MHD_Result make_entry(veil_server *s, struct MHD_Connection *c, requ
     (*k)->ev = ev;
     (*k)->model = model;
     (*k)->cached = need;
+    (*k)->weight_bytes = weight_bytes;
     return MHD_YES;
 }
 

@@ -386,9 +386,11 @@ veil_status veil_srv_read_key(veil_server *s, key_entry *k, veil_error *err)
         veil_evaluator *ev = NULL;
         veil_error e2 = {0};
         if (atomic_load(&s->models[i].unloaded)) continue; /* an admin stopped serving it */
-        if (veil_evaluator_new(&ev, s->models[i].model, k->keys, s->cfg.eval_threads, &e2) == VEIL_OK) {
-            k->ev = ev;
+        uint64_t weight_bytes = 0;
+        if (veil_srv_evaluator_for(s, i, k->keys, k->id, &ev, &weight_bytes, &e2) == VEIL_OK) {
+            k->ev = ev; /* NULL: an encrypted model's, its weights not uploaded yet */
             k->model = (int)i;
+            k->weight_bytes = weight_bytes;
         }
     }
     if (k->model < 0) {
@@ -411,5 +413,7 @@ key_entry *veil_srv_disown(veil_server *s, key_entry *k, const char *tenant)
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.keys", s->keys_dir, k->id);
     unlink(path); /* under the lock: a concurrent upload of the same id is not undone */
+    veil_srv_weights_path(s, k->id, path, sizeof path);
+    unlink(path); /* an encrypted model's weights for the bundle go with it */
     return unlist(s, k);
 }

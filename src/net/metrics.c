@@ -7,7 +7,8 @@
 #include "net/serve_internal.h"
 
 static const char *const endpoint_names[EP_COUNT] = {"models", "model", "plan", "keys_upload", "keys_get", "keys_delete",
-                                                     "predict", "healthz", "metrics", "tenants", "admin", "other", "groups"};
+                                                     "predict", "healthz", "metrics", "tenants", "admin", "other", "groups",
+                                                     "weights"};
 static const double buckets[N_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 static const unsigned error_codes[N_ERROR_CODES] = {400, 401, 403, 404, 409, 411, 413, 422, 429, 431, 500, 501, 503};
 static const char *const error_kinds[N_ERROR_CODES] = {"bad_request", "unauthorized", "forbidden", "not_found",

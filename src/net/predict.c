@@ -17,9 +17,9 @@ enum MHD_Result veil_srv_list_models(veil_server *s, struct MHD_Connection *c, r
     for (size_t i = 0, first = 1; i < models; i++) {
         const model_entry *m = &s->models[i];
         if (atomic_load(&m->unloaded)) continue;
-        n += (size_t)snprintf(body + n, cap - n, "%s{\"name\":\"%s\",\"input_width\":%zu,\"output_width\":%zu}",
-                              first ? "" : ",", m->name, veil_model_input_width(m->model),
-                              veil_model_output_width(m->model));
+        n += (size_t)snprintf(body + n, cap - n, "%s{\"name\":\"%s\",\"input_width\":%zu,\"output_width\":%zu%s}",
+                              first ? "" : ",", m->name, veil_srv_model_input_width(m),
+                              veil_srv_model_output_width(m), m->encrypted ? ",\"encrypted\":true" : "");
         first = 0;
     }
     n += (size_t)snprintf(body + n, cap - n, "]}\n");
@@ -32,19 +32,25 @@ enum MHD_Result veil_srv_describe_model(veil_server *s, struct MHD_Connection *c
 {
     (void)s;
     char body[4096], report[1024];
-    veil_srv_json_escape(report, sizeof report, veil_model_report(m->model));
+    veil_srv_json_escape(report, sizeof report,
+                         m->encrypted ? "encrypted model: its weights are uploaded by its owner for each key bundle "
+                                        "(POST /v1/models/NAME/weights?keys=ID)"
+                                      : veil_model_report(m->model));
     size_t n = (size_t)snprintf(body, sizeof body,
-                                "{\"name\":\"%s\",\"input_width\":%zu,\"output_width\":%zu,\"lowering\":\"%s\",\"plans\":[",
-                                m->name, veil_model_input_width(m->model), veil_model_output_width(m->model), report);
-    for (int k = 0; k < 2; k++) {
+                                "{\"name\":\"%s\",\"input_width\":%zu,\"output_width\":%zu,%s\"lowering\":\"%s\",\"plans\":[",
+                                m->name, veil_srv_model_input_width(m), veil_srv_model_output_width(m),
+                                m->encrypted ? "\"encrypted\":true," : "", report);
+    for (int k = 0, first = 1; k < 2; k++) {
+        if (!m->plans[k]) continue; /* an encrypted model: its plan's packing only */
         veil_plan_info in;
         veil_plan_get_info(m->plans[k], &in);
         n += (size_t)snprintf(body + n, sizeof body - n,
                               "%s{\"packing\":\"%s\",\"n\":%zu,\"slots\":%zu,\"batch\":%zu,\"depth\":%zu,\"q_primes\":%zu,"
                               "\"p_primes\":%zu,\"dnum\":%zu,\"log_qp\":%u,\"scale_bits\":%u,\"rotation_keys\":%zu,"
                               "\"max_body_bytes\":%zu}",
-                              k ? "," : "", k ? "latency" : "throughput", in.n, in.slots, in.batch, in.depth, in.q_count,
-                              in.p_count, in.dnum, in.log_qp, in.scale_bits, in.rotations, m->body_limit);
+                              first ? "" : ",", k ? "latency" : "throughput", in.n, in.slots, in.batch, in.depth,
+                              in.q_count, in.p_count, in.dnum, in.log_qp, in.scale_bits, in.rotations, m->body_limit);
+        first = 0;
     }
     n += (size_t)snprintf(body + n, sizeof body - n, "]}\n");
     return veil_srv_send_bytes(c, r, 200, "application/json", body, n);
@@ -54,22 +60,26 @@ enum MHD_Result veil_srv_describe_model(veil_server *s, struct MHD_Connection *c
 enum MHD_Result veil_srv_send_plan(struct MHD_Connection *c, request *r, model_entry *m)
 {
     const char *p = veil_srv_lookup(c, r, MHD_GET_ARGUMENT_KIND, "packing");
-    const int k = p && !strcmp(p, "latency") ? 1 : 0;
+    int k = p && !strcmp(p, "latency") ? 1 : 0;
     if (p && k == 0 && strcmp(p, "throughput") != 0) return veil_srv_send_error(c, r, 400, "packing is throughput or latency");
+    if (!p && !m->plans[k]) k = 1 - k; /* an encrypted model: its plan's packing */
+    if (!m->plans[k])
+        return veil_srv_send_error(c, r, 404, "model %s is an encrypted model served in the %s packing only (its "
+                                   "owner's plan)", m->name, k ? "throughput" : "latency");
     return veil_srv_send_bytes(c, r, 200, "application/octet-stream", m->plan_files[k].data, m->plan_files[k].len);
 }
 
 /* A request's ciphertexts through the keys' evaluator, the outputs saved into out; *stage names what failed
  * ("ciphertexts": the body; "evaluation": the work). */
-static veil_status evaluate_body(const key_entry *k, const model_entry *m, const request *r, veil_buffer *out,
-                                 const char **stage, veil_error *err)
+static veil_status evaluate_body(const key_entry *k, const veil_evaluator *ev, const model_entry *m,
+                                 const request *r, veil_buffer *out, const char **stage, veil_error *err)
 {
     veil_status st = VEIL_OK;
     veil_ciphertexts *in = NULL, *res = NULL;
     *stage = "ciphertexts";
     VEIL_CHECK(veil_ciphertexts_load(&in, NULL, k->keys, r->body, r->len, err));
     *stage = "evaluation";
-    VEIL_CHECK(veil_evaluator_run(k->ev, &res, in, NULL, NULL, err));
+    VEIL_CHECK(veil_evaluator_run(ev, &res, in, NULL, NULL, err));
     if (m->options.dp_epsilon) /* the model's side file asks for output noise: added before anything leaves */
         VEIL_CHECK(veil_ciphertexts_add_dp_noise(res, k->keys, m->options.dp_epsilon, m->options.dp_delta,
                                                  m->options.dp_sensitivity, NULL, err));
@@ -91,6 +101,7 @@ enum MHD_Result veil_srv_predict(veil_server *s, struct MHD_Connection *c, reque
     if (!k) return veil_srv_send_error(c, r, 404, "no stored keys with id %s: upload them first (POST /v1/keys)", id);
     veil_error err = {0};
     enum MHD_Result ret;
+    const veil_evaluator *ev = NULL;
     if (!veil_srv_cache_admit(s, k)) {
         ret = veil_srv_over_budget(s, c, r, veil_srv_cache_estimate(k));
         veil_srv_release_key(s, k);
@@ -101,10 +112,13 @@ enum MHD_Result veil_srv_predict(veil_server *s, struct MHD_Connection *c, reque
         ret = veil_srv_send_error(c, r, veil_srv_status_for(st), "keys %s: %s", id, err.detail);
     } else if (&s->models[k->model] != m) {
         ret = veil_srv_send_error(c, r, 409, "keys %s were made for model %s, not %s", id, s->models[k->model].name, m->name);
+    } else if (!(ev = veil_srv_key_evaluator(k))) { /* an encrypted model whose owner has not sent the weights */
+        ret = veil_srv_send_error(c, r, 409, "model %s is encrypted and its owner has not uploaded its weights for "
+                                  "keys %s (POST /v1/models/%s/weights?keys=%s)", m->name, id, m->name, id);
     } else {
         veil_buffer ob = {0};
         const char *stage = NULL;
-        const veil_status ran = evaluate_body(k, m, r, &ob, &stage, &err);
+        const veil_status ran = evaluate_body(k, ev, m, r, &ob, &stage, &err);
         ret = ran == VEIL_OK ? veil_srv_send_bytes(c, r, 200, "application/octet-stream", ob.data, ob.len)
                              : veil_srv_send_error(c, r, veil_srv_status_for(ran), "%s: %s", stage, err.detail);
         veil_buffer_free(&ob);

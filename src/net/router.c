@@ -94,6 +94,7 @@ static endpoint route_model(route_t *rt, int get, int post, int del)
     *slash = 0;
     if (get && !strcmp(slash + 1, "plan")) return EP_PLAN;
     if (post && !strcmp(slash + 1, "predict")) return EP_PREDICT;
+    if (post && !strcmp(slash + 1, "weights")) return EP_WEIGHTS; /* an encrypted model's, for a key bundle */
     if (post && !strcmp(slash + 1, "load")) {
         rt->op = ADMIN_LOAD_MODEL;
         return EP_ADMIN;
@@ -131,6 +132,7 @@ static enum MHD_Result dispatch_model(veil_server *s, struct MHD_Connection *c, 
     if (!m) return veil_srv_send_error(c, r, 404, "no model named '%.100s' (GET /v1/models lists them)", rt->name);
     if (rt->ep == EP_MODEL) return veil_srv_describe_model(s, c, r, m);
     if (rt->ep == EP_PLAN) return veil_srv_send_plan(c, r, m);
+    if (rt->ep == EP_WEIGHTS) return veil_srv_upload_weights(s, c, r, m, veil_srv_lookup(c, r, MHD_GET_ARGUMENT_KIND, "keys"));
     return veil_srv_predict(s, c, r, m, veil_srv_lookup(c, r, MHD_GET_ARGUMENT_KIND, "keys"));
 }
 
@@ -163,7 +165,8 @@ static enum MHD_Result dispatch(veil_server *s, struct MHD_Connection *c, reques
     case EP_GROUPS: return veil_srv_groups(s, c, r, rt.name);
     case EP_MODEL:
     case EP_PLAN:
-    case EP_PREDICT: return dispatch_model(s, c, r, &rt);
+    case EP_PREDICT:
+    case EP_WEIGHTS: return dispatch_model(s, c, r, &rt);
     default: return no_endpoint(c, r, url, method);
     }
 }
@@ -231,6 +234,7 @@ static request *new_request(veil_server *s, const veil_server_request *q, const 
     r->limit = SMALL_BODY;
     if (r->ep == EP_KEYS_POST) r->limit = atomic_load(&s->key_limit);
     if (r->ep == EP_GROUPS) r->limit = VEIL_SRV_GROUP_BODY_MAX;
+    if (r->ep == EP_WEIGHTS) r->limit = s->cfg.memory_budget / 2; /* a .ctm: the memory budget bounds it */
     *m = NULL;
     if (r->ep == EP_PREDICT) {
         *m = veil_srv_valid_name(rt->name, NAME_MAX_LEN - 1) ? veil_srv_find_model(s, rt->name) : NULL;

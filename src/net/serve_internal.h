@@ -3,13 +3,15 @@
  * files listed before it here (no cycles):
  *   respond.c   answers (JSON errors, bytes), a request's headers and arguments
  *   limits.c    connections (the per-request deadline, garbage closed early) and the tenants' limits
- *   models.c    the served models: loading, finding, unloading
+ *   models.c    the served models: loading, finding, unloading; an encrypted model's plan and its evaluator
+ *               for a key bundle (the bundle's .ctm, uploaded or the operator's)
  *   keystore.c  the key store on disk: bundles, ownership records, the check at start, quarantine; the
  *               store's interface (store_ops: the folder, or pgstore.c's PostgreSQL) and the index in memory
  *   pgstore.c   the key store in PostgreSQL, shared by replicas (issue 22; built with libpq)
  *   cache.c     loaded bundles in memory: the budget, LRU eviction
  *   auth.c      bearer tokens: the token file, a request's tenant
  *   keys_api.c  /v1/keys: upload, look up, delete
+ *   weights_api.c /v1/models/NAME/weights: an encrypted model's weights for a key bundle, from its owner
  *   predict.c   /v1/models: the list, a model, its plans, predictions
  *   admin.c     the admin scope: tenants, tokens, tenants' bundles, models
  *   party_store.c, party_switch.c (party_internal.h): /v1/groups' stored files, and its public-key switching
@@ -40,7 +42,7 @@
 #define N_ERROR_CODES 13 /* the error statuses counted (metrics.c) */
 
 typedef enum endpoint { EP_MODELS, EP_MODEL, EP_PLAN, EP_KEYS_POST, EP_KEYS_GET, EP_KEYS_DELETE, EP_PREDICT, EP_HEALTH,
-                        EP_METRICS, EP_TENANTS, EP_ADMIN, EP_OTHER, EP_GROUPS, EP_COUNT } endpoint;
+                        EP_METRICS, EP_TENANTS, EP_ADMIN, EP_OTHER, EP_GROUPS, EP_WEIGHTS, EP_COUNT } endpoint;
 
 /* What an admin request does (EP_ADMIN; admin.c). */
 typedef enum admin_op { ADMIN_NONE, ADMIN_ADD_TOKEN, ADMIN_REVOKE_TENANT, ADMIN_REVOKE_TOKEN, ADMIN_DELETE_TENANT_KEYS,
@@ -55,6 +57,10 @@ typedef struct model_entry {
     veil_side_options options; /* from DIR/NAME.json, when there is one */
     int has_side_file;
     atomic_int unloaded; /* no longer served (admin): not found, no new evaluator; freed when the server stops */
+    /* an encrypted model (docs/marketplace.md): served from DIR/NAME.plan, model NULL and only its plan's
+     * packing in plans[]; its weights come per key bundle, a .ctm (weights_api.c) */
+    int encrypted;
+    size_t in_width, out_width; /* of an encrypted model (its plan's) */
 } model_entry;
 
 /* A stored bundle; loaded (and its evaluator made) at first use. refs counts requests using it. Each tenant
@@ -75,6 +81,7 @@ typedef struct key_entry {
     uint64_t cached;
     unsigned long long last_used;
     int known_model;
+    uint64_t weight_bytes; /* an encrypted model's weights (its .ctm) loaded for these keys: counted in the cache */
 } key_entry;
 
 struct request;
@@ -245,6 +252,18 @@ model_entry *veil_srv_find_model(veil_server *s, const char *name);
 veil_status veil_srv_load_named(veil_server *s, const char *name, veil_error *err);
 /* Stops serving NAME (its bundles' evaluators are evicted once unused); 0 when no such model is served. */
 int veil_srv_unload(veil_server *s, const char *name);
+/* A model's widths (an encrypted model's from its plan). */
+size_t veil_srv_model_input_width(const model_entry *m);
+size_t veil_srv_model_output_width(const model_entry *m);
+/* STORE/weights/ID.ctm: where an encrypted model's weights for bundle ID are kept. */
+void veil_srv_weights_path(const veil_server *s, const char *id, char *out, size_t cap);
+/*
+ * Whether keys (bundle id) were made for served model i: VEIL_OK with its evaluator in *ev, or VEIL_ERR_MISMATCH.
+ * An encrypted model: its plan's keys; *ev from the bundle's weights (STORE/weights/ID.ctm, else the operator's
+ * MODELS/NAME.ctm when it was encrypted under these keys), or NULL while none (*weight_bytes: their size).
+ */
+veil_status veil_srv_evaluator_for(veil_server *s, size_t i, const veil_eval_keys *keys, const char *id,
+                                   veil_evaluator **ev, uint64_t *weight_bytes, veil_error *err);
 
 /* ---- keystore.c ---- */
 int veil_srv_valid_id(const char *id);
@@ -287,6 +306,8 @@ void veil_srv_trim_freed(veil_server *s);
 int veil_srv_cache_reserve(veil_server *s, uint64_t need);
 int veil_srv_cache_admit(veil_server *s, key_entry *k);
 veil_status veil_srv_load_key(veil_server *s, key_entry *k, veil_error *err);
+/* A loaded bundle's evaluator (NULL: an encrypted model's, its weights not uploaded yet), read under its lock. */
+const veil_evaluator *veil_srv_key_evaluator(key_entry *k);
 
 /* ---- auth.c ---- */
 void veil_srv_refresh_tokens(veil_server *s);
@@ -296,6 +317,11 @@ int veil_srv_authenticate(veil_server *s, struct MHD_Connection *c, request *r);
 enum MHD_Result veil_srv_upload_keys(veil_server *s, struct MHD_Connection *c, request *r);
 enum MHD_Result veil_srv_get_keys(veil_server *s, struct MHD_Connection *c, request *r, const char *id);
 enum MHD_Result veil_srv_delete_keys(veil_server *s, struct MHD_Connection *c, request *r, const char *id);
+
+/* ---- weights_api.c ---- */
+/* POST /v1/models/NAME/weights?keys=ID: an encrypted model's weights (a .ctm) for a bundle the tenant owns. */
+enum MHD_Result veil_srv_upload_weights(veil_server *s, struct MHD_Connection *c, request *r, model_entry *m,
+                                        const char *id);
 
 /* ---- predict.c ---- */
 enum MHD_Result veil_srv_list_models(veil_server *s, struct MHD_Connection *c, request *r);
