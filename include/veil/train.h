@@ -82,6 +82,7 @@ typedef struct veil_train_info {
      * Nesterov's previous weights for logistic regression when its momentum is not 0).
      */
     size_t bootstrap_level, iterations_per_bootstrap, bootstrap_slots;
+    size_t bootstrap_galois_keys; /* plans only: bootstrapping's Galois keys the rotations do not give */
     double bootstrap_key_bytes; /* plans only: bootstrapping's keys in the bundle (Galois keys and encapsulation) */
     double bootstrap_seconds;   /* plans only: the time model's estimate of one bootstrap (one thread) */
 } veil_train_info;

@@ -536,6 +536,7 @@ veil_status veil_plan_get_train_info(const veil_plan *plan, veil_train_info *inf
     fill_info(info, plan->train.task, plan->in_width, plan->train.degree, plan->train.range, plan->batch,
               veil_params_q_count(plan->params) - 1, plan->train.boot);
     if (plan->train.boot) {
+        info->bootstrap_galois_keys = plan->train.n_boot_elements;
         info->bootstrap_key_bytes = (double)(plan->train.n_boot_elements * veil_switch_key_stored_bytes(plan->params) +
                                              veil_ckks_encapsulation_key_stored_bytes(plan->params));
         info->bootstrap_seconds = boot_seconds(&plan->info, plan->train.boot_galois);
