@@ -1395,7 +1395,8 @@ done:
 
 /*
  * Before iteration t: v_t and, when Nesterov's momentum eta_t is not 0, w_t = shrink_{t-1} v_{t-1} +
- * G'_{t-1} / (1 - eta_{t-1}) (which iterate otherwise forms from v_{t-1} and G'_{t-1}) bootstrapped.
+ * G'_{t-1} / (1 - eta_{t-1}) (which iterate otherwise forms from v_{t-1} and G'_{t-1}) bootstrapped, the two
+ * in parallel when the run has 2 threads or more (the bootstrapper and the keys are read-only).
  */
 static veil_status refresh(const trainer *tr, train_state *s, const step_constants *c, size_t t, veil_error *err)
 {
@@ -1408,9 +1409,10 @@ static veil_status refresh(const trainer *tr, train_state *s, const step_constan
         /* w_t / shift in one level: G'_{t-1} at v_t's level, v_{t-1} above it */
         VEIL_CHECK(veil_ckks_mul_constant(tr->ctx, w, s->g_prev, 1.0 / ((1 - c[t - 1].eta) * shift), err));
         VEIL_CHECK(add_scaled(tr, w, s->v_prev, c[t - 1].shrink / shift, tmp, err));
-        VEIL_CHECK(boot_one(tr, w, shift, 1, err));
     }
-    VEIL_CHECK(boot_one(tr, s->v, tr->boot_shift[t], 0, err));
+    ct_t *const xs[2] = {s->v, w};
+    VEIL_PARALLEL_PARTS(w ? 2 : 1, tr->threads, err, boot_one(tr, xs[part], tr->boot_shift[t], part == 1, &e_));
+    if (st != VEIL_OK) goto done;
     s->w = w;
     w = NULL;
 done:
