@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include "veil/veil.h"
 #include "ml/ml_plan.h"
@@ -368,6 +369,61 @@ static void test_boot_linear(void **state)
 }
 
 /*
+ * Bootstrapping's keys written one at a time (veil_keyset_generate_to_file, as `veil keygen --train`) are the
+ * bundle veil_eval_keys_save writes from the same randomness, byte for byte, of the plan's exact size, and load
+ * back with the encapsulation key and the Galois keys bootstrapping needs.
+ */
+static void test_boot_keys_file(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    const veil_train_request req = boot_request(VEIL_TRAIN_LOGISTIC, 6, 4);
+    veil_plan *plan = NULL;
+    assert_int_equal(veil_train_plan(&plan, &req, &err), VEIL_OK);
+    veil_plan_info info;
+    veil_train_info ti;
+    veil_plan_get_info(plan, &info);
+    assert_int_equal(veil_plan_get_train_info(plan, &ti, &err), VEIL_OK);
+    const uint8_t seed[VEIL_SEED_BYTES] = {17};
+    veil_prng *p1 = NULL, *p2 = NULL;
+    assert_int_equal(veil_prng_new_seeded(&p1, seed, 0, &err), VEIL_OK);
+    assert_int_equal(veil_prng_new_seeded(&p2, seed, 0, &err), VEIL_OK);
+    veil_keyset *ks = NULL, *ks2 = NULL;
+    veil_eval_keys *ek = NULL, *back = NULL;
+    veil_buffer a = {0}, b = {0};
+    assert_int_equal(veil_keyset_generate(&ks, &ek, plan, p1, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_eval_keys_save(&a, ek, &err), VEIL_OK);
+    char dir[] = "/tmp/veil-boot-keys-XXXXXX", path[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/eval.keys", dir);
+    assert_int_equal(veil_keyset_generate_to_file(&ks2, plan, path, p2, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_file_read(&b, path, (size_t)1 << 30, &err), VEIL_OK);
+    assert_int_equal(b.len, (size_t)info.eval_key_bytes);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.data, b.data, a.len);
+    assert_int_equal(veil_eval_keys_load(&back, b.data, b.len, &err), VEIL_OK);
+    assert_non_null(back->encaps);
+    assert_int_equal(veil_ckks_encapsulation_key_weight(back->encaps), VEIL_ML_BOOT_WEIGHT);
+    assert_int_equal(back->n_galois, info.rotations + ti.bootstrap_galois_keys);
+    assert_true(ti.bootstrap_galois_keys > 0);
+    veil_train_info back_info;
+    assert_int_equal(veil_eval_keys_get_train_info(back, &back_info, &err), VEIL_OK);
+    assert_int_equal(back_info.bootstrap_level, ti.bootstrap_level);
+    assert_int_equal(back_info.iterations_per_bootstrap, 2);
+    unlink(path);
+    assert_int_equal(rmdir(dir), 0);
+    veil_buffer_free(&a);
+    veil_buffer_free(&b);
+    veil_prng_free(p1);
+    veil_prng_free(p2);
+    veil_eval_keys_free(back);
+    veil_eval_keys_free(ek);
+    veil_keyset_free(ks2);
+    veil_keyset_free(ks);
+    veil_plan_free(plan);
+}
+
+/*
  * Bootstrapped training's refusals: a bundle without the encapsulation key (on load, and keys in memory at
  * the run), a missing bootstrapping Galois key (named), no iteration count, linear regression at a learning
  * rate whose weights have no bound, DP-GD.
@@ -626,7 +682,7 @@ int main(void)
         cmocka_unit_test(test_linear_ridge),   cmocka_unit_test(test_logistic_degree3), cmocka_unit_test(test_logistic_degree5),
         cmocka_unit_test(test_logistic_degree7), cmocka_unit_test(test_flooded_decrypt),
         cmocka_unit_test(test_boot_plan),        cmocka_unit_test(test_boot_logistic),    cmocka_unit_test(test_boot_linear),
-        cmocka_unit_test(test_boot_refusals),
+        cmocka_unit_test(test_boot_refusals),    cmocka_unit_test(test_boot_keys_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
