@@ -415,13 +415,14 @@ done:
 
 /*
  * The time model of one bootstrap (docs/ml.md "Estimates"): about 2 key switches per Galois key it uses (the
- * DFTs' baby and giant steps, SubSum), and 40 relinearized products and key switches for EvalMod's polynomial
- * of degree 147 and the encapsulation, at the middle of bootstrapping's levels.
+ * DFTs' baby and giant steps, SubSum), and the equivalent of 64 for EvalMod's polynomial of degree 147 (its
+ * relinearized products and rescales) and the encapsulation, at the middle of bootstrapping's levels.
+ * Calibrated on the 30-iteration iDASH run (docs/performance.md): 6.1 s of CPU measured per bootstrap.
  */
 static double boot_seconds(const veil_plan_info *in, size_t galois)
 {
     const size_t mid = in->q_count - 1 - BOOT_DEPTH / 2;
-    return (double)(2 * galois + 40) * veil_key_switch_seconds(in, mid);
+    return (double)(2 * galois + 64) * veil_key_switch_seconds(in, mid);
 }
 
 veil_status veil_train_plan(veil_plan **out, const veil_train_request *req, veil_error *err)
