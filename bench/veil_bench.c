@@ -65,6 +65,7 @@ static void usage(FILE *f)
             "  serve   the same model behind veil serve on loopback: p50/p99, predictions/s, overhead over direct\n"
             "  cnn     examples/fashion's network on Fashion-MNIST (VEIL_BENCH_CNN_DIR): images/s and latency\n"
             "  train   encrypted logistic regression, 1579 x 18 (iDASH shape), 7 NAG iterations: whole training time\n"
+            "          (VEIL_BENCH_TRAIN_ITERATIONS=30: bootstrapped past the leveled limit)\n"
             "  estimates  the plan's server-time estimate against the measured time, four networks, both packings\n"
             "  party   multi-party keys, 3 parties at N = 8192: joint public key, partial decryption, fusion, error\n"
             "  boot    CKKS bootstrapping at boot-n65536-balanced, 32 and 32768 slots (--quick: N = 2^10, insecure)\n"

@@ -85,6 +85,12 @@ head -n $((batch + 1)) breast_train.csv > one_batch.csv
 "$veil" encrypt --keys keys --in one_batch.csv --labels-column label --out one_batch.ct --quiet
 [ "$(exact 'eval keys:')" = "$(stat -c %s keys/eval/eval.keys)" ] || { echo "FAIL: eval keys: $(cat plan.txt)"; exit 1; }
 [ "$(exact data:)" = "$(stat -c %s one_batch.ct)" ] || { echo "FAIL: data: $(cat plan.txt)"; exit 1; }
+# past the leveled limit the plan bootstraps (N = 2^16): where and how many, for the iDASH shape
+"$veil" plan --train logistic --features 18 --iterations 30 > boot_plan.txt
+grep -q "^bootstrapping:  the weights (32 slots) return to level 11, which holds 2 iterations: 14 refreshes in 30 \
+iterations, before iterations 4, 6, ..., 30" boot_plan.txt || { echo "FAIL: bootstrapped plan: $(cat boot_plan.txt)"; exit 1; }
+grep -q "^iterations:     any number" boot_plan.txt || { echo "FAIL: bootstrapped plan: $(cat boot_plan.txt)"; exit 1; }
+echo "ok: $(grep -A2 '^bootstrapping:' boot_plan.txt | head -1)"
 # without a header, the labels are named by their column number (never matched against the data)
 tail -n +2 breast_train.csv > noheader.csv
 "$veil" encrypt --keys keys --in noheader.csv --labels-column 31 --out nh.ct --quiet

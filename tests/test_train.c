@@ -13,9 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include "veil/veil.h"
 #include "ml/ml_plan.h"
+
+/* bootstrapped training against the same algorithm in float64: the weights' largest difference (measured: see
+ * test_boot_logistic and test_boot_linear): 20 times the largest measured */
+#define BOOT_WEIGHT_BOUND 1e-4 /* measured 2.2e-6 to 4.8e-6 (logistic, 2 refreshes), 1.8e-6 to 4.7e-6 (linear, 1) */
 
 static double uniform(unsigned *s)
 {
@@ -47,12 +52,12 @@ typedef struct trained {
 } trained;
 
 /* Keys, encryption, training and decryption through files (as the CLI does), and the plaintext run. */
-static trained train_both(veil_train_task task, unsigned degree, size_t features, size_t rows, size_t iterations,
-                          double l2, const double *x, const double *y)
+static trained train_both_ex(const veil_train_request *request, const veil_train_options *options, size_t rows,
+                             const double *x, const double *y)
 {
     veil_error err = {0};
-    veil_train_request req = {.task = task, .features = features, .iterations = iterations, .degree = degree,
-                              .security = VEIL_SECURITY_NONE, .ring_degree = 2048};
+    const veil_train_request req = *request;
+    const size_t features = req.features;
     veil_plan *plan = NULL;
     if (veil_train_plan(&plan, &req, &err) != VEIL_OK) fail_msg("%s", err.detail);
     veil_keyset *ks = NULL;
@@ -77,7 +82,7 @@ static trained train_both(veil_train_task task, unsigned degree, size_t features
     veil_ciphertexts *sdata = NULL, *model = NULL;
     assert_int_equal(veil_eval_keys_load(&server, eb.data, eb.len, &err), VEIL_OK);
     assert_int_equal(veil_ciphertexts_load(&sdata, NULL, server, db.data, db.len, &err), VEIL_OK);
-    veil_train_options opts = {.iterations = iterations, .l2 = l2};
+    const veil_train_options opts = *options;
     if (veil_train_run(&model, server, sdata, &opts, NULL, NULL, &err) != VEIL_OK) fail_msg("%s", err.detail);
     assert_int_equal(veil_ciphertexts_save(&mb, model, &err), VEIL_OK);
     veil_ciphertexts_free(model);
@@ -101,6 +106,15 @@ static trained train_both(veil_train_task task, unsigned degree, size_t features
     veil_buffer_free(&mb);
     veil_plan_free(plan);
     return t;
+}
+
+static trained train_both(veil_train_task task, unsigned degree, size_t features, size_t rows, size_t iterations,
+                          double l2, const double *x, const double *y)
+{
+    const veil_train_request req = {.task = task, .features = features, .iterations = iterations, .degree = degree,
+                                    .security = VEIL_SECURITY_NONE, .ring_degree = 2048};
+    const veil_train_options opts = {.iterations = iterations, .l2 = l2};
+    return train_both_ex(&req, &opts, rows, x, y);
 }
 
 /* Weights within 1e-3 (relative to the weight's size when above 1) and the same class or close predictions. */
@@ -207,13 +221,261 @@ static void test_plan_idash(void **state)
     assert_int_equal(ti.features, 18);
     veil_buffer_free(&b);
     veil_plan_free(back);
-    /* a depth no 128-bit ring holds is refused before any key is made */
+    /* a depth no 128-bit ring holds is refused before any key is made when bootstrapping is declined */
     req.iterations = 40;
+    req.bootstrap = -1;
     veil_plan *deep = NULL;
     assert_int_not_equal(veil_train_plan(&deep, &req, &err), VEIL_OK);
     print_message("    40 iterations: %s\n", err.detail);
     assert_non_null(strstr(err.detail, "fewer iterations"));
     veil_plan_free(plan);
+    /* by default it bootstraps: N = 2^16 at 128 bits, 2 iterations between bootstraps, 19 of them for 40 */
+    req.bootstrap = 0;
+    assert_int_equal(veil_train_plan(&deep, &req, &err), VEIL_OK);
+    veil_plan_get_info(deep, &pi);
+    assert_int_equal(veil_plan_get_train_info(deep, &ti, &err), VEIL_OK);
+    print_message("    40 iterations: N=%zu, log QP %u, dnum %zu, back to level %zu, %zu bootstraps, %.0f MB of keys "
+                  "(%.0f MB bootstrapping's), %.3g s per bootstrap (model)\n", pi.n, pi.log_qp, pi.dnum,
+                  ti.bootstrap_level, veil_train_bootstraps(&ti, 40), pi.eval_key_bytes / 1e6,
+                  ti.bootstrap_key_bytes / 1e6, ti.bootstrap_seconds);
+    assert_int_equal(pi.n, 65536);
+    assert_true(veil_security_max_log_qp(pi.n, VEIL_SECURITY_128) >= pi.log_qp);
+    assert_int_equal(ti.iterations_per_bootstrap, 2);
+    assert_int_equal(veil_train_bootstraps(&ti, 40), 19);
+    veil_plan_free(deep);
+}
+
+/* ---- bootstrapping past the leveled limit (insecure N = 1024, bootstrap asked for: seconds) ------------- */
+
+static veil_train_request boot_request(veil_train_task task, size_t features, size_t iterations)
+{
+    return (veil_train_request){.task = task, .features = features, .iterations = iterations,
+                                .degree = task == VEIL_TRAIN_LOGISTIC ? 3 : 0, .security = VEIL_SECURITY_NONE,
+                                .ring_degree = 1024, .bootstrap = 1};
+}
+
+/* Largest weight difference, relative above 1. */
+static double weight_difference(const trained *t)
+{
+    double worst = 0;
+    for (size_t j = 0; j <= t->features; j++)
+        worst = fmax(worst, fabs(t->enc[j] - t->plain[j]) / fmax(1.0, fabs(t->plain[j])));
+    return worst;
+}
+
+/*
+ * The placement: at the test ring a bootstrap returns the weights to a level that holds 2 iterations, so K
+ * iterations take (K - 2) / 2 bootstraps, before iterations 3, 5, ... (from 0, the first from w = 0 taking one
+ * level). A plan with bootstrapping is not saved as a file (refused, named).
+ */
+static void test_boot_plan(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    const size_t counts[][2] = {{2, 0}, {3, 0}, {4, 1}, {6, 2}, {9, 3}, {30, 14}};
+    veil_train_request req = boot_request(VEIL_TRAIN_LOGISTIC, 6, 6);
+    veil_plan *plan = NULL;
+    if (veil_train_plan(&plan, &req, &err) != VEIL_OK) fail_msg("%s", err.detail);
+    veil_train_info ti;
+    veil_plan_info pi;
+    veil_plan_get_info(plan, &pi);
+    assert_int_equal(veil_plan_get_train_info(plan, &ti, &err), VEIL_OK);
+    print_message("    logistic: back to level %zu of %zu, %zu iterations per bootstrap, %zu slots, %.0f bytes of "
+                  "bootstrapping keys, %.3g s per bootstrap (model)\n", ti.bootstrap_level, pi.q_count - 1,
+                  ti.iterations_per_bootstrap, ti.bootstrap_slots, ti.bootstrap_key_bytes, ti.bootstrap_seconds);
+    assert_int_equal(ti.bootstrap_level, 2 * 5 + 1);
+    assert_int_equal(ti.iterations_per_bootstrap, 2);
+    assert_int_equal(ti.bootstrap_slots, 8);
+    assert_int_equal(ti.max_iterations, 1000);
+    assert_true(ti.bootstrap_key_bytes > 0 && ti.bootstrap_seconds > 0);
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        assert_int_equal(veil_train_bootstraps(&ti, counts[i][0]), counts[i][1]);
+    veil_buffer b = {0};
+    assert_int_equal(veil_plan_save(&b, plan, &err), VEIL_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.detail, "bootstrapping"));
+    veil_plan_free(plan);
+    /* linear regression (3 levels per iteration): level 7, 2 iterations per bootstrap */
+    req = boot_request(VEIL_TRAIN_LINEAR, 5, 5);
+    assert_int_equal(veil_train_plan(&plan, &req, &err), VEIL_OK);
+    assert_int_equal(veil_plan_get_train_info(plan, &ti, &err), VEIL_OK);
+    assert_int_equal(ti.bootstrap_level, 7);
+    assert_int_equal(veil_train_bootstraps(&ti, 5), 1);
+    veil_plan_free(plan);
+    /* leveled keys: no bootstrap, as many iterations as the levels hold */
+    req.bootstrap = 0;
+    assert_int_equal(veil_train_plan(&plan, &req, &err), VEIL_OK);
+    assert_int_equal(veil_plan_get_train_info(plan, &ti, &err), VEIL_OK);
+    assert_int_equal(ti.bootstrap_level, 0);
+    assert_int_equal(ti.max_iterations, 5);
+    assert_int_equal(veil_train_bootstraps(&ti, 5), 0);
+    veil_plan_free(plan);
+    req.bootstrap = 2;
+    assert_int_equal(veil_train_plan(&plan, &req, &err), VEIL_ERR_ARGUMENT);
+    req.bootstrap = 1;
+    req.flood = 1;
+    assert_int_equal(veil_train_plan(&plan, &req, &err), VEIL_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.detail, "bootstrapping"));
+}
+
+/* Logistic regression (Nesterov) for 6 iterations: 2 refreshes of the weights and the previous weights. */
+static void test_boot_logistic(void **state)
+{
+    (void)state;
+    const size_t features = 6, rows = 300, held = 100, K = 6;
+    double *x, *y;
+    make_data(23, rows + held, features, 1, &x, &y);
+    const veil_train_request req = boot_request(VEIL_TRAIN_LOGISTIC, features, K);
+    const veil_train_options opts = {.iterations = K};
+    trained t = train_both_ex(&req, &opts, rows, x, y);
+    const double d = weight_difference(&t);
+    print_message("    %zu iterations, 2 bootstraps: largest weight difference %.3g (weights %.4f %.4f ...)\n", K, d,
+                  t.plain[0], t.plain[1]);
+    assert_true(d < BOOT_WEIGHT_BOUND);
+    size_t same = 0;
+    for (size_t r = rows; r < rows + held; r++) {
+        double a = t.enc[0], b = t.plain[0];
+        for (size_t j = 0; j < features; j++) {
+            a += t.enc[1 + j] * x[r * features + j];
+            b += t.plain[1 + j] * x[r * features + j];
+        }
+        same += (a > 0) == (b > 0);
+    }
+    print_message("    the same class on %zu of %zu held-out records\n", same, held);
+    assert_true(same >= held - 1);
+    free(t.enc);
+    free(t.plain);
+    free(x);
+    free(y);
+}
+
+/* Linear regression for 5 iterations (one bootstrap) at the learning rate 1/(F + 1) that bounds its weights. */
+static void test_boot_linear(void **state)
+{
+    (void)state;
+    const size_t features = 5, rows = 200, K = 5;
+    double *x, *y;
+    make_data(7, rows, features, 0, &x, &y);
+    const veil_train_request req = boot_request(VEIL_TRAIN_LINEAR, features, K);
+    const veil_train_options opts = {.iterations = K, .learning_rate = 1.0 / 6, .l2 = 0.01};
+    trained t = train_both_ex(&req, &opts, rows, x, y);
+    const double d = weight_difference(&t);
+    print_message("    %zu iterations, 1 bootstrap: largest weight difference %.3g (weights %.4f %.4f ...)\n", K, d,
+                  t.plain[0], t.plain[1]);
+    assert_true(d < BOOT_WEIGHT_BOUND);
+    free(t.enc);
+    free(t.plain);
+    free(x);
+    free(y);
+}
+
+/*
+ * Bootstrapping's keys written one at a time (veil_keyset_generate_to_file, as `veil keygen --train`) are the
+ * bundle veil_eval_keys_save writes from the same randomness, byte for byte, of the plan's exact size, and load
+ * back with the encapsulation key and the Galois keys bootstrapping needs.
+ */
+static void test_boot_keys_file(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    const veil_train_request req = boot_request(VEIL_TRAIN_LOGISTIC, 6, 4);
+    veil_plan *plan = NULL;
+    assert_int_equal(veil_train_plan(&plan, &req, &err), VEIL_OK);
+    veil_plan_info info;
+    veil_train_info ti;
+    veil_plan_get_info(plan, &info);
+    assert_int_equal(veil_plan_get_train_info(plan, &ti, &err), VEIL_OK);
+    const uint8_t seed[VEIL_SEED_BYTES] = {17};
+    veil_prng *p1 = NULL, *p2 = NULL;
+    assert_int_equal(veil_prng_new_seeded(&p1, seed, 0, &err), VEIL_OK);
+    assert_int_equal(veil_prng_new_seeded(&p2, seed, 0, &err), VEIL_OK);
+    veil_keyset *ks = NULL, *ks2 = NULL;
+    veil_eval_keys *ek = NULL, *back = NULL;
+    veil_buffer a = {0}, b = {0};
+    assert_int_equal(veil_keyset_generate(&ks, &ek, plan, p1, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_eval_keys_save(&a, ek, &err), VEIL_OK);
+    char dir[] = "/tmp/veil-boot-keys-XXXXXX", path[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/eval.keys", dir);
+    assert_int_equal(veil_keyset_generate_to_file(&ks2, plan, path, p2, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_file_read(&b, path, (size_t)1 << 30, &err), VEIL_OK);
+    assert_int_equal(b.len, (size_t)info.eval_key_bytes);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.data, b.data, a.len);
+    assert_int_equal(veil_eval_keys_load(&back, b.data, b.len, &err), VEIL_OK);
+    assert_non_null(back->encaps);
+    assert_int_equal(veil_ckks_encapsulation_key_weight(back->encaps), VEIL_ML_BOOT_WEIGHT);
+    assert_int_equal(back->n_galois, info.rotations + ti.bootstrap_galois_keys);
+    assert_true(ti.bootstrap_galois_keys > 0);
+    veil_train_info back_info;
+    assert_int_equal(veil_eval_keys_get_train_info(back, &back_info, &err), VEIL_OK);
+    assert_int_equal(back_info.bootstrap_level, ti.bootstrap_level);
+    assert_int_equal(back_info.iterations_per_bootstrap, 2);
+    unlink(path);
+    assert_int_equal(rmdir(dir), 0);
+    veil_buffer_free(&a);
+    veil_buffer_free(&b);
+    veil_prng_free(p1);
+    veil_prng_free(p2);
+    veil_eval_keys_free(back);
+    veil_eval_keys_free(ek);
+    veil_keyset_free(ks2);
+    veil_keyset_free(ks);
+    veil_plan_free(plan);
+}
+
+/*
+ * Bootstrapped training's refusals: a bundle without the encapsulation key (on load, and keys in memory at
+ * the run), a missing bootstrapping Galois key (named), no iteration count, linear regression at a learning
+ * rate whose weights have no bound, DP-GD.
+ */
+static void test_boot_refusals(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    const size_t features = 5, rows = 60;
+    double *x, *y;
+    make_data(3, rows, features, 0, &x, &y);
+    const veil_train_request req = boot_request(VEIL_TRAIN_LINEAR, features, 5);
+    veil_plan *plan = NULL;
+    veil_keyset *ks = NULL;
+    veil_eval_keys *ek = NULL, *back = NULL;
+    veil_ciphertexts *data = NULL, *model = NULL;
+    veil_buffer eb = {0};
+    assert_int_equal(veil_train_plan(&plan, &req, &err), VEIL_OK);
+    assert_int_equal(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_train_encrypt(&data, ks, x, y, rows, NULL, &err), VEIL_OK);
+    veil_train_options opts = {.iterations = 0, .learning_rate = 1.0 / 6};
+    assert_int_equal(veil_train_run(&model, ek, data, &opts, NULL, NULL, &err), VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "give it"));
+    opts.iterations = 5;
+    opts.learning_rate = 1;
+    assert_int_equal(veil_train_run(&model, ek, data, &opts, NULL, NULL, &err), VEIL_ERR_UNSUPPORTED);
+    print_message("    lr 1: %s\n", err.detail);
+    assert_non_null(strstr(err.detail, "learning rate of at most"));
+    opts.learning_rate = 1.0 / 6;
+    /* a bootstrapping Galois key gone (the last one the bundle holds): named before any work */
+    ek->n_galois--;
+    assert_int_equal(veil_train_run(&model, ek, data, &opts, NULL, NULL, &err), VEIL_ERR_MISMATCH);
+    print_message("    %s\n", err.detail);
+    assert_non_null(strstr(err.detail, "lack bootstrapping's Galois key"));
+    ek->n_galois++;
+    /* without the encapsulation key: the saved bundle is refused on load, the keys in memory at the run */
+    veil_ckks_encapsulation_key_free(ek->encaps);
+    ek->encaps = NULL;
+    assert_int_equal(veil_train_run(&model, ek, data, &opts, NULL, NULL, &err), VEIL_ERR_MISMATCH);
+    assert_non_null(strstr(err.detail, "no bootstrapping keys"));
+    assert_int_equal(veil_eval_keys_save(&eb, ek, &err), VEIL_OK);
+    assert_int_equal(veil_eval_keys_load(&back, eb.data, eb.len, &err), VEIL_ERR_FORMAT);
+    print_message("    %s\n", err.detail);
+    assert_non_null(strstr(err.detail, "lacks bootstrapping's encapsulation key"));
+    assert_null(model);
+    veil_buffer_free(&eb);
+    veil_ciphertexts_free(data);
+    veil_eval_keys_free(ek);
+    veil_keyset_free(ks);
+    veil_plan_free(plan);
+    free(x);
+    free(y);
 }
 
 static void test_bad_input(void **state)
@@ -419,6 +681,8 @@ int main(void)
         cmocka_unit_test(test_onnx_model),     cmocka_unit_test(test_plan_idash),       cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_linear_ridge),   cmocka_unit_test(test_logistic_degree3), cmocka_unit_test(test_logistic_degree5),
         cmocka_unit_test(test_logistic_degree7), cmocka_unit_test(test_flooded_decrypt),
+        cmocka_unit_test(test_boot_plan),        cmocka_unit_test(test_boot_logistic),    cmocka_unit_test(test_boot_linear),
+        cmocka_unit_test(test_boot_refusals),    cmocka_unit_test(test_boot_keys_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

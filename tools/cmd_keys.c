@@ -29,6 +29,11 @@ static void announce(const veil_plan *plan, const veil_model *m)
     else
         fprintf(stderr, "veil: generating keys (N = %zu, %zu rotation keys, %s of evaluation keys)\n", in.n,
                 in.rotations, kb);
+    veil_train_info ti;
+    veil_error err = {0};
+    if (!m && veil_plan_get_train_info(plan, &ti, &err) == VEIL_OK && ti.bootstrap_level)
+        fprintf(stderr, "veil: with bootstrapping's keys (%zu Galois keys and the encapsulation key): any number of "
+                        "iterations\n", ti.bootstrap_galois_keys);
     if (m) fputs(veil_model_report(m), stderr); /* the lowering, and each approximation's error */
 }
 

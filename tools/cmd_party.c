@@ -207,6 +207,10 @@ static int party_init(cli_options *o)
     if (o->train) {
         /* a training plan, as `veil keygen --train` makes it: the joint keys are training keys */
         CLI_CHECK(cli_make_train_plan(o, &g.plan));
+        veil_train_info ti;
+        if (veil_plan_get_train_info(g.plan, &ti, &err) == VEIL_OK && ti.bootstrap_level)
+            CLI_FAIL(EXIT_USAGE, "%zu iterations need bootstrapping, which joint keys do not offer yet (its "
+                     "encapsulation key needs the secret): ask for fewer iterations", o->iterations);
     } else if (o->model) {
         CLI_CHECK(cli_load_model(&m, o, &calib));
         CLI_CHECK(cli_make_plan(o, m, &g.plan));

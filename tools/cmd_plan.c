@@ -65,7 +65,32 @@ static void print_flood_cost(const cli_options *o, const veil_model *m, const ve
     veil_plan_free(without);
 }
 
-static void print_train_plan(const veil_plan *plan, FILE *f)
+/* Bootstrapped training: where the bootstraps go for K iterations, and what they cost. */
+static void print_train_bootstraps(const veil_train_info *ti, size_t iterations, FILE *f)
+{
+    const size_t m = ti->iterations_per_bootstrap, count = veil_train_bootstraps(ti, iterations);
+    char a[32];
+    fprintf(f, "bootstrapping:  the weights (%zu slots) return to level %zu, which holds %zu iteration%s: %zu refresh%s "
+               "in %zu iterations", ti->bootstrap_slots, ti->bootstrap_level, m, m == 1 ? "" : "s", count,
+            count == 1 ? "" : "es", iterations);
+    if (count) {
+        fprintf(f, ", before iteration%s %zu", count == 1 ? "" : "s", 2 + m);
+        if (count > 1) fprintf(f, ", %zu", 2 + 2 * m);
+        if (count > 2) fprintf(f, ", ..., %zu", 2 + count * m);
+    }
+    fprintf(f, " (counting from 1)\n");
+    if (ti->task == VEIL_TRAIN_LINEAR)
+        fprintf(f, "                linear regression: a learning rate of at most 1/(F + 1) = %.4g (what bounds the "
+                   "weights for bootstrapping)\n", 1.0 / ((double)ti->features + 1));
+    if (ti->task == VEIL_TRAIN_LOGISTIC)
+        fprintf(f, "                each refresh bootstraps the weights and Nesterov's previous weights (2 bootstraps; "
+                   "the last iteration's momentum is 0)\n");
+    fprintf(f, "                keys: %s more in the eval keys (%zu Galois keys the rotations lack, and the "
+               "encapsulation key); ~%.3g s per bootstrap (one thread, model)\n",
+            cli_size_text(a, sizeof a, ti->bootstrap_key_bytes), ti->bootstrap_galois_keys, ti->bootstrap_seconds);
+}
+
+static void print_train_plan(const veil_plan *plan, size_t iterations, FILE *f)
 {
     veil_plan_info in;
     veil_train_info ti;
@@ -77,8 +102,13 @@ static void print_train_plan(const veil_plan *plan, FILE *f)
                    "degree %u over [-%u, %u]\n", ti.features, ti.degree, ti.range, ti.range);
     else
         fprintf(f, "training:       linear regression, %zu features, gradient descent\n", ti.features);
-    fprintf(f, "iterations:     at most %zu (%zu levels each, the first 1; %zu levels in all)\n", ti.max_iterations,
-            ti.depth_per_iteration, in.q_count - 1);
+    if (ti.bootstrap_level)
+        fprintf(f, "iterations:     any number, up to %zu (%zu levels each, the first 1; bootstrapped, %zu levels in "
+                   "all)\n", ti.max_iterations, ti.depth_per_iteration, in.q_count - 1);
+    else
+        fprintf(f, "iterations:     at most %zu (%zu levels each, the first 1; %zu levels in all)\n", ti.max_iterations,
+                ti.depth_per_iteration, in.q_count - 1);
+    if (ti.bootstrap_level) print_train_bootstraps(&ti, iterations, f);
     fprintf(f, "parameters:     N = %zu, %zu Q primes + %zu P primes, log2(QP) = %u, dnum %zu, scale 2^%u\n", in.n,
             in.q_count, in.p_count, in.log_qp, in.dnum, in.scale_bits);
     fprintf(f, "packing:        %zu slots per record, %zu records per ciphertext\n", ti.block, ti.records_per_ciphertext);
@@ -104,7 +134,7 @@ int cli_cmd_plan(int argc, char **argv)
     int rc = EXIT_OK;
     if (o.train) {
         CLI_CHECK(cli_make_train_plan(&o, &plan));
-        print_train_plan(plan, stdout);
+        print_train_plan(plan, o.iterations, stdout);
         CLI_CHECK(cli_finish_output());
         goto done;
     }

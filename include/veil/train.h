@@ -26,8 +26,10 @@
  * record (a product and a window sum of B rotations in hoisted radix-4 groups), the polynomial, and the
  * gradient as a window sum over records, with the learning rate folded into the polynomial's coefficients.
  * Its depth: 3 levels for linear regression, 5 / 6 / 7 for logistic regression with degree 3 / 5 / 7; the
- * first iteration, from w = 0, uses 1. The plan sizes the parameters for a number of iterations and refuses more;
- * bootstrapping, when Veil has it, can refresh the weights between iterations. docs/training.md has the rest.
+ * first iteration, from w = 0, uses 1. The plan sizes the parameters for a number of iterations. Past what a
+ * leveled parameter set holds (or when asked), it bootstraps instead (veil/circuits.h): the weight vector (and
+ * Nesterov's previous weights) are refreshed, with sparse slots (one record's block), whenever their levels
+ * run out, so that any number of iterations runs on one key set. docs/training.md has the rest.
  */
 #ifndef VEIL_TRAIN_H
 #define VEIL_TRAIN_H
@@ -57,6 +59,12 @@ typedef struct veil_train_request {
     size_t ring_degree;     /* 0: the smallest the security level allows; required with VEIL_SECURITY_NONE */
     int flood;              /* 1: room for flooded decryption of the weights (a 2^60 scale, a 61-bit first prime;
                              * a larger ring past 2 iterations): docs/training.md */
+    /*
+     * Bootstrapping: 0 (default) only when no leveled parameter set of the security level holds the
+     * iterations; 1 always (the tests, with VEIL_SECURITY_NONE and a ring degree); -1 never (refused past the
+     * leveled limit, as before). Bootstrapped keys allow any number of iterations (up to 1000).
+     */
+    int bootstrap;
 } veil_train_request;
 
 typedef struct veil_train_info {
@@ -66,7 +74,21 @@ typedef struct veil_train_info {
     size_t depth_per_iteration; /* levels one iteration uses (the first uses fewer) */
     size_t max_iterations;      /* what the parameters allow */
     double coefficients[4];     /* logistic: the odd coefficients a1, a3, a5, a7 of sigma(t) - 1/2 */
+    /*
+     * Keys with bootstrapping (bootstrap_level > 0): a bootstrap returns the weights to bootstrap_level, which
+     * holds iterations_per_bootstrap iterations (and one level for the weights' scaling into bootstrapping's
+     * range). Iteration t (from 0) is preceded by a bootstrap when t = 1 + j iterations_per_bootstrap, j >= 1:
+     * veil_train_bootstraps(info, K) of them in K iterations, each of 1 or 2 ciphertexts (the weights, and
+     * Nesterov's previous weights for logistic regression when its momentum is not 0).
+     */
+    size_t bootstrap_level, iterations_per_bootstrap, bootstrap_slots;
+    size_t bootstrap_galois_keys; /* plans only: bootstrapping's Galois keys the rotations do not give */
+    double bootstrap_key_bytes; /* plans only: bootstrapping's keys in the bundle (Galois keys and encapsulation) */
+    double bootstrap_seconds;   /* plans only: the time model's estimate of one bootstrap (one thread) */
 } veil_train_info;
+
+/* Refreshes K iterations take with these keys (0 for leveled keys). */
+size_t veil_train_bootstraps(const veil_train_info *info, size_t iterations);
 
 /*
  * A plan for encrypted training: CKKS parameters for the request's iterations (the smallest ring at the

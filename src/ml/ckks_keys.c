@@ -2,7 +2,8 @@
  * CKKS keys of the ML layer (inference and training): key generation for a plan, in memory or with the
  * evaluation keys written to a file one at a time, and the files of key sets and evaluation-key bundles.
  *
- * The bundle: [parameters, public key, relinearization key, Galois keys in the plan's order]. Keys are
+ * The bundle: [parameters, public key, relinearization key, Galois keys in the plan's order, then those of
+ * bootstrapping, then bootstrapping's encapsulation key (object type 15) when the plan bootstraps]. Keys are
  * stored uncompressed: their residues are uniform, zstd gains nothing, and the sizes are exact. The key id
  * names the key set: a hash of the stored public key.
  */
@@ -32,6 +33,7 @@ veil_status veil_ml_keyset_meta(veil_keyset *ks, const veil_plan *plan, veil_err
     m->final_op = (uint32_t)plan->final_op;
     m->train.degree = plan->train.degree;
     m->train.range = plan->train.range;
+    m->train.boot = plan->train.boot;
     m->bound = plan->bound;
     if (plan->ckks.box_lo)
         return veil_ml_box_copy(&ks->ckks.box_lo, &ks->ckks.box_hi, plan->ckks.box_lo, plan->ckks.box_hi, plan->in_width, err);
@@ -65,11 +67,70 @@ done:
 /* Receives each key-switching key as it is made (and owns it from then on). */
 typedef veil_status (*key_sink)(void *arg, veil_switch_key *key, veil_error *err);
 
+/* ---- bootstrapping's keys (small functions that any plan with bootstrapping elements can use) ---------- */
+
+/* Galois keys after the relinearization key: the plan's rotations, then bootstrapping's other elements. */
+size_t veil_ml_plan_galois_count(const veil_plan *plan) { return plan->n_steps + plan->train.n_boot_elements; }
+/* 1 when the bundle ends with an encapsulation key (a plan that bootstraps). */
+int veil_ml_plan_has_encaps(const veil_plan *plan) { return plan->train.boot != 0; }
+/* Progress units of key generation: the relinearization key, the Galois keys, the encapsulation key. */
+static size_t keygen_units(const veil_plan *plan)
+{
+    return 1 + veil_ml_plan_galois_count(plan) + (size_t)veil_ml_plan_has_encaps(plan);
+}
+
+/* Bootstrapping's Galois keys, by element, to the sink (after the plan's rotations). */
+veil_status veil_ml_boot_galois_keys(const veil_context *ctx, const veil_secret_key *sk, const uint64_t *elements,
+                                     size_t count, veil_prng *prng,
+                                     veil_status (*sink)(void *, veil_switch_key *, veil_error *), void *arg,
+                                     veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    for (size_t i = 0; i < count; i++) {
+        veil_switch_key *key = NULL;
+        VEIL_CHECK(veil_galois_key_new(&key, ctx, sk, elements[i], prng, err));
+        VEIL_CHECK(sink(arg, key, err));
+    }
+done:
+    return st;
+}
+
+/* Receives the encapsulation key (and owns it from then on). */
+typedef veil_status (*encaps_sink)(void *arg, veil_ckks_encapsulation_key *key, veil_error *err);
+
+static veil_status keep_encaps(void *arg, veil_ckks_encapsulation_key *key, veil_error *err)
+{
+    (void)err;
+    ((veil_eval_keys *)arg)->encaps = key;
+    return VEIL_OK;
+}
+
+static veil_status write_encaps(void *arg, veil_ckks_encapsulation_key *key, veil_error *err)
+{
+    veil_buffer b = {0};
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_ckks_encapsulation_key_save(&b, key, 0, err));
+    VEIL_CHECK(veil_set_writer_add(arg, b.data, b.len, err));
+done:
+    veil_ckks_encapsulation_key_free(key);
+    veil_buffer_free(&b);
+    return st;
+}
+
+static veil_status keygen_encaps(const veil_keyset *ks, const veil_plan *plan, veil_prng *prng, encaps_sink sink,
+                                 void *arg, veil_error *err)
+{
+    if (!veil_ml_plan_has_encaps(plan)) return VEIL_OK;
+    veil_ckks_encapsulation_key *key = NULL;
+    veil_status st = veil_ckks_encapsulation_key_new(&key, ks->ctx, ks->sk, VEIL_ML_BOOT_WEIGHT, prng, err);
+    return st == VEIL_OK ? sink(arg, key, err) : st;
+}
+
 /* The relinearization key, then the plan's Galois keys in its order, one at a time; one progress unit each. */
 static veil_status keygen_switch_keys(const veil_keyset *ks, const veil_plan *plan, veil_prng *prng, key_sink sink,
                                       void *arg, veil_progress_fn progress, void *progress_arg, veil_error *err)
 {
-    const size_t units = 2 + plan->n_steps;
+    const size_t units = keygen_units(plan);
     veil_switch_key *key = NULL;
     veil_status st = VEIL_OK;
     VEIL_CHECK(veil_relin_key_new(&key, ks->ctx, ks->sk, prng, err));
@@ -82,6 +143,8 @@ static veil_status keygen_switch_keys(const veil_keyset *ks, const veil_plan *pl
         VEIL_CHECK(sink(arg, key, err));
         if (progress) progress(progress_arg, 2 + i, units);
     }
+    VEIL_CHECK(veil_ml_boot_galois_keys(ks->ctx, ks->sk, plan->train.boot_elements, plan->train.n_boot_elements, prng,
+                                        sink, arg, err));
 done:
     return st;
 }
@@ -125,11 +188,12 @@ veil_status veil_ml_ckks_keygen(veil_keyset **secret_out, veil_eval_keys **eval_
     veil_buffer pk_bytes = {0};
     veil_status st = VEIL_OK;
     VEIL_CHECK(keygen_begin(&ks, &pk, &pk_bytes, plan, prng, err));
-    VEIL_CHECK(eval_keys_of(&ek, ks, plan->n_steps, err));
+    VEIL_CHECK(eval_keys_of(&ek, ks, veil_ml_plan_galois_count(plan), err));
     ek->pk = pk;
     pk = NULL;
     VEIL_CHECK(keygen_switch_keys(ks, plan, prng, keep_key, ek, progress, progress_arg, err));
-    if (progress) progress(progress_arg, 2 + plan->n_steps, 2 + plan->n_steps);
+    VEIL_CHECK(keygen_encaps(ks, plan, prng, keep_encaps, ek, err));
+    if (progress) progress(progress_arg, keygen_units(plan), keygen_units(plan));
     *secret_out = ks;
     *eval_out = ek;
     ks = NULL;
@@ -169,8 +233,12 @@ static veil_status bundle_begin(veil_set_writer **w, const veil_keyset *ks, cons
     veil_buffer pb = {0};
     veil_status st = VEIL_OK;
     VEIL_CHECK(veil_params_save(&pb, ks->params, 0, err));
-    const size_t bytes = pb.len + pk_bytes->len + (1 + plan->n_steps) * veil_switch_key_stored_bytes(ks->params);
-    VEIL_CHECK(veil_set_writer_begin(w, ks->params, mb, sizeof mb, 3 + plan->n_steps, bytes, false, sink, arg, err));
+    const int encaps = veil_ml_plan_has_encaps(plan);
+    const size_t bytes = pb.len + pk_bytes->len +
+                         (1 + veil_ml_plan_galois_count(plan)) * veil_switch_key_stored_bytes(ks->params) +
+                         (encaps ? veil_ckks_encapsulation_key_stored_bytes(ks->params) : 0);
+    VEIL_CHECK(veil_set_writer_begin(w, ks->params, mb, sizeof mb, 3 + veil_ml_plan_galois_count(plan) + (size_t)encaps,
+                                     bytes, false, sink, arg, err));
     VEIL_CHECK(veil_set_writer_add(*w, pb.data, pb.len, err));
     VEIL_CHECK(veil_set_writer_add(*w, pk_bytes->data, pk_bytes->len, err));
 done:
@@ -196,13 +264,14 @@ veil_status veil_ml_ckks_keygen_to_file(veil_keyset **secret_out, const veil_pla
     VEIL_CHECK(bundle_begin(&w, ks, plan, &pk_bytes, veil_atomic_file_write, f, err));
     veil_buffer_free(&pk_bytes);
     VEIL_CHECK(keygen_switch_keys(ks, plan, prng, write_key, w, progress, progress_arg, err));
+    VEIL_CHECK(keygen_encaps(ks, plan, prng, write_encaps, w, err));
     st = veil_set_writer_end(w, NULL, err);
     w = NULL;
     if (st != VEIL_OK) goto done;
     st = veil_atomic_file_commit(f, err);
     f = NULL;
     if (st != VEIL_OK) goto done;
-    if (progress) progress(progress_arg, 2 + plan->n_steps, 2 + plan->n_steps);
+    if (progress) progress(progress_arg, keygen_units(plan), keygen_units(plan));
     *secret_out = ks;
     ks = NULL;
 done:
@@ -233,9 +302,9 @@ done:
  */
 static veil_status bundle_eval(veil_buffer *out, veil_ml_meta *meta, const veil_params *params, const veil_public_key *pk,
                                const veil_switch_key *relin, veil_switch_key *const *galois, size_t n_galois,
-                               unsigned pk_options, veil_error *err)
+                               const veil_ckks_encapsulation_key *encaps, unsigned pk_options, veil_error *err)
 {
-    veil_buffer pb = {0}, kb = {0}, rb = {0};
+    veil_buffer pb = {0}, kb = {0}, rb = {0}, eb = {0};
     veil_set_writer *w = NULL;
     veil_status st = VEIL_OK;
     VEIL_CHECK(veil_params_save(&pb, params, 0, err));
@@ -246,8 +315,10 @@ static veil_status bundle_eval(veil_buffer *out, veil_ml_meta *meta, const veil_
     meta->kind = VEIL_SET_EVAL_KEYS;
     uint8_t mb[META_BYTES];
     veil_ml_meta_encode(mb, meta);
-    const size_t bytes = pb.len + kb.len + rb.len + n_galois * veil_switch_key_stored_bytes(params);
-    VEIL_CHECK(veil_set_writer_begin(&w, params, mb, sizeof mb, 3 + n_galois, bytes, false, NULL, NULL, err));
+    if (encaps) VEIL_CHECK(veil_ckks_encapsulation_key_save(&eb, encaps, 0, err));
+    const size_t bytes = pb.len + kb.len + rb.len + n_galois * veil_switch_key_stored_bytes(params) + eb.len;
+    VEIL_CHECK(veil_set_writer_begin(&w, params, mb, sizeof mb, 3 + n_galois + (encaps ? 1 : 0), bytes, false, NULL,
+                                     NULL, err));
     VEIL_CHECK(veil_set_writer_add(w, pb.data, pb.len, err));
     VEIL_CHECK(veil_set_writer_add(w, kb.data, kb.len, err));
     VEIL_CHECK(veil_set_writer_add(w, rb.data, rb.len, err));
@@ -255,12 +326,14 @@ static veil_status bundle_eval(veil_buffer *out, veil_ml_meta *meta, const veil_
     veil_buffer_free(&kb);
     veil_buffer_free(&rb);
     for (size_t i = 0; i < n_galois; i++) VEIL_CHECK(add_key(w, galois[i], err));
+    if (encaps) VEIL_CHECK(veil_set_writer_add(w, eb.data, eb.len, err));
     st = veil_set_writer_end(w, out, err);
     w = NULL;
 done:
     veil_buffer_free(&pb);
     veil_buffer_free(&kb);
     veil_buffer_free(&rb);
+    veil_buffer_free(&eb);
     veil_set_writer_free(w);
     return st;
 }
@@ -269,13 +342,13 @@ veil_status veil_ml_ckks_eval_keys_joint(veil_buffer *out, const veil_keyset *jo
                                          veil_switch_key *const *galois, size_t n_galois, veil_error *err)
 {
     veil_ml_meta m = joint->meta;
-    return bundle_eval(out, &m, joint->params, joint->pk, relin, galois, n_galois, 0, err);
+    return bundle_eval(out, &m, joint->params, joint->pk, relin, galois, n_galois, NULL, 0, err);
 }
 
 veil_status veil_ml_ckks_eval_keys_save(veil_buffer *out, const veil_eval_keys *k, veil_error *err)
 {
     veil_ml_meta m = k->meta;
-    return bundle_eval(out, &m, k->params, k->pk, k->relin, k->galois, k->n_galois, k->pk_options, err);
+    return bundle_eval(out, &m, k->params, k->pk, k->relin, k->galois, k->n_galois, k->encaps, k->pk_options, err);
 }
 
 /* The bundle's keys, into a context of their own (the metadata and parameters were read). */
@@ -296,9 +369,18 @@ veil_status veil_ml_ckks_eval_keys_load(veil_eval_keys *k, const veil_set_conten
     k->galois = calloc(c->count, sizeof *k->galois);
     if (!k->galois) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "eval keys");
     for (size_t i = 3; i < c->count; i++) {
+        if (c->items[i].type == VEIL_OBJECT_ENCAPSULATION_KEY && i + 1 == c->count && !k->encaps) {
+            VEIL_CHECK(veil_ckks_encapsulation_key_load(&k->encaps, k->ctx, c->items[i].data, c->items[i].len, err));
+            continue;
+        }
         VEIL_CHECK(veil_switch_key_load(&k->galois[k->n_galois], k->ctx, c->items[i].data, c->items[i].len, err));
         k->n_galois++;
     }
+    /* keys made to bootstrap (training past the leveled limit) carry the encapsulation key; others do not */
+    if (k->meta.packing == VEIL_PACKING_TRAINING && !!k->meta.train.boot != !!k->encaps)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: %s", k->meta.train.boot
+                  ? "keys made for bootstrapped training, but the bundle lacks bootstrapping's encapsulation key"
+                  : "an encapsulation key in a bundle made without bootstrapping");
 done:
     return st;
 }

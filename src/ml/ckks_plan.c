@@ -31,9 +31,11 @@ static size_t fresh_bytes(const veil_params *p)
 static size_t eval_bundle_bytes(const veil_plan *plan)
 {
     const veil_params *p = plan->params;
+    const size_t galois = veil_ml_plan_galois_count(plan), encaps = (size_t)veil_ml_plan_has_encaps(plan);
     const size_t items = veil_params_stored_bytes(p) + veil_public_key_stored_bytes(p) +
-                         (1 + plan->n_steps) * veil_switch_key_stored_bytes(p);
-    return veil_set_stored_bytes(VEIL_META_BYTES, 3 + plan->n_steps, items);
+                         (1 + galois) * veil_switch_key_stored_bytes(p) +
+                         encaps * veil_ckks_encapsulation_key_stored_bytes(p);
+    return veil_set_stored_bytes(VEIL_META_BYTES, 3 + galois + encaps, items);
 }
 
 void veil_ckks_plan_sizes(veil_plan *plan)

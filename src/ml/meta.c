@@ -103,7 +103,9 @@ size_t veil_ml_meta_encode(uint8_t *out, const veil_ml_meta *m)
     put64(out + 8, (uint64_t)m->kind);
     /* the latency layout: 1, the lanes of veil_latency_lanes (files of the earlier layout are refused) */
     const uint64_t layout = m->packing == VEIL_PACKING_LATENCY ? 1 : 0;
-    put64(out + 16, (uint64_t)m->packing | (uint64_t)(m->scheme & 0xff) << 8 | layout << 16);
+    /* training keys with bootstrapping: the level it returns to, in bits 24..31 (0 for leveled keys and files) */
+    const uint64_t boot = m->packing == VEIL_PACKING_TRAINING ? (uint64_t)(m->train.boot & 0xff) : 0;
+    put64(out + 16, (uint64_t)m->packing | (uint64_t)(m->scheme & 0xff) << 8 | layout << 16 | boot << 24);
     memcpy(out + 24, m->key_id, VEIL_ID_BYTES);
     memcpy(out + 56, m->model_hash, VEIL_ID_BYTES);
     put64(out + 88, m->batch);
@@ -164,9 +166,10 @@ veil_status veil_ml_meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, 
     if (len < META_BYTES || memcmp(in, meta_magic, 8) != 0)
         return veil_fail(err, VEIL_ERR_FORMAT, "not a Veil ML file (keys or ciphertexts): bad metadata");
     uint64_t kind = get64(in + 8), packing = get64(in + 16), w = get64(in + 112), x = get64(in + 120);
-    const uint64_t scheme = packing >> 8 & 0xff, layout = packing >> 16 & 0xff, rest = packing >> 24;
+    const uint64_t scheme = packing >> 8 & 0xff, layout = packing >> 16 & 0xff, boot = packing >> 24 & 0xff,
+                   rest = packing >> 32;
     packing &= 0xff;
-    if (rest || scheme > VEIL_ML_BGV || layout != (packing == VEIL_PACKING_LATENCY ? 1u : 0u))
+    if (rest || (boot && packing != VEIL_PACKING_TRAINING) || scheme > VEIL_ML_BGV || layout != (packing == VEIL_PACKING_LATENCY ? 1u : 0u))
         return veil_fail(err, VEIL_ERR_FORMAT, "ML metadata: unknown scheme or layout (a latency file of an earlier "
                          "Veil, whose slots were laid out otherwise, is refused: make new keys)");
     m->scheme = (uint32_t)scheme;
@@ -196,6 +199,7 @@ veil_status veil_ml_meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, 
     m->scale_bits = (uint32_t)(x >> 40) & 0xff;
     m->train.degree = (uint32_t)(x >> 48) & 0xff;
     m->train.range = (uint32_t)(x >> 56) & 0xff;
+    m->train.boot = (uint32_t)boot;
     const int training = m->packing == VEIL_PACKING_TRAINING;
     if (!exact_meta_valid(m, len))
         return veil_fail(err, VEIL_ERR_FORMAT, "ML metadata: the scheme's fields are out of range");

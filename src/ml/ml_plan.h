@@ -18,6 +18,7 @@
 #include "veil/rlwe.h"
 #include "veil/ckks.h"
 #include "veil/bgv.h"
+#include "veil/circuits.h"
 #include <stdatomic.h>
 
 #define VEIL_ID_BYTES 32
@@ -47,6 +48,11 @@ struct veil_plan {
     } bgv;
     struct {
         uint32_t task, degree, range; /* veil/train.h */
+        /* past the leveled limit (train.c): the level a bootstrapped weight vector is at (0: leveled keys), the
+         * bootstrap's slots, and the Galois elements of its keys that the rotations above do not give */
+        uint32_t boot;
+        size_t boot_slots, n_boot_elements, boot_galois; /* boot_galois: all the Galois keys it uses */
+        uint64_t *boot_elements;
     } train;
 };
 
@@ -66,6 +72,7 @@ typedef struct veil_ml_meta {
     double bound; /* the outputs' worst-case |value|: a larger decryption is refused */
     struct {
         uint32_t degree, range; /* the sigmoid (final_op holds the task) */
+        uint32_t boot;          /* training keys with bootstrapping: the level it returns to (0: leveled) */
     } train;
     struct {
         uint32_t crt_count; /* the moduli, the inputs' range and the output scale (in 40 more bytes) */
@@ -155,6 +162,9 @@ struct veil_eval_keys {
     veil_switch_key *relin;
     veil_switch_key **galois;
     size_t n_galois;
+    /* bootstrapping's sparse-secret encapsulation key, the bundle's last object when there (veil/circuits.h);
+     * bootstrapping's Galois keys are among galois */
+    veil_ckks_encapsulation_key *encaps;
     struct {
         veil_crt_part crt[VEIL_CRT_MAX]; /* exact inference: moduli 1 .. meta.crt_count - 1 */
     } bgv;
@@ -302,6 +312,17 @@ extern const veil_ml_backend veil_ml_bgv_backend;
 veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err);
 void veil_ckks_plan_sizes(veil_plan *plan); /* the exact stored sizes, into the info */
 size_t veil_ckks_plan_input_bytes(const veil_plan *plan, size_t rows);
+/*
+ * Bootstrapping's keys in a bundle (ckks_keys.c): the Galois keys of bootstrapping come after the plan's
+ * rotations (plan->train.boot_elements), the encapsulation key (weight VEIL_ML_BOOT_WEIGHT) last.
+ */
+#define VEIL_ML_BOOT_WEIGHT 32 /* the ephemeral secret's Hamming weight (as the presets, docs/bootstrapping.md) */
+size_t veil_ml_plan_galois_count(const veil_plan *plan);
+int veil_ml_plan_has_encaps(const veil_plan *plan);
+veil_status veil_ml_boot_galois_keys(const veil_context *ctx, const veil_secret_key *sk, const uint64_t *elements,
+                                     size_t count, veil_prng *prng,
+                                     veil_status (*sink)(void *, veil_switch_key *, veil_error *), void *arg,
+                                     veil_error *err);
 veil_status veil_ml_ckks_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan,
                                 veil_prng *prng, veil_progress_fn progress, void *progress_arg, veil_error *err);
 veil_status veil_ml_ckks_keygen_to_file(veil_keyset **secret_out, const veil_plan *plan, const char *eval_path,

@@ -483,6 +483,9 @@ veil_status veil_ml_party_combine_round2(veil_buffer *eval_keys, const veil_plan
     veil_switch_key *key = NULL;
     veil_buffer *keys = calloc(per ? per : 1, sizeof *keys);
     if (!keys) return veil_fail(err, VEIL_ERR_NO_MEMORY, "round 2");
+    if (plan->train.boot)
+        VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "round 2: a training plan with bootstrapping (joint keys have no "
+                  "encapsulation key yet): ask for fewer iterations");
     if (n_rot > 512 || per != 1 + n_rot)
         VEIL_FAIL(err, VEIL_ERR_MISMATCH, "round 2: %zu shares per party, the plan needs %zu (another plan's?)", per,
                   1 + n_rot);

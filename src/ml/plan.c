@@ -30,6 +30,7 @@ void veil_plan_free(veil_plan *plan)
     veil_params_free(plan->params);
     for (size_t i = 1; i < VEIL_CRT_MAX; i++) veil_params_free(plan->bgv.crt_params[i]);
     free(plan->steps);
+    free(plan->train.boot_elements);
     free(plan->ckks.box_lo);
     free(plan->ckks.box_hi);
     free(plan);

@@ -118,6 +118,13 @@ static size_t max_iterations(unsigned task, unsigned degree, size_t levels)
     return 1 + (levels - first_iteration(task)) / per_iteration(task, degree);
 }
 
+/*
+ * The level the data is encrypted for ("top"): the context's highest, or with bootstrapping (levels holds the
+ * level a bootstrap returns to, L) L + 1, so that the first iteration's product leaves the weights at L, where
+ * every bootstrap puts them back: the levels above are bootstrapping's own.
+ */
+static size_t train_top(size_t max_level, uint32_t boot) { return boot ? (size_t)boot + 1 : max_level; }
+
 /* The levels the records are encrypted at: layout A for the first iteration's product, X for its last. */
 static size_t level_a(size_t top) { return top >= 1 ? top - 1 : 0; }
 static size_t level_x(size_t top, unsigned task, unsigned degree)
@@ -129,7 +136,7 @@ static size_t level_x(size_t top, unsigned task, unsigned degree)
 size_t veil_train_data_bytes(const veil_plan *plan, size_t rows)
 {
     const veil_params *p = plan->params;
-    const size_t top = veil_params_q_count(p) - 1, nct = plan->batch ? (rows + plan->batch - 1) / plan->batch : 0;
+    const size_t top = train_top(veil_params_q_count(p) - 1, plan->train.boot), nct = plan->batch ? (rows + plan->batch - 1) / plan->batch : 0;
     const size_t a = veil_ckks_ciphertext_stored_bytes(p, level_a(top), 2, true);
     const size_t x = veil_ckks_ciphertext_stored_bytes(p, level_x(top, plan->train.task, plan->train.degree), 2, true);
     const size_t items = veil_params_stored_bytes(p) + nct * (a + x) + veil_ckks_ciphertext_stored_bytes(p, top, 2, true) +
@@ -267,6 +274,157 @@ static veil_status choose_params(veil_params **out, unsigned *scale_bits, size_t
                      "train: no parameter set holds %zu levels at this security level: ask for fewer iterations", depth);
 }
 
+/* ---- bootstrapping past the leveled limit (docs/training.md, docs/bootstrapping.md) -------------------------- */
+
+/*
+ * The bootstrap's layout above the working levels is the balanced preset's: SlotToCoeff on 3 x 45 bits,
+ * EvalMod (the sine of degree 147 on [-16.5, 16.5], sparse-secret encapsulation of weight 32) on 9 x 50 bits at
+ * 2^50, CoeffToSlot on 3 x 50 bits. The weights are bootstrapped with one record's block of slots.
+ */
+#define BOOT_CTS 3
+#define BOOT_STC 3
+#define BOOT_EVAL 9
+#define BOOT_DEPTH (BOOT_CTS + BOOT_EVAL + BOOT_STC)
+#define BOOT_STC_BITS 45
+#define BOOT_EVAL_BITS 50
+#define BOOT_MAX_ITERATIONS 1000
+#define BOOT_MAX_SHIFT 4096.0 /* the weights' guaranteed bound, scaled into [-1, 1]: at most 2^12 (12 bits lost) */
+
+static veil_ckks_bootstrap_config boot_config(size_t slots)
+{
+    return (veil_ckks_bootstrap_config){.slots = slots, .cts_levels = BOOT_CTS, .stc_levels = BOOT_STC,
+                                        .evalmod_scale = ldexp(1.0, BOOT_EVAL_BITS),
+                                        .encapsulation_weight = VEIL_ML_BOOT_WEIGHT};
+}
+
+/* Iterations between two bootstraps when a bootstrap returns the weights to level `level`: one level is kept
+ * for the product that scales the weights into bootstrapping's range. */
+static size_t boot_every(unsigned task, unsigned degree, size_t level)
+{
+    return level > 1 ? (level - 1) / per_iteration(task, degree) : 0;
+}
+
+size_t veil_train_bootstraps(const veil_train_info *info, size_t iterations)
+{
+    if (!info || !info->bootstrap_level || !info->iterations_per_bootstrap || iterations < 2) return 0;
+    return (iterations - 2) / info->iterations_per_bootstrap; /* before t = 1 + j m, j >= 1, t < K */
+}
+
+/* Bootstrap before iteration t (from 0)? */
+static int boot_before(size_t t, size_t every) { return every && t > 1 && (t - 1) % every == 0; }
+
+/*
+ * Q = {50, work x scale, 3 x 45, 9 x 50, 3 x 50} bits, a uniform ternary secret, P of 50-bit primes at least as
+ * large as the largest key-switching digit (as the bootstrapping presets), the fewest digits (at most max_dnum)
+ * that fit the security level. NOT_FOUND when none does.
+ */
+static veil_status boot_params_for(veil_params **out, size_t n, size_t work, unsigned scale, veil_security security,
+                                   size_t max_dnum, veil_error *err)
+{
+    unsigned q_bits[VEIL_RING_MAX_PRIMES], p_bits[VEIL_RING_MAX_PRIMES];
+    size_t q = 0;
+    if (1 + work + BOOT_DEPTH >= VEIL_RING_MAX_PRIMES) return veil_fail(err, VEIL_ERR_NOT_FOUND, "too many primes");
+    q_bits[q++] = TRAIN_FIRST_BITS;
+    for (size_t i = 0; i < work; i++) q_bits[q++] = scale;
+    for (size_t i = 0; i < BOOT_STC; i++) q_bits[q++] = BOOT_STC_BITS;
+    for (size_t i = 0; i < BOOT_EVAL + BOOT_CTS; i++) q_bits[q++] = BOOT_EVAL_BITS;
+    unsigned q_total = 0;
+    for (size_t i = 0; i < q; i++) q_total += q_bits[i];
+    const unsigned limit = security == VEIL_SECURITY_NONE ? ~0u : veil_security_max_log_qp(n, security);
+    for (size_t dnum = 1; dnum <= max_dnum && dnum <= q; dnum++) {
+        const size_t alpha = (q + dnum - 1) / dnum;
+        unsigned digit = 0;
+        for (size_t d = 0; d * alpha < q; d++) {
+            unsigned bits = 0;
+            for (size_t i = d * alpha; i < q && i < (d + 1) * alpha; i++) bits += q_bits[i];
+            if (bits > digit) digit = bits;
+        }
+        const size_t p_count = (digit + BOOT_EVAL_BITS - 1) / BOOT_EVAL_BITS;
+        if (q + p_count > VEIL_RING_MAX_PRIMES || q_total + p_count * BOOT_EVAL_BITS > limit) continue;
+        for (size_t i = 0; i < p_count; i++) p_bits[i] = BOOT_EVAL_BITS;
+        veil_params_spec spec = {.n = n, .q_count = q, .q_bits = q_bits, .p_count = p_count, .p_bits = p_bits,
+                                 .dnum = dnum, .secret = VEIL_SECRET_TERNARY, .security = security};
+        if (veil_params_new(out, &spec, err) == VEIL_OK) return VEIL_OK;
+    }
+    return veil_fail(err, VEIL_ERR_NOT_FOUND, "bootstrapping with %zu working levels does not fit N = %zu", work, n);
+}
+
+/*
+ * The parameters with bootstrapping: the ring given (tests: 2 iterations between bootstraps), or the smallest
+ * ring of the security level (from 2^16) and in it the fewest digits that leave 2 iterations between
+ * bootstraps (else 1), with the most iterations those digits allow (up to 4).
+ */
+static veil_status choose_boot_params(veil_params **out, size_t *work, const veil_train_request *req, unsigned task,
+                                      unsigned degree, size_t block, veil_error *err)
+{
+    const size_t per = per_iteration(task, degree);
+    if (req->ring_degree) {
+        *work = 2 * per + 1;
+        return boot_params_for(out, req->ring_degree, *work, 40, req->security, 64, err);
+    }
+    if (req->security == VEIL_SECURITY_NONE)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: without a security level, give the ring degree");
+    for (size_t n = 65536; n <= 131072; n *= 2) {
+        if (n / 2 < block) continue;
+        for (size_t want = 2; want >= 1; want--)
+            for (size_t dnum = 1; dnum <= 8; dnum++)
+                for (size_t m = 4; m >= want; m--) {
+                    veil_error e = {VEIL_OK, ""};
+                    *work = m * per + 1;
+                    if (boot_params_for(out, n, *work, 40, req->security, dnum, &e) == VEIL_OK) return VEIL_OK;
+                }
+    }
+    return veil_fail(err, VEIL_ERR_NOT_FOUND, "train: no parameter set of this security level holds bootstrapping "
+                     "and an iteration (%zu levels)", per);
+}
+
+/*
+ * Bootstrapping's Galois elements that the training's rotations do not give, and its info, from a bootstrapper
+ * made for the plan's parameters (its DFT matrices over one block of slots: small).
+ */
+static veil_status boot_elements(veil_plan *plan, veil_ckks_bootstrap_info *info, veil_error *err)
+{
+    veil_context *ctx = NULL;
+    veil_ckks_encoder *enc = NULL;
+    veil_ckks_bootstrapper *bt = NULL;
+    uint64_t *all = NULL;
+    veil_status st = VEIL_OK;
+    const veil_ckks_bootstrap_config cfg = boot_config(plan->train.boot_slots);
+    VEIL_CHECK(veil_context_new(&ctx, plan->params, NULL, err));
+    VEIL_CHECK(veil_ckks_encoder_new(&enc, ctx, err));
+    VEIL_CHECK(veil_ckks_bootstrapper_new(&bt, enc, &cfg, err));
+    veil_ckks_bootstrapper_info(bt, info);
+    size_t count = 0;
+    all = calloc(info->galois_count + 1, sizeof *all);
+    plan->train.boot_elements = calloc(info->galois_count + 1, sizeof *plan->train.boot_elements);
+    if (!all || !plan->train.boot_elements) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "plan");
+    VEIL_CHECK(veil_ckks_bootstrap_galois_elements(bt, all, &count, info->galois_count + 1, err));
+    for (size_t i = 0; i < count; i++) {
+        int have = 0;
+        for (size_t j = 0; j < plan->n_steps && !have; j++)
+            have = veil_galois_element_rotation(ctx, plan->steps[j]) == all[i];
+        if (!have) plan->train.boot_elements[plan->train.n_boot_elements++] = all[i];
+    }
+done:
+    free(all);
+    veil_ckks_bootstrapper_free(bt);
+    veil_ckks_encoder_free(enc);
+    veil_context_free(ctx);
+    return st;
+}
+
+/*
+ * The time model of one bootstrap (docs/ml.md "Estimates"): about 2 key switches per Galois key it uses (the
+ * DFTs' baby and giant steps, SubSum), and the equivalent of 64 for EvalMod's polynomial of degree 147 (its
+ * relinearized products and rescales) and the encapsulation, at the middle of bootstrapping's levels.
+ * Calibrated on the 30-iteration iDASH run (docs/performance.md): 6.1 s of CPU measured per bootstrap.
+ */
+static double boot_seconds(const veil_plan_info *in, size_t galois)
+{
+    const size_t mid = in->q_count - 1 - BOOT_DEPTH / 2;
+    return (double)(2 * galois + 64) * veil_key_switch_seconds(in, mid);
+}
+
 veil_status veil_train_plan(veil_plan **out, const veil_train_request *req, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
@@ -280,7 +438,25 @@ veil_status veil_train_plan(veil_plan **out, const veil_train_request *req, veil
     veil_plan *plan = calloc(1, sizeof *plan);
     if (!plan) return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
     const size_t block = veil_train_block(req->features), depth = depth_for(req->task, degree, req->iterations);
-    VEIL_CHECK(choose_params(&plan->params, &plan->scale_bits, depth, block, req, err));
+    if (req->bootstrap < -1 || req->bootstrap > 1)
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "train: bootstrap is -1, 0 or 1, not %d", req->bootstrap);
+    int boot = req->bootstrap == 1;
+    if (!boot) {
+        veil_error e = {VEIL_OK, ""};
+        st = choose_params(&plan->params, &plan->scale_bits, depth, block, req, &e);
+        /* no leveled set holds the iterations: bootstrap, unless asked not to */
+        if (st == VEIL_ERR_NOT_FOUND && req->bootstrap == 0 && !req->flood) boot = 1;
+        else if (st != VEIL_OK) VEIL_FAIL(err, st, "%s", e.detail);
+    }
+    size_t work = 0;
+    if (boot) {
+        if (req->flood)
+            VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "train: flooded weights (a 2^60 scale) with bootstrapping, whose q_0 "
+                      "of 50 bits holds scales up to 2^46: not supported; ask for fewer iterations");
+        VEIL_CHECK(choose_boot_params(&plan->params, &work, req, req->task, degree, block, err));
+        plan->scale_bits = 40;
+        plan->train.boot = (uint32_t)work;
+    }
     const size_t n = veil_params_degree(plan->params), slots = n / 2;
     if (slots < block)
         VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "train: %zu slots cannot hold a record of %zu features", slots, req->features);
@@ -297,9 +473,18 @@ veil_status veil_train_plan(veil_plan **out, const veil_train_request *req, veil
     plan->steps = calloc(MAX_TRAIN_STEPS, sizeof *plan->steps);
     if (!plan->steps) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "plan");
     plan->n_steps = train_steps(plan->steps, block, slots);
+    veil_ckks_bootstrap_info bi = {0};
+    if (boot) {
+        plan->train.boot_slots = block;
+        VEIL_CHECK(boot_elements(plan, &bi, err));
+        plan->train.boot_galois = bi.galois_count;
+        if (bi.levels_left != work)
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "train: bootstrapping returns to level %zu, the plan expected %zu",
+                      bi.levels_left, work);
+    }
     veil_plan_info_from_params(plan);
     veil_plan_info *in = &plan->info;
-    in->depth = depth;
+    in->depth = boot ? in->q_count - 1 : depth;
     in->in_ciphertexts = 1; /* per slots/B records, plus one for the scaling */
     in->out_ciphertexts = 2;
     veil_ckks_plan_sizes(plan);
@@ -312,8 +497,9 @@ veil_status veil_train_plan(veil_plan **out, const veil_train_request *req, veil
     in->estimated_seconds = ks * 5 + group * (double)(2 * groups_b + groups_r) +
                             veil_rescale_seconds(in, mid) * (double)(2 * per_iteration(req->task, degree));
     /* the server's working set: about a dozen ciphertexts at the top level */
-    veil_plan_memory(plan, 1, (double)(1 + plan->n_steps), 0,
-                     12 * veil_ciphertext_memory(plan->params, in->q_count - 1));
+    /* with bootstrapping: its keys, and its encoded DFT diagonals (about 40 plaintexts at the top levels) */
+    veil_plan_memory(plan, 1, (double)(1 + veil_ml_plan_galois_count(plan) + (boot ? 1 : 0)), 0,
+                     (boot ? 52.0 : 12.0) * veil_ciphertext_memory(plan->params, in->q_count - 1));
     *out = plan;
     plan = NULL;
 done:
@@ -322,7 +508,7 @@ done:
 }
 
 static void fill_info(veil_train_info *info, unsigned task, size_t features, unsigned degree, unsigned range,
-                      size_t records, size_t levels)
+                      size_t records, size_t levels, uint32_t boot)
 {
     memset(info, 0, sizeof *info);
     info->task = (veil_train_task)task;
@@ -332,7 +518,13 @@ static void fill_info(veil_train_info *info, unsigned task, size_t features, uns
     info->degree = degree;
     info->range = range;
     info->depth_per_iteration = per_iteration(task, degree);
-    info->max_iterations = max_iterations(task, degree, levels);
+    info->max_iterations = max_iterations(task, degree, boot ? train_top(levels, boot) : levels);
+    if (boot) {
+        info->bootstrap_level = boot;
+        info->iterations_per_bootstrap = boot_every(task, degree, boot);
+        info->bootstrap_slots = info->block;
+        info->max_iterations = BOOT_MAX_ITERATIONS;
+    }
     if (task == VEIL_TRAIN_LOGISTIC) sigmoid_fit(degree, range, info->coefficients);
 }
 
@@ -343,7 +535,13 @@ veil_status veil_plan_get_train_info(const veil_plan *plan, veil_train_info *inf
     if (plan->packing != VEIL_PACKING_TRAINING)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "this plan is for inference, not training");
     fill_info(info, plan->train.task, plan->in_width, plan->train.degree, plan->train.range, plan->batch,
-              veil_params_q_count(plan->params) - 1);
+              veil_params_q_count(plan->params) - 1, plan->train.boot);
+    if (plan->train.boot) {
+        info->bootstrap_galois_keys = plan->train.n_boot_elements;
+        info->bootstrap_key_bytes = (double)(plan->train.n_boot_elements * veil_switch_key_stored_bytes(plan->params) +
+                                             veil_ckks_encapsulation_key_stored_bytes(plan->params));
+        info->bootstrap_seconds = boot_seconds(&plan->info, plan->train.boot_galois);
+    }
     return VEIL_OK;
 }
 
@@ -352,7 +550,7 @@ static veil_status meta_info(const veil_ml_meta *m, const veil_context *ctx, vei
     if (m->packing != VEIL_PACKING_TRAINING)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "these keys were made for inference, not for training");
     fill_info(info, m->final_op, m->in_width, m->train.degree, m->train.range, (size_t)m->batch,
-              veil_context_max_level(ctx));
+              veil_context_max_level(ctx), m->train.boot);
     return VEIL_OK;
 }
 
@@ -683,7 +881,7 @@ static veil_status encrypt_with(veil_ciphertexts **out, const veil_keyset *k, co
     meta.rows = rows;
     meta.width = (uint32_t)F;
     const size_t nct = (rows + R - 1) / R, count = veil_train_data_count(&meta);
-    const size_t top = veil_context_max_level(k->ctx), stats_level = top < STATS_LEVEL ? top : STATS_LEVEL;
+    const size_t top = train_top(veil_context_max_level(k->ctx), meta.train.boot), stats_level = top < STATS_LEVEL ? top : STATS_LEVEL;
     const double scale = ldexp(1.0, (int)meta.scale_bits);
     v = calloc(slots, sizeof *v);
     if (!v) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "train: encrypt");
@@ -752,6 +950,11 @@ typedef struct trainer {
     uint64_t dp_num, dp_den;
     double dp_resolution;
     veil_prng *dp_prng;
+    /* bootstrapping (keys made past the leveled limit): every `boot_every` iterations, the weights times
+     * 1 / boot_shift[t] (a power of two at least their guaranteed bound) are bootstrapped, then multiplied back */
+    veil_ckks_bootstrapper *bt;
+    size_t boot_every;
+    double *boot_shift;
 } trainer;
 
 typedef veil_ckks_ciphertext ct_t;
@@ -970,6 +1173,7 @@ done:
 typedef struct train_state {
     ct_t *v, *v_prev, *g_prev; /* v_t, v_{t-1}, and G'_{t-1} (the previous gradient step, times 1 - eta) */
     int have_prev;
+    ct_t *w; /* after a bootstrap: w_t, bootstrapped (it replaces v_{t-1} and G'_{t-1} in this iteration) */
 } train_state;
 
 /*
@@ -1000,8 +1204,14 @@ static veil_status iterate(const trainer *tr, train_state *s, ct_t *const *za, c
     /* next = G'_t + (1 - eta_t) shrink_t v_t + eta_t (shrink_{t-1} v_{t-1} + G'_{t-1} / (1 - eta_{t-1})) */
     VEIL_CHECK(copy_ct(tr, next, g, err));
     if (t > 0) VEIL_CHECK(add_scaled(tr, next, s->v, (1 - c[t].eta) * c[t].shrink, tmp, err));
-    if (t > 0 && s->have_prev) VEIL_CHECK(add_scaled(tr, next, s->v_prev, c[t].eta * c[t - 1].shrink, tmp, err));
-    if (t > 0) VEIL_CHECK(add_scaled(tr, next, s->g_prev, c[t].eta / (1 - c[t - 1].eta), tmp, err));
+    if (s->w) { /* w_t = shrink_{t-1} v_{t-1} + G'_{t-1} / (1 - eta_{t-1}), bootstrapped */
+        VEIL_CHECK(add_scaled(tr, next, s->w, c[t].eta, tmp, err));
+    } else {
+        if (t > 0 && s->have_prev) VEIL_CHECK(add_scaled(tr, next, s->v_prev, c[t].eta * c[t - 1].shrink, tmp, err));
+        if (t > 0) VEIL_CHECK(add_scaled(tr, next, s->g_prev, c[t].eta / (1 - c[t - 1].eta), tmp, err));
+    }
+    veil_ckks_ciphertext_free(s->w);
+    s->w = NULL;
     ct_t *old_prev = s->v_prev;
     s->v_prev = s->v;
     s->have_prev = t > 0;
@@ -1059,6 +1269,159 @@ done:
     return st;
 }
 
+/* ---- bootstrapping the weights --------------------------------------------------------------------------- */
+
+/* The largest |1/2 - q(t)| over the sigmoid's range [-R, R] (the grid's 8001 points, plus 1%). */
+static double sigmoid_error_max(const double *coef, unsigned degree, unsigned range)
+{
+    double e = 0;
+    for (int i = -4000; i <= 4000; i++) {
+        const double t = (double)range * i / 4000.0;
+        double q = 0, p = t;
+        for (size_t j = 0; j < (degree + 1) / 2; j++, p *= t * t) q += coef[j] * p;
+        e = fmax(e, fabs(0.5 - q));
+    }
+    return 1.01 * e;
+}
+
+/*
+ * bound[t]: a bound on every coordinate of v_t and w_t (the values bootstrapped before iteration t), from the
+ * public schedule alone (the scaled features and z_r lie in [-1, 1]).
+ * Logistic regression, under the training's premise that |z.v| stays within the sigmoid's range (so that
+ * |1/2 - q(z.v)| <= E): the gradient step lr/n sum e_r z_r is at most lr E, w_{t+1} = shrink v_t + that step,
+ * v_t = w_t - eta_{t-1} (w_t - w_{t-1}); with A_t >= |w_t| and D_t >= |w_t - w_{t-1}|:
+ *   D_{t+1} <= (1 - shrink) A_t + shrink |eta_{t-1}| D_t + lr E,  A_{t+1} <= A_t + D_{t+1},  |v_t| <= A_t + |eta_{t-1}| D_t.
+ * Linear regression: w_{t+1} = (shrink I - lr H) w_t + lr b with H = X^T X / n, whose largest eigenvalue is at
+ * most its trace, F + 1; with lr (F + 1) <= 1 the matrix has norm at most 1, so |w_t| <= t lr |b|_2 <=
+ * t lr sqrt(F + 1). A larger learning rate has no such bound: refused.
+ */
+static veil_status weight_bounds(double *bound, const trainer *tr, const step_constants *c, size_t K, double lr,
+                                 unsigned range, veil_error *err)
+{
+    if (tr->task == VEIL_TRAIN_LINEAR) {
+        const double f1 = (double)tr->features + 1;
+        if (lr * f1 > 1)
+            return veil_fail(err, VEIL_ERR_UNSUPPORTED,
+                             "train: linear regression with bootstrapping needs a learning rate of at most 1/(F + 1) "
+                             "= %g (then the weights provably stay within t lr sqrt(F + 1) and are scaled into "
+                             "bootstrapping's range); %g given", 1 / f1, lr);
+        for (size_t t = 0; t < K; t++) bound[t] = (double)t * lr * sqrt(f1);
+        return VEIL_OK;
+    }
+    const double e = sigmoid_error_max(tr->coef, tr->degree, range);
+    double a = 0, d = 0;
+    for (size_t t = 0; t < K; t++) {
+        const double eta_prev = t > 0 ? fabs(c[t - 1].eta) : 0;
+        bound[t] = a + eta_prev * d; /* |v_t| (and |w_t| <= a) */
+        const double shrink = c[t].shrink, d_next = (1 - shrink) * a + shrink * eta_prev * d + lr * e;
+        d = d_next;
+        a += d_next;
+    }
+    return VEIL_OK;
+}
+
+/*
+ * Bootstrapping's setup for a run of K iterations: the encapsulation key and bootstrapping's Galois keys
+ * (named when missing), the bootstrapper (over one block of slots), and for each bootstrap the power of two
+ * that scales the weights' guaranteed bound into [-1, 1] (refused beyond 2^12, where bootstrapping would keep
+ * too few bits).
+ */
+static veil_status boot_setup(trainer *tr, const veil_eval_keys *keys, const step_constants *c, size_t K, double lr,
+                              unsigned range, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    uint64_t *elements = NULL;
+    double *bound = NULL;
+    if (!keys->encaps)
+        VEIL_FAIL(err, VEIL_ERR_MISMATCH, "train: these keys were made for bootstrapped training, but the bundle holds "
+                  "no bootstrapping keys (encapsulation key): make them with `veil keygen --train ... --iterations K`");
+    if (tr->dp)
+        VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "train: DP-GD with bootstrapping (the noise has no hard bound for the "
+                  "weights' scaling): not supported; use keys for the leveled iterations");
+    const veil_ckks_bootstrap_config cfg = boot_config(tr->block);
+    VEIL_CHECK(veil_ckks_bootstrapper_new(&tr->bt, tr->enc, &cfg, err));
+    veil_ckks_bootstrap_info bi;
+    veil_ckks_bootstrapper_info(tr->bt, &bi);
+    if (bi.levels_left != keys->meta.train.boot)
+        VEIL_FAIL(err, VEIL_ERR_MISMATCH, "train: bootstrapping returns to level %zu, the keys were made for %u",
+                  bi.levels_left, keys->meta.train.boot);
+    size_t count = 0;
+    elements = calloc(bi.galois_count + 1, sizeof *elements);
+    bound = calloc(K, sizeof *bound);
+    tr->boot_shift = calloc(K, sizeof *tr->boot_shift);
+    if (!elements || !bound || !tr->boot_shift) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "train");
+    VEIL_CHECK(veil_ckks_bootstrap_galois_elements(tr->bt, elements, &count, bi.galois_count + 1, err));
+    for (size_t i = 0; i < count; i++) {
+        size_t j = 0;
+        while (j < keys->n_galois && veil_switch_key_galois_element(keys->galois[j]) != elements[i]) j++;
+        if (j == keys->n_galois)
+            VEIL_FAIL(err, VEIL_ERR_MISMATCH, "train: the evaluation keys lack bootstrapping's Galois key for element "
+                      "%llu: make them with `veil keygen --train ... --iterations K`", (unsigned long long)elements[i]);
+    }
+    tr->boot_every = boot_every(tr->task, tr->degree, keys->meta.train.boot);
+    if (tr->boot_every == 0) VEIL_FAIL(err, VEIL_ERR_MISMATCH, "train: the keys' bootstrapping leaves no iteration");
+    VEIL_CHECK(weight_bounds(bound, tr, c, K, lr, range, err));
+    for (size_t t = 0; t < K; t++) {
+        if (!boot_before(t, tr->boot_every)) continue;
+        double shift = 1;
+        while (shift < bound[t]) shift *= 2;
+        if (shift > BOOT_MAX_SHIFT)
+            VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "train: before iteration %zu the weights' guaranteed bound is %.3g; "
+                      "bootstrapping them keeps too little precision beyond 2^12: lower the learning rate or the "
+                      "iterations", t + 1, bound[t]);
+        tr->boot_shift[t] = shift;
+    }
+done:
+    free(elements);
+    free(bound);
+    return st;
+}
+
+/*
+ * x <- bootstrap(x / shift) * shift: one level for the product by 1 / shift (none when x holds the values
+ * divided by shift already), none for the integer product.
+ */
+static veil_status boot_one(const trainer *tr, ct_t *x, double shift, int divided, veil_error *err)
+{
+    const veil_eval_keys *k = tr->keys;
+    veil_status st = VEIL_OK;
+    if (!divided) VEIL_CHECK(veil_ckks_mul_constant(tr->ctx, x, x, 1.0 / shift, err));
+    VEIL_CHECK(veil_ckks_bootstrap_encapsulated(tr->ctx, tr->bt, x, x, tr->relin,
+                                                (const veil_switch_key *const *)k->galois, k->n_galois, k->encaps,
+                                                err));
+    if (shift > 1) VEIL_CHECK(veil_ckks_mul_integer(tr->ctx, x, x, (int64_t)shift, err));
+done:
+    return st;
+}
+
+/*
+ * Before iteration t: v_t and, when Nesterov's momentum eta_t is not 0, w_t = shrink_{t-1} v_{t-1} +
+ * G'_{t-1} / (1 - eta_{t-1}) (which iterate otherwise forms from v_{t-1} and G'_{t-1}) bootstrapped, the two
+ * in parallel when the run has 2 threads or more (the bootstrapper and the keys are read-only).
+ */
+static veil_status refresh(const trainer *tr, train_state *s, const step_constants *c, size_t t, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    ct_t *w = NULL, *tmp = NULL;
+    if (c[t].eta != 0) {
+        const double shift = tr->boot_shift[t];
+        VEIL_CHECK(ct_new(&w, tr, err));
+        VEIL_CHECK(ct_new(&tmp, tr, err));
+        /* w_t / shift in one level: G'_{t-1} at v_t's level, v_{t-1} above it */
+        VEIL_CHECK(veil_ckks_mul_constant(tr->ctx, w, s->g_prev, 1.0 / ((1 - c[t - 1].eta) * shift), err));
+        VEIL_CHECK(add_scaled(tr, w, s->v_prev, c[t - 1].shrink / shift, tmp, err));
+    }
+    ct_t *const xs[2] = {s->v, w};
+    VEIL_PARALLEL_PARTS(w ? 2 : 1, tr->threads, err, boot_one(tr, xs[part], tr->boot_shift[t], part == 1, &e_));
+    if (st != VEIL_OK) goto done;
+    s->w = w;
+    w = NULL;
+done:
+    veil_ckks_ciphertext_free(w);
+    veil_ckks_ciphertext_free(tmp);
+    return st;
+}
+
 veil_status veil_train_run(veil_ciphertexts **out, const veil_eval_keys *keys, const veil_ciphertexts *data,
                            const veil_train_options *opts, veil_progress_fn progress, void *progress_arg,
                            veil_error *err)
@@ -1113,6 +1476,9 @@ veil_status veil_train_run_sets(veil_ciphertexts **out, const veil_eval_keys *ke
     veil_train_info info = {0};
     st = meta_info(&keys->meta, keys->ctx, &info, err);
     if (st != VEIL_OK) return st;
+    if (info.bootstrap_level && !opts->iterations)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: keys with bootstrapping allow any number of iterations (up to "
+                         "%zu): give it", info.max_iterations);
     const size_t K = opts->iterations ? opts->iterations : info.max_iterations;
     if (K > info.max_iterations)
         return veil_fail(err, VEIL_ERR_UNSUPPORTED,
@@ -1150,6 +1516,7 @@ veil_status veil_train_run_sets(veil_ciphertexts **out, const veil_eval_keys *ke
     if (!c) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "train");
     schedule(c, K, tr.task, lr, opts->l2, tr.rows);
     VEIL_CHECK(veil_ckks_encoder_new(&tr.enc, tr.ctx, err));
+    if (info.bootstrap_level) VEIL_CHECK(boot_setup(&tr, keys, c, K, lr, info.range, err));
     /* each data owner's set: Z_A and Z_X for each ciphertext of records, the constant part, the scaling */
     za = calloc(tr.nct, sizeof *za);
     zx = calloc(tr.nct, sizeof *zx);
@@ -1167,6 +1534,7 @@ veil_status veil_train_run_sets(veil_ciphertexts **out, const veil_eval_keys *ke
     }
     if (progress) progress(progress_arg, 0, K);
     for (size_t t = 0; t < K; t++) {
+        if (tr.bt && boot_before(t, tr.boot_every)) VEIL_CHECK(refresh(&tr, &s, c, t, err));
         VEIL_CHECK(iterate(&tr, &s, za, zx, cst, cst_rows, n_sets, c, t, err));
         if (progress) progress(progress_arg, t + 1, K);
     }
@@ -1186,6 +1554,9 @@ done:
     veil_ckks_ciphertext_free(s.v);
     veil_ckks_ciphertext_free(s.v_prev);
     veil_ckks_ciphertext_free(s.g_prev);
+    veil_ckks_ciphertext_free(s.w);
+    veil_ckks_bootstrapper_free(tr.bt);
+    free(tr.boot_shift);
     veil_ckks_encoder_free(tr.enc);
     veil_prng_free(tr.dp_prng);
     free(c);
