@@ -16,15 +16,43 @@
  *
  * A rank that fails ends the job (MPI_Abort) after its message; a rank killed outright ends it too (mpirun).
  */
+#define _POSIX_C_SOURCE 200809L
 #include <mpi.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include "veil_cli.h"
 
 #define CHUNK ((size_t)1 << 30) /* bytes per message: MPI counts are ints */
 #define TAG_LEN 1
 #define TAG_DATA 2
+
+/*
+ * Waits for a nonblocking operation without spinning: Open MPI's blocking calls poll a core at 100% while they
+ * wait, which on a machine with as many ranks as cores (or fewer cores) takes it from the ranks at work. Used
+ * for the waits that may be long (a rank's first word, its turn in the exchange); the bytes that follow come at
+ * once and use the blocking calls. Sleeps from 50 us up to 2 ms between tests.
+ */
+static int wait_idle(MPI_Request *rq)
+{
+    long ns = 50000;
+    for (;;) {
+        int done = 0;
+        if (MPI_Test(rq, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) return -1;
+        if (done) return 0;
+        struct timespec t = {0, ns};
+        nanosleep(&t, NULL);
+        if (ns < 2000000) ns *= 2;
+    }
+}
+
+/* MPI_Barrier, waiting idle (the ranks' last meeting, while rank 0 writes the output) */
+static void barrier_idle(void)
+{
+    MPI_Request rq;
+    if (MPI_Ibarrier(MPI_COMM_WORLD, &rq) == MPI_SUCCESS) wait_idle(&rq);
+}
 
 /* Sends serialized bytes to rank `to`: their length, then the bytes. */
 static int send_bytes(const veil_buffer *b, int to)
@@ -41,7 +69,8 @@ static int send_bytes(const veil_buffer *b, int to)
 static int recv_bytes(int from, veil_buffer *b)
 {
     uint64_t len = 0;
-    if (MPI_Recv(&len, 1, MPI_UINT64_T, from, TAG_LEN, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS) return -1;
+    MPI_Request rq;
+    if (MPI_Irecv(&len, 1, MPI_UINT64_T, from, TAG_LEN, MPI_COMM_WORLD, &rq) != MPI_SUCCESS || wait_idle(&rq)) return -1;
     if (len > SIZE_MAX - 1) return -1;
     b->data = malloc(len ? (size_t)len : 1);
     if (!b->data) return -1;
@@ -107,7 +136,8 @@ static int deal_input(cli_options *o, const veil_eval_keys *ek, int ranks, veil_
     if (!*split && !o->quiet)
         fprintf(stderr, "veil: --mpi: the set is not split (%s): rank 0 evaluates it all\n",
                 batches ? err.detail : "no batch");
-    if (MPI_Bcast(split, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+    MPI_Request rq;
+    if (MPI_Ibcast(split, 1, MPI_INT, 0, MPI_COMM_WORLD, &rq) != MPI_SUCCESS || wait_idle(&rq))
         CLI_FAIL(EXIT_RUNTIME, "--mpi: the ranks could not be told whether the set splits");
     if (!*split) {
         *mine = in;
@@ -142,7 +172,8 @@ static int receive_input(const veil_eval_keys *ek, int rank, veil_ciphertexts **
     veil_buffer b = {0};
     veil_error err = {0};
     int rc = EXIT_OK;
-    if (MPI_Bcast(split, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+    MPI_Request rq;
+    if (MPI_Ibcast(split, 1, MPI_INT, 0, MPI_COMM_WORLD, &rq) != MPI_SUCCESS || wait_idle(&rq))
         CLI_FAIL(EXIT_RUNTIME, "--mpi: rank %d: no word from rank 0", rank);
     if (!*split) goto done;
     if (recv_bytes(0, &b)) CLI_FAIL(EXIT_RUNTIME, "--mpi: rank %d: its batches did not arrive", rank);
@@ -205,6 +236,7 @@ int cli_mpi_eval(cli_options *o, const char *eval_keys_path)
         fprintf(stderr, "veil: --mpi: rank %d of %d failed: the job stops\n", rank, ranks);
         MPI_Abort(MPI_COMM_WORLD, rc);
     }
+    barrier_idle();
     MPI_Finalize();
     return rc;
 }
@@ -218,7 +250,8 @@ static int exchange_parts(void *arg, const veil_buffer *mine, veil_buffer *all)
     const int *who = arg; /* rank, ranks */
     for (int r = 0; r < who[1]; r++) {
         uint64_t len = r == who[0] ? mine->len : 0;
-        if (MPI_Bcast(&len, 1, MPI_UINT64_T, r, MPI_COMM_WORLD) != MPI_SUCCESS) return -1;
+        MPI_Request rq; /* the ranks meet here once each is through its share: the wait may be long */
+        if (MPI_Ibcast(&len, 1, MPI_UINT64_T, r, MPI_COMM_WORLD, &rq) != MPI_SUCCESS || wait_idle(&rq)) return -1;
         if (len > SIZE_MAX - 1) return -1;
         uint8_t *data = mine->data;
         if (r != who[0]) {
@@ -248,6 +281,7 @@ int cli_mpi_train(cli_options *o, const char *eval_keys_path, char **ins, size_t
         fprintf(stderr, "veil: --mpi: rank %d of %d failed: the job stops\n", who[0], who[1]);
         MPI_Abort(MPI_COMM_WORLD, rc);
     }
+    barrier_idle();
     MPI_Finalize();
     return rc;
 }
