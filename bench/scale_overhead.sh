@@ -77,12 +77,12 @@ for v in ${HAPROXY_VARIANTS:-}; do
     pids+=($!)
     endpoints="$endpoints ${v%%=*}=http://127.0.0.1:$port=$tp"
 done
-# nginx too when installed (examples/cluster/nginx.conf; NGINX=0: not)
+# nginx too when installed (examples/cluster/nginx.conf, or NGINX_CONF; NGINX=0: not)
 if command -v nginx >/dev/null && [ "${NGINX:-1}" = 1 ]; then
     port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     mkdir -p "$work/nginx"
     sed -e "s|@LISTEN@|127.0.0.1:$port|; s|@R0@|127.0.0.1:$p0|; s|@R1@|127.0.0.1:$p1|; s|@R2@|127.0.0.1:$p2|" \
-        -e "s|@PREFIX@|$work/nginx|g" "$here/../examples/cluster/nginx.conf" >"$work/nginx/nginx.conf"
+        -e "s|@PREFIX@|$work/nginx|g" "${NGINX_CONF:-$here/../examples/cluster/nginx.conf}" >"$work/nginx/nginx.conf"
     [ "$(id -u)" = 0 ] && sed -i '1i user root;' "$work/nginx/nginx.conf"
     nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' >>"$work/nginx.log" 2>&1 &
     pids+=($!)
