@@ -18,7 +18,7 @@
  *                     same prediction sent to running servers, VEIL_BENCH_SERVE_ENDPOINTS="NAME=URL=TOKEN ..."
  *                     (one server on its folder store, a replica on PostgreSQL, the balancer in front of the
  *                     replicas), in turn, one request at a time: p50/p99/mean per endpoint and the overhead
- *                     over the first. VEIL_BENCH_SERVE_ONLY=model writes the model the servers must serve,
+ *                     over the first (of the p50s, and paired: the median of the rounds' ratios). VEIL_BENCH_SERVE_ONLY=model writes the model the servers must serve,
  *                     breast_cancer.onnx, into VEIL_BENCH_SERVE_MODELS and stops.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -551,6 +551,16 @@ static void run_cluster(veil_model *m, int reps, int threads)
         }
     veil_plan_info info;
     veil_plan_get_info(plan, &info);
+    /* paired: the median over the rounds of endpoint i's time over the first's in the same round (the machine's
+     * load drifts between rounds far more than within one) */
+    double paired[MAX_ENDPOINTS] = {0}, *ratio = malloc((size_t)reps * sizeof *ratio);
+    if (!ratio) exit(1);
+    for (int i = 1; i < n; i++) {
+        for (int r = 0; r < reps; r++) ratio[r] = e[i].t[r] / e[0].t[r];
+        qsort(ratio, (size_t)reps, sizeof *ratio, by_value);
+        paired[i] = ratio[reps / 2] - 1;
+    }
+    free(ratio);
     double first_p50 = 0;
     for (int i = 0; i < n; i++) {
         double sum = 0;
@@ -562,9 +572,10 @@ static void run_cluster(veil_model *m, int reps, int threads)
         char extra[500];
         snprintf(extra, sizeof extra,
                  ",\"endpoint\":\"%.31s\",\"samples_per_request\":%zu,\"request_bytes\":%zu,\"p99_us\":%.1f,"
-                 "\"mean_us\":%.1f,\"overhead_over\":\"%.31s\",\"overhead\":%.3f,\"overhead_us\":%.1f",
+                 "\"mean_us\":%.1f,\"overhead_over\":\"%.31s\",\"overhead\":%.3f,\"overhead_us\":%.1f,"
+                 "\"paired_overhead\":%.3f",
                  e[i].name, samples, body.len, p99 * 1e6, sum / reps * 1e6, e[0].name, (p50 - first_p50) / first_p50,
-                 (p50 - first_p50) * 1e6);
+                 (p50 - first_p50) * 1e6, paired[i]);
         bench_emit("serve_cluster", info.n, info.q_count, threads, res, extra);
         free(e[i].t);
         veil_client_free(e[i].client);
