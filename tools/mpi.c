@@ -2,9 +2,10 @@
  * The batch work of `veil` over the ranks of an MPI job (docs/scale.md, "Batch work over MPI").
  *
  * veil eval --mpi: a ciphertext set's batches spread over the ranks. Every rank loads the keys and the model;
- * rank 0 alone reads the input file (validated whole: it is one object under one digest), takes each rank's
- * share of the batches (veil_ciphertexts_take_batches: rank r of R, batches r B / R .. (r + 1) B / R - 1) and
- * sends it serialized; each rank loads its share (validated again, as any file), evaluates it and sends its
+ * rank 0 alone reads the input file and cuts it into the ranks' shares without loading it
+ * (veil_ciphertexts_split_serialized: its digest and metadata checked once; rank r of R gets batches
+ * r B / R .. (r + 1) B / R - 1) and sends each its share; each rank loads its share (every ciphertext
+ * validated, as a file's), evaluates it and sends its
  * serialized outputs back to rank 0, which loads each, joins them in rank order (veil_ciphertexts_append) and
  * writes the file: the same bytes as one process, since every batch is evaluated alone. A set that is not
  * split (the latency packing, BGV, no batch) is evaluated by rank 0 alone.
@@ -109,60 +110,41 @@ static int gather_outputs(const veil_eval_keys *ek, int ranks, veil_ciphertexts 
     return EXIT_OK;
 }
 
-/* Rank 0: the share of batches of rank r (of B batches over R ranks): first and count. */
-static void share_of(size_t batches, int r, int ranks, size_t *first, size_t *count)
-{
-    *first = (size_t)r * batches / (size_t)ranks;
-    *count = (size_t)(r + 1) * batches / (size_t)ranks - *first;
-}
-
 /*
- * Rank 0: reads the input (validated whole), tells the ranks whether it splits (a broadcast of 0 or 1) and
- * sends each rank r > 0 its share serialized (empty when it has no batch); *mine: its own share, or the whole
- * set when it does not split.
+ * Rank 0: reads the input file and cuts it into the ranks' shares without loading it
+ * (veil_ciphertexts_split_serialized: the set's digest and metadata checked once), tells the ranks whether it
+ * splits (a broadcast of 0 or 1) and sends each rank r > 0 its share (empty when it has no batch); *mine: its
+ * own share, loaded, or the whole set when it does not split (the latency packing, BGV).
  */
 static int deal_input(cli_options *o, const veil_eval_keys *ek, int ranks, veil_ciphertexts **mine, int *split)
 {
-    veil_ciphertexts *in = NULL, *share = NULL;
-    veil_buffer b = {0};
+    veil_buffer file = {0}, *parts = calloc((size_t)ranks, sizeof *parts);
     veil_error err = {0};
     int rc = EXIT_OK;
-    CLI_CHECK(cli_load_ciphertexts(o->in, NULL, ek, &in));
-    const size_t batches = veil_ciphertexts_batches_of(in);
-    /* taking no batch tells whether the set splits */
-    *split = batches > 0 && veil_ciphertexts_take_batches(&share, in, 0, 0, &err) == VEIL_OK;
-    veil_ciphertexts_free(share);
-    share = NULL;
-    if (!*split && !o->quiet)
-        fprintf(stderr, "veil: --mpi: the set is not split (%s): rank 0 evaluates it all\n",
-                batches ? err.detail : "no batch");
+    if (!parts) CLI_FAIL(EXIT_RUNTIME, "--mpi: out of memory");
+    CLI_CHECK(cli_read_file(o->in, &file));
+    const veil_status st = veil_ciphertexts_split_serialized(parts, (size_t)ranks, ek, file.data, file.len, &err);
+    *split = st == VEIL_OK;
+    if (st != VEIL_OK && st != VEIL_ERR_ARGUMENT) CLI_CHECK(cli_status(st, &err, o->in)); /* not a set of these keys */
+    if (!*split) {
+        if (!o->quiet) fprintf(stderr, "veil: --mpi: the set is not split (%s): rank 0 evaluates it all\n", err.detail);
+        CLI_CHECK(cli_status(veil_ciphertexts_load(mine, NULL, ek, file.data, file.len, &err), &err, o->in));
+    }
+    veil_buffer_free(&file);
     MPI_Request rq;
     if (MPI_Ibcast(split, 1, MPI_INT, 0, MPI_COMM_WORLD, &rq) != MPI_SUCCESS || wait_idle(&rq))
         CLI_FAIL(EXIT_RUNTIME, "--mpi: the ranks could not be told whether the set splits");
-    if (!*split) {
-        *mine = in;
-        in = NULL;
-        goto done;
-    }
+    if (!*split) goto done;
     for (int r = 1; r < ranks; r++) {
-        size_t first, count;
-        share_of(batches, r, ranks, &first, &count);
-        if (count) {
-            CLI_CHECK(cli_status(veil_ciphertexts_take_batches(&share, in, first, count, &err), &err, "--mpi"));
-            CLI_CHECK(cli_status(veil_ciphertexts_save(&b, share, &err), &err, "--mpi"));
-            veil_ciphertexts_free(share);
-            share = NULL;
-        }
-        if (send_bytes(&b, r)) CLI_FAIL(EXIT_RUNTIME, "--mpi: the batches of rank %d could not be sent", r);
-        veil_buffer_free(&b);
+        if (send_bytes(&parts[r], r)) CLI_FAIL(EXIT_RUNTIME, "--mpi: the batches of rank %d could not be sent", r);
+        veil_buffer_free(&parts[r]);
     }
-    size_t first, count;
-    share_of(batches, 0, ranks, &first, &count);
-    CLI_CHECK(cli_status(veil_ciphertexts_take_batches(mine, in, first, count, &err), &err, "--mpi"));
+    if (parts[0].len) /* every byte of its ciphertexts validated, as a file's */
+        CLI_CHECK(cli_status(veil_ciphertexts_load(mine, NULL, ek, parts[0].data, parts[0].len, &err), &err, o->in));
 done:
-    veil_buffer_free(&b);
-    veil_ciphertexts_free(share);
-    veil_ciphertexts_free(in);
+    veil_buffer_free(&file);
+    for (int r = 0; parts && r < ranks; r++) veil_buffer_free(&parts[r]);
+    free(parts);
     return rc;
 }
 

@@ -244,7 +244,7 @@ int cli_load_eval_model(veil_model **m, cli_options *o, const veil_eval_keys *ek
                         double **calib);
 /* veil eval --mpi, with the eval keys' file (tools/mpi.c; built when MPI is found) */
 int cli_mpi_eval(cli_options *o, const char *eval_keys_path);
-/* veil train: the sets' training (cmd_train.c); split: this rank's part under --mpi (only part 0 writes), or NULL */
+/* veil train: the sets' training (train_sets.c); split: this rank's part under --mpi (only part 0 writes), or NULL */
 int cli_train_sets(cli_options *o, const char *path, char **ins, size_t n_in, const veil_train_split *split);
 /* veil train --mpi: the records' ciphertexts spread over the ranks, the gradient parts summed (tools/mpi.c) */
 int cli_mpi_train(cli_options *o, const char *eval_keys_path, char **ins, size_t n_in);
