@@ -14,6 +14,12 @@
  *   serve_memory      (issue 21) the peak memory (VmHWM) of a `veil serve` process (the veil program beside
  *                     veil-bench, default limits) at start, after 64 tenants' bundles are stored (throughput
  *                     keys, one per tenant), and after one prediction with each (all 64 loaded in the cache)
+ *   serve_cluster     (issue 22; only with VEIL_BENCH_SERVE_ONLY=cluster, run by bench/scale_overhead.sh) the
+ *                     same prediction sent to running servers, VEIL_BENCH_SERVE_ENDPOINTS="NAME=URL=TOKEN ..."
+ *                     (one server on its folder store, a replica on PostgreSQL, the balancer in front of the
+ *                     replicas), in turn, one request at a time: p50/p99/mean per endpoint and the overhead
+ *                     over the first (of the p50s, and paired: the median of the rounds' ratios). VEIL_BENCH_SERVE_ONLY=model writes the model the servers must serve,
+ *                     breast_cancer.onnx, into VEIL_BENCH_SERVE_MODELS and stops.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -460,8 +466,154 @@ static void run_memory(veil_model *m, const char *dir, int threads)
     veil_plan_free(plan);
 }
 
+/* serve_cluster: one endpoint under test */
+typedef struct endpoint {
+    char name[32], url[256], token[VEIL_TOKEN_SIZE + 1], id[65];
+    veil_client *client;
+    double *t;
+} endpoint;
+
+/* "NAME=URL=TOKEN ..." into e[]: how many (at most max), or -1 when malformed */
+static int parse_endpoints(const char *spec, endpoint *e, int max)
+{
+    int n = 0;
+    while (*spec) {
+        while (*spec == ' ') spec++;
+        if (!*spec) break;
+        const size_t len = strcspn(spec, " ");
+        char item[600];
+        if (n == max || len >= sizeof item) return -1;
+        memcpy(item, spec, len);
+        item[len] = 0;
+        spec += len;
+        char *a = strchr(item, '='), *b = a ? strchr(a + 1, '=') : NULL;
+        if (!a || !b) return -1;
+        *a = *b = 0;
+        memset(&e[n], 0, sizeof e[n]);
+        if (strlen(item) >= sizeof e[n].name || strlen(a + 1) >= sizeof e[n].url ||
+            strlen(b + 1) >= sizeof e[n].token)
+            return -1;
+        strcpy(e[n].name, item);
+        strcpy(e[n].url, a + 1);
+        strcpy(e[n].token, b + 1);
+        n++;
+    }
+    return n;
+}
+
+/*
+ * serve_cluster: the throughput case's request (4096 samples) sent to each endpoint in turn, `reps` rounds, one
+ * request at a time (interleaved, so that the machine's load weighs on every endpoint alike); the keys uploaded
+ * through each endpoint first (a replica behind the balancer reads them from PostgreSQL), four warm-ups each.
+ */
+static void run_cluster(veil_model *m, int reps, int threads)
+{
+    /* warm-up rounds: a balancer sends them to each replica in turn, which loads the keys at their first use */
+    enum { MAX_ENDPOINTS = 8, WARM_UP = 4 };
+    veil_error err = {0};
+    endpoint e[MAX_ENDPOINTS];
+    const char *spec = getenv("VEIL_BENCH_SERVE_ENDPOINTS");
+    const int n = spec ? parse_endpoints(spec, e, MAX_ENDPOINTS) : -1;
+    if (n < 1) {
+        fprintf(stderr, "veil-bench serve: VEIL_BENCH_SERVE_ENDPOINTS=\"NAME=URL=TOKEN ...\" (at most %d)\n",
+                MAX_ENDPOINTS);
+        exit(2);
+    }
+    const size_t samples = 4096;
+    veil_plan *plan = NULL;
+    veil_plan_request req = {.packing = VEIL_PACKING_THROUGHPUT, .batch = samples};
+    CHECK(veil_model_plan(&plan, m, &req, &err));
+    veil_keyset *ks = NULL;
+    veil_eval_keys *ek = NULL;
+    CHECK(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err));
+    double *x = malloc(samples * FEATURES * sizeof *x);
+    unsigned s = 9;
+    for (size_t i = 0; i < samples * FEATURES; i++) x[i] = lcg(&s);
+    veil_ciphertexts *in = NULL;
+    veil_buffer body = {0}, keys = {0};
+    CHECK(veil_ciphertexts_encrypt(&in, ks, x, samples, NULL, &err));
+    CHECK(veil_ciphertexts_save(&body, in, &err));
+    CHECK(veil_eval_keys_save(&keys, ek, &err));
+    for (int i = 0; i < n; i++) {
+        CHECK(veil_client_new(&e[i].client, e[i].url, &err));
+        CHECK(veil_client_set_token(e[i].client, e[i].token, &err));
+        CHECK(veil_client_upload_keys(e[i].client, keys.data, keys.len, e[i].id, &err));
+        e[i].t = malloc((size_t)reps * sizeof *e[i].t);
+        if (!e[i].t) exit(1);
+    }
+    for (int r = -WARM_UP; r < reps; r++)
+        for (int i = 0; i < n; i++) {
+            veil_buffer answer = {0};
+            const double t0 = now_s();
+            CHECK(veil_client_predict(e[i].client, "breast_cancer", e[i].id, body.data, body.len, &answer, &err));
+            if (r >= 0) e[i].t[r] = now_s() - t0;
+            veil_buffer_free(&answer);
+        }
+    veil_plan_info info;
+    veil_plan_get_info(plan, &info);
+    /* paired: the median over the rounds of endpoint i's time over the first's in the same round (the machine's
+     * load drifts between rounds far more than within one) */
+    double paired[MAX_ENDPOINTS] = {0}, *ratio = malloc((size_t)reps * sizeof *ratio);
+    if (!ratio) exit(1);
+    for (int i = 1; i < n; i++) {
+        for (int r = 0; r < reps; r++) ratio[r] = e[i].t[r] / e[0].t[r];
+        qsort(ratio, (size_t)reps, sizeof *ratio, by_value);
+        paired[i] = ratio[reps / 2] - 1;
+    }
+    free(ratio);
+    double first_p50 = 0;
+    for (int i = 0; i < n; i++) {
+        double sum = 0;
+        for (int r = 0; r < reps; r++) sum += e[i].t[r];
+        qsort(e[i].t, (size_t)reps, sizeof *e[i].t, by_value);
+        const double p50 = e[i].t[reps / 2], p99 = e[i].t[(reps * 99) / 100];
+        if (i == 0) first_p50 = p50;
+        bench_result res = {.us_median = p50 * 1e6, .us_min = e[i].t[0] * 1e6, .reps = reps};
+        char extra[500];
+        snprintf(extra, sizeof extra,
+                 ",\"endpoint\":\"%.31s\",\"samples_per_request\":%zu,\"request_bytes\":%zu,\"p99_us\":%.1f,"
+                 "\"mean_us\":%.1f,\"overhead_over\":\"%.31s\",\"overhead\":%.3f,\"overhead_us\":%.1f,"
+                 "\"paired_overhead\":%.3f",
+                 e[i].name, samples, body.len, p99 * 1e6, sum / reps * 1e6, e[0].name, (p50 - first_p50) / first_p50,
+                 (p50 - first_p50) * 1e6, paired[i]);
+        bench_emit("serve_cluster", info.n, info.q_count, threads, res, extra);
+        free(e[i].t);
+        veil_client_free(e[i].client);
+    }
+    free(x);
+    veil_buffer_free(&body);
+    veil_buffer_free(&keys);
+    veil_ciphertexts_free(in);
+    veil_eval_keys_free(ek);
+    veil_keyset_free(ks);
+    veil_plan_free(plan);
+}
+
 int bench_serve(const bench_config *cfg)
 {
+    const char *only_mode = getenv("VEIL_BENCH_SERVE_ONLY");
+    if (only_mode && (!strcmp(only_mode, "model") || !strcmp(only_mode, "cluster"))) { /* issue 22: running servers */
+        veil_model *m = NULL;
+        const char *to = getenv("VEIL_BENCH_SERVE_MODELS");
+        if (!strcmp(only_mode, "model") && !to) {
+            fprintf(stderr, "veil-bench serve: VEIL_BENCH_SERVE_MODELS=DIR for the model\n");
+            return 2;
+        }
+        char tmp[] = "/tmp/veil-bench-model-XXXXXX";
+        if (!to && !(to = mkdtemp(tmp))) return 1;
+        write_model(to, &m);
+        if (!strcmp(only_mode, "cluster")) run_cluster(m, cfg->quick ? 10 : 40, cfg->threads);
+        if (to == tmp) {
+            char path[700];
+            snprintf(path, sizeof path, "%s/breast_cancer.onnx", tmp);
+            unlink(path);
+            rmdir(tmp);
+        }
+        veil_model_free(m);
+        return 0;
+    }
+
+
     veil_error err = {0};
     char dir[] = "/tmp/veil-bench-serve-XXXXXX";
     if (!mkdtemp(dir)) {
@@ -480,7 +632,7 @@ int bench_serve(const bench_config *cfg)
     veil_server *srv = NULL;
     CHECK(veil_token_add(store, "bench", 0, bench_token, NULL, &err));
     CHECK(veil_server_start(&srv, &sc, &err));
-    const char *only = getenv("VEIL_BENCH_SERVE_ONLY"); /* "throughput", "latency", "attack" or "memory" */
+    const char *only = only_mode; /* "throughput", "latency", "attack" or "memory" */
     if (!only || !strcmp(only, "throughput")) run_case(m, srv, VEIL_PACKING_THROUGHPUT, 4096, cfg->quick ? 5 : 30, cfg->threads);
     if (!only || !strcmp(only, "latency")) run_case(m, srv, VEIL_PACKING_LATENCY, 1, cfg->quick ? 20 : 200, cfg->threads);
     if (!only || !strcmp(only, "attack")) {

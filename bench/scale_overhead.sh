@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The time per prediction of the hospital model (five records) from one client, one request at a time,
-# through: (a) one `veil serve` on its folder store, (b) one replica on a PostgreSQL store, (c) HAProxy in
-# front of three replicas on that store. Prints the p50 and mean of N requests each (curl's time_total).
-# Needs PostgreSQL's server and HAProxy (scripts/setup).
+# The time per prediction through: (a) one `veil serve` on its folder store, (b) one replica on a PostgreSQL
+# store, (c) HAProxy in front of three replicas on that store (examples/cluster/haproxy.cfg, or HAPROXY_CFG).
+# `veil-bench serve` (VEIL_BENCH_SERVE_ONLY=cluster, bench/bench_serve.c) sends the same 4096-sample request to
+# the three in turn, N rounds, and prints one JSON line per endpoint (p50, p99, mean, overhead over (a)).
+# With SCALE_CURL=1, also the hospital model's prediction of five records (a 2.6 MB ciphertext) from `curl`,
+# one request at a time: p50 and mean of N requests each (curl's time_total; CURL_EXTRA: more curl options).
+# HAPROXY_VARIANTS="NAME=CFG ...": other HAProxy configurations in front of the same replicas, measured in
+# the same rounds. Needs PostgreSQL's server and HAProxy (scripts/setup).
 #   bench/scale_overhead.sh [BUILD_DIR] [N]
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +23,7 @@ pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
     "${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pg/data" -m immediate -w stop >/dev/null 2>&1
+    [ -n "${SCALE_LOGS:-}" ] && cp "$work"/*.log "$SCALE_LOGS"/ # HAProxy's log: its timers per request
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -29,7 +34,8 @@ chmod 755 "$work"
 "${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w -o "-k $work/pg -c listen_addresses=''" start >/dev/null
 pgurl="postgresql:///postgres?host=$work/pg&user=veil"
 /usr/bin/python3 "$here/../examples/hospital/train.py" "$work/h" >/dev/null
-cp "$work/h/model.onnx" "$work/models/breast_cancer.onnx"
+cp "$work/h/model.onnx" "$work/models/hospital.onnx"
+VEIL_BENCH_SERVE_ONLY=model VEIL_BENCH_SERVE_MODELS="$work/models" "$build/veil-bench" serve || exit 1
 "$veil" keygen --model "$work/h/model.onnx" --calibrate "$work/h/train.csv" --out "$work/k" --quiet
 head -6 "$work/h/test.csv" >"$work/five.csv"
 "$veil" encrypt --keys "$work/k" --in "$work/five.csv" --out "$work/x.ct"
@@ -48,7 +54,7 @@ measure() { # measure NAME URL TOKEN
         sed 's/.*"id":"\([0-9a-f]*\)".*/\1/')
     for _ in $(seq "$n"); do
         curl -s -o /dev/null -w '%{time_total}\n' ${CURL_EXTRA:-} -H "Authorization: Bearer $token" --data-binary "@$work/x.ct" \
-            "$url/v1/models/breast_cancer/predict?keys=$id"
+            "$url/v1/models/hospital/predict?keys=$id"
     done | sort -g | awk -v name="$name" '{ t[NR] = $1; s += $1 } END {
         printf "%-44s p50 %6.1f ms  mean %6.1f ms  (%d requests)\n", name, 1000 * t[int((NR + 1) / 2)], 1000 * s / NR, NR }'
 }
@@ -62,7 +68,31 @@ lb=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 VEIL_LB_LISTEN="127.0.0.1:$lb" VEIL_R0="127.0.0.1:$p0" VEIL_R1="127.0.0.1:$p1" VEIL_R2="127.0.0.1:$p2" \
     haproxy -db -f "${HAPROXY_CFG:-$here/../examples/cluster/haproxy.cfg}" >"$work/haproxy.log" 2>&1 &
 pids+=($!)
+# HAPROXY_VARIANTS="NAME=CFG ...": more balancers in front of the same replicas, measured in the same rounds
+endpoints="folder=http://127.0.0.1:$pf=$tf postgresql=http://127.0.0.1:$p0=$tp haproxy=http://127.0.0.1:$lb=$tp"
+for v in ${HAPROXY_VARIANTS:-}; do
+    port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    VEIL_LB_LISTEN="127.0.0.1:$port" VEIL_R0="127.0.0.1:$p0" VEIL_R1="127.0.0.1:$p1" VEIL_R2="127.0.0.1:$p2" \
+        haproxy -db -f "${v#*=}" >>"$work/haproxy.log" 2>&1 &
+    pids+=($!)
+    endpoints="$endpoints ${v%%=*}=http://127.0.0.1:$port=$tp"
+done
+# nginx too when installed (examples/cluster/nginx.conf, or NGINX_CONF; NGINX=0: not)
+if command -v nginx >/dev/null && [ "${NGINX:-1}" = 1 ]; then
+    port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    mkdir -p "$work/nginx"
+    sed -e "s|@LISTEN@|127.0.0.1:$port|; s|@R0@|127.0.0.1:$p0|; s|@R1@|127.0.0.1:$p1|; s|@R2@|127.0.0.1:$p2|" \
+        -e "s|@PREFIX@|$work/nginx|g" "${NGINX_CONF:-$here/../examples/cluster/nginx.conf}" >"$work/nginx/nginx.conf"
+    [ "$(id -u)" = 0 ] && sed -i '1i user root;' "$work/nginx/nginx.conf"
+    nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' >>"$work/nginx.log" 2>&1 &
+    pids+=($!)
+    endpoints="$endpoints nginx=http://127.0.0.1:$port=$tp"
+fi
 sleep 1
-measure "one server, folder store" "http://127.0.0.1:$pf" "$tf"
-measure "one replica, PostgreSQL store" "http://127.0.0.1:$p0" "$tp"
-measure "HAProxy + three replicas, PostgreSQL store" "http://127.0.0.1:$lb" "$tp"
+VEIL_BENCH_SERVE_ONLY=cluster VEIL_BENCH_SERVE_ENDPOINTS="$endpoints" \
+    "$build/veil-bench" serve ${BENCH_EXTRA:-} || echo "veil-bench serve failed (see $work/serve.log)"
+if [ "${SCALE_CURL:-0}" = 1 ]; then
+    measure "one server, folder store" "http://127.0.0.1:$pf" "$tf"
+    measure "one replica, PostgreSQL store" "http://127.0.0.1:$p0" "$tp"
+    measure "HAProxy + three replicas, PostgreSQL store" "http://127.0.0.1:$lb" "$tp"
+fi

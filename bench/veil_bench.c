@@ -63,6 +63,7 @@ static void usage(FILE *f)
             "  bgv     BGV keys, encoding, encryption and evaluator at bgv-n8192 and bgv-n16384, t = 65537\n"
             "  ml      logistic regression, 30 features: 8192 samples (throughput) and one (latency), server time\n"
             "  serve   the same model behind veil serve on loopback: p50/p99, predictions/s, overhead over direct\n"
+            "          (VEIL_BENCH_SERVE_ONLY=cluster: through running servers and balancers, bench/scale_overhead.sh)\n"
             "  cnn     examples/fashion's network on Fashion-MNIST (VEIL_BENCH_CNN_DIR): images/s and latency\n"
             "  train   encrypted logistic regression, 1579 x 18 (iDASH shape), 7 NAG iterations: whole training time\n"
             "          (VEIL_BENCH_TRAIN_ITERATIONS=30: bootstrapped past the leveled limit)\n"

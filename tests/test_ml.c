@@ -491,6 +491,43 @@ static void test_sets_by_batches(void **state)
     veil_buffer want = {0}, got = {0};
     assert_int_equal(veil_ciphertexts_save(&want, whole, &err), VEIL_OK);
 
+    /* the serialized set cut without loading it (veil eval --mpi's rank 0): into 2 and into 4 parts (one empty),
+     * each part loaded, evaluated, and the outputs joined in order: the whole set's bytes */
+    veil_buffer bytes = {0}, parts[4];
+    assert_int_equal(veil_ciphertexts_save(&bytes, in, &err), VEIL_OK);
+    for (size_t n = 2; n <= 4; n += 2) {
+        assert_int_equal(veil_ciphertexts_split_serialized(parts, n, ek, bytes.data, bytes.len, &err), VEIL_OK);
+        veil_ciphertexts *joined = NULL;
+        size_t empty = 0, rows = 0;
+        for (size_t p = 0; p < n; p++) {
+            veil_ciphertexts *part = NULL, *y = NULL;
+            if (!parts[p].len) {
+                empty++;
+                continue;
+            }
+            assert_int_equal(veil_ciphertexts_load(&part, NULL, ek, parts[p].data, parts[p].len, &err), VEIL_OK);
+            rows += veil_ciphertexts_rows(part);
+            assert_int_equal(veil_model_evaluate(&y, m, ek, part, NULL, NULL, &err), VEIL_OK);
+            veil_ciphertexts_free(part);
+            if (!joined) joined = y;
+            else assert_int_equal(veil_ciphertexts_append(joined, y, &err), VEIL_OK);
+            veil_buffer_free(&parts[p]);
+        }
+        assert_int_equal(empty, n == 4 ? 1 : 0);
+        assert_int_equal(rows, 10);
+        veil_buffer out = {0};
+        assert_int_equal(veil_ciphertexts_save(&out, joined, &err), VEIL_OK);
+        assert_int_equal(out.len, want.len);
+        assert_memory_equal(out.data, want.data, want.len);
+        veil_buffer_free(&out);
+        veil_ciphertexts_free(joined);
+    }
+    /* a flipped byte: the set's digest refuses it, and nothing is returned */
+    bytes.data[bytes.len / 2] ^= 1;
+    assert_int_not_equal(veil_ciphertexts_split_serialized(parts, 2, ek, bytes.data, bytes.len, &err), VEIL_OK);
+    assert_int_equal(parts[0].len + parts[1].len, 0);
+    veil_buffer_free(&bytes);
+
     assert_int_equal(veil_ciphertexts_take_batches(&a, in, 0, 1, &err), VEIL_OK);
     assert_int_equal(veil_ciphertexts_take_batches(&b, in, 1, 2, &err), VEIL_OK);
     assert_int_equal(veil_ciphertexts_rows(a), 4);
@@ -527,6 +564,13 @@ static void test_sets_by_batches(void **state)
     assert_int_equal(veil_ciphertexts_encrypt(&lin, lks, x, 2, NULL, &err), VEIL_OK);
     assert_int_equal(veil_ciphertexts_take_batches(&c, lin, 0, 1, &err), VEIL_ERR_ARGUMENT);
     assert_non_null(strstr(err.detail, "throughput"));
+    veil_buffer lbytes = {0}, lparts[2];
+    assert_int_equal(veil_ciphertexts_save(&lbytes, lin, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_split_serialized(lparts, 2, lek, lbytes.data, lbytes.len, &err), VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "throughput"));
+    /* the keys of another plan: refused as veil_ciphertexts_load refuses them */
+    assert_int_equal(veil_ciphertexts_split_serialized(lparts, 2, ek, lbytes.data, lbytes.len, &err), VEIL_ERR_MISMATCH);
+    veil_buffer_free(&lbytes);
 
     veil_buffer_free(&want);
     veil_buffer_free(&got);

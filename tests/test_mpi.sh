@@ -17,7 +17,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 mpi() { # mpi RANKS ARGS...: veil under mpirun (root in containers; more ranks than cores)
     local n=$1
     shift
-    timeout 300 mpirun --allow-run-as-root --oversubscribe -n "$n" "$veil" "$@"
+    timeout -k 5 300 mpirun --allow-run-as-root --oversubscribe -n "$n" "$veil" "$@"
 }
 same() { # same WHAT EXPECTED GOT
     if ! cmp -s "$2" "$3"; then
@@ -100,8 +100,9 @@ grep -q "does not go with --dp-epsilon" "$work/err" || { echo "FAIL: --dp-epsilo
 # so that the ranks are still at work when one is killed; a rank seen alive and killed cannot let the job end well.
 (head -1 "$d/test.csv"; for i in $(seq 40); do tail -n +2 "$d/test.csv"; done) >"$work/big.csv"
 "$veil" encrypt --keys "$work/k16" --in "$work/big.csv" --out "$work/big.ct" || exit 1
-mpi 2 eval --mpi --model "$d/model.onnx" --eval-keys "$work/k16/eval" --in "$work/big.ct" --out "$work/killed.ct" \
-    --quiet >/dev/null 2>"$work/err" &
+# (timeout -k: Open MPI 4.1's mpirun has been seen to hang once in a while after the kill, its ranks gone: killed)
+timeout -k 5 120 mpirun --allow-run-as-root --oversubscribe -n 2 "$veil" eval --mpi --model "$d/model.onnx" \
+    --eval-keys "$work/k16/eval" --in "$work/big.ct" --out "$work/killed.ct" --quiet >/dev/null 2>"$work/err" &
 job=$!
 victim=
 for _ in $(seq 300); do # up to 30 s for both ranks to start

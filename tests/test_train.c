@@ -478,6 +478,24 @@ static void test_boot_refusals(void **state)
     free(y);
 }
 
+/* veil_train_split's exchange: failing, and handing back 16 bytes of junk as process 1's part */
+static int exchange_fails(void *arg, const veil_buffer *mine, veil_buffer *all)
+{
+    (void)arg;
+    (void)mine;
+    (void)all;
+    return -1;
+}
+
+static int exchange_junk(void *arg, const veil_buffer *mine, veil_buffer *all)
+{
+    (void)arg;
+    (void)mine;
+    all[1].data = calloc(16, 1);
+    all[1].len = all[1].data ? 16 : 0;
+    return all[1].data ? 0 : -1;
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -531,6 +549,31 @@ static void test_bad_input(void **state)
     opts.l2 = NAN;
     assert_int_equal(veil_train_run(&model, ek, data, &opts, NULL, NULL, &err), VEIL_ERR_ARGUMENT);
     opts.l2 = 0;
+    /* a split over processes (veil_train_split): a part out of range or no exchange refused, DP-GD split refused;
+     * an exchange that fails, or hands back bytes that are no ciphertext, fails the training with nothing out */
+    assert_true(ti.max_iterations >= 2); /* the keys' 2 iterations */
+    {
+        veil_train_split sp = {.part = 2, .parts = 2};
+        opts.split = &sp;
+        assert_int_equal(veil_train_run(&model, ek, data, &opts, NULL, NULL, &err), VEIL_ERR_ARGUMENT);
+        sp.part = 0;
+        assert_int_equal(veil_train_run(&model, ek, data, &opts, NULL, NULL, &err), VEIL_ERR_ARGUMENT);
+        sp.exchange = exchange_fails;
+        opts.dp_epsilon = 1;
+        opts.dp_delta = 1e-6;
+        assert_int_equal(veil_train_run(&model, ek, data, &opts, NULL, NULL, &err), VEIL_ERR_UNSUPPORTED);
+        opts.dp_epsilon = opts.dp_delta = 0;
+        opts.iterations = 2; /* the first iteration needs no records: the exchange comes at the second */
+        assert_int_equal(veil_train_run(&model, ek, data, &opts, NULL, NULL, &err), VEIL_ERR_IO);
+        assert_non_null(strstr(err.detail, "exchange"));
+        assert_null(model);
+        sp.exchange = exchange_junk;
+        assert_int_equal(veil_train_run(&model, ek, data, &opts, NULL, NULL, &err), VEIL_ERR_FORMAT);
+        assert_non_null(strstr(err.detail, "process 1"));
+        assert_null(model);
+        opts.split = NULL;
+        opts.iterations = 1;
+    }
     /* the data under other keys: refused, in memory and from a file */
     assert_int_equal(veil_train_run(&model, other_ek, data, &opts, NULL, NULL, &err), VEIL_ERR_MISMATCH);
     veil_buffer db = {0};

@@ -85,39 +85,14 @@ int cli_cmd_train(int argc, char **argv)
     char path[4096];
     if (cli_eval_keys_path(o.eval_keys, path, sizeof path)) return EXIT_INPUT;
     if (!!o.dp_epsilon != !!o.dp_delta) return cli_error(EXIT_USAGE, "--dp-epsilon and --dp-delta go together");
-    veil_eval_keys *ek = NULL;
-    veil_ciphertexts *sets[VEIL_TRAIN_MAX_SETS] = {NULL}, *out = NULL;
-    size_t rows = 0;
-    veil_error err = {0};
-    veil_train_info ti;
-    int rc = EXIT_OK;
-    CLI_CHECK(cli_load_eval_keys(path, &ek));
-    CLI_CHECK(cli_status(veil_eval_keys_get_train_info(ek, &ti, &err), &err, path));
-    if (o.iterations > ti.max_iterations) /* before reading the data */
-        CLI_FAIL(EXIT_INPUT, "train: %zu iterations asked, but these keys allow at most %zu: make keys with "
-                 "--iterations %zu", o.iterations, ti.max_iterations, o.iterations);
-    for (size_t h = 0; h < n_in; h++) { /* several data owners' sets, under the same (joint) keys */
-        CLI_CHECK(cli_load_ciphertexts(ins[h], NULL, ek, &sets[h]));
-        rows += veil_ciphertexts_rows(sets[h]);
+    if (o.mpi) {
+#ifdef VEIL_HAVE_MPI
+        if (o.dp_epsilon) return cli_error(EXIT_USAGE, "--mpi does not go with --dp-epsilon (each rank would draw its "
+                                                       "own noise): train in one process");
+        return cli_mpi_train(&o, path, ins, n_in);
+#else
+        return cli_error(EXIT_USAGE, "--mpi: this veil was built without MPI (see docs/scale.md)");
+#endif
     }
-    const double t0 = cli_seconds();
-    veil_train_options opts = {.iterations = o.iterations, .learning_rate = o.learning_rate, .l2 = o.l2,
-                               .threads = o.threads, .dp_epsilon = o.dp_epsilon, .dp_delta = o.dp_delta};
-    cli_bar bar;
-    cli_bar_init(&bar, "training", o.quiet);
-    CLI_CHECK(cli_status(veil_train_run_sets(&out, ek, (const veil_ciphertexts *const *)sets, n_in, &opts,
-                                             cli_progress, &bar, &err), &err, NULL));
-    CLI_CHECK(cli_save_ciphertexts(o.out, out));
-    if (!o.quiet)
-        fprintf(stderr, "veil: trained on %zu encrypted records (%zu data set%s) in %.1f s; wrote %s\n", rows, n_in,
-                n_in == 1 ? "" : "s", cli_seconds() - t0, o.out);
-    veil_dp_release r;
-    if (!o.quiet && veil_ciphertexts_dp_release(out, &r))
-        fprintf(stderr, "veil: DP-GD: epsilon %g at delta %g over the training (gradient sensitivity %g, zCDP rho %g)\n",
-                r.epsilon, r.delta, r.sensitivity, r.rho);
-done:
-    for (size_t h = 0; h < n_in; h++) veil_ciphertexts_free(sets[h]);
-    veil_ciphertexts_free(out);
-    veil_eval_keys_free(ek);
-    return rc;
+    return cli_train_sets(&o, path, ins, n_in, NULL);
 }

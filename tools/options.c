@@ -83,7 +83,7 @@ static const opt_spec options[] = {
     {"--learning-rate", OPT_REAL, CLI_TRAIN | CLI_TRAIN_PLAIN, F(learning_rate), 1, NULL},
     {"--l2", OPT_REAL, CLI_TRAIN | CLI_TRAIN_PLAIN, F(l2), 0, NULL},
     {"--threads", OPT_SIZE, CLI_EVAL | CLI_TRAIN, F(threads), 1024, NULL},
-    {"--mpi", OPT_SWITCH, CLI_EVAL, F(mpi), 0, NULL},
+    {"--mpi", OPT_SWITCH, CLI_EVAL | CLI_TRAIN, F(mpi), 0, NULL},
     {"--quiet", OPT_SWITCH, CLI_KEYGEN | CLI_ENCRYPT | CLI_EVAL | CLI_TRAIN | CLI_SERVE | CLI_PREDICT | CLI_PARTY,
      F(quiet), 0, NULL},
     /* serve */

@@ -117,6 +117,8 @@ static const char usage_text[] =
             "               several sets: the union of several data owners' records under the same (joint)\n"
             "               keys, encrypted with the same --feature-range (decryption refuses other scalings)\n"
             "               [--learning-rate 1] [--l2 0] [--threads T]\n"
+            "  mpirun -n R veil train --mpi ...   the records spread over R ranks, the encrypted gradients summed\n"
+            "               each iteration: the one-process model's bytes (docs/scale.md)\n"
             "  veil decrypt --keys KEYDIR --in MODEL.ct --onnx MODEL.onnx [--out WEIGHTS.csv] [--no-flood]\n"
             "               a standard ONNX model (ending in Sigmoid for logistic regression), flooded by\n"
             "               default (it is made to be handed on); --no-flood: weights the key holder keeps\n"

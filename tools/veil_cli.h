@@ -118,7 +118,7 @@ typedef struct cli_options {
     size_t batch, degree, threads;
     int latency, argmax, quiet, force, server_sigmoid, integers, exact, force_approximation;
     int flood, no_flood; /* decrypt: noise flooding (--flood; the default with --onnx, --no-flood) */
-    int mpi;             /* eval: batches spread over MPI ranks (tools/mpi.c) */
+    int mpi;             /* eval: batches, train: records spread over MPI ranks (tools/mpi.c) */
     /* serve: its numbers are read by the command (docs/veil.1: any number, 0 for the default) */
     const char *models, *store, *listen, *tls_cert, *tls_key;
     const char *serve_threads, *eval_threads, *max_keys, *timeout, *max_batches;
@@ -246,6 +246,10 @@ int cli_load_eval_model(veil_model **m, cli_options *o, const veil_eval_keys *ek
                         double **calib);
 /* veil eval --mpi, with the eval keys' file (tools/mpi.c; built when MPI is found) */
 int cli_mpi_eval(cli_options *o, const char *eval_keys_path);
+/* veil train: the sets' training (train_sets.c); split: this rank's part under --mpi (only part 0 writes), or NULL */
+int cli_train_sets(cli_options *o, const char *path, char **ins, size_t n_in, const veil_train_split *split);
+/* veil train --mpi: the records' ciphertexts spread over the ranks, the gradient parts summed (tools/mpi.c) */
+int cli_mpi_train(cli_options *o, const char *eval_keys_path, char **ins, size_t n_in);
 /* A ciphertext file, for a key set or evaluation keys (one of them). */
 int cli_load_ciphertexts(const char *path, const veil_keyset *ks, const veil_eval_keys *ek, veil_ciphertexts **cts);
 /* KEYDIR/ and KEYDIR/eval/, made where missing (made[]: which); after a failure, removes those it made. */

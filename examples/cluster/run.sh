@@ -7,6 +7,8 @@
 # eval` computes on the same ciphertext: the clients see no failure.
 #
 #   usage: examples/cluster/run.sh [BUILD_DIR] [WORK_DIR]      (exit 77: PostgreSQL or HAProxy missing)
+#   BALANCER=nginx: nginx (nginx.conf) instead of HAProxy; HAPROXY_CFG: another HAProxy configuration;
+#   CLIENTS, PER_CLIENT: 16 and 20 by default
 #
 # On several machines the same commands apply with real addresses: see docs/scale.md.
 set -uo pipefail
@@ -20,8 +22,9 @@ clients=${CLIENTS:-16} per_client=${PER_CLIENT:-20}
 
 pgbin=""
 for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && pgbin=$d; done
-if [ -z "$pgbin" ] || ! command -v haproxy >/dev/null; then
-    echo "cluster: skipped: needs PostgreSQL's server (Debian postgresql) and HAProxy (Debian haproxy): scripts/setup"
+balancer=${BALANCER:-haproxy} # or nginx (examples/cluster/nginx.conf)
+if [ -z "$pgbin" ] || ! command -v "$balancer" >/dev/null; then
+    echo "cluster: skipped: needs PostgreSQL's server (Debian postgresql) and $balancer (Debian $balancer): scripts/setup"
     exit 77
 fi
 as_pg=()
@@ -72,10 +75,18 @@ for i in 0 1 2; do
 done
 echo "replicas: ports ${ports[*]}"
 
-# --- HAProxy in front --------------------------------------------------------------------------------------
+# --- HAProxy in front (BALANCER=nginx: nginx, nginx.conf) ---------------------------------------------------
 lb_port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-VEIL_LB_LISTEN="127.0.0.1:$lb_port" VEIL_R0="127.0.0.1:${ports[0]}" VEIL_R1="127.0.0.1:${ports[1]}" \
-    VEIL_R2="127.0.0.1:${ports[2]}" haproxy -db -f "$here/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
+if [ "$balancer" = nginx ]; then
+    mkdir -p "$work/nginx"
+    sed -e "s|@LISTEN@|127.0.0.1:$lb_port|; s|@R0@|127.0.0.1:${ports[0]}|; s|@R1@|127.0.0.1:${ports[1]}|" \
+        -e "s|@R2@|127.0.0.1:${ports[2]}|; s|@PREFIX@|$work/nginx|g" "$here/nginx.conf" >"$work/nginx/nginx.conf"
+    [ "$(id -u)" = 0 ] && sed -i '1i user root;' "$work/nginx/nginx.conf" # its workers read its temporary files
+    nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' >"$work/haproxy.log" 2>&1 &
+else
+    VEIL_LB_LISTEN="127.0.0.1:$lb_port" VEIL_R0="127.0.0.1:${ports[0]}" VEIL_R1="127.0.0.1:${ports[1]}" \
+        VEIL_R2="127.0.0.1:${ports[2]}" haproxy -db -f "${HAPROXY_CFG:-$here/haproxy.cfg}" >"$work/haproxy.log" 2>&1 &
+fi
 lb=$!
 url="http://127.0.0.1:$lb_port"
 up=""
@@ -83,8 +94,8 @@ for _ in $(seq 100); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url/healthz")" = 200 ] && up=1 && break
     sleep 0.1
 done
-[ -n "$up" ] || { echo "HAProxy did not answer:"; cat "$work/haproxy.log"; exit 1; }
-echo "HAProxy: $url, health checks on /healthz"
+[ -n "$up" ] || { echo "$balancer did not answer:"; cat "$work/haproxy.log"; exit 1; }
+echo "$balancer: $url"
 
 # --- the hospital demo through the balancer ---------------------------------------------------------------
 h="$work/hospital"

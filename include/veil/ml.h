@@ -291,6 +291,17 @@ veil_status veil_ciphertexts_take_batches(veil_ciphertexts **out, veil_ciphertex
  * the whole set, and evaluating them the same bytes as evaluating the whole.
  */
 veil_status veil_ciphertexts_append(veil_ciphertexts *acc, veil_ciphertexts *part, veil_error *err);
+/*
+ * A serialized set of the throughput packing (as veil_ciphertexts_save writes it) cut into `parts` serialized sets
+ * without loading its ciphertexts: outs[p] holds batches p B / parts .. (p + 1) B / parts - 1 of its B batches
+ * (len 0 when none), a whole set with its own digest, as veil_ciphertexts_take_batches and veil_ciphertexts_save
+ * would make it. The set's framing and digest are checked once, its metadata against the evaluation keys (as
+ * veil_ciphertexts_load does); each ciphertext is validated when a part is loaded. What take_batches refuses
+ * (BGV, the latency packing, a differentially private release) is refused the same way. outs[0 .. parts - 1]
+ * are freed with veil_buffer_free (on failure too). `veil eval --mpi`: rank 0 sends each rank its part.
+ */
+veil_status veil_ciphertexts_split_serialized(veil_buffer *outs, size_t parts, const veil_eval_keys *eval,
+                                              const uint8_t *data, size_t len, veil_error *err);
 
 /* Encrypts rows x input width values (row-major) with the secret key (seeded: half the size). */
 veil_status veil_ciphertexts_encrypt(veil_ciphertexts **out, const veil_keyset *keys, const double *in, size_t rows,

@@ -120,6 +120,28 @@ veil_status veil_train_encrypt_ranged(veil_ciphertexts **out, const veil_keyset 
                                       const double *y, size_t rows, const double *lo, const double *hi,
                                       veil_prng *prng, veil_error *err);
 
+/*
+ * Training split over several processes (the ranks of an MPI job, `veil train --mpi`, tools/mpi.c): every
+ * process loads the same keys and data sets and calls veil_train_run_sets with the same options; process
+ * `part` of `parts` computes the record terms of its share of the ciphertexts of records (ciphertexts
+ * c P / parts .. (c + 1) P / parts - 1 of the P, counted over the sets in order), and at every iteration the
+ * processes' partial sums (serialized ciphertexts, size 3, before relinearization) are exchanged and added
+ * by every process. Ciphertext addition is exact: the result is the one of one process, byte for byte.
+ *
+ * exchange(arg, mine, all): called collectively, once per iteration after the first, by every process with
+ * its serialized partial sum (empty when it has no ciphertext of records); it puts into all[p], for every
+ * p != part, the bytes that process p passed (all[part] is left empty), allocated with malloc (the library
+ * frees them). It returns 0, or non-zero when the exchange failed (the training then fails). Each part is
+ * validated as any ciphertext read (veil_ckks_ciphertext_load) and must be at the level and scale of the
+ * others. DP-GD (dp_epsilon) is refused when split: each process would draw its own noise.
+ */
+typedef int (*veil_train_exchange_fn)(void *arg, const veil_buffer *mine, veil_buffer *all);
+typedef struct veil_train_split {
+    size_t part, parts; /* this process and the number of processes (1 .. 65536) */
+    veil_train_exchange_fn exchange;
+    void *arg;
+} veil_train_split;
+
 typedef struct veil_train_options {
     size_t iterations;    /* 0: as many as the keys allow */
     double learning_rate; /* 0: 1 */
@@ -132,6 +154,8 @@ typedef struct veil_train_options {
      * and needs data encrypted with a declared feature range (veil_train_encrypt_ranged).
      */
     double dp_epsilon, dp_delta;
+    /* training split over several processes (veil_train_split above); NULL: this process trains alone */
+    const veil_train_split *split;
 } veil_train_options;
 
 /*

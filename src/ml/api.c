@@ -226,6 +226,67 @@ done:
     return st;
 }
 
+/* Part p of the set opened in c (params, metadata meta): its batches' ciphertexts, a set of their own. */
+static veil_status write_part(veil_buffer *out, const veil_set_contents *c, const veil_params *params,
+                              const veil_ml_meta *meta, size_t first, size_t n, size_t per, veil_error *err)
+{
+    veil_ml_meta m = *meta;
+    const uint64_t lo = (uint64_t)first * meta->batch, hi = (uint64_t)(first + n) * meta->batch;
+    m.rows = (hi < meta->rows ? hi : meta->rows) - lo;
+    uint8_t mb[VEIL_META_EXACT_BYTES] = {0};
+    const size_t mlen = veil_ml_meta_encode(mb, &m);
+    veil_buffer *items = calloc(1 + n * per, sizeof *items);
+    if (!items) return veil_fail(err, VEIL_ERR_NO_MEMORY, "split: a part");
+    /* the objects' bytes as they are (each with its own digest): pointed at, not copied */
+    items[0] = (veil_buffer){(uint8_t *)c->items[0].data, c->items[0].len};
+    for (size_t i = 0; i < n * per; i++)
+        items[1 + i] = (veil_buffer){(uint8_t *)c->items[1 + first * per + i].data, c->items[1 + first * per + i].len};
+    const veil_status st = veil_set_save(out, params, mb, mlen, items, 1 + n * per, err);
+    free(items);
+    return st;
+}
+
+veil_status veil_ciphertexts_split_serialized(veil_buffer *outs, size_t parts, const veil_eval_keys *eval,
+                                              const uint8_t *data, size_t len, veil_error *err)
+{
+    VEIL_REQUIRE(outs, err);
+    for (size_t p = 0; p < parts; p++) outs[p] = (veil_buffer){0};
+    VEIL_REQUIRE(eval, err);
+    VEIL_REQUIRE(data, err);
+    if (parts < 1 || parts > 65536) return veil_fail(err, VEIL_ERR_ARGUMENT, "split: %zu parts (1 to 65536)", parts);
+    veil_set_contents c;
+    veil_ml_meta meta;
+    veil_params *params = NULL;
+    veil_status st = veil_ml_set_open(&c, &meta, &params, data, len, err);
+    if (st != VEIL_OK) return st;
+    VEIL_CHECK(set_matches(&meta, &eval->meta, &c, eval->ctx, err));
+    if (meta.scheme != VEIL_ML_CKKS) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "batches: a BGV set is not split");
+    if (meta.packing != VEIL_PACKING_THROUGHPUT || meta.kind == VEIL_SET_TRAIN_DATA || meta.kind == VEIL_SET_TRAIN_MODEL)
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "batches: only sets of the throughput packing are split");
+    veil_dp_release dp;
+    if (veil_ml_dp_tail(c.meta, c.meta_len, &dp, NULL) != 0)
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "batches: a differentially private release is not split");
+    if (c.meta_len != VEIL_META_BYTES) /* each part's metadata is written anew: nothing else may ride on it */
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "batches: this set's metadata carries more than a set of batches");
+    const size_t batches = veil_ciphertexts_batches(&meta), per = meta.width;
+    if (!meta.batch || c.count != batches * per + 1)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "ciphertext set: %zu ciphertexts for %llu rows, expected %zu", c.count - 1,
+                  (unsigned long long)meta.rows, batches * per);
+    for (size_t i = 1; i < c.count; i++)
+        if (c.items[i].type != VEIL_OBJECT_CKKS_CIPHERTEXT)
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "ciphertext set: object %zu is not a CKKS ciphertext", i);
+    for (size_t p = 0; p < parts; p++) {
+        const size_t first = p * batches / parts, n = (p + 1) * batches / parts - first;
+        if (n) VEIL_CHECK(write_part(&outs[p], &c, params, &meta, first, n, per, err));
+    }
+done:
+    if (st != VEIL_OK)
+        for (size_t p = 0; p < parts; p++) veil_buffer_free(&outs[p]);
+    veil_set_contents_clear(&c);
+    veil_params_free(params);
+    return st;
+}
+
 veil_status veil_ciphertexts_encrypt(veil_ciphertexts **out, const veil_keyset *k, const double *in, size_t rows,
                                      veil_prng *prng, veil_error *err)
 {

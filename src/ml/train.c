@@ -943,6 +943,8 @@ typedef struct trainer {
     unsigned task, degree;
     double scale;           /* 2^scale_bits: where every iteration brings its values back */
     size_t slots, block, records, nct, rows, features;
+    size_t first, end; /* this process's ciphertexts of records: first .. end - 1 of the nct (all when alone) */
+    const veil_train_split *split; /* NULL: alone */
     double coef[4];
     int threads;
     /* DP-GD: noise N_Z(0, num/den) * resolution on each coordinate of the gradient sum, every iteration */
@@ -1092,12 +1094,60 @@ done:
     return st;
 }
 
-/* Sums size-3 products over the ciphertexts, relinearizes, rescales, sums over records, back to layout A. */
-static veil_status reduce_records(const trainer *tr, ct_t *out, ct_t *const *prods, veil_error *err)
+/*
+ * Split training: acc (this process's partial sum; have: whether it has one) += the other processes' partial
+ * sums, exchanged serialized (veil_train_split). Every part must have acc's level, size and scale exactly:
+ * the additions are then exact, and every process holds the one-process sum.
+ */
+static veil_status sum_over_parts(const trainer *tr, ct_t *acc, int have, veil_error *err)
+{
+    const veil_train_split *sp = tr->split;
+    veil_buffer mine = {0}, *all = calloc(sp->parts, sizeof *all);
+    ct_t *part = NULL;
+    veil_status st = VEIL_OK;
+    if (!all) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "train: split");
+    if (have) VEIL_CHECK(veil_ckks_ciphertext_save(&mine, acc, 0, err));
+    if (sp->exchange(sp->arg, &mine, all) != 0)
+        VEIL_FAIL(err, VEIL_ERR_IO, "train: process %zu of %zu: the exchange of the gradient parts failed", sp->part,
+                  sp->parts);
+    for (size_t p = 0; p < sp->parts; p++) {
+        if (p == sp->part || all[p].len == 0) continue;
+        veil_ckks_ciphertext_free(part);
+        part = NULL;
+        veil_error why = {0}; /* its own detail: err's is formatted from it */
+        if (veil_ckks_ciphertext_load(&part, tr->ctx, all[p].data, all[p].len, &why) != VEIL_OK)
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "train: the gradient part of process %zu: %s", p, why.detail);
+        if (!have) {
+            VEIL_CHECK(copy_ct(tr, acc, part, err));
+            have = 1;
+            continue;
+        }
+        if (veil_ckks_ciphertext_level(part) != veil_ckks_ciphertext_level(acc) ||
+            veil_ckks_ciphertext_size(part) != veil_ckks_ciphertext_size(acc) ||
+            veil_ckks_ciphertext_scale(part) != veil_ckks_ciphertext_scale(acc))
+            VEIL_FAIL(err, VEIL_ERR_MISMATCH, "train: the gradient part of process %zu is at another level, size or "
+                      "scale than this one's (the processes do not train on the same data and options)", p);
+        VEIL_CHECK(veil_ckks_add(tr->ctx, acc, acc, part, err));
+    }
+    if (!have) VEIL_FAIL(err, VEIL_ERR_INTERNAL, "train: no process had records");
+done:
+    veil_ckks_ciphertext_free(part);
+    veil_buffer_free(&mine);
+    for (size_t p = 0; all && p < sp->parts; p++) veil_buffer_free(&all[p]);
+    free(all);
+    return st;
+}
+
+/*
+ * Sums this process's size-3 products (n of them), and the other processes' when split; relinearizes,
+ * rescales, sums over records, back to layout A.
+ */
+static veil_status reduce_records(const trainer *tr, ct_t *out, ct_t *const *prods, size_t n, veil_error *err)
 {
     veil_status st = VEIL_OK;
-    VEIL_CHECK(copy_ct(tr, out, prods[0], err));
-    for (size_t c = 1; c < tr->nct; c++) VEIL_CHECK(veil_ckks_add(tr->ctx, out, out, prods[c], err));
+    if (n) VEIL_CHECK(copy_ct(tr, out, prods[0], err));
+    for (size_t c = 1; c < n; c++) VEIL_CHECK(veil_ckks_add(tr->ctx, out, out, prods[c], err));
+    if (tr->split && tr->split->parts > 1) VEIL_CHECK(sum_over_parts(tr, out, n > 0, err));
     VEIL_CHECK(veil_ckks_relinearize(tr->ctx, out, out, tr->relin, err));
     VEIL_CHECK(veil_ckks_rescale(tr->ctx, out, out, err));
     VEIL_CHECK(window_sum(tr, out, tr->block, log2_exact(tr->slots / tr->block), err));
@@ -1117,18 +1167,23 @@ done:
     return st;
 }
 
-/* The gradient part that needs the records: over every ciphertext (in parallel), then reduced. */
+/*
+ * The gradient part that needs the records: over this process's ciphertexts (all of them when alone; in
+ * parallel), then reduced (with the other processes' when split).
+ */
 static veil_status gradient_terms(const trainer *tr, ct_t *out, ct_t *const *za, ct_t *const *zx, const ct_t *v, double k,
                                   veil_error *err)
 {
-    ct_t **prods = calloc(tr->nct, sizeof *prods);
+    const size_t n = tr->end - tr->first;
+    ct_t **prods = calloc(n ? n : 1, sizeof *prods);
     if (!prods) return veil_fail(err, VEIL_ERR_NO_MEMORY, "train");
     veil_status st = VEIL_OK;
-    VEIL_PARALLEL_PARTS(tr->nct, tr->threads, err, record_terms_new(tr, &prods[part], za[part], zx[part], v, k, &e_));
+    VEIL_PARALLEL_PARTS(n, tr->threads, err,
+                        record_terms_new(tr, &prods[part], za[tr->first + part], zx[tr->first + part], v, k, &e_));
     if (st != VEIL_OK) goto done;
-    VEIL_CHECK(reduce_records(tr, out, prods, err));
+    VEIL_CHECK(reduce_records(tr, out, prods, n, err));
 done:
-    for (size_t c = 0; c < tr->nct; c++) veil_ckks_ciphertext_free(prods[c]);
+    for (size_t c = 0; c < n; c++) veil_ckks_ciphertext_free(prods[c]);
     free(prods);
     return st;
 }
@@ -1473,6 +1528,14 @@ veil_status veil_train_run_sets(veil_ciphertexts **out, const veil_eval_keys *ke
     double lr;
     veil_status st = check_options(opts, &lr, err);
     if (st != VEIL_OK) return st; /* nothing held */
+    const veil_train_split *split = opts->split;
+    if (split && (split->parts < 1 || split->parts > 65536 || split->part >= split->parts ||
+                  (split->parts > 1 && !split->exchange)))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: split: process %zu of %zu (or no exchange)", split->part,
+                         split->parts);
+    if (split && split->parts > 1 && (opts->dp_epsilon || opts->dp_delta))
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "train: DP-GD is not split over processes (each would draw its "
+                         "own noise): train in one process");
     veil_train_info info = {0};
     st = meta_info(&keys->meta, keys->ctx, &info, err);
     if (st != VEIL_OK) return st;
@@ -1491,9 +1554,15 @@ veil_status veil_train_run_sets(veil_ciphertexts **out, const veil_eval_keys *ke
                   .rows = (size_t)total_rows};
     for (size_t h = 0; h < n_sets; h++) /* each set's records fill its own ciphertexts */
         tr.nct += ((size_t)sets[h]->meta.rows + tr.records - 1) / tr.records;
+    tr.end = tr.nct;
+    if (split && split->parts > 1) { /* this process's share of the ciphertexts of records */
+        tr.split = split;
+        tr.first = split->part * tr.nct / split->parts;
+        tr.end = (split->part + 1) * tr.nct / split->parts;
+    }
     tr.threads = (int)(opts->threads ? opts->threads : (size_t)veil_ring_threads(veil_context_ring(keys->ctx)));
+    if ((size_t)tr.threads > tr.end - tr.first) tr.threads = (int)(tr.end - tr.first); /* the loops are over them */
     if (tr.threads < 1) tr.threads = 1;
-    if ((size_t)tr.threads > tr.nct) tr.threads = (int)tr.nct; /* the parallel loops are over the ciphertexts */
     memcpy(tr.coef, info.coefficients, sizeof tr.coef);
     tr.keys = keys;
     tr.features = keys->meta.in_width;

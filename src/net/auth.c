@@ -11,8 +11,8 @@
 
 /* STORE/tokens again when it changed since last read (a token added or revoked): under auth_lock. A token file
  * that cannot be read or is malformed leaves no token valid (said on stderr) until it is fixed. */
-/* A shared store's tokens, read at every request (a token revoked through another replica is refused at once);
- * when the store cannot be reached, those last read stay (a revocation needs the store: none was missed). */
+/* A shared store's tokens, read whole (an admin's list of the tenants; a request looks its token up alone,
+ * lookup_shared); when the store cannot be reached, those last read stay (a revocation needs the store). */
 static void refresh_shared(veil_server *s)
 {
     veil_token_entry *e = NULL;
@@ -66,6 +66,44 @@ void veil_srv_refresh_tokens(veil_server *s)
     s->tokens_read = 1;
 }
 
+/*
+ * A shared store's token found by its hash (the store's index) at every request, so that a token added or
+ * revoked through another replica counts at once. s->tokens keeps those known valid (the last whole read, and
+ * every token found since): while the store cannot say, they stay valid (a revocation needs the store, so none
+ * was missed); a token the store no longer has leaves it. Under auth_lock. 1: found (*out), or 0.
+ */
+static int lookup_shared(veil_server *s, const uint8_t hash[32], veil_token_entry *out)
+{
+    enum { MAX_KEPT = 4096 };
+    veil_token_entry e;
+    const int found = s->store->token(s, hash, &e);
+    size_t at = s->n_tokens;
+    for (size_t i = 0; i < s->n_tokens; i++)
+        if (sodium_memcmp(hash, s->tokens[i].hash, 32) == 0) at = i;
+    int ok = 0;
+    if (found == 1) {
+        if (at == s->n_tokens && s->n_tokens < MAX_KEPT) { /* kept for when the store cannot be reached */
+            veil_token_entry *t = realloc(s->tokens, (s->n_tokens + 1) * sizeof *t);
+            if (t) {
+                s->tokens = t;
+                s->n_tokens++;
+            }
+        }
+        if (at < s->n_tokens) s->tokens[at] = e;
+        *out = e;
+        ok = 1;
+    } else if (found == 0 && at < s->n_tokens) { /* revoked: forgotten */
+        s->tokens[at] = s->tokens[s->n_tokens - 1];
+        sodium_memzero(&s->tokens[s->n_tokens - 1], sizeof *s->tokens);
+        s->n_tokens--;
+    } else if (found < 0 && at < s->n_tokens) {
+        *out = s->tokens[at];
+        ok = 1;
+    }
+    sodium_memzero(&e, sizeof e);
+    return ok;
+}
+
 /* The tenant of the request's bearer token into r: 1, or 0 without a valid one. Every token is compared, in
  * constant time. Without authentication (--no-auth), every request is the tenant "anonymous". */
 int veil_srv_authenticate(veil_server *s, struct MHD_Connection *c, request *r)
@@ -85,12 +123,22 @@ int veil_srv_authenticate(veil_server *s, struct MHD_Connection *c, request *r)
     veil_token_hash(t, len, hash);
     int found = -1;
     pthread_mutex_lock(&s->auth_lock);
-    veil_srv_refresh_tokens(s);
-    for (size_t i = 0; i < s->n_tokens; i++)
-        if (sodium_memcmp(hash, s->tokens[i].hash, sizeof hash) == 0) found = (int)i;
-    if (found >= 0) {
-        snprintf(r->tenant, sizeof r->tenant, "%.64s", s->tokens[found].tenant);
-        r->admin = s->tokens[found].admin;
+    if (s->store->shared && s->store->token) {
+        veil_token_entry e;
+        if (lookup_shared(s, hash, &e)) {
+            snprintf(r->tenant, sizeof r->tenant, "%.64s", e.tenant);
+            r->admin = e.admin;
+            found = 0;
+        }
+        sodium_memzero(&e, sizeof e);
+    } else {
+        veil_srv_refresh_tokens(s);
+        for (size_t i = 0; i < s->n_tokens; i++)
+            if (sodium_memcmp(hash, s->tokens[i].hash, sizeof hash) == 0) found = (int)i;
+        if (found >= 0) {
+            snprintf(r->tenant, sizeof r->tenant, "%.64s", s->tokens[found].tenant);
+            r->admin = s->tokens[found].admin;
+        }
     }
     pthread_mutex_unlock(&s->auth_lock);
     sodium_memzero(hash, sizeof hash);

@@ -274,7 +274,8 @@ static veil_status folder_read(veil_server *s, const char *id, veil_buffer *out,
     return veil_file_read(out, path, (size_t)1 << 34, err);
 }
 
-const store_ops veil_folder_store_ops = {"folder", 0, folder_open, NULL, folder_read, NULL, NULL, NULL, NULL, NULL};
+const store_ops veil_folder_store_ops = {"folder", 0, folder_open, NULL, folder_read, NULL, NULL, NULL, NULL, NULL,
+                                         NULL};
 
 veil_status veil_srv_open_store(veil_server *s, veil_error *err) { return s->store->open(s, err); }
 

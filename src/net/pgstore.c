@@ -28,7 +28,7 @@ static veil_status pg_open(veil_server *s, veil_error *err)
     (void)s;
     return veil_fail(err, VEIL_ERR_UNSUPPORTED, NO_PG);
 }
-const store_ops veil_pg_store_ops = {"postgresql", 1, pg_open, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+const store_ops veil_pg_store_ops = {"postgresql", 1, pg_open, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 veil_status veil_pg_tokens_read(const char *url, veil_token_entry **out, size_t *count, veil_error *err)
 {
     (void)url, (void)out, (void)count;
@@ -546,6 +546,46 @@ static veil_status pg_tokens(veil_server *s, veil_token_entry **out, size_t *cou
     return st;
 }
 
+/*
+ * One token by its hash, the primary key (an index lookup, not the whole table: a replica asks at every request).
+ * 1 found, 0 not (or a malformed row: said on stderr, not accepted), -1 PostgreSQL cannot be reached or failed.
+ */
+static int pg_token(veil_server *s, const uint8_t hash[32], veil_token_entry *out)
+{
+    char hex[65];
+    sodium_bin2hex(hex, sizeof hex, hash, 32);
+    const char *v[1] = {hex};
+    veil_error err = {0};
+    pg_store *p = state(s);
+    int slot;
+    PGconn *c = take(p, &slot, &err);
+    if (!c) return -1;
+    PGresult *res = run_again(p, slot, &c, PGRES_TUPLES_OK,
+                              "SELECT tenant, admin, created FROM veil_tokens WHERE hash = decode($1, 'hex')", 1, v, 1,
+                              &err);
+    give(p, slot);
+    sodium_memzero(hex, sizeof hex);
+    if (!res) return -1;
+    int found = 0;
+    if (PQntuples(res) == 1) {
+        const char *tenant = PQgetvalue(res, 0, 0);
+        if (PQgetlength(res, 0, 1) != 1 || PQgetlength(res, 0, 2) != 8 || !tenant_ok(tenant)) {
+            fprintf(stderr, "veil: key store: a malformed veil_tokens row: its token is not accepted\n");
+        } else {
+            memcpy(out->hash, hash, 32);
+            snprintf(out->tenant, sizeof out->tenant, "%s", tenant);
+            out->admin = PQgetvalue(res, 0, 1)[0] != 0;
+            const uint8_t *t = (const uint8_t *)PQgetvalue(res, 0, 2); /* int8, big-endian */
+            uint64_t created = 0;
+            for (int j = 0; j < 8; j++) created = created << 8 | t[j];
+            out->created = (long long)created;
+            found = 1;
+        }
+    }
+    PQclear(res);
+    return found;
+}
+
 veil_status veil_pg_tokens_read(const char *url, veil_token_entry **out, size_t *count, veil_error *err)
 {
     PGconn *c = NULL;
@@ -600,6 +640,6 @@ veil_status veil_pg_token_revoke(const char *url, const char *id, const char *te
 }
 
 const store_ops veil_pg_store_ops = {"postgresql", 1, pg_open, pg_close, pg_read, pg_owns,
-                                     pg_put, pg_disown, pg_usage, pg_tokens};
+                                     pg_put, pg_disown, pg_usage, pg_tokens, pg_token};
 
 #endif /* VEIL_HAVE_LIBPQ */

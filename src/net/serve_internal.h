@@ -110,6 +110,8 @@ typedef struct store_ops {
     int (*usage)(struct veil_server *s, const char *tenant, size_t *bundles, uint64_t *bytes);
     /* the tokens, read now */
     veil_status (*tokens)(struct veil_server *s, veil_token_entry **out, size_t *count, veil_error *err);
+    /* one token by its hash (an indexed lookup; NULL: read them all): 1 found (*out), 0 not, -1 the store cannot say */
+    int (*token)(struct veil_server *s, const uint8_t hash[32], veil_token_entry *out);
 } store_ops;
 
 struct veil_server {
