@@ -85,6 +85,8 @@ int cli_cmd_train(int argc, char **argv)
     char path[4096];
     if (cli_eval_keys_path(o.eval_keys, path, sizeof path)) return EXIT_INPUT;
     if (!!o.dp_epsilon != !!o.dp_delta) return cli_error(EXIT_USAGE, "--dp-epsilon and --dp-delta go together");
+    if (o.dp_prediction_bound && !o.dp_epsilon)
+        return cli_error(EXIT_USAGE, "--dp-prediction-bound goes with --dp-epsilon (linear regression's DP-GD)");
     veil_eval_keys *ek = NULL;
     veil_ciphertexts *sets[VEIL_TRAIN_MAX_SETS] = {NULL}, *out = NULL;
     size_t rows = 0;
@@ -102,7 +104,8 @@ int cli_cmd_train(int argc, char **argv)
     }
     const double t0 = cli_seconds();
     veil_train_options opts = {.iterations = o.iterations, .learning_rate = o.learning_rate, .l2 = o.l2,
-                               .threads = o.threads, .dp_epsilon = o.dp_epsilon, .dp_delta = o.dp_delta};
+                               .threads = o.threads, .dp_epsilon = o.dp_epsilon, .dp_delta = o.dp_delta,
+                               .dp_prediction_bound = o.dp_prediction_bound};
     cli_bar bar;
     cli_bar_init(&bar, "training", o.quiet);
     CLI_CHECK(cli_status(veil_train_run_sets(&out, ek, (const veil_ciphertexts *const *)sets, n_in, &opts,
