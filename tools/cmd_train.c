@@ -39,6 +39,9 @@ static int train_plain(int argc, char **argv)
     if (req.task == VEIL_TRAIN_LOGISTIC && tmax > range)
         fprintf(stderr, "veil: warning: |z.w| reached %.2f, outside the sigmoid's range [-%u, %u]: lower the "
                         "learning rate or raise --sigmoid-range\n", tmax, range, range);
+    if (req.task == VEIL_TRAIN_LINEAR && !o.quiet) /* linear DP-GD's premise (docs/privacy.md) */
+        fprintf(stderr, "veil: the largest |z.w| met: %.3f (the scaled prediction; linear DP-GD's sensitivity assumes "
+                        "it within --dp-prediction-bound, 2 by default)\n", tmax);
 done:
     veil_buffer_free(&onnx);
     free(all);
