@@ -895,7 +895,7 @@ int cli_cmd_party(int argc, char **argv)
     }
     if (strcmp(sub, "keygen") && strcmp(sub, "combine") && strcmp(sub, "decrypt") && strcmp(sub, "switch") &&
         strcmp(sub, "sum"))
-        CLI_FAIL(EXIT_USAGE, "unknown party step '%s' (init, keygen, combine, decrypt, switch, push, pull)", sub);
+        CLI_FAIL(EXIT_USAGE, "unknown party step '%s' (init, keygen, combine, decrypt, switch, sum, push, pull)", sub);
     if (!cli_need(o.group, "--group")) CLI_FAIL(EXIT_USAGE, "veil party %s --help", sub);
     CLI_CHECK(load_group(o.group, &g));
     if (!strcmp(sub, "sum")) { /* the aggregator's step (cmd_party_dp.c) */
