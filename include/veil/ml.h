@@ -266,7 +266,9 @@ veil_status veil_ciphertexts_load(veil_ciphertexts **out, const veil_keyset *key
 /*
  * acc += in, ciphertext by ciphertext (an aggregating server's sum of encrypted updates: src/ml/sum.c). Both
  * CKKS sets of one key set (loaded with the same keys), rows, width and packing; the sum's bound is the sum
- * of the bounds. A BGV set or a differentially private release: refused. acc is unchanged on failure only
+ * of the bounds. A BGV set or a differentially private release: refused; sets carrying shares of the same
+ * distributed noise (veil_ciphertexts_add_dp_share) are summed and their shares counted (shares of different
+ * noise, or one set with shares and one without: VEIL_ERR_MISMATCH). acc is unchanged on failure only
  * for the checks (an error in an addition, which the checks rule out, may leave it part-summed).
  */
 veil_status veil_ciphertexts_add(veil_ciphertexts *acc, const veil_ciphertexts *in, veil_error *err);
