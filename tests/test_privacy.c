@@ -153,6 +153,44 @@ static void test_budget_file(void **state)
     }
 }
 
+/*
+ * The cost of a sum of n discrete Gaussian shares (Kairouz-Liu-Steinke 2021): D^2 / (2 n s^2) + tau 2^40, tau =
+ * 10 sum_{k<n} exp(-2 pi^2 s^2 k / (k + 1)) with s in grid units; against the closed form at small s (where tau
+ * matters), zero excess for one party and at Veil's grids, and the refusals.
+ */
+static void test_sum_of_shares(void **state)
+{
+    (void)state;
+    veil_error err;
+    double rho = 0;
+    const double pi = 3.14159265358979323846;
+    /* one party: the discrete Gaussian's own rho */
+    assert_int_equal(veil_dp_sum_rho(2.0, 0.75, 0.01, 1, &rho, &err), VEIL_OK);
+    assert_true(fabs(rho - 4.0 / (2 * 0.75 * 0.75)) <= 1e-15 * rho);
+    /* s = 1 grid unit, 3 parties: tau = 10 (exp(-pi^2) + exp(-4 pi^2 / 3)), times 2^40 coordinates */
+    assert_int_equal(veil_dp_sum_rho(1.0, 1.0, 1.0, 3, &rho, &err), VEIL_OK);
+    const double tau = 10 * (exp(-pi * pi) + exp(-4 * pi * pi / 3));
+    assert_true(fabs(rho - (1.0 / 6 + tau * 0x1p40)) <= 1e-12 * rho);
+    /* the same sigma on a finer grid (2^20 units): the excess vanishes, rho = D^2 / (2 n s^2) */
+    assert_int_equal(veil_dp_sum_rho(1.0, 1.0, 0x1p-20, 3, &rho, &err), VEIL_OK);
+    assert_true(fabs(rho - 1.0 / 6) <= 1e-15);
+    /* refused: a share below half a grid step, no parties or more than 64, a bad sensitivity */
+    assert_int_equal(veil_dp_sum_rho(1.0, 0.4, 1.0, 3, &rho, &err), VEIL_ERR_ARGUMENT);
+    assert_int_equal(veil_dp_sum_rho(1.0, 1.0, 1.0, 0, &rho, &err), VEIL_ERR_ARGUMENT);
+    assert_int_equal(veil_dp_sum_rho(1.0, 1.0, 1.0, 65, &rho, &err), VEIL_ERR_ARGUMENT);
+    assert_int_equal(veil_dp_sum_rho(-1.0, 1.0, 1.0, 3, &rho, &err), VEIL_ERR_ARGUMENT);
+    assert_int_equal(veil_dp_sum_rho(1.0, NAN, 1.0, 3, &rho, &err), VEIL_ERR_ARGUMENT);
+    /* completeness: a central release, shares enough or more, shares short */
+    veil_dp_release r = {0};
+    assert_true(veil_dp_release_complete(&r));
+    r.parties = 3, r.shares = 3;
+    assert_true(veil_dp_release_complete(&r));
+    r.shares = 4;
+    assert_true(veil_dp_release_complete(&r));
+    r.shares = 2;
+    assert_false(veil_dp_release_complete(&r));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -160,6 +198,7 @@ int main(void)
         cmocka_unit_test(test_bad_parameters),
         cmocka_unit_test(test_budget),
         cmocka_unit_test(test_budget_file),
+        cmocka_unit_test(test_sum_of_shares),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

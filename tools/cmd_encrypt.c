@@ -28,7 +28,15 @@ static int encrypt_ranged(const cli_options *o, const veil_keyset *ks, const dou
                      o->feature_range, frows);
         for (size_t j = 0; j < features; j++) los[j] = file[j], his[j] = file[features + j];
     }
-    CLI_CHECK(cli_status(veil_train_encrypt_ranged(cts, ks, x, y, rows, los, his, NULL, &err), &err, NULL));
+    if (o->label_range) { /* linear regression's DP-GD: the label's declared range too */
+        double llo = 0, lhi = 0;
+        if (sscanf(o->label_range, "%lf:%lf%c", &llo, &lhi, &tail) != 2)
+            CLI_FAIL(EXIT_USAGE, "--label-range %s: LO:HI", o->label_range);
+        CLI_CHECK(cli_status(veil_train_encrypt_ranged_labels(cts, ks, x, y, rows, los, his, llo, lhi, NULL, &err),
+                             &err, NULL));
+    } else {
+        CLI_CHECK(cli_status(veil_train_encrypt_ranged(cts, ks, x, y, rows, los, his, NULL, &err), &err, NULL));
+    }
 done:
     free(file);
     free(los);
@@ -60,6 +68,7 @@ static int encrypt_training(const cli_options *o, const veil_keyset *ks)
         goto done;
     }
     cli_split_labels(all, rows, width, col, x, y);
+    if (o->label_range && !o->feature_range) CLI_FAIL(EXIT_USAGE, "--label-range goes with --feature-range");
     if (o->feature_range) CLI_CHECK(encrypt_ranged(o, ks, x, y, rows, width - 1, &cts));
     else CLI_CHECK(cli_status(veil_train_encrypt(&cts, ks, x, y, rows, NULL, &err), &err, NULL));
     CLI_CHECK(cli_save_ciphertexts(o->out, cts));
@@ -117,7 +126,8 @@ int cli_cmd_encrypt(int argc, char **argv)
         rc = encrypt_training(&o, ks);
         goto done;
     }
-    if (o.feature_range) CLI_FAIL(EXIT_USAGE, "--feature-range is for training data (keys made with --train)");
+    if (o.feature_range || o.label_range)
+        CLI_FAIL(EXIT_USAGE, "--feature-range and --label-range are for training data (keys made with --train)");
     if (o.model) CLI_CHECK(check_with_model(&o, ks, &m, &calib));
     CLI_CHECK(cli_read_rows_for_keys(o.in, veil_keyset_input_width(ks), o.keys, &x, &rows));
     if (m) CLI_CHECK(range_check(m, x, rows));

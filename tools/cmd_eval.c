@@ -1,4 +1,5 @@
 /* veil eval: the server's side, run locally: the model on ciphertexts, with the evaluation keys only. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include "veil_cli.h"
@@ -17,10 +18,19 @@ static int add_output_noise(const cli_options *o, const veil_model *m, const vei
         CLI_CHECK(cli_make_plan(o, m, &plan));
         CLI_CHECK(cli_status(veil_plan_dp_sensitivity(plan, &sens, &err), &err, NULL));
     }
-    CLI_CHECK(cli_status(veil_ciphertexts_add_dp_noise(out, ek, o->dp_epsilon, o->dp_delta, sens, NULL, &err), &err,
-                         NULL));
+    if (o->dp_parties) { /* federated: this party's share, sigma^2 / n; the sum of the n updates is the release */
+        CLI_CHECK(cli_status(veil_ciphertexts_add_dp_share(out, o->dp_epsilon, o->dp_delta, sens,
+                                                           (uint32_t)o->dp_parties, NULL, &err), &err, NULL));
+    } else {
+        CLI_CHECK(cli_status(veil_ciphertexts_add_dp_noise(out, ek, o->dp_epsilon, o->dp_delta, sens, NULL, &err),
+                             &err, NULL));
+    }
     veil_dp_release r;
-    if (!o->quiet && veil_ciphertexts_dp_release(out, &r))
+    if (!o->quiet && veil_ciphertexts_dp_release(out, &r) && r.parties)
+        fprintf(stderr, "veil: a share of distributed noise (1 of %u): epsilon %g at delta %g, sensitivity %g, share "
+                "sigma %g; the sum of the %u shares: sigma %g (zCDP rho %g)\n", r.parties, r.epsilon, r.delta,
+                r.sensitivity, r.sigma, r.parties, r.sigma * sqrt((double)r.parties), r.rho);
+    else if (!o->quiet && veil_ciphertexts_dp_release(out, &r))
         fprintf(stderr, "veil: output noise: epsilon %g at delta %g, sensitivity %g, sigma %g (zCDP rho %g)\n",
                 r.epsilon, r.delta, r.sensitivity, r.sigma, r.rho);
 done:
@@ -36,6 +46,7 @@ int cli_cmd_eval(int argc, char **argv)
         return EXIT_USAGE;
     if (!!o.dp_epsilon != !!o.dp_delta) return cli_error(EXIT_USAGE, "--dp-epsilon and --dp-delta go together");
     if (o.dp_sensitivity && !o.dp_epsilon) return cli_error(EXIT_USAGE, "--dp-sensitivity goes with --dp-epsilon");
+    if (o.dp_parties && !o.dp_epsilon) return cli_error(EXIT_USAGE, "--dp-parties goes with --dp-epsilon");
     char path[4096];
     if (cli_eval_keys_path(o.eval_keys, path, sizeof path)) return EXIT_INPUT;
     if (o.mpi) {

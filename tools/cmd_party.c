@@ -688,6 +688,7 @@ static int combine_decrypt(const cli_options *o, const group_state *g, const cha
     int rc = EXIT_OK, mode = CLI_CSV_VALUES;
     CLI_CHECK(load_joint(o, group_dir, &joint));
     CLI_CHECK(cli_load_ciphertexts(o->decrypt_ct, joint, NULL, &cts));
+    CLI_CHECK(cli_refuse_incomplete_release(o->decrypt_ct, cts));
     CLI_CHECK(read_inputs(ins, n_in, bufs));
     const size_t rows = veil_ciphertexts_rows(cts), w = veil_keyset_output_width(joint);
     CLI_CHECK(cli_csv_mode(o->argmax, veil_keyset_final_op(joint), w, &mode));
@@ -727,6 +728,7 @@ static int combine_switch(const cli_options *o, const group_state *g, const char
     CLI_CHECK(load_joint(o, group_dir, &joint));
     CLI_CHECK(load_receiver(o->to, &receiver));
     CLI_CHECK(cli_load_ciphertexts(o->switch_ct, joint, NULL, &cts));
+    CLI_CHECK(cli_refuse_incomplete_release(o->switch_ct, cts));
     CLI_CHECK(read_inputs(ins, n_in, bufs));
     double smudged = 0;
     CLI_CHECK(cli_status(veil_ciphertexts_switch_joint_ex(&z, joint, g->group_bytes.data, g->group_bytes.len, cts,
@@ -823,6 +825,7 @@ static int party_shares(const cli_options *o, const group_state *g, int to_recei
     CLI_CHECK(cli_load_keyset(o->keys, &joint));
     if (!veil_keyset_is_joint(joint)) CLI_FAIL(EXIT_INPUT, "%s/joint.keys is not a joint key set", o->keys);
     CLI_CHECK(cli_load_ciphertexts(o->in, joint, NULL, &cts));
+    CLI_CHECK(cli_charge_release(o->keys, o->in, cts)); /* a noisy sum: this party's budget, or no share */
     if (to_receiver) CLI_CHECK(load_receiver(o->to, &receiver));
     if (o->set && to_receiver) {
         CLI_CHECK(cli_status(veil_ciphertexts_threshold_switch_share(&out, joint, g->group_bytes.data,
@@ -894,11 +897,15 @@ int cli_cmd_party(int argc, char **argv)
         rc = party_init(&o);
         goto done;
     }
-    if (strcmp(sub, "keygen") && strcmp(sub, "combine") && strcmp(sub, "decrypt") && strcmp(sub, "switch"))
-        CLI_FAIL(EXIT_USAGE, "unknown party step '%s' (init, keygen, combine, decrypt, switch, push, pull)", sub);
+    if (strcmp(sub, "keygen") && strcmp(sub, "combine") && strcmp(sub, "decrypt") && strcmp(sub, "switch") &&
+        strcmp(sub, "sum"))
+        CLI_FAIL(EXIT_USAGE, "unknown party step '%s' (init, keygen, combine, decrypt, switch, sum, push, pull)", sub);
     if (!cli_need(o.group, "--group")) CLI_FAIL(EXIT_USAGE, "veil party %s --help", sub);
     CLI_CHECK(load_group(o.group, &g));
-    if (!strcmp(sub, "keygen")) {
+    if (!strcmp(sub, "sum")) { /* the aggregator's step (cmd_party_dp.c) */
+        if (!cli_need(o.out, "--out") || !cli_need(n_in ? "" : NULL, "--in")) CLI_FAIL(EXIT_USAGE, "veil party sum --help");
+        rc = cli_party_sum(o.keys ? o.keys : o.group, ins, n_in, o.out, o.quiet);
+    } else if (!strcmp(sub, "keygen")) {
         if (!cli_need(o.out, "--out") || !cli_need(o.party ? "" : NULL, "--party") ||
             !cli_need(o.round ? "" : NULL, "--round"))
             CLI_FAIL(EXIT_USAGE, "veil party keygen --help");

@@ -39,6 +39,9 @@ static int train_plain(int argc, char **argv)
     if (req.task == VEIL_TRAIN_LOGISTIC && tmax > range)
         fprintf(stderr, "veil: warning: |z.w| reached %.2f, outside the sigmoid's range [-%u, %u]: lower the "
                         "learning rate or raise --sigmoid-range\n", tmax, range, range);
+    if (req.task == VEIL_TRAIN_LINEAR && !o.quiet) /* linear DP-GD's premise (docs/privacy.md) */
+        fprintf(stderr, "veil: the largest |z.w| met: %.3f (the scaled prediction; linear DP-GD's sensitivity assumes "
+                        "it within --dp-prediction-bound, 2 by default)\n", tmax);
 done:
     veil_buffer_free(&onnx);
     free(all);
@@ -85,6 +88,8 @@ int cli_cmd_train(int argc, char **argv)
     char path[4096];
     if (cli_eval_keys_path(o.eval_keys, path, sizeof path)) return EXIT_INPUT;
     if (!!o.dp_epsilon != !!o.dp_delta) return cli_error(EXIT_USAGE, "--dp-epsilon and --dp-delta go together");
+    if (o.dp_prediction_bound && !o.dp_epsilon)
+        return cli_error(EXIT_USAGE, "--dp-prediction-bound goes with --dp-epsilon (linear regression's DP-GD)");
     if (o.mpi) {
 #ifdef VEIL_HAVE_MPI
         if (o.dp_epsilon) return cli_error(EXIT_USAGE, "--mpi does not go with --dp-epsilon (each rank would draw its "

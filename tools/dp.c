@@ -45,10 +45,12 @@ int cli_charge_release(const char *keydir, const char *what, const veil_cipherte
 {
     veil_dp_release r;
     if (!veil_ciphertexts_dp_release(cts, &r)) return EXIT_OK;
+    int rc = cli_refuse_incomplete_release(what, cts);
+    if (rc) return rc;
     veil_dp_budget b;
     veil_error err = {0};
     int exists = 0;
-    int rc = cli_load_budget(keydir, &b, &exists);
+    rc = cli_load_budget(keydir, &b, &exists);
     if (rc) return rc;
     if (!exists)
         return cli_error(EXIT_BUDGET, "%s is a differentially private release (epsilon %g at delta %g) and %s has "
@@ -56,4 +58,13 @@ int cli_charge_release(const char *keydir, const char *what, const veil_cipherte
                          r.epsilon, r.delta, keydir, keydir);
     rc = cli_status(veil_dp_budget_charge(&b, r.rho, &err), &err, what);
     return rc ? rc : cli_save_budget(keydir, &b);
+}
+
+int cli_refuse_incomplete_release(const char *what, const veil_ciphertexts *cts)
+{
+    veil_dp_release r;
+    if (!veil_ciphertexts_dp_release(cts, &r) || veil_dp_release_complete(&r)) return EXIT_OK;
+    return cli_error(EXIT_BUDGET, "%s carries %u of the %u differential-privacy noise shares its release needs (each "
+                     "party adds one to its update: veil eval --dp-parties): its noise falls short, it is not released",
+                     what, r.shares, r.parties);
 }

@@ -127,9 +127,12 @@ static const opt_spec options[] = {
     {"--dp-delta", OPT_REAL, CLI_EVAL, F(dp_delta), 1, NULL},
     {"--dp-sensitivity", OPT_REAL, CLI_EVAL, F(dp_sensitivity), 1, NULL},
     {"--input-range", OPT_TEXT, CLI_EVAL, F(input_range), 0, NULL}, /* eval: the sensitivity's plan */
+    {"--dp-parties", OPT_SIZE, CLI_EVAL, F(dp_parties), 64, NULL}, /* eval: one party's share of the noise */
     {"--dp-epsilon", OPT_REAL, CLI_TRAIN, F(dp_epsilon), 1, NULL}, /* DP-GD */
     {"--dp-delta", OPT_REAL, CLI_TRAIN, F(dp_delta), 1, NULL},
     {"--feature-range", OPT_TEXT, CLI_ENCRYPT, F(feature_range), 0, NULL}, /* training data, for DP-GD */
+    {"--label-range", OPT_TEXT, CLI_ENCRYPT, F(label_range), 0, NULL}, /* linear regression's DP-GD */
+    {"--dp-prediction-bound", OPT_REAL, CLI_TRAIN, F(dp_prediction_bound), 1, NULL},
     /* party (cmd_party.c checks the ranges: parties 2..64, rounds 1..2, smudging bits 1..60) */
     {"--parties", OPT_SIZE, CLI_PARTY, F(parties), 0, NULL},
     {"--threshold", OPT_SIZE, CLI_PARTY, F(threshold), 0, NULL},

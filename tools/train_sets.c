@@ -29,7 +29,7 @@ int cli_train_sets(cli_options *o, const char *path, char **ins, size_t n_in, co
     const double t0 = cli_seconds();
     veil_train_options opts = {.iterations = o->iterations, .learning_rate = o->learning_rate, .l2 = o->l2,
                                .threads = o->threads, .dp_epsilon = o->dp_epsilon, .dp_delta = o->dp_delta,
-                               .split = split};
+                               .dp_prediction_bound = o->dp_prediction_bound, .split = split};
     cli_bar bar;
     cli_bar_init(&bar, "training", o->quiet || !writer);
     CLI_CHECK(cli_status(veil_train_run_sets(&out, ek, (const veil_ciphertexts *const *)sets, n_in, &opts,

@@ -79,6 +79,10 @@ void cli_print_budget(const veil_dp_budget *b);
  * done for a set without noise. `what` names the set in messages.
  */
 int cli_charge_release(const char *keydir, const char *what, const veil_ciphertexts *cts);
+/* A set with fewer noise shares than its release needs (veil eval --dp-parties): refused (EXIT_BUDGET). */
+int cli_refuse_incomplete_release(const char *what, const veil_ciphertexts *cts);
+/* veil party sum --group G --in U1.ct U2.ct ... --out SUM.ct: the parties' updates added (cmd_party_dp.c) */
+int cli_party_sum(const char *keys_dir, char **ins, size_t n_in, const char *out, int quiet);
 int cli_cmd_party(int argc, char **argv);   /* cmd_party.c: multi-party keys and joint decryption */
 int cli_party_net(int argc, char **argv);   /* cmd_party_net.c: veil party push|pull (a server's /v1/groups) */
 int cli_cmd_encrypt_model(int argc, char **argv); /* cmd_encmodel.c: a model owner's encrypted weights */
@@ -133,7 +137,10 @@ typedef struct cli_options {
     /* differential privacy (docs/privacy.md): budget's --epsilon/--delta/..., eval's --dp-* */
     double dp_epsilon, dp_delta, dp_rho, dp_sigma, dp_sensitivity;
     size_t dp_releases;
+    size_t dp_parties; /* eval --dp-parties N: a share of distributed noise (federated aggregation) */
     const char *feature_range; /* encrypt: training data's declared range LO:HI (DP-GD) */
+    const char *label_range;   /* encrypt: linear regression's label range LO:HI (DP-GD) */
+    double dp_prediction_bound; /* train: linear DP-GD's bound on |z.v| */
     /* party: its sizes, and its paths (--in takes a list there: the party's own parser, cmd_party.c) */
     size_t parties, threshold, party, round, smudging_bits;
     const char *preset, *group, *decrypt_ct, *switch_ct, *to;

@@ -266,7 +266,9 @@ veil_status veil_ciphertexts_load(veil_ciphertexts **out, const veil_keyset *key
 /*
  * acc += in, ciphertext by ciphertext (an aggregating server's sum of encrypted updates: src/ml/sum.c). Both
  * CKKS sets of one key set (loaded with the same keys), rows, width and packing; the sum's bound is the sum
- * of the bounds. A BGV set or a differentially private release: refused. acc is unchanged on failure only
+ * of the bounds. A BGV set or a differentially private release: refused; sets carrying shares of the same
+ * distributed noise (veil_ciphertexts_add_dp_share) are summed and their shares counted (shares of different
+ * noise, or one set with shares and one without: VEIL_ERR_MISMATCH). acc is unchanged on failure only
  * for the checks (an error in an addition, which the checks rule out, may leave it part-summed).
  */
 veil_status veil_ciphertexts_add(veil_ciphertexts *acc, const veil_ciphertexts *in, veil_error *err);
@@ -494,6 +496,10 @@ typedef struct veil_dp_release {
     double sigma;          /* the noise's standard deviation in output units, at least the calibrated one */
     double resolution;     /* the noise's grid */
     double rho;            /* sensitivity^2 / (2 sigma^2): what decrypting the release costs */
+    /* distributed noise (veil_ciphertexts_add_dp_share): 0 for a release noised by one evaluator. Else the
+     * shares that make the full noise (parties) and the shares the set carries; sigma is then the noise of
+     * `parties` shares and rho their sum's (veil_dp_sum_rho); the release is complete when shares >= parties. */
+    uint32_t parties, shares;
 } veil_dp_release;
 veil_status veil_ciphertexts_add_dp_noise(veil_ciphertexts *cts, const veil_eval_keys *keys, double epsilon,
                                           double delta, double sensitivity, veil_prng *prng, veil_error *err);
@@ -505,6 +511,28 @@ int veil_ciphertexts_dp_release(const veil_ciphertexts *cts, veil_dp_release *ou
  * integers' bound times the output scale), so the L2 sensitivity of a row is 2 B sqrt(w).
  */
 veil_status veil_plan_dp_sensitivity(const veil_plan *plan, double *sensitivity, veil_error *err);
+/*
+ * Distributed noise for federated aggregation (docs/privacy.md, "Federated aggregation"): each of n parties adds
+ * to its own encrypted update a share of discrete Gaussian noise of variance sigma^2 / n (sigma =
+ * veil_dp_sigma_for(sensitivity, epsilon, delta)), so that only the sum of the n updates (veil_ciphertexts_add)
+ * carries the full noise, and the joint decryption releases the noisy sum. A sum of discrete Gaussians is not a
+ * discrete Gaussian: its cost is the bound of Kairouz, Liu and Steinke, "The distributed discrete Gaussian
+ * mechanism for federated learning with secure aggregation" (ICML 2021, Section 3): for n shares of N_Z(0, s^2)
+ * (s >= 1/2, in units of the grid) and an integer shift of L2 norm D, the Renyi divergence of every order
+ * alpha >= 1 is at most alpha D^2 / (2 n s^2) + tau d, tau = 10 sum_{k=1}^{n-1} exp(-2 pi^2 s^2 k / (k + 1)),
+ * d the coordinates; since alpha >= 1 that is rho-zCDP with rho = D^2 / (2 n s^2) + tau d (veil_dp_sum_rho,
+ * with d bounded by 2^40, more coordinates than any set holds). CKKS sets of outputs only (a model's outputs:
+ * what joint decryption releases). The set records the share (saved with it); on failure it is partly noisy:
+ * discard it. prng NULL: the OS CSPRNG.
+ */
+veil_status veil_ciphertexts_add_dp_share(veil_ciphertexts *cts, double epsilon, double delta, double sensitivity,
+                                          uint32_t parties, veil_prng *prng, veil_error *err);
+/* rho of the sum of `parties` shares of N_Z(0, (share_sigma / resolution)^2) times resolution, for an L2
+ * sensitivity (Kairouz-Liu-Steinke's bound above; share_sigma / resolution at least 1/2). */
+veil_status veil_dp_sum_rho(double sensitivity, double share_sigma, double resolution, uint32_t parties, double *rho,
+                            veil_error *err);
+/* 1 when a release is complete (noised by one evaluator, or carrying at least the shares it needs), else 0. */
+int veil_dp_release_complete(const veil_dp_release *r);
 /* ---- multi-party keys (veil/party.h, docs/multiparty.md) ------------------------------------------------ */
 
 /*

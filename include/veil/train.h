@@ -119,6 +119,14 @@ veil_status veil_train_encrypt(veil_ciphertexts **out, const veil_keyset *keys, 
 veil_status veil_train_encrypt_ranged(veil_ciphertexts **out, const veil_keyset *keys, const double *x,
                                       const double *y, size_t rows, const double *lo, const double *hi,
                                       veil_prng *prng, veil_error *err);
+/*
+ * Linear regression's declared ranges: the features' as above and the label's [label_lo, label_hi] (the label
+ * scaled by its centre and half-width; a label outside it is refused, nothing encrypted). What linear DP-GD
+ * needs; veil_train_encrypt_ranged refuses linear regression (its label's range would be undeclared).
+ */
+veil_status veil_train_encrypt_ranged_labels(veil_ciphertexts **out, const veil_keyset *keys, const double *x,
+                                             const double *y, size_t rows, const double *lo, const double *hi,
+                                             double label_lo, double label_hi, veil_prng *prng, veil_error *err);
 
 /*
  * Training split over several processes (the ranks of an MPI job, `veil train --mpi`, tools/mpi.c): every
@@ -148,14 +156,22 @@ typedef struct veil_train_options {
     double l2;            /* ridge / L2 strength, >= 0 */
     size_t threads;       /* parallel ciphertexts (OpenMP), at most 4096; 0: the context's (VEIL_THREADS) */
     /*
-     * DP-GD (docs/privacy.md; logistic regression): discrete Gaussian noise on the encrypted gradient sum at
+     * DP-GD (docs/privacy.md; logistic and linear regression): discrete Gaussian noise on the encrypted gradient sum at
      * every iteration, the whole training (epsilon, delta)-DP for one record replaced (zCDP, composed over the
      * iterations). 0: none. The model set records the release; decrypting it charges the key set's budget
-     * and needs data encrypted with a declared feature range (veil_train_encrypt_ranged).
+     * and needs data encrypted with a declared feature range (veil_train_encrypt_ranged; linear regression:
+     * veil_train_encrypt_ranged_labels, the label's range too).
      */
     double dp_epsilon, dp_delta;
     /* training split over several processes (veil_train_split above); NULL: this process trains alone */
     const veil_train_split *split;
+    /*
+     * Linear regression's DP-GD: R, the bound on each record's scaled prediction |z . v| that its sensitivity
+     * assumes (the training's premise, as logistic regression's sigmoid range; not enforced in the ciphertexts:
+     * `veil train --plain` reports the largest met). A record's term (z . v - y) z, with y and z scaled into
+     * [-1, 1] by the declared ranges, moves the gradient sum by at most 2 (R + 1) sqrt(F + 1). 0: 2.
+     */
+    double dp_prediction_bound;
 } veil_train_options;
 
 /*

@@ -13,6 +13,11 @@
 #include "veil/bgv.h"
 
 static const uint8_t dp_tag[8] = {'V', 'E', 'I', 'L', '-', 'D', 'P', '1'};
+/* a set carrying distributed noise shares: share_sigma in place of sigma, and (parties, shares) in place of rho */
+static const uint8_t share_tag[8] = {'V', 'E', 'I', 'L', '-', 'D', 'P', 'S'};
+#define DP_MAX_SHARES 64u /* the largest group */
+/* d in Kairouz-Liu-Steinke's tau d: more noisy coordinates than any set holds (2^40) */
+#define DP_SUM_COORDINATES 0x1p40
 
 static void put_f64(uint8_t *p, double d)
 {
@@ -31,6 +36,16 @@ static double get_f64(const uint8_t *p)
 
 void veil_ml_dp_encode(uint8_t out[VEIL_DP_TAIL_BYTES], const veil_dp_release *dp)
 {
+    if (dp->parties) { /* noise shares: the sigma of one share, and the counts */
+        memcpy(out, share_tag, sizeof share_tag);
+        put_f64(out + 8, dp->epsilon);
+        put_f64(out + 16, dp->delta);
+        put_f64(out + 24, dp->sensitivity);
+        put_f64(out + 32, dp->sigma / sqrt((double)dp->shares));
+        put_f64(out + 40, dp->resolution);
+        veil_ml_put64(out + 48, (uint64_t)dp->parties | (uint64_t)dp->shares << 32);
+        return;
+    }
     memcpy(out, dp_tag, sizeof dp_tag);
     put_f64(out + 8, dp->epsilon);
     put_f64(out + 16, dp->delta);
@@ -40,13 +55,66 @@ void veil_ml_dp_encode(uint8_t out[VEIL_DP_TAIL_BYTES], const veil_dp_release *d
     put_f64(out + 48, dp->rho);
 }
 
+/*
+ * Kairouz, Liu, Steinke (ICML 2021, Section 3): n shares of N_Z(0, s^2) (s >= 1/2 grid units) summed, an integer
+ * shift of L2 norm D: D_alpha <= alpha D^2 / (2 n s^2) + tau d for every alpha >= 1, tau = 10 sum_{k=1}^{n-1}
+ * exp(-2 pi^2 s^2 k / (k + 1)); as alpha >= 1, tau d <= alpha tau d, so the sum is (D^2 / (2 n s^2) + tau d)-zCDP.
+ * In grid units D / resolution and s = share_sigma / resolution: the ratio D^2 / s^2 is the same in output units.
+ */
+veil_status veil_dp_sum_rho(double sensitivity, double share_sigma, double resolution, uint32_t parties, double *rho,
+                            veil_error *err)
+{
+    VEIL_REQUIRE(rho, err);
+    if (!(sensitivity > 0) || !isfinite(sensitivity))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "privacy: sensitivity %g is not a positive number", sensitivity);
+    if (!(resolution > 0) || !isfinite(resolution) || !(share_sigma >= resolution / 2) || !isfinite(share_sigma))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "privacy: a noise share of sigma %g on a grid of %g (at least half "
+                         "a step is needed)", share_sigma, resolution);
+    if (parties < 1 || parties > DP_MAX_SHARES)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "privacy: %u parties (1 to %u)", parties, DP_MAX_SHARES);
+    const double s = share_sigma / resolution, pi = 3.14159265358979323846;
+    double tau = 0;
+    for (uint32_t k = 1; k < parties; k++) tau += 10.0 * exp(-2.0 * pi * pi * s * s * k / (k + 1.0));
+    *rho = sensitivity * sensitivity / (2.0 * parties * share_sigma * share_sigma) + tau * DP_SUM_COORDINATES;
+    return VEIL_OK;
+}
+
+int veil_dp_release_complete(const veil_dp_release *r)
+{
+    return r && (r->parties == 0 || r->shares >= r->parties);
+}
+
+/* A set's record of noise shares: validated, rho that of `parties` shares, sigma that of the shares it carries. */
+static int share_tail(const uint8_t *t, veil_dp_release *dp, veil_error *err)
+{
+    const uint64_t counts = veil_ml_get64(t + 48);
+    veil_dp_release d = {get_f64(t + 8), get_f64(t + 16), get_f64(t + 24), get_f64(t + 32), get_f64(t + 40), 0,
+                         (uint32_t)counts, (uint32_t)(counts >> 32)};
+    const double share_sigma = d.sigma;
+    double limit = 0;
+    int ok = veil_dp_rho_for(d.epsilon, d.delta, &limit, NULL) == VEIL_OK && d.parties >= 1 &&
+             d.parties <= DP_MAX_SHARES && d.shares >= 1 && d.shares <= DP_MAX_SHARES && isfinite(share_sigma) &&
+             isfinite(d.resolution) && d.resolution > 0 && share_sigma >= d.resolution &&
+             veil_dp_sum_rho(d.sensitivity, share_sigma, d.resolution, d.parties, &d.rho, NULL) == VEIL_OK &&
+             d.rho <= limit * (1 + 1e-9);
+    if (!ok) {
+        veil_fail(err, VEIL_ERR_FORMAT, "ciphertext set: its record of differential-privacy noise shares is "
+                  "inconsistent");
+        return -1;
+    }
+    d.sigma = share_sigma * sqrt((double)d.shares); /* the noise the set carries */
+    *dp = d;
+    return 1;
+}
+
 int veil_ml_dp_tail(const uint8_t *meta, size_t meta_len, veil_dp_release *dp, veil_error *err)
 {
     if (meta_len < VEIL_META_BYTES + VEIL_DP_TAIL_BYTES) return 0;
     const uint8_t *t = meta + meta_len - VEIL_DP_TAIL_BYTES;
+    if (memcmp(t, share_tag, sizeof share_tag) == 0) return share_tail(t, dp, err);
     if (memcmp(t, dp_tag, sizeof dp_tag) != 0) return 0;
     veil_dp_release d = {get_f64(t + 8), get_f64(t + 16), get_f64(t + 24), get_f64(t + 32), get_f64(t + 40),
-                         get_f64(t + 48)};
+                         get_f64(t + 48), 0, 0};
     double limit = 0;
     const int ok = veil_dp_rho_for(d.epsilon, d.delta, &limit, NULL) == VEIL_OK && isfinite(d.sensitivity) &&
                    d.sensitivity > 0 && isfinite(d.sigma) && d.sigma > 0 && isfinite(d.resolution) &&
@@ -95,10 +163,10 @@ static veil_status ckks_grid(double sigma, unsigned scale_bits, double *resoluti
 }
 
 /* Noise on every slot of each ciphertext: encoded at the ciphertext's scale and level, then added. */
-static veil_status ckks_add_noise(veil_ciphertexts *cts, const veil_eval_keys *keys, uint64_t num, uint64_t den,
-                                  double resolution, veil_prng *prng, veil_error *err)
+static veil_status ckks_add_noise_ctx(veil_ciphertexts *cts, uint64_t num, uint64_t den, double resolution,
+                                      veil_prng *prng, veil_error *err)
 {
-    const size_t half = veil_params_degree(keys->params) / 2;
+    const size_t half = veil_params_degree(veil_context_params(cts->ctx)) / 2;
     veil_status st = VEIL_OK;
     veil_ckks_encoder *enc = NULL;
     veil_ckks_plaintext *pt = NULL;
@@ -213,7 +281,7 @@ veil_status veil_ciphertexts_add_dp_noise(veil_ciphertexts *cts, const veil_eval
     VEIL_REQUIRE(keys, err);
     veil_status st = VEIL_OK;
     veil_prng *own = NULL;
-    veil_dp_release d = {epsilon, delta, sensitivity, 0, 0, 0};
+    veil_dp_release d = {epsilon, delta, sensitivity, 0, 0, 0, 0, 0};
     uint64_t num = 0, den = 0, grid = 1;
     if (cts->meta.kind != VEIL_SET_OUTPUTS)
         VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "privacy: noise goes on a model's outputs, not on inputs or training sets");
@@ -240,9 +308,55 @@ veil_status veil_ciphertexts_add_dp_noise(veil_ciphertexts *cts, const veil_eval
     }
     if (!prng) VEIL_CHECK(veil_prng_new_os(&own, err));
     if (exact) VEIL_CHECK(bgv_add_noise(cts, keys, num, den, grid, prng ? prng : own, err));
-    else VEIL_CHECK(ckks_add_noise(cts, keys, num, den, d.resolution, prng ? prng : own, err));
+    else VEIL_CHECK(ckks_add_noise_ctx(cts, num, den, d.resolution, prng ? prng : own, err));
     cts->has_dp = 1;
     cts->dp = d;
+done:
+    veil_prng_free(own);
+    return st;
+}
+
+veil_status veil_ciphertexts_add_dp_share(veil_ciphertexts *cts, double epsilon, double delta, double sensitivity,
+                                          uint32_t parties, veil_prng *prng, veil_error *err)
+{
+    VEIL_REQUIRE(cts, err);
+    veil_status st = VEIL_OK;
+    veil_prng *own = NULL;
+    veil_dp_release d = {epsilon, delta, sensitivity, 0, 0, 0, parties, 1};
+    uint64_t num = 0, den = 0;
+    double sigma = 0, limit = 0;
+    if (cts->meta.kind != VEIL_SET_OUTPUTS)
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "privacy: noise shares go on a model's outputs (a party's update), not on "
+                  "inputs or training sets");
+    if (cts->meta.scheme != VEIL_ML_CKKS || cts->bcts)
+        VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "privacy: noise shares go on CKKS sets (joint keys are CKKS only)");
+    if (cts->has_dp) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "privacy: this set already carries noise");
+    if (parties < 1 || parties > DP_MAX_SHARES)
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "privacy: %u parties share the noise (1 to %u)", parties, DP_MAX_SHARES);
+    VEIL_CHECK(veil_dp_sigma_for(sensitivity, epsilon, delta, &sigma, err));
+    VEIL_CHECK(veil_dp_rho_for(epsilon, delta, &limit, err));
+    /* each share N_Z(0, sigma^2 / n) on the grid; the share's sigma rounded up, so n shares hold at least sigma */
+    VEIL_CHECK(ckks_grid(sigma / sqrt((double)parties), cts->meta.scale_bits, &d.resolution, &num, &den, err));
+    d.sigma = sqrt((double)num / (double)den) * d.resolution; /* one share's, drawn */
+    VEIL_CHECK(veil_dp_sum_rho(sensitivity, d.sigma, d.resolution, parties, &d.rho, err));
+    if (!(d.rho <= limit * (1 + 1e-9)))
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "privacy: %u shares of sigma %g on the grid %g cost rho %g, above the %g of "
+                  "epsilon %g (the sum of discrete Gaussians' excess): a larger sensitivity grid", parties, d.sigma,
+                  d.resolution, d.rho, limit, epsilon);
+    {
+        /* the outputs' bound and the full noise's tail (as a single evaluator's) must fit: q_0 / (4 scale) */
+        const double room = (double)veil_params_q(veil_context_params(cts->ctx), 0) / 4 /
+                            ldexp(1.0, (int)cts->meta.scale_bits);
+        const double need = (cts->meta.bound > 0 ? cts->meta.bound : 0) + 40 * d.sigma * sqrt((double)parties);
+        if (!(need < room))
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "privacy: a noise share of sigma %g (epsilon %g, sensitivity %g) does "
+                      "not fit the parameters, whose values must stay below %g: a larger epsilon", d.sigma, epsilon,
+                      sensitivity, room);
+    }
+    if (!prng) VEIL_CHECK(veil_prng_new_os(&own, err));
+    VEIL_CHECK(ckks_add_noise_ctx(cts, num, den, d.resolution, prng ? prng : own, err));
+    cts->has_dp = 1;
+    cts->dp = d; /* sigma: the one share it carries */
 done:
     veil_prng_free(own);
     return st;

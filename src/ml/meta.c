@@ -297,7 +297,12 @@ veil_status veil_ml_file_describe(const uint8_t *data, size_t len, char *text, s
                             c.count);
         if (m.kind >= VEIL_SET_INPUTS && m.kind != VEIL_SET_ENC_MODEL && used > 0 && (size_t)used < cap)
             used += snprintf(text + used, cap - (size_t)used, "rows:       %llu\n", (unsigned long long)m.rows);
-        if (tail && used > 0 && (size_t)used < cap)
+        if (tail && dp.parties && used > 0 && (size_t)used < cap)
+            used += snprintf(text + used, cap - (size_t)used, "privacy:    %u of %u noise shares (%s): epsilon %g at "
+                             "delta %g, sensitivity %g, sigma %g (grid %g), the full sum's zCDP rho %g\n", dp.shares,
+                             dp.parties, dp.shares >= dp.parties ? "a complete release" : "not a release yet",
+                             dp.epsilon, dp.delta, dp.sensitivity, dp.sigma, dp.resolution, dp.rho);
+        else if (tail && used > 0 && (size_t)used < cap)
             used += snprintf(text + used, cap - (size_t)used, "privacy:    a noisy release: epsilon %g at delta %g, "
                              "sensitivity %g, sigma %g (grid %g), zCDP rho %g\n", dp.epsilon, dp.delta,
                              dp.sensitivity, dp.sigma, dp.resolution, dp.rho);

@@ -49,6 +49,8 @@
 #define DEFAULT_DEGREE 3
 #define DEFAULT_RANGE 8
 #define DEFAULT_LEARNING_RATE 1.0
+#define DEFAULT_DP_PREDICTION_BOUND 2.0 /* linear DP-GD: |z.v| <= 2, twice the scaled label's range */
+#define MAX_DP_PREDICTION_BOUND 1e6
 #define MAX_FEATURES 1023
 #define MAX_ROWS ((size_t)1 << 20)
 #define MAX_MAGNITUDE 1e12
@@ -809,16 +811,50 @@ veil_status veil_train_encrypt(veil_ciphertexts **out, const veil_keyset *k, con
     return encrypt_with(out, k, x, y, rows, NULL, prng, err);
 }
 
+static veil_status encrypt_ranged(veil_ciphertexts **out, const veil_keyset *k, const double *x, const double *y,
+                                  size_t rows, const double *lo, const double *hi, double label_lo, double label_hi,
+                                  veil_prng *prng, veil_error *err);
+
 veil_status veil_train_encrypt_ranged(veil_ciphertexts **out, const veil_keyset *k, const double *x,
                                       const double *y, size_t rows, const double *lo, const double *hi,
                                       veil_prng *prng, veil_error *err)
 {
     VEIL_REQUIRE(k, err);
+    const size_t F = k->meta.in_width;
+    if (F > MAX_FEATURES) return veil_fail(err, VEIL_ERR_MISMATCH, "train: these keys are not for training");
+    if (k->meta.final_op == VEIL_TRAIN_LINEAR)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: linear regression's declared ranges include the label's "
+                         "(veil_train_encrypt_ranged_labels; veil encrypt --label-range LO:HI)");
+    return encrypt_ranged(out, k, x, y, rows, lo, hi, NAN, NAN, prng, err);
+}
+
+veil_status veil_train_encrypt_ranged_labels(veil_ciphertexts **out, const veil_keyset *k, const double *x,
+                                             const double *y, size_t rows, const double *lo, const double *hi,
+                                             double label_lo, double label_hi, veil_prng *prng, veil_error *err)
+{
+    VEIL_REQUIRE(k, err);
+    if (k->meta.final_op != VEIL_TRAIN_LINEAR)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: a label range is for linear regression (logistic "
+                         "regression's labels are 0 and 1)");
+    if (!isfinite(label_lo) || !isfinite(label_hi) || !(label_lo < label_hi) || fabs(label_lo) > MAX_MAGNITUDE ||
+        fabs(label_hi) > MAX_MAGNITUDE)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: the label's declared range [%g, %g] is not LO < HI, finite",
+                         label_lo, label_hi);
+    return encrypt_ranged(out, k, x, y, rows, lo, hi, label_lo, label_hi, prng, err);
+}
+
+/* The features' declared ranges checked, then the label's pair after them (NaN: none, logistic regression). */
+static veil_status encrypt_ranged(veil_ciphertexts **out, const veil_keyset *k, const double *x, const double *y,
+                                  size_t rows, const double *lo, const double *hi, double label_lo, double label_hi,
+                                  veil_prng *prng, veil_error *err)
+{
     VEIL_REQUIRE(lo, err);
     VEIL_REQUIRE(hi, err);
     const size_t F = k->meta.in_width;
     if (F > MAX_FEATURES) return veil_fail(err, VEIL_ERR_MISMATCH, "train: these keys are not for training");
-    double range[2 * (MAX_FEATURES + 1)];
+    double range[2 * (MAX_FEATURES + 2)];
+    range[2 * F] = label_lo;
+    range[2 * F + 1] = label_hi;
     for (size_t j = 0; j < F; j++) {
         if (!isfinite(lo[j]) || !isfinite(hi[j]) || !(lo[j] < hi[j]) || fabs(lo[j]) > MAX_MAGNITUDE ||
             fabs(hi[j]) > MAX_MAGNITUDE)
@@ -830,13 +866,20 @@ veil_status veil_train_encrypt_ranged(veil_ciphertexts **out, const veil_keyset 
     return encrypt_with(out, k, x, y, rows, range, prng, err);
 }
 
-/* Every feature from its declared range (range[2j], range[2j + 1]); logistic regression's label needs none. */
-static veil_status scaling_declared(scaling *s, unsigned task, size_t features, const double *x, size_t rows,
-                                    const double *range, veil_error *err)
+/* Every feature from its declared range (range[2j], range[2j + 1]); linear regression's label from the pair after
+ * them (range[2F], range[2F + 1]); logistic regression's label needs none. */
+static veil_status scaling_declared(scaling *s, unsigned task, size_t features, const double *x, const double *y,
+                                    size_t rows, const double *range, veil_error *err)
 {
     veil_status st = VEIL_OK;
-    if (task != VEIL_TRAIN_LOGISTIC)
-        VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "train: a declared feature range (DP-GD) is for logistic regression");
+    const int linear = task == VEIL_TRAIN_LINEAR;
+    if (linear && !(range[2 * features] < range[2 * features + 1]))
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "train: linear regression's declared ranges need the label's");
+    for (size_t r = 0; linear && r < rows; r++)
+        if (y[r] < range[2 * features] || y[r] > range[2 * features + 1])
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "train: the label of row %zu is %g, outside its declared range [%g, %g] "
+                      "that bounds each record's contribution: nothing encrypted", r + 1, y[r], range[2 * features],
+                      range[2 * features + 1]);
     for (size_t r = 0; r < rows; r++)
         for (size_t j = 0; j < features; j++)
             if (x[r * features + j] < range[2 * j] || x[r * features + j] > range[2 * j + 1])
@@ -848,8 +891,8 @@ static veil_status scaling_declared(scaling *s, unsigned task, size_t features, 
         s->mean[j] = (range[2 * j] + range[2 * j + 1]) / 2;
         s->dev[j] = (range[2 * j + 1] - range[2 * j]) / 2;
     }
-    s->mean[features] = 0;
-    s->dev[features] = 1;
+    s->mean[features] = linear ? (range[2 * features] + range[2 * features + 1]) / 2 : 0;
+    s->dev[features] = linear ? (range[2 * features + 1] - range[2 * features]) / 2 : 1;
     s->declared = 1;
 done:
     return st;
@@ -874,7 +917,7 @@ static veil_status encrypt_with(veil_ciphertexts **out, const veil_keyset *k, co
     veil_ciphertexts *set = NULL;
     double *v = NULL, *sum = NULL, rec[MAX_FEATURES + 1];
     VEIL_CHECK(check_rows(task, F, x, y, rows, err));
-    if (range) VEIL_CHECK(scaling_declared(&s, task, F, x, rows, range, err));
+    if (range) VEIL_CHECK(scaling_declared(&s, task, F, x, y, rows, range, err));
     else VEIL_CHECK(scaling_of(&s, task, F, x, y, rows, err));
     veil_ml_meta meta = k->meta;
     meta.kind = VEIL_SET_TRAIN_DATA;
@@ -1286,6 +1329,8 @@ done:
  * DP-GD's calibration (docs/privacy.md). A record's term of the gradient sum is e z with z = (+-1, scaled
  * features) in [-1, 1]^(F+1) (a declared range) and e = 1/2 - q(z.v), q the polynomial sigmoid: |e| <= E, the
  * largest |1/2 - q(t)| over the sigmoid's range |t| <= R (the training's own premise: z.v stays in it).
+ * Linear regression: the term is (z.v - y) z with the label y scaled into [-1, 1] by its declared range and
+ * |z.v| <= R (opts->dp_prediction_bound, the premise), so E = R + 1 (the first iteration's y z alone: E = 1).
  * Replacing one record moves the sum by at most D = 2 E sqrt(F + 1) in L2. K iterations of noise sigma cost
  * rho = K D^2 / (2 sigma^2), so sigma = D sqrt(K / (2 rho)), rho that of (epsilon, delta). The release records
  * the single-release equivalent sigma / sqrt(K), whose rho is the whole training's.
@@ -1295,16 +1340,23 @@ static veil_status dp_setup(trainer *tr, veil_dp_release *dp, const veil_train_o
 {
     veil_status st = VEIL_OK;
     double rho = 0, e_max = 0, sigma = 0;
-    if (tr->task != VEIL_TRAIN_LOGISTIC)
-        VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "train: DP-GD is for logistic regression (a linear residual has no bound)");
+    const double bound = opts->dp_prediction_bound ? opts->dp_prediction_bound : DEFAULT_DP_PREDICTION_BOUND;
+    if (tr->task == VEIL_TRAIN_LINEAR && (!(bound > 0) || !(bound <= MAX_DP_PREDICTION_BOUND)))
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "train: DP-GD's prediction bound %g is outside (0, %g]", bound,
+                  (double)MAX_DP_PREDICTION_BOUND);
+    if (tr->task != VEIL_TRAIN_LINEAR && opts->dp_prediction_bound)
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "train: the prediction bound is linear regression's (logistic regression's "
+                  "is the sigmoid's range, from the keys)");
     VEIL_CHECK(veil_dp_rho_for(opts->dp_epsilon, opts->dp_delta, &rho, err));
-    for (int i = -4000; i <= 4000; i++) { /* |1/2 - q| over [-R, R]: q is an odd cubic .. septic, smooth */
+    /* linear regression: the residual z.v - y with |z.v| <= R (the premise) and the scaled label |y| <= 1 */
+    if (tr->task == VEIL_TRAIN_LINEAR) e_max = bound + 1;
+    for (int i = -4000; tr->task != VEIL_TRAIN_LINEAR && i <= 4000; i++) { /* |1/2 - q| over [-R, R]: q is odd, smooth */
         const double t = (double)range * i / 4000.0;
         double q = 0, p = t;
         for (size_t j = 0; j < (tr->degree + 1) / 2; j++, p *= t * t) q += tr->coef[j] * p;
         e_max = fmax(e_max, fabs(0.5 - q));
     }
-    e_max *= 1.01; /* the grid's between-points */
+    if (tr->task != VEIL_TRAIN_LINEAR) e_max *= 1.01; /* the grid's between-points */
     const double sens = 2.0 * e_max * sqrt((double)tr->features + 1.0);
     sigma = sens * sqrt((double)K / (2.0 * rho));
     {
