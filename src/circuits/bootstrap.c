@@ -95,6 +95,9 @@ static void sine_coefficients(double *c, double k, size_t r)
     }
     for (size_t d = 0; d <= BOOT_MAX_DEGREE; d++) c[d] *= 2.0 / BOOT_NODES;
     c[0] /= 2;
+    /* the sine is odd: its even coefficients are rounding noise, set to the exact 0 (the evaluation then computes
+     * only the odd powers) */
+    for (size_t d = 0; !r && d <= BOOT_MAX_DEGREE; d += 2) c[d] = 0;
 }
 
 /*
