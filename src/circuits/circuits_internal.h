@@ -12,16 +12,28 @@
 #define VEIL_BOOT_ENCAPSULATION_WEIGHT 32 /* the presets' ephemeral secret (Bossuat et al. 2022) */
 
 /*
+ * A DFT diagonal in evaluation form at its level: limb j's residues at v + j (N / run), each standing for
+ * `run` consecutive evaluations. A diagonal of period p slots (the levels of small butterflies, and every
+ * level with sparse slots) is a polynomial in X^(N/2p), whose evaluations come in runs of N/2p equal values:
+ * stored once each, it takes N/2p times less memory (run 1: a full diagonal).
+ */
+typedef struct veil_boot_diag {
+    uint64_t *v;
+    size_t run;
+} veil_boot_diag;
+
+/*
  * One level of a homomorphic DFT: the product of a few butterfly stages, a matrix whose nonzero diagonals
- * are multiples of `unit` slots, applied as out = sum_k diags[k] * rot(x, (k - shift) unit) by
- * veil_ckks_linear_transform on x rotated by -shift unit (the window of offsets made nonnegative), then
- * rescaled. The diagonals are encoded at `level` with the scale of the prime that the rescale drops.
+ * are multiples of `unit` slots, applied as out = sum_k diags[k] * rot(x, (k - shift) unit) by baby-step
+ * giant-step on x rotated by -shift unit (the window of offsets made nonnegative), then rescaled. The
+ * diagonals are encoded at `level` with the scale diag_scale: the prime that the rescale drops, times ratio.
  */
 typedef struct veil_boot_dft_level {
-    veil_ckks_plaintext **diags; /* n_diags, NULL where zero */
-    veil_ckks_plaintext **diags2; /* with two inputs (see veil_boot_dft_mask): the second input's, or NULL */
+    veil_boot_diag **diags; /* n_diags, NULL where zero */
+    veil_boot_diag **diags2; /* with two inputs (see veil_boot_dft_mask): the second input's, or NULL */
     size_t n_diags, baby, level;
     double ratio; /* the diagonals' scale over the prime their rescale drops */
+    double diag_scale;
     long unit, shift;
     long *steps; /* the rotations this level uses (pre-rotation, baby and giant steps) */
     size_t step_count;
