@@ -35,7 +35,7 @@ typedef struct veil_boot_dft_level {
     double ratio; /* the diagonals' scale over the prime their rescale drops */
     double diag_scale;
     long unit, shift;
-    long *steps; /* the rotations this level uses (pre-rotation, baby and giant steps) */
+    long *steps; /* the rotations this level uses: baby steps (i - shift) unit, giant steps j baby unit */
     size_t step_count;
 } veil_boot_dft_level;
 

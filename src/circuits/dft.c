@@ -244,18 +244,20 @@ done:
     return st;
 }
 
-/* The rotations a level uses: -shift unit, the baby steps i unit and the giant steps j baby unit. */
+/*
+ * The rotations a level uses: the baby steps (i - shift) unit (the window's shift folded into them: rotating x
+ * by -shift unit first would cost a key switching of its own) and the giant steps j baby unit.
+ */
 static veil_status level_steps(veil_boot_dft_level *lv, veil_error *err)
 {
     const size_t b = lv->baby, groups = (lv->n_diags + b - 1) / b;
     lv->steps = calloc(b + groups + 1, sizeof *lv->steps);
     if (!lv->steps) return veil_fail(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
     size_t c = 0;
-    if (lv->shift) lv->steps[c++] = -lv->shift * lv->unit;
-    for (size_t i = 1; i < b; i++) {
+    for (size_t i = 0; i < b; i++) {
         bool used = false;
         for (size_t k = i; k < lv->n_diags && !used; k += b) used = lv->diags[k] != NULL;
-        if (used) lv->steps[c++] = (long)i * lv->unit;
+        if (used && (long)i != lv->shift) lv->steps[c++] = ((long)i - lv->shift) * lv->unit;
     }
     for (size_t j = 1; j < groups; j++) {
         bool used = false;
@@ -338,19 +340,6 @@ static const veil_switch_key *key_for(const veil_context *ctx, long steps, const
     for (size_t k = 0; k < count; k++)
         if (keys[k] && keys[k]->galois == g) return keys[k];
     return NULL;
-}
-
-/* x <- rot(x, -shift unit), the level's pre-rotation. */
-static veil_status pre_rotate(const veil_context *ctx, veil_ckks_ciphertext *x, const veil_boot_dft_level *lv,
-                              const veil_switch_key *const *keys, size_t key_count, veil_error *err)
-{
-    if (!lv->shift) return VEIL_OK;
-    const long steps = -lv->shift * lv->unit;
-    const veil_switch_key *key = key_for(ctx, steps, keys, key_count);
-    if (!key)
-        return veil_fail(err, VEIL_ERR_MISMATCH, "bootstrap: no Galois key for a rotation by %ld slots (element %llu)",
-                         steps, (unsigned long long)veil_galois_element_rotation(ctx, steps));
-    return veil_ckks_rotate(ctx, x, x, steps, key, err);
 }
 
 /*
@@ -449,9 +438,10 @@ static veil_status need_key(const veil_context *ctx, const veil_switch_key **key
 }
 
 /*
- * out <- sum_k diags[k] * rot(x, k unit) by baby-step giant-step (as veil_ckks_linear_transform, over the
- * compact diagonals): the baby rotations hoisted (one ModUp), each giant step's diagonals summed in one pass,
- * then rotated. x is size 2 at the level's level.
+ * out <- sum_k diags[k] * rot(x, (k - shift) unit) by baby-step giant-step (as veil_ckks_linear_transform,
+ * over the compact diagonals), k = j baby + i: the baby rotations rot(x, (i - shift) unit) hoisted (one
+ * ModUp), each giant step's diagonals summed in one pass, then rotated by j baby unit. x is size 2 at the
+ * level's level.
  */
 static veil_status dft_transform(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *x,
                                  const veil_boot_dft_level *lv, veil_boot_diag *const *diags,
@@ -468,14 +458,17 @@ static veil_status dft_transform(const veil_context *ctx, veil_ckks_ciphertext *
     size_t nb = 0;
     if (!rotated || !outs || !xr || !terms || !dg || !baby_keys || !steps)
         VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
-    xr[0] = x;
-    for (size_t i = 1; i < b; i++) {
+    for (size_t i = 0; i < b; i++) {
         bool used = false;
         for (size_t k = i; k < nd && !used; k += b) used = diags[k] != NULL;
         if (!used) continue;
+        if ((long)i == lv->shift) {
+            xr[i] = x;
+            continue;
+        }
         VEIL_CHECK(veil_ckks_ciphertext_new(&rotated[i], ctx, err));
-        VEIL_CHECK(need_key(ctx, &baby_keys[nb], (long)i * lv->unit, keys, key_count, err));
-        steps[nb] = (long)i * lv->unit;
+        VEIL_CHECK(need_key(ctx, &baby_keys[nb], ((long)i - lv->shift) * lv->unit, keys, key_count, err));
+        steps[nb] = ((long)i - lv->shift) * lv->unit;
         xr[i] = outs[nb++] = rotated[i];
     }
     if (nb) VEIL_CHECK(veil_ckks_rotate_hoisted(ctx, outs, x, steps, nb, baby_keys, err));
@@ -536,10 +529,8 @@ veil_status veil_boot_dft_apply(const veil_context *ctx, veil_ckks_ciphertext *x
                       x->el.level);
         if (lv->diags2 && (!x2 || x2->el.level != lv->level || x2->el.size != 2))
             VEIL_FAIL(err, VEIL_ERR_INTERNAL, "bootstrap: a DFT level without its second input");
-        VEIL_CHECK(pre_rotate(ctx, x, lv, keys, key_count, err));
         VEIL_CHECK(dft_transform(ctx, x, x, lv, lv->diags, keys, key_count, err));
         if (lv->diags2) {
-            VEIL_CHECK(pre_rotate(ctx, x2, lv, keys, key_count, err));
             VEIL_CHECK(dft_transform(ctx, x2, x2, lv, lv->diags2, keys, key_count, err));
             VEIL_CHECK(veil_ckks_add(ctx, x, x, x2, err));
         }
