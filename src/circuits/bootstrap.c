@@ -224,9 +224,8 @@ static veil_status collect_elements(veil_ckks_bootstrapper *bt, veil_error *err)
     for (size_t i = 0; i < bt->stc_count; i++)
         for (size_t k = 0; k < bt->stc[i].step_count; k++)
             add_element(bt, veil_galois_element_rotation(ctx, bt->stc[i].steps[k]));
-    for (size_t step = bt->info.slots; step < ctx->params.n / 2; step *= 4) /* SubSum, radix 4 */
-        for (size_t k = 1; k < 4 && k * step < ctx->params.n / 2; k++)
-            add_element(bt, veil_galois_element_rotation(ctx, (long)(k * step)));
+    for (size_t step = bt->info.slots; step < ctx->params.n / 2; step *= 2)
+        add_element(bt, veil_galois_element_rotation(ctx, (long)step));
     if (bt->packed) add_element(bt, veil_galois_element_rotation(ctx, (long)bt->info.slots));
     add_element(bt, veil_galois_element_conjugation(ctx));
     return VEIL_OK;
@@ -465,23 +464,18 @@ done:
 
 /*
  * SubSum: x <- sum of rot(x, j slots) over j < N / (2 slots): the part of x's polynomial in X^(N / (2 slots)).
- * Radix 4: x <- x + rot(x, s) + rot(x, 2s) + rot(x, 3s) for s = slots, 4 slots, ..., the three key switchings
- * of each step sharing one ModUp and one ModDown (veil_ckks_rotate_sum): about half the cost of two
- * rotations per factor 4, for one more key (3s) per step.
+ * (In radix 4, three rotations sharing one ModUp and one ModDown per factor 4, it took as long at N = 2^16,
+ * the hoisted key switchings' permuted digits costing about as much as the ModUps saved, for 5 more keys.)
  */
 static veil_status sub_sum(const veil_context *ctx, veil_ckks_ciphertext *x, size_t slots,
-                           const veil_switch_key *const *keys, size_t count, veil_error *err)
+                           const veil_switch_key *const *keys, size_t count, veil_ckks_ciphertext *tmp,
+                           veil_error *err)
 {
     veil_status st = VEIL_OK;
-    for (size_t step = slots; step < ctx->params.n / 2; step *= 4) {
-        long steps[3];
-        const veil_switch_key *step_keys[3];
-        size_t m = 0;
-        for (size_t k = 1; k < 4 && k * step < ctx->params.n / 2; k++, m++) {
-            steps[m] = (long)(k * step);
-            step_keys[m] = find_key(keys, count, veil_galois_element_rotation(ctx, steps[m]));
-        }
-        VEIL_CHECK(veil_ckks_rotate_sum(ctx, x, x, steps, m, step_keys, err)); /* in place: fresh polynomials */
+    for (size_t step = slots; step < ctx->params.n / 2; step *= 2) {
+        const veil_switch_key *key = find_key(keys, count, veil_galois_element_rotation(ctx, (long)step));
+        VEIL_CHECK(veil_ckks_rotate(ctx, tmp, x, (long)step, key, err));
+        VEIL_CHECK(veil_ckks_add(ctx, x, x, tmp, err));
     }
 done:
     return st;
@@ -619,7 +613,7 @@ veil_status veil_ckks_bootstrap_encapsulated(const veil_context *ctx, const veil
     if (encaps) VEIL_CHECK(veil_boot_switch_to_sparse(ctx, tmp[0], encaps, err));
     VEIL_CHECK(mod_raise(ctx, y, tmp[0], bt->top, err));
     if (encaps) VEIL_CHECK(veil_boot_switch_to_dense(ctx, y, encaps, err));
-    VEIL_CHECK(sub_sum(ctx, y, bt->info.slots, keys, key_count, err));
+    VEIL_CHECK(sub_sum(ctx, y, bt->info.slots, keys, key_count, tmp[0], err));
     if (bt->raise_shift) {
         VEIL_CHECK(veil_ckks_mul_integer(ctx, y, y, (int64_t)1 << bt->raise_shift, err));
         y->scale = ldexp(y->scale, (int)bt->raise_shift); /* the same values t / q_0, at a larger scale */
