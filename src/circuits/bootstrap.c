@@ -33,6 +33,7 @@ struct veil_ckks_bootstrapper {
     bool packed;          /* sparse slots: both halves in one ciphertext, one EvalMod */
     size_t encapsulation_weight; /* h' of the ephemeral sparse secret; 0: none */
     veil_boot_dft_level cts[VEIL_BOOT_MAX_DFT_LEVELS], stc[VEIL_BOOT_MAX_DFT_LEVELS];
+    veil_ckks_encoder *enc; /* its own: encodes the DFTs' whole diagonals when they are used */
     double *cheb; /* degree + 1 Chebyshev coefficients of sin(2 pi x) / (2 pi) on [-K, K] */
     uint64_t *galois;
 };
@@ -245,6 +246,7 @@ veil_status veil_ckks_bootstrapper_new(veil_ckks_bootstrapper **out, const veil_
     bt = calloc(1, sizeof *bt);
     if (!bt) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
     bt->ctx = enc->ctx;
+    VEIL_CHECK(veil_ckks_encoder_new(&bt->enc, enc->ctx, err));
     bt->info.slots = c.slots;
     bt->cts_count = c.cts_levels;
     bt->stc_count = c.stc_levels;
@@ -310,6 +312,7 @@ void veil_ckks_bootstrapper_free(veil_ckks_bootstrapper *bt)
     if (!bt) return;
     veil_boot_dft_free(bt->cts, bt->cts_count);
     veil_boot_dft_free(bt->stc, bt->stc_count);
+    veil_ckks_encoder_free(bt->enc);
     free(bt->cheb);
     free(bt->galois);
     free(bt);
@@ -618,14 +621,14 @@ veil_status veil_ckks_bootstrap_encapsulated(const veil_context *ctx, const veil
         VEIL_CHECK(veil_ckks_mul_integer(ctx, y, y, (int64_t)1 << bt->raise_shift, err));
         y->scale = ldexp(y->scale, (int)bt->raise_shift); /* the same values t / q_0, at a larger scale */
     }
-    VEIL_CHECK(veil_boot_dft_apply(ctx, y, NULL, bt->cts, bt->cts_count, keys, key_count, err));
+    VEIL_CHECK(veil_boot_dft_apply(bt->enc, y, NULL, bt->cts, bt->cts_count, keys, key_count, err));
     const veil_switch_key *conj_key = find_key(keys, key_count, veil_galois_element_conjugation(ctx));
     if (bt->packed) {
         VEIL_CHECK(packed_evalmod(ctx, bt, y, relin_key, conj_key, keys, key_count, tmp, err));
-        VEIL_CHECK(veil_boot_dft_apply(ctx, y, tmp[1], bt->stc, bt->stc_count, keys, key_count, err));
+        VEIL_CHECK(veil_boot_dft_apply(bt->enc, y, tmp[1], bt->stc, bt->stc_count, keys, key_count, err));
     } else {
         VEIL_CHECK(split_evalmod_join(ctx, bt, y, relin_key, conj_key, tmp, err));
-        VEIL_CHECK(veil_boot_dft_apply(ctx, y, NULL, bt->stc, bt->stc_count, keys, key_count, err));
+        VEIL_CHECK(veil_boot_dft_apply(bt->enc, y, NULL, bt->stc, bt->stc_count, keys, key_count, err));
     }
     /* the phase is now the input's message: relabel with its scale */
     VEIL_CHECK(veil_ckks_mod_drop(ctx, out, y, y->el.level, err));

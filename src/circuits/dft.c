@@ -173,9 +173,18 @@ static size_t value_period(const double *re, const double *im, size_t n)
     return p;
 }
 
-/* The plaintext's limbs (level + 1 of n) as a diagonal with runs of `run` (run 1: all of them). */
-static veil_status compact_diagonal(veil_boot_diag **out, const veil_ckks_plaintext *pt, size_t level, size_t n,
-                                    size_t run, veil_error *err)
+static void diag_free(veil_boot_diag *d)
+{
+    if (!d) return;
+    veil_free(d->v);
+    free(d->re);
+    free(d->im);
+    free(d);
+}
+
+/* The plaintext's limbs (level + 1 of n) as a diagonal with runs of `run`; run 1: its slot values re, im. */
+static veil_status compact_diagonal(veil_boot_diag **out, const veil_ckks_plaintext *pt, const double *re,
+                                    const double *im, size_t level, size_t n, size_t run, veil_error *err)
 {
     const veil_poly *m = pt->m;
     /* the runs are a property of the encoding's evaluation order: checked, a full diagonal otherwise */
@@ -186,25 +195,26 @@ static veil_status compact_diagonal(veil_boot_diag **out, const veil_ckks_plaint
     }
     const size_t per = n / run;
     veil_boot_diag *d = calloc(1, sizeof *d);
-    if (d) d->v = veil_alloc_scratch((level + 1) * per, sizeof *d->v);
-    if (!d || !d->v) {
-        free(d);
+    if (d && run > 1) d->v = veil_alloc_scratch((level + 1) * per, sizeof *d->v);
+    if (d && run == 1) {
+        d->re = malloc(n / 2 * sizeof *d->re);
+        d->im = malloc(n / 2 * sizeof *d->im);
+    }
+    if (!d || (run > 1 && !d->v) || (run == 1 && (!d->re || !d->im))) {
+        diag_free(d);
         return veil_fail(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory for the DFT's diagonals");
     }
     d->run = run;
-    for (size_t j = 0; j <= level; j++) {
+    if (run == 1) { /* kept as slot values, encoded when used */
+        memcpy(d->re, re, n / 2 * sizeof *re);
+        memcpy(d->im, im, n / 2 * sizeof *im);
+    }
+    for (size_t j = 0; run > 1 && j <= level; j++) {
         const uint64_t *l = veil_poly_limb_ptr(m, j);
         for (size_t i = 0; i < per; i++) d->v[j * per + i] = l[i * run];
     }
     *out = d;
     return VEIL_OK;
-}
-
-static void diag_free(veil_boot_diag *d)
-{
-    if (!d) return;
-    veil_free(d->v);
-    free(d);
 }
 
 /*
@@ -236,9 +246,10 @@ static veil_status encode_diagonal(const veil_ckks_encoder *enc, veil_boot_dft_l
     VEIL_CHECK(veil_ckks_plaintext_new(&pt, enc->ctx, err));
     VEIL_CHECK(veil_ckks_encode(enc, pt, re, im, n, scale, lv->level, err));
     lv->diag_scale = pt->scale;
+    lv->encode_scale = scale;
     /* period p slots: runs of N / 2p = n / p evaluations; short runs are stored whole (the kernels' blocks) */
     const size_t run = n / value_period(re, im, n);
-    VEIL_CHECK(compact_diagonal(out, pt, lv->level, 2 * n, run >= DIAG_MIN_RUN ? run : 1, err));
+    VEIL_CHECK(compact_diagonal(out, pt, re, im, lv->level, 2 * n, run >= DIAG_MIN_RUN ? run : 1, err));
 done:
     veil_ckks_plaintext_free(pt);
     return st;
@@ -443,20 +454,23 @@ static veil_status need_key(const veil_context *ctx, const veil_switch_key **key
  * ModUp), each giant step's diagonals summed in one pass, then rotated by j baby unit. x is size 2 at the
  * level's level.
  */
-static veil_status dft_transform(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *x,
+static veil_status dft_transform(const veil_ckks_encoder *enc, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *x,
                                  const veil_boot_dft_level *lv, veil_boot_diag *const *diags,
                                  const veil_switch_key *const *keys, size_t key_count, veil_error *err)
 {
+    const veil_context *ctx = enc->ctx;
     veil_status st = VEIL_OK;
     const size_t nd = lv->n_diags, b = lv->baby < nd ? lv->baby : nd, groups = (nd + b - 1) / b;
     veil_ckks_ciphertext **rotated = calloc(b, sizeof *rotated), **outs = calloc(b, sizeof *outs);
     const veil_ckks_ciphertext **xr = calloc(b, sizeof *xr), **terms = calloc(b, sizeof *terms);
     const veil_boot_diag **dg = calloc(b, sizeof *dg);
+    veil_ckks_plaintext **encoded = calloc(b, sizeof *encoded); /* the whole diagonals of a giant step */
+    veil_boot_diag *whole = calloc(b, sizeof *whole);
     const veil_switch_key **baby_keys = calloc(b, sizeof *baby_keys);
     long *steps = calloc(b, sizeof *steps);
     veil_ckks_ciphertext *inner = NULL, *acc = NULL;
     size_t nb = 0;
-    if (!rotated || !outs || !xr || !terms || !dg || !baby_keys || !steps)
+    if (!rotated || !outs || !xr || !terms || !dg || !baby_keys || !steps || !encoded || !whole)
         VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
     for (size_t i = 0; i < b; i++) {
         bool used = false;
@@ -478,9 +492,17 @@ static veil_status dft_transform(const veil_context *ctx, veil_ckks_ciphertext *
     for (size_t j = 0; j < groups; j++) {
         size_t count = 0;
         for (size_t i = 0; i < b && j * b + i < nd; i++) {
-            if (!diags[j * b + i]) continue;
+            const veil_boot_diag *d = diags[j * b + i];
+            if (!d) continue;
+            if (!d->v) { /* a whole diagonal: encoded now, at the level's scale */
+                if (!encoded[i]) VEIL_CHECK(veil_ckks_plaintext_new(&encoded[i], ctx, err));
+                VEIL_CHECK(veil_ckks_encode(enc, encoded[i], d->re, d->im, enc->slots, lv->encode_scale, lv->level,
+                                            err));
+                whole[i] = (veil_boot_diag){veil_poly_limb_ptr(encoded[i]->m, 0), 1, NULL, NULL};
+                d = &whole[i];
+            }
             terms[count] = xr[i];
-            dg[count++] = diags[j * b + i];
+            dg[count++] = d;
         }
         if (!count) continue;
         VEIL_CHECK(diag_sum(ctx, inner, terms, dg, count, x->el.level, x->scale * lv->diag_scale, err));
@@ -505,6 +527,9 @@ static veil_status dft_transform(const veil_context *ctx, veil_ckks_ciphertext *
     *acc = moved;
 done:
     for (size_t i = 0; rotated && i < b; i++) veil_ckks_ciphertext_free(rotated[i]);
+    for (size_t i = 0; encoded && i < b; i++) veil_ckks_plaintext_free(encoded[i]);
+    free(encoded);
+    free(whole);
     veil_ckks_ciphertext_free(inner);
     veil_ckks_ciphertext_free(acc);
     free(rotated);
@@ -517,10 +542,11 @@ done:
     return st;
 }
 
-veil_status veil_boot_dft_apply(const veil_context *ctx, veil_ckks_ciphertext *x, veil_ckks_ciphertext *x2,
+veil_status veil_boot_dft_apply(const veil_ckks_encoder *enc, veil_ckks_ciphertext *x, veil_ckks_ciphertext *x2,
                                 const veil_boot_dft_level *levels, size_t level_count,
                                 const veil_switch_key *const *keys, size_t key_count, veil_error *err)
 {
+    const veil_context *ctx = enc->ctx;
     veil_status st = VEIL_OK;
     for (size_t i = 0; i < level_count; i++) {
         const veil_boot_dft_level *lv = &levels[i];
@@ -529,9 +555,9 @@ veil_status veil_boot_dft_apply(const veil_context *ctx, veil_ckks_ciphertext *x
                       x->el.level);
         if (lv->diags2 && (!x2 || x2->el.level != lv->level || x2->el.size != 2))
             VEIL_FAIL(err, VEIL_ERR_INTERNAL, "bootstrap: a DFT level without its second input");
-        VEIL_CHECK(dft_transform(ctx, x, x, lv, lv->diags, keys, key_count, err));
+        VEIL_CHECK(dft_transform(enc, x, x, lv, lv->diags, keys, key_count, err));
         if (lv->diags2) {
-            VEIL_CHECK(dft_transform(ctx, x2, x2, lv, lv->diags2, keys, key_count, err));
+            VEIL_CHECK(dft_transform(enc, x2, x2, lv, lv->diags2, keys, key_count, err));
             VEIL_CHECK(veil_ckks_add(ctx, x, x, x2, err));
         }
         VEIL_CHECK(veil_ckks_rescale(ctx, x, x, err));
