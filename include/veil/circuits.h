@@ -144,8 +144,9 @@ size_t veil_ckks_chebyshev_depth(size_t degree);
  *                cos(2 pi (x - 1/4) / 2^r) and r double-angle steps (Bossuat et al. 2021, section 6);
  *   SlotToCoeff  the forward DFT as stc_levels transforms, back to the coefficients, at the input's scale.
  *
- * A bootstrapper holds what a parameter set and a slot count need (the encoded DFT matrices, the
- * polynomial); it is read-only after creation and may be shared by threads. The keys it needs are ordinary
+ * A bootstrapper holds what a parameter set and a slot count need (the DFT matrices, encoded or, for the
+ * largest, as slot values encoded when used; the polynomial; an encoder of its own); it is read-only after
+ * creation and may be shared by threads. The keys it needs are ordinary
  * Galois keys (veil_galois_key_new, veil_switch_key_save/load) for the elements that
  * veil_ckks_bootstrap_galois_elements lists, and the relinearization key.
  */

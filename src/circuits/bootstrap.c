@@ -33,6 +33,7 @@ struct veil_ckks_bootstrapper {
     bool packed;          /* sparse slots: both halves in one ciphertext, one EvalMod */
     size_t encapsulation_weight; /* h' of the ephemeral sparse secret; 0: none */
     veil_boot_dft_level cts[VEIL_BOOT_MAX_DFT_LEVELS], stc[VEIL_BOOT_MAX_DFT_LEVELS];
+    veil_ckks_encoder *enc; /* its own: encodes the DFTs' whole diagonals when they are used */
     double *cheb; /* degree + 1 Chebyshev coefficients of sin(2 pi x) / (2 pi) on [-K, K] */
     uint64_t *galois;
 };
@@ -95,6 +96,9 @@ static void sine_coefficients(double *c, double k, size_t r)
     }
     for (size_t d = 0; d <= BOOT_MAX_DEGREE; d++) c[d] *= 2.0 / BOOT_NODES;
     c[0] /= 2;
+    /* the sine is odd: its even coefficients are rounding noise, set to the exact 0 (the evaluation then computes
+     * only the odd powers) */
+    for (size_t d = 0; !r && d <= BOOT_MAX_DEGREE; d += 2) c[d] = 0;
 }
 
 /*
@@ -242,6 +246,7 @@ veil_status veil_ckks_bootstrapper_new(veil_ckks_bootstrapper **out, const veil_
     bt = calloc(1, sizeof *bt);
     if (!bt) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
     bt->ctx = enc->ctx;
+    VEIL_CHECK(veil_ckks_encoder_new(&bt->enc, enc->ctx, err));
     bt->info.slots = c.slots;
     bt->cts_count = c.cts_levels;
     bt->stc_count = c.stc_levels;
@@ -307,6 +312,7 @@ void veil_ckks_bootstrapper_free(veil_ckks_bootstrapper *bt)
     if (!bt) return;
     veil_boot_dft_free(bt->cts, bt->cts_count);
     veil_boot_dft_free(bt->stc, bt->stc_count);
+    veil_ckks_encoder_free(bt->enc);
     free(bt->cheb);
     free(bt->galois);
     free(bt);
@@ -459,7 +465,11 @@ done:
     return st;
 }
 
-/* SubSum: x <- sum of rot(x, j slots) over j < N / (2 slots): the part of x's polynomial in X^(N / (2 slots)). */
+/*
+ * SubSum: x <- sum of rot(x, j slots) over j < N / (2 slots): the part of x's polynomial in X^(N / (2 slots)).
+ * (In radix 4, three rotations sharing one ModUp and one ModDown per factor 4, it took as long at N = 2^16,
+ * the hoisted key switchings' permuted digits costing about as much as the ModUps saved, for 5 more keys.)
+ */
 static veil_status sub_sum(const veil_context *ctx, veil_ckks_ciphertext *x, size_t slots,
                            const veil_switch_key *const *keys, size_t count, veil_ckks_ciphertext *tmp,
                            veil_error *err)
@@ -611,14 +621,14 @@ veil_status veil_ckks_bootstrap_encapsulated(const veil_context *ctx, const veil
         VEIL_CHECK(veil_ckks_mul_integer(ctx, y, y, (int64_t)1 << bt->raise_shift, err));
         y->scale = ldexp(y->scale, (int)bt->raise_shift); /* the same values t / q_0, at a larger scale */
     }
-    VEIL_CHECK(veil_boot_dft_apply(ctx, y, NULL, bt->cts, bt->cts_count, keys, key_count, err));
+    VEIL_CHECK(veil_boot_dft_apply(bt->enc, y, NULL, bt->cts, bt->cts_count, keys, key_count, err));
     const veil_switch_key *conj_key = find_key(keys, key_count, veil_galois_element_conjugation(ctx));
     if (bt->packed) {
         VEIL_CHECK(packed_evalmod(ctx, bt, y, relin_key, conj_key, keys, key_count, tmp, err));
-        VEIL_CHECK(veil_boot_dft_apply(ctx, y, tmp[1], bt->stc, bt->stc_count, keys, key_count, err));
+        VEIL_CHECK(veil_boot_dft_apply(bt->enc, y, tmp[1], bt->stc, bt->stc_count, keys, key_count, err));
     } else {
         VEIL_CHECK(split_evalmod_join(ctx, bt, y, relin_key, conj_key, tmp, err));
-        VEIL_CHECK(veil_boot_dft_apply(ctx, y, NULL, bt->stc, bt->stc_count, keys, key_count, err));
+        VEIL_CHECK(veil_boot_dft_apply(bt->enc, y, NULL, bt->stc, bt->stc_count, keys, key_count, err));
     }
     /* the phase is now the input's message: relabel with its scale */
     VEIL_CHECK(veil_ckks_mod_drop(ctx, out, y, y->el.level, err));

@@ -12,18 +12,34 @@
 #define VEIL_BOOT_ENCAPSULATION_WEIGHT 32 /* the presets' ephemeral secret (Bossuat et al. 2022) */
 
 /*
+ * A DFT diagonal in evaluation form at its level: limb j's residues at v + j (N / run), each standing for
+ * `run` consecutive evaluations. A diagonal of period p slots (the levels of small butterflies, and every
+ * level with sparse slots) is a polynomial in X^(N/2p), whose evaluations come in runs of N/2p equal values:
+ * stored once each, it takes N/2p times less memory. A whole diagonal (run 1: the level of the largest
+ * butterflies at full slots) is kept as its slot values, one limb's worth instead of level + 1, and encoded
+ * each time it is used (an FFT and level + 1 NTTs: at N = 2^16 full slots about 0.3 s a bootstrap, for
+ * 0.6 GB less).
+ */
+typedef struct veil_boot_diag {
+    uint64_t *v;
+    size_t run;
+    double *re, *im; /* a whole diagonal (run 1) is kept as its N/2 slot values, v NULL: encoded when used */
+} veil_boot_diag;
+
+/*
  * One level of a homomorphic DFT: the product of a few butterfly stages, a matrix whose nonzero diagonals
- * are multiples of `unit` slots, applied as out = sum_k diags[k] * rot(x, (k - shift) unit) by
- * veil_ckks_linear_transform on x rotated by -shift unit (the window of offsets made nonnegative), then
- * rescaled. The diagonals are encoded at `level` with the scale of the prime that the rescale drops.
+ * are multiples of `unit` slots, applied as out = sum_k diags[k] * rot(x, (k - shift) unit) by baby-step
+ * giant-step on x rotated by -shift unit (the window of offsets made nonnegative), then rescaled. The
+ * diagonals are encoded at `level` with the scale diag_scale: the prime that the rescale drops, times ratio.
  */
 typedef struct veil_boot_dft_level {
-    veil_ckks_plaintext **diags; /* n_diags, NULL where zero */
-    veil_ckks_plaintext **diags2; /* with two inputs (see veil_boot_dft_mask): the second input's, or NULL */
+    veil_boot_diag **diags; /* n_diags, NULL where zero */
+    veil_boot_diag **diags2; /* with two inputs (see veil_boot_dft_mask): the second input's, or NULL */
     size_t n_diags, baby, level;
     double ratio; /* the diagonals' scale over the prime their rescale drops */
+    double diag_scale, encode_scale; /* the diagonals' scale, and the one asked of the encoder */
     long unit, shift;
-    long *steps; /* the rotations this level uses (pre-rotation, baby and giant steps) */
+    long *steps; /* the rotations this level uses: baby steps (i - shift) unit, giant steps j baby unit */
     size_t step_count;
 } veil_boot_dft_level;
 
@@ -53,9 +69,10 @@ void veil_boot_dft_free(veil_boot_dft_level *levels, size_t count);
 
 /*
  * x <- the DFT levels applied to x, one level each (keys found by Galois element among keys[0..count)); a
- * level with two inputs takes x2 as its second (x2 is then overwritten).
+ * level with two inputs takes x2 as its second (x2 is then overwritten). enc (of x's context) encodes the
+ * whole diagonals.
  */
-veil_status veil_boot_dft_apply(const veil_context *ctx, veil_ckks_ciphertext *x, veil_ckks_ciphertext *x2,
+veil_status veil_boot_dft_apply(const veil_ckks_encoder *enc, veil_ckks_ciphertext *x, veil_ckks_ciphertext *x2,
                                 const veil_boot_dft_level *levels, size_t level_count,
                                 const veil_switch_key *const *keys, size_t key_count, veil_error *err);
 

@@ -6,8 +6,8 @@
  *
  * about 2 sqrt(K) rotations for K diagonals instead of K. The baby rotations rot(x, i u) share one
  * decomposition and ModUp of x (hoisting, Halevi-Shoup 2018); the diagonals are encoded once, pre-rotated by
- * their giant step. The latency packing of src/ml is made of this; bootstrapping's slots-to-coefficients
- * transforms will be.
+ * their giant step. The latency packing of src/ml is made of this; bootstrapping's DFTs (dft.c) run the same
+ * algorithm over compactly stored diagonals.
  */
 #include <stdlib.h>
 #include "ckks/ckks_internal.h"

@@ -293,7 +293,8 @@ static veil_status rescale(veil_poly *out, const veil_poly *in, uint64_t t, veil
     const veil_ring *r = in->ring;
     const size_t n = r->n, last = in->base[keep];
     const uint64_t ql = r->primes[last], half = ql / 2;
-    uint64_t *scratch = veil_pool_get(r->pool, (keep + 1) * n * sizeof(uint64_t), false);
+    const size_t scratch_bytes = veil_pool_block_bytes((keep + 1) * n * sizeof(uint64_t));
+    uint64_t *scratch = veil_pool_get(r->pool, scratch_bytes, false);
     if (!scratch) return veil_fail(err, VEIL_ERR_NO_MEMORY, "veil_poly_rescale: out of memory");
     uint64_t *xl = scratch + keep * n;
     memcpy(xl, veil_poly_limb_ptr(in, keep), n * sizeof *xl);
@@ -331,8 +332,8 @@ static veil_status rescale(veil_poly *out, const veil_poly *in, uint64_t t, veil
     }
     divide_by_base(o, x, d, in->base, inv, keep, r, in->form);
     out->form = in->form;
-    veil_wipe(scratch, (keep + 1) * n * sizeof(uint64_t));
-    veil_pool_put(r->pool, scratch, (keep + 1) * n * sizeof(uint64_t), true);
+    veil_wipe(scratch, scratch_bytes); /* all of it: the block's tail may hold an earlier user's data */
+    veil_pool_put(r->pool, scratch, scratch_bytes, true);
     return VEIL_OK;
 }
 
@@ -368,7 +369,7 @@ veil_status veil_poly_mod_up(veil_poly *out, const veil_poly *in, const veil_bas
     uint64_t *dst[VEIL_RING_MAX_PRIMES];
     for (size_t j = 0; j < ke; j++) dst[j] = veil_poly_limb_ptr(out, kd + j);
     if (in->form == VEIL_FORM_EVAL) {
-        coeff = veil_pool_get(r->pool, kd * n * sizeof(uint64_t), false);
+        coeff = veil_pool_get(r->pool, veil_pool_block_bytes(kd * n * sizeof(uint64_t)), false);
         if (!coeff) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "veil_poly_mod_up: out of memory");
         memcpy(coeff, in->data, kd * n * sizeof(uint64_t));
 #pragma omp parallel for num_threads(thread_count(r, kd)) schedule(static)
@@ -385,8 +386,8 @@ veil_status veil_poly_mod_up(veil_poly *out, const veil_poly *in, const veil_bas
     }
 done:
     if (coeff) {
-        veil_wipe(coeff, kd * n * sizeof(uint64_t));
-        veil_pool_put(r->pool, coeff, kd * n * sizeof(uint64_t), true);
+        veil_wipe(coeff, veil_pool_block_bytes(kd * n * sizeof(uint64_t)));
+        veil_pool_put(r->pool, coeff, veil_pool_block_bytes(kd * n * sizeof(uint64_t)), true);
     }
     return st;
 }
@@ -407,7 +408,8 @@ static veil_status mod_down(veil_poly *out, const veil_poly *in, const veil_base
     const veil_ring *r = in->ring;
     const size_t n = r->n;
     veil_status st = VEIL_OK;
-    uint64_t *scratch = veil_pool_get(r->pool, (kp + kq) * n * sizeof(uint64_t), false);
+    const size_t scratch_bytes = veil_pool_block_bytes((kp + kq) * n * sizeof(uint64_t));
+    uint64_t *scratch = veil_pool_get(r->pool, scratch_bytes, false);
     if (!scratch) return veil_fail(err, VEIL_ERR_NO_MEMORY, "veil_poly_mod_down: out of memory");
     /* x mod P limb by limb, in coefficient form */
     const uint64_t *src[VEIL_RING_MAX_PRIMES];
@@ -438,8 +440,8 @@ static veil_status mod_down(veil_poly *out, const veil_poly *in, const veil_base
     divide_by_base(o, x, d, conv->to, conv->prod_inv, kq, r, in->form);
     out->form = in->form;
 done:
-    veil_wipe(scratch, (kp + kq) * n * sizeof(uint64_t));
-    veil_pool_put(r->pool, scratch, (kp + kq) * n * sizeof(uint64_t), true);
+    veil_wipe(scratch, scratch_bytes); /* all of it: the block's tail may hold an earlier user's data */
+    veil_pool_put(r->pool, scratch, scratch_bytes, true);
     return st;
 }
 

@@ -3,6 +3,21 @@
 #include <string.h>
 #include "ring/ring_internal.h"
 
+/*
+ * The limbs a polynomial of `count` limbs occupies: count rounded up to a quarter of its power of two
+ * (5, 6, 7, 8, 10, 12, 14, 16, 20, 24, ...: at most 25% more), so that polynomials a few levels apart share
+ * the pool's blocks (a bootstrap walks down 25 levels: with exact sizes, every level asked the system for
+ * fresh pages, a page fault and a kernel zeroing each). Over the whole ring (keys): exact. The limbs past
+ * count stay zero: only count are ever written.
+ */
+static size_t poly_block_limbs(const veil_ring *ring, size_t count)
+{
+    size_t step = 1;
+    while ((step << 3) <= count) step <<= 1;
+    const size_t limbs = (count + step - 1) / step * step;
+    return limbs < ring->count ? limbs : count; /* over the whole ring (keys): exact, no memory wasted */
+}
+
 static veil_status poly_alloc(veil_poly **out, const veil_ring *ring, const size_t *base, size_t count,
                               veil_form form, veil_error *err)
 {
@@ -23,7 +38,7 @@ static veil_status poly_alloc(veil_poly **out, const veil_ring *ring, const size
     }
     veil_status st = VEIL_OK;
     veil_poly *p = veil_alloc(1, sizeof *p);
-    if (p) p->data = veil_pool_get(ring->pool, count * ring->n * sizeof(uint64_t), true);
+    if (p) p->data = veil_pool_get(ring->pool, poly_block_limbs(ring, count) * ring->n * sizeof(uint64_t), true);
     if (!p || !p->data) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "out of memory for a polynomial of %zu limbs", count);
     p->ring = ring;
     p->count = count;
@@ -58,9 +73,10 @@ veil_status veil_poly_new_range(veil_poly **out, const veil_ring *ring, size_t f
 void veil_poly_free(veil_poly *poly)
 {
     if (!poly) return;
-    const size_t bytes = poly->count * poly->ring->n * sizeof(uint64_t);
-    veil_wipe(poly->data, bytes); /* a polynomial may hold a secret; wiped, the block is also zeroed for reuse */
-    veil_pool_put(poly->ring->pool, poly->data, bytes, true);
+    const size_t limb_bytes = poly->ring->n * sizeof(uint64_t);
+    /* a polynomial may hold a secret; wiped, the block is also zeroed for reuse (its tail never held data) */
+    veil_wipe(poly->data, poly->count * limb_bytes);
+    veil_pool_put(poly->ring->pool, poly->data, poly_block_limbs(poly->ring, poly->count) * limb_bytes, true);
     veil_free_secret(poly, sizeof *poly);
 }
 

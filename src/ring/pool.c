@@ -42,6 +42,13 @@ void veil_pool_free(veil_pool *p)
     veil_free(p);
 }
 
+size_t veil_pool_block_bytes(size_t bytes)
+{
+    size_t step = 1;
+    while ((step << 3) <= bytes) step <<= 1;
+    return (bytes + step - 1) / step * step;
+}
+
 void *veil_pool_get(veil_pool *p, size_t bytes, bool zeroed)
 {
     if (bytes == 0) bytes = 1;

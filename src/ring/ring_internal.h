@@ -16,6 +16,11 @@ void *veil_pool_get(veil_pool *pool, size_t bytes, bool zeroed);
 /* Returns a block to the cache (or to the system when the cache is full). zeroed: it is all zero bytes;
  * otherwise it must hold nothing secret. */
 void veil_pool_put(veil_pool *pool, void *ptr, size_t bytes, bool zeroed);
+/*
+ * bytes rounded up to a quarter of its power of two (at most 25% more): scratch whose size follows the
+ * level asks for these sizes, so that the cache serves neighbouring levels instead of missing at each.
+ */
+size_t veil_pool_block_bytes(size_t bytes);
 
 /* Precomputed tables of one prime's NTT. */
 typedef struct veil_ntt_tables {

@@ -67,7 +67,7 @@ veil_status veil_keyswitch(const veil_context *ctx, veil_poly *out0, veil_poly *
     const size_t qp_count = veil_context_qp_base(ctx, level, qp);
     /* one scratch block: x in coefficient form, one digit's conversion work area, and the two accumulators over
      * Q_l P */
-    const size_t scratch_bytes = (level + 1 + 3 * qp_count) * n * sizeof(uint64_t);
+    const size_t scratch_bytes = veil_pool_block_bytes((level + 1 + 3 * qp_count) * n * sizeof(uint64_t));
     veil_status st = VEIL_OK;
     uint64_t *scratch = veil_pool_get(r->pool, scratch_bytes, false); /* ciphertext data: nothing secret */
     if (!scratch) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "key switching: out of memory");
@@ -108,8 +108,9 @@ static veil_status keyswitch_hoisted(const veil_context *ctx, veil_poly *const *
     /* x in coefficient form, every digit's converted limbs (kept for all rotations), the gathered (permuted)
      * digit, and the accumulators; the pointers to each raised digit's limbs */
     const size_t limbs = level + 1 + digits * qp_count + 3 * qp_count;
+    const size_t scratch_bytes = veil_pool_block_bytes(limbs * n * sizeof(uint64_t));
     veil_status st = VEIL_OK;
-    uint64_t *scratch = veil_pool_get(r->pool, limbs * n * sizeof(uint64_t), false); /* nothing secret */
+    uint64_t *scratch = veil_pool_get(r->pool, scratch_bytes, false); /* nothing secret */
     uint32_t *perm = veil_alloc_scratch(n, sizeof *perm);
     const uint64_t **raised = veil_alloc_scratch(digits * qp_count, sizeof *raised);
     if (!scratch || !perm || !raised) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "hoisted key switching: out of memory");
@@ -134,7 +135,7 @@ static veil_status keyswitch_hoisted(const veil_context *ctx, veil_poly *const *
         VEIL_CHECK(veil_context_mod_down(ctx, out1[sum ? 0 : k], &acc1, level, err));
     }
 done:
-    veil_pool_put(r->pool, scratch, limbs * n * sizeof(uint64_t), false);
+    veil_pool_put(r->pool, scratch, scratch_bytes, false);
     veil_free(perm);
     veil_free(raised);
     return st;
