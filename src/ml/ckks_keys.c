@@ -11,6 +11,7 @@
 #include <sodium.h>
 #include "ml/ml_plan.h"
 #include "veil/serial.h"
+#include "veil/circuits.h"
 #include "serial/serial_internal.h"
 
 #define META_BYTES VEIL_META_BYTES
@@ -66,10 +67,26 @@ done:
 typedef veil_status (*key_sink)(void *arg, veil_switch_key *key, veil_error *err);
 
 /* The relinearization key, then the plan's Galois keys in its order, one at a time; one progress unit each. */
+/* Bootstrapping's Galois keys (plans with bootstraps): after the plan's rotation keys, one progress unit each. */
+static veil_status keygen_boot_keys(const veil_keyset *ks, const veil_plan *plan, veil_prng *prng, key_sink sink,
+                                    void *arg, veil_progress_fn progress, void *progress_arg, veil_error *err)
+{
+    const size_t units = 2 + plan->n_steps + plan->n_boot_galois;
+    veil_status st = VEIL_OK;
+    for (size_t i = 0; i < plan->n_boot_galois; i++) {
+        veil_switch_key *key = NULL;
+        VEIL_CHECK(veil_galois_key_new(&key, ks->ctx, ks->sk, plan->boot_galois[i], prng, err));
+        VEIL_CHECK(sink(arg, key, err));
+        if (progress) progress(progress_arg, 2 + plan->n_steps + i, units);
+    }
+done:
+    return st;
+}
+
 static veil_status keygen_switch_keys(const veil_keyset *ks, const veil_plan *plan, veil_prng *prng, key_sink sink,
                                       void *arg, veil_progress_fn progress, void *progress_arg, veil_error *err)
 {
-    const size_t units = 2 + plan->n_steps;
+    const size_t units = 2 + plan->n_steps + plan->n_boot_galois;
     veil_switch_key *key = NULL;
     veil_status st = VEIL_OK;
     VEIL_CHECK(veil_relin_key_new(&key, ks->ctx, ks->sk, prng, err));
@@ -82,6 +99,7 @@ static veil_status keygen_switch_keys(const veil_keyset *ks, const veil_plan *pl
         VEIL_CHECK(sink(arg, key, err));
         if (progress) progress(progress_arg, 2 + i, units);
     }
+    VEIL_CHECK(keygen_boot_keys(ks, plan, prng, sink, arg, progress, progress_arg, err));
 done:
     return st;
 }
@@ -125,10 +143,14 @@ veil_status veil_ml_ckks_keygen(veil_keyset **secret_out, veil_eval_keys **eval_
     veil_buffer pk_bytes = {0};
     veil_status st = VEIL_OK;
     VEIL_CHECK(keygen_begin(&ks, &pk, &pk_bytes, plan, prng, err));
-    VEIL_CHECK(eval_keys_of(&ek, ks, plan->n_steps, err));
+    VEIL_CHECK(eval_keys_of(&ek, ks, plan->n_steps + plan->n_boot_galois, err));
     ek->pk = pk;
     pk = NULL;
     VEIL_CHECK(keygen_switch_keys(ks, plan, prng, keep_key, ek, progress, progress_arg, err));
+    ek->boot = plan->boot;
+    if (plan->boot.count && plan->boot.config.encapsulation_weight)
+        VEIL_CHECK(veil_ckks_encapsulation_key_new(&ek->encaps, ks->ctx, ks->sk, plan->boot.config.encapsulation_weight,
+                                                   prng, err));
     if (progress) progress(progress_arg, 2 + plan->n_steps, 2 + plan->n_steps);
     *secret_out = ks;
     *eval_out = ek;
@@ -159,22 +181,74 @@ done:
  * Begins the bundle (the layout of bundle_eval): metadata, count and sizes declared from the plan, then
  * the parameters and the public key.
  */
+/*
+ * The metadata of a bundle: the 128 bytes, and for a plan with bootstraps its schedule (veil_ml_boot_ext_encode)
+ * after them. *mb freed by the caller.
+ */
+static veil_status bundle_meta(uint8_t **mb, size_t *len, const veil_ml_meta *meta, const veil_ml_boot *boot,
+                               veil_error *err)
+{
+    *len = META_BYTES + veil_ml_boot_ext_bytes(boot);
+    *mb = calloc(*len, 1);
+    if (!*mb) return veil_fail(err, VEIL_ERR_NO_MEMORY, "eval keys");
+    veil_ml_meta_encode(*mb, meta);
+    if (boot->count) veil_ml_boot_ext_encode(*mb + META_BYTES, boot);
+    return VEIL_OK;
+}
+
+/* The encapsulation key's place in a bundle: 1 item when the bootstraps use one. */
+static size_t encaps_items(const veil_ml_boot *boot)
+{
+    return boot->count && boot->config.encapsulation_weight ? 1 : 0;
+}
+
 static veil_status bundle_begin(veil_set_writer **w, const veil_keyset *ks, const veil_plan *plan,
                                 const veil_buffer *pk_bytes, veil_sink_fn sink, void *arg, veil_error *err)
 {
     veil_ml_meta m = ks->meta;
     m.kind = VEIL_SET_EVAL_KEYS;
-    uint8_t mb[VEIL_META_BYTES];
-    veil_ml_meta_encode(mb, &m);
+    uint8_t *mb = NULL;
+    size_t mlen = 0;
     veil_buffer pb = {0};
     veil_status st = VEIL_OK;
+    VEIL_CHECK(bundle_meta(&mb, &mlen, &m, &plan->boot, err));
     VEIL_CHECK(veil_params_save(&pb, ks->params, 0, err));
-    const size_t bytes = pb.len + pk_bytes->len + (1 + plan->n_steps) * veil_switch_key_stored_bytes(ks->params);
-    VEIL_CHECK(veil_set_writer_begin(w, ks->params, mb, sizeof mb, 3 + plan->n_steps, bytes, false, sink, arg, err));
+    const size_t keys = plan->n_steps + plan->n_boot_galois, ex = encaps_items(&plan->boot);
+    const size_t bytes = pb.len + pk_bytes->len + (1 + keys) * veil_switch_key_stored_bytes(ks->params) +
+                         ex * veil_encapsulation_key_stored_bytes(ks->params);
+    VEIL_CHECK(veil_set_writer_begin(w, ks->params, mb, mlen, 3 + keys + ex, bytes, false, sink, arg, err));
     VEIL_CHECK(veil_set_writer_add(*w, pb.data, pb.len, err));
     VEIL_CHECK(veil_set_writer_add(*w, pk_bytes->data, pk_bytes->len, err));
 done:
+    free(mb);
     veil_buffer_free(&pb);
+    return st;
+}
+
+/* The encapsulation key, stored and added to a bundle. */
+static veil_status add_encaps(veil_set_writer *w, const veil_ckks_encapsulation_key *key, veil_error *err)
+{
+    veil_buffer b = {0};
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_ckks_encapsulation_key_save(&b, key, 0, err));
+    VEIL_CHECK(veil_set_writer_add(w, b.data, b.len, err));
+done:
+    veil_buffer_free(&b);
+    return st;
+}
+
+/* Key generation to a file: the encapsulation key a plan's bootstraps need, made, written and freed. */
+static veil_status write_encaps(veil_set_writer *w, const veil_keyset *ks, const veil_plan *plan, veil_prng *prng,
+                                veil_error *err)
+{
+    if (!encaps_items(&plan->boot)) return VEIL_OK;
+    veil_ckks_encapsulation_key *key = NULL;
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_ckks_encapsulation_key_new(&key, ks->ctx, ks->sk, plan->boot.config.encapsulation_weight, prng,
+                                               err));
+    VEIL_CHECK(add_encaps(w, key, err));
+done:
+    veil_ckks_encapsulation_key_free(key);
     return st;
 }
 
@@ -196,6 +270,7 @@ veil_status veil_ml_ckks_keygen_to_file(veil_keyset **secret_out, const veil_pla
     VEIL_CHECK(bundle_begin(&w, ks, plan, &pk_bytes, veil_atomic_file_write, f, err));
     veil_buffer_free(&pk_bytes);
     VEIL_CHECK(keygen_switch_keys(ks, plan, prng, write_key, w, progress, progress_arg, err));
+    VEIL_CHECK(write_encaps(w, ks, plan, prng, err));
     st = veil_set_writer_end(w, NULL, err);
     w = NULL;
     if (st != VEIL_OK) goto done;
@@ -233,21 +308,28 @@ done:
  */
 static veil_status bundle_eval(veil_buffer *out, veil_ml_meta *meta, const veil_params *params, const veil_public_key *pk,
                                const veil_switch_key *relin, veil_switch_key *const *galois, size_t n_galois,
-                               unsigned pk_options, veil_error *err)
+                               unsigned pk_options, const veil_ml_boot *boot,
+                               const veil_ckks_encapsulation_key *encaps, veil_error *err)
 {
     veil_buffer pb = {0}, kb = {0}, rb = {0};
     veil_set_writer *w = NULL;
+    uint8_t *mb = NULL;
+    size_t mlen = 0;
+    const veil_ml_boot none = {0};
+    if (!boot) boot = &none;
     veil_status st = VEIL_OK;
+    if (encaps_items(boot) && !encaps) VEIL_FAIL(err, VEIL_ERR_MISMATCH, "eval keys: the encapsulation key is missing");
     VEIL_CHECK(veil_params_save(&pb, params, 0, err));
     VEIL_CHECK(veil_public_key_save(&kb, pk, pk_options, err));
     /* stored first: a multi-party relinearization key is stored in full form, larger than a seeded one */
     VEIL_CHECK(veil_switch_key_save(&rb, relin, 0, err));
     crypto_generichash(meta->key_id, VEIL_ID_BYTES, kb.data, kb.len, NULL, 0);
     meta->kind = VEIL_SET_EVAL_KEYS;
-    uint8_t mb[META_BYTES];
-    veil_ml_meta_encode(mb, meta);
-    const size_t bytes = pb.len + kb.len + rb.len + n_galois * veil_switch_key_stored_bytes(params);
-    VEIL_CHECK(veil_set_writer_begin(&w, params, mb, sizeof mb, 3 + n_galois, bytes, false, NULL, NULL, err));
+    VEIL_CHECK(bundle_meta(&mb, &mlen, meta, boot, err));
+    const size_t ex = encaps_items(boot);
+    const size_t bytes = pb.len + kb.len + rb.len + n_galois * veil_switch_key_stored_bytes(params) +
+                         ex * veil_encapsulation_key_stored_bytes(params);
+    VEIL_CHECK(veil_set_writer_begin(&w, params, mb, mlen, 3 + n_galois + ex, bytes, false, NULL, NULL, err));
     VEIL_CHECK(veil_set_writer_add(w, pb.data, pb.len, err));
     VEIL_CHECK(veil_set_writer_add(w, kb.data, kb.len, err));
     VEIL_CHECK(veil_set_writer_add(w, rb.data, rb.len, err));
@@ -255,9 +337,11 @@ static veil_status bundle_eval(veil_buffer *out, veil_ml_meta *meta, const veil_
     veil_buffer_free(&kb);
     veil_buffer_free(&rb);
     for (size_t i = 0; i < n_galois; i++) VEIL_CHECK(add_key(w, galois[i], err));
+    if (ex) VEIL_CHECK(add_encaps(w, encaps, err));
     st = veil_set_writer_end(w, out, err);
     w = NULL;
 done:
+    free(mb);
     veil_buffer_free(&pb);
     veil_buffer_free(&kb);
     veil_buffer_free(&rb);
@@ -269,13 +353,39 @@ veil_status veil_ml_ckks_eval_keys_joint(veil_buffer *out, const veil_keyset *jo
                                          veil_switch_key *const *galois, size_t n_galois, veil_error *err)
 {
     veil_ml_meta m = joint->meta;
-    return bundle_eval(out, &m, joint->params, joint->pk, relin, galois, n_galois, 0, err);
+    return bundle_eval(out, &m, joint->params, joint->pk, relin, galois, n_galois, 0, NULL, NULL, err);
 }
 
 veil_status veil_ml_ckks_eval_keys_save(veil_buffer *out, const veil_eval_keys *k, veil_error *err)
 {
     veil_ml_meta m = k->meta;
-    return bundle_eval(out, &m, k->params, k->pk, k->relin, k->galois, k->n_galois, k->pk_options, err);
+    return bundle_eval(out, &m, k->params, k->pk, k->relin, k->galois, k->n_galois, k->pk_options, &k->boot,
+                       k->encaps, err);
+}
+
+/*
+ * A bundle's bootstrapping schedule (the metadata extension) and its encapsulation key: one, the last object,
+ * exactly when the schedule asks for one.
+ */
+static veil_status load_boot(veil_eval_keys *k, const veil_set_contents *c, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    if (c->meta_len > META_BYTES)
+        VEIL_CHECK(veil_ml_boot_ext_decode(&k->boot, c->meta + META_BYTES, c->meta_len - META_BYTES, 1u << 16, err));
+    size_t found = 0;
+    for (size_t i = 3; i < c->count; i++) found += c->items[i].type == VEIL_OBJECT_ENCAPSULATION_KEY;
+    const size_t want = encaps_items(&k->boot);
+    if (found != want || (want && c->items[c->count - 1].type != VEIL_OBJECT_ENCAPSULATION_KEY))
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: %zu encapsulation keys, the bootstrapping schedule needs %zu", found,
+                  want);
+    if (want) {
+        const veil_set_item *it = &c->items[c->count - 1];
+        VEIL_CHECK(veil_ckks_encapsulation_key_load(&k->encaps, k->ctx, it->data, it->len, err));
+        if (veil_ckks_encapsulation_key_weight(k->encaps) != k->boot.config.encapsulation_weight)
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: the encapsulation key's weight is not the schedule's");
+    }
+done:
+    return st;
 }
 
 /* The bundle's keys, into a context of their own (the metadata and parameters were read). */
@@ -295,7 +405,9 @@ veil_status veil_ml_ckks_eval_keys_load(veil_eval_keys *k, const veil_set_conten
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: the third object is not a relinearization key");
     k->galois = calloc(c->count, sizeof *k->galois);
     if (!k->galois) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "eval keys");
+    VEIL_CHECK(load_boot(k, c, err));
     for (size_t i = 3; i < c->count; i++) {
+        if (c->items[i].type == VEIL_OBJECT_ENCAPSULATION_KEY) continue; /* load_boot's */
         VEIL_CHECK(veil_switch_key_load(&k->galois[k->n_galois], k->ctx, c->items[i].data, c->items[i].len, err));
         k->n_galois++;
     }

@@ -399,11 +399,37 @@ static void estimate(veil_plan *plan, const veil_program *p)
     veil_plan_memory(plan, 1, (double)(1 + plan->n_steps), 0, work);
 }
 
+/*
+ * A model deeper than any leveled parameter set holds (or req->bootstrap): the bootstrapping plan
+ * (ckks_boot.c), refused with both reasons when it fails too.
+ */
+static veil_status plan_deep(veil_plan *plan, const veil_model *m, const veil_plan_request *req, const veil_error *why,
+                             veil_error *err)
+{
+    if (req->bootstrap || req->security == VEIL_SECURITY_NONE) return veil_ckks_plan_boot(plan, m, req, err);
+    veil_error boot = {VEIL_OK, ""};
+    const veil_status st = veil_ckks_plan_boot(plan, m, req, &boot);
+    if (st == VEIL_OK) return VEIL_OK;
+    return veil_fail(err, st, "%s; with bootstrapping: %s", why->detail, boot.detail);
+}
+
 /* The back end's plan (veil_ml_backend.plan): parameters, bounds, rotations, sizes and estimates. */
 veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err)
 {
     const veil_program *p = &m->program;
     size_t depth = veil_program_depth(p);
+    if (req->bootstrap || req->security == VEIL_SECURITY_NONE) return plan_deep(plan, m, req, NULL, err);
+    if (!req->flood && req->packing == VEIL_PACKING_THROUGHPUT) {
+        /* deeper than any leveled set: bootstraps */
+        veil_params *probe = NULL;
+        unsigned probe_scale = 0;
+        veil_error why = {VEIL_OK, ""};
+        const size_t probe_slots = req->batch ? req->batch : 1;
+        if (choose_params(&probe, depth, probe_slots, req->security, FIRST_PRIME_BITS, SCALE_BITS, &probe_scale,
+                          &why) != VEIL_OK)
+            return plan_deep(plan, m, req, &why, err);
+        veil_params_free(probe);
+    }
     size_t slots_wanted;
     if (req->packing == VEIL_PACKING_LATENCY) {
         plan->slots = next_pow2(max_width(p));

@@ -38,6 +38,9 @@ veil_status veil_plan_save(veil_buffer *out, const veil_plan *plan, veil_error *
     if (plan->scheme == VEIL_ML_BGV)
         return veil_fail(err, VEIL_ERR_UNSUPPORTED, "exact-inference (BGV) plans are not saved as files: the data "
                          "owner makes its keys from the model (`veil keygen --scheme bgv`)");
+    if (plan->boot.count)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plans with bootstraps are not saved as files yet: the data owner "
+                         "makes its keys from the model (`veil keygen --model`)");
     if (plan->n_steps > MAX_PLAN_STEPS) return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: %zu rotations", plan->n_steps);
     veil_ml_meta m = {.kind = VEIL_SET_PLAN, .packing = plan->packing, .batch = plan->batch, .slots = plan->slots,
                       .in_width = (uint32_t)plan->in_width, .out_width = (uint32_t)plan->out_width,

@@ -561,6 +561,13 @@ size_t veil_switch_key_stored_bytes(const veil_params *p)
     return object_bytes(16 + VEIL_SEED_BYTES + p->dnum * params_poly_bytes(p, p->q_count - 1, true));
 }
 
+size_t veil_encapsulation_key_stored_bytes(const veil_params *p)
+{
+    if (p->q_count == 0 || p->p_count == 0) return 0;
+    const size_t q0 = (p->n * bit_length(p->q[0]) + 7) / 8, p0 = (p->n * bit_length(p->p[0]) + 7) / 8;
+    return object_bytes(16 + 2 * VEIL_SEED_BYTES + q0 + p0 + p->dnum * params_poly_bytes(p, p->q_count - 1, true));
+}
+
 /* head: the fields before the polynomials (24 bytes in CKKS, 32 in BGV) */
 static size_t cipher_stored_bytes(const veil_params *p, size_t head, size_t level, size_t size, bool seeded)
 {

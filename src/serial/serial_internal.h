@@ -23,6 +23,7 @@ void veil_object_reseal(uint8_t *data, size_t len);
 size_t veil_params_stored_bytes(const veil_params *params);
 size_t veil_public_key_stored_bytes(const veil_params *params);
 size_t veil_switch_key_stored_bytes(const veil_params *params); /* relinearization and Galois keys alike */
+size_t veil_encapsulation_key_stored_bytes(const veil_params *params); /* bootstrapping's (veil/circuits.h) */
 size_t veil_ckks_ciphertext_stored_bytes(const veil_params *params, size_t level, size_t size, bool seeded);
 size_t veil_bgv_ciphertext_stored_bytes(const veil_params *params, size_t level, size_t size, bool seeded);
 /* A set of `count` objects of items_bytes in all, with meta_len bytes of metadata. */
