@@ -81,79 +81,114 @@ static char *copy_text(const char *t)
     return c;
 }
 
-/*
- * Placement: levels L after a bootstrap (inputs start there too). Before a stage that lacks levels, the
- * bootstrap goes after the latest foldable stage j since the last one such that the stages after j up to
- * this one fit L: as late as possible, so as few as possible.
- */
-static veil_status place(veil_ml_boot *b, const veil_program *p, size_t L, veil_error *err)
-{
-    size_t level = L;
-    long last = -1;
-    b->count = 0;
-    for (size_t i = 0; i < p->n_stages; i++) {
-        const size_t d = stage_depth(&p->stages[i]);
-        if (d > L)
-            return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: layer %zu (%s) needs %zu levels alone, more than the %zu a "
-                             "bootstrapped ciphertext has: lower its degree (--degree)", i + 1, what_of(&p->stages[i]),
-                             d, L);
-        if (d <= level) {
-            level -= d;
-            continue;
-        }
-        size_t sum = d;
-        long chosen = -1;
-        for (long j = (long)i - 1; j > last && sum <= L; j--) {
-            if (foldable(&p->stages[j])) {
-                chosen = j;
-                break;
-            }
-            sum += stage_depth(&p->stages[j]);
-        }
-        if (chosen < 0)
-            return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: no place for a bootstrap before layer %zu (%s): the "
-                             "stages since the last one are squares, which cannot be scaled into the bootstrap's "
-                             "range for free", i + 1, what_of(&p->stages[i]));
-        if (b->count == VEIL_ML_BOOT_MAX)
-            return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: the model needs more than %d bootstraps",
-                             VEIL_ML_BOOT_MAX);
-        b->after[b->count++] = (uint32_t)chosen;
-        last = chosen;
-        level = L - sum;
-    }
-    return VEIL_OK;
-}
+/* The shift that brings values bounded by `bound` into [-1, 1]: the least k >= 0 with bound <= 2^k. */
+static int32_t shift_of(double bound) { return bound <= 1 ? 0 : (int32_t)ceil(log2(bound)); }
 
-/*
- * The shift at each point: the values there (the outputs of stage after[k], as the plan's interval arithmetic
- * bounds them over the inputs' box) divided by 2^shift lie in [-1, 1].
- */
-static veil_status point_shifts(veil_ml_boot *b, const veil_program *p, const double *box_lo, const double *box_hi,
+/* The bound of every stage's outputs over the inputs' box (interval arithmetic, bounds.c). */
+static veil_status stage_bounds(double *bound, const veil_program *p, const double *box_lo, const double *box_hi,
                                 veil_error *err)
 {
     veil_status st = VEIL_OK;
     double *lo = NULL, *hi = NULL;
-    for (size_t k = 0; k < b->count; k++) {
-        const veil_stage *s = &p->stages[b->after[k]];
+    for (size_t j = 0; j < p->n_stages; j++) {
+        const veil_stage *s = &p->stages[j];
+        bound[j] = INFINITY;
+        if (!foldable(s)) continue;
         free(lo);
         free(hi);
         lo = malloc(s->out_width * sizeof *lo);
         hi = malloc(s->out_width * sizeof *hi);
         if (!lo || !hi) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "plan");
-        VEIL_CHECK(veil_program_bounds(p, b->after[k] + 1, box_lo, box_hi, 0, lo, hi, NULL, err));
+        VEIL_CHECK(veil_program_bounds(p, j + 1, box_lo, box_hi, 0, lo, hi, NULL, err));
         double peak = 0;
         for (size_t i = 0; i < s->out_width; i++) peak = fmax(peak, fmax(fabs(lo[i]), fabs(hi[i])));
-        if (!(peak <= ldexp(1.0, BOOT_MAX_SHIFT)))
-            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "plan: the bootstrap after layer %u (%s) would read values up to |%.4g| "
-                      "(from the inputs' range): they cannot be brought into its range [-1, 1] with the precision "
-                      "left; narrow the inputs' range (standardize them, or --input-range LO:HI)", b->after[k] + 1,
-                      what_of(s), peak);
-        b->bound[k] = peak;
-        b->shift[k] = peak <= 1 ? 0 : (int32_t)ceil(log2(peak));
+        bound[j] = isnan(peak) ? INFINITY : peak;
     }
 done:
     free(lo);
     free(hi);
+    return st;
+}
+
+/*
+ * Placement (levels L after a bootstrap, and for the inputs): the bootstraps go after foldable stages (an
+ * affine stage: its weights and bias; a polynomial: its coefficients) whose outputs are bounded, so that each
+ * run of stages between two of them fits L levels. Among all such placements, by dynamic programming over the
+ * stages: the fewest ciphertexts bootstrapped (a point after a narrower layer costs less: one bootstrap per
+ * output), then the least total shift (the bootstrap's error is absolute at [-1, 1]: multiplied by 2^shift
+ * after; after a bounded activation such as tanh the shift is 0).
+ */
+static veil_status place(veil_ml_boot *b, const veil_program *p, size_t L, const double *bound, veil_error *err)
+{
+    const size_t n = p->n_stages;
+    veil_status st = VEIL_OK;
+    /* state j + 1: a bootstrap after stage j (state 0: the inputs); cost INFINITY when unreachable */
+    double *cost = malloc((n + 1) * sizeof *cost);
+    long *from = malloc((n + 1) * sizeof *from);
+    if (!cost || !from) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "plan");
+    for (size_t i = 0; i < n; i++) {
+        const size_t d = stage_depth(&p->stages[i]);
+        if (d > L)
+            VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "plan: layer %zu (%s) needs %zu levels alone, more than the %zu a "
+                      "bootstrapped ciphertext has: lower its degree (--degree)", i + 1, what_of(&p->stages[i]), d, L);
+    }
+    for (size_t i = 0; i <= n; i++) {
+        cost[i] = INFINITY;
+        from[i] = -1;
+    }
+    cost[0] = 0;
+    double end_cost = INFINITY;
+    long end_from = -1, reach = -1, bound_blocked = -1;
+    for (size_t state = 0; state <= n; state++) {
+        if (!isfinite(cost[state])) continue;
+        size_t sum = 0;
+        for (size_t t = state; t < n; t++) { /* the stages after the bootstrap: state, state + 1, ... */
+            sum += stage_depth(&p->stages[t]);
+            if (sum > L) break;
+            if ((long)t > reach) reach = (long)t;
+            if (t == n - 1) {
+                if (cost[state] < end_cost) {
+                    end_cost = cost[state];
+                    end_from = (long)state;
+                }
+                break;
+            }
+            if (!foldable(&p->stages[t])) continue;
+            if (!(bound[t] <= ldexp(1.0, BOOT_MAX_SHIFT))) {
+                bound_blocked = (long)t;
+                continue;
+            }
+            const double c = cost[state] + 1e4 * (double)p->stages[t].out_width + shift_of(bound[t]);
+            if (c < cost[t + 1]) {
+                cost[t + 1] = c;
+                from[t + 1] = (long)state;
+            }
+        }
+    }
+    if (n && end_from < 0) {
+        if (bound_blocked >= 0)
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "plan: the bootstrap after layer %ld (%s) would read values up to |%.4g| "
+                      "(from the inputs' range): they cannot be brought into its range [-1, 1] with the precision "
+                      "left; narrow the inputs' range (standardize them, or --input-range LO:HI)", bound_blocked + 1,
+                      what_of(&p->stages[bound_blocked]), bound[bound_blocked]);
+        VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "plan: no place for a bootstrap before layer %ld (%s): the stages "
+                  "since the last possible one are squares, which cannot be scaled into the bootstrap's range for "
+                  "free", reach + 2, what_of(&p->stages[reach + 1]));
+    }
+    size_t count = 0;
+    for (long s = end_from; s > 0; s = from[s]) count++;
+    if (count > VEIL_ML_BOOT_MAX)
+        VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "plan: the model needs %zu bootstrap points, more than %d", count,
+                  VEIL_ML_BOOT_MAX);
+    b->count = count;
+    for (long s = end_from, k = (long)count - 1; s > 0; s = from[s], k--) {
+        b->after[k] = (uint32_t)(s - 1);
+        b->bound[k] = bound[s - 1];
+        b->shift[k] = shift_of(bound[s - 1]);
+    }
+done:
+    free(cost);
+    free(from);
     return st;
 }
 
@@ -334,15 +369,16 @@ veil_status veil_ckks_plan_boot(veil_plan *plan, const veil_model *m, const veil
     plan->boot.config.slots = plan->slots;
     VEIL_CHECK(boot_keys_of(plan, err));
     VEIL_CHECK(boot_box(plan, m, req, err));
-    VEIL_CHECK(place(&plan->boot, p, plan->boot.levels, err));
-    VEIL_CHECK(point_shifts(&plan->boot, p, plan->ckks.box_lo, plan->ckks.box_hi, err));
+    const size_t ns = p->n_stages ? p->n_stages : 1;
+    peak = calloc(ns, sizeof *peak);
+    if (!peak) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "plan");
+    VEIL_CHECK(stage_bounds(peak, p, plan->ckks.box_lo, plan->ckks.box_hi, err));
+    VEIL_CHECK(place(&plan->boot, p, plan->boot.levels, peak, err));
     for (size_t k = 0; k < plan->boot.count; k++) {
         plan->boot_what[k] = copy_text(what_of(&p->stages[plan->boot.after[k]]));
         if (!plan->boot_what[k]) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "plan");
     }
     /* every value's bound (unscaled: the scaled values before a bootstrap are smaller) and the outputs' */
-    const size_t ns = p->n_stages ? p->n_stages : 1;
-    peak = calloc(ns, sizeof *peak);
     olo = malloc(p->out_width * sizeof *olo);
     ohi = malloc(p->out_width * sizeof *ohi);
     if (!peak || !olo || !ohi) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "plan");

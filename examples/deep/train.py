@@ -1,0 +1,55 @@
+#!/usr/bin/python3
+"""A deep MLP on scikit-learn's 8x8 digits (1797 images, 10 classes) for bootstrapping: 64 -> W -> ... -> W -> 10
+with L hidden layers and the Tanh activation (which Veil approximates by Chebyshev polynomials, its outputs
+within [-1, 1]: the bootstrap's range), trained with PyTorch and exported with torch.onnx.export. Deep enough
+(L = 24 by default, 6 levels per layer) that no leveled parameter set holds it: `veil plan` inserts bootstraps.
+
+usage: train.py OUTDIR [LAYERS [WIDTH]]   writes model.onnx, train.csv (calibration rows), test.csv (pixels in
+                                          [0, 1]), labels.csv and plain.csv (the plaintext model's scores)
+"""
+import os
+import sys
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+
+def main(out, layers, width):
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(0)
+    data = load_digits()
+    x = (data.data / 16.0).astype(np.float32)
+    x_train, x_test, y_train, y_test = train_test_split(x, data.target, test_size=0.25, random_state=0,
+                                                        stratify=data.target)
+    mods = [torch.nn.Linear(64, width), torch.nn.Tanh()]
+    for _ in range(layers - 1):
+        mods += [torch.nn.Linear(width, width), torch.nn.Tanh()]
+    mods.append(torch.nn.Linear(width, 10))
+    model = torch.nn.Sequential(*mods)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train).long()
+    for epoch in range(600):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(xt), yt)
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        scores = model(torch.from_numpy(x_test)).numpy()
+    acc = (scores.argmax(1) == y_test).mean()
+    print(f"train.py: {layers} hidden layers of {width}, plaintext accuracy on {len(y_test)} test digits: {acc:.4f}")
+    torch.onnx.export(model, torch.zeros(1, 64), os.path.join(out, "model.onnx"), input_names=["pixels"],
+                      output_names=["scores"], dynamic_axes={"pixels": {0: "batch"}, "scores": {0: "batch"}},
+                      opset_version=13)
+    np.savetxt(os.path.join(out, "train.csv"), x_train, delimiter=",", fmt="%.9g")
+    np.savetxt(os.path.join(out, "test.csv"), x_test, delimiter=",", fmt="%.9g")
+    np.savetxt(os.path.join(out, "labels.csv"), y_test, fmt="%d")
+    np.savetxt(os.path.join(out, "plain.csv"), scores, delimiter=",", fmt="%.9g")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) not in (2, 3, 4):
+        sys.exit(__doc__)
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 24, int(sys.argv[3]) if len(sys.argv) > 3 else 8)
