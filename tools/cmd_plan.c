@@ -65,7 +65,8 @@ static void print_bootstraps(const veil_plan *plan, FILE *f)
         veil_error err = {0};
         if (veil_plan_bootstrap_point(plan, k, &stage, &what, &shift, &bound, &err) != VEIL_OK) return;
         fprintf(f, "  after stage %zu (%s): values |v| <= %.4g, divided by 2^%d before the bootstrap (folded into the "
-                   "stage) and multiplied by 2^%d after\n", stage + 1, what, bound, shift, shift);
+                   "stage) and multiplied by 2^%d after: an error of about 2^%d (its worst, 2^-15 on [-1, 1], times "
+                   "2^%d)\n", stage + 1, what, bound, shift, shift, shift - 15, shift);
     }
     fprintf(f, "bootstrap keys: %s of the eval keys (%.0f bytes: the Galois keys of the DFTs and the encapsulation "
                "key)\n", cli_size_text(a, sizeof a, in.bootstrap_key_bytes), in.bootstrap_key_bytes);

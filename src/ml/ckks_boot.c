@@ -24,7 +24,11 @@
 #define BOOT_SCALE_BITS 40     /* the presets' working scale: working primes of 40 bits, q_0 of 50 */
 #define BOOT_TEST_N 1024       /* the insecure test set */
 #define BOOT_TEST_WORK_LEVELS 4
-#define BOOT_MAX_SHIFT 30      /* values up to 2^30 at a bootstrap: beyond, its absolute error is meaningless */
+/*
+ * Values up to 2^10 at a bootstrap: its error is absolute on [-1, 1] (about 2^-15.6 at worst for the balanced
+ * preset with sparse slots, docs/performance.md), multiplied by 2^shift after: beyond 2^10, more than 2^-5.
+ */
+#define BOOT_MAX_SHIFT 10
 #define ROOM_MARGIN_BITS 2     /* as ckks_plan.c */
 
 static size_t next_pow2(size_t x)
@@ -81,6 +85,19 @@ static char *copy_text(const char *t)
     return c;
 }
 
+static double log2_q(const veil_params *params, size_t level)
+{
+    double bits = 0;
+    for (size_t i = 0; i <= level; i++) bits += log2((double)veil_params_q(params, i));
+    return bits;
+}
+
+/* Whether a value of magnitude v fits the modulus at this level with the plan's scale (and the margin). */
+static int fits(const veil_plan *plan, double v, size_t level)
+{
+    return log2(fmax(v, 1e-18)) + plan->scale_bits + 1 + ROOM_MARGIN_BITS <= log2_q(plan->params, level);
+}
+
 /* The shift that brings values bounded by `bound` into [-1, 1]: the least k >= 0 with bound <= 2^k. */
 static int32_t shift_of(double bound) { return bound <= 1 ? 0 : (int32_t)ceil(log2(bound)); }
 
@@ -116,9 +133,12 @@ done:
  * run of stages between two of them fits L levels. Among all such placements, by dynamic programming over the
  * stages: the fewest ciphertexts bootstrapped (a point after a narrower layer costs less: one bootstrap per
  * output), then the least total shift (the bootstrap's error is absolute at [-1, 1]: multiplied by 2^shift
- * after; after a bounded activation such as tanh the shift is 0).
+ * after; after a bounded activation such as tanh the shift is 0). A run also ends where a stage's peak (peak,
+ * from the interval arithmetic) would not fit the modulus left at its level: the outputs, for one, need a
+ * level above 0 when they can exceed 2^7 at the presets' 2^40 scale.
  */
-static veil_status place(veil_ml_boot *b, const veil_program *p, size_t L, const double *bound, veil_error *err)
+static veil_status place(veil_ml_boot *b, const veil_plan *plan, const veil_program *p, size_t L, const double *bound,
+                         const double *peak, veil_error *err)
 {
     const size_t n = p->n_stages;
     veil_status st = VEIL_OK;
@@ -144,7 +164,7 @@ static veil_status place(veil_ml_boot *b, const veil_program *p, size_t L, const
         size_t sum = 0;
         for (size_t t = state; t < n; t++) { /* the stages after the bootstrap: state, state + 1, ... */
             sum += stage_depth(&p->stages[t]);
-            if (sum > L) break;
+            if (sum > L || !fits(plan, peak[t], L - sum)) break; /* out of levels, or of room at this level */
             if ((long)t > reach) reach = (long)t;
             if (t == n - 1) {
                 if (cost[state] < end_cost) {
@@ -168,12 +188,13 @@ static veil_status place(veil_ml_boot *b, const veil_program *p, size_t L, const
     if (n && end_from < 0) {
         if (bound_blocked >= 0)
             VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "plan: the bootstrap after layer %ld (%s) would read values up to |%.4g| "
-                      "(from the inputs' range): they cannot be brought into its range [-1, 1] with the precision "
-                      "left; narrow the inputs' range (standardize them, or --input-range LO:HI)", bound_blocked + 1,
+                      "(from the inputs' range): brought into its range [-1, 1], its error (about 2^-15 there) would grow "
+                      "past 2^-5; narrow the inputs' range (standardize them, or --input-range LO:HI)", bound_blocked + 1,
                       what_of(&p->stages[bound_blocked]), bound[bound_blocked]);
         VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "plan: no place for a bootstrap before layer %ld (%s): the stages "
                   "since the last possible one are squares, which cannot be scaled into the bootstrap's range for "
-                  "free", reach + 2, what_of(&p->stages[reach + 1]));
+                  "free, or values that need more room than the levels left hold (|value| up to %.4g there)",
+                  reach + 2, what_of(&p->stages[reach + 1]), peak[reach + 1]);
     }
     size_t count = 0;
     for (long s = end_from; s > 0; s = from[s]) count++;
@@ -190,13 +211,6 @@ done:
     free(cost);
     free(from);
     return st;
-}
-
-static double log2_q(const veil_params *params, size_t level)
-{
-    double bits = 0;
-    for (size_t i = 0; i <= level; i++) bits += log2((double)veil_params_q(params, i));
-    return bits;
 }
 
 /* Every stage's peak against the modulus at the level of its outputs (levels reset at each bootstrap). */
@@ -344,7 +358,7 @@ veil_status veil_ckks_plan_boot(veil_plan *plan, const veil_model *m, const veil
 {
     const veil_program *p = &m->program;
     veil_status st = VEIL_OK;
-    double *peak = NULL, *olo = NULL, *ohi = NULL;
+    double *peak = NULL, *bound = NULL, *olo = NULL, *ohi = NULL;
     if (req->packing != VEIL_PACKING_THROUGHPUT)
         return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: the model needs bootstrapping, which Veil runs in the "
                          "throughput packing only (the latency packing's lanes hold values the bounds do not cover): "
@@ -371,18 +385,21 @@ veil_status veil_ckks_plan_boot(veil_plan *plan, const veil_model *m, const veil
     VEIL_CHECK(boot_box(plan, m, req, err));
     const size_t ns = p->n_stages ? p->n_stages : 1;
     peak = calloc(ns, sizeof *peak);
-    if (!peak) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "plan");
-    VEIL_CHECK(stage_bounds(peak, p, plan->ckks.box_lo, plan->ckks.box_hi, err));
-    VEIL_CHECK(place(&plan->boot, p, plan->boot.levels, peak, err));
+    bound = calloc(ns, sizeof *bound);
+    olo = malloc(p->out_width * sizeof *olo);
+    ohi = malloc(p->out_width * sizeof *ohi);
+    if (!peak || !bound || !olo || !ohi) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "plan");
+    /* every value's bound (unscaled: the scaled values before a bootstrap are smaller) and the outputs' */
+    VEIL_CHECK(veil_program_bounds(p, p->n_stages, plan->ckks.box_lo, plan->ckks.box_hi, 0, olo, ohi, peak, err));
+    VEIL_CHECK(stage_bounds(bound, p, plan->ckks.box_lo, plan->ckks.box_hi, err));
+    VEIL_CHECK(place(&plan->boot, plan, p, plan->boot.levels, bound, peak, err));
+    if (!plan->boot.count)
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "plan: the model's %zu levels fit the %zu of the bootstrapping parameters "
+                  "without a bootstrap: plan it without bootstrapping", veil_program_depth(p), plan->boot.levels);
     for (size_t k = 0; k < plan->boot.count; k++) {
         plan->boot_what[k] = copy_text(what_of(&p->stages[plan->boot.after[k]]));
         if (!plan->boot_what[k]) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "plan");
     }
-    /* every value's bound (unscaled: the scaled values before a bootstrap are smaller) and the outputs' */
-    olo = malloc(p->out_width * sizeof *olo);
-    ohi = malloc(p->out_width * sizeof *ohi);
-    if (!peak || !olo || !ohi) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "plan");
-    VEIL_CHECK(veil_program_bounds(p, p->n_stages, plan->ckks.box_lo, plan->ckks.box_hi, 0, olo, ohi, peak, err));
     double in_peak = 0, out_peak = 0;
     for (size_t i = 0; i < p->in_width; i++)
         in_peak = fmax(in_peak, fmax(fabs(plan->ckks.box_lo[i]), fabs(plan->ckks.box_hi[i])));
@@ -405,6 +422,7 @@ veil_status veil_ckks_plan_boot(veil_plan *plan, const veil_model *m, const veil
     boot_estimate(plan, p);
 done:
     free(peak);
+    free(bound);
     free(olo);
     free(ohi);
     return st;
