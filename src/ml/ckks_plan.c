@@ -419,8 +419,8 @@ veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan
     const veil_program *p = &m->program;
     size_t depth = veil_program_depth(p);
     if (req->bootstrap || req->security == VEIL_SECURITY_NONE) return plan_deep(plan, m, req, NULL, err);
-    if (!req->flood && req->packing == VEIL_PACKING_THROUGHPUT) {
-        /* deeper than any leveled set: bootstraps */
+    {
+        /* deeper than any leveled set: bootstraps (or both reasons, for what bootstrapping refuses) */
         veil_params *probe = NULL;
         unsigned probe_scale = 0;
         veil_error why = {VEIL_OK, ""};
