@@ -418,18 +418,6 @@ veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan
 {
     const veil_program *p = &m->program;
     size_t depth = veil_program_depth(p);
-    if (req->bootstrap || req->security == VEIL_SECURITY_NONE) return plan_deep(plan, m, req, NULL, err);
-    {
-        /* deeper than any leveled set: bootstraps (or both reasons, for what bootstrapping refuses) */
-        veil_params *probe = NULL;
-        unsigned probe_scale = 0;
-        veil_error why = {VEIL_OK, ""};
-        const size_t probe_slots = req->batch ? req->batch : 1;
-        if (choose_params(&probe, depth, probe_slots, req->security, FIRST_PRIME_BITS, SCALE_BITS, &probe_scale,
-                          &why) != VEIL_OK)
-            return plan_deep(plan, m, req, &why, err);
-        veil_params_free(probe);
-    }
     size_t slots_wanted;
     if (req->packing == VEIL_PACKING_LATENCY) {
         plan->slots = next_pow2(max_width(p));
@@ -438,6 +426,17 @@ veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan
         if (req->batch > ((size_t)1 << 16))
             return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: batch %zu is above 65536 samples per ciphertext", req->batch);
         slots_wanted = req->batch;
+    }
+    if (req->bootstrap || req->security == VEIL_SECURITY_NONE) return plan_deep(plan, m, req, NULL, err);
+    {
+        /* deeper than any leveled set (whatever the slots): bootstraps, or both reasons when they are refused */
+        veil_params *probe = NULL;
+        unsigned probe_scale = 0;
+        veil_error why = {VEIL_OK, ""};
+        if (choose_params(&probe, depth, 1, req->security, FIRST_PRIME_BITS, SCALE_BITS, &probe_scale, &why) !=
+            VEIL_OK)
+            return plan_deep(plan, m, req, &why, err);
+        veil_params_free(probe);
     }
     veil_status st = VEIL_OK;
     if (req->flood)
