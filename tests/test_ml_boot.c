@@ -382,6 +382,47 @@ static void test_plans_refused(void **state)
     assert_null(plan);
 }
 
+/*
+ * At 128-bit, without asking: a model deeper than any leveled set (8 Tanh layers of degree 31: 65 levels) is
+ * planned with bootstraps on the balanced preset (a plan only: keys at N = 2^16 are for examples/deep); one
+ * level less deep than the leveled sets hold is not.
+ */
+static void test_automatic_at_128_bits(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_plan *plan = NULL;
+    veil_plan_info info;
+    veil_model *m = deep_mlp(15, 4, 4, 2, 8, "Tanh", 31, 0.5);
+    veil_plan_request req = {.packing = VEIL_PACKING_THROUGHPUT, .batch = 32, .have_range = 1, .range_lo = -1,
+                             .range_hi = 1};
+    if (veil_model_plan(&plan, m, &req, &err) != VEIL_OK) fail_msg("%s", err.detail);
+    veil_plan_get_info(plan, &info);
+    printf("  depth %zu: N = %zu, %zu bootstrap points, %zu bootstraps, %zu Galois keys, eval keys %.0f bytes\n",
+           info.depth, info.n, info.bootstrap_points, info.bootstraps, info.rotations, info.eval_key_bytes);
+    assert_int_equal(info.n, 65536);
+    assert_int_equal(info.bootstrap_levels, 10);
+    assert_true(info.bootstrap_points >= 6);
+    for (size_t k = 0; k < info.bootstrap_points; k++) { /* after the tanh layers, bounded near 1 */
+        size_t stage;
+        int shift;
+        assert_int_equal(veil_plan_bootstrap_point(plan, k, &stage, NULL, &shift, NULL, &err), VEIL_OK);
+        assert_int_equal(m->program.stages[stage].kind, VEIL_STAGE_CHEBYSHEV);
+        assert_true(shift <= 1);
+    }
+    veil_buffer out = {0};
+    assert_int_equal(veil_plan_save(&out, plan, &err), VEIL_ERR_UNSUPPORTED); /* not as files yet */
+    veil_plan_free(plan);
+    plan = NULL;
+    veil_model_free(m);
+    m = deep_mlp(16, 4, 4, 2, 3, "Tanh", 31, 0.5); /* 25 levels: leveled */
+    assert_int_equal(veil_model_plan(&plan, m, &req, &err), VEIL_OK);
+    veil_plan_get_info(plan, &info);
+    assert_int_equal(info.bootstrap_points, 0);
+    veil_plan_free(plan);
+    veil_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_polynomial_activations),
         cmocka_unit_test(test_keys_and_levels_refused),
         cmocka_unit_test(test_plans_refused),
+        cmocka_unit_test(test_automatic_at_128_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
