@@ -349,8 +349,11 @@ static void boot_estimate(veil_plan *plan, const veil_program *p)
     for (size_t i = 0; i < p->n_stages; i++) wmax = p->stages[i].out_width > wmax ? p->stages[i].out_width : wmax;
     /* the bootstrapper's DFT matrices and temporaries: about 12 ciphertexts at the top level (measured: 4.2 GB at
      * N = 2^16 with 32 slots, keys included) */
-    const double work = ct * (double)(in->in_ciphertexts + 2 * wmax + 12) +
-                        (double)veil_ckks_plan_input_bytes(plan, plan->batch);
+    /* a batch's input file (as veil_ckks_plan_input_bytes: not called, ckks_plan.c calls this file) */
+    const size_t fresh = veil_ckks_ciphertext_stored_bytes(prm, veil_params_q_count(prm) - 1, 2, true);
+    const double inputs = (double)veil_set_stored_bytes(VEIL_META_BYTES, 1 + p->in_width,
+                                                        veil_params_stored_bytes(prm) + p->in_width * fresh);
+    const double work = ct * (double)(in->in_ciphertexts + 2 * wmax + 12) + inputs;
     veil_plan_memory(plan, 1, (double)keys + encaps / key, 0, work);
 }
 
