@@ -1,6 +1,7 @@
 /* veil plan: the parameters, keys, sizes and time a model (or a training) would take, without making keys. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include "veil_cli.h"
 
 static void print_plan(const veil_plan *plan, FILE *f)
@@ -44,6 +45,36 @@ static void print_plan(const veil_plan *plan, FILE *f)
         fprintf(f, "encrypted:      veil encrypt-model: the same parameters, levels and keys; one ciphertext of about "
                    "%s (public-key encrypted: not seeded) per weight and bias\n",
                 cli_size_text(c, sizeof c, 2 * in->ciphertext_bytes));
+}
+
+/* Where the plan bootstraps, what it costs, and which packing pays (docs/bootstrapping.md, "In the ML layer"). */
+static void print_bootstraps(const veil_plan *plan, FILE *f)
+{
+    veil_plan_info in;
+    veil_plan_get_info(plan, &in);
+    if (!in.bootstrap_points) return;
+    char a[32];
+    fprintf(f, "bootstraps:     %zu point%s, each back to level %zu; %zu bootstraps per batch of %zu samples (one per "
+               "ciphertext), ~%.3g s of the estimate (single thread)\n", in.bootstrap_points,
+            in.bootstrap_points == 1 ? "" : "s", in.bootstrap_levels, in.bootstraps, in.batch, in.bootstrap_seconds);
+    for (size_t k = 0; k < in.bootstrap_points; k++) {
+        size_t stage = 0;
+        const char *what = NULL;
+        int shift = 0;
+        double bound = 0;
+        veil_error err = {0};
+        if (veil_plan_bootstrap_point(plan, k, &stage, &what, &shift, &bound, &err) != VEIL_OK) return;
+        fprintf(f, "  after stage %zu (%s): values |v| <= %.4g, divided by 2^%d before the bootstrap (folded into the "
+                   "stage) and multiplied by 2^%d after: an error of about 2^%d (its worst, 2^-15 on [-1, 1], times "
+                   "2^%d)\n", stage + 1, what, bound, shift, shift, shift - 15, shift);
+    }
+    fprintf(f, "bootstrap keys: %s of the eval keys (%.0f bytes: the Galois keys of the DFTs and the encapsulation "
+               "key)\n", cli_size_text(a, sizeof a, in.bootstrap_key_bytes), in.bootstrap_key_bytes);
+    const double per_sample = in.bootstrap_seconds / (double)in.batch;
+    fprintf(f, "packing choice: throughput bootstraps cost ~%.3g s per sample at %zu samples per batch; the latency "
+               "packing would bootstrap one full ciphertext per point and sample, ~%.3g s per sample (not supported "
+               "with bootstraps): throughput pays from %.0f samples per batch\n", per_sample, in.batch,
+            in.bootstrap_latency_seconds, ceil(in.bootstrap_seconds / in.bootstrap_latency_seconds));
 }
 
 /* What --flood costs a model's plan: the plan the same options make without it, side by side. */
@@ -144,6 +175,7 @@ int cli_cmd_plan(int argc, char **argv)
            veil_model_output_width(m));
     fputs(veil_model_report(m), stdout);
     print_plan(plan, stdout);
+    print_bootstraps(plan, stdout);
     if (o.out) { /* the plan file a data owner makes keys from (keygen --plan), without the model */
         veil_buffer pb = {0};
         veil_error err = {0};

@@ -35,8 +35,9 @@ typedef struct opt_spec {
 } opt_spec;
 
 static const opt_choice schemes = {"ckks or bgv", {"ckks", "bgv"}, {CLI_SCHEME_CKKS, CLI_SCHEME_BGV}};
-static const opt_choice securities = {"128, 192 or 256", {"128", "192", "256"},
-                                      {VEIL_SECURITY_128, VEIL_SECURITY_192, VEIL_SECURITY_256}};
+static const opt_choice securities = {"128, 192 or 256 (insecure-test: the small bootstrapping test set, tests only)",
+                                      {"128", "192", "256", "insecure-test"},
+                                      {VEIL_SECURITY_128, VEIL_SECURITY_192, VEIL_SECURITY_256, VEIL_SECURITY_NONE}};
 
 /* The commands that read a model with the model options (--calibrate, --range, --degree, ...). */
 #define MODEL_CMDS (CLI_KEYGEN | CLI_ENCRYPT | CLI_EVAL | CLI_PLAN | CLI_PLAIN | CLI_PARTY)
@@ -73,6 +74,7 @@ static const opt_spec options[] = {
     {"--exact", OPT_SWITCH, CLI_PLAIN, F(exact), 0, NULL},
     {"--onnx", OPT_TEXT, CLI_DECRYPT | CLI_TRAIN_PLAIN, F(onnx), 0, NULL},
     {"--flood", OPT_SWITCH, CLI_DECRYPT | CLI_KEYGEN | CLI_PLAN | CLI_PARTY, F(flood), 0, NULL},
+    {"--bootstrap", OPT_SWITCH, CLI_KEYGEN | CLI_PLAN, F(bootstrap), 0, NULL},
     {"--no-flood", OPT_SWITCH, CLI_DECRYPT, F(no_flood), 0, NULL},
     /* training */
     {"--train", OPT_TEXT, CLI_KEYGEN | CLI_PLAN | CLI_TRAIN_PLAIN | CLI_PARTY, F(train), 0, NULL},

@@ -122,6 +122,7 @@ typedef struct cli_options {
     size_t batch, degree, threads;
     int latency, argmax, quiet, force, server_sigmoid, integers, exact, force_approximation;
     int flood, no_flood; /* decrypt: noise flooding (--flood; the default with --onnx, --no-flood) */
+    int bootstrap; /* plan, keygen: a bootstrapping plan even when the leveled parameters would do (--bootstrap) */
     int mpi;             /* eval: batches, train: records spread over MPI ranks (tools/mpi.c) */
     /* serve: its numbers are read by the command (docs/veil.1: any number, 0 for the default) */
     const char *models, *store, *listen, *tls_cert, *tls_key;

@@ -157,6 +157,14 @@ typedef struct veil_plan_request {
      * Costs a larger ring and 60-bit primes (veil plan shows it). Ignored by exact (BGV) plans.
      */
     int flood;
+    /*
+     * CKKS bootstrapping (docs/bootstrapping.md, "In the ML layer"): 0, the plan bootstraps only when the model
+     * needs more levels than any leveled parameter set holds; 1, always (a bootstrapping parameter set even for
+     * a shallow model). Bootstrapping plans use the throughput packing, 128-bit security (the
+     * boot-n65536-balanced preset), or VEIL_SECURITY_NONE for the small insecure test set (N = 2^10), which
+     * only bootstrapping plans accept.
+     */
+    int bootstrap;
 } veil_plan_request;
 
 typedef struct veil_plan_info {
@@ -189,6 +197,15 @@ typedef struct veil_plan_info {
      * the keys loaded from their file). 0 for a plan loaded from a file.
      */
     double keygen_memory_bytes;
+    /*
+     * CKKS bootstrapping: the points where the plan bootstraps (after the stages veil_plan_bootstrap_point
+     * names; 0: a leveled plan), the bootstraps one batch takes (points x the ciphertexts at each), their part of
+     * estimated_seconds, the bootstrapping keys' part of eval_key_bytes (Galois keys and the encapsulation
+     * key), the level a bootstrap returns to, and the latency packing's alternative (one full-slot bootstrap per
+     * point and sample) as seconds per sample, for the choice of packing.
+     */
+    size_t bootstrap_points, bootstraps, bootstrap_levels;
+    double bootstrap_seconds, bootstrap_key_bytes, bootstrap_latency_seconds;
 } veil_plan_info;
 
 typedef struct veil_plan veil_plan;
@@ -196,6 +213,14 @@ veil_status veil_model_plan(veil_plan **out, const veil_model *model, const veil
                             veil_error *err);
 void veil_plan_free(veil_plan *plan);
 void veil_plan_get_info(const veil_plan *plan, veil_plan_info *info);
+/*
+ * Bootstrap point k (k < info.bootstrap_points): the 0-based program stage after which the values are
+ * bootstrapped, the stage's description, and the power of two 2^shift they are divided by before (folded into
+ * that stage) and multiplied by after, so that they lie in [-1, 1] there (their bound from the plan's interval
+ * arithmetic in *bound). VEIL_ERR_ARGUMENT for k out of range.
+ */
+veil_status veil_plan_bootstrap_point(const veil_plan *plan, size_t k, size_t *stage, const char **what, int *shift,
+                                      double *bound, veil_error *err);
 /*
  * A plan as a file: the parameters, the packing, the rotation steps, the model's hash and widths. A server
  * gives it to clients that do not hold the model, so that they generate matching keys (veil_keyset_generate).

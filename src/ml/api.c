@@ -30,8 +30,9 @@ veil_status veil_model_plan(veil_plan **out, const veil_model *m, const veil_pla
     if (!req) req = &dflt;
     if (req->packing != VEIL_PACKING_THROUGHPUT && req->packing != VEIL_PACKING_LATENCY)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: unknown packing %d", (int)req->packing);
-    if (req->security >= VEIL_SECURITY_NONE)
-        return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: a security level of 128, 192 or 256 bits is required");
+    if (req->security > VEIL_SECURITY_NONE || (req->security == VEIL_SECURITY_NONE && !req->bootstrap))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: a security level of 128, 192 or 256 bits is required (the "
+                         "insecure test set, VEIL_SECURITY_NONE, only for bootstrapping plans when asked for)");
     if (req->scheme != VEIL_ML_CKKS && req->scheme != VEIL_ML_BGV)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: unknown scheme %d", (int)req->scheme);
     const veil_program *p = &m->program;

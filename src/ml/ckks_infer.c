@@ -37,6 +37,11 @@ typedef struct ckks_evaluator {
     prepared_stage *stages;
     size_t n_stages, slots; /* copies: freeing needs neither the model nor the keys */
     size_t threads;
+    /* bootstraps (keys->boot.count > 0): the program with the stages before them scaled (ckks_boot.c), the
+     * bootstrapper; prog is the model's program otherwise */
+    const veil_program *prog;
+    veil_program boot_prog;
+    veil_ckks_bootstrapper *bt;
 } ckks_evaluator;
 
 static const veil_switch_key *galois_for(const veil_eval_keys *k, long step, veil_error *err)
@@ -73,8 +78,74 @@ void veil_ml_ckks_evaluator_free(void *state)
         free(ps->bias_slots);
     }
     free(ev->stages);
+    veil_ckks_bootstrapper_free(ev->bt);
+    veil_program_clear(&ev->boot_prog);
     veil_ckks_encoder_free(ev->enc);
     free(ev);
+}
+
+/* Whether the keys' schedule bootstraps after stage si, and at which point (index into boot.after). */
+static int boot_after(const ckks_evaluator *ev, size_t si, size_t *k)
+{
+    const veil_ml_boot *b = &ev->keys->boot;
+    for (size_t i = 0; i < b->count; i++)
+        if (b->after[i] == si) {
+            *k = i;
+            return 1;
+        }
+    return 0;
+}
+
+/*
+ * The bootstraps of the keys' schedule: the scaled program, the stages' levels checked (each segment within
+ * the levels a bootstrap returns), the bootstrapper, and its keys present (named when missing).
+ */
+static veil_status prepare_boot(ckks_evaluator *ev, veil_error *err)
+{
+    const veil_eval_keys *keys = ev->keys;
+    const veil_ml_boot *b = &keys->boot;
+    const veil_program *p = &ev->model->program;
+    veil_status st = VEIL_OK;
+    uint64_t *elements = NULL;
+    size_t count = 0;
+    if (keys->meta.packing != VEIL_PACKING_THROUGHPUT || ev->model->enc)
+        VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "bootstraps run in the throughput packing, with the model's weights in "
+                  "the clear");
+    if (b->levels > veil_context_max_level(keys->ctx))
+        VEIL_FAIL(err, VEIL_ERR_MISMATCH, "the keys' bootstrapping schedule starts at level %zu, above their parameters' "
+                  "%zu", b->levels, veil_context_max_level(keys->ctx));
+    size_t level = b->levels, k;
+    for (size_t i = 0; i < p->n_stages; i++) {
+        const size_t d = stage_depth(&p->stages[i]);
+        if (d > level)
+            VEIL_FAIL(err, VEIL_ERR_MISMATCH, "the keys' bootstrapping schedule leaves layer %zu %zu levels, it needs %zu: "
+                      "the keys were made for another model", i + 1, level, d);
+        level -= d;
+        if (boot_after(ev, i, &k)) level = b->levels;
+    }
+    VEIL_CHECK(veil_ml_boot_program(&ev->boot_prog, p, b, err));
+    ev->prog = &ev->boot_prog;
+    VEIL_CHECK(veil_ckks_bootstrapper_new(&ev->bt, ev->enc, &b->config, err));
+    veil_ckks_bootstrap_info info;
+    veil_ckks_bootstrapper_info(ev->bt, &info);
+    if (info.levels_left != b->levels)
+        VEIL_FAIL(err, VEIL_ERR_MISMATCH, "the keys' bootstrapping schedule expects level %zu after a bootstrap, the "
+                  "bootstrapper gives %zu", b->levels, info.levels_left);
+    elements = calloc(info.galois_count + 1, sizeof *elements);
+    if (!elements) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "evaluator");
+    VEIL_CHECK(veil_ckks_bootstrap_galois_elements(ev->bt, elements, &count, info.galois_count, err));
+    for (size_t e = 0; e < count; e++) {
+        int found = 0;
+        for (size_t i = 0; i < keys->n_galois && !found; i++) found = veil_switch_key_galois_element(keys->galois[i]) == elements[e];
+        if (!found)
+            VEIL_FAIL(err, VEIL_ERR_MISMATCH, "the evaluation keys lack a bootstrapping key (Galois element %llu, %zu "
+                      "needed): make the keys with this model's plan", (unsigned long long)elements[e], count);
+    }
+    if (b->config.encapsulation_weight && !keys->encaps)
+        VEIL_FAIL(err, VEIL_ERR_MISMATCH, "the evaluation keys lack bootstrapping's encapsulation key");
+done:
+    free(elements);
+    return st;
 }
 
 /*
@@ -125,7 +196,7 @@ veil_status veil_ml_ckks_evaluator_new(void **state, const veil_model *model, co
                                        size_t threads, veil_error *err)
 {
     const veil_program *p = &model->program;
-    if (veil_program_depth(p) > veil_context_max_level(keys->ctx))
+    if (!keys->boot.count && veil_program_depth(p) > veil_context_max_level(keys->ctx))
         return veil_fail(err, VEIL_ERR_MISMATCH, "the keys' parameters have %zu levels, the model needs %zu",
                          veil_context_max_level(keys->ctx), veil_program_depth(p));
     if (model->enc && (model->enc->ctx != keys->ctx ||
@@ -144,7 +215,9 @@ veil_status veil_ml_ckks_evaluator_new(void **state, const veil_model *model, co
     ev->stages = calloc(p->n_stages + 1, sizeof *ev->stages);
     if (!ev->stages) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "evaluator");
     VEIL_CHECK(veil_ckks_encoder_new(&ev->enc, keys->ctx, err));
-    size_t level = veil_context_max_level(keys->ctx);
+    ev->prog = p;
+    if (keys->boot.count) VEIL_CHECK(prepare_boot(ev, err));
+    size_t level = keys->boot.count ? keys->boot.levels : veil_context_max_level(keys->ctx), bk;
     for (size_t i = 0; i < p->n_stages; i++) {
         ev->stages[i].level = level;
         if (keys->meta.packing == VEIL_PACKING_LATENCY && p->stages[i].kind == VEIL_STAGE_AFFINE) {
@@ -160,6 +233,7 @@ veil_status veil_ml_ckks_evaluator_new(void **state, const veil_model *model, co
             }
         }
         level -= stage_depth(&p->stages[i]);
+        if (boot_after(ev, i, &bk)) level = keys->boot.levels;
     }
     *state = ev;
     ev = NULL;
@@ -360,15 +434,55 @@ done:
 }
 
 /* Throughput: one batch (width ciphertexts in, out_width out). cur is consumed. */
+/* One ciphertext bootstrapped and its values multiplied back by 2^shift (exact: an integer product). */
+static veil_status bootstrap_one(const ckks_evaluator *ev, veil_ckks_ciphertext *x, int shift, progress *pr,
+                                 veil_error *err)
+{
+    const veil_eval_keys *k = ev->keys;
+    veil_status st = VEIL_OK;
+    if (veil_ckks_ciphertext_size(x) != 2) VEIL_CHECK(veil_ckks_relinearize(k->ctx, x, x, k->relin, err));
+    VEIL_CHECK(veil_ckks_bootstrap_encapsulated(k->ctx, ev->bt, x, x, k->relin, (const veil_switch_key *const *)k->galois,
+                                                k->n_galois, k->encaps, err));
+    if (shift > 0) VEIL_CHECK(veil_ckks_mul_integer(k->ctx, x, x, (int64_t)1 << shift, err));
+done:
+    tick(pr, 1);
+    return st;
+}
+
+/* Bootstraps: the inputs of a batch, dropped to the level the schedule starts at, into fresh ciphertexts. */
+static veil_status boot_inputs(const ckks_evaluator *ev, veil_ckks_ciphertext **out, veil_ckks_ciphertext *const *in,
+                               size_t width, veil_error *err)
+{
+    const veil_context *ctx = ev->keys->ctx;
+    const size_t start = ev->keys->boot.levels;
+    veil_status st = VEIL_OK;
+    for (size_t i = 0; i < width; i++) {
+        const size_t level = veil_ckks_ciphertext_level(in[i]);
+        if (level < start)
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "evaluate: input ciphertext %zu is at level %zu, below the level %zu the "
+                      "model's plan starts at (not a fresh encryption under these keys)", i + 1, level, start);
+        VEIL_CHECK(veil_ckks_ciphertext_new(&out[i], ctx, err));
+        VEIL_CHECK(veil_ckks_mod_drop(ctx, out[i], in[i], start, err));
+    }
+done:
+    return st;
+}
+
 static veil_status run_batch(const ckks_evaluator *ev, veil_ckks_ciphertext **cur, size_t width,
                              veil_ckks_ciphertext **result, progress *pr, veil_error *err)
 {
-    const veil_program *p = &ev->model->program;
+    const veil_program *p = ev->prog;
     const veil_context *ctx = ev->keys->ctx;
     veil_ckks_ciphertext **x = cur;
     veil_ckks_ciphertext **owned = NULL, **y = NULL;
-    size_t y_width = 0;
+    size_t y_width = 0, bk;
     veil_status st = VEIL_OK;
+    if (ev->keys->boot.count) {
+        owned = calloc(width, sizeof *owned);
+        if (!owned) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "evaluate");
+        VEIL_CHECK(boot_inputs(ev, owned, cur, width, err));
+        x = owned;
+    }
     for (size_t si = 0; si < p->n_stages; si++) {
         const veil_stage *s = &p->stages[si];
         const size_t ow = s->out_width;
@@ -390,6 +504,11 @@ static veil_status run_batch(const ckks_evaluator *ev, veil_ckks_ciphertext **cu
             VEIL_PARALLEL_PARTS(ow, ev->threads, err, elementwise_output(ev, s, lazy, y[part], x[part], pr, &e_));
         }
         if (st != VEIL_OK) goto done;
+        if (ev->keys->boot.count && boot_after(ev, si, &bk)) {
+            const int shift = ev->keys->boot.shift[bk];
+            VEIL_PARALLEL_PARTS(ow, ev->threads, err, bootstrap_one(ev, y[part], shift, pr, &e_));
+            if (st != VEIL_OK) goto done;
+        }
         free_layer(owned, width);
         owned = y;
         y = NULL;
@@ -415,7 +534,7 @@ done:
 static veil_status run_sample(const ckks_evaluator *ev, const veil_ckks_ciphertext *in, veil_ckks_ciphertext *out,
                               progress *pr, veil_error *err)
 {
-    const veil_program *p = &ev->model->program;
+    const veil_program *p = ev->prog;
     const veil_context *ctx = ev->keys->ctx;
     veil_ckks_ciphertext *a = NULL, *b = NULL;
     veil_status st = VEIL_OK;
@@ -444,7 +563,7 @@ veil_status veil_ml_ckks_evaluator_run(const void *state, veil_ciphertexts **out
 {
     const ckks_evaluator *ev = state;
     const veil_eval_keys *k = ev->keys;
-    const veil_program *p = &ev->model->program;
+    const veil_program *p = ev->prog;
     veil_ml_meta meta = in->meta;
     meta.kind = VEIL_SET_OUTPUTS;
     meta.width = (uint32_t)p->out_width;
@@ -456,6 +575,7 @@ veil_status veil_ml_ckks_evaluator_run(const void *state, veil_ciphertexts **out
     VEIL_CHECK(veil_ciphertexts_alloc(&res, k->ctx, &meta, batches * per_out, err));
     if (meta.packing == VEIL_PACKING_THROUGHPUT) {
         for (size_t i = 0; i < p->n_stages; i++) pr.total += p->stages[i].out_width * batches;
+        for (size_t i = 0; i < k->boot.count; i++) pr.total += p->stages[k->boot.after[i]].out_width * batches;
         for (size_t b = 0; b < batches; b++)
             VEIL_CHECK(run_batch(ev, in->cts + b * p->in_width, p->in_width, res->cts + b * per_out, &pr, err));
     } else {

@@ -101,7 +101,8 @@ veil_status veil_ml_ckks_encrypt(veil_ciphertexts **out, const veil_keyset *k, c
              * slot spreads to all of them */
             const size_t b = i / w, f = i % w, first = b * meta.batch;
             const size_t n = rows - first < meta.batch ? rows - first : meta.batch;
-            for (size_t r = 0; r < half; r++) v[r] = in[(first + r % n) * w + f];
+            /* periodic in the plan's slots, as sparse bootstrapping reads them (ckks_boot.c) */
+            for (size_t r = 0; r < half; r++) v[r] = in[(first + r % S % n) * w + f];
         } else {
             /* lane b of the N/2 = S R slots holds the row turned by b S / L values, L = min(R, S) lanes
              * (veil_latency_lanes) */

@@ -12,6 +12,7 @@
 #include <sodium.h>
 #include "ml/ml_plan.h"
 #include "veil/serial.h"
+#include "veil/circuits.h"
 #include "serial/serial_internal.h"
 
 #define META_BYTES VEIL_META_BYTES
@@ -70,9 +71,18 @@ typedef veil_status (*key_sink)(void *arg, veil_switch_key *key, veil_error *err
 /* ---- bootstrapping's keys (small functions that any plan with bootstrapping elements can use) ---------- */
 
 /* Galois keys after the relinearization key: the plan's rotations, then bootstrapping's other elements. */
-size_t veil_ml_plan_galois_count(const veil_plan *plan) { return plan->n_steps + plan->train.n_boot_elements; }
+size_t veil_ml_plan_galois_count(const veil_plan *plan)
+{
+    return plan->n_steps + plan->train.n_boot_elements + plan->n_boot_galois;
+}
+/* The encapsulation key's Hamming weight when the plan bootstraps (training's or a model's), else 0. */
+static uint32_t plan_encaps_weight(const veil_plan *plan)
+{
+    if (plan->train.boot) return VEIL_ML_BOOT_WEIGHT;
+    return plan->boot.count ? plan->boot.config.encapsulation_weight : 0;
+}
 /* 1 when the bundle ends with an encapsulation key (a plan that bootstraps). */
-int veil_ml_plan_has_encaps(const veil_plan *plan) { return plan->train.boot != 0; }
+int veil_ml_plan_has_encaps(const veil_plan *plan) { return plan_encaps_weight(plan) != 0; }
 /* Progress units of key generation: the relinearization key, the Galois keys, the encapsulation key. */
 static size_t keygen_units(const veil_plan *plan)
 {
@@ -122,11 +132,27 @@ static veil_status keygen_encaps(const veil_keyset *ks, const veil_plan *plan, v
 {
     if (!veil_ml_plan_has_encaps(plan)) return VEIL_OK;
     veil_ckks_encapsulation_key *key = NULL;
-    veil_status st = veil_ckks_encapsulation_key_new(&key, ks->ctx, ks->sk, VEIL_ML_BOOT_WEIGHT, prng, err);
+    veil_status st = veil_ckks_encapsulation_key_new(&key, ks->ctx, ks->sk, plan_encaps_weight(plan), prng, err);
     return st == VEIL_OK ? sink(arg, key, err) : st;
 }
 
 /* The relinearization key, then the plan's Galois keys in its order, one at a time; one progress unit each. */
+/* Bootstrapping's Galois keys (plans with bootstraps): after the plan's rotation keys, one progress unit each. */
+static veil_status keygen_boot_keys(const veil_keyset *ks, const veil_plan *plan, veil_prng *prng, key_sink sink,
+                                    void *arg, veil_progress_fn progress, void *progress_arg, veil_error *err)
+{
+    const size_t units = keygen_units(plan), first = 2 + plan->n_steps + plan->train.n_boot_elements;
+    veil_status st = VEIL_OK;
+    for (size_t i = 0; i < plan->n_boot_galois; i++) {
+        veil_switch_key *key = NULL;
+        VEIL_CHECK(veil_galois_key_new(&key, ks->ctx, ks->sk, plan->boot_galois[i], prng, err));
+        VEIL_CHECK(sink(arg, key, err));
+        if (progress) progress(progress_arg, first + i, units);
+    }
+done:
+    return st;
+}
+
 static veil_status keygen_switch_keys(const veil_keyset *ks, const veil_plan *plan, veil_prng *prng, key_sink sink,
                                       void *arg, veil_progress_fn progress, void *progress_arg, veil_error *err)
 {
@@ -145,6 +171,7 @@ static veil_status keygen_switch_keys(const veil_keyset *ks, const veil_plan *pl
     }
     VEIL_CHECK(veil_ml_boot_galois_keys(ks->ctx, ks->sk, plan->train.boot_elements, plan->train.n_boot_elements, prng,
                                         sink, arg, err));
+    VEIL_CHECK(keygen_boot_keys(ks, plan, prng, sink, arg, progress, progress_arg, err));
 done:
     return st;
 }
@@ -192,6 +219,7 @@ veil_status veil_ml_ckks_keygen(veil_keyset **secret_out, veil_eval_keys **eval_
     ek->pk = pk;
     pk = NULL;
     VEIL_CHECK(keygen_switch_keys(ks, plan, prng, keep_key, ek, progress, progress_arg, err));
+    ek->boot = plan->boot;
     VEIL_CHECK(keygen_encaps(ks, plan, prng, keep_encaps, ek, err));
     if (progress) progress(progress_arg, keygen_units(plan), keygen_units(plan));
     *secret_out = ks;
@@ -223,26 +251,61 @@ done:
  * Begins the bundle (the layout of bundle_eval): metadata, count and sizes declared from the plan, then
  * the parameters and the public key.
  */
+/*
+ * The metadata of a bundle: the 128 bytes, and for a plan with bootstraps its schedule (veil_ml_boot_ext_encode)
+ * after them. *mb freed by the caller.
+ */
+static veil_status bundle_meta(uint8_t **mb, size_t *len, const veil_ml_meta *meta, const veil_ml_boot *boot,
+                               veil_error *err)
+{
+    *len = META_BYTES + veil_ml_boot_ext_bytes(boot);
+    *mb = calloc(*len, 1);
+    if (!*mb) return veil_fail(err, VEIL_ERR_NO_MEMORY, "eval keys");
+    veil_ml_meta_encode(*mb, meta);
+    if (boot->count) veil_ml_boot_ext_encode(*mb + META_BYTES, boot);
+    return VEIL_OK;
+}
+
+/* The encapsulation key's place in a bundle: 1 item when the bootstraps use one. */
+static size_t encaps_items(const veil_ml_boot *boot)
+{
+    return boot->count && boot->config.encapsulation_weight ? 1 : 0;
+}
+
 static veil_status bundle_begin(veil_set_writer **w, const veil_keyset *ks, const veil_plan *plan,
                                 const veil_buffer *pk_bytes, veil_sink_fn sink, void *arg, veil_error *err)
 {
     veil_ml_meta m = ks->meta;
     m.kind = VEIL_SET_EVAL_KEYS;
-    uint8_t mb[VEIL_META_BYTES];
-    veil_ml_meta_encode(mb, &m);
+    uint8_t *mb = NULL;
+    size_t mlen = 0;
     veil_buffer pb = {0};
     veil_status st = VEIL_OK;
+    VEIL_CHECK(bundle_meta(&mb, &mlen, &m, &plan->boot, err));
     VEIL_CHECK(veil_params_save(&pb, ks->params, 0, err));
     const int encaps = veil_ml_plan_has_encaps(plan);
     const size_t bytes = pb.len + pk_bytes->len +
                          (1 + veil_ml_plan_galois_count(plan)) * veil_switch_key_stored_bytes(ks->params) +
                          (encaps ? veil_ckks_encapsulation_key_stored_bytes(ks->params) : 0);
-    VEIL_CHECK(veil_set_writer_begin(w, ks->params, mb, sizeof mb, 3 + veil_ml_plan_galois_count(plan) + (size_t)encaps,
+    VEIL_CHECK(veil_set_writer_begin(w, ks->params, mb, mlen, 3 + veil_ml_plan_galois_count(plan) + (size_t)encaps,
                                      bytes, false, sink, arg, err));
     VEIL_CHECK(veil_set_writer_add(*w, pb.data, pb.len, err));
     VEIL_CHECK(veil_set_writer_add(*w, pk_bytes->data, pk_bytes->len, err));
 done:
+    free(mb);
     veil_buffer_free(&pb);
+    return st;
+}
+
+/* The encapsulation key, stored and added to a bundle. */
+static veil_status add_encaps(veil_set_writer *w, const veil_ckks_encapsulation_key *key, veil_error *err)
+{
+    veil_buffer b = {0};
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(veil_ckks_encapsulation_key_save(&b, key, 0, err));
+    VEIL_CHECK(veil_set_writer_add(w, b.data, b.len, err));
+done:
+    veil_buffer_free(&b);
     return st;
 }
 
@@ -302,23 +365,28 @@ done:
  */
 static veil_status bundle_eval(veil_buffer *out, veil_ml_meta *meta, const veil_params *params, const veil_public_key *pk,
                                const veil_switch_key *relin, veil_switch_key *const *galois, size_t n_galois,
-                               const veil_ckks_encapsulation_key *encaps, unsigned pk_options, veil_error *err)
+                               unsigned pk_options, const veil_ml_boot *boot,
+                               const veil_ckks_encapsulation_key *encaps, veil_error *err)
 {
-    veil_buffer pb = {0}, kb = {0}, rb = {0}, eb = {0};
+    veil_buffer pb = {0}, kb = {0}, rb = {0};
     veil_set_writer *w = NULL;
+    uint8_t *mb = NULL;
+    size_t mlen = 0;
+    const veil_ml_boot none = {0};
+    if (!boot) boot = &none;
     veil_status st = VEIL_OK;
+    if (encaps_items(boot) && !encaps) VEIL_FAIL(err, VEIL_ERR_MISMATCH, "eval keys: the encapsulation key is missing");
     VEIL_CHECK(veil_params_save(&pb, params, 0, err));
     VEIL_CHECK(veil_public_key_save(&kb, pk, pk_options, err));
     /* stored first: a multi-party relinearization key is stored in full form, larger than a seeded one */
     VEIL_CHECK(veil_switch_key_save(&rb, relin, 0, err));
     crypto_generichash(meta->key_id, VEIL_ID_BYTES, kb.data, kb.len, NULL, 0);
     meta->kind = VEIL_SET_EVAL_KEYS;
-    uint8_t mb[META_BYTES];
-    veil_ml_meta_encode(mb, meta);
-    if (encaps) VEIL_CHECK(veil_ckks_encapsulation_key_save(&eb, encaps, 0, err));
-    const size_t bytes = pb.len + kb.len + rb.len + n_galois * veil_switch_key_stored_bytes(params) + eb.len;
-    VEIL_CHECK(veil_set_writer_begin(&w, params, mb, sizeof mb, 3 + n_galois + (encaps ? 1 : 0), bytes, false, NULL,
-                                     NULL, err));
+    VEIL_CHECK(bundle_meta(&mb, &mlen, meta, boot, err));
+    const size_t ex = encaps ? 1 : 0;
+    const size_t bytes = pb.len + kb.len + rb.len + n_galois * veil_switch_key_stored_bytes(params) +
+                         ex * veil_ckks_encapsulation_key_stored_bytes(params);
+    VEIL_CHECK(veil_set_writer_begin(&w, params, mb, mlen, 3 + n_galois + ex, bytes, false, NULL, NULL, err));
     VEIL_CHECK(veil_set_writer_add(w, pb.data, pb.len, err));
     VEIL_CHECK(veil_set_writer_add(w, kb.data, kb.len, err));
     VEIL_CHECK(veil_set_writer_add(w, rb.data, rb.len, err));
@@ -326,14 +394,14 @@ static veil_status bundle_eval(veil_buffer *out, veil_ml_meta *meta, const veil_
     veil_buffer_free(&kb);
     veil_buffer_free(&rb);
     for (size_t i = 0; i < n_galois; i++) VEIL_CHECK(add_key(w, galois[i], err));
-    if (encaps) VEIL_CHECK(veil_set_writer_add(w, eb.data, eb.len, err));
+    if (ex) VEIL_CHECK(add_encaps(w, encaps, err));
     st = veil_set_writer_end(w, out, err);
     w = NULL;
 done:
+    free(mb);
     veil_buffer_free(&pb);
     veil_buffer_free(&kb);
     veil_buffer_free(&rb);
-    veil_buffer_free(&eb);
     veil_set_writer_free(w);
     return st;
 }
@@ -342,13 +410,46 @@ veil_status veil_ml_ckks_eval_keys_joint(veil_buffer *out, const veil_keyset *jo
                                          veil_switch_key *const *galois, size_t n_galois, veil_error *err)
 {
     veil_ml_meta m = joint->meta;
-    return bundle_eval(out, &m, joint->params, joint->pk, relin, galois, n_galois, NULL, 0, err);
+    return bundle_eval(out, &m, joint->params, joint->pk, relin, galois, n_galois, 0, NULL, NULL, err);
 }
 
 veil_status veil_ml_ckks_eval_keys_save(veil_buffer *out, const veil_eval_keys *k, veil_error *err)
 {
     veil_ml_meta m = k->meta;
-    return bundle_eval(out, &m, k->params, k->pk, k->relin, k->galois, k->n_galois, k->encaps, k->pk_options, err);
+    return bundle_eval(out, &m, k->params, k->pk, k->relin, k->galois, k->n_galois, k->pk_options, &k->boot,
+                       k->encaps, err);
+}
+
+/*
+ * A bundle's bootstrapping schedule (the metadata extension) and its encapsulation key: one, the last object,
+ * exactly when the schedule asks for one.
+ */
+static veil_status load_boot(veil_eval_keys *k, const veil_set_contents *c, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    if (c->meta_len > META_BYTES)
+        VEIL_CHECK(veil_ml_boot_ext_decode(&k->boot, c->meta + META_BYTES, c->meta_len - META_BYTES, 1u << 16, err));
+    size_t found = 0;
+    for (size_t i = 3; i < c->count; i++) found += c->items[i].type == VEIL_OBJECT_ENCAPSULATION_KEY;
+    /* keys made to bootstrap (training past the leveled limit, or a model's schedule) carry one, the last object */
+    const int training = k->meta.packing == VEIL_PACKING_TRAINING;
+    const size_t want = training ? (k->meta.train.boot ? 1 : 0) : encaps_items(&k->boot);
+    const uint32_t weight = training ? VEIL_ML_BOOT_WEIGHT : k->boot.config.encapsulation_weight;
+    if (training && found != want)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: %s", want
+                  ? "keys made for bootstrapped training, but the bundle lacks bootstrapping's encapsulation key"
+                  : "an encapsulation key in a bundle made without bootstrapping");
+    if (found != want || (want && c->items[c->count - 1].type != VEIL_OBJECT_ENCAPSULATION_KEY))
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: %zu encapsulation keys, the bootstrapping schedule needs %zu", found,
+                  want);
+    if (want) {
+        const veil_set_item *it = &c->items[c->count - 1];
+        VEIL_CHECK(veil_ckks_encapsulation_key_load(&k->encaps, k->ctx, it->data, it->len, err));
+        if (veil_ckks_encapsulation_key_weight(k->encaps) != weight)
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: the encapsulation key's weight is not the schedule's");
+    }
+done:
+    return st;
 }
 
 /* The bundle's keys, into a context of their own (the metadata and parameters were read). */
@@ -368,19 +469,12 @@ veil_status veil_ml_ckks_eval_keys_load(veil_eval_keys *k, const veil_set_conten
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: the third object is not a relinearization key");
     k->galois = calloc(c->count, sizeof *k->galois);
     if (!k->galois) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "eval keys");
+    VEIL_CHECK(load_boot(k, c, err));
     for (size_t i = 3; i < c->count; i++) {
-        if (c->items[i].type == VEIL_OBJECT_ENCAPSULATION_KEY && i + 1 == c->count && !k->encaps) {
-            VEIL_CHECK(veil_ckks_encapsulation_key_load(&k->encaps, k->ctx, c->items[i].data, c->items[i].len, err));
-            continue;
-        }
+        if (c->items[i].type == VEIL_OBJECT_ENCAPSULATION_KEY) continue; /* load_boot's */
         VEIL_CHECK(veil_switch_key_load(&k->galois[k->n_galois], k->ctx, c->items[i].data, c->items[i].len, err));
         k->n_galois++;
     }
-    /* keys made to bootstrap (training past the leveled limit) carry the encapsulation key; others do not */
-    if (k->meta.packing == VEIL_PACKING_TRAINING && !!k->meta.train.boot != !!k->encaps)
-        VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: %s", k->meta.train.boot
-                  ? "keys made for bootstrapped training, but the bundle lacks bootstrapping's encapsulation key"
-                  : "an encapsulation key in a bundle made without bootstrapping");
 done:
     return st;
 }

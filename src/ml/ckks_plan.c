@@ -401,6 +401,20 @@ static void estimate(veil_plan *plan, const veil_program *p)
     veil_plan_memory(plan, 1, (double)(1 + plan->n_steps), 0, work);
 }
 
+/*
+ * A model deeper than any leveled parameter set holds (or req->bootstrap): the bootstrapping plan
+ * (ckks_boot.c), refused with both reasons when it fails too.
+ */
+static veil_status plan_deep(veil_plan *plan, const veil_model *m, const veil_plan_request *req, const veil_error *why,
+                             veil_error *err)
+{
+    if (req->bootstrap || req->security == VEIL_SECURITY_NONE) return veil_ckks_plan_boot(plan, m, req, err);
+    veil_error boot = {VEIL_OK, ""};
+    const veil_status st = veil_ckks_plan_boot(plan, m, req, &boot);
+    if (st == VEIL_OK) return VEIL_OK;
+    return veil_fail(err, st, "%s; with bootstrapping: %s", why->detail, boot.detail);
+}
+
 /* The back end's plan (veil_ml_backend.plan): parameters, bounds, rotations, sizes and estimates. */
 veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err)
 {
@@ -414,6 +428,17 @@ veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan
         if (req->batch > ((size_t)1 << 16))
             return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: batch %zu is above 65536 samples per ciphertext", req->batch);
         slots_wanted = req->batch;
+    }
+    if (req->bootstrap || req->security == VEIL_SECURITY_NONE) return plan_deep(plan, m, req, NULL, err);
+    {
+        /* deeper than any leveled set (whatever the slots): bootstraps, or both reasons when they are refused */
+        veil_params *probe = NULL;
+        unsigned probe_scale = 0;
+        veil_error why = {VEIL_OK, ""};
+        if (choose_params(&probe, depth, 1, req->security, FIRST_PRIME_BITS, SCALE_BITS, &probe_scale, &why) !=
+            VEIL_OK)
+            return plan_deep(plan, m, req, &why, err);
+        veil_params_free(probe);
     }
     veil_status st = VEIL_OK;
     if (req->flood)

@@ -131,7 +131,8 @@ size_t veil_ml_meta_encode(uint8_t *out, const veil_ml_meta *m)
 static int exact_meta_valid(const veil_ml_meta *m, size_t len)
 {
     if (m->scheme == VEIL_ML_CKKS)
-        return len == META_BYTES || m->kind == VEIL_SET_PLAN || m->kind == VEIL_SET_KEYSET || m->kind == VEIL_SET_ENC_MODEL;
+        return len == META_BYTES || m->kind == VEIL_SET_PLAN || m->kind == VEIL_SET_KEYSET || m->kind == VEIL_SET_ENC_MODEL ||
+               m->kind == VEIL_SET_EVAL_KEYS; /* eval keys: a bootstrapping schedule (ckks_boot.c), decoded there */
     if (m->scheme != VEIL_ML_BGV || len != VEIL_META_EXACT_BYTES || m->packing != VEIL_PACKING_THROUGHPUT ||
         m->kind == VEIL_SET_PLAN || m->scale_bits != 0)
         return 0;

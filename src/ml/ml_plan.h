@@ -23,6 +23,22 @@
 
 #define VEIL_ID_BYTES 32
 
+/*
+ * Bootstrapping in CKKS inference (ckks_boot.c, docs/bootstrapping.md "In the ML layer"): after stage after[k]
+ * every ciphertext is bootstrapped, its values divided by 2^shift[k] before (folded into that stage's
+ * weights or coefficients) and multiplied by 2^shift[k] after (an exact integer product), so that they lie in
+ * [-1, 1] where the bootstrap reads them. Inputs start at level `levels`, where a bootstrap returns.
+ */
+#define VEIL_ML_BOOT_MAX 64
+typedef struct veil_ml_boot {
+    size_t count;
+    uint32_t after[VEIL_ML_BOOT_MAX];
+    int32_t shift[VEIL_ML_BOOT_MAX];
+    double bound[VEIL_ML_BOOT_MAX]; /* the values' worst-case |value| there, before the shift (plans only) */
+    size_t levels;
+    veil_ckks_bootstrap_config config;
+} veil_ml_boot;
+
 struct veil_plan {
     uint8_t model_hash[VEIL_ID_BYTES];
     veil_packing packing;
@@ -54,6 +70,10 @@ struct veil_plan {
         size_t boot_slots, n_boot_elements, boot_galois; /* boot_galois: all the Galois keys it uses */
         uint64_t *boot_elements;
     } train;
+    veil_ml_boot boot; /* CKKS inference with bootstrapping: count 0 for a leveled plan */
+    uint64_t *boot_galois; /* the bootstrapping keys' Galois elements (not among steps), n_boot_galois */
+    size_t n_boot_galois;
+    char *boot_what[VEIL_ML_BOOT_MAX]; /* the description of the stage before each bootstrap */
 };
 
 /* What a key set, its bundle and its ciphertexts agree on. Stored in every set's metadata. */
@@ -174,6 +194,7 @@ struct veil_eval_keys {
      * again keeps their form and its id.
      */
     unsigned pk_options;
+    veil_ml_boot boot; /* the plan's bootstraps (count 0: none), from the bundle's metadata extension */
 };
 
 /*
@@ -375,6 +396,27 @@ veil_status veil_ml_ckks_evaluator_new(void **state, const veil_model *model, co
 veil_status veil_ml_ckks_evaluator_run(const void *state, veil_ciphertexts **out, const veil_ciphertexts *in,
                                        veil_progress_fn fn, void *arg, veil_error *err);
 void veil_ml_ckks_evaluator_free(void *state);
+
+/* ---- bootstrapping in CKKS inference (ckks_boot.c) ------------------------------------------------- */
+
+/* The bootstrapping plan of a model (veil_ckks_plan calls it when the model needs it or req->bootstrap). */
+veil_status veil_ckks_plan_boot(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err);
+/* The Galois elements the plan's bootstraps need, for its parameters and slots, into *out (freed by the caller). */
+veil_status veil_ml_boot_elements(const veil_context *ctx, const veil_ml_boot *b, uint64_t **out, size_t *count,
+                                  veil_error *err);
+/* The metadata extension of a bundle with bootstraps (after the 128 bytes): its size, encoding and decoding. */
+size_t veil_ml_boot_ext_bytes(const veil_ml_boot *b);
+void veil_ml_boot_ext_encode(uint8_t *out, const veil_ml_boot *b);
+veil_status veil_ml_boot_ext_decode(veil_ml_boot *b, const uint8_t *in, size_t len, size_t n_stages_max,
+                                    veil_error *err);
+/*
+ * The program the evaluator runs: a copy of p with the stage before each bootstrap divided by 2^shift (its
+ * weights and bias, or its polynomial's coefficients). Checked against the keys' plan: stages in range and
+ * foldable. Cleared with veil_program_clear.
+ */
+veil_status veil_ml_boot_program(veil_program *out, const veil_program *p, const veil_ml_boot *b, veil_error *err);
+/* The time model of one bootstrap (seconds, single thread) at ring degree n with these slots. */
+double veil_ml_boot_seconds(size_t n, size_t slots);
 
 /* The BGV back end's plan (bgv_plan.c; its table is in bgv_infer.c). */
 veil_status veil_bgv_plan(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err);

@@ -33,6 +33,8 @@ void veil_plan_free(veil_plan *plan)
     free(plan->train.boot_elements);
     free(plan->ckks.box_lo);
     free(plan->ckks.box_hi);
+    free(plan->boot_galois);
+    for (size_t k = 0; k < VEIL_ML_BOOT_MAX; k++) free(plan->boot_what[k]);
     free(plan);
 }
 

@@ -41,6 +41,9 @@ veil_status veil_plan_save(veil_buffer *out, const veil_plan *plan, veil_error *
     if (plan->train.boot)
         return veil_fail(err, VEIL_ERR_UNSUPPORTED, "a training plan with bootstrapping is not saved as a file (its "
                          "bootstrapping keys are not described there yet): make the keys with `veil keygen --train`");
+    if (plan->boot.count)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plans with bootstraps are not saved as files yet: the data owner "
+                         "makes its keys from the model (`veil keygen --model`)");
     if (plan->n_steps > MAX_PLAN_STEPS) return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: %zu rotations", plan->n_steps);
     veil_ml_meta m = {.kind = VEIL_SET_PLAN, .packing = plan->packing, .batch = plan->batch, .slots = plan->slots,
                       .in_width = (uint32_t)plan->in_width, .out_width = (uint32_t)plan->out_width,

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Bootstrapping through the veil CLI on the small insecure test set (--security insecure-test --bootstrap): the
+# plan shows where it bootstraps and its exact key bytes, the four steps return what `veil plain` computes,
+# and the refusals are clear.
+#   test_cli_boot.sh BUILD_DIR SOURCE_DIR
+set -uo pipefail
+build=$1 src=$2
+veil="$build/veil"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+source "$src/tests/cli_lib.sh"
+# digits, 64 -> 8 -> 8 -> 10 with squares: 5 levels, one more than the test set's 4 after a bootstrap
+/usr/bin/python3 "$src/examples/deep/train.py" "$work/m" 2 8 square >/dev/null || { echo "FAIL: train.py"; exit 1; }
+m="$work/m/model.onnx"
+head -16 "$work/m/test.csv" >"$work/x.csv"
+opts=(--security insecure-test --bootstrap --input-range 0:1 --batch 16)
+
+"$veil" plan --model "$m" "${opts[@]}" >"$work/plan.txt" || fail "plan: $(cat "$work/plan.txt")"
+grep -q "^bootstraps:     1 point, each back to level 4; 8 bootstraps per batch of 16" "$work/plan.txt" ||
+    fail "plan: no bootstrap shown: $(cat "$work/plan.txt")"
+grep -q "^  after stage 3 (Gemm): values |v| <= " "$work/plan.txt" || fail "plan: the point: $(cat "$work/plan.txt")"
+grep -q "^bootstrap keys: " "$work/plan.txt" || fail "plan: the keys' cost"
+
+run "$veil" keygen --model "$m" "${opts[@]}" --out "$work/k"
+bytes=$(sed -n 's/^eval keys: .*(\([0-9]*\) bytes, exact).*/\1/p' "$work/plan.txt")
+[ "$bytes" = "$(stat -c %s "$work/k/eval/eval.keys")" ] || fail "the plan's eval keys ($bytes) are not the file's"
+run "$veil" encrypt --keys "$work/k" --in "$work/x.csv" --out "$work/x.ct"
+run "$veil" eval --model "$m" --eval-keys "$work/k/eval" --in "$work/x.ct" --out "$work/y.ct"
+"$veil" decrypt --keys "$work/k" --in "$work/y.ct" --out "$work/y.csv" || fail "decrypt"
+"$veil" plain --model "$m" --in "$work/x.csv" --out "$work/p.csv" || fail "plain"
+compare "$work/y.csv" "$work/p.csv" 0.05
+"$veil" decrypt --keys "$work/k" --in "$work/y.ct" --out "$work/ya.csv" --argmax || fail "decrypt --argmax"
+"$veil" plain --model "$m" --in "$work/x.csv" --out "$work/pa.csv" --argmax || fail "plain --argmax"
+cmp -s "$work/ya.csv" "$work/pa.csv" || fail "the classes differ from the plaintext program's"
+
+# refusals
+expect 3 "insecure test set, VEIL_SECURITY_NONE, only for bootstrapping" "$veil" plan --model "$m" \
+    --security insecure-test --input-range 0:1
+expect 3 "throughput packing only" "$veil" plan --model "$m" "${opts[@]:0:3}" --latency
+expect 3 "needs the inputs' range" "$veil" plan --model "$m" --security insecure-test --bootstrap
+expect 3 "narrow the inputs' range" "$veil" plan --model "$m" --security insecure-test --bootstrap \
+    --input-range -1000:1000
+expect 3 "not saved as files" "$veil" plan --model "$m" "${opts[@]}" --out "$work/out.bad"
+# the evaluation keys of a leveled plan for this model: no bootstrapping schedule, too few levels
+run "$veil" keygen --model "$m" --input-range 0:1 --batch 16 --out "$work/lev"
+expect 4 "another parameter set" "$veil" eval --model "$m" --eval-keys "$work/lev/eval" \
+    --in "$work/x.ct" --out "$work/out.bad"
+[ "$fails" = 0 ] && echo "cli boot: ok"
+exit "$fails"
