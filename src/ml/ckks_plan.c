@@ -341,7 +341,7 @@ static veil_status plan_bounds(veil_plan *plan, const veil_model *m, const veil_
          */
         unsigned first = FIRST_PRIME_BITS, max_scale = SCALE_BITS;
         int grow = 1;
-        while (deficit > 0 && !req->flood) { /* flooding's room: the first prime and scale are fixed */
+        while (deficit > 0 && !req->flood && !req->smudging) { /* flooding's room: the first prime and scale are fixed */
             unsigned try_first = first, try_scale = max_scale;
             if (grow && first < MAX_FIRST_PRIME_BITS)
                 try_first = first + (unsigned)ceil(deficit) > MAX_FIRST_PRIME_BITS ? MAX_FIRST_PRIME_BITS
@@ -414,7 +414,7 @@ veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan
         slots_wanted = req->batch;
     }
     veil_status st = VEIL_OK;
-    if (req->flood)
+    if (req->flood || req->smudging)
         VEIL_CHECK(choose_flood_params(&plan->params, depth, slots_wanted, req->security, &plan->scale_bits, err));
     else
         VEIL_CHECK(choose_params(&plan->params, depth, slots_wanted, req->security, FIRST_PRIME_BITS, SCALE_BITS,
