@@ -123,6 +123,7 @@ run "$veil" party keygen --group G2 --party 1 --round 1 --out Q1
 expect 4 "belongs to another group" "$veil" party combine --group G --round 1 --in Q1 P2 P3 --out out.bad
 mkdir W && cp P1/round2.share W/round1.share
 expect 4 "holds round-2 shares, not round-1" "$veil" party combine --group G --round 1 --in W P2 P3 --out out.bad
+expect 2 "--onnx is for trained models" "$veil" party combine --group G --decrypt y.ct --in D1 D2 D3 --onnx out.bad
 expect 3 "joint key set holds no secret key" "$veil" decrypt --keys JOINT --in y.ct --out out.bad
 expect 3 "already holds a secret share" "$veil" party keygen --group G --party 1 --round 1 --out P1
 expect 2 "2 to 3" "$veil" party init --parties 3 --threshold 1 "${model[@]}" --out G3
