@@ -106,10 +106,10 @@ for i in 1 2; do "$veil" party switch --group G --party $i --keys P$i --in yj.ct
 "$veil" party combine --group G --switch yj.ct --to R/eval --in S1 S2 --out zj.ct 2>/dev/null || fail "combine --switch"
 "$veil" decrypt --keys R --in zj.ct --out zj.csv || fail "the data owner's decryption"
 "$veil" decrypt --keys R --in zj.ct --out zjc.csv --argmax || fail "the data owner's classes"
-# the group's plan has room for the default smudging (2^20 per share: a 2^60 scale, docs/multiparty.md), so the
-# result is within the usual 1e-3; smudging beyond that room (2^44 per share) is refused by combine
-"$veil" party switch --group G --party 1 --keys P1 --in yj.ct --to R/eval --out S1d --smudging-bits 44 || fail "switch, 44 bits"
-"$veil" party switch --group G --party 2 --keys P2 --in yj.ct --to R/eval --out S2d --smudging-bits 44 || fail "switch, 44 bits"
+# the group's plan has room for the default smudging (2^20 per share: a 2^40 scale, docs/multiparty.md), so the
+# result is within the usual 1e-3; smudging beyond that room (2^24 per share) is refused by combine
+"$veil" party switch --group G --party 1 --keys P1 --in yj.ct --to R/eval --out S1d --smudging-bits 24 || fail "switch, 24 bits"
+"$veil" party switch --group G --party 2 --keys P2 --in yj.ct --to R/eval --out S2d --smudging-bits 24 || fail "switch, 24 bits"
 expect 1 "beyond the tolerance 0.001" "$veil" party combine --group G --switch yj.ct --to R/eval --in S1d S2d --out out.bad
 compare zj.csv p_hospital.csv 1e-3
 cmp -s zjc.csv pc.csv || fail "setting (b): the classes differ from the plaintext model's"

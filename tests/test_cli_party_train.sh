@@ -62,6 +62,8 @@ for i in 1 2; do
     run "$veil" party decrypt --group G --party $i --keys P$i --set 1,2 --in w.ct --out L$i --smudging-bits 44
 done
 expect 1 "beyond the tolerance 0.001" "$veil" party combine --group G --decrypt w.ct --in L1 L2 --out out.bad
+expect 2 "--onnx is for veil party combine --decrypt" "$veil" party decrypt --group G --party 1 --keys P1 --set 1,2 \
+    --in w.ct --out out.bad --onnx out.bad
 run "$veil" encrypt --keys JOINT --in h1.csv "${range[@]}" --out in.ct
 expect 3 "encrypted inputs" "$veil" party decrypt --group G --party 1 --keys P1 --set 1,2 --in in.ct --out out.bad
 

@@ -199,21 +199,52 @@ static double smudging_bound(const veil_plan *plan, size_t parties, unsigned bit
 /* The margin under the tolerance at init: the outputs' scale may lie a little below 2^scale_bits. */
 #define SMUDGING_MARGIN 1.25
 
+/* The output scale (bits) at which N shares of 2^bits keep an output within tol in a ring of degree n. */
+static unsigned smudging_scale_for(size_t parties, unsigned bits, size_t n, double tol)
+{
+    return (unsigned)ceil(bits + log2(6.0 * sqrt((double)parties) * sqrt((double)n / 2) * SMUDGING_MARGIN / tol));
+}
+
 /*
  * The group's plan, sized for its smudging (docs/multiparty.md, "Smudging"): the ordinary plan when N shares
- * of 2^bits keep the outputs within the tolerance there, else one with room for them (a 2^60 scale, as
- * --flood; veil_plan_request.smudging); refused when even that is too small.
+ * of 2^bits keep the outputs within the tolerance there, else one whose output scale is large enough
+ * (veil_plan_request.min_scale_bits, once more when the ring grew; training plans: --flood's 2^60 scale);
+ * refused, naming the bits that fit, when no plan holds them.
  */
 static int make_group_plan(cli_options *o, unsigned bits, veil_model *m, veil_plan **plan)
 {
     const double tol = o->tolerance ? o->tolerance : VEIL_DECRYPT_DEFAULT_TOLERANCE;
     int rc = o->train ? cli_make_train_plan(o, plan) : cli_make_plan(o, m, plan);
-    if (rc == EXIT_OK && !o->flood && smudging_bound(*plan, o->parties, bits) * SMUDGING_MARGIN > tol) {
-        veil_plan_free(*plan);
+    if (rc) return rc;
+    veil_plan *ordinary = NULL;
+    for (int attempt = 0; attempt < 3 && !o->flood && smudging_bound(*plan, o->parties, bits) * SMUDGING_MARGIN > tol;
+         attempt++) {
+        veil_plan_info info;
+        veil_plan_get_info(*plan, &info);
+        unsigned scale = smudging_scale_for(o->parties, bits, info.n, tol);
+        if (scale > 60) scale = 60; /* the largest: the refusal below then names the bits it holds */
+        if (o->train ? o->smudging_scale != 0 : scale <= info.scale_bits) break;
+        if (!ordinary) ordinary = *plan;
+        else veil_plan_free(*plan);
         *plan = NULL;
-        o->smudging_room = 1;
+        o->smudging_scale = scale;
         rc = o->train ? cli_make_train_plan(o, plan) : cli_make_plan(o, m, plan);
+        if (rc && !o->train && !o->latency) { /* last: --flood's plan (a 2^60 scale and one more level) */
+            o->smudging_scale = 0;
+            o->flood = 1;
+            rc = cli_make_plan(o, m, plan);
+            o->flood = 0;
+            o->smudging_scale = 60;
+        }
+        if (rc) break;
     }
+    if (rc && ordinary) { /* no plan with the room (a model too deep for it): name the bits the ordinary plan holds */
+        const double fit = floor(bits - log2(smudging_bound(ordinary, o->parties, bits) * SMUDGING_MARGIN / tol));
+        if (fit >= 1)
+            fprintf(stderr, "veil: no plan has room for %zu parties' smudging of 2^%u; the ordinary plan holds "
+                    "--smudging-bits %.0f (less hiding, docs/multiparty.md)\n", o->parties, bits, fit);
+    }
+    veil_plan_free(ordinary);
     if (rc) return rc;
     const double bound = smudging_bound(*plan, o->parties, bits);
     if (bound * SMUDGING_MARGIN > tol) {
@@ -289,7 +320,7 @@ static int party_init(cli_options *o)
             veil_plan_get_info(g.plan, &info);
             fprintf(stderr, "veil: smudging 2^%u per decryption share (the default of party decrypt|switch), at most "
                     "%.2g on an output at the plan's scale 2^%u%s\n", bits, smudging_bound(g.plan, o->parties, bits),
-                    info.scale_bits, o->smudging_room ? " (a plan with room for it, as --flood)" : "");
+                    info.scale_bits, o->smudging_scale ? " (a plan with room for it)" : "");
         }
     }
 done:
@@ -972,6 +1003,8 @@ int cli_cmd_party(int argc, char **argv)
     group_state g = {0};
     CLI_CHECK(split_inputs(argc - 1, argv + 1, rest, &n_rest, ins, &n_in));
     if (!cli_parse(n_rest, rest, &o, CLI_PARTY)) CLI_FAIL(EXIT_USAGE, "veil party %s --help: its options", sub);
+    if (o.onnx && (strcmp(sub, "combine") || !o.decrypt_ct))
+        CLI_FAIL(EXIT_USAGE, "--onnx is for veil party combine --decrypt W.ct (a trained model's weights)");
     if (!strcmp(sub, "init")) {
         rc = party_init(&o);
         goto done;

@@ -651,7 +651,7 @@ int cli_make_plan(const cli_options *o, const veil_model *m, veil_plan **plan)
 {
     veil_plan_request req = {.packing = o->latency ? VEIL_PACKING_LATENCY : VEIL_PACKING_THROUGHPUT,
                              .batch = o->batch, .security = (veil_security)o->security, .flood = o->flood,
-                             .smudging = o->smudging_room};
+                             .min_scale_bits = o->smudging_scale};
     if (o->flood && o->scheme == CLI_SCHEME_BGV)
         return cli_error(EXIT_USAGE, "--flood: exact (--scheme bgv) outputs decrypt without error and need no flooding");
     if (o->scheme == CLI_SCHEME_BGV) req.scheme = VEIL_ML_BGV;
@@ -665,7 +665,7 @@ int cli_make_train_plan(const cli_options *o, veil_plan **plan)
 {
     veil_train_request req = {.features = o->features, .iterations = o->iterations, .degree = (unsigned)o->degree,
                               .range = (unsigned)o->sigmoid_range, .security = (veil_security)o->security,
-                              .flood = o->flood || o->smudging_room};
+                              .flood = o->flood || o->smudging_scale};
     if (!strcmp(o->train, "logistic")) req.task = VEIL_TRAIN_LOGISTIC;
     else if (!strcmp(o->train, "linear")) req.task = VEIL_TRAIN_LINEAR;
     else return cli_error(EXIT_USAGE, "--train is logistic or linear, not '%s'", o->train);

@@ -138,7 +138,9 @@ typedef struct cli_options {
     const char *preset, *group, *decrypt_ct, *switch_ct, *to;
     const char *set; /* party decrypt|switch --set 1,3: the decrypting parties of a t-out-of-N group */
     double tolerance; /* party combine --tolerance E: the error the shares' smudging may add (0: 1e-3) */
-    int smudging_room; /* party init: a plan with room for the shares' smudging (veil_plan_request.smudging) */
+    /* party init: room for the shares' smudging: the output scale (veil_plan_request.min_scale_bits; training:
+     * flood's) */
+    unsigned smudging_scale;
     const char *plan_file; /* keygen --plan FILE: keys for a plan file (veil plan --out), without the model */
 } cli_options;
 

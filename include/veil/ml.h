@@ -158,12 +158,13 @@ typedef struct veil_plan_request {
      */
     int flood;
     /*
-     * CKKS: room for the smudging noise of a joint decryption (veil/party.h, docs/multiparty.md, "Smudging"):
-     * the parameters flood chooses (a 2^60 scale, a 61-bit first prime, one more level), without flood's
-     * limit on the latency packing's inputs (the parties' noise does not grow with the ciphertext's error).
-     * `veil party init` asks for it when its smudging bits do not fit the ordinary plan's scale.
+     * CKKS: an output scale of at least 2^min_scale_bits (0: the ordinary choice; at most 60): room for the
+     * smudging noise of a joint decryption (veil/party.h, docs/multiparty.md, "Smudging"), which moves an
+     * output by about 6 sqrt(N_parties N / 2) 2^bits / scale whatever the ciphertext's error. The scale is
+     * then exactly that, and the first prime grows (up to 60 bits) for the outputs; the plan is refused when
+     * none holds them. `veil party init` asks for the scale its smudging bits need.
      */
-    int smudging;
+    unsigned min_scale_bits;
 } veil_plan_request;
 
 typedef struct veil_plan_info {
