@@ -228,14 +228,16 @@ static int make_group_plan(cli_options *o, unsigned bits, veil_model *m, veil_pl
         else veil_plan_free(*plan);
         *plan = NULL;
         o->smudging_scale = scale;
-        rc = o->train ? cli_make_train_plan(o, plan) : cli_make_plan(o, m, plan);
+        veil_error why = {0};
+        rc = o->train ? cli_make_train_plan(o, plan) : cli_try_plan(o, m, plan, &why);
         if (rc && !o->train && !o->latency) { /* last: --flood's plan (a 2^60 scale and one more level) */
             o->smudging_scale = 0;
             o->flood = 1;
-            rc = cli_make_plan(o, m, plan);
+            rc = cli_try_plan(o, m, plan, &why);
             o->flood = 0;
             o->smudging_scale = 60;
         }
+        if (rc && !o->train) cli_status(why.status ? why.status : VEIL_ERR_ARGUMENT, &why, NULL); /* the last refusal */
         if (rc) break;
     }
     if (rc && ordinary) { /* no plan with the room (a model too deep for it): name the bits the ordinary plan holds */

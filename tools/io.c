@@ -649,6 +649,11 @@ static int input_range(const cli_options *o, veil_plan_request *req)
 
 int cli_make_plan(const cli_options *o, const veil_model *m, veil_plan **plan)
 {
+    return cli_try_plan(o, m, plan, NULL);
+}
+
+int cli_try_plan(const cli_options *o, const veil_model *m, veil_plan **plan, veil_error *detail)
+{
     veil_plan_request req = {.packing = o->latency ? VEIL_PACKING_LATENCY : VEIL_PACKING_THROUGHPUT,
                              .batch = o->batch, .security = (veil_security)o->security, .flood = o->flood,
                              .min_scale_bits = o->smudging_scale};
@@ -658,6 +663,8 @@ int cli_make_plan(const cli_options *o, const veil_model *m, veil_plan **plan)
     const int rc = input_range(o, &req);
     if (rc) return rc;
     veil_error err = {0};
+    if (detail) /* the caller reports the failure (or tries another plan) */
+        return veil_model_plan(plan, m, &req, detail) == VEIL_OK ? EXIT_OK : EXIT_INPUT;
     return cli_status(veil_model_plan(plan, m, &req, &err), &err, NULL);
 }
 

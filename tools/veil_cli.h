@@ -272,6 +272,8 @@ int cli_load_model_for_keys(veil_model **m, cli_options *o, veil_ml_scheme keys_
                             double **calib);
 /* The plan of --batch/--latency/--security/--scheme/--input-range for a model. */
 int cli_make_plan(const cli_options *o, const veil_model *m, veil_plan **plan);
+/* The same, the library's refusal left in *detail (not printed: EXIT_INPUT) when detail is not NULL. */
+int cli_try_plan(const cli_options *o, const veil_model *m, veil_plan **plan, veil_error *detail);
 /* The plan of --train/--features/--iterations/--degree/--sigmoid-range/--security. */
 int cli_make_train_plan(const cli_options *o, veil_plan **plan);
 
