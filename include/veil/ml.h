@@ -161,7 +161,7 @@ typedef struct veil_plan_request {
      * CKKS: an output scale of at least 2^min_scale_bits (0: the ordinary choice; at most 60): room for the
      * smudging noise of a joint decryption (veil/party.h, docs/multiparty.md, "Smudging"), which moves an
      * output by about 6 sqrt(N_parties N / 2) 2^bits / scale whatever the ciphertext's error. The scale is
-     * then exactly that, and the first prime grows (up to 60 bits) for the outputs; the plan is refused when
+     * then exactly that, and the first prime grows (up to 61 bits) for the outputs; the plan is refused when
      * none holds them. `veil party init` asks for the scale its smudging bits need.
      */
     unsigned min_scale_bits;
