@@ -223,17 +223,26 @@ static int make_group_plan(cli_options *o, unsigned bits, veil_model *m, veil_pl
         veil_plan_get_info(*plan, &info);
         unsigned scale = smudging_scale_for(o->parties, bits, info.n, tol);
         if (scale > 60) scale = 60; /* the largest: the refusal below then names the bits it holds */
-        if (o->train ? o->smudging_scale != 0 : scale <= info.scale_bits) break;
+        if (scale <= info.scale_bits) break;
         if (!ordinary) ordinary = *plan;
         else veil_plan_free(*plan);
         *plan = NULL;
         o->smudging_scale = scale;
         veil_error why = {0};
-        rc = o->train ? cli_make_train_plan(o, plan) : cli_try_plan(o, m, plan, &why);
-        if (rc && !o->train && !o->latency) { /* last: --flood's plan (a 2^60 scale and one more level) */
+        if (o->train && scale > 50) { /* beyond what a training plan's scale holds: --flood's 2^60 */
             o->smudging_scale = 0;
             o->flood = 1;
-            rc = cli_try_plan(o, m, plan, &why);
+            rc = cli_make_train_plan(o, plan);
+            o->flood = 0;
+            o->smudging_scale = 60;
+            if (rc) break;
+            continue;
+        }
+        rc = o->train ? cli_make_train_plan(o, plan) : cli_try_plan(o, m, plan, &why);
+        if (rc && !o->latency) { /* last: --flood's plan (a 2^60 scale and one more level) */
+            o->smudging_scale = 0;
+            o->flood = 1;
+            rc = o->train ? cli_make_train_plan(o, plan) : cli_try_plan(o, m, plan, &why);
             o->flood = 0;
             o->smudging_scale = 60;
         }

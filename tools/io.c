@@ -672,7 +672,7 @@ int cli_make_train_plan(const cli_options *o, veil_plan **plan)
 {
     veil_train_request req = {.features = o->features, .iterations = o->iterations, .degree = (unsigned)o->degree,
                               .range = (unsigned)o->sigmoid_range, .security = (veil_security)o->security,
-                              .flood = o->flood || o->smudging_scale};
+                              .flood = o->flood, .min_scale_bits = o->smudging_scale};
     if (!strcmp(o->train, "logistic")) req.task = VEIL_TRAIN_LOGISTIC;
     else if (!strcmp(o->train, "linear")) req.task = VEIL_TRAIN_LINEAR;
     else return cli_error(EXIT_USAGE, "--train is logistic or linear, not '%s'", o->train);

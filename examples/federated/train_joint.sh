@@ -60,8 +60,8 @@ done
 "$veil" party combine --group G --decrypt w.ct --in D1 D2 D3 --out wj.csv --onnx wj.onnx --quiet ||
     fail "combine --decrypt --onnx"
 took "joint decryption into an ONNX model (3 shares)"
-# hospital 1's own keys: the group's training plan has room for the default smudging (as --flood)
-"$veil" keygen "${plan[@]}" --flood --out H1 --quiet || fail "hospital 1's keys"
+# hospital 1's own keys, from the group's plan (sized for the smudging: the same parameters)
+"$veil" keygen --plan G/plan --out H1 --quiet || fail "hospital 1's keys"
 step
 for i in 1 2 3; do
     "$veil" party switch --group G --party $i --keys P$i --in w.ct --to H1/eval --out S$i --quiet || fail "switch $i"

@@ -57,6 +57,9 @@ typedef struct veil_train_request {
     size_t ring_degree;     /* 0: the smallest the security level allows; required with VEIL_SECURITY_NONE */
     int flood;              /* 1: room for flooded decryption of the weights (a 2^60 scale, a 61-bit first prime;
                              * a larger ring past 2 iterations): docs/training.md */
+    unsigned min_scale_bits; /* above 40 (and at most 50): exactly that scale, the first prime 10 bits above it:
+                              * room for the smudging of a joint decryption (veil party init,
+                              * docs/multiparty.md); 0: the ordinary 40, 38 or 36 */
 } veil_train_request;
 
 typedef struct veil_train_info {

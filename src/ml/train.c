@@ -243,9 +243,16 @@ static veil_status choose_params(veil_params **out, unsigned *scale_bits, size_t
                                  const veil_train_request *req, veil_error *err)
 {
     static const unsigned plain_scales[] = {40, 38, 36}, flood_scales[] = {TRAIN_FLOOD_SCALE_BITS};
-    const unsigned *scales = req->flood ? flood_scales : plain_scales;
-    const size_t n_scales = req->flood ? 1 : sizeof plain_scales / sizeof *plain_scales;
-    const unsigned first = req->flood ? TRAIN_FLOOD_FIRST_BITS : TRAIN_FIRST_BITS;
+    /* a larger scale asked (veil_train_request.min_scale_bits): exactly it, the first prime 10 bits above */
+    const unsigned asked = !req->flood && req->min_scale_bits > plain_scales[0] ? req->min_scale_bits : 0;
+    const unsigned *scales = req->flood ? flood_scales : asked ? &asked : plain_scales;
+    const size_t n_scales = req->flood || asked ? 1 : sizeof plain_scales / sizeof *plain_scales;
+    const unsigned first = req->flood ? TRAIN_FLOOD_FIRST_BITS
+                           : asked    ? (asked + 10 > TRAIN_FIRST_BITS ? asked + 10 : TRAIN_FIRST_BITS)
+                                      : TRAIN_FIRST_BITS;
+    if (asked > TRAIN_FLOOD_SCALE_BITS - 10)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: a scale of 2^%u asked (at most 2^%d; --flood: 2^%d)", asked,
+                         TRAIN_FLOOD_SCALE_BITS - 10, TRAIN_FLOOD_SCALE_BITS);
     const veil_security security = req->security;
     if (req->ring_degree) { /* given (tests) */
         *scale_bits = scales[0];
