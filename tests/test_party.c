@@ -415,7 +415,54 @@ static void test_wire_and_refusals(void **state)
     check(veil_party_group_save(&buf, j.group, &err), &err);
     check(veil_party_group_load(&g2, j.ctx, buf.data, buf.len, &err), &err);
     assert_memory_equal(veil_party_group_id(g2), veil_party_group_id(j.group), VEIL_PARTY_ID_BYTES);
+    assert_int_equal(veil_party_group_smudging_bits(g2), VEIL_PARTY_DEFAULT_SMUDGING_BITS);
     veil_party_group_free(g2);
+    /* the group's smudging bits: stored only when not the default, the shares' default, forged values refused */
+    const size_t plain_len = buf.len;
+    veil_buffer_free(&buf);
+    expect_error(veil_party_group_set_smudging_bits(j.group, 61, &err), VEIL_ERR_ARGUMENT, &err, "at most 60");
+    check(veil_party_group_set_smudging_bits(j.group, 16, &err), &err);
+    check(veil_party_group_save(&buf, j.group, &err), &err);
+    assert_int_equal(buf.len, plain_len + 8);
+    check(veil_party_group_load(&g2, j.ctx, buf.data, buf.len, &err), &err);
+    assert_int_equal(veil_party_group_smudging_bits(g2), 16);
+    {
+        veil_ckks_encoder *enc = NULL;
+        veil_ckks_plaintext *pt = NULL;
+        veil_ckks_ciphertext *ct = NULL;
+        veil_party_share *d = NULL;
+        const double one = 1;
+        const veil_party_smudging given = {.bits = 24};
+        check(veil_ckks_encoder_new(&enc, j.ctx, &err), &err);
+        check(veil_ckks_plaintext_new(&pt, j.ctx, &err), &err);
+        check(veil_ckks_ciphertext_new(&ct, j.ctx, &err), &err);
+        check(veil_ckks_encode(enc, pt, &one, NULL, 1, 0x1p30, veil_context_max_level(j.ctx), &err), &err);
+        check(veil_ckks_encrypt_pk(j.ctx, ct, pt, j.pk, j.prng, &err), &err);
+        check(veil_ckks_decrypt_share(&d, g2, 1, ct, j.sk[0], NULL, j.prng, &err), &err);
+        assert_true(veil_party_share_smudging_bits(d) == 16); /* the group's */
+        veil_party_share_free(d);
+        check(veil_ckks_decrypt_share(&d, g2, 1, ct, j.sk[0], &given, j.prng, &err), &err);
+        assert_true(veil_party_share_smudging_bits(d) == 24); /* asked for */
+        veil_party_share_free(d);
+        check(veil_ckks_decrypt_share(&d, j.group, 1, ct, j.sk[0], NULL, j.prng, &err), &err);
+        assert_true(veil_party_share_smudging_bits(d) == 16);
+        veil_party_share_free(d);
+        veil_ckks_ciphertext_free(ct);
+        veil_ckks_plaintext_free(pt);
+        veil_ckks_encoder_free(enc);
+    }
+    veil_party_group_free(g2);
+    static const uint8_t forged_bits[] = {0, 20, 61};
+    for (size_t k = 0; k < sizeof forged_bits; k++) {
+        buf.data[buf.len - VEIL_DIGEST_BYTES - 8] = forged_bits[k];
+        veil_object_reseal(buf.data, buf.len);
+        expect_error(veil_party_group_load(&g2, j.ctx, buf.data, buf.len, &err), VEIL_ERR_FORMAT, &err,
+                     "smudging bits");
+    }
+    veil_buffer_free(&buf);
+    check(veil_party_group_set_smudging_bits(j.group, VEIL_PARTY_DEFAULT_SMUDGING_BITS, &err), &err);
+    check(veil_party_group_save(&buf, j.group, &err), &err);
+    assert_int_equal(buf.len, plain_len); /* the default: the layout of before */
     veil_buffer_free(&buf);
     veil_switch_key *rk2 = NULL;
     check(veil_switch_key_save(&buf, j.rk, 0, &err), &err);

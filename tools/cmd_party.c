@@ -21,6 +21,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,6 +185,90 @@ static int check_party_number(const cli_options *o, const group_state *g)
 
 /* ---- init ------------------------------------------------------------------------------------------------ */
 
+/*
+ * The largest error the smudging of all N parties' shares of 2^bits may add to an output at the plan's scale:
+ * 6 sqrt(N 2^(2 bits)) sqrt(n/2) / 2^scale_bits, the bound the combination checks (src/ml/party.c).
+ */
+static double smudging_bound(const veil_plan *plan, size_t parties, unsigned bits)
+{
+    veil_plan_info info;
+    veil_plan_get_info(plan, &info);
+    return 6.0 * sqrt((double)parties) * exp2((double)bits) * sqrt((double)info.n / 2) / exp2((double)info.scale_bits);
+}
+
+/* The margin under the tolerance at init: the outputs' scale may lie a little below 2^scale_bits. */
+#define SMUDGING_MARGIN 1.25
+
+/* The output scale (bits) at which N shares of 2^bits keep an output within tol in a ring of degree n. */
+static unsigned smudging_scale_for(size_t parties, unsigned bits, size_t n, double tol)
+{
+    return (unsigned)ceil(bits + log2(6.0 * sqrt((double)parties) * sqrt((double)n / 2) * SMUDGING_MARGIN / tol));
+}
+
+/*
+ * The group's plan, sized for its smudging (docs/multiparty.md, "Smudging"): the ordinary plan when N shares
+ * of 2^bits keep the outputs within the tolerance there, else one whose output scale is large enough
+ * (veil_plan_request.min_scale_bits, once more when the ring grew; training plans: --flood's 2^60 scale);
+ * refused, naming the bits that fit, when no plan holds them.
+ */
+static int make_group_plan(cli_options *o, unsigned bits, veil_model *m, veil_plan **plan)
+{
+    const double tol = o->tolerance ? o->tolerance : VEIL_DECRYPT_DEFAULT_TOLERANCE;
+    int rc = o->train ? cli_make_train_plan(o, plan) : cli_make_plan(o, m, plan);
+    if (rc) return rc;
+    veil_plan *ordinary = NULL;
+    for (int attempt = 0; attempt < 3 && !o->flood && smudging_bound(*plan, o->parties, bits) * SMUDGING_MARGIN > tol;
+         attempt++) {
+        veil_plan_info info;
+        veil_plan_get_info(*plan, &info);
+        unsigned scale = smudging_scale_for(o->parties, bits, info.n, tol);
+        if (scale > 60) scale = 60; /* the largest: the refusal below then names the bits it holds */
+        if (scale <= info.scale_bits) break;
+        if (!ordinary) ordinary = *plan;
+        else veil_plan_free(*plan);
+        *plan = NULL;
+        o->smudging_scale = scale;
+        veil_error why = {0};
+        if (o->train && scale > 50) { /* beyond what a training plan's scale holds: --flood's 2^60 */
+            o->smudging_scale = 0;
+            o->flood = 1;
+            rc = cli_make_train_plan(o, plan);
+            o->flood = 0;
+            o->smudging_scale = 60;
+            if (rc) break;
+            continue;
+        }
+        rc = o->train ? cli_make_train_plan(o, plan) : cli_try_plan(o, m, plan, &why);
+        if (rc && !o->latency) { /* last: --flood's plan (a 2^60 scale and one more level) */
+            o->smudging_scale = 0;
+            o->flood = 1;
+            rc = o->train ? cli_make_train_plan(o, plan) : cli_try_plan(o, m, plan, &why);
+            o->flood = 0;
+            o->smudging_scale = 60;
+        }
+        if (rc && !o->train) cli_status(why.status ? why.status : VEIL_ERR_ARGUMENT, &why, NULL); /* the last refusal */
+        if (rc) break;
+    }
+    if (rc && ordinary) { /* no plan with the room (a model too deep for it): name the bits the ordinary plan holds */
+        const double fit = floor(bits - log2(smudging_bound(ordinary, o->parties, bits) * SMUDGING_MARGIN / tol));
+        if (fit >= 1)
+            fprintf(stderr, "veil: no plan has room for %zu parties' smudging of 2^%u; the ordinary plan holds "
+                    "--smudging-bits %.0f (less hiding, docs/multiparty.md)\n", o->parties, bits, fit);
+    }
+    veil_plan_free(ordinary);
+    if (rc) return rc;
+    const double bound = smudging_bound(*plan, o->parties, bits);
+    if (bound * SMUDGING_MARGIN > tol) {
+        veil_plan_info info;
+        veil_plan_get_info(*plan, &info);
+        const double fit = floor(bits - log2(bound * SMUDGING_MARGIN / tol));
+        return cli_error(EXIT_USAGE, "--smudging-bits %u: %zu parties' shares may move an output by %.2g at the "
+                         "plan's scale 2^%u (N = %zu), beyond the tolerance %g: at most %.0f bits fit", bits,
+                         o->parties, bound, info.scale_bits, info.n, tol, fit);
+    }
+    return EXIT_OK;
+}
+
 static int party_init(cli_options *o)
 {
     if (!cli_need(o->out, "--out") || !cli_need(o->parties ? "" : NULL, "--parties")) return EXIT_USAGE;
@@ -194,6 +279,8 @@ static int party_init(cli_options *o)
                          "party decrypts)", o->threshold, o->parties, o->parties);
     if (!!o->model + !!o->preset + !!o->train != 1)
         return cli_error(EXIT_USAGE, "give --model M.onnx, --train logistic|linear or --preset NAME (one of them)");
+    if (o->smudging_bits > 60) return cli_error(EXIT_USAGE, "--smudging-bits %zu: 1 to 60", o->smudging_bits);
+    const unsigned bits = o->smudging_bits ? (unsigned)o->smudging_bits : VEIL_PARTY_DEFAULT_SMUDGING_BITS;
     char path[4096];
     path_in(path, sizeof path, o->out, "group");
     if (cli_exists(path) && !o->force)
@@ -205,15 +292,16 @@ static int party_init(cli_options *o)
     veil_buffer b = {0};
     int rc = EXIT_OK;
     if (o->train) {
-        /* a training plan, as `veil keygen --train` makes it: the joint keys are training keys */
-        CLI_CHECK(cli_make_train_plan(o, &g.plan));
+        /* a training plan, as `veil keygen --train` makes it (--flood when the smudging needs its room): the joint
+         * keys are training keys */
+        CLI_CHECK(make_group_plan(o, bits, NULL, &g.plan));
         veil_train_info ti;
         if (veil_plan_get_train_info(g.plan, &ti, &err) == VEIL_OK && ti.bootstrap_level)
             CLI_FAIL(EXIT_USAGE, "%zu iterations need bootstrapping, which joint keys do not offer yet (its "
                      "encapsulation key needs the secret): ask for fewer iterations", o->iterations);
     } else if (o->model) {
         CLI_CHECK(cli_load_model(&m, o, &calib));
-        CLI_CHECK(cli_make_plan(o, m, &g.plan));
+        CLI_CHECK(make_group_plan(o, bits, m, &g.plan));
         veil_plan_info info;
         veil_plan_get_info(g.plan, &info);
         if (info.scheme != VEIL_ML_CKKS)
@@ -223,6 +311,7 @@ static int party_init(cli_options *o)
     }
     CLI_CHECK(cli_status(veil_context_new(&g.ctx, group_params(&g), NULL, &err), &err, NULL));
     CLI_CHECK(cli_status(veil_party_group_new(&g.group, g.ctx, o->parties, o->threshold, NULL, &err), &err, NULL));
+    CLI_CHECK(cli_status(veil_party_group_set_smudging_bits(g.group, bits, &err), &err, "--smudging-bits"));
     CLI_CHECK(make_dir(o->out, 0755));
     if (g.plan) {
         CLI_CHECK(cli_status(veil_plan_save(&b, g.plan, &err), &err, NULL));
@@ -241,6 +330,13 @@ static int party_init(cli_options *o)
         fprintf(stderr, "veil: a group of %zu parties (%zu-out-of-%zu%s), id %02x%02x%02x%02x..., N = %zu, in %s\n",
                 o->parties, t, o->parties, t < o->parties ? ": the dealing rounds 3 and 4 follow round 1" : "", id[0],
                 id[1], id[2], id[3], veil_params_degree(group_params(&g)), o->out);
+        if (g.plan) {
+            veil_plan_info info;
+            veil_plan_get_info(g.plan, &info);
+            fprintf(stderr, "veil: smudging 2^%u per decryption share (the default of party decrypt|switch), at most "
+                    "%.2g on an output at the plan's scale 2^%u%s\n", bits, smudging_bound(g.plan, o->parties, bits),
+                    info.scale_bits, o->smudging_scale ? " (a plan with room for it)" : "");
+        }
     }
 done:
     veil_buffer_free(&b);
@@ -678,6 +774,32 @@ static int read_inputs(char **ins, size_t n_in, veil_buffer *bufs)
     return EXIT_OK;
 }
 
+/* A trained model's weights, jointly: as CSV (--out: bias first) and/or a standard ONNX model (--onnx). */
+static int combine_decrypt_training(const cli_options *o, const group_state *g, const veil_keyset *joint,
+                                    const veil_ciphertexts *cts, const veil_buffer *bufs, size_t n_in)
+{
+    veil_error err = {0};
+    veil_train_info ti;
+    veil_buffer onnx = {0};
+    double *w = NULL, smudged = 0;
+    int rc = EXIT_OK;
+    CLI_CHECK(cli_status(veil_keyset_get_train_info(joint, &ti, &err), &err, NULL));
+    if (!(w = calloc(ti.features + 1, sizeof *w))) CLI_FAIL(EXIT_RUNTIME, "out of memory");
+    CLI_CHECK(cli_status(veil_train_decrypt_joint(w, joint, g->group_bytes.data, g->group_bytes.len, cts, bufs, n_in,
+                                                  o->tolerance, &smudged, &err), &err, NULL));
+    if (o->onnx) CLI_CHECK(cli_status(veil_train_to_onnx(&onnx, ti.task, w, ti.features, &err), &err, NULL));
+    CLI_CHECK(cli_write_trained(o->out, w, ti.features + 1, o->onnx, &onnx));
+    if (!o->quiet)
+        fprintf(stderr, "veil: the trained weights%s%s%s; the parties' smudging may move each by up to %.2g "
+                "(tolerance %g)\n", o->onnx ? ": " : "", o->onnx ? o->onnx : "", o->out && o->onnx ? " and CSV" : "",
+                smudged, o->tolerance ? o->tolerance : VEIL_DECRYPT_DEFAULT_TOLERANCE);
+done:
+    veil_buffer_free(&onnx);
+    if (w) memset(w, 0, (ti.features + 1) * sizeof *w);
+    free(w);
+    return rc;
+}
+
 static int combine_decrypt(const cli_options *o, const group_state *g, const char *group_dir, char **ins, size_t n_in)
 {
     veil_error err = {0};
@@ -690,6 +812,12 @@ static int combine_decrypt(const cli_options *o, const group_state *g, const cha
     CLI_CHECK(cli_load_ciphertexts(o->decrypt_ct, joint, NULL, &cts));
     CLI_CHECK(cli_refuse_incomplete_release(o->decrypt_ct, cts));
     CLI_CHECK(read_inputs(ins, n_in, bufs));
+    if (veil_keyset_packing(joint) == VEIL_PACKING_TRAINING) {
+        CLI_CHECK(combine_decrypt_training(o, g, joint, cts, bufs, n_in));
+        goto done;
+    }
+    if (o->onnx) CLI_FAIL(EXIT_USAGE, "--onnx is for trained models (a group made with party init --train)");
+    if (!cli_need(o->out, "--out")) CLI_FAIL(EXIT_USAGE, "veil party combine --help");
     const size_t rows = veil_ciphertexts_rows(cts), w = veil_keyset_output_width(joint);
     CLI_CHECK(cli_csv_mode(o->argmax, veil_keyset_final_op(joint), w, &mode));
     if (!(y = calloc(rows * w + 1, sizeof *y))) CLI_FAIL(EXIT_RUNTIME, "out of memory");
@@ -893,6 +1021,8 @@ int cli_cmd_party(int argc, char **argv)
     group_state g = {0};
     CLI_CHECK(split_inputs(argc - 1, argv + 1, rest, &n_rest, ins, &n_in));
     if (!cli_parse(n_rest, rest, &o, CLI_PARTY)) CLI_FAIL(EXIT_USAGE, "veil party %s --help: its options", sub);
+    if (o.onnx && (strcmp(sub, "combine") || !o.decrypt_ct))
+        CLI_FAIL(EXIT_USAGE, "--onnx is for veil party combine --decrypt W.ct (a trained model's weights)");
     if (!strcmp(sub, "init")) {
         rc = party_init(&o);
         goto done;
@@ -922,8 +1052,8 @@ int cli_cmd_party(int argc, char **argv)
         else if (o.round == 4) rc = keygen_threshold_key(&o, &g, ins, n_in);
         else CLI_FAIL(EXIT_USAGE, "--round is 1 or 2 (and 3, 4 in a t-out-of-N group: the dealing)");
     } else if (!strcmp(sub, "combine")) {
-        if (!cli_need(o.out, "--out") || !cli_need(n_in ? "" : NULL, "--in"))
-            CLI_FAIL(EXIT_USAGE, "veil party combine --help");
+        if ((!o.onnx || !o.decrypt_ct) && !cli_need(o.out, "--out")) CLI_FAIL(EXIT_USAGE, "veil party combine --help");
+        if (!cli_need(n_in ? "" : NULL, "--in")) CLI_FAIL(EXIT_USAGE, "veil party combine --help");
         const int modes = !!o.round + !!o.decrypt_ct + !!o.switch_ct;
         if (modes != 1) CLI_FAIL(EXIT_USAGE, "combine: give one of --round 1|2, --decrypt Y.ct, --switch Y.ct");
         if (o.decrypt_ct) rc = combine_decrypt(&o, &g, o.group, ins, n_in);

@@ -649,15 +649,22 @@ static int input_range(const cli_options *o, veil_plan_request *req)
 
 int cli_make_plan(const cli_options *o, const veil_model *m, veil_plan **plan)
 {
+    return cli_try_plan(o, m, plan, NULL);
+}
+
+int cli_try_plan(const cli_options *o, const veil_model *m, veil_plan **plan, veil_error *detail)
+{
     veil_plan_request req = {.packing = o->latency ? VEIL_PACKING_LATENCY : VEIL_PACKING_THROUGHPUT,
                              .batch = o->batch, .security = (veil_security)o->security, .flood = o->flood,
-                             .bootstrap = o->bootstrap};
+                             .bootstrap = o->bootstrap, .min_scale_bits = o->smudging_scale};
     if (o->flood && o->scheme == CLI_SCHEME_BGV)
         return cli_error(EXIT_USAGE, "--flood: exact (--scheme bgv) outputs decrypt without error and need no flooding");
     if (o->scheme == CLI_SCHEME_BGV) req.scheme = VEIL_ML_BGV;
     const int rc = input_range(o, &req);
     if (rc) return rc;
     veil_error err = {0};
+    if (detail) /* the caller reports the failure (or tries another plan) */
+        return veil_model_plan(plan, m, &req, detail) == VEIL_OK ? EXIT_OK : EXIT_INPUT;
     return cli_status(veil_model_plan(plan, m, &req, &err), &err, NULL);
 }
 
@@ -665,7 +672,7 @@ int cli_make_train_plan(const cli_options *o, veil_plan **plan)
 {
     veil_train_request req = {.features = o->features, .iterations = o->iterations, .degree = (unsigned)o->degree,
                               .range = (unsigned)o->sigmoid_range, .security = (veil_security)o->security,
-                              .flood = o->flood};
+                              .flood = o->flood, .min_scale_bits = o->smudging_scale};
     if (!strcmp(o->train, "logistic")) req.task = VEIL_TRAIN_LOGISTIC;
     else if (!strcmp(o->train, "linear")) req.task = VEIL_TRAIN_LINEAR;
     else return cli_error(EXIT_USAGE, "--train is logistic or linear, not '%s'", o->train);

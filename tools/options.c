@@ -72,7 +72,7 @@ static const opt_spec options[] = {
     {"--argmax", OPT_SWITCH, CLI_DECRYPT | CLI_PLAIN | CLI_PREDICT | CLI_PARTY, F(argmax), 0, NULL},
     {"--integers", OPT_SWITCH, CLI_DECRYPT | CLI_PLAIN, F(integers), 0, NULL},
     {"--exact", OPT_SWITCH, CLI_PLAIN, F(exact), 0, NULL},
-    {"--onnx", OPT_TEXT, CLI_DECRYPT | CLI_TRAIN_PLAIN, F(onnx), 0, NULL},
+    {"--onnx", OPT_TEXT, CLI_DECRYPT | CLI_TRAIN_PLAIN | CLI_PARTY, F(onnx), 0, NULL},
     {"--flood", OPT_SWITCH, CLI_DECRYPT | CLI_KEYGEN | CLI_PLAN | CLI_PARTY, F(flood), 0, NULL},
     {"--bootstrap", OPT_SWITCH, CLI_KEYGEN | CLI_PLAN, F(bootstrap), 0, NULL},
     {"--no-flood", OPT_SWITCH, CLI_DECRYPT, F(no_flood), 0, NULL},

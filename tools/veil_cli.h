@@ -147,6 +147,9 @@ typedef struct cli_options {
     const char *preset, *group, *decrypt_ct, *switch_ct, *to;
     const char *set; /* party decrypt|switch --set 1,3: the decrypting parties of a t-out-of-N group */
     double tolerance; /* party combine --tolerance E: the error the shares' smudging may add (0: 1e-3) */
+    /* party init: room for the shares' smudging: the output scale (veil_plan_request.min_scale_bits; training:
+     * flood's) */
+    unsigned smudging_scale;
     const char *plan_file; /* keygen --plan FILE: keys for a plan file (veil plan --out), without the model */
     const char *served; /* encrypt-model --server URL --served NAME: the served model the weights are sent to */
 } cli_options;
@@ -283,6 +286,8 @@ int cli_load_model_for_keys(veil_model **m, cli_options *o, veil_ml_scheme keys_
                             double **calib);
 /* The plan of --batch/--latency/--security/--scheme/--input-range for a model. */
 int cli_make_plan(const cli_options *o, const veil_model *m, veil_plan **plan);
+/* The same, the library's refusal left in *detail (not printed: EXIT_INPUT) when detail is not NULL. */
+int cli_try_plan(const cli_options *o, const veil_model *m, veil_plan **plan, veil_error *detail);
 /* The plan of --train/--features/--iterations/--degree/--sigmoid-range/--security. */
 int cli_make_train_plan(const cli_options *o, veil_plan **plan);
 

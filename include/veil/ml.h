@@ -165,6 +165,14 @@ typedef struct veil_plan_request {
      * only bootstrapping plans accept.
      */
     int bootstrap;
+    /*
+     * CKKS: an output scale of at least 2^min_scale_bits (0: the ordinary choice; at most 60): room for the
+     * smudging noise of a joint decryption (veil/party.h, docs/multiparty.md, "Smudging"), which moves an
+     * output by about 6 sqrt(N_parties N / 2) 2^bits / scale whatever the ciphertext's error. The scale is
+     * then exactly that, and the first prime grows (up to 61 bits) for the outputs; the plan is refused when
+     * none holds them. `veil party init` asks for the scale its smudging bits need.
+     */
+    unsigned min_scale_bits;
 } veil_plan_request;
 
 typedef struct veil_plan_info {
@@ -602,7 +610,8 @@ veil_status veil_ml_party_combine_round2(veil_buffer *eval_keys, const veil_plan
                                          const veil_buffer *relin_round1, const veil_buffer *shares, size_t per,
                                          veil_error *err);
 /*
- * Party `party`'s decryption shares of every ciphertext of a set of outputs (cts, loaded with the joint key set),
+ * Party `party`'s decryption shares of every ciphertext of a set of outputs or of a trained model (cts, loaded
+ * with the joint key set),
  * made with its secret share (a stored secret key) and smudging (NULL: the defaults), as one Veil set.
  * decrypt_joint combines the share sets of all N parties (any order) into rows x output width values, as
  * veil_ciphertexts_decrypt: a set of another group, party count, ciphertext set or kind, a duplicated or
@@ -627,6 +636,16 @@ veil_status veil_ciphertexts_decrypt_joint_ex(double *out, double *raw_out, cons
                                               const uint8_t *group, size_t group_len, const veil_ciphertexts *cts,
                                               const veil_buffer *shares, size_t count, double tolerance,
                                               double *smudging_error, veil_error *err);
+/*
+ * A trained model decrypted jointly (veil_train_run under the joint key set: the records encrypted with its
+ * public key, docs/multiparty.md, "Encrypted training across the parties' records"): the parties' share sets
+ * of the model set (veil_ciphertexts_decrypt_share or the threshold ones, which take trained models as they
+ * take outputs) combined into the weights, weights[0..F] as veil_train_decrypt gives them (for
+ * veil_train_to_onnx); every check of veil_train_decrypt and the smudging check of decrypt_joint_ex apply.
+ */
+veil_status veil_train_decrypt_joint(double *weights, const veil_keyset *joint, const uint8_t *group,
+                                     size_t group_len, const veil_ciphertexts *model, const veil_buffer *shares,
+                                     size_t count, double tolerance, double *smudging_error, veil_error *err);
 /*
  * Public-key switching of a set: each party's shares towards the receiver's evaluation keys (a key holder's,
  * for the same plan), and their combination into a set under the receiver's keys (which its key set

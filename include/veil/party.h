@@ -82,6 +82,14 @@ const uint8_t *veil_party_group_id(const veil_party_group *group);
 size_t veil_party_group_parties(const veil_party_group *group);
 size_t veil_party_group_threshold(const veil_party_group *group); /* t; N for an N-out-of-N group */
 const veil_context *veil_party_group_context(const veil_party_group *group);
+/*
+ * The group's smudging bits: the default of its decryption and switching shares (veil_party_smudging.bits 0
+ * takes it), chosen when the group is made so that its plan's scale keeps the shares' noise within the
+ * results' tolerance (docs/multiparty.md, "Smudging"); 0: VEIL_PARTY_DEFAULT_SMUDGING_BITS. Set: 0 (the
+ * default) or 1..60, else VEIL_ERR_ARGUMENT. The wire format stores it (docs/wire-format.md).
+ */
+unsigned veil_party_group_smudging_bits(const veil_party_group *group);
+veil_status veil_party_group_set_smudging_bits(veil_party_group *group, unsigned bits, veil_error *err);
 
 /* ---- shares ------------------------------------------------------------------------------------------ */
 
@@ -151,7 +159,7 @@ veil_status veil_party_galois_key(veil_switch_key **out, const veil_party_group 
  * at most sqrt(N_ring) 2^-(bits + 1) per decryption (docs/multiparty.md). All zero: the defaults.
  */
 typedef struct veil_party_smudging {
-    unsigned bits;     /* 0: VEIL_PARTY_DEFAULT_SMUDGING_BITS; at most 60 */
+    unsigned bits;     /* 0: the group's (veil_party_group_smudging_bits); at most 60 */
     double error_bits; /* log2 of the error bound; 0: CKKS 0 (a bound of 1), BGV the ciphertext's estimate */
 } veil_party_smudging;
 #define VEIL_PARTY_DEFAULT_SMUDGING_BITS 20

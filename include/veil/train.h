@@ -65,6 +65,9 @@ typedef struct veil_train_request {
      * leveled limit, as before). Bootstrapped keys allow any number of iterations (up to 1000).
      */
     int bootstrap;
+    unsigned min_scale_bits; /* above 40 (and at most 50): exactly that scale, the first prime 10 bits above it:
+                              * room for the smudging of a joint decryption (veil party init,
+                              * docs/multiparty.md); 0: the ordinary 40, 38 or 36 */
 } veil_train_request;
 
 typedef struct veil_train_info {

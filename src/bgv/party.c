@@ -28,7 +28,7 @@ static veil_status smudging_for(const veil_party_group *group, const veil_bgv_ci
     if (!group) return veil_fail(err, VEIL_ERR_NULL, "%s: the group is NULL", op);
     if (!ct) return veil_fail(err, VEIL_ERR_NULL, "%s: the ciphertext is NULL", op);
     const veil_context *ctx = group->ctx;
-    veil_party_smudging s = smudging ? *smudging : (veil_party_smudging){0};
+    veil_party_smudging s = veil_party_group_smudging(group, smudging);
     if (s.error_bits == 0 && ct->el.ctx == ctx)
         s.error_bits = fmax(0.0, ct->noise_bits - log2((double)ctx->params.t));
     veil_status st = veil_party_smudging_sigma_bits(&s, log2_sigma, err);

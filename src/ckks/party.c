@@ -23,7 +23,8 @@ static veil_status smudging_for(const veil_party_group *group, const veil_ckks_c
 {
     if (!group) return veil_fail(err, VEIL_ERR_NULL, "%s: the group is NULL", op);
     if (!ct) return veil_fail(err, VEIL_ERR_NULL, "%s: the ciphertext is NULL", op);
-    veil_status st = veil_party_smudging_sigma_bits(smudging, log2_sigma, err);
+    const veil_party_smudging s = veil_party_group_smudging(group, smudging);
+    veil_status st = veil_party_smudging_sigma_bits(&s, log2_sigma, err);
     if (st) return st;
     const veil_context *ctx = group->ctx;
     const double q_bits = ct->el.ctx == ctx && ct->el.level < ctx->q_count ? level_bits(ctx, ct->el.level) : 0;

@@ -133,15 +133,24 @@ static veil_status choose_flood_params(veil_params **out, size_t depth, size_t s
     return VEIL_OK;
 }
 
+/* The parameters for a scale of min_scale bits (veil_plan_request.min_scale_bits), or else the largest of
+ * max_scale and the 3 bits below it among 36, 33, 30. */
 static veil_status choose_params(veil_params **out, size_t depth, size_t slots, veil_security security,
-                                 unsigned first_bits, unsigned max_scale, unsigned *scale_bits, veil_error *err)
+                                 unsigned first_bits, unsigned max_scale, unsigned min_scale, unsigned *scale_bits,
+                                 veil_error *err)
 {
-    static const unsigned scales[] = {36, 33, 30};
+    static const unsigned ordinary[] = {36, 33, 30};
+    const unsigned *scales = min_scale ? &min_scale : ordinary;
+    const size_t n_scales = min_scale ? 1 : sizeof ordinary / sizeof *ordinary;
     veil_params *best = NULL;
     unsigned best_scale = 0;
     veil_error last = {VEIL_OK, ""};
-    for (size_t i = 0; i < sizeof scales / sizeof *scales; i++) {
-        if (scales[i] > max_scale || scales[i] + 3 < max_scale) continue; /* max_scale and 3 bits below */
+    /* a larger scale: the first prime keeps the ordinary plan's room above it (14 bits), up to flooding's 61 */
+    const unsigned room = FIRST_PRIME_BITS - SCALE_BITS;
+    if (min_scale && first_bits < min_scale + room)
+        first_bits = min_scale + room > FLOOD_FIRST_BITS ? FLOOD_FIRST_BITS : min_scale + room;
+    for (size_t i = 0; i < n_scales; i++) {
+        if (!min_scale && (scales[i] > max_scale || scales[i] + 3 < max_scale)) continue; /* max_scale, 3 below */
         veil_params_request req = {.depth = (unsigned)depth, .scale_bits = scales[i], .first_bits = first_bits,
                                    .slots = slots, .security = security};
         veil_params *p = NULL;
@@ -341,22 +350,24 @@ static veil_status plan_bounds(veil_plan *plan, const veil_model *m, const veil_
          * at level 0 and 1, where the outputs and the last products live (less precision; fewer bits at higher
          * levels, which room() checks again). A first prime the security level cannot afford ends its growth.
          */
-        unsigned first = FIRST_PRIME_BITS, max_scale = SCALE_BITS;
+        const unsigned min_scale = req->min_scale_bits > SCALE_BITS ? req->min_scale_bits : 0;
+        unsigned first = min_scale ? (unsigned)log2((double)veil_params_q(plan->params, 0)) + 1 : FIRST_PRIME_BITS,
+                 max_scale = SCALE_BITS;
         int grow = 1;
         while (deficit > 0 && !req->flood) { /* flooding's room: the first prime and scale are fixed */
             unsigned try_first = first, try_scale = max_scale;
-            if (grow && first < MAX_FIRST_PRIME_BITS)
-                try_first = first + (unsigned)ceil(deficit) > MAX_FIRST_PRIME_BITS ? MAX_FIRST_PRIME_BITS
-                                                                                     : first + (unsigned)ceil(deficit);
-            else if (plan->scale_bits > MIN_SCALE_BITS)
+            const unsigned max_first = min_scale ? FLOOD_FIRST_BITS : MAX_FIRST_PRIME_BITS; /* flooding's 61 */
+            if (grow && first < max_first)
+                try_first = first + (unsigned)ceil(deficit) > max_first ? max_first : first + (unsigned)ceil(deficit);
+            else if (plan->scale_bits > MIN_SCALE_BITS && !min_scale) /* the smudging's scale is kept */
                 try_scale = plan->scale_bits - 3 < MIN_SCALE_BITS ? MIN_SCALE_BITS : plan->scale_bits - 3;
             else
                 break;
             veil_params *params = NULL;
             unsigned scale_bits = 0;
             veil_error ignored = {VEIL_OK, ""};
-            if (choose_params(&params, depth, slots_wanted, req->security, try_first, try_scale, &scale_bits,
-                              &ignored) != VEIL_OK) {
+            if (choose_params(&params, depth, slots_wanted, req->security, try_first, try_scale, min_scale,
+                              &scale_bits, &ignored) != VEIL_OK) {
                 if (try_first == first) break;
                 grow = 0; /* a first prime the security level cannot afford: shrink the scale instead */
                 continue;
@@ -435,17 +446,20 @@ veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan
         veil_params *probe = NULL;
         unsigned probe_scale = 0;
         veil_error why = {VEIL_OK, ""};
-        if (choose_params(&probe, depth, 1, req->security, FIRST_PRIME_BITS, SCALE_BITS, &probe_scale, &why) !=
+        if (choose_params(&probe, depth, 1, req->security, FIRST_PRIME_BITS, SCALE_BITS, 0, &probe_scale, &why) !=
             VEIL_OK)
             return plan_deep(plan, m, req, &why, err);
         veil_params_free(probe);
     }
     veil_status st = VEIL_OK;
+    if (req->min_scale_bits > FLOOD_SCALE_BITS)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: a scale of 2^%u asked (at most 2^%d)", req->min_scale_bits,
+                         FLOOD_SCALE_BITS);
     if (req->flood)
         VEIL_CHECK(choose_flood_params(&plan->params, depth, slots_wanted, req->security, &plan->scale_bits, err));
     else
         VEIL_CHECK(choose_params(&plan->params, depth, slots_wanted, req->security, FIRST_PRIME_BITS, SCALE_BITS,
-                                 &plan->scale_bits, err));
+                                 req->min_scale_bits > SCALE_BITS ? req->min_scale_bits : 0, &plan->scale_bits, err));
     VEIL_CHECK(plan_bounds(plan, m, req, depth, slots_wanted, err));
     const size_t n = veil_params_degree(plan->params);
     if (req->packing == VEIL_PACKING_THROUGHPUT) {

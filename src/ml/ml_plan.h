@@ -384,6 +384,16 @@ veil_status veil_ml_ckks_check_outputs(const veil_keyset *k, const veil_cipherte
 veil_status veil_ml_ckks_decode(double *out, double *raw_out, const veil_keyset *k, const veil_ciphertexts *cts,
                                 veil_ml_plaintext_fn get, void *arg, veil_error *err);
 /*
+ * Trained models (train.c): check_model: the set is a trained model of the key set's keys; weights: its
+ * weights from its ciphertexts' plaintexts (get: a key holder's decryption, or a joint one), every set's
+ * scaling checked against the first's, unscaled to the original features (veil_train_decrypt).
+ */
+veil_status veil_ml_train_check_model(const veil_keyset *k, const veil_ciphertexts *model, veil_error *err);
+/* What the parties decrypt jointly (party.c, threshold.c): a set of the key set's outputs, or a trained model. */
+veil_status veil_ml_party_check_decryptable(const veil_keyset *joint, const veil_ciphertexts *cts, veil_error *err);
+veil_status veil_ml_train_weights(double *weights, const veil_keyset *k, const veil_ciphertexts *model,
+                                  veil_ml_plaintext_fn get, void *arg, veil_error *err);
+/*
  * Multi-party (party.c, ckks_keys.c): a joint key set holds the joint public key (pk) instead of a secret key;
  * its metadata is the plan's. The joint bundle: the key set's public key and the given relinearization and
  * Galois keys (of the key set's context).

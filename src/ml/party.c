@@ -209,6 +209,12 @@ static void free_table(veil_party_share **t, size_t n)
     free(t);
 }
 
+veil_status veil_ml_party_check_decryptable(const veil_keyset *joint, const veil_ciphertexts *cts, veil_error *err)
+{
+    if (cts->meta.kind == VEIL_SET_TRAIN_MODEL) return veil_ml_train_check_model(joint, cts, err);
+    return veil_ml_ckks_check_outputs(joint, cts, err);
+}
+
 static veil_status check_set(const veil_keyset *joint, const veil_ciphertexts *cts, const char *op, veil_error *err)
 {
     if (!cts) return veil_fail(err, VEIL_ERR_NULL, "%s: the ciphertext set is NULL", op);
@@ -225,7 +231,8 @@ veil_status veil_ciphertexts_decrypt_share(veil_buffer *out, const veil_keyset *
     VEIL_REQUIRE(out, err);
     veil_status st = check_joint(joint, "decryption share", err);
     if (st) return st;
-    if ((st = check_set(joint, cts, "decryption share", err)) || (st = veil_ml_ckks_check_outputs(joint, cts, err)))
+    if ((st = check_set(joint, cts, "decryption share", err)) ||
+        (st = veil_ml_party_check_decryptable(joint, cts, err)))
         return st;
     veil_party_group *g = NULL;
     veil_secret_key *sk = NULL;
@@ -327,6 +334,31 @@ veil_status veil_ciphertexts_decrypt_joint_ex(double *out, double *raw_out, cons
     if (smudging_error) *smudging_error = src.effect;
 done:
     free_table(src.table, cts->count * count);
+    veil_party_group_free(g);
+    return st;
+}
+
+veil_status veil_train_decrypt_joint(double *weights, const veil_keyset *joint, const uint8_t *group,
+                                     size_t group_len, const veil_ciphertexts *model, const veil_buffer *shares,
+                                     size_t count, double tolerance, double *smudging_error, veil_error *err)
+{
+    VEIL_REQUIRE(weights, err);
+    VEIL_REQUIRE(shares, err);
+    veil_status st = check_joint(joint, "joint decryption of a trained model", err);
+    if (st) return st;
+    if ((st = check_set(joint, model, "joint decryption of a trained model", err)) ||
+        (st = veil_ml_train_check_model(joint, model, err)) ||
+        (st = check_tolerance(tolerance, "joint decryption of a trained model", err)))
+        return st;
+    veil_party_group *g = NULL;
+    joint_source src = {.joint = joint, .cts = model, .count = count, .tolerance = tolerance};
+    VEIL_CHECK(load_party(&g, NULL, joint, group, group_len, NULL, 0, err));
+    src.group = g;
+    VEIL_CHECK(load_share_sets(&src.table, joint, model, shares, count, VEIL_PARTY_DECRYPT, err));
+    VEIL_CHECK(veil_ml_train_weights(weights, joint, model, combine_one, &src, err));
+    if (smudging_error) *smudging_error = src.effect;
+done:
+    free_table(src.table, model->count * count);
     veil_party_group_free(g);
     return st;
 }

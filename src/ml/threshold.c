@@ -86,7 +86,7 @@ veil_status veil_ciphertexts_threshold_decrypt_share(veil_buffer *out, const vei
     const char *op = "threshold decryption share";
     veil_status st = check_inputs(joint, cts, op, err);
     if (st) return st;
-    if ((st = veil_ml_ckks_check_outputs(joint, cts, err))) return st;
+    if ((st = veil_ml_party_check_decryptable(joint, cts, err))) return st;
     veil_party_group *g = NULL;
     veil_party_threshold_key *key = NULL;
     VEIL_CHECK(load_threshold_party(&g, &key, joint, group, group_len, threshold_key, key_len, op, err));

@@ -252,9 +252,16 @@ static veil_status choose_params(veil_params **out, unsigned *scale_bits, size_t
                                  const veil_train_request *req, veil_error *err)
 {
     static const unsigned plain_scales[] = {40, 38, 36}, flood_scales[] = {TRAIN_FLOOD_SCALE_BITS};
-    const unsigned *scales = req->flood ? flood_scales : plain_scales;
-    const size_t n_scales = req->flood ? 1 : sizeof plain_scales / sizeof *plain_scales;
-    const unsigned first = req->flood ? TRAIN_FLOOD_FIRST_BITS : TRAIN_FIRST_BITS;
+    /* a larger scale asked (veil_train_request.min_scale_bits): exactly it, the first prime 10 bits above */
+    const unsigned asked = !req->flood && req->min_scale_bits > plain_scales[0] ? req->min_scale_bits : 0;
+    const unsigned *scales = req->flood ? flood_scales : asked ? &asked : plain_scales;
+    const size_t n_scales = req->flood || asked ? 1 : sizeof plain_scales / sizeof *plain_scales;
+    const unsigned first = req->flood ? TRAIN_FLOOD_FIRST_BITS
+                           : asked    ? (asked + 10 > TRAIN_FIRST_BITS ? asked + 10 : TRAIN_FIRST_BITS)
+                                      : TRAIN_FIRST_BITS;
+    if (asked > TRAIN_FLOOD_SCALE_BITS - 10)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: a scale of 2^%u asked (at most 2^%d; --flood: 2^%d)", asked,
+                         TRAIN_FLOOD_SCALE_BITS - 10, TRAIN_FLOOD_SCALE_BITS);
     const veil_security security = req->security;
     if (req->ring_degree) { /* given (tests) */
         *scale_bits = scales[0];
@@ -1697,13 +1704,13 @@ done:
  * parties' smudging noise (up to ~4e-3 on a mantissa at the default 2^20 bits, docs/multiparty.md), on every
  * scaling independently. Declared ranges closer than 1% pass unnoticed (docs/training.md).
  */
-static veil_status check_same_scaling(const scaling *first, const veil_keyset *k, const veil_ckks_ciphertext *ct,
-                                      const veil_ml_flood *fl, veil_ckks_encoder *enc, veil_ckks_plaintext *pt,
-                                      double *vals, size_t F, size_t h, veil_error *err)
+static veil_status check_same_scaling(const scaling *first, veil_ml_plaintext_fn get, void *arg,
+                                      veil_ckks_encoder *enc, veil_ckks_plaintext *pt, double *vals, size_t F, size_t h,
+                                      veil_error *err)
 {
     scaling o = {0};
     veil_status st = VEIL_OK;
-    VEIL_CHECK(veil_ml_decrypt_ct(pt, k, ct, fl, err));
+    VEIL_CHECK(get(arg, pt, h, err));
     VEIL_CHECK(veil_ckks_decode(enc, vals, NULL, 4 * (F + 1) + 1, pt, err));
     VEIL_CHECK(scaling_unpack(&o, vals, F, err));
     for (size_t j = 0; j <= F; j++)
@@ -1721,12 +1728,35 @@ veil_status veil_train_decrypt(double *weights, const veil_keyset *k, const veil
     return veil_train_decrypt_ex(weights, k, model, NULL, err);
 }
 
+/* The plaintexts of a key holder's decryption of the model set (flooded or not). */
+typedef struct model_source {
+    const veil_keyset *k;
+    const veil_ciphertexts *model;
+    veil_ml_flood fl;
+} model_source;
+
+static veil_status decrypt_model_ct(void *arg, veil_ckks_plaintext *pt, size_t i, veil_error *err)
+{
+    const model_source *src = arg;
+    return veil_ml_decrypt_ct(pt, src->k, src->model->cts[i], &src->fl, err);
+}
+
 veil_status veil_train_decrypt_ex(double *weights, const veil_keyset *k, const veil_ciphertexts *model,
                                   const veil_decrypt_options *opts, veil_error *err)
 {
     VEIL_REQUIRE(weights, err);
     VEIL_REQUIRE(k, err);
     VEIL_REQUIRE(model, err);
+    veil_status st = veil_ml_train_check_model(k, model, err);
+    if (st) return st;
+    model_source src = {.k = k, .model = model};
+    /* the weights and the scaling alike: both go into the weights handed on */
+    if ((st = veil_ml_flood_size(&src.fl, k, model->cts, model->count, opts, err))) return st;
+    return veil_ml_train_weights(weights, k, model, decrypt_model_ct, &src, err);
+}
+
+veil_status veil_ml_train_check_model(const veil_keyset *k, const veil_ciphertexts *model, veil_error *err)
+{
     if (model->meta.kind != VEIL_SET_TRAIN_MODEL)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "train: this set is not a trained model (veil train's output)");
     if (sodium_memcmp(model->meta.key_id, k->meta.key_id, VEIL_ID_BYTES) != 0)
@@ -1735,25 +1765,28 @@ veil_status veil_train_decrypt_ex(double *weights, const veil_keyset *k, const v
     if (model->meta.in_width != k->meta.in_width || model->count < 2 || model->count > 1 + VEIL_TRAIN_MAX_SETS)
         return veil_fail(err, VEIL_ERR_MISMATCH, "train: the model has %u features, the keys %u", model->meta.in_width,
                          k->meta.in_width);
+    return VEIL_OK;
+}
+
+veil_status veil_ml_train_weights(double *weights, const veil_keyset *k, const veil_ciphertexts *model,
+                                  veil_ml_plaintext_fn get, void *arg, veil_error *err)
+{
     const size_t F = k->meta.in_width, slots = (size_t)k->meta.slots;
     veil_ckks_encoder *enc = NULL;
     veil_ckks_plaintext *pt = NULL;
     double *vals = calloc(slots, sizeof *vals);
     scaling s = {0};
-    veil_ml_flood fl;
     veil_status st = VEIL_OK;
     if (!vals) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "train: decrypt");
-    /* the weights and the scaling alike: both go into the weights handed on */
-    VEIL_CHECK(veil_ml_flood_size(&fl, k, model->cts, model->count, opts, err));
     VEIL_CHECK(veil_ckks_encoder_new(&enc, k->ctx, err));
     VEIL_CHECK(veil_ckks_plaintext_new(&pt, k->ctx, err));
-    VEIL_CHECK(veil_ml_decrypt_ct(pt, k, model->cts[0], &fl, err));
+    VEIL_CHECK(get(arg, pt, 0, err));
     VEIL_CHECK(veil_ckks_decode(enc, weights, NULL, F + 1, pt, err));
-    VEIL_CHECK(veil_ml_decrypt_ct(pt, k, model->cts[1], &fl, err));
+    VEIL_CHECK(get(arg, pt, 1, err));
     VEIL_CHECK(veil_ckks_decode(enc, vals, NULL, 4 * (F + 1) + 1, pt, err));
     VEIL_CHECK(scaling_unpack(&s, vals, F, err));
     for (size_t h = 2; h < model->count; h++) /* several data sets: they must have been scaled alike */
-        VEIL_CHECK(check_same_scaling(&s, k, model->cts[h], &fl, enc, pt, vals, F, h, err));
+        VEIL_CHECK(check_same_scaling(&s, get, arg, enc, pt, vals, F, h, err));
     if (model->has_dp && !s.declared)
         VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "train: a DP-trained model of data scaled by its own statistics (which the "
                   "weights' unscaling would reveal): encrypt the data with a declared feature range");

@@ -87,6 +87,26 @@ size_t veil_party_group_parties(const veil_party_group *group) { return group ? 
 size_t veil_party_group_threshold(const veil_party_group *group) { return group ? group->threshold : 0; }
 const veil_context *veil_party_group_context(const veil_party_group *group) { return group ? group->ctx : NULL; }
 
+unsigned veil_party_group_smudging_bits(const veil_party_group *group)
+{
+    return group && group->smudging_bits ? group->smudging_bits : VEIL_PARTY_DEFAULT_SMUDGING_BITS;
+}
+
+veil_status veil_party_group_set_smudging_bits(veil_party_group *group, unsigned bits, veil_error *err)
+{
+    VEIL_REQUIRE(group, err);
+    if (bits > 60) return veil_fail(err, VEIL_ERR_ARGUMENT, "party group: %u smudging bits (at most 60)", bits);
+    group->smudging_bits = bits == VEIL_PARTY_DEFAULT_SMUDGING_BITS ? 0 : bits;
+    return VEIL_OK;
+}
+
+veil_party_smudging veil_party_group_smudging(const veil_party_group *group, const veil_party_smudging *given)
+{
+    veil_party_smudging s = given ? *given : (veil_party_smudging){0};
+    if (s.bits == 0 && group) s.bits = group->smudging_bits;
+    return s;
+}
+
 /* ---- shares ------------------------------------------------------------------------------------------ */
 
 const char *veil_party_kind_name(veil_party_kind kind)

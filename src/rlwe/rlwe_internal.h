@@ -243,6 +243,7 @@ struct veil_party_group {
     const veil_context *ctx;
     uint8_t id[VEIL_PARTY_ID_BYTES];
     size_t parties, threshold;
+    unsigned smudging_bits; /* the shares' default (0: VEIL_PARTY_DEFAULT_SMUDGING_BITS) */
 };
 
 /*
@@ -267,6 +268,8 @@ struct veil_party_share {
 /* How many polynomials a share of this kind holds, and whether they are over Q and P (key shares). */
 size_t veil_party_kind_polys(const veil_context *ctx, veil_party_kind kind, bool *with_p);
 /* An empty share with its polynomials allocated (evaluation form). */
+/* The smudging a share gets: `given` (NULL: the defaults), its bits 0 replaced by the group's. */
+veil_party_smudging veil_party_group_smudging(const veil_party_group *group, const veil_party_smudging *given);
 veil_status veil_party_share_alloc(veil_party_share **out, const veil_context *ctx, const uint8_t *group, size_t party,
                                    size_t parties, veil_party_kind kind, uint64_t galois, size_t level,
                                    veil_error *err);

@@ -1526,6 +1526,7 @@ veil_status veil_party_group_save(veil_buffer *out, const veil_party_group *grou
     w_bytes(&w, group->id, VEIL_PARTY_ID_BYTES);
     w_u64(&w, group->parties);
     w_u64(&w, group->threshold);
+    if (group->smudging_bits) w_u64(&w, group->smudging_bits); /* absent: the default (a group of before) */
     return finish(out, &w, VEIL_OBJECT_PARTY_GROUP, 0, &group->ctx->params, 0, err);
 }
 
@@ -1536,21 +1537,28 @@ veil_status veil_party_group_load(veil_party_group **out, const veil_context *ct
     *out = NULL;
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(data, err);
-    const size_t expected = VEIL_PARTY_ID_BYTES + 16;
+    const size_t expected = VEIL_PARTY_ID_BYTES + 16; /* and 8 more when the smudging bits are stored */
     veil_status st = VEIL_OK;
     uint8_t *raw = NULL, id[VEIL_PARTY_ID_BYTES];
     size_t raw_len = 0;
     uint32_t flags = 0;
-    uint64_t parties = 0, threshold = 0;
-    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PARTY_GROUP, &ctx->params, expected, err));
+    uint64_t parties = 0, threshold = 0, smudging = 0;
+    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PARTY_GROUP, &ctx->params, expected + 8,
+                           err));
     reader r = {raw, raw_len};
-    if (raw_len != expected || !r_bytes(&r, id, sizeof id) || !r_u64(&r, &parties) || !r_u64(&r, &threshold))
-        VEIL_FAIL(err, VEIL_ERR_FORMAT, "party group: %zu bytes, expected %zu", raw_len, expected);
+    if ((raw_len != expected && raw_len != expected + 8) || !r_bytes(&r, id, sizeof id) || !r_u64(&r, &parties) ||
+        !r_u64(&r, &threshold) || (raw_len > expected && !r_u64(&r, &smudging)))
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "party group: %zu bytes, expected %zu or %zu", raw_len, expected,
+                  expected + 8);
     if (parties < 2 || parties > VEIL_PARTY_MAX || threshold < 2 || threshold > parties)
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "party group: %llu of %llu parties is not a group this version reads "
                   "(2 to %d parties, a threshold of 2 to all of them)", (unsigned long long)threshold,
                   (unsigned long long)parties, VEIL_PARTY_MAX);
+    if (raw_len > expected && (smudging < 1 || smudging > 60 || smudging == VEIL_PARTY_DEFAULT_SMUDGING_BITS))
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "party group: %llu smudging bits (1 to 60, and the default %d is not stored)",
+                  (unsigned long long)smudging, VEIL_PARTY_DEFAULT_SMUDGING_BITS);
     VEIL_CHECK(veil_party_group_from(out, ctx, id, (size_t)parties, (size_t)threshold, err));
+    (*out)->smudging_bits = (unsigned)smudging;
 done:
     veil_free_secret(raw, raw_len);
     return st;
