@@ -388,6 +388,78 @@ static void test_linear_layer_large_first_prime(void **state)
 }
 
 /*
+ * The last layer of a network at a lower scale (veil_ckks_linear_layer_shifted): outputs up to 3e4 at scale 2^36
+ * outgrow a 50-bit first prime (they wrap around without the shift), and fit it at 2^32 with the plaintext's
+ * values; the outputs carry the lower scale.
+ */
+static void test_linear_layer_shifted(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_params *params = NULL;
+    veil_context *ctx = NULL;
+    veil_ckks_encoder *enc = NULL;
+    veil_secret_key *sk = NULL;
+    veil_params_request req = {.depth = 2, .scale_bits = 36, .first_bits = 50, .security = VEIL_SECURITY_128};
+    assert_int_equal(veil_params_select(&params, &req, &err), VEIL_OK);
+    assert_true(veil_params_q(params, 0) < ((uint64_t)1 << 50));
+    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encoder_new(&enc, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_secret_key_new(&sk, ctx, fx->prng, &err), VEIL_OK);
+    enum { IN = 9, OUT = 10, COUNT = 64 };
+    const double scale = ldexp(1.0, 36);
+    double x[IN][COUNT], w[OUT * IN], b[OUT], got[COUNT];
+    veil_ckks_ciphertext *in[IN], *out[OUT];
+    veil_ckks_plaintext *pt = NULL;
+    assert_int_equal(veil_ckks_plaintext_new(&pt, ctx, &err), VEIL_OK);
+    unsigned s = 7;
+    for (size_t i = 0; i < IN; i++) {
+        for (size_t r = 0; r < COUNT; r++) {
+            s = s * 1103515245u + 12345u;
+            x[i][r] = (double)(s >> 8) / (double)(1u << 24) * 200.0 - 100.0;
+        }
+        assert_int_equal(veil_ckks_encode(enc, pt, x[i], NULL, COUNT, scale, 1, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_ciphertext_new(&in[i], ctx, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_encrypt_sk(ctx, in[i], pt, sk, fx->prng, &err), VEIL_OK);
+    }
+    for (size_t k = 0; k < OUT * IN; k++) w[k] = (double)((int)(k % 7) - 3) * 37.5;
+    for (size_t o = 0; o < OUT; o++) {
+        b[o] = 1000.0 * (double)o;
+        assert_int_equal(veil_ckks_ciphertext_new(&out[o], ctx, &err), VEIL_OK);
+    }
+    for (unsigned shift = 0; shift <= 4; shift += 4) {
+        assert_int_equal(veil_ckks_linear_layer_shifted(ctx, out, OUT, (const veil_ckks_ciphertext *const *)in, IN, w,
+                                                        b, shift, NULL, &err),
+                         VEIL_OK);
+        double worst = 0, top = 0;
+        for (size_t o = 0; o < OUT; o++) {
+            assert_true(fabs(veil_ckks_ciphertext_scale(out[o]) / ldexp(scale, -(int)shift) - 1) < 1e-12);
+            assert_int_equal(veil_ckks_decrypt(ctx, pt, out[o], sk, &err), VEIL_OK);
+            assert_int_equal(veil_ckks_decode(enc, got, NULL, COUNT, pt, &err), VEIL_OK);
+            for (size_t r = 0; r < COUNT; r++) {
+                double want = b[o];
+                for (size_t i = 0; i < IN; i++) want += w[o * IN + i] * x[i][r];
+                worst = fmax(worst, fabs(got[r] - want));
+                top = fmax(top, fabs(want));
+            }
+        }
+        assert_true(top > 2e4); /* beyond q_0 / 2 at 2^36: 2^49 / 2^36 = 8192 */
+        if (shift == 0) assert_true(worst > 1.0); /* wrapped around */
+        else assert_true(worst < 1e-3);
+    }
+    assert_int_equal(veil_ckks_linear_layer_shifted(ctx, out, OUT, (const veil_ckks_ciphertext *const *)in, IN, w, b, 17,
+                                                    NULL, &err),
+                     VEIL_ERR_ARGUMENT);
+    for (size_t o = 0; o < OUT; o++) veil_ckks_ciphertext_free(out[o]);
+    for (size_t i = 0; i < IN; i++) veil_ckks_ciphertext_free(in[i]);
+    veil_ckks_plaintext_free(pt);
+    veil_secret_key_free(sk);
+    veil_ckks_encoder_free(enc);
+    veil_context_free(ctx);
+    veil_params_free(params);
+}
+
+/*
  * At a 2^60 scale (inference keys with flooding's room) weights, biases, constants and encoded values times
  * the scale pass 2^62: the layer, add_constant, mul_constant and the encoder carry them by their exact
  * residues, and the results match the plaintext's to the scale's precision; past the level's modulus they
@@ -587,6 +659,7 @@ int main(void)
         cmocka_unit_test(test_chebyshev),
         cmocka_unit_test(test_chebyshev_63),
         cmocka_unit_test(test_linear_layer_large_first_prime),
+        cmocka_unit_test(test_linear_layer_shifted),
         cmocka_unit_test(test_linear_layer_wide_integers),
         cmocka_unit_test(test_linear_layer_ifma_equals_avx2),
         cmocka_unit_test(test_linear_transform),

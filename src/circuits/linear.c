@@ -222,14 +222,14 @@ done:
 }
 
 static veil_status layer_weights_init(layer_weights *lw, const veil_context *ctx, const double *weights,
-                                      size_t out_count, size_t in_count, size_t level, veil_error *err)
+                                      size_t out_count, size_t in_count, size_t level, double weight_scale,
+                                      veil_error *err)
 {
     veil_status st = VEIL_OK;
     const size_t n = ctx->ring->n;
     double level_bits = 0;
     for (size_t j = 0; j <= level; j++) level_bits += log2((double)ctx->ring->primes[j]);
-    VEIL_CHECK(sparse_weights(&lw->sr, weights, out_count, in_count, (double)ctx->ring->primes[level], level_bits,
-                              err));
+    VEIL_CHECK(sparse_weights(&lw->sr, weights, out_count, in_count, weight_scale, level_bits, err));
     const sparse_rows *sr = &lw->sr;
     const size_t nnz = sr->start[out_count];
     lw->nnz = nnz;
@@ -295,15 +295,16 @@ done:
 }
 
 /*
- * Each output adopts its polynomials (at scale * q_l: the weights carried q_l), is relinearized when of
- * size 3, rescaled back to `scale`, and gets its bias.
+ * Each output adopts its polynomials (at scale * weight_scale: the weights carried weight_scale), is
+ * relinearized when of size 3, rescaled to scale * weight_scale / q_l (`scale` when the weights carried q_l),
+ * and gets its bias.
  */
 static veil_status layer_outputs(const veil_context *ctx, veil_ckks_ciphertext *const *out, size_t out_count,
-                                 veil_poly **polys, size_t size, size_t level, double scale, const double *bias,
-                                 const veil_switch_key *relin_key, veil_error *err)
+                                 veil_poly **polys, size_t size, size_t level, double scale, double weight_scale,
+                                 const double *bias, const veil_switch_key *relin_key, veil_error *err)
 {
     veil_status st = VEIL_OK;
-    const double q_l = (double)ctx->ring->primes[level];
+    const double q_l = (double)ctx->ring->primes[level], out_scale = scale * (weight_scale / q_l);
     for (size_t o = 0; o < out_count; o++) {
         veil_ckks_ciphertext *y = out[o];
         for (size_t c = 0; c < 3; c++) {
@@ -313,12 +314,12 @@ static veil_status layer_outputs(const veil_context *ctx, veil_ckks_ciphertext *
         }
         y->el.size = size;
         y->el.level = level;
-        y->scale = scale * q_l;
+        y->scale = scale * weight_scale;
         y->el.seeded = false;
         /* relinearized before the rescale, so that the key switch's noise is divided by q_l too */
         if (size == 3) VEIL_CHECK(veil_ckks_relinearize(ctx, y, y, relin_key, err));
         VEIL_CHECK(veil_ckks_rescale(ctx, y, y, err));
-        y->scale = scale;
+        y->scale = out_scale;
         if (bias && bias[o] != 0) VEIL_CHECK(veil_ckks_add_constant(ctx, y, y, bias[o], err));
     }
 done:
@@ -353,6 +354,14 @@ veil_status veil_ckks_linear_layer(const veil_context *ctx, veil_ckks_ciphertext
                                    const veil_ckks_ciphertext *const *in, size_t in_count, const double *weights,
                                    const double *bias, const veil_switch_key *relin_key, veil_error *err)
 {
+    return veil_ckks_linear_layer_shifted(ctx, out, out_count, in, in_count, weights, bias, 0, relin_key, err);
+}
+
+veil_status veil_ckks_linear_layer_shifted(const veil_context *ctx, veil_ckks_ciphertext *const *out,
+                                           size_t out_count, const veil_ckks_ciphertext *const *in, size_t in_count,
+                                           const double *weights, const double *bias, unsigned shift,
+                                           const veil_switch_key *relin_key, veil_error *err)
+{
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(in, err);
@@ -361,16 +370,19 @@ veil_status veil_ckks_linear_layer(const veil_context *ctx, veil_ckks_ciphertext
     layer_weights lw = {0};
     veil_poly **polys = NULL;
     size_t size = 0;
+    if (shift > 16) return veil_fail(err, VEIL_ERR_ARGUMENT, "linear_layer: a shift of %u bits (at most 16)", shift);
     VEIL_CHECK(check_layer(ctx, out, out_count, in, in_count, relin_key, err));
     size = in[0]->el.size;
     const size_t level = in[0]->el.level;
-    VEIL_CHECK(layer_weights_init(&lw, ctx, weights, out_count, in_count, level, err));
+    const double weight_scale = ldexp((double)ctx->ring->primes[level], -(int)shift);
+    VEIL_CHECK(layer_weights_init(&lw, ctx, weights, out_count, in_count, level, weight_scale, err));
     polys = calloc(out_count * size, sizeof *polys);
     if (!polys) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "linear_layer");
     for (size_t i = 0; i < out_count * size; i++)
         VEIL_CHECK(veil_context_poly_new(&polys[i], ctx, level, VEIL_FORM_EVAL, err));
     VEIL_CHECK(layer_sums(ctx, &lw, polys, in, in_count, out_count, size, level, err));
-    VEIL_CHECK(layer_outputs(ctx, out, out_count, polys, size, level, in[0]->scale, bias, relin_key, err));
+    VEIL_CHECK(layer_outputs(ctx, out, out_count, polys, size, level, in[0]->scale, weight_scale, bias, relin_key,
+                             err));
 done:
     for (size_t i = 0; polys && i < out_count * size; i++) veil_poly_free(polys[i]);
     free(polys);
