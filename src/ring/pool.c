@@ -9,8 +9,8 @@
 #include <string.h>
 #include "ring/ring_internal.h"
 
-#define POOL_SLOTS 64
-#define POOL_MAX_BYTES ((size_t)512 << 20)
+#define POOL_SLOTS 4096
+#define POOL_MAX_BYTES ((size_t)1536 << 20)
 
 typedef struct pool_block {
     void *ptr;

@@ -119,6 +119,16 @@ void veil_dot_const_ifma(uint64_t *out, const uint64_t *y, size_t stride, size_t
 void veil_add_sub_avx512(uint64_t *out, const uint64_t *a, const uint64_t *b, size_t n, uint64_t q, int op);
 void veil_dot_ptrs_ifma(uint64_t *lo_out, uint64_t *hi_out, const uint64_t *const *y, size_t terms,
                         const uint64_t *w, size_t n);
+/*
+ * A group of `members` outputs of a layer that read the same `terms` inputs (dot_ifma.c, IFMA level):
+ * out[t][c] = sum_k in[k][c] * w[k * members + t] mod q for c < len (a multiple of 8), the inputs and weights
+ * residues below q < 2^50; four outputs at a time, their sums over sixteen coefficients in registers, exact (the
+ * 52-bit halves of the products summed, at most VEIL_LAYER_GROUP_MAX_TERMS at a time), one reduction per output
+ * coefficient. Out [0, q): the same residues as every other kernel.
+ */
+#define VEIL_LAYER_GROUP_MAX_TERMS 1024
+void veil_layer_group_ifma(uint64_t *const *out, size_t members, const uint64_t *const *in, size_t terms,
+                           const uint64_t *w, size_t len, uint64_t q);
 /* One coefficient block of a sparse layer, input-major (see ntt_avx2.c); len <= 256, a multiple of 4. */
 void veil_layer_block_avx2(double *acc, uint32_t *counts, uint64_t *const *out, const uint64_t *const *in,
                            size_t in_count, size_t out_count, const size_t *col_start, const size_t *col_row,
