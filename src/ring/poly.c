@@ -23,7 +23,7 @@ static veil_status poly_alloc(veil_poly **out, const veil_ring *ring, const size
     }
     veil_status st = VEIL_OK;
     veil_poly *p = veil_alloc(1, sizeof *p);
-    if (p) p->data = veil_pool_get(ring->pool, count * ring->n * sizeof(uint64_t), true);
+    if (p) p->data = veil_pool_get_fit(ring->pool, count * ring->n * sizeof(uint64_t), true, &p->block_bytes);
     if (!p || !p->data) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "out of memory for a polynomial of %zu limbs", count);
     p->ring = ring;
     p->count = count;
@@ -58,7 +58,7 @@ veil_status veil_poly_new_range(veil_poly **out, const veil_ring *ring, size_t f
 void veil_poly_free(veil_poly *poly)
 {
     if (!poly) return;
-    const size_t bytes = poly->count * poly->ring->n * sizeof(uint64_t);
+    const size_t bytes = poly->block_bytes; /* the whole block: a part beyond the limbs may hold an earlier use's */
     veil_wipe(poly->data, bytes); /* a polynomial may hold a secret; wiped, the block is also zeroed for reuse */
     veil_pool_put(poly->ring->pool, poly->data, bytes, true);
     veil_free_secret(poly, sizeof *poly);
@@ -347,4 +347,5 @@ void veil_poly_view(veil_poly *view, const veil_ring *ring, const size_t *base, 
     view->form = form;
     memcpy(view->base, base, count * sizeof *base);
     view->data = data;
+    view->block_bytes = count * ring->n * sizeof(uint64_t); /* not the pool's: a view is never freed */
 }

@@ -42,23 +42,31 @@ void veil_pool_free(veil_pool *p)
     veil_free(p);
 }
 
-void *veil_pool_get(veil_pool *p, size_t bytes, bool zeroed)
+/* A block of `bytes`, or (fit) of up to half as much again when none has the size; *got its size. */
+static void *pool_take(veil_pool *p, size_t bytes, bool zeroed, bool fit, size_t *got)
 {
     if (bytes == 0) bytes = 1;
     void *ptr = NULL;
     bool is_zero = false;
+    *got = bytes;
     if (p) {
         pthread_mutex_lock(&p->lock);
-        size_t pick = p->count;
-        for (size_t i = 0; i < p->count; i++)
-            if (p->blocks[i].bytes == bytes) {
+        size_t pick = p->count, larger = p->count;
+        for (size_t i = 0; i < p->count; i++) {
+            const size_t b = p->blocks[i].bytes;
+            if (b == bytes) {
                 pick = i;
                 if (p->blocks[i].zeroed == zeroed) break; /* the best match */
+            } else if (fit && b > bytes && b - bytes <= bytes / 2 && (larger == p->count || b < p->blocks[larger].bytes)) {
+                larger = i;
             }
+        }
+        if (pick == p->count) pick = larger;
         if (pick < p->count) {
             ptr = p->blocks[pick].ptr;
             is_zero = p->blocks[pick].zeroed;
-            p->cached_bytes -= bytes;
+            *got = p->blocks[pick].bytes;
+            p->cached_bytes -= *got;
             memmove(p->blocks + pick, p->blocks + pick + 1, (p->count - pick - 1) * sizeof *p->blocks);
             p->count--;
         }
@@ -67,6 +75,17 @@ void *veil_pool_get(veil_pool *p, size_t bytes, bool zeroed)
     if (!ptr) ptr = veil_alloc_scratch(bytes, 1);
     if (ptr && zeroed && !is_zero) memset(ptr, 0, bytes);
     return ptr;
+}
+
+void *veil_pool_get(veil_pool *p, size_t bytes, bool zeroed)
+{
+    size_t got;
+    return pool_take(p, bytes, zeroed, false, &got);
+}
+
+void *veil_pool_get_fit(veil_pool *p, size_t bytes, bool zeroed, size_t *got)
+{
+    return pool_take(p, bytes, zeroed, true, got);
 }
 
 void veil_pool_put(veil_pool *p, void *ptr, size_t bytes, bool zeroed)

@@ -13,6 +13,10 @@ veil_pool *veil_pool_new(void);
 void veil_pool_free(veil_pool *pool);
 /* A block of `bytes` (64-byte aligned; all zero when zeroed), from the cache when one fits. */
 void *veil_pool_get(veil_pool *pool, size_t bytes, bool zeroed);
+/* The same, or a cached block of up to 1.5 times `bytes` when none has the size (its first `bytes` zero when
+ * zeroed); *got: the block's size, which veil_pool_put takes back. (A layer's outputs then reuse the larger
+ * blocks the level before it freed, instead of fresh pages.) */
+void *veil_pool_get_fit(veil_pool *pool, size_t bytes, bool zeroed, size_t *got);
 /* Returns a block to the cache (or to the system when the cache is full). zeroed: it is all zero bytes;
  * otherwise it must hold nothing secret. */
 void veil_pool_put(veil_pool *pool, void *ptr, size_t bytes, bool zeroed);
@@ -57,6 +61,7 @@ struct veil_poly {
     veil_form form;
     size_t base[VEIL_RING_MAX_PRIMES]; /* ring index of each limb's prime */
     uint64_t *data;             /* count * n residues, limb after limb, 64-byte aligned */
+    size_t block_bytes;         /* the size of data's block (at least count * n words; the pool's) */
 };
 
 static inline uint64_t *veil_poly_limb_ptr(const veil_poly *p, size_t limb)
