@@ -211,15 +211,28 @@ static double log2_modulus(const veil_params *params, size_t level)
     return bits;
 }
 
-/* One value in every slot, at scale q_l and level l, under the public key. */
+/*
+ * The scale of a stage's weights: q_l, so that the rescale by q_l brings the products back to the inputs' scale;
+ * the last stage's q_l / 2^s when the keys' plan lowers the outputs' scale by s bits (veil_ckks_output_shift,
+ * as the plaintext weights round(w q_l / 2^s)).
+ */
+static double weight_scale(const veil_eval_keys *k, const veil_program *p, size_t stage, size_t level)
+{
+    const unsigned shift = stage + 1 == p->n_stages ? veil_ckks_output_shift(p, (veil_packing)k->meta.packing,
+                                                                             k->params, k->meta.scale_bits,
+                                                                             k->meta.bound)
+                                                    : 0;
+    return ldexp((double)veil_params_q(k->params, level), -(int)shift);
+}
+
+/* One value in every slot, at the given scale and level l, under the public key. */
 static veil_status encrypt_value(veil_buffer *out, const veil_eval_keys *k, veil_ckks_encoder *enc,
                                  veil_ckks_plaintext *pt, veil_ckks_ciphertext *ct, double *slots, size_t half,
-                                 double value, size_t level, veil_prng *prng, veil_error *err)
+                                 double value, size_t level, double scale, veil_prng *prng, veil_error *err)
 {
     veil_status st = VEIL_OK;
     for (size_t i = 0; i < half; i++) slots[i] = value;
-    const double q_l = (double)veil_params_q(k->params, level);
-    VEIL_CHECK(veil_ckks_encode(enc, pt, slots, NULL, half, q_l, level, err));
+    VEIL_CHECK(veil_ckks_encode(enc, pt, slots, NULL, half, scale, level, err));
     VEIL_CHECK(veil_ckks_encrypt_pk(k->ctx, ct, pt, k->pk, prng, err));
     VEIL_CHECK(veil_ckks_ciphertext_save(out, ct, 0, err)); /* uniform residues: zstd gains nothing */
 done:
@@ -291,10 +304,11 @@ veil_status veil_model_encrypt(veil_buffer *out, const veil_model *m, const veil
         const veil_stage *sg = &p->stages[s];
         if (sg->kind != VEIL_STAGE_AFFINE) continue;
         const size_t l = stage_level(p, top, s);
+        const double scale = weight_scale(k, p, s, l);
         for (size_t i = 0; i < sg->in_width * sg->out_width; i++)
-            VEIL_CHECK(encrypt_value(&items[at++], k, enc, pt, ct, slots, half, sg->w[i], l, prng, err));
+            VEIL_CHECK(encrypt_value(&items[at++], k, enc, pt, ct, slots, half, sg->w[i], l, scale, prng, err));
         for (size_t i = 0; i < sg->out_width; i++)
-            VEIL_CHECK(encrypt_value(&items[at++], k, enc, pt, ct, slots, half, sg->b[i], l, prng, err));
+            VEIL_CHECK(encrypt_value(&items[at++], k, enc, pt, ct, slots, half, sg->b[i], l, scale, prng, err));
     }
     veil_ml_meta mm = k->meta;
     mm.kind = VEIL_SET_ENC_MODEL;
@@ -318,17 +332,16 @@ done:
 
 /* ---- loading ------------------------------------------------------------------------------------------------ */
 
-/* One weight's ciphertext, checked: of size 2, at its stage's level and at that level's prime as its scale. */
+/* One weight's ciphertext, checked: of size 2, at its stage's level and scale (weight_scale). */
 static veil_status load_value(veil_ckks_ciphertext **ct, const veil_eval_keys *k, const veil_set_item *item,
-                              size_t level, veil_error *err)
+                              size_t level, double scale, veil_error *err)
 {
     veil_status st = VEIL_OK;
     if (item->type != VEIL_OBJECT_CKKS_CIPHERTEXT) BAD("an object is not a CKKS ciphertext");
     VEIL_CHECK(veil_ckks_ciphertext_load(ct, k->ctx, item->data, item->len, err));
-    const double q_l = (double)veil_params_q(k->params, level);
     if (veil_ckks_ciphertext_level(*ct) != level || veil_ckks_ciphertext_size(*ct) != 2 ||
-        !(fabs(veil_ckks_ciphertext_scale(*ct) / q_l - 1) < 1e-9))
-        BAD("a weight's ciphertext is not at its layer's level (%zu) and scale (2^%.2f)", level, log2(q_l));
+        !(fabs(veil_ckks_ciphertext_scale(*ct) / scale - 1) < 1e-9))
+        BAD("a weight's ciphertext is not at its layer's level (%zu) and scale (2^%.2f)", level, log2(scale));
 done:
     return st;
 }
@@ -390,8 +403,10 @@ veil_status veil_model_load_encrypted(veil_model **out, const veil_eval_keys *k,
         m->enc->w[s] = calloc(nw + 1, sizeof *m->enc->w[s]);
         m->enc->b[s] = calloc(sg->out_width + 1, sizeof *m->enc->b[s]);
         if (!m->enc->w[s] || !m->enc->b[s]) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encrypted model");
-        for (size_t i = 0; i < nw; i++) VEIL_CHECK(load_value(&m->enc->w[s][i], k, &c.items[at++], l, err));
-        for (size_t i = 0; i < sg->out_width; i++) VEIL_CHECK(load_value(&m->enc->b[s][i], k, &c.items[at++], l, err));
+        const double scale = weight_scale(k, p, s, l);
+        for (size_t i = 0; i < nw; i++) VEIL_CHECK(load_value(&m->enc->w[s][i], k, &c.items[at++], l, scale, err));
+        for (size_t i = 0; i < sg->out_width; i++)
+            VEIL_CHECK(load_value(&m->enc->b[s][i], k, &c.items[at++], l, scale, err));
     }
     m->report = malloc(sizeof "encrypted model: weights are ciphertexts\n");
     if (!m->report) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encrypted model");
