@@ -215,7 +215,10 @@ static void room(const veil_plan *plan, const veil_program *p, double in_peak, c
                  double *deficit, size_t *worst)
 {
     size_t level = veil_params_q_count(plan->params) - 1;
-    const unsigned shift = veil_ckks_output_shift(p, plan->packing, plan->params, plan->scale_bits, out_peak);
+    /* out_peak < 0: no shift (the widest box keeps the outputs at the plan's scale; their bound then fits, and the
+     * evaluator finds no shift either) */
+    const unsigned shift = out_peak < 0 ? 0 : veil_ckks_output_shift(p, plan->packing, plan->params,
+                                                                      plan->scale_bits, out_peak);
     *deficit = bits_needed(in_peak, plan->scale_bits) - log2_q(plan->params, level);
     *worst = SIZE_MAX;
     for (size_t i = 0; i < p->n_stages; i++) {
@@ -283,7 +286,7 @@ static veil_status widest_box(veil_plan *plan, bounds_work *b, veil_error *err, 
         }
         double deficit = 1;
         size_t worst;
-        if (r <= limit && bounds_of_box(b, &last) == VEIL_OK) room(plan, b->p, b->in_peak, b->peak, b->out_peak, &deficit, &worst);
+        if (r <= limit && bounds_of_box(b, &last) == VEIL_OK) room(plan, b->p, b->in_peak, b->peak, -1, &deficit, &worst);
         if (deficit <= 0) {
             best = k;
             lo = k + 1;
