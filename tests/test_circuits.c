@@ -326,6 +326,101 @@ static void test_linear_layer_ifma_equals_avx2(void **state)
 }
 
 /*
+ * The IFMA kernel's groups (outputs that read the same inputs, four at a time): a dense group of 6, a sparse
+ * group of 5, outputs of their own, an all-zero output, and 1,030 terms (the sums taken in two parts), each
+ * output the same bits at the IFMA level as at the AVX2 one (VEIL_NO_AVX512=1).
+ */
+static void group_layer_bytes(veil_buffer *out_bytes, const veil_params *params, const veil_buffer *in_bytes,
+                              size_t distinct, size_t count, size_t outs, const double *w)
+{
+    veil_error err = {0};
+    veil_context *ctx = NULL;
+    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
+    veil_ckks_ciphertext *base[40], **in = calloc(count, sizeof *in), *out[16];
+    assert_non_null(in);
+    for (size_t i = 0; i < distinct; i++)
+        assert_int_equal(veil_ckks_ciphertext_load(&base[i], ctx, in_bytes[i].data, in_bytes[i].len, &err), VEIL_OK);
+    for (size_t i = 0; i < count; i++) in[i] = base[i % distinct];
+    for (size_t o = 0; o < outs; o++) assert_int_equal(veil_ckks_ciphertext_new(&out[o], ctx, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_linear_layer(ctx, out, outs, (const veil_ckks_ciphertext *const *)in, count, w, NULL,
+                                            NULL, &err),
+                     VEIL_OK);
+    for (size_t o = 0; o < outs; o++) {
+        veil_buffer one = {0};
+        assert_int_equal(veil_ckks_ciphertext_save(&one, out[o], 0, &err), VEIL_OK);
+        uint8_t *grown = realloc(out_bytes->data, out_bytes->len + one.len);
+        assert_non_null(grown);
+        memcpy(grown + out_bytes->len, one.data, one.len);
+        out_bytes->data = grown;
+        out_bytes->len += one.len;
+        veil_buffer_free(&one);
+        veil_ckks_ciphertext_free(out[o]);
+    }
+    for (size_t i = 0; i < distinct; i++) veil_ckks_ciphertext_free(base[i]);
+    free(in);
+    veil_context_free(ctx);
+}
+
+static void test_linear_layer_groups_ifma_equals_avx2(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_params *params = NULL;
+    veil_context *ctx = NULL;
+    veil_ckks_encoder *enc = NULL;
+    veil_secret_key *sk = NULL;
+    veil_ckks_plaintext *pt = NULL;
+    assert_int_equal(veil_params_preset(&params, "ckks-n8192-d2", &err), VEIL_OK);
+    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encoder_new(&enc, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_secret_key_new(&sk, ctx, fx->prng, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_plaintext_new(&pt, ctx, &err), VEIL_OK);
+    enum { DISTINCT = 40, COUNT = 128, OUT = 14 };
+    veil_buffer in_bytes[DISTINCT];
+    double x[COUNT];
+    for (size_t i = 0; i < DISTINCT; i++) {
+        for (size_t r = 0; r < COUNT; r++) x[r] = cos((double)(i * COUNT + r));
+        veil_ckks_ciphertext *ct = NULL;
+        assert_int_equal(veil_ckks_encode(enc, pt, x, NULL, COUNT, ldexp(1.0, 40), 2, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_ciphertext_new(&ct, ctx, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_encrypt_sk(ctx, ct, pt, sk, fx->prng, &err), VEIL_OK);
+        memset(&in_bytes[i], 0, sizeof in_bytes[i]);
+        assert_int_equal(veil_ckks_ciphertext_save(&in_bytes[i], ct, 0, &err), VEIL_OK);
+        veil_ckks_ciphertext_free(ct);
+    }
+    const size_t counts[2] = {DISTINCT, 1030};
+    for (size_t run = 0; run < 2; run++) {
+        const size_t in_count = counts[run];
+        double *w = calloc(OUT * in_count, sizeof *w);
+        assert_non_null(w);
+        for (size_t o = 0; o < OUT; o++)
+            for (size_t i = 0; i < in_count; i++) {
+                const double v = (double)((int)((o * 7 + i * 3) % 11) - 5) * 0.29 + 0.01;
+                if (o < 6) w[o * in_count + i] = v;                          /* dense: one group */
+                else if (o < 11) w[o * in_count + i] = i % 3 == 0 ? v : 0;   /* sparse: another */
+                else if (o < 13) w[o * in_count + i] = i % (o - 8) == 1 ? v : 0; /* alone */
+                /* output 13: all zero */
+            }
+        veil_buffer a = {0}, b = {0};
+        group_layer_bytes(&a, params, in_bytes, DISTINCT, in_count, OUT, w);
+        setenv("VEIL_NO_AVX512", "1", 1);
+        group_layer_bytes(&b, params, in_bytes, DISTINCT, in_count, OUT, w);
+        unsetenv("VEIL_NO_AVX512");
+        assert_int_equal(a.len, b.len);
+        assert_memory_equal(a.data, b.data, a.len);
+        veil_buffer_free(&a);
+        veil_buffer_free(&b);
+        free(w);
+    }
+    for (size_t i = 0; i < DISTINCT; i++) veil_buffer_free(&in_bytes[i]);
+    veil_ckks_plaintext_free(pt);
+    veil_secret_key_free(sk);
+    veil_ckks_encoder_free(enc);
+    veil_context_free(ctx);
+    veil_params_free(params);
+}
+
+/*
  * A linear layer whose limbs mix a 60-bit first prime (beyond the AVX2 kernels, as the ML plans choose when
  * the outputs' bound asks for it) with 36-bit ones: each limb takes its own kernel, and the sums are the
  * plaintext's (run under both kernels, test_ckks and test_ckks_scalar).
@@ -379,6 +474,78 @@ static void test_linear_layer_large_first_prime(void **state)
         veil_ckks_ciphertext_free(out[o]);
     }
     assert_true(worst < 1e-3); /* outputs up to 3e4, at scale 2^36 with a 60-bit q_0 */
+    for (size_t i = 0; i < IN; i++) veil_ckks_ciphertext_free(in[i]);
+    veil_ckks_plaintext_free(pt);
+    veil_secret_key_free(sk);
+    veil_ckks_encoder_free(enc);
+    veil_context_free(ctx);
+    veil_params_free(params);
+}
+
+/*
+ * The last layer of a network at a lower scale (veil_ckks_linear_layer_shifted): outputs up to 3e4 at scale 2^36
+ * outgrow a 50-bit first prime (they wrap around without the shift), and fit it at 2^32 with the plaintext's
+ * values; the outputs carry the lower scale.
+ */
+static void test_linear_layer_shifted(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_params *params = NULL;
+    veil_context *ctx = NULL;
+    veil_ckks_encoder *enc = NULL;
+    veil_secret_key *sk = NULL;
+    veil_params_request req = {.depth = 2, .scale_bits = 36, .first_bits = 50, .security = VEIL_SECURITY_128};
+    assert_int_equal(veil_params_select(&params, &req, &err), VEIL_OK);
+    assert_true(veil_params_q(params, 0) < ((uint64_t)1 << 50));
+    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encoder_new(&enc, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_secret_key_new(&sk, ctx, fx->prng, &err), VEIL_OK);
+    enum { IN = 9, OUT = 10, COUNT = 64 };
+    const double scale = ldexp(1.0, 36);
+    double x[IN][COUNT], w[OUT * IN], b[OUT], got[COUNT];
+    veil_ckks_ciphertext *in[IN], *out[OUT];
+    veil_ckks_plaintext *pt = NULL;
+    assert_int_equal(veil_ckks_plaintext_new(&pt, ctx, &err), VEIL_OK);
+    unsigned s = 7;
+    for (size_t i = 0; i < IN; i++) {
+        for (size_t r = 0; r < COUNT; r++) {
+            s = s * 1103515245u + 12345u;
+            x[i][r] = (double)(s >> 8) / (double)(1u << 24) * 200.0 - 100.0;
+        }
+        assert_int_equal(veil_ckks_encode(enc, pt, x[i], NULL, COUNT, scale, 1, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_ciphertext_new(&in[i], ctx, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_encrypt_sk(ctx, in[i], pt, sk, fx->prng, &err), VEIL_OK);
+    }
+    for (size_t k = 0; k < OUT * IN; k++) w[k] = (double)((int)(k % 7) - 3) * 37.5;
+    for (size_t o = 0; o < OUT; o++) {
+        b[o] = 1000.0 * (double)o;
+        assert_int_equal(veil_ckks_ciphertext_new(&out[o], ctx, &err), VEIL_OK);
+    }
+    for (unsigned shift = 0; shift <= 4; shift += 4) {
+        assert_int_equal(veil_ckks_linear_layer_shifted(ctx, out, OUT, (const veil_ckks_ciphertext *const *)in, IN, w,
+                                                        b, shift, NULL, &err),
+                         VEIL_OK);
+        double worst = 0, top = 0;
+        for (size_t o = 0; o < OUT; o++) {
+            assert_true(fabs(veil_ckks_ciphertext_scale(out[o]) / ldexp(scale, -(int)shift) - 1) < 1e-12);
+            assert_int_equal(veil_ckks_decrypt(ctx, pt, out[o], sk, &err), VEIL_OK);
+            assert_int_equal(veil_ckks_decode(enc, got, NULL, COUNT, pt, &err), VEIL_OK);
+            for (size_t r = 0; r < COUNT; r++) {
+                double want = b[o];
+                for (size_t i = 0; i < IN; i++) want += w[o * IN + i] * x[i][r];
+                worst = fmax(worst, fabs(got[r] - want));
+                top = fmax(top, fabs(want));
+            }
+        }
+        assert_true(top > 2e4); /* beyond q_0 / 2 at 2^36: 2^49 / 2^36 = 8192 */
+        if (shift == 0) assert_true(worst > 1.0); /* wrapped around */
+        else assert_true(worst < 1e-3);
+    }
+    assert_int_equal(veil_ckks_linear_layer_shifted(ctx, out, OUT, (const veil_ckks_ciphertext *const *)in, IN, w, b, 17,
+                                                    NULL, &err),
+                     VEIL_ERR_ARGUMENT);
+    for (size_t o = 0; o < OUT; o++) veil_ckks_ciphertext_free(out[o]);
     for (size_t i = 0; i < IN; i++) veil_ckks_ciphertext_free(in[i]);
     veil_ckks_plaintext_free(pt);
     veil_secret_key_free(sk);
@@ -620,8 +787,10 @@ int main(void)
         cmocka_unit_test(test_chebyshev),
         cmocka_unit_test(test_chebyshev_63),
         cmocka_unit_test(test_linear_layer_large_first_prime),
+        cmocka_unit_test(test_linear_layer_shifted),
         cmocka_unit_test(test_linear_layer_wide_integers),
         cmocka_unit_test(test_linear_layer_ifma_equals_avx2),
+        cmocka_unit_test(test_linear_layer_groups_ifma_equals_avx2),
         cmocka_unit_test(test_linear_transform),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -202,4 +202,33 @@ expect 4 "not a Veil plan" "$veil" keygen --plan hospital.ctm --out K_bad
 [ -e K_bad ] && fail "a failed keygen --plan left its folder"
 expect 3 "not an ONNX model" "$veil" plain --model hospital.ctm --in hospital/test.csv --out out.bad
 
+# outputs too large for a 50-bit first prime at the 2^36 scale (|y| <= 17,839): the plan keeps the first prime and
+# lowers the last layer's scale (docs/ml.md, "Room"); the encrypted weights carry the same scale
+/usr/bin/python3 - <<'EOF'
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper, save
+rng = np.random.default_rng(1)
+w1, b1 = (rng.standard_normal((6, 5)) * 3).astype(np.float32), rng.standard_normal(5).astype(np.float32)
+w2, b2 = (rng.standard_normal((5, 3)) * 40).astype(np.float32), (rng.standard_normal(3) * 10).astype(np.float32)
+nodes = [helper.make_node("Gemm", ["x", "W1", "b1"], ["h"]), helper.make_node("Mul", ["h", "h"], ["s"]),
+         helper.make_node("Gemm", ["s", "W2", "b2"], ["y"])]
+inits = [numpy_helper.from_array(a, n) for a, n in ((w1, "W1"), (b1, "b1"), (w2, "W2"), (b2, "b2"))]
+g = helper.make_graph(nodes, "wide", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])], inits)
+save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), "wide.onnx")
+np.savetxt("wide.csv", rng.uniform(-1, 1, (20, 6)), delimiter=",")
+EOF
+"$veil" plan --model wide.onnx --input-range -1:1 --out wide.plan 2>"$work/err" | grep -q "log2(QP) = 208" ||
+    fail "the wide model's plan grew its first prime: $("$veil" plan --model wide.onnx --input-range -1:1 2>&1 | grep param)"
+run "$veil" keygen --plan wide.plan --out K_wide
+run "$veil" encrypt-model --model wide.onnx --keys K_wide/eval --out wide.ctm
+run "$veil" encrypt --keys K_wide --in wide.csv --out x_wide.ct
+run "$veil" eval --model wide.ctm --eval-keys K_wide/eval --in x_wide.ct --out y_wide.ct
+"$veil" decrypt --keys K_wide --in y_wide.ct --out y_wide.csv || fail "decrypt wide"
+"$veil" plain --model wide.onnx --in wide.csv --out p_wide.csv || fail "plain wide"
+compare y_wide.csv p_wide.csv 1e-2
+run "$veil" eval --model wide.onnx --input-range -1:1 --eval-keys K_wide/eval --in x_wide.ct --out c_wide.ct
+"$veil" decrypt --keys K_wide --in c_wide.ct --out c_wide.csv || fail "decrypt wide in the clear"
+compare c_wide.csv p_wide.csv 1e-2
+
 if [ "$fails" = 0 ]; then echo "cli encmodel: ok"; else echo "cli encmodel: $fails failures"; exit 1; fi

@@ -59,6 +59,16 @@ veil_status veil_ckks_inner_product(const veil_context *ctx, veil_ckks_ciphertex
 veil_status veil_ckks_linear_layer(const veil_context *ctx, veil_ckks_ciphertext *const *out, size_t out_count,
                                    const veil_ckks_ciphertext *const *in, size_t in_count, const double *weights,
                                    const double *bias, const veil_switch_key *relin_key, veil_error *err);
+/*
+ * The same with the outputs at the inputs' scale / 2^shift (shift at most 16): the weights are taken as the
+ * integers round(w q_l / 2^shift), so that outputs too large for their level's modulus at the inputs' scale fit
+ * it (the last layer of a network, whose outputs land on the first prime alone). shift 0 is
+ * veil_ckks_linear_layer.
+ */
+veil_status veil_ckks_linear_layer_shifted(const veil_context *ctx, veil_ckks_ciphertext *const *out,
+                                           size_t out_count, const veil_ckks_ciphertext *const *in, size_t in_count,
+                                           const double *weights, const double *bias, unsigned shift,
+                                           const veil_switch_key *relin_key, veil_error *err);
 
 /*
  * A linear transform in diagonal form by baby-step giant-step (the diagonal method of Halevi-Shoup, "Algorithms

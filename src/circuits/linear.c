@@ -184,10 +184,19 @@ typedef struct layer_weights {
     double *wd, *wq;   /* per prime j (nnz each): the centered residues of the weights, and those over q_j */
     uint64_t *wr;      /* per prime j: the residues */
     double *cwd, *cwq; /* wd and wq in column order (the input-major kernel), or NULL */
+    /* the IFMA kernel's groups of outputs that read the same inputs (veil_layer_group_ifma), or n_groups 0:
+     * group g's members are gmem[gstart[g] .. gstart[g + 1]), its inputs the columns of its first member, and its
+     * weights at prime j gw[j * nnz + gwoff[g] ..], input-major (members adjacent) */
+    size_t n_groups, *gstart, *gmem, *gwoff;
+    uint64_t *gw;
 } layer_weights;
 
 static void layer_weights_free(layer_weights *lw)
 {
+    free(lw->gstart);
+    free(lw->gmem);
+    free(lw->gwoff);
+    free(lw->gw);
     free(lw->cwd);
     free(lw->cwq);
     free(lw->wd);
@@ -221,15 +230,72 @@ done:
     return st;
 }
 
+/* Whether outputs a and b read the same inputs (their nonzero weights in the same columns). */
+static bool same_columns(const sparse_rows *sr, size_t a, size_t b)
+{
+    const size_t na = sr->start[a + 1] - sr->start[a];
+    return na == sr->start[b + 1] - sr->start[b] && memcmp(sr->col + sr->start[a], sr->col + sr->start[b],
+                                                           na * sizeof *sr->col) == 0;
+}
+
+/*
+ * The IFMA kernel's groups: outputs with the same columns together (a dense layer is one group; a convolution's
+ * channels at one position are one), their weights' residues laid out input-major.
+ */
+static veil_status layer_groups(layer_weights *lw, const veil_context *ctx, size_t out_count, size_t level,
+                                veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    const sparse_rows *sr = &lw->sr;
+    const size_t nnz = lw->nnz;
+    size_t *group_of = malloc((out_count + 1) * sizeof *group_of), *first = malloc((out_count + 1) * sizeof *first);
+    size_t *fill = NULL;
+    lw->gstart = calloc(out_count + 2, sizeof *lw->gstart);
+    lw->gmem = malloc((out_count + 1) * sizeof *lw->gmem);
+    lw->gwoff = calloc(out_count + 1, sizeof *lw->gwoff);
+    lw->gw = malloc((nnz + 1) * (level + 1) * sizeof *lw->gw);
+    if (!group_of || !first || !lw->gstart || !lw->gmem || !lw->gwoff || !lw->gw)
+        VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "linear_layer");
+    size_t groups = 0;
+    for (size_t o = 0; o < out_count; o++) {
+        size_t g = 0;
+        while (g < groups && !same_columns(sr, first[g], o)) g++;
+        if (g == groups) first[groups++] = o;
+        group_of[o] = g;
+        lw->gstart[g + 1]++;
+    }
+    for (size_t g = 0; g < groups; g++) {
+        const size_t members = lw->gstart[g + 1], terms = sr->start[first[g] + 1] - sr->start[first[g]];
+        lw->gstart[g + 1] += lw->gstart[g];
+        if (g + 1 < groups) lw->gwoff[g + 1] = lw->gwoff[g] + members * terms;
+    }
+    fill = calloc(groups + 1, sizeof *fill);
+    if (!fill) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "linear_layer");
+    for (size_t o = 0; o < out_count; o++) {
+        const size_t g = group_of[o], t = fill[g]++, members = lw->gstart[g + 1] - lw->gstart[g];
+        lw->gmem[lw->gstart[g] + t] = o;
+        for (size_t j = 0; j <= level; j++)
+            for (size_t k = sr->start[o]; k < sr->start[o + 1]; k++)
+                lw->gw[j * nnz + lw->gwoff[g] + (k - sr->start[o]) * members + t] = lw->wr[j * nnz + k];
+    }
+    lw->n_groups = groups;
+    (void)ctx;
+done:
+    free(group_of);
+    free(first);
+    free(fill);
+    return st;
+}
+
 static veil_status layer_weights_init(layer_weights *lw, const veil_context *ctx, const double *weights,
-                                      size_t out_count, size_t in_count, size_t level, veil_error *err)
+                                      size_t out_count, size_t in_count, size_t level, double weight_scale,
+                                      veil_error *err)
 {
     veil_status st = VEIL_OK;
     const size_t n = ctx->ring->n;
     double level_bits = 0;
     for (size_t j = 0; j <= level; j++) level_bits += log2((double)ctx->ring->primes[j]);
-    VEIL_CHECK(sparse_weights(&lw->sr, weights, out_count, in_count, (double)ctx->ring->primes[level], level_bits,
-                              err));
+    VEIL_CHECK(sparse_weights(&lw->sr, weights, out_count, in_count, weight_scale, level_bits, err));
     const sparse_rows *sr = &lw->sr;
     const size_t nnz = sr->start[out_count];
     lw->nnz = nnz;
@@ -250,10 +316,38 @@ static veil_status layer_weights_init(layer_weights *lw, const veil_context *ctx
     }
     /* the input-major kernel for 8 outputs or more (fewer: their sums stay in registers, output-major) */
     lw->block = LAYER_BLOCK;
-    if (ctx->ring->kernel == VEIL_KERNEL_AVX2 && out_count >= 8)
+    if (ctx->ring->ifma) {
+        /* IFMA: outputs grouped by their inputs, four at a time in registers; blocks of coefficients whose
+         * stretches of a group's inputs stay in L2 (256 KiB) while its members are summed */
+        VEIL_CHECK(layer_groups(lw, ctx, out_count, level, err));
+        size_t widest = 1;
+        for (size_t o = 0; o < out_count; o++)
+            if (sr->start[o + 1] - sr->start[o] > widest) widest = sr->start[o + 1] - sr->start[o];
+        size_t block = ((size_t)1 << 15) / widest;
+        block = block < 16 ? 16 : block > LAYER_BLOCK_MAX ? LAYER_BLOCK_MAX : block & ~(size_t)15;
+        lw->block = block > n ? n : block;
+    } else if (ctx->ring->kernel == VEIL_KERNEL_AVX2 && out_count >= 8) {
         VEIL_CHECK(layer_columns(lw, n, out_count, in_count, level, err));
+    }
 done:
     return st;
+}
+
+/* The IFMA kernel's sums of limb j of polynomial c, coefficients [b0, b1), group by group. */
+static void layer_block_groups(const veil_context *ctx, const layer_weights *lw, veil_poly *const *dst,
+                               const veil_ckks_ciphertext *const *in, size_t c, size_t j, size_t b0, size_t b1,
+                               const layer_scratch *ls)
+{
+    const sparse_rows *sr = &lw->sr;
+    for (size_t g = 0; g < lw->n_groups; g++) {
+        const size_t m0 = lw->gstart[g], members = lw->gstart[g + 1] - m0, lead = lw->gmem[m0];
+        const size_t terms = sr->start[lead + 1] - sr->start[lead];
+        for (size_t t = 0; t < members; t++) ls->outs[t] = veil_poly_limb_ptr(dst[lw->gmem[m0 + t]], j) + b0;
+        for (size_t k = 0; k < terms; k++)
+            ls->ins[k] = veil_poly_limb_ptr(in[sr->col[sr->start[lead] + k]]->el.c[c], j) + b0;
+        veil_layer_group_ifma(ls->outs, members, ls->ins, terms, lw->gw + j * lw->nnz + lw->gwoff[g], b1 - b0,
+                              ctx->ring->primes[j]);
+    }
 }
 
 /* The layer's sums into polys[o * size + c] (polynomial c of output o), every limb, both kernels. */
@@ -277,14 +371,19 @@ static veil_status layer_sums(const veil_context *ctx, const layer_weights *lw, 
         {
             /* per thread, once: without it (out of memory) the output-major path needs none */
             layer_scratch ls = {0};
-            const bool have = cwd && scratch_init(&ls, out_count, in_count, block);
+            const bool have = (cwd || lw->n_groups) && scratch_init(&ls, out_count, in_count, block);
             for (size_t j = 0; j <= level; j++) {
+                const bool narrow = ctx->ring->primes[j] < ((uint64_t)1 << VEIL_PRIME_SIMD_MAX_BITS);
 #pragma omp for schedule(static)
-                for (size_t b = 0; b < blocks; b++)
-                    layer_block(ctx, sr, wd + j * nnz, wq + j * nnz, wr + j * nnz, dst, in, in_count, out_count,
-                                c, j, b * block, (b + 1) * block < n ? (b + 1) * block : n,
-                                simd && ctx->ring->primes[j] < ((uint64_t)1 << VEIL_PRIME_SIMD_MAX_BITS),
-                                cwd ? cwd + j * nnz : NULL, cwq ? cwq + j * nnz : NULL, have ? &ls : NULL);
+                for (size_t b = 0; b < blocks; b++) {
+                    const size_t b0 = b * block, b1 = (b + 1) * block < n ? (b + 1) * block : n;
+                    if (have && lw->n_groups && narrow && (b1 - b0) % 8 == 0)
+                        layer_block_groups(ctx, lw, dst, in, c, j, b0, b1, &ls);
+                    else
+                        layer_block(ctx, sr, wd + j * nnz, wq + j * nnz, wr + j * nnz, dst, in, in_count, out_count,
+                                    c, j, b0, b1, simd && narrow, cwd ? cwd + j * nnz : NULL,
+                                    cwq ? cwq + j * nnz : NULL, have && cwd ? &ls : NULL);
+                }
             }
             scratch_free(&ls);
         }
@@ -295,15 +394,16 @@ done:
 }
 
 /*
- * Each output adopts its polynomials (at scale * q_l: the weights carried q_l), is relinearized when of
- * size 3, rescaled back to `scale`, and gets its bias.
+ * Each output adopts its polynomials (at scale * weight_scale: the weights carried weight_scale), is
+ * relinearized when of size 3, rescaled to scale * weight_scale / q_l (`scale` when the weights carried q_l),
+ * and gets its bias.
  */
 static veil_status layer_outputs(const veil_context *ctx, veil_ckks_ciphertext *const *out, size_t out_count,
-                                 veil_poly **polys, size_t size, size_t level, double scale, const double *bias,
-                                 const veil_switch_key *relin_key, veil_error *err)
+                                 veil_poly **polys, size_t size, size_t level, double scale, double weight_scale,
+                                 const double *bias, const veil_switch_key *relin_key, veil_error *err)
 {
     veil_status st = VEIL_OK;
-    const double q_l = (double)ctx->ring->primes[level];
+    const double q_l = (double)ctx->ring->primes[level], out_scale = scale * (weight_scale / q_l);
     for (size_t o = 0; o < out_count; o++) {
         veil_ckks_ciphertext *y = out[o];
         for (size_t c = 0; c < 3; c++) {
@@ -313,12 +413,12 @@ static veil_status layer_outputs(const veil_context *ctx, veil_ckks_ciphertext *
         }
         y->el.size = size;
         y->el.level = level;
-        y->scale = scale * q_l;
+        y->scale = scale * weight_scale;
         y->el.seeded = false;
         /* relinearized before the rescale, so that the key switch's noise is divided by q_l too */
         if (size == 3) VEIL_CHECK(veil_ckks_relinearize(ctx, y, y, relin_key, err));
         VEIL_CHECK(veil_ckks_rescale(ctx, y, y, err));
-        y->scale = scale;
+        y->scale = out_scale;
         if (bias && bias[o] != 0) VEIL_CHECK(veil_ckks_add_constant(ctx, y, y, bias[o], err));
     }
 done:
@@ -353,6 +453,14 @@ veil_status veil_ckks_linear_layer(const veil_context *ctx, veil_ckks_ciphertext
                                    const veil_ckks_ciphertext *const *in, size_t in_count, const double *weights,
                                    const double *bias, const veil_switch_key *relin_key, veil_error *err)
 {
+    return veil_ckks_linear_layer_shifted(ctx, out, out_count, in, in_count, weights, bias, 0, relin_key, err);
+}
+
+veil_status veil_ckks_linear_layer_shifted(const veil_context *ctx, veil_ckks_ciphertext *const *out,
+                                           size_t out_count, const veil_ckks_ciphertext *const *in, size_t in_count,
+                                           const double *weights, const double *bias, unsigned shift,
+                                           const veil_switch_key *relin_key, veil_error *err)
+{
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(out, err);
     VEIL_REQUIRE(in, err);
@@ -361,16 +469,19 @@ veil_status veil_ckks_linear_layer(const veil_context *ctx, veil_ckks_ciphertext
     layer_weights lw = {0};
     veil_poly **polys = NULL;
     size_t size = 0;
+    if (shift > 16) return veil_fail(err, VEIL_ERR_ARGUMENT, "linear_layer: a shift of %u bits (at most 16)", shift);
     VEIL_CHECK(check_layer(ctx, out, out_count, in, in_count, relin_key, err));
     size = in[0]->el.size;
     const size_t level = in[0]->el.level;
-    VEIL_CHECK(layer_weights_init(&lw, ctx, weights, out_count, in_count, level, err));
+    const double weight_scale = ldexp((double)ctx->ring->primes[level], -(int)shift);
+    VEIL_CHECK(layer_weights_init(&lw, ctx, weights, out_count, in_count, level, weight_scale, err));
     polys = calloc(out_count * size, sizeof *polys);
     if (!polys) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "linear_layer");
     for (size_t i = 0; i < out_count * size; i++)
         VEIL_CHECK(veil_context_poly_new(&polys[i], ctx, level, VEIL_FORM_EVAL, err));
     VEIL_CHECK(layer_sums(ctx, &lw, polys, in, in_count, out_count, size, level, err));
-    VEIL_CHECK(layer_outputs(ctx, out, out_count, polys, size, level, in[0]->scale, bias, relin_key, err));
+    VEIL_CHECK(layer_outputs(ctx, out, out_count, polys, size, level, in[0]->scale, weight_scale, bias, relin_key,
+                             err));
 done:
     for (size_t i = 0; polys && i < out_count * size; i++) veil_poly_free(polys[i]);
     free(polys);

@@ -42,6 +42,7 @@ typedef struct ckks_evaluator {
     const veil_program *prog;
     veil_program boot_prog;
     veil_ckks_bootstrapper *bt;
+    unsigned out_shift; /* the last stage's outputs at the scale / 2^out_shift (veil_ckks_output_shift) */
 } ckks_evaluator;
 
 static const veil_switch_key *galois_for(const veil_eval_keys *k, long step, veil_error *err)
@@ -211,7 +212,9 @@ veil_status veil_ml_ckks_evaluator_new(void **state, const veil_model *model, co
     ev->n_stages = p->n_stages;
     ev->slots = (size_t)keys->meta.slots;
     ev->threads = threads ? threads : 1;
-    veil_status st = VEIL_OK;
+    ev->out_shift = veil_ckks_output_shift(p, (veil_packing)keys->meta.packing, keys->params, keys->meta.scale_bits,
+                                           keys->meta.bound);
+    veil_status st = VEIL_OK; /* an encrypted model's last weights carry the shift (encmodel.c, weight_scale) */
     ev->stages = calloc(p->n_stages + 1, sizeof *ev->stages);
     if (!ev->stages) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "evaluator");
     VEIL_CHECK(veil_ckks_encoder_new(&ev->enc, keys->ctx, err));
@@ -494,8 +497,9 @@ static veil_status run_batch(const ckks_evaluator *ev, veil_ckks_ciphertext **cu
             VEIL_PARALLEL_PARTS(ow, ev->threads, err, encrypted_affine_output(ev, si, part, y[part], x, pr, &e_));
         } else if (s->kind == VEIL_STAGE_AFFINE) {
             /* the whole layer at once: inputs read once; products left unrelinearized are relinearized here */
-            st = veil_ckks_linear_layer(ctx, y, ow, (const veil_ckks_ciphertext *const *)x, s->in_width, s->w, s->b,
-                                        ev->keys->relin, err);
+            st = veil_ckks_linear_layer_shifted(ctx, y, ow, (const veil_ckks_ciphertext *const *)x, s->in_width,
+                                                s->w, s->b, si + 1 == p->n_stages ? ev->out_shift : 0,
+                                                ev->keys->relin, err);
             tick(pr, ow);
         } else { /* elementwise */
             /* a square feeding an affine layer stays unrelinearized: the layer relinearizes its fewer outputs */

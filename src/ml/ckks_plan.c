@@ -197,21 +197,47 @@ static double bits_needed(double v, unsigned scale_bits)
 }
 
 /*
- * Checks the inputs (at the top level) and every stage's peak (at the level of its outputs, the lowest it
- * touches) against the moduli. *deficit: the most bits any of them lacks (0 when all fit); *worst: the stage
- * lacking them (SIZE_MAX: the inputs).
+ * The last stage's outputs at a smaller scale (ml_plan.h): the bits by which the outputs' bound, at the plan's
+ * scale, outgrows the modulus of their level, up to MAX_OUTPUT_SHIFT; 0 unless the last stage is affine and
+ * the packing the throughput one (its weights are exact integers at any scale; the latency packing's diagonals
+ * are rounded at their scale, which would cost precision).
  */
-static void room(const veil_plan *plan, const veil_program *p, double in_peak, const double *peak, double *deficit,
-                 size_t *worst)
+#define MAX_OUTPUT_SHIFT 8
+#define MIN_OUTPUT_SCALE_BITS 24
+unsigned veil_ckks_output_shift(const veil_program *p, veil_packing packing, const veil_params *params,
+                                unsigned scale_bits, double bound)
+{
+    if (packing != VEIL_PACKING_THROUGHPUT || !p || p->n_stages == 0 || p->stages[p->n_stages - 1].kind != VEIL_STAGE_AFFINE || !params) return 0;
+    const size_t depth = veil_program_depth(p), top = veil_params_q_count(params) - 1;
+    if (depth > top) return 0;
+    const double lack = ceil(bits_needed(bound, scale_bits) - log2_q(params, top - depth));
+    if (!(lack > 0)) return 0;
+    const double most = fmin(MAX_OUTPUT_SHIFT, (double)scale_bits - MIN_OUTPUT_SCALE_BITS);
+    return most > 0 ? (unsigned)fmin(lack, most) : 0;
+}
+
+/*
+ * Checks the inputs (at the top level) and every stage's peak (at the level of its outputs, the lowest it
+ * touches) against the moduli; the last stage at the scale veil_ckks_output_shift gives it for the outputs'
+ * bound out_peak. *deficit: the most bits any of them lacks (0 when all fit); *worst: the stage lacking them
+ * (SIZE_MAX: the inputs).
+ */
+static void room(const veil_plan *plan, const veil_program *p, double in_peak, const double *peak, double out_peak,
+                 double *deficit, size_t *worst)
 {
     size_t level = veil_params_q_count(plan->params) - 1;
+    /* out_peak < 0: no shift (the widest box keeps the outputs at the plan's scale; their bound then fits, and the
+     * evaluator finds no shift either) */
+    const unsigned shift = out_peak < 0 ? 0 : veil_ckks_output_shift(p, plan->packing, plan->params,
+                                                                      plan->scale_bits, out_peak);
     *deficit = bits_needed(in_peak, plan->scale_bits) - log2_q(plan->params, level);
     *worst = SIZE_MAX;
     for (size_t i = 0; i < p->n_stages; i++) {
         veil_program one = {.stages = &p->stages[i], .n_stages = 1};
         const size_t d = veil_program_depth(&one);
         level = level >= d ? level - d : 0;
-        double lack = bits_needed(peak[i], plan->scale_bits) - log2_q(plan->params, level);
+        const unsigned scale = i + 1 == p->n_stages ? plan->scale_bits - shift : plan->scale_bits;
+        double lack = bits_needed(peak[i], scale) - log2_q(plan->params, level);
         if (!(lack <= 1e6)) lack = 1e6; /* an infinite (or NaN) peak: no parameters hold it */
         if (lack > *deficit) {
             *deficit = lack;
@@ -271,7 +297,7 @@ static veil_status widest_box(veil_plan *plan, bounds_work *b, veil_error *err, 
         }
         double deficit = 1;
         size_t worst;
-        if (r <= limit && bounds_of_box(b, &last) == VEIL_OK) room(plan, b->p, b->in_peak, b->peak, &deficit, &worst);
+        if (r <= limit && bounds_of_box(b, &last) == VEIL_OK) room(plan, b->p, b->in_peak, b->peak, -1, &deficit, &worst);
         if (deficit <= 0) {
             best = k;
             lo = k + 1;
@@ -344,7 +370,7 @@ static veil_status plan_bounds(veil_plan *plan, const veil_model *m, const veil_
                       limit);
         double deficit = 0;
         size_t worst = SIZE_MAX;
-        room(plan, p, b.in_peak, b.peak, &deficit, &worst);
+        room(plan, p, b.in_peak, b.peak, b.out_peak, &deficit, &worst);
         /*
          * First a larger first prime (room at every level), then a smaller scale: 3 bits less scale give 3 more
          * at level 0 and 1, where the outputs and the last products live (less precision; fewer bits at higher
@@ -377,7 +403,7 @@ static veil_status plan_bounds(veil_plan *plan, const veil_model *m, const veil_
             veil_params_free(plan->params);
             plan->params = params;
             plan->scale_bits = scale_bits;
-            room(plan, p, b.in_peak, b.peak, &deficit, &worst);
+            room(plan, p, b.in_peak, b.peak, b.out_peak, &deficit, &worst);
         }
         if (deficit > 0) {
             const double v = worst == SIZE_MAX ? b.in_peak : b.peak[worst];

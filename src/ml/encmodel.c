@@ -267,8 +267,22 @@ static double log2_modulus(const veil_params *params, size_t level)
     return bits;
 }
 
-/* slots[0 .. half) at scale q_l and level l (as a diagonal k of baby step g when g, else as they are), encrypted
- * under the public key and saved. */
+/*
+ * The scale of a stage's weights: q_l, so that the rescale by q_l brings the products back to the inputs' scale;
+ * the last stage's q_l / 2^s when the keys' plan lowers the outputs' scale by s bits (veil_ckks_output_shift,
+ * as the plaintext weights round(w q_l / 2^s)).
+ */
+static double weight_scale(const veil_eval_keys *k, const veil_program *p, size_t stage, size_t level)
+{
+    const unsigned shift = stage + 1 == p->n_stages ? veil_ckks_output_shift(p, (veil_packing)k->meta.packing,
+                                                                             k->params, k->meta.scale_bits,
+                                                                             k->meta.bound)
+                                                    : 0;
+    return ldexp((double)veil_params_q(k->params, level), -(int)shift);
+}
+
+/* slots[0 .. half) at the given scale and level l (as a diagonal k of baby step g when g, else as they are),
+ * encrypted under the public key and saved. */
 typedef struct enc_work {
     const veil_eval_keys *k;
     veil_ckks_encoder *enc;
@@ -279,13 +293,12 @@ typedef struct enc_work {
     veil_prng *prng;
 } enc_work;
 
-static veil_status encrypt_slots(veil_buffer *out, enc_work *wk, size_t level, size_t k, size_t g, long unit,
-                                 veil_error *err)
+static veil_status encrypt_slots(veil_buffer *out, enc_work *wk, size_t level, double scale, size_t k, size_t g,
+                                 long unit, veil_error *err)
 {
     veil_status st = VEIL_OK;
-    const double q_l = (double)veil_params_q(wk->k->params, level);
-    if (g) VEIL_CHECK(veil_ckks_linear_transform_encode(wk->enc, wk->pt, wk->slots, k, g, unit, q_l, level, err));
-    else VEIL_CHECK(veil_ckks_encode(wk->enc, wk->pt, wk->slots, NULL, wk->half, q_l, level, err));
+    if (g) VEIL_CHECK(veil_ckks_linear_transform_encode(wk->enc, wk->pt, wk->slots, k, g, unit, scale, level, err));
+    else VEIL_CHECK(veil_ckks_encode(wk->enc, wk->pt, wk->slots, NULL, wk->half, scale, level, err));
     VEIL_CHECK(veil_ckks_encrypt_pk(wk->k->ctx, wk->ct, wk->pt, wk->k->pk, wk->prng, err));
     VEIL_CHECK(veil_ckks_ciphertext_save(out, wk->ct, 0, err)); /* uniform residues: zstd gains nothing */
 done:
@@ -293,10 +306,11 @@ done:
 }
 
 /* One value in every slot (the throughput packing). */
-static veil_status encrypt_value(veil_buffer *out, enc_work *wk, double value, size_t level, veil_error *err)
+static veil_status encrypt_value(veil_buffer *out, enc_work *wk, double value, size_t level, double scale,
+                                 veil_error *err)
 {
     for (size_t i = 0; i < wk->half; i++) wk->slots[i] = value;
-    return encrypt_slots(out, wk, level, 0, 0, 0, err);
+    return encrypt_slots(out, wk, level, scale, 0, 0, 0, err);
 }
 
 /* The keys fit the model: the same plan (model hash, widths), a public and a relinearization key, the levels. */
@@ -381,20 +395,22 @@ static veil_status encrypt_stages(veil_buffer *items, const veil_program *p, enc
         const veil_stage *sg = &p->stages[s];
         if (sg->kind != VEIL_STAGE_AFFINE) continue;
         const size_t l = stage_level(p, top, s);
+        const double scale = weight_scale(wk->k, p, s, l);
         if (!masks) { /* throughput: each weight and bias in every slot */
             for (size_t i = 0; i < sg->in_width * sg->out_width; i++)
-                VEIL_CHECK(encrypt_value(&items[at++], wk, sg->w[i], l, err));
-            for (size_t i = 0; i < sg->out_width; i++) VEIL_CHECK(encrypt_value(&items[at++], wk, sg->b[i], l, err));
+                VEIL_CHECK(encrypt_value(&items[at++], wk, sg->w[i], l, scale, err));
+            for (size_t i = 0; i < sg->out_width; i++)
+                VEIL_CHECK(encrypt_value(&items[at++], wk, sg->b[i], l, scale, err));
             continue;
         }
         const latency_shape sh = latency_shape_of(p, s, (size_t)k->meta.slots, wk->half);
         for (size_t d = 0; d < sh.Kl; d++) {
             if (!(masks[s][d / 64] >> (d % 64) & 1)) continue;
             latency_diagonal(sg, &sh, d, wk->slots);
-            VEIL_CHECK(encrypt_slots(&items[at++], wk, l, d, sh.g, (long)sh.R, err));
+            VEIL_CHECK(encrypt_slots(&items[at++], wk, l, scale, d, sh.g, (long)sh.R, err));
         }
         latency_bias(sg, &sh, wk->slots);
-        VEIL_CHECK(encrypt_slots(&items[at++], wk, l, 0, 0, 0, err));
+        VEIL_CHECK(encrypt_slots(&items[at++], wk, l, scale, 0, 0, 0, err));
     }
 done:
     return st;
@@ -458,17 +474,16 @@ done:
 
 /* ---- loading ------------------------------------------------------------------------------------------------ */
 
-/* One weight's ciphertext, checked: of size 2, at its stage's level and at that level's prime as its scale. */
+/* One weight's ciphertext, checked: of size 2, at its stage's level and scale (weight_scale). */
 static veil_status load_value(veil_ckks_ciphertext **ct, const veil_eval_keys *k, const veil_set_item *item,
-                              size_t level, veil_error *err)
+                              size_t level, double scale, veil_error *err)
 {
     veil_status st = VEIL_OK;
     if (item->type != VEIL_OBJECT_CKKS_CIPHERTEXT) BAD("an object is not a CKKS ciphertext");
     VEIL_CHECK(veil_ckks_ciphertext_load(ct, k->ctx, item->data, item->len, err));
-    const double q_l = (double)veil_params_q(k->params, level);
     if (veil_ckks_ciphertext_level(*ct) != level || veil_ckks_ciphertext_size(*ct) != 2 ||
-        !(fabs(veil_ckks_ciphertext_scale(*ct) / q_l - 1) < 1e-9))
-        BAD("a weight's ciphertext is not at its layer's level (%zu) and scale (2^%.2f)", level, log2(q_l));
+        !(fabs(veil_ckks_ciphertext_scale(*ct) / scale - 1) < 1e-9))
+        BAD("a weight's ciphertext is not at its layer's level (%zu) and scale (2^%.2f)", level, log2(scale));
 done:
     return st;
 }
@@ -536,9 +551,11 @@ static veil_status load_latency(veil_model *m, const veil_eval_keys *k, const ve
         m->enc->w[s] = calloc(sh.Kl, sizeof *m->enc->w[s]);
         m->enc->b[s] = calloc(2, sizeof *m->enc->b[s]); /* one more NULL ends the list */
         if (!m->enc->w[s] || !m->enc->b[s]) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encrypted model");
+        const double scale = weight_scale(k, p, s, l);
         for (size_t d = 0; d < sh.Kl; d++)
-            if (masks[s][d / 64] >> (d % 64) & 1) VEIL_CHECK(load_value(&m->enc->w[s][d], k, &c->items[at++], l, err));
-        VEIL_CHECK(load_value(&m->enc->b[s][0], k, &c->items[at++], l, err));
+            if (masks[s][d / 64] >> (d % 64) & 1)
+                VEIL_CHECK(load_value(&m->enc->w[s][d], k, &c->items[at++], l, scale, err));
+        VEIL_CHECK(load_value(&m->enc->b[s][0], k, &c->items[at++], l, scale, err));
     }
 done:
     for (size_t s = 0; masks && s < p->n_stages; s++) free(masks[s]);
@@ -598,8 +615,10 @@ veil_status veil_model_load_encrypted(veil_model **out, const veil_eval_keys *k,
         m->enc->w[s] = calloc(nw + 1, sizeof *m->enc->w[s]);
         m->enc->b[s] = calloc(sg->out_width + 1, sizeof *m->enc->b[s]);
         if (!m->enc->w[s] || !m->enc->b[s]) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encrypted model");
-        for (size_t i = 0; i < nw; i++) VEIL_CHECK(load_value(&m->enc->w[s][i], k, &c.items[at++], l, err));
-        for (size_t i = 0; i < sg->out_width; i++) VEIL_CHECK(load_value(&m->enc->b[s][i], k, &c.items[at++], l, err));
+        const double scale = weight_scale(k, p, s, l);
+        for (size_t i = 0; i < nw; i++) VEIL_CHECK(load_value(&m->enc->w[s][i], k, &c.items[at++], l, scale, err));
+        for (size_t i = 0; i < sg->out_width; i++)
+            VEIL_CHECK(load_value(&m->enc->b[s][i], k, &c.items[at++], l, scale, err));
     }
 loaded:
     memcpy(m->hash, meta.model_hash, VEIL_ID_BYTES);

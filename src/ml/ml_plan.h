@@ -344,6 +344,15 @@ veil_status veil_ml_boot_galois_keys(const veil_context *ctx, const veil_secret_
                                      size_t count, veil_prng *prng,
                                      veil_status (*sink)(void *, veil_switch_key *, veil_error *), void *arg,
                                      veil_error *err);
+/*
+ * The bits by which the last stage (when affine) lowers its outputs' scale, so that outputs bounded by `bound`
+ * fit the modulus of their level without a first prime beyond 50 bits (the vector kernels' limit): its weights
+ * are taken at q_l / 2^shift instead of q_l. The plan checks the outputs at that scale and the evaluator takes
+ * the same shift from the keys (their packing, parameters, scale and outputs' bound). At most 8 bits, the
+ * outputs' scale at least 2^24; 0 when nothing is lacking, and in the latency packing.
+ */
+unsigned veil_ckks_output_shift(const veil_program *p, veil_packing packing, const veil_params *params,
+                                unsigned scale_bits, double bound);
 veil_status veil_ml_ckks_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan,
                                 veil_prng *prng, veil_progress_fn progress, void *progress_arg, veil_error *err);
 veil_status veil_ml_ckks_keygen_to_file(veil_keyset **secret_out, const veil_plan *plan, const char *eval_path,

@@ -38,7 +38,8 @@ static veil_status poly_alloc(veil_poly **out, const veil_ring *ring, const size
     }
     veil_status st = VEIL_OK;
     veil_poly *p = veil_alloc(1, sizeof *p);
-    if (p) p->data = veil_pool_get(ring->pool, poly_block_limbs(ring, count) * ring->n * sizeof(uint64_t), true);
+    if (p) p->data = veil_pool_get_fit(ring->pool, poly_block_limbs(ring, count) * ring->n * sizeof(uint64_t), true,
+                                       &p->block_bytes);
     if (!p || !p->data) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "out of memory for a polynomial of %zu limbs", count);
     p->ring = ring;
     p->count = count;
@@ -73,10 +74,9 @@ veil_status veil_poly_new_range(veil_poly **out, const veil_ring *ring, size_t f
 void veil_poly_free(veil_poly *poly)
 {
     if (!poly) return;
-    const size_t limb_bytes = poly->ring->n * sizeof(uint64_t);
-    /* a polynomial may hold a secret; wiped, the block is also zeroed for reuse (its tail never held data) */
-    veil_wipe(poly->data, poly->count * limb_bytes);
-    veil_pool_put(poly->ring->pool, poly->data, poly_block_limbs(poly->ring, poly->count) * limb_bytes, true);
+    const size_t bytes = poly->block_bytes; /* the whole block: a part beyond the limbs may hold an earlier use's */
+    veil_wipe(poly->data, bytes); /* a polynomial may hold a secret; wiped, the block is also zeroed for reuse */
+    veil_pool_put(poly->ring->pool, poly->data, bytes, true);
     veil_free_secret(poly, sizeof *poly);
 }
 
@@ -363,4 +363,5 @@ void veil_poly_view(veil_poly *view, const veil_ring *ring, const size_t *base, 
     view->form = form;
     memcpy(view->base, base, count * sizeof *base);
     view->data = data;
+    view->block_bytes = count * ring->n * sizeof(uint64_t); /* not the pool's: a view is never freed */
 }

@@ -3,14 +3,15 @@
  * again (polynomials, key-switching scratch) reuse memory instead of asking the system for fresh pages
  * each time (fresh pages cost a page fault each, serialized in the kernel). Thread-safe (one mutex); blocks
  * are handed out whole and returned whole. A block returned "zeroed" is all zero bytes (polynomials are
- * wiped when freed), so that it can serve a request for zeroed memory without another pass.
+ * wiped when freed), so that it can serve a request for zeroed memory without another pass. The cache is
+ * sized for a CNN layer's outputs at N = 2^14 (hundreds of blocks of 0.4-0.8 MB each).
  */
 #include <pthread.h>
 #include <string.h>
 #include "ring/ring_internal.h"
 
-#define POOL_SLOTS 64
-#define POOL_MAX_BYTES ((size_t)512 << 20)
+#define POOL_SLOTS 4096
+#define POOL_MAX_BYTES ((size_t)1536 << 20)
 
 typedef struct pool_block {
     void *ptr;
@@ -49,23 +50,31 @@ size_t veil_pool_block_bytes(size_t bytes)
     return (bytes + step - 1) / step * step;
 }
 
-void *veil_pool_get(veil_pool *p, size_t bytes, bool zeroed)
+/* A block of `bytes`, or (fit) of up to half as much again when none has the size; *got its size. */
+static void *pool_take(veil_pool *p, size_t bytes, bool zeroed, bool fit, size_t *got)
 {
     if (bytes == 0) bytes = 1;
     void *ptr = NULL;
     bool is_zero = false;
+    *got = bytes;
     if (p) {
         pthread_mutex_lock(&p->lock);
-        size_t pick = p->count;
-        for (size_t i = 0; i < p->count; i++)
-            if (p->blocks[i].bytes == bytes) {
+        size_t pick = p->count, larger = p->count;
+        for (size_t i = 0; i < p->count; i++) {
+            const size_t b = p->blocks[i].bytes;
+            if (b == bytes) {
                 pick = i;
                 if (p->blocks[i].zeroed == zeroed) break; /* the best match */
+            } else if (fit && b > bytes && b - bytes <= bytes / 2 && (larger == p->count || b < p->blocks[larger].bytes)) {
+                larger = i;
             }
+        }
+        if (pick == p->count) pick = larger;
         if (pick < p->count) {
             ptr = p->blocks[pick].ptr;
             is_zero = p->blocks[pick].zeroed;
-            p->cached_bytes -= bytes;
+            *got = p->blocks[pick].bytes;
+            p->cached_bytes -= *got;
             memmove(p->blocks + pick, p->blocks + pick + 1, (p->count - pick - 1) * sizeof *p->blocks);
             p->count--;
         }
@@ -74,6 +83,17 @@ void *veil_pool_get(veil_pool *p, size_t bytes, bool zeroed)
     if (!ptr) ptr = veil_alloc_scratch(bytes, 1);
     if (ptr && zeroed && !is_zero) memset(ptr, 0, bytes);
     return ptr;
+}
+
+void *veil_pool_get(veil_pool *p, size_t bytes, bool zeroed)
+{
+    size_t got;
+    return pool_take(p, bytes, zeroed, false, &got);
+}
+
+void *veil_pool_get_fit(veil_pool *p, size_t bytes, bool zeroed, size_t *got)
+{
+    return pool_take(p, bytes, zeroed, true, got);
 }
 
 void veil_pool_put(veil_pool *p, void *ptr, size_t bytes, bool zeroed)

@@ -13,6 +13,10 @@ veil_pool *veil_pool_new(void);
 void veil_pool_free(veil_pool *pool);
 /* A block of `bytes` (64-byte aligned; all zero when zeroed), from the cache when one fits. */
 void *veil_pool_get(veil_pool *pool, size_t bytes, bool zeroed);
+/* The same, or a cached block of up to 1.5 times `bytes` when none has the size (its first `bytes` zero when
+ * zeroed); *got: the block's size, which veil_pool_put takes back. (A layer's outputs then reuse the larger
+ * blocks the level before it freed, instead of fresh pages.) */
+void *veil_pool_get_fit(veil_pool *pool, size_t bytes, bool zeroed, size_t *got);
 /* Returns a block to the cache (or to the system when the cache is full). zeroed: it is all zero bytes;
  * otherwise it must hold nothing secret. */
 void veil_pool_put(veil_pool *pool, void *ptr, size_t bytes, bool zeroed);
@@ -62,6 +66,7 @@ struct veil_poly {
     veil_form form;
     size_t base[VEIL_RING_MAX_PRIMES]; /* ring index of each limb's prime */
     uint64_t *data;             /* count * n residues, limb after limb, 64-byte aligned */
+    size_t block_bytes;         /* the size of data's block (at least count * n words; the pool's) */
 };
 
 static inline uint64_t *veil_poly_limb_ptr(const veil_poly *p, size_t limb)
@@ -124,6 +129,16 @@ void veil_dot_const_ifma(uint64_t *out, const uint64_t *y, size_t stride, size_t
 void veil_add_sub_avx512(uint64_t *out, const uint64_t *a, const uint64_t *b, size_t n, uint64_t q, int op);
 void veil_dot_ptrs_ifma(uint64_t *lo_out, uint64_t *hi_out, const uint64_t *const *y, size_t terms,
                         const uint64_t *w, size_t n);
+/*
+ * A group of `members` outputs of a layer that read the same `terms` inputs (dot_ifma.c, IFMA level):
+ * out[t][c] = sum_k in[k][c] * w[k * members + t] mod q for c < len (a multiple of 8), the inputs and weights
+ * residues below q < 2^50; four outputs at a time, their sums over sixteen coefficients in registers, exact (the
+ * 52-bit halves of the products summed, at most VEIL_LAYER_GROUP_MAX_TERMS at a time), one reduction per output
+ * coefficient. Out [0, q): the same residues as every other kernel.
+ */
+#define VEIL_LAYER_GROUP_MAX_TERMS 1024
+void veil_layer_group_ifma(uint64_t *const *out, size_t members, const uint64_t *const *in, size_t terms,
+                           const uint64_t *w, size_t len, uint64_t q);
 /* One coefficient block of a sparse layer, input-major (see ntt_avx2.c); len <= 256, a multiple of 4. */
 void veil_layer_block_avx2(double *acc, uint32_t *counts, uint64_t *const *out, const uint64_t *const *in,
                            size_t in_count, size_t out_count, const size_t *col_start, const size_t *col_row,
