@@ -513,3 +513,15 @@ void veil_dot_const_ifma(uint64_t *out, const uint64_t *y, size_t stride, size_t
         out[j] = (uint64_t)(acc % q);
     }
 }
+
+/* ---- the automorphism's slot permutation (AVX-512F; run at the IFMA level) ---------------------------- */
+
+/* out[j] = in[perm[j]]: block j/8 of out is block perm[j]/8 of in with its lanes permuted by perm[j..j+7] mod 8
+ * (the block structure of veil_automorphism_permutation, automorph.c). */
+void veil_permute_blocks_avx512(uint64_t *out, const uint64_t *in, const uint32_t *perm, size_t n)
+{
+    for (size_t j = 0; j < n; j += 8) {
+        const __m512i idx = _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(const void *)(perm + j)));
+        st(out + j, _mm512_permutexvar_epi64(idx, ld(in + (perm[j] & ~(uint32_t)7))));
+    }
+}
