@@ -201,20 +201,31 @@ static void fwd_tail(uint64_t *a, const uint64_t *w, size_t n, size_t b0, size_t
     const uint64_t *w4 = w + lane_table(n, 0), *w4s = w + lane_table(n, 1), *w2 = w + lane_table(n, 2);
     const uint64_t *w2s = w + lane_table(n, 3), *w1 = w + lane_table(n, 4), *w1s = w + lane_table(n, 5);
     const __m512i lo = SEL(0, 8, 1, 9, 4, 12, 5, 13), hi = SEL(2, 10, 3, 11, 6, 14, 7, 15);
-    for (size_t b = b0; b < b1; b++) {
-        uint64_t *p = a + 16 * b;
-        const __m512i A = ld(p), B = ld(p + 8);
-        __m512i X = _mm512_shuffle_i64x2(A, B, 0x44), Y = _mm512_shuffle_i64x2(A, B, 0xEE);
-        ct(&X, &Y, ld(w4 + 8 * b), ld(w4s + 8 * b), mq);
-        __m512i X2 = _mm512_shuffle_i64x2(X, Y, 0x88), Y2 = _mm512_shuffle_i64x2(X, Y, 0xDD);
-        ct(&X2, &Y2, ld(w2 + 8 * b), ld(w2s + 8 * b), mq);
-        X = _mm512_unpacklo_epi64(X2, Y2);
-        Y = _mm512_unpackhi_epi64(X2, Y2);
-        ct(&X, &Y, ld(w1 + 8 * b), ld(w1s + 8 * b), mq);
-        X = sub_if_ge(sub_if_ge(X, mq.two_q), mq.q);
-        Y = sub_if_ge(sub_if_ge(Y, mq.two_q), mq.q);
-        st(p, _mm512_permutex2var_epi64(X, lo, Y));
-        st(p + 8, _mm512_permutex2var_epi64(X, hi, Y));
+    /* two blocks per iteration, step by step, so that their dependency chains overlap (b1 - b0 is even) */
+    for (size_t b = b0; b < b1; b += 2) {
+        __m512i X[2], Y[2], X2[2], Y2[2];
+        for (int u = 0; u < 2; u++) {
+            const __m512i A = ld(a + 16 * (b + u)), B = ld(a + 16 * (b + u) + 8);
+            X[u] = _mm512_shuffle_i64x2(A, B, 0x44);
+            Y[u] = _mm512_shuffle_i64x2(A, B, 0xEE);
+        }
+        for (int u = 0; u < 2; u++) ct(&X[u], &Y[u], ld(w4 + 8 * (b + u)), ld(w4s + 8 * (b + u)), mq);
+        for (int u = 0; u < 2; u++) {
+            X2[u] = _mm512_shuffle_i64x2(X[u], Y[u], 0x88);
+            Y2[u] = _mm512_shuffle_i64x2(X[u], Y[u], 0xDD);
+        }
+        for (int u = 0; u < 2; u++) ct(&X2[u], &Y2[u], ld(w2 + 8 * (b + u)), ld(w2s + 8 * (b + u)), mq);
+        for (int u = 0; u < 2; u++) {
+            X[u] = _mm512_unpacklo_epi64(X2[u], Y2[u]);
+            Y[u] = _mm512_unpackhi_epi64(X2[u], Y2[u]);
+        }
+        for (int u = 0; u < 2; u++) ct(&X[u], &Y[u], ld(w1 + 8 * (b + u)), ld(w1s + 8 * (b + u)), mq);
+        for (int u = 0; u < 2; u++) {
+            X[u] = sub_if_ge(sub_if_ge(X[u], mq.two_q), mq.q);
+            Y[u] = sub_if_ge(sub_if_ge(Y[u], mq.two_q), mq.q);
+            st(a + 16 * (b + u), _mm512_permutex2var_epi64(X[u], lo, Y[u]));
+            st(a + 16 * (b + u) + 8, _mm512_permutex2var_epi64(X[u], hi, Y[u]));
+        }
     }
 }
 
