@@ -152,7 +152,7 @@ static inline void gs(__m512i *x, __m512i *y, __m512i w, __m512i ws, modq m)
 #define NTT_BLOCK 2048
 
 /* Blocks of sixteen the stages in registers interleave. */
-#define TAIL_WAYS 4
+#define TAIL_WAYS 8
 
 static void fwd_radix2(uint64_t *a, const uint64_t *w, const uint64_t *ws, size_t m, size_t t, modq mq)
 {
