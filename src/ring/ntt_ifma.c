@@ -12,7 +12,8 @@
  * since q < 2^50. The transforms read and write residues in [0, q): the output equals the scalar kernel's bit for
  * bit (both compute the same residues exactly; only the lazy intermediate representatives differ).
  * Two stages are fused per pass over memory; the last three forward stages (first three inverse ones) run in
- * registers on blocks of sixteen values, the lanes rearranged between stages by two-source permutes.
+ * registers on blocks of sixteen values, the lanes rearranged between stages by 128-bit lane shuffles and unpacks,
+ * eight blocks interleaved.
  */
 #include <immintrin.h>
 #include "ring/ring_internal.h"
