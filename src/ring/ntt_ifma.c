@@ -154,6 +154,8 @@ static inline void gs(__m512i *x, __m512i *y, __m512i w, __m512i ws, modq m)
 
 /* Blocks of sixteen the stages in registers interleave. */
 #define TAIL_WAYS 8
+_Static_assert((NTT_BLOCK / 16) % TAIL_WAYS == 0 && (((size_t)1 << VEIL_RING_MIN_LOG_N) / 16) % TAIL_WAYS == 0,
+               "the stages in registers run whole groups of TAIL_WAYS blocks");
 
 static void fwd_radix2(uint64_t *a, const uint64_t *w, const uint64_t *ws, size_t m, size_t t, modq mq)
 {
