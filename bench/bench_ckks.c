@@ -159,8 +159,10 @@ int bench_ckks(const bench_config *cfg)
 {
     const double budget = cfg->quick ? 0.05 : 0.5;
     const char *const *names = veil_params_preset_names();
+    const char *only = getenv("VEIL_BENCH_CKKS_PRESET"); /* one preset (for back-to-back runs of one set) */
     for (size_t k = 0, done = 0; names[k]; k++) {
         if (strncmp(names[k], "ckks-", 5) != 0) continue;
+        if (only && strcmp(names[k], only) != 0) continue;
         if (cfg->quick && done > 0) break;
         bench_preset(names[k], cfg->threads, budget);
         done++;

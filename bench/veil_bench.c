@@ -59,6 +59,7 @@ static void usage(FILE *f)
             "suites:\n"
             "  ring    NTT, pointwise products, base conversion, rescale and sampling, N = 2^12..2^16\n"
             "  ckks    CKKS keys, encoding, encryption and evaluator at the presets (--quick: N = 8192 only)\n"
+            "          (VEIL_BENCH_CKKS_PRESET=ckks-n16384-d7: that preset only)\n"
             "  precision  CKKS errors at N = 8192 over 10 key seeds, measured as the SEAL harness does\n"
             "  bgv     BGV keys, encoding, encryption and evaluator at bgv-n8192 and bgv-n16384, t = 65537\n"
             "  ml      logistic regression, 30 features: 8192 samples (throughput) and one (latency), server time\n"

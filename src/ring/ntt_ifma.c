@@ -12,7 +12,8 @@
  * since q < 2^50. The transforms read and write residues in [0, q): the output equals the scalar kernel's bit for
  * bit (both compute the same residues exactly; only the lazy intermediate representatives differ).
  * Two stages are fused per pass over memory; the last three forward stages (first three inverse ones) run in
- * registers on blocks of sixteen values, the lanes rearranged between stages by two-source permutes.
+ * registers on blocks of sixteen values, the lanes rearranged between stages by 128-bit lane shuffles and unpacks,
+ * eight blocks interleaved.
  */
 #include <immintrin.h>
 #include "ring/ring_internal.h"
@@ -151,6 +152,11 @@ static inline void gs(__m512i *x, __m512i *y, __m512i w, __m512i ws, modq m)
 /* Values per cache block (16 KiB, half of L1): the stages whose groups fit one are run block after block. */
 #define NTT_BLOCK 2048
 
+/* Blocks of sixteen the stages in registers interleave. */
+#define TAIL_WAYS 8
+_Static_assert((NTT_BLOCK / 16) % TAIL_WAYS == 0 && (((size_t)1 << VEIL_RING_MIN_LOG_N) / 16) % TAIL_WAYS == 0,
+               "the stages in registers run whole groups of TAIL_WAYS blocks");
+
 static void fwd_radix2(uint64_t *a, const uint64_t *w, const uint64_t *ws, size_t m, size_t t, modq mq)
 {
     for (size_t i = 0; i < m; i++) {
@@ -201,20 +207,32 @@ static void fwd_tail(uint64_t *a, const uint64_t *w, size_t n, size_t b0, size_t
     const uint64_t *w4 = w + lane_table(n, 0), *w4s = w + lane_table(n, 1), *w2 = w + lane_table(n, 2);
     const uint64_t *w2s = w + lane_table(n, 3), *w1 = w + lane_table(n, 4), *w1s = w + lane_table(n, 5);
     const __m512i lo = SEL(0, 8, 1, 9, 4, 12, 5, 13), hi = SEL(2, 10, 3, 11, 6, 14, 7, 15);
-    for (size_t b = b0; b < b1; b++) {
-        uint64_t *p = a + 16 * b;
-        const __m512i A = ld(p), B = ld(p + 8);
-        __m512i X = _mm512_shuffle_i64x2(A, B, 0x44), Y = _mm512_shuffle_i64x2(A, B, 0xEE);
-        ct(&X, &Y, ld(w4 + 8 * b), ld(w4s + 8 * b), mq);
-        __m512i X2 = _mm512_shuffle_i64x2(X, Y, 0x88), Y2 = _mm512_shuffle_i64x2(X, Y, 0xDD);
-        ct(&X2, &Y2, ld(w2 + 8 * b), ld(w2s + 8 * b), mq);
-        X = _mm512_unpacklo_epi64(X2, Y2);
-        Y = _mm512_unpackhi_epi64(X2, Y2);
-        ct(&X, &Y, ld(w1 + 8 * b), ld(w1s + 8 * b), mq);
-        X = sub_if_ge(sub_if_ge(X, mq.two_q), mq.q);
-        Y = sub_if_ge(sub_if_ge(Y, mq.two_q), mq.q);
-        st(p, _mm512_permutex2var_epi64(X, lo, Y));
-        st(p + 8, _mm512_permutex2var_epi64(X, hi, Y));
+    /* TAIL_WAYS blocks per iteration, step by step, so that their dependency chains overlap (b1 - b0, a cache
+     * block of at least 1024 values over sixteen, is a multiple of it) */
+    for (size_t b = b0; b < b1; b += TAIL_WAYS) {
+        __m512i X[TAIL_WAYS], Y[TAIL_WAYS], X2[TAIL_WAYS], Y2[TAIL_WAYS];
+        for (int u = 0; u < TAIL_WAYS; u++) {
+            const __m512i A = ld(a + 16 * (b + u)), B = ld(a + 16 * (b + u) + 8);
+            X[u] = _mm512_shuffle_i64x2(A, B, 0x44);
+            Y[u] = _mm512_shuffle_i64x2(A, B, 0xEE);
+        }
+        for (int u = 0; u < TAIL_WAYS; u++) ct(&X[u], &Y[u], ld(w4 + 8 * (b + u)), ld(w4s + 8 * (b + u)), mq);
+        for (int u = 0; u < TAIL_WAYS; u++) {
+            X2[u] = _mm512_shuffle_i64x2(X[u], Y[u], 0x88);
+            Y2[u] = _mm512_shuffle_i64x2(X[u], Y[u], 0xDD);
+        }
+        for (int u = 0; u < TAIL_WAYS; u++) ct(&X2[u], &Y2[u], ld(w2 + 8 * (b + u)), ld(w2s + 8 * (b + u)), mq);
+        for (int u = 0; u < TAIL_WAYS; u++) {
+            X[u] = _mm512_unpacklo_epi64(X2[u], Y2[u]);
+            Y[u] = _mm512_unpackhi_epi64(X2[u], Y2[u]);
+        }
+        for (int u = 0; u < TAIL_WAYS; u++) ct(&X[u], &Y[u], ld(w1 + 8 * (b + u)), ld(w1s + 8 * (b + u)), mq);
+        for (int u = 0; u < TAIL_WAYS; u++) {
+            X[u] = sub_if_ge(sub_if_ge(X[u], mq.two_q), mq.q);
+            Y[u] = sub_if_ge(sub_if_ge(Y[u], mq.two_q), mq.q);
+            st(a + 16 * (b + u), _mm512_permutex2var_epi64(X[u], lo, Y[u]));
+            st(a + 16 * (b + u) + 8, _mm512_permutex2var_epi64(X[u], hi, Y[u]));
+        }
     }
 }
 
@@ -251,18 +269,28 @@ static void inv_head(uint64_t *a, const uint64_t *w, size_t n, size_t b0, size_t
     const uint64_t *w4 = w + lane_table(n, 0), *w4s = w + lane_table(n, 1), *w2 = w + lane_table(n, 2);
     const uint64_t *w2s = w + lane_table(n, 3), *w1 = w + lane_table(n, 4), *w1s = w + lane_table(n, 5);
     const __m512i x1 = SEL(0, 2, 8, 10, 4, 6, 12, 14), y1 = SEL(1, 3, 9, 11, 5, 7, 13, 15);
-    for (size_t b = b0; b < b1; b++) {
-        uint64_t *p = a + 16 * b;
-        const __m512i A = ld(p), B = ld(p + 8);
-        __m512i X = _mm512_permutex2var_epi64(A, x1, B), Y = _mm512_permutex2var_epi64(A, y1, B);
-        gs(&X, &Y, ld(w1 + 8 * b), ld(w1s + 8 * b), mq);
-        __m512i X2 = _mm512_unpacklo_epi64(X, Y), Y2 = _mm512_unpackhi_epi64(X, Y);
-        gs(&X2, &Y2, ld(w2 + 8 * b), ld(w2s + 8 * b), mq);
-        X = _mm512_shuffle_i64x2(X2, Y2, 0x44);
-        Y = _mm512_shuffle_i64x2(X2, Y2, 0xEE);
-        gs(&X, &Y, ld(w4 + 8 * b), ld(w4s + 8 * b), mq);
-        st(p, _mm512_shuffle_i64x2(X, Y, 0x88));
-        st(p + 8, _mm512_shuffle_i64x2(X, Y, 0xDD));
+    for (size_t b = b0; b < b1; b += TAIL_WAYS) { /* interleaved as in fwd_tail */
+        __m512i X[TAIL_WAYS], Y[TAIL_WAYS], X2[TAIL_WAYS], Y2[TAIL_WAYS];
+        for (int u = 0; u < TAIL_WAYS; u++) {
+            const __m512i A = ld(a + 16 * (b + u)), B = ld(a + 16 * (b + u) + 8);
+            X[u] = _mm512_permutex2var_epi64(A, x1, B);
+            Y[u] = _mm512_permutex2var_epi64(A, y1, B);
+        }
+        for (int u = 0; u < TAIL_WAYS; u++) gs(&X[u], &Y[u], ld(w1 + 8 * (b + u)), ld(w1s + 8 * (b + u)), mq);
+        for (int u = 0; u < TAIL_WAYS; u++) {
+            X2[u] = _mm512_unpacklo_epi64(X[u], Y[u]);
+            Y2[u] = _mm512_unpackhi_epi64(X[u], Y[u]);
+        }
+        for (int u = 0; u < TAIL_WAYS; u++) gs(&X2[u], &Y2[u], ld(w2 + 8 * (b + u)), ld(w2s + 8 * (b + u)), mq);
+        for (int u = 0; u < TAIL_WAYS; u++) {
+            X[u] = _mm512_shuffle_i64x2(X2[u], Y2[u], 0x44);
+            Y[u] = _mm512_shuffle_i64x2(X2[u], Y2[u], 0xEE);
+        }
+        for (int u = 0; u < TAIL_WAYS; u++) gs(&X[u], &Y[u], ld(w4 + 8 * (b + u)), ld(w4s + 8 * (b + u)), mq);
+        for (int u = 0; u < TAIL_WAYS; u++) {
+            st(a + 16 * (b + u), _mm512_shuffle_i64x2(X[u], Y[u], 0x88));
+            st(a + 16 * (b + u) + 8, _mm512_shuffle_i64x2(X[u], Y[u], 0xDD));
+        }
     }
 }
 
@@ -511,5 +539,17 @@ void veil_dot_const_ifma(uint64_t *out, const uint64_t *y, size_t stride, size_t
         veil_u128 acc = 0;
         for (size_t i = 0; i < terms; i++) acc += (veil_u128)y[i * stride + j] * w[i];
         out[j] = (uint64_t)(acc % q);
+    }
+}
+
+/* ---- the automorphism's slot permutation (AVX-512F; run at the IFMA level) ---------------------------- */
+
+/* out[j] = in[perm[j]]: block j/8 of out is block perm[j]/8 of in with its lanes permuted by perm[j..j+7] mod 8
+ * (the block structure of veil_automorphism_permutation, automorph.c). */
+void veil_permute_blocks_avx512(uint64_t *out, const uint64_t *in, const uint32_t *perm, size_t n)
+{
+    for (size_t j = 0; j < n; j += 8) {
+        const __m512i idx = _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(const void *)(perm + j)));
+        st(out + j, _mm512_permutexvar_epi64(idx, ld(in + (perm[j] & ~(uint32_t)7))));
     }
 }

@@ -178,6 +178,11 @@ void veil_poly_view(veil_poly *view, const veil_ring *ring, const size_t *base, 
 
 /* The slot permutation of X -> X^k in evaluation form: sigma_k(a)[j] = a[perm[j]]. k odd, below 2n. */
 void veil_automorphism_permutation(uint32_t *perm, const veil_ring *r, uint64_t k);
+/* out[j] = in[perm[j]] for j < n, perm from veil_automorphism_permutation (each aligned block of eight outputs
+ * reads one aligned block of eight inputs: one load and one lane permute per block at the IFMA level). */
+void veil_permute_slots(const veil_ring *r, uint64_t *out, const uint64_t *in, const uint32_t *perm);
+/* ntt_ifma.c (AVX-512F): veil_permute_slots' vector body, n a multiple of 8. */
+void veil_permute_blocks_avx512(uint64_t *out, const uint64_t *in, const uint32_t *perm, size_t n);
 
 /* Argument checks shared by the poly operations: same ring and base; and also the same form. */
 veil_status veil_poly_check_base(const veil_poly *a, const veil_poly *b, const char *op, veil_error *err);

@@ -50,7 +50,7 @@ static void accumulate_digit(const veil_context *ctx, veil_poly *acc0, veil_poly
         const uint64_t *src = raised[t];
         if (perm) {
             uint64_t *g = gathered + t * n;
-            for (size_t i = 0; i < n; i++) g[i] = src[perm[i]];
+            veil_permute_slots(r, g, src, perm);
             src = g;
         }
         veil_limb_mul(r, qp[t], veil_poly_limb(acc0, t), src, veil_poly_limb_const(key->b[j], qp[t]), accumulate);
