@@ -9,6 +9,8 @@
  * brings it back to D, exactly as the plaintext path's integers round(w q_l) do. So the circuit uses the same
  * levels as the model in the clear, and the plan's bounds (bounds.c) hold unchanged: the product's largest value
  * before the rescale, |w x| q_l D, fits Q_l exactly when |w x| D fits Q_{l-1}, which the plan checked.
+ * A CNN's convolution, folded into a dense matrix by the lowering, costs one ciphertext per entry (its zeros
+ * encrypted too): a file beyond ENC_MAX_BYTES is refused before encrypting, naming its size.
  *
  * The latency packing (one sample over S values in each of R lanes, ckks_infer.c): each affine stage's
  * diagonals, as the evaluator of a model in the clear encodes them (pre-rotated by their giant step, the lanes
