@@ -386,7 +386,7 @@ static void check_large_cnn_refused(void)
     assert_int_equal(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err), VEIL_OK);
     veil_buffer mb = {0};
     assert_int_equal(veil_model_encrypt(&mb, big, ek, NULL, &err), VEIL_ERR_UNSUPPORTED);
-    if (!strstr(err.detail, "GiB file in the throughput packing")) fail_msg("another refusal: %s", err.detail);
+    if (!strstr(err.detail, "GiB in memory in the throughput packing")) fail_msg("another refusal: %s", err.detail);
     assert_null(mb.data);
     printf("  refused: %s\n", err.detail);
     veil_eval_keys_free(ek);
