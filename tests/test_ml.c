@@ -331,17 +331,21 @@ static void check_encrypted_weights(veil_model *m, veil_model *other, unsigned s
  * 192 -> 4. In the latency packing (256 slots) the convolution spreads its 256 diagonals over 16 lanes (16 each,
  * baby step 4) and the dense layer uses the hybrid method: every path of the encrypted transform.
  */
-static veil_model *random_cnn(unsigned seed)
+static veil_model *random_cnn_of(unsigned seed, int64_t side, int64_t channels, int64_t classes)
 {
     veil_error err = {0};
     veil_graph g = {0};
     unsigned s = seed;
-    double w1[27], b1[3], w2[4 * 192], b2[4];
-    for (size_t i = 0; i < 27; i++) w1[i] = uniform(&s) / 3;
-    for (size_t i = 0; i < 3; i++) b1[i] = 0.1 * uniform(&s);
-    for (size_t i = 0; i < 4 * 192; i++) w2[i] = uniform(&s) / sqrt(192.0);
-    for (size_t i = 0; i < 4; i++) b2[i] = 0.1 * uniform(&s);
-    int64_t in_dims[4] = {-1, 1, 10, 10}, w1d[4] = {3, 1, 3, 3}, b1d[1] = {3}, w2d[2] = {4, 192}, b2d[1] = {4};
+    const int64_t flat = channels * (side - 2) * (side - 2);
+    double *w1 = calloc((size_t)(9 * channels), sizeof *w1), *b1 = calloc((size_t)channels, sizeof *b1);
+    double *w2 = calloc((size_t)(classes * flat), sizeof *w2), *b2 = calloc((size_t)classes, sizeof *b2);
+    assert_true(w1 && b1 && w2 && b2);
+    for (int64_t i = 0; i < 9 * channels; i++) w1[i] = uniform(&s) / 3;
+    for (int64_t i = 0; i < channels; i++) b1[i] = 0.1 * uniform(&s);
+    for (int64_t i = 0; i < classes * flat; i++) w2[i] = uniform(&s) / sqrt((double)flat);
+    for (int64_t i = 0; i < classes; i++) b2[i] = 0.1 * uniform(&s);
+    int64_t in_dims[4] = {-1, 1, side, side}, w1d[4] = {channels, 1, 3, 3}, b1d[1] = {channels};
+    int64_t w2d[2] = {classes, flat}, b2d[1] = {classes};
     const char *conv[3] = {"x", "w1", "b1"}, *sq[2] = {"c", "c"}, *fl[1] = {"a"}, *gemm[3] = {"f", "w2", "b2"};
     assert_int_equal(veil_graph_add_input(&g, "x", in_dims, 4, &err), VEIL_OK);
     assert_int_equal(veil_graph_add_init(&g, "w1", w1, w1d, 4, &err), VEIL_OK);
@@ -358,7 +362,37 @@ static veil_model *random_cnn(unsigned seed)
     snprintf(tag, sizeof tag, "cnn-%u", seed);
     if (veil_model_from_graph(&model, &g, (const uint8_t *)tag, strlen(tag), NULL, 0, NULL, &err) != VEIL_OK)
         fail_msg("%s", err.detail);
+    free(w1);
+    free(b1);
+    free(w2);
+    free(b2);
     return model;
+}
+
+static veil_model *random_cnn(unsigned seed) { return random_cnn_of(seed, 10, 3, 4); }
+
+/* A CNN whose convolution folded into a dense matrix would need a file beyond the limit in the throughput
+ * packing (a 16 x 16 image, Conv 3x3 with 8 channels: 256 x 1,568 entries, one ciphertext each): refused with the
+ * size named, before any encryption; the latency packing is the way. */
+static void check_large_cnn_refused(void)
+{
+    veil_error err = {0};
+    veil_model *big = random_cnn_of(26, 16, 8, 10);
+    veil_plan *plan = NULL;
+    veil_plan_request req = {.packing = VEIL_PACKING_THROUGHPUT, .batch = 4};
+    assert_int_equal(veil_model_plan(&plan, big, &req, &err), VEIL_OK);
+    veil_keyset *ks = NULL;
+    veil_eval_keys *ek = NULL;
+    assert_int_equal(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err), VEIL_OK);
+    veil_buffer mb = {0};
+    assert_int_equal(veil_model_encrypt(&mb, big, ek, NULL, &err), VEIL_ERR_UNSUPPORTED);
+    if (!strstr(err.detail, "GiB in memory in the throughput packing")) fail_msg("another refusal: %s", err.detail);
+    assert_null(mb.data);
+    printf("  refused: %s\n", err.detail);
+    veil_eval_keys_free(ek);
+    veil_keyset_free(ks);
+    veil_plan_free(plan);
+    veil_model_free(big);
 }
 
 static void test_encrypted_weights(void **state)
@@ -376,6 +410,13 @@ static void test_encrypted_weights(void **state)
     assert_int_equal(cnn->program.n_stages, 3);
     check_encrypted_weights(cnn, square, 36, VEIL_PACKING_LATENCY);
     veil_model_free(cnn);
+    /* the throughput packing: a 4 x 4 image, Conv 3x3 with 2 channels (8 outputs), square, dense 8 -> 3; each
+     * entry of the convolution's matrix (16 x 8, zeros included) and of the dense layer one ciphertext */
+    veil_model *small_cnn = random_cnn_of(25, 4, 2, 3);
+    assert_int_equal(small_cnn->program.n_stages, 3);
+    check_encrypted_weights(small_cnn, square, 37, VEIL_PACKING_THROUGHPUT);
+    veil_model_free(small_cnn);
+    check_large_cnn_refused();
     veil_model_free(square);
     veil_model_free(tanh_mlp);
 }

@@ -370,6 +370,9 @@ void veil_evaluator_free(veil_evaluator *ev);
  * and that structure. veil_model_load_encrypted checks every byte and that the file was made for these keys;
  * the model it gives evaluates with veil_evaluator_new like a plaintext one (ciphertext-by-ciphertext
  * products, relinearized), and is refused by the calls that need the weights (plan, plain runs).
+ * VEIL_ERR_UNSUPPORTED, naming the size, when the throughput packing's ciphertexts would hold more than 16 GiB
+ * in memory (a CNN's convolution folded into a dense matrix costs one ciphertext per entry): the latency
+ * packing encrypts diagonals instead.
  */
 veil_status veil_model_encrypt(veil_buffer *out, const veil_model *model, const veil_eval_keys *keys, veil_prng *prng,
                                veil_error *err);

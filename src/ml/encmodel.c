@@ -9,6 +9,9 @@
  * brings it back to D, exactly as the plaintext path's integers round(w q_l) do. So the circuit uses the same
  * levels as the model in the clear, and the plan's bounds (bounds.c) hold unchanged: the product's largest value
  * before the rescale, |w x| q_l D, fits Q_l exactly when |w x| D fits Q_{l-1}, which the plan checked.
+ * A CNN's convolution, folded into a dense matrix by the lowering, costs one ciphertext per entry (its zeros
+ * encrypted too): a model whose ciphertexts would hold more than ENC_MAX_BYTES in memory is refused before
+ * encrypting, naming the size.
  *
  * The latency packing (one sample over S values in each of R lanes, ckks_infer.c): each affine stage's
  * diagonals, as the evaluator of a model in the clear encodes them (pre-rotated by their giant step, the lanes
@@ -38,6 +41,8 @@ static const uint8_t structure_tag[8] = {'V', 'E', 'I', 'L', '-', 'E', 'M', '1'}
 #define ENC_MAX_WIDTH ((size_t)1 << 16)
 #define ENC_MAX_DEGREE 255
 #define ENC_MAX_CIPHERTEXTS ((size_t)1 << 20)
+/* the ciphertexts in the memory of the server that loads them: 16 GiB */
+#define ENC_MAX_BYTES ((double)((uint64_t)16 << 30))
 
 /* The level of each stage's input: the top level, less the levels the stages before it use (as the evaluator). */
 static size_t stage_level(const veil_program *p, size_t top, size_t stage)
@@ -259,6 +264,22 @@ static size_t weight_count(const veil_program *p)
     return n;
 }
 
+/* The throughput packing: the bytes of the affine stages' ciphertexts in memory, one per weight and bias,
+ * 2 N (l + 1) 8 bytes each at its stage's level l (the file is smaller: its coefficients are packed to the
+ * primes' bits). */
+static double throughput_bytes(const veil_program *p, const veil_params *params)
+{
+    const size_t top = veil_params_q_count(params) - 1;
+    double bytes = 0;
+    for (size_t s = 0; s < p->n_stages; s++) {
+        const veil_stage *st = &p->stages[s];
+        if (st->kind != VEIL_STAGE_AFFINE) continue;
+        bytes += (double)((st->in_width + 1) * st->out_width) * 2.0 * (double)veil_params_degree(params) *
+                 (double)(stage_level(p, top, s) + 1) * 8.0;
+    }
+    return bytes;
+}
+
 /* log2 Q_l = the sum of the primes' logs up to level l. */
 static double log2_modulus(const veil_params *params, size_t level)
 {
@@ -430,6 +451,13 @@ veil_status veil_model_encrypt(veil_buffer *out, const veil_model *m, const veil
     if (p->n_stages > ENC_MAX_STAGES || (!latency && count > ENC_MAX_CIPHERTEXTS))
         return veil_fail(err, VEIL_ERR_UNSUPPORTED, "encrypt-model: %zu weights (one ciphertext each): at most %zu",
                          count, ENC_MAX_CIPHERTEXTS);
+    /* a convolution folded into a dense matrix costs one ciphertext per matrix entry (a CNN in the throughput
+     * packing): refused, naming the size, where its ciphertexts would not fit a server's memory */
+    if (!latency && throughput_bytes(p, k->params) > ENC_MAX_BYTES)
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "encrypt-model: %zu weights and biases of one ciphertext each "
+                         "would hold %.0f GiB in memory in the throughput packing (at most %.0f GiB); the latency "
+                         "packing encrypts a layer's diagonals instead (veil plan --latency)", count,
+                         throughput_bytes(p, k->params) / (1u << 30), ENC_MAX_BYTES / (1u << 30));
     enc_work wk = {.k = k, .half = veil_params_degree(k->params) / 2, .prng = prng};
     veil_buffer *items = NULL;
     uint8_t *meta = NULL;
