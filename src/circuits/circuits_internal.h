@@ -106,4 +106,32 @@ veil_status veil_boot_switch_to_sparse(const veil_context *ctx, veil_ckks_cipher
 veil_status veil_boot_switch_to_dense(const veil_context *ctx, veil_ckks_ciphertext *x,
                                       const veil_ckks_encapsulation_key *key, veil_error *err);
 
+/*
+ * The baby-step giant-step driver of the linear transforms in diagonal form (transform.c), shared by
+ * veil_ckks_linear_transform (plaintext diagonals) and veil_ckks_linear_transform_encrypted (ciphertext
+ * diagonals, transform_enc.c): the caller says which diagonals are present and how a giant-step group's inner
+ * sum is made; the driver rotates x by the baby steps (hoisted), finds every key first, runs the groups on
+ * `threads` threads and sums their results.
+ */
+typedef struct veil_bsgs veil_bsgs;
+/* inner <- sum_i diags[j baby + i] * xr[i] over the present diagonals of group j; *have_inner: there was one. */
+typedef veil_status (*veil_bsgs_inner_fn)(const veil_bsgs *tr, size_t j, const veil_ckks_ciphertext *const *xr,
+                                          veil_ckks_ciphertext *inner, int *have_inner, veil_error *err);
+struct veil_bsgs {
+    const veil_context *ctx;
+    const char *name;                         /* the prefix of the errors ("linear_transform") */
+    const void *diags;                        /* the caller's n_diags diagonals, read by present and inner */
+    int (*present)(const void *diags, size_t k); /* diagonal k is not zero */
+    veil_bsgs_inner_fn inner;
+    const veil_switch_key *relin;             /* for inner, where its products need it */
+    size_t n_diags, baby;                     /* baby <= n_diags, > 0 */
+    long unit;
+};
+/*
+ * out <- sum_k diags[k] * rot(x, k unit) (x and out checked by the caller; out may be x), keys found by Galois
+ * element among keys[0..key_count).
+ */
+veil_status veil_bsgs_apply(const veil_bsgs *tr, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *x,
+                            const veil_switch_key *const *keys, size_t key_count, size_t threads, veil_error *err);
+
 #endif

@@ -10,8 +10,7 @@
  * algorithm over compactly stored diagonals.
  */
 #include <stdlib.h>
-#include "ckks/ckks_internal.h"
-#include "veil/circuits.h"
+#include "circuits/circuits_internal.h"
 
 size_t veil_ckks_linear_transform_baby(size_t n_diags)
 {
@@ -43,49 +42,187 @@ done:
 }
 
 /* The Galois key of a rotation by `steps` slots among keys[0..count) (the first that matches), or a failure naming it. */
-static veil_status rotation_key(const veil_context *ctx, const veil_switch_key **key, long steps,
+static veil_status rotation_key(const veil_bsgs *tr, const veil_switch_key **key, long steps,
                                 const veil_switch_key *const *keys, size_t count, veil_error *err)
 {
-    const uint64_t g = veil_galois_element_rotation(ctx, steps);
+    const uint64_t g = veil_galois_element_rotation(tr->ctx, steps);
     for (size_t k = 0; k < count; k++)
         if (keys[k] && keys[k]->galois == g) {
             *key = keys[k];
             return VEIL_OK;
         }
-    return veil_fail(err, VEIL_ERR_MISMATCH, "linear_transform: no Galois key for a rotation by %ld slots (element %llu)",
+    return veil_fail(err, VEIL_ERR_MISMATCH, "%s: no Galois key for a rotation by %ld slots (element %llu)", tr->name,
                      steps, (unsigned long long)g);
 }
 
-/* What the giant-step groups read. */
-typedef struct transform {
-    const veil_context *ctx;
-    const veil_ckks_plaintext *const *diags;
-    size_t n_diags, baby;
-    long unit;
-    const veil_ckks_ciphertext **xr;        /* xr[i] = rot(x, i unit) where a diagonal uses it */
-    const veil_switch_key **giant_keys;     /* giant_keys[j]: rotation by j baby unit, for the groups used */
-} transform;
+/* What the driver holds while it runs. */
+typedef struct bsgs_work {
+    size_t groups, nb, gt;              /* giant-step groups, baby rotations, threads over the groups */
+    const veil_ckks_ciphertext **xr;    /* xr[i] = rot(x, i unit) where a diagonal uses it */
+    const veil_switch_key **giant_keys; /* giant_keys[j]: rotation by j baby unit, for the groups used */
+    veil_ckks_ciphertext **rotated, **outs, **inner, **accs;
+    long *steps;                        /* the baby rotations: outs[0..nb) = rot(x, steps[..]) by baby_keys[..] */
+    const veil_switch_key **baby_keys;
+    int *have;                          /* have[t]: accs[t] holds a sum */
+} bsgs_work;
+
+static veil_status bsgs_alloc(const veil_bsgs *tr, bsgs_work *w, size_t threads, veil_error *err)
+{
+    const size_t b = tr->baby;
+    w->groups = (tr->n_diags + b - 1) / b;
+    w->gt = w->groups < threads ? w->groups : threads;
+    w->xr = calloc(b, sizeof *w->xr);
+    w->giant_keys = calloc(w->groups, sizeof *w->giant_keys);
+    w->rotated = calloc(b, sizeof *w->rotated);
+    w->outs = calloc(b, sizeof *w->outs);
+    w->steps = calloc(b, sizeof *w->steps);
+    w->baby_keys = calloc(b, sizeof *w->baby_keys);
+    w->inner = calloc(w->gt, sizeof *w->inner);
+    w->accs = calloc(w->gt, sizeof *w->accs);
+    w->have = calloc(w->gt, sizeof *w->have);
+    if (!w->xr || !w->giant_keys || !w->rotated || !w->outs || !w->steps || !w->baby_keys || !w->inner || !w->accs ||
+        !w->have)
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "%s: out of memory", tr->name);
+    return VEIL_OK;
+}
+
+static void bsgs_free(const veil_bsgs *tr, bsgs_work *w)
+{
+    for (size_t i = 0; w->rotated && i < tr->baby; i++) veil_ckks_ciphertext_free(w->rotated[i]);
+    for (size_t t = 0; t < w->gt && w->inner && w->accs; t++) {
+        veil_ckks_ciphertext_free(w->inner[t]);
+        veil_ckks_ciphertext_free(w->accs[t]);
+    }
+    free(w->rotated);
+    free(w->outs);
+    free(w->steps);
+    free(w->baby_keys);
+    free(w->inner);
+    free(w->accs);
+    free(w->have);
+    free(w->xr);
+    free(w->giant_keys);
+}
+
+/* Every key is found before anything is computed. */
+static veil_status bsgs_keys(const veil_bsgs *tr, bsgs_work *w, const veil_ckks_ciphertext *x,
+                             const veil_switch_key *const *keys, size_t key_count, veil_error *err)
+{
+    const size_t b = tr->baby;
+    veil_status st = VEIL_OK;
+    /* baby steps: the rotations of x by i unit, 0 < i < b, that a diagonal uses */
+    w->xr[0] = x;
+    for (size_t i = 1; i < b; i++) {
+        int needed = 0;
+        for (size_t k = i; k < tr->n_diags && !needed; k += b) needed = tr->present(tr->diags, k);
+        if (!needed) continue;
+        VEIL_CHECK(veil_ckks_ciphertext_new(&w->rotated[i], tr->ctx, err));
+        VEIL_CHECK(rotation_key(tr, &w->baby_keys[w->nb], (long)i * tr->unit, keys, key_count, err));
+        w->steps[w->nb] = (long)i * tr->unit;
+        w->xr[i] = w->rotated[i];
+        w->outs[w->nb++] = w->rotated[i];
+    }
+    /* giant steps */
+    for (size_t j = 1; j < w->groups; j++) {
+        int needed = 0;
+        for (size_t i = 0; i < b && j * b + i < tr->n_diags && !needed; i++) needed = tr->present(tr->diags, j * b + i);
+        if (needed) VEIL_CHECK(rotation_key(tr, &w->giant_keys[j], (long)(j * b) * tr->unit, keys, key_count, err));
+    }
+done:
+    return st;
+}
 
 /* Giant-step groups j0 .. j1 - 1: acc (when *have, else a copy) += rot(sum_i diags[j b + i] * xr[i], j b u). */
-static veil_status giant_groups(const transform *tr, size_t j0, size_t j1, veil_ckks_ciphertext *acc,
-                                veil_ckks_ciphertext *inner, int *have, veil_error *err)
+static veil_status giant_groups(const veil_bsgs *tr, const bsgs_work *w, size_t j0, size_t j1,
+                                veil_ckks_ciphertext *acc, veil_ckks_ciphertext *inner, int *have, veil_error *err)
 {
     const veil_context *ctx = tr->ctx;
     const size_t b = tr->baby;
     veil_status st = VEIL_OK;
     for (size_t j = j0; j < j1; j++) {
         int have_inner = 0;
-        for (size_t i = 0; i < b && j * b + i < tr->n_diags; i++) {
-            const veil_ckks_plaintext *d = tr->diags[j * b + i];
-            if (!d) continue;
-            VEIL_CHECK(have_inner ? veil_ckks_mul_plain_accumulate(ctx, inner, tr->xr[i], d, err)
-                                  : veil_ckks_mul_plain(ctx, inner, tr->xr[i], d, err));
-            have_inner = 1;
-        }
+        VEIL_CHECK(tr->inner(tr, j, w->xr, inner, &have_inner, err));
         if (!have_inner) continue;
-        if (j > 0) VEIL_CHECK(veil_ckks_rotate(ctx, inner, inner, (long)(j * b) * tr->unit, tr->giant_keys[j], err));
+        if (j > 0) VEIL_CHECK(veil_ckks_rotate(ctx, inner, inner, (long)(j * b) * tr->unit, w->giant_keys[j], err));
         VEIL_CHECK(*have ? veil_ckks_add(ctx, acc, acc, inner, err) : veil_ckks_add_constant(ctx, acc, inner, 0.0, err));
         *have = 1;
+    }
+done:
+    return st;
+}
+
+/* *acc <- the sum: the baby steps share one ModUp per thread; the threads take the giant-step groups in turn. */
+static veil_status bsgs_run(const veil_bsgs *tr, bsgs_work *w, const veil_ckks_ciphertext *x, size_t threads,
+                            veil_ckks_ciphertext **acc, veil_error *err)
+{
+    const veil_context *ctx = tr->ctx;
+    const size_t nb = w->nb, gt = w->gt, groups = w->groups, bt = nb < threads ? (nb ? nb : 1) : threads;
+    veil_status st = VEIL_OK;
+    if (nb) {
+        VEIL_PARALLEL_PARTS(bt, bt, err,
+                            veil_ckks_rotate_hoisted(ctx, w->outs + part * nb / bt, x, w->steps + part * nb / bt,
+                                                     (part + 1) * nb / bt - part * nb / bt,
+                                                     w->baby_keys + part * nb / bt, &e_));
+        if (st != VEIL_OK) goto done;
+    }
+    for (size_t t = 0; t < gt; t++) {
+        VEIL_CHECK(veil_ckks_ciphertext_new(&w->inner[t], ctx, err));
+        VEIL_CHECK(veil_ckks_ciphertext_new(&w->accs[t], ctx, err));
+    }
+    VEIL_PARALLEL_PARTS(gt, gt, err,
+                        giant_groups(tr, w, part * groups / gt, (part + 1) * groups / gt, w->accs[part],
+                                     w->inner[part], &w->have[part], &e_));
+    if (st != VEIL_OK) goto done;
+    /* the threads' sums, in their order, into the first that has one */
+    for (size_t t = 0; t < gt; t++) {
+        if (!w->have[t]) continue;
+        if (!*acc) *acc = w->accs[t];
+        else VEIL_CHECK(veil_ckks_add(ctx, *acc, *acc, w->accs[t], err));
+    }
+done:
+    return st;
+}
+
+veil_status veil_bsgs_apply(const veil_bsgs *tr, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *x,
+                            const veil_switch_key *const *keys, size_t key_count, size_t threads, veil_error *err)
+{
+    int used = 0;
+    for (size_t k = 0; k < tr->n_diags && !used; k++) used = tr->present(tr->diags, k);
+    if (!used) return veil_ckks_mul_integer(tr->ctx, out, x, 0, err); /* an all-zero matrix */
+    veil_status st = VEIL_OK;
+    bsgs_work w = {0};
+    veil_ckks_ciphertext *acc = NULL;
+    threads = threads ? threads : 1;
+    VEIL_CHECK(bsgs_alloc(tr, &w, threads, err));
+    VEIL_CHECK(bsgs_keys(tr, &w, x, keys, key_count, err));
+    VEIL_CHECK(bsgs_run(tr, &w, x, threads, &acc, err));
+    /* the sum moves into out (x, should out be x, is no longer read); out's old contents are freed with acc */
+    const veil_ckks_ciphertext moved = *out;
+    *out = *acc;
+    *acc = moved;
+done:
+    bsgs_free(tr, &w);
+    return st;
+}
+
+static int plain_present(const void *diags, size_t k)
+{
+    return ((const veil_ckks_plaintext *const *)diags)[k] != NULL;
+}
+
+/* inner <- sum_i diags[j b + i] * xr[i], multiply-accumulated. */
+static veil_status plain_inner(const veil_bsgs *tr, size_t j, const veil_ckks_ciphertext *const *xr,
+                               veil_ckks_ciphertext *inner, int *have_inner, veil_error *err)
+{
+    const veil_ckks_plaintext *const *diags = tr->diags;
+    const size_t b = tr->baby;
+    veil_status st = VEIL_OK;
+    for (size_t i = 0; i < b && j * b + i < tr->n_diags; i++) {
+        const veil_ckks_plaintext *d = diags[j * b + i];
+        if (!d) continue;
+        VEIL_CHECK(*have_inner ? veil_ckks_mul_plain_accumulate(tr->ctx, inner, xr[i], d, err)
+                               : veil_ckks_mul_plain(tr->ctx, inner, xr[i], d, err));
+        *have_inner = 1;
     }
 done:
     return st;
@@ -103,92 +240,11 @@ veil_status veil_ckks_linear_transform(const veil_context *ctx, veil_ckks_cipher
     if (baby == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "linear_transform: a baby step of 0 diagonals");
     if (unit == 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "linear_transform: a unit of 0 slots");
     veil_status st = VEIL_OK;
-    transform tr = {ctx, diags, n_diags, baby < n_diags ? baby : n_diags, unit, NULL, NULL};
-    veil_ckks_ciphertext **rotated = NULL, **outs = NULL, **inner = NULL, **accs = NULL, *acc = NULL;
-    long *steps = NULL;
-    const veil_switch_key **baby_keys = NULL;
-    int *have = NULL;
-    size_t used = 0, nb = 0, gt = 0;
     VEIL_CHECK(veil_rlwe_check_element(ctx, veil_ckks_element(x), "linear_transform", err));
     VEIL_CHECK(veil_rlwe_check_output(ctx, &out->el, "linear_transform", err));
-    for (size_t k = 0; k < n_diags && !used; k++) used = diags[k] != NULL;
-    if (!used) { /* an all-zero matrix */
-        VEIL_CHECK(veil_ckks_mul_integer(ctx, out, x, 0, err));
-        goto done;
-    }
-    const size_t b = tr.baby, groups = (n_diags + b - 1) / b;
-    threads = threads ? threads : 1;
-    gt = groups < threads ? groups : threads;
-    tr.xr = calloc(b, sizeof *tr.xr);
-    tr.giant_keys = calloc(groups, sizeof *tr.giant_keys);
-    rotated = calloc(b, sizeof *rotated);
-    outs = calloc(b, sizeof *outs);
-    steps = calloc(b, sizeof *steps);
-    baby_keys = calloc(b, sizeof *baby_keys);
-    inner = calloc(gt, sizeof *inner);
-    accs = calloc(gt, sizeof *accs);
-    have = calloc(gt, sizeof *have);
-    if (!tr.xr || !tr.giant_keys || !rotated || !outs || !steps || !baby_keys || !inner || !accs || !have)
-        VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "linear_transform: out of memory");
-    /* baby steps: the rotations of x by i unit, 0 < i < b, that a diagonal uses */
-    tr.xr[0] = x;
-    for (size_t i = 1; i < b; i++) {
-        int needed = 0;
-        for (size_t k = i; k < n_diags && !needed; k += b) needed = diags[k] != NULL;
-        if (!needed) continue;
-        VEIL_CHECK(veil_ckks_ciphertext_new(&rotated[i], ctx, err));
-        VEIL_CHECK(rotation_key(ctx, &baby_keys[nb], (long)i * unit, keys, key_count, err));
-        steps[nb] = (long)i * unit;
-        tr.xr[i] = rotated[i];
-        outs[nb++] = rotated[i];
-    }
-    /* giant steps: every key is found before anything is computed */
-    for (size_t j = 1; j < groups; j++) {
-        int needed = 0;
-        for (size_t i = 0; i < b && j * b + i < n_diags && !needed; i++) needed = diags[j * b + i] != NULL;
-        if (needed) VEIL_CHECK(rotation_key(ctx, &tr.giant_keys[j], (long)(j * b) * unit, keys, key_count, err));
-    }
-    /* the baby steps share one ModUp per thread; the threads take the giant-step groups in turn */
-    const size_t bt = nb < threads ? (nb ? nb : 1) : threads;
-    if (nb) {
-        VEIL_PARALLEL_PARTS(bt, bt, err,
-                            veil_ckks_rotate_hoisted(ctx, outs + part * nb / bt, x, steps + part * nb / bt,
-                                                     (part + 1) * nb / bt - part * nb / bt, baby_keys + part * nb / bt,
-                                                     &e_));
-        if (st != VEIL_OK) goto done;
-    }
-    for (size_t t = 0; t < gt; t++) {
-        VEIL_CHECK(veil_ckks_ciphertext_new(&inner[t], ctx, err));
-        VEIL_CHECK(veil_ckks_ciphertext_new(&accs[t], ctx, err));
-    }
-    VEIL_PARALLEL_PARTS(gt, gt, err,
-                        giant_groups(&tr, part * groups / gt, (part + 1) * groups / gt, accs[part], inner[part],
-                                     &have[part], &e_));
-    if (st != VEIL_OK) goto done;
-    /* the threads' sums, in their order, into the first that has one */
-    for (size_t t = 0; t < gt; t++) {
-        if (!have[t]) continue;
-        if (!acc) acc = accs[t];
-        else VEIL_CHECK(veil_ckks_add(ctx, acc, acc, accs[t], err));
-    }
-    /* the sum moves into out (x, should out be x, is no longer read); out's old contents are freed with acc */
-    const veil_ckks_ciphertext moved = *out;
-    *out = *acc;
-    *acc = moved;
+    const veil_bsgs tr = {ctx,      "linear_transform", diags, plain_present, plain_inner, NULL,
+                          n_diags, baby < n_diags ? baby : n_diags, unit};
+    VEIL_CHECK(veil_bsgs_apply(&tr, out, x, keys, key_count, threads, err));
 done:
-    for (size_t i = 0; rotated && i < tr.baby; i++) veil_ckks_ciphertext_free(rotated[i]);
-    for (size_t t = 0; t < gt && inner && accs; t++) {
-        veil_ckks_ciphertext_free(inner[t]);
-        veil_ckks_ciphertext_free(accs[t]);
-    }
-    free(rotated);
-    free(outs);
-    free(steps);
-    free(baby_keys);
-    free(inner);
-    free(accs);
-    free(have);
-    free(tr.xr);
-    free(tr.giant_keys);
     return st;
 }

@@ -584,14 +584,10 @@ static enum MHD_Result post_update(struct MHD_Connection *c, request *r, const g
     snprintf(name, sizeof name, "u.p%zu", party);
     file_in(path, sizeof path, g, name);
     if (exists(path)) return veil_srv_send_error(c, r, 409, "party %zu's update is in already", party);
-    veil_keyset *ks = veil_srv_group_joint(g);
-    if (!ks) return veil_srv_send_error(c, r, 409, "the group has no joint keys yet (PUT /v1/groups/NAME/joint)");
-    veil_ciphertexts *cts = NULL;
     veil_error err = {0};
-    const veil_status st = veil_ciphertexts_load(&cts, ks, NULL, r->body, r->len, &err);
-    veil_ciphertexts_free(cts);
-    veil_keyset_free(ks);
-    if (st != VEIL_OK)
+    const int ok = veil_srv_group_check_ciphertexts(g, r->body, r->len, &err);
+    if (!ok) return veil_srv_send_error(c, r, 409, "the group has no joint keys yet (PUT /v1/groups/NAME/joint)");
+    if (ok < 0)
         return veil_srv_send_error(c, r, 422, "not a ciphertext set under the group's joint keys: %s", err.detail);
     if (!veil_srv_group_claim(g, party, r->tenant))
         return veil_srv_send_error(c, r, 403, "another tenant speaks for party %zu of this group", party);
@@ -698,37 +694,15 @@ static int threshold_share_set(const uint8_t *data, size_t len, const group_ref 
     *party = ok ? (size_t)le64(v.meta + 16) : 0;
     *set = 0;
     for (size_t i = 1; ok && i < v.count; i++) {
-        const uint8_t *p = NULL;
-        veil_object_info info;
-        if (veil_object_peek(&info, v.items[i].data, v.items[i].len, &err) == VEIL_OK && info.payload_bytes > SHARE_SET_AT + 8)
-            p = veil_srv_group_object(v.items[i].data, v.items[i].len, VEIL_OBJECT_PARTY_SHARE, info.payload_bytes, g);
+        const uint8_t *p = veil_srv_group_share(v.items[i].data, v.items[i].len, g);
         const uint64_t s = p ? le64(p + SHARE_SET_AT) : 0;
         ok = p && le64(p + VEIL_PARTY_ID_BYTES) == *party && s && (i == 1 || s == *set);
         *set = s;
         if (!ok) snprintf(why, cap, "share %zu of the set is not party %zu's of this group, or names another set", i, *party);
     }
-    const uint64_t all = g->parties == 64 ? ~UINT64_C(0) : (UINT64_C(1) << g->parties) - 1;
-    size_t members = 0;
-    for (uint64_t m = *set; m; m &= m - 1) members++;
-    if (ok && ((*set & ~all) || members < g->threshold || *party < 1 || *party > g->parties || !(*set >> (*party - 1) & 1))) {
-        snprintf(why, cap, "party %zu's shares name a set of %zu parties: at least %zu of 1..%zu, the party among them",
-                 *party, members, g->threshold, g->parties);
-        ok = 0;
-    }
+    if (ok) ok = veil_srv_group_set_fits(g, *set, *party, why, cap);
     veil_set_contents_clear(&v);
     return ok;
-}
-
-/* The set of decrypting parties the first threshold share named (0: none yet). */
-static uint64_t decrypt_set(const group_ref *g)
-{
-    char path[4200];
-    veil_buffer b = {0};
-    uint64_t set = 0;
-    file_in(path, sizeof path, g, "dset");
-    if (veil_srv_group_read(path, &b, 8) && b.len == 8) set = le64(b.data);
-    veil_buffer_free(&b);
-    return set;
 }
 
 /*
@@ -743,7 +717,7 @@ static enum MHD_Result post_threshold_decrypt(struct MHD_Connection *c, request 
     if (!threshold_share_set(r->body, r->len, g, &of, &set, why, sizeof why))
         return veil_srv_send_error(c, r, 422, "%s", why);
     if (of != party) return veil_srv_send_error(c, r, 422, "these are party %zu's shares, not party %zu's", of, party);
-    const uint64_t named = decrypt_set(g);
+    const uint64_t named = veil_srv_group_set(g, "dset"); /* the set the first threshold share named */
     if (named && named != set)
         return veil_srv_send_error(c, r, 409, "these shares name another set of parties than the shares in already");
     snprintf(name, sizeof name, "d.p%zu", party);
@@ -751,9 +725,7 @@ static enum MHD_Result post_threshold_decrypt(struct MHD_Connection *c, request 
     if (exists(path)) return veil_srv_send_error(c, r, 409, "party %zu's decryption share is in already", party);
     if (!veil_srv_group_claim(g, party, r->tenant))
         return veil_srv_send_error(c, r, 403, "another tenant speaks for party %zu of this group", party);
-    uint8_t raw[8];
-    for (int i = 0; i < 8; i++) raw[i] = (uint8_t)(set >> (8 * i));
-    if ((!named && !veil_srv_group_write(g, "dset", raw, 8)) || !veil_srv_group_write(g, name, r->body, r->len))
+    if ((!named && !veil_srv_group_write_set(g, "dset", set)) || !veil_srv_group_write(g, name, r->body, r->len))
         return veil_srv_send_error(c, r, 500, "the share cannot be stored");
     char body[96];
     const int n = snprintf(body, sizeof body, "{\"party\":%zu,\"in\":%zu,\"set\":%llu}\n", party,
@@ -795,7 +767,7 @@ static enum MHD_Result get_decrypt(struct MHD_Connection *c, request *r, const g
     char tail = 0, name[32];
     if (sscanf(rest, "%u%c", &party, &tail) != 1 || party < 1 || party > g->parties)
         return veil_srv_send_error(c, r, 404, "decrypt/PARTY: party 1..%zu", g->parties);
-    const uint64_t set = decrypt_set(g);
+    const uint64_t set = veil_srv_group_set(g, "dset"); /* the set the first threshold share named (0: none) */
     if (set) { /* t-out-of-N: once every member of the set the shares named is in */
         if (!(set >> (party - 1) & 1))
             return veil_srv_send_error(c, r, 404, "party %u is not of the set of decrypting parties", party);

@@ -48,6 +48,12 @@ static inline int is_threshold(const group_ref *g)
     return g->threshold && g->threshold < g->parties;
 }
 
+/* The set of all the group's parties (bit j-1: party j). */
+static inline uint64_t all_parties(const group_ref *g)
+{
+    return g->parties == 64 ? ~UINT64_C(0) : (UINT64_C(1) << g->parties) - 1;
+}
+
 /* ---- party_store.c ---- */
 /* Reads a whole stored file (at most max bytes): 1, or 0 (out freed). */
 int veil_srv_group_read(const char *path, veil_buffer *out, size_t max);
@@ -67,6 +73,17 @@ veil_keyset *veil_srv_group_joint(const group_ref *g);
 /* The payload of an uncompressed object of the given type and size, of the group (NULL: it is not one). */
 const uint8_t *veil_srv_group_object(const uint8_t *data, size_t len, veil_object_type type, size_t payload,
                                      const group_ref *g);
+/* The payload of one share of a party share set: a party share of the group that can name a set (NULL: not one). */
+const uint8_t *veil_srv_group_share(const uint8_t *data, size_t len, const group_ref *g);
+/* The set of parties (bit j-1: party j) stored in the group's file name (0: none), and writing it. */
+uint64_t veil_srv_group_set(const group_ref *g, const char *name);
+int veil_srv_group_write_set(const group_ref *g, const char *name, uint64_t set);
+/* Whether a t-out-of-N set of parties is valid for party's shares: at least t of 1..N, the party among them (0:
+ * why says not). */
+/* Whether data is a ciphertext set under the group's joint keys: 1 it is, 0 the group has no joint keys yet, -1 it
+ * is not (err says why). */
+int veil_srv_group_check_ciphertexts(const group_ref *g, const uint8_t *data, size_t len, veil_error *err);
+int veil_srv_group_set_fits(const group_ref *g, uint64_t set, size_t party, char *why, size_t cap);
 
 /* ---- party_switch.c ---- */
 /* The stored name of the ciphertext set the parties switch: "sw.in" when a member PUT one, else "sum". */

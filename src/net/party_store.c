@@ -111,3 +111,55 @@ const uint8_t *veil_srv_group_object(const uint8_t *data, size_t len, veil_objec
         return NULL;
     return data + VEIL_HEADER_BYTES;
 }
+
+/* The payload of a share of a party share set: a party share of the group, long enough to name a set. */
+const uint8_t *veil_srv_group_share(const uint8_t *data, size_t len, const group_ref *g)
+{
+    veil_object_info info;
+    veil_error err = {0};
+    if (veil_object_peek(&info, data, len, &err) != VEIL_OK || info.payload_bytes <= SHARE_SET_AT + 8) return NULL;
+    return veil_srv_group_object(data, len, VEIL_OBJECT_PARTY_SHARE, info.payload_bytes, g);
+}
+
+/* The set of parties stored in the group's file name (8 bytes, little-endian; 0: none). */
+uint64_t veil_srv_group_set(const group_ref *g, const char *name)
+{
+    char path[4200];
+    veil_buffer b = {0};
+    uint64_t set = 0;
+    file_in(path, sizeof path, g, name);
+    if (veil_srv_group_read(path, &b, 8) && b.len == 8) set = le64(b.data);
+    veil_buffer_free(&b);
+    return set;
+}
+
+int veil_srv_group_write_set(const group_ref *g, const char *name, uint64_t set)
+{
+    uint8_t raw[8];
+    for (int i = 0; i < 8; i++) raw[i] = (uint8_t)(set >> (8 * i));
+    return veil_srv_group_write(g, name, raw, 8);
+}
+
+int veil_srv_group_set_fits(const group_ref *g, uint64_t set, size_t party, char *why, size_t cap)
+{
+    size_t members = 0;
+    for (uint64_t m = set; m; m &= m - 1) members++;
+    if ((set & ~all_parties(g)) || members < g->threshold || party < 1 || party > g->parties ||
+        !(set >> (party - 1) & 1)) {
+        snprintf(why, cap, "party %zu's shares name a set of %zu parties: at least %zu of 1..%zu, the party among them",
+                 party, members, g->threshold, g->parties);
+        return 0;
+    }
+    return 1;
+}
+
+int veil_srv_group_check_ciphertexts(const group_ref *g, const uint8_t *data, size_t len, veil_error *err)
+{
+    veil_keyset *ks = veil_srv_group_joint(g);
+    if (!ks) return 0;
+    veil_ciphertexts *cts = NULL;
+    const veil_status st = veil_ciphertexts_load(&cts, ks, NULL, data, len, err);
+    veil_ciphertexts_free(cts);
+    veil_keyset_free(ks);
+    return st == VEIL_OK ? 1 : -1;
+}

@@ -68,14 +68,10 @@ enum MHD_Result veil_srv_put_switch_to(struct MHD_Connection *c, request *r, con
  * the first switching share. */
 enum MHD_Result veil_srv_put_switch_in(struct MHD_Connection *c, request *r, const group_ref *g)
 {
-    veil_keyset *ks = veil_srv_group_joint(g);
-    if (!ks) return veil_srv_send_error(c, r, 409, "the group has no joint keys yet");
-    veil_ciphertexts *cts = NULL;
     veil_error err = {0};
-    const veil_status st = veil_ciphertexts_load(&cts, ks, NULL, r->body, r->len, &err);
-    veil_ciphertexts_free(cts);
-    veil_keyset_free(ks);
-    if (st != VEIL_OK)
+    const int ok = veil_srv_group_check_ciphertexts(g, r->body, r->len, &err);
+    if (!ok) return veil_srv_send_error(c, r, 409, "the group has no joint keys yet");
+    if (ok < 0)
         return veil_srv_send_error(c, r, 422, "not a ciphertext set under the group's joint keys: %s", err.detail);
     char path[4200];
     file_in(path, sizeof path, g, "sw.in");
@@ -111,10 +107,7 @@ static int switch_share_set(const uint8_t *data, size_t len, const group_ref *g,
     *set = 0;
     const size_t set_at = SHARE_SET_AT;
     for (size_t i = 1; ok && i < v.count; i++) {
-        const uint8_t *p = NULL;
-        veil_object_info info;
-        if (veil_object_peek(&info, v.items[i].data, v.items[i].len, &err) == VEIL_OK && info.payload_bytes > set_at + 8)
-            p = veil_srv_group_object(v.items[i].data, v.items[i].len, VEIL_OBJECT_PARTY_SHARE, info.payload_bytes, g);
+        const uint8_t *p = veil_srv_group_share(v.items[i].data, v.items[i].len, g);
         ok = p && le64(p + VEIL_PARTY_ID_BYTES) == party && le64(p + VEIL_PARTY_ID_BYTES + 16) == kind;
         if (ok && kind == VEIL_PARTY_THRESHOLD_SWITCH) {
             const uint64_t s = le64(p + set_at);
@@ -124,30 +117,15 @@ static int switch_share_set(const uint8_t *data, size_t len, const group_ref *g,
         if (!ok) snprintf(why, cap, "share %zu of the set is not party %zu's switching share of this group", i, party);
     }
     veil_set_contents_clear(&v);
-    if (ok && kind == VEIL_PARTY_THRESHOLD_SWITCH) {
-        const uint64_t all = g->parties == 64 ? ~UINT64_C(0) : (UINT64_C(1) << g->parties) - 1;
-        size_t members = 0;
-        for (uint64_t m = *set; m; m &= m - 1) members++;
-        if ((*set & ~all) || members < g->threshold || !(*set >> (party - 1) & 1)) {
-            snprintf(why, cap, "party %zu's shares name a set of %zu parties: at least %zu of 1..%zu, the party among "
-                     "them", party, members, g->threshold, g->parties);
-            ok = 0;
-        }
-    }
+    if (ok && kind == VEIL_PARTY_THRESHOLD_SWITCH) ok = veil_srv_group_set_fits(g, *set, party, why, cap);
     return ok;
 }
 
 /* The set of parties whose switching shares combine: all N, or the t-out-of-N set the first share named. */
 static uint64_t switch_set(const group_ref *g)
 {
-    char path[4200];
-    veil_buffer b = {0};
-    uint64_t set = 0;
-    file_in(path, sizeof path, g, "sset");
-    if (veil_srv_group_read(path, &b, 8) && b.len == 8) set = le64(b.data);
-    veil_buffer_free(&b);
-    if (!set) set = g->parties == 64 ? ~UINT64_C(0) : (UINT64_C(1) << g->parties) - 1;
-    return set;
+    const uint64_t set = veil_srv_group_set(g, "sset");
+    return set ? set : all_parties(g);
 }
 
 /* The switching shares in (of the parties of set), read into files[0..*count). */
@@ -263,9 +241,7 @@ enum MHD_Result veil_srv_post_switch_share(struct MHD_Connection *c, request *r,
     if (exists(path)) return veil_srv_send_error(c, r, 409, "party %zu's switching shares are in already", party);
     if (!veil_srv_group_claim(g, party, r->tenant))
         return veil_srv_send_error(c, r, 403, "another tenant speaks for party %zu of this group", party);
-    uint8_t raw[8];
-    for (int i = 0; i < 8; i++) raw[i] = (uint8_t)(set >> (8 * i));
-    if ((set && !named && !veil_srv_group_write(g, "sset", raw, 8)) || !veil_srv_group_write(g, name, r->body, r->len))
+    if ((set && !named && !veil_srv_group_write_set(g, "sset", set)) || !veil_srv_group_write(g, name, r->body, r->len))
         return veil_srv_send_error(c, r, 500, "the shares cannot be stored");
     int complete = 0;
     if (!try_switch(g, &complete, why, sizeof why)) {
