@@ -136,7 +136,6 @@ static veil_status keygen_encaps(const veil_keyset *ks, const veil_plan *plan, v
     return st == VEIL_OK ? sink(arg, key, err) : st;
 }
 
-/* The relinearization key, then the plan's Galois keys in its order, one at a time; one progress unit each. */
 /* Bootstrapping's Galois keys (plans with bootstraps): after the plan's rotation keys, one progress unit each. */
 static veil_status keygen_boot_keys(const veil_keyset *ks, const veil_plan *plan, veil_prng *prng, key_sink sink,
                                     void *arg, veil_progress_fn progress, void *progress_arg, veil_error *err)
@@ -153,6 +152,7 @@ done:
     return st;
 }
 
+/* The relinearization key, then the plan's Galois keys in its order, one at a time; one progress unit each. */
 static veil_status keygen_switch_keys(const veil_keyset *ks, const veil_plan *plan, veil_prng *prng, key_sink sink,
                                       void *arg, veil_progress_fn progress, void *progress_arg, veil_error *err)
 {
