@@ -427,8 +427,15 @@ veil_status veil_ml_ckks_eval_keys_save(veil_buffer *out, const veil_eval_keys *
 static veil_status load_boot(veil_eval_keys *k, const veil_set_contents *c, veil_error *err)
 {
     veil_status st = VEIL_OK;
-    if (c->meta_len > META_BYTES)
+    if (c->meta_len > META_BYTES) {
+        if (k->meta.packing != VEIL_PACKING_THROUGHPUT)
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: a bootstrapping schedule outside the throughput packing");
         VEIL_CHECK(veil_ml_boot_ext_decode(&k->boot, c->meta + META_BYTES, c->meta_len - META_BYTES, 1u << 16, err));
+        /* the inputs repeat with the bundle's period; sparse bootstrapping reads them with the schedule's */
+        if (k->boot.count && k->boot.config.slots != k->meta.slots)
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: the bootstrapping schedule's slots (%zu) are not the bundle's "
+                      "(%llu)", k->boot.config.slots, (unsigned long long)k->meta.slots);
+    }
     size_t found = 0;
     for (size_t i = 3; i < c->count; i++) found += c->items[i].type == VEIL_OBJECT_ENCAPSULATION_KEY;
     /* keys made to bootstrap (training past the leveled limit, or a model's schedule) carry one, the last object */

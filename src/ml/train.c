@@ -930,6 +930,8 @@ static veil_status encrypt_with(veil_ciphertexts **out, const veil_keyset *k, co
     meta.kind = VEIL_SET_TRAIN_DATA;
     meta.rows = rows;
     meta.width = (uint32_t)F;
+    if (meta.train.boot && (size_t)meta.train.boot + 1 > veil_context_max_level(k->ctx))
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "train: the keys' bootstrapping level is above their parameters'");
     const size_t nct = (rows + R - 1) / R, count = veil_train_data_count(&meta);
     const size_t top = train_top(veil_context_max_level(k->ctx), meta.train.boot), stats_level = top < STATS_LEVEL ? top : STATS_LEVEL;
     const double scale = ldexp(1.0, (int)meta.scale_bits);
