@@ -258,9 +258,11 @@ static veil_status check_smudging(double *effect, const veil_keyset *joint, cons
     const double tol = tolerance ? tolerance : VEIL_DECRYPT_DEFAULT_TOLERANCE;
     const double half = (double)(veil_params_degree(joint->params) / 2);
     double var = 0, worst_bits = 0;
+    size_t k_worst = 0;
     for (size_t k = 0; k < count; k++) {
         const double b = veil_party_share_smudging_bits(shares[k]);
         var += exp2(2 * b);
+        if (b > worst_bits) k_worst = k;
         worst_bits = fmax(worst_bits, b);
     }
     const double worst_scale = veil_ckks_ciphertext_scale(ct), worst = 6.0 * sqrt(var) * sqrt(half) / worst_scale;
@@ -270,9 +272,11 @@ static veil_status check_smudging(double *effect, const veil_keyset *joint, cons
         const double fit = floor(worst_bits - log2(worst / tol));
         char fewer[64] = "no smudging fits";
         if (fit >= 1) snprintf(fewer, sizeof fewer, "shares with --smudging-bits %.0f fit (less hiding)", fit);
+        /* the party whose share smudges the most is named (a server then drops that share: net/party_switch.c) */
         return veil_fail(err, VEIL_ERR_NOISE, "%s: %zu shares' smudging (2^%.1f) may move an output by %.2g at scale "
-                         "2^%.0f, beyond the tolerance %g: %s, or accept it (--tolerance %.2g)", op, count, worst_bits,
-                         worst, log2(worst_scale), tol, fewer, worst * 1.05);
+                         "2^%.0f, beyond the tolerance %g: %s, or accept it (--tolerance %.2g) (party %zu's share "
+                         "smudges the most)", op, count, worst_bits, worst, log2(worst_scale), tol, fewer, worst * 1.05,
+                         (size_t)veil_party_share_party(shares[k_worst]));
     }
     return VEIL_OK;
 }

@@ -235,6 +235,7 @@ static enum MHD_Result put_group(veil_server *s, struct MHD_Connection *c, reque
         status = 200;
     } else if (!veil_srv_group_write(&g, "creator", (const uint8_t *)r->tenant, strlen(r->tenant)) ||
                !veil_srv_group_write(&g, "group", r->body, r->len)) {
+        remove_folder(g.dir); /* half made: neither usable nor deletable by its tenant */
         return veil_srv_send_error(c, r, 500, "the group cannot be stored");
     }
     char member[128];

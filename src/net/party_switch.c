@@ -241,8 +241,14 @@ enum MHD_Result veil_srv_post_switch_share(struct MHD_Connection *c, request *r,
     if (exists(path)) return veil_srv_send_error(c, r, 409, "party %zu's switching shares are in already", party);
     if (!veil_srv_group_claim(g, party, r->tenant))
         return veil_srv_send_error(c, r, 403, "another tenant speaks for party %zu of this group", party);
-    if ((set && !named && !veil_srv_group_write_set(g, "sset", set)) || !veil_srv_group_write(g, name, r->body, r->len))
+    const int new_set = set && !named;
+    if ((new_set && !veil_srv_group_write_set(g, "sset", set)) || !veil_srv_group_write(g, name, r->body, r->len)) {
+        if (new_set) { /* no share behind it: it would hold every later share to this set */
+            file_in(path, sizeof path, g, "sset");
+            unlink(path);
+        }
         return veil_srv_send_error(c, r, 500, "the shares cannot be stored");
+    }
     int complete = 0;
     if (!try_switch(g, &complete, why, sizeof why)) {
         unlink(path); /* not kept */
