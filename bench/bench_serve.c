@@ -18,8 +18,9 @@
  *                     same prediction sent to running servers, VEIL_BENCH_SERVE_ENDPOINTS="NAME=URL=TOKEN ..."
  *                     (one server on its folder store, a replica on PostgreSQL, the balancer in front of the
  *                     replicas), in turn, one request at a time: p50/p99/mean per endpoint and the overhead
- *                     over the first (of the p50s, and paired: the median of the rounds' ratios). VEIL_BENCH_SERVE_ONLY=model writes the model the servers must serve,
- *                     breast_cancer.onnx, into VEIL_BENCH_SERVE_MODELS and stops.
+ *                     over the first (of the p50s, and paired: the median of the rounds' ratios, with their
+ *                     quartiles); VEIL_BENCH_SERVE_ROUNDS rounds (40). VEIL_BENCH_SERVE_ONLY=model writes the model
+ *                     the servers must serve, breast_cancer.onnx, into VEIL_BENCH_SERVE_MODELS and stops.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -503,7 +504,8 @@ static int parse_endpoints(const char *spec, endpoint *e, int max)
 
 /*
  * serve_cluster: the throughput case's request (4096 samples) sent to each endpoint in turn, `reps` rounds, one
- * request at a time (interleaved, so that the machine's load weighs on every endpoint alike); the keys uploaded
+ * request at a time (interleaved, so that the machine's load weighs on every endpoint alike, the order reversed
+ * every other round); the keys uploaded
  * through each endpoint first (a replica behind the balancer reads them from PostgreSQL), four warm-ups each.
  */
 static void run_cluster(veil_model *m, int reps, int threads)
@@ -542,7 +544,9 @@ static void run_cluster(veil_model *m, int reps, int threads)
         if (!e[i].t) exit(1);
     }
     for (int r = -WARM_UP; r < reps; r++)
-        for (int i = 0; i < n; i++) {
+        for (int k = 0; k < n; k++) {
+            /* the order reversed every other round (A B C, C B A, ...): no endpoint always follows another */
+            const int i = (r & 1) ? n - 1 - k : k;
             veil_buffer answer = {0};
             const double t0 = now_s();
             CHECK(veil_client_predict(e[i].client, "breast_cancer", e[i].id, body.data, body.len, &answer, &err));
@@ -553,12 +557,15 @@ static void run_cluster(veil_model *m, int reps, int threads)
     veil_plan_get_info(plan, &info);
     /* paired: the median over the rounds of endpoint i's time over the first's in the same round (the machine's
      * load drifts between rounds far more than within one) */
-    double paired[MAX_ENDPOINTS] = {0}, *ratio = malloc((size_t)reps * sizeof *ratio);
+    double paired[MAX_ENDPOINTS] = {0}, paired_q1[MAX_ENDPOINTS] = {0}, paired_q3[MAX_ENDPOINTS] = {0};
+    double *ratio = malloc((size_t)reps * sizeof *ratio);
     if (!ratio) exit(1);
     for (int i = 1; i < n; i++) {
         for (int r = 0; r < reps; r++) ratio[r] = e[i].t[r] / e[0].t[r];
         qsort(ratio, (size_t)reps, sizeof *ratio, by_value);
         paired[i] = ratio[reps / 2] - 1;
+        paired_q1[i] = ratio[reps / 4] - 1; /* the quartiles of the rounds' ratios: how far the load moved them */
+        paired_q3[i] = ratio[(3 * reps) / 4] - 1;
     }
     free(ratio);
     double first_p50 = 0;
@@ -573,9 +580,9 @@ static void run_cluster(veil_model *m, int reps, int threads)
         snprintf(extra, sizeof extra,
                  ",\"endpoint\":\"%.31s\",\"samples_per_request\":%zu,\"request_bytes\":%zu,\"p99_us\":%.1f,"
                  "\"mean_us\":%.1f,\"overhead_over\":\"%.31s\",\"overhead\":%.3f,\"overhead_us\":%.1f,"
-                 "\"paired_overhead\":%.3f",
+                 "\"paired_overhead\":%.3f,\"paired_q1\":%.3f,\"paired_q3\":%.3f",
                  e[i].name, samples, body.len, p99 * 1e6, sum / reps * 1e6, e[0].name, (p50 - first_p50) / first_p50,
-                 (p50 - first_p50) * 1e6, paired[i]);
+                 (p50 - first_p50) * 1e6, paired[i], paired_q1[i], paired_q3[i]);
         bench_emit("serve_cluster", info.n, info.q_count, threads, res, extra);
         free(e[i].t);
         veil_client_free(e[i].client);
@@ -602,7 +609,15 @@ int bench_serve(const bench_config *cfg)
         char tmp[] = "/tmp/veil-bench-model-XXXXXX";
         if (!to && !(to = mkdtemp(tmp))) return 1;
         write_model(to, &m);
-        if (!strcmp(only_mode, "cluster")) run_cluster(m, cfg->quick ? 10 : 40, cfg->threads);
+        if (!strcmp(only_mode, "cluster")) {
+            const char *rounds = getenv("VEIL_BENCH_SERVE_ROUNDS"); /* 40 by default (10 with --quick), 4-1000 */
+            const int reps = rounds ? atoi(rounds) : cfg->quick ? 10 : 40;
+            if (reps < 4 || reps > 1000) {
+                fprintf(stderr, "veil-bench serve: VEIL_BENCH_SERVE_ROUNDS is 4 to 1000\n");
+                return 2;
+            }
+            run_cluster(m, reps, cfg->threads);
+        }
         if (to == tmp) {
             char path[700];
             snprintf(path, sizeof path, "%s/breast_cancer.onnx", tmp);

@@ -2,11 +2,12 @@
 # The time per prediction through: (a) one `veil serve` on its folder store, (b) one replica on a PostgreSQL
 # store, (c) HAProxy in front of three replicas on that store (examples/cluster/haproxy.cfg, or HAPROXY_CFG).
 # `veil-bench serve` (VEIL_BENCH_SERVE_ONLY=cluster, bench/bench_serve.c) sends the same 4096-sample request to
-# the three in turn, N rounds, and prints one JSON line per endpoint (p50, p99, mean, overhead over (a)).
+# the three in turn, N rounds (the order reversed every other round), and prints one JSON line per endpoint
+# (p50, p99, mean, overhead over (a) of the p50s and paired: the median and quartiles of the rounds' ratios).
 # With SCALE_CURL=1, also the hospital model's prediction of five records (a 2.6 MB ciphertext) from `curl`,
 # one request at a time: p50 and mean of N requests each (curl's time_total; CURL_EXTRA: more curl options).
 # HAPROXY_VARIANTS="NAME=CFG ...": other HAProxy configurations in front of the same replicas, measured in
-# the same rounds. Needs PostgreSQL's server and HAProxy (scripts/setup).
+# the same rounds; NGINX_VARIANTS the same for nginx. Needs PostgreSQL's server and HAProxy (scripts/setup).
 #   bench/scale_overhead.sh [BUILD_DIR] [N]
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -77,19 +78,25 @@ for v in ${HAPROXY_VARIANTS:-}; do
     pids+=($!)
     endpoints="$endpoints ${v%%=*}=http://127.0.0.1:$port=$tp"
 done
-# nginx too when installed (examples/cluster/nginx.conf, or NGINX_CONF; NGINX=0: not)
-if command -v nginx >/dev/null && [ "${NGINX:-1}" = 1 ]; then
+nginx_in_front() { # nginx_in_front NAME CONF: an nginx with CONF in front of the replicas, one more endpoint
+    local port
     port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    mkdir -p "$work/nginx"
+    mkdir -p "$work/$1"
     sed -e "s|@LISTEN@|127.0.0.1:$port|; s|@R0@|127.0.0.1:$p0|; s|@R1@|127.0.0.1:$p1|; s|@R2@|127.0.0.1:$p2|" \
-        -e "s|@PREFIX@|$work/nginx|g" "${NGINX_CONF:-$here/../examples/cluster/nginx.conf}" >"$work/nginx/nginx.conf"
-    [ "$(id -u)" = 0 ] && sed -i '1i user root;' "$work/nginx/nginx.conf"
-    nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' >>"$work/nginx.log" 2>&1 &
+        -e "s|@PREFIX@|$work/$1|g" "$2" >"$work/$1/nginx.conf"
+    [ "$(id -u)" = 0 ] && sed -i '1i user root;' "$work/$1/nginx.conf"
+    nginx -p "$work/$1" -c "$work/$1/nginx.conf" -g 'daemon off;' >>"$work/nginx.log" 2>&1 &
     pids+=($!)
-    endpoints="$endpoints nginx=http://127.0.0.1:$port=$tp"
+    endpoints="$endpoints $1=http://127.0.0.1:$port=$tp"
+}
+# nginx too when installed (examples/cluster/nginx.conf, or NGINX_CONF; NGINX=0: not); NGINX_VARIANTS="NAME=CONF
+# ...": other nginx configurations in front of the same replicas, measured in the same rounds
+if command -v nginx >/dev/null && [ "${NGINX:-1}" = 1 ]; then
+    nginx_in_front nginx "${NGINX_CONF:-$here/../examples/cluster/nginx.conf}"
+    for v in ${NGINX_VARIANTS:-}; do nginx_in_front "${v%%=*}" "${v#*=}"; done
 fi
 sleep 1
-VEIL_BENCH_SERVE_ONLY=cluster VEIL_BENCH_SERVE_ENDPOINTS="$endpoints" \
+VEIL_BENCH_SERVE_ONLY=cluster VEIL_BENCH_SERVE_ENDPOINTS="$endpoints" VEIL_BENCH_SERVE_ROUNDS="$n" \
     "$build/veil-bench" serve ${BENCH_EXTRA:-} || echo "veil-bench serve failed (see $work/serve.log)"
 if [ "${SCALE_CURL:-0}" = 1 ]; then
     measure "one server, folder store" "http://127.0.0.1:$pf" "$tf"

@@ -74,6 +74,16 @@ static const char *const schema_v1[] = {
     "action text NOT NULL, subject text NOT NULL)",
 };
 
+/* The statements of every request (a token's lookup, a bundle's ownership), prepared once per connection
+ * (connect_to): parsed and planned once, each use then costs one round trip without a parse (pgbench over the
+ * Unix socket: the two took 0.39-0.44 ms unprepared, 0.11-0.13 ms prepared). run() finds them by address. */
+static const char SQL_TOKEN[] = "SELECT tenant, admin, created FROM veil_tokens WHERE hash = decode($1, 'hex')";
+static const char SQL_OWNS[] = "SELECT b.bytes FROM veil_owners o JOIN veil_bundles b USING (id) WHERE o.tenant = $1 "
+                               "AND o.id = $2";
+static const char *const prepared_sql[] = {SQL_TOKEN, SQL_OWNS};
+static const char *const prepared_name[] = {"veil_token", "veil_owns"};
+#define N_PREPARED ((int)(sizeof prepared_sql / sizeof *prepared_sql))
+
 /* A server's connections: a small pool, each connection used by one request at a time. */
 typedef struct pg_store {
     char *url;
@@ -101,7 +111,11 @@ static PGresult *run(PGconn *c, ExecStatusType want, const char *sql, int n, con
 {
     int formats[8] = {0};
     for (int i = 0; i < n && lens; i++) formats[i] = lens[i] > 0;
-    PGresult *res = PQexecParams(c, sql, n, NULL, values, lens, formats, binary_result);
+    int named = -1;
+    for (int i = 0; i < N_PREPARED; i++)
+        if (sql == prepared_sql[i]) named = i;
+    PGresult *res = named >= 0 ? PQexecPrepared(c, prepared_name[named], n, values, lens, formats, binary_result)
+                               : PQexecParams(c, sql, n, NULL, values, lens, formats, binary_result);
     if (res && PQresultStatus(res) == want) return res;
     veil_fail(err, VEIL_ERR_IO, "key store (PostgreSQL): %s", res ? PQresultErrorMessage(res) : pg_message(c));
     for (char *p = err->detail; *p; p++)
@@ -177,6 +191,13 @@ static veil_status connect_to(const char *url, PGconn **out, veil_error *err)
     if (st == VEIL_OK) st = exec(c, "SET statement_timeout = '30s'", err);
     if (st == VEIL_OK) st = exec(c, "SET lock_timeout = '30s'", err);
     if (st == VEIL_OK) st = migrate(c, err);
+    for (int i = 0; i < N_PREPARED && st == VEIL_OK; i++) { /* after the migration: their tables exist */
+        PGresult *res = PQprepare(c, prepared_name[i], prepared_sql[i], 0, NULL);
+        if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+            st = veil_fail(err, VEIL_ERR_IO, "key store (PostgreSQL): cannot prepare a statement: %s",
+                           res ? PQresultErrorMessage(res) : pg_message(c));
+        PQclear(res);
+    }
     if (st != VEIL_OK) {
         PQfinish(c);
         return st;
@@ -353,8 +374,7 @@ static int pg_owns(veil_server *s, const char *id, const char *tenant, uint64_t 
     if (!c) return -1;
     const char *v[2] = {tenant, id};
     PGresult *res = run_again(state(s), slot, &c, PGRES_TUPLES_OK,
-                              "SELECT b.bytes FROM veil_owners o JOIN veil_bundles b USING (id) WHERE o.tenant = $1 "
-                              "AND o.id = $2", 2, v, 0, &err);
+                              SQL_OWNS, 2, v, 0, &err);
     int found = -1;
     if (res) {
         found = PQntuples(res) > 0;
@@ -561,8 +581,7 @@ static int pg_token(veil_server *s, const uint8_t hash[32], veil_token_entry *ou
     PGconn *c = take(p, &slot, &err);
     if (!c) return -1;
     PGresult *res = run_again(p, slot, &c, PGRES_TUPLES_OK,
-                              "SELECT tenant, admin, created FROM veil_tokens WHERE hash = decode($1, 'hex')", 1, v, 1,
-                              &err);
+                              SQL_TOKEN, 1, v, 1, &err);
     give(p, slot);
     sodium_memzero(hex, sizeof hex);
     if (!res) return -1;
