@@ -41,13 +41,23 @@ VEIL_BENCH_SERVE_ONLY=model VEIL_BENCH_SERVE_MODELS="$work/models" "$build/veil-
 head -6 "$work/h/test.csv" >"$work/five.csv"
 "$veil" encrypt --keys "$work/k" --in "$work/five.csv" --out "$work/x.ct"
 
-serve() { # serve STORE: a server on it; its port on stdout
+serve() { # serve NAME STORE: a server on it; its port in $NAME, its process id in ${NAME}_pid
     local out
     out=$(mktemp -p "$work")
-    "$veil" serve --models "$work/models" --store "$1" --listen 127.0.0.1:0 --threads 4 --quiet >"$out" 2>>"$work/serve.log" &
+    "$veil" serve --models "$work/models" --store "$2" --listen 127.0.0.1:0 --threads 4 --quiet >"$out" 2>>"$work/serve.log" &
     pids+=($!)
+    printf -v "${1}_pid" %s $!
     for _ in $(seq 300); do grep -q "listening on port" "$out" && break; sleep 0.1; done
-    awk '{print $4}' "$out"
+    printf -v "$1" %s "$(awk '{print $4}' "$out")"
+}
+cpu_ns() { # cpu_ns PID ...: the CPU time of these processes and their children so far, in ns (every thread's)
+    local total=0 p t
+    for p in "$@" $(ps -o pid= --ppid "$(echo "$@" | tr ' ' ,)" 2>/dev/null); do
+        for t in /proc/"$p"/task/*/schedstat; do
+            [ -r "$t" ] && total=$((total + $(cut -d' ' -f1 "$t" 2>/dev/null || echo 0)))
+        done
+    done
+    echo "$total"
 }
 measure() { # measure NAME URL TOKEN
     local name=$1 url=$2 token=$3 id
@@ -61,21 +71,27 @@ measure() { # measure NAME URL TOKEN
 }
 tf=$("$veil" token add --store "$work/folder" --tenant t 2>/dev/null | tail -1)
 tp=$("$veil" token add --store "$pgurl" --tenant t 2>/dev/null | tail -1)
-pf=$(serve "$work/folder")
-p0=$(serve "$pgurl")
-p1=$(serve "$pgurl")
-p2=$(serve "$pgurl")
+serve pf "$work/folder"
+serve p0 "$pgurl"
+serve p1 "$pgurl"
+serve p2 "$pgurl"
 lb=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# HAProxy's large buffers (tune.bufsize) are given back to the system after each request and faulted in again
+# at the next (4500 page faults a request, 16 ms of CPU): glibc's malloc keeps them with these tunables
+# (HAPROXY_MALLOC= to measure without)
+haproxy=(env "GLIBC_TUNABLES=${HAPROXY_MALLOC-glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456:glibc.malloc.arena_max=1}" haproxy -db)
 VEIL_LB_LISTEN="127.0.0.1:$lb" VEIL_R0="127.0.0.1:$p0" VEIL_R1="127.0.0.1:$p1" VEIL_R2="127.0.0.1:$p2" \
-    haproxy -db -f "${HAPROXY_CFG:-$here/../examples/cluster/haproxy.cfg}" >"$work/haproxy.log" 2>&1 &
+    "${haproxy[@]}" -f "${HAPROXY_CFG:-$here/../examples/cluster/haproxy.cfg}" >"$work/haproxy.log" 2>&1 &
 pids+=($!)
+balancers="haproxy=$!"
 # HAPROXY_VARIANTS="NAME=CFG ...": more balancers in front of the same replicas, measured in the same rounds
 endpoints="folder=http://127.0.0.1:$pf=$tf postgresql=http://127.0.0.1:$p0=$tp haproxy=http://127.0.0.1:$lb=$tp"
 for v in ${HAPROXY_VARIANTS:-}; do
     port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     VEIL_LB_LISTEN="127.0.0.1:$port" VEIL_R0="127.0.0.1:$p0" VEIL_R1="127.0.0.1:$p1" VEIL_R2="127.0.0.1:$p2" \
-        haproxy -db -f "${v#*=}" >>"$work/haproxy.log" 2>&1 &
+        "${haproxy[@]}" -f "${v#*=}" >>"$work/haproxy.log" 2>&1 &
     pids+=($!)
+    balancers="$balancers ${v%%=*}=$!"
     endpoints="$endpoints ${v%%=*}=http://127.0.0.1:$port=$tp"
 done
 nginx_in_front() { # nginx_in_front NAME CONF: an nginx with CONF in front of the replicas, one more endpoint
@@ -87,6 +103,7 @@ nginx_in_front() { # nginx_in_front NAME CONF: an nginx with CONF in front of th
     [ "$(id -u)" = 0 ] && sed -i '1i user root;' "$work/$1/nginx.conf"
     nginx -p "$work/$1" -c "$work/$1/nginx.conf" -g 'daemon off;' >>"$work/nginx.log" 2>&1 &
     pids+=($!)
+    balancers="$balancers $1=$!"
     endpoints="$endpoints $1=http://127.0.0.1:$port=$tp"
 }
 # nginx too when installed (examples/cluster/nginx.conf, or NGINX_CONF; NGINX=0: not); NGINX_VARIANTS="NAME=CONF
@@ -96,8 +113,25 @@ if command -v nginx >/dev/null && [ "${NGINX:-1}" = 1 ]; then
     for v in ${NGINX_VARIANTS:-}; do nginx_in_front "${v%%=*}" "${v#*=}"; done
 fi
 sleep 1
+# the CPU time of each part over the run, per request it served: a figure the machine's other load barely moves
+# (it does not count waiting for a core), unlike the times per prediction
+pg_pid=$(head -1 "$work/pg/data/postmaster.pid")
+parts="folder=$pf_pid replicas=$p0_pid,$p1_pid,$p2_pid postgresql=$pg_pid $balancers"
+declare -A before
+for x in $parts; do before[${x%%=*}]=$(cpu_ns $(echo "${x#*=}" | tr , " ")); done
 VEIL_BENCH_SERVE_ONLY=cluster VEIL_BENCH_SERVE_ENDPOINTS="$endpoints" VEIL_BENCH_SERVE_ROUNDS="$n" \
     "$build/veil-bench" serve ${BENCH_EXTRA:-} || echo "veil-bench serve failed (see $work/serve.log)"
+# requests (4 warm-ups + n rounds each, and one upload): the folder server's, the replicas' (every endpoint but the
+# folder's reaches one), the store's (the same), each balancer's
+per=$((n + 5))
+endpoint_count=$(echo "$endpoints" | wc -w)
+for x in $parts; do
+    name=${x%%=*}
+    case $name in folder) req=$per ;; replicas | postgresql) req=$((per * (endpoint_count - 1))) ;; *) req=$per ;; esac
+    used=$(($(cpu_ns $(echo "${x#*=}" | tr , " ")) - before[$name]))
+    awk -v name="$name" -v ns="$used" -v req="$req" 'BEGIN {
+        printf "{\"op\":\"serve_cluster_cpu\",\"part\":\"%s\",\"requests\":%d,\"cpu_ms_per_request\":%.3f}\n", name, req, ns / req / 1e6 }'
+done
 if [ "${SCALE_CURL:-0}" = 1 ]; then
     measure "one server, folder store" "http://127.0.0.1:$pf" "$tf"
     measure "one replica, PostgreSQL store" "http://127.0.0.1:$p0" "$tp"

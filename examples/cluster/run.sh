@@ -84,6 +84,9 @@ if [ "$balancer" = nginx ]; then
     [ "$(id -u)" = 0 ] && sed -i '1i user root;' "$work/nginx/nginx.conf" # its workers read its temporary files
     nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' >"$work/haproxy.log" 2>&1 &
 else
+    # glibc's malloc keeps HAProxy's large buffers (tune.bufsize) between requests instead of giving them back to
+    # the system and faulting them in again at the next one (docs/scale.md, "HAProxy or nginx")
+    GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456:glibc.malloc.arena_max=1 \
     VEIL_LB_LISTEN="127.0.0.1:$lb_port" VEIL_R0="127.0.0.1:${ports[0]}" VEIL_R1="127.0.0.1:${ports[1]}" \
         VEIL_R2="127.0.0.1:${ports[2]}" haproxy -db -f "${HAPROXY_CFG:-$here/haproxy.cfg}" >"$work/haproxy.log" 2>&1 &
 fi
