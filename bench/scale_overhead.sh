@@ -132,6 +132,11 @@ for x in $parts; do
     awk -v name="$name" -v ns="$used" -v req="$req" 'BEGIN {
         printf "{\"op\":\"serve_cluster_cpu\",\"part\":\"%s\",\"requests\":%d,\"cpu_ms_per_request\":%.3f}\n", name, req, ns / req / 1e6 }'
 done
+# what the replicas asked PostgreSQL for, per table (every table's scans over the whole run, warm-ups and uploads
+# included): a prediction reads a token and an ownership; a bundle's chunks only at a replica's first use
+"$pgbin/psql" "$pgurl" -Atc "SELECT relname, coalesce(idx_scan, 0) + coalesce(seq_scan, 0) FROM pg_stat_user_tables
+    WHERE relname IN ('veil_tokens', 'veil_owners', 'veil_bundles', 'veil_bundle_chunks') ORDER BY relname" |
+    awk -F'|' -v req=$((per * (endpoint_count - 1))) '{ printf "{\"op\":\"serve_cluster_store\",\"table\":\"%s\",\"scans\":%d,\"requests\":%d}\n", $1, $2, req }'
 if [ "${SCALE_CURL:-0}" = 1 ]; then
     measure "one server, folder store" "http://127.0.0.1:$pf" "$tf"
     measure "one replica, PostgreSQL store" "http://127.0.0.1:$p0" "$tp"
