@@ -4,8 +4,9 @@
 # `veil-bench serve` (VEIL_BENCH_SERVE_ONLY=cluster, bench/bench_serve.c) sends the same 4096-sample request to
 # the three in turn, N rounds (the order reversed every other round), and prints one JSON line per endpoint
 # (p50, p99, mean, overhead over (a) of the p50s and paired: the median and quartiles of the rounds' ratios).
-# With SCALE_CURL=1, also the hospital model's prediction of five records (a 2.6 MB ciphertext) from `curl`,
-# one request at a time: p50 and mean of N requests each (curl's time_total; CURL_EXTRA: more curl options).
+# With SCALE_CURL=1, also the hospital model's prediction of five records (a 2.6 MB ciphertext) from `curl` (a
+# connection per request), to the same endpoints in the same alternating rounds: p50, mean and the paired overhead
+# over the folder server (median and quartiles of the rounds' ratios; curl's time_total; CURL_EXTRA: more options).
 # HAPROXY_VARIANTS="NAME=CFG ...": other HAProxy configurations in front of the same replicas, measured in
 # the same rounds; NGINX_VARIANTS the same for nginx. Needs PostgreSQL's server and HAProxy (scripts/setup).
 #   bench/scale_overhead.sh [BUILD_DIR] [N]
@@ -59,15 +60,41 @@ cpu_ns() { # cpu_ns PID ...: the CPU time of these processes and their children 
     done
     echo "$total"
 }
-measure() { # measure NAME URL TOKEN
-    local name=$1 url=$2 token=$3 id
-    id=$(curl -s -H "Authorization: Bearer $token" --data-binary "@$work/k/eval/eval.keys" "$url/v1/keys" |
-        sed 's/.*"id":"\([0-9a-f]*\)".*/\1/')
-    for _ in $(seq "$n"); do
-        curl -s -o /dev/null -w '%{time_total}\n' ${CURL_EXTRA:-} -H "Authorization: Bearer $token" --data-binary "@$work/x.ct" \
-            "$url/v1/models/hospital/predict?keys=$id"
-    done | sort -g | awk -v name="$name" '{ t[NR] = $1; s += $1 } END {
-        printf "%-44s p50 %6.1f ms  mean %6.1f ms  (%d requests)\n", name, 1000 * t[int((NR + 1) / 2)], 1000 * s / NR, NR }'
+measure_curl() { # the same endpoints from curl, in turn, N rounds (the order reversed every other round)
+    local ids=() e i k r id rounds="$work/curl_rounds"
+    local list=($endpoints)
+    for e in "${list[@]}"; do
+        id=$(curl -s -H "Authorization: Bearer ${e##*=}" --data-binary "@$work/k/eval/eval.keys" "$(echo "$e" | cut -d= -f2)/v1/keys" |
+            sed 's/.*"id":"\([0-9a-f]*\)".*/\1/')
+        ids+=("$id")
+    done
+    : >"$rounds"
+    for r in $(seq -3 "$n"); do # three warm-up rounds: each replica behind a balancer loads the keys
+        for k in $(seq 0 $((${#list[@]} - 1))); do
+            i=$k
+            [ $((r % 2)) != 0 ] && i=$((${#list[@]} - 1 - k))
+            e=${list[$i]}
+            printf '%s %s ' "$r" "${e%%=*}" >>"$rounds"
+            curl -s -o /dev/null -w '%{time_total}\n' ${CURL_EXTRA:-} -H "Authorization: Bearer ${e##*=}" \
+                --data-binary "@$work/x.ct" "$(echo "$e" | cut -d= -f2)/v1/models/hospital/predict?keys=${ids[$i]}" >>"$rounds"
+        done
+    done
+    /usr/bin/python3 - "$rounds" "${list[@]%%=*}" <<'PY'
+import sys, statistics
+order = sys.argv[2:]
+t = {name: {} for name in order}
+for line in open(sys.argv[1]):
+    r, name, sec = line.split()
+    if int(r) >= 1: t[name][int(r)] = float(sec)
+first = order[0]
+for name in order:
+    v = sorted(t[name].values())
+    q = lambda a, f: a[min(len(a) - 1, int(f * len(a)))]
+    ratios = sorted(t[name][r] / t[first][r] for r in t[name] if r in t[first])
+    print("curl %-24s p50 %6.1f ms  mean %6.1f ms  paired over %s: %+.1f%% [%+.1f%%, %+.1f%%]  (%d rounds)" % (
+        name, 1000 * q(v, 0.5), 1000 * statistics.mean(v), first, 100 * (q(ratios, 0.5) - 1),
+        100 * (q(ratios, 0.25) - 1), 100 * (q(ratios, 0.75) - 1), len(v)))
+PY
 }
 tf=$("$veil" token add --store "$work/folder" --tenant t 2>/dev/null | tail -1)
 tp=$("$veil" token add --store "$pgurl" --tenant t 2>/dev/null | tail -1)
@@ -137,8 +164,4 @@ done
 "$pgbin/psql" "$pgurl" -Atc "SELECT relname, coalesce(idx_scan, 0) + coalesce(seq_scan, 0) FROM pg_stat_user_tables
     WHERE relname IN ('veil_tokens', 'veil_owners', 'veil_bundles', 'veil_bundle_chunks') ORDER BY relname" |
     awk -F'|' -v req=$((per * (endpoint_count - 1))) '{ printf "{\"op\":\"serve_cluster_store\",\"table\":\"%s\",\"scans\":%d,\"requests\":%d}\n", $1, $2, req }'
-if [ "${SCALE_CURL:-0}" = 1 ]; then
-    measure "one server, folder store" "http://127.0.0.1:$pf" "$tf"
-    measure "one replica, PostgreSQL store" "http://127.0.0.1:$p0" "$tp"
-    measure "HAProxy + three replicas, PostgreSQL store" "http://127.0.0.1:$lb" "$tp"
-fi
+if [ "${SCALE_CURL:-0}" = 1 ]; then measure_curl; fi
