@@ -24,6 +24,7 @@ as_pg=()
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    wait "${pids[@]}" 2>/dev/null # reaped here: no "Killed" line for each
     "${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pg/data" -m immediate -w stop >/dev/null 2>&1
     [ -n "${SCALE_LOGS:-}" ] && cp "$work"/*.log "$SCALE_LOGS"/ # HAProxy's log: its timers per request
     rm -rf "$work"
