@@ -630,6 +630,62 @@ static void test_sets_by_batches(void **state)
     veil_model_free(m);
 }
 
+/*
+ * The latency packing's outputs beyond a 50-bit first prime's room: the plan takes a second prime at the bottom
+ * (one more level, the outputs at level 1) instead of a first prime above 50 bits, every prime (special ones too)
+ * below 2^50, the scale kept; the results within the tolerance, the argmax the plaintext's.
+ */
+static void test_latency_two_bottom_primes(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_model *m = random_mlp(5, 8, 16, 3, 0, NULL);
+    veil_plan *plan = NULL;
+    veil_plan_request req = {.packing = VEIL_PACKING_LATENCY, .have_range = 1, .range_lo = -64, .range_hi = 64};
+    assert_int_equal(veil_model_plan(&plan, m, &req, &err), VEIL_OK);
+    veil_plan_info in;
+    veil_plan_get_info(plan, &in);
+    const double bits_needed = log2(in.output_bound) + in.scale_bits + 3;
+    assert_true(bits_needed > 50); /* more than a 50-bit first prime holds */
+    assert_int_equal(in.scale_bits, 36);
+    assert_int_equal(in.q_count, in.depth + 2);
+    for (size_t i = 0; i < in.q_count; i++) assert_true(veil_params_q(plan->params, i) < ((uint64_t)1 << 50));
+    for (size_t i = 0; i < in.p_count; i++) assert_true(veil_params_p(plan->params, i) < ((uint64_t)1 << 50));
+    assert_true(log2((double)veil_params_q(plan->params, 0)) + log2((double)veil_params_q(plan->params, 1)) >=
+                bits_needed);
+    veil_keyset *ks = NULL;
+    veil_eval_keys *ek = NULL;
+    assert_int_equal(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err), VEIL_OK);
+    enum { ROWS = 3, N_IN = 8, N_OUT = 3 };
+    double x[ROWS * N_IN], y[ROWS * N_OUT], ref[ROWS * N_OUT];
+    unsigned s = 77;
+    for (size_t i = 0; i < ROWS * N_IN; i++) x[i] = 64 * uniform(&s);
+    assert_int_equal(veil_model_run_plain(m, ref, x, ROWS, &err), VEIL_OK);
+    veil_ciphertexts *c = NULL, *out = NULL;
+    assert_int_equal(veil_ciphertexts_encrypt(&c, ks, x, ROWS, NULL, &err), VEIL_OK);
+    veil_status st = veil_model_evaluate(&out, m, ek, c, NULL, NULL, &err);
+    if (st != VEIL_OK) fail_msg("evaluate: %s", err.detail);
+    assert_int_equal(veil_ciphertexts_decrypt(y, NULL, ks, out, &err), VEIL_OK);
+    double worst = 0, largest = 0;
+    for (size_t r = 0; r < ROWS; r++) {
+        assert_int_equal(argmax(y + r * N_OUT, N_OUT), argmax(ref + r * N_OUT, N_OUT));
+        for (size_t k = 0; k < N_OUT; k++) {
+            worst = fmax(worst, fabs(y[r * N_OUT + k] - ref[r * N_OUT + k]));
+            largest = fmax(largest, fabs(ref[r * N_OUT + k]));
+        }
+    }
+    printf("  two primes at the bottom: N = %zu, %zu + %zu primes, outputs up to %.4g (bound %.4g), error %.3g\n",
+           in.n, in.q_count, in.p_count, largest, in.output_bound, worst);
+    assert_true(largest > 10);
+    assert_true(worst <= 1e-4 * largest);
+    veil_ciphertexts_free(c);
+    veil_ciphertexts_free(out);
+    veil_eval_keys_free(ek);
+    veil_keyset_free(ks);
+    veil_plan_free(plan);
+    veil_model_free(m);
+}
+
 /* The inputs' range: enforced at encryption, carried by plan files, and the outputs' bound at decryption. */
 static void test_bounds(void **state)
 {
@@ -1296,6 +1352,7 @@ int main(void)
         cmocka_unit_test(test_keys_and_sets_are_checked),
         cmocka_unit_test(test_sets_by_batches),
         cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_latency_two_bottom_primes),
         cmocka_unit_test(test_compressed_bundle_kept),
         cmocka_unit_test(test_keygen_to_file),
         cmocka_unit_test(test_bad_models),

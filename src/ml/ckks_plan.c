@@ -133,11 +133,59 @@ static veil_status choose_flood_params(veil_params **out, size_t depth, size_t s
     return VEIL_OK;
 }
 
+/*
+ * Two primes at the bottom (the latency packing's room for its outputs, plan_bounds): Q = {q_0 of first_bits,
+ * q_1 of bottom_bits, depth primes of scale_bits}, the outputs left at level 1 (q_0 q_1) instead of a first
+ * prime above 50 bits. Every prime, special ones too, stays within 50 bits, where the IFMA and AVX2 kernels
+ * apply (a larger one takes the scalar kernels in every NTT, product and base conversion of its limb). The
+ * smallest ring for the slots, then the fewest key-switching digits, each with the fewest 50-bit special primes
+ * whose product covers its largest digit (veil_params_new checks it), within the security level's log2(QP).
+ */
+#define SPECIAL_PRIME_BITS 50
+#define MIN_BOTTOM_BITS 24 /* primes of 1 mod 2N below it are few at N = 2^17 */
+static veil_status select_two_bottom(veil_params **out, size_t depth, unsigned scale_bits, unsigned first_bits,
+                                     unsigned bottom_bits, size_t slots, veil_security security, veil_error *err)
+{
+    const size_t q_count = depth + 2;
+    unsigned q_bits[VEIL_RING_MAX_PRIMES], p_bits[VEIL_RING_MAX_PRIMES];
+    if (q_count + 1 > VEIL_RING_MAX_PRIMES || security >= VEIL_SECURITY_NONE)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "parameter selection: depth %zu is too large", depth);
+    q_bits[0] = first_bits;
+    q_bits[1] = bottom_bits;
+    unsigned q_total = first_bits + bottom_bits;
+    for (size_t i = 2; i < q_count; i++) q_total += q_bits[i] = scale_bits;
+    for (size_t i = 0; i + q_count < VEIL_RING_MAX_PRIMES; i++) p_bits[i] = SPECIAL_PRIME_BITS;
+    for (size_t n = 1024; n <= 131072; n *= 2) {
+        if (slots > n / 2) continue;
+        const unsigned limit = veil_security_max_log_qp(n, security);
+        for (size_t dnum = 1; dnum <= q_count; dnum++) {
+            const size_t alpha = (q_count + dnum - 1) / dnum;
+            unsigned widest = 0; /* the largest digit's bits */
+            for (size_t start = 0; start < q_count; start += alpha) {
+                unsigned bits = 0;
+                for (size_t i = start; i < start + alpha && i < q_count; i++) bits += q_bits[i];
+                if (bits > widest) widest = bits;
+            }
+            const size_t p_count = (widest + SPECIAL_PRIME_BITS - 1) / SPECIAL_PRIME_BITS;
+            if (q_count + p_count > VEIL_RING_MAX_PRIMES || q_total + p_count * SPECIAL_PRIME_BITS > limit) continue;
+            veil_params_spec spec = {n, q_count, NULL, q_bits, p_count, NULL, p_bits, dnum, VEIL_SECRET_TERNARY, 0,
+                                     security, 0};
+            veil_error attempt = {VEIL_OK, ""};
+            const veil_status st = veil_params_new(out, &spec, &attempt);
+            if (st == VEIL_OK) return VEIL_OK;
+            if (st != VEIL_ERR_NOT_FOUND) return veil_fail(err, st, "%s", attempt.detail);
+        }
+    }
+    return veil_fail(err, VEIL_ERR_NOT_FOUND, "parameter selection: no N up to 2^17 fits depth %zu with a %u-bit scale "
+                     "and two primes at the bottom at this security level", depth, scale_bits);
+}
+
 /* The parameters for a scale of min_scale bits (veil_plan_request.min_scale_bits), or else the largest of
- * max_scale and the 3 bits below it among 36, 33, 30. */
+ * max_scale and the 3 bits below it among 36, 33, 30; with bottom_bits > 0, two primes at the bottom
+ * (select_two_bottom). */
 static veil_status choose_params(veil_params **out, size_t depth, size_t slots, veil_security security,
-                                 unsigned first_bits, unsigned max_scale, unsigned min_scale, unsigned *scale_bits,
-                                 veil_error *err)
+                                 unsigned first_bits, unsigned bottom_bits, unsigned max_scale, unsigned min_scale,
+                                 unsigned *scale_bits, veil_error *err)
 {
     static const unsigned ordinary[] = {36, 33, 30};
     const unsigned *scales = min_scale ? &min_scale : ordinary;
@@ -154,7 +202,10 @@ static veil_status choose_params(veil_params **out, size_t depth, size_t slots, 
         veil_params_request req = {.depth = (unsigned)depth, .scale_bits = scales[i], .first_bits = first_bits,
                                    .slots = slots, .security = security};
         veil_params *p = NULL;
-        if (veil_params_select(&p, &req, &last) != VEIL_OK) continue;
+        const veil_status got = bottom_bits ? select_two_bottom(&p, depth, scales[i], first_bits, bottom_bits, slots,
+                                                                security, &last)
+                                            : veil_params_select(&p, &req, &last);
+        if (got != VEIL_OK) continue;
         if (!best || veil_params_degree(p) < veil_params_degree(best)) {
             veil_params_free(best);
             best = p;
@@ -375,30 +426,40 @@ static veil_status plan_bounds(veil_plan *plan, const veil_model *m, const veil_
          * First a larger first prime (room at every level), then a smaller scale: 3 bits less scale give 3 more
          * at level 0 and 1, where the outputs and the last products live (less precision; fewer bits at higher
          * levels, which room() checks again). A first prime the security level cannot afford ends its growth.
+         * The latency packing grows a second prime at the bottom instead (select_two_bottom), up to 50 bits: one
+         * more limb, but every limb on the vector kernels (a first prime above 50 bits, and special primes as
+         * large, put 4 of the CNN's 9 limbs on the scalar ones: 0.43 s of CPU against 0.20 s), and the same scale.
          */
         const unsigned min_scale = req->min_scale_bits > SCALE_BITS ? req->min_scale_bits : 0;
+        const int two_bottom = req->packing == VEIL_PACKING_LATENCY && !min_scale;
         unsigned first = min_scale ? (unsigned)log2((double)veil_params_q(plan->params, 0)) + 1 : FIRST_PRIME_BITS,
-                 max_scale = SCALE_BITS;
+                 max_scale = SCALE_BITS, bottom = 0;
         int grow = 1;
         while (deficit > 0 && !req->flood) { /* flooding's room: the first prime and scale are fixed */
-            unsigned try_first = first, try_scale = max_scale;
+            unsigned try_first = first, try_scale = max_scale, try_bottom = bottom;
             const unsigned max_first = min_scale ? FLOOD_FIRST_BITS : MAX_FIRST_PRIME_BITS; /* flooding's 61 */
-            if (grow && first < max_first)
+            if (grow && two_bottom && bottom < SPECIAL_PRIME_BITS) {
+                /* a b-bit prime adds more than b - 1 bits */
+                const unsigned want = bottom + (unsigned)ceil(deficit) + 1;
+                try_bottom = want < MIN_BOTTOM_BITS ? MIN_BOTTOM_BITS : want > SPECIAL_PRIME_BITS ? SPECIAL_PRIME_BITS : want;
+            } else if (grow && !two_bottom && first < max_first) {
                 try_first = first + (unsigned)ceil(deficit) > max_first ? max_first : first + (unsigned)ceil(deficit);
-            else if (plan->scale_bits > MIN_SCALE_BITS && !min_scale) /* the smudging's scale is kept */
+            } else if (plan->scale_bits > MIN_SCALE_BITS && !min_scale) { /* the smudging's scale is kept */
                 try_scale = plan->scale_bits - 3 < MIN_SCALE_BITS ? MIN_SCALE_BITS : plan->scale_bits - 3;
-            else
+            } else {
                 break;
+            }
             veil_params *params = NULL;
             unsigned scale_bits = 0;
             veil_error ignored = {VEIL_OK, ""};
-            if (choose_params(&params, depth, slots_wanted, req->security, try_first, try_scale, min_scale,
+            if (choose_params(&params, depth, slots_wanted, req->security, try_first, try_bottom, try_scale, min_scale,
                               &scale_bits, &ignored) != VEIL_OK) {
-                if (try_first == first) break;
+                if (try_first == first && try_bottom == bottom) break;
                 grow = 0; /* a first prime the security level cannot afford: shrink the scale instead */
                 continue;
             }
             first = try_first;
+            bottom = try_bottom;
             max_scale = try_scale;
             veil_params_free(plan->params);
             plan->params = params;
@@ -472,7 +533,7 @@ veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan
         veil_params *probe = NULL;
         unsigned probe_scale = 0;
         veil_error why = {VEIL_OK, ""};
-        if (choose_params(&probe, depth, 1, req->security, FIRST_PRIME_BITS, SCALE_BITS, 0, &probe_scale, &why) !=
+        if (choose_params(&probe, depth, 1, req->security, FIRST_PRIME_BITS, 0, SCALE_BITS, 0, &probe_scale, &why) !=
             VEIL_OK)
             return plan_deep(plan, m, req, &why, err);
         veil_params_free(probe);
@@ -484,7 +545,7 @@ veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan
     if (req->flood)
         VEIL_CHECK(choose_flood_params(&plan->params, depth, slots_wanted, req->security, &plan->scale_bits, err));
     else
-        VEIL_CHECK(choose_params(&plan->params, depth, slots_wanted, req->security, FIRST_PRIME_BITS, SCALE_BITS,
+        VEIL_CHECK(choose_params(&plan->params, depth, slots_wanted, req->security, FIRST_PRIME_BITS, 0, SCALE_BITS,
                                  req->min_scale_bits > SCALE_BITS ? req->min_scale_bits : 0, &plan->scale_bits, err));
     VEIL_CHECK(plan_bounds(plan, m, req, depth, slots_wanted, err));
     const size_t n = veil_params_degree(plan->params);
