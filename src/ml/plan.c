@@ -167,7 +167,7 @@ static double throughput_affine_s(const cost_model *c, const veil_stage *s, size
 static double latency_affine_s(const cost_model *c, const veil_plan *plan, const veil_program *p, size_t i, size_t l)
 {
     const veil_stage *s = &p->stages[i];
-    const size_t S = plan->slots, half = veil_params_degree(plan->params) / 2;
+    const size_t S = plan->slots, half = veil_latency_span(veil_params_degree(plan->params) / 2, S, plan->boot.count != 0);
     const size_t K = veil_latency_diagonals(s->out_width, S), lanes = veil_latency_lanes(p, i, S, half);
     const size_t Kl = K / lanes, g = veil_ckks_linear_transform_baby(Kl);
     size_t products = 0, babies = 0, giants = 0;
@@ -254,7 +254,7 @@ void veil_plan_memory(veil_plan *plan, size_t groups, double switch_keys, int ke
 /* The latency packing's diagonals, encoded once per evaluator (bytes). */
 double veil_plan_diagonal_bytes(const veil_plan *plan, const veil_program *p)
 {
-    const size_t S = plan->slots, half = veil_params_degree(plan->params) / 2;
+    const size_t S = plan->slots, half = veil_latency_span(veil_params_degree(plan->params) / 2, S, plan->boot.count != 0);
     size_t level = plan->info.q_count - 1;
     double bytes = 0;
     for (size_t i = 0; i < p->n_stages; i++) {
