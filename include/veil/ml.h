@@ -209,11 +209,19 @@ typedef struct veil_plan_info {
      * CKKS bootstrapping: the points where the plan bootstraps (after the stages veil_plan_bootstrap_point
      * names; 0: a leveled plan), the bootstraps one batch takes (points x the ciphertexts at each), their part of
      * estimated_seconds, the bootstrapping keys' part of eval_key_bytes (Galois keys and the encapsulation
-     * key), the level a bootstrap returns to, and the latency packing's alternative (one full-slot bootstrap per
-     * point and sample) as seconds per sample, for the choice of packing.
+     * key), the level a bootstrap returns to.
      */
     size_t bootstrap_points, bootstraps, bootstrap_levels;
-    double bootstrap_seconds, bootstrap_key_bytes, bootstrap_latency_seconds;
+    double bootstrap_seconds, bootstrap_key_bytes;
+    /*
+     * The choice of packing for a model that bootstraps: the model planned in both packings, each's estimated
+     * server time (single thread, bootstraps included): the latency packing's per sample, and the throughput
+     * packing's per batch of throughput_batch samples (this plan's batch, or a full ciphertext's slots when this
+     * plan is the latency one). 0 where that packing is refused for the model. Throughput pays from
+     * throughput_batch_seconds / latency_sample_seconds samples on.
+     */
+    double latency_sample_seconds, throughput_batch_seconds;
+    size_t throughput_batch;
 } veil_plan_info;
 
 typedef struct veil_plan veil_plan;

@@ -398,7 +398,7 @@ done:
     return st;
 }
 
-veil_status veil_ckks_plan_boot(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err)
+static veil_status plan_boot_one(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err)
 {
     const veil_program *p = &m->program;
     const int latency = req->packing == VEIL_PACKING_LATENCY;
@@ -481,6 +481,39 @@ done:
     free(bound);
     free(olo);
     free(ohi);
+    return st;
+}
+
+/* The packings' costs (veil_plan_info): this plan's, and the other packing's from planning the model in it. */
+static void packing_choice(veil_plan *plan, const veil_model *m, const veil_plan_request *req)
+{
+    veil_plan_info *in = &plan->info;
+    const int latency = plan->packing == VEIL_PACKING_LATENCY;
+    veil_plan_request other = *req;
+    other.packing = latency ? VEIL_PACKING_THROUGHPUT : VEIL_PACKING_LATENCY;
+    other.batch = latency ? 0 : req->batch;
+    veil_plan *alt = calloc(1, sizeof *alt);
+    veil_error ignored = {VEIL_OK, ""};
+    int ok = 0;
+    if (alt) {
+        alt->packing = other.packing;
+        alt->in_width = plan->in_width;
+        alt->out_width = plan->out_width;
+        alt->final_op = plan->final_op;
+        alt->scheme = plan->scheme;
+        ok = plan_boot_one(alt, m, &other, &ignored) == VEIL_OK;
+    }
+    const veil_plan *lat = latency ? plan : ok ? alt : NULL, *thr = latency ? (ok ? alt : NULL) : plan;
+    in->latency_sample_seconds = lat ? lat->info.estimated_seconds : 0;
+    in->throughput_batch_seconds = thr ? thr->info.estimated_seconds : 0;
+    in->throughput_batch = thr ? thr->batch : 0;
+    veil_plan_free(alt);
+}
+
+veil_status veil_ckks_plan_boot(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err)
+{
+    const veil_status st = plan_boot_one(plan, m, req, err);
+    if (st == VEIL_OK) packing_choice(plan, m, req);
     return st;
 }
 
