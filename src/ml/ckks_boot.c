@@ -375,15 +375,12 @@ static size_t max_width(const veil_program *p)
     return w;
 }
 
-/*
- * The latency packing with bootstraps: its rotations (in the periodic layout, veil_latency_span), and the
- * bootstrapping keys without the elements those give already.
- */
-static veil_status latency_keys(veil_plan *plan, const veil_program *p, veil_error *err)
+/* The bootstrapping keys without the elements the plan's rotations (the latency packing's) give already. */
+static veil_status drop_step_elements(veil_plan *plan, veil_error *err)
 {
     veil_context *ctx = NULL;
     veil_status st = VEIL_OK;
-    VEIL_CHECK(veil_ckks_plan_latency_steps(plan, p, err));
+    if (!plan->n_steps) return VEIL_OK;
     VEIL_CHECK(veil_context_new(&ctx, plan->params, NULL, err));
     size_t kept = 0;
     for (size_t i = 0; i < plan->n_boot_galois; i++) {
@@ -398,7 +395,23 @@ done:
     return st;
 }
 
-static veil_status plan_boot_one(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err)
+veil_status veil_ml_boot_plan_keys(veil_plan *plan, veil_error *err)
+{
+    const size_t levels = plan->boot.levels;
+    veil_status st = boot_keys_of(plan, err);
+    if (st != VEIL_OK) return st;
+    if (plan->boot.levels != levels)
+        return veil_fail(err, VEIL_ERR_FORMAT, "plan: the bootstrapping schedule's level (%zu) is not its "
+                         "bootstrapper's (%zu)", levels, plan->boot.levels);
+    return drop_step_elements(plan, err);
+}
+
+/*
+ * The plan in one packing. levels: 0, or (the other packing's estimate, packing_choice) the level a bootstrap
+ * returns to, known already: the bootstrapper is not built (its DFT matrices), its keys left out of the sizes.
+ */
+static veil_status plan_boot_one(veil_plan *plan, const veil_model *m, const veil_plan_request *req, size_t levels,
+                                 veil_error *err)
 {
     const veil_program *p = &m->program;
     const int latency = req->packing == VEIL_PACKING_LATENCY;
@@ -432,7 +445,8 @@ static veil_status plan_boot_one(veil_plan *plan, const veil_model *m, const vei
         plan->batch = plan->slots;
     }
     plan->boot.config.slots = plan->slots;
-    VEIL_CHECK(boot_keys_of(plan, err));
+    if (levels) plan->boot.levels = levels; /* the same parameters and DFT levels, whatever the slots */
+    else VEIL_CHECK(boot_keys_of(plan, err));
     VEIL_CHECK(boot_box(plan, m, req, err));
     const size_t ns = p->n_stages ? p->n_stages : 1;
     peak = calloc(ns, sizeof *peak);
@@ -458,7 +472,10 @@ static veil_status plan_boot_one(veil_plan *plan, const veil_model *m, const vei
         if (st == VEIL_ERR_MISMATCH) st = VEIL_ERR_ARGUMENT;
         goto done;
     }
-    if (latency) VEIL_CHECK(latency_keys(plan, p, err));
+    /* the latency packing's rotations (in the periodic layout, veil_latency_span), and the bootstrapping keys
+     * without the elements those give already */
+    if (latency) VEIL_CHECK(veil_ckks_plan_latency_steps(plan, p, err));
+    VEIL_CHECK(drop_step_elements(plan, err));
     double out_peak = 0;
     for (size_t i = 0; i < p->out_width; i++) out_peak = fmax(out_peak, fmax(fabs(olo[i]), fabs(ohi[i])));
     plan->bound = out_peak;
@@ -501,7 +518,7 @@ static void packing_choice(veil_plan *plan, const veil_model *m, const veil_plan
         alt->out_width = plan->out_width;
         alt->final_op = plan->final_op;
         alt->scheme = plan->scheme;
-        ok = plan_boot_one(alt, m, &other, &ignored) == VEIL_OK;
+        ok = plan_boot_one(alt, m, &other, plan->boot.levels, &ignored) == VEIL_OK;
     }
     const veil_plan *lat = latency ? plan : ok ? alt : NULL, *thr = latency ? (ok ? alt : NULL) : plan;
     in->latency_sample_seconds = lat ? lat->info.estimated_seconds : 0;
@@ -512,7 +529,7 @@ static void packing_choice(veil_plan *plan, const veil_model *m, const veil_plan
 
 veil_status veil_ckks_plan_boot(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err)
 {
-    const veil_status st = plan_boot_one(plan, m, req, err);
+    const veil_status st = plan_boot_one(plan, m, req, 0, err);
     if (st == VEIL_OK) packing_choice(plan, m, req);
     return st;
 }

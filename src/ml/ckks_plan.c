@@ -35,7 +35,9 @@ static size_t eval_bundle_bytes(const veil_plan *plan)
     const size_t items = veil_params_stored_bytes(p) + veil_public_key_stored_bytes(p) +
                          (1 + galois) * veil_switch_key_stored_bytes(p) +
                          encaps * veil_ckks_encapsulation_key_stored_bytes(p);
-    return veil_set_stored_bytes(VEIL_META_BYTES, 3 + galois + encaps, items);
+    /* with bootstraps, the metadata carries the schedule (veil_ml_boot_ext_bytes) */
+    return veil_set_stored_bytes(VEIL_META_BYTES + veil_ml_boot_ext_bytes(&plan->boot, plan->in_width),
+                                 3 + galois + encaps, items);
 }
 
 void veil_ckks_plan_sizes(veil_plan *plan)

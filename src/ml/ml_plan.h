@@ -462,6 +462,11 @@ veil_status veil_ml_boot_check(const veil_program *p, veil_ml_boot *b, const dou
  * foldable. Cleared with veil_program_clear.
  */
 veil_status veil_ml_boot_program(veil_program *out, const veil_program *p, const veil_ml_boot *b, veil_error *err);
+/*
+ * A plan loaded from a file (planfile.c): its bootstrapping keys' Galois elements (boot_galois) from its
+ * parameters, schedule and rotations, the schedule's level checked against the bootstrapper's.
+ */
+veil_status veil_ml_boot_plan_keys(veil_plan *plan, veil_error *err);
 /* The time model of one bootstrap (seconds, single thread) at ring degree n with these slots. */
 double veil_ml_boot_seconds(size_t n, size_t slots);
 
