@@ -61,7 +61,7 @@ expect 3 "insecure test set, VEIL_SECURITY_NONE, only for bootstrapping" "$veil"
 expect 3 "needs the inputs' range" "$veil" plan --model "$m" --security insecure-test --bootstrap
 expect 3 "narrow the inputs' range" "$veil" plan --model "$m" --security insecure-test --bootstrap \
     --input-range -1000:1000
-expect 3 "not saved as files" "$veil" plan --model "$m" "${opts[@]}" --out "$work/out.bad"
+expect 3 "not saved as a file" "$veil" plan --model "$m" "${opts[@]}" --out "$work/out.bad"
 # the evaluation keys of a leveled plan for this model: no bootstrapping schedule, too few levels
 run "$veil" keygen --model "$m" --input-range 0:1 --batch 16 --out "$work/lev"
 expect 4 "another parameter set" "$veil" eval --model "$m" --eval-keys "$work/lev/eval" \

@@ -10,8 +10,12 @@
  *               (folded into the stage before) and multiplied by it after (an exact integer product); a point
  *               whose values cannot be bounded is refused, naming the layer;
  *   room        every stage's peak against the modulus of its level, as for leveled plans;
- *   keys, cost  the bootstrapper's Galois elements and the encapsulation key (their bytes), the time model.
- * The evaluator (ckks_infer.c) runs the same schedule from the evaluation keys' metadata extension.
+ *   keys, cost  the bootstrapper's Galois elements and the encapsulation key (their bytes), the time model;
+ *   packings    throughput (one bootstrap per ciphertext, sparse slots of the batch) or latency (one sparse
+ *               bootstrap of the sample's S slots per point, in the periodic layout: ml_plan.h); the plan
+ *               estimates the other packing too (packing_choice).
+ * The evaluator (ckks_infer.c) runs the same schedule from the evaluation keys' metadata extension, which
+ * carries the inputs' range it was planned for, after checking it against the model (veil_ml_boot_check).
  */
 #include <math.h>
 #include <stdio.h>

@@ -41,6 +41,9 @@ veil_status veil_plan_save(veil_buffer *out, const veil_plan *plan, veil_error *
     if (plan->train.boot)
         return veil_fail(err, VEIL_ERR_UNSUPPORTED, "a training plan with bootstrapping is not saved as a file (its "
                          "bootstrapping keys are not described there yet): make the keys with `veil keygen --train`");
+    if (veil_params_security(plan->params) >= VEIL_SECURITY_NONE) /* veil_plan_load would refuse it */
+        return veil_fail(err, VEIL_ERR_INSECURE, "the plan's parameters are not secure (the insecure test set): not "
+                         "saved as a file");
     if (plan->n_steps > MAX_PLAN_STEPS) return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: %zu rotations", plan->n_steps);
     veil_ml_meta m = {.kind = VEIL_SET_PLAN, .packing = plan->packing, .batch = plan->batch, .slots = plan->slots,
                       .layout = plan->packing != VEIL_PACKING_LATENCY ? 0
