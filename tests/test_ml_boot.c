@@ -283,7 +283,7 @@ static void test_latency_bootstraps(void **state)
     assert_true(info.rotations > plan->n_boot_galois); /* the diagonals' rotations too */
     const size_t at[2] = {2, 6};
     expect_points(plan, 2, at);
-    check_encrypted(m, plan, 2, 8, 1e-4);
+    check_encrypted(m, plan, 1, 8, 1e-4);
     veil_plan_free(plan);
     veil_model_free(m);
     /* Tanh approximations: bootstraps after the polynomials, whose padding slots' values (p(0)) are bounded too */
@@ -617,5 +617,6 @@ int main(void)
         cmocka_unit_test(test_plans_refused),
         cmocka_unit_test(test_automatic_at_128_bits),
     };
+    if (getenv("VEIL_TEST_FILTER")) cmocka_set_test_filter(getenv("VEIL_TEST_FILTER")); /* one test, by name */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
