@@ -33,14 +33,35 @@ compare "$work/y.csv" "$work/p.csv" 0.05
 "$veil" plain --model "$m" --in "$work/x.csv" --out "$work/pa.csv" --argmax || fail "plain --argmax"
 cmp -s "$work/ya.csv" "$work/pa.csv" || fail "the classes differ from the plaintext program's"
 
+grep -q "^packing choice: latency ~.* s per sample; throughput ~.* s per batch of 16 samples" "$work/plan.txt" ||
+    fail "plan: the packings' costs: $(cat "$work/plan.txt")"
+
+# the latency packing: one sample per ciphertext in the periodic layout, one sparse bootstrap of 64 slots per point
+lopts=(--security insecure-test --bootstrap --input-range 0:1 --latency)
+"$veil" plan --model "$m" "${lopts[@]}" >"$work/lplan.txt" || fail "plan --latency: $(cat "$work/lplan.txt")"
+grep -q "^bootstraps:     1 point, each back to level 4; 1 bootstrap per sample (one sparse bootstrap of 64 slots" \
+    "$work/lplan.txt" || fail "plan --latency: no bootstrap shown: $(cat "$work/lplan.txt")"
+grep -q "^packing choice: latency ~.*throughput pays from [0-9]* samples on" "$work/lplan.txt" ||
+    fail "plan --latency: the packings' costs: $(cat "$work/lplan.txt")"
+head -4 "$work/x.csv" >"$work/lx.csv"
+run "$veil" keygen --model "$m" "${lopts[@]}" --out "$work/lk"
+bytes=$(sed -n 's/^eval keys: .*(\([0-9]*\) bytes, exact).*/\1/p' "$work/lplan.txt")
+[ "$bytes" = "$(stat -c %s "$work/lk/eval/eval.keys")" ] || fail "latency: the plan's eval keys ($bytes) are not the file's"
+run "$veil" encrypt --keys "$work/lk" --in "$work/lx.csv" --out "$work/lx.ct"
+run "$veil" eval --model "$m" --eval-keys "$work/lk/eval" --in "$work/lx.ct" --out "$work/ly.ct"
+"$veil" decrypt --keys "$work/lk" --in "$work/ly.ct" --out "$work/ly.csv" || fail "decrypt (latency)"
+"$veil" plain --model "$m" --in "$work/lx.csv" --out "$work/lp.csv" || fail "plain"
+compare "$work/ly.csv" "$work/lp.csv" 0.05
+# the throughput bundle's inputs with the latency keys: refused
+expect 4 "under other keys" "$veil" eval --model "$m" --eval-keys "$work/lk/eval" --in "$work/x.ct" --out "$work/out.bad"
+
 # refusals
 expect 3 "insecure test set, VEIL_SECURITY_NONE, only for bootstrapping" "$veil" plan --model "$m" \
     --security insecure-test --input-range 0:1
-expect 3 "throughput packing only" "$veil" plan --model "$m" "${opts[@]:0:3}" --latency
 expect 3 "needs the inputs' range" "$veil" plan --model "$m" --security insecure-test --bootstrap
 expect 3 "narrow the inputs' range" "$veil" plan --model "$m" --security insecure-test --bootstrap \
     --input-range -1000:1000
-expect 3 "not saved as files" "$veil" plan --model "$m" "${opts[@]}" --out "$work/out.bad"
+expect 3 "not saved as a file" "$veil" plan --model "$m" "${opts[@]}" --out "$work/out.bad"
 # the evaluation keys of a leveled plan for this model: no bootstrapping schedule, too few levels
 run "$veil" keygen --model "$m" --input-range 0:1 --batch 16 --out "$work/lev"
 expect 4 "another parameter set" "$veil" eval --model "$m" --eval-keys "$work/lev/eval" \

@@ -153,7 +153,7 @@ static double check_encrypted(veil_model *m, const veil_plan *plan, size_t rows,
     veil_plan_info info;
     veil_plan_get_info(plan, &info);
     assert_int_equal((size_t)info.eval_key_bytes, kb.len); /* exact, the bootstrapping keys included */
-    assert_int_equal(veil_eval_keys_load(&server, kb.data, kb.len, &err), VEIL_OK);
+    if (veil_eval_keys_load(&server, kb.data, kb.len, &err) != VEIL_OK) fail_msg("eval keys: %s", err.detail);
     assert_int_equal(server->boot.count, plan->boot.count);
     assert_non_null(server->encaps);
     assert_int_equal(veil_eval_keys_save(&again, server, &err), VEIL_OK);
@@ -260,6 +260,136 @@ static void test_polynomial_activations(void **state)
     veil_model_free(m);
 }
 
+/*
+ * The latency packing: one sample per ciphertext in the periodic layout (its S values repeated over the slots), a
+ * sparse bootstrap of S slots per point and sample; the points chosen by count (one bootstrap each, whatever
+ * the width), the rotations' keys and the bootstrapping keys in one bundle.
+ */
+static void test_latency_bootstraps(void **state)
+{
+    (void)state;
+    veil_model *m = deep_mlp(12, 5, 4, 3, 4, NULL, 0, 1.0);
+    veil_plan *plan = NULL;
+    veil_error err = {0};
+    veil_plan_request req = boot_request();
+    req.packing = VEIL_PACKING_LATENCY;
+    req.batch = 0;
+    if (veil_model_plan(&plan, m, &req, &err) != VEIL_OK) fail_msg("%s", err.detail);
+    veil_plan_info info;
+    veil_plan_get_info(plan, &info);
+    assert_int_equal(info.packing, VEIL_PACKING_LATENCY);
+    assert_int_equal(info.slots, 8); /* the widest layer (5), a power of two */
+    assert_int_equal(info.bootstraps, info.bootstrap_points); /* one per point and sample */
+    assert_true(info.rotations > plan->n_boot_galois); /* the diagonals' rotations too */
+    const size_t at[2] = {2, 6};
+    expect_points(plan, 2, at);
+    check_encrypted(m, plan, 1, 8, 1e-4);
+    veil_plan_free(plan);
+    veil_model_free(m);
+    /* Tanh approximations: bootstraps after the polynomials, whose padding slots' values (p(0)) are bounded too */
+    m = deep_mlp(13, 4, 4, 2, 2, "Tanh", 5, 1.0);
+    if (veil_model_plan(&plan, m, &req, &err) != VEIL_OK) fail_msg("%s", err.detail);
+    veil_plan_get_info(plan, &info);
+    printf("  latency, Tanh: %zu bootstraps for depth %zu\n", info.bootstrap_points, info.depth);
+    assert_true(info.bootstrap_points >= 2);
+    check_encrypted(m, plan, 1, 9, 1e-4);
+    veil_plan_free(plan);
+    veil_model_free(m);
+}
+
+/*
+ * The bundle's schedule against the model (at evaluation): a shift too small for the values' bound, a point after
+ * a square, a point that leaves a layer without levels, an inputs' range wider than the schedule was planned for:
+ * refused before anything is computed, naming the point; through the wire format too (a schedule of an earlier
+ * Veil, without the range, refused at load).
+ */
+static void test_schedule_mismatch_refused(void **state)
+{
+    (void)state;
+    for (int latency = 0; latency <= 1; latency++) {
+        veil_model *m = deep_mlp(12, 5, 4, 3, 4, NULL, 0, 1.0);
+        veil_plan *plan = NULL;
+        veil_error err = {0};
+        veil_plan_request req = boot_request();
+        if (latency) {
+            req.packing = VEIL_PACKING_LATENCY;
+            req.batch = 0;
+        }
+        assert_int_equal(veil_model_plan(&plan, m, &req, &err), VEIL_OK);
+        veil_keyset *ks = NULL;
+        veil_eval_keys *ek = NULL;
+        veil_evaluator *ev = NULL;
+        assert_int_equal(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err), VEIL_OK);
+        assert_int_equal(veil_evaluator_new(&ev, m, ek, 1, &err), VEIL_OK);
+        veil_evaluator_free(ev);
+        ev = NULL;
+        const veil_ml_boot good = ek->boot;
+        assert_true(good.shift[0] >= 1); /* values up to about 2 there */
+        ek->boot.shift[0] = 0;
+        assert_int_equal(veil_evaluator_new(&ev, m, ek, 1, &err), VEIL_ERR_MISMATCH);
+        printf("  %s\n", err.detail);
+        assert_non_null(strstr(err.detail, "outside [-1, 1]"));
+        ek->boot = good;
+        ek->boot.after[0] = good.after[0] + 1; /* a square */
+        assert_int_equal(veil_evaluator_new(&ev, m, ek, 1, &err), VEIL_ERR_MISMATCH);
+        printf("  %s\n", err.detail);
+        assert_non_null(strstr(err.detail, "does not fit"));
+        ek->boot = good;
+        ek->boot.count = 1; /* the second point dropped: the layers after the first run out of levels */
+        assert_int_equal(veil_evaluator_new(&ev, m, ek, 1, &err), VEIL_ERR_MISMATCH);
+        printf("  %s\n", err.detail);
+        assert_non_null(strstr(err.detail, "levels"));
+        ek->boot = good;
+        const double lo0 = ek->boot_lo[0];
+        ek->boot_lo[0] = -8; /* a wider range than planned: the first point's values outgrow its shift */
+        assert_int_equal(veil_evaluator_new(&ev, m, ek, 1, &err), VEIL_ERR_MISMATCH);
+        printf("  %s\n", err.detail);
+        assert_non_null(strstr(err.detail, "outside [-1, 1]"));
+        ek->boot_lo[0] = lo0;
+        /* through the wire format: a bundle saved with the wrong shift loads (its bytes are well formed) and is
+         * refused by the evaluator; a stored byte changed is refused at load */
+        veil_buffer kb = {0};
+        veil_eval_keys *server = NULL;
+        ek->boot.shift[0] = 0;
+        assert_int_equal(veil_eval_keys_save(&kb, ek, &err), VEIL_OK);
+        ek->boot = good;
+        assert_int_equal(veil_eval_keys_load(&server, kb.data, kb.len, &err), VEIL_OK);
+        assert_int_equal(server->boot.shift[0], 0);
+        assert_int_equal(veil_evaluator_new(&ev, m, server, 1, &err), VEIL_ERR_MISMATCH);
+        assert_non_null(strstr(err.detail, "outside [-1, 1]"));
+        veil_eval_keys_free(server);
+        server = NULL;
+        uint8_t *shift = NULL;
+        for (size_t i = 0; i + 8 <= kb.len && !shift; i++)
+            if (memcmp(kb.data + i, "VEIL-BT2", 8) == 0) shift = kb.data + i + 64 + 8;
+        assert_non_null(shift);
+        shift[0] = 1;
+        assert_int_not_equal(veil_eval_keys_load(&server, kb.data, kb.len, &err), VEIL_OK);
+        assert_null(server);
+        /* an earlier Veil's schedule (VEIL-BT1): no inputs' range to check it with, refused */
+        uint8_t ext[64 + 16 * VEIL_ML_BOOT_MAX + 16 + 16 * 5] = {0};
+        veil_ml_boot_ext_encode(ext, &good, 5, 1.0, plan->ckks.box_lo, plan->ckks.box_hi);
+        veil_ml_boot decoded;
+        double bound = 0, *lo = NULL, *hi = NULL;
+        assert_int_equal(veil_ml_boot_ext_decode(&decoded, ext, 64 + 16 * good.count + 16 + 16 * 5, 100, 5, &bound,
+                                                 &lo, &hi, &err), VEIL_OK);
+        assert_int_equal(decoded.count, good.count);
+        assert_true(bound == 1.0 && lo[0] == plan->ckks.box_lo[0]);
+        free(lo);
+        free(hi);
+        memcpy(ext, "VEIL-BT1", 8);
+        assert_int_equal(veil_ml_boot_ext_decode(&decoded, ext, 64 + 16 * good.count, 100, 5, &bound, &lo, &hi, &err),
+                         VEIL_ERR_FORMAT);
+        printf("  %s\n", err.detail);
+        assert_non_null(strstr(err.detail, "earlier Veil"));
+        veil_buffer_free(&kb);
+        veil_eval_keys_free(ek);
+        veil_keyset_free(ks);
+        veil_plan_free(plan);
+        veil_model_free(m);
+    }
+}
+
 /* Removes the evaluation keys' Galois key of element g (returns whether it was there). */
 static int drop_key(veil_eval_keys *k, uint64_t g)
 {
@@ -352,9 +482,9 @@ static void test_plans_refused(void **state)
     assert_int_equal(veil_model_plan(&plan, m, &req, &err), VEIL_ERR_ARGUMENT);
     assert_non_null(strstr(err.detail, "inputs' range"));
     req = boot_request();
-    req.packing = VEIL_PACKING_LATENCY;
+    req.flood = 1; /* flooded decryption with bootstraps: not yet */
     assert_int_equal(veil_model_plan(&plan, m, &req, &err), VEIL_ERR_UNSUPPORTED);
-    assert_non_null(strstr(err.detail, "throughput"));
+    assert_non_null(strstr(err.detail, "--flood"));
     req = boot_request();
     req.security = VEIL_SECURITY_192;
     assert_int_equal(veil_model_plan(&plan, m, &req, &err), VEIL_ERR_UNSUPPORTED);
@@ -380,6 +510,45 @@ static void test_plans_refused(void **state)
     assert_non_null(strstr(err.detail, "levels alone"));
     veil_model_free(m);
     assert_null(plan);
+}
+
+/*
+ * A plan with bootstraps through a plan file (the data owner makes its keys from it, without the model): the
+ * schedule, the rotations and the bootstrapping keys' elements as planned, the exact bundle size the same.
+ */
+static void expect_plan_file(const veil_plan *plan)
+{
+    veil_error err = {0};
+    veil_buffer out = {0};
+    veil_plan *back = NULL;
+    assert_int_equal(veil_plan_save(&out, plan, &err), VEIL_OK);
+    if (veil_plan_load(&back, out.data, out.len, &err) != VEIL_OK) fail_msg("plan file: %s", err.detail);
+    veil_plan_info a, b;
+    veil_plan_get_info(plan, &a);
+    veil_plan_get_info(back, &b);
+    assert_int_equal(b.packing, a.packing);
+    assert_true(b.eval_key_bytes == a.eval_key_bytes);
+    assert_int_equal(b.rotations, a.rotations);
+    assert_int_equal(b.bootstrap_points, a.bootstrap_points);
+    assert_int_equal(b.bootstrap_levels, a.bootstrap_levels);
+    assert_true(b.bootstrap_key_bytes == a.bootstrap_key_bytes);
+    assert_int_equal(back->boot.count, plan->boot.count);
+    assert_memory_equal(back->boot.after, plan->boot.after, plan->boot.count * sizeof *plan->boot.after);
+    assert_memory_equal(back->boot.shift, plan->boot.shift, plan->boot.count * sizeof *plan->boot.shift);
+    assert_int_equal(back->n_boot_galois, plan->n_boot_galois);
+    assert_memory_equal(back->boot_galois, plan->boot_galois, plan->n_boot_galois * sizeof *plan->boot_galois);
+    assert_int_equal(back->n_steps, plan->n_steps);
+    veil_plan_free(back);
+    /* a byte of the schedule changed: refused (the set's checksum, or the schedule's checks) */
+    for (size_t i = 0; i + 8 <= out.len; i++)
+        if (memcmp(out.data + i, "VEIL-BT2", 8) == 0) {
+            out.data[i + 16] ^= 1; /* the level */
+            break;
+        }
+    back = NULL;
+    assert_int_not_equal(veil_plan_load(&back, out.data, out.len, &err), VEIL_OK);
+    assert_null(back);
+    veil_buffer_free(&out);
 }
 
 /*
@@ -410,8 +579,21 @@ static void test_automatic_at_128_bits(void **state)
         assert_int_equal(m->program.stages[stage].kind, VEIL_STAGE_CHEBYSHEV);
         assert_true(shift <= 1);
     }
-    veil_buffer out = {0};
-    assert_int_equal(veil_plan_save(&out, plan, &err), VEIL_ERR_UNSUPPORTED); /* not as files yet */
+    /* both packings planned: the latency packing's estimate per sample beside throughput's per batch */
+    printf("  latency %.3g s per sample, throughput %.3g s per batch of %zu\n", info.latency_sample_seconds,
+           info.throughput_batch_seconds, info.throughput_batch);
+    assert_true(info.latency_sample_seconds > 0);
+    assert_true(info.throughput_batch_seconds == info.estimated_seconds && info.throughput_batch == 32);
+    expect_plan_file(plan);
+    veil_plan_free(plan);
+    plan = NULL;
+    req.packing = VEIL_PACKING_LATENCY;
+    req.batch = 0;
+    if (veil_model_plan(&plan, m, &req, &err) != VEIL_OK) fail_msg("%s", err.detail);
+    veil_plan_get_info(plan, &info);
+    assert_int_equal(info.bootstraps, info.bootstrap_points);
+    assert_true(info.latency_sample_seconds == info.estimated_seconds && info.throughput_batch == 32768);
+    expect_plan_file(plan);
     veil_plan_free(plan);
     plan = NULL;
     veil_model_free(m);
@@ -429,9 +611,12 @@ int main(void)
         cmocka_unit_test(test_one_bootstrap),
         cmocka_unit_test(test_several_bootstraps),
         cmocka_unit_test(test_polynomial_activations),
+        cmocka_unit_test(test_latency_bootstraps),
+        cmocka_unit_test(test_schedule_mismatch_refused),
         cmocka_unit_test(test_keys_and_levels_refused),
         cmocka_unit_test(test_plans_refused),
         cmocka_unit_test(test_automatic_at_128_bits),
     };
+    if (getenv("VEIL_TEST_FILTER")) cmocka_set_test_filter(getenv("VEIL_TEST_FILTER")); /* one test, by name */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,7 +41,7 @@ static void print_plan(const veil_plan *plan, FILE *f)
     fprintf(f, "estimates:      server time ~%.3g s per %s (single thread), memory ~%s on the server, ~%s for keygen\n",
             in->estimated_seconds, latency ? "sample" : "batch", cli_size_text(a, sizeof a, in->estimated_memory_bytes),
             cli_size_text(b, sizeof b, in->keygen_memory_bytes));
-    if (in->scheme != VEIL_ML_BGV && !latency) /* docs/marketplace.md: weights at scale q_l use no more levels */
+    if (in->scheme != VEIL_ML_BGV && !latency && !in->bootstrap_points) /* docs/marketplace.md: weights at q_l */
         fprintf(f, "encrypted:      veil encrypt-model: the same parameters, levels and keys; one ciphertext of about "
                    "%s (public-key encrypted: not seeded) per weight and bias\n",
                 cli_size_text(c, sizeof c, 2 * in->ciphertext_bytes));
@@ -54,9 +54,16 @@ static void print_bootstraps(const veil_plan *plan, FILE *f)
     veil_plan_get_info(plan, &in);
     if (!in.bootstrap_points) return;
     char a[32];
-    fprintf(f, "bootstraps:     %zu point%s, each back to level %zu; %zu bootstraps per batch of %zu samples (one per "
-               "ciphertext), ~%.3g s of the estimate (single thread)\n", in.bootstrap_points,
-            in.bootstrap_points == 1 ? "" : "s", in.bootstrap_levels, in.bootstraps, in.batch, in.bootstrap_seconds);
+    const int latency = in.packing == VEIL_PACKING_LATENCY;
+    if (latency)
+        fprintf(f, "bootstraps:     %zu point%s, each back to level %zu; %zu bootstrap%s per sample (one sparse "
+                   "bootstrap of %zu slots per point), ~%.3g s of the estimate (single thread)\n", in.bootstrap_points,
+                in.bootstrap_points == 1 ? "" : "s", in.bootstrap_levels, in.bootstraps, in.bootstraps == 1 ? "" : "s",
+                in.slots, in.bootstrap_seconds);
+    else
+        fprintf(f, "bootstraps:     %zu point%s, each back to level %zu; %zu bootstraps per batch of %zu samples (one "
+                   "per ciphertext), ~%.3g s of the estimate (single thread)\n", in.bootstrap_points,
+                in.bootstrap_points == 1 ? "" : "s", in.bootstrap_levels, in.bootstraps, in.batch, in.bootstrap_seconds);
     for (size_t k = 0; k < in.bootstrap_points; k++) {
         size_t stage = 0;
         const char *what = NULL;
@@ -70,11 +77,21 @@ static void print_bootstraps(const veil_plan *plan, FILE *f)
     }
     fprintf(f, "bootstrap keys: %s of the eval keys (%.0f bytes: the Galois keys of the DFTs and the encapsulation "
                "key)\n", cli_size_text(a, sizeof a, in.bootstrap_key_bytes), in.bootstrap_key_bytes);
-    const double per_sample = in.bootstrap_seconds / (double)in.batch;
-    fprintf(f, "packing choice: throughput bootstraps cost ~%.3g s per sample at %zu samples per batch; the latency "
-               "packing would bootstrap one full ciphertext per point and sample, ~%.3g s per sample (not supported "
-               "with bootstraps): throughput pays from %.0f samples per batch\n", per_sample, in.batch,
-            in.bootstrap_latency_seconds, ceil(in.bootstrap_seconds / in.bootstrap_latency_seconds));
+    /* which packing pays: n samples cost n x latency, or ceil(n / batch) x a throughput batch */
+    const double lat = in.latency_sample_seconds, thr = in.throughput_batch_seconds;
+    if (lat > 0 && thr > 0) {
+        const double from = ceil(thr / lat);
+        fprintf(f, "packing choice: latency ~%.3g s per sample; throughput ~%.3g s per batch of %zu samples (~%.3g s per "
+                   "sample when full): throughput pays from %.0f samples on\n", lat, thr, in.throughput_batch,
+                thr / (double)in.throughput_batch, from);
+        if (!latency && from > (double)in.batch)
+            fprintf(f, "                for %zu samples the latency packing costs less (--latency)\n", in.batch);
+        if (latency && from > 1)
+            fprintf(f, "                for fewer than %.0f samples this latency plan costs less\n", from);
+    } else {
+        fprintf(f, "packing choice: the %s packing is refused for this model with bootstraps\n",
+                latency ? "throughput" : "latency");
+    }
 }
 
 /* What --flood costs a model's plan: the plan the same options make without it, side by side. */

@@ -4,7 +4,9 @@
 # at 128-bit holds), planned with bootstraps, run on ROWS test digits, and compared with the plaintext model.
 #   run.sh [WORKDIR [ROWS]]   env: VEIL (the veil program), SECURITY (128, or insecure-test: the small test
 #                             set, which holds 4 levels per bootstrap and needs a shallower model), THREADS,
-#                             LAYERS (8), BOOTSTRAP=1 (--bootstrap: bootstraps even where a leveled set would do)
+#                             LAYERS (8), BOOTSTRAP=1 (--bootstrap: bootstraps even where a leveled set would do),
+#                             LATENCY=1 (the latency packing: one sample per ciphertext, one sparse bootstrap of
+#                             its 64 slots per point)
 # At 128-bit (N = 2^16) the evaluation is heavy: 56 bootstraps per batch, about 15 s of CPU each.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,15 +17,17 @@ security=${SECURITY:-128}
 layers=${LAYERS:-8}
 boot=()
 [ "${BOOTSTRAP:-0}" = 1 ] && boot=(--bootstrap)
+packing=(--batch "$rows")
+[ "${LATENCY:-0}" = 1 ] && packing=(--latency)
 mkdir -p "$work"
 /usr/bin/python3 "$here/train.py" "$work" "$layers" 8
 model=(--model "$work/model.onnx" --calibrate "$work/train.csv" --degree 31)
 head -"$rows" "$work/test.csv" >"$work/x.csv"
 head -"$rows" "$work/labels.csv" >"$work/labels_x.csv"
 head -"$rows" "$work/plain.csv" >"$work/torch_x.csv"
-"$veil" plan "${model[@]}" "${boot[@]}" --batch "$rows" --security "$security" | tee "$work/plan.txt"
+"$veil" plan "${model[@]}" "${boot[@]}" "${packing[@]}" --security "$security" | tee "$work/plan.txt"
 t0=$(date +%s)
-"$veil" keygen "${model[@]}" "${boot[@]}" --batch "$rows" --security "$security" --out "$work/keys" --quiet
+"$veil" keygen "${model[@]}" "${boot[@]}" "${packing[@]}" --security "$security" --out "$work/keys" --quiet
 t1=$(date +%s)
 "$veil" encrypt --keys "$work/keys" --in "$work/x.csv" --out "$work/x.ct"
 t2=$(date +%s)

@@ -160,9 +160,9 @@ typedef struct veil_plan_request {
     /*
      * CKKS bootstrapping (docs/bootstrapping.md, "In the ML layer"): 0, the plan bootstraps only when the model
      * needs more levels than any leveled parameter set holds; 1, always (a bootstrapping parameter set even for
-     * a shallow model). Bootstrapping plans use the throughput packing, 128-bit security (the
-     * boot-n65536-balanced preset), or VEIL_SECURITY_NONE for the small insecure test set (N = 2^10), which
-     * only bootstrapping plans accept.
+     * a shallow model). Bootstrapping plans use either packing (the latency packing: one sparse bootstrap of
+     * the sample's slots per point), 128-bit security (the boot-n65536-balanced preset), or VEIL_SECURITY_NONE
+     * for the small insecure test set (N = 2^10), which only bootstrapping plans accept.
      */
     int bootstrap;
     /*
@@ -209,11 +209,19 @@ typedef struct veil_plan_info {
      * CKKS bootstrapping: the points where the plan bootstraps (after the stages veil_plan_bootstrap_point
      * names; 0: a leveled plan), the bootstraps one batch takes (points x the ciphertexts at each), their part of
      * estimated_seconds, the bootstrapping keys' part of eval_key_bytes (Galois keys and the encapsulation
-     * key), the level a bootstrap returns to, and the latency packing's alternative (one full-slot bootstrap per
-     * point and sample) as seconds per sample, for the choice of packing.
+     * key), the level a bootstrap returns to.
      */
     size_t bootstrap_points, bootstraps, bootstrap_levels;
-    double bootstrap_seconds, bootstrap_key_bytes, bootstrap_latency_seconds;
+    double bootstrap_seconds, bootstrap_key_bytes;
+    /*
+     * The choice of packing for a model that bootstraps: the model planned in both packings, each's estimated
+     * server time (single thread, bootstraps included): the latency packing's per sample, and the throughput
+     * packing's per batch of throughput_batch samples (this plan's batch, or a full ciphertext's slots when this
+     * plan is the latency one). 0 where that packing is refused for the model. Throughput pays from
+     * throughput_batch_seconds / latency_sample_seconds samples on.
+     */
+    double latency_sample_seconds, throughput_batch_seconds;
+    size_t throughput_batch;
 } veil_plan_info;
 
 typedef struct veil_plan veil_plan;
@@ -230,9 +238,9 @@ void veil_plan_get_info(const veil_plan *plan, veil_plan_info *info);
 veil_status veil_plan_bootstrap_point(const veil_plan *plan, size_t k, size_t *stage, const char **what, int *shift,
                                       double *bound, veil_error *err);
 /*
- * A plan as a file: the parameters, the packing, the rotation steps, the model's hash and widths. A server
- * gives it to clients that do not hold the model, so that they generate matching keys (veil_keyset_generate).
- * Loading refuses parameters without a security level.
+ * A plan as a file: the parameters, the packing, the rotation steps, the model's hash and widths, and a
+ * bootstrapping plan's schedule. A server gives it to clients that do not hold the model, so that they generate
+ * matching keys (veil_keyset_generate). Saving and loading refuse parameters without a security level.
  */
 veil_status veil_plan_save(veil_buffer *out, const veil_plan *plan, veil_error *err);
 veil_status veil_plan_load(veil_plan **out, const uint8_t *data, size_t len, veil_error *err);

@@ -175,7 +175,7 @@ static veil_status set_matches(const veil_ml_meta *meta, const veil_ml_meta *km,
     if (memcmp(meta->model_hash, km->model_hash, VEIL_ID_BYTES) != 0 || meta->packing != km->packing ||
         meta->slots != km->slots || meta->batch != km->batch || meta->final_op != km->final_op ||
         meta->train.degree != km->train.degree || meta->train.range != km->train.range ||
-        meta->train.boot != km->train.boot)
+        meta->train.boot != km->train.boot || meta->layout != km->layout)
         return veil_fail(err, VEIL_ERR_MISMATCH, "these ciphertexts belong to another model or plan than the keys");
     if (train_set && (meta->in_width != km->in_width || meta->out_width != km->out_width ||
                       meta->scale_bits != km->scale_bits))

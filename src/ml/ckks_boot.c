@@ -10,8 +10,12 @@
  *               (folded into the stage before) and multiplied by it after (an exact integer product); a point
  *               whose values cannot be bounded is refused, naming the layer;
  *   room        every stage's peak against the modulus of its level, as for leveled plans;
- *   keys, cost  the bootstrapper's Galois elements and the encapsulation key (their bytes), the time model.
- * The evaluator (ckks_infer.c) runs the same schedule from the evaluation keys' metadata extension.
+ *   keys, cost  the bootstrapper's Galois elements and the encapsulation key (their bytes), the time model;
+ *   packings    throughput (one bootstrap per ciphertext, sparse slots of the batch) or latency (one sparse
+ *               bootstrap of the sample's S slots per point, in the periodic layout: ml_plan.h); the plan
+ *               estimates the other packing too (packing_choice).
+ * The evaluator (ckks_infer.c) runs the same schedule from the evaluation keys' metadata extension, which
+ * carries the inputs' range it was planned for, after checking it against the model (veil_ml_boot_check).
  */
 #include <math.h>
 #include <stdio.h>
@@ -103,7 +107,7 @@ static int32_t shift_of(double bound) { return bound <= 1 ? 0 : (int32_t)ceil(lo
 
 /* The bound of every stage's outputs over the inputs' box (interval arithmetic, bounds.c). */
 static veil_status stage_bounds(double *bound, const veil_program *p, const double *box_lo, const double *box_hi,
-                                veil_error *err)
+                                int zero_slots, veil_error *err)
 {
     veil_status st = VEIL_OK;
     double *lo = NULL, *hi = NULL;
@@ -116,7 +120,7 @@ static veil_status stage_bounds(double *bound, const veil_program *p, const doub
         lo = malloc(s->out_width * sizeof *lo);
         hi = malloc(s->out_width * sizeof *hi);
         if (!lo || !hi) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "plan");
-        VEIL_CHECK(veil_program_bounds(p, j + 1, box_lo, box_hi, 0, lo, hi, NULL, err));
+        VEIL_CHECK(veil_program_bounds(p, j + 1, box_lo, box_hi, zero_slots, lo, hi, NULL, err));
         double peak = 0;
         for (size_t i = 0; i < s->out_width; i++) peak = fmax(peak, fmax(fabs(lo[i]), fabs(hi[i])));
         bound[j] = isnan(peak) ? INFINITY : peak;
@@ -131,8 +135,8 @@ done:
  * Placement (levels L after a bootstrap, and for the inputs): the bootstraps go after foldable stages (an
  * affine stage: its weights and bias; a polynomial: its coefficients) whose outputs are bounded, so that each
  * run of stages between two of them fits L levels. Among all such placements, by dynamic programming over the
- * stages: the fewest ciphertexts bootstrapped (a point after a narrower layer costs less: one bootstrap per
- * output), then the least total shift (the bootstrap's error is absolute at [-1, 1]: multiplied by 2^shift
+ * stages: the fewest ciphertexts bootstrapped (throughput: a point after a narrower layer costs less, one
+ * bootstrap per output; latency: one per point, the sample's one ciphertext), then the least total shift (the bootstrap's error is absolute at [-1, 1]: multiplied by 2^shift
  * after; after a bounded activation such as tanh the shift is 0). A run also ends where a stage's peak (peak,
  * from the interval arithmetic) would not fit the modulus left at its level: the outputs, for one, need a
  * level above 0 when they can exceed 2^7 at the presets' 2^40 scale.
@@ -178,7 +182,9 @@ static veil_status place(veil_ml_boot *b, const veil_plan *plan, const veil_prog
                 bound_blocked = (long)t;
                 continue;
             }
-            const double c = cost[state] + 1e4 * (double)p->stages[t].out_width + shift_of(bound[t]);
+            /* the latency packing bootstraps one ciphertext per point, whatever the layer's width */
+            const double width = plan->packing == VEIL_PACKING_LATENCY ? 1.0 : (double)p->stages[t].out_width;
+            const double c = cost[state] + 1e4 * width + shift_of(bound[t]);
             if (c < cost[t + 1]) {
                 cost[t + 1] = c;
                 from[t + 1] = (long)state;
@@ -214,23 +220,26 @@ done:
 }
 
 /* Every stage's peak against the modulus at the level of its outputs (levels reset at each bootstrap). */
-static veil_status boot_room(const veil_plan *plan, const veil_program *p, const double *peak, double in_peak,
-                             veil_error *err)
+static veil_status boot_room(const veil_params *params, unsigned scale_bits, const veil_ml_boot *b,
+                             const veil_program *p, const double *peak, double in_peak, veil_error *err)
 {
-    const veil_ml_boot *b = &plan->boot;
     size_t level = b->levels, next = 0;
-    double need = log2(fmax(in_peak, 1e-18)) + plan->scale_bits + 1 + ROOM_MARGIN_BITS;
-    if (need > log2_q(plan->params, level))
-        return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: the inputs reach |x| %.4g, beyond what CKKS holds at the "
+    double need = log2(fmax(in_peak, 1e-18)) + scale_bits + 1 + ROOM_MARGIN_BITS;
+    if (need > log2_q(params, level))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "the inputs reach |x| %.4g, beyond what CKKS holds at the "
                          "bootstrapping parameters' level %zu: narrow the inputs' range", in_peak, level);
     for (size_t i = 0; i < p->n_stages; i++) {
-        level -= stage_depth(&p->stages[i]);
-        need = log2(fmax(peak[i], 1e-18)) + plan->scale_bits + 1 + ROOM_MARGIN_BITS;
-        if (!(need <= log2_q(plan->params, level)))
-            return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: layer %zu (%s) can reach |value| %.4g, beyond what CKKS "
+        const size_t d = stage_depth(&p->stages[i]);
+        if (d > level)
+            return veil_fail(err, VEIL_ERR_MISMATCH, "the bootstrapping schedule leaves layer %zu (%s) %zu levels, it "
+                             "needs %zu", i + 1, what_of(&p->stages[i]), level, d);
+        level -= d;
+        need = log2(fmax(peak[i], 1e-18)) + scale_bits + 1 + ROOM_MARGIN_BITS;
+        if (!(need <= log2_q(params, level)))
+            return veil_fail(err, VEIL_ERR_ARGUMENT, "layer %zu (%s) can reach |value| %.4g, beyond what CKKS "
                              "holds at its level %zu with a %u-bit scale: the results would wrap around; narrow the "
                              "inputs' range (standardize them, or --input-range LO:HI)", i + 1,
-                             what_of(&p->stages[i]), peak[i], level, plan->scale_bits);
+                             what_of(&p->stages[i]), peak[i], level, scale_bits);
         if (next < b->count && b->after[next] == i) {
             level = b->levels;
             next++;
@@ -327,20 +336,21 @@ static void boot_estimate(veil_plan *plan, const veil_program *p)
 {
     veil_plan_info *in = &plan->info;
     const veil_params *prm = plan->params;
+    const int latency = plan->packing == VEIL_PACKING_LATENCY;
     const size_t n = veil_params_degree(prm);
     const double key = (double)veil_switch_key_stored_bytes(prm), encaps = (double)veil_ckks_encapsulation_key_stored_bytes(prm);
-    const size_t keys = 1 + plan->n_boot_galois; /* relinearization + bootstrapping */
+    const size_t galois = plan->n_steps + plan->n_boot_galois;
+    const size_t keys = 1 + galois; /* relinearization, the latency packing's rotations and bootstrapping */
     const size_t items = veil_params_stored_bytes(prm) + veil_public_key_stored_bytes(prm) + keys * (size_t)key +
                          (size_t)encaps;
-    in->eval_key_bytes = (double)veil_set_stored_bytes(VEIL_META_BYTES + veil_ml_boot_ext_bytes(&plan->boot),
-                                                       3 + plan->n_boot_galois + 1, items);
+    in->eval_key_bytes = (double)veil_set_stored_bytes(VEIL_META_BYTES + veil_ml_boot_ext_bytes(&plan->boot, p->in_width),
+                                                       3 + galois + 1, items);
     in->ciphertext_bytes = (double)veil_ckks_ciphertext_stored_bytes(prm, veil_params_q_count(prm) - 1, 2, true);
     in->bootstrap_points = plan->boot.count;
     in->bootstrap_levels = plan->boot.levels;
     in->bootstraps = 0;
-    for (size_t k = 0; k < plan->boot.count; k++) in->bootstraps += p->stages[plan->boot.after[k]].out_width;
+    for (size_t k = 0; k < plan->boot.count; k++) in->bootstraps += latency ? 1 : p->stages[plan->boot.after[k]].out_width;
     in->bootstrap_seconds = (double)in->bootstraps * veil_ml_boot_seconds(n, plan->slots);
-    in->bootstrap_latency_seconds = (double)plan->boot.count * veil_ml_boot_seconds(n, n / 2);
     in->bootstrap_key_bytes = (double)plan->n_boot_galois * key + encaps;
     /* the leveled part of the time model, on the parameters' working levels, plus the bootstraps */
     in->estimated_seconds = veil_plan_ckks_seconds(plan, p) + in->bootstrap_seconds;
@@ -351,40 +361,96 @@ static void boot_estimate(veil_plan *plan, const veil_program *p)
      * N = 2^16 with 32 slots, keys included) */
     /* a batch's input file (as veil_ckks_plan_input_bytes: not called, ckks_plan.c calls this file) */
     const size_t fresh = veil_ckks_ciphertext_stored_bytes(prm, veil_params_q_count(prm) - 1, 2, true);
-    const double inputs = (double)veil_set_stored_bytes(VEIL_META_BYTES, 1 + p->in_width,
-                                                        veil_params_stored_bytes(prm) + p->in_width * fresh);
-    const double work = ct * (double)(in->in_ciphertexts + 2 * wmax + 12) + inputs;
+    const size_t in_cts = latency ? 1 : p->in_width;
+    const double inputs = (double)veil_set_stored_bytes(VEIL_META_BYTES, 1 + in_cts,
+                                                        veil_params_stored_bytes(prm) + in_cts * fresh);
+    const double work = latency ? ct * (4 + 12) + veil_plan_diagonal_bytes(plan, p) + inputs
+                                : ct * (double)(in->in_ciphertexts + 2 * wmax + 12) + inputs;
     veil_plan_memory(plan, 1, (double)keys + encaps / key, 0, work);
 }
 
-veil_status veil_ckks_plan_boot(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err)
+static size_t max_width(const veil_program *p)
+{
+    size_t w = p->in_width;
+    for (size_t i = 0; i < p->n_stages; i++) {
+        if (p->stages[i].in_width > w) w = p->stages[i].in_width;
+        if (p->stages[i].out_width > w) w = p->stages[i].out_width;
+    }
+    return w;
+}
+
+/* The bootstrapping keys without the elements the plan's rotations (the latency packing's) give already. */
+static veil_status drop_step_elements(veil_plan *plan, veil_error *err)
+{
+    veil_context *ctx = NULL;
+    veil_status st = VEIL_OK;
+    if (!plan->n_steps) return VEIL_OK;
+    VEIL_CHECK(veil_context_new(&ctx, plan->params, NULL, err));
+    size_t kept = 0;
+    for (size_t i = 0; i < plan->n_boot_galois; i++) {
+        int among = 0;
+        for (size_t j = 0; j < plan->n_steps && !among; j++)
+            among = veil_galois_element_rotation(ctx, plan->steps[j]) == plan->boot_galois[i];
+        if (!among) plan->boot_galois[kept++] = plan->boot_galois[i];
+    }
+    plan->n_boot_galois = kept;
+done:
+    veil_context_free(ctx);
+    return st;
+}
+
+veil_status veil_ml_boot_plan_keys(veil_plan *plan, veil_error *err)
+{
+    const size_t levels = plan->boot.levels;
+    veil_status st = boot_keys_of(plan, err);
+    if (st != VEIL_OK) return st;
+    if (plan->boot.levels != levels)
+        return veil_fail(err, VEIL_ERR_FORMAT, "plan: the bootstrapping schedule's level (%zu) is not its "
+                         "bootstrapper's (%zu)", levels, plan->boot.levels);
+    return drop_step_elements(plan, err);
+}
+
+/*
+ * The plan in one packing. levels: 0, or (the other packing's estimate, packing_choice) the level a bootstrap
+ * returns to, known already: the bootstrapper is not built (its DFT matrices), its keys left out of the sizes.
+ */
+static veil_status plan_boot_one(veil_plan *plan, const veil_model *m, const veil_plan_request *req, size_t levels,
+                                 veil_error *err)
 {
     const veil_program *p = &m->program;
+    const int latency = req->packing == VEIL_PACKING_LATENCY;
     veil_status st = VEIL_OK;
     double *peak = NULL, *bound = NULL, *olo = NULL, *ohi = NULL;
-    if (req->packing != VEIL_PACKING_THROUGHPUT)
-        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: the model needs bootstrapping, which Veil runs in the "
-                         "throughput packing only (the latency packing's lanes hold values the bounds do not cover): "
-                         "drop --latency");
     if (req->flood)
         return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: flooded decryption (--flood) with bootstrapping is not "
                          "supported yet");
-    if (req->batch > ((size_t)1 << 15))
+    if (!latency && req->batch > ((size_t)1 << 15))
         return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: batch %zu is above the bootstrapping parameters' slots",
                          req->batch);
     veil_params_free(plan->params);
     plan->params = NULL;
     VEIL_CHECK(boot_params(&plan->params, &plan->boot.config, req->security, err));
     const size_t n = veil_params_degree(plan->params);
-    if (req->batch > n / 2)
+    if (!latency && req->batch > n / 2)
         VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "plan: batch %zu is above the %zu slots of the bootstrapping parameters",
                   req->batch, n / 2);
     plan->scale_bits = BOOT_SCALE_BITS;
-    /* the batch a power of two: sparse bootstrapping reads the slots as copies of a vector of that length */
-    plan->slots = req->batch ? next_pow2(req->batch) : n / 2;
-    plan->batch = plan->slots;
+    if (latency) {
+        /* one sample over S slots (the widest layer, a power of two), repeated with period S: a sparse bootstrap
+         * of S slots reads exactly the sample's values (the periodic layout, veil_latency_span) */
+        plan->slots = next_pow2(max_width(p));
+        plan->batch = 1;
+        if (plan->slots > n / 2)
+            VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "plan: a layer of %zu values is wider than the %zu slots of the "
+                      "bootstrapping parameters", max_width(p), n / 2);
+    } else {
+        /* the batch a power of two: sparse bootstrapping reads the slots as copies of a vector of that length */
+        plan->slots = req->batch ? next_pow2(req->batch) : n / 2;
+        plan->batch = plan->slots;
+    }
     plan->boot.config.slots = plan->slots;
-    VEIL_CHECK(boot_keys_of(plan, err));
+    if (levels) plan->boot.levels = levels; /* the same parameters and DFT levels, whatever the slots */
+    else VEIL_CHECK(boot_keys_of(plan, err));
     VEIL_CHECK(boot_box(plan, m, req, err));
     const size_t ns = p->n_stages ? p->n_stages : 1;
     peak = calloc(ns, sizeof *peak);
@@ -392,9 +458,10 @@ veil_status veil_ckks_plan_boot(veil_plan *plan, const veil_model *m, const veil
     olo = malloc(p->out_width * sizeof *olo);
     ohi = malloc(p->out_width * sizeof *ohi);
     if (!peak || !bound || !olo || !ohi) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "plan");
-    /* every value's bound (unscaled: the scaled values before a bootstrap are smaller) and the outputs' */
-    VEIL_CHECK(veil_program_bounds(p, p->n_stages, plan->ckks.box_lo, plan->ckks.box_hi, 0, olo, ohi, peak, err));
-    VEIL_CHECK(stage_bounds(bound, p, plan->ckks.box_lo, plan->ckks.box_hi, err));
+    /* every value's bound (unscaled: the scaled values before a bootstrap are smaller) and the outputs'; in the
+     * latency packing, the padding slots' values too (they are bootstrapped with the sample's) */
+    VEIL_CHECK(veil_program_bounds(p, p->n_stages, plan->ckks.box_lo, plan->ckks.box_hi, latency, olo, ohi, peak, err));
+    VEIL_CHECK(stage_bounds(bound, p, plan->ckks.box_lo, plan->ckks.box_hi, latency, err));
     VEIL_CHECK(place(&plan->boot, plan, p, plan->boot.levels, bound, peak, err));
     if (!plan->boot.count)
         VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "plan: the model's %zu levels fit the %zu of the bootstrapping parameters "
@@ -403,17 +470,24 @@ veil_status veil_ckks_plan_boot(veil_plan *plan, const veil_model *m, const veil
         plan->boot_what[k] = copy_text(what_of(&p->stages[plan->boot.after[k]]));
         if (!plan->boot_what[k]) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "plan");
     }
-    double in_peak = 0, out_peak = 0;
-    for (size_t i = 0; i < p->in_width; i++)
-        in_peak = fmax(in_peak, fmax(fabs(plan->ckks.box_lo[i]), fabs(plan->ckks.box_hi[i])));
+    /* the check the evaluator makes of the bundle's schedule: the shifts, the levels and the room at each */
+    if ((st = veil_ml_boot_check(p, &plan->boot, plan->ckks.box_lo, plan->ckks.box_hi, plan->params, plan->scale_bits,
+                                 latency, err)) != VEIL_OK) {
+        if (st == VEIL_ERR_MISMATCH) st = VEIL_ERR_ARGUMENT;
+        goto done;
+    }
+    /* the latency packing's rotations (in the periodic layout, veil_latency_span), and the bootstrapping keys
+     * without the elements those give already */
+    if (latency) VEIL_CHECK(veil_ckks_plan_latency_steps(plan, p, err));
+    VEIL_CHECK(drop_step_elements(plan, err));
+    double out_peak = 0;
     for (size_t i = 0; i < p->out_width; i++) out_peak = fmax(out_peak, fmax(fabs(olo[i]), fabs(ohi[i])));
-    VEIL_CHECK(boot_room(plan, p, peak, in_peak, err));
     plan->bound = out_peak;
     veil_plan_info_from_params(plan);
     veil_plan_info *in = &plan->info;
     in->depth = veil_program_depth(p);
-    in->in_ciphertexts = p->in_width;
-    in->out_ciphertexts = p->out_width;
+    in->in_ciphertexts = latency ? 1 : p->in_width;
+    in->out_ciphertexts = latency ? 1 : p->out_width;
     in->output_bound = plan->bound;
     in->input_lo = INFINITY;
     in->input_hi = -INFINITY;
@@ -421,13 +495,46 @@ veil_status veil_ckks_plan_boot(veil_plan *plan, const veil_model *m, const veil
         in->input_lo = fmin(in->input_lo, plan->ckks.box_lo[i]);
         in->input_hi = fmax(in->input_hi, plan->ckks.box_hi[i]);
     }
-    in->rotations = plan->n_boot_galois;
+    in->rotations = plan->n_steps + plan->n_boot_galois;
     boot_estimate(plan, p);
 done:
     free(peak);
     free(bound);
     free(olo);
     free(ohi);
+    return st;
+}
+
+/* The packings' costs (veil_plan_info): this plan's, and the other packing's from planning the model in it. */
+static void packing_choice(veil_plan *plan, const veil_model *m, const veil_plan_request *req)
+{
+    veil_plan_info *in = &plan->info;
+    const int latency = plan->packing == VEIL_PACKING_LATENCY;
+    veil_plan_request other = *req;
+    other.packing = latency ? VEIL_PACKING_THROUGHPUT : VEIL_PACKING_LATENCY;
+    other.batch = latency ? 0 : req->batch;
+    veil_plan *alt = calloc(1, sizeof *alt);
+    veil_error ignored = {VEIL_OK, ""};
+    int ok = 0;
+    if (alt) {
+        alt->packing = other.packing;
+        alt->in_width = plan->in_width;
+        alt->out_width = plan->out_width;
+        alt->final_op = plan->final_op;
+        alt->scheme = plan->scheme;
+        ok = plan_boot_one(alt, m, &other, plan->boot.levels, &ignored) == VEIL_OK;
+    }
+    const veil_plan *lat = latency ? plan : ok ? alt : NULL, *thr = latency ? (ok ? alt : NULL) : plan;
+    in->latency_sample_seconds = lat ? lat->info.estimated_seconds : 0;
+    in->throughput_batch_seconds = thr ? thr->info.estimated_seconds : 0;
+    in->throughput_batch = thr ? thr->batch : 0;
+    veil_plan_free(alt);
+}
+
+veil_status veil_ckks_plan_boot(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err)
+{
+    const veil_status st = plan_boot_one(plan, m, req, 0, err);
+    if (st == VEIL_OK) packing_choice(plan, m, req);
     return st;
 }
 
@@ -444,14 +551,19 @@ veil_status veil_plan_bootstrap_point(const veil_plan *plan, size_t k, size_t *s
     return VEIL_OK;
 }
 
-/* ---- the bundle's metadata extension: "VEIL-BT1", count, levels, the configuration, the points ---------- */
+/* ---- the bundle's metadata extension: "VEIL-BT2", count, levels, the configuration, the points, the range -- */
 
-static const uint8_t boot_tag[8] = {'V', 'E', 'I', 'L', '-', 'B', 'T', '1'};
+static const uint8_t boot_tag[8] = {'V', 'E', 'I', 'L', '-', 'B', 'T', '2'};
+static const uint8_t boot_tag_v1[8] = {'V', 'E', 'I', 'L', '-', 'B', 'T', '1'};
 #define BOOT_EXT_HEAD 64
 
-size_t veil_ml_boot_ext_bytes(const veil_ml_boot *b) { return b->count ? BOOT_EXT_HEAD + 16 * b->count : 0; }
+size_t veil_ml_boot_ext_bytes(const veil_ml_boot *b, size_t w)
+{
+    return b->count ? BOOT_EXT_HEAD + 16 * b->count + veil_ml_range_bytes(w) : 0;
+}
 
-void veil_ml_boot_ext_encode(uint8_t *out, const veil_ml_boot *b)
+void veil_ml_boot_ext_encode(uint8_t *out, const veil_ml_boot *b, size_t w, double bound, const double *lo,
+                             const double *hi)
 {
     uint64_t scale;
     memcpy(&scale, &b->config.evalmod_scale, sizeof scale);
@@ -467,12 +579,17 @@ void veil_ml_boot_ext_encode(uint8_t *out, const veil_ml_boot *b)
         veil_ml_put64(out + BOOT_EXT_HEAD + 16 * k, b->after[k]);
         veil_ml_put64(out + BOOT_EXT_HEAD + 16 * k + 8, (uint64_t)(int64_t)b->shift[k]);
     }
+    veil_ml_range_encode(out + BOOT_EXT_HEAD + 16 * b->count, bound, lo, hi, w);
 }
 
-veil_status veil_ml_boot_ext_decode(veil_ml_boot *b, const uint8_t *in, size_t len, size_t n_stages_max,
-                                    veil_error *err)
+veil_status veil_ml_boot_ext_decode(veil_ml_boot *b, const uint8_t *in, size_t len, size_t n_stages_max, size_t w,
+                                    double *bound, double **lo, double **hi, veil_error *err)
 {
     memset(b, 0, sizeof *b);
+    *lo = *hi = NULL;
+    if (len >= sizeof boot_tag_v1 && memcmp(in, boot_tag_v1, sizeof boot_tag_v1) == 0)
+        return veil_fail(err, VEIL_ERR_FORMAT, "eval keys: a bootstrapping schedule of an earlier Veil, without the "
+                         "inputs' range the evaluator checks it against the model with: make the keys again");
     if (len < BOOT_EXT_HEAD || memcmp(in, boot_tag, sizeof boot_tag) != 0)
         return veil_fail(err, VEIL_ERR_FORMAT, "eval keys: unknown metadata extension");
     const uint64_t count = veil_ml_get64(in + 8), levels = veil_ml_get64(in + 16), slots = veil_ml_get64(in + 24),
@@ -480,10 +597,10 @@ veil_status veil_ml_boot_ext_decode(veil_ml_boot *b, const uint8_t *in, size_t l
                    weight = veil_ml_get64(in + 48);
     double scale;
     memcpy(&scale, &scale_bits, sizeof scale);
-    if (count == 0 || count > VEIL_ML_BOOT_MAX || len != BOOT_EXT_HEAD + 16 * count || levels == 0 || levels > 64 ||
-        slots == 0 || slots > ((uint64_t)1 << 16) || (slots & (slots - 1)) != 0 || (dft & 0xffffffff) == 0 ||
-        (dft & 0xffffffff) > 8 || (dft >> 32) == 0 || (dft >> 32) > 8 || !isfinite(scale) || scale < 0 ||
-        weight > ((uint64_t)1 << 16) || veil_ml_get64(in + 56) != 0)
+    if (count == 0 || count > VEIL_ML_BOOT_MAX || len != BOOT_EXT_HEAD + 16 * count + veil_ml_range_bytes(w) ||
+        levels == 0 || levels > 64 || slots == 0 || slots > ((uint64_t)1 << 16) || (slots & (slots - 1)) != 0 ||
+        (dft & 0xffffffff) == 0 || (dft & 0xffffffff) > 8 || (dft >> 32) == 0 || (dft >> 32) > 8 || !isfinite(scale) ||
+        scale < 0 || weight > ((uint64_t)1 << 16) || veil_ml_get64(in + 56) != 0)
         return veil_fail(err, VEIL_ERR_FORMAT, "eval keys: the bootstrapping schedule is invalid");
     b->count = (size_t)count;
     b->levels = (size_t)levels;
@@ -498,7 +615,42 @@ veil_status veil_ml_boot_ext_decode(veil_ml_boot *b, const uint8_t *in, size_t l
         b->after[k] = (uint32_t)after;
         b->shift[k] = (int32_t)shift;
     }
-    return VEIL_OK;
+    const size_t at = BOOT_EXT_HEAD + 16 * b->count;
+    return veil_ml_range_decode(in + at, len - at, w, bound, lo, hi, err);
+}
+
+veil_status veil_ml_boot_check(const veil_program *p, veil_ml_boot *b, const double *lo, const double *hi,
+                               const veil_params *params, unsigned scale_bits, int zero_slots, veil_error *err)
+{
+    const size_t ns = p->n_stages ? p->n_stages : 1;
+    veil_status st = VEIL_OK;
+    double *peak = calloc(ns, sizeof *peak), *bound = calloc(ns, sizeof *bound);
+    double *olo = malloc(p->out_width * sizeof *olo), *ohi = malloc(p->out_width * sizeof *ohi);
+    if (!peak || !bound || !olo || !ohi) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrapping schedule");
+    VEIL_CHECK(veil_program_bounds(p, p->n_stages, lo, hi, zero_slots, olo, ohi, peak, err));
+    VEIL_CHECK(stage_bounds(bound, p, lo, hi, zero_slots, err));
+    for (size_t k = 0; k < b->count; k++) {
+        const size_t at = b->after[k];
+        if (at >= p->n_stages || !foldable(&p->stages[at]))
+            VEIL_FAIL(err, VEIL_ERR_MISMATCH, "the bootstrapping schedule's point %zu (after layer %zu) does not fit "
+                      "this model: the keys were made for another plan", k + 1, at + 1);
+        /* the shift brings the values into [-1, 1], where the bootstrap reads them; beyond, its result is wrong */
+        if (!(bound[at] <= ldexp(1.0, b->shift[k])))
+            VEIL_FAIL(err, VEIL_ERR_MISMATCH, "the bootstrapping schedule's point %zu, after layer %zu (%s), divides "
+                      "the values by 2^%d, but over the inputs' range they reach |%.4g|: the bootstrap would read them "
+                      "outside [-1, 1]; the keys were made for another plan", k + 1, at + 1, what_of(&p->stages[at]),
+                      b->shift[k], bound[at]);
+        b->bound[k] = bound[at];
+    }
+    double in_peak = 0;
+    for (size_t i = 0; i < p->in_width; i++) in_peak = fmax(in_peak, fmax(fabs(lo[i]), fabs(hi[i])));
+    VEIL_CHECK(boot_room(params, scale_bits, b, p, peak, in_peak, err));
+done:
+    free(peak);
+    free(bound);
+    free(olo);
+    free(ohi);
+    return st;
 }
 
 /* ---- the evaluator's program ---------------------------------------------------------------------------- */

@@ -42,6 +42,7 @@ typedef struct ckks_evaluator {
     const veil_program *prog;
     veil_program boot_prog;
     veil_ckks_bootstrapper *bt;
+    size_t span; /* the latency formulas' N/2: N/2, or the slots in the periodic layout (veil_latency_span) */
     unsigned out_shift; /* the last stage's outputs at the scale / 2^out_shift (veil_ckks_output_shift) */
 } ckks_evaluator;
 
@@ -109,9 +110,11 @@ static veil_status prepare_boot(ckks_evaluator *ev, veil_error *err)
     veil_status st = VEIL_OK;
     uint64_t *elements = NULL;
     size_t count = 0;
-    if (keys->meta.packing != VEIL_PACKING_THROUGHPUT || ev->model->enc)
-        VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "bootstraps run in the throughput packing, with the model's weights in "
-                  "the clear");
+    if (ev->model->enc)
+        VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "bootstraps run with the model's weights in the clear (not an encrypted "
+                  "model)");
+    if (keys->meta.packing == VEIL_PACKING_LATENCY && keys->meta.layout != VEIL_LAYOUT_PERIODIC)
+        VEIL_FAIL(err, VEIL_ERR_MISMATCH, "the keys bootstrap in the latency packing without its periodic layout");
     if (b->levels > veil_context_max_level(keys->ctx))
         VEIL_FAIL(err, VEIL_ERR_MISMATCH, "the keys' bootstrapping schedule starts at level %zu, above their parameters' "
                   "%zu", b->levels, veil_context_max_level(keys->ctx));
@@ -124,6 +127,13 @@ static veil_status prepare_boot(ckks_evaluator *ev, veil_error *err)
         level -= d;
         if (boot_after(ev, i, &k)) level = b->levels;
     }
+    /* the schedule against the model's bounds over the inputs' range it was planned for: every point's shift
+     * brings its values into [-1, 1], every stage's values fit their level (else a wrong result, refused) */
+    veil_ml_boot checked = *b;
+    if (!keys->boot_lo || !keys->boot_hi)
+        VEIL_FAIL(err, VEIL_ERR_MISMATCH, "the keys' bootstrapping schedule carries no inputs' range");
+    VEIL_CHECK(veil_ml_boot_check(p, &checked, keys->boot_lo, keys->boot_hi, keys->params, keys->meta.scale_bits,
+                                  keys->meta.packing == VEIL_PACKING_LATENCY, err));
     VEIL_CHECK(veil_ml_boot_program(&ev->boot_prog, p, b, err));
     ev->prog = &ev->boot_prog;
     VEIL_CHECK(veil_ckks_bootstrapper_new(&ev->bt, ev->enc, &b->config, err));
@@ -159,9 +169,9 @@ static veil_status prepare_latency(ckks_evaluator *ev, const veil_stage *s, size
                                    veil_error *err)
 {
     const veil_context *ctx = ev->keys->ctx;
-    const size_t S = ev->slots, half = veil_params_degree(veil_context_params(ctx)) / 2, R = half / S;
+    const size_t S = ev->slots, half = veil_params_degree(veil_context_params(ctx)) / 2, R = ev->span / S;
     const size_t K = veil_latency_diagonals(s->out_width, S);
-    const size_t lanes = veil_latency_lanes(&ev->model->program, stage, S, half), Kl = K / lanes;
+    const size_t lanes = veil_latency_lanes(&ev->model->program, stage, S, ev->span), Kl = K / lanes;
     const size_t g = veil_ckks_linear_transform_baby(Kl);
     const double q_l = (double)veil_params_q(veil_context_params(ctx), ps->level);
     veil_status st = VEIL_OK;
@@ -172,8 +182,9 @@ static veil_status prepare_latency(ckks_evaluator *ev, const veil_stage *s, size
     ps->n_diag = Kl;
     ps->lanes = lanes;
     /* the hybrid method leaves at value i of lane 0 a copy of row i mod K: each copy gets its bias, so that
-     * every value of lane 0 is an output of the layer or 0 (rows K > out_width), which the bounds cover */
-    for (size_t i = 0; i < S; i++)
+     * every value of lane 0 is an output of the layer or 0 (rows K > out_width), which the bounds cover (in the
+     * periodic layout, R = 1: every slot, the sample's S values repeated) */
+    for (size_t i = 0; i < half / R; i++)
         if (i % K < s->out_width) ps->bias_slots[i * R] = s->b[i % K];
     for (size_t k = 0; k < Kl; k++) {
         int nonzero = 0;
@@ -211,6 +222,8 @@ veil_status veil_ml_ckks_evaluator_new(void **state, const veil_model *model, co
     ev->keys = keys;
     ev->n_stages = p->n_stages;
     ev->slots = (size_t)keys->meta.slots;
+    ev->span = veil_latency_span(veil_params_degree(keys->params) / 2, ev->slots,
+                                 keys->meta.layout == VEIL_LAYOUT_PERIODIC);
     ev->threads = threads ? threads : 1;
     ev->out_shift = veil_ckks_output_shift(p, (veil_packing)keys->meta.packing, keys->params, keys->meta.scale_bits,
                                            keys->meta.bound);
@@ -228,11 +241,11 @@ veil_status veil_ml_ckks_evaluator_new(void **state, const veil_model *model, co
                 VEIL_FAIL(err, VEIL_ERR_MISMATCH, "a layer is wider than the keys' %llu slots",
                           (unsigned long long)keys->meta.slots);
             if (model->enc) { /* its diagonals are the model's ciphertexts (encrypted_latency_affine) */
-                const size_t half = veil_params_degree(keys->params) / 2;
-                ev->stages[i].lanes = veil_latency_lanes(p, i, ev->slots, half);
+                ev->stages[i].lanes = veil_latency_lanes(p, i, ev->slots, ev->span);
                 ev->stages[i].n_diag = veil_latency_diagonals(p->stages[i].out_width, ev->slots) / ev->stages[i].lanes;
             } else {
-                VEIL_CHECK(prepare_latency(ev, &p->stages[i], i, &ev->stages[i], err));
+                /* the stages before bootstraps scaled (ev->prog) */
+                VEIL_CHECK(prepare_latency(ev, &ev->prog->stages[i], i, &ev->stages[i], err));
             }
         }
         level -= stage_depth(&p->stages[i]);
@@ -289,7 +302,7 @@ static veil_status latency_affine(const ckks_evaluator *ev, const prepared_stage
                                   const veil_ckks_ciphertext *x, veil_error *err)
 {
     const veil_context *ctx = ev->keys->ctx;
-    const size_t S = ev->slots, half = veil_params_degree(veil_context_params(ctx)) / 2, R = half / S;
+    const size_t S = ev->slots, half = veil_params_degree(veil_context_params(ctx)) / 2, R = ev->span / S;
     const size_t Kl = ps->n_diag, K = Kl * ps->lanes;
     const size_t threads = ev->threads < VEIL_LATENCY_THREADS ? ev->threads : VEIL_LATENCY_THREADS;
     veil_status st = VEIL_OK;
@@ -337,7 +350,7 @@ static veil_status encrypted_latency_affine(const ckks_evaluator *ev, size_t si,
 {
     const prepared_stage *ps = &ev->stages[si];
     const veil_context *ctx = ev->keys->ctx;
-    const size_t S = ev->slots, half = veil_params_degree(veil_context_params(ctx)) / 2, R = half / S;
+    const size_t S = ev->slots, R = ev->span / S;
     const size_t Kl = ps->n_diag, K = Kl * ps->lanes;
     const size_t threads = ev->threads < VEIL_LATENCY_THREADS ? ev->threads : VEIL_LATENCY_THREADS;
     veil_ckks_ciphertext *const *diags = ev->model->enc->w[si];
@@ -542,15 +555,28 @@ static veil_status run_sample(const ckks_evaluator *ev, const veil_ckks_cipherte
     const veil_context *ctx = ev->keys->ctx;
     veil_ckks_ciphertext *a = NULL, *b = NULL;
     veil_status st = VEIL_OK;
+    size_t bk;
     VEIL_CHECK(veil_ckks_ciphertext_new(&a, ctx, err));
     VEIL_CHECK(veil_ckks_ciphertext_new(&b, ctx, err));
     const veil_ckks_ciphertext *x = in;
+    progress none = {0};
+    if (ev->keys->boot.count) { /* the input at the level the schedule starts at (as boot_inputs) */
+        const size_t level = veil_ckks_ciphertext_level(in), start = ev->keys->boot.levels;
+        if (level < start)
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "evaluate: an input ciphertext is at level %zu, below the level %zu the "
+                      "model's plan starts at (not a fresh encryption under these keys)", level, start);
+        VEIL_CHECK(veil_ckks_mod_drop(ctx, b, in, start, err));
+        x = b;
+    }
     for (size_t si = 0; si < p->n_stages; si++) {
         const veil_stage *s = &p->stages[si];
         veil_ckks_ciphertext *y = x == a ? b : a;
         if (s->kind == VEIL_STAGE_AFFINE && ev->model->enc) VEIL_CHECK(encrypted_latency_affine(ev, si, y, x, err));
         else if (s->kind == VEIL_STAGE_AFFINE) VEIL_CHECK(latency_affine(ev, &ev->stages[si], y, x, err));
         else VEIL_CHECK(elementwise(ev, s, y, x, err));
+        /* a sparse bootstrap of the sample's S slots (the periodic layout), its values brought back by 2^shift */
+        if (ev->keys->boot.count && boot_after(ev, si, &bk))
+            VEIL_CHECK(bootstrap_one(ev, y, ev->keys->boot.shift[bk], &none, err));
         x = y;
     }
     VEIL_CHECK(veil_ckks_add_constant(ctx, out, x, 0.0, err));

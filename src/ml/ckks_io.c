@@ -105,8 +105,8 @@ veil_status veil_ml_ckks_encrypt(veil_ciphertexts **out, const veil_keyset *k, c
             for (size_t r = 0; r < half; r++) v[r] = in[(first + r % S % n) * w + f];
         } else {
             /* lane b of the N/2 = S R slots holds the row turned by b S / L values, L = min(R, S) lanes
-             * (veil_latency_lanes) */
-            const size_t R = half / S, L = R < S ? R : S;
+             * (veil_latency_lanes); the periodic layout (R = 1, veil_latency_span): the row repeated with period S */
+            const size_t R = veil_latency_span(half, S, meta.layout == VEIL_LAYOUT_PERIODIC) / S, L = R < S ? R : S;
             for (size_t t = 0; t < half; t++) {
                 const size_t at = (t / R + (t % R) * (S / L)) % S;
                 v[t] = at < w ? in[i * w + at] : 0.0;
@@ -234,7 +234,8 @@ veil_status veil_ml_ckks_decode(double *out, double *raw_out, const veil_keyset 
     const size_t fw = m->kind == VEIL_SET_OUTPUTS ? veil_final_width(&final) : w;
     veil_ckks_encoder *enc = NULL;
     veil_ckks_plaintext *pt = NULL;
-    const size_t half = veil_params_degree(k->params) / 2, R = half / (size_t)m->slots;
+    const size_t half = veil_params_degree(k->params) / 2,
+                 R = veil_latency_span(half, (size_t)m->slots, m->layout == VEIL_LAYOUT_PERIODIC) / (size_t)m->slots;
     double *row = calloc(w, sizeof *row), *vals = calloc(m->packing == VEIL_PACKING_THROUGHPUT ? m->batch : half,
                                                              sizeof *vals);
     double *all = calloc(rows * w + 1, sizeof *all);

@@ -36,6 +36,8 @@ veil_status veil_ml_keyset_meta(veil_keyset *ks, const veil_plan *plan, veil_err
     m->train.range = plan->train.range;
     m->train.boot = plan->train.boot;
     m->bound = plan->bound;
+    /* the latency packing with bootstraps lays the sample out periodically, as sparse bootstrapping reads it */
+    m->layout = plan->packing != VEIL_PACKING_LATENCY ? 0 : plan->boot.count ? VEIL_LAYOUT_PERIODIC : VEIL_LAYOUT_LANES;
     if (plan->ckks.box_lo)
         return veil_ml_box_copy(&ks->ckks.box_lo, &ks->ckks.box_hi, plan->ckks.box_lo, plan->ckks.box_hi, plan->in_width, err);
     return VEIL_OK;
@@ -220,6 +222,9 @@ veil_status veil_ml_ckks_keygen(veil_keyset **secret_out, veil_eval_keys **eval_
     pk = NULL;
     VEIL_CHECK(keygen_switch_keys(ks, plan, prng, keep_key, ek, progress, progress_arg, err));
     ek->boot = plan->boot;
+    if (plan->boot.count)
+        VEIL_CHECK(veil_ml_box_copy(&ek->boot_lo, &ek->boot_hi, plan->ckks.box_lo, plan->ckks.box_hi, plan->in_width,
+                                    err));
     VEIL_CHECK(keygen_encaps(ks, plan, prng, keep_encaps, ek, err));
     if (progress) progress(progress_arg, keygen_units(plan), keygen_units(plan));
     *secret_out = ks;
@@ -256,13 +261,15 @@ done:
  * after them. *mb freed by the caller.
  */
 static veil_status bundle_meta(uint8_t **mb, size_t *len, const veil_ml_meta *meta, const veil_ml_boot *boot,
-                               veil_error *err)
+                               const double *lo, const double *hi, veil_error *err)
 {
-    *len = META_BYTES + veil_ml_boot_ext_bytes(boot);
+    if (boot->count && (!lo || !hi))
+        return veil_fail(err, VEIL_ERR_MISMATCH, "eval keys: a bootstrapping schedule without the inputs' range");
+    *len = META_BYTES + veil_ml_boot_ext_bytes(boot, meta->in_width);
     *mb = calloc(*len, 1);
     if (!*mb) return veil_fail(err, VEIL_ERR_NO_MEMORY, "eval keys");
     veil_ml_meta_encode(*mb, meta);
-    if (boot->count) veil_ml_boot_ext_encode(*mb + META_BYTES, boot);
+    if (boot->count) veil_ml_boot_ext_encode(*mb + META_BYTES, boot, meta->in_width, meta->bound, lo, hi);
     return VEIL_OK;
 }
 
@@ -281,7 +288,7 @@ static veil_status bundle_begin(veil_set_writer **w, const veil_keyset *ks, cons
     size_t mlen = 0;
     veil_buffer pb = {0};
     veil_status st = VEIL_OK;
-    VEIL_CHECK(bundle_meta(&mb, &mlen, &m, &plan->boot, err));
+    VEIL_CHECK(bundle_meta(&mb, &mlen, &m, &plan->boot, plan->ckks.box_lo, plan->ckks.box_hi, err));
     VEIL_CHECK(veil_params_save(&pb, ks->params, 0, err));
     const int encaps = veil_ml_plan_has_encaps(plan);
     const size_t bytes = pb.len + pk_bytes->len +
@@ -365,8 +372,8 @@ done:
  */
 static veil_status bundle_eval(veil_buffer *out, veil_ml_meta *meta, const veil_params *params, const veil_public_key *pk,
                                const veil_switch_key *relin, veil_switch_key *const *galois, size_t n_galois,
-                               unsigned pk_options, const veil_ml_boot *boot,
-                               const veil_ckks_encapsulation_key *encaps, veil_error *err)
+                               unsigned pk_options, const veil_ml_boot *boot, const double *boot_lo,
+                               const double *boot_hi, const veil_ckks_encapsulation_key *encaps, veil_error *err)
 {
     veil_buffer pb = {0}, kb = {0}, rb = {0};
     veil_set_writer *w = NULL;
@@ -382,7 +389,7 @@ static veil_status bundle_eval(veil_buffer *out, veil_ml_meta *meta, const veil_
     VEIL_CHECK(veil_switch_key_save(&rb, relin, 0, err));
     crypto_generichash(meta->key_id, VEIL_ID_BYTES, kb.data, kb.len, NULL, 0);
     meta->kind = VEIL_SET_EVAL_KEYS;
-    VEIL_CHECK(bundle_meta(&mb, &mlen, meta, boot, err));
+    VEIL_CHECK(bundle_meta(&mb, &mlen, meta, boot, boot_lo, boot_hi, err));
     const size_t ex = encaps ? 1 : 0;
     const size_t bytes = pb.len + kb.len + rb.len + n_galois * veil_switch_key_stored_bytes(params) +
                          ex * veil_ckks_encapsulation_key_stored_bytes(params);
@@ -410,14 +417,14 @@ veil_status veil_ml_ckks_eval_keys_joint(veil_buffer *out, const veil_keyset *jo
                                          veil_switch_key *const *galois, size_t n_galois, veil_error *err)
 {
     veil_ml_meta m = joint->meta;
-    return bundle_eval(out, &m, joint->params, joint->pk, relin, galois, n_galois, 0, NULL, NULL, err);
+    return bundle_eval(out, &m, joint->params, joint->pk, relin, galois, n_galois, 0, NULL, NULL, NULL, NULL, err);
 }
 
 veil_status veil_ml_ckks_eval_keys_save(veil_buffer *out, const veil_eval_keys *k, veil_error *err)
 {
     veil_ml_meta m = k->meta;
     return bundle_eval(out, &m, k->params, k->pk, k->relin, k->galois, k->n_galois, k->pk_options, &k->boot,
-                       k->encaps, err);
+                       k->boot_lo, k->boot_hi, k->encaps, err);
 }
 
 /*
@@ -428,14 +435,21 @@ static veil_status load_boot(veil_eval_keys *k, const veil_set_contents *c, veil
 {
     veil_status st = VEIL_OK;
     if (c->meta_len > META_BYTES) {
-        if (k->meta.packing != VEIL_PACKING_THROUGHPUT)
-            VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: a bootstrapping schedule outside the throughput packing");
-        VEIL_CHECK(veil_ml_boot_ext_decode(&k->boot, c->meta + META_BYTES, c->meta_len - META_BYTES, 1u << 16, err));
+        if (k->meta.packing == VEIL_PACKING_TRAINING)
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: a bootstrapping schedule in training keys");
+        double bound = 0;
+        VEIL_CHECK(veil_ml_boot_ext_decode(&k->boot, c->meta + META_BYTES, c->meta_len - META_BYTES, 1u << 16,
+                                           k->meta.in_width, &bound, &k->boot_lo, &k->boot_hi, err));
+        k->meta.bound = bound; /* as the key set's (the 128 bytes do not carry it) */
         /* the inputs repeat with the bundle's period; sparse bootstrapping reads them with the schedule's */
         if (k->boot.count && k->boot.config.slots != k->meta.slots)
             VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: the bootstrapping schedule's slots (%zu) are not the bundle's "
                       "(%llu)", k->boot.config.slots, (unsigned long long)k->meta.slots);
     }
+    /* the latency packing's periodic layout exactly when it bootstraps (sparse bootstrapping reads it) */
+    if (k->meta.packing == VEIL_PACKING_LATENCY && (k->meta.layout == VEIL_LAYOUT_PERIODIC) != (k->boot.count != 0))
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: the latency packing's layout does not match the bootstrapping "
+                  "schedule");
     size_t found = 0;
     for (size_t i = 3; i < c->count; i++) found += c->items[i].type == VEIL_OBJECT_ENCAPSULATION_KEY;
     /* keys made to bootstrap (training past the leveled limit, or a model's schedule) carry one, the last object */

@@ -35,7 +35,9 @@ static size_t eval_bundle_bytes(const veil_plan *plan)
     const size_t items = veil_params_stored_bytes(p) + veil_public_key_stored_bytes(p) +
                          (1 + galois) * veil_switch_key_stored_bytes(p) +
                          encaps * veil_ckks_encapsulation_key_stored_bytes(p);
-    return veil_set_stored_bytes(VEIL_META_BYTES, 3 + galois + encaps, items);
+    /* with bootstraps, the metadata carries the schedule (veil_ml_boot_ext_bytes) */
+    return veil_set_stored_bytes(VEIL_META_BYTES + veil_ml_boot_ext_bytes(&plan->boot, plan->in_width),
+                                 3 + galois + encaps, items);
 }
 
 void veil_ckks_plan_sizes(veil_plan *plan)
@@ -61,10 +63,12 @@ static int has_step(const long *steps, size_t n, long s)
 }
 
 /* Rotations of the latency packing: per affine stage, the BSGS diagonals used, the sum of the lanes and the
- * sums of the hybrid method's parts, all in steps of R slots but the lanes'. */
-static veil_status latency_steps(veil_plan *plan, const veil_program *p, veil_error *err)
+ * sums of the hybrid method's parts, all in steps of R slots but the lanes' (R = 1 in the periodic layout of
+ * plans with bootstraps, veil_latency_span). */
+veil_status veil_ckks_plan_latency_steps(veil_plan *plan, const veil_program *p, veil_error *err)
 {
-    const size_t S = plan->slots, half = veil_params_degree(plan->params) / 2, R = half / S;
+    const size_t S = plan->slots, R = veil_latency_span(veil_params_degree(plan->params) / 2, S, plan->boot.count != 0) / S;
+    const size_t half = R * S;
     size_t cap = 4 * S + 64;
     plan->steps = calloc(cap, sizeof *plan->steps);
     if (!plan->steps) return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
@@ -554,7 +558,7 @@ veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan
         plan->batch = req->batch ? req->batch : n / 2;
     } else {
         plan->batch = 1;
-        VEIL_CHECK(latency_steps(plan, p, err));
+        VEIL_CHECK(veil_ckks_plan_latency_steps(plan, p, err));
     }
     veil_plan_info_from_params(plan);
     veil_plan_info *in = &plan->info;

@@ -446,6 +446,9 @@ veil_status veil_model_encrypt(veil_buffer *out, const veil_model *m, const veil
     const veil_program *p = &m->program;
     veil_status st = check_keys_for(m, k, err);
     if (st != VEIL_OK) return st;
+    if (k->boot.count) /* the evaluator bootstraps with the weights in the clear only (ckks_infer.c prepare_boot) */
+        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "encrypt-model: these keys bootstrap, which encrypted models do "
+                         "not support yet");
     const int latency = k->meta.packing == VEIL_PACKING_LATENCY;
     size_t count = weight_count(p);
     if (p->n_stages > ENC_MAX_STAGES || (!latency && count > ENC_MAX_CIPHERTEXTS))

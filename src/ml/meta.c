@@ -101,8 +101,10 @@ size_t veil_ml_meta_encode(uint8_t *out, const veil_ml_meta *m)
     memset(out, 0, exact ? VEIL_META_EXACT_BYTES : META_BYTES);
     memcpy(out, meta_magic, 8);
     put64(out + 8, (uint64_t)m->kind);
-    /* the latency layout: 1, the lanes of veil_latency_lanes (files of the earlier layout are refused) */
-    const uint64_t layout = m->packing == VEIL_PACKING_LATENCY ? 1 : 0;
+    /* the latency layout: 1, the lanes of veil_latency_lanes (files of the earlier layout are refused); 2, the
+     * periodic layout of plans with bootstraps (ml_plan.h) */
+    const uint64_t layout = m->packing != VEIL_PACKING_LATENCY ? 0 : m->layout == VEIL_LAYOUT_PERIODIC ? VEIL_LAYOUT_PERIODIC
+                                                                                                      : VEIL_LAYOUT_LANES;
     /* training keys with bootstrapping: the level it returns to, in bits 24..31 (0 for leveled keys and files) */
     const uint64_t boot = m->packing == VEIL_PACKING_TRAINING ? (uint64_t)(m->train.boot & 0xff) : 0;
     put64(out + 16, (uint64_t)m->packing | (uint64_t)(m->scheme & 0xff) << 8 | layout << 16 | boot << 24);
@@ -170,7 +172,9 @@ veil_status veil_ml_meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, 
     const uint64_t scheme = packing >> 8 & 0xff, layout = packing >> 16 & 0xff, boot = packing >> 24 & 0xff,
                    rest = packing >> 32;
     packing &= 0xff;
-    if (rest || (boot && packing != VEIL_PACKING_TRAINING) || scheme > VEIL_ML_BGV || layout != (packing == VEIL_PACKING_LATENCY ? 1u : 0u))
+    const int layout_ok = (packing & 0xff) == VEIL_PACKING_LATENCY
+                              ? layout == VEIL_LAYOUT_LANES || layout == VEIL_LAYOUT_PERIODIC : layout == 0;
+    if (rest || (boot && packing != VEIL_PACKING_TRAINING) || scheme > VEIL_ML_BGV || !layout_ok)
         return veil_fail(err, VEIL_ERR_FORMAT, "ML metadata: unknown scheme or layout (a latency file of an earlier "
                          "Veil, whose slots were laid out otherwise, is refused: make new keys)");
     m->scheme = (uint32_t)scheme;
@@ -201,6 +205,7 @@ veil_status veil_ml_meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, 
     m->train.degree = (uint32_t)(x >> 48) & 0xff;
     m->train.range = (uint32_t)(x >> 56) & 0xff;
     m->train.boot = (uint32_t)boot;
+    m->layout = (uint32_t)layout;
     const int training = m->packing == VEIL_PACKING_TRAINING;
     if (!exact_meta_valid(m, len))
         return veil_fail(err, VEIL_ERR_FORMAT, "ML metadata: the scheme's fields are out of range");

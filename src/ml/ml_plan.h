@@ -84,6 +84,7 @@ typedef enum veil_set_kind { VEIL_SET_KEYSET = 1, VEIL_SET_EVAL_KEYS = 2, VEIL_S
 typedef struct veil_ml_meta {
     veil_set_kind kind;
     veil_packing packing;
+    uint32_t layout; /* the latency packing's slots: VEIL_LAYOUT_LANES or VEIL_LAYOUT_PERIODIC (0 otherwise) */
     uint8_t key_id[VEIL_ID_BYTES];
     uint8_t model_hash[VEIL_ID_BYTES];
     uint64_t batch, slots, rows;
@@ -103,6 +104,16 @@ typedef struct veil_ml_meta {
 
 #define VEIL_META_BYTES 128
 #define VEIL_META_EXACT_BYTES (VEIL_META_BYTES + 40)
+/*
+ * The latency packing's layouts: VEIL_LAYOUT_LANES, value s of lane b at slot s R + b (R = N/2S lanes, see
+ * veil_latency_lanes); VEIL_LAYOUT_PERIODIC (plans with bootstraps, ckks_boot.c), the S values repeated over the
+ * N/2 slots with period S, as sparse packing and sparse bootstrapping read them: every latency formula with
+ * one lane, R = 1 (veil_latency_span). A file of a layout its keys were not made for is refused.
+ */
+#define VEIL_LAYOUT_LANES 1
+#define VEIL_LAYOUT_PERIODIC 2
+/* The N/2 of the latency formulas (R = span / S, lanes from veil_latency_lanes(.., span)): N/2, or S when periodic. */
+static inline size_t veil_latency_span(size_t half_n, size_t slots, int periodic) { return periodic ? slots : half_n; }
 /* The metadata of ML sets (meta.c): encoding, and decoding with every field checked. */
 size_t veil_ml_meta_encode(uint8_t *out, const veil_ml_meta *m);
 veil_status veil_ml_meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, veil_error *err);
@@ -195,6 +206,7 @@ struct veil_eval_keys {
      */
     unsigned pk_options;
     veil_ml_boot boot; /* the plan's bootstraps (count 0: none), from the bundle's metadata extension */
+    double *boot_lo, *boot_hi; /* with bootstraps: the inputs' range the schedule was planned for (in_width each) */
 };
 
 /*
@@ -332,6 +344,8 @@ extern const veil_ml_backend veil_ml_bgv_backend;
  */
 veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err);
 void veil_ckks_plan_sizes(veil_plan *plan); /* the exact stored sizes, into the info */
+/* The latency packing's rotation steps into plan->steps (its slots and parameters set; boot.count: periodic). */
+veil_status veil_ckks_plan_latency_steps(veil_plan *plan, const veil_program *p, veil_error *err);
 size_t veil_ckks_plan_input_bytes(const veil_plan *plan, size_t rows);
 /*
  * Bootstrapping's keys in a bundle (ckks_keys.c): the Galois keys of bootstrapping come after the plan's
@@ -423,17 +437,36 @@ veil_status veil_ckks_plan_boot(veil_plan *plan, const veil_model *m, const veil
 /* The Galois elements the plan's bootstraps need, for its parameters and slots, into *out (freed by the caller). */
 veil_status veil_ml_boot_elements(const veil_context *ctx, const veil_ml_boot *b, uint64_t **out, size_t *count,
                                   veil_error *err);
-/* The metadata extension of a bundle with bootstraps (after the 128 bytes): its size, encoding and decoding. */
-size_t veil_ml_boot_ext_bytes(const veil_ml_boot *b);
-void veil_ml_boot_ext_encode(uint8_t *out, const veil_ml_boot *b);
-veil_status veil_ml_boot_ext_decode(veil_ml_boot *b, const uint8_t *in, size_t len, size_t n_stages_max,
-                                    veil_error *err);
+/*
+ * The metadata extension of a bundle with bootstraps (after the 128 bytes): its size, encoding and decoding. It
+ * carries the schedule and the inputs' range it was planned for (w inputs, lo and hi, and the outputs' bound, as
+ * veil_ml_range_encode), so that the evaluator checks the schedule against the model (veil_ml_boot_check).
+ * Decoding allocates *lo and *hi (freed by the caller, also on failure).
+ */
+size_t veil_ml_boot_ext_bytes(const veil_ml_boot *b, size_t w);
+void veil_ml_boot_ext_encode(uint8_t *out, const veil_ml_boot *b, size_t w, double bound, const double *lo,
+                             const double *hi);
+veil_status veil_ml_boot_ext_decode(veil_ml_boot *b, const uint8_t *in, size_t len, size_t n_stages_max, size_t w,
+                                    double *bound, double **lo, double **hi, veil_error *err);
+/*
+ * A schedule checked against a model: every point after a stage that can be scaled, whose values over the inputs'
+ * box [lo, hi] (interval arithmetic, zero_slots as the latency packing's) lie within 2^shift, so that the
+ * bootstrap reads them in [-1, 1]; every stage within the levels a bootstrap leaves and its peak within the
+ * modulus of its level. Fills b->bound. VEIL_ERR_MISMATCH (or ARGUMENT) naming the point or layer otherwise.
+ */
+veil_status veil_ml_boot_check(const veil_program *p, veil_ml_boot *b, const double *lo, const double *hi,
+                               const veil_params *params, unsigned scale_bits, int zero_slots, veil_error *err);
 /*
  * The program the evaluator runs: a copy of p with the stage before each bootstrap divided by 2^shift (its
  * weights and bias, or its polynomial's coefficients). Checked against the keys' plan: stages in range and
  * foldable. Cleared with veil_program_clear.
  */
 veil_status veil_ml_boot_program(veil_program *out, const veil_program *p, const veil_ml_boot *b, veil_error *err);
+/*
+ * A plan loaded from a file (planfile.c): its bootstrapping keys' Galois elements (boot_galois) from its
+ * parameters, schedule and rotations, the schedule's level checked against the bootstrapper's.
+ */
+veil_status veil_ml_boot_plan_keys(veil_plan *plan, veil_error *err);
 /* The time model of one bootstrap (seconds, single thread) at ring degree n with these slots. */
 double veil_ml_boot_seconds(size_t n, size_t slots);
 

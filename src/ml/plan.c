@@ -167,7 +167,7 @@ static double throughput_affine_s(const cost_model *c, const veil_stage *s, size
 static double latency_affine_s(const cost_model *c, const veil_plan *plan, const veil_program *p, size_t i, size_t l)
 {
     const veil_stage *s = &p->stages[i];
-    const size_t S = plan->slots, half = veil_params_degree(plan->params) / 2;
+    const size_t S = plan->slots, half = veil_latency_span(veil_params_degree(plan->params) / 2, S, plan->boot.count != 0);
     const size_t K = veil_latency_diagonals(s->out_width, S), lanes = veil_latency_lanes(p, i, S, half);
     const size_t Kl = K / lanes, g = veil_ckks_linear_transform_baby(Kl);
     size_t products = 0, babies = 0, giants = 0;
@@ -183,7 +183,7 @@ static double latency_affine_s(const cost_model *c, const veil_plan *plan, const
     for (size_t r = 1; r < lanes; r *= 2) sums++;
     for (size_t r = K; r < S; r *= 2) sums++;
     return product_s(c, l, 2) * (double)products + (babies ? ks_s(c, l) + hoisted_s(c, l) * (double)(babies - 1) : 0) +
-           (ks_s(c, l) + product_s(c, l, 2)) * (double)giants + ks_s(c, l - 1) * sums + 2 * rescale_s(c, l);
+           (ks_s(c, l) + product_s(c, l, 2)) * (double)giants + ks_s(c, l ? l - 1 : 0) * sums + 2 * rescale_s(c, l);
 }
 
 static size_t stage_levels(const veil_stage *s)
@@ -195,7 +195,9 @@ static size_t stage_levels(const veil_stage *s)
 double veil_plan_ckks_seconds(const veil_plan *plan, const veil_program *p)
 {
     const cost_model c = cost_of(&plan->info);
-    size_t level = plan->info.q_count - 1, w = p->in_width;
+    /* with bootstraps (ckks_boot.c), the stages run from the level a bootstrap returns to, reset after each point */
+    const size_t top = plan->boot.count ? plan->boot.levels : plan->info.q_count - 1;
+    size_t level = top, w = p->in_width, next = 0;
     double t = 0;
     for (size_t i = 0; i < p->n_stages; i++) {
         const veil_stage *s = &p->stages[i];
@@ -210,6 +212,10 @@ double veil_plan_ckks_seconds(const veil_plan *plan, const veil_program *p)
         w = s->out_width;
         const size_t used = stage_levels(s);
         level = level >= used ? level - used : 0;
+        if (next < plan->boot.count && plan->boot.after[next] == i) {
+            level = top;
+            next++;
+        }
     }
     return t;
 }
@@ -254,7 +260,7 @@ void veil_plan_memory(veil_plan *plan, size_t groups, double switch_keys, int ke
 /* The latency packing's diagonals, encoded once per evaluator (bytes). */
 double veil_plan_diagonal_bytes(const veil_plan *plan, const veil_program *p)
 {
-    const size_t S = plan->slots, half = veil_params_degree(plan->params) / 2;
+    const size_t S = plan->slots, half = veil_latency_span(veil_params_degree(plan->params) / 2, S, plan->boot.count != 0);
     size_t level = plan->info.q_count - 1;
     double bytes = 0;
     for (size_t i = 0; i < p->n_stages; i++) {

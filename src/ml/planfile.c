@@ -41,25 +41,35 @@ veil_status veil_plan_save(veil_buffer *out, const veil_plan *plan, veil_error *
     if (plan->train.boot)
         return veil_fail(err, VEIL_ERR_UNSUPPORTED, "a training plan with bootstrapping is not saved as a file (its "
                          "bootstrapping keys are not described there yet): make the keys with `veil keygen --train`");
-    if (plan->boot.count)
-        return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plans with bootstraps are not saved as files yet: the data owner "
-                         "makes its keys from the model (`veil keygen --model`)");
+    if (veil_params_security(plan->params) >= VEIL_SECURITY_NONE) /* veil_plan_load would refuse it */
+        return veil_fail(err, VEIL_ERR_INSECURE, "the plan's parameters are not secure (the insecure test set): not "
+                         "saved as a file");
     if (plan->n_steps > MAX_PLAN_STEPS) return veil_fail(err, VEIL_ERR_UNSUPPORTED, "plan: %zu rotations", plan->n_steps);
     veil_ml_meta m = {.kind = VEIL_SET_PLAN, .packing = plan->packing, .batch = plan->batch, .slots = plan->slots,
+                      .layout = plan->packing != VEIL_PACKING_LATENCY ? 0
+                                : plan->boot.count                   ? VEIL_LAYOUT_PERIODIC
+                                                                     : VEIL_LAYOUT_LANES,
                       .in_width = (uint32_t)plan->in_width, .out_width = (uint32_t)plan->out_width,
                       .final_op = (uint32_t)plan->final_op, .scale_bits = plan->scale_bits,
                       .train.degree = plan->train.degree, .train.range = plan->train.range};
     memcpy(m.model_hash, plan->model_hash, VEIL_ID_BYTES);
-    /* the metadata, the inputs' range (inference plans), then the rotation steps */
+    /* the metadata, the inputs' range (inference plans), the bootstrapping schedule (plans with bootstraps, as
+     * their bundles carry it: veil_ml_boot_ext_encode), then the rotation steps */
     const size_t ext = plan->ckks.box_lo ? veil_ml_range_bytes(plan->in_width) : 0;
-    const size_t mlen = META_BYTES + ext + 8 * plan->n_steps;
+    if (plan->boot.count && !plan->ckks.box_lo)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "plan: bootstraps without the inputs' range");
+    const size_t boot = veil_ml_boot_ext_bytes(&plan->boot, plan->in_width);
+    const size_t mlen = META_BYTES + ext + boot + 8 * plan->n_steps;
     uint8_t *meta = calloc(mlen, 1);
     if (!meta) return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
     veil_ml_meta_encode(meta, &m);
     if (plan->ckks.box_lo)
         veil_ml_range_encode(meta + META_BYTES, plan->bound, plan->ckks.box_lo, plan->ckks.box_hi, plan->in_width);
+    if (boot)
+        veil_ml_boot_ext_encode(meta + META_BYTES + ext, &plan->boot, plan->in_width, plan->bound, plan->ckks.box_lo,
+                                plan->ckks.box_hi);
     for (size_t i = 0; i < plan->n_steps; i++)
-        veil_ml_put64(meta + META_BYTES + ext + 8 * i, (uint64_t)(int64_t)plan->steps[i]);
+        veil_ml_put64(meta + META_BYTES + ext + boot + 8 * i, (uint64_t)(int64_t)plan->steps[i]);
     veil_buffer params = {0};
     veil_status st = VEIL_OK;
     VEIL_CHECK(veil_params_save(&params, plan->params, 0, err));
@@ -98,6 +108,42 @@ static veil_status plan_steps(veil_plan *p, const veil_ml_meta *m, const veil_se
     return steps_distinct(p->steps, p->n_steps, err);
 }
 
+/*
+ * The bootstrapping schedule after the range extension, when there (its tag; a rotation step is never that
+ * large): decoded with its inputs' range, which must be the plan's. *ext grows by its bytes. The latency
+ * packing's periodic layout exactly with it.
+ */
+static veil_status plan_boot(veil_plan *p, const veil_ml_meta *m, const veil_set_contents *c, size_t *ext,
+                             veil_error *err)
+{
+    const uint8_t *at = c->meta + META_BYTES + *ext;
+    const size_t left = c->meta_len - META_BYTES - *ext;
+    veil_status st = VEIL_OK;
+    double bound = 0, *lo = NULL, *hi = NULL;
+    if (left >= 16 && memcmp(at, "VEIL-BT", 7) == 0) {
+        if (m->packing == VEIL_PACKING_TRAINING || !p->ckks.box_lo)
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "plan: a bootstrapping schedule in a training plan");
+        const uint64_t count = veil_ml_get64(at + 8);
+        if (count == 0 || count > VEIL_ML_BOOT_MAX)
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "plan: the bootstrapping schedule is invalid");
+        const size_t len = 64 + 16 * (size_t)count + veil_ml_range_bytes(m->in_width);
+        if (len > left) VEIL_FAIL(err, VEIL_ERR_FORMAT, "plan: the bootstrapping schedule is truncated");
+        VEIL_CHECK(veil_ml_boot_ext_decode(&p->boot, at, len, 1u << 16, m->in_width, &bound, &lo, &hi, err));
+        if (bound != p->bound || memcmp(lo, p->ckks.box_lo, m->in_width * sizeof *lo) != 0 ||
+            memcmp(hi, p->ckks.box_hi, m->in_width * sizeof *hi) != 0)
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "plan: the bootstrapping schedule's inputs' range is not the plan's");
+        if (p->boot.config.slots != m->slots)
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "plan: the bootstrapping schedule's slots are not the plan's");
+        *ext += len;
+    }
+    if (m->packing == VEIL_PACKING_LATENCY && (m->layout == VEIL_LAYOUT_PERIODIC) != (p->boot.count != 0))
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "plan: the latency packing's layout does not match the bootstrapping schedule");
+done:
+    free(lo);
+    free(hi);
+    return st;
+}
+
 /* The plan's fields and info from its metadata and parameters (the estimates need the model: left at 0). */
 static veil_status plan_fill(veil_plan *p, const veil_ml_meta *m, veil_error *err)
 {
@@ -119,6 +165,13 @@ static veil_status plan_fill(veil_plan *p, const veil_ml_meta *m, veil_error *er
     in->out_ciphertexts = p->packing == VEIL_PACKING_THROUGHPUT ? p->out_width
                           : p->packing == VEIL_PACKING_TRAINING ? 2 : 1;
     veil_ckks_plan_sizes(p);
+    if (p->boot.count) { /* the bootstrapping keys' part (the estimates need the model) */
+        in->rotations = p->n_steps + p->n_boot_galois;
+        in->bootstrap_points = p->boot.count;
+        in->bootstrap_levels = p->boot.levels;
+        in->bootstrap_key_bytes = (double)p->n_boot_galois * (double)veil_switch_key_stored_bytes(p->params) +
+                                  (double)veil_ckks_encapsulation_key_stored_bytes(p->params);
+    }
     if (p->slots > in->n / 2 || (p->packing == VEIL_PACKING_THROUGHPUT && p->batch > in->n / 2))
         return veil_fail(err, VEIL_ERR_FORMAT, "plan: more slots than the ring has");
     return VEIL_OK;
@@ -144,7 +197,9 @@ veil_status veil_plan_load(veil_plan **out, const uint8_t *data, size_t len, vei
                                         &p->ckks.box_lo, &p->ckks.box_hi, err));
         ext = veil_ml_range_bytes(m.in_width);
     }
+    VEIL_CHECK(plan_boot(p, &m, &c, &ext, err));
     VEIL_CHECK(plan_steps(p, &m, &c, ext, err));
+    if (p->boot.count) VEIL_CHECK(veil_ml_boot_plan_keys(p, err)); /* its keys' elements, from the parameters */
     VEIL_CHECK(plan_fill(p, &m, err));
     *out = p;
     p = NULL;

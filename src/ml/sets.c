@@ -206,6 +206,8 @@ void veil_eval_keys_free(veil_eval_keys *k)
     for (size_t i = 0; i < k->n_galois; i++) veil_switch_key_free(k->galois[i]);
     free(k->galois);
     veil_ckks_encapsulation_key_free(k->encaps);
+    free(k->boot_lo);
+    free(k->boot_hi);
     for (size_t i = 1; i < VEIL_CRT_MAX; i++) veil_crt_part_clear(&k->bgv.crt[i]);
     veil_ml_context_release(k->ctx, k->params, k->refs);
     free(k);
