@@ -386,11 +386,17 @@ static void tick(progress *pr, size_t units)
     }
 }
 
-/* One output of an elementwise stage (a square feeding an affine layer left unrelinearized when lazy). */
+/*
+ * One output of an elementwise stage (a square feeding an affine layer left unrelinearized when lazy). With
+ * `consume` the input (the batch's own, read by this output only) is freed once used: the layer's inputs and
+ * outputs are not all held at once (a CNN's convolution outputs and their unrelinearized squares, ~2 GB a batch
+ * at N = 2^14, when batches run side by side).
+ */
 static veil_status elementwise_output(const ckks_evaluator *ev, const veil_stage *s, int lazy, veil_ckks_ciphertext *y,
-                                      const veil_ckks_ciphertext *x, progress *pr, veil_error *err)
+                                      veil_ckks_ciphertext **xp, int consume, progress *pr, veil_error *err)
 {
     const veil_context *ctx = ev->keys->ctx;
+    const veil_ckks_ciphertext *x = *xp;
     veil_status st = VEIL_OK;
     if (lazy) {
         VEIL_CHECK(veil_ckks_mul(ctx, y, x, x, err));
@@ -399,6 +405,10 @@ static veil_status elementwise_output(const ckks_evaluator *ev, const veil_stage
         VEIL_CHECK(elementwise(ev, s, y, x, err));
     }
 done:
+    if (consume) {
+        veil_ckks_ciphertext_free(*xp);
+        *xp = NULL;
+    }
     tick(pr, 1);
     return st;
 }
@@ -506,7 +516,8 @@ static veil_status run_batch(const ckks_evaluator *ev, size_t threads, veil_ckks
             /* a square feeding an affine layer stays unrelinearized: the layer relinearizes its fewer outputs */
             const int lazy = s->kind == VEIL_STAGE_SQUARE && si + 1 < p->n_stages && !ev->model->enc &&
                              p->stages[si + 1].kind == VEIL_STAGE_AFFINE;
-            VEIL_PARALLEL_PARTS(ow, threads, err, elementwise_output(ev, s, lazy, y[part], x[part], pr, &e_));
+            VEIL_PARALLEL_PARTS(ow, threads, err,
+                                elementwise_output(ev, s, lazy, y[part], &x[part], x == owned, pr, &e_));
         }
         if (st != VEIL_OK) goto done;
         if (ev->keys->boot.count && boot_after(ev, si, &bk)) {
