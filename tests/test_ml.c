@@ -508,8 +508,8 @@ static void test_keys_and_sets_are_checked(void **state)
 
 /*
  * Sets split by batches and joined again (veil eval --mpi): the parts' outputs, joined in order, are the whole
- * set's output byte for byte; batches taken twice, a join after a partial batch, out-of-range batches and a
- * latency-packed set are refused.
+ * set's output byte for byte, as are the outputs of evaluators of 2, 3 and 4 threads (batches side by side);
+ * batches taken twice, a join after a partial batch, out-of-range batches and a latency-packed set are refused.
  */
 static void test_sets_by_batches(void **state)
 {
@@ -531,6 +531,22 @@ static void test_sets_by_batches(void **state)
     assert_int_equal(veil_model_evaluate(&whole, m, ek, in, NULL, NULL, &err), VEIL_OK);
     veil_buffer want = {0}, got = {0};
     assert_int_equal(veil_ciphertexts_save(&want, whole, &err), VEIL_OK);
+
+    /* several threads: with 2, two batches side by side (one thread each) and the third with both threads; with 3,
+     * the three side by side; with 4, one after the other; every time the single thread's bytes */
+    for (size_t threads = 2; threads <= 4; threads++) {
+        veil_evaluator *ev = NULL;
+        veil_ciphertexts *y = NULL;
+        veil_buffer out = {0};
+        assert_int_equal(veil_evaluator_new(&ev, m, ek, threads, &err), VEIL_OK);
+        assert_int_equal(veil_evaluator_run(ev, &y, in, NULL, NULL, &err), VEIL_OK);
+        assert_int_equal(veil_ciphertexts_save(&out, y, &err), VEIL_OK);
+        assert_int_equal(out.len, want.len);
+        assert_memory_equal(out.data, want.data, want.len);
+        veil_buffer_free(&out);
+        veil_ciphertexts_free(y);
+        veil_evaluator_free(ev);
+    }
 
     /* the serialized set cut without loading it (veil eval --mpi's rank 0): into 2 and into 4 parts (one empty),
      * each part loaded, evaluated, and the outputs joined in order: the whole set's bytes */

@@ -359,7 +359,9 @@ veil_status veil_model_evaluate(veil_ciphertexts **out, const veil_model *model,
 /*
  * The evaluator behind veil_model_evaluate, for servers that answer many requests: made once per (model, keys),
  * it encodes the latency packing's diagonals once. threads (at most 4096) > 1 evaluates independent ciphertexts in
- * parallel (OpenMP). The model and keys must outlive it. Runs may be concurrent.
+ * parallel (OpenMP): a CKKS throughput set of at least `threads` batches has its batches evaluated side by side,
+ * one thread each (memory: one batch's intermediates per thread), the others share each layer's outputs; the
+ * outputs are the same bytes for every thread count. The model and keys must outlive it. Runs may be concurrent.
  */
 typedef struct veil_evaluator veil_evaluator;
 veil_status veil_evaluator_new(veil_evaluator **out, const veil_model *model, const veil_eval_keys *keys,

@@ -399,11 +399,17 @@ static void tick(progress *pr, size_t units)
     }
 }
 
-/* One output of an elementwise stage (a square feeding an affine layer left unrelinearized when lazy). */
+/*
+ * One output of an elementwise stage (a square feeding an affine layer left unrelinearized when lazy). With
+ * `consume` the input (the batch's own, read by this output only) is freed once used: the layer's inputs and
+ * outputs are not all held at once (a CNN's convolution outputs and their unrelinearized squares, ~2 GB a batch
+ * at N = 2^14, when batches run side by side).
+ */
 static veil_status elementwise_output(const ckks_evaluator *ev, const veil_stage *s, int lazy, veil_ckks_ciphertext *y,
-                                      const veil_ckks_ciphertext *x, progress *pr, veil_error *err)
+                                      veil_ckks_ciphertext **xp, int consume, progress *pr, veil_error *err)
 {
     const veil_context *ctx = ev->keys->ctx;
+    const veil_ckks_ciphertext *x = *xp;
     veil_status st = VEIL_OK;
     if (lazy) {
         VEIL_CHECK(veil_ckks_mul(ctx, y, x, x, err));
@@ -412,6 +418,10 @@ static veil_status elementwise_output(const ckks_evaluator *ev, const veil_stage
         VEIL_CHECK(elementwise(ev, s, y, x, err));
     }
 done:
+    if (consume) {
+        veil_ckks_ciphertext_free(*xp);
+        *xp = NULL;
+    }
     tick(pr, 1);
     return st;
 }
@@ -484,7 +494,8 @@ done:
     return st;
 }
 
-static veil_status run_batch(const ckks_evaluator *ev, veil_ckks_ciphertext **cur, size_t width,
+/* One batch, `threads` threads sharing each of its layers' outputs (1 when batches run side by side). */
+static veil_status run_batch(const ckks_evaluator *ev, size_t threads, veil_ckks_ciphertext **cur, size_t width,
                              veil_ckks_ciphertext **result, progress *pr, veil_error *err)
 {
     const veil_program *p = ev->prog;
@@ -507,7 +518,7 @@ static veil_status run_batch(const ckks_evaluator *ev, veil_ckks_ciphertext **cu
         y_width = ow;
         for (size_t o = 0; o < ow; o++) VEIL_CHECK(veil_ckks_ciphertext_new(&y[o], ctx, err));
         if (s->kind == VEIL_STAGE_AFFINE && ev->model->enc) {
-            VEIL_PARALLEL_PARTS(ow, ev->threads, err, encrypted_affine_output(ev, si, part, y[part], x, pr, &e_));
+            VEIL_PARALLEL_PARTS(ow, threads, err, encrypted_affine_output(ev, si, part, y[part], x, pr, &e_));
         } else if (s->kind == VEIL_STAGE_AFFINE) {
             /* the whole layer at once: inputs read once; products left unrelinearized are relinearized here */
             st = veil_ckks_linear_layer_shifted(ctx, y, ow, (const veil_ckks_ciphertext *const *)x, s->in_width,
@@ -518,12 +529,13 @@ static veil_status run_batch(const ckks_evaluator *ev, veil_ckks_ciphertext **cu
             /* a square feeding an affine layer stays unrelinearized: the layer relinearizes its fewer outputs */
             const int lazy = s->kind == VEIL_STAGE_SQUARE && si + 1 < p->n_stages && !ev->model->enc &&
                              p->stages[si + 1].kind == VEIL_STAGE_AFFINE;
-            VEIL_PARALLEL_PARTS(ow, ev->threads, err, elementwise_output(ev, s, lazy, y[part], x[part], pr, &e_));
+            VEIL_PARALLEL_PARTS(ow, threads, err,
+                                elementwise_output(ev, s, lazy, y[part], &x[part], x == owned, pr, &e_));
         }
         if (st != VEIL_OK) goto done;
         if (ev->keys->boot.count && boot_after(ev, si, &bk)) {
             const int shift = ev->keys->boot.shift[bk];
-            VEIL_PARALLEL_PARTS(ow, ev->threads, err, bootstrap_one(ev, y[part], shift, pr, &e_));
+            VEIL_PARALLEL_PARTS(ow, threads, err, bootstrap_one(ev, y[part], shift, pr, &e_));
             if (st != VEIL_OK) goto done;
         }
         free_layer(owned, width);
@@ -606,8 +618,19 @@ veil_status veil_ml_ckks_evaluator_run(const void *state, veil_ciphertexts **out
     if (meta.packing == VEIL_PACKING_THROUGHPUT) {
         for (size_t i = 0; i < p->n_stages; i++) pr.total += p->stages[i].out_width * batches;
         for (size_t i = 0; i < k->boot.count; i++) pr.total += p->stages[k->boot.after[i]].out_width * batches;
-        for (size_t b = 0; b < batches; b++)
-            VEIL_CHECK(run_batch(ev, in->cts + b * p->in_width, p->in_width, res->cts + b * per_out, &pr, err));
+        /* Several batches and several threads: whole batches side by side, one thread each (each core busy with
+         * its own batch, no barrier inside a batch where a thread waits for the other), as many rounds as there
+         * are batches per thread; the batches left over (fewer than the threads) one after the other, the threads
+         * sharing each layer. The ring's own parallel regions inside a batch run side by side are nested ones
+         * (one thread, OpenMP's default). Each batch is computed the same way either way: the same bytes. */
+        const size_t side = ev->threads > 1 && batches >= ev->threads ? batches - batches % ev->threads : 0;
+        VEIL_PARALLEL_PARTS(side, ev->threads, err,
+                            run_batch(ev, 1, in->cts + part * p->in_width, p->in_width, res->cts + part * per_out,
+                                      &pr, &e_));
+        if (st != VEIL_OK) goto done;
+        for (size_t b = side; b < batches; b++)
+            VEIL_CHECK(run_batch(ev, ev->threads, in->cts + b * p->in_width, p->in_width, res->cts + b * per_out,
+                                 &pr, err));
     } else {
         pr.total = batches;
         VEIL_PARALLEL_PARTS(batches, ev->threads, err, run_sample(ev, in->cts[part], res->cts[part], &pr, &e_));
