@@ -175,6 +175,20 @@ typedef struct veil_ckks_bootstrap_config {
     size_t encapsulation_weight; /* h' > 0: sparse-secret encapsulation with an ephemeral secret of that
                                     Hamming weight (veil_ckks_encapsulation_key_new; K then follows h', not
                                     the main secret); 0: none, ModRaise under the main secret */
+    size_t message_shift; /* k, 0..8: the level-0 input is multiplied by 2^k before ModRaise (exact) and
+                             SlotToCoeff divides by it, so that EvalMod's absolute error is read 2^k times
+                             smaller; the input's scale times 2^k must stay at most q_0 / 16. The sine's
+                             cubic error grows as (2^k m / q_0)^3: it pays where the message polynomial's
+                             coefficients are small against the slot values (full slots of varied values,
+                             about 2^-7 of them for uniform ones), not for a constant vector (its constant
+                             coefficient is the value itself; docs/bootstrapping.md). 0: none */
+    size_t iterations;    /* 1 or 2 (0: 1). 2: iterated bootstrapping (meta-BTS, Bae et al. 2022): the
+                             first bootstrap's error, input minus result at level 0, is multiplied by 2^e
+                             (iteration_shift), bootstrapped again, divided by 2^e (one
+                             level) and subtracted: about twice the time, one level less, the error of the
+                             second bootstrap divided by 2^e */
+    size_t iteration_shift; /* e, 1..30 (0: 8): 2^e times the first bootstrap's worst error must stay within
+                               [-1, 1] (so e at most its worst precision in bits, less a margin) */
 } veil_ckks_bootstrap_config;
 
 /* What a bootstrapper does with a parameter set. */
