@@ -727,7 +727,7 @@ static void test_presets(void **state)
     (void)state;
     veil_error err = {0};
     const char *const *names = veil_ckks_bootstrap_preset_names();
-    const size_t q_counts[] = {26, 26};
+    const size_t q_counts[] = {26, 26, 26};
     size_t k = 0;
     for (; names[k]; k++) {
         veil_params *p = NULL;
@@ -744,9 +744,17 @@ static void test_presets(void **state)
                veil_params_dnum(p));
         assert_int_equal(cfg.cts_levels, 3);
         assert_int_equal(cfg.stc_levels, 3);
+        if (strcmp(names[k], "boot-n65536-full") == 0) { /* full slots, shift and meta-BTS */
+            assert_int_equal(cfg.slots, 32768);
+            assert_int_equal(cfg.message_shift, 5);
+            assert_int_equal(cfg.iterations, 2);
+        } else {
+            assert_int_equal(cfg.iterations, 0);
+            assert_int_equal(cfg.message_shift, 0);
+        }
         veil_params_free(p);
     }
-    assert_int_equal(k, 2);
+    assert_int_equal(k, 3);
     veil_params *p = NULL;
     veil_ckks_bootstrap_config cfg;
     assert_int_equal(veil_ckks_bootstrap_preset(&p, &cfg, "no-such-preset", &err), VEIL_ERR_NOT_FOUND);

@@ -275,7 +275,9 @@ veil_status veil_ckks_bootstrap_encapsulated(const veil_context *ctx, const veil
  * that goes with it (sparse-secret encapsulation of weight 32: make the key with
  * veil_ckks_encapsulation_key_new(config->encapsulation_weight) and bootstrap with
  * veil_ckks_bootstrap_encapsulated; set config->slots for sparse slots). "boot-n65536-balanced": 10 levels
- * left at a 2^40 scale, every prime below 2^50; "boot-n65536-precise": EvalMod at 2^60, also 10 levels left.
+ * left at a 2^40 scale, every prime below 2^50; "boot-n65536-precise": EvalMod at 2^60, also 10 levels left;
+ * "boot-n65536-full": the balanced chain for full slots (config->slots = N/2), with the message shift and
+ * iterated bootstrapping (config->message_shift, config->iterations): 9 levels left, twice the time.
  * docs/bootstrapping.md has their figures. VEIL_ERR_NOT_FOUND for an unknown name.
  */
 veil_status veil_ckks_bootstrap_preset(veil_params **params, veil_ckks_bootstrap_config *config, const char *name,

@@ -725,17 +725,23 @@ typedef struct boot_preset {
     const char *name;
     size_t work, stc, eval, cts, p_count, dnum;
     unsigned work_bits, stc_bits, eval_bits, cts_bits, p_bits;
+    size_t slots, message_shift, iterations, iteration_shift; /* the configuration's (0: its defaults) */
 } boot_preset;
 
 static const boot_preset boot_presets[] = {
     /* every prime below 2^50 (the AVX2 kernels); 10 levels left at 2^40 (log QP 1635 of 1747) */
-    {"boot-n65536-balanced", 10, 3, 9, 3, 9, 3, 40, 45, 50, 50, 50},
+    {"boot-n65536-balanced", 10, 3, 9, 3, 9, 3, 40, 45, 50, 50, 50, 0, 0, 0, 0},
     /* EvalMod at 2^60 and CoeffToSlot over 60-bit primes (their rounding is what limits precision); 10 levels
      * left, 4 digits (log QP 1725 of 1747) */
-    {"boot-n65536-precise", 10, 3, 9, 3, 7, 4, 40, 45, 60, 60, 60},
+    {"boot-n65536-precise", 10, 3, 9, 3, 7, 4, 40, 45, 60, 60, 60, 0, 0, 0, 0},
+    /* full slots: the balanced chain with one more working level's worth of precision options: the input
+     * times 2^5 before ModRaise (full slots of varied values: coefficients about 2^-8 of the values) and
+     * meta-BTS with e = 12 (the first bootstrap's worst error about 2^-14); 9 levels left */
+    {"boot-n65536-full", 10, 3, 9, 3, 9, 3, 40, 45, 50, 50, 50, 32768, 5, 2, 12},
 };
 
-static const char *const boot_preset_names[] = {"boot-n65536-balanced", "boot-n65536-precise", NULL};
+static const char *const boot_preset_names[] = {"boot-n65536-balanced", "boot-n65536-precise", "boot-n65536-full",
+                                                NULL};
 
 const char *const *veil_ckks_bootstrap_preset_names(void)
 {
@@ -767,7 +773,9 @@ veil_status veil_ckks_bootstrap_preset(veil_params **params, veil_ckks_bootstrap
          * q_0 p_0 only (100 or 110 bits) */
         *config = (veil_ckks_bootstrap_config){.cts_levels = bp->cts, .stc_levels = bp->stc,
                                                .evalmod_scale = ldexp(1.0, (int)bp->eval_bits),
-                                               .encapsulation_weight = VEIL_BOOT_ENCAPSULATION_WEIGHT};
+                                               .encapsulation_weight = VEIL_BOOT_ENCAPSULATION_WEIGHT,
+                                               .slots = bp->slots, .message_shift = bp->message_shift,
+                                               .iterations = bp->iterations, .iteration_shift = bp->iteration_shift};
         return veil_params_new(params, &spec, err);
     }
     return veil_fail(err, VEIL_ERR_NOT_FOUND, "no bootstrapping preset named '%s'", name);
