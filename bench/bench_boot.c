@@ -233,7 +233,9 @@ int bench_boot(const bench_config *cfg)
     env_config(&config);
     const char *list = getenv("VEIL_BENCH_BOOT_SLOTS");
     char buf[256];
-    snprintf(buf, sizeof buf, "%s", list ? list : "32,32768");
+    if (list) snprintf(buf, sizeof buf, "%s", list);
+    else if (config.slots) snprintf(buf, sizeof buf, "%zu", config.slots); /* a preset for one slot count */
+    else snprintf(buf, sizeof buf, "32,32768");
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
         bench_slots(params, config, (size_t)strtoul(tok, NULL, 10), cfg->threads, reps);
     veil_params_free(params);
