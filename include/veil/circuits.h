@@ -248,8 +248,8 @@ size_t veil_ckks_encapsulation_key_weight(const veil_ckks_encapsulation_key *key
 
 /*
  * out = a bootstrapped: the same values at level info.levels_left and at a's scale. a may be at any level
- * (it is dropped to level 0 first) and must be relinearized; its scale must be at most q_0 / 16 (the ratio
- * q_0 / scale is what keeps m / q_0 small), and its values (real and imaginary parts) should lie in
+ * (it is dropped to level 0 first) and must be relinearized; its scale (times 2^config.message_shift) must be
+ * at most q_0 / 16 (the ratio q_0 / scale is what keeps m / q_0 small), and its values (real and imaginary parts) should lie in
  * [-1, 1]: the sine's error grows as the cube of the values and its precision is documented for that range
  * (docs/bootstrapping.md). A sparse ciphertext (config.slots < N/2) must hold its values as
  * veil_ckks_encode_sparse makes them. keys[0..key_count) must hold the Galois keys above. out may be a.
