@@ -734,10 +734,11 @@ static const boot_preset boot_presets[] = {
     /* EvalMod at 2^60 and CoeffToSlot over 60-bit primes (their rounding is what limits precision); 10 levels
      * left, 4 digits (log QP 1725 of 1747) */
     {"boot-n65536-precise", 10, 3, 9, 3, 7, 4, 40, 45, 60, 60, 60, 0, 0, 0, 0},
-    /* full slots: the balanced chain with one more working level's worth of precision options: the input
-     * times 2^5 before ModRaise (full slots of varied values: coefficients about 2^-8 of the values) and
-     * meta-BTS with e = 12 (the first bootstrap's worst error about 2^-14); 9 levels left */
-    {"boot-n65536-full", 10, 3, 9, 3, 9, 3, 40, 45, 50, 50, 50, 32768, 5, 2, 12},
+    /* full slots: the balanced chain with the precision options, for one level and twice the time: the input
+     * times 2^3 before ModRaise and meta-BTS with e = 11 (the first bootstrap's error stays within 2^-11 for
+     * any values in range, a constant vector's cubic term included, so the second one corrects it); 9 levels
+     * left */
+    {"boot-n65536-full", 10, 3, 9, 3, 9, 3, 40, 45, 50, 50, 50, 32768, 3, 2, 11},
 };
 
 static const char *const boot_preset_names[] = {"boot-n65536-balanced", "boot-n65536-precise", "boot-n65536-full",
