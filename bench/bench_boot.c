@@ -174,10 +174,12 @@ static void bench_slots(const veil_params *params, veil_ckks_bootstrap_config co
            "\"precision_bits_mean\":%.2f,\"precision_bits_min\":%.2f,\"levels_left\":%zu,\"key_bytes\":%zu,"
            "\"peak_rss_bytes\":%ld,\"reps\":%d,\"galois_keys\":%zu,\"degree\":%zu,\"k_bound\":%.2f,"
            "\"log_qp\":%u,\"dnum\":%zu,\"setup_s\":%.2f,\"keygen_s\":%.2f,\"cpu_s_min\":%.3f,"
-           "\"encapsulation_weight\":%zu,\"failure_log2\":%.0f}\n",
+           "\"encapsulation_weight\":%zu,\"failure_log2\":%.0f,\"message_shift\":%zu,\"iterations\":%zu,"
+           "\"iteration_shift\":%zu}\n",
            n, slots, threads, times[reps / 2], times[0], mean_sum / reps, worst, info.levels_left, key_bytes,
            peak_rss(), reps, count, info.degree, info.k_bound, veil_params_log_qp(params), veil_params_dnum(params),
-           setup_s, keygen_s, cpu_min, config.encapsulation_weight, info.failure_log2);
+           setup_s, keygen_s, cpu_min, config.encapsulation_weight, info.failure_log2, config.message_shift,
+           config.iterations ? config.iterations : 1, config.iterations > 1 ? config.iteration_shift : 0);
     fflush(stdout);
     for (size_t k = 0; k < count; k++) veil_switch_key_free(keys[k]);
     free(keys);
@@ -195,6 +197,20 @@ static void bench_slots(const veil_params *params, veil_ckks_bootstrap_config co
     veil_context_free(ctx);
 }
 
+/*
+ * Overrides of the configuration: VEIL_BENCH_BOOT_SHIFT (message_shift k), VEIL_BENCH_BOOT_ITERATIONS (2:
+ * meta-BTS) and VEIL_BENCH_BOOT_ITERATION_SHIFT (its e).
+ */
+static void env_config(veil_ckks_bootstrap_config *config)
+{
+    const char *v = getenv("VEIL_BENCH_BOOT_SHIFT");
+    if (v && *v) config->message_shift = (size_t)atoi(v);
+    v = getenv("VEIL_BENCH_BOOT_ITERATIONS");
+    if (v && *v) config->iterations = (size_t)atoi(v);
+    v = getenv("VEIL_BENCH_BOOT_ITERATION_SHIFT");
+    if (v && *v) config->iteration_shift = (size_t)atoi(v);
+}
+
 int bench_boot(const bench_config *cfg)
 {
     veil_error err = {0};
@@ -204,6 +220,7 @@ int bench_boot(const bench_config *cfg)
     const int reps = reps_env && atoi(reps_env) > 0 ? atoi(reps_env) : (cfg->quick ? 5 : 3);
     if (cfg->quick) {
         params = quick_params(&config);
+        env_config(&config);
         bench_slots(params, config, 512, cfg->threads, reps);
         bench_slots(params, config, 32, cfg->threads, reps);
         veil_params_free(params);
@@ -213,9 +230,12 @@ int bench_boot(const bench_config *cfg)
     CHECK(veil_ckks_bootstrap_preset(&params, &config, preset ? preset : "boot-n65536-balanced", &err));
     const char *levels = getenv("VEIL_BENCH_BOOT_DFT_LEVELS"); /* CoeffToSlot's and SlotToCoeff's, overriding the preset's */
     if (levels && atoi(levels) > 0) config.cts_levels = config.stc_levels = (size_t)atoi(levels);
+    env_config(&config);
     const char *list = getenv("VEIL_BENCH_BOOT_SLOTS");
     char buf[256];
-    snprintf(buf, sizeof buf, "%s", list ? list : "32,32768");
+    if (list) snprintf(buf, sizeof buf, "%s", list);
+    else if (config.slots) snprintf(buf, sizeof buf, "%zu", config.slots); /* a preset for one slot count */
+    else snprintf(buf, sizeof buf, "32,32768");
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
         bench_slots(params, config, (size_t)strtoul(tok, NULL, 10), cfg->threads, reps);
     veil_params_free(params);

@@ -22,6 +22,23 @@
 #define ENCAPS_FULL_WORST 17 /* 19.3 */
 #define ENCAPS_SPARSE_MEAN 21 /* 22.8 (32 slots, real values) */
 #define ENCAPS_SPARSE_WORST 19 /* 21.1 */
+/* full slots, complex values, uniform ternary secret with encapsulation: the precision options (the plain
+ * bootstrap above: 20.9 / 19.2 in this run; the shift's gain at N = 2^10 is small, the coefficients of 512
+ * complex values being large against q_0 / 2^10: the sine's cubic error already counts) */
+#define SHIFT2_FULL_MEAN 21.0 /* message shift 2: measured 22.2 */
+#define SHIFT2_FULL_WORST 19.5 /* 20.6 */
+#define META_FULL_MEAN 30 /* meta-BTS, e = 16: 32.6 */
+#define META_FULL_WORST 27.5 /* 29.9 */
+#define META_SHIFT2_FULL_MEAN 30 /* both: 32.6 */
+#define META_SHIFT2_FULL_WORST 27.5 /* 30.2 */
+/* every slot 0.7 + 0.7i: the cubic term is the error (2 pi)^2 x^3 / 6, x = 2^k |m| scale / q_0, read back
+ * times q_0 / (2^k scale): 2^-9.3 computed, 10.3 bits measured at k = 4; 18.3 (17.8 worst) at k = 0 */
+#define CONST_SHIFT4_MEAN 9.5
+#define CONST_MEAN 16.5
+/* every slot 1 + i, boot-n65536-full's options: shift 3 alone 10.8 bits (2^-11.3 computed), with meta-BTS
+ * (e = 11) 22.6 */
+#define CONST_SHIFT3_MEAN 10
+#define CONST_META_MEAN 20.5
 
 typedef struct boot_fixture {
     veil_params *params;
@@ -525,14 +542,16 @@ static void test_bootstrap_evalmod_scale(void **state)
  * complex values and 32 sparse slots with real values, against bounds a few bits under the measured figures;
  * a missing or wrong-weight encapsulation key is refused.
  */
-static void encaps_run(veil_context *ctx, veil_ckks_encoder *enc, veil_secret_key *sk, veil_switch_key *rk,
-                       const veil_ckks_encapsulation_key *ek, size_t slots, double min_mean, double min_worst)
+static void encaps_run_config(veil_context *ctx, veil_ckks_encoder *enc, veil_secret_key *sk, veil_switch_key *rk,
+                              const veil_ckks_encapsulation_key *ek, const veil_ckks_bootstrap_config *config,
+                              double constant, double min_mean, double min_worst)
 {
     veil_error err = {0};
     veil_ckks_bootstrapper *bt = NULL;
     veil_switch_key *keys[256];
     size_t count = 0;
-    veil_ckks_bootstrap_config cfg = {.slots = slots, .encapsulation_weight = 32};
+    veil_ckks_bootstrap_config cfg = *config;
+    const size_t slots = cfg.slots;
     assert_int_equal(veil_ckks_bootstrapper_new(&bt, enc, &cfg, &err), VEIL_OK);
     veil_ckks_bootstrap_info info;
     veil_ckks_bootstrapper_info(bt, &info);
@@ -541,6 +560,8 @@ static void encaps_run(veil_context *ctx, veil_ckks_encoder *enc, veil_secret_ke
     assert_int_equal(veil_ckks_bootstrap_keys_new(ctx, bt, sk, bf->prng, keys, 256, &count, &err), VEIL_OK);
     double re[HALF], im[HALF], gr[HALF], gi[HALF];
     random_values(re, im, HALF, 33);
+    if (constant != 0) /* every slot the same: the message polynomial is that constant */
+        for (size_t i = 0; i < HALF; i++) re[i] = im[i] = constant;
     const bool cplx = slots == HALF;
     veil_ckks_plaintext *pt = NULL;
     veil_ckks_ciphertext *ct = NULL, *out = NULL;
@@ -567,14 +588,75 @@ static void encaps_run(veil_context *ctx, veil_ckks_encoder *enc, veil_secret_ke
         sum += -log2(e > 1e-300 ? e : 1e-300);
         if (e > max) max = e;
     }
-    printf("bootstrap, encapsulated (weight 32), %zu slots: level %zu, precision mean %.1f bits, worst %.1f bits\n",
-           slots, info.levels_left, sum / HALF, -log2(max));
+    printf("bootstrap, encapsulated (weight 32), %zu slots, message shift %zu, %zu iteration(s): level %zu, "
+           "precision mean %.1f bits, worst %.1f bits\n",
+           slots, cfg.message_shift, cfg.iterations ? cfg.iterations : 1, info.levels_left, sum / HALF, -log2(max));
     assert_true(sum / HALF >= min_mean);
     assert_true(-log2(max) >= min_worst);
     for (size_t k = 0; k < count; k++) veil_switch_key_free(keys[k]);
     veil_ckks_bootstrapper_free(bt);
     veil_ckks_ciphertext_free(ct);
     veil_ckks_ciphertext_free(out);
+    veil_ckks_plaintext_free(pt);
+}
+
+static void encaps_run(veil_context *ctx, veil_ckks_encoder *enc, veil_secret_key *sk, veil_switch_key *rk,
+                       const veil_ckks_encapsulation_key *ek, size_t slots, double min_mean, double min_worst)
+{
+    const veil_ckks_bootstrap_config cfg = {.slots = slots, .encapsulation_weight = 32};
+    encaps_run_config(ctx, enc, sk, rk, ek, &cfg, 0, min_mean, min_worst);
+}
+
+/*
+ * The precision options at full slots, as the presets run them (uniform ternary secret, encapsulation): the
+ * message shift (the input times 2^k before ModRaise) and iterated bootstrapping (meta-BTS), each against
+ * bounds a few bits under the measured figures and above the plain bootstrap's; their bad values refused.
+ */
+static void encaps_precision_options(veil_context *ctx, veil_ckks_encoder *enc, veil_secret_key *sk,
+                                     veil_switch_key *rk, const veil_ckks_encapsulation_key *ek)
+{
+    veil_ckks_bootstrap_config cfg = {.slots = HALF, .encapsulation_weight = 32, .message_shift = 2};
+    encaps_run_config(ctx, enc, sk, rk, ek, &cfg, 0, SHIFT2_FULL_MEAN, SHIFT2_FULL_WORST);
+    cfg = (veil_ckks_bootstrap_config){.slots = HALF, .encapsulation_weight = 32, .iterations = 2,
+                                       .iteration_shift = 16};
+    encaps_run_config(ctx, enc, sk, rk, ek, &cfg, 0, META_FULL_MEAN, META_FULL_WORST);
+    cfg.message_shift = 2;
+    encaps_run_config(ctx, enc, sk, rk, ek, &cfg, 0, META_SHIFT2_FULL_MEAN, META_SHIFT2_FULL_WORST);
+    /* the shift's limit: a vector of equal values (its constant coefficient is the value) */
+    cfg = (veil_ckks_bootstrap_config){.slots = HALF, .encapsulation_weight = 32, .message_shift = 4};
+    encaps_run_config(ctx, enc, sk, rk, ek, &cfg, 0.7, CONST_SHIFT4_MEAN, CONST_SHIFT4_MEAN);
+    cfg.message_shift = 0;
+    encaps_run_config(ctx, enc, sk, rk, ek, &cfg, 0.7, CONST_MEAN, CONST_MEAN);
+    /* boot-n65536-full's options on the worst vector (1 + i everywhere: the constant coefficient's cubic term
+     * does not depend on N): the first bootstrap's error stays within 2^-11, so meta-BTS corrects it */
+    cfg = (veil_ckks_bootstrap_config){.slots = HALF, .encapsulation_weight = 32, .message_shift = 3};
+    encaps_run_config(ctx, enc, sk, rk, ek, &cfg, 1.0, CONST_SHIFT3_MEAN, CONST_SHIFT3_MEAN);
+    cfg.iterations = 2;
+    cfg.iteration_shift = 11;
+    encaps_run_config(ctx, enc, sk, rk, ek, &cfg, 1.0, CONST_META_MEAN, CONST_META_MEAN);
+    /* refused: a shift past 8, 3 iterations, e past 30; an input whose scale times 2^k passes q_0 / 16 */
+    veil_error err = {0};
+    veil_ckks_bootstrapper *bt = NULL;
+    const veil_ckks_bootstrap_config bad[] = {{.encapsulation_weight = 32, .message_shift = 9},
+                                              {.encapsulation_weight = 32, .iterations = 3},
+                                              {.encapsulation_weight = 32, .iterations = 2, .iteration_shift = 31}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(veil_ckks_bootstrapper_new(&bt, enc, &bad[i], &err), VEIL_ERR_ARGUMENT);
+        assert_null(bt);
+    }
+    cfg = (veil_ckks_bootstrap_config){.encapsulation_weight = 32, .message_shift = 7};
+    assert_int_equal(veil_ckks_bootstrapper_new(&bt, enc, &cfg, &err), VEIL_OK);
+    veil_ckks_plaintext *pt = NULL;
+    veil_ckks_ciphertext *ct = NULL;
+    double re[HALF] = {0.5};
+    assert_int_equal(veil_ckks_plaintext_new(&pt, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encode(enc, pt, re, NULL, HALF, bf->scale, 0, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_ciphertext_new(&ct, ctx, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encrypt_sk(ctx, ct, pt, sk, bf->prng, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_bootstrap_encapsulated(ctx, bt, ct, ct, rk, NULL, 0, ek, &err), VEIL_ERR_ARGUMENT);
+    assert_non_null(strstr(err.detail, "message shift"));
+    veil_ckks_bootstrapper_free(bt);
+    veil_ckks_ciphertext_free(ct);
     veil_ckks_plaintext_free(pt);
 }
 
@@ -611,6 +693,7 @@ static void test_bootstrap_encapsulated(void **state)
     assert_int_equal(veil_ckks_encapsulation_key_new(&ek16, ctx, sk, 0, bf->prng, &err), VEIL_ERR_ARGUMENT);
     assert_int_equal(veil_ckks_encapsulation_key_new(&ek16, ctx, sk, N, bf->prng, &err), VEIL_ERR_ARGUMENT);
     encaps_run(ctx, enc, sk, rk, ek, HALF, ENCAPS_FULL_MEAN, ENCAPS_FULL_WORST);
+    encaps_precision_options(ctx, enc, sk, rk, ek);
     /* the keys through the wire format (seeded): the loaded copy bootstraps the sparse case */
     veil_buffer buf = {0};
     veil_ckks_encapsulation_key *loaded = NULL;
@@ -666,7 +749,7 @@ static void test_presets(void **state)
     (void)state;
     veil_error err = {0};
     const char *const *names = veil_ckks_bootstrap_preset_names();
-    const size_t q_counts[] = {26, 26};
+    const size_t q_counts[] = {26, 26, 26};
     size_t k = 0;
     for (; names[k]; k++) {
         veil_params *p = NULL;
@@ -683,9 +766,18 @@ static void test_presets(void **state)
                veil_params_dnum(p));
         assert_int_equal(cfg.cts_levels, 3);
         assert_int_equal(cfg.stc_levels, 3);
+        if (strcmp(names[k], "boot-n65536-full") == 0) { /* full slots, shift and meta-BTS */
+            assert_int_equal(cfg.slots, 32768);
+            assert_int_equal(cfg.message_shift, 3);
+            assert_int_equal(cfg.iteration_shift, 11);
+            assert_int_equal(cfg.iterations, 2);
+        } else {
+            assert_int_equal(cfg.iterations, 0);
+            assert_int_equal(cfg.message_shift, 0);
+        }
         veil_params_free(p);
     }
-    assert_int_equal(k, 2);
+    assert_int_equal(k, 3);
     veil_params *p = NULL;
     veil_ckks_bootstrap_config cfg;
     assert_int_equal(veil_ckks_bootstrap_preset(&p, &cfg, "no-such-preset", &err), VEIL_ERR_NOT_FOUND);

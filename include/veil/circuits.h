@@ -175,6 +175,20 @@ typedef struct veil_ckks_bootstrap_config {
     size_t encapsulation_weight; /* h' > 0: sparse-secret encapsulation with an ephemeral secret of that
                                     Hamming weight (veil_ckks_encapsulation_key_new; K then follows h', not
                                     the main secret); 0: none, ModRaise under the main secret */
+    size_t message_shift; /* k, 0..8: the level-0 input is multiplied by 2^k before ModRaise (exact) and
+                             SlotToCoeff divides by it, so that EvalMod's absolute error is read 2^k times
+                             smaller; the input's scale times 2^k must stay at most q_0 / 16. The sine's
+                             cubic error grows as (2^k m / q_0)^3: it pays where the message polynomial's
+                             coefficients are small against the slot values (full slots of varied values,
+                             about 2^-7 of them for uniform ones), not for a constant vector (its constant
+                             coefficient is the value itself; docs/bootstrapping.md). 0: none */
+    size_t iterations;    /* 1 or 2 (0: 1). 2: iterated bootstrapping (meta-BTS, Bae et al. 2022): the
+                             first bootstrap's error, input minus result at level 0, is multiplied by 2^e
+                             (iteration_shift), bootstrapped again, divided by 2^e (one
+                             level) and subtracted: about twice the time, one level less, the error of the
+                             second bootstrap divided by 2^e */
+    size_t iteration_shift; /* e, 1..30 (0: 8): 2^e times the first bootstrap's worst error must stay within
+                               [-1, 1] (so e at most its worst precision in bits, less a margin) */
 } veil_ckks_bootstrap_config;
 
 /* What a bootstrapper does with a parameter set. */
@@ -234,8 +248,8 @@ size_t veil_ckks_encapsulation_key_weight(const veil_ckks_encapsulation_key *key
 
 /*
  * out = a bootstrapped: the same values at level info.levels_left and at a's scale. a may be at any level
- * (it is dropped to level 0 first) and must be relinearized; its scale must be at most q_0 / 16 (the ratio
- * q_0 / scale is what keeps m / q_0 small), and its values (real and imaginary parts) should lie in
+ * (it is dropped to level 0 first) and must be relinearized; its scale (times 2^config.message_shift) must be
+ * at most q_0 / 16 (the ratio q_0 / scale is what keeps m / q_0 small), and its values (real and imaginary parts) should lie in
  * [-1, 1]: the sine's error grows as the cube of the values and its precision is documented for that range
  * (docs/bootstrapping.md). A sparse ciphertext (config.slots < N/2) must hold its values as
  * veil_ckks_encode_sparse makes them. keys[0..key_count) must hold the Galois keys above. out may be a.
@@ -261,7 +275,9 @@ veil_status veil_ckks_bootstrap_encapsulated(const veil_context *ctx, const veil
  * that goes with it (sparse-secret encapsulation of weight 32: make the key with
  * veil_ckks_encapsulation_key_new(config->encapsulation_weight) and bootstrap with
  * veil_ckks_bootstrap_encapsulated; set config->slots for sparse slots). "boot-n65536-balanced": 10 levels
- * left at a 2^40 scale, every prime below 2^50; "boot-n65536-precise": EvalMod at 2^60, also 10 levels left.
+ * left at a 2^40 scale, every prime below 2^50; "boot-n65536-precise": EvalMod at 2^60, also 10 levels left;
+ * "boot-n65536-full": the balanced chain for full slots (config->slots = N/2), with the message shift and
+ * iterated bootstrapping (config->message_shift, config->iterations): 9 levels left, twice the time.
  * docs/bootstrapping.md has their figures. VEIL_ERR_NOT_FOUND for an unknown name.
  */
 veil_status veil_ckks_bootstrap_preset(veil_params **params, veil_ckks_bootstrap_config *config, const char *name,

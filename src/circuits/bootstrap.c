@@ -28,6 +28,9 @@ struct veil_ckks_bootstrapper {
     size_t cts_count, stc_count, top, stc_start;
     double eval_scale;    /* EvalMod's scale */
     unsigned raise_shift; /* the ciphertext is multiplied by 2^raise_shift after ModRaise */
+    unsigned message_shift;   /* k: the level-0 input is multiplied by 2^k (SlotToCoeff divides by it) */
+    size_t iterations;        /* 1, or 2: meta-BTS */
+    unsigned iteration_shift; /* e: the second bootstrap reads the first one's error times 2^e */
     size_t double_angle;  /* r double-angle steps after the polynomial */
     size_t eval_end;      /* the level the polynomial is dropped to, before the double-angle steps */
     bool packed;          /* sparse slots: both halves in one ciphertext, one EvalMod */
@@ -141,6 +144,15 @@ static veil_status resolve_config(veil_ckks_bootstrap_config *c, const veil_ckks
                          "bootstrap: EvalMod scale %g (q_0 / 1024 .. min(2^61, 2^30 q_0), or 0 for q_0)",
                          c->evalmod_scale);
     if (ctx->params.t != 0) return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: a BGV parameter set");
+    if (c->message_shift > 8)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: message shift %zu (0..8)", c->message_shift);
+    if (c->iterations == 0) c->iterations = 1;
+    if (c->iterations > 2)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: %zu iterations (1 or 2)", c->iterations);
+    if (c->iteration_shift == 0) c->iteration_shift = 8;
+    if (c->iteration_shift > 30)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: iteration shift %zu (1..30, or 0 for 8)",
+                         c->iteration_shift);
     if (c->encapsulation_weight > half)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "bootstrap: encapsulation weight %zu (0, or 1..N/2)",
                          c->encapsulation_weight);
@@ -193,8 +205,14 @@ static veil_status plan_levels(veil_ckks_bootstrapper *bt, veil_error *err)
                              "levels need primes of about the scale's size)",
                              want, l, ceil(bits), depth);
     }
-    bt->info.depth = need;
-    bt->info.levels_left = bt->top - need;
+    /* meta-BTS: the second bootstrap's result is divided by 2^e with a constant product (one level) */
+    const size_t extra = bt->iterations > 1 ? 1 : 0;
+    if (need + extra > bt->top)
+        return veil_fail(err, VEIL_ERR_ARGUMENT,
+                         "bootstrap: iterated bootstrapping needs %zu levels above level 0, the parameter set has %zu",
+                         need + extra, bt->top);
+    bt->info.depth = need + extra;
+    bt->info.levels_left = bt->top - need - extra;
     return VEIL_OK;
 }
 
@@ -252,6 +270,9 @@ veil_status veil_ckks_bootstrapper_new(veil_ckks_bootstrapper **out, const veil_
     bt->stc_count = c.stc_levels;
     bt->encapsulation_weight = c.encapsulation_weight;
     bt->eval_scale = c.evalmod_scale > 0 ? c.evalmod_scale : (double)enc->ctx->ring->primes[0];
+    bt->message_shift = (unsigned)c.message_shift;
+    bt->iterations = c.iterations;
+    bt->iteration_shift = (unsigned)c.iteration_shift;
     VEIL_CHECK(setup_evalmod(bt, &c, err));
     VEIL_CHECK(plan_levels(bt, err));
     /* CoeffToSlot: 1/2 for the split into real and imaginary parts, 1/gap for SubSum's sum of gap copies */
@@ -295,8 +316,10 @@ veil_status veil_ckks_bootstrapper_new(veil_ckks_bootstrapper **out, const veil_
     for (size_t i = 0; i < bt->double_angle; i++)
         end_scale = end_scale * end_scale / (double)enc->ctx->ring->primes[bt->eval_end - i];
     const double pi = 3.14159265358979323846264338327950288;
-    /* after r double angles EvalMod returns sin(2 pi x), 2 pi times the sine's output: divided here */
-    VEIL_CHECK(veil_boot_dft_build(bt->stc, bt->stc_count, enc, c.slots, false, bt->double_angle ? 1.0 / (2 * pi) : 1.0,
+    /* after r double angles EvalMod returns sin(2 pi x), 2 pi times the sine's output: divided here, with the
+     * 2^k the input was multiplied by */
+    const double stc_factor = ldexp(bt->double_angle ? 1.0 / (2 * pi) : 1.0, -(int)bt->message_shift);
+    VEIL_CHECK(veil_boot_dft_build(bt->stc, bt->stc_count, enc, c.slots, false, stc_factor,
                                    bt->stc_start, q0 / end_scale, 0, bt->packed ? &stc_mask : NULL, err));
     VEIL_CHECK(collect_elements(bt, err));
     *out = bt;
@@ -558,11 +581,11 @@ static veil_status check_input(const veil_context *ctx, const veil_ckks_bootstra
     VEIL_CHECK(veil_rlwe_check_element(ctx, veil_ckks_element(a), "bootstrap", err));
     if (a->el.size != 2) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "bootstrap: relinearize the ciphertext first");
     const double q0 = (double)ctx->ring->primes[0];
-    if (!(a->scale <= q0 / 16))
+    if (!(ldexp(a->scale, (int)bt->message_shift) <= q0 / 16))
         VEIL_FAIL(err, VEIL_ERR_ARGUMENT,
-                  "bootstrap: the scale 2^%.1f is above q_0 / 16 = 2^%.1f (the ratio q_0 / scale keeps EvalMod's "
-                  "sine linear): rescale first or use a larger first prime",
-                  log2(a->scale), log2(q0 / 16));
+                  "bootstrap: the scale 2^%.1f (times 2^%u, the message shift) is above q_0 / 16 = 2^%.1f (the ratio "
+                  "q_0 / scale keeps EvalMod's sine linear): rescale first or use a larger first prime",
+                  log2(a->scale), bt->message_shift, log2(q0 / 16));
 done:
     return st;
 }
@@ -593,26 +616,21 @@ static veil_status check_encapsulation(const veil_context *ctx, const veil_ckks_
     return VEIL_OK;
 }
 
-veil_status veil_ckks_bootstrap_encapsulated(const veil_context *ctx, const veil_ckks_bootstrapper *bt,
-                                             veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
-                                             const veil_switch_key *relin_key, const veil_switch_key *const *keys,
-                                             size_t key_count, const veil_ckks_encapsulation_key *encaps,
-                                             veil_error *err)
+/* One bootstrap of a (checked): its values at level levels_left (+ 1 with meta-BTS) and a's scale. */
+static veil_status bootstrap_once(const veil_context *ctx, const veil_ckks_bootstrapper *bt,
+                                  veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                  const veil_switch_key *relin_key, const veil_switch_key *const *keys,
+                                  size_t key_count, const veil_ckks_encapsulation_key *encaps, veil_error *err)
 {
-    VEIL_REQUIRE(ctx, err);
-    VEIL_REQUIRE(bt, err);
-    VEIL_REQUIRE(out, err);
-    if (key_count) VEIL_REQUIRE(keys, err);
     veil_status st = VEIL_OK;
     veil_ckks_ciphertext *y = NULL, *tmp[3] = {NULL, NULL, NULL};
-    VEIL_CHECK(check_input(ctx, bt, a, err));
-    VEIL_CHECK(veil_rlwe_check_output(ctx, &out->el, "bootstrap", err));
-    VEIL_CHECK(check_keys(ctx, bt, relin_key, keys, key_count, err));
-    VEIL_CHECK(check_encapsulation(ctx, bt, encaps, err));
     const double scale = a->scale;
     VEIL_CHECK(veil_ckks_ciphertext_new(&y, ctx, err));
     for (int i = 0; i < 3; i++) VEIL_CHECK(veil_ckks_ciphertext_new(&tmp[i], ctx, err));
     VEIL_CHECK(veil_ckks_mod_drop(ctx, tmp[0], a, 0, err));
+    /* 2^k m: exact at level 0; EvalMod's error is then read 2^k times smaller (SlotToCoeff divides by 2^k) */
+    if (bt->message_shift)
+        VEIL_CHECK(veil_ckks_mul_integer(ctx, tmp[0], tmp[0], (int64_t)1 << bt->message_shift, err));
     if (encaps) VEIL_CHECK(veil_boot_switch_to_sparse(ctx, tmp[0], encaps, err));
     VEIL_CHECK(mod_raise(ctx, y, tmp[0], bt->top, err));
     if (encaps) VEIL_CHECK(veil_boot_switch_to_dense(ctx, y, encaps, err));
@@ -639,6 +657,61 @@ done:
     return st;
 }
 
+/*
+ * Iterated bootstrapping (meta-BTS; Bae, Cheon, Cho, Kim, Kim, "META-BTS: Bootstrapping Precision Beyond the
+ * Limit", CCS 2022, section 3): b_1 = BTS(a) = m + e_1; d = a - b_1 at level 0 = -e_1 (plus a's own noise),
+ * small, so 2^e d still lies in the bootstrap's range; b_2 = BTS(2^e d) = 2^e d + e_2; the result
+ * b_1 + 2^-e b_2 = m + 2^-e e_2: the second bootstrap's absolute error divided by 2^e (the product by 2^-e
+ * is a constant product: one level).
+ */
+static veil_status bootstrap_twice(const veil_context *ctx, const veil_ckks_bootstrapper *bt,
+                                   veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                   const veil_switch_key *relin_key, const veil_switch_key *const *keys,
+                                   size_t key_count, const veil_ckks_encapsulation_key *encaps, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    veil_ckks_ciphertext *first = NULL, *diff = NULL;
+    VEIL_CHECK(veil_ckks_ciphertext_new(&first, ctx, err));
+    VEIL_CHECK(veil_ckks_ciphertext_new(&diff, ctx, err));
+    VEIL_CHECK(bootstrap_once(ctx, bt, first, a, relin_key, keys, key_count, encaps, err));
+    VEIL_CHECK(veil_ckks_mod_drop(ctx, diff, a, 0, err));
+    VEIL_CHECK(veil_ckks_mod_drop(ctx, out, first, 0, err));
+    VEIL_CHECK(veil_ckks_sub(ctx, diff, diff, out, err));
+    VEIL_CHECK(veil_ckks_mul_integer(ctx, diff, diff, (int64_t)1 << bt->iteration_shift, err));
+    VEIL_CHECK(bootstrap_once(ctx, bt, out, diff, relin_key, keys, key_count, encaps, err));
+    VEIL_CHECK(veil_ckks_mul_constant(ctx, out, out, ldexp(1.0, -(int)bt->iteration_shift), err));
+    VEIL_CHECK(veil_ckks_mod_drop(ctx, first, first, out->el.level, err));
+    first->scale = out->scale; /* both hold their values at a's scale (the constant product keeps it) */
+    VEIL_CHECK(veil_ckks_add(ctx, out, out, first, err));
+done:
+    veil_ckks_ciphertext_free(first);
+    veil_ckks_ciphertext_free(diff);
+    return st;
+}
+
+veil_status veil_ckks_bootstrap_encapsulated(const veil_context *ctx, const veil_ckks_bootstrapper *bt,
+                                             veil_ckks_ciphertext *out, const veil_ckks_ciphertext *a,
+                                             const veil_switch_key *relin_key, const veil_switch_key *const *keys,
+                                             size_t key_count, const veil_ckks_encapsulation_key *encaps,
+                                             veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(bt, err);
+    VEIL_REQUIRE(out, err);
+    if (key_count) VEIL_REQUIRE(keys, err);
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(check_input(ctx, bt, a, err));
+    VEIL_CHECK(veil_rlwe_check_output(ctx, &out->el, "bootstrap", err));
+    VEIL_CHECK(check_keys(ctx, bt, relin_key, keys, key_count, err));
+    VEIL_CHECK(check_encapsulation(ctx, bt, encaps, err));
+    if (bt->iterations > 1)
+        VEIL_CHECK(bootstrap_twice(ctx, bt, out, a, relin_key, keys, key_count, encaps, err));
+    else
+        VEIL_CHECK(bootstrap_once(ctx, bt, out, a, relin_key, keys, key_count, encaps, err));
+done:
+    return st;
+}
+
 /* ---- presets ----------------------------------------------------------------------------------------- */
 
 /*
@@ -652,17 +725,24 @@ typedef struct boot_preset {
     const char *name;
     size_t work, stc, eval, cts, p_count, dnum;
     unsigned work_bits, stc_bits, eval_bits, cts_bits, p_bits;
+    size_t slots, message_shift, iterations, iteration_shift; /* the configuration's (0: its defaults) */
 } boot_preset;
 
 static const boot_preset boot_presets[] = {
     /* every prime below 2^50 (the AVX2 kernels); 10 levels left at 2^40 (log QP 1635 of 1747) */
-    {"boot-n65536-balanced", 10, 3, 9, 3, 9, 3, 40, 45, 50, 50, 50},
+    {"boot-n65536-balanced", 10, 3, 9, 3, 9, 3, 40, 45, 50, 50, 50, 0, 0, 0, 0},
     /* EvalMod at 2^60 and CoeffToSlot over 60-bit primes (their rounding is what limits precision); 10 levels
      * left, 4 digits (log QP 1725 of 1747) */
-    {"boot-n65536-precise", 10, 3, 9, 3, 7, 4, 40, 45, 60, 60, 60},
+    {"boot-n65536-precise", 10, 3, 9, 3, 7, 4, 40, 45, 60, 60, 60, 0, 0, 0, 0},
+    /* full slots: the balanced chain with the precision options, for one level and twice the time: the input
+     * times 2^3 before ModRaise and meta-BTS with e = 11 (the first bootstrap's error stays within 2^-11 for
+     * any values in range, a constant vector's cubic term included, so the second one corrects it); 9 levels
+     * left */
+    {"boot-n65536-full", 10, 3, 9, 3, 9, 3, 40, 45, 50, 50, 50, 32768, 3, 2, 11},
 };
 
-static const char *const boot_preset_names[] = {"boot-n65536-balanced", "boot-n65536-precise", NULL};
+static const char *const boot_preset_names[] = {"boot-n65536-balanced", "boot-n65536-precise", "boot-n65536-full",
+                                                NULL};
 
 const char *const *veil_ckks_bootstrap_preset_names(void)
 {
@@ -694,7 +774,9 @@ veil_status veil_ckks_bootstrap_preset(veil_params **params, veil_ckks_bootstrap
          * q_0 p_0 only (100 or 110 bits) */
         *config = (veil_ckks_bootstrap_config){.cts_levels = bp->cts, .stc_levels = bp->stc,
                                                .evalmod_scale = ldexp(1.0, (int)bp->eval_bits),
-                                               .encapsulation_weight = VEIL_BOOT_ENCAPSULATION_WEIGHT};
+                                               .encapsulation_weight = VEIL_BOOT_ENCAPSULATION_WEIGHT,
+                                               .slots = bp->slots, .message_shift = bp->message_shift,
+                                               .iterations = bp->iterations, .iteration_shift = bp->iteration_shift};
         return veil_params_new(params, &spec, err);
     }
     return veil_fail(err, VEIL_ERR_NOT_FOUND, "no bootstrapping preset named '%s'", name);
