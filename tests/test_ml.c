@@ -567,7 +567,7 @@ static void test_sets_by_batches(void **state)
     }
     /* in place, by batches (3 of them: 4 + 4 + 2 rows): batches 0 and 1 .. 2 evaluate to the same bytes */
     size_t nb = 0;
-    assert_int_equal(veil_ciphertexts_check_serialized(&nb, ek, bytes.data, bytes.len, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_check_serialized(&nb, ek, bytes.data, bytes.len, 1, &err), VEIL_OK);
     assert_int_equal(nb, 3);
     {
         veil_ciphertexts *p0 = NULL, *p1 = NULL, *y0 = NULL, *y1 = NULL, *none = NULL;
@@ -593,11 +593,13 @@ static void test_sets_by_batches(void **state)
         bytes.data[at] ^= 1;
         assert_int_not_equal(veil_ciphertexts_load_batches(&none, ek, bytes.data, bytes.len, 2, 1, &err), VEIL_OK);
         assert_null(none);
-        assert_int_not_equal(veil_ciphertexts_check_serialized(&nb, ek, bytes.data, bytes.len, &err), VEIL_OK);
+        assert_int_not_equal(veil_ciphertexts_check_serialized(&nb, ek, bytes.data, bytes.len, 1, &err), VEIL_OK);
         bytes.data[at] ^= 1;
         /* the set's digest alone damaged: check_serialized refuses it (load_batches leaves it to it) */
         bytes.data[bytes.len - 1] ^= 1;
-        assert_int_not_equal(veil_ciphertexts_check_serialized(&nb, ek, bytes.data, bytes.len, &err), VEIL_OK);
+        assert_int_not_equal(veil_ciphertexts_check_serialized(&nb, ek, bytes.data, bytes.len, 1, &err), VEIL_OK);
+        assert_int_equal(veil_ciphertexts_check_serialized(&nb, ek, bytes.data, bytes.len, 0, &err), VEIL_OK);
+        assert_int_equal(nb, 3);
         assert_int_equal(veil_ciphertexts_load_batches(&p0, ek, bytes.data, bytes.len, 0, 1, &err), VEIL_OK);
         veil_ciphertexts_free(p0);
         bytes.data[bytes.len - 1] ^= 1;
@@ -649,7 +651,7 @@ static void test_sets_by_batches(void **state)
     assert_int_equal(veil_ciphertexts_split_serialized(lparts, 2, lek, lbytes.data, lbytes.len, &err), VEIL_ERR_ARGUMENT);
     assert_non_null(strstr(err.detail, "throughput"));
     size_t lnb = 0;
-    assert_int_equal(veil_ciphertexts_check_serialized(&lnb, lek, lbytes.data, lbytes.len, &err), VEIL_ERR_ARGUMENT);
+    assert_int_equal(veil_ciphertexts_check_serialized(&lnb, lek, lbytes.data, lbytes.len, 0, &err), VEIL_ERR_ARGUMENT);
     assert_int_equal(veil_ciphertexts_load_batches(&c, lek, lbytes.data, lbytes.len, 0, 1, &err), VEIL_ERR_ARGUMENT);
     assert_null(c);
     /* the keys of another plan: refused as veil_ciphertexts_load refuses them */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # veil eval --mpi (tools/mpi.c, docs/scale.md "Batch work over MPI"): with 2, 3 and 6 ranks (oversubscribed),
-# more and fewer batches than ranks, the output file is byte for byte the one-process `veil eval`'s, and it
+# more and fewer batches than ranks, the ranks mapping the input themselves and (VEIL_MPI_DEAL=1) rank 0 dealing
+# it, the output file is byte for byte the one-process `veil eval`'s, and it
 # decrypts to the plaintext model's outputs; a latency-packed set (not split: rank 0 evaluates it) too; a job
 # whose ranks fail, or one of whose ranks is killed, exits non-zero with the message and writes nothing.
 #   test_mpi.sh BUILD_DIR SOURCE_DIR
@@ -41,6 +42,13 @@ for batch in 16 128; do
         mpi $ranks eval --mpi --model "$d/model.onnx" --eval-keys "$k/eval" --in "$work/x$batch.ct" --out "$out" \
             --quiet || { echo "FAIL: batch $batch, $ranks ranks: mpirun failed"; fails=$((fails + 1)); }
         same "diabetes, batch $batch, $ranks ranks" "$work/y$batch.ct" "$out"
+    done
+    # rank 0 dealing the input (the way across machines; on one machine the ranks map the file themselves)
+    for ranks in 2 3; do
+        out="$work/y$batch-deal$ranks.ct"
+        VEIL_MPI_DEAL=1 mpi $ranks eval --mpi --model "$d/model.onnx" --eval-keys "$k/eval" --in "$work/x$batch.ct" \
+            --out "$out" --quiet || { echo "FAIL: batch $batch, $ranks ranks dealt: mpirun failed"; fails=$((fails + 1)); }
+        same "diabetes, batch $batch, $ranks ranks dealt" "$work/y$batch.ct" "$out"
     done
     "$veil" decrypt --keys "$k" --in "$work/y$batch-3.ct" --out "$work/enc$batch.csv" || exit 1
 done

@@ -308,7 +308,7 @@ done:
 }
 
 veil_status veil_ciphertexts_check_serialized(size_t *batches, const veil_eval_keys *eval, const uint8_t *data,
-                                              size_t len, veil_error *err)
+                                              size_t len, int digest, veil_error *err)
 {
     VEIL_REQUIRE(batches, err);
     *batches = 0;
@@ -317,7 +317,7 @@ veil_status veil_ciphertexts_check_serialized(size_t *batches, const veil_eval_k
     veil_set_contents c;
     veil_ml_meta meta;
     veil_params *params = NULL;
-    const veil_status st = open_by_batches(&c, &meta, &params, batches, eval, data, len, true, err);
+    const veil_status st = open_by_batches(&c, &meta, &params, batches, eval, data, len, digest != 0, err);
     veil_set_contents_clear(&c);
     veil_params_free(params);
     return st;
