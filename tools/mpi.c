@@ -1,8 +1,12 @@
 /*
  * The batch work of `veil` over the ranks of an MPI job (docs/scale.md, "Batch work over MPI").
  *
- * veil eval --mpi: a ciphertext set's batches spread over the ranks. Every rank loads the keys and the model;
- * rank 0 alone reads the input file and cuts it into the ranks' shares without loading it
+ * veil eval --mpi: a ciphertext set's batches spread over the ranks. Every rank loads the keys and the model.
+ * On one machine (every rank in one shared-memory communicator, each finding the file rank 0 opened) every rank
+ * maps the input file and takes chunks of batches from an atomic counter in a shared window, loading each in
+ * place (veil_ciphertexts_load_batches), while rank 0 also checks the whole set's digest; rank 0 gathers the
+ * chunks' outputs, joins them in order and writes the file (eval_mapped). Otherwise (other machines, or
+ * VEIL_MPI_DEAL=1) rank 0 alone reads the input file and cuts it into the ranks' shares without loading it
  * (veil_ciphertexts_split_serialized: its digest and metadata checked once; rank r of R gets batches
  * r B / R .. (r + 1) B / R - 1) and sends each its share; each rank loads its share (every ciphertext
  * validated, as a file's), evaluates it and sends its
@@ -389,7 +393,8 @@ static int eval_mapped(cli_options *o, const veil_evaluator *ev, const veil_eval
         goto done;
     }
     CLI_CHECK(cli_status(st, &err, o->in));
-    const size_t per = batches / ((size_t)ranks * 8) > 1 ? batches / ((size_t)ranks * 8) : 1; /* ~8 chunks a rank */
+    /* ~16 chunks a rank: what is left when the last chunk is taken is at most a sixteenth of a rank's share */
+    const size_t per = batches / ((size_t)ranks * 16) > 1 ? batches / ((size_t)ranks * 16) : 1;
     chunks = batches ? (batches + per - 1) / per : 0;
     outs = calloc(chunks ? chunks : 1, sizeof *outs);
     if (!outs) CLI_FAIL(EXIT_RUNTIME, "--mpi: out of memory");
