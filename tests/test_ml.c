@@ -508,7 +508,8 @@ static void test_keys_and_sets_are_checked(void **state)
 
 /*
  * Sets split by batches and joined again (veil eval --mpi): the parts' outputs, joined in order, are the whole
- * set's output byte for byte, and so are batches loaded in place (veil_ciphertexts_load_batches; a damaged
+ * set's output byte for byte, as are serialized outputs joined (veil_ciphertexts_join_serialized) and batches
+ * loaded in place (veil_ciphertexts_load_batches; a damaged
  * ciphertext refused by its digest, a damaged set digest by veil_ciphertexts_check_serialized); batches taken
  * twice, a join after a partial batch, out-of-range batches and a
  * latency-packed set are refused.
@@ -579,6 +580,25 @@ static void test_sets_by_batches(void **state)
         assert_null(none);
         assert_int_equal(veil_model_evaluate(&y0, m, ek, p0, NULL, NULL, &err), VEIL_OK);
         assert_int_equal(veil_model_evaluate(&y1, m, ek, p1, NULL, NULL, &err), VEIL_OK);
+        /* the serialized outputs joined without loading them: the same bytes; a partial batch first: refused */
+        veil_buffer ys[2] = {{0}}, joined = {0};
+        assert_int_equal(veil_ciphertexts_save(&ys[0], y0, &err), VEIL_OK);
+        assert_int_equal(veil_ciphertexts_save(&ys[1], y1, &err), VEIL_OK);
+        assert_int_equal(veil_ciphertexts_join_serialized(&joined, ek, ys, 2, &err), VEIL_OK);
+        assert_int_equal(joined.len, want.len);
+        assert_memory_equal(joined.data, want.data, want.len);
+        veil_buffer_free(&joined);
+        const veil_buffer swapped[2] = {ys[1], ys[0]};
+        assert_int_equal(veil_ciphertexts_join_serialized(&joined, ek, swapped, 2, &err), VEIL_ERR_ARGUMENT);
+        assert_non_null(strstr(err.detail, "partial"));
+        assert_null(joined.data);
+        const veil_buffer mixed[2] = {ys[0], bytes}; /* outputs, then inputs: another kind of set */
+        assert_int_equal(veil_ciphertexts_join_serialized(&joined, ek, mixed, 2, &err), VEIL_ERR_MISMATCH);
+        ys[1].data[ys[1].len / 2] ^= 1; /* a damaged part: its digest refuses it */
+        assert_int_not_equal(veil_ciphertexts_join_serialized(&joined, ek, ys, 2, &err), VEIL_OK);
+        assert_null(joined.data);
+        veil_buffer_free(&ys[0]);
+        veil_buffer_free(&ys[1]);
         assert_int_equal(veil_ciphertexts_append(y0, y1, &err), VEIL_OK);
         veil_buffer out = {0};
         assert_int_equal(veil_ciphertexts_save(&out, y0, &err), VEIL_OK);

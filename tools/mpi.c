@@ -4,8 +4,9 @@
  * veil eval --mpi: a ciphertext set's batches spread over the ranks. Every rank loads the keys and the model.
  * On one machine (every rank in one shared-memory communicator, each finding the file rank 0 opened) every rank
  * maps the input file and takes chunks of batches from an atomic counter in a shared window, loading each in
- * place (veil_ciphertexts_load_batches), while rank 0 also checks the whole set's digest; rank 0 gathers the
- * chunks' outputs, joins them in order and writes the file (eval_mapped). Otherwise (other machines, or
+ * place (veil_ciphertexts_load_batches), while rank 0 also checks the whole set's digest; each chunk's outputs
+ * are serialized as soon as evaluated; rank 0 gathers them (validating the others'), joins them in order
+ * without loading them again (veil_ciphertexts_join_serialized) and writes the file (eval_mapped). Otherwise (other machines, or
  * VEIL_MPI_DEAL=1) rank 0 alone reads the input file and cuts it into the ranks' shares without loading it
  * (veil_ciphertexts_split_serialized: its digest and metadata checked once; rank r of R gets batches
  * r B / R .. (r + 1) B / R - 1) and sends each its share; each rank loads its share (every ciphertext
@@ -278,11 +279,12 @@ static long next_chunk(MPI_Win win)
 
 /*
  * Takes chunks of `per` batches (of the set's B) from the counter until none is left: each loaded in place
- * (veil_ciphertexts_load_batches: every ciphertext validated) and evaluated into outs[k]. A rank that is
+ * (veil_ciphertexts_load_batches: every ciphertext validated), evaluated, and its outputs serialized into outs[k]
+ * (while the work is still shared out, not after it). A rank that is
  * slowed (by other jobs on its core, or by rank 0's check of the whole set's digest) simply takes fewer.
  */
 static int take_chunks(const veil_evaluator *ev, const veil_eval_keys *ek, const mapped_input *in, MPI_Win win,
-                       size_t batches, size_t per, veil_ciphertexts **outs)
+                       size_t batches, size_t per, veil_buffer *outs)
 {
     const size_t chunks = (batches + per - 1) / per;
     veil_error err = {0};
@@ -292,10 +294,12 @@ static int take_chunks(const veil_evaluator *ev, const veil_eval_keys *ek, const
         if (k < 0) return cli_error(EXIT_RUNTIME, "--mpi: the shared batch counter failed");
         if ((size_t)k >= chunks) return EXIT_OK;
         const size_t first = (size_t)k * per, n = batches - first < per ? batches - first : per;
-        veil_ciphertexts *x = NULL;
+        veil_ciphertexts *x = NULL, *y = NULL;
         rc = cli_status(veil_ciphertexts_load_batches(&x, ek, in->data, in->len, first, n, &err), &err, "--mpi: --in");
-        if (rc == EXIT_OK) rc = cli_status(veil_evaluator_run(ev, &outs[k], x, NULL, NULL, &err), &err, NULL);
+        if (rc == EXIT_OK) rc = cli_status(veil_evaluator_run(ev, &y, x, NULL, NULL, &err), &err, NULL);
+        if (rc == EXIT_OK) rc = cli_status(veil_ciphertexts_save(&outs[k], y, &err), &err, "--mpi");
         veil_ciphertexts_free(x);
+        veil_ciphertexts_free(y);
         if (rc != EXIT_OK) return rc;
     }
 }
@@ -312,29 +316,21 @@ static int recv_u64(int from, uint64_t *v)
 }
 
 /* Ranks 1 .. R-1: how many chunks they evaluated, then each chunk's number and serialized outputs. */
-static int send_chunks(veil_ciphertexts **outs, size_t chunks, int rank)
+static int send_chunks(const veil_buffer *outs, size_t chunks, int rank)
 {
-    veil_error err = {0};
-    int rc = EXIT_OK;
     uint64_t mine = 0;
-    for (size_t k = 0; k < chunks; k++) mine += outs[k] != NULL;
+    for (size_t k = 0; k < chunks; k++) mine += outs[k].len != 0;
     if (send_u64(mine, 0)) return cli_error(EXIT_RUNTIME, "--mpi: rank %d could not send its outputs", rank);
-    for (size_t k = 0; k < chunks && rc == EXIT_OK; k++) {
-        if (!outs[k]) continue;
-        veil_buffer b = {0};
-        rc = cli_status(veil_ciphertexts_save(&b, outs[k], &err), &err, "--mpi");
-        if (rc == EXIT_OK && (send_u64(k, 0) || send_bytes(&b, 0)))
-            rc = cli_error(EXIT_RUNTIME, "--mpi: rank %d could not send its outputs", rank);
-        veil_buffer_free(&b);
-    }
-    return rc;
+    for (size_t k = 0; k < chunks; k++)
+        if (outs[k].len && (send_u64(k, 0) || send_bytes(&outs[k], 0)))
+            return cli_error(EXIT_RUNTIME, "--mpi: rank %d could not send its outputs", rank);
+    return EXIT_OK;
 }
 
-/* Rank 0: every other rank's chunks into outs[k] (each loaded: validated), each chunk once. */
-static int receive_chunks(const veil_eval_keys *ek, int ranks, veil_ciphertexts **outs, size_t chunks)
+/* Rank 0: every other rank's chunks into outs[k], each chunk once, each validated (loaded, then let go). */
+static int receive_chunks(const veil_eval_keys *ek, int ranks, veil_buffer *outs, size_t chunks)
 {
     veil_error err = {0};
-    int rc = EXIT_OK;
     for (int r = 1; r < ranks; r++) {
         uint64_t count = 0;
         if (recv_u64(r, &count) || count > chunks)
@@ -342,30 +338,32 @@ static int receive_chunks(const veil_eval_keys *ek, int ranks, veil_ciphertexts 
         for (uint64_t i = 0; i < count; i++) {
             uint64_t k = 0;
             veil_buffer b = {0};
-            if (recv_u64(r, &k) || k >= chunks || outs[k] || recv_bytes(r, &b)) {
+            veil_ciphertexts *check = NULL;
+            if (recv_u64(r, &k) || k >= chunks || outs[k].len || recv_bytes(r, &b)) {
                 free(b.data);
                 return cli_error(EXIT_RUNTIME, "--mpi: the outputs of rank %d did not arrive whole", r);
             }
-            rc = cli_status(veil_ciphertexts_load(&outs[k], NULL, ek, b.data, b.len, &err), &err, "--mpi");
-            free(b.data);
+            const int rc = cli_status(veil_ciphertexts_load(&check, NULL, ek, b.data, b.len, &err), &err, "--mpi");
+            veil_ciphertexts_free(check);
+            outs[k] = b; /* malloc'd: freed with veil_buffer_free, as the others */
             if (rc != EXIT_OK) return rc;
         }
     }
     return EXIT_OK;
 }
 
-/* Rank 0: the chunks' outputs joined in order (every batch evaluated alone: the one-process bytes), written. */
-static int join_and_save(const cli_options *o, veil_ciphertexts **outs, size_t chunks)
+/*
+ * Rank 0: the chunks' serialized outputs joined in order without loading them again
+ * (veil_ciphertexts_join_serialized: every batch evaluated alone, so the one-process bytes), written.
+ */
+static int join_and_save(const cli_options *o, const veil_eval_keys *ek, const veil_buffer *outs, size_t chunks)
 {
     veil_error err = {0};
+    veil_buffer joined = {0};
     for (size_t k = 0; k < chunks; k++)
-        if (!outs[k]) return cli_error(EXIT_RUNTIME, "--mpi: no rank evaluated batches chunk %zu", k);
-    for (size_t k = 1; k < chunks; k++) {
-        const veil_status st = veil_ciphertexts_append(outs[0], outs[k], &err);
-        outs[k] = NULL; /* freed by append, also on failure */
-        if (st != VEIL_OK) return cli_status(st, &err, "--mpi");
-    }
-    return cli_save_ciphertexts(o->out, outs[0]);
+        if (!outs[k].len) return cli_error(EXIT_RUNTIME, "--mpi: no rank evaluated batches chunk %zu", k);
+    const int rc = cli_status(veil_ciphertexts_join_serialized(&joined, ek, outs, chunks, &err), &err, "--mpi");
+    return rc ? rc : cli_save_buffer(o->out, &joined);
 }
 
 /*
@@ -378,7 +376,8 @@ static int eval_mapped(cli_options *o, const veil_evaluator *ev, const veil_eval
                        MPI_Comm node, int rank, int ranks)
 {
     veil_error err = {0};
-    veil_ciphertexts **outs = NULL, *whole = NULL, *out = NULL;
+    veil_ciphertexts *whole = NULL, *out = NULL;
+    veil_buffer *outs = NULL;
     MPI_Win win = MPI_WIN_NULL;
     size_t batches = 0, chunks = 0;
     int rc = EXIT_OK, locked = 0;
@@ -421,7 +420,7 @@ static int eval_mapped(cli_options *o, const veil_evaluator *ev, const veil_eval
     } else {
         CLI_CHECK(receive_chunks(ek, ranks, outs, chunks));
         if (!chunks) CLI_FAIL(EXIT_RUNTIME, "--mpi: the set has no batch");
-        CLI_CHECK(join_and_save(o, outs, chunks));
+        CLI_CHECK(join_and_save(o, ek, outs, chunks));
     }
 done:
     if (locked) MPI_Win_unlock_all(win);
@@ -429,7 +428,7 @@ done:
         barrier_idle_on(node);
         MPI_Win_free(&win);
     }
-    for (size_t k = 0; outs && k < chunks; k++) veil_ciphertexts_free(outs[k]);
+    for (size_t k = 0; outs && k < chunks; k++) veil_buffer_free(&outs[k]);
     free(outs);
     veil_ciphertexts_free(whole);
     veil_ciphertexts_free(out);

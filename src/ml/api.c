@@ -358,6 +358,71 @@ done:
     return st;
 }
 
+/* Part p's place in a join: its set opened (digest checked), of the same kind and plan as part 0. */
+static veil_status open_join_part(veil_set_contents *c, veil_ml_meta *meta, const veil_ml_meta *first,
+                                  const veil_eval_keys *eval, const veil_buffer *part, size_t p, veil_error *err)
+{
+    veil_params *params = NULL;
+    size_t batches = 0;
+    veil_status st = open_by_batches(c, meta, &params, &batches, eval, part->data, part->len, true, err);
+    veil_params_free(params); /* its hash is the keys' (set_matches) */
+    if (st != VEIL_OK) return st;
+    veil_ml_meta a = *meta, b = *first;
+    a.rows = b.rows = 0;
+    uint8_t ea[VEIL_META_EXACT_BYTES] = {0}, eb[VEIL_META_EXACT_BYTES] = {0}; /* compared encoded: no padding */
+    const size_t la = veil_ml_meta_encode(ea, &a), lb = veil_ml_meta_encode(eb, &b);
+    if (p > 0 && (la != lb || memcmp(ea, eb, la) != 0))
+        return veil_fail(err, VEIL_ERR_MISMATCH, "join: part %zu is not of the same kind of set as part 0", p);
+    return VEIL_OK;
+}
+
+veil_status veil_ciphertexts_join_serialized(veil_buffer *out, const veil_eval_keys *eval, const veil_buffer *parts,
+                                             size_t n, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = (veil_buffer){0};
+    VEIL_REQUIRE(eval, err);
+    VEIL_REQUIRE(parts, err);
+    if (n < 1) return veil_fail(err, VEIL_ERR_ARGUMENT, "join: no part");
+    veil_set_contents *c = calloc(n, sizeof *c);
+    veil_ml_meta first = {0}, meta = {0};
+    veil_params *params = NULL;
+    veil_set_writer *w = NULL, *complete = NULL;
+    if (!c) return veil_fail(err, VEIL_ERR_NO_MEMORY, "join");
+    veil_status st = VEIL_OK;
+    size_t count = 1, bytes = 0;
+    uint64_t rows = 0;
+    for (size_t p = 0; p < n; p++) {
+        VEIL_CHECK(open_join_part(&c[p], p ? &meta : &first, &first, eval, &parts[p], p, err));
+        const veil_ml_meta *m = p ? &meta : &first;
+        if (p + 1 < n && m->rows % m->batch) /* only the last part may end with a partial batch */
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "join: part %zu ends with a partial batch", p);
+        rows += m->rows;
+        count += c[p].count - 1;
+        for (size_t i = 1; i < c[p].count; i++) bytes += c[p].items[i].len;
+    }
+    bytes += c[0].items[0].len;
+    VEIL_CHECK(veil_params_load(&params, c[0].items[0].data, c[0].items[0].len, err));
+    veil_ml_meta joined = first;
+    joined.rows = rows;
+    uint8_t mb[VEIL_META_EXACT_BYTES] = {0};
+    const size_t mlen = veil_ml_meta_encode(mb, &joined);
+    /* the objects' bytes as they are (each checked again by the writer): what saving the joined set writes */
+    VEIL_CHECK(veil_set_writer_begin(&w, params, mb, mlen, count, bytes, false, NULL, NULL, err));
+    VEIL_CHECK(veil_set_writer_add(w, c[0].items[0].data, c[0].items[0].len, err));
+    for (size_t p = 0; p < n; p++)
+        for (size_t i = 1; i < c[p].count; i++) VEIL_CHECK(veil_set_writer_add(w, c[p].items[i].data, c[p].items[i].len, err));
+    complete = w;
+    w = NULL;
+    VEIL_CHECK(veil_set_writer_end(complete, out, err));
+done:
+    veil_set_writer_free(w);
+    for (size_t p = 0; p < n; p++) veil_set_contents_clear(&c[p]);
+    free(c);
+    veil_params_free(params);
+    return st;
+}
+
 veil_status veil_ciphertexts_encrypt(veil_ciphertexts **out, const veil_keyset *k, const double *in, size_t rows,
                                      veil_prng *prng, veil_error *err)
 {
