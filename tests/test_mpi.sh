@@ -96,6 +96,22 @@ if mpi 2 eval --mpi --model "$d/model.onnx" --eval-keys "$work/k128/eval" --in "
     fails=$((fails + 1))
 fi
 [ ! -e "$work/bad.ct" ] || { echo "FAIL: a refused job wrote its output"; fails=$((fails + 1)); }
+# a damaged input (a byte of a ciphertext, or of the set's own digest, which rank 0 alone checks when the ranks
+# map the file): refused, nothing written
+for at in middle digest; do
+    cp "$work/x16.ct" "$work/bad.in"
+    size=$(stat -c %s "$work/bad.in")
+    [ $at = middle ] && off=$((size / 2)) || off=$((size - 1))
+    printf '\x5a' | dd of="$work/bad.in" bs=1 seek=$off conv=notrunc status=none
+    cmp -s "$work/x16.ct" "$work/bad.in" && printf '\xa5' | dd of="$work/bad.in" bs=1 seek=$off conv=notrunc status=none
+    if mpi 2 eval --mpi --model "$d/model.onnx" --eval-keys "$work/k16/eval" --in "$work/bad.in" --out "$work/bad.ct" \
+        --quiet 2>"$work/err"; then
+        echo "FAIL: a damaged input ($at) was evaluated"
+        fails=$((fails + 1))
+    fi
+    grep -q "corrupt\|digest" "$work/err" || { echo "FAIL: damaged ($at): $(cat "$work/err")"; fails=$((fails + 1)); }
+    [ ! -e "$work/bad.ct" ] || { echo "FAIL: a damaged input ($at) was written out"; fails=$((fails + 1)); }
+done
 # --mpi with output noise: refused
 if mpi 1 eval --mpi --model "$d/model.onnx" --eval-keys "$work/k16/eval" --in "$work/x16.ct" --out "$work/bad.ct" \
     --dp-epsilon 1 --dp-delta 1e-6 2>"$work/err"; then
