@@ -6,8 +6,9 @@
  * maps the input file and takes chunks of batches from an atomic counter in a shared window, loading each in
  * place (veil_ciphertexts_load_batches), while rank 0 also checks the whole set's digest; each chunk's outputs
  * are serialized as soon as evaluated; rank 0 gathers them (validating the others'), joins them in order
- * without loading them again (veil_ciphertexts_join_serialized) and writes the file (eval_mapped). Otherwise (other machines, or
- * VEIL_MPI_DEAL=1) rank 0 alone reads the input file and cuts it into the ranks' shares without loading it
+ * without loading them again (veil_ciphertexts_join_serialized) and writes the file (eval_mapped).
+ * Otherwise (other machines, or VEIL_MPI_DEAL=1) rank 0 alone reads the input file and cuts it into the
+ * ranks' shares without loading it
  * (veil_ciphertexts_split_serialized: its digest and metadata checked once; rank r of R gets batches
  * r B / R .. (r + 1) B / R - 1) and sends each its share; each rank loads its share (every ciphertext
  * validated, as a file's), evaluates it and sends its
