@@ -508,8 +508,11 @@ static void test_keys_and_sets_are_checked(void **state)
 
 /*
  * Sets split by batches and joined again (veil eval --mpi): the parts' outputs, joined in order, are the whole
- * set's output byte for byte, as are the outputs of evaluators of 2, 3 and 4 threads (batches side by side);
- * batches taken twice, a join after a partial batch, out-of-range batches and a latency-packed set are refused.
+ * set's output byte for byte, as are the outputs of evaluators of 2, 3 and 4 threads (batches side by side),
+ * serialized outputs joined (veil_ciphertexts_join_serialized) and batches loaded in place
+ * (veil_ciphertexts_load_batches; a damaged ciphertext refused by its digest, a damaged set digest by
+ * veil_ciphertexts_check_serialized); batches taken twice, a join after a partial batch, out-of-range batches
+ * and a latency-packed set are refused.
  */
 static void test_sets_by_batches(void **state)
 {
@@ -579,6 +582,64 @@ static void test_sets_by_batches(void **state)
         veil_buffer_free(&out);
         veil_ciphertexts_free(joined);
     }
+    /* in place, by batches (3 of them: 4 + 4 + 2 rows): batches 0 and 1 .. 2 evaluate to the same bytes */
+    size_t nb = 0;
+    assert_int_equal(veil_ciphertexts_check_serialized(&nb, ek, bytes.data, bytes.len, 1, &err), VEIL_OK);
+    assert_int_equal(nb, 3);
+    {
+        veil_ciphertexts *p0 = NULL, *p1 = NULL, *y0 = NULL, *y1 = NULL, *none = NULL;
+        assert_int_equal(veil_ciphertexts_load_batches(&p0, ek, bytes.data, bytes.len, 0, 1, &err), VEIL_OK);
+        assert_int_equal(veil_ciphertexts_load_batches(&p1, ek, bytes.data, bytes.len, 1, 2, &err), VEIL_OK);
+        assert_int_equal(veil_ciphertexts_rows(p0), 4);
+        assert_int_equal(veil_ciphertexts_rows(p1), 6);
+        assert_int_equal(veil_ciphertexts_load_batches(&none, ek, bytes.data, bytes.len, 2, 2, &err), VEIL_ERR_ARGUMENT);
+        assert_null(none);
+        assert_int_equal(veil_model_evaluate(&y0, m, ek, p0, NULL, NULL, &err), VEIL_OK);
+        assert_int_equal(veil_model_evaluate(&y1, m, ek, p1, NULL, NULL, &err), VEIL_OK);
+        /* the serialized outputs joined without loading them: the same bytes; a partial batch first: refused */
+        veil_buffer ys[2] = {{0}}, joined = {0};
+        assert_int_equal(veil_ciphertexts_save(&ys[0], y0, &err), VEIL_OK);
+        assert_int_equal(veil_ciphertexts_save(&ys[1], y1, &err), VEIL_OK);
+        assert_int_equal(veil_ciphertexts_join_serialized(&joined, ek, ys, 2, &err), VEIL_OK);
+        assert_int_equal(joined.len, want.len);
+        assert_memory_equal(joined.data, want.data, want.len);
+        veil_buffer_free(&joined);
+        const veil_buffer swapped[2] = {ys[1], ys[0]};
+        assert_int_equal(veil_ciphertexts_join_serialized(&joined, ek, swapped, 2, &err), VEIL_ERR_ARGUMENT);
+        assert_non_null(strstr(err.detail, "partial"));
+        assert_null(joined.data);
+        const veil_buffer mixed[2] = {ys[0], bytes}; /* outputs, then inputs: another kind of set */
+        assert_int_equal(veil_ciphertexts_join_serialized(&joined, ek, mixed, 2, &err), VEIL_ERR_MISMATCH);
+        ys[1].data[ys[1].len / 2] ^= 1; /* a damaged part: its digest refuses it */
+        assert_int_not_equal(veil_ciphertexts_join_serialized(&joined, ek, ys, 2, &err), VEIL_OK);
+        assert_null(joined.data);
+        veil_buffer_free(&ys[0]);
+        veil_buffer_free(&ys[1]);
+        assert_int_equal(veil_ciphertexts_append(y0, y1, &err), VEIL_OK);
+        veil_buffer out = {0};
+        assert_int_equal(veil_ciphertexts_save(&out, y0, &err), VEIL_OK);
+        assert_int_equal(out.len, want.len);
+        assert_memory_equal(out.data, want.data, want.len);
+        veil_buffer_free(&out);
+        veil_ciphertexts_free(y0);
+        veil_ciphertexts_free(p0);
+        veil_ciphertexts_free(p1);
+        /* a ciphertext's byte flipped: its own digest refuses it when its batch is loaded */
+        const size_t at = bytes.len - 100; /* inside the last ciphertext, before the set's digest */
+        bytes.data[at] ^= 1;
+        assert_int_not_equal(veil_ciphertexts_load_batches(&none, ek, bytes.data, bytes.len, 2, 1, &err), VEIL_OK);
+        assert_null(none);
+        assert_int_not_equal(veil_ciphertexts_check_serialized(&nb, ek, bytes.data, bytes.len, 1, &err), VEIL_OK);
+        bytes.data[at] ^= 1;
+        /* the set's digest alone damaged: check_serialized refuses it (load_batches leaves it to it) */
+        bytes.data[bytes.len - 1] ^= 1;
+        assert_int_not_equal(veil_ciphertexts_check_serialized(&nb, ek, bytes.data, bytes.len, 1, &err), VEIL_OK);
+        assert_int_equal(veil_ciphertexts_check_serialized(&nb, ek, bytes.data, bytes.len, 0, &err), VEIL_OK);
+        assert_int_equal(nb, 3);
+        assert_int_equal(veil_ciphertexts_load_batches(&p0, ek, bytes.data, bytes.len, 0, 1, &err), VEIL_OK);
+        veil_ciphertexts_free(p0);
+        bytes.data[bytes.len - 1] ^= 1;
+    }
     /* a flipped byte: the set's digest refuses it, and nothing is returned */
     bytes.data[bytes.len / 2] ^= 1;
     assert_int_not_equal(veil_ciphertexts_split_serialized(parts, 2, ek, bytes.data, bytes.len, &err), VEIL_OK);
@@ -625,6 +686,10 @@ static void test_sets_by_batches(void **state)
     assert_int_equal(veil_ciphertexts_save(&lbytes, lin, &err), VEIL_OK);
     assert_int_equal(veil_ciphertexts_split_serialized(lparts, 2, lek, lbytes.data, lbytes.len, &err), VEIL_ERR_ARGUMENT);
     assert_non_null(strstr(err.detail, "throughput"));
+    size_t lnb = 0;
+    assert_int_equal(veil_ciphertexts_check_serialized(&lnb, lek, lbytes.data, lbytes.len, 0, &err), VEIL_ERR_ARGUMENT);
+    assert_int_equal(veil_ciphertexts_load_batches(&c, lek, lbytes.data, lbytes.len, 0, 1, &err), VEIL_ERR_ARGUMENT);
+    assert_null(c);
     /* the keys of another plan: refused as veil_ciphertexts_load refuses them */
     assert_int_equal(veil_ciphertexts_split_serialized(lparts, 2, ek, lbytes.data, lbytes.len, &err), VEIL_ERR_MISMATCH);
     veil_buffer_free(&lbytes);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # veil eval --mpi (tools/mpi.c, docs/scale.md "Batch work over MPI"): with 2, 3 and 6 ranks (oversubscribed),
-# more and fewer batches than ranks, the output file is byte for byte the one-process `veil eval`'s, and it
+# more and fewer batches than ranks, the ranks mapping the input themselves and (VEIL_MPI_DEAL=1) rank 0 dealing
+# it, the output file is byte for byte the one-process `veil eval`'s, and it
 # decrypts to the plaintext model's outputs; a latency-packed set (not split: rank 0 evaluates it) too; a job
 # whose ranks fail, or one of whose ranks is killed, exits non-zero with the message and writes nothing.
 #   test_mpi.sh BUILD_DIR SOURCE_DIR
@@ -41,6 +42,13 @@ for batch in 16 128; do
         mpi $ranks eval --mpi --model "$d/model.onnx" --eval-keys "$k/eval" --in "$work/x$batch.ct" --out "$out" \
             --quiet || { echo "FAIL: batch $batch, $ranks ranks: mpirun failed"; fails=$((fails + 1)); }
         same "diabetes, batch $batch, $ranks ranks" "$work/y$batch.ct" "$out"
+    done
+    # rank 0 dealing the input (the way across machines; on one machine the ranks map the file themselves)
+    for ranks in 2 3; do
+        out="$work/y$batch-deal$ranks.ct"
+        VEIL_MPI_DEAL=1 mpi $ranks eval --mpi --model "$d/model.onnx" --eval-keys "$k/eval" --in "$work/x$batch.ct" \
+            --out "$out" --quiet || { echo "FAIL: batch $batch, $ranks ranks dealt: mpirun failed"; fails=$((fails + 1)); }
+        same "diabetes, batch $batch, $ranks ranks dealt" "$work/y$batch.ct" "$out"
     done
     "$veil" decrypt --keys "$k" --in "$work/y$batch-3.ct" --out "$work/enc$batch.csv" || exit 1
 done
@@ -88,6 +96,22 @@ if mpi 2 eval --mpi --model "$d/model.onnx" --eval-keys "$work/k128/eval" --in "
     fails=$((fails + 1))
 fi
 [ ! -e "$work/bad.ct" ] || { echo "FAIL: a refused job wrote its output"; fails=$((fails + 1)); }
+# a damaged input (a byte of a ciphertext, or of the set's own digest, which rank 0 alone checks when the ranks
+# map the file): refused, nothing written
+for at in middle digest; do
+    cp "$work/x16.ct" "$work/bad.in"
+    size=$(stat -c %s "$work/bad.in")
+    [ $at = middle ] && off=$((size / 2)) || off=$((size - 1))
+    printf '\x5a' | dd of="$work/bad.in" bs=1 seek=$off conv=notrunc status=none
+    cmp -s "$work/x16.ct" "$work/bad.in" && printf '\xa5' | dd of="$work/bad.in" bs=1 seek=$off conv=notrunc status=none
+    if mpi 2 eval --mpi --model "$d/model.onnx" --eval-keys "$work/k16/eval" --in "$work/bad.in" --out "$work/bad.ct" \
+        --quiet 2>"$work/err"; then
+        echo "FAIL: a damaged input ($at) was evaluated"
+        fails=$((fails + 1))
+    fi
+    grep -q "corrupt\|digest" "$work/err" || { echo "FAIL: damaged ($at): $(cat "$work/err")"; fails=$((fails + 1)); }
+    [ ! -e "$work/bad.ct" ] || { echo "FAIL: a damaged input ($at) was written out"; fails=$((fails + 1)); }
+done
 # --mpi with output noise: refused
 if mpi 1 eval --mpi --model "$d/model.onnx" --eval-keys "$work/k16/eval" --in "$work/x16.ct" --out "$work/bad.ct" \
     --dp-epsilon 1 --dp-delta 1e-6 2>"$work/err"; then

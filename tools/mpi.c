@@ -1,8 +1,14 @@
 /*
  * The batch work of `veil` over the ranks of an MPI job (docs/scale.md, "Batch work over MPI").
  *
- * veil eval --mpi: a ciphertext set's batches spread over the ranks. Every rank loads the keys and the model;
- * rank 0 alone reads the input file and cuts it into the ranks' shares without loading it
+ * veil eval --mpi: a ciphertext set's batches spread over the ranks. Every rank loads the keys and the model.
+ * On one machine (every rank in one shared-memory communicator, each finding the file rank 0 opened) every rank
+ * maps the input file and takes chunks of batches from an atomic counter in a shared window, loading each in
+ * place (veil_ciphertexts_load_batches), while rank 0 also checks the whole set's digest; each chunk's outputs
+ * are serialized as soon as evaluated; rank 0 gathers them (validating the others'), joins them in order
+ * without loading them again (veil_ciphertexts_join_serialized) and writes the file (eval_mapped).
+ * Otherwise (other machines, or VEIL_MPI_DEAL=1) rank 0 alone reads the input file and cuts it into the
+ * ranks' shares without loading it
  * (veil_ciphertexts_split_serialized: its digest and metadata checked once; rank r of R gets batches
  * r B / R .. (r + 1) B / R - 1) and sends each its share; each rank loads its share (every ciphertext
  * validated, as a file's), evaluates it and sends its
@@ -17,17 +23,25 @@
  *
  * A rank that fails ends the job (MPI_Abort) after its message; a rank killed outright ends it too (mpirun).
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
+#include <fcntl.h>
 #include <mpi.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include "veil_cli.h"
 
 #define CHUNK ((size_t)1 << 30) /* bytes per message: MPI counts are ints */
 #define TAG_LEN 1
 #define TAG_DATA 2
+#define TAG_GO 3
+#define TAG_CHUNK 4
 
 /*
  * Waits for a nonblocking operation without spinning: Open MPI's blocking calls poll a core at 100% while they
@@ -55,11 +69,19 @@ static void barrier_idle(void)
     if (MPI_Ibarrier(MPI_COMM_WORLD, &rq) == MPI_SUCCESS) wait_idle(&rq);
 }
 
-/* Sends serialized bytes to rank `to`: their length, then the bytes. */
+/*
+ * Sends serialized bytes to rank `to`: their length, then, once the receiver says it is ready (a word it sends
+ * just before its blocking receive), the bytes. Without that word a large send waits for its receiver inside
+ * MPI_Send, polling a core at 100% (Open MPI's rendezvous), for as long as the receiver is at other work: a
+ * rank through with its share sent its outputs while rank 0 still evaluated, and burned a core rank 0 needed.
+ */
 static int send_bytes(const veil_buffer *b, int to)
 {
-    uint64_t len = b->len;
+    uint64_t len = b->len, go = 0;
+    MPI_Request rq;
     if (MPI_Send(&len, 1, MPI_UINT64_T, to, TAG_LEN, MPI_COMM_WORLD) != MPI_SUCCESS) return -1;
+    if (!len) return 0;
+    if (MPI_Irecv(&go, 1, MPI_UINT64_T, to, TAG_GO, MPI_COMM_WORLD, &rq) != MPI_SUCCESS || wait_idle(&rq)) return -1;
     for (size_t off = 0; off < b->len; off += CHUNK) {
         const size_t n = b->len - off < CHUNK ? b->len - off : CHUNK;
         if (MPI_Send(b->data + off, (int)n, MPI_BYTE, to, TAG_DATA, MPI_COMM_WORLD) != MPI_SUCCESS) return -1;
@@ -76,6 +98,8 @@ static int recv_bytes(int from, veil_buffer *b)
     b->data = malloc(len ? (size_t)len : 1);
     if (!b->data) return -1;
     b->len = (size_t)len;
+    const uint64_t go = 1; /* ready: the bytes are received at once (send_bytes) */
+    if (len && MPI_Send(&go, 1, MPI_UINT64_T, from, TAG_GO, MPI_COMM_WORLD) != MPI_SUCCESS) return -1;
     for (size_t off = 0; off < b->len; off += CHUNK) {
         const size_t n = b->len - off < CHUNK ? b->len - off : CHUNK;
         if (MPI_Recv(b->data + off, (int)n, MPI_BYTE, from, TAG_DATA, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS)
@@ -166,6 +190,252 @@ done:
     return rc;
 }
 
+/* ---- one machine: every rank maps the input and takes chunks of batches from a shared counter ---------- */
+
+/* The input file as a rank found it: the same file, unchanged, has the same device, inode, size and times. */
+typedef struct file_id {
+    uint64_t dev, ino, size, mtime_s, mtime_ns, ctime_s, ctime_ns;
+} file_id;
+
+typedef struct mapped_input {
+    int fd;
+    const uint8_t *data;
+    size_t len;
+    file_id id; /* rank 0's */
+} mapped_input;
+
+static file_id id_of_fd(int fd)
+{
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) return (file_id){0};
+    return (file_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size, (uint64_t)st.st_mtim.tv_sec,
+                     (uint64_t)st.st_mtim.tv_nsec, (uint64_t)st.st_ctim.tv_sec, (uint64_t)st.st_ctim.tv_nsec};
+}
+
+static void unmap_input(mapped_input *in)
+{
+    if (in->data) munmap((void *)in->data, in->len);
+    if (in->fd >= 0) close(in->fd);
+    in->data = NULL;
+    in->fd = -1;
+}
+
+/* Whether the input is still the file rank 0 opened (checked again before any output leaves a rank). */
+static int input_unchanged(const mapped_input *in)
+{
+    const file_id now = id_of_fd(in->fd);
+    return memcmp(&now, &in->id, sizeof now) == 0;
+}
+
+/* MPI_Barrier over comm, waiting idle. */
+static int barrier_idle_on(MPI_Comm comm)
+{
+    MPI_Request rq;
+    return MPI_Ibarrier(comm, &rq) != MPI_SUCCESS || wait_idle(&rq) ? -1 : 0;
+}
+
+/*
+ * 1 when every rank maps the input itself: all the ranks on one machine (one shared-memory communicator, *node)
+ * and each finds the very file rank 0 opened (file_id), mapped read-only (the page cache shared, nothing
+ * copied); 0: rank 0 deals the input (deal_input); -1: MPI failed. Decided by all the ranks together (a rank
+ * not `allowed` to map makes them all deal).
+ */
+static int map_input(const char *path, int rank, int ranks, int allowed, mapped_input *in, MPI_Comm *node)
+{
+    int node_size = 0, ok = 0, all = 0;
+    MPI_Request rq;
+    *in = (mapped_input){.fd = -1};
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, node) != MPI_SUCCESS) return -1;
+    MPI_Comm_size(*node, &node_size);
+    if (rank == 0) {
+        in->fd = open(path, O_RDONLY | O_CLOEXEC);
+        in->id = id_of_fd(in->fd);
+    }
+    if (MPI_Ibcast(&in->id, sizeof in->id, MPI_BYTE, 0, MPI_COMM_WORLD, &rq) != MPI_SUCCESS || wait_idle(&rq)) return -1;
+    if (allowed && node_size == ranks && in->id.size && in->id.size <= SIZE_MAX) {
+        if (rank != 0) in->fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (input_unchanged(in)) {
+            void *p = mmap(NULL, (size_t)in->id.size, PROT_READ, MAP_PRIVATE, in->fd, 0);
+            if (p != MAP_FAILED) {
+                in->data = p;
+                in->len = (size_t)in->id.size;
+                ok = 1;
+            }
+        }
+    }
+    if (MPI_Iallreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &rq) != MPI_SUCCESS || wait_idle(&rq)) return -1;
+    if (!all) unmap_input(in);
+    return all;
+}
+
+/* The next chunk's number from the counter in rank 0's shared window (an atomic fetch-and-add). */
+static long next_chunk(MPI_Win win)
+{
+    const long one = 1;
+    long got = -1;
+    if (MPI_Fetch_and_op(&one, &got, MPI_LONG, 0, 0, MPI_SUM, win) != MPI_SUCCESS || MPI_Win_flush(0, win) != MPI_SUCCESS)
+        return -1;
+    return got;
+}
+
+/*
+ * Takes chunks of `per` batches (of the set's B) from the counter until none is left: each loaded in place
+ * (veil_ciphertexts_load_batches: every ciphertext validated), evaluated, and its outputs serialized into outs[k]
+ * (while the work is still shared out, not after it). A rank that is
+ * slowed (by other jobs on its core, or by rank 0's check of the whole set's digest) simply takes fewer.
+ */
+static int take_chunks(const veil_evaluator *ev, const veil_eval_keys *ek, const mapped_input *in, MPI_Win win,
+                       size_t batches, size_t per, veil_buffer *outs)
+{
+    const size_t chunks = (batches + per - 1) / per;
+    veil_error err = {0};
+    int rc = EXIT_OK;
+    for (;;) {
+        const long k = next_chunk(win);
+        if (k < 0) return cli_error(EXIT_RUNTIME, "--mpi: the shared batch counter failed");
+        if ((size_t)k >= chunks) return EXIT_OK;
+        const size_t first = (size_t)k * per, n = batches - first < per ? batches - first : per;
+        veil_ciphertexts *x = NULL, *y = NULL;
+        rc = cli_status(veil_ciphertexts_load_batches(&x, ek, in->data, in->len, first, n, &err), &err, "--mpi: --in");
+        if (rc == EXIT_OK) rc = cli_status(veil_evaluator_run(ev, &y, x, NULL, NULL, &err), &err, NULL);
+        if (rc == EXIT_OK) rc = cli_status(veil_ciphertexts_save(&outs[k], y, &err), &err, "--mpi");
+        veil_ciphertexts_free(x);
+        veil_ciphertexts_free(y);
+        if (rc != EXIT_OK) return rc;
+    }
+}
+
+static int send_u64(uint64_t v, int to)
+{
+    return MPI_Send(&v, 1, MPI_UINT64_T, to, TAG_CHUNK, MPI_COMM_WORLD) == MPI_SUCCESS ? 0 : -1;
+}
+
+static int recv_u64(int from, uint64_t *v)
+{
+    MPI_Request rq;
+    return MPI_Irecv(v, 1, MPI_UINT64_T, from, TAG_CHUNK, MPI_COMM_WORLD, &rq) != MPI_SUCCESS || wait_idle(&rq) ? -1 : 0;
+}
+
+/* Ranks 1 .. R-1: how many chunks they evaluated, then each chunk's number and serialized outputs. */
+static int send_chunks(const veil_buffer *outs, size_t chunks, int rank)
+{
+    uint64_t mine = 0;
+    for (size_t k = 0; k < chunks; k++) mine += outs[k].len != 0;
+    if (send_u64(mine, 0)) return cli_error(EXIT_RUNTIME, "--mpi: rank %d could not send its outputs", rank);
+    for (size_t k = 0; k < chunks; k++)
+        if (outs[k].len && (send_u64(k, 0) || send_bytes(&outs[k], 0)))
+            return cli_error(EXIT_RUNTIME, "--mpi: rank %d could not send its outputs", rank);
+    return EXIT_OK;
+}
+
+/* Rank 0: every other rank's chunks into outs[k], each chunk once, each validated (loaded, then let go). */
+static int receive_chunks(const veil_eval_keys *ek, int ranks, veil_buffer *outs, size_t chunks)
+{
+    veil_error err = {0};
+    for (int r = 1; r < ranks; r++) {
+        uint64_t count = 0;
+        if (recv_u64(r, &count) || count > chunks)
+            return cli_error(EXIT_RUNTIME, "--mpi: the outputs of rank %d did not arrive", r);
+        for (uint64_t i = 0; i < count; i++) {
+            uint64_t k = 0;
+            veil_buffer b = {0};
+            veil_ciphertexts *check = NULL;
+            if (recv_u64(r, &k) || k >= chunks || outs[k].len || recv_bytes(r, &b)) {
+                free(b.data);
+                return cli_error(EXIT_RUNTIME, "--mpi: the outputs of rank %d did not arrive whole", r);
+            }
+            const int rc = cli_status(veil_ciphertexts_load(&check, NULL, ek, b.data, b.len, &err), &err, "--mpi");
+            veil_ciphertexts_free(check);
+            outs[k] = b; /* malloc'd: freed with veil_buffer_free, as the others */
+            if (rc != EXIT_OK) return rc;
+        }
+    }
+    return EXIT_OK;
+}
+
+/*
+ * Rank 0: the chunks' serialized outputs joined in order without loading them again
+ * (veil_ciphertexts_join_serialized: every batch evaluated alone, so the one-process bytes), written.
+ */
+static int join_and_save(const cli_options *o, const veil_eval_keys *ek, const veil_buffer *outs, size_t chunks)
+{
+    veil_error err = {0};
+    veil_buffer joined = {0};
+    for (size_t k = 0; k < chunks; k++)
+        if (!outs[k].len) return cli_error(EXIT_RUNTIME, "--mpi: no rank evaluated batches chunk %zu", k);
+    const int rc = cli_status(veil_ciphertexts_join_serialized(&joined, ek, outs, chunks, &err), &err, "--mpi");
+    return rc ? rc : cli_save_buffer(o->out, &joined);
+}
+
+/*
+ * The job when every rank maps the input (map_input): the set's framing and metadata checked by every rank (a
+ * walk over the headers), its digest by rank 0 while the others already evaluate (no output is written unless
+ * it matched); chunks of batches taken from a counter in a shared window; rank 0 gathers and joins the outputs.
+ * A set that is not split (the latency packing, BGV) is evaluated by rank 0 alone.
+ */
+static int eval_mapped(cli_options *o, const veil_evaluator *ev, const veil_eval_keys *ek, const mapped_input *in,
+                       MPI_Comm node, int rank, int ranks)
+{
+    veil_error err = {0};
+    veil_ciphertexts *whole = NULL, *out = NULL;
+    veil_buffer *outs = NULL;
+    MPI_Win win = MPI_WIN_NULL;
+    size_t batches = 0, chunks = 0;
+    int rc = EXIT_OK, locked = 0;
+    const veil_status st = veil_ciphertexts_check_serialized(&batches, ek, in->data, in->len, 0, &err);
+    if (st == VEIL_ERR_ARGUMENT) { /* not split: the same answer on every rank (the same bytes) */
+        if (rank != 0) goto done;
+        if (!o->quiet) fprintf(stderr, "veil: --mpi: the set is not split (%s): rank 0 evaluates it all\n", err.detail);
+        CLI_CHECK(cli_status(veil_ciphertexts_load(&whole, NULL, ek, in->data, in->len, &err), &err, o->in));
+        CLI_CHECK(cli_status(veil_evaluator_run(ev, &out, whole, NULL, NULL, &err), &err, NULL));
+        if (!input_unchanged(in)) CLI_FAIL(EXIT_INPUT, "%s changed while it was read", o->in);
+        CLI_CHECK(cli_save_ciphertexts(o->out, out));
+        goto done;
+    }
+    CLI_CHECK(cli_status(st, &err, o->in));
+    /* ~16 chunks a rank: what is left when the last chunk is taken is at most a sixteenth of a rank's share */
+    const size_t per = batches / ((size_t)ranks * 16) > 1 ? batches / ((size_t)ranks * 16) : 1;
+    chunks = batches ? (batches + per - 1) / per : 0;
+    outs = calloc(chunks ? chunks : 1, sizeof *outs);
+    if (!outs) CLI_FAIL(EXIT_RUNTIME, "--mpi: out of memory");
+    long *base = NULL;
+    if (MPI_Win_allocate_shared(rank == 0 ? (MPI_Aint)sizeof(long) : 0, (int)sizeof(long), MPI_INFO_NULL, node, &base,
+                                &win) != MPI_SUCCESS || MPI_Win_lock_all(MPI_MODE_NOCHECK, win) != MPI_SUCCESS)
+        CLI_FAIL(EXIT_RUNTIME, "--mpi: no shared window for the batch counter");
+    locked = 1;
+    if (rank == 0) {
+        const long zero = 0;
+        if (MPI_Accumulate(&zero, 1, MPI_LONG, 0, 0, 1, MPI_LONG, MPI_REPLACE, win) != MPI_SUCCESS ||
+            MPI_Win_flush(0, win) != MPI_SUCCESS)
+            CLI_FAIL(EXIT_RUNTIME, "--mpi: the batch counter could not be set");
+    }
+    if (barrier_idle_on(node)) CLI_FAIL(EXIT_RUNTIME, "--mpi: the ranks did not meet");
+    if (rank == 0) /* the whole set's digest, once; the others take chunks meanwhile */
+        CLI_CHECK(cli_status(veil_ciphertexts_check_serialized(&batches, ek, in->data, in->len, 1, &err), &err, o->in));
+    CLI_CHECK(take_chunks(ev, ek, in, win, batches, per, outs));
+    MPI_Win_unlock_all(win);
+    locked = 0;
+    if (!input_unchanged(in)) CLI_FAIL(EXIT_INPUT, "%s changed while it was read (rank %d)", o->in, rank);
+    if (rank != 0) {
+        CLI_CHECK(send_chunks(outs, chunks, rank));
+    } else {
+        CLI_CHECK(receive_chunks(ek, ranks, outs, chunks));
+        if (!chunks) CLI_FAIL(EXIT_RUNTIME, "--mpi: the set has no batch");
+        CLI_CHECK(join_and_save(o, ek, outs, chunks));
+    }
+done:
+    if (locked) MPI_Win_unlock_all(win);
+    if (win != MPI_WIN_NULL && rc == EXIT_OK) { /* collective: a failed rank aborts the job instead */
+        barrier_idle_on(node);
+        MPI_Win_free(&win);
+    }
+    for (size_t k = 0; outs && k < chunks; k++) veil_buffer_free(&outs[k]);
+    free(outs);
+    veil_ciphertexts_free(whole);
+    veil_ciphertexts_free(out);
+    return rc;
+}
+
 /* One rank's part of the job; 0 batches for this rank: nothing evaluated, an empty message sent. */
 static int eval_share(cli_options *o, const char *path, int rank, int ranks)
 {
@@ -176,10 +446,20 @@ static int eval_share(cli_options *o, const char *path, int rank, int ranks)
     veil_evaluator *ev = NULL;
     veil_buffer b = {0};
     veil_error err = {0};
+    mapped_input in = {.fd = -1};
+    MPI_Comm node = MPI_COMM_NULL;
     int rc = EXIT_OK, split = 0;
     CLI_CHECK(cli_load_eval_keys(path, &ek));
     CLI_CHECK(cli_load_eval_model(&m, o, ek, path, &calib));
     CLI_CHECK(cli_status(veil_evaluator_new(&ev, m, ek, o->threads ? o->threads : 1, &err), &err, NULL));
+    /* VEIL_MPI_DEAL=1: rank 0 deals the input even on one machine (the other machines' way; tests/test_mpi.sh) */
+    const char *deal = getenv("VEIL_MPI_DEAL");
+    const int mapped = map_input(o->in, rank, ranks, !(deal && !strcmp(deal, "1")), &in, &node);
+    if (mapped < 0) CLI_FAIL(EXIT_RUNTIME, "--mpi: the ranks could not agree on how to read %s", o->in);
+    if (mapped) {
+        rc = eval_mapped(o, ev, ek, &in, node, rank, ranks);
+        goto done;
+    }
     if (rank == 0) CLI_CHECK(deal_input(o, ek, ranks, &mine, &split));
     else CLI_CHECK(receive_input(ek, rank, &mine, &split));
     if (rank != 0 && !split) goto done;
@@ -197,6 +477,8 @@ static int eval_share(cli_options *o, const char *path, int rank, int ranks)
     if (!out) CLI_FAIL(EXIT_RUNTIME, "--mpi: no rank had outputs");
     CLI_CHECK(cli_save_ciphertexts(o->out, out));
 done:
+    unmap_input(&in);
+    if (node != MPI_COMM_NULL) MPI_Comm_free(&node);
     veil_buffer_free(&b);
     veil_evaluator_free(ev);
     veil_ciphertexts_free(mine);
@@ -250,12 +532,35 @@ static int exchange_parts(void *arg, const veil_buffer *mine, veil_buffer *all)
     return 0;
 }
 
+/*
+ * The threads of a rank when neither --threads nor VEIL_THREADS gives them: its share of the machine's cores.
+ * A rank bound to some CPUs (Open MPI binds to a core by default) gets those; an unbound one (--bind-to none)
+ * would otherwise take every core, as would each of the other ranks on its machine: R ranks x C threads on C
+ * cores, the threads of each taking turns with the others'. It gets C / R instead (at least 1).
+ */
+static size_t default_threads(void)
+{
+    MPI_Comm node;
+    int here = 1;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+        MPI_Comm_size(node, &here);
+        MPI_Comm_free(&node);
+    }
+    cpu_set_t set;
+    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+    const int mine = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : (int)online;
+    if (online < 1 || mine < 1) return 1;
+    if (mine < online) return (size_t)mine; /* bound: its own CPUs */
+    return online / here > 1 ? (size_t)(online / here) : 1;
+}
+
 int cli_mpi_train(cli_options *o, const char *eval_keys_path, char **ins, size_t n_in)
 {
     int who[2] = {0, 1}; /* rank, ranks */
     if (MPI_Init(NULL, NULL) != MPI_SUCCESS) return cli_error(EXIT_RUNTIME, "--mpi: MPI_Init failed");
     MPI_Comm_rank(MPI_COMM_WORLD, &who[0]);
     MPI_Comm_size(MPI_COMM_WORLD, &who[1]);
+    if (!o->threads && !getenv("VEIL_THREADS")) o->threads = default_threads();
     const veil_train_split split = {.part = (size_t)who[0], .parts = (size_t)who[1], .exchange = exchange_parts,
                                     .arg = who};
     const int rc = cli_train_sets(o, eval_keys_path, ins, n_in, &split);

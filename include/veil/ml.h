@@ -345,6 +345,29 @@ veil_status veil_ciphertexts_append(veil_ciphertexts *acc, veil_ciphertexts *par
  */
 veil_status veil_ciphertexts_split_serialized(veil_buffer *outs, size_t parts, const veil_eval_keys *eval,
                                               const uint8_t *data, size_t len, veil_error *err);
+/*
+ * Reading a serialized set by batches in place (`veil eval --mpi` on one machine: every rank maps the input file
+ * and loads the batches it takes). veil_ciphertexts_check_serialized checks what veil_ciphertexts_split_serialized
+ * checks (the set's digest, framing and metadata against the keys; a set that is not split by batches:
+ * VEIL_ERR_ARGUMENT) and gives its number of batches B; digest 0: all but the set's digest (a walk over the
+ * objects' headers, cheap). veil_ciphertexts_load_batches loads batches first ..
+ * first + n - 1 as veil_ciphertexts_take_batches would give them (each ciphertext validated, its digest included;
+ * the framing and metadata checked) but does NOT check the set's own digest, which covers every byte: a caller
+ * checks it once with veil_ciphertexts_check_serialized on the same bytes, before it releases any result.
+ */
+veil_status veil_ciphertexts_check_serialized(size_t *batches, const veil_eval_keys *eval, const uint8_t *data,
+                                              size_t len, int digest, veil_error *err);
+veil_status veil_ciphertexts_load_batches(veil_ciphertexts **out, const veil_eval_keys *eval, const uint8_t *data,
+                                          size_t len, size_t first, size_t n, veil_error *err);
+/*
+ * Serialized sets of the throughput packing, parts[0 .. n-1] (as veil_ciphertexts_save writes them), joined in
+ * order into one serialized set without loading their ciphertexts: the bytes veil_ciphertexts_append and
+ * veil_ciphertexts_save would give. Each part's digest, framing and metadata are checked against the keys and
+ * part 0 (of one kind and plan, every part but the last ending with a full batch), each object's digest as it
+ * is added. `veil eval --mpi`: rank 0 joins the ranks' serialized outputs.
+ */
+veil_status veil_ciphertexts_join_serialized(veil_buffer *out, const veil_eval_keys *eval, const veil_buffer *parts,
+                                             size_t n, veil_error *err);
 
 /* Encrypts rows x input width values (row-major) with the secret key (seeded: half the size). */
 veil_status veil_ciphertexts_encrypt(veil_ciphertexts **out, const veil_keyset *keys, const double *in, size_t rows,

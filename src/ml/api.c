@@ -247,6 +247,40 @@ static veil_status write_part(veil_buffer *out, const veil_set_contents *c, cons
     return st;
 }
 
+/*
+ * Opens a serialized set of the throughput packing that is split by batches (veil_ciphertexts_split_serialized,
+ * veil_ciphertexts_load_batches): its framing (and its own digest when verify is set), its metadata against the
+ * keys', every object after the parameters a CKKS ciphertext; *batches: B. What is not split by batches is
+ * refused with VEIL_ERR_ARGUMENT. c and *params are released by the caller (on failure too).
+ */
+static veil_status open_by_batches(veil_set_contents *c, veil_ml_meta *meta, veil_params **params, size_t *batches,
+                                   const veil_eval_keys *eval, const uint8_t *data, size_t len, bool verify,
+                                   veil_error *err)
+{
+    memset(c, 0, sizeof *c);
+    veil_status st = veil_ml_set_open_ex(c, meta, params, data, len, verify, err);
+    if (st != VEIL_OK) return st;
+    VEIL_CHECK(set_matches(meta, &eval->meta, c, eval->ctx, err));
+    if (meta->scheme != VEIL_ML_CKKS) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "batches: a BGV set is not split");
+    if (meta->packing != VEIL_PACKING_THROUGHPUT || meta->kind == VEIL_SET_TRAIN_DATA ||
+        meta->kind == VEIL_SET_TRAIN_MODEL)
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "batches: only sets of the throughput packing are split");
+    veil_dp_release dp;
+    if (veil_ml_dp_tail(c->meta, c->meta_len, &dp, NULL) != 0)
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "batches: a differentially private release is not split");
+    if (c->meta_len != VEIL_META_BYTES) /* each part's metadata is written anew: nothing else may ride on it */
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "batches: this set's metadata carries more than a set of batches");
+    *batches = veil_ciphertexts_batches(meta);
+    if (!meta->batch || c->count != *batches * meta->width + 1)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "ciphertext set: %zu ciphertexts for %llu rows, expected %zu", c->count - 1,
+                  (unsigned long long)meta->rows, *batches * meta->width);
+    for (size_t i = 1; i < c->count; i++)
+        if (c->items[i].type != VEIL_OBJECT_CKKS_CIPHERTEXT)
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "ciphertext set: object %zu is not a CKKS ciphertext", i);
+done:
+    return st;
+}
+
 veil_status veil_ciphertexts_split_serialized(veil_buffer *outs, size_t parts, const veil_eval_keys *eval,
                                               const uint8_t *data, size_t len, veil_error *err)
 {
@@ -258,32 +292,133 @@ veil_status veil_ciphertexts_split_serialized(veil_buffer *outs, size_t parts, c
     veil_set_contents c;
     veil_ml_meta meta;
     veil_params *params = NULL;
-    veil_status st = veil_ml_set_open(&c, &meta, &params, data, len, err);
-    if (st != VEIL_OK) return st;
-    VEIL_CHECK(set_matches(&meta, &eval->meta, &c, eval->ctx, err));
-    if (meta.scheme != VEIL_ML_CKKS) VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "batches: a BGV set is not split");
-    if (meta.packing != VEIL_PACKING_THROUGHPUT || meta.kind == VEIL_SET_TRAIN_DATA || meta.kind == VEIL_SET_TRAIN_MODEL)
-        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "batches: only sets of the throughput packing are split");
-    veil_dp_release dp;
-    if (veil_ml_dp_tail(c.meta, c.meta_len, &dp, NULL) != 0)
-        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "batches: a differentially private release is not split");
-    if (c.meta_len != VEIL_META_BYTES) /* each part's metadata is written anew: nothing else may ride on it */
-        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "batches: this set's metadata carries more than a set of batches");
-    const size_t batches = veil_ciphertexts_batches(&meta), per = meta.width;
-    if (!meta.batch || c.count != batches * per + 1)
-        VEIL_FAIL(err, VEIL_ERR_FORMAT, "ciphertext set: %zu ciphertexts for %llu rows, expected %zu", c.count - 1,
-                  (unsigned long long)meta.rows, batches * per);
-    for (size_t i = 1; i < c.count; i++)
-        if (c.items[i].type != VEIL_OBJECT_CKKS_CIPHERTEXT)
-            VEIL_FAIL(err, VEIL_ERR_FORMAT, "ciphertext set: object %zu is not a CKKS ciphertext", i);
+    size_t batches = 0;
+    veil_status st = VEIL_OK;
+    VEIL_CHECK(open_by_batches(&c, &meta, &params, &batches, eval, data, len, true, err));
     for (size_t p = 0; p < parts; p++) {
         const size_t first = p * batches / parts, n = (p + 1) * batches / parts - first;
-        if (n) VEIL_CHECK(write_part(&outs[p], &c, params, &meta, first, n, per, err));
+        if (n) VEIL_CHECK(write_part(&outs[p], &c, params, &meta, first, n, meta.width, err));
     }
 done:
     if (st != VEIL_OK)
         for (size_t p = 0; p < parts; p++) veil_buffer_free(&outs[p]);
     veil_set_contents_clear(&c);
+    veil_params_free(params);
+    return st;
+}
+
+veil_status veil_ciphertexts_check_serialized(size_t *batches, const veil_eval_keys *eval, const uint8_t *data,
+                                              size_t len, int digest, veil_error *err)
+{
+    VEIL_REQUIRE(batches, err);
+    *batches = 0;
+    VEIL_REQUIRE(eval, err);
+    VEIL_REQUIRE(data, err);
+    veil_set_contents c;
+    veil_ml_meta meta;
+    veil_params *params = NULL;
+    const veil_status st = open_by_batches(&c, &meta, &params, batches, eval, data, len, digest != 0, err);
+    veil_set_contents_clear(&c);
+    veil_params_free(params);
+    return st;
+}
+
+veil_status veil_ciphertexts_load_batches(veil_ciphertexts **out, const veil_eval_keys *eval, const uint8_t *data,
+                                          size_t len, size_t first, size_t n, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(eval, err);
+    VEIL_REQUIRE(data, err);
+    veil_set_contents c;
+    veil_ml_meta meta;
+    veil_params *params = NULL;
+    veil_ciphertexts *set = NULL;
+    size_t batches = 0;
+    veil_status st = VEIL_OK;
+    /* the set's own digest is the caller's (veil_ciphertexts_check_serialized); each ciphertext's is checked */
+    VEIL_CHECK(open_by_batches(&c, &meta, &params, &batches, eval, data, len, false, err));
+    if (first > batches || n > batches - first)
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "batches %zu .. %zu of a set of %zu", first, first + n, batches);
+    const size_t per = meta.width;
+    const uint64_t lo = (uint64_t)first * meta.batch, hi = (uint64_t)(first + n) * meta.batch;
+    meta.rows = (hi < meta.rows ? hi : meta.rows) - lo;
+    veil_set_contents part = c; /* the parameters, then the batches' ciphertexts (the loader skips items[0]) */
+    part.items = c.items + first * per;
+    part.count = 1 + n * per;
+    VEIL_CHECK(veil_ciphertexts_alloc(&set, eval->ctx, &meta, 0, err));
+    const veil_context *ctxs[VEIL_CRT_MAX] = {eval->ctx};
+    VEIL_CHECK(backend_of(meta.scheme)->ciphertexts_load(set, &part, ctxs, n * per, err));
+    *out = set;
+    set = NULL;
+done:
+    veil_ciphertexts_free(set);
+    veil_set_contents_clear(&c);
+    veil_params_free(params);
+    return st;
+}
+
+/* Part p's place in a join: its set opened (digest checked), of the same kind and plan as part 0. */
+static veil_status open_join_part(veil_set_contents *c, veil_ml_meta *meta, const veil_ml_meta *first,
+                                  const veil_eval_keys *eval, const veil_buffer *part, size_t p, veil_error *err)
+{
+    veil_params *params = NULL;
+    size_t batches = 0;
+    veil_status st = open_by_batches(c, meta, &params, &batches, eval, part->data, part->len, true, err);
+    veil_params_free(params); /* its hash is the keys' (set_matches) */
+    if (st != VEIL_OK) return st;
+    veil_ml_meta a = *meta, b = *first;
+    a.rows = b.rows = 0;
+    uint8_t ea[VEIL_META_EXACT_BYTES] = {0}, eb[VEIL_META_EXACT_BYTES] = {0}; /* compared encoded: no padding */
+    const size_t la = veil_ml_meta_encode(ea, &a), lb = veil_ml_meta_encode(eb, &b);
+    if (p > 0 && (la != lb || memcmp(ea, eb, la) != 0))
+        return veil_fail(err, VEIL_ERR_MISMATCH, "join: part %zu is not of the same kind of set as part 0", p);
+    return VEIL_OK;
+}
+
+veil_status veil_ciphertexts_join_serialized(veil_buffer *out, const veil_eval_keys *eval, const veil_buffer *parts,
+                                             size_t n, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = (veil_buffer){0};
+    VEIL_REQUIRE(eval, err);
+    VEIL_REQUIRE(parts, err);
+    if (n < 1) return veil_fail(err, VEIL_ERR_ARGUMENT, "join: no part");
+    veil_set_contents *c = calloc(n, sizeof *c);
+    veil_ml_meta first = {0}, meta = {0};
+    veil_params *params = NULL;
+    veil_set_writer *w = NULL, *complete = NULL;
+    if (!c) return veil_fail(err, VEIL_ERR_NO_MEMORY, "join");
+    veil_status st = VEIL_OK;
+    size_t count = 1, bytes = 0;
+    uint64_t rows = 0;
+    for (size_t p = 0; p < n; p++) {
+        VEIL_CHECK(open_join_part(&c[p], p ? &meta : &first, &first, eval, &parts[p], p, err));
+        const veil_ml_meta *m = p ? &meta : &first;
+        if (p + 1 < n && m->rows % m->batch) /* only the last part may end with a partial batch */
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "join: part %zu ends with a partial batch", p);
+        rows += m->rows;
+        count += c[p].count - 1;
+        for (size_t i = 1; i < c[p].count; i++) bytes += c[p].items[i].len;
+    }
+    bytes += c[0].items[0].len;
+    VEIL_CHECK(veil_params_load(&params, c[0].items[0].data, c[0].items[0].len, err));
+    veil_ml_meta joined = first;
+    joined.rows = rows;
+    uint8_t mb[VEIL_META_EXACT_BYTES] = {0};
+    const size_t mlen = veil_ml_meta_encode(mb, &joined);
+    /* the objects' bytes as they are (each checked again by the writer): what saving the joined set writes */
+    VEIL_CHECK(veil_set_writer_begin(&w, params, mb, mlen, count, bytes, false, NULL, NULL, err));
+    VEIL_CHECK(veil_set_writer_add(w, c[0].items[0].data, c[0].items[0].len, err));
+    for (size_t p = 0; p < n; p++)
+        for (size_t i = 1; i < c[p].count; i++) VEIL_CHECK(veil_set_writer_add(w, c[p].items[i].data, c[p].items[i].len, err));
+    complete = w;
+    w = NULL;
+    VEIL_CHECK(veil_set_writer_end(complete, out, err));
+done:
+    veil_set_writer_free(w);
+    for (size_t p = 0; p < n; p++) veil_set_contents_clear(&c[p]);
+    free(c);
     veil_params_free(params);
     return st;
 }

@@ -225,8 +225,14 @@ veil_status veil_ml_meta_decode(veil_ml_meta *m, const uint8_t *in, size_t len, 
 veil_status veil_ml_set_open(veil_set_contents *c, veil_ml_meta *meta, veil_params **params, const uint8_t *data,
                              size_t len, veil_error *err)
 {
+    return veil_ml_set_open_ex(c, meta, params, data, len, true, err);
+}
+
+veil_status veil_ml_set_open_ex(veil_set_contents *c, veil_ml_meta *meta, veil_params **params, const uint8_t *data,
+                                size_t len, bool verify, veil_error *err)
+{
     *params = NULL;
-    veil_status st = veil_set_open(c, data, len, err);
+    veil_status st = veil_set_open_ex(c, data, len, verify, err);
     if (st != VEIL_OK) return st; /* nothing held */
     {
         /* a noisy release's record (dp_noise.c) follows the metadata of a set of outputs */

@@ -14,6 +14,7 @@
 #ifndef VEIL_ML_PLAN_H
 #define VEIL_ML_PLAN_H
 
+#include <stdbool.h>
 #include "ml/ml_internal.h"
 #include "veil/rlwe.h"
 #include "veil/ckks.h"
@@ -126,6 +127,9 @@ void veil_ml_context_release(veil_context *ctx, veil_params *params, atomic_int 
 /* Opens a set, decodes its ML metadata, and loads its parameters (the first object); *params NULL on failure. */
 veil_status veil_ml_set_open(veil_set_contents *c, veil_ml_meta *meta, veil_params **params, const uint8_t *data,
                              size_t len, veil_error *err);
+/* The same, with the set's own digest checked (verify) or not (veil_set_open_ex). */
+veil_status veil_ml_set_open_ex(veil_set_contents *c, veil_ml_meta *meta, veil_params **params, const uint8_t *data,
+                                size_t len, bool verify, veil_error *err);
 /*
  * CKKS inference key sets and plans carry, after the 128 bytes of metadata, the range extension: a tag, the
  * outputs' bound (a double) and each input's range (w pairs of doubles), veil_ml_range_bytes(w) bytes.

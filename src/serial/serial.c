@@ -1292,12 +1292,17 @@ done:
 
 veil_status veil_set_open(veil_set_contents *view, const uint8_t *data, size_t len, veil_error *err)
 {
+    return veil_set_open_ex(view, data, len, true, err);
+}
+
+veil_status veil_set_open_ex(veil_set_contents *view, const uint8_t *data, size_t len, bool verify, veil_error *err)
+{
     veil_status st = VEIL_OK;
     VEIL_REQUIRE(view, err);
     VEIL_REQUIRE(data, err);
     memset(view, 0, sizeof *view);
     veil_object_info info;
-    VEIL_CHECK(veil_object_peek(&info, data, len, err));
+    VEIL_CHECK(parse_header(&info, data, len, verify, err));
     if (info.type != VEIL_OBJECT_SET)
         VEIL_FAIL(err, VEIL_ERR_MISMATCH, "expected a set of objects, found %s", type_name(info.type));
     if (info.flags & (VEIL_FLAG_ZSTD | VEIL_FLAG_SEEDED))

@@ -28,6 +28,12 @@ size_t veil_ckks_ciphertext_stored_bytes(const veil_params *params, size_t level
 size_t veil_bgv_ciphertext_stored_bytes(const veil_params *params, size_t level, size_t size, bool seeded);
 /* A set of `count` objects of items_bytes in all, with meta_len bytes of metadata. */
 size_t veil_set_stored_bytes(size_t meta_len, size_t count, size_t items_bytes);
+/*
+ * veil_set_open, with the set's own digest checked (verify) or not: everything else (framing, every object's
+ * header) is checked as veil_set_open does. verify unset only where the digest of the same bytes is checked
+ * elsewhere before any result is released (veil_ciphertexts_load_batches).
+ */
+veil_status veil_set_open_ex(veil_set_contents *view, const uint8_t *data, size_t len, bool verify, veil_error *err);
 
 /*
  * Sets written as their objects come, one at a time, so that a caller never holds all of them (evaluation
