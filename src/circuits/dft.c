@@ -645,3 +645,81 @@ veil_status veil_boot_dft_apply(const veil_ckks_encoder *enc, veil_ckks_cipherte
 done:
     return st;
 }
+
+/*
+ * y (over Q_l P) <- y + rot(y, steps), y's c_1 divided by P for the rotation's key switching (one ModDown of
+ * one polynomial), its c_0 permuted where it is. down: scratch over Q_l; rotated: scratch over Q_l P.
+ */
+static veil_status add_rotation_extended(const veil_context *ctx, veil_poly *const *y, veil_poly *down,
+                                         veil_poly *rotated, long steps, const veil_switch_key *key, size_t level,
+                                         veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    veil_keyswitch_raised rx = {0};
+    const uint64_t g = veil_galois_element_rotation(ctx, steps);
+    VEIL_CHECK(veil_context_mod_down(ctx, down, y[1], level, err));
+    VEIL_CHECK(veil_poly_automorphism(rotated, y[0], g, err));
+    VEIL_CHECK(veil_keyswitch_raise(ctx, &rx, down, err));
+    VEIL_CHECK(veil_keyswitch_raised_product(&rx, g, key, y[0], y[1], true, err));
+    VEIL_CHECK(veil_poly_add(y[0], y[0], rotated, err));
+done:
+    veil_keyswitch_raised_release(&rx);
+    return st;
+}
+
+veil_status veil_boot_sub_sum(const veil_context *ctx, veil_ckks_ciphertext *x, size_t slots,
+                              const veil_switch_key *const *keys, size_t key_count, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(x, err);
+    const size_t half = ctx->params.n / 2;
+    if (slots >= half) return VEIL_OK;
+    if (x->el.size != 2) return veil_fail(err, VEIL_ERR_INTERNAL, "bootstrap: SubSum on a ciphertext of size %zu",
+                                          x->el.size);
+    veil_status st = VEIL_OK;
+    const size_t level = x->el.level;
+    size_t qp[2 * VEIL_PARAMS_MAX_PRIMES];
+    const size_t qp_count = veil_context_qp_base(ctx, level, qp);
+    veil_poly *y[2] = {NULL, NULL}, *res[2] = {NULL, NULL}, *rotated = NULL, *down = NULL;
+    veil_keyswitch_raised rx = {0};
+    for (size_t c = 0; c < 2; c++) {
+        VEIL_CHECK(veil_poly_new(&y[c], ctx->ring, qp, qp_count, VEIL_FORM_EVAL, err));
+        VEIL_CHECK(veil_context_poly_new(&res[c], ctx, level, VEIL_FORM_EVAL, err));
+    }
+    VEIL_CHECK(veil_poly_new(&rotated, ctx->ring, qp, qp_count, VEIL_FORM_EVAL, err));
+    VEIL_CHECK(veil_context_poly_new(&down, ctx, level, VEIL_FORM_EVAL, err));
+    for (size_t step = slots; step < half; step *= 2) {
+        const veil_switch_key *key = NULL;
+        VEIL_CHECK(need_key(ctx, &key, (long)step, keys, key_count, err));
+        if (step > slots) {
+            VEIL_CHECK(add_rotation_extended(ctx, y, down, rotated, (long)step, key, level, err));
+            continue;
+        }
+        /* the first: y = P x + rot(x) over Q_l P, from x's own ModUp (x is over Q_l: no ModDown first) */
+        const uint64_t g = veil_galois_element_rotation(ctx, (long)step);
+        VEIL_CHECK(veil_keyswitch_raise(ctx, &rx, x->el.c[1], err));
+        VEIL_CHECK(veil_keyswitch_raised_product(&rx, g, key, y[0], y[1], false, err));
+        veil_keyswitch_raised_release(&rx);
+        VEIL_CHECK(veil_keyswitch_add_p_times(ctx, y[0], x->el.c[0], g, true, err));
+        VEIL_CHECK(veil_keyswitch_add_p_times(ctx, y[0], x->el.c[0], 1, true, err));
+        VEIL_CHECK(veil_keyswitch_add_p_times(ctx, y[1], x->el.c[1], 1, true, err));
+    }
+    /* the one ModDown */
+    for (size_t c = 0; c < 2; c++) VEIL_CHECK(veil_context_mod_down(ctx, res[c], y[c], level, err));
+    veil_rlwe_element_release(&x->el);
+    x->el.c[0] = res[0];
+    x->el.c[1] = res[1];
+    res[0] = res[1] = NULL;
+    x->el.size = 2;
+    x->el.level = level;
+    x->el.seeded = false;
+done:
+    veil_keyswitch_raised_release(&rx);
+    for (size_t c = 0; c < 2; c++) {
+        veil_poly_free(y[c]);
+        veil_poly_free(res[c]);
+    }
+    veil_poly_free(rotated);
+    veil_poly_free(down);
+    return st;
+}
