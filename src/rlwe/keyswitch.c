@@ -151,6 +151,21 @@ veil_status veil_keyswitch_raised_product(veil_keyswitch_raised *rx, uint64_t ga
     return VEIL_OK;
 }
 
+/* out = a * w mod the ring's prime `prime` (in place allowed), by the ring's vector kernels where they apply. */
+static void limb_mul_const(const veil_ring *r, size_t prime, uint64_t *out, const uint64_t *a, uint64_t w)
+{
+    const size_t n = r->n;
+    const uint64_t q = r->primes[prime];
+    if (r->ntt[prime].use_ifma) {
+        veil_mul_const_ifma(out, a, n, q, w);
+    } else if (r->ntt[prime].use_simd) {
+        veil_mul_const_avx2(out, a, n, q, w);
+    } else {
+        const uint64_t ws = veil_shoup_precompute(w, q);
+        for (size_t i = 0; i < n; i++) out[i] = veil_mulmod_shoup(a[i], w, ws, q);
+    }
+}
+
 veil_status veil_keyswitch_add_p_times(const veil_context *ctx, veil_poly *out, const veil_poly *c, uint64_t galois,
                                        bool accumulate, veil_error *err)
 {
@@ -161,28 +176,35 @@ veil_status veil_keyswitch_add_p_times(const veil_context *ctx, veil_poly *out, 
     if (out->count != qp_count || out->form != VEIL_FORM_EVAL || c->form != VEIL_FORM_EVAL ||
         memcmp(out->base, qp, qp_count * sizeof *qp) != 0 || memcmp(c->base, qp, (level + 1) * sizeof *qp) != 0)
         return veil_fail(err, VEIL_ERR_MISMATCH, "key switching: P times a polynomial over Q_l, into Q_l P");
-    uint32_t *perm = NULL;
-    if (galois != 1) {
-        if (!(perm = veil_alloc_scratch(n, sizeof *perm)))
-            return veil_fail(err, VEIL_ERR_NO_MEMORY, "key switching: out of memory");
-        veil_automorphism_permutation(perm, r, galois);
-    }
+    veil_status st = VEIL_OK;
+    const size_t scratch_bytes = accumulate ? veil_pool_block_bytes((level + 1) * n * sizeof(uint64_t)) : 0;
+    uint64_t *scratch = accumulate ? veil_pool_get(r->pool, scratch_bytes, false) : NULL; /* nothing secret */
+    uint32_t *perm = galois != 1 ? veil_alloc_scratch(n, sizeof *perm) : NULL;
+    if ((accumulate && !scratch) || (galois != 1 && !perm))
+        VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "key switching: out of memory");
+    if (perm) veil_automorphism_permutation(perm, r, galois);
 #pragma omp parallel for num_threads(r->threads) schedule(static)
-    for (size_t t = 0; t < qp_count; t++) {
-        uint64_t *o = veil_poly_limb_ptr(out, t);
-        if (t > level) { /* P = 0 modulo P's primes */
-            if (!accumulate) memset(o, 0, n * sizeof *o);
-            continue;
-        }
+    for (size_t t = 0; t <= level; t++) {
+        uint64_t *dst = accumulate ? scratch + t * n : veil_poly_limb_ptr(out, t);
         const uint64_t *src = veil_poly_limb_ptr(c, t);
-        const uint64_t q = r->primes[t], w = ctx->p_mod_q[t], ws = veil_shoup_precompute(w, q);
-        for (size_t i = 0; i < n; i++) {
-            const uint64_t v = veil_mulmod_shoup(src[perm ? perm[i] : i], w, ws, q);
-            o[i] = accumulate ? veil_addmod(o[i], v, q) : v;
+        if (perm) {
+            veil_permute_slots(r, dst, src, perm);
+            src = dst;
         }
+        limb_mul_const(r, t, dst, src, ctx->p_mod_q[t]);
     }
+    if (accumulate) {
+        veil_poly sum;
+        veil_poly_view(&sum, r, qp, level + 1, VEIL_FORM_EVAL, scratch);
+        veil_limbwise(ctx, out, out, &sum, level, VEIL_LIMB_ADD);
+    } else {
+        /* P = 0 modulo P's primes */
+        memset(veil_poly_limb_ptr(out, level + 1), 0, (qp_count - level - 1) * n * sizeof(uint64_t));
+    }
+done:
+    if (scratch) veil_pool_put(r->pool, scratch, scratch_bytes, false);
     veil_free(perm);
-    return VEIL_OK;
+    return st;
 }
 
 /*
