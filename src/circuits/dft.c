@@ -437,6 +437,33 @@ static veil_status need_key(const veil_context *ctx, const veil_switch_key **key
                      steps, (unsigned long long)veil_galois_element_rotation(ctx, steps));
 }
 
+/*
+ * A polynomial over base[0..count) (evaluation form, contents unspecified) on a block of the ring's pool that
+ * is not wiped when given back: ciphertext and public-matrix data only (the results moved into a ciphertext
+ * are ordinary polynomials). Freed with scratch_free.
+ */
+static veil_status scratch_new(veil_poly **out, const veil_ring *r, const size_t *base, size_t count, veil_error *err)
+{
+    const size_t bytes = veil_pool_block_bytes(count * r->n * sizeof(uint64_t));
+    veil_poly *p = malloc(sizeof *p);
+    uint64_t *data = p ? veil_pool_get(r->pool, bytes, false) : NULL;
+    if (!data) {
+        free(p);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
+    }
+    veil_poly_view(p, r, base, count, VEIL_FORM_EVAL, data);
+    p->block_bytes = bytes;
+    *out = p;
+    return VEIL_OK;
+}
+
+static void scratch_free(veil_poly *p)
+{
+    if (!p) return;
+    veil_pool_put(p->ring->pool, p->data, p->block_bytes, false);
+    free(p);
+}
+
 /* The working polynomials of one double-hoisted transform (over Q_l P unless said). */
 typedef struct dft_work {
     size_t b, qp_count;
@@ -454,19 +481,19 @@ typedef struct dft_work {
 static void work_free(dft_work *w)
 {
     for (size_t c = 0; c < 2; c++) {
-        for (size_t i = 0; w->baby[c] && i < w->b; i++) veil_poly_free(w->baby[c][i]);
+        for (size_t i = 0; w->baby[c] && i < w->b; i++) scratch_free(w->baby[c][i]);
         free(w->baby[c]);
-        veil_poly_free(w->inner[c]);
-        veil_poly_free(w->acc[c]);
+        scratch_free(w->inner[c]);
+        scratch_free(w->acc[c]);
         veil_poly_free(w->res[c]);
         free(w->terms[c]);
     }
-    for (size_t i = 0; w->encoded && i < w->b; i++) veil_poly_free(w->encoded[i]);
+    for (size_t i = 0; w->encoded && i < w->b; i++) scratch_free(w->encoded[i]);
     free(w->encoded);
     free(w->whole);
     free(w->dg);
-    veil_poly_free(w->rotated);
-    veil_poly_free(w->down);
+    scratch_free(w->rotated);
+    scratch_free(w->down);
     veil_keyswitch_raised_release(&w->rx);
 }
 
@@ -481,16 +508,16 @@ static veil_status work_init(dft_work *w, const veil_context *ctx, size_t b, siz
         w->baby[c] = calloc(b, sizeof *w->baby[c]);
         w->terms[c] = calloc(b, sizeof *w->terms[c]);
         if (!w->baby[c] || !w->terms[c]) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
-        VEIL_CHECK(veil_poly_new(&w->inner[c], r, w->qp, w->qp_count, VEIL_FORM_EVAL, err));
-        VEIL_CHECK(veil_poly_new(&w->acc[c], r, w->qp, w->qp_count, VEIL_FORM_EVAL, err));
+        VEIL_CHECK(scratch_new(&w->inner[c], r, w->qp, w->qp_count, err));
+        VEIL_CHECK(scratch_new(&w->acc[c], r, w->qp, w->qp_count, err));
         VEIL_CHECK(veil_context_poly_new(&w->res[c], ctx, level, VEIL_FORM_EVAL, err));
     }
     w->encoded = calloc(b, sizeof *w->encoded);
     w->whole = calloc(b, sizeof *w->whole);
     w->dg = calloc(b, sizeof *w->dg);
     if (!w->encoded || !w->whole || !w->dg) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
-    VEIL_CHECK(veil_poly_new(&w->rotated, r, w->qp, w->qp_count, VEIL_FORM_EVAL, err));
-    VEIL_CHECK(veil_context_poly_new(&w->down, ctx, level, VEIL_FORM_EVAL, err));
+    VEIL_CHECK(scratch_new(&w->rotated, r, w->qp, w->qp_count, err));
+    VEIL_CHECK(scratch_new(&w->down, r, w->qp, level + 1, err));
 done:
     return st;
 }
@@ -510,8 +537,7 @@ static veil_status baby_steps(dft_work *w, const veil_context *ctx, const veil_c
         bool used = false;
         for (size_t k = i; k < nd && !used; k += b) used = diags[k] != NULL;
         if (!used) continue;
-        for (size_t c = 0; c < 2; c++)
-            VEIL_CHECK(veil_poly_new(&w->baby[c][i], ctx->ring, w->qp, w->qp_count, VEIL_FORM_EVAL, err));
+        for (size_t c = 0; c < 2; c++) VEIL_CHECK(scratch_new(&w->baby[c][i], ctx->ring, w->qp, w->qp_count, err));
         if ((long)i == lv->shift) {
             VEIL_CHECK(veil_keyswitch_add_p_times(ctx, w->baby[0][i], x->el.c[0], 1, false, err));
             VEIL_CHECK(veil_keyswitch_add_p_times(ctx, w->baby[1][i], x->el.c[1], 1, false, err));
@@ -577,8 +603,7 @@ static veil_status dft_transform(const veil_ckks_encoder *enc, veil_ckks_ciphert
             const veil_boot_diag *d = diags[j * b + i];
             if (!d) continue;
             if (!d->v) { /* a whole diagonal: encoded now, at the level's scale, over Q_l P */
-                if (!w.encoded[i])
-                    VEIL_CHECK(veil_poly_new(&w.encoded[i], ctx->ring, w.qp, w.qp_count, VEIL_FORM_EVAL, err));
+                if (!w.encoded[i]) VEIL_CHECK(scratch_new(&w.encoded[i], ctx->ring, w.qp, w.qp_count, err));
                 VEIL_CHECK(veil_ckks_encode_poly(enc, w.encoded[i], d->re, d->im, enc->slots, lv->encode_scale,
                                                  lv->level, err));
                 w.whole[i] = (veil_boot_diag){veil_poly_limb_ptr(w.encoded[i], 0), 1, NULL, NULL};
@@ -683,11 +708,11 @@ veil_status veil_boot_sub_sum(const veil_context *ctx, veil_ckks_ciphertext *x, 
     veil_poly *y[2] = {NULL, NULL}, *res[2] = {NULL, NULL}, *rotated = NULL, *down = NULL;
     veil_keyswitch_raised rx = {0};
     for (size_t c = 0; c < 2; c++) {
-        VEIL_CHECK(veil_poly_new(&y[c], ctx->ring, qp, qp_count, VEIL_FORM_EVAL, err));
+        VEIL_CHECK(scratch_new(&y[c], ctx->ring, qp, qp_count, err));
         VEIL_CHECK(veil_context_poly_new(&res[c], ctx, level, VEIL_FORM_EVAL, err));
     }
-    VEIL_CHECK(veil_poly_new(&rotated, ctx->ring, qp, qp_count, VEIL_FORM_EVAL, err));
-    VEIL_CHECK(veil_context_poly_new(&down, ctx, level, VEIL_FORM_EVAL, err));
+    VEIL_CHECK(scratch_new(&rotated, ctx->ring, qp, qp_count, err));
+    VEIL_CHECK(scratch_new(&down, ctx->ring, qp, level + 1, err));
     for (size_t step = slots; step < half; step *= 2) {
         const veil_switch_key *key = NULL;
         VEIL_CHECK(need_key(ctx, &key, (long)step, keys, key_count, err));
@@ -716,10 +741,10 @@ veil_status veil_boot_sub_sum(const veil_context *ctx, veil_ckks_ciphertext *x, 
 done:
     veil_keyswitch_raised_release(&rx);
     for (size_t c = 0; c < 2; c++) {
-        veil_poly_free(y[c]);
+        scratch_free(y[c]);
         veil_poly_free(res[c]);
     }
-    veil_poly_free(rotated);
-    veil_poly_free(down);
+    scratch_free(rotated);
+    scratch_free(down);
     return st;
 }
