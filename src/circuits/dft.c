@@ -537,7 +537,8 @@ static veil_status baby_steps(dft_work *w, const veil_context *ctx, const veil_c
         bool used = false;
         for (size_t k = i; k < nd && !used; k += b) used = diags[k] != NULL;
         if (!used) continue;
-        for (size_t c = 0; c < 2; c++) VEIL_CHECK(scratch_new(&w->baby[c][i], ctx->ring, w->qp, w->qp_count, err));
+        for (size_t c = 0; c < 2; c++) /* a second input reuses the first's */
+            if (!w->baby[c][i]) VEIL_CHECK(scratch_new(&w->baby[c][i], ctx->ring, w->qp, w->qp_count, err));
         if ((long)i == lv->shift) {
             VEIL_CHECK(veil_keyswitch_add_p_times(ctx, w->baby[0][i], x->el.c[0], 1, false, err));
             VEIL_CHECK(veil_keyswitch_add_p_times(ctx, w->baby[1][i], x->el.c[1], 1, false, err));
@@ -578,70 +579,91 @@ done:
 }
 
 /*
- * out <- sum_k diags[k] * rot(x, (k - shift) unit) by baby-step giant-step with double hoisting (Bossuat,
- * Troncoso-Pastoriza, Hubaux, Eurocrypt 2021, sections 4-5), k = j baby + i: the baby rotations from one
- * ModUp and kept over Q_l P (no ModDown each); each giant step's diagonals (encoded over Q_l P) summed there in
- * one pass, then rotated by j baby unit over Q_l P (one ModDown of its c_1, a ModUp and the key's product);
- * the giant steps summed over Q_l P and divided by P once. x is size 2 at the level's level.
+ * acc (+)= sum_k diags[k] * rot(x, (k - shift) unit) over Q_l P, before ModDown, by baby-step giant-step with
+ * double hoisting (Bossuat, Troncoso-Pastoriza, Hubaux, Eurocrypt 2021, sections 4-5), k = j baby + i: the baby
+ * rotations from one ModUp and kept over Q_l P (no ModDown each); each giant step's diagonals (encoded over
+ * Q_l P) summed there in one pass, then rotated by j baby unit over Q_l P (one ModDown of its c_1, a ModUp and
+ * the key's product). *have: whether w->acc holds a sum already. x is size 2 at the level's level.
  */
-static veil_status dft_transform(const veil_ckks_encoder *enc, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *x,
-                                 const veil_boot_dft_level *lv, veil_boot_diag *const *diags,
-                                 const veil_switch_key *const *keys, size_t key_count, veil_error *err)
+static veil_status dft_accumulate(const veil_ckks_encoder *enc, dft_work *w, bool *have, const veil_ckks_ciphertext *x,
+                                  const veil_boot_dft_level *lv, veil_boot_diag *const *diags,
+                                  const veil_switch_key *const *keys, size_t key_count, veil_error *err)
 {
     const veil_context *ctx = enc->ctx;
     veil_status st = VEIL_OK;
-    const size_t nd = lv->n_diags, b = lv->baby < nd ? lv->baby : nd, groups = (nd + b - 1) / b;
-    const size_t level = x->el.level;
-    const double scale = x->scale * lv->diag_scale;
-    dft_work w;
-    VEIL_CHECK(work_init(&w, ctx, b, level, err));
-    VEIL_CHECK(baby_steps(&w, ctx, x, lv, diags, keys, key_count, err));
-    bool have = false;
+    const size_t nd = lv->n_diags, b = w->b, groups = (nd + b - 1) / b, level = x->el.level;
+    VEIL_CHECK(baby_steps(w, ctx, x, lv, diags, keys, key_count, err));
     for (size_t j = 0; j < groups; j++) {
         size_t count = 0;
         for (size_t i = 0; i < b && j * b + i < nd; i++) {
             const veil_boot_diag *d = diags[j * b + i];
             if (!d) continue;
             if (!d->v) { /* a whole diagonal: encoded now, at the level's scale, over Q_l P */
-                if (!w.encoded[i]) VEIL_CHECK(scratch_new(&w.encoded[i], ctx->ring, w.qp, w.qp_count, err));
-                VEIL_CHECK(veil_ckks_encode_poly(enc, w.encoded[i], d->re, d->im, enc->slots, lv->encode_scale,
+                if (!w->encoded[i]) VEIL_CHECK(scratch_new(&w->encoded[i], ctx->ring, w->qp, w->qp_count, err));
+                VEIL_CHECK(veil_ckks_encode_poly(enc, w->encoded[i], d->re, d->im, enc->slots, lv->encode_scale,
                                                  lv->level, err));
-                w.whole[i] = (veil_boot_diag){veil_poly_limb_ptr(w.encoded[i], 0), 1, NULL, NULL};
-                d = &w.whole[i];
+                w->whole[i] = (veil_boot_diag){veil_poly_limb_ptr(w->encoded[i], 0), 1, NULL, NULL};
+                d = &w->whole[i];
             }
-            w.terms[0][count] = w.baby[0][i];
-            w.terms[1][count] = w.baby[1][i];
-            w.dg[count++] = d;
+            w->terms[0][count] = w->baby[0][i];
+            w->terms[1][count] = w->baby[1][i];
+            w->dg[count++] = d;
         }
         if (!count) continue;
-        diag_sum(ctx->ring, w.inner, (const veil_poly *const *const *)w.terms, w.dg, count, w.qp, w.qp_count);
+        diag_sum(ctx->ring, w->inner, (const veil_poly *const *const *)w->terms, w->dg, count, w->qp, w->qp_count);
         if (j > 0) {
             const veil_switch_key *key = NULL;
             const long steps = (long)(j * b) * lv->unit;
             VEIL_CHECK(need_key(ctx, &key, steps, keys, key_count, err));
-            VEIL_CHECK(giant_step(&w, ctx, steps, key, have, level, err));
-        } else if (!have) {
+            VEIL_CHECK(giant_step(w, ctx, steps, key, *have, level, err));
+        } else if (!*have) {
             for (size_t c = 0; c < 2; c++) {
-                veil_poly *t = w.acc[c];
-                w.acc[c] = w.inner[c];
-                w.inner[c] = t;
+                veil_poly *t = w->acc[c];
+                w->acc[c] = w->inner[c];
+                w->inner[c] = t;
             }
         } else {
-            for (size_t c = 0; c < 2; c++) VEIL_CHECK(veil_poly_add(w.acc[c], w.acc[c], w.inner[c], err));
+            for (size_t c = 0; c < 2; c++) VEIL_CHECK(veil_poly_add(w->acc[c], w->acc[c], w->inner[c], err));
         }
-        have = true;
+        *have = true;
+    }
+done:
+    return st;
+}
+
+/*
+ * x <- the level's transform of x, plus that of x2 with the second diagonals when the level has them: both
+ * sums over Q_l P, divided by P once (one ModDown of the pair per level); not rescaled.
+ */
+static veil_status dft_level(const veil_ckks_encoder *enc, veil_ckks_ciphertext *x, const veil_ckks_ciphertext *x2,
+                             const veil_boot_dft_level *lv, const veil_switch_key *const *keys, size_t key_count,
+                             veil_error *err)
+{
+    const veil_context *ctx = enc->ctx;
+    veil_status st = VEIL_OK;
+    const size_t nd = lv->n_diags, b = lv->baby < nd ? lv->baby : nd, level = x->el.level;
+    const double scale = x->scale * lv->diag_scale;
+    bool have = false;
+    dft_work w;
+    VEIL_CHECK(work_init(&w, ctx, b, level, err));
+    VEIL_CHECK(dft_accumulate(enc, &w, &have, x, lv, lv->diags, keys, key_count, err));
+    if (lv->diags2) {
+        if (fabs(x2->scale / x->scale - 1) > 1e-9)
+            VEIL_FAIL(err, VEIL_ERR_INTERNAL, "bootstrap: a DFT level's two inputs at scales %g and %g", x->scale,
+                      x2->scale);
+        VEIL_CHECK(dft_accumulate(enc, &w, &have, x2, lv, lv->diags2, keys, key_count, err));
     }
     if (!have) VEIL_FAIL(err, VEIL_ERR_INTERNAL, "bootstrap: a DFT level without diagonals");
-    /* the one ModDown of the level (x, should out be x, is no longer read) */
+    /* the one ModDown of the level */
     for (size_t c = 0; c < 2; c++) VEIL_CHECK(veil_context_mod_down(ctx, w.res[c], w.acc[c], level, err));
-    veil_rlwe_element_release(&out->el);
-    out->el.c[0] = w.res[0];
-    out->el.c[1] = w.res[1];
+    veil_rlwe_element_release(&x->el);
+    x->el.c[0] = w.res[0];
+    x->el.c[1] = w.res[1];
     w.res[0] = w.res[1] = NULL;
-    out->el.size = 2;
-    out->el.level = level;
-    out->el.seeded = false;
-    out->scale = scale;
+    x->el.size = 2;
+    x->el.level = level;
+    x->el.seeded = false;
+    x->scale = scale;
 done:
     work_free(&w);
     return st;
@@ -660,11 +682,7 @@ veil_status veil_boot_dft_apply(const veil_ckks_encoder *enc, veil_ckks_cipherte
                       x->el.level);
         if (lv->diags2 && (!x2 || x2->el.level != lv->level || x2->el.size != 2))
             VEIL_FAIL(err, VEIL_ERR_INTERNAL, "bootstrap: a DFT level without its second input");
-        VEIL_CHECK(dft_transform(enc, x, x, lv, lv->diags, keys, key_count, err));
-        if (lv->diags2) {
-            VEIL_CHECK(dft_transform(enc, x2, x2, lv, lv->diags2, keys, key_count, err));
-            VEIL_CHECK(veil_ckks_add(ctx, x, x, x2, err));
-        }
+        VEIL_CHECK(dft_level(enc, x, x2, lv, keys, key_count, err));
         VEIL_CHECK(veil_ckks_rescale(ctx, x, x, err));
     }
 done:
