@@ -364,13 +364,13 @@ static const veil_switch_key *key_for(const veil_context *ctx, long steps, const
  * reduction every 32 terms), the whole ones by the ring's product kernel, term by term.
  */
 static void diag_limb(const veil_ring *r, uint64_t *d, const veil_poly *const *xs, const veil_boot_diag *const *dg,
-                      size_t count, size_t t, size_t prime)
+                      size_t count, size_t t, size_t prime, bool accumulate)
 {
     const size_t n = r->n;
     const veil_modulus *mod = &r->mod[prime];
     const bool ifma =
         r->kernel == VEIL_KERNEL_AVX2 && r->ifma && r->primes[prime] < ((uint64_t)1 << VEIL_PRIME_SIMD_MAX_BITS);
-    bool have = false;
+    bool have = accumulate;
     for (size_t k0 = 0; k0 < count; k0 += DIAG_MAX_TERMS) {
         const size_t k1 = k0 + DIAG_MAX_TERMS < count ? k0 + DIAG_MAX_TERMS : count;
         const uint64_t *src[DIAG_MAX_TERMS], *w[DIAG_MAX_TERMS];
@@ -416,14 +416,18 @@ static void diag_limb(const veil_ring *r, uint64_t *d, const veil_poly *const *x
     }
 }
 
-/* out[c] <- sum_k diags[k] * xs[c][k] for c = 0, 1, every polynomial over the primes qp[0..qp_count). */
+/*
+ * out[c] <- (or += when accumulate) sum_k diags[k] * xs[c][k] for c = 0, 1, every polynomial over the primes
+ * qp[0..qp_count).
+ */
 static void diag_sum(const veil_ring *r, veil_poly *const *out, const veil_poly *const *const *xs,
-                     const veil_boot_diag *const *dg, size_t count, const size_t *qp, size_t qp_count)
+                     const veil_boot_diag *const *dg, size_t count, const size_t *qp, size_t qp_count, bool accumulate)
 {
     for (size_t c = 0; c < 2; c++) {
         veil_poly *p = out[c];
 #pragma omp parallel for num_threads(r->threads) schedule(static)
-        for (size_t t = 0; t < qp_count; t++) diag_limb(r, veil_poly_limb_ptr(p, t), xs[c], dg, count, t, qp[t]);
+        for (size_t t = 0; t < qp_count; t++)
+            diag_limb(r, veil_poly_limb_ptr(p, t), xs[c], dg, count, t, qp[t], accumulate);
     }
 }
 
@@ -471,8 +475,7 @@ typedef struct dft_work {
     veil_poly **baby[2];                     /* the baby rotations' two polynomials, NULL where unused */
     veil_poly *inner[2], *acc[2], *rotated;  /* a giant step's sum, the running sum, sigma(inner[0]) */
     veil_poly *down, *res[2];                /* over Q_l: inner[1] divided by P; the result */
-    veil_poly **encoded;                     /* the whole diagonals of a giant step, encoded over Q_l P */
-    veil_boot_diag *whole;
+    veil_poly *encoded;                      /* a whole diagonal, encoded over Q_l P */
     const veil_poly **terms[2];
     const veil_boot_diag **dg;
     veil_keyswitch_raised rx;
@@ -488,9 +491,7 @@ static void work_free(dft_work *w)
         veil_poly_free(w->res[c]);
         free(w->terms[c]);
     }
-    for (size_t i = 0; w->encoded && i < w->b; i++) scratch_free(w->encoded[i]);
-    free(w->encoded);
-    free(w->whole);
+    scratch_free(w->encoded);
     free(w->dg);
     scratch_free(w->rotated);
     scratch_free(w->down);
@@ -512,10 +513,8 @@ static veil_status work_init(dft_work *w, const veil_context *ctx, size_t b, siz
         VEIL_CHECK(scratch_new(&w->acc[c], r, w->qp, w->qp_count, err));
         VEIL_CHECK(veil_context_poly_new(&w->res[c], ctx, level, VEIL_FORM_EVAL, err));
     }
-    w->encoded = calloc(b, sizeof *w->encoded);
-    w->whole = calloc(b, sizeof *w->whole);
     w->dg = calloc(b, sizeof *w->dg);
-    if (!w->encoded || !w->whole || !w->dg) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
+    if (!w->dg) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
     VEIL_CHECK(scratch_new(&w->rotated, r, w->qp, w->qp_count, err));
     VEIL_CHECK(scratch_new(&w->down, r, w->qp, level + 1, err));
 done:
@@ -595,22 +594,33 @@ static veil_status dft_accumulate(const veil_ckks_encoder *enc, dft_work *w, boo
     VEIL_CHECK(baby_steps(w, ctx, x, lv, diags, keys, key_count, err));
     for (size_t j = 0; j < groups; j++) {
         size_t count = 0;
-        for (size_t i = 0; i < b && j * b + i < nd; i++) {
+        bool started = false;
+        for (size_t i = 0; i < b && j * b + i < nd; i++) { /* the compact diagonals, in one pass */
             const veil_boot_diag *d = diags[j * b + i];
-            if (!d) continue;
-            if (!d->v) { /* a whole diagonal: encoded now, at the level's scale, over Q_l P */
-                if (!w->encoded[i]) VEIL_CHECK(scratch_new(&w->encoded[i], ctx->ring, w->qp, w->qp_count, err));
-                VEIL_CHECK(veil_ckks_encode_poly(enc, w->encoded[i], d->re, d->im, enc->slots, lv->encode_scale,
-                                                 lv->level, err));
-                w->whole[i] = (veil_boot_diag){veil_poly_limb_ptr(w->encoded[i], 0), 1, NULL, NULL};
-                d = &w->whole[i];
-            }
+            if (!d || !d->v) continue;
             w->terms[0][count] = w->baby[0][i];
             w->terms[1][count] = w->baby[1][i];
             w->dg[count++] = d;
         }
-        if (!count) continue;
-        diag_sum(ctx->ring, w->inner, (const veil_poly *const *const *)w->terms, w->dg, count, w->qp, w->qp_count);
+        if (count) {
+            diag_sum(ctx->ring, w->inner, (const veil_poly *const *const *)w->terms, w->dg, count, w->qp, w->qp_count,
+                     false);
+            started = true;
+        }
+        for (size_t i = 0; i < b && j * b + i < nd; i++) {
+            /* a whole diagonal: encoded now, at the level's scale, over Q_l P, one at a time (one buffer) */
+            const veil_boot_diag *d = diags[j * b + i];
+            if (!d || d->v) continue;
+            if (!w->encoded) VEIL_CHECK(scratch_new(&w->encoded, ctx->ring, w->qp, w->qp_count, err));
+            VEIL_CHECK(veil_ckks_encode_poly(enc, w->encoded, d->re, d->im, enc->slots, lv->encode_scale, lv->level,
+                                             err));
+            const veil_boot_diag whole = {veil_poly_limb_ptr(w->encoded, 0), 1, NULL, NULL}, *one = &whole;
+            const veil_poly *xs[2][1] = {{w->baby[0][i]}, {w->baby[1][i]}};
+            const veil_poly *const *terms[2] = {xs[0], xs[1]};
+            diag_sum(ctx->ring, w->inner, terms, &one, 1, w->qp, w->qp_count, started);
+            started = true;
+        }
+        if (!started) continue;
         if (j > 0) {
             const veil_switch_key *key = NULL;
             const long steps = (long)(j * b) * lv->unit;
