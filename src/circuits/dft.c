@@ -696,6 +696,13 @@ veil_status veil_boot_dft_apply(const veil_ckks_encoder *enc, veil_ckks_cipherte
         VEIL_CHECK(veil_ckks_rescale(ctx, x, x, err));
     }
 done:
+    /* the blocks of the polynomials over Q P (at least the last level's size) serve nothing after the DFT: kept
+     * in the pool's cache they would add to the next phase's memory (full slots: 0.5 GB) */
+    if (level_count) {
+        size_t qp[2 * VEIL_PARAMS_MAX_PRIMES];
+        const size_t qp_count = veil_context_qp_base(ctx, levels[level_count - 1].level, qp);
+        veil_pool_release(ctx->ring->pool, veil_pool_block_bytes(qp_count * ctx->ring->n * sizeof(uint64_t)));
+    }
     return st;
 }
 
