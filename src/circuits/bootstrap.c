@@ -497,14 +497,8 @@ static veil_status sub_sum(const veil_context *ctx, veil_ckks_ciphertext *x, siz
                            const veil_switch_key *const *keys, size_t count, veil_ckks_ciphertext *tmp,
                            veil_error *err)
 {
-    veil_status st = VEIL_OK;
-    for (size_t step = slots; step < ctx->params.n / 2; step *= 2) {
-        const veil_switch_key *key = find_key(keys, count, veil_galois_element_rotation(ctx, (long)step));
-        VEIL_CHECK(veil_ckks_rotate(ctx, tmp, x, (long)step, key, err));
-        VEIL_CHECK(veil_ckks_add(ctx, x, x, tmp, err));
-    }
-done:
-    return st;
+    (void)tmp; /* the sum is kept over Q P by veil_boot_sub_sum (dft.c: double hoisting) */
+    return veil_boot_sub_sum(ctx, x, slots, keys, count, err);
 }
 
 /*

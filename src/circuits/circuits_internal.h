@@ -77,6 +77,14 @@ veil_status veil_boot_dft_apply(const veil_ckks_encoder *enc, veil_ckks_cipherte
                                 const veil_switch_key *const *keys, size_t key_count, veil_error *err);
 
 /*
+ * SubSum: x <- x + rot(x, slots), then + rot(., 2 slots), ..., up to N/4 slots (nothing when slots >= N/2), with
+ * double hoisting: the running sum kept over Q_l P, each rotation's key switching on its c_1 divided by P (one
+ * ModDown of one polynomial each), the sum divided by P once at the end.
+ */
+veil_status veil_boot_sub_sum(const veil_context *ctx, veil_ckks_ciphertext *x, size_t slots,
+                              const veil_switch_key *const *keys, size_t key_count, veil_error *err);
+
+/*
  * Sparse-secret encapsulation keys (Bossuat, Troncoso-Pastoriza, Hubaux, ACNS 2022): `to_sparse` switches
  * the main secret s to the sparse secret s' (Hamming weight `weight`) at level 0 only: one RLWE sample under
  * s' over q_0 p_0 (ring indices 0 and q_count), b = -a s' + e + p_0 s, a the expansion of `seed` (stream 1);

@@ -182,20 +182,22 @@ static void diag_free(veil_boot_diag *d)
     free(d);
 }
 
-/* The plaintext's limbs (level + 1 of n) as a diagonal with runs of `run`; run 1: its slot values re, im. */
-static veil_status compact_diagonal(veil_boot_diag **out, const veil_ckks_plaintext *pt, const double *re,
-                                    const double *im, size_t level, size_t n, size_t run, veil_error *err)
+/*
+ * The limbs (`limbs` of n: those of Q_level then P) of the encoded diagonal m as a diagonal with runs of `run`;
+ * run 1: its slot values re, im.
+ */
+static veil_status compact_diagonal(veil_boot_diag **out, const veil_poly *m, const double *re, const double *im,
+                                    size_t limbs, size_t n, size_t run, veil_error *err)
 {
-    const veil_poly *m = pt->m;
     /* the runs are a property of the encoding's evaluation order: checked, a full diagonal otherwise */
-    for (size_t j = 0; j <= level && run > 1; j++) {
+    for (size_t j = 0; j < limbs && run > 1; j++) {
         const uint64_t *l = veil_poly_limb_ptr(m, j);
         for (size_t i = 0; i < n && run > 1; i++)
             if (l[i] != l[i - i % run]) run = 1;
     }
     const size_t per = n / run;
     veil_boot_diag *d = calloc(1, sizeof *d);
-    if (d && run > 1) d->v = veil_alloc_scratch((level + 1) * per, sizeof *d->v);
+    if (d && run > 1) d->v = veil_alloc_scratch(limbs * per, sizeof *d->v);
     if (d && run == 1) {
         d->re = malloc(n / 2 * sizeof *d->re);
         d->im = malloc(n / 2 * sizeof *d->im);
@@ -209,7 +211,7 @@ static veil_status compact_diagonal(veil_boot_diag **out, const veil_ckks_plaint
         memcpy(d->re, re, n / 2 * sizeof *re);
         memcpy(d->im, im, n / 2 * sizeof *im);
     }
-    for (size_t j = 0; run > 1 && j <= level; j++) {
+    for (size_t j = 0; run > 1 && j < limbs; j++) {
         const uint64_t *l = veil_poly_limb_ptr(m, j);
         for (size_t i = 0; i < per; i++) d->v[j * per + i] = l[i * run];
     }
@@ -218,18 +220,18 @@ static veil_status compact_diagonal(veil_boot_diag **out, const veil_ckks_plaint
 }
 
 /*
- * Encodes diagonal k of a level (offset (k - shift) unit), pre-rotated by its giant step, at the level's prime;
- * with masks (NULL: none), into *out: out-mask at the output slot, in-mask at the slot the rotation reads.
+ * Encodes diagonal k of a level (offset (k - shift) unit), pre-rotated by its giant step, at the level's prime,
+ * over Q_level P (m: double hoisting sums the products over the extended basis); with masks (NULL: none), into
+ * *out: out-mask at the output slot, in-mask at the slot the rotation reads.
  */
 static veil_status encode_diagonal(const veil_ckks_encoder *enc, veil_boot_dft_level *lv, const diag_matrix *a,
                                    size_t k, const veil_boot_dft_mask *mask, const double complex *in_mask,
-                                   veil_boot_diag **out, double *re, double *im, veil_error *err)
+                                   veil_boot_diag **out, double *re, double *im, veil_poly *m, veil_error *err)
 {
-    const size_t n = enc->slots, ns = a->ns, m = a->m;
-    const size_t idx = (size_t)(((long)k - lv->shift) % (long)m + (long)m) % m;
+    const size_t n = enc->slots, ns = a->ns, mm = a->m;
+    const size_t idx = (size_t)(((long)k - lv->shift) % (long)mm + (long)mm) % mm;
     if (!a->d[idx]) return VEIL_OK;
     veil_status st = VEIL_OK;
-    veil_ckks_plaintext *pt = NULL;
     const size_t shift = ((k - k % lv->baby) * a->unit) % n;
     const size_t period = mask ? mask->period : 1;
     const long offset = ((long)k - lv->shift) * (long)a->unit; /* the rotation this diagonal multiplies */
@@ -243,15 +245,13 @@ static veil_status encode_diagonal(const veil_ckks_encoder *enc, veil_boot_dft_l
         im[t] = cimag(v);
     }
     const double scale = (double)enc->ctx->ring->primes[lv->level] * lv->ratio;
-    VEIL_CHECK(veil_ckks_plaintext_new(&pt, enc->ctx, err));
-    VEIL_CHECK(veil_ckks_encode(enc, pt, re, im, n, scale, lv->level, err));
-    lv->diag_scale = pt->scale;
+    VEIL_CHECK(veil_ckks_encode_poly(enc, m, re, im, n, scale, lv->level, err));
+    lv->diag_scale = scale;
     lv->encode_scale = scale;
     /* period p slots: runs of N / 2p = n / p evaluations; short runs are stored whole (the kernels' blocks) */
     const size_t run = n / value_period(re, im, n);
-    VEIL_CHECK(compact_diagonal(out, pt, re, im, lv->level, 2 * n, run >= DIAG_MIN_RUN ? run : 1, err));
+    VEIL_CHECK(compact_diagonal(out, m, re, im, veil_poly_limb_count(m), 2 * n, run >= DIAG_MIN_RUN ? run : 1, err));
 done:
-    veil_ckks_plaintext_free(pt);
     return st;
 }
 
@@ -285,8 +285,12 @@ static veil_status build_level(veil_boot_dft_level *lv, const veil_ckks_encoder 
 {
     veil_status st = VEIL_OK;
     diag_matrix a = {0};
+    veil_poly *m = NULL;
+    size_t qp[2 * VEIL_PARAMS_MAX_PRIMES];
+    const size_t qp_count = veil_context_qp_base(enc->ctx, level, qp);
     double *re = malloc(enc->slots * sizeof *re), *im = malloc(enc->slots * sizeof *im);
     if (!re || !im) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory building the DFT");
+    VEIL_CHECK(veil_poly_new(&m, enc->ctx->ring, qp, qp_count, VEIL_FORM_EVAL, err));
     VEIL_CHECK(level_matrix(&a, ns, stages, count, index, inverse, factor, err));
     offset_window(&a, &lv->shift, &lv->n_diags);
     lv->unit = (long)a.unit;
@@ -297,12 +301,13 @@ static veil_status build_level(veil_boot_dft_level *lv, const veil_ckks_encoder 
     if (mask && mask->in[1] && !(lv->diags2 = calloc(lv->n_diags, sizeof *lv->diags2)))
         VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory building the DFT");
     for (size_t k = 0; k < lv->n_diags; k++) {
-        VEIL_CHECK(encode_diagonal(enc, lv, &a, k, mask, mask ? mask->in[0] : NULL, &lv->diags[k], re, im, err));
+        VEIL_CHECK(encode_diagonal(enc, lv, &a, k, mask, mask ? mask->in[0] : NULL, &lv->diags[k], re, im, m, err));
         if (lv->diags2)
-            VEIL_CHECK(encode_diagonal(enc, lv, &a, k, mask, mask->in[1], &lv->diags2[k], re, im, err));
+            VEIL_CHECK(encode_diagonal(enc, lv, &a, k, mask, mask->in[1], &lv->diags2[k], re, im, m, err));
     }
     VEIL_CHECK(level_steps(lv, err));
 done:
+    veil_poly_free(m);
     matrix_free(&a);
     free(re);
     free(im);
@@ -354,27 +359,27 @@ static const veil_switch_key *key_for(const veil_context *ctx, long steps, const
 }
 
 /*
- * Limb j of polynomial c of sum_k diags[k] * xs[k] into d: the compact diagonals summed in 128 bits with one
- * reduction per coefficient (IFMA: exact 52-bit products, a weight per block of a run; otherwise a reduction
- * every 32 terms), the whole ones by the ring's product kernel, term by term.
+ * Limb t (prime `prime` of the ring) of sum_k diags[k] * xs[k] into d: the compact diagonals summed in 128 bits
+ * with one reduction per coefficient (IFMA: exact 52-bit products, a weight per block of a run; otherwise a
+ * reduction every 32 terms), the whole ones by the ring's product kernel, term by term.
  */
-static void diag_limb(const veil_ring *r, uint64_t *d, const veil_ckks_ciphertext *const *xs,
-                      const veil_boot_diag *const *dg, size_t count, size_t c, size_t j)
+static void diag_limb(const veil_ring *r, uint64_t *d, const veil_poly *const *xs, const veil_boot_diag *const *dg,
+                      size_t count, size_t t, size_t prime, bool accumulate)
 {
     const size_t n = r->n;
-    const veil_modulus *mod = &r->mod[j];
+    const veil_modulus *mod = &r->mod[prime];
     const bool ifma =
-        r->kernel == VEIL_KERNEL_AVX2 && r->ifma && r->primes[j] < ((uint64_t)1 << VEIL_PRIME_SIMD_MAX_BITS);
-    bool have = false;
+        r->kernel == VEIL_KERNEL_AVX2 && r->ifma && r->primes[prime] < ((uint64_t)1 << VEIL_PRIME_SIMD_MAX_BITS);
+    bool have = accumulate;
     for (size_t k0 = 0; k0 < count; k0 += DIAG_MAX_TERMS) {
         const size_t k1 = k0 + DIAG_MAX_TERMS < count ? k0 + DIAG_MAX_TERMS : count;
         const uint64_t *src[DIAG_MAX_TERMS], *w[DIAG_MAX_TERMS];
         size_t run[DIAG_MAX_TERMS], m = 0, block = DIAG_BLOCK;
         for (size_t k = k0; k < k1; k++) {
             if (dg[k]->run == 1) continue;
-            src[m] = veil_poly_limb_ptr(xs[k]->el.c[c], j);
+            src[m] = veil_poly_limb_ptr(xs[k], t);
             run[m] = dg[k]->run;
-            w[m++] = dg[k]->v + j * (n / dg[k]->run);
+            w[m++] = dg[k]->v + t * (n / dg[k]->run);
             if (dg[k]->run < block) block = dg[k]->run;
         }
         for (size_t b0 = 0; m && b0 < n; b0 += block) {
@@ -387,55 +392,43 @@ static void diag_limb(const veil_ring *r, uint64_t *d, const veil_ckks_ciphertex
             if (ifma) {
                 veil_dot_ptrs_ifma(lo, hi, at, m, wb, block);
             } else {
-                for (size_t t = 0; t < block; t++) {
+                for (size_t i = 0; i < block; i++) {
                     veil_u128 acc = 0;
                     for (size_t k = 0; k < m; k++) {
-                        acc += (veil_u128)wb[k] * at[k][t];
+                        acc += (veil_u128)wb[k] * at[k][i];
                         if (k % 32 == 31) acc = veil_reduce128(mod, acc);
                     }
-                    lo[t] = (uint64_t)veil_reduce128(mod, acc);
-                    hi[t] = 0;
+                    lo[i] = (uint64_t)veil_reduce128(mod, acc);
+                    hi[i] = 0;
                 }
             }
-            for (size_t t = 0; t < block; t++) {
-                const uint64_t v = veil_reduce128(mod, ((veil_u128)hi[t] << 52) + lo[t]);
-                d[b0 + t] = have ? veil_addmod(d[b0 + t], v, mod->q) : v;
+            for (size_t i = 0; i < block; i++) {
+                const uint64_t v = veil_reduce128(mod, ((veil_u128)hi[i] << 52) + lo[i]);
+                d[b0 + i] = have ? veil_addmod(d[b0 + i], v, mod->q) : v;
             }
         }
         have = have || m > 0;
         for (size_t k = k0; k < k1; k++) {
             if (dg[k]->run != 1) continue;
-            veil_limb_mul(r, j, d, veil_poly_limb_ptr(xs[k]->el.c[c], j), dg[k]->v + j * n, have);
+            veil_limb_mul(r, prime, d, veil_poly_limb_ptr(xs[k], t), dg[k]->v + t * n, have);
             have = true;
         }
     }
 }
 
-/* out <- sum_k diags[k] * xs[k] (every xs[k] of size 2 at `level`), at scale xs' scale times diag_scale. */
-static veil_status diag_sum(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *const *xs,
-                            const veil_boot_diag *const *dg, size_t count, size_t level, double scale,
-                            veil_error *err)
+/*
+ * out[c] <- (or += when accumulate) sum_k diags[k] * xs[c][k] for c = 0, 1, every polynomial over the primes
+ * qp[0..qp_count).
+ */
+static void diag_sum(const veil_ring *r, veil_poly *const *out, const veil_poly *const *const *xs,
+                     const veil_boot_diag *const *dg, size_t count, const size_t *qp, size_t qp_count, bool accumulate)
 {
-    veil_status st = VEIL_OK;
-    veil_poly *poly[2] = {NULL, NULL};
     for (size_t c = 0; c < 2; c++) {
-        VEIL_CHECK(veil_context_poly_new(&poly[c], ctx, level, VEIL_FORM_EVAL, err));
-        veil_poly *p = poly[c];
-#pragma omp parallel for num_threads(ctx->ring->threads) schedule(static)
-        for (size_t j = 0; j <= level; j++) diag_limb(ctx->ring, veil_poly_limb_ptr(p, j), xs, dg, count, c, j);
+        veil_poly *p = out[c];
+#pragma omp parallel for num_threads(r->threads) schedule(static)
+        for (size_t t = 0; t < qp_count; t++)
+            diag_limb(r, veil_poly_limb_ptr(p, t), xs[c], dg, count, t, qp[t], accumulate);
     }
-    veil_rlwe_element_release(&out->el);
-    out->el.c[0] = poly[0];
-    out->el.c[1] = poly[1];
-    poly[0] = poly[1] = NULL;
-    out->el.size = 2;
-    out->el.level = level;
-    out->el.seeded = false;
-    out->scale = scale;
-done:
-    veil_poly_free(poly[0]);
-    veil_poly_free(poly[1]);
-    return st;
 }
 
 /* The key of a rotation by `steps`, or a failure naming it. */
@@ -449,96 +442,240 @@ static veil_status need_key(const veil_context *ctx, const veil_switch_key **key
 }
 
 /*
- * out <- sum_k diags[k] * rot(x, (k - shift) unit) by baby-step giant-step (as veil_ckks_linear_transform,
- * over the compact diagonals), k = j baby + i: the baby rotations rot(x, (i - shift) unit) hoisted (one
- * ModUp), each giant step's diagonals summed in one pass, then rotated by j baby unit. x is size 2 at the
- * level's level.
+ * A polynomial over base[0..count) (evaluation form, contents unspecified) on a block of the ring's pool that
+ * is not wiped when given back: ciphertext and public-matrix data only (the results moved into a ciphertext
+ * are ordinary polynomials). Freed with scratch_free.
  */
-static veil_status dft_transform(const veil_ckks_encoder *enc, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *x,
-                                 const veil_boot_dft_level *lv, veil_boot_diag *const *diags,
-                                 const veil_switch_key *const *keys, size_t key_count, veil_error *err)
+static veil_status scratch_new(veil_poly **out, const veil_ring *r, const size_t *base, size_t count, veil_error *err)
 {
-    const veil_context *ctx = enc->ctx;
+    const size_t bytes = veil_pool_block_bytes(count * r->n * sizeof(uint64_t));
+    veil_poly *p = malloc(sizeof *p);
+    uint64_t *data = p ? veil_pool_get(r->pool, bytes, false) : NULL;
+    if (!data) {
+        free(p);
+        return veil_fail(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
+    }
+    veil_poly_view(p, r, base, count, VEIL_FORM_EVAL, data);
+    p->block_bytes = bytes;
+    *out = p;
+    return VEIL_OK;
+}
+
+static void scratch_free(veil_poly *p)
+{
+    if (!p) return;
+    veil_pool_put(p->ring->pool, p->data, p->block_bytes, false);
+    free(p);
+}
+
+/* The working polynomials of one double-hoisted transform (over Q_l P unless said). */
+typedef struct dft_work {
+    size_t b, qp_count;
+    size_t qp[2 * VEIL_PARAMS_MAX_PRIMES];
+    veil_poly **baby[2];                     /* the baby rotations' two polynomials, NULL where unused */
+    veil_poly *inner[2], *acc[2], *rotated;  /* a giant step's sum, the running sum, sigma(inner[0]) */
+    veil_poly *down, *res[2];                /* over Q_l: inner[1] divided by P; the result */
+    veil_poly *encoded;                      /* a whole diagonal, encoded over Q_l P */
+    const veil_poly **terms[2];
+    const veil_boot_diag **dg;
+    veil_keyswitch_raised rx;
+} dft_work;
+
+static void work_free(dft_work *w)
+{
+    for (size_t c = 0; c < 2; c++) {
+        for (size_t i = 0; w->baby[c] && i < w->b; i++) scratch_free(w->baby[c][i]);
+        free(w->baby[c]);
+        scratch_free(w->inner[c]);
+        scratch_free(w->acc[c]);
+        veil_poly_free(w->res[c]);
+        free(w->terms[c]);
+    }
+    scratch_free(w->encoded);
+    free(w->dg);
+    scratch_free(w->rotated);
+    scratch_free(w->down);
+    veil_keyswitch_raised_release(&w->rx);
+}
+
+static veil_status work_init(dft_work *w, const veil_context *ctx, size_t b, size_t level, veil_error *err)
+{
     veil_status st = VEIL_OK;
-    const size_t nd = lv->n_diags, b = lv->baby < nd ? lv->baby : nd, groups = (nd + b - 1) / b;
-    veil_ckks_ciphertext **rotated = calloc(b, sizeof *rotated), **outs = calloc(b, sizeof *outs);
-    const veil_ckks_ciphertext **xr = calloc(b, sizeof *xr), **terms = calloc(b, sizeof *terms);
-    const veil_boot_diag **dg = calloc(b, sizeof *dg);
-    veil_ckks_plaintext **encoded = calloc(b, sizeof *encoded); /* the whole diagonals of a giant step */
-    veil_boot_diag *whole = calloc(b, sizeof *whole);
-    const veil_switch_key **baby_keys = calloc(b, sizeof *baby_keys);
-    long *steps = calloc(b, sizeof *steps);
-    veil_ckks_ciphertext *inner = NULL, *acc = NULL;
-    size_t nb = 0;
-    if (!rotated || !outs || !xr || !terms || !dg || !baby_keys || !steps || !encoded || !whole)
-        VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
+    const veil_ring *r = ctx->ring;
+    memset(w, 0, sizeof *w);
+    w->b = b;
+    w->qp_count = veil_context_qp_base(ctx, level, w->qp);
+    for (size_t c = 0; c < 2; c++) {
+        w->baby[c] = calloc(b, sizeof *w->baby[c]);
+        w->terms[c] = calloc(b, sizeof *w->terms[c]);
+        if (!w->baby[c] || !w->terms[c]) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
+        VEIL_CHECK(scratch_new(&w->inner[c], r, w->qp, w->qp_count, err));
+        VEIL_CHECK(scratch_new(&w->acc[c], r, w->qp, w->qp_count, err));
+        VEIL_CHECK(veil_context_poly_new(&w->res[c], ctx, level, VEIL_FORM_EVAL, err));
+    }
+    w->dg = calloc(b, sizeof *w->dg);
+    if (!w->dg) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrap: out of memory");
+    VEIL_CHECK(scratch_new(&w->rotated, r, w->qp, w->qp_count, err));
+    VEIL_CHECK(scratch_new(&w->down, r, w->qp, level + 1, err));
+done:
+    return st;
+}
+
+/*
+ * The baby rotations rot(x, (i - shift) unit) over Q_l P, before ModDown, from one ModUp of x's c_1:
+ * (P sigma(c_0) + u_0, u_1) with u_0 + u_1 s ~= P sigma(c_1) sigma(s); the unrotated one (i = shift) is P x.
+ */
+static veil_status baby_steps(dft_work *w, const veil_context *ctx, const veil_ckks_ciphertext *x,
+                              const veil_boot_dft_level *lv, veil_boot_diag *const *diags,
+                              const veil_switch_key *const *keys, size_t key_count, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    const size_t nd = lv->n_diags, b = w->b;
+    bool raised = false;
     for (size_t i = 0; i < b; i++) {
         bool used = false;
         for (size_t k = i; k < nd && !used; k += b) used = diags[k] != NULL;
         if (!used) continue;
+        for (size_t c = 0; c < 2; c++) /* a second input reuses the first's */
+            if (!w->baby[c][i]) VEIL_CHECK(scratch_new(&w->baby[c][i], ctx->ring, w->qp, w->qp_count, err));
         if ((long)i == lv->shift) {
-            xr[i] = x;
+            VEIL_CHECK(veil_keyswitch_add_p_times(ctx, w->baby[0][i], x->el.c[0], 1, false, err));
+            VEIL_CHECK(veil_keyswitch_add_p_times(ctx, w->baby[1][i], x->el.c[1], 1, false, err));
             continue;
         }
-        VEIL_CHECK(veil_ckks_ciphertext_new(&rotated[i], ctx, err));
-        VEIL_CHECK(need_key(ctx, &baby_keys[nb], ((long)i - lv->shift) * lv->unit, keys, key_count, err));
-        steps[nb] = ((long)i - lv->shift) * lv->unit;
-        xr[i] = outs[nb++] = rotated[i];
+        const long steps = ((long)i - lv->shift) * lv->unit;
+        const veil_switch_key *key = NULL;
+        VEIL_CHECK(need_key(ctx, &key, steps, keys, key_count, err));
+        if (!raised) VEIL_CHECK(veil_keyswitch_raise(ctx, &w->rx, x->el.c[1], err));
+        raised = true;
+        const uint64_t g = veil_galois_element_rotation(ctx, steps);
+        VEIL_CHECK(veil_keyswitch_raised_product(&w->rx, g, key, w->baby[0][i], w->baby[1][i], false, err));
+        VEIL_CHECK(veil_keyswitch_add_p_times(ctx, w->baby[0][i], x->el.c[0], g, true, err));
     }
-    if (nb) VEIL_CHECK(veil_ckks_rotate_hoisted(ctx, outs, x, steps, nb, baby_keys, err));
-    VEIL_CHECK(veil_ckks_ciphertext_new(&inner, ctx, err));
-    VEIL_CHECK(veil_ckks_ciphertext_new(&acc, ctx, err));
-    bool have = false;
+done:
+    veil_keyswitch_raised_release(&w->rx);
+    return st;
+}
+
+/*
+ * acc += rot(inner, steps) over Q_l P (acc = when !have): inner's c_1 divided by P (one ModDown of one
+ * polynomial), raised again and multiplied by the key, c_0 permuted where it is: the rotation's own ModDown
+ * waits for the level's one.
+ */
+static veil_status giant_step(dft_work *w, const veil_context *ctx, long steps, const veil_switch_key *key, bool have,
+                              size_t level, veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    const uint64_t g = veil_galois_element_rotation(ctx, steps);
+    VEIL_CHECK(veil_context_mod_down(ctx, w->down, w->inner[1], level, err));
+    VEIL_CHECK(veil_keyswitch_raise(ctx, &w->rx, w->down, err));
+    VEIL_CHECK(veil_keyswitch_raised_product(&w->rx, g, key, w->acc[0], w->acc[1], have, err));
+    VEIL_CHECK(veil_poly_automorphism(w->rotated, w->inner[0], g, err));
+    VEIL_CHECK(veil_poly_add(w->acc[0], w->acc[0], w->rotated, err));
+done:
+    veil_keyswitch_raised_release(&w->rx);
+    return st;
+}
+
+/*
+ * acc (+)= sum_k diags[k] * rot(x, (k - shift) unit) over Q_l P, before ModDown, by baby-step giant-step with
+ * double hoisting (Bossuat, Troncoso-Pastoriza, Hubaux, Eurocrypt 2021, sections 4-5), k = j baby + i: the baby
+ * rotations from one ModUp and kept over Q_l P (no ModDown each); each giant step's diagonals (encoded over
+ * Q_l P) summed there in one pass, then rotated by j baby unit over Q_l P (one ModDown of its c_1, a ModUp and
+ * the key's product). *have: whether w->acc holds a sum already. x is size 2 at the level's level.
+ */
+static veil_status dft_accumulate(const veil_ckks_encoder *enc, dft_work *w, bool *have, const veil_ckks_ciphertext *x,
+                                  const veil_boot_dft_level *lv, veil_boot_diag *const *diags,
+                                  const veil_switch_key *const *keys, size_t key_count, veil_error *err)
+{
+    const veil_context *ctx = enc->ctx;
+    veil_status st = VEIL_OK;
+    const size_t nd = lv->n_diags, b = w->b, groups = (nd + b - 1) / b, level = x->el.level;
+    VEIL_CHECK(baby_steps(w, ctx, x, lv, diags, keys, key_count, err));
     for (size_t j = 0; j < groups; j++) {
         size_t count = 0;
-        for (size_t i = 0; i < b && j * b + i < nd; i++) {
+        bool started = false;
+        for (size_t i = 0; i < b && j * b + i < nd; i++) { /* the compact diagonals, in one pass */
             const veil_boot_diag *d = diags[j * b + i];
-            if (!d) continue;
-            if (!d->v) { /* a whole diagonal: encoded now, at the level's scale */
-                if (!encoded[i]) VEIL_CHECK(veil_ckks_plaintext_new(&encoded[i], ctx, err));
-                VEIL_CHECK(veil_ckks_encode(enc, encoded[i], d->re, d->im, enc->slots, lv->encode_scale, lv->level,
-                                            err));
-                whole[i] = (veil_boot_diag){veil_poly_limb_ptr(encoded[i]->m, 0), 1, NULL, NULL};
-                d = &whole[i];
-            }
-            terms[count] = xr[i];
-            dg[count++] = d;
+            if (!d || !d->v) continue;
+            w->terms[0][count] = w->baby[0][i];
+            w->terms[1][count] = w->baby[1][i];
+            w->dg[count++] = d;
         }
-        if (!count) continue;
-        VEIL_CHECK(diag_sum(ctx, inner, terms, dg, count, x->el.level, x->scale * lv->diag_scale, err));
+        if (count) {
+            diag_sum(ctx->ring, w->inner, (const veil_poly *const *const *)w->terms, w->dg, count, w->qp, w->qp_count,
+                     false);
+            started = true;
+        }
+        for (size_t i = 0; i < b && j * b + i < nd; i++) {
+            /* a whole diagonal: encoded now, at the level's scale, over Q_l P, one at a time (one buffer) */
+            const veil_boot_diag *d = diags[j * b + i];
+            if (!d || d->v) continue;
+            if (!w->encoded) VEIL_CHECK(scratch_new(&w->encoded, ctx->ring, w->qp, w->qp_count, err));
+            VEIL_CHECK(veil_ckks_encode_poly(enc, w->encoded, d->re, d->im, enc->slots, lv->encode_scale, lv->level,
+                                             err));
+            const veil_boot_diag whole = {veil_poly_limb_ptr(w->encoded, 0), 1, NULL, NULL}, *one = &whole;
+            const veil_poly *xs[2][1] = {{w->baby[0][i]}, {w->baby[1][i]}};
+            const veil_poly *const *terms[2] = {xs[0], xs[1]};
+            diag_sum(ctx->ring, w->inner, terms, &one, 1, w->qp, w->qp_count, started);
+            started = true;
+        }
+        if (!started) continue;
         if (j > 0) {
             const veil_switch_key *key = NULL;
-            VEIL_CHECK(need_key(ctx, &key, (long)(j * b) * lv->unit, keys, key_count, err));
-            VEIL_CHECK(veil_ckks_rotate(ctx, inner, inner, (long)(j * b) * lv->unit, key, err));
-        }
-        if (!have) {
-            veil_ckks_ciphertext *t = acc;
-            acc = inner;
-            inner = t;
+            const long steps = (long)(j * b) * lv->unit;
+            VEIL_CHECK(need_key(ctx, &key, steps, keys, key_count, err));
+            VEIL_CHECK(giant_step(w, ctx, steps, key, *have, level, err));
+        } else if (!*have) {
+            for (size_t c = 0; c < 2; c++) {
+                veil_poly *t = w->acc[c];
+                w->acc[c] = w->inner[c];
+                w->inner[c] = t;
+            }
         } else {
-            VEIL_CHECK(veil_ckks_add(ctx, acc, acc, inner, err));
+            for (size_t c = 0; c < 2; c++) VEIL_CHECK(veil_poly_add(w->acc[c], w->acc[c], w->inner[c], err));
         }
-        have = true;
+        *have = true;
+    }
+done:
+    return st;
+}
+
+/*
+ * x <- the level's transform of x, plus that of x2 with the second diagonals when the level has them: both
+ * sums over Q_l P, divided by P once (one ModDown of the pair per level); not rescaled.
+ */
+static veil_status dft_level(const veil_ckks_encoder *enc, veil_ckks_ciphertext *x, const veil_ckks_ciphertext *x2,
+                             const veil_boot_dft_level *lv, const veil_switch_key *const *keys, size_t key_count,
+                             veil_error *err)
+{
+    const veil_context *ctx = enc->ctx;
+    veil_status st = VEIL_OK;
+    const size_t nd = lv->n_diags, b = lv->baby < nd ? lv->baby : nd, level = x->el.level;
+    const double scale = x->scale * lv->diag_scale;
+    bool have = false;
+    dft_work w;
+    VEIL_CHECK(work_init(&w, ctx, b, level, err));
+    VEIL_CHECK(dft_accumulate(enc, &w, &have, x, lv, lv->diags, keys, key_count, err));
+    if (lv->diags2) {
+        if (fabs(x2->scale / x->scale - 1) > 1e-9)
+            VEIL_FAIL(err, VEIL_ERR_INTERNAL, "bootstrap: a DFT level's two inputs at scales %g and %g", x->scale,
+                      x2->scale);
+        VEIL_CHECK(dft_accumulate(enc, &w, &have, x2, lv, lv->diags2, keys, key_count, err));
     }
     if (!have) VEIL_FAIL(err, VEIL_ERR_INTERNAL, "bootstrap: a DFT level without diagonals");
-    /* the sum moves into out (x, should out be x, is no longer read) */
-    const veil_ckks_ciphertext moved = *out;
-    *out = *acc;
-    *acc = moved;
+    /* the one ModDown of the level */
+    for (size_t c = 0; c < 2; c++) VEIL_CHECK(veil_context_mod_down(ctx, w.res[c], w.acc[c], level, err));
+    veil_rlwe_element_release(&x->el);
+    x->el.c[0] = w.res[0];
+    x->el.c[1] = w.res[1];
+    w.res[0] = w.res[1] = NULL;
+    x->el.size = 2;
+    x->el.level = level;
+    x->el.seeded = false;
+    x->scale = scale;
 done:
-    for (size_t i = 0; rotated && i < b; i++) veil_ckks_ciphertext_free(rotated[i]);
-    for (size_t i = 0; encoded && i < b; i++) veil_ckks_plaintext_free(encoded[i]);
-    free(encoded);
-    free(whole);
-    veil_ckks_ciphertext_free(inner);
-    veil_ckks_ciphertext_free(acc);
-    free(rotated);
-    free(outs);
-    free(xr);
-    free(terms);
-    free(dg);
-    free(baby_keys);
-    free(steps);
+    work_free(&w);
     return st;
 }
 
@@ -555,13 +692,94 @@ veil_status veil_boot_dft_apply(const veil_ckks_encoder *enc, veil_ckks_cipherte
                       x->el.level);
         if (lv->diags2 && (!x2 || x2->el.level != lv->level || x2->el.size != 2))
             VEIL_FAIL(err, VEIL_ERR_INTERNAL, "bootstrap: a DFT level without its second input");
-        VEIL_CHECK(dft_transform(enc, x, x, lv, lv->diags, keys, key_count, err));
-        if (lv->diags2) {
-            VEIL_CHECK(dft_transform(enc, x2, x2, lv, lv->diags2, keys, key_count, err));
-            VEIL_CHECK(veil_ckks_add(ctx, x, x, x2, err));
-        }
+        VEIL_CHECK(dft_level(enc, x, x2, lv, keys, key_count, err));
         VEIL_CHECK(veil_ckks_rescale(ctx, x, x, err));
     }
 done:
+    /* the blocks of the polynomials over Q P (at least the last level's size) serve nothing after the DFT: kept
+     * in the pool's cache they would add to the next phase's memory (full slots: 0.5 GB) */
+    if (level_count) {
+        size_t qp[2 * VEIL_PARAMS_MAX_PRIMES];
+        const size_t qp_count = veil_context_qp_base(ctx, levels[level_count - 1].level, qp);
+        veil_pool_release(ctx->ring->pool, veil_pool_block_bytes(qp_count * ctx->ring->n * sizeof(uint64_t)));
+    }
+    return st;
+}
+
+/*
+ * y (over Q_l P) <- y + rot(y, steps), y's c_1 divided by P for the rotation's key switching (one ModDown of
+ * one polynomial), its c_0 permuted where it is. down: scratch over Q_l; rotated: scratch over Q_l P.
+ */
+static veil_status add_rotation_extended(const veil_context *ctx, veil_poly *const *y, veil_poly *down,
+                                         veil_poly *rotated, long steps, const veil_switch_key *key, size_t level,
+                                         veil_error *err)
+{
+    veil_status st = VEIL_OK;
+    veil_keyswitch_raised rx = {0};
+    const uint64_t g = veil_galois_element_rotation(ctx, steps);
+    VEIL_CHECK(veil_context_mod_down(ctx, down, y[1], level, err));
+    VEIL_CHECK(veil_poly_automorphism(rotated, y[0], g, err));
+    VEIL_CHECK(veil_keyswitch_raise(ctx, &rx, down, err));
+    VEIL_CHECK(veil_keyswitch_raised_product(&rx, g, key, y[0], y[1], true, err));
+    VEIL_CHECK(veil_poly_add(y[0], y[0], rotated, err));
+done:
+    veil_keyswitch_raised_release(&rx);
+    return st;
+}
+
+veil_status veil_boot_sub_sum(const veil_context *ctx, veil_ckks_ciphertext *x, size_t slots,
+                              const veil_switch_key *const *keys, size_t key_count, veil_error *err)
+{
+    VEIL_REQUIRE(ctx, err);
+    VEIL_REQUIRE(x, err);
+    const size_t half = ctx->params.n / 2;
+    if (slots >= half) return VEIL_OK;
+    if (x->el.size != 2) return veil_fail(err, VEIL_ERR_INTERNAL, "bootstrap: SubSum on a ciphertext of size %zu",
+                                          x->el.size);
+    veil_status st = VEIL_OK;
+    const size_t level = x->el.level;
+    size_t qp[2 * VEIL_PARAMS_MAX_PRIMES];
+    const size_t qp_count = veil_context_qp_base(ctx, level, qp);
+    veil_poly *y[2] = {NULL, NULL}, *res[2] = {NULL, NULL}, *rotated = NULL, *down = NULL;
+    veil_keyswitch_raised rx = {0};
+    for (size_t c = 0; c < 2; c++) {
+        VEIL_CHECK(scratch_new(&y[c], ctx->ring, qp, qp_count, err));
+        VEIL_CHECK(veil_context_poly_new(&res[c], ctx, level, VEIL_FORM_EVAL, err));
+    }
+    VEIL_CHECK(scratch_new(&rotated, ctx->ring, qp, qp_count, err));
+    VEIL_CHECK(scratch_new(&down, ctx->ring, qp, level + 1, err));
+    for (size_t step = slots; step < half; step *= 2) {
+        const veil_switch_key *key = NULL;
+        VEIL_CHECK(need_key(ctx, &key, (long)step, keys, key_count, err));
+        if (step > slots) {
+            VEIL_CHECK(add_rotation_extended(ctx, y, down, rotated, (long)step, key, level, err));
+            continue;
+        }
+        /* the first: y = P x + rot(x) over Q_l P, from x's own ModUp (x is over Q_l: no ModDown first) */
+        const uint64_t g = veil_galois_element_rotation(ctx, (long)step);
+        VEIL_CHECK(veil_keyswitch_raise(ctx, &rx, x->el.c[1], err));
+        VEIL_CHECK(veil_keyswitch_raised_product(&rx, g, key, y[0], y[1], false, err));
+        veil_keyswitch_raised_release(&rx);
+        VEIL_CHECK(veil_keyswitch_add_p_times(ctx, y[0], x->el.c[0], g, true, err));
+        VEIL_CHECK(veil_keyswitch_add_p_times(ctx, y[0], x->el.c[0], 1, true, err));
+        VEIL_CHECK(veil_keyswitch_add_p_times(ctx, y[1], x->el.c[1], 1, true, err));
+    }
+    /* the one ModDown */
+    for (size_t c = 0; c < 2; c++) VEIL_CHECK(veil_context_mod_down(ctx, res[c], y[c], level, err));
+    veil_rlwe_element_release(&x->el);
+    x->el.c[0] = res[0];
+    x->el.c[1] = res[1];
+    res[0] = res[1] = NULL;
+    x->el.size = 2;
+    x->el.level = level;
+    x->el.seeded = false;
+done:
+    veil_keyswitch_raised_release(&rx);
+    for (size_t c = 0; c < 2; c++) {
+        scratch_free(y[c]);
+        veil_poly_free(res[c]);
+    }
+    scratch_free(rotated);
+    scratch_free(down);
     return st;
 }

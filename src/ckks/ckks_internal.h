@@ -45,4 +45,11 @@ veil_status veil_ckks_mul_constant_at(const veil_context *ctx, veil_ckks_ciphert
 /* Makes *p a polynomial over q_0..q_level (reallocating when its level differs); contents unspecified. */
 veil_status veil_ckks_poly_at(veil_poly **p, const veil_context *ctx, size_t level, veil_error *err);
 
+/*
+ * As veil_ckks_encode, into m, a polynomial over any primes of the ring (over Q_level P for the sums that
+ * double hoisting keeps over the extended basis); the coefficients are bounded by Q_level's modulus.
+ */
+veil_status veil_ckks_encode_poly(const veil_ckks_encoder *enc, veil_poly *m, const double *re, const double *im,
+                                  size_t count, double scale, size_t level, veil_error *err);
+
 #endif

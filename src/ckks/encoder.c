@@ -109,14 +109,14 @@ done:
     return st;
 }
 
-veil_status veil_ckks_encode(const veil_ckks_encoder *enc, veil_ckks_plaintext *out, const double *re,
-                             const double *im, size_t count, double scale, size_t level, veil_error *err)
+/*
+ * The body of veil_ckks_encode and veil_ckks_encode_poly: into `fixed`, or when it is NULL into *slot (made a
+ * polynomial over Q_level only once the values are checked, so that a refused encoding leaves it as it was).
+ */
+static veil_status encode_into(const veil_ckks_encoder *enc, veil_poly **slot, veil_poly *fixed, const double *re,
+                               const double *im, size_t count, double scale, size_t level, veil_error *err)
 {
-    VEIL_REQUIRE(enc, err);
-    VEIL_REQUIRE(out, err);
-    VEIL_REQUIRE(re, err);
     const veil_context *ctx = enc->ctx;
-    if (out->ctx != ctx) return veil_fail(err, VEIL_ERR_MISMATCH, "encode: the plaintext belongs to another context");
     if (count > enc->slots)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "encode: %zu values do not fit the %zu slots", count, enc->slots);
     if (!(scale >= 1.0) || !isfinite(scale))
@@ -150,21 +150,47 @@ veil_status veil_ckks_encode(const veil_ckks_encoder *enc, veil_ckks_plaintext *
         VEIL_FAIL(err, VEIL_ERR_ARGUMENT,
                   "encode: a coefficient reaches 2^%.1f, beyond the %.1f-bit modulus at level %zu (values up to about "
                   "%g at scale %g): lower the scale", log2(largest), log2_q, level, largest / scale, scale);
-    VEIL_CHECK(veil_ckks_poly_at(&out->m, ctx, level, err));
+    veil_poly *m = fixed;
+    if (!m) {
+        VEIL_CHECK(veil_ckks_poly_at(slot, ctx, level, err));
+        m = *slot;
+    }
     if (largest < limit) {
         for (size_t j = 0; j < n; j++) coeffs[j] = (int64_t)wide[j];
-        VEIL_CHECK(veil_poly_set_i64(out->m, coeffs, err));
+        VEIL_CHECK(veil_poly_set_i64(m, coeffs, err));
     } else {
-        VEIL_CHECK(veil_poly_set_integral(out->m, wide, err));
+        VEIL_CHECK(veil_poly_set_integral(m, wide, err));
     }
-    VEIL_CHECK(veil_poly_to_eval(out->m, err));
-    out->level = level;
-    out->scale = scale;
+    VEIL_CHECK(veil_poly_to_eval(m, err));
 done:
     veil_free_secret(v, slots * sizeof *v);
     veil_free_secret(coeffs, n * sizeof *coeffs);
     veil_free_secret(wide, n * sizeof *wide);
     return st;
+}
+
+veil_status veil_ckks_encode(const veil_ckks_encoder *enc, veil_ckks_plaintext *out, const double *re,
+                             const double *im, size_t count, double scale, size_t level, veil_error *err)
+{
+    VEIL_REQUIRE(enc, err);
+    VEIL_REQUIRE(out, err);
+    VEIL_REQUIRE(re, err);
+    if (out->ctx != enc->ctx)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "encode: the plaintext belongs to another context");
+    const veil_status st = encode_into(enc, &out->m, NULL, re, im, count, scale, level, err);
+    if (st != VEIL_OK) return st;
+    out->level = level;
+    out->scale = scale;
+    return VEIL_OK;
+}
+
+veil_status veil_ckks_encode_poly(const veil_ckks_encoder *enc, veil_poly *m, const double *re, const double *im,
+                                  size_t count, double scale, size_t level, veil_error *err)
+{
+    VEIL_REQUIRE(enc, err);
+    VEIL_REQUIRE(m, err);
+    VEIL_REQUIRE(re, err);
+    return encode_into(enc, NULL, m, re, im, count, scale, level, err);
 }
 
 veil_status veil_ckks_decode(const veil_ckks_encoder *enc, double *re, double *im, size_t count,

@@ -121,3 +121,22 @@ void veil_pool_put(veil_pool *p, void *ptr, size_t bytes, bool zeroed)
     for (size_t i = 0; i < n_evicted; i++) veil_free(evicted[i]); /* zeroed or not secret (see the callers) */
     if (!kept) veil_free(ptr);
 }
+
+void veil_pool_release(veil_pool *p, size_t min_bytes)
+{
+    if (!p) return;
+    void *freed[POOL_SLOTS];
+    size_t n_freed = 0, kept = 0;
+    pthread_mutex_lock(&p->lock);
+    for (size_t i = 0; i < p->count; i++) {
+        if (p->blocks[i].bytes >= min_bytes) {
+            freed[n_freed++] = p->blocks[i].ptr;
+            p->cached_bytes -= p->blocks[i].bytes;
+        } else {
+            p->blocks[kept++] = p->blocks[i];
+        }
+    }
+    p->count = kept;
+    pthread_mutex_unlock(&p->lock);
+    for (size_t i = 0; i < n_freed; i++) veil_free(freed[i]); /* zeroed or not secret (see veil_pool_put) */
+}

@@ -20,6 +20,9 @@ void *veil_pool_get_fit(veil_pool *pool, size_t bytes, bool zeroed, size_t *got)
 /* Returns a block to the cache (or to the system when the cache is full). zeroed: it is all zero bytes;
  * otherwise it must hold nothing secret. */
 void veil_pool_put(veil_pool *pool, void *ptr, size_t bytes, bool zeroed);
+/* Gives the cached blocks of at least min_bytes back to the system (a phase done with sizes no later one asks
+ * for: the bootstrapping DFTs' polynomials over Q P, before EvalMod). */
+void veil_pool_release(veil_pool *pool, size_t min_bytes);
 /*
  * bytes rounded up to a quarter of its power of two (at most 25% more): scratch whose size follows the
  * level asks for these sizes, so that the cache serves neighbouring levels instead of missing at each.

@@ -92,6 +92,121 @@ done:
     return st;
 }
 
+veil_status veil_keyswitch_raise(const veil_context *ctx, veil_keyswitch_raised *rx, const veil_poly *x,
+                                 veil_error *err)
+{
+    const veil_ring *r = ctx->ring;
+    const size_t n = r->n, level = x->count - 1, digits = level / ctx->alpha + 1;
+    memset(rx, 0, sizeof *rx);
+    rx->ctx = ctx;
+    rx->level = level;
+    rx->digits = digits;
+    rx->qp_count = veil_context_qp_base(ctx, level, rx->qp);
+    const size_t qp_count = rx->qp_count;
+    /* x in coefficient form, every digit's converted limbs (kept for all the products), the gathered (permuted)
+     * digit; the pointers to each raised digit's limbs */
+    rx->scratch_bytes = veil_pool_block_bytes((level + 1 + (digits + 1) * qp_count) * n * sizeof(uint64_t));
+    veil_status st = VEIL_OK;
+    rx->scratch = veil_pool_get(r->pool, rx->scratch_bytes, false); /* ciphertext data: nothing secret */
+    rx->perm = veil_alloc_scratch(n, sizeof *rx->perm);
+    rx->raised = veil_alloc_scratch(digits * qp_count, sizeof *rx->raised);
+    if (!rx->scratch || !rx->perm || !rx->raised) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "key switching: out of memory");
+    veil_poly xc;
+    uint64_t *converted = rx->scratch + (level + 1) * n;
+    rx->gathered = converted + digits * qp_count * n;
+    veil_poly_view(&xc, r, rx->qp, level + 1, VEIL_FORM_EVAL, rx->scratch);
+    VEIL_CHECK(veil_poly_copy(&xc, x, err));
+    VEIL_CHECK(veil_poly_to_coeff(&xc, err));
+    /* one ModUp for all rotations (Halevi-Shoup 2018): the automorphism commutes with it, and in evaluation
+     * form it is a permutation of the slots, applied to the raised digits by each product */
+    for (size_t j = 0; j < digits; j++)
+        VEIL_CHECK(raise_digit(ctx, rx->raised + j * qp_count, j, x, &xc, rx->qp, qp_count,
+                               converted + j * qp_count * n, err));
+done:
+    if (st != VEIL_OK) veil_keyswitch_raised_release(rx);
+    return st;
+}
+
+void veil_keyswitch_raised_release(veil_keyswitch_raised *rx)
+{
+    if (!rx || !rx->ctx) return;
+    if (rx->scratch) veil_pool_put(rx->ctx->ring->pool, rx->scratch, rx->scratch_bytes, false);
+    veil_free(rx->perm);
+    veil_free(rx->raised);
+    memset(rx, 0, sizeof *rx);
+}
+
+veil_status veil_keyswitch_raised_product(veil_keyswitch_raised *rx, uint64_t galois, const veil_switch_key *key,
+                                          veil_poly *acc0, veil_poly *acc1, bool accumulate, veil_error *err)
+{
+    const veil_context *ctx = rx->ctx;
+    if (acc0->count != rx->qp_count || acc1->count != rx->qp_count || acc0->form != VEIL_FORM_EVAL ||
+        acc1->form != VEIL_FORM_EVAL || memcmp(acc0->base, rx->qp, rx->qp_count * sizeof *rx->qp) != 0 ||
+        memcmp(acc1->base, rx->qp, rx->qp_count * sizeof *rx->qp) != 0)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "key switching: the accumulators must be over Q_%zu P", rx->level);
+    if (galois != 1) veil_automorphism_permutation(rx->perm, ctx->ring, galois);
+    for (size_t j = 0; j < rx->digits; j++)
+        accumulate_digit(ctx, acc0, acc1, rx->raised + j * rx->qp_count, galois != 1 ? rx->perm : NULL, rx->gathered,
+                         key, j, rx->qp, rx->qp_count, j > 0 || accumulate);
+    return VEIL_OK;
+}
+
+/* out = a * w mod the ring's prime `prime` (in place allowed), by the ring's vector kernels where they apply. */
+static void limb_mul_const(const veil_ring *r, size_t prime, uint64_t *out, const uint64_t *a, uint64_t w)
+{
+    const size_t n = r->n;
+    const uint64_t q = r->primes[prime];
+    if (r->ntt[prime].use_ifma) {
+        veil_mul_const_ifma(out, a, n, q, w);
+    } else if (r->ntt[prime].use_simd) {
+        veil_mul_const_avx2(out, a, n, q, w);
+    } else {
+        const uint64_t ws = veil_shoup_precompute(w, q);
+        for (size_t i = 0; i < n; i++) out[i] = veil_mulmod_shoup(a[i], w, ws, q);
+    }
+}
+
+veil_status veil_keyswitch_add_p_times(const veil_context *ctx, veil_poly *out, const veil_poly *c, uint64_t galois,
+                                       bool accumulate, veil_error *err)
+{
+    const veil_ring *r = ctx->ring;
+    const size_t n = r->n, level = c->count - 1;
+    size_t qp[2 * VEIL_PARAMS_MAX_PRIMES];
+    const size_t qp_count = veil_context_qp_base(ctx, level, qp);
+    if (out->count != qp_count || out->form != VEIL_FORM_EVAL || c->form != VEIL_FORM_EVAL ||
+        memcmp(out->base, qp, qp_count * sizeof *qp) != 0 || memcmp(c->base, qp, (level + 1) * sizeof *qp) != 0)
+        return veil_fail(err, VEIL_ERR_MISMATCH, "key switching: P times a polynomial over Q_l, into Q_l P");
+    veil_status st = VEIL_OK;
+    const size_t scratch_bytes = accumulate ? veil_pool_block_bytes((level + 1) * n * sizeof(uint64_t)) : 0;
+    uint64_t *scratch = accumulate ? veil_pool_get(r->pool, scratch_bytes, false) : NULL; /* nothing secret */
+    uint32_t *perm = galois != 1 ? veil_alloc_scratch(n, sizeof *perm) : NULL;
+    if ((accumulate && !scratch) || (galois != 1 && !perm))
+        VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "key switching: out of memory");
+    if (perm) veil_automorphism_permutation(perm, r, galois);
+#pragma omp parallel for num_threads(r->threads) schedule(static)
+    for (size_t t = 0; t <= level; t++) {
+        uint64_t *dst = accumulate ? scratch + t * n : veil_poly_limb_ptr(out, t);
+        const uint64_t *src = veil_poly_limb_ptr(c, t);
+        if (perm) {
+            veil_permute_slots(r, dst, src, perm);
+            src = dst;
+        }
+        limb_mul_const(r, t, dst, src, ctx->p_mod_q[t]);
+    }
+    if (accumulate) {
+        veil_poly sum;
+        veil_poly_view(&sum, r, qp, level + 1, VEIL_FORM_EVAL, scratch);
+        veil_limbwise(ctx, out, out, &sum, level, VEIL_LIMB_ADD);
+    } else {
+        /* P = 0 modulo P's primes */
+        memset(veil_poly_limb_ptr(out, level + 1), 0, (qp_count - level - 1) * n * sizeof(uint64_t));
+    }
+done:
+    if (scratch) veil_pool_put(r->pool, scratch, scratch_bytes, false);
+    veil_free(perm);
+    return st;
+}
+
 /*
  * The shared body of the hoisted forms: one ModUp of x, then for each k the permuted digits times keys[k];
  * with sum, all of them accumulated over Q_l P and divided by P once (out0[0], out1[0]), else one ModDown
@@ -102,42 +217,26 @@ static veil_status keyswitch_hoisted(const veil_context *ctx, veil_poly *const *
                                      size_t count, bool sum, veil_error *err)
 {
     const veil_ring *r = ctx->ring;
-    const size_t n = r->n, level = x->count - 1, digits = level / ctx->alpha + 1;
-    size_t qp[2 * VEIL_PARAMS_MAX_PRIMES];
-    const size_t qp_count = veil_context_qp_base(ctx, level, qp);
-    /* x in coefficient form, every digit's converted limbs (kept for all rotations), the gathered (permuted)
-     * digit, and the accumulators; the pointers to each raised digit's limbs */
-    const size_t limbs = level + 1 + digits * qp_count + 3 * qp_count;
-    const size_t scratch_bytes = veil_pool_block_bytes(limbs * n * sizeof(uint64_t));
-    veil_status st = VEIL_OK;
+    const size_t n = r->n, level = x->count - 1;
+    veil_keyswitch_raised rx;
+    veil_status st = veil_keyswitch_raise(ctx, &rx, x, err);
+    if (st != VEIL_OK) return st;
+    const size_t qp_count = rx.qp_count;
+    const size_t scratch_bytes = veil_pool_block_bytes(2 * qp_count * n * sizeof(uint64_t));
     uint64_t *scratch = veil_pool_get(r->pool, scratch_bytes, false); /* nothing secret */
-    uint32_t *perm = veil_alloc_scratch(n, sizeof *perm);
-    const uint64_t **raised = veil_alloc_scratch(digits * qp_count, sizeof *raised);
-    if (!scratch || !perm || !raised) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "hoisted key switching: out of memory");
-    veil_poly xc, acc0, acc1;
-    uint64_t *converted = scratch + (level + 1) * n, *gathered = converted + digits * qp_count * n;
-    veil_poly_view(&xc, r, qp, level + 1, VEIL_FORM_EVAL, scratch);
-    veil_poly_view(&acc0, r, qp, qp_count, VEIL_FORM_EVAL, gathered + qp_count * n);
-    veil_poly_view(&acc1, r, qp, qp_count, VEIL_FORM_EVAL, gathered + 2 * qp_count * n);
-    VEIL_CHECK(veil_poly_copy(&xc, x, err));
-    VEIL_CHECK(veil_poly_to_coeff(&xc, err));
-    /* one ModUp for all rotations (Halevi-Shoup 2018): the automorphism commutes with it, and in evaluation
-     * form it is a permutation of the slots, applied to the raised digits below */
-    for (size_t j = 0; j < digits; j++)
-        VEIL_CHECK(raise_digit(ctx, raised + j * qp_count, j, x, &xc, qp, qp_count, converted + j * qp_count * n, err));
+    if (!scratch) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "hoisted key switching: out of memory");
+    veil_poly acc0, acc1;
+    veil_poly_view(&acc0, r, rx.qp, qp_count, VEIL_FORM_EVAL, scratch);
+    veil_poly_view(&acc1, r, rx.qp, qp_count, VEIL_FORM_EVAL, scratch + qp_count * n);
     for (size_t k = 0; k < count; k++) {
-        veil_automorphism_permutation(perm, r, galois[k]);
-        for (size_t j = 0; j < digits; j++)
-            accumulate_digit(ctx, &acc0, &acc1, raised + j * qp_count, perm, gathered, keys[k], j, qp, qp_count,
-                             j > 0 || (sum && k > 0));
+        VEIL_CHECK(veil_keyswitch_raised_product(&rx, galois[k], keys[k], &acc0, &acc1, sum && k > 0, err));
         if (sum && k + 1 < count) continue;
         VEIL_CHECK(veil_context_mod_down(ctx, out0[sum ? 0 : k], &acc0, level, err));
         VEIL_CHECK(veil_context_mod_down(ctx, out1[sum ? 0 : k], &acc1, level, err));
     }
 done:
-    veil_pool_put(r->pool, scratch, scratch_bytes, false);
-    veil_free(perm);
-    veil_free(raised);
+    if (scratch) veil_pool_put(r->pool, scratch, scratch_bytes, false);
+    veil_keyswitch_raised_release(&rx);
     return st;
 }
 

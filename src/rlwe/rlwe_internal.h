@@ -90,6 +90,38 @@ veil_status veil_keyswitch_hoisted_sum(const veil_context *ctx, veil_poly *out0,
                                        const uint64_t *galois, const veil_switch_key *const *keys, size_t count,
                                        veil_error *err);
 
+/*
+ * Double hoisting (Bossuat, Troncoso-Pastoriza, Hubaux, Eurocrypt 2021, sections 4-5): the pieces of a key
+ * switching kept over the extended basis Q_l P, so that sums of rotated ciphertexts are divided by P once.
+ * veil_keyswitch_raise decomposes x (over Q_l, evaluation form) and raises its digits to Q_l P (one ModUp);
+ * x must stay alive and unchanged while rx is used; release rx afterwards (also after a failure).
+ */
+typedef struct veil_keyswitch_raised {
+    const veil_context *ctx;
+    size_t level, digits, qp_count;
+    size_t qp[2 * VEIL_PARAMS_MAX_PRIMES]; /* ring indices of Q_l then P */
+    uint64_t *scratch, *gathered;
+    size_t scratch_bytes;
+    uint32_t *perm;
+    const uint64_t **raised; /* digits * qp_count limb pointers */
+} veil_keyswitch_raised;
+
+veil_status veil_keyswitch_raise(const veil_context *ctx, veil_keyswitch_raised *rx, const veil_poly *x,
+                                 veil_error *err);
+void veil_keyswitch_raised_release(veil_keyswitch_raised *rx);
+/*
+ * (acc0, acc1) (over Q_l P, evaluation form: rx->qp) = (or += when accumulate) the key's digits times the
+ * raised digits of sigma_galois(x) (galois 1: x itself): acc0 + acc1 s ~= P sigma_galois(x) s', before ModDown.
+ */
+veil_status veil_keyswitch_raised_product(veil_keyswitch_raised *rx, uint64_t galois, const veil_switch_key *key,
+                                          veil_poly *acc0, veil_poly *acc1, bool accumulate, veil_error *err);
+/*
+ * out (over Q_l P, evaluation form) = (or += when accumulate) P sigma_galois(c) for c over Q_l (evaluation
+ * form; galois 1: c): the part of a ciphertext over Q_l that joins a sum kept over Q_l P (zero on P's limbs).
+ */
+veil_status veil_keyswitch_add_p_times(const veil_context *ctx, veil_poly *out, const veil_poly *c, uint64_t galois,
+                                       bool accumulate, veil_error *err);
+
 /* ModDown from Q_level P to Q_level: the BGV form (d = 0 mod t) for a BGV set. */
 veil_status veil_context_mod_down(const veil_context *ctx, veil_poly *out, const veil_poly *in, size_t level,
                                   veil_error *err);
