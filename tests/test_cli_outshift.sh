@@ -61,6 +61,13 @@ for packing in throughput latency; do
         "$veil" decrypt --keys K_$packing --in e_$packing.ct --out e_$packing.csv 2>"$work/err" ||
             fail "decrypt the encrypted model's outputs: $(cat "$work/err")"
         compare e_$packing.csv p_big.csv 1e-1
+        # noise on the outputs (docs/privacy.md) fits them at their lowered scale: q_0 / 4 at 2^(36 - s)
+        "$veil" budget --keys K_$packing --epsilon 4 --delta 1e-5 >/dev/null 2>&1 || fail "budget"
+        run "$veil" eval --model big.onnx --eval-keys K_$packing/eval --in x_$packing.ct --out n_$packing.ct \
+            --dp-epsilon 2 --dp-delta 1e-6 --dp-sensitivity 20
+        "$veil" decrypt --keys K_$packing --in n_$packing.ct --out n_$packing.csv 2>"$work/err" ||
+            fail "decrypt the noisy outputs: $(cat "$work/err")"
+        compare n_$packing.csv p_big.csv 600 # sigma ~53
     fi
 done
 
