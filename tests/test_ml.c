@@ -1171,6 +1171,96 @@ static void test_compressed_bundle_kept(void **state)
 }
 
 /*
+ * The last layer's lowered scale (veil_ckks_output_shift) with keys through the wire format: outputs up to 16,100
+ * outgrow a 50-bit first prime at the 2^36 scale, and the plan lowers the outputs' scale by a few bits. The bundle
+ * carries the outputs' bound, so keys loaded from it give the in-memory keys' shift, and the outputs (all beyond
+ * q_0 / 2 at the full scale: without the shift they wrap and decrypt ~2^14 off) decrypt to the plaintext model's.
+ * A bundle without the bound (as an earlier Veil wrote it) is refused, not evaluated at the full scale.
+ */
+static void test_output_shift_through_files(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_graph g = {0};
+    const double w[8] = {4000, 4000, 4000, 4000, -3000, 2000, 1000, -500}, b[2] = {100, -50};
+    int64_t in_dims[2] = {-1, 4}, wd[2] = {2, 4}, bd[1] = {2};
+    const char *gemm[3] = {"x", "w", "b"};
+    assert_int_equal(veil_graph_add_input(&g, "x", in_dims, 2, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "w", w, wd, 2, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_init(&g, "b", b, bd, 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_node(&g, "Gemm", gemm, 3, "y", "transB", 1, &err), VEIL_OK);
+    assert_int_equal(veil_graph_add_output(&g, "y", &err), VEIL_OK);
+    veil_model_options opts = {0};
+    veil_model *m = NULL;
+    assert_int_equal(veil_model_from_graph(&m, &g, (const uint8_t *)"big", 3, NULL, 0, &opts, &err), VEIL_OK);
+    veil_plan *plan = NULL;
+    veil_plan_request req = {.batch = 4, .have_range = 1, .range_lo = -1, .range_hi = 1};
+    assert_int_equal(veil_model_plan(&plan, m, &req, &err), VEIL_OK);
+    veil_keyset *ks = NULL;
+    veil_eval_keys *ek = NULL, *loaded = NULL, *old = NULL;
+    assert_int_equal(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err), VEIL_OK);
+    unsigned in_memory = 0, from_file = 0;
+    assert_int_equal(veil_ml_ckks_keys_output_shift(&in_memory, &m->program, ek, &err), VEIL_OK);
+    assert_int_equal(in_memory, veil_ckks_output_shift(&m->program, plan->packing, plan->params, plan->scale_bits,
+                                                       plan->bound));
+    assert_true(in_memory > 0);
+    veil_buffer kb = {0}, ob = {0}, cb = {0};
+    assert_int_equal(veil_eval_keys_save(&kb, ek, &err), VEIL_OK);
+    assert_int_equal(veil_eval_keys_load(&loaded, kb.data, kb.len, &err), VEIL_OK);
+    assert_int_equal(veil_ml_ckks_keys_output_shift(&from_file, &m->program, loaded, &err), VEIL_OK);
+    assert_int_equal(from_file, in_memory);
+    assert_true(loaded->meta.bound == plan->bound);
+
+    /* four samples near the top of the range: every first output beyond 13,000 */
+    double x[16], y[8], plain[8];
+    unsigned s = 3;
+    for (size_t i = 0; i < 16; i++) x[i] = 0.9 + 0.1 * uniform(&s);
+    assert_int_equal(veil_model_run_plain(m, plain, x, 4, &err), VEIL_OK);
+    for (size_t r = 0; r < 4; r++) assert_true(plain[2 * r] > 13000);
+    veil_ciphertexts *in = NULL, *server_in = NULL, *out = NULL, *mine = NULL;
+    assert_int_equal(veil_ciphertexts_encrypt(&in, ks, x, 4, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_save(&cb, in, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_load(&server_in, NULL, loaded, cb.data, cb.len, &err), VEIL_OK);
+    veil_buffer_free(&cb);
+    veil_status st = veil_model_evaluate(&out, m, loaded, server_in, NULL, NULL, &err);
+    if (st != VEIL_OK) fail_msg("evaluate: %s", err.detail);
+    assert_int_equal(veil_ciphertexts_save(&cb, out, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_load(&mine, ks, NULL, cb.data, cb.len, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_decrypt(y, NULL, ks, mine, &err), VEIL_OK);
+    double worst = 0;
+    for (size_t i = 0; i < 8; i++) worst = fmax(worst, fabs(y[i] - plain[i]));
+    printf("  output shift %u bits (memory and file), outputs up to %.0f, largest error %.2g\n", in_memory, plain[0],
+           worst);
+    assert_true(worst < 1e-2);
+
+    /* the bundle without its range extension, as an earlier Veil wrote it: refused where a shift is possible */
+    free(ek->boot_lo);
+    free(ek->boot_hi);
+    ek->boot_lo = ek->boot_hi = NULL;
+    assert_int_equal(veil_eval_keys_save(&ob, ek, &err), VEIL_OK);
+    assert_true(ob.len < kb.len);
+    assert_int_equal(veil_eval_keys_load(&old, ob.data, ob.len, &err), VEIL_OK);
+    veil_ciphertexts *refused = NULL;
+    assert_int_equal(veil_model_evaluate(&refused, m, old, server_in, NULL, NULL, &err), VEIL_ERR_FORMAT);
+    assert_non_null(strstr(err.detail, "no outputs' bound"));
+    assert_null(refused);
+
+    veil_ciphertexts_free(in);
+    veil_ciphertexts_free(server_in);
+    veil_ciphertexts_free(out);
+    veil_ciphertexts_free(mine);
+    veil_buffer_free(&kb);
+    veil_buffer_free(&ob);
+    veil_buffer_free(&cb);
+    veil_eval_keys_free(old);
+    veil_eval_keys_free(loaded);
+    veil_eval_keys_free(ek);
+    veil_keyset_free(ks);
+    veil_plan_free(plan);
+    veil_model_free(m);
+}
+
+/*
  * Keys written as they are made (veil_keyset_generate_to_file) are those veil_keyset_generate makes and veil_eval_keys_save
  * writes, byte for byte, from the same randomness; a file that cannot be made leaves nothing.
  */
@@ -1435,6 +1525,7 @@ int main(void)
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_latency_two_bottom_primes),
         cmocka_unit_test(test_compressed_bundle_kept),
+        cmocka_unit_test(test_output_shift_through_files),
         cmocka_unit_test(test_keygen_to_file),
         cmocka_unit_test(test_bad_models),
         cmocka_unit_test(test_csv),

@@ -225,9 +225,8 @@ veil_status veil_ml_ckks_evaluator_new(void **state, const veil_model *model, co
     ev->span = veil_latency_span(veil_params_degree(keys->params) / 2, ev->slots,
                                  keys->meta.layout == VEIL_LAYOUT_PERIODIC);
     ev->threads = threads ? threads : 1;
-    ev->out_shift = veil_ckks_output_shift(p, (veil_packing)keys->meta.packing, keys->params, keys->meta.scale_bits,
-                                           keys->meta.bound);
     veil_status st = VEIL_OK; /* an encrypted model's last weights carry the shift (encmodel.c, weight_scale) */
+    VEIL_CHECK(veil_ml_ckks_keys_output_shift(&ev->out_shift, p, keys, err));
     ev->stages = calloc(p->n_stages + 1, sizeof *ev->stages);
     if (!ev->stages) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "evaluator");
     VEIL_CHECK(veil_ckks_encoder_new(&ev->enc, keys->ctx, err));

@@ -222,7 +222,7 @@ veil_status veil_ml_ckks_keygen(veil_keyset **secret_out, veil_eval_keys **eval_
     pk = NULL;
     VEIL_CHECK(keygen_switch_keys(ks, plan, prng, keep_key, ek, progress, progress_arg, err));
     ek->boot = plan->boot;
-    if (plan->boot.count)
+    if (plan->ckks.box_lo && plan->packing != VEIL_PACKING_TRAINING) /* as the bundle carries it */
         VEIL_CHECK(veil_ml_box_copy(&ek->boot_lo, &ek->boot_hi, plan->ckks.box_lo, plan->ckks.box_hi, plan->in_width,
                                     err));
     VEIL_CHECK(keygen_encaps(ks, plan, prng, keep_encaps, ek, err));
@@ -257,19 +257,23 @@ done:
  * the parameters and the public key.
  */
 /*
- * The metadata of a bundle: the 128 bytes, and for a plan with bootstraps its schedule (veil_ml_boot_ext_encode)
- * after them. *mb freed by the caller.
+ * The metadata of a bundle: the 128 bytes, and after them for a plan with bootstraps its schedule
+ * (veil_ml_boot_ext_encode), else for inference keys the inputs' range and the outputs' bound as a key set's
+ * (veil_ml_range_encode: the evaluator takes the outputs' scale from the bound, veil_ml_ckks_keys_output_shift).
+ * *mb freed by the caller.
  */
 static veil_status bundle_meta(uint8_t **mb, size_t *len, const veil_ml_meta *meta, const veil_ml_boot *boot,
                                const double *lo, const double *hi, veil_error *err)
 {
     if (boot->count && (!lo || !hi))
         return veil_fail(err, VEIL_ERR_MISMATCH, "eval keys: a bootstrapping schedule without the inputs' range");
-    *len = META_BYTES + veil_ml_boot_ext_bytes(boot, meta->in_width);
+    const int range = !boot->count && lo && hi && meta->packing != VEIL_PACKING_TRAINING;
+    *len = META_BYTES + (range ? veil_ml_range_bytes(meta->in_width) : veil_ml_boot_ext_bytes(boot, meta->in_width));
     *mb = calloc(*len, 1);
     if (!*mb) return veil_fail(err, VEIL_ERR_NO_MEMORY, "eval keys");
     veil_ml_meta_encode(*mb, meta);
     if (boot->count) veil_ml_boot_ext_encode(*mb + META_BYTES, boot, meta->in_width, meta->bound, lo, hi);
+    else if (range) veil_ml_range_encode(*mb + META_BYTES, meta->bound, lo, hi, meta->in_width);
     return VEIL_OK;
 }
 
@@ -417,7 +421,8 @@ veil_status veil_ml_ckks_eval_keys_joint(veil_buffer *out, const veil_keyset *jo
                                          veil_switch_key *const *galois, size_t n_galois, veil_error *err)
 {
     veil_ml_meta m = joint->meta;
-    return bundle_eval(out, &m, joint->params, joint->pk, relin, galois, n_galois, 0, NULL, NULL, NULL, NULL, err);
+    return bundle_eval(out, &m, joint->params, joint->pk, relin, galois, n_galois, 0, NULL, joint->ckks.box_lo,
+                       joint->ckks.box_hi, NULL, err);
 }
 
 veil_status veil_ml_ckks_eval_keys_save(veil_buffer *out, const veil_eval_keys *k, veil_error *err)
@@ -434,7 +439,14 @@ veil_status veil_ml_ckks_eval_keys_save(veil_buffer *out, const veil_eval_keys *
 static veil_status load_boot(veil_eval_keys *k, const veil_set_contents *c, veil_error *err)
 {
     veil_status st = VEIL_OK;
-    if (c->meta_len > META_BYTES) {
+    const uint8_t *ext = c->meta + META_BYTES;
+    if (c->meta_len > META_BYTES && veil_ml_range_tagged(ext, c->meta_len - META_BYTES)) {
+        /* inference keys without bootstraps: the inputs' range and the outputs' bound, as the key set's */
+        if (k->meta.packing == VEIL_PACKING_TRAINING || c->meta_len != META_BYTES + veil_ml_range_bytes(k->meta.in_width))
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: the inputs' range extension is invalid");
+        VEIL_CHECK(veil_ml_range_decode(ext, c->meta_len - META_BYTES, k->meta.in_width, &k->meta.bound, &k->boot_lo,
+                                        &k->boot_hi, err));
+    } else if (c->meta_len > META_BYTES) {
         if (k->meta.packing == VEIL_PACKING_TRAINING)
             VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: a bootstrapping schedule in training keys");
         double bound = 0;

@@ -35,9 +35,10 @@ static size_t eval_bundle_bytes(const veil_plan *plan)
     const size_t items = veil_params_stored_bytes(p) + veil_public_key_stored_bytes(p) +
                          (1 + galois) * veil_switch_key_stored_bytes(p) +
                          encaps * veil_ckks_encapsulation_key_stored_bytes(p);
-    /* with bootstraps, the metadata carries the schedule (veil_ml_boot_ext_bytes) */
-    return veil_set_stored_bytes(VEIL_META_BYTES + veil_ml_boot_ext_bytes(&plan->boot, plan->in_width),
-                                 3 + galois + encaps, items);
+    /* with bootstraps, the metadata carries the schedule (veil_ml_boot_ext_bytes), else the inputs' range */
+    const size_t ext = plan->boot.count ? veil_ml_boot_ext_bytes(&plan->boot, plan->in_width)
+                       : plan->ckks.box_lo && plan->packing != VEIL_PACKING_TRAINING ? veil_ml_range_bytes(plan->in_width) : 0;
+    return veil_set_stored_bytes(VEIL_META_BYTES + ext, 3 + galois + encaps, items);
 }
 
 void veil_ckks_plan_sizes(veil_plan *plan)
@@ -269,6 +270,24 @@ unsigned veil_ckks_output_shift(const veil_program *p, veil_packing packing, con
     if (!(lack > 0)) return 0;
     const double most = fmin(MAX_OUTPUT_SHIFT, (double)scale_bits - MIN_OUTPUT_SCALE_BITS);
     return most > 0 ? (unsigned)fmin(lack, most) : 0;
+}
+
+/*
+ * The bound is the plan's (meta.bound), which every CKKS inference bundle carries in its metadata extension
+ * (VEIL-RN1, or the bootstrapping schedule's): a bundle without it would give no shift where the plan took one,
+ * and outputs beyond q_0 / 2 at the full scale would wrap around; it is refused unless no bound could shift.
+ */
+veil_status veil_ml_ckks_keys_output_shift(unsigned *shift, const veil_program *p, const veil_eval_keys *k,
+                                           veil_error *err)
+{
+    const veil_packing packing = (veil_packing)k->meta.packing;
+    *shift = 0;
+    if (veil_ckks_output_shift(p, packing, k->params, k->meta.scale_bits, INFINITY) == 0) return VEIL_OK;
+    if (!k->boot_lo || !k->boot_hi)
+        return veil_fail(err, VEIL_ERR_FORMAT, "these evaluation keys carry no outputs' bound (a bundle of an earlier "
+                         "Veil): the scale their plan chose for the outputs is unknown; make the keys again");
+    *shift = veil_ckks_output_shift(p, packing, k->params, k->meta.scale_bits, k->meta.bound);
+    return VEIL_OK;
 }
 
 /*

@@ -274,6 +274,15 @@ done:
     return st;
 }
 
+/* The CKKS outputs' scale: the plan's, or 2^s lower where it lowered the last layer's (veil_ckks_output_shift);
+ * the largest of the ciphertexts' own. */
+static double outputs_scale(const veil_ciphertexts *cts)
+{
+    double scale = cts->count ? 0 : ldexp(1.0, (int)cts->meta.scale_bits);
+    for (size_t i = 0; i < cts->count; i++) scale = fmax(scale, veil_ckks_ciphertext_scale(cts->cts[i]));
+    return scale;
+}
+
 veil_status veil_ciphertexts_add_dp_noise(veil_ciphertexts *cts, const veil_eval_keys *keys, double epsilon,
                                           double delta, double sensitivity, veil_prng *prng, veil_error *err)
 {
@@ -299,7 +308,7 @@ veil_status veil_ciphertexts_add_dp_noise(veil_ciphertexts *cts, const veil_eval
     VEIL_CHECK(veil_dp_gaussian_rho(sensitivity, d.sigma, &d.rho, err));
     if (!exact) {
         /* the noisy outputs must still fit the parameters: |value| below q_0 / (4 scale) */
-        const double limit = (double)veil_params_q(keys->params, 0) / 4 / ldexp(1.0, (int)cts->meta.scale_bits);
+        const double limit = (double)veil_params_q(keys->params, 0) / 4 / outputs_scale(cts);
         const double need = (keys->meta.bound > 0 ? keys->meta.bound : 0) + 40 * d.sigma;
         if (!(need < limit))
             VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "privacy: noise of sigma %g (epsilon %g, sensitivity %g) does not fit "
@@ -345,8 +354,7 @@ veil_status veil_ciphertexts_add_dp_share(veil_ciphertexts *cts, double epsilon,
                   d.resolution, d.rho, limit, epsilon);
     {
         /* the outputs' bound and the full noise's tail (as a single evaluator's) must fit: q_0 / (4 scale) */
-        const double room = (double)veil_params_q(veil_context_params(cts->ctx), 0) / 4 /
-                            ldexp(1.0, (int)cts->meta.scale_bits);
+        const double room = (double)veil_params_q(veil_context_params(cts->ctx), 0) / 4 / outputs_scale(cts);
         const double need = (cts->meta.bound > 0 ? cts->meta.bound : 0) + 40 * d.sigma * sqrt((double)parties);
         if (!(need < room))
             VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "privacy: a noise share of sigma %g (epsilon %g, sensitivity %g) does "

@@ -293,12 +293,10 @@ static double log2_modulus(const veil_params *params, size_t level)
  * the last stage's q_l / 2^s when the keys' plan lowers the outputs' scale by s bits (veil_ckks_output_shift,
  * as the plaintext weights round(w q_l / 2^s)).
  */
-static double weight_scale(const veil_eval_keys *k, const veil_program *p, size_t stage, size_t level)
+static double weight_scale(const veil_eval_keys *k, const veil_program *p, size_t stage, size_t level,
+                           unsigned out_shift /* veil_ml_ckks_keys_output_shift */)
 {
-    const unsigned shift = stage + 1 == p->n_stages ? veil_ckks_output_shift(p, (veil_packing)k->meta.packing,
-                                                                             k->params, k->meta.scale_bits,
-                                                                             k->meta.bound)
-                                                    : 0;
+    const unsigned shift = stage + 1 == p->n_stages ? out_shift : 0;
     return ldexp((double)veil_params_q(k->params, level), -(int)shift);
 }
 
@@ -312,6 +310,7 @@ typedef struct enc_work {
     double *slots;
     size_t half;
     veil_prng *prng;
+    unsigned out_shift; /* the last stage's (weight_scale) */
 } enc_work;
 
 static veil_status encrypt_slots(veil_buffer *out, enc_work *wk, size_t level, double scale, size_t k, size_t g,
@@ -416,7 +415,7 @@ static veil_status encrypt_stages(veil_buffer *items, const veil_program *p, enc
         const veil_stage *sg = &p->stages[s];
         if (sg->kind != VEIL_STAGE_AFFINE) continue;
         const size_t l = stage_level(p, top, s);
-        const double scale = weight_scale(wk->k, p, s, l);
+        const double scale = weight_scale(wk->k, p, s, l, wk->out_shift);
         if (!masks) { /* throughput: each weight and bias in every slot */
             for (size_t i = 0; i < sg->in_width * sg->out_width; i++)
                 VEIL_CHECK(encrypt_value(&items[at++], wk, sg->w[i], l, scale, err));
@@ -462,6 +461,8 @@ veil_status veil_model_encrypt(veil_buffer *out, const veil_model *m, const veil
                          "packing encrypts a layer's diagonals instead (veil plan --latency)", count,
                          throughput_bytes(p, k->params) / (1u << 30), ENC_MAX_BYTES / (1u << 30));
     enc_work wk = {.k = k, .half = veil_params_degree(k->params) / 2, .prng = prng};
+    st = veil_ml_ckks_keys_output_shift(&wk.out_shift, p, k, err);
+    if (st != VEIL_OK) return st;
     veil_buffer *items = NULL;
     uint8_t *meta = NULL;
     uint64_t **masks = latency ? calloc(p->n_stages, sizeof *masks) : NULL;
@@ -544,7 +545,7 @@ static veil_status enc_new(veil_model *m, const veil_eval_keys *k, veil_packing 
 /* The latency packing's masks (in[0 .. len): per affine stage its diagonals' count and bit mask, checked against
  * the layout the keys' slots give), then its diagonals and bias vector, each checked. */
 static veil_status load_latency(veil_model *m, const veil_eval_keys *k, const veil_set_contents *c, const uint8_t *in,
-                                size_t len, veil_error *err)
+                                size_t len, unsigned out_shift, veil_error *err)
 {
     const veil_program *p = &m->program;
     const size_t top = veil_context_max_level(k->ctx), half = veil_params_degree(k->params) / 2;
@@ -582,7 +583,7 @@ static veil_status load_latency(veil_model *m, const veil_eval_keys *k, const ve
         m->enc->w[s] = calloc(sh.Kl, sizeof *m->enc->w[s]);
         m->enc->b[s] = calloc(2, sizeof *m->enc->b[s]); /* one more NULL ends the list */
         if (!m->enc->w[s] || !m->enc->b[s]) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encrypted model");
-        const double scale = weight_scale(k, p, s, l);
+        const double scale = weight_scale(k, p, s, l, out_shift);
         for (size_t d = 0; d < sh.Kl; d++)
             if (masks[s][d / 64] >> (d % 64) & 1)
                 VEIL_CHECK(load_value(&m->enc->w[s][d], k, &c->items[at++], l, scale, err));
@@ -630,8 +631,11 @@ veil_status veil_model_load_encrypted(veil_model **out, const veil_eval_keys *k,
         BAD("the structure disagrees with the metadata");
     const size_t top = veil_context_max_level(k->ctx);
     if (veil_program_depth(p) > top) BAD("the model needs more levels (%zu) than the keys have", veil_program_depth(p));
+    unsigned out_shift = 0;
+    VEIL_CHECK(veil_ml_ckks_keys_output_shift(&out_shift, p, k, err));
     if (meta.packing == VEIL_PACKING_LATENCY) {
-        VEIL_CHECK(load_latency(m, k, &c, c.meta + VEIL_META_BYTES + used, c.meta_len - VEIL_META_BYTES - used, err));
+        VEIL_CHECK(load_latency(m, k, &c, c.meta + VEIL_META_BYTES + used, c.meta_len - VEIL_META_BYTES - used,
+                                out_shift, err));
         goto loaded;
     }
     if (c.meta_len - VEIL_META_BYTES != used) BAD("%zu bytes follow the structure", c.meta_len - VEIL_META_BYTES - used);
@@ -646,7 +650,7 @@ veil_status veil_model_load_encrypted(veil_model **out, const veil_eval_keys *k,
         m->enc->w[s] = calloc(nw + 1, sizeof *m->enc->w[s]);
         m->enc->b[s] = calloc(sg->out_width + 1, sizeof *m->enc->b[s]);
         if (!m->enc->w[s] || !m->enc->b[s]) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "encrypted model");
-        const double scale = weight_scale(k, p, s, l);
+        const double scale = weight_scale(k, p, s, l, out_shift);
         for (size_t i = 0; i < nw; i++) VEIL_CHECK(load_value(&m->enc->w[s][i], k, &c.items[at++], l, scale, err));
         for (size_t i = 0; i < sg->out_width; i++)
             VEIL_CHECK(load_value(&m->enc->b[s][i], k, &c.items[at++], l, scale, err));

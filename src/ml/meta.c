@@ -38,6 +38,10 @@ veil_status veil_ml_box_copy(double **lo, double **hi, const double *from_lo, co
 /* The range extension of CKKS inference key sets and plans (ml_plan.h). */
 static const uint8_t range_tag[8] = {'V', 'E', 'I', 'L', '-', 'R', 'N', '1'};
 size_t veil_ml_range_bytes(size_t w) { return 16 + 16 * w; }
+int veil_ml_range_tagged(const uint8_t *in, size_t len)
+{
+    return len >= sizeof range_tag && memcmp(in, range_tag, sizeof range_tag) == 0;
+}
 
 static void put_f64(uint8_t *p, double d)
 {

@@ -135,6 +135,8 @@ veil_status veil_ml_set_open_ex(veil_set_contents *c, veil_ml_meta *meta, veil_p
  * outputs' bound (a double) and each input's range (w pairs of doubles), veil_ml_range_bytes(w) bytes.
  */
 size_t veil_ml_range_bytes(size_t w);
+/* Whether in[0 .. len) begins with the range extension's tag (CKKS evaluation-key bundles without bootstraps). */
+int veil_ml_range_tagged(const uint8_t *in, size_t len);
 void veil_ml_range_encode(uint8_t *out, double bound, const double *lo, const double *hi, size_t w);
 veil_status veil_ml_range_decode(const uint8_t *in, size_t len, size_t w, double *bound, double **lo, double **hi,
                                  veil_error *err);
@@ -210,7 +212,9 @@ struct veil_eval_keys {
      */
     unsigned pk_options;
     veil_ml_boot boot; /* the plan's bootstraps (count 0: none), from the bundle's metadata extension */
-    double *boot_lo, *boot_hi; /* with bootstraps: the inputs' range the schedule was planned for (in_width each) */
+    /* CKKS inference: the inputs' range the keys were planned for (in_width each), from the bundle's metadata
+     * extension (its outputs' bound in meta.bound); NULL in a bundle of an earlier Veil without bootstraps */
+    double *boot_lo, *boot_hi;
 };
 
 /*
@@ -371,6 +375,13 @@ veil_status veil_ml_boot_galois_keys(const veil_context *ctx, const veil_secret_
  */
 unsigned veil_ckks_output_shift(const veil_program *p, veil_packing packing, const veil_params *params,
                                 unsigned scale_bits, double bound);
+/*
+ * The shift the keys' plan gave the last stage (veil_ckks_output_shift with the outputs' bound the bundle
+ * carries), as the evaluator and encrypt-model take it: the same for keys made in memory and keys loaded from
+ * a file. Keys without the bound (a bundle of an earlier Veil) are refused where the plan may have shifted.
+ */
+veil_status veil_ml_ckks_keys_output_shift(unsigned *shift, const veil_program *p, const veil_eval_keys *k,
+                                           veil_error *err);
 veil_status veil_ml_ckks_keygen(veil_keyset **secret_out, veil_eval_keys **eval_out, const veil_plan *plan,
                                 veil_prng *prng, veil_progress_fn progress, void *progress_arg, veil_error *err);
 veil_status veil_ml_ckks_keygen_to_file(veil_keyset **secret_out, const veil_plan *plan, const char *eval_path,
