@@ -56,45 +56,6 @@ size_t veil_ckks_plan_input_bytes(const veil_plan *plan, size_t rows)
     return veil_set_stored_bytes(VEIL_META_BYTES, 1 + per, items);
 }
 
-static int has_step(const long *steps, size_t n, long s)
-{
-    for (size_t i = 0; i < n; i++)
-        if (steps[i] == s) return 1;
-    return 0;
-}
-
-/* Rotations of the latency packing: per affine stage, the BSGS diagonals used, the sum of the lanes and the
- * sums of the hybrid method's parts, all in steps of R slots but the lanes' (R = 1 in the periodic layout of
- * plans with bootstraps, veil_latency_span). */
-veil_status veil_ckks_plan_latency_steps(veil_plan *plan, const veil_program *p, veil_error *err)
-{
-    const size_t S = plan->slots, R = veil_latency_span(veil_params_degree(plan->params) / 2, S, plan->boot.count != 0) / S;
-    const size_t half = R * S;
-    size_t cap = 4 * S + 64;
-    plan->steps = calloc(cap, sizeof *plan->steps);
-    if (!plan->steps) return veil_fail(err, VEIL_ERR_NO_MEMORY, "plan");
-    for (size_t i = 0; i < p->n_stages; i++) {
-        const veil_stage *s = &p->stages[i];
-        if (s->kind != VEIL_STAGE_AFFINE) continue;
-        const size_t K = veil_latency_diagonals(s->out_width, S), lanes = veil_latency_lanes(p, i, S, half);
-        const size_t Kl = K / lanes, g = veil_ckks_linear_transform_baby(Kl);
-        for (size_t r = 1; r < lanes; r *= 2)
-            if (!has_step(plan->steps, plan->n_steps, (long)r)) plan->steps[plan->n_steps++] = (long)r;
-        for (size_t r = K; r < S; r *= 2)
-            if (!has_step(plan->steps, plan->n_steps, (long)(r * R))) plan->steps[plan->n_steps++] = (long)(r * R);
-        for (size_t k = 0; k < Kl; k++) {
-            int nonzero = 0;
-            for (size_t b = 0; b < lanes && !nonzero; b++)
-                for (size_t t = 0; t < S && !nonzero; t++) nonzero = veil_latency_diag(s, S, K, b * Kl + k, t) != 0;
-            if (!nonzero) continue;
-            long baby = (long)(k % g * R), giant = (long)((k - k % g) * R);
-            if (baby && !has_step(plan->steps, plan->n_steps, baby)) plan->steps[plan->n_steps++] = baby;
-            if (giant && !has_step(plan->steps, plan->n_steps, giant)) plan->steps[plan->n_steps++] = giant;
-        }
-    }
-    return VEIL_OK;
-}
-
 static size_t max_width(const veil_program *p)
 {
     size_t w = p->in_width;
