@@ -16,8 +16,11 @@
  * writes the file: the same bytes as one process, since every batch is evaluated alone. A set that is not
  * split (the latency packing, BGV, no batch) is evaluated by rank 0 alone.
  *
- * veil train --mpi: every rank loads the keys and the data sets and trains with a veil_train_split (ml/train.h):
- * it computes the record terms of its share of the ciphertexts of records, and at every iteration the ranks'
+ * veil train --mpi: every rank loads the keys; each data set's bytes are mapped by every rank on one machine
+ * (map_input, as for eval) or read by rank 0 and broadcast (deal_train_input); each rank trains with a
+ * veil_train_split (veil/train.h) through veil_train_run_serialized, which loads only its share of the
+ * ciphertexts of records (rank 0 alone checks each set's digest): it computes the record terms of its share,
+ * and at every iteration the ranks'
  * partial gradient sums (serialized ciphertexts) are exchanged (each rank broadcasts its own) and added by
  * every rank: rank 0 writes the model, the same bytes as one process.
  *
