@@ -603,11 +603,14 @@ veil_status veil_ml_train_load_share(veil_ciphertexts **sets, const veil_eval_ke
         VEIL_CHECK(veil_ciphertexts_alloc(&s, eval->ctx, &meta[h], 0, err));
         sets[h] = s;
         const size_t count = 2 * nct[h] + 2;
+        free(s->cts);
         s->cts = calloc(count, sizeof *s->cts); /* the slots of the other parts' records stay NULL */
         if (!s->cts) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "train: data set %zu", h + 1);
         s->count = count;
         size_t k = 0;
-        const size_t lo = first > at ? first - at : 0, hi = end - at < nct[h] ? (end > at ? end - at : 0) : nct[h];
+        /* [first, end) within this set's [at, at + nct[h]), as indices into the set */
+        const size_t lo = first <= at ? 0 : (first - at < nct[h] ? first - at : nct[h]);
+        const size_t hi = end <= at ? 0 : (end - at < nct[h] ? end - at : nct[h]);
         const size_t mine = hi > lo ? hi - lo : 0, want = 2 * mine + 2;
         size_t *which = malloc(want * sizeof *which);
         if (!which) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "train: data set %zu", h + 1);
