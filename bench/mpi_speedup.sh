@@ -3,6 +3,7 @@
 # one process, `mpirun -n 1` and `mpirun -n 2`, RUNS times each, with every process's user + system CPU time
 # (/usr/bin/time around each rank) besides the wall time, and the outputs compared with cmp.
 #   bench/mpi_speedup.sh BUILD_DIR [WORK_DIR] [RUNS]
+# JOBS="train-3640 ..." runs only the jobs named (eval-digits, train-3640, train-14560); all by default.
 # Data: the digits MLP (examples/digits) on its test set twice over (898 rows, batches of 16: 57 batches,
 # 591 MB), and logistic regression on breast_train x 8 (3640 records, 15 ciphertexts; keys for 3 iterations,
 # N = 2^14) and x 32 (14560 records). --threads 1 per rank.
@@ -35,6 +36,7 @@ cpu() { awk '{ print $1 + $2 }' "$@"; }
 one() {
     local name=$1 out=$2
     shift 2
+    [ -z "${JOBS:-}" ] || [[ " $JOBS " == *" $name "* ]] || return 0
     for run in $(seq "$runs"); do
         local load t0 t1 w1 w2 wn
         load=$(cut -d' ' -f1 /proc/loadavg)

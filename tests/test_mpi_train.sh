@@ -4,7 +4,8 @@
 # and 4 ranks (oversubscribed): the model file is byte for byte the one-process `veil train`'s (the ranks' partial
 # gradients are summed exactly), and its weights are within 1e-3 of `veil train --plain`; --dp-epsilon with
 # --mpi, and a missing data file, are refused; a rank killed in the middle (kill -9) fails the job, with
-# mpirun's message naming the rank, and nothing is written.
+# mpirun's message naming the rank, and nothing is written. Each rank loads only its share (mapped, or dealt by
+# rank 0: VEIL_MPI_DEAL=1), over one set or two; a changed byte in the file is refused, nothing written.
 #   test_mpi_train.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 build=$1 src=$2
@@ -34,6 +35,32 @@ for ranks in 2 3 4; do
     mpi $ranks train --mpi --eval-keys keys/eval --in train.ct --iterations 2 --out "m$ranks.ct" --quiet --threads 1 ||
         fail "$ranks ranks: mpirun failed"
     cmp -s one.ct "m$ranks.ct" || fail "$ranks ranks: the model differs from the one-process run's"
+done
+
+# each rank loads only its share of the records (veil_train_run_serialized): rank 0 dealing the file instead of
+# every rank mapping it (the other machines' way) gives the same bytes; so do two data owners' sets (2 + 4
+# ciphertexts of records) over 4 ranks, whose shares cross from one set into the other
+VEIL_MPI_DEAL=1 mpi 2 train --mpi --eval-keys keys/eval --in train.ct --iterations 2 --out dealt.ct --quiet \
+    --threads 1 || fail "2 ranks, rank 0 dealing: mpirun failed"
+cmp -s one.ct dealt.ct || fail "2 ranks, rank 0 dealing: the model differs from the one-process run's"
+"$veil" encrypt --keys keys --in breast_train.csv --labels-column label --out owner1.ct --quiet || exit 1
+"$veil" train --eval-keys keys/eval --in owner1.ct --in train.ct --iterations 2 --out one2.ct --quiet || exit 1
+mpi 4 train --mpi --eval-keys keys/eval --in owner1.ct --in train.ct --iterations 2 --out m2sets.ct --quiet \
+    --threads 1 || fail "two sets, 4 ranks: mpirun failed"
+cmp -s one2.ct m2sets.ct || fail "two sets, 4 ranks: the model differs from the one-process run's"
+# a byte changed in rank 1's share (a ciphertext of records past the middle): refused, by rank 1's loading or by
+# rank 0's check of the whole set's digest, whether mapped or dealt; nothing written
+size=$(stat -c %s train.ct)
+cp train.ct changed.ct
+printf '\x5a' | dd of=changed.ct bs=1 seek=$((size * 7 / 10)) conv=notrunc status=none
+cmp -s train.ct changed.ct && fail "the byte was not changed"
+for deal in 0 1; do
+    if VEIL_MPI_DEAL=$deal mpi 2 train --mpi --eval-keys keys/eval --in changed.ct --iterations 2 --out badout.ct \
+        --quiet --threads 1 2>err; then
+        fail "a changed data set was trained on (VEIL_MPI_DEAL=$deal)"
+    fi
+    grep -qi "digest\|corrupt\|integrity" err || fail "no message about the changed set: $(head -c 600 err)"
+    [ ! -e badout.ct ] || fail "a job on a changed data set wrote its output"
 done
 
 # the weights: those of the plaintext algorithm within 1e-3 (relative above 1), as test_cli_train.sh

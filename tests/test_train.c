@@ -496,6 +496,61 @@ static int exchange_junk(void *arg, const veil_buffer *mine, veil_buffer *all)
     return all[1].data ? 0 : -1;
 }
 
+/* an exchange at which the other process had no ciphertext of records (all[] left empty) */
+static int exchange_empty(void *arg, const veil_buffer *mine, veil_buffer *all)
+{
+    (void)arg;
+    (void)mine;
+    (void)all;
+    return 0;
+}
+
+/*
+ * veil_train_run_serialized (each process loads only its share of the records): alone, the model of
+ * veil_train_run byte for byte; as part 1 of 2 when part 0 has no ciphertext of records (the other's part
+ * empty), the same bytes again, loaded without the set's digest; part 0 of 2, holding no record, trains without
+ * touching the records it did not load; a changed byte or a set of another kind refused, nothing out.
+ */
+static void check_run_serialized(const veil_eval_keys *ek, const veil_ciphertexts *data, veil_train_options opts)
+{
+    veil_error err = {0};
+    veil_buffer db = {0}, want = {0}, got = {0};
+    veil_ciphertexts *model = NULL;
+    assert_int_equal(veil_ciphertexts_save(&db, data, &err), VEIL_OK);
+    assert_int_equal(veil_train_run(&model, ek, data, &opts, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_save(&want, model, &err), VEIL_OK);
+    veil_ciphertexts_free(model);
+    model = NULL;
+    assert_int_equal(veil_train_run_serialized(&model, ek, &db, 1, &opts, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_save(&got, model, &err), VEIL_OK);
+    assert_true(got.len == want.len && memcmp(got.data, want.data, got.len) == 0);
+    veil_ciphertexts_free(model);
+    veil_buffer_free(&got);
+    model = NULL;
+    assert_int_equal(veil_ciphertexts_rows(data) <= 256, 1); /* one ciphertext of records: part 1 holds it */
+    veil_train_split sp = {.part = 1, .parts = 2, .exchange = exchange_empty};
+    opts.split = &sp;
+    assert_int_equal(veil_train_run_serialized(&model, ek, &db, 1, &opts, NULL, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ciphertexts_save(&got, model, &err), VEIL_OK);
+    assert_true(got.len == want.len && memcmp(got.data, want.data, got.len) == 0);
+    veil_ciphertexts_free(model);
+    veil_buffer_free(&got);
+    model = NULL;
+    sp.part = 0;
+    assert_int_equal(veil_train_run_serialized(&model, ek, &db, 1, &opts, NULL, NULL, &err), VEIL_OK);
+    veil_ciphertexts_free(model);
+    model = NULL;
+    opts.split = NULL;
+    db.data[db.len / 2] ^= 4; /* a byte of a ciphertext of records */
+    assert_int_equal(veil_train_run_serialized(&model, ek, &db, 1, &opts, NULL, NULL, &err), VEIL_ERR_FORMAT);
+    assert_null(model);
+    db.data[db.len / 2] ^= 4;
+    assert_int_equal(veil_train_run_serialized(&model, ek, &want, 1, &opts, NULL, NULL, &err), VEIL_ERR_ARGUMENT);
+    assert_null(model);
+    veil_buffer_free(&db);
+    veil_buffer_free(&want);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -574,6 +629,7 @@ static void test_bad_input(void **state)
         opts.split = NULL;
         opts.iterations = 1;
     }
+    check_run_serialized(ek, data, opts);
     /* the data under other keys: refused, in memory and from a file */
     assert_int_equal(veil_train_run(&model, other_ek, data, &opts, NULL, NULL, &err), VEIL_ERR_MISMATCH);
     veil_buffer db = {0};

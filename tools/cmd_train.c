@@ -99,5 +99,5 @@ int cli_cmd_train(int argc, char **argv)
         return cli_error(EXIT_USAGE, "--mpi: this veil was built without MPI (see docs/scale.md)");
 #endif
     }
-    return cli_train_sets(&o, path, ins, n_in, NULL);
+    return cli_train_sets(&o, path, ins, n_in, NULL, NULL, NULL, NULL);
 }

@@ -16,8 +16,11 @@
  * writes the file: the same bytes as one process, since every batch is evaluated alone. A set that is not
  * split (the latency packing, BGV, no batch) is evaluated by rank 0 alone.
  *
- * veil train --mpi: every rank loads the keys and the data sets and trains with a veil_train_split (ml/train.h):
- * it computes the record terms of its share of the ciphertexts of records, and at every iteration the ranks'
+ * veil train --mpi: every rank loads the keys; each data set's bytes are mapped by every rank on one machine
+ * (map_input, as for eval) or read by rank 0 and broadcast (deal_train_input); each rank trains with a
+ * veil_train_split (veil/train.h) through veil_train_run_serialized, which loads only its share of the
+ * ciphertexts of records (rank 0 alone checks each set's digest): it computes the record terms of its share,
+ * and at every iteration the ranks'
  * partial gradient sums (serialized ciphertexts) are exchanged (each rank broadcasts its own) and added by
  * every rank: rank 0 writes the model, the same bytes as one process.
  *
@@ -554,6 +557,74 @@ static size_t default_threads(void)
     return online / here > 1 ? (size_t)(online / here) : 1;
 }
 
+/*
+ * Rank 0 deals the training input: it reads the file and broadcasts its bytes to every rank (the other machines'
+ * way, or VEIL_MPI_DEAL=1); each rank then loads only its share of them (veil_train_run_serialized).
+ */
+static int deal_train_input(const char *path, int rank, veil_buffer *b)
+{
+    uint64_t len = 0;
+    if (rank == 0 && cli_read_file(path, b) != EXIT_OK) len = UINT64_MAX; /* the message is rank 0's */
+    else if (rank == 0) len = b->len;
+    MPI_Request rq;
+    if (MPI_Ibcast(&len, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD, &rq) != MPI_SUCCESS || wait_idle(&rq))
+        return cli_error(EXIT_RUNTIME, "--mpi: rank %d: no word from rank 0", rank);
+    if (len == UINT64_MAX) return EXIT_INPUT;
+    if (len > SIZE_MAX - 1) return cli_error(EXIT_RUNTIME, "--mpi: %s is too large", path);
+    if (rank != 0) {
+        if (!(b->data = malloc(len ? (size_t)len : 1))) return cli_error(EXIT_RUNTIME, "--mpi: out of memory");
+        b->len = (size_t)len;
+    }
+    for (size_t off = 0; off < b->len; off += CHUNK) {
+        const size_t n = b->len - off < CHUNK ? b->len - off : CHUNK;
+        if (MPI_Bcast(b->data + off, (int)n, MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+            return cli_error(EXIT_RUNTIME, "--mpi: rank %d: %s did not arrive", rank, path);
+    }
+    return EXIT_OK;
+}
+
+typedef struct train_inputs {
+    mapped_input in[VEIL_TRAIN_MAX_SETS];
+    size_t n;
+} train_inputs;
+
+/* cli_train_sets's may_write, on every rank: 1 unless every mapped input is still the file rank 0 opened. */
+static int inputs_unchanged(void *arg)
+{
+    const train_inputs *t = arg;
+    int ok = 1, all = 0;
+    for (size_t h = 0; h < t->n; h++)
+        if (t->in[h].data && !input_unchanged(&t->in[h])) ok = 0;
+    MPI_Request rq;
+    if (MPI_Iallreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &rq) != MPI_SUCCESS || wait_idle(&rq)) return 1;
+    return !all;
+}
+
+/*
+ * The ranks' inputs: on one machine every rank maps each file (map_input, as eval does), else rank 0 deals it;
+ * bytes[h] points at set h's bytes (mapped, or b[h] received).
+ */
+static int open_train_inputs(char **ins, size_t n_in, int rank, int ranks, train_inputs *t, veil_buffer *b,
+                             veil_buffer *bytes)
+{
+    const char *deal = getenv("VEIL_MPI_DEAL");
+    t->n = n_in;
+    for (size_t h = 0; h < n_in; h++) {
+        MPI_Comm node = MPI_COMM_NULL;
+        const int mapped = map_input(ins[h], rank, ranks, !(deal && !strcmp(deal, "1")), &t->in[h], &node);
+        if (node != MPI_COMM_NULL) MPI_Comm_free(&node);
+        if (mapped < 0) return cli_error(EXIT_RUNTIME, "--mpi: the ranks could not agree on how to read %s", ins[h]);
+        if (mapped) {
+            bytes[h] = (veil_buffer){(uint8_t *)t->in[h].data, t->in[h].len};
+            continue;
+        }
+        const int rc = deal_train_input(ins[h], rank, &b[h]);
+        if (rc != EXIT_OK) return rc;
+        bytes[h] = b[h];
+    }
+    return EXIT_OK;
+}
+
 int cli_mpi_train(cli_options *o, const char *eval_keys_path, char **ins, size_t n_in)
 {
     int who[2] = {0, 1}; /* rank, ranks */
@@ -563,7 +634,17 @@ int cli_mpi_train(cli_options *o, const char *eval_keys_path, char **ins, size_t
     if (!o->threads && !getenv("VEIL_THREADS")) o->threads = default_threads();
     const veil_train_split split = {.part = (size_t)who[0], .parts = (size_t)who[1], .exchange = exchange_parts,
                                     .arg = who};
-    const int rc = cli_train_sets(o, eval_keys_path, ins, n_in, &split);
+    train_inputs t = {.n = 0};
+    veil_buffer b[VEIL_TRAIN_MAX_SETS] = {{0}}, bytes[VEIL_TRAIN_MAX_SETS] = {{0}};
+    for (size_t h = 0; h < VEIL_TRAIN_MAX_SETS; h++) t.in[h] = (mapped_input){.fd = -1};
+    int rc = n_in < 1 || n_in > VEIL_TRAIN_MAX_SETS
+                 ? cli_error(EXIT_USAGE, "train: %zu data sets (1 to %d)", n_in, VEIL_TRAIN_MAX_SETS)
+                 : open_train_inputs(ins, n_in, who[0], who[1], &t, b, bytes);
+    if (rc == EXIT_OK) rc = cli_train_sets(o, eval_keys_path, ins, n_in, &split, bytes, inputs_unchanged, &t);
+    for (size_t h = 0; h < n_in && h < VEIL_TRAIN_MAX_SETS; h++) {
+        unmap_input(&t.in[h]);
+        veil_buffer_free(&b[h]);
+    }
     if (rc != EXIT_OK && who[1] > 1) {
         fprintf(stderr, "veil: --mpi: rank %d of %d failed: the job stops\n", who[0], who[1]);
         MPI_Abort(MPI_COMM_WORLD, rc);

@@ -6,9 +6,12 @@
 /*
  * The training of `veil train` on the sets ins[0 .. n_in - 1] with the evaluation keys' file path. split: this
  * process's part of a training split over MPI ranks (tools/mpi.c), NULL alone; only part 0 writes --out and
- * reports.
+ * reports. bytes: the sets' serialized bytes (a split: each rank loads only its share of them,
+ * veil_train_run_serialized), NULL: the files ins[] loaded whole. may_write: with a split, called by every rank
+ * after the training (collective); non-zero when the result must not be written (an input changed).
  */
-int cli_train_sets(cli_options *o, const char *path, char **ins, size_t n_in, const veil_train_split *split)
+int cli_train_sets(cli_options *o, const char *path, char **ins, size_t n_in, const veil_train_split *split,
+                   const veil_buffer *bytes, int (*may_write)(void *), void *arg)
 {
     const int writer = !split || split->part == 0;
     veil_eval_keys *ek = NULL;
@@ -22,7 +25,7 @@ int cli_train_sets(cli_options *o, const char *path, char **ins, size_t n_in, co
     if (o->iterations > ti.max_iterations) /* before reading the data */
         CLI_FAIL(EXIT_INPUT, "train: %zu iterations asked, but these keys allow at most %zu: make keys with "
                  "--iterations %zu", o->iterations, ti.max_iterations, o->iterations);
-    for (size_t h = 0; h < n_in; h++) { /* several data owners' sets, under the same (joint) keys */
+    for (size_t h = 0; !bytes && h < n_in; h++) { /* several data owners' sets, under the same (joint) keys */
         CLI_CHECK(cli_load_ciphertexts(ins[h], NULL, ek, &sets[h]));
         rows += veil_ciphertexts_rows(sets[h]);
     }
@@ -32,8 +35,14 @@ int cli_train_sets(cli_options *o, const char *path, char **ins, size_t n_in, co
                                .dp_prediction_bound = o->dp_prediction_bound, .split = split};
     cli_bar bar;
     cli_bar_init(&bar, "training", o->quiet || !writer);
-    CLI_CHECK(cli_status(veil_train_run_sets(&out, ek, (const veil_ciphertexts *const *)sets, n_in, &opts,
-                                             cli_progress, &bar, &err), &err, NULL));
+    if (bytes)
+        CLI_CHECK(cli_status(veil_train_run_serialized(&out, ek, bytes, n_in, &opts, cli_progress, &bar, &err), &err,
+                             "--in"));
+    else
+        CLI_CHECK(cli_status(veil_train_run_sets(&out, ek, (const veil_ciphertexts *const *)sets, n_in, &opts,
+                                                 cli_progress, &bar, &err), &err, NULL));
+    if (may_write && may_write(arg)) CLI_FAIL(EXIT_INPUT, "train: an input file changed while it was read");
+    if (bytes) rows = veil_ciphertexts_rows(out);
     if (!writer) goto done;
     CLI_CHECK(cli_save_ciphertexts(o->out, out));
     if (!o->quiet)

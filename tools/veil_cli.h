@@ -258,7 +258,8 @@ int cli_load_eval_model(veil_model **m, cli_options *o, const veil_eval_keys *ek
 /* veil eval --mpi, with the eval keys' file (tools/mpi.c; built when MPI is found) */
 int cli_mpi_eval(cli_options *o, const char *eval_keys_path);
 /* veil train: the sets' training (train_sets.c); split: this rank's part under --mpi (only part 0 writes), or NULL */
-int cli_train_sets(cli_options *o, const char *path, char **ins, size_t n_in, const veil_train_split *split);
+int cli_train_sets(cli_options *o, const char *path, char **ins, size_t n_in, const veil_train_split *split,
+                   const veil_buffer *bytes, int (*may_write)(void *), void *arg);
 /* veil train --mpi: the records' ciphertexts spread over the ranks, the gradient parts summed (tools/mpi.c) */
 int cli_mpi_train(cli_options *o, const char *eval_keys_path, char **ins, size_t n_in);
 /* A ciphertext file, for a key set or evaluation keys (one of them). */

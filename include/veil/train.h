@@ -198,6 +198,18 @@ veil_status veil_train_run_sets(veil_ciphertexts **out, const veil_eval_keys *ke
                                 const veil_ciphertexts *const *sets, size_t n_sets, const veil_train_options *opts,
                                 veil_progress_fn progress, void *progress_arg, veil_error *err);
 
+/*
+ * veil_train_run_sets on serialized data sets (as veil_train_encrypt / veil_ciphertexts_save write them; the
+ * bytes of files a caller read or mapped): each process of a split (opts->split) loads only the ciphertexts of
+ * records of its own share, with each set's constant part and scaling (every one validated, as a file's), so
+ * that its loading work and memory are 1 / parts of the data; the sets' own digests (over every byte) are
+ * checked by part 0 alone, the part that releases the result (the others' results reach it only through the
+ * exchange). Alone (no split): the whole sets, digests included. The result is veil_train_run_sets's.
+ */
+veil_status veil_train_run_serialized(veil_ciphertexts **out, const veil_eval_keys *keys, const veil_buffer *sets,
+                                      size_t n_sets, const veil_train_options *opts, veil_progress_fn progress,
+                                      void *progress_arg, veil_error *err);
+
 /* The weights of a trained set, on the raw features: weights[0] is the bias, weights[1 + j] feature j's. */
 veil_status veil_train_decrypt(double *weights, const veil_keyset *keys, const veil_ciphertexts *model, veil_error *err);
 /*

@@ -554,3 +554,81 @@ done:
     veil_evaluator_free(ev);
     return st;
 }
+
+/* ---- a training split's share, loaded from serialized sets (veil_train_run_serialized) --------------------- */
+
+/*
+ * Data set h of n (serialized, as veil_train_encrypt writes it) opened: its framing, its own digest when verify
+ * is set, its metadata against the keys', a CKKS training data set of the count its rows give. *nct: its
+ * ciphertexts of records (Z_A, then as many Z_X, then the constant part and the scaling).
+ */
+static veil_status open_train_data(veil_set_contents *c, veil_ml_meta *meta, size_t *nct, const veil_eval_keys *eval,
+                                   const veil_buffer *data, size_t h, bool verify, veil_error *err)
+{
+    veil_params *params = NULL;
+    memset(c, 0, sizeof *c);
+    veil_status st = veil_ml_set_open_ex(c, meta, &params, data->data, data->len, verify, err);
+    veil_params_free(params); /* its hash is the set's, checked against the keys' below */
+    if (st != VEIL_OK) return st;
+    VEIL_CHECK(set_matches(meta, &eval->meta, c, eval->ctx, err));
+    if (meta->kind != VEIL_SET_TRAIN_DATA || meta->scheme != VEIL_ML_CKKS)
+        VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "train: data set %zu is not an encrypted training data set", h + 1);
+    const size_t count = veil_train_data_count(meta);
+    if (c->count != count + 1)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "train: data set %zu: %zu ciphertexts for %llu rows, expected %zu", h + 1,
+                  c->count - 1, (unsigned long long)meta->rows, count);
+    *nct = (count - 2) / 2;
+done:
+    return st;
+}
+
+veil_status veil_ml_train_load_share(veil_ciphertexts **sets, const veil_eval_keys *eval, const veil_buffer *data,
+                                     size_t n, size_t my_part, size_t parts, bool verify, veil_error *err)
+{
+    veil_set_contents c[VEIL_TRAIN_MAX_SETS];
+    veil_ml_meta meta[VEIL_TRAIN_MAX_SETS];
+    size_t nct[VEIL_TRAIN_MAX_SETS], total = 0, opened = 0;
+    veil_status st = VEIL_OK;
+    for (size_t h = 0; h < n; h++) sets[h] = NULL;
+    if (n < 1 || n > VEIL_TRAIN_MAX_SETS || parts < 1 || my_part >= parts)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: %zu data sets, part %zu of %zu", n, my_part, parts);
+    for (; opened < n; opened++) {
+        VEIL_CHECK(open_train_data(&c[opened], &meta[opened], &nct[opened], eval, &data[opened], opened, verify, err));
+        total += nct[opened];
+    }
+    /* this part's ciphertexts of records, counted over the sets in order: as veil_train_run_sets takes them */
+    const size_t first = my_part * total / parts, end = (my_part + 1) * total / parts;
+    for (size_t h = 0, at = 0; h < n; at += nct[h], h++) {
+        veil_ciphertexts *s = NULL;
+        VEIL_CHECK(veil_ciphertexts_alloc(&s, eval->ctx, &meta[h], 0, err));
+        sets[h] = s;
+        const size_t count = 2 * nct[h] + 2;
+        free(s->cts);
+        s->cts = calloc(count, sizeof *s->cts); /* the slots of the other parts' records stay NULL */
+        if (!s->cts) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "train: data set %zu", h + 1);
+        s->count = count;
+        size_t k = 0;
+        /* [first, end) within this set's [at, at + nct[h]), as indices into the set */
+        const size_t lo = first <= at ? 0 : (first - at < nct[h] ? first - at : nct[h]);
+        const size_t hi = end <= at ? 0 : (end - at < nct[h] ? end - at : nct[h]);
+        const size_t mine = hi > lo ? hi - lo : 0, want = 2 * mine + 2;
+        size_t *which = malloc(want * sizeof *which);
+        if (!which) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "train: data set %zu", h + 1);
+        for (size_t i = lo; i < lo + mine; i++) which[k++] = i, which[k++] = nct[h] + i; /* Z_A and Z_X */
+        which[k++] = 2 * nct[h];     /* the constant part */
+        which[k++] = 2 * nct[h] + 1; /* the scaling */
+        VEIL_PARALLEL_PARTS(want, veil_ring_threads(veil_context_ring(eval->ctx)), err,
+                            veil_ckks_ciphertext_load(&s->cts[which[part]], eval->ctx, c[h].items[which[part] + 1].data,
+                                                      c[h].items[which[part] + 1].len, &e_));
+        free(which);
+        if (st != VEIL_OK) goto done;
+    }
+done:
+    for (size_t h = 0; h < n && h <= opened && h < VEIL_TRAIN_MAX_SETS; h++) veil_set_contents_clear(&c[h]);
+    if (st != VEIL_OK)
+        for (size_t h = 0; h < n; h++) {
+            veil_ciphertexts_free(sets[h]);
+            sets[h] = NULL;
+        }
+    return st;
+}

@@ -127,6 +127,15 @@ void veil_ml_context_release(veil_context *ctx, veil_params *params, atomic_int 
 /* Opens a set, decodes its ML metadata, and loads its parameters (the first object); *params NULL on failure. */
 veil_status veil_ml_set_open(veil_set_contents *c, veil_ml_meta *meta, veil_params **params, const uint8_t *data,
                              size_t len, veil_error *err);
+/*
+ * veil_train_run_serialized's loading: the n serialized training data sets opened (each one's own digest checked
+ * when verify is set; framing, metadata against the keys), and of each only the ciphertexts of records that
+ * part `part` of `parts` trains on (veil_train_split's share, counted over the sets in order), its constant
+ * part and its scaling loaded into sets[h] (every one validated); the other slots NULL. Such sets never leave
+ * the library (veil_train_run_sets takes them; nothing else would). sets[] NULL on failure.
+ */
+veil_status veil_ml_train_load_share(veil_ciphertexts **sets, const veil_eval_keys *eval, const veil_buffer *data,
+                                     size_t n, size_t part, size_t parts, bool verify, veil_error *err);
 /* The same, with the set's own digest checked (verify) or not (veil_set_open_ex). */
 veil_status veil_ml_set_open_ex(veil_set_contents *c, veil_ml_meta *meta, veil_params **params, const uint8_t *data,
                                 size_t len, bool verify, veil_error *err);
