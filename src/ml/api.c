@@ -632,3 +632,28 @@ done:
         }
     return st;
 }
+
+/* A training split: its share loaded from the sets' bytes, then trained (veil_train_run_sets, train.c). */
+veil_status veil_train_run_serialized(veil_ciphertexts **out, const veil_eval_keys *keys, const veil_buffer *sets,
+                                      size_t n_sets, const veil_train_options *opts, veil_progress_fn progress,
+                                      void *progress_arg, veil_error *err)
+{
+    VEIL_REQUIRE(out, err);
+    *out = NULL;
+    VEIL_REQUIRE(keys, err);
+    VEIL_REQUIRE(sets, err);
+    if (n_sets < 1 || n_sets > VEIL_TRAIN_MAX_SETS)
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "train: %zu data sets (1 to %d)", n_sets, VEIL_TRAIN_MAX_SETS);
+    for (size_t h = 0; h < n_sets; h++) VEIL_REQUIRE(sets[h].data, err);
+    const veil_train_split *split = opts ? opts->split : NULL;
+    const size_t parts = split && split->parts > 1 ? split->parts : 1, part = parts > 1 ? split->part : 0;
+    if (part >= parts) return veil_fail(err, VEIL_ERR_ARGUMENT, "train: split: process %zu of %zu", part, parts);
+    veil_ciphertexts *loaded[VEIL_TRAIN_MAX_SETS] = {NULL};
+    /* the sets' own digests (every byte) by part 0 alone, which writes the result; the others' by nobody twice */
+    veil_status st = veil_ml_train_load_share(loaded, keys, sets, n_sets, part, parts, part == 0, err);
+    if (st == VEIL_OK)
+        st = veil_train_run_sets(out, keys, (const veil_ciphertexts *const *)loaded, n_sets, opts, progress,
+                                 progress_arg, err);
+    for (size_t h = 0; h < n_sets; h++) veil_ciphertexts_free(loaded[h]);
+    return st;
+}
