@@ -147,6 +147,10 @@ static int retryable(CURLcode rc)
            rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE;
 }
 
+/* A gateway's answer that no replica answered (502 Bad Gateway, 504 Gateway Timeout): Veil's server never
+ * sends either itself. */
+static int gateway_failed(long status) { return status == 502 || status == 504; }
+
 /* The error message of a JSON error body ({"error": "..."}), or the body's start. */
 static void error_text(const sink *s, char *out, size_t cap)
 {
@@ -246,7 +250,12 @@ static veil_status request(veil_client *c, const char *method, const char *path,
                 i--; /* not a connection attempt */
                 continue;
             }
-            break;
+            /* a balancer's 502 or 504: the replica it chose died or hung with the request (a streaming balancer
+             * cannot send the body again itself); another attempt reaches another replica */
+            if (!gateway_failed(status) || i + 1 == ATTEMPTS) break; /* attempt() empties the sink */
+            struct timespec t = {0, (long)(100 * 1000 * 1000) << i};
+            nanosleep(&t, NULL);
+            continue;
         }
         if (!retryable(rc) || i + 1 == ATTEMPTS) break;
         struct timespec t = {0, (long)(100 * 1000 * 1000) << i};
