@@ -369,16 +369,6 @@ static void boot_estimate(veil_plan *plan, const veil_program *p)
     veil_plan_memory(plan, 1, (double)keys + encaps / key, 0, work);
 }
 
-static size_t max_width(const veil_program *p)
-{
-    size_t w = p->in_width;
-    for (size_t i = 0; i < p->n_stages; i++) {
-        if (p->stages[i].in_width > w) w = p->stages[i].in_width;
-        if (p->stages[i].out_width > w) w = p->stages[i].out_width;
-    }
-    return w;
-}
-
 /* The bootstrapping keys without the elements the plan's rotations (the latency packing's) give already. */
 static veil_status drop_step_elements(veil_plan *plan, veil_error *err)
 {
@@ -438,11 +428,11 @@ static veil_status plan_boot_one(veil_plan *plan, const veil_model *m, const vei
     if (latency) {
         /* one sample over S slots (the widest layer, a power of two), repeated with period S: a sparse bootstrap
          * of S slots reads exactly the sample's values (the periodic layout, veil_latency_span) */
-        plan->slots = next_pow2(max_width(p));
+        plan->slots = next_pow2(veil_program_max_width(p));
         plan->batch = 1;
         if (plan->slots > n / 2)
             VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "plan: a layer of %zu values is wider than the %zu slots of the "
-                      "bootstrapping parameters", max_width(p), n / 2);
+                      "bootstrapping parameters", veil_program_max_width(p), n / 2);
     } else {
         /* the batch a power of two: sparse bootstrapping reads the slots as copies of a vector of that length */
         plan->slots = req->batch ? next_pow2(req->batch) : n / 2;

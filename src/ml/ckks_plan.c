@@ -56,16 +56,6 @@ size_t veil_ckks_plan_input_bytes(const veil_plan *plan, size_t rows)
     return veil_set_stored_bytes(VEIL_META_BYTES, 1 + per, items);
 }
 
-static size_t max_width(const veil_program *p)
-{
-    size_t w = p->in_width;
-    for (size_t i = 0; i < p->n_stages; i++) {
-        if (p->stages[i].in_width > w) w = p->stages[i].in_width;
-        if (p->stages[i].out_width > w) w = p->stages[i].out_width;
-    }
-    return w;
-}
-
 /*
  * Chooses the parameters: the smallest ring for the depth and slots, then the largest scale (max_scale or 3
  * bits below: 36 or 33 by default).
@@ -477,7 +467,7 @@ static void estimate(veil_plan *plan, const veil_program *p)
     in->estimated_seconds = veil_plan_ckks_seconds(plan, p);
     /* a batch's inputs (their file too), two layers' outputs, and the latency packing's diagonals */
     const double ct = veil_ciphertext_memory(plan->params, in->q_count - 1);
-    double work = ct * (double)(in->in_ciphertexts + 2 * max_width(p)) +
+    double work = ct * (double)(in->in_ciphertexts + 2 * veil_program_max_width(p)) +
                   (double)veil_ckks_plan_input_bytes(plan, plan->packing == VEIL_PACKING_LATENCY ? 1 : plan->batch);
     if (plan->packing == VEIL_PACKING_LATENCY) work = ct * 4 + veil_plan_diagonal_bytes(plan, p);
     veil_plan_memory(plan, 1, (double)(1 + plan->n_steps), 0, work);
@@ -504,7 +494,7 @@ veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan
     size_t depth = veil_program_depth(p);
     size_t slots_wanted;
     if (req->packing == VEIL_PACKING_LATENCY) {
-        plan->slots = next_pow2(max_width(p));
+        plan->slots = next_pow2(veil_program_max_width(p));
         slots_wanted = plan->slots;
     } else {
         if (req->batch > ((size_t)1 << 16))

@@ -1,11 +1,22 @@
 /*
- * The latency packing's rotation steps (a plan's Galois keys), shared by the leveled plan (ckks_plan.c) and the
- * plan with bootstraps (ckks_boot.c).
+ * The latency packing's slots and rotation steps (a plan's Galois keys), shared by the leveled plan
+ * (ckks_plan.c) and the plan with bootstraps (ckks_boot.c).
  */
 #include <stdlib.h>
 #include "ml/ml_plan.h"
 #include "veil/ckks.h"
 #include "veil/circuits.h"
+
+/* The widest vector of the program: its inputs and every stage's inputs and outputs (the latency packing's slots). */
+size_t veil_program_max_width(const veil_program *p)
+{
+    size_t w = p->in_width;
+    for (size_t i = 0; i < p->n_stages; i++) {
+        if (p->stages[i].in_width > w) w = p->stages[i].in_width;
+        if (p->stages[i].out_width > w) w = p->stages[i].out_width;
+    }
+    return w;
+}
 
 static int has_step(const long *steps, size_t n, long s)
 {

@@ -363,6 +363,8 @@ veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan
 void veil_ckks_plan_sizes(veil_plan *plan); /* the exact stored sizes, into the info */
 /* The latency packing's rotation steps into plan->steps (its slots and parameters set; boot.count: periodic). */
 veil_status veil_ckks_plan_latency_steps(veil_plan *plan, const veil_program *p, veil_error *err);
+/* The widest vector of the program (its inputs, every stage's inputs and outputs): ckks_steps.c. */
+size_t veil_program_max_width(const veil_program *p);
 size_t veil_ckks_plan_input_bytes(const veil_plan *plan, size_t rows);
 /*
  * Bootstrapping's keys in a bundle (ckks_keys.c): the Galois keys of bootstrapping come after the plan's
