@@ -351,7 +351,7 @@ veil_status veil_ciphertexts_split_serialized(veil_buffer *outs, size_t parts, c
  * checks (the set's digest, framing and metadata against the keys; a set that is not split by batches:
  * VEIL_ERR_ARGUMENT) and gives its number of batches B; digest 0: all but the set's digest (a walk over the
  * objects' headers, cheap). veil_ciphertexts_load_batches loads batches first ..
- * first + n - 1 as veil_ciphertexts_take_batches would give them (each ciphertext validated, its digest included;
+ * first + n - 1 (n >= 1) as veil_ciphertexts_take_batches would give them (each ciphertext validated, its digest included;
  * the framing and metadata checked) but does NOT check the set's own digest, which covers every byte: a caller
  * checks it once with veil_ciphertexts_check_serialized on the same bytes, before it releases any result.
  */

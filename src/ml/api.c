@@ -338,7 +338,7 @@ veil_status veil_ciphertexts_load_batches(veil_ciphertexts **out, const veil_eva
     veil_status st = VEIL_OK;
     /* the set's own digest is the caller's (veil_ciphertexts_check_serialized); each ciphertext's is checked */
     VEIL_CHECK(open_by_batches(&c, &meta, &params, &batches, eval, data, len, false, err));
-    if (first > batches || n > batches - first)
+    if (n == 0 || first >= batches || n > batches - first)
         VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "batches %zu .. %zu of a set of %zu", first, first + n, batches);
     const size_t per = meta.width;
     const uint64_t lo = (uint64_t)first * meta.batch, hi = (uint64_t)(first + n) * meta.batch;
@@ -589,9 +589,9 @@ veil_status veil_ml_train_load_share(veil_ciphertexts **sets, const veil_eval_ke
     veil_ml_meta meta[VEIL_TRAIN_MAX_SETS];
     size_t nct[VEIL_TRAIN_MAX_SETS], total = 0, opened = 0;
     veil_status st = VEIL_OK;
-    for (size_t h = 0; h < n; h++) sets[h] = NULL;
     if (n < 1 || n > VEIL_TRAIN_MAX_SETS || parts < 1 || my_part >= parts)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "train: %zu data sets, part %zu of %zu", n, my_part, parts);
+    for (size_t h = 0; h < n; h++) sets[h] = NULL;
     for (; opened < n; opened++) {
         VEIL_CHECK(open_train_data(&c[opened], &meta[opened], &nct[opened], eval, &data[opened], opened, verify, err));
         total += nct[opened];
