@@ -106,6 +106,16 @@ size_t veil_ckks_linear_transform_baby(size_t n_diags);
 veil_status veil_ckks_linear_transform_encode(const veil_ckks_encoder *enc, veil_ckks_plaintext *out,
                                               const double *diag, size_t k, size_t baby, long unit, double scale,
                                               size_t level, veil_error *err);
+/*
+ * As veil_ckks_linear_transform_encode, and also keeps the diagonal encoded over the key-switching basis
+ * Q_level P (about twice the plaintext's memory): when every diagonal of a transform has it, at x's level and
+ * one scale, veil_ckks_linear_transform runs with double hoisting (Bossuat, Troncoso-Pastoriza, Hubaux,
+ * Eurocrypt 2021, sections 4-5): baby rotations kept over Q_level P, products and giant rotations there, one
+ * ModDown per transform. Re-encoding the plaintext (veil_ckks_encode) drops the extended copy.
+ */
+veil_status veil_ckks_linear_transform_encode_extended(const veil_ckks_encoder *enc, veil_ckks_plaintext *out,
+                                                       const double *diag, size_t k, size_t baby, long unit,
+                                                       double scale, size_t level, veil_error *err);
 
 /*
  * The same transform with encrypted diagonals (model weights encrypted by their owner, docs/marketplace.md):
