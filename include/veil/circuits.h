@@ -107,8 +107,8 @@ veil_status veil_ckks_linear_transform_encode(const veil_ckks_encoder *enc, veil
                                               const double *diag, size_t k, size_t baby, long unit, double scale,
                                               size_t level, veil_error *err);
 /*
- * As veil_ckks_linear_transform_encode, and also keeps the diagonal encoded over the key-switching basis
- * Q_level P (about twice the plaintext's memory): when every diagonal of a transform has it, at x's level and
+ * As veil_ckks_linear_transform_encode, and also keeps the diagonal's residues modulo the key-switching primes P
+ * (the plaintext's memory times 1 + |P| / (level + 1)), so that it is encoded over Q_level P: when every diagonal of a transform has it, at x's level and
  * one scale, veil_ckks_linear_transform runs with double hoisting (Bossuat, Troncoso-Pastoriza, Hubaux,
  * Eurocrypt 2021, sections 4-5): baby rotations kept over Q_level P, products and giant rotations there, one
  * ModDown per transform. Re-encoding the plaintext (veil_ckks_encode) drops the extended copy.

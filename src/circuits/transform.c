@@ -42,7 +42,8 @@ static veil_status transform_encode(const veil_ckks_encoder *enc, veil_ckks_plai
     if (extended) {
         size_t qp[2 * VEIL_PARAMS_MAX_PRIMES];
         const size_t count = veil_context_qp_base(enc->ctx, level, qp);
-        VEIL_CHECK(veil_poly_new(&out->mqp, enc->ctx->ring, qp, count, VEIL_FORM_EVAL, err));
+        /* only P's residues: Q_level's are m's */
+        VEIL_CHECK(veil_poly_new(&out->mqp, enc->ctx->ring, qp + level + 1, count - level - 1, VEIL_FORM_EVAL, err));
         VEIL_CHECK(veil_ckks_encode_poly(enc, out->mqp, v, NULL, half, scale, level, err));
     }
 done:
@@ -263,7 +264,8 @@ static bool plain_extended(const veil_ckks_plaintext *const *diags, size_t n_dia
     for (size_t k = 0; k < n_diags; k++) {
         const veil_ckks_plaintext *d = diags[k];
         if (!d) continue;
-        if (!d->mqp || d->level != x->el.level || (first && d->scale != first->scale)) return false;
+        if (!d->mqp || d->level != x->el.level || d->m->count != d->level + 1 || (first && d->scale != first->scale))
+            return false;
         if (!first) first = d;
         any = true;
     }
@@ -365,6 +367,17 @@ done:
     return st;
 }
 
+/* out (=, or += when accumulate) a times the diagonal d over Q_l P: Q_l's residues in d->m, P's in d->mqp. */
+static void plain_product_qp(const veil_ring *r, const dh_work *w, veil_poly *out, const veil_poly *a,
+                             const veil_ckks_plaintext *d, size_t level, bool accumulate)
+{
+#pragma omp parallel for num_threads(r->threads) schedule(static)
+    for (size_t t = 0; t < w->qp_count; t++) {
+        const uint64_t *dt = t <= level ? veil_poly_limb_ptr(d->m, t) : veil_poly_limb_ptr(d->mqp, t - level - 1);
+        veil_limb_mul(r, w->qp[t], veil_poly_limb_ptr(out, t), veil_poly_limb_ptr(a, t), dt, accumulate);
+    }
+}
+
 /* out <- sum_j rot(sum_i diags[j b + i] * rot(x, i u), j b u), every sum over Q_l P, one ModDown at the end. */
 static veil_status plain_double_hoisted(const veil_bsgs *tr, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *x,
                                         const veil_switch_key *const *keys, size_t key_count, veil_error *err)
@@ -395,9 +408,7 @@ static veil_status plain_double_hoisted(const veil_bsgs *tr, veil_ckks_ciphertex
             const veil_ckks_plaintext *d = diags[j * b + i];
             if (!d) continue;
             diag_scale = d->scale;
-            for (size_t c = 0; c < 2; c++)
-                VEIL_CHECK(started ? veil_poly_mul_acc(w.inner[c], w.baby[c][i], d->mqp, err)
-                                   : veil_poly_mul(w.inner[c], w.baby[c][i], d->mqp, err));
+            for (size_t c = 0; c < 2; c++) plain_product_qp(ctx->ring, &w, w.inner[c], w.baby[c][i], d, level, started);
             started = true;
         }
         if (!started) continue;
