@@ -351,19 +351,19 @@ done:
     return st;
 }
 
-/* acc (+)= rot(inner, steps) over Q_l P: inner's c_1 divided by P, raised and multiplied by the key; c_0 permuted. */
-static veil_status dh_giant(const veil_context *ctx, dh_work *w, long steps, const veil_switch_key *key, bool have,
-                            size_t level, veil_error *err)
+veil_status veil_bsgs_giant_extended(const veil_context *ctx, veil_poly *const *acc, const veil_poly *const *inner,
+                                     veil_poly *down, veil_poly *rotated, uint64_t g, const veil_switch_key *key,
+                                     bool have, size_t level, veil_error *err)
 {
     veil_status st = VEIL_OK;
-    const uint64_t g = veil_galois_element_rotation(ctx, steps);
-    VEIL_CHECK(veil_context_mod_down(ctx, w->down, w->inner[1], level, err));
-    VEIL_CHECK(veil_keyswitch_raise(ctx, &w->rx, w->down, err));
-    VEIL_CHECK(veil_keyswitch_raised_product(&w->rx, g, key, w->acc[0], w->acc[1], have, err));
-    VEIL_CHECK(veil_poly_automorphism(w->rotated, w->inner[0], g, err));
-    VEIL_CHECK(veil_poly_add(w->acc[0], w->acc[0], w->rotated, err));
+    veil_keyswitch_raised rx = {0};
+    VEIL_CHECK(veil_context_mod_down(ctx, down, inner[1], level, err));
+    VEIL_CHECK(veil_keyswitch_raise(ctx, &rx, down, err));
+    VEIL_CHECK(veil_keyswitch_raised_product(&rx, g, key, acc[0], acc[1], have, err));
+    VEIL_CHECK(veil_poly_automorphism(rotated, inner[0], g, err));
+    VEIL_CHECK(veil_poly_add(acc[0], acc[0], rotated, err));
 done:
-    veil_keyswitch_raised_release(&w->rx);
+    veil_keyswitch_raised_release(&rx);
     return st;
 }
 
@@ -413,7 +413,9 @@ static veil_status plain_double_hoisted(const veil_bsgs *tr, veil_ckks_ciphertex
         }
         if (!started) continue;
         if (j > 0) {
-            VEIL_CHECK(dh_giant(ctx, &w, (long)(j * b) * tr->unit, w.giant_keys[j], have, level, err));
+            const uint64_t g = veil_galois_element_rotation(ctx, (long)(j * b) * tr->unit);
+            VEIL_CHECK(veil_bsgs_giant_extended(ctx, w.acc, (const veil_poly *const *)w.inner, w.down, w.rotated, g,
+                                                w.giant_keys[j], have, level, err));
         } else {
             for (size_t c = 0; c < 2; c++) { /* the first group: no rotation, and nothing summed yet */
                 veil_poly *t = w.acc[c];
