@@ -86,7 +86,8 @@ veil_status veil_ckks_linear_layer_shifted(const veil_context *ctx, veil_ckks_ci
  * Arguments: the diagonals are plaintexts of x's level and one scale; keys[0..key_count) holds the Galois
  * keys of the rotations by i u (0 < i < b) and j b u (j >= 1) that non-NULL diagonals use, found by their
  * Galois element; x must be relinearized (size 2). Up to `threads` threads (0: one) share the baby
- * rotations, then the giant-step groups; the result does not depend on the count.
+ * rotations, then the giant-step groups; the result does not depend on the count. Diagonals from
+ * veil_ckks_linear_transform_encode_extended (all of them, at x's level): double hoisting, below.
  * Output: out at x's level and scale times the diagonals' scale, NOT rescaled (the caller rescales, for
  * example after further rotations and sums). Every diagonal NULL (or n_diags 0): out = 0 * x, at x's scale.
  * out may be x. Errors: VEIL_ERR_MISMATCH naming the rotation whose key is missing (checked before anything

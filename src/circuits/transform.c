@@ -6,8 +6,10 @@
  *
  * about 2 sqrt(K) rotations for K diagonals instead of K. The baby rotations rot(x, i u) share one
  * decomposition and ModUp of x (hoisting, Halevi-Shoup 2018); the diagonals are encoded once, pre-rotated by
- * their giant step. The latency packing of src/ml is made of this; bootstrapping's DFTs (dft.c) run the same
- * algorithm over compactly stored diagonals.
+ * their giant step. Diagonals encoded also over Q_l P (veil_ckks_linear_transform_encode_extended) run with
+ * double hoisting instead (Bossuat et al. 2021): everything summed over Q_l P, one ModDown. The latency
+ * packing of src/ml is made of this; bootstrapping's DFTs (dft.c) run the same algorithm over compactly stored
+ * diagonals.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,7 @@ static veil_status transform_encode(const veil_ckks_encoder *enc, veil_ckks_plai
     const uint64_t giant = (uint64_t)((k - k % baby) % half);
     const uint64_t u = (uint64_t)(unit % (long)half + (long)half) % half, shift = giant * u % half;
     veil_status st = VEIL_OK;
+    veil_poly *mqp = NULL;
     double *v = malloc(half * sizeof *v);
     if (!v) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "linear_transform_encode: out of memory");
     /* rot(d, -shift)[t] = d[t - shift] */
@@ -42,11 +45,14 @@ static veil_status transform_encode(const veil_ckks_encoder *enc, veil_ckks_plai
     if (extended) {
         size_t qp[2 * VEIL_PARAMS_MAX_PRIMES];
         const size_t count = veil_context_qp_base(enc->ctx, level, qp);
-        /* only P's residues: Q_level's are m's */
-        VEIL_CHECK(veil_poly_new(&out->mqp, enc->ctx->ring, qp + level + 1, count - level - 1, VEIL_FORM_EVAL, err));
-        VEIL_CHECK(veil_ckks_encode_poly(enc, out->mqp, v, NULL, half, scale, level, err));
+        /* only P's residues: Q_level's are m's (set only once complete) */
+        VEIL_CHECK(veil_poly_new(&mqp, enc->ctx->ring, qp + level + 1, count - level - 1, VEIL_FORM_EVAL, err));
+        VEIL_CHECK(veil_ckks_encode_poly(enc, mqp, v, NULL, half, scale, level, err));
+        out->mqp = mqp; /* veil_ckks_encode dropped any former one */
+        mqp = NULL;
     }
 done:
+    veil_poly_free(mqp);
     free(v);
     return st;
 }
