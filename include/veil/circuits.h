@@ -86,7 +86,8 @@ veil_status veil_ckks_linear_layer_shifted(const veil_context *ctx, veil_ckks_ci
  * Arguments: the diagonals are plaintexts of x's level and one scale; keys[0..key_count) holds the Galois
  * keys of the rotations by i u (0 < i < b) and j b u (j >= 1) that non-NULL diagonals use, found by their
  * Galois element; x must be relinearized (size 2). Up to `threads` threads (0: one) share the baby
- * rotations, then the giant-step groups; the result does not depend on the count.
+ * rotations, then the giant-step groups; the result does not depend on the count. Diagonals from
+ * veil_ckks_linear_transform_encode_extended (all of them, at x's level): double hoisting, below.
  * Output: out at x's level and scale times the diagonals' scale, NOT rescaled (the caller rescales, for
  * example after further rotations and sums). Every diagonal NULL (or n_diags 0): out = 0 * x, at x's scale.
  * out may be x. Errors: VEIL_ERR_MISMATCH naming the rotation whose key is missing (checked before anything
@@ -106,6 +107,16 @@ size_t veil_ckks_linear_transform_baby(size_t n_diags);
 veil_status veil_ckks_linear_transform_encode(const veil_ckks_encoder *enc, veil_ckks_plaintext *out,
                                               const double *diag, size_t k, size_t baby, long unit, double scale,
                                               size_t level, veil_error *err);
+/*
+ * As veil_ckks_linear_transform_encode, and also keeps the diagonal's residues modulo the key-switching primes P
+ * (the plaintext's memory times 1 + |P| / (level + 1)), so that it is encoded over Q_level P: when every diagonal of a transform has it, at x's level and
+ * one scale, veil_ckks_linear_transform runs with double hoisting (Bossuat, Troncoso-Pastoriza, Hubaux,
+ * Eurocrypt 2021, sections 4-5): baby rotations kept over Q_level P, products and giant rotations there, one
+ * ModDown per transform. Re-encoding the plaintext (veil_ckks_encode) drops the extended copy.
+ */
+veil_status veil_ckks_linear_transform_encode_extended(const veil_ckks_encoder *enc, veil_ckks_plaintext *out,
+                                                       const double *diag, size_t k, size_t baby, long unit,
+                                                       double scale, size_t level, veil_error *err);
 
 /*
  * The same transform with encrypted diagonals (model weights encrypted by their owner, docs/marketplace.md):

@@ -142,4 +142,14 @@ struct veil_bsgs {
 veil_status veil_bsgs_apply(const veil_bsgs *tr, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *x,
                             const veil_switch_key *const *keys, size_t key_count, size_t threads, veil_error *err);
 
+/*
+ * A giant step of a double-hoisted transform (Bossuat et al. 2021, section 5): acc (over Q_level P; = when
+ * !have, else +=) rot(inner, by Galois element g) where inner is a sum over Q_level P before ModDown: inner[1]
+ * divided by P into down (over Q_level), raised again and multiplied by the key; inner[0] permuted where it is
+ * (into rotated, over Q_level P). The rotation's own ModDown waits for the transform's one.
+ */
+veil_status veil_bsgs_giant_extended(const veil_context *ctx, veil_poly *const *acc, const veil_poly *const *inner,
+                                     veil_poly *down, veil_poly *rotated, uint64_t g, const veil_switch_key *key,
+                                     bool have, size_t level, veil_error *err);
+
 #endif

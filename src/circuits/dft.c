@@ -558,26 +558,6 @@ done:
 }
 
 /*
- * acc += rot(inner, steps) over Q_l P (acc = when !have): inner's c_1 divided by P (one ModDown of one
- * polynomial), raised again and multiplied by the key, c_0 permuted where it is: the rotation's own ModDown
- * waits for the level's one.
- */
-static veil_status giant_step(dft_work *w, const veil_context *ctx, long steps, const veil_switch_key *key, bool have,
-                              size_t level, veil_error *err)
-{
-    veil_status st = VEIL_OK;
-    const uint64_t g = veil_galois_element_rotation(ctx, steps);
-    VEIL_CHECK(veil_context_mod_down(ctx, w->down, w->inner[1], level, err));
-    VEIL_CHECK(veil_keyswitch_raise(ctx, &w->rx, w->down, err));
-    VEIL_CHECK(veil_keyswitch_raised_product(&w->rx, g, key, w->acc[0], w->acc[1], have, err));
-    VEIL_CHECK(veil_poly_automorphism(w->rotated, w->inner[0], g, err));
-    VEIL_CHECK(veil_poly_add(w->acc[0], w->acc[0], w->rotated, err));
-done:
-    veil_keyswitch_raised_release(&w->rx);
-    return st;
-}
-
-/*
  * acc (+)= sum_k diags[k] * rot(x, (k - shift) unit) over Q_l P, before ModDown, by baby-step giant-step with
  * double hoisting (Bossuat, Troncoso-Pastoriza, Hubaux, Eurocrypt 2021, sections 4-5), k = j baby + i: the baby
  * rotations from one ModUp and kept over Q_l P (no ModDown each); each giant step's diagonals (encoded over
@@ -625,7 +605,8 @@ static veil_status dft_accumulate(const veil_ckks_encoder *enc, dft_work *w, boo
             const veil_switch_key *key = NULL;
             const long steps = (long)(j * b) * lv->unit;
             VEIL_CHECK(need_key(ctx, &key, steps, keys, key_count, err));
-            VEIL_CHECK(giant_step(w, ctx, steps, key, *have, level, err));
+            VEIL_CHECK(veil_bsgs_giant_extended(ctx, w->acc, (const veil_poly *const *)w->inner, w->down, w->rotated,
+                                                veil_galois_element_rotation(ctx, steps), key, *have, level, err));
         } else if (!*have) {
             for (size_t c = 0; c < 2; c++) {
                 veil_poly *t = w->acc[c];

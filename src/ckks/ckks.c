@@ -26,6 +26,7 @@ void veil_ckks_plaintext_free(veil_ckks_plaintext *pt)
 {
     if (!pt) return;
     veil_poly_free(pt->m);
+    veil_poly_free(pt->mqp);
     veil_free_secret(pt, sizeof *pt);
 }
 
@@ -157,6 +158,8 @@ veil_status veil_ckks_decrypt(const veil_context *ctx, veil_ckks_plaintext *out,
     veil_poly_free(out->m);
     out->m = m;
     m = NULL;
+    veil_poly_free(out->mqp);
+    out->mqp = NULL;
     out->level = ct->el.level;
     out->scale = ct->scale;
 done:

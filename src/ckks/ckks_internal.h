@@ -16,6 +16,7 @@ struct veil_ckks_encoder {
 struct veil_ckks_plaintext {
     const veil_context *ctx;
     veil_poly *m; /* over q_0..q_level, evaluation form */
+    veil_poly *mqp; /* NULL, or m's residues on P's primes (veil_ckks_linear_transform_encode_extended) */
     size_t level;
     double scale;
 };

@@ -179,6 +179,8 @@ veil_status veil_ckks_encode(const veil_ckks_encoder *enc, veil_ckks_plaintext *
         return veil_fail(err, VEIL_ERR_MISMATCH, "encode: the plaintext belongs to another context");
     const veil_status st = encode_into(enc, &out->m, NULL, re, im, count, scale, level, err);
     if (st != VEIL_OK) return st;
+    veil_poly_free(out->mqp); /* no longer the same plaintext */
+    out->mqp = NULL;
     out->level = level;
     out->scale = scale;
     return VEIL_OK;

@@ -168,6 +168,8 @@ veil_status veil_ckks_decrypt_flooded(const veil_context *ctx, veil_ckks_plainte
     /* only a flooded result ever reaches out */
     veil_poly_free(out->m);
     out->m = m->m;
+    veil_poly_free(out->mqp);
+    out->mqp = NULL;
     out->level = m->level;
     out->scale = m->scale;
     m->m = NULL;

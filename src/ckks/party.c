@@ -64,6 +64,8 @@ veil_status veil_ckks_decrypt_joint(veil_ckks_plaintext *out, const veil_party_g
     /* c_0 + sum_i (s_i c_1 + e_i) = c_0 + c_1 s + noise: the plaintext, smudged */
     veil_poly_free(out->m);
     out->m = phase;
+    veil_poly_free(out->mqp);
+    out->mqp = NULL;
     out->level = ct->el.level;
     out->scale = ct->scale;
     return VEIL_OK;

@@ -196,7 +196,8 @@ static veil_status prepare_latency(ckks_evaluator *ev, const veil_stage *s, size
         }
         if (!nonzero) continue;
         VEIL_CHECK(veil_ckks_plaintext_new(&ps->diag[k], ctx, err));
-        VEIL_CHECK(veil_ckks_linear_transform_encode(ev->enc, ps->diag[k], v, k, g, (long)R, q_l, ps->level, err));
+        VEIL_CHECK(veil_ckks_linear_transform_encode_extended(ev->enc, ps->diag[k], v, k, g, (long)R, q_l, ps->level,
+                                                              err));
     }
 done:
     free(v);
