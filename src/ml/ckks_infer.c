@@ -196,8 +196,14 @@ static veil_status prepare_latency(ckks_evaluator *ev, const veil_stage *s, size
         }
         if (!nonzero) continue;
         VEIL_CHECK(veil_ckks_plaintext_new(&ps->diag[k], ctx, err));
-        VEIL_CHECK(veil_ckks_linear_transform_encode_extended(ev->enc, ps->diag[k], v, k, g, (long)R, q_l, ps->level,
-                                                              err));
+        /* double hoisting (the diagonals' residues mod P kept too) runs the giant steps one after another: it
+         * saves CPU time, which is wall time on one thread, but on two idle cores it was slower than the
+         * single-hoisted transform's giant steps side by side (docs/performance.md, "Quiet machine") */
+        if (ev->threads == 1)
+            VEIL_CHECK(veil_ckks_linear_transform_encode_extended(ev->enc, ps->diag[k], v, k, g, (long)R, q_l,
+                                                                  ps->level, err));
+        else
+            VEIL_CHECK(veil_ckks_linear_transform_encode(ev->enc, ps->diag[k], v, k, g, (long)R, q_l, ps->level, err));
     }
 done:
     free(v);
