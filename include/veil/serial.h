@@ -194,6 +194,7 @@ typedef struct veil_set_contents {
     size_t count;
     int secret;
     uint8_t params_hash[VEIL_PARAMS_HASH_BYTES];
+    int verified; /* the set's digest was checked (veil_set_open): it covers every object's bytes */
 } veil_set_contents;
 
 /*

@@ -126,8 +126,8 @@ veil_status veil_eval_keys_load(veil_eval_keys **out, const uint8_t *data, size_
     VEIL_REQUIRE(out, err);
     *out = NULL;
     VEIL_REQUIRE(data, err);
-    veil_object_info info;
-    veil_status st = veil_object_peek(&info, data, len, err);
+    veil_object_info info; /* the digest is checked by veil_ml_set_open, next */
+    veil_status st = veil_object_peek_ex(&info, data, len, false, err);
     if (st != VEIL_OK) return st;
     if (info.flags & VEIL_FLAG_SECRET)
         return veil_fail(err, VEIL_ERR_ARGUMENT, "this file holds a secret key: the server side is given only the "
@@ -618,8 +618,8 @@ veil_status veil_ml_train_load_share(veil_ciphertexts **sets, const veil_eval_ke
         which[k++] = 2 * nct[h];     /* the constant part */
         which[k++] = 2 * nct[h] + 1; /* the scaling */
         VEIL_PARALLEL_PARTS(want, veil_ring_threads(veil_context_ring(eval->ctx)), err,
-                            veil_ckks_ciphertext_load(&s->cts[which[part]], eval->ctx, c[h].items[which[part] + 1].data,
-                                                      c[h].items[which[part] + 1].len, &e_));
+                            veil_ckks_ciphertext_load_ex(&s->cts[which[part]], eval->ctx, c[h].items[which[part] + 1].data,
+                                                         c[h].items[which[part] + 1].len, !c[h].verified, &e_));
         free(which);
         if (st != VEIL_OK) goto done;
     }

@@ -218,9 +218,11 @@ static veil_status bgv_eval_keys_load(veil_eval_keys *k, const veil_set_contents
     for (size_t m = 0; m < n; m++) {
         if (m) VEIL_CHECK(load_group(c, m, 2, k->params, &k->bgv.crt[m].params, &k->bgv.crt[m].ctx, &k->bgv.crt[m].refs, err));
         const veil_context *ctx = eval_ctx(k, m);
-        VEIL_CHECK(veil_public_key_load(eval_pk(k, m), ctx, c->items[3 * m + 1].data, c->items[3 * m + 1].len, err));
+        VEIL_CHECK(veil_public_key_load_ex(eval_pk(k, m), ctx, c->items[3 * m + 1].data, c->items[3 * m + 1].len,
+                                           !c->verified, err));
         if (m == 0) k->pk_options = veil_ml_stored_options(c->items[1].data, c->items[1].len);
-        VEIL_CHECK(veil_switch_key_load(eval_relin(k, m), ctx, c->items[3 * m + 2].data, c->items[3 * m + 2].len, err));
+        VEIL_CHECK(veil_switch_key_load_ex(eval_relin(k, m), ctx, c->items[3 * m + 2].data, c->items[3 * m + 2].len,
+                                           !c->verified, err));
         if (veil_switch_key_galois_element(*eval_relin(k, m)) != 0)
             VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: modulus %zu's relinearization key is a Galois key", m);
     }
@@ -287,8 +289,8 @@ static veil_status bgv_ciphertexts_load(veil_ciphertexts *set, const veil_set_co
         const size_t threads = (size_t)veil_ring_threads(veil_context_ring(ctx[m]));
         const veil_set_item *items = &c->items[m * (per + 1) + 1];
         VEIL_PARALLEL_PARTS(per, per > 1 ? threads : 1, err,
-                            veil_bgv_ciphertext_load(&set->bcts[m * per + part], ctx[m], items[part].data,
-                                                     items[part].len, &e_));
+                            veil_bgv_ciphertext_load_ex(&set->bcts[m * per + part], ctx[m], items[part].data,
+                                                        items[part].len, !c->verified, &e_));
         if (st != VEIL_OK) goto done;
     }
 done:

@@ -48,8 +48,8 @@ veil_status veil_ml_ckks_ciphertexts_load(veil_ciphertexts *set, const veil_set_
     if (!set->cts) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "ciphertext set");
     set->count = expect; /* every slot is freed on failure, loaded or NULL */
     VEIL_PARALLEL_PARTS(expect, veil_ring_threads(veil_context_ring(ctx[0])), err,
-                        veil_ckks_ciphertext_load(&set->cts[part], ctx[0], c->items[part + 1].data,
-                                                  c->items[part + 1].len, &e_));
+                        veil_ckks_ciphertext_load_ex(&set->cts[part], ctx[0], c->items[part + 1].data,
+                                                     c->items[part + 1].len, !c->verified, &e_));
 done:
     return st;
 }

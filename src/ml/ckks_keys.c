@@ -477,7 +477,7 @@ static veil_status load_boot(veil_eval_keys *k, const veil_set_contents *c, veil
                   want);
     if (want) {
         const veil_set_item *it = &c->items[c->count - 1];
-        VEIL_CHECK(veil_ckks_encapsulation_key_load(&k->encaps, k->ctx, it->data, it->len, err));
+        VEIL_CHECK(veil_ckks_encapsulation_key_load_ex(&k->encaps, k->ctx, it->data, it->len, !c->verified, err));
         if (veil_ckks_encapsulation_key_weight(k->encaps) != weight)
             VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: the encapsulation key's weight is not the schedule's");
     }
@@ -495,9 +495,9 @@ veil_status veil_ml_ckks_eval_keys_load(veil_eval_keys *k, const veil_set_conten
     crypto_generichash(id, VEIL_ID_BYTES, c->items[1].data, c->items[1].len, NULL, 0);
     if (sodium_memcmp(id, k->meta.key_id, VEIL_ID_BYTES) != 0)
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: the key id does not match the public key");
-    VEIL_CHECK(veil_public_key_load(&k->pk, k->ctx, c->items[1].data, c->items[1].len, err));
+    VEIL_CHECK(veil_public_key_load_ex(&k->pk, k->ctx, c->items[1].data, c->items[1].len, !c->verified, err));
     k->pk_options = veil_ml_stored_options(c->items[1].data, c->items[1].len);
-    VEIL_CHECK(veil_switch_key_load(&k->relin, k->ctx, c->items[2].data, c->items[2].len, err));
+    VEIL_CHECK(veil_switch_key_load_ex(&k->relin, k->ctx, c->items[2].data, c->items[2].len, !c->verified, err));
     if (veil_switch_key_galois_element(k->relin) != 0)
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "eval keys: the third object is not a relinearization key");
     k->galois = calloc(c->count, sizeof *k->galois);
@@ -505,7 +505,8 @@ veil_status veil_ml_ckks_eval_keys_load(veil_eval_keys *k, const veil_set_conten
     VEIL_CHECK(load_boot(k, c, err));
     for (size_t i = 3; i < c->count; i++) {
         if (c->items[i].type == VEIL_OBJECT_ENCAPSULATION_KEY) continue; /* load_boot's */
-        VEIL_CHECK(veil_switch_key_load(&k->galois[k->n_galois], k->ctx, c->items[i].data, c->items[i].len, err));
+        VEIL_CHECK(veil_switch_key_load_ex(&k->galois[k->n_galois], k->ctx, c->items[i].data, c->items[i].len,
+                                           !c->verified, err));
         k->n_galois++;
     }
 done:

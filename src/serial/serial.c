@@ -377,6 +377,13 @@ veil_status veil_object_peek(veil_object_info *info, const uint8_t *data, size_t
     return parse_header(info, data, len, true, err);
 }
 
+veil_status veil_object_peek_ex(veil_object_info *info, const uint8_t *data, size_t len, bool verify, veil_error *err)
+{
+    VEIL_REQUIRE(info, err);
+    VEIL_REQUIRE(data, err);
+    return parse_header(info, data, len, verify, err);
+}
+
 static const char *type_name(veil_object_type t)
 {
     switch (t) {
@@ -400,16 +407,19 @@ static const char *type_name(veil_object_type t)
 }
 
 /*
- * Checks the header against the expected type and context, bounds the payload by `limit` before any
- * allocation, and returns the raw payload (decompressed if needed) in *raw (free with veil_free_secret).
+ * Checks the header (its digest when verify is set) against the expected type and context, bounds the payload
+ * by `limit` before any allocation, and points *raw at the payload: inside data when stored as is, else at
+ * its decompressed copy in *owned (free with veil_free_secret(*owned, *raw_len); NULL when nothing was copied).
  */
-static veil_status open_object(uint8_t **raw, size_t *raw_len, uint32_t *flags, const uint8_t *data, size_t len,
-                               veil_object_type want, const veil_params *params, size_t limit, veil_error *err)
+static veil_status open_object(const uint8_t **raw, size_t *raw_len, uint8_t **owned, uint32_t *flags,
+                               const uint8_t *data, size_t len, veil_object_type want, const veil_params *params,
+                               size_t limit, bool verify, veil_error *err)
 {
     veil_status st = VEIL_OK;
     veil_object_info info;
     *raw = NULL;
-    VEIL_CHECK(veil_object_peek(&info, data, len, err));
+    *owned = NULL;
+    VEIL_CHECK(parse_header(&info, data, len, verify, err));
     if (info.type != want)
         VEIL_FAIL(err, VEIL_ERR_MISMATCH, "expected %s, found %s", type_name(want), type_name(info.type));
     if (params) {
@@ -442,21 +452,23 @@ static veil_status open_object(uint8_t **raw, size_t *raw_len, uint32_t *flags, 
                   (unsigned long long)info.stored_bytes, limit);
     const uint8_t *body = data + VEIL_HEADER_BYTES;
     *raw_len = (size_t)info.payload_bytes;
-    *raw = veil_alloc_scratch(*raw_len ? *raw_len : 1, 1);
-    if (!*raw) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "load: out of memory");
     if (info.flags & VEIL_FLAG_ZSTD) {
+        *owned = veil_alloc_scratch(*raw_len ? *raw_len : 1, 1);
+        if (!*owned) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "load: out of memory");
         unsigned long long declared = ZSTD_getFrameContentSize(body, (size_t)info.stored_bytes);
         if (declared == ZSTD_CONTENTSIZE_ERROR || declared == ZSTD_CONTENTSIZE_UNKNOWN || declared != info.payload_bytes)
             VEIL_FAIL(err, VEIL_ERR_FORMAT, "the compressed payload does not announce the header's size");
-        size_t got = ZSTD_decompress(*raw, *raw_len, body, (size_t)info.stored_bytes);
+        size_t got = ZSTD_decompress(*owned, *raw_len, body, (size_t)info.stored_bytes);
         if (ZSTD_isError(got) || got != *raw_len) VEIL_FAIL(err, VEIL_ERR_FORMAT, "the compressed payload is corrupt");
+        *raw = *owned;
     } else {
-        memcpy(*raw, body, *raw_len);
+        *raw = body; /* read where it lies: a copy would cost a pass and fresh pages (148 MB of keys) */
     }
     *flags = info.flags;
 done:
     if (st != VEIL_OK) { /* nothing is returned on failure */
-        veil_free_secret(*raw, *raw_len);
+        veil_free_secret(*owned, *raw_len);
+        *owned = NULL;
         *raw = NULL;
     }
     return st;
@@ -494,11 +506,12 @@ veil_status veil_params_load(veil_params **out, const uint8_t *data, size_t len,
     *out = NULL;
     VEIL_REQUIRE(data, err);
     veil_status st = VEIL_OK;
-    uint8_t *raw = NULL;
+    const uint8_t *raw = NULL;
+    uint8_t *owned = NULL;
     size_t raw_len = 0;
     uint32_t flags = 0;
-    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PARAMS, NULL,
-                           8 * (8 + 2 * VEIL_PARAMS_MAX_PRIMES), err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_PARAMS, NULL,
+                           8 * (8 + 2 * VEIL_PARAMS_MAX_PRIMES), true, err));
     reader r = {raw, raw_len};
     uint64_t f[7];
     for (int i = 0; i < 7; i++)
@@ -525,7 +538,7 @@ veil_status veil_params_load(veil_params **out, const uint8_t *data, size_t len,
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "parameters: the header's hash does not match the set");
     }
 done:
-    veil_free_secret(raw, raw_len);
+    veil_free_secret(owned, raw_len);
     return st;
 }
 
@@ -611,10 +624,11 @@ veil_status veil_secret_key_load(veil_secret_key **out, const veil_context *ctx,
     VEIL_REQUIRE(data, err);
     const size_t n = ctx->params.n;
     veil_status st = VEIL_OK;
-    uint8_t *raw = NULL;
+    const uint8_t *raw = NULL;
+    uint8_t *owned = NULL;
     size_t raw_len = 0;
     uint32_t flags = 0;
-    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_SECRET_KEY, &ctx->params, n, err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_SECRET_KEY, &ctx->params, n, true, err));
     if (raw_len != n) VEIL_FAIL(err, VEIL_ERR_FORMAT, "secret key: %zu bytes, expected %zu", raw_len, n);
     size_t weight = 0;
     for (size_t j = 0; j < n; j++) {
@@ -627,7 +641,7 @@ veil_status veil_secret_key_load(veil_secret_key **out, const veil_context *ctx,
                   ctx->params.hamming_weight);
     VEIL_CHECK(veil_secret_key_from_coeffs(out, ctx, (const int8_t *)raw, err));
 done:
-    veil_free_secret(raw, raw_len);
+    veil_free_secret(owned, raw_len);
     return st;
 }
 
@@ -644,8 +658,8 @@ veil_status veil_public_key_save(veil_buffer *out, const veil_public_key *pk, un
     return finish(out, &w, VEIL_OBJECT_PUBLIC_KEY, VEIL_FLAG_SEEDED, &pk->ctx->params, options, err);
 }
 
-veil_status veil_public_key_load(veil_public_key **out, const veil_context *ctx, const uint8_t *data, size_t len,
-                                 veil_error *err)
+veil_status veil_public_key_load_ex(veil_public_key **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                 bool verify, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
     *out = NULL;
@@ -653,11 +667,12 @@ veil_status veil_public_key_load(veil_public_key **out, const veil_context *ctx,
     VEIL_REQUIRE(data, err);
     const size_t limbs = qp_limbs(ctx), expected = VEIL_SEED_BYTES + poly_bytes(ctx, ctx->q_count - 1, true);
     veil_status st = VEIL_OK;
-    uint8_t *raw = NULL;
+    const uint8_t *raw = NULL;
+    uint8_t *owned = NULL;
     size_t raw_len = 0;
     uint32_t flags = 0;
     veil_public_key *pk = NULL;
-    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PUBLIC_KEY, &ctx->params, expected, err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_PUBLIC_KEY, &ctx->params, expected, verify, err));
     if (!(flags & VEIL_FLAG_SEEDED) || raw_len != expected)
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "public key: %zu bytes in %s form, expected %zu in seeded form", raw_len,
                   flags & VEIL_FLAG_SEEDED ? "seeded" : "full", expected);
@@ -676,8 +691,14 @@ veil_status veil_public_key_load(veil_public_key **out, const veil_context *ctx,
     pk = NULL;
 done:
     veil_public_key_free(pk);
-    veil_free_secret(raw, raw_len);
+    veil_free_secret(owned, raw_len);
     return st;
+}
+
+veil_status veil_public_key_load(veil_public_key **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                 veil_error *err)
+{
+    return veil_public_key_load_ex(out, ctx, data, len, true, err);
 }
 
 veil_status veil_switch_key_save(veil_buffer *out, const veil_switch_key *key, unsigned options, veil_error *err)
@@ -699,8 +720,8 @@ veil_status veil_switch_key_save(veil_buffer *out, const veil_switch_key *key, u
     return finish(out, &w, VEIL_OBJECT_SWITCH_KEY, VEIL_FLAG_SEEDED, &key->ctx->params, options, err);
 }
 
-veil_status veil_switch_key_load(veil_switch_key **out, const veil_context *ctx, const uint8_t *data, size_t len,
-                                 veil_error *err)
+veil_status veil_switch_key_load_ex(veil_switch_key **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                 bool verify, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
     *out = NULL;
@@ -710,11 +731,12 @@ veil_status veil_switch_key_load(veil_switch_key **out, const veil_context *ctx,
     const size_t seeded = 16 + VEIL_SEED_BYTES + ctx->dnum * poly_bytes(ctx, ctx->q_count - 1, true);
     const size_t full = 16 + 2 * ctx->dnum * poly_bytes(ctx, ctx->q_count - 1, true);
     veil_status st = VEIL_OK;
-    uint8_t *raw = NULL;
+    const uint8_t *raw = NULL;
+    uint8_t *owned = NULL;
     size_t raw_len = 0;
     uint32_t flags = 0;
     veil_switch_key *k = NULL;
-    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_SWITCH_KEY, &ctx->params, full, err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_SWITCH_KEY, &ctx->params, full, verify, err));
     reader r = {raw, raw_len};
     uint64_t galois = 0, digits = 0;
     const bool is_seeded = (flags & VEIL_FLAG_SEEDED) != 0;
@@ -754,8 +776,14 @@ veil_status veil_switch_key_load(veil_switch_key **out, const veil_context *ctx,
     k = NULL;
 done:
     veil_switch_key_free(k);
-    veil_free_secret(raw, raw_len);
+    veil_free_secret(owned, raw_len);
     return st;
+}
+
+veil_status veil_switch_key_load(veil_switch_key **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                 veil_error *err)
+{
+    return veil_switch_key_load_ex(out, ctx, data, len, true, err);
 }
 
 veil_status veil_ckks_encapsulation_key_save(veil_buffer *out, const veil_ckks_encapsulation_key *key,
@@ -773,8 +801,8 @@ veil_status veil_ckks_encapsulation_key_save(veil_buffer *out, const veil_ckks_e
     return finish(out, &w, VEIL_OBJECT_ENCAPSULATION_KEY, VEIL_FLAG_SEEDED, &key->ctx->params, options, err);
 }
 
-veil_status veil_ckks_encapsulation_key_load(veil_ckks_encapsulation_key **out, const veil_context *ctx,
-                                             const uint8_t *data, size_t len, veil_error *err)
+veil_status veil_ckks_encapsulation_key_load_ex(veil_ckks_encapsulation_key **out, const veil_context *ctx,
+                                             const uint8_t *data, size_t len, bool verify, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
     *out = NULL;
@@ -784,15 +812,16 @@ veil_status veil_ckks_encapsulation_key_load(veil_ckks_encapsulation_key **out, 
     const size_t expected = 16 + 2 * VEIL_SEED_BYTES + limb_bytes(ctx->ring, 0) + limb_bytes(ctx->ring, ctx->q_count) +
                             ctx->dnum * poly_bytes(ctx, ctx->q_count - 1, true);
     veil_status st = VEIL_OK;
-    uint8_t *raw = NULL;
+    const uint8_t *raw = NULL;
+    uint8_t *owned = NULL;
     size_t raw_len = 0;
     uint32_t flags = 0;
     veil_ckks_encapsulation_key *k = NULL;
     veil_switch_key *d = NULL;
     if (ctx->params.t != 0 || ctx->p_count == 0)
         VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "encapsulation key: a CKKS parameter set with special primes is needed");
-    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_ENCAPSULATION_KEY, &ctx->params, expected,
-                           err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_ENCAPSULATION_KEY, &ctx->params, expected,
+                           verify, err));
     reader r = {raw, raw_len};
     uint64_t weight = 0, digits = 0;
     if (!(flags & VEIL_FLAG_SEEDED) || !r_u64(&r, &weight) || !r_u64(&r, &digits) || raw_len != expected)
@@ -832,8 +861,14 @@ veil_status veil_ckks_encapsulation_key_load(veil_ckks_encapsulation_key **out, 
 done:
     veil_switch_key_free(d);
     veil_ckks_encapsulation_key_free(k);
-    veil_free_secret(raw, raw_len);
+    veil_free_secret(owned, raw_len);
     return st;
+}
+
+veil_status veil_ckks_encapsulation_key_load(veil_ckks_encapsulation_key **out, const veil_context *ctx,
+                                             const uint8_t *data, size_t len, veil_error *err)
+{
+    return veil_ckks_encapsulation_key_load_ex(out, ctx, data, len, true, err);
 }
 
 /* ---- CKKS plaintexts and ciphertexts -------------------------------------------------------------- */
@@ -866,12 +901,13 @@ veil_status veil_ckks_plaintext_load(veil_ckks_plaintext **out, const veil_conte
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(data, err);
     veil_status st = VEIL_OK;
-    uint8_t *raw = NULL;
+    const uint8_t *raw = NULL;
+    uint8_t *owned = NULL;
     size_t raw_len = 0;
     uint32_t flags = 0;
     veil_ckks_plaintext *pt = NULL;
-    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_CKKS_PLAINTEXT, &ctx->params,
-                           16 + poly_bytes(ctx, ctx->q_count - 1, false), err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_CKKS_PLAINTEXT, &ctx->params,
+                           16 + poly_bytes(ctx, ctx->q_count - 1, false), true, err));
     reader r = {raw, raw_len};
     uint64_t level = 0;
     double scale = 0;
@@ -890,7 +926,7 @@ veil_status veil_ckks_plaintext_load(veil_ckks_plaintext **out, const veil_conte
     pt = NULL;
 done:
     veil_ckks_plaintext_free(pt);
-    veil_free_secret(raw, raw_len);
+    veil_free_secret(owned, raw_len);
     return st;
 }
 
@@ -936,13 +972,14 @@ static size_t element_limit(const veil_context *ctx, size_t head)
 }
 
 /* Opens a ciphertext object and reads its element's level and size (what: the object's name in messages). */
-static veil_status open_element(uint8_t **raw, size_t *raw_len, reader *r, element_head *h, const veil_context *ctx,
-                                const uint8_t *data, size_t len, veil_object_type type, size_t head, const char *what,
-                                veil_error *err)
+static veil_status open_element(const uint8_t **raw, size_t *raw_len, uint8_t **owned, reader *r, element_head *h,
+                                const veil_context *ctx, const uint8_t *data, size_t len, veil_object_type type,
+                                size_t head, const char *what, bool verify, veil_error *err)
 {
     veil_status st = VEIL_OK;
     uint32_t flags = 0;
-    VEIL_CHECK(open_object(raw, raw_len, &flags, data, len, type, &ctx->params, element_limit(ctx, head), err));
+    VEIL_CHECK(open_object(raw, raw_len, owned, &flags, data, len, type, &ctx->params, element_limit(ctx, head), verify,
+                           err));
     r->p = *raw;
     r->left = *raw_len;
     h->seeded = flags & VEIL_FLAG_SEEDED;
@@ -993,21 +1030,23 @@ done:
     return st;
 }
 
-veil_status veil_ckks_ciphertext_load(veil_ckks_ciphertext **out, const veil_context *ctx, const uint8_t *data,
-                                      size_t len, veil_error *err)
+veil_status veil_ckks_ciphertext_load_ex(veil_ckks_ciphertext **out, const veil_context *ctx, const uint8_t *data,
+                                      size_t len, bool verify, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
     *out = NULL;
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(data, err);
     veil_status st = VEIL_OK;
-    uint8_t *raw = NULL;
+    const uint8_t *raw = NULL;
+    uint8_t *owned = NULL;
     size_t raw_len = 0;
     reader r = {0};
     element_head h = {0};
     double scale = 0;
     veil_ckks_ciphertext *ct = NULL;
-    VEIL_CHECK(open_element(&raw, &raw_len, &r, &h, ctx, data, len, VEIL_OBJECT_CKKS_CIPHERTEXT, 24, "ciphertext", err));
+    VEIL_CHECK(open_element(&raw, &raw_len, &owned, &r, &h, ctx, data, len, VEIL_OBJECT_CKKS_CIPHERTEXT, 24, "ciphertext",
+                            verify, err));
     if (!r_f64(&r, &scale)) VEIL_FAIL(err, VEIL_ERR_FORMAT, "ciphertext: truncated");
     VEIL_CHECK(check_scale(scale, "ciphertext", err));
     VEIL_CHECK(veil_ckks_ciphertext_new(&ct, ctx, err));
@@ -1017,8 +1056,14 @@ veil_status veil_ckks_ciphertext_load(veil_ckks_ciphertext **out, const veil_con
     ct = NULL;
 done:
     veil_ckks_ciphertext_free(ct);
-    veil_free_secret(raw, raw_len);
+    veil_free_secret(owned, raw_len);
     return st;
+}
+
+veil_status veil_ckks_ciphertext_load(veil_ckks_ciphertext **out, const veil_context *ctx, const uint8_t *data,
+                                      size_t len, veil_error *err)
+{
+    return veil_ckks_ciphertext_load_ex(out, ctx, data, len, true, err);
 }
 
 /* ---- BGV plaintexts and ciphertexts --------------------------------------------------------------- */
@@ -1057,7 +1102,8 @@ veil_status veil_bgv_plaintext_load(veil_bgv_plaintext **out, const veil_context
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(data, err);
     veil_status st = VEIL_OK;
-    uint8_t *raw = NULL;
+    const uint8_t *raw = NULL;
+    uint8_t *owned = NULL;
     size_t raw_len = 0;
     uint32_t flags = 0;
     veil_bgv_plaintext *pt = NULL;
@@ -1065,7 +1111,7 @@ veil_status veil_bgv_plaintext_load(veil_bgv_plaintext **out, const veil_context
     const size_t n = ctx->params.n;
     const unsigned bits = bit_length(ctx->params.t - 1);
     const size_t want = (n * bits + 7) / 8;
-    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_BGV_PLAINTEXT, &ctx->params, want, err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_BGV_PLAINTEXT, &ctx->params, want, true, err));
     reader r = {raw, raw_len};
     if (raw_len != want) VEIL_FAIL(err, VEIL_ERR_FORMAT, "bgv plaintext: %zu bytes, expected %zu", raw_len, want);
     VEIL_CHECK(veil_bgv_plaintext_new(&pt, ctx, err));
@@ -1074,7 +1120,7 @@ veil_status veil_bgv_plaintext_load(veil_bgv_plaintext **out, const veil_context
     pt = NULL;
 done:
     veil_bgv_plaintext_free(pt);
-    veil_free_secret(raw, raw_len);
+    veil_free_secret(owned, raw_len);
     return st;
 }
 
@@ -1093,15 +1139,16 @@ done:
     return st;
 }
 
-veil_status veil_bgv_ciphertext_load(veil_bgv_ciphertext **out, const veil_context *ctx, const uint8_t *data, size_t len,
-                                     veil_error *err)
+veil_status veil_bgv_ciphertext_load_ex(veil_bgv_ciphertext **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                     bool verify, veil_error *err)
 {
     VEIL_REQUIRE(out, err);
     *out = NULL;
     VEIL_REQUIRE(ctx, err);
     VEIL_REQUIRE(data, err);
     veil_status st = VEIL_OK;
-    uint8_t *raw = NULL;
+    const uint8_t *raw = NULL;
+    uint8_t *owned = NULL;
     size_t raw_len = 0;
     reader r = {0};
     element_head h = {0};
@@ -1109,8 +1156,8 @@ veil_status veil_bgv_ciphertext_load(veil_bgv_ciphertext **out, const veil_conte
     double noise = 0;
     veil_bgv_ciphertext *ct = NULL;
     VEIL_CHECK(check_bgv(ctx, "bgv ciphertext", err));
-    VEIL_CHECK(open_element(&raw, &raw_len, &r, &h, ctx, data, len, VEIL_OBJECT_BGV_CIPHERTEXT, 32, "bgv ciphertext",
-                            err));
+    VEIL_CHECK(open_element(&raw, &raw_len, &owned, &r, &h, ctx, data, len, VEIL_OBJECT_BGV_CIPHERTEXT, 32, "bgv ciphertext",
+                            verify, err));
     if (!r_u64(&r, &factor) || !r_f64(&r, &noise)) VEIL_FAIL(err, VEIL_ERR_FORMAT, "bgv ciphertext: truncated");
     if (factor == 0 || factor >= ctx->params.t || gcd(factor, ctx->params.t) != 1)
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "bgv ciphertext: factor %llu is not a unit below t", (unsigned long long)factor);
@@ -1124,8 +1171,14 @@ veil_status veil_bgv_ciphertext_load(veil_bgv_ciphertext **out, const veil_conte
     ct = NULL;
 done:
     veil_bgv_ciphertext_free(ct);
-    veil_free_secret(raw, raw_len);
+    veil_free_secret(owned, raw_len);
     return st;
+}
+
+veil_status veil_bgv_ciphertext_load(veil_bgv_ciphertext **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                     veil_error *err)
+{
+    return veil_bgv_ciphertext_load_ex(out, ctx, data, len, true, err);
 }
 
 /* ---- sets: several objects of one parameter set in one file ---------------------------------------- */
@@ -1343,6 +1396,7 @@ veil_status veil_set_open_ex(veil_set_contents *view, const uint8_t *data, size_
     }
     if (r.left) VEIL_FAIL(err, VEIL_ERR_FORMAT, "set: %zu unexpected bytes after the objects", r.left);
     view->secret = (info.flags & VEIL_FLAG_SECRET) != 0;
+    view->verified = verify && info.version >= 2;
     memcpy(view->params_hash, info.params_hash, sizeof view->params_hash);
 done:
     if (st != VEIL_OK) veil_set_contents_clear(view);
@@ -1544,12 +1598,13 @@ veil_status veil_party_group_load(veil_party_group **out, const veil_context *ct
     VEIL_REQUIRE(data, err);
     const size_t expected = VEIL_PARTY_ID_BYTES + 16; /* and 8 more when the smudging bits are stored */
     veil_status st = VEIL_OK;
-    uint8_t *raw = NULL, id[VEIL_PARTY_ID_BYTES];
+    const uint8_t *raw = NULL;
+    uint8_t *owned = NULL, id[VEIL_PARTY_ID_BYTES];
     size_t raw_len = 0;
     uint32_t flags = 0;
     uint64_t parties = 0, threshold = 0, smudging = 0;
-    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PARTY_GROUP, &ctx->params, expected + 8,
-                           err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_PARTY_GROUP, &ctx->params, expected + 8,
+                           true, err));
     reader r = {raw, raw_len};
     if ((raw_len != expected && raw_len != expected + 8) || !r_bytes(&r, id, sizeof id) || !r_u64(&r, &parties) ||
         !r_u64(&r, &threshold) || (raw_len > expected && !r_u64(&r, &smudging)))
@@ -1565,7 +1620,7 @@ veil_status veil_party_group_load(veil_party_group **out, const veil_context *ct
     VEIL_CHECK(veil_party_group_from(out, ctx, id, (size_t)parties, (size_t)threshold, err));
     (*out)->smudging_bits = (unsigned)smudging;
 done:
-    veil_free_secret(raw, raw_len);
+    veil_free_secret(owned, raw_len);
     return st;
 }
 
@@ -1641,13 +1696,14 @@ veil_status veil_party_share_load(veil_party_share **out, const veil_context *ct
     /* the largest share: two polynomials over QP per digit */
     const size_t limit = SHARE_HEAD + 8 + 2 * ctx->dnum * poly_bytes(ctx, ctx->q_count - 1, true);
     veil_status st = VEIL_OK;
-    uint8_t *raw = NULL, group[VEIL_PARTY_ID_BYTES], subject[32];
+    const uint8_t *raw = NULL;
+    uint8_t *owned = NULL, group[VEIL_PARTY_ID_BYTES], subject[32];
     size_t raw_len = 0;
     uint32_t flags = 0;
     uint64_t party = 0, parties = 0, kind = 0, round = 0, galois = 0, level = 0, set = 0;
     double log2_sigma = 0;
     veil_party_share *s = NULL;
-    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PARTY_SHARE, &ctx->params, limit, err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_PARTY_SHARE, &ctx->params, limit, true, err));
     reader r = {raw, raw_len};
     if (!r_bytes(&r, group, sizeof group) || !r_u64(&r, &party) || !r_u64(&r, &parties) || !r_u64(&r, &kind) ||
         !r_u64(&r, &round) || !r_u64(&r, &galois) || !r_u64(&r, &level) || !r_bytes(&r, subject, sizeof subject) ||
@@ -1673,7 +1729,7 @@ veil_status veil_party_share_load(veil_party_share **out, const veil_context *ct
     s = NULL;
 done:
     veil_party_share_free(s);
-    veil_free_secret(raw, raw_len);
+    veil_free_secret(owned, raw_len);
     return st;
 }
 
@@ -1712,13 +1768,14 @@ veil_status veil_party_box_key_load(veil_party_box_key **out, const veil_context
     VEIL_REQUIRE(data, err);
     const size_t expected = VEIL_PARTY_ID_BYTES + 8 + VEIL_PARTY_BOX_KEY_BYTES;
     veil_status st = VEIL_OK;
-    uint8_t *raw = NULL;
+    const uint8_t *raw = NULL;
+    uint8_t *owned = NULL;
     size_t raw_len = 0;
     uint32_t flags = 0;
     uint64_t party = 0;
     veil_party_box_key *k = veil_alloc(1, sizeof *k);
     if (!k) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "box key: out of memory");
-    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PARTY_BOX_KEY, &ctx->params, expected, err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_PARTY_BOX_KEY, &ctx->params, expected, true, err));
     reader r = {raw, raw_len};
     if (raw_len != expected || !r_bytes(&r, k->group, VEIL_PARTY_ID_BYTES) || !r_u64(&r, &party) ||
         !r_bytes(&r, k->pk, VEIL_PARTY_BOX_KEY_BYTES))
@@ -1732,7 +1789,7 @@ veil_status veil_party_box_key_load(veil_party_box_key **out, const veil_context
     k = NULL;
 done:
     veil_party_box_key_free(k);
-    veil_free_secret(raw, raw_len);
+    veil_free_secret(owned, raw_len);
     return st;
 }
 
@@ -1761,14 +1818,15 @@ veil_status veil_party_deal_load(veil_party_deal **out, const veil_context *ctx,
     const size_t box = veil_party_deal_box_bytes(ctx);
     const size_t expected = VEIL_PARTY_ID_BYTES + 4 * 8 + VEIL_PARTY_DEAL_NONCE + box;
     veil_status st = VEIL_OK;
-    uint8_t *raw = NULL;
+    const uint8_t *raw = NULL;
+    uint8_t *owned = NULL;
     size_t raw_len = 0;
     uint32_t flags = 0;
     uint64_t from = 0, to = 0, parties = 0, threshold = 0;
     veil_party_deal *d = veil_alloc(1, sizeof *d);
     if (d) d->box = veil_alloc(box, 1);
     if (!d || !d->box) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "deal: out of memory");
-    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PARTY_DEAL, &ctx->params, expected, err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_PARTY_DEAL, &ctx->params, expected, true, err));
     reader r = {raw, raw_len};
     if (raw_len != expected || !r_bytes(&r, d->group, VEIL_PARTY_ID_BYTES) || !r_u64(&r, &from) || !r_u64(&r, &to) ||
         !r_u64(&r, &parties) || !r_u64(&r, &threshold) || !r_bytes(&r, d->nonce, sizeof d->nonce) ||
@@ -1786,7 +1844,7 @@ veil_status veil_party_deal_load(veil_party_deal **out, const veil_context *ctx,
     d = NULL;
 done:
     veil_party_deal_free(d);
-    veil_free_secret(raw, raw_len);
+    veil_free_secret(owned, raw_len);
     return st;
 }
 
@@ -1812,14 +1870,15 @@ veil_status veil_party_threshold_key_load(veil_party_threshold_key **out, const 
     VEIL_REQUIRE(data, err);
     const size_t expected = VEIL_PARTY_ID_BYTES + 3 * 8 + poly_bytes(ctx, ctx->q_count - 1, false);
     veil_status st = VEIL_OK;
-    uint8_t *raw = NULL;
+    const uint8_t *raw = NULL;
+    uint8_t *owned = NULL;
     size_t raw_len = 0;
     uint32_t flags = 0;
     uint64_t party = 0, parties = 0, threshold = 0;
     veil_party_threshold_key *k = veil_alloc(1, sizeof *k);
     if (!k) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "threshold key: out of memory");
-    VEIL_CHECK(open_object(&raw, &raw_len, &flags, data, len, VEIL_OBJECT_PARTY_THRESHOLD_KEY, &ctx->params, expected,
-                           err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_PARTY_THRESHOLD_KEY, &ctx->params, expected,
+                           true, err));
     reader r = {raw, raw_len};
     if (raw_len != expected || !r_bytes(&r, k->group, VEIL_PARTY_ID_BYTES) || !r_u64(&r, &party) ||
         !r_u64(&r, &parties) || !r_u64(&r, &threshold))
@@ -1836,6 +1895,6 @@ veil_status veil_party_threshold_key_load(veil_party_threshold_key **out, const 
     k = NULL;
 done:
     veil_party_threshold_key_free(k);
-    veil_free_secret(raw, raw_len);
+    veil_free_secret(owned, raw_len);
     return st;
 }

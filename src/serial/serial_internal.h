@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include "veil/params.h"
 #include "veil/serial.h"
+#include "veil/ckks.h"
+#include "veil/bgv.h"
 
 /*
  * Rewrites the integrity digest of the version-2 object data[0..len) (its last VEIL_DIGEST_BYTES) to match
@@ -34,6 +36,30 @@ size_t veil_set_stored_bytes(size_t meta_len, size_t count, size_t items_bytes);
  * elsewhere before any result is released (veil_ciphertexts_load_batches).
  */
 veil_status veil_set_open_ex(veil_set_contents *view, const uint8_t *data, size_t len, bool verify, veil_error *err);
+
+/*
+ * veil_object_peek, with the digest checked (verify) or not: unset where the caller checks it right after
+ * (veil_set_open), so that a large object is not hashed twice.
+ */
+veil_status veil_object_peek_ex(veil_object_info *info, const uint8_t *data, size_t len, bool verify, veil_error *err);
+
+/*
+ * The loaders of the public objects, with their own digest checked (verify) or not: unset only for an object
+ * of a set whose digest covered its bytes (veil_set_contents.verified). The set's writer checked each
+ * object's digest before sealing it (veil_set_writer_add, veil_set_save), and the set's digest says the bytes
+ * did not change since: hashing them again would only cost a second pass (148 MB of keys). Every other check
+ * is made as by the loaders without _ex.
+ */
+veil_status veil_public_key_load_ex(veil_public_key **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                    bool verify, veil_error *err);
+veil_status veil_switch_key_load_ex(veil_switch_key **out, const veil_context *ctx, const uint8_t *data, size_t len,
+                                    bool verify, veil_error *err);
+veil_status veil_ckks_encapsulation_key_load_ex(veil_ckks_encapsulation_key **out, const veil_context *ctx,
+                                                const uint8_t *data, size_t len, bool verify, veil_error *err);
+veil_status veil_ckks_ciphertext_load_ex(veil_ckks_ciphertext **out, const veil_context *ctx, const uint8_t *data,
+                                         size_t len, bool verify, veil_error *err);
+veil_status veil_bgv_ciphertext_load_ex(veil_bgv_ciphertext **out, const veil_context *ctx, const uint8_t *data,
+                                        size_t len, bool verify, veil_error *err);
 
 /*
  * Sets written as their objects come, one at a time, so that a caller never holds all of them (evaluation
