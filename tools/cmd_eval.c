@@ -64,6 +64,7 @@ int cli_cmd_eval(int argc, char **argv)
     veil_evaluator *ev = NULL;
     veil_error err = {0};
     int rc = EXIT_OK;
+    cli_use_threads(o.threads);
     CLI_CHECK(cli_load_eval_keys(path, &ek));
     CLI_CHECK(cli_load_eval_model(&m, &o, ek, path, &calib)); /* an ONNX file, or an encrypted model */
     CLI_CHECK(cli_status(veil_evaluator_new(&ev, m, ek, o.threads ? o.threads : 1, &err), &err, NULL));

@@ -125,6 +125,18 @@ int cli_read_file(const char *path, veil_buffer *b)
     return cli_status(veil_file_read(b, path, MAX_FILE_BYTES, &err), &err, NULL); /* the message names the file */
 }
 
+/*
+ * --threads T of eval and train: T is also the arithmetic's thread count (the contexts made from here on read
+ * VEIL_THREADS), so that the command uses at most T threads in all, not T ciphertexts each on every core.
+ */
+void cli_use_threads(size_t threads)
+{
+    char v[24];
+    if (!threads) return;
+    snprintf(v, sizeof v, "%zu", threads);
+    setenv("VEIL_THREADS", v, 1);
+}
+
 int cli_save_buffer(const char *path, veil_buffer *b)
 {
     veil_error err = {0};

@@ -20,6 +20,7 @@ int cli_train_sets(cli_options *o, const char *path, char **ins, size_t n_in, co
     veil_error err = {0};
     veil_train_info ti;
     int rc = EXIT_OK;
+    cli_use_threads(o->threads);
     CLI_CHECK(cli_load_eval_keys(path, &ek));
     CLI_CHECK(cli_status(veil_eval_keys_get_train_info(ek, &ti, &err), &err, path));
     if (o->iterations > ti.max_iterations) /* before reading the data */

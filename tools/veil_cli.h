@@ -201,6 +201,7 @@ void cli_progress(void *bar, size_t done, size_t total);
 int cli_is_dir(const char *path);
 int cli_exists(const char *path);
 /* A whole file of at most 2^34 bytes (a key or ciphertext file). */
+void cli_use_threads(size_t threads);
 int cli_read_file(const char *path, veil_buffer *b);
 /* Writes b atomically to path and frees it. */
 int cli_save_buffer(const char *path, veil_buffer *b);
