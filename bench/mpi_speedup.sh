@@ -3,10 +3,11 @@
 # one process, `mpirun -n 1` and `mpirun -n 2`, RUNS times each, with every process's user + system CPU time
 # (/usr/bin/time around each rank) besides the wall time, and the outputs compared with cmp.
 #   bench/mpi_speedup.sh BUILD_DIR [WORK_DIR] [RUNS]
-# JOBS="train-3640 ..." runs only the jobs named (eval-digits, train-3640, train-14560); all by default.
+# JOBS="train-3640 ..." runs only the jobs named (eval-digits, train-3640, train-14560, train-58240); all but
+# train-58240 (about 3 GB per process and a minute a run) by default.
 # Data: the digits MLP (examples/digits) on its test set twice over (898 rows, batches of 16: 57 batches,
-# 591 MB), and logistic regression on breast_train x 8 (3640 records, 15 ciphertexts; keys for 3 iterations,
-# N = 2^14) and x 32 (14560 records). --threads 1 per rank.
+# 591 MB), and logistic regression on breast_train x 8 (3640 records, 8 ciphertexts of 512 records; keys for
+# 3 iterations, N = 2^15, 148 MB), x 32 (14560 records) and x 128 (58240). --threads 1 per rank.
 # On a loaded machine the wall times say little: the CPU bound is T1 / max over ranks of the rank's CPU time
 # (T1: the one-rank run's CPU), what the job would take on idle cores less the messages.
 set -euo pipefail
@@ -29,6 +30,10 @@ if [ ! -e t32.ct ]; then
     "$veil" keygen --train logistic --features 30 --iterations 3 --out kt --quiet
     "$veil" encrypt --keys kt --in b8.csv --labels-column label --out t8.ct --quiet
     "$veil" encrypt --keys kt --in b32.csv --labels-column label --out t32.ct --quiet
+fi
+if [[ " ${JOBS:-} " == *" train-58240 "* && ! -e t128.ct ]]; then
+    (cat b32.csv; for _ in 1 2 3; do tail -n +2 b32.csv; done) >b128.csv
+    "$veil" encrypt --keys kt --in b128.csv --labels-column label --out t128.ct --quiet
 fi
 # cpu FILE...: the user + system seconds in /usr/bin/time -f "%U %S" files
 cpu() { awk '{ print $1 + $2 }' "$@"; }
@@ -64,3 +69,5 @@ one() {
 one eval-digits e eval --model dg/model.onnx --eval-keys kd/eval --in dg2.ct
 one train-3640 r8 train --eval-keys kt/eval --in t8.ct --iterations 3
 one train-14560 r32 train --eval-keys kt/eval --in t32.ct --iterations 3
+[[ " ${JOBS:-} " == *" train-58240 "* ]] && one train-58240 r128 train --eval-keys kt/eval --in t128.ct --iterations 3
+exit 0
