@@ -818,6 +818,52 @@ static void test_linear_transform(void **state)
     free(zero);
 }
 
+/*
+ * Diagonals encoded over Q_l P (double hoisting) by the encoder of another context, of the same parameters: refused
+ * as the single-hoisted transform refuses them (every plaintext product checks its context), not computed with
+ * the other context's ring.
+ */
+static void test_linear_transform_extended_other_context(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_context *other = NULL;
+    veil_ckks_encoder *enc = NULL;
+    veil_ckks_plaintext *d[1] = {NULL};
+    const size_t level = 2;
+    double *xv = calloc(fx->slots, sizeof *xv), *dv = calloc(fx->slots, sizeof *dv);
+    assert_non_null(xv);
+    assert_non_null(dv);
+    random_values(xv, NULL, fx->slots, 24);
+    for (size_t t = 0; t < fx->slots; t++) dv[t] = 0.5;
+    const double q = (double)veil_params_q(fx->params, level);
+    assert_int_equal(veil_context_new(&other, fx->params, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encoder_new(&enc, other, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_plaintext_new(&d[0], other, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_linear_transform_encode_extended(enc, d[0], dv, 0, 1, 1, q, level, &err), VEIL_OK);
+    veil_ckks_ciphertext *x = encrypt(xv, NULL, level), *out = NULL;
+    assert_int_equal(veil_ckks_ciphertext_new(&out, fx->ctx, NULL), VEIL_OK);
+    const veil_ckks_plaintext *const *ds = (const veil_ckks_plaintext *const *)d;
+    assert_int_equal(veil_ckks_linear_transform(fx->ctx, out, x, ds, 1, 1, 1, NULL, 0, 1, &err), VEIL_ERR_MISMATCH);
+    assert_non_null(strstr(err.detail, "another context"));
+    /* of its own context: the one diagonal (no rotation) computed by the double-hoisted path */
+    veil_ckks_plaintext_free(d[0]);
+    d[0] = NULL;
+    assert_int_equal(veil_ckks_plaintext_new(&d[0], fx->ctx, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_linear_transform_encode_extended(fx->enc, d[0], dv, 0, 1, 1, q, level, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_linear_transform(fx->ctx, out, x, ds, 1, 1, 1, NULL, 0, 1, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_rescale(fx->ctx, out, out, &err), VEIL_OK);
+    for (size_t t = 0; t < fx->slots; t++) xv[t] *= 0.5;
+    assert_true(max_error(out, xv, NULL) < 1e-6);
+    veil_ckks_ciphertext_free(x);
+    veil_ckks_ciphertext_free(out);
+    veil_ckks_plaintext_free(d[0]);
+    veil_ckks_encoder_free(enc);
+    veil_context_free(other);
+    free(xv);
+    free(dv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -830,6 +876,7 @@ int main(void)
         cmocka_unit_test(test_linear_layer_ifma_equals_avx2),
         cmocka_unit_test(test_linear_layer_groups_ifma_equals_avx2),
         cmocka_unit_test(test_linear_transform),
+        cmocka_unit_test(test_linear_transform_extended_other_context),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

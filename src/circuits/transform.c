@@ -260,8 +260,8 @@ done:
 
 /*
  * Double hoisting (Bossuat, Troncoso-Pastoriza, Hubaux, Eurocrypt 2021, sections 4-5) for diagonals that carry
- * their encoding over Q_l P: whether every diagonal has it, at x's level and one scale (else the single-hoisted
- * path runs).
+ * their encoding over Q_l P: whether every diagonal has it, of x's context, at x's level and one scale (else the
+ * single-hoisted path runs, and refuses a plaintext of another context as every product does).
  */
 static bool plain_extended(const veil_ckks_plaintext *const *diags, size_t n_diags, const veil_ckks_ciphertext *x)
 {
@@ -270,7 +270,8 @@ static bool plain_extended(const veil_ckks_plaintext *const *diags, size_t n_dia
     for (size_t k = 0; k < n_diags; k++) {
         const veil_ckks_plaintext *d = diags[k];
         if (!d) continue;
-        if (!d->mqp || d->level != x->el.level || d->m->count != d->level + 1 || (first && d->scale != first->scale))
+        if (d->ctx != x->el.ctx || !d->mqp || d->level != x->el.level || d->m->count != d->level + 1 ||
+            (first && d->scale != first->scale))
             return false;
         if (!first) first = d;
         any = true;
