@@ -257,49 +257,26 @@ static void test_chebyshev_63(void **state)
     veil_params_free(params);
 }
 
-/* One layer of 40 inputs (two chunks of terms) to one output in a context made now: its output's bytes. */
-static void layer_bytes(veil_buffer *out_bytes, const veil_params *params, const veil_buffer *in_bytes, size_t count,
-                        const double *w)
-{
-    veil_error err = {0};
-    veil_context *ctx = NULL;
-    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
-    veil_ckks_ciphertext *in[40], *out = NULL;
-    for (size_t i = 0; i < count; i++)
-        assert_int_equal(veil_ckks_ciphertext_load(&in[i], ctx, in_bytes[i].data, in_bytes[i].len, &err), VEIL_OK);
-    assert_int_equal(veil_ckks_ciphertext_new(&out, ctx, &err), VEIL_OK);
-    assert_int_equal(veil_ckks_linear_layer(ctx, &out, 1, (const veil_ckks_ciphertext *const *)in, count, w, NULL, NULL,
-                                            &err), VEIL_OK);
-    assert_int_equal(veil_ckks_ciphertext_save(out_bytes, out, 0, &err), VEIL_OK);
-    for (size_t i = 0; i < count; i++) veil_ckks_ciphertext_free(in[i]);
-    veil_ckks_ciphertext_free(out);
-    veil_context_free(ctx);
-}
-
 /*
- * The AVX-512 IFMA sums of a layer (where the CPU has them) and the AVX2 ones (VEIL_NO_AVX512=1) give the same
- * bits: both are exact modular sums.
+ * The preset ckks-n8192-d2 (*params) and `count` ciphertexts in their stored form, ciphertext i holding the 128
+ * values f(128 i + r) at scale 2^40 and level 2, encrypted under a secret key made now.
  */
-static void test_linear_layer_ifma_equals_avx2(void **state)
+static void stored_inputs(veil_params **params, veil_buffer *in_bytes, size_t count, double (*f)(double))
 {
-    (void)state;
     veil_error err = {0};
-    veil_params *params = NULL;
     veil_context *ctx = NULL;
     veil_ckks_encoder *enc = NULL;
     veil_secret_key *sk = NULL;
     veil_ckks_plaintext *pt = NULL;
-    assert_int_equal(veil_params_preset(&params, "ckks-n8192-d2", &err), VEIL_OK);
-    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
+    enum { COUNT = 128 };
+    double x[COUNT];
+    assert_int_equal(veil_params_preset(params, "ckks-n8192-d2", &err), VEIL_OK);
+    assert_int_equal(veil_context_new(&ctx, *params, NULL, &err), VEIL_OK);
     assert_int_equal(veil_ckks_encoder_new(&enc, ctx, &err), VEIL_OK);
     assert_int_equal(veil_secret_key_new(&sk, ctx, fx->prng, &err), VEIL_OK);
     assert_int_equal(veil_ckks_plaintext_new(&pt, ctx, &err), VEIL_OK);
-    enum { IN = 40, COUNT = 128 };
-    veil_buffer in_bytes[IN];
-    double x[COUNT], w[IN];
-    for (size_t i = 0; i < IN; i++) {
-        for (size_t r = 0; r < COUNT; r++) x[r] = sin((double)(i * COUNT + r));
-        w[i] = (double)((int)(i % 9) - 4) * 0.37;
+    for (size_t i = 0; i < count; i++) {
+        for (size_t r = 0; r < COUNT; r++) x[r] = f((double)(i * COUNT + r));
         veil_ckks_ciphertext *ct = NULL;
         assert_int_equal(veil_ckks_encode(enc, pt, x, NULL, COUNT, ldexp(1.0, 40), 2, &err), VEIL_OK);
         assert_int_equal(veil_ckks_ciphertext_new(&ct, ctx, &err), VEIL_OK);
@@ -308,27 +285,15 @@ static void test_linear_layer_ifma_equals_avx2(void **state)
         assert_int_equal(veil_ckks_ciphertext_save(&in_bytes[i], ct, 0, &err), VEIL_OK);
         veil_ckks_ciphertext_free(ct);
     }
-    veil_buffer a = {0}, b = {0};
-    layer_bytes(&a, params, in_bytes, IN, w);
-    setenv("VEIL_NO_AVX512", "1", 1);
-    layer_bytes(&b, params, in_bytes, IN, w);
-    unsetenv("VEIL_NO_AVX512");
-    assert_int_equal(a.len, b.len);
-    assert_memory_equal(a.data, b.data, a.len);
-    veil_buffer_free(&a);
-    veil_buffer_free(&b);
-    for (size_t i = 0; i < IN; i++) veil_buffer_free(&in_bytes[i]);
     veil_ckks_plaintext_free(pt);
     veil_secret_key_free(sk);
     veil_ckks_encoder_free(enc);
     veil_context_free(ctx);
-    veil_params_free(params);
 }
 
 /*
- * The IFMA kernel's groups (outputs that read the same inputs, four at a time): a dense group of 6, a sparse
- * group of 5, outputs of their own, an all-zero output, and 1,030 terms (the sums taken in two parts), each
- * output the same bits at the IFMA level as at the AVX2 one (VEIL_NO_AVX512=1).
+ * One layer of `count` inputs (input i the stored ciphertext i % distinct) to `outs` outputs in a context made
+ * now: its outputs' bytes, one after another.
  */
 static void group_layer_bytes(veil_buffer *out_bytes, const veil_params *params, const veil_buffer *in_bytes,
                               size_t distinct, size_t count, size_t outs, const double *w)
@@ -361,33 +326,45 @@ static void group_layer_bytes(veil_buffer *out_bytes, const veil_params *params,
     veil_context_free(ctx);
 }
 
+/*
+ * The AVX-512 IFMA sums of a layer (where the CPU has them) and the AVX2 ones (VEIL_NO_AVX512=1) give the same
+ * bits: both are exact modular sums.
+ */
+static void test_linear_layer_ifma_equals_avx2(void **state)
+{
+    (void)state;
+    veil_params *params = NULL;
+    enum { IN = 40 };
+    veil_buffer in_bytes[IN];
+    double w[IN];
+    stored_inputs(&params, in_bytes, IN, sin);
+    for (size_t i = 0; i < IN; i++) w[i] = (double)((int)(i % 9) - 4) * 0.37;
+    /* one output of 40 inputs: two chunks of terms */
+    veil_buffer a = {0}, b = {0};
+    group_layer_bytes(&a, params, in_bytes, IN, IN, 1, w);
+    setenv("VEIL_NO_AVX512", "1", 1);
+    group_layer_bytes(&b, params, in_bytes, IN, IN, 1, w);
+    unsetenv("VEIL_NO_AVX512");
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.data, b.data, a.len);
+    veil_buffer_free(&a);
+    veil_buffer_free(&b);
+    for (size_t i = 0; i < IN; i++) veil_buffer_free(&in_bytes[i]);
+    veil_params_free(params);
+}
+
+/*
+ * The IFMA kernel's groups (outputs that read the same inputs, four at a time): a dense group of 6, a sparse
+ * group of 5, outputs of their own, an all-zero output, and 1,030 terms (the sums taken in two parts), each
+ * output the same bits at the IFMA level as at the AVX2 one (VEIL_NO_AVX512=1).
+ */
 static void test_linear_layer_groups_ifma_equals_avx2(void **state)
 {
     (void)state;
-    veil_error err = {0};
     veil_params *params = NULL;
-    veil_context *ctx = NULL;
-    veil_ckks_encoder *enc = NULL;
-    veil_secret_key *sk = NULL;
-    veil_ckks_plaintext *pt = NULL;
-    assert_int_equal(veil_params_preset(&params, "ckks-n8192-d2", &err), VEIL_OK);
-    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
-    assert_int_equal(veil_ckks_encoder_new(&enc, ctx, &err), VEIL_OK);
-    assert_int_equal(veil_secret_key_new(&sk, ctx, fx->prng, &err), VEIL_OK);
-    assert_int_equal(veil_ckks_plaintext_new(&pt, ctx, &err), VEIL_OK);
-    enum { DISTINCT = 40, COUNT = 128, OUT = 14 };
+    enum { DISTINCT = 40, OUT = 14 };
     veil_buffer in_bytes[DISTINCT];
-    double x[COUNT];
-    for (size_t i = 0; i < DISTINCT; i++) {
-        for (size_t r = 0; r < COUNT; r++) x[r] = cos((double)(i * COUNT + r));
-        veil_ckks_ciphertext *ct = NULL;
-        assert_int_equal(veil_ckks_encode(enc, pt, x, NULL, COUNT, ldexp(1.0, 40), 2, &err), VEIL_OK);
-        assert_int_equal(veil_ckks_ciphertext_new(&ct, ctx, &err), VEIL_OK);
-        assert_int_equal(veil_ckks_encrypt_sk(ctx, ct, pt, sk, fx->prng, &err), VEIL_OK);
-        memset(&in_bytes[i], 0, sizeof in_bytes[i]);
-        assert_int_equal(veil_ckks_ciphertext_save(&in_bytes[i], ct, 0, &err), VEIL_OK);
-        veil_ckks_ciphertext_free(ct);
-    }
+    stored_inputs(&params, in_bytes, DISTINCT, cos);
     const size_t counts[2] = {DISTINCT, 1030};
     for (size_t run = 0; run < 2; run++) {
         const size_t in_count = counts[run];
@@ -413,10 +390,6 @@ static void test_linear_layer_groups_ifma_equals_avx2(void **state)
         free(w);
     }
     for (size_t i = 0; i < DISTINCT; i++) veil_buffer_free(&in_bytes[i]);
-    veil_ckks_plaintext_free(pt);
-    veil_secret_key_free(sk);
-    veil_ckks_encoder_free(enc);
-    veil_context_free(ctx);
     veil_params_free(params);
 }
 
