@@ -828,6 +828,24 @@ static void test_linear_transform_extended_other_context(void **state)
     assert_int_equal(veil_ckks_rescale(fx->ctx, out, out, &err), VEIL_OK);
     for (size_t t = 0; t < fx->slots; t++) xv[t] *= 0.5;
     assert_true(max_error(out, xv, NULL) < 1e-6);
+    /* a Galois key of the other context, for the rotation a second diagonal needs: refused the same way */
+    veil_secret_key *sk = NULL;
+    veil_switch_key *key = NULL;
+    veil_ckks_plaintext *d2[2] = {d[0], NULL};
+    assert_int_equal(veil_secret_key_new(&sk, other, fx->prng, &err), VEIL_OK);
+    assert_int_equal(veil_galois_key_new(&key, other, sk, veil_galois_element_rotation(other, 1), fx->prng, &err),
+                     VEIL_OK);
+    assert_int_equal(veil_ckks_plaintext_new(&d2[1], fx->ctx, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_linear_transform_encode_extended(fx->enc, d2[1], dv, 1, 2, 1, q, level, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_linear_transform_encode_extended(fx->enc, d2[0], dv, 0, 2, 1, q, level, &err), VEIL_OK);
+    const veil_switch_key *keys[1] = {key};
+    assert_int_equal(veil_ckks_linear_transform(fx->ctx, out, x, (const veil_ckks_plaintext *const *)d2, 2, 2, 1, keys,
+                                                1, 1, &err),
+                     VEIL_ERR_MISMATCH);
+    assert_non_null(strstr(err.detail, "another context"));
+    veil_switch_key_free(key);
+    veil_secret_key_free(sk);
+    veil_ckks_plaintext_free(d2[1]);
     veil_ckks_ciphertext_free(x);
     veil_ckks_ciphertext_free(out);
     veil_ckks_plaintext_free(d[0]);

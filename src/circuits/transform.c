@@ -71,7 +71,10 @@ veil_status veil_ckks_linear_transform_encode_extended(const veil_ckks_encoder *
     return transform_encode(enc, out, diag, k, baby, unit, scale, level, true, err);
 }
 
-/* The Galois key of a rotation by `steps` slots among keys[0..count) (the first that matches), or a failure naming it. */
+/*
+ * The Galois key of a rotation by `steps` slots among keys[0..count) (the first that matches), of the transform's
+ * context (the double-hoisted path multiplies by its limbs directly), or a failure naming it.
+ */
 static veil_status rotation_key(const veil_bsgs *tr, const veil_switch_key **key, long steps,
                                 const veil_switch_key *const *keys, size_t count, veil_error *err)
 {
@@ -79,7 +82,7 @@ static veil_status rotation_key(const veil_bsgs *tr, const veil_switch_key **key
     for (size_t k = 0; k < count; k++)
         if (keys[k] && keys[k]->galois == g) {
             *key = keys[k];
-            return VEIL_OK;
+            return veil_rlwe_check_switch_key(tr->ctx, *key, g, tr->name, err);
         }
     return veil_fail(err, VEIL_ERR_MISMATCH, "%s: no Galois key for a rotation by %ld slots (element %llu)", tr->name,
                      steps, (unsigned long long)g);
