@@ -394,6 +394,78 @@ static void test_linear_layer_groups_ifma_equals_avx2(void **state)
 }
 
 /*
+ * A layer of 9 inputs to 10 outputs (the input-major kernel) over 64 values in [-100, 100] at scale 2^36 and level
+ * 1, weights up to 112.5 and biases up to 9000: outputs up to about 3e4, on parameters of the given first prime.
+ */
+enum { WIDE_IN = 9, WIDE_OUT = 10, WIDE_COUNT = 64 };
+typedef struct wide_layer {
+    veil_params *params;
+    veil_context *ctx;
+    veil_ckks_encoder *enc;
+    veil_secret_key *sk;
+    veil_ckks_plaintext *pt;
+    double x[WIDE_IN][WIDE_COUNT], w[WIDE_OUT * WIDE_IN], b[WIDE_OUT];
+    veil_ckks_ciphertext *in[WIDE_IN], *out[WIDE_OUT];
+} wide_layer;
+
+static void wide_layer_init(wide_layer *t, unsigned first_bits, unsigned seed)
+{
+    veil_error err = {0};
+    memset(t, 0, sizeof *t);
+    veil_params_request req = {.depth = 2, .scale_bits = 36, .first_bits = first_bits, .security = VEIL_SECURITY_128};
+    assert_int_equal(veil_params_select(&t->params, &req, &err), VEIL_OK);
+    assert_int_equal(veil_context_new(&t->ctx, t->params, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encoder_new(&t->enc, t->ctx, &err), VEIL_OK);
+    assert_int_equal(veil_secret_key_new(&t->sk, t->ctx, fx->prng, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_plaintext_new(&t->pt, t->ctx, &err), VEIL_OK);
+    unsigned s = seed;
+    for (size_t i = 0; i < WIDE_IN; i++) {
+        for (size_t r = 0; r < WIDE_COUNT; r++) {
+            s = s * 1103515245u + 12345u;
+            t->x[i][r] = (double)(s >> 8) / (double)(1u << 24) * 200.0 - 100.0;
+        }
+        assert_int_equal(veil_ckks_encode(t->enc, t->pt, t->x[i], NULL, WIDE_COUNT, ldexp(1.0, 36), 1, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_ciphertext_new(&t->in[i], t->ctx, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_encrypt_sk(t->ctx, t->in[i], t->pt, t->sk, fx->prng, &err), VEIL_OK);
+    }
+    for (size_t k = 0; k < WIDE_OUT * WIDE_IN; k++) t->w[k] = (double)((int)(k % 7) - 3) * 37.5;
+    for (size_t o = 0; o < WIDE_OUT; o++) {
+        t->b[o] = 1000.0 * (double)o;
+        assert_int_equal(veil_ckks_ciphertext_new(&t->out[o], t->ctx, &err), VEIL_OK);
+    }
+}
+
+/* The outputs decrypted against the plaintext layer: the largest error, and the largest |output| (*top). */
+static double wide_layer_error(wide_layer *t, double *top)
+{
+    veil_error err = {0};
+    double got[WIDE_COUNT], worst = 0;
+    *top = 0;
+    for (size_t o = 0; o < WIDE_OUT; o++) {
+        assert_int_equal(veil_ckks_decrypt(t->ctx, t->pt, t->out[o], t->sk, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_decode(t->enc, got, NULL, WIDE_COUNT, t->pt, &err), VEIL_OK);
+        for (size_t r = 0; r < WIDE_COUNT; r++) {
+            double want = t->b[o];
+            for (size_t i = 0; i < WIDE_IN; i++) want += t->w[o * WIDE_IN + i] * t->x[i][r];
+            worst = fmax(worst, fabs(got[r] - want));
+            *top = fmax(*top, fabs(want));
+        }
+    }
+    return worst;
+}
+
+static void wide_layer_free(wide_layer *t)
+{
+    for (size_t o = 0; o < WIDE_OUT; o++) veil_ckks_ciphertext_free(t->out[o]);
+    for (size_t i = 0; i < WIDE_IN; i++) veil_ckks_ciphertext_free(t->in[i]);
+    veil_ckks_plaintext_free(t->pt);
+    veil_secret_key_free(t->sk);
+    veil_ckks_encoder_free(t->enc);
+    veil_context_free(t->ctx);
+    veil_params_free(t->params);
+}
+
+/*
  * A linear layer whose limbs mix a 60-bit first prime (beyond the AVX2 kernels, as the ML plans choose when
  * the outputs' bound asks for it) with 36-bit ones: each limb takes its own kernel, and the sums are the
  * plaintext's (run under both kernels, test_ckks and test_ckks_scalar).
@@ -402,57 +474,17 @@ static void test_linear_layer_large_first_prime(void **state)
 {
     (void)state;
     veil_error err = {0};
-    veil_params *params = NULL;
-    veil_context *ctx = NULL;
-    veil_ckks_encoder *enc = NULL;
-    veil_secret_key *sk = NULL;
-    veil_params_request req = {.depth = 2, .scale_bits = 36, .first_bits = 60, .security = VEIL_SECURITY_128};
-    assert_int_equal(veil_params_select(&params, &req, &err), VEIL_OK);
-    assert_true(veil_params_q(params, 0) >= ((uint64_t)1 << 59));
-    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
-    assert_int_equal(veil_ckks_encoder_new(&enc, ctx, &err), VEIL_OK);
-    assert_int_equal(veil_secret_key_new(&sk, ctx, fx->prng, &err), VEIL_OK);
-    enum { IN = 9, OUT = 10, COUNT = 64 }; /* 10 outputs: the input-major kernel */
-    const double scale = ldexp(1.0, 36);
-    double x[IN][COUNT], w[OUT * IN], b[OUT], got[COUNT];
-    veil_ckks_ciphertext *in[IN], *out[OUT];
-    veil_ckks_plaintext *pt = NULL;
-    assert_int_equal(veil_ckks_plaintext_new(&pt, ctx, &err), VEIL_OK);
-    unsigned s = 5;
-    for (size_t i = 0; i < IN; i++) {
-        for (size_t r = 0; r < COUNT; r++) {
-            s = s * 1103515245u + 12345u;
-            x[i][r] = (double)(s >> 8) / (double)(1u << 24) * 200.0 - 100.0; /* beyond what 2^14 above the scale holds */
-        }
-        assert_int_equal(veil_ckks_encode(enc, pt, x[i], NULL, COUNT, scale, 1, &err), VEIL_OK);
-        assert_int_equal(veil_ckks_ciphertext_new(&in[i], ctx, &err), VEIL_OK);
-        assert_int_equal(veil_ckks_encrypt_sk(ctx, in[i], pt, sk, fx->prng, &err), VEIL_OK);
-    }
-    for (size_t k = 0; k < OUT * IN; k++) w[k] = (double)((int)(k % 7) - 3) * 37.5;
-    for (size_t o = 0; o < OUT; o++) {
-        b[o] = 1000.0 * (double)o;
-        assert_int_equal(veil_ckks_ciphertext_new(&out[o], ctx, &err), VEIL_OK);
-    }
-    assert_int_equal(veil_ckks_linear_layer(ctx, out, OUT, (const veil_ckks_ciphertext *const *)in, IN, w, b, NULL, &err),
+    wide_layer *t = malloc(sizeof *t);
+    assert_non_null(t);
+    wide_layer_init(t, 60, 5); /* values beyond what 2^14 above the scale holds */
+    assert_true(veil_params_q(t->params, 0) >= ((uint64_t)1 << 59));
+    assert_int_equal(veil_ckks_linear_layer(t->ctx, t->out, WIDE_OUT, (const veil_ckks_ciphertext *const *)t->in,
+                                            WIDE_IN, t->w, t->b, NULL, &err),
                      VEIL_OK);
-    double worst = 0;
-    for (size_t o = 0; o < OUT; o++) {
-        assert_int_equal(veil_ckks_decrypt(ctx, pt, out[o], sk, &err), VEIL_OK);
-        assert_int_equal(veil_ckks_decode(enc, got, NULL, COUNT, pt, &err), VEIL_OK);
-        for (size_t r = 0; r < COUNT; r++) {
-            double want = b[o];
-            for (size_t i = 0; i < IN; i++) want += w[o * IN + i] * x[i][r];
-            worst = fmax(worst, fabs(got[r] - want));
-        }
-        veil_ckks_ciphertext_free(out[o]);
-    }
-    assert_true(worst < 1e-3); /* outputs up to 3e4, at scale 2^36 with a 60-bit q_0 */
-    for (size_t i = 0; i < IN; i++) veil_ckks_ciphertext_free(in[i]);
-    veil_ckks_plaintext_free(pt);
-    veil_secret_key_free(sk);
-    veil_ckks_encoder_free(enc);
-    veil_context_free(ctx);
-    veil_params_free(params);
+    double top = 0;
+    assert_true(wide_layer_error(t, &top) < 1e-3); /* outputs up to 3e4, at scale 2^36 with a 60-bit q_0 */
+    wide_layer_free(t);
+    free(t);
 }
 
 /*
@@ -464,67 +496,27 @@ static void test_linear_layer_shifted(void **state)
 {
     (void)state;
     veil_error err = {0};
-    veil_params *params = NULL;
-    veil_context *ctx = NULL;
-    veil_ckks_encoder *enc = NULL;
-    veil_secret_key *sk = NULL;
-    veil_params_request req = {.depth = 2, .scale_bits = 36, .first_bits = 50, .security = VEIL_SECURITY_128};
-    assert_int_equal(veil_params_select(&params, &req, &err), VEIL_OK);
-    assert_true(veil_params_q(params, 0) < ((uint64_t)1 << 50));
-    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
-    assert_int_equal(veil_ckks_encoder_new(&enc, ctx, &err), VEIL_OK);
-    assert_int_equal(veil_secret_key_new(&sk, ctx, fx->prng, &err), VEIL_OK);
-    enum { IN = 9, OUT = 10, COUNT = 64 };
-    const double scale = ldexp(1.0, 36);
-    double x[IN][COUNT], w[OUT * IN], b[OUT], got[COUNT];
-    veil_ckks_ciphertext *in[IN], *out[OUT];
-    veil_ckks_plaintext *pt = NULL;
-    assert_int_equal(veil_ckks_plaintext_new(&pt, ctx, &err), VEIL_OK);
-    unsigned s = 7;
-    for (size_t i = 0; i < IN; i++) {
-        for (size_t r = 0; r < COUNT; r++) {
-            s = s * 1103515245u + 12345u;
-            x[i][r] = (double)(s >> 8) / (double)(1u << 24) * 200.0 - 100.0;
-        }
-        assert_int_equal(veil_ckks_encode(enc, pt, x[i], NULL, COUNT, scale, 1, &err), VEIL_OK);
-        assert_int_equal(veil_ckks_ciphertext_new(&in[i], ctx, &err), VEIL_OK);
-        assert_int_equal(veil_ckks_encrypt_sk(ctx, in[i], pt, sk, fx->prng, &err), VEIL_OK);
-    }
-    for (size_t k = 0; k < OUT * IN; k++) w[k] = (double)((int)(k % 7) - 3) * 37.5;
-    for (size_t o = 0; o < OUT; o++) {
-        b[o] = 1000.0 * (double)o;
-        assert_int_equal(veil_ckks_ciphertext_new(&out[o], ctx, &err), VEIL_OK);
-    }
+    wide_layer *t = malloc(sizeof *t);
+    assert_non_null(t);
+    wide_layer_init(t, 50, 7);
+    assert_true(veil_params_q(t->params, 0) < ((uint64_t)1 << 50));
+    const veil_ckks_ciphertext *const *in = (const veil_ckks_ciphertext *const *)t->in;
     for (unsigned shift = 0; shift <= 4; shift += 4) {
-        assert_int_equal(veil_ckks_linear_layer_shifted(ctx, out, OUT, (const veil_ckks_ciphertext *const *)in, IN, w,
-                                                        b, shift, NULL, &err),
+        assert_int_equal(veil_ckks_linear_layer_shifted(t->ctx, t->out, WIDE_OUT, in, WIDE_IN, t->w, t->b, shift, NULL,
+                                                        &err),
                          VEIL_OK);
-        double worst = 0, top = 0;
-        for (size_t o = 0; o < OUT; o++) {
-            assert_true(fabs(veil_ckks_ciphertext_scale(out[o]) / ldexp(scale, -(int)shift) - 1) < 1e-12);
-            assert_int_equal(veil_ckks_decrypt(ctx, pt, out[o], sk, &err), VEIL_OK);
-            assert_int_equal(veil_ckks_decode(enc, got, NULL, COUNT, pt, &err), VEIL_OK);
-            for (size_t r = 0; r < COUNT; r++) {
-                double want = b[o];
-                for (size_t i = 0; i < IN; i++) want += w[o * IN + i] * x[i][r];
-                worst = fmax(worst, fabs(got[r] - want));
-                top = fmax(top, fabs(want));
-            }
-        }
+        for (size_t o = 0; o < WIDE_OUT; o++)
+            assert_true(fabs(veil_ckks_ciphertext_scale(t->out[o]) / ldexp(1.0, 36 - (int)shift) - 1) < 1e-12);
+        double top = 0;
+        const double worst = wide_layer_error(t, &top);
         assert_true(top > 2e4); /* beyond q_0 / 2 at 2^36: 2^49 / 2^36 = 8192 */
         if (shift == 0) assert_true(worst > 1.0); /* wrapped around */
         else assert_true(worst < 1e-3);
     }
-    assert_int_equal(veil_ckks_linear_layer_shifted(ctx, out, OUT, (const veil_ckks_ciphertext *const *)in, IN, w, b, 17,
-                                                    NULL, &err),
+    assert_int_equal(veil_ckks_linear_layer_shifted(t->ctx, t->out, WIDE_OUT, in, WIDE_IN, t->w, t->b, 17, NULL, &err),
                      VEIL_ERR_ARGUMENT);
-    for (size_t o = 0; o < OUT; o++) veil_ckks_ciphertext_free(out[o]);
-    for (size_t i = 0; i < IN; i++) veil_ckks_ciphertext_free(in[i]);
-    veil_ckks_plaintext_free(pt);
-    veil_secret_key_free(sk);
-    veil_ckks_encoder_free(enc);
-    veil_context_free(ctx);
-    veil_params_free(params);
+    wide_layer_free(t);
+    free(t);
 }
 
 /*
