@@ -446,13 +446,7 @@ static veil_status mod_raise(const veil_context *ctx, veil_ckks_ciphertext *out,
         VEIL_CHECK(veil_poly_set_i64(raised[i], v, err));
         VEIL_CHECK(veil_poly_to_eval(raised[i], err));
     }
-    veil_rlwe_element_release(&out->el);
-    out->el.c[0] = raised[0];
-    out->el.c[1] = raised[1];
-    raised[0] = raised[1] = NULL;
-    out->el.size = 2;
-    out->el.level = top;
-    out->el.seeded = false;
+    veil_ckks_adopt_pair(out, raised, top);
     out->scale = (double)q0;
 done:
     veil_poly_free(low);

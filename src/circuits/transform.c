@@ -438,13 +438,7 @@ static veil_status plain_double_hoisted(const veil_bsgs *tr, veil_ckks_ciphertex
     /* the one ModDown of the transform */
     for (size_t c = 0; c < 2; c++) VEIL_CHECK(veil_context_mod_down(ctx, w.res[c], w.acc[c], level, err));
     const double scale = x->scale * diag_scale;
-    veil_rlwe_element_release(&out->el);
-    out->el.c[0] = w.res[0];
-    out->el.c[1] = w.res[1];
-    w.res[0] = w.res[1] = NULL;
-    out->el.size = 2;
-    out->el.level = level;
-    out->el.seeded = false;
+    veil_ckks_adopt_pair(out, w.res, level);
     out->scale = scale;
 done:
     dh_free(&w, b);
