@@ -355,15 +355,14 @@ static void boot_estimate(veil_plan *plan, const veil_program *p)
     /* the leveled part of the time model, on the parameters' working levels, plus the bootstraps */
     in->estimated_seconds = veil_plan_ckks_seconds(plan, p) + in->bootstrap_seconds;
     const double ct = veil_ciphertext_memory(prm, veil_params_q_count(prm) - 1);
-    size_t wmax = p->in_width;
-    for (size_t i = 0; i < p->n_stages; i++) wmax = p->stages[i].out_width > wmax ? p->stages[i].out_width : wmax;
-    /* the bootstrapper's DFT matrices and temporaries: about 12 ciphertexts at the top level (measured: 4.2 GB at
-     * N = 2^16 with 32 slots, keys included) */
+    const size_t wmax = veil_program_max_width(p);
     /* a batch's input file (as veil_ckks_plan_input_bytes: not called, ckks_plan.c calls this file) */
     const size_t fresh = veil_ckks_ciphertext_stored_bytes(prm, veil_params_q_count(prm) - 1, 2, true);
     const size_t in_cts = latency ? 1 : p->in_width;
     const double inputs = (double)veil_set_stored_bytes(VEIL_META_BYTES, 1 + in_cts,
                                                         veil_params_stored_bytes(prm) + in_cts * fresh);
+    /* the bootstrapper's DFT matrices and temporaries: about 12 ciphertexts at the top level (measured: 4.2 GB at
+     * N = 2^16 with 32 slots, keys included) */
     const double work = latency ? ct * (4 + 12) + veil_plan_diagonal_bytes(plan, p) + inputs
                                 : ct * (double)(in->in_ciphertexts + 2 * wmax + 12) + inputs;
     veil_plan_memory(plan, 1, (double)keys + encaps / key, 0, work);
