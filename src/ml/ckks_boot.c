@@ -473,17 +473,8 @@ static veil_status plan_boot_one(veil_plan *plan, const veil_model *m, const vei
     for (size_t i = 0; i < p->out_width; i++) out_peak = fmax(out_peak, fmax(fabs(olo[i]), fabs(ohi[i])));
     plan->bound = out_peak;
     veil_plan_info_from_params(plan);
+    veil_ckks_plan_info_shape(plan, p);
     veil_plan_info *in = &plan->info;
-    in->depth = veil_program_depth(p);
-    in->in_ciphertexts = latency ? 1 : p->in_width;
-    in->out_ciphertexts = latency ? 1 : p->out_width;
-    in->output_bound = plan->bound;
-    in->input_lo = INFINITY;
-    in->input_hi = -INFINITY;
-    for (size_t i = 0; i < p->in_width; i++) {
-        in->input_lo = fmin(in->input_lo, plan->ckks.box_lo[i]);
-        in->input_hi = fmax(in->input_hi, plan->ckks.box_hi[i]);
-    }
     in->rotations = plan->n_steps + plan->n_boot_galois;
     boot_estimate(plan, p);
 done:

@@ -361,6 +361,8 @@ extern const veil_ml_backend veil_ml_bgv_backend;
  */
 veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err);
 void veil_ckks_plan_sizes(veil_plan *plan); /* the exact stored sizes, into the info */
+/* The info's depth, ciphertexts in and out per batch or sample, outputs' bound and inputs' range (ckks_steps.c). */
+void veil_ckks_plan_info_shape(veil_plan *plan, const veil_program *p);
 /* The latency packing's rotation steps into plan->steps (its slots and parameters set; boot.count: periodic). */
 veil_status veil_ckks_plan_latency_steps(veil_plan *plan, const veil_program *p, veil_error *err);
 /* The widest vector of the program (its inputs, every stage's inputs and outputs): ckks_steps.c. */
