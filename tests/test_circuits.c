@@ -257,49 +257,26 @@ static void test_chebyshev_63(void **state)
     veil_params_free(params);
 }
 
-/* One layer of 40 inputs (two chunks of terms) to one output in a context made now: its output's bytes. */
-static void layer_bytes(veil_buffer *out_bytes, const veil_params *params, const veil_buffer *in_bytes, size_t count,
-                        const double *w)
-{
-    veil_error err = {0};
-    veil_context *ctx = NULL;
-    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
-    veil_ckks_ciphertext *in[40], *out = NULL;
-    for (size_t i = 0; i < count; i++)
-        assert_int_equal(veil_ckks_ciphertext_load(&in[i], ctx, in_bytes[i].data, in_bytes[i].len, &err), VEIL_OK);
-    assert_int_equal(veil_ckks_ciphertext_new(&out, ctx, &err), VEIL_OK);
-    assert_int_equal(veil_ckks_linear_layer(ctx, &out, 1, (const veil_ckks_ciphertext *const *)in, count, w, NULL, NULL,
-                                            &err), VEIL_OK);
-    assert_int_equal(veil_ckks_ciphertext_save(out_bytes, out, 0, &err), VEIL_OK);
-    for (size_t i = 0; i < count; i++) veil_ckks_ciphertext_free(in[i]);
-    veil_ckks_ciphertext_free(out);
-    veil_context_free(ctx);
-}
-
 /*
- * The AVX-512 IFMA sums of a layer (where the CPU has them) and the AVX2 ones (VEIL_NO_AVX512=1) give the same
- * bits: both are exact modular sums.
+ * The preset ckks-n8192-d2 (*params) and `count` ciphertexts in their stored form, ciphertext i holding the 128
+ * values f(128 i + r) at scale 2^40 and level 2, encrypted under a secret key made now.
  */
-static void test_linear_layer_ifma_equals_avx2(void **state)
+static void stored_inputs(veil_params **params, veil_buffer *in_bytes, size_t count, double (*f)(double))
 {
-    (void)state;
     veil_error err = {0};
-    veil_params *params = NULL;
     veil_context *ctx = NULL;
     veil_ckks_encoder *enc = NULL;
     veil_secret_key *sk = NULL;
     veil_ckks_plaintext *pt = NULL;
-    assert_int_equal(veil_params_preset(&params, "ckks-n8192-d2", &err), VEIL_OK);
-    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
+    enum { COUNT = 128 };
+    double x[COUNT];
+    assert_int_equal(veil_params_preset(params, "ckks-n8192-d2", &err), VEIL_OK);
+    assert_int_equal(veil_context_new(&ctx, *params, NULL, &err), VEIL_OK);
     assert_int_equal(veil_ckks_encoder_new(&enc, ctx, &err), VEIL_OK);
     assert_int_equal(veil_secret_key_new(&sk, ctx, fx->prng, &err), VEIL_OK);
     assert_int_equal(veil_ckks_plaintext_new(&pt, ctx, &err), VEIL_OK);
-    enum { IN = 40, COUNT = 128 };
-    veil_buffer in_bytes[IN];
-    double x[COUNT], w[IN];
-    for (size_t i = 0; i < IN; i++) {
-        for (size_t r = 0; r < COUNT; r++) x[r] = sin((double)(i * COUNT + r));
-        w[i] = (double)((int)(i % 9) - 4) * 0.37;
+    for (size_t i = 0; i < count; i++) {
+        for (size_t r = 0; r < COUNT; r++) x[r] = f((double)(i * COUNT + r));
         veil_ckks_ciphertext *ct = NULL;
         assert_int_equal(veil_ckks_encode(enc, pt, x, NULL, COUNT, ldexp(1.0, 40), 2, &err), VEIL_OK);
         assert_int_equal(veil_ckks_ciphertext_new(&ct, ctx, &err), VEIL_OK);
@@ -308,27 +285,15 @@ static void test_linear_layer_ifma_equals_avx2(void **state)
         assert_int_equal(veil_ckks_ciphertext_save(&in_bytes[i], ct, 0, &err), VEIL_OK);
         veil_ckks_ciphertext_free(ct);
     }
-    veil_buffer a = {0}, b = {0};
-    layer_bytes(&a, params, in_bytes, IN, w);
-    setenv("VEIL_NO_AVX512", "1", 1);
-    layer_bytes(&b, params, in_bytes, IN, w);
-    unsetenv("VEIL_NO_AVX512");
-    assert_int_equal(a.len, b.len);
-    assert_memory_equal(a.data, b.data, a.len);
-    veil_buffer_free(&a);
-    veil_buffer_free(&b);
-    for (size_t i = 0; i < IN; i++) veil_buffer_free(&in_bytes[i]);
     veil_ckks_plaintext_free(pt);
     veil_secret_key_free(sk);
     veil_ckks_encoder_free(enc);
     veil_context_free(ctx);
-    veil_params_free(params);
 }
 
 /*
- * The IFMA kernel's groups (outputs that read the same inputs, four at a time): a dense group of 6, a sparse
- * group of 5, outputs of their own, an all-zero output, and 1,030 terms (the sums taken in two parts), each
- * output the same bits at the IFMA level as at the AVX2 one (VEIL_NO_AVX512=1).
+ * One layer of `count` inputs (input i the stored ciphertext i % distinct) to `outs` outputs in a context made
+ * now: its outputs' bytes, one after another.
  */
 static void group_layer_bytes(veil_buffer *out_bytes, const veil_params *params, const veil_buffer *in_bytes,
                               size_t distinct, size_t count, size_t outs, const double *w)
@@ -361,33 +326,45 @@ static void group_layer_bytes(veil_buffer *out_bytes, const veil_params *params,
     veil_context_free(ctx);
 }
 
+/*
+ * The AVX-512 IFMA sums of a layer (where the CPU has them) and the AVX2 ones (VEIL_NO_AVX512=1) give the same
+ * bits: both are exact modular sums.
+ */
+static void test_linear_layer_ifma_equals_avx2(void **state)
+{
+    (void)state;
+    veil_params *params = NULL;
+    enum { IN = 40 };
+    veil_buffer in_bytes[IN];
+    double w[IN];
+    stored_inputs(&params, in_bytes, IN, sin);
+    for (size_t i = 0; i < IN; i++) w[i] = (double)((int)(i % 9) - 4) * 0.37;
+    /* one output of 40 inputs: two chunks of terms */
+    veil_buffer a = {0}, b = {0};
+    group_layer_bytes(&a, params, in_bytes, IN, IN, 1, w);
+    setenv("VEIL_NO_AVX512", "1", 1);
+    group_layer_bytes(&b, params, in_bytes, IN, IN, 1, w);
+    unsetenv("VEIL_NO_AVX512");
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.data, b.data, a.len);
+    veil_buffer_free(&a);
+    veil_buffer_free(&b);
+    for (size_t i = 0; i < IN; i++) veil_buffer_free(&in_bytes[i]);
+    veil_params_free(params);
+}
+
+/*
+ * The IFMA kernel's groups (outputs that read the same inputs, four at a time): a dense group of 6, a sparse
+ * group of 5, outputs of their own, an all-zero output, and 1,030 terms (the sums taken in two parts), each
+ * output the same bits at the IFMA level as at the AVX2 one (VEIL_NO_AVX512=1).
+ */
 static void test_linear_layer_groups_ifma_equals_avx2(void **state)
 {
     (void)state;
-    veil_error err = {0};
     veil_params *params = NULL;
-    veil_context *ctx = NULL;
-    veil_ckks_encoder *enc = NULL;
-    veil_secret_key *sk = NULL;
-    veil_ckks_plaintext *pt = NULL;
-    assert_int_equal(veil_params_preset(&params, "ckks-n8192-d2", &err), VEIL_OK);
-    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
-    assert_int_equal(veil_ckks_encoder_new(&enc, ctx, &err), VEIL_OK);
-    assert_int_equal(veil_secret_key_new(&sk, ctx, fx->prng, &err), VEIL_OK);
-    assert_int_equal(veil_ckks_plaintext_new(&pt, ctx, &err), VEIL_OK);
-    enum { DISTINCT = 40, COUNT = 128, OUT = 14 };
+    enum { DISTINCT = 40, OUT = 14 };
     veil_buffer in_bytes[DISTINCT];
-    double x[COUNT];
-    for (size_t i = 0; i < DISTINCT; i++) {
-        for (size_t r = 0; r < COUNT; r++) x[r] = cos((double)(i * COUNT + r));
-        veil_ckks_ciphertext *ct = NULL;
-        assert_int_equal(veil_ckks_encode(enc, pt, x, NULL, COUNT, ldexp(1.0, 40), 2, &err), VEIL_OK);
-        assert_int_equal(veil_ckks_ciphertext_new(&ct, ctx, &err), VEIL_OK);
-        assert_int_equal(veil_ckks_encrypt_sk(ctx, ct, pt, sk, fx->prng, &err), VEIL_OK);
-        memset(&in_bytes[i], 0, sizeof in_bytes[i]);
-        assert_int_equal(veil_ckks_ciphertext_save(&in_bytes[i], ct, 0, &err), VEIL_OK);
-        veil_ckks_ciphertext_free(ct);
-    }
+    stored_inputs(&params, in_bytes, DISTINCT, cos);
     const size_t counts[2] = {DISTINCT, 1030};
     for (size_t run = 0; run < 2; run++) {
         const size_t in_count = counts[run];
@@ -413,11 +390,79 @@ static void test_linear_layer_groups_ifma_equals_avx2(void **state)
         free(w);
     }
     for (size_t i = 0; i < DISTINCT; i++) veil_buffer_free(&in_bytes[i]);
-    veil_ckks_plaintext_free(pt);
-    veil_secret_key_free(sk);
-    veil_ckks_encoder_free(enc);
-    veil_context_free(ctx);
     veil_params_free(params);
+}
+
+/*
+ * A layer of 9 inputs to 10 outputs (the input-major kernel) over 64 values in [-100, 100] at scale 2^36 and level
+ * 1, weights up to 112.5 and biases up to 9000: outputs up to about 3e4, on parameters of the given first prime.
+ */
+enum { WIDE_IN = 9, WIDE_OUT = 10, WIDE_COUNT = 64 };
+typedef struct wide_layer {
+    veil_params *params;
+    veil_context *ctx;
+    veil_ckks_encoder *enc;
+    veil_secret_key *sk;
+    veil_ckks_plaintext *pt;
+    double x[WIDE_IN][WIDE_COUNT], w[WIDE_OUT * WIDE_IN], b[WIDE_OUT];
+    veil_ckks_ciphertext *in[WIDE_IN], *out[WIDE_OUT];
+} wide_layer;
+
+static void wide_layer_init(wide_layer *t, unsigned first_bits, unsigned seed)
+{
+    veil_error err = {0};
+    memset(t, 0, sizeof *t);
+    veil_params_request req = {.depth = 2, .scale_bits = 36, .first_bits = first_bits, .security = VEIL_SECURITY_128};
+    assert_int_equal(veil_params_select(&t->params, &req, &err), VEIL_OK);
+    assert_int_equal(veil_context_new(&t->ctx, t->params, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encoder_new(&t->enc, t->ctx, &err), VEIL_OK);
+    assert_int_equal(veil_secret_key_new(&t->sk, t->ctx, fx->prng, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_plaintext_new(&t->pt, t->ctx, &err), VEIL_OK);
+    unsigned s = seed;
+    for (size_t i = 0; i < WIDE_IN; i++) {
+        for (size_t r = 0; r < WIDE_COUNT; r++) {
+            s = s * 1103515245u + 12345u;
+            t->x[i][r] = (double)(s >> 8) / (double)(1u << 24) * 200.0 - 100.0;
+        }
+        assert_int_equal(veil_ckks_encode(t->enc, t->pt, t->x[i], NULL, WIDE_COUNT, ldexp(1.0, 36), 1, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_ciphertext_new(&t->in[i], t->ctx, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_encrypt_sk(t->ctx, t->in[i], t->pt, t->sk, fx->prng, &err), VEIL_OK);
+    }
+    for (size_t k = 0; k < WIDE_OUT * WIDE_IN; k++) t->w[k] = (double)((int)(k % 7) - 3) * 37.5;
+    for (size_t o = 0; o < WIDE_OUT; o++) {
+        t->b[o] = 1000.0 * (double)o;
+        assert_int_equal(veil_ckks_ciphertext_new(&t->out[o], t->ctx, &err), VEIL_OK);
+    }
+}
+
+/* The outputs decrypted against the plaintext layer: the largest error, and the largest |output| (*top). */
+static double wide_layer_error(wide_layer *t, double *top)
+{
+    veil_error err = {0};
+    double got[WIDE_COUNT], worst = 0;
+    *top = 0;
+    for (size_t o = 0; o < WIDE_OUT; o++) {
+        assert_int_equal(veil_ckks_decrypt(t->ctx, t->pt, t->out[o], t->sk, &err), VEIL_OK);
+        assert_int_equal(veil_ckks_decode(t->enc, got, NULL, WIDE_COUNT, t->pt, &err), VEIL_OK);
+        for (size_t r = 0; r < WIDE_COUNT; r++) {
+            double want = t->b[o];
+            for (size_t i = 0; i < WIDE_IN; i++) want += t->w[o * WIDE_IN + i] * t->x[i][r];
+            worst = fmax(worst, fabs(got[r] - want));
+            *top = fmax(*top, fabs(want));
+        }
+    }
+    return worst;
+}
+
+static void wide_layer_free(wide_layer *t)
+{
+    for (size_t o = 0; o < WIDE_OUT; o++) veil_ckks_ciphertext_free(t->out[o]);
+    for (size_t i = 0; i < WIDE_IN; i++) veil_ckks_ciphertext_free(t->in[i]);
+    veil_ckks_plaintext_free(t->pt);
+    veil_secret_key_free(t->sk);
+    veil_ckks_encoder_free(t->enc);
+    veil_context_free(t->ctx);
+    veil_params_free(t->params);
 }
 
 /*
@@ -429,57 +474,17 @@ static void test_linear_layer_large_first_prime(void **state)
 {
     (void)state;
     veil_error err = {0};
-    veil_params *params = NULL;
-    veil_context *ctx = NULL;
-    veil_ckks_encoder *enc = NULL;
-    veil_secret_key *sk = NULL;
-    veil_params_request req = {.depth = 2, .scale_bits = 36, .first_bits = 60, .security = VEIL_SECURITY_128};
-    assert_int_equal(veil_params_select(&params, &req, &err), VEIL_OK);
-    assert_true(veil_params_q(params, 0) >= ((uint64_t)1 << 59));
-    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
-    assert_int_equal(veil_ckks_encoder_new(&enc, ctx, &err), VEIL_OK);
-    assert_int_equal(veil_secret_key_new(&sk, ctx, fx->prng, &err), VEIL_OK);
-    enum { IN = 9, OUT = 10, COUNT = 64 }; /* 10 outputs: the input-major kernel */
-    const double scale = ldexp(1.0, 36);
-    double x[IN][COUNT], w[OUT * IN], b[OUT], got[COUNT];
-    veil_ckks_ciphertext *in[IN], *out[OUT];
-    veil_ckks_plaintext *pt = NULL;
-    assert_int_equal(veil_ckks_plaintext_new(&pt, ctx, &err), VEIL_OK);
-    unsigned s = 5;
-    for (size_t i = 0; i < IN; i++) {
-        for (size_t r = 0; r < COUNT; r++) {
-            s = s * 1103515245u + 12345u;
-            x[i][r] = (double)(s >> 8) / (double)(1u << 24) * 200.0 - 100.0; /* beyond what 2^14 above the scale holds */
-        }
-        assert_int_equal(veil_ckks_encode(enc, pt, x[i], NULL, COUNT, scale, 1, &err), VEIL_OK);
-        assert_int_equal(veil_ckks_ciphertext_new(&in[i], ctx, &err), VEIL_OK);
-        assert_int_equal(veil_ckks_encrypt_sk(ctx, in[i], pt, sk, fx->prng, &err), VEIL_OK);
-    }
-    for (size_t k = 0; k < OUT * IN; k++) w[k] = (double)((int)(k % 7) - 3) * 37.5;
-    for (size_t o = 0; o < OUT; o++) {
-        b[o] = 1000.0 * (double)o;
-        assert_int_equal(veil_ckks_ciphertext_new(&out[o], ctx, &err), VEIL_OK);
-    }
-    assert_int_equal(veil_ckks_linear_layer(ctx, out, OUT, (const veil_ckks_ciphertext *const *)in, IN, w, b, NULL, &err),
+    wide_layer *t = malloc(sizeof *t);
+    assert_non_null(t);
+    wide_layer_init(t, 60, 5); /* values beyond what 2^14 above the scale holds */
+    assert_true(veil_params_q(t->params, 0) >= ((uint64_t)1 << 59));
+    assert_int_equal(veil_ckks_linear_layer(t->ctx, t->out, WIDE_OUT, (const veil_ckks_ciphertext *const *)t->in,
+                                            WIDE_IN, t->w, t->b, NULL, &err),
                      VEIL_OK);
-    double worst = 0;
-    for (size_t o = 0; o < OUT; o++) {
-        assert_int_equal(veil_ckks_decrypt(ctx, pt, out[o], sk, &err), VEIL_OK);
-        assert_int_equal(veil_ckks_decode(enc, got, NULL, COUNT, pt, &err), VEIL_OK);
-        for (size_t r = 0; r < COUNT; r++) {
-            double want = b[o];
-            for (size_t i = 0; i < IN; i++) want += w[o * IN + i] * x[i][r];
-            worst = fmax(worst, fabs(got[r] - want));
-        }
-        veil_ckks_ciphertext_free(out[o]);
-    }
-    assert_true(worst < 1e-3); /* outputs up to 3e4, at scale 2^36 with a 60-bit q_0 */
-    for (size_t i = 0; i < IN; i++) veil_ckks_ciphertext_free(in[i]);
-    veil_ckks_plaintext_free(pt);
-    veil_secret_key_free(sk);
-    veil_ckks_encoder_free(enc);
-    veil_context_free(ctx);
-    veil_params_free(params);
+    double top = 0;
+    assert_true(wide_layer_error(t, &top) < 1e-3); /* outputs up to 3e4, at scale 2^36 with a 60-bit q_0 */
+    wide_layer_free(t);
+    free(t);
 }
 
 /*
@@ -491,67 +496,27 @@ static void test_linear_layer_shifted(void **state)
 {
     (void)state;
     veil_error err = {0};
-    veil_params *params = NULL;
-    veil_context *ctx = NULL;
-    veil_ckks_encoder *enc = NULL;
-    veil_secret_key *sk = NULL;
-    veil_params_request req = {.depth = 2, .scale_bits = 36, .first_bits = 50, .security = VEIL_SECURITY_128};
-    assert_int_equal(veil_params_select(&params, &req, &err), VEIL_OK);
-    assert_true(veil_params_q(params, 0) < ((uint64_t)1 << 50));
-    assert_int_equal(veil_context_new(&ctx, params, NULL, &err), VEIL_OK);
-    assert_int_equal(veil_ckks_encoder_new(&enc, ctx, &err), VEIL_OK);
-    assert_int_equal(veil_secret_key_new(&sk, ctx, fx->prng, &err), VEIL_OK);
-    enum { IN = 9, OUT = 10, COUNT = 64 };
-    const double scale = ldexp(1.0, 36);
-    double x[IN][COUNT], w[OUT * IN], b[OUT], got[COUNT];
-    veil_ckks_ciphertext *in[IN], *out[OUT];
-    veil_ckks_plaintext *pt = NULL;
-    assert_int_equal(veil_ckks_plaintext_new(&pt, ctx, &err), VEIL_OK);
-    unsigned s = 7;
-    for (size_t i = 0; i < IN; i++) {
-        for (size_t r = 0; r < COUNT; r++) {
-            s = s * 1103515245u + 12345u;
-            x[i][r] = (double)(s >> 8) / (double)(1u << 24) * 200.0 - 100.0;
-        }
-        assert_int_equal(veil_ckks_encode(enc, pt, x[i], NULL, COUNT, scale, 1, &err), VEIL_OK);
-        assert_int_equal(veil_ckks_ciphertext_new(&in[i], ctx, &err), VEIL_OK);
-        assert_int_equal(veil_ckks_encrypt_sk(ctx, in[i], pt, sk, fx->prng, &err), VEIL_OK);
-    }
-    for (size_t k = 0; k < OUT * IN; k++) w[k] = (double)((int)(k % 7) - 3) * 37.5;
-    for (size_t o = 0; o < OUT; o++) {
-        b[o] = 1000.0 * (double)o;
-        assert_int_equal(veil_ckks_ciphertext_new(&out[o], ctx, &err), VEIL_OK);
-    }
+    wide_layer *t = malloc(sizeof *t);
+    assert_non_null(t);
+    wide_layer_init(t, 50, 7);
+    assert_true(veil_params_q(t->params, 0) < ((uint64_t)1 << 50));
+    const veil_ckks_ciphertext *const *in = (const veil_ckks_ciphertext *const *)t->in;
     for (unsigned shift = 0; shift <= 4; shift += 4) {
-        assert_int_equal(veil_ckks_linear_layer_shifted(ctx, out, OUT, (const veil_ckks_ciphertext *const *)in, IN, w,
-                                                        b, shift, NULL, &err),
+        assert_int_equal(veil_ckks_linear_layer_shifted(t->ctx, t->out, WIDE_OUT, in, WIDE_IN, t->w, t->b, shift, NULL,
+                                                        &err),
                          VEIL_OK);
-        double worst = 0, top = 0;
-        for (size_t o = 0; o < OUT; o++) {
-            assert_true(fabs(veil_ckks_ciphertext_scale(out[o]) / ldexp(scale, -(int)shift) - 1) < 1e-12);
-            assert_int_equal(veil_ckks_decrypt(ctx, pt, out[o], sk, &err), VEIL_OK);
-            assert_int_equal(veil_ckks_decode(enc, got, NULL, COUNT, pt, &err), VEIL_OK);
-            for (size_t r = 0; r < COUNT; r++) {
-                double want = b[o];
-                for (size_t i = 0; i < IN; i++) want += w[o * IN + i] * x[i][r];
-                worst = fmax(worst, fabs(got[r] - want));
-                top = fmax(top, fabs(want));
-            }
-        }
+        for (size_t o = 0; o < WIDE_OUT; o++)
+            assert_true(fabs(veil_ckks_ciphertext_scale(t->out[o]) / ldexp(1.0, 36 - (int)shift) - 1) < 1e-12);
+        double top = 0;
+        const double worst = wide_layer_error(t, &top);
         assert_true(top > 2e4); /* beyond q_0 / 2 at 2^36: 2^49 / 2^36 = 8192 */
         if (shift == 0) assert_true(worst > 1.0); /* wrapped around */
         else assert_true(worst < 1e-3);
     }
-    assert_int_equal(veil_ckks_linear_layer_shifted(ctx, out, OUT, (const veil_ckks_ciphertext *const *)in, IN, w, b, 17,
-                                                    NULL, &err),
+    assert_int_equal(veil_ckks_linear_layer_shifted(t->ctx, t->out, WIDE_OUT, in, WIDE_IN, t->w, t->b, 17, NULL, &err),
                      VEIL_ERR_ARGUMENT);
-    for (size_t o = 0; o < OUT; o++) veil_ckks_ciphertext_free(out[o]);
-    for (size_t i = 0; i < IN; i++) veil_ckks_ciphertext_free(in[i]);
-    veil_ckks_plaintext_free(pt);
-    veil_secret_key_free(sk);
-    veil_ckks_encoder_free(enc);
-    veil_context_free(ctx);
-    veil_params_free(params);
+    wide_layer_free(t);
+    free(t);
 }
 
 /*
@@ -818,6 +783,70 @@ static void test_linear_transform(void **state)
     free(zero);
 }
 
+/*
+ * Diagonals encoded over Q_l P (double hoisting) by the encoder of another context, of the same parameters: refused
+ * as the single-hoisted transform refuses them (every plaintext product checks its context), not computed with
+ * the other context's ring.
+ */
+static void test_linear_transform_extended_other_context(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_context *other = NULL;
+    veil_ckks_encoder *enc = NULL;
+    veil_ckks_plaintext *d[1] = {NULL};
+    const size_t level = 2;
+    double *xv = calloc(fx->slots, sizeof *xv), *dv = calloc(fx->slots, sizeof *dv);
+    assert_non_null(xv);
+    assert_non_null(dv);
+    random_values(xv, NULL, fx->slots, 24);
+    for (size_t t = 0; t < fx->slots; t++) dv[t] = 0.5;
+    const double q = (double)veil_params_q(fx->params, level);
+    assert_int_equal(veil_context_new(&other, fx->params, NULL, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_encoder_new(&enc, other, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_plaintext_new(&d[0], other, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_linear_transform_encode_extended(enc, d[0], dv, 0, 1, 1, q, level, &err), VEIL_OK);
+    veil_ckks_ciphertext *x = encrypt(xv, NULL, level), *out = NULL;
+    assert_int_equal(veil_ckks_ciphertext_new(&out, fx->ctx, NULL), VEIL_OK);
+    const veil_ckks_plaintext *const *ds = (const veil_ckks_plaintext *const *)d;
+    assert_int_equal(veil_ckks_linear_transform(fx->ctx, out, x, ds, 1, 1, 1, NULL, 0, 1, &err), VEIL_ERR_MISMATCH);
+    assert_non_null(strstr(err.detail, "another context"));
+    /* of its own context: the one diagonal (no rotation) computed by the double-hoisted path */
+    veil_ckks_plaintext_free(d[0]);
+    d[0] = NULL;
+    assert_int_equal(veil_ckks_plaintext_new(&d[0], fx->ctx, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_linear_transform_encode_extended(fx->enc, d[0], dv, 0, 1, 1, q, level, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_linear_transform(fx->ctx, out, x, ds, 1, 1, 1, NULL, 0, 1, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_rescale(fx->ctx, out, out, &err), VEIL_OK);
+    for (size_t t = 0; t < fx->slots; t++) xv[t] *= 0.5;
+    assert_true(max_error(out, xv, NULL) < 1e-6);
+    /* a Galois key of the other context, for the rotation a second diagonal needs: refused the same way */
+    veil_secret_key *sk = NULL;
+    veil_switch_key *key = NULL;
+    veil_ckks_plaintext *d2[2] = {d[0], NULL};
+    assert_int_equal(veil_secret_key_new(&sk, other, fx->prng, &err), VEIL_OK);
+    assert_int_equal(veil_galois_key_new(&key, other, sk, veil_galois_element_rotation(other, 1), fx->prng, &err),
+                     VEIL_OK);
+    assert_int_equal(veil_ckks_plaintext_new(&d2[1], fx->ctx, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_linear_transform_encode_extended(fx->enc, d2[1], dv, 1, 2, 1, q, level, &err), VEIL_OK);
+    assert_int_equal(veil_ckks_linear_transform_encode_extended(fx->enc, d2[0], dv, 0, 2, 1, q, level, &err), VEIL_OK);
+    const veil_switch_key *keys[1] = {key};
+    assert_int_equal(veil_ckks_linear_transform(fx->ctx, out, x, (const veil_ckks_plaintext *const *)d2, 2, 2, 1, keys,
+                                                1, 1, &err),
+                     VEIL_ERR_MISMATCH);
+    assert_non_null(strstr(err.detail, "another context"));
+    veil_switch_key_free(key);
+    veil_secret_key_free(sk);
+    veil_ckks_plaintext_free(d2[1]);
+    veil_ckks_ciphertext_free(x);
+    veil_ckks_ciphertext_free(out);
+    veil_ckks_plaintext_free(d[0]);
+    veil_ckks_encoder_free(enc);
+    veil_context_free(other);
+    free(xv);
+    free(dv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -830,6 +859,7 @@ int main(void)
         cmocka_unit_test(test_linear_layer_ifma_equals_avx2),
         cmocka_unit_test(test_linear_layer_groups_ifma_equals_avx2),
         cmocka_unit_test(test_linear_transform),
+        cmocka_unit_test(test_linear_transform_extended_other_context),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

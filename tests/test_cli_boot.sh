@@ -21,14 +21,22 @@ grep -q "^bootstraps:     1 point, each back to level 4; 8 bootstraps per batch 
 grep -q "^  after stage 3 (Gemm): values |v| <= " "$work/plan.txt" || fail "plan: the point: $(cat "$work/plan.txt")"
 grep -q "^bootstrap keys: " "$work/plan.txt" || fail "plan: the keys' cost"
 
-run "$veil" keygen --model "$m" "${opts[@]}" --out "$work/k"
-bytes=$(sed -n 's/^eval keys: .*(\([0-9]*\) bytes, exact).*/\1/p' "$work/plan.txt")
-[ "$bytes" = "$(stat -c %s "$work/k/eval/eval.keys")" ] || fail "the plan's eval keys ($bytes) are not the file's"
-run "$veil" encrypt --keys "$work/k" --in "$work/x.csv" --out "$work/x.ct"
-run "$veil" eval --model "$m" --eval-keys "$work/k/eval" --in "$work/x.ct" --out "$work/y.ct"
-"$veil" decrypt --keys "$work/k" --in "$work/y.ct" --out "$work/y.csv" || fail "decrypt"
-"$veil" plain --model "$m" --in "$work/x.csv" --out "$work/p.csv" || fail "plain"
-compare "$work/y.csv" "$work/p.csv" 0.05
+# keys made with the plan's options (their bytes the plan's exact figure), then encrypt, eval and decrypt against
+# `veil plain`: round_trip P PLAN.txt OPTIONS..., the files $work/P* (inputs P x.csv, keys P k, results P y.csv)
+round_trip() {
+    local p=$1 plan=$2 bytes
+    shift 2
+    run "$veil" keygen --model "$m" "$@" --out "$work/${p}k"
+    bytes=$(sed -n 's/^eval keys: .*(\([0-9]*\) bytes, exact).*/\1/p' "$plan")
+    [ "$bytes" = "$(stat -c %s "$work/${p}k/eval/eval.keys")" ] ||
+        fail "$plan: the plan's eval keys ($bytes) are not the file's"
+    run "$veil" encrypt --keys "$work/${p}k" --in "$work/${p}x.csv" --out "$work/${p}x.ct"
+    run "$veil" eval --model "$m" --eval-keys "$work/${p}k/eval" --in "$work/${p}x.ct" --out "$work/${p}y.ct"
+    "$veil" decrypt --keys "$work/${p}k" --in "$work/${p}y.ct" --out "$work/${p}y.csv" || fail "decrypt ($plan)"
+    "$veil" plain --model "$m" --in "$work/${p}x.csv" --out "$work/${p}p.csv" || fail "plain"
+    compare "$work/${p}y.csv" "$work/${p}p.csv" 0.05
+}
+round_trip "" "$work/plan.txt" "${opts[@]}"
 "$veil" decrypt --keys "$work/k" --in "$work/y.ct" --out "$work/ya.csv" --argmax || fail "decrypt --argmax"
 "$veil" plain --model "$m" --in "$work/x.csv" --out "$work/pa.csv" --argmax || fail "plain --argmax"
 cmp -s "$work/ya.csv" "$work/pa.csv" || fail "the classes differ from the plaintext program's"
@@ -44,14 +52,7 @@ grep -q "^bootstraps:     1 point, each back to level 4; 1 bootstrap per sample 
 grep -q "^packing choice: latency ~.*throughput pays from [0-9]* samples on" "$work/lplan.txt" ||
     fail "plan --latency: the packings' costs: $(cat "$work/lplan.txt")"
 head -4 "$work/x.csv" >"$work/lx.csv"
-run "$veil" keygen --model "$m" "${lopts[@]}" --out "$work/lk"
-bytes=$(sed -n 's/^eval keys: .*(\([0-9]*\) bytes, exact).*/\1/p' "$work/lplan.txt")
-[ "$bytes" = "$(stat -c %s "$work/lk/eval/eval.keys")" ] || fail "latency: the plan's eval keys ($bytes) are not the file's"
-run "$veil" encrypt --keys "$work/lk" --in "$work/lx.csv" --out "$work/lx.ct"
-run "$veil" eval --model "$m" --eval-keys "$work/lk/eval" --in "$work/lx.ct" --out "$work/ly.ct"
-"$veil" decrypt --keys "$work/lk" --in "$work/ly.ct" --out "$work/ly.csv" || fail "decrypt (latency)"
-"$veil" plain --model "$m" --in "$work/lx.csv" --out "$work/lp.csv" || fail "plain"
-compare "$work/ly.csv" "$work/lp.csv" 0.05
+round_trip l "$work/lplan.txt" "${lopts[@]}"
 # the throughput bundle's inputs with the latency keys: refused
 expect 4 "under other keys" "$veil" eval --model "$m" --eval-keys "$work/lk/eval" --in "$work/x.ct" --out "$work/out.bad"
 

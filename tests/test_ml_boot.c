@@ -203,20 +203,34 @@ static double check_encrypted(veil_model *m, const veil_plan *plan, size_t rows,
     return worst;
 }
 
+/* m's plan for req (the test fails with the error's text when it is refused). */
+static veil_plan *planned(const veil_model *m, const veil_plan_request *req)
+{
+    veil_plan *plan = NULL;
+    veil_error err = {0};
+    if (veil_model_plan(&plan, m, req, &err) != VEIL_OK) fail_msg("%s", err.detail);
+    return plan;
+}
+
+/* m planned for req with its bootstraps after the stages at[0 .. count), then run encrypted (check_encrypted). */
+static void expect_boot_run(veil_model *m, const veil_plan_request *req, size_t count, const size_t *at, size_t rows,
+                            unsigned seed)
+{
+    veil_plan *plan = planned(m, req);
+    expect_points(plan, count, at);
+    check_encrypted(m, plan, rows, seed, 1e-4);
+    veil_plan_free(plan);
+}
+
 /* Two square layers: 5 levels, one bootstrap, after a Gemm (a square cannot be scaled for free). */
 static void test_one_bootstrap(void **state)
 {
     (void)state;
     veil_model *m = deep_mlp(11, 6, 4, 3, 2, NULL, 0, 1.0);
-    veil_plan *plan = NULL;
-    veil_error err = {0};
-    veil_plan_request req = boot_request();
-    assert_int_equal(veil_model_plan(&plan, m, &req, &err), VEIL_OK);
+    const veil_plan_request req = boot_request();
     const size_t at[1] = {0}; /* after the first Gemm: the four stages after it fit the 4 levels (a tie with the
                                   second Gemm, both 4 ciphertexts and a shift of 1) */
-    expect_points(plan, 1, at);
-    check_encrypted(m, plan, 8, 5, 1e-4);
-    veil_plan_free(plan);
+    expect_boot_run(m, &req, 1, at, 8, 5);
     veil_model_free(m);
 }
 
@@ -225,14 +239,9 @@ static void test_several_bootstraps(void **state)
 {
     (void)state;
     veil_model *m = deep_mlp(12, 5, 4, 3, 4, NULL, 0, 1.0);
-    veil_plan *plan = NULL;
-    veil_error err = {0};
-    veil_plan_request req = boot_request();
-    assert_int_equal(veil_model_plan(&plan, m, &req, &err), VEIL_OK);
+    const veil_plan_request req = boot_request();
     const size_t at[2] = {2, 6};
-    expect_points(plan, 2, at);
-    check_encrypted(m, plan, 5, 6, 1e-4); /* a partial batch: the slots repeat its rows */
-    veil_plan_free(plan);
+    expect_boot_run(m, &req, 2, at, 5, 6); /* a partial batch: the slots repeat its rows */
     veil_model_free(m);
 }
 
@@ -241,10 +250,9 @@ static void test_polynomial_activations(void **state)
 {
     (void)state;
     veil_model *m = deep_mlp(13, 4, 4, 2, 2, "Tanh", 5, 1.0);
-    veil_plan *plan = NULL;
     veil_error err = {0};
-    veil_plan_request req = boot_request();
-    if (veil_model_plan(&plan, m, &req, &err) != VEIL_OK) fail_msg("%s", err.detail);
+    const veil_plan_request req = boot_request();
+    veil_plan *plan = planned(m, &req);
     veil_plan_info info;
     veil_plan_get_info(plan, &info);
     int after_poly = 0;
@@ -269,12 +277,10 @@ static void test_latency_bootstraps(void **state)
 {
     (void)state;
     veil_model *m = deep_mlp(12, 5, 4, 3, 4, NULL, 0, 1.0);
-    veil_plan *plan = NULL;
-    veil_error err = {0};
     veil_plan_request req = boot_request();
     req.packing = VEIL_PACKING_LATENCY;
     req.batch = 0;
-    if (veil_model_plan(&plan, m, &req, &err) != VEIL_OK) fail_msg("%s", err.detail);
+    veil_plan *plan = planned(m, &req);
     veil_plan_info info;
     veil_plan_get_info(plan, &info);
     assert_int_equal(info.packing, VEIL_PACKING_LATENCY);
@@ -288,7 +294,7 @@ static void test_latency_bootstraps(void **state)
     veil_model_free(m);
     /* Tanh approximations: bootstraps after the polynomials, whose padding slots' values (p(0)) are bounded too */
     m = deep_mlp(13, 4, 4, 2, 2, "Tanh", 5, 1.0);
-    if (veil_model_plan(&plan, m, &req, &err) != VEIL_OK) fail_msg("%s", err.detail);
+    plan = planned(m, &req);
     veil_plan_get_info(plan, &info);
     printf("  latency, Tanh: %zu bootstraps for depth %zu\n", info.bootstrap_points, info.depth);
     assert_true(info.bootstrap_points >= 2);

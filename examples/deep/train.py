@@ -13,22 +13,15 @@ import sys
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
-
-class Square(torch.nn.Module):
-    def forward(self, x):
-        return x * x
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "digits"))
+from digits_data import Square, digits_split  # noqa: E402
 
 
 def main(out, layers, width, activation):
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(0)
-    data = load_digits()
-    x = (data.data / 16.0).astype(np.float32)
-    x_train, x_test, y_train, y_test = train_test_split(x, data.target, test_size=0.25, random_state=0,
-                                                        stratify=data.target)
+    x_train, x_test, y_train, y_test = digits_split()
     act = torch.nn.Tanh if activation == "tanh" else Square
     mods = [torch.nn.Linear(64, width), act()]
     for _ in range(layers - 1):

@@ -10,22 +10,14 @@ import sys
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
-
-class Square(torch.nn.Module):
-    def forward(self, x):
-        return x * x
+from digits_data import Square, digits_split
 
 
 def main(out):
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(0)
-    data = load_digits()
-    x = (data.data / 16.0).astype(np.float32)
-    x_train, x_test, y_train, y_test = train_test_split(x, data.target, test_size=0.25, random_state=0,
-                                                        stratify=data.target)
+    x_train, x_test, y_train, y_test = digits_split()
     model = torch.nn.Sequential(torch.nn.Linear(64, 32), Square(), torch.nn.Linear(32, 10))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train).long()

@@ -446,13 +446,7 @@ static veil_status mod_raise(const veil_context *ctx, veil_ckks_ciphertext *out,
         VEIL_CHECK(veil_poly_set_i64(raised[i], v, err));
         VEIL_CHECK(veil_poly_to_eval(raised[i], err));
     }
-    veil_rlwe_element_release(&out->el);
-    out->el.c[0] = raised[0];
-    out->el.c[1] = raised[1];
-    raised[0] = raised[1] = NULL;
-    out->el.size = 2;
-    out->el.level = top;
-    out->el.seeded = false;
+    veil_ckks_adopt_pair(out, raised, top);
     out->scale = (double)q0;
 done:
     veil_poly_free(low);
@@ -486,19 +480,6 @@ static veil_status mul_by_i(const veil_context *ctx, veil_ckks_ciphertext *x, ve
 done:
     free(tmp);
     return st;
-}
-
-/*
- * SubSum: x <- sum of rot(x, j slots) over j < N / (2 slots): the part of x's polynomial in X^(N / (2 slots)).
- * (In radix 4, three rotations sharing one ModUp and one ModDown per factor 4, it took as long at N = 2^16,
- * the hoisted key switchings' permuted digits costing about as much as the ModUps saved, for 5 more keys.)
- */
-static veil_status sub_sum(const veil_context *ctx, veil_ckks_ciphertext *x, size_t slots,
-                           const veil_switch_key *const *keys, size_t count, veil_ckks_ciphertext *tmp,
-                           veil_error *err)
-{
-    (void)tmp; /* the sum is kept over Q P by veil_boot_sub_sum (dft.c: double hoisting) */
-    return veil_boot_sub_sum(ctx, x, slots, keys, count, err);
 }
 
 /*
@@ -628,7 +609,8 @@ static veil_status bootstrap_once(const veil_context *ctx, const veil_ckks_boots
     if (encaps) VEIL_CHECK(veil_boot_switch_to_sparse(ctx, tmp[0], encaps, err));
     VEIL_CHECK(mod_raise(ctx, y, tmp[0], bt->top, err));
     if (encaps) VEIL_CHECK(veil_boot_switch_to_dense(ctx, y, encaps, err));
-    VEIL_CHECK(sub_sum(ctx, y, bt->info.slots, keys, key_count, tmp[0], err));
+    /* SubSum: the part of y's polynomial in X^(N / (2 slots)) (sparse slots) */
+    VEIL_CHECK(veil_boot_sub_sum(ctx, y, bt->info.slots, keys, key_count, err));
     if (bt->raise_shift) {
         VEIL_CHECK(veil_ckks_mul_integer(ctx, y, y, (int64_t)1 << bt->raise_shift, err));
         y->scale = ldexp(y->scale, (int)bt->raise_shift); /* the same values t / q_0, at a larger scale */

@@ -77,9 +77,12 @@ veil_status veil_boot_dft_apply(const veil_ckks_encoder *enc, veil_ckks_cipherte
                                 const veil_switch_key *const *keys, size_t key_count, veil_error *err);
 
 /*
- * SubSum: x <- x + rot(x, slots), then + rot(., 2 slots), ..., up to N/4 slots (nothing when slots >= N/2), with
- * double hoisting: the running sum kept over Q_l P, each rotation's key switching on its c_1 divided by P (one
- * ModDown of one polynomial each), the sum divided by P once at the end.
+ * SubSum: x <- x + rot(x, slots), then + rot(., 2 slots), ..., up to N/4 slots (nothing when slots >= N/2): the
+ * sum of rot(x, j slots) over j < N / (2 slots), the part of x's polynomial in X^(N / (2 slots)). With double
+ * hoisting: the running sum kept over Q_l P, each rotation's key switching on its c_1 divided by P (one ModDown
+ * of one polynomial each), the sum divided by P once at the end. (In radix 4, three rotations sharing one ModUp
+ * and one ModDown per factor 4, it took as long at N = 2^16, the hoisted key switchings' permuted digits costing
+ * about as much as the ModUps saved, for 5 more keys.)
  */
 veil_status veil_boot_sub_sum(const veil_context *ctx, veil_ckks_ciphertext *x, size_t slots,
                               const veil_switch_key *const *keys, size_t key_count, veil_error *err);

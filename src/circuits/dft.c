@@ -647,13 +647,7 @@ static veil_status dft_level(const veil_ckks_encoder *enc, veil_ckks_ciphertext 
     if (!have) VEIL_FAIL(err, VEIL_ERR_INTERNAL, "bootstrap: a DFT level without diagonals");
     /* the one ModDown of the level */
     for (size_t c = 0; c < 2; c++) VEIL_CHECK(veil_context_mod_down(ctx, w.res[c], w.acc[c], level, err));
-    veil_rlwe_element_release(&x->el);
-    x->el.c[0] = w.res[0];
-    x->el.c[1] = w.res[1];
-    w.res[0] = w.res[1] = NULL;
-    x->el.size = 2;
-    x->el.level = level;
-    x->el.seeded = false;
+    veil_ckks_adopt_pair(x, w.res, level);
     x->scale = scale;
 done:
     work_free(&w);
@@ -747,13 +741,7 @@ veil_status veil_boot_sub_sum(const veil_context *ctx, veil_ckks_ciphertext *x, 
     }
     /* the one ModDown */
     for (size_t c = 0; c < 2; c++) VEIL_CHECK(veil_context_mod_down(ctx, res[c], y[c], level, err));
-    veil_rlwe_element_release(&x->el);
-    x->el.c[0] = res[0];
-    x->el.c[1] = res[1];
-    res[0] = res[1] = NULL;
-    x->el.size = 2;
-    x->el.level = level;
-    x->el.seeded = false;
+    veil_ckks_adopt_pair(x, res, level);
 done:
     veil_keyswitch_raised_release(&rx);
     for (size_t c = 0; c < 2; c++) {

@@ -130,13 +130,7 @@ static veil_status cheb_combination(const veil_context *ctx, veil_ckks_ciphertex
         for (size_t j = 0; j <= level; j++)
             combination_limb(ctx, veil_poly_limb_ptr(p, j), terms, wr + j * count, count, c, j);
     }
-    veil_rlwe_element_release(&out->el);
-    out->el.c[0] = poly[0];
-    out->el.c[1] = poly[1];
-    poly[0] = poly[1] = NULL;
-    out->el.size = 2;
-    out->el.level = level;
-    out->el.seeded = false;
+    veil_ckks_adopt_pair(out, poly, level);
 done:
     veil_poly_free(poly[0]);
     veil_poly_free(poly[1]);

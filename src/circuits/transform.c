@@ -71,7 +71,10 @@ veil_status veil_ckks_linear_transform_encode_extended(const veil_ckks_encoder *
     return transform_encode(enc, out, diag, k, baby, unit, scale, level, true, err);
 }
 
-/* The Galois key of a rotation by `steps` slots among keys[0..count) (the first that matches), or a failure naming it. */
+/*
+ * The Galois key of a rotation by `steps` slots among keys[0..count) (the first that matches), of the transform's
+ * context (the double-hoisted path multiplies by its limbs directly), or a failure naming it.
+ */
 static veil_status rotation_key(const veil_bsgs *tr, const veil_switch_key **key, long steps,
                                 const veil_switch_key *const *keys, size_t count, veil_error *err)
 {
@@ -79,7 +82,7 @@ static veil_status rotation_key(const veil_bsgs *tr, const veil_switch_key **key
     for (size_t k = 0; k < count; k++)
         if (keys[k] && keys[k]->galois == g) {
             *key = keys[k];
-            return VEIL_OK;
+            return veil_rlwe_check_switch_key(tr->ctx, *key, g, tr->name, err);
         }
     return veil_fail(err, VEIL_ERR_MISMATCH, "%s: no Galois key for a rotation by %ld slots (element %llu)", tr->name,
                      steps, (unsigned long long)g);
@@ -260,8 +263,8 @@ done:
 
 /*
  * Double hoisting (Bossuat, Troncoso-Pastoriza, Hubaux, Eurocrypt 2021, sections 4-5) for diagonals that carry
- * their encoding over Q_l P: whether every diagonal has it, at x's level and one scale (else the single-hoisted
- * path runs).
+ * their encoding over Q_l P: whether every diagonal has it, of x's context, at x's level and one scale (else the
+ * single-hoisted path runs, and refuses a plaintext of another context as every product does).
  */
 static bool plain_extended(const veil_ckks_plaintext *const *diags, size_t n_diags, const veil_ckks_ciphertext *x)
 {
@@ -270,7 +273,8 @@ static bool plain_extended(const veil_ckks_plaintext *const *diags, size_t n_dia
     for (size_t k = 0; k < n_diags; k++) {
         const veil_ckks_plaintext *d = diags[k];
         if (!d) continue;
-        if (!d->mqp || d->level != x->el.level || d->m->count != d->level + 1 || (first && d->scale != first->scale))
+        if (d->ctx != x->el.ctx || !d->mqp || d->level != x->el.level || d->m->count != d->level + 1 ||
+            (first && d->scale != first->scale))
             return false;
         if (!first) first = d;
         any = true;
@@ -434,13 +438,7 @@ static veil_status plain_double_hoisted(const veil_bsgs *tr, veil_ckks_ciphertex
     /* the one ModDown of the transform */
     for (size_t c = 0; c < 2; c++) VEIL_CHECK(veil_context_mod_down(ctx, w.res[c], w.acc[c], level, err));
     const double scale = x->scale * diag_scale;
-    veil_rlwe_element_release(&out->el);
-    out->el.c[0] = w.res[0];
-    out->el.c[1] = w.res[1];
-    w.res[0] = w.res[1] = NULL;
-    out->el.size = 2;
-    out->el.level = level;
-    out->el.seeded = false;
+    veil_ckks_adopt_pair(out, w.res, level);
     out->scale = scale;
 done:
     dh_free(&w, b);

@@ -42,6 +42,17 @@ done:
     return st;
 }
 
+void veil_ckks_adopt_pair(veil_ckks_ciphertext *ct, veil_poly **pair, size_t level)
+{
+    veil_rlwe_element_release(&ct->el);
+    ct->el.c[0] = pair[0];
+    ct->el.c[1] = pair[1];
+    pair[0] = pair[1] = NULL;
+    ct->el.size = 2;
+    ct->el.level = level;
+    ct->el.seeded = false;
+}
+
 void veil_ckks_ciphertext_free(veil_ckks_ciphertext *ct)
 {
     if (!ct) return;

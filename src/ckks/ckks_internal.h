@@ -43,6 +43,12 @@ bool veil_ckks_same_scale(double a, double b);
 veil_status veil_ckks_mul_constant_at(const veil_context *ctx, veil_ckks_ciphertext *out,
                                       const veil_ckks_ciphertext *a, double c, double target, veil_error *err);
 
+/*
+ * ct <- (pair[0], pair[1]): two polynomials over q_0..q_level in evaluation form, taken (pair's entries set to
+ * NULL); ct's former polynomials released. Its scale is the caller's to set.
+ */
+void veil_ckks_adopt_pair(veil_ckks_ciphertext *ct, veil_poly **pair, size_t level);
+
 /* Makes *p a polynomial over q_0..q_level (reallocating when its level differs); contents unspecified. */
 veil_status veil_ckks_poly_at(veil_poly **p, const veil_context *ctx, size_t level, veil_error *err);
 

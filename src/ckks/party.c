@@ -99,11 +99,8 @@ veil_status veil_ckks_switch_joint(veil_ckks_ciphertext *out, const veil_party_g
     if (st) return st;
     const size_t level = ct->el.level;
     const double scale = ct->scale;
-    veil_rlwe_element_release(&out->el);
-    out->el.c[0] = c0;
-    out->el.c[1] = c1;
-    out->el.size = 2;
-    out->el.level = level;
+    veil_poly *pair[2] = {c0, c1};
+    veil_ckks_adopt_pair(out, pair, level);
     out->scale = scale;
     return VEIL_OK;
 }

@@ -355,15 +355,14 @@ static void boot_estimate(veil_plan *plan, const veil_program *p)
     /* the leveled part of the time model, on the parameters' working levels, plus the bootstraps */
     in->estimated_seconds = veil_plan_ckks_seconds(plan, p) + in->bootstrap_seconds;
     const double ct = veil_ciphertext_memory(prm, veil_params_q_count(prm) - 1);
-    size_t wmax = p->in_width;
-    for (size_t i = 0; i < p->n_stages; i++) wmax = p->stages[i].out_width > wmax ? p->stages[i].out_width : wmax;
-    /* the bootstrapper's DFT matrices and temporaries: about 12 ciphertexts at the top level (measured: 4.2 GB at
-     * N = 2^16 with 32 slots, keys included) */
+    const size_t wmax = veil_program_max_width(p);
     /* a batch's input file (as veil_ckks_plan_input_bytes: not called, ckks_plan.c calls this file) */
     const size_t fresh = veil_ckks_ciphertext_stored_bytes(prm, veil_params_q_count(prm) - 1, 2, true);
     const size_t in_cts = latency ? 1 : p->in_width;
     const double inputs = (double)veil_set_stored_bytes(VEIL_META_BYTES, 1 + in_cts,
                                                         veil_params_stored_bytes(prm) + in_cts * fresh);
+    /* the bootstrapper's DFT matrices and temporaries: about 12 ciphertexts at the top level (measured: 4.2 GB at
+     * N = 2^16 with 32 slots, keys included) */
     const double work = latency ? ct * (4 + 12) + veil_plan_diagonal_bytes(plan, p) + inputs
                                 : ct * (double)(in->in_ciphertexts + 2 * wmax + 12) + inputs;
     veil_plan_memory(plan, 1, (double)keys + encaps / key, 0, work);
@@ -474,17 +473,8 @@ static veil_status plan_boot_one(veil_plan *plan, const veil_model *m, const vei
     for (size_t i = 0; i < p->out_width; i++) out_peak = fmax(out_peak, fmax(fabs(olo[i]), fabs(ohi[i])));
     plan->bound = out_peak;
     veil_plan_info_from_params(plan);
+    veil_ckks_plan_info_shape(plan, p);
     veil_plan_info *in = &plan->info;
-    in->depth = veil_program_depth(p);
-    in->in_ciphertexts = latency ? 1 : p->in_width;
-    in->out_ciphertexts = latency ? 1 : p->out_width;
-    in->output_bound = plan->bound;
-    in->input_lo = INFINITY;
-    in->input_hi = -INFINITY;
-    for (size_t i = 0; i < p->in_width; i++) {
-        in->input_lo = fmin(in->input_lo, plan->ckks.box_lo[i]);
-        in->input_hi = fmax(in->input_hi, plan->ckks.box_hi[i]);
-    }
     in->rotations = plan->n_steps + plan->n_boot_galois;
     boot_estimate(plan, p);
 done:

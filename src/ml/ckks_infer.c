@@ -465,7 +465,6 @@ done:
     return st;
 }
 
-/* Throughput: one batch (width ciphertexts in, out_width out). cur is consumed. */
 /* One ciphertext bootstrapped and its values multiplied back by 2^shift (exact: an integer product). */
 static veil_status bootstrap_one(const ckks_evaluator *ev, veil_ckks_ciphertext *x, int shift, progress *pr,
                                  veil_error *err)
@@ -500,7 +499,10 @@ done:
     return st;
 }
 
-/* One batch, `threads` threads sharing each of its layers' outputs (1 when batches run side by side). */
+/*
+ * Throughput: one batch (cur: its width ciphertexts, read only; result: its outputs), `threads` threads sharing
+ * each of its layers' outputs (1 when batches run side by side).
+ */
 static veil_status run_batch(const ckks_evaluator *ev, size_t threads, veil_ckks_ciphertext **cur, size_t width,
                              veil_ckks_ciphertext **result, progress *pr, veil_error *err)
 {

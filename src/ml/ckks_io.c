@@ -188,29 +188,22 @@ veil_status veil_ml_decrypt_ct(veil_ckks_plaintext *pt, const veil_keyset *k, co
 /* How far beyond the outputs' bound a decryption may lie (relative, and absolute): CKKS's approximation. */
 #define DECRYPT_SLACK 1e-3
 
-/* The plaintexts of a key holder's decryption (flooded or not). */
-typedef struct key_source {
-    const veil_keyset *k;
-    const veil_ciphertexts *cts;
-    veil_ml_flood fl;
-} key_source;
-
-static veil_status decrypt_one(void *arg, veil_ckks_plaintext *pt, size_t i, veil_error *err)
+veil_status veil_ml_key_source_get(void *arg, veil_ckks_plaintext *pt, size_t i, veil_error *err)
 {
-    const key_source *src = arg;
-    return veil_ml_decrypt_ct(pt, src->k, src->cts->cts[i], &src->fl, err);
+    const veil_ml_key_source *src = arg;
+    return veil_ml_decrypt_ct(pt, src->k, src->set->cts[i], &src->fl, err);
 }
 
 /* The outputs, checked against their bound, with the final operation (veil_ciphertexts_decrypt). */
 veil_status veil_ml_ckks_decrypt(double *out, double *raw_out, const veil_keyset *k, const veil_ciphertexts *cts,
                                  const veil_decrypt_options *opts, veil_error *err)
 {
-    key_source src = {.k = k, .cts = cts};
+    veil_ml_key_source src = {.k = k, .set = cts};
     veil_status st = veil_ml_ckks_check_outputs(k, cts, err);
     if (st) return st;
     st = veil_ml_flood_size(&src.fl, k, cts->cts, cts->count, opts, err);
     if (st) return st;
-    return veil_ml_ckks_decode(out, raw_out, k, cts, decrypt_one, &src, err);
+    return veil_ml_ckks_decode(out, raw_out, k, cts, veil_ml_key_source_get, &src, err);
 }
 
 veil_status veil_ml_ckks_check_outputs(const veil_keyset *k, const veil_ciphertexts *cts, veil_error *err)

@@ -253,10 +253,6 @@ done:
 }
 
 /*
- * Begins the bundle (the layout of bundle_eval): metadata, count and sizes declared from the plan, then
- * the parameters and the public key.
- */
-/*
  * The metadata of a bundle: the 128 bytes, and after them for a plan with bootstraps its schedule
  * (veil_ml_boot_ext_encode), else for inference keys the inputs' range and the outputs' bound as a key set's
  * (veil_ml_range_encode: the evaluator takes the outputs' scale from the bound, veil_ml_ckks_keys_output_shift).
@@ -283,6 +279,10 @@ static size_t encaps_items(const veil_ml_boot *boot)
     return boot->count && boot->config.encapsulation_weight ? 1 : 0;
 }
 
+/*
+ * Begins the bundle (the layout of bundle_eval): metadata, count and sizes declared from the plan, then
+ * the parameters and the public key.
+ */
 static veil_status bundle_begin(veil_set_writer **w, const veil_keyset *ks, const veil_plan *plan,
                                 const veil_buffer *pk_bytes, veil_sink_fn sink, void *arg, veil_error *err)
 {

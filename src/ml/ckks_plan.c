@@ -531,17 +531,7 @@ veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan
         VEIL_CHECK(veil_ckks_plan_latency_steps(plan, p, err));
     }
     veil_plan_info_from_params(plan);
-    veil_plan_info *in = &plan->info;
-    in->depth = depth;
-    in->in_ciphertexts = plan->packing == VEIL_PACKING_THROUGHPUT ? p->in_width : 1;
-    in->out_ciphertexts = plan->packing == VEIL_PACKING_THROUGHPUT ? p->out_width : 1;
-    in->output_bound = plan->bound;
-    in->input_lo = INFINITY;
-    in->input_hi = -INFINITY;
-    for (size_t i = 0; i < p->in_width; i++) {
-        in->input_lo = fmin(in->input_lo, plan->ckks.box_lo[i]);
-        in->input_hi = fmax(in->input_hi, plan->ckks.box_hi[i]);
-    }
+    veil_ckks_plan_info_shape(plan, p);
     estimate(plan, p);
 done:
     return st;

@@ -1,7 +1,8 @@
 /*
- * The latency packing's slots and rotation steps (a plan's Galois keys), shared by the leveled plan
- * (ckks_plan.c) and the plan with bootstraps (ckks_boot.c).
+ * The latency packing's slots and rotation steps (a plan's Galois keys), and the info's shape of a plan, shared
+ * by the leveled plan (ckks_plan.c) and the plan with bootstraps (ckks_boot.c).
  */
+#include <math.h>
 #include <stdlib.h>
 #include "ml/ml_plan.h"
 #include "veil/ckks.h"
@@ -55,4 +56,19 @@ veil_status veil_ckks_plan_latency_steps(veil_plan *plan, const veil_program *p,
         }
     }
     return VEIL_OK;
+}
+
+void veil_ckks_plan_info_shape(veil_plan *plan, const veil_program *p)
+{
+    veil_plan_info *in = &plan->info;
+    in->depth = veil_program_depth(p);
+    in->in_ciphertexts = plan->packing == VEIL_PACKING_THROUGHPUT ? p->in_width : 1;
+    in->out_ciphertexts = plan->packing == VEIL_PACKING_THROUGHPUT ? p->out_width : 1;
+    in->output_bound = plan->bound;
+    in->input_lo = INFINITY;
+    in->input_hi = -INFINITY;
+    for (size_t i = 0; i < p->in_width; i++) {
+        in->input_lo = fmin(in->input_lo, plan->ckks.box_lo[i]);
+        in->input_hi = fmax(in->input_hi, plan->ckks.box_hi[i]);
+    }
 }

@@ -361,6 +361,8 @@ extern const veil_ml_backend veil_ml_bgv_backend;
  */
 veil_status veil_ckks_plan(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err);
 void veil_ckks_plan_sizes(veil_plan *plan); /* the exact stored sizes, into the info */
+/* The info's depth, ciphertexts in and out per batch or sample, outputs' bound and inputs' range (ckks_steps.c). */
+void veil_ckks_plan_info_shape(veil_plan *plan, const veil_program *p);
 /* The latency packing's rotation steps into plan->steps (its slots and parameters set; boot.count: periodic). */
 veil_status veil_ckks_plan_latency_steps(veil_plan *plan, const veil_program *p, veil_error *err);
 /* The widest vector of the program (its inputs, every stage's inputs and outputs): ckks_steps.c. */
@@ -429,6 +431,14 @@ veil_status veil_ml_decrypt_ct(veil_ckks_plaintext *pt, const veil_keyset *k, co
  * applied (veil_ml_ckks_decrypt). check_outputs: the set is outputs of the key set's keys.
  */
 typedef veil_status (*veil_ml_plaintext_fn)(void *arg, veil_ckks_plaintext *pt, size_t i, veil_error *err);
+/* The plaintexts of a key holder's decryption of a set's ciphertexts (flooded when fl.on): get is
+ * veil_ml_key_source_get, arg the source (ckks_io.c; the outputs' and a trained model's decryption). */
+typedef struct veil_ml_key_source {
+    const veil_keyset *k;
+    const veil_ciphertexts *set;
+    veil_ml_flood fl;
+} veil_ml_key_source;
+veil_status veil_ml_key_source_get(void *arg, veil_ckks_plaintext *pt, size_t i, veil_error *err);
 veil_status veil_ml_ckks_check_outputs(const veil_keyset *k, const veil_ciphertexts *cts, veil_error *err);
 veil_status veil_ml_ckks_decode(double *out, double *raw_out, const veil_keyset *k, const veil_ciphertexts *cts,
                                 veil_ml_plaintext_fn get, void *arg, veil_error *err);

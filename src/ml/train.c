@@ -1735,19 +1735,6 @@ veil_status veil_train_decrypt(double *weights, const veil_keyset *k, const veil
     return veil_train_decrypt_ex(weights, k, model, NULL, err);
 }
 
-/* The plaintexts of a key holder's decryption of the model set (flooded or not). */
-typedef struct model_source {
-    const veil_keyset *k;
-    const veil_ciphertexts *model;
-    veil_ml_flood fl;
-} model_source;
-
-static veil_status decrypt_model_ct(void *arg, veil_ckks_plaintext *pt, size_t i, veil_error *err)
-{
-    const model_source *src = arg;
-    return veil_ml_decrypt_ct(pt, src->k, src->model->cts[i], &src->fl, err);
-}
-
 veil_status veil_train_decrypt_ex(double *weights, const veil_keyset *k, const veil_ciphertexts *model,
                                   const veil_decrypt_options *opts, veil_error *err)
 {
@@ -1756,10 +1743,10 @@ veil_status veil_train_decrypt_ex(double *weights, const veil_keyset *k, const v
     VEIL_REQUIRE(model, err);
     veil_status st = veil_ml_train_check_model(k, model, err);
     if (st) return st;
-    model_source src = {.k = k, .model = model};
+    veil_ml_key_source src = {.k = k, .set = model};
     /* the weights and the scaling alike: both go into the weights handed on */
     if ((st = veil_ml_flood_size(&src.fl, k, model->cts, model->count, opts, err))) return st;
-    return veil_ml_train_weights(weights, k, model, decrypt_model_ct, &src, err);
+    return veil_ml_train_weights(weights, k, model, veil_ml_key_source_get, &src, err);
 }
 
 veil_status veil_ml_train_check_model(const veil_keyset *k, const veil_ciphertexts *model, veil_error *err)

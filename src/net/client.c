@@ -221,9 +221,9 @@ static unsigned retry_after(veil_client *c, long status)
 }
 
 /*
- * One request, retried on connection errors with backoff (100, 200, 400 ms) and after the waits a server asks
- * for (retry_after): every request Veil makes is
- * idempotent (uploads are content-addressed, predictions are pure functions of their inputs).
+ * One request, retried on connection errors and on a balancer's 502 or 504 (gateway_failed) with backoff (100,
+ * 200, 400 ms), and after the waits a server asks for (retry_after): every request Veil makes is idempotent
+ * (uploads are content-addressed, predictions are pure functions of their inputs).
  */
 static veil_status request(veil_client *c, const char *method, const char *path, const uint8_t *body, size_t len,
                            const char *type, veil_buffer *out, long *http_status, veil_error *err)
