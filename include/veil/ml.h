@@ -360,6 +360,15 @@ veil_status veil_ciphertexts_check_serialized(size_t *batches, const veil_eval_k
 veil_status veil_ciphertexts_load_batches(veil_ciphertexts **out, const veil_eval_keys *eval, const uint8_t *data,
                                           size_t len, size_t first, size_t n, veil_error *err);
 /*
+ * The rows of a serialized set of these keys (any kind: inputs, outputs, training data) without loading its
+ * ciphertexts: its framing and metadata checked against the keys (as veil_ciphertexts_load does), and its own
+ * digest (every byte read) when digest is non-zero. `veil eval --mpi`: rank 0 checks that the joined output has
+ * the input's rows; the ranks of `veil eval --mpi` and `veil train --mpi` check a mapped input's digest again
+ * once every rank has read it.
+ */
+veil_status veil_ciphertexts_rows_serialized(uint64_t *rows, const veil_eval_keys *eval, const uint8_t *data, size_t len,
+                                             int digest, veil_error *err);
+/*
  * Serialized sets of the throughput packing, parts[0 .. n-1] (as veil_ciphertexts_save writes them), joined in
  * order into one serialized set without loading their ciphertexts: the bytes veil_ciphertexts_append and
  * veil_ciphertexts_save would give. Each part's digest, framing and metadata are checked against the keys and

@@ -323,6 +323,25 @@ veil_status veil_ciphertexts_check_serialized(size_t *batches, const veil_eval_k
     return st;
 }
 
+veil_status veil_ciphertexts_rows_serialized(uint64_t *rows, const veil_eval_keys *eval, const uint8_t *data, size_t len,
+                                             int digest, veil_error *err)
+{
+    VEIL_REQUIRE(rows, err);
+    *rows = 0;
+    VEIL_REQUIRE(eval, err);
+    VEIL_REQUIRE(data, err);
+    veil_set_contents c;
+    veil_ml_meta meta;
+    veil_params *params = NULL;
+    memset(&c, 0, sizeof c);
+    veil_status st = veil_ml_set_open_ex(&c, &meta, &params, data, len, digest != 0, err);
+    if (st == VEIL_OK) st = set_matches(&meta, &eval->meta, &c, eval->ctx, err);
+    if (st == VEIL_OK) *rows = meta.rows;
+    veil_set_contents_clear(&c);
+    veil_params_free(params);
+    return st;
+}
+
 veil_status veil_ciphertexts_load_batches(veil_ciphertexts **out, const veil_eval_keys *eval, const uint8_t *data,
                                           size_t len, size_t first, size_t n, veil_error *err)
 {
