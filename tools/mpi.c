@@ -24,6 +24,10 @@
  * partial gradient sums (serialized ciphertexts) are exchanged (each rank broadcasts its own) and added by
  * every rank: rank 0 writes the model, the same bytes as one process.
  *
+ * A mapped input is checked on every rank before anything computed from it leaves the rank: the same file,
+ * unchanged (input_unchanged), and on rank 0 the same objects in place (input_intact); a file cut while mapped
+ * is an error, not SIGBUS (on_sigbus). Rank 0 writes no eval output whose rows are not the input's (check_rows).
+ *
  * A rank that fails ends the job (MPI_Abort) after its message; a rank killed outright ends it too (mpirun).
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
@@ -257,6 +261,7 @@ typedef struct mapped_region {
 } mapped_region;
 
 static mapped_region mapped_regions[MAPPED_MAX];
+static uintptr_t mapped_page; /* the page size, read before the handler is installed */
 static struct sigaction sigbus_previous;
 static int sigbus_users; /* mappings registered (the main thread's only, before and after the work) */
 
@@ -264,7 +269,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *context)
 {
     (void)sig;
     (void)context;
-    const uintptr_t at = (uintptr_t)si->si_addr, page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t at = (uintptr_t)si->si_addr, page = mapped_page;
     for (size_t i = 0; i < MAPPED_MAX; i++) {
         const uintptr_t lo = atomic_load(&mapped_regions[i].lo), hi = atomic_load(&mapped_regions[i].hi);
         if (!lo || at < lo || at >= hi) continue;
@@ -279,7 +284,9 @@ static void on_sigbus(int sig, siginfo_t *si, void *context)
 /* Registers [data, data + len) for on_sigbus; the slot, or -1 (then the input is not mapped). */
 static int watch_mapping(const void *data, size_t len)
 {
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = (uintptr_t)data;
+    const long size = sysconf(_SC_PAGESIZE);
+    const uintptr_t page = size > 0 ? (uintptr_t)size : 4096, lo = (uintptr_t)data;
+    mapped_page = page;
     for (int i = 0; i < MAPPED_MAX; i++) {
         if (atomic_load(&mapped_regions[i].lo)) continue;
         if (!sigbus_users) {
@@ -356,9 +363,9 @@ static file_id settled_id_of_fd(int fd)
 
 static void unmap_input(mapped_input *in)
 {
+    unwatch_mapping(in->slot); /* before the addresses may be given to another mapping */
     if (in->data) munmap((void *)in->data, in->len);
     if (in->fd >= 0) close(in->fd);
-    unwatch_mapping(in->slot);
     in->data = NULL;
     in->fd = -1;
     in->slot = -1;
@@ -386,8 +393,10 @@ static int input_unchanged(const mapped_input *in)
 /*
  * Rank 0, once every rank has read the mapping: input_unchanged, and the set's fingerprint the one rank 0 took
  * before any rank read it (veil_ciphertexts_fingerprint_serialized: the framing, and each object's header and
- * own digest, in place; a walk over the headers, not a pass over every byte, which on rank 0 alone at the end
- * would cost a fifth of the job on the digits benchmark). 1: intact. With the checks the loaders make, what
+ * own digest, in place): a walk over the headers, not a second pass of the set's digest over every byte, which
+ * rank 0 alone would make while the others wait (on the build machine under load: 0.15 s for a 74 MB set
+ * against 0.3 ms for its fingerprint; ~1.2 s for the 591 MB of the digits job of docs/performance.md, "MPI,
+ * third round", whose busiest rank works ~3.5 s). 1: intact. With the checks the loaders make, what
  * it guarantees for the bytes, whatever the way they were changed: each ciphertext a rank loaded had its own
  * digest right when it was loaded, and that digest is the one at its place in the file before any rank read
  * and after every rank has, which rank 0 checked (the set's digest over every byte) once while the ranks
