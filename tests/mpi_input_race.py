@@ -13,8 +13,9 @@ Starts the job, finds its RANKS `veil` processes (the job's descendants, by thei
   later write through the mapping changes no time of the file (Linux stamps a mapped page's first write only).
   Waits until rank 0 has every page of FILE in its mapping (/proc/PID/smaps: its check of the set's digest
   reads every byte, before it takes any chunk; the others read object headers and the chunks they take, from
-  the first), then stops ranks 1 .. R-1, swaps the bytes of two ciphertexts of the set's last batch (two valid
-  objects of one size: each one's own digest still holds; the last chunk is taken last) and lets them go on.
+  the first), then stops ranks 1 .. R-1, swaps the bytes of the set's last two ciphertexts of one size (of an
+  eval set's last batch, which the last chunk takes last; each one's own digest still holds) and lets them go
+  on.
   The swap comes after rank 0's first check of the digest and before its last (rank 0 cannot be through before
   the others, stopped, send it their outputs).
 Prints what it did on stderr and exits with the job's status (124 when something was not seen in time).
@@ -99,9 +100,10 @@ def mapped_whole(pid, path, size, deadline):
     return False
 
 
-def last_batch_objects(data):
-    """(offset, length) of each ciphertext object of a serialized set (framing of src/serial: a 64-byte header,
-    the metadata, the count, then each object's u64 length and bytes; object 0 is the parameters)."""
+def last_pair(data):
+    """The last two objects of one length of a serialized set, as (offset, length) (framing of src/serial: a
+    64-byte header, the metadata, the count, then each object's u64 length and bytes; object 0: the
+    parameters). In an eval set, two ciphertexts of the last batch; in a training set, of the last group."""
     at = 64
     (meta_len,) = struct.unpack_from("<Q", data, at)
     at += 8 + meta_len
@@ -112,7 +114,24 @@ def last_batch_objects(data):
         (n,) = struct.unpack_from("<Q", data, at)
         objects.append((at + 8, n))
         at += 8 + n
-    return objects[1:]
+    for j in range(len(objects) - 1, 1, -1):
+        for i in range(j - 1, 0, -1):
+            if objects[i][1] == objects[j][1]:
+                return objects[i], objects[j]
+    return None
+
+
+def give_up(job, found, why):
+    """Ends the job (its ranks first: mpirun under timeout is not the job's own process) and exits 124."""
+    print(f"race: {why}", file=sys.stderr)
+    for pid in (found or {}).values():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    job.kill()
+    job.wait()
+    sys.exit(124)
 
 
 def main():
@@ -128,37 +147,35 @@ def main():
     deadline = time.monotonic() + 120
     found = job_ranks(job, ranks, deadline)
     if not found or not all_mapped(found.values(), path, deadline):
-        print(f"race: the {ranks} ranks were not seen with {path} mapped", file=sys.stderr)
-        job.kill()
-        job.wait()
-        sys.exit(124)
+        give_up(job, found, f"the {ranks} ranks were not seen with {path} mapped")
     if mode == "truncate":
         for pid in found.values():
             os.kill(pid, signal.SIGSTOP)
         size = os.path.getsize(path)
         cut = size // 4 // 4096 * 4096  # at a page's start: every byte past it is on a page no longer there
-        os.truncate(path, cut)
-        for pid in found.values():
-            os.kill(pid, signal.SIGCONT)
+        try:
+            os.truncate(path, cut)
+        finally:
+            for pid in found.values():
+                os.kill(pid, signal.SIGCONT)
         print(f"race: {path} cut from {size} to {cut} bytes under the {ranks} ranks", file=sys.stderr)
     else:
         if not mapped_whole(found[0], path, len(held), deadline):
-            print(f"race: rank 0 was not seen reading every page of {path}", file=sys.stderr)
-            job.kill()
-            job.wait()
-            sys.exit(124)
+            give_up(job, found, f"rank 0 was not seen reading every page of {path}")
+        pair = last_pair(held)
+        if not pair or held[pair[0][0]:pair[0][0] + pair[0][1]] == held[pair[1][0]:pair[1][0] + pair[1][1]]:
+            give_up(job, found, f"{path} has no two different objects of one length")
+        (a, n), (b, _) = pair
         others = [pid for rank, pid in found.items() if rank != 0]
         for pid in others:
             os.kill(pid, signal.SIGSTOP)
-        objects = last_batch_objects(held)
-        (a, n), (b, m) = objects[-2], objects[-1]
-        assert n == m, "two ciphertexts of one size"
-        first, second = bytes(held[a:a + n]), bytes(held[b:b + n])
-        assert first != second
-        held[a:a + n], held[b:b + n] = second, first
-        for pid in others:
-            os.kill(pid, signal.SIGCONT)
-        print(f"race: two ciphertexts of the last batch of {path} swapped under the {ranks} ranks", file=sys.stderr)
+        try:
+            first, second = bytes(held[a:a + n]), bytes(held[b:b + n])
+            held[a:a + n], held[b:b + n] = second, first
+        finally:
+            for pid in others:
+                os.kill(pid, signal.SIGCONT)
+        print(f"race: two ciphertexts of {path} swapped under the {ranks} ranks", file=sys.stderr)
     rc = job.wait()
     sys.exit(rc if rc >= 0 else 128 - rc)
 

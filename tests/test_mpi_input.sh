@@ -5,10 +5,11 @@
 # - the file cut to a quarter under 2 eval ranks, and under 2 training ranks: the ranks read the missing pages
 #   (SIGBUS, once a rank's death); the job fails with "the input file ... changed while it was read", naming the
 #   rank that found it shrunk, with no signal, and writes nothing;
-# - two ciphertexts of the last batch swapped through a shared writable mapping whose pages were all written
-#   before the job (so Linux stamps no new time: only the bytes change), after rank 0 checked the set's digest and
-#   before the ranks loaded that batch: each ciphertext still valid, the file's times unchanged; the job fails (rank
-#   0 checks the digest again once every rank has read), nothing written (it used to write another output, exit 0);
+# - two ciphertexts swapped through a shared writable mapping whose pages were all written before the job (so
+#   Linux stamps no new time: only the bytes change), after rank 0 checked the set's digest (and, for eval, before
+#   the ranks loaded the last batch, where they are), under 2 eval and 2 training ranks: each ciphertext still
+#   valid, the file's times unchanged; the job fails (rank 0 compares the set's fingerprint once every rank has
+#   read with the one before any did), nothing written (it used to write its output, exit 0);
 # - a rank whose outputs lack a batch (VEIL_MPI_TEST_FAULT=drop-batch, a fault only the tests set): rank 0
 #   refuses the job, the joined output's rows not the input's, mapped or dealt (VEIL_MPI_DEAL=1); nothing written.
 #   test_mpi_input.sh BUILD_DIR SOURCE_DIR
@@ -64,8 +65,13 @@ refused "train, file cut" $? m.ct "changed while it was read (rank [0-9], which 
 # two valid ciphertexts swapped, the file's times unchanged
 cp x.ct swapped.ct
 race swap swapped.ct 2 "${eval_args[@]}" --in swapped.ct --out y.ct 2>err
-refused "eval, ciphertexts swapped" $? y.ct "changed while it was read"
-grep -q "swapped under" err || fail "the ciphertexts were not swapped: $(cat err)"
+refused "eval, ciphertexts swapped" $? y.ct "changed while it was read (rank 0)"
+grep -q "swapped under" err || fail "the ciphertexts were not swapped (eval): $(cat err)"
+"$veil" encrypt --keys tk --in breast_train.csv --labels-column label --out train.ct --quiet || exit 1
+race swap train.ct 2 train --mpi --eval-keys tk/eval --in train.ct --iterations 2 --out m.ct --quiet --threads 1 \
+    2>err
+refused "train, ciphertexts swapped" $? m.ct "changed while it was read (rank 0)"
+grep -q "swapped under" err || fail "the ciphertexts were not swapped (train): $(cat err)"
 
 # a rank's outputs short of a batch: rank 0 checks the rows it would write
 for deal in 0 1; do
