@@ -24,12 +24,18 @@
  * partial gradient sums (serialized ciphertexts) are exchanged (each rank broadcasts its own) and added by
  * every rank: rank 0 writes the model, the same bytes as one process.
  *
+ * A mapped input is checked on every rank before anything computed from it leaves the rank: the same file,
+ * unchanged (input_unchanged), and on rank 0 the same objects in place (input_intact); a file cut while mapped
+ * is an error, not SIGBUS (on_sigbus). Rank 0 writes no eval output whose rows are not the input's (check_rows).
+ *
  * A rank that fails ends the job (MPI_Abort) after its message; a rank killed outright ends it too (mpirun).
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <fcntl.h>
 #include <mpi.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +117,35 @@ static int recv_bytes(int from, veil_buffer *b)
     return 0;
 }
 
+/*
+ * A fault for the tests only (tests/test_mpi_input.sh): VEIL_MPI_TEST_FAULT=drop-batch makes ranks 1 .. R-1 drop
+ * the first batch of their first outputs of at least 2 batches (a valid set, short of rows: what a faulty rank,
+ * or one running another build, could send) so that the test sees rank 0 refuse the job (check_rows). It says
+ * so on stderr; nothing else reads the variable. *dropped: 1 once done (then never again).
+ */
+static int test_fault_drop_batch(veil_ciphertexts **y, int rank, int *dropped)
+{
+    const char *fault = getenv("VEIL_MPI_TEST_FAULT");
+    const size_t b = *y ? veil_ciphertexts_batches_of(*y) : 0;
+    if (rank == 0 || *dropped || !fault || strcmp(fault, "drop-batch") != 0 || b < 2) return EXIT_OK;
+    veil_ciphertexts *rest = NULL;
+    veil_error err = {0};
+    const int rc = cli_status(veil_ciphertexts_take_batches(&rest, *y, 1, b - 1, &err), &err, "--mpi");
+    veil_ciphertexts_free(*y);
+    *y = rest;
+    *dropped = 1;
+    fprintf(stderr, "veil: --mpi: VEIL_MPI_TEST_FAULT=drop-batch: rank %d drops a batch of its outputs (a test)\n", rank);
+    return rc;
+}
+
+/* Rank 0: the output about to be written has the input's rows (a rank that lost or added some: refused). */
+static int check_rows(uint64_t out_rows, uint64_t in_rows)
+{
+    if (out_rows == in_rows) return EXIT_OK;
+    return cli_error(EXIT_RUNTIME, "--mpi: the ranks' outputs hold %llu rows, the input %llu: nothing written",
+                     (unsigned long long)out_rows, (unsigned long long)in_rows);
+}
+
 /* Rank 0: its own outputs (NULL when it had no batch), then each other rank's, in rank order. */
 static int gather_outputs(const veil_eval_keys *ek, int ranks, veil_ciphertexts **acc)
 {
@@ -141,15 +176,17 @@ static int gather_outputs(const veil_eval_keys *ek, int ranks, veil_ciphertexts 
  * Rank 0: reads the input file and cuts it into the ranks' shares without loading it
  * (veil_ciphertexts_split_serialized: the set's digest and metadata checked once), tells the ranks whether it
  * splits (a broadcast of 0 or 1) and sends each rank r > 0 its share (empty when it has no batch); *mine: its
- * own share, loaded, or the whole set when it does not split (the latency packing, BGV).
+ * own share, loaded, or the whole set when it does not split (the latency packing, BGV); *rows: the set's rows.
  */
-static int deal_input(cli_options *o, const veil_eval_keys *ek, int ranks, veil_ciphertexts **mine, int *split)
+static int deal_input(cli_options *o, const veil_eval_keys *ek, int ranks, veil_ciphertexts **mine, int *split,
+                      uint64_t *rows)
 {
     veil_buffer file = {0}, *parts = calloc((size_t)ranks, sizeof *parts);
     veil_error err = {0};
     int rc = EXIT_OK;
     if (!parts) CLI_FAIL(EXIT_RUNTIME, "--mpi: out of memory");
     CLI_CHECK(cli_read_file(o->in, &file));
+    CLI_CHECK(cli_status(veil_ciphertexts_rows_serialized(rows, ek, file.data, file.len, 0, &err), &err, o->in));
     const veil_status st = veil_ciphertexts_split_serialized(parts, (size_t)ranks, ek, file.data, file.len, &err);
     *split = st == VEIL_OK;
     if (st != VEIL_OK && st != VEIL_ERR_ARGUMENT) CLI_CHECK(cli_status(st, &err, o->in)); /* not a set of these keys */
@@ -195,6 +232,88 @@ done:
 
 /* ---- one machine: every rank maps the input and takes chunks of batches from a shared counter ---------- */
 
+/*
+ * A mapped input shrunk under the ranks (SIGBUS). A file truncated while mapped makes every read of its pages past
+ * the new end raise SIGBUS in the thread that reads, in the middle of library code (the loaders' OpenMP threads
+ * included), which killed the rank (and dumped its core). Ways considered:
+ * - sigsetjmp/siglongjmp around the reads: the jump would leave library functions halfway, their allocations
+ *   and locks held, and a fault in an OpenMP thread cannot jump to the main thread's jmp_buf;
+ * - pread into private memory instead of the mapping: every rank of a training job takes its share from
+ *   whole sets (veil_train_run_serialized reads the set's framing and rank 0 its digest over every byte), so
+ *   each rank would hold a copy of each set, the cost the mapping was made to save (docs/performance.md, "MPI,
+ *   third round": the page cache shared, nothing copied or sent);
+ * - chosen: a handler that, for a fault inside a registered mapping, maps zero pages (read-only, anonymous,
+ *   MAP_FIXED) over the mapping from the faulting page to its end and marks that input changed. The access
+ *   that faulted is run again and reads zeros; so do later ones. Zeros are bytes like any other to the loaders,
+ *   which validate every byte (framing, digests): they refuse them, or at worst compute on them, and nothing
+ *   computed leaves a rank unless input_unchanged, which sees the mark, says the input is unchanged. It works
+ *   the same in any thread, holds nothing, and costs nothing until a fault. A SIGBUS at any other address is
+ *   not ours: the previous action is put back and the access, run again, raises it as before.
+ * The handler is installed while at least one input is mapped and the previous action restored after (a
+ * process-wide setting: tools/ only, never the library). mmap and sigaction in a handler: both plain system
+ * calls on Linux (sigaction is async-signal-safe by POSIX; mmap is not listed, but glibc's is the bare call).
+ */
+#define MAPPED_MAX (VEIL_TRAIN_MAX_SETS + 1)
+
+typedef struct mapped_region {
+    atomic_uintptr_t lo, hi; /* [lo, hi): the mapping, page-rounded; lo 0: a free slot */
+    atomic_int shrunk;       /* the handler put zero pages in it */
+} mapped_region;
+
+static mapped_region mapped_regions[MAPPED_MAX];
+static uintptr_t mapped_page; /* the page size, read before the handler is installed */
+static struct sigaction sigbus_previous;
+static int sigbus_users; /* mappings registered (the main thread's only, before and after the work) */
+
+static void on_sigbus(int sig, siginfo_t *si, void *context)
+{
+    (void)sig;
+    (void)context;
+    const uintptr_t at = (uintptr_t)si->si_addr, page = mapped_page;
+    for (size_t i = 0; i < MAPPED_MAX; i++) {
+        const uintptr_t lo = atomic_load(&mapped_regions[i].lo), hi = atomic_load(&mapped_regions[i].hi);
+        if (!lo || at < lo || at >= hi) continue;
+        const uintptr_t from = at & ~(page - 1);
+        if (mmap((void *)from, hi - from, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) break;
+        atomic_store(&mapped_regions[i].shrunk, 1);
+        return;
+    }
+    sigaction(SIGBUS, &sigbus_previous, NULL); /* not ours (or no zero pages): as before this handler */
+}
+
+/* Registers [data, data + len) for on_sigbus; the slot, or -1 (then the input is not mapped). */
+static int watch_mapping(const void *data, size_t len)
+{
+    const long size = sysconf(_SC_PAGESIZE);
+    const uintptr_t page = size > 0 ? (uintptr_t)size : 4096, lo = (uintptr_t)data;
+    mapped_page = page;
+    for (int i = 0; i < MAPPED_MAX; i++) {
+        if (atomic_load(&mapped_regions[i].lo)) continue;
+        if (!sigbus_users) {
+            struct sigaction sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_sigaction = on_sigbus;
+            sa.sa_flags = SA_SIGINFO;
+            sigemptyset(&sa.sa_mask);
+            if (sigaction(SIGBUS, &sa, &sigbus_previous) != 0) return -1;
+        }
+        sigbus_users++;
+        atomic_store(&mapped_regions[i].shrunk, 0);
+        atomic_store(&mapped_regions[i].hi, lo + ((len + page - 1) & ~(page - 1)));
+        atomic_store(&mapped_regions[i].lo, lo);
+        return i;
+    }
+    return -1;
+}
+
+static void unwatch_mapping(int slot)
+{
+    if (slot < 0) return;
+    atomic_store(&mapped_regions[slot].lo, 0);
+    atomic_store(&mapped_regions[slot].hi, 0);
+    if (--sigbus_users == 0) sigaction(SIGBUS, &sigbus_previous, NULL);
+}
+
 /* The input file as a rank found it: the same file, unchanged, has the same device, inode, size and times. */
 typedef struct file_id {
     uint64_t dev, ino, size, mtime_s, mtime_ns, ctime_s, ctime_ns;
@@ -204,6 +323,10 @@ typedef struct mapped_input {
     int fd;
     const uint8_t *data;
     size_t len;
+    int slot;     /* its mapped_regions slot (-1: none) */
+    int reported; /* input_changed said it */
+    int printed;  /* rank 0: print holds the set's fingerprint, taken before any rank read the mapping */
+    uint8_t print[32];
     file_id id; /* rank 0's */
 } mapped_input;
 
@@ -215,19 +338,89 @@ static file_id id_of_fd(int fd)
                      (uint64_t)st.st_mtim.tv_nsec, (uint64_t)st.st_ctim.tv_sec, (uint64_t)st.st_ctim.tv_nsec};
 }
 
+/*
+ * Rank 0's view of the file, taken once the clock has moved past its change time. A file system stamps a
+ * change with a coarse clock (a tick, a few ms; whole seconds on some, e.g. 2 s on FAT): a change made in the
+ * same tick as the last one before the job would leave the times as they were. Once the clock is past the
+ * recorded change time (by 2 s more for a time of whole seconds), any later change is stamped with another
+ * time. Waits at most ~2.5 s (a file changed just before the job, or a server's clock ahead of ours).
+ */
+static file_id settled_id_of_fd(int fd)
+{
+    file_id id = id_of_fd(fd);
+    for (int tries = 0; id.size && tries < 250; tries++) {
+        struct timespec now;
+        if (clock_gettime(CLOCK_REALTIME_COARSE, &now) != 0) break;
+        const uint64_t coarse = id.ctime_ns == 0 ? 2 : 0; /* whole seconds: maybe a file system of seconds */
+        if ((uint64_t)now.tv_sec > id.ctime_s + coarse ||
+            ((uint64_t)now.tv_sec == id.ctime_s + coarse && (uint64_t)now.tv_nsec > id.ctime_ns))
+            break;
+        nanosleep(&(struct timespec){0, 10000000}, NULL);
+        id = id_of_fd(fd);
+    }
+    return id;
+}
+
 static void unmap_input(mapped_input *in)
 {
+    unwatch_mapping(in->slot); /* before the addresses may be given to another mapping */
     if (in->data) munmap((void *)in->data, in->len);
     if (in->fd >= 0) close(in->fd);
     in->data = NULL;
     in->fd = -1;
+    in->slot = -1;
 }
 
-/* Whether the input is still the file rank 0 opened (checked again before any output leaves a rank). */
+/*
+ * Whether the input is still the file rank 0 opened, checked on every rank after its last read of the mapping
+ * and before anything it computed leaves it. What it guarantees: the file open on this rank (fstat of the open
+ * descriptor, not of the path) is the one rank 0 found (the same device and inode), of the same size, with the
+ * same modification and change times, and no page of it was found missing (on_sigbus). Every change made
+ * through the file system (write, truncate; a rename over it does not even reach the open file) sets the
+ * change time, and rank 0 took its view once the clock had moved past it (settled_id_of_fd): such a change
+ * made at any time between rank 0's view and this check is seen. Not seen by the times: a write through
+ * another process's shared writable mapping into a page it had already written (Linux stamps a mapped page's
+ * first write after it was last saved only), a clock set back to the very tick. For the bytes, see
+ * input_intact.
+ */
 static int input_unchanged(const mapped_input *in)
 {
     const file_id now = id_of_fd(in->fd);
+    if (in->slot >= 0 && atomic_load(&mapped_regions[in->slot].shrunk)) return 0;
     return memcmp(&now, &in->id, sizeof now) == 0;
+}
+
+/*
+ * Rank 0, once every rank has read the mapping: input_unchanged, and the set's fingerprint the one rank 0 took
+ * before any rank read it (veil_ciphertexts_fingerprint_serialized: the framing, and each object's header and
+ * own digest, in place): a walk over the headers, not a second pass of the set's digest over every byte, which
+ * rank 0 alone would make while the others wait (on the build machine under load: 0.15 s for a 74 MB set
+ * against 0.3 ms for its fingerprint; ~1.2 s for the 591 MB of the digits job of docs/performance.md, "MPI,
+ * third round", whose busiest rank works ~3.5 s). 1: intact. With the checks the loaders make, what
+ * it guarantees for the bytes, whatever the way they were changed: each ciphertext a rank loaded had its own
+ * digest right when it was loaded, and that digest is the one at its place in the file before any rank read
+ * and after every rank has, which rank 0 checked (the set's digest over every byte) once while the ranks
+ * worked. Not seen: an object replaced, read by a rank, and put back before the end (a change undone); a
+ * change of an object after the last rank that reads it has loaded it (harmless: it was loaded before).
+ */
+static int input_intact(const mapped_input *in)
+{
+    uint8_t now[32];
+    veil_error err = {0};
+    if (!input_unchanged(in)) return 0;
+    if (!in->printed) return 1;
+    return veil_ciphertexts_fingerprint_serialized(now, in->data, in->len, &err) == VEIL_OK &&
+           memcmp(now, in->print, sizeof now) == 0;
+}
+
+/* The message of a rank that found its mapped input changed (before its outputs could leave it), once. */
+static int input_changed(mapped_input *in, const char *path, int rank)
+{
+    if (in->reported) return EXIT_INPUT;
+    in->reported = 1;
+    const int shrunk = in->slot >= 0 && atomic_load(&mapped_regions[in->slot].shrunk);
+    return cli_error(EXIT_INPUT, "--mpi: the input file %s changed while it was read (rank %d%s): nothing written",
+                     path, rank, shrunk ? ", which found it shrunk under its mapping" : "");
 }
 
 /* MPI_Barrier over comm, waiting idle. */
@@ -247,12 +440,12 @@ static int map_input(const char *path, int rank, int ranks, int allowed, mapped_
 {
     int node_size = 0, ok = 0, all = 0;
     MPI_Request rq;
-    *in = (mapped_input){.fd = -1};
+    *in = (mapped_input){.fd = -1, .slot = -1};
     if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, node) != MPI_SUCCESS) return -1;
     MPI_Comm_size(*node, &node_size);
     if (rank == 0) {
         in->fd = open(path, O_RDONLY | O_CLOEXEC);
-        in->id = id_of_fd(in->fd);
+        in->id = settled_id_of_fd(in->fd);
     }
     if (MPI_Ibcast(&in->id, sizeof in->id, MPI_BYTE, 0, MPI_COMM_WORLD, &rq) != MPI_SUCCESS || wait_idle(&rq)) return -1;
     if (allowed && node_size == ranks && in->id.size && in->id.size <= SIZE_MAX) {
@@ -262,7 +455,11 @@ static int map_input(const char *path, int rank, int ranks, int allowed, mapped_
             if (p != MAP_FAILED) {
                 in->data = p;
                 in->len = (size_t)in->id.size;
-                ok = 1;
+                in->slot = watch_mapping(p, in->len); /* before any read of it */
+                ok = in->slot >= 0;
+                veil_error err = {0}; /* rank 0, before the others may read: the fingerprint (none if malformed) */
+                in->printed = ok && rank == 0 &&
+                              veil_ciphertexts_fingerprint_serialized(in->print, in->data, in->len, &err) == VEIL_OK;
             }
         }
     }
@@ -288,11 +485,11 @@ static long next_chunk(MPI_Win win)
  * slowed (by other jobs on its core, or by rank 0's check of the whole set's digest) simply takes fewer.
  */
 static int take_chunks(const veil_evaluator *ev, const veil_eval_keys *ek, const mapped_input *in, MPI_Win win,
-                       size_t batches, size_t per, veil_buffer *outs)
+                       size_t batches, size_t per, veil_buffer *outs, int rank)
 {
     const size_t chunks = (batches + per - 1) / per;
     veil_error err = {0};
-    int rc = EXIT_OK;
+    int rc = EXIT_OK, dropped = 0;
     for (;;) {
         const long k = next_chunk(win);
         if (k < 0) return cli_error(EXIT_RUNTIME, "--mpi: the shared batch counter failed");
@@ -301,6 +498,7 @@ static int take_chunks(const veil_evaluator *ev, const veil_eval_keys *ek, const
         veil_ciphertexts *x = NULL, *y = NULL;
         rc = cli_status(veil_ciphertexts_load_batches(&x, ek, in->data, in->len, first, n, &err), &err, "--mpi: --in");
         if (rc == EXIT_OK) rc = cli_status(veil_evaluator_run(ev, &y, x, NULL, NULL, &err), &err, NULL);
+        if (rc == EXIT_OK) rc = test_fault_drop_batch(&y, rank, &dropped);
         if (rc == EXIT_OK) rc = cli_status(veil_ciphertexts_save(&outs[k], y, &err), &err, "--mpi");
         veil_ciphertexts_free(x);
         veil_ciphertexts_free(y);
@@ -360,14 +558,21 @@ static int receive_chunks(const veil_eval_keys *ek, int ranks, veil_buffer *outs
  * Rank 0: the chunks' serialized outputs joined in order without loading them again
  * (veil_ciphertexts_join_serialized: every batch evaluated alone, so the one-process bytes), written.
  */
-static int join_and_save(const cli_options *o, const veil_eval_keys *ek, const veil_buffer *outs, size_t chunks)
+static int join_and_save(const cli_options *o, const veil_eval_keys *ek, const veil_buffer *outs, size_t chunks,
+                         uint64_t in_rows)
 {
     veil_error err = {0};
     veil_buffer joined = {0};
+    uint64_t rows = 0;
     for (size_t k = 0; k < chunks; k++)
         if (!outs[k].len) return cli_error(EXIT_RUNTIME, "--mpi: no rank evaluated batches chunk %zu", k);
-    const int rc = cli_status(veil_ciphertexts_join_serialized(&joined, ek, outs, chunks, &err), &err, "--mpi");
-    return rc ? rc : cli_save_buffer(o->out, &joined);
+    int rc = cli_status(veil_ciphertexts_join_serialized(&joined, ek, outs, chunks, &err), &err, "--mpi");
+    if (rc == EXIT_OK)
+        rc = cli_status(veil_ciphertexts_rows_serialized(&rows, ek, joined.data, joined.len, 0, &err), &err, "--mpi");
+    if (rc == EXIT_OK) rc = check_rows(rows, in_rows);
+    if (rc == EXIT_OK) rc = cli_save_buffer(o->out, &joined);
+    veil_buffer_free(&joined);
+    return rc;
 }
 
 /*
@@ -376,13 +581,14 @@ static int join_and_save(const cli_options *o, const veil_eval_keys *ek, const v
  * it matched); chunks of batches taken from a counter in a shared window; rank 0 gathers and joins the outputs.
  * A set that is not split (the latency packing, BGV) is evaluated by rank 0 alone.
  */
-static int eval_mapped(cli_options *o, const veil_evaluator *ev, const veil_eval_keys *ek, const mapped_input *in,
+static int eval_mapped(cli_options *o, const veil_evaluator *ev, const veil_eval_keys *ek, mapped_input *in,
                        MPI_Comm node, int rank, int ranks)
 {
     veil_error err = {0};
     veil_ciphertexts *whole = NULL, *out = NULL;
     veil_buffer *outs = NULL;
     MPI_Win win = MPI_WIN_NULL;
+    uint64_t in_rows = 0;
     size_t batches = 0, chunks = 0;
     int rc = EXIT_OK, locked = 0;
     const veil_status st = veil_ciphertexts_check_serialized(&batches, ek, in->data, in->len, 0, &err);
@@ -391,7 +597,11 @@ static int eval_mapped(cli_options *o, const veil_evaluator *ev, const veil_eval
         if (!o->quiet) fprintf(stderr, "veil: --mpi: the set is not split (%s): rank 0 evaluates it all\n", err.detail);
         CLI_CHECK(cli_status(veil_ciphertexts_load(&whole, NULL, ek, in->data, in->len, &err), &err, o->in));
         CLI_CHECK(cli_status(veil_evaluator_run(ev, &out, whole, NULL, NULL, &err), &err, NULL));
-        if (!input_unchanged(in)) CLI_FAIL(EXIT_INPUT, "%s changed while it was read", o->in);
+        if (!input_intact(in)) { /* (the load checks the set's digest in one pass, reads the objects in another) */
+            rc = input_changed(in, o->in, rank);
+            goto done;
+        }
+        CLI_CHECK(check_rows(veil_ciphertexts_rows(out), veil_ciphertexts_rows(whole)));
         CLI_CHECK(cli_save_ciphertexts(o->out, out));
         goto done;
     }
@@ -413,18 +623,28 @@ static int eval_mapped(cli_options *o, const veil_evaluator *ev, const veil_eval
             CLI_FAIL(EXIT_RUNTIME, "--mpi: the batch counter could not be set");
     }
     if (barrier_idle_on(node)) CLI_FAIL(EXIT_RUNTIME, "--mpi: the ranks did not meet");
-    if (rank == 0) /* the whole set's digest, once; the others take chunks meanwhile */
+    if (rank == 0) { /* the whole set's digest, once; the others take chunks meanwhile */
         CLI_CHECK(cli_status(veil_ciphertexts_check_serialized(&batches, ek, in->data, in->len, 1, &err), &err, o->in));
-    CLI_CHECK(take_chunks(ev, ek, in, win, batches, per, outs));
+        CLI_CHECK(cli_status(veil_ciphertexts_rows_serialized(&in_rows, ek, in->data, in->len, 0, &err), &err, o->in));
+    }
+    CLI_CHECK(take_chunks(ev, ek, in, win, batches, per, outs, rank));
     MPI_Win_unlock_all(win);
     locked = 0;
-    if (!input_unchanged(in)) CLI_FAIL(EXIT_INPUT, "%s changed while it was read (rank %d)", o->in, rank);
+    if (!input_unchanged(in)) {
+        rc = input_changed(in, o->in, rank);
+        goto done;
+    }
     if (rank != 0) {
         CLI_CHECK(send_chunks(outs, chunks, rank));
     } else {
         CLI_CHECK(receive_chunks(ek, ranks, outs, chunks));
         if (!chunks) CLI_FAIL(EXIT_RUNTIME, "--mpi: the set has no batch");
-        CLI_CHECK(join_and_save(o, ek, outs, chunks));
+        /* every rank is through reading (each sent its outputs): the digest again, for a change the times miss */
+        if (!input_intact(in)) {
+            rc = input_changed(in, o->in, rank);
+            goto done;
+        }
+        CLI_CHECK(join_and_save(o, ek, outs, chunks, in_rows));
     }
 done:
     if (locked) MPI_Win_unlock_all(win);
@@ -449,9 +669,10 @@ static int eval_share(cli_options *o, const char *path, int rank, int ranks)
     veil_evaluator *ev = NULL;
     veil_buffer b = {0};
     veil_error err = {0};
-    mapped_input in = {.fd = -1};
+    mapped_input in = {.fd = -1, .slot = -1};
     MPI_Comm node = MPI_COMM_NULL;
-    int rc = EXIT_OK, split = 0;
+    uint64_t in_rows = 0;
+    int rc = EXIT_OK, split = 0, dropped = 0;
     CLI_CHECK(cli_load_eval_keys(path, &ek));
     CLI_CHECK(cli_load_eval_model(&m, o, ek, path, &calib));
     CLI_CHECK(cli_status(veil_evaluator_new(&ev, m, ek, o->threads ? o->threads : 1, &err), &err, NULL));
@@ -461,9 +682,11 @@ static int eval_share(cli_options *o, const char *path, int rank, int ranks)
     if (mapped < 0) CLI_FAIL(EXIT_RUNTIME, "--mpi: the ranks could not agree on how to read %s", o->in);
     if (mapped) {
         rc = eval_mapped(o, ev, ek, &in, node, rank, ranks);
+        /* whatever failed (a loader refusing the zeros of a shrunk file, say), the cause is named */
+        if (rc != EXIT_OK && !input_unchanged(&in)) rc = input_changed(&in, o->in, rank);
         goto done;
     }
-    if (rank == 0) CLI_CHECK(deal_input(o, ek, ranks, &mine, &split));
+    if (rank == 0) CLI_CHECK(deal_input(o, ek, ranks, &mine, &split, &in_rows));
     else CLI_CHECK(receive_input(ek, rank, &mine, &split));
     if (rank != 0 && !split) goto done;
     if (mine && (!split || veil_ciphertexts_batches_of(mine) > 0)) { /* not split: rank 0 evaluates it whole */
@@ -472,12 +695,14 @@ static int eval_share(cli_options *o, const char *path, int rank, int ranks)
         CLI_CHECK(cli_status(veil_evaluator_run(ev, &out, mine, cli_progress, &bar, &err), &err, NULL));
     }
     if (rank != 0) {
+        CLI_CHECK(test_fault_drop_batch(&out, rank, &dropped));
         if (out) CLI_CHECK(cli_status(veil_ciphertexts_save(&b, out, &err), &err, "--mpi"));
         if (send_bytes(&b, 0)) CLI_FAIL(EXIT_RUNTIME, "--mpi: rank %d could not send its outputs", rank);
         goto done;
     }
     if (split) CLI_CHECK(gather_outputs(ek, ranks, &out));
     if (!out) CLI_FAIL(EXIT_RUNTIME, "--mpi: no rank had outputs");
+    CLI_CHECK(check_rows(veil_ciphertexts_rows(out), in_rows));
     CLI_CHECK(cli_save_ciphertexts(o->out, out));
 done:
     unmap_input(&in);
@@ -586,15 +811,32 @@ static int deal_train_input(const char *path, int rank, veil_buffer *b)
 typedef struct train_inputs {
     mapped_input in[VEIL_TRAIN_MAX_SETS];
     size_t n;
+    char **paths;
+    int rank;
 } train_inputs;
+
+/*
+ * Whether each mapped input is still the file rank 0 opened (input_unchanged; rank 0: and its digest still holds,
+ * input_intact), each change named; 1: all are. After the training every rank has read its share.
+ */
+static int train_inputs_unchanged(train_inputs *t)
+{
+    int ok = 1;
+    for (size_t h = 0; h < t->n; h++) {
+        mapped_input *in = &t->in[h];
+        if (in->data && !(t->rank == 0 ? input_intact(in) : input_unchanged(in))) {
+            input_changed(in, t->paths[h], t->rank);
+            ok = 0;
+        }
+    }
+    return ok;
+}
 
 /* cli_train_sets's may_write, on every rank: 1 unless every mapped input is still the file rank 0 opened. */
 static int inputs_unchanged(void *arg)
 {
-    const train_inputs *t = arg;
-    int ok = 1, all = 0;
-    for (size_t h = 0; h < t->n; h++)
-        if (t->in[h].data && !input_unchanged(&t->in[h])) ok = 0;
+    train_inputs *t = arg;
+    int ok = train_inputs_unchanged(t), all = 0;
     MPI_Request rq;
     if (MPI_Iallreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &rq) != MPI_SUCCESS || wait_idle(&rq)) return 1;
     return !all;
@@ -636,11 +878,15 @@ int cli_mpi_train(cli_options *o, const char *eval_keys_path, char **ins, size_t
                                     .arg = who};
     train_inputs t = {.n = 0};
     veil_buffer b[VEIL_TRAIN_MAX_SETS] = {{0}}, bytes[VEIL_TRAIN_MAX_SETS] = {{0}};
-    for (size_t h = 0; h < VEIL_TRAIN_MAX_SETS; h++) t.in[h] = (mapped_input){.fd = -1};
+    for (size_t h = 0; h < VEIL_TRAIN_MAX_SETS; h++) t.in[h] = (mapped_input){.fd = -1, .slot = -1};
+    t.paths = ins;
+    t.rank = who[0];
     int rc = n_in < 1 || n_in > VEIL_TRAIN_MAX_SETS
                  ? cli_error(EXIT_USAGE, "train: %zu data sets (1 to %d)", n_in, VEIL_TRAIN_MAX_SETS)
                  : open_train_inputs(ins, n_in, who[0], who[1], &t, b, bytes);
     if (rc == EXIT_OK) rc = cli_train_sets(o, eval_keys_path, ins, n_in, &split, bytes, inputs_unchanged, &t);
+    /* whatever failed (a loader refusing the zeros of a shrunk file, say), a changed input is named */
+    if (rc != EXIT_OK && !train_inputs_unchanged(&t)) rc = EXIT_INPUT;
     for (size_t h = 0; h < n_in && h < VEIL_TRAIN_MAX_SETS; h++) {
         unmap_input(&t.in[h]);
         veil_buffer_free(&b[h]);

@@ -360,6 +360,24 @@ veil_status veil_ciphertexts_check_serialized(size_t *batches, const veil_eval_k
 veil_status veil_ciphertexts_load_batches(veil_ciphertexts **out, const veil_eval_keys *eval, const uint8_t *data,
                                           size_t len, size_t first, size_t n, veil_error *err);
 /*
+ * The rows of a serialized set of these keys (any kind: inputs, outputs, training data) without loading its
+ * ciphertexts: its framing and metadata checked against the keys (as veil_ciphertexts_load does), and its own
+ * digest (every byte read) when digest is non-zero. `veil eval --mpi`: rank 0 checks that the joined output has
+ * the input's rows.
+ */
+veil_status veil_ciphertexts_rows_serialized(uint64_t *rows, const veil_eval_keys *eval, const uint8_t *data, size_t len,
+                                             int digest, veil_error *err);
+/*
+ * A serialized set's fingerprint: a digest of its framing (header, metadata, object count), of each object's
+ * length, header and own digest (a version-1 object, which has none: all its bytes) and of the set's digest,
+ * without reading the objects' payloads (a walk over the headers, cheap). Sets with one fingerprint hold, at every place, objects of the
+ * same header and own digest: a loader that checked an object's own digest loaded the object the fingerprint
+ * names there. It does not check the set's digest. `veil eval --mpi` and `veil train --mpi`: rank 0 takes a
+ * mapped input's fingerprint before any rank reads it and again after every rank has (tools/mpi.c).
+ */
+veil_status veil_ciphertexts_fingerprint_serialized(uint8_t fingerprint[32], const uint8_t *data, size_t len,
+                                                   veil_error *err);
+/*
  * Serialized sets of the throughput packing, parts[0 .. n-1] (as veil_ciphertexts_save writes them), joined in
  * order into one serialized set without loading their ciphertexts: the bytes veil_ciphertexts_append and
  * veil_ciphertexts_save would give. Each part's digest, framing and metadata are checked against the keys and

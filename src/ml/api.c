@@ -323,6 +323,60 @@ veil_status veil_ciphertexts_check_serialized(size_t *batches, const veil_eval_k
     return st;
 }
 
+veil_status veil_ciphertexts_rows_serialized(uint64_t *rows, const veil_eval_keys *eval, const uint8_t *data, size_t len,
+                                             int digest, veil_error *err)
+{
+    VEIL_REQUIRE(rows, err);
+    *rows = 0;
+    VEIL_REQUIRE(eval, err);
+    VEIL_REQUIRE(data, err);
+    veil_set_contents c;
+    veil_ml_meta meta;
+    veil_params *params = NULL;
+    memset(&c, 0, sizeof c);
+    veil_status st = veil_ml_set_open_ex(&c, &meta, &params, data, len, digest != 0, err);
+    if (st == VEIL_OK) st = set_matches(&meta, &eval->meta, &c, eval->ctx, err);
+    if (st == VEIL_OK) *rows = meta.rows;
+    veil_set_contents_clear(&c);
+    veil_params_free(params);
+    return st;
+}
+
+veil_status veil_ciphertexts_fingerprint_serialized(uint8_t fingerprint[32], const uint8_t *data, size_t len,
+                                                   veil_error *err)
+{
+    VEIL_REQUIRE(fingerprint, err);
+    memset(fingerprint, 0, 32);
+    VEIL_REQUIRE(data, err);
+    veil_set_contents c;
+    memset(&c, 0, sizeof c);
+    const veil_status st = veil_set_open_ex(&c, data, len, false, err);
+    if (st != VEIL_OK) return st;
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, (const unsigned char *)"veil-set-fingerprint", 20, 32);
+    /* the set's framing up to its first object: header, metadata, count */
+    crypto_generichash_update(&h, data, c.count ? (size_t)(c.items[0].data - data) : len);
+    for (size_t i = 0; i < c.count; i++) {
+        const uint8_t *o = c.items[i].data;
+        const size_t n = c.items[i].len;
+        uint8_t l[8];
+        for (int b = 0; b < 8; b++) l[b] = (uint8_t)((uint64_t)n >> (8 * b));
+        crypto_generichash_update(&h, l, sizeof l);
+        /* a version-2 object ends with its own digest over all of it; a version-1 object (none) counts whole */
+        const unsigned version = (unsigned)o[4] | (unsigned)o[5] << 8;
+        if (version >= 2 && n >= VEIL_HEADER_BYTES + VEIL_DIGEST_BYTES) {
+            crypto_generichash_update(&h, o, VEIL_HEADER_BYTES);
+            crypto_generichash_update(&h, o + n - VEIL_DIGEST_BYTES, VEIL_DIGEST_BYTES);
+        } else {
+            crypto_generichash_update(&h, o, n);
+        }
+    }
+    if (len >= VEIL_DIGEST_BYTES) crypto_generichash_update(&h, data + len - VEIL_DIGEST_BYTES, VEIL_DIGEST_BYTES);
+    crypto_generichash_final(&h, fingerprint, 32);
+    veil_set_contents_clear(&c);
+    return VEIL_OK;
+}
+
 veil_status veil_ciphertexts_load_batches(veil_ciphertexts **out, const veil_eval_keys *eval, const uint8_t *data,
                                           size_t len, size_t first, size_t n, veil_error *err)
 {
