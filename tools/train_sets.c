@@ -42,7 +42,9 @@ int cli_train_sets(cli_options *o, const char *path, char **ins, size_t n_in, co
     else
         CLI_CHECK(cli_status(veil_train_run_sets(&out, ek, (const veil_ciphertexts *const *)sets, n_in, &opts,
                                                  cli_progress, &bar, &err), &err, NULL));
-    if (may_write && may_write(arg)) CLI_FAIL(EXIT_INPUT, "train: an input file changed while it was read");
+    if (may_write && may_write(arg)) /* the rank that saw the change named the file */
+        CLI_FAIL(EXIT_INPUT, "train: rank %zu: an input file changed while the ranks read it: nothing written",
+                 split ? split->part : 0);
     if (bytes) rows = veil_ciphertexts_rows(out);
     if (!writer) goto done;
     CLI_CHECK(cli_save_ciphertexts(o->out, out));
