@@ -23,7 +23,9 @@ as_pg=()
 [ "$(id -u)" = 0 ] && as_pg=(runuser -u postgres --)
 pids=()
 cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    # an nginx master killed alone would leave its workers running (and listening), and one whose workers are
+    # killed first starts new ones: each process stopped, then its children and itself killed
+    for p in "${pids[@]}"; do kill -STOP "$p" 2>/dev/null && kill -9 $(ps -o pid= --ppid "$p") "$p" 2>/dev/null; done
     wait "${pids[@]}" 2>/dev/null # reaped here: no "Killed" line for each
     "${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pg/data" -m immediate -w stop >/dev/null 2>&1
     [ -n "${SCALE_LOGS:-}" ] && cp "$work"/*.log "$SCALE_LOGS"/ # HAProxy's log: its timers per request
