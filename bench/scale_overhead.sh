@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # The time per prediction through: (a) one `veil serve` on its folder store, (b) one replica on a PostgreSQL
-# store, (c) HAProxy in front of three replicas on that store (examples/cluster/haproxy.cfg, or HAPROXY_CFG).
-# `veil-bench serve` (VEIL_BENCH_SERVE_ONLY=cluster, bench/bench_serve.c) sends the same 4096-sample request to
-# the three in turn, N rounds (the order reversed every other round), and prints one JSON line per endpoint
-# (p50, p99, mean, overhead over (a) of the p50s and paired: the median and quartiles of the rounds' ratios).
+# store, (c) HAProxy in front of three replicas on that store (examples/cluster/haproxy.cfg, or HAPROXY_CFG), (d)
+# nginx in front of the same replicas when it is installed (examples/cluster/nginx.conf, or NGINX_CONF).
+# `veil-bench serve` (VEIL_BENCH_SERVE_ONLY=cluster, bench/bench_serve.c) sends the same 4096-sample request
+# (2.6 MB) to each in turn, N rounds (the order reversed every other round), and prints one JSON line per endpoint
+# (p50, p99, mean, overhead over (a) of the p50s and paired: the median and quartiles of the rounds' ratios), then
+# each part's CPU time per request it served (serve_cluster_cpu) and PostgreSQL's scans (serve_cluster_store).
+# The issue's target (at most 10% more time per prediction than (a)) is the "paired_overhead" of (c) and (d).
+#   bench/scale_overhead.sh [BUILD_DIR] [N]                 the shipped configurations (N = 40 by default)
+#   SCALE_HELD=1 bench/scale_overhead.sh build 120          and the same configurations holding each request whole
+# SCALE_HELD=1: also haproxy_held and nginx_held, the shipped files switched to holding each request before it
+# goes to a replica as their first lines describe, in the same rounds. HAPROXY_VARIANTS="NAME=CFG ...": other
+# HAProxy configurations in front of the same replicas, measured in the same rounds (HAPROXY_MALLOC: glibc
+# tunables for them); NGINX_VARIANTS the same for nginx; at most 8 endpoints in all.
 # With SCALE_CURL=1, also the hospital model's prediction of five records (a 2.6 MB ciphertext) from `curl` (a
 # connection per request), to the same endpoints in the same alternating rounds: p50, mean and the paired overhead
 # over the folder server (median and quartiles of the rounds' ratios; curl's time_total; CURL_EXTRA: more options).
-# HAPROXY_VARIANTS="NAME=CFG ...": other HAProxy configurations in front of the same replicas, measured in
-# the same rounds; NGINX_VARIANTS the same for nginx. Needs PostgreSQL's server and HAProxy (scripts/setup).
-#   bench/scale_overhead.sh [BUILD_DIR] [N]
+# Needs PostgreSQL's server and HAProxy (scripts/setup).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-$here/../build}" && pwd)
@@ -105,28 +112,21 @@ serve pf "$work/folder"
 serve p0 "$pgurl"
 serve p1 "$pgurl"
 serve p2 "$pgurl"
-lb=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-# HAProxy's large buffers (tune.bufsize) are given back to the system after each request and faulted in again
-# at the next (4500 page faults a request, 16 ms of CPU): glibc's malloc keeps them with these tunables
-# (HAPROXY_MALLOC= to measure without)
-haproxy=(env "GLIBC_TUNABLES=${HAPROXY_MALLOC-glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456:glibc.malloc.arena_max=1}" haproxy -db)
-VEIL_LB_LISTEN="127.0.0.1:$lb" VEIL_R0="127.0.0.1:$p0" VEIL_R1="127.0.0.1:$p1" VEIL_R2="127.0.0.1:$p2" \
-    "${haproxy[@]}" -f "${HAPROXY_CFG:-$here/../examples/cluster/haproxy.cfg}" >"$work/haproxy.log" 2>&1 &
-pids+=($!)
-balancers="haproxy=$!"
-# HAPROXY_VARIANTS="NAME=CFG ...": more balancers in front of the same replicas, measured in the same rounds
-endpoints="folder=http://127.0.0.1:$pf=$tf postgresql=http://127.0.0.1:$p0=$tp haproxy=http://127.0.0.1:$lb=$tp"
-for v in ${HAPROXY_VARIANTS:-}; do
-    port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    VEIL_LB_LISTEN="127.0.0.1:$port" VEIL_R0="127.0.0.1:$p0" VEIL_R1="127.0.0.1:$p1" VEIL_R2="127.0.0.1:$p2" \
-        "${haproxy[@]}" -f "${v#*=}" >>"$work/haproxy.log" 2>&1 &
+free_port() { /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+endpoints="folder=http://127.0.0.1:$pf=$tf postgresql=http://127.0.0.1:$p0=$tp"
+balancers=""
+haproxy_in_front() { # haproxy_in_front NAME CFG [VAR=VALUE ...]: HAProxy with CFG (and that environment) in front
+    local port
+    port=$(free_port)
+    env "${@:3}" VEIL_LB_LISTEN="127.0.0.1:$port" VEIL_R0="127.0.0.1:$p0" VEIL_R1="127.0.0.1:$p1" \
+        VEIL_R2="127.0.0.1:$p2" haproxy -db -f "$2" >>"$work/haproxy.log" 2>&1 &
     pids+=($!)
-    balancers="$balancers ${v%%=*}=$!"
-    endpoints="$endpoints ${v%%=*}=http://127.0.0.1:$port=$tp"
-done
+    balancers="$balancers $1=$!"
+    endpoints="$endpoints $1=http://127.0.0.1:$port=$tp"
+}
 nginx_in_front() { # nginx_in_front NAME CONF: an nginx with CONF in front of the replicas, one more endpoint
     local port
-    port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    port=$(free_port)
     mkdir -p "$work/$1"
     sed -e "s|@LISTEN@|127.0.0.1:$port|; s|@R0@|127.0.0.1:$p0|; s|@R1@|127.0.0.1:$p1|; s|@R2@|127.0.0.1:$p2|" \
         -e "s|@PREFIX@|$work/$1|g" "$2" >"$work/$1/nginx.conf"
@@ -136,12 +136,31 @@ nginx_in_front() { # nginx_in_front NAME CONF: an nginx with CONF in front of th
     balancers="$balancers $1=$!"
     endpoints="$endpoints $1=http://127.0.0.1:$port=$tp"
 }
+# HAPROXY_MALLOC=TUNABLES: GLIBC_TUNABLES for every HAProxy but haproxy_held, which has examples/cluster/held.sh's
+# (the shipped configuration streams requests through 64 KiB buffers: none needed)
+haproxy_in_front haproxy "${HAPROXY_CFG:-$here/../examples/cluster/haproxy.cfg}" "GLIBC_TUNABLES=${HAPROXY_MALLOC:-}"
+# HAPROXY_VARIANTS="NAME=CFG ...": more balancers in front of the same replicas, measured in the same rounds
+for v in ${HAPROXY_VARIANTS:-}; do haproxy_in_front "${v%%=*}" "${v#*=}" "GLIBC_TUNABLES=${HAPROXY_MALLOC:-}"; done
 # nginx too when installed (examples/cluster/nginx.conf, or NGINX_CONF; NGINX=0: not); NGINX_VARIANTS="NAME=CONF
 # ...": other nginx configurations in front of the same replicas, measured in the same rounds
-if command -v nginx >/dev/null && [ "${NGINX:-1}" = 1 ]; then
+have_nginx=0
+command -v nginx >/dev/null && [ "${NGINX:-1}" = 1 ] && have_nginx=1
+if [ "$have_nginx" = 1 ]; then
     nginx_in_front nginx "${NGINX_CONF:-$here/../examples/cluster/nginx.conf}"
     for v in ${NGINX_VARIANTS:-}; do nginx_in_front "${v%%=*}" "${v#*=}"; done
 fi
+# SCALE_HELD=1: also the shipped configurations switched to holding each request whole before it goes to a
+# replica, as their first lines say (haproxy_held, nginx_held): what streaming saves, in the same rounds
+if [ "${SCALE_HELD:-0}" = 1 ]; then
+    cluster="$here/../examples/cluster"
+    "$cluster/held.sh" "$cluster/haproxy.cfg" >"$work/haproxy_held.cfg" || exit 1
+    haproxy_in_front haproxy_held "$work/haproxy_held.cfg" "$("$cluster/held.sh" --haproxy-env)"
+    if [ "$have_nginx" = 1 ]; then
+        "$cluster/held.sh" "$cluster/nginx.conf" >"$work/nginx_held.conf" || exit 1
+        nginx_in_front nginx_held "$work/nginx_held.conf"
+    fi
+fi
+balancers=${balancers# }
 sleep 1
 # the CPU time of each part over the run, per request it served: a figure the machine's other load barely moves
 # (it does not count waiting for a core), unlike the times per prediction
