@@ -31,9 +31,12 @@ as_pg=()
 pids=()
 cleanup() {
     # an nginx master killed alone would leave its workers running (and listening), and one whose workers are
-    # killed first starts new ones: each process stopped, then its children and itself killed
-    for p in "${pids[@]}"; do kill -STOP "$p" 2>/dev/null && kill -9 $(ps -o pid= --ppid "$p") "$p" 2>/dev/null; done
-    wait "${pids[@]}" 2>/dev/null # reaped here: no "Killed" line for each
+    # killed first starts new ones: each process stopped, then its children and itself killed (the shell's "Killed"
+    # line for each, printed where it reaps them, silenced)
+    {
+        for p in "${pids[@]}"; do kill -STOP "$p" && kill -9 $(ps -o pid= --ppid "$p") "$p"; done
+        wait "${pids[@]}"
+    } 2>/dev/null
     "${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pg/data" -m immediate -w stop >/dev/null 2>&1
     [ -n "${SCALE_LOGS:-}" ] && cp "$work"/*.log "$SCALE_LOGS"/ # HAProxy's log: its timers per request
     rm -rf "$work"
