@@ -16,6 +16,8 @@
 # With SCALE_CURL=1, also the hospital model's prediction of five records (a 2.6 MB ciphertext) from `curl` (a
 # connection per request), to the same endpoints in the same alternating rounds: p50, mean and the paired overhead
 # over the folder server (median and quartiles of the rounds' ratios; curl's time_total; CURL_EXTRA: more options).
+# With SCALE_RELAY=1, also what each path adds to a 2.6 MB request's transfer alone, in microseconds (the median
+# of the rounds' differences with the folder server: serve_cluster_relay, "added_us").
 # Needs PostgreSQL's server and HAProxy (scripts/setup).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -190,3 +192,47 @@ done
     WHERE relname IN ('veil_tokens', 'veil_owners', 'veil_bundles', 'veil_bundle_chunks') ORDER BY relname" |
     awk -F'|' -v req=$((per * (endpoint_count - 1))) '{ printf "{\"op\":\"serve_cluster_store\",\"table\":\"%s\",\"scans\":%d,\"requests\":%d}\n", $1, $2, req }'
 if [ "${SCALE_CURL:-0}" = 1 ]; then measure_curl; fi
+# SCALE_RELAY=1: the relay alone, in ms: the hospital demo's 2.6 MB ciphertext with its first bytes spoiled, sent
+# as a prediction with the right keys to each endpoint over a kept connection, N rounds (the order reversed every
+# other round): each server reads the whole body, then refuses it at once (400), so what a path adds to the
+# folder server's time here is its transfer's cost without the evaluation's time and noise around it
+if [ "${SCALE_RELAY:-0}" = 1 ]; then
+    /usr/bin/python3 - "$n" "$work/k/eval/eval.keys" "$work/x.ct" $endpoints <<'PY'
+import http.client, json, sys, time, urllib.parse
+rounds, keys_path, ct_path, specs = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
+keys = open(keys_path, 'rb').read()
+body = bytearray(open(ct_path, 'rb').read())
+body[0:8] = b'XXXXXXXX'  # not Veil's magic: refused once read
+body = bytes(body)
+eps = []
+for spec in specs:
+    name, rest = spec.split('=', 1)
+    url, token = rest.rsplit('=', 1)
+    u = urllib.parse.urlparse(url)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    auth = {'Authorization': 'Bearer ' + token}
+    c.request('POST', '/v1/keys', keys, auth)
+    r = c.getresponse()
+    key_id = json.loads(r.read())['id']
+    eps.append((name, c, auth, '/v1/models/hospital/predict?keys=' + key_id))
+t = {name: [] for name, *_ in eps}
+for r in range(-3, rounds):
+    for name, c, auth, path in (eps if r % 2 == 0 else eps[::-1]):
+        t0 = time.perf_counter()
+        c.request('POST', path, body, auth)
+        a = c.getresponse()
+        a.read()
+        if a.status != 400:
+            sys.exit('relay: %s answered %d, not 400' % (name, a.status))
+        if r >= 0:
+            t[name].append(time.perf_counter() - t0)
+first = eps[0][0]
+for name, *_ in eps:
+    v = sorted(t[name])
+    d = sorted(x - y for x, y in zip(t[name], t[first]))
+    print('{"op":"serve_cluster_relay","endpoint":"%s","request_bytes":%d,"rounds":%d,"p50_us":%.1f,"p10_us":%.1f,'
+          '"added_us":%.1f,"added_q1_us":%.1f,"added_q3_us":%.1f}' % (
+              name, len(body), rounds, 1e6 * v[len(v) // 2], 1e6 * v[len(v) // 10], 1e6 * d[len(d) // 2],
+              1e6 * d[len(d) // 4], 1e6 * d[3 * len(d) // 4]))
+PY
+fi
