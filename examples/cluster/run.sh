@@ -4,11 +4,16 @@
 # (haproxy.cfg: health checks on /healthz, retries on another replica). Then the hospital demo through the
 # balancer: the hospital uploads its evaluation keys once, 16 clients send 20 encrypted predictions each, and
 # one replica is killed with kill -9 in the middle. Every answer must be 200 and byte for byte what `veil
-# eval` computes on the same ciphertext: the clients see no failure.
+# eval` computes on the same ciphertext: the clients see no failure. The balancers stream each request to its
+# replica (haproxy.cfg, nginx.conf): one whose replica dies with its body on the way is answered 502, and the
+# clients (curl) send it again as Veil's own client does (a 502 or 504, or a connection cut without an answer:
+# up to 4 attempts, 0.1, 0.2, 0.4 s apart); the script says how many were sent again.
 #
 #   usage: examples/cluster/run.sh [BUILD_DIR] [WORK_DIR]      (exit 77: PostgreSQL or HAProxy missing)
-#   BALANCER=nginx: nginx (nginx.conf) instead of HAProxy; HAPROXY_CFG: another HAProxy configuration;
-#   CLIENTS, PER_CLIENT: 16 and 20 by default
+#   BALANCER=nginx: nginx (nginx.conf) instead of HAProxy; HAPROXY_CFG, NGINX_CONF: another configuration;
+#   HAPROXY_ENV: more of HAProxy's environment; HOLD=1: the balancer's configuration switched to holding each
+#   request whole (held.sh), with clients that do not send a request again (the balancer does);
+#   RETRY=0: clients that do not send a request again; CLIENTS, PER_CLIENT: 16 and 20 by default
 #
 # On several machines the same commands apply with real addresses: see docs/scale.md.
 set -uo pipefail
@@ -76,19 +81,25 @@ done
 echo "replicas: ports ${ports[*]}"
 
 # --- HAProxy in front (BALANCER=nginx: nginx, nginx.conf) ---------------------------------------------------
+# HOLD=1: the shipped configuration switched to holding each request whole, and clients that do not retry
+haproxy_cfg=${HAPROXY_CFG:-$here/haproxy.cfg} nginx_conf=${NGINX_CONF:-$here/nginx.conf} haproxy_env=${HAPROXY_ENV:-}
+if [ "${HOLD:-0}" = 1 ]; then
+    "$here/held.sh" "$haproxy_cfg" >"$work/haproxy-held.cfg" && "$here/held.sh" "$nginx_conf" >"$work/nginx-held.conf" || exit 1
+    haproxy_cfg=$work/haproxy-held.cfg nginx_conf=$work/nginx-held.conf haproxy_env="$haproxy_env $("$here/held.sh" --haproxy-env)"
+    RETRY=0
+fi
 lb_port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 if [ "$balancer" = nginx ]; then
     mkdir -p "$work/nginx"
     sed -e "s|@LISTEN@|127.0.0.1:$lb_port|; s|@R0@|127.0.0.1:${ports[0]}|; s|@R1@|127.0.0.1:${ports[1]}|" \
-        -e "s|@R2@|127.0.0.1:${ports[2]}|; s|@PREFIX@|$work/nginx|g" "$here/nginx.conf" >"$work/nginx/nginx.conf"
+        -e "s|@R2@|127.0.0.1:${ports[2]}|; s|@PREFIX@|$work/nginx|g" "$nginx_conf" >"$work/nginx/nginx.conf"
     [ "$(id -u)" = 0 ] && sed -i '1i user root;' "$work/nginx/nginx.conf" # its workers read its temporary files
     nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' >"$work/haproxy.log" 2>&1 &
 else
-    # glibc's malloc keeps HAProxy's large buffers (tune.bufsize) between requests instead of giving them back to
-    # the system and faulting them in again at the next one (docs/scale.md, "HAProxy or nginx")
-    GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456:glibc.malloc.arena_max=1 \
-    VEIL_LB_LISTEN="127.0.0.1:$lb_port" VEIL_R0="127.0.0.1:${ports[0]}" VEIL_R1="127.0.0.1:${ports[1]}" \
-        VEIL_R2="127.0.0.1:${ports[2]}" haproxy -db -f "${HAPROXY_CFG:-$here/haproxy.cfg}" >"$work/haproxy.log" 2>&1 &
+    # HAPROXY_ENV: more of HAProxy's environment (e.g. GLIBC_TUNABLES=... for a configuration that holds requests
+    # in large buffers: haproxy.cfg's first lines)
+    env $haproxy_env VEIL_LB_LISTEN="127.0.0.1:$lb_port" VEIL_R0="127.0.0.1:${ports[0]}" VEIL_R1="127.0.0.1:${ports[1]}" \
+        VEIL_R2="127.0.0.1:${ports[2]}" haproxy -db -f "$haproxy_cfg" >"$work/haproxy.log" 2>&1 &
 fi
 lb=$!
 url="http://127.0.0.1:$lb_port"
@@ -114,12 +125,23 @@ code=$(curl -s -o "$work/upload.json" -w '%{http_code}' --max-time 60 -H "Author
 id=$(sed 's/.*"id":"\([0-9a-f]*\)".*/\1/' "$work/upload.json")
 echo "hospital: keys $id uploaded once, through the balancer (stored in PostgreSQL)"
 
-client() { # client I: per_client predictions; a line "STATUS SHA256" each in $work/client.I
+client() { # client I: per_client predictions; a line "STATUS SHA256" each in $work/client.I, one per retry in retried.I
     for j in $(seq "$per_client"); do
         local out="$work/answer.$1.$j"
-        local c
-        c=$(curl -s -o "$out" -w '%{http_code}' --max-time 120 -H "Authorization: Bearer $token" \
-            --data-binary "@$h/five.ct" "$url/v1/models/breast_cancer/predict?keys=$id")
+        local c rc attempt
+        # as Veil's client (src/net/client.c): a balancer's 502 or 504, or a connection refused, cut or closed
+        # without an answer (curl's exit 7, 18, 52, 55, 56), is sent again
+        for attempt in 0 1 2 3; do
+            rm -f "$out"
+            c=$(curl -s -o "$out" -w '%{http_code}' --max-time 120 -H "Authorization: Bearer $token" \
+                --data-binary "@$h/five.ct" "$url/v1/models/breast_cancer/predict?keys=$id")
+            rc=$?
+            case "$rc:$c" in 0:502 | 0:504 | 7:* | 18:* | 52:* | 55:* | 56:*) ;; *) break ;; esac
+            [ "$attempt" = 3 ] || [ "${RETRY:-1}" = 0 ] && break
+            echo "$rc $c" >>"$work/retried.$1"
+            sleep "0.$((1 << attempt))"
+        done
+        touch "$out"
         echo "$c $(sha256sum <"$out" | cut -c1-64)" >>"$work/client.$1"
         rm -f "$out"
     done
@@ -143,7 +165,7 @@ total=$(cat "$work"/client.* | wc -l)
 ok=$(cat "$work"/client.* | awk -v w="$want" '$1 == 200 && $2 == w' | wc -l)
 failed=$((total - ok))
 awk -v n="$total" -v a="$t0" -v b="$t1" 'BEGIN { printf "clients: %d predictions in %.1f s (%.1f per second)\n", n, b - a, n / (b - a) }'
-echo "clients: $ok answered 200 with veil eval's bytes, $failed failed"
+echo "clients: $ok answered 200 with veil eval's bytes, $failed failed; $(cat "$work"/retried.* 2>/dev/null | wc -l) sent again (502, 504 or a cut connection)"
 "$veil" decrypt --keys "$h/keys" --in "$h/expected.ct" --out "$h/predictions.csv"
 echo "hospital: the first prediction, decrypted: $(sed -n 2p "$h/predictions.csv")"
 if [ "$total" = $((clients * per_client)) ] && [ "$failed" = 0 ]; then
