@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# What a new user meets with a model of their own (scikit-learn's MLPClassifier with Tanh on the wine data, which
+# no other test uses, exported with onnx.helper): `veil plain --exact` runs the graph without asking for the
+# polynomials' range (--calibrate/--range: the graph needs none) and equals scikit-learn; eval refuses model
+# options other than keygen's (README, "Encrypted inference in four commands") and, given keygen's, decrypts to
+# what `veil plain` computes.
+#   test_cli_newuser.sh BUILD_DIR SOURCE_DIR
+set -uo pipefail
+build=$1 src=$2
+veil="$build/veil"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+source "$src/tests/cli_lib.sh"
+
+/usr/bin/python3 - "$work" <<'EOF' || { echo "FAIL: the model"; exit 1; }
+import sys, warnings
+import numpy as np, onnx
+from onnx import TensorProto, helper, numpy_helper
+from sklearn.datasets import load_wine
+from sklearn.neural_network import MLPClassifier
+w = sys.argv[1]
+d = load_wine()
+x = d.data
+mean, std = x.mean(0), x.std(0)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    clf = MLPClassifier(hidden_layer_sizes=(8,), activation="tanh", alpha=1.0, max_iter=300, random_state=0)
+    clf.fit((x - mean) / std, d.target)
+f = np.float32
+(w1, w2), (b1, b2) = clf.coefs_, clf.intercepts_
+inits = [numpy_helper.from_array(a.astype(f), n) for a, n in
+         ((mean, "mean"), (std, "std"), (w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2"))]
+nodes = [helper.make_node("Sub", ["x", "mean"], ["c"]), helper.make_node("Div", ["c", "std"], ["z"]),
+         helper.make_node("MatMul", ["z", "w1"], ["h0"]), helper.make_node("Add", ["h0", "b1"], ["h1"]),
+         helper.make_node("Tanh", ["h1"], ["h"]), helper.make_node("MatMul", ["h", "w2"], ["o0"]),
+         helper.make_node("Add", ["o0", "b2"], ["logits"]), helper.make_node("Softmax", ["logits"], ["p"], axis=1)]
+g = helper.make_graph(nodes, "wine_mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 13])],
+                      [helper.make_tensor_value_info("p", TensorProto.FLOAT, ["N", 3])], inits)
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+onnx.checker.check_model(m)
+onnx.save(m, f"{w}/model.onnx")
+np.savetxt(f"{w}/all.csv", x, delimiter=",", fmt="%.17g")
+np.savetxt(f"{w}/x.csv", x[::6], delimiter=",", fmt="%.17g")  # 30 rows from every class
+np.savetxt(f"{w}/sk.csv", clf.predict_proba((x - mean) / std), delimiter=",", fmt="%.17g")
+EOF
+m="$work/model.onnx"
+
+# the graph itself, with no range given: scikit-learn's probabilities (float32 weights: within 1e-5)
+"$veil" plain --exact --model "$m" --in "$work/all.csv" --out "$work/exact.csv" 2>"$work/err" ||
+    fail "plain --exact without --calibrate: $(cat "$work/err")"
+compare "$work/exact.csv" "$work/sk.csv" 1e-5
+# and the same bytes as with a range, which --exact does not use
+"$veil" plain --exact --model "$m" --calibrate "$work/all.csv" --in "$work/all.csv" --out "$work/exact2.csv" ||
+    fail "plain --exact --calibrate"
+cmp -s "$work/exact.csv" "$work/exact2.csv" || fail "plain --exact depends on --calibrate"
+# the polynomial program still needs the range
+expect 3 "give calibration data (--calibrate X.csv)" "$veil" plain --model "$m" --in "$work/x.csv" --out "$work/out.bad"
+
+opts=(--model "$m" --calibrate "$work/all.csv" --degree 31)
+run "$veil" keygen "${opts[@]}" --batch 16 --out "$work/k"
+run "$veil" encrypt --keys "$work/k" --in "$work/x.csv" --out "$work/x.ct"
+expect 3 "give calibration data (--calibrate X.csv)" "$veil" eval --model "$m" --eval-keys "$work/k/eval" \
+    --in "$work/x.ct" --out "$work/out.bad"
+expect 4 "made for another model (or other approximation settings)" "$veil" eval "${opts[@]}" --degree 63 \
+    --eval-keys "$work/k/eval" --in "$work/x.ct" --out "$work/out.bad"
+expect 4 "made for another model (or other approximation settings)" "$veil" eval --model "$m" --range -8:8 \
+    --eval-keys "$work/k/eval" --in "$work/x.ct" --out "$work/out.bad"
+run "$veil" eval "${opts[@]}" --eval-keys "$work/k/eval" --in "$work/x.ct" --out "$work/y.ct"
+"$veil" decrypt --keys "$work/k" --in "$work/y.ct" --out "$work/y.csv" || fail "decrypt"
+"$veil" plain "${opts[@]}" --in "$work/x.csv" --out "$work/p.csv" || fail "plain"
+compare "$work/y.csv" "$work/p.csv" 1e-4
+
+[ "$fails" = 0 ] && echo "cli newuser: ok"
+exit "$fails"
