@@ -3,7 +3,7 @@
 # no other test uses, exported with onnx.helper): `veil plain --exact` runs the graph without asking for the
 # polynomials' range (--calibrate/--range: the graph needs none) and equals scikit-learn; eval refuses model
 # options other than keygen's (README, "Encrypted inference in four commands") and, given keygen's, decrypts to
-# what `veil plain` computes.
+# what `veil plain` computes; eval started by mpirun without --mpi says that every rank does the whole job.
 #   test_cli_newuser.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 build=$1 src=$2
@@ -69,6 +69,18 @@ run "$veil" eval "${opts[@]}" --eval-keys "$work/k/eval" --in "$work/x.ct" --out
 "$veil" decrypt --keys "$work/k" --in "$work/y.ct" --out "$work/y.csv" || fail "decrypt"
 "$veil" plain "${opts[@]}" --in "$work/x.csv" --out "$work/p.csv" || fail "plain"
 compare "$work/y.csv" "$work/p.csv" 1e-4
+
+# started by mpirun as one of several ranks but without --mpi (Open MPI's environment, as mpirun sets it): rank
+# 0 says that every rank evaluates the whole set, the others keep quiet; the output is the same
+ev=(eval "${opts[@]}" --eval-keys "$work/k/eval" --in "$work/x.ct" --quiet)
+OMPI_COMM_WORLD_SIZE=3 OMPI_COMM_WORLD_RANK=0 "$veil" "${ev[@]}" --out "$work/y0.ct" 2>"$work/err" || fail "eval as rank 0"
+grep -q "started as one of 3 MPI ranks without --mpi: every rank evaluates the whole set" "$work/err" ||
+    fail "eval as rank 0 of 3 without --mpi: no warning: $(cat "$work/err")"
+cmp -s "$work/y.ct" "$work/y0.ct" || fail "eval as rank 0: other bytes"
+OMPI_COMM_WORLD_SIZE=3 OMPI_COMM_WORLD_RANK=1 "$veil" "${ev[@]}" --out "$work/y1.ct" 2>"$work/err" || fail "eval as rank 1"
+[ -s "$work/err" ] && fail "eval as rank 1 of 3: $(cat "$work/err")"
+OMPI_COMM_WORLD_SIZE=1 OMPI_COMM_WORLD_RANK=0 "$veil" "${ev[@]}" --out "$work/y1.ct" 2>"$work/err" || fail "eval as 1 rank"
+[ -s "$work/err" ] && fail "eval as the only rank: $(cat "$work/err")"
 
 [ "$fails" = 0 ] && echo "cli newuser: ok"
 exit "$fails"
