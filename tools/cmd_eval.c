@@ -65,7 +65,6 @@ int cli_cmd_eval(int argc, char **argv)
     if (o.dp_parties && !o.dp_epsilon) return cli_error(EXIT_USAGE, "--dp-parties goes with --dp-epsilon");
     char path[4096];
     if (cli_eval_keys_path(o.eval_keys, path, sizeof path)) return EXIT_INPUT;
-    if (!o.mpi) warn_ranks_without_mpi();
     if (o.mpi) {
 #ifdef VEIL_HAVE_MPI
         if (o.dp_epsilon) return cli_error(EXIT_USAGE, "--mpi does not go with --dp-epsilon");
@@ -74,6 +73,7 @@ int cli_cmd_eval(int argc, char **argv)
         return cli_error(EXIT_USAGE, "--mpi: this veil was built without MPI (see docs/scale.md)");
 #endif
     }
+    warn_ranks_without_mpi();
     veil_model *m = NULL;
     double *calib = NULL;
     veil_eval_keys *ek = NULL;
