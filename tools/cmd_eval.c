@@ -38,6 +38,22 @@ done:
     return rc;
 }
 
+/*
+ * Started by mpirun (Open MPI's OMPI_COMM_WORLD_SIZE, or PMI_SIZE of MPICH's Hydra) as one of several ranks
+ * without --mpi: every rank would evaluate the whole set, R times the work for one file. Says so, once.
+ */
+static void warn_ranks_without_mpi(void)
+{
+    const char *size = getenv("OMPI_COMM_WORLD_SIZE"), *rank = getenv("OMPI_COMM_WORLD_RANK");
+    if (!size) {
+        size = getenv("PMI_SIZE");
+        rank = getenv("PMI_RANK");
+    }
+    if (size && atoi(size) > 1 && (!rank || atoi(rank) == 0))
+        fprintf(stderr, "veil: eval: started as one of %d MPI ranks without --mpi: every rank evaluates the whole set "
+                "(give --mpi to spread its batches over the ranks, docs/scale.md)\n", atoi(size));
+}
+
 int cli_cmd_eval(int argc, char **argv)
 {
     cli_options o;
@@ -57,6 +73,7 @@ int cli_cmd_eval(int argc, char **argv)
         return cli_error(EXIT_USAGE, "--mpi: this veil was built without MPI (see docs/scale.md)");
 #endif
     }
+    warn_ranks_without_mpi();
     veil_model *m = NULL;
     double *calib = NULL;
     veil_eval_keys *ek = NULL;

@@ -56,6 +56,13 @@ int cli_cmd_plain(int argc, char **argv)
     if (!cli_parse(argc, argv, &o, CLI_PLAIN) || !cli_need(o.model, "--model") || !cli_need(o.in, "--in") ||
         !cli_need(o.out, "--out"))
         return EXIT_USAGE;
+    /* --exact runs the graph itself, whose Sigmoid/Tanh/Relu need no range and no polynomial; loading lowers
+     * the model all the same, and would ask for the polynomials' range or refuse a poor fit: any range does,
+     * the polynomials unused (and so their fit unchecked) */
+    if (o.exact && !o.integers) {
+        if (!o.calibrate && !o.range) o.range = "-1:1";
+        o.force_approximation = 1;
+    }
     veil_model *m = NULL;
     double *calib = NULL, *x = NULL;
     size_t rows = 0;
