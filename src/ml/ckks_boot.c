@@ -34,6 +34,7 @@
  */
 #define BOOT_MAX_SHIFT 10
 #define ROOM_MARGIN_BITS 2     /* as ckks_plan.c */
+#define BOOT_ERROR_BITS 6      /* the bootstraps' error carried to the outputs: at most 2^-6 of their bound */
 
 static size_t next_pow2(size_t x)
 {
@@ -105,16 +106,20 @@ static int fits(const veil_plan *plan, double v, size_t level)
 /* The shift that brings values bounded by `bound` into [-1, 1]: the least k >= 0 with bound <= 2^k. */
 static int32_t shift_of(double bound) { return bound <= 1 ? 0 : (int32_t)ceil(log2(bound)); }
 
-/* The bound of every stage's outputs over the inputs' box (interval arithmetic, bounds.c). */
-static veil_status stage_bounds(double *bound, const veil_program *p, const double *box_lo, const double *box_hi,
-                                int zero_slots, veil_error *err)
+/*
+ * The bound of every stage's outputs over the inputs' box (interval arithmetic, bounds.c): bound[j] for the
+ * foldable stages (INFINITY for the others), mag[j] (when not NULL) for every stage.
+ */
+static veil_status stage_bounds(double *bound, double *mag, const veil_program *p, const double *box_lo,
+                                const double *box_hi, int zero_slots, veil_error *err)
 {
     veil_status st = VEIL_OK;
     double *lo = NULL, *hi = NULL;
     for (size_t j = 0; j < p->n_stages; j++) {
         const veil_stage *s = &p->stages[j];
         bound[j] = INFINITY;
-        if (!foldable(s)) continue;
+        if (mag) mag[j] = INFINITY;
+        if (!foldable(s) && !mag) continue;
         free(lo);
         free(hi);
         lo = malloc(s->out_width * sizeof *lo);
@@ -123,7 +128,8 @@ static veil_status stage_bounds(double *bound, const veil_program *p, const doub
         VEIL_CHECK(veil_program_bounds(p, j + 1, box_lo, box_hi, zero_slots, lo, hi, NULL, err));
         double peak = 0;
         for (size_t i = 0; i < s->out_width; i++) peak = fmax(peak, fmax(fabs(lo[i]), fabs(hi[i])));
-        bound[j] = isnan(peak) ? INFINITY : peak;
+        if (mag) mag[j] = isnan(peak) ? INFINITY : peak;
+        if (foldable(s)) bound[j] = isnan(peak) ? INFINITY : peak;
     }
 done:
     free(lo);
@@ -450,7 +456,7 @@ static veil_status plan_boot_one(veil_plan *plan, const veil_model *m, const vei
     /* every value's bound (unscaled: the scaled values before a bootstrap are smaller) and the outputs'; in the
      * latency packing, the padding slots' values too (they are bootstrapped with the sample's) */
     VEIL_CHECK(veil_program_bounds(p, p->n_stages, plan->ckks.box_lo, plan->ckks.box_hi, latency, olo, ohi, peak, err));
-    VEIL_CHECK(stage_bounds(bound, p, plan->ckks.box_lo, plan->ckks.box_hi, latency, err));
+    VEIL_CHECK(stage_bounds(bound, NULL, p, plan->ckks.box_lo, plan->ckks.box_hi, latency, err));
     VEIL_CHECK(place(&plan->boot, plan, p, plan->boot.levels, bound, peak, err));
     if (!plan->boot.count)
         VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "plan: the model's %zu levels fit the %zu of the bootstrapping parameters "
@@ -599,16 +605,55 @@ veil_status veil_ml_boot_ext_decode(veil_ml_boot *b, const uint8_t *in, size_t l
     return veil_ml_range_decode(in + at, len - at, w, bound, lo, hi, err);
 }
 
+/*
+ * A bootstrap's worst absolute error on [-1, 1] by its slots, measured with the balanced preset at N = 2^16
+ * (docs/bootstrapping.md, "What limits precision"): 2^-14.7 with up to 32 sparse slots, half a bit more for
+ * each doubling of the slots (SlotToCoeff sums the slots' errors), 2^-9.7 with all 32,768.
+ */
+static double boot_error(size_t slots)
+{
+    const double s = slots > 32 ? (double)slots : 32.0;
+    return ldexp(1.0, -15) * pow(2.0, 0.3 + 0.5 * log2(s / 32.0));
+}
+
+/*
+ * The bootstraps' error carried to the outputs: each adds its worst error times 2^shift (boot_error), and
+ * every stage after carries what came in (veil_stage_error_out: the stages' gains over the plan's bounds).
+ * Refused past 2^-6 of (1 + the outputs' bound): what the schedule cannot keep small is not run (a five-square
+ * network bootstrapped at full slots decrypted 4% off its plaintext program; this bound said 15%, and 0.4% for
+ * 8 slots, where the run was 0.03% off: the bound is a worst case, some 4 to 15 times the errors met).
+ */
+static veil_status boot_error_check(const veil_program *p, const veil_ml_boot *b, const double *mag,
+                                    const double *lo, const double *hi, veil_error *err)
+{
+    double m = 0, e = 0, out = 0;
+    for (size_t i = 0; i < p->in_width; i++) m = fmax(m, fmax(fabs(lo[i]), fabs(hi[i])));
+    for (size_t i = 0, next = 0; i < p->n_stages; i++) {
+        e = veil_stage_error_out(&p->stages[i], m, e);
+        m = mag[i];
+        if (next < b->count && b->after[next] == i) e += boot_error(b->config.slots) * ldexp(1.0, b->shift[next++]);
+    }
+    out = p->n_stages ? mag[p->n_stages - 1] : m;
+    const double tolerance = ldexp(1 + out, -BOOT_ERROR_BITS);
+    if (!(e <= tolerance))
+        return veil_fail(err, VEIL_ERR_ARGUMENT, "the bootstraps' error (up to 2^%.1f on [-1, 1] each with %zu slots, "
+                         "times 2^shift at each point) can grow through the layers after them to %.3g on outputs "
+                         "bounded by %.4g, past 2^-%d of (1 + that bound): fewer slots (a smaller --batch, or "
+                         "--latency) or a narrower inputs' range bring it down", log2(boot_error(b->config.slots)),
+                         b->config.slots, e, out, BOOT_ERROR_BITS);
+    return VEIL_OK;
+}
+
 veil_status veil_ml_boot_check(const veil_program *p, veil_ml_boot *b, const double *lo, const double *hi,
                                const veil_params *params, unsigned scale_bits, int zero_slots, veil_error *err)
 {
     const size_t ns = p->n_stages ? p->n_stages : 1;
     veil_status st = VEIL_OK;
-    double *peak = calloc(ns, sizeof *peak), *bound = calloc(ns, sizeof *bound);
+    double *peak = calloc(ns, sizeof *peak), *bound = calloc(ns, sizeof *bound), *mag = calloc(ns, sizeof *mag);
     double *olo = malloc(p->out_width * sizeof *olo), *ohi = malloc(p->out_width * sizeof *ohi);
-    if (!peak || !bound || !olo || !ohi) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrapping schedule");
+    if (!peak || !bound || !mag || !olo || !ohi) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrapping schedule");
     VEIL_CHECK(veil_program_bounds(p, p->n_stages, lo, hi, zero_slots, olo, ohi, peak, err));
-    VEIL_CHECK(stage_bounds(bound, p, lo, hi, zero_slots, err));
+    VEIL_CHECK(stage_bounds(bound, mag, p, lo, hi, zero_slots, err));
     for (size_t k = 0; k < b->count; k++) {
         const size_t at = b->after[k];
         if (at >= p->n_stages || !foldable(&p->stages[at]))
@@ -625,9 +670,11 @@ veil_status veil_ml_boot_check(const veil_program *p, veil_ml_boot *b, const dou
     double in_peak = 0;
     for (size_t i = 0; i < p->in_width; i++) in_peak = fmax(in_peak, fmax(fabs(lo[i]), fabs(hi[i])));
     VEIL_CHECK(boot_room(params, scale_bits, b, p, peak, in_peak, err));
+    VEIL_CHECK(boot_error_check(p, b, mag, lo, hi, err));
 done:
     free(peak);
     free(bound);
+    free(mag);
     free(olo);
     free(ohi);
     return st;
