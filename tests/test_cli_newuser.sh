@@ -119,26 +119,26 @@ OMPI_COMM_WORLD_SIZE=3 OMPI_COMM_WORLD_RANK=1 "$veil" "${ev[@]}" --out "$work/y1
 OMPI_COMM_WORLD_SIZE=1 OMPI_COMM_WORLD_RANK=0 "$veil" "${ev[@]}" --out "$work/y1.ct" 2>"$work/err" || fail "eval as 1 rank"
 [ -s "$work/err" ] && fail "eval as the only rank: $(cat "$work/err")"
 
-# bootstrapping plans at 128-bit (planned only: no key is made): a bootstrap's error grows as the square root of
-# its slots (2^-14.7 at worst with 32 slots, 2^-9.7 with all 32,768 at N = 2^16), the default batch fills them
+# a bootstrapping plan at 128-bit (planned only: no key is made) prints each point's error from its slots: a
+# bootstrap's error grows as the square root of its slots (2^-14.7 at worst with 32 slots, 2^-9.6 with all
+# 32,768 at N = 2^16), the default batch fills the slots
 deep=(--model "$work/deep.onnx" --calibrate "$work/all.csv" --degree 31)
-# at full slots the bootstraps' worst error, carried through the layers after them, passes 2^-6 of the
-# outputs' bound: refused, naming the way out (fewer slots); with 8 slots planned, each point's error printed
-"$veil" plan "${deep[@]}" --bootstrap >"$work/plan.txt" 2>&1 && fail "plan --bootstrap at full slots: not refused"
-grep -q "the bootstraps' error (up to 2^-9.7 on \[-1, 1\] each with 32768 slots.*a smaller --batch" "$work/plan.txt" ||
-    fail "plan --bootstrap, full slots: $(cat "$work/plan.txt")"
+"$veil" plan "${deep[@]}" --bootstrap >"$work/plan.txt" 2>&1 || fail "plan --bootstrap: $(cat "$work/plan.txt")"
+grep -q "^  after stage .*(its worst with 32768 slots, 2^-9.7 on \[-1, 1\], times 2^" "$work/plan.txt" ||
+    fail "plan --bootstrap, full slots: $(grep -A1 "after stage" "$work/plan.txt")"
 "$veil" plan "${deep[@]}" --bootstrap --batch 8 >"$work/plan.txt" 2>&1 || fail "plan --bootstrap --batch 8"
 grep -q "^  after stage .*(its worst with 8 slots, 2^-14.7 on \[-1, 1\], times 2^" "$work/plan.txt" ||
     fail "plan --bootstrap --batch 8: $(grep -A1 "after stage" "$work/plan.txt")"
-# five squares after a bootstrap that needs a shift of 2^5: their worst error (doubled by every square) is
-# past 2^-6 of the outputs' bound with full slots (a run decrypted 4% off veil plain) and with 32
+# a point that needs a shift of 2^5 (five squares after it): past 2^-5 with full slots (a run decrypted 4% off
+# veil plain with exit 0 before the limit), so refused there, naming fewer slots; planned with 32
 sq=(--model "$work/squares.onnx" --calibrate "$work/narrow.csv" --bootstrap)
 "$veil" plan "${sq[@]}" >"$work/plan.txt" 2>&1 && fail "plan squares at full slots: not refused"
-grep -q "the bootstraps' error (up to 2^-9.7 on \[-1, 1\] each with 32768 slots" "$work/plan.txt" ||
+grep -q "(2^-9.7 with 32768 slots) times 2^shift would pass 2^-5; bootstrap fewer slots (a smaller --batch" "$work/plan.txt" ||
     fail "plan squares at full slots: $(cat "$work/plan.txt")"
-"$veil" plan "${sq[@]}" --batch 32 >"$work/plan.txt" 2>&1 && fail "plan squares --batch 32: not refused"
-grep -q "the bootstraps' error (up to 2^-14.7 on \[-1, 1\] each with 32 slots" "$work/plan.txt" ||
-    fail "plan squares --batch 32: $(cat "$work/plan.txt")"
+"$veil" plan "${sq[@]}" --batch 32 >"$work/plan.txt" 2>&1 || fail "plan squares --batch 32: $(cat "$work/plan.txt")"
+grep -q "^  after stage 3 (MatMul+Add): .*multiplied by 2^5 after: an error of about 2^-9.7 (its worst with 32 slots" \
+    "$work/plan.txt" || fail "plan squares --batch 32: $(grep -A1 "after stage" "$work/plan.txt")"
+grep -q "an error past 2^-5" "$work/plan.txt" && fail "plan squares --batch 32: an error past 2^-5 said"
 
 [ "$fails" = 0 ] && echo "cli newuser: ok"
 exit "$fails"

@@ -90,42 +90,6 @@ static double poly_peak(const veil_stage *s, double m_in)
 
 static double magnitude(double lo, double hi) { return fmax(fabs(lo), fabs(hi)); }
 
-/* The largest secant slope of a polynomial stage over [u, v] on the grid, widened by 1/8 for the slopes between
- * the grid's points (the grid is fine: 2048 steps over the interval). */
-static double sampled_slope(const veil_stage *s, double u, double v)
-{
-    double best = 0, prev = poly_at(s, u);
-    const double h = (v - u) / GRID;
-    if (!(h > 0)) return fabs(slope_bound(s, u, v));
-    for (int i = 1; i <= GRID; i++) {
-        const double y = poly_at(s, u + h * i);
-        best = fmax(best, fabs(y - prev) / h);
-        prev = y;
-    }
-    return best * 1.125;
-}
-
-double veil_stage_error_out(const veil_stage *s, double m, double e)
-{
-    if (!(e > 0)) return 0;
-    if (s->kind == VEIL_STAGE_AFFINE) {
-        double gain = 0;
-        for (size_t r = 0; r < s->out_width; r++) {
-            double sum = 0;
-            for (size_t c = 0; c < s->in_width; c++) sum += fabs(s->w[r * s->in_width + c]);
-            gain = fmax(gain, sum);
-        }
-        return gain * e;
-    }
-    if (s->kind == VEIL_STAGE_SQUARE) return 2 * m * e + e * e;
-    double u = -(m + e), v = m + e;
-    if (s->kind == VEIL_STAGE_CHEBYSHEV || s->hi > s->lo) { /* its inputs stay in its range, up to the error */
-        u = fmax(u, s->lo - e);
-        v = fmin(v, s->hi + e);
-    }
-    return sampled_slope(s, u, v) * e;
-}
-
 /* An affine stage: y_i = b_i + sum_j w_ij x_j over the box, and the largest partial sum (the latency
  * packing's slots hold partial sums of rows, which sum |w_ij| |x_j| bounds). */
 static double affine_bounds(const veil_stage *s, const double *lo, const double *hi, double *ylo, double *yhi)

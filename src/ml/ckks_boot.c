@@ -29,12 +29,11 @@
 #define BOOT_TEST_N 1024       /* the insecure test set */
 #define BOOT_TEST_WORK_LEVELS 4
 /*
- * Values up to 2^10 at a bootstrap: its error is absolute on [-1, 1] (about 2^-15.6 at worst for the balanced
- * preset with sparse slots, docs/performance.md), multiplied by 2^shift after: beyond 2^10, more than 2^-5.
+ * Values up to 2^10 at a bootstrap: its error is absolute on [-1, 1], multiplied by 2^shift after, and kept
+ * within 2^-5 there (boot_max_shift: fewer for more slots).
  */
 #define BOOT_MAX_SHIFT 10
 #define ROOM_MARGIN_BITS 2     /* as ckks_plan.c */
-#define BOOT_ERROR_BITS 6      /* the bootstraps' error carried to the outputs: at most 2^-6 of their bound */
 
 static size_t next_pow2(size_t x)
 {
@@ -103,23 +102,41 @@ static int fits(const veil_plan *plan, double v, size_t level)
     return log2(fmax(v, 1e-18)) + plan->scale_bits + 1 + ROOM_MARGIN_BITS <= log2_q(plan->params, level);
 }
 
+/*
+ * A bootstrap's worst error on [-1, 1], in bits, by its slots, measured with the balanced preset at N = 2^16
+ * (docs/bootstrapping.md, "What limits precision"): 14.7 with up to 32 sparse slots, half a bit less for each
+ * doubling (SlotToCoeff sums the slots' errors), 9.7 with all 32,768.
+ */
+static double boot_error_bits(size_t slots)
+{
+    const double s = slots > 32 ? (double)slots : 32.0;
+    return 14.7 - 0.5 * log2(s / 32.0);
+}
+
+/*
+ * The largest shift at a point whose bootstrap has `slots` slots: its error times 2^shift within 2^-5 (at
+ * most BOOT_MAX_SHIFT): 9 with 32 slots, 4 with all 32,768. Past it the error is too coarse for what follows
+ * (a shift of 2^5 at full slots before five squares decrypted 4% off the plaintext program, exit 0).
+ */
+static int32_t boot_max_shift(size_t slots)
+{
+    const int32_t k = (int32_t)floor(boot_error_bits(slots) - 5);
+    return k < BOOT_MAX_SHIFT ? (k > 0 ? k : 0) : BOOT_MAX_SHIFT;
+}
+
 /* The shift that brings values bounded by `bound` into [-1, 1]: the least k >= 0 with bound <= 2^k. */
 static int32_t shift_of(double bound) { return bound <= 1 ? 0 : (int32_t)ceil(log2(bound)); }
 
-/*
- * The bound of every stage's outputs over the inputs' box (interval arithmetic, bounds.c): bound[j] for the
- * foldable stages (INFINITY for the others), mag[j] (when not NULL) for every stage.
- */
-static veil_status stage_bounds(double *bound, double *mag, const veil_program *p, const double *box_lo,
-                                const double *box_hi, int zero_slots, veil_error *err)
+/* The bound of every stage's outputs over the inputs' box (interval arithmetic, bounds.c). */
+static veil_status stage_bounds(double *bound, const veil_program *p, const double *box_lo, const double *box_hi,
+                                int zero_slots, veil_error *err)
 {
     veil_status st = VEIL_OK;
     double *lo = NULL, *hi = NULL;
     for (size_t j = 0; j < p->n_stages; j++) {
         const veil_stage *s = &p->stages[j];
         bound[j] = INFINITY;
-        if (mag) mag[j] = INFINITY;
-        if (!foldable(s) && !mag) continue;
+        if (!foldable(s)) continue;
         free(lo);
         free(hi);
         lo = malloc(s->out_width * sizeof *lo);
@@ -128,8 +145,7 @@ static veil_status stage_bounds(double *bound, double *mag, const veil_program *
         VEIL_CHECK(veil_program_bounds(p, j + 1, box_lo, box_hi, zero_slots, lo, hi, NULL, err));
         double peak = 0;
         for (size_t i = 0; i < s->out_width; i++) peak = fmax(peak, fmax(fabs(lo[i]), fabs(hi[i])));
-        if (mag) mag[j] = isnan(peak) ? INFINITY : peak;
-        if (foldable(s)) bound[j] = isnan(peak) ? INFINITY : peak;
+        bound[j] = isnan(peak) ? INFINITY : peak;
     }
 done:
     free(lo);
@@ -184,7 +200,7 @@ static veil_status place(veil_ml_boot *b, const veil_plan *plan, const veil_prog
                 break;
             }
             if (!foldable(&p->stages[t])) continue;
-            if (!(bound[t] <= ldexp(1.0, BOOT_MAX_SHIFT))) {
+            if (!(bound[t] <= ldexp(1.0, boot_max_shift(plan->slots)))) {
                 bound_blocked = (long)t;
                 continue;
             }
@@ -199,10 +215,11 @@ static veil_status place(veil_ml_boot *b, const veil_plan *plan, const veil_prog
     }
     if (n && end_from < 0) {
         if (bound_blocked >= 0)
-            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "plan: the bootstrap after layer %ld (%s) would read values up to |%.4g| "
-                      "(from the inputs' range): brought into its range [-1, 1], its error (about 2^-15 there) would grow "
-                      "past 2^-5; narrow the inputs' range (standardize them, or --input-range LO:HI)", bound_blocked + 1,
-                      what_of(&p->stages[bound_blocked]), bound[bound_blocked]);
+            VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "plan: after layer %ld (%s) values reach |%.4g|: the bootstrap's error "
+                      "(2^-%.1f with %zu slots) times 2^shift would pass 2^-5; %snarrow the inputs' range "
+                      "(standardize them, or --input-range LO:HI)", bound_blocked + 1, what_of(&p->stages[bound_blocked]),
+                      bound[bound_blocked], boot_error_bits(plan->slots), plan->slots,
+                      plan->slots > 32 ? "bootstrap fewer slots (a smaller --batch, or --latency) or " : "");
         VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "plan: no place for a bootstrap before layer %ld (%s): the stages "
                   "since the last possible one are squares, which cannot be scaled into the bootstrap's range for "
                   "free, or values that need more room than the levels left hold (|value| up to %.4g there)",
@@ -456,7 +473,7 @@ static veil_status plan_boot_one(veil_plan *plan, const veil_model *m, const vei
     /* every value's bound (unscaled: the scaled values before a bootstrap are smaller) and the outputs'; in the
      * latency packing, the padding slots' values too (they are bootstrapped with the sample's) */
     VEIL_CHECK(veil_program_bounds(p, p->n_stages, plan->ckks.box_lo, plan->ckks.box_hi, latency, olo, ohi, peak, err));
-    VEIL_CHECK(stage_bounds(bound, NULL, p, plan->ckks.box_lo, plan->ckks.box_hi, latency, err));
+    VEIL_CHECK(stage_bounds(bound, p, plan->ckks.box_lo, plan->ckks.box_hi, latency, err));
     VEIL_CHECK(place(&plan->boot, plan, p, plan->boot.levels, bound, peak, err));
     if (!plan->boot.count)
         VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "plan: the model's %zu levels fit the %zu of the bootstrapping parameters "
@@ -605,61 +622,27 @@ veil_status veil_ml_boot_ext_decode(veil_ml_boot *b, const uint8_t *in, size_t l
     return veil_ml_range_decode(in + at, len - at, w, bound, lo, hi, err);
 }
 
-/*
- * A bootstrap's worst absolute error on [-1, 1] by its slots, measured with the balanced preset at N = 2^16
- * (docs/bootstrapping.md, "What limits precision"): 2^-14.7 with up to 32 sparse slots, half a bit more for
- * each doubling of the slots (SlotToCoeff sums the slots' errors), 2^-9.7 with all 32,768.
- */
-static double boot_error(size_t slots)
-{
-    const double s = slots > 32 ? (double)slots : 32.0;
-    return ldexp(1.0, -15) * pow(2.0, 0.3 + 0.5 * log2(s / 32.0));
-}
-
-/*
- * The bootstraps' error carried to the outputs: each adds its worst error times 2^shift (boot_error), and
- * every stage after carries what came in (veil_stage_error_out: the stages' gains over the plan's bounds).
- * Refused past 2^-6 of (1 + the outputs' bound): what the schedule cannot keep small is not run (a five-square
- * network bootstrapped at full slots decrypted 4% off its plaintext program; this bound said 15%, and 0.4% for
- * 8 slots, where the run was 0.03% off: the bound is a worst case, some 4 to 15 times the errors met).
- */
-static veil_status boot_error_check(const veil_program *p, const veil_ml_boot *b, const double *mag,
-                                    const double *lo, const double *hi, veil_error *err)
-{
-    double m = 0, e = 0, out = 0;
-    for (size_t i = 0; i < p->in_width; i++) m = fmax(m, fmax(fabs(lo[i]), fabs(hi[i])));
-    for (size_t i = 0, next = 0; i < p->n_stages; i++) {
-        e = veil_stage_error_out(&p->stages[i], m, e);
-        m = mag[i];
-        if (next < b->count && b->after[next] == i) e += boot_error(b->config.slots) * ldexp(1.0, b->shift[next++]);
-    }
-    out = p->n_stages ? mag[p->n_stages - 1] : m;
-    const double tolerance = ldexp(1 + out, -BOOT_ERROR_BITS);
-    if (!(e <= tolerance))
-        return veil_fail(err, VEIL_ERR_ARGUMENT, "the bootstraps' error (up to 2^%.1f on [-1, 1] each with %zu slots, "
-                         "times 2^shift at each point) can grow through the layers after them to %.3g on outputs "
-                         "bounded by %.4g, past 2^-%d of (1 + that bound): fewer slots (a smaller --batch, or "
-                         "--latency) or a narrower inputs' range bring it down", log2(boot_error(b->config.slots)),
-                         b->config.slots, e, out, BOOT_ERROR_BITS);
-    return VEIL_OK;
-}
-
 veil_status veil_ml_boot_check(const veil_program *p, veil_ml_boot *b, const double *lo, const double *hi,
                                const veil_params *params, unsigned scale_bits, int zero_slots, veil_error *err)
 {
     const size_t ns = p->n_stages ? p->n_stages : 1;
     veil_status st = VEIL_OK;
-    double *peak = calloc(ns, sizeof *peak), *bound = calloc(ns, sizeof *bound), *mag = calloc(ns, sizeof *mag);
+    double *peak = calloc(ns, sizeof *peak), *bound = calloc(ns, sizeof *bound);
     double *olo = malloc(p->out_width * sizeof *olo), *ohi = malloc(p->out_width * sizeof *ohi);
-    if (!peak || !bound || !mag || !olo || !ohi) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrapping schedule");
+    if (!peak || !bound || !olo || !ohi) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "bootstrapping schedule");
     VEIL_CHECK(veil_program_bounds(p, p->n_stages, lo, hi, zero_slots, olo, ohi, peak, err));
-    VEIL_CHECK(stage_bounds(bound, mag, p, lo, hi, zero_slots, err));
+    VEIL_CHECK(stage_bounds(bound, p, lo, hi, zero_slots, err));
     for (size_t k = 0; k < b->count; k++) {
         const size_t at = b->after[k];
         if (at >= p->n_stages || !foldable(&p->stages[at]))
             VEIL_FAIL(err, VEIL_ERR_MISMATCH, "the bootstrapping schedule's point %zu (after layer %zu) does not fit "
                       "this model: the keys were made for another plan", k + 1, at + 1);
         /* the shift brings the values into [-1, 1], where the bootstrap reads them; beyond, its result is wrong */
+        if (b->shift[k] > boot_max_shift(b->config.slots))
+            VEIL_FAIL(err, VEIL_ERR_MISMATCH, "the bootstrapping schedule's point %zu, after layer %zu (%s), multiplies "
+                      "the bootstrap's error (up to 2^-%.1f with %zu slots) by 2^%d, past 2^-5: the keys were made by an "
+                      "older plan; make them again (a smaller --batch, or --latency)", k + 1, at + 1,
+                      what_of(&p->stages[at]), boot_error_bits(b->config.slots), b->config.slots, b->shift[k]);
         if (!(bound[at] <= ldexp(1.0, b->shift[k])))
             VEIL_FAIL(err, VEIL_ERR_MISMATCH, "the bootstrapping schedule's point %zu, after layer %zu (%s), divides "
                       "the values by 2^%d, but over the inputs' range they reach |%.4g|: the bootstrap would read them "
@@ -670,11 +653,9 @@ veil_status veil_ml_boot_check(const veil_program *p, veil_ml_boot *b, const dou
     double in_peak = 0;
     for (size_t i = 0; i < p->in_width; i++) in_peak = fmax(in_peak, fmax(fabs(lo[i]), fabs(hi[i])));
     VEIL_CHECK(boot_room(params, scale_bits, b, p, peak, in_peak, err));
-    VEIL_CHECK(boot_error_check(p, b, mag, lo, hi, err));
 done:
     free(peak);
     free(bound);
-    free(mag);
     free(olo);
     free(ohi);
     return st;

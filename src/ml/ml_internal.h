@@ -153,12 +153,6 @@ veil_status veil_program_run_integer(const veil_program *p, const int64_t *in, i
  */
 veil_status veil_program_bounds(const veil_program *p, size_t upto, const double *in_lo, const double *in_hi,
                                 int zero_slots, double *out_lo, double *out_hi, double *peak, veil_error *err);
-/*
- * An error of at most e on every input of stage s, whose inputs are at most m in magnitude: a bound on the
- * error of its outputs (affine: e times its largest row's sum of |w|; square: 2 m e + e^2; a polynomial: e
- * times its largest slope over [-(m + e), m + e], sampled finely and widened).
- */
-double veil_stage_error_out(const veil_stage *s, double m, double e);
 /* Runs the lowered program in float64 (for tests: it must agree with the interpreter). */
 veil_status veil_program_run_plain(const veil_program *p, const double *in, double *out, veil_error *err);
 /* The same, raising *excess to how far an approximated activation's input leaves its range (0: never). */
