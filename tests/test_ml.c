@@ -712,6 +712,63 @@ static void test_sets_by_batches(void **state)
 }
 
 /*
+ * A crafted set whose count of ciphertexts wraps: 2^33 batches (rows = batch * 2^33, within the 2^40 allowed) of
+ * 2^31 values each are 2^64 ciphertexts, 0 in size_t arithmetic, so that the set's parameters alone would pass for
+ * them (and a split would index past its objects); eval keys of that width (altered in memory: the set must
+ * match them). Refused as malformed by veil_ciphertexts_load and veil_ciphertexts_split_serialized.
+ */
+static void test_wrapping_counts_refused(void **state)
+{
+    (void)state;
+    veil_error err = {0};
+    veil_model *m = random_mlp(3, 5, 8, 3, 1, NULL);
+    veil_plan *plan = NULL;
+    veil_plan_request req = {.batch = 4};
+    assert_int_equal(veil_model_plan(&plan, m, &req, &err), VEIL_OK);
+    veil_keyset *ks = NULL;
+    veil_eval_keys *ek = NULL;
+    assert_int_equal(veil_keyset_generate(&ks, &ek, plan, NULL, NULL, NULL, &err), VEIL_OK);
+    double x[10] = {0};
+    veil_ciphertexts *in = NULL, *loaded = NULL;
+    assert_int_equal(veil_ciphertexts_encrypt(&in, ks, x, 2, NULL, &err), VEIL_OK);
+    veil_buffer bytes = {0}, crafted = {0}, parts[2];
+    assert_int_equal(veil_ciphertexts_save(&bytes, in, &err), VEIL_OK);
+    veil_set_contents c;
+    assert_int_equal(veil_set_open(&c, bytes.data, bytes.len, &err), VEIL_OK);
+    veil_params *params = NULL;
+    assert_int_equal(veil_params_load(&params, c.items[0].data, c.items[0].len, &err), VEIL_OK);
+    uint8_t *meta = malloc(c.meta_len);
+    memcpy(meta, c.meta, c.meta_len);
+    const uint64_t batch = veil_ml_get64(meta + 88), width = (uint64_t)1 << 31;
+    assert_true(batch <= 128);
+    veil_ml_put64(meta + 104, batch << 33);               /* rows: 2^33 batches */
+    veil_ml_put64(meta + 112, width | (uint64_t)3 << 32); /* the inputs' width, the outputs' */
+    veil_ml_put64(meta + 120, (veil_ml_get64(meta + 120) & ~(uint64_t)0xffffffff) | width);
+    const veil_buffer params_obj = {.data = (uint8_t *)c.items[0].data, .len = c.items[0].len};
+    assert_int_equal(veil_set_save(&crafted, params, meta, c.meta_len, &params_obj, 1, &err), VEIL_OK);
+    const uint32_t in_width = ek->meta.in_width;
+    ek->meta.in_width = (uint32_t)width;
+    assert_int_equal(veil_ciphertexts_load(&loaded, NULL, ek, crafted.data, crafted.len, &err), VEIL_ERR_FORMAT);
+    printf("  %s\n", err.detail);
+    assert_null(loaded);
+    assert_int_equal(veil_ciphertexts_split_serialized(parts, 2, ek, crafted.data, crafted.len, &err),
+                     VEIL_ERR_FORMAT);
+    printf("  %s\n", err.detail);
+    assert_int_equal(parts[0].len + parts[1].len, 0);
+    ek->meta.in_width = in_width;
+    veil_buffer_free(&crafted);
+    veil_buffer_free(&bytes);
+    free(meta);
+    veil_params_free(params);
+    veil_set_contents_clear(&c);
+    veil_ciphertexts_free(in);
+    veil_eval_keys_free(ek);
+    veil_keyset_free(ks);
+    veil_plan_free(plan);
+    veil_model_free(m);
+}
+
+/*
  * The latency packing's outputs beyond a 50-bit first prime's room: the plan takes a second prime at the bottom
  * (one more level, the outputs at level 1) instead of a first prime above 50 bits, every prime (special ones too)
  * below 2^50, the scale kept; the results within the tolerance, the argmax the plaintext's.
@@ -1522,6 +1579,7 @@ int main(void)
         cmocka_unit_test(test_approximated_activation),
         cmocka_unit_test(test_keys_and_sets_are_checked),
         cmocka_unit_test(test_sets_by_batches),
+        cmocka_unit_test(test_wrapping_counts_refused),
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_latency_two_bottom_primes),
         cmocka_unit_test(test_compressed_bundle_kept),

@@ -372,6 +372,23 @@ static void test_schedule_mismatch_refused(void **state)
         shift[0] = 1;
         assert_int_not_equal(veil_eval_keys_load(&server, kb.data, kb.len, &err), VEIL_OK);
         assert_null(server);
+        /* the configuration's precision options travel with the schedule (else the evaluator would bootstrap
+         * otherwise than planned): iterated bootstrapping returns a level lower than the schedule's, refused */
+        veil_buffer_free(&kb);
+        ek->boot.config.message_shift = 2;
+        ek->boot.config.iterations = 2;
+        ek->boot.config.iteration_shift = 11;
+        assert_int_equal(veil_eval_keys_save(&kb, ek, &err), VEIL_OK);
+        ek->boot = good;
+        assert_int_equal(veil_eval_keys_load(&server, kb.data, kb.len, &err), VEIL_OK);
+        assert_int_equal(server->boot.config.message_shift, 2);
+        assert_int_equal(server->boot.config.iterations, 2);
+        assert_int_equal(server->boot.config.iteration_shift, 11);
+        assert_int_equal(veil_evaluator_new(&ev, m, server, 1, &err), VEIL_ERR_MISMATCH);
+        printf("  %s\n", err.detail);
+        assert_non_null(strstr(err.detail, "after a bootstrap"));
+        veil_eval_keys_free(server);
+        server = NULL;
         /* an earlier Veil's schedule (VEIL-BT1): no inputs' range to check it with, refused */
         uint8_t ext[64 + 16 * VEIL_ML_BOOT_MAX + 16 + 16 * 5] = {0};
         veil_ml_boot_ext_encode(ext, &good, 5, 1.0, plan->ckks.box_lo, plan->ckks.box_hi);
@@ -383,6 +400,17 @@ static void test_schedule_mismatch_refused(void **state)
         assert_true(bound == 1.0 && lo[0] == plan->ckks.box_lo[0]);
         free(lo);
         free(hi);
+        /* the precision options' word: one of a schedule before they were carried (0) reads as none; values the
+         * bootstrapper does not take, or bits past them, are refused */
+        assert_int_equal(decoded.config.message_shift, 0);
+        assert_true(decoded.config.iterations <= 1);
+        const uint8_t bad_words[][8] = {{9}, {0, 3}, {0, 2, 31}, {0, 0, 0, 1}};
+        for (size_t i = 0; i < sizeof bad_words / sizeof bad_words[0]; i++) {
+            memcpy(ext + 56, bad_words[i], 8);
+            assert_int_equal(veil_ml_boot_ext_decode(&decoded, ext, 64 + 16 * good.count + 16 + 16 * 5, 100, 5,
+                                                     &bound, &lo, &hi, &err), VEIL_ERR_FORMAT);
+        }
+        memset(ext + 56, 0, 8);
         memcpy(ext, "VEIL-BT1", 8);
         assert_int_equal(veil_ml_boot_ext_decode(&decoded, ext, 64 + 16 * good.count, 100, 5, &bound, &lo, &hi, &err),
                          VEIL_ERR_FORMAT);
@@ -522,7 +550,7 @@ static void test_plans_refused(void **state)
  * A plan with bootstraps through a plan file (the data owner makes its keys from it, without the model): the
  * schedule, the rotations and the bootstrapping keys' elements as planned, the exact bundle size the same.
  */
-static void expect_plan_file(const veil_plan *plan)
+static void expect_plan_file(veil_plan *plan)
 {
     veil_error err = {0};
     veil_buffer out = {0};
@@ -544,7 +572,29 @@ static void expect_plan_file(const veil_plan *plan)
     assert_int_equal(back->n_boot_galois, plan->n_boot_galois);
     assert_memory_equal(back->boot_galois, plan->boot_galois, plan->n_boot_galois * sizeof *plan->boot_galois);
     assert_int_equal(back->n_steps, plan->n_steps);
+    assert_int_equal(back->boot.config.message_shift, 0);
     veil_plan_free(back);
+    /* the bootstrapping configuration's precision options travel with the schedule; iterated bootstrapping
+     * returns a level lower than the schedule's: refused */
+    veil_buffer precise = {0};
+    const veil_ckks_bootstrap_config config = plan->boot.config;
+    plan->boot.config.message_shift = 3;
+    plan->boot.config.iteration_shift = 11;
+    assert_int_equal(veil_plan_save(&precise, plan, &err), VEIL_OK);
+    if (veil_plan_load(&back, precise.data, precise.len, &err) != VEIL_OK) fail_msg("plan file: %s", err.detail);
+    assert_int_equal(back->boot.config.message_shift, 3);
+    assert_int_equal(back->boot.config.iteration_shift, 11);
+    veil_plan_free(back);
+    back = NULL;
+    veil_buffer_free(&precise);
+    plan->boot.config.iterations = 2;
+    assert_int_equal(veil_plan_save(&precise, plan, &err), VEIL_OK);
+    plan->boot.config = config;
+    assert_int_not_equal(veil_plan_load(&back, precise.data, precise.len, &err), VEIL_OK);
+    printf("  %s\n", err.detail);
+    assert_non_null(strstr(err.detail, "bootstrapper"));
+    assert_null(back);
+    veil_buffer_free(&precise);
     /* a byte of the schedule changed: refused (the set's checksum, or the schedule's checks) */
     for (size_t i = 0; i + 8 <= out.len; i++)
         if (memcmp(out.data + i, "VEIL-BT2", 8) == 0) {

@@ -7,7 +7,7 @@
 # box keys and sealed deals through the server, and the sum decrypted by parties 1 and 2 with party 3 offline.
 # The refusals: a share of another group, a duplicate, a share or update too early, a tenant outside the group,
 # a party number another tenant speaks for, a deal fetched by another than its recipient, a share for another
-# decrypting set. Every loop is bounded.
+# decrypting set, a share the server cannot store (nothing of it kept). Every loop is bounded.
 #   test_serve_party.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 build=$1 src=$2
@@ -234,6 +234,20 @@ done
 "$veil" party decrypt --group T --party 3 --keys Q3 --set 1,3 --in tsum.ct --out E3x --smudging-bits 16 --quiet 2>/dev/null ||
     fail "party 3's share for another set"
 expect 422 "an N-out-of-N share in a 2-of-3 group" "${tok[p1]}" POST "/v1/groups/thr/decrypt?party=1" D1
+# a share that cannot be stored (the server under a file size limit that the share is over, the record of the set
+# it names not): refused, and that record not kept either (it would hold every later share to that set)
+stop_server
+printf '#!/usr/bin/env bash\ntrap "" XFSZ\nulimit -f 16\nexec "%s" "$@"\n' "$veil" >"$work/limited.sh"
+chmod +x "$work/limited.sh"
+unlimited=$veil veil=$work/limited.sh
+start_server
+veil=$unlimited
+[ "$(stat -c %s E1)" -gt 32768 ] || fail "party 1's threshold share is over the server's file size limit"
+expect 500 "a share the server cannot store" "${tok[p1]}" POST "/v1/groups/thr/decrypt?party=1" E1
+[ ! -e "$work/store/groups/thr/dset" ] || fail "the set of a share not stored is kept"
+[ ! -e "$work/store/groups/thr/d.p1" ] || fail "a share not stored is kept"
+stop_server
+start_server
 push 1 "/v1/groups/thr/decrypt?party=1" E1 || fail "party 1's threshold share: $(cat push.err)"
 expect 409 "the threshold shares before the set is complete" "${tok[p1]}" GET /v1/groups/thr/decrypt/1
 expect 409 "a share for another set" "${tok[p3]}" POST "/v1/groups/thr/decrypt?party=3" E3x

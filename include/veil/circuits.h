@@ -90,8 +90,9 @@ veil_status veil_ckks_linear_layer_shifted(const veil_context *ctx, veil_ckks_ci
  * veil_ckks_linear_transform_encode_extended (all of them, at x's level): double hoisting, below.
  * Output: out at x's level and scale times the diagonals' scale, NOT rescaled (the caller rescales, for
  * example after further rotations and sums). Every diagonal NULL (or n_diags 0): out = 0 * x, at x's scale.
- * out may be x. Errors: VEIL_ERR_MISMATCH naming the rotation whose key is missing (checked before anything
- * is computed), VEIL_ERR_ARGUMENT for baby or unit 0, and the errors of the products and rotations.
+ * out may be x. Errors: VEIL_ERR_MISMATCH naming the rotation whose key is missing or of another context
+ * (checked before anything is computed), VEIL_ERR_MISMATCH for a diagonal of another context than x's,
+ * VEIL_ERR_ARGUMENT for baby or unit 0, and the errors of the products and rotations.
  */
 veil_status veil_ckks_linear_transform(const veil_context *ctx, veil_ckks_ciphertext *out, const veil_ckks_ciphertext *x,
                                        const veil_ckks_plaintext *const *diags, size_t n_diags, size_t baby, long unit,
@@ -196,8 +197,8 @@ typedef struct veil_ckks_bootstrap_config {
     size_t iterations;    /* 1 or 2 (0: 1). 2: iterated bootstrapping (meta-BTS, Bae et al. 2022): the
                              first bootstrap's error, input minus result at level 0, is multiplied by 2^e
                              (iteration_shift), bootstrapped again, divided by 2^e (one
-                             level) and subtracted: about twice the time, one level less, the error of the
-                             second bootstrap divided by 2^e */
+                             level) and added to the first result: about twice the time, one level less, the
+                             error of the second bootstrap divided by 2^e */
     size_t iteration_shift; /* e, 1..30 (0: 8): 2^e times the first bootstrap's worst error must stay within
                                [-1, 1] (so e at most its worst precision in bits, less a margin) */
 } veil_ckks_bootstrap_config;

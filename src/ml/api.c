@@ -208,10 +208,14 @@ veil_status veil_ciphertexts_load(veil_ciphertexts **out, const veil_keyset *key
     const size_t per = meta.packing == VEIL_PACKING_THROUGHPUT ? meta.width : 1;
     /* a trained model: the weights and one scaling per data set trained on (veil_train_run_sets) */
     const size_t model_count = c.count >= 3 && c.count <= 2 + VEIL_TRAIN_MAX_SETS ? c.count - 1 : 2;
-    const size_t expect = train_set ? (meta.kind == VEIL_SET_TRAIN_MODEL ? model_count : veil_train_data_count(&meta))
-                                    : veil_ciphertexts_batches(&meta) * per;
+    size_t expect = train_set ? (meta.kind == VEIL_SET_TRAIN_MODEL ? model_count : veil_train_data_count(&meta)) : 0;
     const size_t groups = meta.bgv.crt_count ? meta.bgv.crt_count : 1; /* exact inference: one group per modulus */
-    if (c.count != groups * (expect + 1))
+    size_t total = 0; /* crafted rows and width can wrap the count: refused */
+    if ((!train_set && __builtin_mul_overflow(veil_ciphertexts_batches(&meta), per, &expect)) ||
+        expect == SIZE_MAX || __builtin_mul_overflow(groups, expect + 1, &total))
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "ciphertext set: %llu rows of %u values are more ciphertexts than a set holds",
+                  (unsigned long long)meta.rows, meta.width);
+    if (c.count != total)
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "ciphertext set: %zu ciphertexts for %llu rows, expected %zu", c.count - 1,
                   (unsigned long long)meta.rows, expect);
     const veil_context *ctxs[VEIL_CRT_MAX] = {ctx};
@@ -271,7 +275,11 @@ static veil_status open_by_batches(veil_set_contents *c, veil_ml_meta *meta, vei
     if (c->meta_len != VEIL_META_BYTES) /* each part's metadata is written anew: nothing else may ride on it */
         VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "batches: this set's metadata carries more than a set of batches");
     *batches = veil_ciphertexts_batches(meta);
-    if (!meta->batch || c->count != *batches * meta->width + 1)
+    size_t count = 0; /* crafted rows and width can wrap the count: refused */
+    if (__builtin_mul_overflow(*batches, (size_t)meta->width, &count) || count == SIZE_MAX)
+        VEIL_FAIL(err, VEIL_ERR_FORMAT, "ciphertext set: %llu rows of %u values are more ciphertexts than a set holds",
+                  (unsigned long long)meta->rows, meta->width);
+    if (!meta->batch || c->count != count + 1)
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "ciphertext set: %zu ciphertexts for %llu rows, expected %zu", c->count - 1,
                   (unsigned long long)meta->rows, *batches * meta->width);
     for (size_t i = 1; i < c->count; i++)

@@ -556,6 +556,17 @@ veil_status veil_plan_bootstrap_point(const veil_plan *plan, size_t k, size_t *s
 
 /* ---- the bundle's metadata extension: "VEIL-BT2", count, levels, the configuration, the points, the range -- */
 
+/*
+ * The configuration's precision options in the word after the encapsulation weight (a reserved 0 before they
+ * were carried, which reads as none: no message shift, one iteration): message_shift in bits 0-7, iterations
+ * in 8-15, iteration_shift in 16-23, the rest 0. Without them the evaluator would bootstrap otherwise than
+ * planned (another level after a bootstrap, or a silent loss of precision).
+ */
+static uint64_t precision_word(const veil_ckks_bootstrap_config *c)
+{
+    return (uint64_t)c->message_shift | (uint64_t)c->iterations << 8 | (uint64_t)c->iteration_shift << 16;
+}
+
 static const uint8_t boot_tag[8] = {'V', 'E', 'I', 'L', '-', 'B', 'T', '2'};
 static const uint8_t boot_tag_v1[8] = {'V', 'E', 'I', 'L', '-', 'B', 'T', '1'};
 #define BOOT_EXT_HEAD 64
@@ -577,7 +588,7 @@ void veil_ml_boot_ext_encode(uint8_t *out, const veil_ml_boot *b, size_t w, doub
     veil_ml_put64(out + 32, (uint64_t)b->config.cts_levels | (uint64_t)b->config.stc_levels << 32);
     veil_ml_put64(out + 40, scale);
     veil_ml_put64(out + 48, b->config.encapsulation_weight);
-    veil_ml_put64(out + 56, 0); /* reserved */
+    veil_ml_put64(out + 56, precision_word(&b->config));
     for (size_t k = 0; k < b->count; k++) {
         veil_ml_put64(out + BOOT_EXT_HEAD + 16 * k, b->after[k]);
         veil_ml_put64(out + BOOT_EXT_HEAD + 16 * k + 8, (uint64_t)(int64_t)b->shift[k]);
@@ -597,19 +608,24 @@ veil_status veil_ml_boot_ext_decode(veil_ml_boot *b, const uint8_t *in, size_t l
         return veil_fail(err, VEIL_ERR_FORMAT, "eval keys: unknown metadata extension");
     const uint64_t count = veil_ml_get64(in + 8), levels = veil_ml_get64(in + 16), slots = veil_ml_get64(in + 24),
                    dft = veil_ml_get64(in + 32), scale_bits = veil_ml_get64(in + 40),
-                   weight = veil_ml_get64(in + 48);
+                   weight = veil_ml_get64(in + 48), precision = veil_ml_get64(in + 56);
+    const uint64_t message_shift = precision & 0xff, iterations = precision >> 8 & 0xff,
+                   iteration_shift = precision >> 16 & 0xff;
     double scale;
     memcpy(&scale, &scale_bits, sizeof scale);
     if (count == 0 || count > VEIL_ML_BOOT_MAX || len != BOOT_EXT_HEAD + 16 * count + veil_ml_range_bytes(w) ||
         levels == 0 || levels > 64 || slots == 0 || slots > ((uint64_t)1 << 16) || (slots & (slots - 1)) != 0 ||
         (dft & 0xffffffff) == 0 || (dft & 0xffffffff) > 8 || (dft >> 32) == 0 || (dft >> 32) > 8 || !isfinite(scale) ||
-        scale < 0 || weight > ((uint64_t)1 << 16) || veil_ml_get64(in + 56) != 0)
+        scale < 0 || weight > ((uint64_t)1 << 16) || (precision >> 24) != 0 || message_shift > 8 || iterations > 2 ||
+        iteration_shift > 30)
         return veil_fail(err, VEIL_ERR_FORMAT, "eval keys: the bootstrapping schedule is invalid");
     b->count = (size_t)count;
     b->levels = (size_t)levels;
     b->config = (veil_ckks_bootstrap_config){.slots = (size_t)slots, .cts_levels = (size_t)(dft & 0xffffffff),
                                              .stc_levels = (size_t)(dft >> 32), .evalmod_scale = scale,
-                                             .encapsulation_weight = (size_t)weight};
+                                             .encapsulation_weight = (size_t)weight,
+                                             .message_shift = (size_t)message_shift, .iterations = (size_t)iterations,
+                                             .iteration_shift = (size_t)iteration_shift};
     for (size_t k = 0; k < b->count; k++) {
         const uint64_t after = veil_ml_get64(in + BOOT_EXT_HEAD + 16 * k);
         const int64_t shift = (int64_t)veil_ml_get64(in + BOOT_EXT_HEAD + 16 * k + 8);

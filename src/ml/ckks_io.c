@@ -229,9 +229,12 @@ veil_status veil_ml_ckks_decode(double *out, double *raw_out, const veil_keyset 
     veil_ckks_plaintext *pt = NULL;
     const size_t half = veil_params_degree(k->params) / 2,
                  R = veil_latency_span(half, (size_t)m->slots, m->layout == VEIL_LAYOUT_PERIODIC) / (size_t)m->slots;
+    size_t values = 0; /* crafted rows and width can wrap the count: refused */
+    if (__builtin_mul_overflow(rows, w, &values) || values >= SIZE_MAX / sizeof(double))
+        return veil_fail(err, VEIL_ERR_FORMAT, "decrypt: %zu rows of %zu values are more than a set holds", rows, w);
     double *row = calloc(w, sizeof *row), *vals = calloc(m->packing == VEIL_PACKING_THROUGHPUT ? m->batch : half,
                                                              sizeof *vals);
-    double *all = calloc(rows * w + 1, sizeof *all);
+    double *all = calloc(values + 1, sizeof *all);
     veil_status st = VEIL_OK;
     if (!row || !vals || !all) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "decrypt");
     VEIL_CHECK(veil_ckks_encoder_new(&enc, k->ctx, err));
@@ -252,7 +255,7 @@ veil_status veil_ml_ckks_decode(double *out, double *raw_out, const veil_keyset 
      * not computed by the model from inputs of that range) */
     const double allowed = k->meta.bound * (1 + DECRYPT_SLACK) + DECRYPT_SLACK +
                            (cts->has_dp ? 40 * cts->dp.sigma : 0); /* a noisy release: its noise's tail */
-    for (size_t i = 0; k->ckks.box_lo && i < rows * w; i++)
+    for (size_t i = 0; k->ckks.box_lo && i < values; i++)
         if (!(fabs(all[i]) <= allowed))
             VEIL_FAIL(err, VEIL_ERR_NOISE, "decrypt: row %zu, output %zu decrypts to %g, beyond %g, the largest "
                       "|output| the model can give on the inputs' range: this is not the model's result",

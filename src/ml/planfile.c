@@ -121,8 +121,11 @@ static veil_status plan_boot(veil_plan *p, const veil_ml_meta *m, const veil_set
     veil_status st = VEIL_OK;
     double bound = 0, *lo = NULL, *hi = NULL;
     if (left >= 16 && memcmp(at, "VEIL-BT", 7) == 0) {
-        if (m->packing == VEIL_PACKING_TRAINING || !p->ckks.box_lo)
+        if (m->packing == VEIL_PACKING_TRAINING)
             VEIL_FAIL(err, VEIL_ERR_FORMAT, "plan: a bootstrapping schedule in a training plan");
+        if (!p->ckks.box_lo)
+            VEIL_FAIL(err, VEIL_ERR_FORMAT, "plan: a bootstrapping schedule without the inputs' range it was planned "
+                      "for");
         const uint64_t count = veil_ml_get64(at + 8);
         if (count == 0 || count > VEIL_ML_BOOT_MAX)
             VEIL_FAIL(err, VEIL_ERR_FORMAT, "plan: the bootstrapping schedule is invalid");

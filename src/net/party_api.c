@@ -726,8 +726,13 @@ static enum MHD_Result post_threshold_decrypt(struct MHD_Connection *c, request 
     if (exists(path)) return veil_srv_send_error(c, r, 409, "party %zu's decryption share is in already", party);
     if (!veil_srv_group_claim(g, party, r->tenant))
         return veil_srv_send_error(c, r, 403, "another tenant speaks for party %zu of this group", party);
-    if ((!named && !veil_srv_group_write_set(g, "dset", set)) || !veil_srv_group_write(g, name, r->body, r->len))
+    if ((!named && !veil_srv_group_write_set(g, "dset", set)) || !veil_srv_group_write(g, name, r->body, r->len)) {
+        if (!named) { /* no share behind it: it would hold every later share to this set */
+            file_in(path, sizeof path, g, "dset");
+            unlink(path);
+        }
         return veil_srv_send_error(c, r, 500, "the share cannot be stored");
+    }
     char body[96];
     const int n = snprintf(body, sizeof body, "{\"party\":%zu,\"in\":%zu,\"set\":%llu}\n", party,
                            veil_srv_group_count(g, "d"), (unsigned long long)set);

@@ -78,11 +78,11 @@ const uint8_t *veil_srv_group_share(const uint8_t *data, size_t len, const group
 /* The set of parties (bit j-1: party j) stored in the group's file name (0: none), and writing it. */
 uint64_t veil_srv_group_set(const group_ref *g, const char *name);
 int veil_srv_group_write_set(const group_ref *g, const char *name, uint64_t set);
-/* Whether a t-out-of-N set of parties is valid for party's shares: at least t of 1..N, the party among them (0:
- * why says not). */
 /* Whether data is a ciphertext set under the group's joint keys: 1 it is, 0 the group has no joint keys yet, -1 it
  * is not (err says why). */
 int veil_srv_group_check_ciphertexts(const group_ref *g, const uint8_t *data, size_t len, veil_error *err);
+/* Whether a t-out-of-N set of parties is valid for party's shares: at least t of 1..N, the party among them (0:
+ * why says not). */
 int veil_srv_group_set_fits(const group_ref *g, uint64_t set, size_t party, char *why, size_t cap);
 
 /* ---- party_switch.c ---- */
