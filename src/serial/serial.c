@@ -628,7 +628,8 @@ veil_status veil_secret_key_load(veil_secret_key **out, const veil_context *ctx,
     uint8_t *owned = NULL;
     size_t raw_len = 0;
     uint32_t flags = 0;
-    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_SECRET_KEY, &ctx->params, n, true, err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len,
+                           VEIL_OBJECT_SECRET_KEY, &ctx->params, n, true, err));
     if (raw_len != n) VEIL_FAIL(err, VEIL_ERR_FORMAT, "secret key: %zu bytes, expected %zu", raw_len, n);
     size_t weight = 0;
     for (size_t j = 0; j < n; j++) {
@@ -672,7 +673,8 @@ veil_status veil_public_key_load_ex(veil_public_key **out, const veil_context *c
     size_t raw_len = 0;
     uint32_t flags = 0;
     veil_public_key *pk = NULL;
-    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_PUBLIC_KEY, &ctx->params, expected, verify, err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len,
+                           VEIL_OBJECT_PUBLIC_KEY, &ctx->params, expected, verify, err));
     if (!(flags & VEIL_FLAG_SEEDED) || raw_len != expected)
         VEIL_FAIL(err, VEIL_ERR_FORMAT, "public key: %zu bytes in %s form, expected %zu in seeded form", raw_len,
                   flags & VEIL_FLAG_SEEDED ? "seeded" : "full", expected);
@@ -736,7 +738,8 @@ veil_status veil_switch_key_load_ex(veil_switch_key **out, const veil_context *c
     size_t raw_len = 0;
     uint32_t flags = 0;
     veil_switch_key *k = NULL;
-    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_SWITCH_KEY, &ctx->params, full, verify, err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len,
+                           VEIL_OBJECT_SWITCH_KEY, &ctx->params, full, verify, err));
     reader r = {raw, raw_len};
     uint64_t galois = 0, digits = 0;
     const bool is_seeded = (flags & VEIL_FLAG_SEEDED) != 0;
@@ -820,7 +823,8 @@ veil_status veil_ckks_encapsulation_key_load_ex(veil_ckks_encapsulation_key **ou
     veil_switch_key *d = NULL;
     if (ctx->params.t != 0 || ctx->p_count == 0)
         VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "encapsulation key: a CKKS parameter set with special primes is needed");
-    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_ENCAPSULATION_KEY, &ctx->params, expected,
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len,
+                           VEIL_OBJECT_ENCAPSULATION_KEY, &ctx->params, expected,
                            verify, err));
     reader r = {raw, raw_len};
     uint64_t weight = 0, digits = 0;
@@ -1111,7 +1115,8 @@ veil_status veil_bgv_plaintext_load(veil_bgv_plaintext **out, const veil_context
     const size_t n = ctx->params.n;
     const unsigned bits = bit_length(ctx->params.t - 1);
     const size_t want = (n * bits + 7) / 8;
-    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_BGV_PLAINTEXT, &ctx->params, want, true, err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len,
+                           VEIL_OBJECT_BGV_PLAINTEXT, &ctx->params, want, true, err));
     reader r = {raw, raw_len};
     if (raw_len != want) VEIL_FAIL(err, VEIL_ERR_FORMAT, "bgv plaintext: %zu bytes, expected %zu", raw_len, want);
     VEIL_CHECK(veil_bgv_plaintext_new(&pt, ctx, err));
@@ -1603,7 +1608,8 @@ veil_status veil_party_group_load(veil_party_group **out, const veil_context *ct
     size_t raw_len = 0;
     uint32_t flags = 0;
     uint64_t parties = 0, threshold = 0, smudging = 0;
-    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_PARTY_GROUP, &ctx->params, expected + 8,
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len,
+                           VEIL_OBJECT_PARTY_GROUP, &ctx->params, expected + 8,
                            true, err));
     reader r = {raw, raw_len};
     if ((raw_len != expected && raw_len != expected + 8) || !r_bytes(&r, id, sizeof id) || !r_u64(&r, &parties) ||
@@ -1703,7 +1709,8 @@ veil_status veil_party_share_load(veil_party_share **out, const veil_context *ct
     uint64_t party = 0, parties = 0, kind = 0, round = 0, galois = 0, level = 0, set = 0;
     double log2_sigma = 0;
     veil_party_share *s = NULL;
-    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_PARTY_SHARE, &ctx->params, limit, true, err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len,
+                           VEIL_OBJECT_PARTY_SHARE, &ctx->params, limit, true, err));
     reader r = {raw, raw_len};
     if (!r_bytes(&r, group, sizeof group) || !r_u64(&r, &party) || !r_u64(&r, &parties) || !r_u64(&r, &kind) ||
         !r_u64(&r, &round) || !r_u64(&r, &galois) || !r_u64(&r, &level) || !r_bytes(&r, subject, sizeof subject) ||
@@ -1775,7 +1782,8 @@ veil_status veil_party_box_key_load(veil_party_box_key **out, const veil_context
     uint64_t party = 0;
     veil_party_box_key *k = veil_alloc(1, sizeof *k);
     if (!k) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "box key: out of memory");
-    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_PARTY_BOX_KEY, &ctx->params, expected, true, err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len,
+                           VEIL_OBJECT_PARTY_BOX_KEY, &ctx->params, expected, true, err));
     reader r = {raw, raw_len};
     if (raw_len != expected || !r_bytes(&r, k->group, VEIL_PARTY_ID_BYTES) || !r_u64(&r, &party) ||
         !r_bytes(&r, k->pk, VEIL_PARTY_BOX_KEY_BYTES))
@@ -1826,7 +1834,8 @@ veil_status veil_party_deal_load(veil_party_deal **out, const veil_context *ctx,
     veil_party_deal *d = veil_alloc(1, sizeof *d);
     if (d) d->box = veil_alloc(box, 1);
     if (!d || !d->box) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "deal: out of memory");
-    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_PARTY_DEAL, &ctx->params, expected, true, err));
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len,
+                           VEIL_OBJECT_PARTY_DEAL, &ctx->params, expected, true, err));
     reader r = {raw, raw_len};
     if (raw_len != expected || !r_bytes(&r, d->group, VEIL_PARTY_ID_BYTES) || !r_u64(&r, &from) || !r_u64(&r, &to) ||
         !r_u64(&r, &parties) || !r_u64(&r, &threshold) || !r_bytes(&r, d->nonce, sizeof d->nonce) ||
@@ -1877,7 +1886,8 @@ veil_status veil_party_threshold_key_load(veil_party_threshold_key **out, const 
     uint64_t party = 0, parties = 0, threshold = 0;
     veil_party_threshold_key *k = veil_alloc(1, sizeof *k);
     if (!k) VEIL_FAIL(err, VEIL_ERR_NO_MEMORY, "threshold key: out of memory");
-    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len, VEIL_OBJECT_PARTY_THRESHOLD_KEY, &ctx->params, expected,
+    VEIL_CHECK(open_object(&raw, &raw_len, &owned, &flags, data, len,
+                           VEIL_OBJECT_PARTY_THRESHOLD_KEY, &ctx->params, expected,
                            true, err));
     reader r = {raw, raw_len};
     if (raw_len != expected || !r_bytes(&r, k->group, VEIL_PARTY_ID_BYTES) || !r_u64(&r, &party) ||
