@@ -336,6 +336,11 @@ static void test_schedule_mismatch_refused(void **state)
         printf("  %s\n", err.detail);
         assert_non_null(strstr(err.detail, "outside [-1, 1]"));
         ek->boot = good;
+        ek->boot.shift[0] = 10; /* within [-1, 1], but 2^10 times the error of the point's slots: past 2^-5 */
+        assert_int_equal(veil_evaluator_new(&ev, m, ek, 1, &err), VEIL_ERR_MISMATCH);
+        printf("  %s\n", err.detail);
+        assert_non_null(strstr(err.detail, "past 2^-5"));
+        ek->boot = good;
         ek->boot.after[0] = good.after[0] + 1; /* a square */
         assert_int_equal(veil_evaluator_new(&ev, m, ek, 1, &err), VEIL_ERR_MISMATCH);
         printf("  %s\n", err.detail);
