@@ -138,7 +138,6 @@ grep -q "(2^-9.7 with 32768 slots) times 2^shift would pass 2^-5; bootstrap fewe
 "$veil" plan "${sq[@]}" --batch 32 >"$work/plan.txt" 2>&1 || fail "plan squares --batch 32: $(cat "$work/plan.txt")"
 grep -q "^  after stage 3 (MatMul+Add): .*multiplied by 2^5 after: an error of about 2^-9.7 (its worst with 32 slots" \
     "$work/plan.txt" || fail "plan squares --batch 32: $(grep -A1 "after stage" "$work/plan.txt")"
-grep -q "an error past 2^-5" "$work/plan.txt" && fail "plan squares --batch 32: an error past 2^-5 said"
 
 [ "$fails" = 0 ] && echo "cli newuser: ok"
 exit "$fails"

@@ -47,18 +47,6 @@ static void print_plan(const veil_plan *plan, FILE *f)
                 cli_size_text(c, sizeof c, 2 * in->ciphertext_bytes));
 }
 
-/*
- * The worst error, in bits on [-1, 1], of a bootstrap of `slots` slots with the balanced preset at N = 2^16,
- * measured (docs/performance.md, docs/bootstrapping.md "What limits precision"): 14.7 bits with 32 slots, 9.6
- * with all 32,768; SlotToCoeff sums the slots' coefficients into each slot, so the error grows as the square
- * root of the slots (5 bits for 1,024 times the slots).
- */
-static double boot_worst_bits(size_t slots)
-{
-    const double s = slots > 32 ? (double)slots : 32.0;
-    return 14.7 - 0.5 * log2(s / 32.0);
-}
-
 /* Where the plan bootstraps, what it costs, and which packing pays (docs/bootstrapping.md, "In the ML layer"). */
 static void print_bootstraps(const veil_plan *plan, FILE *f)
 {
@@ -76,8 +64,7 @@ static void print_bootstraps(const veil_plan *plan, FILE *f)
         fprintf(f, "bootstraps:     %zu point%s, each back to level %zu; %zu bootstraps per batch of %zu samples (one "
                    "per ciphertext), ~%.3g s of the estimate (single thread)\n", in.bootstrap_points,
                 in.bootstrap_points == 1 ? "" : "s", in.bootstrap_levels, in.bootstraps, in.batch, in.bootstrap_seconds);
-    const double worst = boot_worst_bits(in.slots);
-    int coarse = 0;
+    const double worst = in.bootstrap_error_bits; /* each point's shift keeps worst + shift within 2^-5 */
     for (size_t k = 0; k < in.bootstrap_points; k++) {
         size_t stage = 0;
         const char *what = NULL;
@@ -88,11 +75,7 @@ static void print_bootstraps(const veil_plan *plan, FILE *f)
         fprintf(f, "  after stage %zu (%s): values |v| <= %.4g, divided by 2^%d before the bootstrap (folded into the "
                    "stage) and multiplied by 2^%d after: an error of about 2^%.1f (its worst with %zu slots, 2^-%.1f on "
                    "[-1, 1], times 2^%d)\n", stage + 1, what, bound, shift, shift, shift - worst, in.slots, worst, shift);
-        if (shift - worst > -5) coarse = 1;
     }
-    if (coarse)
-        fprintf(f, "                an error past 2^-5: the more slots a bootstrap has, the larger its error (about "
-                   "half a bit more for twice the slots)%s\n", latency ? "" : "; a smaller --batch bootstraps fewer slots");
     fprintf(f, "bootstrap keys: %s of the eval keys (%.0f bytes: the Galois keys of the DFTs and the encapsulation "
                "key)\n", cli_size_text(a, sizeof a, in.bootstrap_key_bytes), in.bootstrap_key_bytes);
     /* which packing pays: n samples cost n x latency, or ceil(n / batch) x a throughput batch */

@@ -209,10 +209,12 @@ typedef struct veil_plan_info {
      * CKKS bootstrapping: the points where the plan bootstraps (after the stages veil_plan_bootstrap_point
      * names; 0: a leveled plan), the bootstraps one batch takes (points x the ciphertexts at each), their part of
      * estimated_seconds, the bootstrapping keys' part of eval_key_bytes (Galois keys and the encapsulation
-     * key), the level a bootstrap returns to.
+     * key), the level a bootstrap returns to, and a bootstrap's worst error on [-1, 1] in bits for the plan's
+     * slots (measured with the balanced preset at N = 2^16: 14.7 with up to 32 slots, half a bit less per
+     * doubling); each point's shift keeps that error times 2^shift within 2^-5.
      */
     size_t bootstrap_points, bootstraps, bootstrap_levels;
-    double bootstrap_seconds, bootstrap_key_bytes;
+    double bootstrap_seconds, bootstrap_key_bytes, bootstrap_error_bits;
     /*
      * The choice of packing for a model that bootstraps: the model planned in both packings, each's estimated
      * server time (single thread, bootstraps included): the latency packing's per sample, and the throughput

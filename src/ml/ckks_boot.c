@@ -107,7 +107,7 @@ static int fits(const veil_plan *plan, double v, size_t level)
  * (docs/bootstrapping.md, "What limits precision"): 14.7 with up to 32 sparse slots, half a bit less for each
  * doubling (SlotToCoeff sums the slots' errors), 9.7 with all 32,768.
  */
-static double boot_error_bits(size_t slots)
+double veil_ml_boot_error_bits(size_t slots)
 {
     const double s = slots > 32 ? (double)slots : 32.0;
     return 14.7 - 0.5 * log2(s / 32.0);
@@ -120,7 +120,7 @@ static double boot_error_bits(size_t slots)
  */
 static int32_t boot_max_shift(size_t slots)
 {
-    const int32_t k = (int32_t)floor(boot_error_bits(slots) - 5);
+    const int32_t k = (int32_t)floor(veil_ml_boot_error_bits(slots) - 5);
     return k < BOOT_MAX_SHIFT ? (k > 0 ? k : 0) : BOOT_MAX_SHIFT;
 }
 
@@ -218,7 +218,7 @@ static veil_status place(veil_ml_boot *b, const veil_plan *plan, const veil_prog
             VEIL_FAIL(err, VEIL_ERR_ARGUMENT, "plan: after layer %ld (%s) values reach |%.4g|: the bootstrap's error "
                       "(2^-%.1f with %zu slots) times 2^shift would pass 2^-5; %snarrow the inputs' range "
                       "(standardize them, or --input-range LO:HI)", bound_blocked + 1, what_of(&p->stages[bound_blocked]),
-                      bound[bound_blocked], boot_error_bits(plan->slots), plan->slots,
+                      bound[bound_blocked], veil_ml_boot_error_bits(plan->slots), plan->slots,
                       plan->slots > 32 ? "bootstrap fewer slots (a smaller --batch, or --latency) or " : "");
         VEIL_FAIL(err, VEIL_ERR_UNSUPPORTED, "plan: no place for a bootstrap before layer %ld (%s): the stages "
                   "since the last possible one are squares, which cannot be scaled into the bootstrap's range for "
@@ -371,6 +371,7 @@ static void boot_estimate(veil_plan *plan, const veil_program *p)
     in->ciphertext_bytes = (double)veil_ckks_ciphertext_stored_bytes(prm, veil_params_q_count(prm) - 1, 2, true);
     in->bootstrap_points = plan->boot.count;
     in->bootstrap_levels = plan->boot.levels;
+    in->bootstrap_error_bits = veil_ml_boot_error_bits(plan->slots);
     in->bootstraps = 0;
     for (size_t k = 0; k < plan->boot.count; k++) in->bootstraps += latency ? 1 : p->stages[plan->boot.after[k]].out_width;
     in->bootstrap_seconds = (double)in->bootstraps * veil_ml_boot_seconds(n, plan->slots);
@@ -658,7 +659,7 @@ veil_status veil_ml_boot_check(const veil_program *p, veil_ml_boot *b, const dou
             VEIL_FAIL(err, VEIL_ERR_MISMATCH, "the bootstrapping schedule's point %zu, after layer %zu (%s), multiplies "
                       "the bootstrap's error (up to 2^-%.1f with %zu slots) by 2^%d, past 2^-5: the keys were made by an "
                       "older plan; make them again (a smaller --batch, or --latency)", k + 1, at + 1,
-                      what_of(&p->stages[at]), boot_error_bits(b->config.slots), b->config.slots, b->shift[k]);
+                      what_of(&p->stages[at]), veil_ml_boot_error_bits(b->config.slots), b->config.slots, b->shift[k]);
         if (!(bound[at] <= ldexp(1.0, b->shift[k])))
             VEIL_FAIL(err, VEIL_ERR_MISMATCH, "the bootstrapping schedule's point %zu, after layer %zu (%s), divides "
                       "the values by 2^%d, but over the inputs' range they reach |%.4g|: the bootstrap would read them "

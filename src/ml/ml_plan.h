@@ -505,6 +505,8 @@ veil_status veil_ml_boot_program(veil_program *out, const veil_program *p, const
 veil_status veil_ml_boot_plan_keys(veil_plan *plan, veil_error *err);
 /* The time model of one bootstrap (seconds, single thread) at ring degree n with these slots. */
 double veil_ml_boot_seconds(size_t n, size_t slots);
+/* A bootstrap's worst error on [-1, 1], in bits, by its slots (the balanced preset's, measured). */
+double veil_ml_boot_error_bits(size_t slots);
 
 /* The BGV back end's plan (bgv_plan.c; its table is in bgv_infer.c). */
 veil_status veil_bgv_plan(veil_plan *plan, const veil_model *m, const veil_plan_request *req, veil_error *err);

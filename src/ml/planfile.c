@@ -172,6 +172,7 @@ static veil_status plan_fill(veil_plan *p, const veil_ml_meta *m, veil_error *er
         in->rotations = p->n_steps + p->n_boot_galois;
         in->bootstrap_points = p->boot.count;
         in->bootstrap_levels = p->boot.levels;
+        in->bootstrap_error_bits = veil_ml_boot_error_bits(p->slots);
         in->bootstrap_key_bytes = (double)p->n_boot_galois * (double)veil_switch_key_stored_bytes(p->params) +
                                   (double)veil_ckks_encapsulation_key_stored_bytes(p->params);
     }
